@@ -1,0 +1,43 @@
+# add_bpf_skeleton(NAME SOURCE <file.bpf.c> [DEPENDS <headers>...])
+#
+# Compiles a BPF C program with clang -target bpf into ${NAME}.bpf.o, generates
+# its libbpf skeleton ${NAME}.skel.h with bpftool (the skeleton embeds the
+# bytecode, so nothing extra is installed), and exposes both as the INTERFACE
+# target ${NAME}_skel. Link it and `#include "${NAME}.skel.h"`.
+#
+#   add_bpf_skeleton(guard SOURCE guard.bpf.c DEPENDS include/xdpguard/abi.h)
+#   target_link_libraries(mylib PRIVATE guard_skel)
+find_program(BPF_CLANG NAMES clang clang-19 clang-16 clang-14 REQUIRED)
+find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
+
+# UAPI headers only (no vmlinux.h from the build host); the multiarch dir holds asm/.
+execute_process(COMMAND ${CMAKE_C_COMPILER} -print-multiarch
+                OUTPUT_VARIABLE BPF_MULTIARCH OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT BPF_MULTIARCH)
+  set(BPF_MULTIARCH "${CMAKE_SYSTEM_PROCESSOR}-linux-gnu")
+endif()
+
+function(add_bpf_skeleton NAME)
+  cmake_parse_arguments(ARG "" "SOURCE" "DEPENDS" ${ARGN})
+  set(src ${CMAKE_CURRENT_SOURCE_DIR}/${ARG_SOURCE})
+  set(outdir ${CMAKE_CURRENT_BINARY_DIR}/skel)
+  set(obj ${outdir}/${NAME}.bpf.o)
+  set(skel ${outdir}/${NAME}.skel.h)
+  add_custom_command(
+    OUTPUT ${obj} ${skel}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${outdir}
+    COMMAND ${BPF_CLANG} -target bpf -O2 -g -Wall -Werror
+            -D__TARGET_ARCH_x86
+            -I${PROJECT_SOURCE_DIR}/bpf/include
+            -I/usr/include/${BPF_MULTIARCH}
+            -c ${src} -o ${obj}
+    COMMAND ${BPFTOOL} gen skeleton ${obj} name ${NAME}_bpf > ${skel}
+    DEPENDS ${src} ${ARG_DEPENDS}
+    COMMENT "BPF ${NAME}: clang -target bpf + bpftool gen skeleton"
+    VERBATIM)
+  add_custom_target(${NAME}_skel_gen DEPENDS ${skel})
+  add_library(${NAME}_skel INTERFACE)
+  add_dependencies(${NAME}_skel ${NAME}_skel_gen)
+  target_include_directories(${NAME}_skel INTERFACE ${outdir})
+  set_property(TARGET ${NAME}_skel PROPERTY BPF_OBJECT ${obj})
+endfunction()

@@ -1,0 +1,161 @@
+#include "cli/commands.h"
+
+#include <cstdio>
+#include <memory>
+
+#include "bpf/system.h"
+#include "core/log.h"
+#include "demo/demo.h"
+#include "guard/guard.h"
+#include "report/format.h"
+
+namespace xdpguard::cli {
+namespace {
+
+struct Args {
+  std::string iface;
+  std::string mode = "auto";
+  std::string config;
+  std::string default_action = "pass";
+  bool json = false;
+  int seconds = 8;
+  bool generic = false;
+};
+
+Result<void> cmd_attach(const Args& a) {
+  auto iface = XG_TRY(find_interface(a.iface));
+  AttachMode mode = a.mode == "native"    ? AttachMode::Native
+                    : a.mode == "generic" ? AttachMode::Generic
+                                          : AttachMode::Auto;
+  GuardConfig cfg;
+  auto def = parse_action(a.default_action);
+  if (!def) return fail(EINVAL, "--default: expected pass or drop, got \"{}\"", a.default_action);
+  cfg.default_action = *def;
+  if (!a.config.empty())
+    return fail(ENOTSUP, "--config {}: configuration files are not supported yet", a.config);
+  auto g = XG_TRY(Guard::attach(iface, mode, cfg));
+  std::printf("xdpguard attached to %s (%s mode, program id %u)\n", iface.name.c_str(),
+              g.meta().mode == XDPGUARD_MODE_GENERIC ? "generic" : "native", g.meta().prog_id);
+  return {};
+}
+
+Result<void> cmd_detach(const Args& a) {
+  auto iface = XG_TRY(find_interface(a.iface));
+  XG_CHECK(Guard::detach(iface));
+  std::printf("xdpguard detached from %s\n", iface.name.c_str());
+  return {};
+}
+
+Result<void> cmd_status(const Args& a) {
+  auto list = XG_TRY(Guard::list());
+  if (a.json)
+    std::printf("%s\n", status_json(list).dump().c_str());
+  else
+    std::fputs(status_table(list).c_str(), stdout);
+  return {};
+}
+
+Result<void> cmd_stats(const Args& a) {
+  auto iface = XG_TRY(find_interface(a.iface));
+  auto g = XG_TRY(Guard::open(iface));
+  auto s = XG_TRY(g.stats());
+  s.ifname = iface.name;
+  if (a.json)
+    std::printf("%s\n", stats_json(s).dump().c_str());
+  else
+    std::fputs(stats_table(s).c_str(), stdout);
+  return {};
+}
+
+Result<void> cmd_demo(const Args& a) {
+  DemoOptions o;
+  o.seconds = a.seconds;
+  o.generic = a.generic;
+  return run_demo(o);
+}
+
+}  // namespace
+
+Command register_commands(CLI::App& app, Globals&) {
+  auto args = std::make_shared<Args>();
+  Command cmd;
+  auto bind = [&cmd, args](CLI::App* sub, Result<void> (*fn)(const Args&), bool with_iface) {
+    sub->callback([&cmd, args, fn, sub, with_iface] {
+      cmd.fn = [args, fn] { return fn(*args); };
+      std::string name = sub->get_name();
+      cmd.context = [args, name, with_iface] {
+        return with_iface ? name + " " + args->iface : name;
+      };
+    });
+  };
+
+  auto* attach = app.add_subcommand("attach", "Load xdpguard and attach it to an interface");
+  attach->add_option("IFACE", args->iface, "Interface")->required();
+  attach->add_option("--mode", args->mode, "native, generic or auto (native, else generic)")
+      ->check(CLI::IsMember({"native", "generic", "auto"}));
+  attach->add_option("--config", args->config, "TOML configuration file");
+  attach->add_option("--default", args->default_action, "Action when no rule matches: pass|drop")
+      ->check(CLI::IsMember({"pass", "drop"}));
+  attach->footer("Example: xdpguard attach veth1 --mode native");
+  bind(attach, cmd_attach, true);
+
+  auto* detach = app.add_subcommand("detach", "Detach xdpguard and remove its pinned state");
+  detach->add_option("IFACE", args->iface, "Interface")->required();
+  detach->footer("Example: xdpguard detach veth1");
+  bind(detach, cmd_detach, true);
+
+  auto* status = app.add_subcommand("status", "List interfaces with xdpguard attached");
+  status->add_flag("--json", args->json, "One JSON document");
+  status->footer("Example: xdpguard status --json");
+  bind(status, cmd_status, false);
+
+  auto* stats = app.add_subcommand("stats", "Packet and byte counters of an interface");
+  stats->add_option("IFACE", args->iface, "Interface")->required();
+  stats->add_flag("--json", args->json, "One JSON document");
+  stats->footer("Example: xdpguard stats veth1 --json");
+  bind(stats, cmd_stats, true);
+
+  auto* demo = app.add_subcommand("demo", "Self-contained lab: attach, traffic, live counters");
+  demo->add_option("--seconds", args->seconds, "Traffic duration")->check(CLI::Range(1, 600));
+  demo->add_flag("--generic", args->generic, "Attach in generic (SKB) mode");
+  demo->footer("Example: xdpguard demo --seconds 10");
+  bind(demo, cmd_demo, false);
+  return cmd;
+}
+
+int run(Command& cmd, const Globals& g) {
+  if (g.verbose >= 2)
+    spdlog::set_level(spdlog::level::trace);
+  else if (g.verbose == 1)
+    spdlog::set_level(spdlog::level::info);
+  if (!cmd.fn) {
+    std::fprintf(stderr, "xdpguard: no subcommand (see xdpguard --help)\n");
+    return 2;
+  }
+  // The bpffs (and, under `ip netns exec`, the host mount namespace) is
+  // settled first, while the process is still single-threaded.
+  if (cmd.needs_bpffs) {
+    if (auto r = require_privileges(); !r) {
+      std::fprintf(stderr, "xdpguard: %s: %s\n", cmd.context().c_str(), r.error().message().c_str());
+      return 1;
+    }
+    if (auto r = ensure_bpffs(); !r) {
+      std::fprintf(stderr, "xdpguard: %s: %s\n", cmd.context().c_str(), r.error().message().c_str());
+      return 1;
+    }
+  }
+  if (!g.netns.empty()) {
+    if (auto r = enter_netns(g.netns); !r) {
+      std::fprintf(stderr, "xdpguard: %s\n", r.error().message().c_str());
+      return 1;
+    }
+  }
+  auto r = cmd.fn();
+  if (!r) {
+    std::fprintf(stderr, "xdpguard: %s: %s\n", cmd.context().c_str(), r.error().message().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace xdpguard::cli

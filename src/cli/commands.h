@@ -1,0 +1,33 @@
+// The subcommand table of the xdpguard binary: one small function per
+// subcommand, each returning a Result that run() turns into the exit status.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "core/result.h"
+
+namespace xdpguard::cli {
+
+struct Globals {
+  std::string netns;
+  int verbose = 0;
+};
+
+// The chosen subcommand: what to run, and the context for its error line
+// ("attach veth1").
+struct Command {
+  std::function<Result<void>()> fn;
+  std::function<std::string()> context;
+  bool needs_bpffs = true;
+};
+
+// Adds every subcommand to app; the returned Command is filled by parsing.
+Command register_commands(CLI::App& app, Globals& g);
+
+// Applies globals (-n, -v), runs the command, prints the error line.
+int run(Command& cmd, const Globals& g);
+
+}  // namespace xdpguard::cli

@@ -1,0 +1,37 @@
+// xdpguard: the command-line front end. Parses arguments (CLI11), runs one
+// subcommand from commands.cpp, and turns its Result into the exit status and
+// the one stderr line the product contract promises. No logic lives here.
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+  xdpguard::log::init();
+  CLI::App app{"xdpguard: kernel-level network defense on XDP", "xdpguard"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Help for every subcommand");
+  xdpguard::cli::Globals globals;
+  app.add_option("-n,--netns", globals.netns, "Act inside network namespace NETNS (like ip -n)");
+  app.add_flag("-v,--verbose", globals.verbose, "More log output (-vv: libbpf debug)");
+  app.footer(
+      "Examples:\n"
+      "  xdpguard attach veth1 --mode native\n"
+      "  xdpguard -n lab stats veth1 --json\n"
+      "  xdpguard demo");
+
+  xdpguard::cli::Command cmd = xdpguard::cli::register_commands(app, globals);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "xdpguard: %s (see xdpguard --help)\n", e.what());
+    return 2;
+  }
+  return xdpguard::cli::run(cmd, globals);
+}

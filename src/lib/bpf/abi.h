@@ -1,0 +1,23 @@
+// C++ view of the shared ABI header (bpf/include/xdpguard/abi.h): includes it
+// and checks at compile time that its layout is what userspace relies on. The
+// BTF test (tests/bpf/btf_test.cpp) checks the same sizes against the object.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <xdpguard/abi.h>
+
+static_assert(sizeof(xdpguard_counter) == 16);
+static_assert(sizeof(xdpguard_counter) % 8 == 0, "per-CPU values are 8-byte aligned");
+static_assert(sizeof(xdpguard_meta) == 48);
+static_assert(offsetof(xdpguard_meta, ifname) == 32);
+static_assert(XDPGUARD_PARSE_MAX == 6);
+static_assert(XDPGUARD_NUM_ACTIONS == 5);
+
+// Per-CPU folding (Map::sum); global so that ADL finds it for the C struct.
+inline xdpguard_counter& operator+=(xdpguard_counter& a, const xdpguard_counter& b) {
+  a.packets += b.packets;
+  a.bytes += b.bytes;
+  return a;
+}

@@ -1,0 +1,166 @@
+#include "bpf/system.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/magic.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "core/unique_fd.h"
+
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+namespace xdpguard {
+namespace {
+
+bool is_bpffs(const std::string& path) {
+  struct statfs st{};
+  return ::statfs(path.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+Result<ino_t> ns_inode(const char* path) {
+  struct stat st{};
+  if (::stat(path, &st) != 0) return fail_errno(errno, path);
+  return st.st_ino;
+}
+
+}  // namespace
+
+Result<void> require_privileges() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (::syscall(SYS_capget, &hdr, data) != 0) return fail_errno(errno, "capget");
+  auto has = [&](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1u; };
+  bool bpf = has(CAP_BPF) || has(CAP_SYS_ADMIN);
+  bool net = has(CAP_NET_ADMIN);
+  if (!bpf || !net)
+    return fail(EPERM, "permission denied (need root, or CAP_BPF and CAP_NET_ADMIN)");
+  return {};
+}
+
+// Parent pid of `pid` from /proc/PID/status, or 0.
+pid_t parent_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("PPid:", 0) == 0) return static_cast<pid_t>(std::atoi(line.c_str() + 5));
+  return 0;
+}
+
+// The closest ancestor living in another mount namespace: the one `ip netns
+// exec` (which unshares the mount namespace to remount /sys) was started from.
+pid_t ancestor_in_other_mount_ns() {
+  auto self = ns_inode("/proc/self/ns/mnt");
+  if (!self) return 0;
+  pid_t pid = ::getppid();
+  for (int depth = 0; pid > 1 && depth < 32; ++depth, pid = parent_of(pid)) {
+    auto ino = ns_inode(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str());
+    if (ino && *ino != *self) return pid;
+  }
+  return 0;
+}
+
+Result<void> ensure_bpffs(const std::string& path) {
+  if (is_bpffs(path)) return {};
+  // Under `ip netns exec` the mount namespace is private and /sys a fresh
+  // sysfs without the bpffs: pins made there would vanish with us. Join the
+  // mount namespace we were started from instead, so state persists.
+  if (pid_t anc = ancestor_in_other_mount_ns()) {
+    std::string ns = "/proc/" + std::to_string(anc) + "/ns/mnt";
+    UniqueFd fd(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
+    std::error_code cwd_ec;
+    auto cwd = std::filesystem::current_path(cwd_ec);
+    if (fd && ::setns(fd.get(), CLONE_NEWNS) == 0) {
+      // setns() moved us to the new namespace's root: keep relative paths working.
+      if (!cwd_ec) std::filesystem::current_path(cwd, cwd_ec);
+      spdlog::debug("joined the mount namespace of pid {} to reach its bpffs", anc);
+      if (is_bpffs(path)) return {};
+    } else {
+      spdlog::warn("cannot join the parent mount namespace ({}); pins made now vanish with "
+                   "this process's mount namespace (use -n NETNS instead of ip netns exec)",
+                   std::strerror(errno));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (::mount("bpf", path.c_str(), "bpf", 0, "mode=0700") != 0) {
+    int err = errno;
+    return fail(err, "bpffs is not mounted at {} and mounting it failed: {}", path,
+                std::strerror(err));
+  }
+  spdlog::info("mounted bpffs at {}", path);
+  return {};
+}
+
+Result<void> enter_netns(const std::string& name) {
+  if (name.empty() || name.find('/') != std::string::npos)
+    return fail(EINVAL, "invalid network namespace name \"{}\"", name);
+  std::string path = "/run/netns/" + name;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    int err = errno;
+    if (err == ENOENT) return fail(err, "network namespace \"{}\" not found", name);
+    return fail_errno(err, "open " + path);
+  }
+  if (::setns(fd.get(), CLONE_NEWNET) != 0) return fail_errno(errno, "enter netns " + name);
+  return {};
+}
+
+Result<void> run_in_netns(const std::string& name, const std::function<void()>& fn) {
+  UniqueFd fd(::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail_errno(errno, "open netns " + name);
+  std::optional<Error> err;
+  std::thread t([&] {
+    // setns(CLONE_NEWNET) changes only the calling thread.
+    if (::setns(fd.get(), CLONE_NEWNET) != 0) {
+      err = Error(errno, fmt::format("enter netns {}: {}", name, std::strerror(errno)));
+      return;
+    }
+    fn();
+  });
+  t.join();
+  if (err) return tl::unexpected(std::move(*err));
+  return {};
+}
+
+Result<std::uint64_t> current_netns_id() {
+  return XG_TRY(ns_inode("/proc/self/ns/net"));
+}
+
+Result<Interface> find_interface(const std::string& name) {
+  if (name.empty() || name.size() >= IF_NAMESIZE)
+    return fail(EINVAL, "invalid interface name \"{}\"", name);
+  unsigned idx = ::if_nametoindex(name.c_str());
+  if (idx == 0) return fail(ENODEV, "no such interface");
+  return Interface{name, static_cast<int>(idx)};
+}
+
+Result<Interface> find_interface(int ifindex) {
+  char buf[IF_NAMESIZE]{};
+  if (!::if_indextoname(static_cast<unsigned>(ifindex), buf))
+    return fail(ENODEV, "no interface with index {}", ifindex);
+  return Interface{buf, ifindex};
+}
+
+Result<void> make_dirs(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return fail(ec.value(), "create {}: {}", path, ec.message());
+  return {};
+}
+
+}  // namespace xdpguard

@@ -1,0 +1,50 @@
+// Process-level preconditions for touching the kernel: privileges, the BPF
+// filesystem, network namespaces, interfaces. Pure syscalls, no BPF objects.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "core/result.h"
+
+namespace xdpguard {
+
+inline constexpr const char* kDefaultBpffs = "/sys/fs/bpf";
+
+// Fails with "permission denied (need root, or CAP_BPF and CAP_NET_ADMIN)"
+// when the effective capabilities cannot load and attach XDP programs.
+[[nodiscard]] Result<void> require_privileges();
+
+// Makes sure `path` is a mounted bpffs. When it is not and this process runs
+// in a private mount namespace (as under `ip netns exec`, which remounts
+// /sys), it first joins PID 1's mount namespace so that pins land in the
+// host's bpffs and outlive this process; otherwise it mounts bpffs there.
+// Must be called before any thread is started.
+[[nodiscard]] Result<void> ensure_bpffs(const std::string& path = kDefaultBpffs);
+
+// Joins the network namespace /run/netns/NAME (only the network namespace:
+// the mount namespace, and so the bpffs, stays the same), like `ip -n`.
+[[nodiscard]] Result<void> enter_netns(const std::string& name);
+
+// Runs fn on a new thread that has joined /run/netns/NAME, and waits for it.
+// (Network namespaces are per thread: the caller's stays as it is.)
+[[nodiscard]] Result<void> run_in_netns(const std::string& name, const std::function<void()>& fn);
+
+// Identifies the current network namespace (inode of /proc/self/ns/net).
+[[nodiscard]] Result<std::uint64_t> current_netns_id();
+
+struct Interface {
+  std::string name;
+  int ifindex = 0;
+};
+
+// "no such interface" when `name` does not exist in the current namespace.
+[[nodiscard]] Result<Interface> find_interface(const std::string& name);
+// Name of ifindex, or an error if it is gone.
+[[nodiscard]] Result<Interface> find_interface(int ifindex);
+
+// mkdir -p
+[[nodiscard]] Result<void> make_dirs(const std::string& path);
+
+}  // namespace xdpguard

@@ -1,0 +1,163 @@
+#include "core/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+#include <utility>
+
+#include "core/unique_fd.h"
+
+namespace xdpguard {
+namespace {
+
+std::vector<char*> c_argv(const std::vector<std::string>& argv) {
+  std::vector<char*> v;
+  for (const auto& a : argv) v.push_back(const_cast<char*>(a.c_str()));
+  v.push_back(nullptr);
+  return v;
+}
+
+int decode_status(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+}  // namespace
+
+Result<ProcessResult> run_process(const std::vector<std::string>& argv,
+                                  std::chrono::milliseconds timeout) {
+  if (argv.empty()) return fail(EINVAL, "run_process: empty argv");
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
+    return fail_errno(errno, "pipe");
+  auto args = c_argv(argv);
+  pid_t pid = ::fork();
+  if (pid < 0) return fail_errno(errno, "fork");
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::execvp(args[0], args.data());
+    ::dprintf(2, "cannot run %s: %s", args[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  UniqueFd ofd(out[0]), efd(err[0]);
+  ProcessResult r;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool killed = false;
+  pollfd fds[2] = {{ofd.get(), POLLIN, 0}, {efd.get(), POLLIN, 0}};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      if (!killed) ::kill(pid, SIGKILL);
+      killed = true;
+      left = std::chrono::milliseconds(1000);
+    }
+    int n = ::poll(fds, 2, static_cast<int>(left.count()));
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[4096];
+      ssize_t k = ::read(fds[i].fd, buf, sizeof buf);
+      if (k <= 0) {
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(k));
+      }
+    }
+    if (killed && n == 0) break;
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.exit_code = decode_status(status);
+  return r;
+}
+
+Result<std::string> run_checked(const std::vector<std::string>& argv,
+                                std::chrono::milliseconds timeout) {
+  auto r = XG_TRY(run_process(argv, timeout));
+  if (r.exit_code != 0) {
+    std::string cmd;
+    for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+    std::string err = r.err;
+    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+    return fail(EIO, "`{}` exited {}: {}", cmd, r.exit_code, err);
+  }
+  return r.out;
+}
+
+BackgroundProcess::BackgroundProcess(BackgroundProcess&& o) noexcept
+    : pid_(std::exchange(o.pid_, -1)) {}
+BackgroundProcess& BackgroundProcess::operator=(BackgroundProcess&& o) noexcept {
+  if (this != &o) {
+    stop();
+    pid_ = std::exchange(o.pid_, -1);
+  }
+  return *this;
+}
+BackgroundProcess::~BackgroundProcess() { stop(); }
+
+Result<BackgroundProcess> BackgroundProcess::start(const std::vector<std::string>& argv,
+                                                   const std::string& stdout_file) {
+  auto args = c_argv(argv);
+  pid_t pid = ::fork();
+  if (pid < 0) return fail_errno(errno, "fork");
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_RDWR);
+    int out = stdout_file.empty()
+                  ? devnull
+                  : ::open(stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(devnull, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::setpgid(0, 0);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  BackgroundProcess p;
+  p.pid_ = pid;
+  return p;
+}
+
+bool BackgroundProcess::running() {
+  if (pid_ < 0) return false;
+  int status;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+int BackgroundProcess::stop(int sig, std::chrono::milliseconds timeout) {
+  if (pid_ < 0) return -1;
+  ::kill(pid_, sig);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (true) {
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_ || r < 0) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  pid_ = -1;
+  return decode_status(status);
+}
+
+}  // namespace xdpguard

@@ -1,0 +1,267 @@
+#include "guard/guard.h"
+
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "core/log.h"
+#include "guard.skel.h"
+
+namespace xdpguard {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kPinnedMaps[] = {XDPGUARD_PIN_META, XDPGUARD_PIN_ACTIONS, XDPGUARD_PIN_PARSE,
+                                       XDPGUARD_PIN_RULE_STATS};
+
+Result<PinPaths> pin_paths(const Interface& iface) {
+  PinPaths p;
+  p.netns_id = XG_TRY(current_netns_id());
+  p.ifindex = iface.ifindex;
+  return p;
+}
+
+void remove_pins(const PinPaths& paths) {
+  std::error_code ec;
+  fs::remove_all(paths.dir(), ec);  // unlink of a pin drops its reference
+  if (ec) spdlog::warn("remove {}: {}", paths.dir(), ec.message());
+}
+
+// Unpins everything attach() pinned if a later step fails.
+struct PinRollback {
+  const PinPaths& paths;
+  bool armed = true;
+  ~PinRollback() {
+    if (armed) remove_pins(paths);
+  }
+};
+
+}  // namespace
+
+std::string PinPaths::root() const { return bpffs + "/xdpguard"; }
+std::string PinPaths::ns_dir() const { return fmt::format("{}/ns{}", root(), netns_id); }
+std::string PinPaths::dir() const { return fmt::format("{}/{}", ns_dir(), ifindex); }
+std::string PinPaths::map(const char* name) const { return dir() + "/" + name; }
+
+const char* action_name(std::uint32_t a) {
+  switch (a) {
+    case XDP_ABORTED: return "aborted";
+    case XDP_DROP: return "drop";
+    case XDP_PASS: return "pass";
+    case XDP_TX: return "tx";
+    case XDP_REDIRECT: return "redirect";
+    default: return "";
+  }
+}
+
+std::optional<std::uint32_t> parse_action(const std::string& name) {
+  if (name == "pass") return XDP_PASS;
+  if (name == "drop") return XDP_DROP;
+  return std::nullopt;
+}
+
+const char* parse_counter_name(int idx) {
+  switch (idx) {
+    case XDPGUARD_PARSE_IPV4: return "ipv4";
+    case XDPGUARD_PARSE_IPV6: return "ipv6";
+    case XDPGUARD_PARSE_NON_IP: return "non_ip";
+    case XDPGUARD_PARSE_TRUNCATED: return "truncated";
+    case XDPGUARD_PARSE_MALFORMED: return "malformed";
+    case XDPGUARD_PARSE_FRAGMENT: return "fragment";
+    default: return "";
+  }
+}
+
+// ---- GuardProgram ---------------------------------------------------------
+
+GuardProgram::GuardProgram(GuardProgram&& o) noexcept : skel_(std::exchange(o.skel_, nullptr)) {}
+GuardProgram& GuardProgram::operator=(GuardProgram&& o) noexcept {
+  if (this != &o) {
+    if (skel_) guard_bpf__destroy(skel_);
+    skel_ = std::exchange(o.skel_, nullptr);
+  }
+  return *this;
+}
+GuardProgram::~GuardProgram() {
+  if (skel_) guard_bpf__destroy(skel_);
+}
+
+Result<GuardProgram> GuardProgram::open(const GuardConfig& cfg) {
+  GuardProgram p;
+  p.skel_ = guard_bpf__open();
+  if (!p.skel_) return fail_errno(errno, "open guard object");
+  p.skel_->rodata->cfg_default_action = cfg.default_action;
+  p.skel_->rodata->cfg_non_ip_action = cfg.non_ip_action;
+  p.skel_->rodata->cfg_malformed_action = cfg.malformed_action;
+  return p;
+}
+
+Result<void> GuardProgram::load() {
+  log::clear_bpf_log();
+  if (int err = guard_bpf__load(skel_)) {
+    std::string tail = log::bpf_log_tail();
+    return fail(-err, "load guard: {}{}{}", std::strerror(-err), tail.empty() ? "" : ": ", tail);
+  }
+  return {};
+}
+
+int GuardProgram::prog_fd() const { return bpf_program__fd(skel_->progs.xdpguard); }
+
+Result<MapFd> GuardProgram::map(const char* name) const {
+  bpf_map* m = bpf_object__find_map_by_name(skel_->obj, name);
+  if (!m) return fail(ENOENT, "guard object has no map {}", name);
+  return MapFd::from_libbpf(m);
+}
+
+// ---- Guard ----------------------------------------------------------------
+
+Result<Guard> Guard::from_maps(MapFd meta, MapFd actions, MapFd parse, MapFd rule_stats) {
+  Guard g;
+  g.meta_map_ = XG_TRY((Map<std::uint32_t, xdpguard_meta>::wrap(std::move(meta))));
+  g.actions_ = XG_TRY(CounterArray::wrap(std::move(actions)));
+  g.parse_ = XG_TRY(CounterArray::wrap(std::move(parse)));
+  g.rule_stats_ = XG_TRY(CounterArray::wrap(std::move(rule_stats)));
+  g.meta_ = XG_TRY(g.meta_map_.get(0));
+  return g;
+}
+
+Result<Guard> Guard::from_program(const GuardProgram& prog) {
+  return from_maps(XG_TRY(prog.map(XDPGUARD_PIN_META)), XG_TRY(prog.map(XDPGUARD_PIN_ACTIONS)),
+                   XG_TRY(prog.map(XDPGUARD_PIN_PARSE)),
+                   XG_TRY(prog.map(XDPGUARD_PIN_RULE_STATS)));
+}
+
+Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const GuardConfig& cfg) {
+  XG_CHECK(require_privileges());
+  XG_CHECK(ensure_bpffs());
+  PinPaths paths = XG_TRY(pin_paths(iface));
+
+  if (auto cur = XG_TRY(find_program(iface.ifindex, kGuardProgName)))
+    return fail(EEXIST, "already attached ({} mode, program id {}); detach it first",
+                mode_name(cur->mode), cur->prog_id);
+  if (fs::exists(paths.dir())) {
+    spdlog::info("removing stale state of a former attachment at {}", paths.dir());
+    remove_pins(paths);
+  }
+
+  auto prog = XG_TRY(GuardProgram::open(cfg));
+  auto att = XG_TRY(XdpAttachment::attach(prog.skel()->obj, kGuardProgName, iface.ifindex, mode));
+
+  XG_CHECK(make_dirs(paths.dir()));
+  PinRollback rollback{paths};
+  for (const char* name : kPinnedMaps) {
+    bpf_map* m = bpf_object__find_map_by_name(prog.skel()->obj, name);
+    if (int err = bpf_map__pin(m, paths.map(name).c_str()))
+      return fail_errno(err, fmt::format("pin {}", paths.map(name)));
+  }
+
+  xdpguard_meta meta{};
+  meta.abi_version = XDPGUARD_ABI_VERSION;
+  meta.ifindex = static_cast<__u32>(iface.ifindex);
+  meta.mode = att.mode() == XDP_MODE_SKB ? XDPGUARD_MODE_GENERIC : XDPGUARD_MODE_NATIVE;
+  meta.prog_id = att.prog_id();
+  meta.default_action = cfg.default_action;
+  meta.attached_unix = static_cast<__u64>(std::chrono::duration_cast<std::chrono::seconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
+  std::strncpy(meta.ifname, iface.name.c_str(), sizeof(meta.ifname) - 1);
+  auto g = XG_TRY(Guard::from_program(prog));
+  XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
+  g.meta_ = meta;
+
+  rollback.armed = false;
+  att.release();  // fail-static: libxdp's pins keep the program attached
+  return g;
+}
+
+Result<Guard> Guard::open(const Interface& iface) {
+  XG_CHECK(ensure_bpffs());
+  PinPaths paths = XG_TRY(pin_paths(iface));
+  if (!fs::exists(paths.map(XDPGUARD_PIN_META)))
+    return fail(ENOENT, "no xdpguard attached (run: xdpguard attach {})", iface.name);
+  auto g = XG_TRY(from_maps(XG_TRY(MapFd::open_pinned(paths.map(XDPGUARD_PIN_META))),
+                            XG_TRY(MapFd::open_pinned(paths.map(XDPGUARD_PIN_ACTIONS))),
+                            XG_TRY(MapFd::open_pinned(paths.map(XDPGUARD_PIN_PARSE))),
+                            XG_TRY(MapFd::open_pinned(paths.map(XDPGUARD_PIN_RULE_STATS)))));
+  if (g.meta_.abi_version != XDPGUARD_ABI_VERSION)
+    return fail(EPROTO, "pinned state has ABI version {}, this xdpguard speaks {}; detach and "
+                "attach again", g.meta_.abi_version, XDPGUARD_ABI_VERSION);
+  return g;
+}
+
+Result<void> Guard::detach(const Interface& iface) {
+  XG_CHECK(require_privileges());
+  XG_CHECK(ensure_bpffs());
+  PinPaths paths = XG_TRY(pin_paths(iface));
+  bool pinned = fs::exists(paths.dir());
+  auto cur = XG_TRY(find_program(iface.ifindex, kGuardProgName));
+  if (!cur && !pinned) return fail(ENOENT, "no xdpguard attached");
+  if (cur) XG_CHECK(detach_program(iface.ifindex, kGuardProgName));
+  remove_pins(paths);
+  return {};
+}
+
+Result<std::vector<GuardStatus>> Guard::list() {
+  XG_CHECK(ensure_bpffs());
+  PinPaths base;
+  base.netns_id = XG_TRY(current_netns_id());
+  std::vector<GuardStatus> out;
+  std::error_code ec;
+  if (!fs::exists(base.ns_dir(), ec)) return out;
+  for (const auto& entry : fs::directory_iterator(base.ns_dir(), ec)) {
+    GuardStatus st;
+    try {
+      st.ifindex = std::stoi(entry.path().filename().string());
+    } catch (...) {
+      continue;
+    }
+    PinPaths p = base;
+    p.ifindex = st.ifindex;
+    auto meta_map = Map<std::uint32_t, xdpguard_meta>::open_pinned(p.map(XDPGUARD_PIN_META));
+    if (meta_map) {
+      if (auto m = meta_map->get(0)) {
+        st.mode = m->mode == XDPGUARD_MODE_GENERIC ? "generic" : "native";
+        st.prog_id = m->prog_id;
+        st.attached_unix = m->attached_unix;
+        st.ifname = m->ifname;
+      }
+    }
+    auto iface = find_interface(st.ifindex);
+    if (!iface) {
+      // The interface is gone and the kernel detached its program with it.
+      spdlog::info("removing state of vanished interface {} (ifindex {})", st.ifname, st.ifindex);
+      remove_pins(p);
+      continue;
+    }
+    st.ifname = iface->name;
+    if (auto cur = find_program(st.ifindex, kGuardProgName); cur && *cur)
+      st.attached = (*cur)->prog_id == st.prog_id;
+    out.push_back(std::move(st));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const GuardStatus& a, const GuardStatus& b) { return a.ifindex < b.ifindex; });
+  return out;
+}
+
+Result<GuardStats> Guard::stats() const {
+  GuardStats s;
+  s.ifname = meta_.ifname;
+  s.default_action = meta_.default_action;
+  s.mode = meta_.mode == XDPGUARD_MODE_GENERIC ? "generic"
+           : meta_.mode == XDPGUARD_MODE_NATIVE ? "native"
+                                                : "none";
+  for (std::uint32_t i = 0; i < XDPGUARD_NUM_ACTIONS; ++i)
+    s.actions[i] = XG_TRY(actions_.sum(i));
+  for (std::uint32_t i = 0; i < XDPGUARD_PARSE_MAX; ++i) s.parse[i] = XG_TRY(parse_.sum(i));
+  s.default_rule = XG_TRY(rule_stats_.sum(XDPGUARD_RULE_DEFAULT));
+  return s;
+}
+
+}  // namespace xdpguard

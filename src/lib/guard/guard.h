@@ -1,0 +1,127 @@
+// Guard: xdpguard's state on one interface.
+//
+// Ownership: GuardProgram owns the guard skeleton (BPF object + maps) of this
+// process. Guard::attach() hands the program to libxdp and pins the maps under
+// <bpffs>/xdpguard/ns<netns inode>/<ifindex>/, then lets go: the kernel keeps
+// enforcing after the process exits (fail-static). Guard::open() finds that
+// state again from the pins; Guard::detach() removes program and pins.
+//
+// Failure: every call returns Result with a message fit for the one stderr
+// line ("already attached ...", "no xdpguard on veth1").
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bpf/abi.h"
+#include "bpf/attachment.h"
+#include "bpf/map.h"
+#include "bpf/system.h"
+#include "core/result.h"
+
+struct guard_bpf;
+
+namespace xdpguard {
+
+inline constexpr const char* kGuardProgName = "xdpguard";
+
+// Knobs fixed at load time (rodata).
+struct GuardConfig {
+  std::uint32_t default_action = 2;   // XDP_PASS
+  std::uint32_t non_ip_action = 2;    // XDP_PASS
+  std::uint32_t malformed_action = 2; // XDP_PASS
+};
+
+// Where one interface's pins live. Pure: unit-tested.
+struct PinPaths {
+  std::string bpffs = kDefaultBpffs;
+  std::uint64_t netns_id = 0;
+  int ifindex = 0;
+
+  std::string root() const;       // <bpffs>/xdpguard
+  std::string ns_dir() const;     // <root>/ns<id>
+  std::string dir() const;        // <ns_dir>/<ifindex>
+  std::string map(const char* name) const;  // <dir>/<name>
+};
+
+// The guard BPF object owned by this process (opened, configured, loaded).
+class GuardProgram {
+ public:
+  GuardProgram(GuardProgram&&) noexcept;
+  GuardProgram& operator=(GuardProgram&&) noexcept;
+  ~GuardProgram();
+
+  // Opens the embedded object and sets its rodata; not loaded yet.
+  [[nodiscard]] static Result<GuardProgram> open(const GuardConfig& cfg);
+  // Loads into the kernel as a plain XDP program (for BPF_PROG_TEST_RUN).
+  [[nodiscard]] Result<void> load();
+
+  guard_bpf* skel() const { return skel_; }
+  int prog_fd() const;
+  [[nodiscard]] Result<MapFd> map(const char* name) const;
+
+ private:
+  GuardProgram() = default;
+  guard_bpf* skel_ = nullptr;
+};
+
+using CounterArray = Map<std::uint32_t, xdpguard_counter>;
+
+// Counters of one interface, summed over CPUs.
+struct GuardStats {
+  std::string ifname;
+  std::string mode;
+  std::uint32_t default_action = 2;
+  std::array<xdpguard_counter, XDPGUARD_NUM_ACTIONS> actions{};
+  std::array<xdpguard_counter, XDPGUARD_PARSE_MAX> parse{};
+  xdpguard_counter default_rule{};
+};
+
+struct GuardStatus {
+  std::string ifname;  // "" when the interface is gone
+  int ifindex = 0;
+  std::string mode;
+  unsigned prog_id = 0;
+  bool attached = false;  // the program is still in the interface's dispatcher
+  std::uint64_t attached_unix = 0;
+};
+
+class Guard {
+ public:
+  // Loads, attaches and pins. Refuses an interface that already has xdpguard.
+  [[nodiscard]] static Result<Guard> attach(const Interface& iface, AttachMode mode,
+                                            const GuardConfig& cfg = {});
+  // Reopens the pinned state of an attached interface.
+  [[nodiscard]] static Result<Guard> open(const Interface& iface);
+  // Removes program and pins; "no xdpguard on IFACE" if there is none.
+  [[nodiscard]] static Result<void> detach(const Interface& iface);
+  // Every interface of the current network namespace with xdpguard state.
+  [[nodiscard]] static Result<std::vector<GuardStatus>> list();
+
+  // Builds a Guard over the maps of an in-process GuardProgram (tests).
+  [[nodiscard]] static Result<Guard> from_program(const GuardProgram& prog);
+
+  [[nodiscard]] Result<GuardStats> stats() const;
+  const xdpguard_meta& meta() const { return meta_; }
+
+ private:
+  [[nodiscard]] static Result<Guard> from_maps(MapFd meta, MapFd actions, MapFd parse,
+                                               MapFd rule_stats);
+  xdpguard_meta meta_{};
+  Map<std::uint32_t, xdpguard_meta> meta_map_;
+  CounterArray actions_;
+  CounterArray parse_;
+  CounterArray rule_stats_;
+};
+
+// "pass", "drop", ... for XDP_* values; "" for unknown.
+const char* action_name(std::uint32_t action);
+// Inverse of action_name for pass/drop (the actions a user may configure).
+std::optional<std::uint32_t> parse_action(const std::string& name);
+const char* parse_counter_name(int idx);
+
+}  // namespace xdpguard

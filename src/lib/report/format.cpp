@@ -1,0 +1,73 @@
+#include "report/format.h"
+
+#include <fmt/format.h>
+
+namespace xdpguard {
+namespace {
+
+nlohmann::json counter_json(const xdpguard_counter& c) {
+  return {{"packets", c.packets}, {"bytes", c.bytes}};
+}
+
+}  // namespace
+
+nlohmann::json stats_json(const GuardStats& s) {
+  nlohmann::json actions = nlohmann::json::object();
+  for (std::uint32_t i = 0; i < XDPGUARD_NUM_ACTIONS; ++i)
+    actions[action_name(i)] = counter_json(s.actions[i]);
+  nlohmann::json parse = nlohmann::json::object();
+  for (int i = 0; i < XDPGUARD_PARSE_MAX; ++i) parse[parse_counter_name(i)] = counter_json(s.parse[i]);
+  nlohmann::json def = counter_json(s.default_rule);
+  def["action"] = action_name(s.default_action);
+  return {{"interface", s.ifname}, {"mode", s.mode},   {"actions", actions},
+          {"rules", nlohmann::json::array()}, {"default", def}, {"parse", parse}};
+}
+
+std::string stats_table(const GuardStats& s) {
+  std::string out = fmt::format("{} ({} mode)\n", s.ifname, s.mode);
+  out += fmt::format("  {:<10} {:>14} {:>16}\n", "action", "packets", "bytes");
+  for (std::uint32_t i = 0; i < XDPGUARD_NUM_ACTIONS; ++i)
+    out += fmt::format("  {:<10} {:>14} {:>16}\n", action_name(i), s.actions[i].packets,
+                       s.actions[i].bytes);
+  out += fmt::format("  {:<10} {:>14} {:>16}   (no rule matched: {})\n", "default",
+                     s.default_rule.packets, s.default_rule.bytes, action_name(s.default_action));
+  out += "  parse:";
+  for (int i = 0; i < XDPGUARD_PARSE_MAX; ++i)
+    out += fmt::format(" {}={}", parse_counter_name(i), s.parse[i].packets);
+  out += "\n";
+  return out;
+}
+
+nlohmann::json status_json(const std::vector<GuardStatus>& list) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& st : list) {
+    arr.push_back({{"interface", st.ifname.empty() ? nlohmann::json() : nlohmann::json(st.ifname)},
+                   {"ifindex", st.ifindex},
+                   {"mode", st.mode},
+                   {"program_id", st.prog_id},
+                   {"attached", st.attached},
+                   {"attached_unix", st.attached_unix}});
+  }
+  return {{"interfaces", arr}};
+}
+
+std::string status_table(const std::vector<GuardStatus>& list) {
+  if (list.empty()) return "no interface has xdpguard attached\n";
+  std::string out = fmt::format("{:<16} {:>7} {:<8} {:>8}  {}\n", "interface", "ifindex", "mode",
+                                "prog id", "state");
+  for (const auto& st : list) {
+    const char* state = st.attached ? "attached" : "stale (program gone; detach cleans up)";
+    out += fmt::format("{:<16} {:>7} {:<8} {:>8}  {}\n", st.ifname.empty() ? "-" : st.ifname,
+                       st.ifindex, st.mode, st.prog_id, state);
+  }
+  return out;
+}
+
+std::string human_count(std::uint64_t n) {
+  if (n < 10'000) return std::to_string(n);
+  if (n < 10'000'000) return fmt::format("{:.1f}k", n / 1e3);
+  if (n < 10'000'000'000ULL) return fmt::format("{:.1f}M", n / 1e6);
+  return fmt::format("{:.1f}G", n / 1e9);
+}
+
+}  // namespace xdpguard
