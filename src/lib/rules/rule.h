@@ -1,0 +1,60 @@
+// The rule language's syntax tree (PRODUCT.md, "Rule language"). Pure data:
+// produced by the parser (rules/parser.h), printed canonically
+// (rules/printer.h), checked by the lint (rules/lint.h), and compiled into
+// classifier tables (rules/compiler.h).
+//
+// Normalisation (the parser guarantees it, the printer and compiler rely on
+// it): prefixes have their host bits cleared; `family` is V4/V6 whenever a
+// prefix, `ip`/`ip6` or a family-specific protocol (icmp -> V4, icmpv6 -> V6)
+// implies it; `proto` is set whenever ports or tcp-flags are used.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace xdpguard::rules {
+
+enum class Action : std::uint8_t { Pass, Drop, RedirectXsk, RedirectDev };
+enum class Family : std::uint8_t { Any, V4, V6 };
+
+inline constexpr std::uint8_t kProtoIcmp = 1;
+inline constexpr std::uint8_t kProtoTcp = 6;
+inline constexpr std::uint8_t kProtoUdp = 17;
+inline constexpr std::uint8_t kProtoIcmpv6 = 58;
+
+// An IPv4 or IPv6 prefix. IPv4 addresses use bytes 0..3; the rest are zero.
+struct Prefix {
+  Family family = Family::V4;  // V4 or V6, never Any
+  std::array<std::uint8_t, 16> addr{};
+  std::uint8_t len = 0;  // 0..32 or 0..128
+  bool operator==(const Prefix&) const = default;
+};
+
+// saddr/daddr operand: a literal prefix or a named set ("@name").
+struct AddrMatch {
+  std::optional<Prefix> prefix;
+  std::string set;  // non-empty iff !prefix
+  bool operator==(const AddrMatch&) const = default;
+};
+
+struct PortRange {
+  std::uint16_t lo = 0, hi = 65535;  // inclusive
+  bool operator==(const PortRange&) const = default;
+};
+
+struct Rule {
+  Action action = Action::Pass;
+  std::string redirect_dev;  // for RedirectDev
+  Family family = Family::Any;
+  std::optional<std::uint8_t> proto;
+  std::optional<AddrMatch> saddr, daddr;
+  std::optional<PortRange> sport, dport;
+  std::uint8_t flags_mask = 0;   // TCP flag bits tested (XG_TCP_* in parse.h)
+  std::uint8_t flags_value = 0;  // required values of those bits
+  bool operator==(const Rule&) const = default;
+};
+
+}  // namespace xdpguard::rules
