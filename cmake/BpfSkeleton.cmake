@@ -28,7 +28,7 @@ function(add_bpf_skeleton NAME)
     COMMAND ${CMAKE_COMMAND} -E make_directory ${outdir}
     COMMAND ${BPF_CLANG} -target bpf -O2 -g -Wall -Werror
             -D__TARGET_ARCH_x86
-            -I${PROJECT_SOURCE_DIR}/bpf/include
+            -I${PROJECT_SOURCE_DIR}/bpf/include -I${CMAKE_CURRENT_SOURCE_DIR}
             -I/usr/include/${BPF_MULTIARCH}
             -c ${src} -o ${obj}
     COMMAND ${BPFTOOL} gen skeleton ${obj} name ${NAME}_bpf > ${skel}

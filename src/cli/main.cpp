@@ -2,6 +2,7 @@
 // subcommand from commands.cpp, and turns its Result into the exit status and
 // the one stderr line the product contract promises. No logic lives here.
 #include <cstdio>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -23,6 +24,23 @@ int main(int argc, char** argv) {
       "  xdpguard demo");
 
   xdpguard::cli::Command cmd = xdpguard::cli::register_commands(app, globals);
+  // CLI11 would call an unknown word an "extra argument"; name it properly.
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-n" || a == "--netns") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({}))
+      if (sub->get_name() == a) known = true;
+    if (!known) {
+      std::fprintf(stderr, "xdpguard: unknown subcommand \"%s\" (see xdpguard --help)\n", a.c_str());
+      return 2;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

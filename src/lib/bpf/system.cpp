@@ -90,7 +90,7 @@ Result<void> ensure_bpffs(const std::string& path) {
       spdlog::debug("joined the mount namespace of pid {} to reach its bpffs", anc);
       if (is_bpffs(path)) return {};
     } else {
-      spdlog::warn("cannot join the parent mount namespace ({}); pins made now vanish with "
+      spdlog::info("cannot join the parent mount namespace ({}); pins made now vanish with "
                    "this process's mount namespace (use -n NETNS instead of ip netns exec)",
                    std::strerror(errno));
     }

@@ -241,8 +241,10 @@ Result<std::vector<GuardStatus>> Guard::list() {
       continue;
     }
     st.ifname = iface->name;
-    if (auto cur = find_program(st.ifindex, kGuardProgName); cur && *cur)
+    if (auto cur = find_program(st.ifindex, kGuardProgName); cur && *cur) {
       st.attached = (*cur)->prog_id == st.prog_id;
+      st.dispatcher = (*cur)->dispatcher;
+    }
     out.push_back(std::move(st));
   }
   std::sort(out.begin(), out.end(),

@@ -86,7 +86,8 @@ struct GuardStatus {
   int ifindex = 0;
   std::string mode;
   unsigned prog_id = 0;
-  bool attached = false;  // the program is still in the interface's dispatcher
+  bool attached = false;    // the program is still attached to the interface
+  bool dispatcher = false;  // through a libxdp dispatcher (else the only program)
   std::uint64_t attached_unix = 0;
 };
 

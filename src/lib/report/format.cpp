@@ -46,6 +46,7 @@ nlohmann::json status_json(const std::vector<GuardStatus>& list) {
                    {"mode", st.mode},
                    {"program_id", st.prog_id},
                    {"attached", st.attached},
+                   {"chain", st.attached ? (st.dispatcher ? "dispatcher" : "alone") : ""},
                    {"attached_unix", st.attached_unix}});
   }
   return {{"interfaces", arr}};
@@ -53,12 +54,12 @@ nlohmann::json status_json(const std::vector<GuardStatus>& list) {
 
 std::string status_table(const std::vector<GuardStatus>& list) {
   if (list.empty()) return "no interface has xdpguard attached\n";
-  std::string out = fmt::format("{:<16} {:>7} {:<8} {:>8}  {}\n", "interface", "ifindex", "mode",
-                                "prog id", "state");
+  std::string out = fmt::format("{:<16} {:>7} {:<8} {:>8}  {:<11} {}\n", "interface", "ifindex",
+                                "mode", "prog id", "chain", "state");
   for (const auto& st : list) {
     const char* state = st.attached ? "attached" : "stale (program gone; detach cleans up)";
-    out += fmt::format("{:<16} {:>7} {:<8} {:>8}  {}\n", st.ifname.empty() ? "-" : st.ifname,
-                       st.ifindex, st.mode, st.prog_id, state);
+    out += fmt::format("{:<16} {:>7} {:<8} {:>8}  {:<11} {}\n", st.ifname, st.ifindex, st.mode,
+                       st.prog_id, !st.attached ? "-" : st.dispatcher ? "dispatcher" : "alone", state);
   }
   return out;
 }

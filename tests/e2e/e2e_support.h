@@ -1,0 +1,153 @@
+// Helpers for e2e tests: run the real xdpguard binary, real traffic between
+// the namespaces of a Lab (tests never send anywhere else).
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "bpf/system.h"
+#include "core/process.h"
+#include "core/unique_fd.h"
+#include "lab/lab.h"
+#include "support/privileged.h"
+
+namespace xdpguard::test {
+
+struct CliRun {
+  int code = -1;
+  std::string out, err;
+};
+
+inline CliRun xdpguard_cli(std::vector<std::string> args,
+                           std::vector<std::string> prefix = {}) {
+  std::vector<std::string> argv = prefix;
+  argv.push_back(XDPGUARD_BIN);
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run_process(argv, std::chrono::seconds(60));
+  if (!r) return {-1, "", r.error().message()};
+  return {r->exit_code, r->out, r->err};
+}
+
+// `xdpguard -n <server ns> ...`
+inline CliRun xg_srv(const Lab& lab, std::vector<std::string> args) {
+  args.insert(args.begin(), {"-n", lab.server().netns});
+  return xdpguard_cli(args);
+}
+
+inline nlohmann::json stats_json(const Lab& lab) {
+  auto r = xg_srv(lab, {"stats", lab.server().veth, "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  return nlohmann::json::parse(r.out);
+}
+
+inline std::uint64_t total_packets(const nlohmann::json& stats) {
+  std::uint64_t n = 0;
+  for (auto& [k, v] : stats["actions"].items()) n += v["packets"].get<std::uint64_t>();
+  return n;
+}
+inline std::uint64_t total_bytes(const nlohmann::json& stats) {
+  std::uint64_t n = 0;
+  for (auto& [k, v] : stats["actions"].items()) n += v["bytes"].get<std::uint64_t>();
+  return n;
+}
+
+inline sockaddr_in sockaddr4(const std::string& ip, std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  return a;
+}
+
+// A TCP server in the lab's server namespace that echoes one connection.
+class EchoServer {
+ public:
+  EchoServer(const Lab& lab, std::uint16_t port) {
+    EXPECT_TRUE(run_in_netns(lab.server().netns, [&] {
+      fd_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      int one = 1;
+      ::setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      auto a = sockaddr4(lab.server().ip4, port);
+      if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0)
+        ::listen(fd_.get(), 64);
+    }));
+    thread_ = std::thread([this] {
+      while (true) {
+        UniqueFd c(::accept(fd_.get(), nullptr, nullptr));
+        if (!c) return;
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::recv(c.get(), buf, sizeof buf, 0)) > 0)
+          ::send(c.get(), buf, static_cast<size_t>(n), MSG_NOSIGNAL);
+      }
+    });
+  }
+  ~EchoServer() {
+    ::shutdown(fd_.get(), SHUT_RDWR);
+    thread_.join();
+  }
+
+ private:
+  UniqueFd fd_;
+  std::thread thread_;
+};
+
+// From the client namespace: connect, send `bytes`, read them back, close.
+// Returns the bytes echoed (== bytes on success).
+inline std::size_t tcp_echo(const Lab& lab, std::uint16_t port, std::size_t bytes) {
+  std::size_t got = 0;
+  EXPECT_TRUE(run_in_netns(lab.client().netns, [&] {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    timeval tv{3, 0};
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    auto a = sockaddr4(lab.server().ip4, port);
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return;
+    std::string msg(bytes, 'x');
+    if (::send(fd.get(), msg.data(), msg.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes)) return;
+    char buf[4096];
+    while (got < bytes) {
+      ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+  }));
+  return got;
+}
+
+// From the client namespace: n blocking connect()s to ip:port. A closed port
+// answers each SYN with a RST, so exactly n SYNs cross the wire. Returns how
+// many were refused.
+inline int tcp_connect_attempts(const Lab& lab, std::uint16_t port, int n) {
+  int refused = 0;
+  EXPECT_TRUE(run_in_netns(lab.client().netns, [&] {
+    for (int i = 0; i < n; ++i) {
+      UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      auto a = sockaddr4(lab.server().ip4, port);
+      if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 &&
+          errno == ECONNREFUSED)
+        ++refused;
+    }
+  }));
+  return refused;
+}
+
+inline void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
+
+inline std::string ip_link(const Lab& lab) {
+  auto r = run_process({"ip", "-d", "-n", lab.server().netns, "link", "show", lab.server().veth});
+  return r ? r->out : "";
+}
+
+}  // namespace xdpguard::test
