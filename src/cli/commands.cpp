@@ -76,9 +76,8 @@ Result<void> cmd_demo(const Args& a) {
 
 }  // namespace
 
-Command register_commands(CLI::App& app, Globals&) {
+void register_commands(CLI::App& app, Globals&, Command& cmd) {
   auto args = std::make_shared<Args>();
-  Command cmd;
   auto bind = [&cmd, args](CLI::App* sub, Result<void> (*fn)(const Args&), bool with_iface) {
     sub->callback([&cmd, args, fn, sub, with_iface] {
       cmd.fn = [args, fn] { return fn(*args); };
@@ -120,7 +119,8 @@ Command register_commands(CLI::App& app, Globals&) {
   demo->add_flag("--generic", args->generic, "Attach in generic (SKB) mode");
   demo->footer("Example: xdpguard demo --seconds 10");
   bind(demo, cmd_demo, false);
-  return cmd;
+
+  register_gen_command(app, cmd);
 }
 
 int run(Command& cmd, const Globals& g) {

@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
       "  xdpguard -n lab stats veth1 --json\n"
       "  xdpguard demo");
 
-  xdpguard::cli::Command cmd = xdpguard::cli::register_commands(app, globals);
+  xdpguard::cli::Command cmd;
+  xdpguard::cli::register_commands(app, globals, cmd);
   // CLI11 would call an unknown word an "extra argument"; name it properly.
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
