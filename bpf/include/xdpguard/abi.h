@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define XDPGUARD_ABI_VERSION 1
+#define XDPGUARD_ABI_VERSION 2
 
 /* XDP verdicts are counted by their UAPI value (XDP_ABORTED..XDP_REDIRECT). */
 #define XDPGUARD_NUM_ACTIONS 5
@@ -67,10 +67,111 @@ struct xdpguard_meta {
 #define XDPGUARD_MAX_RULES 16384
 #define XDPGUARD_RULE_DEFAULT 0
 
+/*
+ * Classifier (docs/classifier.md): tuple space search. Rules are grouped by
+ * shape (a "tuple"); each tuple is one exact-match lookup of the packet's
+ * fields masked to that shape. Tuples are sorted by the best (lowest)
+ * priority of their rules, so the walk stops once no later tuple can win.
+ * The whole compiled rule set is ONE hash map (header, tuple descriptors and
+ * match entries, told apart by key.kind) installed in the 1-slot
+ * ARRAY_OF_MAPS xg_cls: a rule-set change is a single map write.
+ */
+#define XDPGUARD_MAX_TUPLES 256
+#define XDPGUARD_MAX_SETS 64
+#define XDPGUARD_MAX_CLS_ENTRIES 1048576
+
+enum xdpguard_cls_kind {
+	XDPGUARD_KEY_HEADER = 1,
+	XDPGUARD_KEY_TUPLE = 2,
+	XDPGUARD_KEY_MATCH = 3,
+};
+
+struct xdpguard_cls_key {
+	__u8 kind;   /* enum xdpguard_cls_kind */
+	__u8 family; /* 4, 6, or 0 when the tuple matches any family */
+	__u8 proto;  /* 0 unless the tuple matches the protocol */
+	__u8 flags;  /* TCP flags & tuple's flags_mask */
+	__u16 tuple; /* tuple index (TUPLE, MATCH) */
+	__u16 sport; /* masked to the tuple's port prefix lengths */
+	__u16 dport;
+	__u16 pad;
+	__u32 saddr[4]; /* masked to the tuple's prefix lengths (0 for sets) */
+	__u32 daddr[4];
+};
+
+/* A tuple's shape. *_set: 0 = prefix match of *_len bits, k+1 = member of set k. */
+struct xdpguard_tuple {
+	__u32 min_prio; /* best priority of any rule in this tuple */
+	__u8 family;
+	__u8 saddr_len;
+	__u8 daddr_len;
+	__u8 saddr_set;
+	__u8 daddr_set;
+	__u8 sport_len; /* prefix length on the 16-bit port, 0 = any */
+	__u8 dport_len;
+	__u8 has_proto;
+	__u8 flags_mask;
+	__u8 l4; /* uses ports or flags: never matches a non-first fragment */
+	__u8 pad[2];
+};
+
+struct xdpguard_match {
+	__u32 prio;   /* position of the rule in the rule set, 0 = first */
+	__u32 slot;   /* rule id: index into xg_rule_stats */
+	__u32 action; /* XDP_* */
+	__u32 ifindex; /* XDP_REDIRECT target */
+};
+
+struct xdpguard_cls_header {
+	__u32 ntuples;
+	__u32 default_action;
+	__u32 generation;
+	__u32 nrules;
+};
+
+union xdpguard_cls_value {
+	struct xdpguard_cls_header header;
+	struct xdpguard_tuple tuple;
+	struct xdpguard_match match;
+};
+
+/* Set member tries: key of the LPM inner maps of xg_set4 / xg_set6. */
+struct xdpguard_lpm4_key {
+	__u32 prefixlen;
+	__u32 addr;
+};
+struct xdpguard_lpm6_key {
+	__u32 prefixlen;
+	__u32 addr[4];
+};
+
+/* Rule metadata for `rule list` (xg_rules, keyed by rule id). */
+#define XDPGUARD_RULE_TEXT 244
+struct xdpguard_rule_info {
+	__u32 position; /* order in the rule set, 0 = first */
+	__u32 generation;
+	__u32 reserved;
+	char text[XDPGUARD_RULE_TEXT]; /* canonical rule text, NUL-terminated */
+};
+
+/* Set metadata (xg_set_names, keyed by set index). */
+struct xdpguard_set_info {
+	char name[32];
+	__u32 nv4;
+	__u32 nv6;
+	__u32 generation;
+	__u32 in_use; /* 1 if this slot holds a set */
+};
+
 /* Maps are pinned under <bpffs>/xdpguard/ns<netns inode>/<ifindex>/<name>. */
 #define XDPGUARD_PIN_META "xg_meta"
 #define XDPGUARD_PIN_ACTIONS "xg_actions"
 #define XDPGUARD_PIN_PARSE "xg_parse"
 #define XDPGUARD_PIN_RULE_STATS "xg_rule_stats"
+#define XDPGUARD_PIN_CLS "xg_cls"
+#define XDPGUARD_PIN_SET4 "xg_set4"
+#define XDPGUARD_PIN_SET6 "xg_set6"
+#define XDPGUARD_PIN_RULES "xg_rules"
+#define XDPGUARD_PIN_SET_NAMES "xg_set_names"
 
 #endif /* XDPGUARD_ABI_H */
