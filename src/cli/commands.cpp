@@ -120,6 +120,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   demo->footer("Example: xdpguard demo --seconds 10");
   bind(demo, cmd_demo, false);
 
+  register_rule_commands(app, cmd);
   register_gen_command(app, cmd);
 }
 

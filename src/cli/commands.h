@@ -30,6 +30,7 @@ void register_commands(CLI::App& app, Globals& g, Command& cmd);
 // Subcommand groups living in their own files (cmd_*.cpp) register through
 // these; each sets cmd.fn/cmd.context in its CLI11 callback.
 void register_gen_command(CLI::App& app, Command& cmd);
+void register_rule_commands(CLI::App& app, Command& cmd);
 
 // Applies globals (-n, -v), runs the command, prints the error line.
 int run(Command& cmd, const Globals& g);

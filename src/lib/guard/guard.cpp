@@ -18,8 +18,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kPinnedMaps[] = {XDPGUARD_PIN_META, XDPGUARD_PIN_ACTIONS, XDPGUARD_PIN_PARSE,
-                                       XDPGUARD_PIN_RULE_STATS};
+constexpr const char* kPinnedMaps[] = {
+    XDPGUARD_PIN_META, XDPGUARD_PIN_ACTIONS, XDPGUARD_PIN_PARSE, XDPGUARD_PIN_RULE_STATS,
+    XDPGUARD_PIN_CLS,  XDPGUARD_PIN_SET4,    XDPGUARD_PIN_SET6,  XDPGUARD_PIN_RULES,
+    XDPGUARD_PIN_SET_NAMES};
 
 Result<PinPaths> pin_paths(const Interface& iface) {
   PinPaths p;
@@ -122,20 +124,43 @@ Result<MapFd> GuardProgram::map(const char* name) const {
 
 // ---- Guard ----------------------------------------------------------------
 
-Result<Guard> Guard::from_maps(MapFd meta, MapFd actions, MapFd parse, MapFd rule_stats) {
+struct Guard::Maps {
+  MapFd meta, actions, parse, rule_stats, cls, set4, set6, rules, set_names;
+  template <class Get>
+  static Result<Maps> get(Get&& get) {
+    Maps m;
+    m.meta = XG_TRY(get(XDPGUARD_PIN_META));
+    m.actions = XG_TRY(get(XDPGUARD_PIN_ACTIONS));
+    m.parse = XG_TRY(get(XDPGUARD_PIN_PARSE));
+    m.rule_stats = XG_TRY(get(XDPGUARD_PIN_RULE_STATS));
+    m.cls = XG_TRY(get(XDPGUARD_PIN_CLS));
+    m.set4 = XG_TRY(get(XDPGUARD_PIN_SET4));
+    m.set6 = XG_TRY(get(XDPGUARD_PIN_SET6));
+    m.rules = XG_TRY(get(XDPGUARD_PIN_RULES));
+    m.set_names = XG_TRY(get(XDPGUARD_PIN_SET_NAMES));
+    return m;
+  }
+};
+
+Result<Guard> Guard::from_maps(Maps m) {
   Guard g;
-  g.meta_map_ = XG_TRY((Map<std::uint32_t, xdpguard_meta>::wrap(std::move(meta))));
-  g.actions_ = XG_TRY(CounterArray::wrap(std::move(actions)));
-  g.parse_ = XG_TRY(CounterArray::wrap(std::move(parse)));
-  g.rule_stats_ = XG_TRY(CounterArray::wrap(std::move(rule_stats)));
+  g.meta_map_ = XG_TRY((Map<std::uint32_t, xdpguard_meta>::wrap(std::move(m.meta))));
+  g.actions_ = XG_TRY(CounterArray::wrap(std::move(m.actions)));
+  g.parse_ = XG_TRY(CounterArray::wrap(std::move(m.parse)));
+  g.rule_stats_ = XG_TRY(CounterArray::wrap(std::move(m.rule_stats)));
+  g.rules_map_ = XG_TRY((Map<std::uint32_t, xdpguard_rule_info>::wrap(std::move(m.rules))));
+  g.set_names_ = XG_TRY((Map<std::uint32_t, xdpguard_set_info>::wrap(std::move(m.set_names))));
+  g.cls_ = std::move(m.cls);
+  g.set4_ = std::move(m.set4);
+  g.set6_ = std::move(m.set6);
   g.meta_ = XG_TRY(g.meta_map_.get(0));
   return g;
 }
 
 Result<Guard> Guard::from_program(const GuardProgram& prog) {
-  return from_maps(XG_TRY(prog.map(XDPGUARD_PIN_META)), XG_TRY(prog.map(XDPGUARD_PIN_ACTIONS)),
-                   XG_TRY(prog.map(XDPGUARD_PIN_PARSE)),
-                   XG_TRY(prog.map(XDPGUARD_PIN_RULE_STATS)));
+  auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
+  g.meta_.default_action = prog.skel()->rodata->cfg_default_action;
+  return g;
 }
 
 Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const GuardConfig& cfg) {
@@ -175,6 +200,9 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
   auto g = XG_TRY(Guard::from_program(prog));
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;
+  g.pin_dir_ = paths.dir();
+  // An empty rule set: from now on the verdict for IP packets comes from xg_cls.
+  XG_CHECK_CTX(g.install({}, cfg.default_action), "install rules");
 
   rollback.armed = false;
   att.release();  // fail-static: libxdp's pins keep the program attached
@@ -186,10 +214,14 @@ Result<Guard> Guard::open(const Interface& iface) {
   PinPaths paths = XG_TRY(pin_paths(iface));
   if (!fs::exists(paths.map(XDPGUARD_PIN_META)))
     return fail(ENOENT, "no xdpguard attached (run: xdpguard attach {})", iface.name);
-  auto g = XG_TRY(from_maps(XG_TRY(MapFd::open_pinned(paths.map(XDPGUARD_PIN_META))),
-                            XG_TRY(MapFd::open_pinned(paths.map(XDPGUARD_PIN_ACTIONS))),
-                            XG_TRY(MapFd::open_pinned(paths.map(XDPGUARD_PIN_PARSE))),
-                            XG_TRY(MapFd::open_pinned(paths.map(XDPGUARD_PIN_RULE_STATS)))));
+  auto meta = XG_TRY((Map<std::uint32_t, xdpguard_meta>::open_pinned(paths.map(XDPGUARD_PIN_META))));
+  if (auto m = meta.get(0); m && m->abi_version != XDPGUARD_ABI_VERSION)
+    return fail(EPROTO, "pinned state has ABI version {}, this xdpguard speaks {}; detach and "
+                "attach again", m->abi_version, XDPGUARD_ABI_VERSION);
+  auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) {
+    return MapFd::open_pinned(paths.map(n));
+  }))));
+  g.pin_dir_ = paths.dir();
   if (g.meta_.abi_version != XDPGUARD_ABI_VERSION)
     return fail(EPROTO, "pinned state has ABI version {}, this xdpguard speaks {}; detach and "
                 "attach again", g.meta_.abi_version, XDPGUARD_ABI_VERSION);
@@ -263,6 +295,7 @@ Result<GuardStats> Guard::stats() const {
     s.actions[i] = XG_TRY(actions_.sum(i));
   for (std::uint32_t i = 0; i < XDPGUARD_PARSE_MAX; ++i) s.parse[i] = XG_TRY(parse_.sum(i));
   s.default_rule = XG_TRY(rule_stats_.sum(XDPGUARD_RULE_DEFAULT));
+  s.rules = XG_TRY(rules());
   return s;
 }
 

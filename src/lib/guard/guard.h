@@ -22,6 +22,8 @@
 #include "bpf/map.h"
 #include "bpf/system.h"
 #include "core/result.h"
+#include "rules/compiler.h"
+#include "rules/rule.h"
 
 struct guard_bpf;
 
@@ -72,6 +74,22 @@ class GuardProgram {
 using CounterArray = Map<std::uint32_t, xdpguard_counter>;
 
 // Counters of one interface, summed over CPUs.
+// One installed rule with its counters.
+struct RuleRecord {
+  std::uint32_t id = 0;
+  std::uint32_t position = 0;  // 0 = evaluated first
+  std::string text;            // canonical form
+  rules::Rule rule;
+  xdpguard_counter counter{};
+};
+
+// One installed prefix set.
+struct SetRecord {
+  std::uint32_t index = 0;
+  std::string name;
+  std::uint32_t nv4 = 0, nv6 = 0;
+};
+
 struct GuardStats {
   std::string ifname;
   std::string mode;
@@ -79,6 +97,7 @@ struct GuardStats {
   std::array<xdpguard_counter, XDPGUARD_NUM_ACTIONS> actions{};
   std::array<xdpguard_counter, XDPGUARD_PARSE_MAX> parse{};
   xdpguard_counter default_rule{};
+  std::vector<RuleRecord> rules;
 };
 
 struct GuardStatus {
@@ -109,14 +128,47 @@ class Guard {
   [[nodiscard]] Result<GuardStats> stats() const;
   const xdpguard_meta& meta() const { return meta_; }
 
+  // ---- rules (guard_rules.cpp). Every change compiles the whole new rule
+  // set and installs it with one map write; counters of untouched rules stay.
+
+  // Installed rules in evaluation order, with counters.
+  [[nodiscard]] Result<std::vector<RuleRecord>> rules() const;
+  // Appends a rule (or inserts it before rule `before`); returns its id.
+  [[nodiscard]] Result<std::uint32_t> add_rule(const std::string& text,
+                                               std::optional<std::uint32_t> before = {});
+  [[nodiscard]] Result<void> delete_rule(std::uint32_t id);
+  // Replaces the whole rule set (all or nothing). A rule whose canonical
+  // text was already installed keeps its id and counters. Returns the ids.
+  [[nodiscard]] Result<std::vector<std::uint32_t>> replace_rules(
+      const std::vector<std::string>& texts);
+  [[nodiscard]] Result<void> set_default_action(std::uint32_t action);
+
+  // Loads (or atomically replaces) the named prefix set.
+  [[nodiscard]] Result<SetRecord> load_set(const std::string& name,
+                                           const std::vector<rules::Prefix>& prefixes);
+  // Removes a set no rule references.
+  [[nodiscard]] Result<void> delete_set(const std::string& name);
+  [[nodiscard]] Result<std::vector<SetRecord>> sets() const;
+
  private:
-  [[nodiscard]] static Result<Guard> from_maps(MapFd meta, MapFd actions, MapFd parse,
-                                               MapFd rule_stats);
+  struct Maps;
+  [[nodiscard]] static Result<Guard> from_maps(Maps maps);
+  [[nodiscard]] Result<void> install(const std::vector<rules::RuleEntry>& entries,
+                                     std::uint32_t default_action);
+  [[nodiscard]] Result<rules::CompileContext> compile_context() const;
+  [[nodiscard]] Result<UniqueFd> lock() const;
+
   xdpguard_meta meta_{};
+  std::string pin_dir_;  // empty for an in-process program (tests)
   Map<std::uint32_t, xdpguard_meta> meta_map_;
   CounterArray actions_;
   CounterArray parse_;
   CounterArray rule_stats_;
+  MapFd cls_;
+  MapFd set4_;
+  MapFd set6_;
+  Map<std::uint32_t, xdpguard_rule_info> rules_map_;
+  Map<std::uint32_t, xdpguard_set_info> set_names_;
 };
 
 // "pass", "drop", ... for XDP_* values; "" for unknown.

@@ -19,12 +19,45 @@ nlohmann::json stats_json(const GuardStats& s) {
   for (int i = 0; i < XDPGUARD_PARSE_MAX; ++i) parse[parse_counter_name(i)] = counter_json(s.parse[i]);
   nlohmann::json def = counter_json(s.default_rule);
   def["action"] = action_name(s.default_action);
-  return {{"interface", s.ifname}, {"mode", s.mode},   {"actions", actions},
-          {"rules", nlohmann::json::array()}, {"default", def}, {"parse", parse}};
+  return {{"interface", s.ifname}, {"mode", s.mode},          {"actions", actions},
+          {"rules", rules_json(s)["rules"]}, {"default", def}, {"parse", parse}};
+}
+
+nlohmann::json rules_json(const GuardStats& s) {
+  nlohmann::json rules = nlohmann::json::array();
+  for (const auto& r : s.rules)
+    rules.push_back({{"id", r.id}, {"rule", r.text}, {"packets", r.counter.packets},
+                     {"bytes", r.counter.bytes}});
+  nlohmann::json def = counter_json(s.default_rule);
+  def["action"] = action_name(s.default_action);
+  return {{"interface", s.ifname}, {"rules", rules}, {"default", def}};
+}
+
+std::string rules_table(const GuardStats& s) {
+  std::string out = fmt::format("{:>5} {:>12} {:>14}  {}\n", "id", "packets", "bytes", "rule");
+  for (const auto& r : s.rules)
+    out += fmt::format("{:>5} {:>12} {:>14}  {}\n", r.id, r.counter.packets, r.counter.bytes, r.text);
+  out += fmt::format("{:>5} {:>12} {:>14}  (default) {}\n", "-", s.default_rule.packets,
+                     s.default_rule.bytes, action_name(s.default_action));
+  return out;
+}
+
+nlohmann::json sets_json(const std::vector<SetRecord>& sets) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& st : sets) arr.push_back({{"name", st.name}, {"ipv4", st.nv4}, {"ipv6", st.nv6}});
+  return {{"sets", arr}};
+}
+
+std::string sets_table(const std::vector<SetRecord>& sets) {
+  if (sets.empty()) return "no sets\n";
+  std::string out = fmt::format("{:<32} {:>10} {:>10}\n", "set", "ipv4", "ipv6");
+  for (const auto& st : sets) out += fmt::format("{:<32} {:>10} {:>10}\n", st.name, st.nv4, st.nv6);
+  return out;
 }
 
 std::string stats_table(const GuardStats& s) {
   std::string out = fmt::format("{} ({} mode)\n", s.ifname, s.mode);
+  if (!s.rules.empty()) out += rules_table(s);
   out += fmt::format("  {:<10} {:>14} {:>16}\n", "action", "packets", "bytes");
   for (std::uint32_t i = 0; i < XDPGUARD_NUM_ACTIONS; ++i)
     out += fmt::format("  {:<10} {:>14} {:>16}\n", action_name(i), s.actions[i].packets,

@@ -14,6 +14,13 @@ namespace xdpguard {
 nlohmann::json stats_json(const GuardStats& s);
 std::string stats_table(const GuardStats& s);
 
+// `rule list`: rules in order with counters, and the default.
+nlohmann::json rules_json(const GuardStats& s);
+std::string rules_table(const GuardStats& s);
+
+nlohmann::json sets_json(const std::vector<SetRecord>& sets);
+std::string sets_table(const std::vector<SetRecord>& sets);
+
 nlohmann::json status_json(const std::vector<GuardStatus>& list);
 std::string status_table(const std::vector<GuardStatus>& list);
 

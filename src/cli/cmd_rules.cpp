@@ -1,0 +1,134 @@
+// `xdpguard rule add|del|list` and `xdpguard set load|list|del`.
+#include <cstdio>
+#include <memory>
+
+#include "bpf/system.h"
+#include "cli/commands.h"
+#include "guard/guard.h"
+#include "report/format.h"
+#include "rules/set_file.h"
+
+namespace xdpguard::cli {
+namespace {
+
+struct RuleArgs {
+  std::string iface;
+  std::string rule;
+  std::uint32_t id = 0;
+  std::uint32_t before = 0;
+  std::string set_name;
+  std::string file;
+  bool json = false;
+};
+
+Result<Guard> open_guard(const std::string& name) {
+  auto iface = XG_TRY(find_interface(name));
+  return Guard::open(iface);
+}
+
+Result<void> rule_add(const RuleArgs& a) {
+  auto g = XG_TRY(open_guard(a.iface));
+  std::optional<std::uint32_t> before;
+  if (a.before) before = a.before;
+  auto id = XG_TRY(g.add_rule(a.rule, before));
+  std::printf("%u\n", id);
+  return {};
+}
+
+Result<void> rule_del(const RuleArgs& a) {
+  auto g = XG_TRY(open_guard(a.iface));
+  return g.delete_rule(a.id);
+}
+
+Result<void> rule_list(const RuleArgs& a) {
+  auto g = XG_TRY(open_guard(a.iface));
+  auto s = XG_TRY(g.stats());
+  if (a.json)
+    std::printf("%s\n", rules_json(s).dump().c_str());
+  else
+    std::fputs(rules_table(s).c_str(), stdout);
+  return {};
+}
+
+Result<void> set_load(const RuleArgs& a) {
+  auto g = XG_TRY(open_guard(a.iface));
+  auto prefixes = XG_TRY(rules::parse_set_file(a.file));
+  auto rec = XG_TRY(g.load_set(a.set_name, prefixes.all()));
+  std::printf("set %s: %u IPv4 and %u IPv6 prefixes\n", rec.name.c_str(), rec.nv4, rec.nv6);
+  return {};
+}
+
+Result<void> set_list(const RuleArgs& a) {
+  auto g = XG_TRY(open_guard(a.iface));
+  auto sets = XG_TRY(g.sets());
+  if (a.json)
+    std::printf("%s\n", sets_json(sets).dump().c_str());
+  else
+    std::fputs(sets_table(sets).c_str(), stdout);
+  return {};
+}
+
+Result<void> set_del(const RuleArgs& a) {
+  auto g = XG_TRY(open_guard(a.iface));
+  return g.delete_set(a.set_name);
+}
+
+}  // namespace
+
+void register_rule_commands(CLI::App& app, Command& cmd) {
+  auto args = std::make_shared<RuleArgs>();
+  auto bind = [&cmd, args](CLI::App* sub, Result<void> (*fn)(const RuleArgs&), std::string verb) {
+    sub->callback([&cmd, args, fn, verb] {
+      cmd.fn = [args, fn] { return fn(*args); };
+      cmd.context = [args, verb] { return verb + " " + args->iface; };
+    });
+  };
+
+  auto* rule = app.add_subcommand("rule", "Ordered firewall rules of an interface (first match wins)");
+  rule->require_subcommand(1);
+  rule->footer("Example: xdpguard rule add eth1 'drop tcp dport 22 saddr 203.0.113.0/24'");
+
+  auto* add = rule->add_subcommand("add", "Append a rule; prints its id");
+  add->add_option("IFACE", args->iface, "Interface")->required();
+  add->add_option("RULE", args->rule, "Rule text, e.g. 'drop tcp dport 22'")->required();
+  add->add_option("--before", args->before, "Insert before the rule with this id");
+  add->footer("Example: xdpguard rule add eth1 'pass udp dport 53' --before 3");
+  bind(add, rule_add, "rule add");
+
+  auto* del = rule->add_subcommand("del", "Delete a rule by id");
+  del->add_option("IFACE", args->iface, "Interface")->required();
+  del->add_option("ID", args->id, "Rule id (see rule list)")->required();
+  del->footer("Example: xdpguard rule del eth1 7");
+  bind(del, rule_del, "rule del");
+
+  auto* list = rule->add_subcommand("list", "Rules in evaluation order with their counters");
+  list->add_option("IFACE", args->iface, "Interface")->required();
+  list->add_flag("--json", args->json, "One JSON document");
+  list->footer("Example: xdpguard rule list eth1 --json");
+  bind(list, rule_list, "rule list");
+
+  auto* set = app.add_subcommand("set", "Named IPv4/IPv6 prefix sets (use as saddr @NAME)");
+  set->require_subcommand(1);
+  set->footer("Example: xdpguard set load eth1 blocklist ./bad-prefixes.txt");
+
+  auto* load = set->add_subcommand("load", "Create or atomically replace a set from a file");
+  load->add_option("IFACE", args->iface, "Interface")->required();
+  load->add_option("NAME", args->set_name, "Set name")->required();
+  load->add_option("FILE", args->file, "One CIDR per line; # comments")->required();
+  load->footer("Example: xdpguard set load eth1 blocklist ./bad-prefixes.txt");
+  bind(load, set_load, "set load");
+
+  auto* slist = set->add_subcommand("list", "Sets and their sizes");
+  slist->add_option("IFACE", args->iface, "Interface")->required();
+  slist->add_flag("--json", args->json, "One JSON document");
+  slist->footer("Example: xdpguard set list eth1");
+  bind(slist, set_list, "set list");
+
+  auto* sdel = set->add_subcommand("del", "Delete a set no rule uses");
+  sdel->add_option("IFACE", args->iface, "Interface")->required();
+  sdel->add_option("NAME", args->set_name, "Set name")->required();
+  sdel->footer("Example: xdpguard set del eth1 blocklist");
+  bind(sdel, set_del, "set del");
+}
+
+}  // namespace xdpguard::cli

@@ -1,0 +1,359 @@
+// Guard's rule-set and prefix-set operations. Read-modify-write of the
+// rule set happens under an flock on the interface's pin directory, so two
+// concurrent `xdpguard rule add` calls cannot lose each other's rule.
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <net/if.h>
+#include <sys/file.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "guard/guard.h"
+#include "rules/parser.h"
+#include "rules/printer.h"
+
+namespace xdpguard {
+namespace {
+
+// Fills a fresh map with key/value pairs, in batches where the kernel
+// supports them for the map type.
+template <class K, class V>
+Result<void> fill_map(int fd, const std::vector<K>& keys, const std::vector<V>& values) {
+  std::size_t done = 0;
+  constexpr std::size_t kBatch = 4096;
+  bool batch = true;
+  while (done < keys.size()) {
+    __u32 n = static_cast<__u32>(std::min(kBatch, keys.size() - done));
+    if (batch) {
+      LIBBPF_OPTS(bpf_map_batch_opts, o);
+      __u32 count = n;
+      if (bpf_map_update_batch(fd, &keys[done], &values[done], &count, &o) == 0) {
+        done += n;
+        continue;
+      }
+      if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP && errno != ENOTSUPP)
+        return fail_errno(errno, "map batch update");
+      batch = false;  // not supported for this map type: one by one
+    }
+    for (__u32 i = 0; i < n; ++i, ++done)
+      if (bpf_map_update_elem(fd, &keys[done], &values[done], BPF_ANY) != 0)
+        return fail_errno(errno, "map update");
+  }
+  return {};
+}
+
+Result<UniqueFd> create_map(bpf_map_type type, const char* name, std::size_t key, std::size_t value,
+                            std::size_t entries) {
+  LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_NO_PREALLOC);
+  int fd = bpf_map_create(type, name, static_cast<__u32>(key), static_cast<__u32>(value),
+                          static_cast<__u32>(std::max<std::size_t>(entries, 1)), &o);
+  if (fd < 0) return fail_errno(errno, fmt::format("create map {} ({} entries)", name, entries));
+  return UniqueFd(fd);
+}
+
+std::string text_of(const xdpguard_rule_info& info) {
+  return std::string(info.text, strnlen(info.text, sizeof(info.text)));
+}
+
+}  // namespace
+
+Result<UniqueFd> Guard::lock() const {
+  if (pin_dir_.empty()) return UniqueFd();
+  UniqueFd fd(::open(pin_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return fail_errno(errno, "open " + pin_dir_);
+  if (::flock(fd.get(), LOCK_EX) != 0) return fail_errno(errno, "lock " + pin_dir_);
+  return fd;
+}
+
+Result<rules::CompileContext> Guard::compile_context() const {
+  std::map<std::string, std::uint32_t> sets;
+  for (const auto& s : XG_TRY(this->sets())) sets[s.name] = s.index;
+  rules::CompileContext ctx;
+  ctx.set_index = [sets](const std::string& n) -> std::optional<std::uint32_t> {
+    auto it = sets.find(n);
+    if (it == sets.end()) return std::nullopt;
+    return it->second;
+  };
+  ctx.ifindex = [](const std::string& n) -> std::optional<int> {
+    unsigned idx = ::if_nametoindex(n.c_str());
+    if (!idx) return std::nullopt;
+    return static_cast<int>(idx);
+  };
+  return ctx;
+}
+
+Result<std::vector<RuleRecord>> Guard::rules() const {
+  std::vector<RuleRecord> out;
+  for (std::uint32_t id : XG_TRY(rules_map_.keys())) {
+    auto info = rules_map_.get(id);
+    if (!info) continue;  // deleted meanwhile
+    RuleRecord r;
+    r.id = id;
+    r.position = info->position;
+    r.text = text_of(*info);
+    auto parsed = rules::parse_rule(r.text);
+    if (!parsed)
+      return fail(EPROTO, "installed rule {} \"{}\" no longer parses: {}", id, r.text,
+                  parsed.error().message());
+    r.rule = *parsed;
+    r.counter = XG_TRY(rule_stats_.sum(id));
+    out.push_back(std::move(r));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const RuleRecord& a, const RuleRecord& b) { return a.position < b.position; });
+  return out;
+}
+
+Result<void> Guard::install(const std::vector<rules::RuleEntry>& entries,
+                            std::uint32_t default_action) {
+  auto ctx = XG_TRY(compile_context());
+  auto cs = XG_TRY(rules::compile(entries, default_action, ctx));
+  std::vector<xdpguard_cls_key> keys;
+  std::vector<xdpguard_cls_value> values;
+  keys.reserve(cs.entries.size());
+  values.reserve(cs.entries.size());
+  for (const auto& [k, v] : cs.entries) {
+    keys.push_back(k);
+    values.push_back(v);
+  }
+  // The new generation is built beside the live one...
+  auto inner = XG_TRY(create_map(BPF_MAP_TYPE_HASH, "xg_cls_gen", sizeof(xdpguard_cls_key),
+                                 sizeof(xdpguard_cls_value), keys.size()));
+  XG_CHECK_CTX(fill_map(inner.get(), keys, values), "fill rule table");
+  // ...and replaces it with one map write.
+  __u32 zero = 0;
+  int ifd = inner.get();
+  if (bpf_map_update_elem(cls_.fd(), &zero, &ifd, BPF_ANY) != 0)
+    return fail_errno(errno, "install rule table");
+  if (default_action != meta_.default_action && !pin_dir_.empty()) {
+    xdpguard_meta m = meta_;
+    m.default_action = default_action;
+    XG_CHECK(meta_map_.put(0, m));
+  }
+  const_cast<Guard*>(this)->meta_.default_action = default_action;
+  spdlog::debug("installed {} rules: {} tuples, {} entries", entries.size(), cs.ntuples,
+                cs.entries.size());
+  return {};
+}
+
+namespace {
+
+// Zeroes a rule's per-CPU counters before its id is (re)used.
+Result<void> zero_counter(const CounterArray& stats, std::uint32_t id) {
+  std::vector<xdpguard_counter> zeros(static_cast<std::size_t>(possible_cpus()));
+  if (bpf_map_update_elem(stats.fd(), &id, zeros.data(), BPF_ANY) != 0)
+    return fail_errno(errno, "reset counters");
+  return {};
+}
+
+xdpguard_rule_info make_info(std::uint32_t position, const std::string& text) {
+  xdpguard_rule_info info{};
+  info.position = position;
+  std::strncpy(info.text, text.c_str(), sizeof(info.text) - 1);
+  return info;
+}
+
+}  // namespace
+
+Result<std::uint32_t> Guard::add_rule(const std::string& text, std::optional<std::uint32_t> before) {
+  auto rule = XG_TRY(rules::parse_rule(text));
+  std::string canon = rules::to_string(rule);
+  if (canon.size() >= XDPGUARD_RULE_TEXT)
+    return fail(E2BIG, "rule text longer than {} characters", XDPGUARD_RULE_TEXT - 1);
+  auto lk = XG_TRY(lock());
+  auto current = XG_TRY(rules());
+  if (current.size() >= XDPGUARD_MAX_RULES)
+    return fail(E2BIG, "{} rules installed, the limit is {}", current.size(), XDPGUARD_MAX_RULES);
+  std::set<std::uint32_t> used;
+  for (const auto& r : current) used.insert(r.id);
+  std::uint32_t id = 1;
+  while (used.count(id)) ++id;
+
+  std::size_t at = current.size();
+  if (before) {
+    auto it = std::find_if(current.begin(), current.end(),
+                           [&](const RuleRecord& r) { return r.id == *before; });
+    if (it == current.end()) return fail(ENOENT, "no rule with id {}", *before);
+    at = static_cast<std::size_t>(it - current.begin());
+  }
+  std::vector<rules::RuleEntry> entries;
+  for (const auto& r : current) entries.push_back({r.id, r.rule});
+  entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(at), {id, rule});
+
+  XG_CHECK(zero_counter(rule_stats_, id));
+  XG_CHECK(install(entries, meta_.default_action));
+  // Positions follow the installed order.
+  for (std::size_t pos = 0; pos < entries.size(); ++pos) {
+    std::uint32_t eid = entries[pos].id;
+    std::string t = eid == id ? canon : text_of(*rules_map_.get(eid));
+    XG_CHECK_CTX(rules_map_.put(eid, make_info(static_cast<std::uint32_t>(pos), t)), "record rule");
+  }
+  return id;
+}
+
+Result<void> Guard::delete_rule(std::uint32_t id) {
+  auto lk = XG_TRY(lock());
+  auto current = XG_TRY(rules());
+  std::vector<rules::RuleEntry> entries;
+  bool found = false;
+  for (const auto& r : current) {
+    if (r.id == id)
+      found = true;
+    else
+      entries.push_back({r.id, r.rule});
+  }
+  if (!found) return fail(ENOENT, "no rule with id {}", id);
+  XG_CHECK(install(entries, meta_.default_action));
+  if (bpf_map_delete_elem(rules_map_.fd(), &id) != 0) return fail_errno(errno, "forget rule");
+  for (std::size_t pos = 0; pos < entries.size(); ++pos) {
+    auto info = XG_TRY(rules_map_.get(entries[pos].id));
+    info.position = static_cast<std::uint32_t>(pos);
+    XG_CHECK(rules_map_.put(entries[pos].id, info));
+  }
+  return {};
+}
+
+Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::string>& texts) {
+  if (texts.size() > XDPGUARD_MAX_RULES)
+    return fail(E2BIG, "{} rules, the limit is {}", texts.size(), XDPGUARD_MAX_RULES);
+  std::vector<rules::Rule> parsed;
+  std::vector<std::string> canon;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    auto r = rules::parse_rule(texts[i]);
+    if (!r) return tl::unexpected(std::move(r.error()).context(fmt::format("rule {}", i + 1)));
+    parsed.push_back(*r);
+    canon.push_back(rules::to_string(*r));
+  }
+  auto lk = XG_TRY(lock());
+  auto current = XG_TRY(rules());
+  // Keep ids (and counters) of rules that stay.
+  std::multimap<std::string, std::uint32_t> old_ids;
+  for (const auto& r : current) old_ids.emplace(r.text, r.id);
+  std::vector<std::uint32_t> ids(texts.size(), 0);
+  std::set<std::uint32_t> used;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    auto it = old_ids.find(canon[i]);
+    if (it != old_ids.end()) {
+      ids[i] = it->second;
+      used.insert(it->second);
+      old_ids.erase(it);
+    }
+  }
+  std::uint32_t next = 1;
+  std::vector<rules::RuleEntry> entries;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (!ids[i]) {
+      while (used.count(next)) ++next;
+      ids[i] = next;
+      used.insert(next);
+      XG_CHECK(zero_counter(rule_stats_, next));
+    }
+    entries.push_back({ids[i], parsed[i]});
+  }
+  XG_CHECK(install(entries, meta_.default_action));
+  for (const auto& [text, id] : old_ids) {
+    std::uint32_t k = id;
+    bpf_map_delete_elem(rules_map_.fd(), &k);
+  }
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    XG_CHECK(rules_map_.put(ids[i], make_info(static_cast<std::uint32_t>(i), canon[i])));
+  return ids;
+}
+
+Result<void> Guard::set_default_action(std::uint32_t action) {
+  auto lk = XG_TRY(lock());
+  std::vector<rules::RuleEntry> entries;
+  for (const auto& r : XG_TRY(rules())) entries.push_back({r.id, r.rule});
+  return install(entries, action);
+}
+
+Result<std::vector<SetRecord>> Guard::sets() const {
+  std::vector<SetRecord> out;
+  for (std::uint32_t i = 0; i < XDPGUARD_MAX_SETS; ++i) {
+    auto info = XG_TRY(set_names_.get(i));
+    if (!info.in_use) continue;
+    out.push_back({i, std::string(info.name, strnlen(info.name, sizeof(info.name))), info.nv4,
+                   info.nv6});
+  }
+  return out;
+}
+
+Result<SetRecord> Guard::load_set(const std::string& name,
+                                  const std::vector<rules::Prefix>& prefixes) {
+  if (name.empty() || name.size() >= sizeof(xdpguard_set_info::name))
+    return fail(EINVAL, "set name \"{}\" must have 1 to {} characters", name,
+                sizeof(xdpguard_set_info::name) - 1);
+  auto lk = XG_TRY(lock());
+  auto current = XG_TRY(sets());
+  std::optional<std::uint32_t> index;
+  std::set<std::uint32_t> taken;
+  for (const auto& s : current) {
+    taken.insert(s.index);
+    if (s.name == name) index = s.index;
+  }
+  if (!index) {
+    for (std::uint32_t i = 0; i < XDPGUARD_MAX_SETS && !index; ++i)
+      if (!taken.count(i)) index = i;
+    if (!index) return fail(E2BIG, "{} sets exist, the limit is {}", current.size(), XDPGUARD_MAX_SETS);
+  }
+
+  std::vector<xdpguard_lpm4_key> k4;
+  std::vector<xdpguard_lpm6_key> k6;
+  for (const auto& p : prefixes) {
+    if (p.family == rules::Family::V4) {
+      xdpguard_lpm4_key k{p.len, 0};
+      std::memcpy(&k.addr, p.addr.data(), 4);
+      k4.push_back(k);
+    } else {
+      xdpguard_lpm6_key k{};
+      k.prefixlen = p.len;
+      std::memcpy(k.addr, p.addr.data(), 16);
+      k6.push_back(k);
+    }
+  }
+  // New tries beside the live ones, then one write per family swaps them in
+  // (a packet only ever consults the trie of its own family).
+  auto m4 = XG_TRY(create_map(BPF_MAP_TYPE_LPM_TRIE, "xg_set_v4", sizeof(xdpguard_lpm4_key), 1,
+                              k4.size()));
+  auto m6 = XG_TRY(create_map(BPF_MAP_TYPE_LPM_TRIE, "xg_set_v6", sizeof(xdpguard_lpm6_key), 1,
+                              k6.size()));
+  std::vector<std::uint8_t> ones4(k4.size(), 1), ones6(k6.size(), 1);
+  XG_CHECK_CTX(fill_map(m4.get(), k4, ones4), "fill set " + name);
+  XG_CHECK_CTX(fill_map(m6.get(), k6, ones6), "fill set " + name);
+  __u32 idx = *index;
+  int f4 = m4.get(), f6 = m6.get();
+  if (bpf_map_update_elem(set4_.fd(), &idx, &f4, BPF_ANY) != 0 ||
+      bpf_map_update_elem(set6_.fd(), &idx, &f6, BPF_ANY) != 0)
+    return fail_errno(errno, "install set " + name);
+  xdpguard_set_info info{};
+  std::strncpy(info.name, name.c_str(), sizeof(info.name) - 1);
+  info.nv4 = static_cast<__u32>(k4.size());
+  info.nv6 = static_cast<__u32>(k6.size());
+  info.in_use = 1;
+  XG_CHECK(set_names_.put(idx, info));
+  return SetRecord{idx, name, info.nv4, info.nv6};
+}
+
+Result<void> Guard::delete_set(const std::string& name) {
+  auto lk = XG_TRY(lock());
+  std::optional<std::uint32_t> index;
+  for (const auto& s : XG_TRY(sets()))
+    if (s.name == name) index = s.index;
+  if (!index) return fail(ENOENT, "no set named {}", name);
+  for (const auto& r : XG_TRY(rules())) {
+    bool uses = (r.rule.saddr && r.rule.saddr->set == name) || (r.rule.daddr && r.rule.daddr->set == name);
+    if (uses) return fail(EBUSY, "set {} is used by rule {} ({})", name, r.id, r.text);
+  }
+  __u32 idx = *index;
+  bpf_map_delete_elem(set4_.fd(), &idx);
+  bpf_map_delete_elem(set6_.fd(), &idx);
+  XG_CHECK(set_names_.put(idx, xdpguard_set_info{}));
+  return {};
+}
+
+}  // namespace xdpguard

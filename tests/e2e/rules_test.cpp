@@ -1,0 +1,216 @@
+// Firewall rules against real clients across a lab: what the rules drop
+// never arrives, everything else does, and the counters say which rule did it.
+#include <fcntl.h>
+#include <poll.h>
+
+#include <fstream>
+
+#include "e2e_support.h"
+
+namespace xdpguard::test {
+namespace {
+
+// Non-blocking connect from the client namespace; true if the handshake
+// completed within `ms` (a dropped SYN just times out).
+bool tcp_connects(const Lab& lab, std::uint16_t port, int ms = 700) {
+  bool ok = false;
+  EXPECT_TRUE(run_in_netns(lab.client().netns, [&] {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    auto a = sockaddr4(lab.server().ip4, port);
+    ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    pollfd p{fd.get(), POLLOUT, 0};
+    if (::poll(&p, 1, ms) == 1) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+      ok = err == 0;
+    }
+  }));
+  return ok;
+}
+
+// UDP datagrams from client to server:port; how many the server received.
+int udp_delivered(const Lab& lab, std::uint16_t port, int n) {
+  UniqueFd rx;
+  EXPECT_TRUE(run_in_netns(lab.server().netns, [&] {
+    rx.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    auto a = sockaddr4(lab.server().ip4, port);
+    ::bind(rx.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+  }));
+  EXPECT_TRUE(run_in_netns(lab.client().netns, [&] {
+    UniqueFd tx(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    auto a = sockaddr4(lab.server().ip4, port);
+    for (int i = 0; i < n; ++i)
+      ::sendto(tx.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  }));
+  settle();
+  int got = 0;
+  char buf[16];
+  while (::recv(rx.get(), buf, sizeof buf, 0) > 0) ++got;
+  return got;
+}
+
+bool pings(const Lab& lab, const std::string& to, bool v6 = false) {
+  std::vector<std::string> argv = {"ping", "-q", "-c", "2", "-i", "0.1", "-W", "1", to};
+  if (v6) argv.insert(argv.begin() + 1, "-6");
+  return lab.exec(lab.client(), argv).has_value();
+}
+
+std::uint32_t add_rule(const Lab& lab, const std::string& rule) {
+  auto r = xg_srv(lab, {"rule", "add", lab.server().veth, rule});
+  EXPECT_EQ(r.code, 0) << r.err;
+  return static_cast<std::uint32_t>(std::stoul(r.out.empty() ? "0" : r.out));
+}
+
+nlohmann::json rule_by_id(const nlohmann::json& list, std::uint32_t id) {
+  for (const auto& r : list["rules"])
+    if (r["id"] == id) return r;
+  return {};
+}
+
+class RulesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    XG_REQUIRE_PRIVILEGES();
+    auto l = Lab::create();
+    ASSERT_TRUE(l) << l.error().message();
+    lab_.emplace(std::move(*l));
+    auto att = xg_srv(*lab_, {"attach", lab_->server().veth});
+    ASSERT_EQ(att.code, 0) << att.err;
+  }
+  void TearDown() override {
+    if (lab_) (void)xg_srv(*lab_, {"detach", lab_->server().veth});
+  }
+  std::optional<Lab> lab_;
+};
+
+TEST_F(RulesTest, RealClientsArePassedOrDroppedAsTheRulesSay) {
+  const Lab& lab = *lab_;
+  EchoServer web(lab, 8080), ssh(lab, 8022);
+  ASSERT_TRUE(tcp_connects(lab, 8022));
+  ASSERT_TRUE(pings(lab, lab.server().ip4));
+
+  std::uint32_t tcp_id = add_rule(lab, "drop tcp dport 8022");
+  std::uint32_t udp_id = add_rule(lab, "drop udp dport 5000-5009 saddr " + lab.client().ip4 + "/32");
+  std::uint32_t icmp_id = add_rule(lab, "drop icmp");
+  std::uint32_t v6_id = add_rule(lab, "drop icmpv6 saddr fd00::/64");
+
+  EXPECT_FALSE(tcp_connects(lab, 8022)) << "SYN to 8022 should be dropped";
+  EXPECT_TRUE(tcp_connects(lab, 8080));
+  EXPECT_EQ(udp_delivered(lab, 5005, 10), 0);
+  EXPECT_EQ(udp_delivered(lab, 5010, 10), 10);
+  EXPECT_FALSE(pings(lab, lab.server().ip4));
+  EXPECT_FALSE(pings(lab, lab.server().ip6, true));
+  EXPECT_EQ(tcp_echo(lab, 8080, 2000), 2000u);
+
+  auto list = nlohmann::json::parse(xg_srv(lab, {"rule", "list", lab.server().veth, "--json"}).out);
+  ASSERT_EQ(list["rules"].size(), 4u) << list.dump();
+  EXPECT_EQ(rule_by_id(list, tcp_id)["rule"], "drop tcp dport 8022");
+  EXPECT_GE(rule_by_id(list, tcp_id)["packets"].get<int>(), 1);  // SYN (+ retransmits)
+  EXPECT_EQ(rule_by_id(list, udp_id)["packets"], 10);
+  EXPECT_EQ(rule_by_id(list, icmp_id)["packets"], 2);
+  EXPECT_EQ(rule_by_id(list, v6_id)["packets"], 2);
+  auto stats = stats_json(lab);
+  EXPECT_EQ(stats["rules"].size(), 4u);
+  EXPECT_GE(stats["actions"]["drop"]["packets"].get<int>(), 15);
+
+  // Deleting the rules restores the traffic.
+  for (auto id : {tcp_id, udp_id, icmp_id, v6_id})
+    EXPECT_EQ(xg_srv(lab, {"rule", "del", lab.server().veth, std::to_string(id)}).code, 0);
+  EXPECT_TRUE(tcp_connects(lab, 8022));
+  EXPECT_TRUE(pings(lab, lab.server().ip4));
+  EXPECT_EQ(udp_delivered(lab, 5005, 3), 3);
+}
+
+TEST_F(RulesTest, RuntimeRuleDoesNotBreakAnEstablishedConnectionItDoesNotMatch) {
+  const Lab& lab = *lab_;
+  EchoServer server(lab, 8080);
+  std::atomic<bool> stop{false};
+  std::atomic<int> rounds{0}, failures{0};
+  std::thread client([&] {
+    (void)run_in_netns(lab.client().netns, [&] {
+      UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      timeval tv{2, 0};
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      auto a = sockaddr4(lab.server().ip4, 8080);
+      if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ++failures;
+        return;
+      }
+      for (int i = 0; i < 400 && !stop; ++i) {
+        char buf[64] = "ping";
+        if (::send(fd.get(), buf, sizeof buf, MSG_NOSIGNAL) != sizeof buf ||
+            ::recv(fd.get(), buf, sizeof buf, MSG_WAITALL) != sizeof buf) {
+          ++failures;
+          return;
+        }
+        ++rounds;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+  });
+  while (rounds < 20 && failures == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Rules that do not match this connection, added and removed while it runs.
+  std::uint32_t a = add_rule(lab, "drop tcp dport 9999");
+  std::uint32_t b = add_rule(lab, "drop udp");
+  std::uint32_t c = add_rule(lab, "pass tcp dport 8080 tcp-flags syn,!ack");
+  int before = rounds;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_GT(rounds, before);
+  EXPECT_EQ(xg_srv(lab, {"rule", "del", lab.server().veth, std::to_string(b)}).code, 0);
+  stop = true;
+  client.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_GT(a, 0u);
+  EXPECT_GT(c, 0u);
+}
+
+TEST_F(RulesTest, SetsBlockAndAreReplacedAtomically) {
+  const Lab& lab = *lab_;
+  std::string file = "/tmp/" + lab.prefix() + "-set.txt";
+  {
+    std::ofstream f(file);
+    f << "# lab clients\n" << lab.client().ip4 << "\n192.0.2.0/24   # documentation net\n\nfd00::1/128\n";
+  }
+  auto load = xg_srv(lab, {"set", "load", lab.server().veth, "blocked", file});
+  ASSERT_EQ(load.code, 0) << load.err;
+  EXPECT_NE(load.out.find("2 IPv4 and 1 IPv6"), std::string::npos) << load.out;
+  add_rule(lab, "drop saddr @blocked");
+  EXPECT_FALSE(pings(lab, lab.server().ip4));
+  EXPECT_FALSE(pings(lab, lab.server().ip6, true));
+
+  // Replace the set's content; the rule stays, the client is let through.
+  {
+    std::ofstream f(file);
+    f << "192.0.2.0/24\n";
+  }
+  ASSERT_EQ(xg_srv(lab, {"set", "load", lab.server().veth, "blocked", file}).code, 0);
+  EXPECT_TRUE(pings(lab, lab.server().ip4));
+  EXPECT_TRUE(pings(lab, lab.server().ip6, true));
+
+  auto del = xg_srv(lab, {"set", "del", lab.server().veth, "blocked"});
+  EXPECT_EQ(del.code, 1);
+  EXPECT_NE(del.err.find("set blocked is used by rule"), std::string::npos) << del.err;
+  auto sets = nlohmann::json::parse(xg_srv(lab, {"set", "list", lab.server().veth, "--json"}).out);
+  ASSERT_EQ(sets["sets"].size(), 1u);
+  EXPECT_EQ(sets["sets"][0]["ipv4"], 1);
+  std::filesystem::remove(file);
+}
+
+TEST_F(RulesTest, BadRulesAreRefusedWithOneLine) {
+  const Lab& lab = *lab_;
+  auto r = xg_srv(lab, {"rule", "add", lab.server().veth, "drop tcp dport ssh"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("xdpguard: rule add " + lab.server().veth + ": column 15"), std::string::npos)
+      << r.err;
+  auto d = xg_srv(lab, {"rule", "del", lab.server().veth, "42"});
+  EXPECT_EQ(d.code, 1);
+  EXPECT_EQ(d.err, "xdpguard: rule del " + lab.server().veth + ": no rule with id 42\n");
+  auto s = xg_srv(lab, {"rule", "add", lab.server().veth, "drop saddr @nosuch"});
+  EXPECT_EQ(s.code, 1);
+  EXPECT_NE(s.err.find("no set named @nosuch"), std::string::npos) << s.err;
+}
+
+}  // namespace
+}  // namespace xdpguard::test
