@@ -1,0 +1,425 @@
+// Parser table tests over the real guard program (BPF_PROG_TEST_RUN): frame in
+// -> verdict, the one parse counter that moved (and by how many bytes), the
+// fragment counter. Each frame also goes through the userspace compile of the
+// same parse.h: outcome and fragment flag must equal what the kernel counted,
+// and the xg_pkt fields must be those the table expects (a differential check
+// of the two copies of the parser).
+#include <netinet/in.h>  // glibc first: linux/in.h (from parse.h) then defers to it
+// parse.h uses clang's `#pragma unroll`, which g++ 12 reports under -Wall
+// (an error with -Werror) and which `#pragma GCC diagnostic` cannot silence
+// in g++ 12 (GCC bug 53431). Linemarker flag 3 includes it as a system header,
+// whose warnings are not reported; #line then restores this file's numbering.
+# 1 "xdpguard/parse.h" 3
+#include <xdpguard/parse.h>
+#line 15 "tests/bpf/parse_test.cpp"
+
+#include <arpa/inet.h>
+#include <linux/bpf.h>
+
+#include <array>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "bpf/test_run.h"
+#include "guard/guard.h"
+#include "support/packet.h"
+#include "support/privileged.h"
+
+namespace xdpguard::test {
+namespace {
+
+constexpr int kIpv4 = XDPGUARD_PARSE_IPV4;
+constexpr int kIpv6 = XDPGUARD_PARSE_IPV6;
+constexpr int kNonIp = XDPGUARD_PARSE_NON_IP;
+constexpr int kTruncated = XDPGUARD_PARSE_TRUNCATED;
+constexpr int kMalformed = XDPGUARD_PARSE_MALFORMED;
+constexpr int kFragment = XDPGUARD_PARSE_FRAGMENT;
+constexpr int kExclusive = XDPGUARD_PARSE_MALFORMED + 1;  // ipv4..malformed
+
+constexpr const char* kA4 = "198.18.0.1";
+constexpr const char* kB4 = "198.18.0.2";
+constexpr const char* kA6 = "fd00::1";
+constexpr const char* kB6 = "fd00::2";
+
+// What the parser must make of a frame.
+struct Expect {
+  int outcome;
+  bool frag = false;
+  std::uint8_t family = 0;
+  std::uint8_t nvlan = 0;
+  std::uint16_t l3_off = 0;
+  std::uint16_t l4_off = 0;
+  std::uint8_t l4proto = 0;
+  std::uint16_t sport = 0;
+  std::uint16_t dport = 0;
+  std::uint8_t tcp_flags = 0;
+  std::uint8_t icmp_type = 0;
+  std::uint8_t icmp_code = 0;
+};
+
+// Expectations for every frame of the sample catalogue (tests/support/packet.cpp).
+const std::map<std::string, Expect>& sample_expectations() {
+  static const std::map<std::string, Expect> m = {
+      {"ipv4_tcp_syn", {.outcome = kIpv4, .family = 4, .l3_off = 14, .l4_off = 34, .l4proto = 6,
+                        .sport = 40000, .dport = 80, .tcp_flags = SYN}},
+      {"ipv4_tcp_syn_options", {.outcome = kIpv4, .family = 4, .l3_off = 14, .l4_off = 34,
+                                .l4proto = 6, .sport = 40001, .dport = 443, .tcp_flags = SYN}},
+      {"ipv4_tcp_data", {.outcome = kIpv4, .family = 4, .l3_off = 14, .l4_off = 34, .l4proto = 6,
+                         .sport = 40002, .dport = 80, .tcp_flags = PSH | ACK}},
+      {"ipv4_udp", {.outcome = kIpv4, .family = 4, .l3_off = 14, .l4_off = 34, .l4proto = 17,
+                    .sport = 5353, .dport = 53}},
+      {"ipv4_icmp_echo", {.outcome = kIpv4, .family = 4, .l3_off = 14, .l4_off = 34, .l4proto = 1,
+                          .icmp_type = 8}},
+      // IHL 15: L4 starts after 40 bytes of options
+      {"ipv4_options_max", {.outcome = kIpv4, .family = 4, .l3_off = 14, .l4_off = 74,
+                            .l4proto = 6, .sport = 40003, .dport = 22, .tcp_flags = ACK}},
+      {"ipv4_router_alert_udp", {.outcome = kIpv4, .family = 4, .l3_off = 14, .l4_off = 38,
+                                 .l4proto = 17, .sport = 1000, .dport = 2000}},
+      // first fragment (offset 0, MF): its L4 header is there and parsed
+      {"ipv4_frag_first", {.outcome = kIpv4, .family = 4, .l3_off = 14, .l4_off = 34,
+                           .l4proto = 17, .sport = 1001, .dport = 2001}},
+      // non-first fragments: no L4 header, no ports
+      {"ipv4_frag_middle", {.outcome = kIpv4, .frag = true, .family = 4, .l3_off = 14,
+                            .l4proto = 6}},
+      {"ipv4_frag_last", {.outcome = kIpv4, .frag = true, .family = 4, .l3_off = 14,
+                          .l4proto = 17}},
+      {"ipv4_gre_raw", {.outcome = kIpv4, .family = 4, .l3_off = 14, .l4_off = 34, .l4proto = 47}},
+      {"ipv6_in_ipv4", {.outcome = kIpv4, .family = 4, .l3_off = 14, .l4_off = 34, .l4proto = 41}},
+      {"vlan0_priority_ipv4_udp", {.outcome = kIpv4, .family = 4, .nvlan = 1, .l3_off = 18,
+                                   .l4_off = 38, .l4proto = 17, .sport = 1003, .dport = 2003}},
+      {"vlan1_ipv4_tcp", {.outcome = kIpv4, .family = 4, .nvlan = 1, .l3_off = 18, .l4_off = 38,
+                          .l4proto = 6, .sport = 40004, .dport = 80, .tcp_flags = SYN}},
+      {"vlan1_ad_ipv6_icmp6", {.outcome = kIpv6, .family = 6, .nvlan = 1, .l3_off = 18,
+                               .l4_off = 58, .l4proto = 58, .icmp_type = 128}},
+      {"vlan2_qinq_ipv4_udp", {.outcome = kIpv4, .family = 4, .nvlan = 2, .l3_off = 22,
+                               .l4_off = 42, .l4proto = 17, .sport = 1004, .dport = 2004}},
+      {"vlan2_qq_ipv6_tcp", {.outcome = kIpv6, .family = 6, .nvlan = 2, .l3_off = 22,
+                             .l4_off = 62, .l4proto = 6, .sport = 40005, .dport = 8080,
+                             .tcp_flags = FIN | ACK}},
+      {"ipv6_tcp_syn", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 54, .l4proto = 6,
+                        .sport = 40006, .dport = 80, .tcp_flags = SYN}},
+      {"ipv6_udp", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 54, .l4proto = 17,
+                    .sport = 5353, .dport = 53}},
+      {"ipv6_icmp6_echo", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 54,
+                           .l4proto = 58, .icmp_type = 128}},
+      {"ipv6_no_next_header", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 54,
+                               .l4proto = 59}},
+      {"ipv6_hop_by_hop_udp", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 62,
+                               .l4proto = 17, .sport = 1005, .dport = 2005}},
+      // 104-byte hop-by-hop header (length 12)
+      {"ipv6_hop_by_hop_large_udp", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 158,
+                                     .l4proto = 17, .sport = 1006, .dport = 2006}},
+      {"ipv6_routing_tcp", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 78,
+                            .l4proto = 6, .sport = 40007, .dport = 443,
+                            .tcp_flags = SYN | ECE | CWR}},
+      {"ipv6_dest_opts_udp", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 62,
+                              .l4proto = 17, .sport = 1007, .dport = 2007}},
+      {"ipv6_frag_first_udp", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 62,
+                               .l4proto = 17, .sport = 1008, .dport = 2008}},
+      {"ipv6_frag_last", {.outcome = kIpv6, .frag = true, .family = 6, .l3_off = 14,
+                          .l4proto = 17}},
+      // AH: 24 bytes, its length byte (4) in 4-byte units
+      {"ipv6_ah_tcp", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 78, .l4proto = 6,
+                       .sport = 40008, .dport = 22, .tcp_flags = RST}},
+      {"ipv6_mobility", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 62,
+                         .l4proto = 59}},
+      // hop-by-hop 8, dest 8, routing 24, fragment 8, AH 24, HIP 8, shim6 8, dest 8
+      {"ipv6_chain8_udp", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 150,
+                           .l4proto = 17, .sport = 1009, .dport = 2009}},
+      {"arp_request", {.outcome = kNonIp}},
+      {"vlan1_arp_reply", {.outcome = kNonIp, .nvlan = 1}},
+      {"lldp", {.outcome = kNonIp}},
+  };
+  return m;
+}
+
+struct Case {
+  std::string name;
+  Bytes frame;
+  Expect expect;
+};
+
+Packet chain(int n) {
+  Packet p = Packet().eth().ipv6(kA6, kB6);
+  for (int i = 0; i < n; i++) p.dest_opts();
+  return p.udp(1, 2);
+}
+
+// Edge cases beyond the well-formed catalogue: what the parser refuses.
+std::vector<Case> edge_cases() {
+  return {
+      // a third tag is not parsed: the frame is not IP as far as XDP can tell
+      {"vlan3_ipv4_udp", Packet().eth().vlan(1).vlan(2).vlan(3).ipv4(kA4, kB4).udp(1, 2).bytes(),
+       {.outcome = kNonIp, .nvlan = 2}},
+      {"vlan3_ad_q_q_ipv6", Packet().eth().vlan_ad(1).vlan(2).vlan(3).ipv6(kA6, kB6).bytes(),
+       {.outcome = kNonIp, .nvlan = 2}},
+      // 8 extension headers are walked; a 9th is too many
+      {"ipv6_chain8_dest_opts", chain(8).bytes(),
+       {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 54 + 64, .l4proto = 17,
+        .sport = 1, .dport = 2}},
+      {"ipv6_chain9_malformed", chain(9).bytes(), {.outcome = kMalformed}},
+      // an IPv6 fragment in the middle (offset != 0, M set)
+      {"ipv6_frag_middle_tcp",
+       Packet().eth().ipv6(kA6, kB6).fragment6(1, true, 7).proto(6).payload(8).bytes(),
+       {.outcome = kIpv6, .frag = true, .family = 6, .l3_off = 14, .l4proto = 6}},
+      // DF alone is not a fragment
+      {"ipv4_dont_fragment_tcp",
+       Packet().eth().ipv4(kA4, kB4).dont_fragment().tcp(7, 8).flags(SYN).bytes(),
+       {.outcome = kIpv4, .family = 4, .l3_off = 14, .l4_off = 34, .l4proto = 6, .sport = 7,
+        .dport = 8, .tcp_flags = SYN}},
+      {"ipv4_version6", Packet().eth().ipv4(kA4, kB4).ip_version(6).udp(1, 2).bytes(),
+       {.outcome = kMalformed}},
+      {"ipv6_version4", Packet().eth().ipv6(kA6, kB6).ip_version(4).udp(1, 2).bytes(),
+       {.outcome = kMalformed}},
+      {"ipv4_ihl4", Packet().eth().ipv4(kA4, kB4).ihl(4).udp(1, 2).bytes(),
+       {.outcome = kMalformed}},
+      {"ipv4_tot_len_below_ihl",
+       Packet().eth().ipv4(kA4, kB4).ip_options({1, 1, 1, 1}).tot_len(20).udp(1, 2).bytes(),
+       {.outcome = kMalformed}},
+      {"ipv4_ihl_past_end", Packet().eth().ipv4(kA4, kB4).ihl(15).tot_len(60).bytes(),
+       {.outcome = kTruncated}},
+      {"tcp_doff4", Packet().eth().ipv4(kA4, kB4).tcp(1, 2).doff(4).payload(20).bytes(),
+       {.outcome = kMalformed}},
+      {"tcp_doff_past_end", Packet().eth().ipv4(kA4, kB4).tcp(1, 2).doff(15).payload(20).bytes(),
+       {.outcome = kTruncated}},
+      {"udp_cut", Packet().eth().ipv6(kA6, kB6).proto(17).payload(7).bytes(),
+       {.outcome = kTruncated}},
+  };
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  for (const auto& s : sample_frames())
+    cases.push_back({s.name, s.packet.bytes(), sample_expectations().at(s.name)});
+  for (auto& c : edge_cases()) cases.push_back(std::move(c));
+  return cases;
+}
+
+// The userspace compile of parse.h.
+struct UserParse {
+  int outcome;
+  xg_pkt pkt;
+};
+
+UserParse parse_in_userspace(const Bytes& frame) {
+  // exact-size copy: reading one byte too far is then visible to ASan
+  std::vector<__u8> buf(frame.begin(), frame.end());
+  UserParse r{};
+  std::memset(&r.pkt, 0, sizeof(r.pkt));
+  r.outcome = xg_parse_packet(buf.data(), buf.data() + buf.size(), &r.pkt);
+  return r;
+}
+
+// One frame through the kernel: verdict and what every counter did.
+struct KernelRun {
+  std::uint32_t verdict = 0;
+  std::array<xdpguard_counter, XDPGUARD_PARSE_MAX> parse{};
+  std::array<xdpguard_counter, XDPGUARD_NUM_ACTIONS> actions{};
+
+  // The exclusive parse counter that moved, or -1 unless exactly one did.
+  int outcome() const {
+    int found = -1;
+    for (int i = 0; i < kExclusive; i++) {
+      if (parse[i].packets == 0) continue;
+      if (found >= 0) return -1;
+      found = i;
+    }
+    return found;
+  }
+};
+
+class GuardUnderTest {
+ public:
+  static std::optional<GuardUnderTest> load(const GuardConfig& cfg, std::string* err) {
+    auto prog = GuardProgram::open(cfg);
+    if (!prog) return *err = prog.error().message(), std::nullopt;
+    if (auto r = prog->load(); !r) return *err = r.error().message(), std::nullopt;
+    auto guard = Guard::from_program(*prog);
+    if (!guard) return *err = guard.error().message(), std::nullopt;
+    return GuardUnderTest(std::move(*prog), std::move(*guard));
+  }
+
+  Result<KernelRun> run(const Bytes& frame) {
+    auto before = XG_TRY(guard_.stats());
+    auto res = XG_TRY(test_run(prog_.prog_fd(), frame));
+    auto after = XG_TRY(guard_.stats());
+    KernelRun k;
+    k.verdict = res.verdict;
+    for (int i = 0; i < XDPGUARD_PARSE_MAX; i++) {
+      k.parse[i].packets = after.parse[i].packets - before.parse[i].packets;
+      k.parse[i].bytes = after.parse[i].bytes - before.parse[i].bytes;
+    }
+    for (int i = 0; i < XDPGUARD_NUM_ACTIONS; i++) {
+      k.actions[i].packets = after.actions[i].packets - before.actions[i].packets;
+      k.actions[i].bytes = after.actions[i].bytes - before.actions[i].bytes;
+    }
+    return k;
+  }
+
+ private:
+  GuardUnderTest(GuardProgram prog, Guard guard)
+      : prog_(std::move(prog)), guard_(std::move(guard)) {}
+  GuardProgram prog_;
+  Guard guard_;
+};
+
+std::uint32_t expected_action(int outcome, const GuardConfig& cfg) {
+  switch (outcome) {
+    case kNonIp: return cfg.non_ip_action;
+    case kTruncated:
+    case kMalformed: return cfg.malformed_action;
+    default: return cfg.default_action;
+  }
+}
+
+void expect_fields(const Case& c, const xg_pkt& p) {
+  const Expect& e = c.expect;
+  EXPECT_EQ(p.frag, e.frag ? 1 : 0);
+  EXPECT_EQ(p.family, e.family);
+  EXPECT_EQ(p.nvlan, e.nvlan);
+  EXPECT_EQ(p.l3_off, e.l3_off);
+  EXPECT_EQ(p.l4_off, e.l4_off);
+  EXPECT_EQ(p.l4proto, e.l4proto);
+  EXPECT_EQ(p.sport, e.sport);
+  EXPECT_EQ(p.dport, e.dport);
+  EXPECT_EQ(p.tcp_flags, e.tcp_flags);
+  EXPECT_EQ(p.icmp_type, e.icmp_type);
+  EXPECT_EQ(p.icmp_code, e.icmp_code);
+  // addresses: the frame's own, in network byte order
+  if (e.family == 4) {
+    __u32 s, d;
+    ASSERT_EQ(::inet_pton(AF_INET, kA4, &s), 1);
+    ASSERT_EQ(::inet_pton(AF_INET, kB4, &d), 1);
+    EXPECT_EQ(p.saddr[0], s);
+    EXPECT_EQ(p.daddr[0], d);
+  } else if (e.family == 6) {
+    __u32 s[4], d[4];
+    ASSERT_EQ(::inet_pton(AF_INET6, kA6, s), 1);
+    ASSERT_EQ(::inet_pton(AF_INET6, kB6, d), 1);
+    EXPECT_EQ(std::memcmp(p.saddr, s, 16), 0);
+    EXPECT_EQ(std::memcmp(p.daddr, d, 16), 0);
+  }
+}
+
+// Runs every case through the kernel with cfg and checks verdict and
+// counters; with userspace_fields also the userspace parser's fields.
+void check_table(const GuardConfig& cfg, bool userspace_fields) {
+  std::string err;
+  auto guard = GuardUnderTest::load(cfg, &err);
+  ASSERT_TRUE(guard) << err;
+
+  for (const auto& c : all_cases()) {
+    SCOPED_TRACE(c.name + " " + to_hex(c.frame));
+    const std::uint64_t len = c.frame.size();
+    auto k = guard->run(c.frame);
+    ASSERT_TRUE(k) << k.error().message();
+
+    // kernel: verdict, the one exclusive counter, fragment, action counters
+    EXPECT_NE(k->verdict, static_cast<std::uint32_t>(XDP_ABORTED));
+    EXPECT_EQ(k->verdict, expected_action(c.expect.outcome, cfg));
+    EXPECT_EQ(k->outcome(), c.expect.outcome)
+        << "expected counter " << parse_counter_name(c.expect.outcome);
+    for (int i = 0; i < kExclusive; i++) {
+      const bool hit = i == c.expect.outcome;
+      EXPECT_EQ(k->parse[i].packets, hit ? 1u : 0u) << parse_counter_name(i);
+      EXPECT_EQ(k->parse[i].bytes, hit ? len : 0u) << parse_counter_name(i);
+    }
+    EXPECT_EQ(k->parse[kFragment].packets, c.expect.frag ? 1u : 0u);
+    EXPECT_EQ(k->parse[kFragment].bytes, c.expect.frag ? len : 0u);
+    for (std::uint32_t a = 0; a < XDPGUARD_NUM_ACTIONS; a++) {
+      const bool hit = a == k->verdict;
+      EXPECT_EQ(k->actions[a].packets, hit ? 1u : 0u) << action_name(a);
+      EXPECT_EQ(k->actions[a].bytes, hit ? len : 0u) << action_name(a);
+    }
+
+    // userspace copy of the parser: same outcome and fragment flag as the kernel
+    UserParse u = parse_in_userspace(c.frame);
+    EXPECT_EQ(u.outcome, k->outcome()) << "userspace and BPF parsers disagree";
+    EXPECT_EQ(u.pkt.frag != 0, k->parse[kFragment].packets == 1)
+        << "userspace and BPF parsers disagree on the fragment flag";
+    if (userspace_fields && (u.outcome == kIpv4 || u.outcome == kIpv6 || u.outcome == kNonIp)) {
+      // the family is implied by the kernel's counter too
+      EXPECT_EQ(u.pkt.family, k->outcome() == kIpv4 ? 4 : k->outcome() == kIpv6 ? 6 : 0);
+      expect_fields(c, u.pkt);
+    }
+  }
+}
+
+TEST(ParseTest, EverySampleFrameHasAnExpectation) {
+  std::map<std::string, Expect> left = sample_expectations();
+  for (const auto& s : sample_frames())
+    EXPECT_EQ(left.erase(s.name), 1u) << "no expectation for sample frame " << s.name;
+  for (const auto& [name, e] : left) ADD_FAILURE() << "expectation for missing frame " << name;
+}
+
+// Default configuration: everything passes, each frame lands in the right
+// counter, and the userspace parser reads the same fields.
+TEST(ParseTest, TableWithDefaultActions) {
+  XG_REQUIRE_PRIVILEGES();
+  check_table(GuardConfig{}, /*userspace_fields=*/true);
+}
+
+TEST(ParseTest, DefaultActionDropAppliesToIpFramesOnly) {
+  XG_REQUIRE_PRIVILEGES();
+  GuardConfig cfg;
+  cfg.default_action = XDP_DROP;
+  check_table(cfg, false);
+}
+
+TEST(ParseTest, NonIpActionDropAppliesToArpLldpAndThirdVlanTag) {
+  XG_REQUIRE_PRIVILEGES();
+  GuardConfig cfg;
+  cfg.non_ip_action = XDP_DROP;
+  check_table(cfg, false);
+}
+
+TEST(ParseTest, MalformedActionDropAppliesToTruncatedAndMalformed) {
+  XG_REQUIRE_PRIVILEGES();
+  GuardConfig cfg;
+  cfg.malformed_action = XDP_DROP;
+  check_table(cfg, false);
+}
+
+// Three different actions at once: each class of frame takes its own.
+TEST(ParseTest, EachOutcomeClassTakesItsOwnAction) {
+  XG_REQUIRE_PRIVILEGES();
+  GuardConfig cfg;
+  cfg.default_action = XDP_DROP;
+  cfg.non_ip_action = XDP_TX;
+  cfg.malformed_action = XDP_PASS;
+  check_table(cfg, false);
+}
+
+// The counters accumulate: N frames of one kind add N packets and N * len bytes.
+TEST(ParseTest, CountersAccumulateOverRepeatedFrames) {
+  XG_REQUIRE_PRIVILEGES();
+  std::string err;
+  auto guard = GuardUnderTest::load(GuardConfig{}, &err);
+  ASSERT_TRUE(guard) << err;
+  Bytes v4 = Packet().eth().ipv4(kA4, kB4).udp(1, 2).payload(100).bytes();
+  Bytes frag = Packet().eth().ipv6(kA6, kB6).fragment6(10, false).proto(6).payload(30).bytes();
+  xdpguard_counter ipv4{}, ipv6{}, fragment{};
+  for (int i = 0; i < 5; i++) {
+    for (const Bytes* f : {&v4, &frag}) {
+      auto k = guard->run(*f);
+      ASSERT_TRUE(k) << k.error().message();
+      ipv4 += k->parse[kIpv4];
+      ipv6 += k->parse[kIpv6];
+      fragment += k->parse[kFragment];
+    }
+  }
+  EXPECT_EQ(ipv4.packets, 5u);
+  EXPECT_EQ(ipv4.bytes, 5u * v4.size());
+  EXPECT_EQ(ipv6.packets, 5u);
+  EXPECT_EQ(ipv6.bytes, 5u * frag.size());
+  EXPECT_EQ(fragment.packets, 5u);
+  EXPECT_EQ(fragment.bytes, 5u * frag.size());
+}
+
+}  // namespace
+}  // namespace xdpguard::test
