@@ -1,0 +1,409 @@
+// Malformed input through the guard program (BPF_PROG_TEST_RUN): every sample
+// frame cut at every byte offset, and a set of corrupt headers (and those cut
+// at every offset too). Whatever arrives, the program must never return
+// XDP_ABORTED, must return the action configured for the frame's class, and
+// exactly one of the exclusive parse counters (ipv4, ipv6, non_ip, truncated,
+// malformed) must grow by one packet and the frame's bytes; fragment is extra.
+// The userspace compile of parse.h must agree on the counter, and both must
+// agree with an independent oracle: a frame cut before the end of the last
+// header the parser reads is truncated, otherwise it is what the whole frame is.
+#include <netinet/in.h>  // glibc first: linux/in.h (from parse.h) then defers to it
+// parse.h uses clang's `#pragma unroll`, which g++ 12 reports under -Wall
+// (an error with -Werror) and which `#pragma GCC diagnostic` cannot silence
+// in g++ 12 (GCC bug 53431). Linemarker flag 3 includes it as a system header,
+// whose warnings are not reported; #line then restores this file's numbering.
+# 1 "xdpguard/parse.h" 3
+#include <xdpguard/parse.h>
+#line 18 "tests/bpf/malformed_test.cpp"
+
+#include <linux/bpf.h>
+
+#include <array>
+#include <cstring>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "bpf/test_run.h"
+#include "guard/guard.h"
+#include "support/packet.h"
+#include "support/privileged.h"
+
+namespace xdpguard::test {
+namespace {
+
+constexpr int kIpv4 = XDPGUARD_PARSE_IPV4;
+constexpr int kIpv6 = XDPGUARD_PARSE_IPV6;
+constexpr int kNonIp = XDPGUARD_PARSE_NON_IP;
+constexpr int kTruncated = XDPGUARD_PARSE_TRUNCATED;
+constexpr int kMalformed = XDPGUARD_PARSE_MALFORMED;
+constexpr int kFragment = XDPGUARD_PARSE_FRAGMENT;
+constexpr int kExclusive = XDPGUARD_PARSE_MALFORMED + 1;  // ipv4..malformed
+
+// BPF_PROG_TEST_RUN refuses XDP input shorter than an Ethernet header
+// (EINVAL), and no driver hands XDP such a runt: shorter cuts are checked in
+// userspace only.
+constexpr std::size_t kMinKernelFrame = 14;
+
+constexpr const char* kA4 = "198.18.0.1";
+constexpr const char* kB4 = "198.18.0.2";
+constexpr const char* kA6 = "fd00::1";
+constexpr const char* kB6 = "fd00::2";
+
+// Per class a different action, so that a verdict tells which path was taken.
+GuardConfig distinct_actions() {
+  GuardConfig cfg;
+  cfg.default_action = XDP_PASS;
+  cfg.non_ip_action = XDP_TX;
+  cfg.malformed_action = XDP_DROP;
+  return cfg;
+}
+
+std::uint32_t expected_action(int outcome, const GuardConfig& cfg) {
+  switch (outcome) {
+    case kNonIp: return cfg.non_ip_action;
+    case kTruncated:
+    case kMalformed: return cfg.malformed_action;
+    default: return cfg.default_action;
+  }
+}
+
+struct UserParse {
+  int outcome;
+  xg_pkt pkt;
+};
+
+UserParse parse_in_userspace(std::span<const std::uint8_t> frame) {
+  // exact-size heap copy: a read past the end is then an ASan report
+  std::vector<__u8> buf(frame.begin(), frame.end());
+  UserParse r{};
+  std::memset(&r.pkt, 0, sizeof(r.pkt));
+  r.outcome = xg_parse_packet(buf.data(), buf.data() + buf.size(), &r.pkt);
+  return r;
+}
+
+struct KernelRun {
+  std::uint32_t verdict = 0;
+  std::array<xdpguard_counter, XDPGUARD_PARSE_MAX> parse{};
+  std::array<xdpguard_counter, XDPGUARD_NUM_ACTIONS> actions{};
+};
+
+class GuardUnderTest {
+ public:
+  static std::optional<GuardUnderTest> load(const GuardConfig& cfg, std::string* err) {
+    auto prog = GuardProgram::open(cfg);
+    if (!prog) return *err = prog.error().message(), std::nullopt;
+    if (auto r = prog->load(); !r) return *err = r.error().message(), std::nullopt;
+    auto guard = Guard::from_program(*prog);
+    if (!guard) return *err = guard.error().message(), std::nullopt;
+    return GuardUnderTest(std::move(*prog), std::move(*guard));
+  }
+
+  Result<KernelRun> run(std::span<const std::uint8_t> frame) {
+    auto before = XG_TRY(guard_.stats());
+    auto res = XG_TRY(test_run(prog_.prog_fd(), frame));
+    auto after = XG_TRY(guard_.stats());
+    KernelRun k;
+    k.verdict = res.verdict;
+    for (int i = 0; i < XDPGUARD_PARSE_MAX; i++) {
+      k.parse[i].packets = after.parse[i].packets - before.parse[i].packets;
+      k.parse[i].bytes = after.parse[i].bytes - before.parse[i].bytes;
+    }
+    for (int i = 0; i < XDPGUARD_NUM_ACTIONS; i++) {
+      k.actions[i].packets = after.actions[i].packets - before.actions[i].packets;
+      k.actions[i].bytes = after.actions[i].bytes - before.actions[i].bytes;
+    }
+    return k;
+  }
+
+ private:
+  GuardUnderTest(GuardProgram prog, Guard guard)
+      : prog_(std::move(prog)), guard_(std::move(guard)) {}
+  GuardProgram prog_;
+  Guard guard_;
+};
+
+// A frame and what the parser must make of it, whole and cut short.
+struct Subject {
+  std::string name;
+  Bytes frame;
+  int outcome;        // of the whole frame
+  bool frag = false;  // of the whole frame
+  // Shortest cut the parser does not call truncated: the end of the last
+  // header it reads (0: it never reads enough to say more than `outcome`).
+  std::size_t needed = 0;
+};
+
+// The bytes of a header that the parser needs: ICMP reads type and code of
+// the 4-byte fixed part; every other header it reads whole (TCP with its
+// options, extension headers with their full length).
+std::size_t parsed_size(const HeaderSpan& h) {
+  if (h.name == "icmp" || h.name == "icmp6") return 4;
+  return h.size;
+}
+
+// The truncation oracle for well-formed frames: the end of the last header
+// the parser reads. It reads Ethernet, up to two VLAN tags, the first IP
+// header, IPv6 extension headers, and the L4 header right after them; not
+// ARP, not payload, not what follows an unknown protocol (IPv6 in IPv4).
+std::size_t needed_bytes(const Packet& p) {
+  static const std::set<std::string> exts = {"hop_by_hop", "routing", "dest_opts",
+                                             "fragment6",  "ah",      "ext"};
+  static const std::set<std::string> l4 = {"tcp", "udp", "icmp", "icmp6"};
+  std::size_t needed = 0;
+  int vlans = 0;
+  std::string ip;
+  for (const auto& h : p.layout()) {
+    if (h.name == "eth" && needed == 0) {
+      needed = h.end();
+    } else if (h.name == "vlan" && ip.empty() && vlans < XDPGUARD_MAX_VLAN) {
+      vlans++;
+      needed = h.end();
+    } else if ((h.name == "ipv4" || h.name == "ipv6") && ip.empty()) {
+      ip = h.name;
+      needed = h.end();
+    } else if (ip == "ipv6" && exts.count(h.name)) {
+      needed = h.end();
+    } else if (!ip.empty() && l4.count(h.name)) {
+      return h.offset + parsed_size(h);
+    } else {
+      break;
+    }
+  }
+  return needed;
+}
+
+std::vector<Subject> sample_subjects() {
+  std::vector<Subject> out;
+  for (const auto& s : sample_frames()) {
+    Bytes f = s.packet.bytes();
+    UserParse whole = parse_in_userspace(f);  // parse_test pins these against its table
+    out.push_back({s.name, f, whole.outcome, whole.pkt.frag != 0, needed_bytes(s.packet)});
+  }
+  return out;
+}
+
+Packet dest_opts_chain(int n) {
+  Packet p = Packet().eth().ipv6(kA6, kB6);
+  for (int i = 0; i < n; i++) p.dest_opts();
+  return p.udp(1, 2);
+}
+
+// Corrupt headers. `needed`: the parser finds the fault once it has read
+// that many bytes; shorter cuts are truncated.
+std::vector<Subject> corrupt_subjects() {
+  const std::size_t v4 = 14 + 20, v6 = 14 + 40;
+  Bytes zero_len_opt = {0x07, 0x00, 0x00, 0x00};  // record route, length 0
+  return {
+      {"ipv4_ihl0", Packet().eth().ipv4(kA4, kB4).ihl(0).udp(1, 2).bytes(), kMalformed, false, v4},
+      {"ipv4_ihl4", Packet().eth().ipv4(kA4, kB4).ihl(4).udp(1, 2).bytes(), kMalformed, false, v4},
+      // IHL 15 says 60 bytes of header, 20 are there (+ 8 of UDP)
+      {"ipv4_ihl_past_end", Packet().eth().ipv4(kA4, kB4).ihl(15).tot_len(60).udp(1, 2).bytes(),
+       kTruncated},
+      {"ipv4_ihl6_past_end", Packet().eth().ipv4(kA4, kB4).ihl(6).tot_len(100).bytes(),
+       kTruncated},
+      {"ipv4_version6", Packet().eth().ipv4(kA4, kB4).ip_version(6).udp(1, 2).bytes(), kMalformed,
+       false, v4},
+      {"ipv4_version0", Packet().eth().ipv4(kA4, kB4).ip_version(0).bytes(), kMalformed, false,
+       v4},
+      {"ipv6_header_under_ipv4_ethertype",
+       Packet().eth().ethertype(0x0800).ipv6(kA6, kB6).udp(1, 2).bytes(), kMalformed, false, v4},
+      {"ipv6_version4", Packet().eth().ipv6(kA6, kB6).ip_version(4).udp(1, 2).bytes(), kMalformed,
+       false, v6},
+      {"ipv4_header_under_ipv6_ethertype",
+       Packet().eth().ethertype(0x86dd).ipv4(kA4, kB4).payload(30).bytes(), kMalformed, false,
+       v6},
+      {"ipv4_tot_len_below_ihl",
+       Packet().eth().ipv4(kA4, kB4).ip_options({1, 1, 1, 1}).tot_len(20).udp(1, 2).bytes(),
+       kMalformed, false, v4},
+      {"ipv4_tot_len0", Packet().eth().ipv4(kA4, kB4).tot_len(0).udp(1, 2).bytes(), kMalformed,
+       false, v4},
+      // options are skipped, not interpreted: a zero-length option is no fault
+      {"ipv4_zero_length_option",
+       Packet().eth().ipv4(kA4, kB4).ip_options(zero_len_opt).udp(1, 2).bytes(), kIpv4, false,
+       v4 + 4 + 8},
+      {"tcp_zero_length_option",
+       Packet().eth().ipv4(kA4, kB4).tcp(1, 2).tcp_options({0x02, 0x00, 0x00, 0x00}).bytes(),
+       kIpv4, false, v4 + 24},
+      // a 9th extension header is one too many; the walk stops after 8 (of 8 bytes)
+      {"ipv6_chain9", dest_opts_chain(9).bytes(), kMalformed, false, v6 + 8 * 8},
+      {"ipv6_chain32", dest_opts_chain(32).bytes(), kMalformed, false, v6 + 8 * 8},
+      // a "loop": each hop-by-hop header names hop-by-hop as the next one
+      {"ipv6_hop_by_hop_loop",
+       [] {
+         Packet p = Packet().eth().ipv6(kA6, kB6);
+         for (int i = 0; i < 12; i++) p.hop_by_hop().proto(0);
+         return p.bytes();
+       }(),
+       kMalformed, false, v6 + 8 * 8},
+      {"ipv6_ext_len0_options",  // PadN of length 0 + Pad1s: legal, minimal
+       Packet().eth().ipv6(kA6, kB6).hop_by_hop({0x01, 0x00, 0x00, 0x00}).udp(1, 2).bytes(),
+       kIpv6, false, v6 + 8 + 8},
+      {"ipv6_huge_hop_by_hop", Packet().eth().ipv6(kA6, kB6).hop_by_hop().ext_len(255).udp(1, 2)
+                                   .payload(64).bytes(),
+       kTruncated},
+      {"ipv6_huge_routing",
+       Packet().eth().ipv6(kA6, kB6).routing({"fd00::3"}, 1).ext_len(200).udp(1, 2).bytes(),
+       kTruncated},
+      {"ipv6_huge_ah", Packet().eth().ipv6(kA6, kB6).ah(1, 1).ext_len(255).tcp(1, 2).bytes(),
+       kTruncated},
+      // a 12-byte AH (length 1 in 4-byte units); read in 8-byte units it
+      // would need 16 bytes, so the cuts at 66..69 tell the rules apart
+      {"ipv6_ah_len1", Packet().eth().ipv6(kA6, kB6).ah(1, 1, {}).ext_len(1).proto(59)
+                           .payload(8).bytes(),
+       kIpv6, false, v6 + 12},
+      {"ipv6_ext_past_end_by_one",
+       Packet().eth().ipv6(kA6, kB6).dest_opts().ext_len(1).proto(59).payload(7).bytes(),
+       kTruncated},
+      {"tcp_doff0", Packet().eth().ipv4(kA4, kB4).tcp(1, 2).doff(0).payload(40).bytes(),
+       kMalformed, false, v4 + 20},
+      {"tcp_doff4", Packet().eth().ipv6(kA6, kB6).tcp(1, 2).doff(4).payload(40).bytes(),
+       kMalformed, false, v6 + 20},
+      {"tcp_doff_past_end", Packet().eth().ipv4(kA4, kB4).tcp(1, 2).doff(15).payload(39).bytes(),
+       kTruncated},
+      {"vlan3", Packet().eth().vlan(1).vlan(2).vlan(3).ipv4(kA4, kB4).udp(1, 2).bytes(), kNonIp,
+       false, 14 + 8},
+      {"vlan4_ad", Packet().eth().vlan_ad(1).vlan_ad(2).vlan_ad(3).vlan_ad(4).ipv6(kA6, kB6)
+                       .bytes(),
+       kNonIp, false, 14 + 8},
+      {"vlan_tag_only", Packet().eth().vlan(7).vlan(8).bytes(), kNonIp, false, 14 + 8},
+      // lengths that do not add up but name no header past the frame: the
+      // payload is not the parser's business
+      {"ipv4_tot_len_past_frame", Packet().eth().ipv4(kA4, kB4).tot_len(1500).udp(1, 2).bytes(),
+       kIpv4, false, v4 + 8},
+      {"ipv6_payload_len_past_frame",
+       Packet().eth().ipv6(kA6, kB6).payload_len(1500).udp(1, 2).bytes(), kIpv6, false, v6 + 8},
+      {"ipv4_frag_offset_max",
+       Packet().eth().ipv4(kA4, kB4).fragment(0x1fff, true).proto(6).payload(3).bytes(), kIpv4,
+       true, v4},
+  };
+}
+
+// Everything the kernel and the userspace parser did with `frame`, checked
+// against `expect_outcome` / `expect_frag`.
+void check_frame(GuardUnderTest& guard, const GuardConfig& cfg, std::span<const std::uint8_t> frame,
+                 int expect_outcome, bool expect_frag) {
+  const std::uint64_t len = frame.size();
+  UserParse u = parse_in_userspace(frame);
+  EXPECT_EQ(u.outcome, expect_outcome)
+      << "userspace parser: " << parse_counter_name(u.outcome) << ", expected "
+      << parse_counter_name(expect_outcome);
+  EXPECT_EQ(u.pkt.frag != 0, expect_frag);
+  if (u.pkt.frag) {
+    EXPECT_EQ(u.pkt.sport, 0);
+    EXPECT_EQ(u.pkt.dport, 0);
+    EXPECT_EQ(u.pkt.l4_off, 0);
+  }
+  if (len < kMinKernelFrame) return;
+
+  auto k = guard.run(frame);
+  ASSERT_TRUE(k) << k.error().message();
+  EXPECT_NE(k->verdict, static_cast<std::uint32_t>(XDP_ABORTED));
+  EXPECT_EQ(k->verdict, expected_action(expect_outcome, cfg))
+      << "verdict " << action_name(k->verdict);
+  int moved = 0;
+  for (int i = 0; i < kExclusive; i++) {
+    if (k->parse[i].packets == 0 && k->parse[i].bytes == 0) continue;
+    moved++;
+    EXPECT_EQ(i, u.outcome) << "kernel counted " << parse_counter_name(i) << ", userspace says "
+                            << parse_counter_name(u.outcome);
+    EXPECT_EQ(k->parse[i].packets, 1u) << parse_counter_name(i);
+    EXPECT_EQ(k->parse[i].bytes, len) << parse_counter_name(i);
+  }
+  EXPECT_EQ(moved, 1) << "exactly one exclusive parse counter must move";
+  EXPECT_EQ(k->parse[kFragment].packets, expect_frag ? 1u : 0u);
+  EXPECT_EQ(k->parse[kFragment].bytes, expect_frag ? len : 0u);
+  EXPECT_EQ(k->actions[k->verdict % XDPGUARD_NUM_ACTIONS].packets, 1u);
+}
+
+// Cuts `s` at every offset 0..len-1 and checks each piece, then the whole.
+void sweep(GuardUnderTest& guard, const GuardConfig& cfg, const Subject& s) {
+  SCOPED_TRACE(s.name + " " + to_hex(s.frame));
+  ASSERT_LE(s.needed, s.frame.size()) << "test bug: needed past the frame";
+  for (std::size_t cut = 0; cut < s.frame.size(); cut++) {
+    SCOPED_TRACE("cut at " + std::to_string(cut));
+    const bool short_of_headers = cut < s.needed;
+    check_frame(guard, cfg, std::span(s.frame.data(), cut),
+                short_of_headers ? kTruncated : s.outcome, short_of_headers ? false : s.frag);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+  check_frame(guard, cfg, s.frame, s.outcome, s.frag);
+}
+
+class MalformedTest : public ::testing::Test {
+ protected:
+  void SetUp() override { XG_REQUIRE_PRIVILEGES(); }
+
+  void sweep_all(const std::vector<Subject>& subjects, const GuardConfig& cfg) {
+    std::string err;
+    auto guard = GuardUnderTest::load(cfg, &err);
+    ASSERT_TRUE(guard) << err;
+    for (const auto& s : subjects) {
+      sweep(*guard, cfg, s);
+      if (HasFatalFailure()) return;
+    }
+  }
+};
+
+// The oracle itself: the sample frames must be what parse_test says they are
+// (not truncated, not malformed), or the cuts prove little.
+TEST(MalformedOracleTest, SampleFramesAreWellFormedAndNeedTheirHeaders) {
+  for (const auto& s : sample_subjects()) {
+    EXPECT_TRUE(s.outcome == kIpv4 || s.outcome == kIpv6 || s.outcome == kNonIp)
+        << s.name << ": " << parse_counter_name(s.outcome);
+    EXPECT_GE(s.needed, 14u) << s.name;
+  }
+}
+
+TEST_F(MalformedTest, SampleFramesCutAtEveryOffset) {
+  sweep_all(sample_subjects(), distinct_actions());
+}
+
+TEST_F(MalformedTest, SampleFramesCutAtEveryOffsetWithDefaultActions) {
+  sweep_all(sample_subjects(), GuardConfig{});
+}
+
+TEST_F(MalformedTest, CorruptHeaders) {
+  GuardConfig cfg = distinct_actions();
+  std::string err;
+  auto guard = GuardUnderTest::load(cfg, &err);
+  ASSERT_TRUE(guard) << err;
+  for (const auto& s : corrupt_subjects()) {
+    SCOPED_TRACE(s.name + " " + to_hex(s.frame));
+    check_frame(*guard, cfg, s.frame, s.outcome, s.frag);
+  }
+}
+
+TEST_F(MalformedTest, CorruptHeadersCutAtEveryOffset) {
+  sweep_all(corrupt_subjects(), distinct_actions());
+}
+
+// Configured drop for malformed input: a flood of corrupt frames is dropped
+// and counted, none aborted, none passed.
+TEST_F(MalformedTest, MalformedDropCountsEveryCorruptFrame) {
+  GuardConfig cfg;
+  cfg.malformed_action = XDP_DROP;
+  std::string err;
+  auto guard = GuardUnderTest::load(cfg, &err);
+  ASSERT_TRUE(guard) << err;
+  std::uint64_t expect_drops = 0, drops = 0, passes = 0, aborted = 0;
+  for (const auto& s : corrupt_subjects()) {
+    if (s.outcome != kTruncated && s.outcome != kMalformed) continue;
+    expect_drops++;
+    auto k = guard->run(s.frame);
+    ASSERT_TRUE(k) << k.error().message();
+    drops += k->actions[XDP_DROP].packets;
+    passes += k->actions[XDP_PASS].packets;
+    aborted += k->actions[XDP_ABORTED].packets;
+  }
+  EXPECT_GE(expect_drops, 15u);
+  EXPECT_EQ(drops, expect_drops);
+  EXPECT_EQ(passes, 0u);
+  EXPECT_EQ(aborted, 0u);
+}
+
+}  // namespace
+}  // namespace xdpguard::test
