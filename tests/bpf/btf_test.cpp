@@ -1,0 +1,141 @@
+// The shared ABI header (bpf/include/xdpguard/abi.h) as C++ compiles it must
+// match the guard object as clang -target bpf compiled it: the struct layouts
+// in the BTF of the loaded program (the object the skeleton embeds) and the
+// key/value sizes of the maps userspace reads and writes. A mismatch here is
+// counters read as garbage, not a compile error anywhere else.
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <linux/bpf.h>
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "bpf/abi.h"
+#include "guard/guard.h"
+#include "support/privileged.h"
+
+namespace xdpguard::test {
+namespace {
+
+struct Member {
+  std::string name;
+  std::size_t offset;
+  std::size_t size;
+};
+
+#define XG_MEMBER(type, field) \
+  Member { #field, offsetof(type, field), sizeof(type::field) }
+
+using BtfPtr = std::unique_ptr<btf, decltype(&btf__free)>;
+
+class BtfTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    XG_REQUIRE_PRIVILEGES();
+    auto prog = GuardProgram::open(GuardConfig{});
+    ASSERT_TRUE(prog) << prog.error().message();
+    auto loaded = prog->load();
+    ASSERT_TRUE(loaded) << loaded.error().message();
+    prog_ = std::make_unique<GuardProgram>(std::move(*prog));
+
+    // The BTF the object carried into the kernel with the program.
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    ASSERT_EQ(bpf_obj_get_info_by_fd(prog_->prog_fd(), &info, &len), 0);
+    ASSERT_NE(info.btf_id, 0u) << "guard program loaded without BTF";
+    btf_id_ = info.btf_id;
+    btf_ = BtfPtr(btf__load_from_kernel_by_id(info.btf_id), btf__free);
+    ASSERT_TRUE(btf_) << "cannot load BTF id " << info.btf_id;
+  }
+
+  // Checks struct `name` in the object's BTF: size and every member's offset
+  // and size, and no member that C++ does not know about.
+  void expect_struct(const char* name, std::size_t size, const std::vector<Member>& members) {
+    SCOPED_TRACE(std::string("struct ") + name);
+    __s32 id = btf__find_by_name_kind(btf_.get(), name, BTF_KIND_STRUCT);
+    ASSERT_GT(id, 0) << "not in the object's BTF";
+    const btf_type* t = btf__type_by_id(btf_.get(), static_cast<__u32>(id));
+    EXPECT_EQ(t->size, size) << "sizeof differs between BPF and C++";
+
+    std::map<std::string, Member> in_btf;
+    const btf_member* m = btf_members(t);
+    for (int i = 0; i < btf_vlen(t); i++, m++) {
+      std::string mname = btf__name_by_offset(btf_.get(), m->name_off);
+      EXPECT_EQ(btf_member_bitfield_size(t, i), 0u) << mname << " is a bitfield";
+      __s64 msize = btf__resolve_size(btf_.get(), m->type);
+      ASSERT_GE(msize, 0) << mname;
+      in_btf[mname] = {mname, btf_member_bit_offset(t, i) / 8, static_cast<std::size_t>(msize)};
+    }
+    EXPECT_EQ(in_btf.size(), members.size()) << "member count differs";
+    for (const auto& want : members) {
+      auto it = in_btf.find(want.name);
+      if (it == in_btf.end()) {
+        ADD_FAILURE() << "member " << want.name << " missing in BTF";
+        continue;
+      }
+      EXPECT_EQ(it->second.offset, want.offset) << "offsetof " << want.name;
+      EXPECT_EQ(it->second.size, want.size) << "sizeof " << want.name;
+    }
+  }
+
+  // Checks map `name`: type, key/value sizes, entries, and that its BTF
+  // key/value types are the named ABI types.
+  void expect_map(const char* name, __u32 type, std::size_t key_size, std::size_t value_size,
+                  __u32 max_entries, const char* value_type) {
+    SCOPED_TRACE(std::string("map ") + name);
+    auto fd = prog_->map(name);
+    ASSERT_TRUE(fd) << fd.error().message();
+    const bpf_map_info& info = fd->info();
+    EXPECT_EQ(info.type, type);
+    EXPECT_EQ(info.key_size, key_size);
+    EXPECT_EQ(info.value_size, value_size);
+    EXPECT_EQ(info.max_entries, max_entries);
+    EXPECT_EQ(info.btf_id, btf_id_) << "map BTF is not the program's object BTF";
+    ASSERT_NE(info.btf_value_type_id, 0u);
+    const btf_type* v = btf__type_by_id(btf_.get(), info.btf_value_type_id);
+    ASSERT_NE(v, nullptr);
+    EXPECT_STREQ(btf__name_by_offset(btf_.get(), v->name_off), value_type);
+    EXPECT_EQ(btf__resolve_size(btf_.get(), info.btf_value_type_id),
+              static_cast<__s64>(value_size));
+    EXPECT_EQ(btf__resolve_size(btf_.get(), info.btf_key_type_id), static_cast<__s64>(key_size));
+  }
+
+  std::unique_ptr<GuardProgram> prog_;
+  BtfPtr btf_{nullptr, btf__free};
+  __u32 btf_id_ = 0;
+};
+
+TEST_F(BtfTest, CounterLayoutMatches) {
+  expect_struct("xdpguard_counter", sizeof(xdpguard_counter),
+                {XG_MEMBER(xdpguard_counter, packets), XG_MEMBER(xdpguard_counter, bytes)});
+}
+
+TEST_F(BtfTest, MetaLayoutMatches) {
+  expect_struct("xdpguard_meta", sizeof(xdpguard_meta),
+                {XG_MEMBER(xdpguard_meta, abi_version), XG_MEMBER(xdpguard_meta, ifindex),
+                 XG_MEMBER(xdpguard_meta, mode), XG_MEMBER(xdpguard_meta, prog_id),
+                 XG_MEMBER(xdpguard_meta, default_action), XG_MEMBER(xdpguard_meta, reserved),
+                 XG_MEMBER(xdpguard_meta, attached_unix), XG_MEMBER(xdpguard_meta, ifname)});
+}
+
+TEST_F(BtfTest, CounterMapsHoldAbiCounters) {
+  expect_map(XDPGUARD_PIN_ACTIONS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(std::uint32_t),
+             sizeof(xdpguard_counter), XDPGUARD_NUM_ACTIONS, "xdpguard_counter");
+  expect_map(XDPGUARD_PIN_PARSE, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(std::uint32_t),
+             sizeof(xdpguard_counter), XDPGUARD_PARSE_MAX, "xdpguard_counter");
+  expect_map(XDPGUARD_PIN_RULE_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(std::uint32_t),
+             sizeof(xdpguard_counter), XDPGUARD_MAX_RULES + 1, "xdpguard_counter");
+}
+
+TEST_F(BtfTest, MetaMapHoldsAbiMeta) {
+  expect_map(XDPGUARD_PIN_META, BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(xdpguard_meta),
+             1, "xdpguard_meta");
+}
+
+}  // namespace
+}  // namespace xdpguard::test
