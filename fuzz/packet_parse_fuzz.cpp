@@ -1,0 +1,139 @@
+// libFuzzer target: the userspace compile of bpf/include/xdpguard/parse.h, the
+// same code the guard program runs on every frame. The input bytes are the
+// frame. Besides ASan/UBSan (a read past the frame is a crash: the frame is an
+// exact-size heap copy), it checks what the parser promises:
+//  - the outcome is one of ipv4..malformed, and the fields agree with it;
+//  - every offset it reports lies inside the frame, and the fields it fills
+//    are the frame's bytes at those offsets;
+//  - a non-first fragment has no L4 header: no ports, flags, ICMP type;
+//  - it reads nothing it has not bounds-checked: a prefix of the frame that
+//    is not "truncated" parses exactly like the whole frame.
+#include <netinet/in.h>  // glibc first: linux/in.h (from parse.h) then defers to it
+
+#include <xdpguard/parse.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+struct Parsed {
+  int outcome;
+  xg_pkt pkt;
+};
+
+Parsed parse(const std::uint8_t* data, std::size_t size) {
+  std::vector<__u8> frame(data, data + size);  // exact size: ASan sees overreads
+  Parsed r;
+  std::memset(&r, 0, sizeof(r));
+  r.outcome = xg_parse_packet(frame.data(), frame.data() + frame.size(), &r.pkt);
+  return r;
+}
+
+void check(bool ok) {
+  if (!ok) std::abort();
+}
+
+unsigned be16(const std::uint8_t* p) { return (p[0] << 8) | p[1]; }
+
+void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) {
+  const xg_pkt& p = r.pkt;
+  check(r.outcome >= XDPGUARD_PARSE_IPV4 && r.outcome <= XDPGUARD_PARSE_MALFORMED);
+  check(p.nvlan <= XDPGUARD_MAX_VLAN);
+  check(p.family == 0 || p.family == 4 || p.family == 6);
+  check(p.frag <= 1);
+
+  if (p.frag) {
+    // non-first fragment: L3 only
+    check(r.outcome == XDPGUARD_PARSE_IPV4 || r.outcome == XDPGUARD_PARSE_IPV6);
+    check(p.sport == 0 && p.dport == 0 && p.tcp_flags == 0 && p.l4_off == 0);
+    check(p.icmp_type == 0 && p.icmp_code == 0);
+  }
+
+  if (r.outcome == XDPGUARD_PARSE_NON_IP) {
+    check(p.family == 0 && p.l3_off == 0 && p.l4_off == 0);
+    const std::size_t type_off = 12 + 4u * p.nvlan;
+    check(type_off + 2 <= size);
+    const unsigned type = be16(f + type_off);
+    check(type != 0x0800 && type != 0x86dd);
+    if (p.nvlan < XDPGUARD_MAX_VLAN) check(type != 0x8100 && type != 0x88a8);
+    return;
+  }
+  if (r.outcome != XDPGUARD_PARSE_IPV4 && r.outcome != XDPGUARD_PARSE_IPV6) return;
+
+  // complete IP headers: all of it inside the frame and read from there
+  check(p.l3_off == 14 + 4u * p.nvlan);
+  check(be16(f + p.l3_off - 2) == (r.outcome == XDPGUARD_PARSE_IPV4 ? 0x0800u : 0x86ddu));
+  std::size_t l3_end;
+  if (r.outcome == XDPGUARD_PARSE_IPV4) {
+    check(p.family == 4);
+    const std::uint8_t* ip = f + p.l3_off;
+    check(p.l3_off + 20u <= size);
+    check((ip[0] >> 4) == 4);
+    const std::size_t ihl = (ip[0] & 0x0f) * 4u;
+    check(ihl >= 20 && p.l3_off + ihl <= size && be16(ip + 2) >= ihl);
+    check(std::memcmp(&p.saddr[0], ip + 12, 4) == 0 && std::memcmp(&p.daddr[0], ip + 16, 4) == 0);
+    check(p.l4proto == ip[9]);
+    check(p.frag == ((be16(ip + 6) & 0x1fff) != 0));
+    l3_end = p.l3_off + ihl;
+    if (!p.frag) check(p.l4_off == l3_end);
+  } else {
+    check(p.family == 6);
+    const std::uint8_t* ip = f + p.l3_off;
+    check(p.l3_off + 40u <= size);
+    check((ip[0] >> 4) == 6);
+    check(std::memcmp(p.saddr, ip + 8, 16) == 0 && std::memcmp(p.daddr, ip + 24, 16) == 0);
+    l3_end = p.l3_off + 40u;
+    if (!p.frag) check(p.l4_off >= l3_end);
+  }
+  if (p.frag) return;
+
+  check(p.l4_off <= size);
+  const std::uint8_t* l4 = f + p.l4_off;
+  switch (p.l4proto) {
+    case IPPROTO_TCP: {
+      check(p.l4_off + 20u <= size);
+      const std::size_t doff = (l4[12] >> 4) * 4u;
+      check(doff >= 20 && p.l4_off + doff <= size);
+      check(p.sport == be16(l4) && p.dport == be16(l4 + 2) && p.tcp_flags == l4[13]);
+      break;
+    }
+    case IPPROTO_UDP:
+      check(p.l4_off + 8u <= size);
+      check(p.sport == be16(l4) && p.dport == be16(l4 + 2) && p.tcp_flags == 0);
+      break;
+    case IPPROTO_ICMP:
+    case IPPROTO_ICMPV6:
+      check(p.l4_off + 4u <= size);
+      check(p.icmp_type == l4[0] && p.icmp_code == l4[1] && p.sport == 0 && p.dport == 0);
+      break;
+    default:
+      check(p.sport == 0 && p.dport == 0 && p.tcp_flags == 0 && p.icmp_type == 0);
+      break;
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const Parsed whole = parse(data, size);
+  check_invariants(data, size, whole);
+
+  // Prefix stability. Cut at a point derived from the input, and at size-1.
+  std::size_t cuts[2] = {size ? (data[0] * 257u + (size > 1 ? data[size - 1] : 0)) % size : 0,
+                         size ? size - 1 : 0};
+  for (std::size_t cut : cuts) {
+    if (cut >= size) continue;
+    const Parsed prefix = parse(data, cut);
+    check_invariants(data, cut, prefix);
+    if (prefix.outcome != XDPGUARD_PARSE_TRUNCATED) {
+      check(prefix.outcome == whole.outcome);
+      check(std::memcmp(&prefix.pkt, &whole.pkt, sizeof(xg_pkt)) == 0);
+    }
+    if (whole.outcome == XDPGUARD_PARSE_TRUNCATED) check(prefix.outcome == XDPGUARD_PARSE_TRUNCATED);
+  }
+  return 0;
+}
