@@ -405,5 +405,40 @@ TEST_F(MalformedTest, MalformedDropCountsEveryCorruptFrame) {
   EXPECT_EQ(aborted, 0u);
 }
 
+// PARSER BUG, reported to the owner of bpf/include/xdpguard/parse.h (not fixed
+// here). The L4 header is bounded by the end of the frame instead of the end
+// of the IP datagram (IPv4 total length, IPv6 payload length), so the bytes
+// after the datagram (Ethernet padding, or whatever a sender appends) are read
+// as the TCP/UDP header. The kernel trims a frame to its datagram before L4
+// (ip_rcv_core, ipv6_rcv), finds no L4 header there and discards the packet;
+// xdpguard instead counts a complete TCP/UDP packet whose ports and flags come
+// from the padding (rules match on them), or, for zero padding, "malformed".
+// Expected: a header that ends past its datagram is truncated, exactly like
+// one that ends past the frame.
+TEST_F(MalformedTest, ParserBug_L4HeaderPastIpDatagramLengthIsTruncated) {
+  GuardConfig cfg = distinct_actions();
+  std::string err;
+  auto guard = GuardUnderTest::load(cfg, &err);
+  ASSERT_TRUE(guard) << err;
+  const std::vector<std::pair<const char*, Bytes>> frames = {
+      // IPv4 total length 20: no room for TCP; a SYN 1 -> 2 follows in the frame
+      {"ipv4_tot_len20_tcp_after_datagram",
+       Packet().eth().ipv4(kA4, kB4).tot_len(20).tcp(1, 2).flags(SYN).bytes()},
+      // a minimum-size (60-byte) frame: 26 bytes of zero padding after the datagram
+      {"ipv4_tot_len20_tcp_zero_padding",
+       Packet().eth().ipv4(kA4, kB4).tot_len(20).proto(6).payload(Bytes(26, 0)).bytes()},
+      // 4 of the 8 UDP header bytes inside the datagram
+      {"ipv4_tot_len24_udp_half_inside",
+       Packet().eth().ipv4(kA4, kB4).tot_len(24).udp(1, 2).bytes()},
+      // IPv6 payload length 0 (no jumbogram option): the UDP header is outside
+      {"ipv6_payload_len0_udp_after_datagram",
+       Packet().eth().ipv6(kA6, kB6).payload_len(0).udp(1, 2).bytes()},
+  };
+  for (const auto& [name, frame] : frames) {
+    SCOPED_TRACE(std::string(name) + " " + to_hex(frame));
+    check_frame(*guard, cfg, frame, kTruncated, false);
+  }
+}
+
 }  // namespace
 }  // namespace xdpguard::test
