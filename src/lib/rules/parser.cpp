@@ -1,0 +1,407 @@
+#include "rules/parser.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <xdpguard/parse.h>
+
+#include "rules/limits.h"
+
+namespace xdpguard::rules {
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+struct Token {
+  std::string_view text;
+  std::size_t column;  // 1-based byte column
+};
+
+std::vector<Token> tokenize(std::string_view s) {
+  std::vector<Token> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && is_space(s[i])) ++i;
+    std::size_t start = i;
+    while (i < s.size() && !is_space(s[i])) ++i;
+    if (i > start) out.push_back({s.substr(start, i - start), start + 1});
+  }
+  return out;
+}
+
+// Decimal digits only (no sign, no spaces), value <= max; any number of
+// leading zeros is harmless here (no octal reading of ports or lengths).
+std::optional<std::uint32_t> decimal(std::string_view s, std::uint32_t max) {
+  if (s.empty()) return std::nullopt;
+  std::uint32_t v = 0;
+  for (char c : s) {
+    if (!is_digit(c)) return std::nullopt;
+    v = v * 10 + static_cast<std::uint32_t>(c - '0');
+    if (v > max) return std::nullopt;
+  }
+  return v;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), is_digit);
+}
+
+constexpr std::pair<std::string_view, std::uint8_t> kFlags[] = {
+    {"fin", XG_TCP_FIN}, {"syn", XG_TCP_SYN}, {"rst", XG_TCP_RST}, {"psh", XG_TCP_PSH},
+    {"ack", XG_TCP_ACK}, {"urg", XG_TCP_URG}, {"ece", XG_TCP_ECE}, {"cwr", XG_TCP_CWR}};
+
+constexpr std::string_view kMatchWords =
+    "ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport or tcp-flags";
+
+std::string_view family_name(Family f) { return f == Family::V4 ? "IPv4" : "IPv6"; }
+
+class Parser {
+ public:
+  Parser(std::string_view text, std::optional<std::size_t> number)
+      : toks_(tokenize(text)), number_(number), end_column_(text.size() + 1) {}
+
+  Result<Rule> parse() {
+    if (toks_.empty())
+      return error(1, "expected an action (pass, drop or redirect), got an empty rule");
+    XG_CHECK(action());
+    while (i_ < toks_.size()) XG_CHECK(match(toks_[i_++]));
+    // Requirements whose token may come later in the rule are checked last.
+    if (sport_ && !proto_) return error(sport_->column, "expected tcp or udp before sport");
+    if (dport_ && !proto_) return error(dport_->column, "expected tcp or udp before dport");
+    if (flags_ && !proto_) return error(flags_->column, "expected tcp before tcp-flags");
+    return r_;
+  }
+
+ private:
+  // Where a match was given, for "already given" and conflict messages.
+  struct Seen {
+    std::size_t column;
+    std::string what;  // as written: "tcp", "proto 6", "saddr 10.0.0.0/8", "ip"
+  };
+
+  Result<void> action() {
+    const Token& t = toks_[i_++];
+    if (t.text == "pass") {
+      r_.action = Action::Pass;
+    } else if (t.text == "drop") {
+      r_.action = Action::Drop;
+    } else if (t.text == "redirect") {
+      const Token& k = XG_TRY(next("xsk or dev after redirect"));
+      if (k.text == "xsk") {
+        r_.action = Action::RedirectXsk;
+      } else if (k.text == "dev") {
+        const Token& n = XG_TRY(next("an interface name after dev"));
+        if (!valid_ifname(n.text))
+          return expected(n.column,
+                          "an interface name (1-15 printable ASCII characters, no '/' or ':')",
+                          n.text);
+        r_.action = Action::RedirectDev;
+        r_.redirect_dev = std::string(n.text);
+      } else {
+        return expected(k.column, "xsk or dev after redirect", k.text);
+      }
+    } else {
+      return expected(t.column, "an action (pass, drop or redirect)", t.text);
+    }
+    return {};
+  }
+
+  Result<void> match(const Token& t) {
+    if (t.text == "ip" || t.text == "ip6") {
+      if (family_kw_)
+        return error(t.column, fmt::format("duplicate family {} ({} at column {})", t.text,
+                                           family_kw_->what, family_kw_->column));
+      family_kw_ = Seen{t.column, std::string(t.text)};
+      return set_family(t.text == "ip" ? Family::V4 : Family::V6, t.column, t.text);
+    }
+    if (t.text == "tcp") return protocol(t, kProtoTcp, t.text);
+    if (t.text == "udp") return protocol(t, kProtoUdp, t.text);
+    if (t.text == "icmp") return protocol(t, kProtoIcmp, t.text);
+    if (t.text == "icmpv6") return protocol(t, kProtoIcmpv6, t.text);
+    if (t.text == "proto") {
+      const Token& n = XG_TRY(next("a protocol number 0-255 after proto"));
+      auto v = decimal(n.text, 255);
+      if (!v) return expected(n.column, "a protocol number 0-255", n.text);
+      return protocol(t, static_cast<std::uint8_t>(*v), fmt::format("proto {}", n.text));
+    }
+    if (t.text == "saddr") return address(t, r_.saddr, saddr_);
+    if (t.text == "daddr") return address(t, r_.daddr, daddr_);
+    if (t.text == "sport") return ports(t, r_.sport, sport_);
+    if (t.text == "dport") return ports(t, r_.dport, dport_);
+    if (t.text == "tcp-flags") return tcp_flags(t);
+    return expected(t.column, fmt::format("a match ({})", kMatchWords), t.text);
+  }
+
+  // `f` comes from `what` at `column`; it must agree with what came before.
+  Result<void> set_family(Family f, std::size_t column, std::string_view what) {
+    if (r_.family != Family::Any && r_.family != f)
+      return error(column, fmt::format("{} is {}, but the rule is {} ({} at column {})", what,
+                                       family_name(f), family_name(r_.family), family_src_->what,
+                                       family_src_->column));
+    if (r_.family == Family::Any) family_src_ = Seen{column, std::string(what)};
+    r_.family = f;
+    return {};
+  }
+
+  Result<void> protocol(const Token& t, std::uint8_t proto, std::string_view what) {
+    if (proto_)
+      return error(t.column, fmt::format("duplicate protocol {} ({} at column {})", what,
+                                         proto_->what, proto_->column));
+    bool ports_ok = proto == kProtoTcp || proto == kProtoUdp;
+    if (sport_ && !ports_ok)
+      return error(t.column, fmt::format("{} cannot be used with sport (column {}): ports need "
+                                         "tcp or udp", what, sport_->column));
+    if (dport_ && !ports_ok)
+      return error(t.column, fmt::format("{} cannot be used with dport (column {}): ports need "
+                                         "tcp or udp", what, dport_->column));
+    if (flags_ && proto != kProtoTcp)
+      return error(t.column, fmt::format("{} cannot be used with tcp-flags (column {}), which "
+                                         "needs tcp", what, flags_->column));
+    proto_ = Seen{t.column, std::string(what)};
+    r_.proto = proto;
+    if (proto == kProtoIcmp) return set_family(Family::V4, t.column, what);
+    if (proto == kProtoIcmpv6) return set_family(Family::V6, t.column, what);
+    return {};
+  }
+
+  Result<void> address(const Token& t, std::optional<AddrMatch>& out, std::optional<Seen>& seen) {
+    if (seen)
+      return error(t.column, fmt::format("duplicate {} ({} at column {})", t.text, seen->what,
+                                         seen->column));
+    const Token& a = XG_TRY(next(fmt::format("an address, prefix or @set after {}", t.text)));
+    seen = Seen{t.column, fmt::format("{} {}", t.text, a.text)};
+    AddrMatch m;
+    if (a.text.front() == '@') {
+      std::string_view name = a.text.substr(1);
+      if (!valid_set_name(name))
+        return expected(a.column,
+                        "a set name after @ (1-31 letters, digits, _ or -, starting with a "
+                        "letter or _)",
+                        a.text);
+      m.set = std::string(name);
+      out = std::move(m);
+      return {};
+    }
+    auto slash = a.text.find('/');
+    std::string_view addr = a.text.substr(0, slash);
+    Prefix p;
+    if (auto v4 = parse_ipv4(addr)) {
+      p.family = Family::V4;
+      std::copy(v4->begin(), v4->end(), p.addr.begin());
+      p.len = 32;
+    } else if (auto v6 = parse_ipv6(addr)) {
+      p.family = Family::V6;
+      p.addr = *v6;
+      p.len = 128;
+    } else {
+      return expected(a.column, "an IPv4 or IPv6 address or prefix, or @set", a.text);
+    }
+    if (slash != std::string_view::npos) {
+      std::size_t max = p.len;
+      auto len = decimal(a.text.substr(slash + 1), static_cast<std::uint32_t>(max));
+      if (!len)
+        return expected(a.column + slash + 1,
+                        fmt::format("a prefix length 0-{} after an {} address", max,
+                                    family_name(p.family)),
+                        a.text.substr(slash + 1));
+      p.len = static_cast<std::uint8_t>(*len);
+    }
+    clear_host_bits(p);
+    XG_CHECK(set_family(p.family, a.column, fmt::format("{} {}", t.text, a.text)));
+    m.prefix = p;
+    out = std::move(m);
+    return {};
+  }
+
+  Result<void> ports(const Token& t, std::optional<PortRange>& out, std::optional<Seen>& seen) {
+    if (seen)
+      return error(t.column, fmt::format("duplicate {} ({} at column {})", t.text, seen->what,
+                                         seen->column));
+    if (proto_ && r_.proto != kProtoTcp && r_.proto != kProtoUdp)
+      return error(t.column, fmt::format("{} needs tcp or udp, but the rule has {} (column {})",
+                                         t.text, proto_->what, proto_->column));
+    const Token& p = XG_TRY(next("a port or range"));
+    seen = Seen{t.column, fmt::format("{} {}", t.text, p.text)};
+    auto dash = p.text.find('-');
+    std::string_view lo_s = p.text.substr(0, dash);
+    std::string_view hi_s = dash == std::string_view::npos ? lo_s : p.text.substr(dash + 1);
+    std::size_t hi_col = dash == std::string_view::npos ? p.column : p.column + dash + 1;
+    if (!all_digits(lo_s) || !all_digits(hi_s)) return expected(p.column, "a port or range", p.text);
+    auto lo = decimal(lo_s, 65535);
+    if (!lo) return expected(p.column, "a port 0-65535", lo_s);
+    auto hi = decimal(hi_s, 65535);
+    if (!hi) return expected(hi_col, "a port 0-65535", hi_s);
+    if (*lo > *hi) return expected(p.column, "a range with low <= high", p.text);
+    out = PortRange{static_cast<std::uint16_t>(*lo), static_cast<std::uint16_t>(*hi)};
+    return {};
+  }
+
+  Result<void> tcp_flags(const Token& t) {
+    if (flags_)
+      return error(t.column, fmt::format("duplicate tcp-flags ({} at column {})", flags_->what,
+                                         flags_->column));
+    if (proto_ && r_.proto != kProtoTcp)
+      return error(t.column, fmt::format("tcp-flags needs tcp, but the rule has {} (column {})",
+                                         proto_->what, proto_->column));
+    const Token& f = XG_TRY(next("TCP flags (for example syn,!ack)"));
+    flags_ = Seen{t.column, fmt::format("tcp-flags {}", f.text)};
+    std::size_t pos = 0;
+    for (;;) {
+      std::size_t comma = f.text.find(',', pos);
+      std::string_view item = f.text.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
+      std::size_t col = f.column + pos;
+      bool neg = !item.empty() && item.front() == '!';
+      std::string_view name = neg ? item.substr(1) : item;
+      std::uint8_t bit = 0;
+      for (const auto& [n, b] : kFlags)
+        if (name == n) bit = b;
+      if (!bit) {
+        constexpr std::string_view what =
+            "a TCP flag (fin, syn, rst, psh, ack, urg, ece or cwr, optionally preceded by !)";
+        if (item.empty()) return error(col, fmt::format("expected {}, got nothing", what));
+        return expected(col, what, item);
+      }
+      if (r_.flags_mask & bit)
+        return error(col, fmt::format("duplicate TCP flag {} in {}", name, f.text));
+      r_.flags_mask |= bit;
+      if (!neg) r_.flags_value |= bit;
+      if (comma == std::string_view::npos) break;
+      pos = comma + 1;
+    }
+    return {};
+  }
+
+  Result<Token> next(std::string_view what) {
+    if (i_ >= toks_.size())
+      return error(end_column_, fmt::format("expected {}, got end of rule", what));
+    return toks_[i_++];
+  }
+
+  tl::unexpected<Error> expected(std::size_t column, std::string_view what, std::string_view got) {
+    return error(column, fmt::format("expected {}, got {}", what, quote(got)));
+  }
+
+  tl::unexpected<Error> error(std::size_t column, std::string_view msg) {
+    if (number_) return fail(EINVAL, "rule {}, column {}: {}", *number_, column, msg);
+    return fail(EINVAL, "column {}: {}", column, msg);
+  }
+
+  std::vector<Token> toks_;
+  std::size_t i_ = 0;
+  std::optional<std::size_t> number_;
+  std::size_t end_column_;
+  Rule r_;
+  std::optional<Seen> family_kw_, family_src_, proto_, saddr_, daddr_, sport_, dport_, flags_;
+};
+
+}  // namespace
+
+std::optional<std::array<std::uint8_t, 4>> parse_ipv4(std::string_view s) {
+  std::array<std::uint8_t, 4> out{};
+  std::size_t i = 0;
+  for (int o = 0; o < 4; ++o) {
+    if (o > 0) {
+      if (i >= s.size() || s[i] != '.') return std::nullopt;
+      ++i;
+    }
+    std::size_t start = i;
+    unsigned v = 0;
+    while (i < s.size() && is_digit(s[i]) && i - start < 3) v = v * 10 + static_cast<unsigned>(s[i++] - '0');
+    std::size_t n = i - start;
+    if (n == 0 || v > 255 || (n > 1 && s[start] == '0')) return std::nullopt;
+    out[static_cast<std::size_t>(o)] = static_cast<std::uint8_t>(v);
+  }
+  if (i != s.size()) return std::nullopt;
+  return out;
+}
+
+std::optional<std::array<std::uint8_t, 16>> parse_ipv6(std::string_view s) {
+  char buf[INET6_ADDRSTRLEN];  // 46: the longest form plus its NUL
+  if (s.empty() || s.size() >= sizeof buf) return std::nullopt;
+  if (s.find('\0') != std::string_view::npos) return std::nullopt;
+  std::memcpy(buf, s.data(), s.size());
+  buf[s.size()] = '\0';
+  std::array<std::uint8_t, 16> out{};
+  if (inet_pton(AF_INET6, buf, out.data()) != 1) return std::nullopt;
+  return out;
+}
+
+void clear_host_bits(Prefix& p) {
+  std::size_t bytes = p.family == Family::V4 ? 4 : 16;
+  for (std::size_t i = 0; i < p.addr.size(); ++i) {
+    int bits = i < bytes ? std::clamp(static_cast<int>(p.len) - static_cast<int>(i) * 8, 0, 8) : 0;
+    p.addr[i] &= static_cast<std::uint8_t>(bits ? 0xff << (8 - bits) : 0);
+  }
+}
+
+std::optional<Prefix> parse_prefix(std::string_view text) {
+  auto slash = text.find('/');
+  std::string_view addr = text.substr(0, slash);
+  Prefix p;
+  if (auto v4 = parse_ipv4(addr)) {
+    p.family = Family::V4;
+    std::copy(v4->begin(), v4->end(), p.addr.begin());
+    p.len = 32;
+  } else if (auto v6 = parse_ipv6(addr)) {
+    p.family = Family::V6;
+    p.addr = *v6;
+    p.len = 128;
+  } else {
+    return std::nullopt;
+  }
+  if (slash != std::string_view::npos) {
+    auto len = decimal(text.substr(slash + 1), p.len);
+    if (!len) return std::nullopt;
+    p.len = static_cast<std::uint8_t>(*len);
+  }
+  clear_host_bits(p);
+  return p;
+}
+
+bool valid_set_name(std::string_view n) {
+  if (n.empty() || n.size() > kMaxSetName) return false;
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (!alpha(n.front())) return false;
+  return std::all_of(n.begin(), n.end(),
+                     [&](char c) { return alpha(c) || is_digit(c) || c == '-'; });
+}
+
+bool valid_ifname(std::string_view n) {
+  if (n.empty() || n.size() > kMaxIfname || n == "." || n == "..") return false;
+  return std::none_of(n.begin(), n.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return c == '/' || c == ':' || u <= 0x20 || u >= 0x7f;
+  });
+}
+
+std::string quote(std::string_view s) {
+  constexpr std::size_t kMax = 48;
+  std::string out = "\"";
+  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > kMax) out += "...";
+  out += '"';
+  return out;
+}
+
+Result<Rule> parse_rule(std::string_view text) { return Parser(text, std::nullopt).parse(); }
+
+Result<Rule> parse_rule(std::string_view text, std::size_t rule_number) {
+  return Parser(text, rule_number).parse();
+}
+
+}  // namespace xdpguard::rules

@@ -1,0 +1,72 @@
+// Rule-language parser (PRODUCT.md, "Rule language"): text -> Rule, and the
+// address / name syntax shared with set files (rules/set_file.h) and the
+// config file (config/config.h). Pure functions, no state, no allocation
+// beyond the result.
+//
+//   RULE    := ACTION MATCH*
+//   ACTION  := pass | drop | redirect xsk | redirect dev IFNAME
+//   MATCH   := ip | ip6 | tcp | udp | icmp | icmpv6 | proto N
+//            | saddr CIDR|@set | daddr CIDR|@set | sport PORTS | dport PORTS
+//            | tcp-flags FLAG[,FLAG...]       FLAG := [!]syn|ack|fin|rst|psh|urg|ece|cwr
+//
+// Tokens are separated by ASCII whitespace; keywords are lower case; matches
+// may come in any order, each at most once. The result is normalised as
+// rules/rule.h describes:
+//   - host bits of prefixes are cleared (203.0.113.5/24 -> 203.0.113.0/24,
+//     as nft does); a bare address is /32 or /128;
+//   - `tcp`/`udp`/`icmp`/`icmpv6` are proto 6/17/1/58 and `proto N` with
+//     those numbers is the same rule (`proto 6` == `tcp`);
+//   - the family is set by ip/ip6, by a literal prefix, and by icmp (IPv4)
+//     or icmpv6 (IPv6), also when written `proto 1` / `proto 58`. @set
+//     operands do not imply a family (a set may hold both);
+//   - flags_value only has bits inside flags_mask.
+// Requirements: ports need `tcp` or `udp` in the rule, tcp-flags need `tcp`
+// (written; nothing is implied); the family sources must agree.
+//
+// Failure: one Error (code EINVAL) for the first problem found, naming the
+// 1-based byte column of the offending token and what was expected:
+//   column 18: expected a port or range, got "ssh"
+// and with a rule number: `rule 3, column 18: ...`.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+#include "rules/rule.h"
+
+namespace xdpguard::rules {
+
+[[nodiscard]] Result<Rule> parse_rule(std::string_view text);
+// Same; error messages start with "rule <rule_number>, ".
+[[nodiscard]] Result<Rule> parse_rule(std::string_view text, std::size_t rule_number);
+
+// Strict dotted quad "a.b.c.d": four decimal octets 0..255, no leading zeros
+// (no octal ambiguity), nothing else.
+std::optional<std::array<std::uint8_t, 4>> parse_ipv4(std::string_view text);
+// Any IPv6 textual form inet_pton accepts ("::", "::ffff:1.2.3.4", ...); no
+// zone ids, no brackets.
+std::optional<std::array<std::uint8_t, 16>> parse_ipv6(std::string_view text);
+// "ADDR" or "ADDR/LEN" for either family; a bare address is a host prefix.
+// Host bits are cleared. nullopt on any syntax error or length out of range.
+std::optional<Prefix> parse_prefix(std::string_view text);
+
+// Clears the bits of p.addr beyond p.len (and the unused bytes of IPv4).
+void clear_host_bits(Prefix& p);
+
+// Set names: 1..31 of letters, digits, '_' and '-', starting with a letter or '_'.
+bool valid_set_name(std::string_view name);
+// Interface names as the kernel accepts them (dev_valid_name: 1..15
+// characters, not "." or "..", no '/', ':' or whitespace), further limited to
+// printable ASCII so that rule text stays printable and valid UTF-8.
+bool valid_ifname(std::string_view name);
+
+// `s` as shown in error messages: in double quotes, `"` and `\` escaped,
+// bytes outside printable ASCII as \xNN, cut after 48 bytes with "...".
+std::string quote(std::string_view s);
+
+}  // namespace xdpguard::rules

@@ -1,0 +1,174 @@
+#include "rules/set_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "core/unique_fd.h"
+#include "rules/limits.h"
+#include "rules/parser.h"
+
+namespace xdpguard::rules {
+namespace {
+
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+// IPv4 prefix "a.b.c.d[/len]" into one sortable key: address << 8 | len,
+// host bits cleared. The hot path of a million-line file: no allocation,
+// one pass. Same syntax as parse_ipv4 (no leading zeros in octets).
+bool parse_v4_key(std::string_view s, std::uint64_t& key) {
+  const char* p = s.data();
+  const char* end = p + s.size();
+  std::uint32_t addr = 0;
+  for (int o = 0; o < 4; ++o) {
+    if (o > 0) {
+      if (p == end || *p != '.') return false;
+      ++p;
+    }
+    const char* start = p;
+    std::uint32_t v = 0;
+    while (p != end && p - start < 3 && *p >= '0' && *p <= '9') v = v * 10 + static_cast<std::uint32_t>(*p++ - '0');
+    if (p == start || v > 255 || (p - start > 1 && *start == '0')) return false;
+    addr = addr << 8 | v;
+  }
+  std::uint32_t len = 32;
+  if (p != end) {
+    if (*p != '/') return false;
+    ++p;
+    const char* start = p;
+    len = 0;
+    while (p != end && p - start < 3 && *p >= '0' && *p <= '9') len = len * 10 + static_cast<std::uint32_t>(*p++ - '0');
+    if (p == start || p != end || len > 32) return false;
+  }
+  if (len < 32) addr &= len == 0 ? 0 : ~(0xffffffffu >> len);
+  key = static_cast<std::uint64_t>(addr) << 8 | len;
+  return true;
+}
+
+Prefix v4_from_key(std::uint64_t key) {
+  Prefix p;
+  p.family = Family::V4;
+  auto addr = static_cast<std::uint32_t>(key >> 8);
+  p.addr[0] = static_cast<std::uint8_t>(addr >> 24);
+  p.addr[1] = static_cast<std::uint8_t>(addr >> 16);
+  p.addr[2] = static_cast<std::uint8_t>(addr >> 8);
+  p.addr[3] = static_cast<std::uint8_t>(addr);
+  p.len = static_cast<std::uint8_t>(key & 0xff);
+  return p;
+}
+
+bool prefix_less(const Prefix& a, const Prefix& b) {
+  if (int c = std::memcmp(a.addr.data(), b.addr.data(), a.addr.size())) return c < 0;
+  return a.len < b.len;
+}
+
+void sort_unique(std::vector<Prefix>& v) {
+  std::sort(v.begin(), v.end(), prefix_less);
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+Result<void> check_size(const PrefixList& l, std::string_view name) {
+  if (l.size() > kMaxSetPrefixes)
+    return fail(E2BIG, "{}: {} distinct prefixes, the limit per set is {}", name, l.size(),
+                kMaxSetPrefixes);
+  return {};
+}
+
+}  // namespace
+
+std::vector<Prefix> PrefixList::all() const {
+  std::vector<Prefix> out;
+  out.reserve(size());
+  out.insert(out.end(), v4.begin(), v4.end());
+  out.insert(out.end(), v6.begin(), v6.end());
+  return out;
+}
+
+Result<PrefixList> parse_set_text(std::string_view text, std::string_view name) {
+  if (text.starts_with("\xef\xbb\xbf")) text.remove_prefix(3);  // UTF-8 BOM
+  std::vector<std::uint64_t> keys4;
+  keys4.reserve(text.size() / 12);  // a guess that avoids most regrowth
+  PrefixList out;
+  std::size_t line_no = 0;
+  const char* p = text.data();
+  const char* end = p + text.size();
+  while (p < end) {
+    ++line_no;
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    const char* line_end = nl ? nl : end;
+    const char* hash = static_cast<const char*>(std::memchr(p, '#', static_cast<std::size_t>(line_end - p)));
+    const char* b = p;
+    const char* e = hash ? hash : line_end;
+    p = nl ? nl + 1 : end;
+    while (b < e && is_blank(*b)) ++b;
+    while (e > b && is_blank(e[-1])) --e;
+    if (b == e) continue;
+    std::string_view item(b, static_cast<std::size_t>(e - b));
+    std::uint64_t key;
+    if (parse_v4_key(item, key)) {
+      keys4.push_back(key);
+      continue;
+    }
+    std::optional<Prefix> v6;
+    if (item.find(':') != std::string_view::npos) v6 = parse_prefix(item);
+    if (!v6)
+      return fail(EINVAL, "{} line {}: expected an IPv4 or IPv6 prefix, got {}", name, line_no,
+                  quote(item));
+    out.v6.push_back(*v6);
+  }
+  std::sort(keys4.begin(), keys4.end());
+  keys4.erase(std::unique(keys4.begin(), keys4.end()), keys4.end());
+  out.v4.reserve(keys4.size());
+  for (std::uint64_t k : keys4) out.v4.push_back(v4_from_key(k));
+  sort_unique(out.v6);
+  XG_CHECK(check_size(out, name));
+  return out;
+}
+
+Result<PrefixList> make_prefix_list(std::vector<Prefix> prefixes, std::string_view name) {
+  PrefixList out;
+  for (auto& p : prefixes) {
+    clear_host_bits(p);
+    (p.family == Family::V4 ? out.v4 : out.v6).push_back(p);
+  }
+  sort_unique(out.v4);
+  sort_unique(out.v6);
+  XG_CHECK(check_size(out, name));
+  return out;
+}
+
+Result<std::string> read_text_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail_errno(errno, path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fail_errno(errno, path);
+  if (S_ISDIR(st.st_mode)) return fail(EISDIR, "{}: is a directory", path);
+  std::string text;
+  // st_size is 0 for pipes and /proc files: read until EOF in any case.
+  text.resize(S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) + 1 : 65536);
+  std::size_t got = 0;
+  for (;;) {
+    if (got == text.size()) text.resize(text.size() * 2);
+    ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_errno(errno, path);
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  text.resize(got);
+  return text;
+}
+
+Result<PrefixList> parse_set_file(const std::string& path) {
+  auto text = XG_TRY(read_text_file(path));
+  return parse_set_text(text, path);
+}
+
+}  // namespace xdpguard::rules

@@ -1,0 +1,417 @@
+// Rule parser: every match type (v4 and v6), normalisation, and every error
+// message with its column.
+#include <gtest/gtest.h>
+
+#include <xdpguard/parse.h>
+
+#include "rules/parser.h"
+
+namespace xdpguard::rules {
+namespace {
+
+Rule ok(std::string_view text) {
+  auto r = parse_rule(text);
+  EXPECT_TRUE(r) << text << ": " << r.error().message();
+  return r ? *r : Rule{};
+}
+
+std::string err(std::string_view text) {
+  auto r = parse_rule(text);
+  EXPECT_FALSE(r) << text << " parsed";
+  return r ? std::string("(parsed)") : r.error().message();
+}
+
+Prefix pfx(std::string_view text) {
+  auto p = parse_prefix(text);
+  EXPECT_TRUE(p) << text;
+  return p ? *p : Prefix{};
+}
+
+AddrMatch addr(std::string_view text) { return AddrMatch{pfx(text), ""}; }
+AddrMatch set(std::string name) { return AddrMatch{std::nullopt, std::move(name)}; }
+
+TEST(RuleParser, Actions) {
+  EXPECT_EQ(ok("pass").action, Action::Pass);
+  EXPECT_EQ(ok("drop").action, Action::Drop);
+  EXPECT_EQ(ok("redirect xsk").action, Action::RedirectXsk);
+  Rule r = ok("redirect dev eth1");
+  EXPECT_EQ(r.action, Action::RedirectDev);
+  EXPECT_EQ(r.redirect_dev, "eth1");
+  EXPECT_EQ(ok("redirect dev veth-peer.100").redirect_dev, "veth-peer.100");
+  EXPECT_EQ(ok("redirect dev abcdefghijklmno").redirect_dev, "abcdefghijklmno");  // 15
+  // Nothing else set.
+  Rule plain;
+  plain.action = Action::Drop;
+  EXPECT_EQ(ok("drop"), plain);
+}
+
+TEST(RuleParser, WhitespaceIsFree) {
+  EXPECT_EQ(ok("  drop\ttcp   dport 22 \n"), ok("drop tcp dport 22"));
+}
+
+TEST(RuleParser, Families) {
+  EXPECT_EQ(ok("drop ip").family, Family::V4);
+  EXPECT_EQ(ok("drop ip6").family, Family::V6);
+  EXPECT_EQ(ok("drop").family, Family::Any);
+  EXPECT_EQ(ok("drop tcp").family, Family::Any);
+  // Implied by prefixes and by icmp/icmpv6.
+  EXPECT_EQ(ok("drop saddr 10.0.0.0/8").family, Family::V4);
+  EXPECT_EQ(ok("drop daddr 2001:db8::/32").family, Family::V6);
+  EXPECT_EQ(ok("drop icmp").family, Family::V4);
+  EXPECT_EQ(ok("drop icmpv6").family, Family::V6);
+  EXPECT_EQ(ok("drop proto 1").family, Family::V4);
+  EXPECT_EQ(ok("drop proto 58").family, Family::V6);
+  // Explicit and implied agree: same rule as implied alone.
+  EXPECT_EQ(ok("drop ip saddr 10.0.0.0/8"), ok("drop saddr 10.0.0.0/8"));
+  EXPECT_EQ(ok("drop saddr 10.0.0.0/8 ip"), ok("drop saddr 10.0.0.0/8"));
+  EXPECT_EQ(ok("drop ip6 icmpv6"), ok("drop icmpv6"));
+  EXPECT_EQ(ok("drop ip icmp daddr 192.0.2.1"), ok("drop daddr 192.0.2.1 icmp"));
+  // Sets imply nothing.
+  EXPECT_EQ(ok("drop saddr @bl").family, Family::Any);
+  EXPECT_EQ(ok("drop ip6 saddr @bl").family, Family::V6);
+}
+
+TEST(RuleParser, Protocols) {
+  EXPECT_EQ(ok("drop tcp").proto, kProtoTcp);
+  EXPECT_EQ(ok("drop udp").proto, kProtoUdp);
+  EXPECT_EQ(ok("drop icmp").proto, kProtoIcmp);
+  EXPECT_EQ(ok("drop icmpv6").proto, kProtoIcmpv6);
+  EXPECT_EQ(ok("drop proto 47").proto, 47);
+  EXPECT_EQ(ok("drop proto 0").proto, 0);
+  EXPECT_EQ(ok("drop proto 255").proto, 255);
+  EXPECT_EQ(ok("drop proto 007").proto, 7);
+  EXPECT_FALSE(ok("drop").proto);
+  // The keywords are the numbers.
+  EXPECT_EQ(ok("drop proto 6 dport 22"), ok("drop tcp dport 22"));
+  EXPECT_EQ(ok("drop proto 17 sport 53"), ok("drop udp sport 53"));
+  EXPECT_EQ(ok("drop proto 1"), ok("drop icmp"));
+  EXPECT_EQ(ok("drop proto 58"), ok("drop icmpv6"));
+  EXPECT_EQ(ok("drop proto 6 tcp-flags syn"), ok("drop tcp tcp-flags syn"));
+}
+
+TEST(RuleParser, Ipv4Prefixes) {
+  Rule r = ok("drop saddr 203.0.113.0/24 daddr 198.51.100.7");
+  ASSERT_TRUE(r.saddr && r.saddr->prefix);
+  EXPECT_EQ(r.saddr->prefix->family, Family::V4);
+  EXPECT_EQ(r.saddr->prefix->len, 24);
+  EXPECT_EQ(r.saddr->prefix->addr, (std::array<std::uint8_t, 16>{203, 0, 113, 0}));
+  ASSERT_TRUE(r.daddr && r.daddr->prefix);
+  EXPECT_EQ(r.daddr->prefix->len, 32);  // bare address: host prefix
+  EXPECT_EQ(r.daddr->prefix->addr, (std::array<std::uint8_t, 16>{198, 51, 100, 7}));
+  EXPECT_TRUE(r.daddr->set.empty());
+  // Host bits are cleared, as nft does.
+  EXPECT_EQ(ok("drop saddr 203.0.113.5/24"), ok("drop saddr 203.0.113.0/24"));
+  EXPECT_EQ(ok("drop saddr 255.255.255.255/0").saddr->prefix->addr, (std::array<std::uint8_t, 16>{}));
+  EXPECT_EQ(ok("drop saddr 10.255.255.255/9").saddr->prefix->addr,
+            (std::array<std::uint8_t, 16>{10, 128}));
+  EXPECT_EQ(ok("drop saddr 0.0.0.0/0").saddr->prefix->len, 0);
+  EXPECT_EQ(ok("drop saddr 1.2.3.4/32"), ok("drop saddr 1.2.3.4"));
+}
+
+TEST(RuleParser, Ipv6Prefixes) {
+  Rule r = ok("drop saddr 2001:db8::/32 daddr ::1");
+  ASSERT_TRUE(r.saddr && r.saddr->prefix);
+  EXPECT_EQ(r.saddr->prefix->family, Family::V6);
+  EXPECT_EQ(r.saddr->prefix->len, 32);
+  EXPECT_EQ(r.saddr->prefix->addr, (std::array<std::uint8_t, 16>{0x20, 0x01, 0x0d, 0xb8}));
+  EXPECT_EQ(r.daddr->prefix->len, 128);
+  std::array<std::uint8_t, 16> one{};
+  one[15] = 1;
+  EXPECT_EQ(r.daddr->prefix->addr, one);
+  // Every textual form inet_pton knows.
+  EXPECT_EQ(ok("drop saddr ::").saddr->prefix->addr, (std::array<std::uint8_t, 16>{}));
+  EXPECT_EQ(ok("drop saddr ::/0").saddr->prefix->len, 0);
+  EXPECT_EQ(ok("drop saddr 2001:0DB8:0000:0000:0000:0000:0000:0001"), ok("drop saddr 2001:db8::1"));
+  std::array<std::uint8_t, 16> mapped{};
+  mapped[10] = mapped[11] = 0xff;
+  mapped[12] = 1, mapped[13] = 2, mapped[14] = 3, mapped[15] = 4;
+  Rule m = ok("drop saddr ::ffff:1.2.3.4");
+  EXPECT_EQ(m.saddr->prefix->addr, mapped);
+  EXPECT_EQ(m.saddr->prefix->family, Family::V6);  // a mapped address is IPv6
+  EXPECT_EQ(m.family, Family::V6);
+  EXPECT_EQ(ok("drop saddr fe80::1:2:3:4/64"), ok("drop saddr fe80::/64"));
+  EXPECT_EQ(ok("drop saddr 2001:db8:ffff::/33").saddr->prefix->addr,
+            (std::array<std::uint8_t, 16>{0x20, 0x01, 0x0d, 0xb8, 0x80}));
+  EXPECT_EQ(ok("drop saddr ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/127").saddr->prefix->addr[15],
+            0xfe);
+}
+
+TEST(RuleParser, Sets) {
+  Rule r = ok("drop saddr @blocklist daddr @Office_2-b");
+  EXPECT_EQ(r.saddr, set("blocklist"));
+  EXPECT_EQ(r.daddr, set("Office_2-b"));
+  EXPECT_EQ(ok("drop saddr @_x").saddr, set("_x"));
+  EXPECT_EQ(ok("drop saddr @abcdefghijklmnopqrstuvwxyz01234").saddr->set.size(), 31u);
+  EXPECT_EQ(ok("drop saddr @a daddr 10.0.0.0/8").daddr, addr("10.0.0.0/8"));
+}
+
+TEST(RuleParser, Ports) {
+  Rule r = ok("drop tcp sport 1024-65535 dport 22");
+  EXPECT_EQ(r.sport, (PortRange{1024, 65535}));
+  EXPECT_EQ(r.dport, (PortRange{22, 22}));
+  EXPECT_EQ(ok("drop udp dport 0").dport, (PortRange{0, 0}));
+  EXPECT_EQ(ok("drop udp dport 65535").dport, (PortRange{65535, 65535}));
+  EXPECT_EQ(ok("drop udp dport 0-65535").dport, (PortRange{0, 65535}));
+  EXPECT_EQ(ok("drop udp dport 53-53").dport, (PortRange{53, 53}));
+  EXPECT_EQ(ok("drop udp dport 0053").dport, (PortRange{53, 53}));
+  // The protocol may come after the ports.
+  EXPECT_EQ(ok("drop dport 22 tcp"), ok("drop tcp dport 22"));
+  EXPECT_EQ(ok("drop sport 22 proto 17"), ok("drop udp sport 22"));
+}
+
+TEST(RuleParser, TcpFlags) {
+  Rule r = ok("drop tcp tcp-flags syn,!ack");
+  EXPECT_EQ(r.flags_mask, XG_TCP_SYN | XG_TCP_ACK);
+  EXPECT_EQ(r.flags_value, XG_TCP_SYN);
+  Rule all = ok("drop tcp tcp-flags fin,syn,rst,psh,ack,urg,ece,cwr");
+  EXPECT_EQ(all.flags_mask, 0xff);
+  EXPECT_EQ(all.flags_value, 0xff);
+  Rule none = ok("drop tcp tcp-flags !fin,!syn,!rst,!psh,!ack,!urg,!ece,!cwr");
+  EXPECT_EQ(none.flags_mask, 0xff);
+  EXPECT_EQ(none.flags_value, 0);
+  EXPECT_EQ(ok("drop tcp tcp-flags rst").flags_mask, XG_TCP_RST);
+  EXPECT_EQ(ok("drop tcp tcp-flags !psh,urg").flags_value, XG_TCP_URG);
+  EXPECT_EQ(ok("drop tcp tcp-flags ece,cwr").flags_mask, XG_TCP_ECE | XG_TCP_CWR);
+  // Order inside the list does not matter; tcp may come later.
+  EXPECT_EQ(ok("drop tcp tcp-flags !ack,syn"), r);
+  EXPECT_EQ(ok("drop tcp-flags syn,!ack tcp"), r);
+}
+
+TEST(RuleParser, EverythingAtOnce) {
+  Rule r = ok("redirect dev eth2 tcp saddr 10.1.0.0/16 daddr @srv sport 1-2 dport 80-88 tcp-flags syn");
+  EXPECT_EQ(r.action, Action::RedirectDev);
+  EXPECT_EQ(r.redirect_dev, "eth2");
+  EXPECT_EQ(r.family, Family::V4);
+  EXPECT_EQ(r.proto, kProtoTcp);
+  EXPECT_EQ(r.saddr, addr("10.1.0.0/16"));
+  EXPECT_EQ(r.daddr, set("srv"));
+  EXPECT_EQ(r.sport, (PortRange{1, 2}));
+  EXPECT_EQ(r.dport, (PortRange{80, 88}));
+  EXPECT_EQ(r.flags_mask, XG_TCP_SYN);
+  EXPECT_EQ(r.flags_value, XG_TCP_SYN);
+  // Order of matches is free.
+  EXPECT_EQ(ok("redirect dev eth2 tcp-flags syn dport 80-88 sport 1-2 daddr @srv saddr 10.1.0.0/16 tcp"), r);
+}
+
+TEST(RuleParser, PrefixHelpers) {
+  EXPECT_TRUE(parse_ipv4("0.0.0.0"));
+  EXPECT_TRUE(parse_ipv4("255.255.255.255"));
+  EXPECT_FALSE(parse_ipv4("256.0.0.0"));
+  EXPECT_FALSE(parse_ipv4("1.2.3"));
+  EXPECT_FALSE(parse_ipv4("1.2.3.4.5"));
+  EXPECT_FALSE(parse_ipv4("01.2.3.4"));  // no octal ambiguity
+  EXPECT_FALSE(parse_ipv4("1.2.3.4 "));
+  EXPECT_FALSE(parse_ipv4("1..3.4"));
+  EXPECT_FALSE(parse_ipv4("1.2.3.1234"));
+  EXPECT_FALSE(parse_ipv4(""));
+  EXPECT_TRUE(parse_ipv6("::"));
+  EXPECT_TRUE(parse_ipv6("1:2:3:4:5:6:7:8"));
+  EXPECT_TRUE(parse_ipv6("::ffff:255.255.255.255"));
+  EXPECT_FALSE(parse_ipv6("1:2:3:4:5:6:7:8:9"));
+  EXPECT_FALSE(parse_ipv6("fe80::1%eth0"));
+  EXPECT_FALSE(parse_ipv6("[::1]"));
+  EXPECT_FALSE(parse_ipv6(std::string_view("::1\0", 4)));
+  EXPECT_FALSE(parse_ipv6(std::string(100, ':')));
+  EXPECT_FALSE(parse_prefix("10.0.0.0/"));
+  EXPECT_FALSE(parse_prefix("10.0.0.0/33"));
+  EXPECT_FALSE(parse_prefix("10.0.0.0/-1"));
+  EXPECT_FALSE(parse_prefix("::/129"));
+  EXPECT_FALSE(parse_prefix("/8"));
+  EXPECT_EQ(parse_prefix("::/128")->len, 128);
+  EXPECT_EQ(parse_prefix("10.0.0.0/008")->len, 8);
+
+  EXPECT_TRUE(valid_set_name("a"));
+  EXPECT_TRUE(valid_set_name("_"));
+  EXPECT_FALSE(valid_set_name(""));
+  EXPECT_FALSE(valid_set_name("1a"));
+  EXPECT_FALSE(valid_set_name("-a"));
+  EXPECT_FALSE(valid_set_name("a.b"));
+  EXPECT_FALSE(valid_set_name(std::string(32, 'a')));
+  EXPECT_TRUE(valid_ifname("eth0"));
+  EXPECT_TRUE(valid_ifname("a"));
+  EXPECT_FALSE(valid_ifname(""));
+  EXPECT_FALSE(valid_ifname("."));
+  EXPECT_FALSE(valid_ifname(".."));
+  EXPECT_FALSE(valid_ifname("a/b"));
+  EXPECT_FALSE(valid_ifname("a:b"));
+  EXPECT_FALSE(valid_ifname("a b"));
+  EXPECT_FALSE(valid_ifname("a\x01"));
+  EXPECT_FALSE(valid_ifname("caf\xc3\xa9"));
+  EXPECT_FALSE(valid_ifname(std::string(16, 'a')));
+}
+
+TEST(RuleParser, Quote) {
+  EXPECT_EQ(quote("ssh"), "\"ssh\"");
+  EXPECT_EQ(quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(quote("\x01\xff"), "\"\\x01\\xff\"");
+  EXPECT_EQ(quote(std::string(60, 'x')), "\"" + std::string(48, 'x') + "...\"");
+}
+
+// Every message, with the column it points at (1-based).
+TEST(RuleParserErrors, Action) {
+  EXPECT_EQ(err(""), "column 1: expected an action (pass, drop or redirect), got an empty rule");
+  EXPECT_EQ(err("   \t "), "column 1: expected an action (pass, drop or redirect), got an empty rule");
+  EXPECT_EQ(err("  accept tcp"), "column 3: expected an action (pass, drop or redirect), got \"accept\"");
+  EXPECT_EQ(err("tcp drop"), "column 1: expected an action (pass, drop or redirect), got \"tcp\"");
+  EXPECT_EQ(err("DROP"), "column 1: expected an action (pass, drop or redirect), got \"DROP\"");
+  EXPECT_EQ(err("redirect"), "column 9: expected xsk or dev after redirect, got end of rule");
+  EXPECT_EQ(err("redirect eth1"), "column 10: expected xsk or dev after redirect, got \"eth1\"");
+  EXPECT_EQ(err("redirect dev"), "column 13: expected an interface name after dev, got end of rule");
+  EXPECT_EQ(err("redirect dev a/b"),
+            "column 14: expected an interface name (1-15 printable ASCII characters, no '/' or "
+            "':'), got \"a/b\"");
+  EXPECT_EQ(err("redirect dev abcdefghijklmnop"),
+            "column 14: expected an interface name (1-15 printable ASCII characters, no '/' or "
+            "':'), got \"abcdefghijklmnop\"");
+}
+
+TEST(RuleParserErrors, UnknownWordsAndTrailingGarbage) {
+  const std::string what =
+      "expected a match (ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport or "
+      "tcp-flags), got ";
+  EXPECT_EQ(err("drop foo"), "column 6: " + what + "\"foo\"");
+  EXPECT_EQ(err("drop tcp dport 22 33"), "column 19: " + what + "\"33\"");
+  EXPECT_EQ(err("drop TCP"), "column 6: " + what + "\"TCP\"");
+  EXPECT_EQ(err("drop tcp pass"), "column 10: " + what + "\"pass\"");
+  EXPECT_EQ(err("drop tcp dport 22;"), "column 16: expected a port or range, got \"22;\"");
+  EXPECT_EQ(err("drop \x01"), "column 6: " + what + "\"\\x01\"");
+}
+
+TEST(RuleParserErrors, Duplicates) {
+  EXPECT_EQ(err("drop ip ip"), "column 9: duplicate family ip (ip at column 6)");
+  EXPECT_EQ(err("drop tcp udp"), "column 10: duplicate protocol udp (tcp at column 6)");
+  EXPECT_EQ(err("drop tcp tcp"), "column 10: duplicate protocol tcp (tcp at column 6)");
+  EXPECT_EQ(err("drop proto 6 tcp"), "column 14: duplicate protocol tcp (proto 6 at column 6)");
+  EXPECT_EQ(err("drop icmp proto 1"), "column 11: duplicate protocol proto 1 (icmp at column 6)");
+  EXPECT_EQ(err("drop saddr 10.0.0.1 saddr 10.0.0.2"),
+            "column 21: duplicate saddr (saddr 10.0.0.1 at column 6)");
+  EXPECT_EQ(err("drop daddr @a daddr @b"), "column 15: duplicate daddr (daddr @a at column 6)");
+  EXPECT_EQ(err("drop tcp sport 1 sport 2"), "column 18: duplicate sport (sport 1 at column 10)");
+  EXPECT_EQ(err("drop udp dport 1-2 dport 3"), "column 20: duplicate dport (dport 1-2 at column 10)");
+  EXPECT_EQ(err("drop tcp tcp-flags syn tcp-flags ack"),
+            "column 24: duplicate tcp-flags (tcp-flags syn at column 10)");
+}
+
+TEST(RuleParserErrors, FamilyConflicts) {
+  EXPECT_EQ(err("drop ip ip6"), "column 9: duplicate family ip6 (ip at column 6)");
+  EXPECT_EQ(err("drop ip6 saddr 10.0.0.0/8"),
+            "column 16: saddr 10.0.0.0/8 is IPv4, but the rule is IPv6 (ip6 at column 6)");
+  EXPECT_EQ(err("drop ip daddr 2001:db8::/32"),
+            "column 15: daddr 2001:db8::/32 is IPv6, but the rule is IPv4 (ip at column 6)");
+  EXPECT_EQ(err("drop saddr 10.0.0.0/8 daddr ::1"),
+            "column 29: daddr ::1 is IPv6, but the rule is IPv4 (saddr 10.0.0.0/8 at column 12)");
+  EXPECT_EQ(err("drop saddr ::1 daddr 1.2.3.4"),
+            "column 22: daddr 1.2.3.4 is IPv4, but the rule is IPv6 (saddr ::1 at column 12)");
+  EXPECT_EQ(err("drop ip6 icmp"), "column 10: icmp is IPv4, but the rule is IPv6 (ip6 at column 6)");
+  EXPECT_EQ(err("drop ip icmpv6"), "column 9: icmpv6 is IPv6, but the rule is IPv4 (ip at column 6)");
+  EXPECT_EQ(err("drop ip proto 58"), "column 9: proto 58 is IPv6, but the rule is IPv4 (ip at column 6)");
+  EXPECT_EQ(err("drop icmp ip6"), "column 11: ip6 is IPv6, but the rule is IPv4 (icmp at column 6)");
+  EXPECT_EQ(err("drop icmpv6 saddr 10.0.0.1"),
+            "column 19: saddr 10.0.0.1 is IPv4, but the rule is IPv6 (icmpv6 at column 6)");
+  EXPECT_EQ(err("drop saddr ::/0 icmp"),
+            "column 17: icmp is IPv4, but the rule is IPv6 (saddr ::/0 at column 12)");
+}
+
+TEST(RuleParserErrors, Protocol) {
+  EXPECT_EQ(err("drop proto"), "column 11: expected a protocol number 0-255 after proto, got end of rule");
+  EXPECT_EQ(err("drop proto 256"), "column 12: expected a protocol number 0-255, got \"256\"");
+  EXPECT_EQ(err("drop proto -1"), "column 12: expected a protocol number 0-255, got \"-1\"");
+  EXPECT_EQ(err("drop proto tcp"), "column 12: expected a protocol number 0-255, got \"tcp\"");
+  EXPECT_EQ(err("drop proto 99999999999999999999"),
+            "column 12: expected a protocol number 0-255, got \"99999999999999999999\"");
+  // A protocol that contradicts an earlier port or flag match.
+  EXPECT_EQ(err("drop sport 1 icmp"),
+            "column 14: icmp cannot be used with sport (column 6): ports need tcp or udp");
+  EXPECT_EQ(err("drop dport 1 proto 47"),
+            "column 14: proto 47 cannot be used with dport (column 6): ports need tcp or udp");
+  EXPECT_EQ(err("drop tcp-flags syn udp"),
+            "column 20: udp cannot be used with tcp-flags (column 6), which needs tcp");
+}
+
+TEST(RuleParserErrors, Addresses) {
+  EXPECT_EQ(err("drop saddr"), "column 11: expected an address, prefix or @set after saddr, got end of rule");
+  EXPECT_EQ(err("drop tcp daddr"), "column 15: expected an address, prefix or @set after daddr, got end of rule");
+  const std::string bad = "expected an IPv4 or IPv6 address or prefix, or @set, got ";
+  EXPECT_EQ(err("drop saddr 10.0.0.300/8"), "column 12: " + bad + "\"10.0.0.300/8\"");
+  EXPECT_EQ(err("drop saddr example.com"), "column 12: " + bad + "\"example.com\"");
+  EXPECT_EQ(err("drop saddr 10.0.0.0/8/8"), "column 21: expected a prefix length 0-32 after an IPv4 address, got \"8/8\"");
+  EXPECT_EQ(err("drop saddr 010.0.0.1"), "column 12: " + bad + "\"010.0.0.1\"");
+  EXPECT_EQ(err("drop saddr 1::2::3"), "column 12: " + bad + "\"1::2::3\"");
+  EXPECT_EQ(err("drop saddr /8"), "column 12: " + bad + "\"/8\"");
+  EXPECT_EQ(err("drop daddr fe80::1%eth0"), "column 12: " + bad + "\"fe80::1%eth0\"");
+  // The column of a bad length is the length's own.
+  EXPECT_EQ(err("drop saddr 10.0.0.0/33"),
+            "column 21: expected a prefix length 0-32 after an IPv4 address, got \"33\"");
+  EXPECT_EQ(err("drop saddr 10.0.0.0/"),
+            "column 21: expected a prefix length 0-32 after an IPv4 address, got \"\"");
+  EXPECT_EQ(err("drop daddr 2001:db8::/129"),
+            "column 23: expected a prefix length 0-128 after an IPv6 address, got \"129\"");
+  EXPECT_EQ(err("drop daddr ::/x"),
+            "column 15: expected a prefix length 0-128 after an IPv6 address, got \"x\"");
+  const std::string set_what =
+      "expected a set name after @ (1-31 letters, digits, _ or -, starting with a letter or _), got ";
+  EXPECT_EQ(err("drop saddr @"), "column 12: " + set_what + "\"@\"");
+  EXPECT_EQ(err("drop saddr @1abc"), "column 12: " + set_what + "\"@1abc\"");
+  EXPECT_EQ(err("drop saddr @a.b"), "column 12: " + set_what + "\"@a.b\"");
+  EXPECT_EQ(err("drop saddr @" + std::string(32, 'a')), "column 12: " + set_what + "\"@" + std::string(32, 'a') + "\"");
+}
+
+TEST(RuleParserErrors, Ports) {
+  EXPECT_EQ(err("drop tcp dport"), "column 15: expected a port or range, got end of rule");
+  EXPECT_EQ(err("drop tcp dport 22 saddr 1.2.3.4 sport ssh"),
+            "column 39: expected a port or range, got \"ssh\"");
+  EXPECT_EQ(err("drop tcp dport 22-"), "column 16: expected a port or range, got \"22-\"");
+  EXPECT_EQ(err("drop tcp dport -22"), "column 16: expected a port or range, got \"-22\"");
+  EXPECT_EQ(err("drop tcp dport 1-2-3"), "column 16: expected a port or range, got \"1-2-3\"");
+  EXPECT_EQ(err("drop tcp dport +1"), "column 16: expected a port or range, got \"+1\"");
+  EXPECT_EQ(err("drop tcp dport 65536"), "column 16: expected a port 0-65535, got \"65536\"");
+  EXPECT_EQ(err("drop tcp dport 1-70000"), "column 18: expected a port 0-65535, got \"70000\"");
+  EXPECT_EQ(err("drop tcp dport 99999999999999999999999"),
+            "column 16: expected a port 0-65535, got \"99999999999999999999999\"");
+  EXPECT_EQ(err("drop udp sport 2000-1000"),
+            "column 16: expected a range with low <= high, got \"2000-1000\"");
+  // Ports need tcp or udp.
+  EXPECT_EQ(err("drop dport 22"), "column 6: expected tcp or udp before dport");
+  EXPECT_EQ(err("drop saddr 1.2.3.4 sport 22"), "column 20: expected tcp or udp before sport");
+  EXPECT_EQ(err("drop icmp dport 22"),
+            "column 11: dport needs tcp or udp, but the rule has icmp (column 6)");
+  EXPECT_EQ(err("drop proto 132 sport 22"),
+            "column 16: sport needs tcp or udp, but the rule has proto 132 (column 6)");
+}
+
+TEST(RuleParserErrors, TcpFlags) {
+  EXPECT_EQ(err("drop tcp tcp-flags"),
+            "column 19: expected TCP flags (for example syn,!ack), got end of rule");
+  const std::string what =
+      "expected a TCP flag (fin, syn, rst, psh, ack, urg, ece or cwr, optionally preceded by !), got ";
+  EXPECT_EQ(err("drop tcp tcp-flags syn,sin"), "column 24: " + what + "\"sin\"");
+  EXPECT_EQ(err("drop tcp tcp-flags SYN"), "column 20: " + what + "\"SYN\"");
+  EXPECT_EQ(err("drop tcp tcp-flags !"), "column 20: " + what + "\"!\"");
+  EXPECT_EQ(err("drop tcp tcp-flags !!syn"), "column 20: " + what + "\"!!syn\"");
+  EXPECT_EQ(err("drop tcp tcp-flags syn,"), "column 24: " + what + "nothing");
+  EXPECT_EQ(err("drop tcp tcp-flags ,syn"), "column 20: " + what + "nothing");
+  EXPECT_EQ(err("drop tcp tcp-flags syn,,ack"), "column 24: " + what + "nothing");
+  EXPECT_EQ(err("drop tcp tcp-flags syn,ack,!syn"),
+            "column 28: duplicate TCP flag syn in syn,ack,!syn");
+  EXPECT_EQ(err("drop tcp-flags syn"), "column 6: expected tcp before tcp-flags");
+  EXPECT_EQ(err("drop udp tcp-flags syn"),
+            "column 10: tcp-flags needs tcp, but the rule has udp (column 6)");
+  EXPECT_EQ(err("drop proto 17 tcp-flags syn"),
+            "column 15: tcp-flags needs tcp, but the rule has proto 17 (column 6)");
+}
+
+TEST(RuleParserErrors, RuleNumberPrefix) {
+  auto r = parse_rule("drop tcp dport 22 saddr 1.2.3.4 dport ssh", 3);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(), "rule 3, column 33: duplicate dport (dport 22 at column 10)");
+  EXPECT_EQ(r.error().code(), EINVAL);
+  auto s = parse_rule("pass tcp sport ssh", 3);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message(), "rule 3, column 16: expected a port or range, got \"ssh\"");
+  EXPECT_EQ(parse_rule("", 12).error().message(),
+            "rule 12, column 1: expected an action (pass, drop or redirect), got an empty rule");
+  EXPECT_TRUE(parse_rule("pass", 1));
+}
+
+}  // namespace
+}  // namespace xdpguard::rules
