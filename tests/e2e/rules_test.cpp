@@ -202,7 +202,7 @@ TEST_F(RulesTest, BadRulesAreRefusedWithOneLine) {
   auto r = xg_srv(lab, {"rule", "add", lab.server().veth, "drop tcp dport ssh"});
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find("xdpguard: rule add " + lab.server().veth + ": column 15"), std::string::npos)
+  EXPECT_NE(r.err.find("xdpguard: rule add " + lab.server().veth + ": column 16"), std::string::npos)
       << r.err;
   auto d = xg_srv(lab, {"rule", "del", lab.server().veth, "42"});
   EXPECT_EQ(d.code, 1);

@@ -76,7 +76,7 @@ struct xdpguard_meta {
  * match entries, told apart by key.kind) installed in the 1-slot
  * ARRAY_OF_MAPS xg_cls: a rule-set change is a single map write.
  */
-#define XDPGUARD_MAX_TUPLES 256
+#define XDPGUARD_MAX_TUPLES 1024
 #define XDPGUARD_MAX_SETS 64
 #define XDPGUARD_MAX_CLS_ENTRIES 1048576
 

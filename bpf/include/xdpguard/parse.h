@@ -7,7 +7,10 @@
  * arithmetic on __u8 and byte-order builtins.
  *
  * Outcome rules (documented in docs/parsing.md):
- *  - a header that would end past the frame -> XDPGUARD_PARSE_TRUNCATED;
+ *  - a header that would end past the frame, or past the IP datagram's own
+ *    length (IPv4 total length, IPv6 payload length: bytes after it are
+ *    Ethernet padding, not headers) -> XDPGUARD_PARSE_TRUNCATED; so is a
+ *    datagram whose length field claims more than the frame holds;
  *  - a header whose own fields are impossible (IPv4 IHL < 5, version
  *    mismatch, total length < IHL, TCP data offset < 5, IPv6 extension
  *    chain longer than XDPGUARD_MAX_EXTHDR) -> XDPGUARD_PARSE_MALFORMED;
@@ -24,6 +27,13 @@
 
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))
+#endif
+
+/* Unrolled for the verifier under clang; a plain loop elsewhere (g++). */
+#ifdef __clang__
+#define XG_UNROLL _Pragma("unroll")
+#else
+#define XG_UNROLL
 #endif
 
 #define XG_ETH_P_8021Q 0x8100
@@ -69,7 +79,8 @@ struct xg_pkt {
 
 struct xg_cursor {
 	__u8 *pos;
-	__u8 *end;
+	__u8 *end;  /* end of the frame (data_end): what the verifier checks */
+	__u32 left; /* bytes of the IP datagram after pos (its own length field) */
 };
 
 /* Minimal header layouts, so userspace needs no kernel-only headers. */
@@ -102,7 +113,7 @@ static __always_inline int xg_parse_eth(struct xg_cursor *c, struct xg_pkt *p)
 	c->pos += sizeof(*eth);
 	proto = eth->proto;
 
-#pragma unroll
+XG_UNROLL
 	for (i = 0; i < XDPGUARD_MAX_VLAN; i++) {
 		struct xg_vlanhdr *vh = (struct xg_vlanhdr *)c->pos;
 
@@ -129,13 +140,13 @@ static __always_inline int xg_parse_l4(struct xg_cursor *c, struct xg_pkt *p, __
 		__u32 hlen;
 
 		/* verifier: fixed part of the TCP header in bounds */
-		if (c->pos + sizeof(*th) > c->end)
+		if (c->pos + sizeof(*th) > c->end || c->left < sizeof(*th))
 			return XDPGUARD_PARSE_TRUNCATED;
 		hlen = (__u32)(th->doff_res >> 4) * 4;
 		if (hlen < sizeof(*th))
 			return XDPGUARD_PARSE_MALFORMED;
 		/* options must be present too: doff says they are */
-		if (c->pos + hlen > c->end)
+		if (c->pos + hlen > c->end || c->left < hlen)
 			return XDPGUARD_PARSE_TRUNCATED;
 		p->sport = xg_ntohs(th->source);
 		p->dport = xg_ntohs(th->dest);
@@ -145,7 +156,7 @@ static __always_inline int xg_parse_l4(struct xg_cursor *c, struct xg_pkt *p, __
 	case IPPROTO_UDP: {
 		struct xg_udphdr *uh = (struct xg_udphdr *)c->pos;
 
-		if (c->pos + sizeof(*uh) > c->end)
+		if (c->pos + sizeof(*uh) > c->end || c->left < sizeof(*uh))
 			return XDPGUARD_PARSE_TRUNCATED;
 		p->sport = xg_ntohs(uh->source);
 		p->dport = xg_ntohs(uh->dest);
@@ -155,7 +166,7 @@ static __always_inline int xg_parse_l4(struct xg_cursor *c, struct xg_pkt *p, __
 	case IPPROTO_ICMPV6: {
 		struct xg_icmphdr *ih = (struct xg_icmphdr *)c->pos;
 
-		if (c->pos + sizeof(*ih) > c->end)
+		if (c->pos + sizeof(*ih) > c->end || c->left < sizeof(*ih))
 			return XDPGUARD_PARSE_TRUNCATED;
 		p->icmp_type = ih->type;
 		p->icmp_code = ih->code;
@@ -166,10 +177,11 @@ static __always_inline int xg_parse_l4(struct xg_cursor *c, struct xg_pkt *p, __
 	}
 }
 
-static __always_inline int xg_parse_ipv4(struct xg_cursor *c, struct xg_pkt *p, __u8 *base)
+static __always_inline int xg_parse_ipv4(struct xg_cursor *c, struct xg_pkt *p, __u8 *base,
+					 __u32 frame_len)
 {
 	struct xg_iphdr *iph = (struct xg_iphdr *)c->pos;
-	__u32 hlen;
+	__u32 hlen, tot_len;
 
 	/* verifier: fixed 20-byte header in bounds before reading IHL */
 	if (c->pos + sizeof(*iph) > c->end)
@@ -177,11 +189,16 @@ static __always_inline int xg_parse_ipv4(struct xg_cursor *c, struct xg_pkt *p, 
 	if ((iph->ver_ihl >> 4) != 4)
 		return XDPGUARD_PARSE_MALFORMED;
 	hlen = (__u32)(iph->ver_ihl & 0x0f) * 4;
-	if (hlen < sizeof(*iph) || xg_ntohs(iph->tot_len) < hlen)
+	tot_len = xg_ntohs(iph->tot_len);
+	if (hlen < sizeof(*iph) || tot_len < hlen)
 		return XDPGUARD_PARSE_MALFORMED;
 	/* options: IHL may say up to 60 bytes; all must be in the frame */
 	if (c->pos + hlen > c->end)
 		return XDPGUARD_PARSE_TRUNCATED;
+	/* the datagram must fit the frame (the rest of the frame is padding) */
+	if ((__u32)(c->pos - base) + tot_len > frame_len)
+		return XDPGUARD_PARSE_TRUNCATED;
+	c->left = tot_len - hlen;
 	p->family = 4;
 	p->l3_off = (__u16)(c->pos - base);
 	p->saddr[0] = iph->saddr;
@@ -206,9 +223,11 @@ static __always_inline int xg_is_ipv6_ext(__u8 nh)
 	       nh == 139 /* HIP */ || nh == 140 /* shim6 */;
 }
 
-static __always_inline int xg_parse_ipv6(struct xg_cursor *c, struct xg_pkt *p, __u8 *base)
+static __always_inline int xg_parse_ipv6(struct xg_cursor *c, struct xg_pkt *p, __u8 *base,
+					 __u32 frame_len)
 {
 	struct xg_ipv6hdr *ip6 = (struct xg_ipv6hdr *)c->pos;
+	__u32 hlen;
 	__u8 nh;
 	int i;
 
@@ -219,29 +238,35 @@ static __always_inline int xg_parse_ipv6(struct xg_cursor *c, struct xg_pkt *p, 
 		return XDPGUARD_PARSE_MALFORMED;
 	p->family = 6;
 	p->l3_off = (__u16)(c->pos - base);
-#pragma unroll
+XG_UNROLL
 	for (i = 0; i < 4; i++) {
 		p->saddr[i] = ip6->saddr[i];
 		p->daddr[i] = ip6->daddr[i];
 	}
 	nh = ip6->nexthdr;
+	/* the datagram must fit the frame (the rest of the frame is padding) */
+	if ((__u32)(c->pos - base) + sizeof(*ip6) + xg_ntohs(ip6->payload_len) > frame_len)
+		return XDPGUARD_PARSE_TRUNCATED;
+	c->left = xg_ntohs(ip6->payload_len);
 	c->pos += sizeof(*ip6);
 
 	/* bounded walk: a chain longer than the bound is malformed */
-#pragma unroll
+XG_UNROLL
 	for (i = 0; i < XDPGUARD_MAX_EXTHDR; i++) {
 		struct xg_exthdr *eh = (struct xg_exthdr *)c->pos;
 
 		if (!xg_is_ipv6_ext(nh))
 			break;
 		/* verifier: next-header and length bytes in bounds */
-		if (c->pos + sizeof(struct xg_fraghdr) > c->end)
+		if (c->pos + sizeof(struct xg_fraghdr) > c->end ||
+		    c->left < sizeof(struct xg_fraghdr))
 			return XDPGUARD_PARSE_TRUNCATED;
 		if (nh == 44) {
 			struct xg_fraghdr *fh = (struct xg_fraghdr *)c->pos;
 
 			nh = fh->nexthdr;
 			c->pos += sizeof(*fh);
+			c->left -= sizeof(*fh);
 			if (xg_ntohs(fh->frag_off) & 0xfff8) {
 				p->l4proto = nh;
 				p->frag = 1;
@@ -251,9 +276,13 @@ static __always_inline int xg_parse_ipv6(struct xg_cursor *c, struct xg_pkt *p, 
 		}
 		/* AH counts its length in 4-byte units minus 2, the others in 8-byte units minus 1 */
 		if (nh == 51)
-			c->pos += ((__u32)eh->len + 2) * 4;
+			hlen = ((__u32)eh->len + 2) * 4;
 		else
-			c->pos += ((__u32)eh->len + 1) * 8;
+			hlen = ((__u32)eh->len + 1) * 8;
+		if (c->left < hlen)
+			return XDPGUARD_PARSE_TRUNCATED;
+		c->left -= hlen;
+		c->pos += hlen;
 		nh = eh->nexthdr;
 	}
 	if (xg_is_ipv6_ext(nh))
@@ -273,15 +302,16 @@ static __always_inline int xg_parse_ipv6(struct xg_cursor *c, struct xg_pkt *p, 
  */
 static __always_inline int xg_parse_packet(__u8 *data, __u8 *data_end, struct xg_pkt *p)
 {
-	struct xg_cursor c = { data, data_end };
+	struct xg_cursor c = { data, data_end, 0xffffffff };
+	__u32 frame_len = (__u32)(data_end - data);
 	int proto = xg_parse_eth(&c, p);
 
 	if (proto < 0)
 		return XDPGUARD_PARSE_TRUNCATED;
 	if (proto == XG_ETH_P_IP)
-		return xg_parse_ipv4(&c, p, data);
+		return xg_parse_ipv4(&c, p, data, frame_len);
 	if (proto == XG_ETH_P_IPV6)
-		return xg_parse_ipv6(&c, p, data);
+		return xg_parse_ipv6(&c, p, data, frame_len);
 	return XDPGUARD_PARSE_NON_IP;
 }
 

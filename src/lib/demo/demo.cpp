@@ -100,6 +100,9 @@ void print_table(std::FILE* out, int second, const GuardStats& s, const Traffic&
                static_cast<unsigned long long>(s.parse[XDPGUARD_PARSE_NON_IP].packets),
                static_cast<unsigned long long>(s.parse[XDPGUARD_PARSE_TRUNCATED].packets),
                static_cast<unsigned long long>(s.parse[XDPGUARD_PARSE_MALFORMED].packets));
+  std::fprintf(out, "  %-5s %10s  %s\n", "rule", "packets", "");
+  for (const auto& r : s.rules)
+    std::fprintf(out, "  %-5u %10s  %s\n", r.id, human_count(r.counter.packets).c_str(), r.text.c_str());
   std::fprintf(out, "  traffic: legit echo %llu bytes, attack SYNs sent %llu\n",
                static_cast<unsigned long long>(t.echo_bytes.load()),
                static_cast<unsigned long long>(t.syns.load()));
@@ -132,8 +135,16 @@ Result<void> run_demo(const DemoOptions& opts) {
     guard = Guard::attach(*iface, opts.generic ? AttachMode::Generic : AttachMode::Native);
   }));
   if (!*guard) return tl::unexpected(std::move(guard->error()).context("demo: attach"));
-  std::fprintf(out, "  xdpguard attached to %s in %s mode; policy: pass everything, count it all\n",
-               srv.veth.c_str(), guard->value().stats()->mode.c_str());
+  // The default policy: serve the echo port and ICMP, drop unsolicited
+  // connection attempts to anything else before a socket exists.
+  const std::vector<std::string> policy = {
+      fmt::format("pass tcp dport {}", kEchoPort), "pass icmp", "pass icmpv6",
+      "drop tcp tcp-flags syn,!ack"};
+  XG_CHECK_CTX(guard->value().replace_rules(policy), "demo: rules");
+  std::fprintf(out, "  xdpguard attached to %s in %s mode with the policy:\n", srv.veth.c_str(),
+               guard->value().stats()->mode.c_str());
+  for (const auto& r : policy) std::fprintf(out, "    %s\n", r.c_str());
+  std::fprintf(out, "    (default: pass)\n");
 
   Traffic t;
   UniqueFd listen_fd;
@@ -172,7 +183,8 @@ Result<void> run_demo(const DemoOptions& opts) {
   }));
   lab.destroy();
   if (final_stats)
-    std::fprintf(out, "\nsummary: %llu packets passed, %llu dropped; lab removed.\n",
+    std::fprintf(out, "\nsummary: %llu packets passed, %llu dropped (the SYN burst), the echo "
+                 "session kept working; lab removed.\n",
                  static_cast<unsigned long long>(final_stats->actions[XDP_PASS].packets),
                  static_cast<unsigned long long>(final_stats->actions[XDP_DROP].packets));
   return {};

@@ -36,7 +36,7 @@ Result<void> fill_map(int fd, const std::vector<K>& keys, const std::vector<V>& 
         done += n;
         continue;
       }
-      if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP && errno != ENOTSUPP)
+      if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP && errno != 524 /* ENOTSUPP */)
         return fail_errno(errno, "map batch update");
       batch = false;  // not supported for this map type: one by one
     }
