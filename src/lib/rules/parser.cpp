@@ -333,10 +333,13 @@ std::optional<std::array<std::uint8_t, 16>> parse_ipv6(std::string_view s) {
 
 void clear_host_bits(Prefix& p) {
   std::size_t bytes = p.family == Family::V4 ? 4 : 16;
-  for (std::size_t i = 0; i < p.addr.size(); ++i) {
-    int bits = i < bytes ? std::clamp(static_cast<int>(p.len) - static_cast<int>(i) * 8, 0, 8) : 0;
-    p.addr[i] &= static_cast<std::uint8_t>(bits ? 0xff << (8 - bits) : 0);
+  std::size_t full = std::min<std::size_t>(p.len / 8u, bytes);  // bytes kept whole
+  std::size_t i = full;
+  if (i < bytes && p.len % 8u) {
+    p.addr[i] &= static_cast<std::uint8_t>(0xff << (8 - p.len % 8u));
+    ++i;
   }
+  std::fill(p.addr.begin() + static_cast<std::ptrdiff_t>(i), p.addr.end(), std::uint8_t{0});
 }
 
 std::optional<Prefix> parse_prefix(std::string_view text) {

@@ -42,8 +42,11 @@ bool parse_v4_key(std::string_view s, std::uint64_t& key) {
     ++p;
     const char* start = p;
     len = 0;
-    while (p != end && p - start < 3 && *p >= '0' && *p <= '9') len = len * 10 + static_cast<std::uint32_t>(*p++ - '0');
-    if (p == start || p != end || len > 32) return false;
+    while (p != end && *p >= '0' && *p <= '9') {
+      len = len * 10 + static_cast<std::uint32_t>(*p++ - '0');
+      if (len > 32) return false;
+    }
+    if (p == start || p != end) return false;
   }
   if (len < 32) addr &= len == 0 ? 0 : ~(0xffffffffu >> len);
   key = static_cast<std::uint64_t>(addr) << 8 | len;
@@ -67,8 +70,9 @@ bool prefix_less(const Prefix& a, const Prefix& b) {
   return a.len < b.len;
 }
 
+// Block lists are often sorted already: checking costs one pass, sorting more.
 void sort_unique(std::vector<Prefix>& v) {
-  std::sort(v.begin(), v.end(), prefix_less);
+  if (!std::is_sorted(v.begin(), v.end(), prefix_less)) std::sort(v.begin(), v.end(), prefix_less);
   v.erase(std::unique(v.begin(), v.end()), v.end());
 }
 
@@ -121,7 +125,7 @@ Result<PrefixList> parse_set_text(std::string_view text, std::string_view name) 
                   quote(item));
     out.v6.push_back(*v6);
   }
-  std::sort(keys4.begin(), keys4.end());
+  if (!std::is_sorted(keys4.begin(), keys4.end())) std::sort(keys4.begin(), keys4.end());
   keys4.erase(std::unique(keys4.begin(), keys4.end()), keys4.end());
   out.v4.reserve(keys4.size());
   for (std::uint64_t k : keys4) out.v4.push_back(v4_from_key(k));
@@ -132,6 +136,10 @@ Result<PrefixList> parse_set_text(std::string_view text, std::string_view name) 
 
 Result<PrefixList> make_prefix_list(std::vector<Prefix> prefixes, std::string_view name) {
   PrefixList out;
+  auto n4 = static_cast<std::size_t>(std::count_if(
+      prefixes.begin(), prefixes.end(), [](const Prefix& p) { return p.family == Family::V4; }));
+  out.v4.reserve(n4);
+  out.v6.reserve(prefixes.size() - n4);
   for (auto& p : prefixes) {
     clear_host_bits(p);
     (p.family == Family::V4 ? out.v4 : out.v6).push_back(p);

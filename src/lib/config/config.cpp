@@ -1,0 +1,341 @@
+#include "config/config.h"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "rules/limits.h"
+#include "rules/parser.h"
+
+namespace xdpguard::config {
+namespace {
+
+using rules::quote;
+
+std::string_view type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+std::size_t line_of(const toml::node& n) { return n.source().begin.line; }
+std::size_t line_of(const toml::key& k) { return k.source().begin.line; }
+
+// Entries of a TOML table in file order (toml::table is ordered by key).
+std::vector<std::pair<const toml::key*, const toml::node*>> in_file_order(const toml::table& t) {
+  std::vector<std::pair<const toml::key*, const toml::node*>> v;
+  for (auto&& [k, n] : t) v.emplace_back(&k, &n);
+  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+    const auto& pa = a.first->source().begin;
+    const auto& pb = b.first->source().begin;
+    return pa.line != pb.line ? pa.line < pb.line : pa.column < pb.column;
+  });
+  return v;
+}
+
+std::string join_or(std::initializer_list<std::string_view> words) {
+  std::string s;
+  std::size_t i = 0;
+  for (auto w : words) {
+    if (i > 0) s += i + 1 == words.size() ? " or " : ", ";
+    s += w;
+    ++i;
+  }
+  return s;
+}
+
+// A set definition before its contents are loaded.
+struct SetDef {
+  std::string name;
+  std::size_t line;
+  const toml::node* file = nullptr;
+  const toml::array* elements = nullptr;
+};
+
+class Loader {
+ public:
+  Loader(std::string_view source, const FileReader& read_file)
+      : source_(source), read_file_(read_file) {}
+
+  Result<Config> load(std::string_view text) {
+    toml::table root;
+    try {
+      root = toml::parse(text, std::string(source_));
+    } catch (const toml::parse_error& e) {
+      return fail(EINVAL, "{} line {}, column {}: {}", source_, e.source().begin.line,
+                  e.source().begin.column, e.description());
+    }
+    Config cfg;
+    cfg.source = source_;
+
+    const toml::table* interfaces = nullptr;
+    const toml::table* sets = nullptr;
+    for (const auto& [k, n] : in_file_order(root)) {
+      if (k->str() == "interfaces") {
+        interfaces = n->as_table();
+        if (!interfaces)
+          return error(line_of(*k), "expected [interfaces.NAME] tables, got {}", type_name(n->type()));
+      } else if (k->str() == "sets") {
+        sets = n->as_table();
+        if (!sets) return error(line_of(*k), "expected [sets.NAME] tables, got {}", type_name(n->type()));
+      } else {
+        return unknown_key(*k, "at the top level", {"interfaces", "sets"});
+      }
+    }
+
+    std::vector<SetDef> defs;
+    if (sets) defs = XG_TRY(set_defs(*sets));
+    if (interfaces) {
+      for (const auto& [k, n] : in_file_order(*interfaces))
+        cfg.interfaces.push_back(XG_TRY(interface(*k, *n, defs)));
+    }
+    for (const auto& d : defs) cfg.sets.push_back(XG_TRY(load_set(d)));
+    return cfg;
+  }
+
+ private:
+  template <class... Args>
+  tl::unexpected<Error> error(std::size_t line, fmt::format_string<Args...> f, Args&&... args) {
+    return fail(EINVAL, "{} line {}: {}", source_, line,
+                fmt::format(f, std::forward<Args>(args)...));
+  }
+
+  tl::unexpected<Error> unknown_key(const toml::key& k, std::string_view where,
+                                    std::initializer_list<std::string_view> known) {
+    return error(line_of(k), "unknown key {} {} (expected {})", quote(k.str()), where,
+                 join_or(known));
+  }
+
+  Result<std::vector<SetDef>> set_defs(const toml::table& sets) {
+    std::vector<SetDef> defs;
+    for (const auto& [k, n] : in_file_order(sets)) {
+      std::string name(k->str());
+      std::size_t line = line_of(*k);
+      if (!rules::valid_set_name(name))
+        return error(line,
+                     "expected a set name (1-{} letters, digits, _ or -, starting with a letter "
+                     "or _), got {}",
+                     rules::kMaxSetName, quote(name));
+      if (defs.size() == rules::kMaxSets)
+        return fail(E2BIG, "{} line {}: set {}: more than {} sets (the limit)", source_, line,
+                    name, rules::kMaxSets);
+      const toml::table* t = n->as_table();
+      if (!t) return error(line, "set {}: expected a table [sets.{}], got {}", name, name, type_name(n->type()));
+      SetDef d{name, line};
+      for (const auto& [sk, sn] : in_file_order(*t)) {
+        if (sk->str() == "file") {
+          if (!sn->is_string())
+            return error(line_of(*sk), "set {}: expected file to be a string (a path), got {}",
+                         name, type_name(sn->type()));
+          d.file = sn;
+        } else if (sk->str() == "elements") {
+          d.elements = sn->as_array();
+          if (!d.elements)
+            return error(line_of(*sk), "set {}: expected elements to be an array of prefixes, got {}",
+                         name, type_name(sn->type()));
+        } else {
+          return unknown_key(*sk, fmt::format("in [sets.{}]", name), {"file", "elements"});
+        }
+      }
+      if (d.file && d.elements)
+        return error(line, "set {}: expected either file or elements, got both", name);
+      if (!d.file && !d.elements)
+        return error(line, "set {}: expected file = \"PATH\" or elements = [...]", name);
+      defs.push_back(std::move(d));
+    }
+    return defs;
+  }
+
+  Result<rules::Action> pass_or_drop(const toml::key& k, const toml::node& n,
+                                     std::string_view iface) {
+    auto s = n.value<std::string>();
+    if (!n.is_string())
+      return error(line_of(n), "interface {}: expected {} to be \"pass\" or \"drop\", got {}",
+                   iface, k.str(), type_name(n.type()));
+    if (*s == "pass") return rules::Action::Pass;
+    if (*s == "drop") return rules::Action::Drop;
+    return error(line_of(n), "interface {}: expected {} to be \"pass\" or \"drop\", got {}", iface,
+                 k.str(), quote(*s));
+  }
+
+  Result<Interface> interface(const toml::key& key, const toml::node& node,
+                              const std::vector<SetDef>& defs) {
+    Interface ifc;
+    ifc.name = std::string(key.str());
+    ifc.line = line_of(key);
+    if (!rules::valid_ifname(ifc.name))
+      return error(ifc.line,
+                   "expected an interface name (1-{} printable ASCII characters, no '/' or ':'), "
+                   "got {}",
+                   rules::kMaxIfname, quote(ifc.name));
+    const toml::table* t = node.as_table();
+    if (!t)
+      return error(ifc.line, "interface {}: expected a table [interfaces.{}], got {}", ifc.name,
+                   ifc.name, type_name(node.type()));
+    const std::string& name = ifc.name;
+    for (const auto& [k, n] : in_file_order(*t)) {
+      std::string_view key_s = k->str();
+      if (key_s == "mode") {
+        auto s = n->value<std::string>();
+        if (!n->is_string())
+          return error(line_of(*n), "interface {}: expected mode to be \"native\", \"generic\" or "
+                       "\"auto\", got {}", name, type_name(n->type()));
+        if (*s == "native")
+          ifc.mode = Mode::Native;
+        else if (*s == "generic")
+          ifc.mode = Mode::Generic;
+        else if (*s == "auto")
+          ifc.mode = Mode::Auto;
+        else
+          return error(line_of(*n), "interface {}: expected mode to be \"native\", \"generic\" or "
+                       "\"auto\", got {}", name, quote(*s));
+      } else if (key_s == "default") {
+        ifc.default_action = XG_TRY(pass_or_drop(*k, *n, name));
+      } else if (key_s == "non-ip") {
+        ifc.non_ip_action = XG_TRY(pass_or_drop(*k, *n, name));
+      } else if (key_s == "malformed") {
+        ifc.malformed_action = XG_TRY(pass_or_drop(*k, *n, name));
+      } else if (key_s == "rules") {
+        const toml::array* a = n->as_array();
+        if (!a)
+          return error(line_of(*n), "interface {}: expected rules to be an array of strings, got {}",
+                       name, type_name(n->type()));
+        XG_CHECK(rule_list(ifc, *a, defs));
+      } else {
+        return unknown_key(*k, fmt::format("in [interfaces.{}]", name),
+                           {"mode", "default", "non-ip", "malformed", "rules"});
+      }
+    }
+    std::vector<rules::Rule> parsed;
+    parsed.reserve(ifc.rules.size());
+    for (const auto& r : ifc.rules) parsed.push_back(r.rule);
+    ifc.warnings = rules::lint(parsed);
+    return ifc;
+  }
+
+  Result<void> rule_list(Interface& ifc, const toml::array& a, const std::vector<SetDef>& defs) {
+    std::set<std::string> used;
+    std::size_t number = 0;
+    for (const toml::node& n : a) {
+      ++number;
+      std::size_t line = line_of(n);
+      if (number > rules::kMaxRules)
+        return fail(E2BIG, "{} line {}: interface {}: more than {} rules (the limit per interface)",
+                    source_, line, ifc.name, rules::kMaxRules);
+      const auto* s = n.as_string();
+      if (!s)
+        return error(line, "rule {}: expected a rule in quotes, got {}", number, type_name(n.type()));
+      auto rule = rules::parse_rule(s->get(), number);
+      if (!rule) return error(line, "{}", rule.error().message());
+      for (const auto* m : {&rule->saddr, &rule->daddr}) {
+        if (!*m || (*m)->prefix) continue;
+        const std::string& set = (*m)->set;
+        bool defined = std::any_of(defs.begin(), defs.end(), [&](const SetDef& d) { return d.name == set; });
+        if (!defined)
+          return error(line, "rule {}: set @{} is not defined (expected a [sets.{}] table)", number,
+                       set, set);
+        used.insert(set);
+      }
+      ifc.rules.push_back({s->get(), std::move(*rule), line});
+    }
+    ifc.sets.assign(used.begin(), used.end());
+    return {};
+  }
+
+  std::string resolve(std::string_view file) const {
+    if (file.starts_with('/')) return std::string(file);
+    auto slash = source_.rfind('/');
+    if (slash == std::string_view::npos) return std::string(file);
+    return fmt::format("{}/{}", source_.substr(0, slash), file);
+  }
+
+  Result<Set> load_set(const SetDef& d) {
+    Set s;
+    s.name = d.name;
+    s.line = d.line;
+    if (d.file) {
+      const std::string& path = d.file->as_string()->get();
+      if (path.empty()) return error(line_of(*d.file), "set {}: expected a file path, got \"\"", d.name);
+      s.file = resolve(path);
+      auto text = read_file_ ? read_file_(s.file) : rules::read_text_file(s.file);
+      if (!text) return fail(text.error().code(), "{} line {}: set {}: {}", source_, line_of(*d.file),
+                             d.name, text.error().message());
+      auto list = rules::parse_set_text(*text, s.file);
+      if (!list) return fail(list.error().code(), "{} line {}: set {}: {}", source_, line_of(*d.file),
+                             d.name, list.error().message());
+      s.prefixes = std::move(*list);
+      return s;
+    }
+    std::vector<rules::Prefix> prefixes;
+    prefixes.reserve(d.elements->size());
+    std::size_t i = 0;
+    for (const toml::node& n : *d.elements) {
+      ++i;
+      const auto* str = n.as_string();
+      if (!str)
+        return error(line_of(n), "set {} element {}: expected a prefix in quotes, got {}", d.name, i,
+                     type_name(n.type()));
+      auto p = rules::parse_prefix(str->get());
+      if (!p)
+        return error(line_of(n), "set {} element {}: expected an IPv4 or IPv6 prefix, got {}",
+                     d.name, i, quote(str->get()));
+      prefixes.push_back(*p);
+    }
+    auto list = rules::make_prefix_list(std::move(prefixes), fmt::format("set {}", d.name));
+    if (!list) return fail(list.error().code(), "{} line {}: {}", source_, d.line, list.error().message());
+    s.prefixes = std::move(*list);
+    return s;
+  }
+
+  std::string source_;
+  const FileReader& read_file_;
+};
+
+}  // namespace
+
+const Interface* Config::find_interface(std::string_view name) const {
+  for (const auto& i : interfaces)
+    if (i.name == name) return &i;
+  return nullptr;
+}
+
+const Set* Config::find_set(std::string_view name) const {
+  for (const auto& s : sets)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+std::string_view mode_name(Mode m) {
+  switch (m) {
+    case Mode::Native: return "native";
+    case Mode::Generic: return "generic";
+    case Mode::Auto: return "auto";
+  }
+  return "?";
+}
+
+Result<Config> parse_config(std::string_view text, std::string_view source,
+                            const FileReader& read_file) {
+  return Loader(source, read_file).load(text);
+}
+
+Result<Config> load_config(const std::string& path) {
+  auto text = XG_TRY(rules::read_text_file(path));
+  return parse_config(text, path);
+}
+
+}  // namespace xdpguard::config

@@ -1,0 +1,97 @@
+// The configuration file (TOML, read with toml++): per interface its attach
+// mode, default action and ordered rules; named prefix sets shared by the
+// interfaces' rules. Example:
+//
+//   # /etc/xdpguard.toml
+//   [interfaces.eth1]
+//   mode = "native"           # native | generic | auto (default: auto)
+//   default = "pass"          # pass | drop: no rule matched (default: pass)
+//   non-ip = "pass"           # pass | drop: frames that are not IPv4/IPv6 (default: pass)
+//   malformed = "pass"        # pass | drop: truncated or malformed headers (default: pass)
+//   rules = [                 # first match wins, as in an nft chain
+//     "drop tcp dport 22 saddr 203.0.113.0/24",
+//     "pass udp dport 53",
+//     "drop saddr @blocklist",
+//   ]
+//
+//   [interfaces."eth0.100"]   # names with dots need quotes (TOML keys)
+//   rules = ["drop ip6 icmpv6"]
+//
+//   [sets.blocklist]
+//   file = "bad-prefixes.txt" # one CIDR per line; relative to this file's directory
+//   [sets.office]
+//   elements = ["192.0.2.0/24", "2001:db8::/32"]   # or inline (exactly one of the two)
+//
+// Loading is all or nothing: either a Config that is fully parsed and
+// checked (every rule parses, every @set is defined, every set file parses,
+// limits of rules/limits.h hold, no unknown key anywhere) or one Error
+// (EINVAL, E2BIG for limits, errno for I/O) naming the file, the line and
+// what was expected:
+//   /etc/xdpguard.toml line 7: rule 2, column 6: expected tcp or udp before dport
+// Lint findings (rules/lint.h) are not errors; they come back in
+// Interface::warnings for the caller to print.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "rules/lint.h"
+#include "rules/rule.h"
+#include "rules/set_file.h"
+
+namespace xdpguard::config {
+
+enum class Mode { Native, Generic, Auto };
+
+struct RuleSource {
+  std::string text;  // as written in the file
+  rules::Rule rule;  // parsed and normalised
+  std::size_t line = 0;
+};
+
+struct Interface {
+  std::string name;
+  Mode mode = Mode::Auto;
+  rules::Action default_action = rules::Action::Pass;    // Pass or Drop
+  rules::Action non_ip_action = rules::Action::Pass;     // Pass or Drop
+  rules::Action malformed_action = rules::Action::Pass;  // Pass or Drop
+  std::vector<RuleSource> rules;
+  std::vector<std::string> sets;  // names of the sets its rules use, sorted, unique
+  std::vector<rules::LintWarning> warnings;
+  std::size_t line = 0;
+};
+
+struct Set {
+  std::string name;
+  std::string file;  // resolved path of `file`, empty for inline `elements`
+  rules::PrefixList prefixes;
+  std::size_t line = 0;
+};
+
+struct Config {
+  std::string source;                 // the config file's path (or given name)
+  std::vector<Interface> interfaces;  // in file order
+  std::vector<Set> sets;              // in file order
+
+  const Interface* find_interface(std::string_view name) const;
+  const Set* find_set(std::string_view name) const;
+};
+
+// How set files are read: given the resolved path, the file's contents.
+// Tests and the fuzzer pass their own; the default reads the file system.
+using FileReader = std::function<Result<std::string>(const std::string& path)>;
+
+// Parses `text` as the config file `source` (used in messages and to resolve
+// relative set file paths: relative to the directory of `source`).
+[[nodiscard]] Result<Config> parse_config(std::string_view text, std::string_view source,
+                                          const FileReader& read_file = {});
+// Reads and parses the file at `path`.
+[[nodiscard]] Result<Config> load_config(const std::string& path);
+
+std::string_view mode_name(Mode m);
+
+}  // namespace xdpguard::config

@@ -1,0 +1,81 @@
+#include "rules/lint.h"
+
+#include <fmt/format.h>
+
+#include "rules/printer.h"
+
+namespace xdpguard::rules {
+namespace {
+
+bool has_l4(const Rule& r) { return r.sport || r.dport || r.flags_mask; }
+
+bool has_matches(const Rule& r) {
+  return r.family != Family::Any || r.proto || r.saddr || r.daddr || has_l4(r);
+}
+
+// Is every address of b inside a? (Host bits are clear in both.)
+bool prefix_contains(const Prefix& a, const Prefix& b) {
+  if (a.family != b.family || a.len > b.len) return false;
+  for (std::size_t i = 0, len = a.len; len > 0; ++i, len = len >= 8 ? len - 8 : 0) {
+    auto mask = static_cast<std::uint8_t>(len >= 8 ? 0xff : 0xff << (8 - len));
+    if ((a.addr[i] & mask) != (b.addr[i] & mask)) return false;
+  }
+  return true;
+}
+
+// Does the earlier address match `a` hold for every packet the later rule
+// (whose match is `b`, whose family is `family`) accepts?
+bool addr_covers(const std::optional<AddrMatch>& a, const std::optional<AddrMatch>& b,
+                 Family family) {
+  if (!a) return true;
+  if (a->prefix) {
+    // A /0 of the later rule's (certain) family holds for all its packets.
+    if (a->prefix->len == 0 && family == a->prefix->family) return true;
+    return b && b->prefix && prefix_contains(*a->prefix, *b->prefix);
+  }
+  return b && !b->prefix && b->set == a->set;
+}
+
+bool port_covers(const std::optional<PortRange>& a, const std::optional<PortRange>& b) {
+  if (!a) return true;
+  if (!b) return a->lo == 0 && a->hi == 65535;  // all ports (fragments handled by the caller)
+  return a->lo <= b->lo && b->hi <= a->hi;
+}
+
+}  // namespace
+
+bool covers(const Rule& a, const Rule& b) {
+  if (a.family != Family::Any && a.family != b.family) return false;
+  if (a.proto && a.proto != b.proto) return false;
+  // a's port/flag match excludes non-first fragments; b must exclude them too.
+  if (has_l4(a) && !has_l4(b)) return false;
+  if (!addr_covers(a.saddr, b.saddr, b.family) || !addr_covers(a.daddr, b.daddr, b.family))
+    return false;
+  if (!port_covers(a.sport, b.sport) || !port_covers(a.dport, b.dport)) return false;
+  // a tests a subset of b's flags, expecting the same values.
+  if ((a.flags_mask & b.flags_mask) != a.flags_mask) return false;
+  if ((a.flags_value & a.flags_mask) != (b.flags_value & a.flags_mask)) return false;
+  return true;
+}
+
+std::vector<LintWarning> lint(const std::vector<Rule>& rules) {
+  std::vector<LintWarning> out;
+  for (std::size_t j = 1; j < rules.size(); ++j) {
+    for (std::size_t i = 0; i < j; ++i) {
+      if (!covers(rules[i], rules[j])) continue;
+      std::string msg =
+          has_matches(rules[i])
+              ? fmt::format("rule {} ({}) can never match: rule {} ({}) matches every packet "
+                            "it would match",
+                            j + 1, to_string(rules[j]), i + 1, to_string(rules[i]))
+              : fmt::format("rule {} ({}) can never match: rule {} ({}) has no matches and "
+                            "takes every packet",
+                            j + 1, to_string(rules[j]), i + 1, to_string(rules[i]));
+      out.push_back({j, i, std::move(msg)});
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace xdpguard::rules

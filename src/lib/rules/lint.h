@@ -1,0 +1,38 @@
+// Rule-set lint: finds rules that can never match because an earlier rule
+// matches every packet they would match (first match wins, so the later
+// rule is dead). Pure; never fails; warnings, not errors: a dead rule is
+// legal, just almost certainly not what the operator meant.
+//
+// Conservative: a warning means coverage is certain. Only single earlier
+// rules are considered (a rule covered by the union of several is not
+// reported), and a named set covers only a reference to the same set (set
+// contents can change at runtime). Coverage is decided field by field:
+// family, protocol, saddr/daddr prefix containment, port range containment,
+// and TCP flags (the earlier rule's flag tests are a subset of the later
+// one's, with the same values); also the fragment rule: an earlier rule
+// with a port or flag match does not see non-first fragments, so it covers
+// only later rules that have a port or flag match too.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "rules/rule.h"
+
+namespace xdpguard::rules {
+
+struct LintWarning {
+  std::size_t rule_index;  // 0-based index of the dead rule
+  std::size_t covered_by;  // 0-based index of the first earlier rule covering it
+  std::string message;     // uses 1-based rule numbers, as the parser's errors do
+  bool operator==(const LintWarning&) const = default;
+};
+
+// At most one warning per rule, in rule order.
+std::vector<LintWarning> lint(const std::vector<Rule>& rules);
+
+// Does every packet that matches `later` also match `earlier`? (Exposed for tests.)
+bool covers(const Rule& earlier, const Rule& later);
+
+}  // namespace xdpguard::rules

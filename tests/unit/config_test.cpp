@@ -1,0 +1,331 @@
+// Config file: the documented example end to end, defaults, set files
+// (relative paths, an in-memory reader, a real file), and every error with
+// the line it names.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "config/config.h"
+#include "rules/limits.h"
+#include "rules/printer.h"
+
+namespace xdpguard::config {
+namespace {
+
+// Set files served from memory; a missing one is ENOENT like the real thing.
+struct Files {
+  std::map<std::string, std::string> files;
+  std::vector<std::string> asked;
+  FileReader reader() {
+    return [this](const std::string& path) -> Result<std::string> {
+      asked.push_back(path);
+      auto it = files.find(path);
+      if (it == files.end()) return fail_errno(ENOENT, path);
+      return it->second;
+    };
+  }
+};
+
+const char* kExample = R"(# xdpguard example
+[interfaces.eth1]
+mode = "native"
+default = "drop"
+rules = [
+  "drop tcp dport 22 saddr 203.0.113.0/24",
+  "pass udp dport 53",
+  "drop saddr @blocklist",
+  "pass tcp dport 22",
+  "pass udp dport 53 saddr 10.0.0.1",
+]
+
+[interfaces."eth0.100"]
+rules = ["drop daddr @office icmpv6"]
+
+[sets.blocklist]
+file = "bad-prefixes.txt"   # relative to this file
+
+[sets.office]
+elements = ["192.0.2.0/24", "2001:db8::/32", "192.0.2.77/24"]
+)";
+
+TEST(Config, Example) {
+  Files fs;
+  fs.files["/etc/xdpguard/bad-prefixes.txt"] = "# bad\n198.51.100.0/24\n2001:db8:bad::/48\n";
+  auto c = parse_config(kExample, "/etc/xdpguard/xdpguard.toml", fs.reader());
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->source, "/etc/xdpguard/xdpguard.toml");
+  ASSERT_EQ(c->interfaces.size(), 2u);
+
+  const Interface& e1 = c->interfaces[0];  // file order
+  EXPECT_EQ(e1.name, "eth1");
+  EXPECT_EQ(e1.line, 2u);
+  EXPECT_EQ(e1.mode, Mode::Native);
+  EXPECT_EQ(e1.default_action, rules::Action::Drop);
+  EXPECT_EQ(e1.non_ip_action, rules::Action::Pass);
+  EXPECT_EQ(e1.malformed_action, rules::Action::Pass);
+  ASSERT_EQ(e1.rules.size(), 5u);
+  EXPECT_EQ(e1.rules[0].text, "drop tcp dport 22 saddr 203.0.113.0/24");
+  EXPECT_EQ(rules::to_string(e1.rules[0].rule), "drop tcp saddr 203.0.113.0/24 dport 22");
+  EXPECT_EQ(e1.rules[0].line, 6u);
+  EXPECT_EQ(e1.rules[4].line, 10u);
+  EXPECT_EQ(rules::to_string(e1.rules[2].rule), "drop saddr @blocklist");
+  EXPECT_EQ(e1.sets, std::vector<std::string>{"blocklist"});
+  // Lint: rule 5 is covered by rule 2.
+  ASSERT_EQ(e1.warnings.size(), 1u);
+  EXPECT_EQ(e1.warnings[0].rule_index, 4u);
+  EXPECT_EQ(e1.warnings[0].covered_by, 1u);
+
+  const Interface& e2 = c->interfaces[1];
+  EXPECT_EQ(e2.name, "eth0.100");
+  EXPECT_EQ(e2.mode, Mode::Auto);                       // default
+  EXPECT_EQ(e2.default_action, rules::Action::Pass);    // default
+  EXPECT_EQ(e2.sets, std::vector<std::string>{"office"});
+  EXPECT_TRUE(e2.warnings.empty());
+
+  ASSERT_EQ(c->sets.size(), 2u);
+  const Set* bl = c->find_set("blocklist");
+  ASSERT_NE(bl, nullptr);
+  EXPECT_EQ(bl->file, "/etc/xdpguard/bad-prefixes.txt");
+  EXPECT_EQ(bl->line, 16u);
+  EXPECT_EQ(bl->prefixes.v4.size(), 1u);
+  EXPECT_EQ(bl->prefixes.v6.size(), 1u);
+  const Set* office = c->find_set("office");
+  ASSERT_NE(office, nullptr);
+  EXPECT_TRUE(office->file.empty());
+  EXPECT_EQ(office->prefixes.v4.size(), 1u);  // two spellings of one /24
+  EXPECT_EQ(rules::prefix_to_string(office->prefixes.v4[0]), "192.0.2.0/24");
+  EXPECT_EQ(office->prefixes.v6.size(), 1u);
+  EXPECT_EQ(c->find_set("nope"), nullptr);
+  EXPECT_EQ(c->find_interface("eth0.100"), &c->interfaces[1]);
+  EXPECT_EQ(c->find_interface("eth9"), nullptr);
+  EXPECT_EQ(fs.asked, std::vector<std::string>{"/etc/xdpguard/bad-prefixes.txt"});
+}
+
+TEST(Config, MinimalAndEmpty) {
+  auto empty = parse_config("", "x.toml", Files().reader());
+  ASSERT_TRUE(empty) << empty.error().message();
+  EXPECT_TRUE(empty->interfaces.empty());
+  auto min = parse_config("[interfaces.lo]\n", "x.toml");
+  ASSERT_TRUE(min) << min.error().message();
+  ASSERT_EQ(min->interfaces.size(), 1u);
+  EXPECT_TRUE(min->interfaces[0].rules.empty());
+  auto modes = parse_config(
+      "[interfaces.a]\nmode = \"generic\"\nnon-ip = \"drop\"\nmalformed = \"drop\"\n"
+      "[interfaces.b]\nmode = \"auto\"\ndefault = \"pass\"\nrules = []\n",
+      "x.toml");
+  ASSERT_TRUE(modes) << modes.error().message();
+  EXPECT_EQ(modes->interfaces[0].mode, Mode::Generic);
+  EXPECT_EQ(modes->interfaces[0].non_ip_action, rules::Action::Drop);
+  EXPECT_EQ(modes->interfaces[0].malformed_action, rules::Action::Drop);
+  EXPECT_EQ(modes->interfaces[1].mode, Mode::Auto);
+  EXPECT_EQ(mode_name(Mode::Native), "native");
+  EXPECT_EQ(mode_name(Mode::Generic), "generic");
+  EXPECT_EQ(mode_name(Mode::Auto), "auto");
+}
+
+TEST(Config, SetPaths) {
+  Files fs;
+  fs.files["/abs/list.txt"] = "10.0.0.0/8\n";
+  fs.files["conf/sub/rel.txt"] = "10.0.0.0/8\n";
+  fs.files["bare.txt"] = "10.0.0.0/8\n";
+  const char* text = "[sets.a]\nfile = \"/abs/list.txt\"\n[sets.b]\nfile = \"sub/rel.txt\"\n";
+  auto c = parse_config(text, "conf/x.toml", fs.reader());
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->sets[0].file, "/abs/list.txt");
+  EXPECT_EQ(c->sets[1].file, "conf/sub/rel.txt");
+  auto d = parse_config("[sets.a]\nfile = \"bare.txt\"\n", "x.toml", fs.reader());
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_EQ(d->sets[0].file, "bare.txt");  // config in the working directory
+}
+
+TEST(Config, LoadFromDisk) {
+  namespace fsys = std::filesystem;
+  char tmpl[] = "/tmp/xdpguard-config-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  fsys::path dir = tmpl;
+  std::ofstream(dir / "bad.txt") << "203.0.113.0/24\n";
+  std::ofstream(dir / "xdpguard.toml") << "[interfaces.eth1]\nrules = [\"drop saddr @bad\"]\n"
+                                          "[sets.bad]\nfile = \"bad.txt\"\n";
+  auto c = load_config((dir / "xdpguard.toml").string());
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->sets[0].file, (dir / "bad.txt").string());
+  EXPECT_EQ(c->sets[0].prefixes.size(), 1u);
+  std::ofstream(dir / "xdpguard.toml") << "[interfaces.eth1]\nrules = [\"drop saddr @bad\"]\n"
+                                          "[sets.bad]\nfile = \"missing.txt\"\n";
+  auto m = load_config((dir / "xdpguard.toml").string());
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().code(), ENOENT);
+  EXPECT_EQ(m.error().message(), fmt::format("{0}/xdpguard.toml line 4: set bad: {0}/missing.txt: "
+                                             "No such file or directory",
+                                             dir.string()));
+  auto none = load_config((dir / "nope.toml").string());
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().message(), (dir / "nope.toml").string() + ": No such file or directory");
+  fsys::remove_all(dir);
+}
+
+std::string error_of(std::string_view text, Files* fs = nullptr) {
+  Files none;
+  auto c = parse_config(text, "/etc/xdpguard.toml", (fs ? fs : &none)->reader());
+  EXPECT_FALSE(c) << text;
+  return c ? std::string("(loaded)") : c.error().message();
+}
+
+TEST(ConfigErrors, TomlSyntax) {
+  std::string e = error_of("[interfaces.eth1]\nmode = \"native\"\nrules = [\n  \"pass\",\n  oops\n]\n");
+  EXPECT_TRUE(e.starts_with("/etc/xdpguard.toml line 5, column ")) << e;
+  e = error_of("[interfaces.eth1]\nmode = \"native\nrules = []\n");
+  EXPECT_TRUE(e.starts_with("/etc/xdpguard.toml line 2, column ")) << e;
+  e = error_of("[interfaces.eth1]\nmode = \"a\"\nmode = \"b\"\n");  // duplicate key
+  EXPECT_TRUE(e.starts_with("/etc/xdpguard.toml line 3, column ")) << e;
+  EXPECT_EQ(parse_config("x = ", "c.toml").error().code(), EINVAL);
+}
+
+TEST(ConfigErrors, UnknownKeys) {
+  EXPECT_EQ(error_of("\n\ninterface = 1\n"),
+            "/etc/xdpguard.toml line 3: unknown key \"interface\" at the top level (expected "
+            "interfaces or sets)");
+  EXPECT_EQ(error_of("[interfaces.eth1]\nmode = \"native\"\ndefualt = \"drop\"\n"),
+            "/etc/xdpguard.toml line 3: unknown key \"defualt\" in [interfaces.eth1] (expected mode, "
+            "default, non-ip, malformed or rules)");
+  EXPECT_EQ(error_of("[sets.bl]\nfile = \"x\"\nfiles = \"y\"\n"),
+            "/etc/xdpguard.toml line 3: unknown key \"files\" in [sets.bl] (expected file or elements)");
+}
+
+TEST(ConfigErrors, Shapes) {
+  EXPECT_EQ(error_of("interfaces = 1\n"),
+            "/etc/xdpguard.toml line 1: expected [interfaces.NAME] tables, got an integer");
+  EXPECT_EQ(error_of("[[interfaces]]\nname = \"eth1\"\n"),
+            "/etc/xdpguard.toml line 1: expected [interfaces.NAME] tables, got an array");
+  EXPECT_EQ(error_of("sets = \"x\"\n"),
+            "/etc/xdpguard.toml line 1: expected [sets.NAME] tables, got a string");
+  EXPECT_EQ(error_of("[interfaces]\neth1 = true\n"),
+            "/etc/xdpguard.toml line 2: interface eth1: expected a table [interfaces.eth1], got a boolean");
+  EXPECT_EQ(error_of("[sets]\nbl = 1.5\n"),
+            "/etc/xdpguard.toml line 2: set bl: expected a table [sets.bl], got a float");
+}
+
+TEST(ConfigErrors, InterfaceFields) {
+  EXPECT_EQ(error_of("[interfaces.\"a/b\"]\n"),
+            "/etc/xdpguard.toml line 1: expected an interface name (1-15 printable ASCII "
+            "characters, no '/' or ':'), got \"a/b\"");
+  EXPECT_EQ(error_of("[interfaces.abcdefghijklmnop]\n"),
+            "/etc/xdpguard.toml line 1: expected an interface name (1-15 printable ASCII "
+            "characters, no '/' or ':'), got \"abcdefghijklmnop\"");
+  EXPECT_EQ(error_of("[interfaces.eth1]\n\nmode = \"fast\"\n"),
+            "/etc/xdpguard.toml line 3: interface eth1: expected mode to be \"native\", \"generic\" "
+            "or \"auto\", got \"fast\"");
+  EXPECT_EQ(error_of("[interfaces.eth1]\nmode = 1\n"),
+            "/etc/xdpguard.toml line 2: interface eth1: expected mode to be \"native\", \"generic\" "
+            "or \"auto\", got an integer");
+  EXPECT_EQ(error_of("[interfaces.eth1]\ndefault = \"accept\"\n"),
+            "/etc/xdpguard.toml line 2: interface eth1: expected default to be \"pass\" or \"drop\", "
+            "got \"accept\"");
+  EXPECT_EQ(error_of("[interfaces.eth1]\ndefault = false\n"),
+            "/etc/xdpguard.toml line 2: interface eth1: expected default to be \"pass\" or \"drop\", "
+            "got a boolean");
+  EXPECT_EQ(error_of("[interfaces.eth1]\nnon-ip = \"redirect xsk\"\n"),
+            "/etc/xdpguard.toml line 2: interface eth1: expected non-ip to be \"pass\" or \"drop\", "
+            "got \"redirect xsk\"");
+  EXPECT_EQ(error_of("[interfaces.eth1]\nmalformed = [\"drop\"]\n"),
+            "/etc/xdpguard.toml line 2: interface eth1: expected malformed to be \"pass\" or "
+            "\"drop\", got an array");
+  EXPECT_EQ(error_of("[interfaces.eth1]\nrules = \"drop tcp\"\n"),
+            "/etc/xdpguard.toml line 2: interface eth1: expected rules to be an array of strings, "
+            "got a string");
+}
+
+TEST(ConfigErrors, Rules) {
+  // The documented example: the line of the rule, then the parser's message.
+  EXPECT_EQ(error_of("# c\n[interfaces.eth1]\nmode = \"native\"\nrules = [\n  \"pass udp dport 53\",\n\n"
+                     "  \"drop dport 22\",\n]\n"),
+            "/etc/xdpguard.toml line 7: rule 2, column 6: expected tcp or udp before dport");
+  EXPECT_EQ(error_of("[interfaces.eth1]\nrules = [\"pass\", \"drop tcp sport ssh\"]\n"),
+            "/etc/xdpguard.toml line 2: rule 2, column 16: expected a port or range, got \"ssh\"");
+  EXPECT_EQ(error_of("[interfaces.eth1]\nrules = [\n  \"pass\",\n  22,\n]\n"),
+            "/etc/xdpguard.toml line 4: rule 2: expected a rule in quotes, got an integer");
+  EXPECT_EQ(error_of("[interfaces.eth1]\nrules = [\n  \"drop saddr @nope\",\n]\n"),
+            "/etc/xdpguard.toml line 3: rule 1: set @nope is not defined (expected a [sets.nope] table)");
+  EXPECT_EQ(error_of("[interfaces.eth1]\nrules = [\"drop daddr @other\"]\n[sets.one]\nelements = []\n"),
+            "/etc/xdpguard.toml line 2: rule 1: set @other is not defined (expected a [sets.other] table)");
+  // Multi-line strings: the column counts within the rule text.
+  EXPECT_EQ(error_of("[interfaces.eth1]\nrules = [\n\"\"\"drop tcp\ndport x\"\"\"]\n"),
+            "/etc/xdpguard.toml line 3: rule 1, column 16: expected a port or range, got \"x\"");
+}
+
+TEST(ConfigErrors, RuleLimit) {
+  std::string text = "[interfaces.eth1]\nrules = [\n";
+  for (std::size_t i = 0; i <= rules::kMaxRules; ++i) text += "\"pass\",\n";
+  text += "]\n";
+  Files fs;
+  auto c = parse_config(text, "/etc/xdpguard.toml", fs.reader());
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code(), E2BIG);
+  EXPECT_EQ(c.error().message(),
+            fmt::format("/etc/xdpguard.toml line {}: interface eth1: more than 16384 rules (the "
+                        "limit per interface)",
+                        rules::kMaxRules + 3));
+}
+
+TEST(ConfigErrors, Sets) {
+  EXPECT_EQ(error_of("[sets.1bad]\nelements = []\n"),
+            "/etc/xdpguard.toml line 1: expected a set name (1-31 letters, digits, _ or -, starting "
+            "with a letter or _), got \"1bad\"");
+  EXPECT_EQ(error_of("[sets.bl]\nfile = \"a\"\nelements = []\n"),
+            "/etc/xdpguard.toml line 1: set bl: expected either file or elements, got both");
+  EXPECT_EQ(error_of("\n[sets.bl]\n"),
+            "/etc/xdpguard.toml line 2: set bl: expected file = \"PATH\" or elements = [...]");
+  EXPECT_EQ(error_of("[sets.bl]\nfile = 3\n"),
+            "/etc/xdpguard.toml line 2: set bl: expected file to be a string (a path), got an integer");
+  EXPECT_EQ(error_of("[sets.bl]\nelements = \"10.0.0.0/8\"\n"),
+            "/etc/xdpguard.toml line 2: set bl: expected elements to be an array of prefixes, got a string");
+  EXPECT_EQ(error_of("[sets.bl]\nelements = [\n  \"10.0.0.0/8\",\n  \"10.0.0.300/8\",\n]\n"),
+            "/etc/xdpguard.toml line 4: set bl element 2: expected an IPv4 or IPv6 prefix, got \"10.0.0.300/8\"");
+  EXPECT_EQ(error_of("[sets.bl]\nelements = [\"10.0.0.0/8\", 7]\n"),
+            "/etc/xdpguard.toml line 2: set bl element 2: expected a prefix in quotes, got an integer");
+  EXPECT_EQ(error_of("[sets.bl]\nfile = \"\"\n"),
+            "/etc/xdpguard.toml line 2: set bl: expected a file path, got \"\"");
+  EXPECT_EQ(error_of("[sets.bl]\n\nfile = \"missing.txt\"\n"),
+            "/etc/xdpguard.toml line 3: set bl: /etc/missing.txt: No such file or directory");
+  Files fs;
+  fs.files["/etc/bad-prefixes.txt"] = std::string(11, '\n') + "10.0.0.300/8\n";
+  EXPECT_EQ(error_of("[sets.bl]\nfile = \"bad-prefixes.txt\"\n", &fs),
+            "/etc/xdpguard.toml line 2: set bl: /etc/bad-prefixes.txt line 12: expected an IPv4 or "
+            "IPv6 prefix, got \"10.0.0.300/8\"");
+}
+
+TEST(ConfigErrors, SetLimits) {
+  std::string text;
+  for (std::size_t i = 0; i <= rules::kMaxSets; ++i) text += fmt::format("[sets.s{}]\nelements = []\n", i);
+  Files fs;
+  auto c = parse_config(text, "/etc/xdpguard.toml", fs.reader());
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code(), E2BIG);
+  EXPECT_EQ(c.error().message(),
+            fmt::format("/etc/xdpguard.toml line {}: set s64: more than 64 sets (the limit)",
+                        2 * rules::kMaxSets + 1));
+  // Too many prefixes in one set, from a file.
+  std::string big;
+  big.reserve((rules::kMaxSetPrefixes + 1) * 12);
+  char line[32];
+  for (std::size_t i = 0; i <= rules::kMaxSetPrefixes; ++i) {
+    int n = std::snprintf(line, sizeof line, "10.%zu.%zu.%zu\n", i >> 16, (i >> 8) & 0xff, i & 0xff);
+    big.append(line, static_cast<std::size_t>(n));
+  }
+  fs.files["/etc/big.txt"] = std::move(big);
+  auto b = parse_config("[sets.big]\nfile = \"big.txt\"\n", "/etc/xdpguard.toml", fs.reader());
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code(), E2BIG);
+  EXPECT_EQ(b.error().message(),
+            "/etc/xdpguard.toml line 2: set big: /etc/big.txt: 2000001 distinct prefixes, the limit "
+            "per set is 2000000");
+}
+
+}  // namespace
+}  // namespace xdpguard::config
