@@ -228,6 +228,8 @@ static long walk_tuple(__u32 i, void *ctx)
 		return 1;
 	if (t.family && t.family != p->family)
 		return 0;
+	if (t.has_proto && t.proto != p->l4proto)
+		return 0;
 	if (t.l4 && p->frag)
 		return 0;
 	if (t.saddr_set && !member(w, t.saddr_set, 1))

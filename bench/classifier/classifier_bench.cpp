@@ -62,7 +62,8 @@ double ns_per_packet(int fd, const std::vector<std::uint8_t>& frame, std::uint32
 }
 
 // Rules of four shapes, cycling, like a real rule set; rule i matches only
-// packets from 10.<i>/32-ish sources to port 10000+i.
+// packets from 10.<i/256>.<i%256>.x (11.<i/256>.x.x for the /16 rules) to
+// port 10000+i, so the last rule's packet matches nothing earlier.
 std::vector<std::string> rule_set(std::size_t n) {
   std::vector<std::string> out;
   for (std::size_t i = 0; i < n; ++i) {
@@ -72,7 +73,7 @@ std::vector<std::string> rule_set(std::size_t n) {
       case 0: out.push_back(fmt::format("drop udp dport {} saddr 10.{}.{}.1", port, a, b)); break;
       case 1: out.push_back(fmt::format("drop tcp dport {} saddr 10.{}.{}.0/24", port, a, b)); break;
       case 2: out.push_back(fmt::format("drop udp sport {} saddr 10.{}.{}.0/28", port, a, b)); break;
-      default: out.push_back(fmt::format("pass tcp dport {}-{} saddr 10.{}.0.0/16", port, port + 3, a)); break;
+      default: out.push_back(fmt::format("pass tcp dport {}-{} saddr 11.{}.0.0/16", port, port + 3, a)); break;
     }
   }
   return out;
@@ -174,7 +175,8 @@ int main(int argc, char** argv) {
         break;
       }
       default: {  // tcp rules: build a TCP SYN instead
-        last = udp4({10, static_cast<std::uint8_t>(a), static_cast<std::uint8_t>(b), 1}, port);
+        std::uint8_t net = i % 4 == 3 ? 11 : 10;
+        last = udp4({net, static_cast<std::uint8_t>(a), static_cast<std::uint8_t>(b), 1}, port);
         last.resize(14 + 20 + 20);
         last[14 + 9] = 6;
         last[14 + 3] = 40;

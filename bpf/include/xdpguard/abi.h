@@ -111,8 +111,10 @@ struct xdpguard_tuple {
 	__u8 dport_len;
 	__u8 has_proto;
 	__u8 flags_mask;
-	__u8 l4; /* uses ports or flags: never matches a non-first fragment */
-	__u8 pad[2];
+	__u8 l4;    /* uses ports or flags: never matches a non-first fragment */
+	__u8 proto; /* the protocol all its rules match (when has_proto): lets the
+		     * walk skip the lookup for packets of another protocol */
+	__u8 pad;
 };
 
 struct xdpguard_match {

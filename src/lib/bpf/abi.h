@@ -21,3 +21,6 @@ inline xdpguard_counter& operator+=(xdpguard_counter& a, const xdpguard_counter&
   a.bytes += b.bytes;
   return a;
 }
+static_assert(sizeof(xdpguard_tuple) == 16);
+static_assert(sizeof(xdpguard_cls_key) == 44);
+static_assert(sizeof(xdpguard_cls_value) == 16);

@@ -12,10 +12,10 @@ namespace {
 
 struct Shape {
   std::uint8_t family, saddr_len, daddr_len, saddr_set, daddr_set, sport_len, dport_len, has_proto,
-      flags_mask, l4;
+      proto, flags_mask, l4;
   auto tie() const {
     return std::tie(family, saddr_len, daddr_len, saddr_set, daddr_set, sport_len, dport_len,
-                    has_proto, flags_mask, l4);
+                    has_proto, proto, flags_mask, l4);
   }
   bool operator<(const Shape& o) const { return tie() < o.tie(); }
 };
@@ -107,6 +107,7 @@ Result<CompiledRuleSet> compile(const std::vector<RuleEntry>& rules, std::uint32
     Shape base{};
     base.family = family_code(r.family);
     base.has_proto = r.proto.has_value();
+    base.proto = r.proto.value_or(0);
     base.flags_mask = r.flags_mask;
     base.l4 = r.sport || r.dport || r.flags_mask;
     auto addr_shape = [&](const std::optional<AddrMatch>& a, std::uint8_t& len,
@@ -201,6 +202,7 @@ Result<CompiledRuleSet> compile(const std::vector<RuleEntry>& rules, std::uint32
     v.tuple.sport_len = sh.sport_len;
     v.tuple.dport_len = sh.dport_len;
     v.tuple.has_proto = sh.has_proto;
+    v.tuple.proto = sh.proto;
     v.tuple.flags_mask = sh.flags_mask;
     v.tuple.l4 = sh.l4;
     out.entries.emplace_back(k, v);

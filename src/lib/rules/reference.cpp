@@ -70,6 +70,7 @@ std::optional<SimVerdict> simulate(const CompiledRuleSet& cs, const PacketFields
     const auto& t = tv->tuple;
     if (best && t.min_prio >= best->prio) break;
     if (t.family && t.family != p.family) continue;
+    if (t.has_proto && t.proto != p.proto) continue;
     if (t.l4 && p.frag) continue;
     if (t.saddr_set && !(in_set && in_set(t.saddr_set - 1u, true))) continue;
     if (t.daddr_set && !(in_set && in_set(t.daddr_set - 1u, false))) continue;
