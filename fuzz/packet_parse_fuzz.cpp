@@ -3,8 +3,9 @@
 // frame. Besides ASan/UBSan (a read past the frame is a crash: the frame is an
 // exact-size heap copy), it checks what the parser promises:
 //  - the outcome is one of ipv4..malformed, and the fields agree with it;
-//  - every offset it reports lies inside the frame, and the fields it fills
-//    are the frame's bytes at those offsets;
+//  - every offset it reports lies inside the frame, and inside the IP
+//    datagram by its own length field; the fields it fills are the frame's
+//    bytes at those offsets;
 //  - a non-first fragment has no L4 header: no ports, flags, ICMP type;
 //  - it reads nothing it has not bounds-checked: a prefix of the frame that
 //    is not "truncated" parses exactly like the whole frame.
@@ -67,7 +68,7 @@ void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) 
   // complete IP headers: all of it inside the frame and read from there
   check(p.l3_off == 14 + 4u * p.nvlan);
   check(be16(f + p.l3_off - 2) == (r.outcome == XDPGUARD_PARSE_IPV4 ? 0x0800u : 0x86ddu));
-  std::size_t l3_end;
+  std::size_t l3_end, dgram_end;
   if (r.outcome == XDPGUARD_PARSE_IPV4) {
     check(p.family == 4);
     const std::uint8_t* ip = f + p.l3_off;
@@ -75,6 +76,7 @@ void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) 
     check((ip[0] >> 4) == 4);
     const std::size_t ihl = (ip[0] & 0x0f) * 4u;
     check(ihl >= 20 && p.l3_off + ihl <= size && be16(ip + 2) >= ihl);
+    dgram_end = p.l3_off + be16(ip + 2);
     check(std::memcmp(&p.saddr[0], ip + 12, 4) == 0 && std::memcmp(&p.daddr[0], ip + 16, 4) == 0);
     check(p.l4proto == ip[9]);
     check(p.frag == ((be16(ip + 6) & 0x1fff) != 0));
@@ -85,29 +87,32 @@ void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) 
     const std::uint8_t* ip = f + p.l3_off;
     check(p.l3_off + 40u <= size);
     check((ip[0] >> 4) == 6);
+    dgram_end = p.l3_off + 40u + be16(ip + 4);
     check(std::memcmp(p.saddr, ip + 8, 16) == 0 && std::memcmp(p.daddr, ip + 24, 16) == 0);
     l3_end = p.l3_off + 40u;
     if (!p.frag) check(p.l4_off >= l3_end);
   }
+  // the datagram fits the frame; the rest of the frame is padding
+  check(dgram_end <= size);
   if (p.frag) return;
 
-  check(p.l4_off <= size);
+  check(p.l4_off <= dgram_end);
   const std::uint8_t* l4 = f + p.l4_off;
   switch (p.l4proto) {
     case IPPROTO_TCP: {
-      check(p.l4_off + 20u <= size);
+      check(p.l4_off + 20u <= dgram_end);
       const std::size_t doff = (l4[12] >> 4) * 4u;
-      check(doff >= 20 && p.l4_off + doff <= size);
+      check(doff >= 20 && p.l4_off + doff <= dgram_end);
       check(p.sport == be16(l4) && p.dport == be16(l4 + 2) && p.tcp_flags == l4[13]);
       break;
     }
     case IPPROTO_UDP:
-      check(p.l4_off + 8u <= size);
+      check(p.l4_off + 8u <= dgram_end);
       check(p.sport == be16(l4) && p.dport == be16(l4 + 2) && p.tcp_flags == 0);
       break;
     case IPPROTO_ICMP:
     case IPPROTO_ICMPV6:
-      check(p.l4_off + 4u <= size);
+      check(p.l4_off + 4u <= dgram_end);
       check(p.icmp_type == l4[0] && p.icmp_code == l4[1] && p.sport == 0 && p.dport == 0);
       break;
     default:

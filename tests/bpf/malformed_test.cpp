@@ -5,16 +5,14 @@
 // exactly one of the exclusive parse counters (ipv4, ipv6, non_ip, truncated,
 // malformed) must grow by one packet and the frame's bytes; fragment is extra.
 // The userspace compile of parse.h must agree on the counter, and both must
-// agree with an independent oracle: a frame cut before the end of the last
-// header the parser reads is truncated, otherwise it is what the whole frame is.
+// agree with an independent oracle built from the frame's header layout: a
+// frame cut before the end of the last header the parser reads, or before the
+// end of the IP datagram its length field announces, is truncated; otherwise it
+// is what the whole frame is. A second sweep cuts the datagram with the frame
+// (length field rewritten to the cut), so that the header bounds are what
+// decides.
 #include <netinet/in.h>  // glibc first: linux/in.h (from parse.h) then defers to it
-// parse.h uses clang's `#pragma unroll`, which g++ 12 reports under -Wall
-// (an error with -Werror) and which `#pragma GCC diagnostic` cannot silence
-// in g++ 12 (GCC bug 53431). Linemarker flag 3 includes it as a system header,
-// whose warnings are not reported; #line then restores this file's numbering.
-# 1 "xdpguard/parse.h" 3
 #include <xdpguard/parse.h>
-#line 18 "tests/bpf/malformed_test.cpp"
 
 #include <linux/bpf.h>
 
@@ -133,9 +131,18 @@ struct Subject {
   int outcome;        // of the whole frame
   bool frag = false;  // of the whole frame
   // Shortest cut the parser does not call truncated: the end of the last
-  // header it reads (0: it never reads enough to say more than `outcome`).
+  // header it reads, or of the IP datagram if that is further (0: nothing
+  // it reads lets it say more than `outcome`).
   std::size_t needed = 0;
+  // Sample frames only: where the IP header the parser reads starts, and the
+  // shortest cut not truncated when the datagram is cut with the frame.
+  std::optional<std::size_t> ip_off = std::nullopt;
+  std::size_t headers_needed = 0;
 };
+
+constexpr std::size_t kWholeFrame = static_cast<std::size_t>(-1);
+
+unsigned be16(const std::uint8_t* p) { return (p[0] << 8) | p[1]; }
 
 // The bytes of a header that the parser needs: ICMP reads type and code of
 // the 4-byte fixed part; every other header it reads whole (TCP with its
@@ -145,11 +152,11 @@ std::size_t parsed_size(const HeaderSpan& h) {
   return h.size;
 }
 
-// The truncation oracle for well-formed frames: the end of the last header
-// the parser reads. It reads Ethernet, up to two VLAN tags, the first IP
-// header, IPv6 extension headers, and the L4 header right after them; not
-// ARP, not payload, not what follows an unknown protocol (IPv6 in IPv4).
-std::size_t needed_bytes(const Packet& p) {
+// The header oracle for well-formed frames: the end of the last header the
+// parser reads. It reads Ethernet, up to two VLAN tags, the first IP header,
+// IPv6 extension headers, and the L4 header right after them; not ARP, not
+// payload, not what follows an unknown protocol (IPv6 in IPv4).
+std::size_t needed_headers(const Packet& p, std::optional<std::size_t>* ip_off) {
   static const std::set<std::string> exts = {"hop_by_hop", "routing", "dest_opts",
                                              "fragment6",  "ah",      "ext"};
   static const std::set<std::string> l4 = {"tcp", "udp", "icmp", "icmp6"};
@@ -164,6 +171,7 @@ std::size_t needed_bytes(const Packet& p) {
       needed = h.end();
     } else if ((h.name == "ipv4" || h.name == "ipv6") && ip.empty()) {
       ip = h.name;
+      *ip_off = h.offset;
       needed = h.end();
     } else if (ip == "ipv6" && exts.count(h.name)) {
       needed = h.end();
@@ -176,12 +184,52 @@ std::size_t needed_bytes(const Packet& p) {
   return needed;
 }
 
+// End of the IP datagram starting at `off`, by its own length field.
+std::size_t datagram_end(const Bytes& f, std::size_t off) {
+  if ((f[off] >> 4) == 4) return off + be16(&f[off + 2]);
+  return off + 40 + be16(&f[off + 4]);
+}
+
+// `f` with the IP length field rewritten to end the datagram at `cut` (and
+// the IPv4 header checksum redone), once the fixed IP header is complete; the
+// frame is cut there too, or kept whole (the bytes after the datagram are
+// then padding, as on a minimum-size Ethernet frame).
+Bytes cut_datagram(const Bytes& f, std::size_t ip_off, std::size_t cut, bool keep_frame) {
+  Bytes b(f.begin(), keep_frame ? f.end() : f.begin() + static_cast<std::ptrdiff_t>(cut));
+  if ((f[ip_off] >> 4) == 4) {
+    const std::size_t ihl = (f[ip_off] & 0x0f) * 4u;
+    if (cut < ip_off + ihl) return b;
+    const std::size_t len = cut - ip_off;
+    b[ip_off + 2] = static_cast<std::uint8_t>(len >> 8);
+    b[ip_off + 3] = static_cast<std::uint8_t>(len);
+    b[ip_off + 10] = b[ip_off + 11] = 0;
+    std::uint32_t sum = 0;
+    for (std::size_t i = 0; i < ihl; i += 2) sum += be16(&b[ip_off + i]);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    b[ip_off + 10] = static_cast<std::uint8_t>(~sum >> 8);
+    b[ip_off + 11] = static_cast<std::uint8_t>(~sum);
+  } else {
+    if (cut < ip_off + 40) return b;
+    const std::size_t len = cut - ip_off - 40;
+    b[ip_off + 4] = static_cast<std::uint8_t>(len >> 8);
+    b[ip_off + 5] = static_cast<std::uint8_t>(len);
+  }
+  return b;
+}
+
 std::vector<Subject> sample_subjects() {
   std::vector<Subject> out;
   for (const auto& s : sample_frames()) {
-    Bytes f = s.packet.bytes();
-    UserParse whole = parse_in_userspace(f);  // parse_test pins these against its table
-    out.push_back({s.name, f, whole.outcome, whole.pkt.frag != 0, needed_bytes(s.packet)});
+    Subject sub;
+    sub.name = s.name;
+    sub.frame = s.packet.bytes();
+    UserParse whole = parse_in_userspace(sub.frame);  // parse_test pins these to its table
+    sub.outcome = whole.outcome;
+    sub.frag = whole.pkt.frag != 0;
+    sub.headers_needed = needed_headers(s.packet, &sub.ip_off);
+    sub.needed = sub.headers_needed;
+    if (sub.ip_off) sub.needed = std::max(sub.needed, datagram_end(sub.frame, *sub.ip_off));
+    out.push_back(std::move(sub));
   }
   return out;
 }
@@ -224,13 +272,14 @@ std::vector<Subject> corrupt_subjects() {
       // options are skipped, not interpreted: a zero-length option is no fault
       {"ipv4_zero_length_option",
        Packet().eth().ipv4(kA4, kB4).ip_options(zero_len_opt).udp(1, 2).bytes(), kIpv4, false,
-       v4 + 4 + 8},
+       kWholeFrame},
       {"tcp_zero_length_option",
        Packet().eth().ipv4(kA4, kB4).tcp(1, 2).tcp_options({0x02, 0x00, 0x00, 0x00}).bytes(),
-       kIpv4, false, v4 + 24},
-      // a 9th extension header is one too many; the walk stops after 8 (of 8 bytes)
-      {"ipv6_chain9", dest_opts_chain(9).bytes(), kMalformed, false, v6 + 8 * 8},
-      {"ipv6_chain32", dest_opts_chain(32).bytes(), kMalformed, false, v6 + 8 * 8},
+       kIpv4, false, kWholeFrame},
+      // a 9th extension header is one too many (the datagram is checked
+      // against the frame before the walk: any cut is truncated)
+      {"ipv6_chain9", dest_opts_chain(9).bytes(), kMalformed, false, kWholeFrame},
+      {"ipv6_chain32", dest_opts_chain(32).bytes(), kMalformed, false, kWholeFrame},
       // a "loop": each hop-by-hop header names hop-by-hop as the next one
       {"ipv6_hop_by_hop_loop",
        [] {
@@ -238,10 +287,10 @@ std::vector<Subject> corrupt_subjects() {
          for (int i = 0; i < 12; i++) p.hop_by_hop().proto(0);
          return p.bytes();
        }(),
-       kMalformed, false, v6 + 8 * 8},
+       kMalformed, false, kWholeFrame},
       {"ipv6_ext_len0_options",  // PadN of length 0 + Pad1s: legal, minimal
        Packet().eth().ipv6(kA6, kB6).hop_by_hop({0x01, 0x00, 0x00, 0x00}).udp(1, 2).bytes(),
-       kIpv6, false, v6 + 8 + 8},
+       kIpv6, false, kWholeFrame},
       {"ipv6_huge_hop_by_hop", Packet().eth().ipv6(kA6, kB6).hop_by_hop().ext_len(255).udp(1, 2)
                                    .payload(64).bytes(),
        kTruncated},
@@ -254,14 +303,14 @@ std::vector<Subject> corrupt_subjects() {
       // would need 16 bytes, so the cuts at 66..69 tell the rules apart
       {"ipv6_ah_len1", Packet().eth().ipv6(kA6, kB6).ah(1, 1, {}).ext_len(1).proto(59)
                            .payload(8).bytes(),
-       kIpv6, false, v6 + 12},
+       kIpv6, false, kWholeFrame},
       {"ipv6_ext_past_end_by_one",
        Packet().eth().ipv6(kA6, kB6).dest_opts().ext_len(1).proto(59).payload(7).bytes(),
        kTruncated},
       {"tcp_doff0", Packet().eth().ipv4(kA4, kB4).tcp(1, 2).doff(0).payload(40).bytes(),
-       kMalformed, false, v4 + 20},
+       kMalformed, false, kWholeFrame},
       {"tcp_doff4", Packet().eth().ipv6(kA6, kB6).tcp(1, 2).doff(4).payload(40).bytes(),
-       kMalformed, false, v6 + 20},
+       kMalformed, false, kWholeFrame},
       {"tcp_doff_past_end", Packet().eth().ipv4(kA4, kB4).tcp(1, 2).doff(15).payload(39).bytes(),
        kTruncated},
       {"vlan3", Packet().eth().vlan(1).vlan(2).vlan(3).ipv4(kA4, kB4).udp(1, 2).bytes(), kNonIp,
@@ -270,15 +319,22 @@ std::vector<Subject> corrupt_subjects() {
                        .bytes(),
        kNonIp, false, 14 + 8},
       {"vlan_tag_only", Packet().eth().vlan(7).vlan(8).bytes(), kNonIp, false, 14 + 8},
-      // lengths that do not add up but name no header past the frame: the
-      // payload is not the parser's business
+      // a datagram longer than the frame: cut short somewhere
       {"ipv4_tot_len_past_frame", Packet().eth().ipv4(kA4, kB4).tot_len(1500).udp(1, 2).bytes(),
-       kIpv4, false, v4 + 8},
+       kTruncated},
       {"ipv6_payload_len_past_frame",
-       Packet().eth().ipv6(kA6, kB6).payload_len(1500).udp(1, 2).bytes(), kIpv6, false, v6 + 8},
+       Packet().eth().ipv6(kA6, kB6).payload_len(1500).udp(1, 2).bytes(), kTruncated},
+      // a datagram shorter than the frame: the rest is Ethernet padding
+      {"ipv4_udp_ethernet_padding",
+       Packet().eth().ipv4(kA4, kB4).tot_len(28).udp(1, 2).udp_len(8).payload(Bytes(18, 0))
+           .bytes(),
+       kIpv4, false, v4 + 8},
+      {"ipv6_tcp_trailing_bytes",
+       Packet().eth().ipv6(kA6, kB6).payload_len(20).tcp(1, 2).flags(ACK).payload(40).bytes(),
+       kIpv6, false, v6 + 20},
       {"ipv4_frag_offset_max",
        Packet().eth().ipv4(kA4, kB4).fragment(0x1fff, true).proto(6).payload(3).bytes(), kIpv4,
-       true, v4},
+       true, kWholeFrame},
   };
 }
 
@@ -322,10 +378,11 @@ void check_frame(GuardUnderTest& guard, const GuardConfig& cfg, std::span<const 
 // Cuts `s` at every offset 0..len-1 and checks each piece, then the whole.
 void sweep(GuardUnderTest& guard, const GuardConfig& cfg, const Subject& s) {
   SCOPED_TRACE(s.name + " " + to_hex(s.frame));
-  ASSERT_LE(s.needed, s.frame.size()) << "test bug: needed past the frame";
+  const std::size_t needed = s.needed == kWholeFrame ? s.frame.size() : s.needed;
+  ASSERT_LE(needed, s.frame.size()) << "test bug: needed past the frame";
   for (std::size_t cut = 0; cut < s.frame.size(); cut++) {
     SCOPED_TRACE("cut at " + std::to_string(cut));
-    const bool short_of_headers = cut < s.needed;
+    const bool short_of_headers = cut < needed;
     check_frame(guard, cfg, std::span(s.frame.data(), cut),
                 short_of_headers ? kTruncated : s.outcome, short_of_headers ? false : s.frag);
     if (::testing::Test::HasFatalFailure()) return;
@@ -333,16 +390,43 @@ void sweep(GuardUnderTest& guard, const GuardConfig& cfg, const Subject& s) {
   check_frame(guard, cfg, s.frame, s.outcome, s.frag);
 }
 
+// Cuts the IP datagram of `s` at every offset by its length field, with the
+// frame cut at the same place or kept whole: now the header bounds decide,
+// against the end of the frame or against the end of the datagram.
+void sweep_datagram(GuardUnderTest& guard, const GuardConfig& cfg, const Subject& s) {
+  if (!s.ip_off) return;
+  SCOPED_TRACE(s.name + " " + to_hex(s.frame));
+  const std::size_t ip_hdr = (s.frame[*s.ip_off] >> 4) == 4
+                                 ? (s.frame[*s.ip_off] & 0x0f) * 4u
+                                 : 40u;
+  for (bool keep_frame : {false, true}) {
+    // keeping the frame, a length field shorter than the IP header itself
+    // would be a different fault (total length < IHL)
+    const std::size_t first = keep_frame ? *s.ip_off + ip_hdr : 0;
+    for (std::size_t cut = first; cut < s.frame.size(); cut++) {
+      Bytes f = cut_datagram(s.frame, *s.ip_off, cut, keep_frame);
+      SCOPED_TRACE(std::string(keep_frame ? "padded" : "cut") + " datagram ending at " +
+                   std::to_string(cut) + ": " + to_hex(f));
+      const bool short_of_headers = cut < s.headers_needed;
+      check_frame(guard, cfg, f, short_of_headers ? kTruncated : s.outcome,
+                  short_of_headers ? false : s.frag);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+}
+
 class MalformedTest : public ::testing::Test {
  protected:
   void SetUp() override { XG_REQUIRE_PRIVILEGES(); }
 
-  void sweep_all(const std::vector<Subject>& subjects, const GuardConfig& cfg) {
+  using Sweep = void (*)(GuardUnderTest&, const GuardConfig&, const Subject&);
+  void sweep_all(const std::vector<Subject>& subjects, const GuardConfig& cfg,
+                 Sweep how = sweep) {
     std::string err;
     auto guard = GuardUnderTest::load(cfg, &err);
     ASSERT_TRUE(guard) << err;
     for (const auto& s : subjects) {
-      sweep(*guard, cfg, s);
+      how(*guard, cfg, s);
       if (HasFatalFailure()) return;
     }
   }
@@ -354,7 +438,9 @@ TEST(MalformedOracleTest, SampleFramesAreWellFormedAndNeedTheirHeaders) {
   for (const auto& s : sample_subjects()) {
     EXPECT_TRUE(s.outcome == kIpv4 || s.outcome == kIpv6 || s.outcome == kNonIp)
         << s.name << ": " << parse_counter_name(s.outcome);
-    EXPECT_GE(s.needed, 14u) << s.name;
+    EXPECT_GE(s.headers_needed, 14u) << s.name;
+    EXPECT_LE(s.headers_needed, s.needed) << s.name;
+    EXPECT_EQ(s.ip_off.has_value(), s.outcome != kNonIp) << s.name;
   }
 }
 
@@ -364,6 +450,10 @@ TEST_F(MalformedTest, SampleFramesCutAtEveryOffset) {
 
 TEST_F(MalformedTest, SampleFramesCutAtEveryOffsetWithDefaultActions) {
   sweep_all(sample_subjects(), GuardConfig{});
+}
+
+TEST_F(MalformedTest, SampleDatagramsCutAtEveryOffset) {
+  sweep_all(sample_subjects(), distinct_actions(), sweep_datagram);
 }
 
 TEST_F(MalformedTest, CorruptHeaders) {
@@ -405,17 +495,16 @@ TEST_F(MalformedTest, MalformedDropCountsEveryCorruptFrame) {
   EXPECT_EQ(aborted, 0u);
 }
 
-// PARSER BUG, reported to the owner of bpf/include/xdpguard/parse.h (not fixed
-// here). The L4 header is bounded by the end of the frame instead of the end
-// of the IP datagram (IPv4 total length, IPv6 payload length), so the bytes
-// after the datagram (Ethernet padding, or whatever a sender appends) are read
-// as the TCP/UDP header. The kernel trims a frame to its datagram before L4
-// (ip_rcv_core, ipv6_rcv), finds no L4 header there and discards the packet;
-// xdpguard instead counts a complete TCP/UDP packet whose ports and flags come
-// from the padding (rules match on them), or, for zero padding, "malformed".
-// Expected: a header that ends past its datagram is truncated, exactly like
-// one that ends past the frame.
-TEST_F(MalformedTest, ParserBug_L4HeaderPastIpDatagramLengthIsTruncated) {
+// Regression (found by this test, fixed in parse.h): the L4 header used to be
+// bounded by the end of the frame instead of the end of the IP datagram (IPv4
+// total length, IPv6 payload length), so the bytes after the datagram
+// (Ethernet padding, or whatever a sender appends) were read as the TCP/UDP
+// header. The kernel trims a frame to its datagram before L4 (ip_rcv_core,
+// ipv6_rcv), finds no L4 header there and discards the packet; xdpguard
+// counted a complete TCP/UDP packet whose ports and flags came from the
+// padding (and rules matched on them), or "malformed" for zero padding.
+// A header that ends past its datagram is truncated, like one past the frame.
+TEST_F(MalformedTest, L4HeaderPastIpDatagramLengthIsTruncated) {
   GuardConfig cfg = distinct_actions();
   std::string err;
   auto guard = GuardUnderTest::load(cfg, &err);

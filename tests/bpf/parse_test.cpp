@@ -5,13 +5,7 @@
 // and the xg_pkt fields must be those the table expects (a differential check
 // of the two copies of the parser).
 #include <netinet/in.h>  // glibc first: linux/in.h (from parse.h) then defers to it
-// parse.h uses clang's `#pragma unroll`, which g++ 12 reports under -Wall
-// (an error with -Werror) and which `#pragma GCC diagnostic` cannot silence
-// in g++ 12 (GCC bug 53431). Linemarker flag 3 includes it as a system header,
-// whose warnings are not reported; #line then restores this file's numbering.
-# 1 "xdpguard/parse.h" 3
 #include <xdpguard/parse.h>
-#line 15 "tests/bpf/parse_test.cpp"
 
 #include <arpa/inet.h>
 #include <linux/bpf.h>
@@ -126,6 +120,9 @@ const std::map<std::string, Expect>& sample_expectations() {
       // AH: 24 bytes, its length byte (4) in 4-byte units
       {"ipv6_ah_tcp", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 78, .l4proto = 6,
                        .sport = 40008, .dport = 22, .tcp_flags = RST}},
+      // AH then ESP: ESP is where the parser stops (no ports)
+      {"ipv6_ah_esp", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 78,
+                       .l4proto = 50}},
       {"ipv6_mobility", {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 62,
                          .l4proto = 59}},
       // hop-by-hop 8, dest 8, routing 24, fragment 8, AH 24, HIP 8, shim6 8, dest 8

@@ -672,6 +672,7 @@ const std::vector<SampleFrame>& sample_frames() {
         {"ipv6_frag_last",
          Packet().eth().ipv6(a6, b6).fragment6(100, false, 0x1234).proto(17).payload(24)},
         {"ipv6_ah_tcp", Packet().eth().ipv6(a6, b6).ah(0x100, 1).tcp(40008, 22).flags(RST)},
+        {"ipv6_ah_esp", Packet().eth().ipv6(a6, b6).ah(0x300, 3).proto(50).payload(24)},
         {"ipv6_mobility", Packet().eth().ipv6(a6, b6).ext(135)},
         {"ipv6_chain8_udp", Packet()
                                 .eth()
