@@ -241,7 +241,9 @@ Packet dest_opts_chain(int n) {
 }
 
 // Corrupt headers. `needed`: the parser finds the fault once it has read
-// that many bytes; shorter cuts are truncated.
+// that many bytes; shorter cuts are truncated. Faults in the IP header itself
+// show before the datagram's length is checked against the frame, faults past
+// it only in a whole datagram (kWholeFrame).
 std::vector<Subject> corrupt_subjects() {
   const std::size_t v4 = 14 + 20, v6 = 14 + 40;
   Bytes zero_len_opt = {0x07, 0x00, 0x00, 0x00};  // record route, length 0
@@ -300,9 +302,9 @@ std::vector<Subject> corrupt_subjects() {
       {"ipv6_huge_ah", Packet().eth().ipv6(kA6, kB6).ah(1, 1).ext_len(255).tcp(1, 2).bytes(),
        kTruncated},
       // a 12-byte AH (length 1 in 4-byte units); read in 8-byte units it
-      // would need 16 bytes, so the cuts at 66..69 tell the rules apart
+      // would be 16 bytes, past the end of this 15-byte datagram
       {"ipv6_ah_len1", Packet().eth().ipv6(kA6, kB6).ah(1, 1, {}).ext_len(1).proto(59)
-                           .payload(8).bytes(),
+                           .payload(3).bytes(),
        kIpv6, false, kWholeFrame},
       {"ipv6_ext_past_end_by_one",
        Packet().eth().ipv6(kA6, kB6).dest_opts().ext_len(1).proto(59).payload(7).bytes(),
