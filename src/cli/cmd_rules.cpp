@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "guard/guard.h"
 #include "report/format.h"
+#include "rules/lint.h"
 #include "rules/set_file.h"
 
 namespace xdpguard::cli {
@@ -32,6 +33,17 @@ Result<void> rule_add(const RuleArgs& a) {
   if (a.before) before = a.before;
   auto id = XG_TRY(g.add_rule(a.rule, before));
   std::printf("%u\n", id);
+  // Say so when the new rule can never match, or shadows an existing one.
+  std::vector<rules::Rule> list;
+  std::vector<std::uint32_t> ids;
+  for (const auto& r : XG_TRY(g.rules())) {
+    list.push_back(r.rule);
+    ids.push_back(r.id);
+  }
+  for (const auto& w : rules::lint(list))
+    if (ids[w.rule_index] == id || ids[w.covered_by] == id)
+      std::fprintf(stderr, "xdpguard: warning: rule id %u can never match: rule id %u matches "
+                   "every packet it would\n", ids[w.rule_index], ids[w.covered_by]);
   return {};
 }
 
@@ -43,10 +55,16 @@ Result<void> rule_del(const RuleArgs& a) {
 Result<void> rule_list(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
   auto s = XG_TRY(g.stats());
-  if (a.json)
+  if (a.json) {
     std::printf("%s\n", rules_json(s).dump().c_str());
-  else
-    std::fputs(rules_table(s).c_str(), stdout);
+    return {};
+  }
+  std::fputs(rules_table(s).c_str(), stdout);
+  std::vector<rules::Rule> list;
+  for (const auto& r : s.rules) list.push_back(r.rule);
+  for (const auto& w : rules::lint(list))
+    std::printf("warning: rule id %u can never match: rule id %u matches every packet it would\n",
+                s.rules[w.rule_index].id, s.rules[w.covered_by].id);
   return {};
 }
 

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "bpf/system.h"
+#include "config/config.h"
 #include "core/log.h"
 #include "demo/demo.h"
 #include "guard/guard.h"
@@ -14,7 +15,7 @@ namespace {
 
 struct Args {
   std::string iface;
-  std::string mode = "auto";
+  std::string mode;  // empty: from --config, else auto
   std::string config;
   std::string default_action = "pass";
   bool json = false;
@@ -22,20 +23,57 @@ struct Args {
   bool generic = false;
 };
 
+std::uint32_t xdp_of(rules::Action a) { return a == rules::Action::Drop ? XDP_DROP : XDP_PASS; }
+
+void print_warnings(const std::vector<rules::LintWarning>& w) {
+  for (const auto& x : w) std::fprintf(stderr, "xdpguard: warning: %s\n", x.message.c_str());
+}
+
 Result<void> cmd_attach(const Args& a) {
   auto iface = XG_TRY(find_interface(a.iface));
-  AttachMode mode = a.mode == "native"    ? AttachMode::Native
-                    : a.mode == "generic" ? AttachMode::Generic
-                                          : AttachMode::Auto;
+  std::string mode_text = a.mode.empty() ? "auto" : a.mode;
   GuardConfig cfg;
   auto def = parse_action(a.default_action);
   if (!def) return fail(EINVAL, "--default: expected pass or drop, got \"{}\"", a.default_action);
   cfg.default_action = *def;
-  if (!a.config.empty())
-    return fail(ENOTSUP, "--config {}: configuration files are not supported yet", a.config);
+
+  // The whole configuration is read and checked before anything is touched.
+  std::optional<config::Config> conf;
+  const config::Interface* section = nullptr;
+  if (!a.config.empty()) {
+    conf = XG_TRY(config::load_config(a.config));
+    section = conf->find_interface(iface.name);
+    if (!section)
+      return fail(ENOENT, "{} has no [interfaces.{}] section", a.config, iface.name);
+    if (a.mode.empty()) mode_text = std::string(config::mode_name(section->mode));
+    cfg.default_action = xdp_of(section->default_action);
+    cfg.non_ip_action = xdp_of(section->non_ip_action);
+    cfg.malformed_action = xdp_of(section->malformed_action);
+  }
+  AttachMode mode = mode_text == "native"    ? AttachMode::Native
+                    : mode_text == "generic" ? AttachMode::Generic
+                                             : AttachMode::Auto;
   auto g = XG_TRY(Guard::attach(iface, mode, cfg));
-  std::printf("xdpguard attached to %s (%s mode, program id %u)\n", iface.name.c_str(),
-              g.meta().mode == XDPGUARD_MODE_GENERIC ? "generic" : "native", g.meta().prog_id);
+  if (section) {
+    // Sets first (rules refer to them), then the rule set in one swap; any
+    // failure takes the attachment back down: all or nothing.
+    auto apply = [&]() -> Result<void> {
+      for (const auto& name : section->sets)
+        XG_CHECK(g.load_set(name, conf->find_set(name)->prefixes.all()));
+      std::vector<std::string> texts;
+      for (const auto& r : section->rules) texts.push_back(r.text);
+      XG_CHECK(g.replace_rules(texts));
+      return {};
+    };
+    if (auto r = apply(); !r) {
+      (void)Guard::detach(iface);
+      return tl::unexpected(std::move(r.error()).context(a.config));
+    }
+    print_warnings(section->warnings);
+  }
+  std::printf("xdpguard attached to %s (%s mode, program id %u%s)\n", iface.name.c_str(),
+              g.meta().mode == XDPGUARD_MODE_GENERIC ? "generic" : "native", g.meta().prog_id,
+              section ? fmt::format(", {} rules", section->rules.size()).c_str() : "");
   return {};
 }
 
@@ -92,10 +130,12 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   attach->add_option("IFACE", args->iface, "Interface")->required();
   attach->add_option("--mode", args->mode, "native, generic or auto (native, else generic)")
       ->check(CLI::IsMember({"native", "generic", "auto"}));
-  attach->add_option("--config", args->config, "TOML configuration file");
+  attach->add_option("--config", args->config,
+                     "TOML file: mode, default action and rules of this interface, sets");
   attach->add_option("--default", args->default_action, "Action when no rule matches: pass|drop")
       ->check(CLI::IsMember({"pass", "drop"}));
-  attach->footer("Example: xdpguard attach veth1 --mode native");
+  attach->footer("Example: xdpguard attach veth1 --mode native\n"
+                 "         xdpguard attach eth1 --config /etc/xdpguard.toml");
   bind(attach, cmd_attach, true);
 
   auto* detach = app.add_subcommand("detach", "Detach xdpguard and remove its pinned state");

@@ -214,3 +214,97 @@ TEST_F(RulesTest, BadRulesAreRefusedWithOneLine) {
 
 }  // namespace
 }  // namespace xdpguard::test
+
+namespace xdpguard::test {
+namespace {
+
+TEST_F(RulesTest, AddingADeadRuleWarns) {
+  const Lab& lab = *lab_;
+  std::uint32_t first = add_rule(lab, "drop udp");
+  auto r = xg_srv(lab, {"rule", "add", lab.server().veth, "drop udp dport 53"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, fmt::format("xdpguard: warning: rule id {} can never match: rule id {} matches "
+                               "every packet it would\n", first + 1, first));
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    XG_REQUIRE_PRIVILEGES();
+    auto l = Lab::create();
+    ASSERT_TRUE(l) << l.error().message();
+    lab_.emplace(std::move(*l));
+    dir_ = "/tmp/" + lab_->prefix() + "-conf";
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (lab_) (void)xg_srv(*lab_, {"detach", lab_->server().veth});
+    std::filesystem::remove_all(dir_);
+  }
+  std::string write(const std::string& name, const std::string& text) {
+    std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::optional<Lab> lab_;
+  std::string dir_;
+};
+
+TEST_F(ConfigTest, AttachAppliesModeDefaultSetsAndRules) {
+  const Lab& lab = *lab_;
+  write("blocked.txt", "# who may not talk to us\n" + lab.client().ip6 + "\n192.0.2.0/24\n");
+  std::string conf = write("xdpguard.toml", fmt::format(R"([interfaces.{0}]
+mode = "generic"
+default = "drop"
+rules = [
+  "pass icmp",
+  "drop saddr @blocked",
+  "pass icmpv6",
+  "pass tcp dport 8080",
+]
+
+[sets.blocked]
+file = "blocked.txt"
+)", lab.server().veth));
+  auto att = xg_srv(lab, {"attach", lab.server().veth, "--config", conf});
+  ASSERT_EQ(att.code, 0) << att.err;
+  EXPECT_NE(att.out.find("generic mode"), std::string::npos) << att.out;
+  EXPECT_NE(att.out.find("4 rules"), std::string::npos) << att.out;
+
+  auto list = nlohmann::json::parse(xg_srv(lab, {"rule", "list", lab.server().veth, "--json"}).out);
+  ASSERT_EQ(list["rules"].size(), 4u);
+  EXPECT_EQ(list["rules"][1]["rule"], "drop saddr @blocked");
+  EXPECT_EQ(list["default"]["action"], "drop");
+
+  EchoServer web(lab, 8080), other(lab, 8081);
+  EXPECT_TRUE(pings(lab, lab.server().ip4));
+  EXPECT_FALSE(pings(lab, lab.server().ip6, true));  // in @blocked
+  EXPECT_TRUE(tcp_connects(lab, 8080));
+  EXPECT_FALSE(tcp_connects(lab, 8081));  // default drop
+}
+
+TEST_F(ConfigTest, ABadConfigChangesNothing) {
+  const Lab& lab = *lab_;
+  std::string conf = write("bad.toml", fmt::format(R"([interfaces.{0}]
+rules = [
+  "pass icmp",
+  "drop tcp dport ssh",
+]
+)", lab.server().veth));
+  auto att = xg_srv(lab, {"attach", lab.server().veth, "--config", conf});
+  EXPECT_EQ(att.code, 1);
+  EXPECT_EQ(std::count(att.err.begin(), att.err.end(), '\n'), 1) << att.err;
+  EXPECT_NE(att.err.find(conf + " line 4: rule 2, column 16: expected a port or range, got \"ssh\""),
+            std::string::npos) << att.err;
+  EXPECT_EQ(ip_link(lab).find("prog/xdp"), std::string::npos) << "nothing may be attached";
+
+  // A config without this interface is refused too.
+  std::string other = write("other.toml", "[interfaces.eth9]\nrules = []\n");
+  auto r = xg_srv(lab, {"attach", lab.server().veth, "--config", other});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("has no [interfaces." + lab.server().veth + "] section"), std::string::npos)
+      << r.err;
+}
+
+}  // namespace
+}  // namespace xdpguard::test
