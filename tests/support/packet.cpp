@@ -673,7 +673,8 @@ const std::vector<SampleFrame>& sample_frames() {
          Packet().eth().ipv6(a6, b6).fragment6(100, false, 0x1234).proto(17).payload(24)},
         {"ipv6_ah_tcp", Packet().eth().ipv6(a6, b6).ah(0x100, 1).tcp(40008, 22).flags(RST)},
         {"ipv6_ah_esp", Packet().eth().ipv6(a6, b6).ah(0x300, 3).proto(50).payload(24)},
-        {"ipv6_mobility", Packet().eth().ipv6(a6, b6).ext(135)},
+        // mobility (135) is an upper-layer protocol for ipv6_find_hdr()
+        {"ipv6_mobility", Packet().eth().ipv6(a6, b6).proto(135).payload(8)},
         {"ipv6_chain8_udp", Packet()
                                 .eth()
                                 .ipv6(a6, b6)
@@ -682,8 +683,8 @@ const std::vector<SampleFrame>& sample_frames() {
                                 .routing({"fd00::3"}, 0)
                                 .fragment6(0, false, 9)
                                 .ah(0x200, 2)
-                                .ext(139)
-                                .ext(140)
+                                .dest_opts()
+                                .dest_opts()
                                 .dest_opts()
                                 .udp(1009, 2009)
                                 .payload(8)},

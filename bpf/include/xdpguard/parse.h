@@ -117,8 +117,7 @@ XG_UNROLL
 	for (i = 0; i < XDPGUARD_MAX_VLAN; i++) {
 		struct xg_vlanhdr *vh = (struct xg_vlanhdr *)c->pos;
 
-		if (proto != __builtin_bswap16(XG_ETH_P_8021Q) &&
-		    proto != __builtin_bswap16(XG_ETH_P_8021AD))
+		if (proto != xg_ntohs(XG_ETH_P_8021Q) && proto != xg_ntohs(XG_ETH_P_8021AD))
 			break;
 		/* verifier: bound each tag before reading its inner EtherType */
 		if (c->pos + sizeof(*vh) > c->end)
@@ -215,12 +214,16 @@ static __always_inline int xg_parse_ipv4(struct xg_cursor *c, struct xg_pkt *p, 
 	}
 }
 
+/*
+ * The extension headers the kernel's ipv6_find_hdr() walks, which is what
+ * nftables (and so the rule language's semantics) sees: anything else
+ * (mobility, HIP, shim6, ESP, no-next-header, ...) is the L4 protocol.
+ */
 static __always_inline int xg_is_ipv6_ext(__u8 nh)
 {
 	return nh == 0 /* hop-by-hop */ || nh == 43 /* routing */ ||
 	       nh == 44 /* fragment */ || nh == 51 /* AH */ ||
-	       nh == 60 /* destination */ || nh == 135 /* mobility */ ||
-	       nh == 139 /* HIP */ || nh == 140 /* shim6 */;
+	       nh == 60 /* destination options */;
 }
 
 static __always_inline int xg_parse_ipv6(struct xg_cursor *c, struct xg_pkt *p, __u8 *base,
