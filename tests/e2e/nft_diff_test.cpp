@@ -38,12 +38,6 @@ namespace {
 
 using namespace rules;
 
-std::string ntop(std::uint8_t family, const std::array<std::uint8_t, 16>& a) {
-  char buf[INET6_ADDRSTRLEN];
-  inet_ntop(family == 4 ? AF_INET : AF_INET6, a.data(), buf, sizeof buf);
-  return buf;
-}
-
 std::string nft_prefix(const Prefix& p) {
   std::uint8_t f = p.family == Family::V4 ? 4 : 6;
   return ntop(f, p.addr) + "/" + std::to_string(p.len);
@@ -68,36 +62,6 @@ std::string to_nft(const Rule& r) {
   if (r.flags_mask) s += fmt::format("tcp flags & 0x{:x} == 0x{:x} ", r.flags_mask, r.flags_value);
   s += r.action == Action::Drop ? "drop" : "accept";
   return s;
-}
-
-Bytes frame_for(const PacketFields& p, RuleGen& g, std::uint32_t tag) {
-  Packet pk;
-  pk.eth("02:00:00:00:00:02", fmt::format("02:d1:{:02x}:{:02x}:{:02x}:{:02x}", (tag >> 24) & 0xff,
-                                          (tag >> 16) & 0xff, (tag >> 8) & 0xff, tag & 0xff));
-  if (g.coin(15)) pk.vlan(static_cast<std::uint16_t>(1 + g.pick(4094)));
-  bool first_frag = !p.frag && g.coin(5);
-  if (p.family == 4) {
-    pk.ipv4(ntop(4, p.saddr), ntop(4, p.daddr));
-    if (g.coin(15)) pk.ip_options({0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x00});
-    if (p.frag) pk.fragment(static_cast<std::uint16_t>(1 + g.pick(100)), g.coin(50));
-    if (first_frag) pk.fragment(0, true);
-  } else {
-    pk.ipv6(ntop(6, p.saddr), ntop(6, p.daddr));
-    if (g.coin(20)) pk.hop_by_hop();
-    if (g.coin(10)) pk.dest_opts();
-    if (g.coin(10)) pk.routing({ntop(6, p.daddr)}, 0);
-    if (p.frag) pk.fragment6(static_cast<std::uint16_t>(1 + g.pick(100)), g.coin(50), g.raw());
-    if (first_frag) pk.fragment6(0, true, g.raw());
-  }
-  switch (p.proto) {
-    case kProtoTcp: pk.tcp(p.sport, p.dport).flags(p.tcp_flags); break;
-    case kProtoUdp: pk.udp(p.sport, p.dport); break;
-    case kProtoIcmp: pk.icmp(); break;
-    case kProtoIcmpv6: pk.icmp6(); break;
-    default: pk.proto(p.proto); break;
-  }
-  pk.payload(static_cast<std::size_t>(g.pick(24)));
-  return pk.bytes();
 }
 
 int diff_sets() {
@@ -172,7 +136,7 @@ TEST(NftDiff, XdpguardAgreesWithNftablesOnRandomRuleSets) {
                        : g.random_packet();
       } while (p.frag);  // see the top of this file
       std::uint32_t tag = (static_cast<std::uint32_t>(set) << 16) | static_cast<std::uint32_t>(i);
-      frames.push_back(frame_for(p, g, tag));
+      frames.push_back(frame_for(p, g, tag, /*double_vlan=*/false));
       auto r = test_run(prog->prog_fd(), frames.back());
       ASSERT_TRUE(r) << r.error().message();
       xdp_verdicts.push_back(r->verdict);

@@ -1,6 +1,10 @@
 #include "support/rule_gen.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+
+#include <fmt/format.h>
 
 namespace xdpguard::test {
 
@@ -155,6 +159,43 @@ PacketFields RuleGen::packet_for(const Rule& r) {
   }
   if (p.frag) p.sport = p.dport = 0, p.tcp_flags = 0;
   return p;
+}
+
+std::string ntop(std::uint8_t family, const std::array<std::uint8_t, 16>& a) {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(family == 4 ? AF_INET : AF_INET6, a.data(), buf, sizeof buf);
+  return buf;
+}
+
+Bytes frame_for(const PacketFields& p, RuleGen& g, std::uint32_t tag, bool double_vlan) {
+  Packet pk;
+  pk.eth("02:00:00:00:00:02", fmt::format("02:d1:{:02x}:{:02x}:{:02x}:{:02x}", (tag >> 24) & 0xff,
+                                          (tag >> 16) & 0xff, (tag >> 8) & 0xff, tag & 0xff));
+  if (double_vlan && g.coin(10)) pk.vlan_ad(static_cast<std::uint16_t>(1 + g.pick(4094)));
+  if (g.coin(15)) pk.vlan(static_cast<std::uint16_t>(1 + g.pick(4094)));
+  bool first_frag = !p.frag && g.coin(5);
+  if (p.family == 4) {
+    pk.ipv4(ntop(4, p.saddr), ntop(4, p.daddr));
+    if (g.coin(15)) pk.ip_options({0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x00});
+    if (p.frag) pk.fragment(static_cast<std::uint16_t>(1 + g.pick(100)), g.coin(50));
+    if (first_frag) pk.fragment(0, true);
+  } else {
+    pk.ipv6(ntop(6, p.saddr), ntop(6, p.daddr));
+    if (g.coin(20)) pk.hop_by_hop();
+    if (g.coin(10)) pk.dest_opts();
+    if (g.coin(10)) pk.routing({ntop(6, p.daddr)}, 0);
+    if (p.frag) pk.fragment6(static_cast<std::uint16_t>(1 + g.pick(100)), g.coin(50), g.raw());
+    if (first_frag) pk.fragment6(0, true, g.raw());
+  }
+  switch (p.proto) {
+    case kProtoTcp: pk.tcp(p.sport, p.dport).flags(p.tcp_flags); break;
+    case kProtoUdp: pk.udp(p.sport, p.dport); break;
+    case kProtoIcmp: pk.icmp(); break;
+    case kProtoIcmpv6: pk.icmp6(); break;
+    default: pk.proto(p.proto); break;
+  }
+  pk.payload(static_cast<std::size_t>(g.pick(24)));
+  return pk.bytes();
 }
 
 }  // namespace xdpguard::test

@@ -9,6 +9,7 @@
 
 #include "rules/reference.h"
 #include "rules/rule.h"
+#include "support/packet.h"
 
 namespace xdpguard::test {
 
@@ -33,5 +34,13 @@ class RuleGen {
   rules::PortRange range();
   std::mt19937 rng_;
 };
+
+// A frame carrying p's fields in a random encoding: sometimes VLAN-tagged
+// (twice if double_vlan), IPv4 options, IPv6 extension headers, a first
+// fragment; p.frag makes it a non-first fragment. `tag` becomes the source
+// MAC (02:d1:tag), so a frame can be recognised where it arrives.
+Bytes frame_for(const rules::PacketFields& p, RuleGen& g, std::uint32_t tag, bool double_vlan);
+
+std::string ntop(std::uint8_t family, const std::array<std::uint8_t, 16>& a);
 
 }  // namespace xdpguard::test
