@@ -22,6 +22,7 @@
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <sched.h>
 
 #include <fstream>
 #include <set>
@@ -87,6 +88,11 @@ TEST(NftDiff, XdpguardAgreesWithNftablesOnRandomRuleSets) {
     tx_ifindex = static_cast<int>(::if_nametoindex(lab->client().veth.c_str()));
   }));
   ASSERT_TRUE(tx && tx_ifindex > 0);
+  // Sent after each burst: a non-IP frame the chain records first thing.
+  // Once nft has recorded it, it has processed every frame before it (they
+  // are sent from one pinned CPU, so they sit in one backlog, in order).
+  const std::string sentinel_mac = "02:5e:00:00:00:01";
+  const Bytes sentinel = Packet().eth("02:00:00:00:00:02", sentinel_mac).ethertype(0x88b5).payload(46).bytes();
   std::string script_path = "/tmp/" + lab->prefix() + "-diff.nft";
 
   const int nsets = diff_sets();
@@ -115,8 +121,9 @@ TEST(NftDiff, XdpguardAgreesWithNftablesOnRandomRuleSets) {
         "table netdev xgdiff\ndelete table netdev xgdiff\n"
         "table netdev xgdiff {{\n"
         "  set passed {{ type ether_addr; flags dynamic; size 65536; }}\n"
-        "  chain rules {{ type filter hook ingress device \"{0}\" priority 0; policy {1};\n",
-        lab->server().veth, default_drop ? "drop" : "accept");
+        "  chain rules {{ type filter hook ingress device \"{0}\" priority 0; policy {1};\n"
+        "    ether saddr {2} add @passed {{ ether saddr }} drop\n",
+        lab->server().veth, default_drop ? "drop" : "accept", sentinel_mac);
     for (const auto& r : rules) script += "    " + to_nft(r) + "\n";
     script += fmt::format(
         "  }}\n  chain observe {{ type filter hook ingress device \"{}\" priority 10; policy accept;\n"
@@ -142,23 +149,36 @@ TEST(NftDiff, XdpguardAgreesWithNftablesOnRandomRuleSets) {
       xdp_verdicts.push_back(r->verdict);
     }
     auto rx_before = lab->link_counters(lab->server());
-    for (const auto& f : frames) {
-      sockaddr_ll to{};
-      to.sll_family = AF_PACKET;
-      to.sll_ifindex = tx_ifindex;
-      to.sll_halen = 6;
-      std::memcpy(to.sll_addr, f.data(), 6);
-      ASSERT_EQ(::sendto(tx.get(), f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
-                static_cast<ssize_t>(f.size()))
-          << std::strerror(errno);
+    std::thread sender([&] {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(0, &one);
+      ::sched_setaffinity(0, sizeof one, &one);  // this thread only
+      auto send = [&](const Bytes& f) {
+        sockaddr_ll to{};
+        to.sll_family = AF_PACKET;
+        to.sll_ifindex = tx_ifindex;
+        to.sll_halen = 6;
+        std::memcpy(to.sll_addr, f.data(), 6);
+        return ::sendto(tx.get(), f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) ==
+               static_cast<ssize_t>(f.size());
+      };
+      for (const auto& f : frames) EXPECT_TRUE(send(f)) << std::strerror(errno);
+      EXPECT_TRUE(send(sentinel)) << std::strerror(errno);
+    });
+    sender.join();
+    Result<std::string> listed = std::string();
+    for (int wait = 0; wait < 300; ++wait) {  // at most 3 s
+      listed = lab->exec(lab->server(), {"nft", "-j", "list", "set", "netdev", "xgdiff", "passed"});
+      ASSERT_TRUE(listed) << listed.error().message();
+      if (listed->find(sentinel_mac) != std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    ASSERT_NE(listed->find(sentinel_mac), std::string::npos) << "nft never saw the sentinel frame";
     // Every frame reached the nft chain's interface.
     auto rx_after = lab->link_counters(lab->server());
     ASSERT_TRUE(rx_before && rx_after);
-    ASSERT_EQ(rx_after->rx_packets - rx_before->rx_packets, frames.size());
-    auto listed = lab->exec(lab->server(), {"nft", "-j", "list", "set", "netdev", "xgdiff", "passed"});
-    ASSERT_TRUE(listed) << listed.error().message();
+    ASSERT_EQ(rx_after->rx_packets - rx_before->rx_packets, frames.size() + 1);
     std::set<std::string> passed;
     const auto doc = nlohmann::json::parse(*listed);  // keep it alive for the loop
     for (const auto& obj : doc["nftables"])
