@@ -32,7 +32,9 @@ fuzz: setup
 # full suite (unit, bpf, e2e) whose summary closes the output.
 test: build asan fuzz
 	@echo "== unit tests under ASan+UBSan"
-	@ctest --test-dir $(BUILD)-asan --output-on-failure -j$(JOBS) | tail -3
+	@ctest --test-dir $(BUILD)-asan --output-on-failure -j$(JOBS) > $(BUILD)-asan/ctest.log 2>&1 \
+	  || (cat $(BUILD)-asan/ctest.log; exit 1)
+	@grep -E "tests passed|tests failed" $(BUILD)-asan/ctest.log
 	@echo "== fuzzers, $(FUZZ_SECONDS)s each"
 	@bash scripts/run-fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 	@echo "== unit, bpf and e2e tests"
