@@ -21,6 +21,7 @@
 
 #include "bpf/test_run.h"
 #include "guard/guard.h"
+#include "support/guard_under_test.h"
 #include "support/packet.h"
 #include "support/privileged.h"
 
@@ -214,58 +215,6 @@ UserParse parse_in_userspace(const Bytes& frame) {
   return r;
 }
 
-// One frame through the kernel: verdict and what every counter did.
-struct KernelRun {
-  std::uint32_t verdict = 0;
-  std::array<xdpguard_counter, XDPGUARD_PARSE_MAX> parse{};
-  std::array<xdpguard_counter, XDPGUARD_NUM_ACTIONS> actions{};
-
-  // The exclusive parse counter that moved, or -1 unless exactly one did.
-  int outcome() const {
-    int found = -1;
-    for (int i = 0; i < kExclusive; i++) {
-      if (parse[i].packets == 0) continue;
-      if (found >= 0) return -1;
-      found = i;
-    }
-    return found;
-  }
-};
-
-class GuardUnderTest {
- public:
-  static std::optional<GuardUnderTest> load(const GuardConfig& cfg, std::string* err) {
-    auto prog = GuardProgram::open(cfg);
-    if (!prog) return *err = prog.error().message(), std::nullopt;
-    if (auto r = prog->load(); !r) return *err = r.error().message(), std::nullopt;
-    auto guard = Guard::from_program(*prog);
-    if (!guard) return *err = guard.error().message(), std::nullopt;
-    return GuardUnderTest(std::move(*prog), std::move(*guard));
-  }
-
-  Result<KernelRun> run(const Bytes& frame) {
-    auto before = XG_TRY(guard_.stats());
-    auto res = XG_TRY(test_run(prog_.prog_fd(), frame));
-    auto after = XG_TRY(guard_.stats());
-    KernelRun k;
-    k.verdict = res.verdict;
-    for (int i = 0; i < XDPGUARD_PARSE_MAX; i++) {
-      k.parse[i].packets = after.parse[i].packets - before.parse[i].packets;
-      k.parse[i].bytes = after.parse[i].bytes - before.parse[i].bytes;
-    }
-    for (int i = 0; i < XDPGUARD_NUM_ACTIONS; i++) {
-      k.actions[i].packets = after.actions[i].packets - before.actions[i].packets;
-      k.actions[i].bytes = after.actions[i].bytes - before.actions[i].bytes;
-    }
-    return k;
-  }
-
- private:
-  GuardUnderTest(GuardProgram prog, Guard guard)
-      : prog_(std::move(prog)), guard_(std::move(guard)) {}
-  GuardProgram prog_;
-  Guard guard_;
-};
 
 std::uint32_t expected_action(int outcome, const GuardConfig& cfg) {
   switch (outcome) {
