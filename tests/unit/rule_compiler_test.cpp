@@ -9,6 +9,7 @@
 
 #include "rules/compiler.h"
 #include "rules/reference.h"
+#include "support/rule_gen.h"
 
 namespace xdpguard::rules {
 namespace {
@@ -147,101 +148,10 @@ TEST(Compiler, TooManyShapesIsAClearError) {
 
 // ---- property test --------------------------------------------------------
 
-struct Gen {
-  std::mt19937 rng;
-  explicit Gen(unsigned seed) : rng(seed) {}
-  int pick(int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); }
-  bool coin(int pct) { return pick(100) < pct; }
-
-  // Addresses from a small pool so that rules and packets collide often.
-  std::array<std::uint8_t, 16> addr(std::uint8_t family) {
-    std::array<std::uint8_t, 16> a{};
-    if (family == 4) {
-      a = {198, 18, static_cast<std::uint8_t>(pick(4)), static_cast<std::uint8_t>(pick(8) * 32 + pick(3))};
-    } else {
-      a = {0xfd, 0, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(pick(4))};
-      a[15] = static_cast<std::uint8_t>(pick(8) * 32 + pick(3));
-    }
-    return a;
-  }
-  Prefix prefix(std::uint8_t family) {
-    Prefix p;
-    p.family = family == 4 ? Family::V4 : Family::V6;
-    p.addr = addr(family);
-    int max = family == 4 ? 32 : 128;
-    static const int lens4[] = {0, 8, 16, 22, 24, 27, 30, 32};
-    static const int lens6[] = {0, 48, 64, 120, 123, 127, 128};
-    p.len = static_cast<std::uint8_t>(family == 4 ? lens4[pick(8)] : lens6[pick(7)]);
-    (void)max;
-    for (int i = 0; i < 16; ++i) {
-      int bits = std::clamp(static_cast<int>(p.len) - i * 8, 0, 8);
-      p.addr[i] &= static_cast<std::uint8_t>(bits ? 0xff << (8 - bits) : 0);
-    }
-    return p;
-  }
-  std::uint16_t port() {
-    static const std::uint16_t ports[] = {0, 1, 22, 53, 80, 443, 1023, 1024, 8080, 65535};
-    return coin(70) ? ports[pick(10)] : static_cast<std::uint16_t>(rng());
-  }
-  PortRange range() {
-    if (coin(50)) {
-      auto p = port();
-      return {p, p};
-    }
-    auto a = port(), b = port();
-    return {std::min(a, b), std::max(a, b)};
-  }
-  Rule rule() {
-    Rule r;
-    r.action = coin(50) ? Action::Drop : Action::Pass;
-    int fam = pick(3);  // any, v4, v6
-    r.family = fam == 0 ? Family::Any : fam == 1 ? Family::V4 : Family::V6;
-    int proto = pick(5);
-    if (proto == 1) r.proto = kProtoTcp;
-    if (proto == 2) r.proto = kProtoUdp;
-    if (proto == 3) r.proto = r.family == Family::V6 ? kProtoIcmpv6 : kProtoIcmp;
-    if (proto == 3 && r.family == Family::Any) r.family = Family::V4;
-    if (r.family != Family::Any) {
-      std::uint8_t f = r.family == Family::V4 ? 4 : 6;
-      if (coin(50)) r.saddr = AddrMatch{prefix(f), ""};
-      if (coin(40)) r.daddr = AddrMatch{prefix(f), ""};
-    }
-    if (r.proto == kProtoTcp || r.proto == kProtoUdp) {
-      if (coin(30)) r.sport = range();
-      if (coin(50)) r.dport = range();
-    }
-    if (r.proto == kProtoTcp && coin(30)) {
-      static const std::uint8_t bits[] = {0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80};
-      for (int i = 0; i < 2; ++i) {
-        std::uint8_t b = bits[pick(8)];
-        r.flags_mask |= b;
-        if (coin(50)) r.flags_value |= b;
-      }
-      r.flags_value &= r.flags_mask;
-    }
-    return r;
-  }
-  PacketFields packet() {
-    PacketFields p;
-    p.family = coin(50) ? 4 : 6;
-    static const std::uint8_t protos[] = {kProtoTcp, kProtoUdp, kProtoIcmp, kProtoIcmpv6, 47};
-    p.proto = protos[pick(5)];
-    p.saddr = addr(p.family);
-    p.daddr = addr(p.family);
-    p.frag = coin(5);
-    if (!p.frag && (p.proto == kProtoTcp || p.proto == kProtoUdp)) {
-      p.sport = port();
-      p.dport = port();
-    }
-    if (!p.frag && p.proto == kProtoTcp) p.tcp_flags = static_cast<std::uint8_t>(rng());
-    return p;
-  }
-};
-
 TEST(Compiler, TupleWalkEqualsLinearFirstMatch) {
   std::size_t packets = 0, matched = 0;
   for (unsigned seed = 1; seed <= 150; ++seed) {
-    Gen g(seed);
+    test::RuleGen g(seed);
     std::vector<RuleEntry> entries;
     std::vector<Rule> rules;
     int n = 1 + g.pick(60);
@@ -256,7 +166,7 @@ TEST(Compiler, TupleWalkEqualsLinearFirstMatch) {
       continue;
     }
     for (int k = 0; k < 300; ++k) {
-      PacketFields p = g.packet();
+      PacketFields p = g.coin(50) ? g.packet_for(rules[g.pick(n)]) : g.random_packet();
       auto want = first_match(rules, p);
       auto got = simulate(*cs, p);
       ++packets;
