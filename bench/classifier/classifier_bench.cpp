@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bpf/system.h"
+#include "common/workloads.h"
 #include "bpf/test_run.h"
 #include "core/log.h"
 #include "core/unique_fd.h"
@@ -42,14 +43,6 @@ std::vector<std::uint8_t> udp4(std::array<std::uint8_t, 4> src, std::uint16_t dp
   return f;
 }
 
-// The limit: a program that only returns XDP_DROP (r0 = 1; exit).
-Result<UniqueFd> bare_drop() {
-  bpf_insn insns[] = {{BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_DROP}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
-  int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "bench_drop", "GPL", insns, 2, nullptr);
-  if (fd < 0) return fail_errno(errno, "load bare drop");
-  return UniqueFd(fd);
-}
-
 double ns_per_packet(int fd, const std::vector<std::uint8_t>& frame, std::uint32_t repeat, int runs) {
   std::vector<double> v;
   for (int i = 0; i < runs; ++i) {
@@ -59,24 +52,6 @@ double ns_per_packet(int fd, const std::vector<std::uint8_t>& frame, std::uint32
   }
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
-}
-
-// Rules of four shapes, cycling, like a real rule set; rule i matches only
-// packets from 10.<i/256>.<i%256>.x (11.<i/256>.x.x for the /16 rules) to
-// port 10000+i, so the last rule's packet matches nothing earlier.
-std::vector<std::string> rule_set(std::size_t n) {
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < n; ++i) {
-    unsigned a = static_cast<unsigned>(i / 256) & 0xff, b = static_cast<unsigned>(i % 256);
-    unsigned port = 10000 + static_cast<unsigned>(i % 50000);
-    switch (i % 4) {
-      case 0: out.push_back(fmt::format("drop udp dport {} saddr 10.{}.{}.1", port, a, b)); break;
-      case 1: out.push_back(fmt::format("drop tcp dport {} saddr 10.{}.{}.0/24", port, a, b)); break;
-      case 2: out.push_back(fmt::format("drop udp sport {} saddr 10.{}.{}.0/28", port, a, b)); break;
-      default: out.push_back(fmt::format("pass tcp dport {}-{} saddr 11.{}.0.0/16", port, port + 3, a)); break;
-    }
-  }
-  return out;
 }
 
 std::uint64_t map_memlock(int fd) {
@@ -129,7 +104,7 @@ int main(int argc, char** argv) {
   out["repeat"] = repeat;
   out["runs"] = runs;
 
-  auto drop = bare_drop();
+  auto drop = bench::bare_program(XDP_DROP);
   auto prog = GuardProgram::open({});
   if (!drop || !prog || !prog->load()) {
     std::fprintf(stderr, "classifier_bench: cannot load programs\n");
@@ -154,7 +129,7 @@ int main(int argc, char** argv) {
   double ns10_last = 0, ns10k_last = 0;
   nlohmann::json rows = nlohmann::json::array();
   for (std::size_t n : {1u, 10u, 100u, 1000u, 10000u}) {
-    auto rules = rule_set(n);
+    auto rules = bench::rule_set(n);
     double install_s = 0;
     Result<std::vector<std::uint32_t>> ids = std::vector<std::uint32_t>{};
     install_s = seconds([&] { ids = guard->replace_rules(rules); });
@@ -203,19 +178,7 @@ int main(int argc, char** argv) {
   out["rules"] = rows;
 
   // A 1,000,000-prefix set.
-  std::mt19937 rng(42);
-  std::vector<rules::Prefix> big;
-  big.reserve(1000000);
-  for (int i = 0; i < 1000000; ++i) {
-    rules::Prefix p;
-    p.family = rules::Family::V4;
-    std::uint32_t x = rng();
-    p.len = static_cast<std::uint8_t>(20 + rng() % 13);
-    x &= p.len == 32 ? 0xffffffffu : ~(0xffffffffu >> p.len);
-    p.addr = {static_cast<std::uint8_t>(x >> 24), static_cast<std::uint8_t>(x >> 16),
-              static_cast<std::uint8_t>(x >> 8), static_cast<std::uint8_t>(x)};
-    big.push_back(p);
-  }
+  auto big = bench::random_prefixes(1000000, 42);
   Result<SetRecord> loaded = SetRecord{};
   double set_s = seconds([&] { loaded = guard->load_set("big", big); });
   if (!loaded) {

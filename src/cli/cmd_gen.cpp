@@ -1,8 +1,117 @@
-// `xdpguard gen`: lab traffic generator (issue 4). Registration hook.
+// `xdpguard gen`: the lab traffic generator (src/lib/gen). Sends copies of
+// one UDP / TCP SYN / ICMP frame out of a veth as fast as the kernel allows,
+// with optional random source addresses and ports, a count and/or duration,
+// and a progress line per second.
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "bpf/system.h"
 #include "cli/commands.h"
+#include "gen/generator.h"
+#include "rules/parser.h"
 
 namespace xdpguard::cli {
+namespace {
 
-void register_gen_command(CLI::App&, Command&) {}
+struct GenArgs {
+  std::string iface;
+  std::string proto = "udp";
+  std::string src, dst, dst_mac, sport = "1024";
+  std::uint16_t dport = 9;
+  std::uint32_t size = 64;
+  std::uint64_t count = 0;
+  double seconds = 0;
+  bool force = false;
+  bool json = false;
+};
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop = true; }
+
+std::string fmt_rate(const gen::Progress& p, std::uint32_t size) {
+  return fmt::format("{} frames in {:.1f} s, {:.2f} Mpps, {:.2f} Gbit/s", p.frames, p.seconds, p.pps() / 1e6,
+                     p.pps() * size * 8 / 1e9);
+}
+
+Result<void> cmd_gen(const GenArgs& a) {
+  XG_CHECK(require_privileges());
+  auto iface = XG_TRY(find_interface(a.iface));
+  XG_CHECK(gen::check_lab_interface(iface, a.force));
+
+  gen::Spec spec;
+  spec.proto = a.proto == "syn" ? gen::Proto::Syn : a.proto == "icmp" ? gen::Proto::Icmp : gen::Proto::Udp;
+  auto dst = rules::parse_prefix(a.dst);
+  if (!dst || dst->len != (dst->family == rules::Family::V6 ? 128 : 32))
+    return fail(EINVAL, "--dst \"{}\" is not an IPv4 or IPv6 address", a.dst);
+  spec.dst = dst->addr;
+  if (a.src.empty()) {
+    spec.src = XG_TRY(gen::interface_address(iface, dst->family));
+  } else {
+    auto src = rules::parse_prefix(a.src);
+    if (!src) return fail(EINVAL, "--src \"{}\" is not an address or prefix (198.18.0.0/24)", a.src);
+    if (src->family != dst->family) return fail(EINVAL, "--src and --dst are of different families");
+    spec.src = *src;
+  }
+  auto [lo, hi] = XG_TRY_CTX(gen::parse_port_range(a.sport), "--sport");
+  spec.sport_lo = lo, spec.sport_hi = hi;
+  spec.dport = a.dport;
+  spec.size = a.size;
+  spec.src_mac = XG_TRY(gen::interface_mac(iface));
+  spec.dst_mac = a.dst_mac.empty() ? XG_TRY(gen::neighbour_mac(iface, a.dst)) : XG_TRY_CTX(gen::parse_mac(a.dst_mac), "--dst-mac");
+  auto tmpl = XG_TRY(gen::build(spec));
+  auto g = XG_TRY(gen::Generator::open(tmpl));
+
+  gen::Limits limits{a.count, a.seconds};
+  if (!limits.count && limits.seconds <= 0) limits.seconds = 10;
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;  // no SA_RESTART: the send returns early
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  auto progress = [&](const gen::Progress& p) {
+    if (!a.json) std::fprintf(stderr, "gen %s: %s\n", iface.name.c_str(), fmt_rate(p, a.size).c_str());
+  };
+  auto done = XG_TRY(g.run(iface, limits, progress, &g_stop));
+  if (a.json) {
+    nlohmann::json j = {{"interface", iface.name}, {"proto", a.proto}, {"size", a.size},
+                        {"frames", done.frames}, {"seconds", done.seconds}, {"pps", done.pps()}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("sent %s\n", fmt_rate(done, a.size).c_str());
+  }
+  return {};
+}
+
+}  // namespace
+
+void register_gen_command(CLI::App& app, Command& cmd) {
+  auto a = std::make_shared<GenArgs>();
+  auto* gen = app.add_subcommand("gen", "Lab traffic generator: blast frames out of a veth");
+  gen->add_option("IFACE", a->iface, "Lab interface (a veth; its peer receives)")->required();
+  gen->add_option("--dst", a->dst, "Destination address (IPv4 or IPv6)")->required();
+  gen->add_option("--src", a->src,
+                  "Source address, or a prefix whose host bits are random per frame "
+                  "(default: the interface's address)");
+  gen->add_option("--proto", a->proto, "udp, syn (TCP SYN) or icmp (echo request)")
+      ->check(CLI::IsMember({"udp", "syn", "icmp"}));
+  gen->add_option("--sport", a->sport, "Source port, or a range LO-HI (random per frame)");
+  gen->add_option("--dport", a->dport, "Destination port");
+  gen->add_option("--size", a->size, "Frame length in bytes without FCS (64..1514)");
+  gen->add_option("--count", a->count, "Stop after this many frames");
+  gen->add_option("--duration", a->seconds, "Stop after this many seconds (default 10 without --count)")
+      ->check(CLI::PositiveNumber);
+  gen->add_option("--dst-mac", a->dst_mac, "Destination MAC (default: from the neighbour table)");
+  gen->add_flag("--force", a->force, "Send on an interface that is not a veth");
+  gen->add_flag("--json", a->json, "Print the result as JSON");
+  gen->footer("Example: xdpguard -n lab gen veth0 --dst 198.18.0.2 --src 198.18.0.0/24 "
+              "--sport 1024-65535 --duration 5");
+  gen->callback([&cmd, a] {
+    cmd.fn = [a] { return cmd_gen(*a); };
+    cmd.context = [a] { return "gen " + a->iface; };
+    cmd.needs_bpffs = false;
+  });
+}
 
 }  // namespace xdpguard::cli

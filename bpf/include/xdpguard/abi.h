@@ -176,4 +176,27 @@ struct xdpguard_set_info {
 #define XDPGUARD_PIN_RULES "xg_rules"
 #define XDPGUARD_PIN_SET_NAMES "xg_set_names"
 
+/* ---- Traffic generator (bpf/gen.bpf.c, `xdpguard gen`) ------------------
+ * The generator sends one template frame again and again (BPF_PROG_TEST_RUN
+ * with live frames); its program rewrites the randomised fields of every
+ * frame and fixes the checksums from partial sums computed in userspace.
+ * Offsets are from the start of the frame; 0 means "no such field". All
+ * 16-bit sums are over words as they lie in memory (byte-order neutral). */
+#define XDPGUARD_GEN_RAND_SADDR (1u << 0)  /* random low bits of the source address */
+#define XDPGUARD_GEN_RAND_SPORT (1u << 1)  /* random source port in a range */
+struct xdpguard_gen_cfg {
+	__u32 flags;
+	__u16 saddr_off;    /* the last 4 bytes of the source address */
+	__u16 sport_off;
+	__u16 ip_csum_off;  /* IPv4 header checksum */
+	__u16 l4_csum_off;  /* TCP/UDP/ICMPv6 checksum (covers the pseudo-header) */
+	__u32 saddr_keep;   /* last 4 address bytes: bits kept (memory order) */
+	__u32 saddr_base;   /* ...and their values; the other bits are random */
+	__u16 sport_lo;     /* host order */
+	__u16 sport_span;   /* ports sport_lo .. sport_lo + span - 1 (0: 65536) */
+	__u32 ip_sum;       /* folded-later sum of the IPv4 header, csum and random fields zero */
+	__u32 l4_sum;       /* same for the L4 checksum (pseudo-header included) */
+	__u32 udp_zero_ok;  /* an L4 result of 0 is sent as 0xffff (UDP) */
+};
+
 #endif /* XDPGUARD_ABI_H */

@@ -24,3 +24,4 @@ inline xdpguard_counter& operator+=(xdpguard_counter& a, const xdpguard_counter&
 static_assert(sizeof(xdpguard_tuple) == 16);
 static_assert(sizeof(xdpguard_cls_key) == 44);
 static_assert(sizeof(xdpguard_cls_value) == 16);
+static_assert(sizeof(xdpguard_gen_cfg) == 36);

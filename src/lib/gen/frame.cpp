@@ -1,0 +1,230 @@
+#include "gen/frame.h"
+
+#include <cctype>
+#include <cstring>
+#include <string_view>
+
+#include <fmt/format.h>
+#include <xdpguard/gen.h>
+
+namespace xdpguard::gen {
+namespace {
+
+constexpr std::size_t kEth = 14, kIp4 = 20, kIp6 = 40, kUdp = 8, kTcp = 20, kIcmp = 8;
+
+std::size_t l4_header(Proto p) { return p == Proto::Udp ? kUdp : p == Proto::Syn ? kTcp : kIcmp; }
+
+void put16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 8);
+  p[1] = static_cast<std::uint8_t>(v);
+}
+
+// Sum of 16-bit words as they lie in memory (the sums gen.h continues).
+std::uint32_t mem_sum(const std::uint8_t* p, std::size_t n, std::uint32_t sum = 0) {
+  for (std::size_t i = 0; i + 1 < n; i += 2) {
+    std::uint16_t w;
+    std::memcpy(&w, p + i, 2);
+    sum += w;
+  }
+  if (n & 1) {
+    std::uint8_t last[2] = {p[n - 1], 0};
+    std::uint16_t w;
+    std::memcpy(&w, last, 2);
+    sum += w;
+  }
+  return sum;
+}
+
+// Folds a 32-bit accumulator to 16 bits while keeping it a valid partial sum.
+std::uint32_t reduce(std::uint32_t sum) { return xg_csum_fold(sum); }
+
+}  // namespace
+
+Result<Mac> parse_mac(const std::string& text) {
+  Mac m{};
+  auto bad = [&] { return fail(EINVAL, "\"{}\" is not a MAC address (expected aa:bb:cc:dd:ee:ff)", text); };
+  if (text.size() != 17) return bad();
+  for (int i = 0; i < 6; ++i) {
+    if (i < 5 && text[i * 3 + 2] != ':') return bad();
+    unsigned v = 0;
+    for (int k = 0; k < 2; ++k) {
+      char c = text[i * 3 + k];
+      int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+              : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+              : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+      if (d < 0) return bad();
+      v = v * 16 + static_cast<unsigned>(d);
+    }
+    m[i] = static_cast<std::uint8_t>(v);
+  }
+  return m;
+}
+
+Result<std::pair<std::uint16_t, std::uint16_t>> parse_port_range(const std::string& text) {
+  auto bad = [&] { return fail(EINVAL, "\"{}\" is not a port or a range LO-HI (0..65535, LO <= HI)", text); };
+  auto num = [](std::string_view s) -> long {
+    if (s.empty() || s.size() > 5) return -1;
+    long v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return -1;
+      v = v * 10 + (c - '0');
+    }
+    return v <= 65535 ? v : -1;
+  };
+  std::string_view t = text;
+  auto dash = t.find('-');
+  long lo = num(t.substr(0, dash)), hi = dash == std::string_view::npos ? lo : num(t.substr(dash + 1));
+  if (lo < 0 || hi < 0 || lo > hi) return bad();
+  return std::pair{static_cast<std::uint16_t>(lo), static_cast<std::uint16_t>(hi)};
+}
+
+const char* proto_name(Proto p) {
+  switch (p) {
+    case Proto::Udp: return "udp";
+    case Proto::Syn: return "syn";
+    case Proto::Icmp: return "icmp";
+  }
+  return "?";
+}
+
+std::uint32_t min_frame_size(Proto proto, rules::Family family) {
+  std::size_t n = kEth + (family == rules::Family::V6 ? kIp6 : kIp4) + l4_header(proto);
+  if (proto == Proto::Icmp) n += 8;
+  return static_cast<std::uint32_t>(std::max<std::size_t>(n, 60));
+}
+
+std::uint16_t checksum(const std::uint8_t* p, std::size_t n, std::uint32_t sum) {
+  return static_cast<std::uint16_t>(~xg_csum_fold(reduce(mem_sum(p, n, sum))));
+}
+
+Result<Template> build(const Spec& s) {
+  const bool v6 = s.src.family == rules::Family::V6;
+  const unsigned bits = v6 ? 128 : 32;
+  if (s.src.family == rules::Family::Any) return fail(EINVAL, "source address family unknown");
+  if (s.src.len > bits) return fail(EINVAL, "source prefix length {} is longer than {}", s.src.len, bits);
+  if (bits - s.src.len > 32)
+    return fail(EINVAL, "source /{} leaves {} random bits; at most 32 are randomised (use /{} or longer)",
+                s.src.len, bits - s.src.len, bits - 32);
+  if (s.sport_lo > s.sport_hi)
+    return fail(EINVAL, "source port range {}-{} is backwards", s.sport_lo, s.sport_hi);
+  const std::uint32_t min = min_frame_size(s.proto, s.src.family);
+  if (s.size < min || s.size > kMaxFrameSize)
+    return fail(EINVAL, "frame size {} out of range: {} {} frames are {}..{} bytes", s.size,
+                v6 ? "IPv6" : "IPv4", proto_name(s.proto), min, kMaxFrameSize);
+
+  Template t;
+  auto& f = t.frame;
+  f.assign(s.size, 0);
+  std::memcpy(&f[0], s.dst_mac.data(), 6);
+  std::memcpy(&f[6], s.src_mac.data(), 6);
+  put16(&f[12], v6 ? 0x86dd : 0x0800);
+
+  const std::size_t ip = kEth, l4 = ip + (v6 ? kIp6 : kIp4);
+  const std::size_t ip_len = s.size - kEth, l4_len = s.size - l4;
+  std::uint8_t l4proto = s.proto == Proto::Udp ? 17 : s.proto == Proto::Syn ? 6 : v6 ? 58 : 1;
+  const std::size_t saddr = ip + (v6 ? 8 : 12), daddr = ip + (v6 ? 24 : 16);
+  const std::size_t alen = v6 ? 16 : 4;
+  if (v6) {
+    f[ip] = 0x60;
+    put16(&f[ip + 4], static_cast<std::uint16_t>(l4_len));
+    f[ip + 6] = l4proto;
+    f[ip + 7] = 64;
+  } else {
+    f[ip] = 0x45;
+    put16(&f[ip + 2], static_cast<std::uint16_t>(ip_len));
+    put16(&f[ip + 6], 0x4000);  // DF
+    f[ip + 8] = 64;
+    f[ip + 9] = l4proto;
+  }
+  std::memcpy(&f[saddr], s.src.addr.data(), alen);
+  std::memcpy(&f[daddr], s.dst.data(), alen);
+
+  std::size_t l4_csum = 0;
+  const bool rand_sport = s.sport_lo != s.sport_hi && s.proto != Proto::Icmp;
+  switch (s.proto) {
+    case Proto::Udp:
+      put16(&f[l4], s.sport_lo);
+      put16(&f[l4 + 2], s.dport);
+      put16(&f[l4 + 4], static_cast<std::uint16_t>(l4_len));
+      l4_csum = l4 + 6;
+      break;
+    case Proto::Syn:
+      put16(&f[l4], s.sport_lo);
+      put16(&f[l4 + 2], s.dport);
+      f[l4 + 4] = 0x5e, f[l4 + 5] = 0x1f, f[l4 + 6] = 0x00, f[l4 + 7] = 0x01;  // sequence number
+      f[l4 + 12] = 0x50;  // data offset 5
+      f[l4 + 13] = 0x02;  // SYN
+      put16(&f[l4 + 14], 64240);
+      l4_csum = l4 + 16;
+      break;
+    case Proto::Icmp:
+      f[l4] = v6 ? 128 : 8;  // echo request
+      put16(&f[l4 + 4], 0x7867);  // identifier "xg"
+      put16(&f[l4 + 6], 1);
+      l4_csum = l4 + 2;
+      break;
+  }
+  for (std::size_t i = l4 + l4_header(s.proto); i < f.size(); ++i) f[i] = static_cast<std::uint8_t>(i);
+
+  auto& c = t.cfg;
+  const bool rand_saddr = s.src.len < bits;
+  if (rand_saddr) {
+    c.flags |= XDPGUARD_GEN_RAND_SADDR;
+    c.saddr_off = static_cast<std::uint16_t>(saddr + alen - 4);
+    // Bits to keep, in memory order: the prefix part of the last 4 bytes.
+    std::uint8_t keep[4];
+    for (int i = 0; i < 4; ++i) {
+      int first_bit = static_cast<int>(bits) - 32 + i * 8;  // of byte i of the last 4
+      int kept = std::clamp(static_cast<int>(s.src.len) - first_bit, 0, 8);
+      keep[i] = static_cast<std::uint8_t>(kept ? 0xff << (8 - kept) : 0);
+    }
+    std::memcpy(&c.saddr_keep, keep, 4);
+    std::memcpy(&c.saddr_base, &f[c.saddr_off], 4);
+    std::memset(&f[c.saddr_off], 0, 4);  // zero while summing
+  }
+  if (rand_sport) {
+    c.flags |= XDPGUARD_GEN_RAND_SPORT;
+    c.sport_off = static_cast<std::uint16_t>(l4);
+    c.sport_lo = s.sport_lo;
+    c.sport_span = static_cast<std::uint16_t>(s.sport_hi - s.sport_lo + 1);  // 65536 wraps to 0
+    put16(&f[l4], 0);
+  }
+  // Partial sums with the random fields zero; checksums still zero.
+  if (!v6) {
+    c.ip_csum_off = static_cast<std::uint16_t>(ip + 10);
+    c.ip_sum = reduce(mem_sum(&f[ip], kIp4));
+  }
+  const bool pseudo = s.proto != Proto::Icmp || v6;
+  std::uint32_t l4_sum = mem_sum(&f[l4], l4_len);
+  if (pseudo) {
+    std::uint8_t ph[4] = {0, l4proto, static_cast<std::uint8_t>(l4_len >> 8), static_cast<std::uint8_t>(l4_len)};
+    l4_sum = mem_sum(&f[saddr], alen, l4_sum);
+    l4_sum = mem_sum(&f[daddr], alen, l4_sum);
+    l4_sum = mem_sum(ph, 4, l4_sum);
+  }
+  if (pseudo) {
+    c.l4_csum_off = static_cast<std::uint16_t>(l4_csum);
+    c.l4_sum = reduce(l4_sum);
+    c.udp_zero_ok = s.proto == Proto::Udp;
+  } else {
+    // ICMPv4 covers neither address nor port: one checksum for every frame.
+    std::uint16_t sum = checksum(&f[l4], l4_len);
+    std::memcpy(&f[l4_csum], &sum, 2);
+  }
+  // The template itself is a valid frame: put the base values back and let
+  // the shared rewrite fill in the checksums (random fields at their base).
+  if (rand_saddr) std::memcpy(&f[c.saddr_off], &c.saddr_base, 4);
+  if (rand_sport) put16(&f[l4], s.sport_lo);
+  xdpguard_gen_cfg fixed = c;
+  fixed.flags = 0;
+  std::uint32_t addr_words = 0, port_word = 0;
+  if (rand_saddr) addr_words = mem_sum(&f[c.saddr_off], 4);
+  if (rand_sport) port_word = mem_sum(&f[l4], 2);
+  fixed.ip_sum += addr_words;
+  fixed.l4_sum += addr_words + port_word;
+  if (xg_gen_rewrite(f.data(), f.data() + f.size(), &fixed, 0, 0) != 0)
+    return fail(EINVAL, "internal: template field offsets out of the frame");
+  return t;
+}
+
+}  // namespace xdpguard::gen

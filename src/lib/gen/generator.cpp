@@ -1,0 +1,190 @@
+#include "gen/generator.h"
+
+#include <bpf/bpf.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "core/log.h"
+#include "core/process.h"
+#include "core/unique_fd.h"
+#include "gen.skel.h"
+
+namespace xdpguard::gen {
+namespace {
+
+// Frames per BPF_PROG_TEST_RUN call in live mode before the kernel flushes
+// the redirect queue (the kernel's default is 64, NAPI's budget).
+constexpr std::uint32_t kBatch = 64;
+
+// The interface's driver name as ethtool reports it; "" when unknown.
+std::string driver_of(const std::string& name) {
+  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s) return {};
+  ethtool_drvinfo info{};
+  info.cmd = ETHTOOL_GDRVINFO;
+  ifreq ifr{};
+  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name.c_str());
+  ifr.ifr_data = reinterpret_cast<char*>(&info);
+  if (::ioctl(s.get(), SIOCETHTOOL, &ifr) != 0) return {};  // no ethtool: not a veth
+  return std::string(info.driver);
+}
+
+}  // namespace
+
+Result<void> check_lab_interface(const Interface& iface, bool force) {
+  unsigned flags = 0;
+  {
+    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!s) return fail_errno(errno, "socket");
+    ifreq ifr{};
+    std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", iface.name.c_str());
+    if (::ioctl(s.get(), SIOCGIFFLAGS, &ifr) != 0) return fail_errno(errno, iface.name);
+    flags = static_cast<unsigned short>(ifr.ifr_flags);
+  }
+  if (!(flags & IFF_UP)) return fail(ENETDOWN, "{} is down", iface.name);
+  if (force) return {};
+  const std::string driver = driver_of(iface.name);
+  if (driver != "veth")
+    return fail(EPERM,
+                "{} is not a veth (driver \"{}\"): refusing to flood what may be a real network; "
+                "use a lab veth, or --force if you mean it",
+                iface.name, driver.empty() ? "unknown" : driver);
+  return {};
+}
+
+Result<Mac> interface_mac(const Interface& iface) {
+  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s) return fail_errno(errno, "socket");
+  ifreq ifr{};
+  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", iface.name.c_str());
+  if (::ioctl(s.get(), SIOCGIFHWADDR, &ifr) != 0) return fail_errno(errno, iface.name + ": MAC address");
+  Mac m;
+  std::memcpy(m.data(), ifr.ifr_hwaddr.sa_data, 6);
+  return m;
+}
+
+Result<rules::Prefix> interface_address(const Interface& iface, rules::Family family) {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return fail_errno(errno, "getifaddrs");
+  std::unique_ptr<ifaddrs, void (*)(ifaddrs*)> guard(list, ::freeifaddrs);
+  const bool v6 = family == rules::Family::V6;
+  for (ifaddrs* a = list; a; a = a->ifa_next) {
+    if (!a->ifa_addr || iface.name != a->ifa_name) continue;
+    rules::Prefix p;
+    p.family = family;
+    if (!v6 && a->ifa_addr->sa_family == AF_INET) {
+      std::memcpy(p.addr.data(), &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, 4);
+      p.len = 32;
+      return p;
+    }
+    if (v6 && a->ifa_addr->sa_family == AF_INET6) {
+      const auto* sin6 = reinterpret_cast<sockaddr_in6*>(a->ifa_addr);
+      if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr)) continue;
+      std::memcpy(p.addr.data(), &sin6->sin6_addr, 16);
+      p.len = 128;
+      return p;
+    }
+  }
+  return fail(EADDRNOTAVAIL, "{} has no {} address; give --src", iface.name, v6 ? "IPv6" : "IPv4");
+}
+
+Result<Mac> neighbour_mac(const Interface& iface, const std::string& addr) {
+  auto out = run_checked({"ip", "-j", "neigh", "show", "to", addr, "dev", iface.name});
+  if (out) {
+    auto j = nlohmann::json::parse(*out, nullptr, false);
+    if (j.is_array())
+      for (const auto& n : j) {
+        if (!n.contains("lladdr")) continue;
+        unsigned b[6];
+        Mac m;
+        if (std::sscanf(n["lladdr"].get<std::string>().c_str(), "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2],
+                        &b[3], &b[4], &b[5]) != 6)
+          continue;
+        for (int i = 0; i < 6; ++i) m[i] = static_cast<std::uint8_t>(b[i]);
+        return m;
+      }
+  }
+  return fail(EHOSTUNREACH, "no MAC address known for {} on {}; give --dst-mac, or ping it once first",
+              addr, iface.name);
+}
+
+Generator::Generator(Generator&& o) noexcept : skel_(o.skel_), frame_(std::move(o.frame_)) { o.skel_ = nullptr; }
+Generator& Generator::operator=(Generator&& o) noexcept {
+  std::swap(skel_, o.skel_);
+  std::swap(frame_, o.frame_);
+  return *this;
+}
+Generator::~Generator() {
+  if (skel_) gen_bpf__destroy(skel_);
+}
+
+Result<Generator> Generator::open(const Template& t) {
+  Generator g;
+  g.skel_ = gen_bpf__open();
+  if (!g.skel_) return fail_errno(errno, "open gen object");
+  g.skel_->rodata->cfg = t.cfg;
+  log::clear_bpf_log();
+  if (int err = gen_bpf__load(g.skel_)) {
+    std::string tail = log::bpf_log_tail();
+    return fail(-err, "load gen: {}{}{}", std::strerror(-err), tail.empty() ? "" : ": ", tail);
+  }
+  g.frame_ = t.frame;
+  return g;
+}
+
+Result<Progress> Generator::run(const Interface& iface, const Limits& limits,
+                                const std::function<void(const Progress&)>& on_progress,
+                                const std::atomic<bool>* stop, double interval) {
+  if (!limits.count && limits.seconds <= 0) return fail(EINVAL, "generator needs a count or a duration");
+  using clock = std::chrono::steady_clock;
+  volatile __u64* sent = &skel_->bss->frames;
+  const __u64 base = *sent;
+  const auto t0 = clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
+  Progress p;
+  double next_report = interval;
+  std::uint64_t chunk = 1u << 16;
+  xdp_md ctx{};
+  ctx.data_end = static_cast<__u32>(frame_.size());
+  ctx.ingress_ifindex = static_cast<__u32>(iface.ifindex);
+  const int fd = bpf_program__fd(skel_->progs.xg_gen);
+  for (;;) {
+    p.frames = *sent - base;
+    p.seconds = elapsed();
+    if (limits.count && p.frames >= limits.count) break;
+    if (limits.seconds > 0 && p.seconds >= limits.seconds) break;
+    if (stop && stop->load()) break;
+    if (on_progress && p.seconds >= next_report) {
+      on_progress(p);
+      next_report += interval;
+    }
+    // About a tenth of a second per call, so limits and progress stay precise.
+    if (p.seconds > 0.01) chunk = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(p.pps() / 10), 1024, 1u << 22);
+    std::uint64_t n = chunk;
+    if (limits.count) n = std::min<std::uint64_t>(n, limits.count - p.frames);
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame_.data(),
+                .data_size_in = static_cast<__u32>(frame_.size()), .ctx_in = &ctx,
+                .ctx_size_in = sizeof ctx, .repeat = static_cast<int>(n),
+                .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = kBatch);
+    if (bpf_prog_test_run_opts(fd, &opts) != 0) {
+      if (errno == EINTR) continue;  // a signal: the loop re-checks stop
+      return fail_errno(errno, "send on " + iface.name + " (BPF_PROG_TEST_RUN, live frames)");
+    }
+    if (*sent - base - p.frames < n)  // only XDP_ABORTED (rewrite out of bounds) skips the count
+      return fail(EIO, "gen program refused the template frame");
+  }
+  return p;
+}
+
+}  // namespace xdpguard::gen
