@@ -65,6 +65,27 @@ struct {
 	__array(values, struct cls_inner);
 } xg_cls SEC(".maps");
 
+/*
+ * Per-CPU copy of the live rule set's tuple descriptors, so that the walk
+ * reads them from memory instead of one hash lookup each. It belongs to the
+ * rule-set generation whose header carries the same stamp (the inner map's
+ * id, unique while it lives): a packet uses the copy only when the stamp
+ * equals that of the header it read, and otherwise refills it from the same
+ * inner map first. So a packet still sees exactly one generation.
+ */
+struct desc_cache {
+	__u32 generation; /* 0: empty */
+	__u32 ntuples;
+	struct xdpguard_tuple t[XDPGUARD_MAX_TUPLES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct desc_cache);
+} xg_desc_cache SEC(".maps");
+
 /* Named prefix sets: one LPM trie per set and family, swapped whole. */
 struct set4_inner {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -182,6 +203,7 @@ struct verdict {
 struct walk {
 	const struct xg_pkt *pkt;
 	void *cls; /* the rule-set generation this packet was given */
+	const struct desc_cache *desc; /* its tuple descriptors */
 	struct verdict v;
 	__u64 checked_src, member_src, checked_dst, member_dst;
 	struct xdpguard_cls_key key;
@@ -216,13 +238,7 @@ static long walk_tuple(__u32 i, void *ctx)
 	union xdpguard_cls_value *val;
 	struct xdpguard_tuple t;
 
-	__builtin_memset(&w->key, 0, sizeof(w->key));
-	w->key.kind = XDPGUARD_KEY_TUPLE;
-	w->key.tuple = i;
-	val = bpf_map_lookup_elem(w->cls, &w->key);
-	if (!val)
-		return 1;
-	t = val->tuple;
+	t = w->desc->t[i & (XDPGUARD_MAX_TUPLES - 1)];
 	/* tuples are sorted by their best rule: no later one can win */
 	if (t.min_prio >= w->v.prio)
 		return 1;
@@ -259,6 +275,27 @@ static long walk_tuple(__u32 i, void *ctx)
 	return 0;
 }
 
+struct fill {
+	void *cls;
+	struct desc_cache *desc;
+	int ok;
+};
+
+/* Copies descriptor i of the rule set into the per-CPU cache. */
+static long fill_tuple(__u32 i, void *ctx)
+{
+	struct fill *f = ctx;
+	struct xdpguard_cls_key key = { .kind = XDPGUARD_KEY_TUPLE, .tuple = i };
+	union xdpguard_cls_value *val = bpf_map_lookup_elem(f->cls, &key);
+
+	if (!val) {
+		f->ok = 0;
+		return 1;
+	}
+	f->desc->t[i & (XDPGUARD_MAX_TUPLES - 1)] = val->tuple;
+	return 0;
+}
+
 /*
  * Tuple space search, first match wins: returns 1 and fills v when a rule
  * matches; 0 when none does (v->action is then the installed rule set's
@@ -268,7 +305,8 @@ static __always_inline int classify(const struct xg_pkt *p, struct verdict *v)
 {
 	struct walk w = { .pkt = p };
 	union xdpguard_cls_value *val;
-	__u32 zero = 0, ntuples;
+	struct desc_cache *desc;
+	__u32 zero = 0, ntuples, generation;
 
 	w.cls = bpf_map_lookup_elem(&xg_cls, &zero);
 	if (!w.cls)
@@ -278,10 +316,27 @@ static __always_inline int classify(const struct xg_pkt *p, struct verdict *v)
 	if (!val)
 		return 0;
 	ntuples = val->header.ntuples;
+	generation = val->header.generation;
 	v->action = val->header.default_action;
 	w.v.prio = 0xffffffff;
 	if (ntuples > XDPGUARD_MAX_TUPLES)
 		ntuples = XDPGUARD_MAX_TUPLES;
+	if (!ntuples)
+		return 0;
+	desc = bpf_map_lookup_elem(&xg_desc_cache, &zero);
+	if (!desc)
+		return 0;
+	if (desc->generation != generation || !generation) {
+		struct fill f = { .cls = w.cls, .desc = desc, .ok = 1 };
+
+		desc->generation = 0;
+		bpf_loop(ntuples, fill_tuple, &f, 0);
+		if (!f.ok)
+			return 0;
+		desc->ntuples = ntuples;
+		desc->generation = generation;
+	}
+	w.desc = desc;
 	bpf_loop(ntuples, walk_tuple, &w, 0);
 	if (w.v.prio == 0xffffffff)
 		return 0;

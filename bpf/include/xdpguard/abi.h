@@ -127,7 +127,7 @@ struct xdpguard_match {
 struct xdpguard_cls_header {
 	__u32 ntuples;
 	__u32 default_action;
-	__u32 generation;
+	__u32 generation; /* stamp: the id of the inner map holding this header */
 	__u32 nrules;
 };
 

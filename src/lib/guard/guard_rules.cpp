@@ -124,6 +124,14 @@ Result<void> Guard::install(const std::vector<rules::RuleEntry>& entries,
   // The new generation is built beside the live one...
   auto inner = XG_TRY(create_map(BPF_MAP_TYPE_HASH, "xg_cls_gen", sizeof(xdpguard_cls_key),
                                  sizeof(xdpguard_cls_value), keys.size()));
+  // Its id stamps the header: the program's per-CPU copy of the tuple
+  // descriptors is valid only for the generation with the same stamp.
+  bpf_map_info info{};
+  __u32 info_len = sizeof info;
+  if (bpf_obj_get_info_by_fd(inner.get(), &info, &info_len) != 0)
+    return fail_errno(errno, "rule table id");
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    if (keys[i].kind == XDPGUARD_KEY_HEADER) values[i].header.generation = info.id;
   XG_CHECK_CTX(fill_map(inner.get(), keys, values), "fill rule table");
   // ...and replaces it with one map write.
   __u32 zero = 0;
