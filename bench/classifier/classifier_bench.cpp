@@ -82,17 +82,7 @@ double seconds(F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
-  std::string json_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--quick") quick = true;
-    else if (a == "--json" && i + 1 < argc) json_path = argv[++i];
-    else {
-      std::fprintf(stderr, "usage: classifier_bench [--quick] [--json FILE]\n");
-      return 2;
-    }
-  }
+  const auto [quick, json_path] = bench::parse_args(argc, argv, "classifier_bench");
   log::init();
   if (auto r = require_privileges(); !r) {
     std::fprintf(stderr, "classifier_bench: %s\n", r.error().message().c_str());

@@ -3,6 +3,8 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include <fmt/format.h>
@@ -39,6 +41,22 @@ std::vector<rules::Prefix> random_prefixes(std::size_t n, unsigned seed) {
     out.push_back(p);
   }
   return out;
+}
+
+Args parse_args(int argc, char** argv, const char* name) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s == "--quick") {
+      a.quick = true;
+    } else if (s == "--json" && i + 1 < argc) {
+      a.json_path = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: %s [--quick] [--json FILE]\n", name);
+      std::exit(2);
+    }
+  }
+  return a;
 }
 
 Result<UniqueFd> bare_program(std::uint32_t action) {

@@ -24,6 +24,14 @@ std::vector<std::string> rule_set(std::size_t n);
 // that traffic is sent to.
 std::vector<rules::Prefix> random_prefixes(std::size_t n, unsigned seed);
 
+// Every benchmark's command line: NAME [--quick] [--json FILE]. Prints the
+// usage and exits 2 on anything else.
+struct Args {
+  bool quick = false;
+  std::string json_path;
+};
+Args parse_args(int argc, char** argv, const char* name);
+
 // The limit: a program that only returns `action` (r0 = action; exit).
 [[nodiscard]] Result<UniqueFd> bare_program(std::uint32_t action);
 

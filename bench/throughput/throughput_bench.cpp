@@ -126,17 +126,7 @@ Result<void> sh_in(const Lab& lab, const std::string& script) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
-  std::string json_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--quick") quick = true;
-    else if (a == "--json" && i + 1 < argc) json_path = argv[++i];
-    else {
-      std::fprintf(stderr, "usage: throughput_bench [--quick] [--json FILE]\n");
-      return 2;
-    }
-  }
+  const auto [quick, json_path] = bench::parse_args(argc, argv, "throughput_bench");
   log::init();
   auto die = [](const std::string& what) {
     std::fprintf(stderr, "throughput_bench: %s\n", what.c_str());

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +45,24 @@ inline CliRun xg_srv(const Lab& lab, std::vector<std::string> args) {
   args.insert(args.begin(), {"-n", lab.server().netns});
   return xdpguard_cli(args);
 }
+
+// A fresh lab with xdpguard attached (native, default pass) on the server's
+// veth; detached again (pins removed) after the test.
+class GuardedLabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    XG_REQUIRE_PRIVILEGES();
+    auto l = Lab::create();
+    ASSERT_TRUE(l) << l.error().message();
+    lab_.emplace(std::move(*l));
+    auto att = xg_srv(*lab_, {"attach", lab_->server().veth});
+    ASSERT_EQ(att.code, 0) << att.err;
+  }
+  void TearDown() override {
+    if (lab_) (void)xg_srv(*lab_, {"detach", lab_->server().veth});
+  }
+  std::optional<Lab> lab_;
+};
 
 inline nlohmann::json stats_json(const Lab& lab) {
   auto r = xg_srv(lab, {"stats", lab.server().veth, "--json"});

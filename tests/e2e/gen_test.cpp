@@ -41,22 +41,14 @@ std::map<std::string, long> snmp(const Lab& lab) {
   return m;
 }
 
-class Gen : public ::testing::Test {
+// xdpguard on the server also makes its veth accept the generator's frames
+// (a veth takes XDP_TX/redirected frames only with an XDP program on it).
+class Gen : public GuardedLabTest {
  protected:
-  void SetUp() override {
-    XG_REQUIRE_PRIVILEGES();
-    auto l = Lab::create();
-    ASSERT_TRUE(l) << l.error().message();
-    lab_.emplace(std::move(*l));
-    // The receiving veth takes redirected frames only with XDP on it.
-    auto r = xg_srv(*lab_, {"attach", lab_->server().veth});
-    ASSERT_EQ(r.code, 0) << r.err;
-  }
   CliRun gen(std::vector<std::string> args) {
     args.insert(args.begin(), {"-n", lab_->client().netns, "gen", lab_->client().veth});
     return xdpguard_cli(args);
   }
-  std::optional<Lab> lab_;
 };
 
 TEST_F(Gen, UdpFromRandomSourcesReachesARealSocketExactly) {

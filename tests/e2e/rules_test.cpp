@@ -68,21 +68,7 @@ nlohmann::json rule_by_id(const nlohmann::json& list, std::uint32_t id) {
   return {};
 }
 
-class RulesTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    XG_REQUIRE_PRIVILEGES();
-    auto l = Lab::create();
-    ASSERT_TRUE(l) << l.error().message();
-    lab_.emplace(std::move(*l));
-    auto att = xg_srv(*lab_, {"attach", lab_->server().veth});
-    ASSERT_EQ(att.code, 0) << att.err;
-  }
-  void TearDown() override {
-    if (lab_) (void)xg_srv(*lab_, {"detach", lab_->server().veth});
-  }
-  std::optional<Lab> lab_;
-};
+using RulesTest = GuardedLabTest;
 
 TEST_F(RulesTest, RealClientsArePassedOrDroppedAsTheRulesSay) {
   const Lab& lab = *lab_;
