@@ -98,14 +98,14 @@ void register_gen_command(CLI::App& app, Command& cmd) {
       ->check(CLI::IsMember({"udp", "syn", "icmp"}));
   gen->add_option("--sport", a->sport, "Source port, or a range LO-HI (random per frame)");
   gen->add_option("--dport", a->dport, "Destination port");
-  gen->add_option("--size", a->size, "Frame length in bytes without FCS (64..1514)");
+  gen->add_option("--size", a->size, "Frame length in bytes without FCS (default 64; 60..1514, more for IPv6/TCP)");
   gen->add_option("--count", a->count, "Stop after this many frames");
   gen->add_option("--duration", a->seconds, "Stop after this many seconds (default 10 without --count)")
       ->check(CLI::PositiveNumber);
   gen->add_option("--dst-mac", a->dst_mac, "Destination MAC (default: from the neighbour table)");
   gen->add_flag("--force", a->force, "Send on an interface that is not a veth");
   gen->add_flag("--json", a->json, "Print the result as JSON");
-  gen->footer("Example: xdpguard -n lab gen veth0 --dst 198.18.0.2 --src 198.18.0.0/24 "
+  gen->footer("Example: xdpguard -n lab gen veth0 --dst 198.18.0.2 --src 198.18.0.64/26 "
               "--sport 1024-65535 --duration 5");
   gen->callback([&cmd, a] {
     cmd.fn = [a] { return cmd_gen(*a); };
