@@ -69,13 +69,16 @@ struct {
  * Per-CPU copy of the live rule set's tuple descriptors, so that the walk
  * reads them from memory instead of one hash lookup each. It belongs to the
  * rule-set generation whose header carries the same stamp (the inner map's
- * id, unique while it lives): a packet uses the copy only when the stamp
- * equals that of the header it read, and otherwise refills it from the same
- * inner map first. So a packet still sees exactly one generation.
+ * id; the kernel hands out map ids cyclically, so a later rule set does not
+ * get the same one): a packet uses the copy only when the stamp equals that
+ * of the header it read, and otherwise refills it from the same inner map
+ * first. So a packet still sees exactly one generation. This relies on XDP
+ * runs not interleaving on one CPU (true for driver, generic and test runs
+ * on non-RT kernels).
  */
 struct desc_cache {
 	__u32 generation; /* 0: empty */
-	__u32 ntuples;
+	__u32 pad;
 	struct xdpguard_tuple t[XDPGUARD_MAX_TUPLES];
 };
 
@@ -333,7 +336,6 @@ static __always_inline int classify(const struct xg_pkt *p, struct verdict *v)
 		bpf_loop(ntuples, fill_tuple, &f, 0);
 		if (!f.ok)
 			return 0;
-		desc->ntuples = ntuples;
 		desc->generation = generation;
 	}
 	w.desc = desc;

@@ -24,7 +24,10 @@ void check(bool ok) {
 // Ones'-complement sum of the L4 segment plus pseudo-header folds to 0xffff.
 bool l4_valid(const std::vector<std::uint8_t>& f) {
   const bool v6 = f[12] == 0x86 && f[13] == 0xdd;
-  const std::size_t ip = 14, l4 = ip + (v6 ? 40 : 20), len = f.size() - l4;
+  const std::size_t ip = 14, l4 = ip + (v6 ? 40 : 20);
+  // Lengths from the headers (a SYN's frame ends in padding).
+  const std::size_t len = v6 ? (f[ip + 4] << 8 | f[ip + 5]) : (f[ip + 2] << 8 | f[ip + 3]) - 20u;
+  if (l4 + len > f.size()) return false;
   const std::uint8_t proto = v6 ? f[ip + 6] : f[ip + 9];
   std::uint32_t pseudo = 0;
   if (v6 || proto != 1) {

@@ -35,7 +35,14 @@ std::vector<rules::Prefix> random_prefixes(std::size_t n, unsigned seed) {
     p.family = rules::Family::V4;
     std::uint32_t x = rng();
     p.len = static_cast<std::uint8_t>(20 + rng() % 13);
-    x &= p.len == 32 ? 0xffffffffu : ~(0xffffffffu >> p.len);
+    const std::uint32_t mask = p.len == 32 ? 0xffffffffu : ~(0xffffffffu >> p.len);
+    x &= mask;
+    // Keep clear of the lab (198.18.0.0/15: a /20 or longer lies inside or
+    // outside it) and of the probe address 192.0.2.1.
+    if ((x >> 17) == (0xc6120000u >> 17) || (0xc0000201u & mask) == x) {
+      --i;
+      continue;
+    }
     p.addr = {static_cast<std::uint8_t>(x >> 24), static_cast<std::uint8_t>(x >> 16),
               static_cast<std::uint8_t>(x >> 8), static_cast<std::uint8_t>(x)};
     out.push_back(p);

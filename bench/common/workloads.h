@@ -20,8 +20,8 @@ namespace xdpguard::bench {
 // matches none of them.
 std::vector<std::string> rule_set(std::size_t n);
 
-// n random IPv4 prefixes (/20../32) — block-list content, never addresses
-// that traffic is sent to.
+// n random IPv4 prefixes (/20../32) — block-list content, none of which
+// covers a lab address (198.18.0.0/15) or the probe address 192.0.2.1.
 std::vector<rules::Prefix> random_prefixes(std::size_t n, unsigned seed);
 
 // Every benchmark's command line: NAME [--quick] [--json FILE]. Prints the

@@ -73,6 +73,7 @@ TEST_F(Gen, UdpFromRandomSourcesReachesARealSocketExactly) {
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["frames"], kFrames);
+  EXPECT_EQ(j["refused"], 0);
 
   std::set<std::uint32_t> sources;
   std::set<int> ports;
@@ -111,19 +112,22 @@ TEST_F(Gen, SynAndEchoAreAcceptedByTheKernelOnBothFamilies) {
   struct Case {
     std::string proto, dst, src;
     std::string counter;  // rises by one per accepted frame
+    std::string size;
   };
+  // Random sources from prefixes of the lab subnets without the server's own
+  // address; odd frame sizes among them.
   const std::vector<Case> cases = {
-      {"syn", lab_->server().ip4, "198.18.0.1", "Tcp.InSegs"},
-      {"icmp", lab_->server().ip4, "198.18.0.1", "Icmp.InEchos"},
-      {"syn", lab_->server().ip6, "fd00::1", "Tcp.InSegs"},
-      {"icmp", lab_->server().ip6, "fd00::1", "Icmp6InEchos"},
-      {"udp", lab_->server().ip6, "fd00::1", "Udp6InDatagrams"},
+      {"syn", lab_->server().ip4, "198.18.0.64/26", "Tcp.InSegs", "60"},
+      {"icmp", lab_->server().ip4, "198.18.0.64/26", "Icmp.InEchos", "129"},
+      {"syn", lab_->server().ip6, "fd00::40/122", "Tcp.InSegs", "101"},
+      {"icmp", lab_->server().ip6, "fd00::40/122", "Icmp6InEchos", "127"},
+      {"udp", lab_->server().ip6, "fd00::40/122", "Udp6NoPorts", "333"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.proto + " to " + c.dst);
     auto before = snmp(*lab_);
     auto r = gen({"--proto", c.proto, "--dst", c.dst, "--src", c.src, "--dport", "7", "--count",
-                  std::to_string(kFrames), "--size", "128"});
+                  std::to_string(kFrames), "--size", c.size});
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.out.find("sent " + std::to_string(kFrames) + " frames"), std::string::npos) << r.out;
     std::map<std::string, long> after;
@@ -132,9 +136,7 @@ TEST_F(Gen, SynAndEchoAreAcceptedByTheKernelOnBothFamilies) {
       if (after[c.counter] - before[c.counter] >= kFrames) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    // Udp6 has a socket-less port: NoPorts counts those, InDatagrams does not.
-    std::string counted = c.counter == "Udp6InDatagrams" ? "Udp6NoPorts" : c.counter;
-    EXPECT_EQ(after[counted] - before[counted], kFrames);
+    EXPECT_EQ(after[c.counter] - before[c.counter], kFrames);
     for (const char* err : {"Tcp.InCsumErrors", "Icmp.InCsumErrors", "Icmp6InCsumErrors", "Udp6InCsumErrors",
                             "Ip.InHdrErrors", "Ip6InHdrErrors"})
       EXPECT_EQ(after[err], before[err]) << err;
@@ -171,11 +173,37 @@ TEST_F(Gen, RefusesWhatIsNotALabVeth) {
 }
 
 TEST_F(Gen, DurationBoundsTheRunAndProgressIsPrinted) {
-  auto r = gen({"--dst", lab_->server().ip4, "--duration", "2", "--src", "198.18.0.0/28"});
+  auto r = gen({"--dst", lab_->server().ip4, "--duration", "2", "--src", "198.18.0.64/28"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("gen " + lab_->client().veth + ": "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(" Mpps"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("sent "), std::string::npos) << r.out;
+  r = gen({"--dst", lab_->server().ip4, "--duration", "1.5", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_GE(j["seconds"].get<double>(), 1.5);
+  EXPECT_LT(j["seconds"].get<double>(), 10.0) << "the 10 s default, not --duration";
+  EXPECT_GT(j["frames"].get<std::uint64_t>(), 0u);
+}
+
+TEST_F(Gen, RefusesNonLabAddressesAndSaysWhenNothingArrives) {
+  auto r = gen({"--dst", "8.8.8.8", "--dst-mac", "02:00:00:00:00:02", "--count", "1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "xdpguard: gen " + lab_->client().veth +
+                       ": destination 8.8.8.8 is outside the lab ranges (198.18.0.0/15, fd00::/8): refusing to "
+                       "send to what may be a real network; use --force if you mean it\n");
+  r = gen({"--dst", lab_->server().ip4, "--src", "0.0.0.0/0", "--count", "1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("source 0.0.0.0/0 is not inside the lab ranges"), std::string::npos) << r.err;
+
+  // Without any XDP program on the peer, the veth refuses every frame.
+  ASSERT_EQ(xg_srv(*lab_, {"detach", lab_->server().veth}).code, 0);
+  r = gen({"--dst", lab_->server().ip4, "--count", "1000"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "xdpguard: gen " + lab_->client().veth + ": " + lab_->client().veth +
+                       " refused all 1000 frames: a veth passes them on only when its peer has an XDP program "
+                       "attached (any, even one that passes everything)\n");
+  ASSERT_EQ(xg_srv(*lab_, {"attach", lab_->server().veth}).code, 0);
 }
 
 }  // namespace

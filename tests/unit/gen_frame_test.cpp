@@ -1,8 +1,9 @@
 // The generator's template and per-frame rewrite (src/lib/gen/frame.h,
 // bpf/include/xdpguard/gen.h — the same code the BPF program runs): every
 // frame it can produce has correct checksums recomputed from scratch, random
-// fields stay in their ranges, and nothing else changes. tests/e2e/gen_test
-// checks real frames with tshark, an independent decoder.
+// fields stay in their ranges, and nothing else changes. Checksums are
+// checked with a plain RFC 1071 written here; tests/e2e/gen_test has the
+// receiving kernel check real frames.
 #include <cstring>
 #include <random>
 #include <set>
@@ -20,31 +21,40 @@ using Bytes = std::vector<std::uint8_t>;
 
 std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
 
-// Verifies every checksum of an Ethernet/IP/L4 frame from first principles.
+// RFC 1071 written out plainly (big-endian words, odd byte padded), not the
+// code under test: the ones'-complement sum of a range that includes its
+// checksum field is 0xffff when the checksum is right.
+std::uint16_t rfc1071_sum(const std::vector<std::uint8_t>& b) {
+  std::uint64_t sum = 0;
+  for (std::size_t i = 0; i < b.size(); i += 2) sum += (b[i] << 8) + (i + 1 < b.size() ? b[i + 1] : 0);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<std::uint16_t>(sum);
+}
+
+// Verifies every length and checksum of an Ethernet/IP/L4 frame; lengths
+// come from the headers (a SYN's frame may end in padding).
 void expect_valid(const Bytes& f, const std::string& where) {
   const bool v6 = be16(&f[12]) == 0x86dd;
   const std::size_t ip = 14, l4 = ip + (v6 ? 40 : 20);
   const std::uint8_t proto = v6 ? f[ip + 6] : f[ip + 9];
-  const std::size_t l4_len = f.size() - l4;
-  if (!v6) {
-    ASSERT_EQ(checksum(&f[ip], 20), 0) << where << ": IPv4 header checksum";
-    ASSERT_EQ(be16(&f[ip + 2]), f.size() - 14) << where;
+  const std::size_t l4_len = v6 ? be16(&f[ip + 4]) : be16(&f[ip + 2]) - 20u;
+  ASSERT_LE(l4 + l4_len, f.size()) << where;
+  if (proto == 6) {
+    ASSERT_EQ(l4_len, 20u) << where << ": a SYN carries no data";
   } else {
-    ASSERT_EQ(be16(&f[ip + 4]), l4_len) << where;
+    ASSERT_EQ(l4 + l4_len, f.size()) << where << ": the datagram fills the frame";
   }
-  std::uint32_t pseudo = 0;
-  if (v6 || proto != 1) {
-    Bytes ph;
+  if (!v6) {
+    ASSERT_EQ(rfc1071_sum(Bytes(&f[ip], &f[ip] + 20)), 0xffff) << where << ": IPv4 header checksum";
+  }
+  Bytes seg;
+  if (v6 || proto != 1) {  // pseudo-header: addresses, protocol, length
     const std::size_t a = ip + (v6 ? 8 : 12), n = v6 ? 32 : 8;
-    ph.insert(ph.end(), f.begin() + static_cast<long>(a), f.begin() + static_cast<long>(a + n));
-    ph.insert(ph.end(), {0, proto, static_cast<std::uint8_t>(l4_len >> 8), static_cast<std::uint8_t>(l4_len)});
-    for (std::size_t i = 0; i < ph.size(); i += 2) {
-      std::uint16_t w;
-      std::memcpy(&w, &ph[i], 2);
-      pseudo += w;
-    }
+    seg.assign(&f[a], &f[a] + n);
+    seg.insert(seg.end(), {0, proto, static_cast<std::uint8_t>(l4_len >> 8), static_cast<std::uint8_t>(l4_len)});
   }
-  ASSERT_EQ(checksum(&f[l4], l4_len, pseudo), 0) << where << ": L4 checksum (proto " << int(proto) << ")";
+  seg.insert(seg.end(), &f[l4], &f[l4] + l4_len);
+  ASSERT_EQ(rfc1071_sum(seg), 0xffff) << where << ": L4 checksum (proto " << int(proto) << ")";
   if (proto == 17) {
     ASSERT_NE(be16(&f[l4 + 6]), 0) << where << ": UDP checksum 0 means none";
   }
@@ -69,7 +79,7 @@ TEST(GenFrame, EveryRewrittenFrameIsValid) {
     for (bool v6 : {false, true})
       for (const char* src : {"198.18.0.1", "198.18.0.0/24", "198.16.0.0/13", "0.0.0.0/0", "fd00::1",
                               "fd00::ab00/120", "fd00::/96"})
-        for (std::uint32_t extra : {0u, 1u, 36u, 1000u}) {
+        for (std::uint32_t extra : {0u, 1u, 36u, 67u, 1000u}) {
           if (v6 != (std::string(src).find(':') != std::string::npos)) continue;
           Spec s = spec_for(proto, v6, 0, src);
           s.size = std::min(min_frame_size(proto, s.src.family) + extra, kMaxFrameSize);
@@ -130,6 +140,52 @@ TEST(GenFrame, EveryRewrittenFrameIsValid) {
   EXPECT_GT(frames, 10000);
 }
 
+TEST(GenFrame, UdpChecksumZeroIsSentAsFfff) {
+  // Random 32-bit sources: about one frame in 65,535 sums to checksum 0,
+  // which UDP must send as 0xffff (0 means "no checksum").
+  auto t = build(spec_for(Proto::Udp, false, 64, "0.0.0.0/0"));
+  ASSERT_TRUE(t);
+  Bytes f = t->frame;
+  int ffff = 0;
+  for (std::uint32_t r = 0; r < (1u << 21); ++r) {
+    ASSERT_EQ(xg_gen_rewrite(f.data(), f.data() + f.size(), &t->cfg, r * 2654435761u, 0), 0);
+    std::uint16_t field = be16(&f[14 + 20 + 6]);
+    ASSERT_NE(field, 0);
+    if (field == 0xffff) {
+      ++ffff;
+      expect_valid(f, "checksum 0xffff");
+    }
+  }
+  EXPECT_GT(ffff, 5);
+}
+
+TEST(GenFrame, OnlyLabAddressesWithoutForce) {
+  auto check = [](const char* src, const char* dst) {
+    Spec s = spec_for(Proto::Udp, std::string(dst).find(':') != std::string::npos, 64, src);
+    s.dst = rules::parse_prefix(dst)->addr;
+    auto r = check_lab_addresses(s);
+    return r ? std::string("ok") : r.error().message();
+  };
+  EXPECT_EQ(check("198.18.0.1", "198.18.0.2"), "ok");
+  EXPECT_EQ(check("198.19.0.0/16", "198.19.255.255"), "ok");
+  EXPECT_EQ(check("fd00::1", "fdff::2"), "ok");
+  EXPECT_EQ(check("198.18.0.1", "8.8.8.8"),
+            "destination 8.8.8.8 is outside the lab ranges (198.18.0.0/15, fd00::/8): refusing to send to what "
+            "may be a real network; use --force if you mean it");
+  EXPECT_EQ(check("198.18.0.1", "198.20.0.1"),
+            "destination 198.20.0.1 is outside the lab ranges (198.18.0.0/15, fd00::/8): refusing to send to what "
+            "may be a real network; use --force if you mean it");
+  EXPECT_EQ(check("0.0.0.0/0", "198.18.0.2"),
+            "source 0.0.0.0/0 is not inside the lab ranges (198.18.0.0/15, fd00::/8): refusing to spoof what may "
+            "be real addresses; use --force if you mean it");
+  EXPECT_EQ(check("198.16.0.0/13", "198.18.0.2"),
+            "source 198.16.0.0/13 is not inside the lab ranges (198.18.0.0/15, fd00::/8): refusing to spoof what "
+            "may be real addresses; use --force if you mean it");
+  EXPECT_EQ(check("2001:db8::1", "fd00::2"),
+            "source 2001:db8::1 is not inside the lab ranges (198.18.0.0/15, fd00::/8): refusing to spoof what may "
+            "be real addresses; use --force if you mean it");
+}
+
 TEST(GenFrame, RejectsWhatItCannotBuild) {
   auto msg = [](Spec s) {
     auto t = build(s);
@@ -138,6 +194,8 @@ TEST(GenFrame, RejectsWhatItCannotBuild) {
   Spec s = spec_for(Proto::Udp, false, 64, "198.18.0.1");
   s.size = 41;
   EXPECT_EQ(msg(s), "frame size 41 out of range: IPv4 udp frames are 60..1514 bytes");
+  s.size = 0;
+  EXPECT_EQ(msg(s), "frame size 0 out of range: IPv4 udp frames are 60..1514 bytes");
   s.size = 1515;
   EXPECT_EQ(msg(s), "frame size 1515 out of range: IPv4 udp frames are 60..1514 bytes");
   s = spec_for(Proto::Syn, true, 64, "fd00::1");

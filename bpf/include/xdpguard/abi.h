@@ -196,7 +196,7 @@ struct xdpguard_gen_cfg {
 	__u16 sport_span;   /* ports sport_lo .. sport_lo + span - 1 (0: 65536) */
 	__u32 ip_sum;       /* folded-later sum of the IPv4 header, csum and random fields zero */
 	__u32 l4_sum;       /* same for the L4 checksum (pseudo-header included) */
-	__u32 udp_zero_ok;  /* an L4 result of 0 is sent as 0xffff (UDP) */
+	__u32 zero_csum_as_ffff; /* UDP: a computed 0 is sent as 0xffff (0 = "no checksum") */
 };
 
 #endif /* XDPGUARD_ABI_H */

@@ -5,6 +5,9 @@
  * scratch). It writes the random fields as absolute values — in live-frames
  * mode a page may come back with an earlier frame's bytes — and computes the
  * checksums from the template's partial sums plus the words just written.
+ * So every other byte must be the template's: true unless a program on the
+ * receiving side rewrites frames in place (a reflector, NAT), whose edits
+ * would come back in recycled pages and spoil later frames' checksums.
  */
 #ifndef XDPGUARD_GEN_H
 #define XDPGUARD_GEN_H
@@ -64,7 +67,7 @@ static __always_inline int xg_gen_rewrite(__u8 *data, const __u8 *end,
 	}
 	if (c->l4_csum_off) {
 		__u16 csum = (__u16)~xg_csum_fold(c->l4_sum + addr_words + port_word);
-		if (csum == 0 && c->udp_zero_ok)
+		if (csum == 0 && c->zero_csum_as_ffff)
 			csum = 0xffff;
 		p = xg_gen_field(data, end, c->l4_csum_off, 2);
 		if (!p)

@@ -1,5 +1,7 @@
 #include "gen/frame.h"
 
+#include "rules/printer.h"
+
 #include <cctype>
 #include <cstring>
 #include <string_view>
@@ -39,6 +41,27 @@ std::uint32_t mem_sum(const std::uint8_t* p, std::size_t n, std::uint32_t sum = 
 std::uint32_t reduce(std::uint32_t sum) { return xg_csum_fold(sum); }
 
 }  // namespace
+
+Result<void> check_lab_addresses(const Spec& s) {
+  static const rules::Prefix lab4{rules::Family::V4, {198, 18}, 15};
+  static const rules::Prefix lab6{rules::Family::V6, {0xfd}, 8};
+  const rules::Prefix& lab = s.src.family == rules::Family::V6 ? lab6 : lab4;
+  auto inside = [&](const std::array<std::uint8_t, 16>& a, unsigned len) {
+    if (len < lab.len) return false;
+    for (unsigned b = 0; b < lab.len; ++b)
+      if (((a[b / 8] ^ lab.addr[b / 8]) >> (7 - b % 8)) & 1) return false;
+    return true;
+  };
+  const char* ranges = "198.18.0.0/15, fd00::/8";
+  if (!inside(s.dst, s.src.family == rules::Family::V6 ? 128 : 32))
+    return fail(EPERM, "destination {} is outside the lab ranges ({}): refusing to send to what may be a "
+                "real network; use --force if you mean it", rules::prefix_to_string(rules::Prefix{s.src.family, s.dst,
+                static_cast<std::uint8_t>(s.src.family == rules::Family::V6 ? 128 : 32)}), ranges);
+  if (!inside(s.src.addr, s.src.len))
+    return fail(EPERM, "source {} is not inside the lab ranges ({}): refusing to spoof what may be real "
+                "addresses; use --force if you mean it", rules::prefix_to_string(s.src), ranges);
+  return {};
+}
 
 Result<Mac> parse_mac(const std::string& text) {
   Mac m{};
@@ -120,7 +143,10 @@ Result<Template> build(const Spec& s) {
   put16(&f[12], v6 ? 0x86dd : 0x0800);
 
   const std::size_t ip = kEth, l4 = ip + (v6 ? kIp6 : kIp4);
-  const std::size_t ip_len = s.size - kEth, l4_len = s.size - l4;
+  // A SYN carries no data: what the frame has beyond its headers is Ethernet
+  // padding, outside the IP datagram. UDP and ICMP fill the frame.
+  const std::size_t l4_len = s.proto == Proto::Syn ? kTcp : s.size - l4;
+  const std::size_t ip_len = (l4 - ip) + l4_len;
   std::uint8_t l4proto = s.proto == Proto::Udp ? 17 : s.proto == Proto::Syn ? 6 : v6 ? 58 : 1;
   const std::size_t saddr = ip + (v6 ? 8 : 12), daddr = ip + (v6 ? 24 : 16);
   const std::size_t alen = v6 ? 16 : 4;
@@ -164,7 +190,7 @@ Result<Template> build(const Spec& s) {
       l4_csum = l4 + 2;
       break;
   }
-  for (std::size_t i = l4 + l4_header(s.proto); i < f.size(); ++i) f[i] = static_cast<std::uint8_t>(i);
+  for (std::size_t i = l4 + l4_header(s.proto); i < l4 + l4_len; ++i) f[i] = static_cast<std::uint8_t>(i);
 
   auto& c = t.cfg;
   const bool rand_saddr = s.src.len < bits;
@@ -205,7 +231,7 @@ Result<Template> build(const Spec& s) {
   if (pseudo) {
     c.l4_csum_off = static_cast<std::uint16_t>(l4_csum);
     c.l4_sum = reduce(l4_sum);
-    c.udp_zero_ok = s.proto == Proto::Udp;
+    c.zero_csum_as_ffff = s.proto == Proto::Udp;
   } else {
     // ICMPv4 covers neither address nor port: one checksum for every frame.
     std::uint16_t sum = checksum(&f[l4], l4_len);
@@ -222,6 +248,9 @@ Result<Template> build(const Spec& s) {
   if (rand_sport) port_word = mem_sum(&f[l4], 2);
   fixed.ip_sum += addr_words;
   fixed.l4_sum += addr_words + port_word;
+  // The program bounds every offset to 9 bits (verifier); headers end far below.
+  for (std::uint16_t off : {c.saddr_off, c.sport_off, c.ip_csum_off, c.l4_csum_off})
+    if (off + 4u > 0x200) return fail(EINVAL, "internal: template field offset {} too large", off);
   if (xg_gen_rewrite(f.data(), f.data() + f.size(), &fixed, 0, 0) != 0)
     return fail(EINVAL, "internal: template field offsets out of the frame");
   return t;

@@ -44,6 +44,11 @@ inline constexpr std::uint32_t kMaxFrameSize = 1514;
 // a source prefix too short to randomise, or ports out of order.
 [[nodiscard]] Result<Template> build(const Spec& spec);
 
+// Lab addresses: the source prefix and the destination must lie inside the
+// benchmarking range 198.18.0.0/15 (RFC 2544) or fd00::/8 (unique local), so
+// that generated traffic cannot be aimed at a real network by accident.
+[[nodiscard]] Result<void> check_lab_addresses(const Spec& spec);
+
 // Operator input: "aa:bb:cc:dd:ee:ff"; "N" or "LO-HI" (0..65535, LO <= HI).
 // Errors name the text and what was expected.
 [[nodiscard]] Result<Mac> parse_mac(const std::string& text);

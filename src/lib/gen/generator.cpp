@@ -6,11 +6,14 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <ifaddrs.h>
+#include <linux/if_link.h>
+#include <linux/if_packet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -38,6 +41,65 @@ std::string driver_of(const std::string& name) {
   ifr.ifr_data = reinterpret_cast<char*>(&info);
   if (::ioctl(s.get(), SIOCETHTOOL, &ifr) != 0) return {};  // no ethtool: not a veth
   return std::string(info.driver);
+}
+
+// The interface's tx_dropped counter (rtnl_link_stats through getifaddrs,
+// so from the current network namespace; 32 bits, used for differences).
+std::uint32_t tx_dropped(const Interface& iface) {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return 0;
+  std::uint32_t n = 0;
+  for (ifaddrs* a = list; a; a = a->ifa_next)
+    if (a->ifa_addr && a->ifa_addr->sa_family == AF_PACKET && a->ifa_data && iface.name == a->ifa_name)
+      n = static_cast<const rtnl_link_stats*>(a->ifa_data)->tx_dropped;
+  ::freeifaddrs(list);
+  return n;
+}
+
+// The sum of a veth's "tx_queue_N_xdp_xmit" ethtool counters: frames it
+// handed to its peer from XDP (the peer's queue took them). nullopt when
+// the interface has no such counters (not a veth).
+std::optional<std::uint64_t> xdp_xmit_count(const Interface& iface) {
+  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s) return std::nullopt;
+  auto ethtool = [&](void* data) {
+    ifreq ifr{};
+    std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", iface.name.c_str());
+    ifr.ifr_data = static_cast<char*>(data);
+    return ::ioctl(s.get(), SIOCETHTOOL, &ifr) == 0;
+  };
+  // ethtool_sset_info followed by one __u32 (the one set asked for).
+  alignas(ethtool_sset_info) std::uint8_t sset_buf[sizeof(ethtool_sset_info) + sizeof(std::uint32_t)] = {};
+  auto* sset = reinterpret_cast<ethtool_sset_info*>(sset_buf);
+  sset->cmd = ETHTOOL_GSSET_INFO;
+  sset->sset_mask = 1ull << ETH_SS_STATS;
+  if (!ethtool(sset) || !(sset->sset_mask & (1ull << ETH_SS_STATS))) return std::nullopt;
+  std::uint32_t n;
+  std::memcpy(&n, sset_buf + sizeof(ethtool_sset_info), sizeof n);
+  if (n == 0) return std::nullopt;
+  std::vector<std::uint8_t> strings(sizeof(ethtool_gstrings) + n * ETH_GSTRING_LEN);
+  auto* gs = reinterpret_cast<ethtool_gstrings*>(strings.data());
+  gs->cmd = ETHTOOL_GSTRINGS;
+  gs->string_set = ETH_SS_STATS;
+  gs->len = n;
+  if (!ethtool(gs)) return std::nullopt;
+  std::vector<std::uint8_t> stats(sizeof(ethtool_stats) + n * sizeof(std::uint64_t));
+  auto* st = reinterpret_cast<ethtool_stats*>(stats.data());
+  st->cmd = ETHTOOL_GSTATS;
+  st->n_stats = n;
+  if (!ethtool(st)) return std::nullopt;
+  std::optional<std::uint64_t> sum;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::string name(reinterpret_cast<const char*>(gs->data + i * ETH_GSTRING_LEN),
+                      strnlen(reinterpret_cast<const char*>(gs->data + i * ETH_GSTRING_LEN), ETH_GSTRING_LEN));
+    if (name.rfind("tx_queue_", 0) == 0 && name.size() > 9 &&
+        name.compare(name.size() - 9, 9, "_xdp_xmit") == 0) {
+      std::uint64_t v;
+      std::memcpy(&v, stats.data() + sizeof(ethtool_stats) + i * sizeof(std::uint64_t), sizeof v);
+      sum = sum.value_or(0) + v;
+    }
+  }
+  return sum;
 }
 
 }  // namespace
@@ -150,6 +212,10 @@ Result<Progress> Generator::run(const Interface& iface, const Limits& limits,
   using clock = std::chrono::steady_clock;
   volatile __u64* sent = &skel_->bss->frames;
   const __u64 base = *sent;
+  // Frames that left: a veth counts what its peer's queue took (xdp_xmit);
+  // other drivers count what they dropped.
+  const std::optional<std::uint64_t> xmit_base = xdp_xmit_count(iface);
+  const std::uint32_t dropped_base = tx_dropped(iface);
   const auto t0 = clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
   Progress p;
@@ -159,9 +225,19 @@ Result<Progress> Generator::run(const Interface& iface, const Limits& limits,
   ctx.data_end = static_cast<__u32>(frame_.size());
   ctx.ingress_ifindex = static_cast<__u32>(iface.ifindex);
   const int fd = bpf_program__fd(skel_->progs.xg_gen);
-  for (;;) {
+  auto update = [&] {
     p.frames = *sent - base;
+    std::uint64_t lost = static_cast<std::uint32_t>(tx_dropped(iface) - dropped_base);
+    if (xmit_base) {
+      auto xmit = xdp_xmit_count(iface);
+      std::uint64_t left = xmit ? *xmit - *xmit_base : p.frames;
+      lost = p.frames - std::min(left, p.frames);
+    }
+    p.dropped = std::min(lost, p.frames);
     p.seconds = elapsed();
+  };
+  for (;;) {
+    update();
     if (limits.count && p.frames >= limits.count) break;
     if (limits.seconds > 0 && p.seconds >= limits.seconds) break;
     if (stop && stop->load()) break;
@@ -170,7 +246,9 @@ Result<Progress> Generator::run(const Interface& iface, const Limits& limits,
       next_report += interval;
     }
     // About a tenth of a second per call, so limits and progress stay precise.
-    if (p.seconds > 0.01) chunk = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(p.pps() / 10), 1024, 1u << 22);
+    if (p.seconds > 0.01)
+      chunk = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(static_cast<double>(p.frames) / p.seconds / 10),
+                                        1024, 1u << 22);
     std::uint64_t n = chunk;
     if (limits.count) n = std::min<std::uint64_t>(n, limits.count - p.frames);
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame_.data(),
@@ -184,6 +262,7 @@ Result<Progress> Generator::run(const Interface& iface, const Limits& limits,
     if (*sent - base - p.frames < n)  // only XDP_ABORTED (rewrite out of bounds) skips the count
       return fail(EIO, "gen program refused the template frame");
   }
+  update();
   return p;
 }
 

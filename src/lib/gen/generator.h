@@ -26,9 +26,11 @@ struct Limits {
 };
 
 struct Progress {
-  std::uint64_t frames = 0;  // rewritten and handed to XDP_TX
+  std::uint64_t frames = 0;   // rewritten and handed to XDP_TX
+  std::uint64_t dropped = 0;  // of those, refused by the interface (its tx_dropped)
   double seconds = 0;
-  double pps() const { return seconds > 0 ? static_cast<double>(frames) / seconds : 0; }
+  std::uint64_t delivered() const { return frames > dropped ? frames - dropped : 0; }
+  double pps() const { return seconds > 0 ? static_cast<double>(delivered()) / seconds : 0; }
 };
 
 // Refuses anything but a veth unless forced, so that nobody floods a real

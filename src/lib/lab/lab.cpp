@@ -177,8 +177,6 @@ Result<Lab::LinkCounters> Lab::link_counters(const LabHost& h) const {
   c.rx_bytes = st["rx"]["bytes"].get<std::uint64_t>();
   c.tx_packets = st["tx"]["packets"].get<std::uint64_t>();
   c.tx_bytes = st["tx"]["bytes"].get<std::uint64_t>();
-  c.rx_dropped = st["rx"]["dropped"].get<std::uint64_t>();
-  c.tx_dropped = st["tx"]["dropped"].get<std::uint64_t>();
   return c;
 }
 

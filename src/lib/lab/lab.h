@@ -47,12 +47,9 @@ class Lab {
   [[nodiscard]] Result<std::string> exec(const LabHost& h, std::vector<std::string> argv,
                                          std::chrono::milliseconds timeout =
                                              std::chrono::seconds(30)) const;
-  // The veth's kernel counters, from its namespace. A veth counts frames
-  // it could not hand to its peer (e.g. XDP_TX/redirect with the peer's
-  // ring full or no XDP there) in tx_dropped.
+  // The veth's kernel counters (rx/tx packets and bytes), from its namespace.
   struct LinkCounters {
     std::uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
-    std::uint64_t rx_dropped = 0, tx_dropped = 0;
   };
   [[nodiscard]] Result<LinkCounters> link_counters(const LabHost& h) const;
 
