@@ -46,22 +46,31 @@ inline CliRun xg_srv(const Lab& lab, std::vector<std::string> args) {
   return xdpguard_cli(args);
 }
 
-// A fresh lab with xdpguard attached (native, default pass) on the server's
-// veth; detached again (pins removed) after the test.
-class GuardedLabTest : public ::testing::Test {
+// A fresh lab per test; xdpguard is detached from the server's veth (pins
+// removed) after the test, whatever the test attached.
+class LabTest : public ::testing::Test {
  protected:
   void SetUp() override {
     XG_REQUIRE_PRIVILEGES();
     auto l = Lab::create();
     ASSERT_TRUE(l) << l.error().message();
     lab_.emplace(std::move(*l));
-    auto att = xg_srv(*lab_, {"attach", lab_->server().veth});
-    ASSERT_EQ(att.code, 0) << att.err;
   }
   void TearDown() override {
     if (lab_) (void)xg_srv(*lab_, {"detach", lab_->server().veth});
   }
   std::optional<Lab> lab_;
+};
+
+// The same with xdpguard attached (native, default pass) before the test.
+class GuardedLabTest : public LabTest {
+ protected:
+  void SetUp() override {
+    LabTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    auto att = xg_srv(*lab_, {"attach", lab_->server().veth});
+    ASSERT_EQ(att.code, 0) << att.err;
+  }
 };
 
 inline nlohmann::json stats_json(const Lab& lab) {

@@ -213,26 +213,23 @@ TEST_F(RulesTest, AddingADeadRuleWarns) {
                                "every packet it would\n", first + 1, first));
 }
 
-class ConfigTest : public ::testing::Test {
+class ConfigTest : public LabTest {
  protected:
   void SetUp() override {
-    XG_REQUIRE_PRIVILEGES();
-    auto l = Lab::create();
-    ASSERT_TRUE(l) << l.error().message();
-    lab_.emplace(std::move(*l));
+    LabTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     dir_ = "/tmp/" + lab_->prefix() + "-conf";
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override {
-    if (lab_) (void)xg_srv(*lab_, {"detach", lab_->server().veth});
-    std::filesystem::remove_all(dir_);
+    LabTest::TearDown();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
   std::string write(const std::string& name, const std::string& text) {
     std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
     return path;
   }
-  std::optional<Lab> lab_;
   std::string dir_;
 };
 
