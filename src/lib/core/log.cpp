@@ -5,6 +5,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <mutex>
 
@@ -81,6 +82,15 @@ std::string bpf_log_tail(std::size_t lines) {
     out += g_lines[i];
   }
   return out;
+}
+
+Result<void> bpf_load(std::string_view what, const std::function<int()>& load) {
+  clear_bpf_log();
+  if (int err = load()) {
+    std::string tail = bpf_log_tail();
+    return fail(-err, "load {}: {}{}{}", what, std::strerror(-err), tail.empty() ? "" : ": ", tail);
+  }
+  return {};
 }
 
 }  // namespace xdpguard::log

@@ -4,9 +4,13 @@
 // tail in its Error instead of dumping it on success.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
+
+#include "core/result.h"
 
 namespace xdpguard::log {
 
@@ -18,5 +22,9 @@ void clear_bpf_log();
 
 // The last `lines` lines libbpf/libxdp printed, joined with " | " ("" if none).
 std::string bpf_log_tail(std::size_t lines = 6);
+
+// Runs a libbpf load (returns 0 or -errno) with the capture cleared first; a
+// failure reads "load WHAT: <strerror>: <verifier log tail>".
+[[nodiscard]] Result<void> bpf_load(std::string_view what, const std::function<int()>& load);
 
 }  // namespace xdpguard::log

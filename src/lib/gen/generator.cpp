@@ -196,11 +196,7 @@ Result<Generator> Generator::open(const Template& t) {
   g.skel_ = gen_bpf__open();
   if (!g.skel_) return fail_errno(errno, "open gen object");
   g.skel_->rodata->cfg = t.cfg;
-  log::clear_bpf_log();
-  if (int err = gen_bpf__load(g.skel_)) {
-    std::string tail = log::bpf_log_tail();
-    return fail(-err, "load gen: {}{}{}", std::strerror(-err), tail.empty() ? "" : ": ", tail);
-  }
+  XG_CHECK(log::bpf_load("gen", [&] { return gen_bpf__load(g.skel_); }));
   g.frame_ = t.frame;
   return g;
 }

@@ -109,12 +109,7 @@ Result<GuardProgram> GuardProgram::open(const GuardConfig& cfg) {
 }
 
 Result<void> GuardProgram::load() {
-  log::clear_bpf_log();
-  if (int err = guard_bpf__load(skel_)) {
-    std::string tail = log::bpf_log_tail();
-    return fail(-err, "load guard: {}{}{}", std::strerror(-err), tail.empty() ? "" : ": ", tail);
-  }
-  return {};
+  return log::bpf_load("guard", [&] { return guard_bpf__load(skel_); });
 }
 
 int GuardProgram::prog_fd() const { return bpf_program__fd(skel_->progs.xdpguard); }
