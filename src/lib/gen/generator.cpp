@@ -181,22 +181,14 @@ Result<Mac> neighbour_mac(const Interface& iface, const std::string& addr) {
               addr, iface.name);
 }
 
-Generator::Generator(Generator&& o) noexcept : skel_(o.skel_), frame_(std::move(o.frame_)) { o.skel_ = nullptr; }
-Generator& Generator::operator=(Generator&& o) noexcept {
-  std::swap(skel_, o.skel_);
-  std::swap(frame_, o.frame_);
-  return *this;
-}
-Generator::~Generator() {
-  if (skel_) gen_bpf__destroy(skel_);
-}
+void Generator::SkelDeleter::operator()(gen_bpf* s) const { gen_bpf__destroy(s); }
 
 Result<Generator> Generator::open(const Template& t) {
   Generator g;
-  g.skel_ = gen_bpf__open();
+  g.skel_.reset(gen_bpf__open());
   if (!g.skel_) return fail_errno(errno, "open gen object");
   g.skel_->rodata->cfg = t.cfg;
-  XG_CHECK(log::bpf_load("gen", [&] { return gen_bpf__load(g.skel_); }));
+  XG_CHECK(log::bpf_load("gen", [&] { return gen_bpf__load(g.skel_.get()); }));
   g.frame_ = t.frame;
   return g;
 }

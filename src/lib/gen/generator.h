@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "bpf/system.h"
@@ -46,10 +47,6 @@ struct Progress {
 class Generator {
  public:
   [[nodiscard]] static Result<Generator> open(const Template& t);
-  Generator(Generator&&) noexcept;
-  Generator& operator=(Generator&&) noexcept;
-  Generator(const Generator&) = delete;
-  ~Generator();
 
   // Sends until a limit is reached or *stop becomes true; calls on_progress
   // about every `interval` seconds. Returns what was sent.
@@ -59,8 +56,11 @@ class Generator {
                                      double interval = 1.0);
 
  private:
+  struct SkelDeleter {
+    void operator()(gen_bpf* s) const;
+  };
   Generator() = default;
-  gen_bpf* skel_ = nullptr;
+  std::unique_ptr<gen_bpf, SkelDeleter> skel_;  // move-only owner of the object
   std::vector<std::uint8_t> frame_;
 };
 
