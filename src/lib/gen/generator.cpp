@@ -30,16 +30,25 @@ namespace {
 // the redirect queue (the kernel's default is 64, NAPI's budget).
 constexpr std::uint32_t kBatch = 64;
 
+// ioctl(req) on an interface through an ifreq; ifr_data = data when given.
+bool if_ioctl(const std::string& name, unsigned long req, ifreq& ifr, void* data = nullptr) {
+  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s) return false;
+  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name.c_str());
+  if (data) ifr.ifr_data = static_cast<char*>(data);
+  return ::ioctl(s.get(), req, &ifr) == 0;
+}
+
+bool ethtool(const std::string& name, void* cmd) {
+  ifreq ifr{};
+  return if_ioctl(name, SIOCETHTOOL, ifr, cmd);
+}
+
 // The interface's driver name as ethtool reports it; "" when unknown.
 std::string driver_of(const std::string& name) {
-  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!s) return {};
   ethtool_drvinfo info{};
   info.cmd = ETHTOOL_GDRVINFO;
-  ifreq ifr{};
-  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name.c_str());
-  ifr.ifr_data = reinterpret_cast<char*>(&info);
-  if (::ioctl(s.get(), SIOCETHTOOL, &ifr) != 0) return {};  // no ethtool: not a veth
+  if (!ethtool(name, &info)) return {};  // no ethtool: not a veth
   return std::string(info.driver);
 }
 
@@ -60,14 +69,7 @@ std::uint32_t tx_dropped(const Interface& iface) {
 // handed to its peer from XDP (the peer's queue took them). nullopt when
 // the interface has no such counters (not a veth).
 std::optional<std::uint64_t> xdp_xmit_count(const Interface& iface) {
-  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!s) return std::nullopt;
-  auto ethtool = [&](void* data) {
-    ifreq ifr{};
-    std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", iface.name.c_str());
-    ifr.ifr_data = static_cast<char*>(data);
-    return ::ioctl(s.get(), SIOCETHTOOL, &ifr) == 0;
-  };
+  auto ethtool = [&](void* cmd) { return gen::ethtool(iface.name, cmd); };
   // ethtool_sset_info followed by one __u32 (the one set asked for).
   alignas(ethtool_sset_info) std::uint8_t sset_buf[sizeof(ethtool_sset_info) + sizeof(std::uint32_t)] = {};
   auto* sset = reinterpret_cast<ethtool_sset_info*>(sset_buf);
@@ -105,16 +107,9 @@ std::optional<std::uint64_t> xdp_xmit_count(const Interface& iface) {
 }  // namespace
 
 Result<void> check_lab_interface(const Interface& iface, bool force) {
-  unsigned flags = 0;
-  {
-    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (!s) return fail_errno(errno, "socket");
-    ifreq ifr{};
-    std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", iface.name.c_str());
-    if (::ioctl(s.get(), SIOCGIFFLAGS, &ifr) != 0) return fail_errno(errno, iface.name);
-    flags = static_cast<unsigned short>(ifr.ifr_flags);
-  }
-  if (!(flags & IFF_UP)) return fail(ENETDOWN, "{} is down", iface.name);
+  ifreq ifr{};
+  if (!if_ioctl(iface.name, SIOCGIFFLAGS, ifr)) return fail_errno(errno, iface.name);
+  if (!(ifr.ifr_flags & IFF_UP)) return fail(ENETDOWN, "{} is down", iface.name);
   if (force) return {};
   const std::string driver = driver_of(iface.name);
   if (driver != "veth")
@@ -126,11 +121,8 @@ Result<void> check_lab_interface(const Interface& iface, bool force) {
 }
 
 Result<Mac> interface_mac(const Interface& iface) {
-  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!s) return fail_errno(errno, "socket");
   ifreq ifr{};
-  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", iface.name.c_str());
-  if (::ioctl(s.get(), SIOCGIFHWADDR, &ifr) != 0) return fail_errno(errno, iface.name + ": MAC address");
+  if (!if_ioctl(iface.name, SIOCGIFHWADDR, ifr)) return fail_errno(errno, iface.name + ": MAC address");
   Mac m;
   std::memcpy(m.data(), ifr.ifr_hwaddr.sa_data, 6);
   return m;
@@ -166,16 +158,9 @@ Result<Mac> neighbour_mac(const Interface& iface, const std::string& addr) {
   if (out) {
     auto j = nlohmann::json::parse(*out, nullptr, false);
     if (j.is_array())
-      for (const auto& n : j) {
-        if (!n.contains("lladdr")) continue;
-        unsigned b[6];
-        Mac m;
-        if (std::sscanf(n["lladdr"].get<std::string>().c_str(), "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2],
-                        &b[3], &b[4], &b[5]) != 6)
-          continue;
-        for (int i = 0; i < 6; ++i) m[i] = static_cast<std::uint8_t>(b[i]);
-        return m;
-      }
+      for (const auto& n : j)
+        if (n.contains("lladdr") && n["lladdr"].is_string())
+          if (auto m = parse_mac(n["lladdr"].get<std::string>())) return *m;
   }
   return fail(EHOSTUNREACH, "no MAC address known for {} on {}; give --dst-mac, or ping it once first",
               addr, iface.name);
@@ -203,7 +188,7 @@ Result<Progress> Generator::run(const Interface& iface, const Limits& limits,
   // Frames that left: a veth counts what its peer's queue took (xdp_xmit);
   // other drivers count what they dropped.
   const std::optional<std::uint64_t> xmit_base = xdp_xmit_count(iface);
-  const std::uint32_t dropped_base = tx_dropped(iface);
+  const std::uint32_t dropped_base = xmit_base ? 0 : tx_dropped(iface);
   const auto t0 = clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
   Progress p;
@@ -215,11 +200,12 @@ Result<Progress> Generator::run(const Interface& iface, const Limits& limits,
   const int fd = bpf_program__fd(skel_->progs.xg_gen);
   auto update = [&] {
     p.frames = *sent - base;
-    std::uint64_t lost = static_cast<std::uint32_t>(tx_dropped(iface) - dropped_base);
+    std::uint64_t lost;
     if (xmit_base) {
       auto xmit = xdp_xmit_count(iface);
-      std::uint64_t left = xmit ? *xmit - *xmit_base : p.frames;
-      lost = p.frames - std::min(left, p.frames);
+      lost = p.frames - std::min(xmit ? *xmit - *xmit_base : p.frames, p.frames);
+    } else {
+      lost = static_cast<std::uint32_t>(tx_dropped(iface) - dropped_base);
     }
     p.dropped = std::min(lost, p.frames);
     p.seconds = elapsed();
@@ -250,7 +236,6 @@ Result<Progress> Generator::run(const Interface& iface, const Limits& limits,
     if (*sent - base - p.frames < n)  // only XDP_ABORTED (rewrite out of bounds) skips the count
       return fail(EIO, "gen program refused the template frame");
   }
-  update();
   return p;
 }
 
