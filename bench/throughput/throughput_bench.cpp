@@ -61,15 +61,24 @@ class Bench {
  public:
   Bench(Lab& lab, gen::Generator& g) : lab_(lab), gen_(g) {}
 
-  // Runs fn in the server's network namespace.
-  Result<void> on_server(const std::function<Result<void>(const Interface&)>& fn) {
+  // Runs fn on a thread in h's network namespace, with h's veth.
+  Result<void> on(const LabHost& h, const std::function<Result<void>(const Interface&)>& fn) {
     Result<void> r;
-    auto ns = run_in_netns(lab_.server().netns, [&] {
-      auto iface = find_interface(lab_.server().veth);
+    auto ns = run_in_netns(h.netns, [&] {
+      auto iface = find_interface(h.veth);
       r = iface ? fn(*iface) : Result<void>(tl::unexpected(iface.error()));
     });
     if (!ns) return ns;
     return r;
+  }
+  Result<void> on_server(const std::function<Result<void>(const Interface&)>& fn) {
+    return on(lab_.server(), fn);
+  }
+
+  // A shell script in the server's namespace (nft, iptables, xdp-filter).
+  Result<void> sh(const std::string& script) {
+    XG_TRY_CTX(lab_.exec(lab_.server(), {"sh", "-c", script}, std::chrono::seconds(60)), script);
+    return {};
   }
 
   Result<void> server_xdp(int fd) {
@@ -90,22 +99,16 @@ class Bench {
   // (frames the veth could not hand over, its peer's ring being full, never
   // arrived and do not count).
   Result<double> measure(double seconds) {
-    Result<gen::Progress> sent = gen::Progress{};
-    auto ns = run_in_netns(lab_.client().netns, [&] {
+    gen::Progress sent;
+    XG_CHECK(on(lab_.client(), [&](const Interface& i) -> Result<void> {
       cpu_set_t set;
       CPU_ZERO(&set);
       CPU_SET(static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)) - 1, &set);
       sched_setaffinity(0, sizeof set, &set);  // best effort: steadier figures
-      auto iface = find_interface(lab_.client().veth);
-      if (!iface) {
-        sent = tl::unexpected(iface.error());
-        return;
-      }
-      sent = gen_.run(*iface, gen::Limits{0, seconds});
-    });
-    if (!ns) return tl::unexpected(ns.error());
-    if (!sent) return tl::unexpected(sent.error());
-    return sent->pps() / 1e6;
+      sent = XG_TRY(gen_.run(i, gen::Limits{0, seconds}));
+      return {};
+    }));
+    return sent.pps() / 1e6;
   }
 
  private:
@@ -113,13 +116,6 @@ class Bench {
   gen::Generator& gen_;
 };
 
-
-Result<void> sh_in(const Lab& lab, const std::string& script) {
-  auto r = XG_TRY(run_process(lab.in(lab.server(), {"sh", "-c", script}), std::chrono::seconds(60)));
-  if (r.exit_code != 0)
-    return fail(EIO, "`{}` failed ({}): {}", script, r.exit_code, (r.err + r.out).substr(0, 300));
-  return {};
-}
 
 }  // namespace
 
@@ -146,15 +142,10 @@ int main(int argc, char** argv) {
   spec.dst = rules::parse_prefix(lab->server().ip4)->addr;
   spec.dport = 9;
   spec.size = 64;
-  auto mac = [](const std::string& s) {
-    gen::Mac m{};
-    unsigned b[6] = {};
-    std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]);
-    for (int i = 0; i < 6; ++i) m[i] = static_cast<std::uint8_t>(b[i]);
-    return m;
-  };
-  spec.src_mac = mac(lab->client().mac);
-  spec.dst_mac = mac(lab->server().mac);
+  auto src_mac = gen::parse_mac(lab->client().mac), dst_mac = gen::parse_mac(lab->server().mac);
+  if (!src_mac || !dst_mac) return die("lab MAC addresses do not parse");
+  spec.src_mac = *src_mac;
+  spec.dst_mac = *dst_mac;
   auto tmpl = gen::build(spec);
   if (!tmpl) return die(tmpl.error().message());
   auto generator = gen::Generator::open(*tmpl);
@@ -197,10 +188,10 @@ int main(int argc, char** argv) {
     return std::pair<std::function<Result<void>()>, std::function<Result<void>()>>{
         [&, setup_script]() -> Result<void> {
           XG_CHECK(bench.server_xdp(pass->get()));
-          return sh_in(*lab, setup_script);
+          return bench.sh(setup_script);
         },
         [&, teardown_script]() -> Result<void> {
-          auto r = sh_in(*lab, teardown_script);
+          auto r = bench.sh(teardown_script);
           XG_CHECK(bench.server_xdp_off());
           return r;
         }};
@@ -221,7 +212,7 @@ int main(int argc, char** argv) {
                 guard_with({"drop saddr @block"}, XDP_PASS, 1000000), guard_off});
   rx.push_back({"xdp-filter (xdp-tools), drop udp dst port 9", "xdp_filter", "",
                 [&]() -> Result<void> {
-                  return sh_in(*lab, "mount -t bpf bpf /sys/fs/bpf && xdp-filter load -m native " + veth +
+                  return bench.sh("mount -t bpf bpf /sys/fs/bpf && xdp-filter load -m native " + veth +
                                          " && xdp-filter port -m dst -p udp 9");
                 },
                 [&]() -> Result<void> { return bench.server_xdp_off(); }});
