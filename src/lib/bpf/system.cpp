@@ -158,7 +158,12 @@ Result<Interface> find_interface(int ifindex) {
 
 Result<void> make_dirs(const std::string& path) {
   std::error_code ec;
-  std::filesystem::create_directories(path, ec);
+  // A concurrent rmdir of an empty parent (detach of another interface) can
+  // slip between two mkdirs: ENOENT then, and another try succeeds.
+  for (int i = 0; i < 4; ++i) {
+    std::filesystem::create_directories(path, ec);
+    if (ec.value() != ENOENT) break;
+  }
   if (ec) return fail(ec.value(), "create {}: {}", path, ec.message());
   return {};
 }

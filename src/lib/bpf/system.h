@@ -44,7 +44,7 @@ struct Interface {
 // Name of ifindex, or an error if it is gone.
 [[nodiscard]] Result<Interface> find_interface(int ifindex);
 
-// mkdir -p
+// mkdir -p (tolerating a parent removed concurrently by an rmdir)
 [[nodiscard]] Result<void> make_dirs(const std::string& path);
 
 }  // namespace xdpguard

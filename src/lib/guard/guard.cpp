@@ -35,7 +35,7 @@ void remove_pins(const PinPaths& paths) {
   fs::remove_all(paths.dir(), ec);  // unlink of a pin drops its reference
   if (ec) spdlog::warn("remove {}: {}", paths.dir(), ec.message());
   // The namespace's directory goes with its last interface (rmdir refuses a
-  // directory that still holds one; attach() retries if it loses that race).
+  // directory that still holds one; make_dirs() copes with losing that race).
   ::rmdir(paths.ns_dir().c_str());
 }
 
@@ -177,11 +177,7 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
   auto prog = XG_TRY(GuardProgram::open(cfg));
   auto att = XG_TRY(XdpAttachment::attach(prog.skel()->obj, kGuardProgName, iface.ifindex, mode));
 
-  // A concurrent detach in this namespace may rmdir ns_dir between our two
-  // mkdirs: try again then.
-  Result<void> made = make_dirs(paths.dir());
-  for (int i = 0; i < 3 && !made && made.error().code() == ENOENT; ++i) made = make_dirs(paths.dir());
-  XG_CHECK(made);
+  XG_CHECK(make_dirs(paths.dir()));
   PinRollback rollback{paths};
   for (const char* name : kPinnedMaps) {
     bpf_map* m = bpf_object__find_map_by_name(prog.skel()->obj, name);

@@ -47,13 +47,13 @@ Result<void> fill_map(int fd, const std::vector<K>& keys, const std::vector<V>& 
   return {};
 }
 
-Result<UniqueFd> create_map(bpf_map_type type, const char* name, std::size_t key, std::size_t value,
-                            std::size_t entries) {
+Result<MapFd> create_map(bpf_map_type type, const char* name, std::size_t key, std::size_t value,
+                         std::size_t entries) {
   LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_NO_PREALLOC);
   int fd = bpf_map_create(type, name, static_cast<__u32>(key), static_cast<__u32>(value),
                           static_cast<__u32>(std::max<std::size_t>(entries, 1)), &o);
   if (fd < 0) return fail_errno(errno, fmt::format("create map {} ({} entries)", name, entries));
-  return UniqueFd(fd);
+  return MapFd::adopt(fd);
 }
 
 std::string text_of(const xdpguard_rule_info& info) {
@@ -126,16 +126,12 @@ Result<void> Guard::install(const std::vector<rules::RuleEntry>& entries,
                                  sizeof(xdpguard_cls_value), keys.size()));
   // Its id stamps the header: the program's per-CPU copy of the tuple
   // descriptors is valid only for the generation with the same stamp.
-  bpf_map_info info{};
-  __u32 info_len = sizeof info;
-  if (bpf_obj_get_info_by_fd(inner.get(), &info, &info_len) != 0)
-    return fail_errno(errno, "rule table id");
   for (std::size_t i = 0; i < keys.size(); ++i)
-    if (keys[i].kind == XDPGUARD_KEY_HEADER) values[i].header.generation = info.id;
-  XG_CHECK_CTX(fill_map(inner.get(), keys, values), "fill rule table");
+    if (keys[i].kind == XDPGUARD_KEY_HEADER) values[i].header.generation = inner.info().id;
+  XG_CHECK_CTX(fill_map(inner.fd(), keys, values), "fill rule table");
   // ...and replaces it with one map write.
   __u32 zero = 0;
-  int ifd = inner.get();
+  int ifd = inner.fd();
   if (bpf_map_update_elem(cls_.fd(), &zero, &ifd, BPF_ANY) != 0)
     return fail_errno(errno, "install rule table");
   if (default_action != meta_.default_action && !pin_dir_.empty()) {
@@ -331,10 +327,10 @@ Result<SetRecord> Guard::load_set(const std::string& name,
   auto m6 = XG_TRY(create_map(BPF_MAP_TYPE_LPM_TRIE, "xg_set_v6", sizeof(xdpguard_lpm6_key), 1,
                               k6.size()));
   std::vector<std::uint8_t> ones4(k4.size(), 1), ones6(k6.size(), 1);
-  XG_CHECK_CTX(fill_map(m4.get(), k4, ones4), "fill set " + name);
-  XG_CHECK_CTX(fill_map(m6.get(), k6, ones6), "fill set " + name);
+  XG_CHECK_CTX(fill_map(m4.fd(), k4, ones4), "fill set " + name);
+  XG_CHECK_CTX(fill_map(m6.fd(), k6, ones6), "fill set " + name);
   __u32 idx = *index;
-  int f4 = m4.get(), f6 = m6.get();
+  int f4 = m4.fd(), f6 = m6.fd();
   if (bpf_map_update_elem(set4_.fd(), &idx, &f4, BPF_ANY) != 0 ||
       bpf_map_update_elem(set6_.fd(), &idx, &f6, BPF_ANY) != 0)
     return fail_errno(errno, "install set " + name);
