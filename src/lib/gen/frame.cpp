@@ -37,8 +37,6 @@ std::uint32_t mem_sum(const std::uint8_t* p, std::size_t n, std::uint32_t sum = 
   return sum;
 }
 
-// Folds a 32-bit accumulator to 16 bits while keeping it a valid partial sum.
-std::uint32_t reduce(std::uint32_t sum) { return xg_csum_fold(sum); }
 
 }  // namespace
 
@@ -117,7 +115,7 @@ std::uint32_t min_frame_size(Proto proto, rules::Family family) {
 }
 
 std::uint16_t checksum(const std::uint8_t* p, std::size_t n, std::uint32_t sum) {
-  return static_cast<std::uint16_t>(~xg_csum_fold(reduce(mem_sum(p, n, sum))));
+  return static_cast<std::uint16_t>(~xg_csum_fold(mem_sum(p, n, sum)));
 }
 
 Result<Template> build(const Spec& s) {
@@ -218,7 +216,7 @@ Result<Template> build(const Spec& s) {
   // Partial sums with the random fields zero; checksums still zero.
   if (!v6) {
     c.ip_csum_off = static_cast<std::uint16_t>(ip + 10);
-    c.ip_sum = reduce(mem_sum(&f[ip], kIp4));
+    c.ip_sum = xg_csum_fold(mem_sum(&f[ip], kIp4));  // folded: room for the words added per frame
   }
   const bool pseudo = s.proto != Proto::Icmp || v6;
   std::uint32_t l4_sum = mem_sum(&f[l4], l4_len);
@@ -230,28 +228,19 @@ Result<Template> build(const Spec& s) {
   }
   if (pseudo) {
     c.l4_csum_off = static_cast<std::uint16_t>(l4_csum);
-    c.l4_sum = reduce(l4_sum);
+    c.l4_sum = xg_csum_fold(l4_sum);
     c.zero_csum_as_ffff = s.proto == Proto::Udp;
   } else {
     // ICMPv4 covers neither address nor port: one checksum for every frame.
     std::uint16_t sum = checksum(&f[l4], l4_len);
     std::memcpy(&f[l4_csum], &sum, 2);
   }
-  // The template itself is a valid frame: put the base values back and let
-  // the shared rewrite fill in the checksums (random fields at their base).
-  if (rand_saddr) std::memcpy(&f[c.saddr_off], &c.saddr_base, 4);
-  if (rand_sport) put16(&f[l4], s.sport_lo);
-  xdpguard_gen_cfg fixed = c;
-  fixed.flags = 0;
-  std::uint32_t addr_words = 0, port_word = 0;
-  if (rand_saddr) addr_words = mem_sum(&f[c.saddr_off], 4);
-  if (rand_sport) port_word = mem_sum(&f[l4], 2);
-  fixed.ip_sum += addr_words;
-  fixed.l4_sum += addr_words + port_word;
+  // The template itself is a valid frame: the shared rewrite with the random
+  // fields at their base values (source = the prefix, port = sport_lo).
   // The program bounds every offset to 9 bits (verifier); headers end far below.
   for (std::uint16_t off : {c.saddr_off, c.sport_off, c.ip_csum_off, c.l4_csum_off})
     if (off + 4u > 0x200) return fail(EINVAL, "internal: template field offset {} too large", off);
-  if (xg_gen_rewrite(f.data(), f.data() + f.size(), &fixed, 0, 0) != 0)
+  if (xg_gen_rewrite(f.data(), f.data() + f.size(), &c, c.saddr_base, 0) != 0)
     return fail(EINVAL, "internal: template field offsets out of the frame");
   return t;
 }
