@@ -26,7 +26,7 @@ function(add_bpf_skeleton NAME)
   add_custom_command(
     OUTPUT ${obj} ${skel}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${outdir}
-    COMMAND ${BPF_CLANG} -target bpf -O2 -g -Wall -Werror
+    COMMAND ${BPF_CLANG} -target bpf -mcpu=v3 -O2 -g -Wall -Werror
             -D__TARGET_ARCH_x86
             -I${PROJECT_SOURCE_DIR}/bpf/include -I${CMAKE_CURRENT_SOURCE_DIR}
             -I/usr/include/${BPF_MULTIARCH}

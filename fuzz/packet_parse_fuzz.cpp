@@ -23,7 +23,7 @@ namespace {
 
 struct Parsed {
   int outcome;
-  xg_pkt pkt;
+  xdpguard_pkt pkt;
 };
 
 Parsed parse(const std::uint8_t* data, std::size_t size) {
@@ -41,7 +41,7 @@ void check(bool ok) {
 unsigned be16(const std::uint8_t* p) { return (p[0] << 8) | p[1]; }
 
 void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) {
-  const xg_pkt& p = r.pkt;
+  const xdpguard_pkt& p = r.pkt;
   check(r.outcome >= XDPGUARD_PARSE_IPV4 && r.outcome <= XDPGUARD_PARSE_MALFORMED);
   check(p.nvlan <= XDPGUARD_MAX_VLAN);
   check(p.family == 0 || p.family == 4 || p.family == 6);
@@ -136,7 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_invariants(data, cut, prefix);
     if (prefix.outcome != XDPGUARD_PARSE_TRUNCATED) {
       check(prefix.outcome == whole.outcome);
-      check(std::memcmp(&prefix.pkt, &whole.pkt, sizeof(xg_pkt)) == 0);
+      check(std::memcmp(&prefix.pkt, &whole.pkt, sizeof(xdpguard_pkt)) == 0);
     }
     if (whole.outcome == XDPGUARD_PARSE_TRUNCATED) check(prefix.outcome == XDPGUARD_PARSE_TRUNCATED);
   }

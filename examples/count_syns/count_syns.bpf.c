@@ -19,7 +19,7 @@ struct {
 SEC("xdp")
 int count_syns(struct xdp_md *ctx)
 {
-	struct xg_pkt pkt = {};
+	struct xdpguard_pkt pkt = {};
 	struct syn_source src = {};
 	__u64 one = 1, *count;
 	int outcome;

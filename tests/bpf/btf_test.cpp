@@ -123,11 +123,27 @@ TEST_F(BtfTest, MetaLayoutMatches) {
                  XG_MEMBER(xdpguard_meta, attached_unix), XG_MEMBER(xdpguard_meta, ifname)});
 }
 
+TEST_F(BtfTest, PerCpuEntryLayoutMatches) {
+  // The generated classifier reads these offsets too (classifier/emit.cpp).
+  expect_struct("xdpguard_pkt", sizeof(xdpguard_pkt),
+                {XG_MEMBER(xdpguard_pkt, saddr), XG_MEMBER(xdpguard_pkt, daddr),
+                 XG_MEMBER(xdpguard_pkt, sport), XG_MEMBER(xdpguard_pkt, dport),
+                 XG_MEMBER(xdpguard_pkt, l3_off), XG_MEMBER(xdpguard_pkt, l4_off),
+                 XG_MEMBER(xdpguard_pkt, family), XG_MEMBER(xdpguard_pkt, l4proto),
+                 XG_MEMBER(xdpguard_pkt, tcp_flags), XG_MEMBER(xdpguard_pkt, frag),
+                 XG_MEMBER(xdpguard_pkt, nvlan), XG_MEMBER(xdpguard_pkt, icmp_type),
+                 XG_MEMBER(xdpguard_pkt, icmp_code), XG_MEMBER(xdpguard_pkt, pad)});
+  expect_struct("xdpguard_percpu", sizeof(xdpguard_percpu),
+                {XG_MEMBER(xdpguard_percpu, pkt), XG_MEMBER(xdpguard_percpu, len),
+                 XG_MEMBER(xdpguard_percpu, prio), XG_MEMBER(xdpguard_percpu, slot),
+                 XG_MEMBER(xdpguard_percpu, action), XG_MEMBER(xdpguard_percpu, ifindex),
+                 XG_MEMBER(xdpguard_percpu, pad), XG_MEMBER(xdpguard_percpu, actions),
+                 XG_MEMBER(xdpguard_percpu, parse), XG_MEMBER(xdpguard_percpu, errors)});
+}
+
 TEST_F(BtfTest, CounterMapsHoldAbiCounters) {
-  expect_map(XDPGUARD_PIN_ACTIONS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(std::uint32_t),
-             sizeof(xdpguard_counter), XDPGUARD_NUM_ACTIONS, "xdpguard_counter");
-  expect_map(XDPGUARD_PIN_PARSE, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(std::uint32_t),
-             sizeof(xdpguard_counter), XDPGUARD_PARSE_MAX, "xdpguard_counter");
+  expect_map(XDPGUARD_PIN_PERCPU, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(std::uint32_t),
+             sizeof(xdpguard_percpu), 1, "xdpguard_percpu");
   expect_map(XDPGUARD_PIN_RULE_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(std::uint32_t),
              sizeof(xdpguard_counter), XDPGUARD_MAX_RULES + 1, "xdpguard_counter");
 }

@@ -72,7 +72,7 @@ std::uint32_t expected_action(int outcome, const GuardConfig& cfg) {
 
 struct UserParse {
   int outcome;
-  xg_pkt pkt;
+  xdpguard_pkt pkt;
 };
 
 UserParse parse_in_userspace(std::span<const std::uint8_t> frame) {

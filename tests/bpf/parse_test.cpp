@@ -2,7 +2,7 @@
 // -> verdict, the one parse counter that moved (and by how many bytes), the
 // fragment counter. Each frame also goes through the userspace compile of the
 // same parse.h: outcome and fragment flag must equal what the kernel counted,
-// and the xg_pkt fields must be those the table expects (a differential check
+// and the xdpguard_pkt fields must be those the table expects (a differential check
 // of the two copies of the parser).
 #include <netinet/in.h>  // glibc first: linux/in.h (from parse.h) then defers to it
 #include <xdpguard/parse.h>
@@ -203,7 +203,7 @@ std::vector<Case> all_cases() {
 // The userspace compile of parse.h.
 struct UserParse {
   int outcome;
-  xg_pkt pkt;
+  xdpguard_pkt pkt;
 };
 
 UserParse parse_in_userspace(const Bytes& frame) {
@@ -225,7 +225,7 @@ std::uint32_t expected_action(int outcome, const GuardConfig& cfg) {
   }
 }
 
-void expect_fields(const Case& c, const xg_pkt& p) {
+void expect_fields(const Case& c, const xdpguard_pkt& p) {
   const Expect& e = c.expect;
   EXPECT_EQ(p.frag, e.frag ? 1 : 0);
   EXPECT_EQ(p.family, e.family);

@@ -59,24 +59,6 @@
 #define XG_TCP_ECE 0x40
 #define XG_TCP_CWR 0x80
 
-/* Everything later stages need to know about a packet. */
-struct xg_pkt {
-	__u32 saddr[4];  /* IPv4 in saddr[0], network byte order */
-	__u32 daddr[4];
-	__u16 sport;     /* host byte order; 0 unless TCP/UDP */
-	__u16 dport;
-	__u16 l3_off;    /* offset of the IP header in the frame */
-	__u16 l4_off;    /* offset of the L4 header (0: none) */
-	__u8 family;     /* 4, 6, or 0 for non-IP */
-	__u8 l4proto;    /* IPPROTO_* after extension headers */
-	__u8 tcp_flags;
-	__u8 frag;       /* 1: non-first fragment, no L4 header */
-	__u8 nvlan;
-	__u8 icmp_type;
-	__u8 icmp_code;
-	__u8 pad;
-};
-
 struct xg_cursor {
 	__u8 *pos;
 	__u8 *end;  /* end of the frame (data_end): what the verifier checks */
@@ -101,7 +83,7 @@ struct xg_udphdr { __u16 source; __u16 dest; __u16 len; __u16 check; };
 struct xg_icmphdr { __u8 type; __u8 code; __u16 check; };
 
 /* Returns the EtherType after up to XDPGUARD_MAX_VLAN tags, or -1 if truncated. */
-static __always_inline int xg_parse_eth(struct xg_cursor *c, struct xg_pkt *p)
+static __always_inline int xg_parse_eth(struct xg_cursor *c, struct xdpguard_pkt *p)
 {
 	struct xg_ethhdr *eth = (struct xg_ethhdr *)c->pos;
 	__u16 proto;
@@ -130,7 +112,7 @@ XG_UNROLL
 }
 
 /* L4 after IPv4/IPv6: fills ports, flags, ICMP type. */
-static __always_inline int xg_parse_l4(struct xg_cursor *c, struct xg_pkt *p, __u8 *base)
+static __always_inline int xg_parse_l4(struct xg_cursor *c, struct xdpguard_pkt *p, __u8 *base)
 {
 	p->l4_off = (__u16)(c->pos - base);
 	switch (p->l4proto) {
@@ -176,7 +158,7 @@ static __always_inline int xg_parse_l4(struct xg_cursor *c, struct xg_pkt *p, __
 	}
 }
 
-static __always_inline int xg_parse_ipv4(struct xg_cursor *c, struct xg_pkt *p, __u8 *base,
+static __always_inline int xg_parse_ipv4(struct xg_cursor *c, struct xdpguard_pkt *p, __u8 *base,
 					 __u32 frame_len)
 {
 	struct xg_iphdr *iph = (struct xg_iphdr *)c->pos;
@@ -226,7 +208,7 @@ static __always_inline int xg_is_ipv6_ext(__u8 nh)
 	       nh == 60 /* destination options */;
 }
 
-static __always_inline int xg_parse_ipv6(struct xg_cursor *c, struct xg_pkt *p, __u8 *base,
+static __always_inline int xg_parse_ipv6(struct xg_cursor *c, struct xdpguard_pkt *p, __u8 *base,
 					 __u32 frame_len)
 {
 	struct xg_ipv6hdr *ip6 = (struct xg_ipv6hdr *)c->pos;
@@ -303,7 +285,7 @@ XG_UNROLL
  * Parses one frame. Returns an enum xdpguard_parse_counter value in
  * IPV4..MALFORMED; p->frag tells whether FRAGMENT applies as well.
  */
-static __always_inline int xg_parse_packet(__u8 *data, __u8 *data_end, struct xg_pkt *p)
+static __always_inline int xg_parse_packet(__u8 *data, __u8 *data_end, struct xdpguard_pkt *p)
 {
 	struct xg_cursor c = { data, data_end, 0xffffffff };
 	__u32 frame_len = (__u32)(data_end - data);

@@ -21,7 +21,11 @@ inline xdpguard_counter& operator+=(xdpguard_counter& a, const xdpguard_counter&
   a.bytes += b.bytes;
   return a;
 }
-static_assert(sizeof(xdpguard_tuple) == 16);
-static_assert(sizeof(xdpguard_cls_key) == 44);
-static_assert(sizeof(xdpguard_cls_value) == 16);
+static_assert(sizeof(xdpguard_pkt) == 48);
+static_assert(sizeof(xdpguard_percpu) == 280);
+static_assert(sizeof(xdpguard_percpu) % 8 == 0, "per-CPU values are 8-byte aligned");
+static_assert(sizeof(xdpguard_set4_elem) == 32);
+static_assert(sizeof(xdpguard_set6_slot) == 20);
+static_assert(sizeof(xdpguard_set6_elem) == 128);
+static_assert(sizeof(xdpguard_cls_info) == 24);
 static_assert(sizeof(xdpguard_gen_cfg) == 36);

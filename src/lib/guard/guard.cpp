@@ -19,9 +19,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kPinnedMaps[] = {
-    XDPGUARD_PIN_META, XDPGUARD_PIN_ACTIONS, XDPGUARD_PIN_PARSE, XDPGUARD_PIN_RULE_STATS,
-    XDPGUARD_PIN_CLS,  XDPGUARD_PIN_SET4,    XDPGUARD_PIN_SET6,  XDPGUARD_PIN_RULES,
-    XDPGUARD_PIN_SET_NAMES};
+    XDPGUARD_PIN_META, XDPGUARD_PIN_PERCPU, XDPGUARD_PIN_RULE_STATS, XDPGUARD_PIN_PROGS,
+    XDPGUARD_PIN_SET4, XDPGUARD_PIN_SET6,   XDPGUARD_PIN_RULES,      XDPGUARD_PIN_SET_NAMES,
+    XDPGUARD_PIN_CLS_INFO};
 
 Result<PinPaths> pin_paths(const Interface& iface) {
   PinPaths p;
@@ -86,11 +86,13 @@ const char* parse_counter_name(int idx) {
 
 // ---- GuardProgram ---------------------------------------------------------
 
-GuardProgram::GuardProgram(GuardProgram&& o) noexcept : skel_(std::exchange(o.skel_, nullptr)) {}
+GuardProgram::GuardProgram(GuardProgram&& o) noexcept
+    : skel_(std::exchange(o.skel_, nullptr)), cfg_(o.cfg_) {}
 GuardProgram& GuardProgram::operator=(GuardProgram&& o) noexcept {
   if (this != &o) {
     if (skel_) guard_bpf__destroy(skel_);
     skel_ = std::exchange(o.skel_, nullptr);
+    cfg_ = o.cfg_;
   }
   return *this;
 }
@@ -102,14 +104,23 @@ Result<GuardProgram> GuardProgram::open(const GuardConfig& cfg) {
   GuardProgram p;
   p.skel_ = guard_bpf__open();
   if (!p.skel_) return fail_errno(errno, "open guard object");
-  p.skel_->rodata->cfg_default_action = cfg.default_action;
+  p.cfg_ = cfg;
   p.skel_->rodata->cfg_non_ip_action = cfg.non_ip_action;
   p.skel_->rodata->cfg_malformed_action = cfg.malformed_action;
   return p;
 }
 
 Result<void> GuardProgram::load() {
-  return log::bpf_load("guard", [&] { return guard_bpf__load(skel_); });
+  XG_CHECK(log::bpf_load("guard", [&] { return guard_bpf__load(skel_); }));
+  return link_pipeline();
+}
+
+Result<void> GuardProgram::link_pipeline() const {
+  __u32 slot = XDPGUARD_PROG_ENFORCE;
+  int fd = bpf_program__fd(skel_->progs.xdpguard_enforce);
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.xg_progs), &slot, &fd, BPF_ANY) != 0)
+    return fail_errno(errno, "install enforce stage");
+  return {};
 }
 
 int GuardProgram::prog_fd() const { return bpf_program__fd(skel_->progs.xdpguard); }
@@ -123,15 +134,15 @@ Result<MapFd> GuardProgram::map(const char* name) const {
 // ---- Guard ----------------------------------------------------------------
 
 struct Guard::Maps {
-  MapFd meta, actions, parse, rule_stats, cls, set4, set6, rules, set_names;
+  MapFd meta, percpu, rule_stats, progs, set4, set6, rules, set_names, cls_info;
   template <class Get>
   static Result<Maps> get(Get&& get) {
     Maps m;
     m.meta = XG_TRY(get(XDPGUARD_PIN_META));
-    m.actions = XG_TRY(get(XDPGUARD_PIN_ACTIONS));
-    m.parse = XG_TRY(get(XDPGUARD_PIN_PARSE));
+    m.percpu = XG_TRY(get(XDPGUARD_PIN_PERCPU));
     m.rule_stats = XG_TRY(get(XDPGUARD_PIN_RULE_STATS));
-    m.cls = XG_TRY(get(XDPGUARD_PIN_CLS));
+    m.progs = XG_TRY(get(XDPGUARD_PIN_PROGS));
+    m.cls_info = XG_TRY(get(XDPGUARD_PIN_CLS_INFO));
     m.set4 = XG_TRY(get(XDPGUARD_PIN_SET4));
     m.set6 = XG_TRY(get(XDPGUARD_PIN_SET6));
     m.rules = XG_TRY(get(XDPGUARD_PIN_RULES));
@@ -143,12 +154,12 @@ struct Guard::Maps {
 Result<Guard> Guard::from_maps(Maps m) {
   Guard g;
   g.meta_map_ = XG_TRY((Map<std::uint32_t, xdpguard_meta>::wrap(std::move(m.meta))));
-  g.actions_ = XG_TRY(CounterArray::wrap(std::move(m.actions)));
-  g.parse_ = XG_TRY(CounterArray::wrap(std::move(m.parse)));
+  g.percpu_ = XG_TRY((Map<std::uint32_t, xdpguard_percpu>::wrap(std::move(m.percpu))));
   g.rule_stats_ = XG_TRY(CounterArray::wrap(std::move(m.rule_stats)));
+  g.cls_info_ = XG_TRY((Map<std::uint32_t, xdpguard_cls_info>::wrap(std::move(m.cls_info))));
+  g.progs_ = std::move(m.progs);
   g.rules_map_ = XG_TRY((Map<std::uint32_t, xdpguard_rule_info>::wrap(std::move(m.rules))));
   g.set_names_ = XG_TRY((Map<std::uint32_t, xdpguard_set_info>::wrap(std::move(m.set_names))));
-  g.cls_ = std::move(m.cls);
   g.set4_ = std::move(m.set4);
   g.set6_ = std::move(m.set6);
   g.meta_ = XG_TRY(g.meta_map_.get(0));
@@ -157,7 +168,12 @@ Result<Guard> Guard::from_maps(Maps m) {
 
 Result<Guard> Guard::from_program(const GuardProgram& prog) {
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
-  g.meta_.default_action = prog.skel()->rodata->cfg_default_action;
+  xdpguard_meta meta{};
+  meta.abi_version = XDPGUARD_ABI_VERSION;
+  meta.default_action = prog.config().default_action;
+  XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
+  g.meta_ = meta;
+  XG_CHECK_CTX(g.install({}, meta.default_action), "install rules");
   return g;
 }
 
@@ -176,6 +192,7 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
 
   auto prog = XG_TRY(GuardProgram::open(cfg));
   auto att = XG_TRY(XdpAttachment::attach(prog.skel()->obj, kGuardProgName, iface.ifindex, mode));
+  XG_CHECK(prog.link_pipeline());
 
   XG_CHECK(make_dirs(paths.dir()));
   PinRollback rollback{paths};
@@ -195,11 +212,12 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
                                               std::chrono::system_clock::now().time_since_epoch())
                                               .count());
   std::strncpy(meta.ifname, iface.name.c_str(), sizeof(meta.ifname) - 1);
-  auto g = XG_TRY(Guard::from_program(prog));
+  auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;
   g.pin_dir_ = paths.dir();
-  // An empty rule set: from now on the verdict for IP packets comes from xg_cls.
+  // An empty rule set: from now on IP packets get the default action from
+  // the classifier in slot 0 (until then they pass and count as errors).
   XG_CHECK_CTX(g.install({}, cfg.default_action), "install rules");
 
   rollback.armed = false;
@@ -289,9 +307,11 @@ Result<GuardStats> Guard::stats() const {
   s.mode = meta_.mode == XDPGUARD_MODE_GENERIC ? "generic"
            : meta_.mode == XDPGUARD_MODE_NATIVE ? "native"
                                                 : "none";
-  for (std::uint32_t i = 0; i < XDPGUARD_NUM_ACTIONS; ++i)
-    s.actions[i] = XG_TRY(actions_.sum(i));
-  for (std::uint32_t i = 0; i < XDPGUARD_PARSE_MAX; ++i) s.parse[i] = XG_TRY(parse_.sum(i));
+  for (const auto& cpu : XG_TRY(percpu_.get_per_cpu(0))) {
+    for (std::uint32_t i = 0; i < XDPGUARD_NUM_ACTIONS; ++i) s.actions[i] += cpu.actions[i];
+    for (std::uint32_t i = 0; i < XDPGUARD_PARSE_MAX; ++i) s.parse[i] += cpu.parse[i];
+    for (std::uint32_t i = 0; i < XDPGUARD_ERR_MAX; ++i) s.errors[i] += cpu.errors[i];
+  }
   s.default_rule = XG_TRY(rule_stats_.sum(XDPGUARD_RULE_DEFAULT));
   s.rules = XG_TRY(rules());
   return s;

@@ -22,7 +22,7 @@
 #include "bpf/map.h"
 #include "bpf/system.h"
 #include "core/result.h"
-#include "rules/compiler.h"
+#include "classifier/loader.h"
 #include "rules/rule.h"
 
 struct guard_bpf;
@@ -31,7 +31,8 @@ namespace xdpguard {
 
 inline constexpr const char* kGuardProgName = "xdpguard";
 
-// Knobs fixed at load time (rodata).
+// How an interface starts: the default action (kept in xg_meta and compiled
+// into every classifier), and the parser's knobs (rodata, fixed at load).
 struct GuardConfig {
   std::uint32_t default_action = 2;   // XDP_PASS
   std::uint32_t non_ip_action = 2;    // XDP_PASS
@@ -59,16 +60,20 @@ class GuardProgram {
 
   // Opens the embedded object and sets its rodata; not loaded yet.
   [[nodiscard]] static Result<GuardProgram> open(const GuardConfig& cfg);
-  // Loads into the kernel as a plain XDP program (for BPF_PROG_TEST_RUN).
+  // Loads into the kernel as plain XDP programs (for BPF_PROG_TEST_RUN).
   [[nodiscard]] Result<void> load();
+  // After loading (here or by libxdp): puts enforce into the program array.
+  [[nodiscard]] Result<void> link_pipeline() const;
 
   guard_bpf* skel() const { return skel_; }
+  const GuardConfig& config() const { return cfg_; }
   int prog_fd() const;
   [[nodiscard]] Result<MapFd> map(const char* name) const;
 
  private:
   GuardProgram() = default;
   guard_bpf* skel_ = nullptr;
+  GuardConfig cfg_;
 };
 
 using CounterArray = Map<std::uint32_t, xdpguard_counter>;
@@ -96,6 +101,7 @@ struct GuardStats {
   std::uint32_t default_action = 2;
   std::array<xdpguard_counter, XDPGUARD_NUM_ACTIONS> actions{};
   std::array<xdpguard_counter, XDPGUARD_PARSE_MAX> parse{};
+  std::array<xdpguard_counter, XDPGUARD_ERR_MAX> errors{};
   xdpguard_counter default_rule{};
   std::vector<RuleRecord> rules;
 };
@@ -122,7 +128,8 @@ class Guard {
   // Every interface of the current network namespace with xdpguard state.
   [[nodiscard]] static Result<std::vector<GuardStatus>> list();
 
-  // Builds a Guard over the maps of an in-process GuardProgram (tests).
+  // Builds a Guard over the maps of an in-process, loaded GuardProgram
+  // (tests, benchmarks): meta written, an empty rule set installed.
   [[nodiscard]] static Result<Guard> from_program(const GuardProgram& prog);
 
   [[nodiscard]] Result<GuardStats> stats() const;
@@ -150,23 +157,31 @@ class Guard {
   [[nodiscard]] Result<void> delete_set(const std::string& name);
   [[nodiscard]] Result<std::vector<SetRecord>> sets() const;
 
+  // The installed rule set compiled again (pure, what `rule plan` shows) and
+  // what the kernel took when it was installed.
+  struct PlanReport {
+    cls::Compiled compiled;
+    xdpguard_cls_info installed{};
+  };
+  [[nodiscard]] Result<PlanReport> plan() const;
+
  private:
   struct Maps;
   [[nodiscard]] static Result<Guard> from_maps(Maps maps);
-  [[nodiscard]] Result<void> install(const std::vector<rules::RuleEntry>& entries,
+  [[nodiscard]] Result<void> install(const std::vector<cls::RuleEntry>& entries,
                                      std::uint32_t default_action);
-  [[nodiscard]] Result<rules::CompileContext> compile_context() const;
+  [[nodiscard]] Result<cls::CompileContext> compile_context() const;
   [[nodiscard]] Result<UniqueFd> lock() const;
 
   xdpguard_meta meta_{};
   std::string pin_dir_;  // empty for an in-process program (tests)
   Map<std::uint32_t, xdpguard_meta> meta_map_;
-  CounterArray actions_;
-  CounterArray parse_;
+  Map<std::uint32_t, xdpguard_percpu> percpu_;
   CounterArray rule_stats_;
-  MapFd cls_;
+  MapFd progs_;
   MapFd set4_;
   MapFd set6_;
+  Map<std::uint32_t, xdpguard_cls_info> cls_info_;
   Map<std::uint32_t, xdpguard_rule_info> rules_map_;
   Map<std::uint32_t, xdpguard_set_info> set_names_;
 };

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "guard/guard.h"
+#include "classifier/sets.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
 
@@ -47,13 +48,19 @@ Result<void> fill_map(int fd, const std::vector<K>& keys, const std::vector<V>& 
   return {};
 }
 
-Result<MapFd> create_map(bpf_map_type type, const char* name, std::size_t key, std::size_t value,
-                         std::size_t entries) {
-  LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_NO_PREALLOC);
-  int fd = bpf_map_create(type, name, static_cast<__u32>(key), static_cast<__u32>(value),
-                          static_cast<__u32>(std::max<std::size_t>(entries, 1)), &o);
-  if (fd < 0) return fail_errno(errno, fmt::format("create map {} ({} entries)", name, entries));
-  return MapFd::adopt(fd);
+// An inner map for slot `set` of xg_set4 / xg_set6: an array of the set's
+// elements (BPF_F_INNER_MAP: its size may differ from the template's).
+template <class Elem>
+Result<MapFd> set_map(const char* name, const std::vector<Elem>& elems) {
+  LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_INNER_MAP | BPF_F_RDONLY_PROG);
+  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, 4, sizeof(Elem),
+                          static_cast<__u32>(elems.size()), &o);
+  if (fd < 0) return fail_errno(errno, fmt::format("create map {} ({} elements)", name, elems.size()));
+  auto map = XG_TRY(MapFd::adopt(fd));
+  std::vector<__u32> keys(elems.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = static_cast<__u32>(i);
+  XG_CHECK(fill_map(map.fd(), keys, elems));
+  return map;
 }
 
 std::string text_of(const xdpguard_rule_info& info) {
@@ -70,10 +77,10 @@ Result<UniqueFd> Guard::lock() const {
   return fd;
 }
 
-Result<rules::CompileContext> Guard::compile_context() const {
+Result<cls::CompileContext> Guard::compile_context() const {
   std::map<std::string, std::uint32_t> sets;
   for (const auto& s : XG_TRY(this->sets())) sets[s.name] = s.index;
-  rules::CompileContext ctx;
+  cls::CompileContext ctx;
   ctx.set_index = [sets](const std::string& n) -> std::optional<std::uint32_t> {
     auto it = sets.find(n);
     if (it == sets.end()) return std::nullopt;
@@ -109,40 +116,45 @@ Result<std::vector<RuleRecord>> Guard::rules() const {
   return out;
 }
 
-Result<void> Guard::install(const std::vector<rules::RuleEntry>& entries,
+Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries,
                             std::uint32_t default_action) {
   auto ctx = XG_TRY(compile_context());
-  auto cs = XG_TRY(rules::compile(entries, default_action, ctx));
-  std::vector<xdpguard_cls_key> keys;
-  std::vector<xdpguard_cls_value> values;
-  keys.reserve(cs.entries.size());
-  values.reserve(cs.entries.size());
-  for (const auto& [k, v] : cs.entries) {
-    keys.push_back(k);
-    values.push_back(v);
-  }
-  // The new generation is built beside the live one...
-  auto inner = XG_TRY(create_map(BPF_MAP_TYPE_HASH, "xg_cls_gen", sizeof(xdpguard_cls_key),
-                                 sizeof(xdpguard_cls_value), keys.size()));
-  // Its id stamps the header: the program's per-CPU copy of the tuple
-  // descriptors is valid only for the generation with the same stamp.
-  for (std::size_t i = 0; i < keys.size(); ++i)
-    if (keys[i].kind == XDPGUARD_KEY_HEADER) values[i].header.generation = inner.info().id;
-  XG_CHECK_CTX(fill_map(inner.fd(), keys, values), "fill rule table");
-  // ...and replaces it with one map write.
-  __u32 zero = 0;
-  int ifd = inner.fd();
-  if (bpf_map_update_elem(cls_.fd(), &zero, &ifd, BPF_ANY) != 0)
-    return fail_errno(errno, "install rule table");
-  if (default_action != meta_.default_action && !pin_dir_.empty()) {
+  auto compiled = XG_TRY(cls::compile(entries, default_action, ctx));
+  auto loaded = XG_TRY(cls::load_classifier(
+      compiled, {percpu_.fd(), progs_.fd(), set4_.fd(), set6_.fd()}));
+  // One write swaps the whole rule set: a packet runs the classifier it
+  // started with (the old one stays alive until it is done).
+  __u32 slot = XDPGUARD_PROG_CLASSIFIER;
+  int fd = loaded.prog.get();
+  if (bpf_map_update_elem(progs_.fd(), &slot, &fd, BPF_ANY) != 0)
+    return fail_errno(errno, "install classifier");
+  xdpguard_cls_info info{};
+  info.prog_id = loaded.stats.prog_id;
+  info.insns = loaded.stats.insns;
+  info.verified_insns = loaded.stats.verified_insns;
+  info.verify_us = loaded.stats.verify_us;
+  info.table_bytes = loaded.stats.table_bytes;
+  if (auto old = cls_info_.get(0)) info.generation = old->generation + 1;
+  XG_CHECK_CTX(cls_info_.put(0, info), "record classifier");
+  if (default_action != meta_.default_action) {
     xdpguard_meta m = meta_;
     m.default_action = default_action;
     XG_CHECK(meta_map_.put(0, m));
+    meta_.default_action = default_action;
   }
-  const_cast<Guard*>(this)->meta_.default_action = default_action;
-  spdlog::debug("installed {} rules: {} tuples, {} entries", entries.size(), cs.ntuples,
-                cs.entries.size());
+  spdlog::debug("installed {} rules: {} groups, {} instructions ({} verified, {} us), {} table bytes",
+                entries.size(), compiled.plan.groups.size(), info.insns, info.verified_insns,
+                info.verify_us, info.table_bytes);
   return {};
+}
+
+Result<Guard::PlanReport> Guard::plan() const {
+  std::vector<cls::RuleEntry> entries;
+  for (const auto& r : XG_TRY(rules())) entries.push_back({r.id, r.rule});
+  auto ctx = XG_TRY(compile_context());
+  PlanReport out{XG_TRY(cls::compile(entries, meta_.default_action, ctx)), {}};
+  out.installed = XG_TRY(cls_info_.get(0));
+  return out;
 }
 
 namespace {
@@ -185,7 +197,7 @@ Result<std::uint32_t> Guard::add_rule(const std::string& text, std::optional<std
     if (it == current.end()) return fail(ENOENT, "no rule with id {}", *before);
     at = static_cast<std::size_t>(it - current.begin());
   }
-  std::vector<rules::RuleEntry> entries;
+  std::vector<cls::RuleEntry> entries;
   for (const auto& r : current) entries.push_back({r.id, r.rule});
   entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(at), {id, rule});
 
@@ -203,7 +215,7 @@ Result<std::uint32_t> Guard::add_rule(const std::string& text, std::optional<std
 Result<void> Guard::delete_rule(std::uint32_t id) {
   auto lk = XG_TRY(lock());
   auto current = XG_TRY(rules());
-  std::vector<rules::RuleEntry> entries;
+  std::vector<cls::RuleEntry> entries;
   bool found = false;
   for (const auto& r : current) {
     if (r.id == id)
@@ -249,7 +261,7 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
     }
   }
   std::uint32_t next = 1;
-  std::vector<rules::RuleEntry> entries;
+  std::vector<cls::RuleEntry> entries;
   for (std::size_t i = 0; i < texts.size(); ++i) {
     if (!ids[i]) {
       while (used.count(next)) ++next;
@@ -271,7 +283,7 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
 
 Result<void> Guard::set_default_action(std::uint32_t action) {
   auto lk = XG_TRY(lock());
-  std::vector<rules::RuleEntry> entries;
+  std::vector<cls::RuleEntry> entries;
   for (const auto& r : XG_TRY(rules())) entries.push_back({r.id, r.rule});
   return install(entries, action);
 }
@@ -306,29 +318,14 @@ Result<SetRecord> Guard::load_set(const std::string& name,
     if (!index) return fail(E2BIG, "{} sets exist, the limit is {}", current.size(), XDPGUARD_MAX_SETS);
   }
 
-  std::vector<xdpguard_lpm4_key> k4;
-  std::vector<xdpguard_lpm6_key> k6;
-  for (const auto& p : prefixes) {
-    if (p.family == rules::Family::V4) {
-      xdpguard_lpm4_key k{p.len, 0};
-      std::memcpy(&k.addr, p.addr.data(), 4);
-      k4.push_back(k);
-    } else {
-      xdpguard_lpm6_key k{};
-      k.prefixlen = p.len;
-      std::memcpy(k.addr, p.addr.data(), 16);
-      k6.push_back(k);
-    }
-  }
-  // New tries beside the live ones, then one write per family swaps them in
-  // (a packet only ever consults the trie of its own family).
-  auto m4 = XG_TRY(create_map(BPF_MAP_TYPE_LPM_TRIE, "xg_set_v4", sizeof(xdpguard_lpm4_key), 1,
-                              k4.size()));
-  auto m6 = XG_TRY(create_map(BPF_MAP_TYPE_LPM_TRIE, "xg_set_v6", sizeof(xdpguard_lpm6_key), 1,
-                              k6.size()));
-  std::vector<std::uint8_t> ones4(k4.size(), 1), ones6(k6.size(), 1);
-  XG_CHECK_CTX(fill_map(m4.fd(), k4, ones4), "fill set " + name);
-  XG_CHECK_CTX(fill_map(m6.fd(), k6, ones6), "fill set " + name);
+  std::vector<rules::Prefix> v4, v6;
+  for (const auto& p : prefixes) (p.family == rules::Family::V4 ? v4 : v6).push_back(p);
+  auto img6 = XG_TRY_CTX(cls::build_set6(v6), "set " + name);
+  auto img4 = cls::build_set4(v4);
+  // New maps beside the live ones, then one write per family swaps them in
+  // (a packet only ever consults its own family's map).
+  auto m4 = XG_TRY_CTX(set_map("xg_set_v4", img4), "set " + name);
+  auto m6 = XG_TRY_CTX(set_map("xg_set_v6", img6), "set " + name);
   __u32 idx = *index;
   int f4 = m4.fd(), f6 = m6.fd();
   if (bpf_map_update_elem(set4_.fd(), &idx, &f4, BPF_ANY) != 0 ||
@@ -336,8 +333,8 @@ Result<SetRecord> Guard::load_set(const std::string& name,
     return fail_errno(errno, "install set " + name);
   xdpguard_set_info info{};
   std::strncpy(info.name, name.c_str(), sizeof(info.name) - 1);
-  info.nv4 = static_cast<__u32>(k4.size());
-  info.nv6 = static_cast<__u32>(k6.size());
+  info.nv4 = static_cast<__u32>(v4.size());
+  info.nv6 = static_cast<__u32>(v6.size());
   info.in_use = 1;
   XG_CHECK(set_names_.put(idx, info));
   return SetRecord{idx, name, info.nv4, info.nv6};

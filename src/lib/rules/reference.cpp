@@ -45,49 +45,4 @@ std::optional<std::size_t> first_match(const std::vector<Rule>& rules, const Pac
   return std::nullopt;
 }
 
-std::optional<SimVerdict> simulate(const CompiledRuleSet& cs, const PacketFields& p,
-                                   const std::function<bool(std::uint32_t, bool)>& in_set) {
-  auto find = [&](const xdpguard_cls_key& k) -> const xdpguard_cls_value* {
-    for (const auto& [ek, ev] : cs.entries)
-      if (std::memcmp(&ek, &k, sizeof k) == 0) return &ev;
-    return nullptr;
-  };
-  auto mask_words = [](const std::array<std::uint8_t, 16>& a, unsigned len, bool v4, __u32 out[4]) {
-    std::array<std::uint8_t, 16> m{};
-    for (unsigned i = 0; i < (v4 ? 4u : 16u); ++i) {
-      unsigned bits = len > i * 8 ? std::min(8u, len - i * 8) : 0;
-      m[i] = static_cast<std::uint8_t>(a[i] & (bits ? (0xff << (8 - bits)) : 0));
-    }
-    std::memcpy(out, m.data(), 16);
-  };
-  std::optional<SimVerdict> best;
-  for (std::uint32_t i = 0; i < cs.ntuples; ++i) {
-    xdpguard_cls_key tk{};
-    tk.kind = XDPGUARD_KEY_TUPLE;
-    tk.tuple = static_cast<std::uint16_t>(i);
-    const auto* tv = find(tk);
-    if (!tv) break;
-    const auto& t = tv->tuple;
-    if (best && t.min_prio >= best->prio) break;
-    if (t.family && t.family != p.family) continue;
-    if (t.has_proto && t.proto != p.proto) continue;
-    if (t.l4 && p.frag) continue;
-    if (t.saddr_set && !(in_set && in_set(t.saddr_set - 1u, true))) continue;
-    if (t.daddr_set && !(in_set && in_set(t.daddr_set - 1u, false))) continue;
-    xdpguard_cls_key k{};
-    k.kind = XDPGUARD_KEY_MATCH;
-    k.tuple = static_cast<std::uint16_t>(i);
-    k.family = t.family ? p.family : 0;
-    k.proto = t.has_proto ? p.proto : 0;
-    k.flags = p.tcp_flags & t.flags_mask;
-    k.sport = static_cast<std::uint16_t>(p.sport & (t.sport_len ? (0xffff0000u >> t.sport_len) : 0));
-    k.dport = static_cast<std::uint16_t>(p.dport & (t.dport_len ? (0xffff0000u >> t.dport_len) : 0));
-    if (t.family && !t.saddr_set) mask_words(p.saddr, t.saddr_len, p.family == 4, k.saddr);
-    if (t.family && !t.daddr_set) mask_words(p.daddr, t.daddr_len, p.family == 4, k.daddr);
-    if (const auto* mv = find(k); mv && (!best || mv->match.prio < best->prio))
-      best = SimVerdict{mv->match.slot, mv->match.action, mv->match.prio};
-  }
-  return best;
-}
-
 }  // namespace xdpguard::rules

@@ -1,20 +1,20 @@
 // Reference semantics of the rule language, for tests: a plain linear
-// first-match evaluation of the rules (what nftables does), and a userspace
-// replay of the BPF tuple walk over compiled tables. The two must agree on
-// every packet; the BPF program must agree with both.
+// first-match evaluation of the rules (what nftables does). The generated
+// classifier must agree with it on every packet.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <array>
 #include <optional>
+#include <string>
 #include <vector>
 
-#include "rules/compiler.h"
 #include "rules/rule.h"
 
 namespace xdpguard::rules {
 
-// The parsed fields the rules look at (a userspace copy of xg_pkt's).
+// The parsed fields the rules look at (a userspace copy of xdpguard_pkt's).
 struct PacketFields {
   std::uint8_t family = 0;  // 4 or 6
   std::uint8_t proto = 0;
@@ -31,16 +31,5 @@ using SetMembership = std::function<bool(const std::string& set, std::uint8_t fa
 // Index of the first matching rule, or nullopt.
 std::optional<std::size_t> first_match(const std::vector<Rule>& rules, const PacketFields& p,
                                        const SetMembership& in_set = {});
-
-// Replays guard.bpf.c's walk over `cs`: the matching entry's rule id (slot)
-// and action, or nullopt. Set membership by set index.
-struct SimVerdict {
-  std::uint32_t slot = 0;
-  std::uint32_t action = 0;
-  std::uint32_t prio = 0;
-};
-std::optional<SimVerdict> simulate(
-    const CompiledRuleSet& cs, const PacketFields& p,
-    const std::function<bool(std::uint32_t set, bool src)>& in_set = {});
 
 }  // namespace xdpguard::rules

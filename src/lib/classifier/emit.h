@@ -1,0 +1,37 @@
+// The classifier's code: turns a plan and its tables into eBPF instructions
+// (docs/classifier.md, "Generated code"). Pure: the result references maps by
+// MapId (the fixed order below) and becomes loadable in loader.h.
+//
+// Shape of the program:
+//   entry     r6 = the per-CPU entry (xg_percpu); verdict := default
+//   dispatch  family, then "non-first fragment", then protocol -> a class
+//   classes   each class's groups in order of their first rule; before a
+//             group, stop when the best rule so far comes earlier
+//   end       tail call enforce (slot XDPGUARD_PROG_ENFORCE); if that fails,
+//             apply the verdict here
+//
+// Registers: r6 per-CPU entry, r7 best rule position (reloaded from the
+// per-CPU entry at each group, so that the verifier sees an unknown value and
+// can prune), r8/r9 per group, r1-r5 temporaries; the context is spilled at
+// fp-8.
+#pragma once
+
+#include "classifier/asm.h"
+#include "classifier/plan.h"
+#include "classifier/tables.h"
+
+namespace xdpguard::cls {
+
+// MapIds of every generated classifier, in this order.
+enum MapSlot : std::uint32_t {
+  kMapPercpu = 0,  // xg_percpu
+  kMapProgs = 1,    // xg_progs
+  kMapBlob = 2,     // this rule set's tables (one-element array)
+  kMapSet4 = 3,     // xg_set4
+  kMapSet6 = 4,     // xg_set6
+  kNumMapSlots = 5,
+};
+
+[[nodiscard]] Result<Program> emit_classifier(const Plan& plan, const Tables& tables);
+
+}  // namespace xdpguard::cls

@@ -1,0 +1,257 @@
+#include "classifier/plan.h"
+
+#include <linux/bpf.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "bpf/abi.h"
+#include "classifier/tables.h"
+
+namespace xdpguard::cls {
+namespace {
+
+using rules::Action;
+using rules::Family;
+
+std::uint32_t host_v4(const rules::Prefix& p) {
+  return (std::uint32_t{p.addr[0]} << 24) | (std::uint32_t{p.addr[1]} << 16) |
+         (std::uint32_t{p.addr[2]} << 8) | p.addr[3];
+}
+
+const std::optional<rules::AddrMatch>& addr_of(const rules::Rule& r, Field f) {
+  return f == Field::Saddr ? r.saddr : r.daddr;
+}
+const std::optional<rules::PortRange>& port_of(const rules::Rule& r, Field f) {
+  return f == Field::Sport ? r.sport : r.dport;
+}
+
+bool uses_set(const CompiledRule& r) { return r.saddr_set || r.daddr_set; }
+
+// A candidate table key for a partition's remaining rules.
+struct Key {
+  GroupKind kind;
+  Field field;
+  std::uint8_t key_len = 0;
+};
+
+// The rules (positions, ascending) a table with key k takes from `pool`.
+std::vector<std::uint32_t> try_key(const Key& k, const std::vector<std::uint32_t>& pool,
+                                   const std::vector<CompiledRule>& rules) {
+  std::vector<std::uint32_t> taken;
+  auto next = [&] { return static_cast<std::uint32_t>(taken.size()); };
+  switch (k.kind) {
+    case GroupKind::Ports: {
+      PortMap m;
+      for (auto pos : pool) {
+        const auto& pr = port_of(rules[pos].rule, k.field);
+        if (pr && m.add(pr->lo, pr->hi, next())) taken.push_back(pos);
+      }
+      break;
+    }
+    case GroupKind::Trie4: {
+      Trie4 t;
+      for (auto pos : pool) {
+        const auto& a = addr_of(rules[pos].rule, k.field);
+        if (a && a->prefix && a->prefix->len >= Trie4::kMinLen &&
+            t.add(host_v4(*a->prefix), a->prefix->len, next()))
+          taken.push_back(pos);
+      }
+      break;
+    }
+    case GroupKind::Hash6: {
+      Hash6Buckets b(k.key_len);
+      for (auto pos : pool) {
+        const auto& a = addr_of(rules[pos].rule, k.field);
+        if (a && a->prefix && a->prefix->len >= k.key_len && b.add(a->prefix->addr, next()))
+          taken.push_back(pos);
+      }
+      break;
+    }
+    case GroupKind::Chain: break;
+  }
+  return taken;
+}
+
+// Table keys worth trying for a partition's remaining rules.
+std::vector<Key> candidate_keys(std::uint8_t family, std::optional<std::uint8_t> proto,
+                                const std::vector<std::uint32_t>& pool,
+                                const std::vector<CompiledRule>& rules) {
+  std::vector<Key> keys;
+  if (proto == rules::kProtoTcp || proto == rules::kProtoUdp) {
+    keys.push_back({GroupKind::Ports, Field::Dport});
+    keys.push_back({GroupKind::Ports, Field::Sport});
+  }
+  for (Field f : {Field::Saddr, Field::Daddr}) {
+    if (family == 4) keys.push_back({GroupKind::Trie4, f});
+    if (family != 6) continue;
+    std::set<std::uint8_t> lens;
+    for (auto pos : pool)
+      if (const auto& a = addr_of(rules[pos].rule, f); a && a->prefix && a->prefix->len >= 8)
+        lens.insert(a->prefix->len);
+    // Each length is one trial over the pool: try at most 8, spread over them
+    // (the shortest takes the most rules, longer ones split crowded buckets).
+    std::vector<std::uint8_t> all(lens.begin(), lens.end());
+    const std::size_t n = std::min<std::size_t>(all.size(), 8);
+    for (std::size_t i = 0; i < n; ++i)
+      keys.push_back({GroupKind::Hash6, f, all[i * all.size() / n]});
+  }
+  return keys;
+}
+
+// Splits one partition's rules into table groups and (at most) one chain.
+void plan_partition(std::uint8_t family, std::optional<std::uint8_t> proto,
+                    const std::vector<std::uint32_t>& positions,
+                    const std::vector<CompiledRule>& rules, std::vector<Group>& out) {
+  std::vector<std::uint32_t> pool, chain;
+  for (auto pos : positions) (uses_set(rules[pos]) ? chain : pool).push_back(pos);
+  while (pool.size() > kChainMax) {
+    std::optional<Key> best;
+    std::vector<std::uint32_t> best_taken;
+    for (const auto& k : candidate_keys(family, proto, pool, rules)) {
+      auto taken = try_key(k, pool, rules);
+      if (taken.size() > best_taken.size()) {
+        best = k;
+        best_taken = std::move(taken);
+      }
+    }
+    if (!best || best_taken.size() < kMinTable) break;
+    Group g;
+    g.kind = best->kind;
+    g.field = best->field;
+    g.family = family;
+    g.proto = proto;
+    g.key_len = best->key_len;
+    g.rules = best_taken;
+    out.push_back(std::move(g));
+    std::vector<std::uint32_t> rest;
+    std::set_difference(pool.begin(), pool.end(), best_taken.begin(), best_taken.end(),
+                        std::back_inserter(rest));
+    pool = std::move(rest);
+  }
+  chain.insert(chain.end(), pool.begin(), pool.end());
+  std::sort(chain.begin(), chain.end());
+  if (!chain.empty()) {
+    Group g;
+    g.family = family;
+    g.proto = proto;
+    g.rules = std::move(chain);
+    out.push_back(std::move(g));
+  }
+}
+
+std::uint32_t xdp_action(Action a) {
+  switch (a) {
+    case Action::Pass: return XDP_PASS;
+    case Action::Drop: return XDP_DROP;
+    default: return XDP_REDIRECT;
+  }
+}
+
+}  // namespace
+
+const char* kind_name(GroupKind k) {
+  switch (k) {
+    case GroupKind::Chain: return "chain";
+    case GroupKind::Trie4: return "trie4";
+    case GroupKind::Hash6: return "hash6";
+    case GroupKind::Ports: return "ports";
+  }
+  return "";
+}
+
+const char* field_name(Field f) {
+  switch (f) {
+    case Field::Saddr: return "saddr";
+    case Field::Daddr: return "daddr";
+    case Field::Sport: return "sport";
+    case Field::Dport: return "dport";
+  }
+  return "";
+}
+
+bool group_applies(const Group& g, const ClassKey& k) {
+  if (g.family && g.family != k.family) return false;
+  if (g.proto && (k.proto == kOtherProto || *g.proto != k.proto)) return false;
+  return !(k.frag && g.all_l4);
+}
+
+Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t default_action,
+                       const CompileContext& ctx) {
+  if (entries.size() > XDPGUARD_MAX_RULES)
+    return fail(E2BIG, "{} rules, the limit is {}", entries.size(), XDPGUARD_MAX_RULES);
+  Plan plan;
+  plan.default_action = default_action;
+  std::set<std::uint32_t> ids;
+  for (std::uint32_t pos = 0; pos < entries.size(); ++pos) {
+    const auto& e = entries[pos];
+    auto where = [&](std::string_view what) {
+      return fmt::format("rule {} (id {}): {}", pos + 1, e.id, what);
+    };
+    if (e.id == XDPGUARD_RULE_DEFAULT || e.id > XDPGUARD_MAX_RULES)
+      return fail(EINVAL, "{}", where(fmt::format("rule id out of range 1..{}", XDPGUARD_MAX_RULES)));
+    if (!ids.insert(e.id).second) return fail(EINVAL, "{}", where("rule id used twice"));
+    CompiledRule c;
+    c.id = e.id;
+    c.rule = e.rule;
+    c.action = xdp_action(e.rule.action);
+    if (e.rule.action == Action::RedirectXsk)
+      return fail(ENOTSUP, "{}", where("redirect xsk: AF_XDP sockets are not supported yet"));
+    if (e.rule.action == Action::RedirectDev) {
+      auto idx = ctx.ifindex ? ctx.ifindex(e.rule.redirect_dev) : std::nullopt;
+      if (!idx)
+        return fail(ENODEV, "{}",
+                    where(fmt::format("redirect dev {}: no such interface", e.rule.redirect_dev)));
+      c.ifindex = static_cast<std::uint32_t>(*idx);
+    }
+    c.family = e.rule.family == Family::V4 ? 4 : e.rule.family == Family::V6 ? 6 : 0;
+    c.l4 = e.rule.sport || e.rule.dport || e.rule.flags_mask;
+    for (Field f : {Field::Saddr, Field::Daddr}) {
+      const auto& a = addr_of(e.rule, f);
+      if (!a || a->prefix) continue;
+      auto idx = ctx.set_index ? ctx.set_index(a->set) : std::nullopt;
+      if (!idx) return fail(ENOENT, "{}", where(fmt::format("no set named @{}", a->set)));
+      (f == Field::Saddr ? c.saddr_set : c.daddr_set) = *idx;
+    }
+    plan.rules.push_back(std::move(c));
+  }
+
+  // Partitions: rules with the same family and protocol requirement.
+  std::map<std::pair<std::uint8_t, int>, std::vector<std::uint32_t>> parts;
+  for (std::uint32_t pos = 0; pos < plan.rules.size(); ++pos) {
+    const auto& r = plan.rules[pos];
+    parts[{r.family, r.rule.proto ? int{*r.rule.proto} : -1}].push_back(pos);
+  }
+  for (const auto& [key, positions] : parts) {
+    std::optional<std::uint8_t> proto;
+    if (key.second >= 0) proto = static_cast<std::uint8_t>(key.second);
+    plan_partition(key.first, proto, positions, plan.rules, plan.groups);
+  }
+  std::sort(plan.groups.begin(), plan.groups.end(),
+            [](const Group& a, const Group& b) { return a.first() < b.first(); });
+  for (auto& g : plan.groups)
+    g.all_l4 = std::all_of(g.rules.begin(), g.rules.end(),
+                           [&](std::uint32_t pos) { return plan.rules[pos].l4; });
+
+  // Classes: per family, each protocol some rule names, the rest, and
+  // non-first fragments of each.
+  for (std::uint8_t fam : {std::uint8_t{4}, std::uint8_t{6}}) {
+    std::set<std::uint16_t> protos;
+    for (const auto& r : plan.rules)
+      if (r.rule.proto && (r.family == 0 || r.family == fam)) protos.insert(*r.rule.proto);
+    protos.insert(kOtherProto);
+    for (auto p : protos) {
+      for (bool frag : {false, true}) {
+        ClassPath c;
+        c.key = {fam, p, frag};
+        for (std::uint32_t i = 0; i < plan.groups.size(); ++i)
+          if (group_applies(plan.groups[i], c.key)) c.groups.push_back(i);
+        plan.classes.push_back(std::move(c));
+      }
+    }
+  }
+  return plan;
+}
+
+}  // namespace xdpguard::cls

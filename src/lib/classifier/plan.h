@@ -1,0 +1,108 @@
+// The classifier's plan: what the compiler makes of an ordered rule set
+// before any instruction exists (docs/classifier.md). Pure data and a pure
+// function: unit-tested, printed by `xdpguard rule plan`.
+//
+// The packet's family, protocol and "non-first fragment" bit pick a class;
+// each class has a path: the groups of rules that can match its packets, in
+// order of their first rule. A group is one of
+//   Chain  straight-line compares, a few instructions per rule;
+//   Trie4  a direct-indexed 16-8-8 trie on the IPv4 source or destination
+//          address: 1 to 3 array reads give the few candidate rules;
+//   Hash6  a hash table on an IPv6 address masked to one length (a band):
+//          one probe gives the candidates;
+//   Ports  a 65,536-entry array on the source or destination port.
+// A table's candidates (at most kMaxCandidates, in rule order) are checked
+// on their remaining fields with data from the table. First match wins
+// across groups: each group can only improve on the best rule found so far,
+// and a path stops at the first group whose first rule comes after it.
+//
+// Every rule lands in exactly one group. Tables are chosen greedily per
+// partition (rules with the same family and protocol): the key that covers
+// the most rules without overflowing a candidate list, again and again;
+// what no table takes is a chain.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "rules/rule.h"
+
+namespace xdpguard::cls {
+
+inline constexpr std::size_t kMaxCandidates = 8;  // rules one table lookup can yield
+inline constexpr std::size_t kChainMax = 12;      // partitions this small stay chains
+inline constexpr std::size_t kMinTable = 8;       // a table must take at least this many
+inline constexpr std::uint16_t kOtherProto = 256; // class of protocols no rule names
+
+struct RuleEntry {
+  std::uint32_t id = 0;  // stable rule id: counter slot, what `rule del` takes
+  rules::Rule rule;
+};
+
+struct CompileContext {
+  // Set name -> index in xg_set4/xg_set6, nullopt if no such set.
+  std::function<std::optional<std::uint32_t>(const std::string&)> set_index;
+  // Interface name -> ifindex for `redirect dev`, nullopt if none.
+  std::function<std::optional<int>(const std::string&)> ifindex;
+};
+
+enum class Field : std::uint8_t { Saddr, Daddr, Sport, Dport };
+enum class GroupKind : std::uint8_t { Chain, Trie4, Hash6, Ports };
+
+// One rule as the code generator needs it; index = position in the rule set.
+struct CompiledRule {
+  std::uint32_t id = 0;
+  std::uint32_t action = 0;   // XDP_*
+  std::uint32_t ifindex = 0;  // redirect target
+  rules::Rule rule;
+  std::uint8_t family = 0;    // 0 (any), 4, 6
+  bool l4 = false;            // has a port or flag match: never matches a non-first fragment
+  std::optional<std::uint32_t> saddr_set, daddr_set;  // set indices
+};
+
+struct Group {
+  GroupKind kind = GroupKind::Chain;
+  Field field = Field::Saddr;  // the key of a table
+  std::uint8_t family = 0;     // of its partition: 0, 4, 6
+  std::optional<std::uint8_t> proto;
+  std::uint8_t key_len = 0;    // Hash6: addresses masked to this length
+  std::vector<std::uint32_t> rules;  // positions, ascending
+  bool all_l4 = false;               // every rule needs L4: skipped for fragments
+  std::uint32_t first() const { return rules.front(); }
+};
+
+struct ClassKey {
+  std::uint8_t family = 4;
+  std::uint16_t proto = kOtherProto;
+  bool frag = false;
+};
+
+struct ClassPath {
+  ClassKey key;
+  std::vector<std::uint32_t> groups;  // indices into Plan::groups, by first rule
+};
+
+struct Plan {
+  std::vector<CompiledRule> rules;
+  std::vector<Group> groups;
+  std::vector<ClassPath> classes;
+  std::uint32_t default_action = 2;  // XDP_PASS
+};
+
+// Fails (Result) on: redirect xsk (no AF_XDP consumer yet), an unknown set or
+// redirect interface, more than XDPGUARD_MAX_RULES rules, rule ids out of
+// range or repeated.
+[[nodiscard]] Result<Plan> make_plan(const std::vector<RuleEntry>& rules,
+                                     std::uint32_t default_action, const CompileContext& ctx);
+
+// Does group g hold rules that can match packets of class k?
+bool group_applies(const Group& g, const ClassKey& k);
+
+const char* kind_name(GroupKind k);
+const char* field_name(Field f);
+
+}  // namespace xdpguard::cls

@@ -1,0 +1,448 @@
+#include "classifier/sets.h"
+
+#include <linux/bpf.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <map>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+namespace xdpguard::cls {
+namespace {
+
+using R = Reg;
+
+constexpr std::int16_t off(std::size_t o) { return static_cast<std::int16_t>(o); }
+
+std::uint32_t host_v4(const std::array<std::uint8_t, 16>& a) {
+  return (std::uint32_t{a[0]} << 24) | (std::uint32_t{a[1]} << 16) | (std::uint32_t{a[2]} << 8) | a[3];
+}
+
+// ---- IPv6 hashing: the same arithmetic as the generated code --------------
+
+constexpr std::uint32_t kK[5] = {0x2545F491u, 0x4F6CDD1Du, 0x61C88647u, 0x7FEB352Du, 0x5BD1E995u};
+constexpr std::uint32_t kMaxProbes6 = 4;
+constexpr unsigned kMaxSteps6 = 7;  // binary search over at most 112 lengths
+static_assert((1u << kMaxSteps6) > XDPGUARD_SET6_MAX_LENS);
+
+using Words = std::array<std::uint32_t, 4>;  // host byte order
+
+Words host_words(const std::array<std::uint8_t, 16>& a, unsigned len) {
+  Words w{};
+  for (unsigned i = 0; i < 16; ++i) {
+    unsigned bits = len > i * 8 ? std::min(8u, len - i * 8) : 0;
+    std::uint32_t byte = a[i] & (bits ? 0xffu << (8 - bits) : 0u) & 0xffu;
+    w[i / 4] |= byte << (24 - 8 * (i % 4));
+  }
+  return w;
+}
+
+std::uint64_t set6_hash(const Words& w, unsigned len, std::uint32_t seed) {
+  std::uint64_t x = std::uint64_t{w[0] ^ seed} * kK[0];
+  for (int i = 1; i < 4; ++i) x += std::uint64_t{w[i]} * kK[i];
+  x += len;
+  x ^= x >> 29;
+  x *= kK[4];
+  return x >> 32;
+}
+
+struct Entry6 {
+  Words w;
+  std::uint8_t len;
+  std::uint8_t kind;
+};
+
+}  // namespace
+
+// ---- IPv4 ----------------------------------------------------------------------
+
+std::vector<xdpguard_set4_elem> build_set4(const std::vector<rules::Prefix>& v4) {
+  if (v4.empty()) return std::vector<xdpguard_set4_elem>(1);
+  constexpr std::size_t kWords = std::size_t{1} << 18;  // one per 64 /24s
+  std::vector<std::uint64_t> full(kWords, 0), partial(kWords, 0);
+  auto set_bit = [](std::vector<std::uint64_t>& v, std::uint32_t n) { v[n >> 6] |= 1ull << (n & 63); };
+  auto bit = [](const std::vector<std::uint64_t>& v, std::uint32_t n) { return (v[n >> 6] >> (n & 63)) & 1; };
+  for (const auto& p : v4) {
+    if (p.len > 24) continue;
+    std::uint32_t n0 = host_v4(p.addr) >> 8;
+    for (std::uint32_t n = n0; n < n0 + (1u << (24 - p.len)); ++n) set_bit(full, n);
+  }
+  std::map<std::uint32_t, std::array<std::uint64_t, 4>> maps;  // /24 -> its 256 addresses
+  for (const auto& p : v4) {
+    if (p.len <= 24) continue;
+    std::uint32_t host = host_v4(p.addr), n = host >> 8;
+    if (bit(full, n)) continue;
+    auto& m = maps[n];
+    for (std::uint32_t a = host & 255; a < (host & 255) + (1u << (32 - p.len)); ++a)
+      m[a >> 6] |= 1ull << (a & 63);
+  }
+  std::vector<std::pair<std::uint32_t, std::array<std::uint64_t, 4>>> overflow;
+  for (const auto& [n, m] : maps) {
+    if (bit(full, n)) continue;
+    if (m[0] == ~0ull && m[1] == ~0ull && m[2] == ~0ull && m[3] == ~0ull) {
+      set_bit(full, n);
+      continue;
+    }
+    set_bit(partial, n);
+    overflow.emplace_back(n, m);
+  }
+  std::vector<xdpguard_set4_elem> img(XDPGUARD_SET4_RECORDS + overflow.size());
+  std::uint32_t rank = 0;
+  for (std::size_t r = 0; r < kWords; ++r) {
+    img[r].rec.full = full[r];
+    img[r].rec.partial = partial[r];
+    img[r].rec.rank = rank;
+    rank += static_cast<std::uint32_t>(std::popcount(partial[r]));
+  }
+  for (std::size_t i = 0; i < overflow.size(); ++i)
+    for (int w = 0; w < 4; ++w) img[XDPGUARD_SET4_RECORDS + i].bits[w] = overflow[i].second[w];
+  return img;
+}
+
+bool set4_contains(const std::vector<xdpguard_set4_elem>& img, const std::array<std::uint8_t, 4>& a) {
+  std::uint32_t host = (std::uint32_t{a[0]} << 24) | (std::uint32_t{a[1]} << 16) |
+                       (std::uint32_t{a[2]} << 8) | a[3];
+  std::uint32_t r = host >> 14, b = (host >> 8) & 63;
+  if (r >= img.size()) return false;
+  const auto& rec = img[r].rec;
+  if ((rec.full >> b) & 1) return true;
+  if (!((rec.partial >> b) & 1)) return false;
+  std::uint64_t below = rec.partial & ((1ull << b) - 1);
+  std::size_t idx = XDPGUARD_SET4_RECORDS + rec.rank + static_cast<std::uint32_t>(std::popcount(below));
+  if (idx >= img.size()) return false;
+  std::uint32_t x = host & 255;
+  return (img[idx].bits[x >> 6] >> (x & 63)) & 1;
+}
+
+void emit_set4_member(Program& p, MapId outer, std::uint32_t set, std::int16_t addr_off,
+                      Label not_member) {
+  constexpr std::int16_t kKey = -16;
+  Label member = p.label();
+  auto lookup = [&](Reg map) {  // r0 := map[u32 at fp-16], or not a member
+    if (map != R::R1) p.mov(R::R1, map);
+    p.mov(R::R2, kFp);
+    p.alu(Alu::Add, R::R2, kKey);
+    p.call(BPF_FUNC_map_lookup_elem);
+    p.jcc(Cond::Eq, R::R0, 0, not_member);
+  };
+  p.st(Size::W, kFp, kKey, static_cast<std::int32_t>(set));
+  p.ld_map(R::R1, outer);
+  lookup(R::R1);
+  p.mov(R::R8, R::R0);  // the set's inner map
+  p.ldx(Size::W, R::R9, R::R6, addr_off);
+  p.to_be(R::R9, 32);
+  p.mov(R::R1, R::R9);
+  p.alu(Alu::Rsh, R::R1, 14);  // record: 64 /24s
+  p.stx(Size::W, kFp, kKey, R::R1);
+  lookup(R::R8);
+  p.mov(R::R1, R::R9);
+  p.alu(Alu::Rsh, R::R1, 8);
+  p.alu(Alu::And, R::R1, 63);  // the /24's bit
+  p.ldx(Size::DW, R::R2, R::R0, off(offsetof(xdpguard_set4_elem, rec.full)));
+  p.alu(Alu::Rsh, R::R2, R::R1);
+  p.alu(Alu::And, R::R2, 1);
+  p.jcc(Cond::Ne, R::R2, 0, member);
+  p.ldx(Size::DW, R::R2, R::R0, off(offsetof(xdpguard_set4_elem, rec.partial)));
+  p.mov(R::R3, R::R2);
+  p.alu(Alu::Rsh, R::R3, R::R1);
+  p.alu(Alu::And, R::R3, 1);
+  p.jcc(Cond::Eq, R::R3, 0, not_member);
+  // The /24's map: after the records, numbered by rank + partial bits below.
+  p.mov(R::R3, 1);
+  p.alu(Alu::Lsh, R::R3, R::R1);
+  p.alu(Alu::Sub, R::R3, 1);
+  p.alu(Alu::And, R::R2, R::R3);
+  p.mov(R::R3, R::R2);  // popcount(r2), SWAR
+  p.alu(Alu::Rsh, R::R3, 1);
+  p.ld_imm64(R::R4, 0x5555555555555555ull);
+  p.alu(Alu::And, R::R3, R::R4);
+  p.alu(Alu::Sub, R::R2, R::R3);
+  p.ld_imm64(R::R4, 0x3333333333333333ull);
+  p.mov(R::R3, R::R2);
+  p.alu(Alu::And, R::R3, R::R4);
+  p.alu(Alu::Rsh, R::R2, 2);
+  p.alu(Alu::And, R::R2, R::R4);
+  p.alu(Alu::Add, R::R2, R::R3);
+  p.mov(R::R3, R::R2);
+  p.alu(Alu::Rsh, R::R3, 4);
+  p.alu(Alu::Add, R::R2, R::R3);
+  p.ld_imm64(R::R4, 0x0f0f0f0f0f0f0f0full);
+  p.alu(Alu::And, R::R2, R::R4);
+  p.ld_imm64(R::R4, 0x0101010101010101ull);
+  p.alu(Alu::Mul, R::R2, R::R4);
+  p.alu(Alu::Rsh, R::R2, 56);
+  p.ldx(Size::W, R::R3, R::R0, off(offsetof(xdpguard_set4_elem, rec.rank)));
+  p.alu(Alu::Add, R::R2, R::R3);
+  p.alu(Alu::Add, R::R2, static_cast<std::int32_t>(XDPGUARD_SET4_RECORDS));
+  p.stx(Size::W, kFp, kKey, R::R2);
+  lookup(R::R8);
+  p.mov(R::R1, R::R9);
+  p.alu(Alu::And, R::R1, 255);
+  p.mov(R::R2, R::R1);
+  p.alu(Alu::Rsh, R::R2, 6);
+  p.alu(Alu::Lsh, R::R2, 3);
+  p.alu(Alu::Add, R::R0, R::R2);
+  p.ldx(Size::DW, R::R3, R::R0, 0);
+  p.alu(Alu::And, R::R1, 63);
+  p.alu(Alu::Rsh, R::R3, R::R1);
+  p.alu(Alu::And, R::R3, 1);
+  p.jcc(Cond::Eq, R::R3, 0, not_member);
+  p.bind(member);
+}
+
+// ---- IPv6 ----------------------------------------------------------------------
+
+Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Prefix>& v6) {
+  if (v6.empty()) return std::vector<xdpguard_set6_elem>(1);
+  // Drop prefixes a shorter member covers: then a marker never hides a
+  // shorter match, and the search needs no "best so far".
+  std::vector<rules::Prefix> sorted = v6;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const rules::Prefix& a, const rules::Prefix& b) { return a.len < b.len; });
+  std::set<std::pair<std::uint8_t, Words>> kept;
+  std::set<std::uint8_t> lens;
+  std::vector<std::pair<Words, std::uint8_t>> prefixes;
+  for (const auto& p : sorted) {
+    Words w = host_words(p.addr, p.len);
+    bool covered = false;
+    for (auto l : lens)
+      if (l <= p.len && kept.count({l, host_words(p.addr, l)})) covered = true;
+    if (covered) continue;
+    kept.insert({p.len, w});
+    lens.insert(p.len);
+    prefixes.emplace_back(w, p.len);
+  }
+  if (lens.size() > XDPGUARD_SET6_MAX_LENS)
+    return fail(E2BIG, "{} distinct IPv6 prefix lengths; a set may have at most {}", lens.size(),
+                XDPGUARD_SET6_MAX_LENS);
+  std::vector<std::uint8_t> lv(lens.begin(), lens.end());
+  std::map<std::pair<std::uint8_t, Words>, std::uint8_t> entries;
+  for (const auto& [w, len] : prefixes) {
+    entries[{len, w}] = XDPGUARD_SET6_KIND_PREFIX;
+    std::size_t ip = static_cast<std::size_t>(std::find(lv.begin(), lv.end(), len) - lv.begin());
+    std::size_t lo = 0, hi = lv.size();
+    while (lo < hi) {
+      std::size_t mid = (lo + hi) / 2;
+      if (mid == ip) break;
+      if (mid < ip) {
+        Words m = w;
+        for (unsigned i = 0; i < 4; ++i) {
+          unsigned l = lv[mid];
+          unsigned bits = l > 32 * i ? std::min(32u, l - 32 * i) : 0;
+          m[i] &= bits == 0 ? 0u : bits == 32 ? ~0u : ~0u << (32 - bits);
+        }
+        entries.emplace(std::make_pair(lv[mid], m), XDPGUARD_SET6_KIND_MARKER);
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+  }
+  std::vector<Entry6> list;
+  for (const auto& [k, kind] : entries) list.push_back({k.second, k.first, kind});
+
+  std::uint32_t nb = 1;
+  while (nb * XDPGUARD_SET6_SLOTS * 7 < list.size() * 10) nb *= 2;  // load <= 70%
+  for (;; nb *= 2) {
+    if (nb > (1u << 26)) return fail(E2BIG, "IPv6 set too large ({} entries)", list.size());
+    for (std::uint32_t attempt = 0; attempt < 8; ++attempt) {
+      std::mt19937 rng(nb * 31 + attempt);
+      std::uint32_t seed = static_cast<std::uint32_t>(rng());
+      std::vector<xdpguard_set6_elem> img(1 + std::size_t{nb});
+      std::vector<std::uint8_t> used(nb, 0);
+      std::uint32_t probes = 1;
+      bool ok = true;
+      for (const auto& e : list) {
+        std::uint32_t home = static_cast<std::uint32_t>(set6_hash(e.w, e.len, seed)) & (nb - 1), d = 0;
+        while (used[(home + d) & (nb - 1)] == XDPGUARD_SET6_SLOTS) ++d;
+        if (d + 1 > kMaxProbes6) {
+          ok = false;
+          break;
+        }
+        probes = std::max(probes, d + 1);
+        std::uint32_t b = (home + d) & (nb - 1);
+        auto& s = img[1 + b].bucket.slot[used[b]++];
+        std::copy(e.w.begin(), e.w.end(), s.addr);
+        s.len = e.len;
+        s.kind = e.kind;
+      }
+      if (!ok) continue;
+      auto& h = img[0].hdr;
+      std::copy(lv.begin(), lv.end(), h.lens);
+      h.nlens = static_cast<std::uint32_t>(lv.size());
+      h.bucket_mask = nb - 1;
+      h.seed = seed;
+      h.probes = probes;
+      return img;
+    }
+  }
+}
+
+bool set6_contains(const std::vector<xdpguard_set6_elem>& img, const std::array<std::uint8_t, 16>& a) {
+  const auto& h = img[0].hdr;
+  std::uint64_t lo = 0, hi = h.nlens;
+  for (unsigned step = 0; step < kMaxSteps6; ++step) {
+    if (lo >= hi) return false;
+    std::uint64_t mid = (lo + hi) >> 1;
+    if (mid >= XDPGUARD_SET6_MAX_LENS) return false;
+    unsigned len = h.lens[mid];
+    Words w = host_words(a, len);
+    std::uint64_t home = set6_hash(w, len, h.seed) & h.bucket_mask;
+    int found = 0;  // 0 miss, 1 prefix, 2 marker
+    for (std::uint32_t pr = 0; pr < std::min(h.probes, kMaxProbes6) && !found; ++pr) {
+      std::size_t b = 1 + ((home + pr) & h.bucket_mask);
+      if (b >= img.size()) break;
+      bool end = false;
+      for (const auto& s : img[b].bucket.slot) {
+        if (s.kind == 0) {
+          end = true;
+          break;
+        }
+        if (s.len == len && std::equal(w.begin(), w.end(), s.addr)) {
+          found = s.kind == XDPGUARD_SET6_KIND_PREFIX ? 1 : 2;
+          break;
+        }
+      }
+      if (end) break;
+    }
+    if (found == 1) return true;
+    if (found == 2)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return false;
+}
+
+void emit_set6_member(Program& p, MapId outer, std::uint32_t set, std::int16_t addr_off,
+                      Label not_member) {
+  // Stack: lookup key, search bounds, the probe's length, mid, home bucket,
+  // the masked address words.
+  constexpr std::int16_t kKey = -16, kLo = -24, kHi = -32, kLen = -40, kMid = -48, kHome = -56,
+                         kWords = -72;
+  constexpr std::int16_t kLens = off(offsetof(xdpguard_set6_elem, hdr.lens));
+  constexpr std::int16_t kNlens = off(offsetof(xdpguard_set6_elem, hdr.nlens));
+  constexpr std::int16_t kMask = off(offsetof(xdpguard_set6_elem, hdr.bucket_mask));
+  constexpr std::int16_t kSeed = off(offsetof(xdpguard_set6_elem, hdr.seed));
+  constexpr std::int16_t kProbes = off(offsetof(xdpguard_set6_elem, hdr.probes));
+  constexpr std::int16_t kSlotSize = sizeof(xdpguard_set6_slot);
+  constexpr std::int16_t kSlotLen = off(offsetof(xdpguard_set6_slot, len));
+  constexpr std::int16_t kSlotKind = off(offsetof(xdpguard_set6_slot, kind));
+  constexpr std::int16_t kSlot0 = off(offsetof(xdpguard_set6_elem, bucket.slot));
+
+  Label member = p.label();
+  auto lookup = [&](Reg map, Label fail) {
+    if (map != R::R1) p.mov(R::R1, map);
+    p.mov(R::R2, kFp);
+    p.alu(Alu::Add, R::R2, kKey);
+    p.call(BPF_FUNC_map_lookup_elem);
+    p.jcc(Cond::Eq, R::R0, 0, fail);
+  };
+  p.st(Size::W, kFp, kKey, static_cast<std::int32_t>(set));
+  p.ld_map(R::R1, outer);
+  lookup(R::R1, not_member);
+  p.mov(R::R8, R::R0);
+  p.st(Size::W, kFp, kKey, 0);
+  lookup(R::R8, not_member);
+  p.mov(R::R9, R::R0);  // header
+  p.st(Size::DW, kFp, kLo, 0);
+  p.ldx(Size::W, R::R1, R::R9, kNlens);
+  p.stx(Size::DW, kFp, kHi, R::R1);
+
+  for (unsigned step = 0; step < kMaxSteps6; ++step) {
+    Label miss = p.label(), marker = p.label(), next = p.label();
+    p.ldx(Size::DW, R::R1, kFp, kLo);
+    p.ldx(Size::DW, R::R2, kFp, kHi);
+    p.jcc(Cond::Ge, R::R1, R::R2, not_member);
+    p.alu(Alu::Add, R::R1, R::R2);
+    p.alu(Alu::Rsh, R::R1, 1);
+    p.stx(Size::DW, kFp, kMid, R::R1);
+    p.jcc(Cond::Ge, R::R1, XDPGUARD_SET6_MAX_LENS, not_member);
+    p.mov(R::R2, R::R9);
+    p.alu(Alu::Add, R::R2, R::R1);
+    p.ldx(Size::B, R::R3, R::R2, kLens);
+    p.stx(Size::DW, kFp, kLen, R::R3);
+    // The address masked to the probe's length, word by word (host order).
+    for (int w = 0; w < 4; ++w) {
+      Label zero = p.label(), keep = p.label();
+      p.ldx(Size::W, R::R2, R::R6, static_cast<std::int16_t>(addr_off + 4 * w));
+      p.to_be(R::R2, 32);
+      p.jcc(Cond::Le, R::R3, 32 * w, zero);
+      p.jcc(Cond::Ge, R::R3, 32 * (w + 1), keep);
+      p.mov(R::R4, 32 * (w + 1));
+      p.alu(Alu::Sub, R::R4, R::R3);
+      p.alu(Alu::Rsh, R::R2, R::R4);
+      p.alu(Alu::Lsh, R::R2, R::R4);
+      p.jmp(keep);
+      p.bind(zero);
+      p.mov(R::R2, 0);
+      p.bind(keep);
+      p.stx(Size::W, kFp, static_cast<std::int16_t>(kWords + 4 * w), R::R2);
+    }
+    // set6_hash() above, instruction for instruction.
+    p.ldx(Size::W, R::R1, kFp, kWords);
+    p.ldx(Size::W, R::R2, R::R9, kSeed);
+    p.alu(Alu::Xor, R::R1, R::R2);
+    p.alu(Alu::Mul, R::R1, static_cast<std::int32_t>(kK[0]));
+    for (int w = 1; w < 4; ++w) {
+      p.ldx(Size::W, R::R2, kFp, static_cast<std::int16_t>(kWords + 4 * w));
+      p.alu(Alu::Mul, R::R2, static_cast<std::int32_t>(kK[w]));
+      p.alu(Alu::Add, R::R1, R::R2);
+    }
+    p.alu(Alu::Add, R::R1, R::R3);
+    p.mov(R::R2, R::R1);
+    p.alu(Alu::Rsh, R::R2, 29);
+    p.alu(Alu::Xor, R::R1, R::R2);
+    p.alu(Alu::Mul, R::R1, static_cast<std::int32_t>(kK[4]));
+    p.alu(Alu::Rsh, R::R1, 32);
+    p.stx(Size::DW, kFp, kHome, R::R1);
+    for (std::uint32_t probe = 0; probe < kMaxProbes6; ++probe) {
+      if (probe) {
+        p.ldx(Size::W, R::R2, R::R9, kProbes);
+        p.jcc(Cond::Le, R::R2, static_cast<std::int32_t>(probe), miss);
+      }
+      p.ldx(Size::DW, R::R1, kFp, kHome);
+      if (probe) p.alu(Alu::Add, R::R1, static_cast<std::int32_t>(probe));
+      p.ldx(Size::W, R::R2, R::R9, kMask);
+      p.alu(Alu::And, R::R1, R::R2);
+      p.alu(Alu::Add, R::R1, 1);
+      p.stx(Size::W, kFp, kKey, R::R1);
+      lookup(R::R8, miss);
+      p.mov(R::R7, R::R0);
+      for (int s = 0; s < XDPGUARD_SET6_SLOTS; ++s) {
+        Label other = p.label();
+        const auto so = static_cast<std::int16_t>(kSlot0 + s * kSlotSize);
+        p.ldx(Size::B, R::R1, R::R7, static_cast<std::int16_t>(so + kSlotKind));
+        p.jcc(Cond::Eq, R::R1, 0, miss);  // free slot: the entry would be here
+        p.ldx(Size::B, R::R1, R::R7, static_cast<std::int16_t>(so + kSlotLen));
+        p.ldx(Size::DW, R::R2, kFp, kLen);
+        p.jcc(Cond::Ne, R::R1, R::R2, other);
+        for (int w = 0; w < 4; ++w) {
+          p.ldx(Size::W, R::R1, R::R7, static_cast<std::int16_t>(so + 4 * w));
+          p.ldx(Size::W, R::R2, kFp, static_cast<std::int16_t>(kWords + 4 * w));
+          p.jcc(Cond::Ne, R::R1, R::R2, other);
+        }
+        p.ldx(Size::B, R::R1, R::R7, static_cast<std::int16_t>(so + kSlotKind));
+        p.jcc(Cond::Eq, R::R1, XDPGUARD_SET6_KIND_PREFIX, member);
+        p.jmp(marker);
+        p.bind(other);
+      }
+    }
+    p.bind(miss);  // shorter lengths
+    p.ldx(Size::DW, R::R1, kFp, kMid);
+    p.stx(Size::DW, kFp, kHi, R::R1);
+    p.jmp(next);
+    p.bind(marker);  // longer lengths
+    p.ldx(Size::DW, R::R1, kFp, kMid);
+    p.alu(Alu::Add, R::R1, 1);
+    p.stx(Size::DW, kFp, kLo, R::R1);
+    p.bind(next);
+  }
+  p.jmp(not_member);
+  p.bind(member);
+}
+
+}  // namespace xdpguard::cls

@@ -1,0 +1,366 @@
+#include "classifier/tables.h"
+
+#include <linux/bpf.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+namespace xdpguard::cls {
+namespace {
+
+constexpr std::uint32_t kMaxProbes = 3;  // Hash6 buckets searched per lookup, at most
+
+std::uint32_t align64(std::size_t n) { return static_cast<std::uint32_t>((n + 63) & ~std::size_t{63}); }
+
+std::array<std::uint32_t, 4> mask_words(unsigned len) {
+  std::array<std::uint8_t, 16> ones;
+  ones.fill(0xff);
+  return masked_words(ones, len);
+}
+
+std::uint32_t host_v4(const std::array<std::uint8_t, 16>& a) {
+  return (std::uint32_t{a[0]} << 24) | (std::uint32_t{a[1]} << 16) | (std::uint32_t{a[2]} << 8) | a[3];
+}
+
+const std::optional<rules::AddrMatch>& addr_of(const rules::Rule& r, Field f) {
+  return f == Field::Saddr ? r.saddr : r.daddr;
+}
+
+// Candidate lists of one group, deduplicated; list 0 is the empty list.
+class ListPool {
+ public:
+  ListPool() { lists_.push_back({}); }
+  std::uint32_t id(const std::vector<std::uint32_t>& recs) {
+    if (recs.empty()) return 0;
+    auto [it, fresh] = index_.emplace(recs, static_cast<std::uint32_t>(lists_.size()));
+    if (fresh) lists_.push_back(recs);
+    return it->second;
+  }
+  const std::vector<std::vector<std::uint32_t>>& lists() const { return lists_; }
+
+ private:
+  std::map<std::vector<std::uint32_t>, std::uint32_t> index_;
+  std::vector<std::vector<std::uint32_t>> lists_;
+};
+
+template <class T>
+void put(std::vector<std::uint8_t>& blob, std::size_t off, const T& v) {
+  std::memcpy(blob.data() + off, &v, sizeof v);
+}
+
+template <class Rec>
+void fill_ports_flags(Rec& r, const CompiledRule& c) {
+  r.sport_lo = c.rule.sport ? c.rule.sport->lo : 0;
+  r.sport_hi = c.rule.sport ? c.rule.sport->hi : 65535;
+  r.dport_lo = c.rule.dport ? c.rule.dport->lo : 0;
+  r.dport_hi = c.rule.dport ? c.rule.dport->hi : 65535;
+  r.flags_mask = c.rule.flags_mask;
+  r.flags_val = c.rule.flags_value & c.rule.flags_mask;
+  r.l4 = c.l4;
+}
+
+// A group's tables before they get their place in the blob.
+struct Built {
+  GroupTables t;
+  std::vector<std::uint8_t> index;  // raw bytes of the index region
+  std::vector<std::uint8_t> nodes;
+  ListPool lists;
+};
+
+Result<void> build_hash6(const Hash6Buckets& b, const std::vector<std::uint32_t>& list_ids, Built& out) {
+  const unsigned words = std::max(1u, (b.key_len() + 31) / 32);
+  const unsigned slot_words = words + 1;
+  const unsigned slots = kBucketBytes / (4 * slot_words);
+  const std::size_t nkeys = b.buckets().size();
+  std::uint32_t bits = 1;
+  while ((std::size_t{1} << bits) * slots < 2 * nkeys) ++bits;
+  std::vector<std::array<std::uint32_t, 4>> keys;
+  for (const auto& [k, v] : b.buckets()) keys.push_back(k);
+  for (;; ++bits) {
+    if (bits > 20) return fail(E2BIG, "hash table for {} keys does not fit", nkeys);
+    const std::uint32_t nb = 1u << bits;
+    for (unsigned seed = 0; seed < 16; ++seed) {
+      std::mt19937 rng(seed * 7919 + bits);
+      Hash6Params p;
+      p.bits = bits;
+      for (auto& k : p.k) k = (static_cast<std::uint32_t>(rng()) & 0x7fffffffu) | 1u;
+      std::vector<std::uint32_t> used(nb, 0);
+      std::vector<std::uint8_t> index(std::size_t{nb} * kBucketBytes, 0);
+      std::uint32_t probes = 1;
+      bool ok = true;
+      for (std::size_t i = 0; i < keys.size() && ok; ++i) {
+        std::uint32_t home = static_cast<std::uint32_t>(hash6(keys[i], words, p));
+        std::uint32_t d = 0;
+        while (used[(home + d) & (nb - 1)] == slots) ++d;
+        if (d + 1 > kMaxProbes) ok = false;
+        probes = std::max(probes, d + 1);
+        std::uint32_t bucket = (home + d) & (nb - 1);
+        std::size_t off = std::size_t{bucket} * kBucketBytes + used[bucket]++ * 4 * slot_words;
+        for (unsigned w = 0; w < words; ++w) put(index, off + 4 * w, keys[i][w]);
+        put(index, off + 4 * words, list_ids[i]);
+      }
+      if (!ok) continue;
+      out.index = std::move(index);
+      out.t.key_words = words;
+      out.t.slot_words = slot_words;
+      out.t.slots = slots;
+      out.t.probes = probes;
+      out.t.hash = p;
+      return {};
+    }
+  }
+}
+
+Result<Built> build_group(const Plan& plan, const Group& g) {
+  Built b;
+  const auto& rules = plan.rules;
+  switch (g.kind) {
+    case GroupKind::Trie4: {
+      Trie4 t;
+      for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
+        const auto& pfx = *addr_of(rules[g.rules[i]].rule, g.field)->prefix;
+        if (!t.add(host_v4(pfx.addr), pfx.len, i))
+          return fail(EINVAL, "internal: trie refused rule {} the plan gave it", g.rules[i] + 1);
+      }
+      auto entry = [&](const Trie4::Entry& e) -> std::uint32_t {
+        return e.child >= 0 ? kTrieNode | static_cast<std::uint32_t>(e.child) : b.lists.id(e.list);
+      };
+      b.index.resize(65536 * 4);
+      for (std::size_t i = 0; i < 65536; ++i) put(b.index, 4 * i, entry(t.level1()[i]));
+      b.nodes.resize(t.nodes() * 1024);
+      std::size_t n = 0;
+      for (const auto& node : t.node_list()) {
+        for (std::size_t i = 0; i < 256; ++i) put(b.nodes, n * 1024 + 4 * i, entry(node[i]));
+        ++n;
+      }
+      b.t.nnodes = static_cast<std::uint32_t>(t.nodes());
+      break;
+    }
+    case GroupKind::Ports: {
+      PortMap m;
+      for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
+        const auto& pr = g.field == Field::Sport ? rules[g.rules[i]].rule.sport
+                                                 : rules[g.rules[i]].rule.dport;
+        if (!m.add(pr->lo, pr->hi, i))
+          return fail(EINVAL, "internal: port map refused rule {} the plan gave it", g.rules[i] + 1);
+      }
+      b.index.resize(65536 * 4);
+      const auto& seg = m.segments();
+      for (auto it = seg.begin(); it != seg.end(); ++it) {
+        auto next = std::next(it);
+        std::uint32_t end = next == seg.end() ? 65536 : next->first;
+        std::uint32_t id = b.lists.id(it->second);
+        for (std::uint32_t p = it->first; p < end; ++p) put(b.index, 4 * p, id);
+      }
+      break;
+    }
+    case GroupKind::Hash6: {
+      Hash6Buckets hb(g.key_len);
+      for (std::uint32_t i = 0; i < g.rules.size(); ++i)
+        if (!hb.add(addr_of(rules[g.rules[i]].rule, g.field)->prefix->addr, i))
+          return fail(EINVAL, "internal: hash refused rule {} the plan gave it", g.rules[i] + 1);
+      std::vector<std::uint32_t> ids;
+      for (const auto& [k, v] : hb.buckets()) ids.push_back(b.lists.id(v));
+      XG_CHECK(build_hash6(hb, ids, b));
+      break;
+    }
+    case GroupKind::Chain: break;
+  }
+  b.t.nlists = static_cast<std::uint32_t>(b.lists.lists().size());
+  b.t.nrecs = static_cast<std::uint32_t>(g.rules.size());
+  b.t.rec_size = g.family == 6 ? sizeof(Record6) : sizeof(Record4);
+  return b;
+}
+
+}  // namespace
+
+std::array<std::uint32_t, 4> masked_words(const std::array<std::uint8_t, 16>& addr, unsigned len) {
+  std::array<std::uint8_t, 16> m{};
+  for (unsigned i = 0; i < 16; ++i) {
+    unsigned bits = len > i * 8 ? std::min(8u, len - i * 8) : 0;
+    m[i] = static_cast<std::uint8_t>(addr[i] & (bits ? 0xff << (8 - bits) : 0));
+  }
+  std::array<std::uint32_t, 4> w;
+  std::memcpy(w.data(), m.data(), 16);
+  return w;
+}
+
+std::uint64_t hash6(const std::array<std::uint32_t, 4>& key, unsigned words, const Hash6Params& p) {
+  std::uint64_t x = 0;
+  for (unsigned i = 0; i < words; ++i) x += std::uint64_t{key[i]} * p.k[i];
+  x ^= x >> 29;
+  x *= p.k[4];
+  return x >> (64 - p.bits);
+}
+
+// ---- Trie4 -------------------------------------------------------------------
+
+Trie4::Trie4() : l1_(65536) {}
+
+std::size_t Trie4::fill(const Entry& e) const {
+  if (e.child < 0) return e.list.size();
+  std::size_t m = 0;
+  for (const auto& c : nodes_[static_cast<std::size_t>(e.child)]) m = std::max(m, fill(c));
+  return m;
+}
+
+void Trie4::add_to(Entry& e, std::uint32_t rec) {
+  if (e.child < 0) {
+    e.list.push_back(rec);
+    return;
+  }
+  for (auto& c : nodes_[static_cast<std::size_t>(e.child)]) add_to(c, rec);
+}
+
+std::int32_t Trie4::split(Entry& e) {
+  nodes_.emplace_back();
+  auto& node = nodes_.back();
+  for (auto& c : node) c.list = e.list;
+  e.list.clear();
+  e.child = static_cast<std::int32_t>(nodes_.size() - 1);
+  return e.child;
+}
+
+bool Trie4::add(std::uint32_t addr, unsigned len, std::uint32_t rec) {
+  if (len < kMinLen || len > 32) return false;
+  const std::uint32_t i1 = addr >> 16, i2 = (addr >> 8) & 255, i3 = addr & 255;
+  std::size_t fullest = 0, new_nodes = 0;
+  Entry& e1 = l1_[i1];
+  if (len <= 16) {
+    for (std::uint32_t i = i1; i < i1 + (1u << (16 - len)); ++i) fullest = std::max(fullest, fill(l1_[i]));
+  } else if (e1.child < 0) {
+    fullest = e1.list.size();
+    new_nodes = len > 24 ? 2 : 1;
+  } else {
+    auto& n2 = nodes_[static_cast<std::size_t>(e1.child)];
+    if (len <= 24) {
+      for (std::uint32_t i = i2; i < i2 + (1u << (24 - len)); ++i) fullest = std::max(fullest, fill(n2[i]));
+    } else if (n2[i2].child < 0) {
+      fullest = n2[i2].list.size();
+      new_nodes = 1;
+    } else {
+      auto& n3 = nodes_[static_cast<std::size_t>(n2[i2].child)];
+      for (std::uint32_t i = i3; i < i3 + (1u << (32 - len)); ++i) fullest = std::max(fullest, n3[i].list.size());
+    }
+  }
+  if (fullest + 1 > kMaxCandidates || nodes_.size() + new_nodes > kMaxNodes) return false;
+
+  if (len <= 16) {
+    for (std::uint32_t i = i1; i < i1 + (1u << (16 - len)); ++i) add_to(l1_[i], rec);
+    return true;
+  }
+  if (e1.child < 0) split(e1);
+  auto& n2 = nodes_[static_cast<std::size_t>(e1.child)];
+  if (len <= 24) {
+    for (std::uint32_t i = i2; i < i2 + (1u << (24 - len)); ++i) add_to(n2[i], rec);
+    return true;
+  }
+  if (n2[i2].child < 0) split(n2[i2]);
+  auto& n3 = nodes_[static_cast<std::size_t>(n2[i2].child)];
+  for (std::uint32_t i = i3; i < i3 + (1u << (32 - len)); ++i) n3[i].list.push_back(rec);
+  return true;
+}
+
+// ---- PortMap -----------------------------------------------------------------
+
+PortMap::PortMap() { seg_[0] = {}; }
+
+void PortMap::split_at(std::uint32_t at) {
+  if (at >= 65536) return;
+  auto it = std::prev(seg_.upper_bound(at));
+  if (it->first != at) seg_[at] = it->second;
+}
+
+bool PortMap::add(std::uint16_t lo, std::uint16_t hi, std::uint32_t rec) {
+  for (auto it = std::prev(seg_.upper_bound(lo)); it != seg_.end() && it->first <= hi; ++it)
+    if (it->second.size() + 1 > kMaxCandidates) return false;
+  split_at(lo);
+  split_at(std::uint32_t{hi} + 1);
+  for (auto it = seg_.find(lo); it != seg_.end() && it->first <= hi; ++it) it->second.push_back(rec);
+  return true;
+}
+
+// ---- Hash6Buckets --------------------------------------------------------------
+
+bool Hash6Buckets::add(const std::array<std::uint8_t, 16>& addr, std::uint32_t rec) {
+  auto& v = keys_[masked_words(addr, key_len_)];
+  if (v.size() >= kMaxCandidates) return false;
+  v.push_back(rec);
+  return true;
+}
+
+// ---- the blob ------------------------------------------------------------------
+
+Result<Tables> build_tables(const Plan& plan) {
+  Tables out;
+  out.groups.resize(plan.groups.size());
+  std::vector<Built> built(plan.groups.size());
+  std::size_t total = 0;
+  for (std::size_t gi = 0; gi < plan.groups.size(); ++gi) {
+    const Group& g = plan.groups[gi];
+    if (g.kind == GroupKind::Chain) continue;
+    built[gi] = XG_TRY(build_group(plan, g));
+    auto& t = built[gi].t;
+    t.index_off = static_cast<std::uint32_t>(total);
+    total += align64(built[gi].index.size());
+    t.nodes_off = static_cast<std::uint32_t>(total);
+    total += align64(built[gi].nodes.size());
+    t.lists_off = static_cast<std::uint32_t>(total);
+    total += align64(std::size_t{t.nlists} * sizeof(CandidateList));
+    t.recs_off = static_cast<std::uint32_t>(total);
+    total += align64(std::size_t{t.nrecs} * t.rec_size);
+    t.bytes = static_cast<std::uint32_t>(total) - t.index_off;
+    if (total > 0xffffffffu) return fail(E2BIG, "classifier tables exceed 4 GiB");
+  }
+  out.blob.assign(total, 0);
+  for (std::size_t gi = 0; gi < plan.groups.size(); ++gi) {
+    const Group& g = plan.groups[gi];
+    if (g.kind == GroupKind::Chain) continue;
+    auto& b = built[gi];
+    auto& t = b.t;
+    std::memcpy(out.blob.data() + t.index_off, b.index.data(), b.index.size());
+    if (!b.nodes.empty()) std::memcpy(out.blob.data() + t.nodes_off, b.nodes.data(), b.nodes.size());
+    const auto& lists = b.lists.lists();
+    for (std::size_t i = 0; i < lists.size(); ++i) {
+      CandidateList l{};
+      l.count = static_cast<std::uint16_t>(lists[i].size());
+      for (std::size_t j = 0; j < lists[i].size(); ++j) l.rec[j] = static_cast<std::uint16_t>(lists[i][j]);
+      put(out.blob, t.lists_off + i * sizeof(CandidateList), l);
+    }
+    for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
+      const CompiledRule& c = plan.rules[g.rules[i]];
+      const std::size_t off = t.recs_off + std::size_t{i} * t.rec_size;
+      auto addr = [&](Field f) -> std::optional<rules::Prefix> {
+        const auto& a = addr_of(c.rule, f);
+        if (a && a->prefix) return a->prefix;
+        return std::nullopt;
+      };
+      if (g.family == 6) {
+        Record6 r{};
+        r.prio = g.rules[i], r.slot = c.id, r.action = c.action, r.ifindex = c.ifindex;
+        if (auto p = addr(Field::Saddr)) {
+          auto m = mask_words(p->len), v = masked_words(p->addr, p->len);
+          std::copy(m.begin(), m.end(), r.smask), std::copy(v.begin(), v.end(), r.sval);
+        }
+        if (auto p = addr(Field::Daddr)) {
+          auto m = mask_words(p->len), v = masked_words(p->addr, p->len);
+          std::copy(m.begin(), m.end(), r.dmask), std::copy(v.begin(), v.end(), r.dval);
+        }
+        fill_ports_flags(r, c);
+        put(out.blob, off, r);
+      } else {
+        Record4 r{};
+        r.prio = g.rules[i], r.slot = c.id, r.action = c.action, r.ifindex = c.ifindex;
+        if (auto p = addr(Field::Saddr)) r.smask = mask_words(p->len)[0], r.sval = masked_words(p->addr, p->len)[0];
+        if (auto p = addr(Field::Daddr)) r.dmask = mask_words(p->len)[0], r.dval = masked_words(p->addr, p->len)[0];
+        fill_ports_flags(r, c);
+        put(out.blob, off, r);
+      }
+    }
+    out.groups[gi] = t;
+  }
+  return out;
+}
+
+}  // namespace xdpguard::cls

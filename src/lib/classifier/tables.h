@@ -1,0 +1,146 @@
+// The classifier's tables: the data the generated code reads, laid out in one
+// byte blob that becomes the value of a one-element BPF array (the code
+// addresses it directly, with no lookup call). Pure, unit-tested.
+//
+// Per table group (plan.h): an index (a Trie4's level-1 array and nodes, a
+// Ports array, or a Hash6 bucket array) whose entries name a candidate list;
+// the lists (each at most kMaxCandidates record numbers, in rule order); and
+// one record per rule with what remains to be checked (masks, values, port
+// ranges, flags) and the verdict (rule id, action, redirect target).
+//
+// The builders are also what the planner uses to try a key: add() refuses
+// (and changes nothing) when a candidate list would overflow.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <vector>
+
+#include "classifier/plan.h"
+#include "core/result.h"
+
+namespace xdpguard::cls {
+
+// ---- what the generated code reads -----------------------------------------
+
+// A candidate list: `count` record numbers (indices into the group's records).
+struct CandidateList {
+  std::uint16_t count;
+  std::uint16_t rec[kMaxCandidates];
+  std::uint8_t pad[32 - 2 - 2 * kMaxCandidates];
+};
+static_assert(sizeof(CandidateList) == 32);
+
+// One rule of an IPv4 or family-less group. Addresses as the packet holds
+// them (network byte order words); a field the rule does not match has mask
+// 0 / the full port range.
+struct Record4 {
+  std::uint32_t prio, slot, action, ifindex;
+  std::uint32_t smask, sval, dmask, dval;
+  std::uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
+  std::uint8_t flags_mask, flags_val, l4, pad;
+  std::uint8_t pad2[20];
+};
+static_assert(sizeof(Record4) == 64);
+
+struct Record6 {
+  std::uint32_t prio, slot, action, ifindex;
+  std::uint32_t smask[4], sval[4], dmask[4], dval[4];
+  std::uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
+  std::uint8_t flags_mask, flags_val, l4, pad;
+  std::uint8_t pad2[36];
+};
+static_assert(sizeof(Record6) == 128);
+
+// Trie4 entries: 0 empty; bit 31 set: child node (1 KiB: 256 entries);
+// otherwise a candidate list number.
+inline constexpr std::uint32_t kTrieNode = 0x80000000u;
+
+// Hash6 buckets are 64 bytes of slots {key words..., list number}.
+inline constexpr std::uint32_t kBucketBytes = 64;
+// Multipliers of the Hash6 hash (each < 2^31: a BPF immediate).
+struct Hash6Params {
+  std::array<std::uint32_t, 5> k{};
+  std::uint32_t bits = 0;  // log2(buckets)
+};
+// Bucket of a key (words as the packet holds them, masked; `words` of them).
+std::uint64_t hash6(const std::array<std::uint32_t, 4>& key, unsigned words, const Hash6Params& p);
+
+// Where one table group's data lies in the blob.
+struct GroupTables {
+  std::uint32_t index_off = 0;  // Trie4 level 1, Ports array, Hash6 buckets
+  std::uint32_t nodes_off = 0, nnodes = 0;  // Trie4
+  std::uint32_t lists_off = 0, nlists = 0;
+  std::uint32_t recs_off = 0, nrecs = 0, rec_size = 0;
+  // Hash6
+  std::uint32_t key_words = 0, slot_words = 0, slots = 0, probes = 0;
+  Hash6Params hash;
+  std::uint32_t bytes = 0;  // all of the above
+};
+
+struct Tables {
+  std::vector<std::uint8_t> blob;   // empty when the plan has no table
+  std::vector<GroupTables> groups;  // parallel to Plan::groups (zero for chains)
+};
+
+[[nodiscard]] Result<Tables> build_tables(const Plan& plan);
+
+// The 32-bit words of addr as the packet holds them (memory order), masked
+// to len bits.
+std::array<std::uint32_t, 4> masked_words(const std::array<std::uint8_t, 16>& addr, unsigned len);
+
+// ---- builders (also used by the planner to try a key) ----------------------
+
+class Trie4 {
+ public:
+  static constexpr unsigned kMinLen = 8;       // shorter prefixes expand too much
+  static constexpr std::size_t kMaxNodes = 16384;
+  Trie4();
+  // addr in host byte order, len kMinLen..32; rec: the rule's record number.
+  bool add(std::uint32_t addr, unsigned len, std::uint32_t rec);
+  std::size_t nodes() const { return nodes_.size(); }
+
+  struct Entry {
+    std::int32_t child = -1;
+    std::vector<std::uint32_t> list;
+  };
+  const std::vector<Entry>& level1() const { return l1_; }
+  const std::deque<std::array<Entry, 256>>& node_list() const { return nodes_; }
+
+ private:
+  std::size_t fill(const Entry& e) const;
+  void add_to(Entry& e, std::uint32_t rec);
+  std::int32_t split(Entry& e);
+  std::vector<Entry> l1_;
+  std::deque<std::array<Entry, 256>> nodes_;  // a deque: entries keep their address
+};
+
+class PortMap {
+ public:
+  PortMap();
+  bool add(std::uint16_t lo, std::uint16_t hi, std::uint32_t rec);
+  // Segment starts -> candidate list, covering 0..65535.
+  const std::map<std::uint32_t, std::vector<std::uint32_t>>& segments() const { return seg_; }
+
+ private:
+  void split_at(std::uint32_t at);
+  std::map<std::uint32_t, std::vector<std::uint32_t>> seg_;
+};
+
+class Hash6Buckets {
+ public:
+  explicit Hash6Buckets(unsigned key_len) : key_len_(key_len) {}
+  bool add(const std::array<std::uint8_t, 16>& addr, std::uint32_t rec);
+  unsigned key_len() const { return key_len_; }
+  const std::map<std::array<std::uint32_t, 4>, std::vector<std::uint32_t>>& buckets() const {
+    return keys_;
+  }
+
+ private:
+  unsigned key_len_;
+  std::map<std::array<std::uint32_t, 4>, std::vector<std::uint32_t>> keys_;
+};
+
+}  // namespace xdpguard::cls
