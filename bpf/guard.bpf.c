@@ -153,8 +153,13 @@ int xdpguard(struct xdp_md *ctx)
 	/* verifier: a per-CPU array lookup with key 0 cannot fail, but say so */
 	if (!s)
 		return XDP_PASS;
-	/* the parser fills in what it finds: clear the last packet's fields */
-	__builtin_memset(&s->pkt, 0, sizeof(s->pkt));
+	/*
+	 * The parser sets what it finds: clear what the last packet left in the
+	 * fields it may skip (ports, offsets, flags, counts: two 8-byte stores).
+	 * The addresses need no clearing: each family writes all it has, and
+	 * the classifier reads only the packet's own family's words.
+	 */
+	__builtin_memset(&s->pkt.sport, 0, sizeof(s->pkt) - offsetof(struct xdpguard_pkt, sport));
 	s->len = data_end - data;
 	outcome = xg_parse_packet(data, data_end, &s->pkt);
 	/* verifier: bound the counter index */

@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "guard/guard.h"
 #include "report/format.h"
+#include "report/plan.h"
 #include "rules/lint.h"
 #include "rules/set_file.h"
 
@@ -20,6 +21,7 @@ struct RuleArgs {
   std::string set_name;
   std::string file;
   bool json = false;
+  bool dump = false;
 };
 
 Result<Guard> open_guard(const std::string& name) {
@@ -36,14 +38,15 @@ Result<void> rule_add(const RuleArgs& a) {
   // Say so when the new rule can never match, or shadows an existing one.
   std::vector<rules::Rule> list;
   std::vector<std::uint32_t> ids;
+  std::size_t at = 0;
   for (const auto& r : XG_TRY(g.rules())) {
+    if (r.id == id) at = list.size();
     list.push_back(r.rule);
     ids.push_back(r.id);
   }
-  for (const auto& w : rules::lint(list))
-    if (ids[w.rule_index] == id || ids[w.covered_by] == id)
-      std::fprintf(stderr, "xdpguard: warning: rule id %u can never match: rule id %u matches "
-                   "every packet it would\n", ids[w.rule_index], ids[w.covered_by]);
+  for (const auto& w : rules::lint_rule(list, at))
+    std::fprintf(stderr, "xdpguard: warning: rule id %u can never match: rule id %u matches "
+                 "every packet it would\n", ids[w.rule_index], ids[w.covered_by]);
   return {};
 }
 
@@ -65,6 +68,16 @@ Result<void> rule_list(const RuleArgs& a) {
   for (const auto& w : rules::lint(list))
     std::printf("warning: rule id %u can never match: rule id %u matches every packet it would\n",
                 s.rules[w.rule_index].id, s.rules[w.covered_by].id);
+  return {};
+}
+
+Result<void> rule_plan(const RuleArgs& a) {
+  auto g = XG_TRY(open_guard(a.iface));
+  auto report = XG_TRY(g.plan());
+  if (a.json)
+    std::printf("%s\n", plan_json(report).dump().c_str());
+  else
+    std::fputs((a.dump ? plan_dump(report) : plan_table(report)).c_str(), stdout);
   return {};
 }
 
@@ -124,6 +137,14 @@ void register_rule_commands(CLI::App& app, Command& cmd) {
   list->add_flag("--json", args->json, "One JSON document");
   list->footer("Example: xdpguard rule list eth1 --json");
   bind(list, rule_list, "rule list");
+
+  auto* plan = rule->add_subcommand("plan", "What the compiler made of the rules: groups, "
+                                                "each packet's path, instructions, verifier cost");
+  plan->add_option("IFACE", args->iface, "Interface")->required();
+  plan->add_flag("--json", args->json, "One JSON document");
+  plan->add_flag("--dump", args->dump, "The generated program, one instruction a line");
+  plan->footer("Example: xdpguard rule plan eth1 --json");
+  bind(plan, rule_plan, "rule plan");
 
   auto* set = app.add_subcommand("set", "Named IPv4/IPv6 prefix sets (use as saddr @NAME)");
   set->require_subcommand(1);

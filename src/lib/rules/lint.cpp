@@ -58,23 +58,45 @@ bool covers(const Rule& a, const Rule& b) {
   return true;
 }
 
+namespace {
+
+LintWarning warning(const std::vector<Rule>& rules, std::size_t j, std::size_t i) {
+  std::string msg =
+      has_matches(rules[i])
+          ? fmt::format("rule {} ({}) can never match: rule {} ({}) matches every packet "
+                        "it would match",
+                        j + 1, to_string(rules[j]), i + 1, to_string(rules[i]))
+          : fmt::format("rule {} ({}) can never match: rule {} ({}) has no matches and "
+                        "takes every packet",
+                        j + 1, to_string(rules[j]), i + 1, to_string(rules[i]));
+  return {j, i, std::move(msg)};
+}
+
+}  // namespace
+
 std::vector<LintWarning> lint(const std::vector<Rule>& rules) {
   std::vector<LintWarning> out;
   for (std::size_t j = 1; j < rules.size(); ++j) {
     for (std::size_t i = 0; i < j; ++i) {
       if (!covers(rules[i], rules[j])) continue;
-      std::string msg =
-          has_matches(rules[i])
-              ? fmt::format("rule {} ({}) can never match: rule {} ({}) matches every packet "
-                            "it would match",
-                            j + 1, to_string(rules[j]), i + 1, to_string(rules[i]))
-              : fmt::format("rule {} ({}) can never match: rule {} ({}) has no matches and "
-                            "takes every packet",
-                            j + 1, to_string(rules[j]), i + 1, to_string(rules[i]));
-      out.push_back({j, i, std::move(msg)});
+      out.push_back(warning(rules, j, i));
       break;
     }
   }
+  return out;
+}
+
+std::vector<LintWarning> lint_rule(const std::vector<Rule>& rules, std::size_t k) {
+  std::vector<LintWarning> out;
+  if (k >= rules.size()) return out;
+  for (std::size_t i = 0; i < k; ++i) {
+    if (covers(rules[i], rules[k])) {
+      out.push_back(warning(rules, k, i));
+      break;
+    }
+  }
+  for (std::size_t j = k + 1; j < rules.size(); ++j)
+    if (covers(rules[k], rules[j])) out.push_back(warning(rules, j, k));
   return out;
 }
 

@@ -29,8 +29,14 @@ struct LintWarning {
   bool operator==(const LintWarning&) const = default;
 };
 
-// At most one warning per rule, in rule order.
+// At most one warning per rule, in rule order. O(n^2): for whole rule sets
+// (config files, `rule list`).
 std::vector<LintWarning> lint(const std::vector<Rule>& rules);
+
+// The warnings rule k takes part in, O(n): k covered by an earlier rule (the
+// first one), and later rules k covers (whether or not an earlier rule
+// covers them too). For `rule add`.
+std::vector<LintWarning> lint_rule(const std::vector<Rule>& rules, std::size_t k);
 
 // Does every packet that matches `later` also match `earlier`? (Exposed for tests.)
 bool covers(const Rule& earlier, const Rule& later);
