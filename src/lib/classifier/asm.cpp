@@ -24,11 +24,36 @@ std::int64_t jump_delta(const bpf_insn& i) {
   return is_gotol(i) || is_local_call(i) ? i.imm : i.off;
 }
 
+bool is_goto(const bpf_insn& i) {
+  return BPF_OP(i.code) == BPF_JA && (BPF_CLASS(i.code) == BPF_JMP || BPF_CLASS(i.code) == BPF_JMP32);
+}
+
+// Where control lands when it arrives at instruction `at`: past any chain of
+// unconditional jumps (the emitter closes every group and class with one).
+std::int64_t land(const std::vector<bpf_insn>& in, std::int64_t at) {
+  for (std::size_t hops = 0; hops < 64 && at >= 0 && static_cast<std::size_t>(at) < in.size() &&
+                             is_goto(in[static_cast<std::size_t>(at)]);
+       ++hops)
+    at = at + 1 + jump_delta(in[static_cast<std::size_t>(at)]);
+  return at;
+}
+
 // Removes instructions no path from the entry reaches (the verifier refuses
-// them), keeping jumps consistent. The emitter can then close a rule that
-// matches everything without tracking which of its labels became dead.
-Result<std::vector<bpf_insn>> drop_unreachable(const std::vector<bpf_insn>& in) {
+// them) and jumps to the next instruction, and sends every jump straight to
+// where a chain of jumps would take it. The emitter can then close a rule
+// that matches everything, or a group, without caring what follows.
+Result<std::vector<bpf_insn>> drop_unreachable(std::vector<bpf_insn> in) {
   const std::size_t n = in.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    bpf_insn& x = in[i];
+    if (!is_jump(x)) continue;
+    std::int64_t target = land(in, static_cast<std::int64_t>(i) + 1 + jump_delta(x));
+    std::int64_t delta = target - static_cast<std::int64_t>(i) - 1;
+    if (is_gotol(x))
+      x.imm = static_cast<std::int32_t>(delta);
+    else if (delta >= INT16_MIN && delta <= INT16_MAX)
+      x.off = static_cast<std::int16_t>(delta);
+  }
   std::vector<bool> live(n, false);
   std::vector<std::size_t> todo{0};
   auto push = [&](std::int64_t at) {
@@ -54,6 +79,10 @@ Result<std::vector<bpf_insn>> drop_unreachable(const std::vector<bpf_insn>& in) 
     }
     push(static_cast<std::int64_t>(i) + 1);
   }
+  // A jump to the next instruction does nothing: drop it (its successor,
+  // reached by falling through, is live already).
+  for (std::size_t i = 0; i < n; ++i)
+    if (live[i] && is_goto(in[i]) && jump_delta(in[i]) == 0) live[i] = false;
   std::vector<std::int64_t> to(n + 1, 0);
   std::int64_t k = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -68,7 +97,8 @@ Result<std::vector<bpf_insn>> drop_unreachable(const std::vector<bpf_insn>& in) 
     bpf_insn x = in[i];
     if (is_jump(x) || is_local_call(x)) {
       std::int64_t target = static_cast<std::int64_t>(i) + 1 + jump_delta(x);
-      // A live jump's target is live, so it has a new place.
+      // A live jump's target is live (or a dropped jump-to-next, whose place
+      // is its successor's), so it has a new place.
       std::int64_t delta = to[static_cast<std::size_t>(target)] - to[i] - 1;
       if (is_gotol(x) || is_local_call(x))
         x.imm = static_cast<std::int32_t>(delta);
@@ -255,10 +285,10 @@ std::string disassemble(const bpf_insn& i) {
       return fmt::format("*({} *)(r{} {:+}) = r{}", size[BPF_SIZE(i.code) >> 3], i.dst_reg, i.off, i.src_reg);
     case BPF_ST:
       return fmt::format("*({} *)(r{} {:+}) = {}", size[BPF_SIZE(i.code) >> 3], i.dst_reg, i.off, i.imm);
-    case BPF_LD:
+    case BPF_LD:  // the first slot of ld_imm64 (the second holds the upper 32 bits / offset)
       if (i.src_reg == BPF_PSEUDO_MAP_FD) return fmt::format("r{} = map[fd {}]", i.dst_reg, i.imm);
-      if (i.src_reg == BPF_PSEUDO_MAP_VALUE) return fmt::format("r{} = &map[fd {}][0] + ...", i.dst_reg, i.imm);
-      return fmt::format("r{} = {} ll", i.dst_reg, static_cast<std::uint32_t>(i.imm));
+      if (i.src_reg == BPF_PSEUDO_MAP_VALUE) return fmt::format("r{} = &map[fd {}] value", i.dst_reg, i.imm);
+      return fmt::format("r{} = {:#x} (low 32 bits)", i.dst_reg, static_cast<std::uint32_t>(i.imm));
     case BPF_JMP:
     case BPF_JMP32: {
       if (BPF_OP(i.code) == BPF_EXIT) return "exit";

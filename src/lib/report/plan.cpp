@@ -153,8 +153,10 @@ std::string plan_dump(const Guard::PlanReport& r) {
   auto insns = r.compiled.program.link(fds);
   if (!insns) return insns.error().message() + "\n";
   std::string out;
-  for (std::size_t i = 0; i < insns->size(); ++i)
+  for (std::size_t i = 0; i < insns->size(); ++i) {
     out += fmt::format("{:6}: {}\n", i, cls::disassemble((*insns)[i]));
+    if ((*insns)[i].code == (BPF_LD | BPF_DW | BPF_IMM)) ++i;  // two slots
+  }
   return out;
 }
 
