@@ -89,26 +89,11 @@ struct {
 
 /* Userspace-only state, created and pinned with the program's maps. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XDPGUARD_MAX_RULES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u32);
-	__type(value, struct xdpguard_rule_info);
-} xg_rules SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, XDPGUARD_MAX_SETS);
 	__type(key, __u32);
 	__type(value, struct xdpguard_set_info);
 } xg_set_names SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct xdpguard_cls_info);
-} xg_cls_info SEC(".maps");
 
 static __always_inline void bump(struct xdpguard_counter *c, __u64 bytes)
 {

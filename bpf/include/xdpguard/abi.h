@@ -54,8 +54,7 @@ struct xdpguard_meta {
 	__u32 ifindex;
 	__u32 mode;    /* enum xdpguard_mode */
 	__u32 prog_id; /* kernel id of the guard program at attach time */
-	__u32 default_action; /* XDP_* taken when no rule matches */
-	__u32 reserved;
+	__u32 reserved[2];
 	__u64 attached_unix; /* seconds since the epoch */
 	char ifname[16];
 };
@@ -197,25 +196,32 @@ struct xdpguard_set6_elem {
 };
 
 /*
- * The installed classifier as the kernel took it (xg_cls_info, one entry),
- * written by whoever installs a rule set: what `rule plan` reports beside the
- * plan it recomputes from the rules.
+ * A rule set as installed: a read-only ARRAY map ("xg_ruleset") created with
+ * each classifier and bound to it (BPF_PROG_BIND_MAP), so that the one write
+ * which installs the classifier also installs what `rule list` reads: the
+ * kernel enforces exactly the rules this map holds, whenever a process dies.
+ * Element 0 describes the set; element 1 + i is the rule at position i.
  */
-struct xdpguard_cls_info {
-	__u32 prog_id;        /* kernel id of the classifier in slot 0 */
-	__u32 insns;          /* instructions generated */
-	__u32 verified_insns; /* instructions the verifier processed */
-	__u32 verify_us;      /* time bpf_prog_load took, microseconds */
-	__u32 table_bytes;    /* size of the rule set's tables */
-	__u32 generation;     /* counts installs since attach */
-};
-
-/* Rule metadata for `rule list` (xg_rules, keyed by rule id). */
+#define XDPGUARD_RULESET_MAP "xg_ruleset"
 #define XDPGUARD_RULE_TEXT 244
-struct xdpguard_rule_info {
-	__u32 position; /* order in the rule set, 0 = first */
-	__u32 generation;
-	__u32 reserved;
+struct xdpguard_ruleset_hdr {
+	__u32 nrules;
+	__u32 default_action; /* XDP_* taken when no rule matches: its one home */
+	__u32 generation;     /* installs since attach */
+	__u32 insns;          /* instructions of the classifier */
+	__u32 verified_insns; /* instructions the verifier processed */
+	__u32 load_us;        /* time bpf_prog_load took, microseconds */
+	__u32 table_bytes;    /* size of the classifier's tables */
+	__u32 abi_version;
+};
+struct xdpguard_ruleset_entry {
+	union {
+		struct xdpguard_ruleset_hdr hdr; /* element 0 */
+		struct {
+			__u32 id; /* stable rule id: counter slot, what `rule del` takes */
+			__u32 reserved[7];
+		} rule; /* elements 1.. */
+	};
 	char text[XDPGUARD_RULE_TEXT]; /* canonical rule text, NUL-terminated */
 };
 
@@ -233,10 +239,8 @@ struct xdpguard_set_info {
 #define XDPGUARD_PIN_RULE_STATS "xg_rule_stats"
 #define XDPGUARD_PIN_PROGS "xg_progs"
 #define XDPGUARD_PIN_PERCPU "xg_percpu"
-#define XDPGUARD_PIN_CLS_INFO "xg_cls_info"
 #define XDPGUARD_PIN_SET4 "xg_set4"
 #define XDPGUARD_PIN_SET6 "xg_set6"
-#define XDPGUARD_PIN_RULES "xg_rules"
 #define XDPGUARD_PIN_SET_NAMES "xg_set_names"
 
 /* ---- Traffic generator (bpf/gen.bpf.c, `xdpguard gen`) ------------------

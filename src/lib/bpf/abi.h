@@ -27,5 +27,6 @@ static_assert(sizeof(xdpguard_percpu) % 8 == 0, "per-CPU values are 8-byte align
 static_assert(sizeof(xdpguard_set4_elem) == 32);
 static_assert(sizeof(xdpguard_set6_slot) == 20);
 static_assert(sizeof(xdpguard_set6_elem) == 128);
-static_assert(sizeof(xdpguard_cls_info) == 24);
+static_assert(sizeof(xdpguard_ruleset_hdr) == 32);
+static_assert(sizeof(xdpguard_ruleset_entry) == 276);
 static_assert(sizeof(xdpguard_gen_cfg) == 36);

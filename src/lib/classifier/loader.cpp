@@ -3,12 +3,14 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
 
 #include "classifier/emit.h"
+#include "rules/printer.h"
 
 namespace xdpguard::cls {
 namespace {
@@ -48,6 +50,32 @@ Result<MapFd> create_table_map(const Tables& t) {
   return map;
 }
 
+// The rule set's record: header, then one entry per rule in order.
+Result<MapFd> create_record(const Plan& plan) {
+  LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_RDONLY_PROG);
+  const std::size_t n = plan.rules.size() + 1;
+  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, XDPGUARD_RULESET_MAP, 4,
+                          sizeof(xdpguard_ruleset_entry), static_cast<__u32>(n), &o);
+  if (fd < 0) return fail_errno(errno, "create rule set record");
+  auto map = XG_TRY(MapFd::adopt(fd));
+  std::vector<__u32> keys(n);
+  std::vector<xdpguard_ruleset_entry> vals(n);
+  for (std::size_t i = 0; i < n; ++i) keys[i] = static_cast<__u32>(i);
+  for (std::size_t i = 0; i < plan.rules.size(); ++i) {
+    auto& e = vals[i + 1];
+    e.rule.id = plan.rules[i].id;
+    std::string text = rules::to_string(plan.rules[i].rule);
+    if (text.size() >= sizeof(e.text))
+      return fail(E2BIG, "rule {}: text longer than {} characters", i + 1, sizeof(e.text) - 1);
+    std::memcpy(e.text, text.data(), text.size());
+  }
+  LIBBPF_OPTS(bpf_map_batch_opts, bo);
+  __u32 count = static_cast<__u32>(n - 1);
+  if (count && bpf_map_update_batch(map.fd(), &keys[1], &vals[1], &count, &bo) != 0)
+    return fail_errno(errno, "fill rule set record");
+  return map;
+}
+
 }  // namespace
 
 Result<Compiled> compile(const std::vector<RuleEntry>& rules, std::uint32_t default_action,
@@ -58,7 +86,9 @@ Result<Compiled> compile(const std::vector<RuleEntry>& rules, std::uint32_t defa
   return Compiled{std::move(plan), std::move(tables), std::move(program)};
 }
 
-Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& fds) {
+Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& fds,
+                                         std::uint32_t generation) {
+  auto record = XG_TRY(create_record(c.plan));
   MapFd tables;
   std::vector<int> map_fds(kNumMapSlots, -1);
   map_fds[kMapPercpu] = fds.percpu;
@@ -99,13 +129,98 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
   bpf_prog_info info{};
   __u32 len = sizeof(info);
   if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return fail_errno(errno, "classifier info");
-  out.stats.prog_id = info.id;
-  out.stats.insns = static_cast<std::uint32_t>(insns.size());
-  out.stats.verified_insns = info.verified_insns;
-  out.stats.verify_us = static_cast<std::uint32_t>(
+  out.prog_id = info.id;
+  auto& h = out.record;
+  h.nrules = static_cast<std::uint32_t>(c.plan.rules.size());
+  h.default_action = c.plan.default_action;
+  h.generation = generation;
+  h.insns = static_cast<std::uint32_t>(insns.size());
+  h.verified_insns = info.verified_insns;
+  h.load_us = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count());
-  out.stats.table_bytes = static_cast<std::uint32_t>(c.tables.blob.size());
+  h.table_bytes = static_cast<std::uint32_t>(c.tables.blob.size());
+  h.abi_version = XDPGUARD_ABI_VERSION;
+  xdpguard_ruleset_entry e0{};
+  e0.hdr = h;
+  __u32 zero = 0;
+  if (bpf_map_update_elem(record.fd(), &zero, &e0, BPF_ANY) != 0)
+    return fail_errno(errno, "write rule set record");
+  if (bpf_map_freeze(record.fd()) != 0) return fail_errno(errno, "freeze rule set record");
+  if (bpf_prog_bind_map(fd, record.fd(), nullptr) != 0)
+    return fail_errno(errno, "bind rule set record to the classifier");
   return out;
+}
+
+Result<InstalledRuleSet> read_installed(int progs_fd) {
+  InstalledRuleSet out;
+  // The slot may be swapped between reading its id and opening the program
+  // (which then is gone): read again.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    __u32 slot = XDPGUARD_PROG_CLASSIFIER, id = 0;
+    if (bpf_map_lookup_elem(progs_fd, &slot, &id) != 0) {
+      if (errno == ENOENT) return out;
+      return fail_errno(errno, "read the installed classifier");
+    }
+    UniqueFd prog(bpf_prog_get_fd_by_id(id));
+    if (!prog) {
+      if (errno == ENOENT) continue;
+      return fail_errno(errno, fmt::format("open classifier (id {})", id));
+    }
+    bpf_prog_info info{};
+    std::vector<__u32> map_ids(64);
+    info.nr_map_ids = static_cast<__u32>(map_ids.size());
+    info.map_ids = reinterpret_cast<std::uintptr_t>(map_ids.data());
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(prog.get(), &info, &len) != 0)
+      return fail_errno(errno, "classifier info");
+    UniqueFd record;
+    for (__u32 i = 0; i < std::min<__u32>(info.nr_map_ids, 64); ++i) {
+      UniqueFd m(bpf_map_get_fd_by_id(map_ids[i]));
+      if (!m) continue;
+      bpf_map_info mi{};
+      __u32 ml = sizeof(mi);
+      if (bpf_obj_get_info_by_fd(m.get(), &mi, &ml) == 0 &&
+          std::strcmp(mi.name, XDPGUARD_RULESET_MAP) == 0 &&
+          mi.value_size == sizeof(xdpguard_ruleset_entry)) {
+        record = std::move(m);
+        break;
+      }
+    }
+    if (!record) return fail(EPROTO, "classifier {} has no rule set record", id);
+    out.classifier = true;
+    out.prog_id = id;
+    xdpguard_ruleset_entry e0{};
+    __u32 zero = 0;
+    if (bpf_map_lookup_elem(record.get(), &zero, &e0) != 0) return fail_errno(errno, "read rule set record");
+    out.record = e0.hdr;
+    // All elements (header included) in as few syscalls as the kernel allows.
+    const std::size_t n = out.record.nrules + 1;
+    std::vector<__u32> keys(n);
+    std::vector<xdpguard_ruleset_entry> vals(n);
+    std::size_t done = 0;
+    __u32 cursor = 0;
+    while (done < n) {
+      LIBBPF_OPTS(bpf_map_batch_opts, bo);
+      __u32 count = static_cast<__u32>(n - done), in = cursor;
+      int err = bpf_map_lookup_batch(record.get(), done ? &in : nullptr, &cursor, &keys[done],
+                                     &vals[done], &count, &bo);
+      if (err && errno != ENOENT) return fail_errno(errno, "read rule set record");
+      done += count;
+      if (err) break;  // ENOENT: no more elements
+    }
+    out.rules.resize(n - 1);
+    std::vector<bool> seen(n - 1, false);
+    for (std::size_t i = 0; i < done; ++i) {
+      if (keys[i] == 0 || keys[i] >= n) continue;
+      const auto& v = vals[i];
+      out.rules[keys[i] - 1] = {v.rule.id, std::string(v.text, strnlen(v.text, sizeof(v.text)))};
+      seen[keys[i] - 1] = true;
+    }
+    if (std::count(seen.begin(), seen.end(), false))
+      return fail(EPROTO, "rule set record of classifier {} is short", id);
+    return out;
+  }
+  return fail(EAGAIN, "the installed classifier keeps changing; try again");
 }
 
 }  // namespace xdpguard::cls

@@ -1,6 +1,9 @@
-// Loading a generated classifier: creates the rule set's table map, loads
-// the program with bpf_prog_load (no compiler at run time) and hands back
-// both, owned. Installing it is one write to the pipeline's program array.
+// Loading a generated classifier: creates the rule set's table map and its
+// record (XDPGUARD_RULESET_MAP: the rules' ids and canonical text, the
+// default action), loads the program with bpf_prog_load (no compiler at run
+// time) and binds the record to it. Installing is one write to the
+// pipeline's program array, and read_installed() finds the record again
+// through that slot: what is enforced and what is listed cannot differ.
 //
 // Failure: "load classifier: <strerror>: <the verifier's last line>"; the
 // verifier log's tail is logged at info level (xdpguard -v).
@@ -9,6 +12,7 @@
 #include <cstdint>
 #include <string>
 
+#include "bpf/abi.h"
 #include "bpf/map.h"
 #include "classifier/asm.h"
 #include "classifier/plan.h"
@@ -23,13 +27,7 @@ struct PipelineFds {
   int percpu = -1, progs = -1, set4 = -1, set6 = -1;
 };
 
-struct LoadStats {
-  std::uint32_t prog_id = 0;
-  std::uint32_t insns = 0;           // generated
-  std::uint32_t verified_insns = 0;  // processed by the verifier
-  std::uint32_t verify_us = 0;       // bpf_prog_load wall time
-  std::uint32_t table_bytes = 0;
-};
+
 
 // A rule set compiled: plan, tables, code. Pure.
 struct Compiled {
@@ -40,11 +38,27 @@ struct Compiled {
 [[nodiscard]] Result<Compiled> compile(const std::vector<RuleEntry>& rules,
                                        std::uint32_t default_action, const CompileContext& ctx);
 
-// A loaded classifier. The program holds its own reference to the table map.
+// A loaded classifier. The program holds its own references to its maps.
 struct LoadedClassifier {
   UniqueFd prog;
-  LoadStats stats;
+  std::uint32_t prog_id = 0;
+  xdpguard_ruleset_hdr record{};  // what its record says (load statistics included)
 };
-[[nodiscard]] Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& fds);
+// `generation` stamps the record (installs since attach).
+[[nodiscard]] Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& fds,
+                                                       std::uint32_t generation);
+
+// The rule set in force: the record bound to the classifier in slot 0.
+struct InstalledRule {
+  std::uint32_t id = 0;
+  std::string text;
+};
+struct InstalledRuleSet {
+  bool classifier = false;  // false: slot 0 empty (packets pass, counted as errors)
+  std::uint32_t prog_id = 0;
+  xdpguard_ruleset_hdr record{};
+  std::vector<InstalledRule> rules;  // in order
+};
+[[nodiscard]] Result<InstalledRuleSet> read_installed(int progs_fd);
 
 }  // namespace xdpguard::cls

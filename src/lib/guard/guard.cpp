@@ -18,10 +18,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kPinnedMaps[] = {
-    XDPGUARD_PIN_META, XDPGUARD_PIN_PERCPU, XDPGUARD_PIN_RULE_STATS, XDPGUARD_PIN_PROGS,
-    XDPGUARD_PIN_SET4, XDPGUARD_PIN_SET6,   XDPGUARD_PIN_RULES,      XDPGUARD_PIN_SET_NAMES,
-    XDPGUARD_PIN_CLS_INFO};
+constexpr const char* kPinnedMaps[] = {XDPGUARD_PIN_META,  XDPGUARD_PIN_PERCPU,
+                                       XDPGUARD_PIN_RULE_STATS, XDPGUARD_PIN_PROGS,
+                                       XDPGUARD_PIN_SET4,  XDPGUARD_PIN_SET6,
+                                       XDPGUARD_PIN_SET_NAMES};
 
 Result<PinPaths> pin_paths(const Interface& iface) {
   PinPaths p;
@@ -134,7 +134,7 @@ Result<MapFd> GuardProgram::map(const char* name) const {
 // ---- Guard ----------------------------------------------------------------
 
 struct Guard::Maps {
-  MapFd meta, percpu, rule_stats, progs, set4, set6, rules, set_names, cls_info;
+  MapFd meta, percpu, rule_stats, progs, set4, set6, set_names;
   template <class Get>
   static Result<Maps> get(Get&& get) {
     Maps m;
@@ -142,10 +142,8 @@ struct Guard::Maps {
     m.percpu = XG_TRY(get(XDPGUARD_PIN_PERCPU));
     m.rule_stats = XG_TRY(get(XDPGUARD_PIN_RULE_STATS));
     m.progs = XG_TRY(get(XDPGUARD_PIN_PROGS));
-    m.cls_info = XG_TRY(get(XDPGUARD_PIN_CLS_INFO));
     m.set4 = XG_TRY(get(XDPGUARD_PIN_SET4));
     m.set6 = XG_TRY(get(XDPGUARD_PIN_SET6));
-    m.rules = XG_TRY(get(XDPGUARD_PIN_RULES));
     m.set_names = XG_TRY(get(XDPGUARD_PIN_SET_NAMES));
     return m;
   }
@@ -156,9 +154,7 @@ Result<Guard> Guard::from_maps(Maps m) {
   g.meta_map_ = XG_TRY((Map<std::uint32_t, xdpguard_meta>::wrap(std::move(m.meta))));
   g.percpu_ = XG_TRY((Map<std::uint32_t, xdpguard_percpu>::wrap(std::move(m.percpu))));
   g.rule_stats_ = XG_TRY(CounterArray::wrap(std::move(m.rule_stats)));
-  g.cls_info_ = XG_TRY((Map<std::uint32_t, xdpguard_cls_info>::wrap(std::move(m.cls_info))));
   g.progs_ = std::move(m.progs);
-  g.rules_map_ = XG_TRY((Map<std::uint32_t, xdpguard_rule_info>::wrap(std::move(m.rules))));
   g.set_names_ = XG_TRY((Map<std::uint32_t, xdpguard_set_info>::wrap(std::move(m.set_names))));
   g.set4_ = std::move(m.set4);
   g.set6_ = std::move(m.set6);
@@ -170,10 +166,9 @@ Result<Guard> Guard::from_program(const GuardProgram& prog) {
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
   xdpguard_meta meta{};
   meta.abi_version = XDPGUARD_ABI_VERSION;
-  meta.default_action = prog.config().default_action;
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;
-  XG_CHECK_CTX(g.install({}, meta.default_action), "install rules");
+  XG_CHECK_CTX(g.install({}, prog.config().default_action), "install rules");
   return g;
 }
 
@@ -207,7 +202,6 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
   meta.ifindex = static_cast<__u32>(iface.ifindex);
   meta.mode = att.mode() == XDP_MODE_SKB ? XDPGUARD_MODE_GENERIC : XDPGUARD_MODE_NATIVE;
   meta.prog_id = att.prog_id();
-  meta.default_action = cfg.default_action;
   meta.attached_unix = static_cast<__u64>(std::chrono::duration_cast<std::chrono::seconds>(
                                               std::chrono::system_clock::now().time_since_epoch())
                                               .count());
@@ -303,7 +297,8 @@ Result<std::vector<GuardStatus>> Guard::list() {
 Result<GuardStats> Guard::stats() const {
   GuardStats s;
   s.ifname = meta_.ifname;
-  s.default_action = meta_.default_action;
+  auto in = XG_TRY(installed());
+  s.default_action = in.record.default_action;
   s.mode = meta_.mode == XDPGUARD_MODE_GENERIC ? "generic"
            : meta_.mode == XDPGUARD_MODE_NATIVE ? "native"
                                                 : "none";
@@ -313,7 +308,8 @@ Result<GuardStats> Guard::stats() const {
     for (std::uint32_t i = 0; i < XDPGUARD_ERR_MAX; ++i) s.errors[i] += cpu.errors[i];
   }
   s.default_rule = XG_TRY(rule_stats_.sum(XDPGUARD_RULE_DEFAULT));
-  s.rules = XG_TRY(rules());
+  XG_CHECK(add_counters(in.rules));
+  s.rules = std::move(in.rules);
   return s;
 }
 

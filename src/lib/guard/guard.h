@@ -157,11 +157,14 @@ class Guard {
   [[nodiscard]] Result<void> delete_set(const std::string& name);
   [[nodiscard]] Result<std::vector<SetRecord>> sets() const;
 
+  // The action taken when no rule matches (kept in the installed rule set).
+  [[nodiscard]] Result<std::uint32_t> default_action() const;
+
   // The installed rule set compiled again (pure, what `rule plan` shows) and
-  // what the kernel took when it was installed.
+  // its record: what the kernel took when it was installed.
   struct PlanReport {
     cls::Compiled compiled;
-    xdpguard_cls_info installed{};
+    xdpguard_ruleset_hdr installed{};
   };
   [[nodiscard]] Result<PlanReport> plan() const;
 
@@ -172,6 +175,13 @@ class Guard {
                                      std::uint32_t default_action);
   [[nodiscard]] Result<cls::CompileContext> compile_context() const;
   [[nodiscard]] Result<UniqueFd> lock() const;
+  // The rule set in force (from the classifier in slot 0), without counters.
+  struct Installed {
+    xdpguard_ruleset_hdr record{};
+    std::vector<RuleRecord> rules;
+  };
+  [[nodiscard]] Result<Installed> installed() const;
+  [[nodiscard]] Result<void> add_counters(std::vector<RuleRecord>& rules) const;
 
   xdpguard_meta meta_{};
   std::string pin_dir_;  // empty for an in-process program (tests)
@@ -181,8 +191,6 @@ class Guard {
   MapFd progs_;
   MapFd set4_;
   MapFd set6_;
-  Map<std::uint32_t, xdpguard_cls_info> cls_info_;
-  Map<std::uint32_t, xdpguard_rule_info> rules_map_;
   Map<std::uint32_t, xdpguard_set_info> set_names_;
 };
 

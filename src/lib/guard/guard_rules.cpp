@@ -63,10 +63,6 @@ Result<MapFd> set_map(const char* name, const std::vector<Elem>& elems) {
   return map;
 }
 
-std::string text_of(const xdpguard_rule_info& info) {
-  return std::string(info.text, strnlen(info.text, sizeof(info.text)));
-}
-
 }  // namespace
 
 Result<UniqueFd> Guard::lock() const {
@@ -94,67 +90,84 @@ Result<cls::CompileContext> Guard::compile_context() const {
   return ctx;
 }
 
-Result<std::vector<RuleRecord>> Guard::rules() const {
-  std::vector<RuleRecord> out;
-  for (std::uint32_t id : XG_TRY(rules_map_.keys())) {
-    auto info = rules_map_.get(id);
-    if (!info) continue;  // deleted meanwhile
-    RuleRecord r;
-    r.id = id;
-    r.position = info->position;
-    r.text = text_of(*info);
-    auto parsed = rules::parse_rule(r.text);
+Result<Guard::Installed> Guard::installed() const {
+  auto in = XG_TRY(cls::read_installed(progs_.fd()));
+  Installed out;
+  out.record = in.record;
+  if (!in.classifier) out.record.default_action = XDP_PASS;  // what the parser does then
+  for (std::size_t pos = 0; pos < in.rules.size(); ++pos) {
+    auto parsed = rules::parse_rule(in.rules[pos].text);
     if (!parsed)
-      return fail(EPROTO, "installed rule {} \"{}\" no longer parses: {}", id, r.text,
-                  parsed.error().message());
-    r.rule = *parsed;
-    r.counter = XG_TRY(rule_stats_.sum(id));
-    out.push_back(std::move(r));
+      return fail(EPROTO, "installed rule {} \"{}\" no longer parses: {}", in.rules[pos].id,
+                  in.rules[pos].text, parsed.error().message());
+    out.rules.push_back({in.rules[pos].id, static_cast<std::uint32_t>(pos), in.rules[pos].text,
+                         std::move(*parsed), {}});
   }
-  std::sort(out.begin(), out.end(),
-            [](const RuleRecord& a, const RuleRecord& b) { return a.position < b.position; });
   return out;
 }
+
+Result<std::vector<RuleRecord>> Guard::rules() const {
+  auto out = XG_TRY(installed()).rules;
+  XG_CHECK(add_counters(out));
+  return out;
+}
+
+Result<void> Guard::add_counters(std::vector<RuleRecord>& out) const {
+  if (out.empty()) return {};
+  // Every rule's counter: one batch read of the whole per-CPU array.
+  const std::size_t ncpu = static_cast<std::size_t>(possible_cpus());
+  const std::size_t slots = XDPGUARD_MAX_RULES + 1;
+  std::vector<__u32> keys(slots);
+  std::vector<xdpguard_counter> vals(slots * ncpu);
+  std::size_t done = 0;
+  __u32 cursor = 0;
+  while (done < slots) {
+    LIBBPF_OPTS(bpf_map_batch_opts, bo);
+    __u32 count = static_cast<__u32>(slots - done), in = cursor;
+    int err = bpf_map_lookup_batch(rule_stats_.fd(), done ? &in : nullptr, &cursor, &keys[done],
+                                   &vals[done * ncpu], &count, &bo);
+    if (err && errno != ENOENT) return fail_errno(errno, "read rule counters");
+    done += count;
+    if (err) break;
+  }
+  std::vector<xdpguard_counter> sum(slots);
+  for (std::size_t i = 0; i < done; ++i)
+    if (keys[i] < slots)
+      for (std::size_t c = 0; c < ncpu; ++c) sum[keys[i]] += vals[i * ncpu + c];
+  for (auto& r : out) r.counter = sum[r.id];
+  return {};
+}
+
+Result<std::uint32_t> Guard::default_action() const { return XG_TRY(installed()).record.default_action; }
 
 Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries,
                             std::uint32_t default_action) {
   auto ctx = XG_TRY(compile_context());
   auto compiled = XG_TRY(cls::compile(entries, default_action, ctx));
+  auto current = XG_TRY(cls::read_installed(progs_.fd()));
   auto loaded = XG_TRY(cls::load_classifier(
-      compiled, {percpu_.fd(), progs_.fd(), set4_.fd(), set6_.fd()}));
-  // One write swaps the whole rule set: a packet runs the classifier it
-  // started with (the old one stays alive until it is done).
+      compiled, {percpu_.fd(), progs_.fd(), set4_.fd(), set6_.fd()},
+      current.classifier ? current.record.generation + 1 : 1));
+  // One write swaps the whole rule set, with its record: a packet runs the
+  // classifier it started with (the old one stays alive until it is done),
+  // and from this write on, `rule list` reads the new record.
   __u32 slot = XDPGUARD_PROG_CLASSIFIER;
   int fd = loaded.prog.get();
   if (bpf_map_update_elem(progs_.fd(), &slot, &fd, BPF_ANY) != 0)
     return fail_errno(errno, "install classifier");
-  xdpguard_cls_info info{};
-  info.prog_id = loaded.stats.prog_id;
-  info.insns = loaded.stats.insns;
-  info.verified_insns = loaded.stats.verified_insns;
-  info.verify_us = loaded.stats.verify_us;
-  info.table_bytes = loaded.stats.table_bytes;
-  if (auto old = cls_info_.get(0)) info.generation = old->generation + 1;
-  XG_CHECK_CTX(cls_info_.put(0, info), "record classifier");
-  if (default_action != meta_.default_action) {
-    xdpguard_meta m = meta_;
-    m.default_action = default_action;
-    XG_CHECK(meta_map_.put(0, m));
-    meta_.default_action = default_action;
-  }
+  const auto& h = loaded.record;
   spdlog::debug("installed {} rules: {} groups, {} instructions ({} verified, {} us), {} table bytes",
-                entries.size(), compiled.plan.groups.size(), info.insns, info.verified_insns,
-                info.verify_us, info.table_bytes);
+                entries.size(), compiled.plan.groups.size(), h.insns, h.verified_insns, h.load_us,
+                h.table_bytes);
   return {};
 }
 
 Result<Guard::PlanReport> Guard::plan() const {
+  auto in = XG_TRY(installed());
   std::vector<cls::RuleEntry> entries;
-  for (const auto& r : XG_TRY(rules())) entries.push_back({r.id, r.rule});
+  for (const auto& r : in.rules) entries.push_back({r.id, r.rule});
   auto ctx = XG_TRY(compile_context());
-  PlanReport out{XG_TRY(cls::compile(entries, meta_.default_action, ctx)), {}};
-  out.installed = XG_TRY(cls_info_.get(0));
-  return out;
+  return PlanReport{XG_TRY(cls::compile(entries, in.record.default_action, ctx)), in.record};
 }
 
 namespace {
@@ -167,13 +180,6 @@ Result<void> zero_counter(const CounterArray& stats, std::uint32_t id) {
   return {};
 }
 
-xdpguard_rule_info make_info(std::uint32_t position, const std::string& text) {
-  xdpguard_rule_info info{};
-  info.position = position;
-  std::strncpy(info.text, text.c_str(), sizeof(info.text) - 1);
-  return info;
-}
-
 }  // namespace
 
 Result<std::uint32_t> Guard::add_rule(const std::string& text, std::optional<std::uint32_t> before) {
@@ -182,7 +188,8 @@ Result<std::uint32_t> Guard::add_rule(const std::string& text, std::optional<std
   if (canon.size() >= XDPGUARD_RULE_TEXT)
     return fail(E2BIG, "rule text longer than {} characters", XDPGUARD_RULE_TEXT - 1);
   auto lk = XG_TRY(lock());
-  auto current = XG_TRY(rules());
+  auto cur = XG_TRY(installed());
+  const auto& current = cur.rules;
   if (current.size() >= XDPGUARD_MAX_RULES)
     return fail(E2BIG, "{} rules installed, the limit is {}", current.size(), XDPGUARD_MAX_RULES);
   std::set<std::uint32_t> used;
@@ -202,36 +209,23 @@ Result<std::uint32_t> Guard::add_rule(const std::string& text, std::optional<std
   entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(at), {id, rule});
 
   XG_CHECK(zero_counter(rule_stats_, id));
-  XG_CHECK(install(entries, meta_.default_action));
-  // Positions follow the installed order.
-  for (std::size_t pos = 0; pos < entries.size(); ++pos) {
-    std::uint32_t eid = entries[pos].id;
-    std::string t = eid == id ? canon : text_of(*rules_map_.get(eid));
-    XG_CHECK_CTX(rules_map_.put(eid, make_info(static_cast<std::uint32_t>(pos), t)), "record rule");
-  }
+  XG_CHECK(install(entries, cur.record.default_action));
   return id;
 }
 
 Result<void> Guard::delete_rule(std::uint32_t id) {
   auto lk = XG_TRY(lock());
-  auto current = XG_TRY(rules());
+  auto cur = XG_TRY(installed());
   std::vector<cls::RuleEntry> entries;
   bool found = false;
-  for (const auto& r : current) {
+  for (const auto& r : cur.rules) {
     if (r.id == id)
       found = true;
     else
       entries.push_back({r.id, r.rule});
   }
   if (!found) return fail(ENOENT, "no rule with id {}", id);
-  XG_CHECK(install(entries, meta_.default_action));
-  if (bpf_map_delete_elem(rules_map_.fd(), &id) != 0) return fail_errno(errno, "forget rule");
-  for (std::size_t pos = 0; pos < entries.size(); ++pos) {
-    auto info = XG_TRY(rules_map_.get(entries[pos].id));
-    info.position = static_cast<std::uint32_t>(pos);
-    XG_CHECK(rules_map_.put(entries[pos].id, info));
-  }
-  return {};
+  return install(entries, cur.record.default_action);
 }
 
 Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::string>& texts) {
@@ -246,10 +240,10 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
     canon.push_back(rules::to_string(*r));
   }
   auto lk = XG_TRY(lock());
-  auto current = XG_TRY(rules());
+  auto cur = XG_TRY(installed());
   // Keep ids (and counters) of rules that stay.
   std::multimap<std::string, std::uint32_t> old_ids;
-  for (const auto& r : current) old_ids.emplace(r.text, r.id);
+  for (const auto& r : cur.rules) old_ids.emplace(r.text, r.id);
   std::vector<std::uint32_t> ids(texts.size(), 0);
   std::set<std::uint32_t> used;
   for (std::size_t i = 0; i < texts.size(); ++i) {
@@ -271,20 +265,15 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
     }
     entries.push_back({ids[i], parsed[i]});
   }
-  XG_CHECK(install(entries, meta_.default_action));
-  for (const auto& [text, id] : old_ids) {
-    std::uint32_t k = id;
-    bpf_map_delete_elem(rules_map_.fd(), &k);
-  }
-  for (std::size_t i = 0; i < entries.size(); ++i)
-    XG_CHECK(rules_map_.put(ids[i], make_info(static_cast<std::uint32_t>(i), canon[i])));
+  XG_CHECK(install(entries, cur.record.default_action));
   return ids;
 }
 
 Result<void> Guard::set_default_action(std::uint32_t action) {
   auto lk = XG_TRY(lock());
+  auto cur = XG_TRY(installed());
   std::vector<cls::RuleEntry> entries;
-  for (const auto& r : XG_TRY(rules())) entries.push_back({r.id, r.rule});
+  for (const auto& r : cur.rules) entries.push_back({r.id, r.rule});
   return install(entries, action);
 }
 
@@ -346,7 +335,7 @@ Result<void> Guard::delete_set(const std::string& name) {
   for (const auto& s : XG_TRY(sets()))
     if (s.name == name) index = s.index;
   if (!index) return fail(ENOENT, "no set named {}", name);
-  for (const auto& r : XG_TRY(rules())) {
+  for (const auto& r : XG_TRY(installed()).rules) {
     bool uses = (r.rule.saddr && r.rule.saddr->set == name) || (r.rule.daddr && r.rule.daddr->set == name);
     if (uses) return fail(EBUSY, "set {} is used by rule {} ({})", name, r.id, r.text);
   }

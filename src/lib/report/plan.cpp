@@ -98,11 +98,10 @@ nlohmann::json plan_json(const Guard::PlanReport& r) {
            {{"instructions", r.compiled.program.size()},
             {"table_bytes", tables.blob.size()}}},
           {"installed",
-           {{"program_id", r.installed.prog_id},
-            {"instructions", r.installed.insns},
+           {{"instructions", r.installed.insns},
             {"verified_instructions", r.installed.verified_insns},
             {"verifier_limit", 1000000},
-            {"load_us", r.installed.verify_us},
+            {"load_us", r.installed.load_us},
             {"table_bytes", r.installed.table_bytes},
             {"generation", r.installed.generation}}}};
 }
@@ -113,11 +112,11 @@ std::string plan_table(const Guard::PlanReport& r) {
   const auto& in = r.installed;
   std::string out = fmt::format(
       "{} rules, default {}: {} groups, {} instructions, {:.1f} KiB of tables\n"
-      "installed: program id {}, {} instructions, verifier processed {} (limit 1000000) in "
-      "{:.1f} ms (generation {})\n",
+      "installed: {} instructions, verifier processed {} (limit 1000000), loaded in {:.1f} ms "
+      "(generation {})\n",
       plan.rules.size(), action_name(plan.default_action), plan.groups.size(),
-      r.compiled.program.size(), static_cast<double>(tables.blob.size()) / 1024, in.prog_id, in.insns,
-      in.verified_insns, in.verify_us / 1000.0, in.generation);
+      r.compiled.program.size(), static_cast<double>(tables.blob.size()) / 1024, in.insns,
+      in.verified_insns, in.load_us / 1000.0, in.generation);
   if (!plan.groups.empty()) {
     out += fmt::format("\n{:>5}  {:<6} {:<10} {:<6} {:<8} {:>6} {:>6}  {}\n", "group", "kind", "key",
                        "family", "protocol", "rules", "first", "table");
