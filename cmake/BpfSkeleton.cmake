@@ -10,7 +10,9 @@
 find_program(BPF_CLANG NAMES clang clang-19 clang-16 clang-14 REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
 
-# UAPI headers only (no vmlinux.h from the build host); the multiarch dir holds asm/.
+# UAPI headers only (no vmlinux.h from the build host, no bpf_tracing.h: no
+# __TARGET_ARCH needed); the multiarch dir holds asm/ for the build host's
+# architecture, whichever it is.
 execute_process(COMMAND ${CMAKE_C_COMPILER} -print-multiarch
                 OUTPUT_VARIABLE BPF_MULTIARCH OUTPUT_STRIP_TRAILING_WHITESPACE)
 if(NOT BPF_MULTIARCH)
@@ -27,7 +29,6 @@ function(add_bpf_skeleton NAME)
     OUTPUT ${obj} ${skel}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${outdir}
     COMMAND ${BPF_CLANG} -target bpf -mcpu=v3 -O2 -g -Wall -Werror
-            -D__TARGET_ARCH_x86
             -I${PROJECT_SOURCE_DIR}/bpf/include -I${CMAKE_CURRENT_SOURCE_DIR}
             -I/usr/include/${BPF_MULTIARCH}
             -c ${src} -o ${obj}

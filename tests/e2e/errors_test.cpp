@@ -82,7 +82,7 @@ TEST(Errors, ForeignXdpProgramIsNamed) {
   const std::string& v = lab->server().veth;
   // A program attached with iproute2, outside any libxdp dispatcher.
   auto ip = run_checked({"ip", "-n", lab->server().netns, "link", "set", "dev", v, "xdpdrv", "obj",
-                         "/usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_all.o", "sec", "xdp"});
+                         XDP_TOOLS_BPF_DIR "/xdpfilt_alw_all.o", "sec", "xdp"});
   ASSERT_TRUE(ip) << ip.error().message();
   auto r = xg_srv(*lab, {"attach", v});
   EXPECT_EQ(r.code, 1);

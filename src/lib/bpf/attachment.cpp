@@ -70,22 +70,33 @@ Result<KernelSlots> query_slots(int ifindex) {
 
 constexpr const char* kDispatcherName = "xdp_dispatcher";
 
-Result<xdp_program*> libxdp_attach(bpf_object* obj, const char* prog_name, int ifindex,
-                                   enum xdp_attach_mode mode) {
+// Why an attach failed: a program the verifier refused fails in every mode,
+// so the caller does not try the next one.
+struct AttachFailure {
+  Error error;
+  bool refused_by_verifier = false;
+};
+
+tl::expected<xdp_program*, AttachFailure> libxdp_attach(bpf_object* obj, const char* prog_name,
+                                                        int ifindex, enum xdp_attach_mode mode) {
   xdp_program_opts opts{};
   opts.sz = sizeof(opts);
   opts.obj = obj;
   opts.prog_name = prog_name;
   xdp_program* prog = xdp_program__create(&opts);
-  if (int err = xdp_err(prog)) return fail_errno(err, "create libxdp program");
+  if (int err = xdp_err(prog))
+    return tl::unexpected(AttachFailure{fail_errno(err, "create libxdp program").value(), false});
   log::clear_bpf_log();
   int err = xdp_program__attach(prog, ifindex, mode, 0);
   if (err) {
     xdp_program__close(prog);
     std::string tail = log::bpf_log_tail();
+    // The verifier answers EACCES or EINVAL, and libbpf prints its log.
     if ((err == -EACCES || err == -EINVAL) && !tail.empty())
-      return fail(-err, "load {}: {}: {}", prog_name, std::strerror(-err), tail);
-    return fail_errno(err, fmt::format("attach ({} mode)", mode_name(mode)));
+      return tl::unexpected(AttachFailure{
+          fail(-err, "load {}: {}: {}", prog_name, std::strerror(-err), tail).value(), true});
+    return tl::unexpected(AttachFailure{
+        fail_errno(err, fmt::format("attach ({} mode)", mode_name(mode))).value(), false});
   }
   return prog;
 }
@@ -154,13 +165,13 @@ Result<XdpAttachment> XdpAttachment::attach(bpf_object* obj, const char* prog_na
       return a;
     }
     // A load (verifier) failure would fail in any mode: stop there.
-    bool load_failure = prog.error().message().rfind("load ", 0) == 0;
-    if (i + 1 < tries.size() && !load_failure)
+    const bool refused = prog.error().refused_by_verifier;
+    if (i + 1 < tries.size() && !refused)
       spdlog::warn("native XDP failed ({}); falling back to generic mode (not all drivers "
                    "support XDP)",
-                   prog.error().message());
-    last = std::move(prog.error());
-    if (load_failure) break;
+                   prog.error().error.message());
+    last = std::move(prog.error().error);
+    if (refused) break;
   }
   return tl::unexpected(std::move(*last));
 }

@@ -1,7 +1,8 @@
-// Typed access to BPF maps through an owned fd. A Map<K, V> checks on open that
-// the kernel map's key and value sizes are those of K and V (catching an ABI
-// mismatch with pinned state as an error, not as garbage). Per-CPU maps read
-// one V per possible CPU; sum() folds them with operator+=.
+// Typed access to BPF maps through an owned fd. Map<K, V> and PerCpuMap<K, V>
+// check on open that the kernel map's key and value sizes are those of K and
+// V and that it is (not) per-CPU, catching an ABI mismatch with pinned state
+// as an error instead of garbage or a buffer overrun. A per-CPU map reads one
+// V per possible CPU; sum() folds them with operator+=.
 #pragma once
 
 #include <bpf/bpf.h>
@@ -39,12 +40,15 @@ class MapFd {
   bpf_map_info info_{};
 };
 
+// A map with one value per key (array, hash, ...). Refuses per-CPU maps.
 template <class K, class V>
 class Map {
  public:
   Map() = default;
   [[nodiscard]] static Result<Map> wrap(MapFd fd) {
     XG_CHECK(fd.expect_sizes(sizeof(K), sizeof(V)));
+    if (fd.per_cpu())
+      return fail(EPROTO, "map {} is per-CPU; read it as PerCpuMap", fd.info().name);
     Map m;
     m.fd_ = std::move(fd);
     return m;
@@ -55,7 +59,6 @@ class Map {
 
   int fd() const { return fd_.fd(); }
 
-  // Non-per-CPU lookup.
   [[nodiscard]] Result<V> get(const K& key) const {
     V v{};
     if (bpf_map_lookup_elem(fd(), &key, &v) != 0) return fail_errno(errno, "map lookup");
@@ -64,20 +67,6 @@ class Map {
   [[nodiscard]] Result<void> put(const K& key, const V& v, std::uint64_t flags = BPF_ANY) {
     if (bpf_map_update_elem(fd(), &key, &v, flags) != 0) return fail_errno(errno, "map update");
     return {};
-  }
-  // Per-CPU lookup: one value per possible CPU.
-  [[nodiscard]] Result<std::vector<V>> get_per_cpu(const K& key) const {
-    std::vector<V> vals(static_cast<std::size_t>(possible_cpus()));
-    if (bpf_map_lookup_elem(fd(), &key, vals.data()) != 0)
-      return fail_errno(errno, "map lookup");
-    return vals;
-  }
-  // Per-CPU lookup folded with operator+=.
-  [[nodiscard]] Result<V> sum(const K& key) const {
-    auto vals = XG_TRY(get_per_cpu(key));
-    V total{};
-    for (const auto& v : vals) total += v;
-    return total;
   }
   // All keys (hash maps), in kernel iteration order.
   [[nodiscard]] Result<std::vector<K>> keys() const {
@@ -91,6 +80,47 @@ class Map {
     }
     if (errno != ENOENT) return fail_errno(errno, "map iterate");
     return out;
+  }
+
+ private:
+  MapFd fd_;
+};
+
+// A per-CPU map: every key holds one V per possible CPU, read and written
+// together (a plain lookup into one V would overrun it).
+template <class K, class V>
+class PerCpuMap {
+ public:
+  PerCpuMap() = default;
+  [[nodiscard]] static Result<PerCpuMap> wrap(MapFd fd) {
+    XG_CHECK(fd.expect_sizes(sizeof(K), sizeof(V)));
+    if (!fd.per_cpu()) return fail(EPROTO, "map {} is not per-CPU", fd.info().name);
+    static_assert(sizeof(V) % 8 == 0, "the kernel lays per-CPU values out 8-byte aligned");
+    PerCpuMap m;
+    m.fd_ = std::move(fd);
+    return m;
+  }
+
+  int fd() const { return fd_.fd(); }
+
+  [[nodiscard]] Result<std::vector<V>> get(const K& key) const {
+    std::vector<V> vals(static_cast<std::size_t>(possible_cpus()));
+    if (bpf_map_lookup_elem(fd(), &key, vals.data()) != 0) return fail_errno(errno, "map lookup");
+    return vals;
+  }
+  // Sets every CPU's value of key to v.
+  [[nodiscard]] Result<void> put_all(const K& key, const V& v) {
+    std::vector<V> vals(static_cast<std::size_t>(possible_cpus()), v);
+    if (bpf_map_update_elem(fd(), &key, vals.data(), BPF_ANY) != 0)
+      return fail_errno(errno, "map update");
+    return {};
+  }
+  // The CPUs' values folded with operator+=.
+  [[nodiscard]] Result<V> sum(const K& key) const {
+    auto vals = XG_TRY(get(key));
+    V total{};
+    for (const auto& v : vals) total += v;
+    return total;
   }
 
  private:

@@ -32,24 +32,26 @@ int decode_status(int status) {
 Result<ProcessResult> run_process(const std::vector<std::string>& argv,
                                   std::chrono::milliseconds timeout) {
   if (argv.empty()) return fail(EINVAL, "run_process: empty argv");
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
-    return fail_errno(errno, "pipe");
+  // Every pipe end is owned from the start, so no failure below leaks one.
+  int raw[2];
+  if (::pipe2(raw, O_CLOEXEC) != 0) return fail_errno(errno, "pipe");
+  UniqueFd ofd(raw[0]), owr(raw[1]);
+  if (::pipe2(raw, O_CLOEXEC) != 0) return fail_errno(errno, "pipe");
+  UniqueFd efd(raw[0]), ewr(raw[1]);
   auto args = c_argv(argv);
   pid_t pid = ::fork();
   if (pid < 0) return fail_errno(errno, "fork");
   if (pid == 0) {
-    ::dup2(out[1], 1);
-    ::dup2(err[1], 2);
+    ::dup2(owr.get(), 1);
+    ::dup2(ewr.get(), 2);
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, 0);
     ::execvp(args[0], args.data());
     ::dprintf(2, "cannot run %s: %s", args[0], std::strerror(errno));
     ::_exit(127);
   }
-  ::close(out[1]);
-  ::close(err[1]);
-  UniqueFd ofd(out[0]), efd(err[0]);
+  owr.reset();
+  ewr.reset();
   ProcessResult r;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   bool killed = false;

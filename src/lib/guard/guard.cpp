@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -152,7 +153,7 @@ struct Guard::Maps {
 Result<Guard> Guard::from_maps(Maps m) {
   Guard g;
   g.meta_map_ = XG_TRY((Map<std::uint32_t, xdpguard_meta>::wrap(std::move(m.meta))));
-  g.percpu_ = XG_TRY((Map<std::uint32_t, xdpguard_percpu>::wrap(std::move(m.percpu))));
+  g.percpu_ = XG_TRY((PerCpuMap<std::uint32_t, xdpguard_percpu>::wrap(std::move(m.percpu))));
   g.rule_stats_ = XG_TRY(CounterArray::wrap(std::move(m.rule_stats)));
   g.progs_ = std::move(m.progs);
   g.set_names_ = XG_TRY((Map<std::uint32_t, xdpguard_set_info>::wrap(std::move(m.set_names))));
@@ -259,11 +260,9 @@ Result<std::vector<GuardStatus>> Guard::list() {
   if (!fs::exists(base.ns_dir(), ec)) return out;
   for (const auto& entry : fs::directory_iterator(base.ns_dir(), ec)) {
     GuardStatus st;
-    try {
-      st.ifindex = std::stoi(entry.path().filename().string());
-    } catch (...) {
-      continue;
-    }
+    const std::string name = entry.path().filename().string();
+    auto [end, ec2] = std::from_chars(name.data(), name.data() + name.size(), st.ifindex);
+    if (ec2 != std::errc() || end != name.data() + name.size() || st.ifindex <= 0) continue;
     PinPaths p = base;
     p.ifindex = st.ifindex;
     auto meta_map = Map<std::uint32_t, xdpguard_meta>::open_pinned(p.map(XDPGUARD_PIN_META));
@@ -302,7 +301,7 @@ Result<GuardStats> Guard::stats() const {
   s.mode = meta_.mode == XDPGUARD_MODE_GENERIC ? "generic"
            : meta_.mode == XDPGUARD_MODE_NATIVE ? "native"
                                                 : "none";
-  for (const auto& cpu : XG_TRY(percpu_.get_per_cpu(0))) {
+  for (const auto& cpu : XG_TRY(percpu_.get(0))) {
     for (std::uint32_t i = 0; i < XDPGUARD_NUM_ACTIONS; ++i) s.actions[i] += cpu.actions[i];
     for (std::uint32_t i = 0; i < XDPGUARD_PARSE_MAX; ++i) s.parse[i] += cpu.parse[i];
     for (std::uint32_t i = 0; i < XDPGUARD_ERR_MAX; ++i) s.errors[i] += cpu.errors[i];

@@ -76,7 +76,7 @@ class GuardProgram {
   GuardConfig cfg_;
 };
 
-using CounterArray = Map<std::uint32_t, xdpguard_counter>;
+using CounterArray = PerCpuMap<std::uint32_t, xdpguard_counter>;
 
 // Counters of one interface, summed over CPUs.
 // One installed rule with its counters.
@@ -186,7 +186,7 @@ class Guard {
   xdpguard_meta meta_{};
   std::string pin_dir_;  // empty for an in-process program (tests)
   Map<std::uint32_t, xdpguard_meta> meta_map_;
-  Map<std::uint32_t, xdpguard_percpu> percpu_;
+  PerCpuMap<std::uint32_t, xdpguard_percpu> percpu_;
   CounterArray rule_stats_;
   MapFd progs_;
   MapFd set4_;

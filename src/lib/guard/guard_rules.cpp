@@ -173,11 +173,8 @@ Result<Guard::PlanReport> Guard::plan() const {
 namespace {
 
 // Zeroes a rule's per-CPU counters before its id is (re)used.
-Result<void> zero_counter(const CounterArray& stats, std::uint32_t id) {
-  std::vector<xdpguard_counter> zeros(static_cast<std::size_t>(possible_cpus()));
-  if (bpf_map_update_elem(stats.fd(), &id, zeros.data(), BPF_ANY) != 0)
-    return fail_errno(errno, "reset counters");
-  return {};
+Result<void> zero_counter(CounterArray& stats, std::uint32_t id) {
+  return with_context(stats.put_all(id, xdpguard_counter{}), "reset counters");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -83,7 +84,9 @@ void sweep_stale_labs() {
     std::size_t i = 2;
     while (i < n.size() && std::isdigit(static_cast<unsigned char>(n[i]))) ++i;
     if (i == 2) continue;
-    pid_t pid = std::stoi(n.substr(2, i - 2));
+    pid_t pid = 0;
+    auto [end, ec2] = std::from_chars(n.data() + 2, n.data() + i, pid);
+    if (ec2 != std::errc() || end != n.data() + i) continue;  // not a pid we wrote
     if (::kill(pid, 0) == 0 || errno == EPERM) continue;
     remove_netns_path(e.path().c_str());
   }
@@ -171,12 +174,21 @@ Result<Lab::LinkCounters> Lab::link_counters(const LabHost& h) const {
   auto j = nlohmann::json::parse(out, nullptr, false);
   if (j.is_discarded() || !j.is_array() || j.empty())
     return fail(EIO, "cannot parse `ip -s -j link` output");
-  const auto& st = j[0]["stats64"];
+  // Read without exceptions: a field of another type is an error value.
+  auto field = [&](const char* dir, const char* name) -> Result<std::uint64_t> {
+    const auto& st = j[0].value("stats64", nlohmann::json::object());
+    auto d = st.find(dir);
+    if (d == st.end() || !d->is_object()) return fail(EIO, "`ip -s -j link`: no stats64.{}", dir);
+    auto v = d->find(name);
+    if (v == d->end() || !v->is_number_unsigned())
+      return fail(EIO, "`ip -s -j link`: stats64.{}.{} is not a count", dir, name);
+    return v->get<std::uint64_t>();
+  };
   LinkCounters c;
-  c.rx_packets = st["rx"]["packets"].get<std::uint64_t>();
-  c.rx_bytes = st["rx"]["bytes"].get<std::uint64_t>();
-  c.tx_packets = st["tx"]["packets"].get<std::uint64_t>();
-  c.tx_bytes = st["tx"]["bytes"].get<std::uint64_t>();
+  c.rx_packets = XG_TRY(field("rx", "packets"));
+  c.rx_bytes = XG_TRY(field("rx", "bytes"));
+  c.tx_packets = XG_TRY(field("tx", "packets"));
+  c.tx_bytes = XG_TRY(field("tx", "bytes"));
   return c;
 }
 

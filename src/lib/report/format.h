@@ -1,5 +1,5 @@
 // Output formats of the CLI: JSON documents (the `--json` contract in
-// PRODUCT.md) and human tables. Pure functions of the stats structs.
+// README, "stats") and human tables. Pure functions of the stats structs.
 #pragma once
 
 #include <string>

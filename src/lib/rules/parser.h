@@ -1,4 +1,4 @@
-// Rule-language parser (PRODUCT.md, "Rule language"): text -> Rule, and the
+// Rule-language parser (README, "The rule language"): text -> Rule, and the
 // address / name syntax shared with set files (rules/set_file.h) and the
 // config file (config/config.h). Pure functions, no state, no allocation
 // beyond the result.

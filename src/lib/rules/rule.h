@@ -1,4 +1,4 @@
-// The rule language's syntax tree (PRODUCT.md, "Rule language"). Pure data:
+// The rule language's syntax tree (README, "The rule language"). Pure data:
 // produced by the parser (rules/parser.h), printed canonically
 // (rules/printer.h), checked by the lint (rules/lint.h), and compiled into
 // classifier tables (rules/compiler.h).
