@@ -9,10 +9,13 @@
 
 #include "bpf/attachment.h"
 #include "bpf/map.h"
+#include "bpf/skeleton.h"
 #include "bpf/system.h"
 #include "core/log.h"
 #include "count_syns.h"
 #include "count_syns.skel.h"
+
+XDPGUARD_SKELETON(count_syns_bpf);
 
 using namespace xdpguard;
 
@@ -26,19 +29,15 @@ std::string to_string(const syn_source& s) {
   return buf;
 }
 
-struct SkelDeleter {
-  void operator()(count_syns_bpf* s) const { count_syns_bpf__destroy(s); }
-};
-
 Result<void> run(const std::string& ifname) {
   XG_CHECK(require_privileges());
   XG_CHECK(ensure_bpffs());
   Interface iface = XG_TRY(find_interface(ifname));
 
-  std::unique_ptr<count_syns_bpf, SkelDeleter> skel(count_syns_bpf__open());
-  if (!skel) return fail_errno(errno, "open count_syns object");
-  // libxdp loads the object and attaches it; the attachment owns it from here.
-  auto att = XG_TRY(XdpAttachment::attach(skel->obj, "count_syns", iface.ifindex, AttachMode::Auto));
+  auto skel = XG_TRY(BpfSkeleton<count_syns_bpf>::open("count_syns"));
+  // libxdp loads the object and attaches it; the attachment shares the
+  // ownership of the object, so it stays valid until the attachment is gone.
+  auto att = XG_TRY(XdpAttachment::attach(skel, "count_syns", iface.ifindex, AttachMode::Auto));
   auto counts = XG_TRY((Map<syn_source, __u64>::wrap(XG_TRY(MapFd::from_libbpf(skel->maps.syn_counts)))));
   std::printf("attached to %s (%s mode); counting SYNs, Ctrl-C to stop\n", ifname.c_str(),
               mode_name(att.mode()));

@@ -113,13 +113,15 @@ const char* mode_name(enum xdp_attach_mode m) {
 }
 
 XdpAttachment::XdpAttachment(XdpAttachment&& o) noexcept
-    : prog_(std::exchange(o.prog_, nullptr)),
+    : object_(std::move(o.object_)),
+      prog_(std::exchange(o.prog_, nullptr)),
       ifindex_(o.ifindex_),
       mode_(o.mode_) {}
 
 XdpAttachment& XdpAttachment::operator=(XdpAttachment&& o) noexcept {
   if (this != &o) {
     (void)detach();
+    object_ = std::move(o.object_);
     prog_ = std::exchange(o.prog_, nullptr);
     ifindex_ = o.ifindex_;
     mode_ = o.mode_;
@@ -131,8 +133,9 @@ XdpAttachment::~XdpAttachment() {
   if (auto r = detach(); !r) spdlog::warn("detach on cleanup: {}", r.error().message());
 }
 
-Result<XdpAttachment> XdpAttachment::attach(bpf_object* obj, const char* prog_name, int ifindex,
-                                            AttachMode mode) {
+Result<XdpAttachment> XdpAttachment::attach_object(std::shared_ptr<const void> owner,
+                                                   bpf_object* obj, const char* prog_name,
+                                                   int ifindex, AttachMode mode) {
   // The kernel holds one XDP program per interface (native or generic, not
   // both). A program outside a libxdp dispatcher cannot be joined: say so,
   // naming it, instead of libxdp's bare EBUSY.
@@ -155,6 +158,7 @@ Result<XdpAttachment> XdpAttachment::attach(bpf_object* obj, const char* prog_na
     auto prog = libxdp_attach(obj, prog_name, ifindex, want);
     if (prog) {
       XdpAttachment a;
+      a.object_ = owner;
       a.prog_ = *prog;
       a.ifindex_ = ifindex;
       a.mode_ = want;

@@ -7,18 +7,23 @@
 // the interface's only XDP program and nothing can join it (the kernel keeps
 // one program per interface, native or generic).
 //
-// Lifetime: the destructor detaches the program. release() gives the
-// attachment up to the kernel: libxdp has pinned the dispatcher in bpffs, so
-// the program keeps running after this process exits (fail-static); a later
-// process finds it with find_program() and removes it with detach_program().
+// Lifetime: the attachment shares the ownership of the skeleton it was made
+// from (libxdp's program refers into its BPF object), so detaching can never
+// touch a destroyed object. The destructor detaches the program. release()
+// gives the attachment up to the kernel: libxdp has pinned the dispatcher in
+// bpffs, so the program keeps running after this process exits
+// (fail-static); a later process finds it with find_program() and removes it
+// with detach_program().
 #pragma once
 
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "bpf/skeleton.h"
 #include "core/result.h"
 
 namespace xdpguard {
@@ -43,11 +48,15 @@ class XdpAttachment {
   XdpAttachment& operator=(const XdpAttachment&) = delete;
   ~XdpAttachment();
 
-  // Loads program `prog_name` of the opened, not yet loaded object `obj` into
-  // the dispatcher on `ifindex`. Auto tries native and falls back to generic,
+  // Loads program `prog_name` of the opened, not yet loaded skeleton into the
+  // dispatcher on `ifindex`. Auto tries native and falls back to generic,
   // logging one warning. Load errors carry the verifier log tail.
-  [[nodiscard]] static Result<XdpAttachment> attach(bpf_object* obj, const char* prog_name,
-                                                    int ifindex, AttachMode mode);
+  template <class S>
+  [[nodiscard]] static Result<XdpAttachment> attach(const BpfSkeleton<S>& skel,
+                                                    const char* prog_name, int ifindex,
+                                                    AttachMode mode) {
+    return attach_object(skel.share(), skel.object(), prog_name, ifindex, mode);
+  }
 
   enum xdp_attach_mode mode() const { return mode_; }
   unsigned prog_id() const;
@@ -57,6 +66,10 @@ class XdpAttachment {
   [[nodiscard]] Result<void> detach();
 
  private:
+  [[nodiscard]] static Result<XdpAttachment> attach_object(std::shared_ptr<const void> owner,
+                                                           bpf_object* obj, const char* prog_name,
+                                                           int ifindex, AttachMode mode);
+  std::shared_ptr<const void> object_;  // declared first: destroyed after prog_ is closed
   xdp_program* prog_ = nullptr;
   int ifindex_ = 0;
   enum xdp_attach_mode mode_ = XDP_MODE_UNSPEC;

@@ -23,6 +23,8 @@
 #include "core/unique_fd.h"
 #include "gen.skel.h"
 
+XDPGUARD_SKELETON(gen_bpf);
+
 namespace xdpguard::gen {
 namespace {
 
@@ -166,14 +168,11 @@ Result<Mac> neighbour_mac(const Interface& iface, const std::string& addr) {
               addr, iface.name);
 }
 
-void Generator::SkelDeleter::operator()(gen_bpf* s) const { gen_bpf__destroy(s); }
-
 Result<Generator> Generator::open(const Template& t) {
   Generator g;
-  g.skel_.reset(gen_bpf__open());
-  if (!g.skel_) return fail_errno(errno, "open gen object");
+  g.skel_ = XG_TRY(BpfSkeleton<gen_bpf>::open("gen"));
   g.skel_->rodata->cfg = t.cfg;
-  XG_CHECK(log::bpf_load("gen", [&] { return gen_bpf__load(g.skel_.get()); }));
+  XG_CHECK(g.skel_.load());
   g.frame_ = t.frame;
   return g;
 }

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "bpf/system.h"
+#include "bpf/skeleton.h"
 #include "core/result.h"
 #include "gen/frame.h"
 
@@ -56,11 +57,8 @@ class Generator {
                                      double interval = 1.0);
 
  private:
-  struct SkelDeleter {
-    void operator()(gen_bpf* s) const;
-  };
   Generator() = default;
-  std::unique_ptr<gen_bpf, SkelDeleter> skel_;  // move-only owner of the object
+  BpfSkeleton<gen_bpf> skel_;
   std::vector<std::uint8_t> frame_;
 };
 

@@ -14,6 +14,8 @@
 #include "core/log.h"
 #include "guard.skel.h"
 
+XDPGUARD_SKELETON(guard_bpf);
+
 namespace xdpguard {
 namespace fs = std::filesystem;
 
@@ -87,24 +89,9 @@ const char* parse_counter_name(int idx) {
 
 // ---- GuardProgram ---------------------------------------------------------
 
-GuardProgram::GuardProgram(GuardProgram&& o) noexcept
-    : skel_(std::exchange(o.skel_, nullptr)), cfg_(o.cfg_) {}
-GuardProgram& GuardProgram::operator=(GuardProgram&& o) noexcept {
-  if (this != &o) {
-    if (skel_) guard_bpf__destroy(skel_);
-    skel_ = std::exchange(o.skel_, nullptr);
-    cfg_ = o.cfg_;
-  }
-  return *this;
-}
-GuardProgram::~GuardProgram() {
-  if (skel_) guard_bpf__destroy(skel_);
-}
-
 Result<GuardProgram> GuardProgram::open(const GuardConfig& cfg) {
   GuardProgram p;
-  p.skel_ = guard_bpf__open();
-  if (!p.skel_) return fail_errno(errno, "open guard object");
+  p.skel_ = XG_TRY(BpfSkeleton<guard_bpf>::open("guard"));
   p.cfg_ = cfg;
   p.skel_->rodata->cfg_non_ip_action = cfg.non_ip_action;
   p.skel_->rodata->cfg_malformed_action = cfg.malformed_action;
@@ -112,7 +99,7 @@ Result<GuardProgram> GuardProgram::open(const GuardConfig& cfg) {
 }
 
 Result<void> GuardProgram::load() {
-  XG_CHECK(log::bpf_load("guard", [&] { return guard_bpf__load(skel_); }));
+  XG_CHECK(skel_.load());
   return link_pipeline();
 }
 
@@ -187,7 +174,7 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
   }
 
   auto prog = XG_TRY(GuardProgram::open(cfg));
-  auto att = XG_TRY(XdpAttachment::attach(prog.skel()->obj, kGuardProgName, iface.ifindex, mode));
+  auto att = XG_TRY(XdpAttachment::attach(prog.skeleton(), kGuardProgName, iface.ifindex, mode));
   XG_CHECK(prog.link_pipeline());
 
   XG_CHECK(make_dirs(paths.dir()));

@@ -20,6 +20,7 @@
 #include "bpf/abi.h"
 #include "bpf/attachment.h"
 #include "bpf/map.h"
+#include "bpf/skeleton.h"
 #include "bpf/system.h"
 #include "core/result.h"
 #include "classifier/loader.h"
@@ -54,9 +55,6 @@ struct PinPaths {
 // The guard BPF object owned by this process (opened, configured, loaded).
 class GuardProgram {
  public:
-  GuardProgram(GuardProgram&&) noexcept;
-  GuardProgram& operator=(GuardProgram&&) noexcept;
-  ~GuardProgram();
 
   // Opens the embedded object and sets its rodata; not loaded yet.
   [[nodiscard]] static Result<GuardProgram> open(const GuardConfig& cfg);
@@ -65,14 +63,15 @@ class GuardProgram {
   // After loading (here or by libxdp): puts enforce into the program array.
   [[nodiscard]] Result<void> link_pipeline() const;
 
-  guard_bpf* skel() const { return skel_; }
+  guard_bpf* skel() const { return skel_.get(); }
+  const BpfSkeleton<guard_bpf>& skeleton() const { return skel_; }
   const GuardConfig& config() const { return cfg_; }
   int prog_fd() const;
   [[nodiscard]] Result<MapFd> map(const char* name) const;
 
  private:
   GuardProgram() = default;
-  guard_bpf* skel_ = nullptr;
+  BpfSkeleton<guard_bpf> skel_;
   GuardConfig cfg_;
 };
 
