@@ -53,24 +53,21 @@ Result<void> cmd_attach(const Args& a) {
   AttachMode mode = mode_text == "native"    ? AttachMode::Native
                     : mode_text == "generic" ? AttachMode::Generic
                                              : AttachMode::Auto;
-  auto g = XG_TRY(Guard::attach(iface, mode, cfg));
-  if (section) {
-    // Sets first (rules refer to them), then the rule set in one swap; any
-    // failure takes the attachment back down: all or nothing.
-    auto apply = [&]() -> Result<void> {
+  // Sets first (rules refer to them), then the rule set in one swap, under
+  // the lock attach holds; any failure takes the attachment back down: all
+  // or nothing.
+  Guard::Setup apply;
+  if (section)
+    apply = [&](Guard& g) -> Result<void> {
       for (const auto& name : section->sets)
-        XG_CHECK(g.load_set(name, conf->find_set(name)->prefixes.all()));
+        XG_CHECK_CTX(g.load_set(name, conf->find_set(name)->prefixes.all()), a.config);
       std::vector<std::string> texts;
       for (const auto& r : section->rules) texts.push_back(r.text);
-      XG_CHECK(g.replace_rules(texts));
+      XG_CHECK_CTX(g.replace_rules(texts), a.config);
       return {};
     };
-    if (auto r = apply(); !r) {
-      (void)Guard::detach(iface);
-      return tl::unexpected(std::move(r.error()).context(a.config));
-    }
-    print_warnings(section->warnings);
-  }
+  auto g = XG_TRY(Guard::attach(iface, mode, cfg, apply));
+  if (section) print_warnings(section->warnings);
   std::printf("xdpguard attached to %s (%s mode, program id %u%s)\n", iface.name.c_str(),
               g.meta().mode == XDPGUARD_MODE_GENERIC ? "generic" : "native", g.meta().prog_id,
               section ? fmt::format(", {} rules", section->rules.size()).c_str() : "");

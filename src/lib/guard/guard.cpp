@@ -160,10 +160,12 @@ Result<Guard> Guard::from_program(const GuardProgram& prog) {
   return g;
 }
 
-Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const GuardConfig& cfg) {
+Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const GuardConfig& cfg,
+                            const Setup& setup) {
   XG_CHECK(require_privileges());
   XG_CHECK(ensure_bpffs());
   PinPaths paths = XG_TRY(pin_paths(iface));
+  auto held = XG_TRY(InterfaceLock::acquire(paths.netns_id, iface.ifindex));
 
   if (auto cur = XG_TRY(find_program(iface.ifindex, kGuardProgName)))
     return fail(EEXIST, "already attached ({} mode, program id {}); detach it first",
@@ -198,12 +200,24 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;
   g.pin_dir_ = paths.dir();
+  g.netns_id_ = paths.netns_id;
+  g.ifindex_ = iface.ifindex;
   // An empty rule set: from now on IP packets get the default action from
   // the classifier in slot 0 (until then they pass and count as errors).
   XG_CHECK_CTX(g.install({}, cfg.default_action), "install rules");
 
   rollback.armed = false;
   att.release();  // fail-static: libxdp's pins keep the program attached
+  if (setup) {
+    g.lock_held_ = true;
+    auto r = setup(g);
+    g.lock_held_ = false;
+    if (!r) {
+      if (auto d = detach_locked(iface, paths); !d)
+        spdlog::warn("taking the attachment down again: {}", d.error().message());
+      return tl::unexpected(std::move(r.error()));
+    }
+  }
   return g;
 }
 
@@ -220,6 +234,8 @@ Result<Guard> Guard::open(const Interface& iface) {
     return MapFd::open_pinned(paths.map(n));
   }))));
   g.pin_dir_ = paths.dir();
+  g.netns_id_ = paths.netns_id;
+  g.ifindex_ = iface.ifindex;
   if (g.meta_.abi_version != XDPGUARD_ABI_VERSION)
     return fail(EPROTO, "pinned state has ABI version {}, this xdpguard speaks {}; detach and "
                 "attach again", g.meta_.abi_version, XDPGUARD_ABI_VERSION);
@@ -230,6 +246,11 @@ Result<void> Guard::detach(const Interface& iface) {
   XG_CHECK(require_privileges());
   XG_CHECK(ensure_bpffs());
   PinPaths paths = XG_TRY(pin_paths(iface));
+  auto held = XG_TRY(InterfaceLock::acquire(paths.netns_id, iface.ifindex));
+  return detach_locked(iface, paths);
+}
+
+Result<void> Guard::detach_locked(const Interface& iface, const PinPaths& paths) {
   bool pinned = fs::exists(paths.dir());
   auto cur = XG_TRY(find_program(iface.ifindex, kGuardProgName));
   if (!cur && !pinned) return fail(ENOENT, "no xdpguard attached");

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 #include "bpf/map.h"
 #include "bpf/skeleton.h"
 #include "bpf/system.h"
+#include "guard/lock.h"
 #include "core/result.h"
 #include "classifier/loader.h"
 #include "rules/rule.h"
@@ -117,9 +119,12 @@ struct GuardStatus {
 
 class Guard {
  public:
-  // Loads, attaches and pins. Refuses an interface that already has xdpguard.
+  // Loads, attaches and pins, then runs `setup` (sets, rules) under the same
+  // interface lock; if setup fails, the attachment is taken down again (all
+  // or nothing). Refuses an interface that already has xdpguard.
+  using Setup = std::function<Result<void>(Guard&)>;
   [[nodiscard]] static Result<Guard> attach(const Interface& iface, AttachMode mode,
-                                            const GuardConfig& cfg = {});
+                                            const GuardConfig& cfg = {}, const Setup& setup = {});
   // Reopens the pinned state of an attached interface.
   [[nodiscard]] static Result<Guard> open(const Interface& iface);
   // Removes program and pins; "no xdpguard on IFACE" if there is none.
@@ -173,7 +178,10 @@ class Guard {
   [[nodiscard]] Result<void> install(const std::vector<cls::RuleEntry>& entries,
                                      std::uint32_t default_action);
   [[nodiscard]] Result<cls::CompileContext> compile_context() const;
-  [[nodiscard]] Result<UniqueFd> lock() const;
+  // The interface lock (guard/lock.h), unless this Guard's caller holds it
+  // already (attach's setup) or the program is in-process (no pins).
+  [[nodiscard]] Result<InterfaceLock> lock() const;
+  [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);
   // The rule set in force (from the classifier in slot 0), without counters.
   struct Installed {
     xdpguard_ruleset_hdr record{};
@@ -184,6 +192,9 @@ class Guard {
 
   xdpguard_meta meta_{};
   std::string pin_dir_;  // empty for an in-process program (tests)
+  std::uint64_t netns_id_ = 0;
+  int ifindex_ = 0;
+  bool lock_held_ = false;  // by the caller: attach's setup
   Map<std::uint32_t, xdpguard_meta> meta_map_;
   PerCpuMap<std::uint32_t, xdpguard_percpu> percpu_;
   CounterArray rule_stats_;

@@ -1,5 +1,5 @@
 // Guard's rule-set and prefix-set operations. Read-modify-write of the
-// rule set happens under an flock on the interface's pin directory, so two
+// rule set happens under the interface lock (guard/lock.h), so two
 // concurrent `xdpguard rule add` calls cannot lose each other's rule.
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -65,12 +66,13 @@ Result<MapFd> set_map(const char* name, const std::vector<Elem>& elems) {
 
 }  // namespace
 
-Result<UniqueFd> Guard::lock() const {
-  if (pin_dir_.empty()) return UniqueFd();
-  UniqueFd fd(::open(pin_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return fail_errno(errno, "open " + pin_dir_);
-  if (::flock(fd.get(), LOCK_EX) != 0) return fail_errno(errno, "lock " + pin_dir_);
-  return fd;
+Result<InterfaceLock> Guard::lock() const {
+  if (pin_dir_.empty() || lock_held_) return InterfaceLock();
+  auto held = XG_TRY(InterfaceLock::acquire(netns_id_, ifindex_));
+  // Detached meanwhile (the lock outlives the pins): nothing left to change.
+  if (!std::filesystem::exists(pin_dir_ + "/" XDPGUARD_PIN_META))
+    return fail(ENOENT, "xdpguard was detached meanwhile");
+  return held;
 }
 
 Result<cls::CompileContext> Guard::compile_context() const {
