@@ -19,6 +19,7 @@ struct Args {
   std::string config;
   std::string default_action = "pass";
   bool json = false;
+  bool all = false;
   int seconds = 8;
   bool generic = false;
 };
@@ -82,11 +83,33 @@ Result<void> cmd_detach(const Args& a) {
 }
 
 Result<void> cmd_status(const Args& a) {
+  if (a.all) {
+    auto list = XG_TRY(survey_namespaces());
+    if (a.json)
+      std::printf("%s\n", namespaces_json(list).dump().c_str());
+    else
+      std::fputs(namespaces_table(list).c_str(), stdout);
+    return {};
+  }
   auto list = XG_TRY(Guard::list());
   if (a.json)
     std::printf("%s\n", status_json(list).dump().c_str());
   else
     std::fputs(status_table(list).c_str(), stdout);
+  return {};
+}
+
+Result<void> cmd_gc(const Args& a) {
+  auto removed = XG_TRY(collect_dead_namespaces());
+  if (a.json) {
+    std::printf("%s\n", namespaces_json(removed).dump().c_str());
+    return {};
+  }
+  if (removed.empty()) std::printf("nothing to remove: every pinned namespace is alive\n");
+  for (const auto& ns : removed)
+    std::printf("removed %s (network namespace %llu is gone, %zu interface%s)\n", ns.dir.c_str(),
+                static_cast<unsigned long long>(ns.netns_id), ns.interfaces.size(),
+                ns.interfaces.size() == 1 ? "" : "s");
   return {};
 }
 
@@ -142,8 +165,15 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
 
   auto* status = app.add_subcommand("status", "List interfaces with xdpguard attached");
   status->add_flag("--json", args->json, "One JSON document");
-  status->footer("Example: xdpguard status --json");
+  status->add_flag("--all", args->all,
+                   "Pinned state of every network namespace, and whether the namespace lives");
+  status->footer("Example: xdpguard status --json\n         xdpguard status --all");
   bind(status, cmd_status, false);
+
+  auto* gc = app.add_subcommand("gc", "Remove the pins of network namespaces that are gone");
+  gc->add_flag("--json", args->json, "One JSON document of what was removed");
+  gc->footer("Example: xdpguard gc");
+  bind(gc, cmd_gc, false);
 
   auto* stats = app.add_subcommand("stats", "Packet and byte counters of an interface");
   stats->add_option("IFACE", args->iface, "Interface")->required();

@@ -97,6 +97,34 @@ std::string status_table(const std::vector<GuardStatus>& list) {
   return out;
 }
 
+nlohmann::json namespaces_json(const std::vector<PinnedNamespace>& list) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& ns : list) {
+    nlohmann::json ifs = nlohmann::json::array();
+    for (const auto& i : ns.interfaces)
+      ifs.push_back({{"ifindex", i.ifindex}, {"interface", i.ifname}, {"mode", i.mode},
+                     {"program_id", i.prog_id}, {"attached_unix", i.attached_unix}});
+    arr.push_back({{"netns", ns.netns_id}, {"alive", ns.alive}, {"current", ns.current},
+                   {"pins", ns.dir}, {"interfaces", ifs}});
+  }
+  return {{"namespaces", arr}};
+}
+
+std::string namespaces_table(const std::vector<PinnedNamespace>& list) {
+  if (list.empty()) return "no pinned xdpguard state\n";
+  std::string out = fmt::format("{:<12} {:<8} {:>7}  {:<16} {}\n", "netns", "state", "ifindex",
+                                "interface", "pins");
+  for (const auto& ns : list) {
+    const char* state = ns.current ? "current" : ns.alive ? "alive" : "gone";
+    if (ns.interfaces.empty())
+      out += fmt::format("{:<12} {:<8} {:>7}  {:<16} {}\n", ns.netns_id, state, "-", "-", ns.dir);
+    for (const auto& i : ns.interfaces)
+      out += fmt::format("{:<12} {:<8} {:>7}  {:<16} {}/{}\n", ns.netns_id, state, i.ifindex,
+                         i.ifname, ns.dir, i.ifindex);
+  }
+  return out;
+}
+
 std::string human_count(std::uint64_t n) {
   if (n < 10'000) return std::to_string(n);
   if (n < 10'000'000) return fmt::format("{:.1f}k", n / 1e3);

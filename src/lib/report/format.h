@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "guard/gc.h"
 #include "guard/guard.h"
 
 namespace xdpguard {
@@ -23,6 +24,10 @@ std::string sets_table(const std::vector<SetRecord>& sets);
 
 nlohmann::json status_json(const std::vector<GuardStatus>& list);
 std::string status_table(const std::vector<GuardStatus>& list);
+
+// `status --all` and `gc`: pinned state of every network namespace.
+nlohmann::json namespaces_json(const std::vector<PinnedNamespace>& list);
+std::string namespaces_table(const std::vector<PinnedNamespace>& list);
 
 // 1234567 -> "1.23M"; for the live demo table.
 std::string human_count(std::uint64_t n);
