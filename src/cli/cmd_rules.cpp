@@ -58,6 +58,8 @@ Result<void> rule_del(const RuleArgs& a) {
 Result<void> rule_list(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
   auto s = XG_TRY(g.stats());
+  s.ifname = a.iface;
+  warn_about(s);
   if (a.json) {
     std::printf("%s\n", rules_json(s).dump().c_str());
     return {};
@@ -85,7 +87,8 @@ Result<void> set_load(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
   auto prefixes = XG_TRY(rules::parse_set_file(a.file));
   auto rec = XG_TRY(g.load_set(a.set_name, prefixes.all()));
-  std::printf("set %s: %u IPv4 and %u IPv6 prefixes\n", rec.name.c_str(), rec.nv4, rec.nv6);
+  std::printf("set %s: %llu IPv4 and %llu IPv6 prefixes\n", rec.name.c_str(),
+              static_cast<unsigned long long>(rec.nv4), static_cast<unsigned long long>(rec.nv6));
   return {};
 }
 
@@ -96,6 +99,10 @@ Result<void> set_list(const RuleArgs& a) {
     std::printf("%s\n", sets_json(sets).dump().c_str());
   else
     std::fputs(sets_table(sets).c_str(), stdout);
+  for (const auto& s : sets)
+    if (s.torn)
+      std::fprintf(stderr, "xdpguard: warning: set %s: its IPv4 and IPv6 members come from two "
+                   "different loads (a set load was interrupted); load it again\n", s.name.c_str());
   return {};
 }
 

@@ -82,6 +82,19 @@ Result<void> cmd_detach(const Args& a) {
   return {};
 }
 
+}  // namespace
+
+void warn_about(const GuardStats& s) {
+  if (!s.classifier)
+    std::fprintf(stderr, "xdpguard: warning: %s: no classifier installed (an attach was "
+                 "interrupted): IP packets pass; detach and attach again\n", s.ifname.c_str());
+  if (s.setup_pending)
+    std::fprintf(stderr, "xdpguard: warning: %s: attach --config was interrupted before all its "
+                 "sets and rules were in; detach and attach again\n", s.ifname.c_str());
+}
+
+namespace {
+
 Result<void> cmd_status(const Args& a) {
   if (a.all) {
     auto list = XG_TRY(survey_namespaces());
@@ -118,6 +131,7 @@ Result<void> cmd_stats(const Args& a) {
   auto g = XG_TRY(Guard::open(iface));
   auto s = XG_TRY(g.stats());
   s.ifname = iface.name;
+  warn_about(s);
   if (a.json)
     std::printf("%s\n", stats_json(s).dump().c_str());
   else

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/result.h"
+#include "guard/guard.h"
 
 namespace xdpguard::cli {
 
@@ -31,6 +32,10 @@ void register_commands(CLI::App& app, Globals& g, Command& cmd);
 // these; each sets cmd.fn/cmd.context in its CLI11 callback.
 void register_gen_command(CLI::App& app, Command& cmd);
 void register_rule_commands(CLI::App& app, Command& cmd);
+
+// Warnings a command that shows an interface's state prints about it: an
+// attach that died half-way.
+void warn_about(const GuardStats& s);
 
 // Applies globals (-n, -v), runs the command, prints the error line.
 int run(Command& cmd, const Globals& g);

@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define XDPGUARD_ABI_VERSION 3
+#define XDPGUARD_ABI_VERSION 4
 
 /* XDP verdicts are counted by their UAPI value (XDP_ABORTED..XDP_REDIRECT). */
 #define XDPGUARD_NUM_ACTIONS 5
@@ -48,13 +48,19 @@ enum xdpguard_mode {
 	XDPGUARD_MODE_GENERIC = 2,
 };
 
+/* xdpguard_meta.flags: an `attach --config` set up its sets and rules
+ * after attaching; the flag is cleared when that finished, so a command that
+ * finds it set knows the attach died half-way. */
+#define XDPGUARD_META_SETUP_PENDING 1u
+
 /* Single entry of the pinned xg_meta map: who is attached where. */
 struct xdpguard_meta {
 	__u32 abi_version;
 	__u32 ifindex;
 	__u32 mode;    /* enum xdpguard_mode */
 	__u32 prog_id; /* kernel id of the guard program at attach time */
-	__u32 reserved[2];
+	__u32 flags;   /* XDPGUARD_META_* */
+	__u32 reserved;
 	__u64 attached_unix; /* seconds since the epoch */
 	char ifname[16];
 };
@@ -145,7 +151,10 @@ struct xdpguard_percpu {
  * 64r..64r+63 (numbered by their top 24 bits): bit b of `full` set means the
  * whole /24 64r+b is in the set; bit b of `partial` means part of it is, and
  * element XDPGUARD_SET4_RECORDS + rank + popcount(partial below bit b) is a
- * 256-bit map of its addresses (bit i of word i/64: last byte i).
+ * 256-bit map of its addresses (bit i of word i/64: last byte i). Element 0
+ * also says what was loaded: `count` prefixes, from load `stamp` (the IPv6
+ * map carries the same stamp: a set whose two stamps differ was replaced
+ * half-way, by a `set load` that died between its two swaps).
  */
 #define XDPGUARD_SET4_RECORDS (1u << 18)
 struct xdpguard_set4_elem {
@@ -154,8 +163,8 @@ struct xdpguard_set4_elem {
 			__u64 full;
 			__u64 partial;
 			__u32 rank;
-			__u32 pad;
-			__u64 pad2;
+			__u32 stamp; /* element 0 only */
+			__u64 count; /* element 0 only: IPv4 prefixes loaded */
 		} rec;
 		__u64 bits[4];
 	};
@@ -169,7 +178,7 @@ struct xdpguard_set4_elem {
  * search. Prefixes covered by a shorter member are dropped at build time, so
  * no "best match so far" needs carrying.
  */
-#define XDPGUARD_SET6_MAX_LENS 112
+#define XDPGUARD_SET6_MAX_LENS 104
 #define XDPGUARD_SET6_SLOTS 6
 #define XDPGUARD_SET6_KIND_PREFIX 1
 #define XDPGUARD_SET6_KIND_MARKER 2
@@ -187,6 +196,8 @@ struct xdpguard_set6_elem {
 			__u32 bucket_mask; /* buckets - 1 (a power of two) */
 			__u32 seed;        /* hash seed (see classifier/sets.cpp) */
 			__u32 probes;      /* buckets searched from the home bucket */
+			__u32 count;       /* IPv6 prefixes loaded (as given) */
+			__u32 stamp;       /* the load both families came from */
 		} hdr;
 		struct {
 			struct xdpguard_set6_slot slot[XDPGUARD_SET6_SLOTS];
@@ -225,12 +236,14 @@ struct xdpguard_ruleset_entry {
 	char text[XDPGUARD_RULE_TEXT]; /* canonical rule text, NUL-terminated */
 };
 
-/* Set metadata (xg_set_names, keyed by set index). */
+/*
+ * Set names (xg_set_names, keyed by set index), written after the set's
+ * member maps: a slot holds a set only once it has a name. Sizes and the
+ * load stamp come from the member maps themselves (what is enforced).
+ */
 struct xdpguard_set_info {
 	char name[32];
-	__u32 nv4;
-	__u32 nv6;
-	__u32 generation;
+	__u32 reserved[3];
 	__u32 in_use; /* 1 if this slot holds a set */
 };
 

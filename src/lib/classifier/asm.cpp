@@ -42,7 +42,22 @@ std::int64_t land(const std::vector<bpf_insn>& in, std::int64_t at) {
 // them) and jumps to the next instruction, and sends every jump straight to
 // where a chain of jumps would take it. The emitter can then close a rule
 // that matches everything, or a group, without caring what follows.
-Result<std::vector<bpf_insn>> drop_unreachable(std::vector<bpf_insn> in) {
+//
+// A 16-bit jump is sent further only while its offset stays within half the
+// int16 range: the kernel inlines map lookups and tail calls when it loads
+// the program and moves every jump across the instructions it adds, and a
+// jump that overflows on the way fails the load ("insn N cannot be patched
+// due to 16-bit range"). The emitter's own jumps are local; threading them
+// to a far target is what would put them near the limit.
+constexpr std::int64_t kMaxThreaded = INT16_MAX / 2;
+
+struct Compacted {
+  std::vector<bpf_insn> insns;
+  std::vector<std::int64_t> to;  // old index -> new index
+  std::vector<bool> live;        // by old index
+};
+
+Result<Compacted> drop_unreachable(std::vector<bpf_insn> in) {
   const std::size_t n = in.size();
   for (std::size_t i = 0; i < n; ++i) {
     bpf_insn& x = in[i];
@@ -51,7 +66,7 @@ Result<std::vector<bpf_insn>> drop_unreachable(std::vector<bpf_insn> in) {
     std::int64_t delta = target - static_cast<std::int64_t>(i) - 1;
     if (is_gotol(x))
       x.imm = static_cast<std::int32_t>(delta);
-    else if (delta >= INT16_MIN && delta <= INT16_MAX)
+    else if (delta >= -kMaxThreaded && delta <= kMaxThreaded)
       x.off = static_cast<std::int16_t>(delta);
   }
   std::vector<bool> live(n, false);
@@ -107,7 +122,7 @@ Result<std::vector<bpf_insn>> drop_unreachable(std::vector<bpf_insn> in) {
     }
     out.push_back(x);
   }
-  return out;
+  return Compacted{std::move(out), std::move(to), std::move(live)};
 }
 
 }  // namespace
@@ -133,6 +148,11 @@ Label Program::label() {
 void Program::bind(Label l) {
   if (l.id >= labels_.size() || labels_[l.id] >= 0) throw std::logic_error("label bound twice or invalid");
   labels_[l.id] = static_cast<std::int64_t>(insns_.size());
+}
+
+void Program::begin_function(Label entry, std::string name, FnSig sig) {
+  bind(entry);
+  functions_.push_back({entry, std::move(name), sig});
 }
 
 MapId Program::map(std::string name) {
@@ -222,7 +242,7 @@ void Program::call_local(Label subprogram) {
 }
 void Program::exit() { emit(BPF_JMP | BPF_EXIT, Reg::R0, Reg::R0, 0, 0); }
 
-Result<std::vector<bpf_insn>> Program::link(std::span<const int> map_fds) const {
+Result<LinkedProgram> Program::link_program(std::span<const int> map_fds) const {
   std::vector<bpf_insn> out = insns_;
   for (const auto& f : fixups_) {
     if (f.target.id >= labels_.size() || labels_[f.target.id] < 0)
@@ -260,7 +280,20 @@ Result<std::vector<bpf_insn>> Program::link(std::span<const int> map_fds) const 
     i.imm = map_fds[rl.map.index];
     out[rl.at + 1].imm = static_cast<std::int32_t>(rl.offset);
   }
-  return drop_unreachable(out);
+  auto c = XG_TRY(drop_unreachable(std::move(out)));
+  LinkedProgram lp;
+  lp.functions.push_back({0, "xg_classifier", FnSig::Main});
+  for (const auto& f : functions_) {
+    auto at = labels_[f.entry.id];
+    if (at <= 0) return fail(EINVAL, "generated code: function {} at the entry", f.name);
+    // A function nobody calls is gone; one that is called starts where its
+    // first instruction went.
+    const auto i = static_cast<std::size_t>(at);
+    if (i >= c.live.size() || !c.live[i]) continue;
+    lp.functions.push_back({static_cast<std::uint32_t>(c.to[i]), f.name, f.sig});
+  }
+  lp.insns = std::move(c.insns);
+  return lp;
 }
 
 std::string disassemble(const bpf_insn& i) {

@@ -50,11 +50,34 @@ struct MapId {
   std::uint32_t index = 0;
 };
 
+// The signatures of the functions a generated program has; the loader turns
+// them into BTF (the kernel verifies a global function once, on its own,
+// trusting only these types, however many call sites it has).
+enum class FnSig : std::uint8_t {
+  Main,       // int f(struct xdp_md *ctx): the program's entry, instruction 0
+  SetMember,  // int f(u32 set, struct xdpguard_addr *addr): 1 if addr is in set
+  Group,      // int f(struct xdpguard_percpu *s): updates s's verdict
+};
+
+struct FunctionInfo {
+  std::uint32_t offset = 0;  // of its first instruction
+  std::string name;
+  FnSig sig = FnSig::Main;
+};
+
+struct LinkedProgram {
+  std::vector<bpf_insn> insns;
+  std::vector<FunctionInfo> functions;  // by offset; functions[0] is the entry
+};
+
 class Program {
  public:
   // Labels and maps.
   [[nodiscard]] Label label();
   void bind(Label l);  // to the next instruction
+  // Starts a global function at the next instruction (binding `entry`); its
+  // code runs until the next function. Instruction 0 starts the entry.
+  void begin_function(Label entry, std::string name, FnSig sig);
   [[nodiscard]] MapId map(std::string name);
   std::size_t size() const { return insns_.size(); }
   const std::vector<std::string>& map_names() const { return maps_; }
@@ -92,7 +115,10 @@ class Program {
   // The finished instructions: jumps patched, map references given the fds
   // (indexed by MapId::index), and code no path reaches left out (the
   // verifier refuses it; the emitter need not track which labels died).
-  [[nodiscard]] Result<std::vector<bpf_insn>> link(std::span<const int> map_fds) const;
+  [[nodiscard]] Result<LinkedProgram> link_program(std::span<const int> map_fds) const;
+  [[nodiscard]] Result<std::vector<bpf_insn>> link(std::span<const int> map_fds) const {
+    return link_program(map_fds).map([](LinkedProgram&& p) { return std::move(p.insns); });
+  }
 
  private:
   enum class Fix : std::uint8_t { Cond, Uncond, Call };
@@ -114,6 +140,12 @@ class Program {
   std::vector<Fixup> fixups_;
   std::vector<Reloc> relocs_;
   std::vector<std::string> maps_;
+  struct Function {
+    Label entry;
+    std::string name;
+    FnSig sig;
+  };
+  std::vector<Function> functions_;
 };
 
 // One instruction in the kernel verifier's notation ("r1 = *(u32 *)(r6 +40)"),

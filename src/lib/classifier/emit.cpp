@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 
 #include "bpf/abi.h"
 #include "classifier/sets.h"
@@ -79,11 +80,40 @@ class Emitter {
     Label end = p_.label();
     entry(end);
     dispatch(end);
+    choose_functions();
     for (auto& [key, code] : class_code_) {
       p_.bind(code.label);
       class_path(*code.path, end);
     }
     finish(end);
+    // Groups that became functions, after the main program, once each.
+    for (auto& [key, fn] : group_fns_) {
+      const Group& g = plan_.groups[key.first];
+      ClassKey k{g.family ? g.family : std::uint8_t{4}, kOtherProto, key.second};
+      if (!g.proto) k.proto = kOtherProto;
+      p_.begin_function(fn, fmt::format("xg_group{}{}", key.first, key.second ? "_frag" : ""),
+                        FnSig::Group);
+      Label not_null = p_.label(), group_end = p_.label();
+      p_.jcc(Cond::Ne, R::R1, 0, not_null);  // a global function trusts only its signature
+      p_.mov(R::R0, 0);
+      p_.exit();
+      p_.bind(not_null);
+      p_.mov(R::R6, R::R1);
+      p_.ldx(Size::W, R::R7, R::R6, kPrio);
+      group_code(key.first, k, group_end, fn_family_.at(key));
+      p_.bind(group_end);
+      p_.mov(R::R0, 0);
+      p_.exit();
+    }
+    // Set membership functions after the main program, once each.
+    if (set4_fn_) {
+      p_.begin_function(*set4_fn_, "xg_set4_member", FnSig::SetMember);
+      emit_set4_function(p_, maps_[kMapSet4]);
+    }
+    if (set6_fn_) {
+      p_.begin_function(*set6_fn_, "xg_set6_member", FnSig::SetMember);
+      emit_set6_function(p_, maps_[kMapSet6]);
+    }
     return std::move(p_);
   }
 
@@ -157,6 +187,74 @@ class Emitter {
     p_.jmp(end);
   }
 
+  // Code of group gi for packets of class k, ending at group_end; r6 = the
+  // per-CPU entry, r7 = the best position so far. `family` is the packet's
+  // (the group's own, or the class's for a group of any family).
+  void group_code(std::uint32_t gi, ClassKey k, Label group_end, std::uint8_t family) {
+    const Group& g = plan_.groups[gi];
+    k.family = family;
+    switch (g.kind) {
+      case GroupKind::Chain: chain(g, k, group_end); break;
+      case GroupKind::Trie4: trie4(g, tables_.groups[gi], k, group_end); break;
+      case GroupKind::Ports: ports(g, tables_.groups[gi], k, group_end); break;
+      case GroupKind::Hash6: hash6(g, tables_.groups[gi], k, group_end); break;
+    }
+  }
+
+  // A group's code in a class path: which variant (only a group with a rule
+  // that needs L4 differs for fragments; only one of any family differs by
+  // the packet's family, through its set tests).
+  using Variant = std::pair<std::uint32_t, bool>;
+  Variant variant(std::uint32_t gi, const ClassKey& k) const {
+    bool l4 = false;
+    for (auto pos : plan_.groups[gi].rules) l4 |= plan_.rules[pos].l4;
+    return {gi, k.frag && l4};
+  }
+
+  // Rough instruction count of a group's code.
+  std::size_t estimate(const Group& g) const {
+    if (g.kind != GroupKind::Chain) return 60 + 40 * kMaxCandidates;
+    return 12 * g.rules.size();
+  }
+
+  // Groups whose code would appear in many class paths become global
+  // functions: emitted and verified once, called from each path (a call
+  // costs a few nanoseconds; inlining stays the rule for small groups).
+  void choose_functions() {
+    std::map<std::pair<Variant, std::uint8_t>, int> uses;
+    for (const auto& [key, code] : class_code_)
+      for (auto gi : code.path->groups) ++uses[{variant(gi, code.path->key), code.path->key.family}];
+    std::map<Variant, int> total;
+    for (const auto& [vk, n] : uses) total[vk.first] += n;
+    for (const auto& [vk, n] : uses) {
+      const Group& g = plan_.groups[vk.first.first];
+      if (total[vk.first] < 2 || estimate(g) * static_cast<std::size_t>(total[vk.first]) < 4000)
+        continue;
+      // A group of any family with set tests differs by family; one
+      // function per family then.
+      bool sets = false;
+      for (auto pos : g.rules) sets |= plan_.rules[pos].saddr_set || plan_.rules[pos].daddr_set;
+      std::uint8_t fam = g.family ? g.family : sets ? vk.second : std::uint8_t{4};
+      auto fkey = std::make_pair(vk.first.first, vk.first.second);
+      if (g.family == 0 && sets) fkey.first |= static_cast<std::uint32_t>(vk.second) << 24;
+      if (!group_fns_.count(fkey)) {
+        group_fns_.emplace(fkey, p_.label());
+        fn_family_[fkey] = fam;
+      }
+    }
+  }
+
+  std::optional<Label> group_function(std::uint32_t gi, const ClassKey& k) const {
+    auto v = variant(gi, k);
+    const Group& g = plan_.groups[gi];
+    bool sets = false;
+    for (auto pos : g.rules) sets |= plan_.rules[pos].saddr_set || plan_.rules[pos].daddr_set;
+    if (g.family == 0 && sets) v.first |= static_cast<std::uint32_t>(k.family) << 24;
+    auto it = group_fns_.find(v);
+    if (it == group_fns_.end()) return std::nullopt;
+    return it->second;
+  }
+
   void class_path(const ClassPath& c, Label end) {
     for (std::size_t i = 0; i < c.groups.size(); ++i) {
       const Group& g = plan_.groups[c.groups[i]];
@@ -169,13 +267,13 @@ class Emitter {
         p_.jmp(end);
         p_.bind(go);
       }
-      Label group_end = p_.label();
-      switch (g.kind) {
-        case GroupKind::Chain: chain(g, c.key, group_end); break;
-        case GroupKind::Trie4: trie4(g, tables_.groups[c.groups[i]], c.key, group_end); break;
-        case GroupKind::Ports: ports(g, tables_.groups[c.groups[i]], c.key, group_end); break;
-        case GroupKind::Hash6: hash6(g, tables_.groups[c.groups[i]], c.key, group_end); break;
+      if (auto fn = group_function(c.groups[i], c.key)) {
+        p_.mov(R::R1, R::R6);
+        p_.call_local(*fn);
+        continue;
       }
+      Label group_end = p_.label();
+      group_code(c.groups[i], c.key, group_end, c.key.family);
       p_.bind(group_end);
     }
     p_.jmp(end);
@@ -199,65 +297,116 @@ class Emitter {
   }
 
   // ---- chains --------------------------------------------------------------
+  //
+  // Each rule costs ONE conditional jump (to the next rule): its tests are
+  // folded without branches into a register that is zero when all hold. The
+  // verifier keeps the target of every conditional jump pending until the
+  // path it follows ends; with one jump per rule that is one at a time, with
+  // two it would be one per rule, and it gives up at 8,192 pending jumps.
+  // (Folding also spares the CPU mispredicted branches; the cost is that a
+  // rule's later tests run even when its first one fails.)
 
-  // Prefix compare of a literal address, word by word. False when the
-  // prefix is /0 (nothing to compare).
-  bool match_prefix(const rules::Prefix& pfx, std::int16_t at, Label fail) {
-    auto m = masked_words(pfx.addr, pfx.len);
-    std::array<std::uint8_t, 16> ones;
-    ones.fill(0xff);
-    auto mask = masked_words(ones, pfx.len);
-    const unsigned words = pfx.family == rules::Family::V4 ? 1 : 4;
-    for (unsigned w = 0; w < words; ++w) {
-      if (mask[w] == 0) break;
-      p_.ldx(Size::W, R::R1, R::R6, static_cast<std::int16_t>(at + 4 * w));
-      if (mask[w] != 0xffffffffu) p_.alu32(Alu::And, R::R1, imm_u32(mask[w]));
-      p_.jcc32(Cond::Ne, R::R1, imm_u32(m[w]), fail);
+  // A test of one field of the packet against constants.
+  struct Term {
+    enum Kind { Eq, Range, Set } kind;
+    Size size = Size::W;
+    std::int16_t at = 0;       // offset in the per-CPU entry
+    std::uint32_t mask = 0;    // Eq: 0 = no mask
+    std::uint32_t value = 0;   // Eq
+    std::uint16_t lo = 0, hi = 65535;  // Range
+    std::uint8_t family = 4;   // Set
+    std::uint32_t set = 0;     // Set
+  };
+
+  std::vector<Term> terms_of(const CompiledRule& c, const ClassKey& k) {
+    std::vector<Term> t;
+    const rules::Rule& r = c.rule;
+    for (auto [port, at] : {std::pair{r.dport, kDport}, std::pair{r.sport, kSport}}) {
+      if (!port || (port->lo == 0 && port->hi == 65535)) continue;
+      if (port->lo == port->hi)
+        t.push_back({Term::Eq, Size::H, at, 0, port->lo});
+      else
+        t.push_back({Term::Range, Size::H, at, 0, 0, port->lo, port->hi});
     }
-    return pfx.len > 0;
+    for (Field f : {Field::Saddr, Field::Daddr}) {
+      const auto& a = addr_of(r, f);
+      if (!a || !a->prefix) continue;
+      auto m = masked_words(a->prefix->addr, a->prefix->len);
+      std::array<std::uint8_t, 16> ones;
+      ones.fill(0xff);
+      auto mask = masked_words(ones, a->prefix->len);
+      const unsigned words = a->prefix->family == rules::Family::V4 ? 1 : 4;
+      for (unsigned w = 0; w < words && mask[w]; ++w)
+        t.push_back({Term::Eq, Size::W, static_cast<std::int16_t>(addr_off(f) + 4 * w),
+                     mask[w] == 0xffffffffu ? 0 : mask[w], m[w]});
+    }
+    if (r.flags_mask)
+      t.push_back({Term::Eq, Size::B, kFlags, r.flags_mask,
+                   static_cast<std::uint32_t>(r.flags_value & r.flags_mask)});
+    for (Field f : {Field::Saddr, Field::Daddr})
+      if (auto set = f == Field::Saddr ? c.saddr_set : c.daddr_set)
+        t.push_back({Term::Set, Size::W, addr_off(f), 0, 0, 0, 0, k.family, *set});
+    return t;
   }
 
-  // False when the range is every port (nothing to compare).
-  bool match_port(const rules::PortRange& r, std::int16_t at, Label fail) {
-    if (r.lo == 0 && r.hi == 65535) return false;
-    p_.ldx(Size::H, R::R1, R::R6, at);
-    if (r.lo == r.hi) {
-      p_.jcc(Cond::Ne, R::R1, r.lo, fail);
-      return true;
+  // r1 := 0 when the term holds, nonzero when not (r1-r5 scratch; a set
+  // test calls the set's function, which clobbers r0-r5).
+  void term_miss(const Term& t) {
+    switch (t.kind) {
+      case Term::Eq:
+        p_.ldx(t.size, R::R1, R::R6, t.at);
+        if (t.mask) p_.alu32(Alu::And, R::R1, imm_u32(t.mask));
+        p_.alu32(Alu::Xor, R::R1, imm_u32(t.value));
+        return;
+      case Term::Range:
+        // (x - lo) | (hi - x) is negative exactly when x is outside [lo, hi].
+        p_.ldx(t.size, R::R1, R::R6, t.at);
+        p_.mov(R::R2, t.hi);
+        p_.alu(Alu::Sub, R::R2, R::R1);
+        p_.alu(Alu::Sub, R::R1, t.lo);
+        p_.alu(Alu::Or, R::R1, R::R2);
+        p_.alu(Alu::Rsh, R::R1, 63);
+        return;
+      case Term::Set: {
+        p_.mov(R::R1, static_cast<std::int32_t>(t.set));
+        p_.mov(R::R2, R::R6);
+        p_.alu(Alu::Add, R::R2, t.at);
+        p_.call_local(t.family == 4 ? set4_fn() : set6_fn());
+        p_.mov(R::R1, R::R0);
+        p_.alu(Alu::Xor, R::R1, 1);
+        return;
+      }
     }
-    if (r.lo > 0) p_.jcc(Cond::Lt, R::R1, r.lo, fail);
-    if (r.hi < 65535) p_.jcc(Cond::Gt, R::R1, r.hi, fail);
-    return true;
+  }
+
+  // Jumps to `fail` unless every term holds; nothing when there is none.
+  void match_terms(const std::vector<Term>& terms, Label fail) {
+    if (terms.empty()) return;
+    if (terms.size() == 1 && terms[0].kind == Term::Eq) {
+      const Term& t = terms[0];
+      p_.ldx(t.size, R::R1, R::R6, t.at);
+      if (t.mask) p_.alu32(Alu::And, R::R1, imm_u32(t.mask));
+      p_.jcc32(Cond::Ne, R::R1, imm_u32(t.value), fail);
+      return;
+    }
+    // r9 (kept across set calls) collects the misses.
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+      term_miss(terms[i]);
+      if (i == 0)
+        p_.mov(R::R9, R::R1);
+      else
+        p_.alu(Alu::Or, R::R9, R::R1);
+    }
+    p_.jcc(Cond::Ne, R::R9, 0, fail);
   }
 
   void chain(const Group& g, const ClassKey& k, Label group_end) {
     for (std::uint32_t pos : g.rules) {
       const CompiledRule& c = plan_.rules[pos];
       if (k.frag && c.l4) continue;  // no L4 header in a non-first fragment
-      const rules::Rule& r = c.rule;
       Label next = p_.label();
-      bool tested = false;  // else the rule matches every packet of the class
-      // Cheap, selective tests first; set lookups last.
-      if (r.dport) tested |= match_port(*r.dport, kDport, next);
-      if (r.sport) tested |= match_port(*r.sport, kSport, next);
-      for (Field f : {Field::Saddr, Field::Daddr})
-        if (const auto& a = addr_of(r, f); a && a->prefix)
-          tested |= match_prefix(*a->prefix, addr_off(f), next);
-      if (r.flags_mask) {
-        p_.ldx(Size::B, R::R1, R::R6, kFlags);
-        p_.alu32(Alu::And, R::R1, r.flags_mask);
-        p_.jcc32(Cond::Ne, R::R1, r.flags_value & r.flags_mask, next);
-        tested = true;
-      }
-      for (Field f : {Field::Saddr, Field::Daddr}) {
-        auto set = f == Field::Saddr ? c.saddr_set : c.daddr_set;
-        if (!set) continue;
-        if (k.family == 4)
-          emit_set4_member(p_, maps_[kMapSet4], *set, addr_off(f), next);
-        else
-          emit_set6_member(p_, maps_[kMapSet6], *set, addr_off(f), next);
-        tested = true;
-      }
+      auto terms = terms_of(c, k);
+      match_terms(terms, next);
       // A match: it wins unless an earlier rule (of another group) already
       // did; then no later rule of this chain can win either.
       Label wins = p_.label();
@@ -271,7 +420,7 @@ class Emitter {
       if (c.action == XDP_REDIRECT) p_.st(Size::W, R::R6, kIfindex, imm_u32(c.ifindex));
       p_.jmp(group_end);
       p_.bind(next);
-      if (!tested) break;  // later rules of this chain are dead in this class
+      if (terms.empty()) break;  // it matches every packet of the class: the rest is dead
     }
   }
 
@@ -322,9 +471,19 @@ class Emitter {
       p_.ldx(Size::W, R::R3, R::R2, O::prio);
       // Candidates come in rule order: past the best so far, none can win.
       p_.jcc(Cond::Gt, R::R3, R::R7, group_end);
+      // The remaining fields, folded into r0 (zero: all hold) and tested
+      // with one jump, as chains are (see there).
+      bool any = false;
+      auto fold = [&] {
+        if (!any)
+          p_.mov(R::R0, R::R1);
+        else
+          p_.alu(Alu::Or, R::R0, R::R1);
+        any = true;
+      };
       if (k.frag && l4) {
-        p_.ldx(Size::B, R::R1, R::R2, O::l4);
-        p_.jcc(Cond::Ne, R::R1, 0, next);
+        p_.ldx(Size::B, R::R1, R::R2, O::l4);  // no L4 header in a fragment
+        fold();
       }
       auto addr_check = [&](std::int16_t pkt, std::int16_t mask, std::int16_t val, unsigned from,
                             unsigned words) {
@@ -334,15 +493,20 @@ class Emitter {
           p_.ldx(Size::W, R::R4, R::R2, static_cast<std::int16_t>(mask + o));
           p_.alu(Alu::And, R::R1, R::R4);
           p_.ldx(Size::W, R::R4, R::R2, static_cast<std::int16_t>(val + o));
-          p_.jcc(Cond::Ne, R::R1, R::R4, next);
+          p_.alu(Alu::Xor, R::R1, R::R4);
+          fold();
         }
       };
       auto port_check = [&](std::int16_t pkt, std::int16_t lo, std::int16_t hi) {
+        // (x - lo) | (hi - x) is negative exactly when x is outside [lo, hi].
         p_.ldx(Size::H, R::R1, R::R6, pkt);
         p_.ldx(Size::H, R::R4, R::R2, lo);
-        p_.jcc(Cond::Lt, R::R1, R::R4, next);
-        p_.ldx(Size::H, R::R4, R::R2, hi);
-        p_.jcc(Cond::Gt, R::R1, R::R4, next);
+        p_.ldx(Size::H, R::R5, R::R2, hi);
+        p_.alu(Alu::Sub, R::R5, R::R1);
+        p_.alu(Alu::Sub, R::R1, R::R4);
+        p_.alu(Alu::Or, R::R1, R::R5);
+        p_.alu(Alu::Rsh, R::R1, 63);
+        fold();
       };
       if (dport && !k.frag) port_check(kDport, O::dport_lo, O::dport_hi);
       if (sport && !k.frag) port_check(kSport, O::sport_lo, O::sport_hi);
@@ -353,8 +517,10 @@ class Emitter {
         p_.ldx(Size::B, R::R4, R::R2, O::flags_mask);
         p_.alu(Alu::And, R::R1, R::R4);
         p_.ldx(Size::B, R::R4, R::R2, O::flags_val);
-        p_.jcc(Cond::Ne, R::R1, R::R4, next);
+        p_.alu(Alu::Xor, R::R1, R::R4);
+        fold();
       }
+      if (any) p_.jcc(Cond::Ne, R::R0, 0, next);
       p_.stx(Size::W, R::R6, kPrio, R::R3);
       p_.ldx(Size::W, R::R1, R::R2, O::slot);
       p_.stx(Size::W, R::R6, kSlot, R::R1);
@@ -482,9 +648,17 @@ class Emitter {
     list(g, t, k, group_end);
   }
 
+  Label set4_fn() { return set4_fn_ ? *set4_fn_ : *(set4_fn_ = p_.label()); }
+  Label set6_fn() { return set6_fn_ ? *set6_fn_ : *(set6_fn_ = p_.label()); }
+
   const Plan& plan_;
   const Tables& tables_;
   Program p_;
+  std::optional<Label> set4_fn_, set6_fn_;
+  // (group index, with the family in bits 24.. for any-family set groups;
+  // fragment variant) -> function.
+  std::map<Variant, Label> group_fns_;
+  std::map<Variant, std::uint8_t> fn_family_;
   MapId maps_[kNumMapSlots];
   std::map<std::vector<std::uint32_t>, ClassCode> class_code_;
 };

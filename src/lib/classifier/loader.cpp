@@ -1,11 +1,13 @@
 #include "classifier/loader.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <linux/bpf.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <memory>
 
 #include <spdlog/spdlog.h>
 
@@ -76,6 +78,62 @@ Result<MapFd> create_record(const Plan& plan) {
   return map;
 }
 
+struct BtfFree {
+  void operator()(btf* b) const { btf__free(b); }
+};
+using BtfPtr = std::unique_ptr<btf, BtfFree>;
+
+// BTF for the program's functions: the kernel verifies each global function
+// once, on its own, trusting only these signatures (classifier/asm.h, FnSig).
+// Fills `info` with one record per function.
+Result<BtfPtr> functions_btf(const std::vector<FunctionInfo>& fns, std::vector<bpf_func_info>& info) {
+  BtfPtr b(btf__new_empty());
+  if (!b) return fail_errno(errno, "create BTF");
+  btf* t = b.get();
+  const int t_int = btf__add_int(t, "int", 4, BTF_INT_SIGNED);
+  const int t_u32 = btf__add_int(t, "unsigned int", 4, 0);
+  const int t_u8 = btf__add_int(t, "unsigned char", 1, 0);
+  // A struct of `size` bytes with one byte-array member: all a pointer
+  // argument's type has to tell the verifier is the memory's size.
+  auto blob = [&](const char* name, std::uint32_t size) {
+    int arr = btf__add_array(t, t_u32, t_u8, size);
+    int st = btf__add_struct(t, name, size);
+    btf__add_field(t, "bytes", arr, 0, 0);
+    return btf__add_ptr(t, st);
+  };
+  // The context of XDP programs, by the name the kernel knows it.
+  const int t_xdp = btf__add_struct(t, "xdp_md", 24);
+  int bit = 0;
+  for (const char* f :
+       {"data", "data_end", "data_meta", "ingress_ifindex", "rx_queue_index", "egress_ifindex"}) {
+    btf__add_field(t, f, t_u32, bit, 0);
+    bit += 32;
+  }
+  const int t_ctx = btf__add_ptr(t, t_xdp);
+  const int t_addr = blob("xdpguard_addr", 16);
+  const int t_percpu = blob("xdpguard_percpu", sizeof(xdpguard_percpu));
+
+  std::vector<int> proto(3);
+  proto[static_cast<int>(FnSig::Main)] = btf__add_func_proto(t, t_int);
+  btf__add_func_param(t, "ctx", t_ctx);
+  proto[static_cast<int>(FnSig::SetMember)] = btf__add_func_proto(t, t_int);
+  btf__add_func_param(t, "set", t_u32);
+  btf__add_func_param(t, "addr", t_addr);
+  proto[static_cast<int>(FnSig::Group)] = btf__add_func_proto(t, t_int);
+  btf__add_func_param(t, "s", t_percpu);
+  for (int p : proto)
+    if (p < 0) return fail(-p, "build BTF: {}", std::strerror(-p));
+
+  info.clear();
+  for (const auto& f : fns) {
+    int id = btf__add_func(t, f.name.c_str(), BTF_FUNC_GLOBAL, proto[static_cast<int>(f.sig)]);
+    if (id < 0) return fail(-id, "build BTF for {}: {}", f.name, std::strerror(-id));
+    info.push_back({f.offset, static_cast<__u32>(id)});
+  }
+  if (int err = btf__load_into_kernel(t)) return fail_errno(err, "load BTF");
+  return b;
+}
+
 }  // namespace
 
 Result<Compiled> compile(const std::vector<RuleEntry>& rules, std::uint32_t default_action,
@@ -99,10 +157,17 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
     tables = XG_TRY(create_table_map(c.tables));
     map_fds[kMapBlob] = tables.fd();
   }
-  auto insns = XG_TRY(c.program.link(map_fds));
+  auto linked = XG_TRY(c.program.link_program(map_fds));
+  const auto& insns = linked.insns;
+  std::vector<bpf_func_info> func_info;
+  auto btf = XG_TRY(functions_btf(linked.functions, func_info));
 
   // Programs in one program array must agree on type and attach type.
   LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = BPF_XDP);
+  o.prog_btf_fd = static_cast<__u32>(btf__fd(btf.get()));
+  o.func_info = func_info.data();
+  o.func_info_cnt = static_cast<__u32>(func_info.size());
+  o.func_info_rec_size = sizeof(bpf_func_info);
   auto t0 = std::chrono::steady_clock::now();
   int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "xg_classifier", "Dual BSD/GPL", insns.data(),
                          insns.size(), &o);
@@ -112,6 +177,10 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
     // Again with the log, to say why (not on success: it costs time).
     std::string log(16u << 20, '\0');
     LIBBPF_OPTS(bpf_prog_load_opts, lo, .expected_attach_type = BPF_XDP);
+    lo.prog_btf_fd = o.prog_btf_fd;
+    lo.func_info = o.func_info;
+    lo.func_info_cnt = o.func_info_cnt;
+    lo.func_info_rec_size = o.func_info_rec_size;
     lo.log_level = 1;
     lo.log_size = static_cast<__u32>(log.size());
     lo.log_buf = log.data();

@@ -59,8 +59,15 @@ struct Entry6 {
 
 // ---- IPv4 ----------------------------------------------------------------------
 
-std::vector<xdpguard_set4_elem> build_set4(const std::vector<rules::Prefix>& v4) {
-  if (v4.empty()) return std::vector<xdpguard_set4_elem>(1);
+SetImageInfo set4_info(const xdpguard_set4_elem& e) { return {e.rec.count, e.rec.stamp}; }
+SetImageInfo set6_info(const xdpguard_set6_elem& e) { return {e.hdr.count, e.hdr.stamp}; }
+
+std::vector<xdpguard_set4_elem> build_set4(const std::vector<rules::Prefix>& v4, std::uint32_t stamp) {
+  if (v4.empty()) {
+    std::vector<xdpguard_set4_elem> img(1);
+    img[0].rec.stamp = stamp;
+    return img;
+  }
   constexpr std::size_t kWords = std::size_t{1} << 18;  // one per 64 /24s
   std::vector<std::uint64_t> full(kWords, 0), partial(kWords, 0);
   auto set_bit = [](std::vector<std::uint64_t>& v, std::uint32_t n) { v[n >> 6] |= 1ull << (n & 63); };
@@ -99,6 +106,8 @@ std::vector<xdpguard_set4_elem> build_set4(const std::vector<rules::Prefix>& v4)
   }
   for (std::size_t i = 0; i < overflow.size(); ++i)
     for (int w = 0; w < 4; ++w) img[XDPGUARD_SET4_RECORDS + i].bits[w] = overflow[i].second[w];
+  img[0].rec.stamp = stamp;
+  img[0].rec.count = v4.size();
   return img;
 }
 
@@ -117,10 +126,38 @@ bool set4_contains(const std::vector<xdpguard_set4_elem>& img, const std::array<
   return (img[idx].bits[x >> 6] >> (x & 63)) & 1;
 }
 
-void emit_set4_member(Program& p, MapId outer, std::uint32_t set, std::int16_t addr_off,
-                      Label not_member) {
+void emit_set_call(Program& p, Label function, std::uint32_t set, std::int16_t addr_off,
+                   Label not_member) {
+  p.mov(R::R1, static_cast<std::int32_t>(set));
+  p.mov(R::R2, R::R6);
+  p.alu(Alu::Add, R::R2, addr_off);
+  p.call_local(function);
+  p.jcc(Cond::Eq, R::R0, 0, not_member);
+}
+
+namespace {
+
+// The function's two ways out.
+void function_exits(Program& p, Label member, Label not_member) {
+  p.bind(member);
+  p.mov(R::R0, 1);
+  p.exit();
+  p.bind(not_member);
+  p.mov(R::R0, 0);
+  p.exit();
+}
+
+}  // namespace
+
+void emit_set4_function(Program& p, MapId outer) {
+  // r6 = the address (host order in r9 below), r8 = the set's inner map.
   constexpr std::int16_t kKey = -16;
-  Label member = p.label();
+  constexpr std::int16_t addr_off = 0;
+  Label member = p.label(), not_member = p.label();
+  p.mov(R::R6, R::R2);
+  // A global function trusts only its signature: the pointer may be NULL.
+  p.jcc(Cond::Eq, R::R6, 0, not_member);
+  p.stx(Size::W, kFp, kKey, R::R1);
   auto lookup = [&](Reg map) {  // r0 := map[u32 at fp-16], or not a member
     if (map != R::R1) p.mov(R::R1, map);
     p.mov(R::R2, kFp);
@@ -128,7 +165,6 @@ void emit_set4_member(Program& p, MapId outer, std::uint32_t set, std::int16_t a
     p.call(BPF_FUNC_map_lookup_elem);
     p.jcc(Cond::Eq, R::R0, 0, not_member);
   };
-  p.st(Size::W, kFp, kKey, static_cast<std::int32_t>(set));
   p.ld_map(R::R1, outer);
   lookup(R::R1);
   p.mov(R::R8, R::R0);  // the set's inner map
@@ -190,13 +226,19 @@ void emit_set4_member(Program& p, MapId outer, std::uint32_t set, std::int16_t a
   p.alu(Alu::Rsh, R::R3, R::R1);
   p.alu(Alu::And, R::R3, 1);
   p.jcc(Cond::Eq, R::R3, 0, not_member);
-  p.bind(member);
+  p.jmp(member);
+  function_exits(p, member, not_member);
 }
 
 // ---- IPv6 ----------------------------------------------------------------------
 
-Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Prefix>& v6) {
-  if (v6.empty()) return std::vector<xdpguard_set6_elem>(1);
+Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Prefix>& v6,
+                                                   std::uint32_t stamp) {
+  if (v6.empty()) {
+    std::vector<xdpguard_set6_elem> img(1);
+    img[0].hdr.stamp = stamp;
+    return img;
+  }
   // Drop prefixes a shorter member covers: then a marker never hides a
   // shorter match, and the search needs no "best so far".
   std::vector<rules::Prefix> sorted = v6;
@@ -276,6 +318,8 @@ Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Pref
       h.bucket_mask = nb - 1;
       h.seed = seed;
       h.probes = probes;
+      h.count = static_cast<std::uint32_t>(v6.size());
+      h.stamp = stamp;
       return img;
     }
   }
@@ -317,8 +361,8 @@ bool set6_contains(const std::vector<xdpguard_set6_elem>& img, const std::array<
   return false;
 }
 
-void emit_set6_member(Program& p, MapId outer, std::uint32_t set, std::int16_t addr_off,
-                      Label not_member) {
+void emit_set6_function(Program& p, MapId outer) {
+  constexpr std::int16_t addr_off = 0;
   // Stack: lookup key, search bounds, the probe's length, mid, home bucket,
   // the masked address words.
   constexpr std::int16_t kKey = -16, kLo = -24, kHi = -32, kLen = -40, kMid = -48, kHome = -56,
@@ -333,7 +377,7 @@ void emit_set6_member(Program& p, MapId outer, std::uint32_t set, std::int16_t a
   constexpr std::int16_t kSlotKind = off(offsetof(xdpguard_set6_slot, kind));
   constexpr std::int16_t kSlot0 = off(offsetof(xdpguard_set6_elem, bucket.slot));
 
-  Label member = p.label();
+  Label member = p.label(), not_member = p.label();
   auto lookup = [&](Reg map, Label fail) {
     if (map != R::R1) p.mov(R::R1, map);
     p.mov(R::R2, kFp);
@@ -341,7 +385,10 @@ void emit_set6_member(Program& p, MapId outer, std::uint32_t set, std::int16_t a
     p.call(BPF_FUNC_map_lookup_elem);
     p.jcc(Cond::Eq, R::R0, 0, fail);
   };
-  p.st(Size::W, kFp, kKey, static_cast<std::int32_t>(set));
+  p.mov(R::R6, R::R2);  // the address
+  // A global function trusts only its signature: the pointer may be NULL.
+  p.jcc(Cond::Eq, R::R6, 0, not_member);
+  p.stx(Size::W, kFp, kKey, R::R1);
   p.ld_map(R::R1, outer);
   lookup(R::R1, not_member);
   p.mov(R::R8, R::R0);
@@ -442,7 +489,7 @@ void emit_set6_member(Program& p, MapId outer, std::uint32_t set, std::int16_t a
     p.bind(next);
   }
   p.jmp(not_member);
-  p.bind(member);
+  function_exits(p, member, not_member);
 }
 
 }  // namespace xdpguard::cls

@@ -224,6 +224,7 @@ std::int32_t Trie4::split(Entry& e) {
 
 bool Trie4::add(std::uint32_t addr, unsigned len, std::uint32_t rec) {
   if (len < kMinLen || len > 32) return false;
+  addr &= len == 32 ? ~0u : ~(~0u >> len);  // host bits would index past the prefix's range
   const std::uint32_t i1 = addr >> 16, i2 = (addr >> 8) & 255, i3 = addr & 255;
   std::size_t fullest = 0, new_nodes = 0;
   Entry& e1 = l1_[i1];

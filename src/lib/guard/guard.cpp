@@ -1,6 +1,7 @@
 #include "guard/guard.h"
 
 #include <linux/bpf.h>
+#include <net/if.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,9 +9,11 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
+#include "core/fault.h"
 #include "core/log.h"
 #include "guard.skel.h"
 
@@ -178,6 +181,7 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
   auto prog = XG_TRY(GuardProgram::open(cfg));
   auto att = XG_TRY(XdpAttachment::attach(prog.skeleton(), kGuardProgName, iface.ifindex, mode));
   XG_CHECK(prog.link_pipeline());
+  fault_point("attach-attached");
 
   XG_CHECK(make_dirs(paths.dir()));
   PinRollback rollback{paths};
@@ -196,12 +200,14 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
                                               std::chrono::system_clock::now().time_since_epoch())
                                               .count());
   std::strncpy(meta.ifname, iface.name.c_str(), sizeof(meta.ifname) - 1);
+  if (setup) meta.flags |= XDPGUARD_META_SETUP_PENDING;
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;
   g.pin_dir_ = paths.dir();
   g.netns_id_ = paths.netns_id;
   g.ifindex_ = iface.ifindex;
+  fault_point("attach-pinned");
   // An empty rule set: from now on IP packets get the default action from
   // the classifier in slot 0 (until then they pass and count as errors).
   XG_CHECK_CTX(g.install({}, cfg.default_action), "install rules");
@@ -217,6 +223,8 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
         spdlog::warn("taking the attachment down again: {}", d.error().message());
       return tl::unexpected(std::move(r.error()));
     }
+    g.meta_.flags &= ~XDPGUARD_META_SETUP_PENDING;
+    XG_CHECK_CTX(g.meta_map_.put(0, g.meta_), "write meta");
   }
   return g;
 }
@@ -280,6 +288,7 @@ Result<std::vector<GuardStatus>> Guard::list() {
         st.prog_id = m->prog_id;
         st.attached_unix = m->attached_unix;
         st.ifname = m->ifname;
+        st.setup_pending = m->flags & XDPGUARD_META_SETUP_PENDING;
       }
     }
     auto iface = find_interface(st.ifindex);
@@ -296,6 +305,27 @@ Result<std::vector<GuardStatus>> Guard::list() {
     }
     out.push_back(std::move(st));
   }
+  // An attach that died before pinning leaves a program no pin describes.
+  std::set<int> seen;
+  for (const auto& st : out) seen.insert(st.ifindex);
+  if (auto* ifs = ::if_nameindex()) {
+    for (auto* i = ifs; i->if_index; ++i) {
+      int idx = static_cast<int>(i->if_index);
+      if (seen.count(idx)) continue;
+      auto cur = find_program(idx, kGuardProgName);
+      if (!cur || !*cur) continue;
+      GuardStatus st;
+      st.ifname = i->if_name;
+      st.ifindex = idx;
+      st.mode = (*cur)->mode == XDP_MODE_SKB ? "generic" : "native";
+      st.prog_id = (*cur)->prog_id;
+      st.attached = true;
+      st.dispatcher = (*cur)->dispatcher;
+      st.pinned = false;
+      out.push_back(std::move(st));
+    }
+    ::if_freenameindex(ifs);
+  }
   std::sort(out.begin(), out.end(),
             [](const GuardStatus& a, const GuardStatus& b) { return a.ifindex < b.ifindex; });
   return out;
@@ -306,6 +336,8 @@ Result<GuardStats> Guard::stats() const {
   s.ifname = meta_.ifname;
   auto in = XG_TRY(installed());
   s.default_action = in.record.default_action;
+  s.classifier = in.classifier;
+  s.setup_pending = meta_.flags & XDPGUARD_META_SETUP_PENDING;
   s.mode = meta_.mode == XDPGUARD_MODE_GENERIC ? "generic"
            : meta_.mode == XDPGUARD_MODE_NATIVE ? "native"
                                                 : "none";

@@ -89,17 +89,22 @@ struct RuleRecord {
   xdpguard_counter counter{};
 };
 
-// One installed prefix set.
+// One installed prefix set, as its member maps say (what is enforced).
 struct SetRecord {
   std::uint32_t index = 0;
   std::string name;
-  std::uint32_t nv4 = 0, nv6 = 0;
+  std::uint64_t nv4 = 0, nv6 = 0;
+  // The IPv4 and IPv6 members come from different loads: a `set load` died
+  // between its two swaps. Loading the set again repairs it.
+  bool torn = false;
 };
 
 struct GuardStats {
   std::string ifname;
   std::string mode;
   std::uint32_t default_action = 2;
+  bool classifier = true;       // false: none installed, IP packets pass (interrupted attach)
+  bool setup_pending = false;   // an `attach --config` died before its rules were in
   std::array<xdpguard_counter, XDPGUARD_NUM_ACTIONS> actions{};
   std::array<xdpguard_counter, XDPGUARD_PARSE_MAX> parse{};
   std::array<xdpguard_counter, XDPGUARD_ERR_MAX> errors{};
@@ -114,6 +119,8 @@ struct GuardStatus {
   unsigned prog_id = 0;
   bool attached = false;    // the program is still attached to the interface
   bool dispatcher = false;  // through a libxdp dispatcher (else the only program)
+  bool pinned = true;       // false: attached, but its state was never pinned (attach died)
+  bool setup_pending = false;
   std::uint64_t attached_unix = 0;
 };
 
@@ -175,8 +182,11 @@ class Guard {
  private:
   struct Maps;
   [[nodiscard]] static Result<Guard> from_maps(Maps maps);
+  // Compiles and loads the rule set, zeroes the counters of `fresh` (ids
+  // that are new in it) and swaps it in; on failure nothing has changed.
   [[nodiscard]] Result<void> install(const std::vector<cls::RuleEntry>& entries,
-                                     std::uint32_t default_action);
+                                     std::uint32_t default_action,
+                                     const std::vector<std::uint32_t>& fresh = {});
   [[nodiscard]] Result<cls::CompileContext> compile_context() const;
   // The interface lock (guard/lock.h), unless this Guard's caller holds it
   // already (attach's setup) or the program is in-process (no pins).
@@ -184,6 +194,7 @@ class Guard {
   [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);
   // The rule set in force (from the classifier in slot 0), without counters.
   struct Installed {
+    bool classifier = false;  // slot 0 holds one (else IP packets pass)
     xdpguard_ruleset_hdr record{};
     std::vector<RuleRecord> rules;
   };

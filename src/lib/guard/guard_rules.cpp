@@ -10,17 +10,24 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <random>
 #include <set>
 
 #include <spdlog/spdlog.h>
 
 #include "guard/guard.h"
 #include "classifier/sets.h"
+#include "core/fault.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
 
 namespace xdpguard {
 namespace {
+
+// Zeroes a rule's per-CPU counters before its id is (re)used.
+Result<void> zero_counter(CounterArray& stats, std::uint32_t id) {
+  return with_context(stats.put_all(id, xdpguard_counter{}), "reset counters");
+}
 
 // Fills a fresh map with key/value pairs, in batches where the kernel
 // supports them for the map type.
@@ -95,6 +102,7 @@ Result<cls::CompileContext> Guard::compile_context() const {
 Result<Guard::Installed> Guard::installed() const {
   auto in = XG_TRY(cls::read_installed(progs_.fd()));
   Installed out;
+  out.classifier = in.classifier;
   out.record = in.record;
   if (!in.classifier) out.record.default_action = XDP_PASS;  // what the parser does then
   for (std::size_t pos = 0; pos < in.rules.size(); ++pos) {
@@ -143,13 +151,18 @@ Result<void> Guard::add_counters(std::vector<RuleRecord>& out) const {
 Result<std::uint32_t> Guard::default_action() const { return XG_TRY(installed()).record.default_action; }
 
 Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries,
-                            std::uint32_t default_action) {
+                            std::uint32_t default_action, const std::vector<std::uint32_t>& fresh) {
   auto ctx = XG_TRY(compile_context());
   auto compiled = XG_TRY(cls::compile(entries, default_action, ctx));
   auto current = XG_TRY(cls::read_installed(progs_.fd()));
   auto loaded = XG_TRY(cls::load_classifier(
       compiled, {percpu_.fd(), progs_.fd(), set4_.fd(), set6_.fd()},
       current.classifier ? current.record.generation + 1 : 1));
+  // A new rule starts at zero. Its id may be counting for a rule of the set
+  // still in force (replace_rules reuses the ids of rules it drops): only
+  // zero it once the new set has loaded, right before it takes over.
+  for (std::uint32_t id : fresh) XG_CHECK(zero_counter(rule_stats_, id));
+  fault_point("rules-loaded");
   // One write swaps the whole rule set, with its record: a packet runs the
   // classifier it started with (the old one stays alive until it is done),
   // and from this write on, `rule list` reads the new record.
@@ -157,6 +170,7 @@ Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries,
   int fd = loaded.prog.get();
   if (bpf_map_update_elem(progs_.fd(), &slot, &fd, BPF_ANY) != 0)
     return fail_errno(errno, "install classifier");
+  fault_point("rules-installed");
   const auto& h = loaded.record;
   spdlog::debug("installed {} rules: {} groups, {} instructions ({} verified, {} us), {} table bytes",
                 entries.size(), compiled.plan.groups.size(), h.insns, h.verified_insns, h.load_us,
@@ -171,15 +185,6 @@ Result<Guard::PlanReport> Guard::plan() const {
   auto ctx = XG_TRY(compile_context());
   return PlanReport{XG_TRY(cls::compile(entries, in.record.default_action, ctx)), in.record};
 }
-
-namespace {
-
-// Zeroes a rule's per-CPU counters before its id is (re)used.
-Result<void> zero_counter(CounterArray& stats, std::uint32_t id) {
-  return with_context(stats.put_all(id, xdpguard_counter{}), "reset counters");
-}
-
-}  // namespace
 
 Result<std::uint32_t> Guard::add_rule(const std::string& text, std::optional<std::uint32_t> before) {
   auto rule = XG_TRY(rules::parse_rule(text));
@@ -207,8 +212,7 @@ Result<std::uint32_t> Guard::add_rule(const std::string& text, std::optional<std
   for (const auto& r : current) entries.push_back({r.id, r.rule});
   entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(at), {id, rule});
 
-  XG_CHECK(zero_counter(rule_stats_, id));
-  XG_CHECK(install(entries, cur.record.default_action));
+  XG_CHECK(install(entries, cur.record.default_action, {id}));
   return id;
 }
 
@@ -255,16 +259,17 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
   }
   std::uint32_t next = 1;
   std::vector<cls::RuleEntry> entries;
+  std::vector<std::uint32_t> fresh;
   for (std::size_t i = 0; i < texts.size(); ++i) {
     if (!ids[i]) {
       while (used.count(next)) ++next;
       ids[i] = next;
       used.insert(next);
-      XG_CHECK(zero_counter(rule_stats_, next));
+      fresh.push_back(next);
     }
     entries.push_back({ids[i], parsed[i]});
   }
-  XG_CHECK(install(entries, cur.record.default_action));
+  XG_CHECK(install(entries, cur.record.default_action, fresh));
   return ids;
 }
 
@@ -276,13 +281,42 @@ Result<void> Guard::set_default_action(std::uint32_t action) {
   return install(entries, action);
 }
 
+namespace {
+
+// Element 0 of the inner map in slot `idx` of an outer set map, if any.
+template <class Elem>
+std::optional<Elem> set_head(int outer_fd, std::uint32_t idx) {
+  __u32 key = idx, id = 0;
+  if (bpf_map_lookup_elem(outer_fd, &key, &id) != 0) return std::nullopt;
+  UniqueFd inner(bpf_map_get_fd_by_id(id));
+  if (!inner) return std::nullopt;
+  Elem e{};
+  __u32 zero = 0;
+  if (bpf_map_lookup_elem(inner.get(), &zero, &e) != 0) return std::nullopt;
+  return e;
+}
+
+std::uint32_t new_stamp() {
+  static std::mt19937 rng(std::random_device{}());
+  std::uint32_t s;
+  do s = static_cast<std::uint32_t>(rng()); while (s == 0);
+  return s;
+}
+
+}  // namespace
+
 Result<std::vector<SetRecord>> Guard::sets() const {
   std::vector<SetRecord> out;
   for (std::uint32_t i = 0; i < XDPGUARD_MAX_SETS; ++i) {
     auto info = XG_TRY(set_names_.get(i));
     if (!info.in_use) continue;
-    out.push_back({i, std::string(info.name, strnlen(info.name, sizeof(info.name))), info.nv4,
-                   info.nv6});
+    SetRecord r{i, std::string(info.name, strnlen(info.name, sizeof(info.name))), 0, 0, false};
+    auto h4 = set_head<xdpguard_set4_elem>(set4_.fd(), i);
+    auto h6 = set_head<xdpguard_set6_elem>(set6_.fd(), i);
+    if (h4) r.nv4 = cls::set4_info(*h4).count;
+    if (h6) r.nv6 = cls::set6_info(*h6).count;
+    r.torn = !h4 || !h6 || cls::set4_info(*h4).stamp != cls::set6_info(*h6).stamp;
+    out.push_back(std::move(r));
   }
   return out;
 }
@@ -300,6 +334,15 @@ Result<SetRecord> Guard::load_set(const std::string& name,
     taken.insert(s.index);
     if (s.name == name) index = s.index;
   }
+  // Member maps in slots without a name are what a `set load` of a new set
+  // left when it died before naming it: nothing uses them; clear them.
+  for (std::uint32_t i = 0; i < XDPGUARD_MAX_SETS; ++i) {
+    if (taken.count(i)) continue;
+    __u32 key = i;
+    bool stale = bpf_map_delete_elem(set4_.fd(), &key) == 0;
+    stale |= bpf_map_delete_elem(set6_.fd(), &key) == 0;
+    if (stale) spdlog::warn("set slot {}: removed the members of an interrupted set load", i);
+  }
   if (!index) {
     for (std::uint32_t i = 0; i < XDPGUARD_MAX_SETS && !index; ++i)
       if (!taken.count(i)) index = i;
@@ -308,24 +351,27 @@ Result<SetRecord> Guard::load_set(const std::string& name,
 
   std::vector<rules::Prefix> v4, v6;
   for (const auto& p : prefixes) (p.family == rules::Family::V4 ? v4 : v6).push_back(p);
-  auto img6 = XG_TRY_CTX(cls::build_set6(v6), "set " + name);
-  auto img4 = cls::build_set4(v4);
+  const std::uint32_t stamp = new_stamp();
+  auto img6 = XG_TRY_CTX(cls::build_set6(v6, stamp), "set " + name);
+  auto img4 = cls::build_set4(v4, stamp);
   // New maps beside the live ones, then one write per family swaps them in
-  // (a packet only ever consults its own family's map).
+  // (a packet only ever consults its own family's map); the name comes last,
+  // so a new set exists only once both families are in.
   auto m4 = XG_TRY_CTX(set_map("xg_set_v4", img4), "set " + name);
   auto m6 = XG_TRY_CTX(set_map("xg_set_v6", img6), "set " + name);
   __u32 idx = *index;
   int f4 = m4.fd(), f6 = m6.fd();
-  if (bpf_map_update_elem(set4_.fd(), &idx, &f4, BPF_ANY) != 0 ||
-      bpf_map_update_elem(set6_.fd(), &idx, &f6, BPF_ANY) != 0)
+  if (bpf_map_update_elem(set4_.fd(), &idx, &f4, BPF_ANY) != 0)
     return fail_errno(errno, "install set " + name);
+  fault_point("set-v4-swapped");
+  if (bpf_map_update_elem(set6_.fd(), &idx, &f6, BPF_ANY) != 0)
+    return fail_errno(errno, "install set " + name);
+  fault_point("set-v6-swapped");
   xdpguard_set_info info{};
   std::strncpy(info.name, name.c_str(), sizeof(info.name) - 1);
-  info.nv4 = static_cast<__u32>(v4.size());
-  info.nv6 = static_cast<__u32>(v6.size());
   info.in_use = 1;
   XG_CHECK(set_names_.put(idx, info));
-  return SetRecord{idx, name, info.nv4, info.nv6};
+  return SetRecord{idx, name, v4.size(), v6.size(), false};
 }
 
 Result<void> Guard::delete_set(const std::string& name) {
@@ -338,10 +384,14 @@ Result<void> Guard::delete_set(const std::string& name) {
     bool uses = (r.rule.saddr && r.rule.saddr->set == name) || (r.rule.daddr && r.rule.daddr->set == name);
     if (uses) return fail(EBUSY, "set {} is used by rule {} ({})", name, r.id, r.text);
   }
+  // The name goes first: from then on the slot is free, and its member maps
+  // (deleted next, or by the next `set load` if this process dies) unused.
   __u32 idx = *index;
-  bpf_map_delete_elem(set4_.fd(), &idx);
-  bpf_map_delete_elem(set6_.fd(), &idx);
   XG_CHECK(set_names_.put(idx, xdpguard_set_info{}));
+  fault_point("set-unnamed");
+  for (int outer : {set4_.fd(), set6_.fd()})
+    if (bpf_map_delete_elem(outer, &idx) != 0 && errno != ENOENT)
+      return fail_errno(errno, "remove the members of set " + name);
   return {};
 }
 

@@ -44,7 +44,8 @@ std::string rules_table(const GuardStats& s) {
 
 nlohmann::json sets_json(const std::vector<SetRecord>& sets) {
   nlohmann::json arr = nlohmann::json::array();
-  for (const auto& st : sets) arr.push_back({{"name", st.name}, {"ipv4", st.nv4}, {"ipv6", st.nv6}});
+  for (const auto& st : sets)
+    arr.push_back({{"name", st.name}, {"ipv4", st.nv4}, {"ipv6", st.nv6}, {"consistent", !st.torn}});
   return {{"sets", arr}};
 }
 
@@ -80,6 +81,8 @@ nlohmann::json status_json(const std::vector<GuardStatus>& list) {
                    {"program_id", st.prog_id},
                    {"attached", st.attached},
                    {"chain", st.attached ? (st.dispatcher ? "dispatcher" : "alone") : ""},
+                   {"pinned", st.pinned},
+                   {"setup_pending", st.setup_pending},
                    {"attached_unix", st.attached_unix}});
   }
   return {{"interfaces", arr}};
@@ -90,7 +93,11 @@ std::string status_table(const std::vector<GuardStatus>& list) {
   std::string out = fmt::format("{:<16} {:>7} {:<8} {:>8}  {:<11} {}\n", "interface", "ifindex",
                                 "mode", "prog id", "chain", "state");
   for (const auto& st : list) {
-    const char* state = st.attached ? "attached" : "stale (program gone; detach cleans up)";
+    const char* state = !st.pinned ? "attached, state never pinned (attach died; run detach)"
+                        : !st.attached ? "stale (program gone; detach cleans up)"
+                        : st.setup_pending
+                            ? "attached, config half applied (attach --config died; detach, attach again)"
+                            : "attached";
     out += fmt::format("{:<16} {:>7} {:<8} {:>8}  {:<11} {}\n", st.ifname, st.ifindex, st.mode,
                        st.prog_id, !st.attached ? "-" : st.dispatcher ? "dispatcher" : "alone", state);
   }
