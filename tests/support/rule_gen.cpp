@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -75,6 +76,11 @@ Rule RuleGen::rule() {
     if (coin(50)) r.saddr = AddrMatch{prefix(f), ""};
     if (coin(35)) r.daddr = AddrMatch{prefix(f), ""};
   }
+  if (!sets_.empty() && coin(set_pct_)) {
+    int side = pick(4);  // saddr, daddr, both, saddr
+    if (side != 1) r.saddr = set_ref();
+    if (side == 1 || side == 2) r.daddr = set_ref();
+  }
   if (r.proto == kProtoTcp || r.proto == kProtoUdp) {
     if (coin(25)) r.sport = range();
     if (coin(55)) r.dport = range();
@@ -127,6 +133,23 @@ PacketFields RuleGen::packet_for(const Rule& r) {
       if (p.proto == kProtoIcmp || p.proto == kProtoIcmpv6) p.proto = f == 4 ? kProtoIcmp : kProtoIcmpv6;
     }
   }
+  // A set rule of either family: sometimes take the family of a member.
+  const auto* set_match = r.saddr && !r.saddr->prefix ? &*r.saddr
+                          : r.daddr && !r.daddr->prefix ? &*r.daddr
+                                                        : nullptr;
+  if (r.family == Family::Any && set_match && !sets_.empty() && coin(50)) {
+    for (const auto& s : sets_) {
+      if (s.name != set_match->set || s.prefixes.empty()) continue;
+      const Prefix& m = s.prefixes[static_cast<std::size_t>(pick(static_cast<int>(s.prefixes.size())))];
+      std::uint8_t f = m.family == Family::V4 ? 4 : 6;
+      if (p.family != f) {
+        p.family = f;
+        p.saddr = addr(f);
+        p.daddr = addr(f);
+        if (p.proto == kProtoIcmp || p.proto == kProtoIcmpv6) p.proto = f == 4 ? kProtoIcmp : kProtoIcmpv6;
+      }
+    }
+  }
   if (r.proto) p.proto = *r.proto;
   auto inside = [&](const std::optional<AddrMatch>& m, std::array<std::uint8_t, 16>& a) {
     if (!m || !m->prefix) return;
@@ -140,6 +163,10 @@ PacketFields RuleGen::packet_for(const Rule& r) {
   };
   inside(r.saddr, p.saddr);
   inside(r.daddr, p.daddr);
+  if (!sets_.empty()) {
+    if (r.saddr && !r.saddr->prefix) aim_at_set(r.saddr->set, p.family, p.saddr);
+    if (r.daddr && !r.daddr->prefix) aim_at_set(r.daddr->set, p.family, p.daddr);
+  }
   p.frag = coin(4);
   if (p.proto == kProtoTcp || p.proto == kProtoUdp) {
     auto in_range = [&](const std::optional<PortRange>& pr) -> std::uint16_t {
@@ -159,6 +186,219 @@ PacketFields RuleGen::packet_for(const Rule& r) {
   }
   if (p.frag) p.sport = p.dport = 0, p.tcp_flags = 0;
   return p;
+}
+
+// ---- named sets ------------------------------------------------------------
+
+namespace {
+
+void mask_to(std::array<std::uint8_t, 16>& a, int len) {
+  for (int i = 0; i < 16; ++i) {
+    int bits = std::clamp(len - i * 8, 0, 8);
+    a[static_cast<std::size_t>(i)] &= static_cast<std::uint8_t>(bits ? 0xff << (8 - bits) : 0);
+  }
+}
+
+bool prefix_holds(const Prefix& p, std::uint8_t family, const std::array<std::uint8_t, 16>& a) {
+  if ((p.family == Family::V4 ? 4 : 6) != family) return false;
+  auto x = a;
+  mask_to(x, p.len);
+  return x == p.addr;
+}
+
+}  // namespace
+
+bool set_contains(const NamedSet& s, std::uint8_t family, const std::array<std::uint8_t, 16>& addr) {
+  return std::any_of(s.prefixes.begin(), s.prefixes.end(),
+                     [&](const Prefix& p) { return prefix_holds(p, family, addr); });
+}
+
+std::vector<NamedSet> RuleGen::make_sets(int n) {
+  static const int lens4[] = {8, 16, 20, 24, 24, 28, 31, 32, 32, 32};
+  static const int lens6[] = {16, 32, 48, 64, 64, 100, 120, 127, 128, 128};
+  std::vector<NamedSet> out;
+  for (int i = 0; i < n; ++i) {
+    NamedSet s;
+    s.name = fmt::format("s{}", i);
+    int fams = pick(100);  // 15% IPv4 only, 15% IPv6 only
+    int count = 1 + pick(40);
+    for (int k = 0; k < count; ++k) {
+      std::uint8_t f = fams < 15 ? 4 : fams < 30 ? 6 : (coin(50) ? 4 : 6);
+      int len = f == 4 ? lens4[pick(10)] : lens6[pick(10)];
+      if (coin(2)) len = 0;
+      // Mostly the small pool the rules and random packets use, so that
+      // sets, literal prefixes and packets overlap; sometimes anywhere.
+      Prefix p = coin(70) ? Prefix{f == 4 ? Family::V4 : Family::V6, addr(f), 0}
+                          : wide_prefix(f, len);
+      p.len = static_cast<std::uint8_t>(len);
+      mask_to(p.addr, len);
+      if (f == 4) std::fill(p.addr.begin() + 4, p.addr.end(), 0);
+      s.prefixes.push_back(p);
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+void RuleGen::use_sets(std::vector<NamedSet> sets, int pct) {
+  sets_ = std::move(sets);
+  set_pct_ = pct;
+}
+
+rules::SetMembership RuleGen::membership() const {
+  auto sets = std::make_shared<const std::vector<NamedSet>>(sets_);
+  return [sets](const std::string& name, std::uint8_t family, const std::array<std::uint8_t, 16>& a) {
+    for (const auto& s : *sets)
+      if (s.name == name) return set_contains(s, family, a);
+    return false;
+  };
+}
+
+AddrMatch RuleGen::set_ref() {
+  return AddrMatch{std::nullopt, sets_[static_cast<std::size_t>(pick(static_cast<int>(sets_.size())))].name};
+}
+
+void RuleGen::aim_at_set(const std::string& set, std::uint8_t family, std::array<std::uint8_t, 16>& a) {
+  std::vector<const Prefix*> members;
+  for (const auto& s : sets_)
+    if (s.name == set)
+      for (const auto& p : s.prefixes)
+        if ((p.family == Family::V4 ? 4 : 6) == family) members.push_back(&p);
+  if (members.empty() || coin(15)) return;  // the random address: usually outside
+  const Prefix& m = *members[static_cast<std::size_t>(pick(static_cast<int>(members.size())))];
+  for (int i = 0; i < 16; ++i) {
+    int bits = std::clamp(static_cast<int>(m.len) - i * 8, 0, 8);
+    auto mask = static_cast<std::uint8_t>(bits ? 0xff << (8 - bits) : 0);
+    auto& b = a[static_cast<std::size_t>(i)];
+    b = static_cast<std::uint8_t>((m.addr[static_cast<std::size_t>(i)] & mask) | (b & ~mask));
+  }
+  // A near miss: the prefix's last bit flipped puts the address just outside
+  // this member (perhaps inside another one).
+  if (m.len > 0 && coin(20)) a[(m.len - 1u) / 8] ^= static_cast<std::uint8_t>(0x80u >> ((m.len - 1u) % 8));
+  if (family == 4) std::fill(a.begin() + 4, a.end(), 0);
+}
+
+// ---- big mode ---------------------------------------------------------------
+
+Prefix RuleGen::wide_prefix(std::uint8_t family, int len) {
+  Prefix p;
+  p.family = family == 4 ? Family::V4 : Family::V6;
+  std::array<std::uint8_t, 16> a{};
+  for (auto& b : a) b = static_cast<std::uint8_t>(raw());
+  if (family == 4) {
+    // 198.18.0.0/15 holds 512 /24s: enough for thousands of rules with
+    // few per trie entry; shorter prefixes spread over the whole space.
+    if (len >= 16 && coin(75)) a[0] = 198, a[1] = static_cast<std::uint8_t>(18 + pick(2));
+    std::fill(a.begin() + 4, a.end(), 0);
+  } else {
+    if (len > 8 || coin(50)) a[0] = 0xfd;
+    if (coin(60)) {  // clustered: fd00::/48-ish networks, hosts below
+      for (int i = 1; i < 6; ++i) a[static_cast<std::size_t>(i)] = 0;
+      a[6] = static_cast<std::uint8_t>(pick(4));
+      a[7] = static_cast<std::uint8_t>(pick(16));
+    }
+  }
+  p.len = static_cast<std::uint8_t>(len);
+  mask_to(a, len);
+  p.addr = a;
+  return p;
+}
+
+std::uint16_t RuleGen::wide_port() {
+  return coin(15) ? port() : static_cast<std::uint16_t>(raw());
+}
+
+PortRange RuleGen::wide_range() {
+  if (coin(10)) return range();
+  auto lo = static_cast<std::uint32_t>(raw() % 65536);
+  static const std::uint32_t widths[] = {16, 512, 8192};
+  std::uint32_t hi = std::min<std::uint32_t>(65535, lo + raw() % widths[pick(3)]);
+  return {static_cast<std::uint16_t>(lo), static_cast<std::uint16_t>(hi)};
+}
+
+RuleGen::Shape RuleGen::big_shape() {
+  static const int lens4[] = {8, 12, 16, 19, 20, 22, 24, 24, 24, 26, 28, 30, 31, 32, 32, 32};
+  static const int lens6[] = {8,  16, 29, 32, 40, 48,  56,  60,  64,  64,  64,
+                              72, 80, 96, 104, 112, 120, 124, 127, 128, 128};
+  Shape s;
+  // Most shapes share a few family + protocol partitions.
+  int part = pick(100);
+  if (part < 25) s.family = Family::V4, s.proto = kProtoTcp;
+  else if (part < 40) s.family = Family::V4, s.proto = kProtoUdp;
+  else if (part < 55) s.family = Family::V6, s.proto = kProtoTcp;
+  else if (part < 65) s.family = Family::V6, s.proto = kProtoUdp;
+  else if (part < 72) s.family = Family::V4;
+  else if (part < 79) s.family = Family::V6;
+  else if (part < 86) s.proto = coin(50) ? kProtoTcp : kProtoUdp;  // either family
+  else if (part < 92) s.family = coin(50) ? Family::V4 : Family::V6,
+                      s.proto = s.family == Family::V4 ? kProtoIcmp : kProtoIcmpv6;
+  else s.family = static_cast<Family>(pick(3)), s.proto = static_cast<std::uint8_t>(coin(50) ? 47 : 132);
+  if (s.family != Family::Any) {
+    const bool v4 = s.family == Family::V4;
+    if (coin(65)) s.slen = v4 ? lens4[pick(16)] : lens6[pick(21)];
+    if (coin(40)) s.dlen = v4 ? lens4[pick(16)] : lens6[pick(21)];
+  }
+  if (!sets_.empty()) {
+    if (coin(12)) s.sset = true, s.slen = -1;
+    if (coin(6)) s.dset = true, s.dlen = -1;
+  }
+  const bool l4 = s.proto == kProtoTcp || s.proto == kProtoUdp;
+  if (l4) {
+    if (coin(70)) s.dport = coin(65) ? 1 : 2;
+    if (coin(25)) s.sport = coin(60) ? 1 : 2;
+  }
+  if (s.proto == kProtoTcp && coin(20)) {
+    static const std::uint8_t bits[] = {0x01, 0x02, 0x04, 0x10};  // fin syn rst ack
+    s.flags_mask = static_cast<std::uint8_t>(bits[pick(4)] | (coin(40) ? bits[pick(4)] : 0));
+  }
+  // Every shape has something that tells its rules apart.
+  if (s.slen < 0 && s.dlen < 0 && !s.sset && !s.dset && !s.sport && !s.dport) {
+    if (l4) {
+      s.dport = 1;
+    } else {
+      if (s.family == Family::Any) s.family = Family::V4;
+      s.slen = s.family == Family::V4 ? lens4[pick(16)] : lens6[pick(21)];
+    }
+  }
+  return s;
+}
+
+Rule RuleGen::big_rule(const Shape& s) {
+  Rule r;
+  r.action = coin(50) ? Action::Drop : Action::Pass;
+  r.family = s.family;
+  r.proto = s.proto;
+  const std::uint8_t f = s.family == Family::V4 ? 4 : 6;
+  if (s.slen >= 0) r.saddr = AddrMatch{wide_prefix(f, s.slen), ""};
+  if (s.dlen >= 0) r.daddr = AddrMatch{wide_prefix(f, s.dlen), ""};
+  if (s.sset) r.saddr = set_ref();
+  if (s.dset) r.daddr = set_ref();
+  if (s.sport) r.sport = s.sport == 1 ? PortRange{wide_port(), 0} : wide_range();
+  if (s.dport) r.dport = s.dport == 1 ? PortRange{wide_port(), 0} : wide_range();
+  if (r.sport && s.sport == 1) r.sport->hi = r.sport->lo;
+  if (r.dport && s.dport == 1) r.dport->hi = r.dport->lo;
+  r.flags_mask = s.flags_mask;
+  r.flags_value = static_cast<std::uint8_t>(raw() & s.flags_mask);
+  return r;
+}
+
+std::vector<Rule> RuleGen::big_rules(int n, int shapes) {
+  std::vector<Shape> sh;
+  std::vector<double> cum;
+  double total = 0;
+  for (int i = 0; i < shapes; ++i) {
+    sh.push_back(big_shape());
+    total += 1.0 / (i + 1);  // Zipf: the first shapes hold most rules
+    cum.push_back(total);
+  }
+  std::vector<Rule> out;
+  out.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    double u = total * (raw() / 4294967296.0);
+    auto k = static_cast<std::size_t>(std::lower_bound(cum.begin(), cum.end(), u) - cum.begin());
+    out.push_back(big_rule(sh[std::min(k, sh.size() - 1)]));
+  }
+  return out;
 }
 
 std::string ntop(std::uint8_t family, const std::array<std::uint8_t, 16>& a) {

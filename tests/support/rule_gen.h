@@ -2,9 +2,23 @@
 // normalised as the parser produces them; packets are either aimed at a rule
 // of the set (so that matches are frequent) or random. Distributions favour
 // edge cases: ports 0/65535, /0 and full-length prefixes, both families.
+//
+// Two optional extras:
+//  - named sets: given sets (use_sets), rules also say `saddr @name` /
+//    `daddr @name`, packet_for aims inside (or next to) the members, and
+//    membership() answers rules::first_match's set question the way xdpguard
+//    defines it (a set holds both families; a packet is tested against the
+//    prefixes of its own family);
+//  - big mode (big_rules): thousands of rules over dozens of shapes, most of
+//    them sharing a family and protocol, with values spread widely enough
+//    that the classifier's planner builds Trie4, Ports and Hash6 tables.
+// Everything is a pure function of the seed; a RuleGen without sets draws
+// exactly the random numbers it always did (existing seeds keep their sets).
 #pragma once
 
+#include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "rules/reference.h"
@@ -12,6 +26,15 @@
 #include "support/packet.h"
 
 namespace xdpguard::test {
+
+// A named prefix set as Guard::load_set takes it: both families in one set.
+struct NamedSet {
+  std::string name;
+  std::vector<rules::Prefix> prefixes;
+};
+
+// Is addr (of family 4 or 6) inside one of s's prefixes of that family?
+bool set_contains(const NamedSet& s, std::uint8_t family, const std::array<std::uint8_t, 16>& addr);
 
 class RuleGen {
  public:
@@ -27,12 +50,51 @@ class RuleGen {
   rules::PacketFields packet_for(const rules::Rule& r);
   rules::PacketFields random_packet();
 
+  // ---- named sets ----
+  // n random sets named s0..s<n-1>: 1..40 prefixes of both families (some
+  // sets hold only one family), host routes to /8, overlapping at times.
+  std::vector<NamedSet> make_sets(int n);
+  // From now on about pct% of rules reference one of `sets` (as saddr, daddr
+  // or both); packet_for aims at their members. An empty vector turns it off.
+  void use_sets(std::vector<NamedSet> sets, int pct = 20);
+  const std::vector<NamedSet>& sets() const { return sets_; }
+  // Membership in the sets given to use_sets (a copy of them: stays valid
+  // when the generator changes or goes). Unknown names are not members.
+  rules::SetMembership membership() const;
+
+  // ---- big mode ----
+  // n rules over `shapes` random rule shapes (family, protocol, which
+  // addresses with which prefix lengths, exact ports or ranges, TCP flags,
+  // sets if use_sets was called), shape popularity skewed so that a few
+  // shapes hold hundreds of rules each.
+  std::vector<rules::Rule> big_rules(int n, int shapes = 40);
+
  private:
+  struct Shape {
+    rules::Family family = rules::Family::Any;
+    std::optional<std::uint8_t> proto;
+    int slen = -1, dlen = -1;     // literal prefix length, -1: none
+    bool sset = false, dset = false;
+    int sport = 0, dport = 0;     // 0 none, 1 exact, 2 range
+    std::uint8_t flags_mask = 0;
+  };
+  Shape big_shape();
+  rules::Rule big_rule(const Shape& s);
+  rules::Prefix wide_prefix(std::uint8_t family, int len);
+  std::uint16_t wide_port();
+  rules::PortRange wide_range();
+  rules::AddrMatch set_ref();
+  // Puts a into (usually) a member of the set of packet family p.family.
+  void aim_at_set(const std::string& set, std::uint8_t family, std::array<std::uint8_t, 16>& a);
+
+
   std::array<std::uint8_t, 16> addr(std::uint8_t family);
   rules::Prefix prefix(std::uint8_t family);
   std::uint16_t port();
   rules::PortRange range();
   std::mt19937 rng_;
+  std::vector<NamedSet> sets_;
+  int set_pct_ = 0;
 };
 
 // A frame carrying p's fields in a random encoding: sometimes VLAN-tagged
