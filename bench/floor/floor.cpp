@@ -1,0 +1,29 @@
+#include "floor/floor.h"
+
+#include "floor10.skel.h"
+
+XDPGUARD_SKELETON(floor10_bpf);
+
+namespace xdpguard::bench {
+
+Result<Floor> Floor::load() {
+  Floor f;
+  f.skel_ = XG_TRY(BpfSkeleton<floor10_bpf>::open("floor10"));
+  XG_CHECK(f.skel_.load());
+  using Counters = PerCpuMap<std::uint32_t, xdpguard_counter>;
+  f.rules_ = XG_TRY(Counters::wrap(XG_TRY(MapFd::from_libbpf(f.skel_->maps.fl_rule_stats))));
+  f.actions_ = XG_TRY(Counters::wrap(XG_TRY(MapFd::from_libbpf(f.skel_->maps.fl_action_stats))));
+  return f;
+}
+
+int Floor::prog_fd() const { return bpf_program__fd(skel_->progs.floor10); }
+
+Result<std::uint64_t> Floor::rule_packets(std::uint32_t slot) const {
+  return XG_TRY(rules_.sum(slot)).packets;
+}
+
+Result<std::uint64_t> Floor::action_packets(std::uint32_t action) const {
+  return XG_TRY(actions_.sum(action)).packets;
+}
+
+}  // namespace xdpguard::bench

@@ -1,0 +1,35 @@
+// Floor: the hand-written floor10 XDP program (floor10.bpf.c) loaded in this
+// process, for BPF_PROG_TEST_RUN or to be attached to a lab veth.
+//
+// Owns the floor10 skeleton (program + its two per-CPU counter maps); the
+// kernel objects go with it. Failure: "load floor10: <verifier log tail>".
+#pragma once
+
+#include <cstdint>
+
+#include "bpf/map.h"
+#include "bpf/skeleton.h"
+#include "core/result.h"
+
+struct floor10_bpf;
+
+namespace xdpguard::bench {
+
+class Floor {
+ public:
+  static constexpr std::uint32_t kRules = 10;  // slots 1..10; slot 0: no rule matched
+
+  [[nodiscard]] static Result<Floor> load();
+
+  int prog_fd() const;
+  // Packets counted for a rule slot / an XDP_* action, summed over CPUs.
+  [[nodiscard]] Result<std::uint64_t> rule_packets(std::uint32_t slot) const;
+  [[nodiscard]] Result<std::uint64_t> action_packets(std::uint32_t action) const;
+
+ private:
+  Floor() = default;
+  BpfSkeleton<floor10_bpf> skel_;
+  PerCpuMap<std::uint32_t, xdpguard_counter> rules_, actions_;
+};
+
+}  // namespace xdpguard::bench

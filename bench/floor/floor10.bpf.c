@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * floor10: the floor for xdpguard's "10 rules" benchmark rows: what a
+ * hand-written XDP program costs that does the same job for one fixed rule
+ * set. It parses with xdpguard's own parser (xdpguard/parse.h), checks the
+ * ten rules of bench::ten_rules() (bench/common/workloads.cpp) with plain
+ * if-statements, first match wins, counts the packet per rule and per
+ * action in per-CPU counters as xdpguard does, and returns the verdict.
+ *
+ * Slot 0 of fl_rule_stats counts IP packets no rule matched (the default
+ * action, XDP_PASS, as xdpguard's default configuration); slots 1..10 count
+ * rules 1..10. Non-IP, truncated and malformed frames pass uncounted per
+ * rule, as in xdpguard. The rules are IPv4 rules with ports, so IPv6 packets
+ * and non-first fragments match none of them. classifier_bench checks that this program and
+ * xdpguard agree on a packet for every rule before it measures either.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <xdpguard/abi.h>
+#include <xdpguard/parse.h>
+
+#define FLOOR_RULES 10
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FLOOR_RULES + 1);
+	__type(key, __u32);
+	__type(value, struct xdpguard_counter);
+} fl_rule_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPGUARD_NUM_ACTIONS);
+	__type(key, __u32);
+	__type(value, struct xdpguard_counter);
+} fl_action_stats SEC(".maps");
+
+/* addr (host order) inside net/len */
+#define IN4(addr, net, len) (((addr) >> (32 - (len))) == ((__u32)(net) >> (32 - (len))))
+
+static __always_inline void count(void *map, __u32 key, __u64 bytes)
+{
+	struct xdpguard_counter *c = bpf_map_lookup_elem(map, &key);
+
+	/* verifier: lookups can fail */
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+SEC("xdp")
+int floor10(struct xdp_md *ctx)
+{
+	__u8 *data = (__u8 *)(long)ctx->data;
+	__u8 *data_end = (__u8 *)(long)ctx->data_end;
+	struct xdpguard_pkt p = {};
+	__u32 len = data_end - data;
+	__u32 action = XDP_PASS, slot = 0;
+	int outcome = xg_parse_packet(data, data_end, &p);
+
+	if (outcome != XDPGUARD_PARSE_IPV4 && outcome != XDPGUARD_PARSE_IPV6) {
+		count(&fl_action_stats, action, len);
+		return action;
+	}
+	/* IPv6 packets and non-first fragments match none of the rules */
+	if (outcome == XDPGUARD_PARSE_IPV4 && !p.frag) {
+		__u32 s = xg_ntohl(p.saddr[0]);
+		int udp = p.l4proto == IPPROTO_UDP, tcp = p.l4proto == IPPROTO_TCP;
+
+		/* drop udp dport 10000 saddr 10.0.0.1 */
+		if (udp && p.dport == 10000 && s == 0x0a000001)
+			slot = 1;
+		/* drop tcp dport 10001 saddr 10.0.1.0/24 */
+		else if (tcp && p.dport == 10001 && IN4(s, 0x0a000100, 24))
+			slot = 2;
+		/* drop udp sport 10002 saddr 10.0.2.0/28 */
+		else if (udp && p.sport == 10002 && IN4(s, 0x0a000200, 28))
+			slot = 3;
+		/* pass tcp dport 10003-10006 saddr 11.0.0.0/16 */
+		else if (tcp && p.dport >= 10003 && p.dport <= 10006 && IN4(s, 0x0b000000, 16))
+			slot = 4;
+		/* drop udp dport 10004 saddr 10.0.4.1 */
+		else if (udp && p.dport == 10004 && s == 0x0a000401)
+			slot = 5;
+		/* drop tcp dport 10005 saddr 10.0.5.0/24 */
+		else if (tcp && p.dport == 10005 && IN4(s, 0x0a000500, 24))
+			slot = 6;
+		/* drop udp sport 10006 saddr 10.0.6.0/28 */
+		else if (udp && p.sport == 10006 && IN4(s, 0x0a000600, 28))
+			slot = 7;
+		/* pass tcp dport 10007-10010 saddr 11.0.0.0/16 */
+		else if (tcp && p.dport >= 10007 && p.dport <= 10010 && IN4(s, 0x0b000000, 16))
+			slot = 8;
+		/* drop udp dport 10008 saddr 10.0.8.1 */
+		else if (udp && p.dport == 10008 && s == 0x0a000801)
+			slot = 9;
+		/* drop udp dport 9 saddr 198.18.0.0/15 */
+		else if (udp && p.dport == 9 && IN4(s, 0xc6120000, 15))
+			slot = 10;
+		if (slot && slot != 4 && slot != 8)
+			action = XDP_DROP;
+	}
+	count(&fl_rule_stats, slot, len);
+	count(&fl_action_stats, action, len);
+	return action;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
