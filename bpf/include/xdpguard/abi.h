@@ -172,7 +172,9 @@ struct xdpguard_set4_elem {
 
 /*
  * IPv6: element 0 is the header; elements 1.. are the buckets of a hash table
- * of (prefix, length) entries, searched by binary search on the prefix
+ * of (prefix, length) entries (a key's home bucket and the `probes` - 1 after
+ * it; no wrap-around: the table has buckets + probes - 1 of them), searched
+ * by binary search on the prefix
  * lengths present (Waldvogel et al.): a probe at length L that finds a
  * marker goes to longer lengths, a miss to shorter ones, a prefix ends the
  * search. Prefixes covered by a shorter member are dropped at build time, so
@@ -193,7 +195,7 @@ struct xdpguard_set6_elem {
 		struct {
 			__u8 lens[XDPGUARD_SET6_MAX_LENS]; /* ascending */
 			__u32 nlens;
-			__u32 bucket_mask; /* buckets - 1 (a power of two) */
+			__u32 buckets;     /* home buckets: (hash * buckets) >> 32 */
 			__u32 seed;        /* hash seed (see classifier/sets.cpp) */
 			__u32 probes;      /* buckets searched from the home bucket */
 			__u32 count;       /* IPv6 prefixes loaded (as given) */

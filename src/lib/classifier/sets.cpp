@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 namespace xdpguard::cls {
@@ -54,6 +55,15 @@ struct Entry6 {
   std::uint8_t len;
   std::uint8_t kind;
 };
+
+// w (host order) masked to len bits.
+Words mask_words(Words w, unsigned len) {
+  for (unsigned i = 0; i < 4; ++i) {
+    unsigned bits = len > 32 * i ? std::min(32u, len - 32 * i) : 0;
+    w[i] &= bits == 0 ? 0u : bits == 32 ? ~0u : ~0u << (32 - bits);
+  }
+  return w;
+}
 
 }  // namespace
 
@@ -240,82 +250,113 @@ Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Pref
     return img;
   }
   // Drop prefixes a shorter member covers: then a marker never hides a
-  // shorter match, and the search needs no "best so far".
-  std::vector<rules::Prefix> sorted = v6;
-  std::sort(sorted.begin(), sorted.end(),
-            [](const rules::Prefix& a, const rules::Prefix& b) { return a.len < b.len; });
-  std::set<std::pair<std::uint8_t, Words>> kept;
-  std::set<std::uint8_t> lens;
-  std::vector<std::pair<Words, std::uint8_t>> prefixes;
-  for (const auto& p : sorted) {
-    Words w = host_words(p.addr, p.len);
-    bool covered = false;
-    for (auto l : lens)
-      if (l <= p.len && kept.count({l, host_words(p.addr, l)})) covered = true;
-    if (covered) continue;
-    kept.insert({p.len, w});
-    lens.insert(p.len);
-    prefixes.emplace_back(w, p.len);
+  // shorter match, and the search needs no "best so far". Prefixes are
+  // nested or disjoint ranges: sorted by start, then length, each one is
+  // covered exactly when the innermost range still open contains it.
+  using U128 = unsigned __int128;
+  struct Range {
+    U128 first;
+    std::uint8_t len;
+    U128 last() const {
+      return first | (len == 0 ? ~U128{0} : (U128{1} << (128 - len)) - 1);
+    }
+  };
+  std::vector<Range> ranges;
+  ranges.reserve(v6.size());
+  for (const auto& p : v6) {
+    U128 first = 0;
+    for (auto x : host_words(p.addr, p.len)) first = first << 32 | x;
+    ranges.push_back({first, p.len});
   }
-  if (lens.size() > XDPGUARD_SET6_MAX_LENS)
-    return fail(E2BIG, "{} distinct IPv6 prefix lengths; a set may have at most {}", lens.size(),
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
+    return a.first != b.first ? a.first < b.first : a.len < b.len;
+  });
+  std::vector<U128> open;  // ends of the ranges still open, innermost last
+  std::vector<std::pair<Words, std::uint8_t>> prefixes;
+  prefixes.reserve(ranges.size());
+  std::vector<bool> has_len(129, false);
+  for (const auto& r : ranges) {
+    while (!open.empty() && open.back() < r.first) open.pop_back();
+    if (!open.empty()) continue;  // inside a shorter (or the same) prefix
+    open.push_back(r.last());
+    Words w;
+    for (int i = 3; i >= 0; --i) w[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(r.first >> (32 * (3 - i)));
+    prefixes.emplace_back(w, r.len);
+    has_len[r.len] = true;
+  }
+  std::vector<std::uint8_t> lv;  // lengths present, ascending
+  for (unsigned l = 0; l <= 128; ++l)
+    if (has_len[l]) lv.push_back(static_cast<std::uint8_t>(l));
+  if (lv.size() > XDPGUARD_SET6_MAX_LENS)
+    return fail(E2BIG, "{} distinct IPv6 prefix lengths; a set may have at most {}", lv.size(),
                 XDPGUARD_SET6_MAX_LENS);
-  std::vector<std::uint8_t> lv(lens.begin(), lens.end());
-  std::map<std::pair<std::uint8_t, Words>, std::uint8_t> entries;
+  // Prefixes, and the markers the binary search needs on the way to each.
+  std::vector<Entry6> list;
+  std::size_t depth = 1;
+  while ((std::size_t{1} << depth) <= lv.size()) ++depth;
+  list.reserve(prefixes.size() * depth);
   for (const auto& [w, len] : prefixes) {
-    entries[{len, w}] = XDPGUARD_SET6_KIND_PREFIX;
-    std::size_t ip = static_cast<std::size_t>(std::find(lv.begin(), lv.end(), len) - lv.begin());
+    list.push_back({w, len, XDPGUARD_SET6_KIND_PREFIX});
+    std::size_t ip = static_cast<std::size_t>(std::lower_bound(lv.begin(), lv.end(), len) - lv.begin());
     std::size_t lo = 0, hi = lv.size();
     while (lo < hi) {
       std::size_t mid = (lo + hi) / 2;
       if (mid == ip) break;
       if (mid < ip) {
-        Words m = w;
-        for (unsigned i = 0; i < 4; ++i) {
-          unsigned l = lv[mid];
-          unsigned bits = l > 32 * i ? std::min(32u, l - 32 * i) : 0;
-          m[i] &= bits == 0 ? 0u : bits == 32 ? ~0u : ~0u << (32 - bits);
-        }
-        entries.emplace(std::make_pair(lv[mid], m), XDPGUARD_SET6_KIND_MARKER);
+        list.push_back({mask_words(w, lv[mid]), lv[mid], XDPGUARD_SET6_KIND_MARKER});
         lo = mid + 1;
       } else {
         hi = mid;
       }
     }
   }
-  std::vector<Entry6> list;
-  for (const auto& [k, kind] : entries) list.push_back({k.second, k.first, kind});
+  // One entry per (length, address); a prefix wins over a marker (kind 1 < 2).
+  std::sort(list.begin(), list.end(), [](const Entry6& a, const Entry6& b) {
+    return std::tie(a.len, a.w, a.kind) < std::tie(b.len, b.w, b.kind);
+  });
+  list.erase(std::unique(list.begin(), list.end(),
+                         [](const Entry6& a, const Entry6& b) { return a.len == b.len && a.w == b.w; }),
+             list.end());
 
-  std::uint32_t nb = 1;
-  while (nb * XDPGUARD_SET6_SLOTS * 7 < list.size() * 10) nb *= 2;  // load <= 70%
-  for (;; nb *= 2) {
+  // Buckets at about 80% load; any count (the home bucket is a multiply and
+  // a shift of the hash, not a mask), so memory follows the set's size.
+  std::uint64_t nb = std::max<std::uint64_t>(1, list.size() * 10 / (XDPGUARD_SET6_SLOTS * 8) + 1);
+  for (;; nb = nb * 5 / 4 + 1) {
     if (nb > (1u << 26)) return fail(E2BIG, "IPv6 set too large ({} entries)", list.size());
     for (std::uint32_t attempt = 0; attempt < 8; ++attempt) {
-      std::mt19937 rng(nb * 31 + attempt);
+      std::mt19937 rng(static_cast<unsigned>(nb * 31 + attempt));
       std::uint32_t seed = static_cast<std::uint32_t>(rng());
-      std::vector<xdpguard_set6_elem> img(1 + std::size_t{nb});
-      std::vector<std::uint8_t> used(nb, 0);
+      const std::size_t total = nb + kMaxProbes6 - 1;
+      // First only count per bucket (cheap): does this seed fit?
+      std::vector<std::uint8_t> used(total, 0);
+      std::vector<std::uint32_t> where(list.size());
       std::uint32_t probes = 1;
       bool ok = true;
-      for (const auto& e : list) {
-        std::uint32_t home = static_cast<std::uint32_t>(set6_hash(e.w, e.len, seed)) & (nb - 1), d = 0;
-        while (used[(home + d) & (nb - 1)] == XDPGUARD_SET6_SLOTS) ++d;
-        if (d + 1 > kMaxProbes6) {
-          ok = false;
-          break;
-        }
+      for (std::size_t i = 0; i < list.size() && ok; ++i) {
+        const auto& e = list[i];
+        std::uint64_t home = (set6_hash(e.w, e.len, seed) * nb) >> 32;
+        std::uint32_t d = 0;
+        while (d < kMaxProbes6 && used[home + d] == XDPGUARD_SET6_SLOTS) ++d;
+        ok = d < kMaxProbes6;
+        if (!ok) break;
         probes = std::max(probes, d + 1);
-        std::uint32_t b = (home + d) & (nb - 1);
-        auto& s = img[1 + b].bucket.slot[used[b]++];
-        std::copy(e.w.begin(), e.w.end(), s.addr);
-        s.len = e.len;
-        s.kind = e.kind;
+        where[i] = static_cast<std::uint32_t>(home + d);
+        ++used[home + d];
       }
       if (!ok) continue;
+      std::vector<xdpguard_set6_elem> img(1 + nb + probes - 1);
+      std::fill(used.begin(), used.end(), 0);
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        const auto& e = list[i];
+        auto& slot = img[1 + where[i]].bucket.slot[used[where[i]]++];
+        std::copy(e.w.begin(), e.w.end(), slot.addr);
+        slot.len = e.len;
+        slot.kind = e.kind;
+      }
       auto& h = img[0].hdr;
       std::copy(lv.begin(), lv.end(), h.lens);
       h.nlens = static_cast<std::uint32_t>(lv.size());
-      h.bucket_mask = nb - 1;
+      h.buckets = static_cast<std::uint32_t>(nb);
       h.seed = seed;
       h.probes = probes;
       h.count = static_cast<std::uint32_t>(v6.size());
@@ -334,10 +375,10 @@ bool set6_contains(const std::vector<xdpguard_set6_elem>& img, const std::array<
     if (mid >= XDPGUARD_SET6_MAX_LENS) return false;
     unsigned len = h.lens[mid];
     Words w = host_words(a, len);
-    std::uint64_t home = set6_hash(w, len, h.seed) & h.bucket_mask;
+    std::uint64_t home = (set6_hash(w, len, h.seed) * h.buckets) >> 32;
     int found = 0;  // 0 miss, 1 prefix, 2 marker
     for (std::uint32_t pr = 0; pr < std::min(h.probes, kMaxProbes6) && !found; ++pr) {
-      std::size_t b = 1 + ((home + pr) & h.bucket_mask);
+      std::size_t b = 1 + home + pr;
       if (b >= img.size()) break;
       bool end = false;
       for (const auto& s : img[b].bucket.slot) {
@@ -369,7 +410,7 @@ void emit_set6_function(Program& p, MapId outer) {
                          kWords = -72;
   constexpr std::int16_t kLens = off(offsetof(xdpguard_set6_elem, hdr.lens));
   constexpr std::int16_t kNlens = off(offsetof(xdpguard_set6_elem, hdr.nlens));
-  constexpr std::int16_t kMask = off(offsetof(xdpguard_set6_elem, hdr.bucket_mask));
+  constexpr std::int16_t kBuckets = off(offsetof(xdpguard_set6_elem, hdr.buckets));
   constexpr std::int16_t kSeed = off(offsetof(xdpguard_set6_elem, hdr.seed));
   constexpr std::int16_t kProbes = off(offsetof(xdpguard_set6_elem, hdr.probes));
   constexpr std::int16_t kSlotSize = sizeof(xdpguard_set6_slot);
@@ -445,6 +486,9 @@ void emit_set6_function(Program& p, MapId outer) {
     p.alu(Alu::Xor, R::R1, R::R2);
     p.alu(Alu::Mul, R::R1, static_cast<std::int32_t>(kK[4]));
     p.alu(Alu::Rsh, R::R1, 32);
+    p.ldx(Size::W, R::R2, R::R9, kBuckets);  // home = (hash * buckets) >> 32
+    p.alu(Alu::Mul, R::R1, R::R2);
+    p.alu(Alu::Rsh, R::R1, 32);
     p.stx(Size::DW, kFp, kHome, R::R1);
     for (std::uint32_t probe = 0; probe < kMaxProbes6; ++probe) {
       if (probe) {
@@ -452,10 +496,7 @@ void emit_set6_function(Program& p, MapId outer) {
         p.jcc(Cond::Le, R::R2, static_cast<std::int32_t>(probe), miss);
       }
       p.ldx(Size::DW, R::R1, kFp, kHome);
-      if (probe) p.alu(Alu::Add, R::R1, static_cast<std::int32_t>(probe));
-      p.ldx(Size::W, R::R2, R::R9, kMask);
-      p.alu(Alu::And, R::R1, R::R2);
-      p.alu(Alu::Add, R::R1, 1);
+      p.alu(Alu::Add, R::R1, static_cast<std::int32_t>(1 + probe));
       p.stx(Size::W, kFp, kKey, R::R1);
       lookup(R::R8, miss);
       p.mov(R::R7, R::R0);
