@@ -184,6 +184,7 @@ struct xdpguard_set4_elem {
 #define XDPGUARD_SET6_SLOTS 6
 #define XDPGUARD_SET6_KIND_PREFIX 1
 #define XDPGUARD_SET6_KIND_MARKER 2
+#define XDPGUARD_SET6_OVERFLOW 1
 struct xdpguard_set6_slot {
 	__u32 addr[4]; /* masked to len, each word in host byte order */
 	__u8 len;
@@ -203,7 +204,13 @@ struct xdpguard_set6_elem {
 		} hdr;
 		struct {
 			struct xdpguard_set6_slot slot[XDPGUARD_SET6_SLOTS];
-			__u64 pad;
+			/* per slot: 0x80 | 7 bits of the key's hash (0: empty), so
+			 * that most slots are ruled out by one 8-byte load */
+			__u8 tag[XDPGUARD_SET6_SLOTS];
+			/* XDPGUARD_SET6_OVERFLOW: a key whose home is this bucket
+			 * lies in a later one; without it a search ends here */
+			__u8 flags;
+			__u8 pad;
 		} bucket;
 	};
 };

@@ -41,14 +41,18 @@ Words host_words(const std::array<std::uint8_t, 16>& a, unsigned len) {
   return w;
 }
 
+// The key's hash; its home bucket is ((x >> 32) * buckets) >> 32 and its
+// tag 0x80 | (x >> 16 & 0x7f).
 std::uint64_t set6_hash(const Words& w, unsigned len, std::uint32_t seed) {
   std::uint64_t x = std::uint64_t{w[0] ^ seed} * kK[0];
   for (int i = 1; i < 4; ++i) x += std::uint64_t{w[i]} * kK[i];
   x += len;
   x ^= x >> 29;
   x *= kK[4];
-  return x >> 32;
+  return x;
 }
+std::uint64_t set6_home(std::uint64_t x, std::uint64_t buckets) { return ((x >> 32) * buckets) >> 32; }
+std::uint8_t set6_tag(std::uint64_t x) { return static_cast<std::uint8_t>(0x80 | ((x >> 16) & 0x7f)); }
 
 struct Entry6 {
   Words w;
@@ -330,17 +334,20 @@ Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Pref
       // First only count per bucket (cheap): does this seed fit?
       std::vector<std::uint8_t> used(total, 0);
       std::vector<std::uint32_t> where(list.size());
+      std::vector<std::uint8_t> tags(list.size());
       std::uint32_t probes = 1;
       bool ok = true;
       for (std::size_t i = 0; i < list.size() && ok; ++i) {
         const auto& e = list[i];
-        std::uint64_t home = (set6_hash(e.w, e.len, seed) * nb) >> 32;
+        const std::uint64_t x = set6_hash(e.w, e.len, seed);
+        const std::uint64_t home = set6_home(x, nb);
         std::uint32_t d = 0;
         while (d < kMaxProbes6 && used[home + d] == XDPGUARD_SET6_SLOTS) ++d;
         ok = d < kMaxProbes6;
         if (!ok) break;
         probes = std::max(probes, d + 1);
         where[i] = static_cast<std::uint32_t>(home + d);
+        tags[i] = set6_tag(x);
         ++used[home + d];
       }
       if (!ok) continue;
@@ -348,10 +355,15 @@ Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Pref
       std::fill(used.begin(), used.end(), 0);
       for (std::size_t i = 0; i < list.size(); ++i) {
         const auto& e = list[i];
-        auto& slot = img[1 + where[i]].bucket.slot[used[where[i]]++];
-        std::copy(e.w.begin(), e.w.end(), slot.addr);
-        slot.len = e.len;
-        slot.kind = e.kind;
+        auto& b = img[1 + where[i]].bucket;
+        const std::uint8_t s = used[where[i]]++;
+        std::copy(e.w.begin(), e.w.end(), b.slot[s].addr);
+        b.slot[s].len = e.len;
+        b.slot[s].kind = e.kind;
+        b.tag[s] = tags[i];
+        // Every bucket the key passed over says: go on past me.
+        const std::uint64_t home = set6_home(set6_hash(e.w, e.len, seed), nb);
+        for (std::uint64_t k = home; k < where[i]; ++k) img[1 + k].bucket.flags |= XDPGUARD_SET6_OVERFLOW;
       }
       auto& h = img[0].hdr;
       std::copy(lv.begin(), lv.end(), h.lens);
@@ -375,23 +387,18 @@ bool set6_contains(const std::vector<xdpguard_set6_elem>& img, const std::array<
     if (mid >= XDPGUARD_SET6_MAX_LENS) return false;
     unsigned len = h.lens[mid];
     Words w = host_words(a, len);
-    std::uint64_t home = (set6_hash(w, len, h.seed) * h.buckets) >> 32;
+    const std::uint64_t x = set6_hash(w, len, h.seed);
+    const std::uint64_t home = set6_home(x, h.buckets);
+    const std::uint8_t tag = set6_tag(x);
     int found = 0;  // 0 miss, 1 prefix, 2 marker
     for (std::uint32_t pr = 0; pr < std::min(h.probes, kMaxProbes6) && !found; ++pr) {
       std::size_t b = 1 + home + pr;
       if (b >= img.size()) break;
-      bool end = false;
-      for (const auto& s : img[b].bucket.slot) {
-        if (s.kind == 0) {
-          end = true;
-          break;
-        }
-        if (s.len == len && std::equal(w.begin(), w.end(), s.addr)) {
-          found = s.kind == XDPGUARD_SET6_KIND_PREFIX ? 1 : 2;
-          break;
-        }
-      }
-      if (end) break;
+      const auto& bk = img[b].bucket;
+      for (int s = 0; s < XDPGUARD_SET6_SLOTS && !found; ++s)
+        if (bk.tag[s] == tag && bk.slot[s].len == len && std::equal(w.begin(), w.end(), bk.slot[s].addr))
+          found = bk.slot[s].kind == XDPGUARD_SET6_KIND_PREFIX ? 1 : 2;
+      if (!(bk.flags & XDPGUARD_SET6_OVERFLOW)) break;
     }
     if (found == 1) return true;
     if (found == 2)
@@ -407,7 +414,8 @@ void emit_set6_function(Program& p, MapId outer) {
   // Stack: lookup key, search bounds, the probe's length, mid, home bucket,
   // the masked address words.
   constexpr std::int16_t kKey = -16, kLo = -24, kHi = -32, kLen = -40, kMid = -48, kHome = -56,
-                         kWords = -72;
+                         kWords = -72, kTag = -80, kCand = -88;
+  constexpr std::int16_t kTags = off(offsetof(xdpguard_set6_elem, bucket.tag));
   constexpr std::int16_t kLens = off(offsetof(xdpguard_set6_elem, hdr.lens));
   constexpr std::int16_t kNlens = off(offsetof(xdpguard_set6_elem, hdr.nlens));
   constexpr std::int16_t kBuckets = off(offsetof(xdpguard_set6_elem, hdr.buckets));
@@ -485,12 +493,21 @@ void emit_set6_function(Program& p, MapId outer) {
     p.alu(Alu::Rsh, R::R2, 29);
     p.alu(Alu::Xor, R::R1, R::R2);
     p.alu(Alu::Mul, R::R1, static_cast<std::int32_t>(kK[4]));
+    // tag = 0x80 | (x >> 16 & 0x7f), repeated in every byte of a word
+    p.mov(R::R2, R::R1);
+    p.alu(Alu::Rsh, R::R2, 16);
+    p.alu(Alu::And, R::R2, 0x7f);
+    p.alu(Alu::Or, R::R2, 0x80);
+    p.ld_imm64(R::R3, 0x0101010101010101ull);
+    p.alu(Alu::Mul, R::R2, R::R3);
+    p.stx(Size::DW, kFp, kTag, R::R2);
     p.alu(Alu::Rsh, R::R1, 32);
-    p.ldx(Size::W, R::R2, R::R9, kBuckets);  // home = (hash * buckets) >> 32
+    p.ldx(Size::W, R::R2, R::R9, kBuckets);  // home = ((x >> 32) * buckets) >> 32
     p.alu(Alu::Mul, R::R1, R::R2);
     p.alu(Alu::Rsh, R::R1, 32);
     p.stx(Size::DW, kFp, kHome, R::R1);
     for (std::uint32_t probe = 0; probe < kMaxProbes6; ++probe) {
+      Label checked = p.label();
       if (probe) {
         p.ldx(Size::W, R::R2, R::R9, kProbes);
         p.jcc(Cond::Le, R::R2, static_cast<std::int32_t>(probe), miss);
@@ -500,11 +517,28 @@ void emit_set6_function(Program& p, MapId outer) {
       p.stx(Size::W, kFp, kKey, R::R1);
       lookup(R::R8, miss);
       p.mov(R::R7, R::R0);
+      // Slots whose tag is the key's: a zero byte of tags ^ tag (the
+      // "has a zero byte" bit trick; it may flag a byte too many, never one
+      // too few, and the full compare sorts that out).
+      p.ldx(Size::DW, R::R1, R::R7, kTags);
+      p.ldx(Size::DW, R::R2, kFp, kTag);
+      p.alu(Alu::Xor, R::R2, R::R1);
+      p.mov(R::R3, R::R2);
+      p.ld_imm64(R::R4, 0x0101010101010101ull);
+      p.alu(Alu::Sub, R::R3, R::R4);
+      p.alu(Alu::Xor, R::R2, -1);
+      p.alu(Alu::And, R::R3, R::R2);
+      p.ld_imm64(R::R4, 0x0000808080808080ull);  // the six slots' bytes
+      p.alu(Alu::And, R::R3, R::R4);
+      p.jcc(Cond::Eq, R::R3, 0, checked);
+      p.stx(Size::DW, kFp, kCand, R::R3);  // the candidates, kept across compares
       for (int s = 0; s < XDPGUARD_SET6_SLOTS; ++s) {
         Label other = p.label();
         const auto so = static_cast<std::int16_t>(kSlot0 + s * kSlotSize);
-        p.ldx(Size::B, R::R1, R::R7, static_cast<std::int16_t>(so + kSlotKind));
-        p.jcc(Cond::Eq, R::R1, 0, miss);  // free slot: the entry would be here
+        p.ldx(Size::DW, R::R1, kFp, kCand);
+        p.alu(Alu::Rsh, R::R1, 8 * s + 7);
+        p.alu(Alu::And, R::R1, 1);
+        p.jcc(Cond::Eq, R::R1, 0, other);
         p.ldx(Size::B, R::R1, R::R7, static_cast<std::int16_t>(so + kSlotLen));
         p.ldx(Size::DW, R::R2, kFp, kLen);
         p.jcc(Cond::Ne, R::R1, R::R2, other);
@@ -518,6 +552,11 @@ void emit_set6_function(Program& p, MapId outer) {
         p.jmp(marker);
         p.bind(other);
       }
+      p.bind(checked);
+      // Not here: go on only if a key homed here was pushed further.
+      p.ldx(Size::B, R::R1, R::R7, static_cast<std::int16_t>(kTags + XDPGUARD_SET6_SLOTS));
+      p.alu(Alu::And, R::R1, XDPGUARD_SET6_OVERFLOW);
+      p.jcc(Cond::Eq, R::R1, 0, miss);
     }
     p.bind(miss);  // shorter lengths
     p.ldx(Size::DW, R::R1, kFp, kMid);
