@@ -36,10 +36,12 @@ TEST_P(AttachTest, CountersMatchWhatWasSentExactly) {
     EchoServer server(*lab, 8080);
     EXPECT_EQ(tcp_echo(*lab, 8080, 3000), 3000u);
   }
-  settle();
   auto after = lab->link_counters(lab->client());
   ASSERT_TRUE(after);
-
+  // Wait for the server side to have seen all the client sent (the veth
+  // peer's NAPI runs after the sender returns).
+  std::uint64_t sent_so_far = after->tx_packets - before->tx_packets;
+  EXPECT_TRUE(wait_until([&] { return total_packets(stats_json(*lab)) >= sent_so_far; }));
   auto stats = stats_json(*lab);
   EXPECT_EQ(stats["interface"], lab->server().veth);
   EXPECT_EQ(stats["mode"], mode);
@@ -81,7 +83,9 @@ TEST(AttachState, SurvivesTheAttachingProcessAndDetachLeavesNothing) {
   EXPECT_NE(ip_link(*lab).find("id " + std::to_string(prog_id)), std::string::npos);
 
   EXPECT_EQ(tcp_connect_attempts(*lab, 9, 4), 4);
-  settle();
+  EXPECT_TRUE(wait_until([&] {
+    return stats_json(*lab)["actions"]["pass"]["packets"].get<std::uint64_t>() >= 4;
+  }));
   auto stats = stats_json(*lab);
   // 4 SYNs reached the program while no xdpguard process existed.
   EXPECT_EQ(stats["actions"]["pass"]["packets"].get<std::uint64_t>(), 4u);

@@ -46,7 +46,7 @@ TEST(Coexist, XdpFilterAndXdpguardOnOneInterface) {
     ASSERT_TRUE(xdp_filter(*lab, {"port", "7777", "-p", "udp", "-m", "dst"}));
     EXPECT_EQ(udp_send(*lab, 7777, 10), 10);  // dropped by xdp-filter
     EXPECT_EQ(udp_send(*lab, 7000, 5), 5);    // passed by both
-    settle();
+    EXPECT_TRUE(wait_until([&] { return total_packets(stats_json(*lab)) >= 5; }));
     auto stats = stats_json(*lab);
     std::uint64_t seen = total_packets(stats);
     // Whichever runs first, xdpguard saw the 5 passed datagrams, and the
@@ -61,8 +61,7 @@ TEST(Coexist, XdpFilterAndXdpguardOnOneInterface) {
     EXPECT_FALSE(load) << "xdp-filter loaded next to a non-dispatcher xdpguard";
     // ...and xdpguard keeps working.
     EXPECT_EQ(udp_send(*lab, 7000, 5), 5);
-    settle();
-    EXPECT_EQ(total_packets(stats_json(*lab)), 5u);
+    EXPECT_TRUE(wait_until([&] { return total_packets(stats_json(*lab)) == 5u; }));
     ASSERT_EQ(xg_srv(*lab, {"detach", v}).code, 0);
     // The other order: xdp-filter first, xdpguard refuses and names it.
     ASSERT_TRUE(xdp_filter(*lab, {"load", "-m", "native", v}));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -171,7 +173,72 @@ inline int tcp_connect_attempts(const Lab& lab, std::uint16_t port, int n) {
   return refused;
 }
 
-inline void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
+// Polls `cond` every 10 ms until it holds or `timeout` has passed; returns
+// whether it held. Tests wait for what they expect, not for a fixed time.
+inline bool wait_until(const std::function<bool()>& cond,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(3)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+inline sockaddr_in6 sockaddr6(const std::string& ip, std::uint16_t port) {
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons(port);
+  inet_pton(AF_INET6, ip.c_str(), &a.sin6_addr);
+  return a;
+}
+
+// UDP datagrams from the client to server:port (IPv4, or IPv6 if v6); how
+// many the server received. A last datagram to the sentinel port goes the
+// same way from the same socket: once it is in, every earlier one has been
+// delivered or dropped. (If the rules drop the sentinel too, the count is
+// read after `quiet`.)
+inline int udp_delivered(const Lab& lab, std::uint16_t port, int n, bool v6 = false,
+                         std::uint16_t sentinel = 9,
+                         std::chrono::milliseconds quiet = std::chrono::seconds(1)) {
+  const int af = v6 ? AF_INET6 : AF_INET;
+  auto bound = [&](std::uint16_t p) {
+    UniqueFd fd(::socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (v6) {
+      auto a = sockaddr6(lab.server().ip6, p);
+      ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    } else {
+      auto a = sockaddr4(lab.server().ip4, p);
+      ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    }
+    return fd;
+  };
+  UniqueFd rx, last;
+  EXPECT_TRUE(run_in_netns(lab.server().netns, [&] {
+    rx = bound(port);
+    last = bound(sentinel);
+  }));
+  EXPECT_TRUE(run_in_netns(lab.client().netns, [&] {
+    UniqueFd tx(::socket(af, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    auto send = [&](std::uint16_t p) {
+      if (v6) {
+        auto a = sockaddr6(lab.server().ip6, p);
+        ::sendto(tx.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      } else {
+        auto a = sockaddr4(lab.server().ip4, p);
+        ::sendto(tx.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      }
+    };
+    for (int i = 0; i < n; ++i) send(port);
+    send(sentinel);
+  }));
+  char buf[16];
+  pollfd pf{last.get(), POLLIN, 0};
+  (void)::poll(&pf, 1, static_cast<int>(quiet.count()));
+  int got = 0;
+  while (::recv(rx.get(), buf, sizeof buf, 0) > 0) ++got;
+  return got;
+}
 
 inline std::string ip_link(const Lab& lab) {
   auto r = run_process({"ip", "-d", "-n", lab.server().netns, "link", "show", lab.server().veth});

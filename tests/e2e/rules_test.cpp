@@ -29,27 +29,6 @@ bool tcp_connects(const Lab& lab, std::uint16_t port, int ms = 700) {
   return ok;
 }
 
-// UDP datagrams from client to server:port; how many the server received.
-int udp_delivered(const Lab& lab, std::uint16_t port, int n) {
-  UniqueFd rx;
-  EXPECT_TRUE(run_in_netns(lab.server().netns, [&] {
-    rx.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    auto a = sockaddr4(lab.server().ip4, port);
-    ::bind(rx.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
-  }));
-  EXPECT_TRUE(run_in_netns(lab.client().netns, [&] {
-    UniqueFd tx(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    auto a = sockaddr4(lab.server().ip4, port);
-    for (int i = 0; i < n; ++i)
-      ::sendto(tx.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  }));
-  settle();
-  int got = 0;
-  char buf[16];
-  while (::recv(rx.get(), buf, sizeof buf, 0) > 0) ++got;
-  return got;
-}
-
 bool pings(const Lab& lab, const std::string& to, bool v6 = false) {
   std::vector<std::string> argv = {"ping", "-q", "-c", "2", "-i", "0.1", "-W", "1", to};
   if (v6) argv.insert(argv.begin() + 1, "-6");

@@ -273,7 +273,7 @@ Result<std::vector<GuardStatus>> Guard::list() {
   base.netns_id = XG_TRY(current_netns_id());
   std::vector<GuardStatus> out;
   std::error_code ec;
-  if (!fs::exists(base.ns_dir(), ec)) return out;
+  // (No pin directory: the loop is empty; attachments without pins follow.)
   for (const auto& entry : fs::directory_iterator(base.ns_dir(), ec)) {
     GuardStatus st;
     const std::string name = entry.path().filename().string();

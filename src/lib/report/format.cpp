@@ -19,8 +19,11 @@ nlohmann::json stats_json(const GuardStats& s) {
   for (int i = 0; i < XDPGUARD_PARSE_MAX; ++i) parse[parse_counter_name(i)] = counter_json(s.parse[i]);
   nlohmann::json def = counter_json(s.default_rule);
   def["action"] = action_name(s.default_action);
+  nlohmann::json errors = {{"no_classifier", counter_json(s.errors[XDPGUARD_ERR_NO_CLASSIFIER])},
+                           {"no_enforce", counter_json(s.errors[XDPGUARD_ERR_NO_ENFORCE])}};
   return {{"interface", s.ifname}, {"mode", s.mode},          {"actions", actions},
-          {"rules", rules_json(s)["rules"]}, {"default", def}, {"parse", parse}};
+          {"rules", rules_json(s)["rules"]}, {"default", def}, {"parse", parse},
+          {"errors", errors}};
 }
 
 nlohmann::json rules_json(const GuardStats& s) {
