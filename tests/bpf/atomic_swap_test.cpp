@@ -1,36 +1,51 @@
 // Atomicity under load: packets are classified continuously (BPF_PROG_TEST_RUN
 // on every CPU) while the rule set is swapped thousands of times between A
-// and B. Each packet must get the verdict of A or of B, never anything else.
+// and B. Each packet must get the verdict of A or of B, never anything else,
+// and no packet may find the classifier slot empty (the guard program then
+// passes it unclassified and counts XDPGUARD_ERR_NO_CLASSIFIER). A quarter of
+// the swaps install big variants of A and B: the same deciding rules among a
+// few hundred others, so that the deciding ones sit in Ports tables and the
+// classifier has Trie4 and Hash6 tables to walk past.
+#include <bpf/bpf.h>
 #include <linux/bpf.h>
 
 #include <atomic>
+#include <optional>
+#include <set>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "bpf/test_run.h"
 #include "guard/guard.h"
+#include "support/packet.h"
 #include "support/privileged.h"
 
 namespace xdpguard::test {
 namespace {
 
-// Ethernet + IPv4 + UDP to dport, valid checksum not needed for XDP.
-std::vector<std::uint8_t> udp_frame(std::uint16_t dport) {
-  std::vector<std::uint8_t> f(14 + 20 + 8 + 8, 0);
-  f[12] = 0x08;  // IPv4
-  std::uint8_t* ip = &f[14];
-  ip[0] = 0x45;
-  ip[3] = 36;  // total length
-  ip[8] = 64;
-  ip[9] = 17;  // UDP
-  ip[12] = 198, ip[13] = 18, ip[14] = 0, ip[15] = 1;
-  ip[16] = 198, ip[17] = 18, ip[18] = 0, ip[19] = 2;
-  std::uint8_t* udp = &f[34];
-  udp[0] = 0x30, udp[1] = 0x39;  // sport 12345
-  udp[2] = static_cast<std::uint8_t>(dport >> 8), udp[3] = static_cast<std::uint8_t>(dport);
-  udp[5] = 16;
-  return f;
+// UDP from 198.18.0.1:12345 (or fd00::1) to dport.
+Bytes udp_frame(std::uint16_t dport, bool v6 = false) {
+  Packet p;
+  p.eth();
+  if (v6)
+    p.ipv6("fd00::1", "fd00::2");
+  else
+    p.ipv4("198.18.0.1", "198.18.0.2");
+  return p.udp(12345, dport).payload(8).bytes();
+}
+
+// `rules` after a few hundred that match none of the test frames, with
+// tables of every kind: UDP ports (the partition of the deciding rules, so
+// they end up in the same Ports table), IPv4 prefixes, IPv6 prefixes.
+std::vector<std::string> big(const std::vector<std::string>& rules, int variant) {
+  std::vector<std::string> out;
+  for (int i = 0; i < 200; ++i) out.push_back(fmt::format("drop udp dport {}", 10000 + 300 * variant + i));
+  for (int i = 0; i < 100; ++i) out.push_back(fmt::format("drop ip saddr 10.{}.{}.0/24", variant, i));
+  for (int i = 0; i < 100; ++i) out.push_back(fmt::format("pass ip6 daddr fd01:{}:{:x}::/48", variant, i));
+  out.insert(out.end(), rules.begin(), rules.end());
+  return out;
 }
 
 TEST(AtomicSwap, EveryVerdictComesFromOneRuleSet) {
@@ -49,15 +64,41 @@ TEST(AtomicSwap, EveryVerdictComesFromOneRuleSet) {
                                       "pass udp", "redirect dev lo tcp"};
   const std::vector<std::string> b = {"drop udp dport 1000", "pass udp dport 2000",
                                       "redirect dev lo tcp dport 7"};
+  const std::vector<std::string> big_a = big(a, 0), big_b = big(b, 1);
+  for (const auto* rs : {&big_a, &big_b}) {
+    ASSERT_TRUE(guard->replace_rules(*rs));
+    auto plan = guard->plan();
+    ASSERT_TRUE(plan) << plan.error().message();
+    std::set<cls::GroupKind> kinds;
+    for (const auto& g : plan->compiled.plan.groups) kinds.insert(g.kind);
+    ASSERT_TRUE(kinds.count(cls::GroupKind::Ports) && kinds.count(cls::GroupKind::Trie4) &&
+                kinds.count(cls::GroupKind::Hash6))
+        << "the big rule sets are meant to have tables of every kind";
+  }
+  // The error counter works: with slot 0 empty, an IP packet counts there.
+  {
+    auto progs = prog->map("xg_progs");
+    ASSERT_TRUE(progs) << progs.error().message();
+    __u32 slot = XDPGUARD_PROG_CLASSIFIER;
+    ASSERT_EQ(bpf_map_delete_elem(progs->fd(), &slot), 0);
+    auto r = test_run(prog->prog_fd(), udp_frame(1000));
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->verdict, XDP_PASS) << "no classifier: fail open";
+  }
   ASSERT_TRUE(guard->replace_rules(a));
+  auto stats0 = guard->stats();
+  ASSERT_TRUE(stats0) << stats0.error().message();
+  ASSERT_EQ(stats0->errors[XDPGUARD_ERR_NO_CLASSIFIER].packets, 1u);
 
   struct Kind {
-    std::vector<std::uint8_t> frame;
+    Bytes frame;
     std::uint32_t in_a, in_b;
   };
   const std::vector<Kind> kinds = {{udp_frame(1000), XDP_PASS, XDP_DROP},
                                    {udp_frame(2000), XDP_DROP, XDP_PASS},
-                                   {udp_frame(3000), XDP_PASS, XDP_PASS}};
+                                   {udp_frame(3000), XDP_PASS, XDP_PASS},
+                                   {udp_frame(1000, true), XDP_PASS, XDP_DROP},
+                                   {udp_frame(2000, true), XDP_DROP, XDP_PASS}};
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> total{0}, bad{0}, as_a{0}, as_b{0};
   std::vector<std::thread> workers;
@@ -83,19 +124,34 @@ TEST(AtomicSwap, EveryVerdictComesFromOneRuleSet) {
     });
   }
   constexpr int kSwaps = 2000;
-  for (int s = 0; s < kSwaps; ++s) {
-    auto r = guard->replace_rules(s % 2 ? a : b);
-    ASSERT_TRUE(r) << r.error().message();
+  int big_swaps = 0;
+  std::optional<std::string> failed;
+  for (int s = 0; s < kSwaps && !failed; ++s) {
+    const bool use_big = (s / 2) % 4 == 3;  // A, B, A, B, A, B, big A, big B, ...
+    big_swaps += use_big;
+    auto r = guard->replace_rules(s % 2 ? (use_big ? big_b : b) : (use_big ? big_a : a));
+    if (!r) failed = fmt::format("swap {}: {}", s, r.error().message());
   }
   stop = true;
   for (auto& t : workers) t.join();
+  ASSERT_FALSE(failed) << *failed;
   EXPECT_EQ(bad, 0u) << "packets with a verdict neither rule set gives";
   // Both rule sets were really in force while packets flowed.
   EXPECT_GT(as_a, 0u);
   EXPECT_GT(as_b, 0u);
+  // And no packet ever ran between two classifiers.
+  auto stats = guard->stats();
+  ASSERT_TRUE(stats) << stats.error().message();
+  EXPECT_EQ(stats->errors[XDPGUARD_ERR_NO_CLASSIFIER].packets, 1u)
+      << "packets found no classifier in slot 0 during a swap (1 is the probe above)";
+  EXPECT_EQ(stats->errors[XDPGUARD_ERR_NO_ENFORCE].packets, 0u);
+  std::uint64_t counted = 0;
+  for (const auto& c : stats->actions) counted += c.packets;
+  EXPECT_GE(counted, total.load()) << "every classified packet is counted by its action";
   RecordProperty("packets", std::to_string(total.load()));
-  std::printf("atomic swap: %d swaps, %llu packets (%llu by A, %llu by B), 0 torn\n", kSwaps,
-              static_cast<unsigned long long>(total.load()),
+  std::printf("atomic swap: %d swaps (%d of rule sets with %zu rules), %llu packets (%llu by A, "
+              "%llu by B), 0 torn, 0 unclassified\n",
+              kSwaps, big_swaps, big_a.size(), static_cast<unsigned long long>(total.load()),
               static_cast<unsigned long long>(as_a.load()),
               static_cast<unsigned long long>(as_b.load()));
 }

@@ -88,10 +88,15 @@ class Emitter {
     finish(end);
     // Groups that became functions, after the main program, once each.
     for (auto& [key, fn] : group_fns_) {
-      const Group& g = plan_.groups[key.first];
+      // The key is the group's index, with the packet's family in the top
+      // byte for a group of any family with set tests (choose_functions).
+      const std::uint32_t gi = key.first & 0xffffff;
+      const std::uint32_t fam = key.first >> 24;
+      const Group& g = plan_.groups[gi];
       ClassKey k{g.family ? g.family : std::uint8_t{4}, kOtherProto, key.second};
       if (!g.proto) k.proto = kOtherProto;
-      p_.begin_function(fn, fmt::format("xg_group{}{}", key.first, key.second ? "_frag" : ""),
+      p_.begin_function(fn, fmt::format("xg_group{}{}{}", gi, fam ? fmt::format("_v{}", fam) : "",
+                                        key.second ? "_frag" : ""),
                         FnSig::Group);
       Label not_null = p_.label(), group_end = p_.label();
       p_.jcc(Cond::Ne, R::R1, 0, not_null);  // a global function trusts only its signature
@@ -100,7 +105,7 @@ class Emitter {
       p_.bind(not_null);
       p_.mov(R::R6, R::R1);
       p_.ldx(Size::W, R::R7, R::R6, kPrio);
-      group_code(key.first, k, group_end, fn_family_.at(key));
+      group_code(gi, k, group_end, fn_family_.at(key));
       p_.bind(group_end);
       p_.mov(R::R0, 0);
       p_.exit();
