@@ -209,13 +209,13 @@ class Eval {
     const Residual x = residual(g, k);
     const std::uint32_t checked = x.any ? cls::kMaxCandidates : 1;
     const auto cl =
-        load<CandidateList>(tables_.blob, t.lists_off + std::size_t{list_no} * sizeof(CandidateList));
+        load<CandidateList>(tables_.blobs.at(t.blob), t.lists_off + std::size_t{list_no} * sizeof(CandidateList));
     const std::uint32_t best = v_.prio;
     for (std::uint32_t i = 0; i < checked; ++i) {
       if (cl.count <= i) return;
       const std::uint32_t rec_no = cl.rec[i];
       if (rec_no >= t.nrecs) return;
-      const auto rec = load<Rec>(tables_.blob, t.recs_off + std::size_t{rec_no} * t.rec_size);
+      const auto rec = load<Rec>(tables_.blobs.at(t.blob), t.recs_off + std::size_t{rec_no} * t.rec_size);
       if (rec.prio > best) return;  // lists are in rule order
       if (!record_ok(rec, x, k)) continue;
       v_.prio = rec.prio;
@@ -236,15 +236,19 @@ class Eval {
 
   void trie4(const Group& g, const GroupTables& t, const cls::ClassKey& k) {
     const std::uint32_t host = host_order(pkt_.addr(g.field)[0]);
-    std::uint32_t e = load<std::uint32_t>(tables_.blob, t.index_off + 4 * std::size_t{host >> 16});
+    std::uint32_t e = load<std::uint32_t>(tables_.blobs.at(t.blob), t.index_off + 4 * std::size_t{host >> 16});
     if (e == 0) return;
-    if (t.nnodes) {
-      for (int level = 2; level <= 3; ++level) {
-        if (!(e & cls::kTrieNode)) break;
-        const std::uint32_t node = e & 0x7fffffffu;
-        if (node >= t.nnodes) return;
-        const std::uint32_t idx = level == 2 ? (host >> 8) & 255 : host & 255;
-        e = load<std::uint32_t>(tables_.blob, t.nodes_off + std::size_t{node} * 1024 + 4 * idx);
+    if (t.nnodes2 && (e & cls::kTrieNode)) {
+      const std::uint32_t n2 = e & 0x7fffffffu;
+      if (n2 >= t.nnodes2) return;
+      e = load<std::uint32_t>(tables_.blobs.at(t.blob),
+                              t.nodes2_off + std::size_t{n2} * cls::kTrieNode2Bytes + 4 * ((host >> 8) & 255));
+      if (e == 0) return;
+      if (t.nnodes3 && (e & cls::kTrieNode)) {
+        const std::uint32_t n3 = e & 0x7fffffffu;
+        if (n3 >= t.nnodes3) return;
+        e = load<std::uint16_t>(tables_.blobs.at(t.blob),
+                                t.nodes3_off + std::size_t{n3} * cls::kTrieNode3Bytes + 2 * (host & 255));
         if (e == 0) return;
       }
     }
@@ -253,7 +257,7 @@ class Eval {
 
   void ports(const Group& g, const GroupTables& t, const cls::ClassKey& k) {
     const std::uint32_t e =
-        load<std::uint32_t>(tables_.blob, t.index_off + 4 * std::size_t{pkt_.port(g.field)});
+        load<std::uint32_t>(tables_.blobs.at(t.blob), t.index_off + 4 * std::size_t{pkt_.port(g.field)});
     if (e == 0) return;
     list(g, t, k, e);
   }
@@ -278,15 +282,15 @@ class Eval {
       for (std::uint32_t s = 0; s < t.slots; ++s) {
         bool equal = true;
         for (unsigned w = 0; w < t.key_words && equal; ++w)
-          equal = load<std::uint32_t>(tables_.blob, base + s * slot_bytes + 4 * w) == key.at(w);
+          equal = load<std::uint32_t>(tables_.blobs.at(t.blob), base + s * slot_bytes + 4 * w) == key.at(w);
         if (!equal) continue;
-        const auto list_no = load<std::uint32_t>(tables_.blob, base + s * slot_bytes + 4 * t.key_words);
+        const auto list_no = load<std::uint32_t>(tables_.blobs.at(t.blob), base + s * slot_bytes + 4 * t.key_words);
         if (list_no == 0) return;  // an empty slot: the key is absent
         list(g, t, k, list_no);
         return;
       }
       // A bucket with a free slot ends the search: the key would be there.
-      if (load<std::uint32_t>(tables_.blob, base + (t.slots - 1) * slot_bytes + 4 * t.key_words) == 0) return;
+      if (load<std::uint32_t>(tables_.blobs.at(t.blob), base + (t.slots - 1) * slot_bytes + 4 * t.key_words) == 0) return;
     }
   }
 

@@ -225,7 +225,7 @@ TEST(ClassifierPlan, SmallPartitionsStayChains) {
   EXPECT_EQ(plan.groups[0].proto, rules::kProtoUdp);
   EXPECT_EQ(plan.groups[2].family, 6);
   auto tables = tables_of(plan);
-  EXPECT_TRUE(tables.blob.empty());
+  EXPECT_TRUE(tables.blobs.empty());
   EXPECT_EQ(plan_eval(plan, tables, pkt4(17, "1.1.1.1", "2.2.2.2", 5, 1011)), 11u);
   EXPECT_EQ(plan_eval(plan, tables, pkt6(6, "::1", "::2", 5, 1004)), 16u);
   EXPECT_EQ(plan_eval(plan, tables, pkt6(6, "2001:db8:3::1", "::2", 5, 1005)), 20u);
@@ -677,7 +677,8 @@ Plan check_rule_set(const std::vector<Rule>& rs, const World& world, test::RuleG
   if (!prog) {
     ADD_FAILURE() << prog.error().message();
   } else {
-    const int fds[kNumMapSlots] = {3, 4, 5, 6, 7};
+    std::vector<int> fds(prog->map_names().size());
+    for (std::size_t i = 0; i < fds.size(); ++i) fds[i] = 3 + static_cast<int>(i);
     stats.times += fmt::format(", emit {} ms", sw.lap());
     auto linked = prog->link(fds);
     stats.times += fmt::format(", link {} ms", sw.lap());
@@ -804,7 +805,7 @@ TEST(ClassifierPlan, SetRulesFitTheKernelInstructionLimit) {
   auto tables = tables_of(plan);
   auto prog = emit_classifier(plan, tables);
   ASSERT_TRUE(prog) << prog.error().message();
-  const int fds[kNumMapSlots] = {3, 4, 5, 6, 7};
+  std::vector<int> fds(prog->map_names().size(), 3);
   auto linked = prog->link(fds);
   ASSERT_TRUE(linked) << linked.error().message();
   EXPECT_LE(linked->size(), 1000000u);  // BPF_COMPLEXITY_LIMIT_INSNS, the most a program may have

@@ -355,9 +355,11 @@ TEST(ClassifierTables, BlobInvariants) {
     auto tables = build_tables(*plan);
     ASSERT_TRUE(tables) << tables.error().message();
     ASSERT_EQ(tables->groups.size(), plan->groups.size());
-    const auto& blob = tables->blob;
     std::set<GroupKind> kinds;
-    std::uint32_t prev_end = 0;
+    // Per blob: where the last group placed in it ended (groups fill blobs
+    // in order, whole, each blob at most kMaxBlobBytes).
+    std::vector<std::uint32_t> blob_end(tables->blobs.size(), 0);
+    for (const auto& b : tables->blobs) EXPECT_LE(b.size(), kMaxBlobBytes);
     for (std::size_t gi = 0; gi < plan->groups.size(); ++gi) {
       const Group& g = plan->groups[gi];
       const GroupTables& t = tables->groups[gi];
@@ -368,16 +370,19 @@ TEST(ClassifierTables, BlobInvariants) {
         EXPECT_EQ(t.nrecs, 0u);
         continue;
       }
-      // Regions in order, 64-byte aligned, inside the blob, after the
-      // previous group's.
-      EXPECT_GE(t.index_off, prev_end);
-      for (auto o : {t.index_off, t.nodes_off, t.lists_off, t.recs_off}) EXPECT_EQ(o % 64, 0u);
-      EXPECT_LE(t.index_off, t.nodes_off);
-      EXPECT_LE(t.nodes_off + t.nnodes * 1024, t.lists_off);
+      // Regions in order, 64-byte aligned, inside its blob, after the
+      // previous group's there.
+      ASSERT_LT(t.blob, tables->blobs.size());
+      const auto& blob = tables->blobs[t.blob];
+      EXPECT_EQ(t.index_off, blob_end[t.blob]);
+      for (auto o : {t.index_off, t.nodes2_off, t.nodes3_off, t.lists_off, t.recs_off}) EXPECT_EQ(o % 64, 0u);
+      EXPECT_LE(t.index_off, t.nodes2_off);
+      EXPECT_LE(t.nodes2_off + t.nnodes2 * kTrieNode2Bytes, t.nodes3_off);
+      EXPECT_LE(t.nodes3_off + t.nnodes3 * kTrieNode3Bytes, t.lists_off);
       EXPECT_LE(t.lists_off + t.nlists * sizeof(CandidateList), t.recs_off);
       EXPECT_LE(t.recs_off + t.nrecs * t.rec_size, t.index_off + t.bytes);
       EXPECT_LE(t.index_off + t.bytes, blob.size());
-      prev_end = t.index_off + t.bytes;
+      blob_end[t.blob] = t.index_off + t.bytes;
       EXPECT_EQ(t.nrecs, g.rules.size());
       EXPECT_EQ(t.rec_size, g.family == 6 ? sizeof(Record6) : sizeof(Record4));
       auto u32 = [&](std::size_t off) {
@@ -408,27 +413,31 @@ TEST(ClassifierTables, BlobInvariants) {
       std::set<std::uint32_t> used_lists;
       switch (g.kind) {
         case GroupKind::Trie4: {
-          // Level 1 -> level-2 nodes -> level-3 nodes, each node reached
-          // once, no node below level 3.
-          std::vector<int> level(t.nnodes, 0);
-          auto entry = [&](std::uint32_t e, int at_level) {
-            if (e & kTrieNode) {
-              const std::uint32_t n = e & ~kTrieNode;
-              ASSERT_LT(n, t.nnodes);
-              ASSERT_LT(at_level, 3) << "a node below level 3";
-              EXPECT_EQ(level[n], 0) << "node " << n << " reached twice";
-              level[n] = at_level + 1;
-            } else {
-              ASSERT_LT(e, t.nlists);
-              used_lists.insert(e);
-            }
+          // Level 1 -> level-2 nodes (32-bit entries) -> level-3 nodes
+          // (16-bit entries, lists only); each node reached exactly once.
+          std::vector<int> seen2(t.nnodes2, 0), seen3(t.nnodes3, 0);
+          auto list_entry = [&](std::uint32_t e) {
+            ASSERT_LT(e, t.nlists);
+            used_lists.insert(e);
           };
-          for (std::uint32_t i = 0; i < 65536; ++i) entry(u32(t.index_off + 4 * i), 1);
-          for (int lv = 2; lv <= 3; ++lv)
-            for (std::uint32_t n = 0; n < t.nnodes; ++n)
-              if (level[n] == lv)
-                for (std::uint32_t i = 0; i < 256; ++i) entry(u32(t.nodes_off + n * 1024 + 4 * i), lv);
-          for (std::uint32_t n = 0; n < t.nnodes; ++n) EXPECT_NE(level[n], 0) << "node " << n << " unreachable";
+          auto entry = [&](std::uint32_t e, std::vector<int>& below) {
+            if (!(e & kTrieNode)) return list_entry(e);
+            const std::uint32_t n = e & ~kTrieNode;
+            ASSERT_LT(n, below.size());
+            EXPECT_EQ(below[n]++, 0) << "node " << n << " reached twice";
+          };
+          for (std::uint32_t i = 0; i < 65536; ++i) entry(u32(t.index_off + 4 * i), seen2);
+          for (std::uint32_t n = 0; n < t.nnodes2; ++n)
+            for (std::uint32_t i = 0; i < 256; ++i)
+              entry(u32(t.nodes2_off + n * kTrieNode2Bytes + 4 * i), seen3);
+          for (std::uint32_t n = 0; n < t.nnodes3; ++n)
+            for (std::uint32_t i = 0; i < 256; ++i) {
+              std::uint16_t e;
+              std::memcpy(&e, blob.data() + t.nodes3_off + n * kTrieNode3Bytes + 2 * i, 2);
+              list_entry(e);
+            }
+          for (std::uint32_t n = 0; n < t.nnodes2; ++n) EXPECT_EQ(seen2[n], 1) << "level-2 node " << n;
+          for (std::uint32_t n = 0; n < t.nnodes3; ++n) EXPECT_EQ(seen3[n], 1) << "level-3 node " << n;
           break;
         }
         case GroupKind::Ports:
@@ -443,7 +452,7 @@ TEST(ClassifierTables, BlobInvariants) {
           EXPECT_EQ(t.key_words, std::max(1u, (g.key_len + 31u) / 32u));
           EXPECT_LE(t.slots * t.slot_words * 4, kBucketBytes);
           const std::uint32_t buckets = 1u << t.hash.bits;
-          EXPECT_LE(std::size_t{buckets} * kBucketBytes, t.nodes_off - t.index_off);
+          EXPECT_LE(std::size_t{buckets} * kBucketBytes, t.nodes2_off - t.index_off);
           for (std::uint32_t b = 0; b < buckets; ++b)
             for (std::uint32_t s = 0; s < t.slots; ++s) {
               const std::uint32_t l =
@@ -470,7 +479,7 @@ TEST(ClassifierTables, BlobInvariants) {
     EXPECT_TRUE(kinds.count(GroupKind::Trie4)) << "seed " << seed;
     EXPECT_TRUE(kinds.count(GroupKind::Ports)) << "seed " << seed;
     EXPECT_TRUE(kinds.count(GroupKind::Hash6)) << "seed " << seed;
-    EXPECT_EQ(prev_end, blob.size());
+    for (std::size_t k = 0; k < tables->blobs.size(); ++k) EXPECT_EQ(blob_end[k], tables->blobs[k].size());
   }
 }
 
@@ -479,7 +488,7 @@ TEST(ClassifierTables, NoTablesNoBlob) {
   ASSERT_TRUE(plan);
   auto tables = build_tables(*plan);
   ASSERT_TRUE(tables);
-  EXPECT_TRUE(tables->blob.empty());
+  EXPECT_TRUE(tables->blobs.empty());
   EXPECT_EQ(tables->groups.size(), plan->groups.size());
 }
 

@@ -2,6 +2,8 @@
 
 #include <linux/bpf.h>
 
+#include <fmt/format.h>
+
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -74,6 +76,10 @@ class Emitter {
     maps_[kMapBlob] = p_.map("rule tables");
     maps_[kMapSet4] = p_.map("xg_set4");
     maps_[kMapSet6] = p_.map("xg_set6");
+    // Blob 0 is kMapBlob; further blobs follow the fixed slots.
+    blob_maps_.push_back(maps_[kMapBlob]);
+    for (std::size_t k = 1; k < tables.blobs.size(); ++k)
+      blob_maps_.push_back(p_.map(fmt::format("rule tables {}", k)));
   }
 
   Result<Program> run() {
@@ -471,7 +477,7 @@ class Emitter {
       p_.ldx(Size::H, R::R1, R::R8, static_cast<std::int16_t>(2 + 2 * i));
       p_.jcc(Cond::Ge, R::R1, imm_u32(t.nrecs), group_end);
       p_.alu(Alu::Lsh, R::R1, static_cast<std::int32_t>(log2_exact(t.rec_size)));
-      p_.ld_map_value(R::R2, maps_[kMapBlob], t.recs_off);
+      p_.ld_map_value(R::R2, blob(t), t.recs_off);
       p_.alu(Alu::Add, R::R2, R::R1);
       p_.ldx(Size::W, R::R3, R::R2, O::prio);
       // Candidates come in rule order: past the best so far, none can win.
@@ -544,7 +550,7 @@ class Emitter {
     p_.jcc(Cond::Ge, R::R2, imm_u32(t.nlists), group_end);
     p_.alu(Alu::Lsh, R::R2, 5);
     static_assert(sizeof(CandidateList) == 32);
-    p_.ld_map_value(R::R8, maps_[kMapBlob], t.lists_off);
+    p_.ld_map_value(R::R8, blob(t), t.lists_off);
     p_.alu(Alu::Add, R::R8, R::R2);
     if (g.family == 6)
       candidates<Record6>(g, t, k, group_end);
@@ -559,27 +565,46 @@ class Emitter {
     p_.mov(R::R2, R::R9);
     p_.alu(Alu::Rsh, R::R2, 16);
     p_.alu(Alu::Lsh, R::R2, 2);
-    p_.ld_map_value(R::R3, maps_[kMapBlob], t.index_off);
+    p_.ld_map_value(R::R3, blob(t), t.index_off);
     p_.alu(Alu::Add, R::R3, R::R2);
     p_.ldx(Size::W, R::R2, R::R3, 0);
     p_.jcc(Cond::Eq, R::R2, 0, group_end);
-    if (t.nnodes) {
-      for (int level = 2; level <= 3; ++level) {
-        Label down = p_.label();
-        p_.jcc(Cond::Set, R::R2, imm_u32(kTrieNode), down);
+    if (t.nnodes2) {
+      // Level 2: 32-bit entries (a level-3 node or a list).
+      Label down2 = p_.label();
+      p_.jcc(Cond::Set, R::R2, imm_u32(kTrieNode), down2);
+      p_.jmp(found);
+      p_.bind(down2);
+      p_.alu(Alu::And, R::R2, 0x7fffffff);
+      p_.jcc(Cond::Ge, R::R2, imm_u32(t.nnodes2), group_end);
+      static_assert(kTrieNode2Bytes == 1024);
+      p_.alu(Alu::Lsh, R::R2, 10);
+      p_.mov(R::R3, R::R9);
+      p_.alu(Alu::Rsh, R::R3, 8);
+      p_.alu(Alu::And, R::R3, 255);
+      p_.alu(Alu::Lsh, R::R3, 2);
+      p_.alu(Alu::Add, R::R2, R::R3);
+      p_.ld_map_value(R::R3, blob(t), t.nodes2_off);
+      p_.alu(Alu::Add, R::R3, R::R2);
+      p_.ldx(Size::W, R::R2, R::R3, 0);
+      p_.jcc(Cond::Eq, R::R2, 0, group_end);
+      if (t.nnodes3) {
+        // Level 3: 16-bit entries, lists only.
+        Label down3 = p_.label();
+        p_.jcc(Cond::Set, R::R2, imm_u32(kTrieNode), down3);
         p_.jmp(found);
-        p_.bind(down);
+        p_.bind(down3);
         p_.alu(Alu::And, R::R2, 0x7fffffff);
-        p_.jcc(Cond::Ge, R::R2, imm_u32(t.nnodes), group_end);
-        p_.alu(Alu::Lsh, R::R2, 10);  // 1 KiB nodes
+        p_.jcc(Cond::Ge, R::R2, imm_u32(t.nnodes3), group_end);
+        static_assert(kTrieNode3Bytes == 512);
+        p_.alu(Alu::Lsh, R::R2, 9);
         p_.mov(R::R3, R::R9);
-        if (level == 2) p_.alu(Alu::Rsh, R::R3, 8);
         p_.alu(Alu::And, R::R3, 255);
-        p_.alu(Alu::Lsh, R::R3, 2);
+        p_.alu(Alu::Lsh, R::R3, 1);
         p_.alu(Alu::Add, R::R2, R::R3);
-        p_.ld_map_value(R::R3, maps_[kMapBlob], t.nodes_off);
+        p_.ld_map_value(R::R3, blob(t), t.nodes3_off);
         p_.alu(Alu::Add, R::R3, R::R2);
-        p_.ldx(Size::W, R::R2, R::R3, 0);
+        p_.ldx(Size::H, R::R2, R::R3, 0);
         p_.jcc(Cond::Eq, R::R2, 0, group_end);
       }
     }
@@ -590,7 +615,7 @@ class Emitter {
   void ports(const Group& g, const GroupTables& t, const ClassKey& k, Label group_end) {
     p_.ldx(Size::H, R::R2, R::R6, port_off(g.field));
     p_.alu(Alu::Lsh, R::R2, 2);
-    p_.ld_map_value(R::R3, maps_[kMapBlob], t.index_off);
+    p_.ld_map_value(R::R3, blob(t), t.index_off);
     p_.alu(Alu::Add, R::R3, R::R2);
     p_.ldx(Size::W, R::R2, R::R3, 0);
     p_.jcc(Cond::Eq, R::R2, 0, group_end);
@@ -627,7 +652,7 @@ class Emitter {
       p_.alu(Alu::And, R::R8, imm_u32((1u << h.bits) - 1));
       p_.alu(Alu::Lsh, R::R8, 6);
       static_assert(kBucketBytes == 64);
-      p_.ld_map_value(R::R3, maps_[kMapBlob], t.index_off);
+      p_.ld_map_value(R::R3, blob(t), t.index_off);
       p_.alu(Alu::Add, R::R8, R::R3);
       for (std::uint32_t s = 0; s < t.slots; ++s) {
         Label other = p_.label();
@@ -665,6 +690,8 @@ class Emitter {
   std::map<Variant, Label> group_fns_;
   std::map<Variant, std::uint8_t> fn_family_;
   MapId maps_[kNumMapSlots];
+  std::vector<MapId> blob_maps_;  // per blob of tables_
+  MapId blob(const GroupTables& t) const { return blob_maps_.at(t.blob); }
   std::map<std::vector<std::uint32_t>, ClassCode> class_code_;
 };
 

@@ -38,15 +38,15 @@ std::string last_lines(const std::string& log, std::size_t n) {
   return out;
 }
 
-Result<MapFd> create_table_map(const Tables& t) {
+Result<MapFd> create_table_map(const std::vector<std::uint8_t>& blob) {
   LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_RDONLY_PROG);
   int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xg_cls_tables", 4,
-                          static_cast<__u32>(t.blob.size()), 1, &o);
+                          static_cast<__u32>(blob.size()), 1, &o);
   if (fd < 0)
-    return fail_errno(errno, fmt::format("create rule table map ({} bytes)", t.blob.size()));
+    return fail_errno(errno, fmt::format("create rule table map ({} bytes)", blob.size()));
   auto map = XG_TRY(MapFd::adopt(fd));
   __u32 zero = 0;
-  if (bpf_map_update_elem(map.fd(), &zero, t.blob.data(), BPF_ANY) != 0)
+  if (bpf_map_update_elem(map.fd(), &zero, blob.data(), BPF_ANY) != 0)
     return fail_errno(errno, "fill rule table map");
   if (bpf_map_freeze(map.fd()) != 0) return fail_errno(errno, "freeze rule table map");
   return map;
@@ -147,15 +147,15 @@ Result<Compiled> compile(const std::vector<RuleEntry>& rules, std::uint32_t defa
 Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& fds,
                                          std::uint32_t generation) {
   auto record = XG_TRY(create_record(c.plan));
-  MapFd tables;
-  std::vector<int> map_fds(kNumMapSlots, -1);
+  std::vector<MapFd> tables;  // the program holds them once loaded
+  std::vector<int> map_fds(c.program.map_names().size(), -1);
   map_fds[kMapPercpu] = fds.percpu;
   map_fds[kMapProgs] = fds.progs;
   map_fds[kMapSet4] = fds.set4;
   map_fds[kMapSet6] = fds.set6;
-  if (!c.tables.blob.empty()) {
-    tables = XG_TRY(create_table_map(c.tables));
-    map_fds[kMapBlob] = tables.fd();
+  for (std::size_t k = 0; k < c.tables.blobs.size(); ++k) {
+    tables.push_back(XG_TRY(create_table_map(c.tables.blobs[k])));
+    map_fds[k == 0 ? std::size_t{kMapBlob} : std::size_t{kNumMapSlots} + k - 1] = tables.back().fd();
   }
   auto linked = XG_TRY(c.program.link_program(map_fds));
   const auto& insns = linked.insns;
@@ -207,7 +207,7 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
   h.verified_insns = info.verified_insns;
   h.load_us = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count());
-  h.table_bytes = static_cast<std::uint32_t>(c.tables.blob.size());
+  h.table_bytes = static_cast<std::uint32_t>(c.tables.bytes());
   h.abi_version = XDPGUARD_ABI_VERSION;
   xdpguard_ruleset_entry e0{};
   e0.hdr = h;

@@ -36,15 +36,18 @@ struct Key {
   std::uint8_t key_len = 0;
 };
 
-// The rules (positions, ascending) a table with key k takes from `pool`.
+// The rules (positions, ascending) a table with key k takes from `pool`, at
+// most kMaxTableRules (a table's data must fit one blob map).
 std::vector<std::uint32_t> try_key(const Key& k, const std::vector<std::uint32_t>& pool,
                                    const std::vector<CompiledRule>& rules) {
   std::vector<std::uint32_t> taken;
   auto next = [&] { return static_cast<std::uint32_t>(taken.size()); };
+  auto full = [&] { return taken.size() >= kMaxTableRules; };
   switch (k.kind) {
     case GroupKind::Ports: {
       PortMap m;
       for (auto pos : pool) {
+        if (full()) break;
         const auto& pr = port_of(rules[pos].rule, k.field);
         if (pr && m.add(pr->lo, pr->hi, next())) taken.push_back(pos);
       }
@@ -53,6 +56,7 @@ std::vector<std::uint32_t> try_key(const Key& k, const std::vector<std::uint32_t
     case GroupKind::Trie4: {
       Trie4 t;
       for (auto pos : pool) {
+        if (full()) break;
         const auto& a = addr_of(rules[pos].rule, k.field);
         if (a && a->prefix && a->prefix->len >= Trie4::kMinLen &&
             t.add(host_v4(*a->prefix), a->prefix->len, next()))
@@ -63,6 +67,7 @@ std::vector<std::uint32_t> try_key(const Key& k, const std::vector<std::uint32_t
     case GroupKind::Hash6: {
       Hash6Buckets b(k.key_len);
       for (auto pos : pool) {
+        if (full()) break;
         const auto& a = addr_of(rules[pos].rule, k.field);
         if (a && a->prefix && a->prefix->len >= k.key_len && b.add(a->prefix->addr, next()))
           taken.push_back(pos);

@@ -64,7 +64,7 @@ void fill_ports_flags(Rec& r, const CompiledRule& c) {
 struct Built {
   GroupTables t;
   std::vector<std::uint8_t> index;  // raw bytes of the index region
-  std::vector<std::uint8_t> nodes;
+  std::vector<std::uint8_t> nodes2, nodes3;
   ListPool lists;
 };
 
@@ -123,18 +123,40 @@ Result<Built> build_group(const Plan& plan, const Group& g) {
         if (!t.add(host_v4(pfx.addr), pfx.len, i))
           return fail(EINVAL, "internal: trie refused rule {} the plan gave it", g.rules[i] + 1);
       }
+      // The builder numbers nodes in one sequence; the tables keep level-2
+      // and level-3 nodes apart (their entries differ in size).
+      const auto& nodes = t.node_list();
+      std::vector<std::int64_t> renum(nodes.size(), -1);
+      std::vector<std::size_t> level2, level3;
+      for (const auto& e : t.level1())
+        if (e.child >= 0) {
+          renum[static_cast<std::size_t>(e.child)] = static_cast<std::int64_t>(level2.size());
+          level2.push_back(static_cast<std::size_t>(e.child));
+        }
+      for (std::size_t n : level2)
+        for (const auto& e : nodes[n])
+          if (e.child >= 0) {
+            renum[static_cast<std::size_t>(e.child)] = static_cast<std::int64_t>(level3.size());
+            level3.push_back(static_cast<std::size_t>(e.child));
+          }
       auto entry = [&](const Trie4::Entry& e) -> std::uint32_t {
-        return e.child >= 0 ? kTrieNode | static_cast<std::uint32_t>(e.child) : b.lists.id(e.list);
+        return e.child >= 0 ? kTrieNode | static_cast<std::uint32_t>(renum[static_cast<std::size_t>(e.child)])
+                            : b.lists.id(e.list);
       };
       b.index.resize(65536 * 4);
       for (std::size_t i = 0; i < 65536; ++i) put(b.index, 4 * i, entry(t.level1()[i]));
-      b.nodes.resize(t.nodes() * 1024);
-      std::size_t n = 0;
-      for (const auto& node : t.node_list()) {
-        for (std::size_t i = 0; i < 256; ++i) put(b.nodes, n * 1024 + 4 * i, entry(node[i]));
-        ++n;
-      }
-      b.t.nnodes = static_cast<std::uint32_t>(t.nodes());
+      b.nodes2.resize(level2.size() * kTrieNode2Bytes);
+      for (std::size_t n = 0; n < level2.size(); ++n)
+        for (std::size_t i = 0; i < 256; ++i) put(b.nodes2, n * kTrieNode2Bytes + 4 * i, entry(nodes[level2[n]][i]));
+      b.nodes3.resize(level3.size() * kTrieNode3Bytes);
+      for (std::size_t n = 0; n < level3.size(); ++n)
+        for (std::size_t i = 0; i < 256; ++i) {
+          std::uint32_t id = b.lists.id(nodes[level3[n]][i].list);
+          if (id > 0xffff) return fail(E2BIG, "a trie needs more than 65,535 candidate lists");
+          put(b.nodes3, n * kTrieNode3Bytes + 2 * i, static_cast<std::uint16_t>(id));
+        }
+      b.t.nnodes2 = static_cast<std::uint32_t>(level2.size());
+      b.t.nnodes3 = static_cast<std::uint32_t>(level3.size());
       break;
     }
     case GroupKind::Ports: {
@@ -245,19 +267,30 @@ bool Trie4::add(std::uint32_t addr, unsigned len, std::uint32_t rec) {
       for (std::uint32_t i = i3; i < i3 + (1u << (32 - len)); ++i) fullest = std::max(fullest, n3[i].list.size());
     }
   }
-  if (fullest + 1 > kMaxCandidates || nodes_.size() + new_nodes > kMaxNodes) return false;
+  std::size_t new2 = 0, new3 = 0;
+  if (len > 16 && e1.child < 0) new2 = 1;
+  if (new_nodes > new2) new3 = 1;
+  if (fullest + 1 > kMaxCandidates ||
+      bytes() + new2 * kTrieNode2Bytes + new3 * kTrieNode3Bytes > kMaxTrieBytes)
+    return false;
 
   if (len <= 16) {
     for (std::uint32_t i = i1; i < i1 + (1u << (16 - len)); ++i) add_to(l1_[i], rec);
     return true;
   }
-  if (e1.child < 0) split(e1);
+  if (e1.child < 0) {
+    split(e1);
+    ++n2_;
+  }
   auto& n2 = nodes_[static_cast<std::size_t>(e1.child)];
   if (len <= 24) {
     for (std::uint32_t i = i2; i < i2 + (1u << (24 - len)); ++i) add_to(n2[i], rec);
     return true;
   }
-  if (n2[i2].child < 0) split(n2[i2]);
+  if (n2[i2].child < 0) {
+    split(n2[i2]);
+    ++n3_;
+  }
   auto& n3 = nodes_[static_cast<std::size_t>(n2[i2].child)];
   for (std::uint32_t i = i3; i < i3 + (1u << (32 - len)); ++i) n3[i].list.push_back(rec);
   return true;
@@ -291,55 +324,63 @@ bool Hash6Buckets::add(const std::array<std::uint8_t, 16>& addr, std::uint32_t r
   return true;
 }
 
-// ---- the blob ------------------------------------------------------------------
+// ---- the blobs -----------------------------------------------------------------
+
+std::size_t Tables::bytes() const {
+  std::size_t n = 0;
+  for (const auto& b : blobs) n += b.size();
+  return n;
+}
 
 Result<Tables> build_tables(const Plan& plan) {
   Tables out;
   out.groups.resize(plan.groups.size());
   std::vector<Built> built(plan.groups.size());
-  std::size_t total = 0;
+  std::vector<std::vector<std::uint8_t>> chunks(plan.groups.size());
   for (std::size_t gi = 0; gi < plan.groups.size(); ++gi) {
     const Group& g = plan.groups[gi];
     if (g.kind == GroupKind::Chain) continue;
     built[gi] = XG_TRY(build_group(plan, g));
-    auto& t = built[gi].t;
-    t.index_off = static_cast<std::uint32_t>(total);
-    total += align64(built[gi].index.size());
-    t.nodes_off = static_cast<std::uint32_t>(total);
-    total += align64(built[gi].nodes.size());
-    t.lists_off = static_cast<std::uint32_t>(total);
-    total += align64(std::size_t{t.nlists} * sizeof(CandidateList));
-    t.recs_off = static_cast<std::uint32_t>(total);
-    total += align64(std::size_t{t.nrecs} * t.rec_size);
-    t.bytes = static_cast<std::uint32_t>(total) - t.index_off;
-    if (total > 0xffffffffu) return fail(E2BIG, "classifier tables exceed 4 GiB");
-  }
-  out.blob.assign(total, 0);
-  for (std::size_t gi = 0; gi < plan.groups.size(); ++gi) {
-    const Group& g = plan.groups[gi];
-    if (g.kind == GroupKind::Chain) continue;
     auto& b = built[gi];
     auto& t = b.t;
-    std::memcpy(out.blob.data() + t.index_off, b.index.data(), b.index.size());
-    if (!b.nodes.empty()) std::memcpy(out.blob.data() + t.nodes_off, b.nodes.data(), b.nodes.size());
+    // The group's regions, one after the other, offsets from the chunk's start.
+    std::size_t at = 0;
+    auto region = [&](std::uint32_t& off, std::size_t size) {
+      off = static_cast<std::uint32_t>(at);
+      at += align64(size);
+    };
+    region(t.index_off, b.index.size());
+    region(t.nodes2_off, b.nodes2.size());
+    region(t.nodes3_off, b.nodes3.size());
+    region(t.lists_off, std::size_t{t.nlists} * sizeof(CandidateList));
+    region(t.recs_off, std::size_t{t.nrecs} * t.rec_size);
+    if (at > kMaxBlobBytes)
+      return fail(E2BIG, "the tables of group {} ({} rules) take {} bytes; one group may take {}",
+                  gi, g.rules.size(), at, kMaxBlobBytes);
+    t.bytes = static_cast<std::uint32_t>(at);
+    auto& c = chunks[gi];
+    c.assign(at, 0);
+    std::memcpy(c.data() + t.index_off, b.index.data(), b.index.size());
+    if (!b.nodes2.empty()) std::memcpy(c.data() + t.nodes2_off, b.nodes2.data(), b.nodes2.size());
+    if (!b.nodes3.empty()) std::memcpy(c.data() + t.nodes3_off, b.nodes3.data(), b.nodes3.size());
     const auto& lists = b.lists.lists();
     for (std::size_t i = 0; i < lists.size(); ++i) {
       CandidateList l{};
       l.count = static_cast<std::uint16_t>(lists[i].size());
       for (std::size_t j = 0; j < lists[i].size(); ++j) l.rec[j] = static_cast<std::uint16_t>(lists[i][j]);
-      put(out.blob, t.lists_off + i * sizeof(CandidateList), l);
+      put(c, t.lists_off + i * sizeof(CandidateList), l);
     }
     for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
-      const CompiledRule& c = plan.rules[g.rules[i]];
+      const CompiledRule& cr = plan.rules[g.rules[i]];
       const std::size_t off = t.recs_off + std::size_t{i} * t.rec_size;
       auto addr = [&](Field f) -> std::optional<rules::Prefix> {
-        const auto& a = addr_of(c.rule, f);
+        const auto& a = addr_of(cr.rule, f);
         if (a && a->prefix) return a->prefix;
         return std::nullopt;
       };
       if (g.family == 6) {
         Record6 r{};
-        r.prio = g.rules[i], r.slot = c.id, r.action = c.action, r.ifindex = c.ifindex;
+        r.prio = g.rules[i], r.slot = cr.id, r.action = cr.action, r.ifindex = cr.ifindex;
         if (auto p = addr(Field::Saddr)) {
           auto m = mask_words(p->len), v = masked_words(p->addr, p->len);
           std::copy(m.begin(), m.end(), r.smask), std::copy(v.begin(), v.end(), r.sval);
@@ -348,17 +389,30 @@ Result<Tables> build_tables(const Plan& plan) {
           auto m = mask_words(p->len), v = masked_words(p->addr, p->len);
           std::copy(m.begin(), m.end(), r.dmask), std::copy(v.begin(), v.end(), r.dval);
         }
-        fill_ports_flags(r, c);
-        put(out.blob, off, r);
+        fill_ports_flags(r, cr);
+        put(c, off, r);
       } else {
         Record4 r{};
-        r.prio = g.rules[i], r.slot = c.id, r.action = c.action, r.ifindex = c.ifindex;
+        r.prio = g.rules[i], r.slot = cr.id, r.action = cr.action, r.ifindex = cr.ifindex;
         if (auto p = addr(Field::Saddr)) r.smask = mask_words(p->len)[0], r.sval = masked_words(p->addr, p->len)[0];
         if (auto p = addr(Field::Daddr)) r.dmask = mask_words(p->len)[0], r.dval = masked_words(p->addr, p->len)[0];
-        fill_ports_flags(r, c);
-        put(out.blob, off, r);
+        fill_ports_flags(r, cr);
+        put(c, off, r);
       }
     }
+  }
+  // Chunks into blobs, first fit in group order (a blob holds whole groups).
+  for (std::size_t gi = 0; gi < chunks.size(); ++gi) {
+    if (chunks[gi].empty()) continue;
+    std::size_t k = 0;
+    while (k < out.blobs.size() && out.blobs[k].size() + chunks[gi].size() > kMaxBlobBytes) ++k;
+    if (k == out.blobs.size()) out.blobs.emplace_back();
+    auto& blob = out.blobs[k];
+    const std::uint32_t base = static_cast<std::uint32_t>(blob.size());
+    blob.insert(blob.end(), chunks[gi].begin(), chunks[gi].end());
+    auto t = built[gi].t;
+    t.blob = static_cast<std::uint32_t>(k);
+    for (auto* off : {&t.index_off, &t.nodes2_off, &t.nodes3_off, &t.lists_off, &t.recs_off}) *off += base;
     out.groups[gi] = t;
   }
   return out;

@@ -54,9 +54,20 @@ struct Record6 {
 };
 static_assert(sizeof(Record6) == 128);
 
-// Trie4 entries: 0 empty; bit 31 set: child node (1 KiB: 256 entries);
-// otherwise a candidate list number.
+// Trie4: level 1 and level-2 nodes have 32-bit entries: 0 empty; bit 31 set:
+// a child node (level 2 from level 1, level 3 from level 2); otherwise a
+// candidate list number. Level-3 nodes (the last /24s, most numerous) have
+// 16-bit entries: candidate list numbers only.
 inline constexpr std::uint32_t kTrieNode = 0x80000000u;
+inline constexpr std::uint32_t kTrieNode2Bytes = 256 * 4;
+inline constexpr std::uint32_t kTrieNode3Bytes = 256 * 2;
+
+// The tables live in one or more one-element array maps ("blobs") of at most
+// kMaxBlobBytes each: older kernels refuse array values over 4 MiB
+// (KMALLOC_MAX_SIZE). A group's tables are in one blob, so a table takes at
+// most kMaxTableRules rules and a trie at most kMaxTrieBytes of nodes.
+inline constexpr std::size_t kMaxBlobBytes = std::size_t{4} << 20;
+inline constexpr std::size_t kMaxTableRules = 8192;
 
 // Hash6 buckets are 64 bytes of slots {key words..., list number}.
 inline constexpr std::uint32_t kBucketBytes = 64;
@@ -68,10 +79,12 @@ struct Hash6Params {
 // Bucket of a key (words as the packet holds them, masked; `words` of them).
 std::uint64_t hash6(const std::array<std::uint32_t, 4>& key, unsigned words, const Hash6Params& p);
 
-// Where one table group's data lies in the blob.
+// Where one table group's data lies: offsets within blob number `blob`.
 struct GroupTables {
+  std::uint32_t blob = 0;
   std::uint32_t index_off = 0;  // Trie4 level 1, Ports array, Hash6 buckets
-  std::uint32_t nodes_off = 0, nnodes = 0;  // Trie4
+  std::uint32_t nodes2_off = 0, nnodes2 = 0;  // Trie4 level-2 nodes (kTrieNode2Bytes each)
+  std::uint32_t nodes3_off = 0, nnodes3 = 0;  // Trie4 level-3 nodes (kTrieNode3Bytes each)
   std::uint32_t lists_off = 0, nlists = 0;
   std::uint32_t recs_off = 0, nrecs = 0, rec_size = 0;
   // Hash6
@@ -81,8 +94,9 @@ struct GroupTables {
 };
 
 struct Tables {
-  std::vector<std::uint8_t> blob;   // empty when the plan has no table
-  std::vector<GroupTables> groups;  // parallel to Plan::groups (zero for chains)
+  std::vector<std::vector<std::uint8_t>> blobs;  // none when the plan has no table
+  std::vector<GroupTables> groups;               // parallel to Plan::groups (zero for chains)
+  std::size_t bytes() const;
 };
 
 [[nodiscard]] Result<Tables> build_tables(const Plan& plan);
@@ -95,12 +109,16 @@ std::array<std::uint32_t, 4> masked_words(const std::array<std::uint8_t, 16>& ad
 
 class Trie4 {
  public:
-  static constexpr unsigned kMinLen = 8;       // shorter prefixes expand too much
-  static constexpr std::size_t kMaxNodes = 16384;
+  static constexpr unsigned kMinLen = 8;  // shorter prefixes expand too much
+  // Level 1 and the nodes, so that a trie's tables fit one blob.
+  static constexpr std::size_t kMaxTrieBytes = std::size_t{3} << 20;
   Trie4();
   // addr in host byte order, len kMinLen..32; rec: the rule's record number.
+  // Refuses (changing nothing) when a candidate list would overflow or the
+  // trie would outgrow kMaxTrieBytes.
   bool add(std::uint32_t addr, unsigned len, std::uint32_t rec);
   std::size_t nodes() const { return nodes_.size(); }
+  std::size_t bytes() const { return 65536 * 4 + n2_ * kTrieNode2Bytes + n3_ * kTrieNode3Bytes; }
 
   struct Entry {
     std::int32_t child = -1;
@@ -115,6 +133,7 @@ class Trie4 {
   std::int32_t split(Entry& e);
   std::vector<Entry> l1_;
   std::deque<std::array<Entry, 256>> nodes_;  // a deque: entries keep their address
+  std::size_t n2_ = 0, n3_ = 0;               // nodes at levels 2 and 3
 };
 
 class PortMap {

@@ -50,7 +50,7 @@ PathCost path_cost(const cls::Plan& plan, const cls::Tables& t, const cls::Class
       continue;
     }
     ++out.tables;
-    out.index_reads += g.kind == GroupKind::Trie4 ? (t.groups[gi].nnodes ? 3 : 1)
+    out.index_reads += g.kind == GroupKind::Trie4 ? (t.groups[gi].nnodes3 ? 3 : t.groups[gi].nnodes2 ? 2 : 1)
                        : g.kind == GroupKind::Hash6 ? t.groups[gi].probes
                                                     : 1;
   }
@@ -74,7 +74,7 @@ nlohmann::json plan_json(const Guard::PlanReport& r) {
                         {"rules", g.rules.size()},
                         {"first_rule", g.first() + 1}};
     if (g.kind != GroupKind::Chain)
-      j["table"] = {{"bytes", t.bytes}, {"lists", t.nlists}, {"nodes", t.nnodes}, {"probes", t.probes}};
+      j["table"] = {{"bytes", t.bytes}, {"lists", t.nlists}, {"nodes", t.nnodes2 + t.nnodes3}, {"blob", t.blob}, {"probes", t.probes}};
     groups.push_back(std::move(j));
   }
   nlohmann::json classes = nlohmann::json::array();
@@ -96,7 +96,7 @@ nlohmann::json plan_json(const Guard::PlanReport& r) {
           {"classes", classes},
           {"program",
            {{"instructions", r.compiled.program.size()},
-            {"table_bytes", tables.blob.size()}}},
+            {"table_bytes", tables.bytes()}, {"table_maps", tables.blobs.size()}}},
           {"installed",
            {{"instructions", r.installed.insns},
             {"verified_instructions", r.installed.verified_insns},
@@ -115,7 +115,7 @@ std::string plan_table(const Guard::PlanReport& r) {
       "installed: {} instructions, verifier processed {} (limit 1000000), loaded in {:.1f} ms "
       "(generation {})\n",
       plan.rules.size(), action_name(plan.default_action), plan.groups.size(),
-      r.compiled.program.size(), static_cast<double>(tables.blob.size()) / 1024, in.insns,
+      r.compiled.program.size(), static_cast<double>(tables.bytes()) / 1024, in.insns,
       in.verified_insns, in.load_us / 1000.0, in.generation);
   if (!plan.groups.empty()) {
     out += fmt::format("\n{:>5}  {:<6} {:<10} {:<6} {:<8} {:>6} {:>6}  {}\n", "group", "kind", "key",
@@ -127,7 +127,7 @@ std::string plan_table(const Guard::PlanReport& r) {
           g.kind == GroupKind::Chain
               ? "straight-line compares"
               : fmt::format("{:.1f} KiB, {} lists{}", t.bytes / 1024.0, t.nlists,
-                            g.kind == GroupKind::Trie4   ? fmt::format(", {} nodes", t.nnodes)
+                            g.kind == GroupKind::Trie4   ? fmt::format(", {} nodes", t.nnodes2 + t.nnodes3)
                             : g.kind == GroupKind::Hash6 ? fmt::format(", {} probes", t.probes)
                                                          : "");
       out += fmt::format("{:>5}  {:<6} {:<10} {:<6} {:<8} {:>6} {:>6}  {}\n", i, cls::kind_name(g.kind),
