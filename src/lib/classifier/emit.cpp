@@ -31,6 +31,8 @@ constexpr std::int16_t kSaddr = off(offsetof(xdpguard_percpu, pkt.saddr));
 constexpr std::int16_t kDaddr = off(offsetof(xdpguard_percpu, pkt.daddr));
 constexpr std::int16_t kSport = off(offsetof(xdpguard_percpu, pkt.sport));
 constexpr std::int16_t kDport = off(offsetof(xdpguard_percpu, pkt.dport));
+constexpr std::int16_t kLen = off(offsetof(xdpguard_percpu, len));
+constexpr std::int16_t kActions = off(offsetof(xdpguard_percpu, actions));
 constexpr std::int16_t kCtx = -8;  // the spilled context
 
 std::int16_t addr_off(Field f) { return f == Field::Saddr ? kSaddr : kDaddr; }
@@ -76,6 +78,7 @@ class Emitter {
     maps_[kMapBlob] = p_.map("rule tables");
     maps_[kMapSet4] = p_.map("xg_set4");
     maps_[kMapSet6] = p_.map("xg_set6");
+    maps_[kMapRuleStats] = p_.map("xg_rule_stats");
     // Blob 0 is kMapBlob; further blobs follow the fixed slots.
     blob_maps_.push_back(maps_[kMapBlob]);
     for (std::size_t k = 1; k < tables.blobs.size(); ++k)
@@ -290,8 +293,38 @@ class Emitter {
     p_.jmp(end);
   }
 
+  // The verdict. Pass and drop the classifier applies itself: it counts the
+  // packet for its rule and its action (as the enforce stage would) and
+  // returns, one tail call and one per-CPU lookup cheaper. Verdicts that need
+  // more (redirect) go on to the enforce stage.
   void finish(Label end) {
     p_.bind(end);
+    Label enforce = p_.label();
+    p_.ldx(Size::W, R::R7, R::R6, kAction);
+    p_.jcc(Cond::Eq, R::R7, XDP_REDIRECT, enforce);
+    p_.jcc(Cond::Ge, R::R7, XDPGUARD_NUM_ACTIONS, enforce);
+    // xg_rule_stats[slot]
+    p_.ldx(Size::W, R::R1, R::R6, kSlot);
+    p_.stx(Size::W, kFp, -12, R::R1);
+    p_.ld_map(R::R1, maps_[kMapRuleStats]);
+    p_.mov(R::R2, kFp);
+    p_.alu(Alu::Add, R::R2, -12);
+    p_.call(BPF_FUNC_map_lookup_elem);
+    p_.ldx(Size::W, R::R8, R::R6, kLen);
+    Label counted = p_.label();
+    p_.jcc(Cond::Eq, R::R0, 0, counted);
+    bump(R::R0, 0);
+    p_.bind(counted);
+    // actions[action]
+    p_.mov(R::R1, R::R7);
+    static_assert(sizeof(xdpguard_counter) == 16);
+    p_.alu(Alu::Lsh, R::R1, 4);
+    p_.alu(Alu::Add, R::R1, R::R6);
+    bump(R::R1, kActions);
+    p_.mov(R::R0, R::R7);
+    p_.exit();
+
+    p_.bind(enforce);
     p_.ldx(Size::DW, R::R1, kFp, kCtx);
     p_.ld_map(R::R2, maps_[kMapProgs]);
     p_.mov(R::R3, XDPGUARD_PROG_ENFORCE);
@@ -305,6 +338,16 @@ class Emitter {
     p_.call(BPF_FUNC_redirect);
     p_.bind(plain);
     p_.exit();
+  }
+
+  // counter at [base + off] += {1 packet, r8 bytes}; clobbers r2.
+  void bump(Reg base, std::int16_t off) {
+    p_.ldx(Size::DW, R::R2, base, off);
+    p_.alu(Alu::Add, R::R2, 1);
+    p_.stx(Size::DW, base, off, R::R2);
+    p_.ldx(Size::DW, R::R2, base, static_cast<std::int16_t>(off + 8));
+    p_.alu(Alu::Add, R::R2, R::R8);
+    p_.stx(Size::DW, base, static_cast<std::int16_t>(off + 8), R::R2);
   }
 
   // ---- chains --------------------------------------------------------------

@@ -30,7 +30,8 @@ enum MapSlot : std::uint32_t {
                     // further blobs get MapIds from kNumMapSlots on
   kMapSet4 = 3,     // xg_set4
   kMapSet6 = 4,     // xg_set6
-  kNumMapSlots = 5,
+  kMapRuleStats = 5,  // xg_rule_stats
+  kNumMapSlots = 6,
 };
 
 [[nodiscard]] Result<Program> emit_classifier(const Plan& plan, const Tables& tables);

@@ -24,10 +24,8 @@ namespace xdpguard::cls {
 
 // The pipeline maps every classifier references (borrowed fds).
 struct PipelineFds {
-  int percpu = -1, progs = -1, set4 = -1, set6 = -1;
+  int percpu = -1, progs = -1, set4 = -1, set6 = -1, rule_stats = -1;
 };
-
-
 
 // A rule set compiled: plan, tables, code. Pure.
 struct Compiled {
