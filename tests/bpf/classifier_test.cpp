@@ -8,6 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+
 #include "bpf/test_run.h"
 #include "guard/guard.h"
 #include "rules/parser.h"
@@ -128,6 +131,59 @@ TEST_F(ClassifierTest, SetsDefaultAndRedirect) {
   // Replacing the set changes membership without touching the rules.
   ASSERT_TRUE(guard_->load_set("bad", {members[1]}));
   EXPECT_EQ(verdict(Packet().eth().ipv4("192.0.2.77", kB4).tcp(1, 9).bytes()), XDP_REDIRECT);
+}
+
+// A large IPv6 set (it gets the filter, abi.h): the kernel's verdicts
+// for members, their neighbours and random addresses equal a brute-force
+// membership test.
+TEST_F(ClassifierTest, LargeIpv6SetAgreesWithBruteForce) {
+  std::mt19937 rng(11);
+  std::vector<rules::Prefix> set;
+  const unsigned lens[] = {12, 16, 20, 23, 24, 25, 32, 48, 64, 128};
+  while (set.size() < 3000) {
+    rules::Prefix p{rules::Family::V6, {}, static_cast<std::uint8_t>(lens[rng() % std::size(lens)])};
+    for (auto& b : p.addr) b = static_cast<std::uint8_t>(rng());
+    if (rng() % 2) p.addr[0] = 0x2a, p.addr[1] = static_cast<std::uint8_t>(rng() % 8);
+    if (p.len == 12 && rng() % 4) continue;  // a few short ones, not a covered world
+    for (unsigned bit = p.len; bit < 128; ++bit) p.addr[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
+    set.push_back(p);
+  }
+  ASSERT_TRUE(guard_->load_set("big6", set));
+  rules({"drop saddr @big6"});
+  auto in_set = [&](const std::array<std::uint8_t, 16>& a) {
+    return std::any_of(set.begin(), set.end(), [&](const rules::Prefix& p) {
+      for (unsigned bit = 0; bit < p.len; ++bit)
+        if (((a[bit / 8] ^ p.addr[bit / 8]) >> (7 - bit % 8)) & 1) return false;
+      return true;
+    });
+  };
+  auto text = [](const std::array<std::uint8_t, 16>& a) {
+    std::string s = rules::prefix_to_string({rules::Family::V6, a, 128});
+    return s.substr(0, s.find('/'));
+  };
+  std::vector<std::array<std::uint8_t, 16>> probes;
+  for (std::size_t i = 0; i < set.size(); i += 7) {
+    std::array<std::uint8_t, 16> a = set[i].addr;
+    probes.push_back(a);
+    a[15] ^= 1;
+    probes.push_back(a);
+    a[2] ^= 1;  // a neighbouring /24 (mostly)
+    probes.push_back(a);
+  }
+  for (int i = 0; i < 1000; ++i) {
+    std::array<std::uint8_t, 16> a;
+    for (auto& b : a) b = static_cast<std::uint8_t>(rng());
+    probes.push_back(a);
+  }
+  int members = 0;
+  for (const auto& a : probes) {
+    const bool want = in_set(a);
+    members += want;
+    ASSERT_EQ(verdict(Packet().eth().ipv6(text(a), kB6).udp(1, 9).bytes()), want ? XDP_DROP : XDP_PASS)
+        << text(a) << (want ? " is" : " is not") << " in the set";
+  }
+  EXPECT_GT(members, 400);
+  EXPECT_LT(members, static_cast<int>(probes.size()) - 400);
 }
 
 TEST_F(ClassifierTest, CountersSurviveUpdatesThatDoNotTouchTheRule) {

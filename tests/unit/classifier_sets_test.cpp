@@ -257,6 +257,34 @@ TEST(ClassifierSets, Set6AgreesWithBruteForce) {
   }
 }
 
+// Large sets get the filter (abi.h); it must never turn a member away. Prefixes
+// shorter than /24 (each covers many /24s), at /24, and longer, clustered
+// around /24 edges so that neighbours of members test the filter's edges.
+TEST(ClassifierSets, Set6FilterKeepsEveryMember) {
+  std::mt19937 rng(8);
+  std::vector<Prefix> v;
+  const unsigned lens[] = {16, 20, 23, 24, 25, 32, 48, 64, 128};
+  for (unsigned len : {8u, 12u, 12u, 15u}) {
+    Addr a{};
+    for (auto& b : a) b = static_cast<std::uint8_t>(rng());
+    v.push_back(make(Family::V6, a, len));
+  }
+  while (v.size() < 3000) {
+    Addr a{};
+    for (auto& b : a) b = static_cast<std::uint8_t>(rng());
+    if (rng() % 2) a[0] = 0x20, a[1] = static_cast<std::uint8_t>(rng() % 4);  // a crowded corner
+    v.push_back(make(Family::V6, a, lens[rng() % std::size(lens)]));
+  }
+  auto img = build_set6(v);
+  ASSERT_TRUE(img) << img.error().message();
+  EXPECT_GT((*img)[0].hdr.filter_bits, 0);
+  expect_set6(v, rng, 20000);
+
+  auto small = build_set6(std::vector<Prefix>(v.begin(), v.begin() + 100));
+  ASSERT_TRUE(small);
+  EXPECT_EQ((*small)[0].hdr.filter_bits, 0) << "100 prefixes need no filter";
+}
+
 // Disjoint prefixes (first byte distinct), one per length in [from, from+n).
 std::vector<Prefix> one_per_length(unsigned from, unsigned n) {
   std::vector<Prefix> v;

@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define XDPGUARD_ABI_VERSION 4
+#define XDPGUARD_ABI_VERSION 5
 
 /* XDP verdicts are counted by their UAPI value (XDP_ABORTED..XDP_REDIRECT). */
 #define XDPGUARD_NUM_ACTIONS 5
@@ -179,12 +179,22 @@ struct xdpguard_set4_elem {
  * marker goes to longer lengths, a miss to shorter ones, a prefix ends the
  * search. Prefixes covered by a shorter member are dropped at build time, so
  * no "best match so far" needs carrying.
+ *
+ * With `filter_bits` = g (0: none), a filter follows the buckets (from
+ * element 1 + buckets + probes - 1 on): one byte per region of the address
+ * space that shares its top g bits (byte i of element i / 128), saying which
+ * member lengths meet the region: 0 none (the address is not a member),
+ * XDPGUARD_SET6_FILTER_MANY several (search all lengths), else 1 + the index
+ * in `lens` of the only one (one probe, at that length, decides). Most
+ * misses end after one read, most hits after one probe.
  */
 #define XDPGUARD_SET6_MAX_LENS 104
 #define XDPGUARD_SET6_SLOTS 6
 #define XDPGUARD_SET6_KIND_PREFIX 1
 #define XDPGUARD_SET6_KIND_MARKER 2
 #define XDPGUARD_SET6_OVERFLOW 1
+#define XDPGUARD_SET6_FILTER_MANY 0xff
+#define XDPGUARD_SET6_FILTER_MAX_BITS 24
 struct xdpguard_set6_slot {
 	__u32 addr[4]; /* masked to len, each word in host byte order */
 	__u8 len;
@@ -198,7 +208,9 @@ struct xdpguard_set6_elem {
 			__u32 nlens;
 			__u32 buckets;     /* home buckets: (hash * buckets) >> 32 */
 			__u32 seed;        /* hash seed (see classifier/sets.cpp) */
-			__u32 probes;      /* buckets searched from the home bucket */
+			__u8 probes;       /* buckets searched from the home bucket */
+			__u8 filter_bits;  /* g: the filter's regions (0: no filter) */
+			__u16 pad;
 			__u32 count;       /* IPv6 prefixes loaded (as given) */
 			__u32 stamp;       /* the load both families came from */
 		} hdr;
@@ -212,6 +224,7 @@ struct xdpguard_set6_elem {
 			__u8 flags;
 			__u8 pad;
 		} bucket;
+		__u8 filter[128];
 	};
 };
 

@@ -26,6 +26,12 @@ std::uint32_t host_v4(const std::array<std::uint8_t, 16>& a) {
 
 constexpr std::uint32_t kK[5] = {0x2545F491u, 0x4F6CDD1Du, 0x61C88647u, 0x7FEB352Du, 0x5BD1E995u};
 constexpr std::uint32_t kMaxProbes6 = 4;
+// Sets with at least this many (uncovered) IPv6 prefixes get the filter
+// (abi.h): about 16 regions per prefix, at most 2^24 (16 MiB); below it a
+// miss costs a few probes of a small table that stays in cache.
+constexpr std::size_t kFilterMin6 = 1024;
+constexpr std::uint32_t kFilterPerElem = sizeof(xdpguard_set6_elem);
+static_assert(kFilterPerElem == 128);
 constexpr unsigned kMaxSteps6 = 7;  // binary search over at most 112 lengths
 static_assert((1u << kMaxSteps6) > XDPGUARD_SET6_MAX_LENS);
 
@@ -351,7 +357,24 @@ Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Pref
         ++used[home + d];
       }
       if (!ok) continue;
-      std::vector<xdpguard_set6_elem> img(1 + nb + probes - 1);
+      const std::size_t filter_at = 1 + nb + probes - 1;
+      unsigned g = 0;
+      if (prefixes.size() >= kFilterMin6)
+        while (g < XDPGUARD_SET6_FILTER_MAX_BITS && (std::size_t{1} << g) < 16 * prefixes.size()) ++g;
+      std::vector<xdpguard_set6_elem> img(filter_at + (g ? (std::size_t{1} << g) / kFilterPerElem : 0));
+      if (g) {
+        // Prefixes are disjoint here: 2^g regions marked in all, at most.
+        for (const auto& [w, len] : prefixes) {
+          const std::uint8_t mark = static_cast<std::uint8_t>(
+              1 + (std::lower_bound(lv.begin(), lv.end(), len) - lv.begin()));
+          const std::uint32_t top = w[0] >> (32 - g);
+          const std::uint32_t n = len >= g ? 1u : 1u << (g - len);
+          for (std::uint32_t r = top; r < top + n; ++r) {
+            auto& v = img[filter_at + r / kFilterPerElem].filter[r % kFilterPerElem];
+            v = v == 0 || v == mark ? mark : XDPGUARD_SET6_FILTER_MANY;
+          }
+        }
+      }
       std::fill(used.begin(), used.end(), 0);
       for (std::size_t i = 0; i < list.size(); ++i) {
         const auto& e = list[i];
@@ -370,7 +393,8 @@ Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Pref
       h.nlens = static_cast<std::uint32_t>(lv.size());
       h.buckets = static_cast<std::uint32_t>(nb);
       h.seed = seed;
-      h.probes = probes;
+      h.probes = static_cast<std::uint8_t>(probes);
+      h.filter_bits = static_cast<std::uint8_t>(g);
       h.count = static_cast<std::uint32_t>(v6.size());
       h.stamp = stamp;
       return img;
@@ -381,6 +405,14 @@ Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Pref
 bool set6_contains(const std::vector<xdpguard_set6_elem>& img, const std::array<std::uint8_t, 16>& a) {
   const auto& h = img[0].hdr;
   std::uint64_t lo = 0, hi = h.nlens;
+  if (const unsigned g = h.filter_bits) {
+    const std::uint32_t top = host_words(a, 32)[0] >> (32 - g);
+    const std::size_t e = std::size_t{1} + h.buckets + h.probes - 1 + top / kFilterPerElem;
+    if (e >= img.size()) return false;
+    const std::uint8_t v = img[e].filter[top % kFilterPerElem];
+    if (v == 0) return false;
+    if (v != XDPGUARD_SET6_FILTER_MANY) lo = v - 1u, hi = v;  // one length: one probe
+  }
   for (unsigned step = 0; step < kMaxSteps6; ++step) {
     if (lo >= hi) return false;
     std::uint64_t mid = (lo + hi) >> 1;
@@ -391,7 +423,7 @@ bool set6_contains(const std::vector<xdpguard_set6_elem>& img, const std::array<
     const std::uint64_t home = set6_home(x, h.buckets);
     const std::uint8_t tag = set6_tag(x);
     int found = 0;  // 0 miss, 1 prefix, 2 marker
-    for (std::uint32_t pr = 0; pr < std::min(h.probes, kMaxProbes6) && !found; ++pr) {
+    for (std::uint32_t pr = 0; pr < std::min<std::uint32_t>(h.probes, kMaxProbes6) && !found; ++pr) {
       std::size_t b = 1 + home + pr;
       if (b >= img.size()) break;
       const auto& bk = img[b].bucket;
@@ -421,6 +453,7 @@ void emit_set6_function(Program& p, MapId outer) {
   constexpr std::int16_t kBuckets = off(offsetof(xdpguard_set6_elem, hdr.buckets));
   constexpr std::int16_t kSeed = off(offsetof(xdpguard_set6_elem, hdr.seed));
   constexpr std::int16_t kProbes = off(offsetof(xdpguard_set6_elem, hdr.probes));
+  constexpr std::int16_t kFilterBits = off(offsetof(xdpguard_set6_elem, hdr.filter_bits));
   constexpr std::int16_t kSlotSize = sizeof(xdpguard_set6_slot);
   constexpr std::int16_t kSlotLen = off(offsetof(xdpguard_set6_slot, len));
   constexpr std::int16_t kSlotKind = off(offsetof(xdpguard_set6_slot, kind));
@@ -447,6 +480,36 @@ void emit_set6_function(Program& p, MapId outer) {
   p.st(Size::DW, kFp, kLo, 0);
   p.ldx(Size::W, R::R1, R::R9, kNlens);
   p.stx(Size::DW, kFp, kHi, R::R1);
+  {
+    // The filter (abi.h): none of the set's lengths here ends the search,
+    // exactly one narrows it to one probe.
+    Label search = p.label();
+    p.ldx(Size::B, R::R1, R::R9, kFilterBits);
+    p.jcc(Cond::Eq, R::R1, 0, search);
+    p.jcc(Cond::Gt, R::R1, XDPGUARD_SET6_FILTER_MAX_BITS, search);
+    p.ldx(Size::W, R::R7, R::R6, addr_off);
+    p.to_be(R::R7, 32);
+    p.mov(R::R2, 32);
+    p.alu(Alu::Sub, R::R2, R::R1);
+    p.alu(Alu::Rsh, R::R7, R::R2);  // the region: the top g bits
+    p.ldx(Size::W, R::R1, R::R9, kBuckets);  // its element: buckets + probes + region / 128
+    p.ldx(Size::B, R::R2, R::R9, kProbes);
+    p.alu(Alu::Add, R::R1, R::R2);
+    p.mov(R::R2, R::R7);
+    p.alu(Alu::Rsh, R::R2, 7);
+    p.alu(Alu::Add, R::R1, R::R2);
+    p.stx(Size::W, kFp, kKey, R::R1);
+    lookup(R::R8, not_member);
+    p.alu(Alu::And, R::R7, 127);
+    p.alu(Alu::Add, R::R0, R::R7);
+    p.ldx(Size::B, R::R1, R::R0, 0);
+    p.jcc(Cond::Eq, R::R1, 0, not_member);
+    p.jcc(Cond::Eq, R::R1, XDPGUARD_SET6_FILTER_MANY, search);
+    p.stx(Size::DW, kFp, kHi, R::R1);
+    p.alu(Alu::Sub, R::R1, 1);
+    p.stx(Size::DW, kFp, kLo, R::R1);
+    p.bind(search);
+  }
 
   for (unsigned step = 0; step < kMaxSteps6; ++step) {
     Label miss = p.label(), marker = p.label(), next = p.label();
@@ -509,7 +572,7 @@ void emit_set6_function(Program& p, MapId outer) {
     for (std::uint32_t probe = 0; probe < kMaxProbes6; ++probe) {
       Label checked = p.label();
       if (probe) {
-        p.ldx(Size::W, R::R2, R::R9, kProbes);
+        p.ldx(Size::B, R::R2, R::R9, kProbes);
         p.jcc(Cond::Le, R::R2, static_cast<std::int32_t>(probe), miss);
       }
       p.ldx(Size::DW, R::R1, kFp, kHome);
