@@ -45,7 +45,7 @@
 #include "guard/guard.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
-#include "rules/reference.h"
+#include "oracle/reference.h"
 
 namespace {
 

@@ -51,7 +51,7 @@
 #include "core/unique_fd.h"
 #include "floor/floor.h"
 #include "guard/guard.h"
-#include "rules/reference.h"
+#include "oracle/reference.h"
 
 using namespace xdpguard;
 using bench::Bytes;

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "rules/reference.h"
+#include "oracle/reference.h"
 #include "rules/rule.h"
 
 namespace xdpguard::bench {

@@ -21,7 +21,7 @@
 
 #include "classifier/plan.h"
 #include "classifier/tables.h"
-#include "rules/reference.h"
+#include "oracle/reference.h"
 
 namespace xdpguard::test {
 

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "rules/reference.h"
+#include "oracle/reference.h"
 #include "rules/rule.h"
 #include "support/packet.h"
 

@@ -33,7 +33,7 @@
 #include "classifier/tables.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
-#include "rules/reference.h"
+#include "oracle/reference.h"
 #include "support/plan_eval.h"
 #include "support/rule_gen.h"
 

@@ -8,7 +8,7 @@
 
 #include "rules/lint.h"
 #include "rules/parser.h"
-#include "rules/reference.h"
+#include "oracle/reference.h"
 
 namespace xdpguard::rules {
 namespace {

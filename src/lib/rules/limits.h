@@ -7,7 +7,7 @@
 
 #include <cstddef>
 
-#include "bpf/abi.h"
+#include <xdpguard/abi.h>
 
 namespace xdpguard::rules {
 

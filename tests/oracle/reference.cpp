@@ -1,4 +1,4 @@
-#include "rules/reference.h"
+#include "oracle/reference.h"
 
 #include <cstring>
 
