@@ -34,7 +34,8 @@ bool l4_valid(const std::vector<std::uint8_t>& f) {
     std::uint8_t ph[36] = {};
     std::size_t n = v6 ? 32 : 8;
     std::memcpy(ph, &f[ip + (v6 ? 8 : 12)], n);
-    ph[n + 1] = proto, ph[n + 2] = static_cast<std::uint8_t>(len >> 8), ph[n + 3] = static_cast<std::uint8_t>(len);
+    ph[n + 1] = proto, ph[n + 2] = static_cast<std::uint8_t>(len >> 8),
+           ph[n + 3] = static_cast<std::uint8_t>(len);
     for (std::size_t i = 0; i < n + 4; i += 2) {
       std::uint16_t w;
       std::memcpy(&w, ph + i, 2);

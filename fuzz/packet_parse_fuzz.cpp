@@ -115,9 +115,7 @@ void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) 
       check(p.l4_off + 4u <= dgram_end);
       check(p.icmp_type == l4[0] && p.icmp_code == l4[1] && p.sport == 0 && p.dport == 0);
       break;
-    default:
-      check(p.sport == 0 && p.dport == 0 && p.tcp_flags == 0 && p.icmp_type == 0);
-      break;
+    default: check(p.sport == 0 && p.dport == 0 && p.tcp_flags == 0 && p.icmp_type == 0); break;
   }
 }
 

@@ -73,7 +73,8 @@ const std::vector<Set>& sets() {
   static const std::vector<Set> s = [] {
     std::vector<Set> out;
     const char* a[] = {"198.18.0.0/24", "198.18.1.7", "10.0.0.0/8", "fd00::/64", "fd00:1::/48", "fd00::2:5"};
-    const char* b[] = {"198.18.0.128/25", "203.0.113.0/24", "0.0.0.0/2", "fd00::/16", "fd00::8/125", "2001:db8::/32"};
+    const char* b[] = {"198.18.0.128/25", "203.0.113.0/24", "0.0.0.0/2",
+                       "fd00::/16",       "fd00::8/125",    "2001:db8::/32"};
     out.push_back({"a", {}});
     for (const char* p : a) out.back().prefixes.push_back(*parse_prefix(p));
     out.push_back({"b", {}});
@@ -114,7 +115,8 @@ struct Kernel {
 Kernel* kernel() {
   static Kernel* k = []() -> Kernel* {
     if (::geteuid() != 0) {
-      std::fprintf(stderr, "rule_compile_fuzz: not root: BPF programs cannot be loaded; every input is skipped\n");
+      std::fprintf(stderr,
+                   "rule_compile_fuzz: not root: BPF programs cannot be loaded; every input is skipped\n");
       return nullptr;
     }
     auto prog = GuardProgram::open({});
@@ -228,7 +230,8 @@ Want aim(const Rule* r, Stream& b) {
   if (r) {
     aim_addr(r->saddr, w.family, w.saddr, b);
     aim_addr(r->daddr, w.family, w.daddr, b);
-    if (w.family == 4) std::fill(w.saddr.begin() + 4, w.saddr.end(), 0), std::fill(w.daddr.begin() + 4, w.daddr.end(), 0);
+    if (w.family == 4)
+      std::fill(w.saddr.begin() + 4, w.saddr.end(), 0), std::fill(w.daddr.begin() + 4, w.daddr.end(), 0);
   }
   w.sport = aim_port(r ? r->sport : std::nullopt, b);
   w.dport = aim_port(r ? r->dport : std::nullopt, b);
@@ -246,7 +249,8 @@ std::vector<std::uint8_t> frame(const Want& w, Stream& b) {
   std::vector<std::uint8_t> f = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1};
   for (int tags = b.chance(48) ? 1 + (b.byte() & 1) : 0; tags > 0; --tags)
     f.insert(f.end(), {0x81, 0x00, static_cast<std::uint8_t>(b.byte() & 0x0f), b.byte()});
-  f.insert(f.end(), {static_cast<std::uint8_t>(w.family == 4 ? 0x08 : 0x86), static_cast<std::uint8_t>(w.family == 4 ? 0x00 : 0xdd)});
+  f.insert(f.end(), {static_cast<std::uint8_t>(w.family == 4 ? 0x08 : 0x86),
+                     static_cast<std::uint8_t>(w.family == 4 ? 0x00 : 0xdd)});
   std::vector<std::uint8_t> l4;
   if (!w.frag) {
     if (w.proto == kProtoTcp) {
@@ -279,7 +283,8 @@ std::vector<std::uint8_t> frame(const Want& w, Stream& b) {
     f[l3 + 6] = w.frag ? 44 : w.proto, f[l3 + 7] = 64;
     std::memcpy(&f[l3 + 8], w.saddr.data(), 16);
     std::memcpy(&f[l3 + 24], w.daddr.data(), 16);
-    if (w.frag) f.insert(f.end(), {w.proto, 0, 0, static_cast<std::uint8_t>(8 | (b.byte() & 0xf0)), 1, 2, 3, 4});
+    if (w.frag)
+      f.insert(f.end(), {w.proto, 0, 0, static_cast<std::uint8_t>(8 | (b.byte() & 0xf0)), 1, 2, 3, 4});
   }
   f.insert(f.end(), l4.begin(), l4.end());
   return f;
@@ -309,7 +314,8 @@ std::uint32_t xdp_of(Action a) {
 bool complexity_refusal(const std::string& m) {
   return m.find("BPF program is too large") != std::string::npos ||
          m.find("jumps is too complex") != std::string::npos ||
-         (m.find("load classifier") != std::string::npos && m.find("Argument list too long") != std::string::npos);
+         (m.find("load classifier") != std::string::npos &&
+          m.find("Argument list too long") != std::string::npos);
 }
 
 std::string hex(const std::vector<std::uint8_t>& f) {
@@ -352,7 +358,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t start = 0;
   while (start <= text.size() && rs.size() < kMaxRules) {
     std::size_t nl = text.find('\n', start);
-    std::string_view line = text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+    std::string_view line =
+        text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
     start = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
     auto r = parse_rule(line);
     if (!r) continue;
@@ -380,8 +387,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const char* strict = std::getenv("XDPGUARD_FUZZ_STRICT");
     if (complexity_refusal(m) && !(strict && std::strcmp(strict, "1") == 0)) {
       if (refused++ == 0 || refused % 100 == 0)
-        std::fprintf(stderr, "rule_compile_fuzz: %lu rule sets refused by the verifier's limits (known; see "
-                     "classifier_limits_test), the last: %s\n", refused, m.c_str());
+        std::fprintf(stderr,
+                     "rule_compile_fuzz: %lu rule sets refused by the verifier's limits (known; see "
+                     "classifier_limits_test), the last: %s\n",
+                     refused, m.c_str());
       return 0;
     }
     std::fprintf(stderr, "rule set refused: %s\nrules:\n", m.c_str());
@@ -404,10 +413,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(cpus.has_value(), "per-CPU lookup failed");
     const std::uint32_t got_slot = (*cpus)[static_cast<std::size_t>(k->cpu)].slot;
     if (r->verdict != verdict || got_slot != slot) {
-      std::fprintf(stderr, "frame %d %s\n  reference: verdict %u, rule id %u (%s)\n  kernel: verdict %u, rule id %u\nrules:\n",
-                   i, hex(f).c_str(), verdict, slot, want ? texts[*want].c_str() : "default", r->verdict,
-                   got_slot);
-      for (std::size_t j = 0; j < texts.size(); ++j) std::fprintf(stderr, "  id %u: %s\n", (*ids)[j], texts[j].c_str());
+      std::fprintf(
+          stderr,
+          "frame %d %s\n  reference: verdict %u, rule id %u (%s)\n  kernel: verdict %u, rule id %u\nrules:\n",
+          i, hex(f).c_str(), verdict, slot, want ? texts[*want].c_str() : "default", r->verdict, got_slot);
+      for (std::size_t j = 0; j < texts.size(); ++j)
+        std::fprintf(stderr, "  id %u: %s\n", (*ids)[j], texts[j].c_str());
       check(false, "the kernel disagrees with the reference");
     }
   }

@@ -7,8 +7,8 @@
 
 /* Source address of a SYN: IPv4 in addr[0] (family 4) or IPv6 (family 6). */
 struct syn_source {
-	__u32 addr[4];
-	__u32 family;
+  __u32 addr[4];
+  __u32 family;
 };
 
 #define COUNT_SYNS_MAX_SOURCES 65536

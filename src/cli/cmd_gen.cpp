@@ -32,8 +32,8 @@ std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop = true; }
 
 std::string fmt_rate(const gen::Progress& p, const std::string& ifname, std::uint32_t size) {
-  std::string line = fmt::format("{} frames in {:.1f} s, {:.2f} Mpps, {:.2f} Gbit/s", p.delivered(), p.seconds,
-                                 p.pps() / 1e6, p.pps() * size * 8 / 1e9);
+  std::string line = fmt::format("{} frames in {:.1f} s, {:.2f} Mpps, {:.2f} Gbit/s", p.delivered(),
+                                 p.seconds, p.pps() / 1e6, p.pps() * size * 8 / 1e9);
   if (p.dropped)
     line += fmt::format(" ({} more refused by {}: its peer's queue was full, or the peer has no XDP program)",
                         p.dropped, ifname);
@@ -64,7 +64,8 @@ Result<void> cmd_gen(const GenArgs& a) {
   spec.dport = a.dport;
   spec.size = a.size ? a.size : std::max<std::uint32_t>(64, gen::min_frame_size(spec.proto, spec.src.family));
   spec.src_mac = XG_TRY(gen::interface_mac(iface));
-  spec.dst_mac = a.dst_mac.empty() ? XG_TRY(gen::neighbour_mac(iface, a.dst)) : XG_TRY_CTX(gen::parse_mac(a.dst_mac), "--dst-mac");
+  spec.dst_mac = a.dst_mac.empty() ? XG_TRY(gen::neighbour_mac(iface, a.dst))
+                                   : XG_TRY_CTX(gen::parse_mac(a.dst_mac), "--dst-mac");
   if (!a.force) XG_CHECK(gen::check_lab_addresses(spec));
   auto tmpl = XG_TRY(gen::build(spec));
   auto g = XG_TRY(gen::Generator::open(tmpl));
@@ -76,14 +77,17 @@ Result<void> cmd_gen(const GenArgs& a) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   auto progress = [&](const gen::Progress& p) {
-    if (!a.json) std::fprintf(stderr, "gen %s: %s\n", iface.name.c_str(), fmt_rate(p, iface.name, spec.size).c_str());
+    if (!a.json)
+      std::fprintf(stderr, "gen %s: %s\n", iface.name.c_str(), fmt_rate(p, iface.name, spec.size).c_str());
   };
   auto done = XG_TRY(g.run(iface, limits, progress, &g_stop));
   if (done.frames && !done.delivered())
-    return fail(EHOSTUNREACH, "{} refused all {} frames: a veth passes them on only when its peer has an XDP "
-                "program attached (any, even one that passes everything)", iface.name, done.frames);
+    return fail(EHOSTUNREACH,
+                "{} refused all {} frames: a veth passes them on only when its peer has an XDP "
+                "program attached (any, even one that passes everything)",
+                iface.name, done.frames);
   if (a.json) {
-    nlohmann::json j = {{"interface", iface.name}, {"proto", a.proto},      {"size", spec.size},
+    nlohmann::json j = {{"interface", iface.name},    {"proto", a.proto},        {"size", spec.size},
                         {"frames", done.delivered()}, {"refused", done.dropped}, {"seconds", done.seconds},
                         {"pps", done.pps()}};
     std::printf("%s\n", j.dump().c_str());
@@ -107,7 +111,8 @@ void register_gen_command(CLI::App& app, Command& cmd) {
       ->check(CLI::IsMember({"udp", "syn", "icmp"}));
   gen->add_option("--sport", a->sport, "Source port, or a range LO-HI (random per frame); udp and syn");
   gen->add_option("--dport", a->dport, "Destination port");
-  gen->add_option("--size", a->size, "Frame length in bytes without FCS (default 64; 60..1514, more for IPv6/TCP)");
+  gen->add_option("--size", a->size,
+                  "Frame length in bytes without FCS (default 64; 60..1514, more for IPv6/TCP)");
   gen->add_option("--count", a->count, "Stop after this many frames");
   gen->add_option("--duration", a->seconds, "Stop after this many seconds (default 10 without --count)")
       ->check(CLI::PositiveNumber);
@@ -116,8 +121,9 @@ void register_gen_command(CLI::App& app, Command& cmd) {
                 "Send on an interface that is not a veth, or to/from addresses outside the lab ranges "
                 "198.18.0.0/15 and fd00::/8");
   gen->add_flag("--json", a->json, "Print the result as JSON");
-  gen->footer("Example: xdpguard -n lab gen veth0 --dst 198.18.0.2 --src 198.18.0.64/26 "
-              "--sport 1024-65535 --duration 5");
+  gen->footer(
+      "Example: xdpguard -n lab gen veth0 --dst 198.18.0.2 --src 198.18.0.64/26 "
+      "--sport 1024-65535 --duration 5");
   gen->callback([&cmd, a] {
     cmd.fn = [a] { return cmd_gen(*a); };
     cmd.context = [a] { return "gen " + a->iface; };

@@ -45,8 +45,10 @@ Result<void> rule_add(const RuleArgs& a) {
     ids.push_back(r.id);
   }
   for (const auto& w : rules::lint_rule(list, at))
-    std::fprintf(stderr, "xdpguard: warning: rule id %u can never match: rule id %u matches "
-                 "every packet it would\n", ids[w.rule_index], ids[w.covered_by]);
+    std::fprintf(stderr,
+                 "xdpguard: warning: rule id %u can never match: rule id %u matches "
+                 "every packet it would\n",
+                 ids[w.rule_index], ids[w.covered_by]);
   return {};
 }
 
@@ -101,8 +103,10 @@ Result<void> set_list(const RuleArgs& a) {
     std::fputs(sets_table(sets).c_str(), stdout);
   for (const auto& s : sets)
     if (s.torn)
-      std::fprintf(stderr, "xdpguard: warning: set %s: its IPv4 and IPv6 members come from two "
-                   "different loads (a set load was interrupted); load it again\n", s.name.c_str());
+      std::fprintf(stderr,
+                   "xdpguard: warning: set %s: its IPv4 and IPv6 members come from two "
+                   "different loads (a set load was interrupted); load it again\n",
+                   s.name.c_str());
   return {};
 }
 
@@ -145,8 +149,9 @@ void register_rule_commands(CLI::App& app, Command& cmd) {
   list->footer("Example: xdpguard rule list eth1 --json");
   bind(list, rule_list, "rule list");
 
-  auto* plan = rule->add_subcommand("plan", "What the compiler made of the rules: groups, "
-                                                "each packet's path, instructions, verifier cost");
+  auto* plan = rule->add_subcommand("plan",
+                                    "What the compiler made of the rules: groups, "
+                                    "each packet's path, instructions, verifier cost");
   plan->add_option("IFACE", args->iface, "Interface")->required();
   plan->add_flag("--json", args->json, "One JSON document");
   plan->add_flag("--dump", args->dump, "The generated program, one instruction a line");

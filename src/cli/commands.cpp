@@ -44,8 +44,7 @@ Result<void> cmd_attach(const Args& a) {
   if (!a.config.empty()) {
     conf = XG_TRY(config::load_config(a.config));
     section = conf->find_interface(iface.name);
-    if (!section)
-      return fail(ENOENT, "{} has no [interfaces.{}] section", a.config, iface.name);
+    if (!section) return fail(ENOENT, "{} has no [interfaces.{}] section", a.config, iface.name);
     if (a.mode.empty()) mode_text = std::string(config::mode_name(section->mode));
     cfg.default_action = xdp_of(section->default_action);
     cfg.non_ip_action = xdp_of(section->non_ip_action);
@@ -86,11 +85,15 @@ Result<void> cmd_detach(const Args& a) {
 
 void warn_about(const GuardStats& s) {
   if (!s.classifier)
-    std::fprintf(stderr, "xdpguard: warning: %s: no classifier installed (an attach was "
-                 "interrupted): IP packets pass; detach and attach again\n", s.ifname.c_str());
+    std::fprintf(stderr,
+                 "xdpguard: warning: %s: no classifier installed (an attach was "
+                 "interrupted): IP packets pass; detach and attach again\n",
+                 s.ifname.c_str());
   if (s.setup_pending)
-    std::fprintf(stderr, "xdpguard: warning: %s: attach --config was interrupted before all its "
-                 "sets and rules were in; detach and attach again\n", s.ifname.c_str());
+    std::fprintf(stderr,
+                 "xdpguard: warning: %s: attach --config was interrupted before all its "
+                 "sets and rules were in; detach and attach again\n",
+                 s.ifname.c_str());
 }
 
 namespace {
@@ -154,9 +157,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
     sub->callback([&cmd, args, fn, sub, with_iface] {
       cmd.fn = [args, fn] { return fn(*args); };
       std::string name = sub->get_name();
-      cmd.context = [args, name, with_iface] {
-        return with_iface ? name + " " + args->iface : name;
-      };
+      cmd.context = [args, name, with_iface] { return with_iface ? name + " " + args->iface : name; };
     });
   };
 
@@ -168,8 +169,9 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
                      "TOML file: mode, default action and rules of this interface, sets");
   attach->add_option("--default", args->default_action, "Action when no rule matches: pass|drop")
       ->check(CLI::IsMember({"pass", "drop"}));
-  attach->footer("Example: xdpguard attach veth1 --mode native\n"
-                 "         xdpguard attach eth1 --config /etc/xdpguard.toml");
+  attach->footer(
+      "Example: xdpguard attach veth1 --mode native\n"
+      "         xdpguard attach eth1 --config /etc/xdpguard.toml");
   bind(attach, cmd_attach, true);
 
   auto* detach = app.add_subcommand("detach", "Detach xdpguard and remove its pinned state");

@@ -60,8 +60,8 @@ TEST(AtomicSwap, EveryVerdictComesFromOneRuleSet) {
   // R (dport 3000): pass in both. A torn rule set
   // (A's tuples with B's entries or vice versa) would give P or Q the other
   // set's catch-all or default, and redirect is in neither.
-  const std::vector<std::string> a = {"pass udp dport 1000", "drop udp dport 2000",
-                                      "pass udp", "redirect dev lo tcp"};
+  const std::vector<std::string> a = {"pass udp dport 1000", "drop udp dport 2000", "pass udp",
+                                      "redirect dev lo tcp"};
   const std::vector<std::string> b = {"drop udp dport 1000", "pass udp dport 2000",
                                       "redirect dev lo tcp dport 7"};
   const std::vector<std::string> big_a = big(a, 0), big_b = big(b, 1);
@@ -149,11 +149,11 @@ TEST(AtomicSwap, EveryVerdictComesFromOneRuleSet) {
   for (const auto& c : stats->actions) counted += c.packets;
   EXPECT_GE(counted, total.load()) << "every classified packet is counted by its action";
   RecordProperty("packets", std::to_string(total.load()));
-  std::printf("atomic swap: %d swaps (%d of rule sets with %zu rules), %llu packets (%llu by A, "
-              "%llu by B), 0 torn, 0 unclassified\n",
-              kSwaps, big_swaps, big_a.size(), static_cast<unsigned long long>(total.load()),
-              static_cast<unsigned long long>(as_a.load()),
-              static_cast<unsigned long long>(as_b.load()));
+  std::printf(
+      "atomic swap: %d swaps (%d of rule sets with %zu rules), %llu packets (%llu by A, "
+      "%llu by B), 0 torn, 0 unclassified\n",
+      kSwaps, big_swaps, big_a.size(), static_cast<unsigned long long>(total.load()),
+      static_cast<unsigned long long>(as_a.load()), static_cast<unsigned long long>(as_b.load()));
 }
 
 }  // namespace

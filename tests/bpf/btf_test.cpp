@@ -100,8 +100,7 @@ class BtfTest : public ::testing::Test {
     const btf_type* v = btf__type_by_id(btf_.get(), info.btf_value_type_id);
     ASSERT_NE(v, nullptr);
     EXPECT_STREQ(btf__name_by_offset(btf_.get(), v->name_off), value_type);
-    EXPECT_EQ(btf__resolve_size(btf_.get(), info.btf_value_type_id),
-              static_cast<__s64>(value_size));
+    EXPECT_EQ(btf__resolve_size(btf_.get(), info.btf_value_type_id), static_cast<__s64>(value_size));
     EXPECT_EQ(btf__resolve_size(btf_.get(), info.btf_key_type_id), static_cast<__s64>(key_size));
   }
 
@@ -125,14 +124,13 @@ TEST_F(BtfTest, MetaLayoutMatches) {
 
 TEST_F(BtfTest, PerCpuEntryLayoutMatches) {
   // The generated classifier reads these offsets too (classifier/emit.cpp).
-  expect_struct("xdpguard_pkt", sizeof(xdpguard_pkt),
-                {XG_MEMBER(xdpguard_pkt, saddr), XG_MEMBER(xdpguard_pkt, daddr),
-                 XG_MEMBER(xdpguard_pkt, sport), XG_MEMBER(xdpguard_pkt, dport),
-                 XG_MEMBER(xdpguard_pkt, l3_off), XG_MEMBER(xdpguard_pkt, l4_off),
-                 XG_MEMBER(xdpguard_pkt, family), XG_MEMBER(xdpguard_pkt, l4proto),
-                 XG_MEMBER(xdpguard_pkt, tcp_flags), XG_MEMBER(xdpguard_pkt, frag),
-                 XG_MEMBER(xdpguard_pkt, nvlan), XG_MEMBER(xdpguard_pkt, icmp_type),
-                 XG_MEMBER(xdpguard_pkt, icmp_code), XG_MEMBER(xdpguard_pkt, pad)});
+  expect_struct(
+      "xdpguard_pkt", sizeof(xdpguard_pkt),
+      {XG_MEMBER(xdpguard_pkt, saddr), XG_MEMBER(xdpguard_pkt, daddr), XG_MEMBER(xdpguard_pkt, sport),
+       XG_MEMBER(xdpguard_pkt, dport), XG_MEMBER(xdpguard_pkt, l3_off), XG_MEMBER(xdpguard_pkt, l4_off),
+       XG_MEMBER(xdpguard_pkt, family), XG_MEMBER(xdpguard_pkt, l4proto), XG_MEMBER(xdpguard_pkt, tcp_flags),
+       XG_MEMBER(xdpguard_pkt, frag), XG_MEMBER(xdpguard_pkt, nvlan), XG_MEMBER(xdpguard_pkt, icmp_type),
+       XG_MEMBER(xdpguard_pkt, icmp_code), XG_MEMBER(xdpguard_pkt, pad)});
   expect_struct("xdpguard_percpu", sizeof(xdpguard_percpu),
                 {XG_MEMBER(xdpguard_percpu, pkt), XG_MEMBER(xdpguard_percpu, len),
                  XG_MEMBER(xdpguard_percpu, prio), XG_MEMBER(xdpguard_percpu, slot),
@@ -142,15 +140,15 @@ TEST_F(BtfTest, PerCpuEntryLayoutMatches) {
 }
 
 TEST_F(BtfTest, CounterMapsHoldAbiCounters) {
-  expect_map(XDPGUARD_PIN_PERCPU, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(std::uint32_t),
-             sizeof(xdpguard_percpu), 1, "xdpguard_percpu");
+  expect_map(XDPGUARD_PIN_PERCPU, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(std::uint32_t), sizeof(xdpguard_percpu),
+             1, "xdpguard_percpu");
   expect_map(XDPGUARD_PIN_RULE_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(std::uint32_t),
              sizeof(xdpguard_counter), XDPGUARD_MAX_RULES + 1, "xdpguard_counter");
 }
 
 TEST_F(BtfTest, MetaMapHoldsAbiMeta) {
-  expect_map(XDPGUARD_PIN_META, BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(xdpguard_meta),
-             1, "xdpguard_meta");
+  expect_map(XDPGUARD_PIN_META, BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(xdpguard_meta), 1,
+             "xdpguard_meta");
 }
 
 }  // namespace

@@ -77,7 +77,8 @@ Prefix pfx(Family f, std::array<std::uint8_t, 16> a, int len) {
 
 std::array<std::uint8_t, 16> random_addr(RuleGen& g, Family f) {
   std::array<std::uint8_t, 16> a{};
-  for (int i = 0; i < (f == Family::V4 ? 4 : 16); ++i) a[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(g.raw());
+  for (int i = 0; i < (f == Family::V4 ? 4 : 16); ++i)
+    a[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(g.raw());
   return a;
 }
 
@@ -101,7 +102,7 @@ std::vector<Rule> chain_rules(std::size_t n) {
         r.flags_mask = m, r.flags_value = v;
         break;
       }
-      case 1:  // ip saddr a/1..7 daddr b/1..7
+      case 1:    // ip saddr a/1..7 daddr b/1..7
       case 2: {  // ip6 the same
         r.family = i % 4 == 1 ? Family::V4 : Family::V6;
         r.saddr = AddrMatch{pfx(r.family, random_addr(g, r.family), 1 + g.pick(7)), ""};
@@ -132,9 +133,12 @@ std::vector<Rule> ipv6_rules(std::size_t n) {
     a[0] = 0xfd;
     if (g.coin(50)) a[1] = a[2] = a[3] = a[4] = a[5] = 0;  // clustered: shared short prefixes
     const int k = g.pick(10);
-    if (k < 4) r.proto = kProtoTcp;
-    else if (k < 7) r.proto = kProtoUdp;
-    else if (k < 8) r.proto = static_cast<std::uint8_t>(g.coin(50) ? 47 : kProtoIcmpv6);
+    if (k < 4)
+      r.proto = kProtoTcp;
+    else if (k < 7)
+      r.proto = kProtoUdp;
+    else if (k < 8)
+      r.proto = static_cast<std::uint8_t>(g.coin(50) ? 47 : kProtoIcmpv6);
     if (g.coin(85)) r.saddr = AddrMatch{pfx(Family::V6, a, 1 + g.pick(128)), ""};
     if (g.coin(45)) {
       auto d = random_addr(g, Family::V6);
@@ -193,7 +197,8 @@ std::vector<Rule> table_rules(std::size_t n) {
       }
       case 4: {  // ip6 saddr fd00:k::/48 or a host in it
         r.family = Family::V6;
-        std::array<std::uint8_t, 16> a{0xfd, 0, 0, 0, static_cast<std::uint8_t>(k >> 8), static_cast<std::uint8_t>(k)};
+        std::array<std::uint8_t, 16> a{
+            0xfd, 0, 0, 0, static_cast<std::uint8_t>(k >> 8), static_cast<std::uint8_t>(k)};
         for (int b = 8; b < 16; ++b) a[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(g.raw());
         r.saddr = AddrMatch{pfx(Family::V6, a, k % 2 ? 48 : 128), ""};
         break;
@@ -331,14 +336,15 @@ class ClassifierLimits : public ::testing::Test {
     std::map<cls::GroupKind, std::size_t> groups, in;
     for (const auto& gr : plan->compiled.plan.groups) groups[gr.kind]++, in[gr.kind] += gr.rules.size();
     const auto& inst = plan->installed;
-    std::printf("%s: %zu rules -> %zu chains (%zu rules), %zu trie4 (%zu), %zu ports (%zu), "
-                "%zu hash6 (%zu); %zu classes; %u instructions, %u verified (%.1f%% of the "
-                "verifier's budget), %u table bytes; replace_rules took %.2f s\n",
-                name, rs.size(), groups[cls::GroupKind::Chain], in[cls::GroupKind::Chain],
-                groups[cls::GroupKind::Trie4], in[cls::GroupKind::Trie4], groups[cls::GroupKind::Ports],
-                in[cls::GroupKind::Ports], groups[cls::GroupKind::Hash6], in[cls::GroupKind::Hash6],
-                plan->compiled.plan.classes.size(), inst.insns, inst.verified_insns,
-                100.0 * inst.verified_insns / kVerifierBudget, inst.table_bytes, secs);
+    std::printf(
+        "%s: %zu rules -> %zu chains (%zu rules), %zu trie4 (%zu), %zu ports (%zu), "
+        "%zu hash6 (%zu); %zu classes; %u instructions, %u verified (%.1f%% of the "
+        "verifier's budget), %u table bytes; replace_rules took %.2f s\n",
+        name, rs.size(), groups[cls::GroupKind::Chain], in[cls::GroupKind::Chain],
+        groups[cls::GroupKind::Trie4], in[cls::GroupKind::Trie4], groups[cls::GroupKind::Ports],
+        in[cls::GroupKind::Ports], groups[cls::GroupKind::Hash6], in[cls::GroupKind::Hash6],
+        plan->compiled.plan.classes.size(), inst.insns, inst.verified_insns,
+        100.0 * inst.verified_insns / kVerifierBudget, inst.table_bytes, secs);
     RecordProperty(std::string(name) + "_verified_insns", std::to_string(inst.verified_insns));
     EXPECT_LT(inst.verified_insns, kVerifierBudget);
     EXPECT_GT(inst.verified_insns, 0u);
@@ -350,8 +356,9 @@ class ClassifierLimits : public ::testing::Test {
     g.use_sets(sets_);
     const SetMembership in_set = membership(sets_);
     for (int i = 0; i < frames; ++i) {
-      PacketFields p = g.coin(85) ? g.packet_for(rs[static_cast<std::size_t>(g.pick(static_cast<int>(rs.size())))])
-                                  : g.random_packet();
+      PacketFields p = g.coin(85)
+                           ? g.packet_for(rs[static_cast<std::size_t>(g.pick(static_cast<int>(rs.size())))])
+                           : g.random_packet();
       Bytes f = frame_for(p, g, static_cast<std::uint32_t>(i), true);
       auto want = first_match(rs, p, in_set);
       const std::uint32_t verdict =
@@ -448,7 +455,8 @@ TEST_F(ClassifierLimits, ChainOf8200TwoCompareRules) {
 // (1,040,000 instructions, E2BIG before verification).
 TEST_F(ClassifierLimits, ChainInEveryProtocolClass) {
   auto rs = short_prefix_rules(6000);
-  for (const char* t : {"pass tcp dport 22", "pass udp dport 53", "pass proto 47", "pass proto 50", "pass icmp"})
+  for (const char* t :
+       {"pass tcp dport 22", "pass udp dport 53", "pass proto 47", "pass proto 50", "pass icmp"})
     rs.push_back(*parse_rule(t));
   install_and_check("6,000 chain rules + 5 protocol rules", rs, 100);
 }
@@ -472,11 +480,11 @@ TEST_F(ClassifierLimits, SetRulesOfEitherFamily) {
 // the int16 range.
 TEST_F(ClassifierLimits, SevenIpv6SetRules) {
   load_test_sets();
-  install_and_check("seven IPv6 set rules",
-                    parse_all({"drop ip6 saddr @s0", "drop ip6 saddr @s1", "drop ip6 saddr @s2",
-                               "drop ip6 saddr @s3", "drop ip6 daddr @s0", "drop ip6 daddr @s1",
-                               "drop ip6 daddr @s2"}),
-                    200);
+  install_and_check(
+      "seven IPv6 set rules",
+      parse_all({"drop ip6 saddr @s0", "drop ip6 saddr @s1", "drop ip6 saddr @s2", "drop ip6 saddr @s3",
+                 "drop ip6 daddr @s0", "drop ip6 daddr @s1", "drop ip6 daddr @s2"}),
+      200);
 }
 
 // 84 rules of either family with a set: the group is big enough to become
@@ -541,8 +549,9 @@ TEST_F(ClassifierLimits, RefusedRuleSetsLeaveThePreviousOneInForce) {
 
   std::vector<Bytes> frames;
   for (int i = 0; i < 200; ++i)
-    frames.push_back(frame_for(g.packet_for(rs[static_cast<std::size_t>(g.pick(static_cast<int>(rs.size())))]),
-                               g, static_cast<std::uint32_t>(i), true));
+    frames.push_back(
+        frame_for(g.packet_for(rs[static_cast<std::size_t>(g.pick(static_cast<int>(rs.size())))]), g,
+                  static_cast<std::uint32_t>(i), true));
   std::vector<Outcome> before;
   for (const auto& f : frames) before.push_back(run(f));
   auto listed = guard_->rules();

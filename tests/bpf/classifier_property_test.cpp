@@ -76,9 +76,9 @@ std::uint32_t xdp_of(Action a) {
 }
 
 std::string describe(const rules::PacketFields& p) {
-  return fmt::format("IPv{} proto {} {} -> {} sport {} dport {} flags 0x{:02x}{}", p.family,
-                     p.proto, ntop(p.family, p.saddr), ntop(p.family, p.daddr), p.sport, p.dport,
-                     p.tcp_flags, p.frag ? " (non-first fragment)" : "");
+  return fmt::format("IPv{} proto {} {} -> {} sport {} dport {} flags 0x{:02x}{}", p.family, p.proto,
+                     ntop(p.family, p.saddr), ntop(p.family, p.daddr), p.sport, p.dport, p.tcp_flags,
+                     p.frag ? " (non-first fragment)" : "");
 }
 
 class ClassifierProperty : public ::testing::Test {
@@ -138,15 +138,17 @@ class ClassifierProperty : public ::testing::Test {
     for (const auto& r : rs) texts.push_back(rules::to_string(r));
     auto ids = guard_->replace_rules(texts);
     if (!ids) ++tot.refused;
-    ASSERT_TRUE(ids) << name << ": " << rs.size() << " rules, " << [&] {
-      std::size_t n = 0, any = 0;
-      for (const auto& r : rs) {
-        bool set = (r.saddr && !r.saddr->prefix) || (r.daddr && !r.daddr->prefix);
-        n += set;
-        any += set && r.family == rules::Family::Any;
-      }
-      return fmt::format("{} of them with a set ({} of either family)", n, any);
-    }() << ", refused: " << ids.error().message();
+    ASSERT_TRUE(ids) << name << ": " << rs.size() << " rules, " <<
+        [&] {
+          std::size_t n = 0, any = 0;
+          for (const auto& r : rs) {
+            bool set = (r.saddr && !r.saddr->prefix) || (r.daddr && !r.daddr->prefix);
+            n += set;
+            any += set && r.family == rules::Family::Any;
+          }
+          return fmt::format("{} of them with a set ({} of either family)", n, any);
+        }()
+                     << ", refused: " << ids.error().message();
     ASSERT_EQ(ids->size(), rs.size());
 
     auto counters = [&]() {
@@ -256,9 +258,10 @@ TEST_F(ClassifierProperty, SmallRuleSetsWithSets) {
                      tot);
     }();
   }
-  std::printf("small rule sets with sets: %u tried, %zu refused; %zu frames, %zu matched a rule (%zu "
-              "through a set), %zu dropped\n",
-              tried, tot.refused, tot.frames, tot.matched, tot.sets_hit, tot.dropped);
+  std::printf(
+      "small rule sets with sets: %u tried, %zu refused; %zu frames, %zu matched a rule (%zu "
+      "through a set), %zu dropped\n",
+      tried, tot.refused, tot.frames, tot.matched, tot.sets_hit, tot.dropped);
   EXPECT_EQ(tot.refused, 0u) << "rule sets with sets the kernel refused (stopped after 3)";
   EXPECT_GT(tot.sets_hit, tot.frames / 20);
 }
@@ -286,12 +289,13 @@ TEST_F(ClassifierProperty, BigRuleSets) {
       if (gr.kind != cls::GroupKind::Chain) tabled += gr.rules.size();
       kinds_seen.insert(gr.kind);
     }
-    std::printf("big set %u: %d rules: %d trie4 + %d ports + %d hash6 tables (%zu rules) + %d chains; "
-                "%u insns, %u verified; %.1f s\n",
-                k, sizes[k], groups[cls::GroupKind::Trie4], groups[cls::GroupKind::Ports],
-                groups[cls::GroupKind::Hash6], tabled, groups[cls::GroupKind::Chain],
-                plan->installed.insns, plan->installed.verified_insns,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    std::printf(
+        "big set %u: %d rules: %d trie4 + %d ports + %d hash6 tables (%zu rules) + %d chains; "
+        "%u insns, %u verified; %.1f s\n",
+        k, sizes[k], groups[cls::GroupKind::Trie4], groups[cls::GroupKind::Ports],
+        groups[cls::GroupKind::Hash6], tabled, groups[cls::GroupKind::Chain], plan->installed.insns,
+        plan->installed.verified_insns,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     EXPECT_GT(tabled, rs.size() / 2) << "big set " << k << ": most rules should be in tables";
   }
   EXPECT_TRUE(kinds_seen.count(cls::GroupKind::Trie4));

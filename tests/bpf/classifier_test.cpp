@@ -67,47 +67,57 @@ void check_table(ClassifierTest& t, const std::vector<Row>& rows,
 TEST_F(ClassifierTest, PortMatchAcrossEncodings) {
   rules({"drop tcp dport 22"});
   auto run = [&](const Bytes& f) { return verdict(f); };
-  check_table(*this,
-              {{"v4", Packet().eth().ipv4(kA4, kB4).tcp(1, 22).bytes(), XDP_DROP},
-               {"v6", Packet().eth().ipv6(kA6, kB6).tcp(1, 22).bytes(), XDP_DROP},
-               {"udp 22", Packet().eth().ipv4(kA4, kB4).udp(1, 22).bytes(), XDP_PASS},
-               {"tcp 23", Packet().eth().ipv4(kA4, kB4).tcp(1, 23).bytes(), XDP_PASS},
-               {"vlan", Packet().eth().vlan(7).ipv4(kA4, kB4).tcp(1, 22).bytes(), XDP_DROP},
-               {"qinq", Packet().eth().vlan_ad(7).vlan(8).ipv6(kA6, kB6).tcp(1, 22).bytes(), XDP_DROP},
-               {"ip options", Packet().eth().ipv4(kA4, kB4).ip_options({1, 1, 1, 0}).tcp(1, 22).bytes(), XDP_DROP},
-               {"v6 ext headers", Packet().eth().ipv6(kA6, kB6).hop_by_hop().dest_opts().routing({kB6}, 0).tcp(1, 22).bytes(), XDP_DROP},
-               {"v6 AH", Packet().eth().ipv6(kA6, kB6).ah(1, 1).tcp(1, 22).bytes(), XDP_DROP},
-               {"v4 first fragment", Packet().eth().ipv4(kA4, kB4).fragment(0, true).tcp(1, 22).bytes(), XDP_DROP},
-               {"v4 non-first fragment", Packet().eth().ipv4(kA4, kB4).fragment(10, true).tcp(1, 22).bytes(), XDP_PASS},
-               {"v6 first fragment", Packet().eth().ipv6(kA6, kB6).fragment6(0, true).tcp(1, 22).bytes(), XDP_DROP},
-               {"v6 non-first fragment", Packet().eth().ipv6(kA6, kB6).fragment6(10, false).tcp(1, 22).bytes(), XDP_PASS}},
-              run);
+  check_table(
+      *this,
+      {{"v4", Packet().eth().ipv4(kA4, kB4).tcp(1, 22).bytes(), XDP_DROP},
+       {"v6", Packet().eth().ipv6(kA6, kB6).tcp(1, 22).bytes(), XDP_DROP},
+       {"udp 22", Packet().eth().ipv4(kA4, kB4).udp(1, 22).bytes(), XDP_PASS},
+       {"tcp 23", Packet().eth().ipv4(kA4, kB4).tcp(1, 23).bytes(), XDP_PASS},
+       {"vlan", Packet().eth().vlan(7).ipv4(kA4, kB4).tcp(1, 22).bytes(), XDP_DROP},
+       {"qinq", Packet().eth().vlan_ad(7).vlan(8).ipv6(kA6, kB6).tcp(1, 22).bytes(), XDP_DROP},
+       {"ip options", Packet().eth().ipv4(kA4, kB4).ip_options({1, 1, 1, 0}).tcp(1, 22).bytes(), XDP_DROP},
+       {"v6 ext headers",
+        Packet().eth().ipv6(kA6, kB6).hop_by_hop().dest_opts().routing({kB6}, 0).tcp(1, 22).bytes(),
+        XDP_DROP},
+       {"v6 AH", Packet().eth().ipv6(kA6, kB6).ah(1, 1).tcp(1, 22).bytes(), XDP_DROP},
+       {"v4 first fragment", Packet().eth().ipv4(kA4, kB4).fragment(0, true).tcp(1, 22).bytes(), XDP_DROP},
+       {"v4 non-first fragment", Packet().eth().ipv4(kA4, kB4).fragment(10, true).tcp(1, 22).bytes(),
+        XDP_PASS},
+       {"v6 first fragment", Packet().eth().ipv6(kA6, kB6).fragment6(0, true).tcp(1, 22).bytes(), XDP_DROP},
+       {"v6 non-first fragment", Packet().eth().ipv6(kA6, kB6).fragment6(10, false).tcp(1, 22).bytes(),
+        XDP_PASS}},
+      run);
 }
 
 TEST_F(ClassifierTest, AddressesFamiliesRangesFlagsProtocols) {
   rules({"drop saddr 198.18.0.0/16", "drop ip6 daddr fd00::/120", "drop udp sport 1000-2000",
          "drop tcp tcp-flags syn,!ack", "drop proto 47", "pass ip6", "drop icmp"});
   auto run = [&](const Bytes& f) { return verdict(f); };
-  check_table(*this,
-              {{"v4 src in /16", Packet().eth().ipv4("198.18.200.3", "192.0.2.1").udp(1, 1).bytes(), XDP_DROP},
-               {"v4 src outside", Packet().eth().ipv4("198.19.0.1", "192.0.2.1").udp(1, 1).bytes(), XDP_PASS},
-               {"v4 fragment, L3 rule still applies", Packet().eth().ipv4("198.18.0.9", "192.0.2.1").fragment(5, false).proto(17).payload(8).bytes(), XDP_DROP},
-               {"v6 dst in /120", Packet().eth().ipv6("2001:db8::1", "fd00::ff").udp(1, 1).bytes(), XDP_DROP},
-               {"v6 dst outside", Packet().eth().ipv6("2001:db8::1", "fd00::1:0").icmp6().bytes(), XDP_PASS},
-               {"sport 999", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").udp(999, 1).bytes(), XDP_PASS},
-               {"sport 1000", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").udp(1000, 1).bytes(), XDP_DROP},
-               {"sport 2000", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").udp(2000, 1).bytes(), XDP_DROP},
-               {"sport 2001", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").udp(2001, 1).bytes(), XDP_PASS},
-               {"SYN", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").tcp(5, 80).flags(SYN).bytes(), XDP_DROP},
-               {"SYN+ECE", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").tcp(5, 80).flags(SYN | ECE).bytes(), XDP_DROP},
-               {"SYN-ACK", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").tcp(5, 80).flags(SYN | ACK).bytes(), XDP_PASS},
-               {"GRE", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").proto(47).payload(4).bytes(), XDP_DROP},
-               {"icmp v4", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").icmp().bytes(), XDP_DROP},
-               {"v6 SYN to other net: pass ip6 first? no: SYN rule comes first",
-                Packet().eth().ipv6("2001:db8::1", "2001:db8::2").tcp(5, 80).flags(SYN).bytes(), XDP_DROP},
-               {"v6 other", Packet().eth().ipv6("2001:db8::1", "2001:db8::2").icmp6().bytes(), XDP_PASS},
-               {"ARP is not IP", Packet().eth("ff:ff:ff:ff:ff:ff").arp(kA4, kB4).bytes(), XDP_PASS}},
-              run);
+  check_table(
+      *this,
+      {{"v4 src in /16", Packet().eth().ipv4("198.18.200.3", "192.0.2.1").udp(1, 1).bytes(), XDP_DROP},
+       {"v4 src outside", Packet().eth().ipv4("198.19.0.1", "192.0.2.1").udp(1, 1).bytes(), XDP_PASS},
+       {"v4 fragment, L3 rule still applies",
+        Packet().eth().ipv4("198.18.0.9", "192.0.2.1").fragment(5, false).proto(17).payload(8).bytes(),
+        XDP_DROP},
+       {"v6 dst in /120", Packet().eth().ipv6("2001:db8::1", "fd00::ff").udp(1, 1).bytes(), XDP_DROP},
+       {"v6 dst outside", Packet().eth().ipv6("2001:db8::1", "fd00::1:0").icmp6().bytes(), XDP_PASS},
+       {"sport 999", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").udp(999, 1).bytes(), XDP_PASS},
+       {"sport 1000", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").udp(1000, 1).bytes(), XDP_DROP},
+       {"sport 2000", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").udp(2000, 1).bytes(), XDP_DROP},
+       {"sport 2001", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").udp(2001, 1).bytes(), XDP_PASS},
+       {"SYN", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").tcp(5, 80).flags(SYN).bytes(), XDP_DROP},
+       {"SYN+ECE", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").tcp(5, 80).flags(SYN | ECE).bytes(),
+        XDP_DROP},
+       {"SYN-ACK", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").tcp(5, 80).flags(SYN | ACK).bytes(),
+        XDP_PASS},
+       {"GRE", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").proto(47).payload(4).bytes(), XDP_DROP},
+       {"icmp v4", Packet().eth().ipv4("192.0.2.1", "192.0.2.2").icmp().bytes(), XDP_DROP},
+       {"v6 SYN to other net: pass ip6 first? no: SYN rule comes first",
+        Packet().eth().ipv6("2001:db8::1", "2001:db8::2").tcp(5, 80).flags(SYN).bytes(), XDP_DROP},
+       {"v6 other", Packet().eth().ipv6("2001:db8::1", "2001:db8::2").icmp6().bytes(), XDP_PASS},
+       {"ARP is not IP", Packet().eth("ff:ff:ff:ff:ff:ff").arp(kA4, kB4).bytes(), XDP_PASS}},
+      run);
 }
 
 TEST_F(ClassifierTest, SetsDefaultAndRedirect) {
@@ -145,7 +155,8 @@ TEST_F(ClassifierTest, LargeIpv6SetAgreesWithBruteForce) {
     for (auto& b : p.addr) b = static_cast<std::uint8_t>(rng());
     if (rng() % 2) p.addr[0] = 0x2a, p.addr[1] = static_cast<std::uint8_t>(rng() % 8);
     if (p.len == 12 && rng() % 4) continue;  // a few short ones, not a covered world
-    for (unsigned bit = p.len; bit < 128; ++bit) p.addr[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
+    for (unsigned bit = p.len; bit < 128; ++bit)
+      p.addr[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
     set.push_back(p);
   }
   ASSERT_TRUE(guard_->load_set("big6", set));
@@ -227,12 +238,12 @@ TEST_F(ClassifierTest, KernelVerdictEqualsReferenceOnRandomRuleSets) {
       ASSERT_LT(attempt, 20);
     }
     for (int i = 0; i < 150; ++i) {
-      rules::PacketFields p = g.coin(75) ? g.packet_for(rs[static_cast<std::size_t>(g.pick(static_cast<int>(rs.size())))])
-                                         : g.random_packet();
+      rules::PacketFields p =
+          g.coin(75) ? g.packet_for(rs[static_cast<std::size_t>(g.pick(static_cast<int>(rs.size())))])
+                     : g.random_packet();
       Bytes f = frame_for(p, g, static_cast<std::uint32_t>(i), /*double_vlan=*/true);
       auto want = rules::first_match(rs, p);
-      std::uint32_t expect =
-          want && rs[*want].action == rules::Action::Drop ? XDP_DROP : XDP_PASS;
+      std::uint32_t expect = want && rs[*want].action == rules::Action::Drop ? XDP_DROP : XDP_PASS;
       ASSERT_EQ(verdict(f), expect) << "set " << set << " frame " << i << " (first match "
                                     << (want ? rules::to_string(rs[*want]) : "none") << ")";
       ++frames;

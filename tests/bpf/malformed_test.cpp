@@ -84,7 +84,6 @@ UserParse parse_in_userspace(std::span<const std::uint8_t> frame) {
   return r;
 }
 
-
 // A frame and what the parser must make of it, whole and cut short.
 struct Subject {
   std::string name;
@@ -118,8 +117,7 @@ std::size_t parsed_size(const HeaderSpan& h) {
 // IPv6 extension headers, and the L4 header right after them; not ARP, not
 // payload, not what follows an unknown protocol (IPv6 in IPv4).
 std::size_t needed_headers(const Packet& p, std::optional<std::size_t>* ip_off) {
-  static const std::set<std::string> exts = {"hop_by_hop", "routing", "dest_opts",
-                                             "fragment6",  "ah",      "ext"};
+  static const std::set<std::string> exts = {"hop_by_hop", "routing", "dest_opts", "fragment6", "ah", "ext"};
   static const std::set<std::string> l4 = {"tcp", "udp", "icmp", "icmp6"};
   std::size_t needed = 0;
   int vlans = 0;
@@ -212,33 +210,25 @@ std::vector<Subject> corrupt_subjects() {
       {"ipv4_ihl0", Packet().eth().ipv4(kA4, kB4).ihl(0).udp(1, 2).bytes(), kMalformed, false, v4},
       {"ipv4_ihl4", Packet().eth().ipv4(kA4, kB4).ihl(4).udp(1, 2).bytes(), kMalformed, false, v4},
       // IHL 15 says 60 bytes of header, 20 are there (+ 8 of UDP)
-      {"ipv4_ihl_past_end", Packet().eth().ipv4(kA4, kB4).ihl(15).tot_len(60).udp(1, 2).bytes(),
-       kTruncated},
-      {"ipv4_ihl6_past_end", Packet().eth().ipv4(kA4, kB4).ihl(6).tot_len(100).bytes(),
-       kTruncated},
-      {"ipv4_version6", Packet().eth().ipv4(kA4, kB4).ip_version(6).udp(1, 2).bytes(), kMalformed,
-       false, v4},
-      {"ipv4_version0", Packet().eth().ipv4(kA4, kB4).ip_version(0).bytes(), kMalformed, false,
-       v4},
-      {"ipv6_header_under_ipv4_ethertype",
-       Packet().eth().ethertype(0x0800).ipv6(kA6, kB6).udp(1, 2).bytes(), kMalformed, false, v4},
-      {"ipv6_version4", Packet().eth().ipv6(kA6, kB6).ip_version(4).udp(1, 2).bytes(), kMalformed,
-       false, v6},
-      {"ipv4_header_under_ipv6_ethertype",
-       Packet().eth().ethertype(0x86dd).ipv4(kA4, kB4).payload(30).bytes(), kMalformed, false,
-       v6},
-      {"ipv4_tot_len_below_ihl",
-       Packet().eth().ipv4(kA4, kB4).ip_options({1, 1, 1, 1}).tot_len(20).udp(1, 2).bytes(),
+      {"ipv4_ihl_past_end", Packet().eth().ipv4(kA4, kB4).ihl(15).tot_len(60).udp(1, 2).bytes(), kTruncated},
+      {"ipv4_ihl6_past_end", Packet().eth().ipv4(kA4, kB4).ihl(6).tot_len(100).bytes(), kTruncated},
+      {"ipv4_version6", Packet().eth().ipv4(kA4, kB4).ip_version(6).udp(1, 2).bytes(), kMalformed, false, v4},
+      {"ipv4_version0", Packet().eth().ipv4(kA4, kB4).ip_version(0).bytes(), kMalformed, false, v4},
+      {"ipv6_header_under_ipv4_ethertype", Packet().eth().ethertype(0x0800).ipv6(kA6, kB6).udp(1, 2).bytes(),
        kMalformed, false, v4},
-      {"ipv4_tot_len0", Packet().eth().ipv4(kA4, kB4).tot_len(0).udp(1, 2).bytes(), kMalformed,
+      {"ipv6_version4", Packet().eth().ipv6(kA6, kB6).ip_version(4).udp(1, 2).bytes(), kMalformed, false, v6},
+      {"ipv4_header_under_ipv6_ethertype",
+       Packet().eth().ethertype(0x86dd).ipv4(kA4, kB4).payload(30).bytes(), kMalformed, false, v6},
+      {"ipv4_tot_len_below_ihl",
+       Packet().eth().ipv4(kA4, kB4).ip_options({1, 1, 1, 1}).tot_len(20).udp(1, 2).bytes(), kMalformed,
        false, v4},
+      {"ipv4_tot_len0", Packet().eth().ipv4(kA4, kB4).tot_len(0).udp(1, 2).bytes(), kMalformed, false, v4},
       // options are skipped, not interpreted: a zero-length option is no fault
-      {"ipv4_zero_length_option",
-       Packet().eth().ipv4(kA4, kB4).ip_options(zero_len_opt).udp(1, 2).bytes(), kIpv4, false,
-       kWholeFrame},
-      {"tcp_zero_length_option",
-       Packet().eth().ipv4(kA4, kB4).tcp(1, 2).tcp_options({0x02, 0x00, 0x00, 0x00}).bytes(),
+      {"ipv4_zero_length_option", Packet().eth().ipv4(kA4, kB4).ip_options(zero_len_opt).udp(1, 2).bytes(),
        kIpv4, false, kWholeFrame},
+      {"tcp_zero_length_option",
+       Packet().eth().ipv4(kA4, kB4).tcp(1, 2).tcp_options({0x02, 0x00, 0x00, 0x00}).bytes(), kIpv4, false,
+       kWholeFrame},
       // a 9th extension header is one too many (the datagram is checked
       // against the frame before the walk: any cut is truncated)
       {"ipv6_chain9", dest_opts_chain(9).bytes(), kMalformed, false, kWholeFrame},
@@ -252,52 +242,43 @@ std::vector<Subject> corrupt_subjects() {
        }(),
        kMalformed, false, kWholeFrame},
       {"ipv6_ext_len0_options",  // PadN of length 0 + Pad1s: legal, minimal
-       Packet().eth().ipv6(kA6, kB6).hop_by_hop({0x01, 0x00, 0x00, 0x00}).udp(1, 2).bytes(),
-       kIpv6, false, kWholeFrame},
-      {"ipv6_huge_hop_by_hop", Packet().eth().ipv6(kA6, kB6).hop_by_hop().ext_len(255).udp(1, 2)
-                                   .payload(64).bytes(),
-       kTruncated},
+       Packet().eth().ipv6(kA6, kB6).hop_by_hop({0x01, 0x00, 0x00, 0x00}).udp(1, 2).bytes(), kIpv6, false,
+       kWholeFrame},
+      {"ipv6_huge_hop_by_hop",
+       Packet().eth().ipv6(kA6, kB6).hop_by_hop().ext_len(255).udp(1, 2).payload(64).bytes(), kTruncated},
       {"ipv6_huge_routing",
-       Packet().eth().ipv6(kA6, kB6).routing({"fd00::3"}, 1).ext_len(200).udp(1, 2).bytes(),
-       kTruncated},
-      {"ipv6_huge_ah", Packet().eth().ipv6(kA6, kB6).ah(1, 1).ext_len(255).tcp(1, 2).bytes(),
-       kTruncated},
+       Packet().eth().ipv6(kA6, kB6).routing({"fd00::3"}, 1).ext_len(200).udp(1, 2).bytes(), kTruncated},
+      {"ipv6_huge_ah", Packet().eth().ipv6(kA6, kB6).ah(1, 1).ext_len(255).tcp(1, 2).bytes(), kTruncated},
       // a 12-byte AH (length 1 in 4-byte units); read in 8-byte units it
       // would be 16 bytes, past the end of this 15-byte datagram
-      {"ipv6_ah_len1", Packet().eth().ipv6(kA6, kB6).ah(1, 1, {}).ext_len(1).proto(59)
-                           .payload(3).bytes(),
+      {"ipv6_ah_len1", Packet().eth().ipv6(kA6, kB6).ah(1, 1, {}).ext_len(1).proto(59).payload(3).bytes(),
        kIpv6, false, kWholeFrame},
       {"ipv6_ext_past_end_by_one",
-       Packet().eth().ipv6(kA6, kB6).dest_opts().ext_len(1).proto(59).payload(7).bytes(),
-       kTruncated},
-      {"tcp_doff0", Packet().eth().ipv4(kA4, kB4).tcp(1, 2).doff(0).payload(40).bytes(),
-       kMalformed, false, kWholeFrame},
-      {"tcp_doff4", Packet().eth().ipv6(kA6, kB6).tcp(1, 2).doff(4).payload(40).bytes(),
-       kMalformed, false, kWholeFrame},
-      {"tcp_doff_past_end", Packet().eth().ipv4(kA4, kB4).tcp(1, 2).doff(15).payload(39).bytes(),
-       kTruncated},
-      {"vlan3", Packet().eth().vlan(1).vlan(2).vlan(3).ipv4(kA4, kB4).udp(1, 2).bytes(), kNonIp,
+       Packet().eth().ipv6(kA6, kB6).dest_opts().ext_len(1).proto(59).payload(7).bytes(), kTruncated},
+      {"tcp_doff0", Packet().eth().ipv4(kA4, kB4).tcp(1, 2).doff(0).payload(40).bytes(), kMalformed, false,
+       kWholeFrame},
+      {"tcp_doff4", Packet().eth().ipv6(kA6, kB6).tcp(1, 2).doff(4).payload(40).bytes(), kMalformed, false,
+       kWholeFrame},
+      {"tcp_doff_past_end", Packet().eth().ipv4(kA4, kB4).tcp(1, 2).doff(15).payload(39).bytes(), kTruncated},
+      {"vlan3", Packet().eth().vlan(1).vlan(2).vlan(3).ipv4(kA4, kB4).udp(1, 2).bytes(), kNonIp, false,
+       14 + 8},
+      {"vlan4_ad", Packet().eth().vlan_ad(1).vlan_ad(2).vlan_ad(3).vlan_ad(4).ipv6(kA6, kB6).bytes(), kNonIp,
        false, 14 + 8},
-      {"vlan4_ad", Packet().eth().vlan_ad(1).vlan_ad(2).vlan_ad(3).vlan_ad(4).ipv6(kA6, kB6)
-                       .bytes(),
-       kNonIp, false, 14 + 8},
       {"vlan_tag_only", Packet().eth().vlan(7).vlan(8).bytes(), kNonIp, false, 14 + 8},
       // a datagram longer than the frame: cut short somewhere
-      {"ipv4_tot_len_past_frame", Packet().eth().ipv4(kA4, kB4).tot_len(1500).udp(1, 2).bytes(),
+      {"ipv4_tot_len_past_frame", Packet().eth().ipv4(kA4, kB4).tot_len(1500).udp(1, 2).bytes(), kTruncated},
+      {"ipv6_payload_len_past_frame", Packet().eth().ipv6(kA6, kB6).payload_len(1500).udp(1, 2).bytes(),
        kTruncated},
-      {"ipv6_payload_len_past_frame",
-       Packet().eth().ipv6(kA6, kB6).payload_len(1500).udp(1, 2).bytes(), kTruncated},
       // a datagram shorter than the frame: the rest is Ethernet padding
       {"ipv4_udp_ethernet_padding",
-       Packet().eth().ipv4(kA4, kB4).tot_len(28).udp(1, 2).udp_len(8).payload(Bytes(18, 0))
-           .bytes(),
-       kIpv4, false, v4 + 8},
+       Packet().eth().ipv4(kA4, kB4).tot_len(28).udp(1, 2).udp_len(8).payload(Bytes(18, 0)).bytes(), kIpv4,
+       false, v4 + 8},
       {"ipv6_tcp_trailing_bytes",
-       Packet().eth().ipv6(kA6, kB6).payload_len(20).tcp(1, 2).flags(ACK).payload(40).bytes(),
-       kIpv6, false, v6 + 20},
+       Packet().eth().ipv6(kA6, kB6).payload_len(20).tcp(1, 2).flags(ACK).payload(40).bytes(), kIpv6, false,
+       v6 + 20},
       {"ipv4_frag_offset_max",
-       Packet().eth().ipv4(kA4, kB4).fragment(0x1fff, true).proto(6).payload(3).bytes(), kIpv4,
-       true, kWholeFrame},
+       Packet().eth().ipv4(kA4, kB4).fragment(0x1fff, true).proto(6).payload(3).bytes(), kIpv4, true,
+       kWholeFrame},
   };
 }
 
@@ -307,9 +288,8 @@ void check_frame(GuardUnderTest& guard, const GuardConfig& cfg, std::span<const 
                  int expect_outcome, bool expect_frag) {
   const std::uint64_t len = frame.size();
   UserParse u = parse_in_userspace(frame);
-  EXPECT_EQ(u.outcome, expect_outcome)
-      << "userspace parser: " << parse_counter_name(u.outcome) << ", expected "
-      << parse_counter_name(expect_outcome);
+  EXPECT_EQ(u.outcome, expect_outcome) << "userspace parser: " << parse_counter_name(u.outcome)
+                                       << ", expected " << parse_counter_name(expect_outcome);
   EXPECT_EQ(u.pkt.frag != 0, expect_frag);
   if (u.pkt.frag) {
     EXPECT_EQ(u.pkt.sport, 0);
@@ -321,8 +301,7 @@ void check_frame(GuardUnderTest& guard, const GuardConfig& cfg, std::span<const 
   auto k = guard.run(frame);
   ASSERT_TRUE(k) << k.error().message();
   EXPECT_NE(k->verdict, static_cast<std::uint32_t>(XDP_ABORTED));
-  EXPECT_EQ(k->verdict, expected_action(expect_outcome, cfg))
-      << "verdict " << action_name(k->verdict);
+  EXPECT_EQ(k->verdict, expected_action(expect_outcome, cfg)) << "verdict " << action_name(k->verdict);
   int moved = 0;
   for (int i = 0; i < kExclusive; i++) {
     if (k->parse[i].packets == 0 && k->parse[i].bytes == 0) continue;
@@ -346,8 +325,8 @@ void sweep(GuardUnderTest& guard, const GuardConfig& cfg, const Subject& s) {
   for (std::size_t cut = 0; cut < s.frame.size(); cut++) {
     SCOPED_TRACE("cut at " + std::to_string(cut));
     const bool short_of_headers = cut < needed;
-    check_frame(guard, cfg, std::span(s.frame.data(), cut),
-                short_of_headers ? kTruncated : s.outcome, short_of_headers ? false : s.frag);
+    check_frame(guard, cfg, std::span(s.frame.data(), cut), short_of_headers ? kTruncated : s.outcome,
+                short_of_headers ? false : s.frag);
     if (::testing::Test::HasFatalFailure()) return;
   }
   check_frame(guard, cfg, s.frame, s.outcome, s.frag);
@@ -359,17 +338,15 @@ void sweep(GuardUnderTest& guard, const GuardConfig& cfg, const Subject& s) {
 void sweep_datagram(GuardUnderTest& guard, const GuardConfig& cfg, const Subject& s) {
   if (!s.ip_off) return;
   SCOPED_TRACE(s.name + " " + to_hex(s.frame));
-  const std::size_t ip_hdr = (s.frame[*s.ip_off] >> 4) == 4
-                                 ? (s.frame[*s.ip_off] & 0x0f) * 4u
-                                 : 40u;
+  const std::size_t ip_hdr = (s.frame[*s.ip_off] >> 4) == 4 ? (s.frame[*s.ip_off] & 0x0f) * 4u : 40u;
   for (bool keep_frame : {false, true}) {
     // keeping the frame, a length field shorter than the IP header itself
     // would be a different fault (total length < IHL)
     const std::size_t first = keep_frame ? *s.ip_off + ip_hdr : 0;
     for (std::size_t cut = first; cut < s.frame.size(); cut++) {
       Bytes f = cut_datagram(s.frame, *s.ip_off, cut, keep_frame);
-      SCOPED_TRACE(std::string(keep_frame ? "padded" : "cut") + " datagram ending at " +
-                   std::to_string(cut) + ": " + to_hex(f));
+      SCOPED_TRACE(std::string(keep_frame ? "padded" : "cut") + " datagram ending at " + std::to_string(cut) +
+                   ": " + to_hex(f));
       const bool short_of_headers = cut < s.headers_needed;
       check_frame(guard, cfg, f, short_of_headers ? kTruncated : s.outcome,
                   short_of_headers ? false : s.frag);
@@ -383,8 +360,7 @@ class MalformedTest : public ::testing::Test {
   void SetUp() override { XG_REQUIRE_PRIVILEGES(); }
 
   using Sweep = void (*)(GuardUnderTest&, const GuardConfig&, const Subject&);
-  void sweep_all(const std::vector<Subject>& subjects, const GuardConfig& cfg,
-                 Sweep how = sweep) {
+  void sweep_all(const std::vector<Subject>& subjects, const GuardConfig& cfg, Sweep how = sweep) {
     std::string err;
     auto guard = GuardUnderTest::load(cfg, &err);
     ASSERT_TRUE(guard) << err;
@@ -407,9 +383,7 @@ TEST(MalformedOracleTest, SampleFramesAreWellFormedAndNeedTheirHeaders) {
   }
 }
 
-TEST_F(MalformedTest, SampleFramesCutAtEveryOffset) {
-  sweep_all(sample_subjects(), distinct_actions());
-}
+TEST_F(MalformedTest, SampleFramesCutAtEveryOffset) { sweep_all(sample_subjects(), distinct_actions()); }
 
 TEST_F(MalformedTest, SampleFramesCutAtEveryOffsetWithDefaultActions) {
   sweep_all(sample_subjects(), GuardConfig{});
@@ -430,9 +404,7 @@ TEST_F(MalformedTest, CorruptHeaders) {
   }
 }
 
-TEST_F(MalformedTest, CorruptHeadersCutAtEveryOffset) {
-  sweep_all(corrupt_subjects(), distinct_actions());
-}
+TEST_F(MalformedTest, CorruptHeadersCutAtEveryOffset) { sweep_all(corrupt_subjects(), distinct_actions()); }
 
 // Configured drop for malformed input: a flood of corrupt frames is dropped
 // and counted, none aborted, none passed.
@@ -480,8 +452,7 @@ TEST_F(MalformedTest, L4HeaderPastIpDatagramLengthIsTruncated) {
       {"ipv4_tot_len20_tcp_zero_padding",
        Packet().eth().ipv4(kA4, kB4).tot_len(20).proto(6).payload(Bytes(26, 0)).bytes()},
       // 4 of the 8 UDP header bytes inside the datagram
-      {"ipv4_tot_len24_udp_half_inside",
-       Packet().eth().ipv4(kA4, kB4).tot_len(24).udp(1, 2).bytes()},
+      {"ipv4_tot_len24_udp_half_inside", Packet().eth().ipv4(kA4, kB4).tot_len(24).udp(1, 2).bytes()},
       // IPv6 payload length 0 (no jumbogram option): the UDP header is outside
       {"ipv6_payload_len0_udp_after_datagram",
        Packet().eth().ipv6(kA6, kB6).payload_len(0).udp(1, 2).bytes()},

@@ -29,8 +29,7 @@ TEST_P(AttachTest, CountersMatchWhatWasSentExactly) {
 
   auto before = lab->link_counters(lab->client());
   ASSERT_TRUE(before);
-  auto ping = lab->exec(lab->client(), {"ping", "-q", "-c", "5", "-i", "0.05", "-W", "2",
-                                        lab->server().ip4});
+  auto ping = lab->exec(lab->client(), {"ping", "-q", "-c", "5", "-i", "0.05", "-W", "2", lab->server().ip4});
   ASSERT_TRUE(ping) << ping.error().message();
   {
     EchoServer server(*lab, 8080);
@@ -83,21 +82,20 @@ TEST(AttachState, SurvivesTheAttachingProcessAndDetachLeavesNothing) {
   EXPECT_NE(ip_link(*lab).find("id " + std::to_string(prog_id)), std::string::npos);
 
   EXPECT_EQ(tcp_connect_attempts(*lab, 9, 4), 4);
-  EXPECT_TRUE(wait_until([&] {
-    return stats_json(*lab)["actions"]["pass"]["packets"].get<std::uint64_t>() >= 4;
-  }));
+  EXPECT_TRUE(
+      wait_until([&] { return stats_json(*lab)["actions"]["pass"]["packets"].get<std::uint64_t>() >= 4; }));
   auto stats = stats_json(*lab);
   // 4 SYNs reached the program while no xdpguard process existed.
   EXPECT_EQ(stats["actions"]["pass"]["packets"].get<std::uint64_t>(), 4u);
 
   // The same state seen through `ip netns exec` (private mount namespace).
-  auto via_exec = xdpguard_cli({"stats", lab->server().veth, "--json"},
-                               {"ip", "netns", "exec", lab->server().netns});
+  auto via_exec =
+      xdpguard_cli({"stats", lab->server().veth, "--json"}, {"ip", "netns", "exec", lab->server().netns});
   ASSERT_EQ(via_exec.code, 0) << via_exec.err;
   EXPECT_EQ(nlohmann::json::parse(via_exec.out)["actions"], stats["actions"]);
 
-  auto ns_id = run_process({"ip", "netns", "exec", lab->server().netns, "stat", "-L", "-c", "%i",
-                            "/proc/self/ns/net"});
+  auto ns_id = run_process(
+      {"ip", "netns", "exec", lab->server().netns, "stat", "-L", "-c", "%i", "/proc/self/ns/net"});
   ASSERT_TRUE(ns_id);
   std::string pin_dir = "/sys/fs/bpf/xdpguard/ns" + ns_id->out.substr(0, ns_id->out.find('\n'));
   EXPECT_TRUE(fs::exists(pin_dir)) << pin_dir;
@@ -116,13 +114,11 @@ TEST(AttachState, IpNetnsExecAndDashNShareState) {
   XG_REQUIRE_PRIVILEGES();
   auto lab = Lab::create({.ipv6 = false});
   ASSERT_TRUE(lab) << lab.error().message();
-  auto att = xdpguard_cli({"attach", lab->server().veth},
-                          {"ip", "netns", "exec", lab->server().netns});
+  auto att = xdpguard_cli({"attach", lab->server().veth}, {"ip", "netns", "exec", lab->server().netns});
   ASSERT_EQ(att.code, 0) << att.err;
   auto stats = xg_srv(*lab, {"stats", lab->server().veth, "--json"});
   EXPECT_EQ(stats.code, 0) << stats.err;
-  auto det = xdpguard_cli({"detach", lab->server().veth},
-                          {"ip", "netns", "exec", lab->server().netns});
+  auto det = xdpguard_cli({"detach", lab->server().veth}, {"ip", "netns", "exec", lab->server().netns});
   EXPECT_EQ(det.code, 0) << det.err;
 }
 

@@ -13,7 +13,9 @@ namespace {
 // xdp-filter keeps its state in bpffs; run it from the server namespace
 // with the host bpffs reachable (it does not join namespaces itself).
 Result<std::string> xdp_filter(const Lab& lab, std::vector<std::string> args) {
-  std::string cmd = "mountpoint -q /sys/fs/bpf || mount --bind /proc/1/root/sys/fs/bpf /sys/fs/bpf 2>/dev/null || mount -t bpf bpf /sys/fs/bpf; exec xdp-filter";
+  std::string cmd =
+      "mountpoint -q /sys/fs/bpf || mount --bind /proc/1/root/sys/fs/bpf /sys/fs/bpf 2>/dev/null || mount -t "
+      "bpf bpf /sys/fs/bpf; exec xdp-filter";
   for (auto& a : args) cmd += " " + a;
   return run_checked(lab.in(lab.server(), {"sh", "-c", cmd}));
 }

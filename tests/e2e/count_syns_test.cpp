@@ -31,13 +31,12 @@ TEST(CountSyns, CountsEveryConnectionAttemptAndDetachesOnSigterm) {
   auto lab = Lab::create({.ipv6 = false});
   ASSERT_TRUE(lab) << lab.error().message();
   std::string out_file = "/tmp/" + lab->prefix() + "-count_syns.out";
-  auto proc = BackgroundProcess::start(lab->in(lab->server(), {COUNT_SYNS_BIN, lab->server().veth}),
-                                       out_file);
+  auto proc =
+      BackgroundProcess::start(lab->in(lab->server(), {COUNT_SYNS_BIN, lab->server().veth}), out_file);
   ASSERT_TRUE(proc);
   for (int i = 0; i < 100 && slurp(out_file).find("attached") == std::string::npos; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_NE(slurp(out_file).find("attached to " + lab->server().veth), std::string::npos)
-      << slurp(out_file);
+  ASSERT_NE(slurp(out_file).find("attached to " + lab->server().veth), std::string::npos) << slurp(out_file);
 
   constexpr int kClosed = 7, kOpen = 3;
   EXPECT_EQ(tcp_connect_attempts(*lab, 9, kClosed), kClosed);  // SYN, RST

@@ -93,8 +93,8 @@ TEST_F(CrashTest, RuleDelKilledAtEveryStep) {
 // repairs it.
 TEST_F(CrashTest, SetReplacedHalfWayIsReportedAndRepaired) {
   const auto& c = lab_->client();
-  auto old_file = set_file("old", {c.ip4, "203.0.113.0/24"});                 // 2 IPv4, 0 IPv6
-  auto new_file = set_file("new", {std::string(c.ip6)});                     // 0 IPv4, 1 IPv6
+  auto old_file = set_file("old", {c.ip4, "203.0.113.0/24"});  // 2 IPv4, 0 IPv6
+  auto new_file = set_file("new", {std::string(c.ip6)});       // 0 IPv4, 1 IPv6
   ASSERT_EQ(xg({"set", "load", veth(), "s", old_file}).code, 0);
   ASSERT_EQ(xg({"rule", "add", veth(), "drop udp dport 7003 saddr @s"}).code, 0);
   ASSERT_EQ(udp_delivered(*lab_, 7003, 5), 0) << "old set: the client's IPv4 address is in";

@@ -32,8 +32,7 @@ struct CliRun {
   std::string out, err;
 };
 
-inline CliRun xdpguard_cli(std::vector<std::string> args,
-                           std::vector<std::string> prefix = {}) {
+inline CliRun xdpguard_cli(std::vector<std::string> args, std::vector<std::string> prefix = {}) {
   std::vector<std::string> argv = prefix;
   argv.push_back(XDPGUARD_BIN);
   argv.insert(argv.end(), args.begin(), args.end());
@@ -109,8 +108,7 @@ class EchoServer {
       int one = 1;
       ::setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
       auto a = sockaddr4(lab.server().ip4, port);
-      if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0)
-        ::listen(fd_.get(), 64);
+      if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) ::listen(fd_.get(), 64);
     }));
     thread_ = std::thread([this] {
       while (true) {
@@ -165,8 +163,7 @@ inline int tcp_connect_attempts(const Lab& lab, std::uint16_t port, int n) {
     for (int i = 0; i < n; ++i) {
       UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
       auto a = sockaddr4(lab.server().ip4, port);
-      if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 &&
-          errno == ECONNREFUSED)
+      if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno == ECONNREFUSED)
         ++refused;
     }
   }));

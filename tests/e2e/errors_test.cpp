@@ -14,10 +14,8 @@ TEST(Errors, NoSuchInterface) {
   XG_REQUIRE_PRIVILEGES();
   auto lab = Lab::create({.ipv6 = false});
   ASSERT_TRUE(lab) << lab.error().message();
-  expect_one_line(xg_srv(*lab, {"attach", "nosuch0"}), 1,
-                  "xdpguard: attach nosuch0: no such interface");
-  expect_one_line(xg_srv(*lab, {"stats", "nosuch0"}), 1,
-                  "xdpguard: stats nosuch0: no such interface");
+  expect_one_line(xg_srv(*lab, {"attach", "nosuch0"}), 1, "xdpguard: attach nosuch0: no such interface");
+  expect_one_line(xg_srv(*lab, {"stats", "nosuch0"}), 1, "xdpguard: stats nosuch0: no such interface");
 }
 
 TEST(Errors, NoSuchNetns) {
@@ -29,10 +27,8 @@ TEST(Errors, NoSuchNetns) {
 TEST(Errors, NotRoot) {
   XG_REQUIRE_PRIVILEGES();
   // setuid to nobody drops every capability.
-  auto r = xdpguard_cli({"status"}, {"setpriv", "--reuid=65534", "--regid=65534",
-                                     "--clear-groups", "--"});
-  expect_one_line(r, 1,
-                  "xdpguard: status: permission denied (need root, or CAP_BPF and CAP_NET_ADMIN)");
+  auto r = xdpguard_cli({"status"}, {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"});
+  expect_one_line(r, 1, "xdpguard: status: permission denied (need root, or CAP_BPF and CAP_NET_ADMIN)");
 }
 
 TEST(Errors, BpffsUnavailable) {
@@ -57,8 +53,10 @@ TEST(Errors, AlreadyAttachedIsRefusedAndFirstAttachmentUntouched) {
   auto st = nlohmann::json::parse(xg_srv(*lab, {"status", "--json"}).out);
   unsigned id = st["interfaces"][0]["program_id"];
   expect_one_line(xg_srv(*lab, {"attach", lab->server().veth, "--mode", "generic"}), 1,
-                  "xdpguard: attach " + lab->server().veth + ": already attached (native mode, "
-                  "program id " + std::to_string(id) + "); detach it first");
+                  "xdpguard: attach " + lab->server().veth +
+                      ": already attached (native mode, "
+                      "program id " +
+                      std::to_string(id) + "); detach it first");
   auto st2 = nlohmann::json::parse(xg_srv(*lab, {"status", "--json"}).out);
   EXPECT_EQ(st2["interfaces"][0]["program_id"], id);
   EXPECT_EQ(xg_srv(*lab, {"detach", lab->server().veth}).code, 0);
@@ -69,8 +67,7 @@ TEST(Errors, DetachOrStatsWithoutXdpguard) {
   auto lab = Lab::create({.ipv6 = false});
   ASSERT_TRUE(lab) << lab.error().message();
   const std::string& v = lab->server().veth;
-  expect_one_line(xg_srv(*lab, {"detach", v}), 1,
-                  "xdpguard: detach " + v + ": no xdpguard attached");
+  expect_one_line(xg_srv(*lab, {"detach", v}), 1, "xdpguard: detach " + v + ": no xdpguard attached");
   expect_one_line(xg_srv(*lab, {"stats", v}), 1,
                   "xdpguard: stats " + v + ": no xdpguard attached (run: xdpguard attach " + v + ")");
 }
@@ -86,10 +83,12 @@ TEST(Errors, ForeignXdpProgramIsNamed) {
   ASSERT_TRUE(ip) << ip.error().message();
   auto r = xg_srv(*lab, {"attach", v});
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("xdpguard: attach " + v + ": interface already has XDP program "
-                       "\"xdpfilt_alw_all\""), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("remove it first (ip link set dev <iface> xdp off)"), std::string::npos)
+  EXPECT_NE(r.err.find("xdpguard: attach " + v +
+                       ": interface already has XDP program "
+                       "\"xdpfilt_alw_all\""),
+            std::string::npos)
       << r.err;
+  EXPECT_NE(r.err.find("remove it first (ip link set dev <iface> xdp off)"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   // Still there, untouched.
   EXPECT_NE(ip_link(*lab).find("xdpfilt_alw_all"), std::string::npos);

@@ -52,7 +52,7 @@ class GcTest : public ::testing::Test {
     }
     auto att = xdpguard_cli({"-n", ns, "attach", "gca"});
     EXPECT_EQ(att.code, 0) << att.err;
-    struct stat st {};
+    struct stat st{};
     EXPECT_EQ(::stat(("/run/netns/" + ns).c_str(), &st), 0);
     return st.st_ino;
   }
@@ -74,8 +74,7 @@ class GcTest : public ::testing::Test {
   static std::string map_id(std::uint64_t netns) {
     auto e = namespace_entry(netns);
     if (e.is_null() || e["interfaces"].empty()) {
-      ADD_FAILURE() << "no pinned state for netns " << netns << ": "
-                    << xdpguard_cli({"status", "--all"}).out;
+      ADD_FAILURE() << "no pinned state for netns " << netns << ": " << xdpguard_cli({"status", "--all"}).out;
       return "";
     }
     std::string dir = pins(netns) + "/" + std::to_string(e["interfaces"][0]["ifindex"].get<int>());
@@ -123,7 +122,9 @@ TEST_F(GcTest, NamespacesKeptAliveAreLeftAlone) {
   // One kept by a bind mount elsewhere, one by a process inside it.
   auto by_mount = attached_namespace("m");
   keep_ = "/tmp/" + prefix_ + "keep";
-  { std::ofstream(keep_).put('\n'); }
+  {
+    std::ofstream(keep_).put('\n');
+  }
   ASSERT_EQ(::mount(("/run/netns/" + made_.back()).c_str(), keep_.c_str(), nullptr, MS_BIND, nullptr), 0)
       << std::strerror(errno);
   ASSERT_TRUE(run_checked({"ip", "netns", "del", made_.back()}));

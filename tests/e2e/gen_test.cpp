@@ -68,8 +68,8 @@ TEST_F(Gen, UdpFromRandomSourcesReachesARealSocketExactly) {
   }));
   ASSERT_TRUE(sock);
   auto before = snmp(*lab_);
-  auto r = gen({"--dst", lab_->server().ip4, "--src", "198.18.0.64/26", "--sport", "2000-2999",
-                "--size", "200", "--count", std::to_string(kFrames), "--json"});
+  auto r = gen({"--dst", lab_->server().ip4, "--src", "198.18.0.64/26", "--sport", "2000-2999", "--size",
+                "200", "--count", std::to_string(kFrames), "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["frames"], kFrames);
@@ -189,9 +189,10 @@ TEST_F(Gen, DurationBoundsTheRunAndProgressIsPrinted) {
 TEST_F(Gen, RefusesNonLabAddressesAndSaysWhenNothingArrives) {
   auto r = gen({"--dst", "8.8.8.8", "--dst-mac", "02:00:00:00:00:02", "--count", "1"});
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.err, "xdpguard: gen " + lab_->client().veth +
-                       ": destination 8.8.8.8 is outside the lab ranges (198.18.0.0/15, fd00::/8): refusing to "
-                       "send to what may be a real network; use --force if you mean it\n");
+  EXPECT_EQ(r.err,
+            "xdpguard: gen " + lab_->client().veth +
+                ": destination 8.8.8.8 is outside the lab ranges (198.18.0.0/15, fd00::/8): refusing to "
+                "send to what may be a real network; use --force if you mean it\n");
   r = gen({"--dst", lab_->server().ip4, "--src", "0.0.0.0/0", "--count", "1"});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("source 0.0.0.0/0 is not inside the lab ranges"), std::string::npos) << r.err;
@@ -200,9 +201,10 @@ TEST_F(Gen, RefusesNonLabAddressesAndSaysWhenNothingArrives) {
   ASSERT_EQ(xg_srv(*lab_, {"detach", lab_->server().veth}).code, 0);
   r = gen({"--dst", lab_->server().ip4, "--count", "1000"});
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.err, "xdpguard: gen " + lab_->client().veth + ": " + lab_->client().veth +
-                       " refused all 1000 frames: a veth passes them on only when its peer has an XDP program "
-                       "attached (any, even one that passes everything)\n");
+  EXPECT_EQ(r.err,
+            "xdpguard: gen " + lab_->client().veth + ": " + lab_->client().veth +
+                " refused all 1000 frames: a veth passes them on only when its peer has an XDP program "
+                "attached (any, even one that passes everything)\n");
   ASSERT_EQ(xg_srv(*lab_, {"attach", lab_->server().veth}).code, 0);
 }
 

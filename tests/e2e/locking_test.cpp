@@ -17,8 +17,7 @@ namespace {
 std::vector<CliRun> race(const Lab& lab, const std::vector<std::vector<std::string>>& cmds) {
   std::vector<CliRun> out(cmds.size());
   std::vector<std::thread> ts;
-  for (std::size_t i = 0; i < cmds.size(); ++i)
-    ts.emplace_back([&, i] { out[i] = xg_srv(lab, cmds[i]); });
+  for (std::size_t i = 0; i < cmds.size(); ++i) ts.emplace_back([&, i] { out[i] = xg_srv(lab, cmds[i]); });
   for (auto& t : ts) t.join();
   return out;
 }
@@ -30,7 +29,8 @@ void expect_whole(const Lab& lab, const std::string& when) {
   auto stats = xg_srv(lab, {"stats", lab.server().veth, "--json"});
   auto rules = xg_srv(lab, {"rule", "list", lab.server().veth});
   EXPECT_EQ(program, stats.code == 0) << when << ": program attached " << program << ", stats: " << stats.err;
-  EXPECT_EQ(program, rules.code == 0) << when << ": program attached " << program << ", rule list: " << rules.err;
+  EXPECT_EQ(program, rules.code == 0)
+      << when << ": program attached " << program << ", rule list: " << rules.err;
   if (!program) {
     EXPECT_NE(stats.err.find("no xdpguard attached"), std::string::npos) << when << ": " << stats.err;
   }

@@ -61,10 +61,14 @@ std::string nft_prefix(const Prefix& p) {
 std::vector<std::string> to_nft(const Rule& r) {
   const bool uses_set = (r.saddr && !r.saddr->prefix) || (r.daddr && !r.daddr->prefix);
   std::vector<std::uint8_t> fams;
-  if (r.family == Family::V4) fams = {4};
-  else if (r.family == Family::V6) fams = {6};
-  else if (uses_set) fams = {4, 6};
-  else fams = {0};
+  if (r.family == Family::V4)
+    fams = {4};
+  else if (r.family == Family::V6)
+    fams = {6};
+  else if (uses_set)
+    fams = {4, 6};
+  else
+    fams = {0};
   std::vector<std::string> out;
   for (std::uint8_t f : fams) {
     std::string s;
@@ -244,15 +248,17 @@ class NftDiff : public ::testing::Test {
         for (const auto& e : obj["set"]["elem"]) passed.insert(e.get<std::string>());
 
     for (std::size_t i = 0; i < frames.size(); ++i) {
-      std::string mac = fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", frames[i][6],
-                                    frames[i][7], frames[i][8], frames[i][9], frames[i][10], frames[i][11]);
+      std::string mac = fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", frames[i][6], frames[i][7],
+                                    frames[i][8], frames[i][9], frames[i][10], frames[i][11]);
       bool nft_pass = passed.count(mac) > 0;
       bool xdp_pass = xdp_verdicts[i] == XDP_PASS;
-      ASSERT_EQ(nft_pass, xdp_pass)
-          << name << ", frame " << i << ": nft " << (nft_pass ? "passed" : "dropped") << " it, xdpguard "
-          << (xdp_pass ? "passed" : "dropped") << " it (verdict " << xdp_verdicts[i] << "); nft passed "
-          << passed.size() << " of this set's " << frames.size() << " frames\nframe: " << hex(frames[i])
-          << "\nrules:\n" << fmt::format("{}", fmt::join(texts, "\n")) << "\nnft script:\n" << script;
+      ASSERT_EQ(nft_pass, xdp_pass) << name << ", frame " << i << ": nft "
+                                    << (nft_pass ? "passed" : "dropped") << " it, xdpguard "
+                                    << (xdp_pass ? "passed" : "dropped") << " it (verdict " << xdp_verdicts[i]
+                                    << "); nft passed " << passed.size() << " of this set's " << frames.size()
+                                    << " frames\nframe: " << hex(frames[i]) << "\nrules:\n"
+                                    << fmt::format("{}", fmt::join(texts, "\n")) << "\nnft script:\n"
+                                    << script;
       tot.frames++;
       tot.passed += nft_pass;
     }
@@ -283,9 +289,10 @@ TEST_F(NftDiff, XdpguardAgreesWithNftablesOnRandomRuleSets) {
             fmt::format("rule set {} (seed {}{})", set, 1000 + set, big_mode ? ", big mode" : ""), tot);
     if (HasFatalFailure()) return;
   }
-  std::printf("nft differential: %zu rule sets (%zu in big mode, %zu rules), %zu frames, %zu passed / "
-              "%zu dropped, 0 disagreements\n",
-              tot.sets, big, tot.rules, tot.frames, tot.passed, tot.frames - tot.passed);
+  std::printf(
+      "nft differential: %zu rule sets (%zu in big mode, %zu rules), %zu frames, %zu passed / "
+      "%zu dropped, 0 disagreements\n",
+      tot.sets, big, tot.rules, tot.frames, tot.passed, tot.frames - tot.passed);
   EXPECT_GT(tot.passed, tot.frames / 10);
   EXPECT_LT(tot.passed, tot.frames - tot.frames / 10);
 }
@@ -309,9 +316,10 @@ TEST_F(NftDiff, SetsAgreeWithNftablesSets) {
             fmt::format("rule set with sets {} (seed {})", set, 3000 + set), tot);
     if (HasFatalFailure()) return;
   }
-  std::printf("nft differential with sets: %zu rule sets (%zu rules), %zu frames (%zu decided by a set "
-              "rule), %zu passed / %zu dropped, 0 disagreements\n",
-              tot.sets, tot.rules, tot.frames, tot.by_set_rule, tot.passed, tot.frames - tot.passed);
+  std::printf(
+      "nft differential with sets: %zu rule sets (%zu rules), %zu frames (%zu decided by a set "
+      "rule), %zu passed / %zu dropped, 0 disagreements\n",
+      tot.sets, tot.rules, tot.frames, tot.by_set_rule, tot.passed, tot.frames - tot.passed);
   EXPECT_GT(tot.by_set_rule, tot.frames / 20) << "sets decided too few frames to mean anything";
   EXPECT_GT(tot.passed, tot.frames / 10);
   EXPECT_LT(tot.passed, tot.frames - tot.frames / 10);

@@ -189,7 +189,8 @@ TEST_F(RulesTest, AddingADeadRuleWarns) {
   auto r = xg_srv(lab, {"rule", "add", lab.server().veth, "drop udp dport 53"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, fmt::format("xdpguard: warning: rule id {} can never match: rule id {} matches "
-                               "every packet it would\n", first + 1, first));
+                               "every packet it would\n",
+                               first + 1, first));
 }
 
 class ConfigTest : public LabTest {
@@ -227,7 +228,8 @@ rules = [
 
 [sets.blocked]
 file = "blocked.txt"
-)", lab.server().veth));
+)",
+                                                        lab.server().veth));
   auto att = xg_srv(lab, {"attach", lab.server().veth, "--config", conf});
   ASSERT_EQ(att.code, 0) << att.err;
   EXPECT_NE(att.out.find("generic mode"), std::string::npos) << att.out;
@@ -252,20 +254,21 @@ rules = [
   "pass icmp",
   "drop tcp dport ssh",
 ]
-)", lab.server().veth));
+)",
+                                                   lab.server().veth));
   auto att = xg_srv(lab, {"attach", lab.server().veth, "--config", conf});
   EXPECT_EQ(att.code, 1);
   EXPECT_EQ(std::count(att.err.begin(), att.err.end(), '\n'), 1) << att.err;
   EXPECT_NE(att.err.find(conf + " line 4: rule 2, column 16: expected a port or range, got \"ssh\""),
-            std::string::npos) << att.err;
+            std::string::npos)
+      << att.err;
   EXPECT_EQ(ip_link(lab).find("prog/xdp"), std::string::npos) << "nothing may be attached";
 
   // A config without this interface is refused too.
   std::string other = write("other.toml", "[interfaces.eth9]\nrules = []\n");
   auto r = xg_srv(lab, {"attach", lab.server().veth, "--config", other});
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("has no [interfaces." + lab.server().veth + "] section"), std::string::npos)
-      << r.err;
+  EXPECT_NE(r.err.find("has no [interfaces." + lab.server().veth + "] section"), std::string::npos) << r.err;
 }
 
 }  // namespace

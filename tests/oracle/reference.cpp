@@ -15,16 +15,14 @@ bool prefix_contains(const Prefix& p, std::uint8_t family, const std::array<std:
   return true;
 }
 
-bool addr_ok(const std::optional<AddrMatch>& m, const PacketFields& p,
-             const std::array<std::uint8_t, 16>& a, const SetMembership& in_set) {
+bool addr_ok(const std::optional<AddrMatch>& m, const PacketFields& p, const std::array<std::uint8_t, 16>& a,
+             const SetMembership& in_set) {
   if (!m) return true;
   if (m->prefix) return prefix_contains(*m->prefix, p.family, a);
   return in_set && in_set(m->set, p.family, a);
 }
 
-bool port_ok(const std::optional<PortRange>& r, std::uint16_t v) {
-  return !r || (v >= r->lo && v <= r->hi);
-}
+bool port_ok(const std::optional<PortRange>& r, std::uint16_t v) { return !r || (v >= r->lo && v <= r->hi); }
 
 }  // namespace
 

@@ -45,8 +45,7 @@ void parse_mac(std::string_view text, std::uint8_t (&out)[6]) {
   std::string s(text);
   unsigned v[6];
   char extra;
-  if (std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-                  &extra) != 6)
+  if (std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &extra) != 6)
     throw std::invalid_argument("packet: bad MAC address " + s);
   for (int i = 0; i < 6; i++) {
     if (v[i] > 0xff) throw std::invalid_argument("packet: bad MAC address " + s);
@@ -85,8 +84,8 @@ template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
 constexpr std::uint8_t kProtoTcp = 6, kProtoUdp = 17, kProtoIcmp = 1, kProtoIcmp6 = 58;
-constexpr std::uint8_t kExtHopByHop = 0, kExtRouting = 43, kExtFragment = 44, kExtAh = 51,
-                       kExtDestOpts = 60, kNoNextHeader = 59;
+constexpr std::uint8_t kExtHopByHop = 0, kExtRouting = 43, kExtFragment = 44, kExtAh = 51, kExtDestOpts = 60,
+                       kNoNextHeader = 59;
 
 }  // namespace
 
@@ -152,9 +151,7 @@ Packet& Packet::ipv4(std::string_view src, std::string_view dst) {
   return *this;
 }
 
-Packet& Packet::ip_options(std::initializer_list<std::uint8_t> options) {
-  return ip_options(Bytes(options));
-}
+Packet& Packet::ip_options(std::initializer_list<std::uint8_t> options) { return ip_options(Bytes(options)); }
 
 Packet& Packet::ip_options(Bytes options) {
   last<layer::Ipv4>("ip_options").options = std::move(options);
@@ -291,11 +288,11 @@ Packet& Packet::ext_len(std::uint8_t len) {
 
 Packet& Packet::proto(std::uint8_t proto) {
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
-    bool done = std::visit(Overloaded{[&](layer::Ipv4& l) { return l.proto = proto, true; },
-                                      [&](layer::Ipv6& l) { return l.next = proto, true; },
-                                      [&](layer::Ext& l) { return l.next = proto, true; },
-                                      [](auto&) { return false; }},
-                           *it);
+    bool done = std::visit(
+        Overloaded{[&](layer::Ipv4& l) { return l.proto = proto, true; },
+                   [&](layer::Ipv6& l) { return l.next = proto, true; },
+                   [&](layer::Ext& l) { return l.next = proto, true; }, [](auto&) { return false; }},
+        *it);
     if (done) return *this;
   }
   throw std::invalid_argument("packet: proto(): no IPv4, IPv6 or extension header");
@@ -303,10 +300,10 @@ Packet& Packet::proto(std::uint8_t proto) {
 
 Packet& Packet::ip_version(std::uint8_t version) {
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
-    bool done = std::visit(Overloaded{[&](layer::Ipv4& l) { return l.version = version, true; },
-                                      [&](layer::Ipv6& l) { return l.version = version, true; },
-                                      [](auto&) { return false; }},
-                           *it);
+    bool done = std::visit(
+        Overloaded{[&](layer::Ipv4& l) { return l.version = version, true; },
+                   [&](layer::Ipv6& l) { return l.version = version, true; }, [](auto&) { return false; }},
+        *it);
     if (done) return *this;
   }
   throw std::invalid_argument("packet: ip_version(): no IPv4 or IPv6 header");
@@ -375,12 +372,12 @@ Packet& Packet::icmp6(std::uint8_t type, std::uint8_t code, std::uint16_t id, st
 
 Packet& Packet::checksum(std::uint16_t check) {
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
-    bool done = std::visit(Overloaded{[&](layer::Ipv4& l) { return l.check = check, true; },
-                                      [&](layer::Tcp& l) { return l.check = check, true; },
-                                      [&](layer::Udp& l) { return l.check = check, true; },
-                                      [&](layer::Icmp& l) { return l.check = check, true; },
-                                      [](auto&) { return false; }},
-                           *it);
+    bool done = std::visit(
+        Overloaded{[&](layer::Ipv4& l) { return l.check = check, true; },
+                   [&](layer::Tcp& l) { return l.check = check, true; },
+                   [&](layer::Udp& l) { return l.check = check, true; },
+                   [&](layer::Icmp& l) { return l.check = check, true; }, [](auto&) { return false; }},
+        *it);
     if (done) return *this;
   }
   throw std::invalid_argument("packet: checksum(): no layer with a checksum");
@@ -419,29 +416,29 @@ Packet::Built Packet::build() const {
   b.bytes = std::move(rest);
   std::size_t off = 0;
   for (std::size_t i = 0; i < layers_.size(); i++) {
-    static constexpr const char* kExtNames[] = {"hop_by_hop", "routing", "fragment6", "ah",
-                                                "dest_opts", "ext"};
-    std::string name = std::visit(
-        Overloaded{[](const layer::Eth&) -> std::string { return "eth"; },
-                   [](const layer::Vlan&) -> std::string { return "vlan"; },
-                   [](const layer::Arp&) -> std::string { return "arp"; },
-                   [](const layer::Ipv4&) -> std::string { return "ipv4"; },
-                   [](const layer::Ipv6&) -> std::string { return "ipv6"; },
-                   [](const layer::Ext& e) -> std::string {
-                     switch (e.type) {
-                       case kExtHopByHop: return kExtNames[0];
-                       case kExtRouting: return kExtNames[1];
-                       case kExtFragment: return kExtNames[2];
-                       case kExtAh: return kExtNames[3];
-                       case kExtDestOpts: return kExtNames[4];
-                       default: return kExtNames[5];
-                     }
-                   },
-                   [](const layer::Tcp&) -> std::string { return "tcp"; },
-                   [](const layer::Udp&) -> std::string { return "udp"; },
-                   [](const layer::Icmp& l) -> std::string { return l.v6 ? "icmp6" : "icmp"; },
-                   [](const layer::Payload&) -> std::string { return "payload"; }},
-        layers_[i]);
+    static constexpr const char* kExtNames[] = {"hop_by_hop", "routing",   "fragment6",
+                                                "ah",         "dest_opts", "ext"};
+    std::string name =
+        std::visit(Overloaded{[](const layer::Eth&) -> std::string { return "eth"; },
+                              [](const layer::Vlan&) -> std::string { return "vlan"; },
+                              [](const layer::Arp&) -> std::string { return "arp"; },
+                              [](const layer::Ipv4&) -> std::string { return "ipv4"; },
+                              [](const layer::Ipv6&) -> std::string { return "ipv6"; },
+                              [](const layer::Ext& e) -> std::string {
+                                switch (e.type) {
+                                  case kExtHopByHop: return kExtNames[0];
+                                  case kExtRouting: return kExtNames[1];
+                                  case kExtFragment: return kExtNames[2];
+                                  case kExtAh: return kExtNames[3];
+                                  case kExtDestOpts: return kExtNames[4];
+                                  default: return kExtNames[5];
+                                }
+                              },
+                              [](const layer::Tcp&) -> std::string { return "tcp"; },
+                              [](const layer::Udp&) -> std::string { return "udp"; },
+                              [](const layer::Icmp& l) -> std::string { return l.v6 ? "icmp6" : "icmp"; },
+                              [](const layer::Payload&) -> std::string { return "payload"; }},
+                   layers_[i]);
     b.layout.push_back({std::move(name), off, parts[i].size()});
     off += parts[i].size();
   }
@@ -465,16 +462,15 @@ Bytes Packet::build_layer(std::size_t i, const Bytes& rest) const {
   auto next_proto = [&](bool v6) -> std::uint8_t {
     std::uint8_t none = v6 ? kNoNextHeader : 0;
     if (i + 1 >= n) return none;
-    return std::visit(Overloaded{[](const layer::Ipv4&) -> std::uint8_t { return 4; },
-                                 [](const layer::Ipv6&) -> std::uint8_t { return 41; },
-                                 [](const layer::Ext& e) -> std::uint8_t { return e.type; },
-                                 [](const layer::Tcp&) -> std::uint8_t { return kProtoTcp; },
-                                 [](const layer::Udp&) -> std::uint8_t { return kProtoUdp; },
-                                 [](const layer::Icmp& l) -> std::uint8_t {
-                                   return l.v6 ? kProtoIcmp6 : kProtoIcmp;
-                                 },
-                                 [&](const auto&) -> std::uint8_t { return none; }},
-                      layers_[i + 1]);
+    return std::visit(
+        Overloaded{[](const layer::Ipv4&) -> std::uint8_t { return 4; },
+                   [](const layer::Ipv6&) -> std::uint8_t { return 41; },
+                   [](const layer::Ext& e) -> std::uint8_t { return e.type; },
+                   [](const layer::Tcp&) -> std::uint8_t { return kProtoTcp; },
+                   [](const layer::Udp&) -> std::uint8_t { return kProtoUdp; },
+                   [](const layer::Icmp& l) -> std::uint8_t { return l.v6 ? kProtoIcmp6 : kProtoIcmp; },
+                   [&](const auto&) -> std::uint8_t { return none; }},
+        layers_[i + 1]);
   };
   // Checksum of an upper-layer segment (header with a zero checksum + rest),
   // over the pseudo header of the nearest IP layer before it; 0 without one.
@@ -541,8 +537,7 @@ Bytes Packet::build_layer(std::size_t i, const Bytes& rest) const {
             b.push_back(l.tos);
             put16(b, l.tot_len.value_or(static_cast<std::uint16_t>(total)));
             put16(b, l.id);
-            put16(b, static_cast<std::uint16_t>((l.df ? 0x4000 : 0) | (l.mf ? 0x2000 : 0) |
-                                                l.frag_offset));
+            put16(b, static_cast<std::uint16_t>((l.df ? 0x4000 : 0) | (l.mf ? 0x2000 : 0) | l.frag_offset));
             b.push_back(l.ttl);
             b.push_back(l.proto.value_or(next_proto(false)));
             put16(b, 0);
@@ -618,7 +613,7 @@ const std::vector<SampleFrame>& sample_frames() {
   static const std::vector<SampleFrame> frames = [] {
     const char *a4 = "198.18.0.1", *b4 = "198.18.0.2", *a6 = "fd00::1", *b6 = "fd00::2";
     // MSS 1460, SACK permitted, timestamps, NOP, window scale 7 (20 bytes: doff 10)
-    const Bytes syn_opts = {0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0, 0,
+    const Bytes syn_opts = {0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0,    0,
                             0,    1,    0,    0,    0,    0,    0x01, 0x03, 0x03, 0x07};
     // Record route with 9 slots + NOP: the 40-byte maximum (IHL 15)
     Bytes rr = {0x07, 39, 4};
@@ -634,24 +629,19 @@ const std::vector<SampleFrame>& sample_frames() {
         {"ipv4_tcp_syn_options",
          Packet().eth().ipv4(a4, b4).tcp(40001, 443).flags(SYN).tcp_options(syn_opts)},
         {"ipv4_tcp_data",
-         Packet().eth().ipv4(a4, b4).tcp(40002, 80).flags(PSH | ACK).seq(1000).ack_seq(2000)
-             .payload(100)},
+         Packet().eth().ipv4(a4, b4).tcp(40002, 80).flags(PSH | ACK).seq(1000).ack_seq(2000).payload(100)},
         {"ipv4_udp", Packet().eth().ipv4(a4, b4).udp(5353, 53).payload(12)},
         {"ipv4_icmp_echo", Packet().eth().ipv4(a4, b4).icmp(8, 0, 0x1234, 1).payload(8)},
         {"ipv4_options_max", Packet().eth().ipv4(a4, b4).ip_options(rr).tcp(40003, 22).flags(ACK)},
-        {"ipv4_router_alert_udp",
-         Packet().eth().ipv4(a4, b4).ip_options(router_alert4).udp(1000, 2000)},
-        {"ipv4_frag_first",
-         Packet().eth().ipv4(a4, b4).fragment(0, true).udp(1001, 2001).payload(32)},
+        {"ipv4_router_alert_udp", Packet().eth().ipv4(a4, b4).ip_options(router_alert4).udp(1000, 2000)},
+        {"ipv4_frag_first", Packet().eth().ipv4(a4, b4).fragment(0, true).udp(1001, 2001).payload(32)},
         {"ipv4_frag_middle", Packet().eth().ipv4(a4, b4).fragment(100, true).proto(6).payload(48)},
         {"ipv4_frag_last", Packet().eth().ipv4(a4, b4).fragment(185, false).proto(17).payload(40)},
         {"ipv4_gre_raw", Packet().eth().ipv4(a4, b4).proto(47).payload(24)},
         {"ipv6_in_ipv4", Packet().eth().ipv4(a4, b4).ipv6(a6, b6).udp(1002, 2002)},
-        {"vlan0_priority_ipv4_udp",
-         Packet().eth().vlan(0, 5).ipv4(a4, b4).udp(1003, 2003).payload(4)},
+        {"vlan0_priority_ipv4_udp", Packet().eth().vlan(0, 5).ipv4(a4, b4).udp(1003, 2003).payload(4)},
         {"vlan1_ipv4_tcp", Packet().eth().vlan(100).ipv4(a4, b4).tcp(40004, 80).flags(SYN)},
-        {"vlan1_ad_ipv6_icmp6",
-         Packet().eth().vlan_ad(4094).ipv6(a6, b6).icmp6(128, 0, 7, 1).payload(16)},
+        {"vlan1_ad_ipv6_icmp6", Packet().eth().vlan_ad(4094).ipv6(a6, b6).icmp6(128, 0, 7, 1).payload(16)},
         {"vlan2_qinq_ipv4_udp",
          Packet().eth().vlan_ad(100).vlan(200).ipv4(a4, b4).udp(1004, 2004).payload(6)},
         {"vlan2_qq_ipv6_tcp",
@@ -660,8 +650,7 @@ const std::vector<SampleFrame>& sample_frames() {
         {"ipv6_udp", Packet().eth().ipv6(a6, b6).udp(5353, 53).payload(20)},
         {"ipv6_icmp6_echo", Packet().eth().ipv6(a6, b6).icmp6(128, 0, 0x4242, 3).payload(8)},
         {"ipv6_no_next_header", Packet().eth().ipv6(a6, b6)},
-        {"ipv6_hop_by_hop_udp",
-         Packet().eth().ipv6(a6, b6).hop_by_hop(router_alert6).udp(1005, 2005)},
+        {"ipv6_hop_by_hop_udp", Packet().eth().ipv6(a6, b6).hop_by_hop(router_alert6).udp(1005, 2005)},
         {"ipv6_hop_by_hop_large_udp",
          Packet().eth().ipv6(a6, b6).hop_by_hop(big_padn).udp(1006, 2006).payload(4)},
         {"ipv6_routing_tcp",
@@ -669,8 +658,7 @@ const std::vector<SampleFrame>& sample_frames() {
         {"ipv6_dest_opts_udp", Packet().eth().ipv6(a6, b6).dest_opts().udp(1007, 2007)},
         {"ipv6_frag_first_udp",
          Packet().eth().ipv6(a6, b6).fragment6(0, true, 0x1234).udp(1008, 2008).payload(16)},
-        {"ipv6_frag_last",
-         Packet().eth().ipv6(a6, b6).fragment6(100, false, 0x1234).proto(17).payload(24)},
+        {"ipv6_frag_last", Packet().eth().ipv6(a6, b6).fragment6(100, false, 0x1234).proto(17).payload(24)},
         {"ipv6_ah_tcp", Packet().eth().ipv6(a6, b6).ah(0x100, 1).tcp(40008, 22).flags(RST)},
         {"ipv6_ah_esp", Packet().eth().ipv6(a6, b6).ah(0x300, 3).proto(50).payload(24)},
         // mobility (135) is an upper-layer protocol for ipv6_find_hdr()

@@ -151,7 +151,7 @@ class Packet {
   Packet& dont_fragment();
   // Fragment offset in 8-byte units and the more-fragments flag.
   Packet& fragment(std::uint16_t offset8, bool more_fragments);
-  Packet& ihl(std::uint8_t words);      // override
+  Packet& ihl(std::uint8_t words);       // override
   Packet& tot_len(std::uint16_t bytes);  // override
 
   // ---- IPv6 and its extension headers ----
@@ -190,10 +190,8 @@ class Packet {
   Packet& doff(std::uint8_t words);  // override
   Packet& udp(std::uint16_t sport, std::uint16_t dport);
   Packet& udp_len(std::uint16_t bytes);  // override
-  Packet& icmp(std::uint8_t type = 8, std::uint8_t code = 0, std::uint16_t id = 0,
-               std::uint16_t seq = 0);
-  Packet& icmp6(std::uint8_t type = 128, std::uint8_t code = 0, std::uint16_t id = 0,
-                std::uint16_t seq = 0);
+  Packet& icmp(std::uint8_t type = 8, std::uint8_t code = 0, std::uint16_t id = 0, std::uint16_t seq = 0);
+  Packet& icmp6(std::uint8_t type = 128, std::uint8_t code = 0, std::uint16_t id = 0, std::uint16_t seq = 0);
   // Checksum of the last layer that has one (IPv4, TCP, UDP, ICMP, ICMPv6): override.
   Packet& checksum(std::uint16_t check);
 
@@ -207,8 +205,8 @@ class Packet {
   std::size_t size() const { return bytes().size(); }
 
  private:
-  using Layer = std::variant<layer::Eth, layer::Vlan, layer::Arp, layer::Ipv4, layer::Ipv6,
-                             layer::Ext, layer::Tcp, layer::Udp, layer::Icmp, layer::Payload>;
+  using Layer = std::variant<layer::Eth, layer::Vlan, layer::Arp, layer::Ipv4, layer::Ipv6, layer::Ext,
+                             layer::Tcp, layer::Udp, layer::Icmp, layer::Payload>;
   struct Built {
     Bytes bytes;
     std::vector<HeaderSpan> layout;

@@ -24,8 +24,8 @@ using cls::GroupTables;
 template <class T>
 T load(const std::vector<std::uint8_t>& blob, std::size_t off) {
   if (off + sizeof(T) > blob.size())
-    throw std::out_of_range(fmt::format("classifier blob: read of {} bytes at {} (blob has {})",
-                                        sizeof(T), off, blob.size()));
+    throw std::out_of_range(
+        fmt::format("classifier blob: read of {} bytes at {} (blob has {})", sizeof(T), off, blob.size()));
   T v;
   std::memcpy(&v, blob.data() + off, sizeof v);
   return v;
@@ -175,8 +175,8 @@ class Eval {
       }
     }
     if (g.kind == GroupKind::Hash6) (g.field == Field::Saddr ? x.skip_s : x.skip_d) = g.key_len / 32u;
-    x.any = (k.frag && x.l4) || (!k.frag && (x.sport || x.dport || x.flags)) ||
-            x.saddr_words > x.skip_s || x.daddr_words > x.skip_d;
+    x.any = (k.frag && x.l4) || (!k.frag && (x.sport || x.dport || x.flags)) || x.saddr_words > x.skip_s ||
+            x.daddr_words > x.skip_d;
     return x;
   }
 
@@ -208,8 +208,8 @@ class Eval {
   void candidates(const Group& g, const GroupTables& t, const cls::ClassKey& k, std::uint32_t list_no) {
     const Residual x = residual(g, k);
     const std::uint32_t checked = x.any ? cls::kMaxCandidates : 1;
-    const auto cl =
-        load<CandidateList>(tables_.blobs.at(t.blob), t.lists_off + std::size_t{list_no} * sizeof(CandidateList));
+    const auto cl = load<CandidateList>(tables_.blobs.at(t.blob),
+                                        t.lists_off + std::size_t{list_no} * sizeof(CandidateList));
     const std::uint32_t best = v_.prio;
     for (std::uint32_t i = 0; i < checked; ++i) {
       if (cl.count <= i) return;
@@ -236,13 +236,15 @@ class Eval {
 
   void trie4(const Group& g, const GroupTables& t, const cls::ClassKey& k) {
     const std::uint32_t host = host_order(pkt_.addr(g.field)[0]);
-    std::uint32_t e = load<std::uint32_t>(tables_.blobs.at(t.blob), t.index_off + 4 * std::size_t{host >> 16});
+    std::uint32_t e =
+        load<std::uint32_t>(tables_.blobs.at(t.blob), t.index_off + 4 * std::size_t{host >> 16});
     if (e == 0) return;
     if (t.nnodes2 && (e & cls::kTrieNode)) {
       const std::uint32_t n2 = e & 0x7fffffffu;
       if (n2 >= t.nnodes2) return;
-      e = load<std::uint32_t>(tables_.blobs.at(t.blob),
-                              t.nodes2_off + std::size_t{n2} * cls::kTrieNode2Bytes + 4 * ((host >> 8) & 255));
+      e = load<std::uint32_t>(
+          tables_.blobs.at(t.blob),
+          t.nodes2_off + std::size_t{n2} * cls::kTrieNode2Bytes + 4 * ((host >> 8) & 255));
       if (e == 0) return;
       if (t.nnodes3 && (e & cls::kTrieNode)) {
         const std::uint32_t n3 = e & 0x7fffffffu;
@@ -284,13 +286,16 @@ class Eval {
         for (unsigned w = 0; w < t.key_words && equal; ++w)
           equal = load<std::uint32_t>(tables_.blobs.at(t.blob), base + s * slot_bytes + 4 * w) == key.at(w);
         if (!equal) continue;
-        const auto list_no = load<std::uint32_t>(tables_.blobs.at(t.blob), base + s * slot_bytes + 4 * t.key_words);
+        const auto list_no =
+            load<std::uint32_t>(tables_.blobs.at(t.blob), base + s * slot_bytes + 4 * t.key_words);
         if (list_no == 0) return;  // an empty slot: the key is absent
         list(g, t, k, list_no);
         return;
       }
       // A bucket with a free slot ends the search: the key would be there.
-      if (load<std::uint32_t>(tables_.blobs.at(t.blob), base + (t.slots - 1) * slot_bytes + 4 * t.key_words) == 0) return;
+      if (load<std::uint32_t>(tables_.blobs.at(t.blob),
+                              base + (t.slots - 1) * slot_bytes + 4 * t.key_words) == 0)
+        return;
     }
   }
 

@@ -38,12 +38,11 @@ struct ClsVerdict {
   std::uint32_t ifindex = 0;
 };
 
-ClsVerdict plan_verdict(const cls::Plan& plan, const cls::Tables& tables,
-                        const rules::PacketFields& p, const SetIndexMembership& in_set = {});
+ClsVerdict plan_verdict(const cls::Plan& plan, const cls::Tables& tables, const rules::PacketFields& p,
+                        const SetIndexMembership& in_set = {});
 
 // Position of the matching rule, nullopt for the default action.
 std::optional<std::uint32_t> plan_eval(const cls::Plan& plan, const cls::Tables& tables,
-                                       const rules::PacketFields& p,
-                                       const SetIndexMembership& in_set = {});
+                                       const rules::PacketFields& p, const SetIndexMembership& in_set = {});
 
 }  // namespace xdpguard::test

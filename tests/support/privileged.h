@@ -15,10 +15,10 @@ bool in_ci();
 
 }  // namespace xdpguard::test
 
-#define XG_REQUIRE_PRIVILEGES()                                                      \
-  do {                                                                               \
-    if (auto xg_why_ = ::xdpguard::test::privileged_unavailable()) {                 \
+#define XG_REQUIRE_PRIVILEGES()                                                        \
+  do {                                                                                 \
+    if (auto xg_why_ = ::xdpguard::test::privileged_unavailable()) {                   \
       if (::xdpguard::test::in_ci()) FAIL() << "CI=true but cannot run: " << *xg_why_; \
-      GTEST_SKIP() << "skipped (not in CI): " << *xg_why_;                           \
-    }                                                                                \
+      GTEST_SKIP() << "skipped (not in CI): " << *xg_why_;                             \
+    }                                                                                  \
   } while (0)

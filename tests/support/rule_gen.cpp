@@ -16,8 +16,9 @@ std::array<std::uint8_t, 16> RuleGen::addr(std::uint8_t family) {
   // A small pool, so that rules overlap and packets hit them.
   if (family == 4) {
     a = {198, 18, static_cast<std::uint8_t>(pick(4)), static_cast<std::uint8_t>(pick(8) * 32 + pick(3))};
-    if (coin(10)) a = {static_cast<std::uint8_t>(raw()), static_cast<std::uint8_t>(raw()),
-                       static_cast<std::uint8_t>(raw()), static_cast<std::uint8_t>(raw())};
+    if (coin(10))
+      a = {static_cast<std::uint8_t>(raw()), static_cast<std::uint8_t>(raw()),
+           static_cast<std::uint8_t>(raw()), static_cast<std::uint8_t>(raw())};
   } else {
     a = {0xfd, 0, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(pick(4))};
     a[15] = static_cast<std::uint8_t>(pick(8) * 32 + pick(3));
@@ -134,7 +135,7 @@ PacketFields RuleGen::packet_for(const Rule& r) {
     }
   }
   // A set rule of either family: sometimes take the family of a member.
-  const auto* set_match = r.saddr && !r.saddr->prefix ? &*r.saddr
+  const auto* set_match = r.saddr && !r.saddr->prefix   ? &*r.saddr
                           : r.daddr && !r.daddr->prefix ? &*r.daddr
                                                         : nullptr;
   if (r.family == Family::Any && set_match && !sets_.empty() && coin(50)) {
@@ -228,8 +229,7 @@ std::vector<NamedSet> RuleGen::make_sets(int n) {
       if (coin(2)) len = 0;
       // Mostly the small pool the rules and random packets use, so that
       // sets, literal prefixes and packets overlap; sometimes anywhere.
-      Prefix p = coin(70) ? Prefix{f == 4 ? Family::V4 : Family::V6, addr(f), 0}
-                          : wide_prefix(f, len);
+      Prefix p = coin(70) ? Prefix{f == 4 ? Family::V4 : Family::V6, addr(f), 0} : wide_prefix(f, len);
       p.len = static_cast<std::uint8_t>(len);
       mask_to(p.addr, len);
       if (f == 4) std::fill(p.addr.begin() + 4, p.addr.end(), 0);
@@ -304,9 +304,7 @@ Prefix RuleGen::wide_prefix(std::uint8_t family, int len) {
   return p;
 }
 
-std::uint16_t RuleGen::wide_port() {
-  return coin(15) ? port() : static_cast<std::uint16_t>(raw());
-}
+std::uint16_t RuleGen::wide_port() { return coin(15) ? port() : static_cast<std::uint16_t>(raw()); }
 
 PortRange RuleGen::wide_range() {
   if (coin(10)) return range();
@@ -318,21 +316,30 @@ PortRange RuleGen::wide_range() {
 
 RuleGen::Shape RuleGen::big_shape() {
   static const int lens4[] = {8, 12, 16, 19, 20, 22, 24, 24, 24, 26, 28, 30, 31, 32, 32, 32};
-  static const int lens6[] = {8,  16, 29, 32, 40, 48,  56,  60,  64,  64,  64,
+  static const int lens6[] = {8,  16, 29, 32,  40,  48,  56,  60,  64,  64, 64,
                               72, 80, 96, 104, 112, 120, 124, 127, 128, 128};
   Shape s;
   // Most shapes share a few family + protocol partitions.
   int part = pick(100);
-  if (part < 25) s.family = Family::V4, s.proto = kProtoTcp;
-  else if (part < 40) s.family = Family::V4, s.proto = kProtoUdp;
-  else if (part < 55) s.family = Family::V6, s.proto = kProtoTcp;
-  else if (part < 65) s.family = Family::V6, s.proto = kProtoUdp;
-  else if (part < 72) s.family = Family::V4;
-  else if (part < 79) s.family = Family::V6;
-  else if (part < 86) s.proto = coin(50) ? kProtoTcp : kProtoUdp;  // either family
-  else if (part < 92) s.family = coin(50) ? Family::V4 : Family::V6,
-                      s.proto = s.family == Family::V4 ? kProtoIcmp : kProtoIcmpv6;
-  else s.family = static_cast<Family>(pick(3)), s.proto = static_cast<std::uint8_t>(coin(50) ? 47 : 132);
+  if (part < 25)
+    s.family = Family::V4, s.proto = kProtoTcp;
+  else if (part < 40)
+    s.family = Family::V4, s.proto = kProtoUdp;
+  else if (part < 55)
+    s.family = Family::V6, s.proto = kProtoTcp;
+  else if (part < 65)
+    s.family = Family::V6, s.proto = kProtoUdp;
+  else if (part < 72)
+    s.family = Family::V4;
+  else if (part < 79)
+    s.family = Family::V6;
+  else if (part < 86)
+    s.proto = coin(50) ? kProtoTcp : kProtoUdp;  // either family
+  else if (part < 92)
+    s.family = coin(50) ? Family::V4 : Family::V6,
+    s.proto = s.family == Family::V4 ? kProtoIcmp : kProtoIcmpv6;
+  else
+    s.family = static_cast<Family>(pick(3)), s.proto = static_cast<std::uint8_t>(coin(50) ? 47 : 132);
   if (s.family != Family::Any) {
     const bool v4 = s.family == Family::V4;
     if (coin(65)) s.slen = v4 ? lens4[pick(16)] : lens6[pick(21)];

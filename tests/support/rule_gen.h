@@ -73,9 +73,9 @@ class RuleGen {
   struct Shape {
     rules::Family family = rules::Family::Any;
     std::optional<std::uint8_t> proto;
-    int slen = -1, dlen = -1;     // literal prefix length, -1: none
+    int slen = -1, dlen = -1;  // literal prefix length, -1: none
     bool sset = false, dset = false;
-    int sport = 0, dport = 0;     // 0 none, 1 exact, 2 range
+    int sport = 0, dport = 0;  // 0 none, 1 exact, 2 range
     std::uint8_t flags_mask = 0;
   };
   Shape big_shape();
@@ -86,7 +86,6 @@ class RuleGen {
   rules::AddrMatch set_ref();
   // Puts a into (usually) a member of the set of packet family p.family.
   void aim_at_set(const std::string& set, std::uint8_t family, std::array<std::uint8_t, 16>& a);
-
 
   std::array<std::uint8_t, 16> addr(std::uint8_t family);
   rules::Prefix prefix(std::uint8_t family);

@@ -38,15 +38,15 @@ TEST(ClassifierAsm, LabelsForwardAndBackward) {
   Program p;
   Label top = p.label(), fwd = p.label(), out = p.label();
   p.bind(top);
-  p.mov(Reg::R0, 1);                     // 0
-  p.jcc(Cond::Eq, Reg::R1, 7, fwd);      // 1 -> 4
-  p.mov(Reg::R0, 2);                     // 2
-  p.jmp(out);                            // 3 -> 6
+  p.mov(Reg::R0, 1);                 // 0
+  p.jcc(Cond::Eq, Reg::R1, 7, fwd);  // 1 -> 4
+  p.mov(Reg::R0, 2);                 // 2
+  p.jmp(out);                        // 3 -> 6
   p.bind(fwd);
   p.jcc(Cond::Gt, Reg::R1, Reg::R2, top);  // 4 -> 0
-  p.exit();                              // 5
+  p.exit();                                // 5
   p.bind(out);
-  p.exit();                              // 6
+  p.exit();  // 6
   auto v = linked(p);
   ASSERT_EQ(v.size(), 7u);
   EXPECT_EQ(v[1].code, BPF_JMP | BPF_JEQ | BPF_K);
@@ -66,10 +66,10 @@ TEST(ClassifierAsm, Jmp32AndLocalCall) {
   p.call_local(sub);                 // 0 -> 3
   p.jcc32(Cond::Le, Reg::R0, 5, l);  // 1 -> 2
   p.bind(l);
-  p.exit();                          // 2
+  p.exit();  // 2
   p.bind(sub);
-  p.mov(Reg::R0, 0);                 // 3
-  p.exit();                          // 4
+  p.mov(Reg::R0, 0);  // 3
+  p.exit();           // 4
   auto v = linked(p);
   ASSERT_EQ(v.size(), 5u);
   EXPECT_EQ(v[0].code, BPF_JMP | BPF_CALL);
@@ -228,8 +228,8 @@ TEST(ClassifierAsm, MapRelocations) {
   Program p;
   MapId a = p.map("xg_a"), b = p.map("xg_b");
   EXPECT_EQ(p.map_names(), (std::vector<std::string>{"xg_a", "xg_b"}));
-  p.ld_map(Reg::R1, b);               // 0, 1
-  p.ld_map_value(Reg::R2, a, 12345);  // 2, 3
+  p.ld_map(Reg::R1, b);                        // 0, 1
+  p.ld_map_value(Reg::R2, a, 12345);           // 2, 3
   p.ld_imm64(Reg::R3, 0x1122334455667788ull);  // 4, 5: not a map
   p.mov(Reg::R0, 0);
   p.exit();
@@ -470,8 +470,12 @@ Model random_model(std::mt19937& rng, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     Model::Item it;
     const std::size_t r = pick(100);
-    it.kind = r < 35 ? Model::Mov : r < 57 ? Model::Jcc : r < 75 ? Model::Jmp : r < 85 ? Model::Exit
-            : r < 95 ? Model::Imm64 : Model::Call;
+    it.kind = r < 35   ? Model::Mov
+              : r < 57 ? Model::Jcc
+              : r < 75 ? Model::Jmp
+              : r < 85 ? Model::Exit
+              : r < 95 ? Model::Imm64
+                       : Model::Call;
     if (i + 1 == n) it.kind = Model::Exit;
     if (it.kind == Model::Jcc || it.kind == Model::Jmp || it.kind == Model::Call)
       it.label = static_cast<int>(pick(nlabels));

@@ -214,7 +214,8 @@ PacketFields frag(PacketFields p) {
 
 TEST(ClassifierPlan, SmallPartitionsStayChains) {
   std::vector<std::string> t;
-  for (int i = 0; i < static_cast<int>(kChainMax); ++i) t.push_back(fmt::format("drop udp dport {}", 1000 + i));
+  for (int i = 0; i < static_cast<int>(kChainMax); ++i)
+    t.push_back(fmt::format("drop udp dport {}", 1000 + i));
   for (int i = 0; i < 5; ++i) t.push_back(fmt::format("drop tcp dport {}", 1000 + i));
   for (int i = 0; i < 5; ++i) t.push_back(fmt::format("pass saddr 2001:db8:{}::/48", i));
   auto plan = plan_of(entries(t));
@@ -312,7 +313,8 @@ TEST(ClassifierPlan, Ipv6PrefixesBecomeAHash) {
 
   // Mixed lengths: longer prefixes are checked past the key's band.
   t.clear();
-  for (int i = 0; i < 100; ++i) t.push_back(fmt::format("pass saddr 2001:db8:{:x}::/{}", i, i % 2 ? 48 : 112));
+  for (int i = 0; i < 100; ++i)
+    t.push_back(fmt::format("pass saddr 2001:db8:{:x}::/{}", i, i % 2 ? 48 : 112));
   plan = plan_of(entries(t));
   check_structure(plan);
   ASSERT_EQ(plan.groups.size(), 1u);
@@ -359,11 +361,11 @@ TEST(ClassifierPlan, SetRulesStayInChains) {
 
 TEST(ClassifierPlan, ClassesAndPaths) {
   auto plan = plan_of(entries({
-      "drop tcp dport 22",           // 0: (any, tcp), l4
-      "pass ip6 proto 132",          // 1: (6, 132)
-      "drop icmp",                   // 2: (4, icmp)
-      "pass saddr 10.0.0.0/8",       // 3: (4, any)
-      "drop",                        // 4: (any, any)
+      "drop tcp dport 22",      // 0: (any, tcp), l4
+      "pass ip6 proto 132",     // 1: (6, 132)
+      "drop icmp",              // 2: (4, icmp)
+      "pass saddr 10.0.0.0/8",  // 3: (4, any)
+      "drop",                   // 4: (any, any)
   }));
   check_structure(plan);
   ASSERT_EQ(plan.groups.size(), 5u);
@@ -371,12 +373,12 @@ TEST(ClassifierPlan, ClassesAndPaths) {
   for (const auto& c : plan.classes) paths[{c.key.family, c.key.proto, c.key.frag}] = c.groups;
   using K = std::tuple<int, int, bool>;
   const std::map<K, std::vector<std::uint32_t>> want = {
-      {K{4, 1, false}, {2, 3, 4}},   {K{4, 1, true}, {2, 3, 4}},
-      {K{4, 6, false}, {0, 3, 4}},   {K{4, 6, true}, {3, 4}},
+      {K{4, 1, false}, {2, 3, 4}},        {K{4, 1, true}, {2, 3, 4}},
+      {K{4, 6, false}, {0, 3, 4}},        {K{4, 6, true}, {3, 4}},
       {K{4, kOtherProto, false}, {3, 4}}, {K{4, kOtherProto, true}, {3, 4}},
-      {K{6, 6, false}, {0, 4}},      {K{6, 6, true}, {4}},
-      {K{6, 132, false}, {1, 4}},    {K{6, 132, true}, {1, 4}},
-      {K{6, kOtherProto, false}, {4}}, {K{6, kOtherProto, true}, {4}},
+      {K{6, 6, false}, {0, 4}},           {K{6, 6, true}, {4}},
+      {K{6, 132, false}, {1, 4}},         {K{6, 132, true}, {1, 4}},
+      {K{6, kOtherProto, false}, {4}},    {K{6, kOtherProto, true}, {4}},
   };
   EXPECT_EQ(paths, want);
   auto tables = tables_of(plan);
@@ -493,10 +495,12 @@ class World {
 const World& small_world() {
   static const World w = [] {
     auto P = [](std::string_view s) { return *rules::parse_prefix(s); };
-    return World({{"s0", {P("198.18.0.0/24"), P("198.18.2.64/27"), P("198.18.3.1"), P("fd00:0:0:1::/64"),
-                          P("fd00:0:0:2::40/122"), P("fd00:0:0:3::1")}},
-                  {"s1", {P("198.18.1.0/25"), P("198.18.0.32/28"), P("198.18.3.0/31"), P("fd00::/62"),
-                          P("fd00:0:0:2::/120")}}});
+    return World({{"s0",
+                   {P("198.18.0.0/24"), P("198.18.2.64/27"), P("198.18.3.1"), P("fd00:0:0:1::/64"),
+                    P("fd00:0:0:2::40/122"), P("fd00:0:0:3::1")}},
+                  {"s1",
+                   {P("198.18.1.0/25"), P("198.18.0.32/28"), P("198.18.3.0/31"), P("fd00::/62"),
+                    P("fd00:0:0:2::/120")}}});
   }();
   return w;
 }
@@ -580,7 +584,7 @@ std::vector<Rule> make_rules(test::RuleGen& g, int n, const Mix& m) {
   const int total = m.gen + m.port + m.v4 + m.v6;
   for (int i = 0; i < n; ++i) {
     const int x = g.pick(total);
-    Rule r = x < m.gen                 ? g.rule()
+    Rule r = x < m.gen                   ? g.rule()
              : x < m.gen + m.port        ? port_rule(g)
              : x < m.gen + m.port + m.v4 ? v4_rule(g)
                                          : v6_rule(g);
@@ -717,7 +721,8 @@ Plan check_rule_set(const std::vector<Rule>& rs, const World& world, test::RuleG
                                   describe(p), wanted, v.prio, v.slot, v.action);
     if (v.prio < rs.size()) msg += fmt::format("  replay's rule: {}\n", rules::to_string(rs[v.prio]));
     if (rs.size() <= 60)
-      for (std::size_t k = 0; k < rs.size(); ++k) msg += fmt::format("  {:3} {}\n", k, rules::to_string(rs[k]));
+      for (std::size_t k = 0; k < rs.size(); ++k)
+        msg += fmt::format("  {:3} {}\n", k, rules::to_string(rs[k]));
     ADD_FAILURE() << msg;
   }
   return plan;

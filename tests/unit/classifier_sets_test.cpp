@@ -106,9 +106,8 @@ void expect_set4(const std::vector<Prefix>& v, std::mt19937& rng, int random = 3
   for (const Addr& a : probes(v, 4, rng, random)) {
     const bool want = any_contains(v, a);
     members += want;
-    ASSERT_EQ(set4_contains(img, v4(a)), want)
-        << int{a[0]} << "." << int{a[1]} << "." << int{a[2]} << "." << int{a[3]} << " in a set of "
-        << v.size();
+    ASSERT_EQ(set4_contains(img, v4(a)), want) << int{a[0]} << "." << int{a[1]} << "." << int{a[2]} << "."
+                                               << int{a[3]} << " in a set of " << v.size();
   }
   if (!v.empty()) {
     EXPECT_GT(members, 0u);
@@ -251,7 +250,8 @@ TEST(ClassifierSets, Set6AgreesWithBruteForce) {
       const int n = round == 0 ? static_cast<int>(nl) : 100 + static_cast<int>(rng() % 300);
       auto v = random6(rng, n, nl);
       for (int i = 0; i < n / 10; ++i) v.push_back(v[rng() % v.size()]);  // duplicates
-      SCOPED_TRACE(testing::Message() << nl << " lengths, round " << round << ", " << v.size() << " prefixes");
+      SCOPED_TRACE(testing::Message()
+                   << nl << " lengths, round " << round << ", " << v.size() << " prefixes");
       expect_set6(v, rng, 500);
     }
   }
@@ -309,9 +309,8 @@ TEST(ClassifierSets, Set6LengthLimit) {
   auto r = build_set6(too_many);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), E2BIG);
-  EXPECT_EQ(r.error().message(),
-            fmt::format("{} distinct IPv6 prefix lengths; a set may have at most {}",
-                        XDPGUARD_SET6_MAX_LENS + 1, XDPGUARD_SET6_MAX_LENS));
+  EXPECT_EQ(r.error().message(), fmt::format("{} distinct IPv6 prefix lengths; a set may have at most {}",
+                                             XDPGUARD_SET6_MAX_LENS + 1, XDPGUARD_SET6_MAX_LENS));
 
   // Lengths are counted after prefixes covered by a shorter member are
   // dropped: under ::/0, any number of lengths is one.

@@ -64,7 +64,7 @@ TEST(ClassifierTables, Trie4SlashEightFillsLevelOne) {
   EXPECT_EQ(t.nodes(), 0u);
   for (std::uint32_t i = 0; i < 65536; ++i)
     ASSERT_EQ(t.level1()[i].list, ((i >> 8) == 10 ? List{0} : List{})) << i;
-  EXPECT_FALSE(t.add(ip4(10, 0, 0, 0), 7, 1));   // shorter than kMinLen
+  EXPECT_FALSE(t.add(ip4(10, 0, 0, 0), 7, 1));  // shorter than kMinLen
   EXPECT_FALSE(t.add(ip4(10, 0, 0, 0), 33, 1));
   EXPECT_EQ(t.nodes(), 0u);
 }
@@ -122,7 +122,10 @@ TEST(ClassifierTables, Trie4ListsAreTheContainingPrefixes) {
   std::mt19937 rng(11);
   auto r = [&](std::uint32_t n) { return static_cast<std::uint32_t>(rng() % n); };
   for (int round = 0; round < 6; ++round) {
-    struct P { std::uint32_t addr; unsigned len; };
+    struct P {
+      std::uint32_t addr;
+      unsigned len;
+    };
     std::vector<P> accepted;
     std::vector<P> refused;
     Trie4 t;
@@ -280,7 +283,8 @@ TEST(ClassifierTables, MaskedWordsAreInMemoryOrder) {
   auto m = masked_words(a, 28);
   std::array<std::uint8_t, 16> bytes;
   std::memcpy(bytes.data(), m.data(), 16);
-  EXPECT_EQ(bytes, (std::array<std::uint8_t, 16>{0x20, 0x01, 0x0d, 0xb0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(bytes,
+            (std::array<std::uint8_t, 16>{0x20, 0x01, 0x0d, 0xb0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
   m = masked_words(a, 33);
   std::memcpy(bytes.data(), m.data(), 16);
   EXPECT_EQ(bytes, (std::array<std::uint8_t, 16>{0x20, 0x01, 0x0d, 0xb8, 0x00}));
@@ -340,7 +344,8 @@ std::vector<RuleEntry> tabled_rules(unsigned seed) {
         break;
       case 2: push(R(fmt::format("drop saddr {}.{}.{}.0/{}", 1 + y % 200, z, x % 256, 8 + w % 17))); break;
       case 3:
-        push(R(fmt::format("drop daddr 2001:db8:{:x}:{:x}::/{} udp sport {}", y % 16, x, 48 + z % 81, w * 10)));
+        push(R(
+            fmt::format("drop daddr 2001:db8:{:x}:{:x}::/{} udp sport {}", y % 16, x, 48 + z % 81, w * 10)));
         break;
       default: push(gen.rule()); break;
     }

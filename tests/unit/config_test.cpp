@@ -83,8 +83,8 @@ TEST(Config, Example) {
 
   const Interface& e2 = c->interfaces[1];
   EXPECT_EQ(e2.name, "eth0.100");
-  EXPECT_EQ(e2.mode, Mode::Auto);                       // default
-  EXPECT_EQ(e2.default_action, rules::Action::Pass);    // default
+  EXPECT_EQ(e2.mode, Mode::Auto);                     // default
+  EXPECT_EQ(e2.default_action, rules::Action::Pass);  // default
   EXPECT_EQ(e2.sets, std::vector<std::string>{"office"});
   EXPECT_TRUE(e2.warnings.empty());
 
@@ -285,8 +285,9 @@ TEST(ConfigErrors, Sets) {
             "/etc/xdpguard.toml line 2: set bl: expected file to be a string (a path), got an integer");
   EXPECT_EQ(error_of("[sets.bl]\nelements = \"10.0.0.0/8\"\n"),
             "/etc/xdpguard.toml line 2: set bl: expected elements to be an array of prefixes, got a string");
-  EXPECT_EQ(error_of("[sets.bl]\nelements = [\n  \"10.0.0.0/8\",\n  \"10.0.0.300/8\",\n]\n"),
-            "/etc/xdpguard.toml line 4: set bl element 2: expected an IPv4 or IPv6 prefix, got \"10.0.0.300/8\"");
+  EXPECT_EQ(
+      error_of("[sets.bl]\nelements = [\n  \"10.0.0.0/8\",\n  \"10.0.0.300/8\",\n]\n"),
+      "/etc/xdpguard.toml line 4: set bl element 2: expected an IPv4 or IPv6 prefix, got \"10.0.0.300/8\"");
   EXPECT_EQ(error_of("[sets.bl]\nelements = [\"10.0.0.0/8\", 7]\n"),
             "/etc/xdpguard.toml line 2: set bl element 2: expected a prefix in quotes, got an integer");
   EXPECT_EQ(error_of("[sets.bl]\nfile = \"\"\n"),

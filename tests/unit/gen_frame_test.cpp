@@ -51,7 +51,8 @@ void expect_valid(const Bytes& f, const std::string& where) {
   if (v6 || proto != 1) {  // pseudo-header: addresses, protocol, length
     const std::size_t a = ip + (v6 ? 8 : 12), n = v6 ? 32 : 8;
     seg.assign(&f[a], &f[a] + n);
-    seg.insert(seg.end(), {0, proto, static_cast<std::uint8_t>(l4_len >> 8), static_cast<std::uint8_t>(l4_len)});
+    seg.insert(seg.end(),
+               {0, proto, static_cast<std::uint8_t>(l4_len >> 8), static_cast<std::uint8_t>(l4_len)});
   }
   seg.insert(seg.end(), &f[l4], &f[l4] + l4_len);
   ASSERT_EQ(rfc1071_sum(seg), 0xffff) << where << ": L4 checksum (proto " << int(proto) << ")";
@@ -96,8 +97,9 @@ TEST(GenFrame, EveryRewrittenFrameIsValid) {
           std::set<std::uint32_t> sources;
           for (int i = 0; i < 300; ++i) {
             Bytes before = f;
-            ASSERT_EQ(xg_gen_rewrite(f.data(), f.data() + f.size(), &t->cfg, static_cast<std::uint32_t>(rng()),
-                                     static_cast<std::uint32_t>(rng())), 0);
+            ASSERT_EQ(xg_gen_rewrite(f.data(), f.data() + f.size(), &t->cfg,
+                                     static_cast<std::uint32_t>(rng()), static_cast<std::uint32_t>(rng())),
+                      0);
             expect_valid(f, where);
             ++frames;
             const bool v6f = v6;
@@ -170,11 +172,13 @@ TEST(GenFrame, OnlyLabAddressesWithoutForce) {
   EXPECT_EQ(check("198.19.0.0/16", "198.19.255.255"), "ok");
   EXPECT_EQ(check("fd00::1", "fdff::2"), "ok");
   auto bad_dst = [](const std::string& a) {
-    return "destination " + a + " is outside the lab ranges (198.18.0.0/15, fd00::/8): refusing to send to "
+    return "destination " + a +
+           " is outside the lab ranges (198.18.0.0/15, fd00::/8): refusing to send to "
            "what may be a real network; use --force if you mean it";
   };
   auto bad_src = [](const std::string& p) {
-    return "source " + p + " is not inside the lab ranges (198.18.0.0/15, fd00::/8): refusing to spoof "
+    return "source " + p +
+           " is not inside the lab ranges (198.18.0.0/15, fd00::/8): refusing to spoof "
            "what may be real addresses; use --force if you mean it";
   };
   EXPECT_EQ(check("198.18.0.1", "8.8.8.8"), bad_dst("8.8.8.8"));
@@ -210,11 +214,12 @@ TEST(GenFrame, ParsesOperatorInput) {
   auto mac = parse_mac("02:aB:00:ff:10:9c");
   ASSERT_TRUE(mac);
   EXPECT_EQ(*mac, (Mac{0x02, 0xab, 0x00, 0xff, 0x10, 0x9c}));
-  for (const char* bad : {"", "02:ab:00:ff:10", "02:ab:00:ff:10:9c:00", "02-ab-00-ff-10-9c", "0g:ab:00:ff:10:9c",
-                          "2:ab:00:ff:10:9c:"}) {
+  for (const char* bad : {"", "02:ab:00:ff:10", "02:ab:00:ff:10:9c:00", "02-ab-00-ff-10-9c",
+                          "0g:ab:00:ff:10:9c", "2:ab:00:ff:10:9c:"}) {
     auto r = parse_mac(bad);
     ASSERT_FALSE(r) << bad;
-    EXPECT_EQ(r.error().message(), fmt::format("\"{}\" is not a MAC address (expected aa:bb:cc:dd:ee:ff)", bad));
+    EXPECT_EQ(r.error().message(),
+              fmt::format("\"{}\" is not a MAC address (expected aa:bb:cc:dd:ee:ff)", bad));
   }
   using Range = std::pair<std::uint16_t, std::uint16_t>;
   EXPECT_EQ(*parse_port_range("0"), Range(0, 0));

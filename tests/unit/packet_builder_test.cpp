@@ -49,8 +49,7 @@ struct OracleCase {
 };
 
 Bytes mss_sack_ts_ws() {
-  return {0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0, 0,
-          0,    1,    0,    0,    0,    0,    0x01, 0x03, 0x03, 0x07};
+  return {0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0, 0, 0, 1, 0, 0, 0, 0, 0x01, 0x03, 0x03, 0x07};
 }
 
 Bytes record_route_9_nop() {
@@ -73,16 +72,27 @@ std::vector<OracleCase> oracle_cases() {
        "E()/IP(src=A4, dst=B4)/TCP(sport=1, dport=2, flags='S', options=[('NOP', None), "
        "('WScale', 2), ('NOP', None)])"},
       {"ipv4_tcp_data_fields",
-       Packet().eth().ipv4(kA4, kB4).ttl(3).tos(0x10).ip_id(777).dont_fragment()
-           .tcp(40002, 80).flags(PSH | ACK | URG).seq(1000).ack_seq(2000).window(1024).payload(101),
+       Packet()
+           .eth()
+           .ipv4(kA4, kB4)
+           .ttl(3)
+           .tos(0x10)
+           .ip_id(777)
+           .dont_fragment()
+           .tcp(40002, 80)
+           .flags(PSH | ACK | URG)
+           .seq(1000)
+           .ack_seq(2000)
+           .window(1024)
+           .payload(101),
        "E()/IP(src=A4, dst=B4, ttl=3, tos=0x10, id=777, flags='DF')/TCP(sport=40002, dport=80, "
        "flags='PAU', seq=1000, ack=2000, window=1024)/P(101)"},
       {"ipv4_udp", Packet().eth().ipv4(kA4, kB4).udp(5353, 53).payload(12),
        "E()/IP(src=A4, dst=B4)/UDP(sport=5353, dport=53)/P(12)"},
       {"ipv4_icmp_echo", Packet().eth().ipv4(kA4, kB4).icmp(8, 0, 0x1234, 1).payload(9),
        "E()/IP(src=A4, dst=B4)/ICMP(type=8, code=0, id=0x1234, seq=1)/P(9)"},
-      {"ipv4_options_max", Packet().eth().ipv4(kA4, kB4).ip_options(record_route_9_nop())
-                               .tcp(40003, 22).flags(ACK),
+      {"ipv4_options_max",
+       Packet().eth().ipv4(kA4, kB4).ip_options(record_route_9_nop()).tcp(40003, 22).flags(ACK),
        "E()/IP(src=A4, dst=B4, options=[IPOption_RR(routers=['0.0.0.0'] * 9), IPOption_NOP()])"
        "/TCP(sport=40003, dport=22, flags='A')"},
       {"ipv4_router_alert_udp",
@@ -90,8 +100,7 @@ std::vector<OracleCase> oracle_cases() {
        "E()/IP(src=A4, dst=B4, options=[IPOption_Router_Alert()])/UDP(sport=1000, dport=2000)"},
       {"ipv4_options_padded", Packet().eth().ipv4(kA4, kB4).ip_options({0x01}).udp(1, 2),
        "E()/IP(src=A4, dst=B4, options=[IPOption_NOP()])/UDP(sport=1, dport=2)"},
-      {"ipv4_frag_first",
-       Packet().eth().ipv4(kA4, kB4).fragment(0, true).udp(1001, 2001).payload(32),
+      {"ipv4_frag_first", Packet().eth().ipv4(kA4, kB4).fragment(0, true).udp(1001, 2001).payload(32),
        "E()/IP(src=A4, dst=B4, flags='MF', frag=0)/UDP(sport=1001, dport=2001)/P(32)"},
       {"ipv4_frag_last", Packet().eth().ipv4(kA4, kB4).fragment(185, false).proto(17).payload(40),
        "E()/IP(src=A4, dst=B4, frag=185, proto=17)/P(40)"},
@@ -102,21 +111,25 @@ std::vector<OracleCase> oracle_cases() {
        "E()/IP(src=A4, dst=B4, ihl=3, len=10, version=6)/P(8)"},
       {"ipv4_tcp_bad_doff", Packet().eth().ipv4(kA4, kB4).tcp(1, 2).flags(SYN).doff(3),
        "E()/IP(src=A4, dst=B4)/TCP(sport=1, dport=2, flags='S', dataofs=3)"},
-      {"ipv4_udp_overrides",
-       Packet().eth().ipv4(kA4, kB4).udp(1, 2).udp_len(4).checksum(0x1234).payload(3),
+      {"ipv4_udp_overrides", Packet().eth().ipv4(kA4, kB4).udp(1, 2).udp_len(4).checksum(0x1234).payload(3),
        "E()/IP(src=A4, dst=B4)/UDP(sport=1, dport=2, len=4, chksum=0x1234)/P(3)"},
       {"ipv4_ip_checksum_override", Packet().eth().ipv4(kA4, kB4).checksum(0xbeef),
        "E()/IP(src=A4, dst=B4, chksum=0xbeef)"},
       {"vlan1_pcp_ipv4_udp", Packet().eth().vlan(100, 5).ipv4(kA4, kB4).udp(1, 2),
        "E()/Dot1Q(vlan=100, prio=5)/IP(src=A4, dst=B4)/UDP(sport=1, dport=2)"},
-      {"vlan2_qinq_ipv4_tcp",
-       Packet().eth().vlan_ad(100).vlan(200).ipv4(kA4, kB4).tcp(3, 4).flags(SYN),
+      {"vlan2_qinq_ipv4_tcp", Packet().eth().vlan_ad(100).vlan(200).ipv4(kA4, kB4).tcp(3, 4).flags(SYN),
        "E()/Dot1AD(vlan=100)/Dot1Q(vlan=200)/IP(src=A4, dst=B4)/TCP(sport=3, dport=4, flags='S')"},
       {"vlan3_ipv6_udp", Packet().eth().vlan(1).vlan(2).vlan(3).ipv6(kA6, kB6).udp(1, 2),
        "E()/Dot1Q(vlan=1)/Dot1Q(vlan=2)/Dot1Q(vlan=3)/IPv6(src=A6, dst=B6)/UDP(sport=1, dport=2)"},
       {"ipv6_tcp_fields",
-       Packet().eth().ipv6(kA6, kB6).traffic_class(0x20).flow_label(0x12345).hop_limit(5)
-           .tcp(40006, 80).flags(SYN | ECE | CWR),
+       Packet()
+           .eth()
+           .ipv6(kA6, kB6)
+           .traffic_class(0x20)
+           .flow_label(0x12345)
+           .hop_limit(5)
+           .tcp(40006, 80)
+           .flags(SYN | ECE | CWR),
        "E()/IPv6(src=A6, dst=B6, tc=0x20, fl=0x12345, hlim=5)/TCP(sport=40006, dport=80, "
        "flags='SEC')"},
       {"ipv6_udp", Packet().eth().ipv6(kA6, kB6).udp(5353, 53).payload(20),
@@ -143,21 +156,27 @@ std::vector<OracleCase> oracle_cases() {
        Packet().eth().ipv6(kA6, kB6).fragment6(0, true, 0x1234).udp(1008, 2008).payload(16),
        "E()/IPv6(src=A6, dst=B6)/IPv6ExtHdrFragment(offset=0, m=1, id=0x1234)"
        "/UDP(sport=1008, dport=2008)/P(16)"},
-      {"ipv6_frag_last",
-       Packet().eth().ipv6(kA6, kB6).fragment6(100, false, 0x1234).proto(17).payload(24),
+      {"ipv6_frag_last", Packet().eth().ipv6(kA6, kB6).fragment6(100, false, 0x1234).proto(17).payload(24),
        "E()/IPv6(src=A6, dst=B6)/IPv6ExtHdrFragment(offset=100, m=0, id=0x1234, nh=17)/P(24)"},
       {"ipv6_ah_tcp", Packet().eth().ipv6(kA6, kB6).ah(0x100, 1).tcp(40008, 22).flags(RST),
        "E()/IPv6(src=A6, dst=B6)/AH(nh=6, payloadlen=4, spi=0x100, seq=1, icv=bytes(12))"
        "/TCP(sport=40008, dport=22, flags='R', "
        "chksum=csum6(TCP(sport=40008, dport=22, flags='R')))"},
       {"ipv6_chain_udp",
-       Packet().eth().ipv6(kA6, kB6).hop_by_hop().dest_opts().routing({"fd00::3"}, 0)
-           .fragment6(0, false, 9).dest_opts().udp(1009, 2009).payload(8),
+       Packet()
+           .eth()
+           .ipv6(kA6, kB6)
+           .hop_by_hop()
+           .dest_opts()
+           .routing({"fd00::3"}, 0)
+           .fragment6(0, false, 9)
+           .dest_opts()
+           .udp(1009, 2009)
+           .payload(8),
        "E()/IPv6(src=A6, dst=B6)/IPv6ExtHdrHopByHop()/IPv6ExtHdrDestOpt()"
        "/IPv6ExtHdrRouting(addresses=['fd00::3'], segleft=0)/IPv6ExtHdrFragment(id=9)"
        "/IPv6ExtHdrDestOpt()/UDP(sport=1009, dport=2009)/P(8)"},
-      {"ipv6_ext_len_override",
-       Packet().eth().ipv6(kA6, kB6).hop_by_hop().ext_len(200).payload(4),
+      {"ipv6_ext_len_override", Packet().eth().ipv6(kA6, kB6).hop_by_hop().ext_len(200).payload(4),
        "E()/IPv6(src=A6, dst=B6)/IPv6ExtHdrHopByHop(len=200)/P(4)"},
       {"arp_request", Packet().eth("ff:ff:ff:ff:ff:ff").arp(kA4, kB4),
        "E('ff:ff:ff:ff:ff:ff')/ARP(op=1, hwsrc='02:00:00:00:00:01', psrc=A4, "
@@ -210,8 +229,14 @@ TEST(PacketBuilderTest, MatchesScapyByteForByte) {
 // Layout reports where each header starts and ends: the malformed-input tests
 // truncate frames at these boundaries.
 TEST(PacketBuilderTest, LayoutSpansEveryHeader) {
-  Packet p = Packet().eth().vlan(100).ipv4(kA4, kB4).ip_options({0x94, 4, 0, 0})
-                 .tcp(1, 2).tcp_options({2, 4, 5, 0xb4}).payload(10);
+  Packet p = Packet()
+                 .eth()
+                 .vlan(100)
+                 .ipv4(kA4, kB4)
+                 .ip_options({0x94, 4, 0, 0})
+                 .tcp(1, 2)
+                 .tcp_options({2, 4, 5, 0xb4})
+                 .payload(10);
   auto spans = p.layout();
   ASSERT_EQ(spans.size(), 5u);
   EXPECT_EQ(spans[0].name, "eth");
@@ -227,8 +252,7 @@ TEST(PacketBuilderTest, LayoutSpansEveryHeader) {
   EXPECT_EQ(spans[4].end(), p.bytes().size());
   EXPECT_EQ(p.size(), 76u);
 
-  auto v6 = Packet().eth().ipv6(kA6, kB6).hop_by_hop().ah(1, 1).fragment6(0, false).udp(1, 2)
-                .layout();
+  auto v6 = Packet().eth().ipv6(kA6, kB6).hop_by_hop().ah(1, 1).fragment6(0, false).udp(1, 2).layout();
   ASSERT_EQ(v6.size(), 6u);
   EXPECT_EQ(v6[2].name, "hop_by_hop");
   EXPECT_EQ(v6[2].size, 8u);
@@ -256,8 +280,7 @@ TEST(PacketBuilderTest, MisuseIsABugThatThrows) {
   EXPECT_THROW(Packet().eth().ipv4("198.18.0.300", kB4), std::invalid_argument);
   EXPECT_THROW(Packet().eth("02:00:00:00:00").ipv4(kA4, kB4), std::invalid_argument);
   EXPECT_THROW(Packet().eth().ipv6("fd00::1::2", kB6), std::invalid_argument);
-  EXPECT_THROW(Packet().eth().ipv4(kA4, kB4).ip_options(Bytes(44, 1)).bytes(),
-               std::invalid_argument);
+  EXPECT_THROW(Packet().eth().ipv4(kA4, kB4).ip_options(Bytes(44, 1)).bytes(), std::invalid_argument);
   EXPECT_THROW(Packet().eth().ipv4(kA4, kB4).fragment(8192, false), std::invalid_argument);
   EXPECT_THROW(Packet().eth().ipv6(kA6, kB6).ah(1, 1, Bytes(3, 0)), std::invalid_argument);
   EXPECT_THROW(Packet().eth().udp(1, 2).ttl(3), std::invalid_argument);

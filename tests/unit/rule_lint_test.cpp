@@ -85,13 +85,13 @@ TEST(RuleLint, Covers) {
 
 TEST(RuleLint, Warnings) {
   std::vector<Rule> rules = {
-      R("drop tcp dport 1-1024"),                  // 1
-      R("pass udp dport 53"),                      // 2
-      R("pass tcp dport 22 saddr 203.0.113.0/24"), // 3: dead (1)
-      R("drop saddr 10.0.0.0/8"),                  // 4
-      R("pass udp saddr 10.1.0.0/16"),             // 5: dead (4)
-      R("drop udp dport 53 saddr 10.0.0.1"),       // 6: dead (2 first)
-      R("pass tcp dport 2000"),                    // 7
+      R("drop tcp dport 1-1024"),                   // 1
+      R("pass udp dport 53"),                       // 2
+      R("pass tcp dport 22 saddr 203.0.113.0/24"),  // 3: dead (1)
+      R("drop saddr 10.0.0.0/8"),                   // 4
+      R("pass udp saddr 10.1.0.0/16"),              // 5: dead (4)
+      R("drop udp dport 53 saddr 10.0.0.1"),        // 6: dead (2 first)
+      R("pass tcp dport 2000"),                     // 7
   };
   auto w = lint(rules);
   ASSERT_EQ(w.size(), 3u);
@@ -122,8 +122,8 @@ TEST(RuleLint, NothingToSay) {
   EXPECT_TRUE(lint({}).empty());
   EXPECT_TRUE(lint({R("drop")}).empty());
   // Coverage by a union of earlier rules is not claimed (conservative).
-  EXPECT_TRUE(lint({R("drop tcp dport 1-100"), R("drop tcp dport 101-200"), R("pass tcp dport 50-150")})
-                  .empty());
+  EXPECT_TRUE(
+      lint({R("drop tcp dport 1-100"), R("drop tcp dport 101-200"), R("pass tcp dport 50-150")}).empty());
   EXPECT_TRUE(lint({R("drop tcp dport 22"), R("drop tcp")}).empty());
 }
 

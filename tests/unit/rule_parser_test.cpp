@@ -45,9 +45,7 @@ TEST(RuleParser, Actions) {
   EXPECT_EQ(ok("drop"), plain);
 }
 
-TEST(RuleParser, WhitespaceIsFree) {
-  EXPECT_EQ(ok("  drop\ttcp   dport 22 \n"), ok("drop tcp dport 22"));
-}
+TEST(RuleParser, WhitespaceIsFree) { EXPECT_EQ(ok("  drop\ttcp   dport 22 \n"), ok("drop tcp dport 22")); }
 
 TEST(RuleParser, Families) {
   EXPECT_EQ(ok("drop ip").family, Family::V4);
@@ -102,8 +100,7 @@ TEST(RuleParser, Ipv4Prefixes) {
   // Host bits are cleared, as nft does.
   EXPECT_EQ(ok("drop saddr 203.0.113.5/24"), ok("drop saddr 203.0.113.0/24"));
   EXPECT_EQ(ok("drop saddr 255.255.255.255/0").saddr->prefix->addr, (std::array<std::uint8_t, 16>{}));
-  EXPECT_EQ(ok("drop saddr 10.255.255.255/9").saddr->prefix->addr,
-            (std::array<std::uint8_t, 16>{10, 128}));
+  EXPECT_EQ(ok("drop saddr 10.255.255.255/9").saddr->prefix->addr, (std::array<std::uint8_t, 16>{10, 128}));
   EXPECT_EQ(ok("drop saddr 0.0.0.0/0").saddr->prefix->len, 0);
   EXPECT_EQ(ok("drop saddr 1.2.3.4/32"), ok("drop saddr 1.2.3.4"));
 }
@@ -132,8 +129,7 @@ TEST(RuleParser, Ipv6Prefixes) {
   EXPECT_EQ(ok("drop saddr fe80::1:2:3:4/64"), ok("drop saddr fe80::/64"));
   EXPECT_EQ(ok("drop saddr 2001:db8:ffff::/33").saddr->prefix->addr,
             (std::array<std::uint8_t, 16>{0x20, 0x01, 0x0d, 0xb8, 0x80}));
-  EXPECT_EQ(ok("drop saddr ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/127").saddr->prefix->addr[15],
-            0xfe);
+  EXPECT_EQ(ok("drop saddr ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/127").saddr->prefix->addr[15], 0xfe);
 }
 
 TEST(RuleParser, Sets) {
@@ -330,11 +326,13 @@ TEST(RuleParserErrors, Protocol) {
 
 TEST(RuleParserErrors, Addresses) {
   EXPECT_EQ(err("drop saddr"), "column 11: expected an address, prefix or @set after saddr, got end of rule");
-  EXPECT_EQ(err("drop tcp daddr"), "column 15: expected an address, prefix or @set after daddr, got end of rule");
+  EXPECT_EQ(err("drop tcp daddr"),
+            "column 15: expected an address, prefix or @set after daddr, got end of rule");
   const std::string bad = "expected an IPv4 or IPv6 address or prefix, or @set, got ";
   EXPECT_EQ(err("drop saddr 10.0.0.300/8"), "column 12: " + bad + "\"10.0.0.300/8\"");
   EXPECT_EQ(err("drop saddr example.com"), "column 12: " + bad + "\"example.com\"");
-  EXPECT_EQ(err("drop saddr 10.0.0.0/8/8"), "column 21: expected a prefix length 0-32 after an IPv4 address, got \"8/8\"");
+  EXPECT_EQ(err("drop saddr 10.0.0.0/8/8"),
+            "column 21: expected a prefix length 0-32 after an IPv4 address, got \"8/8\"");
   EXPECT_EQ(err("drop saddr 010.0.0.1"), "column 12: " + bad + "\"010.0.0.1\"");
   EXPECT_EQ(err("drop saddr 1::2::3"), "column 12: " + bad + "\"1::2::3\"");
   EXPECT_EQ(err("drop saddr /8"), "column 12: " + bad + "\"/8\"");
@@ -353,7 +351,8 @@ TEST(RuleParserErrors, Addresses) {
   EXPECT_EQ(err("drop saddr @"), "column 12: " + set_what + "\"@\"");
   EXPECT_EQ(err("drop saddr @1abc"), "column 12: " + set_what + "\"@1abc\"");
   EXPECT_EQ(err("drop saddr @a.b"), "column 12: " + set_what + "\"@a.b\"");
-  EXPECT_EQ(err("drop saddr @" + std::string(32, 'a')), "column 12: " + set_what + "\"@" + std::string(32, 'a') + "\"");
+  EXPECT_EQ(err("drop saddr @" + std::string(32, 'a')),
+            "column 12: " + set_what + "\"@" + std::string(32, 'a') + "\"");
 }
 
 TEST(RuleParserErrors, Ports) {
@@ -373,8 +372,7 @@ TEST(RuleParserErrors, Ports) {
   // Ports need tcp or udp.
   EXPECT_EQ(err("drop dport 22"), "column 6: expected tcp or udp before dport");
   EXPECT_EQ(err("drop saddr 1.2.3.4 sport 22"), "column 20: expected tcp or udp before sport");
-  EXPECT_EQ(err("drop icmp dport 22"),
-            "column 11: dport needs tcp or udp, but the rule has icmp (column 6)");
+  EXPECT_EQ(err("drop icmp dport 22"), "column 11: dport needs tcp or udp, but the rule has icmp (column 6)");
   EXPECT_EQ(err("drop proto 132 sport 22"),
             "column 16: sport needs tcp or udp, but the rule has proto 132 (column 6)");
 }
@@ -391,11 +389,9 @@ TEST(RuleParserErrors, TcpFlags) {
   EXPECT_EQ(err("drop tcp tcp-flags syn,"), "column 24: " + what + "nothing");
   EXPECT_EQ(err("drop tcp tcp-flags ,syn"), "column 20: " + what + "nothing");
   EXPECT_EQ(err("drop tcp tcp-flags syn,,ack"), "column 24: " + what + "nothing");
-  EXPECT_EQ(err("drop tcp tcp-flags syn,ack,!syn"),
-            "column 28: duplicate TCP flag syn in syn,ack,!syn");
+  EXPECT_EQ(err("drop tcp tcp-flags syn,ack,!syn"), "column 28: duplicate TCP flag syn in syn,ack,!syn");
   EXPECT_EQ(err("drop tcp-flags syn"), "column 6: expected tcp before tcp-flags");
-  EXPECT_EQ(err("drop udp tcp-flags syn"),
-            "column 10: tcp-flags needs tcp, but the rule has udp (column 6)");
+  EXPECT_EQ(err("drop udp tcp-flags syn"), "column 10: tcp-flags needs tcp, but the rule has udp (column 6)");
   EXPECT_EQ(err("drop proto 17 tcp-flags syn"),
             "column 15: tcp-flags needs tcp, but the rule has proto 17 (column 6)");
 }

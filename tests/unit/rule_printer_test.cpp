@@ -189,15 +189,19 @@ class Gen {
   // whitespace, ports as N-N, host bits set, long IPv6 forms.
   std::string text(const Rule& r) {
     std::vector<std::string> m;
-    if (r.family != Family::Any && coin(50)) m.push_back(r.family == Family::V4 ? "ip" : "ip6");
+    if (r.family != Family::Any && coin(50))
+      m.push_back(r.family == Family::V4 ? "ip" : "ip6");
     else if (r.family != Family::Any) {
       bool implied = r.proto == kProtoIcmp || r.proto == kProtoIcmpv6 || (r.saddr && r.saddr->prefix) ||
                      (r.daddr && r.daddr->prefix);
       if (!implied) m.push_back(r.family == Family::V4 ? "ip" : "ip6");
     }
     if (r.proto) {
-      std::string canon_proto = *r.proto == kProtoTcp ? "tcp" : *r.proto == kProtoUdp ? "udp"
-                                : *r.proto == kProtoIcmp ? "icmp" : *r.proto == kProtoIcmpv6 ? "icmpv6" : "";
+      std::string canon_proto = *r.proto == kProtoTcp      ? "tcp"
+                                : *r.proto == kProtoUdp    ? "udp"
+                                : *r.proto == kProtoIcmp   ? "icmp"
+                                : *r.proto == kProtoIcmpv6 ? "icmpv6"
+                                                           : "";
       if (canon_proto.empty() || coin(30))
         m.push_back(fmt::format("proto {}{}", coin(10) ? "0" : "", *r.proto));
       else
@@ -214,7 +218,8 @@ class Gen {
       if (v4) {
         s = fmt::format("{}.{}.{}.{}", p.addr[0], p.addr[1], p.addr[2], p.addr[3]);
       } else if (coin(50)) {
-        for (int i = 0; i < 16; i += 2) s += fmt::format("{}{:X}", i ? ":" : "", p.addr[i] << 8 | p.addr[i + 1]);
+        for (int i = 0; i < 16; i += 2)
+          s += fmt::format("{}{:X}", i ? ":" : "", p.addr[i] << 8 | p.addr[i + 1]);
       } else {
         s = prefix_to_string(Prefix{p.family, p.addr, static_cast<std::uint8_t>(max)});
       }
@@ -224,8 +229,10 @@ class Gen {
     if (r.saddr) addr("saddr", *r.saddr);
     if (r.daddr) addr("daddr", *r.daddr);
     auto ports = [&](const char* kw, const PortRange& p) {
-      if (p.lo == p.hi && coin(70)) m.push_back(fmt::format("{} {}", kw, p.lo));
-      else m.push_back(fmt::format("{} {}-{}", kw, p.lo, p.hi));
+      if (p.lo == p.hi && coin(70))
+        m.push_back(fmt::format("{} {}", kw, p.lo));
+      else
+        m.push_back(fmt::format("{} {}-{}", kw, p.lo, p.hi));
     };
     if (r.sport) ports("sport", *r.sport);
     if (r.dport) ports("dport", *r.dport);
@@ -233,7 +240,8 @@ class Gen {
       std::vector<std::string> f;
       static const char* names[] = {"fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"};
       for (int b = 0; b < 8; ++b)
-        if (r.flags_mask & (1 << b)) f.push_back(fmt::format("{}{}", (r.flags_value & (1 << b)) ? "" : "!", names[b]));
+        if (r.flags_mask & (1 << b))
+          f.push_back(fmt::format("{}{}", (r.flags_value & (1 << b)) ? "" : "!", names[b]));
       std::shuffle(f.begin(), f.end(), rng_);
       m.push_back(fmt::format("tcp-flags {}", fmt::join(f, ",")));
     }

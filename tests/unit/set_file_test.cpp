@@ -58,7 +58,10 @@ TEST(SetFile, EmptyInputs) {
 }
 
 TEST(SetFile, ByteOrderMarkIsSkipped) {
-  auto l = parse_set_text("\xef\xbb\xbf" "10.0.0.0/8\n", "bom.txt");
+  auto l = parse_set_text(
+      "\xef\xbb\xbf"
+      "10.0.0.0/8\n",
+      "bom.txt");
   ASSERT_TRUE(l) << l.error().message();
   EXPECT_EQ(strings(l->v4), (S{"10.0.0.0/8"}));
 }
@@ -78,9 +81,9 @@ TEST(SetFile, NormalisedSortedDeduplicated) {
 
 TEST(SetFile, SameAsThePrefixParser) {
   // The fast IPv4 path accepts and rejects exactly what parse_prefix does.
-  for (std::string_view t : {"1.2.3.4", "1.2.3.4/0", "1.2.3.4/32", "1.2.3.4/33", "01.2.3.4", "1.2.3",
-                             "1.2.3.4/", "1.2.3.4/08", "1.2.3.4/0032", "256.1.1.1", "1.2.3.4.5",
-                             "1.2.3.4/3a", "1.2.3.4//8", "0.0.0.0", "1.2.3.04"}) {
+  for (std::string_view t :
+       {"1.2.3.4", "1.2.3.4/0", "1.2.3.4/32", "1.2.3.4/33", "01.2.3.4", "1.2.3", "1.2.3.4/", "1.2.3.4/08",
+        "1.2.3.4/0032", "256.1.1.1", "1.2.3.4.5", "1.2.3.4/3a", "1.2.3.4//8", "0.0.0.0", "1.2.3.04"}) {
     auto l = parse_set_text(t, "x");
     auto p = parse_prefix(t);
     EXPECT_EQ(static_cast<bool>(l), p.has_value()) << t;
@@ -100,12 +103,14 @@ TEST(SetFile, BadLines) {
   for (int i = 0; i < 11; ++i) lines += i % 3 ? "10.0.0.0/8\n" : "# c\n";
   EXPECT_EQ(e(lines + "10.0.0.300/8\n1.1.1.1\n"),
             "bad-prefixes.txt line 12: expected an IPv4 or IPv6 prefix, got \"10.0.0.300/8\"");
-  EXPECT_EQ(e("10.0.0.0/33"), "bad-prefixes.txt line 1: expected an IPv4 or IPv6 prefix, got \"10.0.0.0/33\"");
+  EXPECT_EQ(e("10.0.0.0/33"),
+            "bad-prefixes.txt line 1: expected an IPv4 or IPv6 prefix, got \"10.0.0.0/33\"");
   EXPECT_EQ(e("\n\n2001:db8::/129 # c"),
             "bad-prefixes.txt line 3: expected an IPv4 or IPv6 prefix, got \"2001:db8::/129\"");
   EXPECT_EQ(e("10.0.0.0/8 10.1.0.0/16"),
             "bad-prefixes.txt line 1: expected an IPv4 or IPv6 prefix, got \"10.0.0.0/8 10.1.0.0/16\"");
-  EXPECT_EQ(e("example.com"), "bad-prefixes.txt line 1: expected an IPv4 or IPv6 prefix, got \"example.com\"");
+  EXPECT_EQ(e("example.com"),
+            "bad-prefixes.txt line 1: expected an IPv4 or IPv6 prefix, got \"example.com\"");
   EXPECT_EQ(e("1::2::3"), "bad-prefixes.txt line 1: expected an IPv4 or IPv6 prefix, got \"1::2::3\"");
   EXPECT_EQ(e("10.0.0.1\r\r\n10.0.0.2\n\x01\n"),
             "bad-prefixes.txt line 3: expected an IPv4 or IPv6 prefix, got \"\\x01\"");

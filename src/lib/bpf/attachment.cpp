@@ -77,8 +77,8 @@ struct AttachFailure {
   bool refused_by_verifier = false;
 };
 
-tl::expected<xdp_program*, AttachFailure> libxdp_attach(bpf_object* obj, const char* prog_name,
-                                                        int ifindex, enum xdp_attach_mode mode) {
+tl::expected<xdp_program*, AttachFailure> libxdp_attach(bpf_object* obj, const char* prog_name, int ifindex,
+                                                        enum xdp_attach_mode mode) {
   xdp_program_opts opts{};
   opts.sz = sizeof(opts);
   opts.obj = obj;
@@ -93,10 +93,10 @@ tl::expected<xdp_program*, AttachFailure> libxdp_attach(bpf_object* obj, const c
     std::string tail = log::bpf_log_tail();
     // The verifier answers EACCES or EINVAL, and libbpf prints its log.
     if ((err == -EACCES || err == -EINVAL) && !tail.empty())
-      return tl::unexpected(AttachFailure{
-          fail(-err, "load {}: {}: {}", prog_name, std::strerror(-err), tail).value(), true});
-    return tl::unexpected(AttachFailure{
-        fail_errno(err, fmt::format("attach ({} mode)", mode_name(mode))).value(), false});
+      return tl::unexpected(
+          AttachFailure{fail(-err, "load {}: {}: {}", prog_name, std::strerror(-err), tail).value(), true});
+    return tl::unexpected(
+        AttachFailure{fail_errno(err, fmt::format("attach ({} mode)", mode_name(mode))).value(), false});
   }
   return prog;
 }
@@ -133,9 +133,8 @@ XdpAttachment::~XdpAttachment() {
   if (auto r = detach(); !r) spdlog::warn("detach on cleanup: {}", r.error().message());
 }
 
-Result<XdpAttachment> XdpAttachment::attach_object(std::shared_ptr<const void> owner,
-                                                   bpf_object* obj, const char* prog_name,
-                                                   int ifindex, AttachMode mode) {
+Result<XdpAttachment> XdpAttachment::attach_object(std::shared_ptr<const void> owner, bpf_object* obj,
+                                                   const char* prog_name, int ifindex, AttachMode mode) {
   // The kernel holds one XDP program per interface (native or generic, not
   // both). A program outside a libxdp dispatcher cannot be joined: say so,
   // naming it, instead of libxdp's bare EBUSY.
@@ -163,26 +162,26 @@ Result<XdpAttachment> XdpAttachment::attach_object(std::shared_ptr<const void> o
       a.ifindex_ = ifindex;
       a.mode_ = want;
       if (auto mp = get_multiprog(ifindex); mp && *mp && xdp_multiprog__is_legacy(mp->get()))
-        spdlog::info("libxdp dispatcher unavailable (the kernel refused it); {} is the "
-                     "interface's only XDP program",
-                     prog_name);
+        spdlog::info(
+            "libxdp dispatcher unavailable (the kernel refused it); {} is the "
+            "interface's only XDP program",
+            prog_name);
       return a;
     }
     // A load (verifier) failure would fail in any mode: stop there.
     const bool refused = prog.error().refused_by_verifier;
     if (i + 1 < tries.size() && !refused)
-      spdlog::warn("native XDP failed ({}); falling back to generic mode (not all drivers "
-                   "support XDP)",
-                   prog.error().error.message());
+      spdlog::warn(
+          "native XDP failed ({}); falling back to generic mode (not all drivers "
+          "support XDP)",
+          prog.error().error.message());
     last = std::move(prog.error().error);
     if (refused) break;
   }
   return tl::unexpected(std::move(*last));
 }
 
-unsigned XdpAttachment::prog_id() const {
-  return prog_ ? xdp_program__id(prog_) : 0;
-}
+unsigned XdpAttachment::prog_id() const { return prog_ ? xdp_program__id(prog_) : 0; }
 
 void XdpAttachment::release() {
   if (prog_) xdp_program__close(prog_);
@@ -222,8 +221,7 @@ Result<void> detach_program(int ifindex, const std::string& prog_name) {
   if (!found->dispatcher) {
     UniqueFd fd(bpf_prog_get_fd_by_id(found->prog_id));
     LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = fd.get());
-    if (int err = bpf_xdp_detach(ifindex, mode_flag(found->mode), &o))
-      return fail_errno(err, "detach");
+    if (int err = bpf_xdp_detach(ifindex, mode_flag(found->mode), &o)) return fail_errno(err, "detach");
     // libxdp may have left its (empty) pin directory behind; let it tidy up.
     libxdp_clean_references(ifindex);
     return {};
@@ -232,8 +230,7 @@ Result<void> detach_program(int ifindex, const std::string& prog_name) {
   for (xdp_program* p = xdp_multiprog__next_prog(nullptr, mp.get()); p;
        p = xdp_multiprog__next_prog(p, mp.get())) {
     if (prog_name == xdp_program__name(p)) {
-      if (int err = xdp_program__detach(p, ifindex, found->mode, 0))
-        return fail_errno(err, "detach");
+      if (int err = xdp_program__detach(p, ifindex, found->mode, 0)) return fail_errno(err, "detach");
       return {};
     }
   }

@@ -52,9 +52,8 @@ class XdpAttachment {
   // dispatcher on `ifindex`. Auto tries native and falls back to generic,
   // logging one warning. Load errors carry the verifier log tail.
   template <class S>
-  [[nodiscard]] static Result<XdpAttachment> attach(const BpfSkeleton<S>& skel,
-                                                    const char* prog_name, int ifindex,
-                                                    AttachMode mode) {
+  [[nodiscard]] static Result<XdpAttachment> attach(const BpfSkeleton<S>& skel, const char* prog_name,
+                                                    int ifindex, AttachMode mode) {
     return attach_object(skel.share(), skel.object(), prog_name, ifindex, mode);
   }
 
@@ -66,9 +65,9 @@ class XdpAttachment {
   [[nodiscard]] Result<void> detach();
 
  private:
-  [[nodiscard]] static Result<XdpAttachment> attach_object(std::shared_ptr<const void> owner,
-                                                           bpf_object* obj, const char* prog_name,
-                                                           int ifindex, AttachMode mode);
+  [[nodiscard]] static Result<XdpAttachment> attach_object(std::shared_ptr<const void> owner, bpf_object* obj,
+                                                           const char* prog_name, int ifindex,
+                                                           AttachMode mode);
   std::shared_ptr<const void> object_;  // declared first: destroyed after prog_ is closed
   xdp_program* prog_ = nullptr;
   int ifindex_ = 0;
@@ -78,8 +77,7 @@ class XdpAttachment {
 // Finds a program named `prog_name` among the programs attached to ifindex.
 // nullopt when there is none. Fails when the interface holds an XDP program
 // that was not attached through libxdp (nothing can be added beside it).
-[[nodiscard]] Result<std::optional<AttachedProgram>> find_program(int ifindex,
-                                                                   const std::string& prog_name);
+[[nodiscard]] Result<std::optional<AttachedProgram>> find_program(int ifindex, const std::string& prog_name);
 
 // Detaches the program named `prog_name` from ifindex (other libxdp programs
 // stay). ENOENT when it is not attached.

@@ -37,10 +37,8 @@ bool MapFd::per_cpu() const {
   switch (info_.type) {
     case BPF_MAP_TYPE_PERCPU_ARRAY:
     case BPF_MAP_TYPE_PERCPU_HASH:
-    case BPF_MAP_TYPE_LRU_PERCPU_HASH:
-      return true;
-    default:
-      return false;
+    case BPF_MAP_TYPE_LRU_PERCPU_HASH: return true;
+    default: return false;
   }
 }
 

@@ -47,8 +47,7 @@ class Map {
   Map() = default;
   [[nodiscard]] static Result<Map> wrap(MapFd fd) {
     XG_CHECK(fd.expect_sizes(sizeof(K), sizeof(V)));
-    if (fd.per_cpu())
-      return fail(EPROTO, "map {} is per-CPU; read it as PerCpuMap", fd.info().name);
+    if (fd.per_cpu()) return fail(EPROTO, "map {} is per-CPU; read it as PerCpuMap", fd.info().name);
     Map m;
     m.fd_ = std::move(fd);
     return m;
@@ -111,8 +110,7 @@ class PerCpuMap {
   // Sets every CPU's value of key to v.
   [[nodiscard]] Result<void> put_all(const K& key, const V& v) {
     std::vector<V> vals(static_cast<std::size_t>(possible_cpus()), v);
-    if (bpf_map_update_elem(fd(), &key, vals.data(), BPF_ANY) != 0)
-      return fail_errno(errno, "map update");
+    if (bpf_map_update_elem(fd(), &key, vals.data(), BPF_ANY) != 0) return fail_errno(errno, "map update");
     return {};
   }
   // The CPUs' values folded with operator+=.

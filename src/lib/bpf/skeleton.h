@@ -61,10 +61,10 @@ class BpfSkeleton {
 
 }  // namespace xdpguard
 
-#define XDPGUARD_SKELETON(S)                                      \
-  template <>                                                     \
-  struct xdpguard::SkeletonOps<S> {                               \
-    static S* open() { return S##__open(); }                      \
-    static int load(S* s) { return S##__load(s); }                \
-    static void destroy(S* s) { S##__destroy(s); }                \
+#define XDPGUARD_SKELETON(S)                       \
+  template <>                                      \
+  struct xdpguard::SkeletonOps<S> {                \
+    static S* open() { return S##__open(); }       \
+    static int load(S* s) { return S##__load(s); } \
+    static void destroy(S* s) { S##__destroy(s); } \
   }

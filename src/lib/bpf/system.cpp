@@ -47,8 +47,7 @@ Result<void> require_privileges() {
   auto has = [&](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1u; };
   bool bpf = has(CAP_BPF) || has(CAP_SYS_ADMIN);
   bool net = has(CAP_NET_ADMIN);
-  if (!bpf || !net)
-    return fail(EPERM, "permission denied (need root, or CAP_BPF and CAP_NET_ADMIN)");
+  if (!bpf || !net) return fail(EPERM, "permission denied (need root, or CAP_BPF and CAP_NET_ADMIN)");
   return {};
 }
 
@@ -90,17 +89,17 @@ Result<void> ensure_bpffs(const std::string& path) {
       spdlog::debug("joined the mount namespace of pid {} to reach its bpffs", anc);
       if (is_bpffs(path)) return {};
     } else {
-      spdlog::info("cannot join the parent mount namespace ({}); pins made now vanish with "
-                   "this process's mount namespace (use -n NETNS instead of ip netns exec)",
-                   std::strerror(errno));
+      spdlog::info(
+          "cannot join the parent mount namespace ({}); pins made now vanish with "
+          "this process's mount namespace (use -n NETNS instead of ip netns exec)",
+          std::strerror(errno));
     }
   }
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
   if (::mount("bpf", path.c_str(), "bpf", 0, "mode=0700") != 0) {
     int err = errno;
-    return fail(err, "bpffs is not mounted at {} and mounting it failed: {}", path,
-                std::strerror(err));
+    return fail(err, "bpffs is not mounted at {} and mounting it failed: {}", path, std::strerror(err));
   }
   spdlog::info("mounted bpffs at {}", path);
   return {};
@@ -137,13 +136,10 @@ Result<void> run_in_netns(const std::string& name, const std::function<void()>& 
   return {};
 }
 
-Result<std::uint64_t> current_netns_id() {
-  return XG_TRY(ns_inode("/proc/self/ns/net"));
-}
+Result<std::uint64_t> current_netns_id() { return XG_TRY(ns_inode("/proc/self/ns/net")); }
 
 Result<Interface> find_interface(const std::string& name) {
-  if (name.empty() || name.size() >= IF_NAMESIZE)
-    return fail(EINVAL, "invalid interface name \"{}\"", name);
+  if (name.empty() || name.size() >= IF_NAMESIZE) return fail(EINVAL, "invalid interface name \"{}\"", name);
   unsigned idx = ::if_nametoindex(name.c_str());
   if (idx == 0) return fail(ENODEV, "no such interface");
   return Interface{name, static_cast<int>(idx)};

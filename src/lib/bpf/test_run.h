@@ -12,9 +12,9 @@
 namespace xdpguard {
 
 struct TestRunResult {
-  std::uint32_t verdict = 0;     // XDP_* action
-  std::vector<std::uint8_t> out; // frame after the program
-  std::uint32_t duration_ns = 0; // mean per repetition, as the kernel reports
+  std::uint32_t verdict = 0;      // XDP_* action
+  std::vector<std::uint8_t> out;  // frame after the program
+  std::uint32_t duration_ns = 0;  // mean per repetition, as the kernel reports
 };
 
 [[nodiscard]] Result<TestRunResult> test_run(int prog_fd, std::span<const std::uint8_t> frame,

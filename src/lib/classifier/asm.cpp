@@ -20,9 +20,7 @@ bool is_local_call(const bpf_insn& i) {
 }
 bool is_ld_imm64(const bpf_insn& i) { return i.code == (BPF_LD | BPF_DW | BPF_IMM); }
 
-std::int64_t jump_delta(const bpf_insn& i) {
-  return is_gotol(i) || is_local_call(i) ? i.imm : i.off;
-}
+std::int64_t jump_delta(const bpf_insn& i) { return is_gotol(i) || is_local_call(i) ? i.imm : i.off; }
 
 bool is_goto(const bpf_insn& i) {
   return BPF_OP(i.code) == BPF_JA && (BPF_CLASS(i.code) == BPF_JMP || BPF_CLASS(i.code) == BPF_JMP32);
@@ -246,14 +244,12 @@ Result<LinkedProgram> Program::link_program(std::span<const int> map_fds) const 
   std::vector<bpf_insn> out = insns_;
   for (const auto& f : fixups_) {
     if (f.target.id >= labels_.size() || labels_[f.target.id] < 0)
-      return fail(EINVAL, "generated code: label {} used at instruction {} is never bound",
-                  f.target.id, f.at);
+      return fail(EINVAL, "generated code: label {} used at instruction {} is never bound", f.target.id,
+                  f.at);
     std::int64_t delta = labels_[f.target.id] - static_cast<std::int64_t>(f.at) - 1;
     bpf_insn& i = out[f.at];
     switch (f.kind) {
-      case Fix::Call:
-        i.imm = static_cast<std::int32_t>(delta);
-        break;
+      case Fix::Call: i.imm = static_cast<std::int32_t>(delta); break;
       case Fix::Uncond:
         if (delta >= std::numeric_limits<std::int16_t>::min() &&
             delta <= std::numeric_limits<std::int16_t>::max()) {
@@ -266,15 +262,16 @@ Result<LinkedProgram> Program::link_program(std::span<const int> map_fds) const 
       case Fix::Cond:
         if (delta < std::numeric_limits<std::int16_t>::min() ||
             delta > std::numeric_limits<std::int16_t>::max())
-          return fail(E2BIG, "generated code: conditional jump at instruction {} spans {} "
-                      "instructions (limit 32767)", f.at, delta);
+          return fail(E2BIG,
+                      "generated code: conditional jump at instruction {} spans {} "
+                      "instructions (limit 32767)",
+                      f.at, delta);
         i.off = static_cast<std::int16_t>(delta);
         break;
     }
   }
   for (const auto& rl : relocs_) {
-    if (rl.map.index >= map_fds.size())
-      return fail(EINVAL, "generated code: no fd for map {}", rl.map.index);
+    if (rl.map.index >= map_fds.size()) return fail(EINVAL, "generated code: no fd for map {}", rl.map.index);
     bpf_insn& i = out[rl.at];
     i.src_reg = rl.value ? BPF_PSEUDO_MAP_VALUE : BPF_PSEUDO_MAP_FD;
     i.imm = map_fds[rl.map.index];
@@ -297,10 +294,10 @@ Result<LinkedProgram> Program::link_program(std::span<const int> map_fds) const 
 }
 
 std::string disassemble(const bpf_insn& i) {
-  static const char* alu[] = {"+=", "-=", "*=", "/=", "|=", "&=", "<<=", ">>=",
-                              "neg", "%=", "^=", "=", "s>>=", "end", "?", "?"};
-  static const char* jmp[] = {"goto", "==", ">", ">=", "&", "!=", "s>", "s>=",
-                              "call", "exit", "<", "<=", "s<", "s<=", "?", "?"};
+  static const char* alu[] = {
+      "+=", "-=", "*=", "/=", "|=", "&=", "<<=", ">>=", "neg", "%=", "^=", "=", "s>>=", "end", "?", "?"};
+  static const char* jmp[] = {
+      "goto", "==", ">", ">=", "&", "!=", "s>", "s>=", "call", "exit", "<", "<=", "s<", "s<=", "?", "?"};
   static const char* size[] = {"u32", "u16", "u8", "u64"};
   const unsigned cls = BPF_CLASS(i.code), op = BPF_OP(i.code) >> 4;
   const bool x = BPF_SRC(i.code) == BPF_X;
@@ -310,7 +307,8 @@ std::string disassemble(const bpf_insn& i) {
     case BPF_ALU64: {
       const char* r = cls == BPF_ALU64 ? "r" : "w";
       if (BPF_OP(i.code) == BPF_END) return fmt::format("r{} = be{} r{}", i.dst_reg, i.imm, i.dst_reg);
-      return fmt::format("{}{} {} {}{}", r, i.dst_reg, alu[op], x ? r : "", x ? fmt::format("{}", i.src_reg) : src());
+      return fmt::format("{}{} {} {}{}", r, i.dst_reg, alu[op], x ? r : "",
+                         x ? fmt::format("{}", i.src_reg) : src());
     }
     case BPF_LDX:
       return fmt::format("r{} = *({} *)(r{} {:+})", i.dst_reg, size[BPF_SIZE(i.code) >> 3], i.src_reg, i.off);
@@ -326,15 +324,14 @@ std::string disassemble(const bpf_insn& i) {
     case BPF_JMP32: {
       if (BPF_OP(i.code) == BPF_EXIT) return "exit";
       if (BPF_OP(i.code) == BPF_CALL)
-        return i.src_reg == BPF_PSEUDO_CALL ? fmt::format("call pc{:+}", i.imm) : fmt::format("call #{}", i.imm);
-      if (BPF_OP(i.code) == BPF_JA)
-        return fmt::format("goto pc{:+}", cls == BPF_JMP32 ? i.imm : i.off);
+        return i.src_reg == BPF_PSEUDO_CALL ? fmt::format("call pc{:+}", i.imm)
+                                            : fmt::format("call #{}", i.imm);
+      if (BPF_OP(i.code) == BPF_JA) return fmt::format("goto pc{:+}", cls == BPF_JMP32 ? i.imm : i.off);
       const char* r = cls == BPF_JMP ? "r" : "w";
       return fmt::format("if {}{} {} {}{} goto pc{:+}", r, i.dst_reg, jmp[op], x ? r : "",
                          x ? fmt::format("{}", i.src_reg) : src(), i.off);
     }
-    default:
-      return fmt::format("(code {:#x})", i.code);
+    default: return fmt::format("(code {:#x})", i.code);
   }
 }
 

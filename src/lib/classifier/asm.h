@@ -30,13 +30,25 @@ inline constexpr Reg kFp = Reg::R10;
 enum class Size : std::uint8_t { B = BPF_B, H = BPF_H, W = BPF_W, DW = BPF_DW };
 
 enum class Alu : std::uint8_t {
-  Add = BPF_ADD, Sub = BPF_SUB, Mul = BPF_MUL, Or = BPF_OR, And = BPF_AND,
-  Lsh = BPF_LSH, Rsh = BPF_RSH, Xor = BPF_XOR, Arsh = BPF_ARSH,
+  Add = BPF_ADD,
+  Sub = BPF_SUB,
+  Mul = BPF_MUL,
+  Or = BPF_OR,
+  And = BPF_AND,
+  Lsh = BPF_LSH,
+  Rsh = BPF_RSH,
+  Xor = BPF_XOR,
+  Arsh = BPF_ARSH,
 };
 
 // Unsigned comparisons, plus Set (a & b != 0).
 enum class Cond : std::uint8_t {
-  Eq = BPF_JEQ, Ne = BPF_JNE, Gt = BPF_JGT, Ge = BPF_JGE, Lt = BPF_JLT, Le = BPF_JLE,
+  Eq = BPF_JEQ,
+  Ne = BPF_JNE,
+  Gt = BPF_JGT,
+  Ge = BPF_JGE,
+  Lt = BPF_JLT,
+  Le = BPF_JLE,
   Set = BPF_JSET,
 };
 // The condition that holds exactly when c does not (Set has none).
@@ -95,7 +107,7 @@ class Program {
   // rest are zeroed. On a little-endian host: a byte swap.
   void to_be(Reg d, int bits);
   void ld_imm64(Reg d, std::uint64_t v);
-  void ld_map(Reg d, MapId m);                             // pointer to the map
+  void ld_map(Reg d, MapId m);                              // pointer to the map
   void ld_map_value(Reg d, MapId m, std::uint32_t offset);  // into value 0
 
   // Memory.

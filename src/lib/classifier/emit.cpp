@@ -104,9 +104,10 @@ class Emitter {
       const Group& g = plan_.groups[gi];
       ClassKey k{g.family ? g.family : std::uint8_t{4}, kOtherProto, key.second};
       if (!g.proto) k.proto = kOtherProto;
-      p_.begin_function(fn, fmt::format("xg_group{}{}{}", gi, fam ? fmt::format("_v{}", fam) : "",
-                                        key.second ? "_frag" : ""),
-                        FnSig::Group);
+      p_.begin_function(
+          fn,
+          fmt::format("xg_group{}{}{}", gi, fam ? fmt::format("_v{}", fam) : "", key.second ? "_frag" : ""),
+          FnSig::Group);
       Label not_null = p_.label(), group_end = p_.label();
       p_.jcc(Cond::Ne, R::R1, 0, not_null);  // a global function trusts only its signature
       p_.mov(R::R0, 0);
@@ -242,8 +243,7 @@ class Emitter {
     for (const auto& [vk, n] : uses) total[vk.first] += n;
     for (const auto& [vk, n] : uses) {
       const Group& g = plan_.groups[vk.first.first];
-      if (total[vk.first] < 2 || estimate(g) * static_cast<std::size_t>(total[vk.first]) < 4000)
-        continue;
+      if (total[vk.first] < 2 || estimate(g) * static_cast<std::size_t>(total[vk.first]) < 4000) continue;
       // A group of any family with set tests differs by family; one
       // function per family then.
       bool sets = false;
@@ -364,12 +364,12 @@ class Emitter {
   struct Term {
     enum Kind { Eq, Range, Set } kind;
     Size size = Size::W;
-    std::int16_t at = 0;       // offset in the per-CPU entry
-    std::uint32_t mask = 0;    // Eq: 0 = no mask
-    std::uint32_t value = 0;   // Eq
+    std::int16_t at = 0;               // offset in the per-CPU entry
+    std::uint32_t mask = 0;            // Eq: 0 = no mask
+    std::uint32_t value = 0;           // Eq
     std::uint16_t lo = 0, hi = 65535;  // Range
-    std::uint8_t family = 4;   // Set
-    std::uint32_t set = 0;     // Set
+    std::uint8_t family = 4;           // Set
+    std::uint32_t set = 0;             // Set
   };
 
   std::vector<Term> terms_of(const CompiledRule& c, const ClassKey& k) {
@@ -509,8 +509,8 @@ class Emitter {
     if (g.kind == GroupKind::Hash6) (g.field == Field::Saddr ? skip_s : skip_d) = g.key_len / 32;
 
     // Without anything left to check, the list's first rule decides.
-    const bool residual = (k.frag && l4) || (!k.frag && (sport || dport || flags)) ||
-                          saddr_words > skip_s || daddr_words > skip_d;
+    const bool residual = (k.frag && l4) || (!k.frag && (sport || dport || flags)) || saddr_words > skip_s ||
+                          daddr_words > skip_d;
     const std::uint32_t checked = residual ? kMaxCandidates : 1;
 
     p_.ldx(Size::H, R::R9, R::R8, 0);  // count
@@ -712,8 +712,7 @@ class Emitter {
         p_.bind(other);
       }
       // A bucket with a free slot ends the search: the key would be there.
-      p_.ldx(Size::W, R::R2, R::R8,
-             static_cast<std::int16_t>((t.slots - 1) * slot_bytes + 4 * t.key_words));
+      p_.ldx(Size::W, R::R2, R::R8, static_cast<std::int16_t>((t.slots - 1) * slot_bytes + 4 * t.key_words));
       p_.jcc(Cond::Eq, R::R2, 0, group_end);
     }
     p_.jmp(group_end);

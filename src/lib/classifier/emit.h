@@ -24,12 +24,12 @@ namespace xdpguard::cls {
 
 // MapIds of every generated classifier, in this order.
 enum MapSlot : std::uint32_t {
-  kMapPercpu = 0,  // xg_percpu
-  kMapProgs = 1,    // xg_progs
-  kMapBlob = 2,     // this rule set's first table blob (one-element array);
-                    // further blobs get MapIds from kNumMapSlots on
-  kMapSet4 = 3,     // xg_set4
-  kMapSet6 = 4,     // xg_set6
+  kMapPercpu = 0,     // xg_percpu
+  kMapProgs = 1,      // xg_progs
+  kMapBlob = 2,       // this rule set's first table blob (one-element array);
+                      // further blobs get MapIds from kNumMapSlots on
+  kMapSet4 = 3,       // xg_set4
+  kMapSet6 = 4,       // xg_set6
   kMapRuleStats = 5,  // xg_rule_stats
   kNumMapSlots = 6,
 };

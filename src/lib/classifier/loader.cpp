@@ -40,10 +40,8 @@ std::string last_lines(const std::string& log, std::size_t n) {
 
 Result<MapFd> create_table_map(const std::vector<std::uint8_t>& blob) {
   LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_RDONLY_PROG);
-  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xg_cls_tables", 4,
-                          static_cast<__u32>(blob.size()), 1, &o);
-  if (fd < 0)
-    return fail_errno(errno, fmt::format("create rule table map ({} bytes)", blob.size()));
+  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xg_cls_tables", 4, static_cast<__u32>(blob.size()), 1, &o);
+  if (fd < 0) return fail_errno(errno, fmt::format("create rule table map ({} bytes)", blob.size()));
   auto map = XG_TRY(MapFd::adopt(fd));
   __u32 zero = 0;
   if (bpf_map_update_elem(map.fd(), &zero, blob.data(), BPF_ANY) != 0)
@@ -56,8 +54,8 @@ Result<MapFd> create_table_map(const std::vector<std::uint8_t>& blob) {
 Result<MapFd> create_record(const Plan& plan) {
   LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_RDONLY_PROG);
   const std::size_t n = plan.rules.size() + 1;
-  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, XDPGUARD_RULESET_MAP, 4,
-                          sizeof(xdpguard_ruleset_entry), static_cast<__u32>(n), &o);
+  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, XDPGUARD_RULESET_MAP, 4, sizeof(xdpguard_ruleset_entry),
+                          static_cast<__u32>(n), &o);
   if (fd < 0) return fail_errno(errno, "create rule set record");
   auto map = XG_TRY(MapFd::adopt(fd));
   std::vector<__u32> keys(n);
@@ -170,8 +168,7 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
   o.func_info_cnt = static_cast<__u32>(func_info.size());
   o.func_info_rec_size = sizeof(bpf_func_info);
   auto t0 = std::chrono::steady_clock::now();
-  int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "xg_classifier", "Dual BSD/GPL", insns.data(),
-                         insns.size(), &o);
+  int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "xg_classifier", "Dual BSD/GPL", insns.data(), insns.size(), &o);
   auto t1 = std::chrono::steady_clock::now();
   if (fd < 0) {
     int err = errno;
@@ -185,8 +182,8 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
     lo.log_level = 1;
     lo.log_size = static_cast<__u32>(log.size());
     lo.log_buf = log.data();
-    int fd2 = bpf_prog_load(BPF_PROG_TYPE_XDP, "xg_classifier", "Dual BSD/GPL", insns.data(),
-                            insns.size(), &lo);
+    int fd2 =
+        bpf_prog_load(BPF_PROG_TYPE_XDP, "xg_classifier", "Dual BSD/GPL", insns.data(), insns.size(), &lo);
     if (fd2 >= 0) ::close(fd2);
     log.resize(std::strlen(log.c_str()));
     spdlog::info("verifier log (tail):\n{}", last_lines(log, 40));
@@ -206,8 +203,8 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
   h.generation = generation;
   h.insns = static_cast<std::uint32_t>(insns.size());
   h.verified_insns = info.verified_insns;
-  h.load_us = static_cast<std::uint32_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count());
+  h.load_us =
+      static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count());
   h.table_bytes = static_cast<std::uint32_t>(c.tables.bytes());
   h.abi_version = XDPGUARD_ABI_VERSION;
   xdpguard_ruleset_entry e0{};
@@ -241,16 +238,14 @@ Result<InstalledRuleSet> read_installed(int progs_fd) {
     info.nr_map_ids = static_cast<__u32>(map_ids.size());
     info.map_ids = reinterpret_cast<std::uintptr_t>(map_ids.data());
     __u32 len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(prog.get(), &info, &len) != 0)
-      return fail_errno(errno, "classifier info");
+    if (bpf_obj_get_info_by_fd(prog.get(), &info, &len) != 0) return fail_errno(errno, "classifier info");
     UniqueFd record;
     for (__u32 i = 0; i < std::min<__u32>(info.nr_map_ids, 64); ++i) {
       UniqueFd m(bpf_map_get_fd_by_id(map_ids[i]));
       if (!m) continue;
       bpf_map_info mi{};
       __u32 ml = sizeof(mi);
-      if (bpf_obj_get_info_by_fd(m.get(), &mi, &ml) == 0 &&
-          std::strcmp(mi.name, XDPGUARD_RULESET_MAP) == 0 &&
+      if (bpf_obj_get_info_by_fd(m.get(), &mi, &ml) == 0 && std::strcmp(mi.name, XDPGUARD_RULESET_MAP) == 0 &&
           mi.value_size == sizeof(xdpguard_ruleset_entry)) {
         record = std::move(m);
         break;
@@ -272,8 +267,8 @@ Result<InstalledRuleSet> read_installed(int progs_fd) {
     while (done < n) {
       LIBBPF_OPTS(bpf_map_batch_opts, bo);
       __u32 count = static_cast<__u32>(n - done), in = cursor;
-      int err = bpf_map_lookup_batch(record.get(), done ? &in : nullptr, &cursor, &keys[done],
-                                     &vals[done], &count, &bo);
+      int err = bpf_map_lookup_batch(record.get(), done ? &in : nullptr, &cursor, &keys[done], &vals[done],
+                                     &count, &bo);
       if (err && errno != ENOENT) return fail_errno(errno, "read rule set record");
       done += count;
       if (err) break;  // ENOENT: no more elements

@@ -99,16 +99,15 @@ std::vector<Key> candidate_keys(std::uint8_t family, std::optional<std::uint8_t>
     // (the shortest takes the most rules, longer ones split crowded buckets).
     std::vector<std::uint8_t> all(lens.begin(), lens.end());
     const std::size_t n = std::min<std::size_t>(all.size(), 8);
-    for (std::size_t i = 0; i < n; ++i)
-      keys.push_back({GroupKind::Hash6, f, all[i * all.size() / n]});
+    for (std::size_t i = 0; i < n; ++i) keys.push_back({GroupKind::Hash6, f, all[i * all.size() / n]});
   }
   return keys;
 }
 
 // Splits one partition's rules into table groups and (at most) one chain.
 void plan_partition(std::uint8_t family, std::optional<std::uint8_t> proto,
-                    const std::vector<std::uint32_t>& positions,
-                    const std::vector<CompiledRule>& rules, std::vector<Group>& out) {
+                    const std::vector<std::uint32_t>& positions, const std::vector<CompiledRule>& rules,
+                    std::vector<Group>& out) {
   std::vector<std::uint32_t> pool, chain;
   for (auto pos : positions) (uses_set(rules[pos]) ? chain : pool).push_back(pos);
   while (pool.size() > kChainMax) {
@@ -236,8 +235,8 @@ Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t defa
   std::sort(plan.groups.begin(), plan.groups.end(),
             [](const Group& a, const Group& b) { return a.first() < b.first(); });
   for (auto& g : plan.groups)
-    g.all_l4 = std::all_of(g.rules.begin(), g.rules.end(),
-                           [&](std::uint32_t pos) { return plan.rules[pos].l4; });
+    g.all_l4 =
+        std::all_of(g.rules.begin(), g.rules.end(), [&](std::uint32_t pos) { return plan.rules[pos].l4; });
 
   // Classes: per family, each protocol some rule names, the rest, and
   // non-first fragments of each.

@@ -33,10 +33,10 @@
 
 namespace xdpguard::cls {
 
-inline constexpr std::size_t kMaxCandidates = 8;  // rules one table lookup can yield
-inline constexpr std::size_t kChainMax = 12;      // partitions this small stay chains
-inline constexpr std::size_t kMinTable = 8;       // a table must take at least this many
-inline constexpr std::uint16_t kOtherProto = 256; // class of protocols no rule names
+inline constexpr std::size_t kMaxCandidates = 8;   // rules one table lookup can yield
+inline constexpr std::size_t kChainMax = 12;       // partitions this small stay chains
+inline constexpr std::size_t kMinTable = 8;        // a table must take at least this many
+inline constexpr std::uint16_t kOtherProto = 256;  // class of protocols no rule names
 
 struct RuleEntry {
   std::uint32_t id = 0;  // stable rule id: counter slot, what `rule del` takes
@@ -59,8 +59,8 @@ struct CompiledRule {
   std::uint32_t action = 0;   // XDP_*
   std::uint32_t ifindex = 0;  // redirect target
   rules::Rule rule;
-  std::uint8_t family = 0;    // 0 (any), 4, 6
-  bool l4 = false;            // has a port or flag match: never matches a non-first fragment
+  std::uint8_t family = 0;  // 0 (any), 4, 6
+  bool l4 = false;          // has a port or flag match: never matches a non-first fragment
   std::optional<std::uint32_t> saddr_set, daddr_set;  // set indices
 };
 
@@ -69,7 +69,7 @@ struct Group {
   Field field = Field::Saddr;  // the key of a table
   std::uint8_t family = 0;     // of its partition: 0, 4, 6
   std::optional<std::uint8_t> proto;
-  std::uint8_t key_len = 0;    // Hash6: addresses masked to this length
+  std::uint8_t key_len = 0;          // Hash6: addresses masked to this length
   std::vector<std::uint32_t> rules;  // positions, ascending
   bool all_l4 = false;               // every rule needs L4: skipped for fragments
   std::uint32_t first() const { return rules.front(); }
@@ -96,8 +96,8 @@ struct Plan {
 // Fails (Result) on: redirect xsk (no AF_XDP consumer yet), an unknown set or
 // redirect interface, more than XDPGUARD_MAX_RULES rules, rule ids out of
 // range or repeated.
-[[nodiscard]] Result<Plan> make_plan(const std::vector<RuleEntry>& rules,
-                                     std::uint32_t default_action, const CompileContext& ctx);
+[[nodiscard]] Result<Plan> make_plan(const std::vector<RuleEntry>& rules, std::uint32_t default_action,
+                                     const CompileContext& ctx);
 
 // Does group g hold rules that can match packets of class k?
 bool group_applies(const Group& g, const ClassKey& k);

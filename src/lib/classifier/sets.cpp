@@ -132,8 +132,8 @@ std::vector<xdpguard_set4_elem> build_set4(const std::vector<rules::Prefix>& v4,
 }
 
 bool set4_contains(const std::vector<xdpguard_set4_elem>& img, const std::array<std::uint8_t, 4>& a) {
-  std::uint32_t host = (std::uint32_t{a[0]} << 24) | (std::uint32_t{a[1]} << 16) |
-                       (std::uint32_t{a[2]} << 8) | a[3];
+  std::uint32_t host =
+      (std::uint32_t{a[0]} << 24) | (std::uint32_t{a[1]} << 16) | (std::uint32_t{a[2]} << 8) | a[3];
   std::uint32_t r = host >> 14, b = (host >> 8) & 63;
   if (r >= img.size()) return false;
   const auto& rec = img[r].rec;
@@ -146,8 +146,7 @@ bool set4_contains(const std::vector<xdpguard_set4_elem>& img, const std::array<
   return (img[idx].bits[x >> 6] >> (x & 63)) & 1;
 }
 
-void emit_set_call(Program& p, Label function, std::uint32_t set, std::int16_t addr_off,
-                   Label not_member) {
+void emit_set_call(Program& p, Label function, std::uint32_t set, std::int16_t addr_off, Label not_member) {
   p.mov(R::R1, static_cast<std::int32_t>(set));
   p.mov(R::R2, R::R6);
   p.alu(Alu::Add, R::R2, addr_off);
@@ -267,9 +266,7 @@ Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Pref
   struct Range {
     U128 first;
     std::uint8_t len;
-    U128 last() const {
-      return first | (len == 0 ? ~U128{0} : (U128{1} << (128 - len)) - 1);
-    }
+    U128 last() const { return first | (len == 0 ? ~U128{0} : (U128{1} << (128 - len)) - 1); }
   };
   std::vector<Range> ranges;
   ranges.reserve(v6.size());
@@ -290,7 +287,8 @@ Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Pref
     if (!open.empty()) continue;  // inside a shorter (or the same) prefix
     open.push_back(r.last());
     Words w;
-    for (int i = 3; i >= 0; --i) w[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(r.first >> (32 * (3 - i)));
+    for (int i = 3; i >= 0; --i)
+      w[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(r.first >> (32 * (3 - i)));
     prefixes.emplace_back(w, r.len);
     has_len[r.len] = true;
   }
@@ -365,8 +363,8 @@ Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Pref
       if (g) {
         // Prefixes are disjoint here: 2^g regions marked in all, at most.
         for (const auto& [w, len] : prefixes) {
-          const std::uint8_t mark = static_cast<std::uint8_t>(
-              1 + (std::lower_bound(lv.begin(), lv.end(), len) - lv.begin()));
+          const std::uint8_t mark =
+              static_cast<std::uint8_t>(1 + (std::lower_bound(lv.begin(), lv.end(), len) - lv.begin()));
           const std::uint32_t top = w[0] >> (32 - g);
           const std::uint32_t n = len >= g ? 1u : 1u << (g - len);
           for (std::uint32_t r = top; r < top + n; ++r) {
@@ -445,8 +443,8 @@ void emit_set6_function(Program& p, MapId outer) {
   constexpr std::int16_t addr_off = 0;
   // Stack: lookup key, search bounds, the probe's length, mid, home bucket,
   // the masked address words.
-  constexpr std::int16_t kKey = -16, kLo = -24, kHi = -32, kLen = -40, kMid = -48, kHome = -56,
-                         kWords = -72, kTag = -80, kCand = -88;
+  constexpr std::int16_t kKey = -16, kLo = -24, kHi = -32, kLen = -40, kMid = -48, kHome = -56, kWords = -72,
+                         kTag = -80, kCand = -88;
   constexpr std::int16_t kTags = off(offsetof(xdpguard_set6_elem, bucket.tag));
   constexpr std::int16_t kLens = off(offsetof(xdpguard_set6_elem, hdr.lens));
   constexpr std::int16_t kNlens = off(offsetof(xdpguard_set6_elem, hdr.nlens));
@@ -491,7 +489,7 @@ void emit_set6_function(Program& p, MapId outer) {
     p.to_be(R::R7, 32);
     p.mov(R::R2, 32);
     p.alu(Alu::Sub, R::R2, R::R1);
-    p.alu(Alu::Rsh, R::R7, R::R2);  // the region: the top g bits
+    p.alu(Alu::Rsh, R::R7, R::R2);           // the region: the top g bits
     p.ldx(Size::W, R::R1, R::R9, kBuckets);  // its element: buckets + probes + region / 128
     p.ldx(Size::B, R::R2, R::R9, kProbes);
     p.alu(Alu::Add, R::R1, R::R2);

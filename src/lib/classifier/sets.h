@@ -26,8 +26,8 @@ namespace xdpguard::cls {
 // prefixes were given and the load's `stamp`, shared by both families.
 [[nodiscard]] std::vector<xdpguard_set4_elem> build_set4(const std::vector<rules::Prefix>& v4,
                                                          std::uint32_t stamp = 0);
-[[nodiscard]] Result<std::vector<xdpguard_set6_elem>> build_set6(
-    const std::vector<rules::Prefix>& v6, std::uint32_t stamp = 0);
+[[nodiscard]] Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Prefix>& v6,
+                                                                 std::uint32_t stamp = 0);
 
 // What an image says about its load (element 0).
 struct SetImageInfo {
@@ -50,7 +50,6 @@ void emit_set4_function(Program& p, MapId outer);
 void emit_set6_function(Program& p, MapId outer);
 // The call: falls through when the address at `addr_off` of the per-CPU
 // entry (r6) is in `set`, jumps to not_member when it is not. Clobbers r0-r5.
-void emit_set_call(Program& p, Label function, std::uint32_t set, std::int16_t addr_off,
-                   Label not_member);
+void emit_set_call(Program& p, Label function, std::uint32_t set, std::int16_t addr_off, Label not_member);
 
 }  // namespace xdpguard::cls

@@ -147,7 +147,8 @@ Result<Built> build_group(const Plan& plan, const Group& g) {
       for (std::size_t i = 0; i < 65536; ++i) put(b.index, 4 * i, entry(t.level1()[i]));
       b.nodes2.resize(level2.size() * kTrieNode2Bytes);
       for (std::size_t n = 0; n < level2.size(); ++n)
-        for (std::size_t i = 0; i < 256; ++i) put(b.nodes2, n * kTrieNode2Bytes + 4 * i, entry(nodes[level2[n]][i]));
+        for (std::size_t i = 0; i < 256; ++i)
+          put(b.nodes2, n * kTrieNode2Bytes + 4 * i, entry(nodes[level2[n]][i]));
       b.nodes3.resize(level3.size() * kTrieNode3Bytes);
       for (std::size_t n = 0; n < level3.size(); ++n)
         for (std::size_t i = 0; i < 256; ++i) {
@@ -162,8 +163,8 @@ Result<Built> build_group(const Plan& plan, const Group& g) {
     case GroupKind::Ports: {
       PortMap m;
       for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
-        const auto& pr = g.field == Field::Sport ? rules[g.rules[i]].rule.sport
-                                                 : rules[g.rules[i]].rule.dport;
+        const auto& pr =
+            g.field == Field::Sport ? rules[g.rules[i]].rule.sport : rules[g.rules[i]].rule.dport;
         if (!m.add(pr->lo, pr->hi, i))
           return fail(EINVAL, "internal: port map refused rule {} the plan gave it", g.rules[i] + 1);
       }
@@ -264,7 +265,8 @@ bool Trie4::add(std::uint32_t addr, unsigned len, std::uint32_t rec) {
       new_nodes = 1;
     } else {
       auto& n3 = nodes_[static_cast<std::size_t>(n2[i2].child)];
-      for (std::uint32_t i = i3; i < i3 + (1u << (32 - len)); ++i) fullest = std::max(fullest, n3[i].list.size());
+      for (std::uint32_t i = i3; i < i3 + (1u << (32 - len)); ++i)
+        fullest = std::max(fullest, n3[i].list.size());
     }
   }
   std::size_t new2 = 0, new3 = 0;
@@ -355,8 +357,8 @@ Result<Tables> build_tables(const Plan& plan) {
     region(t.lists_off, std::size_t{t.nlists} * sizeof(CandidateList));
     region(t.recs_off, std::size_t{t.nrecs} * t.rec_size);
     if (at > kMaxBlobBytes)
-      return fail(E2BIG, "the tables of group {} ({} rules) take {} bytes; one group may take {}",
-                  gi, g.rules.size(), at, kMaxBlobBytes);
+      return fail(E2BIG, "the tables of group {} ({} rules) take {} bytes; one group may take {}", gi,
+                  g.rules.size(), at, kMaxBlobBytes);
     t.bytes = static_cast<std::uint32_t>(at);
     auto& c = chunks[gi];
     c.assign(at, 0);
@@ -394,8 +396,10 @@ Result<Tables> build_tables(const Plan& plan) {
       } else {
         Record4 r{};
         r.prio = g.rules[i], r.slot = cr.id, r.action = cr.action, r.ifindex = cr.ifindex;
-        if (auto p = addr(Field::Saddr)) r.smask = mask_words(p->len)[0], r.sval = masked_words(p->addr, p->len)[0];
-        if (auto p = addr(Field::Daddr)) r.dmask = mask_words(p->len)[0], r.dval = masked_words(p->addr, p->len)[0];
+        if (auto p = addr(Field::Saddr))
+          r.smask = mask_words(p->len)[0], r.sval = masked_words(p->addr, p->len)[0];
+        if (auto p = addr(Field::Daddr))
+          r.dmask = mask_words(p->len)[0], r.dval = masked_words(p->addr, p->len)[0];
         fill_ports_flags(r, cr);
         put(c, off, r);
       }

@@ -82,7 +82,7 @@ std::uint64_t hash6(const std::array<std::uint32_t, 4>& key, unsigned words, con
 // Where one table group's data lies: offsets within blob number `blob`.
 struct GroupTables {
   std::uint32_t blob = 0;
-  std::uint32_t index_off = 0;  // Trie4 level 1, Ports array, Hash6 buckets
+  std::uint32_t index_off = 0;                // Trie4 level 1, Ports array, Hash6 buckets
   std::uint32_t nodes2_off = 0, nnodes2 = 0;  // Trie4 level-2 nodes (kTrieNode2Bytes each)
   std::uint32_t nodes3_off = 0, nnodes3 = 0;  // Trie4 level-3 nodes (kTrieNode3Bytes each)
   std::uint32_t lists_off = 0, nlists = 0;
@@ -153,9 +153,7 @@ class Hash6Buckets {
   explicit Hash6Buckets(unsigned key_len) : key_len_(key_len) {}
   bool add(const std::array<std::uint8_t, 16>& addr, std::uint32_t rec);
   unsigned key_len() const { return key_len_; }
-  const std::map<std::array<std::uint32_t, 4>, std::vector<std::uint32_t>>& buckets() const {
-    return keys_;
-  }
+  const std::map<std::array<std::uint32_t, 4>, std::vector<std::uint32_t>>& buckets() const { return keys_; }
 
  private:
   unsigned key_len_;

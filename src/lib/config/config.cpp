@@ -68,8 +68,7 @@ struct SetDef {
 
 class Loader {
  public:
-  Loader(std::string_view source, const FileReader& read_file)
-      : source_(source), read_file_(read_file) {}
+  Loader(std::string_view source, const FileReader& read_file) : source_(source), read_file_(read_file) {}
 
   Result<Config> load(std::string_view text) {
     toml::table root;
@@ -110,14 +109,12 @@ class Loader {
  private:
   template <class... Args>
   tl::unexpected<Error> error(std::size_t line, fmt::format_string<Args...> f, Args&&... args) {
-    return fail(EINVAL, "{} line {}: {}", source_, line,
-                fmt::format(f, std::forward<Args>(args)...));
+    return fail(EINVAL, "{} line {}: {}", source_, line, fmt::format(f, std::forward<Args>(args)...));
   }
 
   tl::unexpected<Error> unknown_key(const toml::key& k, std::string_view where,
                                     std::initializer_list<std::string_view> known) {
-    return error(line_of(k), "unknown key {} {} (expected {})", quote(k.str()), where,
-                 join_or(known));
+    return error(line_of(k), "unknown key {} {} (expected {})", quote(k.str()), where, join_or(known));
   }
 
   Result<std::vector<SetDef>> set_defs(const toml::table& sets) {
@@ -131,22 +128,23 @@ class Loader {
                      "or _), got {}",
                      rules::kMaxSetName, quote(name));
       if (defs.size() == rules::kMaxSets)
-        return fail(E2BIG, "{} line {}: set {}: more than {} sets (the limit)", source_, line,
-                    name, rules::kMaxSets);
+        return fail(E2BIG, "{} line {}: set {}: more than {} sets (the limit)", source_, line, name,
+                    rules::kMaxSets);
       const toml::table* t = n->as_table();
-      if (!t) return error(line, "set {}: expected a table [sets.{}], got {}", name, name, type_name(n->type()));
+      if (!t)
+        return error(line, "set {}: expected a table [sets.{}], got {}", name, name, type_name(n->type()));
       SetDef d{name, line};
       for (const auto& [sk, sn] : in_file_order(*t)) {
         if (sk->str() == "file") {
           if (!sn->is_string())
-            return error(line_of(*sk), "set {}: expected file to be a string (a path), got {}",
-                         name, type_name(sn->type()));
+            return error(line_of(*sk), "set {}: expected file to be a string (a path), got {}", name,
+                         type_name(sn->type()));
           d.file = sn;
         } else if (sk->str() == "elements") {
           d.elements = sn->as_array();
           if (!d.elements)
-            return error(line_of(*sk), "set {}: expected elements to be an array of prefixes, got {}",
-                         name, type_name(sn->type()));
+            return error(line_of(*sk), "set {}: expected elements to be an array of prefixes, got {}", name,
+                         type_name(sn->type()));
         } else {
           return unknown_key(*sk, fmt::format("in [sets.{}]", name), {"file", "elements"});
         }
@@ -160,20 +158,18 @@ class Loader {
     return defs;
   }
 
-  Result<rules::Action> pass_or_drop(const toml::key& k, const toml::node& n,
-                                     std::string_view iface) {
+  Result<rules::Action> pass_or_drop(const toml::key& k, const toml::node& n, std::string_view iface) {
     auto s = n.value<std::string>();
     if (!n.is_string())
-      return error(line_of(n), "interface {}: expected {} to be \"pass\" or \"drop\", got {}",
-                   iface, k.str(), type_name(n.type()));
+      return error(line_of(n), "interface {}: expected {} to be \"pass\" or \"drop\", got {}", iface, k.str(),
+                   type_name(n.type()));
     if (*s == "pass") return rules::Action::Pass;
     if (*s == "drop") return rules::Action::Drop;
-    return error(line_of(n), "interface {}: expected {} to be \"pass\" or \"drop\", got {}", iface,
-                 k.str(), quote(*s));
+    return error(line_of(n), "interface {}: expected {} to be \"pass\" or \"drop\", got {}", iface, k.str(),
+                 quote(*s));
   }
 
-  Result<Interface> interface(const toml::key& key, const toml::node& node,
-                              const std::vector<SetDef>& defs) {
+  Result<Interface> interface(const toml::key& key, const toml::node& node, const std::vector<SetDef>& defs) {
     Interface ifc;
     ifc.name = std::string(key.str());
     ifc.line = line_of(key);
@@ -184,16 +180,18 @@ class Loader {
                    rules::kMaxIfname, quote(ifc.name));
     const toml::table* t = node.as_table();
     if (!t)
-      return error(ifc.line, "interface {}: expected a table [interfaces.{}], got {}", ifc.name,
-                   ifc.name, type_name(node.type()));
+      return error(ifc.line, "interface {}: expected a table [interfaces.{}], got {}", ifc.name, ifc.name,
+                   type_name(node.type()));
     const std::string& name = ifc.name;
     for (const auto& [k, n] : in_file_order(*t)) {
       std::string_view key_s = k->str();
       if (key_s == "mode") {
         auto s = n->value<std::string>();
         if (!n->is_string())
-          return error(line_of(*n), "interface {}: expected mode to be \"native\", \"generic\" or "
-                       "\"auto\", got {}", name, type_name(n->type()));
+          return error(line_of(*n),
+                       "interface {}: expected mode to be \"native\", \"generic\" or "
+                       "\"auto\", got {}",
+                       name, type_name(n->type()));
         if (*s == "native")
           ifc.mode = Mode::Native;
         else if (*s == "generic")
@@ -201,8 +199,10 @@ class Loader {
         else if (*s == "auto")
           ifc.mode = Mode::Auto;
         else
-          return error(line_of(*n), "interface {}: expected mode to be \"native\", \"generic\" or "
-                       "\"auto\", got {}", name, quote(*s));
+          return error(line_of(*n),
+                       "interface {}: expected mode to be \"native\", \"generic\" or "
+                       "\"auto\", got {}",
+                       name, quote(*s));
       } else if (key_s == "default") {
         ifc.default_action = XG_TRY(pass_or_drop(*k, *n, name));
       } else if (key_s == "non-ip") {
@@ -212,8 +212,8 @@ class Loader {
       } else if (key_s == "rules") {
         const toml::array* a = n->as_array();
         if (!a)
-          return error(line_of(*n), "interface {}: expected rules to be an array of strings, got {}",
-                       name, type_name(n->type()));
+          return error(line_of(*n), "interface {}: expected rules to be an array of strings, got {}", name,
+                       type_name(n->type()));
         XG_CHECK(rule_list(ifc, *a, defs));
       } else {
         return unknown_key(*k, fmt::format("in [interfaces.{}]", name),
@@ -234,11 +234,10 @@ class Loader {
       ++number;
       std::size_t line = line_of(n);
       if (number > rules::kMaxRules)
-        return fail(E2BIG, "{} line {}: interface {}: more than {} rules (the limit per interface)",
-                    source_, line, ifc.name, rules::kMaxRules);
+        return fail(E2BIG, "{} line {}: interface {}: more than {} rules (the limit per interface)", source_,
+                    line, ifc.name, rules::kMaxRules);
       const auto* s = n.as_string();
-      if (!s)
-        return error(line, "rule {}: expected a rule in quotes, got {}", number, type_name(n.type()));
+      if (!s) return error(line, "rule {}: expected a rule in quotes, got {}", number, type_name(n.type()));
       auto rule = rules::parse_rule(s->get(), number);
       if (!rule) return error(line, "{}", rule.error().message());
       for (const auto* m : {&rule->saddr, &rule->daddr}) {
@@ -246,8 +245,8 @@ class Loader {
         const std::string& set = (*m)->set;
         bool defined = std::any_of(defs.begin(), defs.end(), [&](const SetDef& d) { return d.name == set; });
         if (!defined)
-          return error(line, "rule {}: set @{} is not defined (expected a [sets.{}] table)", number,
-                       set, set);
+          return error(line, "rule {}: set @{} is not defined (expected a [sets.{}] table)", number, set,
+                       set);
         used.insert(set);
       }
       ifc.rules.push_back({s->get(), std::move(*rule), line});
@@ -272,11 +271,13 @@ class Loader {
       if (path.empty()) return error(line_of(*d.file), "set {}: expected a file path, got \"\"", d.name);
       s.file = resolve(path);
       auto text = read_file_ ? read_file_(s.file) : rules::read_text_file(s.file);
-      if (!text) return fail(text.error().code(), "{} line {}: set {}: {}", source_, line_of(*d.file),
-                             d.name, text.error().message());
+      if (!text)
+        return fail(text.error().code(), "{} line {}: set {}: {}", source_, line_of(*d.file), d.name,
+                    text.error().message());
       auto list = rules::parse_set_text(*text, s.file);
-      if (!list) return fail(list.error().code(), "{} line {}: set {}: {}", source_, line_of(*d.file),
-                             d.name, list.error().message());
+      if (!list)
+        return fail(list.error().code(), "{} line {}: set {}: {}", source_, line_of(*d.file), d.name,
+                    list.error().message());
       s.prefixes = std::move(*list);
       return s;
     }
@@ -291,8 +292,8 @@ class Loader {
                      type_name(n.type()));
       auto p = rules::parse_prefix(str->get());
       if (!p)
-        return error(line_of(n), "set {} element {}: expected an IPv4 or IPv6 prefix, got {}",
-                     d.name, i, quote(str->get()));
+        return error(line_of(n), "set {} element {}: expected an IPv4 or IPv6 prefix, got {}", d.name, i,
+                     quote(str->get()));
       prefixes.push_back(*p);
     }
     auto list = rules::make_prefix_list(std::move(prefixes), fmt::format("set {}", d.name));
@@ -328,8 +329,7 @@ std::string_view mode_name(Mode m) {
   return "?";
 }
 
-Result<Config> parse_config(std::string_view text, std::string_view source,
-                            const FileReader& read_file) {
+Result<Config> parse_config(std::string_view text, std::string_view source, const FileReader& read_file) {
   return Loader(source, read_file).load(text);
 }
 

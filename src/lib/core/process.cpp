@@ -29,8 +29,7 @@ int decode_status(int status) {
 
 }  // namespace
 
-Result<ProcessResult> run_process(const std::vector<std::string>& argv,
-                                  std::chrono::milliseconds timeout) {
+Result<ProcessResult> run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   if (argv.empty()) return fail(EINVAL, "run_process: empty argv");
   // Every pipe end is owned from the start, so no failure below leaks one.
   int raw[2];
@@ -58,8 +57,8 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
   pollfd fds[2] = {{ofd.get(), POLLIN, 0}, {efd.get(), POLLIN, 0}};
   int open_fds = 2;
   while (open_fds > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       if (!killed) ::kill(pid, SIGKILL);
       killed = true;
@@ -86,8 +85,7 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
   return r;
 }
 
-Result<std::string> run_checked(const std::vector<std::string>& argv,
-                                std::chrono::milliseconds timeout) {
+Result<std::string> run_checked(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   auto r = XG_TRY(run_process(argv, timeout));
   if (r.exit_code != 0) {
     std::string cmd;
@@ -99,8 +97,7 @@ Result<std::string> run_checked(const std::vector<std::string>& argv,
   return r.out;
 }
 
-BackgroundProcess::BackgroundProcess(BackgroundProcess&& o) noexcept
-    : pid_(std::exchange(o.pid_, -1)) {}
+BackgroundProcess::BackgroundProcess(BackgroundProcess&& o) noexcept : pid_(std::exchange(o.pid_, -1)) {}
 BackgroundProcess& BackgroundProcess::operator=(BackgroundProcess&& o) noexcept {
   if (this != &o) {
     stop();
@@ -117,9 +114,7 @@ Result<BackgroundProcess> BackgroundProcess::start(const std::vector<std::string
   if (pid < 0) return fail_errno(errno, "fork");
   if (pid == 0) {
     int devnull = ::open("/dev/null", O_RDWR);
-    int out = stdout_file.empty()
-                  ? devnull
-                  : ::open(stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int out = stdout_file.empty() ? devnull : ::open(stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(devnull, 0);
     ::dup2(out, 1);
     ::dup2(out, 2);

@@ -21,13 +21,11 @@ struct ProcessResult {
 // Runs argv[0] (PATH lookup) and waits at most `timeout`; killed (SIGKILL)
 // when it runs over. Fails only when it cannot be started.
 [[nodiscard]] Result<ProcessResult> run_process(const std::vector<std::string>& argv,
-                                                std::chrono::milliseconds timeout =
-                                                    std::chrono::seconds(30));
+                                                std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Same, failing with "<argv0>: <stderr>" unless it exits 0.
 [[nodiscard]] Result<std::string> run_checked(const std::vector<std::string>& argv,
-                                              std::chrono::milliseconds timeout =
-                                                  std::chrono::seconds(30));
+                                              std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // A child left running in the background (a server in a lab); killed with
 // SIGTERM then SIGKILL on destruction. Output goes to /dev/null unless a

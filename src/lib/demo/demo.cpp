@@ -88,8 +88,7 @@ void syn_burst(const std::string& server_ip, int rate, Traffic& t) {
 }
 
 void print_table(std::FILE* out, int second, const GuardStats& s, const Traffic& t) {
-  std::fprintf(out, "\n[t=%2ds] xdpguard on %s (%s mode)\n", second, s.ifname.c_str(),
-               s.mode.c_str());
+  std::fprintf(out, "\n[t=%2ds] xdpguard on %s (%s mode)\n", second, s.ifname.c_str(), s.mode.c_str());
   std::fprintf(out, "  %-9s %10s %12s\n", "action", "packets", "bytes");
   for (std::uint32_t i = 0; i < XDPGUARD_NUM_ACTIONS; ++i)
     std::fprintf(out, "  %-9s %10s %12s\n", action_name(i), human_count(s.actions[i].packets).c_str(),
@@ -120,8 +119,7 @@ Result<void> run_demo(const DemoOptions& opts) {
   const auto& cli = lab.client();
   const auto& srv = lab.server();
   std::fprintf(out, "  client %s (%s, %s)  <-- veth -->  server %s (%s, %s)\n", cli.netns.c_str(),
-               cli.ip4.c_str(), cli.ip6.c_str(), srv.netns.c_str(), srv.ip4.c_str(),
-               srv.ip6.c_str());
+               cli.ip4.c_str(), cli.ip6.c_str(), srv.netns.c_str(), srv.ip4.c_str(), srv.ip6.c_str());
 
   // Attach from inside the server namespace, on a helper thread (the
   // network namespace is per thread), and keep the stats handle.
@@ -137,9 +135,8 @@ Result<void> run_demo(const DemoOptions& opts) {
   if (!*guard) return tl::unexpected(std::move(guard->error()).context("demo: attach"));
   // The default policy: serve the echo port and ICMP, drop unsolicited
   // connection attempts to anything else before a socket exists.
-  const std::vector<std::string> policy = {
-      fmt::format("pass tcp dport {}", kEchoPort), "pass icmp", "pass icmpv6",
-      "drop tcp tcp-flags syn,!ack"};
+  const std::vector<std::string> policy = {fmt::format("pass tcp dport {}", kEchoPort), "pass icmp",
+                                           "pass icmpv6", "drop tcp tcp-flags syn,!ack"};
   XG_CHECK_CTX(guard->value().replace_rules(policy), "demo: rules");
   std::fprintf(out, "  xdpguard attached to %s in %s mode with the policy:\n", srv.veth.c_str(),
                guard->value().stats()->mode.c_str());
@@ -160,13 +157,14 @@ Result<void> run_demo(const DemoOptions& opts) {
   // accept/recv on them need no setns.
   std::thread server([&] { echo_server(listen_fd.get(), t); });
   std::thread client([&] { (void)run_in_netns(cli.netns, [&] { echo_client(srv.ip4, t); }); });
-  std::thread attack(
-      [&] { (void)run_in_netns(cli.netns, [&] { syn_burst(srv.ip4, opts.syn_rate, t); }); });
+  std::thread attack([&] { (void)run_in_netns(cli.netns, [&] { syn_burst(srv.ip4, opts.syn_rate, t); }); });
   auto ping = BackgroundProcess::start(
       lab.in(cli, {"ping", "-q", "-i", "0.2", "-c", std::to_string(opts.seconds * 5), srv.ip4}));
 
-  std::fprintf(out, "  traffic: TCP echo session + pings (legitimate), %d SYN/s to closed port %u "
-               "(attack), for %d s\n", opts.syn_rate, kClosedPort, opts.seconds);
+  std::fprintf(out,
+               "  traffic: TCP echo session + pings (legitimate), %d SYN/s to closed port %u "
+               "(attack), for %d s\n",
+               opts.syn_rate, kClosedPort, opts.seconds);
   for (int s = 1; s <= opts.seconds; ++s) {
     std::this_thread::sleep_for(1s);
     if (auto st = guard->value().stats()) print_table(out, s, *st, t);
@@ -183,7 +181,8 @@ Result<void> run_demo(const DemoOptions& opts) {
   }));
   lab.destroy();
   if (final_stats)
-    std::fprintf(out, "\nsummary: %llu packets passed, %llu dropped (the SYN burst), the echo "
+    std::fprintf(out,
+                 "\nsummary: %llu packets passed, %llu dropped (the SYN burst), the echo "
                  "session kept working; lab removed.\n",
                  static_cast<unsigned long long>(final_stats->actions[XDP_PASS].packets),
                  static_cast<unsigned long long>(final_stats->actions[XDP_DROP].packets));

@@ -11,9 +11,9 @@
 namespace xdpguard {
 
 struct DemoOptions {
-  int seconds = 8;             // traffic duration
-  int syn_rate = 500;          // attack SYNs per second (bounded)
-  bool generic = false;        // attach in generic mode
+  int seconds = 8;       // traffic duration
+  int syn_rate = 500;    // attack SYNs per second (bounded)
+  bool generic = false;  // attach in generic mode
   std::FILE* out = stdout;
 };
 

@@ -37,7 +37,6 @@ std::uint32_t mem_sum(const std::uint8_t* p, std::size_t n, std::uint32_t sum = 
   return sum;
 }
 
-
 }  // namespace
 
 Result<void> check_lab_addresses(const Spec& s) {
@@ -52,12 +51,18 @@ Result<void> check_lab_addresses(const Spec& s) {
   };
   const char* ranges = "198.18.0.0/15, fd00::/8";
   if (!inside(s.dst, s.src.family == rules::Family::V6 ? 128 : 32))
-    return fail(EPERM, "destination {} is outside the lab ranges ({}): refusing to send to what may be a "
-                "real network; use --force if you mean it", rules::prefix_to_string(rules::Prefix{s.src.family, s.dst,
-                static_cast<std::uint8_t>(s.src.family == rules::Family::V6 ? 128 : 32)}), ranges);
+    return fail(
+        EPERM,
+        "destination {} is outside the lab ranges ({}): refusing to send to what may be a "
+        "real network; use --force if you mean it",
+        rules::prefix_to_string(rules::Prefix{
+            s.src.family, s.dst, static_cast<std::uint8_t>(s.src.family == rules::Family::V6 ? 128 : 32)}),
+        ranges);
   if (!inside(s.src.addr, s.src.len))
-    return fail(EPERM, "source {} is not inside the lab ranges ({}): refusing to spoof what may be real "
-                "addresses; use --force if you mean it", rules::prefix_to_string(s.src), ranges);
+    return fail(EPERM,
+                "source {} is not inside the lab ranges ({}): refusing to spoof what may be real "
+                "addresses; use --force if you mean it",
+                rules::prefix_to_string(s.src), ranges);
   return {};
 }
 
@@ -71,8 +76,9 @@ Result<Mac> parse_mac(const std::string& text) {
     for (int k = 0; k < 2; ++k) {
       char c = text[i * 3 + k];
       int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
-              : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-              : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+              : (c >= 'a' && c <= 'f')                    ? c - 'a' + 10
+              : (c >= 'A' && c <= 'F')                    ? c - 'A' + 10
+                                                          : -1;
       if (d < 0) return bad();
       v = v * 16 + static_cast<unsigned>(d);
     }
@@ -176,13 +182,13 @@ Result<Template> build(const Spec& s) {
       put16(&f[l4], s.sport_lo);
       put16(&f[l4 + 2], s.dport);
       f[l4 + 4] = 0x5e, f[l4 + 5] = 0x1f, f[l4 + 6] = 0x00, f[l4 + 7] = 0x01;  // sequence number
-      f[l4 + 12] = 0x50;  // data offset 5
-      f[l4 + 13] = 0x02;  // SYN
+      f[l4 + 12] = 0x50;                                                       // data offset 5
+      f[l4 + 13] = 0x02;                                                       // SYN
       put16(&f[l4 + 14], 64240);
       l4_csum = l4 + 16;
       break;
     case Proto::Icmp:
-      f[l4] = v6 ? 128 : 8;  // echo request
+      f[l4] = v6 ? 128 : 8;       // echo request
       put16(&f[l4 + 4], 0x7867);  // identifier "xg"
       put16(&f[l4 + 6], 1);
       l4_csum = l4 + 2;
@@ -221,7 +227,8 @@ Result<Template> build(const Spec& s) {
   const bool pseudo = s.proto != Proto::Icmp || v6;
   std::uint32_t l4_sum = mem_sum(&f[l4], l4_len);
   if (pseudo) {
-    std::uint8_t ph[4] = {0, l4proto, static_cast<std::uint8_t>(l4_len >> 8), static_cast<std::uint8_t>(l4_len)};
+    std::uint8_t ph[4] = {0, l4proto, static_cast<std::uint8_t>(l4_len >> 8),
+                          static_cast<std::uint8_t>(l4_len)};
     l4_sum = mem_sum(&f[saddr], alen, l4_sum);
     l4_sum = mem_sum(&f[daddr], alen, l4_sum);
     l4_sum = mem_sum(ph, 4, l4_sum);

@@ -25,7 +25,7 @@ struct Spec {
   // Source: host bits beyond `len` are random per frame (at most the last 32
   // bits of the address are randomised: /0../31 for IPv4, /96../127 for IPv6).
   rules::Prefix src;
-  std::array<std::uint8_t, 16> dst{};  // same family as src
+  std::array<std::uint8_t, 16> dst{};              // same family as src
   std::uint16_t sport_lo = 1024, sport_hi = 1024;  // lo < hi: random in [lo, hi]
   std::uint16_t dport = 9;
   std::uint32_t size = 64;  // frame length without FCS

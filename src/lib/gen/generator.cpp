@@ -95,7 +95,7 @@ std::optional<std::uint64_t> xdp_xmit_count(const Interface& iface) {
   std::optional<std::uint64_t> sum;
   for (std::uint32_t i = 0; i < n; ++i) {
     std::string name(reinterpret_cast<const char*>(gs->data + i * ETH_GSTRING_LEN),
-                      strnlen(reinterpret_cast<const char*>(gs->data + i * ETH_GSTRING_LEN), ETH_GSTRING_LEN));
+                     strnlen(reinterpret_cast<const char*>(gs->data + i * ETH_GSTRING_LEN), ETH_GSTRING_LEN));
     if (name.rfind("tx_queue_", 0) == 0 && name.size() > 9 &&
         name.compare(name.size() - 9, 9, "_xdp_xmit") == 0) {
       std::uint64_t v;
@@ -164,8 +164,8 @@ Result<Mac> neighbour_mac(const Interface& iface, const std::string& addr) {
         if (n.contains("lladdr") && n["lladdr"].is_string())
           if (auto m = parse_mac(n["lladdr"].get<std::string>())) return *m;
   }
-  return fail(EHOSTUNREACH, "no MAC address known for {} on {}; give --dst-mac, or ping it once first",
-              addr, iface.name);
+  return fail(EHOSTUNREACH, "no MAC address known for {} on {}; give --dst-mac, or ping it once first", addr,
+              iface.name);
 }
 
 Result<Generator> Generator::open(const Template& t) {
@@ -220,14 +220,13 @@ Result<Progress> Generator::run(const Interface& iface, const Limits& limits,
     }
     // About a tenth of a second per call, so limits and progress stay precise.
     if (p.seconds > 0.01)
-      chunk = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(static_cast<double>(p.frames) / p.seconds / 10),
-                                        1024, 1u << 22);
+      chunk = std::clamp<std::uint64_t>(
+          static_cast<std::uint64_t>(static_cast<double>(p.frames) / p.seconds / 10), 1024, 1u << 22);
     std::uint64_t n = chunk;
     if (limits.count) n = std::min<std::uint64_t>(n, limits.count - p.frames);
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame_.data(),
-                .data_size_in = static_cast<__u32>(frame_.size()), .ctx_in = &ctx,
-                .ctx_size_in = sizeof ctx, .repeat = static_cast<int>(n),
-                .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = kBatch);
+                .data_size_in = static_cast<__u32>(frame_.size()), .ctx_in = &ctx, .ctx_size_in = sizeof ctx,
+                .repeat = static_cast<int>(n), .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = kBatch);
     if (bpf_prog_test_run_opts(fd, &opts) != 0) {
       if (errno == EINTR) continue;  // a signal: the loop re-checks stop
       return fail_errno(errno, "send on " + iface.name + " (BPF_PROG_TEST_RUN, live frames)");

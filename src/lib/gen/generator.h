@@ -53,8 +53,7 @@ class Generator {
   // about every `interval` seconds. Returns what was sent.
   [[nodiscard]] Result<Progress> run(const Interface& iface, const Limits& limits,
                                      const std::function<void(const Progress&)>& on_progress = {},
-                                     const std::atomic<bool>* stop = nullptr,
-                                     double interval = 1.0);
+                                     const std::atomic<bool>* stop = nullptr, double interval = 1.0);
 
  private:
   Generator() = default;

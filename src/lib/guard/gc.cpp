@@ -59,7 +59,7 @@ std::set<std::uint64_t> live_netns() {
     for (const auto& fd : fs::directory_iterator(proc.path() / "fd", ec2))
       if (auto n = link_inode(fd.path())) live.insert(*n);
     // Bind mounts (`ip netns add`), once per mount namespace.
-    struct stat mnt {};
+    struct stat mnt{};
     if (::stat((proc.path() / "ns" / "mnt").c_str(), &mnt) != 0 ||
         !mount_namespaces_seen.insert(mnt.st_ino).second)
       continue;

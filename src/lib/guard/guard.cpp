@@ -24,9 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kPinnedMaps[] = {XDPGUARD_PIN_META,  XDPGUARD_PIN_PERCPU,
-                                       XDPGUARD_PIN_RULE_STATS, XDPGUARD_PIN_PROGS,
-                                       XDPGUARD_PIN_SET4,  XDPGUARD_PIN_SET6,
+constexpr const char* kPinnedMaps[] = {XDPGUARD_PIN_META,     XDPGUARD_PIN_PERCPU, XDPGUARD_PIN_RULE_STATS,
+                                       XDPGUARD_PIN_PROGS,    XDPGUARD_PIN_SET4,   XDPGUARD_PIN_SET6,
                                        XDPGUARD_PIN_SET_NAMES};
 
 Result<PinPaths> pin_paths(const Interface& iface) {
@@ -171,8 +170,8 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
   auto held = XG_TRY(InterfaceLock::acquire(paths.netns_id, iface.ifindex));
 
   if (auto cur = XG_TRY(find_program(iface.ifindex, kGuardProgName)))
-    return fail(EEXIST, "already attached ({} mode, program id {}); detach it first",
-                mode_name(cur->mode), cur->prog_id);
+    return fail(EEXIST, "already attached ({} mode, program id {}); detach it first", mode_name(cur->mode),
+                cur->prog_id);
   if (fs::exists(paths.dir())) {
     spdlog::info("removing stale state of a former attachment at {}", paths.dir());
     remove_pins(paths);
@@ -196,9 +195,9 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
   meta.ifindex = static_cast<__u32>(iface.ifindex);
   meta.mode = att.mode() == XDP_MODE_SKB ? XDPGUARD_MODE_GENERIC : XDPGUARD_MODE_NATIVE;
   meta.prog_id = att.prog_id();
-  meta.attached_unix = static_cast<__u64>(std::chrono::duration_cast<std::chrono::seconds>(
-                                              std::chrono::system_clock::now().time_since_epoch())
-                                              .count());
+  meta.attached_unix = static_cast<__u64>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   std::strncpy(meta.ifname, iface.name.c_str(), sizeof(meta.ifname) - 1);
   if (setup) meta.flags |= XDPGUARD_META_SETUP_PENDING;
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
@@ -236,17 +235,20 @@ Result<Guard> Guard::open(const Interface& iface) {
     return fail(ENOENT, "no xdpguard attached (run: xdpguard attach {})", iface.name);
   auto meta = XG_TRY((Map<std::uint32_t, xdpguard_meta>::open_pinned(paths.map(XDPGUARD_PIN_META))));
   if (auto m = meta.get(0); m && m->abi_version != XDPGUARD_ABI_VERSION)
-    return fail(EPROTO, "pinned state has ABI version {}, this xdpguard speaks {}; detach and "
-                "attach again", m->abi_version, XDPGUARD_ABI_VERSION);
-  auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) {
-    return MapFd::open_pinned(paths.map(n));
-  }))));
+    return fail(EPROTO,
+                "pinned state has ABI version {}, this xdpguard speaks {}; detach and "
+                "attach again",
+                m->abi_version, XDPGUARD_ABI_VERSION);
+  auto g =
+      XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return MapFd::open_pinned(paths.map(n)); }))));
   g.pin_dir_ = paths.dir();
   g.netns_id_ = paths.netns_id;
   g.ifindex_ = iface.ifindex;
   if (g.meta_.abi_version != XDPGUARD_ABI_VERSION)
-    return fail(EPROTO, "pinned state has ABI version {}, this xdpguard speaks {}; detach and "
-                "attach again", g.meta_.abi_version, XDPGUARD_ABI_VERSION);
+    return fail(EPROTO,
+                "pinned state has ABI version {}, this xdpguard speaks {}; detach and "
+                "attach again",
+                g.meta_.abi_version, XDPGUARD_ABI_VERSION);
   return g;
 }
 
@@ -338,7 +340,7 @@ Result<GuardStats> Guard::stats() const {
   s.default_action = in.record.default_action;
   s.classifier = in.classifier;
   s.setup_pending = meta_.flags & XDPGUARD_META_SETUP_PENDING;
-  s.mode = meta_.mode == XDPGUARD_MODE_GENERIC ? "generic"
+  s.mode = meta_.mode == XDPGUARD_MODE_GENERIC  ? "generic"
            : meta_.mode == XDPGUARD_MODE_NATIVE ? "native"
                                                 : "none";
   for (const auto& cpu : XG_TRY(percpu_.get(0))) {

@@ -37,9 +37,9 @@ inline constexpr const char* kGuardProgName = "xdpguard";
 // How an interface starts: the default action (kept in xg_meta and compiled
 // into every classifier), and the parser's knobs (rodata, fixed at load).
 struct GuardConfig {
-  std::uint32_t default_action = 2;   // XDP_PASS
-  std::uint32_t non_ip_action = 2;    // XDP_PASS
-  std::uint32_t malformed_action = 2; // XDP_PASS
+  std::uint32_t default_action = 2;    // XDP_PASS
+  std::uint32_t non_ip_action = 2;     // XDP_PASS
+  std::uint32_t malformed_action = 2;  // XDP_PASS
 };
 
 // Where one interface's pins live. Pure: unit-tested.
@@ -48,16 +48,15 @@ struct PinPaths {
   std::uint64_t netns_id = 0;
   int ifindex = 0;
 
-  std::string root() const;       // <bpffs>/xdpguard
-  std::string ns_dir() const;     // <root>/ns<id>
-  std::string dir() const;        // <ns_dir>/<ifindex>
+  std::string root() const;                 // <bpffs>/xdpguard
+  std::string ns_dir() const;               // <root>/ns<id>
+  std::string dir() const;                  // <ns_dir>/<ifindex>
   std::string map(const char* name) const;  // <dir>/<name>
 };
 
 // The guard BPF object owned by this process (opened, configured, loaded).
 class GuardProgram {
  public:
-
   // Opens the embedded object and sets its rodata; not loaded yet.
   [[nodiscard]] static Result<GuardProgram> open(const GuardConfig& cfg);
   // Loads into the kernel as plain XDP programs (for BPF_PROG_TEST_RUN).
@@ -103,8 +102,8 @@ struct GuardStats {
   std::string ifname;
   std::string mode;
   std::uint32_t default_action = 2;
-  bool classifier = true;       // false: none installed, IP packets pass (interrupted attach)
-  bool setup_pending = false;   // an `attach --config` died before its rules were in
+  bool classifier = true;      // false: none installed, IP packets pass (interrupted attach)
+  bool setup_pending = false;  // an `attach --config` died before its rules were in
   std::array<xdpguard_counter, XDPGUARD_NUM_ACTIONS> actions{};
   std::array<xdpguard_counter, XDPGUARD_PARSE_MAX> parse{};
   std::array<xdpguard_counter, XDPGUARD_ERR_MAX> errors{};
@@ -157,8 +156,7 @@ class Guard {
   [[nodiscard]] Result<void> delete_rule(std::uint32_t id);
   // Replaces the whole rule set (all or nothing). A rule whose canonical
   // text was already installed keeps its id and counters. Returns the ids.
-  [[nodiscard]] Result<std::vector<std::uint32_t>> replace_rules(
-      const std::vector<std::string>& texts);
+  [[nodiscard]] Result<std::vector<std::uint32_t>> replace_rules(const std::vector<std::string>& texts);
   [[nodiscard]] Result<void> set_default_action(std::uint32_t action);
 
   // Loads (or atomically replaces) the named prefix set.
@@ -184,8 +182,7 @@ class Guard {
   [[nodiscard]] static Result<Guard> from_maps(Maps maps);
   // Compiles and loads the rule set, zeroes the counters of `fresh` (ids
   // that are new in it) and swaps it in; on failure nothing has changed.
-  [[nodiscard]] Result<void> install(const std::vector<cls::RuleEntry>& entries,
-                                     std::uint32_t default_action,
+  [[nodiscard]] Result<void> install(const std::vector<cls::RuleEntry>& entries, std::uint32_t default_action,
                                      const std::vector<std::uint32_t>& fresh = {});
   [[nodiscard]] Result<cls::CompileContext> compile_context() const;
   // The interface lock (guard/lock.h), unless this Guard's caller holds it

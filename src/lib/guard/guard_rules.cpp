@@ -61,8 +61,7 @@ Result<void> fill_map(int fd, const std::vector<K>& keys, const std::vector<V>& 
 template <class Elem>
 Result<MapFd> set_map(const char* name, const std::vector<Elem>& elems) {
   LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_INNER_MAP | BPF_F_RDONLY_PROG);
-  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, 4, sizeof(Elem),
-                          static_cast<__u32>(elems.size()), &o);
+  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, 4, sizeof(Elem), static_cast<__u32>(elems.size()), &o);
   if (fd < 0) return fail_errno(errno, fmt::format("create map {} ({} elements)", name, elems.size()));
   auto map = XG_TRY(MapFd::adopt(fd));
   std::vector<__u32> keys(elems.size());
@@ -110,8 +109,8 @@ Result<Guard::Installed> Guard::installed() const {
     if (!parsed)
       return fail(EPROTO, "installed rule {} \"{}\" no longer parses: {}", in.rules[pos].id,
                   in.rules[pos].text, parsed.error().message());
-    out.rules.push_back({in.rules[pos].id, static_cast<std::uint32_t>(pos), in.rules[pos].text,
-                         std::move(*parsed), {}});
+    out.rules.push_back(
+        {in.rules[pos].id, static_cast<std::uint32_t>(pos), in.rules[pos].text, std::move(*parsed), {}});
   }
   return out;
 }
@@ -150,14 +149,14 @@ Result<void> Guard::add_counters(std::vector<RuleRecord>& out) const {
 
 Result<std::uint32_t> Guard::default_action() const { return XG_TRY(installed()).record.default_action; }
 
-Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries,
-                            std::uint32_t default_action, const std::vector<std::uint32_t>& fresh) {
+Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries, std::uint32_t default_action,
+                            const std::vector<std::uint32_t>& fresh) {
   auto ctx = XG_TRY(compile_context());
   auto compiled = XG_TRY(cls::compile(entries, default_action, ctx));
   auto current = XG_TRY(cls::read_installed(progs_.fd()));
-  auto loaded = XG_TRY(cls::load_classifier(
-      compiled, {percpu_.fd(), progs_.fd(), set4_.fd(), set6_.fd(), rule_stats_.fd()},
-      current.classifier ? current.record.generation + 1 : 1));
+  auto loaded = XG_TRY(
+      cls::load_classifier(compiled, {percpu_.fd(), progs_.fd(), set4_.fd(), set6_.fd(), rule_stats_.fd()},
+                           current.classifier ? current.record.generation + 1 : 1));
   // A new rule starts at zero. Its id may be counting for a rule of the set
   // still in force (replace_rules reuses the ids of rules it drops): only
   // zero it once the new set has loaded, right before it takes over.
@@ -203,8 +202,8 @@ Result<std::uint32_t> Guard::add_rule(const std::string& text, std::optional<std
 
   std::size_t at = current.size();
   if (before) {
-    auto it = std::find_if(current.begin(), current.end(),
-                           [&](const RuleRecord& r) { return r.id == *before; });
+    auto it =
+        std::find_if(current.begin(), current.end(), [&](const RuleRecord& r) { return r.id == *before; });
     if (it == current.end()) return fail(ENOENT, "no rule with id {}", *before);
     at = static_cast<std::size_t>(it - current.begin());
   }
@@ -299,7 +298,8 @@ std::optional<Elem> set_head(int outer_fd, std::uint32_t idx) {
 std::uint32_t new_stamp() {
   static std::mt19937 rng(std::random_device{}());
   std::uint32_t s;
-  do s = static_cast<std::uint32_t>(rng()); while (s == 0);
+  do s = static_cast<std::uint32_t>(rng());
+  while (s == 0);
   return s;
 }
 
@@ -321,8 +321,7 @@ Result<std::vector<SetRecord>> Guard::sets() const {
   return out;
 }
 
-Result<SetRecord> Guard::load_set(const std::string& name,
-                                  const std::vector<rules::Prefix>& prefixes) {
+Result<SetRecord> Guard::load_set(const std::string& name, const std::vector<rules::Prefix>& prefixes) {
   if (name.empty() || name.size() >= sizeof(xdpguard_set_info::name))
     return fail(EINVAL, "set name \"{}\" must have 1 to {} characters", name,
                 sizeof(xdpguard_set_info::name) - 1);

@@ -108,8 +108,8 @@ Result<Lab> Lab::create(const LabOptions& opts) {
 
   const auto& c = lab.client_;
   const auto& s = lab.server_;
-  XG_TRY_CTX(run_checked({"ip", "-n", c.netns, "link", "add", c.veth, "address", c.mac, "type",
-                          "veth", "peer", "name", s.veth, "address", s.mac, "netns", s.netns}),
+  XG_TRY_CTX(run_checked({"ip", "-n", c.netns, "link", "add", c.veth, "address", c.mac, "type", "veth",
+                          "peer", "name", s.veth, "address", s.mac, "netns", s.netns}),
              "lab");
   for (const LabHost* h : {&c, &s}) {
     const LabHost& peer = h == &c ? s : c;
@@ -124,18 +124,16 @@ Result<Lab> Lab::create(const LabOptions& opts) {
       // No DAD delay, no router solicitations: quiet links, usable at once.
       XG_TRY_CTX(sysctl("net.ipv6.conf." + h->veth + ".accept_dad=0"), "lab");
       XG_TRY_CTX(sysctl("net.ipv6.conf." + h->veth + ".router_solicitations=0"), "lab");
-      XG_TRY_CTX(run_checked({"ip", "-n", h->netns, "addr", "add", h->ip6 + "/64", "dev", h->veth,
-                              "nodad"}),
+      XG_TRY_CTX(run_checked({"ip", "-n", h->netns, "addr", "add", h->ip6 + "/64", "dev", h->veth, "nodad"}),
                  "lab");
-      XG_TRY_CTX(run_checked({"ip", "-n", h->netns, "neigh", "add", peer.ip6, "lladdr", peer.mac,
-                              "dev", h->veth, "nud", "permanent"}),
+      XG_TRY_CTX(run_checked({"ip", "-n", h->netns, "neigh", "add", peer.ip6, "lladdr", peer.mac, "dev",
+                              h->veth, "nud", "permanent"}),
                  "lab");
     }
-    XG_TRY_CTX(run_checked({"ip", "-n", h->netns, "addr", "add", h->ip4 + "/24", "dev", h->veth}),
-               "lab");
+    XG_TRY_CTX(run_checked({"ip", "-n", h->netns, "addr", "add", h->ip4 + "/24", "dev", h->veth}), "lab");
     // Static neighbours: no ARP frames mixed into exact counts.
-    XG_TRY_CTX(run_checked({"ip", "-n", h->netns, "neigh", "add", peer.ip4, "lladdr", peer.mac,
-                            "dev", h->veth, "nud", "permanent"}),
+    XG_TRY_CTX(run_checked({"ip", "-n", h->netns, "neigh", "add", peer.ip4, "lladdr", peer.mac, "dev",
+                            h->veth, "nud", "permanent"}),
                "lab");
     XG_TRY_CTX(run_checked({"ip", "-n", h->netns, "link", "set", "lo", "up"}), "lab");
     XG_TRY_CTX(run_checked({"ip", "-n", h->netns, "link", "set", h->veth, "up"}), "lab");
@@ -172,8 +170,7 @@ Result<std::string> Lab::exec(const LabHost& h, std::vector<std::string> argv,
 Result<Lab::LinkCounters> Lab::link_counters(const LabHost& h) const {
   auto out = XG_TRY(run_checked({"ip", "-n", h.netns, "-s", "-j", "link", "show", h.veth}));
   auto j = nlohmann::json::parse(out, nullptr, false);
-  if (j.is_discarded() || !j.is_array() || j.empty())
-    return fail(EIO, "cannot parse `ip -s -j link` output");
+  if (j.is_discarded() || !j.is_array() || j.empty()) return fail(EIO, "cannot parse `ip -s -j link` output");
   // Read without exceptions: a field of another type is an error value.
   auto field = [&](const char* dir, const char* name) -> Result<std::uint64_t> {
     const auto& st = j[0].value("stats64", nlohmann::json::object());

@@ -45,8 +45,7 @@ class Lab {
   // argv run inside host's namespace (ip netns exec).
   std::vector<std::string> in(const LabHost& h, std::vector<std::string> argv) const;
   [[nodiscard]] Result<std::string> exec(const LabHost& h, std::vector<std::string> argv,
-                                         std::chrono::milliseconds timeout =
-                                             std::chrono::seconds(30)) const;
+                                         std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
   // The veth's kernel counters (rx/tx packets and bytes), from its namespace.
   struct LinkCounters {
     std::uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;

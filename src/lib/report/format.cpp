@@ -21,16 +21,15 @@ nlohmann::json stats_json(const GuardStats& s) {
   def["action"] = action_name(s.default_action);
   nlohmann::json errors = {{"no_classifier", counter_json(s.errors[XDPGUARD_ERR_NO_CLASSIFIER])},
                            {"no_enforce", counter_json(s.errors[XDPGUARD_ERR_NO_ENFORCE])}};
-  return {{"interface", s.ifname}, {"mode", s.mode},          {"actions", actions},
-          {"rules", rules_json(s)["rules"]}, {"default", def}, {"parse", parse},
-          {"errors", errors}};
+  return {{"interface", s.ifname}, {"mode", s.mode}, {"actions", actions}, {"rules", rules_json(s)["rules"]},
+          {"default", def},        {"parse", parse}, {"errors", errors}};
 }
 
 nlohmann::json rules_json(const GuardStats& s) {
   nlohmann::json rules = nlohmann::json::array();
   for (const auto& r : s.rules)
-    rules.push_back({{"id", r.id}, {"rule", r.text}, {"packets", r.counter.packets},
-                     {"bytes", r.counter.bytes}});
+    rules.push_back(
+        {{"id", r.id}, {"rule", r.text}, {"packets", r.counter.packets}, {"bytes", r.counter.bytes}});
   nlohmann::json def = counter_json(s.default_rule);
   def["action"] = action_name(s.default_action);
   return {{"interface", s.ifname}, {"rules", rules}, {"default", def}};
@@ -40,8 +39,8 @@ std::string rules_table(const GuardStats& s) {
   std::string out = fmt::format("{:>5} {:>12} {:>14}  {}\n", "id", "packets", "bytes", "rule");
   for (const auto& r : s.rules)
     out += fmt::format("{:>5} {:>12} {:>14}  {}\n", r.id, r.counter.packets, r.counter.bytes, r.text);
-  out += fmt::format("{:>5} {:>12} {:>14}  (default) {}\n", "-", s.default_rule.packets,
-                     s.default_rule.bytes, action_name(s.default_action));
+  out += fmt::format("{:>5} {:>12} {:>14}  (default) {}\n", "-", s.default_rule.packets, s.default_rule.bytes,
+                     action_name(s.default_action));
   return out;
 }
 
@@ -64,10 +63,9 @@ std::string stats_table(const GuardStats& s) {
   if (!s.rules.empty()) out += rules_table(s);
   out += fmt::format("  {:<10} {:>14} {:>16}\n", "action", "packets", "bytes");
   for (std::uint32_t i = 0; i < XDPGUARD_NUM_ACTIONS; ++i)
-    out += fmt::format("  {:<10} {:>14} {:>16}\n", action_name(i), s.actions[i].packets,
-                       s.actions[i].bytes);
-  out += fmt::format("  {:<10} {:>14} {:>16}   (no rule matched: {})\n", "default",
-                     s.default_rule.packets, s.default_rule.bytes, action_name(s.default_action));
+    out += fmt::format("  {:<10} {:>14} {:>16}\n", action_name(i), s.actions[i].packets, s.actions[i].bytes);
+  out += fmt::format("  {:<10} {:>14} {:>16}   (no rule matched: {})\n", "default", s.default_rule.packets,
+                     s.default_rule.bytes, action_name(s.default_action));
   out += "  parse:";
   for (int i = 0; i < XDPGUARD_PARSE_MAX; ++i)
     out += fmt::format(" {}={}", parse_counter_name(i), s.parse[i].packets);
@@ -93,16 +91,19 @@ nlohmann::json status_json(const std::vector<GuardStatus>& list) {
 
 std::string status_table(const std::vector<GuardStatus>& list) {
   if (list.empty()) return "no interface has xdpguard attached\n";
-  std::string out = fmt::format("{:<16} {:>7} {:<8} {:>8}  {:<11} {}\n", "interface", "ifindex",
-                                "mode", "prog id", "chain", "state");
+  std::string out = fmt::format("{:<16} {:>7} {:<8} {:>8}  {:<11} {}\n", "interface", "ifindex", "mode",
+                                "prog id", "chain", "state");
   for (const auto& st : list) {
-    const char* state = !st.pinned ? "attached, state never pinned (attach died; run detach)"
+    const char* state = !st.pinned     ? "attached, state never pinned (attach died; run detach)"
                         : !st.attached ? "stale (program gone; detach cleans up)"
                         : st.setup_pending
                             ? "attached, config half applied (attach --config died; detach, attach again)"
                             : "attached";
-    out += fmt::format("{:<16} {:>7} {:<8} {:>8}  {:<11} {}\n", st.ifname, st.ifindex, st.mode,
-                       st.prog_id, !st.attached ? "-" : st.dispatcher ? "dispatcher" : "alone", state);
+    out += fmt::format("{:<16} {:>7} {:<8} {:>8}  {:<11} {}\n", st.ifname, st.ifindex, st.mode, st.prog_id,
+                       !st.attached    ? "-"
+                       : st.dispatcher ? "dispatcher"
+                                       : "alone",
+                       state);
   }
   return out;
 }
@@ -112,25 +113,31 @@ nlohmann::json namespaces_json(const std::vector<PinnedNamespace>& list) {
   for (const auto& ns : list) {
     nlohmann::json ifs = nlohmann::json::array();
     for (const auto& i : ns.interfaces)
-      ifs.push_back({{"ifindex", i.ifindex}, {"interface", i.ifname}, {"mode", i.mode},
-                     {"program_id", i.prog_id}, {"attached_unix", i.attached_unix}});
-    arr.push_back({{"netns", ns.netns_id}, {"alive", ns.alive}, {"current", ns.current},
-                   {"pins", ns.dir}, {"interfaces", ifs}});
+      ifs.push_back({{"ifindex", i.ifindex},
+                     {"interface", i.ifname},
+                     {"mode", i.mode},
+                     {"program_id", i.prog_id},
+                     {"attached_unix", i.attached_unix}});
+    arr.push_back({{"netns", ns.netns_id},
+                   {"alive", ns.alive},
+                   {"current", ns.current},
+                   {"pins", ns.dir},
+                   {"interfaces", ifs}});
   }
   return {{"namespaces", arr}};
 }
 
 std::string namespaces_table(const std::vector<PinnedNamespace>& list) {
   if (list.empty()) return "no pinned xdpguard state\n";
-  std::string out = fmt::format("{:<12} {:<8} {:>7}  {:<16} {}\n", "netns", "state", "ifindex",
-                                "interface", "pins");
+  std::string out =
+      fmt::format("{:<12} {:<8} {:>7}  {:<16} {}\n", "netns", "state", "ifindex", "interface", "pins");
   for (const auto& ns : list) {
     const char* state = ns.current ? "current" : ns.alive ? "alive" : "gone";
     if (ns.interfaces.empty())
       out += fmt::format("{:<12} {:<8} {:>7}  {:<16} {}\n", ns.netns_id, state, "-", "-", ns.dir);
     for (const auto& i : ns.interfaces)
-      out += fmt::format("{:<12} {:<8} {:>7}  {:<16} {}/{}\n", ns.netns_id, state, i.ifindex,
-                         i.ifname, ns.dir, i.ifindex);
+      out += fmt::format("{:<12} {:<8} {:>7}  {:<16} {}/{}\n", ns.netns_id, state, i.ifindex, i.ifname,
+                         ns.dir, i.ifindex);
   }
   return out;
 }

@@ -50,7 +50,9 @@ PathCost path_cost(const cls::Plan& plan, const cls::Tables& t, const cls::Class
       continue;
     }
     ++out.tables;
-    out.index_reads += g.kind == GroupKind::Trie4 ? (t.groups[gi].nnodes3 ? 3 : t.groups[gi].nnodes2 ? 2 : 1)
+    out.index_reads += g.kind == GroupKind::Trie4   ? (t.groups[gi].nnodes3   ? 3
+                                                       : t.groups[gi].nnodes2 ? 2
+                                                                              : 1)
                        : g.kind == GroupKind::Hash6 ? t.groups[gi].probes
                                                     : 1;
   }
@@ -74,21 +76,25 @@ nlohmann::json plan_json(const Guard::PlanReport& r) {
                         {"rules", g.rules.size()},
                         {"first_rule", g.first() + 1}};
     if (g.kind != GroupKind::Chain)
-      j["table"] = {{"bytes", t.bytes}, {"lists", t.nlists}, {"nodes", t.nnodes2 + t.nnodes3}, {"blob", t.blob}, {"probes", t.probes}};
+      j["table"] = {{"bytes", t.bytes},
+                    {"lists", t.nlists},
+                    {"nodes", t.nnodes2 + t.nnodes3},
+                    {"blob", t.blob},
+                    {"probes", t.probes}};
     groups.push_back(std::move(j));
   }
   nlohmann::json classes = nlohmann::json::array();
   for (const auto& c : plan.classes) {
     auto cost = path_cost(plan, tables, c);
-    classes.push_back({{"family", family_text(c.key.family)},
-                       {"protocol", c.key.proto == cls::kOtherProto
-                                        ? "other"
-                                        : proto_text(static_cast<std::uint8_t>(c.key.proto))},
-                       {"fragment", c.key.frag},
-                       {"groups", c.groups},
-                       {"table_lookups", cost.tables},
-                       {"index_reads", cost.index_reads},
-                       {"chain_rules", cost.chain_rules}});
+    classes.push_back(
+        {{"family", family_text(c.key.family)},
+         {"protocol",
+          c.key.proto == cls::kOtherProto ? "other" : proto_text(static_cast<std::uint8_t>(c.key.proto))},
+         {"fragment", c.key.frag},
+         {"groups", c.groups},
+         {"table_lookups", cost.tables},
+         {"index_reads", cost.index_reads},
+         {"chain_rules", cost.chain_rules}});
   }
   return {{"rules", plan.rules.size()},
           {"default", action_name(plan.default_action)},
@@ -96,7 +102,8 @@ nlohmann::json plan_json(const Guard::PlanReport& r) {
           {"classes", classes},
           {"program",
            {{"instructions", r.compiled.program.size()},
-            {"table_bytes", tables.bytes()}, {"table_maps", tables.blobs.size()}}},
+            {"table_bytes", tables.bytes()},
+            {"table_maps", tables.blobs.size()}}},
           {"installed",
            {{"instructions", r.installed.insns},
             {"verified_instructions", r.installed.verified_insns},
@@ -114,9 +121,9 @@ std::string plan_table(const Guard::PlanReport& r) {
       "{} rules, default {}: {} groups, {} instructions, {:.1f} KiB of tables\n"
       "installed: {} instructions, verifier processed {} (limit 1000000), loaded in {:.1f} ms "
       "(generation {})\n",
-      plan.rules.size(), action_name(plan.default_action), plan.groups.size(),
-      r.compiled.program.size(), static_cast<double>(tables.bytes()) / 1024, in.insns,
-      in.verified_insns, in.load_us / 1000.0, in.generation);
+      plan.rules.size(), action_name(plan.default_action), plan.groups.size(), r.compiled.program.size(),
+      static_cast<double>(tables.bytes()) / 1024, in.insns, in.verified_insns, in.load_us / 1000.0,
+      in.generation);
   if (!plan.groups.empty()) {
     out += fmt::format("\n{:>5}  {:<6} {:<10} {:<6} {:<8} {:>6} {:>6}  {}\n", "group", "kind", "key",
                        "family", "protocol", "rules", "first", "table");
@@ -140,9 +147,8 @@ std::string plan_table(const Guard::PlanReport& r) {
     std::string gs;
     for (auto gi : c.groups) gs += (gs.empty() ? "" : " ") + std::to_string(gi);
     auto cost = path_cost(plan, tables, c);
-    out += fmt::format("{:<22} {:<24} {} table lookups ({} index reads), {} chain rules\n",
-                       class_text(c.key), gs.empty() ? "-" : gs, cost.tables, cost.index_reads,
-                       cost.chain_rules);
+    out += fmt::format("{:<22} {:<24} {} table lookups ({} index reads), {} chain rules\n", class_text(c.key),
+                       gs.empty() ? "-" : gs, cost.tables, cost.index_reads, cost.chain_rules);
   }
   return out;
 }

@@ -25,8 +25,7 @@ bool prefix_contains(const Prefix& a, const Prefix& b) {
 
 // Does the earlier address match `a` hold for every packet the later rule
 // (whose match is `b`, whose family is `family`) accepts?
-bool addr_covers(const std::optional<AddrMatch>& a, const std::optional<AddrMatch>& b,
-                 Family family) {
+bool addr_covers(const std::optional<AddrMatch>& a, const std::optional<AddrMatch>& b, Family family) {
   if (!a) return true;
   if (a->prefix) {
     // A /0 of the later rule's (certain) family holds for all its packets.
@@ -49,8 +48,7 @@ bool covers(const Rule& a, const Rule& b) {
   if (a.proto && a.proto != b.proto) return false;
   // a's port/flag match excludes non-first fragments; b must exclude them too.
   if (has_l4(a) && !has_l4(b)) return false;
-  if (!addr_covers(a.saddr, b.saddr, b.family) || !addr_covers(a.daddr, b.daddr, b.family))
-    return false;
+  if (!addr_covers(a.saddr, b.saddr, b.family) || !addr_covers(a.daddr, b.daddr, b.family)) return false;
   if (!port_covers(a.sport, b.sport) || !port_covers(a.dport, b.dport)) return false;
   // a tests a subset of b's flags, expecting the same values.
   if ((a.flags_mask & b.flags_mask) != a.flags_mask) return false;
@@ -61,14 +59,15 @@ bool covers(const Rule& a, const Rule& b) {
 namespace {
 
 LintWarning warning(const std::vector<Rule>& rules, std::size_t j, std::size_t i) {
-  std::string msg =
-      has_matches(rules[i])
-          ? fmt::format("rule {} ({}) can never match: rule {} ({}) matches every packet "
-                        "it would match",
-                        j + 1, to_string(rules[j]), i + 1, to_string(rules[i]))
-          : fmt::format("rule {} ({}) can never match: rule {} ({}) has no matches and "
-                        "takes every packet",
-                        j + 1, to_string(rules[j]), i + 1, to_string(rules[i]));
+  std::string msg = has_matches(rules[i])
+                        ? fmt::format(
+                              "rule {} ({}) can never match: rule {} ({}) matches every packet "
+                              "it would match",
+                              j + 1, to_string(rules[j]), i + 1, to_string(rules[i]))
+                        : fmt::format(
+                              "rule {} ({}) can never match: rule {} ({}) has no matches and "
+                              "takes every packet",
+                              j + 1, to_string(rules[j]), i + 1, to_string(rules[i]));
   return {j, i, std::move(msg)};
 }
 

@@ -47,9 +47,7 @@ std::optional<std::uint32_t> decimal(std::string_view s, std::uint32_t max) {
   return v;
 }
 
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), is_digit);
-}
+bool all_digits(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_digit); }
 
 constexpr std::pair<std::string_view, std::uint8_t> kFlags[] = {
     {"fin", XG_TCP_FIN}, {"syn", XG_TCP_SYN}, {"rst", XG_TCP_RST}, {"psh", XG_TCP_PSH},
@@ -66,8 +64,7 @@ class Parser {
       : toks_(tokenize(text)), number_(number), end_column_(text.size() + 1) {}
 
   Result<Rule> parse() {
-    if (toks_.empty())
-      return error(1, "expected an action (pass, drop or redirect), got an empty rule");
+    if (toks_.empty()) return error(1, "expected an action (pass, drop or redirect), got an empty rule");
     XG_CHECK(action());
     while (i_ < toks_.size()) XG_CHECK(match(toks_[i_++]));
     // Requirements whose token may come later in the rule are checked last.
@@ -97,8 +94,7 @@ class Parser {
       } else if (k.text == "dev") {
         const Token& n = XG_TRY(next("an interface name after dev"));
         if (!valid_ifname(n.text))
-          return expected(n.column,
-                          "an interface name (1-15 printable ASCII characters, no '/' or ':')",
+          return expected(n.column, "an interface name (1-15 printable ASCII characters, no '/' or ':')",
                           n.text);
         r_.action = Action::RedirectDev;
         r_.redirect_dev = std::string(n.text);
@@ -114,8 +110,8 @@ class Parser {
   Result<void> match(const Token& t) {
     if (t.text == "ip" || t.text == "ip6") {
       if (family_kw_)
-        return error(t.column, fmt::format("duplicate family {} ({} at column {})", t.text,
-                                           family_kw_->what, family_kw_->column));
+        return error(t.column, fmt::format("duplicate family {} ({} at column {})", t.text, family_kw_->what,
+                                           family_kw_->column));
       family_kw_ = Seen{t.column, std::string(t.text)};
       return set_family(t.text == "ip" ? Family::V4 : Family::V6, t.column, t.text);
     }
@@ -140,9 +136,8 @@ class Parser {
   // `f` comes from `what` at `column`; it must agree with what came before.
   Result<void> set_family(Family f, std::size_t column, std::string_view what) {
     if (r_.family != Family::Any && r_.family != f)
-      return error(column, fmt::format("{} is {}, but the rule is {} ({} at column {})", what,
-                                       family_name(f), family_name(r_.family), family_src_->what,
-                                       family_src_->column));
+      return error(column, fmt::format("{} is {}, but the rule is {} ({} at column {})", what, family_name(f),
+                                       family_name(r_.family), family_src_->what, family_src_->column));
     if (r_.family == Family::Any) family_src_ = Seen{column, std::string(what)};
     r_.family = f;
     return {};
@@ -150,18 +145,21 @@ class Parser {
 
   Result<void> protocol(const Token& t, std::uint8_t proto, std::string_view what) {
     if (proto_)
-      return error(t.column, fmt::format("duplicate protocol {} ({} at column {})", what,
-                                         proto_->what, proto_->column));
+      return error(t.column, fmt::format("duplicate protocol {} ({} at column {})", what, proto_->what,
+                                         proto_->column));
     bool ports_ok = proto == kProtoTcp || proto == kProtoUdp;
     if (sport_ && !ports_ok)
       return error(t.column, fmt::format("{} cannot be used with sport (column {}): ports need "
-                                         "tcp or udp", what, sport_->column));
+                                         "tcp or udp",
+                                         what, sport_->column));
     if (dport_ && !ports_ok)
       return error(t.column, fmt::format("{} cannot be used with dport (column {}): ports need "
-                                         "tcp or udp", what, dport_->column));
+                                         "tcp or udp",
+                                         what, dport_->column));
     if (flags_ && proto != kProtoTcp)
       return error(t.column, fmt::format("{} cannot be used with tcp-flags (column {}), which "
-                                         "needs tcp", what, flags_->column));
+                                         "needs tcp",
+                                         what, flags_->column));
     proto_ = Seen{t.column, std::string(what)};
     r_.proto = proto;
     if (proto == kProtoIcmp) return set_family(Family::V4, t.column, what);
@@ -171,8 +169,7 @@ class Parser {
 
   Result<void> address(const Token& t, std::optional<AddrMatch>& out, std::optional<Seen>& seen) {
     if (seen)
-      return error(t.column, fmt::format("duplicate {} ({} at column {})", t.text, seen->what,
-                                         seen->column));
+      return error(t.column, fmt::format("duplicate {} ({} at column {})", t.text, seen->what, seen->column));
     const Token& a = XG_TRY(next(fmt::format("an address, prefix or @set after {}", t.text)));
     seen = Seen{t.column, fmt::format("{} {}", t.text, a.text)};
     AddrMatch m;
@@ -206,8 +203,7 @@ class Parser {
       auto len = decimal(a.text.substr(slash + 1), static_cast<std::uint32_t>(max));
       if (!len)
         return expected(a.column + slash + 1,
-                        fmt::format("a prefix length 0-{} after an {} address", max,
-                                    family_name(p.family)),
+                        fmt::format("a prefix length 0-{} after an {} address", max, family_name(p.family)),
                         a.text.substr(slash + 1));
       p.len = static_cast<std::uint8_t>(*len);
     }
@@ -220,11 +216,10 @@ class Parser {
 
   Result<void> ports(const Token& t, std::optional<PortRange>& out, std::optional<Seen>& seen) {
     if (seen)
-      return error(t.column, fmt::format("duplicate {} ({} at column {})", t.text, seen->what,
-                                         seen->column));
+      return error(t.column, fmt::format("duplicate {} ({} at column {})", t.text, seen->what, seen->column));
     if (proto_ && r_.proto != kProtoTcp && r_.proto != kProtoUdp)
-      return error(t.column, fmt::format("{} needs tcp or udp, but the rule has {} (column {})",
-                                         t.text, proto_->what, proto_->column));
+      return error(t.column, fmt::format("{} needs tcp or udp, but the rule has {} (column {})", t.text,
+                                         proto_->what, proto_->column));
     const Token& p = XG_TRY(next("a port or range"));
     seen = Seen{t.column, fmt::format("{} {}", t.text, p.text)};
     auto dash = p.text.find('-');
@@ -243,11 +238,11 @@ class Parser {
 
   Result<void> tcp_flags(const Token& t) {
     if (flags_)
-      return error(t.column, fmt::format("duplicate tcp-flags ({} at column {})", flags_->what,
-                                         flags_->column));
+      return error(t.column,
+                   fmt::format("duplicate tcp-flags ({} at column {})", flags_->what, flags_->column));
     if (proto_ && r_.proto != kProtoTcp)
-      return error(t.column, fmt::format("tcp-flags needs tcp, but the rule has {} (column {})",
-                                         proto_->what, proto_->column));
+      return error(t.column, fmt::format("tcp-flags needs tcp, but the rule has {} (column {})", proto_->what,
+                                         proto_->column));
     const Token& f = XG_TRY(next("TCP flags (for example syn,!ack)"));
     flags_ = Seen{t.column, fmt::format("tcp-flags {}", f.text)};
     std::size_t pos = 0;
@@ -266,8 +261,7 @@ class Parser {
         if (item.empty()) return error(col, fmt::format("expected {}, got nothing", what));
         return expected(col, what, item);
       }
-      if (r_.flags_mask & bit)
-        return error(col, fmt::format("duplicate TCP flag {} in {}", name, f.text));
+      if (r_.flags_mask & bit) return error(col, fmt::format("duplicate TCP flag {} in {}", name, f.text));
       r_.flags_mask |= bit;
       if (!neg) r_.flags_value |= bit;
       if (comma == std::string_view::npos) break;
@@ -277,8 +271,7 @@ class Parser {
   }
 
   Result<Token> next(std::string_view what) {
-    if (i_ >= toks_.size())
-      return error(end_column_, fmt::format("expected {}, got end of rule", what));
+    if (i_ >= toks_.size()) return error(end_column_, fmt::format("expected {}, got end of rule", what));
     return toks_[i_++];
   }
 
@@ -370,8 +363,7 @@ bool valid_set_name(std::string_view n) {
   if (n.empty() || n.size() > kMaxSetName) return false;
   auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
   if (!alpha(n.front())) return false;
-  return std::all_of(n.begin(), n.end(),
-                     [&](char c) { return alpha(c) || is_digit(c) || c == '-'; });
+  return std::all_of(n.begin(), n.end(), [&](char c) { return alpha(c) || is_digit(c) || c == '-'; });
 }
 
 bool valid_ifname(std::string_view n) {

@@ -32,7 +32,8 @@ bool parse_v4_key(std::string_view s, std::uint64_t& key) {
     }
     const char* start = p;
     std::uint32_t v = 0;
-    while (p != end && p - start < 3 && *p >= '0' && *p <= '9') v = v * 10 + static_cast<std::uint32_t>(*p++ - '0');
+    while (p != end && p - start < 3 && *p >= '0' && *p <= '9')
+      v = v * 10 + static_cast<std::uint32_t>(*p++ - '0');
     if (p == start || v > 255 || (p - start > 1 && *start == '0')) return false;
     addr = addr << 8 | v;
   }
@@ -78,8 +79,7 @@ void sort_unique(std::vector<Prefix>& v) {
 
 Result<void> check_size(const PrefixList& l, std::string_view name) {
   if (l.size() > kMaxSetPrefixes)
-    return fail(E2BIG, "{}: {} distinct prefixes, the limit per set is {}", name, l.size(),
-                kMaxSetPrefixes);
+    return fail(E2BIG, "{}: {} distinct prefixes, the limit per set is {}", name, l.size(), kMaxSetPrefixes);
   return {};
 }
 
@@ -121,8 +121,7 @@ Result<PrefixList> parse_set_text(std::string_view text, std::string_view name) 
     std::optional<Prefix> v6;
     if (item.find(':') != std::string_view::npos) v6 = parse_prefix(item);
     if (!v6)
-      return fail(EINVAL, "{} line {}: expected an IPv4 or IPv6 prefix, got {}", name, line_no,
-                  quote(item));
+      return fail(EINVAL, "{} line {}: expected an IPv4 or IPv6 prefix, got {}", name, line_no, quote(item));
     out.v6.push_back(*v6);
   }
   if (!std::is_sorted(keys4.begin(), keys4.end())) std::sort(keys4.begin(), keys4.end());
@@ -136,8 +135,8 @@ Result<PrefixList> parse_set_text(std::string_view text, std::string_view name) 
 
 Result<PrefixList> make_prefix_list(std::vector<Prefix> prefixes, std::string_view name) {
   PrefixList out;
-  auto n4 = static_cast<std::size_t>(std::count_if(
-      prefixes.begin(), prefixes.end(), [](const Prefix& p) { return p.family == Family::V4; }));
+  auto n4 = static_cast<std::size_t>(std::count_if(prefixes.begin(), prefixes.end(),
+                                                   [](const Prefix& p) { return p.family == Family::V4; }));
   out.v4.reserve(n4);
   out.v6.reserve(prefixes.size() - n4);
   for (auto& p : prefixes) {
@@ -153,7 +152,7 @@ Result<PrefixList> make_prefix_list(std::vector<Prefix> prefixes, std::string_vi
 Result<std::string> read_text_file(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return fail_errno(errno, path);
-  struct stat st {};
+  struct stat st{};
   if (::fstat(fd.get(), &st) != 0) return fail_errno(errno, path);
   if (S_ISDIR(st.st_mode)) return fail(EISDIR, "{}: is a directory", path);
   std::string text;

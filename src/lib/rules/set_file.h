@@ -40,8 +40,7 @@ struct PrefixList {
 
 // Sorts, removes duplicates and checks the size limit; for prefixes that
 // come from elsewhere (the config file's `elements`). `name` as above.
-[[nodiscard]] Result<PrefixList> make_prefix_list(std::vector<Prefix> prefixes,
-                                                  std::string_view name);
+[[nodiscard]] Result<PrefixList> make_prefix_list(std::vector<Prefix> prefixes, std::string_view name);
 
 // Reads a whole file (regular file, pipe or /dev/stdin) into memory.
 [[nodiscard]] Result<std::string> read_text_file(const std::string& path);
