@@ -21,9 +21,10 @@
 // Non-first fragments are not compared: at the netdev hook (kernel 6.18)
 // nftables evaluates port and flag matches on them against whatever bytes sit
 // where an L4 header would be (the fragment's payload for IPv4, the IPv6
-// header itself for IPv6), while PRODUCT.md specifies that such rules do not
-// match them. tests/bpf and the reference property test cover them. First
-// fragments (offset 0, more-fragments set) are compared.
+// header itself for IPv6), while xdpguard defines that such rules do not
+// match them (README, "The rule language"; docs/classifier.md, "Fragments and
+// malformed packets"). tests/bpf and the reference property test cover them.
+// First fragments (offset 0, more-fragments set) are compared.
 //
 // Size: XDPGUARD_DIFF_SETS rule sets (default 200) of 150 frames each, and 30
 // with named sets. `XDPGUARD_DIFF_SETS=2000 ctest -R NftDiff` for a long run.

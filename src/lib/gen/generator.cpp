@@ -229,7 +229,8 @@ Result<Progress> Generator::run(const Interface& iface, const Limits& limits,
                 .repeat = static_cast<int>(n), .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = kBatch);
     if (bpf_prog_test_run_opts(fd, &opts) != 0) {
       if (errno == EINTR) continue;  // a signal: the loop re-checks stop
-      return fail_errno(errno, "send on " + iface.name + " (BPF_PROG_TEST_RUN, live frames)");
+      return fail_errno(errno, "send on " + iface.name + " (BPF_PROG_TEST_RUN, live frames" +
+                                   (errno == EINVAL ? "; they need Linux 5.18 or later)" : ")"));
     }
     if (*sent - base - p.frames < n)  // only XDP_ABORTED (rewrite out of bounds) skips the count
       return fail(EIO, "gen program refused the template frame");
