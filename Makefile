@@ -5,7 +5,7 @@ JOBS ?= 2
 FUZZ_SECONDS ?= 15
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all setup build asan fuzz test unit demo bench install clean
+.PHONY: all setup build asan fuzz lint test unit demo bench install clean
 
 all: build
 
@@ -28,9 +28,15 @@ fuzz: setup
 	  -DXDPGUARD_FUZZ=ON >/dev/null
 	@cmake --build $(BUILD)-fuzz -j$(JOBS)
 
-# Every test: sanitized unit tests, a short run of every fuzzer, then the
-# full suite (unit, bpf, e2e) whose summary closes the output.
+# clang-format and clang-tidy on the project's C++ (scripts/lint.sh).
+lint: build fuzz
+	@bash scripts/lint.sh $(BUILD)
+
+# Every test: the lint gates, sanitized unit tests, a short run of every
+# fuzzer, then the full suite (unit, bpf, e2e) whose summary closes the output.
 test: build asan fuzz
+	@echo "== lint: clang-format, clang-tidy"
+	@JOBS=$(JOBS) bash scripts/lint.sh $(BUILD)
 	@echo "== unit tests under ASan+UBSan"
 	@ctest --test-dir $(BUILD)-asan --output-on-failure -j$(JOBS) > $(BUILD)-asan/ctest.log 2>&1 \
 	  || (cat $(BUILD)-asan/ctest.log; exit 1)

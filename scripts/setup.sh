@@ -7,6 +7,8 @@ set -euo pipefail
 PKGS=(
   # toolchain
   build-essential cmake ninja-build pkg-config clang llvm
+  # code gates (scripts/lint.sh)
+  clang-format-19 clang-tidy-19
   # BPF / XDP
   libbpf-dev libxdp-dev libelf-dev zlib1g-dev bpftool xdp-tools linux-libc-dev
   # C++ libraries

@@ -161,8 +161,8 @@ std::string fmt_ns(double v) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const auto [quick, json_path] = bench::parse_args(argc, argv, "classifier_bench");
+int run_bench(const bench::Args& args) {
+  const auto& [quick, json_path] = args;
   log::init();
   auto die = [](const std::string& what) {
     std::fprintf(stderr, "classifier_bench: %s\n", what.c_str());
@@ -584,3 +584,5 @@ int main(int argc, char** argv) {
   if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
   return problems.empty() ? 0 : 1;
 }
+
+int main(int argc, char** argv) { return bench::guarded_main("classifier_bench", run_bench, argc, argv); }

@@ -42,7 +42,7 @@ std::vector<std::string> rule_set(std::size_t n) {
 
 std::vector<std::string> rule_set_then_lab_rule(std::size_t n) {
   auto out = rule_set(n ? n - 1 : 0);
-  out.push_back(kLabRule);
+  out.emplace_back(kLabRule);
   return out;
 }
 
@@ -347,6 +347,17 @@ Args parse_args(int argc, char** argv, const char* name) {
     }
   }
   return a;
+}
+
+int guarded_main(const char* name, int (*body)(const Args&), int argc, char** argv) {
+  try {
+    return body(parse_args(argc, argv, name));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", name, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "%s: unknown exception\n", name);
+  }
+  return 1;
 }
 
 Result<UniqueFd> bare_program(std::uint32_t action) {

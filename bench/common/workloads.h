@@ -69,6 +69,10 @@ struct Args {
 };
 Args parse_args(int argc, char** argv, const char* name);
 
+// Runs a benchmark's body: its exit status, or 1 with one line naming the
+// benchmark when an exception escapes it.
+int guarded_main(const char* name, int (*body)(const Args&), int argc, char** argv);
+
 // The limit: a program that only returns `action` (r0 = action; exit).
 [[nodiscard]] Result<UniqueFd> bare_program(std::uint32_t action);
 

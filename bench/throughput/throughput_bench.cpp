@@ -173,8 +173,8 @@ std::string mpps(double v) { return v >= 0.1 ? fmt::format("{:.2f}", v) : fmt::f
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const auto [quick, json_path] = bench::parse_args(argc, argv, "throughput_bench");
+int run_bench(const bench::Args& args) {
+  const auto& [quick, json_path] = args;
   log::init();
   auto die = [](const std::string& what) {
     std::fprintf(stderr, "throughput_bench: %s\n", what.c_str());
@@ -193,8 +193,10 @@ int main(int argc, char** argv) {
   // 64-byte UDP from the client to the server's port 9, every frame alike:
   // it matches bench::kLabRule, the last rule of every xdpguard rule set here.
   gen::Spec spec;
-  spec.src = *rules::parse_prefix(lab->client().ip4);
-  spec.dst = rules::parse_prefix(lab->server().ip4)->addr;
+  auto client_ip = rules::parse_prefix(lab->client().ip4), server_ip = rules::parse_prefix(lab->server().ip4);
+  if (!client_ip || !server_ip) return die("lab addresses do not parse");
+  spec.src = *client_ip;
+  spec.dst = server_ip->addr;
   spec.dport = 9;
   spec.size = 64;
   auto src_mac = gen::parse_mac(lab->client().mac), dst_mac = gen::parse_mac(lab->server().mac);
@@ -529,3 +531,5 @@ int main(int argc, char** argv) {
   if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
   return bad_checks ? 1 : 0;
 }
+
+int main(int argc, char** argv) { return bench::guarded_main("throughput_bench", run_bench, argc, argv); }

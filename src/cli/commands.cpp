@@ -156,7 +156,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   auto bind = [&cmd, args](CLI::App* sub, Result<void> (*fn)(const Args&), bool with_iface) {
     sub->callback([&cmd, args, fn, sub, with_iface] {
       cmd.fn = [args, fn] { return fn(*args); };
-      std::string name = sub->get_name();
+      const std::string& name = sub->get_name();
       cmd.context = [args, name, with_iface] { return with_iface ? name + " " + args->iface : name; };
     });
   };

@@ -2,6 +2,7 @@
 // subcommand from commands.cpp, and turns its Result into the exit status and
 // the one stderr line the product contract promises. No logic lives here.
 #include <cstdio>
+#include <exception>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -9,8 +10,9 @@
 #include "cli/commands.h"
 #include "core/log.h"
 
-int main(int argc, char** argv) {
-  xdpguard::log::init();
+namespace {
+
+int run_main(int argc, char** argv) {
   CLI::App app{"xdpguard: kernel-level network defense on XDP", "xdpguard"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");
@@ -53,4 +55,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   return xdpguard::cli::run(cmd, globals);
+}
+
+}  // namespace
+
+// Commands report failures as Result values; an exception reaching here is a
+// bug (or out of memory): one line and status 1, never std::terminate.
+int main(int argc, char** argv) {
+  try {
+    xdpguard::log::init();
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "xdpguard: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "xdpguard: internal error: unknown exception\n");
+  }
+  return 1;
 }

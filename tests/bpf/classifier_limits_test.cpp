@@ -20,7 +20,6 @@
 // Below them, the smallest rule sets found that failed before a fix, each
 // with the error it failed with (regression tests).
 #include <linux/bpf.h>
-#include <sched.h>
 
 #include <chrono>
 #include <map>
@@ -32,6 +31,7 @@
 #include "guard/guard.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
+#include "support/classifier_fixture.h"
 #include "support/packet.h"
 #include "support/privileged.h"
 #include "support/rule_gen.h"
@@ -42,32 +42,6 @@ namespace {
 using namespace rules;
 
 constexpr std::uint32_t kVerifierBudget = 1'000'000;
-
-// Pins the calling thread to the CPU it is on (so that the per-CPU entry a
-// test run writes is that CPU's); restores its mask after.
-class CpuPin {
- public:
-  CpuPin() {
-    CPU_ZERO(&old_);
-    ::sched_getaffinity(0, sizeof old_, &old_);
-    cpu_ = ::sched_getcpu();
-    if (cpu_ < 0) return;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu_, &one);
-    ok_ = ::sched_setaffinity(0, sizeof one, &one) == 0;
-  }
-  ~CpuPin() { ::sched_setaffinity(0, sizeof old_, &old_); }
-  CpuPin(const CpuPin&) = delete;
-  CpuPin& operator=(const CpuPin&) = delete;
-  bool ok() const { return ok_; }
-  int cpu() const { return cpu_; }
-
- private:
-  cpu_set_t old_;
-  int cpu_ = -1;
-  bool ok_ = false;
-};
 
 Prefix pfx(Family f, std::array<std::uint8_t, 16> a, int len) {
   Prefix p{f, a, static_cast<std::uint8_t>(len)};
@@ -115,6 +89,7 @@ std::vector<Rule> chain_rules(std::size_t n) {
         r.saddr = AddrMatch{pfx(r.family, random_addr(g, r.family), 1 + g.pick(7)), ""};
         break;
       }
+      default: break;  // i % 4 is 0..3
     }
     out.push_back(r);
   }
@@ -203,6 +178,7 @@ std::vector<Rule> table_rules(std::size_t n) {
         r.saddr = AddrMatch{pfx(Family::V6, a, k % 2 ? 48 : 128), ""};
         break;
       }
+      default: break;  // i % 5 is 0..4
     }
     out.push_back(r);
   }
@@ -282,39 +258,8 @@ std::vector<std::string> texts_of(const std::vector<Rule>& rs) {
   return t;
 }
 
-class ClassifierLimits : public ::testing::Test {
+class ClassifierLimits : public ClassifierFixture {
  protected:
-  void SetUp() override {
-    XG_REQUIRE_PRIVILEGES();
-    auto p = GuardProgram::open({});
-    ASSERT_TRUE(p) << p.error().message();
-    ASSERT_TRUE(p->load());
-    prog_.emplace(std::move(*p));
-    auto g = Guard::from_program(*prog_);
-    ASSERT_TRUE(g) << g.error().message();
-    guard_.emplace(std::move(*g));
-    auto fd = prog_->map("xg_percpu");
-    ASSERT_TRUE(fd) << fd.error().message();
-    auto m = PerCpuMap<std::uint32_t, xdpguard_percpu>::wrap(std::move(*fd));
-    ASSERT_TRUE(m) << m.error().message();
-    percpu_.emplace(std::move(*m));
-    pin_.emplace();
-    ASSERT_TRUE(pin_->ok()) << "cannot pin the test thread to one CPU";
-  }
-
-  struct Outcome {
-    std::uint32_t verdict = 0, slot = 0;
-    bool operator==(const Outcome&) const = default;
-  };
-  Outcome run(const Bytes& frame) {
-    auto r = test_run(prog_->prog_fd(), frame);
-    EXPECT_TRUE(r) << r.error().message();
-    auto cpus = percpu_->get(0);
-    EXPECT_TRUE(cpus) << cpus.error().message();
-    if (!r || !cpus) return {0xffffffffu, 0xffffffffu};
-    return {r->verdict, (*cpus)[static_cast<std::size_t>(pin_->cpu())].slot};
-  }
-
   // Installs rs (must load), prints what the verifier took, and checks
   // `frames` packets aimed at its rules against the reference.
   void load_test_sets() {
@@ -373,10 +318,6 @@ class ClassifierLimits : public ::testing::Test {
     }
   }
 
-  std::optional<GuardProgram> prog_;
-  std::optional<Guard> guard_;
-  std::optional<PerCpuMap<std::uint32_t, xdpguard_percpu>> percpu_;
-  std::optional<CpuPin> pin_;
   std::map<cls::GroupKind, std::size_t> groups_, in_;
   std::size_t table_bytes_ = 0;
   std::vector<NamedSet> sets_;
@@ -495,7 +436,7 @@ TEST_F(ClassifierLimits, SevenIpv6SetRules) {
 TEST_F(ClassifierLimits, EightyFourSetRulesOfEitherFamily) {
   load_test_sets();
   std::vector<std::string> texts(84, "drop saddr @s0");
-  texts.push_back("pass tcp daddr @s1 dport 22");
+  texts.emplace_back("pass tcp daddr @s1 dport 22");
   install_and_check("84 set rules of either family", parse_all(texts), 200);
 }
 

@@ -15,7 +15,6 @@
 // every rule's counter (and the default rule's) must have moved by exactly
 // the frames and bytes the reference gave it.
 #include <linux/bpf.h>
-#include <sched.h>
 
 #include <chrono>
 #include <map>
@@ -27,6 +26,7 @@
 #include "bpf/test_run.h"
 #include "guard/guard.h"
 #include "rules/printer.h"
+#include "support/classifier_fixture.h"
 #include "support/packet.h"
 #include "support/privileged.h"
 #include "support/rule_gen.h"
@@ -35,37 +35,6 @@ namespace xdpguard::test {
 namespace {
 
 using rules::Action;
-
-// Pins the calling thread to the CPU it is on; restores its mask after.
-class CpuPin {
- public:
-  CpuPin() {
-    CPU_ZERO(&old_);
-    ::sched_getaffinity(0, sizeof old_, &old_);
-    cpu_ = ::sched_getcpu();
-    if (cpu_ < 0) return;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu_, &one);
-    ok_ = ::sched_setaffinity(0, sizeof one, &one) == 0;
-  }
-  ~CpuPin() { ::sched_setaffinity(0, sizeof old_, &old_); }
-  CpuPin(const CpuPin&) = delete;
-  CpuPin& operator=(const CpuPin&) = delete;
-  bool ok() const { return ok_; }
-  int cpu() const { return cpu_; }
-
- private:
-  cpu_set_t old_;
-  int cpu_ = -1;
-  bool ok_ = false;
-};
-
-struct Outcome {
-  std::uint32_t verdict = 0;
-  std::uint32_t slot = 0;  // rule id; 0 default; XDPGUARD_SLOT_NONE not classified
-  bool operator==(const Outcome&) const = default;
-};
 
 std::uint32_t xdp_of(Action a) {
   switch (a) {
@@ -81,37 +50,8 @@ std::string describe(const rules::PacketFields& p) {
                      p.frag ? " (non-first fragment)" : "");
 }
 
-class ClassifierProperty : public ::testing::Test {
+class ClassifierProperty : public ClassifierFixture {
  protected:
-  void SetUp() override {
-    XG_REQUIRE_PRIVILEGES();
-    auto p = GuardProgram::open({});
-    ASSERT_TRUE(p) << p.error().message();
-    ASSERT_TRUE(p->load());
-    prog_.emplace(std::move(*p));
-    auto g = Guard::from_program(*prog_);
-    ASSERT_TRUE(g) << g.error().message();
-    guard_.emplace(std::move(*g));
-    auto fd = prog_->map("xg_percpu");
-    ASSERT_TRUE(fd) << fd.error().message();
-    auto m = PerCpuMap<std::uint32_t, xdpguard_percpu>::wrap(std::move(*fd));
-    ASSERT_TRUE(m) << m.error().message();
-    percpu_.emplace(std::move(*m));
-    pin_.emplace();
-    ASSERT_TRUE(pin_->ok()) << "cannot pin the test thread to one CPU";
-    ASSERT_LT(pin_->cpu(), possible_cpus());
-  }
-
-  // One frame through the kernel: its verdict and the rule id it counted.
-  Outcome run(const Bytes& frame) {
-    auto r = test_run(prog_->prog_fd(), frame);
-    EXPECT_TRUE(r) << r.error().message();
-    auto cpus = percpu_->get(0);
-    EXPECT_TRUE(cpus) << cpus.error().message();
-    if (!r || !cpus) return {0xffffffffu, 0xffffffffu};
-    return {r->verdict, (*cpus)[static_cast<std::size_t>(pin_->cpu())].slot};
-  }
-
   // Loads sets (replacing those of the same name) and tells g about them.
   void load_sets(RuleGen& g, std::vector<NamedSet> sets) {
     for (const auto& s : sets) {
@@ -211,11 +151,6 @@ class ClassifierProperty : public ::testing::Test {
       EXPECT_EQ(c.bytes - b->second.bytes, d.bytes) << name << ": bytes of rule id " << id;
     }
   }
-
-  std::optional<GuardProgram> prog_;
-  std::optional<Guard> guard_;
-  std::optional<PerCpuMap<std::uint32_t, xdpguard_percpu>> percpu_;
-  std::optional<CpuPin> pin_;
 };
 
 TEST_F(ClassifierProperty, SmallRuleSets) {

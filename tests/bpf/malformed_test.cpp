@@ -123,7 +123,8 @@ std::size_t needed_headers(const Packet& p, std::optional<std::size_t>* ip_off) 
   int vlans = 0;
   std::string ip;
   for (const auto& h : p.layout()) {
-    if (h.name == "eth" && needed == 0) {
+    const bool header = (h.name == "eth" && needed == 0) || (ip == "ipv6" && exts.count(h.name));
+    if (header) {  // the Ethernet header, or an IPv6 extension header
       needed = h.end();
     } else if (h.name == "vlan" && ip.empty() && vlans < XDPGUARD_MAX_VLAN) {
       vlans++;
@@ -131,8 +132,6 @@ std::size_t needed_headers(const Packet& p, std::optional<std::size_t>* ip_off) 
     } else if ((h.name == "ipv4" || h.name == "ipv6") && ip.empty()) {
       ip = h.name;
       *ip_off = h.offset;
-      needed = h.end();
-    } else if (ip == "ipv6" && exts.count(h.name)) {
       needed = h.end();
     } else if (!ip.empty() && l4.count(h.name)) {
       return h.offset + parsed_size(h);

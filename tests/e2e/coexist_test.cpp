@@ -24,6 +24,7 @@ int udp_send(const Lab& lab, std::uint16_t port, int n) {
   int sent = 0;
   EXPECT_TRUE(run_in_netns(lab.client().netns, [&] {
     UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd) return;
     auto a = sockaddr4(lab.server().ip4, port);
     for (int i = 0; i < n; ++i)
       if (::sendto(fd.get(), "hello", 5, 0, reinterpret_cast<sockaddr*>(&a), sizeof a) == 5) ++sent;

@@ -36,7 +36,7 @@ int reverse_connects(const Lab& lab, std::uint16_t port, int n) {
   EXPECT_TRUE(run_in_netns(lab.client().netns, [&] {
     listener.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     auto a = sockaddr4(lab.client().ip4, port);
-    if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+    if (!listener || ::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
         ::listen(listener.get(), 64) != 0)
       listener.reset();
   }));
@@ -46,7 +46,7 @@ int reverse_connects(const Lab& lab, std::uint16_t port, int n) {
     for (int i = 0; i < n; ++i) {
       UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
       auto a = sockaddr4(lab.client().ip4, port);
-      if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) ++done;
+      if (fd && ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) ++done;
     }
   }));
   return done;

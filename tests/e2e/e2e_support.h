@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -34,7 +35,7 @@ struct CliRun {
 
 inline CliRun xdpguard_cli(std::vector<std::string> args, std::vector<std::string> prefix = {}) {
   std::vector<std::string> argv = prefix;
-  argv.push_back(XDPGUARD_BIN);
+  argv.emplace_back(XDPGUARD_BIN);
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = run_process(argv, std::chrono::seconds(60));
   if (!r) return {-1, "", r.error().message()};
@@ -201,13 +202,19 @@ inline int udp_delivered(const Lab& lab, std::uint16_t port, int n, bool v6 = fa
   const int af = v6 ? AF_INET6 : AF_INET;
   auto bound = [&](std::uint16_t p) {
     UniqueFd fd(::socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+      ADD_FAILURE() << "socket: " << std::strerror(errno);
+      return fd;
+    }
+    int rc;
     if (v6) {
       auto a = sockaddr6(lab.server().ip6, p);
-      ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+      rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
     } else {
       auto a = sockaddr4(lab.server().ip4, p);
-      ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+      rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
     }
+    EXPECT_EQ(rc, 0) << "bind port " << p << ": " << std::strerror(errno);
     return fd;
   };
   UniqueFd rx, last;

@@ -34,6 +34,8 @@
 #include <net/if.h>
 #include <sched.h>
 
+#include <charconv>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -42,6 +44,7 @@
 #include "bpf/test_run.h"
 #include "e2e_support.h"
 #include "guard/guard.h"
+#include "oracle/nft.h"
 #include "rules/printer.h"
 #include "support/packet.h"
 #include "support/rule_gen.h"
@@ -54,45 +57,6 @@ using namespace rules;
 std::string nft_prefix(const Prefix& p) {
   std::uint8_t f = p.family == Family::V4 ? 4 : 6;
   return ntop(f, p.addr) + "/" + std::to_string(p.len);
-}
-
-// One rule in nft's netdev family, with the same meaning: one nft rule per
-// family the rule applies to when it names a set (an xdpguard set holds both
-// families; nft has one set per family, NAME_v4 and NAME_v6), else one.
-std::vector<std::string> to_nft(const Rule& r) {
-  const bool uses_set = (r.saddr && !r.saddr->prefix) || (r.daddr && !r.daddr->prefix);
-  std::vector<std::uint8_t> fams;
-  if (r.family == Family::V4)
-    fams = {4};
-  else if (r.family == Family::V6)
-    fams = {6};
-  else if (uses_set)
-    fams = {4, 6};
-  else
-    fams = {0};
-  std::vector<std::string> out;
-  for (std::uint8_t f : fams) {
-    std::string s;
-    if (f == 4) s += "meta protocol ip ";
-    if (f == 6) s += "meta protocol ip6 ";
-    if (r.proto) s += fmt::format("meta l4proto {} ", *r.proto);
-    const char* ipk = f == 4 ? "ip" : "ip6";
-    auto addr = [&](const AddrMatch& m) {
-      return m.prefix ? nft_prefix(*m.prefix) : fmt::format("@{}_v{}", m.set, f);
-    };
-    if (r.saddr) s += fmt::format("{} saddr {} ", ipk, addr(*r.saddr));
-    if (r.daddr) s += fmt::format("{} daddr {} ", ipk, addr(*r.daddr));
-    const char* l4 = r.proto == kProtoTcp ? "tcp" : "udp";
-    auto ports = [](const PortRange& p) {
-      return p.lo == p.hi ? std::to_string(p.lo) : fmt::format("{}-{}", p.lo, p.hi);
-    };
-    if (r.sport) s += fmt::format("{} sport {} ", l4, ports(*r.sport));
-    if (r.dport) s += fmt::format("{} dport {} ", l4, ports(*r.dport));
-    if (r.flags_mask) s += fmt::format("tcp flags & 0x{:x} == 0x{:x} ", r.flags_mask, r.flags_value);
-    s += r.action == Action::Drop ? "drop" : "accept";
-    out.push_back(std::move(s));
-  }
-  return out;
 }
 
 // nft set declarations for xdpguard sets: NAME_v4 and NAME_v6, interval
@@ -115,7 +79,9 @@ std::string nft_sets(const std::vector<NamedSet>& sets) {
 
 int diff_sets() {
   const char* env = std::getenv("XDPGUARD_DIFF_SETS");
-  return env ? std::max(1, std::atoi(env)) : 200;
+  int n = 0;
+  if (!env || std::from_chars(env, env + std::strlen(env), n).ec != std::errc()) return 200;
+  return std::max(1, n);
 }
 
 std::string hex(const Bytes& f) {
@@ -183,8 +149,11 @@ class NftDiff : public ::testing::Test {
         "  chain rules {{ type filter hook ingress device \"{0}\" priority 0; policy {1};\n"
         "    ether saddr {2} add @passed {{ ether saddr }} drop\n",
         lab_->server().veth, default_drop ? "drop" : "accept", sentinel_mac, nft_sets(g.sets()));
-    for (const auto& r : rules)
-      for (const auto& line : to_nft(r)) script += "    " + line + "\n";
+    for (const auto& r : rules) {
+      auto lines = to_nft(r);
+      ASSERT_TRUE(lines) << lines.error().message();
+      for (const auto& line : *lines) script += "    " + line + "\n";
+    }
     script += fmt::format(
         "  }}\n  chain observe {{ type filter hook ingress device \"{}\" priority 10; policy accept;\n"
         "    add @passed {{ ether saddr }}\n  }}\n}}\n",

@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 
+#include <charconv>
 #include <cstdio>
+#include <ranges>
 #include <stdexcept>
 #include <type_traits>
 
@@ -42,15 +44,20 @@ std::uint16_t fold(std::uint32_t acc) {
 }
 
 void parse_mac(std::string_view text, std::uint8_t (&out)[6]) {
-  std::string s(text);
-  unsigned v[6];
-  char extra;
-  if (std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &extra) != 6)
-    throw std::invalid_argument("packet: bad MAC address " + s);
+  // Six hex bytes of one or two digits, colon-separated.
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
   for (int i = 0; i < 6; i++) {
-    if (v[i] > 0xff) throw std::invalid_argument("packet: bad MAC address " + s);
-    out[i] = static_cast<std::uint8_t>(v[i]);
+    if (i > 0 && (p == end || *p++ != ':'))
+      throw std::invalid_argument("packet: bad MAC address " + std::string(text));
+    unsigned v = 0;
+    auto [next, ec] = std::from_chars(p, end, v, 16);
+    if (ec != std::errc() || next - p > 2)
+      throw std::invalid_argument("packet: bad MAC address " + std::string(text));
+    out[i] = static_cast<std::uint8_t>(v);
+    p = next;
   }
+  if (p != end) throw std::invalid_argument("packet: bad MAC address " + std::string(text));
 }
 
 void parse_ip4(std::string_view text, std::uint8_t (&out)[4]) {
@@ -91,8 +98,8 @@ constexpr std::uint8_t kExtHopByHop = 0, kExtRouting = 43, kExtFragment = 44, kE
 
 template <class T>
 T& Packet::last(const char* setter) {
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it)
-    if (auto* l = std::get_if<T>(&*it)) return *l;
+  for (auto& layer : std::views::reverse(layers_))
+    if (auto* l = std::get_if<T>(&layer)) return *l;
   throw std::invalid_argument(std::string("packet: ") + setter + "(): no layer it applies to");
 }
 
@@ -117,12 +124,12 @@ Packet& Packet::vlan_ad(std::uint16_t vid, std::uint8_t pcp) {
 }
 
 Packet& Packet::ethertype(std::uint16_t type) {
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
-    if (auto* e = std::get_if<layer::Eth>(&*it)) {
+  for (auto& layer : std::views::reverse(layers_)) {
+    if (auto* e = std::get_if<layer::Eth>(&layer)) {
       e->type = type;
       return *this;
     }
-    if (auto* v = std::get_if<layer::Vlan>(&*it)) {
+    if (auto* v = std::get_if<layer::Vlan>(&layer)) {
       v->type = type;
       return *this;
     }
@@ -287,23 +294,23 @@ Packet& Packet::ext_len(std::uint8_t len) {
 // ---- either IP version ----------------------------------------------------
 
 Packet& Packet::proto(std::uint8_t proto) {
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
+  for (auto& layer : std::views::reverse(layers_)) {
     bool done = std::visit(
         Overloaded{[&](layer::Ipv4& l) { return l.proto = proto, true; },
                    [&](layer::Ipv6& l) { return l.next = proto, true; },
                    [&](layer::Ext& l) { return l.next = proto, true; }, [](auto&) { return false; }},
-        *it);
+        layer);
     if (done) return *this;
   }
   throw std::invalid_argument("packet: proto(): no IPv4, IPv6 or extension header");
 }
 
 Packet& Packet::ip_version(std::uint8_t version) {
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
+  for (auto& layer : std::views::reverse(layers_)) {
     bool done = std::visit(
         Overloaded{[&](layer::Ipv4& l) { return l.version = version, true; },
                    [&](layer::Ipv6& l) { return l.version = version, true; }, [](auto&) { return false; }},
-        *it);
+        layer);
     if (done) return *this;
   }
   throw std::invalid_argument("packet: ip_version(): no IPv4 or IPv6 header");
@@ -371,13 +378,13 @@ Packet& Packet::icmp6(std::uint8_t type, std::uint8_t code, std::uint16_t id, st
 }
 
 Packet& Packet::checksum(std::uint16_t check) {
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
+  for (auto& layer : std::views::reverse(layers_)) {
     bool done = std::visit(
         Overloaded{[&](layer::Ipv4& l) { return l.check = check, true; },
                    [&](layer::Tcp& l) { return l.check = check, true; },
                    [&](layer::Udp& l) { return l.check = check, true; },
                    [&](layer::Icmp& l) { return l.check = check, true; }, [](auto&) { return false; }},
-        *it);
+        layer);
     if (done) return *this;
   }
   throw std::invalid_argument("packet: checksum(): no layer with a checksum");

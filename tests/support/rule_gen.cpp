@@ -13,15 +13,22 @@ using namespace rules;
 
 std::array<std::uint8_t, 16> RuleGen::addr(std::uint8_t family) {
   std::array<std::uint8_t, 16> a{};
-  // A small pool, so that rules overlap and packets hit them.
+  // A small pool, so that rules overlap and packets hit them. Each draw is
+  // its own statement: the operands of + or | are unsequenced, and a seed
+  // must give the same rules whatever the compiler.
+  auto host = [this] {
+    int block = pick(8);
+    return static_cast<std::uint8_t>(block * 32 + pick(3));
+  };
   if (family == 4) {
-    a = {198, 18, static_cast<std::uint8_t>(pick(4)), static_cast<std::uint8_t>(pick(8) * 32 + pick(3))};
+    auto third = static_cast<std::uint8_t>(pick(4));
+    a = {198, 18, third, host()};
     if (coin(10))
       a = {static_cast<std::uint8_t>(raw()), static_cast<std::uint8_t>(raw()),
            static_cast<std::uint8_t>(raw()), static_cast<std::uint8_t>(raw())};
   } else {
     a = {0xfd, 0, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(pick(4))};
-    a[15] = static_cast<std::uint8_t>(pick(8) * 32 + pick(3));
+    a[15] = host();
     if (coin(10))
       for (int i = 1; i < 16; ++i) a[i] = static_cast<std::uint8_t>(raw());
   }
@@ -310,7 +317,8 @@ PortRange RuleGen::wide_range() {
   if (coin(10)) return range();
   auto lo = static_cast<std::uint32_t>(raw() % 65536);
   static const std::uint32_t widths[] = {16, 512, 8192};
-  std::uint32_t hi = std::min<std::uint32_t>(65535, lo + raw() % widths[pick(3)]);
+  auto r = static_cast<std::uint32_t>(raw());
+  std::uint32_t hi = std::min<std::uint32_t>(65535, lo + r % widths[pick(3)]);
   return {static_cast<std::uint16_t>(lo), static_cast<std::uint16_t>(hi)};
 }
 
@@ -356,7 +364,8 @@ RuleGen::Shape RuleGen::big_shape() {
   }
   if (s.proto == kProtoTcp && coin(20)) {
     static const std::uint8_t bits[] = {0x01, 0x02, 0x04, 0x10};  // fin syn rst ack
-    s.flags_mask = static_cast<std::uint8_t>(bits[pick(4)] | (coin(40) ? bits[pick(4)] : 0));
+    std::uint8_t first = bits[pick(4)];
+    s.flags_mask = static_cast<std::uint8_t>(first | (coin(40) ? bits[pick(4)] : 0));
   }
   // Every shape has something that tells its rules apart.
   if (s.slen < 0 && s.dlen < 0 && !s.sset && !s.dset && !s.sport && !s.dport) {

@@ -18,7 +18,6 @@
 namespace xdpguard::cls {
 namespace {
 
-constexpr std::uint8_t kLdImm64 = BPF_LD | BPF_DW | BPF_IMM;
 constexpr std::uint8_t kGotol = BPF_JMP32 | BPF_JA;
 
 std::vector<bpf_insn> linked(const Program& p, std::span<const int> fds = {}) {

@@ -276,7 +276,7 @@ TEST(ClassifierPlan, PortRulesBecomeOnePortsGroup) {
 TEST(ClassifierPlan, PrefixRulesBecomeATrie) {
   std::vector<std::string> t;
   for (int i = 0; i < 2000; ++i) t.push_back(fmt::format("drop saddr 10.{}.{}.0/24", i / 256, i % 256));
-  t.push_back("pass");
+  t.emplace_back("pass");
   auto plan = plan_of(entries(t), XDP_DROP);
   check_structure(plan);
   ASSERT_EQ(plan.groups.size(), 2u);

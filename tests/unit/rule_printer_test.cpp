@@ -190,11 +190,11 @@ class Gen {
   std::string text(const Rule& r) {
     std::vector<std::string> m;
     if (r.family != Family::Any && coin(50))
-      m.push_back(r.family == Family::V4 ? "ip" : "ip6");
+      m.emplace_back(r.family == Family::V4 ? "ip" : "ip6");
     else if (r.family != Family::Any) {
       bool implied = r.proto == kProtoIcmp || r.proto == kProtoIcmpv6 || (r.saddr && r.saddr->prefix) ||
                      (r.daddr && r.daddr->prefix);
-      if (!implied) m.push_back(r.family == Family::V4 ? "ip" : "ip6");
+      if (!implied) m.emplace_back(r.family == Family::V4 ? "ip" : "ip6");
     }
     if (r.proto) {
       std::string canon_proto = *r.proto == kProtoTcp      ? "tcp"

@@ -178,6 +178,7 @@ Result<XdpAttachment> XdpAttachment::attach_object(std::shared_ptr<const void> o
     last = std::move(prog.error().error);
     if (refused) break;
   }
+  if (!last) return fail(EINVAL, "attach: no mode to try");
   return tl::unexpected(std::move(*last));
 }
 

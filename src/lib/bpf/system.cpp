@@ -11,9 +11,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <string_view>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -56,7 +58,14 @@ pid_t parent_of(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind("PPid:", 0) == 0) return static_cast<pid_t>(std::atoi(line.c_str() + 5));
+    if (line.rfind("PPid:", 0) == 0) {
+      std::string_view v(line);
+      v.remove_prefix(5);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      pid_t ppid = 0;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), ppid);
+      return ec == std::errc() ? ppid : 0;
+    }
   return 0;
 }
 

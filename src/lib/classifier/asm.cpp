@@ -18,7 +18,7 @@ bool is_gotol(const bpf_insn& i) { return i.code == (BPF_JMP32 | BPF_JA); }
 bool is_local_call(const bpf_insn& i) {
   return i.code == (BPF_JMP | BPF_CALL) && i.src_reg == BPF_PSEUDO_CALL;
 }
-bool is_ld_imm64(const bpf_insn& i) { return i.code == (BPF_LD | BPF_DW | BPF_IMM); }
+bool is_ld_imm64(const bpf_insn& i) { return i.code == kLdImm64; }
 
 std::int64_t jump_delta(const bpf_insn& i) { return is_gotol(i) || is_local_call(i) ? i.imm : i.off; }
 
@@ -191,7 +191,7 @@ void Program::to_be(Reg d, int bits) {
 }
 
 void Program::ld_imm64(Reg d, std::uint64_t v) {
-  emit(BPF_LD | BPF_DW | BPF_IMM, d, Reg::R0, 0, static_cast<std::int32_t>(v & 0xffffffffu));
+  emit(kLdImm64, d, Reg::R0, 0, static_cast<std::int32_t>(v & 0xffffffffu));
   emit(0, Reg::R0, Reg::R0, 0, static_cast<std::int32_t>(v >> 32));
 }
 

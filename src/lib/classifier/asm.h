@@ -26,6 +26,8 @@ namespace xdpguard::cls {
 
 enum class Reg : std::uint8_t { R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 };
 inline constexpr Reg kFp = Reg::R10;
+// The opcode of the one two-slot instruction (BPF_LD and BPF_IMM are both 0).
+inline constexpr std::uint8_t kLdImm64 = BPF_DW | BPF_LD | BPF_IMM;  // NOLINT(misc-redundant-expression)
 
 enum class Size : std::uint8_t { B = BPF_B, H = BPF_H, W = BPF_W, DW = BPF_DW };
 

@@ -216,7 +216,7 @@ Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t defa
       if (!a || a->prefix) continue;
       auto idx = ctx.set_index ? ctx.set_index(a->set) : std::nullopt;
       if (!idx) return fail(ENOENT, "{}", where(fmt::format("no set named @{}", a->set)));
-      (f == Field::Saddr ? c.saddr_set : c.daddr_set) = *idx;
+      (f == Field::Saddr ? c.saddr_set : c.daddr_set) = idx;
     }
     plan.rules.push_back(std::move(c));
   }

@@ -27,10 +27,17 @@ const std::optional<rules::AddrMatch>& addr_of(const rules::Rule& r, Field f) {
   return f == Field::Saddr ? r.saddr : r.daddr;
 }
 
+// The prefix a table group keys its rule on, or nullptr (the planner puts
+// only rules with one there).
+const rules::Prefix* prefix_of(const rules::Rule& r, Field f) {
+  const auto& a = addr_of(r, f);
+  return a && a->prefix ? &*a->prefix : nullptr;
+}
+
 // Candidate lists of one group, deduplicated; list 0 is the empty list.
 class ListPool {
  public:
-  ListPool() { lists_.push_back({}); }
+  ListPool() { lists_.emplace_back(); }
   std::uint32_t id(const std::vector<std::uint32_t>& recs) {
     if (recs.empty()) return 0;
     auto [it, fresh] = index_.emplace(recs, static_cast<std::uint32_t>(lists_.size()));
@@ -119,8 +126,8 @@ Result<Built> build_group(const Plan& plan, const Group& g) {
     case GroupKind::Trie4: {
       Trie4 t;
       for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
-        const auto& pfx = *addr_of(rules[g.rules[i]].rule, g.field)->prefix;
-        if (!t.add(host_v4(pfx.addr), pfx.len, i))
+        const auto* pfx = prefix_of(rules[g.rules[i]].rule, g.field);
+        if (!pfx || !t.add(host_v4(pfx->addr), pfx->len, i))
           return fail(EINVAL, "internal: trie refused rule {} the plan gave it", g.rules[i] + 1);
       }
       // The builder numbers nodes in one sequence; the tables keep level-2
@@ -165,7 +172,7 @@ Result<Built> build_group(const Plan& plan, const Group& g) {
       for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
         const auto& pr =
             g.field == Field::Sport ? rules[g.rules[i]].rule.sport : rules[g.rules[i]].rule.dport;
-        if (!m.add(pr->lo, pr->hi, i))
+        if (!pr || !m.add(pr->lo, pr->hi, i))
           return fail(EINVAL, "internal: port map refused rule {} the plan gave it", g.rules[i] + 1);
       }
       b.index.resize(65536 * 4);
@@ -180,9 +187,11 @@ Result<Built> build_group(const Plan& plan, const Group& g) {
     }
     case GroupKind::Hash6: {
       Hash6Buckets hb(g.key_len);
-      for (std::uint32_t i = 0; i < g.rules.size(); ++i)
-        if (!hb.add(addr_of(rules[g.rules[i]].rule, g.field)->prefix->addr, i))
+      for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
+        const auto* pfx = prefix_of(rules[g.rules[i]].rule, g.field);
+        if (!pfx || !hb.add(pfx->addr, i))
           return fail(EINVAL, "internal: hash refused rule {} the plan gave it", g.rules[i] + 1);
+      }
       std::vector<std::uint32_t> ids;
       for (const auto& [k, v] : hb.buckets()) ids.push_back(b.lists.id(v));
       XG_CHECK(build_hash6(hb, ids, b));

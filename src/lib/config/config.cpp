@@ -160,7 +160,7 @@ class Loader {
 
   Result<rules::Action> pass_or_drop(const toml::key& k, const toml::node& n, std::string_view iface) {
     auto s = n.value<std::string>();
-    if (!n.is_string())
+    if (!n.is_string() || !s)
       return error(line_of(n), "interface {}: expected {} to be \"pass\" or \"drop\", got {}", iface, k.str(),
                    type_name(n.type()));
     if (*s == "pass") return rules::Action::Pass;
@@ -187,7 +187,7 @@ class Loader {
       std::string_view key_s = k->str();
       if (key_s == "mode") {
         auto s = n->value<std::string>();
-        if (!n->is_string())
+        if (!n->is_string() || !s)
           return error(line_of(*n),
                        "interface {}: expected mode to be \"native\", \"generic\" or "
                        "\"auto\", got {}",

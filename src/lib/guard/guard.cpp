@@ -301,9 +301,10 @@ Result<std::vector<GuardStatus>> Guard::list() {
       continue;
     }
     st.ifname = iface->name;
-    if (auto cur = find_program(st.ifindex, kGuardProgName); cur && *cur) {
-      st.attached = (*cur)->prog_id == st.prog_id;
-      st.dispatcher = (*cur)->dispatcher;
+    auto cur = find_program(st.ifindex, kGuardProgName);
+    if (const auto prog = cur ? *cur : std::nullopt) {
+      st.attached = prog->prog_id == st.prog_id;
+      st.dispatcher = prog->dispatcher;
     }
     out.push_back(std::move(st));
   }
@@ -315,14 +316,15 @@ Result<std::vector<GuardStatus>> Guard::list() {
       int idx = static_cast<int>(i->if_index);
       if (seen.count(idx)) continue;
       auto cur = find_program(idx, kGuardProgName);
-      if (!cur || !*cur) continue;
+      const auto prog = cur ? *cur : std::nullopt;
+      if (!prog) continue;
       GuardStatus st;
       st.ifname = i->if_name;
       st.ifindex = idx;
-      st.mode = (*cur)->mode == XDP_MODE_SKB ? "generic" : "native";
-      st.prog_id = (*cur)->prog_id;
+      st.mode = prog->mode == XDP_MODE_SKB ? "generic" : "native";
+      st.prog_id = prog->prog_id;
       st.attached = true;
-      st.dispatcher = (*cur)->dispatcher;
+      st.dispatcher = prog->dispatcher;
       st.pinned = false;
       out.push_back(std::move(st));
     }

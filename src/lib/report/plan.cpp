@@ -160,7 +160,7 @@ std::string plan_dump(const Guard::PlanReport& r) {
   std::string out;
   for (std::size_t i = 0; i < insns->size(); ++i) {
     out += fmt::format("{:6}: {}\n", i, cls::disassemble((*insns)[i]));
-    if ((*insns)[i].code == (BPF_LD | BPF_DW | BPF_IMM)) ++i;  // two slots
+    if ((*insns)[i].code == cls::kLdImm64) ++i;  // two slots
   }
   return out;
 }

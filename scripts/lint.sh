@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The code gates `make test` runs: clang-format (.clang-format) and clang-tidy
+# (.clang-tidy, every warning an error) on the project's C++ — the files git
+# knows, never the generated skeletons in the build tree, never bpf/ (C,
+# checked by the verifier and the tests). Usage: scripts/lint.sh BUILD_DIR
+# (a configured build: clang-tidy reads its compile_commands.json). Exit 0
+# only when both are clean; every finding is printed.
+set -uo pipefail
+build=${1:?usage: scripts/lint.sh BUILD_DIR}
+cd "$(dirname "$0")/.."
+fmt=clang-format-19
+tidy=run-clang-tidy-19
+for tool in "$fmt" "$tidy" clang-tidy-19; do
+  command -v "$tool" >/dev/null || { echo "lint: $tool not found (scripts/setup.sh installs it)" >&2; exit 1; }
+done
+[[ -f $build/compile_commands.json ]] || { echo "lint: $build/compile_commands.json missing (configure first)" >&2; exit 1; }
+
+mapfile -t sources < <(git ls-files '*.cpp' '*.h' | grep -v '^bpf/' | grep -v '\.bpf\.')
+# tests/layering holds a file that must not compile (the layering gate).
+mapfile -t units < <(printf '%s\n' "${sources[@]}" | grep '\.cpp$' | grep -v '^tests/layering/' | grep -v '^fuzz/')
+
+status=0
+echo "lint: clang-format on ${#sources[@]} files"
+if ! "$fmt" --dry-run --Werror "${sources[@]}"; then
+  echo "lint: clang-format: run  $fmt -i <file>  on the files above" >&2
+  status=1
+fi
+
+# One clang-tidy pass per compilation database: the fuzz targets are only in
+# the fuzz build (BUILD-fuzz, made by `make fuzz`), checked when it exists.
+mapfile -t fuzz_units < <(git ls-files 'fuzz/*.cpp')
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+tidy_pass() {  # DB_DIR FILES...
+  local db=$1
+  shift
+  echo "lint: clang-tidy on $# files ($db)"
+  "$tidy" -clang-tidy-binary clang-tidy-19 -p "$db" -quiet -j "${JOBS:-2}" "$@" >>"$log" 2>&1
+}
+tidy_pass "$build" "${units[@]}"
+if [[ -f $build-fuzz/compile_commands.json && ${#fuzz_units[@]} -gt 0 ]]; then
+  tidy_pass "$build-fuzz" "${fuzz_units[@]}"
+fi
+# Findings in our files; the analyzer also reports paths ending in generated
+# skeleton code under a build tree, which is not ours to fix.
+findings=$(grep -E '^/[^:]+:[0-9]+:[0-9]+: (warning|error):' "$log" | grep -v "^$PWD/build" |
+  grep -v "^$(realpath "$build")/" | sort -u)
+if [[ -n $findings ]]; then
+  echo "$findings"
+  echo "lint: clang-tidy: $(wc -l <<<"$findings") finding(s)" >&2
+  status=1
+fi
+if grep -qE 'Error while processing|error: (unable|no such file|unknown)' "$log"; then
+  grep -E 'Error while processing|error: (unable|no such file|unknown)' "$log" | head -20
+  echo "lint: clang-tidy could not check every file" >&2
+  status=1
+fi
+((status == 0)) && echo "lint: clean"
+exit $status

@@ -1,0 +1,43 @@
+#include "oracle/nft.h"
+
+#include <fmt/format.h>
+
+#include "rules/printer.h"
+
+namespace xdpguard::rules {
+
+Result<std::vector<std::string>> to_nft(const Rule& r, const std::string& counter) {
+  if (r.action != Action::Drop && r.action != Action::Pass)
+    return fail(EINVAL, "nft translation: only pass and drop");
+  const bool uses_set = (r.saddr && !r.saddr->prefix) || (r.daddr && !r.daddr->prefix);
+  std::vector<Family> fams = {r.family};
+  if (r.family == Family::Any && uses_set) fams = {Family::V4, Family::V6};
+  const bool l4 = r.sport || r.dport || r.flags_mask;
+  auto ports = [](const PortRange& p) {
+    return p.lo == p.hi ? std::to_string(p.lo) : fmt::format("{}-{}", p.lo, p.hi);
+  };
+  std::vector<std::string> out;
+  for (Family f : fams) {
+    std::string s;
+    const char* ip = f == Family::V6 ? "ip6" : "ip";
+    auto addr = [&](const AddrMatch& m) {
+      return m.prefix ? prefix_to_string(*m.prefix) : fmt::format("@{}_v{}", m.set, f == Family::V6 ? 6 : 4);
+    };
+    // The family, unless an address match implies it.
+    if (f != Family::Any && !r.saddr && !r.daddr) s += fmt::format("meta protocol {} ", ip);
+    if (r.saddr) s += fmt::format("{} saddr {} ", ip, addr(*r.saddr));
+    if (r.daddr) s += fmt::format("{} daddr {} ", ip, addr(*r.daddr));
+    // The protocol, unless a port or flag match implies it.
+    if (r.proto && !l4) s += fmt::format("meta l4proto {} ", *r.proto);
+    const char* proto = r.proto == kProtoTcp ? "tcp" : "udp";
+    if (r.sport) s += fmt::format("{} sport {} ", proto, ports(*r.sport));
+    if (r.dport) s += fmt::format("{} dport {} ", proto, ports(*r.dport));
+    if (r.flags_mask) s += fmt::format("tcp flags & 0x{:x} == 0x{:x} ", r.flags_mask, r.flags_value);
+    if (!counter.empty()) s += fmt::format("counter name \"{}\" ", counter);
+    s += r.action == Action::Drop ? "drop" : "accept";
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace xdpguard::rules
