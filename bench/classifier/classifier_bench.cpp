@@ -106,7 +106,7 @@ struct Pipeline {
     XG_CHECK(prog.load());
     auto guard = XG_TRY(Guard::from_program(prog));
     auto stats = XG_TRY(CounterArray::wrap(XG_TRY(prog.map("xg_rule_stats"))));
-    return std::unique_ptr<Pipeline>(new Pipeline{std::move(prog), std::move(guard), std::move(stats), {}});
+    return std::make_unique<Pipeline>(Pipeline{std::move(prog), std::move(guard), std::move(stats), {}});
   }
   Result<void> install(const std::vector<std::string>& rules) {
     ids = XG_TRY(guard.replace_rules(rules));

@@ -78,8 +78,9 @@ TEST(Errors, ForeignXdpProgramIsNamed) {
   ASSERT_TRUE(lab) << lab.error().message();
   const std::string& v = lab->server().veth;
   // A program attached with iproute2, outside any libxdp dispatcher.
-  auto ip = run_checked({"ip", "-n", lab->server().netns, "link", "set", "dev", v, "xdpdrv", "obj",
-                         XDP_TOOLS_BPF_DIR "/xdpfilt_alw_all.o", "sec", "xdp"});
+  const std::string obj = std::string(XDP_TOOLS_BPF_DIR) + "/xdpfilt_alw_all.o";
+  auto ip = run_checked(
+      {"ip", "-n", lab->server().netns, "link", "set", "dev", v, "xdpdrv", "obj", obj, "sec", "xdp"});
   ASSERT_TRUE(ip) << ip.error().message();
   auto r = xg_srv(*lab, {"attach", v});
   EXPECT_EQ(r.code, 1);

@@ -42,7 +42,7 @@ class GcTest : public ::testing::Test {
   std::uint64_t attached_namespace(const std::string& suffix) {
     std::string ns = prefix_ + suffix;
     made_.push_back(ns);
-    for (std::vector<std::string> cmd :
+    for (const std::vector<std::string>& cmd :
          {std::vector<std::string>{"ip", "netns", "add", ns},
           {"ip", "-n", ns, "link", "add", "name", "gca", "type", "veth", "peer", "name", "gcb"},
           {"ip", "-n", ns, "link", "set", "dev", "gca", "up"},

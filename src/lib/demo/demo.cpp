@@ -53,7 +53,7 @@ void echo_server(int listen_fd, Traffic& t) {
 void echo_client(const std::string& server_ip, Traffic& t) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   auto a = addr4(server_ip, kEchoPort);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return;
+  if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return;
   timeval tv{1, 0};
   ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   char msg[1024];
@@ -80,7 +80,8 @@ void syn_burst(const std::string& server_ip, int rate, Traffic& t) {
   auto next = std::chrono::steady_clock::now();
   while (!t.stop) {
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    if (fd)
+      (void)::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);  // EINPROGRESS: the SYN is out
     ++t.syns;
     next += period;
     std::this_thread::sleep_until(next);
@@ -132,14 +133,16 @@ Result<void> run_demo(const DemoOptions& opts) {
     }
     guard = Guard::attach(*iface, opts.generic ? AttachMode::Generic : AttachMode::Native);
   }));
+  if (!guard) return fail(EINVAL, "demo: attach did not run");
   if (!*guard) return tl::unexpected(std::move(guard->error()).context("demo: attach"));
+  Guard& g = **guard;
   // The default policy: serve the echo port and ICMP, drop unsolicited
   // connection attempts to anything else before a socket exists.
   const std::vector<std::string> policy = {fmt::format("pass tcp dport {}", kEchoPort), "pass icmp",
                                            "pass icmpv6", "drop tcp tcp-flags syn,!ack"};
-  XG_CHECK_CTX(guard->value().replace_rules(policy), "demo: rules");
+  XG_CHECK_CTX(g.replace_rules(policy), "demo: rules");
   std::fprintf(out, "  xdpguard attached to %s in %s mode with the policy:\n", srv.veth.c_str(),
-               guard->value().stats()->mode.c_str());
+               g.stats()->mode.c_str());
   for (const auto& r : policy) std::fprintf(out, "    %s\n", r.c_str());
   std::fprintf(out, "    (default: pass)\n");
 
@@ -150,7 +153,7 @@ Result<void> run_demo(const DemoOptions& opts) {
     int one = 1;
     ::setsockopt(listen_fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     auto a = addr4(srv.ip4, kEchoPort);
-    if (::bind(listen_fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0)
+    if (listen_fd && ::bind(listen_fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0)
       ::listen(listen_fd.get(), 16);
   }));
   // Sockets keep the namespace they were created in; threads that only
@@ -167,7 +170,7 @@ Result<void> run_demo(const DemoOptions& opts) {
                opts.syn_rate, kClosedPort, opts.seconds);
   for (int s = 1; s <= opts.seconds; ++s) {
     std::this_thread::sleep_for(1s);
-    if (auto st = guard->value().stats()) print_table(out, s, *st, t);
+    if (auto st = g.stats()) print_table(out, s, *st, t);
   }
   t.stop = true;
   ::shutdown(listen_fd.get(), SHUT_RDWR);
@@ -175,7 +178,7 @@ Result<void> run_demo(const DemoOptions& opts) {
   attack.join();
   server.join();
 
-  auto final_stats = guard->value().stats();
+  auto final_stats = g.stats();
   XG_CHECK(run_in_netns(srv.netns, [&] {
     if (auto iface = find_interface(srv.veth)) (void)Guard::detach(*iface);
   }));
