@@ -110,12 +110,20 @@ BackgroundProcess::~BackgroundProcess() { stop(); }
 Result<BackgroundProcess> BackgroundProcess::start(const std::vector<std::string>& argv,
                                                    const std::string& stdout_file) {
   auto args = c_argv(argv);
+  // Opened here, not in the child, so that a file that cannot be written is
+  // this call's error rather than a child that silently has no output.
+  UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!devnull) return fail_errno(errno, "open /dev/null");
+  UniqueFd file;
+  if (!stdout_file.empty()) {
+    file.reset(::open(stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!file) return fail_errno(errno, "open " + stdout_file);
+  }
+  const int out = file ? file.get() : devnull.get();
   pid_t pid = ::fork();
   if (pid < 0) return fail_errno(errno, "fork");
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_RDWR);
-    int out = stdout_file.empty() ? devnull : ::open(stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(devnull, 0);
+  if (pid == 0) {  // dup2 leaves the copies open across exec
+    ::dup2(devnull.get(), 0);
     ::dup2(out, 1);
     ::dup2(out, 2);
     ::setpgid(0, 0);

@@ -45,7 +45,8 @@ Result<void> fill_map(int fd, const std::vector<K>& keys, const std::vector<V>& 
         done += n;
         continue;
       }
-      if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP && errno != 524 /* ENOTSUPP */)
+      // EOPNOTSUPP (== ENOTSUP in userspace) or the kernel-internal ENOTSUPP (524).
+      if (errno != EINVAL && errno != EOPNOTSUPP && errno != 524)
         return fail_errno(errno, "map batch update");
       batch = false;  // not supported for this map type: one by one
     }
