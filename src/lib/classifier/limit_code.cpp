@@ -27,6 +27,9 @@ constexpr std::int16_t kBlock = kLim + off(offsetof(xdpguard_limit_req, block_ns
 constexpr std::int16_t kLimAction = kLim + off(offsetof(xdpguard_limit_req, action));
 constexpr std::int16_t kEpoch = kLim + off(offsetof(xdpguard_limit_req, epoch));
 constexpr std::int16_t kKey = kLim + off(offsetof(xdpguard_limit_req, key));
+constexpr std::int16_t kLen = off(offsetof(xdpguard_percpu, len));
+constexpr std::int16_t kResumeFailed =
+    off(offsetof(xdpguard_percpu, ddos) + XDPGUARD_DDOS_RESUME_FAILED * sizeof(xdpguard_counter));
 constexpr std::int16_t kCtx = -8;
 static_assert(offsetof(xdpguard_limit_req, len4) == offsetof(xdpguard_limit_req, key) + 1 &&
               offsetof(xdpguard_limit_req, len6) == offsetof(xdpguard_limit_req, key) + 2 &&
@@ -119,8 +122,20 @@ void emit_limit_call(Program& p, MapId progs, Label limit, Label verdict) {
   p.ld_map(Reg::R2, progs);
   p.mov(Reg::R3, XDPGUARD_PROG_LIMIT);
   p.call(BPF_FUNC_tail_call);
-  // No limiter stage (an interrupted attach): the rule applies unlimited.
-  p.ldx(Size::W, Reg::R7, Reg::R6, kLimAction);
+  // The tail call failed: no limiter stage (an interrupted attach), or the
+  // packet used up the kernel's 33 tail calls (more than 16 limited rules it
+  // was under). Whether it is over the limit is unknown: it passes, counted
+  // in ddos[RESUME_FAILED] and no rule's counter, as the limiter's own
+  // failed resume does (guard.bpf.c).
+  p.ldx(Size::W, Reg::R8, Reg::R6, kLen);
+  p.ldx(Size::DW, Reg::R1, Reg::R6, kResumeFailed);
+  p.alu(Alu::Add, Reg::R1, 1);
+  p.stx(Size::DW, Reg::R6, kResumeFailed, Reg::R1);
+  p.ldx(Size::DW, Reg::R1, Reg::R6, kResumeFailed + 8);
+  p.alu(Alu::Add, Reg::R1, Reg::R8);
+  p.stx(Size::DW, Reg::R6, kResumeFailed + 8, Reg::R1);
+  p.st(Size::W, Reg::R6, kSlot, imm_u32(XDPGUARD_SLOT_NONE));
+  p.mov(Reg::R7, XDP_PASS);
   p.stx(Size::W, Reg::R6, kAction, Reg::R7);
   p.jmp(verdict);
 }

@@ -9,9 +9,9 @@
 //           is dropped: the packet is classified from the start;
 //   match   a limited chain rule at or before the resume point is skipped
 //           (it was under its limit); else it records its request;
-//   finish  verdict XDPGUARD_ACTION_LIMIT tail-calls the limiter; without
-//           one, the rule's own verdict applies (the limit is lost, not the
-//           rule).
+//   finish  verdict XDPGUARD_ACTION_LIMIT tail-calls the limiter; if that
+//           fails (no limiter stage, or the kernel's tail-call budget is
+//           spent) the packet passes, counted in ddos[RESUME_FAILED].
 #pragma once
 
 #include <cstdint>
@@ -35,7 +35,7 @@ void emit_limit_entry(Program& p, std::uint32_t stamp);
 // request. Clobbers r1.
 void emit_limit_match(Program& p, const CompiledRule& r, std::uint32_t pos, Label skip);
 // With the verdict's action in r7, at `limit`: tail call to the limiter;
-// if there is none, the rule's own action into r7 and s->action, then on to
+// if it fails, XDP_PASS into r7 and s->action (no rule counted), then on to
 // `verdict`. r6 = the per-CPU entry; the context is spilled at fp-8.
 void emit_limit_call(Program& p, MapId progs, Label limit, Label verdict);
 
