@@ -208,7 +208,7 @@ int xdpguard_limit(struct xdp_md *ctx)
 {
 	struct xdpguard_percpu *s;
 	struct xdpguard_ddos *d;
-	__u32 zero = 0, slot;
+	__u32 zero = 0;
 	__u64 now;
 
 	s = bpf_map_lookup_elem(&xg_percpu, &zero);
@@ -219,12 +219,6 @@ int xdpguard_limit(struct xdp_md *ctx)
 	if (!xg_over_limit(s, now)) {
 		/* Under the limit: the rule does not match; the classifier
 		 * resumes after it. */
-		slot = s->slot;
-		struct xdpguard_counter *c = bpf_map_lookup_elem(&xg_limit_stats, &slot);
-
-		/* verifier: lookups can fail */
-		if (c)
-			bump(c, s->len);
 		bump(&s->ddos[XDPGUARD_DDOS_LIMIT_UNDER], s->len);
 		s->lim_resume = s->prio + 1;
 		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_CLASSIFIER);

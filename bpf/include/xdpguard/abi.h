@@ -411,7 +411,6 @@ struct xdpguard_set_info {
 #define XDPGUARD_PIN_SET_NAMES "xg_set_names"
 #define XDPGUARD_PIN_LIMIT_AGG "xg_limit_agg"
 #define XDPGUARD_PIN_LIMIT_SRC "xg_limit_src"
-#define XDPGUARD_PIN_LIMIT_STATS "xg_limit_stats"
 #define XDPGUARD_PIN_BLOCKED "xg_blocked"
 #define XDPGUARD_PIN_DDOS "xg_ddos"
 #define XDPGUARD_PIN_SYNPROXY "xg_synproxy"

@@ -35,14 +35,6 @@ struct {
 	__type(value, struct xdpguard_bucket);
 } xg_limit_src SEC(".maps");
 
-/* Per rule id: packets under its limit (they went on to later rules). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XDPGUARD_MAX_RULES + 1);
-	__type(key, __u32);
-	__type(value, struct xdpguard_counter);
-} xg_limit_stats SEC(".maps");
-
 /* Blocked source prefixes; the loader sets max_entries (--block-entries). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

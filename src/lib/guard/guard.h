@@ -115,8 +115,7 @@ struct GuardStats {
   std::array<xdpguard_counter, XDPGUARD_ERR_MAX> errors{};
   xdpguard_counter default_rule{};
   std::vector<RuleRecord> rules;
-  DdosStats ddos;                             // limiter, block list and SYN proxy
-  std::vector<xdpguard_counter> limit_under;  // per rule, as `rules`: under its limit
+  DdosStats ddos;  // limiter, block list and SYN proxy
 };
 
 struct GuardStatus {
@@ -241,7 +240,7 @@ class Guard {
   MapFd set6_;
   Map<std::uint32_t, xdpguard_set_info> set_names_;
   struct DdosMaps {
-    MapFd limit_agg, limit_src, limit_stats, blocked, ddos, synproxy;
+    MapFd limit_agg, limit_src, blocked, ddos, synproxy;
   };
   DdosMaps ddos_maps_;
 };
