@@ -78,6 +78,28 @@ TEST(RuleLimit, CanonicalTextRoundTrips) {
   }
 }
 
+TEST(RuleLimit, EveryCombinationRoundTrips) {
+  // Families x rates x bursts x keys x blocks: whatever parses prints to a
+  // text that parses to the same rule and prints the same.
+  int parsed = 0;
+  for (const char* head : {"drop", "drop ip", "drop ip6", "pass udp", "drop saddr 198.18.0.0/15", "drop tcp"})
+    for (const char* rate : {"1/s", "7/minute", "1000000000/s", "3/h", "1/d"})
+      for (const char* burst : {"", " burst 1", " burst 1000000000"})
+        for (const char* per : {"", " per saddr", " per saddr/0", " per saddr/24", " per saddr/64",
+                                " per saddr/24/64", " per saddr/32/128", " per saddr/0/0"})
+          for (const char* block : {"", " block 1s", " block 90m", " block 7d"}) {
+            const std::string text = std::string(head) + " limit over " + rate + burst + per + block;
+            auto r = parse_rule(text);
+            if (!r) continue;
+            ++parsed;
+            auto back = parse_rule(to_string(*r));
+            ASSERT_TRUE(back) << text << " -> " << to_string(*r) << ": " << back.error().message();
+            EXPECT_EQ(*back, *r) << text;
+            EXPECT_EQ(to_string(*back), to_string(*r)) << text;
+          }
+  EXPECT_GT(parsed, 500);
+}
+
 TEST(RuleLimit, Arithmetic) {
   Limit l;
   l.rate = 200;
