@@ -18,6 +18,8 @@
 // `meta protocol ip ip saddr @s_v4 drop` and the same for ip6, in that
 // order: a packet has one family, so first-match order is kept).
 //
+// A third test gives rules rate limits (see its comment).
+//
 // Non-first fragments are not compared: at the netdev hook (kernel 6.18)
 // nftables evaluates port and flag matches on them against whatever bytes sit
 // where an L4 header would be (the fragment's payload for IPv4, the IPv6
@@ -41,6 +43,7 @@
 #include "bpf/test_run.h"
 #include "e2e_support.h"
 #include "guard/guard.h"
+#include "rules/parser.h"
 #include "rules/printer.h"
 #include "support/packet.h"
 #include "support/rule_gen.h"
@@ -55,17 +58,35 @@ std::string nft_prefix(const Prefix& p) {
   return ntop(f, p.addr) + "/" + std::to_string(p.len);
 }
 
+// `limit over` in nft: `limit rate over RATE/UNIT burst N packets`.
+std::string nft_limit(const Limit& l) {
+  static constexpr const char* kUnits[] = {"second", "minute", "hour", "day"};
+  return fmt::format("limit rate over {}/{} burst {} packets", l.rate, kUnits[static_cast<int>(l.unit)],
+                     l.burst);
+}
+
+// The first `len` bits of an address of family f, as nft writes a mask.
+std::string nft_mask(std::uint8_t f, unsigned len) {
+  std::array<std::uint8_t, 16> m{};
+  for (unsigned b = 0; b < len; ++b) m[b / 8] |= static_cast<std::uint8_t>(0x80u >> (b % 8));
+  return ntop(f, m);
+}
+
 // One rule in nft's netdev family, with the same meaning: one nft rule per
 // family the rule applies to when it names a set (an xdpguard set holds both
 // families; nft has one set per family, NAME_v4 and NAME_v6), else one.
-std::vector<std::string> to_nft(const Rule& r) {
+// A limit becomes nft's `limit rate over` (one bucket for the rule), or for
+// `per saddr/N` an `update @limK_vF { ip saddr and MASK limit rate over ... }`
+// on a dynamic set per family (xdpguard's buckets are per family too),
+// declared into *decls (K: the rule's index).
+std::vector<std::string> to_nft(const Rule& r, std::size_t index = 0, std::string* decls = nullptr) {
   const bool uses_set = (r.saddr && !r.saddr->prefix) || (r.daddr && !r.daddr->prefix);
   std::vector<std::uint8_t> fams;
   if (r.family == Family::V4)
     fams = {4};
   else if (r.family == Family::V6)
     fams = {6};
-  else if (uses_set)
+  else if (uses_set || (r.limit && r.limit->per_saddr))
     fams = {4, 6};
   else
     fams = {0};
@@ -88,6 +109,16 @@ std::vector<std::string> to_nft(const Rule& r) {
     if (r.sport) s += fmt::format("{} sport {} ", l4, ports(*r.sport));
     if (r.dport) s += fmt::format("{} dport {} ", l4, ports(*r.dport));
     if (r.flags_mask) s += fmt::format("tcp flags & 0x{:x} == 0x{:x} ", r.flags_mask, r.flags_value);
+    if (r.limit && !r.limit->per_saddr) s += nft_limit(*r.limit) + " ";
+    if (r.limit && r.limit->per_saddr) {
+      const unsigned len = f == 4 ? r.limit->len4 : r.limit->len6;
+      const std::string set = fmt::format("lim{}_v{}", index, f);
+      if (decls)
+        *decls += fmt::format("  set {} {{ type {}; size 65535; flags dynamic; }}\n", set,
+                              f == 4 ? "ipv4_addr" : "ipv6_addr");
+      s += fmt::format("update @{} {{ {} saddr and {} {} }} ", set, ipk, nft_mask(f, len),
+                       nft_limit(*r.limit));
+    }
     s += r.action == Action::Drop ? "drop" : "accept";
     out.push_back(std::move(s));
   }
@@ -167,6 +198,9 @@ class NftDiff : public ::testing::Test {
     ASSERT_TRUE(guard_->set_default_action(default_drop ? XDP_DROP : XDP_PASS));
     auto ids = guard_->replace_rules(texts);
     ASSERT_TRUE(ids) << name << ": " << ids.error().message();
+    if (std::any_of(rules.begin(), rules.end(), [](const Rule& r) { return r.limit.has_value(); })) {
+      ASSERT_TRUE(guard_->reset_ddos_state());  // fresh buckets, as nft's new table has
+    }
 
     // Sent after each burst: a non-IP frame the chain records first thing.
     // Once nft has recorded it, it has processed every frame before it (they
@@ -182,8 +216,10 @@ class NftDiff : public ::testing::Test {
         "  chain rules {{ type filter hook ingress device \"{0}\" priority 0; policy {1};\n"
         "    ether saddr {2} add @passed {{ ether saddr }} drop\n",
         lab_->server().veth, default_drop ? "drop" : "accept", sentinel_mac, nft_sets(g.sets()));
-    for (const auto& r : rules)
-      for (const auto& line : to_nft(r)) script += "    " + line + "\n";
+    std::string limit_sets;
+    for (std::size_t k = 0; k < rules.size(); ++k)
+      for (const auto& line : to_nft(rules[k], k, &limit_sets)) script += "    " + line + "\n";
+    script.insert(script.find("  chain rules"), limit_sets);
     script += fmt::format(
         "  }}\n  chain observe {{ type filter hook ingress device \"{}\" priority 10; policy accept;\n"
         "    add @passed {{ ether saddr }}\n  }}\n}}\n",
@@ -323,6 +359,49 @@ TEST_F(NftDiff, SetsAgreeWithNftablesSets) {
   EXPECT_GT(tot.by_set_rule, tot.frames / 20) << "sets decided too few frames to mean anything";
   EXPECT_GT(tot.passed, tot.frames / 10);
   EXPECT_LT(tot.passed, tot.frames - tot.frames / 10);
+}
+
+// Rate limits: a third of the rules get `limit over` at rates of a few per
+// minute, hour or day (one bucket, or per source /N of either family), so
+// that no token comes back while a rule set's frames are sent: both sides
+// then decide by the burst alone, deterministically, and must agree frame
+// by frame (nft's packet-mode bucket is the one xdpguard implements).
+TEST_F(NftDiff, LimitsAgreeWithNftablesLimitAndDynamicSets) {
+  Totals tot;
+  std::size_t limited = 0;
+  for (int set = 0; set < 40; ++set) {
+    RuleGen g(5000u + static_cast<unsigned>(set));
+    bool default_drop = g.coin(25);
+    auto rules = g.rules(1 + g.pick(40));
+    for (auto& r : rules) {
+      if (!g.coin(35)) continue;
+      Limit l;
+      l.rate = static_cast<std::uint64_t>(1 + g.pick(5));
+      l.unit = g.coin(50) ? RateUnit::Minute : g.coin(50) ? RateUnit::Hour : RateUnit::Day;
+      l.burst = static_cast<std::uint32_t>(1 + g.pick(4));
+      if (g.coin(60)) {
+        l.per_saddr = true;
+        static constexpr std::uint8_t kLen4[] = {32, 24, 16, 0}, kLen6[] = {128, 64, 48, 0};
+        l.len4 = kLen4[g.pick(4)];
+        l.len6 = kLen6[g.pick(4)];
+      }
+      if (r.family == Family::V4) l.len6 = 128;
+      if (r.family == Family::V6) l.len4 = 32;
+      r.limit = l;
+      auto back = parse_rule(to_string(r));  // normalised as the parser does
+      ASSERT_TRUE(back) << to_string(r);
+      r = *back;
+      ++limited;
+    }
+    compare(g, rules, default_drop, (0x4000u | static_cast<std::uint32_t>(set)) << 16,
+            fmt::format("rule set with limits {} (seed {})", set, 5000 + set), tot);
+    if (HasFatalFailure()) return;
+  }
+  std::printf(
+      "nft differential with limits: %zu rule sets (%zu rules, %zu limited), %zu frames, %zu passed / %zu "
+      "dropped, 0 disagreements\n",
+      tot.sets, tot.rules, limited, tot.frames, tot.passed, tot.frames - tot.passed);
+  EXPECT_GT(limited, 100u);
 }
 
 }  // namespace
