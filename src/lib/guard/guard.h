@@ -199,11 +199,8 @@ class Guard {
   // Test clock (only with GuardConfig::fake_clock): sets the kernel's "now".
   [[nodiscard]] Result<void> set_fake_now(std::uint64_t ns);
 
-  // The SYN proxy on the configured ports: sysctls, the kernel's SYNPROXY
-  // (nftables), the synproxy stage, and the classifier that calls it; all
-  // or nothing. Enabling again changes the settings.
-  [[nodiscard]] Result<void> synproxy_enable(const SynproxyConfig& cfg);
-  [[nodiscard]] Result<void> synproxy_disable();
+  // The SYN proxy's state as its reserved map says (off until
+  // `synproxy enable` exists: docs/ddos.md).
   [[nodiscard]] Result<SynproxyStatus> synproxy_status() const;
 
  private:

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "guard.skel.h"
 #include "guard/guard.h"
@@ -81,9 +82,24 @@ Result<std::vector<std::pair<K, V>>> dump(int fd) {
   return out;
 }
 
-Result<std::uint64_t> count_keys(int fd, std::size_t key_size) {
-  std::vector<std::uint8_t> cur(key_size), next(key_size);
+// How many keys a hash map holds: batch reads of 8,192 (a million buckets
+// in about a hundred system calls), else one key at a time.
+Result<std::uint64_t> count_keys(int fd, std::size_t key_size, std::size_t value_size) {
+  constexpr __u32 kChunk = 8192;
+  std::vector<std::uint8_t> keys(kChunk * key_size), values(kChunk * value_size);
   std::uint64_t n = 0;
+  __u64 in = 0, out = 0;
+  for (bool first = true;; first = false) {
+    __u32 count = kChunk;
+    int err =
+        bpf_map_lookup_batch(fd, first ? nullptr : &in, &out, keys.data(), values.data(), &count, nullptr);
+    if (err != 0 && errno != ENOENT) break;  // no batch support: fall back below
+    n += count;
+    if (err != 0) return n;  // ENOENT: that was the last batch
+    in = out;
+  }
+  n = 0;
+  std::vector<std::uint8_t> cur(key_size), next(key_size);
   const void* prev = nullptr;
   while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
     ++n;
@@ -172,7 +188,8 @@ Result<DdosStats> Guard::ddos_stats() const {
   DdosStats s;
   for (const auto& cpu : XG_TRY(percpu_.get(0)))
     for (int i = 0; i < XDPGUARD_DDOS_MAX; ++i) s.counters[i] += cpu.ddos[i];
-  s.buckets = XG_TRY(count_keys(ddos_maps_.limit_src.fd(), sizeof(xdpguard_limit_key)));
+  s.buckets =
+      XG_TRY(count_keys(ddos_maps_.limit_src.fd(), sizeof(xdpguard_limit_key), sizeof(xdpguard_bucket)));
   s.bucket_capacity = XG_TRY(max_entries(ddos_maps_.limit_src.fd()));
   const std::uint64_t created = s.counters[XDPGUARD_DDOS_BUCKET_NEW].packets;
   s.bucket_evictions = created > s.buckets ? created - s.buckets : 0;

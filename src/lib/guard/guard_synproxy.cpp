@@ -1,5 +1,5 @@
-// Guard's SYN proxy (docs/ddos.md, "SYN proxy"). Placeholder until the
-// synproxy stage lands: reports off.
+// Guard's SYN proxy (docs/ddos.md). Not built yet: only the state of its
+// reserved map (xg_synproxy), which reads "off".
 #include <bpf/bpf.h>
 
 #include "guard/guard.h"
@@ -21,8 +21,5 @@ Result<SynproxyStatus> Guard::synproxy_status() const {
   st.config.ttl = sp.ttl;
   return st;
 }
-
-Result<void> Guard::synproxy_enable(const SynproxyConfig&) { return fail(ENOTSUP, "not built yet"); }
-Result<void> Guard::synproxy_disable() { return fail(ENOTSUP, "not built yet"); }
 
 }  // namespace xdpguard
