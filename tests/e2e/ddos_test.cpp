@@ -133,6 +133,9 @@ TEST_F(Ddos, BlockBlocksListsExpiresAndIsLifted) {
   EXPECT_EQ(del.code, 1);
   EXPECT_EQ(del.err, "xdpguard: blocked del " + veth +
                          ": expected an IPv4 or IPv6 address or prefix, got \"nonsense\"\n");
+  auto table_stats = srv({"stats", veth});
+  EXPECT_NE(table_stats.out.find("  ddos: limit_over="), std::string::npos) << table_stats.out;
+  EXPECT_NE(table_stats.out.find("blocked prefixes: 0 of 16384"), std::string::npos) << table_stats.out;
   auto s = stats_json(*lab_);
   EXPECT_EQ(ddos_packets(s, "block_added"), 2u);
   EXPECT_GE(ddos_packets(s, "blocked"), 10u);
