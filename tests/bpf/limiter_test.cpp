@@ -11,6 +11,8 @@
 
 #include <cstdio>
 
+#include <fmt/format.h>
+
 #include <bpf/bpf.h>
 
 #include <chrono>
@@ -244,6 +246,25 @@ TEST_F(LimiterTest, BlockIPv6Prefix) {
   ASSERT_TRUE(b);
   ASSERT_EQ(b->size(), 1u);
   EXPECT_EQ(rules::prefix_to_string((*b)[0].prefix), "fd00:1:2::/48");
+}
+
+TEST_F(LimiterTest, TheLargestRuleSetsOfLimitedRulesLoad) {
+  // Limited rules are chain rules with one more branch each (the resume
+  // check): 16,384 of them, the most an interface holds, must still load.
+  for (int n : {2000, 16384}) {
+    std::vector<std::string> many;
+    for (int i = 0; i < n; i++)
+      many.push_back(fmt::format("drop {} dport {} limit over {}/s{}", i % 3 ? "udp" : "tcp", i % 60000,
+                                 1 + i % 1000, i % 2 ? " per saddr" : ""));
+    auto t0 = std::chrono::steady_clock::now();
+    auto ids = guard_->replace_rules(many);
+    ASSERT_TRUE(ids) << n << " rules: " << ids.error().message();
+    std::printf("%d limited rules loaded in %.1f s\n", n,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  // The last UDP rule (16,383rd: udp dport 16382, 383/s, one bucket) still
+  // works: over its limit after the burst.
+  EXPECT_EQ(run(udp4("198.18.1.1", 16382), 6), "pppppd");
 }
 
 TEST_F(LimiterTest, CostPerPacket) {

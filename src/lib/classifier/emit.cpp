@@ -21,6 +21,7 @@ constexpr std::int16_t off(std::size_t o) { return static_cast<std::int16_t>(o);
 
 // Scratch offsets.
 constexpr std::int16_t kPrio = off(offsetof(xdpguard_percpu, prio));
+constexpr std::int16_t kLimResume = off(offsetof(xdpguard_percpu, lim_resume));
 constexpr std::int16_t kSlot = off(offsetof(xdpguard_percpu, slot));
 constexpr std::int16_t kAction = off(offsetof(xdpguard_percpu, action));
 constexpr std::int16_t kIfindex = off(offsetof(xdpguard_percpu, ifindex));
@@ -466,6 +467,10 @@ class Emitter {
       if (k.frag && c.l4) continue;  // no L4 header in a non-first fragment
       Label next = p_.label();
       auto terms = terms_of(c, k);
+      // A limited rule the classifier resumed past was under its limit
+      // (limit_code.h): a term like the others, so still one branch per rule.
+      if (c.rule.limit)
+        terms.push_back({Term::Range, Size::W, kLimResume, 0, 0, 0, static_cast<std::uint16_t>(pos)});
       match_terms(terms, next);
       // A match: it wins unless an earlier rule (of another group) already
       // did; then no later rule of this chain can win either.
@@ -477,7 +482,7 @@ class Emitter {
       if (c.rule.limit) {
         // Limited rules are always in chains (plan.cpp): a packet under the
         // limit goes on with the next rule.
-        emit_limit_match(p_, c, pos, next);
+        emit_limit_match(p_, c, pos);
         p_.jmp(group_end);
         p_.bind(next);
         continue;

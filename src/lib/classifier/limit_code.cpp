@@ -94,11 +94,8 @@ void emit_limit_entry(Program& p, std::uint32_t stamp) {
   p.bind(same);
 }
 
-void emit_limit_match(Program& p, const CompiledRule& r, std::uint32_t pos, Label skip) {
+void emit_limit_match(Program& p, const CompiledRule& r, std::uint32_t pos) {
   const rules::Limit& l = *r.rule.limit;
-  // Resumed past this rule: it was under its limit, so it does not match.
-  p.ldx(Size::W, Reg::R1, Reg::R6, kResume);
-  p.jcc(Cond::Gt, Reg::R1, imm_u32(pos), skip);
   p.st(Size::W, Reg::R6, kPrio, imm_u32(pos));
   p.st(Size::W, Reg::R6, kSlot, imm_u32(r.id));
   p.st(Size::W, Reg::R6, kAction, XDPGUARD_ACTION_LIMIT);

@@ -7,8 +7,10 @@
 //
 //   entry   a resume point left by another rule set (lim_stamp differs)
 //           is dropped: the packet is classified from the start;
-//   match   a limited chain rule at or before the resume point is skipped
-//           (it was under its limit); else it records its request;
+//   match   a limited chain rule before the resume point does not match (it
+//           was under its limit: emit.cpp adds "lim_resume <= position" to
+//           the rule's terms, so it stays one branch per rule); else it
+//           records its request;
 //   finish  verdict XDPGUARD_ACTION_LIMIT tail-calls the limiter; if that
 //           fails (no limiter stage, or the kernel's tail-call budget is
 //           spent) the packet passes, counted in ddos[RESUME_FAILED].
@@ -30,10 +32,9 @@ std::uint32_t limit_epoch(const CompiledRule& r);
 
 // r6 = the per-CPU entry. Clobbers r1.
 void emit_limit_entry(Program& p, std::uint32_t stamp);
-// After the rule at `pos` matched and won: jumps to `skip` if the classifier
-// resumes past it, else writes the verdict (XDPGUARD_ACTION_LIMIT) and the
-// request. Clobbers r1.
-void emit_limit_match(Program& p, const CompiledRule& r, std::uint32_t pos, Label skip);
+// After the rule at `pos` matched and won: writes the verdict
+// (XDPGUARD_ACTION_LIMIT) and the request. Clobbers r1.
+void emit_limit_match(Program& p, const CompiledRule& r, std::uint32_t pos);
 // With the verdict's action in r7, at `limit`: tail call to the limiter;
 // if it fails, XDP_PASS into r7 and s->action (no rule counted), then on to
 // `verdict`. r6 = the per-CPU entry; the context is spilled at fp-8.
