@@ -167,6 +167,13 @@ TEST(RuleLimitErrors, NameWhatAndWhere) {
       err("drop ip limit over 5/s block 1m"),
       "column 9: block needs per saddr or per saddr/LEN: it blocks the source (or its prefix) that went "
       "over the limit");
+  EXPECT_EQ(err("drop ip limit over 5/s per saddr/0 block 1m"),
+            "column 9: block with per saddr/0 would block every source once one went over the limit: give a "
+            "longer prefix");
+  EXPECT_EQ(err("drop limit over 5/s per saddr/24/0 block 1m"),
+            "column 6: block with per saddr/0 would block every source once one went over the limit: give a "
+            "longer prefix");
+  EXPECT_TRUE(parse_rule("drop ip limit over 5/s per saddr/0"));  // without block: one bucket per family
   EXPECT_EQ(err("drop ip limit over 5/s per saddr block 0s"),
             "column 40: block duration must be at least 1s, got 0");
   EXPECT_EQ(err("drop ip limit over 5/s per saddr block 8d"),

@@ -249,6 +249,11 @@ tl::expected<void, LimitError> finish_limit(Limit& l, Family family, Action acti
       return error(column,
                    "block needs per saddr or per saddr/LEN: it blocks the source (or its prefix) "
                    "that went over the limit");
+    // A /0 key is every address: one source over the limit would block all.
+    if ((family != Family::V6 && l.len4 == 0) || (family != Family::V4 && l.len6 == 0))
+      return error(column,
+                   "block with per saddr/0 would block every source once one went over the limit: give a "
+                   "longer prefix");
   }
   return {};
 }
