@@ -6,6 +6,8 @@
 // expires by itself and `blocked del` lifts it; stats --json carries the
 // counters; bad limits are refused with clear errors and change nothing.
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 
 #include "e2e_support.h"
 
@@ -140,6 +142,33 @@ TEST_F(Ddos, BlockBlocksListsExpiresAndIsLifted) {
   EXPECT_EQ(ddos_packets(s, "block_added"), 2u);
   EXPECT_GE(ddos_packets(s, "blocked"), 10u);
   EXPECT_EQ(ddos_packets(s, "limit_under"), 10u);
+}
+
+TEST_F(Ddos, ConfigFileSetsTheMapSizesAndLimitedRules) {
+  const std::string veth = lab_->server().veth;
+  ASSERT_EQ(srv({"detach", veth}).code, 0);
+  const std::string path = "/tmp/" + lab_->prefix() + "-ddos.toml";
+  std::ofstream(path) << "[interfaces." << veth << "]\nlimit-buckets = 2048\nblock-entries = 512\nrules = [\n"
+                      << "  \"drop ip udp dport 7000 limit over 10/s burst 3 per saddr/24 block 1m\",\n]\n";
+  auto att = srv({"attach", veth, "--config", path});
+  std::filesystem::remove(path);
+  ASSERT_EQ(att.code, 0) << att.err;
+  EXPECT_EQ(udp_delivered(*lab_, 7000, 10, false, 9, std::chrono::milliseconds(200)), 3);
+  auto s = stats_json(*lab_);
+  EXPECT_EQ(s["ddos"]["buckets"]["capacity"], 2048);
+  EXPECT_EQ(s["ddos"]["buckets"]["used"], 1);
+  EXPECT_EQ(s["ddos"]["block_list"]["capacity"], 512);
+  EXPECT_EQ(s["ddos"]["block_list"]["prefixes"], 1);
+  auto l = nlohmann::json::parse(srv({"blocked", "list", veth, "--json"}).out);
+  ASSERT_EQ(l["blocked"].size(), 1u);
+  EXPECT_EQ(l["blocked"][0]["prefix"], "198.18.0.0/24");
+  // --limit-buckets on the command line wins over the file.
+  ASSERT_EQ(srv({"detach", veth}).code, 0);
+  std::ofstream(path) << "[interfaces." << veth << "]\nlimit-buckets = 2048\n";
+  att = srv({"attach", veth, "--config", path, "--limit-buckets", "100"});
+  std::filesystem::remove(path);
+  ASSERT_EQ(att.code, 0) << att.err;
+  EXPECT_EQ(stats_json(*lab_)["ddos"]["buckets"]["capacity"], 100);
 }
 
 TEST_F(Ddos, BadLimitsAreRefusedAndChangeNothing) {
