@@ -17,8 +17,9 @@ Result<std::string> nft_ingress_script(const std::string& table, const std::stri
     auto rule = XG_TRY(rules::parse_rule(rule_texts[i], i + 1));
     if ((rule.saddr && !rule.saddr->prefix) || (rule.daddr && !rule.daddr->prefix))
       return fail(EINVAL, "nft script: rule {} names a set", i + 1);
-    for (const auto& line : XG_TRY(rules::to_nft(rule, i + 1 == rule_texts.size() ? "xg_last" : "")))
-      s += "    " + line + "\n";
+    rules::NftOptions opts;
+    if (i + 1 == rule_texts.size()) opts.counter = "xg_last";
+    for (const auto& line : XG_TRY(rules::to_nft(rule, opts))) s += "    " + line + "\n";
   }
   s += "  }\n}\n";
   return s;

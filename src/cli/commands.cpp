@@ -22,6 +22,8 @@ struct Args {
   bool all = false;
   int seconds = 8;
   bool generic = false;
+  std::uint32_t limit_buckets = 0;  // 0: from --config, else GuardConfig's
+  std::uint32_t block_entries = 0;
 };
 
 std::uint32_t xdp_of(rules::Action a) { return a == rules::Action::Drop ? XDP_DROP : XDP_PASS; }
@@ -49,7 +51,11 @@ Result<void> cmd_attach(const Args& a) {
     cfg.default_action = xdp_of(section->default_action);
     cfg.non_ip_action = xdp_of(section->non_ip_action);
     cfg.malformed_action = xdp_of(section->malformed_action);
+    if (section->limit_buckets) cfg.limit_buckets = section->limit_buckets;
+    if (section->block_entries) cfg.block_entries = section->block_entries;
   }
+  if (a.limit_buckets) cfg.limit_buckets = a.limit_buckets;
+  if (a.block_entries) cfg.block_entries = a.block_entries;
   AttachMode mode = mode_text == "native"    ? AttachMode::Native
                     : mode_text == "generic" ? AttachMode::Generic
                                              : AttachMode::Auto;
@@ -169,6 +175,14 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
                      "TOML file: mode, default action and rules of this interface, sets");
   attach->add_option("--default", args->default_action, "Action when no rule matches: pass|drop")
       ->check(CLI::IsMember({"pass", "drop"}));
+  attach
+      ->add_option("--limit-buckets", args->limit_buckets,
+                   "Per-source rate-limit buckets the kernel keeps (LRU; default 65536)")
+      ->check(CLI::Range(1u, 1u << 24));
+  attach
+      ->add_option("--block-entries", args->block_entries,
+                   "Blocked source prefixes the kernel keeps (LRU; default 16384)")
+      ->check(CLI::Range(1u, 1u << 24));
   attach->footer(
       "Example: xdpguard attach veth1 --mode native\n"
       "         xdpguard attach eth1 --config /etc/xdpguard.toml");
@@ -205,6 +219,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
 
   register_rule_commands(app, cmd);
   register_gen_command(app, cmd);
+  register_ddos_commands(app, cmd);
 }
 
 int run(Command& cmd, const Globals& g) {

@@ -136,7 +136,47 @@ TEST_F(BtfTest, PerCpuEntryLayoutMatches) {
                  XG_MEMBER(xdpguard_percpu, prio), XG_MEMBER(xdpguard_percpu, slot),
                  XG_MEMBER(xdpguard_percpu, action), XG_MEMBER(xdpguard_percpu, ifindex),
                  XG_MEMBER(xdpguard_percpu, pad), XG_MEMBER(xdpguard_percpu, actions),
-                 XG_MEMBER(xdpguard_percpu, parse), XG_MEMBER(xdpguard_percpu, errors)});
+                 XG_MEMBER(xdpguard_percpu, parse), XG_MEMBER(xdpguard_percpu, errors),
+                 XG_MEMBER(xdpguard_percpu, lim), XG_MEMBER(xdpguard_percpu, lim_resume),
+                 XG_MEMBER(xdpguard_percpu, lim_stamp), XG_MEMBER(xdpguard_percpu, ddos)});
+  // The generated classifier writes the limiter's request (classifier/limit_code.cpp).
+  expect_struct("xdpguard_limit_req", sizeof(xdpguard_limit_req),
+                {XG_MEMBER(xdpguard_limit_req, cost_ns), XG_MEMBER(xdpguard_limit_req, tau_ns),
+                 XG_MEMBER(xdpguard_limit_req, block_ns), XG_MEMBER(xdpguard_limit_req, action),
+                 XG_MEMBER(xdpguard_limit_req, epoch), XG_MEMBER(xdpguard_limit_req, key),
+                 XG_MEMBER(xdpguard_limit_req, len4), XG_MEMBER(xdpguard_limit_req, len6),
+                 XG_MEMBER(xdpguard_limit_req, pad)});
+}
+
+TEST_F(BtfTest, DdosLayoutsMatch) {
+  expect_struct(
+      "xdpguard_bucket", sizeof(xdpguard_bucket),
+      {XG_MEMBER(xdpguard_bucket, tat), XG_MEMBER(xdpguard_bucket, epoch), XG_MEMBER(xdpguard_bucket, pad)});
+  expect_struct("xdpguard_limit_key", sizeof(xdpguard_limit_key),
+                {XG_MEMBER(xdpguard_limit_key, rule), XG_MEMBER(xdpguard_limit_key, family),
+                 XG_MEMBER(xdpguard_limit_key, len), XG_MEMBER(xdpguard_limit_key, pad),
+                 XG_MEMBER(xdpguard_limit_key, addr)});
+  expect_struct("xdpguard_block_key", sizeof(xdpguard_block_key),
+                {XG_MEMBER(xdpguard_block_key, family), XG_MEMBER(xdpguard_block_key, len),
+                 XG_MEMBER(xdpguard_block_key, pad), XG_MEMBER(xdpguard_block_key, addr)});
+  expect_struct(
+      "xdpguard_block", sizeof(xdpguard_block),
+      {XG_MEMBER(xdpguard_block, expires_ns), XG_MEMBER(xdpguard_block, added_ns),
+       XG_MEMBER(xdpguard_block, packets), XG_MEMBER(xdpguard_block, rule), XG_MEMBER(xdpguard_block, pad)});
+  expect_struct("xdpguard_ddos", sizeof(xdpguard_ddos),
+                {XG_MEMBER(xdpguard_ddos, block_until), XG_MEMBER(xdpguard_ddos, fake_now),
+                 XG_MEMBER(xdpguard_ddos, lens4), XG_MEMBER(xdpguard_ddos, lens6)});
+}
+
+TEST_F(BtfTest, DdosMapsHoldAbiTypes) {
+  expect_map(XDPGUARD_PIN_LIMIT_AGG, BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(xdpguard_bucket),
+             XDPGUARD_MAX_RULES + 1, "xdpguard_bucket");
+  expect_map(XDPGUARD_PIN_LIMIT_SRC, BPF_MAP_TYPE_LRU_HASH, sizeof(xdpguard_limit_key),
+             sizeof(xdpguard_bucket), 65536, "xdpguard_bucket");
+  expect_map(XDPGUARD_PIN_BLOCKED, BPF_MAP_TYPE_LRU_HASH, sizeof(xdpguard_block_key), sizeof(xdpguard_block),
+             16384, "xdpguard_block");
+  expect_map(XDPGUARD_PIN_DDOS, BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(xdpguard_ddos), 1,
+             "xdpguard_ddos");
 }
 
 TEST_F(BtfTest, CounterMapsHoldAbiCounters) {

@@ -18,6 +18,8 @@
 // `meta protocol ip ip saddr @s_v4 drop` and the same for ip6, in that
 // order: a packet has one family, so first-match order is kept).
 //
+// A third test gives rules rate limits (see its comment).
+//
 // Non-first fragments are not compared: at the netdev hook (kernel 6.18)
 // nftables evaluates port and flag matches on them against whatever bytes sit
 // where an L4 header would be (the fragment's payload for IPv4, the IPv6
@@ -45,6 +47,7 @@
 #include "e2e_support.h"
 #include "guard/guard.h"
 #include "oracle/nft.h"
+#include "rules/parser.h"
 #include "rules/printer.h"
 #include "support/packet.h"
 #include "support/rule_gen.h"
@@ -134,6 +137,9 @@ class NftDiff : public ::testing::Test {
     ASSERT_TRUE(guard_->set_default_action(default_drop ? XDP_DROP : XDP_PASS));
     auto ids = guard_->replace_rules(texts);
     ASSERT_TRUE(ids) << name << ": " << ids.error().message();
+    if (std::any_of(rules.begin(), rules.end(), [](const Rule& r) { return r.limit.has_value(); })) {
+      ASSERT_TRUE(guard_->reset_ddos_state());  // fresh buckets, as nft's new table has
+    }
 
     // Sent after each burst: a non-IP frame the chain records first thing.
     // Once nft has recorded it, it has processed every frame before it (they
@@ -149,11 +155,16 @@ class NftDiff : public ::testing::Test {
         "  chain rules {{ type filter hook ingress device \"{0}\" priority 0; policy {1};\n"
         "    ether saddr {2} add @passed {{ ether saddr }} drop\n",
         lab_->server().veth, default_drop ? "drop" : "accept", sentinel_mac, nft_sets(g.sets()));
-    for (const auto& r : rules) {
-      auto lines = to_nft(r);
+    std::string limit_sets;
+    for (std::size_t k = 0; k < rules.size(); ++k) {
+      NftOptions opts;
+      opts.index = k;
+      opts.decls = &limit_sets;
+      auto lines = to_nft(rules[k], opts);
       ASSERT_TRUE(lines) << lines.error().message();
       for (const auto& line : *lines) script += "    " + line + "\n";
     }
+    script.insert(script.find("  chain rules"), limit_sets);
     script += fmt::format(
         "  }}\n  chain observe {{ type filter hook ingress device \"{}\" priority 10; policy accept;\n"
         "    add @passed {{ ether saddr }}\n  }}\n}}\n",
@@ -293,6 +304,49 @@ TEST_F(NftDiff, SetsAgreeWithNftablesSets) {
   EXPECT_GT(tot.by_set_rule, tot.frames / 20) << "sets decided too few frames to mean anything";
   EXPECT_GT(tot.passed, tot.frames / 10);
   EXPECT_LT(tot.passed, tot.frames - tot.frames / 10);
+}
+
+// Rate limits: a third of the rules get `limit over` at rates of a few per
+// minute, hour or day (one bucket, or per source /N of either family), so
+// that no token comes back while a rule set's frames are sent: both sides
+// then decide by the burst alone, deterministically, and must agree frame
+// by frame (nft's packet-mode bucket is the one xdpguard implements).
+TEST_F(NftDiff, LimitsAgreeWithNftablesLimitAndDynamicSets) {
+  Totals tot;
+  std::size_t limited = 0;
+  for (int set = 0; set < 40; ++set) {
+    RuleGen g(5000u + static_cast<unsigned>(set));
+    bool default_drop = g.coin(25);
+    auto rules = g.rules(1 + g.pick(40));
+    for (auto& r : rules) {
+      if (!g.coin(35)) continue;
+      Limit l;
+      l.rate = static_cast<std::uint64_t>(1 + g.pick(5));
+      l.unit = g.coin(50) ? RateUnit::Minute : g.coin(50) ? RateUnit::Hour : RateUnit::Day;
+      l.burst = static_cast<std::uint32_t>(1 + g.pick(4));
+      if (g.coin(60)) {
+        l.per_saddr = true;
+        static constexpr std::uint8_t kLen4[] = {32, 24, 16, 0}, kLen6[] = {128, 64, 48, 0};
+        l.len4 = kLen4[g.pick(4)];
+        l.len6 = kLen6[g.pick(4)];
+      }
+      if (r.family == Family::V4) l.len6 = 128;
+      if (r.family == Family::V6) l.len4 = 32;
+      r.limit = l;
+      auto back = parse_rule(to_string(r));  // normalised as the parser does
+      ASSERT_TRUE(back) << to_string(r);
+      r = *back;
+      ++limited;
+    }
+    compare(g, rules, default_drop, (0x4000u | static_cast<std::uint32_t>(set)) << 16,
+            fmt::format("rule set with limits {} (seed {})", set, 5000 + set), tot);
+    if (HasFatalFailure()) return;
+  }
+  std::printf(
+      "nft differential with limits: %zu rule sets (%zu rules, %zu limited), %zu frames, %zu passed / %zu "
+      "dropped, 0 disagreements\n",
+      tot.sets, tot.rules, limited, tot.frames, tot.passed, tot.frames - tot.passed);
+  EXPECT_GT(limited, 100u);
 }
 
 }  // namespace

@@ -6,12 +6,32 @@
 
 namespace xdpguard::rules {
 
-Result<std::vector<std::string>> to_nft(const Rule& r, const std::string& counter) {
+namespace {
+
+std::string nft_limit(const Limit& l) {
+  static constexpr const char* kUnits[] = {"second", "minute", "hour", "day"};
+  return fmt::format("limit rate over {}/{} burst {} packets", l.rate, kUnits[static_cast<int>(l.unit)],
+                     l.burst);
+}
+
+// The first `len` bits of an address of family f, as nft writes a mask.
+std::string nft_mask(Family f, unsigned len) {
+  Prefix m{f, {}, static_cast<std::uint8_t>(f == Family::V6 ? 128 : 32)};
+  for (unsigned b = 0; b < len; ++b) m.addr[b / 8] |= static_cast<std::uint8_t>(0x80u >> (b % 8));
+  return prefix_to_string(m);
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> to_nft(const Rule& r, const NftOptions& opts) {
   if (r.action != Action::Drop && r.action != Action::Pass)
     return fail(EINVAL, "nft translation: only pass and drop");
+  const bool per_saddr = r.limit && r.limit->per_saddr;
+  if (per_saddr && !opts.decls)
+    return fail(EINVAL, "nft translation: a per-source limit needs set declarations");
   const bool uses_set = (r.saddr && !r.saddr->prefix) || (r.daddr && !r.daddr->prefix);
   std::vector<Family> fams = {r.family};
-  if (r.family == Family::Any && uses_set) fams = {Family::V4, Family::V6};
+  if (r.family == Family::Any && (uses_set || per_saddr)) fams = {Family::V4, Family::V6};
   const bool l4 = r.sport || r.dport || r.flags_mask;
   auto ports = [](const PortRange& p) {
     return p.lo == p.hi ? std::to_string(p.lo) : fmt::format("{}-{}", p.lo, p.hi);
@@ -33,7 +53,15 @@ Result<std::vector<std::string>> to_nft(const Rule& r, const std::string& counte
     if (r.sport) s += fmt::format("{} sport {} ", proto, ports(*r.sport));
     if (r.dport) s += fmt::format("{} dport {} ", proto, ports(*r.dport));
     if (r.flags_mask) s += fmt::format("tcp flags & 0x{:x} == 0x{:x} ", r.flags_mask, r.flags_value);
-    if (!counter.empty()) s += fmt::format("counter name \"{}\" ", counter);
+    if (r.limit && !per_saddr) s += nft_limit(*r.limit) + " ";
+    if (per_saddr) {
+      const std::string set = fmt::format("lim{}_v{}", opts.index, f == Family::V6 ? 6 : 4);
+      *opts.decls += fmt::format("  set {} {{ type {}; size 65535; flags dynamic; }}\n", set,
+                                 f == Family::V6 ? "ipv6_addr" : "ipv4_addr");
+      s += fmt::format("update @{} {{ {} saddr and {} {} }} ", set, ip,
+                       nft_mask(f, f == Family::V6 ? r.limit->len6 : r.limit->len4), nft_limit(*r.limit));
+    }
+    if (!opts.counter.empty()) s += fmt::format("counter name \"{}\" ", opts.counter);
     s += r.action == Action::Drop ? "drop" : "accept";
     out.push_back(std::move(s));
   }

@@ -5,6 +5,9 @@
 //   drop tcp tcp-flags syn,!ack           ->  tcp flags & 0x12 == 0x2 drop
 //   drop saddr @bad                       ->  ip saddr @bad_v4 drop
 //                                             ip6 saddr @bad_v6 drop
+//   drop udp limit over 10/s per saddr    ->  meta protocol ip udp update @lim0_v4
+//                                             { ip saddr and 255.255.255.255 limit rate
+//                                             over 10/second burst 5 packets } drop (+ ip6)
 // (nft adds the dependencies `ip saddr` and `udp dport` imply). An xdpguard
 // set holds both families and nft sets one: a rule naming a set becomes one
 // nft rule per family it applies to, over NAME_v4 and NAME_v6, IPv4 first (a
@@ -15,6 +18,7 @@
 // are refused (EINVAL).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -23,7 +27,18 @@
 
 namespace xdpguard::rules {
 
-// `counter` names a named counter object the rules count into ("" for none).
-[[nodiscard]] Result<std::vector<std::string>> to_nft(const Rule& r, const std::string& counter = "");
+struct NftOptions {
+  // A named counter object the rules count into ("" for none).
+  std::string counter;
+  // A `limit over` becomes nft's `limit rate over RATE/UNIT burst N packets`
+  // (one bucket for the rule) or, with `per saddr[/N]`, an update of a
+  // dynamic set per family keyed by the masked source, named limINDEX_v4 and
+  // limINDEX_v6 (xdpguard's buckets are per family too). Their declarations
+  // are appended to *decls (needed for such a rule).
+  std::size_t index = 0;
+  std::string* decls = nullptr;
+};
+
+[[nodiscard]] Result<std::vector<std::string>> to_nft(const Rule& r, const NftOptions& opts = {});
 
 }  // namespace xdpguard::rules

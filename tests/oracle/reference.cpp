@@ -1,5 +1,6 @@
 #include "oracle/reference.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace xdpguard::rules {
@@ -27,7 +28,7 @@ bool port_ok(const std::optional<PortRange>& r, std::uint16_t v) { return !r || 
 }  // namespace
 
 std::optional<std::size_t> first_match(const std::vector<Rule>& rules, const PacketFields& p,
-                                       const SetMembership& in_set) {
+                                       const SetMembership& in_set, const LimitOutcome& over_limit) {
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const Rule& r = rules[i];
     if (r.family == Family::V4 && p.family != 4) continue;
@@ -38,9 +39,37 @@ std::optional<std::size_t> first_match(const std::vector<Rule>& rules, const Pac
     if (!port_ok(r.sport, p.sport) || !port_ok(r.dport, p.dport)) continue;
     if ((p.tcp_flags & r.flags_mask) != (r.flags_value & r.flags_mask)) continue;
     if (!addr_ok(r.saddr, p, p.saddr, in_set) || !addr_ok(r.daddr, p, p.daddr, in_set)) continue;
+    if (r.limit && over_limit && !over_limit(i)) continue;  // under the limit: on to later rules
     return i;
   }
   return std::nullopt;
+}
+
+bool ReferenceLimiter::over(std::size_t index, const Rule& r, const PacketFields& p, std::uint64_t now_ns) {
+  const Limit& l = *r.limit;
+  std::array<std::uint8_t, 17> key{};
+  if (l.per_saddr) {
+    key[16] = p.family;
+    const unsigned len = p.family == 6 ? l.len6 : l.len4;
+    for (unsigned bit = 0; bit < len; ++bit)
+      key[bit / 8] |= static_cast<std::uint8_t>(p.saddr[bit / 8] & (0x80u >> (bit % 8)));
+  }
+  const std::uint64_t cost = limit_cost_ns(l), depth = cost * l.burst;
+  auto [it, fresh] = buckets_.try_emplace({index, key}, Bucket{depth, now_ns});
+  Bucket& b = it->second;
+  if (!fresh) {
+    const std::uint64_t gained = now_ns > b.last ? now_ns - b.last : 0;
+    b.tokens = std::min(depth, b.tokens + gained);
+    b.last = std::max(b.last, now_ns);
+  }
+  if (b.tokens < cost) return true;
+  b.tokens -= cost;
+  return false;
+}
+
+LimitOutcome ReferenceLimiter::at(const std::vector<Rule>& rules, const PacketFields& p,
+                                  std::uint64_t now_ns) {
+  return [this, &rules, p, now_ns](std::size_t i) { return over(i, rules[i], p, now_ns); };
 }
 
 }  // namespace xdpguard::rules

@@ -193,7 +193,7 @@ TEST(ConfigErrors, UnknownKeys) {
             "interfaces or sets)");
   EXPECT_EQ(error_of("[interfaces.eth1]\nmode = \"native\"\ndefualt = \"drop\"\n"),
             "/etc/xdpguard.toml line 3: unknown key \"defualt\" in [interfaces.eth1] (expected mode, "
-            "default, non-ip, malformed or rules)");
+            "default, non-ip, malformed, rules, limit-buckets or block-entries)");
   EXPECT_EQ(error_of("[sets.bl]\nfile = \"x\"\nfiles = \"y\"\n"),
             "/etc/xdpguard.toml line 3: unknown key \"files\" in [sets.bl] (expected file or elements)");
 }

@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define XDPGUARD_ABI_VERSION 5
+#define XDPGUARD_ABI_VERSION 6
 
 /* XDP verdicts are counted by their UAPI value (XDP_ABORTED..XDP_REDIRECT). */
 #define XDPGUARD_NUM_ACTIONS 5
@@ -88,7 +88,7 @@ struct xdpguard_meta {
  */
 #define XDPGUARD_PROG_CLASSIFIER 0
 #define XDPGUARD_PROG_ENFORCE 1
-#define XDPGUARD_NUM_PROGS 2
+#define XDPGUARD_NUM_PROGS 4 /* with the DDoS stages: limiter (2), synproxy (3) */
 
 #define XDPGUARD_MAX_SETS 64
 /* No rule matched yet / rule slot that counts nothing (non-IP, malformed). */
@@ -121,6 +121,132 @@ enum xdpguard_error {
 };
 
 /*
+ * Rate limits (docs/ddos.md). A rule with `limit over RATE ...` matches only
+ * the packets over its rate; the token bucket is nft's, kept as GCRA: one
+ * 64-bit "theoretical arrival time" (tat) per bucket, updated with one
+ * compare-and-swap. A packet at time now is under the limit iff
+ * max(tat, now) - now <= tau, and then tat becomes max(tat, now) + cost.
+ *
+ * The generated classifier finds the rule set's first static match (limits
+ * ignored). If that rule has a limit, it sets action XDPGUARD_ACTION_LIMIT,
+ * fills `lim` from immediates, and tail-calls the limiter stage (slot
+ * XDPGUARD_PROG_LIMIT, C), which charges the bucket: over the limit, the
+ * rule's own verdict applies; under it, the limiter sets lim_resume to the
+ * rule's position + 1 and tail-calls the classifier again, which then skips
+ * limited rules before that position (a rule without a limit before it
+ * cannot match: it would have been the first match). At most 16 limited
+ * rules per packet can be under their limits (33 tail calls); past that the
+ * packet passes and counts in XDPGUARD_DDOS_RESUME_FAILED.
+ */
+#define XDPGUARD_PROG_LIMIT 2
+#define XDPGUARD_PROG_SYNPROXY 3
+#define XDPGUARD_ACTION_LIMIT 16  /* verdict: "ask the limiter" */
+
+#define XDPGUARD_LIMIT_KEY_NONE 0  /* one bucket for the rule (xg_limit_agg) */
+#define XDPGUARD_LIMIT_KEY_SADDR 1 /* one per source prefix (xg_limit_src) */
+
+struct xdpguard_limit_req {
+	__u64 cost_ns;  /* what a packet costs: unit / rate */
+	__u64 tau_ns;   /* (burst - 1) * cost */
+	__u64 block_ns; /* 0, or how long a source over the limit is blocked */
+	__u32 action;   /* the rule's verdict (XDP_*) for a packet over the limit */
+	__u32 epoch;    /* the limit's identity: a bucket of another epoch restarts full */
+	__u8 key;       /* XDPGUARD_LIMIT_KEY_* */
+	__u8 len4;      /* source prefix lengths of the key */
+	__u8 len6;
+	__u8 pad[5];
+};
+
+/* A bucket: nothing charged (or a bucket of another epoch) is full. */
+struct xdpguard_bucket {
+	__u64 tat;   /* ns (monotonic clock) */
+	__u32 epoch;
+	__u32 pad;
+};
+
+/* Key of a per-source bucket; the address masked to the key's length. */
+struct xdpguard_limit_key {
+	__u32 rule; /* rule id */
+	__u8 family;
+	__u8 len;
+	__u16 pad;
+	__u32 addr[4];
+};
+
+/*
+ * Auto-block (`block DURATION`): a source prefix over a limit is entered in
+ * xg_blocked (LRU hash) with its expiry; the parser drops its packets until
+ * then, before the classifier. The parser looks only while some block may
+ * be unexpired (xdpguard_ddos.block_until in the future), one lookup per
+ * prefix length in use (lens4/lens6: length + 1, 0 = free slot, claimed by
+ * the limiter), so an empty block list costs one array read.
+ */
+#define XDPGUARD_BLOCK_LENS 8
+struct xdpguard_block_key {
+	__u8 family;
+	__u8 len;
+	__u16 pad;
+	__u32 addr[4]; /* masked to len */
+};
+struct xdpguard_block {
+	__u64 expires_ns; /* monotonic clock */
+	__u64 added_ns;
+	__u64 packets;    /* dropped by the block */
+	__u32 rule;       /* the rule id that blocked it */
+	__u32 pad;
+};
+
+/* Single entry of xg_ddos: DDoS state shared by every CPU. */
+struct xdpguard_ddos {
+	__u64 block_until;  /* no block expires after this (0: no block) */
+	__u64 fake_now;     /* the clock, if loaded with cfg_fake_clock (tests) */
+	__u32 lens4[XDPGUARD_BLOCK_LENS];
+	__u32 lens6[XDPGUARD_BLOCK_LENS];
+};
+
+/*
+ * SYN proxy (`xdpguard synproxy enable`): the configuration read by the
+ * synproxy stage (slot XDPGUARD_PROG_SYNPROXY), which the classifier calls
+ * for TCP packets it would pass to one of the ports. Userspace keeps its
+ * own state in the same entry (state, the sysctls it changed).
+ */
+#define XDPGUARD_SYNPROXY_MAX_PORTS 16
+#define XDPGUARD_SYNPROXY_OFF 0
+#define XDPGUARD_SYNPROXY_ON 1
+#define XDPGUARD_SYNPROXY_CHANGING 2 /* an enable or disable did not finish */
+struct xdpguard_synproxy {
+	__u16 mss4;    /* MSS announced in SYN-ACKs */
+	__u16 mss6;
+	__u8 wscale;   /* window scale announced */
+	__u8 ttl;      /* TTL / hop limit of SYN-ACKs */
+	__u8 nports;
+	__u8 state;    /* XDPGUARD_SYNPROXY_* (userspace) */
+	__u16 ports[XDPGUARD_SYNPROXY_MAX_PORTS];
+	/* Sysctls as they were before enable (userspace; -1: not changed). */
+	__s32 saved_syncookies;
+	__s32 saved_timestamps;
+	__s32 saved_tcp_loose;
+	__u32 pad;
+};
+
+/* DDoS counters in xdpguard_percpu.ddos (packets and bytes). */
+enum xdpguard_ddos_counter {
+	XDPGUARD_DDOS_LIMIT_OVER = 0,     /* over a limit: the rule matched */
+	XDPGUARD_DDOS_LIMIT_UNDER = 1,    /* under a limit: on to later rules */
+	XDPGUARD_DDOS_BUCKET_NEW = 2,     /* a per-source bucket was created */
+	XDPGUARD_DDOS_RESUME_FAILED = 3,  /* too many limited rules under their limits: passed */
+	XDPGUARD_DDOS_BLOCKED = 4,        /* dropped by an unexpired block */
+	XDPGUARD_DDOS_BLOCK_ADDED = 5,    /* a source prefix was blocked */
+	XDPGUARD_DDOS_BLOCK_FAILED = 6,   /* ...could not be (no length slot) */
+	XDPGUARD_DDOS_SYN_COOKIE = 7,     /* SYN answered with a cookie SYN-ACK (XDP_TX) */
+	XDPGUARD_DDOS_ACK_VALID = 8,      /* ACK with a valid cookie: to the kernel's SYNPROXY */
+	XDPGUARD_DDOS_ACK_INVALID = 9,    /* ACK with a bad cookie: dropped */
+	XDPGUARD_DDOS_ESTABLISHED = 10,   /* packet of a tracked connection: passed */
+	XDPGUARD_DDOS_SYNPROXY_DROP = 11, /* other packets to a port without a connection */
+	XDPGUARD_DDOS_MAX = 12,
+};
+
+/*
  * Per-CPU state (xg_percpu, one entry): the packet being processed, written
  * by the parser, read and completed by the classifier, read by enforce; and
  * this CPU's counters, which every stage reaches through the one lookup it
@@ -139,6 +265,12 @@ struct xdpguard_percpu {
 	struct xdpguard_counter actions[XDPGUARD_NUM_ACTIONS]; /* by verdict returned */
 	struct xdpguard_counter parse[XDPGUARD_PARSE_MAX];     /* by parse outcome */
 	struct xdpguard_counter errors[XDPGUARD_ERR_MAX];
+	/* DDoS stages (below, "Rate limits"): the limited rule's request, the
+	 * classifier's resume point, and this CPU's DDoS counters. */
+	struct xdpguard_limit_req lim;
+	__u32 lim_resume; /* first rule position the classifier may match */
+	__u32 lim_stamp;  /* the rule set lim_resume belongs to */
+	struct xdpguard_counter ddos[XDPGUARD_DDOS_MAX];
 };
 
 /*
@@ -277,6 +409,11 @@ struct xdpguard_set_info {
 #define XDPGUARD_PIN_SET4 "xg_set4"
 #define XDPGUARD_PIN_SET6 "xg_set6"
 #define XDPGUARD_PIN_SET_NAMES "xg_set_names"
+#define XDPGUARD_PIN_LIMIT_AGG "xg_limit_agg"
+#define XDPGUARD_PIN_LIMIT_SRC "xg_limit_src"
+#define XDPGUARD_PIN_BLOCKED "xg_blocked"
+#define XDPGUARD_PIN_DDOS "xg_ddos"
+#define XDPGUARD_PIN_SYNPROXY "xg_synproxy"
 
 /* ---- Traffic generator (bpf/gen.bpf.c, `xdpguard gen`) ------------------
  * The generator sends one template frame again and again (BPF_PROG_TEST_RUN

@@ -22,7 +22,7 @@ inline xdpguard_counter& operator+=(xdpguard_counter& a, const xdpguard_counter&
   return a;
 }
 static_assert(sizeof(xdpguard_pkt) == 48);
-static_assert(sizeof(xdpguard_percpu) == 280);
+static_assert(sizeof(xdpguard_percpu) == 520);
 static_assert(sizeof(xdpguard_percpu) % 8 == 0, "per-CPU values are 8-byte aligned");
 static_assert(sizeof(xdpguard_set4_elem) == 32);
 static_assert(sizeof(xdpguard_set6_slot) == 20);
@@ -30,3 +30,11 @@ static_assert(sizeof(xdpguard_set6_elem) == 128);
 static_assert(sizeof(xdpguard_ruleset_hdr) == 32);
 static_assert(sizeof(xdpguard_ruleset_entry) == 276);
 static_assert(sizeof(xdpguard_gen_cfg) == 36);
+static_assert(sizeof(xdpguard_limit_req) == 40);
+static_assert(sizeof(xdpguard_bucket) == 16);
+static_assert(sizeof(xdpguard_limit_key) == 24);
+static_assert(sizeof(xdpguard_block_key) == 20);
+static_assert(sizeof(xdpguard_block) == 32);
+static_assert(sizeof(xdpguard_ddos) == 80);
+static_assert(sizeof(xdpguard_synproxy) == 56);
+static_assert(XDPGUARD_DDOS_MAX == 12);

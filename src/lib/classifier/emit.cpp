@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "bpf/abi.h"
+#include "classifier/limit_code.h"
 #include "classifier/sets.h"
 
 namespace xdpguard::cls {
@@ -20,6 +21,7 @@ constexpr std::int16_t off(std::size_t o) { return static_cast<std::int16_t>(o);
 
 // Scratch offsets.
 constexpr std::int16_t kPrio = off(offsetof(xdpguard_percpu, prio));
+constexpr std::int16_t kLimResume = off(offsetof(xdpguard_percpu, lim_resume));
 constexpr std::int16_t kSlot = off(offsetof(xdpguard_percpu, slot));
 constexpr std::int16_t kAction = off(offsetof(xdpguard_percpu, action));
 constexpr std::int16_t kIfindex = off(offsetof(xdpguard_percpu, ifindex));
@@ -155,6 +157,7 @@ class Emitter {
     p_.st(Size::W, R::R6, kPrio, imm_u32(XDPGUARD_PRIO_NONE));
     p_.st(Size::W, R::R6, kSlot, XDPGUARD_RULE_DEFAULT);
     p_.st(Size::W, R::R6, kAction, imm_u32(plan_.default_action));
+    if (limits_) emit_limit_entry(p_, ruleset_stamp(plan_));
   }
 
   // Label of the code for a class's path; classes with the same groups (and
@@ -301,6 +304,9 @@ class Emitter {
     p_.bind(end);
     Label enforce = p_.label();
     p_.ldx(Size::W, R::R7, R::R6, kAction);
+    Label limit = p_.label(), verdict = p_.label();
+    if (limits_) p_.jcc(Cond::Eq, R::R7, XDPGUARD_ACTION_LIMIT, limit);
+    p_.bind(verdict);
     p_.jcc(Cond::Eq, R::R7, XDP_REDIRECT, enforce);
     p_.jcc(Cond::Ge, R::R7, XDPGUARD_NUM_ACTIONS, enforce);
     // xg_rule_stats[slot]
@@ -324,6 +330,7 @@ class Emitter {
     p_.mov(R::R0, R::R7);
     p_.exit();
 
+    if (limits_) emit_limit_call(p_, maps_[kMapProgs], limit, verdict);
     p_.bind(enforce);
     p_.ldx(Size::DW, R::R1, kFp, kCtx);
     p_.ld_map(R::R2, maps_[kMapProgs]);
@@ -460,6 +467,10 @@ class Emitter {
       if (k.frag && c.l4) continue;  // no L4 header in a non-first fragment
       Label next = p_.label();
       auto terms = terms_of(c, k);
+      // A limited rule the classifier resumed past was under its limit
+      // (limit_code.h): a term like the others, so still one branch per rule.
+      if (c.rule.limit)
+        terms.push_back({Term::Range, Size::W, kLimResume, 0, 0, 0, static_cast<std::uint16_t>(pos)});
       match_terms(terms, next);
       // A match: it wins unless an earlier rule (of another group) already
       // did; then no later rule of this chain can win either.
@@ -468,6 +479,14 @@ class Emitter {
       p_.jcc(Cond::Gt, R::R7, imm_u32(pos), wins);
       p_.jmp(group_end);
       p_.bind(wins);
+      if (c.rule.limit) {
+        // Limited rules are always in chains (plan.cpp): a packet under the
+        // limit goes on with the next rule.
+        emit_limit_match(p_, c, pos);
+        p_.jmp(group_end);
+        p_.bind(next);
+        continue;
+      }
       p_.st(Size::W, R::R6, kPrio, imm_u32(pos));
       p_.st(Size::W, R::R6, kSlot, imm_u32(c.id));
       p_.st(Size::W, R::R6, kAction, imm_u32(c.action));
@@ -735,6 +754,7 @@ class Emitter {
   std::vector<MapId> blob_maps_;  // per blob of tables_
   MapId blob(const GroupTables& t) const { return blob_maps_.at(t.blob); }
   std::map<std::vector<std::uint32_t>, ClassCode> class_code_;
+  bool limits_ = has_limits(plan_);  // after plan_: members initialise in order
 };
 
 }  // namespace

@@ -109,7 +109,9 @@ void plan_partition(std::uint8_t family, std::optional<std::uint8_t> proto,
                     const std::vector<std::uint32_t>& positions, const std::vector<CompiledRule>& rules,
                     std::vector<Group>& out) {
   std::vector<std::uint32_t> pool, chain;
-  for (auto pos : positions) (uses_set(rules[pos]) ? chain : pool).push_back(pos);
+  // Rules with sets, and rules with limits (the limiter resumes after them:
+  // limit_code.h), are always chain rules.
+  for (auto pos : positions) (uses_set(rules[pos]) || rules[pos].rule.limit ? chain : pool).push_back(pos);
   while (pool.size() > kChainMax) {
     std::optional<Key> best;
     std::vector<std::uint32_t> best_taken;

@@ -209,6 +209,14 @@ class Loader {
         ifc.non_ip_action = XG_TRY(pass_or_drop(*k, *n, name));
       } else if (key_s == "malformed") {
         ifc.malformed_action = XG_TRY(pass_or_drop(*k, *n, name));
+      } else if (key_s == "limit-buckets" || key_s == "block-entries") {
+        // Sizes of the kernel's LRU maps for rate limits (docs/ddos.md).
+        auto v = n->value<std::int64_t>();
+        if (!n->is_integer() || *v < 1 || *v > (1 << 24))
+          return error(line_of(*n), "interface {}: expected {} to be a number from 1 to {}, got {}", name,
+                       key_s, 1 << 24,
+                       n->is_integer() ? std::to_string(*v) : std::string(type_name(n->type())));
+        (key_s == "limit-buckets" ? ifc.limit_buckets : ifc.block_entries) = static_cast<std::uint32_t>(*v);
       } else if (key_s == "rules") {
         const toml::array* a = n->as_array();
         if (!a)
@@ -216,8 +224,9 @@ class Loader {
                        type_name(n->type()));
         XG_CHECK(rule_list(ifc, *a, defs));
       } else {
-        return unknown_key(*k, fmt::format("in [interfaces.{}]", name),
-                           {"mode", "default", "non-ip", "malformed", "rules"});
+        return unknown_key(
+            *k, fmt::format("in [interfaces.{}]", name),
+            {"mode", "default", "non-ip", "malformed", "rules", "limit-buckets", "block-entries"});
       }
     }
     std::vector<rules::Rule> parsed;

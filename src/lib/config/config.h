@@ -8,6 +8,8 @@
 //   default = "pass"          # pass | drop: no rule matched (default: pass)
 //   non-ip = "pass"           # pass | drop: frames that are not IPv4/IPv6 (default: pass)
 //   malformed = "pass"        # pass | drop: truncated or malformed headers (default: pass)
+//   limit-buckets = 65536     # per-source rate-limit buckets (LRU), docs/ddos.md
+//   block-entries = 16384     # blocked source prefixes (LRU)
 //   rules = [                 # first match wins, as in an nft chain
 //     "drop tcp dport 22 saddr 203.0.113.0/24",
 //     "pass udp dport 53",
@@ -60,6 +62,9 @@ struct Interface {
   rules::Action non_ip_action = rules::Action::Pass;     // Pass or Drop
   rules::Action malformed_action = rules::Action::Pass;  // Pass or Drop
   std::vector<RuleSource> rules;
+  // Rate limits (docs/ddos.md): sizes of the per-source bucket and the
+  // block list LRU maps; 0 = xdpguard's default.
+  std::uint32_t limit_buckets = 0, block_entries = 0;
   std::vector<std::string> sets;  // names of the sets its rules use, sorted, unique
   std::vector<rules::LintWarning> warnings;
   std::size_t line = 0;

@@ -16,6 +16,7 @@
 #include "core/fault.h"
 #include "core/log.h"
 #include "guard.skel.h"
+#include "guard/guard_ddos.h"
 
 XDPGUARD_SKELETON(guard_bpf);
 
@@ -24,9 +25,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kPinnedMaps[] = {XDPGUARD_PIN_META,     XDPGUARD_PIN_PERCPU, XDPGUARD_PIN_RULE_STATS,
-                                       XDPGUARD_PIN_PROGS,    XDPGUARD_PIN_SET4,   XDPGUARD_PIN_SET6,
-                                       XDPGUARD_PIN_SET_NAMES};
+constexpr const char* kPinnedMaps[] = {
+    XDPGUARD_PIN_META,      XDPGUARD_PIN_PERCPU,  XDPGUARD_PIN_RULE_STATS, XDPGUARD_PIN_PROGS,
+    XDPGUARD_PIN_SET4,      XDPGUARD_PIN_SET6,    XDPGUARD_PIN_SET_NAMES,  XDPGUARD_PIN_LIMIT_AGG,
+    XDPGUARD_PIN_LIMIT_SRC, XDPGUARD_PIN_BLOCKED, XDPGUARD_PIN_DDOS,       XDPGUARD_PIN_SYNPROXY};
 
 Result<PinPaths> pin_paths(const Interface& iface) {
   PinPaths p;
@@ -97,6 +99,7 @@ Result<GuardProgram> GuardProgram::open(const GuardConfig& cfg) {
   p.cfg_ = cfg;
   p.skel_->rodata->cfg_non_ip_action = cfg.non_ip_action;
   p.skel_->rodata->cfg_malformed_action = cfg.malformed_action;
+  XG_CHECK(ddos_internal::configure(*p.skel_.get(), cfg));
   return p;
 }
 
@@ -110,6 +113,7 @@ Result<void> GuardProgram::link_pipeline() const {
   int fd = bpf_program__fd(skel_->progs.xdpguard_enforce);
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.xg_progs), &slot, &fd, BPF_ANY) != 0)
     return fail_errno(errno, "install enforce stage");
+  XG_CHECK(ddos_internal::link_stages(*skel_.get()));
   return {};
 }
 
@@ -125,6 +129,7 @@ Result<MapFd> GuardProgram::map(const char* name) const {
 
 struct Guard::Maps {
   MapFd meta, percpu, rule_stats, progs, set4, set6, set_names;
+  MapFd limit_agg, limit_src, blocked, ddos, synproxy;
   template <class Get>
   static Result<Maps> get(Get&& get) {
     Maps m;
@@ -135,6 +140,11 @@ struct Guard::Maps {
     m.set4 = XG_TRY(get(XDPGUARD_PIN_SET4));
     m.set6 = XG_TRY(get(XDPGUARD_PIN_SET6));
     m.set_names = XG_TRY(get(XDPGUARD_PIN_SET_NAMES));
+    m.limit_agg = XG_TRY(get(XDPGUARD_PIN_LIMIT_AGG));
+    m.limit_src = XG_TRY(get(XDPGUARD_PIN_LIMIT_SRC));
+    m.blocked = XG_TRY(get(XDPGUARD_PIN_BLOCKED));
+    m.ddos = XG_TRY(get(XDPGUARD_PIN_DDOS));
+    m.synproxy = XG_TRY(get(XDPGUARD_PIN_SYNPROXY));
     return m;
   }
 };
@@ -148,6 +158,8 @@ Result<Guard> Guard::from_maps(Maps m) {
   g.set_names_ = XG_TRY((Map<std::uint32_t, xdpguard_set_info>::wrap(std::move(m.set_names))));
   g.set4_ = std::move(m.set4);
   g.set6_ = std::move(m.set6);
+  g.ddos_maps_ = {std::move(m.limit_agg), std::move(m.limit_src), std::move(m.blocked), std::move(m.ddos),
+                  std::move(m.synproxy)};
   g.meta_ = XG_TRY(g.meta_map_.get(0));
   return g;
 }
@@ -353,6 +365,7 @@ Result<GuardStats> Guard::stats() const {
   s.default_rule = XG_TRY(rule_stats_.sum(XDPGUARD_RULE_DEFAULT));
   XG_CHECK(add_counters(in.rules));
   s.rules = std::move(in.rules);
+  s.ddos = XG_TRY(ddos_stats());
   return s;
 }
 

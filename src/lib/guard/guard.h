@@ -23,6 +23,7 @@
 #include "bpf/map.h"
 #include "bpf/skeleton.h"
 #include "bpf/system.h"
+#include "guard/ddos.h"
 #include "guard/lock.h"
 #include "core/result.h"
 #include "classifier/loader.h"
@@ -40,6 +41,11 @@ struct GuardConfig {
   std::uint32_t default_action = 2;    // XDP_PASS
   std::uint32_t non_ip_action = 2;     // XDP_PASS
   std::uint32_t malformed_action = 2;  // XDP_PASS
+  // DDoS (docs/ddos.md): per-source limiter buckets and blocked prefixes
+  // the kernel keeps (LRU maps, fixed at attach); tests drive the clock.
+  std::uint32_t limit_buckets = 65536;
+  std::uint32_t block_entries = 16384;
+  bool fake_clock = false;
 };
 
 // Where one interface's pins live. Pure: unit-tested.
@@ -109,6 +115,7 @@ struct GuardStats {
   std::array<xdpguard_counter, XDPGUARD_ERR_MAX> errors{};
   xdpguard_counter default_rule{};
   std::vector<RuleRecord> rules;
+  DdosStats ddos;  // limiter, block list and SYN proxy
 };
 
 struct GuardStatus {
@@ -177,6 +184,25 @@ class Guard {
   };
   [[nodiscard]] Result<PlanReport> plan() const;
 
+  // ---- DDoS (guard_ddos.cpp, guard_synproxy.cpp; docs/ddos.md)
+
+  // Unexpired blocked source prefixes, longest time left first.
+  [[nodiscard]] Result<std::vector<BlockedEntry>> blocked() const;
+  // Unblocks every blocked prefix that contains `p` (an address, or a
+  // prefix given as such); returns what it removed, ENOENT if nothing.
+  [[nodiscard]] Result<std::vector<BlockedEntry>> unblock(const rules::Prefix& p);
+  [[nodiscard]] Result<DdosStats> ddos_stats() const;
+  // Forgets every bucket and block (tests; a fresh start).
+  [[nodiscard]] Result<void> reset_ddos_state();
+  // The clock the kernel side uses (CLOCK_MONOTONIC, or the test clock).
+  [[nodiscard]] Result<std::uint64_t> ddos_now() const;
+  // Test clock (only with GuardConfig::fake_clock): sets the kernel's "now".
+  [[nodiscard]] Result<void> set_fake_now(std::uint64_t ns);
+
+  // The SYN proxy's state as its reserved map says (off until
+  // `synproxy enable` exists: docs/ddos.md).
+  [[nodiscard]] Result<SynproxyStatus> synproxy_status() const;
+
  private:
   struct Maps;
   [[nodiscard]] static Result<Guard> from_maps(Maps maps);
@@ -210,6 +236,10 @@ class Guard {
   MapFd set4_;
   MapFd set6_;
   Map<std::uint32_t, xdpguard_set_info> set_names_;
+  struct DdosMaps {
+    MapFd limit_agg, limit_src, blocked, ddos, synproxy;
+  };
+  DdosMaps ddos_maps_;
 };
 
 // "pass", "drop", ... for XDP_* values; "" for unknown.

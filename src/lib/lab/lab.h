@@ -28,6 +28,9 @@ struct LabHost {
 
 struct LabOptions {
   bool ipv6 = true;  // false: IPv6 disabled, so no ND/MLD frames at all
+  // Start of the names ("<prefix><pid><letter>"): "xg", or "xd10" (the DDoS
+  // tests); sweep_stale_labs() knows both.
+  std::string prefix = "xg";
 };
 
 class Lab {

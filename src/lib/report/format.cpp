@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "report/ddos.h"
+
 namespace xdpguard {
 namespace {
 
@@ -22,7 +24,7 @@ nlohmann::json stats_json(const GuardStats& s) {
   nlohmann::json errors = {{"no_classifier", counter_json(s.errors[XDPGUARD_ERR_NO_CLASSIFIER])},
                            {"no_enforce", counter_json(s.errors[XDPGUARD_ERR_NO_ENFORCE])}};
   return {{"interface", s.ifname}, {"mode", s.mode}, {"actions", actions}, {"rules", rules_json(s)["rules"]},
-          {"default", def},        {"parse", parse}, {"errors", errors}};
+          {"default", def},        {"parse", parse}, {"errors", errors},   {"ddos", ddos_json(s.ddos)}};
 }
 
 nlohmann::json rules_json(const GuardStats& s) {
@@ -70,6 +72,7 @@ std::string stats_table(const GuardStats& s) {
   for (int i = 0; i < XDPGUARD_PARSE_MAX; ++i)
     out += fmt::format(" {}={}", parse_counter_name(i), s.parse[i].packets);
   out += "\n";
+  out += ddos_table(s.ddos);
   return out;
 }
 

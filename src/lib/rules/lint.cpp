@@ -44,6 +44,8 @@ bool port_covers(const std::optional<PortRange>& a, const std::optional<PortRang
 }  // namespace
 
 bool covers(const Rule& a, const Rule& b) {
+  // A rule with a limit lets the packets under it go on: it covers nothing.
+  if (a.limit) return false;
   if (a.family != Family::Any && a.family != b.family) return false;
   if (a.proto && a.proto != b.proto) return false;
   // a's port/flag match excludes non-first fragments; b must exclude them too.

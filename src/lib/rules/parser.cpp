@@ -54,7 +54,7 @@ constexpr std::pair<std::string_view, std::uint8_t> kFlags[] = {
     {"ack", XG_TCP_ACK}, {"urg", XG_TCP_URG}, {"ece", XG_TCP_ECE}, {"cwr", XG_TCP_CWR}};
 
 constexpr std::string_view kMatchWords =
-    "ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport or tcp-flags";
+    "ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, tcp-flags or limit";
 
 std::string_view family_name(Family f) { return f == Family::V4 ? "IPv4" : "IPv6"; }
 
@@ -71,6 +71,9 @@ class Parser {
     if (sport_ && !proto_) return error(sport_->column, "expected tcp or udp before sport");
     if (dport_ && !proto_) return error(dport_->column, "expected tcp or udp before dport");
     if (flags_ && !proto_) return error(flags_->column, "expected tcp before tcp-flags");
+    if (limit_)
+      if (auto l = finish_limit(*r_.limit, r_.family, r_.action, limit_->column); !l)
+        return error(l.error().column, l.error().message);
     return r_;
   }
 
@@ -130,6 +133,7 @@ class Parser {
     if (t.text == "sport") return ports(t, r_.sport, sport_);
     if (t.text == "dport") return ports(t, r_.dport, dport_);
     if (t.text == "tcp-flags") return tcp_flags(t);
+    if (t.text == "limit") return limit(t);
     return expected(t.column, fmt::format("a match ({})", kMatchWords), t.text);
   }
 
@@ -270,6 +274,19 @@ class Parser {
     return {};
   }
 
+  // The limit clause (rules/limit.h) reads its own words.
+  Result<void> limit(const Token& t) {
+    if (limit_) return error(t.column, fmt::format("duplicate limit (limit at column {})", limit_->column));
+    std::vector<LimitWord> words;
+    for (std::size_t k = i_ - 1; k < toks_.size(); ++k) words.push_back({toks_[k].text, toks_[k].column});
+    auto c = parse_limit_clause(words, end_column_);
+    if (!c) return error(c.error().column, c.error().message);
+    limit_ = Seen{t.column, "limit"};
+    r_.limit = c->limit;
+    i_ += c->words - 1;
+    return {};
+  }
+
   Result<Token> next(std::string_view what) {
     if (i_ >= toks_.size()) return error(end_column_, fmt::format("expected {}, got end of rule", what));
     return toks_[i_++];
@@ -290,6 +307,7 @@ class Parser {
   std::size_t end_column_;
   Rule r_;
   std::optional<Seen> family_kw_, family_src_, proto_, saddr_, daddr_, sport_, dport_, flags_;
+  std::optional<Seen> limit_;
 };
 
 }  // namespace

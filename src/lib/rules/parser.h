@@ -8,6 +8,8 @@
 //   MATCH   := ip | ip6 | tcp | udp | icmp | icmpv6 | proto N
 //            | saddr CIDR|@set | daddr CIDR|@set | sport PORTS | dport PORTS
 //            | tcp-flags FLAG[,FLAG...]       FLAG := [!]syn|ack|fin|rst|psh|urg|ece|cwr
+//            | limit over RATE [burst N] [per saddr[/LEN[/LEN6]]] [block DURATION]
+//                                             (rules/limit.h)
 //
 // Tokens are separated by ASCII whitespace; keywords are lower case; matches
 // may come in any order, each at most once. The result is normalised as

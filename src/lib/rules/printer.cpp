@@ -85,6 +85,7 @@ std::string to_string(const Rule& r) {
       s += kFlagNames[b];
     }
   }
+  if (r.limit) s += limit_to_string(*r.limit, r.family);
   return s;
 }
 

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "rules/limit.h"
+
 namespace xdpguard::rules {
 
 enum class Action : std::uint8_t { Pass, Drop, RedirectXsk, RedirectDev };
@@ -54,6 +56,7 @@ struct Rule {
   std::optional<PortRange> sport, dport;
   std::uint8_t flags_mask = 0;   // TCP flag bits tested (XG_TCP_* in parse.h)
   std::uint8_t flags_value = 0;  // required values of those bits
+  std::optional<Limit> limit;    // rate limit predicate (rules/limit.h)
   bool operator==(const Rule&) const = default;
 };
 

@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * The DDoS stages' kernel side (docs/ddos.md), included by guard.bpf.c only:
+ * the rate limiter (token buckets as GCRA, abi.h "Rate limits") and the
+ * block list (abi.h "Auto-block"), with their maps. Written once, in C: the
+ * generated classifier reaches it through the limiter stage's slot in
+ * xg_progs, never through a copy of its own.
+ */
+#ifndef XDPGUARD_LIMITER_H
+#define XDPGUARD_LIMITER_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <xdpguard/abi.h>
+
+/* Tests drive the clock (xg_ddos.fake_now) when this is set before load;
+ * otherwise the verifier removes the branch (read-only data). */
+const volatile __u32 cfg_fake_clock = 0;
+
+/* One bucket per rule without a key, by rule id: never evicted, so a flood
+ * from random sources cannot reset it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPGUARD_MAX_RULES + 1);
+	__type(key, __u32);
+	__type(value, struct xdpguard_bucket);
+} xg_limit_agg SEC(".maps");
+
+/* Per-source buckets; the loader sets max_entries (attach --limit-buckets). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct xdpguard_limit_key);
+	__type(value, struct xdpguard_bucket);
+} xg_limit_src SEC(".maps");
+
+/* Blocked source prefixes; the loader sets max_entries (--block-entries). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct xdpguard_block_key);
+	__type(value, struct xdpguard_block);
+} xg_blocked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdpguard_ddos);
+} xg_ddos SEC(".maps");
+
+static __always_inline struct xdpguard_ddos *xg_ddos_state(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&xg_ddos, &zero);
+}
+
+/* The monotonic clock (CLOCK_MONOTONIC, what userspace reads too). */
+static __always_inline __u64 xg_now(struct xdpguard_ddos *d)
+{
+	if (cfg_fake_clock)
+		return d ? d->fake_now : 0;
+	return bpf_ktime_get_ns();
+}
+
+static __always_inline void xg_bump(struct xdpguard_counter *c, __u64 bytes)
+{
+	c->packets++;
+	c->bytes += bytes;
+}
+
+/* The mask of the first `len` bits of an address's word w (w = 0..3), in
+ * network byte order as the word lies in memory. */
+static __always_inline __u32 xg_word_mask(__u32 len, __u32 w)
+{
+	__u32 bits;
+
+	if (len >= 32 * (w + 1))
+		return 0xffffffff;
+	if (len <= 32 * w)
+		return 0;
+	bits = len - 32 * w;
+	return bpf_htonl(0xffffffffu << (32 - bits));
+}
+
+/* The source address of the packet masked to `len`, into addr[4]. */
+static __always_inline void xg_mask_saddr(const struct xdpguard_pkt *p, __u32 len, __u32 *addr)
+{
+	addr[0] = p->saddr[0] & xg_word_mask(len, 0);
+	if (p->family == 6) {
+		addr[1] = p->saddr[1] & xg_word_mask(len, 1);
+		addr[2] = p->saddr[2] & xg_word_mask(len, 2);
+		addr[3] = p->saddr[3] & xg_word_mask(len, 3);
+	} else {
+		addr[1] = 0;
+		addr[2] = 0;
+		addr[3] = 0;
+	}
+}
+
+/*
+ * Charges one packet to bucket b: 0 under the limit (charged), 1 over it
+ * (not charged, as nft). Lock-free: the bucket is one 64-bit time, updated
+ * by compare-and-swap; a CPU that loses the race four times in a row counts
+ * the packet as over (the bucket is that busy).
+ */
+static __always_inline int xg_charge(struct xdpguard_bucket *b, const struct xdpguard_limit_req *q,
+				     __u64 now)
+{
+	__u64 old, tat;
+	int i;
+
+	if (b->epoch != q->epoch) {
+		/* Another limit (or none) used this bucket: start full, as a
+		 * new bucket. Two CPUs doing this at once charge one packet
+		 * each against a full bucket, which burst >= 1 allows. */
+		b->tat = now + q->cost_ns;
+		b->epoch = q->epoch;
+		return 0;
+	}
+	for (i = 0; i < 4; i++) {
+		old = b->tat;
+		barrier_var(old);
+		tat = old > now ? old : now;
+		if (tat - now > q->tau_ns)
+			return 1;
+		if (__sync_val_compare_and_swap(&b->tat, old, tat + q->cost_ns) == old)
+			return 0;
+	}
+	return 1;
+}
+
+/* The bucket of the packet in s for the limit in s->lim; NULL if the map
+ * refuses (counted as under: fail open for one packet). *fresh is set when
+ * a new bucket was made for this packet (already charged). */
+static __always_inline struct xdpguard_bucket *xg_bucket(struct xdpguard_percpu *s, __u64 now, int *fresh)
+{
+	const struct xdpguard_limit_req *q = &s->lim;
+	struct xdpguard_limit_key k = {};
+	struct xdpguard_bucket nb = {}, *b;
+	__u32 slot = s->slot;
+
+	*fresh = 0;
+	if (q->key == XDPGUARD_LIMIT_KEY_NONE)
+		return bpf_map_lookup_elem(&xg_limit_agg, &slot);
+	k.rule = slot;
+	k.family = s->pkt.family;
+	k.len = s->pkt.family == 6 ? q->len6 : q->len4;
+	xg_mask_saddr(&s->pkt, k.len, k.addr);
+	b = bpf_map_lookup_elem(&xg_limit_src, &k);
+	if (b)
+		return b;
+	nb.tat = now + q->cost_ns;
+	nb.epoch = q->epoch;
+	if (bpf_map_update_elem(&xg_limit_src, &k, &nb, BPF_NOEXIST) == 0) {
+		*fresh = 1;
+		xg_bump(&s->ddos[XDPGUARD_DDOS_BUCKET_NEW], s->len);
+		return NULL;
+	}
+	/* Another CPU made it meanwhile. */
+	return bpf_map_lookup_elem(&xg_limit_src, &k);
+}
+
+/* Is the packet over the limit of the rule in s? Charges it if not. */
+static __always_inline int xg_over_limit(struct xdpguard_percpu *s, __u64 now)
+{
+	struct xdpguard_bucket *b;
+	int fresh;
+
+	b = xg_bucket(s, now, &fresh);
+	if (!b)
+		return 0;
+	return xg_charge(b, &s->lim, now);
+}
+
+/* Finds (or claims) the length slot for (family, len); 0 if none is free. */
+static __always_inline int xg_block_len_slot(struct xdpguard_ddos *d, __u8 family, __u32 len)
+{
+	__u32 want = len + 1, *lens = family == 6 ? d->lens6 : d->lens4, v;
+	int i;
+
+	for (i = 0; i < XDPGUARD_BLOCK_LENS; i++) {
+		v = lens[i];
+		if (v == want)
+			return 1;
+		if (v == 0) {
+			v = __sync_val_compare_and_swap(&lens[i], 0, want);
+			if (v == 0 || v == want)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* Blocks the source prefix of the packet in s for s->lim.block_ns. */
+static __always_inline void xg_block(struct xdpguard_percpu *s, struct xdpguard_ddos *d, __u64 now)
+{
+	const struct xdpguard_limit_req *q = &s->lim;
+	struct xdpguard_block_key k = {};
+	struct xdpguard_block v = {};
+	__u64 until = now + q->block_ns, old;
+	int i;
+
+	if (!d)
+		return;
+	k.family = s->pkt.family;
+	k.len = k.family == 6 ? q->len6 : q->len4;
+	if (!xg_block_len_slot(d, k.family, k.len)) {
+		xg_bump(&s->ddos[XDPGUARD_DDOS_BLOCK_FAILED], s->len);
+		return;
+	}
+	xg_mask_saddr(&s->pkt, k.len, k.addr);
+	v.expires_ns = until;
+	v.added_ns = now;
+	v.rule = s->slot;
+	/* Raise block_until first: from then on the parser looks. */
+	for (i = 0; i < 4; i++) {
+		old = d->block_until;
+		barrier_var(old);
+		if (old >= until || __sync_val_compare_and_swap(&d->block_until, old, until) == old)
+			break;
+	}
+	if (bpf_map_update_elem(&xg_blocked, &k, &v, BPF_ANY) == 0)
+		xg_bump(&s->ddos[XDPGUARD_DDOS_BLOCK_ADDED], s->len);
+	else
+		xg_bump(&s->ddos[XDPGUARD_DDOS_BLOCK_FAILED], s->len);
+}
+
+/*
+ * The parser's check: is the packet's source blocked? Costs one array read
+ * while no block may be unexpired; else one hash lookup per prefix length
+ * in use. Expired entries are deleted when met (and evicted by the LRU).
+ */
+static __always_inline int xg_blocked_source(struct xdpguard_percpu *s)
+{
+	struct xdpguard_ddos *d = xg_ddos_state();
+	struct xdpguard_block_key k = {};
+	struct xdpguard_block *e;
+	__u64 until, now;
+	__u32 *lens, len;
+	int i;
+
+	/* verifier: array lookups can fail */
+	if (!d)
+		return 0;
+	until = d->block_until;
+	if (!until)
+		return 0;
+	now = xg_now(d);
+	if (now >= until) {
+		/* Every block has expired: stop looking until the next one. */
+		__sync_val_compare_and_swap(&d->block_until, until, 0);
+		return 0;
+	}
+	k.family = s->pkt.family;
+	lens = k.family == 6 ? d->lens6 : d->lens4;
+	for (i = 0; i < XDPGUARD_BLOCK_LENS; i++) {
+		len = lens[i];
+		if (!len)
+			break;
+		/* verifier: bound the length */
+		len = (len - 1) & 0xff;
+		k.len = len;
+		xg_mask_saddr(&s->pkt, len, k.addr);
+		e = bpf_map_lookup_elem(&xg_blocked, &k);
+		if (!e)
+			continue;
+		if (e->expires_ns > now) {
+			__sync_fetch_and_add(&e->packets, 1);
+			return 1;
+		}
+		bpf_map_delete_elem(&xg_blocked, &k);
+	}
+	return 0;
+}
+
+#endif /* XDPGUARD_LIMITER_H */

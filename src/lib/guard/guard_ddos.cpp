@@ -1,0 +1,225 @@
+// Guard's DDoS state (docs/ddos.md): the limiter's and block list's maps,
+// set up with the guard object, and what the CLI reads and edits of them
+// (blocked list/del, stats).
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "guard.skel.h"
+#include "guard/guard.h"
+#include "guard/guard_ddos.h"
+#include "rules/printer.h"
+
+namespace xdpguard {
+
+namespace ddos_internal {
+
+Result<void> configure(guard_bpf& skel, const GuardConfig& cfg) {
+  auto size = [](bpf_map* m, std::uint32_t n, const char* what) -> Result<void> {
+    if (n == 0 || n > (1u << 24)) return fail(EINVAL, "{}: expected 1 to {}, got {}", what, 1u << 24, n);
+    if (int err = bpf_map__set_max_entries(m, n)) return fail_errno(err, what);
+    return {};
+  };
+  XG_CHECK(size(skel.maps.xg_limit_src, cfg.limit_buckets, "limit buckets"));
+  XG_CHECK(size(skel.maps.xg_blocked, cfg.block_entries, "block entries"));
+  skel.rodata->cfg_fake_clock = cfg.fake_clock ? 1 : 0;
+  return {};
+}
+
+Result<void> link_stages(const guard_bpf& skel) {
+  __u32 slot = XDPGUARD_PROG_LIMIT;
+  int fd = bpf_program__fd(skel.progs.xdpguard_limit);
+  if (bpf_map_update_elem(bpf_map__fd(skel.maps.xg_progs), &slot, &fd, BPF_ANY) != 0)
+    return fail_errno(errno, "install limiter stage");
+  return {};
+}
+
+}  // namespace ddos_internal
+
+namespace {
+
+std::uint64_t monotonic_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+rules::Prefix prefix_of(const xdpguard_block_key& k) {
+  rules::Prefix p;
+  p.family = k.family == 6 ? rules::Family::V6 : rules::Family::V4;
+  p.len = k.len;
+  std::memcpy(p.addr.data(), k.addr, k.family == 6 ? 16 : 4);
+  return p;
+}
+
+// Does prefix a contain (every address of) b?
+bool contains(const rules::Prefix& a, const rules::Prefix& b) {
+  if (a.family != b.family || a.len > b.len) return false;
+  for (unsigned bit = 0; bit < a.len; ++bit) {
+    const unsigned byte = bit / 8, mask = 0x80u >> (bit % 8);
+    if ((a.addr[byte] & mask) != (b.addr[byte] & mask)) return false;
+  }
+  return true;
+}
+
+// Every key of a hash map (batch reads where the kernel allows them).
+template <class K, class V>
+Result<std::vector<std::pair<K, V>>> dump(int fd) {
+  std::vector<std::pair<K, V>> out;
+  K cur{}, next{};
+  const K* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    V v{};
+    if (bpf_map_lookup_elem(fd, &next, &v) == 0) out.emplace_back(next, v);
+    cur = next;
+    prev = &cur;
+  }
+  if (errno != ENOENT) return fail_errno(errno, "map iterate");
+  return out;
+}
+
+// How many keys a hash map holds: batch reads of 8,192 (a million buckets
+// in about a hundred system calls), else one key at a time.
+Result<std::uint64_t> count_keys(int fd, std::size_t key_size, std::size_t value_size) {
+  constexpr __u32 kChunk = 8192;
+  std::vector<std::uint8_t> keys(kChunk * key_size), values(kChunk * value_size);
+  std::uint64_t n = 0;
+  __u64 in = 0, out = 0;
+  for (bool first = true;; first = false) {
+    __u32 count = kChunk;
+    int err =
+        bpf_map_lookup_batch(fd, first ? nullptr : &in, &out, keys.data(), values.data(), &count, nullptr);
+    if (err != 0 && errno != ENOENT) break;  // no batch support: fall back below
+    n += count;
+    if (err != 0) return n;  // ENOENT: that was the last batch
+    in = out;
+  }
+  n = 0;
+  std::vector<std::uint8_t> cur(key_size), next(key_size);
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+    ++n;
+    cur.swap(next);
+    prev = cur.data();
+  }
+  if (errno != ENOENT) return fail_errno(errno, "map iterate");
+  return n;
+}
+
+Result<std::uint32_t> max_entries(int fd) {
+  bpf_map_info info{};
+  __u32 len = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return fail_errno(errno, "map info");
+  return info.max_entries;
+}
+
+}  // namespace
+
+const char* ddos_counter_name(int idx) {
+  switch (idx) {
+    case XDPGUARD_DDOS_LIMIT_OVER: return "limit_over";
+    case XDPGUARD_DDOS_LIMIT_UNDER: return "limit_under";
+    case XDPGUARD_DDOS_BUCKET_NEW: return "buckets_created";
+    case XDPGUARD_DDOS_RESUME_FAILED: return "limit_resume_failed";
+    case XDPGUARD_DDOS_BLOCKED: return "blocked";
+    case XDPGUARD_DDOS_BLOCK_ADDED: return "block_added";
+    case XDPGUARD_DDOS_BLOCK_FAILED: return "block_failed";
+    case XDPGUARD_DDOS_SYN_COOKIE: return "syn_cookies";
+    case XDPGUARD_DDOS_ACK_VALID: return "cookie_acks_valid";
+    case XDPGUARD_DDOS_ACK_INVALID: return "cookie_acks_invalid";
+    case XDPGUARD_DDOS_ESTABLISHED: return "established";
+    case XDPGUARD_DDOS_SYNPROXY_DROP: return "synproxy_dropped";
+    default: return "";
+  }
+}
+
+Result<std::uint64_t> Guard::ddos_now() const {
+  xdpguard_ddos d{};
+  __u32 zero = 0;
+  if (bpf_map_lookup_elem(ddos_maps_.ddos.fd(), &zero, &d) != 0) return fail_errno(errno, "read DDoS state");
+  // A test clock is never 0 once set; a real system never sets it.
+  return d.fake_now ? d.fake_now : monotonic_ns();
+}
+
+Result<void> Guard::set_fake_now(std::uint64_t ns) {
+  xdpguard_ddos d{};
+  __u32 zero = 0;
+  if (bpf_map_lookup_elem(ddos_maps_.ddos.fd(), &zero, &d) != 0) return fail_errno(errno, "read DDoS state");
+  d.fake_now = ns;
+  if (bpf_map_update_elem(ddos_maps_.ddos.fd(), &zero, &d, BPF_ANY) != 0)
+    return fail_errno(errno, "set the test clock");
+  return {};
+}
+
+Result<std::vector<BlockedEntry>> Guard::blocked() const {
+  const std::uint64_t now = XG_TRY(ddos_now());
+  std::vector<BlockedEntry> out;
+  for (const auto& [k, v] : XG_TRY((dump<xdpguard_block_key, xdpguard_block>(ddos_maps_.blocked.fd())))) {
+    if (v.expires_ns <= now) continue;
+    out.push_back(
+        {prefix_of(k), v.expires_ns - now, now > v.added_ns ? now - v.added_ns : 0, v.packets, v.rule});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const BlockedEntry& a, const BlockedEntry& b) { return a.expires_in_ns > b.expires_in_ns; });
+  return out;
+}
+
+Result<std::vector<BlockedEntry>> Guard::unblock(const rules::Prefix& p) {
+  auto lk = XG_TRY(lock());
+  const std::uint64_t now = XG_TRY(ddos_now());
+  std::vector<BlockedEntry> removed;
+  for (const auto& [k, v] : XG_TRY((dump<xdpguard_block_key, xdpguard_block>(ddos_maps_.blocked.fd())))) {
+    const rules::Prefix e = prefix_of(k);
+    if (!contains(e, p)) continue;
+    if (bpf_map_delete_elem(ddos_maps_.blocked.fd(), &k) != 0 && errno != ENOENT)
+      return fail_errno(errno, "unblock");
+    if (v.expires_ns > now)
+      removed.push_back({e, v.expires_ns - now, now > v.added_ns ? now - v.added_ns : 0, v.packets, v.rule});
+  }
+  if (removed.empty()) return fail(ENOENT, "{} is not blocked", rules::prefix_to_string(p));
+  return removed;
+}
+
+Result<DdosStats> Guard::ddos_stats() const {
+  DdosStats s;
+  for (const auto& cpu : XG_TRY(percpu_.get(0)))
+    for (int i = 0; i < XDPGUARD_DDOS_MAX; ++i) s.counters[i] += cpu.ddos[i];
+  s.buckets =
+      XG_TRY(count_keys(ddos_maps_.limit_src.fd(), sizeof(xdpguard_limit_key), sizeof(xdpguard_bucket)));
+  s.bucket_capacity = XG_TRY(max_entries(ddos_maps_.limit_src.fd()));
+  const std::uint64_t created = s.counters[XDPGUARD_DDOS_BUCKET_NEW].packets;
+  s.bucket_evictions = created > s.buckets ? created - s.buckets : 0;
+  s.blocked = XG_TRY(blocked()).size();
+  s.block_capacity = XG_TRY(max_entries(ddos_maps_.blocked.fd()));
+  auto sp = XG_TRY(synproxy_status());
+  s.synproxy = sp.state == XDPGUARD_SYNPROXY_ON;
+  return s;
+}
+
+Result<void> Guard::reset_ddos_state() {
+  for (int fd : {ddos_maps_.limit_src.fd(), ddos_maps_.blocked.fd()}) {
+    std::vector<std::uint8_t> key(64);
+    while (bpf_map_get_next_key(fd, nullptr, key.data()) == 0)
+      if (bpf_map_delete_elem(fd, key.data()) != 0) return fail_errno(errno, "reset DDoS state");
+  }
+  // Aggregate buckets: epoch 0 is no limit's, so each restarts full.
+  const xdpguard_bucket zero_bucket{};
+  for (__u32 i = 0; i <= XDPGUARD_MAX_RULES; ++i)
+    if (bpf_map_update_elem(ddos_maps_.limit_agg.fd(), &i, &zero_bucket, BPF_ANY) != 0)
+      return fail_errno(errno, "reset DDoS state");
+  xdpguard_ddos d{};
+  __u32 zero = 0;
+  if (bpf_map_lookup_elem(ddos_maps_.ddos.fd(), &zero, &d) != 0) return fail_errno(errno, "read DDoS state");
+  const std::uint64_t fake = d.fake_now;
+  d = {};
+  d.fake_now = fake;
+  if (bpf_map_update_elem(ddos_maps_.ddos.fd(), &zero, &d, BPF_ANY) != 0)
+    return fail_errno(errno, "reset DDoS state");
+  return {};
+}
+
+}  // namespace xdpguard
