@@ -143,7 +143,7 @@ TEST_F(LimiterTest, LimitedRulesInARow) {
   // and is counted.
   std::vector<std::string> many;
   for (int i = 0; i < 20; i++) many.push_back("drop udp limit over " + std::to_string(1000 + i) + "/s");
-  many.push_back("drop");
+  many.emplace_back("drop");
   rules(many);
   EXPECT_EQ(run(udp4("198.18.1.1"), 1), "p");
   EXPECT_EQ(ddos(XDPGUARD_DDOS_RESUME_FAILED).packets, 1u);

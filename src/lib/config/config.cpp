@@ -212,10 +212,10 @@ class Loader {
       } else if (key_s == "limit-buckets" || key_s == "block-entries") {
         // Sizes of the kernel's LRU maps for rate limits (docs/ddos.md).
         auto v = n->value<std::int64_t>();
-        if (!n->is_integer() || *v < 1 || *v > (1 << 24))
+        if (!n->is_integer() || !v || *v < 1 || *v > (1 << 24))
           return error(line_of(*n), "interface {}: expected {} to be a number from 1 to {}, got {}", name,
                        key_s, 1 << 24,
-                       n->is_integer() ? std::to_string(*v) : std::string(type_name(n->type())));
+                       n->is_integer() && v ? std::to_string(*v) : std::string(type_name(n->type())));
         (key_s == "limit-buckets" ? ifc.limit_buckets : ifc.block_entries) = static_cast<std::uint32_t>(*v);
       } else if (key_s == "rules") {
         const toml::array* a = n->as_array();

@@ -71,7 +71,7 @@ class Parser {
     if (sport_ && !proto_) return error(sport_->column, "expected tcp or udp before sport");
     if (dport_ && !proto_) return error(dport_->column, "expected tcp or udp before dport");
     if (flags_ && !proto_) return error(flags_->column, "expected tcp before tcp-flags");
-    if (limit_)
+    if (limit_ && r_.limit)
       if (auto l = finish_limit(*r_.limit, r_.family, r_.action, limit_->column); !l)
         return error(l.error().column, l.error().message);
     return r_;
