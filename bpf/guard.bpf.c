@@ -95,6 +95,9 @@ struct {
 	__type(value, struct xdpguard_set_info);
 } xg_set_names SEC(".maps");
 
+/* Ring buffer, reader request, telemetry counters; xg_tm_record(). */
+#include <xdpguard/telemetry.h>
+
 static __always_inline void bump(struct xdpguard_counter *c, __u64 bytes)
 {
 	c->packets++;
@@ -173,13 +176,23 @@ int xdpguard(struct xdp_md *ctx)
 SEC("xdp")
 int xdpguard_enforce(struct xdp_md *ctx)
 {
+	struct xdpguard_telemetry *tm;
 	struct xdpguard_percpu *s;
-	__u32 zero = 0;
+	__u32 zero = 0, log_thr;
+	int action;
 
 	s = bpf_map_lookup_elem(&xg_percpu, &zero);
 	if (!s)
 		return XDP_PASS;
-	return apply(s);
+	/* A rule with `log` carries its sampling threshold in the verdict word. */
+	log_thr = s->action >> XDPGUARD_LOG_SHIFT;
+	s->action &= XDPGUARD_ACTION_MASK;
+	action = apply(s);
+	tm = bpf_map_lookup_elem(&xg_telemetry, &zero);
+	/* verifier: lookups can fail */
+	if (tm && (log_thr || tm->capture))
+		xg_tm_record(ctx, s, tm, log_thr, action);
+	return action;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

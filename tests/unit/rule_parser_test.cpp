@@ -263,8 +263,8 @@ TEST(RuleParserErrors, Action) {
 
 TEST(RuleParserErrors, UnknownWordsAndTrailingGarbage) {
   const std::string what =
-      "expected a match (ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport or "
-      "tcp-flags), got ";
+      "expected a match (ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, "
+      "tcp-flags or log), got ";
   EXPECT_EQ(err("drop foo"), "column 6: " + what + "\"foo\"");
   EXPECT_EQ(err("drop tcp dport 22 33"), "column 19: " + what + "\"33\"");
   EXPECT_EQ(err("drop TCP"), "column 6: " + what + "\"TCP\"");

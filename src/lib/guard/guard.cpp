@@ -24,9 +24,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kPinnedMaps[] = {XDPGUARD_PIN_META,     XDPGUARD_PIN_PERCPU, XDPGUARD_PIN_RULE_STATS,
-                                       XDPGUARD_PIN_PROGS,    XDPGUARD_PIN_SET4,   XDPGUARD_PIN_SET6,
-                                       XDPGUARD_PIN_SET_NAMES};
+constexpr const char* kPinnedMaps[] = {XDPGUARD_PIN_META, XDPGUARD_PIN_PERCPU, XDPGUARD_PIN_RULE_STATS,
+                                       XDPGUARD_PIN_PROGS, XDPGUARD_PIN_SET4, XDPGUARD_PIN_SET6,
+                                       XDPGUARD_PIN_SET_NAMES,
+                                       // telemetry (docs/telemetry.md)
+                                       XDPGUARD_PIN_EVENTS, XDPGUARD_PIN_TELEMETRY, XDPGUARD_PIN_TM_STATS};
 
 Result<PinPaths> pin_paths(const Interface& iface) {
   PinPaths p;
@@ -125,6 +127,7 @@ Result<MapFd> GuardProgram::map(const char* name) const {
 
 struct Guard::Maps {
   MapFd meta, percpu, rule_stats, progs, set4, set6, set_names;
+  MapFd telemetry;
   template <class Get>
   static Result<Maps> get(Get&& get) {
     Maps m;
@@ -135,6 +138,7 @@ struct Guard::Maps {
     m.set4 = XG_TRY(get(XDPGUARD_PIN_SET4));
     m.set6 = XG_TRY(get(XDPGUARD_PIN_SET6));
     m.set_names = XG_TRY(get(XDPGUARD_PIN_SET_NAMES));
+    m.telemetry = XG_TRY(get(XDPGUARD_PIN_TELEMETRY));
     return m;
   }
 };
@@ -148,6 +152,7 @@ Result<Guard> Guard::from_maps(Maps m) {
   g.set_names_ = XG_TRY((Map<std::uint32_t, xdpguard_set_info>::wrap(std::move(m.set_names))));
   g.set4_ = std::move(m.set4);
   g.set6_ = std::move(m.set6);
+  g.telemetry_ = std::move(m.telemetry);
   g.meta_ = XG_TRY(g.meta_map_.get(0));
   return g;
 }

@@ -8,6 +8,7 @@
 //   MATCH   := ip | ip6 | tcp | udp | icmp | icmpv6 | proto N
 //            | saddr CIDR|@set | daddr CIDR|@set | sport PORTS | dport PORTS
 //            | tcp-flags FLAG[,FLAG...]       FLAG := [!]syn|ack|fin|rst|psh|urg|ece|cwr
+//            | log [N/M]                      record the hits (N of every M, sampled)
 //
 // Tokens are separated by ASCII whitespace; keywords are lower case; matches
 // may come in any order, each at most once. The result is normalised as

@@ -85,6 +85,7 @@ std::string to_string(const Rule& r) {
       s += kFlagNames[b];
     }
   }
+  if (r.log) s += r.log->n == r.log->m ? std::string(" log") : fmt::format(" log {}/{}", r.log->n, r.log->m);
   return s;
 }
 
