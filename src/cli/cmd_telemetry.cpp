@@ -1,15 +1,23 @@
 // Telemetry subcommands (src/lib/telemetry, docs/telemetry.md):
 //   events   stream the records of `log` rules, one line (or JSON object) each
+//   capture  ask the kernel for packets, write them to a pcap file
+//   metrics  Prometheus exposition of every counter
 // Each runs until Ctrl-C (SIGINT/SIGTERM), --count or --duration.
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
 #include "bpf/system.h"
 #include "cli/commands.h"
+#include "telemetry/capture.h"
 #include "telemetry/maps.h"
+#include "telemetry/metrics.h"
 #include "telemetry/reader.h"
 #include "telemetry/record.h"
 
@@ -126,6 +134,77 @@ Result<void> cmd_events(const EventsArgs& a) {
   return {};
 }
 
+// ---- capture ----------------------------------------------------------------
+
+struct CaptureArgs {
+  std::string iface;
+  std::string path;
+  std::uint64_t count = 0;
+  double seconds = 0;
+  std::uint32_t snaplen = XDPGUARD_MAX_SNAPLEN;
+  std::string verdicts = "all";
+  std::vector<std::string> filter;  // words, joined by spaces (as tcpdump takes them)
+};
+
+std::string join(const std::vector<std::string>& words) {
+  std::string s;
+  for (const auto& w : words) s += (s.empty() ? "" : " ") + w;
+  return s;
+}
+
+Result<void> cmd_capture(const CaptureArgs& a) {
+  const std::uint32_t verdicts = XG_TRY(telemetry::parse_verdicts(a.verdicts));
+  // The filter and the file first: they fail before the kernel is asked anything.
+  auto out = XG_TRY(telemetry::PcapWriter::open({a.path, a.snaplen, join(a.filter)}));
+  auto o = XG_TRY(open_interface(a.iface));
+  catch_stop_signals();
+  auto reader = XG_TRY(telemetry::RecordReader::start(
+      std::move(o.maps), {XDPGUARD_READER_CAPTURE, a.snaplen, verdicts, XDPGUARD_LOG_ALL}, lock_id(o)));
+  const auto before = XG_TRY(reader.maps().counters());
+  std::fprintf(stderr, "xdpguard: capture %s: writing %s (snaplen %u); Ctrl-C stops\n", o.iface.name.c_str(),
+               a.path.c_str(), a.snaplen);
+  const auto clock = telemetry::Clock::now();
+  Limits lim{a.count, a.seconds};
+  auto on_record = [&](const xdpguard_record& r, std::span<const std::uint8_t> frame) {
+    if (!(r.reason & XDPGUARD_REASON_CAPTURE)) return true;  // a `log` rule's record, not asked for
+    out.write(clock.wall_ns(r.ts_ns), r.orig_len, frame);
+    return !lim.count || out.written() < lim.count;
+  };
+  while (!lim.expired() && (!lim.count || out.written() < lim.count)) {
+    XG_CHECK(reader.poll(lim.wait(), on_record));
+    XG_CHECK(out.flush());
+  }
+  if (!lim.count || out.written() < lim.count) XG_CHECK(reader.drain(on_record));
+  XG_CHECK(reader.stop());
+  XG_CHECK(out.close());
+  const auto after = XG_TRY(reader.maps().counters());
+  std::fprintf(stderr, "xdpguard: capture %s: %llu packets written, %llu filtered out, %llu lost\n",
+               o.iface.name.c_str(), static_cast<unsigned long long>(out.written()),
+               static_cast<unsigned long long>(out.filtered_out()),
+               static_cast<unsigned long long>(after.lost - before.lost));
+  return {};
+}
+
+// ---- metrics ----------------------------------------------------------------
+
+struct MetricsArgs {
+  std::string listen;
+  bool once = false;
+};
+
+Result<void> cmd_metrics(const MetricsArgs& a) {
+  if (a.once) {
+    auto snap = XG_TRY(telemetry::collect());
+    std::fputs(telemetry::metrics_text(snap, snap.scrape_errors).c_str(), stdout);
+    return {};
+  }
+  auto addr = XG_TRY(telemetry::parse_listen(a.listen));
+  catch_stop_signals();
+  return telemetry::serve_metrics(addr, g_stop, [&] {
+    std::fprintf(stderr, "xdpguard: metrics: serving http://%s/metrics; Ctrl-C stops\n", a.listen.c_str());
+  });
+}
+
 }  // namespace
 
 void register_telemetry_commands(CLI::App& app, Command& cmd) {
@@ -146,6 +225,45 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
   events->callback([&cmd, ev] {
     cmd.fn = [ev] { return cmd_events(*ev); };
     cmd.context = [ev] { return "events " + ev->iface; };
+  });
+
+  auto ca = std::make_shared<CaptureArgs>();
+  auto* capture = app.add_subcommand("capture", "Write the interface's packets to a pcap file");
+  capture->add_option("IFACE", ca->iface, "Interface")->required();
+  capture->add_option("-w,--write", ca->path, "The pcap file to write (- for stdout)")->required();
+  capture->add_option("--count", ca->count, "Stop after writing this many packets");
+  capture->add_option("--duration", ca->seconds, "Stop after this many seconds")->check(CLI::PositiveNumber);
+  capture
+      ->add_option(
+          "--snaplen", ca->snaplen,
+          fmt::format("Frame bytes kept of each packet (default and most: {})", XDPGUARD_MAX_SNAPLEN))
+      ->check(CLI::Range(1, XDPGUARD_MAX_SNAPLEN));
+  capture->add_option(
+      "--verdict", ca->verdicts,
+      "Only packets given these verdicts: pass, drop, tx, redirect, aborted, all (comma list)");
+  capture->add_option("FILTER", ca->filter, "tcpdump filter expression (pcap-filter(7))");
+  capture->footer(
+      "Example: xdpguard capture eth1 -w drops.pcap --count 1000 --snaplen 128 --verdict drop 'tcp and port "
+      "23'");
+  capture->callback([&cmd, ca] {
+    cmd.fn = [ca] { return cmd_capture(*ca); };
+    cmd.context = [ca] { return "capture " + ca->iface; };
+  });
+
+  auto me = std::make_shared<MetricsArgs>();
+  auto* metrics = app.add_subcommand("metrics", "Serve every counter in the Prometheus text format");
+  auto* listen = metrics->add_option("--listen", me->listen, "ADDRESS:PORT to serve /metrics on");
+  auto* once = metrics->add_flag("--once", me->once, "Print the exposition once to stdout and exit");
+  listen->excludes(once);
+  metrics->footer(
+      "Example: xdpguard metrics --listen 127.0.0.1:9435\n"
+      "         xdpguard metrics --once | promtool check metrics");
+  metrics->callback([&cmd, me] {
+    cmd.fn = [me]() -> Result<void> {
+      if (me->listen.empty() && !me->once) return fail(EINVAL, "--listen ADDRESS:PORT or --once is required");
+      return cmd_metrics(*me);
+    };
+    cmd.context = [] { return std::string("metrics"); };
   });
 }
 

@@ -28,6 +28,9 @@ struct LabHost {
 
 struct LabOptions {
   bool ipv6 = true;  // false: IPv6 disabled, so no ND/MLD frames at all
+  // Names are "<prefix><pid><letter>"; one of kLabPrefixes (so that
+  // sweep_stale_labs() finds them again).
+  std::string prefix = "xg";
 };
 
 class Lab {
@@ -62,7 +65,10 @@ class Lab {
   bool alive_ = false;
 };
 
-// Deletes labs of dead processes (names "xg<pid>..." whose pid is gone).
+// Name prefixes of labs: "xg" (default), "xt11" (the telemetry tests).
+inline constexpr const char* kLabPrefixes[] = {"xg", "xt11"};
+
+// Deletes labs of dead processes (names "<prefix><pid>..." whose pid is gone).
 void sweep_stale_labs();
 
 }  // namespace xdpguard

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <time.h>
 
+#include <sstream>
+
 #include <fmt/format.h>
 
 #include "guard/guard.h"
@@ -147,6 +149,25 @@ nlohmann::json record_json(const xdpguard_record& r, std::span<const std::uint8_
     j["frame"] = hex;
   }
   return j;
+}
+
+Result<std::uint32_t> parse_verdicts(const std::string& list) {
+  std::uint32_t bits = 0;
+  std::stringstream ss(list);
+  std::string word;
+  while (std::getline(ss, word, ',')) {
+    if (word == "all") {
+      bits |= (1u << XDPGUARD_NUM_ACTIONS) - 1;
+      continue;
+    }
+    bool found = false;
+    for (std::uint32_t a = 0; a < XDPGUARD_NUM_ACTIONS; ++a)
+      if (word == action_name(a)) bits |= 1u << a, found = true;
+    if (!found)
+      return fail(EINVAL, "unknown verdict '{}' (expected pass, drop, tx, redirect, aborted or all)", word);
+  }
+  if (!bits) return fail(EINVAL, "no verdict given (expected pass, drop, tx, redirect, aborted or all)");
+  return bits;
 }
 
 }  // namespace xdpguard::telemetry

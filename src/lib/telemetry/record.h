@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bpf/abi.h"
+#include "core/result.h"
 
 namespace xdpguard::telemetry {
 
@@ -41,6 +42,10 @@ std::string iso_time(std::int64_t wall_ns);
 std::string short_time(std::int64_t wall_ns);
 
 std::string record_line(const xdpguard_record& r, const Clock& clock);
+// "pass,drop" -> (1 << XDP_PASS) | (1 << XDP_DROP); also "all". Error names
+// the word it does not know.
+[[nodiscard]] Result<std::uint32_t> parse_verdicts(const std::string& list);
+
 nlohmann::json record_json(const xdpguard_record& r, std::span<const std::uint8_t> frame,
                            const std::string& ifname, const Clock& clock);
 
