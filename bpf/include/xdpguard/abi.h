@@ -328,6 +328,8 @@ struct xdpguard_gen_cfg {
 #define XDPGUARD_MAX_SNAPLEN 4096
 /* Default size of xg_events, bytes (a power of two, a multiple of the page). */
 #define XDPGUARD_EVENTS_BYTES (8u << 20)
+/* Unread bytes in xg_events that wake the reader (else it polls every 100 ms). */
+#define XDPGUARD_EVENTS_WAKEUP (256u << 10)
 
 /* Who consumes xg_events (xdpguard_telemetry.reader). */
 enum xdpguard_reader {

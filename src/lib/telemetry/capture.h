@@ -24,9 +24,9 @@
 namespace xdpguard::telemetry {
 
 struct CaptureOptions {
-  std::string path;                              // the pcap file ("-": stdout)
-  std::uint32_t snaplen = 0;                     // frame bytes per packet (the kernel's limit: abi.h)
-  std::string filter;                            // tcpdump filter expression; empty: every packet
+  std::string path;           // the pcap file ("-": stdout)
+  std::uint32_t snaplen = 0;  // frame bytes per packet (the kernel's limit: abi.h)
+  std::string filter;         // tcpdump filter expression; empty: every packet
 };
 
 class PcapWriter {

@@ -87,6 +87,9 @@ struct RecordReader::State {
     fn = &f;
     delivered = 0;
     int n = timeout_ms < 0 ? ring_buffer__consume(rb.get()) : ring_buffer__poll(rb.get(), timeout_ms);
+    // The kernel wakes the reader only for a batch (XDPGUARD_EVENTS_WAKEUP):
+    // what came since is read when the wait ends.
+    if (timeout_ms >= 0 && n >= 0) n = ring_buffer__consume(rb.get());
     fn = nullptr;
     if (n < 0 && n != kStopped && n != -EINTR) return fail_errno(n, "read the ring buffer");
     XG_CHECK(renew_if_due());
@@ -138,7 +141,7 @@ Result<RecordReader> RecordReader::start(TelemetryMaps maps, const ReaderRequest
 
 Result<std::size_t> RecordReader::poll(std::chrono::milliseconds timeout, const OnRecord& fn) {
   // Wake up in time to renew the lease, however long the caller waits.
-  auto chunk = std::min<std::chrono::milliseconds>(timeout, std::chrono::milliseconds(250));
+  auto chunk = std::min<std::chrono::milliseconds>(timeout, kPollEvery);
   return st_->run(static_cast<int>(std::max<std::chrono::milliseconds::rep>(chunk.count(), 0)), fn);
 }
 

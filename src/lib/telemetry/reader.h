@@ -31,6 +31,9 @@ namespace xdpguard::telemetry {
 
 inline constexpr std::chrono::seconds kLease{5};
 inline constexpr std::chrono::seconds kRenew{1};
+// The kernel wakes the reader only when XDPGUARD_EVENTS_WAKEUP bytes wait;
+// it looks at least this often on its own (a record's worst latency).
+inline constexpr std::chrono::milliseconds kPollEvery{100};
 
 struct ReaderRequest {
   xdpguard_reader kind = XDPGUARD_READER_EVENTS;

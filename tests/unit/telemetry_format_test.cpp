@@ -1,0 +1,110 @@
+// Telemetry formatting, pure: record lines and JSON, verdict lists, listen
+// addresses and the Prometheus exposition (names, labels, escaping).
+#include <arpa/inet.h>
+#include <linux/bpf.h>
+
+#include <gtest/gtest.h>
+
+#include "telemetry/metrics.h"
+#include "telemetry/record.h"
+
+namespace xdpguard::telemetry {
+namespace {
+
+xdpguard_record tcp_record() {
+  xdpguard_record r{};
+  r.ts_ns = 5'000'000'000;
+  r.ifindex = 3;
+  r.rule_id = 7;
+  r.orig_len = 74;
+  r.verdict = XDP_DROP;
+  r.reason = XDPGUARD_REASON_LOG;
+  r.pkt.family = 4;
+  r.pkt.l4proto = 6;
+  r.pkt.saddr[0] = htonl(0xc6120001);
+  r.pkt.daddr[0] = htonl(0xc6120002);
+  r.pkt.sport = 41000;
+  r.pkt.dport = 23;
+  r.pkt.tcp_flags = 0x02 | 0x10;  // syn, ack
+  return r;
+}
+
+TEST(TelemetryFormat, RecordLineAndJson) {
+  const Clock utc{0};
+  const auto r = tcp_record();
+  const std::string line = record_line(r, utc);
+  EXPECT_EQ(line.substr(15), " drop rule 7 log tcp 198.18.0.1:41000 > 198.18.0.2:23 flags syn,ack len 74")
+      << line;
+  auto j = record_json(r, {}, "veth1", utc);
+  EXPECT_EQ(j["time"], "1970-01-01T00:00:05.000000000Z");
+  EXPECT_EQ(j["verdict"], "drop");
+  EXPECT_EQ(j["rule_id"], 7);
+  EXPECT_EQ(j["saddr"], "198.18.0.1");
+  EXPECT_EQ(j["sport"], 41000);
+  EXPECT_EQ(j["tcp_flags"], "syn,ack");
+  EXPECT_FALSE(j.contains("frame"));
+  xdpguard_record arp{};
+  arp.rule_id = XDPGUARD_SLOT_NONE;
+  arp.verdict = XDP_PASS;
+  arp.reason = XDPGUARD_REASON_CAPTURE;
+  arp.orig_len = 42;
+  const std::uint8_t bytes[] = {0xff, 0x01};
+  EXPECT_EQ(record_line(arp, utc).substr(15), " pass - capture not-ip len 42");
+  auto ja = record_json(arp, bytes, "veth1", utc);
+  EXPECT_TRUE(ja["rule_id"].is_null());
+  EXPECT_EQ(ja["frame"], "ff01");
+}
+
+TEST(TelemetryFormat, VerdictLists) {
+  EXPECT_EQ(*parse_verdicts("drop"), 1u << XDP_DROP);
+  EXPECT_EQ(*parse_verdicts("pass,drop"), (1u << XDP_PASS) | (1u << XDP_DROP));
+  EXPECT_EQ(*parse_verdicts("all"), 0x1fu);
+  EXPECT_EQ(parse_verdicts("dropped").error().message(),
+            "unknown verdict 'dropped' (expected pass, drop, tx, redirect, aborted or all)");
+  EXPECT_FALSE(parse_verdicts(""));
+}
+
+TEST(TelemetryFormat, ListenAddresses) {
+  auto a = parse_listen("127.0.0.1:9435");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 9435);
+  auto b = parse_listen("[::1]:80");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_FALSE(parse_listen("9435"));
+  EXPECT_FALSE(parse_listen("127.0.0.1:0"));
+  EXPECT_FALSE(parse_listen("127.0.0.1:65536"));
+  EXPECT_FALSE(parse_listen("127.0.0.1:x"));
+}
+
+TEST(TelemetryFormat, Exposition) {
+  Snapshot s;
+  InterfaceMetrics m;
+  m.stats.ifname = "ve\"th\\1";
+  m.stats.mode = "native";
+  m.stats.actions[XDP_DROP] = {3, 180};
+  RuleRecord r;
+  r.id = 4;
+  r.rule.action = rules::Action::Drop;
+  r.counter = {3, 180};
+  m.stats.rules.push_back(r);
+  m.records.lost = 9;
+  s.interfaces.push_back(m);
+  const std::string t = metrics_text(s, 2);
+  const std::string i = "interface=\"ve\\\"th\\\\1\"";
+  EXPECT_NE(t.find("# TYPE xdpguard_packets_total counter\n"), std::string::npos);
+  EXPECT_NE(t.find("xdpguard_packets_total{" + i + ",action=\"drop\"} 3\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("xdpguard_bytes_total{" + i + ",action=\"drop\"} 180\n"), std::string::npos);
+  EXPECT_NE(t.find("xdpguard_rule_packets_total{" + i + ",rule_id=\"4\",action=\"drop\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("xdpguard_rule_packets_total{" + i + ",rule_id=\"default\",action=\"pass\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("xdpguard_records_lost_total{" + i + "} 9\n"), std::string::npos);
+  EXPECT_NE(t.find("xdpguard_scrape_errors_total 2\n"), std::string::npos);
+  // Every sample's family is declared before it, once.
+  EXPECT_EQ(t.find("# TYPE xdpguard_packets_total"), t.rfind("# TYPE xdpguard_packets_total"));
+}
+
+}  // namespace
+}  // namespace xdpguard::telemetry
