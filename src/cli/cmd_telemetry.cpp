@@ -2,10 +2,16 @@
 //   events   stream the records of `log` rules, one line (or JSON object) each
 //   capture  ask the kernel for packets, write them to a pcap file
 //   metrics  Prometheus exposition of every counter
+//   top      rates per action and per rule, redrawn every second
 // Each runs until Ctrl-C (SIGINT/SIGTERM), --count or --duration.
+#include <poll.h>
+#include <termios.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -20,6 +26,7 @@
 #include "telemetry/metrics.h"
 #include "telemetry/reader.h"
 #include "telemetry/record.h"
+#include "telemetry/top.h"
 
 namespace xdpguard::cli {
 namespace {
@@ -205,6 +212,79 @@ Result<void> cmd_metrics(const MetricsArgs& a) {
   });
 }
 
+// ---- top --------------------------------------------------------------------
+
+struct TopArgs {
+  std::string iface;
+  bool once = false;
+  double interval = 1;
+};
+
+// The terminal in non-canonical mode without echo (keys arrive one by
+// one), restored on destruction. Nothing when stdin is not a terminal.
+class RawTerminal {
+ public:
+  RawTerminal() {
+    if (!::isatty(STDIN_FILENO) || ::tcgetattr(STDIN_FILENO, &old_) != 0) return;
+    termios raw = old_;
+    raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
+    raw.c_cc[VMIN] = 0;
+    raw.c_cc[VTIME] = 0;
+    on_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (on_) ::tcsetattr(STDIN_FILENO, TCSANOW, &old_);
+  }
+  RawTerminal(const RawTerminal&) = delete;
+  RawTerminal& operator=(const RawTerminal&) = delete;
+
+ private:
+  termios old_{};
+  bool on_ = false;
+};
+
+// Waits `d` or until q is pressed (true) or a stop signal arrives.
+bool wait_or_quit(std::chrono::milliseconds d) {
+  const auto end = Clock::now() + d;
+  while (!g_stop && Clock::now() < end) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
+    pollfd p{STDIN_FILENO, POLLIN, 0};
+    const int n =
+        ::poll(&p, 1, static_cast<int>(std::min<std::chrono::milliseconds::rep>(left.count(), 100)));
+    if (n == 1 && (p.revents & POLLIN)) {
+      char c = 0;
+      if (::read(STDIN_FILENO, &c, 1) == 1 && (c == 'q' || c == 'Q')) return true;
+      if (p.revents & POLLHUP) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } else if (n == 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // stdin closed: just wait
+    }
+  }
+  return g_stop;
+}
+
+Result<void> cmd_top(const TopArgs& a) {
+  auto o = XG_TRY(open_interface(a.iface));
+  const auto interval = std::chrono::milliseconds(static_cast<long>(a.interval * 1000));
+  auto prev = XG_TRY(telemetry::sample(o.guard, o.maps));
+  if (a.once) {
+    std::this_thread::sleep_for(interval);
+    auto cur = XG_TRY(telemetry::sample(o.guard, o.maps));
+    std::fputs(telemetry::top_frame(o.iface.name, prev, cur).c_str(), stdout);
+    return {};
+  }
+  catch_stop_signals();
+  RawTerminal term;
+  while (!wait_or_quit(interval)) {
+    auto cur = XG_TRY(telemetry::sample(o.guard, o.maps));
+    // Home, clear; then the frame and the key help.
+    std::printf("\x1b[H\x1b[2J%s\n(q or Ctrl-C quits)\n",
+                telemetry::top_frame(o.iface.name, prev, cur).c_str());
+    std::fflush(stdout);
+    prev = std::move(cur);
+  }
+  return {};
+}
+
 }  // namespace
 
 void register_telemetry_commands(CLI::App& app, Command& cmd) {
@@ -264,6 +344,18 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
       return cmd_metrics(*me);
     };
     cmd.context = [] { return std::string("metrics"); };
+  });
+
+  auto tp = std::make_shared<TopArgs>();
+  auto* top = app.add_subcommand("top", "Live rates per action and per rule, sorted by packet rate");
+  top->add_option("IFACE", tp->iface, "Interface")->required();
+  top->add_flag("--once", tp->once, "Print one frame (rates over one interval) and exit");
+  top->add_option("--interval", tp->interval, "Seconds between frames (default 1)")
+      ->check(CLI::Range(0.1, 60.0));
+  top->footer("Example: xdpguard top eth1\n         xdpguard top eth1 --once");
+  top->callback([&cmd, tp] {
+    cmd.fn = [tp] { return cmd_top(*tp); };
+    cmd.context = [tp] { return "top " + tp->iface; };
   });
 }
 

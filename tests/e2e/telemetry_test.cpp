@@ -3,7 +3,10 @@
 // equal to what was sent; `capture` writes a pcap file that tshark reads
 // back with the same packets, in the same order, with their true lengths;
 // bad input fails with one clear line.
+#include <algorithm>
+#include <fstream>
 #include <future>
+#include <thread>
 #include <sstream>
 
 #include "e2e_support.h"
@@ -218,6 +221,57 @@ TEST_F(TelemetryLabTest, BadInputFailsWithOneClearLine) {
   e = one_line(xg_srv(lab, {"events", veth}));
   EXPECT_NE(e.find("already reads " + veth + "'s records; one reader at a time"), std::string::npos) << e;
   EXPECT_EQ(cap.get().code, 0);
+}
+
+TEST_F(TelemetryLabTest, TopOnceShowsTheBusiestRuleFirst) {
+  const Lab& lab = *lab_;
+  add_rule("drop tcp dport 23");
+  const std::uint32_t udp = add_rule("drop udp dport 5000");
+  // 300 datagrams over about 1.5 s, while top measures one second of it.
+  std::thread traffic([&] {
+    (void)run_in_netns(lab.client().netns, [&] {
+      UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+      auto to = sockaddr4(lab.server().ip4, 5000);
+      for (int i = 0; i < 300; ++i) {
+        ::sendto(fd.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto r = xg_srv(lab, {"top", lab.server().veth, "--once"});
+  traffic.join();
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::printf("%s", r.out.c_str());  // the frame, for the log
+  EXPECT_EQ(r.out.find("\x1b"), std::string::npos) << "--once prints no escape codes";
+  auto got = lines(r.out);
+  // The rule table: header, then the busiest rule.
+  auto hdr =
+      std::find_if(got.begin(), got.end(), [](const std::string& l) { return l.find("   rule ") == 0; });
+  ASSERT_NE(hdr, got.end()) << r.out;
+  ASSERT_NE(hdr + 1, got.end()) << r.out;
+  std::istringstream row(*(hdr + 1));
+  std::string id, pps;
+  row >> id >> pps;
+  EXPECT_EQ(id, std::to_string(udp)) << r.out;
+  EXPECT_GT(std::stod(pps), 20) << r.out;  // 200/s sent; a loaded machine sends fewer
+  EXPECT_NE(r.out.find("drop udp dport 5000"), std::string::npos) << r.out;
+
+  // Live: a frame every interval (home + clear first), until Ctrl-C.
+  const std::string out = temp_file("top.out");
+  auto live = BackgroundProcess::start(
+      {XDPGUARD_BIN, "-n", lab.server().netns, "top", lab.server().veth, "--interval", "0.2"}, out);
+  ASSERT_TRUE(live);
+  auto frames = [&] {
+    std::ifstream in(out);
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::size_t n = 0;
+    for (auto p = all.find("\x1b[H\x1b[2J"); p != std::string::npos; p = all.find("\x1b[H\x1b[2J", p + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_TRUE(wait_until([&] { return frames() >= 3; }, std::chrono::seconds(5))) << frames();
+  EXPECT_EQ(live->stop(SIGINT), 0);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "telemetry/metrics.h"
 #include "telemetry/record.h"
+#include "telemetry/top.h"
 
 namespace xdpguard::telemetry {
 namespace {
@@ -104,6 +105,34 @@ TEST(TelemetryFormat, Exposition) {
   EXPECT_NE(t.find("xdpguard_scrape_errors_total 2\n"), std::string::npos);
   // Every sample's family is declared before it, once.
   EXPECT_EQ(t.find("# TYPE xdpguard_packets_total"), t.rfind("# TYPE xdpguard_packets_total"));
+}
+
+TEST(TelemetryFormat, TopFrameSortsByRate) {
+  EXPECT_EQ(si(0), "0");
+  EXPECT_EQ(si(950), "950");
+  EXPECT_EQ(si(1234), "1.23k");
+  EXPECT_EQ(si(45'600'000), "45.6M");
+  EXPECT_EQ(si(999'999), "1.00M");
+  TopSample a, b;
+  a.mono_ns = 1'000'000'000;
+  b.mono_ns = 3'000'000'000;  // 2 s
+  b.stats.mode = "native";
+  RuleRecord quiet, busy;
+  quiet.id = 1, quiet.text = "drop tcp dport 23", quiet.counter = {10, 600};
+  busy.id = 2, busy.text = "drop udp", busy.counter = {4000, 256000};
+  a.stats.rules = {quiet};  // busy is new: from zero
+  b.stats.rules = {quiet, busy};
+  b.stats.actions[XDP_DROP] = {4010, 256600};
+  a.records.records = 0, b.records.records = 200;
+  const std::string f = top_frame("veth1", a, b);
+  EXPECT_NE(f.find("xdpguard top veth1  mode native  interval 2.0 s  rules 2\n"), std::string::npos) << f;
+  // Actions and rules, each sorted by packets/s.
+  EXPECT_LT(f.find("drop           2.00k      1.03M           4010\n"), f.find("pass ")) << f;
+  EXPECT_NE(f.find("      2     2.00k      1.02M           4000  drop udp\n"), std::string::npos) << f;
+  EXPECT_LT(f.find("drop udp\n"), f.find("drop tcp dport 23\n")) << f;
+  EXPECT_NE(f.find("      1         0          0             10  drop tcp dport 23\n"), std::string::npos)
+      << f;
+  EXPECT_NE(f.find("records 100/s written"), std::string::npos) << f;
 }
 
 }  // namespace
