@@ -3,7 +3,17 @@
 #include <arpa/inet.h>
 #include <linux/bpf.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/process.h"
 
 #include "telemetry/metrics.h"
 #include "telemetry/record.h"
@@ -133,6 +143,39 @@ TEST(TelemetryFormat, TopFrameSortsByRate) {
   EXPECT_NE(f.find("      1         0          0             10  drop tcp dport 23\n"), std::string::npos)
       << f;
   EXPECT_NE(f.find("records 100/s written"), std::string::npos) << f;
+}
+
+// The Grafana dashboard in docs/grafana: every query is valid PromQL (judged
+// by promtool, with Grafana's variables filled in) and every metric it names
+// is one `metrics` exports.
+TEST(GrafanaDashboard, QueriesAreValidAndNameExportedMetrics) {
+  std::ifstream in(std::string(XDPGUARD_SOURCE_DIR) + "/docs/grafana/xdpguard.json");
+  ASSERT_TRUE(in);
+  auto dash = nlohmann::json::parse(in);
+  Snapshot s;
+  s.interfaces.emplace_back();
+  const std::string text = metrics_text(s, 0);
+  std::string rules = "groups:\n  - name: dashboard\n    rules:\n";
+  int n = 0;
+  std::set<std::string> names;
+  for (const auto& p : dash["panels"])
+    for (const auto& t : p["targets"]) {
+      std::string e = t["expr"];
+      e = std::regex_replace(e, std::regex(R"(\$__rate_interval)"), "1m");
+      e = std::regex_replace(e, std::regex(R"(\$interface)"), ".*");
+      rules += fmt::format("      - record: dashboard:q{}\n        expr: '{}'\n", n++, e);
+      static const std::regex metric(R"(xdpguard_[a-z_]+)");
+      for (std::sregex_iterator it(e.begin(), e.end(), metric), end; it != end; ++it) names.insert(it->str());
+    }
+  ASSERT_GT(n, 8);
+  for (const auto& name : names) EXPECT_NE(text.find("# TYPE " + name + " "), std::string::npos) << name;
+  const auto file =
+      std::filesystem::temp_directory_path() / fmt::format("xt11-{}-dashboard-rules.yml", ::getpid());
+  std::ofstream(file) << rules;
+  auto r = run_process({"promtool", "check", "rules", file.string()});
+  std::filesystem::remove(file);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->exit_code, 0) << r->out << r->err << rules;
 }
 
 }  // namespace
