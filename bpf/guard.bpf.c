@@ -160,6 +160,7 @@ int xdpguard(struct xdp_md *ctx)
 
 	s->slot = XDPGUARD_SLOT_NONE;
 	if (outcome == XDPGUARD_PARSE_IPV4 || outcome == XDPGUARD_PARSE_IPV6) {
+		xg_tm_talkers(s); /* top talkers, when on (telemetry.h) */
 		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_CLASSIFIER);
 		/* no classifier installed: fail open, and say so */
 		bump(&s->errors[XDPGUARD_ERR_NO_CLASSIFIER], s->len);

@@ -33,6 +33,7 @@
 #include "guard/guard.h"
 #include "telemetry/maps.h"
 #include "telemetry/reader.h"
+#include "telemetry/talkers.h"
 
 using namespace xdpguard;
 
@@ -63,6 +64,8 @@ Result<void> setup(Case& c) {
     auto maps = XG_TRY(telemetry::TelemetryMaps::from_program(*c.prog));
     c.rd.emplace(XG_TRY(telemetry::RecordReader::start(std::move(maps), *c.reader, std::nullopt)));
   }
+  if (c.name.find("top talkers on") != std::string::npos)
+    XG_CHECK(XG_TRY(telemetry::Talkers::from_program(*c.prog)).enable(true));
   return {};
 }
 
@@ -97,6 +100,7 @@ int main(int argc, char** argv) {
   cases.emplace_back("rule without log", "drop udp dport 9", std::nullopt, 0);
   cases.emplace_back("log, no reader (counted unread)", "drop udp dport 9 log", std::nullopt, 0);
   cases.emplace_back("log 1/100, no reader", "drop udp dport 9 log 1/100", std::nullopt, 0);
+  cases.emplace_back("no log, top talkers on", "drop udp dport 9", std::nullopt, 0);
   cases.emplace_back("log, reader, headers only", "drop udp dport 9 log",
                      ReaderRequest{XDPGUARD_READER_EVENTS, 0}, 1);
   cases.emplace_back("log, reader, snaplen 128", "drop udp dport 9 log",

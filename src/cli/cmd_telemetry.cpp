@@ -3,6 +3,7 @@
 //   capture  ask the kernel for packets, write them to a pcap file
 //   metrics  Prometheus exposition of every counter
 //   top      rates per action and per rule, redrawn every second
+//   talkers  per-source counters: on, off, show
 // Each runs until Ctrl-C (SIGINT/SIGTERM), --count or --duration.
 #include <poll.h>
 #include <termios.h>
@@ -26,6 +27,7 @@
 #include "telemetry/metrics.h"
 #include "telemetry/reader.h"
 #include "telemetry/record.h"
+#include "telemetry/talkers.h"
 #include "telemetry/top.h"
 
 namespace xdpguard::cli {
@@ -265,23 +267,56 @@ bool wait_or_quit(std::chrono::milliseconds d) {
 Result<void> cmd_top(const TopArgs& a) {
   auto o = XG_TRY(open_interface(a.iface));
   const auto interval = std::chrono::milliseconds(static_cast<long>(a.interval * 1000));
-  auto prev = XG_TRY(telemetry::sample(o.guard, o.maps));
+  auto talkers = XG_TRY(telemetry::Talkers::open(o.guard));
+  auto prev = XG_TRY(telemetry::sample(o.guard, o.maps, &talkers));
   if (a.once) {
     std::this_thread::sleep_for(interval);
-    auto cur = XG_TRY(telemetry::sample(o.guard, o.maps));
+    auto cur = XG_TRY(telemetry::sample(o.guard, o.maps, &talkers));
     std::fputs(telemetry::top_frame(o.iface.name, prev, cur).c_str(), stdout);
     return {};
   }
   catch_stop_signals();
   RawTerminal term;
   while (!wait_or_quit(interval)) {
-    auto cur = XG_TRY(telemetry::sample(o.guard, o.maps));
+    auto cur = XG_TRY(telemetry::sample(o.guard, o.maps, &talkers));
     // Home, clear; then the frame and the key help.
     std::printf("\x1b[H\x1b[2J%s\n(q or Ctrl-C quits)\n",
                 telemetry::top_frame(o.iface.name, prev, cur).c_str());
     std::fflush(stdout);
     prev = std::move(cur);
   }
+  return {};
+}
+
+// ---- talkers ----------------------------------------------------------------
+
+struct TalkersArgs {
+  std::string iface;
+  std::string what = "show";
+  bool json = false;
+  std::size_t count = 20;
+};
+
+Result<void> cmd_talkers(const TalkersArgs& a) {
+  auto o = XG_TRY(open_interface(a.iface));
+  auto t = XG_TRY(telemetry::Talkers::open(o.guard));
+  if (a.what == "on" || a.what == "off") return t.enable(a.what == "on");
+  if (!XG_TRY(t.enabled()))
+    return fail(ENODATA, "top talkers are off for {}; turn them on with: xdpguard talkers {} on", a.iface,
+                a.iface);
+  auto all = XG_TRY(t.read());
+  if (a.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (std::size_t i = 0; i < all.size() && i < a.count; ++i)
+      list.push_back({{"address", all[i].address()}, {"packets", all[i].packets}, {"bytes", all[i].bytes}});
+    std::printf("%s\n", nlohmann::json({{"interface", a.iface}, {"top_talkers", list}}).dump().c_str());
+    return {};
+  }
+  std::printf("%-39s %14s %16s\n", "source", "packets", "bytes");
+  for (std::size_t i = 0; i < all.size() && i < a.count; ++i)
+    std::printf("%-39s %14llu %16llu\n", all[i].address().c_str(),
+                static_cast<unsigned long long>(all[i].packets),
+                static_cast<unsigned long long>(all[i].bytes));
   return {};
 }
 
@@ -356,6 +391,21 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
   top->callback([&cmd, tp] {
     cmd.fn = [tp] { return cmd_top(*tp); };
     cmd.context = [tp] { return "top " + tp->iface; };
+  });
+
+  auto tk = std::make_shared<TalkersArgs>();
+  auto* talkers = app.add_subcommand("talkers", "Per-source packet counts (top talkers): on, off, show");
+  talkers->add_option("IFACE", tk->iface, "Interface")->required();
+  talkers->add_option("WHAT", tk->what, "on, off or show (default)")
+      ->check(CLI::IsMember({"on", "off", "show"}));
+  talkers->add_flag("--json", tk->json, "One JSON document");
+  talkers->add_option("--count", tk->count, "Show this many sources (default 20)");
+  talkers->footer(
+      "Example: xdpguard talkers eth1 on\n"
+      "         xdpguard talkers eth1 --json --count 10");
+  talkers->callback([&cmd, tk] {
+    cmd.fn = [tk] { return cmd_talkers(*tk); };
+    cmd.context = [tk] { return "talkers " + tk->iface; };
   });
 }
 

@@ -18,6 +18,7 @@
 #include "support/privileged.h"
 #include "telemetry/maps.h"
 #include "telemetry/reader.h"
+#include "telemetry/talkers.h"
 
 namespace xdpguard::test {
 namespace {
@@ -255,6 +256,39 @@ TEST_F(TelemetryTest, RecordsOlderThanTheReaderAreSkipped) {
   run(f, 3);
   EXPECT_EQ(drain(second).size(), 3u);
   EXPECT_EQ(second.stale(), 5u);
+}
+
+TEST_F(TelemetryTest, TopTalkersCountEachSourceOnlyWhileOn) {
+  ASSERT_TRUE(guard_->replace_rules({"drop udp dport 9"}));
+  auto t = telemetry::Talkers::from_program(*prog_);
+  ASSERT_TRUE(t) << t.error().message();
+  auto udp = [](const char* src) { return Packet().eth().ipv4(src, "198.18.0.2").udp(1, 9).bytes(); };
+  const Bytes a = udp("198.18.1.1"), b = udp("198.18.1.2");
+  const Bytes v6 = Packet().eth().ipv6("fd00::7", "fd00::2").udp(1, 9).bytes();
+  const Bytes arp = Packet().eth("ff:ff:ff:ff:ff:ff").arp("198.18.0.1", "198.18.0.2").bytes();
+  run(a, 5);  // off: not counted
+  EXPECT_EQ(*t->enabled(), false);
+  EXPECT_TRUE(t->read()->empty());
+
+  ASSERT_TRUE(t->enable(true));
+  run(a, 7), run(v6, 3), run(b, 2), run(arp, 4);  // v6 after a: words 1-3 of an IPv4 key stay 0
+  run(a, 1);
+  auto got = t->read();
+  ASSERT_TRUE(got) << got.error().message();
+  ASSERT_EQ(got->size(), 3u);
+  EXPECT_EQ((*got)[0].address(), "198.18.1.1");
+  EXPECT_EQ((*got)[0].packets, 8u);
+  EXPECT_EQ((*got)[0].bytes, 8 * a.size());
+  EXPECT_EQ((*got)[1].address(), "fd00::7");
+  EXPECT_EQ((*got)[1].packets, 3u);
+  EXPECT_EQ((*got)[2].address(), "198.18.1.2");
+  EXPECT_EQ((*got)[2].packets, 2u);
+  // Verdicts and rule counters as without.
+  EXPECT_EQ(rule_packets(1), 5u + 7 + 3 + 2 + 1);
+
+  ASSERT_TRUE(t->enable(false));
+  run(a, 3);
+  EXPECT_TRUE(t->read()->empty());
 }
 
 }  // namespace

@@ -274,5 +274,26 @@ TEST_F(TelemetryLabTest, TopOnceShowsTheBusiestRuleFirst) {
   EXPECT_EQ(live->stop(SIGINT), 0);
 }
 
+TEST_F(TelemetryLabTest, TopTalkersInStatsAndTalkers) {
+  const Lab& lab = *lab_;
+  const std::string& veth = lab.server().veth;
+  EXPECT_TRUE(stats_json(lab)["top_talkers"].is_null());  // off by default
+  auto off = xg_srv(lab, {"talkers", veth});
+  EXPECT_NE(off.code, 0);
+  EXPECT_NE(off.err.find("top talkers are off"), std::string::npos) << off.err;
+  ASSERT_EQ(xg_srv(lab, {"talkers", veth, "on"}).code, 0);
+  EXPECT_EQ(udp_delivered(lab, 5000, 25), 25);  // + 1 to the sentinel port
+  auto s = stats_json(lab);
+  ASSERT_EQ(s["top_talkers"].size(), 1u) << s.dump();
+  EXPECT_EQ(s["top_talkers"][0]["address"], lab.client().ip4);
+  EXPECT_EQ(s["top_talkers"][0]["packets"], 26);
+  EXPECT_EQ(s["top_talkers"][0]["bytes"], 26 * (14 + 20 + 8 + 1));
+  auto r = xg_srv(lab, {"talkers", veth, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["top_talkers"], s["top_talkers"]);
+  ASSERT_EQ(xg_srv(lab, {"talkers", veth, "off"}).code, 0);
+  EXPECT_TRUE(stats_json(lab)["top_talkers"].is_null());
+}
+
 }  // namespace
 }  // namespace xdpguard::test

@@ -143,6 +143,19 @@ TEST(TelemetryFormat, TopFrameSortsByRate) {
   EXPECT_NE(f.find("      1         0          0             10  drop tcp dport 23\n"), std::string::npos)
       << f;
   EXPECT_NE(f.find("records 100/s written"), std::string::npos) << f;
+  EXPECT_EQ(f.find("top sources"), std::string::npos) << "talkers off: no sources";
+
+  // Top talkers on: sources by packets/s.
+  Talker x, y;
+  x.key.family = y.key.family = 4;
+  x.key.addr[0] = htonl(0xc6120101), x.packets = 100;
+  y.key.addr[0] = htonl(0xc6120102), y.packets = 50;
+  a.talkers = std::vector<Talker>{x, y};
+  x.packets = 120, y.packets = 250;
+  b.talkers = std::vector<Talker>{x, y};
+  const std::string g = top_frame("veth1", a, b);
+  EXPECT_LT(g.find("198.18.1.2 "), g.find("198.18.1.1 ")) << g;
+  EXPECT_NE(g.find("198.18.1.2                                    100"), std::string::npos) << g;
 }
 
 // The Grafana dashboard in docs/grafana: every query is valid PromQL (judged

@@ -396,6 +396,20 @@ struct xdpguard_tm_stats {
 	__u64 reserved[3];
 };
 
+/*
+ * Top talkers, opt-in per interface: packets and bytes per source address
+ * (xg_talkers, an LRU per-CPU hash of XDPGUARD_TALKERS_MAX addresses),
+ * counted by the parser for IPv4 and IPv6 packets while element 0 of
+ * xg_talk_on is nonzero (`xdpguard talkers IFACE on`).
+ */
+struct xdpguard_talker_key {
+	__u32 family;  /* 4 or 6 */
+	__u32 addr[4]; /* IPv4 in addr[0], the rest 0; network byte order */
+};
+#define XDPGUARD_TALKERS_MAX 16384
+
+#define XDPGUARD_PIN_TALKERS "xg_talkers"
+#define XDPGUARD_PIN_TALK_ON "xg_talk_on"
 #define XDPGUARD_PIN_EVENTS "xg_events"
 #define XDPGUARD_PIN_TELEMETRY "xg_telemetry"
 #define XDPGUARD_PIN_TM_STATS "xg_tm_stats"

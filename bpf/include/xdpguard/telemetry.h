@@ -7,6 +7,8 @@
  *   xg_telemetry  the reader's request: capture on/off, snaplen, verdicts,
  *                 sampling, lease (struct xdpguard_telemetry)
  *   xg_tm_stats   per-CPU: records, lost, sampled out, unread
+ *   xg_talkers    per-CPU LRU hash: packets and bytes per source (opt-in)
+ *   xg_talk_on    element 0 nonzero: count top talkers
  *
  * xg_tm_record() runs in the enforce stage after the verdict is applied; it
  * decides whether the packet is recorded (the rule's log threshold, the
@@ -40,6 +42,53 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xdpguard_tm_stats);
 } xg_tm_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, XDPGUARD_TALKERS_MAX);
+	__type(key, struct xdpguard_talker_key);
+	__type(value, struct xdpguard_counter);
+} xg_talkers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} xg_talk_on SEC(".maps");
+
+/*
+ * Top talkers (abi.h): the parser counts an IP packet for its source
+ * address while they are on. Off, this is one inlined array lookup.
+ */
+static __always_inline void xg_tm_talkers(const struct xdpguard_percpu *s)
+{
+	struct xdpguard_talker_key k = {};
+	struct xdpguard_counter *c, one;
+	__u32 zero = 0, *on;
+
+	on = bpf_map_lookup_elem(&xg_talk_on, &zero);
+	/* verifier: lookups can fail */
+	if (!on || !*on)
+		return;
+	k.family = s->pkt.family;
+	k.addr[0] = s->pkt.saddr[0];
+	/* IPv4 leaves words 1-3 as the last IPv6 packet wrote them */
+	if (k.family == 6) {
+		k.addr[1] = s->pkt.saddr[1];
+		k.addr[2] = s->pkt.saddr[2];
+		k.addr[3] = s->pkt.saddr[3];
+	}
+	c = bpf_map_lookup_elem(&xg_talkers, &k);
+	if (c) {
+		c->packets++;
+		c->bytes += s->len;
+		return;
+	}
+	one.packets = 1;
+	one.bytes = s->len;
+	bpf_map_update_elem(&xg_talkers, &k, &one, BPF_NOEXIST);
+}
 
 /* Does a hit with sampling threshold `thr` get recorded? */
 static __always_inline int xg_tm_sampled(__u32 thr)

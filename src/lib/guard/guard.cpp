@@ -28,7 +28,8 @@ constexpr const char* kPinnedMaps[] = {XDPGUARD_PIN_META, XDPGUARD_PIN_PERCPU, X
                                        XDPGUARD_PIN_PROGS, XDPGUARD_PIN_SET4, XDPGUARD_PIN_SET6,
                                        XDPGUARD_PIN_SET_NAMES,
                                        // telemetry (docs/telemetry.md)
-                                       XDPGUARD_PIN_EVENTS, XDPGUARD_PIN_TELEMETRY, XDPGUARD_PIN_TM_STATS};
+                                       XDPGUARD_PIN_EVENTS, XDPGUARD_PIN_TELEMETRY, XDPGUARD_PIN_TM_STATS,
+                                       XDPGUARD_PIN_TALKERS, XDPGUARD_PIN_TALK_ON};
 
 Result<PinPaths> pin_paths(const Interface& iface) {
   PinPaths p;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "telemetry/talkers.h"
+
 namespace xdpguard::telemetry {
 
 const char* reader_name(xdpguard_reader kind) {
@@ -31,6 +33,7 @@ std::string counters_line(const TmCounters& c, const ReaderState& r) {
 Result<void> add_stats_json(nlohmann::json& stats, const Guard& g) {
   auto maps = XG_TRY(TelemetryMaps::open(g));
   stats["telemetry"] = counters_json(XG_TRY(maps.counters()), XG_TRY(maps.reader()));
+  stats["top_talkers"] = XG_TRY(talkers_json(g));
   return {};
 }
 

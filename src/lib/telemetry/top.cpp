@@ -8,10 +8,11 @@
 
 namespace xdpguard::telemetry {
 
-Result<TopSample> sample(const Guard& g, const TelemetryMaps& maps) {
+Result<TopSample> sample(const Guard& g, const TelemetryMaps& maps, const Talkers* talkers) {
   TopSample s;
   s.stats = XG_TRY(g.stats());
   s.records = XG_TRY(maps.counters());
+  if (talkers && XG_TRY(talkers->enabled())) s.talkers = XG_TRY(talkers->read());
   s.mono_ns = monotonic_ns();
   return s;
 }
@@ -76,6 +77,23 @@ std::string top_frame(const std::string& ifname, const TopSample& a, const TopSa
                        r.action.empty() ? r.text : r.action + " " + r.text);
   }
   if (rules.size() > rows) out += fmt::format("    ... {} more rules\n", rules.size() - rows);
+
+  if (b.talkers) {
+    std::map<std::string, xdpguard_counter> prev;
+    if (a.talkers)
+      for (const auto& t : *a.talkers) prev[t.address()] = {t.packets, t.bytes};
+    std::vector<Row> src;
+    for (const auto& t : *b.talkers) {
+      const auto& p = prev[t.address()];
+      src.push_back({t.address(), "", "", rate(p.packets, t.packets, secs), 8 * rate(p.bytes, t.bytes, secs),
+                     t.packets});
+    }
+    std::stable_sort(src.begin(), src.end(), [](const Row& x, const Row& y) { return x.pps > y.pps; });
+    out += fmt::format("\n{:<39} {:>9} {:>10} {:>14}\n", "top sources", "pps", "bits/s", "packets");
+    for (std::size_t i = 0; i < src.size() && i < 10; ++i)
+      out += fmt::format("{:<39} {:>9} {:>10} {:>14}\n", src[i].id, si(src[i].pps), si(src[i].bps),
+                         src[i].packets);
+  }
 
   out += fmt::format("\nrecords {}/s written, {}/s lost, {}/s sampled out, {}/s unread\n",
                      si(rate(a.records.records, b.records.records, secs)),

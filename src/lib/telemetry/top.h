@@ -6,21 +6,26 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "core/result.h"
 #include "guard/guard.h"
 #include "telemetry/maps.h"
+#include "telemetry/talkers.h"
 
 namespace xdpguard::telemetry {
 
 struct TopSample {
   GuardStats stats;
   TmCounters records;
+  std::optional<std::vector<Talker>> talkers;  // when top talkers are on
   std::uint64_t mono_ns = 0;
 };
 
-[[nodiscard]] Result<TopSample> sample(const Guard& g, const TelemetryMaps& maps);
+[[nodiscard]] Result<TopSample> sample(const Guard& g, const TelemetryMaps& maps,
+                                       const Talkers* talkers = nullptr);
 
 // The frame for the interval from `a` to `b` (b later), at most `rows` rule lines.
 std::string top_frame(const std::string& ifname, const TopSample& a, const TopSample& b,
