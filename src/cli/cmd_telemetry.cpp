@@ -40,10 +40,10 @@ extern "C" void on_stop_signal(int) { g_stop = true; }
 void catch_stop_signals() {
   struct sigaction sa{};
   sa.sa_handler = on_stop_signal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGHUP, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  (void)sigaction(SIGINT, &sa, nullptr);
+  (void)sigaction(SIGTERM, &sa, nullptr);
+  (void)sigaction(SIGHUP, &sa, nullptr);
+  (void)std::signal(SIGPIPE, SIG_IGN);
 }
 
 using Clock = std::chrono::steady_clock;

@@ -13,8 +13,8 @@ namespace xdpguard::telemetry {
 
 Clock Clock::now() {
   timespec mono{}, real{};
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  clock_gettime(CLOCK_REALTIME, &real);
+  (void)clock_gettime(CLOCK_MONOTONIC, &mono);  // cannot fail for these clocks
+  (void)clock_gettime(CLOCK_REALTIME, &real);
   auto ns = [](const timespec& t) { return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec; };
   return Clock{ns(real) - ns(mono)};
 }
@@ -57,7 +57,7 @@ std::string reason_text(std::uint8_t reason) {
 std::string iso_time(std::int64_t wall_ns) {
   const time_t sec = static_cast<time_t>(wall_ns / 1'000'000'000);
   tm t{};
-  gmtime_r(&sec, &t);
+  if (!gmtime_r(&sec, &t)) return std::to_string(wall_ns);  // out of range for a calendar
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
                      t.tm_hour, t.tm_min, t.tm_sec, wall_ns % 1'000'000'000);
 }
@@ -65,7 +65,7 @@ std::string iso_time(std::int64_t wall_ns) {
 std::string short_time(std::int64_t wall_ns) {
   const time_t sec = static_cast<time_t>(wall_ns / 1'000'000'000);
   tm t{};
-  localtime_r(&sec, &t);
+  if (!localtime_r(&sec, &t)) return std::to_string(wall_ns);
   return fmt::format("{:02}:{:02}:{:02}.{:06}", t.tm_hour, t.tm_min, t.tm_sec,
                      wall_ns % 1'000'000'000 / 1000);
 }

@@ -49,6 +49,7 @@ std::string top_frame(const std::string& ifname, const TopSample& a, const TopSa
 
   out += fmt::format("{:<10} {:>9} {:>10} {:>14}\n", "action", "pps", "bits/s", "packets");
   std::vector<Row> actions;
+  actions.reserve(XDPGUARD_NUM_ACTIONS);
   for (std::uint32_t i = 0; i < XDPGUARD_NUM_ACTIONS; ++i)
     actions.push_back(
         {"", action_name(i), "", rate(a.stats.actions[i].packets, b.stats.actions[i].packets, secs),
@@ -60,6 +61,7 @@ std::string top_frame(const std::string& ifname, const TopSample& a, const TopSa
   std::map<std::uint32_t, xdpguard_counter> before;
   for (const auto& r : a.stats.rules) before[r.id] = r.counter;
   std::vector<Row> rules;
+  rules.reserve(b.stats.rules.size() + 1);
   for (const auto& r : b.stats.rules) {
     const auto& p = before[r.id];  // a new rule: from zero
     rules.push_back({std::to_string(r.id), "", r.text, rate(p.packets, r.counter.packets, secs),
@@ -83,6 +85,7 @@ std::string top_frame(const std::string& ifname, const TopSample& a, const TopSa
     if (a.talkers)
       for (const auto& t : *a.talkers) prev[t.address()] = {t.packets, t.bytes};
     std::vector<Row> src;
+    src.reserve(b.talkers->size());
     for (const auto& t : *b.talkers) {
       const auto& p = prev[t.address()];
       src.push_back({t.address(), "", "", rate(p.packets, t.packets, secs), 8 * rate(p.bytes, t.bytes, secs),
