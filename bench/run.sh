@@ -32,6 +32,7 @@ echo "== classifier: ns/packet in the kernel (BPF_PROG_TEST_RUN), rule sets, set
 echo
 echo "== telemetry: ns/packet of log and capture in the kernel (BPF_PROG_TEST_RUN), records/s to user space"
 "$build/bench/telemetry/telemetry_bench" "${quick[@]}" | tee "$out/telemetry.md" || status=1
+"$build/bench/telemetry/telemetry_bench" "${quick[@]}" --vs-tcpdump | tee -a "$out/telemetry.md" || status=1
 echo
 echo "results: $out/{throughput,classifier}.{md,json}, $out/telemetry.md"
 [[ $status == 0 ]] || echo "bench: a benchmark failed or a check did not hold (see above)" >&2
