@@ -11,6 +11,7 @@
 #                         nftables, iptables
 #   classifier.{md,json}  ns/packet in the kernel (BPF_PROG_TEST_RUN), and the
 #                         control plane (install, add a rule, load sets)
+#   telemetry.md          ns/packet with `log` / a capture vs without, records/s
 # --quick: fewer and shorter runs (about 1.5 minutes; the full run about 6).
 set -uo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [--quick]}
@@ -29,6 +30,10 @@ echo "== classifier: ns/packet in the kernel (BPF_PROG_TEST_RUN), rule sets, set
 "$build/bench/classifier/classifier_bench" "${quick[@]}" --json "$out/classifier.json" | tee "$out/classifier.md" \
   || status=1
 echo
-echo "results: $out/{throughput,classifier}.{md,json}"
+echo "== telemetry: ns/packet of log and capture in the kernel (BPF_PROG_TEST_RUN), records/s to user space"
+"$build/bench/telemetry/telemetry_bench" "${quick[@]}" | tee "$out/telemetry.md" || status=1
+"$build/bench/telemetry/telemetry_bench" "${quick[@]}" --vs-tcpdump | tee -a "$out/telemetry.md" || status=1
+echo
+echo "results: $out/{throughput,classifier}.{md,json}, $out/telemetry.md"
 [[ $status == 0 ]] || echo "bench: a benchmark failed or a check did not hold (see above)" >&2
 exit $status

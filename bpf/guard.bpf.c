@@ -109,6 +109,9 @@ struct {
 	__type(value, struct xdpguard_synproxy);
 } xg_synproxy SEC(".maps");
 
+/* Ring buffer, reader request, telemetry counters; xg_tm_record(). */
+#include <xdpguard/telemetry.h>
+
 static __always_inline void bump(struct xdpguard_counter *c, __u64 bytes)
 {
 	c->packets++;
@@ -172,6 +175,7 @@ int xdpguard(struct xdp_md *ctx)
 	s->slot = XDPGUARD_SLOT_NONE;
 	s->lim_resume = 0;
 	if (outcome == XDPGUARD_PARSE_IPV4 || outcome == XDPGUARD_PARSE_IPV6) {
+		xg_tm_talkers(s); /* top talkers, when on (telemetry.h) */
 		if (xg_blocked_source(s)) {
 			/* auto-blocked (limiter.h): dropped before any rule */
 			bump(&s->ddos[XDPGUARD_DDOS_BLOCKED], s->len);
@@ -194,13 +198,23 @@ int xdpguard(struct xdp_md *ctx)
 SEC("xdp")
 int xdpguard_enforce(struct xdp_md *ctx)
 {
+	struct xdpguard_telemetry *tm;
 	struct xdpguard_percpu *s;
-	__u32 zero = 0;
+	__u32 zero = 0, log_thr;
+	int action;
 
 	s = bpf_map_lookup_elem(&xg_percpu, &zero);
 	if (!s)
 		return XDP_PASS;
-	return apply(s);
+	/* A rule with `log` carries its sampling threshold in the verdict word. */
+	log_thr = s->action >> XDPGUARD_LOG_SHIFT;
+	s->action &= XDPGUARD_ACTION_MASK;
+	action = apply(s);
+	tm = bpf_map_lookup_elem(&xg_telemetry, &zero);
+	/* verifier: lookups can fail */
+	if (tm && (log_thr || tm->capture))
+		xg_tm_record(ctx, s, tm, log_thr, action);
+	return action;
 }
 
 SEC("xdp")
@@ -208,6 +222,7 @@ int xdpguard_limit(struct xdp_md *ctx)
 {
 	struct xdpguard_percpu *s;
 	struct xdpguard_ddos *d;
+	struct xdpguard_telemetry *tm;
 	__u32 zero = 0;
 	__u64 now;
 
@@ -235,6 +250,13 @@ int xdpguard_limit(struct xdp_md *ctx)
 		xg_block(s, d, now);
 	s->lim_resume = 0;
 	s->action = s->lim.action;
+	/* The rule matched: a rule with `log`, or a running capture, records
+	 * it in enforce (which strips the threshold from the verdict word). */
+	tm = bpf_map_lookup_elem(&xg_telemetry, &zero);
+	if ((s->action >> XDPGUARD_LOG_SHIFT) || (tm && tm->capture))
+		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_ENFORCE);
+	/* out of tail calls: the verdict without the record */
+	s->action &= XDPGUARD_ACTION_MASK;
 	return apply(s);
 }
 

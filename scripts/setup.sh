@@ -13,12 +13,14 @@ PKGS=(
   libbpf-dev libxdp-dev libelf-dev zlib1g-dev bpftool xdp-tools linux-libc-dev
   # C++ libraries
   libcli11-dev libexpected-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libcpp-httplib-dev
   # sanitizer + fuzzer runtimes for clang
   libclang-rt-dev
   # lab + oracles used by tests
   iproute2 iputils-ping netcat-openbsd python3 python3-scapy tshark nftables
   iptables procps libcap2-bin util-linux
+  # telemetry tests: a real Prometheus server scrapes `metrics`, promtool judges it
+  prometheus curl
 )
 
 missing=()

@@ -9,6 +9,7 @@
 #include "demo/demo.h"
 #include "guard/guard.h"
 #include "report/format.h"
+#include "telemetry/stats.h"
 
 namespace xdpguard::cli {
 namespace {
@@ -141,10 +142,14 @@ Result<void> cmd_stats(const Args& a) {
   auto s = XG_TRY(g.stats());
   s.ifname = iface.name;
   warn_about(s);
-  if (a.json)
-    std::printf("%s\n", stats_json(s).dump().c_str());
-  else
+  if (a.json) {
+    auto j = stats_json(s);
+    XG_CHECK(telemetry::add_stats_json(j, g));  // records, reader, top talkers
+    std::printf("%s\n", j.dump().c_str());
+  } else {
     std::fputs(stats_table(s).c_str(), stdout);
+    std::fputs(XG_TRY(telemetry::stats_lines(g)).c_str(), stdout);
+  }
   return {};
 }
 
@@ -220,6 +225,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   register_rule_commands(app, cmd);
   register_gen_command(app, cmd);
   register_ddos_commands(app, cmd);
+  register_telemetry_commands(app, cmd);
 }
 
 int run(Command& cmd, const Globals& g) {

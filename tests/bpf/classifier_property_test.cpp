@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <map>
+#include <random>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -72,6 +73,12 @@ class ClassifierProperty : public ClassifierFixture {
     // A few redirects (to lo: the verdict is XDP_REDIRECT under test run).
     for (auto& r : rs)
       if (g.coin(3)) r.action = Action::RedirectDev, r.redirect_dev = "lo";
+    // A fifth with `log` (every hit, or sampled): it must change nothing of
+    // the verdict, the rule id or the counters (no reader: nothing recorded).
+    // Its own generator, so the rule sets stay those of the seeds.
+    std::mt19937 log_rng(static_cast<unsigned>(rs.size()) * 7919u + nframes);
+    for (auto& r : rs)
+      if (log_rng() % 5 == 0) r.log = log_rng() % 2 ? rules::LogSpec{1, 1} : rules::LogSpec{1, 7};
     const std::uint32_t dflt = g.coin(25) ? XDP_DROP : XDP_PASS;
     ASSERT_TRUE(guard_->set_default_action(dflt));
     std::vector<std::string> texts;

@@ -52,9 +52,11 @@ inline CliRun xg_srv(const Lab& lab, std::vector<std::string> args) {
 // removed) after the test, whatever the test attached.
 class LabTest : public ::testing::Test {
  protected:
+  // The lab this fixture creates (a suite's own name prefix, IPv6 or not).
+  virtual LabOptions lab_options() const { return {}; }
   void SetUp() override {
     XG_REQUIRE_PRIVILEGES();
-    auto l = Lab::create();
+    auto l = Lab::create(lab_options());
     ASSERT_TRUE(l) << l.error().message();
     lab_.emplace(std::move(*l));
   }

@@ -321,7 +321,7 @@ TEST_F(NftDiff, LimitsAgreeWithNftablesLimitAndDynamicSets) {
     for (auto& r : rules) {
       if (!g.coin(35)) continue;
       Limit l;
-      l.rate = static_cast<std::uint64_t>(1 + g.pick(5));
+      l.rate = 1 + static_cast<std::uint64_t>(g.pick(5));
       l.unit = g.coin(50) ? RateUnit::Minute : g.coin(50) ? RateUnit::Hour : RateUnit::Day;
       l.burst = static_cast<std::uint32_t>(1 + g.pick(4));
       if (g.coin(60)) {

@@ -220,7 +220,7 @@ class Eval {
       if (!record_ok(rec, x, k)) continue;
       v_.prio = rec.prio;
       v_.slot = rec.slot;
-      v_.action = rec.action;
+      v_.action = rec.action & XDPGUARD_ACTION_MASK;  // a `log` threshold above the action
       v_.ifindex = rec.ifindex;
       return;
     }

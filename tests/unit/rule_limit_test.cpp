@@ -5,24 +5,15 @@
 
 #include "rules/lint.h"
 #include "rules/parser.h"
+#include "support/rule_text.h"
 #include "rules/printer.h"
 
 namespace xdpguard::rules {
 namespace {
 
-Rule ok(std::string_view text) {
-  auto r = parse_rule(text);
-  EXPECT_TRUE(r) << text << ": " << r.error().message();
-  return r ? *r : Rule{};
-}
-
-std::string err(std::string_view text) {
-  auto r = parse_rule(text);
-  EXPECT_FALSE(r) << text << " parsed";
-  return r ? std::string("(parsed)") : r.error().message();
-}
-
-std::string canon(std::string_view text) { return to_string(ok(text)); }
+using test::canon;
+using test::err;
+using test::ok;
 
 TEST(RuleLimit, Parses) {
   Rule r = ok("drop tcp tcp-flags syn,!ack limit over 200/s burst 400 per saddr");

@@ -5,21 +5,13 @@
 #include <xdpguard/parse.h>
 
 #include "rules/parser.h"
+#include "support/rule_text.h"
 
 namespace xdpguard::rules {
 namespace {
 
-Rule ok(std::string_view text) {
-  auto r = parse_rule(text);
-  EXPECT_TRUE(r) << text << ": " << r.error().message();
-  return r ? *r : Rule{};
-}
-
-std::string err(std::string_view text) {
-  auto r = parse_rule(text);
-  EXPECT_FALSE(r) << text << " parsed";
-  return r ? std::string("(parsed)") : r.error().message();
-}
+using test::err;
+using test::ok;
 
 Prefix pfx(std::string_view text) {
   auto p = parse_prefix(text);
@@ -264,7 +256,7 @@ TEST(RuleParserErrors, Action) {
 TEST(RuleParserErrors, UnknownWordsAndTrailingGarbage) {
   const std::string what =
       "expected a match (ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, "
-      "tcp-flags or limit), got ";
+      "tcp-flags, limit or log), got ";
   EXPECT_EQ(err("drop foo"), "column 6: " + what + "\"foo\"");
   EXPECT_EQ(err("drop tcp dport 22 33"), "column 19: " + what + "\"33\"");
   EXPECT_EQ(err("drop TCP"), "column 6: " + what + "\"TCP\"");

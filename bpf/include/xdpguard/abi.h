@@ -11,8 +11,9 @@
 #define XDPGUARD_ABI_H
 
 #include <linux/types.h>
+#include <linux/bpf.h> /* struct bpf_spin_lock */
 
-#define XDPGUARD_ABI_VERSION 6
+#define XDPGUARD_ABI_VERSION 7
 
 /* XDP verdicts are counted by their UAPI value (XDP_ABORTED..XDP_REDIRECT). */
 #define XDPGUARD_NUM_ACTIONS 5
@@ -437,5 +438,117 @@ struct xdpguard_gen_cfg {
 	__u32 l4_sum;       /* same for the L4 checksum (pseudo-header included) */
 	__u32 zero_csum_as_ffff; /* UDP: a computed 0 is sent as 0xffff (0 = "no checksum") */
 };
+
+/* ---- Telemetry (docs/telemetry.md) ---------------------------------------
+ * Records of packets go through one BPF ring buffer per interface
+ * (xg_events), written by the enforce stage where the verdict is applied.
+ * What is recorded is decided there: a rule's `log` (sampled in the kernel)
+ * and a running capture's request. Nothing else reaches enforce for it: the
+ * classifier keeps applying pass and drop itself unless the verdict word
+ * carries a log threshold or xg_telemetry says a capture runs.
+ *
+ * The verdict word (xdpguard_percpu.action, and a table record's action):
+ * the XDP action in the low byte; a rule with `log` adds its sampling
+ * threshold above it. 0 there: no log; XDPGUARD_LOG_ALL: every packet;
+ * else a packet is recorded when the low 24 bits of bpf_get_prandom_u32()
+ * are below it (probability thr / 2^24). Enforce strips it before applying
+ * the verdict. Any word >= XDPGUARD_NUM_ACTIONS makes the classifier go on
+ * to enforce, so `log` costs nothing to the rules without it.
+ */
+#define XDPGUARD_ACTION_MASK 0xffu
+#define XDPGUARD_LOG_SHIFT 8
+#define XDPGUARD_LOG_ALL 0xffffffu
+#define XDPGUARD_LOG_SCALE (1u << 24)
+
+/* Bytes of a frame a record can carry (ring buffer reservations are sized
+ * in powers of two from 64 up to this). */
+#define XDPGUARD_MAX_SNAPLEN 4096
+/* Default size of xg_events, bytes (a power of two, a multiple of the page). */
+#define XDPGUARD_EVENTS_BYTES (8u << 20)
+/* Unread bytes in xg_events that wake the reader (else it polls every 100 ms). */
+#define XDPGUARD_EVENTS_WAKEUP (256u << 10)
+
+/* Who consumes xg_events (xdpguard_telemetry.reader). */
+enum xdpguard_reader {
+	XDPGUARD_READER_NONE = 0,
+	XDPGUARD_READER_EVENTS = 1,  /* `xdpguard events`: log records */
+	XDPGUARD_READER_CAPTURE = 2, /* `xdpguard capture`: its request, and log records */
+};
+
+/*
+ * Element 0 of xg_telemetry: the reader's request. Written whole by the
+ * reader with BPF_F_LOCK (under `lock`) when it starts, every second to renew
+ * its lease, and cleared when it stops. A reader that dies without clearing
+ * it stops getting records when the lease runs out: enforce then clears
+ * `capture` and `reader` (under the lock, so a new reader's request is never
+ * overwritten by a stale check), and the classifier's fast path is back.
+ * The generated classifier reads `capture` directly (BPF_PSEUDO_MAP_VALUE).
+ */
+struct xdpguard_telemetry {
+	__u32 capture;    /* nonzero: a capture runs; every packet goes to enforce */
+	__u32 reader;     /* enum xdpguard_reader */
+	__u64 lease_ns;   /* bpf_ktime_get_ns() until which the reader counts as alive */
+	__u32 snaplen;    /* frame bytes each record carries (<= XDPGUARD_MAX_SNAPLEN) */
+	__u32 verdicts;   /* capture: bit (1 << XDP_*) for each verdict to record */
+	__u32 sample;     /* capture: sampling threshold, as in the verdict word */
+	__u32 reader_pid; /* for messages ("capture, pid 123, reads veth1") */
+	struct bpf_spin_lock lock;
+	__u32 pad;
+};
+
+/* xdpguard_record.type */
+#define XDPGUARD_REC_PACKET 1
+#define XDPGUARD_REC_FLOOD 2
+/* xdpguard_record.reason (bits) */
+#define XDPGUARD_REASON_LOG 1     /* a rule with `log` */
+#define XDPGUARD_REASON_CAPTURE 2 /* a running capture asked for it */
+
+/*
+ * A ring buffer record: this header, then cap_len bytes of the frame (the
+ * reservation is rounded up to a power of two, see XDPGUARD_MAX_SNAPLEN).
+ * `pkt` is what the parser found, so events need no frame bytes at all.
+ */
+struct xdpguard_record {
+	__u64 ts_ns;     /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 ifindex;   /* where the frame arrived */
+	__u32 rule_id;   /* 0: no rule matched (default action); XDPGUARD_SLOT_NONE: not classified */
+	__u32 orig_len;  /* the frame's true length */
+	__u16 cap_len;   /* frame bytes that follow */
+	__u8 type;       /* XDPGUARD_REC_* */
+	__u8 reason;     /* XDPGUARD_REASON_* bits */
+	__u8 verdict;    /* XDP_* returned */
+	__u8 pad[3];
+	__u32 cpu;
+	struct xdpguard_pkt pkt;
+};
+
+/* Per-CPU telemetry counters (xg_tm_stats, one entry). For `log` hits:
+ * records + lost + sampled_out + unread = hits (capture hits likewise). */
+struct xdpguard_tm_stats {
+	__u64 records;      /* written into xg_events */
+	__u64 lost;         /* the ring buffer had no room (the consumer lags) */
+	__u64 sampled_out;  /* hits sampling passed over */
+	__u64 unread;       /* hits while no reader ran (nothing recorded) */
+	__u64 record_bytes; /* frame bytes recorded */
+	__u64 reserved[3];
+};
+
+/*
+ * Top talkers, opt-in per interface: packets and bytes per source address
+ * (xg_talkers, an LRU per-CPU hash of XDPGUARD_TALKERS_MAX addresses),
+ * counted by the parser for IPv4 and IPv6 packets while element 0 of
+ * xg_talk_on is nonzero (`xdpguard talkers IFACE on`).
+ */
+struct xdpguard_talker_key {
+	__u32 family;  /* 4 or 6 */
+	__u32 addr[4]; /* IPv4 in addr[0], the rest 0; network byte order */
+};
+#define XDPGUARD_TALKERS_MAX 16384
+
+#define XDPGUARD_PIN_TALKERS "xg_talkers"
+#define XDPGUARD_PIN_TALK_ON "xg_talk_on"
+#define XDPGUARD_PIN_EVENTS "xg_events"
+#define XDPGUARD_PIN_TELEMETRY "xg_telemetry"
+#define XDPGUARD_PIN_TM_STATS "xg_tm_stats"
 
 #endif /* XDPGUARD_ABI_H */

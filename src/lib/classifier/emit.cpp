@@ -81,6 +81,7 @@ class Emitter {
     maps_[kMapSet4] = p_.map("xg_set4");
     maps_[kMapSet6] = p_.map("xg_set6");
     maps_[kMapRuleStats] = p_.map("xg_rule_stats");
+    maps_[kMapTelemetry] = p_.map("xg_telemetry");
     // Blob 0 is kMapBlob; further blobs follow the fixed slots.
     blob_maps_.push_back(maps_[kMapBlob]);
     for (std::size_t k = 1; k < tables.blobs.size(); ++k)
@@ -308,7 +309,13 @@ class Emitter {
     if (limits_) p_.jcc(Cond::Eq, R::R7, XDPGUARD_ACTION_LIMIT, limit);
     p_.bind(verdict);
     p_.jcc(Cond::Eq, R::R7, XDP_REDIRECT, enforce);
-    p_.jcc(Cond::Ge, R::R7, XDPGUARD_NUM_ACTIONS, enforce);
+    p_.jcc(Cond::Ge, R::R7, XDPGUARD_NUM_ACTIONS, enforce);  // also: a `log` rule's word
+    // A running capture wants every packet recorded by enforce: one load
+    // from xg_telemetry's value, addressed directly (no helper call).
+    static_assert(offsetof(xdpguard_telemetry, capture) == 0);
+    p_.ld_map_value(R::R1, maps_[kMapTelemetry], offsetof(xdpguard_telemetry, capture));
+    p_.ldx(Size::W, R::R1, R::R1, 0);
+    p_.jcc(Cond::Ne, R::R1, 0, enforce);
     // xg_rule_stats[slot]
     p_.ldx(Size::W, R::R1, R::R6, kSlot);
     p_.stx(Size::W, kFp, -12, R::R1);
@@ -339,6 +346,7 @@ class Emitter {
     // No enforce stage: apply the verdict uncounted rather than lose it.
     Label plain = p_.label();
     p_.ldx(Size::W, R::R0, R::R6, kAction);
+    p_.alu32(Alu::And, R::R0, XDPGUARD_ACTION_MASK);  // a `log` rule's threshold off
     p_.jcc(Cond::Ne, R::R0, XDP_REDIRECT, plain);
     p_.ldx(Size::W, R::R1, R::R6, kIfindex);
     p_.mov(R::R2, 0);
@@ -489,7 +497,7 @@ class Emitter {
       }
       p_.st(Size::W, R::R6, kPrio, imm_u32(pos));
       p_.st(Size::W, R::R6, kSlot, imm_u32(c.id));
-      p_.st(Size::W, R::R6, kAction, imm_u32(c.action));
+      p_.st(Size::W, R::R6, kAction, imm_u32(verdict_word(c)));
       if (c.action == XDP_REDIRECT) p_.st(Size::W, R::R6, kIfindex, imm_u32(c.ifindex));
       p_.jmp(group_end);
       p_.bind(next);

@@ -7,8 +7,10 @@
 //   dispatch  family, then "non-first fragment", then protocol -> a class
 //   classes   each class's groups in order of their first rule; before a
 //             group, stop when the best rule so far comes earlier
-//   end       tail call enforce (slot XDPGUARD_PROG_ENFORCE); if that fails,
-//             apply the verdict here
+//   end       pass/drop: count and return, unless the verdict word asks for
+//             a log record or a capture runs (xg_telemetry); then, and for
+//             redirect, tail call enforce (slot XDPGUARD_PROG_ENFORCE); if
+//             that fails, apply the verdict here
 //
 // Registers: r6 per-CPU entry, r7 best rule position (reloaded from the
 // per-CPU entry at each group, so that the verifier sees an unknown value and
@@ -31,7 +33,8 @@ enum MapSlot : std::uint32_t {
   kMapSet4 = 3,       // xg_set4
   kMapSet6 = 4,       // xg_set6
   kMapRuleStats = 5,  // xg_rule_stats
-  kNumMapSlots = 6,
+  kMapTelemetry = 6,  // xg_telemetry: a running capture sends every packet to enforce
+  kNumMapSlots = 7,
 };
 
 [[nodiscard]] Result<Program> emit_classifier(const Plan& plan, const Tables& tables);

@@ -103,7 +103,7 @@ void emit_limit_match(Program& p, const CompiledRule& r, std::uint32_t pos) {
   store64(p, kCost, rules::limit_cost_ns(l));
   store64(p, kTau, rules::limit_tau_ns(l));
   store64(p, kBlock, std::uint64_t{l.block_seconds} * 1'000'000'000u);
-  p.st(Size::W, Reg::R6, kLimAction, imm_u32(r.action));
+  p.st(Size::W, Reg::R6, kLimAction, imm_u32(verdict_word(r)));  // with the rule's log threshold
   p.st(Size::W, Reg::R6, kEpoch, imm_u32(limit_epoch(r)));
   const std::uint8_t key[4] = {
       static_cast<std::uint8_t>(l.per_saddr ? XDPGUARD_LIMIT_KEY_SADDR : XDPGUARD_LIMIT_KEY_NONE), l.len4,

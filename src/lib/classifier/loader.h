@@ -25,6 +25,7 @@ namespace xdpguard::cls {
 // The pipeline maps every classifier references (borrowed fds).
 struct PipelineFds {
   int percpu = -1, progs = -1, set4 = -1, set6 = -1, rule_stats = -1;
+  int telemetry = -1;  // xg_telemetry
 };
 
 // A rule set compiled: plan, tables, code. Pure.

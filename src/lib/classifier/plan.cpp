@@ -155,7 +155,16 @@ std::uint32_t xdp_action(Action a) {
   }
 }
 
+// `log N/M` as the kernel's sampling threshold (abi.h, "The verdict word").
+std::uint32_t log_threshold(const rules::LogSpec& l) {
+  if (l.n >= l.m) return XDPGUARD_LOG_ALL;
+  const std::uint64_t t = (std::uint64_t{l.n} * XDPGUARD_LOG_SCALE + l.m / 2) / l.m;
+  return static_cast<std::uint32_t>(std::clamp<std::uint64_t>(t, 1, XDPGUARD_LOG_ALL - 1));
+}
+
 }  // namespace
+
+std::uint32_t verdict_word(const CompiledRule& c) { return c.action | c.log << XDPGUARD_LOG_SHIFT; }
 
 const char* kind_name(GroupKind k) {
   switch (k) {
@@ -211,6 +220,7 @@ Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t defa
                     where(fmt::format("redirect dev {}: no such interface", e.rule.redirect_dev)));
       c.ifindex = static_cast<std::uint32_t>(*idx);
     }
+    if (e.rule.log) c.log = log_threshold(*e.rule.log);
     c.family = e.rule.family == Family::V4 ? 4 : e.rule.family == Family::V6 ? 6 : 0;
     c.l4 = e.rule.sport || e.rule.dport || e.rule.flags_mask;
     for (Field f : {Field::Saddr, Field::Daddr}) {

@@ -62,7 +62,13 @@ struct CompiledRule {
   std::uint8_t family = 0;  // 0 (any), 4, 6
   bool l4 = false;          // has a port or flag match: never matches a non-first fragment
   std::optional<std::uint32_t> saddr_set, daddr_set;  // set indices
+  // `log`: the sampling threshold (abi.h, "The verdict word"); 0: no log.
+  std::uint32_t log = 0;
 };
+
+// What the classifier writes for the rule: its action, and its log
+// threshold above it (abi.h).
+std::uint32_t verdict_word(const CompiledRule& c);
 
 struct Group {
   GroupKind kind = GroupKind::Chain;

@@ -391,7 +391,7 @@ Result<Tables> build_tables(const Plan& plan) {
       };
       if (g.family == 6) {
         Record6 r{};
-        r.prio = g.rules[i], r.slot = cr.id, r.action = cr.action, r.ifindex = cr.ifindex;
+        r.prio = g.rules[i], r.slot = cr.id, r.action = verdict_word(cr), r.ifindex = cr.ifindex;
         if (auto p = addr(Field::Saddr)) {
           auto m = mask_words(p->len), v = masked_words(p->addr, p->len);
           std::copy(m.begin(), m.end(), r.smask), std::copy(v.begin(), v.end(), r.sval);
@@ -404,7 +404,7 @@ Result<Tables> build_tables(const Plan& plan) {
         put(c, off, r);
       } else {
         Record4 r{};
-        r.prio = g.rules[i], r.slot = cr.id, r.action = cr.action, r.ifindex = cr.ifindex;
+        r.prio = g.rules[i], r.slot = cr.id, r.action = verdict_word(cr), r.ifindex = cr.ifindex;
         if (auto p = addr(Field::Saddr))
           r.smask = mask_words(p->len)[0], r.sval = masked_words(p->addr, p->len)[0];
         if (auto p = addr(Field::Daddr))

@@ -25,10 +25,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kPinnedMaps[] = {
-    XDPGUARD_PIN_META,      XDPGUARD_PIN_PERCPU,  XDPGUARD_PIN_RULE_STATS, XDPGUARD_PIN_PROGS,
-    XDPGUARD_PIN_SET4,      XDPGUARD_PIN_SET6,    XDPGUARD_PIN_SET_NAMES,  XDPGUARD_PIN_LIMIT_AGG,
-    XDPGUARD_PIN_LIMIT_SRC, XDPGUARD_PIN_BLOCKED, XDPGUARD_PIN_DDOS,       XDPGUARD_PIN_SYNPROXY};
+constexpr const char* kPinnedMaps[] = {XDPGUARD_PIN_META, XDPGUARD_PIN_PERCPU, XDPGUARD_PIN_RULE_STATS,
+                                       XDPGUARD_PIN_PROGS, XDPGUARD_PIN_SET4, XDPGUARD_PIN_SET6,
+                                       XDPGUARD_PIN_SET_NAMES,
+                                       // rate limits (docs/ddos.md)
+                                       XDPGUARD_PIN_LIMIT_AGG, XDPGUARD_PIN_LIMIT_SRC, XDPGUARD_PIN_BLOCKED,
+                                       XDPGUARD_PIN_DDOS, XDPGUARD_PIN_SYNPROXY,
+                                       // telemetry (docs/telemetry.md)
+                                       XDPGUARD_PIN_EVENTS, XDPGUARD_PIN_TELEMETRY, XDPGUARD_PIN_TM_STATS,
+                                       XDPGUARD_PIN_TALKERS, XDPGUARD_PIN_TALK_ON};
 
 Result<PinPaths> pin_paths(const Interface& iface) {
   PinPaths p;
@@ -130,6 +135,7 @@ Result<MapFd> GuardProgram::map(const char* name) const {
 struct Guard::Maps {
   MapFd meta, percpu, rule_stats, progs, set4, set6, set_names;
   MapFd limit_agg, limit_src, blocked, ddos, synproxy;
+  MapFd telemetry;
   template <class Get>
   static Result<Maps> get(Get&& get) {
     Maps m;
@@ -145,6 +151,7 @@ struct Guard::Maps {
     m.blocked = XG_TRY(get(XDPGUARD_PIN_BLOCKED));
     m.ddos = XG_TRY(get(XDPGUARD_PIN_DDOS));
     m.synproxy = XG_TRY(get(XDPGUARD_PIN_SYNPROXY));
+    m.telemetry = XG_TRY(get(XDPGUARD_PIN_TELEMETRY));
     return m;
   }
 };
@@ -160,6 +167,7 @@ Result<Guard> Guard::from_maps(Maps m) {
   g.set6_ = std::move(m.set6);
   g.ddos_maps_ = {std::move(m.limit_agg), std::move(m.limit_src), std::move(m.blocked), std::move(m.ddos),
                   std::move(m.synproxy)};
+  g.telemetry_ = std::move(m.telemetry);
   g.meta_ = XG_TRY(g.meta_map_.get(0));
   return g;
 }

@@ -151,6 +151,11 @@ class Guard {
 
   [[nodiscard]] Result<GuardStats> stats() const;
   const xdpguard_meta& meta() const { return meta_; }
+  // Where the pins are (empty for an in-process program); the network
+  // namespace and interface this Guard is for.
+  const std::string& pin_dir() const { return pin_dir_; }
+  std::uint64_t netns_id() const { return netns_id_; }
+  int ifindex() const { return ifindex_; }
 
   // ---- rules (guard_rules.cpp). Every change compiles the whole new rule
   // set and installs it with one map write; counters of untouched rules stay.
@@ -240,6 +245,7 @@ class Guard {
     MapFd limit_agg, limit_src, blocked, ddos, synproxy;
   };
   DdosMaps ddos_maps_;
+  MapFd telemetry_;  // xg_telemetry, which every classifier reads
 };
 
 // "pass", "drop", ... for XDP_* values; "" for unknown.

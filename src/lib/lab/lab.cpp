@@ -4,11 +4,13 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -80,16 +82,19 @@ void sweep_stale_labs() {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator("/run/netns", ec)) {
     std::string n = e.path().filename().string();
-    const std::size_t start = n.starts_with("xd10") ? 4 : n.starts_with("xg") ? 2 : 0;
-    if (start == 0 || n.size() < start + 2) continue;
-    std::size_t i = start;
-    while (i < n.size() && std::isdigit(static_cast<unsigned char>(n[i]))) ++i;
-    if (i == start) continue;
-    pid_t pid = 0;
-    auto [end, ec2] = std::from_chars(n.data() + start, n.data() + i, pid);
-    if (ec2 != std::errc() || end != n.data() + i) continue;  // not a pid we wrote
-    if (::kill(pid, 0) == 0 || errno == EPERM) continue;
-    remove_netns_path(e.path().c_str());
+    for (std::string_view prefix : kLabPrefixes) {
+      const std::size_t p = prefix.size();
+      if (n.size() < p + 2 || n.compare(0, p, prefix) != 0) continue;
+      std::size_t i = p;
+      while (i < n.size() && std::isdigit(static_cast<unsigned char>(n[i]))) ++i;
+      if (i == p) continue;
+      pid_t pid = 0;
+      auto [end, ec2] = std::from_chars(n.data() + p, n.data() + i, pid);
+      if (ec2 != std::errc() || end != n.data() + i) continue;  // not a pid we wrote
+      if (::kill(pid, 0) == 0 || errno == EPERM) break;
+      remove_netns_path(e.path().c_str());
+      break;
+    }
   }
 }
 
@@ -98,7 +103,7 @@ Result<Lab> Lab::create(const LabOptions& opts) {
   install_handlers();
   Lab lab;
   char letter = static_cast<char>('a' + (g_lab_seq++ % 26));
-  if (opts.prefix != "xg" && opts.prefix != "xd10")
+  if (std::find(std::begin(kLabPrefixes), std::end(kLabPrefixes), opts.prefix) == std::end(kLabPrefixes))
     return fail(EINVAL, "lab: unknown name prefix {}", opts.prefix);
   lab.prefix_ = fmt::format("{}{}{}", opts.prefix, ::getpid(), letter);
   lab.client_ = {lab.prefix_ + "-cli", lab.prefix_ + "c", "198.18.0.1", "fd00::1", "02:00:c6:12:00:01"};

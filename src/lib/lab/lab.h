@@ -28,8 +28,8 @@ struct LabHost {
 
 struct LabOptions {
   bool ipv6 = true;  // false: IPv6 disabled, so no ND/MLD frames at all
-  // Start of the names ("<prefix><pid><letter>"): "xg", or "xd10" (the DDoS
-  // tests); sweep_stale_labs() knows both.
+  // Names are "<prefix><pid><letter>"; one of kLabPrefixes (so that
+  // sweep_stale_labs() finds them again).
   std::string prefix = "xg";
 };
 
@@ -65,7 +65,10 @@ class Lab {
   bool alive_ = false;
 };
 
-// Deletes labs of dead processes (names "xg<pid>..." whose pid is gone).
+// Name prefixes of labs: "xg" (default), "xd10" (the DDoS tests), "xt11" (the telemetry tests).
+inline constexpr const char* kLabPrefixes[] = {"xg", "xd10", "xt11"};
+
+// Deletes labs of dead processes (names "<prefix><pid>..." whose pid is gone).
 void sweep_stale_labs();
 
 }  // namespace xdpguard

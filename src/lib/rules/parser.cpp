@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <xdpguard/parse.h>
@@ -54,7 +55,7 @@ constexpr std::pair<std::string_view, std::uint8_t> kFlags[] = {
     {"ack", XG_TCP_ACK}, {"urg", XG_TCP_URG}, {"ece", XG_TCP_ECE}, {"cwr", XG_TCP_CWR}};
 
 constexpr std::string_view kMatchWords =
-    "ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, tcp-flags or limit";
+    "ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, tcp-flags, limit or log";
 
 std::string_view family_name(Family f) { return f == Family::V4 ? "IPv4" : "IPv6"; }
 
@@ -111,6 +112,7 @@ class Parser {
   }
 
   Result<void> match(const Token& t) {
+    if (t.text == "log") return log_option(t);
     if (t.text == "ip" || t.text == "ip6") {
       if (family_kw_)
         return error(t.column, fmt::format("duplicate family {} ({} at column {})", t.text, family_kw_->what,
@@ -287,6 +289,29 @@ class Parser {
     return {};
   }
 
+  // `log` or `log N/M` (N of every M hits, 1 <= N <= M <= 2^24).
+  Result<void> log_option(const Token& t) {
+    if (log_) return error(t.column, fmt::format("duplicate log (log at column {})", log_->column));
+    log_ = Seen{t.column, "log"};
+    LogSpec spec;
+    if (i_ < toks_.size() && !toks_[i_].text.empty() && is_digit(toks_[i_].text.front())) {
+      const Token& f = toks_[i_++];
+      auto slash = f.text.find('/');
+      constexpr std::string_view what = "a sampling rate N/M after log (for example 1/1000)";
+      if (slash == std::string_view::npos) return expected(f.column, what, f.text);
+      auto n = decimal(f.text.substr(0, slash), kMaxLogDenominator);
+      auto m = decimal(f.text.substr(slash + 1), kMaxLogDenominator);
+      if (!n || !m || !all_digits(f.text.substr(0, slash)) || !all_digits(f.text.substr(slash + 1)))
+        return expected(f.column, fmt::format("{}, N and M at most {}", what, kMaxLogDenominator), f.text);
+      if (*n == 0 || *n > *m) return expected(f.column, "a sampling rate N/M with 1 <= N <= M", f.text);
+      std::uint32_t a = *n, b = *m;
+      while (b) a = std::exchange(b, a % b);  // gcd
+      spec = {*n / a, *m / a};
+    }
+    r_.log = spec;
+    return {};
+  }
+
   Result<Token> next(std::string_view what) {
     if (i_ >= toks_.size()) return error(end_column_, fmt::format("expected {}, got end of rule", what));
     return toks_[i_++];
@@ -308,6 +333,7 @@ class Parser {
   Rule r_;
   std::optional<Seen> family_kw_, family_src_, proto_, saddr_, daddr_, sport_, dport_, flags_;
   std::optional<Seen> limit_;
+  std::optional<Seen> log_;
 };
 
 }  // namespace

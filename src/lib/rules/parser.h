@@ -10,6 +10,7 @@
 //            | tcp-flags FLAG[,FLAG...]       FLAG := [!]syn|ack|fin|rst|psh|urg|ece|cwr
 //            | limit over RATE [burst N] [per saddr[/LEN[/LEN6]]] [block DURATION]
 //                                             (rules/limit.h)
+//            | log [N/M]                      record the hits (N of every M, sampled)
 //
 // Tokens are separated by ASCII whitespace; keywords are lower case; matches
 // may come in any order, each at most once. The result is normalised as

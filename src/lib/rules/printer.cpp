@@ -86,6 +86,7 @@ std::string to_string(const Rule& r) {
     }
   }
   if (r.limit) s += limit_to_string(*r.limit, r.family);
+  if (r.log) s += r.log->n == r.log->m ? std::string(" log") : fmt::format(" log {}/{}", r.log->n, r.log->m);
   return s;
 }
 

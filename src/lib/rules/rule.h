@@ -47,6 +47,15 @@ struct PortRange {
   bool operator==(const PortRange&) const = default;
 };
 
+// `log [N/M]`: matching packets are recorded (events, capture), N of every M
+// on average (sampled in the kernel); plain `log` is 1/1. Kept in lowest
+// terms (10/1000 is 1/100; N == M is 1/1).
+struct LogSpec {
+  std::uint32_t n = 1, m = 1;
+  bool operator==(const LogSpec&) const = default;
+};
+inline constexpr std::uint32_t kMaxLogDenominator = 1u << 24;  // the kernel's sampling resolution
+
 struct Rule {
   Action action = Action::Pass;
   std::string redirect_dev;  // for RedirectDev
@@ -57,6 +66,7 @@ struct Rule {
   std::uint8_t flags_mask = 0;   // TCP flag bits tested (XG_TCP_* in parse.h)
   std::uint8_t flags_value = 0;  // required values of those bits
   std::optional<Limit> limit;    // rate limit predicate (rules/limit.h)
+  std::optional<LogSpec> log;    // `log [N/M]`: not a match, a record of the hits
   bool operator==(const Rule&) const = default;
 };
 

@@ -1,0 +1,59 @@
+// Prometheus metrics (docs/telemetry.md): every counter of every attached
+// interface of the current network namespace, read from the pinned maps at
+// each scrape (so `metrics` runs beside any other xdpguard command), in the
+// Prometheus text exposition format (version 0.0.4).
+//
+//   xdpguard_packets_total / _bytes_total            {interface, action}
+//   xdpguard_rule_packets_total / _bytes_total       {interface, rule_id, action}
+//   xdpguard_parse_packets_total / _bytes_total      {interface, outcome}
+//   xdpguard_pipeline_errors_packets_total / _bytes  {interface, error}
+//   xdpguard_records_total, _records_lost_total, _records_sampled_out_total,
+//   xdpguard_records_unread_total, _record_bytes_total {interface}
+//   xdpguard_rules, xdpguard_interface_info           gauges
+//
+// collect() fails only when the namespace's pins cannot be listed; an
+// interface that cannot be read is left out and counted in
+// xdpguard_scrape_errors_total.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "guard/guard.h"
+#include "telemetry/maps.h"
+
+namespace xdpguard::telemetry {
+
+struct InterfaceMetrics {
+  GuardStats stats;  // ifname and mode set
+  TmCounters records;
+};
+
+struct Snapshot {
+  std::vector<InterfaceMetrics> interfaces;
+  std::uint64_t scrape_errors = 0;  // interfaces that could not be read, this scrape
+};
+
+[[nodiscard]] Result<Snapshot> collect();
+
+// The exposition text. Pure.
+std::string metrics_text(const Snapshot& s, std::uint64_t scrape_errors_total);
+
+// "127.0.0.1:9435" -> host, port. IPv6 as [::1]:9435.
+struct ListenAddress {
+  std::string host;
+  int port = 0;
+};
+[[nodiscard]] Result<ListenAddress> parse_listen(const std::string& text);
+
+// Serves GET /metrics (and a short page at /) until `stop` is set; calls
+// `ready` once it listens. Fails with "listen on HOST:PORT: Address already
+// in use" and the like.
+[[nodiscard]] Result<void> serve_metrics(const ListenAddress& addr, const std::atomic<bool>& stop,
+                                         const std::function<void()>& ready);
+
+}  // namespace xdpguard::telemetry

@@ -1,0 +1,90 @@
+#include "telemetry/talkers.h"
+
+#include <algorithm>
+
+#include "telemetry/record.h"
+
+namespace xdpguard::telemetry {
+namespace {
+
+// Every key of a hash map, in kernel iteration order.
+Result<std::vector<xdpguard_talker_key>> keys_of(int fd) {
+  std::vector<xdpguard_talker_key> out;
+  xdpguard_talker_key cur{}, next{};
+  const xdpguard_talker_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    out.push_back(next);
+    cur = next;
+    prev = &cur;
+  }
+  if (errno != ENOENT) return fail_errno(errno, "read " XDPGUARD_PIN_TALKERS);
+  return out;
+}
+
+}  // namespace
+
+std::string Talker::address() const { return address_text(static_cast<std::uint8_t>(key.family), key.addr); }
+
+Result<Talkers> Talkers::open(const Guard& g) {
+  if (g.pin_dir().empty()) return fail(EINVAL, "talkers: this guard has no pins");
+  auto get = [&](const char* name) { return MapFd::open_pinned(g.pin_dir() + "/" + name); };
+  Talkers t;
+  t.counts_ =
+      XG_TRY((PerCpuMap<xdpguard_talker_key, xdpguard_counter>::wrap(XG_TRY(get(XDPGUARD_PIN_TALKERS)))));
+  t.on_ = XG_TRY((Map<std::uint32_t, std::uint32_t>::wrap(XG_TRY(get(XDPGUARD_PIN_TALK_ON)))));
+  return t;
+}
+
+Result<Talkers> Talkers::from_program(const GuardProgram& p) {
+  Talkers t;
+  t.counts_ =
+      XG_TRY((PerCpuMap<xdpguard_talker_key, xdpguard_counter>::wrap(XG_TRY(p.map(XDPGUARD_PIN_TALKERS)))));
+  t.on_ = XG_TRY((Map<std::uint32_t, std::uint32_t>::wrap(XG_TRY(p.map(XDPGUARD_PIN_TALK_ON)))));
+  return t;
+}
+
+Result<bool> Talkers::enabled() const { return XG_TRY(on_.get(0)) != 0; }
+
+Result<void> Talkers::clear() {
+  for (const auto& k : XG_TRY(keys_of(counts_.fd())))
+    if (bpf_map_delete_elem(counts_.fd(), &k) != 0 && errno != ENOENT)
+      return fail_errno(errno, "clear " XDPGUARD_PIN_TALKERS);
+  return {};
+}
+
+Result<void> Talkers::enable(bool on) {
+  if (on) {
+    XG_CHECK(clear());
+    return on_.put(0, 1);
+  }
+  XG_CHECK(on_.put(0, 0));
+  return clear();
+}
+
+Result<std::vector<Talker>> Talkers::read() const {
+  std::vector<Talker> out;
+  for (const auto& k : XG_TRY(keys_of(counts_.fd()))) {
+    auto vals = counts_.get(k);
+    if (!vals) continue;  // evicted meanwhile
+    Talker t;
+    t.key = k;
+    for (const auto& v : *vals) t.packets += v.packets, t.bytes += v.bytes;
+    out.push_back(t);
+  }
+  std::sort(out.begin(), out.end(), [](const Talker& a, const Talker& b) {
+    return a.packets != b.packets ? a.packets > b.packets : a.bytes > b.bytes;
+  });
+  return out;
+}
+
+Result<nlohmann::json> talkers_json(const Guard& g, std::size_t n) {
+  auto t = XG_TRY(Talkers::open(g));
+  if (!XG_TRY(t.enabled())) return nlohmann::json(nullptr);
+  nlohmann::json list = nlohmann::json::array();
+  auto all = XG_TRY(t.read());
+  for (std::size_t i = 0; i < all.size() && i < n; ++i)
+    list.push_back({{"address", all[i].address()}, {"packets", all[i].packets}, {"bytes", all[i].bytes}});
+  return list;
+}
+
+}  // namespace xdpguard::telemetry
