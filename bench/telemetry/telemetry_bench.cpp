@@ -26,6 +26,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <csignal>
 #include <cctype>
 #include <memory>
@@ -98,13 +100,8 @@ double median(std::vector<double> v) {
 }
 
 std::string slurp(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "r");
-  if (!f) return "";
-  std::string s;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) s.append(buf, n);
-  (void)std::fclose(f);
-  return s;
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 // The number before `what` in text ("123 packets captured"); -1 if absent.

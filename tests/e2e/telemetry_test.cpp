@@ -4,6 +4,7 @@
 // back with the same packets, in the same order, with their true lengths;
 // bad input fails with one clear line.
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <thread>
@@ -56,6 +57,7 @@ class TelemetryLabTest : public GuardedLabTest {
     EXPECT_TRUE(run_in_netns(lab_->client().netns, [&] {
       for (int i = 0; i < n; ++i) {
         UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        ASSERT_TRUE(fd) << std::strerror(errno);
         auto from = sockaddr4(lab_->client().ip4, static_cast<std::uint16_t>(40000 + i));
         ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
         auto to = sockaddr4(lab_->server().ip4, port);
@@ -70,10 +72,13 @@ class TelemetryLabTest : public GuardedLabTest {
     EXPECT_TRUE(run_in_netns(lab_->client().netns, [&] {
       for (int i = 0; i < n; ++i) {
         UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        ASSERT_TRUE(fd) << std::strerror(errno);
         auto from = sockaddr4(lab_->client().ip4, static_cast<std::uint16_t>(41000 + i));
-        ::bind(fd.get(), reinterpret_cast<sockaddr*>(&from), sizeof from);
+        ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&from), sizeof from), 0)
+            << std::strerror(errno);
         auto to = sockaddr4(lab_->server().ip4, port);
-        ::connect(fd.get(), reinterpret_cast<sockaddr*>(&to), sizeof to);
+        (void)::connect(fd.get(), reinterpret_cast<sockaddr*>(&to),
+                        sizeof to);  // EINPROGRESS: the SYN is out
       }
     }));
   }
@@ -223,6 +228,7 @@ TEST_F(TelemetryLabTest, TopOnceShowsTheBusiestRuleFirst) {
   std::thread traffic([&] {
     (void)run_in_netns(lab.client().netns, [&] {
       UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+      if (!fd) return;
       auto to = sockaddr4(lab.server().ip4, 5000);
       for (int i = 0; i < 300; ++i) {
         ::sendto(fd.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);

@@ -94,8 +94,7 @@ void emit_limit_entry(Program& p, std::uint32_t stamp) {
   p.bind(same);
 }
 
-void emit_limit_match(Program& p, const CompiledRule& r, std::uint32_t pos) {
-  const rules::Limit& l = r.rule.limit.value();  // only limited rules come here
+void emit_limit_match(Program& p, const CompiledRule& r, const rules::Limit& l, std::uint32_t pos) {
   p.st(Size::W, Reg::R6, kPrio, imm_u32(pos));
   p.st(Size::W, Reg::R6, kSlot, imm_u32(r.id));
   p.st(Size::W, Reg::R6, kAction, XDPGUARD_ACTION_LIMIT);

@@ -33,8 +33,8 @@ std::uint32_t limit_epoch(const CompiledRule& r);
 // r6 = the per-CPU entry. Clobbers r1.
 void emit_limit_entry(Program& p, std::uint32_t stamp);
 // After the rule at `pos` matched and won: writes the verdict
-// (XDPGUARD_ACTION_LIMIT) and the request. Clobbers r1.
-void emit_limit_match(Program& p, const CompiledRule& r, std::uint32_t pos);
+// (XDPGUARD_ACTION_LIMIT) and the request for `l`, r's limit. Clobbers r1.
+void emit_limit_match(Program& p, const CompiledRule& r, const rules::Limit& l, std::uint32_t pos);
 // With the verdict's action in r7, at `limit`: tail call to the limiter;
 // if it fails, XDP_PASS into r7 and s->action (no rule counted), then on to
 // `verdict`. r6 = the per-CPU entry; the context is spilled at fp-8.
