@@ -48,8 +48,10 @@ void parse_mac(std::string_view text, std::uint8_t (&out)[6]) {
   const char* p = text.data();
   const char* end = text.data() + text.size();
   for (int i = 0; i < 6; i++) {
-    if (i > 0 && (p == end || *p++ != ':'))
-      throw std::invalid_argument("packet: bad MAC address " + std::string(text));
+    if (i > 0) {
+      if (p == end || *p != ':') throw std::invalid_argument("packet: bad MAC address " + std::string(text));
+      ++p;
+    }
     unsigned v = 0;
     auto [next, ec] = std::from_chars(p, end, v, 16);
     if (ec != std::errc() || next - p > 2)
