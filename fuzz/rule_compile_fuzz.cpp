@@ -390,7 +390,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string& m = ids.error().message();
     const char* strict = std::getenv("XDPGUARD_FUZZ_STRICT");
     if (complexity_refusal(m) && !(strict && std::strcmp(strict, "1") == 0)) {
-      if (refused++ == 0 || refused % 100 == 0)
+      ++refused;
+      if (refused == 1 || refused % 100 == 0)
         std::fprintf(stderr,
                      "rule_compile_fuzz: %lu rule sets refused by the verifier's limits (known; see "
                      "classifier_limits_test), the last: %s\n",
