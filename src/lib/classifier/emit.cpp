@@ -10,21 +10,17 @@
 
 #include "bpf/abi.h"
 #include "classifier/limit_code.h"
+#include "classifier/percpu_offsets.h"
 #include "classifier/sets.h"
 
 namespace xdpguard::cls {
 namespace {
 
+using namespace percpu;  // the per-CPU scratch layout
+
 using R = Reg;
 
-constexpr std::int16_t off(std::size_t o) { return static_cast<std::int16_t>(o); }
-
 // Scratch offsets.
-constexpr std::int16_t kPrio = off(offsetof(xdpguard_percpu, prio));
-constexpr std::int16_t kLimResume = off(offsetof(xdpguard_percpu, lim_resume));
-constexpr std::int16_t kSlot = off(offsetof(xdpguard_percpu, slot));
-constexpr std::int16_t kAction = off(offsetof(xdpguard_percpu, action));
-constexpr std::int16_t kIfindex = off(offsetof(xdpguard_percpu, ifindex));
 constexpr std::int16_t kFamily = off(offsetof(xdpguard_percpu, pkt.family));
 constexpr std::int16_t kProto = off(offsetof(xdpguard_percpu, pkt.l4proto));
 constexpr std::int16_t kFrag = off(offsetof(xdpguard_percpu, pkt.frag));
@@ -33,9 +29,7 @@ constexpr std::int16_t kSaddr = off(offsetof(xdpguard_percpu, pkt.saddr));
 constexpr std::int16_t kDaddr = off(offsetof(xdpguard_percpu, pkt.daddr));
 constexpr std::int16_t kSport = off(offsetof(xdpguard_percpu, pkt.sport));
 constexpr std::int16_t kDport = off(offsetof(xdpguard_percpu, pkt.dport));
-constexpr std::int16_t kLen = off(offsetof(xdpguard_percpu, len));
 constexpr std::int16_t kActions = off(offsetof(xdpguard_percpu, actions));
-constexpr std::int16_t kCtx = -8;  // the spilled context
 
 std::int16_t addr_off(Field f) { return f == Field::Saddr ? kSaddr : kDaddr; }
 std::int16_t port_off(Field f) { return f == Field::Sport ? kSport : kDport; }

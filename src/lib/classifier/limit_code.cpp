@@ -8,17 +8,14 @@
 #include <string_view>
 
 #include "bpf/abi.h"
+#include "classifier/percpu_offsets.h"
 #include "rules/printer.h"
 
 namespace xdpguard::cls {
 namespace {
 
-constexpr std::int16_t off(std::size_t o) { return static_cast<std::int16_t>(o); }
-constexpr std::int16_t kPrio = off(offsetof(xdpguard_percpu, prio));
-constexpr std::int16_t kSlot = off(offsetof(xdpguard_percpu, slot));
-constexpr std::int16_t kAction = off(offsetof(xdpguard_percpu, action));
-constexpr std::int16_t kIfindex = off(offsetof(xdpguard_percpu, ifindex));
-constexpr std::int16_t kResume = off(offsetof(xdpguard_percpu, lim_resume));
+using namespace percpu;  // the per-CPU scratch layout
+
 constexpr std::int16_t kStamp = off(offsetof(xdpguard_percpu, lim_stamp));
 constexpr std::int16_t kLim = off(offsetof(xdpguard_percpu, lim));
 constexpr std::int16_t kCost = kLim + off(offsetof(xdpguard_limit_req, cost_ns));
@@ -27,10 +24,8 @@ constexpr std::int16_t kBlock = kLim + off(offsetof(xdpguard_limit_req, block_ns
 constexpr std::int16_t kLimAction = kLim + off(offsetof(xdpguard_limit_req, action));
 constexpr std::int16_t kEpoch = kLim + off(offsetof(xdpguard_limit_req, epoch));
 constexpr std::int16_t kKey = kLim + off(offsetof(xdpguard_limit_req, key));
-constexpr std::int16_t kLen = off(offsetof(xdpguard_percpu, len));
 constexpr std::int16_t kResumeFailed =
     off(offsetof(xdpguard_percpu, ddos) + XDPGUARD_DDOS_RESUME_FAILED * sizeof(xdpguard_counter));
-constexpr std::int16_t kCtx = -8;
 static_assert(offsetof(xdpguard_limit_req, len4) == offsetof(xdpguard_limit_req, key) + 1 &&
               offsetof(xdpguard_limit_req, len6) == offsetof(xdpguard_limit_req, key) + 2 &&
               offsetof(xdpguard_limit_req, key) % 4 == 0);
@@ -89,7 +84,7 @@ void emit_limit_entry(Program& p, std::uint32_t stamp) {
   Label same = p.label();
   p.ldx(Size::W, Reg::R1, Reg::R6, kStamp);
   p.jcc32(Cond::Eq, Reg::R1, imm_u32(stamp), same);
-  p.st(Size::W, Reg::R6, kResume, 0);
+  p.st(Size::W, Reg::R6, kLimResume, 0);
   p.st(Size::W, Reg::R6, kStamp, imm_u32(stamp));
   p.bind(same);
 }
