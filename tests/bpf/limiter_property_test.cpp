@@ -15,6 +15,7 @@
 #include "guard/guard.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
+#include "support/classifier_fixture.h"
 #include "support/packet.h"
 #include "support/privileged.h"
 #include "support/rule_gen.h"
@@ -26,19 +27,12 @@ using rules::Action;
 
 std::uint32_t xdp_of(Action a) { return a == Action::Drop ? XDP_DROP : XDP_PASS; }
 
-class LimiterProperty : public ::testing::Test {
+class LimiterProperty : public ClassifierFixture {
  protected:
-  void SetUp() override {
-    XG_REQUIRE_PRIVILEGES();
+  GuardConfig config() const override {
     GuardConfig cfg;
     cfg.fake_clock = true;
-    auto p = GuardProgram::open(cfg);
-    ASSERT_TRUE(p) << p.error().message();
-    ASSERT_TRUE(p->load());
-    prog_.emplace(std::move(*p));
-    auto g = Guard::from_program(*prog_);
-    ASSERT_TRUE(g) << g.error().message();
-    guard_.emplace(std::move(*g));
+    return cfg;
   }
 
   // Gives some of the rules a limit; returns the rules as the parser
@@ -69,9 +63,6 @@ class LimiterProperty : public ::testing::Test {
     }
     return out;
   }
-
-  std::optional<GuardProgram> prog_;
-  std::optional<Guard> guard_;
 };
 
 TEST_F(LimiterProperty, RandomRuleSetsAgainstReferenceBuckets) {

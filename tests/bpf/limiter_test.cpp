@@ -22,6 +22,7 @@
 #include "guard/guard.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
+#include "support/classifier_fixture.h"
 #include "support/packet.h"
 #include "support/privileged.h"
 
@@ -37,21 +38,18 @@ Bytes udp4(const char* src, std::uint16_t dport = 53) {
 Bytes tcp4(const char* src) { return Packet().eth().ipv4(src, "198.18.0.254").tcp(1000, 80).bytes(); }
 Bytes udp6(const char* src) { return Packet().eth().ipv6(src, "fd00::fe").udp(1000, 53).bytes(); }
 
-class LimiterTest : public ::testing::Test {
+class LimiterTest : public ClassifierFixture {
  protected:
-  void SetUp() override {
-    XG_REQUIRE_PRIVILEGES();
+  GuardConfig config() const override {
     GuardConfig cfg;
     cfg.fake_clock = true;
     cfg.limit_buckets = 1024;
     cfg.block_entries = 64;
-    auto p = GuardProgram::open(cfg);
-    ASSERT_TRUE(p) << p.error().message();
-    ASSERT_TRUE(p->load());
-    prog_.emplace(std::move(*p));
-    auto g = Guard::from_program(*prog_);
-    ASSERT_TRUE(g) << g.error().message();
-    guard_.emplace(std::move(*g));
+    return cfg;
+  }
+  void SetUp() override {
+    ClassifierFixture::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     at(kT0);
   }
   void at(std::uint64_t ns) {
@@ -90,8 +88,6 @@ class LimiterTest : public ::testing::Test {
       if (r.id == id) return r.counter.packets;
     return 0;
   }
-  std::optional<GuardProgram> prog_;
-  std::optional<Guard> guard_;
   std::uint64_t now_ = 0;
 };
 

@@ -20,7 +20,7 @@ CpuPin::~CpuPin() { ::sched_setaffinity(0, sizeof old_, &old_); }
 
 void ClassifierFixture::SetUp() {
   XG_REQUIRE_PRIVILEGES();
-  auto p = GuardProgram::open({});
+  auto p = GuardProgram::open(config());
   ASSERT_TRUE(p) << p.error().message();
   ASSERT_TRUE(p->load());
   prog_.emplace(std::move(*p));

@@ -44,6 +44,8 @@ struct Outcome {
 
 class ClassifierFixture : public ::testing::Test {
  protected:
+  // The program's load-time settings (a fake clock, map sizes, ...).
+  virtual GuardConfig config() const { return {}; }
   void SetUp() override;
   // One frame through the kernel.
   Outcome run(const Bytes& frame);
