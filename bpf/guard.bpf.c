@@ -22,6 +22,7 @@
 #include <bpf/bpf_helpers.h>
 #include <xdpguard/abi.h>
 #include <xdpguard/parse.h>
+#include <xdpguard/pipeline.h>
 #include <xdpguard/limiter.h>
 
 /* Knobs set by the loader before load (rodata), see guard/guard.cpp. */
@@ -29,33 +30,11 @@ const volatile __u32 cfg_non_ip_action = XDP_PASS;
 const volatile __u32 cfg_malformed_action = XDP_PASS;
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XDPGUARD_MAX_RULES + 1);
-	__type(key, __u32);
-	__type(value, struct xdpguard_counter);
-} xg_rule_stats SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct xdpguard_meta);
 } xg_meta SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct xdpguard_percpu);
-} xg_percpu SEC(".maps");
-
-/* The pipeline's stages; pinned, or the kernel empties it with its last fd. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, XDPGUARD_NUM_PROGS);
-	__type(key, __u32);
-	__type(value, __u32);
-} xg_progs SEC(".maps");
 
 /*
  * Named prefix sets, read by the generated classifier (layouts in abi.h).
@@ -100,47 +79,8 @@ struct {
 	__type(value, struct xdpguard_set_info);
 } xg_set_names SEC(".maps");
 
-/* The SYN proxy's settings (abi.h), read by the synproxy stage, a separate
- * object loaded by `synproxy enable` that reuses this pinned map. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct xdpguard_synproxy);
-} xg_synproxy SEC(".maps");
-
 /* Ring buffer, reader request, telemetry counters; xg_tm_record(). */
 #include <xdpguard/telemetry.h>
-
-static __always_inline void bump(struct xdpguard_counter *c, __u64 bytes)
-{
-	c->packets++;
-	c->bytes += bytes;
-}
-
-/* Counts and applies a verdict: enforce's work, and the fallbacks'. */
-static __always_inline int apply(struct xdpguard_percpu *s)
-{
-	__u32 action = s->action;
-
-	if (s->slot <= XDPGUARD_MAX_RULES) {
-		__u32 slot = s->slot;
-		struct xdpguard_counter *c = bpf_map_lookup_elem(&xg_rule_stats, &slot);
-
-		/* verifier: lookups can fail */
-		if (c)
-			bump(c, s->len);
-	}
-	if (action == XDP_REDIRECT)
-		action = bpf_redirect(s->ifindex, 0);
-	/* verifier: bound the counter index (bpf_redirect returns an XDP_*);
-	 * barrier_var keeps clang from checking a copy instead */
-	if (action >= XDPGUARD_NUM_ACTIONS)
-		action = XDP_ABORTED;
-	barrier_var(action);
-	bump(&s->actions[action], s->len);
-	return action;
-}
 
 SEC("xdp")
 int xdpguard(struct xdp_md *ctx)
@@ -168,31 +108,32 @@ int xdpguard(struct xdp_md *ctx)
 	if (outcome < 0 || outcome >= XDPGUARD_PARSE_FRAGMENT)
 		outcome = XDPGUARD_PARSE_MALFORMED;
 	barrier_var(outcome);
-	bump(&s->parse[outcome], s->len);
+	xg_bump(&s->parse[outcome], s->len);
 	if (s->pkt.frag)
-		bump(&s->parse[XDPGUARD_PARSE_FRAGMENT], s->len);
+		xg_bump(&s->parse[XDPGUARD_PARSE_FRAGMENT], s->len);
 
 	s->slot = XDPGUARD_SLOT_NONE;
 	s->lim_resume = 0;
+	s->sp_seen = 0;
 	if (outcome == XDPGUARD_PARSE_IPV4 || outcome == XDPGUARD_PARSE_IPV6) {
 		xg_tm_talkers(s); /* top talkers, when on (telemetry.h) */
 		if (xg_blocked_source(s)) {
 			/* auto-blocked (limiter.h): dropped before any rule */
-			bump(&s->ddos[XDPGUARD_DDOS_BLOCKED], s->len);
-			bump(&s->actions[XDP_DROP], s->len);
+			xg_bump(&s->ddos[XDPGUARD_DDOS_BLOCKED], s->len);
+			xg_bump(&s->actions[XDP_DROP], s->len);
 			return XDP_DROP;
 		}
 		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_CLASSIFIER);
 		/* no classifier installed: fail open, and say so */
-		bump(&s->errors[XDPGUARD_ERR_NO_CLASSIFIER], s->len);
+		xg_bump(&s->errors[XDPGUARD_ERR_NO_CLASSIFIER], s->len);
 		s->action = XDP_PASS;
 	} else {
 		s->action = outcome == XDPGUARD_PARSE_NON_IP ? cfg_non_ip_action
 							     : cfg_malformed_action;
 	}
 	bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_ENFORCE);
-	bump(&s->errors[XDPGUARD_ERR_NO_ENFORCE], s->len);
-	return apply(s);
+	xg_bump(&s->errors[XDPGUARD_ERR_NO_ENFORCE], s->len);
+	return xg_apply(s);
 }
 
 SEC("xdp")
@@ -206,10 +147,14 @@ int xdpguard_enforce(struct xdp_md *ctx)
 	s = bpf_map_lookup_elem(&xg_percpu, &zero);
 	if (!s)
 		return XDP_PASS;
+	/* A passed TCP packet the SYN proxy has not seen (a `log` rule's, or
+	 * one recorded by a capture): the proxy decides, then comes back. */
+	if (xg_synproxy_wants(s))
+		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_SYNPROXY);
 	/* A rule with `log` carries its sampling threshold in the verdict word. */
 	log_thr = s->action >> XDPGUARD_LOG_SHIFT;
 	s->action &= XDPGUARD_ACTION_MASK;
-	action = apply(s);
+	action = xg_apply(s);
 	tm = bpf_map_lookup_elem(&xg_telemetry, &zero);
 	/* verifier: lookups can fail */
 	if (tm && (log_thr || tm->capture))
@@ -234,30 +179,31 @@ int xdpguard_limit(struct xdp_md *ctx)
 	if (!xg_over_limit(s, now)) {
 		/* Under the limit: the rule does not match; the classifier
 		 * resumes after it. */
-		bump(&s->ddos[XDPGUARD_DDOS_LIMIT_UNDER], s->len);
+		xg_bump(&s->ddos[XDPGUARD_DDOS_LIMIT_UNDER], s->len);
 		s->lim_resume = s->prio + 1;
 		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_CLASSIFIER);
 		/* out of tail calls (or no classifier): the rules after this
 		 * one cannot be looked at; fail open, and say so */
-		bump(&s->ddos[XDPGUARD_DDOS_RESUME_FAILED], s->len);
+		xg_bump(&s->ddos[XDPGUARD_DDOS_RESUME_FAILED], s->len);
 		s->lim_resume = 0;
 		s->slot = XDPGUARD_SLOT_NONE;
 		s->action = XDP_PASS;
-		return apply(s);
+		return xg_apply(s);
 	}
-	bump(&s->ddos[XDPGUARD_DDOS_LIMIT_OVER], s->len);
+	xg_bump(&s->ddos[XDPGUARD_DDOS_LIMIT_OVER], s->len);
 	if (s->lim.block_ns)
 		xg_block(s, d, now);
 	s->lim_resume = 0;
 	s->action = s->lim.action;
 	/* The rule matched: a rule with `log`, or a running capture, records
-	 * it in enforce (which strips the threshold from the verdict word). */
+	 * it in enforce (which strips the threshold from the verdict word);
+	 * a passed TCP packet goes through the SYN proxy, from enforce. */
 	tm = bpf_map_lookup_elem(&xg_telemetry, &zero);
-	if ((s->action >> XDPGUARD_LOG_SHIFT) || (tm && tm->capture))
+	if ((s->action >> XDPGUARD_LOG_SHIFT) || (tm && tm->capture) || xg_synproxy_wants(s))
 		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_ENFORCE);
 	/* out of tail calls: the verdict without the record */
 	s->action &= XDPGUARD_ACTION_MASK;
-	return apply(s);
+	return xg_apply(s);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,11 +1,13 @@
 // `xdpguard blocked list|del`: the sources that `block DURATION` rules
-// blocked (docs/ddos.md).
+// blocked; `xdpguard synproxy enable|disable|status`: XDP SYN cookies
+// (docs/ddos.md).
 #include <cstdio>
 #include <memory>
 
 #include "bpf/system.h"
 #include "cli/commands.h"
 #include "guard/guard.h"
+#include "guard/synproxy_setup.h"
 #include "report/ddos.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
@@ -17,6 +19,9 @@ struct DdosArgs {
   std::string iface;
   std::string addr;
   bool json = false;
+  // synproxy enable
+  std::string ports;
+  unsigned mss4 = 1460, mss6 = 1440, wscale = 7, ttl = 64;
 };
 
 Result<void> blocked_list(const DdosArgs& a) {
@@ -39,6 +44,45 @@ Result<void> blocked_del(const DdosArgs& a) {
     std::printf("unblocked %s (%.1fs were left, %llu packets dropped)\n",
                 rules::prefix_to_string(e.prefix).c_str(), static_cast<double>(e.expires_in_ns) / 1e9,
                 static_cast<unsigned long long>(e.packets));
+  return {};
+}
+
+Result<void> synproxy_enable(const DdosArgs& a) {
+  SynproxyConfig cfg;
+  cfg.ports = XG_TRY(parse_synproxy_ports(a.ports));
+  if (a.mss4 > 65535) return fail(EINVAL, "--mss4 {}: expected 536 to 65535", a.mss4);
+  if (a.mss6 > 65535) return fail(EINVAL, "--mss6 {}: expected 1220 to 65535", a.mss6);
+  if (a.wscale > 14) return fail(EINVAL, "--wscale {}: expected 0 to 14", a.wscale);
+  if (a.ttl > 255) return fail(EINVAL, "--ttl {}: expected 1 to 255", a.ttl);
+  cfg.mss4 = static_cast<std::uint16_t>(a.mss4);
+  cfg.mss6 = static_cast<std::uint16_t>(a.mss6);
+  cfg.wscale = static_cast<std::uint8_t>(a.wscale);
+  cfg.ttl = static_cast<std::uint8_t>(a.ttl);
+  XG_CHECK(validate_synproxy(cfg));
+  auto iface = XG_TRY(find_interface(a.iface));
+  auto g = XG_TRY(Guard::open(iface));
+  auto st = XG_TRY(g.synproxy_enable(cfg));
+  std::fputs(synproxy_text(iface.name, st, XG_TRY(g.ddos_stats())).c_str(), stdout);
+  return {};
+}
+
+Result<void> synproxy_disable(const DdosArgs& a) {
+  auto iface = XG_TRY(find_interface(a.iface));
+  auto g = XG_TRY(Guard::open(iface));
+  XG_CHECK(g.synproxy_disable());
+  std::printf("synproxy on %s: off\n", iface.name.c_str());
+  return {};
+}
+
+Result<void> synproxy_status(const DdosArgs& a) {
+  auto iface = XG_TRY(find_interface(a.iface));
+  auto g = XG_TRY(Guard::open(iface));
+  auto st = XG_TRY(g.synproxy_status());
+  auto stats = XG_TRY(g.ddos_stats());
+  if (a.json)
+    std::printf("%s\n", synproxy_json(iface.name, st, stats).dump().c_str());
+  else
+    std::fputs(synproxy_text(iface.name, st, stats).c_str(), stdout);
   return {};
 }
 
@@ -68,6 +112,36 @@ void register_ddos_commands(CLI::App& app, Command& cmd) {
   del->add_option("ADDR", args->addr, "An address or prefix, IPv4 or IPv6")->required();
   del->footer("Example: xdpguard blocked del eth1 203.0.113.7");
   bind(del, blocked_del, "blocked del");
+
+  auto* sp =
+      app.add_subcommand("synproxy", "XDP SYN cookies for TCP ports (the kernel's SYNPROXY takes the ACKs)");
+  sp->require_subcommand(1);
+  sp->footer("Example: xdpguard synproxy enable eth1 --ports 80,443");
+
+  auto* en = sp->add_subcommand("enable", "Answer SYNs to PORTS with SYN cookies in XDP (XDP_TX)");
+  en->add_option("IFACE", args->iface, "Interface")->required();
+  en->add_option("--ports", args->ports, "TCP ports or service names, comma-separated (at most 16)")
+      ->required();
+  en->add_option("--mss4", args->mss4, "MSS announced to IPv4 clients")->capture_default_str();
+  en->add_option("--mss6", args->mss6, "MSS announced to IPv6 clients")->capture_default_str();
+  en->add_option("--wscale", args->wscale, "Window scale announced (0-14)")->capture_default_str();
+  en->add_option("--ttl", args->ttl, "TTL / hop limit of the SYN-ACKs")->capture_default_str();
+  en->footer(
+      "Sets up an nftables table (inet xdpguard_synproxy_IFINDEX) and net.ipv4.tcp_timestamps=1,\n"
+      "net.netfilter.nf_conntrack_tcp_loose=0 in the interface's namespace; disable and detach undo it.\n"
+      "Example: xdpguard synproxy enable eth1 --ports 80,443");
+  bind(en, synproxy_enable, "synproxy enable");
+
+  auto* dis = sp->add_subcommand("disable", "Turn the SYN proxy off and undo its host setup");
+  dis->add_option("IFACE", args->iface, "Interface")->required();
+  dis->footer("Example: xdpguard synproxy disable eth1");
+  bind(dis, synproxy_disable, "synproxy disable");
+
+  auto* stat = sp->add_subcommand("status", "Ports, settings, host setup and cookie counters");
+  stat->add_option("IFACE", args->iface, "Interface")->required();
+  stat->add_flag("--json", args->json, "One JSON document");
+  stat->footer("Example: xdpguard synproxy status eth1 --json");
+  bind(stat, synproxy_status, "synproxy status");
 }
 
 }  // namespace xdpguard::cli

@@ -135,7 +135,7 @@ TEST_F(BtfTest, PerCpuEntryLayoutMatches) {
                 {XG_MEMBER(xdpguard_percpu, pkt), XG_MEMBER(xdpguard_percpu, len),
                  XG_MEMBER(xdpguard_percpu, prio), XG_MEMBER(xdpguard_percpu, slot),
                  XG_MEMBER(xdpguard_percpu, action), XG_MEMBER(xdpguard_percpu, ifindex),
-                 XG_MEMBER(xdpguard_percpu, pad), XG_MEMBER(xdpguard_percpu, actions),
+                 XG_MEMBER(xdpguard_percpu, sp_seen), XG_MEMBER(xdpguard_percpu, actions),
                  XG_MEMBER(xdpguard_percpu, parse), XG_MEMBER(xdpguard_percpu, errors),
                  XG_MEMBER(xdpguard_percpu, lim), XG_MEMBER(xdpguard_percpu, lim_resume),
                  XG_MEMBER(xdpguard_percpu, lim_stamp), XG_MEMBER(xdpguard_percpu, ddos)});

@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 
-#define XDPGUARD_ABI_VERSION 7
+#define XDPGUARD_ABI_VERSION 8
 
 /* XDP verdicts are counted by their UAPI value (XDP_ABORTED..XDP_REDIRECT). */
 #define XDPGUARD_NUM_ACTIONS 5
@@ -206,28 +206,34 @@ struct xdpguard_ddos {
 };
 
 /*
- * SYN proxy (`xdpguard synproxy enable`): the configuration read by the
- * synproxy stage (slot XDPGUARD_PROG_SYNPROXY), which the classifier calls
- * for TCP packets it would pass to one of the ports. Userspace keeps its
- * own state in the same entry (state, the sysctls it changed).
+ * SYN proxy (`xdpguard synproxy enable`, docs/ddos.md): TCP packets that the
+ * rule set passes go to the synproxy stage (slot XDPGUARD_PROG_SYNPROXY,
+ * synproxy.bpf.c) while `active` is set; the classifier reads `active` with
+ * one load. For the configured ports the stage answers SYNs with a SYN
+ * cookie (XDP_TX), hands ACKs with a valid cookie to the kernel's SYNPROXY
+ * (nftables, set up by enable), passes packets of connections conntrack
+ * knows, and drops the rest. Userspace keeps its own state in the same
+ * entry (state, the sysctls it changed, to restore them on disable).
  */
 #define XDPGUARD_SYNPROXY_MAX_PORTS 16
 #define XDPGUARD_SYNPROXY_OFF 0
 #define XDPGUARD_SYNPROXY_ON 1
 #define XDPGUARD_SYNPROXY_CHANGING 2 /* an enable or disable did not finish */
 struct xdpguard_synproxy {
+	__u32 active;  /* nonzero: passed TCP goes to the synproxy stage */
 	__u16 mss4;    /* MSS announced in SYN-ACKs */
 	__u16 mss6;
 	__u8 wscale;   /* window scale announced */
 	__u8 ttl;      /* TTL / hop limit of SYN-ACKs */
 	__u8 nports;
 	__u8 state;    /* XDPGUARD_SYNPROXY_* (userspace) */
-	__u16 ports[XDPGUARD_SYNPROXY_MAX_PORTS];
-	/* Sysctls as they were before enable (userspace; -1: not changed). */
-	__s32 saved_syncookies;
+	__u16 ports[XDPGUARD_SYNPROXY_MAX_PORTS]; /* host byte order */
+	/* Userspace: whether enable set up the host (nftables, sysctls), and
+	 * the sysctls as they were before (-1: not changed). */
+	__u8 host;
+	__u8 pad[3];
 	__s32 saved_timestamps;
 	__s32 saved_tcp_loose;
-	__u32 pad;
 };
 
 /* DDoS counters in xdpguard_percpu.ddos (packets and bytes). */
@@ -262,7 +268,7 @@ struct xdpguard_percpu {
 	__u32 slot;    /* verdict: rule id to count (0: default, SLOT_NONE: none) */
 	__u32 action;  /* verdict: XDP_* */
 	__u32 ifindex; /* verdict: XDP_REDIRECT target */
-	__u32 pad;
+	__u32 sp_seen; /* the SYN proxy stage has decided this packet */
 	struct xdpguard_counter actions[XDPGUARD_NUM_ACTIONS]; /* by verdict returned */
 	struct xdpguard_counter parse[XDPGUARD_PARSE_MAX];     /* by parse outcome */
 	struct xdpguard_counter errors[XDPGUARD_ERR_MAX];

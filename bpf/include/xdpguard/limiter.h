@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <xdpguard/abi.h>
+#include <xdpguard/pipeline.h>
 
 /* Tests drive the clock (xg_ddos.fake_now) when this is set before load;
  * otherwise the verifier removes the branch (read-only data). */
@@ -65,11 +66,6 @@ static __always_inline __u64 xg_now(struct xdpguard_ddos *d)
 	return bpf_ktime_get_ns();
 }
 
-static __always_inline void xg_bump(struct xdpguard_counter *c, __u64 bytes)
-{
-	c->packets++;
-	c->bytes += bytes;
-}
 
 /* The mask of the first `len` bits of an address's word w (w = 0..3), in
  * network byte order as the word lies in memory. */

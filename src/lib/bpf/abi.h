@@ -37,4 +37,5 @@ static_assert(sizeof(xdpguard_block_key) == 20);
 static_assert(sizeof(xdpguard_block) == 32);
 static_assert(sizeof(xdpguard_ddos) == 80);
 static_assert(sizeof(xdpguard_synproxy) == 56);
+static_assert(offsetof(xdpguard_synproxy, active) == 0, "the classifier loads it at offset 0");
 static_assert(XDPGUARD_DDOS_MAX == 12);

@@ -1,6 +1,7 @@
 #include "classifier/emit.h"
 
 #include <linux/bpf.h>
+#include <netinet/in.h>
 
 #include <fmt/format.h>
 
@@ -76,6 +77,7 @@ class Emitter {
     maps_[kMapSet6] = p_.map("xg_set6");
     maps_[kMapRuleStats] = p_.map("xg_rule_stats");
     maps_[kMapTelemetry] = p_.map("xg_telemetry");
+    maps_[kMapSynproxy] = p_.map("xg_synproxy");
     // Blob 0 is kMapBlob; further blobs follow the fixed slots.
     blob_maps_.push_back(maps_[kMapBlob]);
     for (std::size_t k = 1; k < tables.blobs.size(); ++k)
@@ -310,6 +312,14 @@ class Emitter {
     p_.ld_map_value(R::R1, maps_[kMapTelemetry], offsetof(xdpguard_telemetry, capture));
     p_.ldx(Size::W, R::R1, R::R1, 0);
     p_.jcc(Cond::Ne, R::R1, 0, enforce);
+    // The SYN proxy, while active, decides passed TCP packets (the synproxy
+    // stage, which checks the port and goes on to enforce): one more load.
+    Label count = p_.label(), proxy = p_.label();
+    static_assert(offsetof(xdpguard_synproxy, active) == 0);
+    p_.ld_map_value(R::R1, maps_[kMapSynproxy], 0);
+    p_.ldx(Size::W, R::R1, R::R1, 0);
+    p_.jcc(Cond::Ne, R::R1, 0, proxy);
+    p_.bind(count);
     // xg_rule_stats[slot]
     p_.ldx(Size::W, R::R1, R::R6, kSlot);
     p_.stx(Size::W, kFp, -12, R::R1);
@@ -330,6 +340,20 @@ class Emitter {
     bump(R::R1, kActions);
     p_.mov(R::R0, R::R7);
     p_.exit();
+
+    p_.bind(proxy);
+    p_.jcc(Cond::Ne, R::R7, XDP_PASS, count);
+    p_.ldx(Size::B, R::R1, R::R6, kProto);
+    p_.jcc(Cond::Ne, R::R1, IPPROTO_TCP, count);
+    p_.ldx(Size::B, R::R1, R::R6, kFrag);
+    p_.jcc(Cond::Ne, R::R1, 0, count);
+    p_.ldx(Size::DW, R::R1, kFp, kCtx);
+    p_.ld_map(R::R2, maps_[kMapProgs]);
+    p_.mov(R::R3, XDPGUARD_PROG_SYNPROXY);
+    p_.call(BPF_FUNC_tail_call);
+    // No synproxy stage (enable or disable half-way): the verdict as it is
+    // (R7, callee-saved, still holds it).
+    p_.jmp(count);
 
     if (limits_) emit_limit_call(p_, maps_[kMapProgs], limit, verdict);
     p_.bind(enforce);

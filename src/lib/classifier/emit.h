@@ -34,7 +34,8 @@ enum MapSlot : std::uint32_t {
   kMapSet6 = 4,       // xg_set6
   kMapRuleStats = 5,  // xg_rule_stats
   kMapTelemetry = 6,  // xg_telemetry: a running capture sends every packet to enforce
-  kNumMapSlots = 7,
+  kMapSynproxy = 7,   // xg_synproxy: while active, passed TCP goes to the synproxy stage
+  kNumMapSlots = 8,
 };
 
 [[nodiscard]] Result<Program> emit_classifier(const Plan& plan, const Tables& tables);

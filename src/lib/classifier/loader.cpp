@@ -153,6 +153,7 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
   map_fds[kMapSet6] = fds.set6;
   map_fds[kMapRuleStats] = fds.rule_stats;
   map_fds[kMapTelemetry] = fds.telemetry;
+  map_fds[kMapSynproxy] = fds.synproxy;
   for (std::size_t k = 0; k < c.tables.blobs.size(); ++k) {
     tables.push_back(XG_TRY(create_table_map(c.tables.blobs[k])));
     map_fds[k == 0 ? std::size_t{kMapBlob} : std::size_t{kNumMapSlots} + k - 1] = tables.back().fd();

@@ -26,6 +26,7 @@ namespace xdpguard::cls {
 struct PipelineFds {
   int percpu = -1, progs = -1, set4 = -1, set6 = -1, rule_stats = -1;
   int telemetry = -1;  // xg_telemetry
+  int synproxy = -1;   // xg_synproxy
 };
 
 // A rule set compiled: plan, tables, code. Pure.

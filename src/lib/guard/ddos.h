@@ -42,7 +42,12 @@ struct SynproxyConfig {
 };
 
 struct SynproxyStatus {
-  int state = XDPGUARD_SYNPROXY_OFF;  // XDPGUARD_SYNPROXY_*
+  int state = XDPGUARD_SYNPROXY_OFF;         // XDPGUARD_SYNPROXY_*
+  bool active = false;                       // passed TCP goes to the stage
+  bool stage = false;                        // the stage is in its xg_progs slot
+  bool host = false;                         // enable set up nftables and sysctls
+  std::string table;                         // the nftables table (inet), if host
+  std::vector<std::string> changed_sysctls;  // "name (was N)", restored by disable
   SynproxyConfig config;
 };
 

@@ -1,5 +1,6 @@
 #include "guard/guard.h"
 
+#include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <net/if.h>
 #include <unistd.h>
@@ -284,6 +285,19 @@ Result<void> Guard::detach_locked(const Interface& iface, const PinPaths& paths)
   bool pinned = fs::exists(paths.dir());
   auto cur = XG_TRY(find_program(iface.ifindex, kGuardProgName));
   if (!cur && !pinned) return fail(ENOENT, "no xdpguard attached");
+  // The SYN proxy's host side (nftables table, sysctls) outlives the pins:
+  // undo it first.
+  if (pinned) {
+    if (auto g = open(iface)) {
+      g->lock_held_ = true;
+      xdpguard_synproxy sp{};
+      __u32 zero = 0;
+      if (bpf_map_lookup_elem(g->ddos_maps_.synproxy.fd(), &zero, &sp) == 0 &&
+          sp.state != XDPGUARD_SYNPROXY_OFF)
+        if (auto r = g->synproxy_teardown(sp); !r)
+          spdlog::warn("turning the SYN proxy off: {}", r.error().message());
+    }
+  }
   if (cur) XG_CHECK(detach_program(iface.ifindex, kGuardProgName));
   remove_pins(paths);
   return {};

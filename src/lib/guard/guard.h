@@ -204,9 +204,19 @@ class Guard {
   // Test clock (only with GuardConfig::fake_clock): sets the kernel's "now".
   [[nodiscard]] Result<void> set_fake_now(std::uint64_t ns);
 
-  // The SYN proxy's state as its reserved map says (off until
-  // `synproxy enable` exists: docs/ddos.md).
+  // The SYN proxy (guard_synproxy.cpp, docs/ddos.md): its settings and
+  // state as xg_synproxy says.
   [[nodiscard]] Result<SynproxyStatus> synproxy_status() const;
+  // Turns it on for cfg.ports: checks the settings, sets up the host (the
+  // nftables SYNPROXY table, the sysctls it needs; `host` false: neither,
+  // for in-process tests), loads the synproxy stage into its slot, then
+  // activates it. All or nothing: a failed step undoes the ones before.
+  // Refuses an interface where it is on already.
+  [[nodiscard]] Result<SynproxyStatus> synproxy_enable(const SynproxyConfig& cfg, bool host = true);
+  // Turns it off and undoes what enable did (restores the sysctls it
+  // changed); also finishes an enable or disable that died half-way.
+  // ENOENT when it is off.
+  [[nodiscard]] Result<void> synproxy_disable();
 
  private:
   struct Maps;
@@ -220,6 +230,7 @@ class Guard {
   // already (attach's setup) or the program is in-process (no pins).
   [[nodiscard]] Result<InterfaceLock> lock() const;
   [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);
+  [[nodiscard]] Result<void> synproxy_teardown(xdpguard_synproxy sp);
   // The rule set in force (from the classifier in slot 0), without counters.
   struct Installed {
     bool classifier = false;  // slot 0 holds one (else IP packets pass)

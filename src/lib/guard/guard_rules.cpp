@@ -155,9 +155,10 @@ Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries, std::uin
   auto ctx = XG_TRY(compile_context());
   auto compiled = XG_TRY(cls::compile(entries, default_action, ctx));
   auto current = XG_TRY(cls::read_installed(progs_.fd()));
-  auto loaded = XG_TRY(cls::load_classifier(
-      compiled, {percpu_.fd(), progs_.fd(), set4_.fd(), set6_.fd(), rule_stats_.fd(), telemetry_.fd()},
-      current.classifier ? current.record.generation + 1 : 1));
+  auto loaded = XG_TRY(cls::load_classifier(compiled,
+                                            {percpu_.fd(), progs_.fd(), set4_.fd(), set6_.fd(),
+                                             rule_stats_.fd(), telemetry_.fd(), ddos_maps_.synproxy.fd()},
+                                            current.classifier ? current.record.generation + 1 : 1));
   // A new rule starts at zero. Its id may be counting for a rule of the set
   // still in force (replace_rules reuses the ids of rules it drops): only
   // zero it once the new set has loaded, right before it takes over.

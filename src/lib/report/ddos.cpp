@@ -11,6 +11,18 @@ std::uint64_t ms(std::uint64_t ns) { return ns / 1'000'000; }
 
 std::string seconds_text(std::uint64_t ns) { return fmt::format("{:.1f}s", static_cast<double>(ns) / 1e9); }
 
+const char* state_name(int state) {
+  switch (state) {
+    case XDPGUARD_SYNPROXY_ON: return "on";
+    case XDPGUARD_SYNPROXY_CHANGING: return "changing";
+    default: return "off";
+  }
+}
+
+constexpr int kSynproxyCounters[] = {XDPGUARD_DDOS_SYN_COOKIE, XDPGUARD_DDOS_ACK_VALID,
+                                     XDPGUARD_DDOS_ACK_INVALID, XDPGUARD_DDOS_ESTABLISHED,
+                                     XDPGUARD_DDOS_SYNPROXY_DROP};
+
 }  // namespace
 
 nlohmann::json ddos_json(const DdosStats& s) {
@@ -52,6 +64,33 @@ std::string blocked_table(const std::vector<BlockedEntry>& list) {
   for (const auto& e : list)
     out += fmt::format("{:<44} {:>10} {:>10} {:>12} {:>6}\n", rules::prefix_to_string(e.prefix),
                        seconds_text(e.expires_in_ns), seconds_text(e.age_ns), e.packets, e.rule);
+  return out;
+}
+
+nlohmann::json synproxy_json(const std::string& ifname, const SynproxyStatus& st, const DdosStats& s) {
+  nlohmann::json counters = nlohmann::json::object();
+  for (int i : kSynproxyCounters)
+    counters[ddos_counter_name(i)] = {{"packets", s.counters[i].packets}, {"bytes", s.counters[i].bytes}};
+  nlohmann::json j = {{"interface", ifname},      {"state", state_name(st.state)},
+                      {"ports", st.config.ports}, {"mss4", st.config.mss4},
+                      {"mss6", st.config.mss6},   {"wscale", st.config.wscale},
+                      {"ttl", st.config.ttl},     {"changed_sysctls", st.changed_sysctls},
+                      {"counters", counters}};
+  j["nft_table"] = st.table.empty() ? nlohmann::json(nullptr) : nlohmann::json("inet " + st.table);
+  return j;
+}
+
+std::string synproxy_text(const std::string& ifname, const SynproxyStatus& st, const DdosStats& s) {
+  if (st.state == XDPGUARD_SYNPROXY_OFF) return fmt::format("synproxy on {}: off\n", ifname);
+  std::string out = fmt::format("synproxy on {}: {}, ports {}\n", ifname, state_name(st.state),
+                                fmt::join(st.config.ports, ","));
+  out += fmt::format("  SYN-ACKs: mss {} (IPv4) / {} (IPv6), wscale {}, ttl {}\n", st.config.mss4,
+                     st.config.mss6, st.config.wscale, st.config.ttl);
+  if (!st.table.empty()) out += fmt::format("  nftables: table inet {} (SYNPROXY)\n", st.table);
+  for (const auto& c : st.changed_sysctls) out += fmt::format("  changed: {}\n", c);
+  out += " ";
+  for (int i : kSynproxyCounters) out += fmt::format(" {}={}", ddos_counter_name(i), s.counters[i].packets);
+  out += "\n";
   return out;
 }
 

@@ -23,4 +23,10 @@ std::string ddos_table(const DdosStats& s);
 nlohmann::json blocked_json(const std::string& ifname, const std::vector<BlockedEntry>& list);
 std::string blocked_table(const std::vector<BlockedEntry>& list);
 
+// `synproxy status`: {"interface": .., "state": "on"|"off"|"changing", "ports": [..],
+//  "mss4": .., "mss6": .., "wscale": .., "ttl": .., "nft_table": "inet NAME"|null,
+//  "changed_sysctls": [..], "counters": {"syn_cookies": {"packets": .., "bytes": ..}, ...}}
+nlohmann::json synproxy_json(const std::string& ifname, const SynproxyStatus& st, const DdosStats& s);
+std::string synproxy_text(const std::string& ifname, const SynproxyStatus& st, const DdosStats& s);
+
 }  // namespace xdpguard

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * What every stage of the pipeline shares (docs/classifier.md), in whichever
+ * BPF object it is built: the per-CPU packet state, the per-rule counters,
+ * the program array, the SYN proxy's settings, and apply(), which counts a
+ * verdict and returns it. guard.bpf.c creates these maps (and attach pins
+ * them); synproxy.bpf.c reuses the pinned ones (guard/guard_synproxy.cpp).
+ */
+#ifndef XDPGUARD_PIPELINE_H
+#define XDPGUARD_PIPELINE_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <linux/in.h>
+#include <xdpguard/abi.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPGUARD_MAX_RULES + 1);
+	__type(key, __u32);
+	__type(value, struct xdpguard_counter);
+} xg_rule_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdpguard_percpu);
+} xg_percpu SEC(".maps");
+
+/* The pipeline's stages; pinned, or the kernel empties it with its last fd. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, XDPGUARD_NUM_PROGS);
+	__type(key, __u32);
+	__type(value, __u32);
+} xg_progs SEC(".maps");
+
+/* The SYN proxy's settings (abi.h): the classifier reads `active`, the
+ * synproxy stage the rest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdpguard_synproxy);
+} xg_synproxy SEC(".maps");
+
+static __always_inline void xg_bump(struct xdpguard_counter *c, __u64 bytes)
+{
+	c->packets++;
+	c->bytes += bytes;
+}
+
+/* Counts and applies a verdict: enforce's work, and the fallbacks'. */
+static __always_inline int xg_apply(struct xdpguard_percpu *s)
+{
+	__u32 action = s->action;
+
+	if (s->slot <= XDPGUARD_MAX_RULES) {
+		__u32 slot = s->slot;
+		struct xdpguard_counter *c = bpf_map_lookup_elem(&xg_rule_stats, &slot);
+
+		/* verifier: lookups can fail */
+		if (c)
+			xg_bump(c, s->len);
+	}
+	if (action == XDP_REDIRECT)
+		action = bpf_redirect(s->ifindex, 0);
+	/* verifier: bound the counter index (bpf_redirect returns an XDP_*);
+	 * barrier_var keeps clang from checking a copy instead */
+	if (action >= XDPGUARD_NUM_ACTIONS)
+		action = XDP_ABORTED;
+	barrier_var(action);
+	xg_bump(&s->actions[action], s->len);
+	return action;
+}
+
+/*
+ * Whether a verdict goes to the SYN proxy first: a TCP packet (not a later
+ * fragment) that would pass, while the proxy is on and has not seen it. The
+ * proxy checks the port. The classifier makes the same test in its own
+ * code (classifier/emit.cpp); enforce and the limiter make it here.
+ */
+static __always_inline int xg_synproxy_wants(const struct xdpguard_percpu *s)
+{
+	struct xdpguard_synproxy *sp;
+	__u32 zero = 0;
+
+	if ((s->action & XDPGUARD_ACTION_MASK) != XDP_PASS || s->pkt.l4proto != IPPROTO_TCP ||
+	    s->pkt.frag || s->sp_seen)
+		return 0;
+	sp = bpf_map_lookup_elem(&xg_synproxy, &zero);
+	return sp && sp->active;
+}
+
+#endif

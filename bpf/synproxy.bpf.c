@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * synproxy: the SYN proxy stage (docs/ddos.md, abi.h "SYN proxy"), slot
+ * XDPGUARD_PROG_SYNPROXY of xg_progs. A separate object from guard.bpf.c
+ * because it calls conntrack's kfuncs, which exist only once nf_conntrack is
+ * loaded: `synproxy enable` loads it after setting up nftables, reusing the
+ * pipeline's pinned maps (xdpguard/pipeline.h).
+ *
+ * The classifier (or enforce) sends it TCP packets the rule set passes. For
+ * the configured ports:
+ *   SYN          answered here: a SYN-ACK carrying a kernel SYN cookie
+ *                (bpf_tcp_raw_gen_syncookie_*) is written over the frame and
+ *                sent back with XDP_TX; the SYN goes no further.
+ *   conntrack    knows the connection (bpf_xdp_ct_lookup): passed.
+ *   ACK          with a valid cookie (bpf_tcp_raw_check_syncookie_*):
+ *                passed to the kernel's SYNPROXY (nftables), which checks
+ *                it again and opens the connection to the server.
+ *   the rest     dropped.
+ * Options follow the kernel's SYNPROXY (nf_synproxy_core.c), which must
+ * accept the ACK: MSS always; window scale and SACK-permitted only with
+ * timestamps, their client values kept in the low 6 bits of our timestamp
+ * (the "timestamp cookie"); window 0 until SYNPROXY has the server's.
+ * What this stage cannot answer itself (IPv4 options, IPv6 extension
+ * headers, no room to grow the frame) it passes: SYNPROXY answers it.
+ *
+ * Then the verdict goes on to enforce (counting, `log`, capture).
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <xdpguard/abi.h>
+#include <xdpguard/parse.h>
+#include <xdpguard/pipeline.h>
+
+/* conntrack's kfuncs (net/netfilter/nf_conntrack_bpf.c). */
+struct nf_conn {
+	int unused; /* opaque here */
+};
+struct bpf_ct_opts___xg {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u8 reserved[2];
+};
+extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *ctx, struct bpf_sock_tuple *tuple, __u32 tuple__sz,
+					 struct bpf_ct_opts___xg *opts, __u32 opts__sz) __ksym;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym;
+
+#define XG_CT_CURRENT_NETNS (-1)
+#define XG_CT_OPTS_SZ 12
+
+#define XG_TCPOPT_EOL 0
+#define XG_TCPOPT_NOP 1
+#define XG_TCPOPT_MSS 2
+#define XG_TCPOPT_WINDOW 3
+#define XG_TCPOPT_SACK_PERM 4
+#define XG_TCPOPT_TIMESTAMP 8
+#define XG_MAX_WSCALE 14
+#define XG_TSCOOKIE_BITS 6 /* low bits of our timestamp: wscale (4), SACK, ECN */
+#define XG_TSCOOKIE_NO_WSCALE 0xf
+#define XG_TSCOOKIE_SACK (1u << 4)
+
+#define XG_IP_DF 0x4000
+
+/* A TCP header with room for every option (60 bytes), and the IP headers,
+ * as copied from and written to the frame. Copies on the stack keep the
+ * helpers' memory arguments fixed-size, whatever VLAN tags came first. */
+struct xg_tcp {
+	__u16 source;
+	__u16 dest;
+	__u32 seq;
+	__u32 ack_seq;
+	__u8 doff_res;
+	__u8 flags;
+	__u16 window;
+	__u16 check;
+	__u16 urg_ptr;
+	__u8 opts[64]; /* 40, and room for masked indexes */
+};
+
+struct xg_ip4 {
+	__u8 ver_ihl;
+	__u8 tos;
+	__u16 tot_len;
+	__u16 id;
+	__u16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__u16 check;
+	__u32 saddr;
+	__u32 daddr;
+};
+
+struct xg_ip6 {
+	__u32 ver_tc_flow;
+	__u16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	__u32 saddr[4];
+	__u32 daddr[4];
+};
+
+/* What the client's SYN offered. */
+struct xg_syn_opts {
+	__u32 tsval;
+	__u8 wscale;
+	__u8 has_ts;
+	__u8 has_ws;
+	__u8 has_sack;
+};
+
+struct xg_opt_walk {
+	const __u8 *opts; /* the SYN's options (xg_tcp.opts) */
+	__u32 len;        /* their length */
+	__u32 at;
+	struct xg_syn_opts *out;
+};
+
+/* One option per call (bpf_loop): the verifier checks the body once. */
+static long xg_opt_step(__u32 i, void *data)
+{
+	struct xg_opt_walk *w = data;
+	__u32 at = w->at;
+	__u8 kind, len;
+
+	if (at >= w->len || at >= 40)
+		return 1;
+	kind = w->opts[at & 63];
+	if (kind == XG_TCPOPT_EOL)
+		return 1;
+	if (kind == XG_TCPOPT_NOP) {
+		w->at = at + 1;
+		return 0;
+	}
+	if (at + 1 >= w->len)
+		return 1;
+	len = w->opts[(at + 1) & 63];
+	if (len < 2 || at + len > w->len)
+		return 1;
+	if (kind == XG_TCPOPT_WINDOW && len == 3) {
+		__u8 ws = w->opts[(at + 2) & 63];
+
+		w->out->wscale = ws > XG_MAX_WSCALE ? XG_MAX_WSCALE : ws;
+		w->out->has_ws = 1;
+	} else if (kind == XG_TCPOPT_SACK_PERM && len == 2) {
+		w->out->has_sack = 1;
+	} else if (kind == XG_TCPOPT_TIMESTAMP && len == 10) {
+		__u32 v = 0;
+
+		v |= (__u32)w->opts[(at + 2) & 63] << 24;
+		v |= (__u32)w->opts[(at + 3) & 63] << 16;
+		v |= (__u32)w->opts[(at + 4) & 63] << 8;
+		v |= (__u32)w->opts[(at + 5) & 63];
+		w->out->tsval = v;
+		w->out->has_ts = 1;
+	}
+	w->at = at + len;
+	return 0;
+}
+
+static __always_inline __u16 xg_fold(__s64 sum)
+{
+	__u64 s = (__u64)sum & 0xffffffff;
+
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)~s;
+}
+
+static __always_inline __u32 xg_htonl(__u32 x) { return xg_ntohl(x); }
+static __always_inline __u16 xg_htons(__u16 x) { return xg_ntohs(x); }
+
+/*
+ * Writes the SYN-ACK's options after the fixed header and returns their
+ * length (a multiple of 4), in the kernel SYNPROXY's layout.
+ */
+static __always_inline __u32 xg_synack_opts(__u8 *o, const struct xg_syn_opts *c, __u16 mss,
+					     const struct xdpguard_synproxy *sp, __u32 tsval)
+{
+	__u32 n = 0;
+
+	o[n++] = XG_TCPOPT_MSS;
+	o[n++] = 4;
+	o[n++] = mss >> 8;
+	o[n++] = mss & 0xff;
+	if (c->has_ts) {
+		if (c->has_sack) {
+			o[n++] = XG_TCPOPT_SACK_PERM;
+			o[n++] = 2;
+		} else {
+			o[n++] = XG_TCPOPT_NOP;
+			o[n++] = XG_TCPOPT_NOP;
+		}
+		o[n++] = XG_TCPOPT_TIMESTAMP;
+		o[n++] = 10;
+		o[n++] = tsval >> 24;
+		o[n++] = tsval >> 16;
+		o[n++] = tsval >> 8;
+		o[n++] = tsval;
+		o[n++] = c->tsval >> 24;
+		o[n++] = c->tsval >> 16;
+		o[n++] = c->tsval >> 8;
+		o[n++] = c->tsval;
+		if (c->has_ws) {
+			o[n++] = XG_TCPOPT_NOP;
+			o[n++] = XG_TCPOPT_WINDOW;
+			o[n++] = 3;
+			o[n++] = sp->wscale;
+		}
+	}
+	return n;
+}
+
+/*
+ * The SYN at l3/l4 becomes our SYN-ACK, in place. Returns XDP_TX, or
+ * XDP_PASS when it cannot (SYNPROXY then answers it).
+ */
+static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_percpu *s,
+					 const struct xdpguard_synproxy *sp)
+{
+	struct xg_tcp th = {}, out = {};
+	struct xg_syn_opts c = {};
+	struct xg_opt_walk w = {};
+	__u32 l3 = s->pkt.l3_off, l4 = s->pkt.l4_off, thlen, iplen, optlen, tcplen, flen, tsval;
+	__u8 pseudo[40] = {};
+	__u8 mac[12];
+	__s64 cookie, sum;
+	__u16 mss;
+	int v6 = s->pkt.family == 6;
+
+	iplen = v6 ? sizeof(struct xg_ip6) : sizeof(struct xg_ip4);
+	/* IPv4 options, IPv6 extension headers: not here (SYNPROXY does them) */
+	if (l4 != l3 + iplen || l3 > 64)
+		return XDP_PASS;
+	if (bpf_xdp_load_bytes(ctx, l4, &th, 20))
+		return XDP_PASS;
+	thlen = (th.doff_res >> 4) * 4;
+	if (thlen < 20 || thlen > 60)
+		return XDP_PASS;
+	if (thlen > 20 && bpf_xdp_load_bytes(ctx, l4 + 20, th.opts, thlen - 20))
+		return XDP_PASS;
+
+	w.opts = th.opts;
+	w.len = thlen - 20;
+	w.out = &c;
+	bpf_loop(40, xg_opt_step, &w, 0);
+
+	/* The cookie: the kernel's, for this 4-tuple and the client's MSS. */
+	if (v6) {
+		struct xg_ip6 ip = {};
+
+		if (bpf_xdp_load_bytes(ctx, l3, &ip, sizeof(ip)))
+			return XDP_PASS;
+		cookie = bpf_tcp_raw_gen_syncookie_ipv6((struct ipv6hdr *)&ip, (struct tcphdr *)&th, thlen);
+		mss = sp->mss6;
+		/* our IPv6 header: addresses swapped */
+		__builtin_memcpy(pseudo, ip.daddr, 16);
+		__builtin_memcpy(pseudo + 16, ip.saddr, 16);
+	} else {
+		struct xg_ip4 ip = {};
+
+		if (bpf_xdp_load_bytes(ctx, l3, &ip, sizeof(ip)))
+			return XDP_PASS;
+		cookie = bpf_tcp_raw_gen_syncookie_ipv4((struct iphdr *)&ip, (struct tcphdr *)&th, thlen);
+		mss = sp->mss4;
+		__builtin_memcpy(pseudo, &ip.daddr, 4);
+		__builtin_memcpy(pseudo + 4, &ip.saddr, 4);
+	}
+	if (cookie < 0)
+		return XDP_PASS;
+
+	/* Our timestamp (ms), its low bits the client's options, as SYNPROXY
+	 * reads them back from the ACK's echo. */
+	tsval = (__u32)(bpf_ktime_get_ns() / 1000000) & ~((1u << XG_TSCOOKIE_BITS) - 1);
+	tsval |= c.has_ws ? c.wscale : XG_TSCOOKIE_NO_WSCALE;
+	if (c.has_sack)
+		tsval |= XG_TSCOOKIE_SACK;
+
+	optlen = xg_synack_opts(out.opts, &c, mss, sp, tsval);
+	tcplen = 20 + optlen;
+	out.source = th.dest;
+	out.dest = th.source;
+	out.seq = xg_htonl((__u32)cookie);
+	out.ack_seq = xg_htonl(xg_ntohl(th.seq) + 1);
+	out.doff_res = (tcplen / 4) << 4;
+	out.flags = XG_TCP_SYN | XG_TCP_ACK;
+	out.window = 0;
+
+	/* The frame's new length, then the headers over it. */
+	flen = ctx->data_end - ctx->data;
+	if (l4 + tcplen != flen && bpf_xdp_adjust_tail(ctx, (int)(l4 + tcplen) - (int)flen))
+		return XDP_PASS;
+
+	if (bpf_xdp_load_bytes(ctx, 0, mac, sizeof(mac)))
+		return XDP_ABORTED;
+	{
+		__u8 swapped[12];
+
+		__builtin_memcpy(swapped, mac + 6, 6);
+		__builtin_memcpy(swapped + 6, mac, 6);
+		bpf_xdp_store_bytes(ctx, 0, swapped, sizeof(swapped));
+	}
+	if (v6) {
+		struct xg_ip6 ip = {};
+
+		ip.ver_tc_flow = xg_htonl(6u << 28);
+		ip.payload_len = xg_htons(tcplen);
+		ip.nexthdr = IPPROTO_TCP;
+		ip.hop_limit = sp->ttl;
+		__builtin_memcpy(ip.saddr, pseudo, 16);
+		__builtin_memcpy(ip.daddr, pseudo + 16, 16);
+		bpf_xdp_store_bytes(ctx, l3, &ip, sizeof(ip));
+		/* pseudo header: addresses, upper-layer length, next header */
+		*(__u32 *)(pseudo + 32) = xg_htonl(tcplen);
+		*(__u32 *)(pseudo + 36) = xg_htonl(IPPROTO_TCP);
+		sum = bpf_csum_diff(0, 0, (__be32 *)pseudo, 40, 0);
+	} else {
+		struct xg_ip4 ip = {};
+
+		ip.ver_ihl = 0x45;
+		ip.tot_len = xg_htons(20 + tcplen);
+		ip.frag_off = xg_htons(XG_IP_DF);
+		ip.ttl = sp->ttl;
+		ip.protocol = IPPROTO_TCP;
+		__builtin_memcpy(&ip.saddr, pseudo, 4);
+		__builtin_memcpy(&ip.daddr, pseudo + 4, 4);
+		ip.check = xg_fold(bpf_csum_diff(0, 0, (__be32 *)&ip, sizeof(ip), 0));
+		bpf_xdp_store_bytes(ctx, l3, &ip, sizeof(ip));
+		pseudo[8] = 0;
+		pseudo[9] = IPPROTO_TCP;
+		pseudo[10] = tcplen >> 8;
+		pseudo[11] = tcplen & 0xff;
+		sum = bpf_csum_diff(0, 0, (__be32 *)pseudo, 12, 0);
+	}
+	/* verifier: a length the helper may read from the stack copy */
+	if (tcplen > sizeof(out))
+		return XDP_ABORTED;
+	sum = bpf_csum_diff(0, 0, (__be32 *)&out, tcplen, (__wsum)sum);
+	out.check = xg_fold(sum);
+	if (bpf_xdp_store_bytes(ctx, l4, &out, tcplen))
+		return XDP_ABORTED;
+	return XDP_TX;
+}
+
+/* Whether conntrack has this packet's connection (either direction). */
+static __always_inline int xg_tracked(struct xdp_md *ctx, struct xdpguard_percpu *s)
+{
+	struct bpf_ct_opts___xg opts = {.netns_id = XG_CT_CURRENT_NETNS, .l4proto = IPPROTO_TCP};
+	struct bpf_sock_tuple t = {};
+	struct nf_conn *ct;
+	__u32 size;
+
+	if (s->pkt.family == 6) {
+		__builtin_memcpy(t.ipv6.saddr, s->pkt.saddr, 16);
+		__builtin_memcpy(t.ipv6.daddr, s->pkt.daddr, 16);
+		t.ipv6.sport = xg_htons(s->pkt.sport);
+		t.ipv6.dport = xg_htons(s->pkt.dport);
+		size = sizeof(t.ipv6);
+	} else {
+		t.ipv4.saddr = s->pkt.saddr[0];
+		t.ipv4.daddr = s->pkt.daddr[0];
+		t.ipv4.sport = xg_htons(s->pkt.sport);
+		t.ipv4.dport = xg_htons(s->pkt.dport);
+		size = sizeof(t.ipv4);
+	}
+	ct = bpf_xdp_ct_lookup(ctx, &t, size, &opts, XG_CT_OPTS_SZ);
+	if (!ct)
+		return 0;
+	bpf_ct_release(ct);
+	return 1;
+}
+
+/* Whether the ACK carries one of our cookies. */
+static __always_inline int xg_cookie_ok(struct xdp_md *ctx, struct xdpguard_percpu *s)
+{
+	__u32 l3 = s->pkt.l3_off, l4 = s->pkt.l4_off;
+	struct xg_tcp th = {};
+
+	if (l3 > 64 || bpf_xdp_load_bytes(ctx, l4, &th, 20))
+		return 0;
+	if (s->pkt.family == 6) {
+		struct xg_ip6 ip = {};
+
+		if (bpf_xdp_load_bytes(ctx, l3, &ip, sizeof(ip)))
+			return 0;
+		return bpf_tcp_raw_check_syncookie_ipv6((struct ipv6hdr *)&ip, (struct tcphdr *)&th) == 0;
+	} else {
+		struct xg_ip4 ip = {};
+
+		if (bpf_xdp_load_bytes(ctx, l3, &ip, sizeof(ip)))
+			return 0;
+		return bpf_tcp_raw_check_syncookie_ipv4((struct iphdr *)&ip, (struct tcphdr *)&th) == 0;
+	}
+}
+
+static __always_inline int xg_port_on(const struct xdpguard_synproxy *sp, __u16 port)
+{
+	for (__u32 i = 0; i < XDPGUARD_SYNPROXY_MAX_PORTS; i++) {
+		if (i >= sp->nports)
+			break;
+		if (sp->ports[i] == port)
+			return 1;
+	}
+	return 0;
+}
+
+/* The proxy's verdict for a TCP packet to one of its ports. */
+static __always_inline int xg_proxy(struct xdp_md *ctx, struct xdpguard_percpu *s,
+				    const struct xdpguard_synproxy *sp)
+{
+	__u8 f = s->pkt.tcp_flags;
+	int v;
+
+	if ((f & (XG_TCP_SYN | XG_TCP_ACK | XG_TCP_RST)) == XG_TCP_SYN) {
+		v = xg_answer_syn(ctx, s, sp);
+		if (v == XDP_TX)
+			xg_bump(&s->ddos[XDPGUARD_DDOS_SYN_COOKIE], s->len);
+		return v;
+	}
+	if (xg_tracked(ctx, s)) {
+		xg_bump(&s->ddos[XDPGUARD_DDOS_ESTABLISHED], s->len);
+		return XDP_PASS;
+	}
+	if ((f & (XG_TCP_SYN | XG_TCP_ACK | XG_TCP_RST)) == XG_TCP_ACK) {
+		if (xg_cookie_ok(ctx, s)) {
+			xg_bump(&s->ddos[XDPGUARD_DDOS_ACK_VALID], s->len);
+			return XDP_PASS;
+		}
+		xg_bump(&s->ddos[XDPGUARD_DDOS_ACK_INVALID], s->len);
+		return XDP_DROP;
+	}
+	xg_bump(&s->ddos[XDPGUARD_DDOS_SYNPROXY_DROP], s->len);
+	return XDP_DROP;
+}
+
+SEC("xdp")
+int xdpguard_synproxy(struct xdp_md *ctx)
+{
+	struct xdpguard_synproxy *sp;
+	struct xdpguard_percpu *s;
+	__u32 zero = 0;
+
+	s = bpf_map_lookup_elem(&xg_percpu, &zero);
+	if (!s)
+		return XDP_PASS;
+	s->sp_seen = 1;
+	sp = bpf_map_lookup_elem(&xg_synproxy, &zero);
+	if (sp && sp->active && xg_port_on(sp, s->pkt.dport)) {
+		int v = xg_proxy(ctx, s, sp);
+
+		/* the rule's `log` threshold stays above the new action */
+		s->action = (s->action & ~XDPGUARD_ACTION_MASK) | (__u32)v;
+	}
+	bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_ENFORCE);
+	s->action &= XDPGUARD_ACTION_MASK;
+	return xg_apply(s);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
