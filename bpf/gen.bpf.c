@@ -21,6 +21,15 @@ int xg_gen(struct xdp_md *ctx)
 	__u8 *data = (__u8 *)(long)ctx->data;
 	__u8 *end = (__u8 *)(long)ctx->data_end;
 
+	/* headers back to the template's (abi.h, restore_len) */
+	XG_UNROLL
+	for (int i = 0; i < XDPGUARD_GEN_HEAD_WORDS; i++) {
+		__u64 *w = (__u64 *)data + i;
+
+		if (i * 8 >= cfg.restore_len || (__u8 *)(w + 1) > end)
+			break;
+		*w = cfg.head[i];
+	}
 	if (xg_gen_rewrite(data, end, &cfg,
 			   bpf_get_prandom_u32(), bpf_get_prandom_u32()) < 0)
 		return XDP_ABORTED;
