@@ -12,6 +12,8 @@
 #   classifier.{md,json}  ns/packet in the kernel (BPF_PROG_TEST_RUN), and the
 #                         control plane (install, add a rule, load sets)
 #   telemetry.md          ns/packet with `log` / a capture vs without, records/s
+#   synflood.{md,json}    SYN-ACKs/s under a SYN flood: xdpguard's SYN proxy vs
+#                         a bare XDP_TX program and vs the kernel's own cookies
 # --quick: fewer and shorter runs (about 1.5 minutes; the full run about 6).
 set -uo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [--quick]}
@@ -34,6 +36,10 @@ echo "== telemetry: ns/packet of log and capture in the kernel (BPF_PROG_TEST_RU
 "$build/bench/telemetry/telemetry_bench" "${quick[@]}" | tee "$out/telemetry.md" || status=1
 "$build/bench/telemetry/telemetry_bench" "${quick[@]}" --vs-tcpdump | tee -a "$out/telemetry.md" || status=1
 echo
-echo "results: $out/{throughput,classifier}.{md,json}, $out/telemetry.md"
+echo "== synflood: SYNs answered per second (XDP SYN cookies, bare XDP_TX, the kernel alone)"
+"$build/bench/synflood/synflood_bench" "${quick[@]}" --json "$out/synflood.json" | tee "$out/synflood.md" \
+  || status=1
+echo
+echo "results: $out/{throughput,classifier,synflood}.{md,json}, $out/telemetry.md"
 [[ $status == 0 ]] || echo "bench: a benchmark failed or a check did not hold (see above)" >&2
 exit $status

@@ -270,8 +270,9 @@ static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_per
 		return XDP_PASS;
 
 	/* Our timestamp (ms), its low bits the client's options, as SYNPROXY
-	 * reads them back from the ACK's echo. */
-	tsval = (__u32)(bpf_ktime_get_ns() / 1000000) & ~((1u << XG_TSCOOKIE_BITS) - 1);
+	 * reads them back from the ACK's echo. The coarse clock (a tick) is
+	 * precise enough: the low 6 bits (64 ms) are the cookie's anyway. */
+	tsval = (__u32)(bpf_ktime_get_coarse_ns() / 1000000) & ~((1u << XG_TSCOOKIE_BITS) - 1);
 	tsval |= c.has_ws ? c.wscale : XG_TSCOOKIE_NO_WSCALE;
 	if (c.has_sack)
 		tsval |= XG_TSCOOKIE_SACK;
@@ -291,14 +292,15 @@ static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_per
 	if (l4 + tcplen != flen && bpf_xdp_adjust_tail(ctx, (int)(l4 + tcplen) - (int)flen))
 		return XDP_PASS;
 
-	if (bpf_xdp_load_bytes(ctx, 0, mac, sizeof(mac)))
-		return XDP_ABORTED;
 	{
-		__u8 swapped[12];
+		__u8 *data = (__u8 *)(long)ctx->data, *end = (__u8 *)(long)ctx->data_end;
 
-		__builtin_memcpy(swapped, mac + 6, 6);
-		__builtin_memcpy(swapped + 6, mac, 6);
-		bpf_xdp_store_bytes(ctx, 0, swapped, sizeof(swapped));
+		/* verifier: the Ethernet addresses are in the frame */
+		if (data + sizeof(mac) > end)
+			return XDP_ABORTED;
+		__builtin_memcpy(mac, data, sizeof(mac));
+		__builtin_memcpy(data, mac + 6, 6);
+		__builtin_memcpy(data + 6, mac, 6);
 	}
 	if (v6) {
 		struct xg_ip6 ip = {};

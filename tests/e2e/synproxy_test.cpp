@@ -46,6 +46,11 @@ class SynproxyE2e : public ::testing::Test {
     for (const auto& r :
          {"pass daddr " + lab_->client().ip4, "pass daddr " + lab_->client().ip6, std::string("pass icmpv6")})
       ASSERT_EQ(cli({"rule", "add", lab_->client().veth, r}).code, 0) << r;
+    // The flood's sources are "out there": the server routes to them via the
+    // client, as a server reaches the internet through its gateway (without
+    // a route the kernel drops their SYNs unanswered, as ListenDrops).
+    ASSERT_TRUE(
+        lab_->exec(lab_->server(), {"ip", "route", "add", "198.18.128.0/17", "via", lab_->client().ip4}));
     std::ofstream(dir_ + "/index.html") << "hello from the lab\n";
     auto web = BackgroundProcess::start(
         lab_->in(lab_->server(), {"/usr/bin/python3", "-m", "http.server", std::to_string(kPort), "--bind",

@@ -1,0 +1,322 @@
+// synflood_bench: SYNs answered per second under a SYN flood, three
+// answerers side by side in one run, same generator, same frames (64-byte
+// SYNs from random sources in 198.18.128.0/17 to port 80):
+//
+//   bare XDP_TX       a program that swaps the MACs and returns XDP_TX: the
+//                     limit of answering in XDP on this machine
+//   xdpguard          attached as the CLI attaches it, `synproxy enable
+//                     --ports 80` (nftables SYNPROXY table, sysctls): each
+//                     SYN gets a SYN-ACK with a kernel SYN cookie, XDP_TX
+//   kernel alone      no XDP program of ours (a bare XDP_PASS, which a veth
+//                     needs to take generated frames), a listening socket
+//                     on port 80 and net.ipv4.tcp_syncookies=2: the kernel
+//                     answers every SYN with its own SYN cookie
+//
+// Answers are counted where they are made: the server veth's XDP_TX counter
+// (ethtool rx_queue_N_xdp_tx) for the XDP answerers, TcpExtSyncookiesSent
+// for the kernel. Checks: xdpguard's own syn_cookies counter equals its
+// XDP_TX count (1%), and every answerer answered at least 90 % of the SYNs
+// delivered to it. The client's veth runs a bare XDP_DROP program, which
+// takes the answers off the wire (a veth delivers XDP_TX frames only to a
+// peer running XDP). Generator and answerer share a CPU: figures are ratios.
+//
+//   synflood_bench [--quick] [--json FILE]
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <linux/if_link.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "bpf/system.h"
+#include "common/ethtool.h"
+#include "common/workloads.h"
+#include "core/log.h"
+#include "core/process.h"
+#include "core/unique_fd.h"
+#include "gen/generator.h"
+#include "guard/guard.h"
+#include "lab/lab.h"
+#include "rules/parser.h"
+
+using namespace xdpguard;
+
+namespace {
+
+constexpr std::uint16_t kPort = 80;
+
+// Swaps the Ethernet addresses and returns XDP_TX (XDP_DROP if shorter).
+Result<UniqueFd> bare_tx_program() {
+  const bpf_insn insns[] = {
+      {BPF_LDX | BPF_W | BPF_MEM, 2, 1, 0, 0},     // r2 = ctx->data
+      {BPF_LDX | BPF_W | BPF_MEM, 3, 1, 4, 0},     // r3 = ctx->data_end
+      {BPF_ALU64 | BPF_MOV | BPF_X, 4, 2, 0, 0},   // r4 = r2
+      {BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, 12},  // r4 += 12
+      {BPF_JMP | BPF_JGT | BPF_X, 4, 3, 10, 0},    // if r4 > r3 goto drop
+      {BPF_LDX | BPF_W | BPF_MEM, 5, 2, 0, 0},     // dst[0..4)
+      {BPF_LDX | BPF_H | BPF_MEM, 6, 2, 4, 0},     // dst[4..6)
+      {BPF_LDX | BPF_W | BPF_MEM, 7, 2, 6, 0},     // src[0..4)
+      {BPF_LDX | BPF_H | BPF_MEM, 8, 2, 10, 0},    // src[4..6)
+      {BPF_STX | BPF_W | BPF_MEM, 2, 7, 0, 0},     // swapped
+      {BPF_STX | BPF_H | BPF_MEM, 2, 8, 4, 0},    {BPF_STX | BPF_W | BPF_MEM, 2, 5, 6, 0},
+      {BPF_STX | BPF_H | BPF_MEM, 2, 6, 10, 0},   {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_TX},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},           {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_DROP},  // drop:
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  int fd =
+      bpf_prog_load(BPF_PROG_TYPE_XDP, "bench_tx", "GPL", insns, sizeof insns / sizeof insns[0], nullptr);
+  if (fd < 0) return fail_errno(errno, "load the bare XDP_TX program");
+  return UniqueFd(fd);
+}
+
+struct Answerer {
+  std::string label, key;
+  std::function<Result<void>()> setup, teardown;
+  std::function<Result<std::uint64_t>()> answers;  // cumulative
+  std::string answers_name;
+  // The answerer's own count of its answers (cumulative), if it keeps one.
+  std::function<Result<std::uint64_t>()> own;
+};
+
+struct Sample {
+  std::vector<double> mpps;
+  std::uint64_t delivered = 0, answered = 0;
+  std::string bad;
+  double median() const {
+    auto v = mpps;
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  }
+};
+
+int run_bench(const bench::Args& args) {
+  const auto& [quick, json_path] = args;
+  log::init();
+  auto die = [](const std::string& what) {
+    std::fprintf(stderr, "synflood_bench: %s\n", what.c_str());
+    return 1;
+  };
+  if (auto r = require_privileges(); !r) return die(r.error().message());
+  if (auto r = ensure_bpffs(); !r) return die(r.error().message());
+  const int reps = quick ? 3 : 7;
+  const double secs = quick ? 0.5 : 1.0;
+
+  LabOptions lo;
+  lo.ipv6 = false;
+  auto lab = Lab::create(lo);
+  if (!lab) return die(lab.error().message());
+
+  gen::Spec spec;
+  spec.proto = gen::Proto::Syn;
+  auto src = rules::parse_prefix("198.18.128.0/17"), dst = rules::parse_prefix(lab->server().ip4);
+  if (!src || !dst) return die("lab addresses do not parse");
+  spec.src = *src;
+  spec.dst = dst->addr;
+  spec.sport_lo = 1024;
+  spec.sport_hi = 65535;
+  spec.dport = kPort;
+  spec.size = 64;
+  auto src_mac = gen::parse_mac(lab->client().mac), dst_mac = gen::parse_mac(lab->server().mac);
+  if (!src_mac || !dst_mac) return die("lab MAC addresses do not parse");
+  spec.src_mac = *src_mac;
+  spec.dst_mac = *dst_mac;
+  if (auto r = gen::check_lab_addresses(spec); !r) return die(r.error().message());
+  auto tmpl = gen::build(spec);
+  if (!tmpl) return die(tmpl.error().message());
+  auto generator = gen::Generator::open(*tmpl);
+  if (!generator) return die(generator.error().message());
+
+  auto tx = bare_tx_program();
+  auto pass = bench::bare_program(XDP_PASS);
+  auto drop = bench::bare_program(XDP_DROP);
+  if (!tx || !pass || !drop) return die("cannot load the bare programs");
+
+  auto on = [&](const LabHost& h, const std::function<Result<void>(const Interface&)>& fn) -> Result<void> {
+    Result<void> r;
+    auto ns = run_in_netns(h.netns, [&] {
+      auto iface = find_interface(h.veth);
+      r = iface ? fn(*iface) : Result<void>(tl::unexpected(iface.error()));
+    });
+    if (!ns) return ns;
+    return r;
+  };
+  auto xdp = [&](const LabHost& h, int fd) {
+    return on(h, [fd](const Interface& i) -> Result<void> {
+      if (int e = bpf_xdp_attach(i.ifindex, fd, XDP_FLAGS_DRV_MODE, nullptr)) return fail_errno(e, "attach");
+      return {};
+    });
+  };
+  auto xdp_off = [&](const LabHost& h) {
+    return on(h, [](const Interface& i) -> Result<void> {
+      bpf_xdp_detach(i.ifindex, XDP_FLAGS_DRV_MODE, nullptr);
+      return {};
+    });
+  };
+  auto xdp_tx = [&]() -> Result<std::uint64_t> {
+    std::uint64_t n = 0;
+    XG_CHECK(on(lab->server(), [&](const Interface& i) -> Result<void> {
+      auto stats = XG_TRY(bench::ethtool_stats(i.name));
+      for (const auto& [k, v] : stats)
+        if (k.size() > 7 && k.compare(k.size() - 7, 7, "_xdp_tx") == 0) n += v;
+      return {};
+    }));
+    return n;
+  };
+  auto cookies_sent = [&]() -> Result<std::uint64_t> {
+    auto out = XG_TRY(lab->exec(lab->server(), {"nstat", "-az", "TcpExtSyncookiesSent"}));
+    std::istringstream in(out);
+    std::string line, name;
+    std::uint64_t v = 0;
+    while (std::getline(in, line)) {
+      std::istringstream l(line);
+      if (l >> name >> v && name == "TcpExtSyncookiesSent") return v;
+    }
+    return fail(EIO, "nstat shows no TcpExtSyncookiesSent");
+  };
+  if (auto r = xdp(lab->client(), drop->get()); !r) return die("client XDP_DROP: " + r.error().message());
+  // The flood's sources are "out there": the server routes to them through
+  // the client, as a server routes to the internet through its gateway
+  // (without a route the kernel drops the SYNs before answering).
+  if (auto r = lab->exec(lab->server(), {"ip", "route", "add", "198.18.128.0/17", "via", lab->client().ip4});
+      !r)
+    return die("route to the flood's sources: " + r.error().message());
+
+  std::optional<Guard> guard;
+  UniqueFd listener;
+  std::string old_syncookies;
+  std::vector<Answerer> all;
+  all.push_back({"bare XDP_TX program (the limit)", "bare_tx", [&] { return xdp(lab->server(), tx->get()); },
+                 [&] { return xdp_off(lab->server()); }, xdp_tx, "veth xdp_tx", nullptr});
+  all.push_back({"xdpguard synproxy (XDP SYN cookies)", "xdpguard_synproxy",
+                 [&]() -> Result<void> {
+                   return on(lab->server(), [&](const Interface& i) -> Result<void> {
+                     guard.emplace(XG_TRY(Guard::attach(i, AttachMode::Native)));
+                     SynproxyConfig cfg;
+                     cfg.ports = {kPort};
+                     XG_CHECK(guard->synproxy_enable(cfg));
+                     return {};
+                   });
+                 },
+                 [&]() -> Result<void> {
+                   guard.reset();
+                   return on(lab->server(), [](const Interface& i) { return Guard::detach(i); });
+                 },
+                 xdp_tx, "veth xdp_tx",
+                 [&]() -> Result<std::uint64_t> {
+                   return XG_TRY(guard->ddos_stats()).counters[XDPGUARD_DDOS_SYN_COOKIE].packets;
+                 }});
+  all.push_back(
+      {"kernel alone (tcp_syncookies=2)", "kernel_syncookies",
+       [&]() -> Result<void> {
+         XG_CHECK(xdp(lab->server(), pass->get()));
+         old_syncookies = XG_TRY(lab->exec(lab->server(), {"sysctl", "-n", "net.ipv4.tcp_syncookies"}));
+         XG_CHECK(lab->exec(lab->server(), {"sysctl", "-qw", "net.ipv4.tcp_syncookies=2"}));
+         return on(lab->server(), [&](const Interface&) -> Result<void> {
+           listener.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+           sockaddr_in a{};
+           a.sin_family = AF_INET;
+           a.sin_port = htons(kPort);
+           if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+               ::listen(listener.get(), 1024) != 0)
+             return fail_errno(errno, "listen on port 80");
+           return {};
+         });
+       },
+       [&]() -> Result<void> {
+         listener.reset();
+         while (!old_syncookies.empty() && old_syncookies.back() == '\n') old_syncookies.pop_back();
+         if (!old_syncookies.empty())
+           XG_CHECK(lab->exec(lab->server(), {"sysctl", "-qw", "net.ipv4.tcp_syncookies=" + old_syncookies}));
+         return xdp_off(lab->server());
+       },
+       cookies_sent, "TcpExtSyncookiesSent", nullptr});
+
+  std::vector<Sample> samples(all.size());
+  for (int round = 0; round < reps; ++round) {
+    for (std::size_t k = 0; k < all.size(); ++k) {
+      auto& a = all[k];
+      auto& s = samples[k];
+      if (auto r = a.setup(); !r) return die(a.label + ": " + r.error().message());
+      // warm-up, then one measured run
+      gen::Progress sent;
+      auto run = [&](double seconds) -> Result<void> {
+        return on(lab->client(), [&](const Interface& i) -> Result<void> {
+          cpu_set_t set;
+          CPU_ZERO(&set);
+          CPU_SET(static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)) - 1, &set);
+          sched_setaffinity(0, sizeof set, &set);
+          sent = XG_TRY(generator->run(i, gen::Limits{0, seconds}));
+          return {};
+        });
+      };
+      if (auto r = run(0.2); !r) return die(r.error().message());
+      auto before = a.answers();
+      auto own_before = a.own ? a.own() : Result<std::uint64_t>(0);
+      if (!before || !own_before) return die(a.label + ": cannot read its counters");
+      if (auto r = run(secs); !r) return die(r.error().message());
+      auto after = a.answers();
+      auto own_after = a.own ? a.own() : Result<std::uint64_t>(0);
+      if (!after || !own_after) return die(a.label + ": cannot read its counters");
+      const std::uint64_t answered = *after - *before, own = *own_after - *own_before;
+      s.mpps.push_back(static_cast<double>(answered) / sent.seconds / 1e6);
+      s.delivered += sent.delivered();
+      s.answered += answered;
+      const double d = static_cast<double>(own) - static_cast<double>(answered);
+      if (a.own && std::abs(d) > 0.01 * static_cast<double>(answered) + 16 && s.bad.empty())
+        s.bad = fmt::format("round {}: it counted {} answers, {} says {}", round + 1, own, a.answers_name,
+                            answered);
+      if (static_cast<double>(answered) < 0.9 * static_cast<double>(sent.delivered()) && s.bad.empty())
+        s.bad =
+            fmt::format("round {}: answered {} of {} SYNs delivered", round + 1, answered, sent.delivered());
+      if (auto r = a.teardown(); !r) return die(a.label + ": " + r.error().message());
+    }
+  }
+
+  int status = 0;
+  nlohmann::json j;
+  std::printf(
+      "SYN flood, 64-byte SYNs from random sources, answered SYN-ACKs in Mpps (median of %d rounds)\n\n",
+      reps);
+  std::printf("| answerer | Mpps answered | of SYNs delivered | check |\n| --- | ---: | ---: | --- |\n");
+  for (std::size_t k = 0; k < all.size(); ++k) {
+    const auto& s = samples[k];
+    const bool ok = s.bad.empty();
+    status |= ok ? 0 : 1;
+    std::printf(
+        "| %s | %.2f | %.1f %% | %s |\n", all[k].label.c_str(), s.median(),
+        s.delivered ? 100.0 * static_cast<double>(s.answered) / static_cast<double>(s.delivered) : 0.0,
+        ok ? ("ok: " + all[k].answers_name).c_str() : ("FAILED " + s.bad).c_str());
+    j[all[k].key] = {
+        {"mpps", s.median()}, {"answered", s.answered}, {"delivered", s.delivered}, {"check_ok", ok}};
+  }
+  const double xg = samples[1].median(), bare = samples[0].median(), kern = samples[2].median();
+  auto goal = [](double v, double want) { return v >= want ? "met" : "MISSED"; };
+  std::printf("\nxdpguard synproxy vs bare XDP_TX: %.2fx (goal >= 0.8x: %s)\n", bare > 0 ? xg / bare : 0,
+              goal(bare > 0 ? xg / bare : 0, 0.8));
+  std::printf("xdpguard synproxy vs the kernel's own SYN cookies: %.2fx (goal >= 5x: %s)\n",
+              kern > 0 ? xg / kern : 0, goal(kern > 0 ? xg / kern : 0, 5));
+  j["ratio_vs_bare_tx"] = bare > 0 ? xg / bare : 0;
+  j["ratio_vs_kernel"] = kern > 0 ? xg / kern : 0;
+  if (!json_path.empty()) std::ofstream(json_path) << j.dump(2) << "\n";
+  (void)xdp_off(lab->client());
+  return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return bench::guarded_main("synflood_bench", run_bench, argc, argv); }
