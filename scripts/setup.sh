@@ -21,6 +21,8 @@ PKGS=(
   iptables procps libcap2-bin util-linux
   # telemetry tests: a real Prometheus server scrapes `metrics`, promtool judges it
   prometheus curl
+  # SYN proxy: TCP service names in --ports (/etc/services)
+  netbase
 )
 
 missing=()
