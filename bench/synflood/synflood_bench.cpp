@@ -63,19 +63,19 @@ constexpr std::uint16_t kPort = 80;
 // Swaps the Ethernet addresses and returns XDP_TX (XDP_DROP if shorter).
 Result<UniqueFd> bare_tx_program() {
   const bpf_insn insns[] = {
-      {BPF_LDX | BPF_W | BPF_MEM, 2, 1, 0, 0},     // r2 = ctx->data
-      {BPF_LDX | BPF_W | BPF_MEM, 3, 1, 4, 0},     // r3 = ctx->data_end
-      {BPF_ALU64 | BPF_MOV | BPF_X, 4, 2, 0, 0},   // r4 = r2
-      {BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, 12},  // r4 += 12
-      {BPF_JMP | BPF_JGT | BPF_X, 4, 3, 10, 0},    // if r4 > r3 goto drop
-      {BPF_LDX | BPF_W | BPF_MEM, 5, 2, 0, 0},     // dst[0..4)
-      {BPF_LDX | BPF_H | BPF_MEM, 6, 2, 4, 0},     // dst[4..6)
-      {BPF_LDX | BPF_W | BPF_MEM, 7, 2, 6, 0},     // src[0..4)
-      {BPF_LDX | BPF_H | BPF_MEM, 8, 2, 10, 0},    // src[4..6)
-      {BPF_STX | BPF_W | BPF_MEM, 2, 7, 0, 0},     // swapped
-      {BPF_STX | BPF_H | BPF_MEM, 2, 8, 4, 0},    {BPF_STX | BPF_W | BPF_MEM, 2, 5, 6, 0},
-      {BPF_STX | BPF_H | BPF_MEM, 2, 6, 10, 0},   {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_TX},
-      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},           {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_DROP},  // drop:
+      {BPF_LDX | BPF_W | BPF_MEM, 2, 1, 0, 0},    // r2 = ctx->data
+      {BPF_LDX | BPF_W | BPF_MEM, 3, 1, 4, 0},    // r3 = ctx->data_end
+      {BPF_ALU64 | BPF_MOV | BPF_X, 4, 2, 0, 0},  // r4 = r2
+      {BPF_ALU64 | BPF_ADD, 4, 0, 0, 12},         // r4 += 12 (BPF_K is 0)
+      {BPF_JMP | BPF_JGT | BPF_X, 4, 3, 10, 0},   // if r4 > r3 goto drop
+      {BPF_LDX | BPF_W | BPF_MEM, 5, 2, 0, 0},    // dst[0..4)
+      {BPF_LDX | BPF_H | BPF_MEM, 6, 2, 4, 0},    // dst[4..6)
+      {BPF_LDX | BPF_W | BPF_MEM, 7, 2, 6, 0},    // src[0..4)
+      {BPF_LDX | BPF_H | BPF_MEM, 8, 2, 10, 0},   // src[4..6)
+      {BPF_STX | BPF_W | BPF_MEM, 2, 7, 0, 0},    // swapped
+      {BPF_STX | BPF_H | BPF_MEM, 2, 8, 4, 0},   {BPF_STX | BPF_W | BPF_MEM, 2, 5, 6, 0},
+      {BPF_STX | BPF_H | BPF_MEM, 2, 6, 10, 0},  {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_TX},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},          {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_DROP},  // drop:
       {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
   };
   int fd =
@@ -228,6 +228,7 @@ int run_bench(const bench::Args& args) {
          XG_CHECK(lab->exec(lab->server(), {"sysctl", "-qw", "net.ipv4.tcp_syncookies=2"}));
          return on(lab->server(), [&](const Interface&) -> Result<void> {
            listener.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+           if (!listener) return fail_errno(errno, "socket");
            sockaddr_in a{};
            a.sin_family = AF_INET;
            a.sin_port = htons(kPort);
