@@ -252,7 +252,8 @@ Result<Template> build(const Spec& s) {
   // A SYN flood meets SYN proxies, which answer in place: each frame starts
   // again from the template's headers (whole 8-byte words of them).
   if (s.proto == Proto::Syn) {
-    const std::size_t words = std::min({(l4 + kTcp + 7) / 8, f.size() / 8, std::size_t{XDPGUARD_GEN_HEAD_WORDS}});
+    const std::size_t words =
+        std::min({(l4 + kTcp + 7) / 8, f.size() / 8, std::size_t{XDPGUARD_GEN_HEAD_WORDS}});
     c.restore_len = static_cast<std::uint32_t>(words * 8);
     std::memcpy(c.head, f.data(), c.restore_len);
   }
