@@ -149,8 +149,10 @@ int xdpguard_enforce(struct xdp_md *ctx)
 		return XDP_PASS;
 	/* A passed TCP packet the SYN proxy has not seen (a `log` rule's, or
 	 * one recorded by a capture): the proxy decides, then comes back. */
-	if (xg_synproxy_wants(s))
+	if (xg_synproxy_wants(s)) {
+		s->sp_seen |= XDPGUARD_SP_VIA_ENFORCE;
 		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_SYNPROXY);
+	}
 	/* A rule with `log` carries its sampling threshold in the verdict word. */
 	log_thr = s->action >> XDPGUARD_LOG_SHIFT;
 	s->action &= XDPGUARD_ACTION_MASK;

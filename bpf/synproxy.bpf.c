@@ -23,7 +23,8 @@
  * What this stage cannot answer itself (IPv4 options, IPv6 extension
  * headers, no room to grow the frame) it passes: SYNPROXY answers it.
  *
- * Then the verdict goes on to enforce (counting, `log`, capture).
+ * Then the verdict is counted and applied here, or, for a packet enforce
+ * sent (a `log` rule's, or while a capture runs), back in enforce.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -240,10 +241,12 @@ static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_per
 	if (thlen > 20 && bpf_xdp_load_bytes(ctx, l4 + 20, th.opts, thlen - 20))
 		return XDP_PASS;
 
-	w.opts = th.opts;
-	w.len = thlen - 20;
-	w.out = &c;
-	bpf_loop(40, xg_opt_step, &w, 0);
+	if (thlen > 20) {
+		w.opts = th.opts;
+		w.len = thlen - 20;
+		w.out = &c;
+		bpf_loop(40, xg_opt_step, &w, 0);
+	}
 
 	/* The cookie: the kernel's, for this 4-tuple and the client's MSS. */
 	if (v6) {
@@ -272,10 +275,13 @@ static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_per
 	/* Our timestamp (ms), its low bits the client's options, as SYNPROXY
 	 * reads them back from the ACK's echo. The coarse clock (a tick) is
 	 * precise enough: the low 6 bits (64 ms) are the cookie's anyway. */
-	tsval = (__u32)(bpf_ktime_get_coarse_ns() / 1000000) & ~((1u << XG_TSCOOKIE_BITS) - 1);
-	tsval |= c.has_ws ? c.wscale : XG_TSCOOKIE_NO_WSCALE;
-	if (c.has_sack)
-		tsval |= XG_TSCOOKIE_SACK;
+	tsval = 0;
+	if (c.has_ts) {
+		tsval = (__u32)(bpf_ktime_get_coarse_ns() / 1000000) & ~((1u << XG_TSCOOKIE_BITS) - 1);
+		tsval |= c.has_ws ? c.wscale : XG_TSCOOKIE_NO_WSCALE;
+		if (c.has_sack)
+			tsval |= XG_TSCOOKIE_SACK;
+	}
 
 	optlen = xg_synack_opts(out.opts, &c, mss, sp, tsval);
 	tcplen = 20 + optlen;
@@ -445,7 +451,7 @@ int xdpguard_synproxy(struct xdp_md *ctx)
 	s = bpf_map_lookup_elem(&xg_percpu, &zero);
 	if (!s)
 		return XDP_PASS;
-	s->sp_seen = 1;
+	s->sp_seen |= XDPGUARD_SP_DECIDED;
 	sp = bpf_map_lookup_elem(&xg_synproxy, &zero);
 	if (sp && sp->active && xg_port_on(sp, s->pkt.dport)) {
 		int v = xg_proxy(ctx, s, sp);
@@ -453,7 +459,10 @@ int xdpguard_synproxy(struct xdp_md *ctx)
 		/* the rule's `log` threshold stays above the new action */
 		s->action = (s->action & ~XDPGUARD_ACTION_MASK) | (__u32)v;
 	}
-	bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_ENFORCE);
+	/* Back to enforce if it sent the packet (a `log` rule's, or a capture
+	 * runs); from the classifier, the verdict is applied here. */
+	if (s->sp_seen & XDPGUARD_SP_VIA_ENFORCE)
+		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_ENFORCE);
 	s->action &= XDPGUARD_ACTION_MASK;
 	return xg_apply(s);
 }

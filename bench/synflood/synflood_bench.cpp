@@ -4,6 +4,10 @@
 //
 //   bare XDP_TX       a program that swaps the MACs and returns XDP_TX: the
 //                     limit of answering in XDP on this machine
+//   cookie floor      the least a program can do to answer with a cookie
+//                     (cookie_floor.bpf.c: fixed offsets, IPv4, an MSS
+//                     option, no rules, no counters): what any SYN proxy
+//                     in XDP costs here
 //   xdpguard          attached as the CLI attaches it, `synproxy enable
 //                     --ports 80` (nftables SYNPROXY table, sysctls): each
 //                     SYN gets a SYN-ACK with a kernel SYN cookie, XDP_TX
@@ -52,7 +56,10 @@
 #include "gen/generator.h"
 #include "guard/guard.h"
 #include "lab/lab.h"
+#include "cookie_floor.skel.h"
 #include "rules/parser.h"
+
+XDPGUARD_SKELETON(cookie_floor_bpf);
 
 using namespace xdpguard;
 
@@ -145,6 +152,9 @@ int run_bench(const bench::Args& args) {
   auto pass = bench::bare_program(XDP_PASS);
   auto drop = bench::bare_program(XDP_DROP);
   if (!tx || !pass || !drop) return die("cannot load the bare programs");
+  auto floor = BpfSkeleton<cookie_floor_bpf>::open("cookie_floor");
+  if (!floor || !floor->load()) return die("cannot load the cookie floor program");
+  const int floor_fd = bpf_program__fd((*floor)->progs.cookie_floor);
 
   auto on = [&](const LabHost& h, const std::function<Result<void>(const Interface&)>& fn) -> Result<void> {
     Result<void> r;
@@ -201,6 +211,8 @@ int run_bench(const bench::Args& args) {
   std::string old_syncookies;
   std::vector<Answerer> all;
   all.push_back({"bare XDP_TX program (the limit)", "bare_tx", [&] { return xdp(lab->server(), tx->get()); },
+                 [&] { return xdp_off(lab->server()); }, xdp_tx, "veth xdp_tx", nullptr});
+  all.push_back({"hand-written cookie floor", "cookie_floor", [&] { return xdp(lab->server(), floor_fd); },
                  [&] { return xdp_off(lab->server()); }, xdp_tx, "veth xdp_tx", nullptr});
   all.push_back({"xdpguard synproxy (XDP SYN cookies)", "xdpguard_synproxy",
                  [&]() -> Result<void> {
@@ -305,14 +317,18 @@ int run_bench(const bench::Args& args) {
     j[all[k].key] = {
         {"mpps", s.median()}, {"answered", s.answered}, {"delivered", s.delivered}, {"check_ok", ok}};
   }
-  const double xg = samples[1].median(), bare = samples[0].median(), kern = samples[2].median();
+  const double bare = samples[0].median(), floor_mpps = samples[1].median(), xg = samples[2].median(),
+               kern = samples[3].median();
   auto goal = [](double v, double want) { return v >= want ? "met" : "MISSED"; };
   std::printf("\nxdpguard synproxy vs bare XDP_TX: %.2fx (goal >= 0.8x: %s)\n", bare > 0 ? xg / bare : 0,
               goal(bare > 0 ? xg / bare : 0, 0.8));
+  std::printf("cookie floor vs bare XDP_TX: %.2fx; xdpguard synproxy vs the cookie floor: %.2fx\n",
+              bare > 0 ? floor_mpps / bare : 0, floor_mpps > 0 ? xg / floor_mpps : 0);
   std::printf("xdpguard synproxy vs the kernel's own SYN cookies: %.2fx (goal >= 5x: %s)\n",
               kern > 0 ? xg / kern : 0, goal(kern > 0 ? xg / kern : 0, 5));
   j["ratio_vs_bare_tx"] = bare > 0 ? xg / bare : 0;
   j["ratio_vs_kernel"] = kern > 0 ? xg / kern : 0;
+  j["ratio_vs_floor"] = floor_mpps > 0 ? xg / floor_mpps : 0;
   if (!json_path.empty()) std::ofstream(json_path) << j.dump(2) << "\n";
   (void)xdp_off(lab->client());
   return status;

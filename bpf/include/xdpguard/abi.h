@@ -216,6 +216,8 @@ struct xdpguard_ddos {
  * entry (state, the sysctls it changed, to restore them on disable).
  */
 #define XDPGUARD_SYNPROXY_MAX_PORTS 16
+#define XDPGUARD_SP_DECIDED 1    /* xdpguard_percpu.sp_seen: the stage has decided it */
+#define XDPGUARD_SP_VIA_ENFORCE 2 /* ...and came from enforce, to which it returns */
 #define XDPGUARD_SYNPROXY_OFF 0
 #define XDPGUARD_SYNPROXY_ON 1
 #define XDPGUARD_SYNPROXY_CHANGING 2 /* an enable or disable did not finish */
@@ -268,7 +270,7 @@ struct xdpguard_percpu {
 	__u32 slot;    /* verdict: rule id to count (0: default, SLOT_NONE: none) */
 	__u32 action;  /* verdict: XDP_* */
 	__u32 ifindex; /* verdict: XDP_REDIRECT target */
-	__u32 sp_seen; /* the SYN proxy stage has decided this packet */
+	__u32 sp_seen; /* XDPGUARD_SP_*: the SYN proxy stage and this packet */
 	struct xdpguard_counter actions[XDPGUARD_NUM_ACTIONS]; /* by verdict returned */
 	struct xdpguard_counter parse[XDPGUARD_PARSE_MAX];     /* by parse outcome */
 	struct xdpguard_counter errors[XDPGUARD_ERR_MAX];

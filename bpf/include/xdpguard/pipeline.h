@@ -87,7 +87,7 @@ static __always_inline int xg_synproxy_wants(const struct xdpguard_percpu *s)
 	__u32 zero = 0;
 
 	if ((s->action & XDPGUARD_ACTION_MASK) != XDP_PASS || s->pkt.l4proto != IPPROTO_TCP ||
-	    s->pkt.frag || s->sp_seen)
+	    s->pkt.frag || (s->sp_seen & XDPGUARD_SP_DECIDED))
 		return 0;
 	sp = bpf_map_lookup_elem(&xg_synproxy, &zero);
 	return sp && sp->active;
