@@ -14,7 +14,9 @@
  *   conntrack    knows the connection (bpf_xdp_ct_lookup): passed.
  *   ACK          with a valid cookie (bpf_tcp_raw_check_syncookie_*):
  *                passed to the kernel's SYNPROXY (nftables), which checks
- *                it again and opens the connection to the server.
+ *                it again and opens the connection to the server. A
+ *                zero-window probe with the cookie (the client's ACK was
+ *                lost) is turned into that ACK first.
  *   the rest     dropped.
  * Options follow the kernel's SYNPROXY (nf_synproxy_core.c), which must
  * accept the ACK: MSS always; window scale and SACK-permitted only with
@@ -378,27 +380,53 @@ static __always_inline int xg_tracked(struct xdp_md *ctx, struct xdpguard_percpu
 	return 1;
 }
 
-/* Whether the ACK carries one of our cookies. */
-static __always_inline int xg_cookie_ok(struct xdp_md *ctx, struct xdpguard_percpu *s)
+/*
+ * Whether the ACK carries one of our cookies: 1 if it completes the
+ * handshake; 2 if it is a zero-window probe of a handshake whose ACK was
+ * lost (its sequence number one less: our SYN-ACK offered window 0, so all
+ * the client sends is probes, which neither the cookie check nor SYNPROXY
+ * would ever accept); 0 if neither. *th gets the TCP header.
+ */
+static __always_inline int xg_cookie_ack(struct xdp_md *ctx, struct xdpguard_percpu *s, struct xg_tcp *th)
 {
 	__u32 l3 = s->pkt.l3_off, l4 = s->pkt.l4_off;
-	struct xg_tcp th = {};
+	struct xg_tcp probe;
 
-	if (l3 > 64 || bpf_xdp_load_bytes(ctx, l4, &th, 20))
+	if (l3 > 64 || bpf_xdp_load_bytes(ctx, l4, th, 20))
 		return 0;
+	__builtin_memcpy(&probe, th, 20);
+	probe.seq = xg_htonl(xg_ntohl(th->seq) + 1);
 	if (s->pkt.family == 6) {
 		struct xg_ip6 ip = {};
 
 		if (bpf_xdp_load_bytes(ctx, l3, &ip, sizeof(ip)))
 			return 0;
-		return bpf_tcp_raw_check_syncookie_ipv6((struct ipv6hdr *)&ip, (struct tcphdr *)&th) == 0;
+		if (bpf_tcp_raw_check_syncookie_ipv6((struct ipv6hdr *)&ip, (struct tcphdr *)th) == 0)
+			return 1;
+		return bpf_tcp_raw_check_syncookie_ipv6((struct ipv6hdr *)&ip, (struct tcphdr *)&probe) == 0 ? 2 : 0;
 	} else {
 		struct xg_ip4 ip = {};
 
 		if (bpf_xdp_load_bytes(ctx, l3, &ip, sizeof(ip)))
 			return 0;
-		return bpf_tcp_raw_check_syncookie_ipv4((struct iphdr *)&ip, (struct tcphdr *)&th) == 0;
+		if (bpf_tcp_raw_check_syncookie_ipv4((struct iphdr *)&ip, (struct tcphdr *)th) == 0)
+			return 1;
+		return bpf_tcp_raw_check_syncookie_ipv4((struct iphdr *)&ip, (struct tcphdr *)&probe) == 0 ? 2 : 0;
 	}
+}
+
+/* The probe becomes the ACK it stands for: sequence number + 1, checksum
+ * updated for the one word that changed. */
+static __always_inline int xg_probe_to_ack(struct xdp_md *ctx, struct xdpguard_percpu *s, const struct xg_tcp *th)
+{
+	__u32 old_seq = th->seq, new_seq = xg_htonl(xg_ntohl(th->seq) + 1);
+	__u16 check;
+
+	check = xg_fold(bpf_csum_diff(&old_seq, 4, &new_seq, 4, (__wsum)(__u16)~th->check));
+	if (bpf_xdp_store_bytes(ctx, s->pkt.l4_off + 4, &new_seq, 4) ||
+	    bpf_xdp_store_bytes(ctx, s->pkt.l4_off + 16, &check, 2))
+		return -1;
+	return 0;
 }
 
 static __always_inline int xg_port_on(const struct xdpguard_synproxy *sp, __u16 port)
@@ -430,7 +458,12 @@ static __always_inline int xg_proxy(struct xdp_md *ctx, struct xdpguard_percpu *
 		return XDP_PASS;
 	}
 	if ((f & (XG_TCP_SYN | XG_TCP_ACK | XG_TCP_RST)) == XG_TCP_ACK) {
-		if (xg_cookie_ok(ctx, s)) {
+		struct xg_tcp th;
+		int ok = xg_cookie_ack(ctx, s, &th);
+
+		if (ok == 2 && xg_probe_to_ack(ctx, s, &th))
+			return XDP_ABORTED;
+		if (ok) {
 			xg_bump(&s->ddos[XDPGUARD_DDOS_ACK_VALID], s->len);
 			return XDP_PASS;
 		}

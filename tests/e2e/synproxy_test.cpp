@@ -89,17 +89,28 @@ class SynproxyE2e : public ::testing::Test {
   Connects connect_loops(int workers, int seconds) {
     const std::string loop = "end=$((SECONDS+" + std::to_string(seconds) +
                              ")); ok=0; bad=0; while [ $SECONDS -lt $end ]; do "
-                             "if [ \"$(curl -s -o /dev/null --max-time 7 -w '%{http_code}' http://" +
+                             "r=$(curl -s -o /dev/null --max-time 7 -w '%{http_code} connect "
+                             "%{time_connect}s total %{time_total}s' "
+                             "http://" +
                              lab_->server().ip4 + ":" + std::to_string(kPort) +
-                             "/)\" = 200 ]; then ok=$((ok+1)); else bad=$((bad+1)); fi; done; echo $ok $bad";
+                             "/); rc=$?; if [ \"${r%% *}\" = 200 ]; then ok=$((ok+1)); else bad=$((bad+1)); "
+                             "echo \"failed: curl exit $rc, $r\"; fi; done; echo $ok $bad";
     std::vector<std::thread> threads;
     std::vector<Connects> each(static_cast<std::size_t>(workers));
     for (int w = 0; w < workers; ++w)
       threads.emplace_back([&, w] {
         auto r = lab_->exec(lab_->client(), {"bash", "-c", loop}, std::chrono::seconds(seconds + 30));
-        if (r)
-          std::istringstream(*r) >> each[static_cast<std::size_t>(w)].ok >>
-              each[static_cast<std::size_t>(w)].failed;
+        if (!r) return;
+        std::istringstream in(*r);
+        std::string line, last;
+        while (std::getline(in, line)) {
+          if (line.rfind("failed:", 0) == 0)
+            std::printf("  %s\n", line.c_str());  // what a failed connect looked like
+          else
+            last = line;
+        }
+        std::istringstream(last) >> each[static_cast<std::size_t>(w)].ok >>
+            each[static_cast<std::size_t>(w)].failed;
       });
     for (auto& t : threads) t.join();
     Connects all;
