@@ -245,9 +245,11 @@ Result<void> cmd_metrics(const MetricsArgs& a) {
     telemetry::FloodService service;
     const auto clock = telemetry::Clock::now();
     while (!g_stop && !served) {
-      auto r = service.tick(telemetry::monotonic_ns(), [&](const std::string& ifname, const telemetry::FloodEvent& e) {
-        std::fprintf(stderr, "xdpguard: metrics: %s\n", telemetry::flood_event_line(e, ifname, clock).c_str());
-      });
+      auto r = service.tick(telemetry::monotonic_ns(),
+                            [&](const std::string& ifname, const telemetry::FloodEvent& e) {
+                              std::fprintf(stderr, "xdpguard: metrics: %s\n",
+                                           telemetry::flood_event_line(e, ifname, clock).c_str());
+                            });
       if (!r) spdlog::warn("flood detection: {}", r.error().message());
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
@@ -378,7 +380,8 @@ struct FloodArgs {
 Result<void> cmd_flood(const FloodArgs& a) {
   auto o = XG_TRY(open_interface(a.iface));
   if (a.what == "show") {
-    if (a.set.any()) return fail(EINVAL, "thresholds are changed with: xdpguard flood {} set --udp-pps N ...", a.iface);
+    if (a.set.any())
+      return fail(EINVAL, "thresholds are changed with: xdpguard flood {} set --udp-pps N ...", a.iface);
     const auto st = XG_TRY(telemetry::flood_status(o.guard));
     const auto clock = telemetry::Clock::now();
     if (a.json) {
@@ -391,7 +394,8 @@ Result<void> cmd_flood(const FloodArgs& a) {
     return {};
   }
   if (a.what == "set" && !a.set.any())
-    return fail(EINVAL, "nothing to set (--syn-pps, --udp-pps, --icmp-pps, --frag-pps, --hold, --top-sources)");
+    return fail(EINVAL,
+                "nothing to set (--syn-pps, --udp-pps, --icmp-pps, --frag-pps, --hold, --top-sources)");
   if (a.what == "off" && a.set.any()) return fail(EINVAL, "off takes no options");
   // Read, change, write: under the interface's lock, as every change of its state.
   auto held = XG_TRY(InterfaceLock::acquire(o.guard.netns_id(), o.iface.ifindex));
@@ -500,14 +504,18 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
       ->check(CLI::IsMember({"show", "set", "off"}));
   flood->add_flag("--json", fl->json, "show: one JSON document");
   const auto pps = CLI::Range(std::uint64_t{0}, config::kFloodMaxPps);
-  flood->add_option("--syn-pps", fl->set.syn_pps, "TCP SYNs (without ACK) per second over which an attack starts; 0: not watched")
+  flood
+      ->add_option("--syn-pps", fl->set.syn_pps,
+                   "TCP SYNs (without ACK) per second over which an attack starts; 0: not watched")
       ->check(pps);
   flood->add_option("--udp-pps", fl->set.udp_pps, "UDP packets per second; 0: not watched")->check(pps);
   flood->add_option("--icmp-pps", fl->set.icmp_pps, "ICMP and ICMPv6 packets per second; 0: not watched")
       ->check(pps);
   flood->add_option("--frag-pps", fl->set.frag_pps, "Non-first IP fragments per second; 0: not watched")
       ->check(pps);
-  flood->add_option("--hold", fl->set.hold, "Seconds at or under the threshold before an attack ends (default 10)")
+  flood
+      ->add_option("--hold", fl->set.hold,
+                   "Seconds at or under the threshold before an attack ends (default 10)")
       ->check(CLI::Range(1u, config::kFloodMaxHold));
   flood->add_option("--top-sources", fl->set.top_sources, "Sources an attack-started event names (default 5)")
       ->check(CLI::Range(0u, config::kFloodMaxTop));

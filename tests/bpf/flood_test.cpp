@@ -42,13 +42,25 @@ struct Loaded {
   std::unique_ptr<Guard> guard;
 };
 
+// The guard program loaded in-process with its Guard; null members (and a
+// test failure) when it cannot be.
 Loaded load(const GuardConfig& cfg = {}) {
+  Loaded l;
   auto prog = GuardProgram::open(cfg);
-  EXPECT_TRUE(prog) << prog.error().message();
-  EXPECT_TRUE(prog->load());
-  Loaded l{std::make_unique<GuardProgram>(std::move(*prog)), nullptr};
+  if (!prog) {
+    ADD_FAILURE() << prog.error().message();
+    return l;
+  }
+  if (auto r = prog->load(); !r) {
+    ADD_FAILURE() << r.error().message();
+    return l;
+  }
+  l.prog = std::make_unique<GuardProgram>(std::move(*prog));
   auto g = Guard::from_program(*l.prog);
-  EXPECT_TRUE(g) << g.error().message();
+  if (!g) {
+    ADD_FAILURE() << g.error().message();
+    return l;
+  }
   l.guard = std::make_unique<Guard>(std::move(*g));
   return l;
 }
@@ -74,19 +86,25 @@ class FloodTest : public ::testing::Test {
   Loaded l_;
 };
 
-Bytes udp4(const char* src = "198.18.0.1") { return Packet().eth().ipv4(src, "198.18.0.2").udp(4000, 7000).bytes(); }
+Bytes udp4(const char* src = "198.18.0.1") {
+  return Packet().eth().ipv4(src, "198.18.0.2").udp(4000, 7000).bytes();
+}
 
 TEST_F(FloodTest, CountersCountWhatFloodsAreMadeOf) {
   const Bytes syn = Packet().eth().ipv4("198.18.0.1", "198.18.0.2").tcp(1000, 80).flags(SYN).bytes();
-  const Bytes syn_ece = Packet().eth().vlan(5).ipv6("fd00::1", "fd00::2").tcp(1000, 80).flags(SYN | ECE | CWR).bytes();
+  const Bytes syn_ece =
+      Packet().eth().vlan(5).ipv6("fd00::1", "fd00::2").tcp(1000, 80).flags(SYN | ECE | CWR).bytes();
   const Bytes synack = Packet().eth().ipv4("198.18.0.1", "198.18.0.2").tcp(80, 1000).flags(SYN | ACK).bytes();
   const Bytes ack = Packet().eth().ipv4("198.18.0.1", "198.18.0.2").tcp(1000, 80).flags(ACK).bytes();
   const Bytes udp = udp4();
-  const Bytes udp6 = Packet().eth().vlan(1).vlan(2).ipv6("fd00::1", "fd00::2").hop_by_hop().udp(53, 53).payload(30).bytes();
+  const Bytes udp6 =
+      Packet().eth().vlan(1).vlan(2).ipv6("fd00::1", "fd00::2").hop_by_hop().udp(53, 53).payload(30).bytes();
   const Bytes udp_first_frag =
       Packet().eth().ipv4("198.18.0.1", "198.18.0.2").fragment(0, true).udp(4000, 7000).payload(100).bytes();
-  const Bytes frag4 = Packet().eth().ipv4("198.18.0.1", "198.18.0.2").fragment(13, false).proto(17).payload(60).bytes();
-  const Bytes frag6 = Packet().eth().ipv6("fd00::1", "fd00::2").fragment6(7, true).proto(17).payload(48).bytes();
+  const Bytes frag4 =
+      Packet().eth().ipv4("198.18.0.1", "198.18.0.2").fragment(13, false).proto(17).payload(60).bytes();
+  const Bytes frag6 =
+      Packet().eth().ipv6("fd00::1", "fd00::2").fragment6(7, true).proto(17).payload(48).bytes();
   const Bytes icmp = Packet().eth().ipv4("198.18.0.1", "198.18.0.2").icmp(8).payload(56).bytes();
   const Bytes icmp6 = Packet().eth().ipv6("fd00::1", "fd00::2").icmp6(135).payload(24).bytes();
   const Bytes arp = Packet().eth("ff:ff:ff:ff:ff:ff").arp("198.18.0.1", "198.18.0.2").bytes();
@@ -198,8 +216,9 @@ TEST_F(FloodMonitorTest, DetectsWithTheTopSourcesAndPublishes) {
   ASSERT_EQ(a.sources, XDPGUARD_FLOOD_SRC_TALKERS);
   ASSERT_EQ(a.nsources, 3u);  // top = 3
   const auto j = telemetry::flood_sources_json(a);
-  EXPECT_EQ(j.dump(),
-            R"([{"address":"198.18.0.9","pps":3000},{"address":"198.18.0.7","pps":500},{"address":"198.18.0.8","pps":100}])");
+  EXPECT_EQ(
+      j.dump(),
+      R"([{"address":"198.18.0.9","pps":3000},{"address":"198.18.0.7","pps":500},{"address":"198.18.0.8","pps":100}])");
 
   auto st = maps().state();
   ASSERT_TRUE(st);
@@ -312,7 +331,8 @@ TEST(FloodCost, CountersPerPacketAgainstThePipelineWithout) {
   };
   const std::vector<Frame> frames = {
       {"udp", udp4(), static_cast<int>(kUdp)},
-      {"syn", Packet().eth().ipv4("198.18.0.1", "198.18.0.2").tcp(1000, 80).flags(SYN).bytes(), static_cast<int>(kSyn)},
+      {"syn", Packet().eth().ipv4("198.18.0.1", "198.18.0.2").tcp(1000, 80).flags(SYN).bytes(),
+       static_cast<int>(kSyn)},
       {"tcp ack", Packet().eth().ipv4("198.18.0.1", "198.18.0.2").tcp(1000, 80).flags(ACK).bytes(), -1}};
   struct Case {
     std::vector<double> kernel, cpu;
@@ -332,8 +352,10 @@ TEST(FloodCost, CountersPerPacketAgainstThePipelineWithout) {
       }
     }
   }
-  std::printf("flood counters, ns/packet (BPF_PROG_TEST_RUN, median of %d rounds x %u; kernel figure | thread CPU):\n",
-              kRounds, kRepeat);
+  std::printf(
+      "flood counters, ns/packet (BPF_PROG_TEST_RUN, median of %d rounds x %u; kernel figure | thread "
+      "CPU):\n",
+      kRounds, kRepeat);
   std::printf("%-8s %22s %22s %14s\n", "frame", "without counters", "with counters", "difference");
   for (std::size_t f = 0; f < frames.size(); ++f) {
     const auto& [o, n] = cases[f];

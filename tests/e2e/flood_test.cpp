@@ -42,8 +42,8 @@ class FloodLabTest : public LabTest {
     const std::string& veth = lab_->server().veth;
     const std::string conf = temp_file("flood.toml");
     std::ofstream(conf) << "[flood]\nhold = 30\n\n[interfaces." << veth
-                        << "]\nrules = [\"drop udp dport 7000\", \"drop tcp dport 7001\"]\n\n[interfaces." << veth
-                        << ".flood]\n"
+                        << "]\nrules = [\"drop udp dport 7000\", \"drop tcp dport 7001\"]\n\n[interfaces."
+                        << veth << ".flood]\n"
                         << flood_table;
     auto r = xg_srv(*lab_, {"attach", veth, "--config", conf});
     ASSERT_EQ(r.code, 0) << r.err;
@@ -61,7 +61,8 @@ class FloodLabTest : public LabTest {
   }
   bool attack_over(const char* proto) {
     auto j = flood_json();
-    return j.contains("protocols") && j["protocols"][proto]["attacks"] == 1 && j["protocols"][proto]["active"] == false;
+    return j.contains("protocols") && j["protocols"][proto]["attacks"] == 1 &&
+           j["protocols"][proto]["active"] == false;
   }
 
   // `xdpguard -n srv ARGS` in the background, stdout and stderr to a file.
@@ -75,14 +76,14 @@ class FloodLabTest : public LabTest {
 
   // The generator from the client at full rate, bounded in time and frames.
   std::future<CliRun> flood(const std::string& proto, std::uint16_t dport, double seconds) {
-    std::vector<std::string> args = {"-n",     lab_->client().netns,
-                                     "gen",    lab_->client().veth,
-                                     "--dst",  lab_->server().ip4,
-                                     "--src",  kFloodSource,
-                                     "--proto", proto,
-                                     "--dport", std::to_string(dport),
+    std::vector<std::string> args = {"-n",         lab_->client().netns,
+                                     "gen",        lab_->client().veth,
+                                     "--dst",      lab_->server().ip4,
+                                     "--src",      kFloodSource,
+                                     "--proto",    proto,
+                                     "--dport",    std::to_string(dport),
                                      "--duration", std::to_string(seconds),
-                                     "--count", "3000000",
+                                     "--count",    "3000000",
                                      "--json"};
     return std::async(std::launch::async, [args] { return xdpguard_cli(args); });
   }
@@ -97,7 +98,8 @@ class FloodLabTest : public LabTest {
     EXPECT_EQ(r.code, 0) << r.err;
     if (r.code != 0) return {};
     auto j = nlohmann::json::parse(r.out);
-    EXPECT_GT(j["pps"].get<double>(), min_pps) << "the flood must be well over the threshold to test it: " << r.out;
+    EXPECT_GT(j["pps"].get<double>(), min_pps)
+        << "the flood must be well over the threshold to test it: " << r.out;
     return {j["frames"].get<std::uint64_t>(), j["seconds"].get<double>()};
   }
 
@@ -238,8 +240,8 @@ TEST_F(FloodLabTest, MetricsDetectsEventsFollowsAndUnknownSourcesAreSaid) {
   const std::string out = temp_file("events.txt");
   auto& events = start({"events", veth, "--duration", "60"}, out);
   // events runs (its reader is registered) while metrics goes on detecting.
-  ASSERT_TRUE(wait_until([&] { return !stats_json(lab)["telemetry"]["reader"].is_null(); },
-                         std::chrono::seconds(5)));
+  ASSERT_TRUE(
+      wait_until([&] { return !stats_json(lab)["telemetry"]["reader"].is_null(); }, std::chrono::seconds(5)));
   EXPECT_EQ(detector_pid(), static_cast<std::uint32_t>(metrics.pid()));
 
   auto gen = flood("syn", 7001, 3.0);
@@ -247,7 +249,7 @@ TEST_F(FloodLabTest, MetricsDetectsEventsFollowsAndUnknownSourcesAreSaid) {
   EXPECT_TRUE(wait_until(
       [&] {
         auto r = lab.exec(lab.server(), {"curl", "-sf", "--max-time", "2",
-                                          "http://127.0.0.1:" + std::to_string(kPort) + "/metrics"});
+                                         "http://127.0.0.1:" + std::to_string(kPort) + "/metrics"});
         if (r) scraped = *r;
         return r && sample(*r, series("xdpguard_attack_active", "syn")) == 1;
       },
@@ -260,13 +262,15 @@ TEST_F(FloodLabTest, MetricsDetectsEventsFollowsAndUnknownSourcesAreSaid) {
 
   auto got = lines_of(out);
   ASSERT_EQ(got.size(), 2u) << "started, ended";
-  // 12:00:05.000123 attack started: syn flood on veth1 (attack 1): 812345 pps over the threshold of 20000 pps; ...
+  // 12:00:05.000123 attack started: syn flood on veth1 (attack 1): 812345 pps over the threshold of 20000
+  // pps; ...
   const std::string head = fmt::format(" attack started: syn flood on {} (attack 1): ", veth);
   EXPECT_EQ(got[0].substr(15, head.size()), head) << got[0];
-  EXPECT_NE(got[0].find(fmt::format(" pps over the threshold of {} pps; top sources unknown: top talkers are off "
-                                    "(xdpguard talkers {} on)",
-                                    kThreshold, veth)),
-            std::string::npos)
+  EXPECT_NE(
+      got[0].find(fmt::format(" pps over the threshold of {} pps; top sources unknown: top talkers are off "
+                              "(xdpguard talkers {} on)",
+                              kThreshold, veth)),
+      std::string::npos)
       << got[0];
   const std::string ended = fmt::format(" attack ended: syn flood on {} (attack 1): ", veth);
   EXPECT_EQ(got[1].substr(15, ended.size()), ended) << got[1];
@@ -292,7 +296,8 @@ TEST_F(FloodLabTest, FloodSetShowsOffAndBadInputIsOneLine) {
   EXPECT_TRUE(j["detector"].is_null());
   EXPECT_TRUE(j["protocols"]["udp"]["rate_pps"].is_null());
 
-  ASSERT_EQ(xg_srv(lab, {"flood", veth, "set", "--syn-pps", "500", "--hold", "5", "--top-sources", "3"}).code, 0);
+  ASSERT_EQ(xg_srv(lab, {"flood", veth, "set", "--syn-pps", "500", "--hold", "5", "--top-sources", "3"}).code,
+            0);
   j = flood_json();
   EXPECT_EQ(j["protocols"]["udp"]["threshold_pps"], 1000) << "what set does not name stays";
   EXPECT_EQ(j["protocols"]["syn"]["threshold_pps"], 500);
@@ -304,7 +309,8 @@ TEST_F(FloodLabTest, FloodSetShowsOffAndBadInputIsOneLine) {
   EXPECT_NE(table.out.find("hold 5 s, top sources 3"), std::string::npos) << table.out;
   ASSERT_EQ(xg_srv(lab, {"flood", veth, "off"}).code, 0);
   j = flood_json();
-  for (const char* p : {"syn", "udp", "icmp", "fragment"}) EXPECT_EQ(j["protocols"][p]["threshold_pps"], 0) << p;
+  for (const char* p : {"syn", "udp", "icmp", "fragment"})
+    EXPECT_EQ(j["protocols"][p]["threshold_pps"], 0) << p;
   EXPECT_EQ(j["hold_s"], 5);
 
   auto one_line = [](const CliRun& r) {
@@ -316,9 +322,10 @@ TEST_F(FloodLabTest, FloodSetShowsOffAndBadInputIsOneLine) {
             fmt::format("xdpguard: flood {}: nothing to set (--syn-pps, --udp-pps, --icmp-pps, --frag-pps, "
                         "--hold, --top-sources)\n",
                         veth));
-  EXPECT_EQ(one_line(xg_srv(lab, {"flood", veth, "--udp-pps", "5"})),
-            fmt::format("xdpguard: flood {}: thresholds are changed with: xdpguard flood {} set --udp-pps N ...\n",
-                        veth, veth));
+  EXPECT_EQ(
+      one_line(xg_srv(lab, {"flood", veth, "--udp-pps", "5"})),
+      fmt::format("xdpguard: flood {}: thresholds are changed with: xdpguard flood {} set --udp-pps N ...\n",
+                  veth, veth));
   EXPECT_EQ(one_line(xg_srv(lab, {"flood", veth, "off", "--udp-pps", "5"})),
             fmt::format("xdpguard: flood {}: off takes no options\n", veth));
   auto e = xg_srv(lab, {"flood", veth, "set", "--hold", "0"});
@@ -335,10 +342,11 @@ TEST_F(FloodLabTest, FloodSetShowsOffAndBadInputIsOneLine) {
   const std::string bad = temp_file("bad.toml");
   std::ofstream(bad) << "[interfaces." << veth << "]\nrules = []\n\n[interfaces." << veth
                      << ".flood]\nudp-pps = \"lots\"\n";
-  EXPECT_EQ(one_line(xg_srv(lab, {"attach", veth, "--config", bad})),
-            fmt::format("xdpguard: attach {}: {} line 5: [interfaces.{}.flood]: expected udp-pps to be packets "
-                        "per second, a whole number from 0 (not watched) to 1000000000000, got a string\n",
-                        veth, bad, veth));
+  EXPECT_EQ(
+      one_line(xg_srv(lab, {"attach", veth, "--config", bad})),
+      fmt::format("xdpguard: attach {}: {} line 5: [interfaces.{}.flood]: expected udp-pps to be packets "
+                  "per second, a whole number from 0 (not watched) to 1000000000000, got a string\n",
+                  veth, bad, veth));
   EXPECT_EQ(xg_srv(lab, {"status", "--json"}).out.find(veth), std::string::npos);
 }
 

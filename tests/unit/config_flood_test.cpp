@@ -96,9 +96,10 @@ TEST(ConfigFlood, BadValuesNameTheLineTheTableAndWhatWasExpected) {
   EXPECT_EQ(error_of("flood = 5\n"), "/etc/xdpguard.toml line 1: [flood]: expected a table, got an integer");
   EXPECT_EQ(error_of("[interfaces.eth1]\nflood = [1]\n"),
             "/etc/xdpguard.toml line 2: [interfaces.eth1.flood]: expected a table, got an array");
-  EXPECT_EQ(error_of("[floods]\n"),
-            "/etc/xdpguard.toml line 1: unknown key \"floods\" at the top level (expected interfaces, sets or "
-            "flood)");
+  EXPECT_EQ(
+      error_of("[floods]\n"),
+      "/etc/xdpguard.toml line 1: unknown key \"floods\" at the top level (expected interfaces, sets or "
+      "flood)");
 }
 
 }  // namespace

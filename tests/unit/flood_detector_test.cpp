@@ -34,8 +34,7 @@ class Feeder {
   }
   // One more second at these rates (packets/s by protocol).
   std::vector<FloodEvent> step(std::array<std::uint64_t, kFloodProtos> rates,
-                               std::vector<xdpguard_flood_source> sources = {},
-                               std::uint64_t seconds = 1) {
+                               std::vector<xdpguard_flood_source> sources = {}, std::uint64_t seconds = 1) {
     FloodSample s;
     now_ += seconds * kSec;
     for (std::size_t p = 0; p < kFloodProtos; ++p) counters_[p] += rates[p] * seconds;
@@ -423,7 +422,8 @@ TEST(FloodFormat, StatusShowsThresholdsRatesAndAttacks) {
   EXPECT_NE(t.find("syn                    -            0                0        0  not watched"),
             std::string::npos)
       << t;
-  EXPECT_EQ(flood_status_line(s), "  flood detection: udp 700000 pps (threshold 10000) ATTACK; detected by pid 42\n");
+  EXPECT_EQ(flood_status_line(s),
+            "  flood detection: udp 700000 pps (threshold 10000) ATTACK; detected by pid 42\n");
 
   // No detector: rates and attack states are unknown, not zero.
   s.detector = false;
@@ -431,7 +431,8 @@ TEST(FloodFormat, StatusShowsThresholdsRatesAndAttacks) {
   EXPECT_TRUE(j["detector"].is_null());
   EXPECT_TRUE(j["protocols"]["udp"]["rate_pps"].is_null());
   EXPECT_EQ(j["protocols"]["udp"]["active"], false);
-  EXPECT_NE(flood_status_table(s, "veth1", clock).find("no detector running, rates unknown"), std::string::npos);
+  EXPECT_NE(flood_status_table(s, "veth1", clock).find("no detector running, rates unknown"),
+            std::string::npos);
 }
 
 }  // namespace

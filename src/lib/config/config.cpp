@@ -195,8 +195,8 @@ class Loader {
         *pps = static_cast<std::uint64_t>(*v);
       } else if (key_s == "hold") {
         if (!integer || *v < 1 || *v > kFloodMaxHold)
-          return error(line_of(*n), "{}: expected hold to be seconds, a whole number from 1 to {}, got {}", where,
-                       kFloodMaxHold, got);
+          return error(line_of(*n), "{}: expected hold to be seconds, a whole number from 1 to {}, got {}",
+                       where, kFloodMaxHold, got);
         f.hold = static_cast<std::uint32_t>(*v);
       } else if (key_s == "top-sources") {
         if (!integer || *v < 0 || *v > kFloodMaxTop)

@@ -25,16 +25,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kPinnedMaps[] = {XDPGUARD_PIN_META, XDPGUARD_PIN_PERCPU, XDPGUARD_PIN_RULE_STATS,
-                                       XDPGUARD_PIN_PROGS, XDPGUARD_PIN_SET4, XDPGUARD_PIN_SET6,
-                                       XDPGUARD_PIN_SET_NAMES,
-                                       // rate limits (docs/ddos.md)
-                                       XDPGUARD_PIN_LIMIT_AGG, XDPGUARD_PIN_LIMIT_SRC, XDPGUARD_PIN_BLOCKED,
-                                       XDPGUARD_PIN_DDOS, XDPGUARD_PIN_SYNPROXY,
-                                       // telemetry (docs/telemetry.md)
-                                       XDPGUARD_PIN_EVENTS, XDPGUARD_PIN_TELEMETRY, XDPGUARD_PIN_TM_STATS,
-                                       XDPGUARD_PIN_TALKERS, XDPGUARD_PIN_TALK_ON, XDPGUARD_PIN_FLOOD_CFG,
-                                       XDPGUARD_PIN_FLOOD};
+constexpr const char* kPinnedMaps[] = {
+    XDPGUARD_PIN_META, XDPGUARD_PIN_PERCPU, XDPGUARD_PIN_RULE_STATS, XDPGUARD_PIN_PROGS, XDPGUARD_PIN_SET4,
+    XDPGUARD_PIN_SET6, XDPGUARD_PIN_SET_NAMES,
+    // rate limits (docs/ddos.md)
+    XDPGUARD_PIN_LIMIT_AGG, XDPGUARD_PIN_LIMIT_SRC, XDPGUARD_PIN_BLOCKED, XDPGUARD_PIN_DDOS,
+    XDPGUARD_PIN_SYNPROXY,
+    // telemetry (docs/telemetry.md)
+    XDPGUARD_PIN_EVENTS, XDPGUARD_PIN_TELEMETRY, XDPGUARD_PIN_TM_STATS, XDPGUARD_PIN_TALKERS,
+    XDPGUARD_PIN_TALK_ON, XDPGUARD_PIN_FLOOD_CFG, XDPGUARD_PIN_FLOOD};
 
 Result<PinPaths> pin_paths(const Interface& iface) {
   PinPaths p;

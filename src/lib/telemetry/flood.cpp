@@ -11,7 +11,8 @@ namespace {
 constexpr std::uint64_t kNsPerSec = 1'000'000'000ULL;
 
 std::uint64_t rate_of(std::uint64_t packets, std::uint64_t ns) {
-  return static_cast<std::uint64_t>(std::llround(static_cast<double>(packets) * 1e9 / static_cast<double>(ns)));
+  return static_cast<std::uint64_t>(
+      std::llround(static_cast<double>(packets) * 1e9 / static_cast<double>(ns)));
 }
 
 std::string source_address(const xdpguard_flood_source& s) {
@@ -91,7 +92,8 @@ std::vector<FloodEvent> FloodDetector::sample(const FloodSample& s) {
     const std::uint64_t delta = s.packets[p] - st_.packets[p];
     const std::uint64_t rate = rate_of(delta, dt);
     const std::uint64_t threshold = cfg_.pps[p];
-    const bool over = threshold != 0 && static_cast<double>(delta) * 1e9 > static_cast<double>(threshold) * static_cast<double>(dt);
+    const bool over = threshold != 0 && static_cast<double>(delta) * 1e9 >
+                                            static_cast<double>(threshold) * static_cast<double>(dt);
     a.rate_pps = rate;
     if (!a.active) {
       if (!over) continue;
@@ -158,13 +160,16 @@ std::string flood_sources_note(const xdpguard_flood_attack& a, const std::string
 
 std::string flood_event_line(const FloodEvent& e, const std::string& ifname, const Clock& clock) {
   const xdpguard_flood_attack& a = e.attack;
-  const std::string head = fmt::format("{} attack {}: {} flood on {} (attack {})", short_time(clock.wall_ns(e.at_ns)),
-                                       e.started ? "started" : "ended", flood_proto_name(e.proto), ifname, a.attacks);
+  const std::string head =
+      fmt::format("{} attack {}: {} flood on {} (attack {})", short_time(clock.wall_ns(e.at_ns)),
+                  e.started ? "started" : "ended", flood_proto_name(e.proto), ifname, a.attacks);
   if (!e.started)
     return fmt::format("{}: {:.1f} s over the threshold of {} pps, peak {} pps, {} packets", head,
                        seconds_between(a.started_ns, a.ended_ns), a.threshold_pps, a.peak_pps, a.packets);
-  std::string s = fmt::format("{}: {} pps over the threshold of {} pps; ", head, a.start_pps, a.threshold_pps);
-  if (a.sources != XDPGUARD_FLOOD_SRC_TALKERS) return s + "top sources unknown: " + flood_sources_note(a, ifname);
+  std::string s =
+      fmt::format("{}: {} pps over the threshold of {} pps; ", head, a.start_pps, a.threshold_pps);
+  if (a.sources != XDPGUARD_FLOOD_SRC_TALKERS)
+    return s + "top sources unknown: " + flood_sources_note(a, ifname);
   s += "top sources (all protocols):";
   if (a.nsources == 0) return s + " none counted";
   for (std::uint32_t i = 0; i < a.nsources && i < XDPGUARD_FLOOD_TOP; ++i)
@@ -222,14 +227,13 @@ nlohmann::json flood_status_json(const FloodStatus& s, const Clock& clock) {
   nlohmann::json protos = nlohmann::json::object();
   for (std::size_t p = 0; p < kFloodProtos; ++p) {
     const xdpguard_flood_attack& a = s.state.proto[p];
-    protos[flood_proto_name(p)] = {
-        {"threshold_pps", s.config.pps[p]},
-        {"packets", s.counters[p].packets},
-        {"bytes", s.counters[p].bytes},
-        {"rate_pps", s.detector ? nlohmann::json(a.rate_pps) : nlohmann::json()},
-        {"active", s.detector && a.active != 0},
-        {"attacks", a.attacks},
-        {"attack", attack_json(a, clock)}};
+    protos[flood_proto_name(p)] = {{"threshold_pps", s.config.pps[p]},
+                                   {"packets", s.counters[p].packets},
+                                   {"bytes", s.counters[p].bytes},
+                                   {"rate_pps", s.detector ? nlohmann::json(a.rate_pps) : nlohmann::json()},
+                                   {"active", s.detector && a.active != 0},
+                                   {"attacks", a.attacks},
+                                   {"attack", attack_json(a, clock)}};
   }
   return {{"detector", detector},
           {"hold_s", s.config.hold_s},
@@ -243,12 +247,13 @@ std::string flood_status_table(const FloodStatus& s, const std::string& ifname, 
     out += fmt::format("detected by pid {}, last sample {:.1f} s ago", s.state.pid,
                        seconds_between(s.state.sample_ns, s.now_ns));
   else
-    out += fmt::format("no detector running, rates unknown (`xdpguard events {}` or `xdpguard metrics --listen "
-                       "ADDR:PORT` detects)",
-                       ifname);
+    out += fmt::format(
+        "no detector running, rates unknown (`xdpguard events {}` or `xdpguard metrics --listen "
+        "ADDR:PORT` detects)",
+        ifname);
   out += fmt::format("; hold {} s, top sources {}\n\n", s.config.hold_s, s.config.top);
-  out += fmt::format("{:<9} {:>14} {:>12} {:>16} {:>8}  {}\n", "protocol", "threshold pps", "rate pps", "packets",
-                     "attacks", "state");
+  out += fmt::format("{:<9} {:>14} {:>12} {:>16} {:>8}  {}\n", "protocol", "threshold pps", "rate pps",
+                     "packets", "attacks", "state");
   for (std::size_t p = 0; p < kFloodProtos; ++p) {
     const xdpguard_flood_attack& a = s.state.proto[p];
     std::string state;
@@ -260,11 +265,13 @@ std::string flood_status_table(const FloodStatus& s, const std::string& ifname, 
     else
       state = "-";
     if (a.attacks && !a.active)
-      state += fmt::format("; last attack {} for {:.1f} s, peak {} pps", short_time(clock.wall_ns(a.started_ns)),
-                           seconds_between(a.started_ns, a.ended_ns), a.peak_pps);
-    out += fmt::format("{:<9} {:>14} {:>12} {:>16} {:>8}  {}\n", flood_proto_name(p),
-                       s.config.pps[p] ? std::to_string(s.config.pps[p]) : "-",
-                       s.detector ? std::to_string(a.rate_pps) : "-", s.counters[p].packets, a.attacks, state);
+      state +=
+          fmt::format("; last attack {} for {:.1f} s, peak {} pps", short_time(clock.wall_ns(a.started_ns)),
+                      seconds_between(a.started_ns, a.ended_ns), a.peak_pps);
+    out +=
+        fmt::format("{:<9} {:>14} {:>12} {:>16} {:>8}  {}\n", flood_proto_name(p),
+                    s.config.pps[p] ? std::to_string(s.config.pps[p]) : "-",
+                    s.detector ? std::to_string(a.rate_pps) : "-", s.counters[p].packets, a.attacks, state);
   }
   return out;
 }

@@ -71,7 +71,7 @@ struct FloodSample {
 struct FloodEvent {
   bool started = false;  // else ended
   std::size_t proto = 0;
-  std::uint64_t at_ns = 0;        // the sample that decided it
+  std::uint64_t at_ns = 0;         // the sample that decided it
   xdpguard_flood_attack attack{};  // the protocol's attack as it stood then
 };
 
@@ -105,7 +105,7 @@ struct FloodStatus {
   FloodConfig config;
   std::array<xdpguard_counter, kFloodProtos> counters{};  // packets and bytes so far
   xdpguard_flood_state state{};                           // as last published
-  bool detector = false;  // a detector runs (else the rates are old or none)
+  bool detector = false;                                  // a detector runs (else the rates are old or none)
   std::uint64_t now_ns = 0;
 };
 // `flood --json`, and "flood" in `stats --json`.

@@ -19,19 +19,23 @@ template <class V>
 Result<V> locked_read(const MapFd& m, const char* name) {
   V v{};
   __u32 zero = 0;
-  if (bpf_map_lookup_elem_flags(m.fd(), &zero, &v, BPF_F_LOCK) != 0) return fail_errno(errno, fmt::format("read {}", name));
+  if (bpf_map_lookup_elem_flags(m.fd(), &zero, &v, BPF_F_LOCK) != 0)
+    return fail_errno(errno, fmt::format("read {}", name));
   return v;
 }
 
 template <class V>
 Result<void> locked_write(const MapFd& m, const V& v, const char* name) {
   __u32 zero = 0;
-  if (bpf_map_update_elem(m.fd(), &zero, &v, BPF_F_LOCK) != 0) return fail_errno(errno, fmt::format("write {}", name));
+  if (bpf_map_update_elem(m.fd(), &zero, &v, BPF_F_LOCK) != 0)
+    return fail_errno(errno, fmt::format("write {}", name));
   return {};
 }
 
 using TalkerId = std::array<std::uint32_t, 5>;
-TalkerId talker_id(const xdpguard_talker_key& k) { return {k.family, k.addr[0], k.addr[1], k.addr[2], k.addr[3]}; }
+TalkerId talker_id(const xdpguard_talker_key& k) {
+  return {k.family, k.addr[0], k.addr[1], k.addr[2], k.addr[3]};
+}
 
 std::uint64_t ns_of(std::chrono::nanoseconds d) { return static_cast<std::uint64_t>(d.count()); }
 
@@ -98,7 +102,8 @@ Result<FloodStatus> flood_status(const Guard& g) {
 }
 
 bool detector_alive(const xdpguard_flood_state& st, std::uint64_t now_ns) {
-  return st.pid != 0 && st.sample_ns != 0 && (now_ns < st.sample_ns || now_ns - st.sample_ns <= ns_of(kFloodStale));
+  return st.pid != 0 && st.sample_ns != 0 &&
+         (now_ns < st.sample_ns || now_ns - st.sample_ns <= ns_of(kFloodStale));
 }
 
 // ---- FloodMonitor -----------------------------------------------------------
@@ -164,7 +169,8 @@ struct FloodMonitor::State {
       if (!prev_talkers_ns) continue;
       auto it = prev_talkers.find(id);
       // A count under the last one was evicted (LRU) or cleared meanwhile: all of it is new.
-      const std::uint64_t d = it == prev_talkers.end() || it->second > t.packets ? t.packets : t.packets - it->second;
+      const std::uint64_t d =
+          it == prev_talkers.end() || it->second > t.packets ? t.packets : t.packets - it->second;
       if (!d) continue;
       xdpguard_flood_source src{};
       src.key = t.key;
@@ -186,17 +192,19 @@ struct FloodMonitor::State {
     return {};
   }
 
-  Result<std::vector<FloodEvent>> detect(std::uint64_t now_ns) {
-    if (last_sample_ns && now_ns - last_sample_ns < ns_of(kFloodInterval) * 9 / 10) return std::vector<FloodEvent>{};
-    detector->configure(XG_TRY(maps.config()));
+  // A sample when a second has passed (the caller holds the lock).
+  Result<std::vector<FloodEvent>> detect(FloodDetector& detector, std::uint64_t now_ns) {
+    if (last_sample_ns && now_ns - last_sample_ns < ns_of(kFloodInterval) * 9 / 10)
+      return std::vector<FloodEvent>{};
+    detector.configure(XG_TRY(maps.config()));
     FloodSample s;
     s.mono_ns = now_ns;
     const auto counters = XG_TRY(maps.counters());
     for (std::size_t p = 0; p < kFloodProtos; ++p) s.packets[p] = counters[p].packets;
-    XG_CHECK(add_sources(s, detector->config().watching()));
-    auto events = detector->sample(s);
+    XG_CHECK(add_sources(s, detector.config().watching()));
+    auto events = detector.sample(s);
     last_sample_ns = now_ns;
-    seen = detector->state();
+    seen = detector.state();
     seen.pid = static_cast<std::uint32_t>(::getpid());
     XG_CHECK(maps.publish(seen));
     return events;
@@ -230,21 +238,23 @@ Result<FloodMonitor> FloodMonitor::open(FloodMaps maps, std::optional<Talkers> t
 std::vector<FloodEvent> FloodMonitor::in_progress() const {
   std::vector<FloodEvent> out;
   for (std::size_t p = 0; p < kFloodProtos; ++p)
-    if (st_->seen.proto[p].active) out.push_back({true, p, st_->seen.proto[p].detected_ns, st_->seen.proto[p]});
+    if (st_->seen.proto[p].active)
+      out.push_back({true, p, st_->seen.proto[p].detected_ns, st_->seen.proto[p]});
   return out;
 }
 
 Result<std::vector<FloodEvent>> FloodMonitor::tick(std::uint64_t now_ns) {
   State& s = *st_;
-  if (s.detector) return s.detect(now_ns);
+  if (s.detector) return s.detect(*s.detector, now_ns);
   // Following: what the detector published since the last look.
   auto events = XG_TRY(s.follow());
   if (!XG_TRY(s.try_lock())) return events;
   // The detector is gone (or there was none): go on from where it stopped.
   const auto cfg = XG_TRY(s.maps.config());
-  s.detector = s.seen.sample_ns ? FloodDetector::resume(cfg, s.seen) : FloodDetector(cfg);
+  FloodDetector& d =
+      s.detector.emplace(s.seen.sample_ns ? FloodDetector::resume(cfg, s.seen) : FloodDetector(cfg));
   s.last_sample_ns = 0;
-  auto more = XG_TRY(s.detect(now_ns));
+  auto more = XG_TRY(s.detect(d, now_ns));
   events.insert(events.end(), more.begin(), more.end());
   return events;
 }
@@ -252,8 +262,9 @@ Result<std::vector<FloodEvent>> FloodMonitor::tick(std::uint64_t now_ns) {
 bool FloodMonitor::detecting() const { return st_ && st_->detector.has_value(); }
 
 Result<void> FloodMonitor::stop() {
-  if (!st_ || !st_->detector) return {};
+  if (!st_) return {};
   State& s = *st_;
+  if (!s.detector.has_value()) return {};
   xdpguard_flood_state st = s.detector->state();
   st.pid = 0;
   s.detector.reset();

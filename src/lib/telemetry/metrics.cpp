@@ -175,7 +175,8 @@ std::string metrics_text(const Snapshot& s, std::uint64_t scrape_errors_total) {
     w.family(name, "counter", help);
     for (const auto& m : s.interfaces)
       for (std::size_t p = 0; p < kFloodProtos; ++p)
-        w.sample(name, {{"interface", m.stats.ifname}, {"protocol", flood_proto_name(p)}}, get(m.flood.counters[p]));
+        w.sample(name, {{"interface", m.stats.ifname}, {"protocol", flood_proto_name(p)}},
+                 get(m.flood.counters[p]));
   }
   w.family("xdpguard_flood_threshold_packets_per_second", "gauge",
            "Rate over which an attack of the protocol starts (0: not watched).");

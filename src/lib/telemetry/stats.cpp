@@ -41,7 +41,8 @@ Result<void> add_stats_json(nlohmann::json& stats, const Guard& g) {
 
 Result<std::string> stats_lines(const Guard& g) {
   auto maps = XG_TRY(TelemetryMaps::open(g));
-  return counters_line(XG_TRY(maps.counters()), XG_TRY(maps.reader())) + flood_status_line(XG_TRY(flood_status(g)));
+  return counters_line(XG_TRY(maps.counters()), XG_TRY(maps.reader())) +
+         flood_status_line(XG_TRY(flood_status(g)));
 }
 
 }  // namespace xdpguard::telemetry
