@@ -5,7 +5,8 @@
  *   xdpguard          the attached program: parses every frame (Ethernet, two
  *                     VLAN tags, IPv4 with options, IPv6 with extension
  *                     headers, TCP/UDP/ICMP) into the per-CPU entry of
- *                     xg_percpu, counts the parse outcome, and tail-calls the
+ *                     xg_percpu, counts the parse outcome (and SYN, UDP,
+ *                     ICMP for flood detection), and tail-calls the
  *                     generated classifier (IP packets) or enforce (the rest).
  *   xdpguard_enforce  counts the verdict per rule and per action and applies
  *                     it; the classifier tail-calls it.
@@ -28,6 +29,9 @@
 /* Knobs set by the loader before load (rodata), see guard/guard.cpp. */
 const volatile __u32 cfg_non_ip_action = XDP_PASS;
 const volatile __u32 cfg_malformed_action = XDP_PASS;
+/* Per-protocol counters for flood detection (off only for the benchmark's
+ * baseline: the verifier then drops the code). */
+const volatile __u32 cfg_flood_count = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -116,6 +120,8 @@ int xdpguard(struct xdp_md *ctx)
 	s->lim_resume = 0;
 	s->sp_seen = 0;
 	if (outcome == XDPGUARD_PARSE_IPV4 || outcome == XDPGUARD_PARSE_IPV6) {
+		if (cfg_flood_count)
+			xg_flood_count(s); /* SYN, UDP, ICMP (telemetry.h) */
 		xg_tm_talkers(s); /* top talkers, when on (telemetry.h) */
 		if (xg_blocked_source(s)) {
 			/* auto-blocked (limiter.h): dropped before any rule */

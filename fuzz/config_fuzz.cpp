@@ -3,7 +3,8 @@
 // other path (no file system access). The loader must return a Config or an
 // Error naming the source and a line — never crash or let an exception out —
 // and every rule of a loaded config must be in the parser's normal form
-// (its canonical text parses back to it) and use only defined sets.
+// (its canonical text parses back to it) and use only defined sets; flood
+// detection's settings are within their limits.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -34,8 +35,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(c.error().message().rfind("/etc/xdpguard/fuzz.toml line ", 0) == 0);
     return 0;
   }
+  auto flood_ok = [](const config::Flood& f) {
+    for (const auto& pps : {f.syn_pps, f.udp_pps, f.icmp_pps, f.frag_pps})
+      if (pps && *pps > config::kFloodMaxPps) return false;
+    return (!f.hold || (*f.hold >= 1 && *f.hold <= config::kFloodMaxHold)) &&
+           (!f.top_sources || *f.top_sources <= config::kFloodMaxTop);
+  };
+  check(flood_ok(c->flood));
   for (const auto& ifc : c->interfaces) {
     check(rules::valid_ifname(ifc.name));
+    check(flood_ok(ifc.flood));
     for (const auto& r : ifc.rules) {
       auto back = rules::parse_rule(rules::to_string(r.rule));
       check(back.has_value() && *back == r.rule);

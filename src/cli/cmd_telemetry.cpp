@@ -4,6 +4,7 @@
 //   metrics  Prometheus exposition of every counter
 //   top      rates per action and per rule, redrawn every second
 //   talkers  per-source counters: on, off, show
+//   flood    flood detection's thresholds and state: show, set, off
 // Each runs until Ctrl-C (SIGINT/SIGTERM), --count or --duration.
 #include <poll.h>
 #include <termios.h>
@@ -17,12 +18,17 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
 
 #include "bpf/system.h"
 #include "cli/commands.h"
+#include "config/config.h"
+#include "guard/lock.h"
 #include "telemetry/capture.h"
+#include "telemetry/flood.h"
+#include "telemetry/flood_monitor.h"
 #include "telemetry/maps.h"
 #include "telemetry/metrics.h"
 #include "telemetry/reader.h"
@@ -91,17 +97,38 @@ struct EventsArgs {
   std::uint32_t snaplen = 0;
 };
 
+// Flood detection for the interface: this process detects, or follows the one that does.
+Result<telemetry::FloodMonitor> open_flood_monitor(const Opened& o) {
+  return telemetry::FloodMonitor::open(XG_TRY(telemetry::FloodMaps::open(o.guard)),
+                                       XG_TRY(telemetry::Talkers::open(o.guard)), lock_id(o));
+}
+
 Result<void> cmd_events(const EventsArgs& a) {
   auto o = XG_TRY(open_interface(a.iface));
   catch_stop_signals();
   const auto before = XG_TRY(o.maps.counters());
+  auto flood = XG_TRY(open_flood_monitor(o));
   auto reader = XG_TRY(
       telemetry::RecordReader::start(std::move(o.maps), {XDPGUARD_READER_EVENTS, a.snaplen}, lock_id(o)));
-  std::fprintf(stderr, "xdpguard: events %s: reading the records of log rules; Ctrl-C stops\n",
+  std::fprintf(stderr,
+               "xdpguard: events %s: reading the records of log rules and flood detection's attacks; Ctrl-C "
+               "stops\n",
                o.iface.name.c_str());
   const auto clock = telemetry::Clock::now();
   Limits lim{a.count, a.seconds};
   std::uint64_t n = 0, lost_seen = before.lost;
+  auto print_attack = [&](const telemetry::FloodEvent& e) {
+    if (a.json)
+      std::printf("%s\n", telemetry::flood_event_json(e, o.iface.name, clock).dump().c_str());
+    else
+      std::printf("%s\n", telemetry::flood_event_line(e, o.iface.name, clock).c_str());
+  };
+  // Attacks going on now first; then what detection decides as it goes.
+  for (const auto& e : flood.in_progress()) print_attack(e);
+  auto detect = [&]() -> Result<void> {
+    for (const auto& e : XG_TRY(flood.tick(telemetry::monotonic_ns()))) print_attack(e);
+    return {};
+  };
   auto on_record = [&](const xdpguard_record& r, std::span<const std::uint8_t> frame) {
     if (a.json)
       std::printf("%s\n", telemetry::record_json(r, frame, o.iface.name, clock).dump().c_str());
@@ -128,6 +155,7 @@ Result<void> cmd_events(const EventsArgs& a) {
   auto last_report = Clock::now();
   while (!lim.expired() && (!lim.count || n < lim.count)) {
     XG_CHECK(reader.poll(lim.wait(), on_record));
+    XG_CHECK(detect());
     if (Clock::now() - last_report >= std::chrono::seconds(1)) {
       XG_CHECK(report_lost());
       last_report = Clock::now();
@@ -138,6 +166,7 @@ Result<void> cmd_events(const EventsArgs& a) {
   XG_CHECK(report_lost());
   std::fflush(stdout);
   XG_CHECK(reader.stop());
+  XG_CHECK(flood.stop());
   std::fprintf(stderr, "xdpguard: events %s: %llu records, %llu lost\n", o.iface.name.c_str(),
                static_cast<unsigned long long>(n), static_cast<unsigned long long>(lost_seen - before.lost));
   return {};
@@ -209,9 +238,28 @@ Result<void> cmd_metrics(const MetricsArgs& a) {
   }
   auto addr = XG_TRY(telemetry::parse_listen(a.listen));
   catch_stop_signals();
-  return telemetry::serve_metrics(addr, g_stop, [&] {
+  // Flood detection for every attached interface while it serves (an
+  // interface another process detects for is followed); attacks are logged.
+  std::atomic<bool> served{false};
+  std::thread detect([&] {
+    telemetry::FloodService service;
+    const auto clock = telemetry::Clock::now();
+    while (!g_stop && !served) {
+      auto r = service.tick(telemetry::monotonic_ns(),
+                            [&](const std::string& ifname, const telemetry::FloodEvent& e) {
+                              std::fprintf(stderr, "xdpguard: metrics: %s\n",
+                                           telemetry::flood_event_line(e, ifname, clock).c_str());
+                            });
+      if (!r) spdlog::warn("flood detection: {}", r.error().message());
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  });
+  auto r = telemetry::serve_metrics(addr, g_stop, [&] {
     std::fprintf(stderr, "xdpguard: metrics: serving http://%s/metrics; Ctrl-C stops\n", a.listen.c_str());
   });
+  served = true;
+  detect.join();
+  return r;
 }
 
 // ---- top --------------------------------------------------------------------
@@ -320,6 +368,46 @@ Result<void> cmd_talkers(const TalkersArgs& a) {
   return {};
 }
 
+// ---- flood -------------------------------------------------------------------
+
+struct FloodArgs {
+  std::string iface;
+  std::string what = "show";
+  bool json = false;
+  config::Flood set;  // the options given to `set`
+};
+
+Result<void> cmd_flood(const FloodArgs& a) {
+  auto o = XG_TRY(open_interface(a.iface));
+  if (a.what == "show") {
+    if (a.set.any())
+      return fail(EINVAL, "thresholds are changed with: xdpguard flood {} set --udp-pps N ...", a.iface);
+    const auto st = XG_TRY(telemetry::flood_status(o.guard));
+    const auto clock = telemetry::Clock::now();
+    if (a.json) {
+      auto j = telemetry::flood_status_json(st, clock);
+      j["interface"] = o.iface.name;
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::fputs(telemetry::flood_status_table(st, o.iface.name, clock).c_str(), stdout);
+    }
+    return {};
+  }
+  if (a.what == "set" && !a.set.any())
+    return fail(EINVAL,
+                "nothing to set (--syn-pps, --udp-pps, --icmp-pps, --frag-pps, --hold, --top-sources)");
+  if (a.what == "off" && a.set.any()) return fail(EINVAL, "off takes no options");
+  // Read, change, write: under the interface's lock, as every change of its state.
+  auto held = XG_TRY(InterfaceLock::acquire(o.guard.netns_id(), o.iface.ifindex));
+  auto maps = XG_TRY(telemetry::FloodMaps::open(o.guard));
+  auto cfg = XG_TRY(maps.config());
+  if (a.what == "off")
+    cfg.pps = {};
+  else
+    cfg = cfg.overridden_by(a.set);
+  return maps.set_config(cfg);
+}
+
 }  // namespace
 
 void register_telemetry_commands(CLI::App& app, Command& cmd) {
@@ -406,6 +494,38 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
   talkers->callback([&cmd, tk] {
     cmd.fn = [tk] { return cmd_talkers(*tk); };
     cmd.context = [tk] { return "talkers " + tk->iface; };
+  });
+
+  auto fl = std::make_shared<FloodArgs>();
+  auto* flood = app.add_subcommand(
+      "flood", "Flood detection: per-protocol thresholds, rates and attacks (show, set, off)");
+  flood->add_option("IFACE", fl->iface, "Interface")->required();
+  flood->add_option("WHAT", fl->what, "show (default), set (the options given), or off (no thresholds)")
+      ->check(CLI::IsMember({"show", "set", "off"}));
+  flood->add_flag("--json", fl->json, "show: one JSON document");
+  const auto pps = CLI::Range(std::uint64_t{0}, config::kFloodMaxPps);
+  flood
+      ->add_option("--syn-pps", fl->set.syn_pps,
+                   "TCP SYNs (without ACK) per second over which an attack starts; 0: not watched")
+      ->check(pps);
+  flood->add_option("--udp-pps", fl->set.udp_pps, "UDP packets per second; 0: not watched")->check(pps);
+  flood->add_option("--icmp-pps", fl->set.icmp_pps, "ICMP and ICMPv6 packets per second; 0: not watched")
+      ->check(pps);
+  flood->add_option("--frag-pps", fl->set.frag_pps, "Non-first IP fragments per second; 0: not watched")
+      ->check(pps);
+  flood
+      ->add_option("--hold", fl->set.hold,
+                   "Seconds at or under the threshold before an attack ends (default 10)")
+      ->check(CLI::Range(1u, config::kFloodMaxHold));
+  flood->add_option("--top-sources", fl->set.top_sources, "Sources an attack-started event names (default 5)")
+      ->check(CLI::Range(0u, config::kFloodMaxTop));
+  flood->footer(
+      "Example: xdpguard flood eth1 set --syn-pps 20000 --udp-pps 200000 --hold 10\n"
+      "         xdpguard flood eth1 --json\n"
+      "         xdpguard events eth1     # detects, and prints attack started / ended");
+  flood->callback([&cmd, fl] {
+    cmd.fn = [fl] { return cmd_flood(*fl); };
+    cmd.context = [fl] { return "flood " + fl->iface; };
   });
 }
 

@@ -9,6 +9,7 @@
 #include "demo/demo.h"
 #include "guard/guard.h"
 #include "report/format.h"
+#include "telemetry/flood_monitor.h"
 #include "telemetry/stats.h"
 
 namespace xdpguard::cli {
@@ -71,6 +72,11 @@ Result<void> cmd_attach(const Args& a) {
       std::vector<std::string> texts;
       for (const auto& r : section->rules) texts.push_back(r.text);
       XG_CHECK_CTX(g.replace_rules(texts), a.config);
+      if (section->flood.any()) {
+        // Flood detection's thresholds: the file's [flood], then the interface's.
+        auto maps = XG_TRY_CTX(telemetry::FloodMaps::open(g), a.config);
+        XG_CHECK_CTX(maps.set_config(telemetry::FloodConfig{}.overridden_by(section->flood)), a.config);
+      }
       return {};
     };
   auto g = XG_TRY(Guard::attach(iface, mode, cfg, apply));
@@ -177,7 +183,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   attach->add_option("--mode", args->mode, "native, generic or auto (native, else generic)")
       ->check(CLI::IsMember({"native", "generic", "auto"}));
   attach->add_option("--config", args->config,
-                     "TOML file: mode, default action and rules of this interface, sets");
+                     "TOML file: mode, default action and rules of this interface, sets, flood thresholds");
   attach->add_option("--default", args->default_action, "Action when no rule matches: pass|drop")
       ->check(CLI::IsMember({"pass", "drop"}));
   attach

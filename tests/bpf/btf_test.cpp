@@ -131,14 +131,15 @@ TEST_F(BtfTest, PerCpuEntryLayoutMatches) {
        XG_MEMBER(xdpguard_pkt, family), XG_MEMBER(xdpguard_pkt, l4proto), XG_MEMBER(xdpguard_pkt, tcp_flags),
        XG_MEMBER(xdpguard_pkt, frag), XG_MEMBER(xdpguard_pkt, nvlan), XG_MEMBER(xdpguard_pkt, icmp_type),
        XG_MEMBER(xdpguard_pkt, icmp_code), XG_MEMBER(xdpguard_pkt, pad)});
-  expect_struct("xdpguard_percpu", sizeof(xdpguard_percpu),
-                {XG_MEMBER(xdpguard_percpu, pkt), XG_MEMBER(xdpguard_percpu, len),
-                 XG_MEMBER(xdpguard_percpu, prio), XG_MEMBER(xdpguard_percpu, slot),
-                 XG_MEMBER(xdpguard_percpu, action), XG_MEMBER(xdpguard_percpu, ifindex),
-                 XG_MEMBER(xdpguard_percpu, sp_seen), XG_MEMBER(xdpguard_percpu, actions),
-                 XG_MEMBER(xdpguard_percpu, parse), XG_MEMBER(xdpguard_percpu, errors),
-                 XG_MEMBER(xdpguard_percpu, lim), XG_MEMBER(xdpguard_percpu, lim_resume),
-                 XG_MEMBER(xdpguard_percpu, lim_stamp), XG_MEMBER(xdpguard_percpu, ddos)});
+  expect_struct(
+      "xdpguard_percpu", sizeof(xdpguard_percpu),
+      {XG_MEMBER(xdpguard_percpu, pkt), XG_MEMBER(xdpguard_percpu, len), XG_MEMBER(xdpguard_percpu, prio),
+       XG_MEMBER(xdpguard_percpu, slot), XG_MEMBER(xdpguard_percpu, action),
+       XG_MEMBER(xdpguard_percpu, ifindex), XG_MEMBER(xdpguard_percpu, sp_seen),
+       XG_MEMBER(xdpguard_percpu, actions), XG_MEMBER(xdpguard_percpu, parse),
+       XG_MEMBER(xdpguard_percpu, flood), XG_MEMBER(xdpguard_percpu, errors), XG_MEMBER(xdpguard_percpu, lim),
+       XG_MEMBER(xdpguard_percpu, lim_resume), XG_MEMBER(xdpguard_percpu, lim_stamp),
+       XG_MEMBER(xdpguard_percpu, ddos)});
   // The generated classifier writes the limiter's request (classifier/limit_code.cpp).
   expect_struct("xdpguard_limit_req", sizeof(xdpguard_limit_req),
                 {XG_MEMBER(xdpguard_limit_req, cost_ns), XG_MEMBER(xdpguard_limit_req, tau_ns),
@@ -184,6 +185,38 @@ TEST_F(BtfTest, CounterMapsHoldAbiCounters) {
              1, "xdpguard_percpu");
   expect_map(XDPGUARD_PIN_RULE_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(std::uint32_t),
              sizeof(xdpguard_counter), XDPGUARD_MAX_RULES + 1, "xdpguard_counter");
+}
+
+TEST_F(BtfTest, FloodLayoutsMatch) {
+  expect_struct("xdpguard_flood_cfg", sizeof(xdpguard_flood_cfg),
+                {XG_MEMBER(xdpguard_flood_cfg, lock), XG_MEMBER(xdpguard_flood_cfg, configured),
+                 XG_MEMBER(xdpguard_flood_cfg, pps), XG_MEMBER(xdpguard_flood_cfg, hold_s),
+                 XG_MEMBER(xdpguard_flood_cfg, top), XG_MEMBER(xdpguard_flood_cfg, reserved)});
+  expect_struct("xdpguard_talker_key", sizeof(xdpguard_talker_key),
+                {XG_MEMBER(xdpguard_talker_key, family), XG_MEMBER(xdpguard_talker_key, addr)});
+  expect_struct("xdpguard_flood_source", sizeof(xdpguard_flood_source),
+                {XG_MEMBER(xdpguard_flood_source, key), XG_MEMBER(xdpguard_flood_source, pad),
+                 XG_MEMBER(xdpguard_flood_source, pps)});
+  expect_struct("xdpguard_flood_attack", sizeof(xdpguard_flood_attack),
+                {XG_MEMBER(xdpguard_flood_attack, attacks), XG_MEMBER(xdpguard_flood_attack, started_ns),
+                 XG_MEMBER(xdpguard_flood_attack, detected_ns), XG_MEMBER(xdpguard_flood_attack, ended_ns),
+                 XG_MEMBER(xdpguard_flood_attack, below_ns), XG_MEMBER(xdpguard_flood_attack, rate_pps),
+                 XG_MEMBER(xdpguard_flood_attack, start_pps), XG_MEMBER(xdpguard_flood_attack, peak_pps),
+                 XG_MEMBER(xdpguard_flood_attack, threshold_pps), XG_MEMBER(xdpguard_flood_attack, packets),
+                 XG_MEMBER(xdpguard_flood_attack, pending), XG_MEMBER(xdpguard_flood_attack, active),
+                 XG_MEMBER(xdpguard_flood_attack, sources), XG_MEMBER(xdpguard_flood_attack, nsources),
+                 XG_MEMBER(xdpguard_flood_attack, pad), XG_MEMBER(xdpguard_flood_attack, top)});
+  expect_struct("xdpguard_flood_state", sizeof(xdpguard_flood_state),
+                {XG_MEMBER(xdpguard_flood_state, lock), XG_MEMBER(xdpguard_flood_state, pid),
+                 XG_MEMBER(xdpguard_flood_state, sample_ns), XG_MEMBER(xdpguard_flood_state, packets),
+                 XG_MEMBER(xdpguard_flood_state, proto)});
+}
+
+TEST_F(BtfTest, FloodMapsHoldAbiTypes) {
+  expect_map(XDPGUARD_PIN_FLOOD_CFG, BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(xdpguard_flood_cfg), 1,
+             "xdpguard_flood_cfg");
+  expect_map(XDPGUARD_PIN_FLOOD, BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(xdpguard_flood_state), 1,
+             "xdpguard_flood_state");
 }
 
 TEST_F(BtfTest, MetaMapHoldsAbiMeta) {

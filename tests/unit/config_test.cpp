@@ -190,10 +190,10 @@ TEST(ConfigErrors, TomlSyntax) {
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_EQ(error_of("\n\ninterface = 1\n"),
             "/etc/xdpguard.toml line 3: unknown key \"interface\" at the top level (expected "
-            "interfaces or sets)");
+            "interfaces, sets or flood)");
   EXPECT_EQ(error_of("[interfaces.eth1]\nmode = \"native\"\ndefualt = \"drop\"\n"),
             "/etc/xdpguard.toml line 3: unknown key \"defualt\" in [interfaces.eth1] (expected mode, "
-            "default, non-ip, malformed, rules, limit-buckets or block-entries)");
+            "default, non-ip, malformed, rules, limit-buckets, block-entries or flood)");
   EXPECT_EQ(error_of("[sets.bl]\nfile = \"x\"\nfiles = \"y\"\n"),
             "/etc/xdpguard.toml line 3: unknown key \"files\" in [sets.bl] (expected file or elements)");
 }

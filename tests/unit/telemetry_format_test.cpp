@@ -175,6 +175,7 @@ TEST(GrafanaDashboard, QueriesAreValidAndNameExportedMetrics) {
     for (const auto& t : p["targets"]) {
       std::string e = t["expr"];
       e = std::regex_replace(e, std::regex(R"(\$__rate_interval)"), "1m");
+      e = std::regex_replace(e, std::regex(R"(\$__range)"), "1h");
       e = std::regex_replace(e, std::regex(R"(\$interface)"), ".*");
       rules += fmt::format("      - record: dashboard:q{}\n        expr: '{}'\n", n++, e);
       static const std::regex metric(R"(xdpguard_[a-z_]+)");

@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 
-#define XDPGUARD_ABI_VERSION 8
+#define XDPGUARD_ABI_VERSION 9
 
 /* XDP verdicts are counted by their UAPI value (XDP_ABORTED..XDP_REDIRECT). */
 #define XDPGUARD_NUM_ACTIONS 5
@@ -36,6 +36,23 @@ enum xdpguard_parse_counter {
 	XDPGUARD_PARSE_FRAGMENT = 5,  /* non-first fragment: no L4 header */
 	XDPGUARD_PARSE_MAX = 6,
 };
+
+/*
+ * Flood detection (docs/telemetry.md, "Flood detection"): the protocols
+ * floods are made of. The parser counts SYN, UDP and ICMP packets (those
+ * with their L4 header: not non-first fragments) in xdpguard_percpu.flood;
+ * fragments are parse[XDPGUARD_PARSE_FRAGMENT]. Userspace turns the counts
+ * into rates and compares them with the interface's thresholds.
+ */
+enum xdpguard_flood_proto {
+	XDPGUARD_FLOOD_SYN = 0,  /* TCP with SYN set and ACK clear */
+	XDPGUARD_FLOOD_UDP = 1,
+	XDPGUARD_FLOOD_ICMP = 2, /* ICMP and ICMPv6 */
+	XDPGUARD_FLOOD_FRAG = 3, /* non-first IPv4/IPv6 fragments */
+	XDPGUARD_FLOOD_MAX = 4,
+};
+/* Those counted in xdpguard_percpu.flood (SYN, UDP, ICMP). */
+#define XDPGUARD_FLOOD_COUNTED 3
 
 /* Packet + byte counter; the value of every per-CPU counter map. */
 struct xdpguard_counter {
@@ -273,6 +290,9 @@ struct xdpguard_percpu {
 	__u32 sp_seen; /* XDPGUARD_SP_*: the SYN proxy stage and this packet */
 	struct xdpguard_counter actions[XDPGUARD_NUM_ACTIONS]; /* by verdict returned */
 	struct xdpguard_counter parse[XDPGUARD_PARSE_MAX];     /* by parse outcome */
+	/* flood detection: SYN, UDP, ICMP (enum xdpguard_flood_proto), beside
+	 * the parse counters the parser bumps anyway */
+	struct xdpguard_counter flood[XDPGUARD_FLOOD_COUNTED];
 	struct xdpguard_counter errors[XDPGUARD_ERR_MAX];
 	/* DDoS stages (below, "Rate limits"): the limited rule's request, the
 	 * classifier's resume point, and this CPU's DDoS counters. */
@@ -560,6 +580,71 @@ struct xdpguard_talker_key {
 };
 #define XDPGUARD_TALKERS_MAX 16384
 
+/*
+ * Flood detection's userspace state (docs/telemetry.md), pinned with the
+ * program's maps and read by no BPF program. Both maps have one element,
+ * read and written whole under its spin lock (BPF_F_LOCK).
+ *
+ * xg_flood_cfg: the interface's thresholds (`attach --config`, `flood set`).
+ * A zero threshold watches nothing; `configured` 0 means nothing was ever
+ * set (defaults: nothing watched, hold 10 s, 5 sources).
+ */
+#define XDPGUARD_FLOOD_TOP 10 /* sources an attack event can name */
+struct xdpguard_flood_cfg {
+	struct bpf_spin_lock lock;
+	__u32 configured;
+	__u64 pps[XDPGUARD_FLOOD_MAX]; /* packets/s over which an attack starts; 0: off */
+	__u32 hold_s;  /* an attack ends after this many seconds at or under its threshold */
+	__u32 top;     /* sources named in an attack-started event (<= XDPGUARD_FLOOD_TOP) */
+	__u64 reserved[2];
+};
+
+/* Where an attack's top sources came from (xdpguard_flood_attack.sources). */
+enum xdpguard_flood_sources {
+	XDPGUARD_FLOOD_SRC_TALKERS_OFF = 0, /* unknown: top talkers are off */
+	XDPGUARD_FLOOD_SRC_TALKERS = 1,     /* the busiest sources over the interval (all protocols) */
+	XDPGUARD_FLOOD_SRC_NO_BASELINE = 2, /* unknown: top talkers had no earlier sample */
+};
+
+struct xdpguard_flood_source {
+	struct xdpguard_talker_key key;
+	__u32 pad;
+	__u64 pps;
+};
+
+/* One protocol's current (or last) attack, as the detector keeps it. Times
+ * are CLOCK_MONOTONIC ns; rates packets/s. */
+struct xdpguard_flood_attack {
+	__u64 attacks;       /* attacks started since attach */
+	__u64 started_ns;    /* start of the first interval over the threshold */
+	__u64 detected_ns;   /* the sample that saw it */
+	__u64 ended_ns;      /* end of the last interval over it (0: active) */
+	__u64 below_ns;      /* at or under the threshold since (0: over it) */
+	__u64 rate_pps;      /* the last interval's rate (any state) */
+	__u64 start_pps;     /* the rate that started it */
+	__u64 peak_pps;
+	__u64 threshold_pps; /* when it started */
+	__u64 packets;       /* of the protocol from the start to the end */
+	__u64 pending;       /* packets since below_ns (the attack's if it goes on) */
+	__u32 active;
+	__u32 sources;       /* enum xdpguard_flood_sources */
+	__u32 nsources;      /* entries of top[] */
+	__u32 pad;
+	struct xdpguard_flood_source top[XDPGUARD_FLOOD_TOP];
+};
+
+/* xg_flood: the state the running detector publishes once a second. One
+ * process detects per interface (an flock); the others follow this. */
+struct xdpguard_flood_state {
+	struct bpf_spin_lock lock;
+	__u32 pid;           /* the detector's (0: none running) */
+	__u64 sample_ns;     /* its last sample (0: none yet) */
+	__u64 packets[XDPGUARD_FLOOD_MAX]; /* the counters at that sample */
+	struct xdpguard_flood_attack proto[XDPGUARD_FLOOD_MAX];
+};
+
+#define XDPGUARD_PIN_FLOOD_CFG "xg_flood_cfg"
+#define XDPGUARD_PIN_FLOOD "xg_flood"
 #define XDPGUARD_PIN_TALKERS "xg_talkers"
 #define XDPGUARD_PIN_TALK_ON "xg_talk_on"
 #define XDPGUARD_PIN_EVENTS "xg_events"

@@ -84,7 +84,9 @@ class Loader {
     const toml::table* interfaces = nullptr;
     const toml::table* sets = nullptr;
     for (const auto& [k, n] : in_file_order(root)) {
-      if (k->str() == "interfaces") {
+      if (k->str() == "flood") {
+        cfg.flood = XG_TRY(flood(*k, *n, "[flood]"));
+      } else if (k->str() == "interfaces") {
         interfaces = n->as_table();
         if (!interfaces)
           return error(line_of(*k), "expected [interfaces.NAME] tables, got {}", type_name(n->type()));
@@ -92,7 +94,7 @@ class Loader {
         sets = n->as_table();
         if (!sets) return error(line_of(*k), "expected [sets.NAME] tables, got {}", type_name(n->type()));
       } else {
-        return unknown_key(*k, "at the top level", {"interfaces", "sets"});
+        return unknown_key(*k, "at the top level", {"interfaces", "sets", "flood"});
       }
     }
 
@@ -100,7 +102,7 @@ class Loader {
     if (sets) defs = XG_TRY(set_defs(*sets));
     if (interfaces) {
       for (const auto& [k, n] : in_file_order(*interfaces))
-        cfg.interfaces.push_back(XG_TRY(interface(*k, *n, defs)));
+        cfg.interfaces.push_back(XG_TRY(interface(*k, *n, defs, cfg.flood)));
     }
     for (const auto& d : defs) cfg.sets.push_back(XG_TRY(load_set(d)));
     return cfg;
@@ -169,8 +171,50 @@ class Loader {
                  quote(*s));
   }
 
-  Result<Interface> interface(const toml::key& key, const toml::node& node, const std::vector<SetDef>& defs) {
+  // A [flood] table (`where`: "[flood]" or "interface eth1: [interfaces.eth1.flood]").
+  Result<Flood> flood(const toml::key& key, const toml::node& node, const std::string& where) {
+    const toml::table* t = node.as_table();
+    if (!t) return error(line_of(key), "{}: expected a table, got {}", where, type_name(node.type()));
+    Flood f;
+    for (const auto& [k, n] : in_file_order(*t)) {
+      const std::string_view key_s = k->str();
+      auto v = n->value<std::int64_t>();
+      const bool integer = n->is_integer() && v;
+      const std::string got = integer ? std::to_string(*v) : std::string(type_name(n->type()));
+      std::optional<std::uint64_t>* pps = key_s == "syn-pps"    ? &f.syn_pps
+                                          : key_s == "udp-pps"  ? &f.udp_pps
+                                          : key_s == "icmp-pps" ? &f.icmp_pps
+                                          : key_s == "frag-pps" ? &f.frag_pps
+                                                                : nullptr;
+      if (pps) {
+        if (!integer || *v < 0 || static_cast<std::uint64_t>(*v) > kFloodMaxPps)
+          return error(line_of(*n),
+                       "{}: expected {} to be packets per second, a whole number from 0 (not watched) to {}, "
+                       "got {}",
+                       where, key_s, kFloodMaxPps, got);
+        *pps = static_cast<std::uint64_t>(*v);
+      } else if (key_s == "hold") {
+        if (!integer || *v < 1 || *v > kFloodMaxHold)
+          return error(line_of(*n), "{}: expected hold to be seconds, a whole number from 1 to {}, got {}",
+                       where, kFloodMaxHold, got);
+        f.hold = static_cast<std::uint32_t>(*v);
+      } else if (key_s == "top-sources") {
+        if (!integer || *v < 0 || *v > kFloodMaxTop)
+          return error(line_of(*n), "{}: expected top-sources to be a number from 0 to {}, got {}", where,
+                       kFloodMaxTop, got);
+        f.top_sources = static_cast<std::uint32_t>(*v);
+      } else {
+        return unknown_key(*k, fmt::format("in {}", where),
+                           {"syn-pps", "udp-pps", "icmp-pps", "frag-pps", "hold", "top-sources"});
+      }
+    }
+    return f;
+  }
+
+  Result<Interface> interface(const toml::key& key, const toml::node& node, const std::vector<SetDef>& defs,
+                              const Flood& flood_defaults) {
     Interface ifc;
+    ifc.flood = flood_defaults;
     ifc.name = std::string(key.str());
     ifc.line = line_of(key);
     if (!rules::valid_ifname(ifc.name))
@@ -223,10 +267,13 @@ class Loader {
           return error(line_of(*n), "interface {}: expected rules to be an array of strings, got {}", name,
                        type_name(n->type()));
         XG_CHECK(rule_list(ifc, *a, defs));
+      } else if (key_s == "flood") {
+        ifc.flood =
+            flood_defaults.overridden_by(XG_TRY(flood(*k, *n, fmt::format("[interfaces.{}.flood]", name))));
       } else {
         return unknown_key(
             *k, fmt::format("in [interfaces.{}]", name),
-            {"mode", "default", "non-ip", "malformed", "rules", "limit-buckets", "block-entries"});
+            {"mode", "default", "non-ip", "malformed", "rules", "limit-buckets", "block-entries", "flood"});
       }
     }
     std::vector<rules::Rule> parsed;
@@ -316,6 +363,17 @@ class Loader {
 };
 
 }  // namespace
+
+Flood Flood::overridden_by(const Flood& over) const {
+  Flood f = *this;
+  if (over.syn_pps) f.syn_pps = over.syn_pps;
+  if (over.udp_pps) f.udp_pps = over.udp_pps;
+  if (over.icmp_pps) f.icmp_pps = over.icmp_pps;
+  if (over.frag_pps) f.frag_pps = over.frag_pps;
+  if (over.hold) f.hold = over.hold;
+  if (over.top_sources) f.top_sources = over.top_sources;
+  return f;
+}
 
 const Interface* Config::find_interface(std::string_view name) const {
   for (const auto& i : interfaces)

@@ -16,6 +16,9 @@
 //     "drop saddr @blocklist",
 //   ]
 //
+//   [interfaces.eth1.flood]   # flood detection (docs/telemetry.md): over the [flood] below
+//   udp-pps = 50000
+//
 //   [interfaces."eth0.100"]   # names with dots need quotes (TOML keys)
 //   rules = ["drop ip6 icmpv6"]
 //
@@ -23,6 +26,14 @@
 //   file = "bad-prefixes.txt" # one CIDR per line; relative to this file's directory
 //   [sets.office]
 //   elements = ["192.0.2.0/24", "2001:db8::/32"]   # or inline (exactly one of the two)
+//
+//   [flood]                   # flood detection for every interface of the file
+//   syn-pps = 20000           # packets/s over which an attack starts (0 or left out: not watched)
+//   udp-pps = 200000
+//   icmp-pps = 5000           # ICMP and ICMPv6
+//   frag-pps = 5000           # non-first IP fragments
+//   hold = 10                 # seconds at or under the threshold before it ends (default 10)
+//   top-sources = 5           # sources an attack-started event names (0-10, default 5)
 //
 // Loading is all or nothing: either a Config that is fully parsed and
 // checked (every rule parses, every @set is defined, every set file parses,
@@ -35,7 +46,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +61,22 @@
 namespace xdpguard::config {
 
 enum class Mode { Native, Generic, Auto };
+
+// Flood detection's settings (docs/telemetry.md); a key left out is not set
+// here (an interface's [interfaces.NAME.flood] falls back to [flood], that
+// to xdpguard's defaults).
+inline constexpr std::uint64_t kFloodMaxPps = 1'000'000'000'000ULL;  // more is a typo, not a link
+inline constexpr std::uint32_t kFloodMaxHold = 3600;                 // seconds
+inline constexpr std::uint32_t kFloodMaxTop = 10;                    // XDPGUARD_FLOOD_TOP
+struct Flood {
+  std::optional<std::uint64_t> syn_pps, udp_pps, icmp_pps, frag_pps;  // 0: not watched
+  std::optional<std::uint32_t> hold;                                  // seconds, 1..kFloodMaxHold
+  std::optional<std::uint32_t> top_sources;                           // 0..kFloodMaxTop
+  bool any() const { return syn_pps || udp_pps || icmp_pps || frag_pps || hold || top_sources; }
+  // `over`'s keys where it has them, this one's elsewhere.
+  Flood overridden_by(const Flood& over) const;
+  bool operator==(const Flood&) const = default;
+};
 
 struct RuleSource {
   std::string text;  // as written in the file
@@ -65,6 +94,8 @@ struct Interface {
   // Rate limits (docs/ddos.md): sizes of the per-source bucket and the
   // block list LRU maps; 0 = xdpguard's default.
   std::uint32_t limit_buckets = 0, block_entries = 0;
+  // Flood detection: the file's [flood] with [interfaces.NAME.flood] over it.
+  Flood flood;
   std::vector<std::string> sets;  // names of the sets its rules use, sorted, unique
   std::vector<rules::LintWarning> warnings;
   std::size_t line = 0;
@@ -81,6 +112,7 @@ struct Config {
   std::string source;                 // the config file's path (or given name)
   std::vector<Interface> interfaces;  // in file order
   std::vector<Set> sets;              // in file order
+  Flood flood;                        // the top-level [flood] table
 
   const Interface* find_interface(std::string_view name) const;
   const Set* find_set(std::string_view name) const;

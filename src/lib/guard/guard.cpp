@@ -26,15 +26,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kPinnedMaps[] = {XDPGUARD_PIN_META, XDPGUARD_PIN_PERCPU, XDPGUARD_PIN_RULE_STATS,
-                                       XDPGUARD_PIN_PROGS, XDPGUARD_PIN_SET4, XDPGUARD_PIN_SET6,
-                                       XDPGUARD_PIN_SET_NAMES,
-                                       // rate limits (docs/ddos.md)
-                                       XDPGUARD_PIN_LIMIT_AGG, XDPGUARD_PIN_LIMIT_SRC, XDPGUARD_PIN_BLOCKED,
-                                       XDPGUARD_PIN_DDOS, XDPGUARD_PIN_SYNPROXY,
-                                       // telemetry (docs/telemetry.md)
-                                       XDPGUARD_PIN_EVENTS, XDPGUARD_PIN_TELEMETRY, XDPGUARD_PIN_TM_STATS,
-                                       XDPGUARD_PIN_TALKERS, XDPGUARD_PIN_TALK_ON};
+constexpr const char* kPinnedMaps[] = {
+    XDPGUARD_PIN_META, XDPGUARD_PIN_PERCPU, XDPGUARD_PIN_RULE_STATS, XDPGUARD_PIN_PROGS, XDPGUARD_PIN_SET4,
+    XDPGUARD_PIN_SET6, XDPGUARD_PIN_SET_NAMES,
+    // rate limits (docs/ddos.md)
+    XDPGUARD_PIN_LIMIT_AGG, XDPGUARD_PIN_LIMIT_SRC, XDPGUARD_PIN_BLOCKED, XDPGUARD_PIN_DDOS,
+    XDPGUARD_PIN_SYNPROXY,
+    // telemetry (docs/telemetry.md)
+    XDPGUARD_PIN_EVENTS, XDPGUARD_PIN_TELEMETRY, XDPGUARD_PIN_TM_STATS, XDPGUARD_PIN_TALKERS,
+    XDPGUARD_PIN_TALK_ON, XDPGUARD_PIN_FLOOD_CFG, XDPGUARD_PIN_FLOOD};
 
 Result<PinPaths> pin_paths(const Interface& iface) {
   PinPaths p;
@@ -105,6 +105,7 @@ Result<GuardProgram> GuardProgram::open(const GuardConfig& cfg) {
   p.cfg_ = cfg;
   p.skel_->rodata->cfg_non_ip_action = cfg.non_ip_action;
   p.skel_->rodata->cfg_malformed_action = cfg.malformed_action;
+  p.skel_->rodata->cfg_flood_count = cfg.flood_counters ? 1 : 0;
   XG_CHECK(ddos_internal::configure(*p.skel_.get(), cfg));
   return p;
 }
@@ -383,7 +384,9 @@ Result<GuardStats> Guard::stats() const {
     for (std::uint32_t i = 0; i < XDPGUARD_NUM_ACTIONS; ++i) s.actions[i] += cpu.actions[i];
     for (std::uint32_t i = 0; i < XDPGUARD_PARSE_MAX; ++i) s.parse[i] += cpu.parse[i];
     for (std::uint32_t i = 0; i < XDPGUARD_ERR_MAX; ++i) s.errors[i] += cpu.errors[i];
+    for (std::uint32_t i = 0; i < XDPGUARD_FLOOD_COUNTED; ++i) s.flood[i] += cpu.flood[i];
   }
+  s.flood[XDPGUARD_FLOOD_FRAG] = s.parse[XDPGUARD_PARSE_FRAGMENT];
   s.default_rule = XG_TRY(rule_stats_.sum(XDPGUARD_RULE_DEFAULT));
   XG_CHECK(add_counters(in.rules));
   s.rules = std::move(in.rules);

@@ -46,6 +46,9 @@ struct GuardConfig {
   std::uint32_t limit_buckets = 65536;
   std::uint32_t block_entries = 16384;
   bool fake_clock = false;
+  // Per-protocol counters for flood detection (docs/telemetry.md); off
+  // only for the benchmark's baseline (the parser without them).
+  bool flood_counters = true;
 };
 
 // Where one interface's pins live. Pure: unit-tested.
@@ -113,6 +116,8 @@ struct GuardStats {
   std::array<xdpguard_counter, XDPGUARD_NUM_ACTIONS> actions{};
   std::array<xdpguard_counter, XDPGUARD_PARSE_MAX> parse{};
   std::array<xdpguard_counter, XDPGUARD_ERR_MAX> errors{};
+  // SYN, UDP, ICMP, fragments (enum xdpguard_flood_proto): flood detection's counters.
+  std::array<xdpguard_counter, XDPGUARD_FLOOD_MAX> flood{};
   xdpguard_counter default_rule{};
   std::vector<RuleRecord> rules;
   DdosStats ddos;  // limiter, block list and SYN proxy

@@ -65,8 +65,9 @@ class Lab {
   bool alive_ = false;
 };
 
-// Name prefixes of labs: "xg" (default), "xd10" (the DDoS tests), "xt11" (the telemetry tests).
-inline constexpr const char* kLabPrefixes[] = {"xg", "xd10", "xt11"};
+// Name prefixes of labs: "xg" (default), "xd10" (the DDoS tests), "xt11" (the telemetry tests),
+// "xf11" (the flood detection tests).
+inline constexpr const char* kLabPrefixes[] = {"xg", "xd10", "xt11", "xf11"};
 
 // Deletes labs of dead processes (names "<prefix><pid>..." whose pid is gone).
 void sweep_stale_labs();

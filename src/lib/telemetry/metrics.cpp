@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bpf/system.h"
+#include "telemetry/flood_monitor.h"
 
 namespace xdpguard::telemetry {
 namespace {
@@ -70,6 +71,7 @@ Result<Snapshot> collect() {
       m.stats = XG_TRY(g.stats());
       m.stats.ifname = iface.name;
       m.records = XG_TRY(XG_TRY(TelemetryMaps::open(g)).counters());
+      m.flood = XG_TRY(flood_status(g));
       return m;
     };
     auto m = one();
@@ -162,6 +164,47 @@ std::string metrics_text(const Snapshot& s, std::uint64_t scrape_errors_total) {
     w.family(name, "counter", help);
     for (const auto& m : s.interfaces) w.sample(name, {{"interface", m.stats.ifname}}, m.records.*field);
   }
+
+  // Flood detection (docs/telemetry.md): the counters always; rates and
+  // attack states only while a detector runs (else they are unknown).
+  for (auto [name, get, help] :
+       {std::tuple{"xdpguard_flood_packets_total", packets,
+                   "Packets of the protocols floods are made of: syn (TCP SYN without ACK), udp, icmp "
+                   "(ICMP and ICMPv6), fragment (non-first IP fragments)."},
+        std::tuple{"xdpguard_flood_bytes_total", bytes, "Bytes of those packets."}}) {
+    w.family(name, "counter", help);
+    for (const auto& m : s.interfaces)
+      for (std::size_t p = 0; p < kFloodProtos; ++p)
+        w.sample(name, {{"interface", m.stats.ifname}, {"protocol", flood_proto_name(p)}},
+                 get(m.flood.counters[p]));
+  }
+  w.family("xdpguard_flood_threshold_packets_per_second", "gauge",
+           "Rate over which an attack of the protocol starts (0: not watched).");
+  for (const auto& m : s.interfaces)
+    for (std::size_t p = 0; p < kFloodProtos; ++p)
+      w.sample("xdpguard_flood_threshold_packets_per_second",
+               {{"interface", m.stats.ifname}, {"protocol", flood_proto_name(p)}}, m.flood.config.pps[p]);
+  w.family("xdpguard_flood_detector_up", "gauge",
+           "1 while a flood detector samples the interface (events or metrics --listen), else 0.");
+  for (const auto& m : s.interfaces)
+    w.sample("xdpguard_flood_detector_up", {{"interface", m.stats.ifname}}, m.flood.detector ? 1 : 0);
+  w.family("xdpguard_flood_rate_packets_per_second", "gauge",
+           "The protocol's rate over the detector's last interval (one second).");
+  for (const auto& m : s.interfaces)
+    for (std::size_t p = 0; m.flood.detector && p < kFloodProtos; ++p)
+      w.sample("xdpguard_flood_rate_packets_per_second",
+               {{"interface", m.stats.ifname}, {"protocol", flood_proto_name(p)}},
+               m.flood.state.proto[p].rate_pps);
+  w.family("xdpguard_attack_active", "gauge", "1 while an attack of the protocol goes on, else 0.");
+  for (const auto& m : s.interfaces)
+    for (std::size_t p = 0; m.flood.detector && p < kFloodProtos; ++p)
+      w.sample("xdpguard_attack_active", {{"interface", m.stats.ifname}, {"protocol", flood_proto_name(p)}},
+               m.flood.state.proto[p].active ? 1 : 0);
+  w.family("xdpguard_attacks_total", "counter", "Attacks detected since the interface was attached.");
+  for (const auto& m : s.interfaces)
+    for (std::size_t p = 0; p < kFloodProtos; ++p)
+      w.sample("xdpguard_attacks_total", {{"interface", m.stats.ifname}, {"protocol", flood_proto_name(p)}},
+               m.flood.state.proto[p].attacks);
 
   w.family("xdpguard_rules", "gauge", "Rules installed on the interface.");
   for (const auto& m : s.interfaces)

@@ -10,6 +10,10 @@
 //   xdpguard_records_total, _records_lost_total, _records_sampled_out_total,
 //   xdpguard_records_unread_total, _record_bytes_total {interface}
 //   xdpguard_rules, xdpguard_interface_info           gauges
+//   xdpguard_flood_packets_total / _bytes_total       {interface, protocol}
+//   xdpguard_flood_threshold_packets_per_second, xdpguard_flood_rate_packets_per_second,
+//   xdpguard_attack_active                            gauges {interface, protocol}
+//   xdpguard_attacks_total {interface, protocol}, xdpguard_flood_detector_up {interface}
 //
 // collect() fails only when the namespace's pins cannot be listed; an
 // interface that cannot be read is left out and counted in
@@ -24,6 +28,7 @@
 
 #include "core/result.h"
 #include "guard/guard.h"
+#include "telemetry/flood.h"
 #include "telemetry/maps.h"
 
 namespace xdpguard::telemetry {
@@ -31,6 +36,7 @@ namespace xdpguard::telemetry {
 struct InterfaceMetrics {
   GuardStats stats;  // ifname and mode set
   TmCounters records;
+  FloodStatus flood;
 };
 
 struct Snapshot {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "telemetry/flood_monitor.h"
 #include "telemetry/talkers.h"
 
 namespace xdpguard::telemetry {
@@ -34,12 +35,14 @@ Result<void> add_stats_json(nlohmann::json& stats, const Guard& g) {
   auto maps = XG_TRY(TelemetryMaps::open(g));
   stats["telemetry"] = counters_json(XG_TRY(maps.counters()), XG_TRY(maps.reader()));
   stats["top_talkers"] = XG_TRY(talkers_json(g));
+  stats["flood"] = flood_status_json(XG_TRY(flood_status(g)), Clock::now());
   return {};
 }
 
 Result<std::string> stats_lines(const Guard& g) {
   auto maps = XG_TRY(TelemetryMaps::open(g));
-  return counters_line(XG_TRY(maps.counters()), XG_TRY(maps.reader()));
+  return counters_line(XG_TRY(maps.counters()), XG_TRY(maps.reader())) +
+         flood_status_line(XG_TRY(flood_status(g)));
 }
 
 }  // namespace xdpguard::telemetry

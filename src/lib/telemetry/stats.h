@@ -1,7 +1,7 @@
 // What `xdpguard stats` shows of telemetry: the record counters (records,
-// lost, sampled out, unread), the reader, and (when enabled) the top
-// talkers. Added to the stats JSON document as "telemetry" and as lines
-// under the stats table.
+// lost, sampled out, unread), the reader, (when enabled) the top talkers,
+// and flood detection ("flood": thresholds, counters, attacks). Added to the stats JSON document as
+// "telemetry" and as lines under the stats table.
 #pragma once
 
 #include <string>
