@@ -14,9 +14,6 @@ const volatile struct xdpguard_gen_cfg cfg = {};
 
 /* Frames rewritten and handed to XDP_TX; one runner at a time per object. */
 __u64 frames = 0;
-/* Frames the rewrite refused (XDP_ABORTED). */
-__u64 aborted = 0;
-
 /*
  * Pacing, set by the runner between runs (0: off). A frame goes out no
  * sooner than next_ns, which then moves on by pace_ns; a frame that comes
@@ -25,40 +22,47 @@ __u64 aborted = 0;
  * frames it sent: the peer's NAPI runs here) catches up with what fell due
  * in the last XG_GEN_CATCH_UP_NS at most, at once: bursts stay that short.
  * `limit`: no frame goes out once `frames` reaches it (0: none), so a
- * paced run sends an exact count.
+ * paced run sends an exact count. first_ns / last_ns: when the first and
+ * the last paced frame went out.
  */
 #define XG_GEN_CATCH_UP_NS 5000000
 __u64 pace_ns = 0;
 __u64 next_ns = 0;
 __u64 limit = 0;
-/* Paced: when the first and the last frame went out (0: none yet). */
 __u64 first_ns = 0;
 __u64 last_ns = 0;
+
+/* Does this frame go out now? */
+static __always_inline int xg_gen_due(void)
+{
+	__u64 now, due;
+
+	if (limit && frames >= limit)
+		return 0;
+	if (!pace_ns)
+		return 1;
+	now = bpf_ktime_get_ns();
+	if (now < next_ns)
+		return 0;
+	due = now - XG_GEN_CATCH_UP_NS;
+	next_ns = (next_ns > due ? next_ns : due) + pace_ns;
+	if (!first_ns)
+		first_ns = now;
+	last_ns = now;
+	return 1;
+}
 
 SEC("xdp")
 int xg_gen(struct xdp_md *ctx)
 {
 	__u8 *data = (__u8 *)(long)ctx->data;
 	__u8 *end = (__u8 *)(long)ctx->data_end;
-	__u64 now, due;
 
-	if (limit && frames >= limit)
-		return XDP_DROP;
-	if (pace_ns) {
-		now = bpf_ktime_get_ns();
-		if (now < next_ns)
-			return XDP_DROP;
-		due = now - XG_GEN_CATCH_UP_NS;
-		next_ns = (next_ns > due ? next_ns : due) + pace_ns;
-		if (!first_ns)
-			first_ns = now;
-		last_ns = now;
-	}
 	if (xg_gen_rewrite(data, end, &cfg,
-			   bpf_get_prandom_u32(), bpf_get_prandom_u32()) < 0) {
-		aborted++;
+			   bpf_get_prandom_u32(), bpf_get_prandom_u32()) < 0)
 		return XDP_ABORTED;
-	}
+	if (!xg_gen_due())
+		return XDP_DROP;
 	frames++;
 	return XDP_TX;
 }
