@@ -13,7 +13,7 @@
 // highest rate of records each of `xdpguard events`, `xdpguard capture`,
 // `tcpdump -n` and `tcpdump -w` takes without loss, on the same frames.
 //
-//   telemetry_bench [--quick] [--vs-tcpdump]
+//   telemetry_bench [--quick] [--vs-tcpdump [--other XDPGUARD]]
 #include <linux/bpf.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,14 +101,17 @@ double median(std::vector<double> v) {
 }  // namespace
 
 namespace xdpguard::bench {
-int vs_tcpdump(bool quick);  // vs_tcpdump.cpp
+int vs_tcpdump(bool quick, const std::string& other);  // vs_tcpdump.cpp
 }  // namespace xdpguard::bench
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   log::init();
+  std::string other;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--other") == 0) other = argv[i + 1];
   for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], "--vs-tcpdump") == 0) return bench::vs_tcpdump(quick);
+    if (std::strcmp(argv[i], "--vs-tcpdump") == 0) return bench::vs_tcpdump(quick, other);
   const std::uint32_t kRepeat = 20'000;  // 20,000 records of up to 216 B: well inside 8 MiB
   const int rounds = quick ? 5 : 15;
   const auto frame = bench::frame(bench::packet(17, "198.18.0.1", "198.18.0.2", 1000, 9));

@@ -33,6 +33,9 @@
 // ring about 15,000 packets), which flatters each a little: a rate is
 // "lossless" when the buffer absorbed what the reader lagged during T.
 //
+// --other XDPGUARD adds the events and capture of another xdpguard binary
+// (a before/after in the same run).
+//
 // Checks, every run: each receiver's output is counted (text lines with the
 // frame's addresses, ports and length; pcap records of the right length and
 // port, read without libpcap) and must equal what the receiver itself says
@@ -237,7 +240,7 @@ std::string mpps(double v) { return fmt::format("{:.2f}", v / 1e6); }
 
 }  // namespace
 
-int vs_tcpdump(bool quick) {
+int vs_tcpdump(bool quick, const std::string& other) {
   auto die = [](const std::string& what) {
     std::fprintf(stderr, "telemetry_bench --vs-tcpdump: %s\n", what.c_str());
     return 1;
@@ -365,6 +368,23 @@ int vs_tcpdump(bool quick) {
       return Claim{number_before(e, "packets captured"), number_before(e, "packets dropped by kernel")};
     };
     rx.push_back(r);
+  }
+
+  // --other XDPGUARD: the events and capture of another build too (the
+  // previous commit's, say), for a before/after in the same run.
+  if (!other.empty()) {
+    for (std::size_t i : {std::size_t{0}, std::size_t{2}}) {
+      Receiver r = rx[i];
+      r.key += "_other";
+      r.label = (i == 0 ? "events (" : "capture (") + other + ")";
+      for (auto& a : r.argv)
+        if (a == xg) a = other;
+      if (i == 2) {
+        r.out = base + "-capture-other.pcap";
+        r.argv[6] = r.out;
+      }
+      rx.push_back(r);
+    }
   }
 
   // One burst of `frames` at `rate` read by r; what it delivered.
