@@ -42,12 +42,15 @@ static __always_inline int xg_gen_due(void)
 	if (!pace_ns)
 		return 1;
 	now = bpf_ktime_get_ns();
+	if (!first_ns) {
+		/* the run's first frame: the pace starts now, with no catch-up */
+		first_ns = now;
+		next_ns = now;
+	}
 	if (now < next_ns)
 		return 0;
 	due = now - XG_GEN_CATCH_UP_NS;
 	next_ns = (next_ns > due ? next_ns : due) + pace_ns;
-	if (!first_ns)
-		first_ns = now;
 	last_ns = now;
 	return 1;
 }
