@@ -156,6 +156,16 @@ struct Row {
   std::optional<Goal> goal;
 };
 
+// XDP_DROP after a call of `helper` (a clock): what reading it costs.
+Result<UniqueFd> clock_program(std::int32_t helper) {
+  bpf_insn insns[] = {{BPF_JMP | BPF_CALL, 0, 0, 0, helper},
+                      {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_DROP},
+                      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+  int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "bench_clock", "GPL", insns, 3, nullptr);
+  if (fd < 0) return fail_errno(errno, "load a clock program");
+  return UniqueFd(fd);
+}
+
 const char* verdict_name(std::uint32_t v) { return v == XDP_DROP ? "drop" : v == XDP_PASS ? "pass" : "?"; }
 
 std::string fmt_ns(double v) {
@@ -474,8 +484,9 @@ int run_bench(const bench::Args& args) {
     auto mil4 = make(texts("ip", true, " per saddr"), "limiter, per saddr, 1,000,000 sources", big);
     auto base6 = make(texts("ip6", false, ""), "limiter baseline IPv6");
     auto mil6 = make(texts("ip6", true, " per saddr"), "limiter, IPv6 per saddr, 1,000,000 sources", big);
-    for (auto [p, fam, src] : {std::tuple{mil4.get(), std::uint8_t{4}, std::function<std::string(std::uint32_t)>(src4)},
-                               std::tuple{mil6.get(), std::uint8_t{6}, std::function<std::string(std::uint32_t)>(src6)}}) {
+    for (auto [p, fam, src] :
+         {std::tuple{mil4.get(), std::uint8_t{4}, std::function<std::string(std::uint32_t)>(src4)},
+          std::tuple{mil6.get(), std::uint8_t{6}, std::function<std::string(std::uint32_t)>(src6)}}) {
       if (auto r = fill(*p, texts(fam == 4 ? "ip" : "ip6", true, " per saddr"), fam, src); !r)
         return die(r.error().message());
       auto st = p->guard.ddos_stats();
@@ -486,8 +497,8 @@ int run_bench(const bench::Args& args) {
     // Cases: each pipeline, the packet over its limit (dport 53) and under
     // it (dport 54), from one source or in turn from 64 of the million.
     auto pkt = [&](const std::string& src, std::uint16_t dport) {
-      return bench::packet(rules::kProtoUdp, src, src.find(':') == std::string::npos ? "198.18.0.2" : "fd00::2",
-                           1024, dport);
+      return bench::packet(rules::kProtoUdp, src,
+                           src.find(':') == std::string::npos ? "198.18.0.2" : "fd00::2", 1024, dport);
     };
     for (int v6 = 0; v6 < 2; ++v6) {
       auto& base = v6 ? *base6 : *base4;
@@ -498,10 +509,12 @@ int run_bench(const bench::Args& args) {
         const char* state = under_limit ? "under the limit" : "over the limit";
         const PacketFields p = pkt(one_src, port);
         // The same rule without the limit: it matches, the packet is dropped.
-        const std::size_t b = add(fmt::format("limit_base{}_{}", v6 ? 6 : 4, port),
-                                  fmt::format("the same rules without limit, {}", fam), base.prog.prog_fd(), p,
-                                  XDP_DROP, base.counter(base.ids[under_limit]), fmt::format("rule {}", under_limit + 1));
-        auto limited = [&](std::string key, Pipeline& pl, std::string lim, std::string sources, bool many, bool goal) {
+        const std::size_t b =
+            add(fmt::format("limit_base{}_{}", v6 ? 6 : 4, port),
+                fmt::format("the same rules without limit, {}", fam), base.prog.prog_fd(), p, XDP_DROP,
+                base.counter(base.ids[under_limit]), fmt::format("rule {}", under_limit + 1));
+        auto limited = [&](std::string key, Pipeline& pl, std::string lim, std::string sources, bool many,
+                           bool goal) {
           const std::size_t c =
               add(std::move(key), fmt::format("{}, {}", lim, state), pl.prog.prog_fd(), p,
                   under_limit ? XDP_PASS : XDP_DROP, pl.counter(under_limit ? 0 : pl.ids[0]),
@@ -527,6 +540,20 @@ int run_bench(const bench::Args& args) {
     limit_pipelines.push_back(std::move(base6));
     limit_pipelines.push_back(std::move(mil6));
   }
+  // What the exact clock the limiter reads costs by itself, and the tick
+  // clock beside it (not used: not exact, docs/ddos.md).
+  auto ktime = clock_program(BPF_FUNC_ktime_get_ns), coarse = clock_program(BPF_FUNC_ktime_get_coarse_ns);
+  if (!ktime || !coarse) return die("cannot load the clock programs");
+  struct ClockRow {
+    std::size_t c;
+    std::string what;
+  };
+  std::vector<ClockRow> clock_rows;
+  clock_rows.push_back({add("clock_ktime", "bare XDP_DROP + bpf_ktime_get_ns()", ktime->get(), lab4, XDP_DROP, {}, ""),
+                        "the exact clock (CLOCK_MONOTONIC), read by the limiter"});
+  clock_rows.push_back({add("clock_coarse", "bare XDP_DROP + bpf_ktime_get_coarse_ns()", coarse->get(), lab4,
+                            XDP_DROP, {}, ""),
+                        "the tick clock (CLOCK_MONOTONIC_COARSE), not used: not exact"});
   std::vector<std::uint64_t> created_before;
   for (const auto& lp : limit_pipelines) {
     auto st = lp->guard.ddos_stats();
@@ -547,7 +574,8 @@ int run_bench(const bench::Args& args) {
         }
         before = *b;
       }
-      const Bytes& frame = c.frames.empty() ? c.frame : c.frames[static_cast<std::size_t>(round) % c.frames.size()];
+      const Bytes& frame =
+          c.frames.empty() ? c.frame : c.frames[static_cast<std::size_t>(round) % c.frames.size()];
       const double t0 = thread_cpu_ns();
       auto r = test_run(c.fd, frame, repeat);
       const double cpu = (thread_cpu_ns() - t0) / repeat;
@@ -667,7 +695,8 @@ int run_bench(const bench::Args& args) {
 
   // ---- the limiter's table
   std::printf(
-      "\n## Rate limiter cost (BPF_PROG_TEST_RUN, ns/packet, same rounds): a `limit` on `drop ip[6] udp dport "
+      "\n## Rate limiter cost (BPF_PROG_TEST_RUN, ns/packet, same rounds): a `limit` on `drop ip[6] udp "
+      "dport "
       "53|54` vs the same rule without it\n\n"
       "| limit | sources tracked | packet | ns/packet | same rule without limit | added | goal | |\n"
       "|---|---:|---|---:|---:|---:|---:|---|\n");
@@ -687,8 +716,8 @@ int run_bench(const bench::Args& args) {
       }
     }
     if (!valid) status = "CHECK FAILED: " + (c.error.empty() ? b.error : c.error);
-    std::printf("| %s | %s | %s | %s | %s | %s (cpu %+.1f) | %s | %s |\n", c.label.c_str(), lr.sources.c_str(),
-                bench::describe(c.packet).c_str(), valid ? fmt_ns(c.med()).c_str() : "-",
+    std::printf("| %s | %s | %s | %s | %s | %s (cpu %+.1f) | %s | %s |\n", c.label.c_str(),
+                lr.sources.c_str(), bench::describe(c.packet).c_str(), valid ? fmt_ns(c.med()).c_str() : "-",
                 valid ? fmt_ns(b.med()).c_str() : "-", valid ? fmt::format("{:+.0f}", added).c_str() : "-",
                 added_cpu, goal.c_str(), status.c_str());
     jlim.push_back({{"key", c.key},
@@ -701,10 +730,22 @@ int run_bench(const bench::Args& args) {
                     {"goal_max_added_ns", lr.goal ? nlohmann::json(30) : nlohmann::json()},
                     {"error", c.error.empty() ? b.error : c.error}});
   }
+  for (const auto& cr : clock_rows) {
+    const Case& c = cases[cr.c];
+    const Case& b = cases[c_drop];
+    const bool valid = c.error.empty() && b.error.empty();
+    std::printf("| %s: %s | | | %s | %s (bare XDP_DROP) | %s (cpu %+.1f) | | %s |\n", c.label.c_str(), cr.what.c_str(),
+                valid ? fmt_ns(c.med()).c_str() : "-", valid ? fmt_ns(b.med()).c_str() : "-",
+                valid ? fmt::format("{:+.0f}", c.med() - b.med()).c_str() : "-", c.med_cpu() - b.med_cpu(),
+                valid ? "" : ("CHECK FAILED: " + c.error).c_str());
+    jlim.push_back({{"key", c.key}, {"label", c.label}, {"median_ns", c.med()}, {"baseline_ns", b.med()},
+                    {"added_ns", c.med() - b.med()}, {"error", c.error}});
+  }
   out["limiter"] = jlim;
   std::printf(
       "\nChecked in every round: over the limit the packet is dropped and counted for the rule, under it it "
-      "passes and is counted for the default action; the 1,000,000-source rows send from 64 of the sources in "
+      "passes and is counted for the default action; the 1,000,000-source rows send from 64 of the sources "
+      "in "
       "turn (one a round), each of which had its bucket already (no bucket was made while measuring), and "
       "their maps held 2,000,000 buckets (both rules) before.\n");
 

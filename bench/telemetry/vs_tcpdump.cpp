@@ -116,8 +116,9 @@ Count count_lines(const std::string& path, const std::string& tail, const std::s
   std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
-    const bool rec = line.size() > tail.size() && line.compare(line.size() - tail.size(), tail.size(), tail) == 0 &&
-                     line.size() > 15 && line[2] == ':' && line[5] == ':' && line[8] == '.';
+    const bool rec = line.size() > tail.size() &&
+                     line.compare(line.size() - tail.size(), tail.size(), tail) == 0 && line.size() > 15 &&
+                     line[2] == ':' && line[5] == ':' && line[8] == '.';
     if (rec) {
       ++c.records;
     } else if (!line.empty() && (ignore.empty() || line.rfind(ignore, 0) != 0)) {  // tcpdump ends with "\n"
@@ -168,18 +169,18 @@ Count count_pcap(const std::string& path) {
 struct Receiver {
   std::string key, label;
   std::vector<std::string> argv;
-  std::string out;         // the records (stdout, or the -w file)
-  bool to_stdout = true;   // else stdout is ignored
-  std::string ready;       // on stderr once it reads
-  bool xdpguard = false;   // its claims are exact counters
+  std::string out;        // the records (stdout, or the -w file)
+  bool to_stdout = true;  // else stdout is ignored
+  std::string ready;      // on stderr once it reads
+  bool xdpguard = false;  // its claims are exact counters
   std::function<Count(const std::string&)> count;
   std::function<Claim(const std::string&)> claim;
   // results
-  double best = 0;         // highest lossless rate (records/s)
-  bool bound = false;      // `best` is a lower bound: the lab could not offer more
+  double best = 0;     // highest lossless rate (records/s)
+  bool bound = false;  // `best` is a lower bound: the lab could not offer more
   bool out_of_race = false;
-  int misses = 0;          // lossy steps in a row
-  double cpu_ns = 0;       // CPU (user + sys) per record, at its best step
+  int misses = 0;     // lossy steps in a row
+  double cpu_ns = 0;  // CPU (user + sys) per record, at its best step
   std::vector<std::string> errors;
 };
 
@@ -232,7 +233,9 @@ double reap(pid_t pid, std::chrono::milliseconds timeout) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  auto s = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
   return s(ru.ru_utime) + s(ru.ru_stime);
 }
 
@@ -310,10 +313,10 @@ int vs_tcpdump(bool quick, const std::string& other) {
   // ---- the receivers
   const std::string base = "/tmp/" + lab->prefix();
   const std::string filter = fmt::format("udp port {}", kPort);
-  const std::string ev_tail = fmt::format(" pass rule 1 log udp {}:1024 > {}:{} len {}", lab->client().ip4,
-                                          srv.ip4, kPort, kFrame);
-  const std::string td_tail = fmt::format(" IP {}.1024 > {}.{}: UDP, length {}", lab->client().ip4, srv.ip4,
-                                          kPort, kFrame - 42);
+  const std::string ev_tail =
+      fmt::format(" pass rule 1 log udp {}:1024 > {}:{} len {}", lab->client().ip4, srv.ip4, kPort, kFrame);
+  const std::string td_tail =
+      fmt::format(" IP {}.1024 > {}.{}: UDP, length {}", lab->client().ip4, srv.ip4, kPort, kFrame - 42);
   std::vector<Receiver> rx;
   {
     Receiver r;
@@ -324,7 +327,9 @@ int vs_tcpdump(bool quick, const std::string& other) {
     r.ready = "reading the records";
     r.xdpguard = true;
     r.count = [ev_tail](const std::string& f) { return count_lines(f, ev_tail, "-- "); };
-    r.claim = [](const std::string& e) { return Claim{number_before(e, "records,"), number_before(e, "lost\n")}; };
+    r.claim = [](const std::string& e) {
+      return Claim{number_before(e, "records,"), number_before(e, "lost\n")};
+    };
     rx.push_back(r);
   }
   {
@@ -438,7 +443,8 @@ int vs_tcpdump(bool quick, const std::string& other) {
   const double secs = quick ? 0.5 : 1.5;
   std::vector<double> rates;
   for (double v = quick ? 0.2e6 : 0.125e6; v < 6e6; v *= quick ? 2 : std::sqrt(2.0)) rates.push_back(v);
-  std::printf("\n## Records per second to user space without loss: xdpguard vs tcpdump (same traffic, same run)\n\n");
+  std::printf(
+      "\n## Records per second to user space without loss: xdpguard vs tcpdump (same traffic, same run)\n\n");
   std::printf(
       "Bursts of 64-byte UDP frames at stepped rates, %.1f s each, read by each receiver in turn (its own "
       "process on CPU 0; the generator on CPU %d). Per step: frames that arrived / records the receiver "
@@ -473,9 +479,10 @@ int vs_tcpdump(bool quick, const std::string& other) {
         // Checks: the output holds what the receiver says it delivered, and
         // nothing else; delivered + lost = arrived.
         if (s.count.other)
-          r.errors.push_back(fmt::format("{:.2f} Mpps: {} lines/records in the output are not the frames sent "
-                                         "(\"{}\")",
-                                         rate / 1e6, s.count.other, s.count.first_other));
+          r.errors.push_back(
+              fmt::format("{:.2f} Mpps: {} lines/records in the output are not the frames sent "
+                          "(\"{}\")",
+                          rate / 1e6, s.count.other, s.count.first_other));
         if (!s.claim.delivered || *s.claim.delivered != s.counted)
           r.errors.push_back(fmt::format("{:.2f} Mpps: says it delivered {}, its output holds {}", rate / 1e6,
                                          s.claim.delivered ? std::to_string(*s.claim.delivered) : "?",
@@ -520,19 +527,22 @@ int vs_tcpdump(bool quick, const std::string& other) {
   for (auto& r : rx)
     if (!r.out_of_race) r.bound = true;  // lossless at the highest rate tried
 
-  std::printf("\n| receiver | records/s without loss | CPU per record | check |\n| --- | ---: | ---: | --- |\n");
+  std::printf(
+      "\n| receiver | records/s without loss | CPU per record | check |\n| --- | ---: | ---: | --- |\n");
   for (const auto& r : rx) {
     if (!r.errors.empty()) status = 1;
-    std::printf("| %s | %s%s M | %.0f ns | %s |\n", r.label.c_str(), r.bound ? ">= " : "", mpps(r.best).c_str(),
-                r.cpu_ns, r.errors.empty() ? "ok" : ("FAILED: " + r.errors.front()).c_str());
+    std::printf("| %s | %s%s M | %.0f ns | %s |\n", r.label.c_str(), r.bound ? ">= " : "",
+                mpps(r.best).c_str(), r.cpu_ns,
+                r.errors.empty() ? "ok" : ("FAILED: " + r.errors.front()).c_str());
   }
   std::printf("\n| pair (same output) | ratio | goal | |\n| --- | ---: | ---: | --- |\n");
   auto pair = [&](const Receiver& x, const Receiver& t) {
     const double ratio = t.best > 0 ? x.best / t.best : 0;
     // A lower bound on xdpguard's side makes the ratio a lower bound; one
     // on tcpdump's side leaves it unknown (tcpdump might have done better).
-    std::string shown = t.bound ? fmt::format("{:.2f}x, not a bound: tcpdump lost nothing the lab could send", ratio)
-                                : fmt::format("{}{:.2f}x", x.bound ? ">= " : "", ratio);
+    std::string shown =
+        t.bound ? fmt::format("{:.2f}x, not a bound: tcpdump lost nothing the lab could send", ratio)
+                : fmt::format("{}{:.2f}x", x.bound ? ">= " : "", ratio);
     const bool met = !t.bound && ratio >= 3.0;
     std::printf("| %s / %s | %s | >= 3x | %s |\n", x.label.c_str(), t.label.c_str(), shown.c_str(),
                 met ? "met" : "MISSED");

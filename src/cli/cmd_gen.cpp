@@ -117,7 +117,8 @@ void register_gen_command(CLI::App& app, Command& cmd) {
   gen->add_option("--count", a->count, "Stop after this many frames");
   gen->add_option("--duration", a->seconds, "Stop after this many seconds (default 10 without --count)")
       ->check(CLI::PositiveNumber);
-  gen->add_option("--rate", a->rate, "Frames per second at most, paced in the kernel (default: as fast as it can)")
+  gen->add_option("--rate", a->rate,
+                  "Frames per second at most, paced in the kernel (default: as fast as it can)")
       ->check(CLI::PositiveNumber);
   gen->add_option("--dst-mac", a->dst_mac, "Destination MAC (default: from the neighbour table)");
   gen->add_flag("--force", a->force,

@@ -191,7 +191,8 @@ TEST_F(Gen, DurationBoundsTheRunAndProgressIsPrinted) {
 // still exact.
 TEST_F(Gen, RateIsNeverExceededAndTheCountIsExact) {
   constexpr int kFrames = 20000;
-  auto r = gen({"--dst", lab_->server().ip4, "--count", std::to_string(kFrames), "--rate", "20000", "--json"});
+  auto r =
+      gen({"--dst", lab_->server().ip4, "--count", std::to_string(kFrames), "--rate", "20000", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["frames"], kFrames);

@@ -90,7 +90,8 @@ TEST(TelemetryFormat, RecordWriterEqualsLineAndJson) {
     r.pkt.family = fams[pick(3)];
     const std::uint8_t protos[] = {6, 17, 1, 58, 47, 132};
     r.pkt.l4proto = protos[pick(6)];
-    for (int w = 0; w < 4; ++w) r.pkt.saddr[w] = static_cast<std::uint32_t>(rng()), r.pkt.daddr[w] = static_cast<std::uint32_t>(rng());
+    for (int w = 0; w < 4; ++w)
+      r.pkt.saddr[w] = static_cast<std::uint32_t>(rng()), r.pkt.daddr[w] = static_cast<std::uint32_t>(rng());
     r.pkt.sport = static_cast<std::uint16_t>(rng());
     r.pkt.dport = static_cast<std::uint16_t>(rng());
     r.pkt.tcp_flags = static_cast<std::uint8_t>(pick(4) ? rng() : 0);
@@ -111,7 +112,8 @@ TEST(TelemetryFormat, RecordWriterEqualsLineAndJson) {
   // Every shape was there.
   for (const char* s : {" fragment", " flags none", " type ", " vlans ", " not-ip", "]:", " - ", " default "})
     EXPECT_NE(want_text.find(s), std::string::npos) << s;
-  for (const char* s : {"\"frame\":", "\"icmp_code\":", "\"rule_id\":null", "\"family\":null", "\"tcp_flags\":\"\""})
+  for (const char* s :
+       {"\"frame\":", "\"icmp_code\":", "\"rule_id\":null", "\"family\":null", "\"tcp_flags\":\"\""})
     EXPECT_NE(want_json.find(s), std::string::npos) << s;
 }
 

@@ -73,7 +73,8 @@ class Ring {
     if (!r.epoll_) return fail_errno(errno, "epoll_create1");
     epoll_event ev{};
     ev.events = EPOLLIN;
-    if (::epoll_ctl(r.epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return fail_errno(errno, "epoll on the ring buffer");
+    if (::epoll_ctl(r.epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
+      return fail_errno(errno, "epoll on the ring buffer");
     return r;
   }
 
@@ -98,7 +99,8 @@ class Ring {
     while (more && cons < prod && cons - first <= mask_) {
       while (cons < prod) {
         const std::uint8_t* rec = prod_ + page_ + (cons & mask_);
-        const std::uint32_t hdr = __atomic_load_n(reinterpret_cast<const std::uint32_t*>(rec), __ATOMIC_ACQUIRE);
+        const std::uint32_t hdr =
+            __atomic_load_n(reinterpret_cast<const std::uint32_t*>(rec), __ATOMIC_ACQUIRE);
         if (hdr & BPF_RINGBUF_BUSY_BIT) {
           prod = cons;  // not committed yet: the batch ends here
           break;
@@ -192,7 +194,9 @@ struct RecordReader::State {
     if (!active) return fail(EINVAL, "the reader was stopped");
     XG_CHECK(renew_if_due());
     std::size_t delivered = 0;
-    auto each = [&](const std::uint8_t* data, std::size_t size) { return on_sample(data, size, f, delivered); };
+    auto each = [&](const std::uint8_t* data, std::size_t size) {
+      return on_sample(data, size, f, delivered);
+    };
     // The wait ends at once while records are there; else at the kernel's
     // wakeup (only for a batch, XDPGUARD_EVENTS_WAKEUP) or the timeout, and
     // what came meanwhile is read then.
