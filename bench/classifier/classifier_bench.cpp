@@ -549,8 +549,9 @@ int run_bench(const bench::Args& args) {
     std::string what;
   };
   std::vector<ClockRow> clock_rows;
-  clock_rows.push_back({add("clock_ktime", "bare XDP_DROP + bpf_ktime_get_ns()", ktime->get(), lab4, XDP_DROP, {}, ""),
-                        "the exact clock (CLOCK_MONOTONIC), read by the limiter"});
+  clock_rows.push_back(
+      {add("clock_ktime", "bare XDP_DROP + bpf_ktime_get_ns()", ktime->get(), lab4, XDP_DROP, {}, ""),
+       "the exact clock (CLOCK_MONOTONIC), read by the limiter"});
   clock_rows.push_back({add("clock_coarse", "bare XDP_DROP + bpf_ktime_get_coarse_ns()", coarse->get(), lab4,
                             XDP_DROP, {}, ""),
                         "the tick clock (CLOCK_MONOTONIC_COARSE), not used: not exact"});
@@ -604,7 +605,7 @@ int run_bench(const bench::Args& args) {
   for (std::size_t i : {std::size_t{3}, std::size_t{5}}) {  // the 1,000,000-source pipelines
     auto st = limit_pipelines[i]->guard.ddos_stats();
     if (!st || st->counters[XDPGUARD_DDOS_BUCKET_NEW].packets != created_before[i])
-      limit_problems.push_back("a measured source of the 1,000,000 had no bucket yet (one was made)");
+      limit_problems.emplace_back("a measured source of the 1,000,000 had no bucket yet (one was made)");
   }
   for (const auto& p : limit_problems) problems.push_back("limiter: " + p);
 
@@ -734,12 +735,16 @@ int run_bench(const bench::Args& args) {
     const Case& c = cases[cr.c];
     const Case& b = cases[c_drop];
     const bool valid = c.error.empty() && b.error.empty();
-    std::printf("| %s: %s | | | %s | %s (bare XDP_DROP) | %s (cpu %+.1f) | | %s |\n", c.label.c_str(), cr.what.c_str(),
-                valid ? fmt_ns(c.med()).c_str() : "-", valid ? fmt_ns(b.med()).c_str() : "-",
+    std::printf("| %s: %s | | | %s | %s (bare XDP_DROP) | %s (cpu %+.1f) | | %s |\n", c.label.c_str(),
+                cr.what.c_str(), valid ? fmt_ns(c.med()).c_str() : "-", valid ? fmt_ns(b.med()).c_str() : "-",
                 valid ? fmt::format("{:+.0f}", c.med() - b.med()).c_str() : "-", c.med_cpu() - b.med_cpu(),
                 valid ? "" : ("CHECK FAILED: " + c.error).c_str());
-    jlim.push_back({{"key", c.key}, {"label", c.label}, {"median_ns", c.med()}, {"baseline_ns", b.med()},
-                    {"added_ns", c.med() - b.med()}, {"error", c.error}});
+    jlim.push_back({{"key", c.key},
+                    {"label", c.label},
+                    {"median_ns", c.med()},
+                    {"baseline_ns", b.med()},
+                    {"added_ns", c.med() - b.med()},
+                    {"error", c.error}});
   }
   out["limiter"] = jlim;
   std::printf(

@@ -199,6 +199,11 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& out, const 
   const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   const int n = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (o < 0 || e < 0 || n < 0) {
+    for (int fd : {o, e, n})
+      if (fd >= 0) ::close(fd);
+    return -1;
+  }
   const pid_t pid = ::fork();
   if (pid == 0) {
     cpu_set_t set;
