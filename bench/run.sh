@@ -9,12 +9,15 @@
 #   throughput.{md,json}  packets/s through a veth lab: bare XDP_DROP (the
 #                         limit), xdpguard, the floor program, xdp-filter,
 #                         nftables, iptables
-#   classifier.{md,json}  ns/packet in the kernel (BPF_PROG_TEST_RUN), and the
-#                         control plane (install, add a rule, load sets)
+#   classifier.{md,json}  ns/packet in the kernel (BPF_PROG_TEST_RUN), what a
+#                         rate limit adds, and the control plane (install, add a
+#                         rule, load sets)
 #   telemetry.md          ns/packet with `log` / a capture vs without, records/s
+#                         without loss against tcpdump
 #   synflood.{md,json}    SYN-ACKs/s under a SYN flood: xdpguard's SYN proxy vs
-#                         a bare XDP_TX program and vs the kernel's own cookies
-# --quick: fewer and shorter runs (about 1.5 minutes; the full run about 6).
+#                         a bare XDP_TX program, a hand-written cookie floor and
+#                         the kernel's own cookies
+# --quick: fewer and shorter runs (about 3 minutes; the full run about 12).
 set -uo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [--quick]}
 shift || true

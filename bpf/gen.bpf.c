@@ -14,6 +14,46 @@ const volatile struct xdpguard_gen_cfg cfg = {};
 
 /* Frames rewritten and handed to XDP_TX; one runner at a time per object. */
 __u64 frames = 0;
+/*
+ * Pacing, set by the runner between runs (0: off). A frame goes out no
+ * sooner than next_ns, which then moves on by pace_ns; a frame that comes
+ * too early is dropped (recycled, never sent), so the run spins until the
+ * next one is due. A runner that fell behind (preempted, or busy with the
+ * frames it sent: the peer's NAPI runs here) catches up with what fell due
+ * in the last XG_GEN_CATCH_UP_NS at most, at once: bursts stay that short.
+ * `limit`: no frame goes out once `frames` reaches it (0: none), so a
+ * paced run sends an exact count. first_ns / last_ns: when the first and
+ * the last paced frame went out.
+ */
+#define XG_GEN_CATCH_UP_NS 5000000
+__u64 pace_ns = 0;
+__u64 next_ns = 0;
+__u64 limit = 0;
+__u64 first_ns = 0;
+__u64 last_ns = 0;
+
+/* Does this frame go out now? */
+static __always_inline int xg_gen_due(void)
+{
+	__u64 now, due;
+
+	if (limit && frames >= limit)
+		return 0;
+	if (!pace_ns)
+		return 1;
+	now = bpf_ktime_get_ns();
+	if (!first_ns) {
+		/* the run's first frame: the pace starts now, with no catch-up */
+		first_ns = now;
+		next_ns = now;
+	}
+	if (now < next_ns)
+		return 0;
+	due = now - XG_GEN_CATCH_UP_NS;
+	next_ns = (next_ns > due ? next_ns : due) + pace_ns;
+	last_ns = now;
+	return 1;
+}
 
 SEC("xdp")
 int xg_gen(struct xdp_md *ctx)
@@ -33,6 +73,8 @@ int xg_gen(struct xdp_md *ctx)
 	if (xg_gen_rewrite(data, end, &cfg,
 			   bpf_get_prandom_u32(), bpf_get_prandom_u32()) < 0)
 		return XDP_ABORTED;
+	if (!xg_gen_due())
+		return XDP_DROP;
 	frames++;
 	return XDP_TX;
 }

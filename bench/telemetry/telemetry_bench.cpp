@@ -9,12 +9,11 @@
 // mean ns/packet. Checks: the verdict is XDP_DROP, and each case with a
 // reader got exactly the records it should have and lost none.
 //
-// --vs-tcpdump: in a veth lab (names xt11<pid>...), `xdpguard gen` sends
-// N logged UDP frames at full speed to the server, where `xdpguard events`
-// and tcpdump (AF_PACKET, libpcap) read the same traffic at the same time;
-// printed: what each delivered and what each lost.
+// --vs-tcpdump (vs_tcpdump.cpp): in a veth lab (names xt11<pid>...), the
+// highest rate of records each of `xdpguard events`, `xdpguard capture`,
+// `tcpdump -n` and `tcpdump -w` takes without loss, on the same frames.
 //
-//   telemetry_bench [--quick] [--vs-tcpdump]
+//   telemetry_bench [--quick] [--vs-tcpdump [--other XDPGUARD]]
 #include <linux/bpf.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,74 +98,20 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// The number before `what` in text ("123 packets captured"); -1 if absent.
-long long number_before(const std::string& text, const std::string& what) {
-  auto p = text.rfind(what);
-  if (p == std::string::npos || p < 2) return -1;
-  auto e = p - 1, b = e;
-  while (b > 0 && std::isdigit(static_cast<unsigned char>(text[b - 1]))) --b;
-  return b == e ? -1 : std::stoll(text.substr(b, e - b));
-}
-
-int vs_tcpdump(bool quick) {
-  char exe[4096] = {};
-  if (::readlink("/proc/self/exe", exe, sizeof exe - 1) <= 0) return 1;
-  const std::string xg =
-      std::filesystem::path(exe).parent_path().parent_path().parent_path() / "src" / "xdpguard";
-  auto lab = Lab::create({.ipv6 = false, .prefix = "xt11"});
-  if (!lab) {
-    std::fprintf(stderr, "lab: %s\n", lab.error().message().c_str());
-    return 1;
-  }
-  const auto& srv = lab->server();
-  auto cli = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {xg, "-n", srv.netns});
-    return run_process(args, std::chrono::seconds(60));
-  };
-  if (auto r = cli({"attach", srv.veth}); !r || r->exit_code) return 1;
-  if (auto r = cli({"rule", "add", srv.veth, "pass udp dport 7000 log"}); !r || r->exit_code) return 1;
-  const std::string ev_out = "/tmp/" + lab->prefix() + "-events.out",
-                    td_out = "/tmp/" + lab->prefix() + "-tcpdump.out";
-  auto ev = BackgroundProcess::start({xg, "-n", srv.netns, "events", srv.veth, "--duration", "60"}, ev_out);
-  auto td = BackgroundProcess::start(
-      lab->in(srv, {"tcpdump", "-n", "-i", srv.veth, "-w", "/dev/null", "udp port 7000"}), td_out);
-  if (!ev || !td) return 1;
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // both reading
-  const long long n = quick ? 1'000'000 : 3'000'000;
-  auto g = run_process({xg, "-n", lab->client().netns, "gen", lab->client().veth, "--dst", srv.ip4, "--dport",
-                        "7000", "--count", std::to_string(n), "--duration", "20"},
-                       std::chrono::seconds(60));
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // both drained
-  ev->stop(SIGINT);
-  td->stop(SIGINT);
-  const std::string e = slurp(ev_out), t = slurp(td_out);
-  const long long ev_got = number_before(e, "records,"), ev_lost = number_before(e, "lost\n");
-  const long long td_got = number_before(t, "packets captured"),
-                  td_drop = number_before(t, "packets dropped by kernel");
-  std::printf("\nvs tcpdump: %lld UDP frames from `xdpguard gen` (%s), read at once by both:\n", n,
-              g && !g->exit_code ? "sent" : "gen FAILED");
-  std::printf("| reader | delivered | lost |\n| --- | ---: | ---: |\n");
-  std::printf("| xdpguard events (ring buffer, headers) | %lld | %lld |\n", ev_got, ev_lost);
-  std::printf("| tcpdump -w /dev/null (AF_PACKET) | %lld | %lld |\n", td_got, td_drop);
-  if (g) std::printf("gen: %s", g->err.c_str());
-  std::filesystem::remove(ev_out);
-  std::filesystem::remove(td_out);
-  (void)cli({"detach", srv.veth});
-  return ev_got + ev_lost == n ? 0 : 1;
-}
-
 }  // namespace
+
+namespace xdpguard::bench {
+int vs_tcpdump(bool quick, const std::string& other);  // vs_tcpdump.cpp
+}  // namespace xdpguard::bench
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   log::init();
+  std::string other;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--other") == 0) other = argv[i + 1];
   for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], "--vs-tcpdump") == 0) return vs_tcpdump(quick);
+    if (std::strcmp(argv[i], "--vs-tcpdump") == 0) return bench::vs_tcpdump(quick, other);
   const std::uint32_t kRepeat = 20'000;  // 20,000 records of up to 216 B: well inside 8 MiB
   const int rounds = quick ? 5 : 15;
   const auto frame = bench::frame(bench::packet(17, "198.18.0.1", "198.18.0.2", 1000, 9));

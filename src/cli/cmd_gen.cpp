@@ -24,6 +24,7 @@ struct GenArgs {
   std::uint32_t size = 0;  // 0: 64, or the protocol's minimum if larger
   std::uint64_t count = 0;
   double seconds = 0;
+  double rate = 0;
   bool force = false;
   bool json = false;
 };
@@ -70,7 +71,7 @@ Result<void> cmd_gen(const GenArgs& a) {
   auto tmpl = XG_TRY(gen::build(spec));
   auto g = XG_TRY(gen::Generator::open(tmpl));
 
-  gen::Limits limits{a.count, a.seconds};
+  gen::Limits limits{a.count, a.seconds, a.rate};
   if (!limits.count && limits.seconds <= 0) limits.seconds = 10;
   struct sigaction sa{};
   sa.sa_handler = on_signal;  // no SA_RESTART: the send returns early
@@ -115,6 +116,9 @@ void register_gen_command(CLI::App& app, Command& cmd) {
                   "Frame length in bytes without FCS (default 64; 60..1514, more for IPv6/TCP)");
   gen->add_option("--count", a->count, "Stop after this many frames");
   gen->add_option("--duration", a->seconds, "Stop after this many seconds (default 10 without --count)")
+      ->check(CLI::PositiveNumber);
+  gen->add_option("--rate", a->rate,
+                  "Frames per second at most, paced in the kernel (default: as fast as it can)")
       ->check(CLI::PositiveNumber);
   gen->add_option("--dst-mac", a->dst_mac, "Destination MAC (default: from the neighbour table)");
   gen->add_flag("--force", a->force,

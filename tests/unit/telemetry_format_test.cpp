@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <regex>
 #include <set>
 
@@ -64,6 +65,56 @@ TEST(TelemetryFormat, RecordLineAndJson) {
   auto ja = record_json(arp, bytes, "veth1", utc);
   EXPECT_TRUE(ja["rule_id"].is_null());
   EXPECT_EQ(ja["frame"], "ff01");
+}
+
+// What `events` writes (RecordWriter, one buffer, no allocation a record) is
+// what record_line() and record_json(...).dump() say, byte for byte, for
+// records of every shape: families, protocols, fragments, flags, ICMP,
+// VLANs, rules, reasons, verdicts, frames, times across seconds.
+TEST(TelemetryFormat, RecordWriterEqualsLineAndJson) {
+  std::mt19937 rng(11);
+  auto pick = [&](std::uint32_t n) { return static_cast<std::uint32_t>(rng() % n); };
+  const Clock clock{1'700'000'000'000'000'000};
+  const std::string ifname = "ve\"th\\1";  // escaped in JSON
+  RecordWriter text(clock, ifname, false), json(clock, ifname, true);
+  std::string want_text, want_json;
+  for (int i = 0; i < 2000; ++i) {
+    xdpguard_record r{};
+    r.ts_ns = 1'000'000'000ull * pick(5) + pick(1'000'000'000);
+    r.rule_id = i % 7 == 0 ? XDPGUARD_SLOT_NONE : i % 7 == 1 ? XDPGUARD_RULE_DEFAULT : pick(20000);
+    r.orig_len = pick(1600);
+    r.verdict = static_cast<std::uint8_t>(pick(6));  // 5: not an action
+    r.reason = static_cast<std::uint8_t>(pick(4));
+    r.cpu = pick(64);
+    const std::uint8_t fams[] = {4, 6, 0};
+    r.pkt.family = fams[pick(3)];
+    const std::uint8_t protos[] = {6, 17, 1, 58, 47, 132};
+    r.pkt.l4proto = protos[pick(6)];
+    for (int w = 0; w < 4; ++w)
+      r.pkt.saddr[w] = static_cast<std::uint32_t>(rng()), r.pkt.daddr[w] = static_cast<std::uint32_t>(rng());
+    r.pkt.sport = static_cast<std::uint16_t>(rng());
+    r.pkt.dport = static_cast<std::uint16_t>(rng());
+    r.pkt.tcp_flags = static_cast<std::uint8_t>(pick(4) ? rng() : 0);
+    r.pkt.frag = pick(5) == 0;
+    r.pkt.nvlan = static_cast<std::uint8_t>(pick(3));
+    r.pkt.icmp_type = static_cast<std::uint8_t>(rng());
+    r.pkt.icmp_code = static_cast<std::uint8_t>(rng());
+    std::vector<std::uint8_t> frame(pick(3) ? 0 : pick(70));
+    for (auto& b : frame) b = static_cast<std::uint8_t>(rng());
+    r.cap_len = static_cast<std::uint16_t>(frame.size());
+    text.append(r, frame);
+    json.append(r, frame);
+    want_text += record_line(r, clock) + "\n";
+    want_json += record_json(r, frame, ifname, clock).dump() + "\n";
+  }
+  EXPECT_EQ(text.buffer(), want_text);
+  EXPECT_EQ(json.buffer(), want_json);
+  // Every shape was there.
+  for (const char* s : {" fragment", " flags none", " type ", " vlans ", " not-ip", "]:", " - ", " default "})
+    EXPECT_NE(want_text.find(s), std::string::npos) << s;
+  for (const char* s :
+       {"\"frame\":", "\"icmp_code\":", "\"rule_id\":null", "\"family\":null", "\"tcp_flags\":\"\""})
+    EXPECT_NE(want_json.find(s), std::string::npos) << s;
 }
 
 TEST(TelemetryFormat, VerdictLists) {

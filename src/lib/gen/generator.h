@@ -3,6 +3,9 @@
 // the gen program (bpf/gen.bpf.c) on each copy, which rewrites the random
 // fields and returns XDP_TX. For a veth the frames arrive at its peer, which
 // must have an XDP program (or GRO) attached to take redirected frames.
+// With a rate (Limits::rate) the program itself paces the frames to the
+// nanosecond clock and drops the copies in between, since a test run costs
+// some 20 ms to set up here: far too much to pace by calls.
 //
 // Owns the gen skeleton; runs in the caller's network namespace.
 #pragma once
@@ -25,12 +28,13 @@ namespace xdpguard::gen {
 struct Limits {
   std::uint64_t count = 0;  // frames; 0: no limit
   double seconds = 0;       // 0: no limit (at least one limit must be set)
+  double rate = 0;          // frames per second at most (bursts of at most 64); 0: as fast as possible
 };
 
 struct Progress {
   std::uint64_t frames = 0;   // rewritten and handed to XDP_TX
   std::uint64_t dropped = 0;  // of those, refused by the interface (its tx_dropped)
-  double seconds = 0;
+  double seconds = 0;         // paced (Limits::rate): from the first frame to the last
   std::uint64_t delivered() const { return frames > dropped ? frames - dropped : 0; }
   double pps() const { return seconds > 0 ? static_cast<double>(delivered()) / seconds : 0; }
 };

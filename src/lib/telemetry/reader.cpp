@@ -1,8 +1,11 @@
 #include "telemetry/reader.h"
 
-#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,8 +19,121 @@
 namespace xdpguard::telemetry {
 namespace {
 
-struct RingBufferFree {
-  void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+// The ring buffer of records as user space sees it (the kernel's layout,
+// kernel/bpf/ringbuf.c; what libbpf's ring_buffer reads too): one writable
+// page holding the consumer position, then, read-only, a page holding the
+// producer position followed by the data area mapped twice, so that a
+// record that wraps around is contiguous. Each record is an 8-byte header
+// (length with the busy and discard bits, page offset) and its data,
+// rounded up to 8 bytes.
+//
+// Read here rather than with libbpf's ring_buffer__consume(), which
+// publishes the consumer position after every record: the producer reads
+// that position on every reservation, so on another CPU each record would
+// cost it a cache miss. This publishes it once per kReleaseEvery bytes (and
+// at the end of a batch), which frees room for the producer as often as
+// matters and leaves the cache line alone in between.
+class Ring {
+ public:
+  Ring() = default;
+  Ring(Ring&& o) noexcept { *this = std::move(o); }
+  Ring& operator=(Ring&& o) noexcept {
+    std::swap(cons_, o.cons_);
+    std::swap(prod_, o.prod_);
+    std::swap(mask_, o.mask_);
+    std::swap(page_, o.page_);
+    std::swap(epoll_, o.epoll_);
+    return *this;
+  }
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+  ~Ring() {
+    if (cons_) ::munmap(cons_, page_);
+    if (prod_) ::munmap(prod_, page_ + 2 * (mask_ + 1));
+  }
+
+  static Result<Ring> map(int fd) {
+    bpf_map_info info{};
+    __u32 len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return fail_errno(errno, "ring buffer info");
+    if (info.type != BPF_MAP_TYPE_RINGBUF || info.max_entries == 0 ||
+        (info.max_entries & (info.max_entries - 1)) != 0)
+      return fail(EINVAL, "xg_events is not a ring buffer");
+    Ring r;
+    r.page_ = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    r.mask_ = info.max_entries - 1;
+    void* c = ::mmap(nullptr, r.page_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (c == MAP_FAILED) return fail_errno(errno, "map the ring buffer's consumer page");
+    r.cons_ = static_cast<std::uint8_t*>(c);
+    void* p = ::mmap(nullptr, r.page_ + 2 * std::size_t{info.max_entries}, PROT_READ, MAP_SHARED, fd,
+                     static_cast<off_t>(r.page_));
+    if (p == MAP_FAILED) return fail_errno(errno, "map the ring buffer's data");
+    r.prod_ = static_cast<std::uint8_t*>(p);
+    r.epoll_ = UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
+    if (!r.epoll_) return fail_errno(errno, "epoll_create1");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    if (::epoll_ctl(r.epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
+      return fail_errno(errno, "epoll on the ring buffer");
+    return r;
+  }
+
+  // Waits at most timeout_ms for the kernel's wakeup (0: returns at once).
+  Result<void> wait(int timeout_ms) const {
+    epoll_event ev{};
+    if (::epoll_wait(epoll_.get(), &ev, 1, timeout_ms) < 0 && errno != EINTR)
+      return fail_errno(errno, "wait for the ring buffer");
+    return {};
+  }
+
+  // Calls fn(data, size) for each committed record in order until fn
+  // returns false (that record is consumed), none is left, or a ring's
+  // worth was read (so that a producer faster than fn cannot keep the
+  // caller here); returns how many records fn saw.
+  template <class Fn>
+  std::size_t consume(Fn&& fn) {
+    const std::uint64_t first = __atomic_load_n(consumer(), __ATOMIC_RELAXED);
+    std::uint64_t cons = first, published = first, n = 0;
+    std::uint64_t prod = __atomic_load_n(producer(), __ATOMIC_ACQUIRE);
+    bool more = true;
+    while (more && cons < prod && cons - first <= mask_) {
+      while (cons < prod) {
+        const std::uint8_t* rec = prod_ + page_ + (cons & mask_);
+        const std::uint32_t hdr =
+            __atomic_load_n(reinterpret_cast<const std::uint32_t*>(rec), __ATOMIC_ACQUIRE);
+        if (hdr & BPF_RINGBUF_BUSY_BIT) {
+          prod = cons;  // not committed yet: the batch ends here
+          break;
+        }
+        const std::uint32_t len = hdr & ~static_cast<std::uint32_t>(BPF_RINGBUF_DISCARD_BIT);
+        cons += (std::uint64_t{len} + BPF_RINGBUF_HDR_SZ + 7) & ~std::uint64_t{7};
+        if (!(hdr & BPF_RINGBUF_DISCARD_BIT)) {
+          ++n;
+          if (!fn(rec + BPF_RINGBUF_HDR_SZ, len)) {
+            more = false;
+            break;
+          }
+        }
+        if (cons - published >= kReleaseEvery) {
+          __atomic_store_n(consumer(), cons, __ATOMIC_RELEASE);
+          published = cons;
+        }
+      }
+      if (more) prod = __atomic_load_n(producer(), __ATOMIC_ACQUIRE);
+    }
+    if (cons != published) __atomic_store_n(consumer(), cons, __ATOMIC_RELEASE);
+    return n;
+  }
+
+ private:
+  static constexpr std::uint64_t kReleaseEvery = 64u << 10;
+  std::uint64_t* consumer() const { return reinterpret_cast<std::uint64_t*>(cons_); }
+  const std::uint64_t* producer() const { return reinterpret_cast<const std::uint64_t*>(prod_); }
+  std::uint8_t* cons_ = nullptr;
+  std::uint8_t* prod_ = nullptr;
+  std::uint64_t mask_ = 0;
+  std::size_t page_ = 0;
+  UniqueFd epoll_;
 };
 
 const char* reader_kind(std::uint32_t kind) {
@@ -28,22 +144,17 @@ const char* reader_kind(std::uint32_t kind) {
   }
 }
 
-// ring_buffer__poll() returns this when a callback asked to stop.
-constexpr int kStopped = -ECANCELED;
-
 }  // namespace
 
 struct RecordReader::State {
   TelemetryMaps maps;
   ReaderRequest req;
   UniqueFd lock;
-  std::unique_ptr<ring_buffer, RingBufferFree> rb;
+  Ring ring;
   std::uint64_t start_ns = 0;
   std::uint64_t renewed_ns = 0;
   std::uint64_t stale = 0;
-  std::size_t delivered = 0;
   bool active = false;
-  const OnRecord* fn = nullptr;  // during poll()
 
   xdpguard_telemetry request(std::uint64_t now) const {
     xdpguard_telemetry v{};
@@ -57,20 +168,18 @@ struct RecordReader::State {
     return v;
   }
 
-  static int on_sample(void* ctx, void* data, size_t size) {
-    auto* self = static_cast<State*>(ctx);
-    if (size < sizeof(xdpguard_record)) return 0;  // cannot happen: every record has a header
+  // One record: false when the caller asked to stop.
+  bool on_sample(const std::uint8_t* data, std::size_t size, const OnRecord& fn, std::size_t& delivered) {
+    if (size < sizeof(xdpguard_record)) return true;  // cannot happen: every record has a header
     xdpguard_record r;
     std::memcpy(&r, data, sizeof r);
-    if (r.ts_ns < self->start_ns) {
-      ++self->stale;
-      return 0;
+    if (r.ts_ns < start_ns) {
+      ++stale;
+      return true;
     }
     std::size_t cap = std::min<std::size_t>(r.cap_len, size - sizeof r);
-    std::span<const std::uint8_t> frame(static_cast<const std::uint8_t*>(data) + sizeof r, cap);
-    ++self->delivered;
-    if (self->fn && !(*self->fn)(r, frame)) return kStopped;
-    return 0;
+    ++delivered;
+    return fn(r, std::span<const std::uint8_t>(data + sizeof r, cap));
   }
 
   Result<void> renew_if_due() {
@@ -84,14 +193,15 @@ struct RecordReader::State {
   Result<std::size_t> run(int timeout_ms, const OnRecord& f) {
     if (!active) return fail(EINVAL, "the reader was stopped");
     XG_CHECK(renew_if_due());
-    fn = &f;
-    delivered = 0;
-    int n = timeout_ms < 0 ? ring_buffer__consume(rb.get()) : ring_buffer__poll(rb.get(), timeout_ms);
-    // The kernel wakes the reader only for a batch (XDPGUARD_EVENTS_WAKEUP):
-    // what came since is read when the wait ends.
-    if (timeout_ms >= 0 && n >= 0) n = ring_buffer__consume(rb.get());
-    fn = nullptr;
-    if (n < 0 && n != kStopped && n != -EINTR) return fail_errno(n, "read the ring buffer");
+    std::size_t delivered = 0;
+    auto each = [&](const std::uint8_t* data, std::size_t size) {
+      return on_sample(data, size, f, delivered);
+    };
+    // The wait ends at once while records are there; else at the kernel's
+    // wakeup (only for a batch, XDPGUARD_EVENTS_WAKEUP) or the timeout, and
+    // what came meanwhile is read then.
+    if (timeout_ms >= 0) XG_CHECK(ring.wait(timeout_ms));
+    ring.consume(each);
     XG_CHECK(renew_if_due());
     return delivered;
   }
@@ -130,8 +240,7 @@ Result<RecordReader> RecordReader::start(TelemetryMaps maps, const ReaderRequest
       return fail(EBUSY, "another reader already reads {}'s records; one reader at a time", lock->ifname);
     }
   }
-  s.rb.reset(ring_buffer__new(s.maps.events_fd(), &State::on_sample, &s, nullptr));
-  if (!s.rb) return fail_errno(errno, "map the ring buffer");
+  s.ring = XG_TRY(Ring::map(s.maps.events_fd()));
   s.start_ns = monotonic_ns();
   s.renewed_ns = s.start_ns;
   XG_CHECK_CTX(s.maps.write_control(s.request(s.start_ns)), "start reading");

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <time.h>
 
+#include <charconv>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -149,6 +150,224 @@ nlohmann::json record_json(const xdpguard_record& r, std::span<const std::uint8_
     j["frame"] = hex;
   }
   return j;
+}
+
+// ---- RecordWriter ------------------------------------------------------------
+
+namespace {
+
+void put_u64(std::string& b, std::uint64_t v) {
+  char d[20];
+  auto end = std::to_chars(d, d + sizeof d, v).ptr;
+  b.append(d, end);
+}
+
+// v as exactly `width` decimal digits (v < 10^width).
+void put_fixed(std::string& b, std::uint64_t v, int width) {
+  char d[20];
+  for (int i = width - 1; i >= 0; --i, v /= 10) d[i] = static_cast<char>('0' + v % 10);
+  b.append(d, static_cast<std::size_t>(width));
+}
+
+void put_address(std::string& b, std::uint8_t family, const std::uint32_t addr[4]) {
+  if (family != 4) {
+    b += address_text(family, addr);
+    return;
+  }
+  const auto* o = reinterpret_cast<const std::uint8_t*>(addr);  // network byte order
+  for (int i = 0; i < 4; ++i) {
+    if (i) b += '.';
+    put_u64(b, o[i]);
+  }
+}
+
+void put_endpoint(std::string& b, const xdpguard_pkt& p, const std::uint32_t addr[4], std::uint16_t port) {
+  if (!has_ports(p)) {
+    put_address(b, p.family, addr);
+    return;
+  }
+  if (p.family == 6) b += '[';
+  put_address(b, p.family, addr);
+  b += p.family == 6 ? "]:" : ":";
+  put_u64(b, port);
+}
+
+void put_reason(std::string& b, std::uint8_t reason) {
+  if (reason & XDPGUARD_REASON_LOG) b += "log";
+  if (reason & XDPGUARD_REASON_CAPTURE) b += (reason & XDPGUARD_REASON_LOG) ? ",capture" : "capture";
+}
+
+void put_proto(std::string& b, std::uint8_t proto) {
+  switch (proto) {
+    case 6: b += "tcp"; break;
+    case 17: b += "udp"; break;
+    case 1: b += "icmp"; break;
+    case 58: b += "icmpv6"; break;
+    default: put_u64(b, proto);
+  }
+}
+
+void put_flags(std::string& b, std::uint8_t flags) {
+  static constexpr const char* kNames[8] = {"fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"};
+  bool first = true;
+  for (int i = 0; i < 8; ++i) {
+    if (!(flags & (1u << i))) continue;
+    if (!first) b += ',';
+    b += kNames[i];
+    first = false;
+  }
+}
+
+}  // namespace
+
+RecordWriter::RecordWriter(const Clock& clock, const std::string& ifname, bool json)
+    : clock_(clock), ifname_json_(nlohmann::json(ifname).dump()), json_(json) {}
+
+void RecordWriter::append(const xdpguard_record& r, std::span<const std::uint8_t> frame) {
+  if (json_)
+    append_json(r, frame);
+  else
+    append_text(r);
+  buf_ += '\n';
+}
+
+// "12:00:01.123456" (local) for text, "2024-05-01T12:00:01.123456789Z" (UTC) for JSON.
+void RecordWriter::append_time(std::int64_t wall) {
+  if (wall < 0) {  // before 1970: not worth a fast path
+    buf_ += json_ ? iso_time(wall) : short_time(wall);
+    return;
+  }
+  const std::int64_t sec = wall / 1'000'000'000;
+  if (sec != second_) {
+    time_of_day_ = json_ ? iso_time(sec * 1'000'000'000) : short_time(sec * 1'000'000'000);
+    time_of_day_.resize(time_of_day_.size() - (json_ ? 10 : 6));  // keep "...:SS."
+    second_ = sec;
+  }
+  buf_ += time_of_day_;
+  if (json_) {
+    put_fixed(buf_, static_cast<std::uint64_t>(wall % 1'000'000'000), 9);
+    buf_ += 'Z';
+  } else {
+    put_fixed(buf_, static_cast<std::uint64_t>(wall % 1'000'000'000 / 1000), 6);
+  }
+}
+
+void RecordWriter::append_text(const xdpguard_record& r) {
+  const xdpguard_pkt& p = r.pkt;
+  append_time(clock_.wall_ns(r.ts_ns));
+  buf_ += ' ';
+  buf_ += action_name(r.verdict);
+  buf_ += ' ';
+  if (r.rule_id == XDPGUARD_SLOT_NONE) {
+    buf_ += '-';
+  } else if (r.rule_id == XDPGUARD_RULE_DEFAULT) {
+    buf_ += "default";
+  } else {
+    buf_ += "rule ";
+    put_u64(buf_, r.rule_id);
+  }
+  buf_ += ' ';
+  put_reason(buf_, r.reason);
+  if (p.family == 4 || p.family == 6) {
+    buf_ += ' ';
+    put_proto(buf_, p.l4proto);
+    buf_ += ' ';
+    put_endpoint(buf_, p, p.saddr, p.sport);
+    buf_ += " > ";
+    put_endpoint(buf_, p, p.daddr, p.dport);
+    if (p.frag) buf_ += " fragment";
+    if (p.l4proto == 6 && !p.frag) {
+      buf_ += " flags ";
+      if (p.tcp_flags)
+        put_flags(buf_, p.tcp_flags);
+      else
+        buf_ += "none";
+    }
+    if (is_icmp(p)) {
+      buf_ += " type ";
+      put_u64(buf_, p.icmp_type);
+      buf_ += " code ";
+      put_u64(buf_, p.icmp_code);
+    }
+  } else {
+    buf_ += " not-ip";
+  }
+  if (p.nvlan) {
+    buf_ += " vlans ";
+    put_u64(buf_, p.nvlan);
+  }
+  buf_ += " len ";
+  put_u64(buf_, r.orig_len);
+}
+
+// The keys in nlohmann::json's order (sorted), as record_json(...).dump().
+void RecordWriter::append_json(const xdpguard_record& r, std::span<const std::uint8_t> frame) {
+  const xdpguard_pkt& p = r.pkt;
+  const bool ip = p.family == 4 || p.family == 6;
+  auto key = [&](const char* k) {
+    buf_ += '"';
+    buf_ += k;
+    buf_ += "\":";
+  };
+  auto str = [&](const char* k, auto&& put) {
+    key(k);
+    buf_ += '"';
+    put();
+    buf_ += "\",";
+  };
+  auto num = [&](const char* k, std::uint64_t v) {
+    key(k);
+    put_u64(buf_, v);
+    buf_ += ',';
+  };
+  buf_ += '{';
+  num("caplen", r.cap_len);
+  num("cpu", r.cpu);
+  if (ip) {
+    str("daddr", [&] { put_address(buf_, p.family, p.daddr); });
+    if (has_ports(p)) num("dport", p.dport);
+    str("family", [&] { buf_ += p.family == 4 ? "ipv4" : "ipv6"; });
+    key("fragment");
+    buf_ += p.frag ? "true," : "false,";
+  } else {
+    buf_ += "\"family\":null,";
+  }
+  if (!frame.empty()) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    str("frame", [&] {
+      for (auto b : frame) {
+        buf_ += kHex[b >> 4];
+        buf_ += kHex[b & 15];
+      }
+    });
+  }
+  if (ip && is_icmp(p)) {
+    num("icmp_code", p.icmp_code);
+    num("icmp_type", p.icmp_type);
+  }
+  key("interface");
+  buf_ += ifname_json_;
+  buf_ += ',';
+  num("len", r.orig_len);
+  if (ip) str("proto", [&] { put_proto(buf_, p.l4proto); });
+  str("reason", [&] { put_reason(buf_, r.reason); });
+  if (r.rule_id == XDPGUARD_SLOT_NONE) {
+    buf_ += "\"rule_id\":null,";
+  } else {
+    num("rule_id", r.rule_id);
+  }
+  if (ip) {
+    str("saddr", [&] { put_address(buf_, p.family, p.saddr); });
+    if (has_ports(p)) num("sport", p.sport);
+    if (p.l4proto == 6 && !p.frag) str("tcp_flags", [&] { put_flags(buf_, p.tcp_flags); });
+  }
+  str("time", [&] { append_time(clock_.wall_ns(r.ts_ns)); });
+  num("ts_ns", r.ts_ns);
+  str("type", [&] { buf_ += "packet"; });
+  str("verdict", [&] { buf_ += action_name(r.verdict); });
+  key("vlans");
+  put_u64(buf_, p.nvlan);
+  buf_ += '}';
 }
 
 Result<std::uint32_t> parse_verdicts(const std::string& list) {
