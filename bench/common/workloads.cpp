@@ -369,4 +369,33 @@ Result<UniqueFd> bare_program(std::uint32_t action) {
   return UniqueFd(fd);
 }
 
+Result<UniqueFd> bare_tx_program() {
+  const bpf_insn insns[] = {
+      {BPF_LDX | BPF_W | BPF_MEM, 2, 1, 0, 0},    // r2 = ctx->data
+      {BPF_LDX | BPF_W | BPF_MEM, 3, 1, 4, 0},    // r3 = ctx->data_end
+      {BPF_ALU64 | BPF_MOV | BPF_X, 4, 2, 0, 0},  // r4 = r2
+      {BPF_ALU64 | BPF_ADD, 4, 0, 0, 12},         // r4 += 12 (BPF_K is 0)
+      {BPF_JMP | BPF_JGT | BPF_X, 4, 3, 10, 0},   // if r4 > r3 goto drop
+      {BPF_LDX | BPF_W | BPF_MEM, 5, 2, 0, 0},    // dst[0..4)
+      {BPF_LDX | BPF_H | BPF_MEM, 6, 2, 4, 0},    // dst[4..6)
+      {BPF_LDX | BPF_W | BPF_MEM, 7, 2, 6, 0},    // src[0..4)
+      {BPF_LDX | BPF_H | BPF_MEM, 8, 2, 10, 0},   // src[4..6)
+      {BPF_STX | BPF_W | BPF_MEM, 2, 7, 0, 0},    // swapped
+      {BPF_STX | BPF_H | BPF_MEM, 2, 8, 4, 0},   {BPF_STX | BPF_W | BPF_MEM, 2, 5, 6, 0},
+      {BPF_STX | BPF_H | BPF_MEM, 2, 6, 10, 0},  {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_TX},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},          {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_DROP},  // drop:
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  int fd =
+      bpf_prog_load(BPF_PROG_TYPE_XDP, "bench_tx", "GPL", insns, sizeof insns / sizeof insns[0], nullptr);
+  if (fd < 0) return fail_errno(errno, "load the bare XDP_TX program");
+  return UniqueFd(fd);
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
 }  // namespace xdpguard::bench

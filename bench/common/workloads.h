@@ -75,6 +75,12 @@ int guarded_main(const char* name, int (*body)(const Args&), int argc, char** ar
 
 // The limit: a program that only returns `action` (r0 = action; exit).
 [[nodiscard]] Result<UniqueFd> bare_program(std::uint32_t action);
+// The limit of answering in XDP: swaps the Ethernet addresses, returns
+// XDP_TX (XDP_DROP for a frame shorter than them).
+[[nodiscard]] Result<UniqueFd> bare_tx_program();
+
+// The median of a sample (0 for none).
+double median(std::vector<double> v);
 
 // "met" / "MISSED" for a figure against its goal.
 inline const char* verdict_word(bool met) { return met ? "met" : "MISSED"; }

@@ -49,6 +49,7 @@
 
 #include "bpf/system.h"
 #include "common/ethtool.h"
+#include "common/lab_xdp.h"
 #include "common/workloads.h"
 #include "core/log.h"
 #include "core/process.h"
@@ -67,30 +68,6 @@ namespace {
 
 constexpr std::uint16_t kPort = 80;
 
-// Swaps the Ethernet addresses and returns XDP_TX (XDP_DROP if shorter).
-Result<UniqueFd> bare_tx_program() {
-  const bpf_insn insns[] = {
-      {BPF_LDX | BPF_W | BPF_MEM, 2, 1, 0, 0},    // r2 = ctx->data
-      {BPF_LDX | BPF_W | BPF_MEM, 3, 1, 4, 0},    // r3 = ctx->data_end
-      {BPF_ALU64 | BPF_MOV | BPF_X, 4, 2, 0, 0},  // r4 = r2
-      {BPF_ALU64 | BPF_ADD, 4, 0, 0, 12},         // r4 += 12 (BPF_K is 0)
-      {BPF_JMP | BPF_JGT | BPF_X, 4, 3, 10, 0},   // if r4 > r3 goto drop
-      {BPF_LDX | BPF_W | BPF_MEM, 5, 2, 0, 0},    // dst[0..4)
-      {BPF_LDX | BPF_H | BPF_MEM, 6, 2, 4, 0},    // dst[4..6)
-      {BPF_LDX | BPF_W | BPF_MEM, 7, 2, 6, 0},    // src[0..4)
-      {BPF_LDX | BPF_H | BPF_MEM, 8, 2, 10, 0},   // src[4..6)
-      {BPF_STX | BPF_W | BPF_MEM, 2, 7, 0, 0},    // swapped
-      {BPF_STX | BPF_H | BPF_MEM, 2, 8, 4, 0},   {BPF_STX | BPF_W | BPF_MEM, 2, 5, 6, 0},
-      {BPF_STX | BPF_H | BPF_MEM, 2, 6, 10, 0},  {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_TX},
-      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},          {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_DROP},  // drop:
-      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
-  };
-  int fd =
-      bpf_prog_load(BPF_PROG_TYPE_XDP, "bench_tx", "GPL", insns, sizeof insns / sizeof insns[0], nullptr);
-  if (fd < 0) return fail_errno(errno, "load the bare XDP_TX program");
-  return UniqueFd(fd);
-}
-
 struct Answerer {
   std::string label, key;
   std::function<Result<void>()> setup, teardown;
@@ -104,11 +81,7 @@ struct Sample {
   std::vector<double> mpps;
   std::uint64_t delivered = 0, answered = 0;
   std::string bad;
-  double median() const {
-    auto v = mpps;
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-  }
+  double median() const { return bench::median(mpps); }
 };
 
 int run_bench(const bench::Args& args) {
@@ -148,7 +121,7 @@ int run_bench(const bench::Args& args) {
   auto generator = gen::Generator::open(*tmpl);
   if (!generator) return die(generator.error().message());
 
-  auto tx = bare_tx_program();
+  auto tx = bench::bare_tx_program();
   auto pass = bench::bare_program(XDP_PASS);
   auto drop = bench::bare_program(XDP_DROP);
   if (!tx || !pass || !drop) return die("cannot load the bare programs");
@@ -156,27 +129,9 @@ int run_bench(const bench::Args& args) {
   if (!floor || !floor->load()) return die("cannot load the cookie floor program");
   const int floor_fd = bpf_program__fd((*floor)->progs.cookie_floor);
 
-  auto on = [&](const LabHost& h, const std::function<Result<void>(const Interface&)>& fn) -> Result<void> {
-    Result<void> r;
-    auto ns = run_in_netns(h.netns, [&] {
-      auto iface = find_interface(h.veth);
-      r = iface ? fn(*iface) : Result<void>(tl::unexpected(iface.error()));
-    });
-    if (!ns) return ns;
-    return r;
-  };
-  auto xdp = [&](const LabHost& h, int fd) {
-    return on(h, [fd](const Interface& i) -> Result<void> {
-      if (int e = bpf_xdp_attach(i.ifindex, fd, XDP_FLAGS_DRV_MODE, nullptr)) return fail_errno(e, "attach");
-      return {};
-    });
-  };
-  auto xdp_off = [&](const LabHost& h) {
-    return on(h, [](const Interface& i) -> Result<void> {
-      bpf_xdp_detach(i.ifindex, XDP_FLAGS_DRV_MODE, nullptr);
-      return {};
-    });
-  };
+  auto on = bench::on_host;
+  auto xdp = bench::attach_xdp;
+  auto xdp_off = bench::detach_xdp;
   auto xdp_tx = [&]() -> Result<std::uint64_t> {
     std::uint64_t n = 0;
     XG_CHECK(on(lab->server(), [&](const Interface& i) -> Result<void> {

@@ -48,6 +48,7 @@
 
 #include "bpf/system.h"
 #include "common/ethtool.h"
+#include "common/lab_xdp.h"
 #include "common/nft.h"
 #include "common/workloads.h"
 #include "core/log.h"
@@ -85,26 +86,15 @@ struct Sample {
   }
   double min() const { return *std::min_element(mpps.begin(), mpps.end()); }
   double max() const { return *std::max_element(mpps.begin(), mpps.end()); }
-  double median() const {
-    auto v = mpps;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-  }
+  double median() const { return bench::median(mpps); }
 };
 
 class Bench {
  public:
   Bench(Lab& lab, gen::Generator& g) : lab_(lab), gen_(g) {}
 
-  // Runs fn on a thread in h's network namespace, with h's veth.
   Result<void> on(const LabHost& h, const std::function<Result<void>(const Interface&)>& fn) {
-    Result<void> r;
-    auto ns = run_in_netns(h.netns, [&] {
-      auto iface = find_interface(h.veth);
-      r = iface ? fn(*iface) : Result<void>(tl::unexpected(iface.error()));
-    });
-    if (!ns) return ns;
-    return r;
+    return bench::on_host(h, fn);
   }
   Result<void> on_server(const std::function<Result<void>(const Interface&)>& fn) {
     return on(lab_.server(), fn);
@@ -115,19 +105,8 @@ class Bench {
     return with_context(lab_.exec(lab_.server(), {"sh", "-c", script}, std::chrono::seconds(120)), script);
   }
 
-  Result<void> server_xdp(int fd) {
-    return on_server([fd](const Interface& i) -> Result<void> {
-      LIBBPF_OPTS(bpf_xdp_attach_opts, o);
-      if (int e = bpf_xdp_attach(i.ifindex, fd, XDP_FLAGS_DRV_MODE, &o)) return fail_errno(e, "attach");
-      return {};
-    });
-  }
-  Result<void> server_xdp_off() {
-    return on_server([](const Interface& i) -> Result<void> {
-      bpf_xdp_detach(i.ifindex, XDP_FLAGS_DRV_MODE, nullptr);
-      return {};
-    });
-  }
+  Result<void> server_xdp(int fd) { return bench::attach_xdp(lab_.server(), fd); }
+  Result<void> server_xdp_off() { return bench::detach_xdp(lab_.server()); }
 
   // The server veth's XDP drops (ethtool rx_queue_N_xdp_drops).
   Result<std::uint64_t> server_xdp_drops() {
