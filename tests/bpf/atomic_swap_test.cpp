@@ -27,13 +27,7 @@ namespace {
 
 // UDP from 198.18.0.1:12345 (or fd00::1) to dport.
 Bytes udp_frame(std::uint16_t dport, bool v6 = false) {
-  Packet p;
-  p.eth();
-  if (v6)
-    p.ipv6("fd00::1", "fd00::2");
-  else
-    p.ipv4("198.18.0.1", "198.18.0.2");
-  return p.udp(12345, dport).payload(8).bytes();
+  return lab_packet(v6).udp(12345, dport).payload(8).bytes();
 }
 
 // `rules` after a few hundred that match none of the test frames, with

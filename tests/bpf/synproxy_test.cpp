@@ -131,6 +131,9 @@ std::uint32_t be32(const Bytes& b, std::size_t at) {
          b[at + 3];
 }
 
+// The cookie: the sequence number of an untagged SYN-ACK.
+std::uint32_t cookie_of(const Bytes& synack, bool v6) { return be32(synack, 14 + (v6 ? 40 : 20) + 4); }
+
 class SynproxyTest : public ClassifierFixture {
  protected:
   void SetUp() override {
@@ -185,20 +188,11 @@ TEST_F(SynproxyTest, SynsAreAnsweredWithSynAcksScapyAccepts) {
 TEST_F(SynproxyTest, AckWithTheCookiePassesAndAWrongOneIsDropped) {
   for (bool v6 : {false, true}) {
     SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
-    auto base = [&] {
-      Packet p;
-      p.eth();
-      if (v6)
-        p.ipv6("fd00::1", "fd00::2");
-      else
-        p.ipv4("198.18.0.1", "198.18.0.2");
-      return p;
-    };
+    auto base = [&] { return lab_packet(v6); };
     auto syn = base().tcp(41000, 443).seq(500).flags(SYN).tcp_options({0x02, 0x04, 0x05, 0xb4}).bytes();
     auto r = go(syn);
     ASSERT_EQ(r.verdict, XDP_TX);
-    const std::size_t l4 = 14 + (v6 ? 40 : 20);
-    const std::uint32_t cookie = be32(r.out, l4 + 4);
+    const std::uint32_t cookie = cookie_of(r.out, v6);
     auto ack = [&](std::uint32_t a) { return base().tcp(41000, 443).seq(501).ack_seq(a).flags(ACK).bytes(); };
     const auto valid = counter(XDPGUARD_DDOS_ACK_VALID), invalid = counter(XDPGUARD_DDOS_ACK_INVALID);
     EXPECT_EQ(go(ack(cookie + 1)).verdict, XDP_PASS);
@@ -211,24 +205,13 @@ TEST_F(SynproxyTest, AckWithTheCookiePassesAndAWrongOneIsDropped) {
   }
 }
 
-// Ports the proxy does not own, other protocols and what the rules drop
-// never reach it; packets to its ports without a connection that are
-// neither SYN nor ACK are dropped.
 // The client's handshake ACK was lost: our SYN-ACK offered window 0, so all
 // it sends is zero-window probes (seq = its ISN). One with our cookie is
 // rewritten into the lost ACK (seq + 1, checksum updated) and passed.
 TEST_F(SynproxyTest, AZeroWindowProbeAfterALostAckBecomesThatAck) {
   for (bool v6 : {false, true}) {
     SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
-    auto base = [&] {
-      Packet p;
-      p.eth();
-      if (v6)
-        p.ipv6("fd00::1", "fd00::2");
-      else
-        p.ipv4("198.18.0.1", "198.18.0.2");
-      return p;
-    };
+    auto base = [&] { return lab_packet(v6); };
     // The client's MSS picks the cookie's MSS index: the highest (IPv4
     // 1460, IPv6 8940) is the one where a probe cannot pass for the ACK of
     // the next-higher index (the kernel's cookie check accepts a sequence
@@ -242,7 +225,7 @@ TEST_F(SynproxyTest, AZeroWindowProbeAfterALostAckBecomesThatAck) {
                .tcp_options({0x02, 0x04, static_cast<std::uint8_t>(mss >> 8), static_cast<std::uint8_t>(mss)})
                .bytes());
     ASSERT_EQ(r.verdict, XDP_TX);
-    const std::uint32_t cookie = be32(r.out, 14 + (v6 ? 40 : 20) + 4);
+    const std::uint32_t cookie = cookie_of(r.out, v6);
     auto probe = go(base().tcp(41001, 80).seq(900).ack_seq(cookie + 1).flags(ACK).bytes());
     EXPECT_EQ(probe.verdict, XDP_PASS);
     // exactly the ACK that was lost, checksum included (the builder's)
@@ -255,6 +238,9 @@ TEST_F(SynproxyTest, AZeroWindowProbeAfterALostAckBecomesThatAck) {
   }
 }
 
+// Ports the proxy does not own, other protocols and what the rules drop
+// never reach it; packets to its ports without a connection that are
+// neither SYN nor ACK are dropped.
 TEST_F(SynproxyTest, OnlyPassedTcpToItsPortsIsProxied) {
   auto tcp4 = [](std::uint16_t dport, std::uint8_t flags) {
     return Packet().eth().ipv4("198.18.0.1", "198.18.0.2").tcp(42000, dport).seq(1).flags(flags).bytes();

@@ -618,6 +618,16 @@ Bytes Packet::build_layer(std::size_t i, const Bytes& rest) const {
 
 // ---- catalogue ------------------------------------------------------------
 
+Packet lab_packet(bool v6) {
+  Packet p;
+  p.eth();
+  if (v6)
+    p.ipv6("fd00::1", "fd00::2");
+  else
+    p.ipv4("198.18.0.1", "198.18.0.2");
+  return p;
+}
+
 const std::vector<SampleFrame>& sample_frames() {
   static const std::vector<SampleFrame> frames = [] {
     const char *a4 = "198.18.0.1", *b4 = "198.18.0.2", *a6 = "fd00::1", *b6 = "fd00::2";

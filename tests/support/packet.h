@@ -231,6 +231,10 @@ struct SampleFrame {
 // raw protocols). The tables of tests/bpf/ and the fuzz seeds use them.
 const std::vector<SampleFrame>& sample_frames();
 
+// Ethernet and the lab's client-to-server IP header: 198.18.0.1 -> .2, or
+// fd00::1 -> fd00::2; the caller adds L4.
+Packet lab_packet(bool v6);
+
 std::string to_hex(std::span<const std::uint8_t> bytes);
 
 }  // namespace xdpguard::test

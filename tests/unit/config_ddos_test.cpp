@@ -4,16 +4,13 @@
 #include <gtest/gtest.h>
 
 #include "config/config.h"
+#include "support/config_text.h"
 #include "rules/printer.h"
 
 namespace xdpguard::config {
 namespace {
 
-std::string error_of(std::string_view text) {
-  auto c = parse_config(text, "/etc/xdpguard.toml");
-  EXPECT_FALSE(c) << text;
-  return c ? std::string("(parsed)") : c.error().message();
-}
+using test::config_error;
 
 TEST(ConfigDdos, LimitsAndMapSizes) {
   auto c = parse_config(R"([interfaces.eth1]
@@ -47,17 +44,17 @@ rules = ["drop ip6 limit over 5/m per saddr/64"]
 
 TEST(ConfigDdos, Errors) {
   EXPECT_EQ(
-      error_of("[interfaces.eth1]\nrules = [\n  \"drop udp limit over 0/s\",\n]\n"),
+      config_error("[interfaces.eth1]\nrules = [\n  \"drop udp limit over 0/s\",\n]\n"),
       "/etc/xdpguard.toml line 3: rule 1, column 21: a limit of 0 packets can never be kept: expected a rate "
       "of at least 1");
-  EXPECT_EQ(error_of("[interfaces.eth1]\nrules = [\"pass\", \"drop limit over 5/s burst 0\"]\n"),
+  EXPECT_EQ(config_error("[interfaces.eth1]\nrules = [\"pass\", \"drop limit over 5/s burst 0\"]\n"),
             "/etc/xdpguard.toml line 2: rule 2, column 27: burst must be at least 1 packet, got 0");
   EXPECT_EQ(
-      error_of("[interfaces.eth1]\nlimit-buckets = 0\n"),
+      config_error("[interfaces.eth1]\nlimit-buckets = 0\n"),
       "/etc/xdpguard.toml line 2: interface eth1: expected limit-buckets to be a number from 1 to 16777216, "
       "got 0");
   EXPECT_EQ(
-      error_of("[interfaces.eth1]\nblock-entries = \"many\"\n"),
+      config_error("[interfaces.eth1]\nblock-entries = \"many\"\n"),
       "/etc/xdpguard.toml line 2: interface eth1: expected block-entries to be a number from 1 to 16777216, "
       "got a string");
 }

@@ -5,15 +5,12 @@
 #include <gtest/gtest.h>
 
 #include "config/config.h"
+#include "support/config_text.h"
 
 namespace xdpguard::config {
 namespace {
 
-std::string error_of(std::string_view text) {
-  auto c = parse_config(text, "/etc/xdpguard.toml");
-  EXPECT_FALSE(c) << text;
-  return c ? std::string("(parsed)") : c.error().message();
-}
+using test::config_error;
 
 TEST(ConfigFlood, TopLevelForEveryInterfaceAndOverridesPerInterface) {
   auto c = parse_config(R"([interfaces.eth1.flood]
@@ -69,35 +66,36 @@ TEST(ConfigFlood, NothingSetIsNothingSet) {
 }
 
 TEST(ConfigFlood, BadValuesNameTheLineTheTableAndWhatWasExpected) {
-  EXPECT_EQ(error_of("[flood]\nudp-pps = -5\n"),
+  EXPECT_EQ(config_error("[flood]\nudp-pps = -5\n"),
             "/etc/xdpguard.toml line 2: [flood]: expected udp-pps to be packets per second, a whole number "
             "from 0 (not watched) to 1000000000000, got -5");
-  EXPECT_EQ(error_of("[flood]\nsyn-pps = 1000000000001\n"),
+  EXPECT_EQ(config_error("[flood]\nsyn-pps = 1000000000001\n"),
             "/etc/xdpguard.toml line 2: [flood]: expected syn-pps to be packets per second, a whole number "
             "from 0 (not watched) to 1000000000000, got 1000000000001");
-  EXPECT_EQ(error_of("[flood]\nicmp-pps = \"5k\"\n"),
+  EXPECT_EQ(config_error("[flood]\nicmp-pps = \"5k\"\n"),
             "/etc/xdpguard.toml line 2: [flood]: expected icmp-pps to be packets per second, a whole number "
             "from 0 (not watched) to 1000000000000, got a string");
-  EXPECT_EQ(error_of("[flood]\nfrag-pps = 1.5\n"),
+  EXPECT_EQ(config_error("[flood]\nfrag-pps = 1.5\n"),
             "/etc/xdpguard.toml line 2: [flood]: expected frag-pps to be packets per second, a whole number "
             "from 0 (not watched) to 1000000000000, got a float");
-  EXPECT_EQ(error_of("[flood]\nhold = 0\n"),
+  EXPECT_EQ(config_error("[flood]\nhold = 0\n"),
             "/etc/xdpguard.toml line 2: [flood]: expected hold to be seconds, a whole number from 1 to 3600, "
             "got 0");
-  EXPECT_EQ(error_of("[interfaces.eth1]\nrules = []\n[interfaces.eth1.flood]\n\nhold = \"10s\"\n"),
+  EXPECT_EQ(config_error("[interfaces.eth1]\nrules = []\n[interfaces.eth1.flood]\n\nhold = \"10s\"\n"),
             "/etc/xdpguard.toml line 5: [interfaces.eth1.flood]: expected hold to be seconds, a whole number "
             "from 1 to 3600, got a string");
-  EXPECT_EQ(error_of("[interfaces.eth1.flood]\ntop-sources = 11\n"),
+  EXPECT_EQ(config_error("[interfaces.eth1.flood]\ntop-sources = 11\n"),
             "/etc/xdpguard.toml line 2: [interfaces.eth1.flood]: expected top-sources to be a number from 0 "
             "to 10, got 11");
-  EXPECT_EQ(error_of("[flood]\nudp_pps = 5\n"),
+  EXPECT_EQ(config_error("[flood]\nudp_pps = 5\n"),
             "/etc/xdpguard.toml line 2: unknown key \"udp_pps\" in [flood] (expected syn-pps, udp-pps, "
             "icmp-pps, frag-pps, hold or top-sources)");
-  EXPECT_EQ(error_of("flood = 5\n"), "/etc/xdpguard.toml line 1: [flood]: expected a table, got an integer");
-  EXPECT_EQ(error_of("[interfaces.eth1]\nflood = [1]\n"),
+  EXPECT_EQ(config_error("flood = 5\n"),
+            "/etc/xdpguard.toml line 1: [flood]: expected a table, got an integer");
+  EXPECT_EQ(config_error("[interfaces.eth1]\nflood = [1]\n"),
             "/etc/xdpguard.toml line 2: [interfaces.eth1.flood]: expected a table, got an array");
   EXPECT_EQ(
-      error_of("[floods]\n"),
+      config_error("[floods]\n"),
       "/etc/xdpguard.toml line 1: unknown key \"floods\" at the top level (expected interfaces, sets or "
       "flood)");
 }
