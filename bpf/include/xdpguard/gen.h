@@ -7,7 +7,10 @@
  * checksums from the template's partial sums plus the words just written.
  * So every other byte must be the template's: true unless a program on the
  * receiving side rewrites frames in place (a reflector, NAT), whose edits
- * would come back in recycled pages and spoil later frames' checksums.
+ * would come back in recycled pages and spoil later frames. SYN templates,
+ * the ones reflectors (SYN proxies) answer in place, have their headers
+ * written back first (xdpguard_gen_cfg.restore_len, gen.bpf.c); the others
+ * do not pay for it.
  */
 #ifndef XDPGUARD_GEN_H
 #define XDPGUARD_GEN_H
