@@ -5,6 +5,9 @@
 // values; a port in use is a clear error. Then the server under attack by
 // local clients (THREATS.md, attacker 3): 64 slow clients, 1,000 parallel
 // scrapes, 300 idle connections with few descriptors, and the listen forms.
+#include <netdb.h>
+
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <regex>
@@ -49,10 +52,13 @@ class MetricsLabTest : public GuardedLabTest {
   // `[wrapper...] xdpguard -n <server ns> metrics --listen LISTEN` in the
   // background, its output in log_; waits until 127.0.0.1:port answers a
   // scrape. nullptr (and a failure) if it does not within 10 s.
-  BackgroundProcess* serve(int port, std::vector<std::string> wrapper = {}, std::string listen = "") {
-    if (listen.empty()) listen = "127.0.0.1:" + std::to_string(port);
+  // `listen` "": no --listen at all (the default, 127.0.0.1:9435).
+  BackgroundProcess* serve(int port, std::vector<std::string> wrapper = {},
+                           std::optional<std::string> listen = std::nullopt) {
     std::vector<std::string> argv = std::move(wrapper);
-    argv.insert(argv.end(), {XDPGUARD_BIN, "-n", lab_->server().netns, "metrics", "--listen", listen});
+    argv.insert(argv.end(), {XDPGUARD_BIN, "-n", lab_->server().netns, "metrics"});
+    if (!listen) listen = "127.0.0.1:" + std::to_string(port);
+    if (!listen->empty()) argv.insert(argv.end(), {"--listen", *listen});
     log_ = dir_ + "/metrics-" + std::to_string(port) + ".log";
     auto p = BackgroundProcess::start(argv, log_);
     if (!p) {
@@ -61,7 +67,7 @@ class MetricsLabTest : public GuardedLabTest {
     }
     procs_.push_back(std::move(*p));
     if (!wait_until([&] { return scrape_in_ns(port).has_value(); }, std::chrono::seconds(10))) {
-      ADD_FAILURE() << "metrics --listen " << listen << " never answered; its output:\n" << log_text();
+      ADD_FAILURE() << "metrics --listen " << *listen << " never answered; its output:\n" << log_text();
       return nullptr;
     }
     return &procs_.back();
@@ -382,6 +388,120 @@ TEST_F(MetricsLabTest, FloodDetectionGoesOnWhile300IdleConnectionsAreOpenWithFew
   EXPECT_EQ(sample(r->body, fmt::format("xdpguard_flood_detector_up{{interface=\"{}\"}}", veth)), 1);
   EXPECT_EQ(log_text().find("flood detection:"), std::string::npos) << log_text();
   EXPECT_TRUE(srv->running());
+}
+
+// Listen addresses as Prometheus exporters take them (issue 17 item 9), in a
+// lab with IPv6: a host name serves on every address it resolves to; :PORT on
+// every address, reachable from the client's namespace over IPv4 and IPv6,
+// with a one-line warning; the default is 127.0.0.1:9435, out of the client's
+// reach; [::1]:PORT is IPv6 only; a name that does not resolve is one line.
+class MetricsListenTest : public MetricsLabTest {
+ protected:
+  LabOptions lab_options() const override { return {.ipv6 = true, .prefix = "xt11"}; }
+
+  // From the client's namespace: does http://URL_HOST:port/metrics answer 200?
+  bool from_client(const std::string& url_host, int port) {
+    auto r =
+        lab_->exec(lab_->client(), {"curl", "-sfg", "--max-time", "3", "-o", "/dev/null", "-w",
+                                    "%{http_code}", fmt::format("http://{}:{}/metrics", url_host, port)});
+    return r && *r == "200";
+  }
+  // In the server's namespace, over IPv6: GET http://[::1]:port/metrics.
+  std::optional<HttpReply> scrape6(int port) {
+    std::optional<HttpReply> r;
+    (void)run_in_netns(lab_->server().netns, [&] {
+      UniqueFd fd = connect_local(port, AF_INET6);
+      if (fd && send_all(fd.get(), get_request()))
+        r = read_reply(fd.get(), SteadyClock::now() + std::chrono::seconds(3));
+    });
+    return r;
+  }
+  // The addresses getaddrinfo gives for a passive `host` ("127.0.0.1:P", "[::1]:P"), in the server's
+  // namespace.
+  std::set<std::string> resolved(const std::string& host, int port) {
+    std::set<std::string> out;
+    (void)run_in_netns(lab_->server().netns, [&] {
+      addrinfo hints{};
+      hints.ai_socktype = SOCK_STREAM;
+      hints.ai_flags = AI_PASSIVE;
+      addrinfo* res = nullptr;
+      if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return;
+      for (auto* ai = res; ai; ai = ai->ai_next) {
+        char ip[INET6_ADDRSTRLEN] = "";
+        if (ai->ai_family == AF_INET)
+          ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr, ip, sizeof ip);
+        else
+          ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr, ip, sizeof ip);
+        out.insert(ai->ai_family == AF_INET ? fmt::format("{}:{}", ip, port)
+                                            : fmt::format("[{}]:{}", ip, port));
+      }
+      ::freeaddrinfo(res);
+    });
+    return out;
+  }
+};
+
+TEST_F(MetricsListenTest, HostNamesAllAddressesTheDefaultAndIpv6Only) {
+  // localhost: every address it resolves to, each answering.
+  constexpr int kName = 9461, kAll = 9462, kV6 = 9463, kDefault = 9435;
+  const auto want = resolved("localhost", kName);
+  ASSERT_FALSE(want.empty());
+  ASSERT_NE(serve(kName, {}, "localhost:" + std::to_string(kName)), nullptr);
+  std::string line = log_text();
+  for (const auto& a : want) {
+    EXPECT_NE(line.find("http://" + a + "/metrics"), std::string::npos) << a << " in " << line;
+    if (a.front() == '[') {
+      auto r = scrape6(kName);
+      ASSERT_TRUE(r.has_value()) << a;
+      EXPECT_EQ(r->status, 200);
+    }
+  }
+  EXPECT_EQ(line.find("warning"), std::string::npos) << line;
+  EXPECT_FALSE(from_client(lab_->server().ip4, kName));
+
+  // :PORT: every address, warned once; the client reaches it over IPv4 and IPv6.
+  ASSERT_NE(serve(kAll, {}, ":" + std::to_string(kAll)), nullptr);
+  line = log_text();
+  const std::string warning = "xdpguard: metrics: warning: listening on ";
+  ASSERT_EQ(line.rfind(warning, 0), 0u) << line;
+  const std::string first = line.substr(0, line.find('\n'));
+  EXPECT_NE(first.find(fmt::format("0.0.0.0:{}", kAll)), std::string::npos) << first;
+  EXPECT_NE(first.find(fmt::format("[::]:{}", kAll)), std::string::npos) << first;
+  EXPECT_NE(first.find("reachable from beyond this host"), std::string::npos) << first;
+  EXPECT_TRUE(from_client(lab_->server().ip4, kAll));
+  EXPECT_TRUE(from_client("[" + lab_->server().ip6 + "]", kAll));
+  auto v6 = scrape6(kAll);
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_EQ(v6->status, 200);
+
+  // No --listen: 127.0.0.1:9435, loopback only.
+  ASSERT_NE(serve(kDefault, {}, ""), nullptr);
+  line = log_text();
+  EXPECT_EQ(line.find("warning"), std::string::npos) << line;
+  EXPECT_NE(line.find("serving http://127.0.0.1:9435/metrics (at most 256 connections)"), std::string::npos)
+      << line;
+  EXPECT_FALSE(from_client(lab_->server().ip4, kDefault));
+
+  // [::1]:PORT: IPv6 only.
+  auto v6only = BackgroundProcess::start(
+      {XDPGUARD_BIN, "-n", lab_->server().netns, "metrics", "--listen", "[::1]:" + std::to_string(kV6)});
+  ASSERT_TRUE(v6only);
+  procs_.push_back(std::move(*v6only));
+  EXPECT_TRUE(wait_until([&] { return scrape6(kV6).has_value(); }, std::chrono::seconds(10)));
+  bool v4_refused = false;
+  ASSERT_TRUE(
+      run_in_netns(lab_->server().netns, [&] { v4_refused = !connect_local(kV6) && errno == ECONNREFUSED; }));
+  EXPECT_TRUE(v4_refused);
+
+  // A name that does not resolve: one line.
+  auto bad = xg_srv(*lab_, {"metrics", "--listen", "no-such-host.invalid:9464"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_EQ(
+      bad.err.rfind(
+          "xdpguard: metrics: listen on no-such-host.invalid:9464: cannot resolve no-such-host.invalid: ", 0),
+      0u)
+      << bad.err;
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
 }
 
 }  // namespace

@@ -101,10 +101,9 @@ std::variant<NeedMore, HttpRequest, HttpError> request_line(std::string_view lin
     const bool ok = kShape[k] == 'd' ? (version[k] >= '0' && version[k] <= '9') : version[k] == kShape[k];
     if (!ok) return bad("invalid HTTP version");
   }
-  if (version.size() < kShape.size()) {
-    if (!complete) return NeedMore{};
-    return bad("invalid HTTP version");
-  }
+  // A partial line decides nothing more: what follows may still make it wrong.
+  if (!complete) return NeedMore{};
+  if (version.size() < kShape.size()) return bad("invalid HTTP version");
   if (version[5] != '1')
     return HttpError{505, fmt::format("HTTP/{}.{} is not supported", version[5], version[7])};
 
@@ -118,11 +117,12 @@ std::variant<NeedMore, HttpRequest, HttpError> request_line(std::string_view lin
     const std::size_t slash = target.find_first_of("/?#");
     if (slash == 0 || target.empty()) return bad("absolute request target without a host");
     target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
-    if (target.front() != '/') return bad("invalid request target");
   } else if (target.front() != '/') {
     return bad("request target is not a path");
   }
-  r.path = std::string(target.substr(0, target.find_first_of("?#")));
+  std::string_view path = target.substr(0, target.find_first_of("?#"));
+  if (path.empty()) path = "/";  // http://host?query
+  r.path = std::string(path);
   return r;
 }
 

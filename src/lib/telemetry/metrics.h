@@ -1,7 +1,8 @@
 // Prometheus metrics (docs/telemetry.md): every counter of every attached
-// interface of the current network namespace, read from the pinned maps at
-// each scrape (so `metrics` runs beside any other xdpguard command), in the
-// Prometheus text exposition format (version 0.0.4).
+// interface of the current network namespace, read from the pinned maps by
+// collect() (so `metrics` runs beside any other xdpguard command), in the
+// Prometheus text exposition format (version 0.0.4). The server that serves
+// it, at most one collect() a second: telemetry/metrics_server.h.
 //
 //   xdpguard_packets_total / _bytes_total            {interface, action}
 //   xdpguard_rule_packets_total / _bytes_total       {interface, rule_id, action}
