@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -106,8 +107,10 @@ inline std::optional<HttpReply> read_reply(int fd, SteadyClock::time_point deadl
   r.head = in.substr(0, end);
   in.erase(0, end + 4);
   if (r.head.rfind("HTTP/1.", 0) != 0 || r.head.size() < 12) return std::nullopt;
-  r.status = std::atoi(r.head.c_str() + 9);
-  std::size_t want = head_only ? 0 : static_cast<std::size_t>(std::atoll(r.header("Content-Length").c_str()));
+  r.status = static_cast<int>(std::strtol(r.head.c_str() + 9, nullptr, 10));
+  std::size_t want =
+      head_only ? 0
+                : static_cast<std::size_t>(std::strtoull(r.header("Content-Length").c_str(), nullptr, 10));
   while (in.size() < want) {
     ssize_t n = recv_until(fd, buf, sizeof buf, deadline);
     if (n <= 0) break;
@@ -151,7 +154,7 @@ inline bool closed_by_peer(int fd) {
 inline long vm_rss_kib(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
   for (std::string l; std::getline(f, l);)
-    if (l.rfind("VmRSS:", 0) == 0) return std::atol(l.c_str() + 6);
+    if (l.rfind("VmRSS:", 0) == 0) return std::strtol(l.c_str() + 6, nullptr, 10);
   return 0;
 }
 

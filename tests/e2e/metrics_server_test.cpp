@@ -316,7 +316,8 @@ TEST_F(MetricsServerTest, DeadlinesCloseSlowSendersAndSlowReaders) {
     ssize_t n = 0;
     for (const char ch : std::string("GET /metrics HTTP/1.1\r\nHost")) {
       if (!send_all(partial.get(), std::string(1, ch))) break;
-      if ((n = recv_until(partial.get(), buf, sizeof buf, SteadyClock::now() + 200ms)) > 0) {
+      n = recv_until(partial.get(), buf, sizeof buf, SteadyClock::now() + 200ms);
+      if (n > 0) {
         got.append(buf, static_cast<std::size_t>(n));
         break;
       }

@@ -273,6 +273,40 @@ TEST_F(MetricsLabTest, ScrapesAnswerWhile64SlowClientsDripAndTheSlowOnesAreClose
   EXPECT_TRUE(srv->running());
 }
 
+// The text is rendered at most once a second and shared: a scrape within a
+// second of the one that had it rendered gets the very same text, though
+// packets were counted in between (the cpp-httplib server walked every map
+// for each scrape); a scrape after that second has the new counts.
+TEST_F(MetricsLabTest, ScrapesWithinASecondGetTheSameRenderedText) {
+  constexpr int kPort = 9444;
+  const std::uint32_t id = add_rule("drop udp dport 5000");
+  BackgroundProcess* srv = serve(kPort);
+  ASSERT_NE(srv, nullptr);
+  const std::string series =
+      fmt::format("xdpguard_rule_packets_total{{interface=\"{}\",rule_id=\"{}\",action=\"drop\"}}",
+                  lab_->server().veth, id);
+  int compared = 0;
+  for (int attempt = 0; attempt < 5 && compared < 2; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // the last text is stale: rendered anew
+    auto first = scrape_in_ns(kPort);
+    const auto t0 = SteadyClock::now();
+    ASSERT_TRUE(first.has_value());
+    const double before = sample(first->body, series);
+    EXPECT_EQ(udp_delivered(*lab_, 5000, 10, false, 9, std::chrono::milliseconds(300)), 0);
+    auto second = scrape_in_ns(kPort);
+    ASSERT_TRUE(second.has_value());
+    if (SteadyClock::now() - t0 > std::chrono::milliseconds(800)) continue;  // too slow to tell here
+    ++compared;
+    EXPECT_EQ(sample(second->body, series), before) << "a second walk of the maps within the second";
+    EXPECT_TRUE(second->body == first->body) << "not the same text";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    auto third = scrape_in_ns(kPort);
+    ASSERT_TRUE(third.has_value());
+    EXPECT_EQ(sample(third->body, series), before + 10);
+  }
+  EXPECT_GE(compared, 1) << "no two scrapes within 0.8 s of each other in 5 attempts";
+}
+
 // 1,000 scrapes, 50 connections at a time (50 threads x 20, a new connection
 // each): every one 200 with the whole exposition (the families of `metrics
 // --once`, down to the last line), and the server's resident memory stays
