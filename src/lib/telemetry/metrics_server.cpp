@@ -206,6 +206,7 @@ struct MetricsServer::Impl {
   std::unordered_map<std::uint64_t, std::unique_ptr<Conn>> conns;
   std::uint64_t next_id = kFirstConnId;
   bool accepting = true;
+  bool accept_failing = false;  // the last accept ran out of descriptors or memory
   Steady::time_point accept_resume;
   std::time_t date_at = 0;
   std::string date;
@@ -463,14 +464,17 @@ struct MetricsServer::Impl {
       if (!fd) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-          // Out of descriptors or memory: a pause, not a spin on a readable listener.
-          spdlog::warn("metrics: accept on {}: {}", l.address, std::strerror(errno));
+          // Out of descriptors or memory: a pause, not a spin on a readable
+          // listener; said once until an accept succeeds again.
+          if (!accept_failing) spdlog::warn("metrics: accept on {}: {}", l.address, std::strerror(errno));
+          accept_failing = true;
           set_accepting(false);
           accept_resume = now + kAcceptPause;
         }
         return;
       }
       ++n.accepted;
+      accept_failing = false;
       if (!make_room(now)) {
         ++n.refused;
         continue;  // fd closes
