@@ -134,7 +134,18 @@ TEST(TelemetryFormat, ListenAddresses) {
   auto b = parse_listen("[::1]:80");
   ASSERT_TRUE(b);
   EXPECT_EQ(b->host, "::1");
+  auto all = parse_listen(":9435");  // every address, as Prometheus exporters take it
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->host, "");
+  EXPECT_EQ(all->port, 9435);
+  EXPECT_EQ(parse_listen("localhost:9435")->host, "localhost");
+  EXPECT_EQ(parse_listen("[::]:9435")->host, "::");
+  EXPECT_EQ(parse_listen("::1:9435").error().message(),
+            "listen address '::1:9435': an IPv6 address goes in brackets ([::1]:9435)");
+  EXPECT_FALSE(parse_listen("[]:9435"));
+  EXPECT_FALSE(parse_listen("[::1]9435"));
   EXPECT_FALSE(parse_listen("9435"));
+  EXPECT_FALSE(parse_listen(":"));
   EXPECT_FALSE(parse_listen("127.0.0.1:0"));
   EXPECT_FALSE(parse_listen("127.0.0.1:65536"));
   EXPECT_FALSE(parse_listen("127.0.0.1:x"));
