@@ -2,8 +2,9 @@
 // after any of its steps leaves state that the next command reports exactly
 // as the kernel enforces it, or reports as interrupted and repairs on the
 // next try. The kill comes from the fault points the library has between
-// its steps (core/fault.h: XDPGUARD_FAULT=<step>); what is enforced is
-// judged by real traffic, never by reading the state back.
+// its steps (core/fault.h: XDPGUARD_FAULT=<step>), which only the test build's
+// `xdpguard-faults` binary has; what is enforced is judged by real traffic,
+// never by reading the state back.
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -17,14 +18,21 @@ constexpr int kKilled = 128 + 9;  // exit status of a process killed by SIGKILL
 
 class CrashTest : public GuardedLabTest {
  protected:
-  // `xdpguard -n <server> args...`, killed at `step`.
+  // `xdpguard-faults -n <server> args...`, killed at `step`.
   CliRun killed_at(const std::string& step, std::vector<std::string> args) {
-    args.insert(args.begin(), {"-n", lab_->server().netns});
-    auto r = xdpguard_cli(args, {"env", "XDPGUARD_FAULT=" + step});
+    args.insert(args.begin(), {XDPGUARD_FAULT_BIN, "-n", lab_->server().netns});
+    auto r = run_cli(args, {"env", "XDPGUARD_FAULT=" + step});
     EXPECT_EQ(r.code, kKilled) << step << ": " << r.err;
     return r;
   }
   CliRun xg(std::vector<std::string> args) { return xg_srv(*lab_, std::move(args)); }
+  // argv run under `prefix` (a program and its arguments).
+  static CliRun run_cli(const std::vector<std::string>& argv, std::vector<std::string> prefix) {
+    prefix.insert(prefix.end(), argv.begin(), argv.end());
+    auto r = run_process(prefix, std::chrono::seconds(60));
+    if (!r) return {-1, "", r.error().message()};
+    return {r->exit_code, r->out, r->err};
+  }
   const std::string& veth() const { return lab_->server().veth; }
 
   // The rule texts `rule list --json` shows, in order.
@@ -207,6 +215,23 @@ TEST_F(CrashTest, AttachConfigKilledHalfWay) {
   EXPECT_EQ(xg({"attach", veth(), "--config", conf}).code, 0);
   EXPECT_EQ(udp_delivered(*lab_, 7005, 5), 0);
   EXPECT_EQ(nlohmann::json::parse(xg({"status", "--json"}).out)["interfaces"][0]["setup_pending"], false);
+}
+
+// The product binary has no fault points: the variable that kills the test
+// binary half-way does nothing to it (a root process that an environment
+// variable could kill in the middle of a change was a hole), and it does not
+// even carry the variable's name.
+TEST_F(CrashTest, TheProductBinaryHasNoFaultPoints) {
+  const std::string rule = "drop udp dport 7006";
+  auto r = xdpguard_cli({"-n", lab_->server().netns, "rule", "add", veth(), rule},
+                        {"env", "XDPGUARD_FAULT=rules-loaded"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(listed(), rule));
+  EXPECT_EQ(udp_delivered(*lab_, 7006, 5), 0);
+  std::ifstream bin(XDPGUARD_BIN, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(bin)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 0u);
+  EXPECT_EQ(bytes.find("XDPGUARD_FAULT"), std::string::npos);
 }
 
 }  // namespace
