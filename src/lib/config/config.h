@@ -27,6 +27,12 @@
 //   [sets.office]
 //   elements = ["192.0.2.0/24", "2001:db8::/32"]   # or inline (exactly one of the two)
 //
+//   [ddos]                    # auto-block (docs/ddos.md), for every interface of the file
+//   never-block = ["192.0.2.53", "2001:db8:1::/48"]   # never blocked by a rule's `block`
+//
+//   [guard]                   # the operator's own networks
+//   management = ["198.51.100.0/24"]   # never blocked either
+//
 //   [flood]                   # flood detection for every interface of the file
 //   syn-pps = 20000           # packets/s over which an attack starts (0 or left out: not watched)
 //   udp-pps = 200000
@@ -113,6 +119,9 @@ struct Config {
   std::vector<Interface> interfaces;  // in file order
   std::vector<Set> sets;              // in file order
   Flood flood;                        // the top-level [flood] table
+  // [ddos] never-block and [guard] management: prefixes a `block` never
+  // blocks (docs/ddos.md).
+  std::vector<rules::Prefix> never_block, management;
 
   const Interface* find_interface(std::string_view name) const;
   const Set* find_set(std::string_view name) const;
