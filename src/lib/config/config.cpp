@@ -313,6 +313,8 @@ class Loader {
     parsed.reserve(ifc.rules.size());
     for (const auto& r : ifc.rules) parsed.push_back(r.rule);
     ifc.warnings = rules::lint(parsed);
+    if (auto w = rules::limit_depth_warning(parsed))
+      ifc.warnings.push_back({parsed.size() - 1, parsed.size() - 1, fmt::format("interface {}: {}", name, *w)});
     return ifc;
   }
 

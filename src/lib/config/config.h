@@ -9,7 +9,7 @@
 //   non-ip = "pass"           # pass | drop: frames that are not IPv4/IPv6 (default: pass)
 //   malformed = "pass"        # pass | drop: truncated or malformed headers (default: pass)
 //   limit-buckets = 65536     # per-source rate-limit buckets (LRU), docs/ddos.md
-//   block-entries = 16384     # blocked source prefixes (LRU)
+//   block-entries = 16384     # blocked source prefixes (hash)
 //   rules = [                 # first match wins, as in an nft chain
 //     "drop tcp dport 22 saddr 203.0.113.0/24",
 //     "pass udp dport 53",
