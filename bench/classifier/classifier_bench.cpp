@@ -553,13 +553,14 @@ int run_bench(const bench::Args& args) {
     // The 10-rule pipeline, an IPv6 UDP packet no rule matches, behind 0..24
     // Destination Options headers: what each header adds to the whole path.
     const std::size_t chain0 =
-        add("chain6_0", "10 rules, IPv6 packet matching none, no extension header", ten_p->prog.prog_fd(), none6,
-            XDP_PASS, ten_p->counter(0), "default counter");
+        add("chain6_0", "10 rules, IPv6 packet matching none, no extension header", ten_p->prog.prog_fd(),
+            none6, XDP_PASS, ten_p->counter(0), "default counter");
     for (int n : {1, 2, 3, 8, 24}) {
-      const std::size_t c = add(fmt::format("chain6_{}", n),
-                                fmt::format("10 rules, the same packet behind {} Destination Options header{}", n,
-                                            n > 1 ? "s" : ""),
-                                ten_p->prog.prog_fd(), none6, XDP_PASS, ten_p->counter(0), "default counter");
+      const std::size_t c =
+          add(fmt::format("chain6_{}", n),
+              fmt::format("10 rules, the same packet behind {} Destination Options header{}", n,
+                          n > 1 ? "s" : ""),
+              ten_p->prog.prog_fd(), none6, XDP_PASS, ten_p->counter(0), "default counter");
       cases[c].frame = bench::with_dest_opts(cases[c].frame, n);
       trust_rows.push_back({c, chain0, fmt::format("{} extension header{}", n, n > 1 ? "s" : ""),
                             n == 1 ? std::optional<double>(5) : std::nullopt});
@@ -575,20 +576,21 @@ int run_bench(const bench::Args& args) {
     for (int i = 0; i < 2; ++i) (void)test_run(busy->prog.prog_fd(), bench::frame(blocked_src), 1);
     auto st = busy->guard.blocked();
     if (!st || st->size() != 1) problems.emplace_back("blocks: the busy pipeline has no block");
-    const std::size_t b0 = add("block_none", "limited rule without block, packet it does not match",
-                               no_block->prog.prog_fd(), lab4, XDP_PASS, no_block->counter(0), "default counter");
-    const std::size_t b1 = add("block_idle", "the same rule with block, nothing blocked", idle->prog.prog_fd(), lab4,
-                               XDP_PASS, idle->counter(0), "default counter");
-    const std::size_t b2 =
-        add("block_busy", "the same rule with block, another prefix blocked (a lookup)", busy->prog.prog_fd(), lab4,
-            XDP_PASS, busy->counter(0), "default counter");
+    const std::size_t b0 =
+        add("block_none", "limited rule without block, packet it does not match", no_block->prog.prog_fd(),
+            lab4, XDP_PASS, no_block->counter(0), "default counter");
+    const std::size_t b1 = add("block_idle", "the same rule with block, nothing blocked",
+                               idle->prog.prog_fd(), lab4, XDP_PASS, idle->counter(0), "default counter");
+    const std::size_t b2 = add("block_busy", "the same rule with block, another prefix blocked (a lookup)",
+                               busy->prog.prog_fd(), lab4, XDP_PASS, busy->counter(0), "default counter");
     PacketFields blocked_other = blocked_src;
     blocked_other.dport = 9;
-    const std::size_t b3 = add("block_hit", "the same rule with block, packet from the blocked prefix (dropped)",
-                               busy->prog.prog_fd(), blocked_other, XDP_DROP, busy->counter(busy->ids[0]),
-                               "rule 1 (its block)");
+    const std::size_t b3 =
+        add("block_hit", "the same rule with block, packet from the blocked prefix (dropped)",
+            busy->prog.prog_fd(), blocked_other, XDP_DROP, busy->counter(busy->ids[0]), "rule 1 (its block)");
     trust_rows.push_back({b1, b0, "`block` in the rule set, nothing blocked", 2.0});
-    trust_rows.push_back({b2, b0, "`block` in the rule set, a block holds (not this packet's)", std::nullopt});
+    trust_rows.push_back(
+        {b2, b0, "`block` in the rule set, a block holds (not this packet's)", std::nullopt});
     trust_rows.push_back({b3, b0, "a blocked source's packet, dropped by the block", std::nullopt});
     trust_pipelines.push_back(std::move(no_block));
     trust_pipelines.push_back(std::move(idle));

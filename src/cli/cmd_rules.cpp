@@ -50,7 +50,8 @@ Result<void> rule_add(const RuleArgs& a) {
                  "every packet it would\n",
                  ids[w.rule_index], ids[w.covered_by]);
   if (list[at].limit)
-    if (auto w = rules::limit_depth_warning(list)) std::fprintf(stderr, "xdpguard: warning: %s\n", w->c_str());
+    if (auto w = rules::limit_depth_warning(list))
+      std::fprintf(stderr, "xdpguard: warning: %s\n", w->c_str());
   return {};
 }
 

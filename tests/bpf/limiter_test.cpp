@@ -249,8 +249,8 @@ TEST_F(LimiterTest, BlockIPv6Prefix) {
 // block was checked before every rule. A block is a match at its rule's
 // position: an earlier rule that matches still wins.
 TEST_F(LimiterTest, ABlockDropsOnlyWhatReachesItsRule) {
-  rules({"pass udp saddr 198.18.100.7", "drop ip udp dport 7000 limit over 100/s burst 1 per saddr/24 block 60s",
-         "pass"});
+  rules({"pass udp saddr 198.18.100.7",
+         "drop ip udp dport 7000 limit over 100/s burst 1 per saddr/24 block 60s", "pass"});
   // Spoofed sources of the trusted host's /24 trip the limit: blocked.
   EXPECT_EQ(run(udp4("198.18.100.9", 7000), 2), "pd");
   auto b = guard_->blocked();

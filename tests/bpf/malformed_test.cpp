@@ -381,7 +381,10 @@ void sweep_datagram(GuardUnderTest& guard, const GuardConfig& cfg, const Subject
                    ": " + to_hex(f));
       const bool short_of_headers = cut < s.headers_needed;
       const bool unsafe = short_of_headers && s.first_fragment_from && cut >= *s.first_fragment_from;
-      check_frame(guard, cfg, f, unsafe ? kUnsafe : short_of_headers ? kTruncated : s.outcome,
+      check_frame(guard, cfg, f,
+                  unsafe             ? kUnsafe
+                  : short_of_headers ? kTruncated
+                                     : s.outcome,
                   short_of_headers ? false : s.frag);
       if (::testing::Test::HasFatalFailure()) return;
     }

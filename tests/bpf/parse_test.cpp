@@ -359,10 +359,22 @@ std::vector<Case> edge_cases() {
       // are read (nftables reads them too)
       {"tcp_doff4",
        Packet().eth().ipv4(kA4, kB4).tcp(1, 2).doff(4).payload(20).bytes(),
-       {.outcome = kMalformed, .family = 4, .l3_off = 14, .l4_off = 34, .l4proto = 6, .sport = 1, .dport = 2}},
+       {.outcome = kMalformed,
+        .family = 4,
+        .l3_off = 14,
+        .l4_off = 34,
+        .l4proto = 6,
+        .sport = 1,
+        .dport = 2}},
       {"tcp_doff_past_end",
        Packet().eth().ipv4(kA4, kB4).tcp(1, 2).doff(15).payload(20).bytes(),
-       {.outcome = kTruncated, .family = 4, .l3_off = 14, .l4_off = 34, .l4proto = 6, .sport = 1, .dport = 2}},
+       {.outcome = kTruncated,
+        .family = 4,
+        .l3_off = 14,
+        .l4_off = 34,
+        .l4proto = 6,
+        .sport = 1,
+        .dport = 2}},
       {"udp_cut",
        Packet().eth().ipv6(kA6, kB6).proto(17).payload(7).bytes(),
        {.outcome = kTruncated, .l4_cut = true, .family = 6, .l3_off = 14, .l4_off = 54, .l4proto = 17}},
@@ -390,7 +402,14 @@ std::vector<Case> edge_cases() {
        Packet().eth().ipv4(kA4, kB4).fragment(2, false).proto(6).payload(16).bytes(),
        {.outcome = kIpv4, .frag = true, .family = 4, .l3_off = 14, .l4proto = 6}},
       {"ipv6_first_fragment_chain_cut",
-       Packet().eth().ipv6(kA6, kB6).fragment6(0, true, 9).dest_opts().dest_opts().payload_len(8 + 8 + 4).bytes(),
+       Packet()
+           .eth()
+           .ipv6(kA6, kB6)
+           .fragment6(0, true, 9)
+           .dest_opts()
+           .dest_opts()
+           .payload_len(8 + 8 + 4)
+           .bytes(),
        {.outcome = kUnsafe, .l4_cut = true, .family = 6, .l3_off = 14}},
       {"ipv6_tiny_first_fragment_tcp",
        Packet().eth().ipv6(kA6, kB6).fragment6(0, true, 9).proto(6).payload(8).bytes(),

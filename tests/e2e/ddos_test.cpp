@@ -192,8 +192,9 @@ TEST_F(Ddos, SpoofedFloodBlocksOnlyFromItsRulesPosition) {
   auto forged = [&](std::vector<std::string> sends) {
     const std::string path = "/tmp/" + lab_->prefix() + "-forged.py";
     std::ofstream(path) << kForgedUdp;
-    std::vector<std::string> argv = {"/usr/bin/python3", path, lab_->client().veth, lab_->client().mac,
-                                     lab_->server().mac, lab_->server().ip4};
+    std::vector<std::string> argv = {"/usr/bin/python3",  path,
+                                     lab_->client().veth, lab_->client().mac,
+                                     lab_->server().mac,  lab_->server().ip4};
     argv.insert(argv.end(), sends.begin(), sends.end());
     auto r = lab_->exec(lab_->client(), argv, std::chrono::seconds(60));
     std::filesystem::remove(path);
@@ -204,7 +205,8 @@ TEST_F(Ddos, SpoofedFloodBlocksOnlyFromItsRulesPosition) {
     std::map<std::string, int> got;
     char buf[64];
     ssize_t n;
-    while ((n = ::recv(rx[port].get(), buf, sizeof buf - 1, 0)) > 0) got[std::string(buf, static_cast<size_t>(n))]++;
+    while ((n = ::recv(rx[port].get(), buf, sizeof buf - 1, 0)) > 0)
+      got[std::string(buf, static_cast<size_t>(n))]++;
     return got;
   };
   forged({"198.18.100.7:7000:20", "198.18.100.7:7001:20", "198.18.100.9:7001:20", "198.18.101.1:7001:20",
@@ -240,9 +242,10 @@ TEST_F(Ddos, ConfigFileSetsTheMapSizesAndLimitedRules) {
   const std::string veth = lab_->server().veth;
   ASSERT_EQ(srv({"detach", veth}).code, 0);
   const std::string path = "/tmp/" + lab_->prefix() + "-ddos.toml";
-  std::ofstream(path) << "[interfaces." << veth << "]\nlimit-buckets = 2048\nblock-entries = 512\nrules = [\n"
-                      << "  \"drop ip udp dport 7000 limit over 10/s burst 3 per saddr/24 block 1m\",\n]\n"
-                      << "[ddos]\nnever-block = [\"198.18.7.0/24\"]\n[guard]\nmanagement = [\"fd00:99::/64\"]\n";
+  std::ofstream(path)
+      << "[interfaces." << veth << "]\nlimit-buckets = 2048\nblock-entries = 512\nrules = [\n"
+      << "  \"drop ip udp dport 7000 limit over 10/s burst 3 per saddr/24 block 1m\",\n]\n"
+      << "[ddos]\nnever-block = [\"198.18.7.0/24\"]\n[guard]\nmanagement = [\"fd00:99::/64\"]\n";
   auto att = srv({"attach", veth, "--config", path});
   std::filesystem::remove(path);
   ASSERT_EQ(att.code, 0) << att.err;

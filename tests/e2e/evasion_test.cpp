@@ -162,9 +162,9 @@ TEST_F(Evasion, Ipv6ExtensionHeaderChainsOfAnyLengthMeetTheRules) {
   UniqueFd closed = udp6_socket(9999), open = udp6_socket(9998);
   ASSERT_TRUE(closed && open);
   constexpr int kMost = 24;
-  auto sent = client_python(kChainScript, {lab_->client().veth, lab_->client().mac, lab_->server().mac,
-                                           lab_->client().ip6, lab_->server().ip6, "9999", "9998",
-                                           std::to_string(kMost)});
+  auto sent = client_python(kChainScript,
+                            {lab_->client().veth, lab_->client().mac, lab_->server().mac, lab_->client().ip6,
+                             lab_->server().ip6, "9999", "9998", std::to_string(kMost)});
   ASSERT_EQ(sent, std::to_string(2 * (kMost + 1)) + "\n");
   // Every frame through xdpguard, then what the sockets got.
   ASSERT_TRUE(wait_until([&] { return total_packets(stats_json(*lab_)) >= 2 * (kMost + 1); },
@@ -210,9 +210,9 @@ TEST_F(Evasion, TinyFragmentsCannotHideTheFlagsFromTheRules) {
       listeners.push_back(std::move(v6));
     }
   }));
-  auto out = client_python(kFragmentScript, {lab_->client().veth, lab_->client().mac, lab_->server().mac,
-                                             lab_->client().ip4, lab_->server().ip4, lab_->client().ip6,
-                                             lab_->server().ip6});
+  auto out = client_python(kFragmentScript,
+                           {lab_->client().veth, lab_->client().mac, lab_->server().mac, lab_->client().ip4,
+                            lab_->server().ip4, lab_->client().ip6, lab_->server().ip6});
   std::map<std::string, int> answered;
   std::istringstream lines(out);
   std::string name;

@@ -223,7 +223,8 @@ std::vector<Rule> parsed_all(const std::vector<std::string>& texts) {
 // warned of, naming the packets that can meet them.
 TEST(RuleLint, LimitDepth) {
   std::vector<std::string> texts;
-  for (int i = 0; i < 16; ++i) texts.push_back("drop udp dport " + std::to_string(1000 + i) + " limit over 10/s");
+  for (int i = 0; i < 16; ++i)
+    texts.push_back("drop udp dport " + std::to_string(1000 + i) + " limit over 10/s");
   EXPECT_FALSE(limit_depth_warning(parsed_all(texts)));
   // A TCP rule does not meet UDP packets.
   texts.emplace_back("drop tcp limit over 10/s");
@@ -232,9 +233,10 @@ TEST(RuleLint, LimitDepth) {
   texts.emplace_back("drop ip limit over 10/s");
   auto w = limit_depth_warning(parsed_all(texts));
   ASSERT_TRUE(w);
-  EXPECT_EQ(*w,
-            "17 rules with limits can apply to one IPv4 UDP packet: a packet under the limits of more than 16 of "
-            "them cannot be classified further and is dropped (counted in limit_resume_failed)");
+  EXPECT_EQ(
+      *w,
+      "17 rules with limits can apply to one IPv4 UDP packet: a packet under the limits of more than 16 of "
+      "them cannot be classified further and is dropped (counted in limit_resume_failed)");
   // IPv6 TCP rules do not count for IPv4 (or UDP) packets.
   texts.back() = "drop ip6 tcp limit over 10/s";
   EXPECT_FALSE(limit_depth_warning(parsed_all(texts)));

@@ -321,8 +321,8 @@ std::string disassemble(const bpf_insn& i) {
     case BPF_STX:
       if (BPF_MODE(i.code) == BPF_ATOMIC) {
         if (i.imm == BPF_CMPXCHG)
-          return fmt::format("r0 = cmpxchg(({} *)(r{} {:+}), r0, r{})", size[BPF_SIZE(i.code) >> 3], i.dst_reg,
-                             i.off, i.src_reg);
+          return fmt::format("r0 = cmpxchg(({} *)(r{} {:+}), r0, r{})", size[BPF_SIZE(i.code) >> 3],
+                             i.dst_reg, i.off, i.src_reg);
         return fmt::format("lock *({} *)(r{} {:+}) {} r{}", size[BPF_SIZE(i.code) >> 3], i.dst_reg, i.off,
                            alu[(i.imm & 0xf0) >> 4], i.src_reg);
       }

@@ -189,15 +189,16 @@ class Loader {
       if (k->str() != key) return unknown_key(*k, fmt::format("in {}", where), {key});
       const auto* list = n->as_array();
       if (!list)
-        return error(line_of(*k), "{} {}: expected a list of prefixes, got {}", where, key, type_name(n->type()));
+        return error(line_of(*k), "{} {}: expected a list of prefixes, got {}", where, key,
+                     type_name(n->type()));
       std::size_t i = 0;
       for (const toml::node& e : *list) {
         ++i;
         const auto* str = e.as_string();
         auto p = str ? rules::parse_prefix(str->get()) : std::nullopt;
         if (!p)
-          return error(line_of(e), "{} {} element {}: expected an IPv4 or IPv6 prefix in quotes, got {}", where,
-                       key, i, str ? quote(str->get()) : std::string(type_name(e.type())));
+          return error(line_of(e), "{} {} element {}: expected an IPv4 or IPv6 prefix in quotes, got {}",
+                       where, key, i, str ? quote(str->get()) : std::string(type_name(e.type())));
         out.push_back(*p);
       }
     }
@@ -314,7 +315,8 @@ class Loader {
     for (const auto& r : ifc.rules) parsed.push_back(r.rule);
     ifc.warnings = rules::lint(parsed);
     if (auto w = rules::limit_depth_warning(parsed))
-      ifc.warnings.push_back({parsed.size() - 1, parsed.size() - 1, fmt::format("interface {}: {}", name, *w)});
+      ifc.warnings.push_back(
+          {parsed.size() - 1, parsed.size() - 1, fmt::format("interface {}: {}", name, *w)});
     return ifc;
   }
 

@@ -107,10 +107,10 @@ std::optional<std::string> limit_depth_warning(const std::vector<Rule>& rules) {
     std::optional<std::uint8_t> proto;  // nullopt: a protocol no rule names
     const char* name;
   };
-  static const Kind kinds[] = {
-      {Family::V4, 6, "IPv4 TCP"},   {Family::V4, 17, "IPv4 UDP"},   {Family::V4, 1, "IPv4 ICMP"},
-      {Family::V4, {}, "IPv4"},      {Family::V6, 6, "IPv6 TCP"},    {Family::V6, 17, "IPv6 UDP"},
-      {Family::V6, 58, "IPv6 ICMPv6"}, {Family::V6, {}, "IPv6"}};
+  static const Kind kinds[] = {{Family::V4, 6, "IPv4 TCP"},     {Family::V4, 17, "IPv4 UDP"},
+                               {Family::V4, 1, "IPv4 ICMP"},    {Family::V4, {}, "IPv4"},
+                               {Family::V6, 6, "IPv6 TCP"},     {Family::V6, 17, "IPv6 UDP"},
+                               {Family::V6, 58, "IPv6 ICMPv6"}, {Family::V6, {}, "IPv6"}};
   std::size_t most = 0;
   const char* which = "";
   for (const auto& k : kinds) {
