@@ -184,6 +184,10 @@ TEST_F(Ddos, SpoofedFloodBlocksOnlyFromItsRulesPosition) {
   ASSERT_TRUE(run_in_netns(lab_->server().netns, [&] {
     for (std::uint16_t port : {7000, 7001}) {
       UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      if (!fd) {
+        ADD_FAILURE() << "socket: " << std::strerror(errno);
+        return;
+      }
       auto a = sockaddr4(lab_->server().ip4, port);
       EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
       rx[port] = std::move(fd);

@@ -14,11 +14,13 @@
 //    (issue 16, item 5).
 //
 // Lab names "xv16<pid>...".
+#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
@@ -135,6 +137,10 @@ class Evasion : public LabTest {
     UniqueFd fd;
     EXPECT_TRUE(run_in_netns(lab_->server().netns, [&] {
       fd.reset(::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      if (!fd) {
+        ADD_FAILURE() << "socket: " << std::strerror(errno);
+        return;
+      }
       auto a = sockaddr6(lab_->server().ip6, port);
       EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
     }));
@@ -147,9 +153,11 @@ class Evasion : public LabTest {
     char buf[64];
     ssize_t n;
     while ((n = ::recv(fd.get(), buf, sizeof buf - 1, 0)) > 0) {
-      buf[n] = 0;
+      const std::string_view text(buf, static_cast<std::size_t>(n)), tag = "chain=";
       int len = -1;
-      if (std::sscanf(buf, "chain=%d", &len) == 1) got.insert(len);
+      if (text.substr(0, tag.size()) == tag &&
+          std::from_chars(text.data() + tag.size(), text.data() + text.size(), len).ec == std::errc())
+        got.insert(len);
     }
     return got;
   }
@@ -199,10 +207,14 @@ TEST_F(Evasion, TinyFragmentsCannotHideTheFlagsFromTheRules) {
   ASSERT_TRUE(run_in_netns(lab_->server().netns, [&] {
     for (std::uint16_t port : {8080, 8081}) {
       UniqueFd v4(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      UniqueFd v6(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (!v4 || !v6) {
+        ADD_FAILURE() << "socket: " << std::strerror(errno);
+        return;
+      }
       auto a = sockaddr4(lab_->server().ip4, port);
       EXPECT_EQ(::bind(v4.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
       EXPECT_EQ(::listen(v4.get(), 64), 0);
-      UniqueFd v6(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
       auto b = sockaddr6(lab_->server().ip6, port);
       EXPECT_EQ(::bind(v6.get(), reinterpret_cast<sockaddr*>(&b), sizeof b), 0) << std::strerror(errno);
       EXPECT_EQ(::listen(v6.get(), 64), 0);
@@ -242,6 +254,10 @@ TEST_F(Evasion, LargeFragmentedDatagramsStillArrive) {
   UniqueFd rx;
   ASSERT_TRUE(run_in_netns(lab_->server().netns, [&] {
     rx.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!rx) {
+      ADD_FAILURE() << "socket: " << std::strerror(errno);
+      return;
+    }
     auto a = sockaddr4(lab_->server().ip4, 7777);
     EXPECT_EQ(::bind(rx.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     timeval tv{2, 0};
@@ -249,6 +265,10 @@ TEST_F(Evasion, LargeFragmentedDatagramsStillArrive) {
   }));
   ASSERT_TRUE(run_in_netns(lab_->client().netns, [&] {
     UniqueFd tx(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!tx) {
+      ADD_FAILURE() << "socket: " << std::strerror(errno);
+      return;
+    }
     auto a = sockaddr4(lab_->server().ip4, 7777);
     std::string big(4000, 'f');
     for (int i = 0; i < 10; ++i)
