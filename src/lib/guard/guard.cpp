@@ -31,7 +31,7 @@ constexpr const char* kPinnedMaps[] = {
     XDPGUARD_PIN_SET6, XDPGUARD_PIN_SET_NAMES,
     // rate limits (docs/ddos.md)
     XDPGUARD_PIN_LIMIT_AGG, XDPGUARD_PIN_LIMIT_SRC, XDPGUARD_PIN_BLOCKED, XDPGUARD_PIN_DDOS,
-    XDPGUARD_PIN_SYNPROXY,
+    XDPGUARD_PIN_SYNPROXY, XDPGUARD_PIN_NOBLOCK,
     // telemetry (docs/telemetry.md)
     XDPGUARD_PIN_EVENTS, XDPGUARD_PIN_TELEMETRY, XDPGUARD_PIN_TM_STATS, XDPGUARD_PIN_TALKERS,
     XDPGUARD_PIN_TALK_ON, XDPGUARD_PIN_FLOOD_CFG, XDPGUARD_PIN_FLOOD};
@@ -92,6 +92,7 @@ const char* parse_counter_name(int idx) {
     case XDPGUARD_PARSE_NON_IP: return "non_ip";
     case XDPGUARD_PARSE_TRUNCATED: return "truncated";
     case XDPGUARD_PARSE_MALFORMED: return "malformed";
+    case XDPGUARD_PARSE_UNSAFE: return "unsafe";
     case XDPGUARD_PARSE_FRAGMENT: return "fragment";
     default: return "";
   }
@@ -136,7 +137,7 @@ Result<MapFd> GuardProgram::map(const char* name) const {
 
 struct Guard::Maps {
   MapFd meta, percpu, rule_stats, progs, set4, set6, set_names;
-  MapFd limit_agg, limit_src, blocked, ddos, synproxy;
+  MapFd limit_agg, limit_src, blocked, ddos, synproxy, noblock;
   MapFd telemetry;
   template <class Get>
   static Result<Maps> get(Get&& get) {
@@ -153,6 +154,7 @@ struct Guard::Maps {
     m.blocked = XG_TRY(get(XDPGUARD_PIN_BLOCKED));
     m.ddos = XG_TRY(get(XDPGUARD_PIN_DDOS));
     m.synproxy = XG_TRY(get(XDPGUARD_PIN_SYNPROXY));
+    m.noblock = XG_TRY(get(XDPGUARD_PIN_NOBLOCK));
     m.telemetry = XG_TRY(get(XDPGUARD_PIN_TELEMETRY));
     return m;
   }
@@ -167,8 +169,8 @@ Result<Guard> Guard::from_maps(Maps m) {
   g.set_names_ = XG_TRY((Map<std::uint32_t, xdpguard_set_info>::wrap(std::move(m.set_names))));
   g.set4_ = std::move(m.set4);
   g.set6_ = std::move(m.set6);
-  g.ddos_maps_ = {std::move(m.limit_agg), std::move(m.limit_src), std::move(m.blocked), std::move(m.ddos),
-                  std::move(m.synproxy)};
+  g.ddos_maps_ = {std::move(m.limit_agg), std::move(m.limit_src), std::move(m.blocked),
+                  std::move(m.ddos),      std::move(m.synproxy),  std::move(m.noblock)};
   g.telemetry_ = std::move(m.telemetry);
   g.meta_ = XG_TRY(g.meta_map_.get(0));
   return g;
@@ -178,6 +180,7 @@ Result<Guard> Guard::from_program(const GuardProgram& prog) {
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
   xdpguard_meta meta{};
   meta.abi_version = XDPGUARD_ABI_VERSION;
+  if (prog.config().fake_clock) meta.flags |= XDPGUARD_META_FAKE_CLOCK;
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;
   XG_CHECK_CTX(g.install({}, prog.config().default_action), "install rules");
@@ -222,6 +225,7 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
           .count());
   std::strncpy(meta.ifname, iface.name.c_str(), sizeof(meta.ifname) - 1);
   if (setup) meta.flags |= XDPGUARD_META_SETUP_PENDING;
+  if (cfg.fake_clock) meta.flags |= XDPGUARD_META_FAKE_CLOCK;
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;

@@ -202,6 +202,12 @@ class Guard {
   // prefix given as such); returns what it removed, ENOENT if nothing.
   [[nodiscard]] Result<std::vector<BlockedEntry>> unblock(const rules::Prefix& p);
   [[nodiscard]] Result<DdosStats> ddos_stats() const;
+  // Prefixes a rule's `block` never blocks (docs/ddos.md, "never-block"):
+  // a block of a source's /N that would cover one of them (or lie in one)
+  // is not made. Setting them replaces the list and removes the blocks in
+  // force that overlap it. At most rules::kMaxNeverBlock prefixes.
+  [[nodiscard]] Result<std::vector<rules::Prefix>> never_block() const;
+  [[nodiscard]] Result<void> set_never_block(const std::vector<rules::Prefix>& prefixes);
   // Forgets every bucket and block (tests; a fresh start).
   [[nodiscard]] Result<void> reset_ddos_state();
   // The clock the kernel side uses (CLOCK_MONOTONIC, or the test clock).
@@ -258,7 +264,7 @@ class Guard {
   MapFd set6_;
   Map<std::uint32_t, xdpguard_set_info> set_names_;
   struct DdosMaps {
-    MapFd limit_agg, limit_src, blocked, ddos, synproxy;
+    MapFd limit_agg, limit_src, blocked, ddos, synproxy, noblock;
   };
   DdosMaps ddos_maps_;
   MapFd telemetry_;  // xg_telemetry, which every classifier reads
