@@ -236,8 +236,13 @@ Result<SynproxyStatus> Guard::synproxy_enable(const SynproxyConfig& cfg, bool ho
     const std::string table = synproxy_table(ifindex_);
     auto before = read_tcp_connections(cfg.ports);
     if (!before) return undo(before.error());
-    if (auto r = nft_apply(nft_synproxy_script(table, ifindex_, cfg, *before), "the SYNPROXY table"); !r)
+    if (auto r = nft_apply(nft_synproxy_script(table, ifindex_, cfg, *before), "the SYNPROXY table"); !r) {
+      // `nft -f` is one transaction: nothing of it was made, nothing of
+      // the host to undo (and nft may not even run).
+      sp.host = 0;
+      if (auto w = write(); !w) spdlog::warn("{}", w.error().message());
       return undo(r.error());
+    }
     fault_point("synproxy-nft");
     if (auto r = synproxy_ns_register(namespace_of(pins()), ifindex_); !r) return undo(r.error());
     fault_point("synproxy-sysctl");

@@ -123,6 +123,17 @@ Result<void> write_sysctl(const SynproxySysctl& s, int v) {
   return {};
 }
 
+namespace {
+
+constexpr int kExecFailed = 127;  // run_process: the program could not be run
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
 // Runs `nft -f` on a script (nft reads files, not stdin, through run_process).
 Result<void> nft_apply(const std::string& script, const char* what) {
   char path[] = "/tmp/xdpguard-nft-XXXXXX";
@@ -137,15 +148,19 @@ Result<void> nft_apply(const std::string& script, const char* what) {
   auto r = run_process({"nft", "-f", path});
   ::unlink(path);
   if (!r) return fail(ENOENT, "{}: cannot run nft (install nftables): {}", what, r.error().message());
-  if (r->exit_code != 0) return fail(EINVAL, "{}: nft refused it: {}", what, r->err);
+  if (r->exit_code == kExecFailed) return fail(ENOENT, "{}: {} (install nftables)", what, trimmed(r->err));
+  if (r->exit_code != 0) return fail(EINVAL, "{}: nft refused it: {}", what, trimmed(r->err));
   return {};
 }
 
 Result<void> nft_delete_table(const std::string& table) {
   auto r = run_process({"nft", "delete", "table", "inet", table});
   if (!r) return fail(ENOENT, "cannot run nft to delete table inet {}: {}", table, r.error().message());
-  if (r->exit_code != 0 && r->err.find("No such file") == std::string::npos)
-    return fail(EIO, "nft delete table inet {}: {}", table, r->err);
+  if (r->exit_code == kExecFailed)
+    return fail(ENOENT, "delete table inet {}: {}", table, trimmed(r->err));
+  // nft's own "No such file or directory": the table is gone already
+  if (r->exit_code != 0 && r->err.find("No such file or directory") == std::string::npos)
+    return fail(EIO, "nft delete table inet {}: {}", table, trimmed(r->err));
   return {};
 }
 
