@@ -138,9 +138,14 @@ Result<nlohmann::json> check_cost(int rounds, std::uint32_t repeat) {
   cfg.ports = {kPort};
   SynproxyIdentity id;
   id.mac = {0x02, 0, 0, 0, 0, 0x02};  // bench::frame()'s destination
-  for (const char* a : {"198.18.0.2", "fd00::2"}) id.local.push_back(*rules::parse_prefix(a));
+  std::vector<std::string> local = {"198.18.0.2", "fd00::2"};
   for (int i = 0; i < 62; ++i)  // a host with a few more addresses than the lab's
-    id.local.push_back(*rules::parse_prefix(fmt::format("198.18.{}.{}", 100 + i / 8, 1 + i)));
+    local.push_back(fmt::format("198.18.{}.{}", 100 + i / 8, 1 + i));
+  for (const auto& a : local) {
+    auto p = rules::parse_prefix(a);
+    if (!p) return fail(EINVAL, "address {} does not parse", a);
+    id.local.push_back(*p);
+  }
   cfg.identity = id;
   XG_CHECK(guard.synproxy_enable(cfg, /*host=*/false));
   // The stage enable installed (the program array gives its id), and the
@@ -162,18 +167,32 @@ Result<nlohmann::json> check_cost(int rounds, std::uint32_t repeat) {
   XG_CHECK(unchecked.load());
   const int unchecked_fd = bpf_program__fd(unchecked->progs.xdpguard_synproxy);
   auto install = [&](int fd) -> Result<void> {
-    if (bpf_map_update_elem(progs.fd(), &slot, &fd, BPF_ANY) != 0) return fail_errno(errno, "install a stage");
+    if (bpf_map_update_elem(progs.fd(), &slot, &fd, BPF_ANY) != 0)
+      return fail_errno(errno, "install a stage");
     return {};
   };
 
-  const auto syn4 = bench::frame(bench::packet(rules::kProtoTcp, "198.18.0.1", "198.18.0.2", 40000, kPort, 0x02));
+  const auto syn4 =
+      bench::frame(bench::packet(rules::kProtoTcp, "198.18.0.1", "198.18.0.2", 40000, kPort, 0x02));
   const auto syn6 = bench::frame(bench::packet(rules::kProtoTcp, "fd00::1", "fd00::2", 40000, kPort, 0x02));
   std::vector<CostCase> cases = {
-      {"SYN, IPv4 (checked, then left to SYNPROXY: IPv4 options)", "syn4", with_ip_options(syn4), XDP_PASS, {}, {}},
-      {"SYN, IPv6 (checked, then left to SYNPROXY: extension header)", "syn6", with_ext_header(syn6), XDP_PASS, {},
+      {"SYN, IPv4 (checked, then left to SYNPROXY: IPv4 options)",
+       "syn4",
+       with_ip_options(syn4),
+       XDP_PASS,
+       {},
        {}},
-      {"spoofed ACK, IPv4 (no connection, bad cookie: dropped)", "spoofed_ack4",
-       bench::frame(bench::packet(rules::kProtoTcp, "198.18.0.1", "198.18.0.2", 40001, kPort, 0x10)), XDP_DROP, {},
+      {"SYN, IPv6 (checked, then left to SYNPROXY: extension header)",
+       "syn6",
+       with_ext_header(syn6),
+       XDP_PASS,
+       {},
+       {}},
+      {"spoofed ACK, IPv4 (no connection, bad cookie: dropped)",
+       "spoofed_ack4",
+       bench::frame(bench::packet(rules::kProtoTcp, "198.18.0.1", "198.18.0.2", 40001, kPort, 0x10)),
+       XDP_DROP,
+       {},
        {}},
   };
   for (int round = 0; round < rounds; ++round) {
@@ -181,7 +200,8 @@ Result<nlohmann::json> check_cost(int rounds, std::uint32_t repeat) {
       for (bool with : {true, false}) {
         XG_CHECK(install(with ? real.get() : unchecked_fd));
         auto r = XG_TRY(test_run(prog.prog_fd(), c.frame, repeat));
-        if (r.verdict != c.verdict) return fail(EPROTO, "{}: verdict {}, expected {}", c.label, r.verdict, c.verdict);
+        if (r.verdict != c.verdict)
+          return fail(EPROTO, "{}: verdict {}, expected {}", c.label, r.verdict, c.verdict);
         (with ? c.with : c.without).push_back(r.duration_ns);
       }
     }
@@ -191,7 +211,9 @@ Result<nlohmann::json> check_cost(int rounds, std::uint32_t repeat) {
       "SYN proxy stage: the host check and the socket lookup, BPF_PROG_TEST_RUN through the pipeline "
       "(ns/packet, median of %d rounds x %u repeats)\n\n",
       rounds, repeat);
-  std::printf("| packet | stage | without host check and socket lookup | they cost |\n| --- | ---: | ---: | ---: |\n");
+  std::printf(
+      "| packet | stage | without host check and socket lookup | they cost |\n| --- | ---: | ---: | ---: "
+      "|\n");
   nlohmann::json j;
   for (const auto& c : cases) {
     const double w = bench::median(c.with), wo = bench::median(c.without);

@@ -357,7 +357,14 @@ TEST_F(SynproxyTest, SynsThatAreNotForThisHostArePassedUntouched) {
 // Nor is anything else dropped or rewritten that is not for this host.
 TEST_F(SynproxyTest, OtherPacketsNotForThisHostPassToo) {
   auto to = [](const char* dst_mac, const char* dst_ip, std::uint8_t flags) {
-    return Packet().eth(dst_mac).ipv4("198.18.0.1", dst_ip).tcp(42000, 80).seq(1).ack_seq(7).flags(flags).bytes();
+    return Packet()
+        .eth(dst_mac)
+        .ipv4("198.18.0.1", dst_ip)
+        .tcp(42000, 80)
+        .seq(1)
+        .ack_seq(7)
+        .flags(flags)
+        .bytes();
   };
   for (std::uint8_t flags : {ACK, RST, FIN, static_cast<std::uint8_t>(SYN | FIN)}) {
     SCOPED_TRACE(static_cast<int>(flags));
@@ -375,13 +382,14 @@ TEST_F(SynproxyTest, OnlyPlainSynsAreAnswered) {
   auto syn = [](std::uint8_t flags) {
     return Packet().eth().ipv4("198.18.0.1", "198.18.0.2").tcp(44000, 80).seq(9).flags(flags).bytes();
   };
-  for (std::uint8_t f : {static_cast<std::uint8_t>(SYN | FIN), static_cast<std::uint8_t>(SYN | RST),
-                         static_cast<std::uint8_t>(SYN | FIN | RST), static_cast<std::uint8_t>(SYN | FIN | PSH | URG)})
+  for (std::uint8_t f :
+       {static_cast<std::uint8_t>(SYN | FIN), static_cast<std::uint8_t>(SYN | RST),
+        static_cast<std::uint8_t>(SYN | FIN | RST), static_cast<std::uint8_t>(SYN | FIN | PSH | URG)})
     EXPECT_EQ(go(syn(f)).verdict, XDP_DROP) << "flags " << static_cast<int>(f);
   EXPECT_EQ(counter(XDPGUARD_DDOS_SYN_INVALID), 4u);
   EXPECT_EQ(counter(XDPGUARD_DDOS_SYN_COOKIE), 0u);
-  for (std::uint8_t f : {SYN, static_cast<std::uint8_t>(SYN | ECE | CWR), static_cast<std::uint8_t>(SYN | PSH),
-                         static_cast<std::uint8_t>(SYN | URG)})
+  for (std::uint8_t f : {SYN, static_cast<std::uint8_t>(SYN | ECE | CWR),
+                         static_cast<std::uint8_t>(SYN | PSH), static_cast<std::uint8_t>(SYN | URG)})
     EXPECT_EQ(go(syn(f)).verdict, XDP_TX) << "flags " << static_cast<int>(f);
   EXPECT_EQ(counter(XDPGUARD_DDOS_SYN_COOKIE), 4u);
   // A SYN|ACK to the port is no handshake of ours: no connection, dropped.
@@ -402,6 +410,10 @@ TEST_F(SynproxyTest, APacketOfARealSocketPassesASpoofedAckDoesNot) {
   UniqueFd listener, accepted, client;
   ASSERT_TRUE(run_in_netns(lab->server().netns, [&] {
     listener.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!listener) {
+      ADD_FAILURE() << "socket: " << std::strerror(errno);
+      return;
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(kPort);
@@ -414,6 +426,10 @@ TEST_F(SynproxyTest, APacketOfARealSocketPassesASpoofedAckDoesNot) {
   std::uint16_t cport = 0;
   ASSERT_TRUE(run_in_netns(lab->client().netns, [&] {
     client.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!client) {
+      ADD_FAILURE() << "socket: " << std::strerror(errno);
+      return;
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(kPort);

@@ -344,6 +344,7 @@ class EchoServers {
   EchoServers(const Lab& lab, std::uint16_t port) {
     EXPECT_TRUE(run_in_netns(lab.server().netns, [&] {
       fd_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (!fd_) return;
       int one = 1;
       ::setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
       auto a = sockaddr4(lab.server().ip4, port);
@@ -386,6 +387,7 @@ class OpenConnection {
   OpenConnection(const Lab& lab, std::uint16_t port) {
     EXPECT_TRUE(run_in_netns(lab.client().netns, [&] {
       fd_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (!fd_) return;
       timeval tv{5, 0};
       ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
       ::setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -401,7 +403,8 @@ class OpenConnection {
     char buf[8192];
     while (got < bytes) {
       if (sent < bytes) {
-        ssize_t n = ::send(fd_.get(), msg.data() + sent, std::min<std::size_t>(bytes - sent, 4096), MSG_NOSIGNAL);
+        ssize_t n =
+            ::send(fd_.get(), msg.data() + sent, std::min<std::size_t>(bytes - sent, 4096), MSG_NOSIGNAL);
         if (n <= 0) break;
         sent += static_cast<std::size_t>(n);
       }
@@ -482,7 +485,8 @@ class SynproxyHostE2e : public ::testing::Test {
   }
   int ifindex(const std::string& name) {
     int idx = 0;
-    EXPECT_TRUE(run_in_netns(lab_->server().netns, [&] { idx = static_cast<int>(::if_nametoindex(name.c_str())); }));
+    EXPECT_TRUE(
+        run_in_netns(lab_->server().netns, [&] { idx = static_cast<int>(::if_nametoindex(name.c_str())); }));
     return idx;
   }
   std::string sysctls() {
@@ -492,7 +496,8 @@ class SynproxyHostE2e : public ::testing::Test {
       while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
       return v;
     };
-    return "timestamps=" + get("net.ipv4.tcp_timestamps") + " loose=" + get("net.netfilter.nf_conntrack_tcp_loose");
+    return "timestamps=" + get("net.ipv4.tcp_timestamps") +
+           " loose=" + get("net.netfilter.nf_conntrack_tcp_loose");
   }
   bool has_table(int idx) {
     auto r = lab_->exec(lab_->server(), {"nft", "list", "tables"});
@@ -659,7 +664,8 @@ TEST_F(SynproxyHostE2e, HostileInterfaceNamesCannotChangeTheScript) {
     const std::string cmp = fmt::format("[ cmp eq reg 1 0x{:08x} ]", idx);
     while (std::getline(lines, line)) {
       rules += line.rfind(chain + "prerouting ", 0) == 0 || line.rfind(chain + "input ", 0) == 0;
-      by_iface += prev.find("[ meta load iif => reg 1 ]") != std::string::npos && line.find(cmp) != std::string::npos;
+      by_iface +=
+          prev.find("[ meta load iif => reg 1 ]") != std::string::npos && line.find(cmp) != std::string::npos;
       prev = line;
     }
     EXPECT_EQ(rules, 6);
@@ -675,7 +681,8 @@ TEST_F(SynproxyHostE2e, HostileInterfaceNamesCannotChangeTheScript) {
 TEST_F(SynproxyHostE2e, AnInterfaceNamedAfterTheIndexIsRefused) {
   const std::string a = lab_->server().veth;
   const std::string digits = std::to_string(ifindex(a));
-  ASSERT_TRUE(lab_->exec(lab_->server(), {"ip", "link", "add", "name", digits, "type", "veth", "peer", "name", "spd1"}));
+  ASSERT_TRUE(lab_->exec(lab_->server(),
+                         {"ip", "link", "add", "name", digits, "type", "veth", "peer", "name", "spd1"}));
   auto en = srv({"synproxy", "enable", a, "--ports", "80"});
   EXPECT_NE(en.code, 0);
   EXPECT_NE(en.err.find("an interface named \"" + digits + "\""), std::string::npos) << en.err;

@@ -61,9 +61,10 @@ TEST(SynproxyNft, ScriptMatchesTheInterfaceAndPortsAndUsesTheSameOptionsAsXdp) {
   c.wscale = 9;
   const std::string s = nft_synproxy_script(synproxy_table(7), 7, c);
   EXPECT_NE(s.find("table inet xdpguard_synproxy_7 {"), std::string::npos) << s;
-  EXPECT_NE(s.find("iif 7 tcp dport { 80, 443 } tcp flags & (fin | syn | rst | ack) == syn fib daddr type local "
-                   "notrack"),
-            std::string::npos)
+  EXPECT_NE(
+      s.find("iif 7 tcp dport { 80, 443 } tcp flags & (fin | syn | rst | ack) == syn fib daddr type local "
+             "notrack"),
+      std::string::npos)
       << s;
   EXPECT_NE(s.find("meta nfproto ipv4 iif 7 tcp dport { 80, 443 } ct state invalid,untracked synproxy "
                    "mss 1400 wscale 9 timestamp sack-perm"),
@@ -110,7 +111,8 @@ TEST(SynproxyNft, ConnectionsOpenBeforeEnableBecomeSetElements) {
   SynproxyConfig c;
   c.ports = {22};
   const std::string s = nft_synproxy_script("t", 3, c, {v4});
-  EXPECT_NE(s.find("}\nadd element inet t pre4 { 198.18.0.1 . 40000 . 198.18.0.2 . 22 }\n"), std::string::npos)
+  EXPECT_NE(s.find("}\nadd element inet t pre4 { 198.18.0.1 . 40000 . 198.18.0.2 . 22 }\n"),
+            std::string::npos)
       << s;
 }
 
@@ -120,7 +122,8 @@ TEST(SynproxyNft, ConnectionsOpenBeforeEnableBecomeSetElements) {
 TEST(SynproxyProcNetTcp, NonListeningSocketsOfTheProxiedPorts) {
   const std::string tcp4 =
       "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-      "   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 "
+      "   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 "
+      "0 0 "
       "10 0\n"
       "   1: 020012C6:0016 010012C6:9C40 01 00000000:00000000 02:0009F0D1 00000000     0        0 2 2 0 20 4 "
       "30 10 -1\n"
@@ -151,10 +154,11 @@ TEST(SynproxyProcNetTcp, NonListeningSocketsOfTheProxiedPorts) {
 
 TEST(SynproxyLocal, LoopbackAndOtherInterfacesLinkLocalAreLeftOut) {
   auto route = [](const char* p, int oif) { return LocalRoute{*rules::parse_prefix(p), oif}; };
-  const auto got = synproxy_local_prefixes({route("127.0.0.0/8", 1), route("127.0.0.1", 1), route("198.18.0.2", 5),
-                                            route("198.18.7.0/24", 1), route("::1", 1), route("fd00::2", 5),
-                                            route("fe80::1", 5), route("fe80::2", 6), route("198.18.0.2", 5)},
-                                           5);
+  const auto got =
+      synproxy_local_prefixes({route("127.0.0.0/8", 1), route("127.0.0.1", 1), route("198.18.0.2", 5),
+                               route("198.18.7.0/24", 1), route("::1", 1), route("fd00::2", 5),
+                               route("fe80::1", 5), route("fe80::2", 6), route("198.18.0.2", 5)},
+                              5);
   std::vector<std::string> text;
   for (const auto& p : got) text.push_back(rules::prefix_to_string(p));
   EXPECT_EQ(text, (std::vector<std::string>{"198.18.0.2", "198.18.7.0/24", "fd00::2", "fe80::1"}));

@@ -63,7 +63,8 @@ std::vector<rules::Prefix> pinned_local(const PinPaths& paths) {
   if (fd4) {
     xdpguard_sp_lpm4 k{}, next{};
     const xdpguard_sp_lpm4* prev = nullptr;
-    while (bpf_map_get_next_key(fd4.get(), prev, &next) == 0 && out.size() < 2 * XDPGUARD_SYNPROXY_MAX_LOCAL) {
+    while (bpf_map_get_next_key(fd4.get(), prev, &next) == 0 &&
+           out.size() < 2 * XDPGUARD_SYNPROXY_MAX_LOCAL) {
       rules::Prefix p;
       p.family = rules::Family::V4;
       p.len = static_cast<std::uint8_t>(next.prefixlen);
@@ -76,7 +77,8 @@ std::vector<rules::Prefix> pinned_local(const PinPaths& paths) {
   if (fd6) {
     xdpguard_sp_lpm6 k{}, next{};
     const xdpguard_sp_lpm6* prev = nullptr;
-    while (bpf_map_get_next_key(fd6.get(), prev, &next) == 0 && out.size() < 2 * XDPGUARD_SYNPROXY_MAX_LOCAL) {
+    while (bpf_map_get_next_key(fd6.get(), prev, &next) == 0 &&
+           out.size() < 2 * XDPGUARD_SYNPROXY_MAX_LOCAL) {
       rules::Prefix p;
       p.family = rules::Family::V6;
       p.len = static_cast<std::uint8_t>(next.prefixlen);
@@ -114,7 +116,8 @@ Result<void> teardown_record(int sp_fd, int progs_fd, const PinPaths& paths, xdp
   }
   if (paths.ifindex) unpin_local(paths);
   const xdpguard_synproxy off{};
-  if (bpf_map_update_elem(sp_fd, &kZero, &off, BPF_ANY) != 0) return fail_errno(errno, "write synproxy state");
+  if (bpf_map_update_elem(sp_fd, &kZero, &off, BPF_ANY) != 0)
+    return fail_errno(errno, "write synproxy state");
   return {};
 }
 
@@ -161,13 +164,16 @@ Result<SynproxyStatus> Guard::synproxy_status() const {
     st.identity.local = pinned_local(paths);
     if (sp.host) {
       st.table = synproxy_table(ifindex_);
-      if (auto ns = synproxy_ns_read(namespace_of(paths)); ns && *ns) {
-        for (std::size_t i = 0; i < kSynproxySysctls.size(); ++i) {
-          const int saved = i == 0 ? (*ns)->saved_timestamps : (*ns)->saved_tcp_loose;
-          if (saved >= 0) st.changed_sysctls.push_back(fmt::format("{} (was {})", kSynproxySysctls[i].name, saved));
-        }
-        for (__u32 i = 0; i < (*ns)->nifaces; ++i) st.namespace_ifaces.push_back(static_cast<int>((*ns)->ifindex[i]));
+      const auto ns = synproxy_ns_read(namespace_of(paths));
+      if (!ns) spdlog::warn("{}", ns.error().message());
+      const xdpguard_synproxy_ns rec = ns ? *ns : xdpguard_synproxy_ns{};
+      for (std::size_t i = 0; rec.nifaces > 0 && i < kSynproxySysctls.size(); ++i) {
+        const int saved = i == 0 ? rec.saved_timestamps : rec.saved_tcp_loose;
+        if (saved >= 0)
+          st.changed_sysctls.push_back(fmt::format("{} (was {})", kSynproxySysctls[i].name, saved));
       }
+      for (__u32 i = 0; i < rec.nifaces && i < XDPGUARD_SYNPROXY_NS_IFACES; ++i)
+        st.namespace_ifaces.push_back(static_cast<int>(rec.ifindex[i]));
     }
   }
   return st;
@@ -268,12 +274,14 @@ Result<SynproxyStatus> Guard::synproxy_enable(const SynproxyConfig& cfg, bool ho
                       fmt::format("{}\nthe SYN proxy needs XDP SYN-cookie helpers and conntrack's BPF "
                                   "functions (kernel 6.0+, nf_conntrack with BTF)",
                                   r.error().message())));
-  const int local4 = bpf_map__fd((*skel)->maps.xg_sp_local4), local6 = bpf_map__fd((*skel)->maps.xg_sp_local6);
+  const int local4 = bpf_map__fd((*skel)->maps.xg_sp_local4),
+            local6 = bpf_map__fd((*skel)->maps.xg_sp_local6);
   if (auto r = fill_local(local4, local6, id.local); !r) return undo(r.error());
   if (!pin_dir_.empty()) {
     const PinPaths paths = pins();
     unpin_local(paths);  // an earlier enable's
-    for (auto [name, fd] : {std::pair{XDPGUARD_PIN_SP_LOCAL4, local4}, std::pair{XDPGUARD_PIN_SP_LOCAL6, local6}})
+    for (auto [name, fd] :
+         {std::pair{XDPGUARD_PIN_SP_LOCAL4, local4}, std::pair{XDPGUARD_PIN_SP_LOCAL6, local6}})
       if (bpf_obj_pin(fd, paths.map(name).c_str()) != 0)
         return undo(fail_errno(errno, "pin " + paths.map(name)).value());
   }

@@ -31,7 +31,8 @@ Result<std::array<std::uint8_t, 6>> interface_mac(int ifindex) {
   if (!s) return fail_errno(errno, "socket");
   ifreq ifr{};
   std::memcpy(ifr.ifr_name, name, sizeof ifr.ifr_name);
-  if (::ioctl(s.get(), SIOCGIFHWADDR, &ifr) != 0) return fail_errno(errno, fmt::format("{}: MAC address", name));
+  if (::ioctl(s.get(), SIOCGIFHWADDR, &ifr) != 0)
+    return fail_errno(errno, fmt::format("{}: MAC address", name));
   std::array<std::uint8_t, 6> mac{};
   std::memcpy(mac.data(), ifr.ifr_hwaddr.sa_data, mac.size());
   return mac;
@@ -156,8 +157,7 @@ Result<void> nft_apply(const std::string& script, const char* what) {
 Result<void> nft_delete_table(const std::string& table) {
   auto r = run_process({"nft", "delete", "table", "inet", table});
   if (!r) return fail(ENOENT, "cannot run nft to delete table inet {}: {}", table, r.error().message());
-  if (r->exit_code == kExecFailed)
-    return fail(ENOENT, "delete table inet {}: {}", table, trimmed(r->err));
+  if (r->exit_code == kExecFailed) return fail(ENOENT, "delete table inet {}: {}", table, trimmed(r->err));
   // nft's own "No such file or directory": the table is gone already
   if (r->exit_code != 0 && r->err.find("No such file or directory") == std::string::npos)
     return fail(EIO, "nft delete table inet {}: {}", table, trimmed(r->err));
@@ -182,8 +182,10 @@ Result<UniqueFd> open_record(const SynproxyNamespace& ns) {
   bpf_map_info info{};
   __u32 len = sizeof info;
   if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return fail_errno(errno, "map info " + ns.pin());
-  if (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != 4 || info.value_size != sizeof(xdpguard_synproxy_ns))
-    return fail(EPROTO, "{} is not a SYN proxy namespace record of this xdpguard (value size {}, expected {})",
+  if (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != 4 ||
+      info.value_size != sizeof(xdpguard_synproxy_ns))
+    return fail(EPROTO,
+                "{} is not a SYN proxy namespace record of this xdpguard (value size {}, expected {})",
                 ns.pin(), info.value_size, sizeof(xdpguard_synproxy_ns));
   return fd;
 }
@@ -200,7 +202,8 @@ Result<UniqueFd> create_record(const SynproxyNamespace& ns) {
 Result<xdpguard_synproxy_ns> read_entry(int fd, const SynproxyNamespace& ns) {
   xdpguard_synproxy_ns rec{};
   if (bpf_map_lookup_elem(fd, &kZero, &rec) != 0) return fail_errno(errno, "read " + ns.pin());
-  if (rec.nifaces > XDPGUARD_SYNPROXY_NS_IFACES) return fail(EPROTO, "{}: corrupt ({} interfaces)", ns.pin(), rec.nifaces);
+  if (rec.nifaces > XDPGUARD_SYNPROXY_NS_IFACES)
+    return fail(EPROTO, "{}: corrupt ({} interfaces)", ns.pin(), rec.nifaces);
   return rec;
 }
 
@@ -210,10 +213,13 @@ Result<void> write_entry(int fd, const xdpguard_synproxy_ns& rec, const Synproxy
 }
 
 bool registered(const xdpguard_synproxy_ns& rec, int ifindex) {
-  return std::find(rec.ifindex, rec.ifindex + rec.nifaces, static_cast<__u32>(ifindex)) != rec.ifindex + rec.nifaces;
+  return std::find(rec.ifindex, rec.ifindex + rec.nifaces, static_cast<__u32>(ifindex)) !=
+         rec.ifindex + rec.nifaces;
 }
 
-int& saved(xdpguard_synproxy_ns& rec, std::size_t i) { return i == 0 ? rec.saved_timestamps : rec.saved_tcp_loose; }
+int& saved(xdpguard_synproxy_ns& rec, std::size_t i) {
+  return i == 0 ? rec.saved_timestamps : rec.saved_tcp_loose;
+}
 
 // Sets every sysctl to what SYNPROXY needs (a later enable: only those
 // someone changed since).
@@ -239,12 +245,12 @@ Result<void> restore(const xdpguard_synproxy_ns& rec) {
 
 }  // namespace
 
-Result<std::optional<xdpguard_synproxy_ns>> synproxy_ns_read(const SynproxyNamespace& ns) {
+Result<xdpguard_synproxy_ns> synproxy_ns_read(const SynproxyNamespace& ns) {
   auto fd = XG_TRY(open_record(ns));
-  if (!fd) return std::optional<xdpguard_synproxy_ns>();
+  if (!fd) return xdpguard_synproxy_ns{};
   auto rec = XG_TRY(read_entry(fd.get(), ns));
-  if (rec.nifaces == 0) return std::optional<xdpguard_synproxy_ns>();
-  return std::optional<xdpguard_synproxy_ns>(rec);
+  if (rec.nifaces == 0) return xdpguard_synproxy_ns{};  // whatever else it holds
+  return rec;
 }
 
 Result<void> synproxy_ns_register(const SynproxyNamespace& ns, int ifindex) {

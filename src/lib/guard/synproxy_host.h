@@ -33,7 +33,8 @@ namespace xdpguard {
 [[nodiscard]] Result<std::vector<LocalRoute>> read_local_routes();
 // The host's TCP connections to one of `ports` (the calling thread's
 // namespace: /proc/thread-self/net/tcp and tcp6).
-[[nodiscard]] Result<std::vector<TcpConnection>> read_tcp_connections(const std::vector<std::uint16_t>& ports);
+[[nodiscard]] Result<std::vector<TcpConnection>> read_tcp_connections(
+    const std::vector<std::uint16_t>& ports);
 
 [[nodiscard]] Result<int> read_sysctl(const SynproxySysctl& s);
 [[nodiscard]] Result<void> write_sysctl(const SynproxySysctl& s, int v);
@@ -44,13 +45,13 @@ namespace xdpguard {
 [[nodiscard]] Result<void> nft_delete_table(const std::string& table);
 
 // The namespace's record: where it is pinned (<ns_dir>/xg_sp_ns), and its
-// entry if an interface is registered (nullopt: none is).
+// entry (nifaces 0: no interface is registered, nothing is changed).
 struct SynproxyNamespace {
   std::uint64_t netns_id = 0;
   std::string ns_dir;  // <bpffs>/xdpguard/ns<netns_id>
   std::string pin() const;
 };
-[[nodiscard]] Result<std::optional<xdpguard_synproxy_ns>> synproxy_ns_read(const SynproxyNamespace& ns);
+[[nodiscard]] Result<xdpguard_synproxy_ns> synproxy_ns_read(const SynproxyNamespace& ns);
 // Registers `ifindex`: the first interface of the namespace saves the
 // sysctls and sets them (kSynproxySysctls); later ones register (and set a
 // sysctl again only if someone changed it since). On failure nothing

@@ -72,8 +72,8 @@ std::string add_elements(const std::string& table, const std::vector<TcpConnecti
   for (const auto& c : existing)
     if (c.local.family == family) elems.push_back(nft_element(c));
   if (elems.empty()) return "";
-  return fmt::format("add element inet {} {} {{ {} }}\n", table, family == rules::Family::V4 ? "pre4" : "pre6",
-                     fmt::join(elems, ", "));
+  return fmt::format("add element inet {} {} {{ {} }}\n", table,
+                     family == rules::Family::V4 ? "pre4" : "pre6", fmt::join(elems, ", "));
 }
 
 // 8 or 32 hex digits of /proc/net/tcp: the address as the kernel's 32-bit
@@ -160,8 +160,8 @@ std::string nft_synproxy_script(const std::string& table, int ifindex, const Syn
   const std::string match = fmt::format("{} tcp dport {{ {} }}", iface, fmt::join(cfg.ports, ", "));
   std::string s;
   s += fmt::format("table inet {} {{\n", table);
-  s += fmt::format("  comment \"xdpguard synproxy on ifindex {}: XDP answers SYNs, SYNPROXY takes the ACKs\"\n",
-                   ifindex);
+  s += fmt::format(
+      "  comment \"xdpguard synproxy on ifindex {}: XDP answers SYNs, SYNPROXY takes the ACKs\"\n", ifindex);
   s += "  set pre4 {\n    type ipv4_addr . inet_service . ipv4_addr . inet_service\n  }\n";
   s += "  set pre6 {\n    type ipv6_addr . inet_service . ipv6_addr . inet_service\n  }\n";
   s += "  chain prerouting {\n";
@@ -194,7 +194,9 @@ std::vector<rules::Prefix> synproxy_local_prefixes(const std::vector<LocalRoute>
     if (r.prefix.family == rules::Family::V4) {
       if (a[0] == 127) continue;  // 127.0.0.0/8: loopback
     } else {
-      const bool loopback = r.prefix.len == 128 && std::all_of(a.begin(), a.begin() + 15, [](auto b) { return b == 0; }) && a[15] == 1;
+      const bool loopback = r.prefix.len == 128 &&
+                            std::all_of(a.begin(), a.begin() + 15, [](auto b) { return b == 0; }) &&
+                            a[15] == 1;
       const bool link_local = a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
       if (loopback || (link_local && r.oif != ifindex)) continue;
     }

@@ -19,10 +19,10 @@ const char* state_name(int state) {
   }
 }
 
-constexpr int kSynproxyCounters[] = {XDPGUARD_DDOS_SYN_COOKIE,   XDPGUARD_DDOS_ACK_VALID,
-                                     XDPGUARD_DDOS_ACK_INVALID,  XDPGUARD_DDOS_ESTABLISHED,
-                                     XDPGUARD_DDOS_SOCKET,       XDPGUARD_DDOS_SYN_INVALID,
-                                     XDPGUARD_DDOS_NOT_LOCAL,    XDPGUARD_DDOS_SYNPROXY_DROP};
+constexpr int kSynproxyCounters[] = {XDPGUARD_DDOS_SYN_COOKIE,  XDPGUARD_DDOS_ACK_VALID,
+                                     XDPGUARD_DDOS_ACK_INVALID, XDPGUARD_DDOS_ESTABLISHED,
+                                     XDPGUARD_DDOS_SOCKET,      XDPGUARD_DDOS_SYN_INVALID,
+                                     XDPGUARD_DDOS_NOT_LOCAL,   XDPGUARD_DDOS_SYNPROXY_DROP};
 
 std::string mac_text(const std::array<std::uint8_t, 6>& m) {
   return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -106,7 +106,8 @@ std::string synproxy_text(const std::string& ifname, const SynproxyStatus& st, c
                      local.empty() ? std::string("(no address)") : fmt::format("{}", fmt::join(local, " ")));
   if (!st.table.empty()) out += fmt::format("  nftables: table inet {} (SYNPROXY)\n", st.table);
   for (const auto& c : st.changed_sysctls)
-    out += fmt::format("  changed in this namespace: {} (for ifindex {})\n", c, fmt::join(st.namespace_ifaces, ","));
+    out += fmt::format("  changed in this namespace: {} (for ifindex {})\n", c,
+                       fmt::join(st.namespace_ifaces, ","));
   out += " ";
   for (int i : kSynproxyCounters) out += fmt::format(" {}={}", ddos_counter_name(i), s.counters[i].packets);
   out += "\n";
