@@ -170,8 +170,10 @@ void register_ddos_commands(CLI::App& app, Command& cmd) {
   en->add_option("--wscale", args->wscale, "Window scale announced (0-14)")->capture_default_str();
   en->add_option("--ttl", args->ttl, "TTL / hop limit of the SYN-ACKs")->capture_default_str();
   en->footer(
+      "Answers SYNs only to the interface's MAC and the namespace's local addresses (as they are now).\n"
       "Sets up an nftables table (inet xdpguard_synproxy_IFINDEX) and net.ipv4.tcp_timestamps=1,\n"
-      "net.netfilter.nf_conntrack_tcp_loose=0 in the interface's namespace; disable and detach undo it.\n"
+      "net.netfilter.nf_conntrack_tcp_loose=0 in the interface's namespace (shared by its interfaces:\n"
+      "the last disable restores them); disable and detach undo it. Connections open now keep working.\n"
       "Example: xdpguard synproxy enable eth1 --ports 80,443");
   bind(en, synproxy_enable, "synproxy enable");
 

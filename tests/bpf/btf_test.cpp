@@ -171,6 +171,13 @@ TEST_F(BtfTest, DdosLayoutsMatch) {
   expect_struct("xdpguard_ddos", sizeof(xdpguard_ddos),
                 {XG_MEMBER(xdpguard_ddos, block_until), XG_MEMBER(xdpguard_ddos, fake_now),
                  XG_MEMBER(xdpguard_ddos, swept_ns), XG_MEMBER(xdpguard_ddos, reserved)});
+  expect_struct("xdpguard_synproxy", sizeof(xdpguard_synproxy),
+                {XG_MEMBER(xdpguard_synproxy, active), XG_MEMBER(xdpguard_synproxy, mss4),
+                 XG_MEMBER(xdpguard_synproxy, mss6), XG_MEMBER(xdpguard_synproxy, wscale),
+                 XG_MEMBER(xdpguard_synproxy, ttl), XG_MEMBER(xdpguard_synproxy, nports),
+                 XG_MEMBER(xdpguard_synproxy, state), XG_MEMBER(xdpguard_synproxy, ports),
+                 XG_MEMBER(xdpguard_synproxy, mac), XG_MEMBER(xdpguard_synproxy, host),
+                 XG_MEMBER(xdpguard_synproxy, pad)});
 }
 
 TEST_F(BtfTest, DdosMapsHoldAbiTypes) {
@@ -184,6 +191,8 @@ TEST_F(BtfTest, DdosMapsHoldAbiTypes) {
              XDPGUARD_NOBLOCK_MAX, "__u32");
   expect_map(XDPGUARD_PIN_DDOS, BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(xdpguard_ddos), 1,
              "xdpguard_ddos");
+  expect_map(XDPGUARD_PIN_SYNPROXY, BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(xdpguard_synproxy), 1,
+             "xdpguard_synproxy");
 }
 
 TEST_F(BtfTest, CounterMapsHoldAbiCounters) {

@@ -269,11 +269,13 @@ struct xdpguard_ddos {
  * SYN proxy (`xdpguard synproxy enable`, docs/ddos.md): TCP packets that the
  * rule set passes go to the synproxy stage (slot XDPGUARD_PROG_SYNPROXY,
  * synproxy.bpf.c) while `active` is set; the classifier reads `active` with
- * one load. For the configured ports the stage answers SYNs with a SYN
- * cookie (XDP_TX), hands ACKs with a valid cookie to the kernel's SYNPROXY
- * (nftables, set up by enable), passes packets of connections conntrack
- * knows, and drops the rest. Userspace keeps its own state in the same
- * entry (state, the sysctls it changed, to restore them on disable).
+ * one load. For the configured ports, and only for frames addressed to this
+ * host (destination MAC `mac`, destination address in xg_sp_local4/6), the
+ * stage answers plain SYNs with a SYN cookie (XDP_TX), hands ACKs with a
+ * valid cookie to the kernel's SYNPROXY (nftables, set up by enable), passes
+ * packets of connections conntrack or the socket table knows, and drops the
+ * rest; frames not for this host pass untouched. Userspace keeps its own
+ * state in the same entry (state, whether enable set up the host).
  */
 #define XDPGUARD_SYNPROXY_MAX_PORTS 16
 #define XDPGUARD_SP_DECIDED 1    /* xdpguard_percpu.sp_seen: the stage has decided it */
@@ -290,12 +292,43 @@ struct xdpguard_synproxy {
 	__u8 nports;
 	__u8 state;    /* XDPGUARD_SYNPROXY_* (userspace) */
 	__u16 ports[XDPGUARD_SYNPROXY_MAX_PORTS]; /* host byte order */
-	/* Userspace: whether enable set up the host (nftables, sysctls), and
-	 * the sysctls as they were before (-1: not changed). */
+	__u8 mac[6];   /* the interface's MAC: frames to any other are not for us */
+	/* Userspace: whether enable set up the host (the nftables table and
+	 * the namespace's registration, xdpguard_synproxy_ns). */
 	__u8 host;
-	__u8 pad[3];
-	__s32 saved_timestamps;
-	__s32 saved_tcp_loose;
+	__u8 pad;
+};
+
+/*
+ * The addresses the stage answers for (xg_sp_local4 / xg_sp_local6, LPM
+ * tries of the synproxy object, pinned beside the interface's maps): the
+ * RTN_LOCAL routes of the namespace's local table when enable ran, without
+ * loopback, and IPv6 link-local ones only of the interface itself.
+ */
+#define XDPGUARD_SYNPROXY_MAX_LOCAL 4096
+struct xdpguard_sp_lpm4 {
+	__u32 prefixlen;
+	__u32 addr; /* network byte order */
+};
+struct xdpguard_sp_lpm6 {
+	__u32 prefixlen;
+	__u32 addr[4];
+};
+
+/*
+ * The SYN proxy's host changes in one network namespace (userspace only,
+ * one entry of the ARRAY map pinned at <bpffs>/xdpguard/ns<inode>/
+ * XDPGUARD_PIN_SYNPROXY_NS): the sysctls are per namespace, so the first
+ * enable in a namespace saves their values and sets them, later ones only
+ * register, and the last one to go restores them; every change of the
+ * entry is one map write, under the namespace lock (guard/lock.h).
+ */
+#define XDPGUARD_SYNPROXY_NS_IFACES 256
+struct xdpguard_synproxy_ns {
+	__s32 saved_timestamps; /* net.ipv4.tcp_timestamps before (-1: not changed) */
+	__s32 saved_tcp_loose;  /* net.netfilter.nf_conntrack_tcp_loose before (-1) */
+	__u32 nifaces;
+	__u32 ifindex[XDPGUARD_SYNPROXY_NS_IFACES]; /* interfaces that registered */
 };
 
 /* DDoS counters in xdpguard_percpu.ddos (packets and bytes). */
@@ -310,11 +343,14 @@ enum xdpguard_ddos_counter {
 	XDPGUARD_DDOS_SYN_COOKIE = 7,     /* SYN answered with a cookie SYN-ACK (XDP_TX) */
 	XDPGUARD_DDOS_ACK_VALID = 8,      /* ACK with a valid cookie: to the kernel's SYNPROXY */
 	XDPGUARD_DDOS_ACK_INVALID = 9,    /* ACK with a bad cookie: dropped */
-	XDPGUARD_DDOS_ESTABLISHED = 10,   /* packet of a tracked connection: passed */
+	XDPGUARD_DDOS_ESTABLISHED = 10,   /* packet of a connection conntrack knows: passed */
 	XDPGUARD_DDOS_SYNPROXY_DROP = 11, /* other packets to a port without a connection */
 	XDPGUARD_DDOS_BUCKET_FAILED = 12, /* no per-source bucket could be made: counted as over */
 	XDPGUARD_DDOS_BLOCK_SKIPPED = 13, /* over a block rule's limit, but never-block: not blocked */
-	XDPGUARD_DDOS_MAX = 14,
+	XDPGUARD_DDOS_SYN_INVALID = 14,   /* SYN with FIN or RST: dropped (the kernel would too) */
+	XDPGUARD_DDOS_NOT_LOCAL = 15,     /* not for this host (MAC, address): passed untouched */
+	XDPGUARD_DDOS_SOCKET = 16,        /* of a connection the host has a socket for: passed */
+	XDPGUARD_DDOS_MAX = 17,
 };
 
 /*
@@ -489,6 +525,11 @@ struct xdpguard_set_info {
 #define XDPGUARD_PIN_DDOS "xg_ddos"
 #define XDPGUARD_PIN_SYNPROXY "xg_synproxy"
 #define XDPGUARD_PIN_NOBLOCK "xg_noblock"
+/* Pinned by `synproxy enable` (the synproxy object's own maps). */
+#define XDPGUARD_PIN_SP_LOCAL4 "xg_sp_local4"
+#define XDPGUARD_PIN_SP_LOCAL6 "xg_sp_local6"
+/* One per namespace, in <bpffs>/xdpguard/ns<inode>/ (not an interface's). */
+#define XDPGUARD_PIN_SYNPROXY_NS "xg_sp_ns"
 
 /* ---- Traffic generator (bpf/gen.bpf.c, `xdpguard gen`) ------------------
  * The generator sends one template frame again and again (BPF_PROG_TEST_RUN

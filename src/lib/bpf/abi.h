@@ -22,7 +22,7 @@ inline xdpguard_counter& operator+=(xdpguard_counter& a, const xdpguard_counter&
   return a;
 }
 static_assert(sizeof(xdpguard_pkt) == 48);
-static_assert(sizeof(xdpguard_percpu) == 616);
+static_assert(sizeof(xdpguard_percpu) == 664);
 static_assert(sizeof(xdpguard_percpu) % 8 == 0, "per-CPU values are 8-byte aligned");
 static_assert(sizeof(xdpguard_set4_elem) == 32);
 static_assert(sizeof(xdpguard_set6_slot) == 20);
@@ -38,9 +38,11 @@ static_assert(sizeof(xdpguard_block_key) == 24);
 static_assert(sizeof(xdpguard_noblock_key) == 24);
 static_assert(sizeof(xdpguard_block) == 32);
 static_assert(sizeof(xdpguard_ddos) == 32);
-static_assert(sizeof(xdpguard_synproxy) == 56);
+static_assert(sizeof(xdpguard_synproxy) == 52);
+static_assert(sizeof(xdpguard_synproxy_ns) == 12 + 4 * XDPGUARD_SYNPROXY_NS_IFACES);
+static_assert(sizeof(xdpguard_sp_lpm4) == 8 && sizeof(xdpguard_sp_lpm6) == 20);
 static_assert(offsetof(xdpguard_synproxy, active) == 0, "the classifier loads it at offset 0");
-static_assert(XDPGUARD_DDOS_MAX == 14);
+static_assert(XDPGUARD_DDOS_MAX == 17);
 static_assert(XDPGUARD_FLOOD_MAX == 4 && XDPGUARD_FLOOD_COUNTED == 3);
 static_assert(sizeof(xdpguard_talker_key) == 20);
 static_assert(sizeof(xdpguard_flood_cfg) == 64);

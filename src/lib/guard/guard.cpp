@@ -43,13 +43,20 @@ Result<PinPaths> pin_paths(const Interface& iface) {
   return p;
 }
 
-void remove_pins(const PinPaths& paths) {
+// Removes an interface's pins, after undoing the SYN proxy's host changes
+// they record (undo_pinned_synproxy): if that fails, the pins stay, so that
+// a later command can finish it.
+Result<void> remove_pins(const PinPaths& paths) {
+  XG_CHECK_CTX(undo_pinned_synproxy(paths),
+               fmt::format("the SYN proxy's host changes could not be undone, so its state at {} is kept",
+                           paths.dir()));
   std::error_code ec;
   fs::remove_all(paths.dir(), ec);  // unlink of a pin drops its reference
   if (ec) spdlog::warn("remove {}: {}", paths.dir(), ec.message());
   // The namespace's directory goes with its last interface (rmdir refuses a
   // directory that still holds one; make_dirs() copes with losing that race).
   ::rmdir(paths.ns_dir().c_str());
+  return {};
 }
 
 // Unpins everything attach() pinned if a later step fails.
@@ -57,7 +64,8 @@ struct PinRollback {
   const PinPaths& paths;
   bool armed = true;
   ~PinRollback() {
-    if (armed) remove_pins(paths);
+    if (!armed) return;
+    if (auto r = remove_pins(paths); !r) spdlog::warn("{}", r.error().message());
   }
 };
 
@@ -199,7 +207,7 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
                 cur->prog_id);
   if (fs::exists(paths.dir())) {
     spdlog::info("removing stale state of a former attachment at {}", paths.dir());
-    remove_pins(paths);
+    XG_CHECK(remove_pins(paths));
   }
 
   auto prog = XG_TRY(GuardProgram::open(cfg));
@@ -291,21 +299,13 @@ Result<void> Guard::detach_locked(const Interface& iface, const PinPaths& paths)
   auto cur = XG_TRY(find_program(iface.ifindex, kGuardProgName));
   if (!cur && !pinned) return fail(ENOENT, "no xdpguard attached");
   // The SYN proxy's host side (nftables table, sysctls) outlives the pins:
-  // undo it first.
-  if (pinned) {
-    if (auto g = open(iface)) {
-      g->lock_held_ = true;
-      xdpguard_synproxy sp{};
-      __u32 zero = 0;
-      if (bpf_map_lookup_elem(g->ddos_maps_.synproxy.fd(), &zero, &sp) == 0 &&
-          sp.state != XDPGUARD_SYNPROXY_OFF)
-        if (auto r = g->synproxy_teardown(sp); !r)
-          spdlog::warn("turning the SYN proxy off: {}", r.error().message());
-    }
-  }
+  // undo it first; if that fails, nothing is detached (a later detach, or
+  // `synproxy disable`, finishes it).
+  if (pinned)
+    XG_CHECK_CTX(undo_pinned_synproxy(paths),
+                 "the SYN proxy's host changes could not be undone; still attached, its state kept");
   if (cur) XG_CHECK(detach_program(iface.ifindex, kGuardProgName));
-  remove_pins(paths);
-  return {};
+  return remove_pins(paths);
 }
 
 Result<std::vector<GuardStatus>> Guard::list() {
@@ -334,9 +334,10 @@ Result<std::vector<GuardStatus>> Guard::list() {
     }
     auto iface = find_interface(st.ifindex);
     if (!iface) {
-      // The interface is gone and the kernel detached its program with it.
+      // The interface is gone and the kernel detached its program with it;
+      // the SYN proxy's host changes (table, sysctls) are not gone with it.
       spdlog::info("removing state of vanished interface {} (ifindex {})", st.ifname, st.ifindex);
-      remove_pins(p);
+      if (auto r = remove_pins(p); !r) spdlog::warn("{}", r.error().message());
       continue;
     }
     st.ifname = iface->name;

@@ -63,6 +63,13 @@ struct PinPaths {
   std::string map(const char* name) const;  // <dir>/<name>
 };
 
+// Undoes the SYN proxy's host changes that an interface's pins record (its
+// nftables table, its registration with the namespace's sysctls) and turns
+// the stage off; nothing when the proxy is off. Every path that removes an
+// interface's pins calls it first and keeps the pins if it fails.
+// (guard_synproxy.cpp)
+[[nodiscard]] Result<void> undo_pinned_synproxy(const PinPaths& paths);
+
 // The guard BPF object owned by this process (opened, configured, loaded).
 class GuardProgram {
  public:
@@ -242,6 +249,7 @@ class Guard {
   [[nodiscard]] Result<InterfaceLock> lock() const;
   [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);
   [[nodiscard]] Result<void> synproxy_teardown(xdpguard_synproxy sp);
+  PinPaths pins() const { return {kDefaultBpffs, netns_id_, ifindex_}; }
   // The rule set in force (from the classifier in slot 0), without counters.
   struct Installed {
     bool classifier = false;  // slot 0 holds one (else IP packets pass)

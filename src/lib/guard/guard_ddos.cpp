@@ -141,6 +141,9 @@ const char* ddos_counter_name(int idx) {
     case XDPGUARD_DDOS_SYNPROXY_DROP: return "synproxy_dropped";
     case XDPGUARD_DDOS_BUCKET_FAILED: return "bucket_failed";
     case XDPGUARD_DDOS_BLOCK_SKIPPED: return "block_skipped";
+    case XDPGUARD_DDOS_SYN_INVALID: return "syn_invalid_flags";
+    case XDPGUARD_DDOS_NOT_LOCAL: return "synproxy_not_local";
+    case XDPGUARD_DDOS_SOCKET: return "socket_known";
     default: return "";
   }
 }
