@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "demo/demo.h"
 #include "guard/guard.h"
+#include "guard/lock.h"
 #include "report/format.h"
 #include "telemetry/flood_monitor.h"
 #include "telemetry/stats.h"
@@ -235,6 +236,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
 }
 
 int run(Command& cmd, const Globals& g) {
+  set_lock_wait(std::chrono::seconds(g.wait));
   if (g.verbose >= 2)
     spdlog::set_level(spdlog::level::trace);
   else if (g.verbose == 1)

@@ -73,12 +73,26 @@ Result<MapFd> set_map(const char* name, const std::vector<Elem>& elems) {
 
 }  // namespace
 
-Result<InterfaceLock> Guard::lock() const {
+Result<InterfaceLock> Guard::lock() {
   if (pin_dir_.empty() || lock_held_) return InterfaceLock();
-  auto held = XG_TRY(InterfaceLock::acquire(netns_id_, ifindex_));
-  // Detached meanwhile (the lock outlives the pins): nothing left to change.
-  if (!std::filesystem::exists(pin_dir_ + "/" XDPGUARD_PIN_META))
-    return fail(ENOENT, "xdpguard was detached meanwhile");
+  fault_point("guard-lock");  // between open() and the lock: where a detach + attach can come
+  auto held = XG_TRY(InterfaceLock::acquire(netns_id_, ifindex_, ifname_));
+  // The pins this Guard opened may have gone (the lock outlives them), or
+  // be another attachment's (a detach and an attach came between open()
+  // and here): a change must go into the maps in force, never into
+  // orphaned ones that nothing enforces.
+  auto in_force = check_in_force(attachment());
+  if (in_force) return held;
+  if (in_force.error().code() == ENOENT) return fail(ENOENT, "xdpguard was detached meanwhile");
+  // Attached again: the same interface? Then act on the new attachment,
+  // as if this command had started after it.
+  auto iface = find_interface(ifindex_);
+  if (!iface || iface->name != ifname_)
+    return fail(ENODEV, "{} went away while this command waited (xdpguard was detached)", ifname_);
+  auto fresh = XG_TRY(open(*iface));
+  spdlog::info("{}: xdpguard was detached and attached again meanwhile; changing the new attachment",
+               ifname_);
+  *this = std::move(fresh);
   return held;
 }
 
