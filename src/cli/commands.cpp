@@ -105,8 +105,9 @@ void warn_about(const GuardStats& s) {
                  s.ifname.c_str());
   if (s.setup_pending)
     std::fprintf(stderr,
-                 "xdpguard: warning: %s: attach --config was interrupted before all its "
-                 "sets and rules were in; detach and attach again\n",
+                 "xdpguard: warning: %s: attach was interrupted after the program went live, before its "
+                 "record (program id, mode) was written; its rules are in force, and the next change "
+                 "completes the record\n",
                  s.ifname.c_str());
 }
 

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <string_view>
-#include <unordered_set>
 
 namespace xdpguard {
 
@@ -62,26 +61,48 @@ bool per_cpu_type(__u32 type) {
          type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 }
 
-// Collects entries: each key once, at most `max` of them.
+// Collects entries, at most `max` of them (duplicates go in finish()).
 class Collector {
  public:
-  Collector(MapDump& d, std::size_t max) : d_(d), max_(max) {
-    seen_.reserve(std::min<std::size_t>(max, 1u << 16));
-  }
+  Collector(MapDump& d, std::size_t max) : d_(d), max_(max) {}
   bool full() const { return d_.count >= max_; }
   void add(const std::uint8_t* k, const std::uint8_t* v) {
     if (full()) return;
-    std::string key(reinterpret_cast<const char*>(k), d_.key_size);
-    if (!seen_.insert(std::move(key)).second) return;
     d_.keys.insert(d_.keys.end(), k, k + d_.key_size);
     d_.values.insert(d_.values.end(), v, v + d_.value_size);
     ++d_.count;
+  }
+  // Each key once (a batch pass reads each bucket once, so a key can only
+  // come twice from a get_next_key walk that was sent back to the start).
+  void finish() {
+    const std::size_t ks = d_.key_size;
+    std::vector<std::size_t> order(d_.count);
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    auto key = [&](std::size_t i) { return std::string_view(reinterpret_cast<const char*>(d_.key(i)), ks); };
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
+    std::vector<bool> dup(d_.count, false);
+    bool any = false;
+    for (std::size_t i = 1; i < order.size(); ++i)
+      if (key(order[i]) == key(order[i - 1])) dup[order[i]] = any = true;
+    if (!any) return;
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < d_.count; ++i) {
+      if (dup[i]) continue;
+      if (out != i) {
+        std::memmove(&d_.keys[out * ks], &d_.keys[i * ks], ks);
+        std::memmove(&d_.values[out * d_.value_size], &d_.values[i * d_.value_size], d_.value_size);
+      }
+      ++out;
+    }
+    d_.count = out;
+    d_.keys.resize(out * ks);
+    d_.values.resize(out * d_.value_size);
   }
 
  private:
   MapDump& d_;
   std::size_t max_;
-  std::unordered_set<std::string> seen_;
 };
 
 // Not supported for this map type: EINVAL, EOPNOTSUPP, or the kernel's ENOTSUPP (524).
@@ -153,9 +174,47 @@ Result<MapDump> dump_map(int fd) {
   const std::size_t max = info.max_entries;
   if (max == 0 || d.key_size == 0) return d;
   Collector c(d, max);
-  if (XG_TRY(dump_batch(fd, d, c, max))) return d;
-  XG_CHECK(dump_walk(fd, d, c, max));
+  if (!XG_TRY(dump_batch(fd, d, c, max))) XG_CHECK(dump_walk(fd, d, c, max));
+  c.finish();
   return d;
+}
+
+Result<std::uint64_t> count_map_entries(int fd) {
+  bpf_map_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return fail_errno(errno, "map info");
+  const std::size_t vs = per_cpu_type(info.type) ? ((std::size_t{info.value_size} + 7) & ~std::size_t{7}) *
+                                                       static_cast<std::size_t>(possible_cpus())
+                                                 : info.value_size;
+  const std::size_t max = info.max_entries;
+  if (max == 0 || info.key_size == 0) return 0;
+  std::size_t chunk = std::clamp<std::size_t>(max, 1, 8192);
+  std::vector<std::uint8_t> keys(chunk * info.key_size), values(chunk * vs);
+  std::vector<std::uint8_t> in(std::max<std::size_t>(info.key_size, 8)), out(in.size());
+  std::uint64_t n = 0;
+  bool first = true;
+  for (std::size_t calls = 0; calls <= 2 * max + 2 && n < max; ++calls) {
+    LIBBPF_OPTS(bpf_map_batch_opts, o);
+    auto count = static_cast<__u32>(chunk);
+    int rc = bpf_map_lookup_batch(fd, first ? nullptr : in.data(), out.data(), keys.data(), values.data(),
+                                  &count, &o);
+    const int err = rc ? errno : 0;
+    if (err == ENOSPC && count == 0 && chunk < (1u << 20)) {
+      chunk *= 2;
+      keys.resize(chunk * info.key_size);
+      values.resize(chunk * vs);
+      continue;
+    }
+    if (err && err != ENOENT) {
+      if (first && no_batch(err)) return XG_TRY(dump_map(fd)).count;
+      return fail_errno(err, "map batch lookup");
+    }
+    n += count;
+    if (err == ENOENT) break;
+    in.swap(out);
+    first = false;
+  }
+  return std::min<std::uint64_t>(n, max);
 }
 
 }  // namespace xdpguard

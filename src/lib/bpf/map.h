@@ -64,6 +64,9 @@ struct MapDump {
   const std::uint8_t* value(std::size_t i) const { return values.data() + i * value_size; }
 };
 [[nodiscard]] Result<MapDump> dump_map(int fd);
+// How many entries a hash-type map holds (the same batch walk, counting;
+// at most max_entries).
+[[nodiscard]] Result<std::uint64_t> count_map_entries(int fd);
 
 // A map with one value per key (array, hash, ...). Refuses per-CPU maps.
 template <class K, class V>

@@ -201,7 +201,8 @@ class Guard {
   // setup runs (attach holds it). Under the lock it checks that this
   // Guard's maps are the ones in force: if xdpguard was detached and
   // attached again since open(), the Guard moves to the new attachment's
-  // pins; if it was detached, "xdpguard was detached meanwhile" (ENOENT).
+  // pins; if it was detached, "xdpguard was detached meanwhile" (ENOENT);
+  // if the pins' program is no longer on the interface, ENOENT too.
   [[nodiscard]] Result<InterfaceLock> lock();
 
   // ---- rules (guard_rules.cpp). Every change compiles the whole new rule
@@ -275,6 +276,10 @@ class Guard {
   [[nodiscard]] Result<cls::CompileContext> compile_context() const;
   [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);
   [[nodiscard]] Result<void> synproxy_teardown(xdpguard_synproxy sp);
+  // Under the lock: the pins' program is on the interface (else ENOENT);
+  // writes the program id and mode an attach that died after going live
+  // left out of xg_meta.
+  [[nodiscard]] Result<void> check_program();
   // The rule set in force (from the classifier in slot 0), without counters.
   struct Installed {
     bool classifier = false;  // slot 0 holds one (else IP packets pass)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -70,8 +71,8 @@ std::optional<LockHolder> holder_of(dev_t dev, ino_t ino) {
     f >> kind >> rw >> pid >> where;
     if (type != "FLOCK" || where != want) continue;
     LockHolder h;
-    h.pid = static_cast<pid_t>(std::atoi(pid.c_str()));
-    if (h.pid <= 0) continue;
+    auto [end, ec] = std::from_chars(pid.data(), pid.data() + pid.size(), h.pid);
+    if (ec != std::errc() || h.pid <= 0) continue;
     h.command = command_line(h.pid);
     return h;
   }
