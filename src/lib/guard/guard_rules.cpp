@@ -1,14 +1,11 @@
 // Guard's rule-set and prefix-set operations. Read-modify-write of the
 // rule set happens under the interface lock (guard/lock.h), so two
 // concurrent `xdpguard rule add` calls cannot lose each other's rule.
-#include <fcntl.h>
 #include <linux/bpf.h>
 #include <net/if.h>
-#include <sys/file.h>
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
