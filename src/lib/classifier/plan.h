@@ -48,6 +48,8 @@ struct CompileContext {
   std::function<std::optional<std::uint32_t>(const std::string&)> set_index;
   // Interface name -> ifindex for `redirect dev`, nullopt if none.
   std::function<std::optional<int>(const std::string&)> ifindex;
+  // The limiter's clock is xg_ddos.fake_now (GuardConfig::fake_clock, tests).
+  bool fake_clock = false;
 };
 
 enum class Field : std::uint8_t { Saddr, Daddr, Sport, Dport };
@@ -97,11 +99,13 @@ struct Plan {
   std::vector<Group> groups;
   std::vector<ClassPath> classes;
   std::uint32_t default_action = 2;  // XDP_PASS
+  bool fake_clock = false;           // CompileContext::fake_clock
 };
 
 // Fails (Result) on: redirect xsk (no AF_XDP consumer yet), an unknown set or
-// redirect interface, more than XDPGUARD_MAX_RULES rules, rule ids out of
-// range or repeated.
+// redirect interface, more than XDPGUARD_MAX_RULES rules, more than
+// XDPGUARD_MAX_BLOCK_RULES rules with `block`, rule ids out of range or
+// repeated.
 [[nodiscard]] Result<Plan> make_plan(const std::vector<RuleEntry>& rules, std::uint32_t default_action,
                                      const CompileContext& ctx);
 

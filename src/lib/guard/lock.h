@@ -19,6 +19,12 @@
 // unless the CLI's --wait says otherwise), then it fails naming the holder:
 // "lock veth1: held by pid 1234 (xdpguard rule add veth1 ...) for 60 s; try again".
 //
+// NamespaceLock: the same, for what one network namespace shares among its
+// interfaces (the SYN proxy's sysctls, guard/synproxy_host.h), in
+// ns<netns inode>.lock beside them, with the same bounded wait. Taken only
+// while holding an interface lock (never the other way round), so the two
+// cannot deadlock.
+//
 // LockFile: one held lock on a file of the runtime directory, for the
 // interface lock and the telemetry readers' locks (telemetry/reader.h,
 // telemetry/flood_monitor.h), which may remove their file when they let go.
@@ -103,6 +109,19 @@ class InterfaceLock {
   [[nodiscard]] static Result<std::optional<InterfaceLock>> try_acquire(std::uint64_t netns_id, int ifindex,
                                                                         const std::string& dir = kRuntimeDir);
   static std::string file_name(std::uint64_t netns_id, int ifindex);
+  bool held() const { return lock_.held(); }
+
+ private:
+  LockFile lock_;
+};
+
+class NamespaceLock {
+ public:
+  NamespaceLock() = default;
+  // Waits at most lock_wait() (or `wait`) for the lock.
+  [[nodiscard]] static Result<NamespaceLock> acquire(std::uint64_t netns_id,
+                                                     std::optional<std::chrono::milliseconds> wait = {},
+                                                     const std::string& dir = kRuntimeDir);
   bool held() const { return lock_.held(); }
 
  private:
