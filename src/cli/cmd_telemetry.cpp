@@ -25,7 +25,6 @@
 #include "bpf/system.h"
 #include "cli/commands.h"
 #include "config/config.h"
-#include "guard/lock.h"
 #include "telemetry/capture.h"
 #include "telemetry/flood.h"
 #include "telemetry/flood_monitor.h"
@@ -85,7 +84,7 @@ Result<Opened> open_interface(const std::string& name) {
 }
 
 telemetry::ReaderLockId lock_id(const Opened& o) {
-  return {o.guard.netns_id(), o.iface.ifindex, o.iface.name};
+  return {o.guard.netns_id(), o.iface.ifindex, o.iface.name, o.guard.attachment()};
 }
 
 // ---- events -----------------------------------------------------------------
@@ -334,8 +333,10 @@ bool wait_or_quit(std::chrono::milliseconds d) {
         ::poll(&p, 1, static_cast<int>(std::min<std::chrono::milliseconds::rep>(left.count(), 100)));
     if (n == 1 && (p.revents & POLLIN)) {
       char c = 0;
-      if (::read(STDIN_FILENO, &c, 1) == 1 && (c == 'q' || c == 'Q')) return true;
-      if (p.revents & POLLHUP) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const ssize_t got = ::read(STDIN_FILENO, &c, 1);
+      if (got == 1 && (c == 'q' || c == 'Q')) return true;
+      // End of input (stdin is /dev/null or closed): nothing more to read, just wait.
+      if (got <= 0 || (p.revents & POLLHUP)) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     } else if (n == 1) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));  // stdin closed: just wait
     }
@@ -357,6 +358,8 @@ Result<void> cmd_top(const TopArgs& a) {
   catch_stop_signals();
   RawTerminal term;
   while (!wait_or_quit(interval)) {
+    // A detached attachment's counters stand still: say so and stop.
+    XG_CHECK(check_in_force(o.guard.attachment()));
     auto cur = XG_TRY(telemetry::sample(o.guard, o.maps, &talkers));
     // Home, clear; then the frame and the key help.
     std::printf("\x1b[H\x1b[2J%s\n(q or Ctrl-C quits)\n",
@@ -378,8 +381,13 @@ struct TalkersArgs {
 
 Result<void> cmd_talkers(const TalkersArgs& a) {
   auto o = XG_TRY(open_interface(a.iface));
+  if (a.what == "on" || a.what == "off") {
+    // A change of the interface's state: under its lock, into the maps in force.
+    auto held = XG_TRY(o.guard.lock());
+    auto t = XG_TRY(telemetry::Talkers::open(o.guard));
+    return t.enable(a.what == "on");
+  }
   auto t = XG_TRY(telemetry::Talkers::open(o.guard));
-  if (a.what == "on" || a.what == "off") return t.enable(a.what == "on");
   if (!XG_TRY(t.enabled()))
     return fail(ENODATA, "top talkers are off for {}; turn them on with: xdpguard talkers {} on", a.iface,
                 a.iface);
@@ -428,8 +436,9 @@ Result<void> cmd_flood(const FloodArgs& a) {
     return fail(EINVAL,
                 "nothing to set (--syn-pps, --udp-pps, --icmp-pps, --frag-pps, --hold, --top-sources)");
   if (a.what == "off" && a.set.any()) return fail(EINVAL, "off takes no options");
-  // Read, change, write: under the interface's lock, as every change of its state.
-  auto held = XG_TRY(InterfaceLock::acquire(o.guard.netns_id(), o.iface.ifindex));
+  // Read, change, write: under the interface's lock, as every change of its
+  // state, into the maps in force (lock() moves the guard to them).
+  auto held = XG_TRY(o.guard.lock());
   auto maps = XG_TRY(telemetry::FloodMaps::open(o.guard));
   auto cfg = XG_TRY(maps.config());
   if (a.what == "off")

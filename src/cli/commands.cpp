@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "demo/demo.h"
 #include "guard/guard.h"
+#include "guard/lock.h"
 #include "report/format.h"
 #include "telemetry/flood_monitor.h"
 #include "telemetry/stats.h"
@@ -109,8 +110,9 @@ void warn_about(const GuardStats& s) {
                  s.ifname.c_str());
   if (s.setup_pending)
     std::fprintf(stderr,
-                 "xdpguard: warning: %s: attach --config was interrupted before all its "
-                 "sets and rules were in; detach and attach again\n",
+                 "xdpguard: warning: %s: attach was interrupted after the program went live, before its "
+                 "record (program id, mode) was written; its rules are in force, and the next change "
+                 "completes the record\n",
                  s.ifname.c_str());
 }
 
@@ -240,6 +242,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
 }
 
 int run(Command& cmd, const Globals& g) {
+  set_lock_wait(std::chrono::seconds(g.wait));
   if (g.verbose >= 2)
     spdlog::set_level(spdlog::level::trace);
   else if (g.verbose == 1)

@@ -79,9 +79,11 @@ enum xdpguard_mode {
 	XDPGUARD_MODE_GENERIC = 2,
 };
 
-/* xdpguard_meta.flags: an `attach --config` set up its sets and rules
- * after attaching; the flag is cleared when that finished, so a command that
- * finds it set knows the attach died half-way. */
+/* xdpguard_meta.flags: attach writes the record with this flag before the
+ * program goes live (the whole pipeline is in place by then) and clears it
+ * with the program's id and mode once attached; a command that finds it set
+ * under the interface lock knows the attach died in between (and completes
+ * the record if the program is on the interface). */
 #define XDPGUARD_META_SETUP_PENDING 1u
 /* The limiter's clock is xg_ddos.fake_now (loaded with cfg_fake_clock, tests):
  * the classifier's block lookups read the same clock. */

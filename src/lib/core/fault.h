@@ -3,7 +3,10 @@
 // crash or `kill -9` does) when the environment variable XDPGUARD_FAULT names
 // that step. Placed between the steps of every command that changes state,
 // so a test can prove that whatever step a process dies after, the next
-// command sees what the kernel enforces. Costs one getenv when unset.
+// command sees what the kernel enforces. XDPGUARD_STOP=<step> stops the
+// process there instead (SIGSTOP), so that a test can change the world
+// under it (a detach and attach between a command's steps) and let it go on
+// with SIGCONT. Costs a getenv or two when unset.
 #pragma once
 
 namespace xdpguard {

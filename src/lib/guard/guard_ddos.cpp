@@ -72,48 +72,19 @@ bool contains(const rules::Prefix& a, const rules::Prefix& b) {
   return true;
 }
 
-// Every key of a hash map (batch reads where the kernel allows them).
+// Every key of a hash map with its value: one bounded batch walk
+// (bpf/map.h), each key at most once even while the LRU map churns.
 template <class K, class V>
 Result<std::vector<std::pair<K, V>>> dump(int fd) {
-  std::vector<std::pair<K, V>> out;
-  K cur{}, next{};
-  const K* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    V v{};
-    if (bpf_map_lookup_elem(fd, &next, &v) == 0) out.emplace_back(next, v);
-    cur = next;
-    prev = &cur;
+  const auto d = XG_TRY(dump_map(fd));
+  if (d.key_size != sizeof(K) || d.value_size != sizeof(V))
+    return fail(EPROTO, "map iterate: unexpected sizes");
+  std::vector<std::pair<K, V>> out(d.count);
+  for (std::size_t i = 0; i < d.count; ++i) {
+    std::memcpy(&out[i].first, d.key(i), sizeof(K));
+    std::memcpy(&out[i].second, d.value(i), sizeof(V));
   }
-  if (errno != ENOENT) return fail_errno(errno, "map iterate");
   return out;
-}
-
-// How many keys a hash map holds: batch reads of 8,192 (a million buckets
-// in about a hundred system calls), else one key at a time.
-Result<std::uint64_t> count_keys(int fd, std::size_t key_size, std::size_t value_size) {
-  constexpr __u32 kChunk = 8192;
-  std::vector<std::uint8_t> keys(kChunk * key_size), values(kChunk * value_size);
-  std::uint64_t n = 0;
-  __u64 in = 0, out = 0;
-  for (bool first = true;; first = false) {
-    __u32 count = kChunk;
-    int err =
-        bpf_map_lookup_batch(fd, first ? nullptr : &in, &out, keys.data(), values.data(), &count, nullptr);
-    if (err != 0 && errno != ENOENT) break;  // no batch support: fall back below
-    n += count;
-    if (err != 0) return n;  // ENOENT: that was the last batch
-    in = out;
-  }
-  n = 0;
-  std::vector<std::uint8_t> cur(key_size), next(key_size);
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
-    ++n;
-    cur.swap(next);
-    prev = cur.data();
-  }
-  if (errno != ENOENT) return fail_errno(errno, "map iterate");
-  return n;
 }
 
 Result<std::uint32_t> max_entries(int fd) {
@@ -199,8 +170,7 @@ Result<DdosStats> Guard::ddos_stats() const {
   DdosStats s;
   for (const auto& cpu : XG_TRY(percpu_.get(0)))
     for (int i = 0; i < XDPGUARD_DDOS_MAX; ++i) s.counters[i] += cpu.ddos[i];
-  s.buckets =
-      XG_TRY(count_keys(ddos_maps_.limit_src.fd(), sizeof(xdpguard_limit_key), sizeof(xdpguard_bucket)));
+  s.buckets = XG_TRY(count_map_entries(ddos_maps_.limit_src.fd()));
   s.bucket_capacity = XG_TRY(max_entries(ddos_maps_.limit_src.fd()));
   const std::uint64_t created = s.counters[XDPGUARD_DDOS_BUCKET_NEW].packets;
   s.bucket_evictions = created > s.buckets ? created - s.buckets : 0;
@@ -287,11 +257,15 @@ Result<void> Guard::set_never_block(const std::vector<rules::Prefix>& prefixes) 
 }
 
 Result<void> Guard::reset_ddos_state() {
-  for (int fd : {ddos_maps_.limit_src.fd(), ddos_maps_.blocked.fd()}) {
-    std::vector<std::uint8_t> key(64);
-    while (bpf_map_get_next_key(fd, nullptr, key.data()) == 0)
-      if (bpf_map_delete_elem(fd, key.data()) != 0) return fail_errno(errno, "reset DDoS state");
-  }
+  // Bounded passes (bpf/map.h): a flood may add entries while they go.
+  for (int fd : {ddos_maps_.limit_src.fd(), ddos_maps_.blocked.fd()})
+    for (int pass = 0; pass < 4; ++pass) {
+      const auto d = XG_TRY(dump_map(fd));
+      if (d.count == 0) break;
+      for (std::size_t i = 0; i < d.count; ++i)
+        if (bpf_map_delete_elem(fd, d.key(i)) != 0 && errno != ENOENT)
+          return fail_errno(errno, "reset DDoS state");
+    }
   // Aggregate buckets: epoch 0 is no limit's, so each restarts full.
   const xdpguard_bucket zero_bucket{};
   for (__u32 i = 0; i <= XDPGUARD_MAX_RULES; ++i)

@@ -1,14 +1,11 @@
 // Guard's rule-set and prefix-set operations. Read-modify-write of the
 // rule set happens under the interface lock (guard/lock.h), so two
 // concurrent `xdpguard rule add` calls cannot lose each other's rule.
-#include <fcntl.h>
 #include <linux/bpf.h>
 #include <net/if.h>
-#include <sys/file.h>
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -73,13 +70,54 @@ Result<MapFd> set_map(const char* name, const std::vector<Elem>& elems) {
 
 }  // namespace
 
-Result<InterfaceLock> Guard::lock() const {
+Result<InterfaceLock> Guard::lock() {
   if (pin_dir_.empty() || lock_held_) return InterfaceLock();
-  auto held = XG_TRY(InterfaceLock::acquire(netns_id_, ifindex_));
-  // Detached meanwhile (the lock outlives the pins): nothing left to change.
-  if (!std::filesystem::exists(pin_dir_ + "/" XDPGUARD_PIN_META))
-    return fail(ENOENT, "xdpguard was detached meanwhile");
+  fault_point("guard-lock");  // between open() and the lock: where a detach + attach can come
+  auto held = XG_TRY(InterfaceLock::acquire(netns_id_, ifindex_, ifname_));
+  // The pins this Guard opened may have gone (the lock outlives them), or
+  // be another attachment's (a detach and an attach came between open()
+  // and here): a change must go into the maps in force, never into
+  // orphaned ones that nothing enforces.
+  auto in_force = check_in_force(attachment());
+  if (in_force) {
+    XG_CHECK(check_program());
+    return held;
+  }
+  if (in_force.error().code() == ENOENT) return fail(ENOENT, "xdpguard was detached meanwhile");
+  // Attached again: the same interface? Then act on the new attachment,
+  // as if this command had started after it.
+  auto iface = find_interface(ifindex_);
+  if (!iface || iface->name != ifname_)
+    return fail(ENODEV, "{} went away while this command waited (xdpguard was detached)", ifname_);
+  auto fresh = XG_TRY(open(*iface));
+  spdlog::info("{}: xdpguard was detached and attached again meanwhile; changing the new attachment",
+               ifname_);
+  *this = std::move(fresh);
+  XG_CHECK(check_program());
   return held;
+}
+
+Result<void> Guard::check_program() {
+  // Pending under the lock: the attach that set it died (it holds the lock
+  // while it runs). If its program is on the interface, the pipeline is
+  // whole: write what the attach did not get to write.
+  auto prog = XG_TRY(find_program(ifindex_, kGuardProgName));
+  if (meta_.flags & XDPGUARD_META_SETUP_PENDING) {
+    if (!prog)
+      return fail(ENOENT, "xdpguard is not on {} (an attach died before its program went live); run detach",
+                  ifname_);
+    meta_.prog_id = prog->prog_id;
+    meta_.mode = prog->mode == XDP_MODE_SKB ? XDPGUARD_MODE_GENERIC : XDPGUARD_MODE_NATIVE;
+    meta_.flags &= ~XDPGUARD_META_SETUP_PENDING;
+    XG_CHECK_CTX(meta_map_.put(0, meta_), "complete the record of an interrupted attach");
+    spdlog::info("{}: completed the record of an attach that died after going live", ifname_);
+    return {};
+  }
+  // Pins whose program is gone (removed behind xdpguard's back): a change
+  // there would be enforced nowhere.
+  if (!prog || prog->prog_id != meta_.prog_id)
+    return fail(ENOENT, "xdpguard's program is no longer on {} (stale state); run detach", ifname_);
+  return {};
 }
 
 Result<cls::CompileContext> Guard::compile_context() const {
