@@ -4,6 +4,7 @@
 
 #include "bpf/system.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "guard/guard.h"
 #include "report/format.h"
 #include "report/plan.h"
@@ -133,13 +134,14 @@ void register_rule_commands(CLI::App& app, Command& cmd) {
   auto* add = rule->add_subcommand("add", "Append a rule; prints its id");
   add->add_option("IFACE", args->iface, "Interface")->required();
   add->add_option("RULE", args->rule, "Rule text, e.g. 'drop tcp dport 22'")->required();
-  add->add_option("--before", args->before, "Insert before the rule with this id");
+  add_whole(add, "--before", args->before, 1, XDPGUARD_MAX_RULES, "Insert before the rule with this id",
+            "a rule id");
   add->footer("Example: xdpguard rule add eth1 'pass udp dport 53' --before 3");
   bind(add, rule_add, "rule add");
 
   auto* del = rule->add_subcommand("del", "Delete a rule by id");
   del->add_option("IFACE", args->iface, "Interface")->required();
-  del->add_option("ID", args->id, "Rule id (see rule list)")->required();
+  add_whole(del, "ID", args->id, 1, XDPGUARD_MAX_RULES, "Rule id (see rule list)", "a rule id")->required();
   del->footer("Example: xdpguard rule del eth1 7");
   bind(del, rule_del, "rule del");
 
