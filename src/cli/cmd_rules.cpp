@@ -25,6 +25,8 @@ struct RuleArgs {
   bool dump = false;
 };
 
+void warn(const std::string& what) { std::fprintf(stderr, "xdpguard: warning: %s\n", what.c_str()); }
+
 Result<Guard> open_guard(const std::string& name) {
   auto iface = XG_TRY(find_interface(name));
   return Guard::open(iface);
@@ -44,6 +46,7 @@ Result<void> rule_add(const RuleArgs& a) {
     if (r.id == id) at = list.size();
     list.push_back(r.rule);
     ids.push_back(r.id);
+    if (auto w = redirect_warning(r.id, r.rule)) warn(*w);
   }
   for (const auto& w : rules::lint_rule(list, at))
     std::fprintf(stderr,
@@ -63,6 +66,8 @@ Result<void> rule_list(const RuleArgs& a) {
   auto s = XG_TRY(g.stats());
   s.ifname = a.iface;
   warn_about(s);
+  for (const auto& r : s.rules)
+    if (auto w = redirect_warning(r.id, r.rule)) warn(*w);
   if (a.json) {
     std::printf("%s\n", rules_json(s).dump().c_str());
     return {};
@@ -79,6 +84,9 @@ Result<void> rule_list(const RuleArgs& a) {
 Result<void> rule_plan(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
   auto report = XG_TRY(g.plan());
+  for (const auto& c : report.compiled.plan.rules)
+    if (c.target_missing)
+      if (auto w = redirect_warning(c.id, c.rule)) warn(*w);
   if (a.json)
     std::printf("%s\n", plan_json(report).dump().c_str());
   else
