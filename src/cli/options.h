@@ -38,32 +38,30 @@ CLI::Option* add_whole(CLI::App* app, const std::string& name, T& target, std::u
   using V = typename detail::Unwrap<T>::type;
   static_assert(std::is_integral_v<V> && std::is_unsigned_v<V>);
   if (max > std::numeric_limits<V>::max()) throw std::logic_error(name + ": range wider than its type");
-  auto* opt = app->add_option_function<std::string>(
-      name,
-      [&target, name, what, min, max](const std::string& text) {
-        auto v = parse_whole(text, what, min, max);
-        if (!v) throw CLI::ValidationError(name, v.error().message());
-        target = static_cast<V>(*v);
-      },
-      help);
-  opt->type_name("N");
-  return opt;
+  CLI::callback_t set = [&target, name, what, min, max](const CLI::results_t& res) {
+    auto v = parse_whole(res.empty() ? std::string() : res.front(), what, min, max);
+    if (!v) throw CLI::ValidationError(name, v.error().message());
+    target = static_cast<V>(*v);
+    return true;
+  };
+  return app->add_option(name, std::move(set), help, false, [] { return std::string{}; })
+      ->type_name("N")
+      ->expected(1);
 }
 
 // A finite decimal number in [min, max] into `target` (a double); `what`
 // names the unit ("seconds").
 inline CLI::Option* add_decimal(CLI::App* app, const std::string& name, double& target, double min,
                                 double max, const std::string& what, const std::string& help) {
-  auto* opt = app->add_option_function<std::string>(
-      name,
-      [&target, name, what, min, max](const std::string& text) {
-        auto v = parse_decimal(text, what, min, max);
-        if (!v) throw CLI::ValidationError(name, v.error().message());
-        target = *v;
-      },
-      help);
-  opt->type_name("NUM");
-  return opt;
+  CLI::callback_t set = [&target, name, what, min, max](const CLI::results_t& res) {
+    auto v = parse_decimal(res.empty() ? std::string() : res.front(), what, min, max);
+    if (!v) throw CLI::ValidationError(name, v.error().message());
+    target = *v;
+    return true;
+  };
+  return app->add_option(name, std::move(set), help, false, [] { return std::string{}; })
+      ->type_name("NUM")
+      ->expected(1);
 }
 
 // Seconds a command runs for: 1 ms to a year.
