@@ -13,7 +13,7 @@ PKGS=(
   libbpf-dev libxdp-dev libelf-dev zlib1g-dev bpftool xdp-tools linux-libc-dev
   # C++ libraries
   libcli11-dev libexpected-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libcpp-httplib-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev
   # sanitizer + fuzzer runtimes for clang
   libclang-rt-dev
   # lab + oracles used by tests

@@ -1,8 +1,11 @@
-// `xdpguard blocked list|del`: the sources that `block DURATION` rules
-// blocked; `xdpguard synproxy enable|disable|status`: XDP SYN cookies
+// `xdpguard blocked list|del|never`: the sources that `block DURATION` rules
+// blocked, and those they never block; `xdpguard synproxy enable|disable|status`: XDP SYN cookies
 // (docs/ddos.md).
 #include <cstdio>
 #include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "bpf/system.h"
 #include "cli/commands.h"
@@ -19,6 +22,8 @@ namespace {
 struct DdosArgs {
   std::string iface;
   std::string addr;
+  std::vector<std::string> prefixes;  // blocked never
+  bool clear = false;
   bool json = false;
   // synproxy enable
   std::string ports;
@@ -45,6 +50,30 @@ Result<void> blocked_del(const DdosArgs& a) {
     std::printf("unblocked %s (%.1fs were left, %llu packets dropped)\n",
                 rules::prefix_to_string(e.prefix).c_str(), static_cast<double>(e.expires_in_ns) / 1e9,
                 static_cast<unsigned long long>(e.packets));
+  return {};
+}
+
+Result<void> blocked_never(const DdosArgs& a) {
+  auto iface = XG_TRY(find_interface(a.iface));
+  auto g = XG_TRY(Guard::open(iface));
+  if (a.clear && !a.prefixes.empty()) return fail(EINVAL, "either PREFIX... or --clear, not both");
+  if (a.clear || !a.prefixes.empty()) {
+    std::vector<rules::Prefix> list;
+    for (const auto& t : a.prefixes) {
+      auto p = rules::parse_prefix(t);
+      if (!p) return fail(EINVAL, "expected an IPv4 or IPv6 address or prefix, got \"{}\"", t);
+      list.push_back(*p);
+    }
+    XG_CHECK(g.set_never_block(list));
+  }
+  const auto now = XG_TRY(g.never_block());
+  if (a.json) {
+    nlohmann::json j = {{"interface", iface.name}, {"never_block", nlohmann::json::array()}};
+    for (const auto& p : now) j["never_block"].push_back(rules::prefix_to_string(p));
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    for (const auto& p : now) std::printf("%s\n", rules::prefix_to_string(p).c_str());
+  }
   return {};
 }
 
@@ -110,6 +139,20 @@ void register_ddos_commands(CLI::App& app, Command& cmd) {
   del->footer("Example: xdpguard blocked del eth1 203.0.113.7");
   bind(del, blocked_del, "blocked del");
 
+  auto* never = blocked->add_subcommand(
+      "never", "Prefixes a rule's `block` never blocks: show them, or replace them with PREFIX...");
+  never->add_option("IFACE", args->iface, "Interface")->required();
+  never->add_option("PREFIX", args->prefixes, "IPv4 or IPv6 prefixes (replace the list)");
+  never->add_flag("--clear", args->clear, "Empty the list");
+  never->add_flag("--json", args->json, "One JSON document");
+  never->footer(
+      "A block that would cover one of them is not made (counted in block_skipped), and\n"
+      "setting them removes the blocks in force that cover them. Also from the config file:\n"
+      "[ddos] never-block and [guard] management.\n"
+      "Example: xdpguard blocked never eth1 192.0.2.53 198.51.100.0/24\n"
+      "         xdpguard blocked never eth1 --json");
+  bind(never, blocked_never, "blocked never");
+
   auto* sp =
       app.add_subcommand("synproxy", "XDP SYN cookies for TCP ports (the kernel's SYNPROXY takes the ACKs)");
   sp->require_subcommand(1);
@@ -124,8 +167,10 @@ void register_ddos_commands(CLI::App& app, Command& cmd) {
   add_whole(en, "--wscale", args->wscale, 0, 14, "Window scale announced (0-14, default 7)");
   add_whole(en, "--ttl", args->ttl, 1, 255, "TTL / hop limit of the SYN-ACKs (default 64)");
   en->footer(
+      "Answers SYNs only to the interface's MAC and the namespace's local addresses (as they are now).\n"
       "Sets up an nftables table (inet xdpguard_synproxy_IFINDEX) and net.ipv4.tcp_timestamps=1,\n"
-      "net.netfilter.nf_conntrack_tcp_loose=0 in the interface's namespace; disable and detach undo it.\n"
+      "net.netfilter.nf_conntrack_tcp_loose=0 in the interface's namespace (shared by its interfaces:\n"
+      "the last disable restores them); disable and detach undo it. Connections open now keep working.\n"
       "Example: xdpguard synproxy enable eth1 --ports 80,443");
   bind(en, synproxy_enable, "synproxy enable");
 

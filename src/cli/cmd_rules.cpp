@@ -53,6 +53,9 @@ Result<void> rule_add(const RuleArgs& a) {
                  "xdpguard: warning: rule id %u can never match: rule id %u matches "
                  "every packet it would\n",
                  ids[w.rule_index], ids[w.covered_by]);
+  if (list[at].limit)
+    if (auto w = rules::limit_depth_warning(list))
+      std::fprintf(stderr, "xdpguard: warning: %s\n", w->c_str());
   return {};
 }
 
@@ -78,6 +81,7 @@ Result<void> rule_list(const RuleArgs& a) {
   for (const auto& w : rules::lint(list))
     std::printf("warning: rule id %u can never match: rule id %u matches every packet it would\n",
                 s.rules[w.rule_index].id, s.rules[w.covered_by].id);
+  if (auto w = rules::limit_depth_warning(list)) std::printf("warning: %s\n", w->c_str());
   return {};
 }
 

@@ -32,6 +32,7 @@
 #include "telemetry/flood_monitor.h"
 #include "telemetry/maps.h"
 #include "telemetry/metrics.h"
+#include "telemetry/metrics_server.h"
 #include "telemetry/reader.h"
 #include "telemetry/record.h"
 #include "telemetry/talkers.h"
@@ -250,10 +251,26 @@ Result<void> cmd_metrics(const MetricsArgs& a) {
     std::fputs(telemetry::metrics_text(snap, snap.scrape_errors).c_str(), stdout);
     return {};
   }
-  auto addr = XG_TRY(telemetry::parse_listen(a.listen));
+  const auto addr = XG_TRY(telemetry::parse_listen(a.listen.empty() ? telemetry::kDefaultListen : a.listen));
+  telemetry::ServerLimits limits;
+  limits.max_connections = XG_TRY(telemetry::connection_limit(limits.max_connections));
+  auto listeners = XG_TRY(telemetry::open_listeners(addr));
+  std::vector<std::string> urls, exposed;
+  for (const auto& l : listeners) {
+    urls.push_back("http://" + l.address + "/metrics");
+    if (!l.loopback) exposed.push_back(l.address);
+  }
+  if (!exposed.empty())
+    std::fprintf(
+        stderr,
+        "xdpguard: metrics: warning: listening on %s: the endpoint is reachable from beyond this host "
+        "(--listen 127.0.0.1:PORT keeps it local)\n",
+        fmt::format("{}", fmt::join(exposed, ", ")).c_str());
   catch_stop_signals();
   // Flood detection for every attached interface while it serves (an
   // interface another process detects for is followed); attacks are logged.
+  // A thread of its own that shares nothing with the server: the server's
+  // connections stay under the descriptors kept for it (connection_limit).
   std::atomic<bool> served{false};
   std::thread detect([&] {
     telemetry::FloodService service;
@@ -268,9 +285,10 @@ Result<void> cmd_metrics(const MetricsArgs& a) {
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
   });
-  auto r = telemetry::serve_metrics(addr, g_stop, [&] {
-    std::fprintf(stderr, "xdpguard: metrics: serving http://%s/metrics; Ctrl-C stops\n", a.listen.c_str());
-  });
+  telemetry::MetricsServer server(std::move(listeners), telemetry::exposition_renderer(), limits);
+  std::fprintf(stderr, "xdpguard: metrics: serving %s (at most %zu connections); Ctrl-C stops\n",
+               fmt::format("{}", fmt::join(urls, " ")).c_str(), limits.max_connections);
+  auto r = server.run(g_stop);
   served = true;
   detect.join();
   return r;
@@ -464,17 +482,18 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
 
   auto me = std::make_shared<MetricsArgs>();
   auto* metrics = app.add_subcommand("metrics", "Serve every counter in the Prometheus text format");
-  auto* listen = metrics->add_option("--listen", me->listen, "ADDRESS:PORT to serve /metrics on");
+  auto* listen = metrics->add_option(
+      "--listen", me->listen,
+      "ADDRESS:PORT to serve /metrics on (default 127.0.0.1:9435): an address ([::1]:9435 for IPv6), a host "
+      "name (every address it resolves to), or :PORT for all addresses (warned)");
   auto* once = metrics->add_flag("--once", me->once, "Print the exposition once to stdout and exit");
   listen->excludes(once);
   metrics->footer(
       "Example: xdpguard metrics --listen 127.0.0.1:9435\n"
+      "         xdpguard metrics --listen localhost:9435\n"
       "         xdpguard metrics --once | promtool check metrics");
   metrics->callback([&cmd, me] {
-    cmd.fn = [me]() -> Result<void> {
-      if (me->listen.empty() && !me->once) return fail(EINVAL, "--listen ADDRESS:PORT or --once is required");
-      return cmd_metrics(*me);
-    };
+    cmd.fn = [me]() -> Result<void> { return cmd_metrics(*me); };
     cmd.context = [] { return std::string("metrics"); };
   });
 

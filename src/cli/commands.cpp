@@ -73,6 +73,11 @@ Result<void> cmd_attach(const Args& a) {
       std::vector<std::string> texts;
       for (const auto& r : section->rules) texts.push_back(r.text);
       XG_CHECK_CTX(g.replace_rules(texts), a.config);
+      if (!conf->never_block.empty() || !conf->management.empty()) {
+        auto never = conf->never_block;
+        never.insert(never.end(), conf->management.begin(), conf->management.end());
+        XG_CHECK_CTX(g.set_never_block(never), a.config);
+      }
       if (section->flood.any()) {
         // Flood detection's thresholds: the file's [flood], then the interface's.
         auto maps = XG_TRY_CTX(telemetry::FloodMaps::open(g), a.config);

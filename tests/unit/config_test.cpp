@@ -301,7 +301,7 @@ TEST(ConfigErrors, TomlSyntax) {
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_EQ(error_of("\n\ninterface = 1\n"),
             "/etc/xdpguard.toml line 3: unknown key \"interface\" at the top level (expected "
-            "interfaces, sets or flood)");
+            "interfaces, sets, flood, ddos or guard)");
   EXPECT_EQ(error_of("[interfaces.eth1]\nmode = \"native\"\ndefualt = \"drop\"\n"),
             "/etc/xdpguard.toml line 3: unknown key \"defualt\" in [interfaces.eth1] (expected mode, "
             "default, non-ip, malformed, rules, limit-buckets, block-entries or flood)");

@@ -95,7 +95,7 @@ TEST(TelemetryFormat, RecordWriterEqualsLineAndJson) {
     r.pkt.sport = static_cast<std::uint16_t>(rng());
     r.pkt.dport = static_cast<std::uint16_t>(rng());
     r.pkt.tcp_flags = static_cast<std::uint8_t>(pick(4) ? rng() : 0);
-    r.pkt.frag = pick(5) == 0;
+    r.pkt.frag = static_cast<std::uint8_t>(pick(5) == 0 ? 1 + pick(2) : 0);  // a later fragment, or L4 cut
     r.pkt.nvlan = static_cast<std::uint8_t>(pick(3));
     r.pkt.icmp_type = static_cast<std::uint8_t>(rng());
     r.pkt.icmp_code = static_cast<std::uint8_t>(rng());
@@ -134,7 +134,18 @@ TEST(TelemetryFormat, ListenAddresses) {
   auto b = parse_listen("[::1]:80");
   ASSERT_TRUE(b);
   EXPECT_EQ(b->host, "::1");
+  auto all = parse_listen(":9435");  // every address, as Prometheus exporters take it
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->host, "");
+  EXPECT_EQ(all->port, 9435);
+  EXPECT_EQ(parse_listen("localhost:9435")->host, "localhost");
+  EXPECT_EQ(parse_listen("[::]:9435")->host, "::");
+  EXPECT_EQ(parse_listen("::1:9435").error().message(),
+            "listen address '::1:9435': an IPv6 address goes in brackets ([::1]:9435)");
+  EXPECT_FALSE(parse_listen("[]:9435"));
+  EXPECT_FALSE(parse_listen("[::1]9435"));
   EXPECT_FALSE(parse_listen("9435"));
+  EXPECT_FALSE(parse_listen(":"));
   EXPECT_FALSE(parse_listen("127.0.0.1:0"));
   EXPECT_FALSE(parse_listen("127.0.0.1:65536"));
   EXPECT_FALSE(parse_listen("127.0.0.1:x"));

@@ -154,6 +154,8 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
   map_fds[kMapRuleStats] = fds.rule_stats;
   map_fds[kMapTelemetry] = fds.telemetry;
   map_fds[kMapSynproxy] = fds.synproxy;
+  map_fds[kMapBlocked] = fds.blocked;
+  map_fds[kMapDdos] = fds.ddos;
   for (std::size_t k = 0; k < c.tables.blobs.size(); ++k) {
     tables.push_back(XG_TRY(create_table_map(c.tables.blobs[k])));
     map_fds[k == 0 ? std::size_t{kMapBlob} : std::size_t{kNumMapSlots} + k - 1] = tables.back().fd();

@@ -27,6 +27,8 @@ struct PipelineFds {
   int percpu = -1, progs = -1, set4 = -1, set6 = -1, rule_stats = -1;
   int telemetry = -1;  // xg_telemetry
   int synproxy = -1;   // xg_synproxy
+  int blocked = -1;    // xg_blocked
+  int ddos = -1;       // xg_ddos
 };
 
 // A rule set compiled: plan, tables, code. Pure.

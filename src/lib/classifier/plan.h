@@ -49,6 +49,8 @@ struct CompileContext {
   // Interface name -> ifindex for `redirect dev`, nullopt if none (the
   // rule is then compiled to drop its packets: CompiledRule::target_missing).
   std::function<std::optional<int>(const std::string&)> ifindex;
+  // The limiter's clock is xg_ddos.fake_now (GuardConfig::fake_clock, tests).
+  bool fake_clock = false;
 };
 
 enum class Field : std::uint8_t { Saddr, Daddr, Sport, Dport };
@@ -99,12 +101,14 @@ struct Plan {
   std::vector<Group> groups;
   std::vector<ClassPath> classes;
   std::uint32_t default_action = 2;  // XDP_PASS
+  bool fake_clock = false;           // CompileContext::fake_clock
 };
 
 // Fails (Result) on: redirect xsk (no AF_XDP consumer yet), an unknown set,
-// more than XDPGUARD_MAX_RULES rules, rule ids out of range or repeated. A
-// `redirect dev` to an interface that does not exist is no error here: its
-// packets are dropped (Guard refuses such a rule when it is added).
+// more than XDPGUARD_MAX_RULES rules, more than XDPGUARD_MAX_BLOCK_RULES rules
+// with `block`, rule ids out of range or repeated. A `redirect dev` to an
+// interface that does not exist is no error here: its packets are dropped
+// (Guard refuses such a rule when it is added).
 [[nodiscard]] Result<Plan> make_plan(const std::vector<RuleEntry>& rules, std::uint32_t default_action,
                                      const CompileContext& ctx);
 

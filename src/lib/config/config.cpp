@@ -266,6 +266,10 @@ class Loader {
     for (const auto& [k, n] : in_file_order(root)) {
       if (k->str() == "flood") {
         cfg.flood = XG_TRY(flood(*k, *n, "[flood]"));
+      } else if (k->str() == "ddos") {
+        cfg.never_block = XG_TRY(prefix_table(*k, *n, "[ddos]", "never-block"));
+      } else if (k->str() == "guard") {
+        cfg.management = XG_TRY(prefix_table(*k, *n, "[guard]", "management"));
       } else if (k->str() == "interfaces") {
         interfaces = n->as_table();
         if (!interfaces)
@@ -274,7 +278,7 @@ class Loader {
         sets = n->as_table();
         if (!sets) return error(line_of(*k), "expected [sets.NAME] tables, got {}", type_name(n->type()));
       } else {
-        return unknown_key(*k, "at the top level", {"interfaces", "sets", "flood"});
+        return unknown_key(*k, "at the top level", {"interfaces", "sets", "flood", "ddos", "guard"});
       }
     }
 
@@ -285,6 +289,9 @@ class Loader {
         cfg.interfaces.push_back(XG_TRY(interface(*k, *n, defs, cfg.flood)));
     }
     for (const auto& d : defs) cfg.sets.push_back(XG_TRY(load_set(d)));
+    if (cfg.never_block.size() + cfg.management.size() > rules::kMaxNeverBlock)
+      return fail(E2BIG, "{}: {} never-block and management prefixes, the limit is {}", source_,
+                  cfg.never_block.size() + cfg.management.size(), rules::kMaxNeverBlock);
     return cfg;
   }
 
@@ -349,6 +356,33 @@ class Loader {
     if (*s == "drop") return rules::Action::Drop;
     return error(line_of(n), "interface {}: expected {} to be \"pass\" or \"drop\", got {}", iface, k.str(),
                  quote(*s));
+  }
+
+  // A table whose one key (`key`) is a list of prefixes: [ddos] never-block,
+  // [guard] management.
+  Result<std::vector<rules::Prefix>> prefix_table(const toml::key& table_key, const toml::node& node,
+                                                  std::string_view where, std::string_view key) {
+    const auto* t = node.as_table();
+    if (!t) return error(line_of(table_key), "expected a {} table, got {}", where, type_name(node.type()));
+    std::vector<rules::Prefix> out;
+    for (const auto& [k, n] : in_file_order(*t)) {
+      if (k->str() != key) return unknown_key(*k, fmt::format("in {}", where), {key});
+      const auto* list = n->as_array();
+      if (!list)
+        return error(line_of(*k), "{} {}: expected a list of prefixes, got {}", where, key,
+                     type_name(n->type()));
+      std::size_t i = 0;
+      for (const toml::node& e : *list) {
+        ++i;
+        const auto* str = e.as_string();
+        auto p = str ? rules::parse_prefix(str->get()) : std::nullopt;
+        if (!p)
+          return error(line_of(e), "{} {} element {}: expected an IPv4 or IPv6 prefix in quotes, got {}",
+                       where, key, i, str ? quote(str->get()) : std::string(type_name(e.type())));
+        out.push_back(*p);
+      }
+    }
+    return out;
   }
 
   // A [flood] table (`where`: "[flood]" or "interface eth1: [interfaces.eth1.flood]").
@@ -460,6 +494,9 @@ class Loader {
     parsed.reserve(ifc.rules.size());
     for (const auto& r : ifc.rules) parsed.push_back(r.rule);
     ifc.warnings = rules::lint(parsed);
+    if (auto w = rules::limit_depth_warning(parsed))
+      ifc.warnings.push_back(
+          {parsed.size() - 1, parsed.size() - 1, fmt::format("interface {}: {}", name, *w)});
     return ifc;
   }
 

@@ -9,7 +9,7 @@
 //   non-ip = "pass"           # pass | drop: frames that are not IPv4/IPv6 (default: pass)
 //   malformed = "pass"        # pass | drop: truncated or malformed headers (default: pass)
 //   limit-buckets = 65536     # per-source rate-limit buckets (LRU), docs/ddos.md
-//   block-entries = 16384     # blocked source prefixes (LRU)
+//   block-entries = 16384     # blocked source prefixes (hash)
 //   rules = [                 # first match wins, as in an nft chain
 //     "drop tcp dport 22 saddr 203.0.113.0/24",
 //     "pass udp dport 53",
@@ -26,6 +26,12 @@
 //   file = "bad-prefixes.txt" # one CIDR per line; relative to this file's directory
 //   [sets.office]
 //   elements = ["192.0.2.0/24", "2001:db8::/32"]   # or inline (exactly one of the two)
+//
+//   [ddos]                    # auto-block (docs/ddos.md), for every interface of the file
+//   never-block = ["192.0.2.53", "2001:db8:1::/48"]   # never blocked by a rule's `block`
+//
+//   [guard]                   # the operator's own networks
+//   management = ["198.51.100.0/24"]   # never blocked either
 //
 //   [flood]                   # flood detection for every interface of the file
 //   syn-pps = 20000           # packets/s over which an attack starts (0 or left out: not watched)
@@ -125,6 +131,9 @@ struct Config {
   std::vector<Interface> interfaces;  // in file order
   std::vector<Set> sets;              // in file order
   Flood flood;                        // the top-level [flood] table
+  // [ddos] never-block and [guard] management: prefixes a `block` never
+  // blocks (docs/ddos.md).
+  std::vector<rules::Prefix> never_block, management;
 
   const Interface* find_interface(std::string_view name) const;
   const Set* find_set(std::string_view name) const;

@@ -123,6 +123,10 @@ Result<std::vector<PinnedNamespace>> collect_dead_namespaces() {
   std::vector<PinnedNamespace> removed;
   for (auto& ns : XG_TRY(survey_namespaces())) {
     if (ns.alive) continue;
+    // A dead namespace took its nftables tables and sysctls with it: the
+    // SYN proxy's records (each interface's xg_synproxy, the namespace's
+    // xg_sp_ns) go with the pins, nothing to undo (undo_pinned_synproxy is
+    // for interfaces that vanished from a live namespace).
     std::error_code ec;
     fs::remove_all(ns.dir, ec);  // unlinking a pin drops its reference on the map
     if (ec) return fail(ec.value(), "remove {}: {}", ns.dir, ec.message());

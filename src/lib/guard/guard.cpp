@@ -31,7 +31,7 @@ constexpr const char* kPinnedMaps[] = {
     XDPGUARD_PIN_SET6, XDPGUARD_PIN_SET_NAMES,
     // rate limits (docs/ddos.md)
     XDPGUARD_PIN_LIMIT_AGG, XDPGUARD_PIN_LIMIT_SRC, XDPGUARD_PIN_BLOCKED, XDPGUARD_PIN_DDOS,
-    XDPGUARD_PIN_SYNPROXY,
+    XDPGUARD_PIN_SYNPROXY, XDPGUARD_PIN_NOBLOCK,
     // telemetry (docs/telemetry.md)
     XDPGUARD_PIN_EVENTS, XDPGUARD_PIN_TELEMETRY, XDPGUARD_PIN_TM_STATS, XDPGUARD_PIN_TALKERS,
     XDPGUARD_PIN_TALK_ON, XDPGUARD_PIN_FLOOD_CFG, XDPGUARD_PIN_FLOOD};
@@ -43,13 +43,20 @@ Result<PinPaths> pin_paths(const Interface& iface) {
   return p;
 }
 
-void remove_pins(const PinPaths& paths) {
+// Removes an interface's pins, after undoing the SYN proxy's host changes
+// they record (undo_pinned_synproxy): if that fails, the pins stay, so that
+// a later command can finish it.
+Result<void> remove_pins(const PinPaths& paths) {
+  XG_CHECK_CTX(undo_pinned_synproxy(paths),
+               fmt::format("the SYN proxy's host changes could not be undone, so its state at {} is kept",
+                           paths.dir()));
   std::error_code ec;
   fs::remove_all(paths.dir(), ec);  // unlink of a pin drops its reference
   if (ec) spdlog::warn("remove {}: {}", paths.dir(), ec.message());
   // The namespace's directory goes with its last interface (rmdir refuses a
   // directory that still holds one; make_dirs() copes with losing that race).
   ::rmdir(paths.ns_dir().c_str());
+  return {};
 }
 
 // Unpins everything attach() pinned if a later step fails.
@@ -57,7 +64,8 @@ struct PinRollback {
   const PinPaths& paths;
   bool armed = true;
   ~PinRollback() {
-    if (armed) remove_pins(paths);
+    if (!armed) return;
+    if (auto r = remove_pins(paths); !r) spdlog::warn("{}", r.error().message());
   }
 };
 
@@ -92,6 +100,7 @@ const char* parse_counter_name(int idx) {
     case XDPGUARD_PARSE_NON_IP: return "non_ip";
     case XDPGUARD_PARSE_TRUNCATED: return "truncated";
     case XDPGUARD_PARSE_MALFORMED: return "malformed";
+    case XDPGUARD_PARSE_UNSAFE: return "unsafe";
     case XDPGUARD_PARSE_FRAGMENT: return "fragment";
     default: return "";
   }
@@ -136,7 +145,7 @@ Result<MapFd> GuardProgram::map(const char* name) const {
 
 struct Guard::Maps {
   MapFd meta, percpu, rule_stats, progs, set4, set6, set_names;
-  MapFd limit_agg, limit_src, blocked, ddos, synproxy;
+  MapFd limit_agg, limit_src, blocked, ddos, synproxy, noblock;
   MapFd telemetry;
   template <class Get>
   static Result<Maps> get(Get&& get) {
@@ -153,6 +162,7 @@ struct Guard::Maps {
     m.blocked = XG_TRY(get(XDPGUARD_PIN_BLOCKED));
     m.ddos = XG_TRY(get(XDPGUARD_PIN_DDOS));
     m.synproxy = XG_TRY(get(XDPGUARD_PIN_SYNPROXY));
+    m.noblock = XG_TRY(get(XDPGUARD_PIN_NOBLOCK));
     m.telemetry = XG_TRY(get(XDPGUARD_PIN_TELEMETRY));
     return m;
   }
@@ -167,8 +177,8 @@ Result<Guard> Guard::from_maps(Maps m) {
   g.set_names_ = XG_TRY((Map<std::uint32_t, xdpguard_set_info>::wrap(std::move(m.set_names))));
   g.set4_ = std::move(m.set4);
   g.set6_ = std::move(m.set6);
-  g.ddos_maps_ = {std::move(m.limit_agg), std::move(m.limit_src), std::move(m.blocked), std::move(m.ddos),
-                  std::move(m.synproxy)};
+  g.ddos_maps_ = {std::move(m.limit_agg), std::move(m.limit_src), std::move(m.blocked),
+                  std::move(m.ddos),      std::move(m.synproxy),  std::move(m.noblock)};
   g.telemetry_ = std::move(m.telemetry);
   g.meta_ = XG_TRY(g.meta_map_.get(0));
   return g;
@@ -178,6 +188,7 @@ Result<Guard> Guard::from_program(const GuardProgram& prog) {
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
   xdpguard_meta meta{};
   meta.abi_version = XDPGUARD_ABI_VERSION;
+  if (prog.config().fake_clock) meta.flags |= XDPGUARD_META_FAKE_CLOCK;
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;
   XG_CHECK_CTX(g.install({}, prog.config().default_action), "install rules");
@@ -196,7 +207,7 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
                 cur->prog_id);
   if (fs::exists(paths.dir())) {
     spdlog::info("removing stale state of a former attachment at {}", paths.dir());
-    remove_pins(paths);
+    XG_CHECK(remove_pins(paths));
   }
 
   auto prog = XG_TRY(GuardProgram::open(cfg));
@@ -222,6 +233,7 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
           .count());
   std::strncpy(meta.ifname, iface.name.c_str(), sizeof(meta.ifname) - 1);
   if (setup) meta.flags |= XDPGUARD_META_SETUP_PENDING;
+  if (cfg.fake_clock) meta.flags |= XDPGUARD_META_FAKE_CLOCK;
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;
@@ -287,21 +299,13 @@ Result<void> Guard::detach_locked(const Interface& iface, const PinPaths& paths)
   auto cur = XG_TRY(find_program(iface.ifindex, kGuardProgName));
   if (!cur && !pinned) return fail(ENOENT, "no xdpguard attached");
   // The SYN proxy's host side (nftables table, sysctls) outlives the pins:
-  // undo it first.
-  if (pinned) {
-    if (auto g = open(iface)) {
-      g->lock_held_ = true;
-      xdpguard_synproxy sp{};
-      __u32 zero = 0;
-      if (bpf_map_lookup_elem(g->ddos_maps_.synproxy.fd(), &zero, &sp) == 0 &&
-          sp.state != XDPGUARD_SYNPROXY_OFF)
-        if (auto r = g->synproxy_teardown(sp); !r)
-          spdlog::warn("turning the SYN proxy off: {}", r.error().message());
-    }
-  }
+  // undo it first; if that fails, nothing is detached (a later detach, or
+  // `synproxy disable`, finishes it).
+  if (pinned)
+    XG_CHECK_CTX(undo_pinned_synproxy(paths),
+                 "the SYN proxy's host changes could not be undone; still attached, its state kept");
   if (cur) XG_CHECK(detach_program(iface.ifindex, kGuardProgName));
-  remove_pins(paths);
-  return {};
+  return remove_pins(paths);
 }
 
 Result<std::vector<GuardStatus>> Guard::list() {
@@ -330,9 +334,10 @@ Result<std::vector<GuardStatus>> Guard::list() {
     }
     auto iface = find_interface(st.ifindex);
     if (!iface) {
-      // The interface is gone and the kernel detached its program with it.
+      // The interface is gone and the kernel detached its program with it;
+      // the SYN proxy's host changes (table, sysctls) are not gone with it.
       spdlog::info("removing state of vanished interface {} (ifindex {})", st.ifname, st.ifindex);
-      remove_pins(p);
+      if (auto r = remove_pins(p); !r) spdlog::warn("{}", r.error().message());
       continue;
     }
     st.ifname = iface->name;

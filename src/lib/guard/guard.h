@@ -63,6 +63,13 @@ struct PinPaths {
   std::string map(const char* name) const;  // <dir>/<name>
 };
 
+// Undoes the SYN proxy's host changes that an interface's pins record (its
+// nftables table, its registration with the namespace's sysctls) and turns
+// the stage off; nothing when the proxy is off. Every path that removes an
+// interface's pins calls it first and keeps the pins if it fails.
+// (guard_synproxy.cpp)
+[[nodiscard]] Result<void> undo_pinned_synproxy(const PinPaths& paths);
+
 // The guard BPF object owned by this process (opened, configured, loaded).
 class GuardProgram {
  public:
@@ -202,6 +209,12 @@ class Guard {
   // prefix given as such); returns what it removed, ENOENT if nothing.
   [[nodiscard]] Result<std::vector<BlockedEntry>> unblock(const rules::Prefix& p);
   [[nodiscard]] Result<DdosStats> ddos_stats() const;
+  // Prefixes a rule's `block` never blocks (docs/ddos.md, "never-block"):
+  // a block of a source's /N that would cover one of them (or lie in one)
+  // is not made. Setting them replaces the list and removes the blocks in
+  // force that overlap it. At most rules::kMaxNeverBlock prefixes.
+  [[nodiscard]] Result<std::vector<rules::Prefix>> never_block() const;
+  [[nodiscard]] Result<void> set_never_block(const std::vector<rules::Prefix>& prefixes);
   // Forgets every bucket and block (tests; a fresh start).
   [[nodiscard]] Result<void> reset_ddos_state();
   // The clock the kernel side uses (CLOCK_MONOTONIC, or the test clock).
@@ -236,6 +249,7 @@ class Guard {
   [[nodiscard]] Result<InterfaceLock> lock() const;
   [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);
   [[nodiscard]] Result<void> synproxy_teardown(xdpguard_synproxy sp);
+  PinPaths pins() const { return {kDefaultBpffs, netns_id_, ifindex_}; }
   // The rule set in force (from the classifier in slot 0), without counters.
   struct Installed {
     bool classifier = false;  // slot 0 holds one (else IP packets pass)
@@ -258,7 +272,7 @@ class Guard {
   MapFd set6_;
   Map<std::uint32_t, xdpguard_set_info> set_names_;
   struct DdosMaps {
-    MapFd limit_agg, limit_src, blocked, ddos, synproxy;
+    MapFd limit_agg, limit_src, blocked, ddos, synproxy, noblock;
   };
   DdosMaps ddos_maps_;
   MapFd telemetry_;  // xg_telemetry, which every classifier reads

@@ -6,12 +6,18 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <set>
+#include <tuple>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "guard.skel.h"
 #include "guard/guard.h"
 #include "guard/guard_ddos.h"
+#include "rules/limits.h"
 #include "rules/printer.h"
 
 namespace xdpguard {
@@ -133,6 +139,11 @@ const char* ddos_counter_name(int idx) {
     case XDPGUARD_DDOS_ACK_INVALID: return "cookie_acks_invalid";
     case XDPGUARD_DDOS_ESTABLISHED: return "established";
     case XDPGUARD_DDOS_SYNPROXY_DROP: return "synproxy_dropped";
+    case XDPGUARD_DDOS_BUCKET_FAILED: return "bucket_failed";
+    case XDPGUARD_DDOS_BLOCK_SKIPPED: return "block_skipped";
+    case XDPGUARD_DDOS_SYN_INVALID: return "syn_invalid_flags";
+    case XDPGUARD_DDOS_NOT_LOCAL: return "synproxy_not_local";
+    case XDPGUARD_DDOS_SOCKET: return "socket_known";
     default: return "";
   }
 }
@@ -198,6 +209,81 @@ Result<DdosStats> Guard::ddos_stats() const {
   auto sp = XG_TRY(synproxy_status());
   s.synproxy = sp.state == XDPGUARD_SYNPROXY_ON;
   return s;
+}
+
+namespace {
+
+// The address bits of p (family's width) cut to `len`, as key bytes.
+std::array<std::uint8_t, 16> cut(const rules::Prefix& p, unsigned len) {
+  std::array<std::uint8_t, 16> a{};
+  for (unsigned bit = 0; bit < len; ++bit)
+    if (p.addr[bit / 8] & (0x80u >> (bit % 8))) a[bit / 8] |= static_cast<std::uint8_t>(0x80u >> (bit % 8));
+  return a;
+}
+
+// Do prefixes a and b share an address?
+bool overlap(const rules::Prefix& a, const rules::Prefix& b) { return contains(a, b) || contains(b, a); }
+
+}  // namespace
+
+Result<std::vector<rules::Prefix>> Guard::never_block() const {
+  // Each prefix has one entry per block length; the one for the longest
+  // length holds it whole (len = its own length, prefixlen 16 + len).
+  std::vector<rules::Prefix> out;
+  for (const auto& [k, v] : XG_TRY((dump<xdpguard_noblock_key, __u32>(ddos_maps_.noblock.fd())))) {
+    const unsigned width = k.family == 6 ? 128 : 32;
+    if (k.len != width) continue;
+    rules::Prefix p;
+    p.family = k.family == 6 ? rules::Family::V6 : rules::Family::V4;
+    p.len = static_cast<std::uint8_t>(k.prefixlen - 16);
+    std::memcpy(p.addr.data(), k.addr, k.family == 6 ? 16 : 4);
+    out.push_back(p);
+  }
+  std::sort(out.begin(), out.end(), [](const rules::Prefix& a, const rules::Prefix& b) {
+    return std::tie(a.family, a.addr, a.len) < std::tie(b.family, b.addr, b.len);
+  });
+  return out;
+}
+
+Result<void> Guard::set_never_block(const std::vector<rules::Prefix>& prefixes) {
+  if (prefixes.size() > rules::kMaxNeverBlock)
+    return fail(E2BIG, "{} never-block prefixes, the limit is {}", prefixes.size(), rules::kMaxNeverBlock);
+  auto lk = XG_TRY(lock());
+  const int fd = ddos_maps_.noblock.fd();
+  std::set<std::vector<std::uint8_t>> want;
+  auto raw = [](const xdpguard_noblock_key& k) {
+    const auto* b = reinterpret_cast<const std::uint8_t*>(&k);
+    return std::vector<std::uint8_t>(b, b + sizeof k);
+  };
+  // The new entries first (a prefix in both lists is never unprotected),
+  // then the old ones that are not in the new list go.
+  for (const auto& p : prefixes) {
+    const unsigned width = p.family == rules::Family::V6 ? 128 : 32;
+    for (unsigned len = 1; len <= width; ++len) {
+      xdpguard_noblock_key k{};
+      const unsigned bits = std::min<unsigned>(p.len, len);
+      k.prefixlen = 16 + bits;
+      k.len = static_cast<__u8>(len);
+      k.family = p.family == rules::Family::V6 ? 6 : 4;
+      const auto a = cut(p, bits);
+      std::memcpy(k.addr, a.data(), sizeof k.addr);
+      __u32 v = p.len;
+      if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) != 0)
+        return fail_errno(errno, fmt::format("never-block {}", rules::prefix_to_string(p)));
+      want.insert(raw(k));
+    }
+  }
+  for (const auto& [k, v] : XG_TRY((dump<xdpguard_noblock_key, __u32>(fd))))
+    if (!want.count(raw(k)) && bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT)
+      return fail_errno(errno, "never-block: remove an old prefix");
+  // Blocks made before that now overlap a never-block prefix go.
+  for (const auto& [k, v] : XG_TRY((dump<xdpguard_block_key, xdpguard_block>(ddos_maps_.blocked.fd())))) {
+    const rules::Prefix b = prefix_of(k);
+    if (std::any_of(prefixes.begin(), prefixes.end(), [&](const rules::Prefix& p) { return overlap(p, b); }))
+      if (bpf_map_delete_elem(ddos_maps_.blocked.fd(), &k) != 0 && errno != ENOENT)
+        return fail_errno(errno, "never-block: unblock " + rules::prefix_to_string(b));
+  }
+  return {};
 }
 
 Result<void> Guard::reset_ddos_state() {

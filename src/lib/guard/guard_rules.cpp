@@ -125,6 +125,7 @@ Result<cls::CompileContext> Guard::compile_context() const {
   std::map<std::string, std::uint32_t> sets;
   for (const auto& s : XG_TRY(this->sets())) sets[s.name] = s.index;
   cls::CompileContext ctx;
+  ctx.fake_clock = meta_.flags & XDPGUARD_META_FAKE_CLOCK;
   ctx.set_index = [sets](const std::string& n) -> std::optional<std::uint32_t> {
     auto it = sets.find(n);
     if (it == sets.end()) return std::nullopt;
@@ -205,10 +206,17 @@ Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries, std::uin
   const std::uint32_t next_id = !fresh.empty()       ? after(fresh.back())
                                 : current.classifier ? std::max<std::uint32_t>(current.record.next_id, 1)
                                                      : 1;
-  auto loaded = XG_TRY(cls::load_classifier(compiled,
-                                            {percpu_.fd(), progs_.fd(), set4_.fd(), set6_.fd(),
-                                             rule_stats_.fd(), telemetry_.fd(), ddos_maps_.synproxy.fd()},
-                                            current.classifier ? current.record.generation + 1 : 1, next_id));
+  const cls::PipelineFds fds{.percpu = percpu_.fd(),
+                             .progs = progs_.fd(),
+                             .set4 = set4_.fd(),
+                             .set6 = set6_.fd(),
+                             .rule_stats = rule_stats_.fd(),
+                             .telemetry = telemetry_.fd(),
+                             .synproxy = ddos_maps_.synproxy.fd(),
+                             .blocked = ddos_maps_.blocked.fd(),
+                             .ddos = ddos_maps_.ddos.fd()};
+  auto loaded = XG_TRY(
+      cls::load_classifier(compiled, fds, current.classifier ? current.record.generation + 1 : 1, next_id));
   // A new rule starts at zero: its slot is zeroed once the new set has
   // loaded, right before it takes over. No rule of the set in force counts
   // into it meanwhile (new_rule_ids avoids their ids; the one exception, a

@@ -33,6 +33,11 @@ static_assert(kMaxSetName == 31);
 // Interface names, as the kernel's dev_valid_name(): IFNAMSIZ - 1.
 inline constexpr std::size_t kMaxIfname = 15;
 
+// never-block and management prefixes together (docs/ddos.md): each takes 32
+// (IPv4) or 128 (IPv6) entries of the kernel's xg_noblock.
+inline constexpr std::size_t kMaxNeverBlock = XDPGUARD_NOBLOCK_MAX / 128;
+static_assert(kMaxNeverBlock == 256);
+
 // Canonical rule text must fit xdpguard_rule_info::text with its NUL; the
 // printer's longest output is far below this (checked by a unit test).
 inline constexpr std::size_t kMaxRuleText = XDPGUARD_RULE_TEXT - 1;

@@ -221,14 +221,19 @@ Result<ListenAddress> parse_listen(const std::string& text) {
   std::string_view port;
   if (!text.empty() && text.front() == '[') {
     auto close = text.find("]:");
-    if (close == std::string::npos) return fail(EINVAL, "listen address '{}': expected [IPV6]:PORT", text);
+    if (close == std::string::npos || close == 1)
+      return fail(EINVAL, "listen address '{}': expected [IPV6]:PORT", text);
     a.host = text.substr(1, close - 1);
     port = std::string_view(text).substr(close + 2);
   } else {
     auto colon = text.rfind(':');
-    if (colon == std::string::npos || colon == 0)
-      return fail(EINVAL, "listen address '{}': expected HOST:PORT (for example 127.0.0.1:9435)", text);
+    if (colon == std::string::npos)
+      return fail(EINVAL,
+                  "listen address '{}': expected HOST:PORT (for example 127.0.0.1:9435, or :9435 for all)",
+                  text);
     a.host = text.substr(0, colon);
+    if (a.host.find(':') != std::string::npos)
+      return fail(EINVAL, "listen address '{}': an IPv6 address goes in brackets ([::1]:9435)", text);
     port = std::string_view(text).substr(colon + 1);
   }
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), a.port);

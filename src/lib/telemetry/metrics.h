@@ -1,7 +1,8 @@
 // Prometheus metrics (docs/telemetry.md): every counter of every attached
-// interface of the current network namespace, read from the pinned maps at
-// each scrape (so `metrics` runs beside any other xdpguard command), in the
-// Prometheus text exposition format (version 0.0.4).
+// interface of the current network namespace, read from the pinned maps by
+// collect() (so `metrics` runs beside any other xdpguard command), in the
+// Prometheus text exposition format (version 0.0.4). The server that serves
+// it, at most one collect() a second: telemetry/metrics_server.h.
 //
 //   xdpguard_packets_total / _bytes_total            {interface, action}
 //   xdpguard_rule_packets_total / _bytes_total       {interface, rule_id, action}
@@ -20,9 +21,7 @@
 // xdpguard_scrape_errors_total.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -49,17 +48,19 @@ struct Snapshot {
 // The exposition text. Pure.
 std::string metrics_text(const Snapshot& s, std::uint64_t scrape_errors_total);
 
-// "127.0.0.1:9435" -> host, port. IPv6 as [::1]:9435.
+// Where `metrics --listen` listens, as Prometheus exporters take it:
+//   127.0.0.1:9435   an address
+//   [::1]:9435       an IPv6 address, in brackets
+//   localhost:9435   a host name: every address it resolves to
+//   :9435            every address of the host (host "")
+// Fails with "listen address 'X': ..." (no port, port 0 or > 65535, an
+// unbracketed IPv6 address). The server side: telemetry/metrics_server.h.
 struct ListenAddress {
-  std::string host;
+  std::string host;  // "" for all addresses
   int port = 0;
 };
 [[nodiscard]] Result<ListenAddress> parse_listen(const std::string& text);
 
-// Serves GET /metrics (and a short page at /) until `stop` is set; calls
-// `ready` once it listens. Fails with "listen on HOST:PORT: Address already
-// in use" and the like.
-[[nodiscard]] Result<void> serve_metrics(const ListenAddress& addr, const std::atomic<bool>& stop,
-                                         const std::function<void()>& ready);
+inline constexpr const char* kDefaultListen = "127.0.0.1:9435";
 
 }  // namespace xdpguard::telemetry
