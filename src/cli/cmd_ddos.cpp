@@ -9,6 +9,7 @@
 
 #include "bpf/system.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "guard/guard.h"
 #include "guard/synproxy_setup.h"
 #include "report/ddos.h"
@@ -79,10 +80,6 @@ Result<void> blocked_never(const DdosArgs& a) {
 Result<void> synproxy_enable(const DdosArgs& a) {
   SynproxyConfig cfg;
   cfg.ports = XG_TRY(parse_synproxy_ports(a.ports));
-  if (a.mss4 > 65535) return fail(EINVAL, "--mss4 {}: expected 536 to 65535", a.mss4);
-  if (a.mss6 > 65535) return fail(EINVAL, "--mss6 {}: expected 1220 to 65535", a.mss6);
-  if (a.wscale > 14) return fail(EINVAL, "--wscale {}: expected 0 to 14", a.wscale);
-  if (a.ttl > 255) return fail(EINVAL, "--ttl {}: expected 1 to 255", a.ttl);
   cfg.mss4 = static_cast<std::uint16_t>(a.mss4);
   cfg.mss6 = static_cast<std::uint16_t>(a.mss6);
   cfg.wscale = static_cast<std::uint8_t>(a.wscale);
@@ -165,10 +162,10 @@ void register_ddos_commands(CLI::App& app, Command& cmd) {
   en->add_option("IFACE", args->iface, "Interface")->required();
   en->add_option("--ports", args->ports, "TCP ports or service names, comma-separated (at most 16)")
       ->required();
-  en->add_option("--mss4", args->mss4, "MSS announced to IPv4 clients")->capture_default_str();
-  en->add_option("--mss6", args->mss6, "MSS announced to IPv6 clients")->capture_default_str();
-  en->add_option("--wscale", args->wscale, "Window scale announced (0-14)")->capture_default_str();
-  en->add_option("--ttl", args->ttl, "TTL / hop limit of the SYN-ACKs")->capture_default_str();
+  add_whole(en, "--mss4", args->mss4, 536, 65535, "MSS announced to IPv4 clients (default 1460)", "bytes");
+  add_whole(en, "--mss6", args->mss6, 1220, 65535, "MSS announced to IPv6 clients (default 1440)", "bytes");
+  add_whole(en, "--wscale", args->wscale, 0, 14, "Window scale announced (0-14, default 7)");
+  add_whole(en, "--ttl", args->ttl, 1, 255, "TTL / hop limit of the SYN-ACKs (default 64)");
   en->footer(
       "Answers SYNs only to the interface's MAC and the namespace's local addresses (as they are now).\n"
       "Sets up an nftables table (inet xdpguard_synproxy_IFINDEX) and net.ipv4.tcp_timestamps=1,\n"

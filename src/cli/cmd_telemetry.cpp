@@ -24,6 +24,7 @@
 
 #include "bpf/system.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "config/config.h"
 #include "telemetry/capture.h"
 #include "telemetry/flood.h"
@@ -455,13 +456,11 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
   auto* events = app.add_subcommand("events", "Stream the records of rules with `log`, one line each");
   events->add_option("IFACE", ev->iface, "Interface")->required();
   events->add_flag("--json", ev->json, "One JSON object a line");
-  events->add_option("--count", ev->count, "Stop after this many records");
-  events->add_option("--duration", ev->seconds, "Stop after this many seconds")->check(CLI::PositiveNumber);
-  events
-      ->add_option("--snaplen", ev->snaplen,
-                   "Frame bytes each record carries, shown in JSON as \"frame\" (hex; default 0: headers "
-                   "as parsed only)")
-      ->check(CLI::Range(0, XDPGUARD_MAX_SNAPLEN));
+  add_count(events, ev->count, "Stop after this many records");
+  add_duration(events, ev->seconds, "Stop after this many seconds");
+  add_whole(events, "--snaplen", ev->snaplen, 0, XDPGUARD_MAX_SNAPLEN,
+            "Frame bytes each record carries, shown in JSON as \"frame\" (hex; default 0: headers "
+            "as parsed only)");
   events->footer(
       "Example: xdpguard rule add eth1 'drop tcp dport 23 log'\n"
       "         xdpguard events eth1 --json --count 100");
@@ -474,13 +473,10 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
   auto* capture = app.add_subcommand("capture", "Write the interface's packets to a pcap file");
   capture->add_option("IFACE", ca->iface, "Interface")->required();
   capture->add_option("-w,--write", ca->path, "The pcap file to write (- for stdout)")->required();
-  capture->add_option("--count", ca->count, "Stop after writing this many packets");
-  capture->add_option("--duration", ca->seconds, "Stop after this many seconds")->check(CLI::PositiveNumber);
-  capture
-      ->add_option(
-          "--snaplen", ca->snaplen,
-          fmt::format("Frame bytes kept of each packet (default and most: {})", XDPGUARD_MAX_SNAPLEN))
-      ->check(CLI::Range(1, XDPGUARD_MAX_SNAPLEN));
+  add_count(capture, ca->count, "Stop after writing this many packets");
+  add_duration(capture, ca->seconds, "Stop after this many seconds");
+  add_whole(capture, "--snaplen", ca->snaplen, 1, XDPGUARD_MAX_SNAPLEN,
+            fmt::format("Frame bytes kept of each packet (default and most: {})", XDPGUARD_MAX_SNAPLEN));
   capture->add_option(
       "--verdict", ca->verdicts,
       "Only packets given these verdicts: pass, drop, tx, redirect, aborted, all (comma list)");
@@ -514,8 +510,8 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
   auto* top = app.add_subcommand("top", "Live rates per action and per rule, sorted by packet rate");
   top->add_option("IFACE", tp->iface, "Interface")->required();
   top->add_flag("--once", tp->once, "Print one frame (rates over one interval) and exit");
-  top->add_option("--interval", tp->interval, "Seconds between frames (default 1)")
-      ->check(CLI::Range(0.1, 60.0));
+  add_decimal(top, "--interval", tp->interval, 0.1, 3600, "seconds", "Seconds between frames (default 1)")
+      ->type_name("SECONDS");
   top->footer("Example: xdpguard top eth1\n         xdpguard top eth1 --once");
   top->callback([&cmd, tp] {
     cmd.fn = [tp] { return cmd_top(*tp); };
@@ -528,7 +524,7 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
   talkers->add_option("WHAT", tk->what, "on, off or show (default)")
       ->check(CLI::IsMember({"on", "off", "show"}));
   talkers->add_flag("--json", tk->json, "One JSON document");
-  talkers->add_option("--count", tk->count, "Show this many sources (default 20)");
+  add_count(talkers, tk->count, "Show this many sources (default 20)");
   talkers->footer(
       "Example: xdpguard talkers eth1 on\n"
       "         xdpguard talkers eth1 --json --count 10");
@@ -544,22 +540,18 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
   flood->add_option("WHAT", fl->what, "show (default), set (the options given), or off (no thresholds)")
       ->check(CLI::IsMember({"show", "set", "off"}));
   flood->add_flag("--json", fl->json, "show: one JSON document");
-  const auto pps = CLI::Range(std::uint64_t{0}, config::kFloodMaxPps);
-  flood
-      ->add_option("--syn-pps", fl->set.syn_pps,
-                   "TCP SYNs (without ACK) per second over which an attack starts; 0: not watched")
-      ->check(pps);
-  flood->add_option("--udp-pps", fl->set.udp_pps, "UDP packets per second; 0: not watched")->check(pps);
-  flood->add_option("--icmp-pps", fl->set.icmp_pps, "ICMP and ICMPv6 packets per second; 0: not watched")
-      ->check(pps);
-  flood->add_option("--frag-pps", fl->set.frag_pps, "Non-first IP fragments per second; 0: not watched")
-      ->check(pps);
-  flood
-      ->add_option("--hold", fl->set.hold,
-                   "Seconds at or under the threshold before an attack ends (default 10)")
-      ->check(CLI::Range(1u, config::kFloodMaxHold));
-  flood->add_option("--top-sources", fl->set.top_sources, "Sources an attack-started event names (default 5)")
-      ->check(CLI::Range(0u, config::kFloodMaxTop));
+  auto pps = [&](const char* name, std::optional<std::uint64_t>& v, const char* help) {
+    add_whole(flood, name, v, 0, config::kFloodMaxPps, help, "packets per second");
+  };
+  pps("--syn-pps", fl->set.syn_pps,
+      "TCP SYNs (without ACK) per second over which an attack starts; 0: not watched");
+  pps("--udp-pps", fl->set.udp_pps, "UDP packets per second; 0: not watched");
+  pps("--icmp-pps", fl->set.icmp_pps, "ICMP and ICMPv6 packets per second; 0: not watched");
+  pps("--frag-pps", fl->set.frag_pps, "Non-first IP fragments per second; 0: not watched");
+  add_whole(flood, "--hold", fl->set.hold, 1, config::kFloodMaxHold,
+            "Seconds at or under the threshold before an attack ends (default 10)", "seconds");
+  add_whole(flood, "--top-sources", fl->set.top_sources, 0, config::kFloodMaxTop,
+            "Sources an attack-started event names (default 5)");
   flood->footer(
       "Example: xdpguard flood eth1 set --syn-pps 20000 --udp-pps 200000 --hold 10\n"
       "         xdpguard flood eth1 --json\n"

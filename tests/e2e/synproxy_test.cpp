@@ -312,9 +312,9 @@ TEST_F(SynproxyE2e, BadSettingsAndAHostWithoutNftAreRefusedLeavingNothing) {
       {{"--ports", "80,80"}, "given twice"},
       {{"--ports", "80,"}, "empty item"},
       {{"--ports", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"}, "at most 16"},
-      {{"--ports", "80", "--wscale", "15"}, "--wscale 15"},
-      {{"--ports", "80", "--mss4", "100"}, "--mss4 100"},
-      {{"--ports", "80", "--ttl", "0"}, "--ttl 0"},
+      {{"--ports", "80", "--wscale", "15"}, "--wscale: expected a whole number between 0 and 14, got \"15\""},
+      {{"--ports", "80", "--mss4", "100"}, "--mss4: expected bytes between 536 and 65535, got \"100\""},
+      {{"--ports", "80", "--ttl", "0"}, "--ttl: expected a whole number between 1 and 255, got \"0\""},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {"synproxy", "enable", veth};

@@ -490,6 +490,10 @@ struct xdpguard_ruleset_hdr {
 	__u32 load_us;        /* time bpf_prog_load took, microseconds */
 	__u32 table_bytes;    /* size of the classifier's tables */
 	__u32 abi_version;
+	/* The id the next new rule gets if it is free: ids are handed out in
+	 * turn and wrap past XDPGUARD_MAX_RULES, so a deleted rule's id (its
+	 * counter slot, its metrics series) is not reused while others are free. */
+	__u32 next_id;
 };
 struct xdpguard_ruleset_entry {
 	union {

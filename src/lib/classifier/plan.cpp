@@ -217,10 +217,14 @@ Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t defa
       return fail(ENOTSUP, "{}", where("redirect xsk: AF_XDP sockets are not supported yet"));
     if (e.rule.action == Action::RedirectDev) {
       auto idx = ctx.ifindex ? ctx.ifindex(e.rule.redirect_dev) : std::nullopt;
-      if (!idx)
-        return fail(ENODEV, "{}",
-                    where(fmt::format("redirect dev {}: no such interface", e.rule.redirect_dev)));
-      c.ifindex = static_cast<std::uint32_t>(*idx);
+      if (idx) {
+        c.ifindex = static_cast<std::uint32_t>(*idx);
+      } else {
+        // The device is gone: as nftables' `fwd to` a device that went
+        // away, the rule stays and the packets it matches are dropped.
+        c.action = XDP_DROP;
+        c.target_missing = true;
+      }
     }
     if (e.rule.limit && e.rule.limit->block_seconds && ++blocks > XDPGUARD_MAX_BLOCK_RULES)
       return fail(E2BIG, "{}",

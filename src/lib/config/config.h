@@ -49,6 +49,15 @@
 //   /etc/xdpguard.toml line 7: rule 2, column 6: expected tcp or udp before dport
 // Lint findings (rules/lint.h) are not errors; they come back in
 // Interface::warnings for the caller to print.
+//
+// Bounds, checked before toml++ sees the text (it recurses as deep as the
+// file nests: a header [a.a.a...] of 100,000 parts overflowed an 8 MiB
+// stack): a config file is a regular file of at most kMaxConfigBytes, and
+// no table, key or value in it is nested more than kMaxConfigDepth levels
+// deep (table header parts, dotted key parts, arrays and inline tables
+// together); set files are regular files of at most
+// rules::kMaxSetFileBytes. Errors name the line and column:
+//   /etc/xdpguard.toml line 3, column 40: nested more than 32 levels deep ...
 #pragma once
 
 #include <cstddef>
@@ -65,6 +74,9 @@
 #include "rules/set_file.h"
 
 namespace xdpguard::config {
+
+inline constexpr std::size_t kMaxConfigBytes = 16u << 20;  // 16 MiB
+inline constexpr std::size_t kMaxConfigDepth = 32;         // xdpguard's own keys need 4
 
 enum class Mode { Native, Generic, Auto };
 

@@ -324,6 +324,11 @@ class Guard {
   MapFd telemetry_;  // xg_telemetry, which every classifier reads
 };
 
+// A warning when the rule's `redirect dev` names no interface of the current
+// network namespace: such a rule drops the packets it matches
+// (docs/classifier.md, "Redirect targets"). For the commands that show rules.
+std::optional<std::string> redirect_warning(std::uint32_t id, const rules::Rule& rule);
+
 // "pass", "drop", ... for XDP_* values; "" for unknown.
 const char* action_name(std::uint32_t action);
 // Inverse of action_name for pass/drop (the actions a user may configure).

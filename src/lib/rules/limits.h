@@ -21,6 +21,10 @@ inline constexpr std::size_t kMaxSets = XDPGUARD_MAX_SETS;
 // Prefixes in one set (IPv4 and IPv6 together, after duplicates are removed).
 inline constexpr std::size_t kMaxSetPrefixes = 2'000'000;
 
+// Bytes of a set file: 2,000,000 prefixes of the longest IPv6 text (43
+// characters and a newline) fit, with room for comments.
+inline constexpr std::size_t kMaxSetFileBytes = 256u << 20;  // 256 MiB
+
 // Set names: letters, digits, '_' and '-', starting with a letter or '_'.
 // The bound is xdpguard_set_info::name without its NUL.
 inline constexpr std::size_t kMaxSetName = sizeof(xdpguard_set_info::name) - 1;
