@@ -8,20 +8,28 @@
  *
  * The classifier (or enforce) sends it TCP packets the rule set passes. For
  * the configured ports:
- *   SYN          answered here: a SYN-ACK carrying a kernel SYN cookie
+ *   not for us   a frame whose destination MAC is not the interface's, or
+ *                whose destination address is not local (xg_sp_local4/6):
+ *                passed untouched, as if the proxy were off (checked before
+ *                anything is answered, rewritten or dropped).
+ *   SYN          a plain one (ACK, RST, FIN clear) is answered here: a
+ *                SYN-ACK carrying a kernel SYN cookie
  *                (bpf_tcp_raw_gen_syncookie_*) is written over the frame and
- *                sent back with XDP_TX; the SYN goes no further.
+ *                sent back with XDP_TX; the SYN goes no further. A SYN with
+ *                FIN or RST is dropped (the kernel discards it too).
  *   conntrack    knows the connection (bpf_xdp_ct_lookup): passed.
+ *   a socket     of the host has the 4-tuple and is not listening
+ *                (bpf_skc_lookup_tcp): passed. Connections that existed
+ *                before `enable` are in no conntrack table; the socket
+ *                lookup is exact, so a spoofed packet passes only with the
+ *                4-tuple of a real connection, which the kernel then checks.
  *   ACK          with a valid cookie (bpf_tcp_raw_check_syncookie_*):
  *                passed to the kernel's SYNPROXY (nftables), which checks
  *                it again and opens the connection to the server. A
  *                zero-window probe with the cookie (the client's ACK was
  *                lost) is turned into that ACK first.
  *   the rest     dropped.
- * Options follow the kernel's SYNPROXY (nf_synproxy_core.c), which must
- * accept the ACK: MSS always; window scale and SACK-permitted only with
- * timestamps, their client values kept in the low 6 bits of our timestamp
- * (the "timestamp cookie"); window 0 until SYNPROXY has the server's.
+ * Options follow the kernel's SYNPROXY (xdpguard/synproxy_opts.h).
  * What this stage cannot answer itself (IPv4 options, IPv6 extension
  * headers, no room to grow the frame) it passes: SYNPROXY answers it.
  *
@@ -33,6 +41,7 @@
 #include <xdpguard/abi.h>
 #include <xdpguard/parse.h>
 #include <xdpguard/pipeline.h>
+#include <xdpguard/synproxy_opts.h>
 
 /* conntrack's kfuncs (net/netfilter/nf_conntrack_bpf.c). */
 struct nf_conn {
@@ -52,17 +61,6 @@ extern void bpf_ct_release(struct nf_conn *ct) __ksym;
 #define XG_CT_CURRENT_NETNS (-1)
 #define XG_CT_OPTS_SZ 12
 
-#define XG_TCPOPT_EOL 0
-#define XG_TCPOPT_NOP 1
-#define XG_TCPOPT_MSS 2
-#define XG_TCPOPT_WINDOW 3
-#define XG_TCPOPT_SACK_PERM 4
-#define XG_TCPOPT_TIMESTAMP 8
-#define XG_MAX_WSCALE 14
-#define XG_TSCOOKIE_BITS 6 /* low bits of our timestamp: wscale (4), SACK, ECN */
-#define XG_TSCOOKIE_NO_WSCALE 0xf
-#define XG_TSCOOKIE_SACK (1u << 4)
-
 #define XG_IP_DF 0x4000
 
 /* A TCP header with room for every option (60 bytes), and the IP headers,
@@ -78,7 +76,7 @@ struct xg_tcp {
 	__u16 window;
 	__u16 check;
 	__u16 urg_ptr;
-	__u8 opts[64]; /* 40, and room for masked indexes */
+	__u8 opts[XG_OPT_BUF]; /* 40, and room for masked indexes */
 };
 
 struct xg_ip4 {
@@ -103,63 +101,22 @@ struct xg_ip6 {
 	__u32 daddr[4];
 };
 
-/* What the client's SYN offered. */
-struct xg_syn_opts {
-	__u32 tsval;
-	__u8 wscale;
-	__u8 has_ts;
-	__u8 has_ws;
-	__u8 has_sack;
-};
+/* The addresses this host answers for (abi.h): filled by enable. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XDPGUARD_SYNPROXY_MAX_LOCAL);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xdpguard_sp_lpm4);
+	__type(value, __u8);
+} xg_sp_local4 SEC(".maps");
 
-struct xg_opt_walk {
-	const __u8 *opts; /* the SYN's options (xg_tcp.opts) */
-	__u32 len;        /* their length */
-	__u32 at;
-	struct xg_syn_opts *out;
-};
-
-/* One option per call (bpf_loop): the verifier checks the body once. */
-static long xg_opt_step(__u32 i, void *data)
-{
-	struct xg_opt_walk *w = data;
-	__u32 at = w->at;
-	__u8 kind, len;
-
-	if (at >= w->len || at >= 40)
-		return 1;
-	kind = w->opts[at & 63];
-	if (kind == XG_TCPOPT_EOL)
-		return 1;
-	if (kind == XG_TCPOPT_NOP) {
-		w->at = at + 1;
-		return 0;
-	}
-	if (at + 1 >= w->len)
-		return 1;
-	len = w->opts[(at + 1) & 63];
-	if (len < 2 || at + len > w->len)
-		return 1;
-	if (kind == XG_TCPOPT_WINDOW && len == 3) {
-		__u8 ws = w->opts[(at + 2) & 63];
-
-		w->out->wscale = ws > XG_MAX_WSCALE ? XG_MAX_WSCALE : ws;
-		w->out->has_ws = 1;
-	} else if (kind == XG_TCPOPT_SACK_PERM && len == 2) {
-		w->out->has_sack = 1;
-	} else if (kind == XG_TCPOPT_TIMESTAMP && len == 10) {
-		__u32 v = 0;
-
-		v |= (__u32)w->opts[(at + 2) & 63] << 24;
-		v |= (__u32)w->opts[(at + 3) & 63] << 16;
-		v |= (__u32)w->opts[(at + 4) & 63] << 8;
-		v |= (__u32)w->opts[(at + 5) & 63];
-		w->out->tsval = v;
-		w->out->has_ts = 1;
-	}
-	w->at = at + len;
-	return 0;
-}
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XDPGUARD_SYNPROXY_MAX_LOCAL);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xdpguard_sp_lpm6);
+	__type(value, __u8);
+} xg_sp_local6 SEC(".maps");
 
 static __always_inline __u16 xg_fold(__s64 sum)
 {
@@ -172,47 +129,6 @@ static __always_inline __u16 xg_fold(__s64 sum)
 
 static __always_inline __u32 xg_htonl(__u32 x) { return xg_ntohl(x); }
 static __always_inline __u16 xg_htons(__u16 x) { return xg_ntohs(x); }
-
-/*
- * Writes the SYN-ACK's options after the fixed header and returns their
- * length (a multiple of 4), in the kernel SYNPROXY's layout.
- */
-static __always_inline __u32 xg_synack_opts(__u8 *o, const struct xg_syn_opts *c, __u16 mss,
-					     const struct xdpguard_synproxy *sp, __u32 tsval)
-{
-	__u32 n = 0;
-
-	o[n++] = XG_TCPOPT_MSS;
-	o[n++] = 4;
-	o[n++] = mss >> 8;
-	o[n++] = mss & 0xff;
-	if (c->has_ts) {
-		if (c->has_sack) {
-			o[n++] = XG_TCPOPT_SACK_PERM;
-			o[n++] = 2;
-		} else {
-			o[n++] = XG_TCPOPT_NOP;
-			o[n++] = XG_TCPOPT_NOP;
-		}
-		o[n++] = XG_TCPOPT_TIMESTAMP;
-		o[n++] = 10;
-		o[n++] = tsval >> 24;
-		o[n++] = tsval >> 16;
-		o[n++] = tsval >> 8;
-		o[n++] = tsval;
-		o[n++] = c->tsval >> 24;
-		o[n++] = c->tsval >> 16;
-		o[n++] = c->tsval >> 8;
-		o[n++] = c->tsval;
-		if (c->has_ws) {
-			o[n++] = XG_TCPOPT_NOP;
-			o[n++] = XG_TCPOPT_WINDOW;
-			o[n++] = 3;
-			o[n++] = sp->wscale;
-		}
-	}
-	return n;
-}
 
 /*
  * The SYN at l3/l4 becomes our SYN-ACK, in place. Returns XDP_TX, or
@@ -247,7 +163,7 @@ static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_per
 		w.opts = th.opts;
 		w.len = thlen - 20;
 		w.out = &c;
-		bpf_loop(40, xg_opt_step, &w, 0);
+		bpf_loop(XG_OPT_MAX_STEPS, xg_opt_step, &w, 0);
 	}
 
 	/* The cookie: the kernel's, for this 4-tuple and the client's MSS. */
@@ -274,18 +190,12 @@ static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_per
 	if (cookie < 0)
 		return XDP_PASS;
 
-	/* Our timestamp (ms), its low bits the client's options, as SYNPROXY
-	 * reads them back from the ACK's echo. The coarse clock (a tick) is
-	 * precise enough: the low 6 bits (64 ms) are the cookie's anyway. */
-	tsval = 0;
-	if (c.has_ts) {
-		tsval = (__u32)(bpf_ktime_get_coarse_ns() / 1000000) & ~((1u << XG_TSCOOKIE_BITS) - 1);
-		tsval |= c.has_ws ? c.wscale : XG_TSCOOKIE_NO_WSCALE;
-		if (c.has_sack)
-			tsval |= XG_TSCOOKIE_SACK;
-	}
+	/* Our timestamp (ms), its low bits the client's options. The coarse
+	 * clock (a tick) is precise enough: the low 6 bits (64 ms) are the
+	 * cookie's anyway. */
+	tsval = xg_synack_tsval(&c, (__u32)(bpf_ktime_get_coarse_ns() / 1000000));
 
-	optlen = xg_synack_opts(out.opts, &c, mss, sp, tsval);
+	optlen = xg_synack_opts(out.opts, &c, mss, sp->wscale, tsval);
 	tcplen = 20 + optlen;
 	out.source = th.dest;
 	out.dest = th.source;
@@ -440,6 +350,72 @@ static __always_inline int xg_port_on(const struct xdpguard_synproxy *sp, __u16 
 	return 0;
 }
 
+/*
+ * Whether the frame is for this host: sent to the interface's own MAC (not
+ * a broadcast, a multicast or another host's, as a promiscuous interface or
+ * a bridge port sees them), to an address that was local when enable ran
+ * (not one we would forward, nor a broadcast or multicast one). Only then
+ * may the stage answer, rewrite or drop it.
+ */
+static __always_inline int xg_for_us(struct xdp_md *ctx, const struct xdpguard_percpu *s,
+				     const struct xdpguard_synproxy *sp)
+{
+	__u8 *data = (__u8 *)(long)ctx->data, *end = (__u8 *)(long)ctx->data_end;
+
+#ifdef XG_SYNPROXY_BENCH_WITHOUT_CHECKS /* bench/synflood only: what the checks cost */
+	return 1;
+#endif
+	/* verifier: the destination MAC is in the frame */
+	if (data + 6 > end)
+		return 0;
+	if (*(__u32 *)data != *(const __u32 *)sp->mac || *(__u16 *)(data + 4) != *(const __u16 *)(sp->mac + 4))
+		return 0;
+	if (s->pkt.family == 6) {
+		struct xdpguard_sp_lpm6 k = {.prefixlen = 128};
+
+		__builtin_memcpy(k.addr, s->pkt.daddr, 16);
+		return bpf_map_lookup_elem(&xg_sp_local6, &k) != 0;
+	} else {
+		struct xdpguard_sp_lpm4 k = {.prefixlen = 32, .addr = s->pkt.daddr[0]};
+
+		return bpf_map_lookup_elem(&xg_sp_local4, &k) != 0;
+	}
+}
+
+/* Whether a socket of the host (not a listener) has this packet's
+ * 4-tuple: a connection the kernel knows, conntrack or not. */
+static __always_inline int xg_socket(struct xdp_md *ctx, const struct xdpguard_percpu *s)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	__u32 size;
+	int known;
+
+#ifdef XG_SYNPROXY_BENCH_WITHOUT_CHECKS
+	return 0;
+#endif
+	if (s->pkt.family == 6) {
+		__builtin_memcpy(t.ipv6.saddr, s->pkt.saddr, 16);
+		__builtin_memcpy(t.ipv6.daddr, s->pkt.daddr, 16);
+		t.ipv6.sport = xg_htons(s->pkt.sport);
+		t.ipv6.dport = xg_htons(s->pkt.dport);
+		size = sizeof(t.ipv6);
+	} else {
+		t.ipv4.saddr = s->pkt.saddr[0];
+		t.ipv4.daddr = s->pkt.daddr[0];
+		t.ipv4.sport = xg_htons(s->pkt.sport);
+		t.ipv4.dport = xg_htons(s->pkt.dport);
+		size = sizeof(t.ipv4);
+	}
+	/* established, request and time-wait sockets first, then listeners */
+	sk = bpf_skc_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	known = sk->state != BPF_TCP_LISTEN;
+	bpf_sk_release(sk);
+	return known;
+}
+
 /* The proxy's verdict for a TCP packet to one of its ports. */
 static __always_inline int xg_proxy(struct xdp_md *ctx, struct xdpguard_percpu *s,
 				    const struct xdpguard_synproxy *sp)
@@ -447,28 +423,57 @@ static __always_inline int xg_proxy(struct xdp_md *ctx, struct xdpguard_percpu *
 	__u8 f = s->pkt.tcp_flags;
 	int v;
 
-	if ((f & (XG_TCP_SYN | XG_TCP_ACK | XG_TCP_RST)) == XG_TCP_SYN) {
-		v = xg_answer_syn(ctx, s, sp);
-		if (v == XDP_TX)
-			xg_bump(&s->ddos[XDPGUARD_DDOS_SYN_COOKIE], s->len);
-		return v;
+	if (f & XG_TCP_SYN) {
+		if (!xg_for_us(ctx, s, sp)) {
+			xg_bump(&s->ddos[XDPGUARD_DDOS_NOT_LOCAL], s->len);
+			return XDP_PASS;
+		}
+		if ((f & (XG_TCP_ACK | XG_TCP_RST | XG_TCP_FIN)) == 0) {
+			v = xg_answer_syn(ctx, s, sp);
+			if (v == XDP_TX)
+				xg_bump(&s->ddos[XDPGUARD_DDOS_SYN_COOKIE], s->len);
+			return v;
+		}
+		if (!(f & XG_TCP_ACK)) {
+			/* SYN|FIN, SYN|RST: no client sends them; a listener
+			 * discards them (tcp_rcv_state_process) */
+			xg_bump(&s->ddos[XDPGUARD_DDOS_SYN_INVALID], s->len);
+			return XDP_DROP;
+		}
+		/* SYN|ACK: below, like any packet of no known connection */
 	}
 	if (xg_tracked(ctx, s)) {
 		xg_bump(&s->ddos[XDPGUARD_DDOS_ESTABLISHED], s->len);
+		return XDP_PASS;
+	}
+	if (xg_socket(ctx, s)) {
+		xg_bump(&s->ddos[XDPGUARD_DDOS_SOCKET], s->len);
 		return XDP_PASS;
 	}
 	if ((f & (XG_TCP_SYN | XG_TCP_ACK | XG_TCP_RST)) == XG_TCP_ACK) {
 		struct xg_tcp th;
 		int ok = xg_cookie_ack(ctx, s, &th);
 
-		if (ok == 2 && xg_probe_to_ack(ctx, s, &th))
-			return XDP_ABORTED;
-		if (ok) {
+		if (ok == 1) {
+			xg_bump(&s->ddos[XDPGUARD_DDOS_ACK_VALID], s->len);
+			return XDP_PASS;
+		}
+		if (!xg_for_us(ctx, s, sp)) {
+			xg_bump(&s->ddos[XDPGUARD_DDOS_NOT_LOCAL], s->len);
+			return XDP_PASS;
+		}
+		if (ok == 2) {
+			if (xg_probe_to_ack(ctx, s, &th))
+				return XDP_ABORTED;
 			xg_bump(&s->ddos[XDPGUARD_DDOS_ACK_VALID], s->len);
 			return XDP_PASS;
 		}
 		xg_bump(&s->ddos[XDPGUARD_DDOS_ACK_INVALID], s->len);
 		return XDP_DROP;
+	}
+	if (!xg_for_us(ctx, s, sp)) {
+		xg_bump(&s->ddos[XDPGUARD_DDOS_NOT_LOCAL], s->len);
+		return XDP_PASS;
 	}
 	xg_bump(&s->ddos[XDPGUARD_DDOS_SYNPROXY_DROP], s->len);
 	return XDP_DROP;

@@ -2,11 +2,12 @@
 // same code the guard program runs on every frame. The input bytes are the
 // frame. Besides ASan/UBSan (a read past the frame is a crash: the frame is an
 // exact-size heap copy), it checks what the parser promises:
-//  - the outcome is one of ipv4..malformed, and the fields agree with it;
+//  - the outcome is one of ipv4..unsafe, and the fields agree with it;
 //  - every offset it reports lies inside the frame, and inside the IP
 //    datagram by its own length field; the fields it fills are the frame's
 //    bytes at those offsets;
-//  - a non-first fragment has no L4 header: no ports, flags, ICMP type;
+//  - a non-first fragment, or a packet whose L4 header is cut, has no L4
+//    fields: no ports, flags, ICMP type; a packet without a family has none;
 //  - it reads nothing it has not bounds-checked: a prefix of the frame that
 //    is not "truncated" parses exactly like the whole frame.
 #include <netinet/in.h>  // glibc first: linux/in.h (from parse.h) then defers to it
@@ -42,17 +43,25 @@ unsigned be16(const std::uint8_t* p) { return (p[0] << 8) | p[1]; }
 
 void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) {
   const xdpguard_pkt& p = r.pkt;
-  check(r.outcome >= XDPGUARD_PARSE_IPV4 && r.outcome <= XDPGUARD_PARSE_MALFORMED);
+  check(r.outcome >= XDPGUARD_PARSE_IPV4 && r.outcome <= XDPGUARD_PARSE_UNSAFE);
   check(p.nvlan <= XDPGUARD_MAX_VLAN);
   check(p.family == 0 || p.family == 4 || p.family == 6);
-  check(p.frag <= 1);
+  check(p.frag <= XDPGUARD_FRAG_L4_CUT);
+  const bool complete = r.outcome == XDPGUARD_PARSE_IPV4 || r.outcome == XDPGUARD_PARSE_IPV6;
 
-  if (p.frag) {
-    // non-first fragment: L3 only
-    check(r.outcome == XDPGUARD_PARSE_IPV4 || r.outcome == XDPGUARD_PARSE_IPV6);
-    check(p.sport == 0 && p.dport == 0 && p.tcp_flags == 0 && p.l4_off == 0);
+  if (p.frag != XDPGUARD_FRAG_NONE) {
+    // no L4 fields: a non-first fragment has none, a cut header gave none
+    check(p.sport == 0 && p.dport == 0 && p.tcp_flags == 0);
     check(p.icmp_type == 0 && p.icmp_code == 0);
+    check(p.family != 0);
   }
+  if (p.frag == XDPGUARD_FRAG_LATER) {
+    check(complete || r.outcome == XDPGUARD_PARSE_UNSAFE);
+    check(p.l4_off == 0);
+  }
+  if (p.frag == XDPGUARD_FRAG_L4_CUT)
+    check(r.outcome == XDPGUARD_PARSE_TRUNCATED || r.outcome == XDPGUARD_PARSE_UNSAFE);
+  if (complete) check(p.family == (r.outcome == XDPGUARD_PARSE_IPV4 ? 4 : 6));
 
   if (r.outcome == XDPGUARD_PARSE_NON_IP) {
     check(p.family == 0 && p.l3_off == 0 && p.l4_off == 0);
@@ -63,14 +72,19 @@ void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) 
     if (p.nvlan < XDPGUARD_MAX_VLAN) check(type != 0x8100 && type != 0x88a8);
     return;
   }
-  if (r.outcome != XDPGUARD_PARSE_IPV4 && r.outcome != XDPGUARD_PARSE_IPV6) return;
+  // Without a family the rules see nothing of the packet: no fields at all.
+  if (p.family == 0) {
+    check(!complete && p.l3_off == 0 && p.l4_off == 0 && p.l4proto == 0);
+    check(p.sport == 0 && p.dport == 0 && p.tcp_flags == 0 && p.icmp_type == 0);
+    return;
+  }
 
-  // complete IP headers: all of it inside the frame and read from there
+  // A family: the IP header is sound, inside the frame and read from there,
+  // whatever the outcome (truncated and malformed packets go to the rules).
   check(p.l3_off == 14 + 4u * p.nvlan);
-  check(be16(f + p.l3_off - 2) == (r.outcome == XDPGUARD_PARSE_IPV4 ? 0x0800u : 0x86ddu));
+  check(be16(f + p.l3_off - 2) == (p.family == 4 ? 0x0800u : 0x86ddu));
   std::size_t l3_end, dgram_end;
-  if (r.outcome == XDPGUARD_PARSE_IPV4) {
-    check(p.family == 4);
+  if (p.family == 4) {
     const std::uint8_t* ip = f + p.l3_off;
     check(p.l3_off + 20u <= size);
     check((ip[0] >> 4) == 4);
@@ -79,31 +93,35 @@ void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) 
     dgram_end = p.l3_off + be16(ip + 2);
     check(std::memcmp(&p.saddr[0], ip + 12, 4) == 0 && std::memcmp(&p.daddr[0], ip + 16, 4) == 0);
     check(p.l4proto == ip[9]);
-    check(p.frag == ((be16(ip + 6) & 0x1fff) != 0));
+    const unsigned offset = be16(ip + 6) & 0x1fff;
+    check((p.frag == XDPGUARD_FRAG_LATER) == (offset != 0));
+    if (offset == 1) check(r.outcome == XDPGUARD_PARSE_UNSAFE);  // RFC 1858
     l3_end = p.l3_off + ihl;
-    if (!p.frag) check(p.l4_off == l3_end);
+    if (p.frag != XDPGUARD_FRAG_LATER) check(p.l4_off == l3_end);
   } else {
-    check(p.family == 6);
     const std::uint8_t* ip = f + p.l3_off;
     check(p.l3_off + 40u <= size);
     check((ip[0] >> 4) == 6);
     dgram_end = p.l3_off + 40u + be16(ip + 4);
     check(std::memcmp(p.saddr, ip + 8, 16) == 0 && std::memcmp(p.daddr, ip + 24, 16) == 0);
     l3_end = p.l3_off + 40u;
-    if (!p.frag) check(p.l4_off >= l3_end);
+    if (p.l4_off != 0) check(p.l4_off >= l3_end);
   }
   // the datagram fits the frame; the rest of the frame is padding
   check(dgram_end <= size);
-  if (p.frag) return;
+  if (p.frag != XDPGUARD_FRAG_NONE) return;
 
-  check(p.l4_off <= dgram_end);
+  // The L4 header was reached: every field filled is the frame's bytes, from
+  // inside the datagram; a complete packet has the whole header.
+  check(p.l4_off != 0 && p.l4_off <= dgram_end);
   const std::uint8_t* l4 = f + p.l4_off;
   switch (p.l4proto) {
     case IPPROTO_TCP: {
       check(p.l4_off + 20u <= dgram_end);
-      const std::size_t doff = (l4[12] >> 4) * 4u;
-      check(doff >= 20 && p.l4_off + doff <= dgram_end);
       check(p.sport == be16(l4) && p.dport == be16(l4 + 2) && p.tcp_flags == l4[13]);
+      const std::size_t doff = (l4[12] >> 4) * 4u;
+      if (complete) check(doff >= 20 && p.l4_off + doff <= dgram_end);
+      if (doff < 20) check(r.outcome == XDPGUARD_PARSE_MALFORMED);
       break;
     }
     case IPPROTO_UDP:

@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   xdpguard::SynproxyConfig cfg;
   cfg.ports = *ports;
   check(xdpguard::validate_synproxy(cfg).has_value());
-  const std::string script = xdpguard::nft_synproxy_script("t", "eth1", cfg);
+  const std::string script = xdpguard::nft_synproxy_script("t", 1, cfg);
   for (auto p : *ports) check(script.find(std::to_string(p)) != std::string::npos);
   return 0;
 }

@@ -55,6 +55,17 @@ HELPERS = {
     # bpf_redirect is 4.4 for tc; XDP_REDIRECT (and the helper in XDP) 4.14.
     "redirect": ("4.14", BCC + " (XDP, action: redirect), " + commit("6453073987ba")),
     "xdp_adjust_tail": ("4.18", BCC + ", " + commit("b32cc5b9a346")),
+    "xdp_adjust_head": ("4.10", BCC + ", " + commit("17bedab27231")),
+    "redirect_map": ("4.14", BCC + ", " + commit("97f91a7cf04f")),
+    "xdp_adjust_meta": ("4.15", BCC + ", " + commit("de8f3a83b0a0")),
+    "fib_lookup": ("4.18", BCC + ", " + commit("87f5fc7e48dd")),
+    "sk_lookup_tcp": ("4.20", BCC + ", " + commit("6acc9b432e67")),
+    "sk_lookup_udp": ("4.20", BCC + ", " + commit("6acc9b432e67")),
+    "sk_release": ("4.20", BCC + ", " + commit("6acc9b432e67")),
+    "skc_lookup_tcp": ("5.2", BCC + ", " + commit("edbf8c01de5a")),
+    "tcp_check_syncookie": ("5.2", BCC + ", " + commit("399040847084")),
+    "tcp_gen_syncookie": ("5.3", BCC + ", " + commit("70d66244317e")),
+    "jiffies64": ("5.5", BCC + ", " + commit("5576b991e9c1")),
     "spin_lock": ("5.1", BCC + ", " + commit("d83525ca62cf")),
     "spin_unlock": ("5.1", BCC + ", " + commit("d83525ca62cf")),
     "ringbuf_output": ("5.8", BCC + ", " + commit("457f44363a88")),
@@ -63,6 +74,7 @@ HELPERS = {
     "ringbuf_discard": ("5.8", BCC + ", " + commit("457f44363a88")),
     "ringbuf_query": ("5.8", BCC + ", " + commit("457f44363a88")),
     "ktime_get_coarse_ns": ("5.11", BCC + ", " + commit("d05512618056")),
+    "for_each_map_elem": ("5.13", BCC + ", " + commit("69c087ba6225")),
     "loop": ("5.17", BCC + ", " + commit("e6f2dd0f8067")),
     "xdp_load_bytes": ("5.18", BCC + ", " + commit("3f364222d032")),
     "xdp_store_bytes": ("5.18", BCC + ", " + commit("3f364222d032")),
@@ -143,6 +155,7 @@ ASM_FEATURES = {
     "BPF_PSEUDO_CALL": "bpf2bpf calls",
     "BPF_PSEUDO_MAP_VALUE": "global data (.rodata/.data/.bss, map values in instructions)",
     "BPF_ATOMIC": "atomic fetch, xchg, cmpxchg, and/or/xor",
+    "BPF_CMPXCHG": "atomic fetch, xchg, cmpxchg, and/or/xor",
     "BPF_MEMSX": "cpu v4 sign extension, signed div/mod, bswap",
 }
 ASM_BASE = {

@@ -18,10 +18,11 @@ CORE=(
 # `make build` compiles the tests too.
 BUILD=("${CORE[@]}" libgtest-dev python3)
 
-# What `xdpguard demo` runs: its lab (ip netns, veth), ping as the legitimate
-# client, and the SYN proxy's nftables table.
+# What `xdpguard demo` runs: its lab (ip netns, veth; sysctl in the lab's
+# namespaces), ping as the legitimate client, and the SYN proxy's nftables
+# table.
 DEMO=(
-  iproute2 iputils-ping nftables
+  iproute2 iputils-ping nftables procps
 )
 
 # What `make test` runs besides the product.

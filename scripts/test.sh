@@ -8,13 +8,23 @@
 #   setup            the packages `make test` needs (scripts/setup.sh test)
 #   configure        both builds: BUILD (the product and the tests) and SAN
 #                    (clang, ASan+UBSan: the unit tests and the fuzzers)
-#   build            what the tests run: xdpguard, count_syns, the test binaries
-#   sanitizer build  SAN: the library, its unit tests, the fuzzers
-#   ctest            one run schedules everything: unit, bpf and e2e tests in
-#                    parallel, lint (clang-format + clang-tidy) and the fuzzers
-#                    beside them, the sanitized unit tests, the kernel floor
-#                    check; the timing-sensitive tests alone at the end. Its
-#                    summary closes the output.
+#   build            what the tests run: xdpguard, xdpguard-faults, count_syns,
+#                    the test binaries; the generated headers of both builds
+#                    (clang-tidy reads them)
+#   tests            ctest on BUILD: unit, bpf and e2e tests in parallel, lint
+#                    (clang-format + clang-tidy) and the kernel floor check
+#                    beside them; meanwhile, at a lower priority, the
+#                    sanitizer build (SAN: the library, its unit tests, the
+#                    fuzzers) uses the CPU time the tests leave (they mostly
+#                    wait on sockets and timers)
+#   sanitizer build  whatever of it is left once those tests are done
+#   sanitized, fuzz, timing
+#                    ctest again: the unit tests under ASan+UBSan and every
+#                    fuzzer in parallel, then alone (RUN_SERIAL, nothing else
+#                    running, no build beside) the tests that measure rates
+#                    and times
+# A failing phase does not stop the ones after it (the build phases aside):
+# the run reports every failure, then exits non-zero.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build}
@@ -34,7 +44,7 @@ phase() {
   t0=$(date +%s)
   "$@"
   rc=$?
-  times+=("$(printf '%-16s %5d s' "$name" $(($(date +%s) - t0)))")
+  times+=("$(printf '%-24s %5d s' "$name" $(($(date +%s) - t0)))")
   if ((rc != 0)); then
     echo "make test: $name failed (exit $rc)" >&2
     summary
@@ -44,7 +54,7 @@ phase() {
 summary() {
   echo "== time per phase (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
   printf '  %s\n' "${times[@]}"
-  printf '  %-16s %5d s\n' "total" $(($(date +%s) - start))
+  printf '  %-24s %5d s\n' "total" $(($(date +%s) - start))
 }
 
 configure() {
@@ -54,12 +64,52 @@ configure() {
       -DXDPGUARD_FUZZ=ON >/dev/null
 }
 
+build_tests() {
+  cmake --build "$build" -j"$jobs" --target xdpguard xdpguard-faults count_syns unit_tests bpf_tests \
+    e2e_tests generated_headers &&
+    cmake --build "$san" -j"$jobs" --target generated_headers >/dev/null
+}
+# The sanitizer build started in the background: its end (the time it took
+# overall is printed; the phase's own time is what was left after the tests).
+wait_san() {
+  local rc=0
+  wait "$san_pid" || rc=$?
+  echo "sanitizer build: $(($(date +%s) - san_t0)) s from its start, beside the tests (log: $san_log)"
+  ((rc == 0)) || tail -60 "$san_log"
+  return "$rc"
+}
+# soft_phase NAME COMMAND...: like phase, but a failure is noted and the run goes on.
+soft_phase() {
+  local name=$1 t0 rc
+  shift
+  echo "== $name"
+  t0=$(date +%s)
+  "$@"
+  rc=$?
+  times+=("$(printf '%-24s %5d s%s' "$name" $(($(date +%s) - t0)) "$( ((rc == 0)) || echo "  FAILED")")")
+  ((rc == 0)) || failed+=("$name")
+}
+
+failed=()
 phase setup bash scripts/setup.sh test
 phase configure configure
-# Only what the tests run (not the benchmarks): the generated headers of the
-# rest, for clang-tidy.
-phase build cmake --build "$build" -j"$jobs" --target xdpguard count_syns unit_tests bpf_tests e2e_tests \
-  generated_headers
-phase "sanitizer build" cmake --build "$san" -j"$jobs"
-phase ctest ctest --test-dir "$build" -j"$test_jobs" --output-on-failure
+# Only what the tests run (not the benchmarks), and the generated headers
+# (BPF skeletons) of both builds: lint needs them, and must not run ninja in
+# SAN while the sanitizer build runs there (XDPGUARD_LINT_HEADERS_READY).
+phase build build_tests
+export XDPGUARD_LINT_HEADERS_READY=1
+
+san_log=$build/sanitizer-build.log
+nice -n 10 cmake --build "$san" -j"$jobs" >"$san_log" 2>&1 &
+san_pid=$!
+san_t0=$(date +%s)
+soft_phase tests ctest --test-dir "$build" -j"$test_jobs" --output-on-failure -LE "timing|sanitized|fuzz"
+phase "sanitizer build" wait_san
+soft_phase "sanitized, fuzz, timing" ctest --test-dir "$build" -j"$test_jobs" --output-on-failure \
+  -L "timing|sanitized|fuzz"
 summary
+if ((${#failed[@]})); then
+  echo "make test: FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "make test: every phase passed"

@@ -49,6 +49,21 @@ PacketFields packet(std::uint8_t proto, std::string_view src, std::string_view d
   return p;
 }
 
+Bytes with_dest_opts(const Bytes& f, int n) {
+  constexpr std::size_t kIp = 14, kNext = kIp + 6, kLen = kIp + 4, kL4 = kIp + 40;
+  Bytes out(f.begin(), f.begin() + kL4);
+  std::uint8_t next = f[kNext];
+  for (int i = 0; i < n; ++i) {
+    const std::uint8_t nh = i + 1 < n ? 60 : next;
+    const std::uint8_t hdr[8] = {nh, 0, 1, 4, 0, 0, 0, 0};  // length 0 (8 bytes), PadN of 4
+    out.insert(out.end(), hdr, hdr + 8);
+  }
+  out.insert(out.end(), f.begin() + kL4, f.end());
+  if (n > 0) out[kNext] = 60;
+  put16(&out[kLen], static_cast<std::uint16_t>(((f[kLen] << 8) | f[kLen + 1]) + 8 * n));
+  return out;
+}
+
 Bytes frame(const PacketFields& p) {
   const bool v4 = p.family == 4;
   const std::size_t l3 = v4 ? 20 : 40;

@@ -31,6 +31,10 @@ rules::PacketFields packet(std::uint8_t proto, std::string_view src, std::string
 // left zero (nothing on the XDP path checks them).
 Bytes frame(const rules::PacketFields& p);
 
+// An IPv6 frame of frame() with `n` Destination Options headers (8 bytes,
+// one PadN option each) between the IPv6 header and its L4 header.
+Bytes with_dest_opts(const Bytes& ipv6_frame, int n);
+
 // "tcp 10.0.1.7:40000 -> 198.51.100.1:10001 flags 0x10"
 std::string describe(const rules::PacketFields& p);
 

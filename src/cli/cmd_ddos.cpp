@@ -1,11 +1,15 @@
-// `xdpguard blocked list|del`: the sources that `block DURATION` rules
-// blocked; `xdpguard synproxy enable|disable|status`: XDP SYN cookies
+// `xdpguard blocked list|del|never`: the sources that `block DURATION` rules
+// blocked, and those they never block; `xdpguard synproxy enable|disable|status`: XDP SYN cookies
 // (docs/ddos.md).
 #include <cstdio>
 #include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "bpf/system.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "guard/guard.h"
 #include "guard/synproxy_setup.h"
 #include "report/ddos.h"
@@ -18,6 +22,8 @@ namespace {
 struct DdosArgs {
   std::string iface;
   std::string addr;
+  std::vector<std::string> prefixes;  // blocked never
+  bool clear = false;
   bool json = false;
   // synproxy enable
   std::string ports;
@@ -47,13 +53,33 @@ Result<void> blocked_del(const DdosArgs& a) {
   return {};
 }
 
+Result<void> blocked_never(const DdosArgs& a) {
+  auto iface = XG_TRY(find_interface(a.iface));
+  auto g = XG_TRY(Guard::open(iface));
+  if (a.clear && !a.prefixes.empty()) return fail(EINVAL, "either PREFIX... or --clear, not both");
+  if (a.clear || !a.prefixes.empty()) {
+    std::vector<rules::Prefix> list;
+    for (const auto& t : a.prefixes) {
+      auto p = rules::parse_prefix(t);
+      if (!p) return fail(EINVAL, "expected an IPv4 or IPv6 address or prefix, got \"{}\"", t);
+      list.push_back(*p);
+    }
+    XG_CHECK(g.set_never_block(list));
+  }
+  const auto now = XG_TRY(g.never_block());
+  if (a.json) {
+    nlohmann::json j = {{"interface", iface.name}, {"never_block", nlohmann::json::array()}};
+    for (const auto& p : now) j["never_block"].push_back(rules::prefix_to_string(p));
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    for (const auto& p : now) std::printf("%s\n", rules::prefix_to_string(p).c_str());
+  }
+  return {};
+}
+
 Result<void> synproxy_enable(const DdosArgs& a) {
   SynproxyConfig cfg;
   cfg.ports = XG_TRY(parse_synproxy_ports(a.ports));
-  if (a.mss4 > 65535) return fail(EINVAL, "--mss4 {}: expected 536 to 65535", a.mss4);
-  if (a.mss6 > 65535) return fail(EINVAL, "--mss6 {}: expected 1220 to 65535", a.mss6);
-  if (a.wscale > 14) return fail(EINVAL, "--wscale {}: expected 0 to 14", a.wscale);
-  if (a.ttl > 255) return fail(EINVAL, "--ttl {}: expected 1 to 255", a.ttl);
   cfg.mss4 = static_cast<std::uint16_t>(a.mss4);
   cfg.mss6 = static_cast<std::uint16_t>(a.mss6);
   cfg.wscale = static_cast<std::uint8_t>(a.wscale);
@@ -110,6 +136,20 @@ void register_ddos_commands(CLI::App& app, Command& cmd) {
   del->footer("Example: xdpguard blocked del eth1 203.0.113.7");
   bind(del, blocked_del, "blocked del");
 
+  auto* never = blocked->add_subcommand(
+      "never", "Prefixes a rule's `block` never blocks: show them, or replace them with PREFIX...");
+  never->add_option("IFACE", args->iface, "Interface")->required();
+  never->add_option("PREFIX", args->prefixes, "IPv4 or IPv6 prefixes (replace the list)");
+  never->add_flag("--clear", args->clear, "Empty the list");
+  never->add_flag("--json", args->json, "One JSON document");
+  never->footer(
+      "A block that would cover one of them is not made (counted in block_skipped), and\n"
+      "setting them removes the blocks in force that cover them. Also from the config file:\n"
+      "[ddos] never-block and [guard] management.\n"
+      "Example: xdpguard blocked never eth1 192.0.2.53 198.51.100.0/24\n"
+      "         xdpguard blocked never eth1 --json");
+  bind(never, blocked_never, "blocked never");
+
   auto* sp =
       app.add_subcommand("synproxy", "XDP SYN cookies for TCP ports (the kernel's SYNPROXY takes the ACKs)");
   sp->require_subcommand(1);
@@ -119,13 +159,15 @@ void register_ddos_commands(CLI::App& app, Command& cmd) {
   en->add_option("IFACE", args->iface, "Interface")->required();
   en->add_option("--ports", args->ports, "TCP ports or service names, comma-separated (at most 16)")
       ->required();
-  en->add_option("--mss4", args->mss4, "MSS announced to IPv4 clients")->capture_default_str();
-  en->add_option("--mss6", args->mss6, "MSS announced to IPv6 clients")->capture_default_str();
-  en->add_option("--wscale", args->wscale, "Window scale announced (0-14)")->capture_default_str();
-  en->add_option("--ttl", args->ttl, "TTL / hop limit of the SYN-ACKs")->capture_default_str();
+  add_whole(en, "--mss4", args->mss4, 536, 65535, "MSS announced to IPv4 clients (default 1460)", "bytes");
+  add_whole(en, "--mss6", args->mss6, 1220, 65535, "MSS announced to IPv6 clients (default 1440)", "bytes");
+  add_whole(en, "--wscale", args->wscale, 0, 14, "Window scale announced (0-14, default 7)");
+  add_whole(en, "--ttl", args->ttl, 1, 255, "TTL / hop limit of the SYN-ACKs (default 64)");
   en->footer(
+      "Answers SYNs only to the interface's MAC and the namespace's local addresses (as they are now).\n"
       "Sets up an nftables table (inet xdpguard_synproxy_IFINDEX) and net.ipv4.tcp_timestamps=1,\n"
-      "net.netfilter.nf_conntrack_tcp_loose=0 in the interface's namespace; disable and detach undo it.\n"
+      "net.netfilter.nf_conntrack_tcp_loose=0 in the interface's namespace (shared by its interfaces:\n"
+      "the last disable restores them); disable and detach undo it. Connections open now keep working.\n"
       "Example: xdpguard synproxy enable eth1 --ports 80,443");
   bind(en, synproxy_enable, "synproxy enable");
 

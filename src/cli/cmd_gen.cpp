@@ -10,6 +10,7 @@
 
 #include "bpf/system.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "gen/generator.h"
 #include "rules/parser.h"
 
@@ -111,15 +112,13 @@ void register_gen_command(CLI::App& app, Command& cmd) {
   gen->add_option("--proto", a->proto, "udp, syn (TCP SYN) or icmp (echo request)")
       ->check(CLI::IsMember({"udp", "syn", "icmp"}));
   gen->add_option("--sport", a->sport, "Source port, or a range LO-HI (random per frame); udp and syn");
-  gen->add_option("--dport", a->dport, "Destination port");
-  gen->add_option("--size", a->size,
-                  "Frame length in bytes without FCS (default 64; 60..1514, more for IPv6/TCP)");
-  gen->add_option("--count", a->count, "Stop after this many frames");
-  gen->add_option("--duration", a->seconds, "Stop after this many seconds (default 10 without --count)")
-      ->check(CLI::PositiveNumber);
-  gen->add_option("--rate", a->rate,
-                  "Frames per second at most, paced in the kernel (default: as fast as it can)")
-      ->check(CLI::PositiveNumber);
+  add_whole(gen, "--dport", a->dport, 0, 65535, "Destination port", "a port");
+  add_whole(gen, "--size", a->size, 60, gen::kMaxFrameSize,
+            "Frame length in bytes without FCS (default 64; 60..1514, more for IPv6/TCP)", "bytes");
+  add_count(gen, a->count, "Stop after this many frames");
+  add_duration(gen, a->seconds, "Stop after this many seconds (default 10 without --count)");
+  add_decimal(gen, "--rate", a->rate, 1, 1e9, "frames per second",
+              "Frames per second at most, paced in the kernel (default: as fast as it can)");
   gen->add_option("--dst-mac", a->dst_mac, "Destination MAC (default: from the neighbour table)");
   gen->add_flag("--force", a->force,
                 "Send on an interface that is not a veth, or to/from addresses outside the lab ranges "

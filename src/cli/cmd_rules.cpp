@@ -4,6 +4,7 @@
 
 #include "bpf/system.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "guard/guard.h"
 #include "report/format.h"
 #include "report/plan.h"
@@ -24,6 +25,8 @@ struct RuleArgs {
   bool dump = false;
 };
 
+void warn(const std::string& what) { std::fprintf(stderr, "xdpguard: warning: %s\n", what.c_str()); }
+
 Result<Guard> open_guard(const std::string& name) {
   auto iface = XG_TRY(find_interface(name));
   return Guard::open(iface);
@@ -43,12 +46,16 @@ Result<void> rule_add(const RuleArgs& a) {
     if (r.id == id) at = list.size();
     list.push_back(r.rule);
     ids.push_back(r.id);
+    if (auto w = redirect_warning(r.id, r.rule)) warn(*w);
   }
   for (const auto& w : rules::lint_rule(list, at))
     std::fprintf(stderr,
                  "xdpguard: warning: rule id %u can never match: rule id %u matches "
                  "every packet it would\n",
                  ids[w.rule_index], ids[w.covered_by]);
+  if (list[at].limit)
+    if (auto w = rules::limit_depth_warning(list))
+      std::fprintf(stderr, "xdpguard: warning: %s\n", w->c_str());
   return {};
 }
 
@@ -62,6 +69,8 @@ Result<void> rule_list(const RuleArgs& a) {
   auto s = XG_TRY(g.stats());
   s.ifname = a.iface;
   warn_about(s);
+  for (const auto& r : s.rules)
+    if (auto w = redirect_warning(r.id, r.rule)) warn(*w);
   if (a.json) {
     std::printf("%s\n", rules_json(s).dump().c_str());
     return {};
@@ -72,12 +81,16 @@ Result<void> rule_list(const RuleArgs& a) {
   for (const auto& w : rules::lint(list))
     std::printf("warning: rule id %u can never match: rule id %u matches every packet it would\n",
                 s.rules[w.rule_index].id, s.rules[w.covered_by].id);
+  if (auto w = rules::limit_depth_warning(list)) std::printf("warning: %s\n", w->c_str());
   return {};
 }
 
 Result<void> rule_plan(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
   auto report = XG_TRY(g.plan());
+  for (const auto& c : report.compiled.plan.rules)
+    if (c.target_missing)
+      if (auto w = redirect_warning(c.id, c.rule)) warn(*w);
   if (a.json)
     std::printf("%s\n", plan_json(report).dump().c_str());
   else
@@ -130,13 +143,14 @@ void register_rule_commands(CLI::App& app, Command& cmd) {
   auto* add = rule->add_subcommand("add", "Append a rule; prints its id");
   add->add_option("IFACE", args->iface, "Interface")->required();
   add->add_option("RULE", args->rule, "Rule text, e.g. 'drop tcp dport 22'")->required();
-  add->add_option("--before", args->before, "Insert before the rule with this id");
+  add_whole(add, "--before", args->before, 1, XDPGUARD_MAX_RULES, "Insert before the rule with this id",
+            "a rule id");
   add->footer("Example: xdpguard rule add eth1 'pass udp dport 53' --before 3");
   bind(add, rule_add, "rule add");
 
   auto* del = rule->add_subcommand("del", "Delete a rule by id");
   del->add_option("IFACE", args->iface, "Interface")->required();
-  del->add_option("ID", args->id, "Rule id (see rule list)")->required();
+  add_whole(del, "ID", args->id, 1, XDPGUARD_MAX_RULES, "Rule id (see rule list)", "a rule id")->required();
   del->footer("Example: xdpguard rule del eth1 7");
   bind(del, rule_del, "rule del");
 

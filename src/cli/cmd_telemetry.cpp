@@ -24,8 +24,8 @@
 
 #include "bpf/system.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "config/config.h"
-#include "guard/lock.h"
 #include "telemetry/capture.h"
 #include "telemetry/flood.h"
 #include "telemetry/flood_monitor.h"
@@ -85,7 +85,7 @@ Result<Opened> open_interface(const std::string& name) {
 }
 
 telemetry::ReaderLockId lock_id(const Opened& o) {
-  return {o.guard.netns_id(), o.iface.ifindex, o.iface.name};
+  return {o.guard.netns_id(), o.iface.ifindex, o.iface.name, o.guard.attachment()};
 }
 
 // ---- events -----------------------------------------------------------------
@@ -334,8 +334,10 @@ bool wait_or_quit(std::chrono::milliseconds d) {
         ::poll(&p, 1, static_cast<int>(std::min<std::chrono::milliseconds::rep>(left.count(), 100)));
     if (n == 1 && (p.revents & POLLIN)) {
       char c = 0;
-      if (::read(STDIN_FILENO, &c, 1) == 1 && (c == 'q' || c == 'Q')) return true;
-      if (p.revents & POLLHUP) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const ssize_t got = ::read(STDIN_FILENO, &c, 1);
+      if (got == 1 && (c == 'q' || c == 'Q')) return true;
+      // End of input (stdin is /dev/null or closed): nothing more to read, just wait.
+      if (got <= 0 || (p.revents & POLLHUP)) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     } else if (n == 1) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));  // stdin closed: just wait
     }
@@ -357,6 +359,8 @@ Result<void> cmd_top(const TopArgs& a) {
   catch_stop_signals();
   RawTerminal term;
   while (!wait_or_quit(interval)) {
+    // A detached attachment's counters stand still: say so and stop.
+    XG_CHECK(check_in_force(o.guard.attachment()));
     auto cur = XG_TRY(telemetry::sample(o.guard, o.maps, &talkers));
     // Home, clear; then the frame and the key help.
     std::printf("\x1b[H\x1b[2J%s\n(q or Ctrl-C quits)\n",
@@ -378,8 +382,13 @@ struct TalkersArgs {
 
 Result<void> cmd_talkers(const TalkersArgs& a) {
   auto o = XG_TRY(open_interface(a.iface));
+  if (a.what == "on" || a.what == "off") {
+    // A change of the interface's state: under its lock, into the maps in force.
+    auto held = XG_TRY(o.guard.lock());
+    auto t = XG_TRY(telemetry::Talkers::open(o.guard));
+    return t.enable(a.what == "on");
+  }
   auto t = XG_TRY(telemetry::Talkers::open(o.guard));
-  if (a.what == "on" || a.what == "off") return t.enable(a.what == "on");
   if (!XG_TRY(t.enabled()))
     return fail(ENODATA, "top talkers are off for {}; turn them on with: xdpguard talkers {} on", a.iface,
                 a.iface);
@@ -428,8 +437,9 @@ Result<void> cmd_flood(const FloodArgs& a) {
     return fail(EINVAL,
                 "nothing to set (--syn-pps, --udp-pps, --icmp-pps, --frag-pps, --hold, --top-sources)");
   if (a.what == "off" && a.set.any()) return fail(EINVAL, "off takes no options");
-  // Read, change, write: under the interface's lock, as every change of its state.
-  auto held = XG_TRY(InterfaceLock::acquire(o.guard.netns_id(), o.iface.ifindex));
+  // Read, change, write: under the interface's lock, as every change of its
+  // state, into the maps in force (lock() moves the guard to them).
+  auto held = XG_TRY(o.guard.lock());
   auto maps = XG_TRY(telemetry::FloodMaps::open(o.guard));
   auto cfg = XG_TRY(maps.config());
   if (a.what == "off")
@@ -446,13 +456,11 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
   auto* events = app.add_subcommand("events", "Stream the records of rules with `log`, one line each");
   events->add_option("IFACE", ev->iface, "Interface")->required();
   events->add_flag("--json", ev->json, "One JSON object a line");
-  events->add_option("--count", ev->count, "Stop after this many records");
-  events->add_option("--duration", ev->seconds, "Stop after this many seconds")->check(CLI::PositiveNumber);
-  events
-      ->add_option("--snaplen", ev->snaplen,
-                   "Frame bytes each record carries, shown in JSON as \"frame\" (hex; default 0: headers "
-                   "as parsed only)")
-      ->check(CLI::Range(0, XDPGUARD_MAX_SNAPLEN));
+  add_count(events, ev->count, "Stop after this many records");
+  add_duration(events, ev->seconds, "Stop after this many seconds");
+  add_whole(events, "--snaplen", ev->snaplen, 0, XDPGUARD_MAX_SNAPLEN,
+            "Frame bytes each record carries, shown in JSON as \"frame\" (hex; default 0: headers "
+            "as parsed only)");
   events->footer(
       "Example: xdpguard rule add eth1 'drop tcp dport 23 log'\n"
       "         xdpguard events eth1 --json --count 100");
@@ -465,13 +473,10 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
   auto* capture = app.add_subcommand("capture", "Write the interface's packets to a pcap file");
   capture->add_option("IFACE", ca->iface, "Interface")->required();
   capture->add_option("-w,--write", ca->path, "The pcap file to write (- for stdout)")->required();
-  capture->add_option("--count", ca->count, "Stop after writing this many packets");
-  capture->add_option("--duration", ca->seconds, "Stop after this many seconds")->check(CLI::PositiveNumber);
-  capture
-      ->add_option(
-          "--snaplen", ca->snaplen,
-          fmt::format("Frame bytes kept of each packet (default and most: {})", XDPGUARD_MAX_SNAPLEN))
-      ->check(CLI::Range(1, XDPGUARD_MAX_SNAPLEN));
+  add_count(capture, ca->count, "Stop after writing this many packets");
+  add_duration(capture, ca->seconds, "Stop after this many seconds");
+  add_whole(capture, "--snaplen", ca->snaplen, 1, XDPGUARD_MAX_SNAPLEN,
+            fmt::format("Frame bytes kept of each packet (default and most: {})", XDPGUARD_MAX_SNAPLEN));
   capture->add_option(
       "--verdict", ca->verdicts,
       "Only packets given these verdicts: pass, drop, tx, redirect, aborted, all (comma list)");
@@ -505,8 +510,8 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
   auto* top = app.add_subcommand("top", "Live rates per action and per rule, sorted by packet rate");
   top->add_option("IFACE", tp->iface, "Interface")->required();
   top->add_flag("--once", tp->once, "Print one frame (rates over one interval) and exit");
-  top->add_option("--interval", tp->interval, "Seconds between frames (default 1)")
-      ->check(CLI::Range(0.1, 60.0));
+  add_decimal(top, "--interval", tp->interval, 0.1, 3600, "seconds", "Seconds between frames (default 1)")
+      ->type_name("SECONDS");
   top->footer("Example: xdpguard top eth1\n         xdpguard top eth1 --once");
   top->callback([&cmd, tp] {
     cmd.fn = [tp] { return cmd_top(*tp); };
@@ -519,7 +524,7 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
   talkers->add_option("WHAT", tk->what, "on, off or show (default)")
       ->check(CLI::IsMember({"on", "off", "show"}));
   talkers->add_flag("--json", tk->json, "One JSON document");
-  talkers->add_option("--count", tk->count, "Show this many sources (default 20)");
+  add_count(talkers, tk->count, "Show this many sources (default 20)");
   talkers->footer(
       "Example: xdpguard talkers eth1 on\n"
       "         xdpguard talkers eth1 --json --count 10");
@@ -535,22 +540,18 @@ void register_telemetry_commands(CLI::App& app, Command& cmd) {
   flood->add_option("WHAT", fl->what, "show (default), set (the options given), or off (no thresholds)")
       ->check(CLI::IsMember({"show", "set", "off"}));
   flood->add_flag("--json", fl->json, "show: one JSON document");
-  const auto pps = CLI::Range(std::uint64_t{0}, config::kFloodMaxPps);
-  flood
-      ->add_option("--syn-pps", fl->set.syn_pps,
-                   "TCP SYNs (without ACK) per second over which an attack starts; 0: not watched")
-      ->check(pps);
-  flood->add_option("--udp-pps", fl->set.udp_pps, "UDP packets per second; 0: not watched")->check(pps);
-  flood->add_option("--icmp-pps", fl->set.icmp_pps, "ICMP and ICMPv6 packets per second; 0: not watched")
-      ->check(pps);
-  flood->add_option("--frag-pps", fl->set.frag_pps, "Non-first IP fragments per second; 0: not watched")
-      ->check(pps);
-  flood
-      ->add_option("--hold", fl->set.hold,
-                   "Seconds at or under the threshold before an attack ends (default 10)")
-      ->check(CLI::Range(1u, config::kFloodMaxHold));
-  flood->add_option("--top-sources", fl->set.top_sources, "Sources an attack-started event names (default 5)")
-      ->check(CLI::Range(0u, config::kFloodMaxTop));
+  auto pps = [&](const char* name, std::optional<std::uint64_t>& v, const char* help) {
+    add_whole(flood, name, v, 0, config::kFloodMaxPps, help, "packets per second");
+  };
+  pps("--syn-pps", fl->set.syn_pps,
+      "TCP SYNs (without ACK) per second over which an attack starts; 0: not watched");
+  pps("--udp-pps", fl->set.udp_pps, "UDP packets per second; 0: not watched");
+  pps("--icmp-pps", fl->set.icmp_pps, "ICMP and ICMPv6 packets per second; 0: not watched");
+  pps("--frag-pps", fl->set.frag_pps, "Non-first IP fragments per second; 0: not watched");
+  add_whole(flood, "--hold", fl->set.hold, 1, config::kFloodMaxHold,
+            "Seconds at or under the threshold before an attack ends (default 10)", "seconds");
+  add_whole(flood, "--top-sources", fl->set.top_sources, 0, config::kFloodMaxTop,
+            "Sources an attack-started event names (default 5)");
   flood->footer(
       "Example: xdpguard flood eth1 set --syn-pps 20000 --udp-pps 200000 --hold 10\n"
       "         xdpguard flood eth1 --json\n"

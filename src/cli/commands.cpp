@@ -4,10 +4,12 @@
 #include <memory>
 
 #include "bpf/system.h"
+#include "cli/options.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "demo/demo.h"
 #include "guard/guard.h"
+#include "guard/lock.h"
 #include "report/format.h"
 #include "telemetry/flood_monitor.h"
 #include "telemetry/stats.h"
@@ -22,7 +24,7 @@ struct Args {
   std::string default_action = "pass";
   bool json = false;
   bool all = false;
-  int seconds = 8;
+  unsigned seconds = 8;
   bool generic = false;
   std::uint32_t limit_buckets = 0;  // 0: from --config, else GuardConfig's
   std::uint32_t block_entries = 0;
@@ -72,6 +74,11 @@ Result<void> cmd_attach(const Args& a) {
       std::vector<std::string> texts;
       for (const auto& r : section->rules) texts.push_back(r.text);
       XG_CHECK_CTX(g.replace_rules(texts), a.config);
+      if (!conf->never_block.empty() || !conf->management.empty()) {
+        auto never = conf->never_block;
+        never.insert(never.end(), conf->management.begin(), conf->management.end());
+        XG_CHECK_CTX(g.set_never_block(never), a.config);
+      }
       if (section->flood.any()) {
         // Flood detection's thresholds: the file's [flood], then the interface's.
         auto maps = XG_TRY_CTX(telemetry::FloodMaps::open(g), a.config);
@@ -104,8 +111,9 @@ void warn_about(const GuardStats& s) {
                  s.ifname.c_str());
   if (s.setup_pending)
     std::fprintf(stderr,
-                 "xdpguard: warning: %s: attach --config was interrupted before all its "
-                 "sets and rules were in; detach and attach again\n",
+                 "xdpguard: warning: %s: attach was interrupted after the program went live, before its "
+                 "record (program id, mode) was written; its rules are in force, and the next change "
+                 "completes the record\n",
                  s.ifname.c_str());
 }
 
@@ -161,7 +169,7 @@ Result<void> cmd_stats(const Args& a) {
 
 Result<void> cmd_demo(const Args& a) {
   DemoOptions o;
-  o.seconds = a.seconds;
+  o.seconds = static_cast<int>(a.seconds);
   o.generic = a.generic;
   return run_demo(o);
 }
@@ -182,14 +190,10 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
                      "TOML file: mode, default action and rules of this interface, sets, flood thresholds");
   attach->add_option("--default", args->default_action, "Action when no rule matches: pass|drop")
       ->check(CLI::IsMember({"pass", "drop"}));
-  attach
-      ->add_option("--limit-buckets", args->limit_buckets,
-                   "Per-source rate-limit buckets the kernel keeps (LRU; default 65536)")
-      ->check(CLI::Range(1u, 1u << 24));
-  attach
-      ->add_option("--block-entries", args->block_entries,
-                   "Blocked source prefixes the kernel keeps (LRU; default 16384)")
-      ->check(CLI::Range(1u, 1u << 24));
+  add_whole(attach, "--limit-buckets", args->limit_buckets, 1, 1u << 24,
+            "Per-source rate-limit buckets the kernel keeps (LRU; default 65536)");
+  add_whole(attach, "--block-entries", args->block_entries, 1, 1u << 24,
+            "Blocked source prefixes the kernel keeps (LRU; default 16384)");
   attach->footer(
       "Example: xdpguard attach veth1 --mode native\n"
       "         xdpguard attach eth1 --config /etc/xdpguard.toml");
@@ -219,7 +223,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   bind(stats, cmd_stats, true);
 
   auto* demo = app.add_subcommand("demo", "Self-contained lab: attach, traffic, live counters");
-  demo->add_option("--seconds", args->seconds, "Traffic duration")->check(CLI::Range(1, 600));
+  add_whole(demo, "--seconds", args->seconds, 1, 600, "Traffic duration (default 8)", "seconds");
   demo->add_flag("--generic", args->generic, "Attach in generic (SKB) mode");
   demo->footer("Example: xdpguard demo --seconds 10");
   bind(demo, cmd_demo, false);
@@ -231,6 +235,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
 }
 
 int run(Command& cmd, const Globals& g) {
+  set_lock_wait(std::chrono::seconds(g.wait));
   if (g.verbose >= 2)
     spdlog::set_level(spdlog::level::trace);
   else if (g.verbose == 1)

@@ -16,6 +16,7 @@ namespace xdpguard::cli {
 struct Globals {
   std::string netns;
   int verbose = 0;
+  unsigned wait = 60;  // seconds a command waits for an interface's lock (--wait)
 };
 
 // The chosen subcommand: what to run, and the context for its error line

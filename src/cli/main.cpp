@@ -19,10 +19,15 @@ int run_main(int argc, char** argv) {
   xdpguard::cli::Globals globals;
   app.add_option("-n,--netns", globals.netns, "Act inside network namespace NETNS (like ip -n)");
   app.add_flag("-v,--verbose", globals.verbose, "More log output (-vv: libbpf debug)");
+  app.add_option("--wait", globals.wait,
+                 "Seconds to wait for an interface's lock held by another xdpguard command, then fail naming "
+                 "it (default 60; 0: fail at once)")
+      ->check(CLI::Range(0u, 86400u));
   app.footer(
       "Examples:\n"
       "  xdpguard attach veth1 --mode native\n"
       "  xdpguard -n lab stats veth1 --json\n"
+      "  xdpguard --wait 5 rule add veth1 'drop tcp dport 23'\n"
       "  xdpguard demo");
 
   xdpguard::cli::Command cmd;
@@ -30,7 +35,7 @@ int run_main(int argc, char** argv) {
   // CLI11 would call an unknown word an "extra argument"; name it properly.
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "-n" || a == "--netns") {
+    if (a == "-n" || a == "--netns" || a == "--wait") {
       ++i;
       continue;
     }

@@ -158,15 +158,26 @@ TEST_F(BtfTest, DdosLayoutsMatch) {
                  XG_MEMBER(xdpguard_limit_key, len), XG_MEMBER(xdpguard_limit_key, pad),
                  XG_MEMBER(xdpguard_limit_key, addr)});
   expect_struct("xdpguard_block_key", sizeof(xdpguard_block_key),
-                {XG_MEMBER(xdpguard_block_key, family), XG_MEMBER(xdpguard_block_key, len),
-                 XG_MEMBER(xdpguard_block_key, pad), XG_MEMBER(xdpguard_block_key, addr)});
+                {XG_MEMBER(xdpguard_block_key, rule), XG_MEMBER(xdpguard_block_key, family),
+                 XG_MEMBER(xdpguard_block_key, len), XG_MEMBER(xdpguard_block_key, pad),
+                 XG_MEMBER(xdpguard_block_key, addr)});
+  expect_struct("xdpguard_noblock_key", sizeof(xdpguard_noblock_key),
+                {XG_MEMBER(xdpguard_noblock_key, prefixlen), XG_MEMBER(xdpguard_noblock_key, len),
+                 XG_MEMBER(xdpguard_noblock_key, family), XG_MEMBER(xdpguard_noblock_key, addr)});
   expect_struct(
       "xdpguard_block", sizeof(xdpguard_block),
       {XG_MEMBER(xdpguard_block, expires_ns), XG_MEMBER(xdpguard_block, added_ns),
        XG_MEMBER(xdpguard_block, packets), XG_MEMBER(xdpguard_block, rule), XG_MEMBER(xdpguard_block, pad)});
   expect_struct("xdpguard_ddos", sizeof(xdpguard_ddos),
                 {XG_MEMBER(xdpguard_ddos, block_until), XG_MEMBER(xdpguard_ddos, fake_now),
-                 XG_MEMBER(xdpguard_ddos, lens4), XG_MEMBER(xdpguard_ddos, lens6)});
+                 XG_MEMBER(xdpguard_ddos, swept_ns), XG_MEMBER(xdpguard_ddos, reserved)});
+  expect_struct("xdpguard_synproxy", sizeof(xdpguard_synproxy),
+                {XG_MEMBER(xdpguard_synproxy, active), XG_MEMBER(xdpguard_synproxy, mss4),
+                 XG_MEMBER(xdpguard_synproxy, mss6), XG_MEMBER(xdpguard_synproxy, wscale),
+                 XG_MEMBER(xdpguard_synproxy, ttl), XG_MEMBER(xdpguard_synproxy, nports),
+                 XG_MEMBER(xdpguard_synproxy, state), XG_MEMBER(xdpguard_synproxy, ports),
+                 XG_MEMBER(xdpguard_synproxy, mac), XG_MEMBER(xdpguard_synproxy, host),
+                 XG_MEMBER(xdpguard_synproxy, pad)});
 }
 
 TEST_F(BtfTest, DdosMapsHoldAbiTypes) {
@@ -174,10 +185,14 @@ TEST_F(BtfTest, DdosMapsHoldAbiTypes) {
              XDPGUARD_MAX_RULES + 1, "xdpguard_bucket");
   expect_map(XDPGUARD_PIN_LIMIT_SRC, BPF_MAP_TYPE_LRU_HASH, sizeof(xdpguard_limit_key),
              sizeof(xdpguard_bucket), 65536, "xdpguard_bucket");
-  expect_map(XDPGUARD_PIN_BLOCKED, BPF_MAP_TYPE_LRU_HASH, sizeof(xdpguard_block_key), sizeof(xdpguard_block),
+  expect_map(XDPGUARD_PIN_BLOCKED, BPF_MAP_TYPE_HASH, sizeof(xdpguard_block_key), sizeof(xdpguard_block),
              16384, "xdpguard_block");
+  expect_map(XDPGUARD_PIN_NOBLOCK, BPF_MAP_TYPE_LPM_TRIE, sizeof(xdpguard_noblock_key), sizeof(std::uint32_t),
+             XDPGUARD_NOBLOCK_MAX, "__u32");
   expect_map(XDPGUARD_PIN_DDOS, BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(xdpguard_ddos), 1,
              "xdpguard_ddos");
+  expect_map(XDPGUARD_PIN_SYNPROXY, BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(xdpguard_synproxy), 1,
+             "xdpguard_synproxy");
 }
 
 TEST_F(BtfTest, CounterMapsHoldAbiCounters) {

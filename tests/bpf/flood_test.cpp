@@ -170,10 +170,10 @@ class FloodMonitorTest : public FloodTest {
     cfg.top = 3;
     ASSERT_TRUE(maps().set_config(cfg));
     // An interface no real one has, so that the lock is this test's own.
-    lock_ = telemetry::ReaderLockId{0xf100d000ULL + static_cast<std::uint64_t>(::getpid()), 1, "test0"};
+    lock_ = telemetry::ReaderLockId{0xf100d000ULL + static_cast<std::uint64_t>(::getpid()), 1, "test0", {}};
   }
   void TearDown() override {
-    std::filesystem::remove(fmt::format("/run/lock/xdpguard/ns{}-1.flood.lock", lock_.netns_id));
+    std::filesystem::remove(std::string(kRuntimeDir) + "/" + lock_.lock_name("flood"));
   }
   FloodMonitor monitor(bool locked = true, bool with_talkers = true) {
     std::optional<telemetry::Talkers> t;

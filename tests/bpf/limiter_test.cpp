@@ -133,13 +133,14 @@ TEST_F(LimiterTest, LimitedRulesInARow) {
   // Not UDP port 53: under rule 1 and 2 would fall to "drop" anyway; a TCP
   // packet meets no limited rule.
   EXPECT_EQ(run(tcp4("198.18.1.5"), 1), "d");
-  // Twenty limited rules, all under: past the resume limit the packet passes
-  // and is counted.
+  // Twenty limited rules, all under, then pass: past the resume limit the
+  // rules after cannot be looked at, and the packet takes the stricter
+  // verdict, drop, counted (it used to pass: issue 16).
   std::vector<std::string> many;
   for (int i = 0; i < 20; i++) many.push_back("drop udp limit over " + std::to_string(1000 + i) + "/s");
-  many.emplace_back("drop");
+  many.emplace_back("pass");
   rules(many);
-  EXPECT_EQ(run(udp4("198.18.1.1"), 1), "p");
+  EXPECT_EQ(run(udp4("198.18.1.1"), 1), "d");
   EXPECT_EQ(ddos(XDPGUARD_DDOS_RESUME_FAILED).packets, 1u);
 }
 
@@ -240,6 +241,126 @@ TEST_F(LimiterTest, BlockIPv6Prefix) {
   ASSERT_TRUE(b);
   ASSERT_EQ(b->size(), 1u);
   EXPECT_EQ(rules::prefix_to_string((*b)[0].prefix), "fd00:1:2::/48");
+}
+
+// Issue 16: a spoofed flood made a block of a trusted host's /24, and the
+// block was checked before every rule. A block is a match at its rule's
+// position: an earlier rule that matches still wins.
+TEST_F(LimiterTest, ABlockDropsOnlyWhatReachesItsRule) {
+  rules({"pass udp saddr 198.18.100.7",
+         "drop ip udp dport 7000 limit over 100/s burst 1 per saddr/24 block 60s", "pass"});
+  // Spoofed sources of the trusted host's /24 trip the limit: blocked.
+  EXPECT_EQ(run(udp4("198.18.100.9", 7000), 2), "pd");
+  auto b = guard_->blocked();
+  ASSERT_TRUE(b) << b.error().message();
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ(rules::prefix_to_string((*b)[0].prefix), "198.18.100.0/24");
+  // The trusted host is passed by rule 1, before the block: every protocol
+  // and port of it, its UDP to 7000 too.
+  EXPECT_EQ(run(udp4("198.18.100.7", 7000), 5), "ppppp");
+  EXPECT_EQ(run(udp4("198.18.100.7", 53), 3), "ppp");
+  // Its neighbours reach rule 2's position: the block drops them, any port
+  // and protocol (and counts them for rule 2).
+  EXPECT_EQ(run(udp4("198.18.100.10", 53), 2), "dd");
+  EXPECT_EQ(run(tcp4("198.18.100.11"), 1), "d");
+  EXPECT_EQ(run(udp4("198.18.101.1", 53), 1), "p");
+  auto ids = guard_->rules();
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(rule_packets((*ids)[0].id), 8u);
+  EXPECT_EQ(rule_packets((*ids)[1].id), 1u + 3u);  // the over-limit drop, then the block's three
+  EXPECT_EQ(ddos(XDPGUARD_DDOS_BLOCKED).packets, 3u);
+  b = guard_->blocked();
+  ASSERT_TRUE(b);
+  EXPECT_EQ((*b)[0].packets, 3u);
+}
+
+// Blocks of two rules: each one drops from its own rule's position, so a
+// rule between them wins over the later block and loses to the earlier one.
+TEST_F(LimiterTest, BlocksOfSeveralRulesInPositionOrder) {
+  rules({"drop ip udp dport 1000 limit over 10/s burst 1 per saddr block 20s", "pass ip tcp dport 22",
+         "drop ip udp limit over 10/s burst 1 per saddr/24 block 20s", "pass"});
+  auto tcp22 = Packet().eth().ipv4("198.18.5.5", "198.18.0.254").tcp(1000, 22).bytes();
+  // Rule 3 blocks 198.18.5.0/24.
+  EXPECT_EQ(run(udp4("198.18.5.5"), 2), "pd");
+  // Rule 2 comes before that block: SSH passes.
+  EXPECT_EQ(run(tcp22, 1), "p");
+  // UDP to 1000: under rule 1's limit, on to rule 3's position: blocked.
+  EXPECT_EQ(run(udp4("198.18.5.5", 1000), 1), "d");
+  // Over rule 1's limit: rule 1 blocks 198.18.5.5 too, at position 1 ...
+  EXPECT_EQ(run(udp4("198.18.5.5", 1000), 1), "d");
+  // ... before rule 2: now SSH from it is dropped, counted for rule 1.
+  EXPECT_EQ(run(tcp22, 1), "d");
+  auto ids = guard_->rules();
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(rule_packets((*ids)[0].id), 2u);  // its over-limit drop and its block's
+  EXPECT_EQ(rule_packets((*ids)[1].id), 1u);
+  EXPECT_EQ(rule_packets((*ids)[2].id), 2u);  // its over-limit drop and its block's
+  EXPECT_EQ(ddos(XDPGUARD_DDOS_BLOCKED).packets, 2u);
+}
+
+// Issue 16: the block list was an LRU map: spoofing more prefixes than it
+// holds evicted the blocks that mattered (fail open). It is a plain hash
+// now: a full list makes no new blocks (counted), and the limit still drops
+// what is over it.
+TEST_F(LimiterTest, SpoofedPrefixesCannotFlushTheBlockList) {
+  rules({"drop ip udp limit over 10/s burst 1 per saddr block 60s", "pass"});
+  EXPECT_EQ(run(udp4("198.18.1.1"), 2), "pd");
+  EXPECT_EQ(run(tcp4("198.18.1.1"), 1), "d");  // blocked
+  // 200 more sources over the limit, into a list of 64 entries.
+  for (int i = 0; i < 200; ++i) {
+    const auto src = fmt::format("198.18.{}.{}", 2 + i / 200, 1 + i % 200);
+    EXPECT_EQ(run(udp4(src.c_str()), 2), "pd") << src;
+  }
+  EXPECT_EQ(ddos(XDPGUARD_DDOS_BLOCK_ADDED).packets, 64u);
+  EXPECT_EQ(ddos(XDPGUARD_DDOS_BLOCK_FAILED).packets, 200u - 63u);
+  // The first block holds.
+  EXPECT_EQ(run(tcp4("198.18.1.1"), 1), "d");
+  // Once blocks expire, a full list makes room: the sweep deletes the
+  // expired ones (at most once a second) and the new block goes in.
+  later(61 * kSec);
+  EXPECT_EQ(run(tcp4("198.18.1.1"), 1), "p");
+  EXPECT_EQ(run(udp4("198.18.9.9"), 2), "pd");
+  EXPECT_EQ(run(tcp4("198.18.9.9"), 1), "d");
+  auto b = guard_->blocked();
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->size(), 1u);
+}
+
+// never-block: a block that would cover a never-block prefix (or lie in one)
+// is not made; the limit still applies. Setting the list lifts the blocks in
+// force that cover it.
+TEST_F(LimiterTest, NeverBlockPrefixesAreNeverBlocked) {
+  rules({"drop ip udp limit over 10/s burst 1 per saddr/24 block 60s", "pass"});
+  auto p7 = rules::parse_prefix("198.18.100.7");
+  auto net = rules::parse_prefix("198.18.200.0/24");
+  ASSERT_TRUE(p7 && net);
+  ASSERT_TRUE(guard_->set_never_block({*p7, *net}));
+  // A spoofed neighbour of .7: over the limit, but its /24 holds .7.
+  EXPECT_EQ(run(udp4("198.18.100.9"), 3), "pdd");
+  EXPECT_EQ(run(tcp4("198.18.100.7"), 1), "p");
+  EXPECT_EQ(run(tcp4("198.18.100.9"), 1), "p");
+  // Inside a never-block /24: the same.
+  EXPECT_EQ(run(udp4("198.18.200.50"), 2), "pd");
+  EXPECT_EQ(run(tcp4("198.18.200.50"), 1), "p");
+  EXPECT_EQ(ddos(XDPGUARD_DDOS_BLOCK_SKIPPED).packets, 3u);
+  EXPECT_EQ(ddos(XDPGUARD_DDOS_BLOCK_ADDED).packets, 0u);
+  // Elsewhere blocks are made as before.
+  EXPECT_EQ(run(udp4("198.18.101.9"), 2), "pd");
+  EXPECT_EQ(run(tcp4("198.18.101.1"), 1), "d");
+  // A never-block list that covers it lifts that block.
+  auto p101 = rules::parse_prefix("198.18.101.1");
+  ASSERT_TRUE(p101);
+  ASSERT_TRUE(guard_->set_never_block({*p7, *net, *p101}));
+  EXPECT_EQ(run(tcp4("198.18.101.1"), 1), "p");
+  auto listed = guard_->never_block();
+  ASSERT_TRUE(listed) << listed.error().message();
+  std::vector<std::string> texts;
+  for (const auto& p : *listed) texts.push_back(rules::prefix_to_string(p));
+  EXPECT_EQ(texts, (std::vector<std::string>{"198.18.100.7", "198.18.101.1", "198.18.200.0/24"}));
+  ASSERT_TRUE(guard_->set_never_block({}));
+  listed = guard_->never_block();
+  ASSERT_TRUE(listed);
+  EXPECT_TRUE(listed->empty());
 }
 
 TEST_F(LimiterTest, TheLargestRuleSetsOfLimitedRulesLoad) {

@@ -3,14 +3,16 @@
 // at every offset too). Whatever arrives, the program must never return
 // XDP_ABORTED, must return the action configured for the frame's class, and
 // exactly one of the exclusive parse counters (ipv4, ipv6, non_ip, truncated,
-// malformed) must grow by one packet and the frame's bytes; fragment is extra.
+// malformed, unsafe) must grow by one packet and the frame's bytes; fragment
+// is extra.
 // The userspace compile of parse.h must agree on the counter, and both must
 // agree with an independent oracle built from the frame's header layout: a
 // frame cut before the end of the last header the parser reads, or before the
 // end of the IP datagram its length field announces, is truncated; otherwise it
 // is what the whole frame is. A second sweep cuts the datagram with the frame
 // (length field rewritten to the cut), so that the header bounds are what
-// decides.
+// decides; there a first fragment cut inside its own L4 header (or IPv6
+// header chain) is unsafe.
 #include <netinet/in.h>  // glibc first: linux/in.h (from parse.h) then defers to it
 #include <xdpguard/parse.h>
 
@@ -39,8 +41,9 @@ constexpr int kIpv6 = XDPGUARD_PARSE_IPV6;
 constexpr int kNonIp = XDPGUARD_PARSE_NON_IP;
 constexpr int kTruncated = XDPGUARD_PARSE_TRUNCATED;
 constexpr int kMalformed = XDPGUARD_PARSE_MALFORMED;
+constexpr int kUnsafe = XDPGUARD_PARSE_UNSAFE;
 constexpr int kFragment = XDPGUARD_PARSE_FRAGMENT;
-constexpr int kExclusive = XDPGUARD_PARSE_MALFORMED + 1;  // ipv4..malformed
+constexpr int kExclusive = XDPGUARD_PARSE_UNSAFE + 1;  // ipv4..unsafe
 
 // BPF_PROG_TEST_RUN refuses XDP input shorter than an Ethernet header
 // (EINVAL), and no driver hands XDP such a runt: shorter cuts are checked in
@@ -61,9 +64,13 @@ GuardConfig distinct_actions() {
   return cfg;
 }
 
+// The configurations below either drop truncated and malformed frames or
+// pass everything: then a truncated frame with a sound IP header (which goes
+// through the rules, docs/parsing.md) gets the same verdict as one without.
 std::uint32_t expected_action(int outcome, const GuardConfig& cfg) {
   switch (outcome) {
     case kNonIp: return cfg.non_ip_action;
+    case kUnsafe: return XDP_DROP;
     case kTruncated:
     case kMalformed: return cfg.malformed_action;
     default: return cfg.default_action;
@@ -98,6 +105,10 @@ struct Subject {
   // shortest cut not truncated when the datagram is cut with the frame.
   std::optional<std::size_t> ip_off = std::nullopt;
   std::size_t headers_needed = 0;
+  // The first fragment of several: a datagram cut after this offset (the IP
+  // header, or IPv6's fragment header) but short of headers_needed hides its
+  // L4 header from the rules: unsafe, not truncated (RFC 1858, RFC 7112).
+  std::optional<std::size_t> first_fragment_from = std::nullopt;
 };
 
 constexpr std::size_t kWholeFrame = static_cast<std::size_t>(-1);
@@ -142,6 +153,25 @@ std::size_t needed_headers(const Packet& p, std::optional<std::size_t>* ip_off) 
   return needed;
 }
 
+// Where a first fragment's own headers end (see Subject), if p is one. ICMP
+// needs its whole 8-byte header in a first fragment.
+std::optional<std::size_t> first_fragment_from(const Packet& p, std::size_t* headers_needed) {
+  std::optional<std::size_t> from;
+  for (const auto& h : p.layout()) {
+    const Bytes f = p.bytes();
+    if (h.name == "ipv4" && !from) {
+      const unsigned flags_off = (f[h.offset + 6] << 8) | f[h.offset + 7];
+      if ((flags_off & 0x2000) && !(flags_off & 0x1fff)) from = h.offset + (f[h.offset] & 0x0f) * 4u;
+    } else if (h.name == "fragment6" && !from) {
+      const unsigned off_m = (f[h.offset + 2] << 8) | f[h.offset + 3];
+      if ((off_m & 1) && !(off_m & 0xfff8)) from = h.end();
+    } else if (from && (h.name == "icmp" || h.name == "icmp6")) {
+      *headers_needed = std::max(*headers_needed, h.offset + 8);
+    }
+  }
+  return from;
+}
+
 // End of the IP datagram starting at `off`, by its own length field.
 std::size_t datagram_end(const Bytes& f, std::size_t off) {
   if ((f[off] >> 4) == 4) return off + be16(&f[off + 2]);
@@ -183,8 +213,9 @@ std::vector<Subject> sample_subjects() {
     sub.frame = s.packet.bytes();
     UserParse whole = parse_in_userspace(sub.frame);  // parse_test pins these to its table
     sub.outcome = whole.outcome;
-    sub.frag = whole.pkt.frag != 0;
+    sub.frag = whole.pkt.frag == XDPGUARD_FRAG_LATER;
     sub.headers_needed = needed_headers(s.packet, &sub.ip_off);
+    sub.first_fragment_from = first_fragment_from(s.packet, &sub.headers_needed);
     sub.needed = sub.headers_needed;
     if (sub.ip_off) sub.needed = std::max(sub.needed, datagram_end(sub.frame, *sub.ip_off));
     out.push_back(std::move(sub));
@@ -228,18 +259,20 @@ std::vector<Subject> corrupt_subjects() {
       {"tcp_zero_length_option",
        Packet().eth().ipv4(kA4, kB4).tcp(1, 2).tcp_options({0x02, 0x00, 0x00, 0x00}).bytes(), kIpv4, false,
        kWholeFrame},
-      // a 9th extension header is one too many (the datagram is checked
+      // any number of extension headers is walked (the datagram is checked
       // against the frame before the walk: any cut is truncated)
-      {"ipv6_chain9", dest_opts_chain(9).bytes(), kMalformed, false, kWholeFrame},
-      {"ipv6_chain32", dest_opts_chain(32).bytes(), kMalformed, false, kWholeFrame},
-      // a "loop": each hop-by-hop header names hop-by-hop as the next one
+      {"ipv6_chain9", dest_opts_chain(9).bytes(), kIpv6, false, kWholeFrame},
+      {"ipv6_chain32", dest_opts_chain(32).bytes(), kIpv6, false, kWholeFrame},
+      {"ipv6_chain150", dest_opts_chain(150).bytes(), kIpv6, false, kWholeFrame},
+      // a "loop": each hop-by-hop header names hop-by-hop as the next one,
+      // until the datagram ends: cut short, with no upper-layer header
       {"ipv6_hop_by_hop_loop",
        [] {
          Packet p = Packet().eth().ipv6(kA6, kB6);
          for (int i = 0; i < 12; i++) p.hop_by_hop().proto(0);
          return p.bytes();
        }(),
-       kMalformed, false, kWholeFrame},
+       kTruncated, false, kWholeFrame},
       {"ipv6_ext_len0_options",  // PadN of length 0 + Pad1s: legal, minimal
        Packet().eth().ipv6(kA6, kB6).hop_by_hop({0x01, 0x00, 0x00, 0x00}).udp(1, 2).bytes(), kIpv6, false,
        kWholeFrame},
@@ -289,8 +322,8 @@ void check_frame(GuardUnderTest& guard, const GuardConfig& cfg, std::span<const 
   UserParse u = parse_in_userspace(frame);
   EXPECT_EQ(u.outcome, expect_outcome) << "userspace parser: " << parse_counter_name(u.outcome)
                                        << ", expected " << parse_counter_name(expect_outcome);
-  EXPECT_EQ(u.pkt.frag != 0, expect_frag);
-  if (u.pkt.frag) {
+  EXPECT_EQ(u.pkt.frag == XDPGUARD_FRAG_LATER, expect_frag);
+  if (u.pkt.frag == XDPGUARD_FRAG_LATER) {
     EXPECT_EQ(u.pkt.sport, 0);
     EXPECT_EQ(u.pkt.dport, 0);
     EXPECT_EQ(u.pkt.l4_off, 0);
@@ -347,7 +380,11 @@ void sweep_datagram(GuardUnderTest& guard, const GuardConfig& cfg, const Subject
       SCOPED_TRACE(std::string(keep_frame ? "padded" : "cut") + " datagram ending at " + std::to_string(cut) +
                    ": " + to_hex(f));
       const bool short_of_headers = cut < s.headers_needed;
-      check_frame(guard, cfg, f, short_of_headers ? kTruncated : s.outcome,
+      const bool unsafe = short_of_headers && s.first_fragment_from && cut >= *s.first_fragment_from;
+      check_frame(guard, cfg, f,
+                  unsafe             ? kUnsafe
+                  : short_of_headers ? kTruncated
+                                     : s.outcome,
                   short_of_headers ? false : s.frag);
       if (::testing::Test::HasFatalFailure()) return;
     }

@@ -1,18 +1,29 @@
 // The synproxy stage (bpf/synproxy.bpf.c) in BPF_PROG_TEST_RUN: SYNs built
 // by scapy go in, and scapy judges the SYN-ACKs that come out (checksums
 // recomputed from its own protocol definitions, options, lengths, addresses);
-// the kernel's own cookie check judges the ACKs. Conntrack ("established")
-// and the kernel's SYNPROXY are exercised by the e2e test.
+// the kernel's own cookie check judges the ACKs. Frames not for this host
+// (other MACs, addresses that are not local) and SYNs with FIN or RST are
+// never answered; a packet of a real socket's 4-tuple passes (a lab's
+// namespace, its sockets). Conntrack ("established") and the kernel's
+// SYNPROXY are exercised by the e2e test.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <sstream>
 #include <string>
 
+#include "bpf/system.h"
 #include "bpf/test_run.h"
 #include "core/process.h"
+#include "core/unique_fd.h"
+#include "lab/lab.h"
+#include "rules/parser.h"
 #include "support/classifier_fixture.h"
 #include "support/packet.h"
 
@@ -134,6 +145,16 @@ std::uint32_t be32(const Bytes& b, std::size_t at) {
 // The cookie: the sequence number of an untagged SYN-ACK.
 std::uint32_t cookie_of(const Bytes& synack, bool v6) { return be32(synack, 14 + (v6 ? 40 : 20) + 4); }
 
+// Whom the in-process stage answers for: the server of lab_packet() (MAC
+// 02:00:00:00:00:02, 198.18.0.2 and fd00::2), as an attached one answers
+// for its interface's MAC and the namespace's local addresses.
+SynproxyIdentity lab_server_identity() {
+  SynproxyIdentity id;
+  id.mac = {0x02, 0, 0, 0, 0, 0x02};
+  for (const char* a : {"198.18.0.2", "fd00::2"}) id.local.push_back(*rules::parse_prefix(a));
+  return id;
+}
+
 class SynproxyTest : public ClassifierFixture {
  protected:
   void SetUp() override {
@@ -141,6 +162,7 @@ class SynproxyTest : public ClassifierFixture {
     if (HasFatalFailure()) return;
     SynproxyConfig cfg;
     cfg.ports = {80, 443};
+    cfg.identity = lab_server_identity();
     auto st = guard_->synproxy_enable(cfg, /*host=*/false);
     ASSERT_TRUE(st) << st.error().message();
     ASSERT_EQ(st->state, XDPGUARD_SYNPROXY_ON);
@@ -271,11 +293,185 @@ TEST_F(SynproxyTest, DisableStopsItAndEnableAgainWorks) {
   EXPECT_EQ(guard_->synproxy_disable().error().code(), ENOENT);
   SynproxyConfig cfg;
   cfg.ports = {80};
+  cfg.identity = lab_server_identity();
   ASSERT_TRUE(guard_->synproxy_enable(cfg, false));
   auto again = guard_->synproxy_enable(cfg, false);
   ASSERT_FALSE(again);
   EXPECT_NE(again.error().message().find("on already"), std::string::npos) << again.error().message();
   EXPECT_EQ(go(syn).verdict, XDP_TX);
+}
+
+// Frames that are not for this host, built by scapy: "name hex" per line.
+// Every one is a plain SYN to port 80 that the stage would answer if it
+// were addressed to the lab server (02:00:00:00:00:02, 198.18.0.2, fd00::2).
+constexpr const char* kNotForUs = R"PY(
+import logging
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+from scapy.all import *
+US, C = "02:00:00:00:00:02", "02:00:00:00:00:01"
+syn = TCP(sport=40000, dport=80, flags="S", seq=1000, options=[("MSS", 1460)])
+cases = {
+  "broadcast_mac": Ether(dst="ff:ff:ff:ff:ff:ff", src=C) / IP(src="198.18.0.1", dst="198.18.0.2") / syn,
+  "multicast_mac": Ether(dst="01:00:5e:00:00:01", src=C) / IP(src="198.18.0.1", dst="198.18.0.2") / syn,
+  "other_hosts_mac": Ether(dst="02:00:00:00:00:99", src=C) / IP(src="198.18.0.1", dst="198.18.0.2") / syn,
+  "other_hosts_mac_v6": Ether(dst="02:00:00:00:00:99", src=C) / IPv6(src="fd00::1", dst="fd00::2") / syn,
+  "ipv6_multicast_mac": Ether(dst="33:33:00:00:00:02", src=C) / IPv6(src="fd00::1", dst="fd00::2") / syn,
+  "not_local_ip": Ether(dst=US, src=C) / IP(src="198.18.0.1", dst="198.18.5.5") / syn,
+  "subnet_broadcast_ip": Ether(dst=US, src=C) / IP(src="198.18.0.1", dst="198.18.0.255") / syn,
+  "limited_broadcast_ip": Ether(dst=US, src=C) / IP(src="198.18.0.1", dst="255.255.255.255") / syn,
+  "multicast_ip": Ether(dst=US, src=C) / IP(src="198.18.0.1", dst="224.0.0.1") / syn,
+  "not_local_ipv6": Ether(dst=US, src=C) / IPv6(src="fd00::1", dst="fd00::99") / syn,
+  "multicast_ipv6": Ether(dst=US, src=C) / IPv6(src="fd00::1", dst="ff02::1") / syn,
+  "vlan_other_mac": Ether(dst="02:00:00:00:00:99", src=C) / Dot1Q(vlan=7) / IP(src="198.18.0.1", dst="198.18.0.2") / syn,
+  "ours": Ether(dst=US, src=C) / IP(src="198.18.0.1", dst="198.18.0.2") / syn,
+  "ours_v6": Ether(dst=US, src=C) / IPv6(src="fd00::1", dst="fd00::2") / syn,
+}
+for name, p in cases.items():
+    print(name, bytes(p).hex())
+)PY";
+
+// The proxy answers only frames for this host: anything else passes
+// untouched (the kernel then does what it would without the proxy).
+TEST_F(SynproxyTest, SynsThatAreNotForThisHostArePassedUntouched) {
+  std::istringstream frames(run_python(kNotForUs));
+  std::string name, hex;
+  int passed = 0, answered = 0;
+  while (frames >> name >> hex) {
+    const Bytes in = from_hex(hex);
+    auto r = go(in);
+    if (name.rfind("ours", 0) == 0) {
+      EXPECT_EQ(r.verdict, XDP_TX) << name;
+      ++answered;
+      continue;
+    }
+    EXPECT_EQ(r.verdict, XDP_PASS) << name << ": a SYN not for this host must not be answered";
+    EXPECT_EQ(to_hex(r.out), to_hex(in)) << name << ": passed, but changed";
+    ++passed;
+  }
+  ASSERT_EQ(passed, 12);
+  ASSERT_EQ(answered, 2);
+  EXPECT_EQ(counter(XDPGUARD_DDOS_SYN_COOKIE), 2u);
+  EXPECT_EQ(counter(XDPGUARD_DDOS_NOT_LOCAL), 12u);
+}
+
+// Nor is anything else dropped or rewritten that is not for this host.
+TEST_F(SynproxyTest, OtherPacketsNotForThisHostPassToo) {
+  auto to = [](const char* dst_mac, const char* dst_ip, std::uint8_t flags) {
+    return Packet()
+        .eth(dst_mac)
+        .ipv4("198.18.0.1", dst_ip)
+        .tcp(42000, 80)
+        .seq(1)
+        .ack_seq(7)
+        .flags(flags)
+        .bytes();
+  };
+  for (std::uint8_t flags : {ACK, RST, FIN, static_cast<std::uint8_t>(SYN | FIN)}) {
+    SCOPED_TRACE(static_cast<int>(flags));
+    EXPECT_EQ(go(to("02:00:00:00:00:99", "198.18.0.2", flags)).verdict, XDP_PASS);
+    EXPECT_EQ(go(to("02:00:00:00:00:02", "198.18.9.9", flags)).verdict, XDP_PASS);
+    EXPECT_EQ(go(to("02:00:00:00:00:02", "198.18.0.2", flags)).verdict, XDP_DROP);  // ours: no connection
+  }
+}
+
+// Only a plain SYN (ACK, RST, FIN clear) gets a cookie. SYN|FIN and SYN|RST
+// come from scanners and stack fingerprinting, never from a client; a
+// listening socket discards them, and so does the stage (counted). ECN's
+// SYN (ECE|CWR) and SYNs with PSH or URG are SYNs a listener accepts.
+TEST_F(SynproxyTest, OnlyPlainSynsAreAnswered) {
+  auto syn = [](std::uint8_t flags) {
+    return Packet().eth().ipv4("198.18.0.1", "198.18.0.2").tcp(44000, 80).seq(9).flags(flags).bytes();
+  };
+  for (std::uint8_t f :
+       {static_cast<std::uint8_t>(SYN | FIN), static_cast<std::uint8_t>(SYN | RST),
+        static_cast<std::uint8_t>(SYN | FIN | RST), static_cast<std::uint8_t>(SYN | FIN | PSH | URG)})
+    EXPECT_EQ(go(syn(f)).verdict, XDP_DROP) << "flags " << static_cast<int>(f);
+  EXPECT_EQ(counter(XDPGUARD_DDOS_SYN_INVALID), 4u);
+  EXPECT_EQ(counter(XDPGUARD_DDOS_SYN_COOKIE), 0u);
+  for (std::uint8_t f : {SYN, static_cast<std::uint8_t>(SYN | ECE | CWR),
+                         static_cast<std::uint8_t>(SYN | PSH), static_cast<std::uint8_t>(SYN | URG)})
+    EXPECT_EQ(go(syn(f)).verdict, XDP_TX) << "flags " << static_cast<int>(f);
+  EXPECT_EQ(counter(XDPGUARD_DDOS_SYN_COOKIE), 4u);
+  // A SYN|ACK to the port is no handshake of ours: no connection, dropped.
+  EXPECT_EQ(go(syn(SYN | ACK)).verdict, XDP_DROP);
+  EXPECT_EQ(counter(XDPGUARD_DDOS_SYN_COOKIE), 4u);
+}
+
+// A connection the host has a socket for passes, conntrack or not (one open
+// before `enable` is in no conntrack table); only its exact 4-tuple does: a
+// spoofed ACK of no socket, with a bad cookie, is dropped as before. Real
+// sockets in a lab: a listener in the server's namespace, a client in the
+// client's; the frames run through the stage in the server's namespace,
+// where its socket lookup looks.
+TEST_F(SynproxyTest, APacketOfARealSocketPassesASpoofedAckDoesNot) {
+  auto lab = Lab::create({.ipv6 = false, .prefix = "xd10"});
+  ASSERT_TRUE(lab) << lab.error().message();
+  constexpr std::uint16_t kPort = 443;
+  UniqueFd listener, accepted, client;
+  ASSERT_TRUE(run_in_netns(lab->server().netns, [&] {
+    listener.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!listener) {
+      ADD_FAILURE() << "socket: " << std::strerror(errno);
+      return;
+    }
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(kPort);
+    inet_pton(AF_INET, lab->server().ip4.c_str(), &a.sin_addr);
+    int one = 1;
+    ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    EXPECT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(listener.get(), 8), 0);
+  }));
+  std::uint16_t cport = 0;
+  ASSERT_TRUE(run_in_netns(lab->client().netns, [&] {
+    client.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!client) {
+      ADD_FAILURE() << "socket: " << std::strerror(errno);
+      return;
+    }
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(kPort);
+    inet_pton(AF_INET, lab->server().ip4.c_str(), &a.sin_addr);
+    timeval tv{5, 0};
+    ::setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    EXPECT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+    sockaddr_in me{};
+    socklen_t len = sizeof me;
+    ::getsockname(client.get(), reinterpret_cast<sockaddr*>(&me), &len);
+    cport = ntohs(me.sin_port);
+  }));
+  ASSERT_NE(cport, 0);
+  accepted.reset(::accept(listener.get(), nullptr, nullptr));
+  ASSERT_TRUE(accepted);
+
+  auto ack = [&](std::uint16_t sport, std::uint8_t flags) {
+    return Packet()
+        .eth()
+        .ipv4(lab->client().ip4, lab->server().ip4)
+        .tcp(sport, kPort)
+        .seq(12345)
+        .ack_seq(0x5eed)
+        .flags(flags)
+        .payload(5)
+        .bytes();
+  };
+  std::uint32_t real = 0, spoofed = 0, to_listener = 0, real_fin = 0;
+  ASSERT_TRUE(run_in_netns(lab->server().netns, [&] {
+    real = go(ack(cport, ACK | PSH)).verdict;
+    real_fin = go(ack(cport, ACK | FIN)).verdict;
+    spoofed = go(ack(static_cast<std::uint16_t>(cport + 1), ACK | PSH)).verdict;
+    // the listener's own port and address, but no connection: the lookup
+    // finds the listener, which is no connection
+    to_listener = go(ack(static_cast<std::uint16_t>(cport ^ 0x4000), ACK)).verdict;
+  }));
+  EXPECT_EQ(real, XDP_PASS) << "a packet of a real connection (its socket exists) was dropped";
+  EXPECT_EQ(real_fin, XDP_PASS);
+  EXPECT_EQ(spoofed, XDP_DROP) << "a spoofed ACK of no socket passed";
+  EXPECT_EQ(to_listener, XDP_DROP);
+  EXPECT_EQ(counter(XDPGUARD_DDOS_SOCKET), 2u);
+  EXPECT_EQ(counter(XDPGUARD_DDOS_ACK_INVALID), 2u);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 // its steps (core/fault.h: XDPGUARD_FAULT=<step>), which only the test build's
 // `xdpguard-faults` binary has; what is enforced is judged by real traffic,
 // never by reading the state back.
+#include <sys/stat.h>
+
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -20,19 +22,12 @@ class CrashTest : public GuardedLabTest {
  protected:
   // `xdpguard-faults -n <server> args...`, killed at `step`.
   CliRun killed_at(const std::string& step, std::vector<std::string> args) {
-    args.insert(args.begin(), {XDPGUARD_FAULT_BIN, "-n", lab_->server().netns});
-    auto r = run_cli(args, {"env", "XDPGUARD_FAULT=" + step});
+    args.insert(args.begin(), {"-n", lab_->server().netns});
+    auto r = xdpguard_faults_cli(args, {"env", "XDPGUARD_FAULT=" + step});
     EXPECT_EQ(r.code, kKilled) << step << ": " << r.err;
     return r;
   }
   CliRun xg(std::vector<std::string> args) { return xg_srv(*lab_, std::move(args)); }
-  // argv run under `prefix` (a program and its arguments).
-  static CliRun run_cli(const std::vector<std::string>& argv, std::vector<std::string> prefix) {
-    prefix.insert(prefix.end(), argv.begin(), argv.end());
-    auto r = run_process(prefix, std::chrono::seconds(60));
-    if (!r) return {-1, "", r.error().message()};
-    return {r->exit_code, r->out, r->err};
-  }
   const std::string& veth() const { return lab_->server().veth; }
 
   // The rule texts `rule list --json` shows, in order.
@@ -154,67 +149,99 @@ TEST_F(CrashTest, SetDeleteKilledAfterUnnaming) {
   EXPECT_EQ(again.code, 0) << again.err;
 }
 
-// Attach killed after the program went onto the interface, before its state
-// was pinned: status shows it, attach refuses clearly, detach cleans up.
-TEST_F(CrashTest, AttachKilledBeforePinning) {
-  ASSERT_EQ(xg({"detach", veth()}).code, 0);
-  killed_at("attach-attached", {"attach", veth()});
-  auto st = xg({"status", "--json"});
-  ASSERT_EQ(st.code, 0) << st.err;
-  auto ifs = nlohmann::json::parse(st.out)["interfaces"];
-  ASSERT_EQ(ifs.size(), 1u) << st.out;
-  EXPECT_EQ(ifs[0]["pinned"], false);
-  EXPECT_EQ(ifs[0]["attached"], true);
-  EXPECT_NE(xg({"status"}).out.find("attach died"), std::string::npos);
-  auto again = xg({"attach", veth()});
-  EXPECT_NE(again.err.find("already attached"), std::string::npos) << again.err;
-  EXPECT_EQ(xg({"detach", veth()}).code, 0);
-  EXPECT_EQ(ip_link(*lab_).find("prog/xdp"), std::string::npos);
-  EXPECT_EQ(xg({"attach", veth()}).code, 0);
-}
-
-// Attach killed after pinning, before its first rule set: nothing filters
-// (IP passes) and rule list / stats say so.
-TEST_F(CrashTest, AttachKilledBeforeTheFirstRuleSet) {
-  ASSERT_EQ(xg({"detach", veth()}).code, 0);
-  killed_at("attach-pinned", {"attach", veth(), "--default", "drop"});
-  auto list = xg({"rule", "list", veth()});
-  EXPECT_EQ(list.code, 0) << list.err;
-  EXPECT_NE(list.err.find("no classifier installed"), std::string::npos) << list.err;
-  EXPECT_NE(list.out.find("(default) pass"), std::string::npos) << list.out;
-  EXPECT_EQ(udp_delivered(*lab_, 7004, 5), 5) << "no classifier: IP packets pass";
-  auto stats = stats_json(*lab_);
-  EXPECT_GE(stats["errors"]["no_classifier"]["packets"].get<std::uint64_t>(), 5u) << stats.dump();
-  EXPECT_EQ(xg({"detach", veth()}).code, 0);
-  EXPECT_EQ(xg({"attach", veth(), "--default", "drop"}).code, 0);
-  EXPECT_EQ(udp_delivered(*lab_, 7004, 5), 0);
-}
-
-// attach --config killed between its sets and its rules: what is enforced
-// is listed, and status says the config was only half applied.
-TEST_F(CrashTest, AttachConfigKilledHalfWay) {
+// Attach builds the whole pipeline (pins in a staging directory, the first
+// rule set, the config's sets and rules), moves the pins into place, and
+// attaches last. Killed after any step, it leaves either nothing on the
+// interface (traffic as before the attach) or the whole pipeline (the
+// config's verdicts from the first packet): never a program without its
+// stages, rules or sets. The config: default drop, and a pass rule that
+// needs its set (the client is its one member).
+TEST_F(CrashTest, AttachKilledAtEveryStepLeavesNothingOrTheWholePipeline) {
   ASSERT_EQ(xg({"detach", veth()}).code, 0);
   auto set = set_file("cfg", {lab_->client().ip4});
   std::string conf = "/tmp/" + lab_->prefix() + "-crash.toml";
   {
     std::ofstream f(conf);
-    f << "[interfaces." << veth() << "]\nrules = [\"drop udp dport 7005 saddr @b\"]\n"
+    f << "[interfaces." << veth() << "]\ndefault = \"drop\"\n"
+      << "rules = [\"pass udp dport 7005 saddr @b\"]\n"
       << "[sets.b]\nfile = \"" << set << "\"\n";
   }
   files_.push_back(conf);
-  killed_at("rules-loaded", {"attach", veth(), "--config", conf});
-  auto st = nlohmann::json::parse(xg({"status", "--json"}).out)["interfaces"];
-  ASSERT_EQ(st.size(), 1u);
-  EXPECT_EQ(st[0]["setup_pending"], true);
-  EXPECT_NE(xg({"status"}).out.find("config half applied"), std::string::npos);
-  auto rules = listed();
-  EXPECT_TRUE(rules.empty()) << "the rules never went in";
-  EXPECT_EQ(udp_delivered(*lab_, 7005, 5), 5) << "and nothing drops";
-  EXPECT_NE(xg({"stats", veth()}).err.find("attach --config was interrupted"), std::string::npos);
-  EXPECT_EQ(xg({"detach", veth()}).code, 0);
-  EXPECT_EQ(xg({"attach", veth(), "--config", conf}).code, 0);
-  EXPECT_EQ(udp_delivered(*lab_, 7005, 5), 0);
-  EXPECT_EQ(nlohmann::json::parse(xg({"status", "--json"}).out)["interfaces"][0]["setup_pending"], false);
+  for (const char* step : {"rules-loaded", "set-v4-swapped", "set-v6-swapped", "rules-installed",
+                           "attach-ready", "attach-pinned", "attach-attached"}) {
+    killed_at(step, {"attach", veth(), "--config", conf});
+    const bool program = ip_link(*lab_).find("prog/xdp") != std::string::npos;
+    const int passed = udp_delivered(*lab_, 7005, 5);       // the rule passes it (with its set)
+    const int dropped = 5 - udp_delivered(*lab_, 7008, 5);  // the default drops it
+    if (program) {
+      EXPECT_EQ(passed, 5) << step << ": the program is live without the config's rule or set";
+      EXPECT_EQ(dropped, 5) << step << ": the program is live without the default action";
+    } else {
+      EXPECT_EQ(passed, 5) << step;
+      EXPECT_EQ(dropped, 0) << step << ": nothing is attached, yet something drops";
+    }
+    // Only a kill after the attach leaves the program.
+    EXPECT_EQ(program, std::string(step) == "attach-attached") << step;
+    auto st = xg({"status", "--json"});
+    ASSERT_EQ(st.code, 0) << st.err;
+    auto ifs = nlohmann::json::parse(st.out)["interfaces"];
+    if (std::string(step) == "attach-attached") {
+      // Live, record not yet final: status says so; the next change (under
+      // the lock) completes it, and rules are those of the config.
+      ASSERT_EQ(ifs.size(), 1u) << st.out;
+      EXPECT_EQ(ifs[0]["attached"], true) << st.out;
+      EXPECT_EQ(ifs[0]["setup_pending"], true) << st.out;
+      EXPECT_NE(xg({"status"}).out.find("record incomplete"), std::string::npos);
+      EXPECT_EQ(listed(), std::vector<std::string>{"pass udp saddr @b dport 7005"});
+      ASSERT_EQ(xg({"rule", "add", veth(), "drop udp dport 7009"}).code, 0);
+      auto after = nlohmann::json::parse(xg({"status", "--json"}).out)["interfaces"];
+      EXPECT_EQ(after[0]["setup_pending"], false) << after.dump();
+      EXPECT_EQ(after[0]["program_id"], ifs[0]["program_id"]);
+    } else if (std::string(step) == "attach-pinned") {
+      // Pins in place, no program: stale; a change there is refused.
+      ASSERT_EQ(ifs.size(), 1u) << st.out;
+      EXPECT_EQ(ifs[0]["attached"], false);
+      auto add = xg({"rule", "add", veth(), "drop udp dport 7009"});
+      EXPECT_EQ(add.code, 1);
+      EXPECT_NE(add.err.find("died before its program went live); run detach"), std::string::npos) << add.err;
+    } else {
+      EXPECT_TRUE(ifs.empty()) << step << ": " << st.out;
+    }
+    // The next attach (after a detach where there is something to detach)
+    // takes whatever was left.
+    (void)xg({"detach", veth()});
+    auto again = xg({"attach", veth(), "--config", conf});
+    ASSERT_EQ(again.code, 0) << step << ": " << again.err;
+    EXPECT_EQ(udp_delivered(*lab_, 7005, 5), 5) << step;
+    EXPECT_EQ(udp_delivered(*lab_, 7008, 5), 0) << step;
+    ASSERT_EQ(xg({"detach", veth()}).code, 0);
+  }
+}
+
+// A staging directory left by an attach killed before going live is removed
+// by the next attach, or by status when no command holds the lock.
+TEST_F(CrashTest, WhatAnAttachKilledBeforeGoingLiveLeftIsRemoved) {
+  ASSERT_EQ(xg({"detach", veth()}).code, 0);
+  killed_at("attach-ready", {"attach", veth(), "--default", "drop"});
+  struct stat ns{};
+  ASSERT_EQ(::stat(("/run/netns/" + lab_->server().netns).c_str(), &ns), 0);
+  const std::string dir = "/sys/fs/bpf/xdpguard/ns" + std::to_string(ns.st_ino);
+  auto staging = [&] {
+    std::error_code ec;
+    for (const auto& d : std::filesystem::directory_iterator(dir, ec))
+      if (d.path().filename().string().rfind("staging-", 0) == 0) return true;
+    return false;
+  };
+  EXPECT_TRUE(staging());
+  EXPECT_EQ(ip_link(*lab_).find("prog/xdp"), std::string::npos);
+  EXPECT_EQ(udp_delivered(*lab_, 7004, 5), 5) << "nothing attached: traffic as before";
+  ASSERT_EQ(xg({"status"}).code, 0);
+  EXPECT_FALSE(staging()) << "status left it";
+  killed_at("rules-loaded", {"attach", veth(), "--default", "drop"});
+  EXPECT_TRUE(staging());
+  EXPECT_EQ(xg({"attach", veth(), "--default", "drop"}).code, 0);
+  EXPECT_FALSE(staging()) << "attach left it";
+  EXPECT_EQ(udp_delivered(*lab_, 7004, 5), 0);
 }
 
 // The product binary has no fault points: the variable that kills the test

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <thread>
 
 #include "e2e_support.h"
 
@@ -165,12 +167,110 @@ TEST_F(Ddos, BlockBlocksListsExpiresAndIsLifted) {
   EXPECT_EQ(ddos_packets(s, "limit_under"), static_cast<std::uint64_t>(first + second));
 }
 
+// Datagrams from the client's veth with forged source addresses (scapy):
+// `sends` is "SRC:DPORT:COUNT ..." in order.
+constexpr const char* kForgedUdp = R"PY(
+import logging, sys
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+from scapy.all import *
+iface, src_mac, dst_mac, dst = sys.argv[1:5]
+frames = []
+for send in sys.argv[5:]:
+    src, dport, count = send.split(":")
+    for i in range(int(count)):
+        frames.append(Ether(src=src_mac, dst=dst_mac) / IP(src=src, dst=dst) / UDP(sport=50000 + i, dport=int(dport)) / Raw(src.encode()))
+sendp(frames, iface=iface, verbose=False)
+)PY";
+
+// Issue 16: rules `pass udp saddr T` then a `block` rule keyed per /24, and
+// a flood forged "from" T's /24: the /24 used to be blocked before every
+// rule, cutting T off (0 of 20 datagrams). The block stands at its rule's
+// position: T, passed by rule 1, still gets through; its neighbours that
+// reach rule 2 do not; other prefixes are untouched. A never-block prefix is
+// never blocked at all.
+TEST_F(Ddos, SpoofedFloodBlocksOnlyFromItsRulesPosition) {
+  const std::string veth = lab_->server().veth;
+  add("pass udp saddr 198.18.100.7");
+  auto blocker = add("drop ip udp dport 7000 limit over 100/s per saddr/24 block 60s");
+  // The forged flood: 2,000 datagrams from random hosts of the /24.
+  auto g = flood("198.18.100.0/24", 0.5, 7000);
+  ASSERT_GT(g["frames"].get<std::uint64_t>(), 2000u);
+  auto l = nlohmann::json::parse(srv({"blocked", "list", veth, "--json"}).out);
+  ASSERT_EQ(l["blocked"].size(), 1u) << l.dump();
+  EXPECT_EQ(l["blocked"][0]["prefix"], "198.18.100.0/24");
+  EXPECT_EQ(l["blocked"][0]["rule"], blocker);
+
+  // Sockets on the server for what arrives.
+  std::map<std::uint16_t, UniqueFd> rx;
+  ASSERT_TRUE(run_in_netns(lab_->server().netns, [&] {
+    for (std::uint16_t port : {7000, 7001}) {
+      UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      if (!fd) {
+        ADD_FAILURE() << "socket: " << std::strerror(errno);
+        return;
+      }
+      auto a = sockaddr4(lab_->server().ip4, port);
+      EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+      rx[port] = std::move(fd);
+    }
+  }));
+  auto forged = [&](std::vector<std::string> sends) {
+    const std::string path = "/tmp/" + lab_->prefix() + "-forged.py";
+    std::ofstream(path) << kForgedUdp;
+    std::vector<std::string> argv = {"/usr/bin/python3",  path,
+                                     lab_->client().veth, lab_->client().mac,
+                                     lab_->server().mac,  lab_->server().ip4};
+    argv.insert(argv.end(), sends.begin(), sends.end());
+    auto r = lab_->exec(lab_->client(), argv, std::chrono::seconds(60));
+    std::filesystem::remove(path);
+    ASSERT_TRUE(r) << r.error().message();
+  };
+  // Received per source address (the payload names it).
+  auto received = [&](std::uint16_t port) {
+    std::map<std::string, int> got;
+    char buf[64];
+    ssize_t n;
+    while ((n = ::recv(rx[port].get(), buf, sizeof buf - 1, 0)) > 0)
+      got[std::string(buf, static_cast<size_t>(n))]++;
+    return got;
+  };
+  forged({"198.18.100.7:7000:20", "198.18.100.7:7001:20", "198.18.100.9:7001:20", "198.18.101.1:7001:20",
+          "198.18.0.1:7001:1"});
+  ASSERT_TRUE(wait_until([&] {
+    auto s = stats_json(*lab_);
+    return total_packets(s) >= g["frames"].get<std::uint64_t>() + 81;
+  }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto at7000 = received(7000), at7001 = received(7001);
+  EXPECT_EQ(at7000["198.18.100.7"], 20) << "the trusted host, passed by rule 1, was cut off by the block";
+  EXPECT_EQ(at7001["198.18.100.7"], 20);
+  EXPECT_EQ(at7001["198.18.100.9"], 0) << "a neighbour reaches rule 2's position: blocked";
+  EXPECT_EQ(at7001["198.18.101.1"], 20) << "another prefix is not blocked";
+
+  // never-block: the same flood makes no block that covers 198.18.100.7.
+  ASSERT_EQ(srv({"blocked", "del", veth, "198.18.100.0/24"}).code, 0);
+  auto nb = srv({"blocked", "never", veth, "198.18.100.7"});
+  ASSERT_EQ(nb.code, 0) << nb.err;
+  EXPECT_EQ(nb.out, "198.18.100.7\n");
+  auto before = stats_json(*lab_);
+  flood("198.18.100.0/24", 0.5, 7000);
+  l = nlohmann::json::parse(srv({"blocked", "list", veth, "--json"}).out);
+  EXPECT_TRUE(l["blocked"].empty()) << l.dump();
+  auto after = stats_json(*lab_);
+  EXPECT_GT(ddos_packets(after, "block_skipped"), ddos_packets(before, "block_skipped"));
+  EXPECT_GT(ddos_packets(after, "limit_over"), ddos_packets(before, "limit_over")) << "the limit still drops";
+  forged({"198.18.100.9:7001:20", "198.18.0.1:7001:1"});
+  ASSERT_TRUE(wait_until([&] { return received(7001)["198.18.100.9"] == 20; }));
+}
+
 TEST_F(Ddos, ConfigFileSetsTheMapSizesAndLimitedRules) {
   const std::string veth = lab_->server().veth;
   ASSERT_EQ(srv({"detach", veth}).code, 0);
   const std::string path = "/tmp/" + lab_->prefix() + "-ddos.toml";
-  std::ofstream(path) << "[interfaces." << veth << "]\nlimit-buckets = 2048\nblock-entries = 512\nrules = [\n"
-                      << "  \"drop ip udp dport 7000 limit over 10/s burst 3 per saddr/24 block 1m\",\n]\n";
+  std::ofstream(path)
+      << "[interfaces." << veth << "]\nlimit-buckets = 2048\nblock-entries = 512\nrules = [\n"
+      << "  \"drop ip udp dport 7000 limit over 10/s burst 3 per saddr/24 block 1m\",\n]\n"
+      << "[ddos]\nnever-block = [\"198.18.7.0/24\"]\n[guard]\nmanagement = [\"fd00:99::/64\"]\n";
   auto att = srv({"attach", veth, "--config", path});
   std::filesystem::remove(path);
   ASSERT_EQ(att.code, 0) << att.err;
@@ -186,6 +286,8 @@ TEST_F(Ddos, ConfigFileSetsTheMapSizesAndLimitedRules) {
   auto l = nlohmann::json::parse(srv({"blocked", "list", veth, "--json"}).out);
   ASSERT_EQ(l["blocked"].size(), 1u);
   EXPECT_EQ(l["blocked"][0]["prefix"], "198.18.0.0/24");
+  auto nb = srv({"blocked", "never", veth});
+  EXPECT_EQ(nb.out, "198.18.7.0/24\nfd00:99::/64\n") << nb.err;
   // --limit-buckets on the command line wins over the file.
   ASSERT_EQ(srv({"detach", veth}).code, 0);
   std::ofstream(path) << "[interfaces." << veth << "]\nlimit-buckets = 2048\n";

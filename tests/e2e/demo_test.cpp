@@ -38,7 +38,8 @@ class DemoTest : public ::testing::Test {
  protected:
   void SetUp() override { XG_REQUIRE_PRIVILEGES(); }
   void TearDown() override {
-    if (demo_) (void)demo_->stop(SIGKILL);
+    // Ctrl-C first: the demo removes its lab; SIGKILL only if it hangs.
+    if (demo_) (void)demo_->stop(SIGINT, std::chrono::seconds(60));
     std::filesystem::remove(out_);
   }
 

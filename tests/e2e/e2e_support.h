@@ -33,13 +33,25 @@ struct CliRun {
   std::string out, err;
 };
 
-inline CliRun xdpguard_cli(std::vector<std::string> args, std::vector<std::string> prefix = {}) {
-  std::vector<std::string> argv = prefix;
-  argv.emplace_back(XDPGUARD_BIN);
+// `bin args...` under `prefix` (a program and its arguments, e.g. env).
+inline CliRun run_cli(const char* bin, std::vector<std::string> args, std::vector<std::string> prefix = {}) {
+  std::vector<std::string> argv = std::move(prefix);
+  argv.emplace_back(bin);
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = run_process(argv, std::chrono::seconds(60));
   if (!r) return {-1, "", r.error().message()};
   return {r->exit_code, r->out, r->err};
+}
+
+inline CliRun xdpguard_cli(std::vector<std::string> args, std::vector<std::string> prefix = {}) {
+  return run_cli(XDPGUARD_BIN, std::move(args), std::move(prefix));
+}
+
+// The test build's xdpguard with fault points (tests/fault, src/lib/core/
+// fault.h): XDPGUARD_FAULT=<step> kills it there, XDPGUARD_STOP=<step> stops
+// it. The product binary ignores both.
+inline CliRun xdpguard_faults_cli(std::vector<std::string> args, std::vector<std::string> prefix = {}) {
+  return run_cli(XDPGUARD_FAULT_BIN, std::move(args), std::move(prefix));
 }
 
 // `xdpguard -n <server ns> ...`

@@ -115,6 +115,21 @@ TEST_F(GcTest, DeadNamespaceIsListedAndCollected) {
   EXPECT_TRUE(freed) << "map " << id << " still exists";
 }
 
+// A namespace deleted with the SYN proxy on took its nftables table and
+// sysctls with it: gc has nothing to undo, and removes the namespace's SYN
+// proxy record (xg_sp_ns) with the rest of its pins.
+TEST_F(GcTest, ADeadNamespaceWithTheSynproxyOnIsCollectedWithItsRecord) {
+  auto netns = attached_namespace("s");
+  auto en = xdpguard_cli({"-n", made_.back(), "synproxy", "enable", "gca", "--ports", "80"});
+  ASSERT_EQ(en.code, 0) << en.err;
+  ASSERT_TRUE(fs::exists(pins(netns) + "/" + XDPGUARD_PIN_SYNPROXY_NS));
+  ASSERT_TRUE(run_checked({"ip", "netns", "del", made_.back()}));
+  made_.pop_back();
+  auto gc = xdpguard_cli({"gc"});
+  EXPECT_EQ(gc.code, 0) << gc.err;
+  EXPECT_FALSE(fs::exists(pins(netns)));
+}
+
 TEST_F(GcTest, NamespacesKeptAliveAreLeftAlone) {
   // One kept by a bind mount elsewhere, one by a process inside it.
   auto by_mount = attached_namespace("m");

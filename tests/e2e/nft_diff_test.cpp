@@ -2,12 +2,12 @@
 //
 // For each random rule set: the rules are printed in xdpguard's language and
 // translated to an nft netdev ingress chain in a lab namespace; random frames
-// (aimed at the rules, with VLAN tags, IPv4 options, IPv6 extension headers,
-// fragments, port 0/65535, /0 and full-length prefixes) are sent across the
-// lab's veth into that chain, which records in a dynamic set the source MAC
-// (unique per frame) of every frame it let through; the same frames go
-// through the xdpguard program with BPF_PROG_TEST_RUN. Every verdict must
-// agree.
+// (aimed at the rules, with VLAN tags, IPv4 options, IPv6 extension headers
+// in chains of 0 to 23, fragments, port 0/65535, /0 and full-length
+// prefixes) are sent across the lab's veth into that chain, which records in
+// a dynamic set the source MAC (unique per frame) of every frame it let
+// through; the same frames go through the xdpguard program with
+// BPF_PROG_TEST_RUN. Every verdict must agree.
 //
 // Rule sets: RuleGen's default mix (1..250 rules) and, every fifth, its big
 // mode (150..600 rules over dozens of shapes, so that xdpguard's classifier

@@ -7,7 +7,11 @@
 // the same flood against the kernel alone, same run, gives the comparison.
 // Also: the host setup (nftables table, sysctls) exists exactly while the
 // proxy is on; bad settings and a host without nft are refused, leaving
-// nothing behind.
+// nothing behind; a connection open before `enable` keeps working (data
+// both ways) while new ones go through the proxy. SynproxyHostE2e: the
+// namespace's sysctls with two interfaces, enabled and disabled in either
+// order; the undo after a failed teardown, a kill -9, a deleted interface
+// and stale pins, each exactly once; interface names nft must not read.
 //
 // The client runs xdpguard too (rule: pass what is addressed to it, drop
 // the rest): the SYN-ACKs to the flood's spoofed sources would go to the
@@ -17,9 +21,14 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 
+#include <net/if.h>
+
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+
+#include <fmt/format.h>
 
 #include "e2e_support.h"
 
@@ -303,9 +312,9 @@ TEST_F(SynproxyE2e, BadSettingsAndAHostWithoutNftAreRefusedLeavingNothing) {
       {{"--ports", "80,80"}, "given twice"},
       {{"--ports", "80,"}, "empty item"},
       {{"--ports", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"}, "at most 16"},
-      {{"--ports", "80", "--wscale", "15"}, "--wscale 15"},
-      {{"--ports", "80", "--mss4", "100"}, "--mss4 100"},
-      {{"--ports", "80", "--ttl", "0"}, "--ttl 0"},
+      {{"--ports", "80", "--wscale", "15"}, "--wscale: expected a whole number between 0 and 14, got \"15\""},
+      {{"--ports", "80", "--mss4", "100"}, "--mss4: expected bytes between 536 and 65535, got \"100\""},
+      {{"--ports", "80", "--ttl", "0"}, "--ttl: expected a whole number between 1 and 255, got \"0\""},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {"synproxy", "enable", veth};
@@ -326,6 +335,365 @@ TEST_F(SynproxyE2e, BadSettingsAndAHostWithoutNftAreRefusedLeavingNothing) {
   auto na = cli({"synproxy", "enable", "lo", "--ports", "80"});
   EXPECT_NE(na.code, 0);
   EXPECT_NE(na.err.find("no xdpguard attached"), std::string::npos) << na.err;
+}
+
+// An echo server in the server's namespace serving any number of
+// connections at once (a thread each), on the server's IPv4 address.
+class EchoServers {
+ public:
+  EchoServers(const Lab& lab, std::uint16_t port) {
+    EXPECT_TRUE(run_in_netns(lab.server().netns, [&] {
+      fd_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (!fd_) return;
+      int one = 1;
+      ::setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      auto a = sockaddr4(lab.server().ip4, port);
+      if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) ::listen(fd_.get(), 64);
+    }));
+    acceptor_ = std::thread([this] {
+      while (true) {
+        const int c = ::accept(fd_.get(), nullptr, nullptr);
+        if (c < 0) return;
+        std::lock_guard<std::mutex> l(mu_);
+        conns_.emplace_back(c);
+        workers_.emplace_back([c] {
+          char buf[8192];
+          ssize_t n;
+          while ((n = ::recv(c, buf, sizeof buf, 0)) > 0)
+            if (::send(c, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) return;
+        });
+      }
+    });
+  }
+  ~EchoServers() {
+    ::shutdown(fd_.get(), SHUT_RDWR);
+    acceptor_.join();
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& c : conns_) ::shutdown(c.get(), SHUT_RDWR);
+    for (auto& w : workers_) w.join();
+  }
+
+ private:
+  UniqueFd fd_;
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<UniqueFd> conns_;
+  std::vector<std::thread> workers_;
+};
+
+// A TCP connection from the client's namespace to the server, kept open.
+class OpenConnection {
+ public:
+  OpenConnection(const Lab& lab, std::uint16_t port) {
+    EXPECT_TRUE(run_in_netns(lab.client().netns, [&] {
+      fd_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (!fd_) return;
+      timeval tv{5, 0};
+      ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      ::setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      auto a = sockaddr4(lab.server().ip4, port);
+      connected_ = ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    }));
+  }
+  bool connected() const { return connected_; }
+  // Sends `bytes` and reads them back (the server echoes); the bytes echoed.
+  std::size_t echo(std::size_t bytes) {
+    const std::string msg(bytes, 'e');
+    std::size_t sent = 0, got = 0;
+    char buf[8192];
+    while (got < bytes) {
+      if (sent < bytes) {
+        ssize_t n =
+            ::send(fd_.get(), msg.data() + sent, std::min<std::size_t>(bytes - sent, 4096), MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<std::size_t>(n);
+      }
+      ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    return got;
+  }
+
+ private:
+  UniqueFd fd_;
+  bool connected_ = false;
+};
+
+// An SSH session (or any connection) open while the port gets proxied: its
+// packets are in no conntrack table (conntrack may not even have run in the
+// namespace before) and carry no cookie; it keeps working, both ways, and
+// new connections to the same port go through the proxy.
+TEST_F(SynproxyE2e, AConnectionOpenBeforeEnableKeepsWorking) {
+  constexpr std::uint16_t kEcho = 2222;
+  EchoServers echo(*lab_, kEcho);
+  OpenConnection before(*lab_, kEcho);
+  ASSERT_TRUE(before.connected());
+  ASSERT_EQ(before.echo(100), 100u);
+
+  auto en = srv({"synproxy", "enable", lab_->server().veth, "--ports", std::to_string(kEcho) + ",80"});
+  ASSERT_EQ(en.code, 0) << en.err;
+  EXPECT_EQ(sysctl("net.netfilter.nf_conntrack_tcp_loose"), "0");
+  // Both directions, more than a window's worth of ACKs and data.
+  EXPECT_EQ(before.echo(10), 10u) << "the connection open before enable was cut";
+  EXPECT_EQ(before.echo(200000), 200000u);
+  // New connections: through the proxy (a cookie SYN-ACK from XDP).
+  const auto cookies0 = status()["counters"]["syn_cookies"]["packets"].get<std::uint64_t>();
+  EXPECT_EQ(tcp_echo(*lab_, kEcho, 1000), 1000u);
+  EXPECT_TRUE(get(lab_->server().ip4));
+  EXPECT_GE(status()["counters"]["syn_cookies"]["packets"].get<std::uint64_t>(), cookies0 + 2);
+  // ...and the old one still.
+  EXPECT_EQ(before.echo(10), 10u);
+}
+
+// The namespace-wide part of the SYN proxy, with fresh labs: no HTTP server.
+class SynproxyHostE2e : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    XG_REQUIRE_PRIVILEGES();
+    auto l = Lab::create({.ipv6 = true, .prefix = "xd10"});
+    ASSERT_TRUE(l) << l.error().message();
+    lab_.emplace(std::move(*l));
+    ASSERT_EQ(srv({"attach", lab_->server().veth}).code, 0);
+    // Both sysctls differ from what SYNPROXY needs, so both get changed.
+    ASSERT_TRUE(lab_->exec(lab_->server(), {"sysctl", "-qw", "net.ipv4.tcp_timestamps=0"}));
+    ASSERT_TRUE(lab_->exec(lab_->server(), {"sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=1"}));
+  }
+  void TearDown() override {
+    if (!lab_) return;
+    for (const auto& i : extra_) (void)srv({"detach", i});
+    (void)srv({"detach", lab_->server().veth});
+  }
+  CliRun srv(std::vector<std::string> args) { return xg_srv(*lab_, std::move(args)); }
+  // `xdpguard -n <server> args` with `env` settings before it.
+  CliRun srv_env(const std::string& env, std::vector<std::string> args) {
+    args.insert(args.begin(), {"-n", lab_->server().netns});
+    return xdpguard_cli(args, {"env", env});
+  }
+  // The same with the test build's binary, which has fault points
+  // (XDPGUARD_FAULT=<step>: tests/fault).
+  CliRun srv_faults(const std::string& env, std::vector<std::string> args) {
+    args.insert(args.begin(), {"-n", lab_->server().netns});
+    return xdpguard_faults_cli(args, {"env", env});
+  }
+  // A second veth pair in the server's namespace, its end `name` attached.
+  void add_interface(const std::string& name, const std::string& peer, const char* mode = "native") {
+    for (const std::vector<std::string>& cmd :
+         {std::vector<std::string>{"ip", "link", "add", "name", name, "type", "veth", "peer", "name", peer},
+          {"ip", "link", "set", "dev", name, "up"},
+          {"ip", "link", "set", "dev", peer, "up"}}) {
+      auto r = lab_->exec(lab_->server(), cmd);
+      ASSERT_TRUE(r) << r.error().message();
+    }
+    auto att = srv({"attach", name, "--mode", mode});
+    ASSERT_EQ(att.code, 0) << att.err;
+    extra_.push_back(name);
+  }
+  int ifindex(const std::string& name) {
+    int idx = 0;
+    EXPECT_TRUE(
+        run_in_netns(lab_->server().netns, [&] { idx = static_cast<int>(::if_nametoindex(name.c_str())); }));
+    return idx;
+  }
+  std::string sysctls() {
+    auto get = [&](const char* n) {
+      auto r = lab_->exec(lab_->server(), {"sysctl", "-n", n});
+      std::string v = r ? *r : "?";
+      while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+      return v;
+    };
+    return "timestamps=" + get("net.ipv4.tcp_timestamps") +
+           " loose=" + get("net.netfilter.nf_conntrack_tcp_loose");
+  }
+  bool has_table(int idx) {
+    auto r = lab_->exec(lab_->server(), {"nft", "list", "tables"});
+    return r && r->find("inet xdpguard_synproxy_" + std::to_string(idx) + "\n") != std::string::npos;
+  }
+  bool enable(const std::string& iface) {
+    auto r = srv({"synproxy", "enable", iface, "--ports", "80"});
+    EXPECT_EQ(r.code, 0) << iface << ": " << r.err;
+    return r.code == 0;
+  }
+  bool disable(const std::string& iface) {
+    auto r = srv({"synproxy", "disable", iface});
+    EXPECT_EQ(r.code, 0) << iface << ": " << r.err;
+    return r.code == 0;
+  }
+  static constexpr const char* kBefore = "timestamps=0 loose=1";
+  static constexpr const char* kProxied = "timestamps=1 loose=0";
+  static constexpr int kKilled = 128 + 9;  // exit status of a process killed by SIGKILL
+  std::optional<Lab> lab_;
+  std::vector<std::string> extra_;
+};
+
+// tcp_timestamps and nf_conntrack_tcp_loose are per namespace: the first
+// enable saves them, the last disable restores them; in between, whatever
+// the order, they stay as SYNPROXY needs them.
+TEST_F(SynproxyHostE2e, TwoInterfacesOfANamespaceShareItsSysctls) {
+  const std::string a = lab_->server().veth;
+  add_interface("spb0", "spb1");
+  ASSERT_EQ(sysctls(), kBefore);
+  for (bool a_first : {true, false}) {
+    SCOPED_TRACE(a_first ? "disable a, then b" : "disable b, then a");
+    ASSERT_TRUE(enable(a));
+    EXPECT_EQ(sysctls(), kProxied);
+    ASSERT_TRUE(enable("spb0"));
+    EXPECT_EQ(sysctls(), kProxied);
+    ASSERT_TRUE(disable(a_first ? a : "spb0"));
+    EXPECT_EQ(sysctls(), kProxied) << "one interface still has the proxy on";
+    ASSERT_TRUE(disable(a_first ? "spb0" : a));
+    EXPECT_EQ(sysctls(), kBefore) << "the last disable restores what the first enable found";
+  }
+  // Detach is a disable too.
+  ASSERT_TRUE(enable(a));
+  ASSERT_TRUE(enable("spb0"));
+  ASSERT_EQ(srv({"detach", a}).code, 0);
+  EXPECT_EQ(sysctls(), kProxied);
+  ASSERT_EQ(srv({"detach", "spb0"}).code, 0);
+  EXPECT_EQ(sysctls(), kBefore);
+  EXPECT_FALSE(has_table(ifindex(a)));
+  EXPECT_FALSE(has_table(ifindex("spb0")));
+}
+
+// A detach whose undo fails (nft cannot run) detaches nothing and keeps the
+// record: it says so, and the next detach finishes the undo, once.
+TEST_F(SynproxyHostE2e, AFailedTeardownKeepsItsRecordForALaterUndo) {
+  const std::string a = lab_->server().veth;
+  const int idx = ifindex(a);
+  ASSERT_TRUE(enable(a));
+  ASSERT_TRUE(has_table(idx));
+  auto failed = srv_env("PATH=/nonexistent", {"detach", a});
+  EXPECT_NE(failed.code, 0) << "a detach that could not undo the SYN proxy said nothing";
+  EXPECT_NE(failed.err.find("nft"), std::string::npos) << failed.err;
+  EXPECT_NE(failed.err.find("kept"), std::string::npos) << failed.err;
+  EXPECT_TRUE(has_table(idx));
+  EXPECT_EQ(sysctls(), kProxied);
+  auto st = srv({"synproxy", "status", a, "--json"});
+  ASSERT_EQ(st.code, 0) << "the record is gone: " << st.err;
+  EXPECT_EQ(nlohmann::json::parse(st.out)["state"], "changing");
+
+  auto done = srv({"detach", a});
+  EXPECT_EQ(done.code, 0) << done.err;
+  EXPECT_FALSE(has_table(idx));
+  EXPECT_EQ(sysctls(), kBefore);
+}
+
+// kill -9 between the steps of a disable (table deleted, namespace not yet
+// told), with a second interface still proxied: the next command finishes
+// the undo, exactly once (the other interface's need for the sysctls
+// survives it).
+TEST_F(SynproxyHostE2e, KilledHalfWayTheUndoIsFinishedOnce) {
+  const std::string a = lab_->server().veth;
+  add_interface("spb0", "spb1");
+  ASSERT_TRUE(enable(a));
+  ASSERT_TRUE(enable("spb0"));
+  for (const char* step : {"synproxy-teardown", "synproxy-teardown-nft"}) {
+    SCOPED_TRACE(step);
+    auto killed = srv_faults(std::string("XDPGUARD_FAULT=") + step, {"synproxy", "disable", a});
+    EXPECT_EQ(killed.code, kKilled) << killed.err;
+    EXPECT_EQ(sysctls(), kProxied);
+    // again, killed at the same step: still once
+    killed = srv_faults(std::string("XDPGUARD_FAULT=") + step, {"synproxy", "disable", a});
+    EXPECT_EQ(killed.code, kKilled) << killed.err;
+    ASSERT_TRUE(disable(a));
+    EXPECT_FALSE(has_table(ifindex(a)));
+    EXPECT_EQ(sysctls(), kProxied) << "the undo of one interface ran twice: the other's share went too";
+    ASSERT_TRUE(enable(a));
+  }
+  // Killed while enabling, after the namespace registered it: detach undoes.
+  ASSERT_TRUE(disable(a));
+  auto killed = srv_faults("XDPGUARD_FAULT=synproxy-sysctl", {"synproxy", "enable", a, "--ports", "80"});
+  EXPECT_EQ(killed.code, kKilled) << killed.err;
+  ASSERT_EQ(srv({"detach", a}).code, 0);
+  EXPECT_FALSE(has_table(ifindex(a)));
+  EXPECT_EQ(sysctls(), kProxied);
+  ASSERT_TRUE(disable("spb0"));
+  EXPECT_EQ(sysctls(), kBefore);
+}
+
+// An interface deleted with the proxy on takes its XDP program with it,
+// not its nftables table nor the namespace's sysctls: `status`, which drops
+// the pins of vanished interfaces, undoes them first.
+TEST_F(SynproxyHostE2e, ADeletedInterfaceIsUndoneByTheSweepOfItsPins) {
+  add_interface("spb0", "spb1");
+  const int idx = ifindex("spb0");
+  ASSERT_TRUE(enable("spb0"));
+  ASSERT_EQ(sysctls(), kProxied);
+  ASSERT_TRUE(lab_->exec(lab_->server(), {"ip", "link", "del", "spb0"}));
+  extra_.clear();
+  auto st = srv({"status"});
+  EXPECT_EQ(st.code, 0) << st.err;
+  EXPECT_FALSE(has_table(idx)) << "the deleted interface's nft table is left behind";
+  EXPECT_EQ(sysctls(), kBefore);
+  // once: a second sweep has nothing left to do, and says nothing of it
+  auto again = srv({"status"});
+  EXPECT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(again.err.find("synproxy"), std::string::npos) << again.err;
+}
+
+// Pins whose program is gone (detached behind xdpguard's back): `attach`
+// removes them as stale state, undoing the SYN proxy they record first.
+TEST_F(SynproxyHostE2e, AttachOverStaleStateUndoesItsSynproxy) {
+  add_interface("spb0", "spb1");
+  const int idx = ifindex("spb0");
+  ASSERT_TRUE(enable("spb0"));
+  ASSERT_TRUE(lab_->exec(lab_->server(), {"ip", "link", "set", "dev", "spb0", "xdp", "off"}));
+  auto att = srv({"attach", "spb0"});
+  ASSERT_EQ(att.code, 0) << att.err;
+  EXPECT_FALSE(has_table(idx)) << "the stale attachment's nft table is left behind";
+  EXPECT_EQ(sysctls(), kBefore);
+  auto st = srv({"synproxy", "status", "spb0", "--json"});
+  ASSERT_EQ(st.code, 0) << st.err;
+  EXPECT_EQ(nlohmann::json::parse(st.out)["state"], "off");
+}
+
+// Linux allows quotes, braces, semicolons, '*' and '#' in interface names;
+// none of them may change the nft script, whose only reference to the
+// interface is its index.
+TEST_F(SynproxyHostE2e, HostileInterfaceNamesCannotChangeTheScript) {
+  for (const std::string name : {"x\"y;}", "q{*}#", "z\";drop"}) {
+    SCOPED_TRACE(name);
+    add_interface(name, "peer" + std::to_string(extra_.size()), "generic");
+    const int idx = ifindex(name);
+    ASSERT_GT(idx, 0);
+    auto en = srv({"synproxy", "enable", name, "--ports", "80,443"});
+    ASSERT_EQ(en.code, 0) << en.err;
+    // The kernel's view (nft --debug=netlink): every rule compares iif
+    // with our index, the one thing that names the interface.
+    auto r = lab_->exec(lab_->server(), {"nft", "--debug=netlink", "list", "table", "inet",
+                                         "xdpguard_synproxy_" + std::to_string(idx)});
+    ASSERT_TRUE(r) << r.error().message();
+    int rules = 0, by_iface = 0;
+    std::istringstream lines(*r);
+    std::string line, prev;
+    const std::string chain = "inet xdpguard_synproxy_" + std::to_string(idx) + " ";
+    const std::string cmp = fmt::format("[ cmp eq reg 1 0x{:08x} ]", idx);
+    while (std::getline(lines, line)) {
+      rules += line.rfind(chain + "prerouting ", 0) == 0 || line.rfind(chain + "input ", 0) == 0;
+      by_iface +=
+          prev.find("[ meta load iif => reg 1 ]") != std::string::npos && line.find(cmp) != std::string::npos;
+      prev = line;
+    }
+    EXPECT_EQ(rules, 6);
+    EXPECT_EQ(by_iface, 6) << *r;
+    ASSERT_EQ(srv({"synproxy", "disable", name}).code, 0);
+    EXPECT_FALSE(has_table(idx));
+  }
+  EXPECT_EQ(sysctls(), kBefore);
+}
+
+// nft reads `iif N` as the interface named "N" first: with such an
+// interface present (named after another's index), enable refuses.
+TEST_F(SynproxyHostE2e, AnInterfaceNamedAfterTheIndexIsRefused) {
+  const std::string a = lab_->server().veth;
+  const std::string digits = std::to_string(ifindex(a));
+  ASSERT_TRUE(lab_->exec(lab_->server(),
+                         {"ip", "link", "add", "name", digits, "type", "veth", "peer", "name", "spd1"}));
+  auto en = srv({"synproxy", "enable", a, "--ports", "80"});
+  EXPECT_NE(en.code, 0);
+  EXPECT_NE(en.err.find("an interface named \"" + digits + "\""), std::string::npos) << en.err;
+  EXPECT_FALSE(has_table(ifindex(a)));
+  EXPECT_EQ(sysctls(), kBefore);
 }
 
 }  // namespace

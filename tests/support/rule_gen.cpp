@@ -433,14 +433,18 @@ Bytes frame_for(const PacketFields& p, RuleGen& g, std::uint32_t tag, bool doubl
   if (p.family == 4) {
     pk.ipv4(ntop(4, p.saddr), ntop(4, p.daddr));
     if (g.coin(15)) pk.ip_options({0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x00});
-    if (p.frag) pk.fragment(static_cast<std::uint16_t>(1 + g.pick(100)), g.coin(50));
+    // (offset 1, 8 bytes, is an unsafe fragment: dropped whatever the rules)
+    if (p.frag) pk.fragment(static_cast<std::uint16_t>(2 + g.pick(100)), g.coin(50));
     if (first_frag) pk.fragment(0, true);
   } else {
     pk.ipv6(ntop(6, p.saddr), ntop(6, p.daddr));
     if (g.coin(20)) pk.hop_by_hop();
     if (g.coin(10)) pk.dest_opts();
     if (g.coin(10)) pk.routing({ntop(6, p.daddr)}, 0);
-    if (p.frag) pk.fragment6(static_cast<std::uint16_t>(1 + g.pick(100)), g.coin(50), g.raw());
+    // Long chains (2 to 20 more headers): walked to the end like any other.
+    if (g.coin(10))
+      for (int k = 2 + g.pick(19); k > 0; --k) k % 2 ? pk.dest_opts() : pk.routing({}, 0);
+    if (p.frag) pk.fragment6(static_cast<std::uint16_t>(2 + g.pick(100)), g.coin(50), g.raw());
     if (first_frag) pk.fragment6(0, true, g.raw());
   }
   switch (p.proto) {

@@ -59,5 +59,45 @@ TEST(ConfigDdos, Errors) {
       "got a string");
 }
 
+// [ddos] never-block and [guard] management: prefixes a rule's `block` never
+// blocks (docs/ddos.md).
+TEST(ConfigDdos, NeverBlockAndManagementPrefixes) {
+  auto c = parse_config(R"([ddos]
+never-block = ["192.0.2.53", "2001:db8:1::/48"]
+[guard]
+management = ["198.51.100.0/24"]
+)",
+                        "/etc/xdpguard.toml");
+  ASSERT_TRUE(c) << c.error().message();
+  ASSERT_EQ(c->never_block.size(), 2u);
+  EXPECT_EQ(rules::prefix_to_string(c->never_block[0]), "192.0.2.53");
+  EXPECT_EQ(rules::prefix_to_string(c->never_block[1]), "2001:db8:1::/48");
+  ASSERT_EQ(c->management.size(), 1u);
+  EXPECT_EQ(rules::prefix_to_string(c->management[0]), "198.51.100.0/24");
+
+  EXPECT_EQ(
+      config_error("[ddos]\nnever-block = [\"192.0.2.300\"]\n"),
+      "/etc/xdpguard.toml line 2: [ddos] never-block element 1: expected an IPv4 or IPv6 prefix in quotes, "
+      "got \"192.0.2.300\"");
+  EXPECT_EQ(
+      config_error("[ddos]\nnever-block = [1]\n"),
+      "/etc/xdpguard.toml line 2: [ddos] never-block element 1: expected an IPv4 or IPv6 prefix in quotes, "
+      "got an integer");
+  EXPECT_EQ(config_error("[ddos]\nnever-block = \"192.0.2.1\"\n"),
+            "/etc/xdpguard.toml line 2: [ddos] never-block: expected a list of prefixes, got a string");
+  EXPECT_EQ(config_error("[ddos]\nneverblock = []\n"),
+            "/etc/xdpguard.toml line 2: unknown key \"neverblock\" in [ddos] (expected never-block)");
+  EXPECT_EQ(
+      config_error("[guard]\nmanagement = [\"::/129\"]\n"),
+      "/etc/xdpguard.toml line 2: [guard] management element 1: expected an IPv4 or IPv6 prefix in quotes, "
+      "got \"::/129\"");
+  EXPECT_EQ(config_error("ddos = 1\n"), "/etc/xdpguard.toml line 1: expected a [ddos] table, got an integer");
+  std::string many = "[ddos]\nnever-block = [";
+  for (int i = 0; i < 257; ++i) many += "\"192.0.2." + std::to_string(i % 256) + "\",";
+  many += "]\n";
+  EXPECT_EQ(config_error(many),
+            "/etc/xdpguard.toml: 257 never-block and management prefixes, the limit is 256");
+}
+
 }  // namespace
 }  // namespace xdpguard::config

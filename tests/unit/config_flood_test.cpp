@@ -94,10 +94,9 @@ TEST(ConfigFlood, BadValuesNameTheLineTheTableAndWhatWasExpected) {
             "/etc/xdpguard.toml line 1: [flood]: expected a table, got an integer");
   EXPECT_EQ(config_error("[interfaces.eth1]\nflood = [1]\n"),
             "/etc/xdpguard.toml line 2: [interfaces.eth1.flood]: expected a table, got an array");
-  EXPECT_EQ(
-      config_error("[floods]\n"),
-      "/etc/xdpguard.toml line 1: unknown key \"floods\" at the top level (expected interfaces, sets or "
-      "flood)");
+  EXPECT_EQ(config_error("[floods]\n"),
+            "/etc/xdpguard.toml line 1: unknown key \"floods\" at the top level (expected interfaces, sets, "
+            "flood, ddos or guard)");
 }
 
 }  // namespace

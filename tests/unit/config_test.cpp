@@ -3,6 +3,7 @@
 // the line it names.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -177,6 +178,116 @@ std::string error_of(std::string_view text, Files* fs = nullptr) {
   return c ? std::string("(loaded)") : c.error().message();
 }
 
+// toml++ recursed as deep as a header or a dotted key nests (a header of
+// 100,000 parts overflowed an 8 MiB stack: tests/e2e/inputs_test.cpp runs the
+// binary on such files); the depth is bounded before toml++ sees the text.
+std::string deep(const std::string& head, const std::string& part, const std::string& sep, std::size_t n,
+                 const std::string& tail) {
+  std::string s = head;
+  for (std::size_t i = 0; i < n; ++i) s += (i ? sep : "") + part;
+  return s + tail;
+}
+
+TEST(ConfigLimits, NestingDepth) {
+  const std::string kNested =
+      "nested more than 32 levels deep (table header parts, dotted key parts, arrays "
+      "and inline tables together)";
+  const std::size_t huge = 100'000;
+  EXPECT_EQ(error_of("# deep\n\n" + deep("[", "a", ".", huge, "]\n")),
+            "/etc/xdpguard.toml line 3, column 1: " + kNested);
+  EXPECT_EQ(error_of(deep("[[", "a", ".", huge, "]]\n")), "/etc/xdpguard.toml line 1, column 1: " + kNested);
+  EXPECT_EQ(error_of("[interfaces.eth1]\n" + deep("", "a", ".", huge, " = 1\n")),
+            "/etc/xdpguard.toml line 2, column 1: " + kNested);
+  // x is the outer array (depth 1): the 33rd bracket is one too many.
+  EXPECT_EQ(error_of("x = " + std::string(huge, '[') + std::string(huge, ']') + "\n"),
+            "/etc/xdpguard.toml line 1, column 37: " + kNested);
+  EXPECT_EQ(error_of("x = " + std::string(huge, '[')), "/etc/xdpguard.toml line 1, column 37: " + kNested);
+  const std::string inline_tables = deep("x = ", "{a=", "", huge, "1") + std::string(huge, '}');
+  EXPECT_EQ(error_of(inline_tables), "/etc/xdpguard.toml line 1, column 99: " + kNested);  // the 33rd a
+  EXPECT_EQ(error_of(deep("x = {", "a", ".", huge, " = 1}")),
+            "/etc/xdpguard.toml line 1, column 6: " + kNested);
+  // Parts of all kinds add up: 10 header parts, 10 key parts (the outer
+  // array is the last of them), 13 nested arrays: 33.
+  const std::string sum = deep("[", "a", ".", 10, "]\n") + deep("", "b", ".", 10, " = ") +
+                          std::string(14, '[') + std::string(14, ']') + "\n";
+  EXPECT_EQ(error_of(sum), "/etc/xdpguard.toml line 2, column 36: " + kNested);
+
+  // 32 levels are fine for the scanner (toml++ then parses them; the
+  // keys are unknown to xdpguard, which is what the error says).
+  const std::string ok = deep("[", "a", ".", 16, "]\n") + deep("", "b", ".", 8, " = ") + std::string(7, '[') +
+                         std::string(7, ']') + "\n";
+  EXPECT_EQ(
+      error_of(ok),
+      "/etc/xdpguard.toml line 1: unknown key \"a\" at the top level (expected interfaces, sets or flood)");
+  // Brackets in strings and comments do not count.
+  const std::string brackets(200, '[');
+  auto c =
+      parse_config("# " + brackets + "\n[interfaces.eth1] # " + brackets + "\nrules = [ # " + brackets +
+                       "\n  \"drop tcp dport 22\", # \"" + brackets +
+                       "\n]\n[sets.s]\nelements = [\"10.0.0.0/8\"]\n[flood]\nhold = 5 # '" + brackets + "\n",
+                   "/etc/xdpguard.toml");
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->interfaces[0].rules.size(), 1u);
+  for (const char* q : {"\"", "'", "\"\"\"", "'''"}) {
+    const std::string text = std::string("x = ") + q + brackets + (q[1] ? "\n" : "") + brackets + q + "\n";
+    const std::string e = error_of(text);
+    EXPECT_EQ(e.find("nested"), std::string::npos) << q << ": " << e;
+  }
+  // A multi-line basic string: escaped quotes, a line-ending backslash,
+  // quotes before its end.
+  const std::string e =
+      error_of("x = \"\"\"a\\\"\"\" " + brackets + "\n" + brackets + " \\\n\"\"\"\"\"\ny = 1\n");
+  EXPECT_EQ(
+      e,
+      "/etc/xdpguard.toml line 1: unknown key \"x\" at the top level (expected interfaces, sets or flood)");
+}
+
+TEST(ConfigLimits, FileSizeAndType) {
+  EXPECT_EQ(error_of(std::string(kMaxConfigBytes + 1, '#')),
+            "/etc/xdpguard.toml: more than 16777216 bytes (the limit)");
+  namespace fsys = std::filesystem;
+  char tmpl[] = "/tmp/xdpguard-config-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  fsys::path dir = tmpl;
+  // A sparse file: its size is refused before anything is read.
+  const auto big = dir / "big.toml";
+  std::ofstream(big).close();
+  fsys::resize_file(big, kMaxConfigBytes + 1);
+  auto b = load_config(big.string());
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code(), EFBIG);
+  EXPECT_EQ(b.error().message(), big.string() + ": more than 16777216 bytes (the limit)");
+  // Not a regular file: refused at once (a FIFO nobody writes would block,
+  // /dev/zero would be read for ever).
+  ASSERT_EQ(::mkfifo((dir / "fifo.toml").c_str(), 0600), 0);
+  auto f = load_config((dir / "fifo.toml").string());
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().message(), (dir / "fifo.toml").string() + ": not a regular file (a FIFO)");
+  auto z = load_config("/dev/zero");
+  ASSERT_FALSE(z);
+  EXPECT_EQ(z.error().message(), "/dev/zero: not a regular file (a character device)");
+  // Set files the same way.
+  auto set_file = [&](const std::string& file) {
+    std::ofstream(dir / "xdpguard.toml") << "[interfaces.eth1]\nrules = [\"drop saddr @z\"]\n"
+                                            "[sets.z]\nfile = \""
+                                         << file << "\"\n";
+    auto s = load_config((dir / "xdpguard.toml").string());
+    EXPECT_FALSE(s) << file;
+    return s ? Error(0, "") : s.error();
+  };
+  const std::string at = (dir / "xdpguard.toml").string() + " line 4: set z: ";
+  EXPECT_EQ(set_file("/dev/zero").message(), at + "/dev/zero: not a regular file (a character device)");
+  EXPECT_EQ(set_file("fifo.toml").message(),
+            at + (dir / "fifo.toml").string() + ": not a regular file (a FIFO)");
+  const auto huge_set = dir / "huge.txt";
+  std::ofstream(huge_set).close();
+  fsys::resize_file(huge_set, rules::kMaxSetFileBytes + 1);
+  auto e = set_file("huge.txt");
+  EXPECT_EQ(e.code(), EFBIG);
+  EXPECT_EQ(e.message(), at + huge_set.string() + ": more than 268435456 bytes (the limit)");
+  fsys::remove_all(dir);
+}
+
 TEST(ConfigErrors, TomlSyntax) {
   std::string e = error_of("[interfaces.eth1]\nmode = \"native\"\nrules = [\n  \"pass\",\n  oops\n]\n");
   EXPECT_TRUE(e.starts_with("/etc/xdpguard.toml line 5, column ")) << e;
@@ -190,7 +301,7 @@ TEST(ConfigErrors, TomlSyntax) {
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_EQ(error_of("\n\ninterface = 1\n"),
             "/etc/xdpguard.toml line 3: unknown key \"interface\" at the top level (expected "
-            "interfaces, sets or flood)");
+            "interfaces, sets, flood, ddos or guard)");
   EXPECT_EQ(error_of("[interfaces.eth1]\nmode = \"native\"\ndefualt = \"drop\"\n"),
             "/etc/xdpguard.toml line 3: unknown key \"defualt\" in [interfaces.eth1] (expected mode, "
             "default, non-ip, malformed, rules, limit-buckets, block-entries or flood)");

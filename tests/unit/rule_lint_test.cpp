@@ -205,3 +205,42 @@ TEST(RuleLint, NeverWrongOnRandomPackets) {
 
 }  // namespace
 }  // namespace xdpguard::rules
+
+namespace xdpguard::rules {
+namespace {
+
+std::vector<Rule> parsed_all(const std::vector<std::string>& texts) {
+  std::vector<Rule> out;
+  for (const auto& t : texts) {
+    auto r = parse_rule(t);
+    EXPECT_TRUE(r) << t;
+    if (r) out.push_back(*r);
+  }
+  return out;
+}
+
+// More limited rules than a packet can be under (the tail-call budget):
+// warned of, naming the packets that can meet them.
+TEST(RuleLint, LimitDepth) {
+  std::vector<std::string> texts;
+  for (int i = 0; i < 16; ++i)
+    texts.push_back("drop udp dport " + std::to_string(1000 + i) + " limit over 10/s");
+  EXPECT_FALSE(limit_depth_warning(parsed_all(texts)));
+  // A TCP rule does not meet UDP packets.
+  texts.emplace_back("drop tcp limit over 10/s");
+  EXPECT_FALSE(limit_depth_warning(parsed_all(texts)));
+  // A rule of any protocol does.
+  texts.emplace_back("drop ip limit over 10/s");
+  auto w = limit_depth_warning(parsed_all(texts));
+  ASSERT_TRUE(w);
+  EXPECT_EQ(
+      *w,
+      "17 rules with limits can apply to one IPv4 UDP packet: a packet under the limits of more than 16 of "
+      "them cannot be classified further and is dropped (counted in limit_resume_failed)");
+  // IPv6 TCP rules do not count for IPv4 (or UDP) packets.
+  texts.back() = "drop ip6 tcp limit over 10/s";
+  EXPECT_FALSE(limit_depth_warning(parsed_all(texts)));
+}
+
+}  // namespace
+}  // namespace xdpguard::rules

@@ -3,6 +3,8 @@
 // file reader, and a million-line file (correctness; the time is logged).
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -185,6 +187,45 @@ TEST(SetFile, FromFile) {
   auto proc = read_text_file("/proc/self/status");
   ASSERT_TRUE(proc);
   EXPECT_NE(proc->find("Name:"), std::string::npos);
+}
+
+// `set load eth1 s /dev/zero` (or a FIFO, or a huge file) was read without
+// end; now: regular files only, at most kMaxSetFileBytes, refused before a
+// byte is read.
+TEST(SetFile, OnlyRegularFilesOfBoundedSize) {
+  auto zero = parse_set_file("/dev/zero");
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(zero.error().message(), "/dev/zero: not a regular file (a character device)");
+  char tmpl[] = "/tmp/xdpguard-set-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string fifo = dir + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto f = parse_set_file(fifo);  // nobody writes to it: must not wait
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().message(), fifo + ": not a regular file (a FIFO)");
+  const std::string big = dir + "/big";
+  {
+    int fd = ::open(big.c_str(), O_WRONLY | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(kMaxSetFileBytes) + 1), 0);  // sparse
+    ::close(fd);
+  }
+  auto b = parse_set_file(big);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code(), EFBIG);
+  EXPECT_EQ(b.error().message(), big + ": more than 268435456 bytes (the limit)");
+  // The bound holds for files whose size stat does not know, too.
+  auto proc = read_text_file("/proc/self/status", 64);
+  ASSERT_FALSE(proc);
+  EXPECT_EQ(proc.error().message(), "/proc/self/status: more than 64 bytes (the limit)");
+  TempFile exact(std::string(64, '#'));
+  auto e = read_text_file(exact.path, 64);
+  ASSERT_TRUE(e) << e.error().message();
+  EXPECT_EQ(e->size(), 64u);
+  ::unlink(fifo.c_str());
+  ::unlink(big.c_str());
+  ::rmdir(dir.c_str());
 }
 
 TEST(SetFile, MillionLines) {

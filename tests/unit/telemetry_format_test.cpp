@@ -95,7 +95,7 @@ TEST(TelemetryFormat, RecordWriterEqualsLineAndJson) {
     r.pkt.sport = static_cast<std::uint16_t>(rng());
     r.pkt.dport = static_cast<std::uint16_t>(rng());
     r.pkt.tcp_flags = static_cast<std::uint8_t>(pick(4) ? rng() : 0);
-    r.pkt.frag = pick(5) == 0;
+    r.pkt.frag = static_cast<std::uint8_t>(pick(5) == 0 ? 1 + pick(2) : 0);  // a later fragment, or L4 cut
     r.pkt.nvlan = static_cast<std::uint8_t>(pick(3));
     r.pkt.icmp_type = static_cast<std::uint8_t>(rng());
     r.pkt.icmp_code = static_cast<std::uint8_t>(rng());

@@ -13,29 +13,42 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 
-#define XDPGUARD_ABI_VERSION 9
+#define XDPGUARD_ABI_VERSION 10
 
 /* XDP verdicts are counted by their UAPI value (XDP_ABORTED..XDP_REDIRECT). */
 #define XDPGUARD_NUM_ACTIONS 5
 
 /* VLAN tags parsed (802.1Q / 802.1ad); a third tag makes the frame non-IP. */
 #define XDPGUARD_MAX_VLAN 2
-/* IPv6 extension headers walked before the packet is called malformed. */
-#define XDPGUARD_MAX_EXTHDR 8
 
 /*
- * What the parser made of a frame. Every frame counts in exactly one of
- * IPV4..MALFORMED; a non-first IP fragment counts in FRAGMENT as well.
+ * What the parser made of a frame (docs/parsing.md). Every frame counts in
+ * exactly one of IPV4..UNSAFE; a non-first IP fragment counts in FRAGMENT as
+ * well. IPv6 extension headers are walked in any number, as far as the frame
+ * goes. UNSAFE frames are dropped whatever the configuration: fragments that
+ * could hide a header from the rules (a first fragment without its whole L4
+ * header or IPv6 header chain, a fragment at offset 8 bytes) and IPv6 header
+ * chains that run past XDPGUARD_MAX_CHAIN bytes into the frame.
  */
 enum xdpguard_parse_counter {
 	XDPGUARD_PARSE_IPV4 = 0,   /* IPv4, headers complete */
 	XDPGUARD_PARSE_IPV6 = 1,   /* IPv6, headers complete */
 	XDPGUARD_PARSE_NON_IP = 2, /* ARP, LLDP, 3+ VLAN tags, ... */
-	XDPGUARD_PARSE_TRUNCATED = 3, /* a header ends past the frame */
-	XDPGUARD_PARSE_MALFORMED = 4, /* bad version/IHL/doff, ext hdr chain too long */
-	XDPGUARD_PARSE_FRAGMENT = 5,  /* non-first fragment: no L4 header */
-	XDPGUARD_PARSE_MAX = 6,
+	XDPGUARD_PARSE_TRUNCATED = 3, /* a header ends past the frame or the datagram */
+	XDPGUARD_PARSE_MALFORMED = 4, /* bad version/IHL/total length/TCP data offset */
+	XDPGUARD_PARSE_UNSAFE = 5,    /* could hide a header from the rules: dropped */
+	XDPGUARD_PARSE_FRAGMENT = 6,  /* non-first fragment: no L4 header */
+	XDPGUARD_PARSE_MAX = 7,
 };
+
+/* How far into the frame an IPv6 header chain is walked (the verifier
+ * bounds packet offsets; real frames end long before). */
+#define XDPGUARD_MAX_CHAIN 0x7fff
+
+/* xdpguard_pkt.frag: nonzero when the rules see no L4 fields. */
+#define XDPGUARD_FRAG_NONE 0   /* the L4 header was read (or the protocol has none we read) */
+#define XDPGUARD_FRAG_LATER 1  /* a non-first fragment: its L4 header is in the first */
+#define XDPGUARD_FRAG_L4_CUT 2 /* the L4 header (or the IPv6 header chain) is cut short */
 
 /*
  * Flood detection (docs/telemetry.md, "Flood detection"): the protocols
@@ -66,10 +79,15 @@ enum xdpguard_mode {
 	XDPGUARD_MODE_GENERIC = 2,
 };
 
-/* xdpguard_meta.flags: an `attach --config` set up its sets and rules
- * after attaching; the flag is cleared when that finished, so a command that
- * finds it set knows the attach died half-way. */
+/* xdpguard_meta.flags: attach writes the record with this flag before the
+ * program goes live (the whole pipeline is in place by then) and clears it
+ * with the program's id and mode once attached; a command that finds it set
+ * under the interface lock knows the attach died in between (and completes
+ * the record if the program is on the interface). */
 #define XDPGUARD_META_SETUP_PENDING 1u
+/* The limiter's clock is xg_ddos.fake_now (loaded with cfg_fake_clock, tests):
+ * the classifier's block lookups read the same clock. */
+#define XDPGUARD_META_FAKE_CLOCK 2u
 
 /* Single entry of the pinned xg_meta map: who is attached where. */
 struct xdpguard_meta {
@@ -124,7 +142,7 @@ struct xdpguard_pkt {
 	__u8 family;     /* 4, 6, or 0 for non-IP */
 	__u8 l4proto;    /* IPPROTO_* after extension headers */
 	__u8 tcp_flags;
-	__u8 frag;       /* 1: non-first fragment, no L4 header */
+	__u8 frag;       /* XDPGUARD_FRAG_*: nonzero, no L4 fields */
 	__u8 nvlan;
 	__u8 icmp_type;
 	__u8 icmp_code;
@@ -154,7 +172,9 @@ enum xdpguard_error {
  * limited rules before that position (a rule without a limit before it
  * cannot match: it would have been the first match). At most 16 limited
  * rules per packet can be under their limits (33 tail calls); past that the
- * packet passes and counts in XDPGUARD_DDOS_RESUME_FAILED.
+ * packet is dropped and counts in XDPGUARD_DDOS_RESUME_FAILED (the rules after
+ * cannot be looked at: the stricter verdict; `rule add` warns of rule sets
+ * that can get there).
  */
 #define XDPGUARD_PROG_LIMIT 2
 #define XDPGUARD_PROG_SYNPROXY 3
@@ -192,15 +212,26 @@ struct xdpguard_limit_key {
 };
 
 /*
- * Auto-block (`block DURATION`): a source prefix over a limit is entered in
- * xg_blocked (LRU hash) with its expiry; the parser drops its packets until
- * then, before the classifier. The parser looks only while some block may
- * be unexpired (xdpguard_ddos.block_until in the future), one lookup per
- * prefix length in use (lens4/lens6: length + 1, 0 = free slot, claimed by
- * the limiter), so an empty block list costs one array read.
+ * Auto-block (`block DURATION`, docs/ddos.md): a source prefix over the
+ * limit of rule R is entered in xg_blocked, keyed by R's id and the prefix,
+ * with its expiry. The block is a match at R's position: the generated
+ * classifier, once it knows the packet's best rule (or none), looks up the
+ * blocks of the rules with `block` up to that position, in order, and the
+ * first unexpired one drops the packet; an earlier rule that matches still
+ * wins. It looks only while some block may be unexpired
+ * (xdpguard_ddos.block_until in the future), so a rule set with `block`
+ * rules costs one load while nothing is blocked, and one without none.
+ *
+ * xg_blocked is a plain hash (not LRU): a flood of new prefixes cannot evict
+ * the blocks that exist. When it is full, the limiter deletes the expired
+ * entries (at most once a second) and tries again; a block that still does
+ * not fit is not made (counted in block_failed): the limit itself still
+ * drops what is over it. Prefixes in xg_noblock (`never-block`) are never
+ * blocked (counted in block_skipped).
  */
-#define XDPGUARD_BLOCK_LENS 8
+#define XDPGUARD_MAX_BLOCK_RULES 8 /* rules with `block` per rule set */
 struct xdpguard_block_key {
+	__u32 rule; /* id of the rule whose limit blocked it */
 	__u8 family;
 	__u8 len;
 	__u16 pad;
@@ -213,24 +244,40 @@ struct xdpguard_block {
 	__u32 rule;       /* the rule id that blocked it */
 	__u32 pad;
 };
+/*
+ * xg_noblock (LPM trie): the never-block prefixes, once per block length L
+ * a rule can use: a block of L bits of a source S is refused when some
+ * never-block prefix P overlaps it, i.e. when (L, S) falls in the entry
+ * (L, P cut to min(len P, L)). The key's data is len, family, addr; its
+ * prefixlen counts 16 + the address bits.
+ */
+struct xdpguard_noblock_key {
+	__u32 prefixlen;
+	__u8 len;      /* the block's prefix length this entry is for */
+	__u8 family;   /* 4 or 6 */
+	__u8 addr[16]; /* IPv4 in the first 4 bytes; network byte order */
+};
+#define XDPGUARD_NOBLOCK_MAX (256 * 128) /* entries: 256 IPv6 prefixes at every length */
 
 /* Single entry of xg_ddos: DDoS state shared by every CPU. */
 struct xdpguard_ddos {
 	__u64 block_until;  /* no block expires after this (0: no block) */
 	__u64 fake_now;     /* the clock, if loaded with cfg_fake_clock (tests) */
-	__u32 lens4[XDPGUARD_BLOCK_LENS];
-	__u32 lens6[XDPGUARD_BLOCK_LENS];
+	__u64 swept_ns;     /* the last sweep of expired blocks from a full xg_blocked */
+	__u64 reserved;
 };
 
 /*
  * SYN proxy (`xdpguard synproxy enable`, docs/ddos.md): TCP packets that the
  * rule set passes go to the synproxy stage (slot XDPGUARD_PROG_SYNPROXY,
  * synproxy.bpf.c) while `active` is set; the classifier reads `active` with
- * one load. For the configured ports the stage answers SYNs with a SYN
- * cookie (XDP_TX), hands ACKs with a valid cookie to the kernel's SYNPROXY
- * (nftables, set up by enable), passes packets of connections conntrack
- * knows, and drops the rest. Userspace keeps its own state in the same
- * entry (state, the sysctls it changed, to restore them on disable).
+ * one load. For the configured ports, and only for frames addressed to this
+ * host (destination MAC `mac`, destination address in xg_sp_local4/6), the
+ * stage answers plain SYNs with a SYN cookie (XDP_TX), hands ACKs with a
+ * valid cookie to the kernel's SYNPROXY (nftables, set up by enable), passes
+ * packets of connections conntrack or the socket table knows, and drops the
+ * rest; frames not for this host pass untouched. Userspace keeps its own
+ * state in the same entry (state, whether enable set up the host).
  */
 #define XDPGUARD_SYNPROXY_MAX_PORTS 16
 #define XDPGUARD_SP_DECIDED 1    /* xdpguard_percpu.sp_seen: the stage has decided it */
@@ -247,12 +294,43 @@ struct xdpguard_synproxy {
 	__u8 nports;
 	__u8 state;    /* XDPGUARD_SYNPROXY_* (userspace) */
 	__u16 ports[XDPGUARD_SYNPROXY_MAX_PORTS]; /* host byte order */
-	/* Userspace: whether enable set up the host (nftables, sysctls), and
-	 * the sysctls as they were before (-1: not changed). */
+	__u8 mac[6];   /* the interface's MAC: frames to any other are not for us */
+	/* Userspace: whether enable set up the host (the nftables table and
+	 * the namespace's registration, xdpguard_synproxy_ns). */
 	__u8 host;
-	__u8 pad[3];
-	__s32 saved_timestamps;
-	__s32 saved_tcp_loose;
+	__u8 pad;
+};
+
+/*
+ * The addresses the stage answers for (xg_sp_local4 / xg_sp_local6, LPM
+ * tries of the synproxy object, pinned beside the interface's maps): the
+ * RTN_LOCAL routes of the namespace's local table when enable ran, without
+ * loopback, and IPv6 link-local ones only of the interface itself.
+ */
+#define XDPGUARD_SYNPROXY_MAX_LOCAL 4096
+struct xdpguard_sp_lpm4 {
+	__u32 prefixlen;
+	__u32 addr; /* network byte order */
+};
+struct xdpguard_sp_lpm6 {
+	__u32 prefixlen;
+	__u32 addr[4];
+};
+
+/*
+ * The SYN proxy's host changes in one network namespace (userspace only,
+ * one entry of the ARRAY map pinned at <bpffs>/xdpguard/ns<inode>/
+ * XDPGUARD_PIN_SYNPROXY_NS): the sysctls are per namespace, so the first
+ * enable in a namespace saves their values and sets them, later ones only
+ * register, and the last one to go restores them; every change of the
+ * entry is one map write, under the namespace lock (guard/lock.h).
+ */
+#define XDPGUARD_SYNPROXY_NS_IFACES 256
+struct xdpguard_synproxy_ns {
+	__s32 saved_timestamps; /* net.ipv4.tcp_timestamps before (-1: not changed) */
+	__s32 saved_tcp_loose;  /* net.netfilter.nf_conntrack_tcp_loose before (-1) */
+	__u32 nifaces;
+	__u32 ifindex[XDPGUARD_SYNPROXY_NS_IFACES]; /* interfaces that registered */
 };
 
 /* DDoS counters in xdpguard_percpu.ddos (packets and bytes). */
@@ -260,16 +338,21 @@ enum xdpguard_ddos_counter {
 	XDPGUARD_DDOS_LIMIT_OVER = 0,     /* over a limit: the rule matched */
 	XDPGUARD_DDOS_LIMIT_UNDER = 1,    /* under a limit: on to later rules */
 	XDPGUARD_DDOS_BUCKET_NEW = 2,     /* a per-source bucket was created */
-	XDPGUARD_DDOS_RESUME_FAILED = 3,  /* too many limited rules under their limits: passed */
+	XDPGUARD_DDOS_RESUME_FAILED = 3,  /* too many limited rules under their limits: dropped */
 	XDPGUARD_DDOS_BLOCKED = 4,        /* dropped by an unexpired block */
 	XDPGUARD_DDOS_BLOCK_ADDED = 5,    /* a source prefix was blocked */
-	XDPGUARD_DDOS_BLOCK_FAILED = 6,   /* ...could not be (no length slot) */
+	XDPGUARD_DDOS_BLOCK_FAILED = 6,   /* ...could not be (the block list is full) */
 	XDPGUARD_DDOS_SYN_COOKIE = 7,     /* SYN answered with a cookie SYN-ACK (XDP_TX) */
 	XDPGUARD_DDOS_ACK_VALID = 8,      /* ACK with a valid cookie: to the kernel's SYNPROXY */
 	XDPGUARD_DDOS_ACK_INVALID = 9,    /* ACK with a bad cookie: dropped */
-	XDPGUARD_DDOS_ESTABLISHED = 10,   /* packet of a tracked connection: passed */
+	XDPGUARD_DDOS_ESTABLISHED = 10,   /* packet of a connection conntrack knows: passed */
 	XDPGUARD_DDOS_SYNPROXY_DROP = 11, /* other packets to a port without a connection */
-	XDPGUARD_DDOS_MAX = 12,
+	XDPGUARD_DDOS_BUCKET_FAILED = 12, /* no per-source bucket could be made: counted as over */
+	XDPGUARD_DDOS_BLOCK_SKIPPED = 13, /* over a block rule's limit, but never-block: not blocked */
+	XDPGUARD_DDOS_SYN_INVALID = 14,   /* SYN with FIN or RST: dropped (the kernel would too) */
+	XDPGUARD_DDOS_NOT_LOCAL = 15,     /* not for this host (MAC, address): passed untouched */
+	XDPGUARD_DDOS_SOCKET = 16,        /* of a connection the host has a socket for: passed */
+	XDPGUARD_DDOS_MAX = 17,
 };
 
 /*
@@ -407,6 +490,10 @@ struct xdpguard_ruleset_hdr {
 	__u32 load_us;        /* time bpf_prog_load took, microseconds */
 	__u32 table_bytes;    /* size of the classifier's tables */
 	__u32 abi_version;
+	/* The id the next new rule gets if it is free: ids are handed out in
+	 * turn and wrap past XDPGUARD_MAX_RULES, so a deleted rule's id (its
+	 * counter slot, its metrics series) is not reused while others are free. */
+	__u32 next_id;
 };
 struct xdpguard_ruleset_entry {
 	union {
@@ -443,6 +530,12 @@ struct xdpguard_set_info {
 #define XDPGUARD_PIN_BLOCKED "xg_blocked"
 #define XDPGUARD_PIN_DDOS "xg_ddos"
 #define XDPGUARD_PIN_SYNPROXY "xg_synproxy"
+#define XDPGUARD_PIN_NOBLOCK "xg_noblock"
+/* Pinned by `synproxy enable` (the synproxy object's own maps). */
+#define XDPGUARD_PIN_SP_LOCAL4 "xg_sp_local4"
+#define XDPGUARD_PIN_SP_LOCAL6 "xg_sp_local6"
+/* One per namespace, in <bpffs>/xdpguard/ns<inode>/ (not an interface's). */
+#define XDPGUARD_PIN_SYNPROXY_NS "xg_sp_ns"
 
 /* ---- Traffic generator (bpf/gen.bpf.c, `xdpguard gen`) ------------------
  * The generator sends one template frame again and again (BPF_PROG_TEST_RUN

@@ -2,7 +2,8 @@
 /*
  * The DDoS stages' kernel side (docs/ddos.md), included by guard.bpf.c only:
  * the rate limiter (token buckets as GCRA, abi.h "Rate limits") and the
- * block list (abi.h "Auto-block"), with their maps. Written once, in C: the
+ * making of blocks (abi.h "Auto-block"; the generated classifier looks them
+ * up), with their maps. Written once, in C: the
  * generated classifier reaches it through the limiter stage's slot in
  * xg_progs, never through a copy of its own.
  */
@@ -36,13 +37,24 @@ struct {
 	__type(value, struct xdpguard_bucket);
 } xg_limit_src SEC(".maps");
 
-/* Blocked source prefixes; the loader sets max_entries (--block-entries). */
+/* Blocked source prefixes of each `block` rule; the loader sets
+ * max_entries (--block-entries). A plain hash: a flood of new prefixes
+ * cannot evict the blocks that exist (abi.h, "Auto-block"). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct xdpguard_block_key);
 	__type(value, struct xdpguard_block);
 } xg_blocked SEC(".maps");
+
+/* Prefixes never blocked (`never-block`, the config's management prefixes). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XDPGUARD_NOBLOCK_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xdpguard_noblock_key);
+	__type(value, __u32);
+} xg_noblock SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -144,9 +156,11 @@ static __always_inline int xg_charge(struct xdpguard_bucket *b, const struct xdp
 }
 
 /* The bucket of the packet in s for the limit in s->lim; NULL if the map
- * refuses (counted as under: fail open for one packet). *fresh is set when
- * a new bucket was made for this packet (already charged). */
-static __always_inline struct xdpguard_bucket *xg_bucket(struct xdpguard_percpu *s, __u64 now, int *fresh)
+ * has none and none could be made (*failed: the packet counts as over, the
+ * stricter verdict). *fresh is set when a new bucket was made for this packet
+ * (already charged). */
+static __always_inline struct xdpguard_bucket *xg_bucket(struct xdpguard_percpu *s, __u64 now, int *fresh,
+							 int *failed)
 {
 	const struct xdpguard_limit_req *q = &s->lim;
 	struct xdpguard_limit_key k = {};
@@ -157,8 +171,12 @@ static __always_inline struct xdpguard_bucket *xg_bucket(struct xdpguard_percpu 
 	__u32 fl;
 
 	*fresh = 0;
-	if (q->key == XDPGUARD_LIMIT_KEY_NONE)
-		return bpf_map_lookup_elem(&xg_limit_agg, &slot);
+	*failed = 0;
+	if (q->key == XDPGUARD_LIMIT_KEY_NONE) {
+		b = bpf_map_lookup_elem(&xg_limit_agg, &slot);
+		*failed = !b;
+		return b;
+	}
 	len = s->pkt.family == 6 ? q->len6 : q->len4;
 	k.rule = slot;
 	fl = xg_family_len(s->pkt.family, len);
@@ -174,48 +192,68 @@ static __always_inline struct xdpguard_bucket *xg_bucket(struct xdpguard_percpu 
 		xg_bump(&s->ddos[XDPGUARD_DDOS_BUCKET_NEW], s->len);
 		return NULL;
 	}
-	/* Another CPU made it meanwhile. */
-	return bpf_map_lookup_elem(&xg_limit_src, &k);
+	/* Another CPU made it meanwhile, or the LRU could not make room. */
+	b = bpf_map_lookup_elem(&xg_limit_src, &k);
+	if (!b) {
+		*failed = 1;
+		xg_bump(&s->ddos[XDPGUARD_DDOS_BUCKET_FAILED], s->len);
+	}
+	return b;
 }
 
-/* Is the packet over the limit of the rule in s? Charges it if not. */
+/* Is the packet over the limit of the rule in s? Charges it if not. A
+ * packet no bucket could be found or made for is over (fail closed). */
 static __always_inline int xg_over_limit(struct xdpguard_percpu *s, __u64 now)
 {
 	struct xdpguard_bucket *b;
-	int fresh;
+	int fresh, failed;
 
-	b = xg_bucket(s, now, &fresh);
+	b = xg_bucket(s, now, &fresh, &failed);
 	if (!b)
-		return 0;
+		return failed;
 	return xg_charge(b, &s->lim, now);
 }
 
-/* Finds (or claims) the length slot for (family, len); 0 if none is free. */
-static __always_inline int xg_block_len_slot(struct xdpguard_ddos *d, __u8 family, __u32 len)
+/* Would a block of `len` bits of the packet's source cover a never-block
+ * prefix (or lie in one)? */
+static __always_inline int xg_never_block(const struct xdpguard_percpu *s, __u8 len)
 {
-	__u32 want = len + 1, *lens = family == 6 ? d->lens6 : d->lens4, v;
-	int i;
+	struct xdpguard_noblock_key k = {};
 
-	for (i = 0; i < XDPGUARD_BLOCK_LENS; i++) {
-		v = lens[i];
-		if (v == want)
-			return 1;
-		if (v == 0) {
-			v = __sync_val_compare_and_swap(&lens[i], 0, want);
-			if (v == 0 || v == want)
-				return 1;
-		}
+	k.len = len;
+	k.family = s->pkt.family;
+	if (s->pkt.family == 6) {
+		k.prefixlen = 16 + 128;
+		__builtin_memcpy(k.addr, s->pkt.saddr, 16);
+	} else {
+		k.prefixlen = 16 + 32;
+		__builtin_memcpy(k.addr, s->pkt.saddr, 4);
 	}
+	return bpf_map_lookup_elem(&xg_noblock, &k) != NULL;
+}
+
+struct bpf_map;
+
+/* bpf_for_each_map_elem's callback: deletes an expired block. */
+static long xg_sweep_block(struct bpf_map *map, const void *key, void *value, void *ctx)
+{
+	const struct xdpguard_block *b = value;
+	__u64 now = *(__u64 *)ctx;
+
+	if (b->expires_ns <= now)
+		bpf_map_delete_elem(map, key);
 	return 0;
 }
 
-/* Blocks the source prefix of the packet in s for s->lim.block_ns. */
+/* Blocks the source prefix of the packet in s for s->lim.block_ns, keyed by
+ * the rule (s->slot): from now on the classifier drops the prefix's packets
+ * that reach the rule's position. */
 static __always_inline void xg_block(struct xdpguard_percpu *s, struct xdpguard_ddos *d, __u64 now)
 {
 	const struct xdpguard_limit_req *q = &s->lim;
 	struct xdpguard_block_key k = {};
 	struct xdpguard_block v = {};
-	__u64 until = now + q->block_ns, old;
+	__u64 until = now + q->block_ns, old, swept;
 	int i;
 
 	__u8 family = s->pkt.family, len;
@@ -224,75 +262,40 @@ static __always_inline void xg_block(struct xdpguard_percpu *s, struct xdpguard_
 	if (!d)
 		return;
 	len = family == 6 ? q->len6 : q->len4;
-	if (!xg_block_len_slot(d, family, len)) {
-		xg_bump(&s->ddos[XDPGUARD_DDOS_BLOCK_FAILED], s->len);
+	if (xg_never_block(s, len)) {
+		xg_bump(&s->ddos[XDPGUARD_DDOS_BLOCK_SKIPPED], s->len);
 		return;
 	}
+	k.rule = s->slot;
 	fl = xg_family_len(family, len);
 	__builtin_memcpy(&k.family, &fl, sizeof(fl));
 	xg_mask_saddr(&s->pkt, len, k.addr);
 	v.expires_ns = until;
 	v.added_ns = now;
 	v.rule = s->slot;
-	/* Raise block_until first: from then on the parser looks. */
+	/* Raise block_until first: from then on the classifier looks. */
 	for (i = 0; i < 4; i++) {
 		old = d->block_until;
 		barrier_var(old);
 		if (old >= until || __sync_val_compare_and_swap(&d->block_until, old, until) == old)
 			break;
 	}
-	if (bpf_map_update_elem(&xg_blocked, &k, &v, BPF_ANY) == 0)
+	if (bpf_map_update_elem(&xg_blocked, &k, &v, BPF_ANY) == 0) {
 		xg_bump(&s->ddos[XDPGUARD_DDOS_BLOCK_ADDED], s->len);
-	else
-		xg_bump(&s->ddos[XDPGUARD_DDOS_BLOCK_FAILED], s->len);
-}
-
-/*
- * The parser's check: is the packet's source blocked? Costs one array read
- * while no block may be unexpired; else one hash lookup per prefix length
- * in use. Expired entries are deleted when met (and evicted by the LRU).
- */
-static __always_inline int xg_blocked_source(struct xdpguard_percpu *s)
-{
-	struct xdpguard_ddos *d = xg_ddos_state();
-	struct xdpguard_block_key k = {};
-	struct xdpguard_block *e;
-	__u64 until, now;
-	__u32 *lens, len, fl;
-	int i;
-
-	/* verifier: array lookups can fail */
-	if (!d)
-		return 0;
-	until = d->block_until;
-	if (!until)
-		return 0;
-	now = xg_now(d);
-	if (now >= until) {
-		/* Every block has expired: stop looking until the next one. */
-		__sync_val_compare_and_swap(&d->block_until, until, 0);
-		return 0;
+		return;
 	}
-	lens = s->pkt.family == 6 ? d->lens6 : d->lens4;
-	for (i = 0; i < XDPGUARD_BLOCK_LENS; i++) {
-		len = lens[i];
-		if (!len)
-			break;
-		/* verifier: bound the length */
-		len = (len - 1) & 0xff;
-		fl = xg_family_len(s->pkt.family, len);
-		__builtin_memcpy(&k.family, &fl, sizeof(fl));
-		xg_mask_saddr(&s->pkt, len, k.addr);
-		e = bpf_map_lookup_elem(&xg_blocked, &k);
-		if (!e)
-			continue;
-		if (e->expires_ns > now) {
-			__sync_fetch_and_add(&e->packets, 1);
-			return 1;
+	/* Full: delete what has expired (one CPU, at most once a second) and
+	 * try again; the blocks that hold stay. */
+	swept = d->swept_ns;
+	if (now - swept > 1000000000ull &&
+	    __sync_val_compare_and_swap(&d->swept_ns, swept, now) == swept) {
+		bpf_for_each_map_elem(&xg_blocked, xg_sweep_block, &now, 0);
+		if (bpf_map_update_elem(&xg_blocked, &k, &v, BPF_ANY) == 0) {
+			xg_bump(&s->ddos[XDPGUARD_DDOS_BLOCK_ADDED], s->len);
+			return;
 		}
-		bpf_map_delete_elem(&xg_blocked, &k);
 	}
-	return 0;
+	xg_bump(&s->ddos[XDPGUARD_DDOS_BLOCK_FAILED], s->len);
 }
 
 #endif /* XDPGUARD_LIMITER_H */

@@ -12,7 +12,7 @@ static_assert(sizeof(xdpguard_counter) == 16);
 static_assert(sizeof(xdpguard_counter) % 8 == 0, "per-CPU values are 8-byte aligned");
 static_assert(sizeof(xdpguard_meta) == 48);
 static_assert(offsetof(xdpguard_meta, ifname) == 32);
-static_assert(XDPGUARD_PARSE_MAX == 6);
+static_assert(XDPGUARD_PARSE_MAX == 7);
 static_assert(XDPGUARD_NUM_ACTIONS == 5);
 
 // Per-CPU folding (Map::sum); global so that ADL finds it for the C struct.
@@ -22,24 +22,27 @@ inline xdpguard_counter& operator+=(xdpguard_counter& a, const xdpguard_counter&
   return a;
 }
 static_assert(sizeof(xdpguard_pkt) == 48);
-static_assert(sizeof(xdpguard_percpu) == 568);
+static_assert(sizeof(xdpguard_percpu) == 664);
 static_assert(sizeof(xdpguard_percpu) % 8 == 0, "per-CPU values are 8-byte aligned");
 static_assert(sizeof(xdpguard_set4_elem) == 32);
 static_assert(sizeof(xdpguard_set6_slot) == 20);
 static_assert(sizeof(xdpguard_set6_elem) == 128);
-static_assert(sizeof(xdpguard_ruleset_hdr) == 32);
-static_assert(sizeof(xdpguard_ruleset_entry) == 276);
+static_assert(sizeof(xdpguard_ruleset_hdr) == 36);
+static_assert(sizeof(xdpguard_ruleset_entry) == 280);
 static_assert(sizeof(xdpguard_gen_cfg) == 120);
 static_assert(offsetof(xdpguard_gen_cfg, head) == 40);
 static_assert(sizeof(xdpguard_limit_req) == 40);
 static_assert(sizeof(xdpguard_bucket) == 16);
 static_assert(sizeof(xdpguard_limit_key) == 24);
-static_assert(sizeof(xdpguard_block_key) == 20);
+static_assert(sizeof(xdpguard_block_key) == 24);
+static_assert(sizeof(xdpguard_noblock_key) == 24);
 static_assert(sizeof(xdpguard_block) == 32);
-static_assert(sizeof(xdpguard_ddos) == 80);
-static_assert(sizeof(xdpguard_synproxy) == 56);
+static_assert(sizeof(xdpguard_ddos) == 32);
+static_assert(sizeof(xdpguard_synproxy) == 52);
+static_assert(sizeof(xdpguard_synproxy_ns) == 12 + 4 * XDPGUARD_SYNPROXY_NS_IFACES);
+static_assert(sizeof(xdpguard_sp_lpm4) == 8 && sizeof(xdpguard_sp_lpm6) == 20);
 static_assert(offsetof(xdpguard_synproxy, active) == 0, "the classifier loads it at offset 0");
-static_assert(XDPGUARD_DDOS_MAX == 12);
+static_assert(XDPGUARD_DDOS_MAX == 17);
 static_assert(XDPGUARD_FLOOD_MAX == 4 && XDPGUARD_FLOOD_COUNTED == 3);
 static_assert(sizeof(xdpguard_talker_key) == 20);
 static_assert(sizeof(xdpguard_flood_cfg) == 64);

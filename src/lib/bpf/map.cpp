@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <string_view>
+
 namespace xdpguard {
 
 int possible_cpus() {
@@ -49,6 +52,169 @@ Result<void> MapFd::expect_sizes(std::size_t key, std::size_t value) const {
                 "version? detach and attach again)",
                 info_.name, info_.key_size, info_.value_size, key, value);
   return {};
+}
+
+namespace {
+
+bool per_cpu_type(__u32 type) {
+  return type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_PERCPU_HASH ||
+         type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+// Collects entries, at most `max` of them (duplicates go in finish()).
+class Collector {
+ public:
+  Collector(MapDump& d, std::size_t max) : d_(d), max_(max) {}
+  bool full() const { return d_.count >= max_; }
+  void add(const std::uint8_t* k, const std::uint8_t* v) {
+    if (full()) return;
+    d_.keys.insert(d_.keys.end(), k, k + d_.key_size);
+    d_.values.insert(d_.values.end(), v, v + d_.value_size);
+    ++d_.count;
+  }
+  // Each key once (a batch pass reads each bucket once, so a key can only
+  // come twice from a get_next_key walk that was sent back to the start).
+  void finish() {
+    const std::size_t ks = d_.key_size;
+    std::vector<std::size_t> order(d_.count);
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    auto key = [&](std::size_t i) { return std::string_view(reinterpret_cast<const char*>(d_.key(i)), ks); };
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
+    std::vector<bool> dup(d_.count, false);
+    bool any = false;
+    for (std::size_t i = 1; i < order.size(); ++i)
+      if (key(order[i]) == key(order[i - 1])) dup[order[i]] = any = true;
+    if (!any) return;
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < d_.count; ++i) {
+      if (dup[i]) continue;
+      if (out != i) {
+        std::memmove(&d_.keys[out * ks], &d_.keys[i * ks], ks);
+        std::memmove(&d_.values[out * d_.value_size], &d_.values[i * d_.value_size], d_.value_size);
+      }
+      ++out;
+    }
+    d_.count = out;
+    d_.keys.resize(out * ks);
+    d_.values.resize(out * d_.value_size);
+  }
+
+ private:
+  MapDump& d_;
+  std::size_t max_;
+};
+
+// Not supported for this map type: EINVAL, EOPNOTSUPP, or the kernel's ENOTSUPP (524).
+bool no_batch(int err) { return err == EINVAL || err == EOPNOTSUPP || err == 524; }
+
+// BPF_MAP_LOOKUP_BATCH over the whole map; false when the kernel has no
+// batch lookup for this map type (nothing collected then).
+Result<bool> dump_batch(int fd, MapDump& d, Collector& c, std::size_t max) {
+  std::size_t chunk = std::clamp<std::size_t>(max, 1, 4096);
+  std::vector<std::uint8_t> keys(chunk * d.key_size), values(chunk * d.value_size);
+  // The batch cursor is a bucket index (u32) for hash maps, a key for arrays.
+  std::vector<std::uint8_t> in(std::max<std::size_t>(d.key_size, 8)), out(in.size());
+  bool first = true;
+  // Every call moves the kernel's cursor on by at least one bucket, and a
+  // hash map has at most 2 * max_entries buckets; the bound is a backstop.
+  for (std::size_t calls = 0; calls <= 2 * max + 2 && !c.full(); ++calls) {
+    LIBBPF_OPTS(bpf_map_batch_opts, o);
+    auto count = static_cast<__u32>(chunk);
+    int rc = bpf_map_lookup_batch(fd, first ? nullptr : in.data(), out.data(), keys.data(), values.data(),
+                                  &count, &o);
+    const int err = rc ? errno : 0;
+    if (err == ENOSPC && count == 0 && chunk < (1u << 20)) {
+      // One bucket holds more entries than the buffers: bigger ones, same cursor.
+      chunk *= 2;
+      keys.resize(chunk * d.key_size);
+      values.resize(chunk * d.value_size);
+      continue;
+    }
+    if (err && err != ENOENT) {
+      if (first && no_batch(err)) return false;
+      return fail_errno(err, "map batch lookup");
+    }
+    for (__u32 i = 0; i < count; ++i) c.add(&keys[i * d.key_size], &values[i * d.value_size]);
+    if (err == ENOENT) return true;  // that was the last batch
+    in.swap(out);
+    first = false;
+  }
+  return true;
+}
+
+// The same with get_next_key and lookups, at most 2 * max_entries steps: a
+// walk sent back to the first key by a deletion ends there.
+Result<void> dump_walk(int fd, MapDump& d, Collector& c, std::size_t max) {
+  std::vector<std::uint8_t> cur(d.key_size), next(d.key_size), value(d.value_size);
+  const void* prev = nullptr;
+  for (std::size_t steps = 0; steps < 2 * max && !c.full(); ++steps) {
+    if (bpf_map_get_next_key(fd, prev, next.data()) != 0) {
+      if (errno == ENOENT) return {};
+      return fail_errno(errno, "map iterate");
+    }
+    if (bpf_map_lookup_elem(fd, next.data(), value.data()) == 0) c.add(next.data(), value.data());
+    cur.swap(next);
+    prev = cur.data();
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<MapDump> dump_map(int fd) {
+  bpf_map_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return fail_errno(errno, "map info");
+  MapDump d;
+  d.key_size = info.key_size;
+  d.value_size = per_cpu_type(info.type) ? ((std::size_t{info.value_size} + 7) & ~std::size_t{7}) *
+                                               static_cast<std::size_t>(possible_cpus())
+                                         : info.value_size;
+  const std::size_t max = info.max_entries;
+  if (max == 0 || d.key_size == 0) return d;
+  Collector c(d, max);
+  if (!XG_TRY(dump_batch(fd, d, c, max))) XG_CHECK(dump_walk(fd, d, c, max));
+  c.finish();
+  return d;
+}
+
+Result<std::uint64_t> count_map_entries(int fd) {
+  bpf_map_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return fail_errno(errno, "map info");
+  const std::size_t vs = per_cpu_type(info.type) ? ((std::size_t{info.value_size} + 7) & ~std::size_t{7}) *
+                                                       static_cast<std::size_t>(possible_cpus())
+                                                 : info.value_size;
+  const std::size_t max = info.max_entries;
+  if (max == 0 || info.key_size == 0) return 0;
+  std::size_t chunk = std::clamp<std::size_t>(max, 1, 8192);
+  std::vector<std::uint8_t> keys(chunk * info.key_size), values(chunk * vs);
+  std::vector<std::uint8_t> in(std::max<std::size_t>(info.key_size, 8)), out(in.size());
+  std::uint64_t n = 0;
+  bool first = true;
+  for (std::size_t calls = 0; calls <= 2 * max + 2 && n < max; ++calls) {
+    LIBBPF_OPTS(bpf_map_batch_opts, o);
+    auto count = static_cast<__u32>(chunk);
+    int rc = bpf_map_lookup_batch(fd, first ? nullptr : in.data(), out.data(), keys.data(), values.data(),
+                                  &count, &o);
+    const int err = rc ? errno : 0;
+    if (err == ENOSPC && count == 0 && chunk < (1u << 20)) {
+      chunk *= 2;
+      keys.resize(chunk * info.key_size);
+      values.resize(chunk * vs);
+      continue;
+    }
+    if (err && err != ENOENT) {
+      if (first && no_batch(err)) return XG_TRY(dump_map(fd)).count;
+      return fail_errno(err, "map batch lookup");
+    }
+    n += count;
+    if (err == ENOENT) break;
+    in.swap(out);
+    first = false;
+  }
+  return std::min<std::uint64_t>(n, max);
 }
 
 }  // namespace xdpguard

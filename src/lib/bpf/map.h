@@ -3,12 +3,22 @@
 // V and that it is (not) per-CPU, catching an ABI mismatch with pinned state
 // as an error instead of garbage or a buffer overrun. A per-CPU map reads one
 // V per possible CPU; sum() folds them with operator+=.
+//
+// Walks (keys(), entries()) read the map with BPF_MAP_LOOKUP_BATCH
+// (dump_map()): the kernel goes through its buckets once, so entries deleted
+// or evicted meanwhile (an LRU map under a random-source flood) cannot send
+// the walk back to the first key, as a bpf_map_get_next_key() walk is sent
+// when its current key vanishes. A walk returns each key at most once and at
+// most max_entries entries, in a bounded number of system calls.
 #pragma once
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <cstdint>
+#include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bpf/abi.h"
@@ -40,6 +50,24 @@ class MapFd {
   bpf_map_info info_{};
 };
 
+// Every key and value of a hash-type map (hash, LRU hash, their per-CPU
+// forms), as raw bytes: at most max_entries entries, no key twice. Batch
+// lookups where the kernel has them for the map type, else a get_next_key
+// walk under the same bounds. A per-CPU map's value is one (8-byte aligned)
+// value per possible CPU.
+struct MapDump {
+  std::size_t key_size = 0;
+  std::size_t value_size = 0;  // of one entry: all CPUs' values for a per-CPU map
+  std::size_t count = 0;
+  std::vector<std::uint8_t> keys, values;
+  const std::uint8_t* key(std::size_t i) const { return keys.data() + i * key_size; }
+  const std::uint8_t* value(std::size_t i) const { return values.data() + i * value_size; }
+};
+[[nodiscard]] Result<MapDump> dump_map(int fd);
+// How many entries a hash-type map holds (the same batch walk, counting;
+// at most max_entries).
+[[nodiscard]] Result<std::uint64_t> count_map_entries(int fd);
+
 // A map with one value per key (array, hash, ...). Refuses per-CPU maps.
 template <class K, class V>
 class Map {
@@ -57,6 +85,8 @@ class Map {
   }
 
   int fd() const { return fd_.fd(); }
+  // The map's kernel id.
+  std::uint32_t id() const { return fd_.info().id; }
 
   [[nodiscard]] Result<V> get(const K& key) const {
     V v{};
@@ -67,17 +97,21 @@ class Map {
     if (bpf_map_update_elem(fd(), &key, &v, flags) != 0) return fail_errno(errno, "map update");
     return {};
   }
-  // All keys (hash maps), in kernel iteration order.
+  // All keys (hash maps), in kernel iteration order (see dump_map()).
   [[nodiscard]] Result<std::vector<K>> keys() const {
-    std::vector<K> out;
-    K cur{}, next{};
-    const K* prev = nullptr;
-    while (bpf_map_get_next_key(fd(), prev, &next) == 0) {
-      out.push_back(next);
-      cur = next;
-      prev = &cur;
+    const auto d = XG_TRY(dump_map(fd()));
+    std::vector<K> out(d.count);
+    for (std::size_t i = 0; i < d.count; ++i) std::memcpy(&out[i], d.key(i), sizeof(K));
+    return out;
+  }
+  // All keys with their values (hash maps; see dump_map()).
+  [[nodiscard]] Result<std::vector<std::pair<K, V>>> entries() const {
+    const auto d = XG_TRY(dump_map(fd()));
+    std::vector<std::pair<K, V>> out(d.count);
+    for (std::size_t i = 0; i < d.count; ++i) {
+      std::memcpy(&out[i].first, d.key(i), sizeof(K));
+      std::memcpy(&out[i].second, d.value(i), sizeof(V));
     }
-    if (errno != ENOENT) return fail_errno(errno, "map iterate");
     return out;
   }
 
@@ -101,6 +135,22 @@ class PerCpuMap {
   }
 
   int fd() const { return fd_.fd(); }
+  std::uint32_t id() const { return fd_.info().id; }
+
+  // All keys with every CPU's value (hash maps; see dump_map()).
+  [[nodiscard]] Result<std::vector<std::pair<K, std::vector<V>>>> entries() const {
+    const auto d = XG_TRY(dump_map(fd()));
+    const std::size_t ncpu = static_cast<std::size_t>(possible_cpus());
+    if (d.value_size != ncpu * sizeof(V))
+      return fail(EPROTO, "map {}: unexpected value layout", fd_.info().name);
+    std::vector<std::pair<K, std::vector<V>>> out(d.count);
+    for (std::size_t i = 0; i < d.count; ++i) {
+      std::memcpy(&out[i].first, d.key(i), sizeof(K));
+      out[i].second.resize(ncpu);
+      std::memcpy(out[i].second.data(), d.value(i), d.value_size);
+    }
+    return out;
+  }
 
   [[nodiscard]] Result<std::vector<V>> get(const K& key) const {
     std::vector<V> vals(static_cast<std::size_t>(possible_cpus()));

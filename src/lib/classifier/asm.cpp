@@ -214,6 +214,12 @@ void Program::stx(Size sz, Reg base, std::int16_t off, Reg s) {
 void Program::st(Size sz, Reg base, std::int16_t off, std::int32_t imm) {
   emit(BPF_ST | BPF_MEM | static_cast<std::uint8_t>(sz), base, Reg::R0, off, imm);
 }
+void Program::atomic_add(Size sz, Reg base, std::int16_t off, Reg s) {
+  emit(BPF_STX | BPF_ATOMIC | static_cast<std::uint8_t>(sz), base, s, off, BPF_ADD);
+}
+void Program::cmpxchg(Size sz, Reg base, std::int16_t off, Reg s) {
+  emit(BPF_STX | BPF_ATOMIC | static_cast<std::uint8_t>(sz), base, s, off, BPF_CMPXCHG);
+}
 
 void Program::jmp(Label target) {
   fixups_.push_back({insns_.size(), target, Fix::Uncond});
@@ -313,6 +319,13 @@ std::string disassemble(const bpf_insn& i) {
     case BPF_LDX:
       return fmt::format("r{} = *({} *)(r{} {:+})", i.dst_reg, size[BPF_SIZE(i.code) >> 3], i.src_reg, i.off);
     case BPF_STX:
+      if (BPF_MODE(i.code) == BPF_ATOMIC) {
+        if (i.imm == BPF_CMPXCHG)
+          return fmt::format("r0 = cmpxchg(({} *)(r{} {:+}), r0, r{})", size[BPF_SIZE(i.code) >> 3],
+                             i.dst_reg, i.off, i.src_reg);
+        return fmt::format("lock *({} *)(r{} {:+}) {} r{}", size[BPF_SIZE(i.code) >> 3], i.dst_reg, i.off,
+                           alu[(i.imm & 0xf0) >> 4], i.src_reg);
+      }
       return fmt::format("*({} *)(r{} {:+}) = r{}", size[BPF_SIZE(i.code) >> 3], i.dst_reg, i.off, i.src_reg);
     case BPF_ST:
       return fmt::format("*({} *)(r{} {:+}) = {}", size[BPF_SIZE(i.code) >> 3], i.dst_reg, i.off, i.imm);

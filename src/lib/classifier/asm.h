@@ -116,6 +116,10 @@ class Program {
   void ldx(Size sz, Reg d, Reg base, std::int16_t off);
   void stx(Size sz, Reg base, std::int16_t off, Reg s);
   void st(Size sz, Reg base, std::int16_t off, std::int32_t imm);
+  // Atomic (W or DW): *(base + off) += s; and compare-and-exchange: if
+  // *(base + off) equals r0 it becomes s; r0 := the value found.
+  void atomic_add(Size sz, Reg base, std::int16_t off, Reg s);
+  void cmpxchg(Size sz, Reg base, std::int16_t off, Reg s);
 
   // Control flow.
   void jmp(Label target);

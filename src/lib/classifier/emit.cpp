@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "bpf/abi.h"
+#include "classifier/block_code.h"
 #include "classifier/limit_code.h"
 #include "classifier/percpu_offsets.h"
 #include "classifier/sets.h"
@@ -78,6 +79,8 @@ class Emitter {
     maps_[kMapRuleStats] = p_.map("xg_rule_stats");
     maps_[kMapTelemetry] = p_.map("xg_telemetry");
     maps_[kMapSynproxy] = p_.map("xg_synproxy");
+    maps_[kMapBlocked] = p_.map("xg_blocked");
+    maps_[kMapDdos] = p_.map("xg_ddos");
     // Blob 0 is kMapBlob; further blobs follow the fixed slots.
     blob_maps_.push_back(maps_[kMapBlob]);
     for (std::size_t k = 1; k < tables.blobs.size(); ++k)
@@ -299,6 +302,7 @@ class Emitter {
   // more (redirect) go on to the enforce stage.
   void finish(Label end) {
     p_.bind(end);
+    emit_block_check(p_, blocks_, maps_[kMapBlocked], maps_[kMapDdos], plan_.fake_clock);
     Label enforce = p_.label();
     p_.ldx(Size::W, R::R7, R::R6, kAction);
     Label limit = p_.label(), verdict = p_.label();
@@ -781,6 +785,7 @@ class Emitter {
   MapId blob(const GroupTables& t) const { return blob_maps_.at(t.blob); }
   std::map<std::vector<std::uint32_t>, ClassCode> class_code_;
   bool limits_ = has_limits(plan_);  // after plan_: members initialise in order
+  std::vector<BlockRule> blocks_ = block_rules(plan_);
 };
 
 }  // namespace

@@ -7,7 +7,9 @@
 //   dispatch  family, then "non-first fragment", then protocol -> a class
 //   classes   each class's groups in order of their first rule; before a
 //             group, stop when the best rule so far comes earlier
-//   end       pass/drop: count and return, unless the verdict word asks for
+//   end       a rule set with `block` rules: the blocks of the rules up to
+//             the best position (block_code.h); then
+//             pass/drop: count and return, unless the verdict word asks for
 //             a log record or a capture runs (xg_telemetry); then, and for
 //             redirect, tail call enforce (slot XDPGUARD_PROG_ENFORCE); if
 //             that fails, apply the verdict here
@@ -35,7 +37,9 @@ enum MapSlot : std::uint32_t {
   kMapRuleStats = 5,  // xg_rule_stats
   kMapTelemetry = 6,  // xg_telemetry: a running capture sends every packet to enforce
   kMapSynproxy = 7,   // xg_synproxy: while active, passed TCP goes to the synproxy stage
-  kNumMapSlots = 8,
+  kMapBlocked = 8,    // xg_blocked: rule sets with `block` look up their blocks
+  kMapDdos = 9,       // xg_ddos: whether a block may hold (block_until), the test clock
+  kNumMapSlots = 10,
 };
 
 [[nodiscard]] Result<Program> emit_classifier(const Plan& plan, const Tables& tables);

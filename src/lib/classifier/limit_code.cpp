@@ -115,9 +115,9 @@ void emit_limit_call(Program& p, MapId progs, Label limit, Label verdict) {
   p.call(BPF_FUNC_tail_call);
   // The tail call failed: no limiter stage (an interrupted attach), or the
   // packet used up the kernel's 33 tail calls (more than 16 limited rules it
-  // was under). Whether it is over the limit is unknown: it passes, counted
-  // in ddos[RESUME_FAILED] and no rule's counter, as the limiter's own
-  // failed resume does (guard.bpf.c).
+  // was under). Whether it is over the limit is unknown: it is dropped (the
+  // stricter verdict), counted in ddos[RESUME_FAILED] and no rule's counter,
+  // as the limiter's own failed resume does (guard.bpf.c).
   p.ldx(Size::W, Reg::R8, Reg::R6, kLen);
   p.ldx(Size::DW, Reg::R1, Reg::R6, kResumeFailed);
   p.alu(Alu::Add, Reg::R1, 1);
@@ -126,7 +126,7 @@ void emit_limit_call(Program& p, MapId progs, Label limit, Label verdict) {
   p.alu(Alu::Add, Reg::R1, Reg::R8);
   p.stx(Size::DW, Reg::R6, kResumeFailed + 8, Reg::R1);
   p.st(Size::W, Reg::R6, kSlot, imm_u32(XDPGUARD_SLOT_NONE));
-  p.mov(Reg::R7, XDP_PASS);
+  p.mov(Reg::R7, XDP_DROP);
   p.stx(Size::W, Reg::R6, kAction, Reg::R7);
   p.jmp(verdict);
 }

@@ -13,7 +13,7 @@
 //           records its request;
 //   finish  verdict XDPGUARD_ACTION_LIMIT tail-calls the limiter; if that
 //           fails (no limiter stage, or the kernel's tail-call budget is
-//           spent) the packet passes, counted in ddos[RESUME_FAILED].
+//           spent) the packet is dropped, counted in ddos[RESUME_FAILED].
 #pragma once
 
 #include <cstdint>
@@ -36,7 +36,7 @@ void emit_limit_entry(Program& p, std::uint32_t stamp);
 // (XDPGUARD_ACTION_LIMIT) and the request for `l`, r's limit. Clobbers r1.
 void emit_limit_match(Program& p, const CompiledRule& r, const rules::Limit& l, std::uint32_t pos);
 // With the verdict's action in r7, at `limit`: tail call to the limiter;
-// if it fails, XDP_PASS into r7 and s->action (no rule counted), then on to
+// if it fails, XDP_DROP into r7 and s->action (no rule counted), then on to
 // `verdict`. r6 = the per-CPU entry; the context is spilled at fp-8.
 void emit_limit_call(Program& p, MapId progs, Label limit, Label verdict);
 

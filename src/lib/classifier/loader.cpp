@@ -142,8 +142,8 @@ Result<Compiled> compile(const std::vector<RuleEntry>& rules, std::uint32_t defa
   return Compiled{std::move(plan), std::move(tables), std::move(program)};
 }
 
-Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& fds,
-                                         std::uint32_t generation) {
+Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& fds, std::uint32_t generation,
+                                         std::uint32_t next_id) {
   auto record = XG_TRY(create_record(c.plan));
   std::vector<MapFd> tables;  // the program holds them once loaded
   std::vector<int> map_fds(c.program.map_names().size(), -1);
@@ -154,6 +154,8 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
   map_fds[kMapRuleStats] = fds.rule_stats;
   map_fds[kMapTelemetry] = fds.telemetry;
   map_fds[kMapSynproxy] = fds.synproxy;
+  map_fds[kMapBlocked] = fds.blocked;
+  map_fds[kMapDdos] = fds.ddos;
   for (std::size_t k = 0; k < c.tables.blobs.size(); ++k) {
     tables.push_back(XG_TRY(create_table_map(c.tables.blobs[k])));
     map_fds[k == 0 ? std::size_t{kMapBlob} : std::size_t{kNumMapSlots} + k - 1] = tables.back().fd();
@@ -209,6 +211,7 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
       static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count());
   h.table_bytes = static_cast<std::uint32_t>(c.tables.bytes());
   h.abi_version = XDPGUARD_ABI_VERSION;
+  h.next_id = next_id;
   xdpguard_ruleset_entry e0{};
   e0.hdr = h;
   __u32 zero = 0;

@@ -27,6 +27,8 @@ struct PipelineFds {
   int percpu = -1, progs = -1, set4 = -1, set6 = -1, rule_stats = -1;
   int telemetry = -1;  // xg_telemetry
   int synproxy = -1;   // xg_synproxy
+  int blocked = -1;    // xg_blocked
+  int ddos = -1;       // xg_ddos
 };
 
 // A rule set compiled: plan, tables, code. Pure.
@@ -44,9 +46,10 @@ struct LoadedClassifier {
   std::uint32_t prog_id = 0;
   xdpguard_ruleset_hdr record{};  // what its record says (load statistics included)
 };
-// `generation` stamps the record (installs since attach).
+// `generation` stamps the record (installs since attach), `next_id` the id
+// allocator's counter (xdpguard_ruleset_hdr::next_id).
 [[nodiscard]] Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& fds,
-                                                       std::uint32_t generation);
+                                                       std::uint32_t generation, std::uint32_t next_id = 1);
 
 // The rule set in force: the record bound to the classifier in slot 0.
 struct InstalledRule {

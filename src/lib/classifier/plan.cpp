@@ -198,7 +198,9 @@ Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t defa
     return fail(E2BIG, "{} rules, the limit is {}", entries.size(), XDPGUARD_MAX_RULES);
   Plan plan;
   plan.default_action = default_action;
+  plan.fake_clock = ctx.fake_clock;
   std::set<std::uint32_t> ids;
+  std::size_t blocks = 0;
   for (std::uint32_t pos = 0; pos < entries.size(); ++pos) {
     const auto& e = entries[pos];
     auto where = [&](std::string_view what) {
@@ -215,11 +217,20 @@ Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t defa
       return fail(ENOTSUP, "{}", where("redirect xsk: AF_XDP sockets are not supported yet"));
     if (e.rule.action == Action::RedirectDev) {
       auto idx = ctx.ifindex ? ctx.ifindex(e.rule.redirect_dev) : std::nullopt;
-      if (!idx)
-        return fail(ENODEV, "{}",
-                    where(fmt::format("redirect dev {}: no such interface", e.rule.redirect_dev)));
-      c.ifindex = static_cast<std::uint32_t>(*idx);
+      if (idx) {
+        c.ifindex = static_cast<std::uint32_t>(*idx);
+      } else {
+        // The device is gone: as nftables' `fwd to` a device that went
+        // away, the rule stays and the packets it matches are dropped.
+        c.action = XDP_DROP;
+        c.target_missing = true;
+      }
     }
+    if (e.rule.limit && e.rule.limit->block_seconds && ++blocks > XDPGUARD_MAX_BLOCK_RULES)
+      return fail(E2BIG, "{}",
+                  where(fmt::format("more than {} rules with block (each costs every packet a lookup "
+                                    "while blocks hold)",
+                                    XDPGUARD_MAX_BLOCK_RULES)));
     if (e.rule.log) c.log = log_threshold(*e.rule.log);
     c.family = e.rule.family == Family::V4 ? 4 : e.rule.family == Family::V6 ? 6 : 0;
     c.l4 = e.rule.sport || e.rule.dport || e.rule.flags_mask;

@@ -46,8 +46,11 @@ struct RuleEntry {
 struct CompileContext {
   // Set name -> index in xg_set4/xg_set6, nullopt if no such set.
   std::function<std::optional<std::uint32_t>(const std::string&)> set_index;
-  // Interface name -> ifindex for `redirect dev`, nullopt if none.
+  // Interface name -> ifindex for `redirect dev`, nullopt if none (the
+  // rule is then compiled to drop its packets: CompiledRule::target_missing).
   std::function<std::optional<int>(const std::string&)> ifindex;
+  // The limiter's clock is xg_ddos.fake_now (GuardConfig::fake_clock, tests).
+  bool fake_clock = false;
 };
 
 enum class Field : std::uint8_t { Saddr, Daddr, Sport, Dport };
@@ -56,8 +59,9 @@ enum class GroupKind : std::uint8_t { Chain, Trie4, Hash6, Ports };
 // One rule as the code generator needs it; index = position in the rule set.
 struct CompiledRule {
   std::uint32_t id = 0;
-  std::uint32_t action = 0;   // XDP_*
-  std::uint32_t ifindex = 0;  // redirect target
+  std::uint32_t action = 0;     // XDP_*
+  std::uint32_t ifindex = 0;    // redirect target
+  bool target_missing = false;  // `redirect dev` names no interface: action is XDP_DROP
   rules::Rule rule;
   std::uint8_t family = 0;  // 0 (any), 4, 6
   bool l4 = false;          // has a port or flag match: never matches a non-first fragment
@@ -97,11 +101,14 @@ struct Plan {
   std::vector<Group> groups;
   std::vector<ClassPath> classes;
   std::uint32_t default_action = 2;  // XDP_PASS
+  bool fake_clock = false;           // CompileContext::fake_clock
 };
 
-// Fails (Result) on: redirect xsk (no AF_XDP consumer yet), an unknown set or
-// redirect interface, more than XDPGUARD_MAX_RULES rules, rule ids out of
-// range or repeated.
+// Fails (Result) on: redirect xsk (no AF_XDP consumer yet), an unknown set,
+// more than XDPGUARD_MAX_RULES rules, more than XDPGUARD_MAX_BLOCK_RULES rules
+// with `block`, rule ids out of range or repeated. A `redirect dev` to an
+// interface that does not exist is no error here: its packets are dropped
+// (Guard refuses such a rule when it is added).
 [[nodiscard]] Result<Plan> make_plan(const std::vector<RuleEntry>& rules, std::uint32_t default_action,
                                      const CompileContext& ctx);
 

@@ -58,6 +58,183 @@ std::string join_or(std::initializer_list<std::string_view> words) {
   return s;
 }
 
+// How deep the text nests, found before toml++ parses it. toml++ 3.3 builds
+// (and frees) its tree recursively and bounds only nested arrays and inline
+// tables (256): a table header [a.a.a...] or a dotted key a.a.a... = 1 of
+// 100,000 parts overflowed an 8 MiB stack. Every node's depth here is the
+// parts of its table header (one more for [[array.of.tables]]), plus the
+// parts of the dotted keys leading to it, plus the arrays and inline tables
+// around it. The scanner knows TOML's strings and comments well enough not
+// to count what is inside them; for anything else it is lenient (toml++
+// reports syntax errors), and it never counts less than toml++ nests.
+class DepthScanner {
+ public:
+  DepthScanner(std::string_view text, std::string_view source) : t_(text), source_(source) {}
+
+  Result<void> run() {
+    while (i_ < t_.size()) {
+      const char c = t_[i_];
+      if (c == '\n') {
+        newline();
+        if (stack_.empty()) statement_ = true;
+        continue;
+      }
+      if (c == ' ' || c == '\t' || c == '\r') {
+        ++i_;
+        continue;
+      }
+      if (c == '#') {
+        while (i_ < t_.size() && t_[i_] != '\n') ++i_;
+        continue;
+      }
+      if (stack_.empty() && statement_) {
+        statement_ = false;
+        if (c == '[') {
+          XG_CHECK(header());
+        } else {
+          const std::size_t at = i_;
+          value_depth_ = header_depth_ + key();
+          XG_CHECK(check(value_depth_, at));
+        }
+        continue;
+      }
+      if (!stack_.empty() && stack_.back().table && stack_.back().expect_key) {
+        stack_.back().expect_key = false;
+        if (c != '}') {
+          const std::size_t at = i_;
+          value_depth_ = stack_.back().depth + key();
+          XG_CHECK(check(value_depth_, at));
+          continue;
+        }
+      }
+      switch (c) {
+        case '"':
+        case '\'': string(c); break;
+        case '[':
+        case '{':
+          XG_CHECK(check(value_depth_, i_));
+          stack_.push_back({value_depth_, c == '{', c == '{'});
+          if (c == '[') value_depth_ = stack_.back().depth + 1;
+          ++i_;
+          break;
+        case ']':
+        case '}':
+          if (!stack_.empty()) stack_.pop_back();
+          if (!stack_.empty() && !stack_.back().table) value_depth_ = stack_.back().depth + 1;
+          ++i_;
+          break;
+        case ',':
+          if (!stack_.empty() && stack_.back().table) stack_.back().expect_key = true;
+          ++i_;
+          break;
+        default: ++i_;
+      }
+    }
+    return {};
+  }
+
+ private:
+  struct Frame {
+    std::size_t depth;  // of the array or inline table itself
+    bool table;         // inline table (keys inside), else array
+    bool expect_key;
+  };
+
+  Result<void> check(std::size_t depth, std::size_t at) const {
+    if (depth <= kMaxConfigDepth) return {};
+    return fail(
+        EINVAL,
+        "{} line {}, column {}: nested more than {} levels deep (table header parts, dotted key parts, "
+        "arrays and inline tables together)",
+        source_, line_, at - line_start_ + 1, kMaxConfigDepth);
+  }
+
+  void newline() {
+    ++i_;
+    ++line_;
+    line_start_ = i_;
+  }
+
+  // A key up to its '=' (or wherever it ends): how many parts it has.
+  std::size_t key() {
+    std::size_t parts = 1;
+    while (i_ < t_.size()) {
+      const char c = t_[i_];
+      if (c == '=' || c == '\n' || c == ',' || c == '}' || c == '{' || c == '[' || c == ']' || c == '#')
+        break;
+      if (c == '"' || c == '\'') {
+        string(c);
+        continue;
+      }
+      if (c == '.') ++parts;
+      ++i_;
+    }
+    if (i_ < t_.size() && t_[i_] == '=') ++i_;
+    return parts;
+  }
+
+  // [a.b.c] or [[a.b.c]]: the depth of the tables that follow.
+  Result<void> header() {
+    const std::size_t at = i_;
+    ++i_;
+    const bool array = i_ < t_.size() && t_[i_] == '[';
+    if (array) ++i_;
+    std::size_t parts = 1;
+    while (i_ < t_.size() && t_[i_] != ']' && t_[i_] != '\n') {
+      const char c = t_[i_];
+      if (c == '"' || c == '\'') {
+        string(c);
+        continue;
+      }
+      if (c == '.') ++parts;
+      ++i_;
+    }
+    while (i_ < t_.size() && t_[i_] == ']') ++i_;
+    header_depth_ = parts + (array ? 1 : 0);
+    return check(header_depth_, at);
+  }
+
+  bool triple_at(std::size_t i, char q) const {
+    return i + 2 < t_.size() && t_[i] == q && t_[i + 1] == q && t_[i + 2] == q;
+  }
+
+  // Skips a string starting at i_ ('"' or '\''), multi-line ones included.
+  // A backslash escapes the next character in basic strings, never a line
+  // end (so that lines are still counted).
+  void string(char q) {
+    const bool basic = q == '"';
+    const bool multi = triple_at(i_, q);
+    i_ += multi ? 3 : 1;
+    while (i_ < t_.size()) {
+      const char c = t_[i_];
+      if (c == '\n') {
+        if (!multi) return;  // unterminated: toml++ says so
+        newline();
+      } else if (basic && c == '\\') {
+        ++i_;
+        if (i_ < t_.size() && t_[i_] != '\n') ++i_;
+      } else if (!multi && c == q) {
+        ++i_;
+        return;
+      } else if (multi && triple_at(i_, q)) {
+        i_ += 3;
+        // Up to two more quotes belong to the content ("x""""").
+        for (int k = 0; k < 2 && i_ < t_.size() && t_[i_] == q; ++k) ++i_;
+        return;
+      } else {
+        ++i_;
+      }
+    }
+  }
+
+  std::string_view t_;
+  std::string_view source_;
+  std::size_t i_ = 0, line_ = 1, line_start_ = 0;
+  std::vector<Frame> stack_;
+  std::size_t header_depth_ = 0, value_depth_ = 0;
+  bool statement_ = true;  // at the top level, where a key or a [header] may start
+};
+
 // A set definition before its contents are loaded.
 struct SetDef {
   std::string name;
@@ -71,6 +248,9 @@ class Loader {
   Loader(std::string_view source, const FileReader& read_file) : source_(source), read_file_(read_file) {}
 
   Result<Config> load(std::string_view text) {
+    if (text.size() > kMaxConfigBytes)
+      return fail(EFBIG, "{}: more than {} bytes (the limit)", source_, kMaxConfigBytes);
+    XG_CHECK(DepthScanner(text, source_).run());
     toml::table root;
     try {
       root = toml::parse(text, std::string(source_));
@@ -86,6 +266,10 @@ class Loader {
     for (const auto& [k, n] : in_file_order(root)) {
       if (k->str() == "flood") {
         cfg.flood = XG_TRY(flood(*k, *n, "[flood]"));
+      } else if (k->str() == "ddos") {
+        cfg.never_block = XG_TRY(prefix_table(*k, *n, "[ddos]", "never-block"));
+      } else if (k->str() == "guard") {
+        cfg.management = XG_TRY(prefix_table(*k, *n, "[guard]", "management"));
       } else if (k->str() == "interfaces") {
         interfaces = n->as_table();
         if (!interfaces)
@@ -94,7 +278,7 @@ class Loader {
         sets = n->as_table();
         if (!sets) return error(line_of(*k), "expected [sets.NAME] tables, got {}", type_name(n->type()));
       } else {
-        return unknown_key(*k, "at the top level", {"interfaces", "sets", "flood"});
+        return unknown_key(*k, "at the top level", {"interfaces", "sets", "flood", "ddos", "guard"});
       }
     }
 
@@ -105,6 +289,9 @@ class Loader {
         cfg.interfaces.push_back(XG_TRY(interface(*k, *n, defs, cfg.flood)));
     }
     for (const auto& d : defs) cfg.sets.push_back(XG_TRY(load_set(d)));
+    if (cfg.never_block.size() + cfg.management.size() > rules::kMaxNeverBlock)
+      return fail(E2BIG, "{}: {} never-block and management prefixes, the limit is {}", source_,
+                  cfg.never_block.size() + cfg.management.size(), rules::kMaxNeverBlock);
     return cfg;
   }
 
@@ -169,6 +356,33 @@ class Loader {
     if (*s == "drop") return rules::Action::Drop;
     return error(line_of(n), "interface {}: expected {} to be \"pass\" or \"drop\", got {}", iface, k.str(),
                  quote(*s));
+  }
+
+  // A table whose one key (`key`) is a list of prefixes: [ddos] never-block,
+  // [guard] management.
+  Result<std::vector<rules::Prefix>> prefix_table(const toml::key& table_key, const toml::node& node,
+                                                  std::string_view where, std::string_view key) {
+    const auto* t = node.as_table();
+    if (!t) return error(line_of(table_key), "expected a {} table, got {}", where, type_name(node.type()));
+    std::vector<rules::Prefix> out;
+    for (const auto& [k, n] : in_file_order(*t)) {
+      if (k->str() != key) return unknown_key(*k, fmt::format("in {}", where), {key});
+      const auto* list = n->as_array();
+      if (!list)
+        return error(line_of(*k), "{} {}: expected a list of prefixes, got {}", where, key,
+                     type_name(n->type()));
+      std::size_t i = 0;
+      for (const toml::node& e : *list) {
+        ++i;
+        const auto* str = e.as_string();
+        auto p = str ? rules::parse_prefix(str->get()) : std::nullopt;
+        if (!p)
+          return error(line_of(e), "{} {} element {}: expected an IPv4 or IPv6 prefix in quotes, got {}",
+                       where, key, i, str ? quote(str->get()) : std::string(type_name(e.type())));
+        out.push_back(*p);
+      }
+    }
+    return out;
   }
 
   // A [flood] table (`where`: "[flood]" or "interface eth1: [interfaces.eth1.flood]").
@@ -280,6 +494,9 @@ class Loader {
     parsed.reserve(ifc.rules.size());
     for (const auto& r : ifc.rules) parsed.push_back(r.rule);
     ifc.warnings = rules::lint(parsed);
+    if (auto w = rules::limit_depth_warning(parsed))
+      ifc.warnings.push_back(
+          {parsed.size() - 1, parsed.size() - 1, fmt::format("interface {}: {}", name, *w)});
     return ifc;
   }
 
@@ -326,7 +543,7 @@ class Loader {
       const std::string& path = d.file->as_string()->get();
       if (path.empty()) return error(line_of(*d.file), "set {}: expected a file path, got \"\"", d.name);
       s.file = resolve(path);
-      auto text = read_file_ ? read_file_(s.file) : rules::read_text_file(s.file);
+      auto text = read_file_ ? read_file_(s.file) : rules::read_text_file(s.file, rules::kMaxSetFileBytes);
       if (!text)
         return fail(text.error().code(), "{} line {}: set {}: {}", source_, line_of(*d.file), d.name,
                     text.error().message());
@@ -401,7 +618,7 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
 }
 
 Result<Config> load_config(const std::string& path) {
-  auto text = XG_TRY(rules::read_text_file(path));
+  auto text = XG_TRY(rules::read_text_file(path, kMaxConfigBytes));
   return parse_config(text, path);
 }
 

@@ -9,7 +9,7 @@
 //   non-ip = "pass"           # pass | drop: frames that are not IPv4/IPv6 (default: pass)
 //   malformed = "pass"        # pass | drop: truncated or malformed headers (default: pass)
 //   limit-buckets = 65536     # per-source rate-limit buckets (LRU), docs/ddos.md
-//   block-entries = 16384     # blocked source prefixes (LRU)
+//   block-entries = 16384     # blocked source prefixes (hash)
 //   rules = [                 # first match wins, as in an nft chain
 //     "drop tcp dport 22 saddr 203.0.113.0/24",
 //     "pass udp dport 53",
@@ -27,6 +27,12 @@
 //   [sets.office]
 //   elements = ["192.0.2.0/24", "2001:db8::/32"]   # or inline (exactly one of the two)
 //
+//   [ddos]                    # auto-block (docs/ddos.md), for every interface of the file
+//   never-block = ["192.0.2.53", "2001:db8:1::/48"]   # never blocked by a rule's `block`
+//
+//   [guard]                   # the operator's own networks
+//   management = ["198.51.100.0/24"]   # never blocked either
+//
 //   [flood]                   # flood detection for every interface of the file
 //   syn-pps = 20000           # packets/s over which an attack starts (0 or left out: not watched)
 //   udp-pps = 200000
@@ -43,6 +49,15 @@
 //   /etc/xdpguard.toml line 7: rule 2, column 6: expected tcp or udp before dport
 // Lint findings (rules/lint.h) are not errors; they come back in
 // Interface::warnings for the caller to print.
+//
+// Bounds, checked before toml++ sees the text (it recurses as deep as the
+// file nests: a header [a.a.a...] of 100,000 parts overflowed an 8 MiB
+// stack): a config file is a regular file of at most kMaxConfigBytes, and
+// no table, key or value in it is nested more than kMaxConfigDepth levels
+// deep (table header parts, dotted key parts, arrays and inline tables
+// together); set files are regular files of at most
+// rules::kMaxSetFileBytes. Errors name the line and column:
+//   /etc/xdpguard.toml line 3, column 40: nested more than 32 levels deep ...
 #pragma once
 
 #include <cstddef>
@@ -59,6 +74,9 @@
 #include "rules/set_file.h"
 
 namespace xdpguard::config {
+
+inline constexpr std::size_t kMaxConfigBytes = 16u << 20;  // 16 MiB
+inline constexpr std::size_t kMaxConfigDepth = 32;         // xdpguard's own keys need 4
 
 enum class Mode { Native, Generic, Auto };
 
@@ -113,6 +131,9 @@ struct Config {
   std::vector<Interface> interfaces;  // in file order
   std::vector<Set> sets;              // in file order
   Flood flood;                        // the top-level [flood] table
+  // [ddos] never-block and [guard] management: prefixes a `block` never
+  // blocks (docs/ddos.md).
+  std::vector<rules::Prefix> never_block, management;
 
   const Interface* find_interface(std::string_view name) const;
   const Set* find_set(std::string_view name) const;

@@ -410,7 +410,9 @@ Result<void> Demo::act_synproxy() {
   }
   // nftables and the sysctls belong to the server's namespace: enable there.
   std::optional<Result<SynproxyStatus>> on;
-  XG_CHECK(run_in_netns(srv().netns, [&] { on = server_->synproxy_enable({.ports = {kWebPort}}); }));
+  SynproxyConfig sp;  // identity unset: the interface's, as `synproxy enable` finds it
+  sp.ports = {kWebPort};
+  XG_CHECK(run_in_netns(srv().netns, [&] { on = server_->synproxy_enable(sp); }));
   if (!on || !*on) {
     std::fprintf(out_, "act 2: skipped: synproxy enable %s: %s\n", srv().veth.c_str(),
                  on ? on->error().message().c_str() : "did not run");
@@ -542,6 +544,9 @@ Result<void> run_demo(const DemoOptions& opts) {
   XG_CHECK(require_privileges());
   XG_CHECK(ensure_bpffs());
   std::FILE* out = opts.out;
+  // Line by line, also into a pipe or a file: someone (a log, a test)
+  // follows the acts as they happen. Before the stream's first output.
+  std::setvbuf(out, nullptr, _IOLBF, 0);
   std::fprintf(out, "xdpguard demo: a private lab of two network namespaces joined by a veth pair\n");
   auto lab = XG_TRY(Lab::create({.ipv6 = false}));
   StopSignals signals;  // after the lab's handlers: ours come first while the demo runs

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,12 +34,23 @@ struct DdosStats {
   bool synproxy = false;  // the SYN proxy is on
 };
 
+// Whom the SYN proxy answers for: frames to the interface's MAC, to the
+// host's local addresses (docs/ddos.md "SYN proxy").
+struct SynproxyIdentity {
+  std::array<std::uint8_t, 6> mac{};
+  std::vector<rules::Prefix> local;  // addresses (or prefixes of them)
+};
+
 // The SYN proxy's settings (`synproxy enable`).
 struct SynproxyConfig {
   std::vector<std::uint16_t> ports;
   std::uint16_t mss4 = 1460, mss6 = 1440;
   std::uint8_t wscale = 7;
   std::uint8_t ttl = 64;
+  // Unset (the CLI): the interface's MAC and the namespace's local routes,
+  // read by enable. In-process programs (tests) have no interface: they
+  // say whom they stand for.
+  std::optional<SynproxyIdentity> identity;
 };
 
 struct SynproxyStatus {
@@ -47,7 +59,9 @@ struct SynproxyStatus {
   bool stage = false;                        // the stage is in its xg_progs slot
   bool host = false;                         // enable set up nftables and sysctls
   std::string table;                         // the nftables table (inet), if host
-  std::vector<std::string> changed_sysctls;  // "name (was N)", restored by disable
+  std::vector<std::string> changed_sysctls;  // "name (was N)": the namespace's, restored by the last disable
+  std::vector<int> namespace_ifaces;         // interfaces of the namespace registered with them
+  SynproxyIdentity identity;                 // what it answers for (addresses as far as pinned)
   SynproxyConfig config;
 };
 

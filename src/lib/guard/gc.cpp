@@ -14,6 +14,7 @@
 #include "bpf/map.h"
 #include "bpf/system.h"
 #include "guard/guard.h"
+#include "guard/lock.h"
 
 namespace xdpguard {
 namespace fs = std::filesystem;
@@ -123,6 +124,27 @@ Result<std::vector<PinnedNamespace>> collect_dead_namespaces() {
   std::vector<PinnedNamespace> removed;
   for (auto& ns : XG_TRY(survey_namespaces())) {
     if (ns.alive) continue;
+    // Under the locks of its interfaces, and only if the namespace is still
+    // dead then: a new namespace can get a dead one's inode number, and an
+    // attach in it (which takes the lock) would pin beside these.
+    std::vector<InterfaceLock> held;
+    bool busy = false;
+    for (const auto& pi : ns.interfaces) {
+      auto lk = XG_TRY(InterfaceLock::try_acquire(ns.netns_id, pi.ifindex));
+      if (!lk) {
+        busy = true;
+        break;
+      }
+      held.push_back(std::move(*lk));
+    }
+    if (busy || live_netns().count(ns.netns_id)) {
+      spdlog::info("network namespace {}: in use again; its pins stay", ns.netns_id);
+      continue;
+    }
+    // A dead namespace took its nftables tables and sysctls with it: the
+    // SYN proxy's records (each interface's xg_synproxy, the namespace's
+    // xg_sp_ns) go with the pins, nothing to undo (undo_pinned_synproxy is
+    // for interfaces that vanished from a live namespace).
     std::error_code ec;
     fs::remove_all(ns.dir, ec);  // unlinking a pin drops its reference on the map
     if (ec) return fail(ec.value(), "remove {}: {}", ns.dir, ec.message());

@@ -7,7 +7,9 @@
 // still alive: some task is in it (/proc/*/task/*/ns/net), some process holds
 // it open (/proc/*/fd/*), or some mount namespace has it bind-mounted (nsfs
 // entries of /proc/*/mountinfo, as `ip netns add` makes). collect() removes
-// the pins of namespaces nothing keeps alive. (A namespace kept alive only by
+// the pins of namespaces nothing keeps alive, holding the interface locks of
+// each (skipping one whose lock another command holds) and checking again
+// under them that it is still dead (a new namespace may reuse the inode). (A namespace kept alive only by
 // a socket that some process holds is not seen; collect() would remove its
 // pins. Its interfaces then lose xdpguard's rule updates, not its filtering:
 // attached programs keep their own references.)

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
@@ -31,7 +32,7 @@ constexpr const char* kPinnedMaps[] = {
     XDPGUARD_PIN_SET6, XDPGUARD_PIN_SET_NAMES,
     // rate limits (docs/ddos.md)
     XDPGUARD_PIN_LIMIT_AGG, XDPGUARD_PIN_LIMIT_SRC, XDPGUARD_PIN_BLOCKED, XDPGUARD_PIN_DDOS,
-    XDPGUARD_PIN_SYNPROXY,
+    XDPGUARD_PIN_SYNPROXY, XDPGUARD_PIN_NOBLOCK,
     // telemetry (docs/telemetry.md)
     XDPGUARD_PIN_EVENTS, XDPGUARD_PIN_TELEMETRY, XDPGUARD_PIN_TM_STATS, XDPGUARD_PIN_TALKERS,
     XDPGUARD_PIN_TALK_ON, XDPGUARD_PIN_FLOOD_CFG, XDPGUARD_PIN_FLOOD};
@@ -43,13 +44,20 @@ Result<PinPaths> pin_paths(const Interface& iface) {
   return p;
 }
 
-void remove_pins(const PinPaths& paths) {
+// Removes an interface's pins, after undoing the SYN proxy's host changes
+// they record (undo_pinned_synproxy): if that fails, the pins stay, so that
+// a later command can finish it.
+Result<void> remove_pins(const PinPaths& paths) {
+  XG_CHECK_CTX(undo_pinned_synproxy(paths),
+               fmt::format("the SYN proxy's host changes could not be undone, so its state at {} is kept",
+                           paths.dir()));
   std::error_code ec;
   fs::remove_all(paths.dir(), ec);  // unlink of a pin drops its reference
   if (ec) spdlog::warn("remove {}: {}", paths.dir(), ec.message());
   // The namespace's directory goes with its last interface (rmdir refuses a
   // directory that still holds one; make_dirs() copes with losing that race).
   ::rmdir(paths.ns_dir().c_str());
+  return {};
 }
 
 // Unpins everything attach() pinned if a later step fails.
@@ -57,7 +65,8 @@ struct PinRollback {
   const PinPaths& paths;
   bool armed = true;
   ~PinRollback() {
-    if (armed) remove_pins(paths);
+    if (!armed) return;
+    if (auto r = remove_pins(paths); !r) spdlog::warn("{}", r.error().message());
   }
 };
 
@@ -67,6 +76,32 @@ std::string PinPaths::root() const { return bpffs + "/xdpguard"; }
 std::string PinPaths::ns_dir() const { return fmt::format("{}/ns{}", root(), netns_id); }
 std::string PinPaths::dir() const { return fmt::format("{}/{}", ns_dir(), ifindex); }
 std::string PinPaths::map(const char* name) const { return dir() + "/" + name; }
+std::string PinPaths::staging() const { return fmt::format("{}/staging-{}", ns_dir(), ifindex); }
+
+namespace {
+
+// The kernel id of the map pinned at `path`; 0 when nothing is pinned there.
+Result<std::uint32_t> pinned_map_id(const std::string& path) {
+  UniqueFd fd(bpf_obj_get(path.c_str()));
+  if (!fd) {
+    if (errno == ENOENT) return 0u;
+    return fail_errno(errno, "open pinned map " + path);
+  }
+  bpf_map_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return fail_errno(errno, "map info " + path);
+  return info.id;
+}
+
+}  // namespace
+
+Result<void> check_in_force(const AttachmentId& id) {
+  if (id.meta_pin.empty()) return {};
+  const std::uint32_t now = XG_TRY(pinned_map_id(id.meta_pin));
+  if (now == 0) return fail(ENOENT, "xdpguard was detached");
+  if (now != id.meta_id) return fail(ESTALE, "xdpguard was detached and attached again");
+  return {};
+}
 
 const char* action_name(std::uint32_t a) {
   switch (a) {
@@ -92,12 +127,38 @@ const char* parse_counter_name(int idx) {
     case XDPGUARD_PARSE_NON_IP: return "non_ip";
     case XDPGUARD_PARSE_TRUNCATED: return "truncated";
     case XDPGUARD_PARSE_MALFORMED: return "malformed";
+    case XDPGUARD_PARSE_UNSAFE: return "unsafe";
     case XDPGUARD_PARSE_FRAGMENT: return "fragment";
     default: return "";
   }
 }
 
 // ---- GuardProgram ---------------------------------------------------------
+
+Result<GuardProgram> GuardProgram::parser_for(const GuardProgram& pipeline) {
+  auto p = XG_TRY(open(pipeline.cfg_));  // the same rodata knobs
+  bpf_map* m = nullptr;
+  bpf_object__for_each_map(m, p.skel_->obj) {
+    const std::string name = bpf_map__name(m);
+    if (bpf_map__is_internal(m)) {
+      // Read-only data (.rodata, .kconfig) is per object and set alike;
+      // writable globals (.bss, .data) would not be shared: none allowed.
+      if (name.find(".rodata") == std::string::npos && name.find(".kconfig") == std::string::npos)
+        return fail(EINVAL, "guard object has writable global data ({}) its two instances would not share",
+                    name);
+      continue;
+    }
+    const bpf_map* src = bpf_object__find_map_by_name(pipeline.skel_->obj, name.c_str());
+    if (!src || bpf_map__fd(src) < 0) return fail(ENOENT, "parser: the pipeline has no map {}", name);
+    if (int err = bpf_map__reuse_fd(m, bpf_map__fd(src))) return fail_errno(err, "parser: reuse map " + name);
+  }
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, p.skel_->obj) {
+    if (int err = bpf_program__set_autoload(prog, prog == p.skel_->progs.xdpguard))
+      return fail_errno(err, "parser: autoload");
+  }
+  return p;
+}
 
 Result<GuardProgram> GuardProgram::open(const GuardConfig& cfg) {
   GuardProgram p;
@@ -136,7 +197,7 @@ Result<MapFd> GuardProgram::map(const char* name) const {
 
 struct Guard::Maps {
   MapFd meta, percpu, rule_stats, progs, set4, set6, set_names;
-  MapFd limit_agg, limit_src, blocked, ddos, synproxy;
+  MapFd limit_agg, limit_src, blocked, ddos, synproxy, noblock;
   MapFd telemetry;
   template <class Get>
   static Result<Maps> get(Get&& get) {
@@ -153,6 +214,7 @@ struct Guard::Maps {
     m.blocked = XG_TRY(get(XDPGUARD_PIN_BLOCKED));
     m.ddos = XG_TRY(get(XDPGUARD_PIN_DDOS));
     m.synproxy = XG_TRY(get(XDPGUARD_PIN_SYNPROXY));
+    m.noblock = XG_TRY(get(XDPGUARD_PIN_NOBLOCK));
     m.telemetry = XG_TRY(get(XDPGUARD_PIN_TELEMETRY));
     return m;
   }
@@ -167,8 +229,8 @@ Result<Guard> Guard::from_maps(Maps m) {
   g.set_names_ = XG_TRY((Map<std::uint32_t, xdpguard_set_info>::wrap(std::move(m.set_names))));
   g.set4_ = std::move(m.set4);
   g.set6_ = std::move(m.set6);
-  g.ddos_maps_ = {std::move(m.limit_agg), std::move(m.limit_src), std::move(m.blocked), std::move(m.ddos),
-                  std::move(m.synproxy)};
+  g.ddos_maps_ = {std::move(m.limit_agg), std::move(m.limit_src), std::move(m.blocked),
+                  std::move(m.ddos),      std::move(m.synproxy),  std::move(m.noblock)};
   g.telemetry_ = std::move(m.telemetry);
   g.meta_ = XG_TRY(g.meta_map_.get(0));
   return g;
@@ -178,6 +240,7 @@ Result<Guard> Guard::from_program(const GuardProgram& prog) {
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
   xdpguard_meta meta{};
   meta.abi_version = XDPGUARD_ABI_VERSION;
+  if (prog.config().fake_clock) meta.flags |= XDPGUARD_META_FAKE_CLOCK;
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;
   XG_CHECK_CTX(g.install({}, prog.config().default_action), "install rules");
@@ -189,97 +252,137 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
   XG_CHECK(require_privileges());
   XG_CHECK(ensure_bpffs());
   PinPaths paths = XG_TRY(pin_paths(iface));
-  auto held = XG_TRY(InterfaceLock::acquire(paths.netns_id, iface.ifindex));
+  auto held = XG_TRY(InterfaceLock::acquire(paths.netns_id, iface.ifindex, iface.name));
 
   if (auto cur = XG_TRY(find_program(iface.ifindex, kGuardProgName)))
     return fail(EEXIST, "already attached ({} mode, program id {}); detach it first", mode_name(cur->mode),
                 cur->prog_id);
   if (fs::exists(paths.dir())) {
     spdlog::info("removing stale state of a former attachment at {}", paths.dir());
-    remove_pins(paths);
+    XG_CHECK(remove_pins(paths));
   }
+  std::error_code ec;
+  fs::remove_all(paths.staging(), ec);  // what an attach that died before going live left
 
+  // 1. The pipeline, not yet on the interface: maps, the enforce and
+  // limiter stages in xg_progs (the parser is loaded last, by libxdp).
   auto prog = XG_TRY(GuardProgram::open(cfg));
-  auto att = XG_TRY(XdpAttachment::attach(prog.skeleton(), kGuardProgName, iface.ifindex, mode));
-  XG_CHECK(prog.link_pipeline());
-  fault_point("attach-attached");
+  if (int err = bpf_program__set_autoload(prog.skel()->progs.xdpguard, false))
+    return fail_errno(err, "load the pipeline");
+  XG_CHECK(prog.load());
 
-  XG_CHECK(make_dirs(paths.dir()));
-  PinRollback rollback{paths};
+  // 2. Its pins, in a staging directory; the record; the first rule set;
+  // the caller's setup (sets, rules, thresholds) under the lock we hold.
+  XG_CHECK(make_dirs(paths.staging()));
+  struct Unstage {
+    std::string dir;
+    ~Unstage() {
+      std::error_code e;
+      if (!dir.empty()) fs::remove_all(dir, e);
+    }
+  } unstage{paths.staging()};
   for (const char* name : kPinnedMaps) {
-    bpf_map* m = bpf_object__find_map_by_name(prog.skel()->obj, name);
-    if (int err = bpf_map__pin(m, paths.map(name).c_str()))
-      return fail_errno(err, fmt::format("pin {}", paths.map(name)));
+    const std::string pin = paths.staging() + "/" + name;
+    if (int err = bpf_map__pin(bpf_object__find_map_by_name(prog.skel()->obj, name), pin.c_str()))
+      return fail_errno(err, fmt::format("pin {}", pin));
   }
-
   xdpguard_meta meta{};
   meta.abi_version = XDPGUARD_ABI_VERSION;
   meta.ifindex = static_cast<__u32>(iface.ifindex);
-  meta.mode = att.mode() == XDP_MODE_SKB ? XDPGUARD_MODE_GENERIC : XDPGUARD_MODE_NATIVE;
-  meta.prog_id = att.prog_id();
   meta.attached_unix = static_cast<__u64>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
   std::strncpy(meta.ifname, iface.name.c_str(), sizeof(meta.ifname) - 1);
-  if (setup) meta.flags |= XDPGUARD_META_SETUP_PENDING;
+  // Until the program is live and its id and mode are written here.
+  meta.flags |= XDPGUARD_META_SETUP_PENDING;
+  if (cfg.fake_clock) meta.flags |= XDPGUARD_META_FAKE_CLOCK;
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;
-  g.pin_dir_ = paths.dir();
+  g.pin_dir_ = paths.staging();
   g.netns_id_ = paths.netns_id;
   g.ifindex_ = iface.ifindex;
-  fault_point("attach-pinned");
-  // An empty rule set: from now on IP packets get the default action from
-  // the classifier in slot 0 (until then they pass and count as errors).
+  g.ifname_ = iface.name;
   XG_CHECK_CTX(g.install({}, cfg.default_action), "install rules");
-
-  rollback.armed = false;
-  att.release();  // fail-static: libxdp's pins keep the program attached
   if (setup) {
     g.lock_held_ = true;
-    auto r = setup(g);
+    XG_CHECK(setup(g));
     g.lock_held_ = false;
-    if (!r) {
-      if (auto d = detach_locked(iface, paths); !d)
-        spdlog::warn("taking the attachment down again: {}", d.error().message());
-      return tl::unexpected(std::move(r.error()));
-    }
-    g.meta_.flags &= ~XDPGUARD_META_SETUP_PENDING;
-    XG_CHECK_CTX(g.meta_map_.put(0, g.meta_), "write meta");
   }
+  fault_point("attach-ready");
+
+  // 3. The pins into place (one rename: whole or absent), then the parser
+  // onto the interface: from its first packet, the pipeline is complete.
+  if (::rename(paths.staging().c_str(), paths.dir().c_str()) != 0)
+    return fail_errno(errno, fmt::format("move {} to {}", paths.staging(), paths.dir()));
+  unstage.dir.clear();
+  g.pin_dir_ = paths.dir();
+  PinRollback rollback{paths};
+  fault_point("attach-pinned");
+  auto parser = XG_TRY(GuardProgram::parser_for(prog));
+  auto att = XG_TRY(XdpAttachment::attach(parser.skeleton(), kGuardProgName, iface.ifindex, mode));
+  fault_point("attach-attached");
+
+  g.meta_.mode = att.mode() == XDP_MODE_SKB ? XDPGUARD_MODE_GENERIC : XDPGUARD_MODE_NATIVE;
+  g.meta_.prog_id = att.prog_id();
+  g.meta_.flags &= ~XDPGUARD_META_SETUP_PENDING;
+  XG_CHECK_CTX(g.meta_map_.put(0, g.meta_), "write meta");
+  rollback.armed = false;
+  att.release();  // fail-static: libxdp's pins keep the program attached
   return g;
 }
 
 Result<Guard> Guard::open(const Interface& iface) {
   XG_CHECK(ensure_bpffs());
   PinPaths paths = XG_TRY(pin_paths(iface));
-  if (!fs::exists(paths.map(XDPGUARD_PIN_META)))
-    return fail(ENOENT, "no xdpguard attached (run: xdpguard attach {})", iface.name);
-  auto meta = XG_TRY((Map<std::uint32_t, xdpguard_meta>::open_pinned(paths.map(XDPGUARD_PIN_META))));
-  if (auto m = meta.get(0); m && m->abi_version != XDPGUARD_ABI_VERSION)
-    return fail(EPROTO,
-                "pinned state has ABI version {}, this xdpguard speaks {}; detach and "
-                "attach again",
-                m->abi_version, XDPGUARD_ABI_VERSION);
-  auto g =
-      XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return MapFd::open_pinned(paths.map(n)); }))));
-  g.pin_dir_ = paths.dir();
-  g.netns_id_ = paths.netns_id;
-  g.ifindex_ = iface.ifindex;
-  if (g.meta_.abi_version != XDPGUARD_ABI_VERSION)
-    return fail(EPROTO,
-                "pinned state has ABI version {}, this xdpguard speaks {}; detach and "
-                "attach again",
-                g.meta_.abi_version, XDPGUARD_ABI_VERSION);
-  return g;
+  auto none = [&] { return fail(ENOENT, "no xdpguard attached (run: xdpguard attach {})", iface.name); };
+  // The maps are opened one by one: a detach (and attach) meanwhile shows
+  // as a pin gone, or as an xg_meta pinned now that is not the one opened
+  // first; then all of them again.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto get = [&](const char* n) -> Result<MapFd> { return MapFd::open_pinned(paths.map(n)); };
+    auto meta = get(XDPGUARD_PIN_META);
+    if (!meta && meta.error().code() == ENOENT) return none();
+    auto mm = XG_TRY((Map<std::uint32_t, xdpguard_meta>::wrap(XG_TRY(std::move(meta)))));
+    if (auto m = mm.get(0); m && m->abi_version != XDPGUARD_ABI_VERSION)
+      return fail(EPROTO,
+                  "pinned state has ABI version {}, this xdpguard speaks {}; detach and "
+                  "attach again",
+                  m->abi_version, XDPGUARD_ABI_VERSION);
+    auto maps = Maps::get(get);
+    if (!maps && maps.error().code() == ENOENT) return none();
+    auto g = XG_TRY(from_maps(XG_TRY(std::move(maps))));
+    g.pin_dir_ = paths.dir();
+    g.netns_id_ = paths.netns_id;
+    g.ifindex_ = iface.ifindex;
+    g.ifname_ = iface.name;
+    if (g.meta_.abi_version != XDPGUARD_ABI_VERSION)
+      return fail(EPROTO,
+                  "pinned state has ABI version {}, this xdpguard speaks {}; detach and "
+                  "attach again",
+                  g.meta_.abi_version, XDPGUARD_ABI_VERSION);
+    auto in_force = check_in_force(g.attachment());
+    if (in_force) return g;
+    if (in_force.error().code() == ENOENT) return none();
+  }
+  return fail(EAGAIN, "xdpguard on {} keeps being detached and attached again; try again", iface.name);
 }
 
 Result<void> Guard::detach(const Interface& iface) {
   XG_CHECK(require_privileges());
   XG_CHECK(ensure_bpffs());
   PinPaths paths = XG_TRY(pin_paths(iface));
-  auto held = XG_TRY(InterfaceLock::acquire(paths.netns_id, iface.ifindex));
+  auto held = XG_TRY(InterfaceLock::acquire(paths.netns_id, iface.ifindex, iface.name));
   return detach_locked(iface, paths);
+}
+
+AttachmentId Guard::attachment() const {
+  AttachmentId id;
+  id.netns_id = netns_id_;
+  id.ifindex = ifindex_;
+  id.meta_id = meta_map_.id();
+  if (!pin_dir_.empty()) id.meta_pin = pin_dir_ + "/" XDPGUARD_PIN_META;
+  return id;
 }
 
 Result<void> Guard::detach_locked(const Interface& iface, const PinPaths& paths) {
@@ -287,21 +390,13 @@ Result<void> Guard::detach_locked(const Interface& iface, const PinPaths& paths)
   auto cur = XG_TRY(find_program(iface.ifindex, kGuardProgName));
   if (!cur && !pinned) return fail(ENOENT, "no xdpguard attached");
   // The SYN proxy's host side (nftables table, sysctls) outlives the pins:
-  // undo it first.
-  if (pinned) {
-    if (auto g = open(iface)) {
-      g->lock_held_ = true;
-      xdpguard_synproxy sp{};
-      __u32 zero = 0;
-      if (bpf_map_lookup_elem(g->ddos_maps_.synproxy.fd(), &zero, &sp) == 0 &&
-          sp.state != XDPGUARD_SYNPROXY_OFF)
-        if (auto r = g->synproxy_teardown(sp); !r)
-          spdlog::warn("turning the SYN proxy off: {}", r.error().message());
-    }
-  }
+  // undo it first; if that fails, nothing is detached (a later detach, or
+  // `synproxy disable`, finishes it).
+  if (pinned)
+    XG_CHECK_CTX(undo_pinned_synproxy(paths),
+                 "the SYN proxy's host changes could not be undone; still attached, its state kept");
   if (cur) XG_CHECK(detach_program(iface.ifindex, kGuardProgName));
-  remove_pins(paths);
-  return {};
+  return remove_pins(paths);
 }
 
 Result<std::vector<GuardStatus>> Guard::list() {
@@ -314,12 +409,26 @@ Result<std::vector<GuardStatus>> Guard::list() {
   for (const auto& entry : fs::directory_iterator(base.ns_dir(), ec)) {
     GuardStatus st;
     const std::string name = entry.path().filename().string();
+    // What an attach that died before going live left (staging-<ifindex>):
+    // removed under that interface's lock (an attach in progress holds it).
+    if (constexpr std::string_view kStaging = "staging-"; name.rfind(kStaging, 0) == 0) {
+      int idx = 0;
+      auto [end, e] = std::from_chars(name.data() + kStaging.size(), name.data() + name.size(), idx);
+      if (e != std::errc() || end != name.data() + name.size()) continue;
+      if (auto lk = InterfaceLock::try_acquire(base.netns_id, idx); lk && *lk) {
+        std::error_code e2;
+        fs::remove_all(entry.path(), e2);
+      }
+      continue;
+    }
     auto [end, ec2] = std::from_chars(name.data(), name.data() + name.size(), st.ifindex);
     if (ec2 != std::errc() || end != name.data() + name.size() || st.ifindex <= 0) continue;
     PinPaths p = base;
     p.ifindex = st.ifindex;
+    std::uint32_t meta_id = 0;
     auto meta_map = Map<std::uint32_t, xdpguard_meta>::open_pinned(p.map(XDPGUARD_PIN_META));
     if (meta_map) {
+      meta_id = meta_map->id();
       if (auto m = meta_map->get(0)) {
         st.mode = m->mode == XDPGUARD_MODE_GENERIC ? "generic" : "native";
         st.prog_id = m->prog_id;
@@ -330,14 +439,27 @@ Result<std::vector<GuardStatus>> Guard::list() {
     }
     auto iface = find_interface(st.ifindex);
     if (!iface) {
-      // The interface is gone and the kernel detached its program with it.
-      spdlog::info("removing state of vanished interface {} (ifindex {})", st.ifname, st.ifindex);
-      remove_pins(p);
+      // The interface is gone and the kernel detached its program with it;
+      // the SYN proxy's host changes (table, sysctls) are not gone with it.
+      // Its pins go under its lock, and only if that still holds: a new
+      // interface may have this ifindex now, and its attach takes the lock.
+      auto lk = XG_TRY(InterfaceLock::try_acquire(base.netns_id, st.ifindex));
+      if (!lk) continue;  // a command works on it: next time
+      if (!find_interface(st.ifindex) && XG_TRY(pinned_map_id(p.map(XDPGUARD_PIN_META))) == meta_id) {
+        spdlog::info("removing state of vanished interface {} (ifindex {})", st.ifname, st.ifindex);
+        if (auto r = remove_pins(p); !r) spdlog::warn("{}", r.error().message());
+      }
       continue;
     }
     st.ifname = iface->name;
     auto cur = find_program(st.ifindex, kGuardProgName);
     if (const auto prog = cur ? *cur : std::nullopt) {
+      // An attach that died after going live left its record without the
+      // program's id and mode: the program on the interface is its own.
+      if (st.setup_pending && st.prog_id == 0) {
+        st.prog_id = prog->prog_id;
+        st.mode = prog->mode == XDP_MODE_SKB ? "generic" : "native";
+      }
       st.attached = prog->prog_id == st.prog_id;
       st.dispatcher = prog->dispatcher;
     }

@@ -1,10 +1,16 @@
 // Guard: xdpguard's state on one interface.
 //
 // Ownership: GuardProgram owns the guard skeleton (BPF object + maps) of this
-// process. Guard::attach() hands the program to libxdp and pins the maps under
-// <bpffs>/xdpguard/ns<netns inode>/<ifindex>/, then lets go: the kernel keeps
+// process. Guard::attach() builds the whole pipeline (maps, stages, the first
+// rule set), pins it under <bpffs>/xdpguard/ns<netns inode>/<ifindex>/, and
+// only then hands the parser to libxdp; then it lets go: the kernel keeps
 // enforcing after the process exits (fail-static). Guard::open() finds that
 // state again from the pins; Guard::detach() removes program and pins.
+//
+// Identity: an attachment is its xg_meta map (its kernel id). A Guard opened
+// before a `detach` + `attach` holds the maps of the old one; lock() notices
+// (the map pinned now is another) and moves the Guard to the new one, so a
+// change never goes into maps nothing enforces (no ABA).
 //
 // Failure: every call returns Result with a message fit for the one stderr
 // line ("already attached ...", "no xdpguard on veth1").
@@ -61,13 +67,40 @@ struct PinPaths {
   std::string ns_dir() const;               // <root>/ns<id>
   std::string dir() const;                  // <ns_dir>/<ifindex>
   std::string map(const char* name) const;  // <dir>/<name>
+  // Where attach builds the pins before they go into place (<ns_dir>/staging-<ifindex>; bpffs takes no dots
+  // in names).
+  std::string staging() const;
 };
+
+// Which attachment a Guard (or a reader) is working on: the kernel id of its
+// xg_meta map, and where that map is pinned while it is in force.
+struct AttachmentId {
+  std::uint64_t netns_id = 0;
+  int ifindex = 0;
+  std::uint32_t meta_id = 0;
+  std::string meta_pin;  // empty: in-process (never detached)
+};
+
+// Ok while the map pinned at id.meta_pin is id's; else "xdpguard was
+// detached" (ENOENT) or "xdpguard was detached and attached again" (ESTALE).
+[[nodiscard]] Result<void> check_in_force(const AttachmentId& id);
+
+// Undoes the SYN proxy's host changes that an interface's pins record (its
+// nftables table, its registration with the namespace's sysctls) and turns
+// the stage off; nothing when the proxy is off. Every path that removes an
+// interface's pins calls it first and keeps the pins if it fails.
+// (guard_synproxy.cpp)
+[[nodiscard]] Result<void> undo_pinned_synproxy(const PinPaths& paths);
 
 // The guard BPF object owned by this process (opened, configured, loaded).
 class GuardProgram {
  public:
   // Opens the embedded object and sets its rodata; not loaded yet.
   [[nodiscard]] static Result<GuardProgram> open(const GuardConfig& cfg);
+  // The parser alone, in a second instance of the object whose maps are all
+  // `pipeline`'s (loaded, its own parser not): what attach hands to libxdp,
+  // which loads it (as an XDP program, or as an extension of its dispatcher).
+  [[nodiscard]] static Result<GuardProgram> parser_for(const GuardProgram& pipeline);
   // Loads into the kernel as plain XDP programs (for BPF_PROG_TEST_RUN).
   [[nodiscard]] Result<void> load();
   // After loading (here or by libxdp): puts enforce into the program array.
@@ -112,7 +145,7 @@ struct GuardStats {
   std::string mode;
   std::uint32_t default_action = 2;
   bool classifier = true;      // false: none installed, IP packets pass (interrupted attach)
-  bool setup_pending = false;  // an `attach --config` died before its rules were in
+  bool setup_pending = false;  // an attach died after going live, before its record was written
   std::array<xdpguard_counter, XDPGUARD_NUM_ACTIONS> actions{};
   std::array<xdpguard_counter, XDPGUARD_PARSE_MAX> parse{};
   std::array<xdpguard_counter, XDPGUARD_ERR_MAX> errors{};
@@ -130,16 +163,20 @@ struct GuardStatus {
   unsigned prog_id = 0;
   bool attached = false;    // the program is still attached to the interface
   bool dispatcher = false;  // through a libxdp dispatcher (else the only program)
-  bool pinned = true;       // false: attached, but its state was never pinned (attach died)
+  bool pinned = true;       // false: attached, but its state was never pinned
+  // The attach died after the program went live, before its record
+  // (program id, mode) was written: the pipeline is whole.
   bool setup_pending = false;
   std::uint64_t attached_unix = 0;
 };
 
 class Guard {
  public:
-  // Loads, attaches and pins, then runs `setup` (sets, rules) under the same
-  // interface lock; if setup fails, the attachment is taken down again (all
-  // or nothing). Refuses an interface that already has xdpguard.
+  // Loads the pipeline, installs the first rule set (default action), runs
+  // `setup` (sets, rules, thresholds: the maps are pinned in a staging
+  // directory then) under the interface lock, puts the pins into place, and
+  // attaches last: no packet meets a half-built pipeline. Any failure leaves
+  // nothing behind. Refuses an interface that already has xdpguard.
   using Setup = std::function<Result<void>(Guard&)>;
   [[nodiscard]] static Result<Guard> attach(const Interface& iface, AttachMode mode,
                                             const GuardConfig& cfg = {}, const Setup& setup = {});
@@ -148,6 +185,8 @@ class Guard {
   // Removes program and pins; "no xdpguard on IFACE" if there is none.
   [[nodiscard]] static Result<void> detach(const Interface& iface);
   // Every interface of the current network namespace with xdpguard state.
+  // Removes the pins of interfaces that are gone, under their lock (skipped,
+  // for next time, while another command holds it).
   [[nodiscard]] static Result<std::vector<GuardStatus>> list();
 
   // Builds a Guard over the maps of an in-process, loaded GuardProgram
@@ -161,6 +200,17 @@ class Guard {
   const std::string& pin_dir() const { return pin_dir_; }
   std::uint64_t netns_id() const { return netns_id_; }
   int ifindex() const { return ifindex_; }
+  // The attachment this Guard's maps belong to.
+  AttachmentId attachment() const;
+
+  // The interface lock (guard/lock.h), for a change of this interface's
+  // state; nothing for an in-process program (no pins) or while attach's
+  // setup runs (attach holds it). Under the lock it checks that this
+  // Guard's maps are the ones in force: if xdpguard was detached and
+  // attached again since open(), the Guard moves to the new attachment's
+  // pins; if it was detached, "xdpguard was detached meanwhile" (ENOENT);
+  // if the pins' program is no longer on the interface, ENOENT too.
+  [[nodiscard]] Result<InterfaceLock> lock();
 
   // ---- rules (guard_rules.cpp). Every change compiles the whole new rule
   // set and installs it with one map write; counters of untouched rules stay.
@@ -202,6 +252,12 @@ class Guard {
   // prefix given as such); returns what it removed, ENOENT if nothing.
   [[nodiscard]] Result<std::vector<BlockedEntry>> unblock(const rules::Prefix& p);
   [[nodiscard]] Result<DdosStats> ddos_stats() const;
+  // Prefixes a rule's `block` never blocks (docs/ddos.md, "never-block"):
+  // a block of a source's /N that would cover one of them (or lie in one)
+  // is not made. Setting them replaces the list and removes the blocks in
+  // force that overlap it. At most rules::kMaxNeverBlock prefixes.
+  [[nodiscard]] Result<std::vector<rules::Prefix>> never_block() const;
+  [[nodiscard]] Result<void> set_never_block(const std::vector<rules::Prefix>& prefixes);
   // Forgets every bucket and block (tests; a fresh start).
   [[nodiscard]] Result<void> reset_ddos_state();
   // The clock the kernel side uses (CLOCK_MONOTONIC, or the test clock).
@@ -231,11 +287,14 @@ class Guard {
   [[nodiscard]] Result<void> install(const std::vector<cls::RuleEntry>& entries, std::uint32_t default_action,
                                      const std::vector<std::uint32_t>& fresh = {});
   [[nodiscard]] Result<cls::CompileContext> compile_context() const;
-  // The interface lock (guard/lock.h), unless this Guard's caller holds it
-  // already (attach's setup) or the program is in-process (no pins).
-  [[nodiscard]] Result<InterfaceLock> lock() const;
   [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);
   [[nodiscard]] Result<void> synproxy_teardown(xdpguard_synproxy sp);
+  // Under the lock: the pins' program is on the interface (else ENOENT);
+  // writes the program id and mode an attach that died after going live
+  // left out of xg_meta.
+  [[nodiscard]] Result<void> check_program();
+
+  PinPaths pins() const { return {kDefaultBpffs, netns_id_, ifindex_}; }
   // The rule set in force (from the classifier in slot 0), without counters.
   struct Installed {
     bool classifier = false;  // slot 0 holds one (else IP packets pass)
@@ -249,6 +308,7 @@ class Guard {
   std::string pin_dir_;  // empty for an in-process program (tests)
   std::uint64_t netns_id_ = 0;
   int ifindex_ = 0;
+  std::string ifname_;
   bool lock_held_ = false;  // by the caller: attach's setup
   Map<std::uint32_t, xdpguard_meta> meta_map_;
   PerCpuMap<std::uint32_t, xdpguard_percpu> percpu_;
@@ -258,11 +318,16 @@ class Guard {
   MapFd set6_;
   Map<std::uint32_t, xdpguard_set_info> set_names_;
   struct DdosMaps {
-    MapFd limit_agg, limit_src, blocked, ddos, synproxy;
+    MapFd limit_agg, limit_src, blocked, ddos, synproxy, noblock;
   };
   DdosMaps ddos_maps_;
   MapFd telemetry_;  // xg_telemetry, which every classifier reads
 };
+
+// A warning when the rule's `redirect dev` names no interface of the current
+// network namespace: such a rule drops the packets it matches
+// (docs/classifier.md, "Redirect targets"). For the commands that show rules.
+std::optional<std::string> redirect_warning(std::uint32_t id, const rules::Rule& rule);
 
 // "pass", "drop", ... for XDP_* values; "" for unknown.
 const char* action_name(std::uint32_t action);

@@ -6,12 +6,18 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <set>
+#include <tuple>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "guard.skel.h"
 #include "guard/guard.h"
 #include "guard/guard_ddos.h"
+#include "rules/limits.h"
 #include "rules/printer.h"
 
 namespace xdpguard {
@@ -66,48 +72,19 @@ bool contains(const rules::Prefix& a, const rules::Prefix& b) {
   return true;
 }
 
-// Every key of a hash map (batch reads where the kernel allows them).
+// Every key of a hash map with its value: one bounded batch walk
+// (bpf/map.h), each key at most once even while the LRU map churns.
 template <class K, class V>
 Result<std::vector<std::pair<K, V>>> dump(int fd) {
-  std::vector<std::pair<K, V>> out;
-  K cur{}, next{};
-  const K* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    V v{};
-    if (bpf_map_lookup_elem(fd, &next, &v) == 0) out.emplace_back(next, v);
-    cur = next;
-    prev = &cur;
+  const auto d = XG_TRY(dump_map(fd));
+  if (d.key_size != sizeof(K) || d.value_size != sizeof(V))
+    return fail(EPROTO, "map iterate: unexpected sizes");
+  std::vector<std::pair<K, V>> out(d.count);
+  for (std::size_t i = 0; i < d.count; ++i) {
+    std::memcpy(&out[i].first, d.key(i), sizeof(K));
+    std::memcpy(&out[i].second, d.value(i), sizeof(V));
   }
-  if (errno != ENOENT) return fail_errno(errno, "map iterate");
   return out;
-}
-
-// How many keys a hash map holds: batch reads of 8,192 (a million buckets
-// in about a hundred system calls), else one key at a time.
-Result<std::uint64_t> count_keys(int fd, std::size_t key_size, std::size_t value_size) {
-  constexpr __u32 kChunk = 8192;
-  std::vector<std::uint8_t> keys(kChunk * key_size), values(kChunk * value_size);
-  std::uint64_t n = 0;
-  __u64 in = 0, out = 0;
-  for (bool first = true;; first = false) {
-    __u32 count = kChunk;
-    int err =
-        bpf_map_lookup_batch(fd, first ? nullptr : &in, &out, keys.data(), values.data(), &count, nullptr);
-    if (err != 0 && errno != ENOENT) break;  // no batch support: fall back below
-    n += count;
-    if (err != 0) return n;  // ENOENT: that was the last batch
-    in = out;
-  }
-  n = 0;
-  std::vector<std::uint8_t> cur(key_size), next(key_size);
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
-    ++n;
-    cur.swap(next);
-    prev = cur.data();
-  }
-  if (errno != ENOENT) return fail_errno(errno, "map iterate");
-  return n;
 }
 
 Result<std::uint32_t> max_entries(int fd) {
@@ -133,6 +110,11 @@ const char* ddos_counter_name(int idx) {
     case XDPGUARD_DDOS_ACK_INVALID: return "cookie_acks_invalid";
     case XDPGUARD_DDOS_ESTABLISHED: return "established";
     case XDPGUARD_DDOS_SYNPROXY_DROP: return "synproxy_dropped";
+    case XDPGUARD_DDOS_BUCKET_FAILED: return "bucket_failed";
+    case XDPGUARD_DDOS_BLOCK_SKIPPED: return "block_skipped";
+    case XDPGUARD_DDOS_SYN_INVALID: return "syn_invalid_flags";
+    case XDPGUARD_DDOS_NOT_LOCAL: return "synproxy_not_local";
+    case XDPGUARD_DDOS_SOCKET: return "socket_known";
     default: return "";
   }
 }
@@ -188,8 +170,7 @@ Result<DdosStats> Guard::ddos_stats() const {
   DdosStats s;
   for (const auto& cpu : XG_TRY(percpu_.get(0)))
     for (int i = 0; i < XDPGUARD_DDOS_MAX; ++i) s.counters[i] += cpu.ddos[i];
-  s.buckets =
-      XG_TRY(count_keys(ddos_maps_.limit_src.fd(), sizeof(xdpguard_limit_key), sizeof(xdpguard_bucket)));
+  s.buckets = XG_TRY(count_map_entries(ddos_maps_.limit_src.fd()));
   s.bucket_capacity = XG_TRY(max_entries(ddos_maps_.limit_src.fd()));
   const std::uint64_t created = s.counters[XDPGUARD_DDOS_BUCKET_NEW].packets;
   s.bucket_evictions = created > s.buckets ? created - s.buckets : 0;
@@ -200,12 +181,91 @@ Result<DdosStats> Guard::ddos_stats() const {
   return s;
 }
 
-Result<void> Guard::reset_ddos_state() {
-  for (int fd : {ddos_maps_.limit_src.fd(), ddos_maps_.blocked.fd()}) {
-    std::vector<std::uint8_t> key(64);
-    while (bpf_map_get_next_key(fd, nullptr, key.data()) == 0)
-      if (bpf_map_delete_elem(fd, key.data()) != 0) return fail_errno(errno, "reset DDoS state");
+namespace {
+
+// The address bits of p (family's width) cut to `len`, as key bytes.
+std::array<std::uint8_t, 16> cut(const rules::Prefix& p, unsigned len) {
+  std::array<std::uint8_t, 16> a{};
+  for (unsigned bit = 0; bit < len; ++bit)
+    if (p.addr[bit / 8] & (0x80u >> (bit % 8))) a[bit / 8] |= static_cast<std::uint8_t>(0x80u >> (bit % 8));
+  return a;
+}
+
+// Do prefixes a and b share an address?
+bool overlap(const rules::Prefix& a, const rules::Prefix& b) { return contains(a, b) || contains(b, a); }
+
+}  // namespace
+
+Result<std::vector<rules::Prefix>> Guard::never_block() const {
+  // Each prefix has one entry per block length; the one for the longest
+  // length holds it whole (len = its own length, prefixlen 16 + len).
+  std::vector<rules::Prefix> out;
+  for (const auto& [k, v] : XG_TRY((dump<xdpguard_noblock_key, __u32>(ddos_maps_.noblock.fd())))) {
+    const unsigned width = k.family == 6 ? 128 : 32;
+    if (k.len != width) continue;
+    rules::Prefix p;
+    p.family = k.family == 6 ? rules::Family::V6 : rules::Family::V4;
+    p.len = static_cast<std::uint8_t>(k.prefixlen - 16);
+    std::memcpy(p.addr.data(), k.addr, k.family == 6 ? 16 : 4);
+    out.push_back(p);
   }
+  std::sort(out.begin(), out.end(), [](const rules::Prefix& a, const rules::Prefix& b) {
+    return std::tie(a.family, a.addr, a.len) < std::tie(b.family, b.addr, b.len);
+  });
+  return out;
+}
+
+Result<void> Guard::set_never_block(const std::vector<rules::Prefix>& prefixes) {
+  if (prefixes.size() > rules::kMaxNeverBlock)
+    return fail(E2BIG, "{} never-block prefixes, the limit is {}", prefixes.size(), rules::kMaxNeverBlock);
+  auto lk = XG_TRY(lock());
+  const int fd = ddos_maps_.noblock.fd();
+  std::set<std::vector<std::uint8_t>> want;
+  auto raw = [](const xdpguard_noblock_key& k) {
+    const auto* b = reinterpret_cast<const std::uint8_t*>(&k);
+    return std::vector<std::uint8_t>(b, b + sizeof k);
+  };
+  // The new entries first (a prefix in both lists is never unprotected),
+  // then the old ones that are not in the new list go.
+  for (const auto& p : prefixes) {
+    const unsigned width = p.family == rules::Family::V6 ? 128 : 32;
+    for (unsigned len = 1; len <= width; ++len) {
+      xdpguard_noblock_key k{};
+      const unsigned bits = std::min<unsigned>(p.len, len);
+      k.prefixlen = 16 + bits;
+      k.len = static_cast<__u8>(len);
+      k.family = p.family == rules::Family::V6 ? 6 : 4;
+      const auto a = cut(p, bits);
+      std::memcpy(k.addr, a.data(), sizeof k.addr);
+      __u32 v = p.len;
+      if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) != 0)
+        return fail_errno(errno, fmt::format("never-block {}", rules::prefix_to_string(p)));
+      want.insert(raw(k));
+    }
+  }
+  for (const auto& [k, v] : XG_TRY((dump<xdpguard_noblock_key, __u32>(fd))))
+    if (!want.count(raw(k)) && bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT)
+      return fail_errno(errno, "never-block: remove an old prefix");
+  // Blocks made before that now overlap a never-block prefix go.
+  for (const auto& [k, v] : XG_TRY((dump<xdpguard_block_key, xdpguard_block>(ddos_maps_.blocked.fd())))) {
+    const rules::Prefix b = prefix_of(k);
+    if (std::any_of(prefixes.begin(), prefixes.end(), [&](const rules::Prefix& p) { return overlap(p, b); }))
+      if (bpf_map_delete_elem(ddos_maps_.blocked.fd(), &k) != 0 && errno != ENOENT)
+        return fail_errno(errno, "never-block: unblock " + rules::prefix_to_string(b));
+  }
+  return {};
+}
+
+Result<void> Guard::reset_ddos_state() {
+  // Bounded passes (bpf/map.h): a flood may add entries while they go.
+  for (int fd : {ddos_maps_.limit_src.fd(), ddos_maps_.blocked.fd()})
+    for (int pass = 0; pass < 4; ++pass) {
+      const auto d = XG_TRY(dump_map(fd));
+      if (d.count == 0) break;
+      for (std::size_t i = 0; i < d.count; ++i)
+        if (bpf_map_delete_elem(fd, d.key(i)) != 0 && errno != ENOENT)
+          return fail_errno(errno, "reset DDoS state");
+    }
   // Aggregate buckets: epoch 0 is no limit's, so each restarts full.
   const xdpguard_bucket zero_bucket{};
   for (__u32 i = 0; i <= XDPGUARD_MAX_RULES; ++i)

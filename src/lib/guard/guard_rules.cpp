@@ -1,14 +1,11 @@
 // Guard's rule-set and prefix-set operations. Read-modify-write of the
 // rule set happens under the interface lock (guard/lock.h), so two
 // concurrent `xdpguard rule add` calls cannot lose each other's rule.
-#include <fcntl.h>
 #include <linux/bpf.h>
 #include <net/if.h>
-#include <sys/file.h>
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -27,6 +24,45 @@ namespace {
 // Zeroes a rule's per-CPU counters before its id is (re)used.
 Result<void> zero_counter(CounterArray& stats, std::uint32_t id) {
   return with_context(stats.put_all(id, xdpguard_counter{}), "reset counters");
+}
+
+std::uint32_t after(std::uint32_t id) { return id % XDPGUARD_MAX_RULES + 1; }
+
+std::optional<int> ifindex_of(const std::string& name) {
+  unsigned idx = ::if_nametoindex(name.c_str());
+  if (!idx) return std::nullopt;
+  return static_cast<int>(idx);
+}
+
+// A rule being added must name an interface that exists (as nft refuses
+// `fwd to` an unknown device); one already installed whose device went away
+// stays, and drops its packets (cls::CompiledRule::target_missing).
+Result<void> check_redirect_target(const rules::Rule& r) {
+  if (r.action == rules::Action::RedirectDev && !ifindex_of(r.redirect_dev))
+    return fail(ENODEV, "redirect dev {}: no such interface", r.redirect_dev);
+  return {};
+}
+
+// Ids for `n` new rules, in turn from the record's counter (`next`), wrapping
+// past XDPGUARD_MAX_RULES: an id that was given up is handed out again only
+// after every other one has been. `avoid` are the ids of the rule set in
+// force: a new rule never shares a counter slot with a rule that still
+// counts until the swap. Only when the new set and the old one together
+// need more than XDPGUARD_MAX_RULES ids do new rules take ids of `reusable`
+// (rules the change drops). The caller has checked that n ids exist.
+std::vector<std::uint32_t> new_rule_ids(std::uint32_t next, std::size_t n, std::set<std::uint32_t> avoid,
+                                        const std::set<std::uint32_t>& reusable = {}) {
+  std::uint32_t id = next >= 1 && next <= XDPGUARD_MAX_RULES ? next : 1;
+  std::vector<std::uint32_t> out;
+  for (std::size_t k = 0; k < n; ++k) {
+    if (avoid.size() >= XDPGUARD_MAX_RULES)
+      for (std::uint32_t r : reusable) avoid.erase(r);
+    while (avoid.count(id)) id = after(id);
+    out.push_back(id);
+    avoid.insert(id);
+    id = after(id);
+  }
+  return out;
 }
 
 // Fills a fresh map with key/value pairs, in batches where the kernel
@@ -73,30 +109,78 @@ Result<MapFd> set_map(const char* name, const std::vector<Elem>& elems) {
 
 }  // namespace
 
-Result<InterfaceLock> Guard::lock() const {
+Result<InterfaceLock> Guard::lock() {
   if (pin_dir_.empty() || lock_held_) return InterfaceLock();
-  auto held = XG_TRY(InterfaceLock::acquire(netns_id_, ifindex_));
-  // Detached meanwhile (the lock outlives the pins): nothing left to change.
-  if (!std::filesystem::exists(pin_dir_ + "/" XDPGUARD_PIN_META))
-    return fail(ENOENT, "xdpguard was detached meanwhile");
+  fault_point("guard-lock");  // between open() and the lock: where a detach + attach can come
+  auto held = XG_TRY(InterfaceLock::acquire(netns_id_, ifindex_, ifname_));
+  // The pins this Guard opened may have gone (the lock outlives them), or
+  // be another attachment's (a detach and an attach came between open()
+  // and here): a change must go into the maps in force, never into
+  // orphaned ones that nothing enforces.
+  auto in_force = check_in_force(attachment());
+  if (in_force) {
+    XG_CHECK(check_program());
+    return held;
+  }
+  if (in_force.error().code() == ENOENT) return fail(ENOENT, "xdpguard was detached meanwhile");
+  // Attached again: the same interface? Then act on the new attachment,
+  // as if this command had started after it.
+  auto iface = find_interface(ifindex_);
+  if (!iface || iface->name != ifname_)
+    return fail(ENODEV, "{} went away while this command waited (xdpguard was detached)", ifname_);
+  auto fresh = XG_TRY(open(*iface));
+  spdlog::info("{}: xdpguard was detached and attached again meanwhile; changing the new attachment",
+               ifname_);
+  *this = std::move(fresh);
+  XG_CHECK(check_program());
   return held;
+}
+
+Result<void> Guard::check_program() {
+  // Pending under the lock: the attach that set it died (it holds the lock
+  // while it runs). If its program is on the interface, the pipeline is
+  // whole: write what the attach did not get to write.
+  auto prog = XG_TRY(find_program(ifindex_, kGuardProgName));
+  if (meta_.flags & XDPGUARD_META_SETUP_PENDING) {
+    if (!prog)
+      return fail(ENOENT, "xdpguard is not on {} (an attach died before its program went live); run detach",
+                  ifname_);
+    meta_.prog_id = prog->prog_id;
+    meta_.mode = prog->mode == XDP_MODE_SKB ? XDPGUARD_MODE_GENERIC : XDPGUARD_MODE_NATIVE;
+    meta_.flags &= ~XDPGUARD_META_SETUP_PENDING;
+    XG_CHECK_CTX(meta_map_.put(0, meta_), "complete the record of an interrupted attach");
+    spdlog::info("{}: completed the record of an attach that died after going live", ifname_);
+    return {};
+  }
+  // Pins whose program is gone (removed behind xdpguard's back): a change
+  // there would be enforced nowhere.
+  if (!prog || prog->prog_id != meta_.prog_id)
+    return fail(ENOENT, "xdpguard's program is no longer on {} (stale state); run detach", ifname_);
+  return {};
 }
 
 Result<cls::CompileContext> Guard::compile_context() const {
   std::map<std::string, std::uint32_t> sets;
   for (const auto& s : XG_TRY(this->sets())) sets[s.name] = s.index;
   cls::CompileContext ctx;
+  ctx.fake_clock = meta_.flags & XDPGUARD_META_FAKE_CLOCK;
   ctx.set_index = [sets](const std::string& n) -> std::optional<std::uint32_t> {
     auto it = sets.find(n);
     if (it == sets.end()) return std::nullopt;
     return it->second;
   };
-  ctx.ifindex = [](const std::string& n) -> std::optional<int> {
-    unsigned idx = ::if_nametoindex(n.c_str());
-    if (!idx) return std::nullopt;
-    return static_cast<int>(idx);
-  };
+  // Resolved at every compile: a device deleted since the last one makes
+  // its rules drop; one of that name created again is used from then on.
+  ctx.ifindex = ifindex_of;
   return ctx;
+}
+
+std::optional<std::string> redirect_warning(std::uint32_t id, const rules::Rule& rule) {
+  if (rule.action != rules::Action::RedirectDev || ifindex_of(rule.redirect_dev)) return std::nullopt;
+  return fmt::format(
+      "rule id {}: redirect dev {}: no such interface: the packets it matches are dropped (a new {} is used "
+      "from the next rule change)",
+      id, rule.redirect_dev, rule.redirect_dev);
 }
 
 Result<Guard::Installed> Guard::installed() const {
@@ -155,13 +239,26 @@ Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries, std::uin
   auto ctx = XG_TRY(compile_context());
   auto compiled = XG_TRY(cls::compile(entries, default_action, ctx));
   auto current = XG_TRY(cls::read_installed(progs_.fd()));
-  auto loaded = XG_TRY(cls::load_classifier(compiled,
-                                            {percpu_.fd(), progs_.fd(), set4_.fd(), set6_.fd(),
-                                             rule_stats_.fd(), telemetry_.fd(), ddos_maps_.synproxy.fd()},
-                                            current.classifier ? current.record.generation + 1 : 1));
-  // A new rule starts at zero. Its id may be counting for a rule of the set
-  // still in force (replace_rules reuses the ids of rules it drops): only
-  // zero it once the new set has loaded, right before it takes over.
+  // The id counter goes on after the last id handed out (fresh is in the
+  // order they were), and stays where it was when none was.
+  const std::uint32_t next_id = !fresh.empty()       ? after(fresh.back())
+                                : current.classifier ? std::max<std::uint32_t>(current.record.next_id, 1)
+                                                     : 1;
+  const cls::PipelineFds fds{.percpu = percpu_.fd(),
+                             .progs = progs_.fd(),
+                             .set4 = set4_.fd(),
+                             .set6 = set6_.fd(),
+                             .rule_stats = rule_stats_.fd(),
+                             .telemetry = telemetry_.fd(),
+                             .synproxy = ddos_maps_.synproxy.fd(),
+                             .blocked = ddos_maps_.blocked.fd(),
+                             .ddos = ddos_maps_.ddos.fd()};
+  auto loaded = XG_TRY(
+      cls::load_classifier(compiled, fds, current.classifier ? current.record.generation + 1 : 1, next_id));
+  // A new rule starts at zero: its slot is zeroed once the new set has
+  // loaded, right before it takes over. No rule of the set in force counts
+  // into it meanwhile (new_rule_ids avoids their ids; the one exception, a
+  // change needing more ids than there are, is in docs/classifier.md).
   for (std::uint32_t id : fresh) XG_CHECK(zero_counter(rule_stats_, id));
   fault_point("rules-loaded");
   // One write swaps the whole rule set, with its record: a packet runs the
@@ -192,6 +289,7 @@ Result<std::uint32_t> Guard::add_rule(const std::string& text, std::optional<std
   std::string canon = rules::to_string(rule);
   if (canon.size() >= XDPGUARD_RULE_TEXT)
     return fail(E2BIG, "rule text longer than {} characters", XDPGUARD_RULE_TEXT - 1);
+  XG_CHECK(check_redirect_target(rule));
   auto lk = XG_TRY(lock());
   auto cur = XG_TRY(installed());
   const auto& current = cur.rules;
@@ -199,8 +297,7 @@ Result<std::uint32_t> Guard::add_rule(const std::string& text, std::optional<std
     return fail(E2BIG, "{} rules installed, the limit is {}", current.size(), XDPGUARD_MAX_RULES);
   std::set<std::uint32_t> used;
   for (const auto& r : current) used.insert(r.id);
-  std::uint32_t id = 1;
-  while (used.count(id)) ++id;
+  const std::uint32_t id = new_rule_ids(cur.record.next_id, 1, used).front();
 
   std::size_t at = current.size();
   if (before) {
@@ -245,28 +342,32 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
   }
   auto lk = XG_TRY(lock());
   auto cur = XG_TRY(installed());
-  // Keep ids (and counters) of rules that stay.
+  // Keep ids (and counters) of rules that stay; the others get new ids.
   std::multimap<std::string, std::uint32_t> old_ids;
-  for (const auto& r : cur.rules) old_ids.emplace(r.text, r.id);
+  std::set<std::uint32_t> in_force;
+  for (const auto& r : cur.rules) {
+    old_ids.emplace(r.text, r.id);
+    in_force.insert(r.id);
+  }
   std::vector<std::uint32_t> ids(texts.size(), 0);
-  std::set<std::uint32_t> used;
+  std::size_t n_new = 0;
   for (std::size_t i = 0; i < texts.size(); ++i) {
     auto it = old_ids.find(canon[i]);
     if (it != old_ids.end()) {
       ids[i] = it->second;
-      used.insert(it->second);
       old_ids.erase(it);
+    } else {
+      ++n_new;
     }
   }
-  std::uint32_t next = 1;
+  std::set<std::uint32_t> dropped;  // what old_ids still holds
+  for (const auto& [text, id] : old_ids) dropped.insert(id);
+  const auto fresh = new_rule_ids(cur.record.next_id, n_new, in_force, dropped);
   std::vector<cls::RuleEntry> entries;
-  std::vector<std::uint32_t> fresh;
-  for (std::size_t i = 0; i < texts.size(); ++i) {
+  for (std::size_t i = 0, k = 0; i < texts.size(); ++i) {
     if (!ids[i]) {
-      while (used.count(next)) ++next;
-      ids[i] = next;
-      used.insert(next);
-      fresh.push_back(next);
+      XG_CHECK_CTX(check_redirect_target(parsed[i]), fmt::format("rule {}", i + 1));
+      ids[i] = fresh[k++];
     }
     entries.push_back({ids[i], parsed[i]});
   }

@@ -66,8 +66,8 @@ class Lab {
 };
 
 // Name prefixes of labs: "xg" (default), "xd10" (the DDoS tests), "xt11" (the telemetry tests),
-// "xf11" (the flood detection tests).
-inline constexpr const char* kLabPrefixes[] = {"xg", "xd10", "xt11", "xf11"};
+// "xf11" (the flood detection tests), "xv16" (the evasion tests).
+inline constexpr const char* kLabPrefixes[] = {"xg", "xd10", "xt11", "xf11", "xv16"};
 
 // Deletes labs of dead processes (names "<prefix><pid>..." whose pid is gone).
 void sweep_stale_labs();

@@ -19,9 +19,20 @@ const char* state_name(int state) {
   }
 }
 
-constexpr int kSynproxyCounters[] = {XDPGUARD_DDOS_SYN_COOKIE, XDPGUARD_DDOS_ACK_VALID,
+constexpr int kSynproxyCounters[] = {XDPGUARD_DDOS_SYN_COOKIE,  XDPGUARD_DDOS_ACK_VALID,
                                      XDPGUARD_DDOS_ACK_INVALID, XDPGUARD_DDOS_ESTABLISHED,
-                                     XDPGUARD_DDOS_SYNPROXY_DROP};
+                                     XDPGUARD_DDOS_SOCKET,      XDPGUARD_DDOS_SYN_INVALID,
+                                     XDPGUARD_DDOS_NOT_LOCAL,   XDPGUARD_DDOS_SYNPROXY_DROP};
+
+std::string mac_text(const std::array<std::uint8_t, 6>& m) {
+  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+std::vector<std::string> local_text(const SynproxyIdentity& id) {
+  std::vector<std::string> out;
+  for (const auto& p : id.local) out.push_back(rules::prefix_to_string(p));
+  return out;
+}
 
 }  // namespace
 
@@ -77,6 +88,10 @@ nlohmann::json synproxy_json(const std::string& ifname, const SynproxyStatus& st
                       {"ttl", st.config.ttl},     {"changed_sysctls", st.changed_sysctls},
                       {"counters", counters}};
   j["nft_table"] = st.table.empty() ? nlohmann::json(nullptr) : nlohmann::json("inet " + st.table);
+  if (st.state != XDPGUARD_SYNPROXY_OFF) {
+    j["answers_for"] = {{"mac", mac_text(st.identity.mac)}, {"addresses", local_text(st.identity)}};
+    j["namespace_interfaces"] = st.namespace_ifaces;
+  }
   return j;
 }
 
@@ -86,8 +101,13 @@ std::string synproxy_text(const std::string& ifname, const SynproxyStatus& st, c
                                 fmt::join(st.config.ports, ","));
   out += fmt::format("  SYN-ACKs: mss {} (IPv4) / {} (IPv6), wscale {}, ttl {}\n", st.config.mss4,
                      st.config.mss6, st.config.wscale, st.config.ttl);
+  const auto local = local_text(st.identity);
+  out += fmt::format("  answers SYNs to {} at {}\n", mac_text(st.identity.mac),
+                     local.empty() ? std::string("(no address)") : fmt::format("{}", fmt::join(local, " ")));
   if (!st.table.empty()) out += fmt::format("  nftables: table inet {} (SYNPROXY)\n", st.table);
-  for (const auto& c : st.changed_sysctls) out += fmt::format("  changed: {}\n", c);
+  for (const auto& c : st.changed_sysctls)
+    out += fmt::format("  changed in this namespace: {} (for ifindex {})\n", c,
+                       fmt::join(st.namespace_ifaces, ","));
   out += " ";
   for (int i : kSynproxyCounters) out += fmt::format(" {}={}", ddos_counter_name(i), s.counters[i].packets);
   out += "\n";

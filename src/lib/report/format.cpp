@@ -100,7 +100,7 @@ std::string status_table(const std::vector<GuardStatus>& list) {
     const char* state = !st.pinned     ? "attached, state never pinned (attach died; run detach)"
                         : !st.attached ? "stale (program gone; detach cleans up)"
                         : st.setup_pending
-                            ? "attached, config half applied (attach --config died; detach, attach again)"
+                            ? "attached, record incomplete (attach died after going live; rules in force)"
                             : "attached";
     out += fmt::format("{:<16} {:>7} {:<8} {:>8}  {:<11} {}\n", st.ifname, st.ifindex, st.mode, st.prog_id,
                        !st.attached    ? "-"

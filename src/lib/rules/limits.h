@@ -21,6 +21,10 @@ inline constexpr std::size_t kMaxSets = XDPGUARD_MAX_SETS;
 // Prefixes in one set (IPv4 and IPv6 together, after duplicates are removed).
 inline constexpr std::size_t kMaxSetPrefixes = 2'000'000;
 
+// Bytes of a set file: 2,000,000 prefixes of the longest IPv6 text (43
+// characters and a newline) fit, with room for comments.
+inline constexpr std::size_t kMaxSetFileBytes = 256u << 20;  // 256 MiB
+
 // Set names: letters, digits, '_' and '-', starting with a letter or '_'.
 // The bound is xdpguard_set_info::name without its NUL.
 inline constexpr std::size_t kMaxSetName = sizeof(xdpguard_set_info::name) - 1;
@@ -28,6 +32,11 @@ static_assert(kMaxSetName == 31);
 
 // Interface names, as the kernel's dev_valid_name(): IFNAMSIZ - 1.
 inline constexpr std::size_t kMaxIfname = 15;
+
+// never-block and management prefixes together (docs/ddos.md): each takes 32
+// (IPv4) or 128 (IPv6) entries of the kernel's xg_noblock.
+inline constexpr std::size_t kMaxNeverBlock = XDPGUARD_NOBLOCK_MAX / 128;
+static_assert(kMaxNeverBlock == 256);
 
 // Canonical rule text must fit xdpguard_rule_info::text with its NUL; the
 // printer's longest output is far below this (checked by a unit test).

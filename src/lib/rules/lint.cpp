@@ -101,4 +101,32 @@ std::vector<LintWarning> lint_rule(const std::vector<Rule>& rules, std::size_t k
   return out;
 }
 
+std::optional<std::string> limit_depth_warning(const std::vector<Rule>& rules) {
+  struct Kind {
+    Family family;
+    std::optional<std::uint8_t> proto;  // nullopt: a protocol no rule names
+    const char* name;
+  };
+  static const Kind kinds[] = {{Family::V4, 6, "IPv4 TCP"},     {Family::V4, 17, "IPv4 UDP"},
+                               {Family::V4, 1, "IPv4 ICMP"},    {Family::V4, {}, "IPv4"},
+                               {Family::V6, 6, "IPv6 TCP"},     {Family::V6, 17, "IPv6 UDP"},
+                               {Family::V6, 58, "IPv6 ICMPv6"}, {Family::V6, {}, "IPv6"}};
+  std::size_t most = 0;
+  const char* which = "";
+  for (const auto& k : kinds) {
+    std::size_t n = 0;
+    for (const auto& r : rules)
+      n += r.limit && (r.family == Family::Any || r.family == k.family) && (!r.proto || r.proto == k.proto);
+    if (n > most) {
+      most = n;
+      which = k.name;
+    }
+  }
+  if (most <= kMaxLimitedUnder) return std::nullopt;
+  return fmt::format(
+      "{} rules with limits can apply to one {} packet: a packet under the limits of more than {} of them "
+      "cannot be classified further and is dropped (counted in limit_resume_failed)",
+      most, which, kMaxLimitedUnder);
+}
+
 }  // namespace xdpguard::rules

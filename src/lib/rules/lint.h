@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,15 @@ std::vector<LintWarning> lint(const std::vector<Rule>& rules);
 // first one), and later rules k covers (whether or not an earlier rule
 // covers them too). For `rule add`.
 std::vector<LintWarning> lint_rule(const std::vector<Rule>& rules, std::size_t k);
+
+// Rules with limits that one packet can meet, at most (per family and
+// protocol, counting every limited rule that could match it). A packet under
+// the limits of more than kMaxLimitedUnder of them cannot be classified
+// further (the kernel allows 33 tail calls) and is dropped, counted in
+// limit_resume_failed (docs/ddos.md). The warning when a rule set can get
+// there, naming the packets; nullopt when it cannot.
+inline constexpr std::size_t kMaxLimitedUnder = 16;
+std::optional<std::string> limit_depth_warning(const std::vector<Rule>& rules);
 
 // Does every packet that matches `later` also match `earlier`? (Exposed for tests.)
 bool covers(const Rule& earlier, const Rule& later);

@@ -119,18 +119,38 @@ Result<PrefixList> make_prefix_list(std::vector<Prefix> prefixes, std::string_vi
   return out;
 }
 
-Result<std::string> read_text_file(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+namespace {
+
+const char* file_type(mode_t m) {
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a file";
+}
+
+}  // namespace
+
+Result<std::string> read_text_file(const std::string& path, std::size_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (!fd) return fail_errno(errno, path);
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0) return fail_errno(errno, path);
   if (S_ISDIR(st.st_mode)) return fail(EISDIR, "{}: is a directory", path);
+  if (!S_ISREG(st.st_mode)) return fail(EINVAL, "{}: not a regular file ({})", path, file_type(st.st_mode));
+  auto too_big = [&] { return fail(EFBIG, "{}: more than {} bytes (the limit)", path, max_bytes); };
+  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) return too_big();
   std::string text;
-  // st_size is 0 for pipes and /proc files: read until EOF in any case.
-  text.resize(S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) + 1 : 65536);
+  // st_size is 0 for /proc files, and a file may grow while it is read:
+  // read until EOF in any case, but never more than the bound.
+  text.resize(std::min<std::size_t>(static_cast<std::size_t>(st.st_size), max_bytes) + 1);
   std::size_t got = 0;
   for (;;) {
-    if (got == text.size()) text.resize(text.size() * 2);
+    if (got == text.size()) {
+      if (got > max_bytes) return too_big();
+      text.resize(std::min(std::max<std::size_t>(text.size() * 2, 65536), max_bytes + 1));
+    }
     ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
     if (n < 0) {
       if (errno == EINTR) continue;

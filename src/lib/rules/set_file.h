@@ -9,7 +9,9 @@
 // Fails (Result, EINVAL) on the first bad line, naming the file and line:
 //   bad-prefixes.txt line 12: expected an IPv4 or IPv6 prefix, got "10.0.0.300/8"
 // on more than kMaxSetPrefixes (rules/limits.h) distinct prefixes (E2BIG),
-// and on I/O errors (errno, "PATH: strerror").
+// on a file that is not a regular file (/dev/zero, a FIFO: EINVAL) or is
+// larger than kMaxSetFileBytes (EFBIG), and on I/O errors (errno,
+// "PATH: strerror").
 //
 // Fast: the whole file is read at once, IPv4 lines go through a hand-written
 // parser, IPv6 through inet_pton; 1,000,000 lines take a small fraction of a
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "rules/limits.h"
 #include "rules/rule.h"
 
 namespace xdpguard::rules {
@@ -42,7 +45,12 @@ struct PrefixList {
 // come from elsewhere (the config file's `elements`). `name` as above.
 [[nodiscard]] Result<PrefixList> make_prefix_list(std::vector<Prefix> prefixes, std::string_view name);
 
-// Reads a whole file (regular file, pipe or /dev/stdin) into memory.
-[[nodiscard]] Result<std::string> read_text_file(const std::string& path);
+// Reads a whole regular file of at most `max_bytes` into memory. Anything
+// else is refused before a byte is read ("PATH: not a regular file (a
+// FIFO)", "PATH: more than 268435456 bytes (the limit)"): a FIFO or a
+// device would be read for ever, or block. Files whose size stat
+// does not know (procfs) are read to the end, up to the same bound.
+[[nodiscard]] Result<std::string> read_text_file(const std::string& path,
+                                                 std::size_t max_bytes = kMaxSetFileBytes);
 
 }  // namespace xdpguard::rules

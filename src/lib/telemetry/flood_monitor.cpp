@@ -1,7 +1,5 @@
 #include "telemetry/flood_monitor.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bpf/system.h"
+#include "guard/lock.h"
 
 namespace xdpguard::telemetry {
 namespace {
@@ -111,8 +110,10 @@ bool detector_alive(const xdpguard_flood_state& st, std::uint64_t now_ns) {
 struct FloodMonitor::State {
   FloodMaps maps;
   std::optional<Talkers> talkers;
-  std::string lock_path;  // empty: in-process, always the detector
-  UniqueFd lock;
+  std::string lock_name;  // empty: in-process, always the detector
+  LockFile lock;
+  AttachmentId attachment;
+  std::uint64_t checked_ns = 0;           // when the attachment was last seen in force
   std::optional<FloodDetector> detector;  // while this process detects
   xdpguard_flood_state seen{};            // the published state as last read (following)
   std::uint64_t last_sample_ns = 0;
@@ -121,17 +122,19 @@ struct FloodMonitor::State {
 
   // Takes the detector lock if it is free.
   Result<bool> try_lock() {
-    if (lock_path.empty()) return true;
-    if (!lock) {
-      lock = UniqueFd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-      if (!lock) return fail_errno(errno, "flood detector lock " + lock_path);
-    }
-    while (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-      if (errno == EINTR) continue;
-      if (errno == EWOULDBLOCK) return false;
-      return fail_errno(errno, "flood detector lock " + lock_path);
-    }
+    if (lock_name.empty() || lock.held()) return true;
+    auto got = XG_TRY_CTX(LockFile::try_lock(lock_name, true), "flood detector lock");
+    if (!got) return false;
+    lock = std::move(*got);
     return true;
+  }
+
+  // Once a second: is the attachment still the one in force? (A detector
+  // or follower of a detached one would watch counters nothing counts.)
+  Result<void> check_attachment(std::uint64_t now_ns) {
+    if (now_ns - checked_ns < ns_of(kFloodInterval)) return {};
+    checked_ns = now_ns;
+    return check_in_force(attachment);
   }
 
   // The changes of the published state since the last look, as events.
@@ -227,9 +230,8 @@ Result<FloodMonitor> FloodMonitor::open(FloodMaps maps, std::optional<Talkers> t
   s.maps = std::move(maps);
   s.talkers = std::move(talkers);
   if (lock) {
-    constexpr const char* kDir = "/run/lock/xdpguard";
-    XG_CHECK_CTX(make_dirs(kDir), "flood detector lock");
-    s.lock_path = fmt::format("{}/ns{}-{}.flood.lock", kDir, lock->netns_id, lock->ifindex);
+    s.lock_name = lock->lock_name("flood");
+    s.attachment = lock->attachment;
   }
   s.seen = XG_TRY(s.maps.state());
   return m;
@@ -245,6 +247,7 @@ std::vector<FloodEvent> FloodMonitor::in_progress() const {
 
 Result<std::vector<FloodEvent>> FloodMonitor::tick(std::uint64_t now_ns) {
   State& s = *st_;
+  XG_CHECK(s.check_attachment(now_ns));
   if (s.detector) return s.detect(*s.detector, now_ns);
   // Following: what the detector published since the last look.
   auto events = XG_TRY(s.follow());
@@ -269,7 +272,7 @@ Result<void> FloodMonitor::stop() {
   st.pid = 0;
   s.detector.reset();
   auto r = s.maps.publish(st);
-  s.lock.reset();
+  s.lock.unlock();
   return r;
 }
 
@@ -290,7 +293,7 @@ Result<void> FloodService::tick(std::uint64_t now_ns, const OnEvent& on_event) {
         auto iface = XG_TRY(find_interface(st.ifindex));
         auto g = XG_TRY(Guard::open(iface));
         return FloodMonitor::open(XG_TRY(FloodMaps::open(g)), XG_TRY(Talkers::open(g)),
-                                  ReaderLockId{g.netns_id(), iface.ifindex, iface.name});
+                                  ReaderLockId{g.netns_id(), iface.ifindex, iface.name, g.attachment()});
       };
       auto m = open();
       if (!m) {

@@ -6,9 +6,11 @@
 // size mismatch, or "read/write xg_flood...: <strerror>".
 //
 // FloodMonitor runs the FloodDetector for one interface, or follows the
-// process that does. One process detects per interface: the holder of an
-// flock on /run/lock/xdpguard/ns<netns>-<ifindex>.flood.lock (the kernel
-// drops it when the process dies). The detector samples the counters (and,
+// process that does. One process detects per attachment: the holder of an
+// flock on /run/xdpguard/ns<netns>-<ifindex>-<xg_meta id>.flood.lock
+// (guard/lock.h; the kernel drops it when the process dies). tick() fails
+// with "xdpguard was detached" once the attachment is no longer in force
+// (checked once a second). The detector samples the counters (and,
 // while top talkers are on and a threshold is set, the per-source counts)
 // once a second and publishes its state in xg_flood with its pid and the
 // sample's time; a monitor that does not hold the lock reads that state

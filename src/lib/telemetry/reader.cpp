@@ -1,10 +1,8 @@
 #include "telemetry/reader.h"
 
 #include <bpf/bpf.h>
-#include <fcntl.h>
 #include <linux/bpf.h>
 #include <sys/epoll.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -15,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bpf/system.h"
+#include "guard/lock.h"
 
 namespace xdpguard::telemetry {
 namespace {
@@ -146,10 +145,15 @@ const char* reader_kind(std::uint32_t kind) {
 
 }  // namespace
 
+std::string ReaderLockId::lock_name(const char* kind) const {
+  return fmt::format("ns{}-{}-{}.{}.lock", netns_id, ifindex, attachment.meta_id, kind);
+}
+
 struct RecordReader::State {
   TelemetryMaps maps;
   ReaderRequest req;
-  UniqueFd lock;
+  LockFile lock;
+  AttachmentId attachment;
   Ring ring;
   std::uint64_t start_ns = 0;
   std::uint64_t renewed_ns = 0;
@@ -185,6 +189,9 @@ struct RecordReader::State {
   Result<void> renew_if_due() {
     const std::uint64_t now = monotonic_ns();
     if (now - renewed_ns < static_cast<std::uint64_t>(std::chrono::nanoseconds(kRenew).count())) return {};
+    // Still the attachment in force? (Else nothing will ever come, and its
+    // lock must not hold up the next attachment's reader.)
+    XG_CHECK(check_in_force(attachment));
     XG_CHECK_CTX(maps.write_control(request(now)), "renew the reader's lease");
     renewed_ns = now;
     return {};
@@ -225,20 +232,17 @@ Result<RecordReader> RecordReader::start(TelemetryMaps maps, const ReaderRequest
   s.maps = std::move(maps);
   s.req = req;
   if (lock) {
-    constexpr const char* kDir = "/run/lock/xdpguard";
-    XG_CHECK_CTX(make_dirs(kDir), "reader lock");
-    const std::string path = fmt::format("{}/ns{}-{}.reader.lock", kDir, lock->netns_id, lock->ifindex);
-    s.lock = UniqueFd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (!s.lock) return fail_errno(errno, "reader lock " + path);
-    while (::flock(s.lock.get(), LOCK_EX | LOCK_NB) != 0) {
-      if (errno == EINTR) continue;
-      if (errno != EWOULDBLOCK) return fail_errno(errno, "reader lock " + path);
+    s.attachment = lock->attachment;
+    auto held = XG_TRY_CTX(LockFile::try_lock(lock->lock_name("reader"), true), "reader lock");
+    if (!held) {
       auto cur = s.maps.reader();
       if (cur && cur->kind != XDPGUARD_READER_NONE)
         return fail(EBUSY, "{} (pid {}) already reads {}'s records; one reader at a time",
                     reader_kind(cur->kind), cur->pid, lock->ifname);
       return fail(EBUSY, "another reader already reads {}'s records; one reader at a time", lock->ifname);
     }
+    s.lock = std::move(*held);
+    XG_CHECK(check_in_force(s.attachment));
   }
   s.ring = XG_TRY(Ring::map(s.maps.events_fd()));
   s.start_ns = monotonic_ns();

@@ -2,15 +2,20 @@
 // (docs/telemetry.md). Owns the ring buffer mapping, the request it wrote
 // into xg_telemetry, and the reader lock.
 //
-// One reader at a time per interface (a BPF ring buffer has one consumer
+// One reader at a time per attachment (a BPF ring buffer has one consumer
 // position): start() takes an flock on
-// /run/lock/xdpguard/ns<netns>-<ifindex>.reader.lock without waiting, and
-// fails with "capture (pid 123) already reads veth1's records; one reader at
-// a time" when another holds it. It then writes the request (what to record,
-// snaplen, verdict filter, sampling) with a lease of kLease; poll() renews
-// the lease every second. stop() (and the destructor) clears the request;
-// a reader killed without it stops costing anything when its lease runs
-// out (the kernel clears the request then).
+// /run/xdpguard/ns<netns>-<ifindex>-<xg_meta id>.reader.lock (guard/lock.h)
+// without waiting, and fails with "capture (pid 123) already reads veth1's
+// records; one reader at a time" when another holds it. The lock is the
+// attachment's, so a reader left on an attachment that was detached never
+// refuses a reader of the next one; its file goes when its reader stops. It
+// then writes the request (what to record, snaplen, verdict filter,
+// sampling) with a lease of kLease; poll() renews the lease every second,
+// and checks then that the attachment is still in force: once it is not
+// (detached, or detached and attached again), poll() fails with "xdpguard
+// was detached". stop() (and the destructor) clears the request; a reader
+// killed without it stops costing anything when its lease runs out (the
+// kernel clears the request then).
 //
 // Records written before start() (left by a reader that died) are skipped:
 // a record is delivered only if its timestamp is not older than start().
@@ -25,6 +30,7 @@
 
 #include "core/result.h"
 #include "core/unique_fd.h"
+#include "guard/guard.h"
 #include "telemetry/maps.h"
 
 namespace xdpguard::telemetry {
@@ -47,6 +53,11 @@ struct ReaderLockId {
   std::uint64_t netns_id = 0;
   int ifindex = 0;
   std::string ifname;  // for messages
+  // The attachment read (Guard::attachment()): its lock, and what must stay
+  // in force (no pin: not checked).
+  AttachmentId attachment;
+  // The lock file's name in the runtime directory: "<kind>" is "reader" or "flood".
+  std::string lock_name(const char* kind) const;
 };
 
 class RecordReader {

@@ -97,7 +97,8 @@ std::string record_line(const xdpguard_record& r, const Clock& clock) {
   if (p.family == 4 || p.family == 6) {
     s += fmt::format(" {} {} > {}", proto_text(p.l4proto), endpoint(p, p.saddr, p.sport),
                      endpoint(p, p.daddr, p.dport));
-    if (p.frag) s += " fragment";
+    if (p.frag == XDPGUARD_FRAG_LATER) s += " fragment";
+    if (p.frag == XDPGUARD_FRAG_L4_CUT) s += " l4-cut";
     if (p.l4proto == 6 && !p.frag)
       s += fmt::format(" flags {}", p.tcp_flags ? tcp_flags_text(p.tcp_flags) : "none");
     if (is_icmp(p)) s += fmt::format(" type {} code {}", p.icmp_type, p.icmp_code);
@@ -129,7 +130,7 @@ nlohmann::json record_json(const xdpguard_record& r, std::span<const std::uint8_
     j["proto"] = proto_text(p.l4proto);
     j["saddr"] = address_text(p.family, p.saddr);
     j["daddr"] = address_text(p.family, p.daddr);
-    j["fragment"] = p.frag != 0;
+    j["fragment"] = p.frag == XDPGUARD_FRAG_LATER;
     if (has_ports(p)) {
       j["sport"] = p.sport;
       j["dport"] = p.dport;
@@ -275,7 +276,8 @@ void RecordWriter::append_text(const xdpguard_record& r) {
     put_endpoint(buf_, p, p.saddr, p.sport);
     buf_ += " > ";
     put_endpoint(buf_, p, p.daddr, p.dport);
-    if (p.frag) buf_ += " fragment";
+    if (p.frag == XDPGUARD_FRAG_LATER) buf_ += " fragment";
+    if (p.frag == XDPGUARD_FRAG_L4_CUT) buf_ += " l4-cut";
     if (p.l4proto == 6 && !p.frag) {
       buf_ += " flags ";
       if (p.tcp_flags)
@@ -328,7 +330,7 @@ void RecordWriter::append_json(const xdpguard_record& r, std::span<const std::ui
     if (has_ports(p)) num("dport", p.dport);
     str("family", [&] { buf_ += p.family == 4 ? "ipv4" : "ipv6"; });
     key("fragment");
-    buf_ += p.frag ? "true," : "false,";
+    buf_ += p.frag == XDPGUARD_FRAG_LATER ? "true," : "false,";
   } else {
     buf_ += "\"family\":null,";
   }

@@ -5,24 +5,6 @@
 #include "telemetry/record.h"
 
 namespace xdpguard::telemetry {
-namespace {
-
-// Every key of a hash map, in kernel iteration order.
-Result<std::vector<xdpguard_talker_key>> keys_of(int fd) {
-  std::vector<xdpguard_talker_key> out;
-  xdpguard_talker_key cur{}, next{};
-  const xdpguard_talker_key* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    out.push_back(next);
-    cur = next;
-    prev = &cur;
-  }
-  if (errno != ENOENT) return fail_errno(errno, "read " XDPGUARD_PIN_TALKERS);
-  return out;
-}
-
-}  // namespace
-
 std::string Talker::address() const { return address_text(static_cast<std::uint8_t>(key.family), key.addr); }
 
 Result<Talkers> Talkers::open(const Guard& g) {
@@ -46,7 +28,8 @@ Result<Talkers> Talkers::from_program(const GuardProgram& p) {
 Result<bool> Talkers::enabled() const { return XG_TRY(on_.get(0)) != 0; }
 
 Result<void> Talkers::clear() {
-  for (const auto& k : XG_TRY(keys_of(counts_.fd())))
+  // One bounded pass (bpf/map.h): sources counted meanwhile may stay.
+  for (const auto& [k, v] : XG_TRY_CTX(counts_.entries(), "read " XDPGUARD_PIN_TALKERS))
     if (bpf_map_delete_elem(counts_.fd(), &k) != 0 && errno != ENOENT)
       return fail_errno(errno, "clear " XDPGUARD_PIN_TALKERS);
   return {};
@@ -63,12 +46,12 @@ Result<void> Talkers::enable(bool on) {
 
 Result<std::vector<Talker>> Talkers::read() const {
   std::vector<Talker> out;
-  for (const auto& k : XG_TRY(keys_of(counts_.fd()))) {
-    auto vals = counts_.get(k);
-    if (!vals) continue;  // evicted meanwhile
+  // One batch walk of the LRU map: each source at most once, at most
+  // max_entries of them, however fast a flood replaces them meanwhile.
+  for (const auto& [k, vals] : XG_TRY_CTX(counts_.entries(), "read " XDPGUARD_PIN_TALKERS)) {
     Talker t;
     t.key = k;
-    for (const auto& v : *vals) t.packets += v.packets, t.bytes += v.bytes;
+    for (const auto& v : vals) t.packets += v.packets, t.bytes += v.bytes;
     out.push_back(t);
   }
   std::sort(out.begin(), out.end(), [](const Talker& a, const Talker& b) {
