@@ -35,23 +35,29 @@ fuzz_seconds=${FUZZ_SECONDS:-15}
 read -r -a cmake_flags <<<"${CMAKE_FLAGS:--DCMAKE_BUILD_TYPE=RelWithDebInfo}"
 
 times=()
+failed=()
 start=$(date +%s)
-# phase NAME COMMAND...: runs it, notes how long it took; stops the run on failure.
-phase() {
-  local name=$1 t0 rc
-  shift
+# phase NAME COMMAND...: runs it, notes how long it took; stops the run on
+# failure. soft_phase: the same, but a failure is noted and the run goes on.
+run_phase() {
+  local soft=$1 name=$2 t0 rc
+  shift 2
   echo "== $name"
   t0=$(date +%s)
   "$@"
   rc=$?
-  times+=("$(printf '%-24s %5d s' "$name" $(($(date +%s) - t0)))")
-  if ((rc != 0)); then
-    echo "make test: $name failed (exit $rc)" >&2
-    summary
-    exit "$rc"
-  fi
+  times+=("$(printf '%-24s %5d s%s' "$name" $(($(date +%s) - t0)) "$( ((rc == 0)) || echo "  FAILED")")")
+  ((rc == 0)) && return 0
+  failed+=("$name")
+  ((soft)) && return 0
+  echo "make test: $name failed (exit $rc)" >&2
+  summary
+  exit "$rc"
 }
+phase() { run_phase 0 "$@"; }
+soft_phase() { run_phase 1 "$@"; }
 summary() {
+  ((${#failed[@]} == 0)) || echo "== failed: ${failed[*]}"
   echo "== time per phase (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
   printf '  %s\n' "${times[@]}"
   printf '  %-24s %5d s\n' "total" $(($(date +%s) - start))
@@ -78,19 +84,6 @@ wait_san() {
   ((rc == 0)) || tail -60 "$san_log"
   return "$rc"
 }
-# soft_phase NAME COMMAND...: like phase, but a failure is noted and the run goes on.
-soft_phase() {
-  local name=$1 t0 rc
-  shift
-  echo "== $name"
-  t0=$(date +%s)
-  "$@"
-  rc=$?
-  times+=("$(printf '%-24s %5d s%s' "$name" $(($(date +%s) - t0)) "$( ((rc == 0)) || echo "  FAILED")")")
-  ((rc == 0)) || failed+=("$name")
-}
-
-failed=()
 phase setup bash scripts/setup.sh test
 phase configure configure
 # Only what the tests run (not the benchmarks), and the generated headers
@@ -108,8 +101,5 @@ phase "sanitizer build" wait_san
 soft_phase "sanitized, fuzz, timing" ctest --test-dir "$build" -j"$test_jobs" --output-on-failure \
   -L "timing|sanitized|fuzz"
 summary
-if ((${#failed[@]})); then
-  echo "make test: FAILED: ${failed[*]}" >&2
-  exit 1
-fi
+((${#failed[@]} == 0)) || exit 1
 echo "make test: every phase passed"

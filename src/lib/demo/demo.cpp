@@ -184,11 +184,13 @@ class Demo {
   };
   // The act's `seconds` of `top` on the server's interface; ends early on a stop.
   Result<void> watch(int seconds);
-  Result<telemetry::TopSample> sample() const { return telemetry::sample(*server_, *maps_, &*talkers_); }
+  Result<telemetry::TopSample> sample() const {
+    return telemetry::sample(server_.value(), maps_.value(), &talkers_.value());
+  }
   Result<gen::Generator> generator(gen::Proto proto, const std::string& src, std::uint16_t dport,
                                    const Interface& iface) const;
   std::uint64_t ddos(int counter) const {
-    auto st = server_->ddos_stats();
+    auto st = server_.value().ddos_stats();
     return st ? st->counters[static_cast<std::size_t>(counter)].packets : 0;
   }
 
@@ -253,12 +255,12 @@ Result<void> Demo::setup() {
   // connection attempts to anything else before a socket exists.
   const std::vector<std::string> policy = {fmt::format("pass tcp dport {}", kWebPort), "pass icmp",
                                            "pass icmpv6", "drop tcp tcp-flags syn,!ack"};
-  XG_CHECK_CTX(server_->replace_rules(policy), "rules");
+  XG_CHECK_CTX(server_.value().replace_rules(policy), "rules");
   // The client stands for the internet: what is sent to the flood's spoofed
   // sources goes nowhere (and its veth takes the server's XDP_TX frames only
   // with an XDP program on it).
   XG_CHECK_CTX(client_->replace_rules({fmt::format("drop ip daddr {}", kFloodSources)}), "client rules");
-  const auto mode_now = XG_TRY(server_->stats()).mode;
+  const auto mode_now = XG_TRY(server_.value().stats()).mode;
   std::fprintf(out_, "  xdpguard on %s (%s mode), rules:\n", srv().veth.c_str(), mode_now.c_str());
   for (const auto& r : policy) std::fprintf(out_, "    %s\n", r.c_str());
   std::fprintf(out_, "    (no match: pass)\n");
@@ -382,7 +384,7 @@ Result<void> Demo::act_firewall() {
   XG_CHECK(watch(opts_.seconds));
   join_traffic();
   const int ping_rc = ping ? ping->stop(SIGINT, 2s) : -1;
-  auto st = XG_TRY(server_->stats());
+  auto st = XG_TRY(server_.value().stats());
   std::uint64_t by_rule = 0;
   for (const auto& r : st.rules)
     if (r.text == "drop tcp tcp-flags syn,!ack") by_rule = r.counter.packets;
@@ -412,7 +414,7 @@ Result<void> Demo::act_synproxy() {
   std::optional<Result<SynproxyStatus>> on;
   SynproxyConfig sp;  // identity unset: the interface's, as `synproxy enable` finds it
   sp.ports = {kWebPort};
-  XG_CHECK(run_in_netns(srv().netns, [&] { on = server_->synproxy_enable(sp); }));
+  XG_CHECK(run_in_netns(srv().netns, [&] { on = server_.value().synproxy_enable(sp); }));
   if (!on || !*on) {
     std::fprintf(out_, "act 2: skipped: synproxy enable %s: %s\n", srv().veth.c_str(),
                  on ? on->error().message().c_str() : "did not run");
@@ -443,7 +445,7 @@ Result<void> Demo::act_synproxy() {
   join_traffic();  // the flood ends by itself, the client with it
   const std::uint64_t cookies = ddos(XDPGUARD_DDOS_SYN_COOKIE) - cookies0;
   std::optional<Result<void>> off;
-  XG_CHECK(run_in_netns(srv().netns, [&] { off = server_->synproxy_disable(); }));
+  XG_CHECK(run_in_netns(srv().netns, [&] { off = server_.value().synproxy_disable(); }));
   if (!flood || !*flood)
     return fail(EIO, "the SYN flood: {}", flood ? flood->error().message() : std::string("did not run"));
   const gen::Progress& p = **flood;
@@ -470,7 +472,7 @@ Result<void> Demo::act_block() {
                  "--generic)\n");
     return {};
   }
-  XG_CHECK_CTX(server_->add_rule(kDnsLimit), "rule add");
+  XG_CHECK_CTX(server_.value().add_rule(kDnsLimit), "rule add");
   Act act{*this};
   const std::uint64_t others0 = dns_from_others_, client0 = dns_from_client_;
   std::optional<Result<gen::Progress>> noisy;
@@ -495,7 +497,7 @@ Result<void> Demo::act_block() {
   XG_CHECK(watch(opts_.seconds));
   join_traffic();
   nap(300ms);  // the last datagrams into the socket
-  const auto blocked = XG_TRY(server_->blocked());
+  const auto blocked = XG_TRY(server_.value().blocked());
   std::fprintf(out_, "  xdpguard blocked list %s\n%s", srv().veth.c_str(), blocked_table(blocked).c_str());
   std::fprintf(
       out_,
@@ -508,7 +510,7 @@ Result<void> Demo::act_block() {
 }
 
 Result<void> Demo::summary() {
-  auto st = XG_TRY(server_->stats());
+  auto st = XG_TRY(server_.value().stats());
   std::fprintf(out_, "\nsummary on %s: %s packets passed, %s dropped, %s answered by XDP_TX (SYN cookies).\n",
                srv().veth.c_str(), human_count(st.actions[XDP_PASS].packets).c_str(),
                human_count(st.actions[XDP_DROP].packets).c_str(),
