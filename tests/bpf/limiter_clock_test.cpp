@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -76,7 +77,7 @@ TEST_F(LimiterClockTest, DeliveredRateWithinTwoPercentOverOneSecondWindows) {
     if (seconds(now - window_start) >= kWindow) {
       // Scaled to exactly one window (the last run ended a little after it).
       const double span = seconds(now - window_start);
-      w.passed = static_cast<std::uint64_t>(static_cast<double>(w.passed) * kWindow / span + 0.5);
+      w.passed = static_cast<std::uint64_t>(std::llround(static_cast<double>(w.passed) * kWindow / span));
       all.push_back(w);
       if (w.longest_pause <= kMaxPause) clean.push_back(w);
       w = Window{};
