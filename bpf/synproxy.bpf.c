@@ -195,8 +195,15 @@ static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_per
 	 * cookie's anyway. */
 	tsval = xg_synack_tsval(&c, (__u32)(bpf_ktime_get_coarse_ns() / 1000000));
 
-	optlen = xg_synack_opts(out.opts, &c, mss, sp->wscale, tsval);
+	/* No larger than the SYN's frame (THREATS.md): the options may use
+	 * what the SYN's options and padding took. */
+	flen = ctx->data_end - ctx->data;
+	if (flen < l4 + 20)
+		return XDP_PASS;
+	optlen = xg_synack_opts(out.opts, &c, mss, sp->wscale, tsval, flen - l4 - 20);
 	tcplen = 20 + optlen;
+	if (l4 + tcplen > flen)
+		return XDP_PASS;
 	out.source = th.dest;
 	out.dest = th.source;
 	out.seq = xg_htonl((__u32)cookie);
@@ -206,7 +213,6 @@ static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_per
 	out.window = 0;
 
 	/* The frame's new length, then the headers over it. */
-	flen = ctx->data_end - ctx->data;
 	if (l4 + tcplen != flen && bpf_xdp_adjust_tail(ctx, (int)(l4 + tcplen) - (int)flen))
 		return XDP_PASS;
 

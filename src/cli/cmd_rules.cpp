@@ -36,26 +36,11 @@ Result<void> rule_add(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
   std::optional<std::uint32_t> before;
   if (a.before) before = a.before;
-  auto id = XG_TRY(g.add_rule(a.rule, before));
-  std::printf("%u\n", id);
-  // Say so when the new rule can never match, or shadows an existing one.
-  std::vector<rules::Rule> list;
-  std::vector<std::uint32_t> ids;
-  std::size_t at = 0;
-  for (const auto& r : XG_TRY(g.rules())) {
-    if (r.id == id) at = list.size();
-    list.push_back(r.rule);
-    ids.push_back(r.id);
-    if (auto w = redirect_warning(r.id, r.rule)) warn(*w);
-  }
-  for (const auto& w : rules::lint_rule(list, at))
-    std::fprintf(stderr,
-                 "xdpguard: warning: rule id %u can never match: rule id %u matches "
-                 "every packet it would\n",
-                 ids[w.rule_index], ids[w.covered_by]);
-  if (list[at].limit)
-    if (auto w = rules::limit_depth_warning(list))
-      std::fprintf(stderr, "xdpguard: warning: %s\n", w->c_str());
+  // The linter's warnings come with the rule (never-matching or shadowed
+  // rules, redirect targets that are gone, limits too deep).
+  auto added = XG_TRY(g.add_rule(a.rule, before));
+  std::printf("%u\n", added.id);
+  for (const auto& w : added.warnings) warn(w);
   return {};
 }
 

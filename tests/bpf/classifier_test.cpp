@@ -217,7 +217,7 @@ TEST_F(ClassifierTest, CountersSurviveUpdatesThatDoNotTouchTheRule) {
   ASSERT_EQ(after->size(), 3u);
   EXPECT_EQ((*after)[1].id, dns_id);
   EXPECT_EQ((*after)[1].counter.packets, 5u);
-  EXPECT_EQ((*after)[2].id, *added);
+  EXPECT_EQ((*after)[2].id, added->id);
   EXPECT_EQ((*after)[0].counter.packets, 0u) << "a new rule starts at zero";
   // The id of the deleted rule is not handed out again (tests/bpf/rule_ids_test.cpp).
   EXPECT_NE((*after)[0].id, ssh_id);

@@ -37,7 +37,7 @@ class RuleIds : public ::testing::Test {
   std::uint32_t add(const std::string& text, std::optional<std::uint32_t> before = {}) {
     auto id = guard_->add_rule(text, before);
     EXPECT_TRUE(id) << text << ": " << id.error().message();
-    return id ? *id : 0;
+    return id ? id->id : 0;
   }
   std::vector<std::uint32_t> ids() {
     std::vector<std::uint32_t> out;

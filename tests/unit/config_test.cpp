@@ -216,9 +216,9 @@ TEST(ConfigLimits, NestingDepth) {
   // keys are unknown to xdpguard, which is what the error says).
   const std::string ok = deep("[", "a", ".", 16, "]\n") + deep("", "b", ".", 8, " = ") + std::string(7, '[') +
                          std::string(7, ']') + "\n";
-  EXPECT_EQ(
-      error_of(ok),
-      "/etc/xdpguard.toml line 1: unknown key \"a\" at the top level (expected interfaces, sets or flood)");
+  EXPECT_EQ(error_of(ok),
+            "/etc/xdpguard.toml line 1: unknown key \"a\" at the top level (expected interfaces, sets, "
+            "flood, ddos or guard)");
   // Brackets in strings and comments do not count.
   const std::string brackets(200, '[');
   auto c =
@@ -237,9 +237,9 @@ TEST(ConfigLimits, NestingDepth) {
   // quotes before its end.
   const std::string e =
       error_of("x = \"\"\"a\\\"\"\" " + brackets + "\n" + brackets + " \\\n\"\"\"\"\"\ny = 1\n");
-  EXPECT_EQ(
-      e,
-      "/etc/xdpguard.toml line 1: unknown key \"x\" at the top level (expected interfaces, sets or flood)");
+  EXPECT_EQ(e,
+            "/etc/xdpguard.toml line 1: unknown key \"x\" at the top level (expected interfaces, sets, "
+            "flood, ddos or guard)");
 }
 
 TEST(ConfigLimits, FileSizeAndType) {

@@ -70,12 +70,14 @@ static __always_inline struct xdpguard_ddos *xg_ddos_state(void)
 	return bpf_map_lookup_elem(&xg_ddos, &zero);
 }
 
-/* The monotonic clock (CLOCK_MONOTONIC, what userspace reads too). */
+/* The tick clock (CLOCK_MONOTONIC_COARSE: CLOCK_MONOTONIC as of the last
+ * tick, what userspace reads too, up to a tick behind). 3 ns against 27 for
+ * the exact clock; a bucket is at least a tick deep (docs/ddos.md). */
 static __always_inline __u64 xg_now(struct xdpguard_ddos *d)
 {
 	if (cfg_fake_clock)
 		return d ? d->fake_now : 0;
-	return bpf_ktime_get_ns();
+	return bpf_ktime_get_coarse_ns();
 }
 
 

@@ -139,19 +139,27 @@ static __always_inline __u32 xg_synack_tsval(const struct xg_syn_opts *c, __u32 
 
 /*
  * Writes the SYN-ACK's options into o (at least 24 bytes) and returns their
- * length (a multiple of 4), in the kernel SYNPROXY's layout: MSS always;
- * window scale and SACK-permitted only with timestamps (their client values
- * travel in the low bits of our timestamp, `tsval`).
+ * length (a multiple of 4), in the kernel SYNPROXY's layout: MSS, then window
+ * scale and SACK-permitted only with timestamps (their client values travel
+ * in the low bits of our timestamp, `tsval`). `room` is how many bytes of
+ * options the reply may have without being larger than the SYN's frame
+ * (THREATS.md: no reply larger than what caused it): our MSS goes in only
+ * when it fits (a SYN without an MSS option of its own, unpadded, gets none,
+ * and the client then uses the protocol's default, 536 or 1220). What is
+ * echoed never needs more room than the SYN's own options took.
  */
 static __always_inline __u32 xg_synack_opts(__u8 *o, const struct xg_syn_opts *c, __u16 mss, __u8 wscale,
-					     __u32 tsval)
+					     __u32 tsval, __u32 room)
 {
 	__u32 n = 0;
+	__u32 echoed = c->has_ts ? 12 + (c->has_ws ? 4 : 0) : 0;
 
-	o[n++] = XG_TCPOPT_MSS;
-	o[n++] = 4;
-	o[n++] = (__u8)(mss >> 8);
-	o[n++] = (__u8)(mss & 0xff);
+	if (echoed + 4 <= room) {
+		o[n++] = XG_TCPOPT_MSS;
+		o[n++] = 4;
+		o[n++] = (__u8)(mss >> 8);
+		o[n++] = (__u8)(mss & 0xff);
+	}
 	if (c->has_ts) {
 		if (c->has_sack) {
 			o[n++] = XG_TCPOPT_SACK_PERM;

@@ -83,7 +83,7 @@ void emit_block_check(Program& p, const std::vector<BlockRule>& rules, MapId blo
     p.ld_map_value(Reg::R1, ddos, static_cast<std::uint32_t>(offsetof(xdpguard_ddos, fake_now)));
     p.ldx(Size::DW, Reg::R0, Reg::R1, 0);
   } else {
-    p.call(BPF_FUNC_ktime_get_ns);
+    p.call(BPF_FUNC_ktime_get_coarse_ns);  // the limiter's clock
   }
   p.jcc(Cond::Lt, Reg::R0, Reg::R9, active);
   // Every block has expired: stop looking until the limiter makes the next

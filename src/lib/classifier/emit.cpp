@@ -512,7 +512,7 @@ class Emitter {
       if (c.rule.limit) {
         // Limited rules are always in chains (plan.cpp): a packet under the
         // limit goes on with the next rule.
-        emit_limit_match(p_, c, *c.rule.limit, pos);
+        emit_limit_match(p_, c, *c.rule.limit, pos, plan_.clock_tick_ns);
         p_.jmp(group_end);
         p_.bind(next);
         continue;

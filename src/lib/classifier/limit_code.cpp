@@ -89,13 +89,17 @@ void emit_limit_entry(Program& p, std::uint32_t stamp) {
   p.bind(same);
 }
 
-void emit_limit_match(Program& p, const CompiledRule& r, const rules::Limit& l, std::uint32_t pos) {
+void emit_limit_match(Program& p, const CompiledRule& r, const rules::Limit& l, std::uint32_t pos,
+                      std::uint64_t tick_ns) {
   p.st(Size::W, Reg::R6, kPrio, imm_u32(pos));
   p.st(Size::W, Reg::R6, kSlot, imm_u32(r.id));
   p.st(Size::W, Reg::R6, kAction, XDPGUARD_ACTION_LIMIT);
   if (r.action == XDP_REDIRECT) p.st(Size::W, Reg::R6, kIfindex, imm_u32(r.ifindex));
   store64(p, kCost, rules::limit_cost_ns(l));
-  store64(p, kTau, rules::limit_tau_ns(l));
+  // The clock advances a tick at a time, and now and then two at once (a
+  // tick missed on a busy machine): a bucket shallower than that would not
+  // hold the tokens of the jump (docs/ddos.md, "The clock").
+  store64(p, kTau, std::max(rules::limit_tau_ns(l), 2 * tick_ns));
   store64(p, kBlock, std::uint64_t{l.block_seconds} * 1'000'000'000u);
   p.st(Size::W, Reg::R6, kLimAction, imm_u32(verdict_word(r)));  // with the rule's log threshold
   p.st(Size::W, Reg::R6, kEpoch, imm_u32(limit_epoch(r)));

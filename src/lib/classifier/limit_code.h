@@ -34,7 +34,9 @@ std::uint32_t limit_epoch(const CompiledRule& r);
 void emit_limit_entry(Program& p, std::uint32_t stamp);
 // After the rule at `pos` matched and won: writes the verdict
 // (XDPGUARD_ACTION_LIMIT) and the request for `l`, r's limit. Clobbers r1.
-void emit_limit_match(Program& p, const CompiledRule& r, const rules::Limit& l, std::uint32_t pos);
+// `tick_ns`: Plan::clock_tick_ns; a bucket is at least two ticks deep.
+void emit_limit_match(Program& p, const CompiledRule& r, const rules::Limit& l, std::uint32_t pos,
+                      std::uint64_t tick_ns);
 // With the verdict's action in r7, at `limit`: tail call to the limiter;
 // if it fails, XDP_DROP into r7 and s->action (no rule counted), then on to
 // `verdict`. r6 = the per-CPU entry; the context is spilled at fp-8.

@@ -199,6 +199,7 @@ Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t defa
   Plan plan;
   plan.default_action = default_action;
   plan.fake_clock = ctx.fake_clock;
+  plan.clock_tick_ns = ctx.fake_clock ? 0 : ctx.clock_tick_ns;
   std::set<std::uint32_t> ids;
   std::size_t blocks = 0;
   for (std::uint32_t pos = 0; pos < entries.size(); ++pos) {

@@ -51,6 +51,10 @@ struct CompileContext {
   std::function<std::optional<int>(const std::string&)> ifindex;
   // The limiter's clock is xg_ddos.fake_now (GuardConfig::fake_clock, tests).
   bool fake_clock = false;
+  // How far the limiter's clock (the kernel's tick clock) jumps at once:
+  // a bucket holds at least two ticks, or the tokens of a jump would not
+  // fit (coarse_clock_tick_ns(); 0 for the exact test clock).
+  std::uint64_t clock_tick_ns = 0;
 };
 
 enum class Field : std::uint8_t { Saddr, Daddr, Sport, Dport };
@@ -102,6 +106,7 @@ struct Plan {
   std::vector<ClassPath> classes;
   std::uint32_t default_action = 2;  // XDP_PASS
   bool fake_clock = false;           // CompileContext::fake_clock
+  std::uint64_t clock_tick_ns = 0;   // CompileContext::clock_tick_ns
 };
 
 // Fails (Result) on: redirect xsk (no AF_XDP consumer yet), an unknown set,

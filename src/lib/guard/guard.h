@@ -217,9 +217,16 @@ class Guard {
 
   // Installed rules in evaluation order, with counters.
   [[nodiscard]] Result<std::vector<RuleRecord>> rules() const;
-  // Appends a rule (or inserts it before rule `before`); returns its id.
-  [[nodiscard]] Result<std::uint32_t> add_rule(const std::string& text,
-                                               std::optional<std::uint32_t> before = {});
+  // Appends a rule (or inserts it before rule `before`). One read of the
+  // rule set in force, linted before the new one goes live (a rule that can
+  // never match is still added, with the warning); no counter is read.
+  struct AddedRule {
+    std::uint32_t id = 0;
+    // "rule id 7 can never match: ...", redirect targets that are gone,
+    // limited rules too deep for one packet: one line each.
+    std::vector<std::string> warnings;
+  };
+  [[nodiscard]] Result<AddedRule> add_rule(const std::string& text, std::optional<std::uint32_t> before = {});
   [[nodiscard]] Result<void> delete_rule(std::uint32_t id);
   // Replaces the whole rule set (all or nothing). A rule whose canonical
   // text was already installed keeps its id and counters. Returns the ids.
@@ -284,8 +291,11 @@ class Guard {
   [[nodiscard]] static Result<Guard> from_maps(Maps maps);
   // Compiles and loads the rule set, zeroes the counters of `fresh` (ids
   // that are new in it) and swaps it in; on failure nothing has changed.
+  // `record`: the record of the rule set in force, when the caller has read
+  // it under the lock (else it is read here).
   [[nodiscard]] Result<void> install(const std::vector<cls::RuleEntry>& entries, std::uint32_t default_action,
-                                     const std::vector<std::uint32_t>& fresh = {});
+                                     const std::vector<std::uint32_t>& fresh = {},
+                                     const xdpguard_ruleset_hdr* record = nullptr);
   [[nodiscard]] Result<cls::CompileContext> compile_context() const;
   [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);
   [[nodiscard]] Result<void> synproxy_teardown(xdpguard_synproxy sp);

@@ -13,8 +13,10 @@
 #include <spdlog/spdlog.h>
 
 #include "guard/guard.h"
+#include "bpf/clock.h"
 #include "classifier/sets.h"
 #include "core/fault.h"
+#include "rules/lint.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
 
@@ -164,6 +166,7 @@ Result<cls::CompileContext> Guard::compile_context() const {
   for (const auto& s : XG_TRY(this->sets())) sets[s.name] = s.index;
   cls::CompileContext ctx;
   ctx.fake_clock = meta_.flags & XDPGUARD_META_FAKE_CLOCK;
+  ctx.clock_tick_ns = coarse_clock_tick_ns();
   ctx.set_index = [sets](const std::string& n) -> std::optional<std::uint32_t> {
     auto it = sets.find(n);
     if (it == sets.end()) return std::nullopt;
@@ -235,15 +238,21 @@ Result<void> Guard::add_counters(std::vector<RuleRecord>& out) const {
 Result<std::uint32_t> Guard::default_action() const { return XG_TRY(installed()).record.default_action; }
 
 Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries, std::uint32_t default_action,
-                            const std::vector<std::uint32_t>& fresh) {
+                            const std::vector<std::uint32_t>& fresh, const xdpguard_ruleset_hdr* record) {
   auto ctx = XG_TRY(compile_context());
   auto compiled = XG_TRY(cls::compile(entries, default_action, ctx));
-  auto current = XG_TRY(cls::read_installed(progs_.fd()));
+  std::optional<xdpguard_ruleset_hdr> in_force;
+  if (record) {
+    in_force = *record;
+  } else {
+    auto current = XG_TRY(cls::read_installed(progs_.fd()));
+    if (current.classifier) in_force = current.record;
+  }
   // The id counter goes on after the last id handed out (fresh is in the
   // order they were), and stays where it was when none was.
-  const std::uint32_t next_id = !fresh.empty()       ? after(fresh.back())
-                                : current.classifier ? std::max<std::uint32_t>(current.record.next_id, 1)
-                                                     : 1;
+  const std::uint32_t next_id = !fresh.empty() ? after(fresh.back())
+                                : in_force     ? std::max<std::uint32_t>(in_force->next_id, 1)
+                                               : 1;
   const cls::PipelineFds fds{.percpu = percpu_.fd(),
                              .progs = progs_.fd(),
                              .set4 = set4_.fd(),
@@ -253,8 +262,7 @@ Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries, std::uin
                              .synproxy = ddos_maps_.synproxy.fd(),
                              .blocked = ddos_maps_.blocked.fd(),
                              .ddos = ddos_maps_.ddos.fd()};
-  auto loaded = XG_TRY(
-      cls::load_classifier(compiled, fds, current.classifier ? current.record.generation + 1 : 1, next_id));
+  auto loaded = XG_TRY(cls::load_classifier(compiled, fds, in_force ? in_force->generation + 1 : 1, next_id));
   // A new rule starts at zero: its slot is zeroed once the new set has
   // loaded, right before it takes over. No rule of the set in force counts
   // into it meanwhile (new_rule_ids avoids their ids; the one exception, a
@@ -284,7 +292,7 @@ Result<Guard::PlanReport> Guard::plan() const {
   return PlanReport{XG_TRY(cls::compile(entries, in.record.default_action, ctx)), in.record};
 }
 
-Result<std::uint32_t> Guard::add_rule(const std::string& text, std::optional<std::uint32_t> before) {
+Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<std::uint32_t> before) {
   auto rule = XG_TRY(rules::parse_rule(text));
   std::string canon = rules::to_string(rule);
   if (canon.size() >= XDPGUARD_RULE_TEXT)
@@ -310,8 +318,24 @@ Result<std::uint32_t> Guard::add_rule(const std::string& text, std::optional<std
   for (const auto& r : current) entries.push_back({r.id, r.rule});
   entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(at), {id, rule});
 
-  XG_CHECK(install(entries, cur.record.default_action, {id}));
-  return id;
+  // The linter's word on the new rule set, before it goes live.
+  AddedRule added{id, {}};
+  std::vector<rules::Rule> list;
+  list.reserve(entries.size());
+  for (const auto& e : entries) {
+    list.push_back(e.rule);
+    if (auto w = redirect_warning(e.id, e.rule)) added.warnings.push_back(std::move(*w));
+  }
+  for (const auto& w : rules::lint_rule(list, at))
+    added.warnings.push_back(
+        fmt::format("rule id {} can never match: rule id {} matches every packet it would",
+                    entries[w.rule_index].id, entries[w.covered_by].id));
+  if (rule.limit)
+    if (auto w = rules::limit_depth_warning(list)) added.warnings.push_back(std::move(*w));
+
+  const xdpguard_ruleset_hdr record = cur.record;
+  XG_CHECK(install(entries, cur.record.default_action, {id}, cur.classifier ? &record : nullptr));
+  return added;
 }
 
 Result<void> Guard::delete_rule(std::uint32_t id) {
@@ -326,7 +350,7 @@ Result<void> Guard::delete_rule(std::uint32_t id) {
       entries.push_back({r.id, r.rule});
   }
   if (!found) return fail(ENOENT, "no rule with id {}", id);
-  return install(entries, cur.record.default_action);
+  return install(entries, cur.record.default_action, {}, cur.classifier ? &cur.record : nullptr);
 }
 
 Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::string>& texts) {
@@ -371,7 +395,7 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
     }
     entries.push_back({ids[i], parsed[i]});
   }
-  XG_CHECK(install(entries, cur.record.default_action, fresh));
+  XG_CHECK(install(entries, cur.record.default_action, fresh, cur.classifier ? &cur.record : nullptr));
   return ids;
 }
 
