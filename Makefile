@@ -1,62 +1,75 @@
 # xdpguard: `make demo` and `make test` work as root on a fresh Debian 12
-# machine; both install what is missing first (scripts/setup.sh).
+# machine; each target first installs the packages it needs, and only those
+# (scripts/setup.sh demo|test|bench|build).
 BUILD ?= build
+SAN ?= $(BUILD)-san
 JOBS ?= 2
+TEST_JOBS ?= 4
 FUZZ_SECONDS ?= 15
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+export BUILD SAN JOBS TEST_JOBS FUZZ_SECONDS CMAKE_FLAGS
 
-.PHONY: all setup build asan fuzz lint test unit demo bench install clean
+# The product, the tests and the benchmarks; `demo` and `bench` leave out
+# what they do not run (the tests need GoogleTest to configure).
+CONFIGURE = cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+# clang, ASan+UBSan: the unit tests and the libFuzzer targets.
+SAN_CONFIGURE = CC=clang CXX=clang++ cmake -S . -B $(SAN) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DXDPGUARD_FUZZ=ON
+
+.PHONY: all setup build san asan fuzz lint test unit demo bench install clean
 
 all: build
 
 setup:
-	@bash scripts/setup.sh
+	@bash scripts/setup.sh all
 
-build: setup
-	@cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS) >/dev/null
+build:
+	@bash scripts/setup.sh build
+	@$(CONFIGURE) -DXDPGUARD_TESTS=ON -DXDPGUARD_BENCH=ON >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-# Unit tests under ASan+UBSan (g++).
-asan: setup
-	@cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-	  -DXDPGUARD_SANITIZE=ON -DXDPGUARD_ONLY_UNIT=ON >/dev/null
-	@cmake --build $(BUILD)-asan -j$(JOBS) --target unit_tests
+# The sanitizer build (clang): the library, its unit tests and the fuzzers.
+san:
+	@bash scripts/setup.sh test
+	@$(SAN_CONFIGURE) >/dev/null
+	@cmake --build $(SAN) -j$(JOBS)
 
-# libFuzzer targets (clang).
-fuzz: setup
-	@CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DXDPGUARD_FUZZ=ON >/dev/null
-	@cmake --build $(BUILD)-fuzz -j$(JOBS)
+# Unit tests under ASan+UBSan.
+asan: san
+	@ctest --test-dir $(SAN) --output-on-failure -j$(JOBS)
+
+# Every libFuzzer target, FUZZ_SECONDS each.
+fuzz: san
+	@bash scripts/run-fuzzers.sh $(SAN) $(FUZZ_SECONDS)
 
 # clang-format and clang-tidy on the project's C++ (scripts/lint.sh).
-lint: build fuzz
-	@bash scripts/lint.sh $(BUILD)
+lint: build san
+	@JOBS=$(JOBS) bash scripts/lint.sh $(BUILD) $(SAN)
 
-# Every test: the lint gates, sanitized unit tests, a short run of every
-# fuzzer, then the full suite (unit, bpf, e2e) whose summary closes the output.
-test: build asan fuzz
-	@echo "== lint: clang-format, clang-tidy"
-	@JOBS=$(JOBS) bash scripts/lint.sh $(BUILD)
-	@echo "== unit tests under ASan+UBSan"
-	@ctest --test-dir $(BUILD)-asan --output-on-failure -j$(JOBS) > $(BUILD)-asan/ctest.log 2>&1 \
-	  || (cat $(BUILD)-asan/ctest.log; exit 1)
-	@grep -E "tests passed|tests failed" $(BUILD)-asan/ctest.log
-	@echo "== fuzzers, $(FUZZ_SECONDS)s each"
-	@bash scripts/run-fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
-	@echo "== unit, bpf and e2e tests"
-	@ctest --test-dir $(BUILD) --output-on-failure
+# Every test, phases timed (scripts/test.sh): the builds, then one ctest run
+# with the unit, bpf and e2e tests, lint, the sanitized unit tests, the
+# fuzzers and the kernel floor check.
+test:
+	@bash scripts/test.sh
 
 unit: build
-	@ctest --test-dir $(BUILD) -L unit --output-on-failure -j$(JOBS)
+	@ctest --test-dir $(BUILD) -L unit -LE "sanitized|lint" --output-on-failure -j$(JOBS)
 
-demo: build
+# Only what the demo runs: the xdpguard binary and its lab's tools.
+demo:
+	@bash scripts/setup.sh demo
+	@$(CONFIGURE) -DXDPGUARD_TESTS=OFF -DXDPGUARD_BENCH=OFF >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target xdpguard
 	@./$(BUILD)/src/xdpguard demo
 
-bench: build
+bench:
+	@bash scripts/setup.sh bench
+	@$(CONFIGURE) -DXDPGUARD_TESTS=OFF -DXDPGUARD_BENCH=ON >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
 	@bash bench/run.sh $(BUILD)
 
 install: build
 	@cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
+	rm -rf $(BUILD) $(SAN) $(BUILD)-asan $(BUILD)-fuzz

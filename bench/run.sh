@@ -9,9 +9,9 @@
 #   throughput.{md,json}  packets/s through a veth lab: bare XDP_DROP (the
 #                         limit), xdpguard, the floor program, xdp-filter,
 #                         nftables, iptables
-#   classifier.{md,json}  ns/packet in the kernel (BPF_PROG_TEST_RUN), what a
-#                         rate limit adds, and the control plane (install, add a
-#                         rule, load sets)
+#   classifier.{md,json}  ns/packet in the kernel (BPF_PROG_TEST_RUN), what a rate
+#                         limit and flood detection's counters add, and the
+#                         control plane (install, add a rule, load sets)
 #   telemetry.md          ns/packet with `log` / a capture vs without, records/s
 #                         without loss against tcpdump
 #   synflood.{md,json}    SYN-ACKs/s under a SYN flood: xdpguard's SYN proxy vs

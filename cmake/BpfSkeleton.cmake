@@ -37,6 +37,7 @@ function(add_bpf_skeleton NAME)
     COMMENT "BPF ${NAME}: clang -target bpf + bpftool gen skeleton"
     VERBATIM)
   add_custom_target(${NAME}_skel_gen DEPENDS ${skel})
+  set_property(GLOBAL APPEND PROPERTY XDPGUARD_GENERATED_TARGETS ${NAME}_skel_gen)
   add_library(${NAME}_skel INTERFACE)
   add_dependencies(${NAME}_skel ${NAME}_skel_gen)
   # SYSTEM: generated code, outside the warnings and the static-analysis gate.

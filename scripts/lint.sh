@@ -3,10 +3,14 @@
 # (.clang-tidy, every warning an error) on the project's C++ — the files git
 # knows, never the generated skeletons in the build tree, never bpf/ (C,
 # checked by the verifier and the tests). Usage: scripts/lint.sh BUILD_DIR
-# (a configured build: clang-tidy reads its compile_commands.json). Exit 0
-# only when both are clean; every finding is printed.
+# [FUZZ_BUILD_DIR] (configured builds: clang-tidy reads their
+# compile_commands.json; the fuzz targets are only in the second, by default
+# BUILD_DIR-san, made by `make fuzz`, and checked when it exists). Exit 0
+# only when both are clean; every finding is printed. `make test` runs it as
+# the test Lint.ClangFormatAndClangTidy.
 set -uo pipefail
-build=${1:?usage: scripts/lint.sh BUILD_DIR}
+build=${1:?usage: scripts/lint.sh BUILD_DIR [FUZZ_BUILD_DIR]}
+fuzz_build=${2:-$build-san}
 cd "$(dirname "$0")/.."
 fmt=clang-format-19
 tidy=run-clang-tidy-19
@@ -14,6 +18,16 @@ for tool in "$fmt" "$tidy" clang-tidy-19; do
   command -v "$tool" >/dev/null || { echo "lint: $tool not found (scripts/setup.sh installs it)" >&2; exit 1; }
 done
 [[ -f $build/compile_commands.json ]] || { echo "lint: $build/compile_commands.json missing (configure first)" >&2; exit 1; }
+# clang-tidy compiles every file: the generated headers (BPF skeletons) they
+# include must exist, without building anything else. (scripts/test.sh makes
+# them before and says so with XDPGUARD_LINT_HEADERS_READY: it builds in the
+# second build dir while lint runs, and two ninjas must not share a dir.)
+[[ -n ${XDPGUARD_LINT_HEADERS_READY:-} ]] || for b in "$build" "$fuzz_build"; do
+  if [[ -f $b/compile_commands.json ]] && ! cmake --build "$b" --target generated_headers >/dev/null; then
+    echo "lint: cannot generate the headers of $b (cmake --build $b --target generated_headers)" >&2
+    exit 1
+  fi
+done
 
 mapfile -t sources < <(git ls-files '*.cpp' '*.h' | grep -v '^bpf/' | grep -v '\.bpf\.')
 # tests/layering holds a file that must not compile (the layering gate).
@@ -27,7 +41,7 @@ if ! "$fmt" --dry-run --Werror "${sources[@]}"; then
 fi
 
 # One clang-tidy pass per compilation database: the fuzz targets are only in
-# the fuzz build (BUILD-fuzz, made by `make fuzz`), checked when it exists.
+# the fuzz build, checked when it exists.
 mapfile -t fuzz_units < <(git ls-files 'fuzz/*.cpp')
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -38,8 +52,8 @@ tidy_pass() {  # DB_DIR FILES...
   "$tidy" -clang-tidy-binary clang-tidy-19 -p "$db" -quiet -j "${JOBS:-2}" "$@" >>"$log" 2>&1
 }
 tidy_pass "$build" "${units[@]}"
-if [[ -f $build-fuzz/compile_commands.json && ${#fuzz_units[@]} -gt 0 ]]; then
-  tidy_pass "$build-fuzz" "${fuzz_units[@]}"
+if [[ -f $fuzz_build/compile_commands.json && ${#fuzz_units[@]} -gt 0 ]]; then
+  tidy_pass "$fuzz_build" "${fuzz_units[@]}"
 fi
 # Findings in our files; the analyzer also reports paths ending in generated
 # skeleton code under a build tree, which is not ours to fix.

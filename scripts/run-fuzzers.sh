@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# run-fuzzers.sh BUILD_DIR SECONDS: runs every libFuzzer target of BUILD_DIR
-# for SECONDS over its seed corpus (fuzz/corpus/<name>/, copied to a scratch
-# dir so the repo is not modified). Fails on the first crash.
+# run-fuzzers.sh BUILD_DIR SECONDS [NAME]: runs every libFuzzer target of
+# BUILD_DIR (a build configured with XDPGUARD_FUZZ), or only NAME, for SECONDS
+# over its seed corpus (fuzz/corpus/<name>/, copied to a scratch dir so the
+# repo is not modified). Fails on the first crash. `make test` runs each
+# target as a test of its own (tests/CMakeLists.txt: Fuzz.<name>).
 set -euo pipefail
 build=${1:?build dir}
 secs=${2:-15}
+only=${3:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
 shopt -s nullglob
 n=0
-for bin in "$build"/fuzz/*_fuzz; do
+bins=("$build"/fuzz/*_fuzz)
+if [[ -n $only ]]; then
+  bins=("$build/fuzz/$only")
+  [[ -x ${bins[0]} ]] || { echo "fuzz: $only: no such fuzzer in $build/fuzz (build it first)" >&2; exit 1; }
+fi
+for bin in "${bins[@]}"; do
   name=$(basename "$bin")
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT

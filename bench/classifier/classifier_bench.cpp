@@ -1,6 +1,7 @@
 // classifier_bench: the firewall's cost per packet, measured in the kernel
-// with BPF_PROG_TEST_RUN, next to its baselines in the same run; and the
-// control plane: compiling and installing rule sets, loading big sets.
+// with BPF_PROG_TEST_RUN, next to its baselines in the same run (what a rate
+// limit and flood detection's counters add included); and the control plane:
+// compiling and installing rule sets, loading big sets.
 //
 // Every pipeline is what `xdpguard attach` leaves (GuardProgram + Guard::
 // from_program: parser -> generated classifier -> enforce), each with its
@@ -176,12 +177,10 @@ std::string fmt_ns(double v) {
 
 int run_bench(const bench::Args& args) {
   const auto& [quick, json_path] = args;
-  log::init();
   auto die = [](const std::string& what) {
     std::fprintf(stderr, "classifier_bench: %s\n", what.c_str());
     return 1;
   };
-  if (auto r = require_privileges(); !r) return die(r.error().message());
   const std::uint32_t repeat = quick ? 1000000 : 2000000;
   const int runs = quick ? 5 : 21;
   const int cp_runs = quick ? 3 : 5;
@@ -611,6 +610,34 @@ int run_bench(const bench::Args& args) {
   clock_rows.push_back({add("clock_coarse", "bare XDP_DROP + bpf_ktime_get_coarse_ns()", coarse->get(), lab4,
                             XDP_DROP, {}, ""),
                         "the tick clock (CLOCK_MONOTONIC_COARSE), read by the limiter"});
+  // Flood detection's per-protocol counters in the parser: the pipeline
+  // `attach` leaves, one rule the frames pass by, with the counters and
+  // without them (GuardConfig::flood_counters), on a frame counted first
+  // (UDP), one counted last (a SYN) and one that takes every test and is
+  // counted nowhere (a TCP ACK).
+  std::fprintf(stderr, "  flood counter pipelines ...\n");
+  GuardConfig no_flood;
+  no_flood.flood_counters = false;
+  auto flood_on = make({"drop tcp dport 22"}, "flood counters on");
+  auto flood_off = make({"drop tcp dport 22"}, "flood counters off", no_flood);
+  struct FloodRow {
+    std::size_t on, off;
+    std::string frame;
+  };
+  std::vector<FloodRow> flood_rows;
+  for (const auto& [name, key, pkt] :
+       {std::tuple{"udp", "udp", lab4},
+        std::tuple{"syn", "syn", bench::packet(rules::kProtoTcp, "198.18.0.1", "198.18.0.2", 1000, 80, 0x02)},
+        std::tuple{"tcp ack", "ack",
+                   bench::packet(rules::kProtoTcp, "198.18.0.1", "198.18.0.2", 1000, 80, 0x10)}}) {
+    const std::size_t on =
+        add(fmt::format("flood_on_{}", key), fmt::format("flood counters on, {}", name),
+            flood_on->prog.prog_fd(), pkt, XDP_PASS, flood_on->counter(0), "default counter");
+    const std::size_t off =
+        add(fmt::format("flood_off_{}", key), fmt::format("flood counters off, {}", name),
+            flood_off->prog.prog_fd(), pkt, XDP_PASS, flood_off->counter(0), "default counter");
+    flood_rows.push_back({on, off, name});
+  }
   std::vector<std::uint64_t> created_before;
   for (const auto& lp : limit_pipelines) {
     auto st = lp->guard.ddos_stats();
@@ -803,6 +830,7 @@ int run_bench(const bench::Args& args) {
                     {"error", c.error}});
   }
   out["limiter"] = jlim;
+
   std::printf(
       "\nChecked in every round: over the limit the packet is dropped and counted for the rule, under it it "
       "passes and is counted for the default action; the 1,000,000-source rows send from 64 of the sources "
@@ -853,6 +881,29 @@ int run_bench(const bench::Args& args) {
       "\nThe mixed workload (bench::mixed_rule_set): %zu rules of %zu distinct shapes; its last IPv6 rule is "
       "`%s`, its last rule `%s`.\n",
       mixed_texts.size(), shapes, mixed_texts[kRules - 2].c_str(), mixed_texts[kRules - 1].c_str());
+
+  std::printf(
+      "\n## Flood detection's counters in the parser (same rounds): the pipeline with one rule the frame "
+      "passes by, with and without them\n\n"
+      "| frame | packet | without counters | with counters | added |\n|---|---|---:|---:|---:|\n");
+  nlohmann::json jflood = nlohmann::json::array();
+  for (const auto& fr : flood_rows) {
+    const Case& on = cases[fr.on];
+    const Case& off = cases[fr.off];
+    const bool valid = on.error.empty() && off.error.empty();
+    std::printf("| %s | %s | %s | %s | %s (cpu %+.1f) |\n", fr.frame.c_str(),
+                bench::describe(on.packet).c_str(), valid ? fmt_ns(off.med()).c_str() : "-",
+                valid ? fmt_ns(on.med()).c_str() : "-",
+                valid ? fmt::format("{:+.0f}", on.med() - off.med()).c_str() : "CHECK FAILED",
+                on.med_cpu() - off.med_cpu());
+    jflood.push_back({{"frame", fr.frame},
+                      {"without_ns", off.med()},
+                      {"with_ns", on.med()},
+                      {"added_ns", on.med() - off.med()},
+                      {"added_cpu_ns", on.med_cpu() - off.med_cpu()},
+                      {"error", on.error.empty() ? off.error : on.error}});
+  }
+  out["flood_counters"] = jflood;
 
   std::printf("\n| control plane | value | goal | |\n|---|---:|---:|---|\n");
   auto goal_row = [&](const std::string& what, double v, const std::string& value, double max, bool strict) {

@@ -14,7 +14,9 @@
 
 #include <fmt/format.h>
 
+#include "bpf/system.h"
 #include "common/packets.h"
+#include "core/log.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
 
@@ -351,7 +353,15 @@ Args parse_args(int argc, char** argv, const char* name) {
 
 int guarded_main(const char* name, int (*body)(const Args&), int argc, char** argv) {
   try {
-    return body(parse_args(argc, argv, name));
+    const Args args = parse_args(argc, argv, name);
+    log::init();
+    Result<void> ready = require_privileges();
+    if (ready) ready = ensure_bpffs();
+    if (!ready) {
+      std::fprintf(stderr, "%s: %s\n", name, ready.error().message().c_str());
+      return 1;
+    }
+    return body(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", name, e.what());
   } catch (...) {

@@ -69,8 +69,9 @@ struct Args {
 };
 Args parse_args(int argc, char** argv, const char* name);
 
-// Runs a benchmark's body: its exit status, or 1 with one line naming the
-// benchmark when an exception escapes it.
+// Runs a benchmark's body after what every one needs first (logging, root,
+// bpffs): its exit status, or 1 with one line naming the benchmark when one
+// of those fails or an exception escapes the body.
 int guarded_main(const char* name, int (*body)(const Args&), int argc, char** argv);
 
 // The limit: a program that only returns `action` (r0 = action; exit).

@@ -117,10 +117,7 @@ Result<void> synproxy_status(const DdosArgs& a) {
 void register_ddos_commands(CLI::App& app, Command& cmd) {
   auto args = std::make_shared<DdosArgs>();
   auto bind = [&cmd, args](CLI::App* sub, Result<void> (*fn)(const DdosArgs&), std::string verb) {
-    sub->callback([&cmd, args, fn, verb] {
-      cmd.fn = [args, fn] { return fn(*args); };
-      cmd.context = [args, verb] { return verb + " " + args->iface; };
-    });
+    bind_subcommand(cmd, sub, args, fn, std::move(verb));
   };
 
   auto* blocked = app.add_subcommand("blocked", "Sources blocked by `block DURATION` rules");

@@ -118,10 +118,7 @@ Result<void> set_del(const RuleArgs& a) {
 void register_rule_commands(CLI::App& app, Command& cmd) {
   auto args = std::make_shared<RuleArgs>();
   auto bind = [&cmd, args](CLI::App* sub, Result<void> (*fn)(const RuleArgs&), std::string verb) {
-    sub->callback([&cmd, args, fn, verb] {
-      cmd.fn = [args, fn] { return fn(*args); };
-      cmd.context = [args, verb] { return verb + " " + args->iface; };
-    });
+    bind_subcommand(cmd, sub, args, fn, std::move(verb));
   };
 
   auto* rule = app.add_subcommand("rule", "Ordered firewall rules of an interface (first match wins)");

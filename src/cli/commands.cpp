@@ -179,11 +179,7 @@ Result<void> cmd_demo(const Args& a) {
 void register_commands(CLI::App& app, Globals&, Command& cmd) {
   auto args = std::make_shared<Args>();
   auto bind = [&cmd, args](CLI::App* sub, Result<void> (*fn)(const Args&), bool with_iface) {
-    sub->callback([&cmd, args, fn, sub, with_iface] {
-      cmd.fn = [args, fn] { return fn(*args); };
-      const std::string& name = sub->get_name();
-      cmd.context = [args, name, with_iface] { return with_iface ? name + " " + args->iface : name; };
-    });
+    bind_subcommand(cmd, sub, args, fn, sub->get_name(), with_iface);
   };
 
   auto* attach = app.add_subcommand("attach", "Load xdpguard and attach it to an interface");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -25,6 +26,17 @@ struct Command {
   std::function<std::string()> context;
   bool needs_bpffs = true;
 };
+
+// A subcommand's CLI11 callback: once parsing chose `sub`, cmd runs fn on the
+// parsed args, with "VERB IFACE" (or "VERB" alone) as its error line's context.
+template <class Args>
+void bind_subcommand(Command& cmd, CLI::App* sub, std::shared_ptr<Args> args, Result<void> (*fn)(const Args&),
+                     std::string verb, bool with_iface = true) {
+  sub->callback([&cmd, args, fn, verb = std::move(verb), with_iface] {
+    cmd.fn = [args, fn] { return fn(*args); };
+    cmd.context = [args, verb, with_iface] { return with_iface ? verb + " " + args->iface : verb; };
+  });
+}
 
 // Adds every subcommand to app; parsing fills `cmd`, which must outlive app.
 void register_commands(CLI::App& app, Globals& g, Command& cmd);

@@ -2,15 +2,12 @@
 // pipeline): the parser's per-protocol counters count exactly the packets
 // floods are made of; FloodMonitor turns them into attack events, publishes
 // its state, a second monitor of the same interface follows it and takes
-// over when it stops; and what the counters cost per packet, measured
-// against the same pipeline without them in the same run.
+// over when it stops. (What the counters cost per packet is a row of
+// bench/classifier: `make bench`.)
 #include <arpa/inet.h>
 #include <linux/bpf.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <vector>
@@ -292,86 +289,6 @@ TEST_F(FloodMonitorTest, OneDetectsTheOtherFollowsAndTakesOver) {
   ASSERT_EQ(ec.size(), 1u);
   EXPECT_FALSE(ec[0].started);
   EXPECT_EQ(ec[0].attack.packets, 8000u);
-}
-
-// ---- cost -----------------------------------------------------------------------
-
-double thread_cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-// The parser's counters per packet: the pipeline `attach` leaves (one rule,
-// the frames pass by it to the default action), with and without them,
-// measured interleaved (each round runs every case once) on frames that take
-// each branch: UDP (counted first), SYN (counted last) and a TCP ACK (every
-// test, nothing counted). Prints the medians; checks each case counted
-// exactly what it ran.
-TEST(FloodCost, CountersPerPacketAgainstThePipelineWithout) {
-  XG_REQUIRE_PRIVILEGES();
-  constexpr std::uint32_t kRepeat = 50'000;
-  constexpr int kRounds = 21;
-  GuardConfig off;
-  off.flood_counters = false;
-  Loaded on_l = load(), off_l = load(off);
-  ASSERT_TRUE(on_l.guard && off_l.guard);
-  for (auto* l : {&on_l, &off_l}) ASSERT_TRUE(l->guard->replace_rules({"drop tcp dport 22"}));
-  CpuPin pin;
-  ASSERT_TRUE(pin.ok());
-  struct Frame {
-    const char* name;
-    Bytes bytes;
-    int proto;  // counted in, or -1
-  };
-  const std::vector<Frame> frames = {
-      {"udp", udp4(), static_cast<int>(kUdp)},
-      {"syn", Packet().eth().ipv4("198.18.0.1", "198.18.0.2").tcp(1000, 80).flags(SYN).bytes(),
-       static_cast<int>(kSyn)},
-      {"tcp ack", Packet().eth().ipv4("198.18.0.1", "198.18.0.2").tcp(1000, 80).flags(ACK).bytes(), -1}};
-  struct Case {
-    std::vector<double> kernel, cpu;
-  };
-  std::vector<std::array<Case, 2>> cases(frames.size());
-  for (int round = 0; round < kRounds; ++round) {
-    for (std::size_t f = 0; f < frames.size(); ++f) {
-      for (int which = 0; which < 2; ++which) {
-        const Loaded& l = which == 0 ? off_l : on_l;
-        const double c0 = thread_cpu_ns();
-        auto r = test_run(l.prog->prog_fd(), frames[f].bytes, kRepeat);
-        const double c1 = thread_cpu_ns();
-        ASSERT_TRUE(r) << r.error().message();
-        ASSERT_EQ(r->verdict, XDP_PASS);
-        cases[f][static_cast<std::size_t>(which)].kernel.push_back(r->duration_ns);
-        cases[f][static_cast<std::size_t>(which)].cpu.push_back((c1 - c0) / kRepeat);
-      }
-    }
-  }
-  std::printf(
-      "flood counters, ns/packet (BPF_PROG_TEST_RUN, median of %d rounds x %u; kernel figure | thread "
-      "CPU):\n",
-      kRounds, kRepeat);
-  std::printf("%-8s %22s %22s %14s\n", "frame", "without counters", "with counters", "difference");
-  for (std::size_t f = 0; f < frames.size(); ++f) {
-    const auto& [o, n] = cases[f];
-    std::printf("%-8s %10.0f | %9.2f %10.0f | %9.2f %+6.0f | %+6.2f\n", frames[f].name, median(o.kernel),
-                median(o.cpu), median(n.kernel), median(n.cpu), median(n.kernel) - median(o.kernel),
-                median(n.cpu) - median(o.cpu));
-  }
-  // Each case counted exactly what it ran.
-  const std::uint64_t per_frame = std::uint64_t{kRepeat} * kRounds;
-  auto on = FloodMaps::from_program(*on_l.prog)->counters();
-  auto off_c = FloodMaps::from_program(*off_l.prog)->counters();
-  ASSERT_TRUE(on && off_c);
-  EXPECT_EQ((*on)[kUdp].packets, per_frame);
-  EXPECT_EQ((*on)[kSyn].packets, per_frame);
-  EXPECT_EQ((*on)[kIcmp].packets + (*on)[kFrag].packets, 0u);
-  for (const auto& c : *off_c) EXPECT_EQ(c.packets, 0u);
 }
 
 }  // namespace

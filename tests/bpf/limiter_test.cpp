@@ -4,7 +4,8 @@
 // edges (burst, refill to the nanosecond), keys (one bucket per rule, per
 // source, per IPv4 /24 and IPv6 /64 prefix), limited rules in a row,
 // a changed limit taking effect at once, auto-block and its expiry, and the
-// counters. Also the limiter's cost per packet (printed, not asserted).
+// counters. (What a limit costs per packet, with 1 and 1,000,000 tracked
+// sources, is a row of bench/classifier: `make bench`.)
 #include <linux/bpf.h>
 
 #include <gtest/gtest.h>
@@ -13,12 +14,9 @@
 
 #include <fmt/format.h>
 
-#include <bpf/bpf.h>
-
 #include <chrono>
 
 #include "bpf/test_run.h"
-#include "classifier/limit_code.h"
 #include "guard/guard.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
@@ -382,102 +380,6 @@ TEST_F(LimiterTest, TheLargestRuleSetsOfLimitedRulesLoad) {
   // The last UDP rule (16,383rd: udp dport 16382, 383/s, one bucket) still
   // works: over its limit after the burst.
   EXPECT_EQ(run(udp4("198.18.1.1", 16382), 6), "pppppd");
-}
-
-TEST_F(LimiterTest, CostPerPacket) {
-  // Not asserted (shared machine): printed for the record. Same frame, same
-  // pipeline; a rule under its limit (huge rate) vs the same rule without one.
-  auto cost = [&](const std::string& rule, const Bytes& f) {
-    rules({rule});
-    auto r = test_run(prog_->prog_fd(), f, 200000);
-    EXPECT_TRUE(r);
-    return r ? r->duration_ns : 0;
-  };
-  at(0);
-  ASSERT_TRUE(guard_->set_fake_now(0));
-  const Bytes f = udp4("198.18.1.1");
-  auto plain = cost("drop udp dport 9", f);
-  auto agg = cost("drop udp limit over 1000000000/s burst 1000000000", f);
-  auto src = cost("drop udp limit over 1000000000/s burst 1000000000 per saddr", f);
-  std::printf("limiter ns/packet: no limit %u, one bucket %u, per saddr %u\n", plain, agg, src);
-  EXPECT_GT(agg, 0u);
-}
-
-// The benchmark row, as a test that prints (the machine is shared:
-// not asserted): ns/packet the limiter adds with one tracked source and with
-// 1,000,000 (the LRU map filled from userspace with buckets of this rule's
-// epoch; packets from 64 of them, in turn).
-TEST(LimiterScale, CostWithAMillionSources) {
-  XG_REQUIRE_PRIVILEGES();
-  constexpr std::uint32_t kSources = 1'000'000;
-  GuardConfig cfg;
-  cfg.limit_buckets = 1u << 21;
-  auto prog = GuardProgram::open(cfg);
-  ASSERT_TRUE(prog) << prog.error().message();
-  ASSERT_TRUE(prog->load());
-  auto guard = Guard::from_program(*prog);
-  ASSERT_TRUE(guard) << guard.error().message();
-  auto src = [](std::uint32_t i) {
-    char a[64];
-    std::snprintf(a, sizeof a, "fd00:1::%x:%x", i >> 16, i & 0xffff);
-    return std::string(a);
-  };
-  auto frame = [&](std::uint32_t i) { return Packet().eth().ipv6(src(i), "fd00::fe").udp(1000, 53).bytes(); };
-  auto ns = [&](std::uint32_t first, std::uint32_t n) {
-    double sum = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
-      auto r = test_run(prog->prog_fd(), frame(first + i * 15601), 20000);
-      EXPECT_TRUE(r);
-      sum += r ? r->duration_ns : 0;
-    }
-    return sum / n;
-  };
-  const std::string limited = "drop ip6 udp limit over 1000000000/s burst 1000000000 per saddr";
-  ASSERT_TRUE(guard->replace_rules({"drop ip6 udp dport 9"}));
-  const double plain = ns(0, 64);
-  auto ids = guard->replace_rules({limited});
-  ASSERT_TRUE(ids);
-  const double one = ns(0, 1);
-
-  cls::CompiledRule cr;
-  cr.id = (*ids)[0];
-  cr.rule = *rules::parse_rule(limited);
-  const std::uint32_t epoch = cls::limit_epoch(cr);
-  auto map = prog->map(XDPGUARD_PIN_LIMIT_SRC);
-  ASSERT_TRUE(map);
-  std::vector<xdpguard_limit_key> keys(kSources);
-  std::vector<xdpguard_bucket> vals(kSources);
-  for (std::uint32_t i = 0; i < kSources; ++i) {
-    auto p = rules::parse_prefix(src(i));
-    ASSERT_TRUE(p);
-    keys[i] = {};
-    keys[i].rule = cr.id;
-    keys[i].family = 6;
-    keys[i].len = 128;
-    std::memcpy(keys[i].addr, p->addr.data(), 16);
-    vals[i] = {};
-    vals[i].epoch = epoch;
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  for (std::uint32_t at = 0; at < kSources;) {
-    __u32 n = std::min<std::uint32_t>(65536, kSources - at);
-    ASSERT_EQ(bpf_map_update_batch(map->fd(), &keys[at], &vals[at], &n, nullptr), 0) << errno;
-    at += n;
-  }
-  const double fill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto stats = guard->ddos_stats();
-  ASSERT_TRUE(stats);
-  EXPECT_GE(stats->buckets, kSources);
-  const double million = ns(0, 64);
-  auto after = guard->ddos_stats();
-  ASSERT_TRUE(after);
-  EXPECT_EQ(after->counters[XDPGUARD_DDOS_BUCKET_NEW].packets,
-            stats->counters[XDPGUARD_DDOS_BUCKET_NEW].packets)
-      << "every source measured had its bucket already";
-  std::printf(
-      "limiter ns/packet (IPv6, per saddr): no limit %.1f; 1 source %.1f (+%.1f); %u sources %.1f (+%.1f); "
-      "map filled in %.2f s\n",
-      plain, one, one - plain, kSources, million, million - plain, fill_s);
 }
 
 }  // namespace

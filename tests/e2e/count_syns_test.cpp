@@ -60,8 +60,8 @@ TEST(CountSyns, CountsEveryConnectionAttemptAndDetachesOnSigterm) {
   auto proc =
       BackgroundProcess::start(lab->in(lab->server(), {COUNT_SYNS_BIN, lab->server().veth}), out_file);
   ASSERT_TRUE(proc);
-  for (int i = 0; i < 100 && slurp(out_file).find("attached") == std::string::npos; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  (void)wait_until([&] { return slurp(out_file).find("attached") != std::string::npos; },
+                   std::chrono::seconds(30));
   ASSERT_NE(slurp(out_file).find("attached to " + lab->server().veth), std::string::npos) << slurp(out_file);
 
   constexpr int kClosed = 7, kOpen = 3;
@@ -76,10 +76,8 @@ TEST(CountSyns, CountsEveryConnectionAttemptAndDetachesOnSigterm) {
   EXPECT_EQ(reverse_connects(*lab, 7070, kReverse), kReverse);
   // Wait for a block printed after the traffic.
   long n = -1;
-  for (int i = 0; i < 60 && n != kClosed + kOpen; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    n = last_count(slurp(out_file), lab->client().ip4);
-  }
+  (void)wait_until([&] { return (n = last_count(slurp(out_file), lab->client().ip4)) == kClosed + kOpen; },
+                   std::chrono::seconds(30));
   EXPECT_EQ(n, kClosed + kOpen) << "SYN-ACKs counted as connection attempts?\n" << slurp(out_file);
 
   EXPECT_EQ(proc->stop(SIGTERM), 0);

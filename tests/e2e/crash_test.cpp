@@ -2,8 +2,9 @@
 // after any of its steps leaves state that the next command reports exactly
 // as the kernel enforces it, or reports as interrupted and repairs on the
 // next try. The kill comes from the fault points the library has between
-// its steps (core/fault.h: XDPGUARD_FAULT=<step>); what is enforced is
-// judged by real traffic, never by reading the state back.
+// its steps (core/fault.h: XDPGUARD_FAULT=<step>), which only the test build's
+// `xdpguard-faults` binary has; what is enforced is judged by real traffic,
+// never by reading the state back.
 #include <sys/stat.h>
 
 #include <fstream>
@@ -19,10 +20,10 @@ constexpr int kKilled = 128 + 9;  // exit status of a process killed by SIGKILL
 
 class CrashTest : public GuardedLabTest {
  protected:
-  // `xdpguard -n <server> args...`, killed at `step`.
+  // `xdpguard-faults -n <server> args...`, killed at `step`.
   CliRun killed_at(const std::string& step, std::vector<std::string> args) {
     args.insert(args.begin(), {"-n", lab_->server().netns});
-    auto r = xdpguard_cli(args, {"env", "XDPGUARD_FAULT=" + step});
+    auto r = xdpguard_faults_cli(args, {"env", "XDPGUARD_FAULT=" + step});
     EXPECT_EQ(r.code, kKilled) << step << ": " << r.err;
     return r;
   }
@@ -241,6 +242,23 @@ TEST_F(CrashTest, WhatAnAttachKilledBeforeGoingLiveLeftIsRemoved) {
   EXPECT_EQ(xg({"attach", veth(), "--default", "drop"}).code, 0);
   EXPECT_FALSE(staging()) << "attach left it";
   EXPECT_EQ(udp_delivered(*lab_, 7004, 5), 0);
+}
+
+// The product binary has no fault points: the variable that kills the test
+// binary half-way does nothing to it (a root process that an environment
+// variable could kill in the middle of a change was a hole), and it does not
+// even carry the variable's name.
+TEST_F(CrashTest, TheProductBinaryHasNoFaultPoints) {
+  const std::string rule = "drop udp dport 7006";
+  auto r = xdpguard_cli({"-n", lab_->server().netns, "rule", "add", veth(), rule},
+                        {"env", "XDPGUARD_FAULT=rules-loaded"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(listed(), rule));
+  EXPECT_EQ(udp_delivered(*lab_, 7006, 5), 0);
+  std::ifstream bin(XDPGUARD_BIN, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(bin)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 0u);
+  EXPECT_EQ(bytes.find("XDPGUARD_FAULT"), std::string::npos);
 }
 
 }  // namespace

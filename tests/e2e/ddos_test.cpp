@@ -52,6 +52,15 @@ std::uint64_t ddos_packets(const nlohmann::json& s, const char* name) {
   return s["ddos"][name]["packets"].get<std::uint64_t>();
 }
 
+// Datagrams a bucket of `burst` at `rate`/s may pass to one that sends
+// without pause for `sending`: the burst, plus what refilled meanwhile (20 ms
+// more for the kernel's own timestamps). Sending takes microseconds here, so
+// this is the burst exactly; a loaded machine that holds the sender up gets
+// the tokens it is owed, not a failed test.
+int bucket_passes(int burst, double rate, std::chrono::steady_clock::duration sending) {
+  return burst + static_cast<int>(rate * (std::chrono::duration<double>(sending).count() + 0.02));
+}
+
 TEST_F(Ddos, UdpFloodFromRandomSourcesIsHeldToTheRuleRate) {
   // One bucket for the rule: 20,000/s, burst 2,000 (100 ms: the flood
   // comes from a process on a shared machine and may pause that long).
@@ -102,19 +111,29 @@ TEST_F(Ddos, PerPrefixBucketsHoldEachPrefixToTheRate) {
 }
 
 TEST_F(Ddos, BlockBlocksListsExpiresAndIsLifted) {
+  using std::chrono::steady_clock;
   const std::string veth = lab_->server().veth;
-  auto id = add("drop ip udp dport 7000 limit over 10/s burst 5 per saddr block 2s");
+  // Blocked for 5 s: long enough that the checks below run while it lasts,
+  // however slow the machine.
+  auto id = add("drop ip udp dport 7000 limit over 10/s burst 5 per saddr block 5s");
   // 40 datagrams at once: 5 under the limit, the 6th blocks the client.
   // (The sentinel datagram is dropped too: wait 200 ms, not a second.)
-  EXPECT_EQ(udp_delivered(*lab_, 7000, 40, false, 9, std::chrono::milliseconds(200)), 5);
+  steady_clock::duration sending{};
+  const auto blocked_at = steady_clock::now();
+  const int first = udp_delivered(*lab_, 7000, 40, false, 9, std::chrono::milliseconds(200), &sending);
+  EXPECT_GE(first, 5);
+  EXPECT_LE(first, bucket_passes(5, 10, sending)) << "sent in " << sending.count() << " ns";
   auto l = srv({"blocked", "list", veth, "--json"});
+  const auto listed_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - blocked_at).count();
   ASSERT_EQ(l.code, 0) << l.err;
   auto j = nlohmann::json::parse(l.out);
   ASSERT_EQ(j["blocked"].size(), 1u) << l.out;
   EXPECT_EQ(j["blocked"][0]["prefix"], "198.18.0.1");
   EXPECT_EQ(j["blocked"][0]["rule"], id);
-  EXPECT_LE(j["blocked"][0]["expires_in_ms"].get<std::uint64_t>(), 2000u);
-  EXPECT_GT(j["blocked"][0]["expires_in_ms"].get<std::uint64_t>(), 1000u);
+  // Blocked at most listed_ms before the list: 5 s from then, less that.
+  EXPECT_LE(j["blocked"][0]["expires_in_ms"].get<std::int64_t>(), 5000);
+  EXPECT_GE(j["blocked"][0]["expires_in_ms"].get<std::int64_t>(), 5000 - listed_ms - 1);
   // Everything from the client is dropped now, not only what the rule names.
   EXPECT_EQ(udp_delivered(*lab_, 7001, 10, false, 9, std::chrono::milliseconds(300)), 0);
   auto table = srv({"blocked", "list", veth});
@@ -122,10 +141,12 @@ TEST_F(Ddos, BlockBlocksListsExpiresAndIsLifted) {
   // It expires by itself (no userspace involved).
   EXPECT_TRUE(wait_until(
       [&] { return nlohmann::json::parse(srv({"blocked", "list", veth, "--json"}).out)["blocked"].empty(); },
-      std::chrono::seconds(4)));
+      std::chrono::seconds(15)));
   EXPECT_EQ(udp_delivered(*lab_, 7001, 10), 10);
   // Blocked again, then lifted by hand.
-  EXPECT_EQ(udp_delivered(*lab_, 7000, 40, false, 9, std::chrono::milliseconds(200)), 5);
+  const int second = udp_delivered(*lab_, 7000, 40, false, 9, std::chrono::milliseconds(200), &sending);
+  EXPECT_GE(second, 5);
+  EXPECT_LE(second, bucket_passes(5, 10, sending)) << "sent in " << sending.count() << " ns";
   auto del = srv({"blocked", "del", veth, "198.18.0.1"});
   ASSERT_EQ(del.code, 0) << del.err;
   EXPECT_EQ(del.out.rfind("unblocked 198.18.0.1 (", 0), 0u) << del.out;
@@ -143,7 +164,7 @@ TEST_F(Ddos, BlockBlocksListsExpiresAndIsLifted) {
   auto s = stats_json(*lab_);
   EXPECT_EQ(ddos_packets(s, "block_added"), 2u);
   EXPECT_GE(ddos_packets(s, "blocked"), 10u);
-  EXPECT_EQ(ddos_packets(s, "limit_under"), 10u);
+  EXPECT_EQ(ddos_packets(s, "limit_under"), static_cast<std::uint64_t>(first + second));
 }
 
 // Datagrams from the client's veth with forged source addresses (scapy):
@@ -253,7 +274,10 @@ TEST_F(Ddos, ConfigFileSetsTheMapSizesAndLimitedRules) {
   auto att = srv({"attach", veth, "--config", path});
   std::filesystem::remove(path);
   ASSERT_EQ(att.code, 0) << att.err;
-  EXPECT_EQ(udp_delivered(*lab_, 7000, 10, false, 9, std::chrono::milliseconds(200)), 3);
+  std::chrono::steady_clock::duration sending{};
+  const int passed = udp_delivered(*lab_, 7000, 10, false, 9, std::chrono::milliseconds(200), &sending);
+  EXPECT_GE(passed, 3);
+  EXPECT_LE(passed, bucket_passes(3, 10, sending)) << "sent in " << sending.count() << " ns";
   auto s = stats_json(*lab_);
   EXPECT_EQ(s["ddos"]["buckets"]["capacity"], 2048);
   EXPECT_EQ(s["ddos"]["buckets"]["used"], 1);

@@ -33,13 +33,25 @@ struct CliRun {
   std::string out, err;
 };
 
-inline CliRun xdpguard_cli(std::vector<std::string> args, std::vector<std::string> prefix = {}) {
-  std::vector<std::string> argv = prefix;
-  argv.emplace_back(XDPGUARD_BIN);
+// `bin args...` under `prefix` (a program and its arguments, e.g. env).
+inline CliRun run_cli(const char* bin, std::vector<std::string> args, std::vector<std::string> prefix = {}) {
+  std::vector<std::string> argv = std::move(prefix);
+  argv.emplace_back(bin);
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = run_process(argv, std::chrono::seconds(60));
   if (!r) return {-1, "", r.error().message()};
   return {r->exit_code, r->out, r->err};
+}
+
+inline CliRun xdpguard_cli(std::vector<std::string> args, std::vector<std::string> prefix = {}) {
+  return run_cli(XDPGUARD_BIN, std::move(args), std::move(prefix));
+}
+
+// The test build's xdpguard with fault points (tests/fault, src/lib/core/
+// fault.h): XDPGUARD_FAULT=<step> kills it there, XDPGUARD_STOP=<step> stops
+// it. The product binary ignores both.
+inline CliRun xdpguard_faults_cli(std::vector<std::string> args, std::vector<std::string> prefix = {}) {
+  return run_cli(XDPGUARD_FAULT_BIN, std::move(args), std::move(prefix));
 }
 
 // `xdpguard -n <server ns> ...`
@@ -175,8 +187,10 @@ inline int tcp_connect_attempts(const Lab& lab, std::uint16_t port, int n) {
 
 // Polls `cond` every 10 ms until it holds or `timeout` has passed; returns
 // whether it held. Tests wait for what they expect, not for a fixed time.
+// The default is generous: it costs nothing when `cond` comes true, and a
+// loaded 2-core CI machine can take seconds for what takes milliseconds here.
 inline bool wait_until(const std::function<bool()>& cond,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(3)) {
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!cond()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
@@ -197,10 +211,12 @@ inline sockaddr_in6 sockaddr6(const std::string& ip, std::uint16_t port) {
 // many the server received. A last datagram to the sentinel port goes the
 // same way from the same socket: once it is in, every earlier one has been
 // delivered or dropped. (If the rules drop the sentinel too, the count is
-// read after `quiet`.)
+// read after `quiet`.) `sending`, if given, gets how long the n datagrams
+// took to send: what a token bucket may have refilled meanwhile.
 inline int udp_delivered(const Lab& lab, std::uint16_t port, int n, bool v6 = false,
                          std::uint16_t sentinel = 9,
-                         std::chrono::milliseconds quiet = std::chrono::seconds(1)) {
+                         std::chrono::milliseconds quiet = std::chrono::seconds(1),
+                         std::chrono::steady_clock::duration* sending = nullptr) {
   const int af = v6 ? AF_INET6 : AF_INET;
   auto bound = [&](std::uint16_t p) {
     UniqueFd fd(::socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -235,7 +251,9 @@ inline int udp_delivered(const Lab& lab, std::uint16_t port, int n, bool v6 = fa
         ::sendto(tx.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
       }
     };
+    const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < n; ++i) send(port);
+    if (sending) *sending = std::chrono::steady_clock::now() - t0;
     send(sentinel);
   }));
   char buf[16];

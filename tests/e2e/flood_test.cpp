@@ -141,7 +141,7 @@ TEST_F(FloodLabTest, UdpFloodIsAnAttackWithItsSourceInEventsAndMetrics) {
   const std::string out = temp_file("events.json");
   auto& events = start({"events", veth, "--json", "--duration", "60"}, out);
   ASSERT_TRUE(wait_until([&] { return detector_pid() == static_cast<std::uint32_t>(events.pid()); },
-                         std::chrono::seconds(5)))
+                         std::chrono::seconds(30)))
       << "events did not take up detection";
 
   // A little legitimate UDP from the client's own address first: under the threshold.
@@ -235,13 +235,13 @@ TEST_F(FloodLabTest, MetricsDetectsEventsFollowsAndUnknownSourcesAreSaid) {
   const std::string log = temp_file("metrics.out");
   auto& metrics = start({"metrics", "--listen", "127.0.0.1:" + std::to_string(kPort)}, log);
   ASSERT_TRUE(wait_until([&] { return detector_pid() == static_cast<std::uint32_t>(metrics.pid()); },
-                         std::chrono::seconds(5)))
+                         std::chrono::seconds(30)))
       << "metrics --listen did not take up detection";
   const std::string out = temp_file("events.txt");
   auto& events = start({"events", veth, "--duration", "60"}, out);
   // events runs (its reader is registered) while metrics goes on detecting.
-  ASSERT_TRUE(
-      wait_until([&] { return !stats_json(lab)["telemetry"]["reader"].is_null(); }, std::chrono::seconds(5)));
+  ASSERT_TRUE(wait_until([&] { return !stats_json(lab)["telemetry"]["reader"].is_null(); },
+                         std::chrono::seconds(30)));
   EXPECT_EQ(detector_pid(), static_cast<std::uint32_t>(metrics.pid()));
 
   auto gen = flood("syn", 7001, 3.0);

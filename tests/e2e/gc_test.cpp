@@ -110,11 +110,8 @@ TEST_F(GcTest, DeadNamespaceIsListedAndCollected) {
   EXPECT_FALSE(fs::exists(pins(netns)));
   EXPECT_TRUE(namespace_entry(netns).is_null());
   // Unpinned, the maps go once the kernel's deferred free has run.
-  bool freed = false;
-  for (int i = 0; i < 50 && !freed; ++i) {
-    freed = !run_checked({"bpftool", "map", "show", "id", id});
-    if (!freed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const bool freed = wait_until([&] { return !run_checked({"bpftool", "map", "show", "id", id}); },
+                                std::chrono::seconds(30));
   EXPECT_TRUE(freed) << "map " << id << " still exists";
 }
 
@@ -146,17 +143,14 @@ TEST_F(GcTest, NamespacesKeptAliveAreLeftAlone) {
   made_.pop_back();
 
   auto by_process = attached_namespace("p");
-  auto sleeper = BackgroundProcess::start({"ip", "netns", "exec", made_.back(), "sleep", "30"});
+  auto sleeper = BackgroundProcess::start({"ip", "netns", "exec", made_.back(), "sleep", "120"});
   ASSERT_TRUE(sleeper) << sleeper.error().message();
-  bool inside = false;  // wait until the sleeper has entered the namespace
   const std::string want = "net:[" + std::to_string(by_process) + "]";
-  for (int i = 0; i < 100 && !inside; ++i) {
+  ASSERT_TRUE(wait_until([&] {  // the sleeper has entered the namespace
     std::error_code ec;
     auto ns = fs::read_symlink("/proc/" + std::to_string(sleeper->pid()) + "/ns/net", ec);
-    inside = !ec && ns.string() == want;
-    if (!inside) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_TRUE(inside);
+    return !ec && ns.string() == want;
+  }));
   ASSERT_TRUE(run_checked({"ip", "netns", "del", made_.back()}));
   made_.pop_back();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -85,7 +85,7 @@ class LifecycleTest : public GuardedLabTest {
     if (!p) return {};
     // Held once /proc/locks names it.
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    EXPECT_TRUE(wait_until([&] { return fd >= 0 && lock_holder(fd).has_value(); }, std::chrono::seconds(5)))
+    EXPECT_TRUE(wait_until([&] { return fd >= 0 && lock_holder(fd).has_value(); }, std::chrono::seconds(30)))
         << "flock did not take " << file;
     if (fd >= 0) ::close(fd);
     return std::move(*p);
@@ -334,8 +334,8 @@ class AbaTest : public LifecycleTest {
   CliRun across_reattach(std::vector<std::string> args) {
     args.insert(args.begin(), {"-n", srv().netns});
     auto run = std::async(std::launch::async,
-                          [args] { return xdpguard_cli(args, {"env", "XDPGUARD_STOP=guard-lock"}); });
-    std::vector<std::string> words = {XDPGUARD_BIN};
+                          [args] { return xdpguard_faults_cli(args, {"env", "XDPGUARD_STOP=guard-lock"}); });
+    std::vector<std::string> words = {XDPGUARD_FAULT_BIN};
     words.insert(words.end(), args.begin(), args.end());
     pid_t pid = 0;
     EXPECT_TRUE(wait_until([&] { return (pid = stopped_process(words)) != 0; }, std::chrono::seconds(10)))
@@ -384,8 +384,8 @@ TEST_F(AbaTest, TalkersOnAndFloodSetAfterADetachAndAttachAreInForce) {
 TEST_F(AbaTest, RuleAddAfterADetachFailsClearly) {
   std::vector<std::string> args = {"-n", srv().netns, "rule", "add", srv().veth, "drop udp dport 7312"};
   auto run = std::async(std::launch::async,
-                        [args] { return xdpguard_cli(args, {"env", "XDPGUARD_STOP=guard-lock"}); });
-  std::vector<std::string> words = {XDPGUARD_BIN};
+                        [args] { return xdpguard_faults_cli(args, {"env", "XDPGUARD_STOP=guard-lock"}); });
+  std::vector<std::string> words = {XDPGUARD_FAULT_BIN};
   words.insert(words.end(), args.begin(), args.end());
   pid_t pid = 0;
   ASSERT_TRUE(wait_until([&] { return (pid = stopped_process(words)) != 0; }, std::chrono::seconds(10)));

@@ -80,7 +80,7 @@ class MetricsLabTest : public GuardedLabTest {
   std::optional<HttpReply> scrape_in_ns(int port,
                                         std::chrono::milliseconds timeout = std::chrono::seconds(3)) {
     std::optional<HttpReply> r;
-    (void)run_in_netns(lab_->server().netns, [&] { r = http_once(port, get_request(), timeout); });
+    EXPECT_TRUE(run_in_netns(lab_->server().netns, [&] { r = http_once(port, get_request(), timeout); }));
     return r;
   }
 
@@ -147,7 +147,7 @@ TEST_F(MetricsLabTest, ExpositionIsValidAndEqualsStatsAndPrometheusScrapesIt) {
   procs_.push_back(std::move(*srv));
   std::optional<std::string> got;
   ASSERT_TRUE(
-      wait_until([&] { return (got = http_get(kPort, "/metrics")).has_value(); }, std::chrono::seconds(5)));
+      wait_until([&] { return (got = http_get(kPort, "/metrics")).has_value(); }, std::chrono::seconds(30)));
   EXPECT_EQ(sample(*got, "xdpguard_rule_packets_total" + r1), 30);
 
   // A second server on the same port: one clear line.
@@ -392,7 +392,7 @@ TEST_F(MetricsLabTest, FloodDetectionGoesOnWhile300IdleConnectionsAreOpenWithFew
     if (j.is_discarded() || j["detector"].is_null() || j["detector"]["pid"] != pid) return std::nullopt;
     return j["detector"]["last_sample_s_ago"].get<double>();
   };
-  ASSERT_TRUE(wait_until([&] { return detector().has_value(); }, std::chrono::seconds(5)))
+  ASSERT_TRUE(wait_until([&] { return detector().has_value(); }, std::chrono::seconds(30)))
       << "metrics --listen did not take up detection; its output:\n"
       << log_text();
 
@@ -447,18 +447,18 @@ class MetricsListenTest : public MetricsLabTest {
   // In the server's namespace, over IPv6: GET http://[::1]:port/metrics.
   std::optional<HttpReply> scrape6(int port) {
     std::optional<HttpReply> r;
-    (void)run_in_netns(lab_->server().netns, [&] {
+    EXPECT_TRUE(run_in_netns(lab_->server().netns, [&] {
       UniqueFd fd = connect_local(port, AF_INET6);
       if (fd && send_all(fd.get(), get_request()))
         r = read_reply(fd.get(), SteadyClock::now() + std::chrono::seconds(3));
-    });
+    }));
     return r;
   }
   // The addresses getaddrinfo gives for a passive `host` ("127.0.0.1:P", "[::1]:P"), in the server's
   // namespace.
   std::set<std::string> resolved(const std::string& host, int port) {
     std::set<std::string> out;
-    (void)run_in_netns(lab_->server().netns, [&] {
+    EXPECT_TRUE(run_in_netns(lab_->server().netns, [&] {
       addrinfo hints{};
       hints.ai_socktype = SOCK_STREAM;
       hints.ai_flags = AI_PASSIVE;
@@ -474,7 +474,7 @@ class MetricsListenTest : public MetricsLabTest {
                                             : fmt::format("[{}]:{}", ip, port));
       }
       ::freeaddrinfo(res);
-    });
+    }));
     return out;
   }
 };

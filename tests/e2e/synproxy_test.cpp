@@ -470,6 +470,12 @@ class SynproxyHostE2e : public ::testing::Test {
     args.insert(args.begin(), {"-n", lab_->server().netns});
     return xdpguard_cli(args, {"env", env});
   }
+  // The same with the test build's binary, which has fault points
+  // (XDPGUARD_FAULT=<step>: tests/fault).
+  CliRun srv_faults(const std::string& env, std::vector<std::string> args) {
+    args.insert(args.begin(), {"-n", lab_->server().netns});
+    return xdpguard_faults_cli(args, {"env", env});
+  }
   // A second veth pair in the server's namespace, its end `name` attached.
   void add_interface(const std::string& name, const std::string& peer, const char* mode = "native") {
     for (const std::vector<std::string>& cmd :
@@ -583,11 +589,11 @@ TEST_F(SynproxyHostE2e, KilledHalfWayTheUndoIsFinishedOnce) {
   ASSERT_TRUE(enable("spb0"));
   for (const char* step : {"synproxy-teardown", "synproxy-teardown-nft"}) {
     SCOPED_TRACE(step);
-    auto killed = srv_env(std::string("XDPGUARD_FAULT=") + step, {"synproxy", "disable", a});
+    auto killed = srv_faults(std::string("XDPGUARD_FAULT=") + step, {"synproxy", "disable", a});
     EXPECT_EQ(killed.code, kKilled) << killed.err;
     EXPECT_EQ(sysctls(), kProxied);
     // again, killed at the same step: still once
-    killed = srv_env(std::string("XDPGUARD_FAULT=") + step, {"synproxy", "disable", a});
+    killed = srv_faults(std::string("XDPGUARD_FAULT=") + step, {"synproxy", "disable", a});
     EXPECT_EQ(killed.code, kKilled) << killed.err;
     ASSERT_TRUE(disable(a));
     EXPECT_FALSE(has_table(ifindex(a)));
@@ -596,7 +602,7 @@ TEST_F(SynproxyHostE2e, KilledHalfWayTheUndoIsFinishedOnce) {
   }
   // Killed while enabling, after the namespace registered it: detach undoes.
   ASSERT_TRUE(disable(a));
-  auto killed = srv_env("XDPGUARD_FAULT=synproxy-sysctl", {"synproxy", "enable", a, "--ports", "80"});
+  auto killed = srv_faults("XDPGUARD_FAULT=synproxy-sysctl", {"synproxy", "enable", a, "--ports", "80"});
   EXPECT_EQ(killed.code, kKilled) << killed.err;
   ASSERT_EQ(srv({"detach", a}).code, 0);
   EXPECT_FALSE(has_table(ifindex(a)));

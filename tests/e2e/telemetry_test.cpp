@@ -45,7 +45,7 @@ class TelemetryLabTest : public GuardedLabTest {
   std::future<CliRun> start(std::vector<std::string> args) {
     args.insert(args.begin(), {"-n", lab_->server().netns});
     auto fut = std::async(std::launch::async, [args] { return xdpguard_cli(args); });
-    EXPECT_TRUE(wait_until([&] { return reader_running(); }, std::chrono::seconds(5)))
+    EXPECT_TRUE(wait_until([&] { return reader_running(); }, std::chrono::seconds(30)))
         << "the reader did not start";
     return fut;
   }
@@ -226,7 +226,7 @@ TEST_F(TelemetryLabTest, TopOnceShowsTheBusiestRuleFirst) {
   const std::uint32_t udp = add_rule("drop udp dport 5000");
   // 300 datagrams over about 1.5 s, while top measures one second of it.
   std::thread traffic([&] {
-    (void)run_in_netns(lab.client().netns, [&] {
+    EXPECT_TRUE(run_in_netns(lab.client().netns, [&] {
       UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
       if (!fd) return;
       auto to = sockaddr4(lab.server().ip4, 5000);
@@ -234,7 +234,7 @@ TEST_F(TelemetryLabTest, TopOnceShowsTheBusiestRuleFirst) {
         ::sendto(fd.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
-    });
+    }));
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto r = xg_srv(lab, {"top", lab.server().veth, "--once"});
@@ -305,7 +305,7 @@ TEST_F(TelemetryLabTest, OverloadLosesRecordsCountedExactlyAndNeverAVerdict) {
   auto ev = BackgroundProcess::start(
       {XDPGUARD_BIN, "-n", lab.server().netns, "events", lab.server().veth, "--duration", "30"}, out);
   ASSERT_TRUE(ev);
-  ASSERT_TRUE(wait_until([&] { return reader_running(); }, std::chrono::seconds(5)));
+  ASSERT_TRUE(wait_until([&] { return reader_running(); }, std::chrono::seconds(30)));
   ASSERT_EQ(::kill(ev->pid(), SIGSTOP), 0);
   constexpr int kN = 150'000;  // 88 bytes a record: 8 MiB hold about 95,000
   auto g = xdpguard_cli({"-n", lab.client().netns, "gen", lab.client().veth, "--dst", lab.server().ip4,

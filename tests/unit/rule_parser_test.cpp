@@ -401,5 +401,22 @@ TEST(RuleParserErrors, RuleNumberPrefix) {
   EXPECT_TRUE(parse_rule("pass", 1));
 }
 
+// One decimal parser for the rule language (ports, lengths, rates, bursts,
+// durations) and set files: up to max, never wrapping around past 2^64.
+TEST(RuleParser, Decimal) {
+  EXPECT_EQ(parse_decimal("0", 0), 0u);
+  EXPECT_EQ(parse_decimal("00080", 65535), 80u);
+  EXPECT_EQ(parse_decimal("65535", 65535), 65535u);
+  EXPECT_FALSE(parse_decimal("65536", 65535));
+  EXPECT_FALSE(parse_decimal("", 10));
+  EXPECT_FALSE(parse_decimal("+1", 10));
+  EXPECT_FALSE(parse_decimal("1 ", 10));
+  EXPECT_EQ(parse_decimal("18446744073709551615", UINT64_MAX), UINT64_MAX);
+  EXPECT_FALSE(parse_decimal("18446744073709551616", UINT64_MAX));
+  // 1844674407370955161 * 10 + 9 wraps to 3: still "more than max".
+  EXPECT_FALSE(parse_decimal("18446744073709551619", UINT64_MAX / 10));
+  EXPECT_FALSE(parse_decimal("99999999999999999999999", UINT64_MAX));
+}
+
 }  // namespace
 }  // namespace xdpguard::rules

@@ -2,24 +2,11 @@
 
 #include <fmt/format.h>
 
+#include "rules/parser.h"
 #include "rules/rule.h"
 
 namespace xdpguard::rules {
 namespace {
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-// Decimal digits only, value <= max.
-std::optional<std::uint64_t> decimal(std::string_view s, std::uint64_t max) {
-  if (s.empty()) return std::nullopt;
-  std::uint64_t v = 0;
-  for (char c : s) {
-    if (!is_digit(c)) return std::nullopt;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
-    if (v > max) return std::nullopt;
-  }
-  return v;
-}
 
 std::string quoted(std::string_view s) {
   std::string out = "\"";
@@ -75,10 +62,10 @@ tl::expected<std::uint32_t, LimitError> duration(const LimitWord& w) {
     case 'd': mult = 86400; break;
     default: return expected(w.column, kDurationWhat, t);
   }
-  auto n = decimal(t.substr(0, t.size() - 1), kMaxBlockSeconds);
+  auto n = parse_decimal(t.substr(0, t.size() - 1), kMaxBlockSeconds);
   if (!n) {
     if (!t.substr(0, t.size() - 1).empty() &&
-        decimal(t.substr(0, t.size() - 1), UINT64_MAX / 86400).has_value())
+        parse_decimal(t.substr(0, t.size() - 1), UINT64_MAX / 86400).has_value())
       return error(w.column, fmt::format("block duration {} is longer than 7d", t));
     return expected(w.column, kDurationWhat, t);
   }
@@ -127,9 +114,9 @@ tl::expected<LimitClause, LimitError> parse_limit_clause(std::span<const LimitWo
     auto unit = unit_of(u);
     if (!unit)
       return expected(rate->column + slash + 1, "a unit s, m, h or d (second, minute, hour, day)", u);
-    auto v = decimal(n, kMaxRate);
+    auto v = parse_decimal(n, kMaxRate);
     if (!v) {
-      if (!n.empty() && decimal(n, UINT64_MAX / 10).has_value())
+      if (!n.empty() && parse_decimal(n, UINT64_MAX / 10).has_value())
         return error(rate->column,
                      fmt::format("rate {} is more than {} packets per unit", rate->text, kMaxRate));
       return expected(rate->column, kRateWhat, rate->text);
@@ -151,9 +138,9 @@ tl::expected<LimitClause, LimitError> parse_limit_clause(std::span<const LimitWo
       ++i;
       auto b = next("a burst in packets (1 to 1000000000)");
       if (!b) return tl::unexpected(b.error());
-      auto v = decimal(b->text, kMaxBurst);
+      auto v = parse_decimal(b->text, kMaxBurst);
       if (!v) {
-        if (!b->text.empty() && decimal(b->text, UINT64_MAX / 10).has_value())
+        if (!b->text.empty() && parse_decimal(b->text, UINT64_MAX / 10).has_value())
           return error(b->column, fmt::format("burst {} is more than {} packets", b->text, kMaxBurst));
         return expected(b->column, "a burst in packets (1 to 1000000000)", b->text);
       }
@@ -181,7 +168,7 @@ tl::expected<LimitClause, LimitError> parse_limit_clause(std::span<const LimitWo
         rest.remove_prefix(1);  // '/'
         auto end = rest.find('/');
         std::string_view num = rest.substr(0, end);
-        auto v = decimal(num, 128);
+        auto v = parse_decimal(num, 128);
         if (!v)
           return expected(k->column + (t.size() - rest.size()), "a prefix length 0-32 (IPv4) or 0-128 (IPv6)",
                           num);

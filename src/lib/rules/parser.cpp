@@ -35,17 +35,9 @@ std::vector<Token> tokenize(std::string_view s) {
   return out;
 }
 
-// Decimal digits only (no sign, no spaces), value <= max; any number of
-// leading zeros is harmless here (no octal reading of ports or lengths).
 std::optional<std::uint32_t> decimal(std::string_view s, std::uint32_t max) {
-  if (s.empty()) return std::nullopt;
-  std::uint32_t v = 0;
-  for (char c : s) {
-    if (!is_digit(c)) return std::nullopt;
-    v = v * 10 + static_cast<std::uint32_t>(c - '0');
-    if (v > max) return std::nullopt;
-  }
-  return v;
+  auto v = parse_decimal(s, max);
+  return v ? std::optional(static_cast<std::uint32_t>(*v)) : std::nullopt;
 }
 
 bool all_digits(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_digit); }
@@ -338,22 +330,28 @@ class Parser {
 
 }  // namespace
 
-std::optional<std::array<std::uint8_t, 4>> parse_ipv4(std::string_view s) {
-  std::array<std::uint8_t, 4> out{};
-  std::size_t i = 0;
-  for (int o = 0; o < 4; ++o) {
-    if (o > 0) {
-      if (i >= s.size() || s[i] != '.') return std::nullopt;
-      ++i;
-    }
-    std::size_t start = i;
-    unsigned v = 0;
-    while (i < s.size() && is_digit(s[i]) && i - start < 3) v = v * 10 + static_cast<unsigned>(s[i++] - '0');
-    std::size_t n = i - start;
-    if (n == 0 || v > 255 || (n > 1 && s[start] == '0')) return std::nullopt;
-    out[static_cast<std::size_t>(o)] = static_cast<std::uint8_t>(v);
+std::optional<std::uint64_t> parse_decimal(std::string_view s, std::uint64_t max) {
+  if (s.empty()) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (!is_digit(c)) return std::nullopt;
+    const auto d = static_cast<std::uint64_t>(c - '0');
+    if (d > max || v > (max - d) / 10) return std::nullopt;  // v * 10 + d > max, without overflow
+    v = v * 10 + d;
   }
-  if (i != s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<std::array<std::uint8_t, 4>> parse_ipv4(std::string_view s) {
+  // glibc's inet_pton(AF_INET) takes exactly the strict dotted quad: four
+  // decimal octets 0..255, no leading zeros, nothing else.
+  char buf[INET_ADDRSTRLEN];  // 16: "255.255.255.255" and its NUL
+  if (s.empty() || s.size() >= sizeof buf) return std::nullopt;
+  if (s.find('\0') != std::string_view::npos) return std::nullopt;
+  std::memcpy(buf, s.data(), s.size());
+  buf[s.size()] = '\0';
+  std::array<std::uint8_t, 4> out{};
+  if (inet_pton(AF_INET, buf, out.data()) != 1) return std::nullopt;
   return out;
 }
 

@@ -48,6 +48,9 @@ namespace xdpguard::rules {
 // Same; error messages start with "rule <rule_number>, ".
 [[nodiscard]] Result<Rule> parse_rule(std::string_view text, std::size_t rule_number);
 
+// Decimal digits only (no sign, no spaces), value <= max; any number of
+// leading zeros is harmless (no octal reading of ports, lengths or rates).
+std::optional<std::uint64_t> parse_decimal(std::string_view text, std::uint64_t max);
 // Strict dotted quad "a.b.c.d": four decimal octets 0..255, no leading zeros
 // (no octal ambiguity), nothing else.
 std::optional<std::array<std::uint8_t, 4>> parse_ipv4(std::string_view text);

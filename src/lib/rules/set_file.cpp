@@ -18,40 +18,13 @@ namespace {
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
-// IPv4 prefix "a.b.c.d[/len]" into one sortable key: address << 8 | len,
-// host bits cleared. The hot path of a million-line file: no allocation,
-// one pass. Same syntax as parse_ipv4 (no leading zeros in octets).
-bool parse_v4_key(std::string_view s, std::uint64_t& key) {
-  const char* p = s.data();
-  const char* end = p + s.size();
-  std::uint32_t addr = 0;
-  for (int o = 0; o < 4; ++o) {
-    if (o > 0) {
-      if (p == end || *p != '.') return false;
-      ++p;
-    }
-    const char* start = p;
-    std::uint32_t v = 0;
-    while (p != end && p - start < 3 && *p >= '0' && *p <= '9')
-      v = v * 10 + static_cast<std::uint32_t>(*p++ - '0');
-    if (p == start || v > 255 || (p - start > 1 && *start == '0')) return false;
-    addr = addr << 8 | v;
-  }
-  std::uint32_t len = 32;
-  if (p != end) {
-    if (*p != '/') return false;
-    ++p;
-    const char* start = p;
-    len = 0;
-    while (p != end && *p >= '0' && *p <= '9') {
-      len = len * 10 + static_cast<std::uint32_t>(*p++ - '0');
-      if (len > 32) return false;
-    }
-    if (p == start || p != end) return false;
-  }
-  if (len < 32) addr &= len == 0 ? 0 : ~(0xffffffffu >> len);
-  key = static_cast<std::uint64_t>(addr) << 8 | len;
-  return true;
+// An IPv4 prefix as one sortable key, address << 8 | len: a million of
+// them sort and deduplicate much faster than Prefixes do.
+std::uint64_t v4_key(const Prefix& p) {
+  const std::uint32_t addr = static_cast<std::uint32_t>(p.addr[0]) << 24 |
+                             static_cast<std::uint32_t>(p.addr[1]) << 16 |
+                             static_cast<std::uint32_t>(p.addr[2]) << 8 | p.addr[3];
+  return static_cast<std::uint64_t>(addr) << 8 | p.len;
 }
 
 Prefix v4_from_key(std::uint64_t key) {
@@ -113,16 +86,13 @@ Result<PrefixList> parse_set_text(std::string_view text, std::string_view name) 
     while (e > b && is_blank(e[-1])) --e;
     if (b == e) continue;
     std::string_view item(b, static_cast<std::size_t>(e - b));
-    std::uint64_t key;
-    if (parse_v4_key(item, key)) {
-      keys4.push_back(key);
-      continue;
-    }
-    std::optional<Prefix> v6;
-    if (item.find(':') != std::string_view::npos) v6 = parse_prefix(item);
-    if (!v6)
+    auto prefix = parse_prefix(item);  // the rule language's syntax, host bits cleared
+    if (!prefix)
       return fail(EINVAL, "{} line {}: expected an IPv4 or IPv6 prefix, got {}", name, line_no, quote(item));
-    out.v6.push_back(*v6);
+    if (prefix->family == Family::V4)
+      keys4.push_back(v4_key(*prefix));
+    else
+      out.v6.push_back(*prefix);
   }
   if (!std::is_sorted(keys4.begin(), keys4.end())) std::sort(keys4.begin(), keys4.end());
   keys4.erase(std::unique(keys4.begin(), keys4.end()), keys4.end());
