@@ -145,7 +145,11 @@ Result<void> run_in_netns(const std::string& name, const std::function<void()>& 
   return {};
 }
 
-Result<std::uint64_t> current_netns_id() { return XG_TRY(ns_inode("/proc/self/ns/net")); }
+// The calling thread's namespace (setns() is per thread: run_in_netns()),
+// not the process's: /proc/self would name the main thread's, and two
+// interfaces of equal ifindex in two namespaces would share one pin
+// directory.
+Result<std::uint64_t> current_netns_id() { return XG_TRY(ns_inode("/proc/thread-self/ns/net")); }
 
 Result<Interface> find_interface(const std::string& name) {
   if (name.empty() || name.size() >= IF_NAMESIZE) return fail(EINVAL, "invalid interface name \"{}\"", name);

@@ -31,7 +31,8 @@ inline constexpr const char* kDefaultBpffs = "/sys/fs/bpf";
 // (Network namespaces are per thread: the caller's stays as it is.)
 [[nodiscard]] Result<void> run_in_netns(const std::string& name, const std::function<void()>& fn);
 
-// Identifies the current network namespace (inode of /proc/self/ns/net).
+// Identifies the calling thread's network namespace (inode of
+// /proc/thread-self/ns/net: run_in_netns() moves one thread).
 [[nodiscard]] Result<std::uint64_t> current_netns_id();
 
 struct Interface {

@@ -139,9 +139,17 @@ Result<InterfaceLock> Guard::lock() {
 }
 
 Result<void> Guard::check_program() {
+  // The interface is looked up by index in this thread's namespace: from
+  // another one it would be another interface, or none.
+  if (netns_id_ && XG_TRY(current_netns_id()) != netns_id_)
+    return fail(EINVAL, "{} is in another network namespace (netns {}): make changes from there (-n NETNS)",
+                ifname_, netns_id_);
   // Pending under the lock: the attach that set it died (it holds the lock
   // while it runs). If its program is on the interface, the pipeline is
   // whole: write what the attach did not get to write.
+  // The record as it is now (this handle's copy may be older than the
+  // lock: an attach that completed meanwhile, another process's change).
+  if (!pin_dir_.empty()) meta_ = XG_TRY(meta_map_.get(0));
   auto prog = XG_TRY(find_program(ifindex_, kGuardProgName));
   if (meta_.flags & XDPGUARD_META_SETUP_PENDING) {
     if (!prog)
@@ -157,7 +165,9 @@ Result<void> Guard::check_program() {
   // Pins whose program is gone (removed behind xdpguard's back): a change
   // there would be enforced nowhere.
   if (!prog || prog->prog_id != meta_.prog_id)
-    return fail(ENOENT, "xdpguard's program is no longer on {} (stale state); run detach", ifname_);
+    return fail(ENOENT,
+                "xdpguard's program is no longer on {} (stale state: {} attached, {} expected); run detach",
+                ifname_, prog ? prog->prog_id : 0u, meta_.prog_id);
   return {};
 }
 
