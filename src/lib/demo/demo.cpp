@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -174,6 +175,15 @@ class Demo {
     return std::move(*r);
   }
   const LabHost& cli() const { return lab_.client(); }
+  // The two attachments, once setup() made them (every act runs after it).
+  Guard& server() const {
+    if (!server_) std::abort();
+    return *server_;
+  }
+  Guard& client() const {
+    if (!client_) std::abort();
+    return *client_;
+  }
   bool stopping() const { return g_stop || stop_ || act_over_; }
   // Runs fn on a thread in the client's namespace: the act's traffic, which
   // ends by itself or when the act is over (Act).
@@ -195,12 +205,13 @@ class Demo {
   // The act's `seconds` of `top` on the server's interface; ends early on a stop.
   Result<void> watch(int seconds);
   Result<telemetry::TopSample> sample() const {
-    return telemetry::sample(server_.value(), maps_.value(), &talkers_.value());
+    if (!server_ || !maps_ || !talkers_) return fail(EINVAL, "demo: the server is not set up");
+    return telemetry::sample(*server_, *maps_, &*talkers_);
   }
   Result<gen::Generator> generator(gen::Proto proto, const std::string& src, std::uint16_t dport,
                                    const Interface& iface) const;
   std::uint64_t ddos(int counter) const {
-    auto st = server_.value().ddos_stats();
+    auto st = server().ddos_stats();
     return st ? st->counters[static_cast<std::size_t>(counter)].packets : 0;
   }
 
@@ -208,7 +219,7 @@ class Demo {
   std::FILE* out_;
   Lab lab_;
   LiveView view_;
-  std::optional<Guard> server_, client_;
+  mutable std::optional<Guard> server_, client_;
   std::optional<telemetry::TelemetryMaps> maps_;
   std::optional<telemetry::Talkers> talkers_;
   std::atomic<bool> stop_{false}, act_over_{false};
@@ -265,16 +276,15 @@ Result<void> Demo::setup() {
   // connection attempts to anything else before a socket exists.
   const std::vector<std::string> policy = {fmt::format("pass tcp dport {}", kWebPort), "pass icmp",
                                            "pass icmpv6", "drop tcp tcp-flags syn,!ack"};
-  XG_CHECK_CTX(in_netns(srv(), [&] { return server_.value().replace_rules(policy); }), "rules");
+  XG_CHECK_CTX(in_netns(srv(), [&] { return server().replace_rules(policy); }), "rules");
   // The client stands for the internet: what is sent to the flood's spoofed
   // sources goes nowhere (and its veth takes the server's XDP_TX frames only
   // with an XDP program on it).
   XG_CHECK_CTX(
-      in_netns(
-          cli(),
-          [&] { return client_.value().replace_rules({fmt::format("drop ip daddr {}", kFloodSources)}); }),
+      in_netns(cli(),
+               [&] { return client().replace_rules({fmt::format("drop ip daddr {}", kFloodSources)}); }),
       "client rules");
-  const auto mode_now = XG_TRY(server_.value().stats()).mode;
+  const auto mode_now = XG_TRY(server().stats()).mode;
   std::fprintf(out_, "  xdpguard on %s (%s mode), rules:\n", srv().veth.c_str(), mode_now.c_str());
   for (const auto& r : policy) std::fprintf(out_, "    %s\n", r.c_str());
   std::fprintf(out_, "    (no match: pass)\n");
@@ -398,7 +408,7 @@ Result<void> Demo::act_firewall() {
   XG_CHECK(watch(opts_.seconds));
   join_traffic();
   const int ping_rc = ping ? ping->stop(SIGINT, 2s) : -1;
-  auto st = XG_TRY(server_.value().stats());
+  auto st = XG_TRY(server().stats());
   std::uint64_t by_rule = 0;
   for (const auto& r : st.rules)
     if (r.text == "drop tcp tcp-flags syn,!ack") by_rule = r.counter.packets;
@@ -428,7 +438,7 @@ Result<void> Demo::act_synproxy() {
   std::optional<Result<SynproxyStatus>> on;
   SynproxyConfig sp;  // identity unset: the interface's, as `synproxy enable` finds it
   sp.ports = {kWebPort};
-  XG_CHECK(run_in_netns(srv().netns, [&] { on = server_.value().synproxy_enable(sp); }));
+  XG_CHECK(run_in_netns(srv().netns, [&] { on = server().synproxy_enable(sp); }));
   if (!on || !*on) {
     std::fprintf(out_, "act 2: skipped: synproxy enable %s: %s\n", srv().veth.c_str(),
                  on ? on->error().message().c_str() : "did not run");
@@ -459,7 +469,7 @@ Result<void> Demo::act_synproxy() {
   join_traffic();  // the flood ends by itself, the client with it
   const std::uint64_t cookies = ddos(XDPGUARD_DDOS_SYN_COOKIE) - cookies0;
   std::optional<Result<void>> off;
-  XG_CHECK(run_in_netns(srv().netns, [&] { off = server_.value().synproxy_disable(); }));
+  XG_CHECK(run_in_netns(srv().netns, [&] { off = server().synproxy_disable(); }));
   if (!flood || !*flood)
     return fail(EIO, "the SYN flood: {}", flood ? flood->error().message() : std::string("did not run"));
   const gen::Progress& p = **flood;
@@ -486,7 +496,7 @@ Result<void> Demo::act_block() {
                  "--generic)\n");
     return {};
   }
-  XG_CHECK_CTX(in_netns(srv(), [&] { return server_.value().add_rule(kDnsLimit); }), "rule add");
+  XG_CHECK_CTX(in_netns(srv(), [&] { return server().add_rule(kDnsLimit); }), "rule add");
   Act act{*this};
   const std::uint64_t others0 = dns_from_others_, client0 = dns_from_client_;
   std::optional<Result<gen::Progress>> noisy;
@@ -511,7 +521,7 @@ Result<void> Demo::act_block() {
   XG_CHECK(watch(opts_.seconds));
   join_traffic();
   nap(300ms);  // the last datagrams into the socket
-  const auto blocked = XG_TRY(server_.value().blocked());
+  const auto blocked = XG_TRY(server().blocked());
   std::fprintf(out_, "  xdpguard blocked list %s\n%s", srv().veth.c_str(), blocked_table(blocked).c_str());
   std::fprintf(out_,
                "act 3: %s sent %llu datagrams, %llu arrived (the burst) before it was blocked, in XDP, where "
@@ -523,7 +533,7 @@ Result<void> Demo::act_block() {
 }
 
 Result<void> Demo::summary() {
-  auto st = XG_TRY(server_.value().stats());
+  auto st = XG_TRY(server().stats());
   std::fprintf(out_, "\nsummary on %s: %s packets passed, %s dropped, %s answered by XDP_TX (SYN cookies).\n",
                srv().veth.c_str(), human_count(st.actions[XDP_PASS].packets).c_str(),
                human_count(st.actions[XDP_DROP].packets).c_str(),
