@@ -184,7 +184,10 @@ class Demo {
     if (!client_) std::abort();
     return *client_;
   }
-  bool stopping() const { return g_stop || stop_ || act_over_; }
+  // The demo ends (Ctrl-C, or the last act done): the server's threads stop.
+  bool ending() const { return g_stop || stop_; }
+  // The act ends: its traffic stops (the server's threads serve on).
+  bool stopping() const { return ending() || act_over_; }
   // Runs fn on a thread in the client's namespace: the act's traffic, which
   // ends by itself or when the act is over (Act).
   void in_client(std::function<void()> fn) {
@@ -305,7 +308,7 @@ Result<void> Demo::setup() {
   }));
   if (!listen_ || !dns_fd_) return fail(errno ? errno : EIO, "the lab server's sockets");
   accept_ = std::thread([this] {
-    while (!stopping()) {
+    while (!ending()) {
       pollfd p{listen_.get(), POLLIN, 0};
       if (::poll(&p, 1, 100) != 1) continue;
       int c = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
@@ -325,7 +328,7 @@ Result<void> Demo::setup() {
   });
   dns_ = std::thread([this] {
     const std::uint32_t client = addr4(cli().ip4, 0).sin_addr.s_addr;
-    while (!stopping()) {
+    while (!ending()) {
       pollfd p{dns_fd_.get(), POLLIN, 0};
       if (::poll(&p, 1, 100) != 1) continue;
       char buf[512];
