@@ -4,7 +4,6 @@
 
 #include <charconv>
 #include <cstdio>
-#include <ranges>
 #include <stdexcept>
 #include <type_traits>
 
@@ -85,6 +84,19 @@ Bytes pad_tlv(Bytes opts) {
   return opts;
 }
 
+// The layers from the last added back to the first (std::views::reverse over
+// this vector of variants does not compile with clang 14 and libstdc++ 12).
+template <class V>
+struct NewestFirst {
+  V& layers;
+  auto begin() { return layers.rbegin(); }
+  auto end() { return layers.rend(); }
+};
+template <class V>
+NewestFirst<V> newest_first(V& layers) {
+  return {layers};
+}
+
 template <class... Ts>
 struct Overloaded : Ts... {
   using Ts::operator()...;
@@ -100,7 +112,7 @@ constexpr std::uint8_t kExtHopByHop = 0, kExtRouting = 43, kExtFragment = 44, kE
 
 template <class T>
 T& Packet::last(const char* setter) {
-  for (auto& layer : std::views::reverse(layers_))
+  for (auto& layer : newest_first(layers_))
     if (auto* l = std::get_if<T>(&layer)) return *l;
   throw std::invalid_argument(std::string("packet: ") + setter + "(): no layer it applies to");
 }
@@ -126,7 +138,7 @@ Packet& Packet::vlan_ad(std::uint16_t vid, std::uint8_t pcp) {
 }
 
 Packet& Packet::ethertype(std::uint16_t type) {
-  for (auto& layer : std::views::reverse(layers_)) {
+  for (auto& layer : newest_first(layers_)) {
     if (auto* e = std::get_if<layer::Eth>(&layer)) {
       e->type = type;
       return *this;
@@ -296,7 +308,7 @@ Packet& Packet::ext_len(std::uint8_t len) {
 // ---- either IP version ----------------------------------------------------
 
 Packet& Packet::proto(std::uint8_t proto) {
-  for (auto& layer : std::views::reverse(layers_)) {
+  for (auto& layer : newest_first(layers_)) {
     bool done = std::visit(
         Overloaded{[&](layer::Ipv4& l) { return l.proto = proto, true; },
                    [&](layer::Ipv6& l) { return l.next = proto, true; },
@@ -308,7 +320,7 @@ Packet& Packet::proto(std::uint8_t proto) {
 }
 
 Packet& Packet::ip_version(std::uint8_t version) {
-  for (auto& layer : std::views::reverse(layers_)) {
+  for (auto& layer : newest_first(layers_)) {
     bool done = std::visit(
         Overloaded{[&](layer::Ipv4& l) { return l.version = version, true; },
                    [&](layer::Ipv6& l) { return l.version = version, true; }, [](auto&) { return false; }},
@@ -380,7 +392,7 @@ Packet& Packet::icmp6(std::uint8_t type, std::uint8_t code, std::uint16_t id, st
 }
 
 Packet& Packet::checksum(std::uint16_t check) {
-  for (auto& layer : std::views::reverse(layers_)) {
+  for (auto& layer : newest_first(layers_)) {
     bool done = std::visit(
         Overloaded{[&](layer::Ipv4& l) { return l.check = check, true; },
                    [&](layer::Tcp& l) { return l.check = check, true; },
