@@ -57,6 +57,12 @@ run_phase() {
 phase() { run_phase 0 "$@"; }
 soft_phase() { run_phase 1 "$@"; }
 summary() {
+  # ctest's record of what each test took (the last run's), longest first.
+  local cost=$build/Testing/Temporary/CTestCostData.txt
+  if [[ -f $cost ]]; then
+    echo "== the longest tests (seconds)"
+    awk 'NF == 3 && $2 ~ /^[0-9]+$/ { printf "  %-72s %6.0f\n", $1, $3 }' "$cost" | sort -k2 -nr | head -12
+  fi
   ((${#failed[@]} == 0)) || echo "== failed: ${failed[*]}"
   echo "== time per phase (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
   printf '  %s\n' "${times[@]}"

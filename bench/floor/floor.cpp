@@ -17,6 +17,7 @@ Result<Floor> Floor::load() {
 }
 
 int Floor::prog_fd() const { return bpf_program__fd(skel_->progs.floor10); }
+int Floor::no_rules_prog_fd() const { return bpf_program__fd(skel_->progs.floor_no_rules); }
 
 Result<std::uint64_t> Floor::rule_packets(std::uint32_t slot) const {
   return XG_TRY(rules_.sum(slot)).packets;

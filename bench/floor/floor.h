@@ -1,4 +1,4 @@
-// Floor: the hand-written floor10 XDP program (floor10.bpf.c) loaded in this
+// Floor: the hand-written floor10 XDP programs (floor10.bpf.c) loaded in this
 // process, for BPF_PROG_TEST_RUN or to be attached to a lab veth.
 //
 // Owns the floor10 skeleton (program + its two per-CPU counter maps); the
@@ -22,6 +22,8 @@ class Floor {
   [[nodiscard]] static Result<Floor> load();
 
   int prog_fd() const;
+  // floor_no_rules: the same parser and counters without rules.
+  int no_rules_prog_fd() const;
   // Packets counted for a rule slot / an XDP_* action, summed over CPUs.
   [[nodiscard]] Result<std::uint64_t> rule_packets(std::uint32_t slot) const;
   [[nodiscard]] Result<std::uint64_t> action_packets(std::uint32_t action) const;

@@ -13,6 +13,9 @@
  * rule, as in xdpguard. The rules are IPv4 rules with ports, so IPv6 packets
  * and non-first fragments match none of them. classifier_bench checks that this program and
  * xdpguard agree on a packet for every rule before it measures either.
+ *
+ * floor_no_rules is the floor of the "no rules" rows: the same parser and
+ * counters, and no rule (every IP packet counted in slot 0, passed).
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -104,6 +107,21 @@ int floor10(struct xdp_md *ctx)
 	count(&fl_rule_stats, slot, len);
 	count(&fl_action_stats, action, len);
 	return action;
+}
+
+SEC("xdp")
+int floor_no_rules(struct xdp_md *ctx)
+{
+	__u8 *data = (__u8 *)(long)ctx->data;
+	__u8 *data_end = (__u8 *)(long)ctx->data_end;
+	struct xdpguard_pkt p = {};
+	__u32 len = data_end - data;
+	int outcome = xg_parse_packet(data, data_end, &p);
+
+	if (outcome == XDPGUARD_PARSE_IPV4 || outcome == XDPGUARD_PARSE_IPV6)
+		count(&fl_rule_stats, 0, len);
+	count(&fl_action_stats, XDP_PASS, len);
+	return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

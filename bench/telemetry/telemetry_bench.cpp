@@ -75,6 +75,7 @@ Result<void> setup(Case& c) {
   if (c.reader) {
     auto maps = XG_TRY(telemetry::TelemetryMaps::from_program(*c.prog));
     c.rd.emplace(XG_TRY(telemetry::RecordReader::start(std::move(maps), *c.reader, std::nullopt)));
+    XG_CHECK(c.guard->recompile());  // as `xdpguard capture` does
   }
   if (c.name.find("top talkers on") != std::string::npos)
     XG_CHECK(XG_TRY(telemetry::Talkers::from_program(*c.prog)).enable(true));

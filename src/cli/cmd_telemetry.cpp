@@ -139,7 +139,7 @@ Result<void> cmd_events(const EventsArgs& a) {
   // Attacks going on now first; then what detection decides as it goes.
   for (const auto& e : flood.in_progress()) print_attack(e);
   auto detect = [&]() -> Result<void> {
-    for (const auto& e : XG_TRY(flood.tick(telemetry::monotonic_ns()))) print_attack(e);
+    for (const auto& e : XG_TRY(flood.tick(monotonic_ns()))) print_attack(e);
     return {};
   };
   auto on_record = [&](const xdpguard_record& r, std::span<const std::uint8_t> frame) {
@@ -212,6 +212,9 @@ Result<void> cmd_capture(const CaptureArgs& a) {
   catch_stop_signals();
   auto reader = XG_TRY(telemetry::RecordReader::start(
       std::move(o.maps), {XDPGUARD_READER_CAPTURE, a.snaplen, verdicts, XDPGUARD_LOG_ALL}, lock_id(o)));
+  // The classifier sends every packet to be recorded only when compiled
+  // while a capture runs: again now, and again when it ends.
+  XG_CHECK_CTX(o.guard.recompile(), "capture");
   const auto before = XG_TRY(reader.maps().counters());
   std::fprintf(stderr, "xdpguard: capture %s: writing %s (snaplen %u); Ctrl-C stops\n", o.iface.name.c_str(),
                a.path.c_str(), a.snaplen);
@@ -228,6 +231,9 @@ Result<void> cmd_capture(const CaptureArgs& a) {
   }
   if (!lim.count || out.written() < lim.count) XG_CHECK(reader.drain(on_record));
   XG_CHECK(reader.stop());
+  if (auto r = o.guard.recompile(); !r)
+    spdlog::warn("the capture ended; recompiling the rule set without its check failed: {}",
+                 r.error().message());
   XG_CHECK(out.close());
   const auto after = XG_TRY(reader.maps().counters());
   std::fprintf(stderr, "xdpguard: capture %s: %llu packets written, %llu filtered out, %llu lost\n",
@@ -275,11 +281,10 @@ Result<void> cmd_metrics(const MetricsArgs& a) {
     telemetry::FloodService service;
     const auto clock = telemetry::Clock::now();
     while (!g_stop && !served) {
-      auto r = service.tick(telemetry::monotonic_ns(),
-                            [&](const std::string& ifname, const telemetry::FloodEvent& e) {
-                              std::fprintf(stderr, "xdpguard: metrics: %s\n",
-                                           telemetry::flood_event_line(e, ifname, clock).c_str());
-                            });
+      auto r = service.tick(monotonic_ns(), [&](const std::string& ifname, const telemetry::FloodEvent& e) {
+        std::fprintf(stderr, "xdpguard: metrics: %s\n",
+                     telemetry::flood_event_line(e, ifname, clock).c_str());
+      });
       if (!r) spdlog::warn("flood detection: {}", r.error().message());
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }

@@ -60,6 +60,10 @@ class TelemetryTest : public ::testing::Test {
   RecordReader reader(telemetry::ReaderRequest req) {
     auto r = RecordReader::start(maps(), req, std::nullopt);
     EXPECT_TRUE(r) << r.error().message();
+    // As `xdpguard capture` does: the classifier checks for a capture
+    // only when compiled while one runs.
+    auto re = guard_->recompile();
+    EXPECT_TRUE(re) << re.error().message();
     return std::move(*r);
   }
 
@@ -98,11 +102,11 @@ TEST_F(TelemetryTest, LogRulesRecordEveryHitWithWhatWasSent) {
   const Bytes tcp = Packet().eth().ipv4("198.18.0.7", "198.18.0.2").tcp(40000, 23).flags(SYN | ECE).bytes();
   const Bytes udp6 = Packet().eth().vlan(7).ipv6("fd00::1", "fd00::2").udp(5353, 53).payload(100).bytes();
   const Bytes other = syn4(40001, 24);  // a rule without log: no record
-  const std::uint64_t t0 = telemetry::monotonic_ns();
+  const std::uint64_t t0 = monotonic_ns();
   EXPECT_EQ(run(tcp), XDP_DROP);
   EXPECT_EQ(run(udp6), XDP_PASS);
   EXPECT_EQ(run(other), XDP_DROP);
-  const std::uint64_t t1 = telemetry::monotonic_ns();
+  const std::uint64_t t1 = monotonic_ns();
 
   auto got = drain(rd);
   ASSERT_EQ(got.size(), 2u);
@@ -252,14 +256,18 @@ TEST_F(TelemetryTest, ACaptureRecordsWhatItAskedForOnTheFastPathToo) {
 
 TEST_F(TelemetryTest, ALapsedLeaseEndsTheRequestInTheKernel) {
   ASSERT_TRUE(guard_->replace_rules({"drop udp"}));
-  // A capture whose reader died a second ago without clearing its request.
+  // A capture whose reader died a second ago without clearing its request
+  // (the rule set was compiled while it ran).
   xdpguard_telemetry v{};
   v.capture = 1;
   v.reader = XDPGUARD_READER_CAPTURE;
-  v.lease_ns = telemetry::monotonic_ns() - 1'000'000'000ULL;
+  v.lease_ns = monotonic_ns() + 60'000'000'000ULL;
   v.verdicts = 0xff;
   v.sample = XDPGUARD_LOG_ALL;
   auto m = maps();
+  ASSERT_TRUE(m.write_control(v));
+  ASSERT_TRUE(guard_->recompile());
+  v.lease_ns = monotonic_ns() - 1'000'000'000ULL;
   ASSERT_TRUE(m.write_control(v));
   const Bytes f = Packet().eth().ipv4("198.18.0.1", "198.18.0.2").udp(1, 9).bytes();
   EXPECT_EQ(run(f), XDP_DROP);

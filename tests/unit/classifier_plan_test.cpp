@@ -469,6 +469,39 @@ TEST(ClassifierPlan, EmptyRuleSet) {
   EXPECT_EQ(v.action, static_cast<std::uint32_t>(XDP_DROP));
 }
 
+// What is off is not compiled in: the classifier reads the capture flag
+// only while a capture runs, the SYN proxy's only while it is on (each a
+// load of the map's value, ld_imm64 with BPF_PSEUDO_MAP_VALUE).
+TEST(ClassifierPlan, CaptureAndSynproxyChecksOnlyWhileOn) {
+  const std::vector<RuleEntry> rules = {{1, *rules::parse_rule("drop udp dport 9")}};
+  for (bool capture : {false, true})
+    for (bool synproxy : {false, true}) {
+      SCOPED_TRACE(fmt::format("capture {}, synproxy {}", capture, synproxy));
+      CompileContext ctx = context();
+      ctx.capture = capture;
+      ctx.synproxy = synproxy;
+      auto plan = make_plan(rules, XDP_PASS, ctx);
+      ASSERT_TRUE(plan) << plan.error().message();
+      auto tables = build_tables(*plan);
+      ASSERT_TRUE(tables) << tables.error().message();
+      auto prog = emit_classifier(*plan, *tables);
+      ASSERT_TRUE(prog) << prog.error().message();
+      // Map k gets fd 1000 + k; every map the program names gets one.
+      std::vector<int> fds(prog->map_names().size());
+      std::iota(fds.begin(), fds.end(), 1000);
+      auto linked = prog->link_program(fds);
+      ASSERT_TRUE(linked) << linked.error().message();
+      auto value_loads = [&](std::uint32_t slot) {
+        return std::count_if(linked->insns.begin(), linked->insns.end(), [&](const bpf_insn& i) {
+          return i.code == kLdImm64 && i.src_reg == BPF_PSEUDO_MAP_VALUE &&
+                 i.imm == static_cast<std::int32_t>(1000 + slot);
+        });
+      };
+      EXPECT_EQ(value_loads(kMapTelemetry), capture ? 1 : 0);
+      EXPECT_EQ(value_loads(kMapSynproxy), synproxy ? 1 : 0);
+    }
+}
+
 // ---- the property -------------------------------------------------------------
 
 // Named sets as the compiler and the classifier see them: set k of

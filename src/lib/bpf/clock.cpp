@@ -11,4 +11,10 @@ std::uint64_t coarse_clock_tick_ns() {
   return static_cast<std::uint64_t>(res.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(res.tv_nsec);
 }
 
+std::uint64_t monotonic_ns() {
+  timespec ts{};
+  (void)::clock_gettime(CLOCK_MONOTONIC, &ts);  // cannot fail for this clock
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 }  // namespace xdpguard

@@ -11,4 +11,7 @@ namespace xdpguard {
 // say.
 std::uint64_t coarse_clock_tick_ns();
 
+// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns() (leases, samples).
+std::uint64_t monotonic_ns();
+
 }  // namespace xdpguard

@@ -105,12 +105,43 @@ class Collector {
   std::size_t max_;
 };
 
+// Counts entries, at most `max` (count_map_entries(): nothing is kept).
+struct Counter {
+  std::size_t n = 0, max = 0;
+  bool full() const { return n >= max; }
+  void add(const std::uint8_t*, const std::uint8_t*) {
+    if (!full()) ++n;
+  }
+};
+
+// What a walk needs to know of a map: sizes of a key and of one entry's
+// value (all CPUs' values for a per-CPU map), and max_entries.
+struct Layout {
+  std::size_t key_size = 0, value_size = 0, max = 0;
+};
+
+Result<Layout> layout_of(int fd) {
+  bpf_map_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return fail_errno(errno, "map info");
+  Layout l;
+  l.key_size = info.key_size;
+  l.value_size = per_cpu_type(info.type) ? ((std::size_t{info.value_size} + 7) & ~std::size_t{7}) *
+                                               static_cast<std::size_t>(possible_cpus())
+                                         : info.value_size;
+  l.max = info.max_entries;
+  return l;
+}
+
 // Not supported for this map type: EINVAL, EOPNOTSUPP, or the kernel's ENOTSUPP (524).
 bool no_batch(int err) { return err == EINVAL || err == EOPNOTSUPP || err == 524; }
 
-// BPF_MAP_LOOKUP_BATCH over the whole map; false when the kernel has no
-// batch lookup for this map type (nothing collected then).
-Result<bool> dump_batch(int fd, MapDump& d, Collector& c, std::size_t max) {
+// BPF_MAP_LOOKUP_BATCH over the whole map into `c` (a Collector or a
+// Counter); false when the kernel has no batch lookup for this map type
+// (nothing given to `c` then).
+template <class Sink>
+Result<bool> dump_batch(int fd, const Layout& d, Sink& c) {
+  const std::size_t max = d.max;
   std::size_t chunk = std::clamp<std::size_t>(max, 1, 4096);
   std::vector<std::uint8_t> keys(chunk * d.key_size), values(chunk * d.value_size);
   // The batch cursor is a bucket index (u32) for hash maps, a key for arrays.
@@ -145,10 +176,10 @@ Result<bool> dump_batch(int fd, MapDump& d, Collector& c, std::size_t max) {
 
 // The same with get_next_key and lookups, at most 2 * max_entries steps: a
 // walk sent back to the first key by a deletion ends there.
-Result<void> dump_walk(int fd, MapDump& d, Collector& c, std::size_t max) {
+Result<void> dump_walk(int fd, const Layout& d, Collector& c) {
   std::vector<std::uint8_t> cur(d.key_size), next(d.key_size), value(d.value_size);
   const void* prev = nullptr;
-  for (std::size_t steps = 0; steps < 2 * max && !c.full(); ++steps) {
+  for (std::size_t steps = 0; steps < 2 * d.max && !c.full(); ++steps) {
     if (bpf_map_get_next_key(fd, prev, next.data()) != 0) {
       if (errno == ENOENT) return {};
       return fail_errno(errno, "map iterate");
@@ -163,58 +194,25 @@ Result<void> dump_walk(int fd, MapDump& d, Collector& c, std::size_t max) {
 }  // namespace
 
 Result<MapDump> dump_map(int fd) {
-  bpf_map_info info{};
-  __u32 len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return fail_errno(errno, "map info");
+  const Layout l = XG_TRY(layout_of(fd));
   MapDump d;
-  d.key_size = info.key_size;
-  d.value_size = per_cpu_type(info.type) ? ((std::size_t{info.value_size} + 7) & ~std::size_t{7}) *
-                                               static_cast<std::size_t>(possible_cpus())
-                                         : info.value_size;
-  const std::size_t max = info.max_entries;
-  if (max == 0 || d.key_size == 0) return d;
-  Collector c(d, max);
-  if (!XG_TRY(dump_batch(fd, d, c, max))) XG_CHECK(dump_walk(fd, d, c, max));
+  d.key_size = l.key_size;
+  d.value_size = l.value_size;
+  if (l.max == 0 || l.key_size == 0) return d;
+  Collector c(d, l.max);
+  if (!XG_TRY(dump_batch(fd, l, c))) XG_CHECK(dump_walk(fd, l, c));
   c.finish();
   return d;
 }
 
 Result<std::uint64_t> count_map_entries(int fd) {
-  bpf_map_info info{};
-  __u32 len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return fail_errno(errno, "map info");
-  const std::size_t vs = per_cpu_type(info.type) ? ((std::size_t{info.value_size} + 7) & ~std::size_t{7}) *
-                                                       static_cast<std::size_t>(possible_cpus())
-                                                 : info.value_size;
-  const std::size_t max = info.max_entries;
-  if (max == 0 || info.key_size == 0) return 0;
-  std::size_t chunk = std::clamp<std::size_t>(max, 1, 8192);
-  std::vector<std::uint8_t> keys(chunk * info.key_size), values(chunk * vs);
-  std::vector<std::uint8_t> in(std::max<std::size_t>(info.key_size, 8)), out(in.size());
-  std::uint64_t n = 0;
-  bool first = true;
-  for (std::size_t calls = 0; calls <= 2 * max + 2 && n < max; ++calls) {
-    LIBBPF_OPTS(bpf_map_batch_opts, o);
-    auto count = static_cast<__u32>(chunk);
-    int rc = bpf_map_lookup_batch(fd, first ? nullptr : in.data(), out.data(), keys.data(), values.data(),
-                                  &count, &o);
-    const int err = rc ? errno : 0;
-    if (err == ENOSPC && count == 0 && chunk < (1u << 20)) {
-      chunk *= 2;
-      keys.resize(chunk * info.key_size);
-      values.resize(chunk * vs);
-      continue;
-    }
-    if (err && err != ENOENT) {
-      if (first && no_batch(err)) return XG_TRY(dump_map(fd)).count;
-      return fail_errno(err, "map batch lookup");
-    }
-    n += count;
-    if (err == ENOENT) break;
-    in.swap(out);
-    first = false;
-  }
-  return std::min<std::uint64_t>(n, max);
+  const Layout l = XG_TRY(layout_of(fd));
+  if (l.max == 0 || l.key_size == 0) return 0;
+  Counter c{0, l.max};
+  if (XG_TRY(dump_batch(fd, l, c))) return c.n;
+  // No batch lookup for this type: the get_next_key walk, which can meet a
+  // key twice, so the entries themselves (counted once each).
+  return XG_TRY(dump_map(fd)).count;
 }
 
 }  // namespace xdpguard

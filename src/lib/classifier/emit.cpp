@@ -310,19 +310,25 @@ class Emitter {
     p_.bind(verdict);
     p_.jcc(Cond::Eq, R::R7, XDP_REDIRECT, enforce);
     p_.jcc(Cond::Ge, R::R7, XDPGUARD_NUM_ACTIONS, enforce);  // also: a `log` rule's word
-    // A running capture wants every packet recorded by enforce: one load
-    // from xg_telemetry's value, addressed directly (no helper call).
-    static_assert(offsetof(xdpguard_telemetry, capture) == 0);
-    p_.ld_map_value(R::R1, maps_[kMapTelemetry], offsetof(xdpguard_telemetry, capture));
-    p_.ldx(Size::W, R::R1, R::R1, 0);
-    p_.jcc(Cond::Ne, R::R1, 0, enforce);
-    // The SYN proxy, while active, decides passed TCP packets (the synproxy
-    // stage, which checks the port and goes on to enforce): one more load.
+    // Only while a capture runs (Plan::capture): it wants every packet
+    // recorded by enforce. One load from xg_telemetry's value, addressed
+    // directly (no helper call); the flag still decides, so that a capture
+    // that ended before the next recompile costs only this load.
+    if (plan_.capture) {
+      static_assert(offsetof(xdpguard_telemetry, capture) == 0);
+      p_.ld_map_value(R::R1, maps_[kMapTelemetry], offsetof(xdpguard_telemetry, capture));
+      p_.ldx(Size::W, R::R1, R::R1, 0);
+      p_.jcc(Cond::Ne, R::R1, 0, enforce);
+    }
+    // Only while the SYN proxy is on (Plan::synproxy): it decides passed TCP
+    // packets (its stage checks the port and goes on to enforce).
     Label count = p_.label(), proxy = p_.label();
-    static_assert(offsetof(xdpguard_synproxy, active) == 0);
-    p_.ld_map_value(R::R1, maps_[kMapSynproxy], 0);
-    p_.ldx(Size::W, R::R1, R::R1, 0);
-    p_.jcc(Cond::Ne, R::R1, 0, proxy);
+    if (plan_.synproxy) {
+      static_assert(offsetof(xdpguard_synproxy, active) == 0);
+      p_.ld_map_value(R::R1, maps_[kMapSynproxy], 0);
+      p_.ldx(Size::W, R::R1, R::R1, 0);
+      p_.jcc(Cond::Ne, R::R1, 0, proxy);
+    }
     p_.bind(count);
     // xg_rule_stats[slot]
     p_.ldx(Size::W, R::R1, R::R6, kSlot);
@@ -345,19 +351,22 @@ class Emitter {
     p_.mov(R::R0, R::R7);
     p_.exit();
 
-    p_.bind(proxy);
-    p_.jcc(Cond::Ne, R::R7, XDP_PASS, count);
-    p_.ldx(Size::B, R::R1, R::R6, kProto);
-    p_.jcc(Cond::Ne, R::R1, IPPROTO_TCP, count);
-    p_.ldx(Size::B, R::R1, R::R6, kFrag);
-    p_.jcc(Cond::Ne, R::R1, 0, count);
-    p_.ldx(Size::DW, R::R1, kFp, kCtx);
-    p_.ld_map(R::R2, maps_[kMapProgs]);
-    p_.mov(R::R3, XDPGUARD_PROG_SYNPROXY);
-    p_.call(BPF_FUNC_tail_call);
-    // No synproxy stage (enable or disable half-way): the verdict as it is
-    // (R7, callee-saved, still holds it).
-    p_.jmp(count);
+    // (The verifier refuses code no path reaches: the proxy's only while on.)
+    if (plan_.synproxy) {
+      p_.bind(proxy);
+      p_.jcc(Cond::Ne, R::R7, XDP_PASS, count);
+      p_.ldx(Size::B, R::R1, R::R6, kProto);
+      p_.jcc(Cond::Ne, R::R1, IPPROTO_TCP, count);
+      p_.ldx(Size::B, R::R1, R::R6, kFrag);
+      p_.jcc(Cond::Ne, R::R1, 0, count);
+      p_.ldx(Size::DW, R::R1, kFp, kCtx);
+      p_.ld_map(R::R2, maps_[kMapProgs]);
+      p_.mov(R::R3, XDPGUARD_PROG_SYNPROXY);
+      p_.call(BPF_FUNC_tail_call);
+      // No synproxy stage (enable or disable half-way): the verdict as it is
+      // (R7, callee-saved, still holds it).
+      p_.jmp(count);
+    }
 
     if (limits_) emit_limit_call(p_, maps_[kMapProgs], limit, verdict);
     p_.bind(enforce);

@@ -200,6 +200,8 @@ Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t defa
   plan.default_action = default_action;
   plan.fake_clock = ctx.fake_clock;
   plan.clock_tick_ns = ctx.fake_clock ? 0 : ctx.clock_tick_ns;
+  plan.capture = ctx.capture;
+  plan.synproxy = ctx.synproxy;
   std::set<std::uint32_t> ids;
   std::size_t blocks = 0;
   for (std::uint32_t pos = 0; pos < entries.size(); ++pos) {

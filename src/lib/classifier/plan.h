@@ -55,6 +55,13 @@ struct CompileContext {
   // a bucket holds at least two ticks, or the tokens of a jump would not
   // fit (coarse_clock_tick_ns(); 0 for the exact test clock).
   std::uint64_t clock_tick_ns = 0;
+  // What is on besides the rules and takes a verdict out of the classifier's
+  // own path (docs/classifier.md, "Paying only for what is on"): a running
+  // capture (every packet to the enforce stage, which records it) and the
+  // SYN proxy (passed TCP packets to its stage). Off, the classifier does not
+  // even look; Guard recompiles the rule set when either turns on or off.
+  bool capture = false;
+  bool synproxy = false;
 };
 
 enum class Field : std::uint8_t { Saddr, Daddr, Sport, Dport };
@@ -107,6 +114,8 @@ struct Plan {
   std::uint32_t default_action = 2;  // XDP_PASS
   bool fake_clock = false;           // CompileContext::fake_clock
   std::uint64_t clock_tick_ns = 0;   // CompileContext::clock_tick_ns
+  bool capture = false;              // CompileContext::capture
+  bool synproxy = false;             // CompileContext::synproxy
 };
 
 // Fails (Result) on: redirect xsk (no AF_XDP consumer yet), an unknown set,

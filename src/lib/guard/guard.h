@@ -232,6 +232,12 @@ class Guard {
   // text was already installed keeps its id and counters. Returns the ids.
   [[nodiscard]] Result<std::vector<std::uint32_t>> replace_rules(const std::vector<std::string>& texts);
   [[nodiscard]] Result<void> set_default_action(std::uint32_t action);
+  // Compiles and installs the rule set in force again, for what is on now
+  // besides it (cls::CompileContext::capture, ::synproxy): the classifier
+  // checks for a capture or the SYN proxy only while they are on. A capture
+  // calls it when it starts and when it ends; synproxy enable and disable
+  // do it themselves. Rules, ids and counters stay.
+  [[nodiscard]] Result<void> recompile();
 
   // Loads (or atomically replaces) the named prefix set.
   [[nodiscard]] Result<SetRecord> load_set(const std::string& name,
@@ -297,6 +303,8 @@ class Guard {
                                      const std::vector<std::uint32_t>& fresh = {},
                                      const xdpguard_ruleset_hdr* record = nullptr);
   [[nodiscard]] Result<cls::CompileContext> compile_context() const;
+  // recompile() for a caller that holds the lock.
+  [[nodiscard]] Result<void> recompile_locked();
   [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);
   [[nodiscard]] Result<void> synproxy_teardown(xdpguard_synproxy sp);
   // Under the lock: the pins' program is on the interface (else ENOENT);

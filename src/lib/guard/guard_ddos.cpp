@@ -3,7 +3,6 @@
 // (blocked list/del, stats).
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
-#include <time.h>
 
 #include <algorithm>
 #include <array>
@@ -15,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "guard.skel.h"
+#include "bpf/clock.h"
 #include "guard/guard.h"
 #include "guard/guard_ddos.h"
 #include "rules/limits.h"
@@ -47,12 +47,6 @@ Result<void> link_stages(const guard_bpf& skel) {
 }  // namespace ddos_internal
 
 namespace {
-
-std::uint64_t monotonic_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 rules::Prefix prefix_of(const xdpguard_block_key& k) {
   rules::Prefix p;

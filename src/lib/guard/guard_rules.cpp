@@ -177,6 +177,17 @@ Result<cls::CompileContext> Guard::compile_context() const {
   cls::CompileContext ctx;
   ctx.fake_clock = meta_.flags & XDPGUARD_META_FAKE_CLOCK;
   ctx.clock_tick_ns = coarse_clock_tick_ns();
+  // What is on besides the rules: a capture whose lease runs (one that died
+  // stops counting once its lease is over), the SYN proxy.
+  const __u32 zero = 0;
+  xdpguard_telemetry tm{};
+  if (bpf_map_lookup_elem(telemetry_.fd(), &zero, &tm) != 0)
+    return fail_errno(errno, "read the capture state");
+  ctx.capture = tm.capture != 0 && tm.lease_ns >= monotonic_ns();
+  xdpguard_synproxy sp{};
+  if (bpf_map_lookup_elem(ddos_maps_.synproxy.fd(), &zero, &sp) != 0)
+    return fail_errno(errno, "read the SYN proxy state");
+  ctx.synproxy = sp.active != 0;
   ctx.set_index = [sets](const std::string& n) -> std::optional<std::uint32_t> {
     auto it = sets.find(n);
     if (it == sets.end()) return std::nullopt;
@@ -292,6 +303,20 @@ Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries, std::uin
                 entries.size(), compiled.plan.groups.size(), h.insns, h.verified_insns, h.load_us,
                 h.table_bytes);
   return {};
+}
+
+Result<void> Guard::recompile() {
+  auto lk = XG_TRY(lock());
+  return recompile_locked();
+}
+
+Result<void> Guard::recompile_locked() {
+  auto in = XG_TRY(installed());
+  // No classifier: the parser fails open, and there is nothing to compile.
+  if (!in.classifier) return {};
+  std::vector<cls::RuleEntry> entries;
+  for (const auto& r : in.rules) entries.push_back({r.id, r.rule});
+  return install(entries, in.record.default_action, {}, &in.record);
 }
 
 Result<Guard::PlanReport> Guard::plan() const {

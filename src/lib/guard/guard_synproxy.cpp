@@ -294,6 +294,9 @@ Result<SynproxyStatus> Guard::synproxy_enable(const SynproxyConfig& cfg, bool ho
   sp.active = 1;
   sp.state = XDPGUARD_SYNPROXY_ON;
   if (auto r = write(); !r) return undo(r.error());
+  // The classifier sends passed TCP packets to the stage only when it was
+  // compiled while the proxy is on.
+  if (auto r = recompile_locked(); !r) return undo(r.error());
   return synproxy_status();
 }
 
@@ -303,7 +306,13 @@ Result<void> Guard::synproxy_disable() {
   if (bpf_map_lookup_elem(ddos_maps_.synproxy.fd(), &kZero, &sp) != 0)
     return fail_errno(errno, "read synproxy state");
   if (sp.state == XDPGUARD_SYNPROXY_OFF) return fail(ENOENT, "the SYN proxy is not on");
-  return synproxy_teardown(sp);
+  XG_CHECK(synproxy_teardown(sp));
+  // The classifier without the proxy's check (the proxy is off either way:
+  // a classifier that still checks finds it off).
+  if (auto r = recompile_locked(); !r)
+    spdlog::warn("the SYN proxy is off; recompiling the rule set without its check failed: {}",
+                 r.error().message());
+  return {};
 }
 
 Result<void> Guard::synproxy_teardown(xdpguard_synproxy sp) {

@@ -1,14 +1,6 @@
 #include "telemetry/maps.h"
 
-#include <time.h>
-
 namespace xdpguard::telemetry {
-
-std::uint64_t monotonic_ns() {
-  timespec ts{};
-  (void)clock_gettime(CLOCK_MONOTONIC, &ts);  // cannot fail for this clock
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 Result<TelemetryMaps> TelemetryMaps::wrap(MapFd events, MapFd control, MapFd stats) {
   if (events.info().type != BPF_MAP_TYPE_RINGBUF)

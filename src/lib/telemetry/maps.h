@@ -10,6 +10,7 @@
 #include <string>
 
 #include "bpf/abi.h"
+#include "bpf/clock.h"  // monotonic_ns()
 #include "bpf/map.h"
 #include "core/result.h"
 #include "guard/guard.h"
@@ -52,8 +53,5 @@ class TelemetryMaps {
   MapFd control_;
   PerCpuMap<std::uint32_t, xdpguard_tm_stats> stats_;
 };
-
-// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns().
-std::uint64_t monotonic_ns();
 
 }  // namespace xdpguard::telemetry
