@@ -71,16 +71,7 @@ const std::optional<rules::AddrMatch>& addr_of(const rules::Rule& r, Field f) {
 class Emitter {
  public:
   Emitter(const Plan& plan, const Tables& tables) : plan_(plan), tables_(tables) {
-    maps_[kMapPercpu] = p_.map("xg_percpu");
-    maps_[kMapProgs] = p_.map("xg_progs");
-    maps_[kMapBlob] = p_.map("rule tables");
-    maps_[kMapSet4] = p_.map("xg_set4");
-    maps_[kMapSet6] = p_.map("xg_set6");
-    maps_[kMapRuleStats] = p_.map("xg_rule_stats");
-    maps_[kMapTelemetry] = p_.map("xg_telemetry");
-    maps_[kMapSynproxy] = p_.map("xg_synproxy");
-    maps_[kMapBlocked] = p_.map("xg_blocked");
-    maps_[kMapDdos] = p_.map("xg_ddos");
+    for (std::uint32_t k = 0; k < kNumMapSlots; ++k) maps_[k] = p_.map(std::string(kMapNames[k]));
     // Blob 0 is kMapBlob; further blobs follow the fixed slots.
     blob_maps_.push_back(maps_[kMapBlob]);
     for (std::size_t k = 1; k < tables.blobs.size(); ++k)
@@ -99,17 +90,14 @@ class Emitter {
     finish(end);
     // Groups that became functions, after the main program, once each.
     for (auto& [key, fn] : group_fns_) {
-      // The key is the group's index, with the packet's family in the top
-      // byte for a group of any family with set tests (choose_functions).
-      const std::uint32_t gi = key.first & 0xffffff;
-      const std::uint32_t fam = key.first >> 24;
+      const std::uint32_t gi = key.group;
       const Group& g = plan_.groups[gi];
-      ClassKey k{g.family ? g.family : std::uint8_t{4}, kOtherProto, key.second};
+      ClassKey k{g.family ? g.family : std::uint8_t{4}, kOtherProto, key.frag};
       if (!g.proto) k.proto = kOtherProto;
-      p_.begin_function(
-          fn,
-          fmt::format("xg_group{}{}{}", gi, fam ? fmt::format("_v{}", fam) : "", key.second ? "_frag" : ""),
-          FnSig::Group);
+      p_.begin_function(fn.label,
+                        fmt::format("xg_group{}{}{}", gi, key.family ? fmt::format("_v{}", key.family) : "",
+                                    key.frag ? "_frag" : ""),
+                        FnSig::Group);
       Label not_null = p_.label(), group_end = p_.label();
       p_.jcc(Cond::Ne, R::R1, 0, not_null);  // a global function trusts only its signature
       p_.mov(R::R0, 0);
@@ -117,7 +105,7 @@ class Emitter {
       p_.bind(not_null);
       p_.mov(R::R6, R::R1);
       p_.ldx(Size::W, R::R7, R::R6, kPrio);
-      group_code(gi, k, group_end, fn_family_.at(key));
+      group_code(gi, k, group_end, fn.family);
       p_.bind(group_end);
       p_.mov(R::R0, 0);
       p_.exit();
@@ -219,6 +207,20 @@ class Emitter {
     }
   }
 
+  // The groups that became functions: which group, its variant for
+  // fragments, and the packet's family for a group that differs by it
+  // (per_family(); else 0) -> the function and the family its code is for.
+  struct GroupFnKey {
+    std::uint32_t group = 0;
+    bool frag = false;
+    std::uint8_t family = 0;
+    auto operator<=>(const GroupFnKey&) const = default;
+  };
+  struct GroupFn {
+    Label label;
+    std::uint8_t family = 4;
+  };
+
   // A group's code in a class path: which variant (only a group with a rule
   // that needs L4 differs for fragments; only one of any family differs by
   // the packet's family, through its set tests).
@@ -247,29 +249,32 @@ class Emitter {
     for (const auto& [vk, n] : uses) {
       const Group& g = plan_.groups[vk.first.first];
       if (total[vk.first] < 2 || estimate(g) * static_cast<std::size_t>(total[vk.first]) < 4000) continue;
-      // A group of any family with set tests differs by family; one
-      // function per family then.
-      bool sets = false;
-      for (auto pos : g.rules) sets |= plan_.rules[pos].saddr_set || plan_.rules[pos].daddr_set;
-      std::uint8_t fam = g.family ? g.family : sets ? vk.second : std::uint8_t{4};
-      auto fkey = std::make_pair(vk.first.first, vk.first.second);
-      if (g.family == 0 && sets) fkey.first |= static_cast<std::uint32_t>(vk.second) << 24;
+      const GroupFnKey fkey = fn_key(vk.first, vk.second);
       if (!group_fns_.count(fkey)) {
-        group_fns_.emplace(fkey, p_.label());
-        fn_family_[fkey] = fam;
+        // The family its code is for: the group's own, the packet's for a
+        // group of any family with set tests, else either (IPv4's).
+        const std::uint8_t fam = g.family ? g.family : fkey.family ? fkey.family : std::uint8_t{4};
+        group_fns_.emplace(fkey, GroupFn{p_.label(), fam});
       }
     }
   }
 
+  // A group of any family with set tests differs by the packet's family
+  // (its set tests read that family's address): one function per family.
+  bool per_family(const Group& g) const {
+    if (g.family) return false;
+    return std::any_of(g.rules.begin(), g.rules.end(), [&](std::uint32_t pos) {
+      return plan_.rules[pos].saddr_set || plan_.rules[pos].daddr_set;
+    });
+  }
+  GroupFnKey fn_key(const Variant& v, std::uint8_t packet_family) const {
+    return {v.first, v.second, per_family(plan_.groups[v.first]) ? packet_family : std::uint8_t{0}};
+  }
+
   std::optional<Label> group_function(std::uint32_t gi, const ClassKey& k) const {
-    auto v = variant(gi, k);
-    const Group& g = plan_.groups[gi];
-    bool sets = false;
-    for (auto pos : g.rules) sets |= plan_.rules[pos].saddr_set || plan_.rules[pos].daddr_set;
-    if (g.family == 0 && sets) v.first |= static_cast<std::uint32_t>(k.family) << 24;
-    auto it = group_fns_.find(v);
+    auto it = group_fns_.find(fn_key(variant(gi, k), k.family));
     if (it == group_fns_.end()) return std::nullopt;
-    return it->second;
+    return it->second.label;
   }
 
   void class_path(const ClassPath& c, Label end) {
@@ -785,10 +790,7 @@ class Emitter {
   const Tables& tables_;
   Program p_;
   std::optional<Label> set4_fn_, set6_fn_;
-  // (group index, with the family in bits 24.. for any-family set groups;
-  // fragment variant) -> function.
-  std::map<Variant, Label> group_fns_;
-  std::map<Variant, std::uint8_t> fn_family_;
+  std::map<GroupFnKey, GroupFn> group_fns_;
   MapId maps_[kNumMapSlots];
   std::vector<MapId> blob_maps_;  // per blob of tables_
   MapId blob(const GroupTables& t) const { return blob_maps_.at(t.blob); }

@@ -20,6 +20,9 @@
 // fp-8.
 #pragma once
 
+#include <array>
+#include <string_view>
+
 #include "classifier/asm.h"
 #include "classifier/plan.h"
 #include "classifier/tables.h"
@@ -41,6 +44,17 @@ enum MapSlot : std::uint32_t {
   kMapDdos = 9,       // xg_ddos: whether a block may hold (block_until), the test clock
   kNumMapSlots = 10,
 };
+
+// Each slot's map by the name the program gives it (what `rule plan` and
+// bpftool show): the one list of the maps a classifier references.
+inline constexpr std::array<std::string_view, kNumMapSlots> kMapNames = {
+    "xg_percpu",     "xg_progs",     "rule tables", "xg_set4",    "xg_set6",
+    "xg_rule_stats", "xg_telemetry", "xg_synproxy", "xg_blocked", "xg_ddos",
+};
+
+// The pipeline's maps by slot, as borrowed fds (the loader makes kMapBlob's,
+// the rule set's own; its entry here is not read).
+using PipelineFds = std::array<int, kNumMapSlots>;
 
 [[nodiscard]] Result<Program> emit_classifier(const Plan& plan, const Tables& tables);
 

@@ -147,15 +147,7 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
   auto record = XG_TRY(create_record(c.plan));
   std::vector<MapFd> tables;  // the program holds them once loaded
   std::vector<int> map_fds(c.program.map_names().size(), -1);
-  map_fds[kMapPercpu] = fds.percpu;
-  map_fds[kMapProgs] = fds.progs;
-  map_fds[kMapSet4] = fds.set4;
-  map_fds[kMapSet6] = fds.set6;
-  map_fds[kMapRuleStats] = fds.rule_stats;
-  map_fds[kMapTelemetry] = fds.telemetry;
-  map_fds[kMapSynproxy] = fds.synproxy;
-  map_fds[kMapBlocked] = fds.blocked;
-  map_fds[kMapDdos] = fds.ddos;
+  std::copy(fds.begin(), fds.end(), map_fds.begin());
   for (std::size_t k = 0; k < c.tables.blobs.size(); ++k) {
     tables.push_back(XG_TRY(create_table_map(c.tables.blobs[k])));
     map_fds[k == 0 ? std::size_t{kMapBlob} : std::size_t{kNumMapSlots} + k - 1] = tables.back().fd();

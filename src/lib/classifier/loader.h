@@ -15,21 +15,13 @@
 #include "bpf/abi.h"
 #include "bpf/map.h"
 #include "classifier/asm.h"
+#include "classifier/emit.h"
 #include "classifier/plan.h"
 #include "classifier/tables.h"
 #include "core/result.h"
 #include "core/unique_fd.h"
 
 namespace xdpguard::cls {
-
-// The pipeline maps every classifier references (borrowed fds).
-struct PipelineFds {
-  int percpu = -1, progs = -1, set4 = -1, set6 = -1, rule_stats = -1;
-  int telemetry = -1;  // xg_telemetry
-  int synproxy = -1;   // xg_synproxy
-  int blocked = -1;    // xg_blocked
-  int ddos = -1;       // xg_ddos
-};
 
 // A rule set compiled: plan, tables, code. Pure.
 struct Compiled {

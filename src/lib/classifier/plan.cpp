@@ -202,8 +202,9 @@ Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t defa
   plan.clock_tick_ns = ctx.fake_clock ? 0 : ctx.clock_tick_ns;
   plan.capture = ctx.capture;
   plan.synproxy = ctx.synproxy;
-  std::set<std::uint32_t> ids;
+  std::vector<bool> id_used(XDPGUARD_MAX_RULES + 1, false);
   std::size_t blocks = 0;
+  plan.rules.reserve(entries.size());
   for (std::uint32_t pos = 0; pos < entries.size(); ++pos) {
     const auto& e = entries[pos];
     auto where = [&](std::string_view what) {
@@ -211,7 +212,8 @@ Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t defa
     };
     if (e.id == XDPGUARD_RULE_DEFAULT || e.id > XDPGUARD_MAX_RULES)
       return fail(EINVAL, "{}", where(fmt::format("rule id out of range 1..{}", XDPGUARD_MAX_RULES)));
-    if (!ids.insert(e.id).second) return fail(EINVAL, "{}", where("rule id used twice"));
+    if (id_used[e.id]) return fail(EINVAL, "{}", where("rule id used twice"));
+    id_used[e.id] = true;
     CompiledRule c;
     c.id = e.id;
     c.rule = e.rule;

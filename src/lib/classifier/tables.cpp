@@ -414,12 +414,22 @@ Result<Tables> build_tables(const Plan& plan) {
       }
     }
   }
-  // Chunks into blobs, first fit in group order (a blob holds whole groups).
+  // Chunks into blobs, first fit in group order (a blob holds whole groups):
+  // where each goes first, then each blob allocated once and filled.
+  std::vector<std::size_t> blob_of(chunks.size(), 0), blob_bytes;
   for (std::size_t gi = 0; gi < chunks.size(); ++gi) {
     if (chunks[gi].empty()) continue;
     std::size_t k = 0;
-    while (k < out.blobs.size() && out.blobs[k].size() + chunks[gi].size() > kMaxBlobBytes) ++k;
-    if (k == out.blobs.size()) out.blobs.emplace_back();
+    while (k < blob_bytes.size() && blob_bytes[k] + chunks[gi].size() > kMaxBlobBytes) ++k;
+    if (k == blob_bytes.size()) blob_bytes.push_back(0);
+    blob_of[gi] = k;
+    blob_bytes[k] += chunks[gi].size();
+  }
+  out.blobs.resize(blob_bytes.size());
+  for (std::size_t k = 0; k < blob_bytes.size(); ++k) out.blobs[k].reserve(blob_bytes[k]);
+  for (std::size_t gi = 0; gi < chunks.size(); ++gi) {
+    if (chunks[gi].empty()) continue;
+    const std::size_t k = blob_of[gi];
     auto& blob = out.blobs[k];
     const std::uint32_t base = static_cast<std::uint32_t>(blob.size());
     blob.insert(blob.end(), chunks[gi].begin(), chunks[gi].end());

@@ -109,6 +109,15 @@ Result<MapFd> set_map(const char* name, const std::vector<Elem>& elems) {
   return map;
 }
 
+// The records' rules as the compiler takes them, moved out (a 10,000-rule
+// set is not copied).
+std::vector<cls::RuleEntry> take_entries(std::vector<RuleRecord>& records) {
+  std::vector<cls::RuleEntry> out;
+  out.reserve(records.size());
+  for (auto& r : records) out.push_back({r.id, std::move(r.rule)});
+  return out;
+}
+
 }  // namespace
 
 Result<InterfaceLock> Guard::lock() {
@@ -213,13 +222,17 @@ Result<Guard::Installed> Guard::installed() const {
   out.classifier = in.classifier;
   out.record = in.record;
   if (!in.classifier) out.record.default_action = XDP_PASS;  // what the parser does then
+  out.rules.reserve(in.rules.size());
   for (std::size_t pos = 0; pos < in.rules.size(); ++pos) {
     auto parsed = rules::parse_rule(in.rules[pos].text);
     if (!parsed)
       return fail(EPROTO, "installed rule {} \"{}\" no longer parses: {}", in.rules[pos].id,
                   in.rules[pos].text, parsed.error().message());
-    out.rules.push_back(
-        {in.rules[pos].id, static_cast<std::uint32_t>(pos), in.rules[pos].text, std::move(*parsed), {}});
+    out.rules.push_back({in.rules[pos].id,
+                         static_cast<std::uint32_t>(pos),
+                         std::move(in.rules[pos].text),
+                         std::move(*parsed),
+                         {}});
   }
   return out;
 }
@@ -274,15 +287,17 @@ Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries, std::uin
   const std::uint32_t next_id = !fresh.empty() ? after(fresh.back())
                                 : in_force     ? std::max<std::uint32_t>(in_force->next_id, 1)
                                                : 1;
-  const cls::PipelineFds fds{.percpu = percpu_.fd(),
-                             .progs = progs_.fd(),
-                             .set4 = set4_.fd(),
-                             .set6 = set6_.fd(),
-                             .rule_stats = rule_stats_.fd(),
-                             .telemetry = telemetry_.fd(),
-                             .synproxy = ddos_maps_.synproxy.fd(),
-                             .blocked = ddos_maps_.blocked.fd(),
-                             .ddos = ddos_maps_.ddos.fd()};
+  cls::PipelineFds fds;
+  fds.fill(-1);
+  fds[cls::kMapPercpu] = percpu_.fd();
+  fds[cls::kMapProgs] = progs_.fd();
+  fds[cls::kMapSet4] = set4_.fd();
+  fds[cls::kMapSet6] = set6_.fd();
+  fds[cls::kMapRuleStats] = rule_stats_.fd();
+  fds[cls::kMapTelemetry] = telemetry_.fd();
+  fds[cls::kMapSynproxy] = ddos_maps_.synproxy.fd();
+  fds[cls::kMapBlocked] = ddos_maps_.blocked.fd();
+  fds[cls::kMapDdos] = ddos_maps_.ddos.fd();
   auto loaded = XG_TRY(cls::load_classifier(compiled, fds, in_force ? in_force->generation + 1 : 1, next_id));
   // A new rule starts at zero: its slot is zeroed once the new set has
   // loaded, right before it takes over. No rule of the set in force counts
@@ -314,17 +329,13 @@ Result<void> Guard::recompile_locked() {
   auto in = XG_TRY(installed());
   // No classifier: the parser fails open, and there is nothing to compile.
   if (!in.classifier) return {};
-  std::vector<cls::RuleEntry> entries;
-  for (const auto& r : in.rules) entries.push_back({r.id, r.rule});
-  return install(entries, in.record.default_action, {}, &in.record);
+  return install(take_entries(in.rules), in.record.default_action, {}, &in.record);
 }
 
 Result<Guard::PlanReport> Guard::plan() const {
   auto in = XG_TRY(installed());
-  std::vector<cls::RuleEntry> entries;
-  for (const auto& r : in.rules) entries.push_back({r.id, r.rule});
   auto ctx = XG_TRY(compile_context());
-  return PlanReport{XG_TRY(cls::compile(entries, in.record.default_action, ctx)), in.record};
+  return PlanReport{XG_TRY(cls::compile(take_entries(in.rules), in.record.default_action, ctx)), in.record};
 }
 
 Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<std::uint32_t> before) {
@@ -335,39 +346,53 @@ Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<
   XG_CHECK(check_redirect_target(rule));
   auto lk = XG_TRY(lock());
   auto cur = XG_TRY(installed());
-  const auto& current = cur.rules;
-  if (current.size() >= XDPGUARD_MAX_RULES)
-    return fail(E2BIG, "{} rules installed, the limit is {}", current.size(), XDPGUARD_MAX_RULES);
+  const std::size_t n = cur.rules.size();
+  if (n >= XDPGUARD_MAX_RULES)
+    return fail(E2BIG, "{} rules installed, the limit is {}", n, XDPGUARD_MAX_RULES);
   std::set<std::uint32_t> used;
-  for (const auto& r : current) used.insert(r.id);
+  for (const auto& r : cur.rules) used.insert(r.id);
   const std::uint32_t id = new_rule_ids(cur.record.next_id, 1, used).front();
 
-  std::size_t at = current.size();
+  std::size_t at = n;
   if (before) {
-    auto it =
-        std::find_if(current.begin(), current.end(), [&](const RuleRecord& r) { return r.id == *before; });
-    if (it == current.end()) return fail(ENOENT, "no rule with id {}", *before);
-    at = static_cast<std::size_t>(it - current.begin());
+    auto it = std::find_if(cur.rules.begin(), cur.rules.end(),
+                           [&](const RuleRecord& r) { return r.id == *before; });
+    if (it == cur.rules.end()) return fail(ENOENT, "no rule with id {}", *before);
+    at = static_cast<std::size_t>(it - cur.rules.begin());
   }
-  std::vector<cls::RuleEntry> entries;
-  for (const auto& r : current) entries.push_back({r.id, r.rule});
-  entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(at), {id, rule});
+  // The new rule set's rules and ids, moved out of what was read (no copy
+  // of 10,000 rules).
+  std::vector<rules::Rule> list;
+  std::vector<std::uint32_t> ids;
+  list.reserve(n + 1);
+  ids.reserve(n + 1);
+  for (auto& r : cur.rules) {
+    if (list.size() == at) {
+      list.push_back(rule);
+      ids.push_back(id);
+    }
+    list.push_back(std::move(r.rule));
+    ids.push_back(r.id);
+  }
+  if (at == n) {
+    list.push_back(rule);
+    ids.push_back(id);
+  }
 
   // The linter's word on the new rule set, before it goes live.
   AddedRule added{id, {}};
-  std::vector<rules::Rule> list;
-  list.reserve(entries.size());
-  for (const auto& e : entries) {
-    list.push_back(e.rule);
-    if (auto w = redirect_warning(e.id, e.rule)) added.warnings.push_back(std::move(*w));
-  }
+  for (std::size_t i = 0; i < list.size(); ++i)
+    if (auto w = redirect_warning(ids[i], list[i])) added.warnings.push_back(std::move(*w));
   for (const auto& w : rules::lint_rule(list, at))
     added.warnings.push_back(
-        fmt::format("rule id {} can never match: rule id {} matches every packet it would",
-                    entries[w.rule_index].id, entries[w.covered_by].id));
+        fmt::format("rule id {} can never match: rule id {} matches every packet it would", ids[w.rule_index],
+                    ids[w.covered_by]));
   if (rule.limit)
     if (auto w = rules::limit_depth_warning(list)) added.warnings.push_back(std::move(*w));
 
+  std::vector<cls::RuleEntry> entries;
+  entries.reserve(list.size());
+  for (std::size_t i = 0; i < list.size(); ++i) entries.push_back({ids[i], std::move(list[i])});
   const xdpguard_ruleset_hdr record = cur.record;
   XG_CHECK(install(entries, cur.record.default_action, {id}, cur.classifier ? &record : nullptr));
   return added;
@@ -376,16 +401,11 @@ Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<
 Result<void> Guard::delete_rule(std::uint32_t id) {
   auto lk = XG_TRY(lock());
   auto cur = XG_TRY(installed());
-  std::vector<cls::RuleEntry> entries;
-  bool found = false;
-  for (const auto& r : cur.rules) {
-    if (r.id == id)
-      found = true;
-    else
-      entries.push_back({r.id, r.rule});
-  }
-  if (!found) return fail(ENOENT, "no rule with id {}", id);
-  return install(entries, cur.record.default_action, {}, cur.classifier ? &cur.record : nullptr);
+  auto it = std::find_if(cur.rules.begin(), cur.rules.end(), [&](const RuleRecord& r) { return r.id == id; });
+  if (it == cur.rules.end()) return fail(ENOENT, "no rule with id {}", id);
+  cur.rules.erase(it);
+  return install(take_entries(cur.rules), cur.record.default_action, {},
+                 cur.classifier ? &cur.record : nullptr);
 }
 
 Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::string>& texts) {
@@ -437,9 +457,7 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
 Result<void> Guard::set_default_action(std::uint32_t action) {
   auto lk = XG_TRY(lock());
   auto cur = XG_TRY(installed());
-  std::vector<cls::RuleEntry> entries;
-  for (const auto& r : cur.rules) entries.push_back({r.id, r.rule});
-  return install(entries, action);
+  return install(take_entries(cur.rules), action);
 }
 
 namespace {
