@@ -271,7 +271,9 @@ std::vector<std::uint8_t> frame(const Want& w, Stream& b) {
     f.resize(l3 + 20, 0);
     f[l3] = 0x45;
     put16(f, l3 + 2, static_cast<std::uint16_t>(20 + l4.size()));
-    if (w.frag) put16(f, l3 + 6, static_cast<std::uint16_t>(0x2000 | (1 + b.byte())));  // MF, offset > 0
+    // MF, offset >= 2 (8-byte units): a fragment at offset 1 is unsafe
+    // (RFC 1858), dropped before the rules (docs/parsing.md)
+    if (w.frag) put16(f, l3 + 6, static_cast<std::uint16_t>(0x2000 | (2 + b.byte())));
     f[l3 + 8] = 64, f[l3 + 9] = w.proto;
     std::memcpy(&f[l3 + 12], w.saddr.data(), 4);
     std::memcpy(&f[l3 + 16], w.daddr.data(), 4);
@@ -283,8 +285,8 @@ std::vector<std::uint8_t> frame(const Want& w, Stream& b) {
     f[l3 + 6] = w.frag ? 44 : w.proto, f[l3 + 7] = 64;
     std::memcpy(&f[l3 + 8], w.saddr.data(), 16);
     std::memcpy(&f[l3 + 24], w.daddr.data(), 16);
-    if (w.frag)
-      f.insert(f.end(), {w.proto, 0, 0, static_cast<std::uint8_t>(8 | (b.byte() & 0xf0)), 1, 2, 3, 4});
+    if (w.frag)  // offset 2 + 4k (8-byte units: offset 1 is unsafe, as for IPv4), the last fragment
+      f.insert(f.end(), {w.proto, 0, 0, static_cast<std::uint8_t>(0x10 | (b.byte() & 0xe0)), 1, 2, 3, 4});
   }
   f.insert(f.end(), l4.begin(), l4.end());
   return f;
