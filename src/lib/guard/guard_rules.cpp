@@ -367,17 +367,11 @@ Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<
   list.reserve(n + 1);
   ids.reserve(n + 1);
   for (auto& r : cur.rules) {
-    if (list.size() == at) {
-      list.push_back(rule);
-      ids.push_back(id);
-    }
     list.push_back(std::move(r.rule));
     ids.push_back(r.id);
   }
-  if (at == n) {
-    list.push_back(rule);
-    ids.push_back(id);
-  }
+  list.insert(list.begin() + static_cast<std::ptrdiff_t>(at), rule);
+  ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(at), id);
 
   // The linter's word on the new rule set, before it goes live.
   AddedRule added{id, {}};
