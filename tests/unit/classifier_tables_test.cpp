@@ -36,10 +36,10 @@ std::uint32_t mask4(unsigned len) { return len == 0 ? 0 : ~0u << (32 - len); }
 // The list the trie gives an address (host order).
 const List& walk(const Trie4& t, std::uint32_t addr) {
   const Trie4::Entry* e = &t.level1().at(addr >> 16);
-  if (e->child >= 0) e = &t.node_list().at(static_cast<std::size_t>(e->child))[(addr >> 8) & 255];
-  if (e->child >= 0) e = &t.node_list().at(static_cast<std::size_t>(e->child))[addr & 255];
-  EXPECT_LT(e->child, 0) << "a third level";
-  return e->list;
+  if (e->child() >= 0) e = &t.node_list().at(static_cast<std::size_t>(e->child()))[(addr >> 8) & 255];
+  if (e->child() >= 0) e = &t.node_list().at(static_cast<std::size_t>(e->child()))[addr & 255];
+  EXPECT_LT(e->child(), 0) << "a third level";
+  return t.list(*e);
 }
 
 // A deep copy of a trie's state, for "refusal changes nothing".
@@ -50,10 +50,10 @@ struct TrieState {
 };
 TrieState state(const Trie4& t) {
   TrieState s;
-  for (const auto& e : t.level1()) s.l1.emplace_back(e.child, e.list);
+  for (const auto& e : t.level1()) s.l1.emplace_back(e.child(), t.list(e));
   for (const auto& n : t.node_list()) {
     s.nodes.emplace_back();
-    for (const auto& e : n) s.nodes.back().emplace_back(e.child, e.list);
+    for (const auto& e : n) s.nodes.back().emplace_back(e.child(), t.list(e));
   }
   return s;
 }
@@ -63,7 +63,7 @@ TEST(ClassifierTables, Trie4SlashEightFillsLevelOne) {
   ASSERT_TRUE(t.add(ip4(10, 0, 0, 0), 8, 0));
   EXPECT_EQ(t.nodes(), 0u);
   for (std::uint32_t i = 0; i < 65536; ++i)
-    ASSERT_EQ(t.level1()[i].list, ((i >> 8) == 10 ? List{0} : List{})) << i;
+    ASSERT_EQ(t.list(t.level1()[i]), ((i >> 8) == 10 ? List{0} : List{})) << i;
   EXPECT_FALSE(t.add(ip4(10, 0, 0, 0), 7, 1));  // shorter than kMinLen
   EXPECT_FALSE(t.add(ip4(10, 0, 0, 0), 33, 1));
   EXPECT_EQ(t.nodes(), 0u);
@@ -75,15 +75,16 @@ TEST(ClassifierTables, Trie4SplitsCopyLists) {
   ASSERT_TRUE(t.add(ip4(10, 1, 2, 0), 24, 1));
   ASSERT_EQ(t.nodes(), 1u);
   const auto& e1 = t.level1()[ip4(10, 1, 0, 0) >> 16];
-  ASSERT_GE(e1.child, 0);
-  EXPECT_TRUE(e1.list.empty());
-  const auto& n2 = t.node_list()[static_cast<std::size_t>(e1.child)];
-  for (std::uint32_t i = 0; i < 256; ++i) EXPECT_EQ(n2[i].list, (i == 2 ? List{0, 1} : List{0})) << i;
+  ASSERT_GE(e1.child(), 0);
+  EXPECT_TRUE(t.list(e1).empty());
+  const auto& n2 = t.node_list()[static_cast<std::size_t>(e1.child())];
+  for (std::uint32_t i = 0; i < 256; ++i) EXPECT_EQ(t.list(n2[i]), (i == 2 ? List{0, 1} : List{0})) << i;
   ASSERT_TRUE(t.add(ip4(10, 1, 2, 128), 25, 2));
   ASSERT_EQ(t.nodes(), 2u);
-  ASSERT_GE(n2[2].child, 0);
-  const auto& n3 = t.node_list()[static_cast<std::size_t>(n2[2].child)];
-  for (std::uint32_t i = 0; i < 256; ++i) EXPECT_EQ(n3[i].list, (i >= 128 ? List{0, 1, 2} : List{0, 1})) << i;
+  ASSERT_GE(n2[2].child(), 0);
+  const auto& n3 = t.node_list()[static_cast<std::size_t>(n2[2].child())];
+  for (std::uint32_t i = 0; i < 256; ++i)
+    EXPECT_EQ(t.list(n3[i]), (i >= 128 ? List{0, 1, 2} : List{0, 1})) << i;
   // A shorter prefix added later is pushed down into the existing nodes.
   ASSERT_TRUE(t.add(ip4(10, 0, 0, 0), 15, 3));
   EXPECT_EQ(walk(t, ip4(10, 1, 2, 200)), (List{0, 1, 2, 3}));

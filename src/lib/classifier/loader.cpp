@@ -134,9 +134,9 @@ Result<BtfPtr> functions_btf(const std::vector<FunctionInfo>& fns, std::vector<b
 
 }  // namespace
 
-Result<Compiled> compile(const std::vector<RuleEntry>& rules, std::uint32_t default_action,
+Result<Compiled> compile(std::vector<RuleEntry> rules, std::uint32_t default_action,
                          const CompileContext& ctx) {
-  auto plan = XG_TRY(make_plan(rules, default_action, ctx));
+  auto plan = XG_TRY(make_plan(std::move(rules), default_action, ctx));
   auto tables = XG_TRY(build_tables(plan));
   auto program = XG_TRY(emit_classifier(plan, tables));
   return Compiled{std::move(plan), std::move(tables), std::move(program)};

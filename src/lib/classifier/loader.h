@@ -29,7 +29,7 @@ struct Compiled {
   Tables tables;
   Program program;
 };
-[[nodiscard]] Result<Compiled> compile(const std::vector<RuleEntry>& rules, std::uint32_t default_action,
+[[nodiscard]] Result<Compiled> compile(std::vector<RuleEntry> rules, std::uint32_t default_action,
                                        const CompileContext& ctx);
 
 // A loaded classifier. The program holds its own references to its maps.

@@ -192,7 +192,7 @@ bool group_applies(const Group& g, const ClassKey& k) {
   return !(k.frag && g.all_l4);
 }
 
-Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t default_action,
+Result<Plan> make_plan(std::vector<RuleEntry> entries, std::uint32_t default_action,
                        const CompileContext& ctx) {
   if (entries.size() > XDPGUARD_MAX_RULES)
     return fail(E2BIG, "{} rules, the limit is {}", entries.size(), XDPGUARD_MAX_RULES);
@@ -206,7 +206,7 @@ Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t defa
   std::size_t blocks = 0;
   plan.rules.reserve(entries.size());
   for (std::uint32_t pos = 0; pos < entries.size(); ++pos) {
-    const auto& e = entries[pos];
+    auto& e = entries[pos];
     auto where = [&](std::string_view what) {
       return fmt::format("rule {} (id {}): {}", pos + 1, e.id, what);
     };
@@ -216,12 +216,13 @@ Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t defa
     id_used[e.id] = true;
     CompiledRule c;
     c.id = e.id;
-    c.rule = e.rule;
-    c.action = xdp_action(e.rule.action);
-    if (e.rule.action == Action::RedirectXsk)
+    c.rule = std::move(e.rule);  // the plan keeps the rules: moved, not copied
+    const auto& rule = c.rule;
+    c.action = xdp_action(rule.action);
+    if (rule.action == Action::RedirectXsk)
       return fail(ENOTSUP, "{}", where("redirect xsk: AF_XDP sockets are not supported yet"));
-    if (e.rule.action == Action::RedirectDev) {
-      auto idx = ctx.ifindex ? ctx.ifindex(e.rule.redirect_dev) : std::nullopt;
+    if (rule.action == Action::RedirectDev) {
+      auto idx = ctx.ifindex ? ctx.ifindex(rule.redirect_dev) : std::nullopt;
       if (idx) {
         c.ifindex = static_cast<std::uint32_t>(*idx);
       } else {
@@ -231,16 +232,16 @@ Result<Plan> make_plan(const std::vector<RuleEntry>& entries, std::uint32_t defa
         c.target_missing = true;
       }
     }
-    if (e.rule.limit && e.rule.limit->block_seconds && ++blocks > XDPGUARD_MAX_BLOCK_RULES)
+    if (rule.limit && rule.limit->block_seconds && ++blocks > XDPGUARD_MAX_BLOCK_RULES)
       return fail(E2BIG, "{}",
                   where(fmt::format("more than {} rules with block (each costs every packet a lookup "
                                     "while blocks hold)",
                                     XDPGUARD_MAX_BLOCK_RULES)));
-    if (e.rule.log) c.log = log_threshold(*e.rule.log);
-    c.family = e.rule.family == Family::V4 ? 4 : e.rule.family == Family::V6 ? 6 : 0;
-    c.l4 = e.rule.sport || e.rule.dport || e.rule.flags_mask;
+    if (rule.log) c.log = log_threshold(*rule.log);
+    c.family = rule.family == Family::V4 ? 4 : rule.family == Family::V6 ? 6 : 0;
+    c.l4 = rule.sport || rule.dport || rule.flags_mask;
     for (Field f : {Field::Saddr, Field::Daddr}) {
-      const auto& a = addr_of(e.rule, f);
+      const auto& a = addr_of(rule, f);
       if (!a || a->prefix) continue;
       auto idx = ctx.set_index ? ctx.set_index(a->set) : std::nullopt;
       if (!idx) return fail(ENOENT, "{}", where(fmt::format("no set named @{}", a->set)));

@@ -123,7 +123,7 @@ struct Plan {
 // with `block`, rule ids out of range or repeated. A `redirect dev` to an
 // interface that does not exist is no error here: its packets are dropped
 // (Guard refuses such a rule when it is added).
-[[nodiscard]] Result<Plan> make_plan(const std::vector<RuleEntry>& rules, std::uint32_t default_action,
+[[nodiscard]] Result<Plan> make_plan(std::vector<RuleEntry> rules, std::uint32_t default_action,
                                      const CompileContext& ctx);
 
 // Does group g hold rules that can match packets of class k?

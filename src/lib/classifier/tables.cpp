@@ -136,19 +136,27 @@ Result<Built> build_group(const Plan& plan, const Group& g) {
       std::vector<std::int64_t> renum(nodes.size(), -1);
       std::vector<std::size_t> level2, level3;
       for (const auto& e : t.level1())
-        if (e.child >= 0) {
-          renum[static_cast<std::size_t>(e.child)] = static_cast<std::int64_t>(level2.size());
-          level2.push_back(static_cast<std::size_t>(e.child));
+        if (e.child() >= 0) {
+          renum[static_cast<std::size_t>(e.child())] = static_cast<std::int64_t>(level2.size());
+          level2.push_back(static_cast<std::size_t>(e.child()));
         }
       for (std::size_t n : level2)
         for (const auto& e : nodes[n])
-          if (e.child >= 0) {
-            renum[static_cast<std::size_t>(e.child)] = static_cast<std::int64_t>(level3.size());
-            level3.push_back(static_cast<std::size_t>(e.child));
+          if (e.child() >= 0) {
+            renum[static_cast<std::size_t>(e.child())] = static_cast<std::int64_t>(level3.size());
+            level3.push_back(static_cast<std::size_t>(e.child()));
           }
+      // The group's list number of each of the trie's lists, looked up once.
+      std::vector<std::uint32_t> list_id(t.pool_size(), ~0u);
+      auto list_of = [&](const Trie4::Entry& e) {
+        std::uint32_t& id = list_id[e.list()];
+        if (id == ~0u) id = b.lists.id(t.list(e));
+        return id;
+      };
       auto entry = [&](const Trie4::Entry& e) -> std::uint32_t {
-        return e.child >= 0 ? kTrieNode | static_cast<std::uint32_t>(renum[static_cast<std::size_t>(e.child)])
-                            : b.lists.id(e.list);
+        return e.child() >= 0
+                   ? kTrieNode | static_cast<std::uint32_t>(renum[static_cast<std::size_t>(e.child())])
+                   : list_of(e);
       };
       b.index.resize(65536 * 4);
       for (std::size_t i = 0; i < 65536; ++i) put(b.index, 4 * i, entry(t.level1()[i]));
@@ -159,7 +167,7 @@ Result<Built> build_group(const Plan& plan, const Group& g) {
       b.nodes3.resize(level3.size() * kTrieNode3Bytes);
       for (std::size_t n = 0; n < level3.size(); ++n)
         for (std::size_t i = 0; i < 256; ++i) {
-          std::uint32_t id = b.lists.id(nodes[level3[n]][i].list);
+          std::uint32_t id = list_of(nodes[level3[n]][i]);
           if (id > 0xffff) return fail(E2BIG, "a trie needs more than 65,535 candidate lists");
           put(b.nodes3, n * kTrieNode3Bytes + 2 * i, static_cast<std::uint16_t>(id));
         }
@@ -228,30 +236,41 @@ std::uint64_t hash6(const std::array<std::uint32_t, 4>& key, unsigned words, con
 
 // ---- Trie4 -------------------------------------------------------------------
 
+static_assert(sizeof(Trie4::Entry) == 4);
+
 Trie4::Trie4() : l1_(65536) {}
 
 std::size_t Trie4::fill(const Entry& e) const {
-  if (e.child < 0) return e.list.size();
+  if (e.child() < 0) return pool_[e.list()].size();
   std::size_t m = 0;
-  for (const auto& c : nodes_[static_cast<std::size_t>(e.child)]) m = std::max(m, fill(c));
+  for (const auto& c : nodes_[static_cast<std::size_t>(e.child())]) m = std::max(m, fill(c));
   return m;
 }
 
 void Trie4::add_to(Entry& e, std::uint32_t rec) {
-  if (e.child < 0) {
-    e.list.push_back(rec);
+  if (e.child() >= 0) {
+    for (auto& c : nodes_[static_cast<std::size_t>(e.child())]) add_to(c, rec);
     return;
   }
-  for (auto& c : nodes_[static_cast<std::size_t>(e.child)]) add_to(c, rec);
+  auto [it, fresh] = appended_.try_emplace(e.list(), 0);
+  if (fresh) {
+    const auto& from = pool_[e.list()];
+    std::vector<std::uint32_t> l;
+    l.reserve(from.size() + 1);
+    l.assign(from.begin(), from.end());
+    l.push_back(rec);
+    it->second = static_cast<std::uint32_t>(pool_.size());
+    pool_.push_back(std::move(l));
+  }
+  e.set_list(it->second);
 }
 
 std::int32_t Trie4::split(Entry& e) {
   nodes_.emplace_back();
   auto& node = nodes_.back();
-  for (auto& c : node) c.list = e.list;
-  e.list.clear();
-  e.child = static_cast<std::int32_t>(nodes_.size() - 1);
-  return e.child;
+  for (auto& c : node) c = e;
+  e.set_child(static_cast<std::uint32_t>(nodes_.size() - 1));
+  return e.child();
 }
 
 bool Trie4::add(std::uint32_t addr, unsigned len, std::uint32_t rec) {
@@ -262,48 +281,49 @@ bool Trie4::add(std::uint32_t addr, unsigned len, std::uint32_t rec) {
   Entry& e1 = l1_[i1];
   if (len <= 16) {
     for (std::uint32_t i = i1; i < i1 + (1u << (16 - len)); ++i) fullest = std::max(fullest, fill(l1_[i]));
-  } else if (e1.child < 0) {
-    fullest = e1.list.size();
+  } else if (e1.child() < 0) {
+    fullest = pool_[e1.list()].size();
     new_nodes = len > 24 ? 2 : 1;
   } else {
-    auto& n2 = nodes_[static_cast<std::size_t>(e1.child)];
+    auto& n2 = nodes_[static_cast<std::size_t>(e1.child())];
     if (len <= 24) {
       for (std::uint32_t i = i2; i < i2 + (1u << (24 - len)); ++i) fullest = std::max(fullest, fill(n2[i]));
-    } else if (n2[i2].child < 0) {
-      fullest = n2[i2].list.size();
+    } else if (n2[i2].child() < 0) {
+      fullest = pool_[n2[i2].list()].size();
       new_nodes = 1;
     } else {
-      auto& n3 = nodes_[static_cast<std::size_t>(n2[i2].child)];
+      auto& n3 = nodes_[static_cast<std::size_t>(n2[i2].child())];
       for (std::uint32_t i = i3; i < i3 + (1u << (32 - len)); ++i)
-        fullest = std::max(fullest, n3[i].list.size());
+        fullest = std::max(fullest, pool_[n3[i].list()].size());
     }
   }
   std::size_t new2 = 0, new3 = 0;
-  if (len > 16 && e1.child < 0) new2 = 1;
+  if (len > 16 && e1.child() < 0) new2 = 1;
   if (new_nodes > new2) new3 = 1;
   if (fullest + 1 > kMaxCandidates ||
       bytes() + new2 * kTrieNode2Bytes + new3 * kTrieNode3Bytes > kMaxTrieBytes)
     return false;
 
+  appended_.clear();
   if (len <= 16) {
     for (std::uint32_t i = i1; i < i1 + (1u << (16 - len)); ++i) add_to(l1_[i], rec);
     return true;
   }
-  if (e1.child < 0) {
+  if (e1.child() < 0) {
     split(e1);
     ++n2_;
   }
-  auto& n2 = nodes_[static_cast<std::size_t>(e1.child)];
+  auto& n2 = nodes_[static_cast<std::size_t>(e1.child())];
   if (len <= 24) {
     for (std::uint32_t i = i2; i < i2 + (1u << (24 - len)); ++i) add_to(n2[i], rec);
     return true;
   }
-  if (n2[i2].child < 0) {
+  if (n2[i2].child() < 0) {
     split(n2[i2]);
     ++n3_;
   }
-  auto& n3 = nodes_[static_cast<std::size_t>(n2[i2].child)];
-  for (std::uint32_t i = i3; i < i3 + (1u << (32 - len)); ++i) n3[i].list.push_back(rec);
+  auto& n3 = nodes_[static_cast<std::size_t>(n2[i2].child())];
+  for (std::uint32_t i = i3; i < i3 + (1u << (32 - len)); ++i) add_to(n3[i], rec);
   return true;
 }
 

@@ -240,7 +240,9 @@ Result<Guard> Guard::from_program(const GuardProgram& prog) {
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
   xdpguard_meta meta{};
   meta.abi_version = XDPGUARD_ABI_VERSION;
+#ifdef XDPGUARD_TEST_CLOCK
   if (prog.config().fake_clock) meta.flags |= XDPGUARD_META_FAKE_CLOCK;
+#endif
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;
   XG_CHECK_CTX(g.install({}, prog.config().default_action), "install rules");
@@ -295,7 +297,9 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
   std::strncpy(meta.ifname, iface.name.c_str(), sizeof(meta.ifname) - 1);
   // Until the program is live and its id and mode are written here.
   meta.flags |= XDPGUARD_META_SETUP_PENDING;
+#ifdef XDPGUARD_TEST_CLOCK
   if (cfg.fake_clock) meta.flags |= XDPGUARD_META_FAKE_CLOCK;
+#endif
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;

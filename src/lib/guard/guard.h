@@ -51,7 +51,11 @@ struct GuardConfig {
   // the kernel keeps (LRU maps, fixed at attach); tests drive the clock.
   std::uint32_t limit_buckets = 65536;
   std::uint32_t block_entries = 16384;
+#ifdef XDPGUARD_TEST_CLOCK
+  // The limiter's clock is xg_ddos.fake_now, set by set_fake_now (a build
+  // with the tests only: the product has no way to stop its clock).
   bool fake_clock = false;
+#endif
   // Per-protocol counters for flood detection (docs/telemetry.md); off
   // only for the benchmark's baseline (the parser without them).
   bool flood_counters = true;
@@ -275,8 +279,10 @@ class Guard {
   [[nodiscard]] Result<void> reset_ddos_state();
   // The clock the kernel side uses (CLOCK_MONOTONIC, or the test clock).
   [[nodiscard]] Result<std::uint64_t> ddos_now() const;
+#ifdef XDPGUARD_TEST_CLOCK
   // Test clock (only with GuardConfig::fake_clock): sets the kernel's "now".
   [[nodiscard]] Result<void> set_fake_now(std::uint64_t ns);
+#endif
 
   // The SYN proxy (guard_synproxy.cpp, docs/ddos.md): its settings and
   // state as xg_synproxy says.
@@ -299,7 +305,7 @@ class Guard {
   // that are new in it) and swaps it in; on failure nothing has changed.
   // `record`: the record of the rule set in force, when the caller has read
   // it under the lock (else it is read here).
-  [[nodiscard]] Result<void> install(const std::vector<cls::RuleEntry>& entries, std::uint32_t default_action,
+  [[nodiscard]] Result<void> install(std::vector<cls::RuleEntry> entries, std::uint32_t default_action,
                                      const std::vector<std::uint32_t>& fresh = {},
                                      const xdpguard_ruleset_hdr* record = nullptr);
   [[nodiscard]] Result<cls::CompileContext> compile_context() const;

@@ -271,10 +271,11 @@ Result<void> Guard::add_counters(std::vector<RuleRecord>& out) const {
 
 Result<std::uint32_t> Guard::default_action() const { return XG_TRY(installed()).record.default_action; }
 
-Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries, std::uint32_t default_action,
+Result<void> Guard::install(std::vector<cls::RuleEntry> entries, std::uint32_t default_action,
                             const std::vector<std::uint32_t>& fresh, const xdpguard_ruleset_hdr* record) {
   auto ctx = XG_TRY(compile_context());
-  auto compiled = XG_TRY(cls::compile(entries, default_action, ctx));
+  const std::size_t nrules = entries.size();
+  auto compiled = XG_TRY(cls::compile(std::move(entries), default_action, ctx));
   std::optional<xdpguard_ruleset_hdr> in_force;
   if (record) {
     in_force = *record;
@@ -314,9 +315,8 @@ Result<void> Guard::install(const std::vector<cls::RuleEntry>& entries, std::uin
     return fail_errno(errno, "install classifier");
   fault_point("rules-installed");
   const auto& h = loaded.record;
-  spdlog::debug("installed {} rules: {} groups, {} instructions ({} verified, {} us), {} table bytes",
-                entries.size(), compiled.plan.groups.size(), h.insns, h.verified_insns, h.load_us,
-                h.table_bytes);
+  spdlog::debug("installed {} rules: {} groups, {} instructions ({} verified, {} us), {} table bytes", nrules,
+                compiled.plan.groups.size(), h.insns, h.verified_insns, h.load_us, h.table_bytes);
   return {};
 }
 
@@ -388,7 +388,7 @@ Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<
   entries.reserve(list.size());
   for (std::size_t i = 0; i < list.size(); ++i) entries.push_back({ids[i], std::move(list[i])});
   const xdpguard_ruleset_hdr record = cur.record;
-  XG_CHECK(install(entries, cur.record.default_action, {id}, cur.classifier ? &record : nullptr));
+  XG_CHECK(install(std::move(entries), cur.record.default_action, {id}, cur.classifier ? &record : nullptr));
   return added;
 }
 
@@ -410,8 +410,8 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
   for (std::size_t i = 0; i < texts.size(); ++i) {
     auto r = rules::parse_rule(texts[i]);
     if (!r) return tl::unexpected(std::move(r.error()).context(fmt::format("rule {}", i + 1)));
-    parsed.push_back(*r);
     canon.push_back(rules::to_string(*r));
+    parsed.push_back(std::move(*r));
   }
   auto lk = XG_TRY(lock());
   auto cur = XG_TRY(installed());
@@ -442,9 +442,10 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
       XG_CHECK_CTX(check_redirect_target(parsed[i]), fmt::format("rule {}", i + 1));
       ids[i] = fresh[k++];
     }
-    entries.push_back({ids[i], parsed[i]});
+    entries.push_back({ids[i], std::move(parsed[i])});
   }
-  XG_CHECK(install(entries, cur.record.default_action, fresh, cur.classifier ? &cur.record : nullptr));
+  XG_CHECK(
+      install(std::move(entries), cur.record.default_action, fresh, cur.classifier ? &cur.record : nullptr));
   return ids;
 }
 
