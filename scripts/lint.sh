@@ -13,8 +13,7 @@ build=${1:?usage: scripts/lint.sh BUILD_DIR [FUZZ_BUILD_DIR]}
 fuzz_build=${2:-$build-san}
 cd "$(dirname "$0")/.."
 fmt=clang-format-19
-tidy=run-clang-tidy-19
-for tool in "$fmt" "$tidy" clang-tidy-19; do
+for tool in "$fmt" clang-tidy-19; do
   command -v "$tool" >/dev/null || { echo "lint: $tool not found (scripts/setup.sh installs it)" >&2; exit 1; }
 done
 [[ -f $build/compile_commands.json ]] || { echo "lint: $build/compile_commands.json missing (configure first)" >&2; exit 1; }
@@ -31,10 +30,10 @@ done
 
 mapfile -t sources < <(git ls-files '*.cpp' '*.h' | grep -v '^bpf/' | grep -v '\.bpf\.')
 # tests/layering holds a file that must not compile (the layering gate).
-# The product's code gets every check of .clang-tidy; the tests' and the
-# benchmarks' code every check but the path-sensitive analyzer
-# (clang-analyzer-*), which costs two to four times the rest of clang-tidy
-# and was two thirds of `make test`'s critical path.
+# The product's code gets every check of .clang-tidy; the harnesses' code
+# (tests, benchmarks, fuzz targets) every check but the path-sensitive
+# analyzer (clang-analyzer-*), which costs two to four times the rest of
+# clang-tidy and was two thirds of `make test`'s critical path.
 mapfile -t units < <(printf '%s\n' "${sources[@]}" | grep '\.cpp$' | grep -E '^(src|examples)/')
 mapfile -t harness_units < <(printf '%s\n' "${sources[@]}" | grep '\.cpp$' | grep -E '^(tests|bench)/' |
   grep -v '^tests/layering/')
@@ -46,27 +45,37 @@ if ! "$fmt" --dry-run --Werror "${sources[@]}"; then
   status=1
 fi
 
-# One clang-tidy pass per compilation database: the fuzz targets are only in
-# the fuzz build, checked when it exists.
+# Every file with its compilation database (the fuzz targets are only in
+# the fuzz build, checked when it exists) and its checks, the largest first:
+# the JOBS (2) clang-tidy processes then end together, instead of one
+# waiting out the other's last big file at the end of each of three passes.
 mapfile -t fuzz_units < <(git ls-files 'fuzz/*.cpp')
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-tidy_pass() {  # DB_DIR EXTRA_CHECKS FILES...
-  local db=$1 checks=$2 extra=()
+[[ -f $fuzz_build/compile_commands.json ]] || fuzz_units=()
+tasks=()
+add_tasks() {  # DB CHECKS(- for .clang-tidy's) FILES...: the size, the analyzer's 3x, is the cost
+  local db=$1 checks=$2 f weight=1
   shift 2
-  [[ -n $checks ]] && extra=(-checks="$checks")
-  echo "lint: clang-tidy on $# files ($db${checks:+, checks $checks})"
-  # libbpf's LIBBPF_OPTS() names only some fields of the options it makes:
-  # clang 19 warns of that in C++ (-Wextra, an error with -Werror) where
-  # the g++ the project builds with does not.
-  "$tidy" -clang-tidy-binary clang-tidy-19 -p "$db" "${extra[@]}" \
-    -extra-arg=-Wno-missing-designated-field-initializers -quiet -j "${JOBS:-2}" "$@" >>"$log" 2>&1
+  [[ $checks == - ]] && weight=3
+  for f; do tasks+=("$(($(stat -c %s "$f") * weight)) $db $checks $PWD/$f"); done
 }
-tidy_pass "$build" "" "${units[@]}"
-tidy_pass "$build" "-clang-analyzer-*" "${harness_units[@]}"
-if [[ -f $fuzz_build/compile_commands.json && ${#fuzz_units[@]} -gt 0 ]]; then
-  tidy_pass "$fuzz_build" "" "${fuzz_units[@]}"
-fi
+add_tasks "$build" - "${units[@]}"
+add_tasks "$build" "-clang-analyzer-*" "${harness_units[@]}"
+add_tasks "$fuzz_build" "-clang-analyzer-*" "${fuzz_units[@]}"
+echo "lint: clang-tidy on ${#units[@]} product files (every check), ${#harness_units[@]} test and" \
+  "benchmark files and ${#fuzz_units[@]} fuzz targets (no clang-analyzer-*)"
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+# libbpf's LIBBPF_OPTS() names only some fields of the options it makes:
+# clang 19 warns of that in C++ (-Wextra, an error with -Werror) where the
+# g++ the project builds with does not.
+printf '%s\n' "${tasks[@]}" | sort -nr | cut -d' ' -f2- | nl -w1 -s' ' |
+  xargs -P "${JOBS:-2}" -L1 bash -c '
+    n=$1 db=$2 checks=$3 file=$4 extra=()
+    [[ $checks == - ]] || extra=(-checks="$checks")
+    clang-tidy-19 -p "$db" "${extra[@]}" -extra-arg=-Wno-missing-designated-field-initializers \
+      -quiet "$file" >"$0/$n.log" 2>&1 || true' "$logs"
+log=$logs/all
+cat "$logs"/*.log >"$log"
 # Findings in our files; the analyzer also reports paths ending in generated
 # skeleton code under a build tree, which is not ours to fix.
 findings=$(grep -E '^/[^:]+:[0-9]+:[0-9]+: (warning|error):' "$log" | grep -v "^$PWD/build" |
