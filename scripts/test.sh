@@ -69,9 +69,9 @@ summary() {
   printf '  %-24s %5d s\n' "total" $(($(date +%s) - start))
 }
 
-# Debug info: line tables only (-g1: stack traces and sanitizer reports
-# still name file:line). Full -g was 45% of the compile time of a CLI file
-# under g++, and the build is the first phase of every CI run. The sanitizer
+# The Makefile's CONFIGURE and SAN_CONFIGURE: debug info as line tables
+# only (-g1: stack traces and sanitizer reports still name file:line; full
+# -g was 45% of the compile time of a CLI file under g++), the sanitizer
 # build at -O1, as ASan and libFuzzer recommend.
 configure() {
   cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" "${cmake_flags[@]}" \
