@@ -366,15 +366,17 @@ std::size_t Tables::bytes() const {
 Result<Tables> build_tables(const Plan& plan) {
   Tables out;
   out.groups.resize(plan.groups.size());
+  // Each group's tables and the layout of its regions (offsets from the
+  // group's start) first; then where each group goes (first fit in group
+  // order: a blob holds whole groups); then each blob allocated once and
+  // every region written straight into it.
   std::vector<Built> built(plan.groups.size());
-  std::vector<std::vector<std::uint8_t>> chunks(plan.groups.size());
   for (std::size_t gi = 0; gi < plan.groups.size(); ++gi) {
     const Group& g = plan.groups[gi];
     if (g.kind == GroupKind::Chain) continue;
     built[gi] = XG_TRY(build_group(plan, g));
     auto& b = built[gi];
     auto& t = b.t;
-    // The group's regions, one after the other, offsets from the chunk's start.
     std::size_t at = 0;
     auto region = [&](std::uint32_t& off, std::size_t size) {
       off = static_cast<std::uint32_t>(at);
@@ -389,11 +391,38 @@ Result<Tables> build_tables(const Plan& plan) {
       return fail(E2BIG, "the tables of group {} ({} rules) take {} bytes; one group may take {}", gi,
                   g.rules.size(), at, kMaxBlobBytes);
     t.bytes = static_cast<std::uint32_t>(at);
-    auto& c = chunks[gi];
-    c.assign(at, 0);
-    std::memcpy(c.data() + t.index_off, b.index.data(), b.index.size());
-    if (!b.nodes2.empty()) std::memcpy(c.data() + t.nodes2_off, b.nodes2.data(), b.nodes2.size());
-    if (!b.nodes3.empty()) std::memcpy(c.data() + t.nodes3_off, b.nodes3.data(), b.nodes3.size());
+  }
+  std::vector<std::size_t> blob_of(built.size(), 0), blob_bytes;
+  for (std::size_t gi = 0; gi < built.size(); ++gi) {
+    const std::size_t size = built[gi].t.bytes;
+    if (size == 0) continue;
+    std::size_t k = 0;
+    while (k < blob_bytes.size() && blob_bytes[k] + size > kMaxBlobBytes) ++k;
+    if (k == blob_bytes.size()) blob_bytes.push_back(0);
+    blob_of[gi] = k;
+    blob_bytes[k] += size;
+  }
+  out.blobs.resize(blob_bytes.size());
+  std::vector<std::size_t> fill(blob_bytes.size(), 0);
+  for (std::size_t k = 0; k < blob_bytes.size(); ++k) out.blobs[k].resize(blob_bytes[k]);
+  for (std::size_t gi = 0; gi < built.size(); ++gi) {
+    auto& b = built[gi];
+    if (b.t.bytes == 0) continue;
+    const Group& g = plan.groups[gi];
+    const std::size_t k = blob_of[gi];
+    auto& c = out.blobs[k];
+    auto t = b.t;
+    t.blob = static_cast<std::uint32_t>(k);
+    const auto base = static_cast<std::uint32_t>(fill[k]);
+    fill[k] += t.bytes;
+    for (auto* off : {&t.index_off, &t.nodes2_off, &t.nodes3_off, &t.lists_off, &t.recs_off}) *off += base;
+    out.groups[gi] = t;
+    auto copy = [&](std::uint32_t off, const std::vector<std::uint8_t>& v) {
+      if (!v.empty()) std::memcpy(c.data() + off, v.data(), v.size());
+    };
+    copy(t.index_off, b.index);
+    copy(t.nodes2_off, b.nodes2);
+    copy(t.nodes3_off, b.nodes3);
     const auto& lists = b.lists.lists();
     for (std::size_t i = 0; i < lists.size(); ++i) {
       CandidateList l{};
@@ -433,30 +462,7 @@ Result<Tables> build_tables(const Plan& plan) {
         put(c, off, r);
       }
     }
-  }
-  // Chunks into blobs, first fit in group order (a blob holds whole groups):
-  // where each goes first, then each blob allocated once and filled.
-  std::vector<std::size_t> blob_of(chunks.size(), 0), blob_bytes;
-  for (std::size_t gi = 0; gi < chunks.size(); ++gi) {
-    if (chunks[gi].empty()) continue;
-    std::size_t k = 0;
-    while (k < blob_bytes.size() && blob_bytes[k] + chunks[gi].size() > kMaxBlobBytes) ++k;
-    if (k == blob_bytes.size()) blob_bytes.push_back(0);
-    blob_of[gi] = k;
-    blob_bytes[k] += chunks[gi].size();
-  }
-  out.blobs.resize(blob_bytes.size());
-  for (std::size_t k = 0; k < blob_bytes.size(); ++k) out.blobs[k].reserve(blob_bytes[k]);
-  for (std::size_t gi = 0; gi < chunks.size(); ++gi) {
-    if (chunks[gi].empty()) continue;
-    const std::size_t k = blob_of[gi];
-    auto& blob = out.blobs[k];
-    const std::uint32_t base = static_cast<std::uint32_t>(blob.size());
-    blob.insert(blob.end(), chunks[gi].begin(), chunks[gi].end());
-    auto t = built[gi].t;
-    t.blob = static_cast<std::uint32_t>(k);
-    for (auto* off : {&t.index_off, &t.nodes2_off, &t.nodes3_off, &t.lists_off, &t.recs_off}) *off += base;
-    out.groups[gi] = t;
+    b = Built{};  // its memory back before the next group's is touched
   }
   return out;
 }
