@@ -64,7 +64,8 @@ Result<MapFd> create_record(const Plan& plan) {
   for (std::size_t i = 0; i < plan.rules.size(); ++i) {
     auto& e = vals[i + 1];
     e.rule.id = plan.rules[i].id;
-    std::string text = rules::to_string(plan.rules[i].rule);
+    const auto& r = plan.rules[i];
+    const std::string text = r.text.empty() ? rules::to_string(r.rule) : r.text;
     if (text.size() >= sizeof(e.text))
       return fail(E2BIG, "rule {}: text longer than {} characters", i + 1, sizeof(e.text) - 1);
     std::memcpy(e.text, text.data(), text.size());

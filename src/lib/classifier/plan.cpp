@@ -217,6 +217,7 @@ Result<Plan> make_plan(std::vector<RuleEntry> entries, std::uint32_t default_act
     CompiledRule c;
     c.id = e.id;
     c.rule = std::move(e.rule);  // the plan keeps the rules: moved, not copied
+    c.text = std::move(e.text);
     const auto& rule = c.rule;
     c.action = xdp_action(rule.action);
     if (rule.action == Action::RedirectXsk)

@@ -26,6 +26,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
@@ -39,8 +40,12 @@ inline constexpr std::size_t kMinTable = 8;        // a table must take at least
 inline constexpr std::uint16_t kOtherProto = 256;  // class of protocols no rule names
 
 struct RuleEntry {
+  RuleEntry() = default;
+  RuleEntry(std::uint32_t i, rules::Rule r, std::string t = {})
+      : id(i), rule(std::move(r)), text(std::move(t)) {}
   std::uint32_t id = 0;  // stable rule id: counter slot, what `rule del` takes
   rules::Rule rule;
+  std::string text;  // rules::to_string(rule) when the caller has it; empty: made for the record
 };
 
 struct CompileContext {
@@ -70,6 +75,7 @@ enum class GroupKind : std::uint8_t { Chain, Trie4, Hash6, Ports };
 // One rule as the code generator needs it; index = position in the rule set.
 struct CompiledRule {
   std::uint32_t id = 0;
+  std::string text;             // RuleEntry::text
   std::uint32_t action = 0;     // XDP_*
   std::uint32_t ifindex = 0;    // redirect target
   bool target_missing = false;  // `redirect dev` names no interface: action is XDP_DROP

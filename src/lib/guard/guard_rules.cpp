@@ -114,7 +114,7 @@ Result<MapFd> set_map(const char* name, const std::vector<Elem>& elems) {
 std::vector<cls::RuleEntry> take_entries(std::vector<RuleRecord>& records) {
   std::vector<cls::RuleEntry> out;
   out.reserve(records.size());
-  for (auto& r : records) out.push_back({r.id, std::move(r.rule)});
+  for (auto& r : records) out.push_back({r.id, std::move(r.rule), std::move(r.text)});
   return out;
 }
 
@@ -364,14 +364,18 @@ Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<
   // of 10,000 rules).
   std::vector<rules::Rule> list;
   std::vector<std::uint32_t> ids;
+  std::vector<std::string> texts;  // canonical: the record's, so not printed again
   list.reserve(n + 1);
   ids.reserve(n + 1);
+  texts.reserve(n + 1);
   for (auto& r : cur.rules) {
     list.push_back(std::move(r.rule));
     ids.push_back(r.id);
+    texts.push_back(std::move(r.text));
   }
   list.insert(list.begin() + static_cast<std::ptrdiff_t>(at), rule);
   ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(at), id);
+  texts.insert(texts.begin() + static_cast<std::ptrdiff_t>(at), std::move(canon));
 
   // The linter's word on the new rule set, before it goes live.
   AddedRule added{id, {}};
@@ -386,7 +390,8 @@ Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<
 
   std::vector<cls::RuleEntry> entries;
   entries.reserve(list.size());
-  for (std::size_t i = 0; i < list.size(); ++i) entries.push_back({ids[i], std::move(list[i])});
+  for (std::size_t i = 0; i < list.size(); ++i)
+    entries.push_back({ids[i], std::move(list[i]), std::move(texts[i])});
   const xdpguard_ruleset_hdr record = cur.record;
   XG_CHECK(install(std::move(entries), cur.record.default_action, {id}, cur.classifier ? &record : nullptr));
   return added;
@@ -442,7 +447,7 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
       XG_CHECK_CTX(check_redirect_target(parsed[i]), fmt::format("rule {}", i + 1));
       ids[i] = fresh[k++];
     }
-    entries.push_back({ids[i], std::move(parsed[i])});
+    entries.push_back({ids[i], std::move(parsed[i]), std::move(canon[i])});
   }
   XG_CHECK(
       install(std::move(entries), cur.record.default_action, fresh, cur.classifier ? &cur.record : nullptr));
