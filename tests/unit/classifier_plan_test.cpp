@@ -53,7 +53,7 @@ Rule R(const std::string& text) {
 
 std::vector<RuleEntry> entries(const std::vector<std::string>& texts) {
   std::vector<RuleEntry> out;
-  for (const auto& t : texts) out.push_back({static_cast<std::uint32_t>(out.size() + 1), R(t)});
+  for (const auto& t : texts) out.emplace_back(static_cast<std::uint32_t>(out.size() + 1), R(t));
   return out;
 }
 
@@ -450,7 +450,7 @@ TEST(ClassifierPlan, Errors) {
   EXPECT_TRUE(make_plan({{XDPGUARD_MAX_RULES, R("pass")}, {1, R("drop")}}, XDP_PASS, context()));
 
   std::vector<RuleEntry> many;
-  for (std::uint32_t i = 1; i <= XDPGUARD_MAX_RULES + 1; ++i) many.push_back({i, Rule{}});
+  for (std::uint32_t i = 1; i <= XDPGUARD_MAX_RULES + 1; ++i) many.emplace_back(i, Rule{});
   e = err(many);
   EXPECT_EQ(e.code(), E2BIG);
   EXPECT_EQ(e.message(), "16385 rules, the limit is 16384");
@@ -712,7 +712,7 @@ Plan check_rule_set(const std::vector<Rule>& rs, const World& world, test::RuleG
   for (std::size_t i = ids.size(); i > 1; --i) std::swap(ids[i - 1], ids[g.raw() % i]);
   for (auto& id : ids) id = id * 3 % XDPGUARD_MAX_RULES + 1;  // still distinct: 3 is coprime to 16384
   std::vector<RuleEntry> es;
-  for (std::size_t i = 0; i < rs.size(); ++i) es.push_back({ids[i], rs[i]});
+  for (std::size_t i = 0; i < rs.size(); ++i) es.emplace_back(ids[i], rs[i]);
   const std::uint32_t def = g.coin(50) ? XDP_PASS : XDP_DROP;
 
   Stopwatch sw;

@@ -331,7 +331,7 @@ std::vector<RuleEntry> tabled_rules(unsigned seed) {
   auto r = [&](std::uint32_t n) { return static_cast<std::uint32_t>(rng() % n); };
   std::vector<RuleEntry> out;
   auto push = [&](rules::Rule rule) {
-    out.push_back({static_cast<std::uint32_t>(out.size() + 1), std::move(rule)});
+    out.emplace_back(static_cast<std::uint32_t>(out.size() + 1), std::move(rule));
   };
   for (int i = 0; i < 900; ++i) {
     // Each number drawn in its own statement: the sequence is the same

@@ -114,7 +114,7 @@ Result<MapFd> set_map(const char* name, const std::vector<Elem>& elems) {
 std::vector<cls::RuleEntry> take_entries(std::vector<RuleRecord>& records) {
   std::vector<cls::RuleEntry> out;
   out.reserve(records.size());
-  for (auto& r : records) out.push_back({r.id, std::move(r.rule), std::move(r.text)});
+  for (auto& r : records) out.emplace_back(r.id, std::move(r.rule), std::move(r.text));
   return out;
 }
 
@@ -391,7 +391,7 @@ Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<
   std::vector<cls::RuleEntry> entries;
   entries.reserve(list.size());
   for (std::size_t i = 0; i < list.size(); ++i)
-    entries.push_back({ids[i], std::move(list[i]), std::move(texts[i])});
+    entries.emplace_back(ids[i], std::move(list[i]), std::move(texts[i]));
   const xdpguard_ruleset_hdr record = cur.record;
   XG_CHECK(install(std::move(entries), cur.record.default_action, {id}, cur.classifier ? &record : nullptr));
   return added;
@@ -447,7 +447,7 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
       XG_CHECK_CTX(check_redirect_target(parsed[i]), fmt::format("rule {}", i + 1));
       ids[i] = fresh[k++];
     }
-    entries.push_back({ids[i], std::move(parsed[i]), std::move(canon[i])});
+    entries.emplace_back(ids[i], std::move(parsed[i]), std::move(canon[i]));
   }
   XG_CHECK(
       install(std::move(entries), cur.record.default_action, fresh, cur.classifier ? &cur.record : nullptr));
