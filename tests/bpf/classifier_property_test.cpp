@@ -37,14 +37,6 @@ namespace {
 
 using rules::Action;
 
-std::uint32_t xdp_of(Action a) {
-  switch (a) {
-    case Action::Pass: return XDP_PASS;
-    case Action::Drop: return XDP_DROP;
-    default: return XDP_REDIRECT;
-  }
-}
-
 std::string describe(const rules::PacketFields& p) {
   return fmt::format("IPv{} proto {} {} -> {} sport {} dport {} flags 0x{:02x}{}", p.family, p.proto,
                      ntop(p.family, p.saddr), ntop(p.family, p.daddr), p.sport, p.dport, p.tcp_flags,

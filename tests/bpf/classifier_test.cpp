@@ -22,11 +22,6 @@
 namespace xdpguard::test {
 namespace {
 
-constexpr const char* kA4 = "198.18.0.1";
-constexpr const char* kB4 = "198.18.0.2";
-constexpr const char* kA6 = "fd00::1";
-constexpr const char* kB6 = "fd00::2";
-
 class ClassifierTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -32,7 +32,6 @@ using telemetry::FloodMonitor;
 
 constexpr std::size_t kSyn = XDPGUARD_FLOOD_SYN, kUdp = XDPGUARD_FLOOD_UDP, kIcmp = XDPGUARD_FLOOD_ICMP,
                       kFrag = XDPGUARD_FLOOD_FRAG;
-constexpr std::uint64_t kSec = 1'000'000'000ULL;
 
 struct Loaded {
   std::unique_ptr<GuardProgram> prog;
@@ -83,7 +82,7 @@ class FloodTest : public ::testing::Test {
   Loaded l_;
 };
 
-Bytes udp4(const char* src = "198.18.0.1") {
+Bytes udp_from(const char* src = "198.18.0.1") {
   return Packet().eth().ipv4(src, "198.18.0.2").udp(4000, 7000).bytes();
 }
 
@@ -93,7 +92,7 @@ TEST_F(FloodTest, CountersCountWhatFloodsAreMadeOf) {
       Packet().eth().vlan(5).ipv6("fd00::1", "fd00::2").tcp(1000, 80).flags(SYN | ECE | CWR).bytes();
   const Bytes synack = Packet().eth().ipv4("198.18.0.1", "198.18.0.2").tcp(80, 1000).flags(SYN | ACK).bytes();
   const Bytes ack = Packet().eth().ipv4("198.18.0.1", "198.18.0.2").tcp(1000, 80).flags(ACK).bytes();
-  const Bytes udp = udp4();
+  const Bytes udp = udp_from();
   const Bytes udp6 =
       Packet().eth().vlan(1).vlan(2).ipv6("fd00::1", "fd00::2").hop_by_hop().udp(53, 53).payload(30).bytes();
   const Bytes udp_first_frag =
@@ -134,7 +133,7 @@ TEST_F(FloodTest, BlockedSourcesStillCountTowardsTheRate) {
   // What arrives is what a flood is: a source the limiter blocked is dropped
   // before the classifier, but its packets are still counted.
   ASSERT_TRUE(l_.guard->replace_rules({"drop udp dport 7000 limit over 1/s burst 1 per saddr block 60s"}));
-  EXPECT_EQ(run(udp4(), 50), XDP_DROP);
+  EXPECT_EQ(run(udp_from(), 50), XDP_DROP);
   auto s = l_.guard->stats();
   ASSERT_TRUE(s);
   EXPECT_GT(s->ddos.counters[XDPGUARD_DDOS_BLOCKED].packets, 0u);
@@ -148,7 +147,7 @@ TEST(FloodCountersOff, TheBaselineKnobCountsNothingAndChangesNoVerdict) {
   auto l = load(cfg);
   ASSERT_TRUE(l.guard);
   ASSERT_TRUE(l.guard->replace_rules({"drop udp dport 7000"}));
-  auto r = test_run(l.prog->prog_fd(), udp4(), 10);
+  auto r = test_run(l.prog->prog_fd(), udp_from(), 10);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->verdict, XDP_DROP);
   auto m = FloodMaps::from_program(*l.prog);
@@ -197,11 +196,11 @@ TEST_F(FloodMonitorTest, DetectsWithTheTopSourcesAndPublishes) {
   const std::uint64_t t0 = 1000 * kSec;
   EXPECT_TRUE(tick(m, t0).empty());  // baseline
   EXPECT_TRUE(m.detecting());
-  run(udp4("198.18.0.1"), 800);  // under 1000/s
+  run(udp_from("198.18.0.1"), 800);  // under 1000/s
   EXPECT_TRUE(tick(m, t0 + kSec).empty());
   EXPECT_TRUE(tick(m, t0 + kSec + kSec / 2).empty()) << "not a second since the last sample: no sample";
-  run(udp4("198.18.0.9"), 3000), run(udp4("198.18.0.7"), 500), run(udp4("198.18.0.8"), 100),
-      run(udp4("198.18.0.5"), 10);
+  run(udp_from("198.18.0.9"), 3000), run(udp_from("198.18.0.7"), 500), run(udp_from("198.18.0.8"), 100),
+      run(udp_from("198.18.0.5"), 10);
   auto ev = tick(m, t0 + 2 * kSec);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_TRUE(ev[0].started);
@@ -240,7 +239,7 @@ TEST_F(FloodMonitorTest, WithoutTopTalkersTheSourcesAreUnknown) {
   FloodMonitor m = monitor(false);
   const std::uint64_t t0 = 1000 * kSec;
   (void)tick(m, t0);
-  run(udp4(), 5000);
+  run(udp_from(), 5000);
   auto ev = tick(m, t0 + kSec);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].attack.sources, XDPGUARD_FLOOD_SRC_TALKERS_OFF);
@@ -256,7 +255,7 @@ TEST_F(FloodMonitorTest, OneDetectsTheOtherFollowsAndTakesOver) {
   EXPECT_TRUE(a.detecting());
   EXPECT_FALSE(b.detecting()) << "one detector per interface";
 
-  run(udp4(), 4000);
+  run(udp_from(), 4000);
   auto ea = tick(a, t0 + kSec);
   auto eb = tick(b, t0 + kSec);
   ASSERT_EQ(ea.size(), 1u);
@@ -274,7 +273,7 @@ TEST_F(FloodMonitorTest, OneDetectsTheOtherFollowsAndTakesOver) {
   // The detector stops (its process ends): the follower takes over and goes
   // on with the same attack, not a new one.
   ASSERT_TRUE(a.stop());
-  run(udp4(), 4000);
+  run(udp_from(), 4000);
   EXPECT_TRUE(tick(b, t0 + 2 * kSec).empty());
   EXPECT_TRUE(b.detecting());
   EXPECT_TRUE(tick(c, t0 + 2 * kSec).empty());

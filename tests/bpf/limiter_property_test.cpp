@@ -25,8 +25,6 @@ namespace {
 
 using rules::Action;
 
-std::uint32_t xdp_of(Action a) { return a == Action::Drop ? XDP_DROP : XDP_PASS; }
-
 class LimiterProperty : public ClassifierFixture {
  protected:
   GuardConfig config() const override {

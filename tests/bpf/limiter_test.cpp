@@ -27,7 +27,6 @@
 namespace xdpguard::test {
 namespace {
 
-constexpr std::uint64_t kSec = 1'000'000'000;
 constexpr std::uint64_t kT0 = 1000 * kSec;  // the test clock's start
 
 Bytes udp4(const char* src, std::uint16_t dport = 53) {

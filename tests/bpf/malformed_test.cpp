@@ -13,9 +13,6 @@
 // (length field rewritten to the cut), so that the header bounds are what
 // decides; there a first fragment cut inside its own L4 header (or IPv6
 // header chain) is unsafe.
-#include <netinet/in.h>  // glibc first: linux/in.h (from parse.h) then defers to it
-#include <xdpguard/parse.h>
-
 #include <linux/bpf.h>
 
 #include <array>
@@ -32,28 +29,15 @@
 #include "support/guard_under_test.h"
 #include "support/packet.h"
 #include "support/privileged.h"
+#include "support/user_parse.h"
 
 namespace xdpguard::test {
 namespace {
-
-constexpr int kIpv4 = XDPGUARD_PARSE_IPV4;
-constexpr int kIpv6 = XDPGUARD_PARSE_IPV6;
-constexpr int kNonIp = XDPGUARD_PARSE_NON_IP;
-constexpr int kTruncated = XDPGUARD_PARSE_TRUNCATED;
-constexpr int kMalformed = XDPGUARD_PARSE_MALFORMED;
-constexpr int kUnsafe = XDPGUARD_PARSE_UNSAFE;
-constexpr int kFragment = XDPGUARD_PARSE_FRAGMENT;
-constexpr int kExclusive = XDPGUARD_PARSE_UNSAFE + 1;  // ipv4..unsafe
 
 // BPF_PROG_TEST_RUN refuses XDP input shorter than an Ethernet header
 // (EINVAL), and no driver hands XDP such a runt: shorter cuts are checked in
 // userspace only.
 constexpr std::size_t kMinKernelFrame = 14;
-
-constexpr const char* kA4 = "198.18.0.1";
-constexpr const char* kB4 = "198.18.0.2";
-constexpr const char* kA6 = "fd00::1";
-constexpr const char* kB6 = "fd00::2";
 
 // Per class a different action, so that a verdict tells which path was taken.
 GuardConfig distinct_actions() {
@@ -75,20 +59,6 @@ std::uint32_t expected_action(int outcome, const GuardConfig& cfg) {
     case kMalformed: return cfg.malformed_action;
     default: return cfg.default_action;
   }
-}
-
-struct UserParse {
-  int outcome;
-  xdpguard_pkt pkt;
-};
-
-UserParse parse_in_userspace(std::span<const std::uint8_t> frame) {
-  // exact-size heap copy: a read past the end is then an ASan report
-  std::vector<__u8> buf(frame.begin(), frame.end());
-  UserParse r{};
-  std::memset(&r.pkt, 0, sizeof(r.pkt));
-  r.outcome = xg_parse_packet(buf.data(), buf.data() + buf.size(), &r.pkt);
-  return r;
 }
 
 // A frame and what the parser must make of it, whole and cut short.

@@ -4,9 +4,6 @@
 // same parse.h: outcome and fragment flag must equal what the kernel counted,
 // and the xdpguard_pkt fields must be those the table expects (a differential check
 // of the two copies of the parser).
-#include <netinet/in.h>  // glibc first: linux/in.h (from parse.h) then defers to it
-#include <xdpguard/parse.h>
-
 #include <arpa/inet.h>
 #include <linux/bpf.h>
 
@@ -24,23 +21,10 @@
 #include "support/guard_under_test.h"
 #include "support/packet.h"
 #include "support/privileged.h"
+#include "support/user_parse.h"
 
 namespace xdpguard::test {
 namespace {
-
-constexpr int kIpv4 = XDPGUARD_PARSE_IPV4;
-constexpr int kIpv6 = XDPGUARD_PARSE_IPV6;
-constexpr int kNonIp = XDPGUARD_PARSE_NON_IP;
-constexpr int kTruncated = XDPGUARD_PARSE_TRUNCATED;
-constexpr int kMalformed = XDPGUARD_PARSE_MALFORMED;
-constexpr int kUnsafe = XDPGUARD_PARSE_UNSAFE;
-constexpr int kFragment = XDPGUARD_PARSE_FRAGMENT;
-constexpr int kExclusive = XDPGUARD_PARSE_UNSAFE + 1;  // ipv4..unsafe
-
-constexpr const char* kA4 = "198.18.0.1";
-constexpr const char* kB4 = "198.18.0.2";
-constexpr const char* kA6 = "fd00::1";
-constexpr const char* kB6 = "fd00::2";
 
 // What the parser must make of a frame.
 struct Expect {
@@ -430,21 +414,6 @@ std::vector<Case> all_cases() {
     cases.push_back({s.name, s.packet.bytes(), sample_expectations().at(s.name)});
   for (auto& c : edge_cases()) cases.push_back(std::move(c));
   return cases;
-}
-
-// The userspace compile of parse.h.
-struct UserParse {
-  int outcome;
-  xdpguard_pkt pkt;
-};
-
-UserParse parse_in_userspace(const Bytes& frame) {
-  // exact-size copy: reading one byte too far is then visible to ASan
-  std::vector<__u8> buf(frame.begin(), frame.end());
-  UserParse r{};
-  std::memset(&r.pkt, 0, sizeof(r.pkt));
-  r.outcome = xg_parse_packet(buf.data(), buf.data() + buf.size(), &r.pkt);
-  return r;
 }
 
 // No rules installed: a frame with a sound IP header takes the default

@@ -14,7 +14,7 @@
 namespace xdpguard::test {
 namespace {
 
-constexpr std::uint16_t kPort = 7100;
+constexpr std::uint16_t kEchoPort = 7100;
 
 class AttachWindowTest : public LabTest {
  protected:
@@ -30,7 +30,7 @@ class AttachWindowTest : public LabTest {
       sock = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
       int big = 64 << 20;
       ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
-      auto a = sockaddr4("0.0.0.0", kPort);
+      auto a = sockaddr4("0.0.0.0", kEchoPort);
       if (sock && ::bind(sock.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) sock.reset();
     }));
     return sock;
@@ -43,12 +43,12 @@ class AttachWindowTest : public LabTest {
     return n;
   }
 
-  // The generator on the client, flooding the server's kPort from sources
+  // The generator on the client, flooding the server's kEchoPort from sources
   // in 198.18.0.64/26, for at most `seconds`.
   BackgroundProcess flood(int seconds) {
     auto p = BackgroundProcess::start({XDPGUARD_BIN, "-n", lab_->client().netns, "gen", lab_->client().veth,
                                        "--dst", lab_->server().ip4, "--dst-mac", lab_->server().mac, "--src",
-                                       "198.18.0.64/26", "--dport", std::to_string(kPort), "--duration",
+                                       "198.18.0.64/26", "--dport", std::to_string(kEchoPort), "--duration",
                                        std::to_string(seconds)});
     EXPECT_TRUE(p) << p.error().message();
     return p ? std::move(*p) : BackgroundProcess{};
@@ -116,7 +116,7 @@ TEST_F(AttachWindowTest, ConfigRuleWithALargeSetDropsFromTheFirstFrame) {
   auto conf = file("rule.toml", fmt::format("[interfaces.{}]\ndefault = \"pass\"\n"
                                             "rules = [\"drop udp dport {} saddr @big\"]\n"
                                             "[sets.big]\nfile = \"{}\"\n",
-                                            lab_->server().veth, kPort, set));
+                                            lab_->server().veth, kEchoPort, set));
   EXPECT_EQ(delivered_during({"--config", conf}), 0);
 }
 

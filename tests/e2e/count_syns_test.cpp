@@ -10,13 +10,6 @@
 namespace xdpguard::test {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The count printed for `ip` in the last complete per-second block.
 long last_count(const std::string& out, const std::string& ip) {
   long count = -1;

@@ -18,13 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The numbers `re` captures in `text` (empty if it does not match).
 std::vector<std::uint64_t> numbers(const std::string& text, const std::string& re) {
   std::smatch m;

@@ -11,7 +11,9 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <functional>
 #include <thread>
@@ -262,6 +264,23 @@ inline int udp_delivered(const Lab& lab, std::uint16_t port, int n, bool v6 = fa
   int got = 0;
   while (::recv(rx.get(), buf, sizeof buf, 0) > 0) ++got;
   return got;
+}
+
+// A whole file ("" if it cannot be read).
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The value of the sample `series` (name{labels} exactly as printed) in a
+// Prometheus exposition; -1 if absent.
+inline double sample(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);)
+    if (l.rfind(series + " ", 0) == 0) return std::stod(l.substr(series.size() + 1));
+  return -1;
 }
 
 inline std::string ip_link(const Lab& lab) {

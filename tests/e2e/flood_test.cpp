@@ -125,14 +125,6 @@ std::vector<std::string> lines_of(const std::string& file, bool stderr_lines = f
   return out;
 }
 
-// The value of `series` (name{labels} exactly as printed); -1 if absent.
-double sample(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);)
-    if (l.rfind(series + " ", 0) == 0) return std::stod(l.substr(series.size() + 1));
-  return -1;
-}
-
 TEST_F(FloodLabTest, UdpFloodIsAnAttackWithItsSourceInEventsAndMetrics) {
   const Lab& lab = *lab_;
   const std::string& veth = lab.server().veth;

@@ -20,7 +20,7 @@ using telemetry::Page;
 using telemetry::ServerLimits;
 using namespace std::chrono_literals;
 
-constexpr int kPort = 9450;
+constexpr int kServerPort = 9450;
 
 class MetricsServerTest : public LabTest {
  protected:
@@ -34,17 +34,17 @@ class MetricsServerTest : public LabTest {
     LabTest::TearDown();
   }
 
-  // Serves on 127.0.0.1:kPort of the server namespace; each render returns
+  // Serves on 127.0.0.1:kServerPort of the server namespace; each render returns
   // "render N\n" (N from 1) after `render_delay`, plus `padding` bytes.
   void start(ServerLimits limits = {}) {
     std::vector<telemetry::Listener> ls;
     ASSERT_TRUE(run_in_netns(lab_->server().netns, [&] {
-      auto r = telemetry::open_listeners({"127.0.0.1", kPort});
+      auto r = telemetry::open_listeners({"127.0.0.1", kServerPort});
       ASSERT_TRUE(r) << r.error().message();
       ls = std::move(*r);
     }));
     ASSERT_EQ(ls.size(), 1u);
-    EXPECT_EQ(ls[0].address, "127.0.0.1:" + std::to_string(kPort));
+    EXPECT_EQ(ls[0].address, "127.0.0.1:" + std::to_string(kServerPort));
     EXPECT_TRUE(ls[0].loopback);
     server_ = std::make_unique<MetricsServer>(
         std::move(ls),
@@ -78,7 +78,7 @@ struct Answer {
 };
 Answer ask(const std::string& request) {
   Answer a;
-  UniqueFd fd = connect_local(kPort);
+  UniqueFd fd = connect_local(kServerPort);
   if (!fd || !send_all(fd.get(), request)) return a;
   const auto deadline = SteadyClock::now() + 3s;
   a.reply = read_reply(fd.get(), deadline, request.rfind("HEAD ", 0) == 0);
@@ -127,7 +127,7 @@ TEST_F(MetricsServerTest, RefusesWhatItDoesNotServeWithTheRightStatusAndCloses) 
 TEST_F(MetricsServerTest, KeepAlivePipeliningHeadAndTheRequestsPerConnectionLimit) {
   start();
   in_ns([&] {
-    UniqueFd fd = connect_local(kPort);
+    UniqueFd fd = connect_local(kServerPort);
     ASSERT_TRUE(fd);
     // Three requests in one write: three answers, in order, on one connection.
     ASSERT_TRUE(send_all(fd.get(), get_request("/metrics", false) +
@@ -177,7 +177,7 @@ TEST_F(MetricsServerTest, ManyScrapesShareOneRender) {
     threads.emplace_back([&] {
       if (!enter_netns(lab_->server().netns)) return;
       for (int i = 0; i < 20; ++i) {
-        auto r = http_once(kPort, get_request(), 5s);
+        auto r = http_once(kServerPort, get_request(), 5s);
         if (r && r->status == 200 && r->body == "render 1\n") ++ok;
       }
     });
@@ -196,7 +196,7 @@ TEST_F(MetricsServerTest, RendersAtMostOnceASecond) {
   const auto t0 = SteadyClock::now();
   in_ns([&] {
     while (SteadyClock::now() - t0 < 3500ms) {
-      auto r = http_once(kPort, get_request(), 3s);
+      auto r = http_once(kServerPort, get_request(), 3s);
       ASSERT_TRUE(r && r->status == 200);
       seen.insert(r->body);
       ++scrapes;
@@ -220,10 +220,10 @@ TEST_F(MetricsServerTest, ASlowRenderDoesNotHoldUpTheLoop) {
   start(limits);
   in_ns([&] {
     std::optional<HttpReply> first;
-    std::thread scrape([&] { first = http_once(kPort, get_request(), 5s); });
+    std::thread scrape([&] { first = http_once(kServerPort, get_request(), 5s); });
     std::this_thread::sleep_for(200ms);
     const auto t0 = SteadyClock::now();
-    auto index = http_once(kPort, get_request("/"), 3s);
+    auto index = http_once(kServerPort, get_request("/"), 3s);
     EXPECT_LT(SteadyClock::now() - t0, 1s);
     ASSERT_TRUE(index.has_value());
     EXPECT_EQ(index->status, 200);
@@ -234,11 +234,11 @@ TEST_F(MetricsServerTest, ASlowRenderDoesNotHoldUpTheLoop) {
     // Once the first render is done: its text, then (stale, while the next
     // one takes 3 s) the same text after render_wait.
     ASSERT_TRUE(wait_until([&] { return renders_ == 1; }, 5s));
-    auto fresh = http_once(kPort, get_request(), 3s);
+    auto fresh = http_once(kServerPort, get_request(), 3s);
     ASSERT_TRUE(fresh.has_value());
     EXPECT_EQ(fresh->body, "render 1\n");
     std::this_thread::sleep_for(200ms);
-    auto stale = http_once(kPort, get_request(), 3s);
+    auto stale = http_once(kServerPort, get_request(), 3s);
     ASSERT_TRUE(stale.has_value());
     EXPECT_EQ(stale->status, 200);
     EXPECT_EQ(stale->body, "render 1\n");
@@ -256,12 +256,12 @@ TEST_F(MetricsServerTest, AtTheConnectionLimitTheOldestIdleConnectionMakesRoom) 
   in_ns([&] {
     std::vector<UniqueFd> idle;
     for (int i = 0; i < 16; ++i) {
-      idle.push_back(connect_local(kPort));
+      idle.push_back(connect_local(kServerPort));
       ASSERT_TRUE(idle.back());
       std::this_thread::sleep_for(20ms);  // accepted in this order
     }
     ASSERT_TRUE(wait_until([&] { return server_->counters().accepted == 16; }, 3s));
-    auto r = http_once(kPort, get_request(), 3s);
+    auto r = http_once(kServerPort, get_request(), 3s);
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(server_->counters().evicted, 1u);
@@ -280,11 +280,11 @@ TEST_F(MetricsServerTest, WhenEveryConnectionIsBeingServedANewOneIsRefused) {
     // 16 scrapes wait for the (slow) first render.
     std::vector<UniqueFd> waiting;
     for (int i = 0; i < 16; ++i) {
-      waiting.push_back(connect_local(kPort));
+      waiting.push_back(connect_local(kServerPort));
       ASSERT_TRUE(send_all(waiting.back().get(), get_request()));
     }
     ASSERT_TRUE(wait_until([&] { return server_->counters().requests == 16; }, 3s));
-    UniqueFd extra = connect_local(kPort);
+    UniqueFd extra = connect_local(kServerPort);
     ASSERT_TRUE(extra);
     EXPECT_TRUE(wait_until([&] { return closed_by_peer(extra.get()); }, 3s)) << "closed at once";
     EXPECT_EQ(server_->counters().refused, 1u);
@@ -307,7 +307,7 @@ TEST_F(MetricsServerTest, DeadlinesCloseSlowSendersAndSlowReaders) {
   padding_ = 64 << 20;  // more than socket buffers hold
   start(limits);
   in_ns([&] {
-    UniqueFd partial = connect_local(kPort), silent = connect_local(kPort);
+    UniqueFd partial = connect_local(kServerPort), silent = connect_local(kServerPort);
     ASSERT_TRUE(partial && silent);
     const auto t0 = SteadyClock::now();
     // One byte every 200 ms: the deadline does not move.
@@ -331,7 +331,7 @@ TEST_F(MetricsServerTest, DeadlinesCloseSlowSendersAndSlowReaders) {
     EXPECT_EQ(recv_until(silent.get(), buf, sizeof buf, SteadyClock::now() + 3s), 0);
 
     // Asks for 64 MiB and reads nothing.
-    UniqueFd reader = connect_local(kPort);
+    UniqueFd reader = connect_local(kServerPort);
     ASSERT_TRUE(send_all(reader.get(), get_request()));
     EXPECT_TRUE(wait_until([&] { return server_->counters().timed_out == 3; }, 20s))
         << server_->counters().timed_out;

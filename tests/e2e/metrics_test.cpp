@@ -88,14 +88,6 @@ class MetricsLabTest : public GuardedLabTest {
   std::vector<BackgroundProcess> procs_;
 };
 
-// The value of the sample `series` (name{labels} exactly as printed); -1 if absent.
-double sample(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);)
-    if (l.rfind(series + " ", 0) == 0) return std::stod(l.substr(series.size() + 1));
-  return -1;
-}
-
 TEST_F(MetricsLabTest, ExpositionIsValidAndEqualsStatsAndPrometheusScrapesIt) {
   const Lab& lab = *lab_;
   const std::string& veth = lab.server().veth;

@@ -35,7 +35,7 @@
 namespace xdpguard::test {
 namespace {
 
-constexpr std::uint16_t kPort = 80;
+constexpr std::uint16_t kProxiedPort = 80;
 
 struct Connects {
   int ok = 0, failed = 0;
@@ -62,8 +62,8 @@ class SynproxyE2e : public ::testing::Test {
         lab_->exec(lab_->server(), {"ip", "route", "add", "198.18.128.0/17", "via", lab_->client().ip4}));
     std::ofstream(dir_ + "/index.html") << "hello from the lab\n";
     auto web = BackgroundProcess::start(
-        lab_->in(lab_->server(), {"/usr/bin/python3", "-m", "http.server", std::to_string(kPort), "--bind",
-                                  "::", "--directory", dir_}));
+        lab_->in(lab_->server(), {"/usr/bin/python3", "-m", "http.server", std::to_string(kProxiedPort),
+                                  "--bind", "::", "--directory", dir_}));
     ASSERT_TRUE(web) << web.error().message();
     web_.emplace(std::move(*web));
     for (int i = 0; i < 50 && !get(lab_->server().ip4); ++i)
@@ -86,9 +86,9 @@ class SynproxyE2e : public ::testing::Test {
   // One HTTP GET by curl from the client: completed within 3 s?
   bool get(const std::string& ip) {
     const std::string host = ip.find(':') != std::string::npos ? "[" + ip + "]" : ip;
-    auto r =
-        lab_->exec(lab_->client(), {"curl", "-g", "-s", "-o", "/dev/null", "--max-time", "3", "-w",
-                                    "%{http_code}", "http://" + host + ":" + std::to_string(kPort) + "/"});
+    auto r = lab_->exec(lab_->client(),
+                        {"curl", "-g", "-s", "-o", "/dev/null", "--max-time", "3", "-w", "%{http_code}",
+                         "http://" + host + ":" + std::to_string(kProxiedPort) + "/"});
     return r && *r == "200";
   }
   // `workers` curl loops for `seconds` each, in parallel, in the client. A
@@ -101,7 +101,7 @@ class SynproxyE2e : public ::testing::Test {
                              "r=$(curl -s -o /dev/null --max-time 7 -w '%{http_code} connect "
                              "%{time_connect}s total %{time_total}s' "
                              "http://" +
-                             lab_->server().ip4 + ":" + std::to_string(kPort) +
+                             lab_->server().ip4 + ":" + std::to_string(kProxiedPort) +
                              "/); rc=$?; if [ \"${r%% *}\" = 200 ]; then ok=$((ok+1)); else bad=$((bad+1)); "
                              "echo \"failed: curl exit $rc, $r\"; fi; done; echo $ok $bad";
     std::vector<std::thread> threads;
@@ -170,7 +170,7 @@ class SynproxyE2e : public ::testing::Test {
                                          "--sport",
                                          "1024-65535",
                                          "--dport",
-                                         std::to_string(kPort),
+                                         std::to_string(kProxiedPort),
                                          "--duration",
                                          "7",
                                          "--json"},
@@ -227,7 +227,7 @@ class SynproxyE2e : public ::testing::Test {
 };
 
 TEST_F(SynproxyE2e, LegitimateClientsConnectThroughASynFlood) {
-  auto en = srv({"synproxy", "enable", lab_->server().veth, "--ports", std::to_string(kPort)});
+  auto en = srv({"synproxy", "enable", lab_->server().veth, "--ports", std::to_string(kProxiedPort)});
   ASSERT_EQ(en.code, 0) << en.err;
   ASSERT_TRUE(get(lab_->server().ip4));
   ASSERT_TRUE(get(lab_->server().ip6)) << "IPv6 through the proxy";

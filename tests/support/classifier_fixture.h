@@ -18,6 +18,18 @@
 
 namespace xdpguard::test {
 
+// A second of the test clock, in its nanoseconds.
+inline constexpr std::uint64_t kSec = 1'000'000'000ULL;
+
+// The XDP verdict of a rule's action (any redirect: XDP_REDIRECT).
+inline std::uint32_t xdp_of(rules::Action a) {
+  switch (a) {
+    case rules::Action::Pass: return XDP_PASS;
+    case rules::Action::Drop: return XDP_DROP;
+    default: return XDP_REDIRECT;
+  }
+}
+
 // Pins the calling thread to the CPU it is on; restores its mask after.
 class CpuPin {
  public:

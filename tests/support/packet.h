@@ -42,6 +42,12 @@
 
 namespace xdpguard::test {
 
+// Addresses of the two ends of a test frame (lab ranges: 198.18.0.0/15, fd00::/8).
+inline constexpr const char* kA4 = "198.18.0.1";
+inline constexpr const char* kB4 = "198.18.0.2";
+inline constexpr const char* kA6 = "fd00::1";
+inline constexpr const char* kB6 = "fd00::2";
+
 using Bytes = std::vector<std::uint8_t>;
 
 // TCP flag bits (byte 13 of the TCP header).

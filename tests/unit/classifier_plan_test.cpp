@@ -36,24 +36,20 @@
 #include "oracle/reference.h"
 #include "support/plan_eval.h"
 #include "support/rule_gen.h"
+#include "support/rule_text.h"
 
 namespace xdpguard::cls {
 namespace {
 
 using rules::PacketFields;
 using rules::Rule;
+using test::ok;
 using test::plan_eval;
 using test::plan_verdict;
 
-Rule R(const std::string& text) {
-  auto r = rules::parse_rule(text);
-  EXPECT_TRUE(r) << text << ": " << r.error().message();
-  return r.value_or(Rule{});
-}
-
 std::vector<RuleEntry> entries(const std::vector<std::string>& texts) {
   std::vector<RuleEntry> out;
-  for (const auto& t : texts) out.emplace_back(static_cast<std::uint32_t>(out.size() + 1), R(t));
+  for (const auto& t : texts) out.emplace_back(static_cast<std::uint32_t>(out.size() + 1), ok(t));
   return out;
 }
 
@@ -439,15 +435,15 @@ TEST(ClassifierPlan, Errors) {
   EXPECT_EQ(e.message(), "rule 1 (id 1): no set named @nope");
   EXPECT_FALSE(make_plan(entries({"drop saddr @s0"}), XDP_PASS, {}));  // no context: no sets
 
-  e = err({{0, R("pass")}});
+  e = err({{0, ok("pass")}});
   EXPECT_EQ(e.code(), EINVAL);
   EXPECT_NE(e.message().find("rule id out of range 1..16384"), std::string::npos) << e.message();
-  e = err({{XDPGUARD_MAX_RULES + 1, R("pass")}});
+  e = err({{XDPGUARD_MAX_RULES + 1, ok("pass")}});
   EXPECT_EQ(e.code(), EINVAL);
-  e = err({{5, R("pass")}, {6, R("drop")}, {5, R("drop")}});
+  e = err({{5, ok("pass")}, {6, ok("drop")}, {5, ok("drop")}});
   EXPECT_EQ(e.code(), EINVAL);
   EXPECT_EQ(e.message(), "rule 3 (id 5): rule id used twice");
-  EXPECT_TRUE(make_plan({{XDPGUARD_MAX_RULES, R("pass")}, {1, R("drop")}}, XDP_PASS, context()));
+  EXPECT_TRUE(make_plan({{XDPGUARD_MAX_RULES, ok("pass")}, {1, ok("drop")}}, XDP_PASS, context()));
 
   std::vector<RuleEntry> many;
   for (std::uint32_t i = 1; i <= XDPGUARD_MAX_RULES + 1; ++i) many.emplace_back(i, Rule{});

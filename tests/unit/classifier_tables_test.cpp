@@ -22,11 +22,13 @@
 #include "classifier/tables.h"
 #include "rules/parser.h"
 #include "support/rule_gen.h"
+#include "support/rule_text.h"
 
 namespace xdpguard::cls {
 namespace {
 
 using List = std::vector<std::uint32_t>;
+using test::ok;
 
 std::uint32_t ip4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
   return (std::uint32_t{a} << 24) | (std::uint32_t{b} << 16) | (std::uint32_t{c} << 8) | d;
@@ -318,12 +320,6 @@ TEST(ClassifierTables, Hash6BucketsCapPerKey) {
 
 // ---- build_tables --------------------------------------------------------------------
 
-rules::Rule R(const std::string& text) {
-  auto r = rules::parse_rule(text);
-  EXPECT_TRUE(r) << text << ": " << r.error().message();
-  return r.value_or(rules::Rule{});
-}
-
 // A rule set whose plan has every kind of table, with residual fields.
 std::vector<RuleEntry> tabled_rules(unsigned seed) {
   std::mt19937 rng(seed);
@@ -338,14 +334,14 @@ std::vector<RuleEntry> tabled_rules(unsigned seed) {
     // whatever order a compiler gives function arguments.
     const std::uint32_t kind = r(5), x = r(65536), y = r(256), z = r(256), w = r(100);
     switch (kind) {
-      case 0: push(R(fmt::format("drop udp dport {}", x))); break;
+      case 0: push(ok(fmt::format("drop udp dport {}", x))); break;
       case 1:
-        push(R(fmt::format("pass tcp dport {}-{} saddr 10.{}.{}.0/24 tcp-flags syn", w, 100 + w % 37, x % 4,
-                           y)));
+        push(ok(fmt::format("pass tcp dport {}-{} saddr 10.{}.{}.0/24 tcp-flags syn", w, 100 + w % 37, x % 4,
+                            y)));
         break;
-      case 2: push(R(fmt::format("drop saddr {}.{}.{}.0/{}", 1 + y % 200, z, x % 256, 8 + w % 17))); break;
+      case 2: push(ok(fmt::format("drop saddr {}.{}.{}.0/{}", 1 + y % 200, z, x % 256, 8 + w % 17))); break;
       case 3:
-        push(R(
+        push(ok(
             fmt::format("drop daddr 2001:db8:{:x}:{:x}::/{} udp sport {}", y % 16, x, 48 + z % 81, w * 10)));
         break;
       default: push(gen.rule()); break;
@@ -490,7 +486,7 @@ TEST(ClassifierTables, BlobInvariants) {
 }
 
 TEST(ClassifierTables, NoTablesNoBlob) {
-  auto plan = make_plan({{1, R("drop tcp dport 22")}, {2, R("pass udp")}}, XDP_DROP, {});
+  auto plan = make_plan({{1, ok("drop tcp dport 22")}, {2, ok("pass udp")}}, XDP_DROP, {});
   ASSERT_TRUE(plan);
   auto tables = build_tables(*plan);
   ASSERT_TRUE(tables);

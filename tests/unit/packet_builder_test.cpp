@@ -18,10 +18,6 @@ namespace xdpguard::test {
 namespace {
 
 constexpr const char* kPython = "/usr/bin/python3";
-constexpr const char* kA4 = "198.18.0.1";
-constexpr const char* kB4 = "198.18.0.2";
-constexpr const char* kA6 = "fd00::1";
-constexpr const char* kB6 = "fd00::2";
 
 // Prelude of the scapy script: the same defaults the builder uses.
 constexpr const char* kPrelude = R"PY(

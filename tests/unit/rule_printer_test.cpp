@@ -12,15 +12,12 @@
 #include "rules/limits.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
+#include "support/rule_text.h"
 
 namespace xdpguard::rules {
 namespace {
 
-std::string canon(std::string_view text) {
-  auto r = parse_rule(text);
-  EXPECT_TRUE(r) << text << ": " << r.error().message();
-  return r ? to_string(*r) : "(error)";
-}
+using test::canon;
 
 TEST(RulePrinter, CanonicalForms) {
   EXPECT_EQ(canon("pass"), "pass");
