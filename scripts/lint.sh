@@ -76,11 +76,14 @@ unity_units=()
 for d in "${unity_dirs[@]}"; do
   mapfile -t files < <(printf '%s\n' "${sources[@]}" | grep -E "^$d/[^/]*_test\.cpp$")
   ((${#files[@]})) || continue
-  u=$unity_db/$(tr / _ <<<"$d")_unity.cpp
+  name=$(tr / _ <<<"$d")
+  mkdir -p "$unity_db/$name"
+  u=$unity_db/$name/${name}_unity.cpp
   printf '#include "%s"\n' "${files[@]/#/$PWD/}" >"$u"
   unity_units+=("$u")
-  # the checks that apply to the files it includes (tests/.clang-tidy's)
-  clang-tidy-19 -p "$build" --dump-config "$PWD/${files[0]}" 2>/dev/null >"$unity_db/.clang-tidy"
+  # beside it, the checks that apply to the files it includes (those of the
+  # .clang-tidy files above them: tests/.clang-tidy's)
+  clang-tidy-19 -p "$build" --dump-config "$PWD/${files[0]}" 2>/dev/null >"$unity_db/$name/.clang-tidy"
 done
 python3 - "$build/compile_commands.json" "$unity_db" "${unity_units[@]}" <<'PY' || exit 1
 import json, os, sys
