@@ -28,8 +28,6 @@
 #include <xdpguard/limiter.h>
 
 /* Knobs set by the loader before load (rodata), see guard/guard.cpp. */
-const volatile __u32 cfg_non_ip_action = XDP_PASS;
-const volatile __u32 cfg_malformed_action = XDP_PASS;
 /* Per-protocol counters for flood detection (off only for the benchmark's
  * baseline: the verifier then drops the code). */
 const volatile __u32 cfg_flood_count = 1;
@@ -40,6 +38,23 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xdpguard_meta);
 } xg_meta SEC(".maps");
+
+/*
+ * The action for frames that are not IP (malformed: 0) or for IP packets
+ * with a truncated or malformed header (1), from xg_meta: read for those
+ * frames only, and changed in place by `apply` (no new program).
+ */
+static __always_inline __u32 xg_knob(int malformed)
+{
+	struct xdpguard_meta *m;
+	__u32 zero = 0;
+
+	m = bpf_map_lookup_elem(&xg_meta, &zero);
+	/* verifier: lookups can fail (an array's element 0 cannot) */
+	if (!m)
+		return XDP_PASS;
+	return malformed ? m->malformed_action : m->non_ip_action;
+}
 
 /*
  * Named prefix sets, read by the generated classifier (layouts in abi.h).
@@ -129,7 +144,7 @@ int xdpguard(struct xdp_md *ctx)
 	if (s->pkt.family &&
 	    (outcome == XDPGUARD_PARSE_IPV4 || outcome == XDPGUARD_PARSE_IPV6 ||
 	     ((outcome == XDPGUARD_PARSE_TRUNCATED || outcome == XDPGUARD_PARSE_MALFORMED) &&
-	      cfg_malformed_action != XDP_DROP))) {
+	      xg_knob(1) != XDP_DROP))) {
 		if (cfg_flood_count)
 			xg_flood_count(s); /* SYN, UDP, ICMP (telemetry.h) */
 		xg_tm_talkers(s); /* top talkers, when on (telemetry.h) */
@@ -138,11 +153,11 @@ int xdpguard(struct xdp_md *ctx)
 		xg_bump(&s->errors[XDPGUARD_ERR_NO_CLASSIFIER], s->len);
 		s->action = XDP_PASS;
 	} else if (outcome == XDPGUARD_PARSE_NON_IP) {
-		s->action = cfg_non_ip_action;
+		s->action = xg_knob(0);
 	} else if (outcome == XDPGUARD_PARSE_UNSAFE) {
 		s->action = XDP_DROP;
 	} else {
-		s->action = cfg_malformed_action;
+		s->action = xg_knob(1);
 	}
 	bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_ENFORCE);
 	xg_bump(&s->errors[XDPGUARD_ERR_NO_ENFORCE], s->len);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "apply/apply.h"
 #include "bpf/system.h"
 #include "cli/options.h"
 #include "config/config.h"
@@ -30,8 +31,6 @@ struct Args {
   std::uint32_t block_entries = 0;
 };
 
-std::uint32_t xdp_of(rules::Action a) { return a == rules::Action::Drop ? XDP_DROP : XDP_PASS; }
-
 void print_warnings(const std::vector<rules::LintWarning>& w) {
   for (const auto& x : w) std::fprintf(stderr, "xdpguard: warning: %s\n", x.message.c_str());
 }
@@ -52,45 +51,49 @@ Result<void> cmd_attach(const Args& a) {
     section = conf->find_interface(iface.name);
     if (!section) return fail(ENOENT, "{} has no [interfaces.{}] section", a.config, iface.name);
     if (a.mode.empty()) mode_text = std::string(config::mode_name(section->mode));
-    cfg.default_action = xdp_of(section->default_action);
-    cfg.non_ip_action = xdp_of(section->non_ip_action);
-    cfg.malformed_action = xdp_of(section->malformed_action);
-    if (section->limit_buckets) cfg.limit_buckets = section->limit_buckets;
-    if (section->block_entries) cfg.block_entries = section->block_entries;
+    cfg = apply::guard_config_of(*section);
   }
   if (a.limit_buckets) cfg.limit_buckets = a.limit_buckets;
   if (a.block_entries) cfg.block_entries = a.block_entries;
   AttachMode mode = mode_text == "native"    ? AttachMode::Native
                     : mode_text == "generic" ? AttachMode::Generic
                                              : AttachMode::Auto;
-  // Sets first (rules refer to them), then the rule set in one swap, under
-  // the lock attach holds; any failure takes the attachment back down: all
-  // or nothing.
-  Guard::Setup apply;
+  // The file's state (sets, rules, settings) in one swap, under the lock
+  // attach holds; any failure takes the attachment back down: all or
+  // nothing.
+  Guard::Setup setup;
   if (section)
-    apply = [&](Guard& g) -> Result<void> {
-      for (const auto& name : section->sets)
-        XG_CHECK_CTX(g.load_set(name, conf->find_set(name)->prefixes.all()), a.config);
-      std::vector<std::string> texts;
-      for (const auto& r : section->rules) texts.push_back(r.text);
-      XG_CHECK_CTX(g.replace_rules(texts), a.config);
-      if (!conf->never_block.empty() || !conf->management.empty()) {
-        auto never = conf->never_block;
-        never.insert(never.end(), conf->management.begin(), conf->management.end());
-        XG_CHECK_CTX(g.set_never_block(never), a.config);
-      }
-      if (section->flood.any()) {
-        // Flood detection's thresholds: the file's [flood], then the interface's.
-        auto maps = XG_TRY_CTX(telemetry::FloodMaps::open(g), a.config);
-        XG_CHECK_CTX(maps.set_config(telemetry::FloodConfig{}.overridden_by(section->flood)), a.config);
-      }
-      return {};
+    setup = [&](Guard& g) -> Result<void> {
+      return with_context(apply::put_in_force(g, apply::desired_of(*conf, *section), apply::flood_of(*section)),
+                          a.config);
     };
-  auto g = XG_TRY(Guard::attach(iface, mode, cfg, apply));
+  auto g = XG_TRY(Guard::attach(iface, mode, cfg, setup));
   if (section) print_warnings(section->warnings);
   std::printf("xdpguard attached to %s (%s mode, program id %u%s)\n", iface.name.c_str(),
               g.meta().mode == XDPGUARD_MODE_GENERIC ? "generic" : "native", g.meta().prog_id,
               section ? fmt::format(", {} rules", section->rules.size()).c_str() : "");
+  return {};
+}
+
+struct ApplyArgs {
+  std::string iface;  // unused: bind_subcommand's context is "apply" alone
+  std::string config;
+  std::vector<std::string> ifaces;
+  bool check = false, diff = false, prune = false;
+};
+
+Result<void> cmd_apply(const ApplyArgs& a) {
+  auto conf = XG_TRY(config::load_config(a.config));
+  apply::Options o;
+  o.only = a.ifaces;
+  o.check = a.check;
+  o.dry_run = a.diff;
+  o.prune = a.prune;
+  auto report = XG_TRY(apply::apply_config(conf, o));
+  for (const auto& w : report.warnings) std::fprintf(stderr, "xdpguard: warning: %s\n", w.c_str());
+  for (const auto& d : report.diffs)
+    std::fputs((a.diff ? apply::format_diff(d) : apply::summary_line(d) + "\n").c_str(), stdout);
+  if (a.check) std::printf("%s: ok (compiled and verified; nothing changed)\n", a.config.c_str());
   return {};
 }
 
@@ -198,6 +201,22 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
       "Example: xdpguard attach veth1 --mode native\n"
       "         xdpguard attach eth1 --config /etc/xdpguard.toml");
   bind(attach, cmd_attach, true);
+
+  auto apply_args = std::make_shared<ApplyArgs>();
+  auto* apply = app.add_subcommand("apply", "Make the interfaces match a config file, each in one atomic step");
+  apply->add_option("--config", apply_args->config, "TOML file (see attach --config)")->required();
+  apply->add_option("IFACE", apply_args->ifaces, "Only these interfaces of the file (default: all of them)");
+  apply->add_flag("--check", apply_args->check,
+                  "Compile, stage and verify everything; change nothing (exit status 1 with the error)");
+  apply->add_flag("--diff", apply_args->diff, "Print what would change; change nothing");
+  apply->add_flag("--prune", apply_args->prune, "Detach xdpguard from interfaces the file does not have");
+  apply->footer(
+      "Rules, sets, default/non-ip/malformed actions, never-block and flood thresholds go live at once per\n"
+      "interface; rules whose text stays keep their ids and counters; unchanged sets are not reloaded.\n"
+      "Interfaces in the file but not attached are attached. Any failure leaves every interface as it was.\n"
+      "Example: xdpguard apply --config /etc/xdpguard.toml --diff\n"
+      "         xdpguard apply --config /etc/xdpguard.toml");
+  bind_subcommand(cmd, apply, apply_args, cmd_apply, "apply", false);
 
   auto* detach = app.add_subcommand("detach", "Detach xdpguard and remove its pinned state");
   detach->add_option("IFACE", args->iface, "Interface")->required();

@@ -118,7 +118,8 @@ TEST_F(BtfTest, MetaLayoutMatches) {
   expect_struct("xdpguard_meta", sizeof(xdpguard_meta),
                 {XG_MEMBER(xdpguard_meta, abi_version), XG_MEMBER(xdpguard_meta, ifindex),
                  XG_MEMBER(xdpguard_meta, mode), XG_MEMBER(xdpguard_meta, prog_id),
-                 XG_MEMBER(xdpguard_meta, flags), XG_MEMBER(xdpguard_meta, reserved),
+                 XG_MEMBER(xdpguard_meta, flags), XG_MEMBER(xdpguard_meta, non_ip_action),
+                 XG_MEMBER(xdpguard_meta, malformed_action), XG_MEMBER(xdpguard_meta, reserved),
                  XG_MEMBER(xdpguard_meta, attached_unix), XG_MEMBER(xdpguard_meta, ifname)});
 }
 

@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 
-#define XDPGUARD_ABI_VERSION 10
+#define XDPGUARD_ABI_VERSION 11
 
 /* XDP verdicts are counted by their UAPI value (XDP_ABORTED..XDP_REDIRECT). */
 #define XDPGUARD_NUM_ACTIONS 5
@@ -96,7 +96,12 @@ struct xdpguard_meta {
 	__u32 mode;    /* enum xdpguard_mode */
 	__u32 prog_id; /* kernel id of the guard program at attach time */
 	__u32 flags;   /* XDPGUARD_META_* */
-	__u32 reserved;
+	/* XDP_* for frames that are not IPv4/IPv6, and for IP packets with a
+	 * truncated or malformed header (docs/parsing.md); the parser reads them
+	 * for those frames only, so `apply` changes them in place. */
+	__u8 non_ip_action;
+	__u8 malformed_action;
+	__u16 reserved;
 	__u64 attached_unix; /* seconds since the epoch */
 	char ifname[16];
 };
@@ -513,9 +518,25 @@ struct xdpguard_ruleset_entry {
  */
 struct xdpguard_set_info {
 	char name[32];
-	__u32 reserved[3];
-	__u32 in_use; /* 1 if this slot holds a set */
+	/* FNV-1a of the set's members in canonical order (0: not known): a set
+	 * whose members did not change is not loaded again by `apply`. */
+	__u32 hash_lo, hash_hi;
+	/* With in_use XDPGUARD_SET_STAGED: the rule-set generation that refers
+	 * to this slot. */
+	__u32 staged_gen;
+	__u32 in_use; /* XDPGUARD_SET_LIVE, XDPGUARD_SET_STAGED or 0 (free) */
 };
+/*
+ * `apply` loads a changed set into a free slot, staged under its name, and
+ * compiles the new rule set against that slot: the one program-array write
+ * that installs the rule set puts the new members in force with it. Then
+ * the staged slot becomes the live one and the old slot is freed. Under the
+ * interface lock, a staged slot that an interrupted apply left is finished
+ * (the rule-set generation in force is its staged_gen: it is in force) or
+ * freed (it never went live).
+ */
+#define XDPGUARD_SET_LIVE 1u
+#define XDPGUARD_SET_STAGED 2u
 
 /* Maps are pinned under <bpffs>/xdpguard/ns<netns inode>/<ifindex>/<name>. */
 #define XDPGUARD_PIN_META "xg_meta"

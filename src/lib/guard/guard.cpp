@@ -164,8 +164,6 @@ Result<GuardProgram> GuardProgram::open(const GuardConfig& cfg) {
   GuardProgram p;
   p.skel_ = XG_TRY(BpfSkeleton<guard_bpf>::open("guard"));
   p.cfg_ = cfg;
-  p.skel_->rodata->cfg_non_ip_action = cfg.non_ip_action;
-  p.skel_->rodata->cfg_malformed_action = cfg.malformed_action;
   p.skel_->rodata->cfg_flood_count = cfg.flood_counters ? 1 : 0;
   XG_CHECK(ddos_internal::configure(*p.skel_.get(), cfg));
   return p;
@@ -240,6 +238,8 @@ Result<Guard> Guard::from_program(const GuardProgram& prog) {
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
   xdpguard_meta meta{};
   meta.abi_version = XDPGUARD_ABI_VERSION;
+  meta.non_ip_action = static_cast<__u8>(prog.config().non_ip_action);
+  meta.malformed_action = static_cast<__u8>(prog.config().malformed_action);
 #ifdef XDPGUARD_TEST_CLOCK
   if (prog.config().fake_clock) meta.flags |= XDPGUARD_META_FAKE_CLOCK;
 #endif
@@ -291,6 +291,8 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
   xdpguard_meta meta{};
   meta.abi_version = XDPGUARD_ABI_VERSION;
   meta.ifindex = static_cast<__u32>(iface.ifindex);
+  meta.non_ip_action = static_cast<__u8>(cfg.non_ip_action);
+  meta.malformed_action = static_cast<__u8>(cfg.malformed_action);
   meta.attached_unix = static_cast<__u64>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());

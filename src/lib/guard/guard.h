@@ -19,6 +19,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,8 +42,10 @@ namespace xdpguard {
 
 inline constexpr const char* kGuardProgName = "xdpguard";
 
-// How an interface starts: the default action (kept in xg_meta and compiled
-// into every classifier), and the parser's knobs (rodata, fixed at load).
+// How an interface starts: the default action (compiled into every
+// classifier), the actions for non-IP and malformed frames (xg_meta, which
+// `apply` changes in place), the map sizes and the parser's knobs (fixed at
+// attach).
 struct GuardConfig {
   std::uint32_t default_action = 2;    // XDP_PASS
   std::uint32_t non_ip_action = 2;     // XDP_PASS
@@ -174,6 +177,34 @@ struct GuardStatus {
   std::uint64_t attached_unix = 0;
 };
 
+// What one interface is to enforce: what `apply` puts in force at once.
+struct DesiredState {
+  std::uint32_t default_action = 2;    // XDP_PASS
+  std::uint32_t non_ip_action = 2;     // XDP_PASS
+  std::uint32_t malformed_action = 2;  // XDP_PASS
+  std::vector<std::string> rules;      // rule texts, evaluation order
+  // Every set the rules use, with its members; other sets are removed.
+  std::vector<std::pair<std::string, std::vector<rules::Prefix>>> sets;
+  std::vector<rules::Prefix> never_block;  // [ddos] never-block + [guard] management
+};
+
+// What an interface enforces, in DesiredState's terms (for `apply --diff`).
+struct CurrentState {
+  std::uint32_t default_action = 2, non_ip_action = 2, malformed_action = 2;
+  std::vector<RuleRecord> rules;  // ids and canonical texts, no counters
+  struct SetState {
+    std::string name;
+    std::uint64_t hash = 0;  // set_members_hash of what was loaded (0: unknown)
+    std::uint64_t nv4 = 0, nv6 = 0;
+  };
+  std::vector<SetState> sets;
+  std::vector<rules::Prefix> never_block;
+};
+
+// Identity of a set's members (order and duplicates aside): FNV-1a 64 of
+// the sorted, unique prefixes; never 0. Pure.
+std::uint64_t set_members_hash(std::vector<rules::Prefix> prefixes);
+
 class Guard {
  public:
   // Loads the pipeline, installs the first rule set (default action), runs
@@ -261,6 +292,44 @@ class Guard {
   };
   [[nodiscard]] Result<PlanReport> plan() const;
 
+  // ---- apply (guard_apply.cpp): the whole state of the interface at once.
+  //
+  // prepare() takes the interface lock and holds it in the Pending it
+  // returns; loads every set whose members changed into a free slot (staged:
+  // nothing refers to it yet), compiles the rule set against those slots and
+  // loads it (the verifier has passed it), zeroes nothing and installs
+  // nothing: dropping the Pending (or abort()) frees the staged slots and
+  // the interface is as it was. swap() installs the classifier with one
+  // program-array write: rules and set members go live together. finish()
+  // writes the non-IP/malformed actions and never-block list and frees what
+  // the old rule set used. A crash between any two steps leaves the old or
+  // the new rule set in force; the next lock() settles staged slots
+  // (abi.h, XDPGUARD_SET_STAGED). Rules whose canonical text stays keep
+  // their ids and counters, as replace_rules.
+  struct Pending {
+    InterfaceLock lock;
+    Guard* guard = nullptr;
+    DesiredState want;
+    cls::LoadedClassifier classifier;
+    std::vector<std::uint32_t> ids, fresh;  // the new rule set's ids; those new in it
+    std::vector<std::uint32_t> staged;      // slots loaded for it (XDPGUARD_SET_STAGED)
+    UniqueFd replaced;                      // after swap(): the classifier it replaced
+    bool swapped = false, done = false;
+    bool lock_was_held = false;  // attach's setup holds the lock already
+    Pending() = default;
+    Pending(const Pending&) = delete;
+    Pending& operator=(const Pending&) = delete;
+    ~Pending();  // not finished: aborted (or, after swap, left to settle)
+  };
+  [[nodiscard]] Result<CurrentState> current_state() const;
+  [[nodiscard]] Result<std::unique_ptr<Pending>> prepare(const DesiredState& want);
+  [[nodiscard]] Result<void> swap(Pending& p);
+  // Puts back the classifier swap() replaced (an apply of several
+  // interfaces that failed on a later one); then the Pending is aborted.
+  [[nodiscard]] Result<void> unswap(Pending& p);
+  [[nodiscard]] Result<void> finish(Pending& p);
+  void abort(Pending& p);
+
   // ---- DDoS (guard_ddos.cpp, guard_synproxy.cpp; docs/ddos.md)
 
   // Unexpired blocked source prefixes, longest time left first.
@@ -275,6 +344,8 @@ class Guard {
   // force that overlap it. At most rules::kMaxNeverBlock prefixes.
   [[nodiscard]] Result<std::vector<rules::Prefix>> never_block() const;
   [[nodiscard]] Result<void> set_never_block(const std::vector<rules::Prefix>& prefixes);
+  // The kernel's per-source bucket and block-list sizes (fixed at attach).
+  [[nodiscard]] Result<std::pair<std::uint32_t, std::uint32_t>> ddos_map_sizes() const;
   // Forgets every bucket and block (tests; a fresh start).
   [[nodiscard]] Result<void> reset_ddos_state();
   // The clock the kernel side uses (CLOCK_MONOTONIC, or the test clock).
@@ -308,7 +379,15 @@ class Guard {
   [[nodiscard]] Result<void> install(std::vector<cls::RuleEntry> entries, std::uint32_t default_action,
                                      const std::vector<std::uint32_t>& fresh = {},
                                      const xdpguard_ruleset_hdr* record = nullptr);
-  [[nodiscard]] Result<cls::CompileContext> compile_context() const;
+  // `set_slots`: set name -> slot, where apply staged sets (else the live ones).
+  [[nodiscard]] Result<cls::CompileContext> compile_context(
+      const std::map<std::string, std::uint32_t>* set_slots = nullptr) const;
+  // install()'s first half: compiles and loads the rule set, installs nothing.
+  [[nodiscard]] Result<cls::LoadedClassifier> load_rule_set(std::vector<cls::RuleEntry> entries,
+                                                            std::uint32_t default_action,
+                                                            const std::vector<std::uint32_t>& fresh,
+                                                            const xdpguard_ruleset_hdr* record,
+                                                            const std::map<std::string, std::uint32_t>* set_slots);
   // recompile() for a caller that holds the lock.
   [[nodiscard]] Result<void> recompile_locked();
   [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);
@@ -327,6 +406,16 @@ class Guard {
   };
   [[nodiscard]] Result<Installed> installed() const;
   [[nodiscard]] Result<void> add_counters(std::vector<RuleRecord>& rules) const;
+  // Under the lock: finishes or frees set slots an interrupted apply left
+  // staged (guard_apply.cpp).
+  [[nodiscard]] Result<void> settle_staged_sets();
+  // Rule ids for `canon` (the new rule set's canonical texts): a text
+  // installed now keeps its id, the others get fresh ones (returned too).
+  struct IdPlan {
+    std::vector<std::uint32_t> ids;
+    std::vector<std::uint32_t> fresh;
+  };
+  static IdPlan plan_ids(const Installed& cur, const std::vector<std::string>& canon);
 
   xdpguard_meta meta_{};
   std::string pin_dir_;  // empty for an in-process program (tests)

@@ -218,6 +218,11 @@ Result<std::vector<rules::Prefix>> Guard::never_block() const {
   return out;
 }
 
+Result<std::pair<std::uint32_t, std::uint32_t>> Guard::ddos_map_sizes() const {
+  return std::make_pair(static_cast<std::uint32_t>(XG_TRY(max_entries(ddos_maps_.limit_src.fd()))),
+                        static_cast<std::uint32_t>(XG_TRY(max_entries(ddos_maps_.blocked.fd()))));
+}
+
 Result<void> Guard::set_never_block(const std::vector<rules::Prefix>& prefixes) {
   if (prefixes.size() > rules::kMaxNeverBlock)
     return fail(E2BIG, "{} never-block prefixes, the limit is {}", prefixes.size(), rules::kMaxNeverBlock);

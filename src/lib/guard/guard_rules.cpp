@@ -16,6 +16,7 @@
 #include "bpf/clock.h"
 #include "classifier/sets.h"
 #include "core/fault.h"
+#include "guard/set_maps.h"
 #include "rules/lint.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
@@ -131,6 +132,7 @@ Result<InterfaceLock> Guard::lock() {
   auto in_force = check_in_force(attachment());
   if (in_force) {
     XG_CHECK(check_program());
+    XG_CHECK(settle_staged_sets());
     return held;
   }
   if (in_force.error().code() == ENOENT) return fail(ENOENT, "xdpguard was detached meanwhile");
@@ -144,6 +146,7 @@ Result<InterfaceLock> Guard::lock() {
                ifname_);
   *this = std::move(fresh);
   XG_CHECK(check_program());
+  XG_CHECK(settle_staged_sets());
   return held;
 }
 
@@ -180,9 +183,12 @@ Result<void> Guard::check_program() {
   return {};
 }
 
-Result<cls::CompileContext> Guard::compile_context() const {
+Result<cls::CompileContext> Guard::compile_context(const std::map<std::string, std::uint32_t>* set_slots) const {
   std::map<std::string, std::uint32_t> sets;
-  for (const auto& s : XG_TRY(this->sets())) sets[s.name] = s.index;
+  if (set_slots)
+    sets = *set_slots;
+  else
+    for (const auto& s : XG_TRY(this->sets())) sets[s.name] = s.index;
   cls::CompileContext ctx;
   ctx.fake_clock = meta_.flags & XDPGUARD_META_FAKE_CLOCK;
   ctx.clock_tick_ns = coarse_clock_tick_ns();
@@ -271,9 +277,12 @@ Result<void> Guard::add_counters(std::vector<RuleRecord>& out) const {
 
 Result<std::uint32_t> Guard::default_action() const { return XG_TRY(installed()).record.default_action; }
 
-Result<void> Guard::install(std::vector<cls::RuleEntry> entries, std::uint32_t default_action,
-                            const std::vector<std::uint32_t>& fresh, const xdpguard_ruleset_hdr* record) {
-  auto ctx = XG_TRY(compile_context());
+Result<cls::LoadedClassifier> Guard::load_rule_set(std::vector<cls::RuleEntry> entries,
+                                                   std::uint32_t default_action,
+                                                   const std::vector<std::uint32_t>& fresh,
+                                                   const xdpguard_ruleset_hdr* record,
+                                                   const std::map<std::string, std::uint32_t>* set_slots) {
+  auto ctx = XG_TRY(compile_context(set_slots));
   const std::size_t nrules = entries.size();
   auto compiled = XG_TRY(cls::compile(std::move(entries), default_action, ctx));
   std::optional<xdpguard_ruleset_hdr> in_force;
@@ -300,6 +309,15 @@ Result<void> Guard::install(std::vector<cls::RuleEntry> entries, std::uint32_t d
   fds[cls::kMapBlocked] = ddos_maps_.blocked.fd();
   fds[cls::kMapDdos] = ddos_maps_.ddos.fd();
   auto loaded = XG_TRY(cls::load_classifier(compiled, fds, in_force ? in_force->generation + 1 : 1, next_id));
+  const auto& h = loaded.record;
+  spdlog::debug("loaded {} rules: {} groups, {} instructions ({} verified, {} us), {} table bytes", nrules,
+                compiled.plan.groups.size(), h.insns, h.verified_insns, h.load_us, h.table_bytes);
+  return loaded;
+}
+
+Result<void> Guard::install(std::vector<cls::RuleEntry> entries, std::uint32_t default_action,
+                            const std::vector<std::uint32_t>& fresh, const xdpguard_ruleset_hdr* record) {
+  auto loaded = XG_TRY(load_rule_set(std::move(entries), default_action, fresh, record, nullptr));
   // A new rule starts at zero: its slot is zeroed once the new set has
   // loaded, right before it takes over. No rule of the set in force counts
   // into it meanwhile (new_rule_ids avoids their ids; the one exception, a
@@ -314,9 +332,6 @@ Result<void> Guard::install(std::vector<cls::RuleEntry> entries, std::uint32_t d
   if (bpf_map_update_elem(progs_.fd(), &slot, &fd, BPF_ANY) != 0)
     return fail_errno(errno, "install classifier");
   fault_point("rules-installed");
-  const auto& h = loaded.record;
-  spdlog::debug("installed {} rules: {} groups, {} instructions ({} verified, {} us), {} table bytes", nrules,
-                compiled.plan.groups.size(), h.insns, h.verified_insns, h.load_us, h.table_bytes);
   return {};
 }
 
@@ -420,6 +435,20 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
   }
   auto lk = XG_TRY(lock());
   auto cur = XG_TRY(installed());
+  auto plan = plan_ids(cur, canon);
+  const std::set<std::uint32_t> fresh(plan.fresh.begin(), plan.fresh.end());
+  std::vector<cls::RuleEntry> entries;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (fresh.count(plan.ids[i]))
+      XG_CHECK_CTX(check_redirect_target(parsed[i]), fmt::format("rule {}", i + 1));
+    entries.emplace_back(plan.ids[i], std::move(parsed[i]), std::move(canon[i]));
+  }
+  XG_CHECK(install(std::move(entries), cur.record.default_action, plan.fresh,
+                   cur.classifier ? &cur.record : nullptr));
+  return plan.ids;
+}
+
+Guard::IdPlan Guard::plan_ids(const Installed& cur, const std::vector<std::string>& canon) {
   // Keep ids (and counters) of rules that stay; the others get new ids.
   std::multimap<std::string, std::uint32_t> old_ids;
   std::set<std::uint32_t> in_force;
@@ -427,12 +456,13 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
     old_ids.emplace(r.text, r.id);
     in_force.insert(r.id);
   }
-  std::vector<std::uint32_t> ids(texts.size(), 0);
+  IdPlan plan;
+  plan.ids.assign(canon.size(), 0);
   std::size_t n_new = 0;
-  for (std::size_t i = 0; i < texts.size(); ++i) {
+  for (std::size_t i = 0; i < canon.size(); ++i) {
     auto it = old_ids.find(canon[i]);
     if (it != old_ids.end()) {
-      ids[i] = it->second;
+      plan.ids[i] = it->second;
       old_ids.erase(it);
     } else {
       ++n_new;
@@ -440,18 +470,10 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
   }
   std::set<std::uint32_t> dropped;  // what old_ids still holds
   for (const auto& [text, id] : old_ids) dropped.insert(id);
-  const auto fresh = new_rule_ids(cur.record.next_id, n_new, in_force, dropped);
-  std::vector<cls::RuleEntry> entries;
-  for (std::size_t i = 0, k = 0; i < texts.size(); ++i) {
-    if (!ids[i]) {
-      XG_CHECK_CTX(check_redirect_target(parsed[i]), fmt::format("rule {}", i + 1));
-      ids[i] = fresh[k++];
-    }
-    entries.emplace_back(ids[i], std::move(parsed[i]), std::move(canon[i]));
-  }
-  XG_CHECK(
-      install(std::move(entries), cur.record.default_action, fresh, cur.classifier ? &cur.record : nullptr));
-  return ids;
+  plan.fresh = new_rule_ids(cur.record.next_id, n_new, in_force, dropped);
+  for (std::size_t i = 0, k = 0; i < canon.size(); ++i)
+    if (!plan.ids[i]) plan.ids[i] = plan.fresh[k++];
+  return plan;
 }
 
 Result<void> Guard::set_default_action(std::uint32_t action) {
@@ -485,11 +507,29 @@ std::uint32_t new_stamp() {
 
 }  // namespace
 
+namespace set_internal {
+
+Result<MemberMaps> member_maps(const std::string& name, const std::vector<rules::Prefix>& prefixes) {
+  std::vector<rules::Prefix> v4, v6;
+  for (const auto& p : prefixes) (p.family == rules::Family::V4 ? v4 : v6).push_back(p);
+  const std::uint32_t stamp = new_stamp();
+  auto img6 = XG_TRY_CTX(cls::build_set6(v6, stamp), "set " + name);
+  auto img4 = cls::build_set4(v4, stamp);
+  MemberMaps m;
+  m.v4 = XG_TRY_CTX(set_map("xg_set_v4", img4), "set " + name);
+  m.v6 = XG_TRY_CTX(set_map("xg_set_v6", img6), "set " + name);
+  m.nv4 = v4.size();
+  m.nv6 = v6.size();
+  return m;
+}
+
+}  // namespace set_internal
+
 Result<std::vector<SetRecord>> Guard::sets() const {
   std::vector<SetRecord> out;
   for (std::uint32_t i = 0; i < XDPGUARD_MAX_SETS; ++i) {
     auto info = XG_TRY(set_names_.get(i));
-    if (!info.in_use) continue;
+    if (info.in_use != XDPGUARD_SET_LIVE) continue;
     SetRecord r{i, std::string(info.name, strnlen(info.name, sizeof(info.name))), 0, 0, false};
     auto h4 = set_head<xdpguard_set4_elem>(set4_.fd(), i);
     auto h6 = set_head<xdpguard_set6_elem>(set6_.fd(), i);
@@ -528,18 +568,12 @@ Result<SetRecord> Guard::load_set(const std::string& name, const std::vector<rul
     if (!index) return fail(E2BIG, "{} sets exist, the limit is {}", current.size(), XDPGUARD_MAX_SETS);
   }
 
-  std::vector<rules::Prefix> v4, v6;
-  for (const auto& p : prefixes) (p.family == rules::Family::V4 ? v4 : v6).push_back(p);
-  const std::uint32_t stamp = new_stamp();
-  auto img6 = XG_TRY_CTX(cls::build_set6(v6, stamp), "set " + name);
-  auto img4 = cls::build_set4(v4, stamp);
   // New maps beside the live ones, then one write per family swaps them in
   // (a packet only ever consults its own family's map); the name comes last,
   // so a new set exists only once both families are in.
-  auto m4 = XG_TRY_CTX(set_map("xg_set_v4", img4), "set " + name);
-  auto m6 = XG_TRY_CTX(set_map("xg_set_v6", img6), "set " + name);
+  auto m = XG_TRY(set_internal::member_maps(name, prefixes));
   __u32 idx = *index;
-  int f4 = m4.fd(), f6 = m6.fd();
+  int f4 = m.v4.fd(), f6 = m.v6.fd();
   if (bpf_map_update_elem(set4_.fd(), &idx, &f4, BPF_ANY) != 0)
     return fail_errno(errno, "install set " + name);
   fault_point("set-v4-swapped");
@@ -548,9 +582,12 @@ Result<SetRecord> Guard::load_set(const std::string& name, const std::vector<rul
   fault_point("set-v6-swapped");
   xdpguard_set_info info{};
   std::strncpy(info.name, name.c_str(), sizeof(info.name) - 1);
-  info.in_use = 1;
+  info.in_use = XDPGUARD_SET_LIVE;
+  const std::uint64_t hash = set_members_hash(prefixes);
+  info.hash_lo = static_cast<__u32>(hash);
+  info.hash_hi = static_cast<__u32>(hash >> 32);
   XG_CHECK(set_names_.put(idx, info));
-  return SetRecord{idx, name, v4.size(), v6.size(), false};
+  return SetRecord{idx, name, m.nv4, m.nv6, false};
 }
 
 Result<void> Guard::delete_set(const std::string& name) {
