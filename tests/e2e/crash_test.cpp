@@ -208,7 +208,7 @@ TEST_F(CrashTest, AttachKilledAtEveryStepLeavesNothingOrTheWholePipeline) {
       << "[sets.b]\nfile = \"" << set << "\"\n";
   }
   files_.push_back(conf);
-  for (const char* step : {"rules-loaded", "set-v4-swapped", "set-v6-swapped", "rules-installed",
+  for (const char* step : {"rules-loaded", "apply-staged", "rules-installed",
                            "attach-ready", "attach-pinned", "attach-attached"}) {
     killed_at(step, {"attach", veth(), "--config", conf});
     const bool program = ip_link(*lab_).find("prog/xdp") != std::string::npos;
