@@ -6,9 +6,12 @@
 
 #include <random>
 
+#include <fmt/format.h>
+
 #include "rules/lint.h"
 #include "rules/parser.h"
 #include "oracle/reference.h"
+#include "support/rule_gen.h"
 
 namespace xdpguard::rules {
 namespace {
@@ -240,6 +243,50 @@ TEST(RuleLint, LimitDepth) {
   // IPv6 TCP rules do not count for IPv4 (or UDP) packets.
   texts.back() = "drop ip6 tcp limit over 10/s";
   EXPECT_FALSE(limit_depth_warning(parsed_all(texts)));
+}
+
+// lint() files earlier rules by source and destination port, and asks
+// covers() only where it could hold: the same warnings as asking it of every
+// earlier rule (the pairs, written out here), on random rule sets (with
+// sets, /0s, nested prefixes, single ports and ranges) and on 2,000 rules that
+// shadow each other in chains.
+TEST(RuleLint, IndexedLintEqualsEveryPair) {
+  auto pairwise = [](const std::vector<Rule>& rules) {
+    std::vector<std::pair<std::size_t, std::size_t>> out;
+    for (std::size_t j = 1; j < rules.size(); ++j)
+      for (std::size_t i = 0; i < j; ++i)
+        if (covers(rules[i], rules[j])) {
+          out.emplace_back(j, i);
+          break;
+        }
+    return out;
+  };
+  auto indexed = [](const std::vector<Rule>& rules) {
+    std::vector<std::pair<std::size_t, std::size_t>> out;
+    for (const auto& w : lint(rules)) out.emplace_back(w.rule_index, w.covered_by);
+    return out;
+  };
+  std::size_t warned = 0;
+  for (unsigned seed = 1; seed <= 200; ++seed) {
+    test::RuleGen g(seed);
+    if (seed % 2) g.use_sets(g.make_sets(3), 30);
+    auto rules = g.rules(static_cast<int>(20 + seed % 60));
+    const auto want = pairwise(rules);
+    warned += want.size();
+    ASSERT_EQ(indexed(rules), want) << "seed " << seed;
+  }
+  EXPECT_GT(warned, 100u);  // the random sets do shadow rules
+  std::vector<Rule> chain;
+  for (int i = 0; i < 2000; ++i) {
+    const int len = 8 + (i % 4) * 8;
+    auto r = parse_rule(fmt::format("drop udp dport {} saddr 10.{}.{}.0/{}", i % 3 ? 53 : 1000 + i, i % 7,
+                                    (i / 7) % 256, len));
+    ASSERT_TRUE(r);
+    chain.push_back(*r);
+  }
+  const auto want = pairwise(chain);
+  EXPECT_GT(want.size(), 100u);
+  EXPECT_EQ(indexed(chain), want);
 }
 
 }  // namespace

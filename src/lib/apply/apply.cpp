@@ -126,13 +126,22 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
     }
   }
 
-  // The changes, for the report (and all of --diff).
+  // 1. Prepare every attached interface (locks in ifindex order); --diff
+  // alone only reads.
+  const bool dry = opts.dry_run && !opts.check;
+  for (auto& [ifindex, t] : by_ifindex)
+    if (t->guard && !dry)
+      t->pending = XG_TRY_CTX(t->guard->prepare(t->want), fmt::format("{}: {}", conf.source, t->section->name));
+
+  // The changes, for the report (and all of --diff): from what prepare
+  // read under the lock.
   for (auto& t : targets) {
     InterfaceDiff d;
     const auto canon = canonical(*t.section);
     if (t.guard) {
       auto flood_now = XG_TRY(XG_TRY(telemetry::FloodMaps::open(*t.guard)).config());
-      d = diff_state(XG_TRY(t.guard->current_state()), t.want, canon, flood_now, t.flood);
+      d = diff_state(t.pending ? t.pending->before : XG_TRY(t.guard->current_state()), t.want, canon, flood_now,
+                     t.flood);
     } else {
       d.op = InterfaceDiff::Op::Attach;
       d.new_rules = canon.size();
@@ -147,12 +156,13 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
     d.op = InterfaceDiff::Op::Detach;
     report.diffs.push_back(std::move(d));
   }
-  if (opts.dry_run && !opts.check) return report;
-
-  // 1. Prepare every attached interface (locks in ifindex order).
-  for (auto& [ifindex, t] : by_ifindex)
-    if (t->guard)
-      t->pending = XG_TRY_CTX(t->guard->prepare(t->want), fmt::format("{}: {}", conf.source, t->section->name));
+  if (dry) return report;
+  // An interface whose state is the file's already: nothing to install.
+  for (std::size_t i = 0; i < targets.size(); ++i)
+    if (targets[i].pending && report.diffs[i].empty()) {
+      targets[i].guard->abort(*targets[i].pending);
+      targets[i].pending.reset();
+    }
   if (opts.check) {
     // The interfaces not attached: the same, in a pipeline of this process
     // (loaded, verified, attached nowhere).

@@ -503,6 +503,7 @@ class Loader {
   Result<void> rule_list(Interface& ifc, const toml::array& a, const std::vector<SetDef>& defs) {
     std::set<std::string> used;
     std::size_t number = 0;
+    ifc.rules.reserve(std::min(a.size(), rules::kMaxRules));
     for (const toml::node& n : a) {
       ++number;
       std::size_t line = line_of(n);

@@ -310,6 +310,7 @@ class Guard {
     InterfaceLock lock;
     Guard* guard = nullptr;
     DesiredState want;
+    CurrentState before;  // what was in force when prepare() read it, under the lock
     cls::LoadedClassifier classifier;
     std::vector<std::uint32_t> ids, fresh;  // the new rule set's ids; those new in it
     std::vector<std::uint32_t> staged;      // slots loaded for it (XDPGUARD_SET_STAGED)
@@ -406,6 +407,8 @@ class Guard {
   };
   [[nodiscard]] Result<Installed> installed() const;
   [[nodiscard]] Result<void> add_counters(std::vector<RuleRecord>& rules) const;
+  // current_state() around a rule set already read.
+  [[nodiscard]] Result<CurrentState> current_state(Installed in) const;
   // Under the lock: finishes or frees set slots an interrupted apply left
   // staged (guard_apply.cpp).
   [[nodiscard]] Result<void> settle_staged_sets();

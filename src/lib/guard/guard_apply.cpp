@@ -50,9 +50,10 @@ Guard::Pending::~Pending() {
   if (guard) guard->lock_held_ = lock_was_held;
 }
 
-Result<CurrentState> Guard::current_state() const {
+Result<CurrentState> Guard::current_state() const { return current_state(XG_TRY(installed())); }
+
+Result<CurrentState> Guard::current_state(Installed in) const {
   CurrentState c;
-  auto in = XG_TRY(installed());
   c.default_action = in.record.default_action;
   c.rules = std::move(in.rules);
   const auto meta = XG_TRY(meta_map_.get(0));
@@ -187,6 +188,7 @@ Result<std::unique_ptr<Guard::Pending>> Guard::prepare(const DesiredState& want)
                                        cur.classifier ? &cur.record : nullptr, &slots));
   p->ids = std::move(ids.ids);
   p->fresh = std::move(ids.fresh);
+  p->before = XG_TRY(current_state(std::move(cur)));
   return p;
 }
 

@@ -1,5 +1,9 @@
 #include "rules/lint.h"
 
+#include <set>
+#include <string>
+#include <unordered_map>
+
 #include <fmt/format.h>
 
 #include "rules/printer.h"
@@ -75,14 +79,85 @@ LintWarning warning(const std::vector<Rule>& rules, std::size_t j, std::size_t i
 
 }  // namespace
 
+namespace {
+
+// Where an earlier rule can cover a later one, by two necessary conditions
+// of covers(): its source match (none or a /0: any later rule; a prefix:
+// later rules whose source prefix lies in it; a set: later rules naming the
+// set) and its destination port (one port: later rules matching exactly
+// that port; anything else: any later rule). Earlier rules are filed under
+// the key of both; a later rule looks only at the keys that could cover it,
+// so that a 10,000-rule file is linted in milliseconds, not in 10^8 covers().
+class CoverIndex {
+ public:
+  void add(const Rule& r, std::size_t i) {
+    if (r.limit) return;  // covers nothing
+    std::string key = source_key(r.saddr);
+    if (r.saddr && r.saddr->prefix && r.saddr->prefix->len > 0) {
+      const auto& p = *r.saddr->prefix;
+      lengths_[p.family == Family::V6].insert(p.len);
+    }
+    key += port_key(r.dport);
+    buckets_[key].push_back(i);
+  }
+  // The first indexed rule that covers `later`, if any.
+  std::optional<std::size_t> first_cover(const std::vector<Rule>& rules, const Rule& later) const {
+    std::vector<std::string> sources = {source_key(std::nullopt)};
+    if (later.saddr && later.saddr->prefix) {
+      const Prefix& p = *later.saddr->prefix;
+      for (std::uint8_t len : lengths_[p.family == Family::V6]) {
+        if (len > p.len) break;
+        Prefix up = p;
+        up.len = len;
+        sources.push_back(source_key(AddrMatch{up, {}}));
+      }
+    } else if (later.saddr) {
+      sources.push_back(source_key(later.saddr));
+    }
+    std::vector<std::string> ports = {port_key(std::nullopt)};
+    if (later.dport && later.dport->lo == later.dport->hi) ports.push_back(port_key(later.dport));
+    std::optional<std::size_t> best;
+    for (const auto& s : sources)
+      for (const auto& p : ports) {
+        auto it = buckets_.find(s + p);
+        if (it == buckets_.end()) continue;
+        for (std::size_t i : it->second) {
+          if (best && i >= *best) break;
+          if (covers(rules[i], later)) {
+            best = i;
+            break;
+          }
+        }
+      }
+    return best;
+  }
+
+ private:
+  static std::string source_key(const std::optional<AddrMatch>& a) {
+    if (!a || (a->prefix && a->prefix->len == 0)) return "*";
+    if (!a->prefix) return "@" + a->set + "\n";
+    // The prefix with its host bits clear (whatever the rule's text had).
+    Prefix p = *a->prefix;
+    for (std::size_t b = p.len; b < 128; ++b) p.addr[b / 8] &= static_cast<std::uint8_t>(~(0x80u >> (b % 8)));
+    return std::string(1, p.family == Family::V6 ? '6' : '4') + std::to_string(p.len) + "/" +
+           std::string(reinterpret_cast<const char*>(p.addr.data()), p.family == Family::V6 ? 16 : 4);
+  }
+  static std::string port_key(const std::optional<PortRange>& d) {
+    if (d && d->lo == d->hi) return "|" + std::to_string(d->lo);
+    return "|*";
+  }
+  std::unordered_map<std::string, std::vector<std::size_t>> buckets_;
+  std::set<std::uint8_t> lengths_[2];  // source prefix lengths filed, per family (IPv4, IPv6)
+};
+
+}  // namespace
+
 std::vector<LintWarning> lint(const std::vector<Rule>& rules) {
   std::vector<LintWarning> out;
-  for (std::size_t j = 1; j < rules.size(); ++j) {
-    for (std::size_t i = 0; i < j; ++i) {
-      if (!covers(rules[i], rules[j])) continue;
-      out.push_back(warning(rules, j, i));
-      break;
-    }
+  CoverIndex index;
+  for (std::size_t j = 0; j < rules.size(); ++j) {
+    if (auto i = index.first_cover(rules, rules[j])) out.push_back(warning(rules, j, *i));
+    index.add(rules[j], j);
   }
   return out;
 }

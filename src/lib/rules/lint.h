@@ -30,7 +30,7 @@ struct LintWarning {
   bool operator==(const LintWarning&) const = default;
 };
 
-// At most one warning per rule, in rule order. O(n^2): for whole rule sets
+// At most one warning per rule, in rule order. For whole rule sets
 // (config files, `rule list`).
 std::vector<LintWarning> lint(const std::vector<Rule>& rules);
 
