@@ -1,9 +1,11 @@
 #include "cli/commands.h"
 
+#include <csignal>
 #include <cstdio>
 #include <memory>
 
 #include "apply/apply.h"
+#include "service/daemon.h"
 #include "bpf/system.h"
 #include "cli/options.h"
 #include "config/config.h"
@@ -102,6 +104,27 @@ Result<void> cmd_detach(const Args& a) {
   XG_CHECK(Guard::detach(iface));
   std::printf("xdpguard detached from %s\n", iface.name.c_str());
   return {};
+}
+
+struct RunArgs {
+  std::string iface;  // unused: bind_subcommand's context is "run" alone
+  service::Options o;
+};
+
+service::Signals g_signals;
+extern "C" void on_service_signal(int sig) {
+  if (sig == SIGHUP)
+    g_signals.reload = true;
+  else
+    g_signals.stop = true;
+}
+
+Result<void> cmd_run(const RunArgs& a) {
+  struct sigaction sa{};
+  sa.sa_handler = on_service_signal;
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) (void)sigaction(sig, &sa, nullptr);
+  (void)std::signal(SIGPIPE, SIG_IGN);
+  return service::run(a.o, g_signals);
 }
 
 }  // namespace
@@ -217,6 +240,21 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
       "Example: xdpguard apply --config /etc/xdpguard.toml --diff\n"
       "         xdpguard apply --config /etc/xdpguard.toml");
   bind_subcommand(cmd, apply, apply_args, cmd_apply, "apply", false);
+
+  auto run_args = std::make_shared<RunArgs>();
+  auto* run = app.add_subcommand("run", "The service: apply a config file, then serve metrics, detect floods, log events");
+  run->add_option("--config", run_args->o.config, "TOML file (root's, not writable by others)")->required();
+  run->add_option("--metrics", run_args->o.metrics, "Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9435)");
+  run->add_option("--events", run_args->o.events_path, "Write events as JSON lines to FILE (default: stderr)");
+  add_whole(run, "--events-max-bytes", run_args->o.events_max_bytes, 4096, 1ull << 40,
+            "Rotate the events file to FILE.1 at this size (default 64 MiB)");
+  run->add_flag("--detach-on-exit", run_args->o.detach_on_exit,
+                "Detach the file's interfaces on SIGTERM (default: they keep enforcing)");
+  run->footer(
+      "SIGHUP applies the file again (a broken file is logged, the old state stays); SIGTERM stops.\n"
+      "Pins that exist are adopted: counters, rate-limit buckets and blocks carry on.\n"
+      "Example: xdpguard run --config /etc/xdpguard.toml --metrics 127.0.0.1:9435");
+  bind_subcommand(cmd, run, run_args, cmd_run, "run", false);
 
   auto* detach = app.add_subcommand("detach", "Detach xdpguard and remove its pinned state");
   detach->add_option("IFACE", args->iface, "Interface")->required();
