@@ -20,7 +20,7 @@ CONFIGURE = cmake -S . -B $(BUILD) -G Ninja -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O
 SAN_CONFIGURE = CC=clang CXX=clang++ cmake -S . -B $(SAN) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" -DXDPGUARD_FUZZ=ON
 
-.PHONY: all setup build san asan fuzz lint test unit demo bench install clean
+.PHONY: all setup build san asan fuzz lint test unit demo bench install package clean
 
 all: build
 
@@ -75,5 +75,11 @@ bench:
 install: build
 	@cmake --install $(BUILD)
 
+# The .deb: a release build of the binary alone (no test hooks) in
+# $(BUILD)-pkg, then cpack (scripts/package.sh).
+package:
+	@bash scripts/setup.sh build
+	@JOBS=$(JOBS) bash scripts/package.sh $(BUILD)-pkg
+
 clean:
-	rm -rf $(BUILD) $(SAN) $(BUILD)-asan $(BUILD)-fuzz
+	rm -rf $(BUILD) $(SAN) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-pkg

@@ -15,8 +15,9 @@ CORE=(
   libpcap-dev                                    # capture: pcap files, filters
 )
 
-# `make build` compiles the tests too.
-BUILD=("${CORE[@]}" libgtest-dev python3)
+# `make build` compiles the tests too; `make package` runs cpack (cmake) and
+# dpkg-shlibdeps for the package's Depends.
+BUILD=("${CORE[@]}" libgtest-dev python3 dpkg-dev)
 
 # What `xdpguard demo` runs: its lab (ip netns, veth; sysctl in the lab's
 # namespaces), ping as the legitimate client, and the SYN proxy's nftables
@@ -37,6 +38,7 @@ TEST=(
   curl prometheus                                # a real Prometheus scrapes `metrics`, promtool judges it
   procps libcap2-bin util-linux                  # sysctl; capsh; setpriv, unshare, prlimit, mountpoint
   netbase                                        # SYN proxy: TCP service names in --ports (/etc/services)
+  systemd dpkg-dev                               # packaging tests: systemd-analyze; cpack's dpkg-shlibdeps
 )
 
 # What `make bench` runs: the labs, the receivers it races (xdp-filter,

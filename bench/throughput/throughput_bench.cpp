@@ -312,7 +312,8 @@ int run_bench(const bench::Args& args) {
     f << "]\n";
   };
   auto xg_apply = [&](const std::string& conf) {
-    return run_checked({xg_cli, "-n", lab->server().netns, "apply", "--config", conf}, std::chrono::seconds(60));
+    return run_checked({xg_cli, "-n", lab->server().netns, "apply", "--config", conf},
+                       std::chrono::seconds(60));
   };
   std::vector<double> apply_s;  // wall time of each apply while measured
   std::string apply_error;
@@ -567,7 +568,8 @@ int run_bench(const bench::Args& args) {
         "\n`xdpguard apply` of the 10,000-rule file with one rule changed, under line rate: %zu applies, "
         "median %.3f s, max %.3f s (goal <= 0.3 s) %s\n",
         apply_s.size(), med_s, max_s, bench::verdict_word(ok));
-    out["apply_10k_one_changed_s"] = {{"count", apply_s.size()}, {"median", med_s}, {"max", max_s}, {"met", ok}};
+    out["apply_10k_one_changed_s"] = {
+        {"count", apply_s.size()}, {"median", med_s}, {"max", max_s}, {"met", ok}};
   }
   std::printf("\nGoals: %d met, %d missed.%s\n", met, missed,
               bad_checks ? fmt::format(" {} receiver check(s) FAILED.", bad_checks).c_str() : "");

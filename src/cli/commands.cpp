@@ -66,8 +66,8 @@ Result<void> cmd_attach(const Args& a) {
   Guard::Setup setup;
   if (section)
     setup = [&](Guard& g) -> Result<void> {
-      return with_context(apply::put_in_force(g, apply::desired_of(*conf, *section), apply::flood_of(*section)),
-                          a.config);
+      return with_context(
+          apply::put_in_force(g, apply::desired_of(*conf, *section), apply::flood_of(*section)), a.config);
     };
   auto g = XG_TRY(Guard::attach(iface, mode, cfg, setup));
   if (section) print_warnings(section->warnings);
@@ -226,7 +226,8 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   bind(attach, cmd_attach, true);
 
   auto apply_args = std::make_shared<ApplyArgs>();
-  auto* apply = app.add_subcommand("apply", "Make the interfaces match a config file, each in one atomic step");
+  auto* apply =
+      app.add_subcommand("apply", "Make the interfaces match a config file, each in one atomic step");
   apply->add_option("--config", apply_args->config, "TOML file (see attach --config)")->required();
   apply->add_option("IFACE", apply_args->ifaces, "Only these interfaces of the file (default: all of them)");
   apply->add_flag("--check", apply_args->check,
@@ -242,10 +243,12 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   bind_subcommand(cmd, apply, apply_args, cmd_apply, "apply", false);
 
   auto run_args = std::make_shared<RunArgs>();
-  auto* run = app.add_subcommand("run", "The service: apply a config file, then serve metrics, detect floods, log events");
+  auto* run = app.add_subcommand(
+      "run", "The service: apply a config file, then serve metrics, detect floods, log events");
   run->add_option("--config", run_args->o.config, "TOML file (root's, not writable by others)")->required();
   run->add_option("--metrics", run_args->o.metrics, "Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9435)");
-  run->add_option("--events", run_args->o.events_path, "Write events as JSON lines to FILE (default: stderr)");
+  run->add_option("--events", run_args->o.events_path,
+                  "Write events as JSON lines to FILE (default: stderr)");
   add_whole(run, "--events-max-bytes", run_args->o.events_max_bytes, 4096, 1ull << 40,
             "Rotate the events file to FILE.1 at this size (default 64 MiB)");
   run->add_flag("--detach-on-exit", run_args->o.detach_on_exit,

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bpf/abi.h"
 #include "cli/commands.h"
 #include "core/log.h"
 
@@ -15,6 +16,8 @@ namespace {
 int run_main(int argc, char** argv) {
   CLI::App app{"xdpguard: kernel-level network defense on XDP", "xdpguard"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "xdpguard " XDPGUARD_VERSION " (pinned-state ABI " +
+                                        std::to_string(XDPGUARD_ABI_VERSION) + ")");
   app.set_help_all_flag("--help-all", "Help for every subcommand");
   xdpguard::cli::Globals globals;
   app.add_option("-n,--netns", globals.netns, "Act inside network namespace NETNS (like ip -n)");
@@ -54,6 +57,8 @@ int run_main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "xdpguard: %s (see xdpguard --help)\n", e.what());

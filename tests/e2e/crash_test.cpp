@@ -162,18 +162,17 @@ TEST_F(CrashTest, ApplyKilledAtEveryStepLeavesTheOldOrTheNewState) {
   auto state = [&](bool b) {
     std::string rules = "\"drop udp dport 7009 saddr @S\"";
     if (b) rules += ", \"drop udp dport 7009 saddr " + client + "\"";
-    std::ofstream(path) << "[interfaces." << veth() << "]\nrules = [" << rules << "]\n[sets.S]\nelements = [\""
-                        << (b ? "198.19.9.0/24" : client + "/32") << "\"]\n";
+    std::ofstream(path) << "[interfaces." << veth() << "]\nrules = [" << rules
+                        << "]\n[sets.S]\nelements = [\"" << (b ? "198.19.9.0/24" : client + "/32") << "\"]\n";
   };
   const std::vector<std::string> apply = {"apply", "--config", path};
-  for (const char* step :
-       {"apply-staged", "apply-prepared", "rules-loaded", "rules-installed", "apply-swapped", "apply-set-freed"}) {
+  for (const char* step : {"apply-staged", "apply-prepared", "rules-loaded", "rules-installed",
+                           "apply-swapped", "apply-set-freed"}) {
     state(false);
     auto a = xg(apply);
     ASSERT_EQ(a.code, 0) << step << ": " << a.err;
     state(true);
-    std::vector<std::string> args = apply;
-    killed_at(step, args);
+    killed_at(step, apply);
     EXPECT_EQ(udp_delivered(*lab_, 7009, 5), 0) << step << ": old rules met new sets, or new rules old sets";
     const bool new_rules = listed().size() == 2;
     const bool installed = std::string(step) != "apply-staged" && std::string(step) != "apply-prepared" &&
@@ -208,8 +207,8 @@ TEST_F(CrashTest, AttachKilledAtEveryStepLeavesNothingOrTheWholePipeline) {
       << "[sets.b]\nfile = \"" << set << "\"\n";
   }
   files_.push_back(conf);
-  for (const char* step : {"rules-loaded", "apply-staged", "rules-installed",
-                           "attach-ready", "attach-pinned", "attach-attached"}) {
+  for (const char* step : {"rules-loaded", "apply-staged", "rules-installed", "attach-ready", "attach-pinned",
+                           "attach-attached"}) {
     killed_at(step, {"attach", veth(), "--config", conf});
     const bool program = ip_link(*lab_).find("prog/xdp") != std::string::npos;
     const int passed = udp_delivered(*lab_, 7005, 5);       // the rule passes it (with its set)

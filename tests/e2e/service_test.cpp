@@ -44,19 +44,25 @@ class ServiceTest : public LabTest {
   void TearDown() override {
     daemon_ = BackgroundProcess{};
     LabTest::TearDown();
-    for (const auto& f : {conf_, events_, events_ + ".1", notify_path_, base_ + ".out"}) std::filesystem::remove(f);
+    for (const auto& f : {conf_, events_, events_ + ".1", notify_path_, base_ + ".out"})
+      std::filesystem::remove(f);
   }
   void write_conf(std::uint16_t port) {
-    std::ofstream(conf_) << fmt::format("[interfaces.{}]\nrules = [\"drop udp dport {}\"]\n", lab_->server().veth,
-                                        port);
+    std::ofstream(conf_) << fmt::format("[interfaces.{}]\nrules = [\"drop udp dport {}\"]\n",
+                                        lab_->server().veth, port);
     ::chmod(conf_.c_str(), 0644);
   }
   std::vector<std::string> run_argv(std::vector<std::string> extra = {}) const {
-    std::vector<std::string> argv = {"env",         "NOTIFY_SOCKET=" + notify_path_,
-                                     XDPGUARD_BIN,  "-n",
-                                     lab_->server().netns, "run",
-                                     "--config",    conf_,
-                                     "--events",    events_};
+    std::vector<std::string> argv = {"env",
+                                     "NOTIFY_SOCKET=" + notify_path_,
+                                     XDPGUARD_BIN,
+                                     "-n",
+                                     lab_->server().netns,
+                                     "run",
+                                     "--config",
+                                     conf_,
+                                     "--events",
+                                     events_};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   }
@@ -165,7 +171,8 @@ TEST_F(ServiceTest, KilledAtRandomUnderTrafficLetsNothingThroughAndRestartAdopts
     auto a = sockaddr4(lab_->server().ip4, kDropA);
     if (rx && ::bind(rx.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) rx.reset();
   }));
-  ASSERT_TRUE(run_in_netns(lab_->client().netns, [&] { tx.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)); }));
+  ASSERT_TRUE(
+      run_in_netns(lab_->client().netns, [&] { tx.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)); }));
   ASSERT_TRUE(rx && tx);
   start();
   ASSERT_NE(notified("READY=1"), "") << slurp(base_ + ".out");

@@ -98,9 +98,7 @@ TEST(ApplyDiff, SetsAreComparedByTheirMembers) {
               {"gone", set_members_hash(members), 1, 1}};
   DesiredState want;
   // Order and duplicates do not make another set.
-  want.sets = {{"same", {members[1], members[0], members[1]}},
-               {"changed", {members[0]}},
-               {"new", members}};
+  want.sets = {{"same", {members[1], members[0], members[1]}}, {"changed", {members[0]}}, {"new", members}};
   auto d = diff(cur, want, {});
   EXPECT_EQ(d.sets_unchanged, 1u);
   ASSERT_EQ(d.sets.size(), 3u);
@@ -118,7 +116,7 @@ TEST(ApplyDiff, MembersHashIgnoresOrderAndDuplicatesOnly) {
   EXPECT_EQ(set_members_hash({a, b, c}), set_members_hash({c, b, a, a}));
   EXPECT_NE(set_members_hash({a, b}), set_members_hash({a, c}));
   EXPECT_NE(set_members_hash({a}), set_members_hash({b}));  // same address, other length
-  EXPECT_NE(set_members_hash({}), 0u);                     // 0 means "not known"
+  EXPECT_NE(set_members_hash({}), 0u);                      // 0 means "not known"
 }
 
 }  // namespace

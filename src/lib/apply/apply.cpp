@@ -26,33 +26,35 @@ std::vector<std::string> canonical(const config::Interface& s) {
 }
 
 AttachMode attach_mode(config::Mode m) {
-  return m == config::Mode::Native ? AttachMode::Native : m == config::Mode::Generic ? AttachMode::Generic
-                                                                                       : AttachMode::Auto;
+  return m == config::Mode::Native    ? AttachMode::Native
+         : m == config::Mode::Generic ? AttachMode::Generic
+                                      : AttachMode::Auto;
 }
 
 // What cannot change on an attached interface without a new attachment.
 Result<void> check_fixed(const Guard& g, const config::Interface& s, const std::string& source) {
   const char* attached = g.meta().mode == XDPGUARD_MODE_GENERIC ? "generic" : "native";
   if (s.mode != config::Mode::Auto && config::mode_name(s.mode) != attached)
-    return fail(EINVAL,
-                "{} line {}: {} is attached in {} mode, the file says mode = \"{}\": a mode changes only with "
-                "a new attachment (xdpguard detach {} first)",
-                source, s.line, s.name, attached, config::mode_name(s.mode), s.name);
+    return fail(
+        EINVAL,
+        "{} line {}: {} is attached in {} mode, the file says mode = \"{}\": a mode changes only with "
+        "a new attachment (xdpguard detach {} first)",
+        source, s.line, s.name, attached, config::mode_name(s.mode), s.name);
   auto sizes = XG_TRY(g.ddos_map_sizes());
   const GuardConfig want = guard_config_of(s);
   if (sizes.first != want.limit_buckets || sizes.second != want.block_entries)
-    return fail(EINVAL,
-                "{} line {}: {} has limit-buckets {} and block-entries {}, the file says {} and {}: the kernel's "
-                "map sizes change only with a new attachment (xdpguard detach {} first)",
-                source, s.line, s.name, sizes.first, sizes.second, want.limit_buckets, want.block_entries,
-                s.name);
+    return fail(
+        EINVAL,
+        "{} line {}: {} has limit-buckets {} and block-entries {}, the file says {} and {}: the kernel's "
+        "map sizes change only with a new attachment (xdpguard detach {} first)",
+        source, s.line, s.name, sizes.first, sizes.second, want.limit_buckets, want.block_entries, s.name);
   return {};
 }
 
 struct Target {
   const config::Interface* section = nullptr;
   Interface iface;
-  std::optional<Guard> guard;  // attached
+  std::unique_ptr<Guard> guard;  // attached
   DesiredState want;
   telemetry::FloodConfig flood;
   std::unique_ptr<Guard::Pending> pending;
@@ -82,7 +84,9 @@ GuardConfig guard_config_of(const config::Interface& s) {
   return cfg;
 }
 
-telemetry::FloodConfig flood_of(const config::Interface& s) { return telemetry::FloodConfig{}.overridden_by(s.flood); }
+telemetry::FloodConfig flood_of(const config::Interface& s) {
+  return telemetry::FloodConfig{}.overridden_by(s.flood);
+}
 
 Result<void> put_in_force(Guard& g, const DesiredState& want, const telemetry::FloodConfig& flood) {
   auto p = XG_TRY(g.prepare(want));
@@ -97,15 +101,18 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
   if (opts.prune && !opts.only.empty())
     return fail(EINVAL, "--prune detaches the interfaces the file does not have: it takes no IFACE");
   for (const auto& name : opts.only)
-    if (!conf.find_interface(name)) return fail(ENOENT, "{} has no [interfaces.{}] section", conf.source, name);
+    if (!conf.find_interface(name))
+      return fail(ENOENT, "{} has no [interfaces.{}] section", conf.source, name);
 
   Report report;
   std::vector<Target> targets;
   for (const auto& s : conf.interfaces) {
-    if (!opts.only.empty() && std::find(opts.only.begin(), opts.only.end(), s.name) == opts.only.end()) continue;
+    if (!opts.only.empty() && std::find(opts.only.begin(), opts.only.end(), s.name) == opts.only.end())
+      continue;
     Target t;
     t.section = &s;
-    t.iface = XG_TRY_CTX(find_interface(s.name), fmt::format("{} line {}: [interfaces.{}]", conf.source, s.line, s.name));
+    t.iface = XG_TRY_CTX(find_interface(s.name),
+                         fmt::format("{} line {}: [interfaces.{}]", conf.source, s.line, s.name));
     t.want = desired_of(conf, s);
     t.flood = flood_of(s);
     for (const auto& w : s.warnings) report.warnings.push_back(fmt::format("{}: {}", s.name, w.message));
@@ -119,7 +126,7 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
     if (!st.attached) continue;
     auto it = by_ifindex.find(st.ifindex);
     if (it != by_ifindex.end()) {
-      it->second->guard = XG_TRY(Guard::open(Interface{st.ifname, st.ifindex}));
+      it->second->guard = std::make_unique<Guard>(XG_TRY(Guard::open(Interface{st.ifname, st.ifindex})));
       XG_CHECK(check_fixed(*it->second->guard, *it->second->section, conf.source));
     } else if (opts.prune && !st.ifname.empty()) {
       pruned.push_back(st);
@@ -131,7 +138,8 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
   const bool dry = opts.dry_run && !opts.check;
   for (auto& [ifindex, t] : by_ifindex)
     if (t->guard && !dry)
-      t->pending = XG_TRY_CTX(t->guard->prepare(t->want), fmt::format("{}: {}", conf.source, t->section->name));
+      t->pending =
+          XG_TRY_CTX(t->guard->prepare(t->want), fmt::format("{}: {}", conf.source, t->section->name));
 
   // The changes, for the report (and all of --diff): from what prepare
   // read under the lock.
@@ -140,8 +148,8 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
     const auto canon = canonical(*t.section);
     if (t.guard) {
       auto flood_now = XG_TRY(XG_TRY(telemetry::FloodMaps::open(*t.guard)).config());
-      d = diff_state(t.pending ? t.pending->before : XG_TRY(t.guard->current_state()), t.want, canon, flood_now,
-                     t.flood);
+      d = diff_state(t.pending ? t.pending->before : XG_TRY(t.guard->current_state()), t.want, canon,
+                     flood_now, t.flood);
     } else {
       d.op = InterfaceDiff::Op::Attach;
       d.new_rules = canon.size();
@@ -184,7 +192,8 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
   std::vector<Interface> attached_now;
   auto undo_attach = [&attached_now] {
     for (const auto& i : attached_now)
-      if (auto r = Guard::detach(i); !r) spdlog::error("apply: detach {} again: {}", i.name, r.error().message());
+      if (auto r = Guard::detach(i); !r)
+        spdlog::error("apply: detach {} again: {}", i.name, r.error().message());
   };
   for (auto& t : targets) {
     if (t.guard) continue;
@@ -192,7 +201,8 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
                            [&t](Guard& g) { return put_in_force(g, t.want, t.flood); });
     if (!g) {
       undo_attach();
-      return tl::unexpected(std::move(g.error()).context(fmt::format("{}: {}", conf.source, t.section->name)));
+      return tl::unexpected(
+          std::move(g.error()).context(fmt::format("{}: {}", conf.source, t.section->name)));
     }
     attached_now.push_back(t.iface);
   }

@@ -36,7 +36,7 @@ struct Options {
 };
 
 struct Report {
-  std::vector<InterfaceDiff> diffs;  // per interface, file order (pruned ones last)
+  std::vector<InterfaceDiff> diffs;   // per interface, file order (pruned ones last)
   std::vector<std::string> warnings;  // lint findings of the file's rules
 };
 
@@ -46,7 +46,8 @@ struct Report {
 [[nodiscard]] GuardConfig guard_config_of(const config::Interface& section);
 // Puts `want` (and the flood thresholds) in force on `g` at once: what
 // attach --config runs as its setup, and apply on one interface.
-[[nodiscard]] Result<void> put_in_force(Guard& g, const DesiredState& want, const telemetry::FloodConfig& flood);
+[[nodiscard]] Result<void> put_in_force(Guard& g, const DesiredState& want,
+                                        const telemetry::FloodConfig& flood);
 // The flood thresholds the file gives `section`.
 [[nodiscard]] telemetry::FloodConfig flood_of(const config::Interface& section);
 

@@ -106,12 +106,14 @@ InterfaceDiff diff_state(const CurrentState& cur, const DesiredState& want,
 }
 
 std::string summary_line(const InterfaceDiff& d) {
-  if (d.op == InterfaceDiff::Op::Detach) return fmt::format("{}: detached (not in the file, --prune)", d.iface);
+  if (d.op == InterfaceDiff::Op::Detach)
+    return fmt::format("{}: detached (not in the file, --prune)", d.iface);
   std::size_t add = 0, del = 0;
   for (const auto& r : d.rules) (r.added ? add : del)++;
   std::string what;
   auto part = [&what](const std::string& s) { what += (what.empty() ? "" : ", ") + s; };
-  if (d.op == InterfaceDiff::Op::Attach) part(fmt::format("attached with {} rules", d.new_rules));
+  if (d.op == InterfaceDiff::Op::Attach)
+    part(fmt::format("attached with {} rules", d.new_rules));
   else if (add || del || d.reordered)
     part(fmt::format("{} rule{} added, {} removed, {} kept{}", add, add == 1 ? "" : "s", del, d.kept,
                      d.reordered ? " (reordered)" : ""));
@@ -156,7 +158,8 @@ std::string format_diff(const InterfaceDiff& d) {
   if (d.never_block)
     out += fmt::format("~ never-block: {} -> {}\n", prefixes_text(d.never_block->first),
                        prefixes_text(d.never_block->second));
-  if (d.flood) out += fmt::format("~ flood: {} -> {}\n", flood_text(d.flood->first), flood_text(d.flood->second));
+  if (d.flood)
+    out += fmt::format("~ flood: {} -> {}\n", flood_text(d.flood->first), flood_text(d.flood->second));
   return out;
 }
 

@@ -16,10 +16,10 @@
 namespace xdpguard::apply {
 
 struct RuleChange {
-  bool added = false;         // else removed
-  std::uint32_t id = 0;       // removed: its id (added rules get theirs on install)
-  std::size_t position = 0;   // added: its place in the new rule set (0 = first); removed: in the old
-  std::string text;           // canonical
+  bool added = false;        // else removed
+  std::uint32_t id = 0;      // removed: its id (added rules get theirs on install)
+  std::size_t position = 0;  // added: its place in the new rule set (0 = first); removed: in the old
+  std::string text;          // canonical
 };
 
 struct SetChange {

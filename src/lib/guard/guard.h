@@ -384,11 +384,10 @@ class Guard {
   [[nodiscard]] Result<cls::CompileContext> compile_context(
       const std::map<std::string, std::uint32_t>* set_slots = nullptr) const;
   // install()'s first half: compiles and loads the rule set, installs nothing.
-  [[nodiscard]] Result<cls::LoadedClassifier> load_rule_set(std::vector<cls::RuleEntry> entries,
-                                                            std::uint32_t default_action,
-                                                            const std::vector<std::uint32_t>& fresh,
-                                                            const xdpguard_ruleset_hdr* record,
-                                                            const std::map<std::string, std::uint32_t>* set_slots);
+  [[nodiscard]] Result<cls::LoadedClassifier> load_rule_set(
+      std::vector<cls::RuleEntry> entries, std::uint32_t default_action,
+      const std::vector<std::uint32_t>& fresh, const xdpguard_ruleset_hdr* record,
+      const std::map<std::string, std::uint32_t>* set_slots);
   // recompile() for a caller that holds the lock.
   [[nodiscard]] Result<void> recompile_locked();
   [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);

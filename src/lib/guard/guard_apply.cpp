@@ -24,7 +24,9 @@ std::uint64_t hash_of(const xdpguard_set_info& i) {
   return (static_cast<std::uint64_t>(i.hash_hi) << 32) | i.hash_lo;
 }
 
-std::string name_of(const xdpguard_set_info& i) { return std::string(i.name, strnlen(i.name, sizeof(i.name))); }
+std::string name_of(const xdpguard_set_info& i) {
+  return std::string(i.name, strnlen(i.name, sizeof(i.name)));
+}
 
 }  // namespace
 
@@ -92,7 +94,8 @@ Result<void> Guard::settle_staged_sets() {
       info.in_use = XDPGUARD_SET_LIVE;
       info.staged_gen = 0;
       XG_CHECK(set_names_.put(idx, info));
-      spdlog::info("set {}: finished what an interrupted apply left (its rule set is in force)", name_of(info));
+      spdlog::info("set {}: finished what an interrupted apply left (its rule set is in force)",
+                   name_of(info));
     } else {
       // Never in force: freed.
       XG_CHECK(set_names_.put(idx, xdpguard_set_info{}));
@@ -193,12 +196,15 @@ Result<std::unique_ptr<Guard::Pending>> Guard::prepare(const DesiredState& want)
 }
 
 Result<void> Guard::swap(Pending& p) {
-  for (std::uint32_t id : p.fresh) XG_CHECK(with_context(rule_stats_.put_all(id, xdpguard_counter{}), "reset counters"));
+  for (std::uint32_t id : p.fresh)
+    XG_CHECK(with_context(rule_stats_.put_all(id, xdpguard_counter{}), "reset counters"));
   fault_point("rules-loaded");
   __u32 slot = XDPGUARD_PROG_CLASSIFIER, old_id = 0;
-  if (bpf_map_lookup_elem(progs_.fd(), &slot, &old_id) == 0) p.replaced = UniqueFd(bpf_prog_get_fd_by_id(old_id));
+  if (bpf_map_lookup_elem(progs_.fd(), &slot, &old_id) == 0)
+    p.replaced = UniqueFd(bpf_prog_get_fd_by_id(old_id));
   int fd = p.classifier.prog.get();
-  if (bpf_map_update_elem(progs_.fd(), &slot, &fd, BPF_ANY) != 0) return fail_errno(errno, "install classifier");
+  if (bpf_map_update_elem(progs_.fd(), &slot, &fd, BPF_ANY) != 0)
+    return fail_errno(errno, "install classifier");
   p.swapped = true;
   fault_point("rules-installed");
   return {};
@@ -208,7 +214,8 @@ Result<void> Guard::unswap(Pending& p) {
   if (!p.swapped) return {};
   __u32 slot = XDPGUARD_PROG_CLASSIFIER;
   int fd = p.replaced.get();
-  int rc = fd >= 0 ? bpf_map_update_elem(progs_.fd(), &slot, &fd, BPF_ANY) : bpf_map_delete_elem(progs_.fd(), &slot);
+  int rc = fd >= 0 ? bpf_map_update_elem(progs_.fd(), &slot, &fd, BPF_ANY)
+                   : bpf_map_delete_elem(progs_.fd(), &slot);
   if (rc != 0) return fail_errno(errno, "put back the classifier in force before");
   p.swapped = false;
   abort(p);

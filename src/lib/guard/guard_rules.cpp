@@ -183,7 +183,8 @@ Result<void> Guard::check_program() {
   return {};
 }
 
-Result<cls::CompileContext> Guard::compile_context(const std::map<std::string, std::uint32_t>* set_slots) const {
+Result<cls::CompileContext> Guard::compile_context(
+    const std::map<std::string, std::uint32_t>* set_slots) const {
   std::map<std::string, std::uint32_t> sets;
   if (set_slots)
     sets = *set_slots;

@@ -17,6 +17,7 @@ struct MemberMaps {
   std::size_t nv4 = 0, nv6 = 0;
 };
 // Both families' member maps of set `name`, under a fresh load stamp.
-[[nodiscard]] Result<MemberMaps> member_maps(const std::string& name, const std::vector<rules::Prefix>& prefixes);
+[[nodiscard]] Result<MemberMaps> member_maps(const std::string& name,
+                                             const std::vector<rules::Prefix>& prefixes);
 
 }  // namespace xdpguard::set_internal

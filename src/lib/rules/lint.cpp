@@ -97,8 +97,7 @@ class CoverIndex {
       const auto& p = *r.saddr->prefix;
       lengths_[p.family == Family::V6].insert(p.len);
     }
-    key += port_key(r.dport);
-    buckets_[key].push_back(i);
+    buckets_[fmt::format("{}{}", key, port_key(r.dport))].push_back(i);
   }
   // The first indexed rule that covers `later`, if any.
   std::optional<std::size_t> first_cover(const std::vector<Rule>& rules, const Rule& later) const {
@@ -119,7 +118,7 @@ class CoverIndex {
     std::optional<std::size_t> best;
     for (const auto& s : sources)
       for (const auto& p : ports) {
-        auto it = buckets_.find(s + p);
+        auto it = buckets_.find(fmt::format("{}{}", s, p));
         if (it == buckets_.end()) continue;
         for (std::size_t i : it->second) {
           if (best && i >= *best) break;
@@ -135,15 +134,16 @@ class CoverIndex {
  private:
   static std::string source_key(const std::optional<AddrMatch>& a) {
     if (!a || (a->prefix && a->prefix->len == 0)) return "*";
-    if (!a->prefix) return "@" + a->set + "\n";
+    if (!a->prefix) return fmt::format("@{}\n", a->set);
     // The prefix with its host bits clear (whatever the rule's text had).
     Prefix p = *a->prefix;
     for (std::size_t b = p.len; b < 128; ++b) p.addr[b / 8] &= static_cast<std::uint8_t>(~(0x80u >> (b % 8)));
-    return std::string(1, p.family == Family::V6 ? '6' : '4') + std::to_string(p.len) + "/" +
-           std::string(reinterpret_cast<const char*>(p.addr.data()), p.family == Family::V6 ? 16 : 4);
+    return fmt::format(
+        "{}{}/{}", p.family == Family::V6 ? '6' : '4', p.len,
+        std::string_view(reinterpret_cast<const char*>(p.addr.data()), p.family == Family::V6 ? 16 : 4));
   }
   static std::string port_key(const std::optional<PortRange>& d) {
-    if (d && d->lo == d->hi) return "|" + std::to_string(d->lo);
+    if (d && d->lo == d->hi) return fmt::format("|{}", d->lo);
     return "|*";
   }
   std::unordered_map<std::string, std::vector<std::size_t>> buckets_;

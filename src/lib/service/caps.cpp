@@ -9,7 +9,9 @@
 namespace xdpguard::service {
 namespace {
 
-bool kept(int cap) { return std::find(kKeptCapabilities.begin(), kKeptCapabilities.end(), cap) != kKeptCapabilities.end(); }
+bool kept(int cap) {
+  return std::find(kKeptCapabilities.begin(), kKeptCapabilities.end(), cap) != kKeptCapabilities.end();
+}
 
 }  // namespace
 

@@ -64,11 +64,14 @@ Result<void> check_config_file(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return fail_errno(errno, path);
   if (!S_ISREG(st.st_mode)) return fail(EINVAL, "{} is not a regular file", path);
   if (st.st_uid != 0 && st.st_uid != ::geteuid())
-    return fail(EPERM, "{} is owned by uid {}, not root: whoever owns it controls the firewall; chown root {}",
-                path, st.st_uid, path);
+    return fail(EPERM,
+                "{} is owned by uid {}, not root: whoever owns it controls the firewall; chown root {}", path,
+                st.st_uid, path);
   if (st.st_mode & (S_IWGRP | S_IWOTH))
-    return fail(EPERM, "{} is writable by {} (mode {:04o}): whoever can write it controls the firewall; chmod go-w {}",
-                path, (st.st_mode & S_IWOTH) ? "everyone" : "its group", st.st_mode & 07777, path);
+    return fail(
+        EPERM,
+        "{} is writable by {} (mode {:04o}): whoever can write it controls the firewall; chmod go-w {}", path,
+        (st.st_mode & S_IWOTH) ? "everyone" : "its group", st.st_mode & 07777, path);
   return {};
 }
 
@@ -92,8 +95,8 @@ Result<void> EventLog::write(const std::string& line) {
 Result<void> run(const Options& opts, Signals& signals) {
   // One service per network namespace.
   const auto netns = XG_TRY(current_netns_id());
-  auto held = XG_TRY(LockFile::lock(fmt::format("run-ns{}.lock", netns), "the service of this network namespace",
-                                    std::chrono::milliseconds(0)));
+  auto held = XG_TRY(LockFile::lock(fmt::format("run-ns{}.lock", netns),
+                                    "the service of this network namespace", std::chrono::milliseconds(0)));
   EventLog events(opts.events_path, opts.events_max_bytes);
   auto log = [&events](const nlohmann::json& e) {
     if (auto r = events.write(e.dump()); !r) spdlog::warn("{}", r.error().message());

@@ -40,7 +40,8 @@ std::optional<std::chrono::microseconds> watchdog_interval() {
   };
   auto usec = number(std::getenv("WATCHDOG_USEC"));
   if (!usec || !*usec) return std::nullopt;
-  if (auto pid = number(std::getenv("WATCHDOG_PID")); pid && *pid != static_cast<unsigned long long>(::getpid()))
+  if (auto pid = number(std::getenv("WATCHDOG_PID"));
+      pid && *pid != static_cast<unsigned long long>(::getpid()))
     return std::nullopt;
   return std::chrono::microseconds(*usec);
 }
