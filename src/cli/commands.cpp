@@ -78,7 +78,6 @@ Result<void> cmd_attach(const Args& a) {
 }
 
 struct ApplyArgs {
-  std::string iface;  // unused: bind_subcommand's context is "apply" alone
   std::string config;
   std::vector<std::string> ifaces;
   bool check = false, diff = false, prune = false;
@@ -107,7 +106,6 @@ Result<void> cmd_detach(const Args& a) {
 }
 
 struct RunArgs {
-  std::string iface;  // unused: bind_subcommand's context is "run" alone
   service::Options o;
 };
 

@@ -34,7 +34,12 @@ void bind_subcommand(Command& cmd, CLI::App* sub, std::shared_ptr<Args> args, Re
                      std::string verb, bool with_iface = true) {
   sub->callback([&cmd, args, fn, verb = std::move(verb), with_iface] {
     cmd.fn = [args, fn] { return fn(*args); };
-    cmd.context = [args, verb, with_iface] { return with_iface ? verb + " " + args->iface : verb; };
+    cmd.context = [args, verb, with_iface] {
+      if constexpr (requires { args->iface; })
+        return with_iface ? verb + " " + args->iface : verb;
+      else
+        return verb;
+    };
   });
 }
 

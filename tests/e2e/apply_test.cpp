@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "e2e_support.h"
+#include "core/join.h"
 #include "gen/frame.h"
 
 namespace xdpguard::test {
@@ -139,15 +140,7 @@ TEST_F(ApplyTest, TwoHundredChangesUnderTrafficNeverMixOldAndNewState) {
       while (::recv(rx_pass.get(), buf, sizeof buf, 0) > 0) ++got_pass;
     }
   });
-  struct Join {
-    std::atomic<bool>& stop;
-    std::thread &a, &b;
-    ~Join() {
-      stop = true;
-      if (a.joinable()) a.join();
-      if (b.joinable()) b.join();
-    }
-  } join{stop, sender, reader};
+  JoinOnExit join{stop, {&sender, &reader}};
 
   constexpr int kChanges = 200;
   std::uint64_t last_count = 0;

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "e2e_support.h"
+#include "core/join.h"
 
 namespace xdpguard::test {
 namespace {
@@ -235,14 +236,7 @@ TEST_F(RulesTest, SetReloadsUnderTrafficNeverLetAMemberThrough) {
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
   });
-  struct Guard {
-    std::atomic<bool>& stop;
-    std::thread& t;
-    ~Guard() {
-      stop = true;
-      if (t.joinable()) t.join();
-    }
-  } join{stop, sender};
+  JoinOnExit join{stop, {&sender}};
 
   ASSERT_TRUE(wait_until([&] { return hits() > 0; }));
   constexpr int kReloads = 6;

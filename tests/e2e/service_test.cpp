@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "e2e_support.h"
+#include "core/join.h"
 #include "service/caps.h"
 
 namespace xdpguard::test {
@@ -188,14 +189,7 @@ TEST_F(ServiceTest, KilledAtRandomUnderTrafficLetsNothingThroughAndRestartAdopts
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   });
-  struct Join {
-    std::atomic<bool>& stop;
-    std::thread& t;
-    ~Join() {
-      stop = true;
-      if (t.joinable()) t.join();
-    }
-  } join{stop, sender};
+  JoinOnExit join{stop, {&sender}};
 
   auto rule_packets = [&]() -> std::uint64_t {
     auto r = xg_srv(*lab_, {"rule", "list", lab_->server().veth, "--json"});

@@ -16,6 +16,7 @@
 #include "bpf/clock.h"
 #include "bpf/system.h"
 #include "config/config.h"
+#include "core/join.h"
 #include "core/unique_fd.h"
 #include "guard/lock.h"
 #include "service/caps.h"
@@ -120,14 +121,7 @@ Result<void> run(const Options& opts, Signals& signals) {
   std::atomic<bool> server_stop{false};
   std::thread server_thread;
   Result<void> server_result;
-  struct JoinServer {  // on every way out
-    std::atomic<bool>& stop;
-    std::thread& t;
-    ~JoinServer() {
-      stop = true;
-      if (t.joinable()) t.join();
-    }
-  } join_server{server_stop, server_thread};
+  JoinOnExit join_server{server_stop, {&server_thread}};  // on every way out
   // Notifications are best effort (as sd_notify's): a manager that does not
   // listen must not stop the firewall.
   auto tell = [](const std::string& state) {
