@@ -55,7 +55,9 @@ case $what in
   deb)
     (cd "$build" && cpack -G DEB -B "$tmp/out" >/dev/null)
     deb=$(ls "$tmp"/out/xdpguard_*.deb)
-    dpkg-deb -I "$deb" | grep -q "Depends:.*libbpf1.*libxdp1" || { echo "Depends lacks libbpf1/libxdp1" >&2; exit 1; }
+    # Read whole first: grep -q stops early, and with pipefail dpkg-deb's SIGPIPE failed the check.
+    info=$(dpkg-deb -I "$deb")
+    grep -q "Depends:.*libbpf1.*libxdp1" <<<"$info" || { echo "Depends lacks libbpf1/libxdp1: $info" >&2; exit 1; }
     mkdir "$tmp/root"
     dpkg-deb -x "$deb" "$tmp/root"
     for f in usr/sbin/xdpguard usr/lib/systemd/system/xdpguard.service usr/share/man/man8/xdpguard.8 \
