@@ -32,6 +32,17 @@
  * baseline: the verifier then drops the code). */
 const volatile __u32 cfg_flood_count = 1;
 
+/*
+ * XDPGUARD_PROGRAM_VARIANT: the same programs, one instruction longer each
+ * (the same behaviour, another tag): the second build that `xdpguard
+ * upgrade` is tested and measured with (tests/CMakeLists.txt, xdpguard-next).
+ */
+#ifdef XDPGUARD_PROGRAM_VARIANT
+#define XG_VARIANT() asm volatile("r0 = 0" ::: "r0")
+#else
+#define XG_VARIANT()
+#endif
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -111,6 +122,7 @@ int xdpguard(struct xdp_md *ctx)
 	__u32 zero = 0;
 	int outcome;
 
+	XG_VARIANT();
 	s = bpf_map_lookup_elem(&xg_percpu, &zero);
 	/* verifier: a per-CPU array lookup with key 0 cannot fail, but say so */
 	if (!s)
@@ -172,6 +184,7 @@ int xdpguard_enforce(struct xdp_md *ctx)
 	__u32 zero = 0, log_thr;
 	int action;
 
+	XG_VARIANT();
 	s = bpf_map_lookup_elem(&xg_percpu, &zero);
 	if (!s)
 		return XDP_PASS;
@@ -201,6 +214,7 @@ int xdpguard_limit(struct xdp_md *ctx)
 	__u32 zero = 0;
 	__u64 now;
 
+	XG_VARIANT();
 	s = bpf_map_lookup_elem(&xg_percpu, &zero);
 	if (!s)
 		return XDP_PASS;

@@ -1,4 +1,5 @@
-# add_bpf_skeleton(NAME SOURCE <file.bpf.c> [DEPENDS <headers>...])
+# add_bpf_skeleton(NAME SOURCE <file.bpf.c> [DEPENDS <headers>...]
+#                  [AS <skeleton name>] [DEFINES <macro>...])
 #
 # Compiles a BPF C program with clang -target bpf into ${NAME}.bpf.o, generates
 # its libbpf skeleton ${NAME}.skel.h with bpftool (the skeleton embeds the
@@ -7,6 +8,11 @@
 #
 #   add_bpf_skeleton(guard SOURCE guard.bpf.c DEPENDS include/xdpguard/abi.h)
 #   target_link_libraries(mylib PRIVATE guard_skel)
+#
+# AS names the skeleton another program's (its header and struct are that
+# name's, in a directory of NAME's own) and DEFINES compiles the source with
+# those macros: a second build of the same program that code written for
+# the first includes in its place (tests/CMakeLists.txt, xdpguard-next).
 find_program(BPF_CLANG NAMES clang clang-19 clang-16 clang-14 REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
 
@@ -20,19 +26,25 @@ if(NOT BPF_MULTIARCH)
 endif()
 
 function(add_bpf_skeleton NAME)
-  cmake_parse_arguments(ARG "" "SOURCE" "DEPENDS" ${ARGN})
+  cmake_parse_arguments(ARG "" "SOURCE;AS" "DEPENDS;DEFINES" ${ARGN})
   set(src ${CMAKE_CURRENT_SOURCE_DIR}/${ARG_SOURCE})
   set(outdir ${CMAKE_CURRENT_BINARY_DIR}/skel)
-  set(obj ${outdir}/${NAME}.bpf.o)
-  set(skel ${outdir}/${NAME}.skel.h)
+  set(skel_name ${NAME})
+  if(ARG_AS)
+    set(outdir ${CMAKE_CURRENT_BINARY_DIR}/skel-${NAME})
+    set(skel_name ${ARG_AS})
+  endif()
+  list(TRANSFORM ARG_DEFINES PREPEND -D OUTPUT_VARIABLE defines)
+  set(obj ${outdir}/${skel_name}.bpf.o)
+  set(skel ${outdir}/${skel_name}.skel.h)
   add_custom_command(
     OUTPUT ${obj} ${skel}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${outdir}
     COMMAND ${BPF_CLANG} -target bpf -mcpu=v3 -O2 -g -Wall -Werror
             -I${PROJECT_SOURCE_DIR}/bpf/include -I${CMAKE_CURRENT_SOURCE_DIR}
-            -I/usr/include/${BPF_MULTIARCH}
+            -I/usr/include/${BPF_MULTIARCH} ${defines}
             -c ${src} -o ${obj}
-    COMMAND ${BPFTOOL} gen skeleton ${obj} name ${NAME}_bpf > ${skel}
+    COMMAND ${BPFTOOL} gen skeleton ${obj} name ${skel_name}_bpf > ${skel}
     DEPENDS ${src} ${ARG_DEPENDS}
     COMMENT "BPF ${NAME}: clang -target bpf + bpftool gen skeleton"
     VERBATIM)

@@ -98,6 +98,31 @@ Result<void> cmd_apply(const ApplyArgs& a) {
   return {};
 }
 
+struct UpgradeArgs {
+  std::vector<std::string> ifaces;
+  bool check = false, force = false, json = false;
+};
+
+Result<void> cmd_upgrade(const UpgradeArgs& a) {
+  std::vector<std::string> names = a.ifaces;
+  if (names.empty())
+    for (const auto& st : XG_TRY(Guard::list()))
+      if (st.attached && !st.ifname.empty()) names.push_back(st.ifname);
+  if (names.empty()) return fail(ENOENT, "no interface has xdpguard attached");
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& name : names) {
+    auto iface = XG_TRY(find_interface(name));
+    auto g = XG_TRY(Guard::open(iface));
+    auto r = XG_TRY_CTX(g.upgrade(a.check, a.force), iface.name);
+    if (a.json)
+      all.push_back(upgrade_json(iface.name, r));
+    else
+      std::fputs(upgrade_table(iface.name, r).c_str(), stdout);
+  }
+  if (a.json) std::printf("%s\n", all.dump().c_str());
+  return {};
+}
+
 Result<void> cmd_detach(const Args& a) {
   auto iface = XG_TRY(find_interface(a.iface));
   XG_CHECK(Guard::detach(iface));
@@ -256,6 +281,22 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
       "Pins that exist are adopted: counters, rate-limit buckets and blocks carry on.\n"
       "Example: xdpguard run --config /etc/xdpguard.toml --metrics 127.0.0.1:9435");
   bind_subcommand(cmd, run, run_args, cmd_run, "run", false);
+
+  auto upgrade_args = std::make_shared<UpgradeArgs>();
+  auto* upgrade =
+      app.add_subcommand("upgrade", "Replace the attached programs with this xdpguard's, keeping all state");
+  upgrade->add_option("IFACE", upgrade_args->ifaces, "Interfaces (default: every attached one)");
+  upgrade->add_flag("--check", upgrade_args->check,
+                    "Load and verify, show which stages differ; change nothing");
+  upgrade->add_flag("--force", upgrade_args->force, "Replace the programs even when their code is the same");
+  upgrade->add_flag("--json", upgrade_args->json, "One JSON document");
+  upgrade->footer(
+      "Parser, enforce, limiter, SYN proxy stage and the compiled rule set are replaced atomically\n"
+      "(program-array writes, then XDP_FLAGS_REPLACE): no packet goes unfiltered. Maps, counters,\n"
+      "buckets, blocks and rule ids are kept. `xdpguard run` does it at start.\n"
+      "Example: xdpguard upgrade veth1 --check\n"
+      "         xdpguard upgrade");
+  bind_subcommand(cmd, upgrade, upgrade_args, cmd_upgrade, "upgrade", false);
 
   auto* detach = app.add_subcommand("detach", "Detach xdpguard and remove its pinned state");
   detach->add_option("IFACE", args->iface, "Interface")->required();

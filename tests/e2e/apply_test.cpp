@@ -14,14 +14,12 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-#include <atomic>
 #include <fstream>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "e2e_support.h"
-#include "core/join.h"
 #include "gen/frame.h"
 
 namespace xdpguard::test {
@@ -96,60 +94,17 @@ TEST_F(ApplyTest, TwoHundredChangesUnderTrafficNeverMixOldAndNewState) {
   ASSERT_EQ(ids.size(), 1u);
   const std::uint32_t kept_id = ids[0].first;
 
-  // Receivers on both ports, drained by a thread; a sender alternating
-  // between them, bounded in datagrams and seconds.
-  UniqueFd rx_drop, rx_pass, tx;
-  auto bound = [&](std::uint16_t port) {
-    UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    int big = 64 << 20;
-    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
-    auto a = sockaddr4(lab_->server().ip4, port);
-    if (fd && ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) fd.reset();
-    return fd;
-  };
-  ASSERT_TRUE(run_in_netns(lab_->server().netns, [&] {
-    rx_drop = bound(kDropped);
-    rx_pass = bound(kPassed);
-  }));
-  ASSERT_TRUE(
-      run_in_netns(lab_->client().netns, [&] { tx.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)); }));
-  ASSERT_TRUE(rx_drop && rx_pass && tx);
-  std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> sent_drop{0}, sent_pass{0}, got_drop{0}, got_pass{0};
-  std::thread sender([&] {
-    const auto to_drop = sockaddr4(lab_->server().ip4, kDropped),
-               to_pass = sockaddr4(lab_->server().ip4, kPassed);
-    // 4,000 a second each: 200 applies on a loaded 2-core machine can take minutes.
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(500);
-    while (!stop && sent_drop < 2'000'000 && std::chrono::steady_clock::now() < until) {
-      for (int i = 0; i < 4; ++i) {
-        if (::sendto(tx.get(), "x", 1, 0, reinterpret_cast<const sockaddr*>(&to_drop), sizeof to_drop) == 1)
-          ++sent_drop;
-        if (::sendto(tx.get(), "x", 1, 0, reinterpret_cast<const sockaddr*>(&to_pass), sizeof to_pass) == 1)
-          ++sent_pass;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  });
-  std::thread reader([&] {
-    char buf[16];
-    pollfd pf[2] = {{rx_drop.get(), POLLIN, 0}, {rx_pass.get(), POLLIN, 0}};
-    while (!stop || ::poll(pf, 2, 0) > 0) {
-      (void)::poll(pf, 2, 20);
-      while (::recv(rx_drop.get(), buf, sizeof buf, 0) > 0) ++got_drop;
-      while (::recv(rx_pass.get(), buf, sizeof buf, 0) > 0) ++got_pass;
-    }
-  });
-  JoinOnExit join{stop, {&sender, &reader}};
+  TwoPortTraffic traffic(*lab_, kDropped, kPassed);
+  ASSERT_FALSE(HasFailure());
 
   constexpr int kChanges = 200;
   std::uint64_t last_count = 0;
   for (int i = 1; i <= kChanges; ++i) {
-    const std::uint64_t before = sent_drop;
+    const std::uint64_t before = traffic.sent_drop;
     auto r = apply(state(i % 2 == 1));
     ASSERT_EQ(r.code, 0) << "change " << i << ": " << r.err;
     if (i % 20 == 0) {
-      EXPECT_GT(sent_drop.load(), before) << "no traffic crossed change " << i;
+      EXPECT_GT(traffic.sent_drop.load(), before) << "no traffic crossed change " << i;
       auto now = listed(veth());
       ASSERT_FALSE(now.empty());
       EXPECT_EQ(now[0].first, kept_id) << "the rule that stays lost its id at change " << i;
@@ -157,14 +112,11 @@ TEST_F(ApplyTest, TwoHundredChangesUnderTrafficNeverMixOldAndNewState) {
       last_count = now[0].second;
     }
   }
-  stop = true;
-  sender.join();
-  // Every datagram sent has arrived or been dropped once the link is quiet.
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  reader.join();
-  EXPECT_GT(sent_drop.load(), 10'000u);
-  EXPECT_EQ(got_drop.load(), 0u) << "datagrams judged by a mix of old and new state, of " << sent_drop;
-  EXPECT_EQ(got_pass.load(), sent_pass.load()) << "datagrams that both states pass were lost";
+  traffic.stop();
+  EXPECT_GT(traffic.sent_drop.load(), 10'000u);
+  EXPECT_EQ(traffic.got_drop.load(), 0u)
+      << "datagrams judged by a mix of old and new state, of " << traffic.sent_drop;
+  EXPECT_EQ(traffic.got_pass.load(), traffic.sent_pass.load()) << "datagrams that both states pass were lost";
   EXPECT_GT(last_count, 0u);
   // Set slots: the one live set, nothing staged left behind.
   auto sets = xg_srv(*lab_, {"set", "list", veth(), "--json"});

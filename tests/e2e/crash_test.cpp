@@ -189,6 +189,27 @@ TEST_F(CrashTest, ApplyKilledAtEveryStepLeavesTheOldOrTheNewState) {
   }
 }
 
+// `upgrade --force` killed after loading, after the first program-array
+// write and after the parser's replacement (before its id is recorded):
+// a whole pipeline enforces (stages of one ABI mix), status says attached,
+// and the next change completes the record.
+TEST_F(CrashTest, UpgradeKilledAtEveryStepLeavesAWholePipeline) {
+  ASSERT_EQ(xg({"rule", "add", veth(), "drop udp dport 7009"}).code, 0);
+  for (const char* step : {"upgrade-loaded", "upgrade-stage", "upgrade-replaced"}) {
+    killed_at(step, {"upgrade", veth(), "--force"});
+    EXPECT_EQ(udp_delivered(*lab_, 7009, 5), 0) << step;
+    EXPECT_EQ(udp_delivered(*lab_, 7008, 5), 5) << step;
+    auto add = xg({"rule", "add", veth(), "drop udp dport 7010"});
+    ASSERT_EQ(add.code, 0) << step << ": " << add.err;
+    auto st = nlohmann::json::parse(xg({"status", "--json"}).out)["interfaces"];
+    ASSERT_EQ(st.size(), 1u) << step;
+    EXPECT_EQ(st[0]["attached"], true) << step << ": " << st.dump();
+    EXPECT_EQ(st[0]["setup_pending"], false) << step << ": " << st.dump();
+    EXPECT_EQ(udp_delivered(*lab_, 7010, 5), 0) << step;
+    ASSERT_EQ(xg({"rule", "del", veth(), add.out.substr(0, add.out.find('\n'))}).code, 0) << step;
+  }
+}
+
 // Attach builds the whole pipeline (pins in a staging directory, the first
 // rule set, the config's sets and rules), moves the pins into place, and
 // attaches last. Killed after any step, it leaves either nothing on the

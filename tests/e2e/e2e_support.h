@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -115,6 +116,79 @@ inline sockaddr_in sockaddr4(const std::string& ip, std::uint16_t port) {
   inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
   return a;
 }
+
+// UDP datagrams from the client to two ports of the server while a test
+// changes the firewall under them: one port that every state of the test
+// drops, one that every state passes; 4 to each a millisecond, bounded in
+// datagrams and seconds, counted where they were sent and where they
+// arrived (sockets, not xdpguard's counters).
+class TwoPortTraffic {
+ public:
+  TwoPortTraffic(const Lab& lab, std::uint16_t dropped, std::uint16_t passed) {
+    auto bound = [&](std::uint16_t port) {
+      UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      int big = 64 << 20;
+      (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+      auto a = sockaddr4(lab.server().ip4, port);
+      if (fd && ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) fd.reset();
+      return fd;
+    };
+    EXPECT_TRUE(run_in_netns(lab.server().netns, [&] {
+      rx_drop_ = bound(dropped);
+      rx_pass_ = bound(passed);
+    }));
+    EXPECT_TRUE(run_in_netns(lab.client().netns,
+                             [&] { tx_.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)); }));
+    if (!rx_drop_ || !rx_pass_ || !tx_) {
+      ADD_FAILURE() << "traffic sockets: " << std::strerror(errno);
+      return;
+    }
+    const auto to_drop = sockaddr4(lab.server().ip4, dropped), to_pass = sockaddr4(lab.server().ip4, passed);
+    sender_ = std::thread([this, to_drop, to_pass] {
+      // Changes on a loaded 2-core machine can take minutes: 500 s at most.
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(500);
+      while (!stop_ && sent_drop < 2'000'000 && std::chrono::steady_clock::now() < until) {
+        for (int i = 0; i < 4; ++i) {
+          if (::sendto(tx_.get(), "x", 1, 0, reinterpret_cast<const sockaddr*>(&to_drop), sizeof to_drop) ==
+              1)
+            ++sent_drop;
+          if (::sendto(tx_.get(), "x", 1, 0, reinterpret_cast<const sockaddr*>(&to_pass), sizeof to_pass) ==
+              1)
+            ++sent_pass;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+    reader_ = std::thread([this] {
+      char buf[16];
+      pollfd pf[2] = {{rx_drop_.get(), POLLIN, 0}, {rx_pass_.get(), POLLIN, 0}};
+      while (!quiet_ || ::poll(pf, 2, 0) > 0) {
+        (void)::poll(pf, 2, 20);
+        while (::recv(rx_drop_.get(), buf, sizeof buf, 0) > 0) ++got_drop;
+        while (::recv(rx_pass_.get(), buf, sizeof buf, 0) > 0) ++got_pass;
+      }
+    });
+  }
+  TwoPortTraffic(const TwoPortTraffic&) = delete;
+  TwoPortTraffic& operator=(const TwoPortTraffic&) = delete;
+  ~TwoPortTraffic() { stop(); }
+  // Stops sending; once the link is quiet (every datagram sent has arrived
+  // or been dropped), stops reading.
+  void stop() {
+    stop_ = true;
+    if (sender_.joinable()) sender_.join();
+    if (!reader_.joinable()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    quiet_ = true;
+    reader_.join();
+  }
+  std::atomic<std::uint64_t> sent_drop{0}, sent_pass{0}, got_drop{0}, got_pass{0};
+
+ private:
+  UniqueFd rx_drop_, rx_pass_, tx_;
+  std::atomic<bool> stop_{false}, quiet_{false};
+  std::thread sender_, reader_;
+};
 
 // A TCP server in the lab's server namespace that echoes one connection.
 class EchoServer {

@@ -3,8 +3,9 @@
 // the file again (a broken one is logged and changes nothing), SIGTERM
 // leaves the programs enforcing, kill -9 at any moment under traffic lets
 // nothing through and the next start adopts what is pinned (same program,
-// counters go on), one service per namespace, an untrusted file refused,
-// the capabilities it keeps.
+// counters go on), a newer build replaces the programs at start, one
+// service per namespace, an untrusted file refused, the capabilities it
+// keeps.
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -56,7 +57,7 @@ class ServiceTest : public LabTest {
   std::vector<std::string> run_argv(std::vector<std::string> extra = {}) const {
     std::vector<std::string> argv = {"env",
                                      "NOTIFY_SOCKET=" + notify_path_,
-                                     XDPGUARD_BIN,
+                                     bin_,
                                      "-n",
                                      lab_->server().netns,
                                      "run",
@@ -102,6 +103,7 @@ class ServiceTest : public LabTest {
     return st.empty() ? 0 : st[0]["program_id"].get<std::uint32_t>();
   }
   std::string base_, conf_, events_, notify_path_;
+  std::string bin_ = XDPGUARD_BIN;  // the service's binary
   UniqueFd notify_;
   BackgroundProcess daemon_;
 };
@@ -221,6 +223,30 @@ TEST_F(ServiceTest, KilledAtRandomUnderTrafficLetsNothingThroughAndRestartAdopts
   EXPECT_EQ(got, 0u) << "datagrams the rules drop reached the server, of " << sent;
   EXPECT_EQ(prog_id(), id) << "a restart attached again instead of adopting";
   EXPECT_GT(rule_packets(), last);
+}
+
+TEST_F(ServiceTest, ANewerBuildUpgradesTheAttachedProgramsAtStart) {
+  // The product's xdpguard attached the file; a newer build's service
+  // (xdpguard-next: the same pipeline, other code) starts over it.
+  auto att = xg_srv(*lab_, {"attach", lab_->server().veth, "--config", conf_});
+  ASSERT_EQ(att.code, 0) << att.err;
+  const auto first = prog_id();
+  bin_ = XDPGUARD_NEXT_BIN;
+  start();
+  ASSERT_NE(notified("READY=1"), "") << slurp(base_ + ".out");
+  auto up = events("upgraded");
+  ASSERT_EQ(up.size(), 1u) << slurp(events_);
+  EXPECT_EQ(up[0]["interface"], lab_->server().veth);
+  EXPECT_NE(prog_id(), first);
+  EXPECT_EQ(udp_delivered(*lab_, kDropA, 5), 0);
+  EXPECT_EQ(udp_delivered(*lab_, kDropB, 5), 5);
+  // Started again, the same build finds its own programs: nothing to do.
+  const auto second = prog_id();
+  EXPECT_EQ(daemon_.stop(SIGTERM), 0);
+  start();
+  ASSERT_NE(notified("READY=1"), "") << slurp(base_ + ".out");
+  EXPECT_EQ(events("upgraded").size(), 1u) << slurp(events_);
+  EXPECT_EQ(prog_id(), second);
 }
 
 TEST_F(ServiceTest, UntrustedFileRefusedAndDetachOnExit) {

@@ -216,6 +216,26 @@ Result<std::optional<AttachedProgram>> find_program(int ifindex, const std::stri
   return std::optional<AttachedProgram>{};
 }
 
+Result<unsigned> replace_program(int ifindex, const std::string& prog_name, int new_prog_fd) {
+  auto found = XG_TRY(find_program(ifindex, prog_name));
+  if (!found) return fail(ENOENT, "program {} is not attached", prog_name);
+  if (found->dispatcher)
+    return fail(ENOTSUP,
+                "program {} runs inside libxdp's dispatcher, which has no replace of one program; detach "
+                "and attach it again",
+                prog_name);
+  UniqueFd old(bpf_prog_get_fd_by_id(found->prog_id));
+  if (!old) return fail_errno(errno, fmt::format("open program id {}", found->prog_id));
+  LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = old.get());
+  if (int err = bpf_xdp_attach(ifindex, new_prog_fd, XDP_FLAGS_REPLACE | mode_flag(found->mode), &o))
+    return fail_errno(err,
+                      fmt::format("replace program id {} ({} mode)", found->prog_id, mode_name(found->mode)));
+  bpf_prog_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(new_prog_fd, &info, &len) != 0) return fail_errno(errno, "program info");
+  return info.id;
+}
+
 Result<void> detach_program(int ifindex, const std::string& prog_name) {
   auto found = XG_TRY(find_program(ifindex, prog_name));
   if (!found) return fail(ENOENT, "program {} is not attached", prog_name);

@@ -79,6 +79,14 @@ class XdpAttachment {
 // that was not attached through libxdp (nothing can be added beside it).
 [[nodiscard]] Result<std::optional<AttachedProgram>> find_program(int ifindex, const std::string& prog_name);
 
+// Replaces the program named `prog_name`, attached alone on ifindex (not
+// through a dispatcher), with `new_prog_fd` in one netlink request
+// (XDP_FLAGS_REPLACE against the old program's fd, in the old one's mode):
+// every packet runs the old program or the new one. EEXIST when another
+// program took its place meanwhile; ENOTSUP inside a dispatcher. Returns
+// the new program's id.
+[[nodiscard]] Result<unsigned> replace_program(int ifindex, const std::string& prog_name, int new_prog_fd);
+
 // Detaches the program named `prog_name` from ifindex (other libxdp programs
 // stay). ENOENT when it is not attached.
 [[nodiscard]] Result<void> detach_program(int ifindex, const std::string& prog_name);

@@ -135,10 +135,10 @@ const char* parse_counter_name(int idx) {
 
 // ---- GuardProgram ---------------------------------------------------------
 
-Result<GuardProgram> GuardProgram::parser_for(const GuardProgram& pipeline) {
-  auto p = XG_TRY(open(pipeline.cfg_));  // the same rodata knobs
+template <class FdOf>
+Result<void> GuardProgram::reuse_maps(FdOf&& fd_of, const char* who) {
   bpf_map* m = nullptr;
-  bpf_object__for_each_map(m, p.skel_->obj) {
+  bpf_object__for_each_map(m, skel_->obj) {
     const std::string name = bpf_map__name(m);
     if (bpf_map__is_internal(m)) {
       // Read-only data (.rodata, .kconfig) is per object and set alike;
@@ -148,15 +148,43 @@ Result<GuardProgram> GuardProgram::parser_for(const GuardProgram& pipeline) {
                     name);
       continue;
     }
-    const bpf_map* src = bpf_object__find_map_by_name(pipeline.skel_->obj, name.c_str());
-    if (!src || bpf_map__fd(src) < 0) return fail(ENOENT, "parser: the pipeline has no map {}", name);
-    if (int err = bpf_map__reuse_fd(m, bpf_map__fd(src))) return fail_errno(err, "parser: reuse map " + name);
+    const int fd = XG_TRY(fd_of(name));
+    // (libbpf keeps a duplicate of the fd.)
+    if (int err = bpf_map__reuse_fd(m, fd))
+      return fail_errno(err, fmt::format("{}: reuse map {}", who, name));
   }
+  return {};
+}
+
+Result<GuardProgram> GuardProgram::parser_for(const GuardProgram& pipeline) {
+  auto p = XG_TRY(open(pipeline.cfg_));  // the same rodata knobs
+  XG_CHECK(p.reuse_maps(
+      [&](const std::string& name) -> Result<int> {
+        const bpf_map* src = bpf_object__find_map_by_name(pipeline.skel_->obj, name.c_str());
+        if (!src || bpf_map__fd(src) < 0) return fail(ENOENT, "parser: the pipeline has no map {}", name);
+        return bpf_map__fd(src);
+      },
+      "parser"));
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, p.skel_->obj) {
     if (int err = bpf_program__set_autoload(prog, prog == p.skel_->progs.xdpguard))
       return fail_errno(err, "parser: autoload");
   }
+  return p;
+}
+
+Result<GuardProgram> GuardProgram::over_pins(const GuardConfig& cfg, const std::string& dir) {
+  auto p = XG_TRY(open(cfg));
+  std::vector<UniqueFd> opened;
+  XG_CHECK(p.reuse_maps(
+      [&](const std::string& name) -> Result<int> {
+        const std::string pin = dir + "/" + name;
+        UniqueFd fd(bpf_obj_get(pin.c_str()));
+        if (!fd) return fail_errno(errno, "open pinned map " + pin);
+        opened.push_back(std::move(fd));
+        return opened.back().get();
+      },
+      "upgrade"));
   return p;
 }
 
@@ -170,9 +198,11 @@ Result<GuardProgram> GuardProgram::open(const GuardConfig& cfg) {
 }
 
 Result<void> GuardProgram::load() {
-  XG_CHECK(skel_.load());
+  XG_CHECK(load_programs());
   return link_pipeline();
 }
+
+Result<void> GuardProgram::load_programs() { return skel_.load(); }
 
 Result<void> GuardProgram::link_pipeline() const {
   __u32 slot = XDPGUARD_PROG_ENFORCE;
@@ -184,6 +214,11 @@ Result<void> GuardProgram::link_pipeline() const {
 }
 
 int GuardProgram::prog_fd() const { return bpf_program__fd(skel_->progs.xdpguard); }
+
+int GuardProgram::program_fd(const char* name) const {
+  const bpf_program* p = bpf_object__find_program_by_name(skel_->obj, name);
+  return p ? bpf_program__fd(p) : -1;
+}
 
 Result<MapFd> GuardProgram::map(const char* name) const {
   bpf_map* m = bpf_object__find_map_by_name(skel_->obj, name);

@@ -108,8 +108,14 @@ class GuardProgram {
   // `pipeline`'s (loaded, its own parser not): what attach hands to libxdp,
   // which loads it (as an XDP program, or as an extension of its dispatcher).
   [[nodiscard]] static Result<GuardProgram> parser_for(const GuardProgram& pipeline);
+  // Every program of the object (parser included) over the maps pinned in
+  // `dir`, an attachment's: what `upgrade` loads in place of the attached
+  // ones. Fails naming the pin when one is missing.
+  [[nodiscard]] static Result<GuardProgram> over_pins(const GuardConfig& cfg, const std::string& dir);
   // Loads into the kernel as plain XDP programs (for BPF_PROG_TEST_RUN).
   [[nodiscard]] Result<void> load();
+  // load() without link_pipeline(): nothing of the programs is in use yet.
+  [[nodiscard]] Result<void> load_programs();
   // After loading (here or by libxdp): puts enforce into the program array.
   [[nodiscard]] Result<void> link_pipeline() const;
 
@@ -117,10 +123,15 @@ class GuardProgram {
   const BpfSkeleton<guard_bpf>& skeleton() const { return skel_; }
   const GuardConfig& config() const { return cfg_; }
   int prog_fd() const;
+  // The fd of the loaded program `name` (a function of guard.bpf.c); -1 if none.
+  int program_fd(const char* name) const;
   [[nodiscard]] Result<MapFd> map(const char* name) const;
 
  private:
   GuardProgram() = default;
+  // Every map of the object (not its rodata) from fd_of(name).
+  template <class FdOf>
+  [[nodiscard]] Result<void> reuse_maps(FdOf&& fd_of, const char* who);
   BpfSkeleton<guard_bpf> skel_;
   GuardConfig cfg_;
 };
@@ -199,6 +210,22 @@ struct CurrentState {
   };
   std::vector<SetState> sets;
   std::vector<rules::Prefix> never_block;
+};
+
+// `xdpguard upgrade`: one stage of the pipeline, the program in force and
+// this binary's. Tags are the kernel's (a hash of the instructions without
+// map references): equal tags, the same code.
+struct UpgradeStage {
+  std::string name;  // parser, enforce, limit, synproxy, classifier
+  std::uint32_t old_id = 0, new_id = 0;
+  std::string old_tag, new_tag;  // 16 hex digits
+  bool differs() const { return old_tag != new_tag; }
+};
+struct UpgradeReport {
+  std::vector<UpgradeStage> stages;
+  bool differ = false;    // some stage's code differs
+  bool replaced = false;  // the new programs are in force
+  double seconds = 0;     // from the first program-array write to the parser's replacement
 };
 
 // Identity of a set's members (order and duplicates aside): FNV-1a 64 of
@@ -331,6 +358,20 @@ class Guard {
   [[nodiscard]] Result<void> finish(Pending& p);
   void abort(Pending& p);
 
+  // ---- upgrade (guard_upgrade.cpp): this binary's programs in place of the
+  // attached ones, over the same pinned maps (same ABI: Guard::open refuses
+  // another). Under the lock: loads and verifies the parser, enforce and
+  // limiter stages, the SYN proxy stage when on, and the rule set compiled
+  // again; then (unless `check`, and only when some stage's code differs or
+  // `force`) puts each stage into its program-array slot and replaces the
+  // parser on the interface with XDP_FLAGS_REPLACE against the old one's
+  // fd. No packet meets a missing stage; stages of one ABI mix safely, so a
+  // crash between any two writes leaves a whole pipeline (and the record is
+  // completed by the next change, as for an interrupted attach). Counters,
+  // buckets, blocks, sets, rule ids: all kept. Refuses an attachment inside
+  // libxdp's dispatcher (its programs are replaced by detach + attach).
+  [[nodiscard]] Result<UpgradeReport> upgrade(bool check, bool force);
+
   // ---- DDoS (guard_ddos.cpp, guard_synproxy.cpp; docs/ddos.md)
 
   // Unexpired blocked source prefixes, longest time left first.
@@ -392,6 +433,9 @@ class Guard {
   [[nodiscard]] Result<void> recompile_locked();
   [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);
   [[nodiscard]] Result<void> synproxy_teardown(xdpguard_synproxy sp);
+  // upgrade(): this binary's SYN proxy stage over the pinned maps (its
+  // address tries too), loaded, not installed; none when the proxy is off.
+  [[nodiscard]] Result<UniqueFd> synproxy_stage_again() const;
   // Under the lock: the pins' program is on the interface (else ENOENT);
   // writes the program id and mode an attach that died after going live
   // left out of xg_meta.

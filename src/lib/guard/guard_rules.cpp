@@ -156,9 +156,9 @@ Result<void> Guard::check_program() {
   if (netns_id_ && XG_TRY(current_netns_id()) != netns_id_)
     return fail(EINVAL, "{} is in another network namespace (netns {}): make changes from there (-n NETNS)",
                 ifname_, netns_id_);
-  // Pending under the lock: the attach that set it died (it holds the lock
-  // while it runs). If its program is on the interface, the pipeline is
-  // whole: write what the attach did not get to write.
+  // Pending under the lock: the attach (or upgrade) that set it died (it
+  // holds the lock while it runs). If its program is on the interface, the
+  // pipeline is whole: write what the attach did not get to write.
   // The record as it is now (this handle's copy may be older than the
   // lock: an attach that completed meanwhile, another process's change).
   if (!pin_dir_.empty()) meta_ = XG_TRY(meta_map_.get(0));
@@ -171,7 +171,7 @@ Result<void> Guard::check_program() {
     meta_.mode = prog->mode == XDP_MODE_SKB ? XDPGUARD_MODE_GENERIC : XDPGUARD_MODE_NATIVE;
     meta_.flags &= ~XDPGUARD_META_SETUP_PENDING;
     XG_CHECK_CTX(meta_map_.put(0, meta_), "complete the record of an interrupted attach");
-    spdlog::info("{}: completed the record of an attach that died after going live", ifname_);
+    spdlog::info("{}: completed the record of an attach or upgrade that died after going live", ifname_);
     return {};
   }
   // Pins whose program is gone (removed behind xdpguard's back): a change

@@ -11,6 +11,7 @@
 // run once or twice (a table that is gone, an interface that is not
 // registered), so an undo that died half-way is simply run again.
 #include <bpf/bpf.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <unistd.h>
 
@@ -313,6 +314,29 @@ Result<void> Guard::synproxy_disable() {
     spdlog::warn("the SYN proxy is off; recompiling the rule set without its check failed: {}",
                  r.error().message());
   return {};
+}
+
+Result<UniqueFd> Guard::synproxy_stage_again() const {
+  xdpguard_synproxy sp{};
+  if (bpf_map_lookup_elem(ddos_maps_.synproxy.fd(), &kZero, &sp) != 0)
+    return fail_errno(errno, "read synproxy state");
+  if (sp.state != XDPGUARD_SYNPROXY_ON) return UniqueFd();
+  const PinPaths paths = pins();
+  auto skel = XG_TRY(BpfSkeleton<synproxy_bpf>::open("synproxy"));
+  UniqueFd local4(bpf_obj_get(paths.map(XDPGUARD_PIN_SP_LOCAL4).c_str()));
+  UniqueFd local6(bpf_obj_get(paths.map(XDPGUARD_PIN_SP_LOCAL6).c_str()));
+  if (!local4 || !local6) return fail_errno(errno, "open the SYN proxy's pinned address tries");
+  for (auto [m, fd] :
+       {std::pair{skel->maps.xg_percpu, percpu_.fd()}, std::pair{skel->maps.xg_rule_stats, rule_stats_.fd()},
+        std::pair{skel->maps.xg_progs, progs_.fd()},
+        std::pair{skel->maps.xg_synproxy, ddos_maps_.synproxy.fd()},
+        std::pair{skel->maps.xg_sp_local4, local4.get()}, std::pair{skel->maps.xg_sp_local6, local6.get()}})
+    if (int err = bpf_map__reuse_fd(m, fd)) return fail_errno(err, "synproxy: reuse the pinned maps");
+  XG_CHECK_CTX(skel.load(), "load this xdpguard's SYN proxy stage");
+  // The stage outlives the skeleton through this fd.
+  UniqueFd stage(::fcntl(bpf_program__fd(skel->progs.xdpguard_synproxy), F_DUPFD_CLOEXEC, 0));
+  if (!stage) return fail_errno(errno, "dup the synproxy stage");
+  return stage;
 }
 
 Result<void> Guard::synproxy_teardown(xdpguard_synproxy sp) {

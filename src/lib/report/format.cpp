@@ -111,6 +111,43 @@ std::string status_table(const std::vector<GuardStatus>& list) {
   return out;
 }
 
+nlohmann::json upgrade_json(const std::string& ifname, const UpgradeReport& r) {
+  nlohmann::json stages = nlohmann::json::array();
+  for (const auto& st : r.stages)
+    stages.push_back({{"stage", st.name},
+                      {"old_id", st.old_id},
+                      {"old_tag", st.old_tag},
+                      {"new_id", st.new_id},
+                      {"new_tag", st.new_tag},
+                      {"differs", st.differs()}});
+  return {{"interface", ifname},
+          {"stages", stages},
+          {"differ", r.differ},
+          {"replaced", r.replaced},
+          {"seconds", r.seconds}};
+}
+
+std::string upgrade_table(const std::string& ifname, const UpgradeReport& r) {
+  std::string out = fmt::format("{}:\n  {:<11} {:>8} {:<16}  {:>8} {:<16}\n", ifname, "stage", "in force",
+                                "tag", "new", "tag");
+  std::size_t differ = 0;
+  for (const auto& st : r.stages) {
+    differ += st.differs();
+    out += fmt::format("  {:<11} {:>8} {:<16}  {:>8} {:<16}  {}\n", st.name, st.old_id, st.old_tag,
+                       r.replaced ? std::to_string(st.new_id) : "-", st.new_tag,
+                       st.differs() ? "differs" : "same code");
+  }
+  if (r.replaced)
+    out += fmt::format(
+        "  upgraded: {} of {} stages differed; all replaced in {:.3f} ms, maps and counters kept\n", differ,
+        r.stages.size(), r.seconds * 1e3);
+  else if (!r.differ)
+    out += "  the programs in force are this xdpguard's: nothing to do (--force replaces them anyway)\n";
+  else
+    out += fmt::format("  {} of {} stages differ; nothing changed (--check)\n", differ, r.stages.size());
+  return out;
+}
+
 nlohmann::json namespaces_json(const std::vector<PinnedNamespace>& list) {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& ns : list) {

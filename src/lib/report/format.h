@@ -29,6 +29,10 @@ std::string status_table(const std::vector<GuardStatus>& list);
 nlohmann::json namespaces_json(const std::vector<PinnedNamespace>& list);
 std::string namespaces_table(const std::vector<PinnedNamespace>& list);
 
+// `upgrade`: each stage's program in force and this binary's, per interface.
+nlohmann::json upgrade_json(const std::string& ifname, const UpgradeReport& r);
+std::string upgrade_table(const std::string& ifname, const UpgradeReport& r);
+
 // 1234567 -> "1.23M"; for the live demo table.
 std::string human_count(std::uint64_t n);
 

@@ -19,6 +19,7 @@
 #include "core/join.h"
 #include "core/unique_fd.h"
 #include "guard/lock.h"
+#include "report/format.h"
 #include "service/caps.h"
 #include "service/notify.h"
 #include "telemetry/flood_monitor.h"
@@ -56,6 +57,37 @@ Result<config::Config> apply_file(const std::string& path, nlohmann::json& ev) {
   ev["interfaces"] = changes;
   if (!report.warnings.empty()) ev["warnings"] = report.warnings;
   return conf;
+}
+
+// A newer xdpguard started over an older one's attachments: where the
+// attached programs' code differs from this binary's, this binary's take
+// their place (Guard::upgrade), before the file is applied. A failure is
+// said and leaves the old programs enforcing; what cannot be opened (not
+// attached yet, pins of another ABI) is left to apply, which says why.
+template <class Log>
+void upgrade_attached(const std::string& path, Log&& log) {
+  auto conf = config::load_config(path);
+  if (!conf) return;  // apply_file says why
+  for (const auto& section : conf->interfaces) {
+    auto iface = find_interface(section.name);
+    if (!iface) continue;
+    auto g = Guard::open(*iface);
+    if (!g) continue;
+    auto r = g->upgrade(false, false);
+    if (!r) {
+      auto ev = event("upgrade-failed");
+      ev["interface"] = iface->name;
+      ev["error"] = r.error().message();
+      log(ev);
+      continue;
+    }
+    if (!r->replaced) continue;
+    auto ev = event("upgraded");
+    ev["interface"] = iface->name;
+    ev["stages"] = upgrade_json(iface->name, *r)["stages"];
+    ev["seconds"] = r->seconds;
+    log(ev);
+  }
 }
 
 }  // namespace
@@ -103,7 +135,10 @@ Result<void> run(const Options& opts, Signals& signals) {
     if (auto r = events.write(e.dump()); !r) spdlog::warn("{}", r.error().message());
   };
 
-  // The file in force (adopting what is pinned), before anything else.
+  // The file in force (adopting what is pinned, with this binary's
+  // programs), before anything else.
+  XG_CHECK(check_config_file(opts.config));
+  upgrade_attached(opts.config, log);
   auto ev = event("applied");
   auto conf = XG_TRY(apply_file(opts.config, ev));
   log(ev);
