@@ -15,7 +15,7 @@ _xdpguard_ifaces() {
 _xdpguard() {
   local cur prev words cword
   _init_completion || return
-  local commands="attach apply run detach status gc stats demo rule set gen blocked synproxy events capture metrics top talkers flood"
+  local commands="attach apply run upgrade detach status gc stats demo rule set gen blocked synproxy events capture metrics top talkers flood"
   local -A subs=(
     [rule]="add del list plan"
     [set]="load list del"
@@ -26,6 +26,7 @@ _xdpguard() {
     [attach]="--mode --config --default --limit-buckets --block-entries"
     [apply]="--config --check --diff --prune"
     [run]="--config --metrics --events --events-max-bytes --detach-on-exit"
+    [upgrade]="--check --force --json"
     [status]="--json --all"
     [gc]="--json"
     [stats]="--json"

@@ -22,6 +22,7 @@
 // the exit status 1; a missed goal is a result, printed as MISSED.
 //
 //   throughput_bench [--quick] [--json FILE]
+//   XDPGUARD_BENCH_ONLY=xdpguard_10,xdpguard_10_upgrade throughput_bench   (those receivers and the limit)
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
@@ -350,6 +351,53 @@ int run_bench(const bench::Args& args) {
     return {};
   };
 
+  // ---- xdpguard with the 10 rules put in force by `xdpguard apply`, and
+  // its programs replaced all the time the receiver is measured: `xdpguard
+  // upgrade` by xdpguard-next (the same pipeline built with other code) and
+  // back, each one replacing every stage and the parser. The lab rule's
+  // counter must count every frame delivered: one it misses went through
+  // unfiltered (or was lost) during a replacement.
+  const std::string xg_next = std::filesystem::path(xg_cli).parent_path() / "xdpguard-next";
+  const std::string conf_u = "/tmp/" + lab->prefix() + "-upgrade.toml";
+  RemoveFile conf_u_guard{conf_u};
+  std::vector<double> upgrade_s;  // the replacement's own time (the report's "seconds")
+  std::string upgrade_error;
+  std::atomic<bool> upgrading{false};
+  std::thread upgrader;
+  auto upgrade_on = [&]() -> Result<void> {
+    write_conf(conf_u, ten);
+    XG_TRY(xg_apply(conf_u));  // attaches
+    XG_CHECK(bench.on_server([&](const Interface& i) -> Result<void> {
+      guard.emplace(XG_TRY(Guard::open(i)));
+      return {};
+    }));
+    upgrading = true;
+    upgrader = std::thread([&] {
+      for (bool next = true; upgrading; next = !next) {
+        auto r = run_checked({next ? xg_next : xg_cli, "-n", lab->server().netns, "upgrade", veth, "--json"},
+                             std::chrono::seconds(60));
+        if (!r) {
+          upgrade_error = r.error().message();
+          return;
+        }
+        const auto j = nlohmann::json::parse(*r, nullptr, false);
+        if (!j.is_array() || j.empty() || !j[0].value("replaced", false)) {
+          upgrade_error = "an upgrade replaced nothing: " + *r;
+          return;
+        }
+        upgrade_s.push_back(j[0].value("seconds", 0.0));
+      }
+    });
+    return {};
+  };
+  auto upgrade_off = [&]() -> Result<void> {
+    upgrading = false;
+    if (upgrader.joinable()) upgrader.join();
+    XG_CHECK(guard_off());
+    if (!upgrade_error.empty()) return fail(EIO, "xdpguard upgrade: {}", upgrade_error);
+    return {};
+  };
+
   std::vector<Receiver> rx;
   Receiver limit{
       "bare XDP_DROP program (the limit)",    "bare_drop", [&] { return bench.server_xdp(drop->get()); },
@@ -364,6 +412,8 @@ int run_bench(const bench::Args& args) {
                 guard_off, guard_counter(9999), "xdpguard rule 10,000"});
   rx.push_back({"xdpguard, the same 10,000 rules, `xdpguard apply` changing one rule throughout",
                 "xdpguard_10000_apply", apply_on, apply_off, guard_counter(9999), "xdpguard rule 10,000"});
+  rx.push_back({"xdpguard, 10 rules, `xdpguard upgrade` between two builds throughout", "xdpguard_10_upgrade",
+                upgrade_on, upgrade_off, guard_counter(9), "xdpguard rule 10"});
   rx.push_back({"xdpguard, 1,000,000-prefix block list", "xdpguard_set_1m",
                 guard_with({"drop saddr @block"}, XDP_PASS, 1000000), guard_off, guard_counter(0),
                 "xdpguard rule 1"});
@@ -391,6 +441,11 @@ int run_bench(const bench::Args& args) {
       "iptables -t raw -D " + ipt_rule);
   rx.push_back({"iptables raw PREROUTING, udp dport 9 DROP", "iptables_raw", ipt.first, ipt.second,
                 ipt_counter, "iptables rule counter"});
+
+  if (const char* only = std::getenv("XDPGUARD_BENCH_ONLY"); only && *only) {
+    const std::string keys = std::string(",") + only + ",";
+    std::erase_if(rx, [&](const Receiver& r) { return keys.find("," + r.key + ",") == std::string::npos; });
+  }
 
   // One round of a receiver: set up, warm up, one measured run, check, tear down.
   auto run = [&](Receiver& r, Sample& s) -> Result<void> {
@@ -486,6 +541,8 @@ int run_bench(const bench::Args& args) {
       {"xdpguard_10", "/ xdp-filter", "xdpguard_10", "xdp_filter", 1.0},
       {"xdpguard_10000", "/ xdpguard no rules", "xdpguard_10000", "xdpguard_no_rules", 0.8},
       {"xdpguard_10000_apply", "/ xdpguard 10,000 rules", "xdpguard_10000_apply", "xdpguard_10000", 0.95},
+      // (no goal: on 2 cores, back-to-back upgrades take the CPU the verifier needs from the receiver)
+      {"xdpguard_10_upgrade", "/ xdpguard 10 rules", "xdpguard_10_upgrade", "xdpguard_10", 0},
       {"floor_10", "xdpguard 10 rules / this", "xdpguard_10", "floor_10", 0},
       {"nft_netdev_10000", "xdpguard 10,000 rules / this", "xdpguard_10000", "nft_netdev_10000", 20},
   };
@@ -570,6 +627,31 @@ int run_bench(const bench::Args& args) {
         apply_s.size(), med_s, max_s, bench::verdict_word(ok));
     out["apply_10k_one_changed_s"] = {
         {"count", apply_s.size()}, {"median", med_s}, {"max", max_s}, {"met", ok}};
+  }
+  // `xdpguard upgrade` at line rate: frames the lab rule did not judge
+  // (through unfiltered, or lost) over every round, and the replacement's time.
+  for (std::size_t i = 0; i < rx.size(); ++i) {
+    if (rx[i].key != "xdpguard_10_upgrade") continue;
+    const auto& s = samples[i];
+    const bool measured = failed[i].empty() && !upgrade_s.empty();
+    const std::uint64_t missing = s.delivered > s.work ? s.delivered - s.work : 0;
+    const bool ok = measured && missing == 0;
+    (ok ? met : missed)++;
+    if (!measured) {
+      std::printf("\n`xdpguard upgrade` at line rate: not measured (%s)\n",
+                  failed[i].empty() ? "no upgrade completed" : failed[i].c_str());
+      out["upgrade"] = {{"error", failed[i].empty() ? "no upgrade completed" : failed[i]}, {"met", false}};
+      break;
+    }
+    const double med_s = bench::median(upgrade_s), max_s = *std::max_element(upgrade_s.begin(), upgrade_s.end());
+    std::printf(
+        "\n`xdpguard upgrade` between two builds at line rate: %zu upgrades over %llu frames delivered; frames "
+        "not judged by the rules (unfiltered or lost): %llu (goal 0) %s; replacement (first program-array "
+        "write to the parser's XDP_FLAGS_REPLACE) median %.3f ms, max %.3f ms\n",
+        upgrade_s.size(), static_cast<unsigned long long>(s.delivered), static_cast<unsigned long long>(missing),
+        bench::verdict_word(ok), med_s * 1e3, max_s * 1e3);
+    out["upgrade"] = {{"count", upgrade_s.size()}, {"delivered", s.delivered}, {"not_judged", missing},
+                      {"median_s", med_s},         {"max_s", max_s},           {"met", ok}};
   }
   std::printf("\nGoals: %d met, %d missed.%s\n", met, missed,
               bad_checks ? fmt::format(" {} receiver check(s) FAILED.", bad_checks).c_str() : "");
