@@ -643,13 +643,15 @@ int run_bench(const bench::Args& args) {
       out["upgrade"] = {{"error", failed[i].empty() ? "no upgrade completed" : failed[i]}, {"met", false}};
       break;
     }
-    const double med_s = bench::median(upgrade_s), max_s = *std::max_element(upgrade_s.begin(), upgrade_s.end());
+    const double med_s = bench::median(upgrade_s),
+                 max_s = *std::max_element(upgrade_s.begin(), upgrade_s.end());
     std::printf(
-        "\n`xdpguard upgrade` between two builds at line rate: %zu upgrades over %llu frames delivered; frames "
+        "\n`xdpguard upgrade` between two builds at line rate: %zu upgrades over %llu frames delivered; "
+        "frames "
         "not judged by the rules (unfiltered or lost): %llu (goal 0) %s; replacement (first program-array "
         "write to the parser's XDP_FLAGS_REPLACE) median %.3f ms, max %.3f ms\n",
-        upgrade_s.size(), static_cast<unsigned long long>(s.delivered), static_cast<unsigned long long>(missing),
-        bench::verdict_word(ok), med_s * 1e3, max_s * 1e3);
+        upgrade_s.size(), static_cast<unsigned long long>(s.delivered),
+        static_cast<unsigned long long>(missing), bench::verdict_word(ok), med_s * 1e3, max_s * 1e3);
     out["upgrade"] = {{"count", upgrade_s.size()}, {"delivered", s.delivered}, {"not_judged", missing},
                       {"median_s", med_s},         {"max_s", max_s},           {"met", ok}};
   }

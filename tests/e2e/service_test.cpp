@@ -249,6 +249,34 @@ TEST_F(ServiceTest, ANewerBuildUpgradesTheAttachedProgramsAtStart) {
   EXPECT_EQ(prog_id(), second);
 }
 
+TEST_F(ServiceTest, BpffsUnmountedUnderTheServiceIsAClearErrorOnReload) {
+  // The service in a mount namespace of its own, with a bpffs of its own:
+  // unmounting that one takes every pin with it (the host's bpffs and the
+  // other tests are not touched).
+  std::string cmd = "umount -l /sys/fs/bpf 2>/dev/null; mount -t bpf bpf /sys/fs/bpf && exec";
+  for (const auto& a : run_argv()) cmd += " '" + a + "'";
+  auto p = BackgroundProcess::start({"unshare", "-m", "--propagation", "private", "sh", "-c", cmd},
+                                    base_ + ".out");
+  ASSERT_TRUE(p) << p.error().message();
+  daemon_ = std::move(*p);
+  ASSERT_NE(notified("READY=1"), "") << slurp(base_ + ".out");
+  EXPECT_EQ(udp_delivered(*lab_, kDropA, 5), 0);
+  auto um = run_process({"nsenter", "-t", std::to_string(daemon_.pid()), "-m", "umount", "/sys/fs/bpf"});
+  ASSERT_TRUE(um && um->exit_code == 0) << (um ? um->err : um.error().message());
+
+  // The next reload cannot reach the state: it says so and what to do, the
+  // service lives on, and the programs go on enforcing the rules.
+  ASSERT_EQ(::kill(daemon_.pid(), SIGHUP), 0);
+  ASSERT_TRUE(wait_until([&] { return !events("apply_failed").empty(); })) << slurp(events_);
+  const std::string err = events("apply_failed")[0]["error"];
+  EXPECT_NE(err.find(lab_->server().veth), std::string::npos) << err;
+  EXPECT_NE(err.find("pinned state is gone (bpffs unmounted"), std::string::npos) << err;
+  EXPECT_NE(err.find("run detach, then attach again"), std::string::npos) << err;
+  EXPECT_TRUE(daemon_.running());
+  EXPECT_EQ(udp_delivered(*lab_, kDropA, 5), 0);
+  EXPECT_EQ(udp_delivered(*lab_, kDropB, 5), 5);
+}
+
 TEST_F(ServiceTest, UntrustedFileRefusedAndDetachOnExit) {
   ::chmod(conf_.c_str(), 0666);
   auto r = xg_srv(*lab_, {"run", "--config", conf_});

@@ -126,7 +126,8 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
     if (!st.attached) continue;
     auto it = by_ifindex.find(st.ifindex);
     if (it != by_ifindex.end()) {
-      it->second->guard = std::make_unique<Guard>(XG_TRY(Guard::open(Interface{st.ifname, st.ifindex})));
+      it->second->guard =
+          std::make_unique<Guard>(XG_TRY_CTX(Guard::open(Interface{st.ifname, st.ifindex}), st.ifname));
       XG_CHECK(check_fixed(*it->second->guard, *it->second->section, conf.source));
     } else if (opts.prune && !st.ifname.empty()) {
       pruned.push_back(st);

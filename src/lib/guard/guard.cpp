@@ -70,6 +70,20 @@ struct PinRollback {
   }
 };
 
+// Why an interface has no pinned state: nothing attached, or (an xdpguard
+// program on it) pins that are gone, which nothing can change any more.
+Error no_pinned_state(const Interface& iface, const PinPaths& paths) {
+  auto cur = find_program(iface.ifindex, kGuardProgName);
+  if (cur && *cur)
+    return fail(
+               ESTALE,
+               "xdpguard is attached ({} mode, program id {}) but its pinned state is gone (bpffs unmounted, "
+               "or {} removed): nothing can change its rules; run detach, then attach again",
+               mode_name((*cur)->mode), (*cur)->prog_id, paths.dir())
+        .value();
+  return fail(ENOENT, "no xdpguard attached (run: xdpguard attach {})", iface.name).value();
+}
+
 }  // namespace
 
 std::string PinPaths::root() const { return bpffs + "/xdpguard"; }
@@ -291,9 +305,11 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
   PinPaths paths = XG_TRY(pin_paths(iface));
   auto held = XG_TRY(InterfaceLock::acquire(paths.netns_id, iface.ifindex, iface.name));
 
-  if (auto cur = XG_TRY(find_program(iface.ifindex, kGuardProgName)))
+  if (auto cur = XG_TRY(find_program(iface.ifindex, kGuardProgName))) {
+    if (!fs::exists(paths.dir())) return tl::unexpected(no_pinned_state(iface, paths));
     return fail(EEXIST, "already attached ({} mode, program id {}); detach it first", mode_name(cur->mode),
                 cur->prog_id);
+  }
   if (fs::exists(paths.dir())) {
     spdlog::info("removing stale state of a former attachment at {}", paths.dir());
     XG_CHECK(remove_pins(paths));
@@ -376,7 +392,7 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
 Result<Guard> Guard::open(const Interface& iface) {
   XG_CHECK(ensure_bpffs());
   PinPaths paths = XG_TRY(pin_paths(iface));
-  auto none = [&] { return fail(ENOENT, "no xdpguard attached (run: xdpguard attach {})", iface.name); };
+  auto none = [&]() -> Result<Guard> { return tl::unexpected(no_pinned_state(iface, paths)); };
   // The maps are opened one by one: a detach (and attach) meanwhile shows
   // as a pin gone, or as an xg_meta pinned now that is not the one opened
   // first; then all of them again.

@@ -90,6 +90,24 @@ void upgrade_attached(const std::string& path, Log&& log) {
   }
 }
 
+// The maps of the file's interfaces, held while the service runs: should
+// their pins go (bpffs unmounted, the directory removed), the kernel would
+// empty each program array with its last user reference, and the parser
+// would find no stage (it passes IP packets then). Held, the rules keep
+// enforcing until the service stops; the next apply says what happened.
+std::vector<Guard> hold_maps(const config::Config& conf) {
+  std::vector<Guard> held;
+  for (const auto& section : conf.interfaces) {
+    auto iface = find_interface(section.name);
+    auto g = iface ? Guard::open(*iface) : tl::unexpected(iface.error());
+    if (g)
+      held.push_back(std::move(*g));
+    else
+      spdlog::warn("{}: {}", section.name, g.error().message());
+  }
+  return held;
+}
+
 }  // namespace
 
 Result<void> check_config_file(const std::string& path) {
@@ -142,6 +160,7 @@ Result<void> run(const Options& opts, Signals& signals) {
   auto ev = event("applied");
   auto conf = XG_TRY(apply_file(opts.config, ev));
   log(ev);
+  auto held_maps = hold_maps(conf);
 
   // The metrics endpoint's sockets, while the process may still bind any port.
   std::vector<telemetry::Listener> listeners;
@@ -186,6 +205,7 @@ Result<void> run(const Options& opts, Signals& signals) {
       auto r = apply_file(opts.config, e);
       if (r) {
         conf = std::move(*r);
+        held_maps = hold_maps(conf);
         log(e);
       } else {
         auto f = event("apply_failed");
