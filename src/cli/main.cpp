@@ -10,6 +10,7 @@
 #include "bpf/abi.h"
 #include "cli/commands.h"
 #include "core/log.h"
+#include "core/process.h"
 
 namespace {
 
@@ -72,6 +73,7 @@ int run_main(int argc, char** argv) {
 // Commands report failures as Result values; an exception reaching here is a
 // bug (or out of memory): one line and status 1, never std::terminate.
 int main(int argc, char** argv) {
+  xdpguard::prefer_huge_page_heap(argv);
   try {
     xdpguard::log::init();
     return run_main(argc, argv);

@@ -6,6 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <optional>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -163,6 +166,22 @@ int BackgroundProcess::stop(int sig, std::chrono::milliseconds timeout) {
   }
   pid_ = -1;
   return decode_status(status);
+}
+
+void prefer_huge_page_heap(char** argv) {
+  constexpr const char* kTunable = "glibc.malloc.hugetlb";
+  const char* env = std::getenv("GLIBC_TUNABLES");
+  const std::optional<std::string> before = env ? std::optional<std::string>(env) : std::nullopt;
+  if (before && before->find(kTunable) != std::string::npos) return;  // set (by us, or the user's wins)
+  std::string value = std::string(kTunable) + "=1";
+  if (before && !before->empty()) value = *before + ":" + value;
+  if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
+  ::execv("/proc/self/exe", argv);
+  // The exec failed: go on as started.
+  if (before)
+    ::setenv("GLIBC_TUNABLES", before->c_str(), 1);
+  else
+    ::unsetenv("GLIBC_TUNABLES");
 }
 
 }  // namespace xdpguard
