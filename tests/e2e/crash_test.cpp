@@ -149,12 +149,11 @@ TEST_F(CrashTest, SetDeleteKilledAfterUnnaming) {
   EXPECT_EQ(again.code, 0) << again.err;
 }
 
-// `apply` from state A to state B (tests/e2e/apply_test.cpp: the rules
-// and the set both change, and a mix of them would pass what both drop),
-// killed after every step: what is enforced is A or B whole (the client's
-// datagrams to 7009 are dropped either way), the listed rules are what is
-// enforced (A's until the one write, B's from it), and the next apply
-// settles what the killed one staged (one set left, B's members).
+// `apply` (and the service's apply at its start, `run`) from state A to
+// state B (tests/e2e/apply_test.cpp: the rules and the set both change, and
+// a mix of them would pass what both drop), killed after every step: what is enforced is A or B whole (the
+// client's datagrams to 7009 are dropped either way), the listed rules are what is enforced (A's until the
+// one write, B's from it), and the next apply settles what the killed one staged (one set left, B's members).
 TEST_F(CrashTest, ApplyKilledAtEveryStepLeavesTheOldOrTheNewState) {
   const std::string path = "/tmp/" + lab_->prefix() + "-apply.toml";
   files_.push_back(path);
@@ -166,26 +165,33 @@ TEST_F(CrashTest, ApplyKilledAtEveryStepLeavesTheOldOrTheNewState) {
                         << "]\n[sets.S]\nelements = [\"" << (b ? "198.19.9.0/24" : client + "/32") << "\"]\n";
   };
   const std::vector<std::string> apply = {"apply", "--config", path};
-  for (const char* step : {"apply-staged", "apply-prepared", "rules-loaded", "rules-installed",
-                           "apply-swapped", "apply-set-freed"}) {
-    state(false);
-    auto a = xg(apply);
-    ASSERT_EQ(a.code, 0) << step << ": " << a.err;
-    state(true);
-    killed_at(step, apply);
-    EXPECT_EQ(udp_delivered(*lab_, 7009, 5), 0) << step << ": old rules met new sets, or new rules old sets";
-    const bool new_rules = listed().size() == 2;
-    const bool installed = std::string(step) != "apply-staged" && std::string(step) != "apply-prepared" &&
-                           std::string(step) != "rules-loaded";
-    EXPECT_EQ(new_rules, installed) << step;
-    // The next apply finishes or frees what was staged.
-    auto again = xg(apply);
-    ASSERT_EQ(again.code, 0) << step << ": " << again.err;
-    EXPECT_EQ(listed().size(), 2u) << step;
-    auto sets = nlohmann::json::parse(xg({"set", "list", veth(), "--json"}).out)["sets"];
-    ASSERT_EQ(sets.size(), 1u) << step << ": " << sets.dump();
-    EXPECT_EQ(sets[0]["ipv4"], 1) << step;
-    EXPECT_EQ(udp_delivered(*lab_, 7009, 5), 0) << step;
+  // The same apply run by the service at its start (`run`: the file is
+  // root's, 0644).
+  const std::vector<std::string> run = {"run", "--config", path};
+  for (const auto& command : {apply, run}) {
+    for (const char* step : {"apply-staged", "apply-prepared", "rules-loaded", "rules-installed",
+                             "apply-swapped", "apply-set-freed"}) {
+      SCOPED_TRACE(command[0] + " killed at " + step);
+      state(false);
+      auto a = xg(apply);
+      ASSERT_EQ(a.code, 0) << step << ": " << a.err;
+      state(true);
+      killed_at(step, command);
+      EXPECT_EQ(udp_delivered(*lab_, 7009, 5), 0)
+          << step << ": old rules met new sets, or new rules old sets";
+      const bool new_rules = listed().size() == 2;
+      const bool installed = std::string(step) != "apply-staged" && std::string(step) != "apply-prepared" &&
+                             std::string(step) != "rules-loaded";
+      EXPECT_EQ(new_rules, installed) << step;
+      // The next apply finishes or frees what was staged.
+      auto again = xg(apply);
+      ASSERT_EQ(again.code, 0) << step << ": " << again.err;
+      EXPECT_EQ(listed().size(), 2u) << step;
+      auto sets = nlohmann::json::parse(xg({"set", "list", veth(), "--json"}).out)["sets"];
+      ASSERT_EQ(sets.size(), 1u) << step << ": " << sets.dump();
+      EXPECT_EQ(sets[0]["ipv4"], 1) << step;
+      EXPECT_EQ(udp_delivered(*lab_, 7009, 5), 0) << step;
+    }
   }
 }
 

@@ -16,7 +16,7 @@
 namespace xdpguard::test {
 namespace {
 
-constexpr std::uint16_t kDropped = 7301, kPassed = 7302, kLimited = 7303, kOther = 7304;
+constexpr std::uint16_t kDropPort = 7301, kPassPort = 7302, kLimitPort = 7303, kOtherPort = 7304;
 
 CliRun next_srv(const Lab& lab, std::vector<std::string> args) {
   args.insert(args.begin(), {"-n", lab.server().netns});
@@ -52,13 +52,13 @@ TEST_F(UpgradeTest, TwentyReplacementsUnderTrafficLetNothingThroughAndLoseNothin
   ASSERT_EQ(xg_srv(*lab_, {"set", "load", veth, "S", set_file}).code, 0);
   std::filesystem::remove(set_file);
   for (const std::string& rule :
-       {fmt::format("drop udp dport {} saddr @S", kDropped),
-        fmt::format("drop ip udp dport {} limit over 10/s burst 5 per saddr block 60s", kLimited)})
+       {fmt::format("drop udp dport {} saddr @S", kDropPort),
+        fmt::format("drop ip udp dport {} limit over 10/s burst 5 per saddr block 60s", kLimitPort)})
     ASSERT_EQ(xg_srv(*lab_, {"rule", "add", veth, rule}).code, 0) << rule;
   const auto ids = rules();
   ASSERT_EQ(ids.size(), 2u);
 
-  TwoPortTraffic traffic(*lab_, kDropped, kPassed);
+  TwoPortTraffic traffic(*lab_, kDropPort, kPassPort);
   ASSERT_FALSE(HasFailure());
   std::uint32_t last_prog = prog_id();
   std::uint64_t last_count = 0;
@@ -94,7 +94,7 @@ TEST_F(UpgradeTest, TwentyReplacementsUnderTrafficLetNothingThroughAndLoseNothin
 
   // Blocks carry over: the limited port blocks the client, an upgrade
   // later it is still blocked (a port the rules pass too), and listed.
-  EXPECT_LT(udp_delivered(*lab_, kLimited, 40), 40);
+  EXPECT_LT(udp_delivered(*lab_, kLimitPort, 40), 40);
   auto blocked = [&] {
     auto b = xg_srv(*lab_, {"blocked", "list", veth, "--json"});
     EXPECT_EQ(b.code, 0) << b.err;
@@ -103,12 +103,12 @@ TEST_F(UpgradeTest, TwentyReplacementsUnderTrafficLetNothingThroughAndLoseNothin
   ASSERT_NE(blocked().find(lab_->client().ip4), std::string::npos) << blocked();
   ASSERT_TRUE(upgrade(true)["replaced"].get<bool>());
   EXPECT_NE(blocked().find(lab_->client().ip4), std::string::npos) << blocked();
-  EXPECT_EQ(udp_delivered(*lab_, kOther, 5), 0) << "the block was lost in the upgrade";
+  EXPECT_EQ(udp_delivered(*lab_, kOtherPort, 5), 0) << "the block was lost in the upgrade";
 }
 
 TEST_F(UpgradeTest, SameCodeIsLeftAloneAndCheckChangesNothing) {
   ASSERT_EQ(
-      xg_srv(*lab_, {"rule", "add", lab_->server().veth, fmt::format("drop udp dport {}", kDropped)}).code,
+      xg_srv(*lab_, {"rule", "add", lab_->server().veth, fmt::format("drop udp dport {}", kDropPort)}).code,
       0);
   const std::uint32_t first = prog_id();
   auto same = upgrade(false);
@@ -123,8 +123,8 @@ TEST_F(UpgradeTest, SameCodeIsLeftAloneAndCheckChangesNothing) {
   auto forced = upgrade(false, {"--force"});
   EXPECT_TRUE(forced["replaced"].get<bool>()) << forced.dump();
   EXPECT_NE(prog_id(), first);
-  EXPECT_EQ(udp_delivered(*lab_, kDropped, 5), 0);
-  EXPECT_EQ(udp_delivered(*lab_, kPassed, 5), 5);
+  EXPECT_EQ(udp_delivered(*lab_, kDropPort, 5), 0);
+  EXPECT_EQ(udp_delivered(*lab_, kPassPort, 5), 5);
   // The human table names each stage.
   auto text = next_srv(*lab_, {"upgrade"});
   EXPECT_EQ(text.code, 0) << text.err;

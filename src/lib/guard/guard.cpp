@@ -73,13 +73,13 @@ struct PinRollback {
 // Why an interface has no pinned state: nothing attached, or (an xdpguard
 // program on it) pins that are gone, which nothing can change any more.
 Error no_pinned_state(const Interface& iface, const PinPaths& paths) {
-  auto cur = find_program(iface.ifindex, kGuardProgName);
-  if (cur && *cur)
+  auto found = find_program(iface.ifindex, kGuardProgName);
+  if (const auto prog = found ? *found : std::nullopt)
     return fail(
                ESTALE,
                "xdpguard is attached ({} mode, program id {}) but its pinned state is gone (bpffs unmounted, "
                "or {} removed): nothing can change its rules; run detach, then attach again",
-               mode_name((*cur)->mode), (*cur)->prog_id, paths.dir())
+               mode_name(prog->mode), prog->prog_id, paths.dir())
         .value();
   return fail(ENOENT, "no xdpguard attached (run: xdpguard attach {})", iface.name).value();
 }
