@@ -13,6 +13,7 @@
 #include "demo/demo.h"
 #include "guard/guard.h"
 #include "guard/lock.h"
+#include "guard/synproxy_setup.h"
 #include "report/format.h"
 #include "telemetry/flood_monitor.h"
 #include "telemetry/stats.h"
@@ -66,10 +67,23 @@ Result<void> cmd_attach(const Args& a) {
   Guard::Setup setup;
   if (section)
     setup = [&](Guard& g) -> Result<void> {
-      return with_context(
-          apply::put_in_force(g, apply::desired_of(*conf, *section), apply::flood_of(*section)), a.config);
+      return with_context(apply::put_in_force(g, apply::desired_of(*conf, *section),
+                                              apply::flood_of(*section), section->talkers),
+                          a.config);
     };
   auto g = XG_TRY(Guard::attach(iface, mode, cfg, setup));
+  // The SYN proxy after the attach (it sets up the host); if it cannot be
+  // turned on, nothing stays attached.
+  if (section && section->synproxy) {
+    const auto want = apply::extras_of(*section).synproxy;
+    Result<void> r = want ? validate_synproxy(*want) : Result<void>{};
+    if (r) r = apply::put_synproxy(g, want);
+    if (!r) {
+      if (auto d = Guard::detach(iface); !d)
+        spdlog::error("detach {} again: {}", iface.name, d.error().message());
+      return tl::unexpected(std::move(r.error()).context(a.config));
+    }
+  }
   if (section) print_warnings(section->warnings);
   std::printf("xdpguard attached to %s (%s mode, program id %u%s)\n", iface.name.c_str(),
               g.meta().mode == XDPGUARD_MODE_GENERIC ? "generic" : "native", g.meta().prog_id,

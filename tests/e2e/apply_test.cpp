@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -27,6 +28,7 @@ namespace {
 
 constexpr std::uint16_t kDropped = 7101;  // dropped by both states
 constexpr std::uint16_t kPassed = 7102;   // passed by both states
+constexpr std::uint16_t kProxied = 7103;  // the SYN proxy's port when the file has it
 
 class ApplyTest : public LabTest {
  protected:
@@ -234,6 +236,84 @@ TEST_F(ApplyTest, SettingsOutsideTheRulesAndPrune) {
   EXPECT_EQ(udp_delivered(*lab_, kPassed, 3), 3);     // IP still judged by the rules
   ASSERT_EQ(apply(state(false, "", false)).code, 0);  // and back
   EXPECT_EQ(non_ip_delivered(*lab_, 5), 5);
+}
+
+// Top talkers and the SYN proxy follow the file as the rules do: on when it
+// has them (a real TCP client completes its handshake through the proxy's
+// cookies), unchanged when applied again, off when the file drops them.
+TEST_F(ApplyTest, SynproxyAndTalkersFollowTheFile) {
+  std::string on = state(false);
+  on.insert(on.find("rules ="), "talkers = true\n");
+  on.insert(on.find("[sets.S]"), fmt::format("[interfaces.{}.synproxy]\nports = [{}]\n", veth(), kProxied));
+  auto proxy = [&] {
+    auto s = xg_srv(*lab_, {"synproxy", "status", veth(), "--json"});
+    EXPECT_EQ(s.code, 0) << s.err;
+    return s.code == 0 ? nlohmann::json::parse(s.out) : nlohmann::json{};
+  };
+  // Attached by apply with them on; then off; then on again in place.
+  auto r = apply(on);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(proxy()["state"], "on");
+  ASSERT_EQ(apply(state(false)).code, 0);
+  EXPECT_EQ(proxy()["state"], "off");
+  r = apply(on, {"--diff"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(
+      r.out.find(fmt::format("~ synproxy: off -> ports {} (mss 1460/1440, wscale 7, ttl 64)", kProxied)),
+      std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("~ talkers: off -> on"), std::string::npos) << r.out;
+  r = apply(on);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("top talkers on, SYN proxy ports"), std::string::npos) << r.out;
+
+  EXPECT_EQ(proxy()["state"], "on");
+  EXPECT_EQ(proxy()["ports"], nlohmann::json::array({kProxied}));
+  // A listening socket on the server, a real connect from the client (whose
+  // veth takes the SYN-ACKs the server's XDP_TX sends only with an XDP
+  // program of its own: xdpguard, passing everything).
+  auto on_client = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"-n", lab_->client().netns});
+    return xdpguard_cli(args);
+  };
+  ASSERT_EQ(on_client({"attach", lab_->client().veth}).code, 0);
+  struct DetachClient {
+    std::function<void()> f;
+    ~DetachClient() { f(); }
+  } detach_client{[&] { (void)on_client({"detach", lab_->client().veth}); }};
+  UniqueFd listener;
+  ASSERT_TRUE(run_in_netns(lab_->server().netns, [&] {
+    listener.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    auto a = sockaddr4(lab_->server().ip4, kProxied);
+    if (!listener || ::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(listener.get(), 16) != 0)
+      listener.reset();
+  }));
+  ASSERT_TRUE(listener);
+  bool connected = false;
+  ASSERT_TRUE(run_in_netns(lab_->client().netns, [&] {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    timeval tv{3, 0};
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    auto a = sockaddr4(lab_->server().ip4, kProxied);
+    connected = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }));
+  EXPECT_TRUE(connected);
+  EXPECT_GE(proxy()["counters"]["syn_cookies"]["packets"].get<std::uint64_t>(), 1u) << proxy().dump();
+  EXPECT_EQ(xg_srv(*lab_, {"talkers", veth(), "--json"}).code, 0);
+
+  r = apply(on);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("unchanged"), std::string::npos) << r.out;
+
+  r = apply(state(false));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("top talkers off, SYN proxy off"), std::string::npos) << r.out;
+  EXPECT_EQ(proxy()["state"], "off");
+  EXPECT_EQ(proxy()["nft_table"], nullptr) << "the host's SYNPROXY table is gone";
+  auto off = xg_srv(*lab_, {"talkers", veth()});
+  EXPECT_EQ(off.code, 1);
+  EXPECT_NE(off.err.find("top talkers are off"), std::string::npos) << off.err;
 }
 
 }  // namespace

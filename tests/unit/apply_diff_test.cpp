@@ -90,6 +90,30 @@ TEST(ApplyDiff, ActionsNeverBlockAndFlood) {
             "~ flood: not watched, hold 10 s, top 5 -> udp-pps 50000, hold 10 s, top 5\n");
 }
 
+TEST(ApplyDiff, TalkersAndTheSynproxyBesideTheRules) {
+  SynproxyConfig web;
+  web.ports = {443, 80, 443};
+  Extras cur, want{true, web};
+  auto d = diff_state(current({}), DesiredState{}, {}, {}, {}, cur, want);
+  d.iface = "eth1";
+  EXPECT_EQ(format_diff(d),
+            "eth1: top talkers on, SYN proxy ports 80,443 (mss 1460/1440, wscale 7, ttl 64)\n"
+            "~ talkers: off -> on\n"
+            "~ synproxy: off -> ports 80,443 (mss 1460/1440, wscale 7, ttl 64)\n");
+  // The same ports in another order, duplicates aside: no change.
+  SynproxyConfig same = web;
+  same.ports = {80, 443};
+  cur = Extras{true, same};
+  EXPECT_TRUE(diff_state(current({}), DesiredState{}, {}, {}, {}, cur, want).empty());
+  // Off again; another setting is a change too.
+  d = diff_state(current({}), DesiredState{}, {}, {}, {}, cur, Extras{});
+  d.iface = "eth1";
+  EXPECT_EQ(summary_line(d), "eth1: top talkers off, SYN proxy off");
+  SynproxyConfig ttl = web;
+  ttl.ttl = 60;
+  EXPECT_TRUE(diff_state(current({}), DesiredState{}, {}, {}, {}, cur, Extras{true, ttl}).synproxy);
+}
+
 TEST(ApplyDiff, SetsAreComparedByTheirMembers) {
   const std::vector<rules::Prefix> members = {pfx("198.18.0.0/24"), pfx("fd00::/64")};
   auto cur = current({});

@@ -99,5 +99,64 @@ TEST(ConfigFlood, BadValuesNameTheLineTheTableAndWhatWasExpected) {
             "flood, ddos or guard)");
 }
 
+// [interfaces.NAME.synproxy] and talkers: what `apply` turns on and off.
+TEST(ConfigSynproxy, SettingsAndTalkers) {
+  auto c = parse_config(R"([interfaces.eth1]
+talkers = true
+[interfaces.eth1.synproxy]
+ports = [443, 80]
+mss4 = 1400
+ttl = 60
+
+[interfaces.eth2]
+rules = []
+)",
+                        "/etc/xdpguard.toml");
+  ASSERT_TRUE(c) << c.error().message();
+  const Interface* e1 = c->find_interface("eth1");
+  ASSERT_NE(e1, nullptr);
+  EXPECT_TRUE(e1->talkers);
+  ASSERT_TRUE(e1->synproxy);
+  EXPECT_EQ(e1->synproxy->ports, (std::vector<std::uint16_t>{443, 80}));
+  EXPECT_EQ(e1->synproxy->mss4, 1400);
+  EXPECT_EQ(e1->synproxy->mss6, 1440) << "the default";
+  EXPECT_EQ(e1->synproxy->wscale, 7) << "the default";
+  EXPECT_EQ(e1->synproxy->ttl, 60);
+  EXPECT_EQ(e1->synproxy->line, 3u);
+  const Interface* e2 = c->find_interface("eth2");
+  ASSERT_NE(e2, nullptr);
+  EXPECT_FALSE(e2->talkers);
+  EXPECT_FALSE(e2->synproxy) << "absent: off";
+}
+
+TEST(ConfigSynproxy, BadValuesNameTheLineAndWhatWasExpected) {
+  const std::string head = "[interfaces.eth1.synproxy]\n";
+  EXPECT_EQ(
+      config_error(head + "ports = [80, 0]\n"),
+      "/etc/xdpguard.toml line 2: [interfaces.eth1.synproxy]: expected each port to be a number from 1 to "
+      "65535, got 0");
+  EXPECT_EQ(config_error(head + "ports = []\n"),
+            "/etc/xdpguard.toml line 2: [interfaces.eth1.synproxy]: expected ports to be an array of port "
+            "numbers, got an empty array");
+  EXPECT_EQ(config_error(head + "ports = \"80\"\n"),
+            "/etc/xdpguard.toml line 2: [interfaces.eth1.synproxy]: expected ports to be an array of port "
+            "numbers, got a string");
+  EXPECT_EQ(config_error(head + "mss4 = 100\nports = [80]\n"),
+            "/etc/xdpguard.toml line 2: [interfaces.eth1.synproxy]: expected mss4 to be a number from 536 to "
+            "65535, got 100");
+  EXPECT_EQ(
+      config_error(head + "wscale = 15\n"),
+      "/etc/xdpguard.toml line 2: [interfaces.eth1.synproxy]: expected wscale to be a number from 0 to 14, "
+      "got 15");
+  EXPECT_EQ(config_error(head + "ttl = 7\n"),
+            "/etc/xdpguard.toml line 1: [interfaces.eth1.synproxy]: expected ports (the TCP ports it answers "
+            "SYNs for)");
+  EXPECT_EQ(config_error(head + "port = [80]\n"),
+            "/etc/xdpguard.toml line 2: unknown key \"port\" in [interfaces.eth1.synproxy] (expected ports, "
+            "mss4, mss6, wscale or ttl)");
+  EXPECT_EQ(config_error("[interfaces.eth1]\ntalkers = \"yes\"\n"),
+            "/etc/xdpguard.toml line 2: interface eth1: expected talkers to be true or false, got a string");
+}
+
 }  // namespace
 }  // namespace xdpguard::config

@@ -304,7 +304,7 @@ TEST(ConfigErrors, UnknownKeys) {
             "interfaces, sets, flood, ddos or guard)");
   EXPECT_EQ(error_of("[interfaces.eth1]\nmode = \"native\"\ndefualt = \"drop\"\n"),
             "/etc/xdpguard.toml line 3: unknown key \"defualt\" in [interfaces.eth1] (expected mode, "
-            "default, non-ip, malformed, rules, limit-buckets, block-entries or flood)");
+            "default, non-ip, malformed, rules, limit-buckets, block-entries, flood, synproxy or talkers)");
   EXPECT_EQ(error_of("[sets.bl]\nfile = \"x\"\nfiles = \"y\"\n"),
             "/etc/xdpguard.toml line 3: unknown key \"files\" in [sets.bl] (expected file or elements)");
 }

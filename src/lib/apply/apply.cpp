@@ -10,8 +10,10 @@
 #include <spdlog/spdlog.h>
 
 #include "core/fault.h"
+#include "guard/synproxy_setup.h"
 #include "rules/printer.h"
 #include "telemetry/flood_monitor.h"
+#include "telemetry/talkers.h"
 
 namespace xdpguard::apply {
 namespace {
@@ -57,7 +59,20 @@ struct Target {
   std::unique_ptr<Guard> guard;  // attached
   DesiredState want;
   telemetry::FloodConfig flood;
+  Extras want_x, cur_x;
   std::unique_ptr<Guard::Pending> pending;
+};
+
+// Undoes the SYN proxy changes apply made first, if a later step fails.
+struct SynproxyUndo {
+  std::vector<std::pair<Target*, std::optional<SynproxyConfig>>> done;  // (target, what it had)
+  bool armed = true;
+  ~SynproxyUndo() {
+    if (!armed) return;
+    for (auto& [t, before] : done)
+      if (auto r = put_synproxy(*t->guard, before); !r)
+        spdlog::error("apply: {}: putting the SYN proxy back: {}", t->section->name, r.error().message());
+  }
 };
 
 }  // namespace
@@ -88,12 +103,49 @@ telemetry::FloodConfig flood_of(const config::Interface& s) {
   return telemetry::FloodConfig{}.overridden_by(s.flood);
 }
 
-Result<void> put_in_force(Guard& g, const DesiredState& want, const telemetry::FloodConfig& flood) {
+Extras extras_of(const config::Interface& s) {
+  Extras x;
+  x.talkers = s.talkers;
+  if (s.synproxy) {
+    SynproxyConfig c;
+    c.ports = s.synproxy->ports;
+    c.mss4 = s.synproxy->mss4;
+    c.mss6 = s.synproxy->mss6;
+    c.wscale = s.synproxy->wscale;
+    c.ttl = s.synproxy->ttl;
+    x.synproxy = std::move(c);
+  }
+  return x;
+}
+
+Result<Extras> current_extras(const Guard& g) {
+  Extras x;
+  x.talkers = XG_TRY(XG_TRY(telemetry::Talkers::open(g)).enabled());
+  auto st = XG_TRY(g.synproxy_status());
+  if (st.state != XDPGUARD_SYNPROXY_OFF) x.synproxy = st.config;
+  return x;
+}
+
+Result<void> put_synproxy(Guard& g, const std::optional<SynproxyConfig>& want) {
+  auto st = XG_TRY(g.synproxy_status());
+  const auto cur =
+      st.state == XDPGUARD_SYNPROXY_OFF ? std::nullopt : std::optional<SynproxyConfig>(st.config);
+  if (st.state != XDPGUARD_SYNPROXY_CHANGING && synproxy_settings_text(cur) == synproxy_settings_text(want))
+    return {};
+  if (st.state != XDPGUARD_SYNPROXY_OFF) XG_CHECK(g.synproxy_disable());
+  if (want) XG_TRY(g.synproxy_enable(*want));
+  return {};
+}
+
+Result<void> put_in_force(Guard& g, const DesiredState& want, const telemetry::FloodConfig& flood,
+                          bool talkers) {
   auto p = XG_TRY(g.prepare(want));
   XG_CHECK(g.swap(*p));
   XG_CHECK(g.finish(*p));
   auto maps = XG_TRY(telemetry::FloodMaps::open(g));
   if (XG_TRY(maps.config()) != flood) XG_CHECK(maps.set_config(flood));
+  auto tk = XG_TRY(telemetry::Talkers::open(g));
+  if (XG_TRY(tk.enabled()) != talkers) XG_CHECK(tk.enable(talkers));
   return {};
 }
 
@@ -115,6 +167,10 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
                          fmt::format("{} line {}: [interfaces.{}]", conf.source, s.line, s.name));
     t.want = desired_of(conf, s);
     t.flood = flood_of(s);
+    t.want_x = extras_of(s);
+    if (t.want_x.synproxy && s.synproxy)
+      XG_CHECK_CTX(validate_synproxy(*t.want_x.synproxy), fmt::format("{} line {}: [interfaces.{}.synproxy]",
+                                                                      conf.source, s.synproxy->line, s.name));
     for (const auto& w : s.warnings) report.warnings.push_back(fmt::format("{}: {}", s.name, w.message));
     targets.push_back(std::move(t));
   }
@@ -129,14 +185,27 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
       it->second->guard =
           std::make_unique<Guard>(XG_TRY_CTX(Guard::open(Interface{st.ifname, st.ifindex}), st.ifname));
       XG_CHECK(check_fixed(*it->second->guard, *it->second->section, conf.source));
+      it->second->cur_x = XG_TRY_CTX(current_extras(*it->second->guard), st.ifname);
     } else if (opts.prune && !st.ifname.empty()) {
       pruned.push_back(st);
     }
   }
 
+  // 0. The SYN proxy changes of attached interfaces (they take the lock
+  // themselves), undone if a later step fails.
+  const bool dry = opts.dry_run && !opts.check;
+  SynproxyUndo sp_undo;
+  if (!dry && !opts.check)
+    for (auto& [ifindex, t] : by_ifindex) {
+      if (!t->guard ||
+          synproxy_settings_text(t->cur_x.synproxy) == synproxy_settings_text(t->want_x.synproxy))
+        continue;
+      XG_CHECK_CTX(put_synproxy(*t->guard, t->want_x.synproxy), t->section->name);
+      sp_undo.done.emplace_back(t, t->cur_x.synproxy);
+    }
+
   // 1. Prepare every attached interface (locks in ifindex order); --diff
   // alone only reads.
-  const bool dry = opts.dry_run && !opts.check;
   for (auto& [ifindex, t] : by_ifindex)
     if (t->guard && !dry)
       t->pending =
@@ -150,7 +219,7 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
     if (t.guard) {
       auto flood_now = XG_TRY(XG_TRY(telemetry::FloodMaps::open(*t.guard)).config());
       d = diff_state(t.pending ? t.pending->before : XG_TRY(t.guard->current_state()), t.want, canon,
-                     flood_now, t.flood);
+                     flood_now, t.flood, t.cur_x, t.want_x);
     } else {
       d.op = InterfaceDiff::Op::Attach;
       d.new_rules = canon.size();
@@ -165,7 +234,10 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
     d.op = InterfaceDiff::Op::Detach;
     report.diffs.push_back(std::move(d));
   }
-  if (dry) return report;
+  if (dry) {
+    sp_undo.armed = false;
+    return report;
+  }
   // An interface whose state is the file's already: nothing to install.
   for (std::size_t i = 0; i < targets.size(); ++i)
     if (targets[i].pending && report.diffs[i].empty()) {
@@ -185,6 +257,7 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
     }
     for (auto& t : targets)
       if (t.pending) t.guard->abort(*t.pending);
+    sp_undo.armed = false;
     return report;  // nothing changed
   }
   fault_point("apply-prepared");
@@ -199,13 +272,14 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
   for (auto& t : targets) {
     if (t.guard) continue;
     auto g = Guard::attach(t.iface, attach_mode(t.section->mode), guard_config_of(*t.section),
-                           [&t](Guard& g) { return put_in_force(g, t.want, t.flood); });
-    if (!g) {
+                           [&t](Guard& g) { return put_in_force(g, t.want, t.flood, t.want_x.talkers); });
+    if (g) attached_now.push_back(t.iface);
+    Result<void> sp = g ? put_synproxy(*g, t.want_x.synproxy) : tl::unexpected(g.error());
+    if (!sp) {
       undo_attach();
       return tl::unexpected(
-          std::move(g.error()).context(fmt::format("{}: {}", conf.source, t.section->name)));
+          std::move(sp.error()).context(fmt::format("{}: {}", conf.source, t.section->name)));
     }
-    attached_now.push_back(t.iface);
   }
 
   // 3. The swaps: one write each; one that fails puts the others back.
@@ -231,6 +305,10 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
     auto maps = XG_TRY(telemetry::FloodMaps::open(*t->guard));
     if (XG_TRY(maps.config()) != t->flood) XG_CHECK_CTX(maps.set_config(t->flood), t->section->name);
   }
+  sp_undo.armed = false;  // the rules are in force: the SYN proxy changes stay with them
+  for (auto& t : targets)
+    if (t.guard && t.cur_x.talkers != t.want_x.talkers)
+      XG_CHECK_CTX(XG_TRY(telemetry::Talkers::open(*t.guard)).enable(t.want_x.talkers), t.section->name);
   for (const auto& st : pruned) XG_CHECK(Guard::detach(Interface{st.ifname, st.ifindex}));
   return report;
 }

@@ -9,9 +9,17 @@
 // attached (the file's state in force from their first packet), then every
 // prepared interface swaps with one program-array write each, then the
 // settings outside the rule set (non-IP/malformed actions, never-block,
-// flood thresholds) are written, and last `--prune` detaches what the file
-// no longer has. A failure before the swaps changes nothing (attached ones
-// are detached again); a swap that fails puts the swapped ones back.
+// flood thresholds, top talkers) are written, and last `--prune` detaches
+// what the file no longer has. A failure before the swaps changes nothing
+// (attached ones are detached again); a swap that fails puts the swapped
+// ones back.
+//
+// The SYN proxy is not a map write: turning it on sets up the host
+// (nftables, sysctls) and takes the interface's lock itself. Its changes
+// come first, before any lock is taken (a settings change is a disable and
+// an enable: SYNs go to the kernel's own SYN cookies meanwhile), and are
+// undone if a later step fails; on an interface being attached it is
+// enabled right after the attach (a failure detaches it again).
 //
 // What cannot change in place is refused before anything is touched, with
 // what to do: the attach mode and the kernel's limiter/block-list sizes
@@ -44,10 +52,19 @@ struct Report {
 [[nodiscard]] DesiredState desired_of(const config::Config& conf, const config::Interface& section);
 // What a new attachment of `section` is loaded with (attach --config).
 [[nodiscard]] GuardConfig guard_config_of(const config::Interface& section);
-// Puts `want` (and the flood thresholds) in force on `g` at once: what
-// attach --config runs as its setup, and apply on one interface.
+// Puts `want` (and the flood thresholds, top talkers on or off) in force on
+// `g` at once: what attach --config runs as its setup, and apply on one
+// interface.
 [[nodiscard]] Result<void> put_in_force(Guard& g, const DesiredState& want,
-                                        const telemetry::FloodConfig& flood);
+                                        const telemetry::FloodConfig& flood, bool talkers);
+// Top talkers and the SYN proxy as the file gives them for `section`, and as
+// `g` has them.
+[[nodiscard]] Extras extras_of(const config::Interface& section);
+[[nodiscard]] Result<Extras> current_extras(const Guard& g);
+// The SYN proxy as `want` says (none: off): nothing when it is so already,
+// else a disable (when on) and an enable (when wanted). An enable or
+// disable that died half-way is finished.
+[[nodiscard]] Result<void> put_synproxy(Guard& g, const std::optional<SynproxyConfig>& want);
 // The flood thresholds the file gives `section`.
 [[nodiscard]] telemetry::FloodConfig flood_of(const config::Interface& section);
 

@@ -4,6 +4,7 @@
 #include <map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "rules/printer.h"
 
@@ -46,14 +47,24 @@ std::vector<rules::Prefix> sorted(std::vector<rules::Prefix> v) {
 
 }  // namespace
 
+std::string synproxy_settings_text(const std::optional<SynproxyConfig>& sp) {
+  if (!sp) return "off";
+  auto ports = sp->ports;
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+  return fmt::format("ports {} (mss {}/{}, wscale {}, ttl {})", fmt::join(ports, ","), sp->mss4, sp->mss6,
+                     sp->wscale, sp->ttl);
+}
+
 bool InterfaceDiff::empty() const {
   return op == Op::Change && rules.empty() && !reordered && !default_action && !non_ip_action &&
-         !malformed_action && sets.empty() && !never_block && !flood;
+         !malformed_action && sets.empty() && !never_block && !flood && !talkers && !synproxy;
 }
 
 InterfaceDiff diff_state(const CurrentState& cur, const DesiredState& want,
                          const std::vector<std::string>& want_canon, const telemetry::FloodConfig& cur_flood,
-                         const telemetry::FloodConfig& want_flood) {
+                         const telemetry::FloodConfig& want_flood, const Extras& cur_x,
+                         const Extras& want_x) {
   InterfaceDiff d;
   d.new_rules = want_canon.size();
   // Rules are matched by canonical text, as the install keeps ids: each old
@@ -102,6 +113,8 @@ InterfaceDiff diff_state(const CurrentState& cur, const DesiredState& want,
 
   d.never_block = change(sorted(cur.never_block), sorted(want.never_block));
   d.flood = change(cur_flood, want_flood);
+  d.talkers = change(cur_x.talkers, want_x.talkers);
+  d.synproxy = change(synproxy_settings_text(cur_x.synproxy), synproxy_settings_text(want_x.synproxy));
   return d;
 }
 
@@ -125,6 +138,8 @@ std::string summary_line(const InterfaceDiff& d) {
     if (sets) part(fmt::format("{} set{} changed", sets, sets == 1 ? "" : "s"));
     if (d.never_block) part("never-block changed");
     if (d.flood) part("flood thresholds changed");
+    if (d.talkers) part(fmt::format("top talkers {}", d.talkers->second ? "on" : "off"));
+    if (d.synproxy) part(d.synproxy->second == "off" ? "SYN proxy off" : "SYN proxy " + d.synproxy->second);
   }
   if (what.empty()) what = "unchanged";
   return fmt::format("{}: {}", d.iface, what);
@@ -160,6 +175,10 @@ std::string format_diff(const InterfaceDiff& d) {
                        prefixes_text(d.never_block->second));
   if (d.flood)
     out += fmt::format("~ flood: {} -> {}\n", flood_text(d.flood->first), flood_text(d.flood->second));
+  if (d.talkers)
+    out += fmt::format("~ talkers: {} -> {}\n", d.talkers->first ? "on" : "off",
+                       d.talkers->second ? "on" : "off");
+  if (d.synproxy) out += fmt::format("~ synproxy: {} -> {}\n", d.synproxy->first, d.synproxy->second);
   return out;
 }
 

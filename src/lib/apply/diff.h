@@ -31,6 +31,16 @@ struct SetChange {
 template <class T>
 using Change = std::optional<std::pair<T, T>>;  // (from, to), when it changes
 
+// Beside the rule set: top talkers, and the SYN proxy (its settings; none:
+// off). What the file wants, and what an interface has.
+struct Extras {
+  bool talkers = false;
+  std::optional<SynproxyConfig> synproxy;  // identity unset
+};
+// "off", or "ports 80,443 (mss 1460/1440, wscale 7, ttl 64)": equal texts,
+// equal settings (ports sorted).
+std::string synproxy_settings_text(const std::optional<SynproxyConfig>& sp);
+
 struct InterfaceDiff {
   std::string iface;
   enum class Op { Change, Attach, Detach } op = Op::Change;
@@ -42,7 +52,9 @@ struct InterfaceDiff {
   std::size_t sets_unchanged = 0;
   Change<std::vector<rules::Prefix>> never_block;
   Change<telemetry::FloodConfig> flood;
-  std::size_t new_rules = 0;  // the rule count after the apply
+  Change<bool> talkers;
+  Change<std::string> synproxy;  // synproxy_settings_text of each
+  std::size_t new_rules = 0;     // the rule count after the apply
 
   bool empty() const;
 };
@@ -53,7 +65,8 @@ struct InterfaceDiff {
 [[nodiscard]] InterfaceDiff diff_state(const CurrentState& cur, const DesiredState& want,
                                        const std::vector<std::string>& want_canon,
                                        const telemetry::FloodConfig& cur_flood,
-                                       const telemetry::FloodConfig& want_flood);
+                                       const telemetry::FloodConfig& want_flood, const Extras& cur_x = {},
+                                       const Extras& want_x = {});
 
 // `apply --diff`: one line per change, "+"/"-" for rules, "~" for settings:
 //   veth1: 2 rules added, 1 removed, 8 kept (ids and counters kept)
@@ -61,6 +74,7 @@ struct InterfaceDiff {
 //   + rule at 3: drop udp dport 53
 //   ~ default: pass -> drop
 //   ~ set blocklist: 1000 -> 1002 members (loaded again)
+//   ~ synproxy: off -> ports 80,443 (mss 1460/1440, wscale 7, ttl 64)
 [[nodiscard]] std::string format_diff(const InterfaceDiff& d);
 // The one line `apply` prints per interface ("veth1: unchanged" when so).
 [[nodiscard]] std::string summary_line(const InterfaceDiff& d);

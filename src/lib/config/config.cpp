@@ -425,6 +425,47 @@ class Loader {
     return f;
   }
 
+  // [interfaces.NAME.synproxy]: ports and the SYN-ACKs' settings.
+  Result<Synproxy> synproxy(const toml::key& key, const toml::node& node, const std::string& where) {
+    const toml::table* t = node.as_table();
+    if (!t) return error(line_of(key), "{}: expected a table, got {}", where, type_name(node.type()));
+    Synproxy sp;
+    sp.line = line_of(key);
+    // A whole number in [lo, hi] at n, or the error naming it.
+    auto number = [&](const toml::node& n, std::string_view what, std::int64_t lo,
+                      std::int64_t hi) -> Result<std::int64_t> {
+      auto v = n.value<std::int64_t>();
+      if (!n.is_integer() || !v || *v < lo || *v > hi)
+        return error(line_of(n), "{}: expected {} to be a number from {} to {}, got {}", where, what, lo, hi,
+                     n.is_integer() && v ? std::to_string(*v) : std::string(type_name(n.type())));
+      return *v;
+    };
+    for (const auto& [k, n] : in_file_order(*t)) {
+      const std::string_view key_s = k->str();
+      if (key_s == "ports") {
+        const toml::array* a = n->as_array();
+        if (!a || a->empty())
+          return error(line_of(*n), "{}: expected ports to be an array of port numbers, got {}", where,
+                       a ? "an empty array" : type_name(n->type()));
+        for (const auto& e : *a)
+          sp.ports.push_back(static_cast<std::uint16_t>(XG_TRY(number(e, "each port", 1, 65535))));
+      } else if (key_s == "mss4") {
+        sp.mss4 = static_cast<std::uint16_t>(XG_TRY(number(*n, key_s, 536, 65535)));
+      } else if (key_s == "mss6") {
+        sp.mss6 = static_cast<std::uint16_t>(XG_TRY(number(*n, key_s, 1220, 65535)));
+      } else if (key_s == "wscale") {
+        sp.wscale = static_cast<std::uint8_t>(XG_TRY(number(*n, key_s, 0, 14)));
+      } else if (key_s == "ttl") {
+        sp.ttl = static_cast<std::uint8_t>(XG_TRY(number(*n, key_s, 1, 255)));
+      } else {
+        return unknown_key(*k, fmt::format("in {}", where), {"ports", "mss4", "mss6", "wscale", "ttl"});
+      }
+    }
+    if (sp.ports.empty())
+      return error(sp.line, "{}: expected ports (the TCP ports it answers SYNs for)", where);
+    return sp;
+  }
+
   Result<Interface> interface(const toml::key& key, const toml::node& node, const std::vector<SetDef>& defs,
                               const Flood& flood_defaults) {
     Interface ifc;
@@ -484,10 +525,18 @@ class Loader {
       } else if (key_s == "flood") {
         ifc.flood =
             flood_defaults.overridden_by(XG_TRY(flood(*k, *n, fmt::format("[interfaces.{}.flood]", name))));
+      } else if (key_s == "synproxy") {
+        ifc.synproxy = XG_TRY(synproxy(*k, *n, fmt::format("[interfaces.{}.synproxy]", name)));
+      } else if (key_s == "talkers") {
+        auto v = n->value<bool>();
+        if (!n->is_boolean() || !v)
+          return error(line_of(*n), "interface {}: expected talkers to be true or false, got {}", name,
+                       type_name(n->type()));
+        ifc.talkers = *v;
       } else {
-        return unknown_key(
-            *k, fmt::format("in [interfaces.{}]", name),
-            {"mode", "default", "non-ip", "malformed", "rules", "limit-buckets", "block-entries", "flood"});
+        return unknown_key(*k, fmt::format("in [interfaces.{}]", name),
+                           {"mode", "default", "non-ip", "malformed", "rules", "limit-buckets",
+                            "block-entries", "flood", "synproxy", "talkers"});
       }
     }
     std::vector<rules::Rule> parsed;

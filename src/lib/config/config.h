@@ -16,8 +16,17 @@
 //     "drop saddr @blocklist",
 //   ]
 //
+//   talkers = true            # count packets per source (top talkers; default false)
+//
 //   [interfaces.eth1.flood]   # flood detection (docs/telemetry.md): over the [flood] below
 //   udp-pps = 50000
+//
+//   [interfaces.eth1.synproxy]   # XDP SYN cookies for these ports (docs/ddos.md; absent: off)
+//   ports = [80, 443]
+//   mss4 = 1460               # MSS, window scale and TTL of the SYN-ACKs (these are the defaults)
+//   mss6 = 1440
+//   wscale = 7
+//   ttl = 64
 //
 //   [interfaces."eth0.100"]   # names with dots need quotes (TOML keys)
 //   rules = ["drop ip6 icmpv6"]
@@ -102,6 +111,15 @@ struct RuleSource {
   std::size_t line = 0;
 };
 
+// [interfaces.NAME.synproxy]: the SYN proxy's settings (checked further by
+// guard/synproxy_setup.h's validate_synproxy when applied).
+struct Synproxy {
+  std::vector<std::uint16_t> ports;
+  std::uint16_t mss4 = 1460, mss6 = 1440;
+  std::uint8_t wscale = 7, ttl = 64;
+  std::size_t line = 0;
+};
+
 struct Interface {
   std::string name;
   Mode mode = Mode::Auto;
@@ -114,7 +132,9 @@ struct Interface {
   std::uint32_t limit_buckets = 0, block_entries = 0;
   // Flood detection: the file's [flood] with [interfaces.NAME.flood] over it.
   Flood flood;
-  std::vector<std::string> sets;  // names of the sets its rules use, sorted, unique
+  bool talkers = false;              // top talkers counted
+  std::optional<Synproxy> synproxy;  // absent: the SYN proxy is off
+  std::vector<std::string> sets;     // names of the sets its rules use, sorted, unique
   std::vector<rules::LintWarning> warnings;
   std::size_t line = 0;
 };
