@@ -449,6 +449,9 @@ class Guard {
     std::vector<RuleRecord> rules;
   };
   [[nodiscard]] Result<Installed> installed() const;
+  // The records' rules as the compiler takes them, moved out (a 10,000-rule
+  // set is not copied).
+  static std::vector<cls::RuleEntry> take_entries(std::vector<RuleRecord>& records);
   [[nodiscard]] Result<void> add_counters(std::vector<RuleRecord>& rules) const;
   // current_state() around a rule set already read.
   [[nodiscard]] Result<CurrentState> current_state(Installed in) const;

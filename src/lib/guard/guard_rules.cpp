@@ -110,16 +110,14 @@ Result<MapFd> set_map(const char* name, const std::vector<Elem>& elems) {
   return map;
 }
 
-// The records' rules as the compiler takes them, moved out (a 10,000-rule
-// set is not copied).
-std::vector<cls::RuleEntry> take_entries(std::vector<RuleRecord>& records) {
+}  // namespace
+
+std::vector<cls::RuleEntry> Guard::take_entries(std::vector<RuleRecord>& records) {
   std::vector<cls::RuleEntry> out;
   out.reserve(records.size());
   for (auto& r : records) out.emplace_back(r.id, std::move(r.rule), std::move(r.text));
   return out;
 }
-
-}  // namespace
 
 Result<InterfaceLock> Guard::lock() {
   if (pin_dir_.empty() || lock_held_) return InterfaceLock();

@@ -71,11 +71,8 @@ Result<UpgradeReport> Guard::upgrade(bool check, bool force) {
   auto in = XG_TRY(installed());
   std::optional<cls::LoadedClassifier> classifier;
   if (in.classifier) {
-    std::vector<cls::RuleEntry> entries;
-    entries.reserve(in.rules.size());
-    for (auto& r : in.rules) entries.emplace_back(r.id, std::move(r.rule), std::move(r.text));
     classifier =
-        XG_TRY_CTX(load_rule_set(std::move(entries), in.record.default_action, {}, &in.record, nullptr),
+        XG_TRY_CTX(load_rule_set(take_entries(in.rules), in.record.default_action, {}, &in.record, nullptr),
                    "compile the rule set again");
   }
 

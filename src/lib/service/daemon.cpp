@@ -47,15 +47,21 @@ std::string status_line(const config::Config& c) {
                      c.interfaces.size() == 1 ? "" : "s", rules, c.source);
 }
 
-// Loads, checks and applies the file; the event says what happened.
-Result<config::Config> apply_file(const std::string& path, nlohmann::json& ev) {
-  XG_CHECK(check_config_file(path));
-  auto conf = XG_TRY(config::load_config(path));
+// Applies the file's configuration; the event says what happened.
+Result<void> apply_conf(const config::Config& conf, nlohmann::json& ev) {
   auto report = XG_TRY(apply::apply_config(conf, {}));
   nlohmann::json changes = nlohmann::json::array();
   for (const auto& d : report.diffs) changes.push_back(apply::summary_line(d));
   ev["interfaces"] = changes;
   if (!report.warnings.empty()) ev["warnings"] = report.warnings;
+  return {};
+}
+
+// Loads, checks and applies the file (a reload).
+Result<config::Config> apply_file(const std::string& path, nlohmann::json& ev) {
+  XG_CHECK(check_config_file(path));
+  auto conf = XG_TRY(config::load_config(path));
+  XG_CHECK(apply_conf(conf, ev));
   return conf;
 }
 
@@ -65,10 +71,8 @@ Result<config::Config> apply_file(const std::string& path, nlohmann::json& ev) {
 // said and leaves the old programs enforcing; what cannot be opened (not
 // attached yet, pins of another ABI) is left to apply, which says why.
 template <class Log>
-void upgrade_attached(const std::string& path, Log&& log) {
-  auto conf = config::load_config(path);
-  if (!conf) return;  // apply_file says why
-  for (const auto& section : conf->interfaces) {
+void upgrade_attached(const config::Config& conf, Log&& log) {
+  for (const auto& section : conf.interfaces) {
     auto iface = find_interface(section.name);
     if (!iface) continue;
     auto g = Guard::open(*iface);
@@ -156,9 +160,10 @@ Result<void> run(const Options& opts, Signals& signals) {
   // The file in force (adopting what is pinned, with this binary's
   // programs), before anything else.
   XG_CHECK(check_config_file(opts.config));
-  upgrade_attached(opts.config, log);
+  auto conf = XG_TRY(config::load_config(opts.config));
+  upgrade_attached(conf, log);
   auto ev = event("applied");
-  auto conf = XG_TRY(apply_file(opts.config, ev));
+  XG_CHECK(apply_conf(conf, ev));
   log(ev);
   auto held_maps = hold_maps(conf);
 
