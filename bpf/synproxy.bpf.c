@@ -63,9 +63,9 @@ extern void bpf_ct_release(struct nf_conn *ct) __ksym;
 
 #define XG_IP_DF 0x4000
 
-/* A TCP header with room for every option (60 bytes), and the IP headers,
- * as copied from and written to the frame. Copies on the stack keep the
- * helpers' memory arguments fixed-size, whatever VLAN tags came first. */
+/* The IP and TCP headers, as read and written in the frame (direct packet
+ * access); the TCP header with room for every option (60 bytes) when a
+ * SYN's options are copied out for the walk. */
 struct xg_tcp {
 	__u16 source;
 	__u16 dest;
@@ -118,17 +118,203 @@ struct {
 	__type(value, __u8);
 } xg_sp_local6 SEC(".maps");
 
-static __always_inline __u16 xg_fold(__s64 sum)
+/* The Internet checksum of a sum of 32-bit words (xg_sum, or bpf_csum_diff's
+ * result): folded to 16 bits, complemented. */
+static __always_inline __u16 xg_fold(__u64 s)
 {
-	__u64 s = (__u64)sum & 0xffffffff;
-
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
 	s = (s & 0xffff) + (s >> 16);
 	s = (s & 0xffff) + (s >> 16);
 	return (__u16)~s;
 }
 
+/* Adds n 32-bit words, in memory order as csum_partial adds them, to sum:
+ * a few adds instead of a helper call (n is a constant in each use). */
+static __always_inline __u64 xg_sum(const __u32 *w, __u32 n, __u64 sum)
+{
+	for (__u32 i = 0; i < n; i++)
+		sum += w[i];
+	return sum;
+}
+
 static __always_inline __u32 xg_htonl(__u32 x) { return xg_ntohl(x); }
 static __always_inline __u16 xg_htons(__u16 x) { return xg_ntohs(x); }
+
+/* What the SYN-ACK needs of the SYN. */
+struct xg_syn {
+	__s64 cookie;
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u32 seq;
+	__u16 sport;
+	__u16 dport;
+	struct xg_syn_opts opts;
+};
+
+/*
+ * Where the packet's IP and TCP headers are in the frame (direct packet
+ * access): *ip with its fixed header (IPv4 without options: 20 bytes, IPv6:
+ * 40) and *th with its 20 bytes there. `plain` asks for the TCP header
+ * right after that (no IPv4 options, no IPv6 extension headers: what this
+ * stage rewrites in place). `v6` and `plain` are constants in each inlined
+ * copy, so the headers are at offsets the verifier can check. Returns 0, or
+ * -1 when the headers are not there (or not plain).
+ */
+static __always_inline int xg_locate(struct xdp_md *ctx, const struct xdpguard_percpu *s, __u8 **ip,
+				     struct xg_tcp **th, const int v6, const int plain)
+{
+	__u8 *data = (__u8 *)(long)ctx->data, *end = (__u8 *)(long)ctx->data_end;
+	const __u32 iplen = v6 ? sizeof(struct xg_ip6) : sizeof(struct xg_ip4);
+	__u32 l3 = s->pkt.l3_off, l4 = s->pkt.l4_off;
+
+	if (l3 > 64 || l4 < l3 + iplen || l4 > 4095 || (plain && l4 != l3 + iplen))
+		return -1;
+	/* verifier: bounded offsets (two VLAN tags: 22 bytes; extension
+	 * headers: a frame is at most a page) */
+	*ip = data + (l3 & 127);
+	if (plain) {
+		*th = (struct xg_tcp *)(*ip + iplen);
+	} else {
+		if (*ip + iplen > end)
+			return -1;
+		*th = (struct xg_tcp *)(data + (l4 & 4095));
+	}
+	if ((__u8 *)*th + 20 > end)
+		return -1;
+	return 0;
+}
+
+/*
+ * Reads the SYN in place (xg_locate) and gets its cookie: the kernel's,
+ * for this 4-tuple and the client's MSS. Only the options, when the SYN
+ * has any, are copied out, for the walk. Returns 0, or -1 for what this
+ * stage does not answer itself (SYNPROXY does it).
+ */
+static __always_inline int xg_read_syn(struct xdp_md *ctx, const struct xdpguard_percpu *s, struct xg_syn *y,
+				       const int v6)
+{
+	struct xg_tcp *th;
+	__u32 thlen;
+	__u8 *ip;
+
+	if (xg_locate(ctx, s, &ip, &th, v6, 1))
+		return -1;
+	thlen = (th->doff_res >> 4) * 4;
+	if (thlen < 20 || thlen > 60)
+		return -1;
+	if (thlen == 20) {
+		y->cookie = v6 ? bpf_tcp_raw_gen_syncookie_ipv6((struct ipv6hdr *)ip, (struct tcphdr *)th, 20)
+			       : bpf_tcp_raw_gen_syncookie_ipv4((struct iphdr *)ip, (struct tcphdr *)th, 20);
+	} else {
+		/* The helper reads the options too: the verifier cannot see a
+		 * variable length in the frame, so from a copy. */
+		struct xg_tcp copy = {};
+		struct xg_opt_walk w = {.opts = copy.opts, .len = thlen - 20, .out = &y->opts};
+
+		if (bpf_xdp_load_bytes(ctx, s->pkt.l4_off, &copy, thlen))
+			return -1;
+		bpf_loop(XG_OPT_MAX_STEPS, xg_opt_step, &w, 0);
+		y->cookie = v6 ? bpf_tcp_raw_gen_syncookie_ipv6((struct ipv6hdr *)ip, (struct tcphdr *)&copy, thlen)
+			       : bpf_tcp_raw_gen_syncookie_ipv4((struct iphdr *)ip, (struct tcphdr *)&copy, thlen);
+	}
+	if (v6) {
+		const struct xg_ip6 *h = (const struct xg_ip6 *)ip;
+
+		__builtin_memcpy(y->saddr, h->saddr, 16);
+		__builtin_memcpy(y->daddr, h->daddr, 16);
+	} else {
+		const struct xg_ip4 *h = (const struct xg_ip4 *)ip;
+
+		y->saddr[0] = h->saddr;
+		y->daddr[0] = h->daddr;
+	}
+	y->sport = th->source;
+	y->dport = th->dest;
+	y->seq = th->seq;
+	return 0;
+}
+
+/*
+ * Writes the SYN-ACK over the frame, in place: Ethernet addresses swapped,
+ * a new IP header, the TCP header and `optlen` bytes of options (`words`),
+ * checksums. The frame already has its new length (l4 + 20 + optlen).
+ * Returns XDP_TX.
+ */
+static __always_inline int xg_write_synack(struct xdp_md *ctx, const struct xdpguard_percpu *s,
+					   const struct xdpguard_synproxy *sp, const struct xg_syn *y,
+					   const __u32 *words, __u32 optlen, const int v6)
+{
+	__u8 *data = (__u8 *)(long)ctx->data, *end = (__u8 *)(long)ctx->data_end;
+	__u32 tcplen = 20 + optlen, pseudo[10], i;
+	struct xg_tcp *th;
+	__u8 *p, mac[6];
+	__u64 sum;
+
+	/* verifier: the frame still holds Ethernet, IP and 20 bytes of TCP */
+	if (data + 12 > end || xg_locate(ctx, s, &p, &th, v6, 1))
+		return XDP_ABORTED;
+	__builtin_memcpy(mac, data, 6);
+	__builtin_memcpy(data, data + 6, 6);
+	__builtin_memcpy(data + 6, mac, 6);
+	if (v6) {
+		struct xg_ip6 *ip = (struct xg_ip6 *)p;
+
+		ip->ver_tc_flow = xg_htonl(6u << 28);
+		ip->payload_len = xg_htons(tcplen);
+		ip->nexthdr = IPPROTO_TCP;
+		ip->hop_limit = sp->ttl;
+		__builtin_memcpy(ip->saddr, y->daddr, 16);
+		__builtin_memcpy(ip->daddr, y->saddr, 16);
+		/* pseudo header: addresses, upper-layer length, next header */
+		__builtin_memcpy(pseudo, y->daddr, 16);
+		__builtin_memcpy(pseudo + 4, y->saddr, 16);
+		pseudo[8] = xg_htonl(tcplen);
+		pseudo[9] = xg_htonl(IPPROTO_TCP);
+		sum = xg_sum(pseudo, 10, 0);
+	} else {
+		struct xg_ip4 *ip = (struct xg_ip4 *)p;
+
+		ip->ver_ihl = 0x45;
+		ip->tos = 0;
+		ip->tot_len = xg_htons(20 + tcplen);
+		ip->id = 0;
+		ip->frag_off = xg_htons(XG_IP_DF);
+		ip->ttl = sp->ttl;
+		ip->protocol = IPPROTO_TCP;
+		ip->check = 0;
+		ip->saddr = y->daddr[0];
+		ip->daddr = y->saddr[0];
+		ip->check = xg_fold(xg_sum((const __u32 *)ip, sizeof(*ip) / 4, 0));
+		pseudo[0] = y->daddr[0];
+		pseudo[1] = y->saddr[0];
+		pseudo[2] = xg_htonl((IPPROTO_TCP << 16) | tcplen);
+		sum = xg_sum(pseudo, 3, 0);
+	}
+	th->source = y->dport;
+	th->dest = y->sport;
+	th->seq = xg_htonl((__u32)y->cookie);
+	th->ack_seq = xg_htonl(xg_ntohl(y->seq) + 1);
+	th->doff_res = (tcplen / 4) << 4;
+	th->flags = XG_TCP_SYN | XG_TCP_ACK;
+	th->window = 0;
+	th->check = 0;
+	th->urg_ptr = 0;
+	sum = xg_sum((const __u32 *)th, 5, sum);
+	/* The options, a word at a time (the frame ends right after them). */
+	for (i = 0; i < XG_SYNACK_MAX_OPTS / 4; i++) {
+		__u32 *o = (__u32 *)th->opts + i;
+
+		if (i * 4 >= optlen)
+			break;
+		if ((__u8 *)(o + 1) > end)
+			return XDP_ABORTED;
+		*o = words[i];
+		sum += words[i];
+	}
+	th->check = xg_fold(sum);
+	return XDP_TX;
+}
 
 /*
  * The SYN at l3/l4 becomes our SYN-ACK, in place. Returns XDP_TX, or
@@ -137,135 +323,42 @@ static __always_inline __u16 xg_htons(__u16 x) { return xg_ntohs(x); }
 static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_percpu *s,
 					 const struct xdpguard_synproxy *sp)
 {
-	struct xg_tcp th = {}, out = {};
-	struct xg_syn_opts c = {};
-	struct xg_opt_walk w = {};
-	__u32 l3 = s->pkt.l3_off, l4 = s->pkt.l4_off, thlen, iplen, optlen, tcplen, flen, tsval;
-	__u8 pseudo[40] = {};
-	__u8 mac[12];
-	__s64 cookie, sum;
-	__u16 mss;
+	__u32 words[XG_SYNACK_MAX_OPTS / 4] = {};
+	struct xg_syn y = {};
+	__u32 l4 = s->pkt.l4_off, optlen, tcplen, flen, tsval;
+	__u8 *o;
 	int v6 = s->pkt.family == 6;
 
-	iplen = v6 ? sizeof(struct xg_ip6) : sizeof(struct xg_ip4);
-	/* IPv4 options, IPv6 extension headers: not here (SYNPROXY does them) */
-	if (l4 != l3 + iplen || l3 > 64)
+	if (v6 ? xg_read_syn(ctx, s, &y, 1) : xg_read_syn(ctx, s, &y, 0))
 		return XDP_PASS;
-	if (bpf_xdp_load_bytes(ctx, l4, &th, 20))
-		return XDP_PASS;
-	thlen = (th.doff_res >> 4) * 4;
-	if (thlen < 20 || thlen > 60)
-		return XDP_PASS;
-	if (thlen > 20 && bpf_xdp_load_bytes(ctx, l4 + 20, th.opts, thlen - 20))
+	if (y.cookie < 0)
 		return XDP_PASS;
 
-	if (thlen > 20) {
-		w.opts = th.opts;
-		w.len = thlen - 20;
-		w.out = &c;
-		bpf_loop(XG_OPT_MAX_STEPS, xg_opt_step, &w, 0);
-	}
-
-	/* The cookie: the kernel's, for this 4-tuple and the client's MSS. */
-	if (v6) {
-		struct xg_ip6 ip = {};
-
-		if (bpf_xdp_load_bytes(ctx, l3, &ip, sizeof(ip)))
-			return XDP_PASS;
-		cookie = bpf_tcp_raw_gen_syncookie_ipv6((struct ipv6hdr *)&ip, (struct tcphdr *)&th, thlen);
-		mss = sp->mss6;
-		/* our IPv6 header: addresses swapped */
-		__builtin_memcpy(pseudo, ip.daddr, 16);
-		__builtin_memcpy(pseudo + 16, ip.saddr, 16);
-	} else {
-		struct xg_ip4 ip = {};
-
-		if (bpf_xdp_load_bytes(ctx, l3, &ip, sizeof(ip)))
-			return XDP_PASS;
-		cookie = bpf_tcp_raw_gen_syncookie_ipv4((struct iphdr *)&ip, (struct tcphdr *)&th, thlen);
-		mss = sp->mss4;
-		__builtin_memcpy(pseudo, &ip.daddr, 4);
-		__builtin_memcpy(pseudo + 4, &ip.saddr, 4);
-	}
-	if (cookie < 0)
-		return XDP_PASS;
-
-	/* Our timestamp (ms), its low bits the client's options. The coarse
-	 * clock (a tick) is precise enough: the low 6 bits (64 ms) are the
-	 * cookie's anyway. */
-	tsval = xg_synack_tsval(&c, (__u32)(bpf_ktime_get_coarse_ns() / 1000000));
+	/* Our timestamp (ms), its low bits the client's options, when the
+	 * client sent timestamps. The coarse clock (a tick) is precise enough:
+	 * the low 6 bits (64 ms) are the cookie's anyway. */
+	tsval = y.opts.has_ts ? xg_synack_tsval(&y.opts, (__u32)(bpf_ktime_get_coarse_ns() / 1000000)) : 0;
 
 	/* No larger than the SYN's frame (THREATS.md): the options may use
 	 * what the SYN's options and padding took. */
 	flen = ctx->data_end - ctx->data;
 	if (flen < l4 + 20)
 		return XDP_PASS;
-	optlen = xg_synack_opts(out.opts, &c, mss, sp->wscale, tsval, flen - l4 - 20);
+	/* clang must not know the buffer's alignment: it would turn o + 4
+	 * into o | 4, which the verifier refuses on a pointer */
+	o = (__u8 *)words;
+	barrier_var(o);
+	optlen = xg_synack_opts(o, &y.opts, v6 ? sp->mss6 : sp->mss4, sp->wscale, tsval,
+				flen - l4 - 20);
 	tcplen = 20 + optlen;
 	if (l4 + tcplen > flen)
 		return XDP_PASS;
-	out.source = th.dest;
-	out.dest = th.source;
-	out.seq = xg_htonl((__u32)cookie);
-	out.ack_seq = xg_htonl(xg_ntohl(th.seq) + 1);
-	out.doff_res = (tcplen / 4) << 4;
-	out.flags = XG_TCP_SYN | XG_TCP_ACK;
-	out.window = 0;
 
 	/* The frame's new length, then the headers over it. */
 	if (l4 + tcplen != flen && bpf_xdp_adjust_tail(ctx, (int)(l4 + tcplen) - (int)flen))
 		return XDP_PASS;
-
-	{
-		__u8 *data = (__u8 *)(long)ctx->data, *end = (__u8 *)(long)ctx->data_end;
-
-		/* verifier: the Ethernet addresses are in the frame */
-		if (data + sizeof(mac) > end)
-			return XDP_ABORTED;
-		__builtin_memcpy(mac, data, sizeof(mac));
-		__builtin_memcpy(data, mac + 6, 6);
-		__builtin_memcpy(data + 6, mac, 6);
-	}
-	if (v6) {
-		struct xg_ip6 ip = {};
-
-		ip.ver_tc_flow = xg_htonl(6u << 28);
-		ip.payload_len = xg_htons(tcplen);
-		ip.nexthdr = IPPROTO_TCP;
-		ip.hop_limit = sp->ttl;
-		__builtin_memcpy(ip.saddr, pseudo, 16);
-		__builtin_memcpy(ip.daddr, pseudo + 16, 16);
-		bpf_xdp_store_bytes(ctx, l3, &ip, sizeof(ip));
-		/* pseudo header: addresses, upper-layer length, next header */
-		*(__u32 *)(pseudo + 32) = xg_htonl(tcplen);
-		*(__u32 *)(pseudo + 36) = xg_htonl(IPPROTO_TCP);
-		sum = bpf_csum_diff(0, 0, (__be32 *)pseudo, 40, 0);
-	} else {
-		struct xg_ip4 ip = {};
-
-		ip.ver_ihl = 0x45;
-		ip.tot_len = xg_htons(20 + tcplen);
-		ip.frag_off = xg_htons(XG_IP_DF);
-		ip.ttl = sp->ttl;
-		ip.protocol = IPPROTO_TCP;
-		__builtin_memcpy(&ip.saddr, pseudo, 4);
-		__builtin_memcpy(&ip.daddr, pseudo + 4, 4);
-		ip.check = xg_fold(bpf_csum_diff(0, 0, (__be32 *)&ip, sizeof(ip), 0));
-		bpf_xdp_store_bytes(ctx, l3, &ip, sizeof(ip));
-		pseudo[8] = 0;
-		pseudo[9] = IPPROTO_TCP;
-		pseudo[10] = tcplen >> 8;
-		pseudo[11] = tcplen & 0xff;
-		sum = bpf_csum_diff(0, 0, (__be32 *)pseudo, 12, 0);
-	}
-	/* verifier: a length the helper may read from the stack copy */
-	if (tcplen > sizeof(out))
-		return XDP_ABORTED;
-	sum = bpf_csum_diff(0, 0, (__be32 *)&out, tcplen, (__wsum)sum);
-	out.check = xg_fold(sum);
-	if (bpf_xdp_store_bytes(ctx, l4, &out, tcplen))
-		return XDP_ABORTED;
-	return XDP_TX;
+	return v6 ? xg_write_synack(ctx, s, sp, &y, words, optlen, 1)
+		  : xg_write_synack(ctx, s, sp, &y, words, optlen, 0);
 }
 
 /* Whether conntrack has this packet's connection (either direction). */
@@ -301,47 +394,41 @@ static __always_inline int xg_tracked(struct xdp_md *ctx, struct xdpguard_percpu
  * handshake; 2 if it is a zero-window probe of a handshake whose ACK was
  * lost (its sequence number one less: our SYN-ACK offered window 0, so all
  * the client sends is probes, which neither the cookie check nor SYNPROXY
- * would ever accept); 0 if neither. *th gets the TCP header.
+ * would ever accept); 0 if neither. The headers are read in the frame.
  */
-static __always_inline int xg_cookie_ack(struct xdp_md *ctx, struct xdpguard_percpu *s, struct xg_tcp *th)
+static __always_inline int xg_cookie_ack(struct xdp_md *ctx, const struct xdpguard_percpu *s, const int v6)
 {
-	__u32 l3 = s->pkt.l3_off, l4 = s->pkt.l4_off;
 	struct xg_tcp probe;
+	struct xg_tcp *th;
+	__u8 *ip;
 
-	if (l3 > 64 || bpf_xdp_load_bytes(ctx, l4, th, 20))
+	if (xg_locate(ctx, s, &ip, &th, v6, 0))
 		return 0;
+	if ((v6 ? bpf_tcp_raw_check_syncookie_ipv6((struct ipv6hdr *)ip, (struct tcphdr *)th)
+		: bpf_tcp_raw_check_syncookie_ipv4((struct iphdr *)ip, (struct tcphdr *)th)) == 0)
+		return 1;
 	__builtin_memcpy(&probe, th, 20);
 	probe.seq = xg_htonl(xg_ntohl(th->seq) + 1);
-	if (s->pkt.family == 6) {
-		struct xg_ip6 ip = {};
-
-		if (bpf_xdp_load_bytes(ctx, l3, &ip, sizeof(ip)))
-			return 0;
-		if (bpf_tcp_raw_check_syncookie_ipv6((struct ipv6hdr *)&ip, (struct tcphdr *)th) == 0)
-			return 1;
-		return bpf_tcp_raw_check_syncookie_ipv6((struct ipv6hdr *)&ip, (struct tcphdr *)&probe) == 0 ? 2 : 0;
-	} else {
-		struct xg_ip4 ip = {};
-
-		if (bpf_xdp_load_bytes(ctx, l3, &ip, sizeof(ip)))
-			return 0;
-		if (bpf_tcp_raw_check_syncookie_ipv4((struct iphdr *)&ip, (struct tcphdr *)th) == 0)
-			return 1;
-		return bpf_tcp_raw_check_syncookie_ipv4((struct iphdr *)&ip, (struct tcphdr *)&probe) == 0 ? 2 : 0;
-	}
+	return (v6 ? bpf_tcp_raw_check_syncookie_ipv6((struct ipv6hdr *)ip, (struct tcphdr *)&probe)
+		   : bpf_tcp_raw_check_syncookie_ipv4((struct iphdr *)ip, (struct tcphdr *)&probe)) == 0
+		       ? 2
+		       : 0;
 }
 
 /* The probe becomes the ACK it stands for: sequence number + 1, checksum
  * updated for the one word that changed. */
-static __always_inline int xg_probe_to_ack(struct xdp_md *ctx, struct xdpguard_percpu *s, const struct xg_tcp *th)
+static __always_inline int xg_probe_to_ack(struct xdp_md *ctx, const struct xdpguard_percpu *s, const int v6)
 {
-	__u32 old_seq = th->seq, new_seq = xg_htonl(xg_ntohl(th->seq) + 1);
-	__u16 check;
+	__u32 old_seq, new_seq;
+	struct xg_tcp *th;
+	__u8 *ip;
 
-	check = xg_fold(bpf_csum_diff(&old_seq, 4, &new_seq, 4, (__wsum)(__u16)~th->check));
-	if (bpf_xdp_store_bytes(ctx, s->pkt.l4_off + 4, &new_seq, 4) ||
-	    bpf_xdp_store_bytes(ctx, s->pkt.l4_off + 16, &check, 2))
+	if (xg_locate(ctx, s, &ip, &th, v6, 0))
 		return -1;
+	old_seq = th->seq;
+	new_seq = xg_htonl(xg_ntohl(old_seq) + 1);
+	th->check = xg_fold(bpf_csum_diff(&old_seq, 4, &new_seq, 4, (__wsum)(__u16)~th->check));
+	th->seq = new_seq;
 	return 0;
 }
 
@@ -457,8 +544,8 @@ static __always_inline int xg_proxy(struct xdp_md *ctx, struct xdpguard_percpu *
 		return XDP_PASS;
 	}
 	if ((f & (XG_TCP_SYN | XG_TCP_ACK | XG_TCP_RST)) == XG_TCP_ACK) {
-		struct xg_tcp th;
-		int ok = xg_cookie_ack(ctx, s, &th);
+		int v6 = s->pkt.family == 6;
+		int ok = v6 ? xg_cookie_ack(ctx, s, 1) : xg_cookie_ack(ctx, s, 0);
 
 		if (ok == 1) {
 			xg_bump(&s->ddos[XDPGUARD_DDOS_ACK_VALID], s->len);
@@ -469,7 +556,7 @@ static __always_inline int xg_proxy(struct xdp_md *ctx, struct xdpguard_percpu *
 			return XDP_PASS;
 		}
 		if (ok == 2) {
-			if (xg_probe_to_ack(ctx, s, &th))
+			if (v6 ? xg_probe_to_ack(ctx, s, 1) : xg_probe_to_ack(ctx, s, 0))
 				return XDP_ABORTED;
 			xg_bump(&s->ddos[XDPGUARD_DDOS_ACK_VALID], s->len);
 			return XDP_PASS;

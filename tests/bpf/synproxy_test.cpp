@@ -233,6 +233,41 @@ TEST_F(SynproxyTest, AckWithTheCookiePassesAndAWrongOneIsDropped) {
   }
 }
 
+// The stage rewrites only plain headers in place: a SYN behind IPv4
+// options or an IPv6 extension header is left to the kernel's SYNPROXY
+// (passed, untouched). Its ACK and a zero-window probe carry the same
+// cookie (options do not enter it) and are still judged in the frame,
+// at the TCP header's own offset.
+TEST_F(SynproxyTest, HeadersBehindIpOptionsAreJudgedWhereTheyAre) {
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
+    auto plain = [&] { return lab_packet(v6); };
+    auto padded = [&] {
+      return v6 ? Packet().eth().ipv6("fd00::1", "fd00::2").dest_opts()
+                : Packet().eth().ipv4("198.18.0.1", "198.18.0.2").ip_options({1, 1, 1, 0});
+    };
+    const std::uint16_t mss = v6 ? 8940 : 1460;
+    const Bytes opts = {0x02, 0x04, static_cast<std::uint8_t>(mss >> 8), static_cast<std::uint8_t>(mss)};
+    auto syn = padded().tcp(41002, 80).seq(700).flags(SYN).tcp_options(opts).bytes();
+    auto left = go(syn);
+    EXPECT_EQ(left.verdict, XDP_PASS);
+    EXPECT_EQ(to_hex(left.out), to_hex(syn));
+    auto r = go(plain().tcp(41002, 80).seq(700).flags(SYN).tcp_options(opts).bytes());
+    ASSERT_EQ(r.verdict, XDP_TX);
+    const std::uint32_t cookie = cookie_of(r.out, v6);
+    const auto valid = counter(XDPGUARD_DDOS_ACK_VALID);
+    EXPECT_EQ(go(padded().tcp(41002, 80).seq(701).ack_seq(cookie + 1).flags(ACK).bytes()).verdict, XDP_PASS);
+    EXPECT_EQ(counter(XDPGUARD_DDOS_ACK_VALID), valid + 1);
+    EXPECT_EQ(
+        go(padded().tcp(41002, 80).seq(701).ack_seq((cookie ^ 0x00ff0000u) + 1).flags(ACK).bytes()).verdict,
+        XDP_DROP);
+    auto probe = go(padded().tcp(41002, 80).seq(700).ack_seq(cookie + 1).flags(ACK).bytes());
+    EXPECT_EQ(probe.verdict, XDP_PASS);
+    EXPECT_EQ(to_hex(probe.out),
+              to_hex(padded().tcp(41002, 80).seq(701).ack_seq(cookie + 1).flags(ACK).bytes()));
+  }
+}
+
 // The client's handshake ACK was lost: our SYN-ACK offered window 0, so all
 // it sends is zero-window probes (seq = its ISN). One with our cookie is
 // rewritten into the lost ACK (seq + 1, checksum updated) and passed.

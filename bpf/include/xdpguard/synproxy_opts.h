@@ -39,6 +39,9 @@
 /* The options buffer: 40 bytes and room for the masked indexes below, which
  * keep every read inside it for the verifier. */
 #define XG_OPT_BUF 64
+/* The most options a SYN-ACK of ours carries: MSS, SACK-permitted (or two
+ * NOPs), timestamps, NOP and window scale. */
+#define XG_SYNACK_MAX_OPTS 20
 
 /* What the client's SYN offered. */
 struct xg_syn_opts {
@@ -138,7 +141,7 @@ static __always_inline __u32 xg_synack_tsval(const struct xg_syn_opts *c, __u32 
 }
 
 /*
- * Writes the SYN-ACK's options into o (at least 24 bytes) and returns their
+ * Writes the SYN-ACK's options into o (XG_SYNACK_MAX_OPTS bytes at least) and returns their
  * length (a multiple of 4), in the kernel SYNPROXY's layout: MSS, then window
  * scale and SACK-permitted only with timestamps (their client values travel
  * in the low bits of our timestamp, `tsval`). `room` is how many bytes of
