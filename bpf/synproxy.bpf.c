@@ -129,9 +129,13 @@ static __always_inline __u16 xg_fold(__u64 s)
 	return (__u16)~s;
 }
 
+/* A 32-bit word that may alias the 16-bit and 8-bit header fields just
+ * written through other types (the sums read them back). */
+typedef __u32 __attribute__((may_alias)) xg_word;
+
 /* Adds n 32-bit words, in memory order as csum_partial adds them, to sum:
  * a few adds instead of a helper call (n is a constant in each use). */
-static __always_inline __u64 xg_sum(const __u32 *w, __u32 n, __u64 sum)
+static __always_inline __u64 xg_sum(const xg_word *w, __u32 n, __u64 sum)
 {
 	for (__u32 i = 0; i < n; i++)
 		sum += w[i];
@@ -168,17 +172,17 @@ static __always_inline int xg_locate(struct xdp_md *ctx, const struct xdpguard_p
 	const __u32 iplen = v6 ? sizeof(struct xg_ip6) : sizeof(struct xg_ip4);
 	__u32 l3 = s->pkt.l3_off, l4 = s->pkt.l4_off;
 
-	if (l3 > 64 || l4 < l3 + iplen || l4 > 4095 || (plain && l4 != l3 + iplen))
+	if (l3 > 64 || l4 < l3 + iplen || l4 > XDPGUARD_MAX_CHAIN || (plain && l4 != l3 + iplen))
 		return -1;
 	/* verifier: bounded offsets (two VLAN tags: 22 bytes; extension
-	 * headers: a frame is at most a page) */
+	 * headers: as far as the parser walks them) */
 	*ip = data + (l3 & 127);
 	if (plain) {
 		*th = (struct xg_tcp *)(*ip + iplen);
 	} else {
 		if (*ip + iplen > end)
 			return -1;
-		*th = (struct xg_tcp *)(data + (l4 & 4095));
+		*th = (struct xg_tcp *)(data + (l4 & XDPGUARD_MAX_CHAIN));
 	}
 	if ((__u8 *)*th + 20 > end)
 		return -1;
@@ -187,8 +191,10 @@ static __always_inline int xg_locate(struct xdp_md *ctx, const struct xdpguard_p
 
 /*
  * Reads the SYN in place (xg_locate) and gets its cookie: the kernel's,
- * for this 4-tuple and the client's MSS. Only the options, when the SYN
- * has any, are copied out, for the walk. Returns 0, or -1 for what this
+ * for this 4-tuple and the client's MSS. A SYN with options has its TCP
+ * header copied out (the walk and the helper read the options from the
+ * copy: their length is not one the verifier can check in the frame).
+ * Returns 0, or -1 for what this
  * stage does not answer itself (SYNPROXY does it).
  */
 static __always_inline int xg_read_syn(struct xdp_md *ctx, const struct xdpguard_percpu *s, struct xg_syn *y,
@@ -239,7 +245,8 @@ static __always_inline int xg_read_syn(struct xdp_md *ctx, const struct xdpguard
  * Writes the SYN-ACK over the frame, in place: Ethernet addresses swapped,
  * a new IP header, the TCP header and `optlen` bytes of options (`words`),
  * checksums. The frame already has its new length (l4 + 20 + optlen).
- * Returns XDP_TX.
+ * Returns XDP_TX (XDP_ABORTED if the frame is not what it was shrunk to:
+ * never, but the verifier wants the check).
  */
 static __always_inline int xg_write_synack(struct xdp_md *ctx, const struct xdpguard_percpu *s,
 					   const struct xdpguard_synproxy *sp, const struct xg_syn *y,
@@ -285,7 +292,7 @@ static __always_inline int xg_write_synack(struct xdp_md *ctx, const struct xdpg
 		ip->check = 0;
 		ip->saddr = y->daddr[0];
 		ip->daddr = y->saddr[0];
-		ip->check = xg_fold(xg_sum((const __u32 *)ip, sizeof(*ip) / 4, 0));
+		ip->check = xg_fold(xg_sum((const xg_word *)ip, sizeof(*ip) / 4, 0));
 		pseudo[0] = y->daddr[0];
 		pseudo[1] = y->saddr[0];
 		pseudo[2] = xg_htonl((IPPROTO_TCP << 16) | tcplen);
@@ -300,7 +307,7 @@ static __always_inline int xg_write_synack(struct xdp_md *ctx, const struct xdpg
 	th->window = 0;
 	th->check = 0;
 	th->urg_ptr = 0;
-	sum = xg_sum((const __u32 *)th, 5, sum);
+	sum = xg_sum((const xg_word *)th, 5, sum);
 	/* The options, a word at a time (the frame ends right after them). */
 	for (i = 0; i < XG_SYNACK_MAX_OPTS / 4; i++) {
 		__u32 *o = (__u32 *)th->opts + i;
@@ -351,7 +358,7 @@ static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_per
 	optlen = xg_synack_opts(o, &y.opts, v6 ? sp->mss6 : sp->mss4, sp->wscale, tsval,
 				flen - l4 - 20);
 	tcplen = 20 + optlen;
-	if (l4 + tcplen > flen)
+	if (optlen > XG_SYNACK_MAX_OPTS || l4 + tcplen > flen)
 		return XDP_PASS;
 
 	/* The frame's new length, then the headers over it. */
@@ -394,7 +401,8 @@ static __always_inline int xg_tracked(struct xdp_md *ctx, struct xdpguard_percpu
  * handshake; 2 if it is a zero-window probe of a handshake whose ACK was
  * lost (its sequence number one less: our SYN-ACK offered window 0, so all
  * the client sends is probes, which neither the cookie check nor SYNPROXY
- * would ever accept); 0 if neither. The headers are read in the frame.
+ * would ever accept); 0 if neither, or if the headers are not in the
+ * frame's linear part. The headers are read in the frame.
  */
 static __always_inline int xg_cookie_ack(struct xdp_md *ctx, const struct xdpguard_percpu *s, const int v6)
 {

@@ -50,6 +50,8 @@ cases = {
   "v6_full": E / IPv6(src=A6, dst=B6) / TCP(sport=40006, dport=80, flags="S", seq=1000, options=full),
   "v6_bare": E / IPv6(src=A6, dst=B6) / TCP(sport=40007, dport=80, flags="S", seq=3),
   "v4_bare_padded": E / IP(src=A4, dst=B4) / TCP(sport=40008, dport=80, flags="S", seq=5) / Padding(b"\0" * 6),
+  "v6_vlan": E / Dot1Q(vlan=7) / IPv6(src=A6, dst=B6) / TCP(sport=40009, dport=80, flags="S", seq=11, options=full),
+  "v4_qinq": Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01", type=0x88a8) / Dot1AD(vlan=5) / Dot1Q(vlan=7) / IP(src=A4, dst=B4) / TCP(sport=40010, dport=80, flags="S", seq=12, options=full),
 }
 for name, p in cases.items():
     print(name, bytes(p).hex())
@@ -71,6 +73,8 @@ for line in open(sys.argv[1]):
     v6 = IPv6 in s
     L3 = IPv6 if v6 else IP
     want(r.dst == s.src and r.src == s.dst, "MACs not swapped")
+    l3 = len(bytes(s)) - len(bytes(s[L3]))
+    want(raw[12:l3] == bytes.fromhex(syn_hex)[12:l3], "VLAN tags or EtherType changed")
     want(Dot1Q in r if Dot1Q in s else Dot1Q not in r, "VLAN tag changed")
     si, ri, st, rt = s[L3], r[L3], s[TCP], r[TCP]
     want(ri.src == si.dst and ri.dst == si.src, "addresses not swapped")
@@ -196,7 +200,7 @@ TEST_F(SynproxyTest, SynsAreAnsweredWithSynAcksScapyAccepts) {
     judge_input += name + " " + hex + " " + to_hex(r.out) + "\n";
     ++n;
   }
-  ASSERT_EQ(n, 9);
+  ASSERT_EQ(n, 11);
   std::istringstream verdicts(run_python(kJudge, judge_input));
   std::string line;
   int ok = 0;
@@ -205,10 +209,10 @@ TEST_F(SynproxyTest, SynsAreAnsweredWithSynAcksScapyAccepts) {
     ok += line.rfind("ok ", 0) == 0;
   }
   EXPECT_EQ(ok, n);
-  EXPECT_EQ(counter(XDPGUARD_DDOS_SYN_COOKIE), 9u);
+  EXPECT_EQ(counter(XDPGUARD_DDOS_SYN_COOKIE), 11u);
   auto stats = guard_->stats();
   ASSERT_TRUE(stats);
-  EXPECT_EQ(stats->actions[XDP_TX].packets, 9u);
+  EXPECT_EQ(stats->actions[XDP_TX].packets, 11u);
 }
 
 // The ACK that completes the handshake: the cookie in ack - 1 is checked by
