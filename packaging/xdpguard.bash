@@ -15,7 +15,7 @@ _xdpguard_ifaces() {
 _xdpguard() {
   local cur prev words cword
   _init_completion || return
-  local commands="attach apply run upgrade detach status gc stats demo rule set gen blocked synproxy events capture metrics top talkers flood"
+  local commands="attach apply run upgrade detach status gc stats demo rule set gen blocked synproxy events capture metrics top talkers flood simulate"
   local -A subs=(
     [rule]="add del list plan"
     [set]="load list del"
@@ -26,6 +26,7 @@ _xdpguard() {
     [attach]="--mode --config --default --limit-buckets --block-entries"
     [apply]="--config --check --diff --prune"
     [run]="--config --metrics --events --events-max-bytes --detach-on-exit"
+    [simulate]="--config --iface-section --pcap -w --dropped --json --quiet"
     [upgrade]="--check --force --json"
     [status]="--json --all"
     [gc]="--json"
@@ -53,7 +54,7 @@ _xdpguard() {
   done
   case $prev in
     -n | --netns) COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | awk '{print $1}')" -- "$cur")); return ;;
-    --config | --events | -w) _filedir; return ;;
+    --config | --events | -w | --pcap | --dropped) _filedir; return ;;
     --mode) COMPREPLY=($(compgen -W "native generic auto" -- "$cur")); return ;;
     --default) COMPREPLY=($(compgen -W "pass drop" -- "$cur")); return ;;
   esac

@@ -345,6 +345,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   register_gen_command(app, cmd);
   register_ddos_commands(app, cmd);
   register_telemetry_commands(app, cmd);
+  register_simulate_command(app, cmd);
 }
 
 int run(Command& cmd, const Globals& g) {

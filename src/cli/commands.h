@@ -52,6 +52,7 @@ void register_gen_command(CLI::App& app, Command& cmd);
 void register_rule_commands(CLI::App& app, Command& cmd);
 void register_ddos_commands(CLI::App& app, Command& cmd);
 void register_telemetry_commands(CLI::App& app, Command& cmd);  // cmd_telemetry.cpp
+void register_simulate_command(CLI::App& app, Command& cmd);    // cmd_simulate.cpp
 
 // Warnings a command that shows an interface's state prints about it: an
 // attach that died half-way.

@@ -289,9 +289,7 @@ Result<Guard> Guard::from_program(const GuardProgram& prog) {
   meta.abi_version = XDPGUARD_ABI_VERSION;
   meta.non_ip_action = static_cast<__u8>(prog.config().non_ip_action);
   meta.malformed_action = static_cast<__u8>(prog.config().malformed_action);
-#ifdef XDPGUARD_TEST_CLOCK
   if (prog.config().fake_clock) meta.flags |= XDPGUARD_META_FAKE_CLOCK;
-#endif
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;
   XG_CHECK_CTX(g.install({}, prog.config().default_action), "install rules");
@@ -350,9 +348,7 @@ Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const Guard
   std::strncpy(meta.ifname, iface.name.c_str(), sizeof(meta.ifname) - 1);
   // Until the program is live and its id and mode are written here.
   meta.flags |= XDPGUARD_META_SETUP_PENDING;
-#ifdef XDPGUARD_TEST_CLOCK
   if (cfg.fake_clock) meta.flags |= XDPGUARD_META_FAKE_CLOCK;
-#endif
   auto g = XG_TRY(from_maps(XG_TRY(Maps::get([&](const char* n) { return prog.map(n); }))));
   XG_CHECK_CTX(g.meta_map_.put(0, meta), "write meta");
   g.meta_ = meta;

@@ -51,14 +51,13 @@ struct GuardConfig {
   std::uint32_t non_ip_action = 2;     // XDP_PASS
   std::uint32_t malformed_action = 2;  // XDP_PASS
   // DDoS (docs/ddos.md): per-source limiter buckets and blocked prefixes
-  // the kernel keeps (LRU maps, fixed at attach); tests drive the clock.
+  // the kernel keeps (LRU maps, fixed at attach).
   std::uint32_t limit_buckets = 65536;
   std::uint32_t block_entries = 16384;
-#ifdef XDPGUARD_TEST_CLOCK
-  // The limiter's clock is xg_ddos.fake_now, set by set_fake_now (a build
-  // with the tests only: the product has no way to stop its clock).
+  // The limiter's clock is xg_ddos.fake_now, set by set_fake_now: for an
+  // in-process pipeline that is never attached (`simulate` replays a
+  // capture at its timestamps; tests). Attach and apply never set it.
   bool fake_clock = false;
-#endif
   // Per-protocol counters for flood detection (docs/telemetry.md); off
   // only for the benchmark's baseline (the parser without them).
   bool flood_counters = true;
@@ -390,12 +389,10 @@ class Guard {
   [[nodiscard]] Result<std::pair<std::uint32_t, std::uint32_t>> ddos_map_sizes() const;
   // Forgets every bucket and block (tests; a fresh start).
   [[nodiscard]] Result<void> reset_ddos_state();
-  // The clock the kernel side uses (CLOCK_MONOTONIC, or the test clock).
+  // The clock the kernel side uses (CLOCK_MONOTONIC, or the driven one).
   [[nodiscard]] Result<std::uint64_t> ddos_now() const;
-#ifdef XDPGUARD_TEST_CLOCK
-  // Test clock (only with GuardConfig::fake_clock): sets the kernel's "now".
+  // The driven clock (only with GuardConfig::fake_clock): sets the kernel's "now".
   [[nodiscard]] Result<void> set_fake_now(std::uint64_t ns);
-#endif
 
   // The SYN proxy (guard_synproxy.cpp, docs/ddos.md): its settings and
   // state as xg_synproxy says.

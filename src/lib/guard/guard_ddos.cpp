@@ -32,9 +32,7 @@ Result<void> configure(guard_bpf& skel, const GuardConfig& cfg) {
   };
   XG_CHECK(size(skel.maps.xg_limit_src, cfg.limit_buckets, "limit buckets"));
   XG_CHECK(size(skel.maps.xg_blocked, cfg.block_entries, "block entries"));
-#ifdef XDPGUARD_TEST_CLOCK
   skel.rodata->cfg_fake_clock = cfg.fake_clock ? 1 : 0;
-#endif
   return {};
 }
 
@@ -116,7 +114,6 @@ const char* ddos_counter_name(int idx) {
 }
 
 Result<std::uint64_t> Guard::ddos_now() const {
-#ifdef XDPGUARD_TEST_CLOCK
   if (meta_.flags & XDPGUARD_META_FAKE_CLOCK) {
     xdpguard_ddos d{};
     __u32 zero = 0;
@@ -124,11 +121,9 @@ Result<std::uint64_t> Guard::ddos_now() const {
       return fail_errno(errno, "read DDoS state");
     return d.fake_now;
   }
-#endif
   return monotonic_ns();
 }
 
-#ifdef XDPGUARD_TEST_CLOCK
 Result<void> Guard::set_fake_now(std::uint64_t ns) {
   xdpguard_ddos d{};
   __u32 zero = 0;
@@ -138,7 +133,6 @@ Result<void> Guard::set_fake_now(std::uint64_t ns) {
     return fail_errno(errno, "set the test clock");
   return {};
 }
-#endif
 
 Result<std::vector<BlockedEntry>> Guard::blocked() const {
   const std::uint64_t now = XG_TRY(ddos_now());

@@ -62,9 +62,7 @@ Result<UpgradeReport> Guard::upgrade(bool check, bool force) {
   // 1. This binary's programs over the pins, verified; nothing in use yet.
   GuardConfig cfg;
   std::tie(cfg.limit_buckets, cfg.block_entries) = XG_TRY(ddos_map_sizes());
-#ifdef XDPGUARD_TEST_CLOCK
   cfg.fake_clock = meta_.flags & XDPGUARD_META_FAKE_CLOCK;
-#endif
   auto prog = XG_TRY(GuardProgram::over_pins(cfg, pin_dir_));
   XG_CHECK_CTX(prog.load_programs(), "load this xdpguard's programs");
   UniqueFd synproxy = XG_TRY(synproxy_stage_again());

@@ -1,0 +1,72 @@
+// `xdpguard simulate` (docs/simulate.md): every frame of a capture through
+// the real compiled pipeline of a configuration, without attaching anything.
+//
+// The pipeline is xdpguard's own (the parser, the classifier compiled from
+// the config section's rules and sets, enforce, the limiter), loaded in this
+// process and never attached: each frame runs once in BPF_PROG_TEST_RUN,
+// and the verdict is what the program returned; the rule that decided is
+// what the pipeline wrote in its per-CPU scratch (the same slot it counts).
+// The limiter's clock is the frames' own timestamps (the pipeline is loaded
+// with the user-space driven clock), so rate limits and the blocks they make
+// behave as they would have at the capture's pace, from fresh state.
+//
+// What is not simulated, and said so (Simulator::notes): the SYN proxy (its
+// answers depend on the host's sockets and conntrack), frames longer than
+// one XDP buffer or shorter than an Ethernet header.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "simulate/capture_file.h"
+#include "core/result.h"
+#include "guard/guard.h"
+
+namespace xdpguard::simulate {
+
+// What happened to one frame.
+struct Verdict {
+  bool simulated = true;     // false: not run (why: `skipped`)
+  std::string skipped;       // "frame truncated by the capture (snaplen)", ...
+  std::uint32_t action = 0;  // XDP_* the pipeline returned
+  // The rule that decided: its id; 0 the default action; nullopt for frames
+  // no rule judges (non-IP, malformed or unsafe: the [interfaces] actions).
+  std::optional<std::uint32_t> rule;
+};
+
+// "pass", "drop", "tx", "redirect", "aborted".
+std::string_view action_name(std::uint32_t action);
+
+class Simulator {
+ public:
+  // The pipeline with `section`'s state in force: rules, sets, default,
+  // non-IP and malformed actions, never-block prefixes, limiter sizes.
+  [[nodiscard]] static Result<Simulator> from_config(const config::Config& conf,
+                                                     const config::Interface& section);
+
+  // Runs one frame (once: counters, buckets and blocks carry over to the
+  // next frame, as on an interface).
+  [[nodiscard]] Result<Verdict> run(const Frame& f);
+
+  // The rules in force, by id (for reports), and what is not simulated.
+  const std::vector<RuleRecord>& rules() const { return rules_; }
+  const std::vector<std::string>& notes() const { return notes_; }
+
+ private:
+  Simulator() = default;
+  std::unique_ptr<GuardProgram> prog_;
+  std::optional<Guard> guard_;
+  MapFd percpu_;
+  std::vector<std::uint8_t> scratch_;  // one xdpguard_percpu per possible CPU
+  std::vector<RuleRecord> rules_;
+  std::vector<std::string> notes_;
+  bool clocked_ = false;  // the rule set has limits: the clock follows the frames
+  int cpu_ = 0;           // where the test runs run (this thread is pinned there)
+};
+
+}  // namespace xdpguard::simulate
