@@ -26,7 +26,7 @@ _xdpguard() {
     [attach]="--mode --config --default --limit-buckets --block-entries"
     [apply]="--config --check --diff --prune"
     [run]="--config --metrics --events --events-max-bytes --detach-on-exit"
-    [simulate]="--config --iface-section --pcap -w --dropped --json --quiet"
+    [simulate]="--config --iface --iface-section --pcap -w --dropped --json --quiet"
     [upgrade]="--check --force --json"
     [status]="--json --all"
     [gc]="--json"

@@ -18,7 +18,7 @@ namespace xdpguard::cli {
 namespace {
 
 struct SimulateArgs {
-  std::string config, section, pcap, passed, dropped;
+  std::string config, iface, section, pcap, passed, dropped;
   bool json = false;
   bool quiet = false;
 };
@@ -34,15 +34,28 @@ std::string rule_label(const std::optional<std::uint32_t>& rule) {
 
 Result<void> cmd_simulate(const SimulateArgs& a) {
   XG_CHECK(require_privileges());
-  const auto conf = XG_TRY(config::load_config(a.config));
-  if (conf.interfaces.empty()) return fail(EINVAL, "{} has no [interfaces.NAME] section", conf.source);
-  const config::Interface* section = &conf.interfaces.front();
-  if (!a.section.empty()) {
-    section = conf.find_interface(a.section);
-    if (!section) return fail(ENOENT, "{} has no [interfaces.{}] section", conf.source, a.section);
+  if (a.config.empty() == a.iface.empty())
+    return fail(EINVAL, "give --config FILE or --iface IFACE (one of them)");
+  if (!a.iface.empty() && !a.section.empty()) return fail(EINVAL, "--iface-section goes with --config");
+  std::optional<config::Config> conf;
+  std::string what;  // "[interfaces.eth1] of FILE", or "eth1's rules"
+  std::optional<simulate::Simulator> built;
+  if (!a.config.empty()) {
+    conf.emplace(XG_TRY(config::load_config(a.config)));
+    if (conf->interfaces.empty()) return fail(EINVAL, "{} has no [interfaces.NAME] section", conf->source);
+    const config::Interface* section = &conf->interfaces.front();
+    if (!a.section.empty()) {
+      section = conf->find_interface(a.section);
+      if (!section) return fail(ENOENT, "{} has no [interfaces.{}] section", conf->source, a.section);
+    }
+    what = fmt::format("[interfaces.{}] of {}", section->name, conf->source);
+    built.emplace(XG_TRY(simulate::Simulator::from_config(*conf, *section)));
+  } else {
+    what = a.iface + "'s rule set";
+    built.emplace(XG_TRY(simulate::Simulator::from_interface(XG_TRY(find_interface(a.iface)))));
   }
+  auto& sim = *built;
   auto reader = XG_TRY(simulate::CaptureReader::open(a.pcap));
-  auto sim = XG_TRY(simulate::Simulator::from_config(conf, *section));
   std::optional<simulate::CaptureWriter> passed, dropped;
   if (!a.passed.empty()) passed.emplace(XG_TRY(simulate::CaptureWriter::open(a.passed, reader)));
   if (!a.dropped.empty()) dropped.emplace(XG_TRY(simulate::CaptureWriter::open(a.dropped, reader)));
@@ -96,9 +109,8 @@ Result<void> cmd_simulate(const SimulateArgs& a) {
 
   // The summary: per rule (evaluation order, then the default, then what no
   // rule judges) and per action.
-  std::printf("\n%llu frames from %s through [interfaces.%s] of %s\n\n",
-              static_cast<unsigned long long>(frames), a.pcap.c_str(), section->name.c_str(),
-              conf.source.c_str());
+  std::printf("\n%llu frames from %s through %s\n\n", static_cast<unsigned long long>(frames), a.pcap.c_str(),
+              what.c_str());
   std::printf("%-8s %-9s %12s %14s  %s\n", "rule", "verdict", "packets", "bytes", "text");
   auto row = [&](const std::optional<std::uint32_t>& rule, const std::string& text) {
     auto it = by_rule.find(rule);
@@ -128,8 +140,12 @@ Result<void> cmd_simulate(const SimulateArgs& a) {
 void register_simulate_command(CLI::App& app, Command& cmd) {
   auto a = std::make_shared<SimulateArgs>();
   auto* sub = app.add_subcommand(
-      "simulate", "Run a capture through the compiled rules of a config file, without attaching anything");
-  sub->add_option("--config", a->config, "TOML file (see attach --config)")->required();
+      "simulate",
+      "Run a capture through the compiled rules of a config file or an interface, attaching nothing");
+  auto* config = sub->add_option("--config", a->config, "TOML file (see attach --config)");
+  sub->add_option("--iface", a->iface,
+                  "The rule set an interface enforces now (copied; the interface is not touched)")
+      ->excludes(config);
   sub->add_option("--iface-section", a->section,
                   "Which [interfaces.NAME] section to simulate (default: the file's first)");
   sub->add_option("--pcap", a->pcap, "The capture: pcap or pcapng, Ethernet")->required();
@@ -141,11 +157,14 @@ void register_simulate_command(CLI::App& app, Command& cmd) {
       "Each frame runs once through xdpguard's own pipeline (BPF_PROG_TEST_RUN), loaded in this process "
       "with\n"
       "the section's rules, sets and actions; rate limits use the frames' timestamps as their clock.\n"
-      "Example: xdpguard simulate --config /etc/xdpguard.toml --pcap day.pcapng -q --dropped dropped.pcap");
+      "With --iface, the interface's rules, sets and actions are copied into that pipeline (it is not "
+      "touched).\n"
+      "Example: xdpguard simulate --config /etc/xdpguard.toml --pcap day.pcapng -q --dropped dropped.pcap\n"
+      "         xdpguard simulate --iface eth1 --pcap day.pcapng --json");
   sub->callback([&cmd, a] {
     cmd.fn = [a] { return cmd_simulate(*a); };
     cmd.context = [a] { return "simulate " + a->pcap; };
-    cmd.needs_bpffs = false;
+    cmd.needs_bpffs = !a->iface.empty();
   });
 }
 

@@ -249,6 +249,37 @@ TEST_F(SimulateTest, RulesSummaryAndSplitFilesThatTsharkReads) {
   EXPECT_EQ(passed + dropped, frames_);
 }
 
+// --iface: the rule set an interface enforces now (its sets shared, its
+// rule ids kept), copied into the simulator; the interface is not touched.
+TEST_F(SimulateTest, AnInterfacesRuleSetGivesTheFilesVerdictsAndItsIds) {
+  const auto from_file = simulate(dir_ + "/in.pcap");
+  auto none = xg_srv(*lab_, {"simulate", "--iface", lab_->server().veth, "--pcap", dir_ + "/in.pcap"});
+  EXPECT_NE(none.code, 0);
+  EXPECT_NE(none.err.find("no xdpguard attached"), std::string::npos) << none.err;
+
+  auto att = xg_srv(*lab_, {"attach", lab_->server().veth, "--config", dir_ + "/guard.toml"});
+  ASSERT_EQ(att.code, 0) << att.err;
+  // ids that are not 1..5: the interface's own, which the copy must show
+  ASSERT_EQ(xg_srv(*lab_, {"rule", "del", lab_->server().veth, "1"}).code, 0);
+  ASSERT_EQ(xg_srv(*lab_, {"rule", "add", lab_->server().veth, "drop udp dport 53", "--before", "2"}).code, 0);
+  const auto before = stats_json(*lab_);
+  auto r = xg_srv(*lab_, {"simulate", "--iface", lab_->server().veth, "--pcap", dir_ + "/in.pcap", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<nlohmann::json> from_iface;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) from_iface.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(from_iface.size(), from_file.size());
+  for (std::size_t i = 0; i < from_file.size(); ++i) {
+    EXPECT_EQ(from_iface[i]["verdict"], from_file[i]["verdict"]) << "frame " << i + 1;
+    EXPECT_EQ(from_iface[i].value("rule_text", ""), from_file[i].value("rule_text", ""))
+        << "frame " << i + 1 << ": " << from_iface[i].dump() << " " << from_file[i].dump();
+  }
+  EXPECT_EQ(from_iface[0]["rule"], 6);  // the re-added rule's id on the interface
+  EXPECT_EQ(from_iface[5]["rule"], 4);  // drop saddr @bad: the set, shared
+  // The interface counted nothing of it.
+  EXPECT_EQ(total_packets(stats_json(*lab_)), total_packets(before));
+}
+
 // Limits on the capture's clock: 30 datagrams 10 ms apart against "over
 // 2/s" (burst 5) let 5 through, then 5 datagrams 0.6 s apart all pass.
 TEST_F(SimulateTest, RateLimitsRunOnTheFramesTimestamps) {

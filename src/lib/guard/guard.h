@@ -306,6 +306,11 @@ class Guard {
   // Removes a set no rule references.
   [[nodiscard]] Result<void> delete_set(const std::string& name);
   [[nodiscard]] Result<std::vector<SetRecord>> sets() const;
+  // Puts `from`'s sets, members and names, in the same slots of this
+  // Guard's maps: the very member maps, shared (programs only read them).
+  // For an in-process pipeline that copies an interface's rule set
+  // (`simulate --iface`); nothing may use those slots here yet.
+  [[nodiscard]] Result<void> share_sets(const Guard& from);
 
   // The action taken when no rule matches (kept in the installed rule set).
   [[nodiscard]] Result<std::uint32_t> default_action() const;

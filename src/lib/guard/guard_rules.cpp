@@ -589,6 +589,24 @@ Result<SetRecord> Guard::load_set(const std::string& name, const std::vector<rul
   return SetRecord{idx, name, m.nv4, m.nv6, false};
 }
 
+Result<void> Guard::share_sets(const Guard& from) {
+  for (const auto& s : XG_TRY(from.sets())) {
+    __u32 idx = s.index;
+    for (auto [src, dst] : {std::pair{&from.set4_, &set4_}, std::pair{&from.set6_, &set6_}}) {
+      __u32 id = 0;
+      if (bpf_map_lookup_elem(src->fd(), &idx, &id) != 0)
+        return fail_errno(errno, "read the maps of set " + s.name);
+      UniqueFd member(bpf_map_get_fd_by_id(id));
+      if (!member) return fail_errno(errno, "open the maps of set " + s.name);
+      const int fd = member.get();
+      if (bpf_map_update_elem(dst->fd(), &idx, &fd, BPF_ANY) != 0)
+        return fail_errno(errno, "share the maps of set " + s.name);
+    }
+    XG_CHECK(set_names_.put(idx, XG_TRY(from.set_names_.get(idx))));
+  }
+  return {};
+}
+
 Result<void> Guard::delete_set(const std::string& name) {
   auto lk = XG_TRY(lock());
   std::optional<std::uint32_t> index;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 
 #include "apply/apply.h"
 #include "bpf/abi.h"
@@ -38,27 +39,24 @@ std::string_view action_name(std::uint32_t action) {
 
 // ---- the pipeline -------------------------------------------------------------
 
-Result<Simulator> Simulator::from_config(const config::Config& conf, const config::Interface& section) {
+// The pipeline, loaded in this process with the driven clock (the frames'
+// timestamps), an empty rule set in force.
+Result<Simulator> Simulator::load(const GuardConfig& base) {
   Simulator s;
-  GuardConfig cfg = apply::guard_config_of(section);
-  cfg.fake_clock = true;  // the frames' timestamps are the limiter's clock
+  GuardConfig cfg = base;
+  cfg.fake_clock = true;
   s.prog_ = std::make_unique<GuardProgram>(XG_TRY(GuardProgram::open(cfg)));
   XG_CHECK_CTX(s.prog_->load(), "load the pipeline");
-  s.guard_.emplace(XG_TRY(Guard::from_program(*s.prog_)));
-  const DesiredState want = apply::desired_of(conf, section);
-  auto staged =
-      XG_TRY_CTX(s.guard_->prepare(want), fmt::format("{}: [interfaces.{}]", conf.source, section.name));
-  XG_CHECK(s.guard_->swap(*staged));
-  XG_CHECK(s.guard_->finish(*staged));
-  s.rules_ = XG_TRY(s.guard_->rules());
-  s.clocked_ =
-      std::any_of(s.rules_.begin(), s.rules_.end(), [](const RuleRecord& r) { return r.rule.limit; });
-  s.percpu_ = XG_TRY(s.prog_->map(XDPGUARD_PIN_PERCPU));
-  s.scratch_.resize(static_cast<std::size_t>(possible_cpus()) * sizeof(xdpguard_percpu));
-  if (section.synproxy)
-    s.notes_.emplace_back(
-        "the SYN proxy is not simulated (its answers depend on the host's sockets and conntrack): frames are "
-        "judged as with it off");
+  s.guard_ = std::make_unique<Guard>(XG_TRY(Guard::from_program(*s.prog_)));
+  return s;
+}
+
+// Once the state is in force: what run() reads, and the CPU it runs on.
+Result<void> Simulator::ready() {
+  rules_ = XG_TRY(guard_->rules());
+  clocked_ = std::any_of(rules_.begin(), rules_.end(), [](const RuleRecord& r) { return r.rule.limit; });
+  percpu_ = XG_TRY(prog_->map(XDPGUARD_PIN_PERCPU));
+  scratch_.resize(static_cast<std::size_t>(possible_cpus()) * sizeof(xdpguard_percpu));
   // Test runs run on the calling CPU: pinned to one, its per-CPU scratch is
   // the one to read after each run.
   const int cpu = sched_getcpu();
@@ -67,7 +65,51 @@ Result<Simulator> Simulator::from_config(const config::Config& conf, const confi
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   if (sched_setaffinity(0, sizeof set, &set) != 0) return fail_errno(errno, "pin to one CPU");
-  s.cpu_ = cpu;
+  cpu_ = cpu;
+  return {};
+}
+
+Result<Simulator> Simulator::from_config(const config::Config& conf, const config::Interface& section) {
+  auto s = XG_TRY(load(apply::guard_config_of(section)));
+  const DesiredState want = apply::desired_of(conf, section);
+  auto staged =
+      XG_TRY_CTX(s.guard_->prepare(want), fmt::format("{}: [interfaces.{}]", conf.source, section.name));
+  XG_CHECK(s.guard_->swap(*staged));
+  XG_CHECK(s.guard_->finish(*staged));
+  if (section.synproxy)
+    s.notes_.emplace_back(
+        "the SYN proxy is not simulated (its answers depend on the host's sockets and conntrack): frames are "
+        "judged as with it off");
+  XG_CHECK(s.ready());
+  return s;
+}
+
+Result<Simulator> Simulator::from_interface(const Interface& iface) {
+  auto live = XG_TRY(Guard::open(iface));
+  // Under its lock: the rules and the sets they name are read together.
+  auto lk = XG_TRY(live.lock());
+  const auto cur = XG_TRY(live.current_state());
+  GuardConfig cfg;
+  cfg.default_action = cur.default_action;
+  cfg.non_ip_action = cur.non_ip_action;
+  cfg.malformed_action = cur.malformed_action;
+  std::tie(cfg.limit_buckets, cfg.block_entries) = XG_TRY(live.ddos_map_sizes());
+  auto s = XG_TRY(load(cfg));
+  XG_CHECK(s.guard_->share_sets(live));
+  std::vector<std::string> texts;
+  texts.reserve(cur.rules.size());
+  for (const auto& r : cur.rules) texts.push_back(r.text);
+  XG_CHECK_CTX(s.guard_->replace_rules(texts), "compile " + iface.name + "'s rules");
+  XG_CHECK(s.guard_->set_never_block(cur.never_block));
+  if (XG_TRY(live.synproxy_status()).state != XDPGUARD_SYNPROXY_OFF)
+    s.notes_.emplace_back(
+        "the SYN proxy is not simulated (its answers depend on the host's sockets and conntrack): frames are "
+        "judged as with it off");
+  XG_CHECK(s.ready());
+  // The ids the interface shows (a copied rule set numbers its rules anew).
+  for (std::size_t i = 0; i < s.rules_.size() && i < cur.rules.size(); ++i)
+    s.id_of_[s.rules_[i].id] = cur.rules[i].id;
+  for (std::size_t i = 0; i < s.rules_.size() && i < cur.rules.size(); ++i) s.rules_[i].id = cur.rules[i].id;
   return s;
 }
 
@@ -100,7 +142,10 @@ Result<Verdict> Simulator::run(const Frame& f) {
     return fail_errno(errno, "read the pipeline's scratch");
   xdpguard_percpu s{};
   std::memcpy(&s, scratch_.data() + static_cast<std::size_t>(cpu_) * sizeof(xdpguard_percpu), sizeof s);
-  if (s.slot <= XDPGUARD_MAX_RULES) v.rule = s.slot;
+  if (s.slot <= XDPGUARD_MAX_RULES) {
+    auto it = id_of_.find(s.slot);
+    v.rule = it == id_of_.end() ? s.slot : it->second;
+  }
   return v;
 }
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -25,6 +26,7 @@
 #include "config/config.h"
 #include "simulate/capture_file.h"
 #include "core/result.h"
+#include "bpf/system.h"
 #include "guard/guard.h"
 
 namespace xdpguard::simulate {
@@ -49,6 +51,12 @@ class Simulator {
   [[nodiscard]] static Result<Simulator> from_config(const config::Config& conf,
                                                      const config::Interface& section);
 
+  // The pipeline with what `iface` enforces now: its rules (ids kept), its
+  // sets (their member maps shared, read-only), default, non-IP and
+  // malformed actions, never-block prefixes and limiter sizes. Limits,
+  // blocks and counters start fresh; the interface is not touched.
+  [[nodiscard]] static Result<Simulator> from_interface(const Interface& iface);
+
   // Runs one frame (once: counters, buckets and blocks carry over to the
   // next frame, as on an interface).
   [[nodiscard]] Result<Verdict> run(const Frame& f);
@@ -59,14 +67,18 @@ class Simulator {
 
  private:
   Simulator() = default;
+  [[nodiscard]] static Result<Simulator> load(const GuardConfig& cfg);
+  [[nodiscard]] Result<void> ready();
   std::unique_ptr<GuardProgram> prog_;
-  std::optional<Guard> guard_;
+  std::unique_ptr<Guard> guard_;
   MapFd percpu_;
   std::vector<std::uint8_t> scratch_;  // one xdpguard_percpu per possible CPU
   std::vector<RuleRecord> rules_;
   std::vector<std::string> notes_;
   bool clocked_ = false;  // the rule set has limits: the clock follows the frames
   int cpu_ = 0;           // where the test runs run (this thread is pinned there)
+  // Slot -> the id the copied interface shows (from_interface).
+  std::map<std::uint32_t, std::uint32_t> id_of_;
 };
 
 }  // namespace xdpguard::simulate
