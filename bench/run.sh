@@ -17,6 +17,8 @@
 #   synflood.{md,json}    SYN-ACKs/s under a SYN flood: xdpguard's SYN proxy vs
 #                         a bare XDP_TX program, a hand-written cookie floor and
 #                         the kernel's own cookies
+#   simulate.{md,json}    frames/s of `xdpguard simulate` over a 10M-frame pcap
+#                         vs tcpdump reading it with a filter; its peak memory
 # --quick: fewer and shorter runs (about 3 minutes; the full run about 12).
 set -uo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [--quick]}
@@ -43,6 +45,10 @@ echo "== synflood: SYNs answered per second (XDP SYN cookies, bare XDP_TX, the k
 "$build/bench/synflood/synflood_bench" "${quick[@]}" --json "$out/synflood.json" | tee "$out/synflood.md" \
   || status=1
 echo
-echo "results: $out/{throughput,classifier,synflood}.{md,json}, $out/telemetry.md"
+echo "== simulate: a capture through the compiled rules, frames/s vs tcpdump -r"
+"$build/bench/simulate/simulate_bench" "${quick[@]}" --json "$out/simulate.json" | tee "$out/simulate.md" \
+  || status=1
+echo
+echo "results: $out/{throughput,classifier,synflood,simulate}.{md,json}, $out/telemetry.md"
 [[ $status == 0 ]] || echo "bench: a benchmark failed or a check did not hold (see above)" >&2
 exit $status
