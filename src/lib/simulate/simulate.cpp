@@ -23,6 +23,10 @@ namespace {
 // keeps in it (net/bpf/test_run.c); frames of a standard MTU are far below.
 constexpr std::size_t kMaxFrame = 3 * 1024;
 constexpr std::size_t kEthHeader = 14;
+constexpr const char* kSynproxyNote =
+    "the SYN proxy is not simulated (its answers depend on the host's sockets and conntrack): frames are "
+    "judged "
+    "as with it off";
 
 }  // namespace
 
@@ -76,10 +80,7 @@ Result<Simulator> Simulator::from_config(const config::Config& conf, const confi
       XG_TRY_CTX(s.guard_->prepare(want), fmt::format("{}: [interfaces.{}]", conf.source, section.name));
   XG_CHECK(s.guard_->swap(*staged));
   XG_CHECK(s.guard_->finish(*staged));
-  if (section.synproxy)
-    s.notes_.emplace_back(
-        "the SYN proxy is not simulated (its answers depend on the host's sockets and conntrack): frames are "
-        "judged as with it off");
+  if (section.synproxy) s.notes_.emplace_back(kSynproxyNote);
   XG_CHECK(s.ready());
   return s;
 }
@@ -101,10 +102,7 @@ Result<Simulator> Simulator::from_interface(const Interface& iface) {
   for (const auto& r : cur.rules) texts.push_back(r.text);
   XG_CHECK_CTX(s.guard_->replace_rules(texts), "compile " + iface.name + "'s rules");
   XG_CHECK(s.guard_->set_never_block(cur.never_block));
-  if (XG_TRY(live.synproxy_status()).state != XDPGUARD_SYNPROXY_OFF)
-    s.notes_.emplace_back(
-        "the SYN proxy is not simulated (its answers depend on the host's sockets and conntrack): frames are "
-        "judged as with it off");
+  if (XG_TRY(live.synproxy_status()).state != XDPGUARD_SYNPROXY_OFF) s.notes_.emplace_back(kSynproxyNote);
   XG_CHECK(s.ready());
   // The ids the interface shows (a copied rule set numbers its rules anew).
   for (std::size_t i = 0; i < s.rules_.size() && i < cur.rules.size(); ++i)
