@@ -3,7 +3,9 @@
 // attached to the lab's server veth and every frame of the capture is sent
 // to it, one at a time, from a packet socket on the client; the live
 // verdict is the action counter that moved (read with `stats --json`). Each
-// frame's simulated verdict must be that one: IPv4, IPv6 with extension
+// frame's simulated verdict must be that one, and the server's kernel must
+// have received exactly the frames it says pass (a packet socket on the
+// server's veth, behind XDP): IPv4, IPv6 with extension
 // headers, VLAN and QinQ tags, fragments (tiny ones included), ARP, a
 // malformed header, named sets. The split files are read back by tshark.
 // Rate limits run on the frames' own timestamps (a capture replayed at its
@@ -11,15 +13,19 @@
 // capture's pace). Bad input: a missing or cut capture, a non-Ethernet link
 // type, a section the file does not have.
 
+#include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -194,8 +200,46 @@ TEST_F(SimulateTest, EveryVerdictIsTheLiveInterfacesVerdict) {
       return fail_errno(errno, "send");
     return {};
   };
+  // The second judge, the server's kernel: a packet socket on its veth sees
+  // what XDP let into the stack. After each frame a sentinel (a non-IP
+  // frame, which the file passes) is sent; once it is in, the frame was
+  // either delivered before it or never will be.
+  UniqueFd rx;
+  ASSERT_TRUE(run_in_netns(lab_->server().netns, [&] {
+    rx.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL)));
+    sockaddr_ll at{};
+    at.sll_family = AF_PACKET;
+    at.sll_protocol = htons(ETH_P_ALL);
+    at.sll_ifindex = static_cast<int>(::if_nametoindex(lab_->server().veth.c_str()));
+    if (rx && ::bind(rx.get(), reinterpret_cast<sockaddr*>(&at), sizeof at) != 0) rx.reset();
+  }));
+  ASSERT_TRUE(rx);
+  const std::string sentinel_mac = "02:5e:00:00:00:01";
+  const Bytes sentinel =
+      Packet().eth("02:00:00:00:00:02", sentinel_mac).ethertype(0x88b5).payload(46).bytes();
+  // Frames the server's stack received up to the sentinel (itself not counted).
+  auto received_until_sentinel = [&]() -> std::optional<int> {
+    int n = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::uint8_t buf[2048];
+      sockaddr_ll from{};
+      socklen_t len = sizeof from;
+      const ssize_t k = ::recvfrom(rx.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+      if (k < 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      if (from.sll_pkttype == PACKET_OUTGOING) continue;
+      if (k >= 12 && std::equal(buf + 6, buf + 12, sentinel.begin() + 6)) return n;
+      ++n;
+    }
+    return std::nullopt;
+  };
+
   auto before = actions();
   for (std::size_t i = 0; i < frames.size(); ++i) {
+    const std::string want = sim[i]["verdict"].get<std::string>();
     auto sent = send(frames[i]);
     ASSERT_TRUE(sent) << "frame " << i + 1 << ": " << sent.error().message();
     std::map<std::string, std::uint64_t> after;
@@ -210,8 +254,18 @@ TEST_F(SimulateTest, EveryVerdictIsTheLiveInterfacesVerdict) {
     std::string live;
     for (auto& [k, v] : after)
       if (v != before[k]) live += (live.empty() ? "" : "+") + k;
-    EXPECT_EQ(live, sim[i]["verdict"].get<std::string>())
-        << "frame " << i + 1 << ": simulate says " << sim[i].dump();
+    EXPECT_EQ(live, want) << "frame " << i + 1 << ": simulate says " << sim[i].dump();
+
+    auto marked = send(sentinel);
+    ASSERT_TRUE(marked) << marked.error().message();
+    const auto received = received_until_sentinel();
+    ASSERT_TRUE(received) << "the sentinel after frame " << i + 1 << " never reached the server's stack";
+    EXPECT_EQ(*received, want == "pass" ? 1 : 0) << "frame " << i + 1 << ": the server's stack received "
+                                                 << *received << ", simulate says " << sim[i].dump();
+    ASSERT_TRUE(wait_until([&] {
+      after = actions();
+      return after["pass"] > before["pass"] + (want == "pass" ? 1 : 0);
+    }));
     before = after;
   }
 }
