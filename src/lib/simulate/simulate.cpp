@@ -105,9 +105,10 @@ Result<Simulator> Simulator::from_interface(const Interface& iface) {
   if (XG_TRY(live.synproxy_status()).state != XDPGUARD_SYNPROXY_OFF) s.notes_.emplace_back(kSynproxyNote);
   XG_CHECK(s.ready());
   // The ids the interface shows (a copied rule set numbers its rules anew).
-  for (std::size_t i = 0; i < s.rules_.size() && i < cur.rules.size(); ++i)
+  for (std::size_t i = 0; i < s.rules_.size() && i < cur.rules.size(); ++i) {
     s.id_of_[s.rules_[i].id] = cur.rules[i].id;
-  for (std::size_t i = 0; i < s.rules_.size() && i < cur.rules.size(); ++i) s.rules_[i].id = cur.rules[i].id;
+    s.rules_[i].id = cur.rules[i].id;
+  }
   return s;
 }
 
