@@ -9,6 +9,7 @@
 #include "report/format.h"
 #include "report/plan.h"
 #include "rules/lint.h"
+#include "rules/parser.h"
 #include "rules/set_file.h"
 
 namespace xdpguard::cli {
@@ -23,6 +24,7 @@ struct RuleArgs {
   std::string file;
   bool json = false;
   bool dump = false;
+  std::string confirm;  // --confirm WINDOW
 };
 
 void warn(const std::string& what) { std::fprintf(stderr, "xdpguard: warning: %s\n", what.c_str()); }
@@ -38,7 +40,12 @@ Result<void> rule_add(const RuleArgs& a) {
   if (a.before) before = a.before;
   // The linter's warnings come with the rule (never-matching or shadowed
   // rules, redirect targets that are gone, limits too deep).
-  auto added = XG_TRY(g.add_rule(a.rule, before));
+  Guard::AddedRule added;
+  XG_CHECK(with_confirm(a.confirm, {a.iface}, fmt::format("rule add {} {}", a.iface, rules::quote(a.rule)),
+                        [&]() -> Result<void> {
+                          added = XG_TRY(g.add_rule(a.rule, before));
+                          return {};
+                        }));
   std::printf("%u\n", added.id);
   for (const auto& w : added.warnings) warn(w);
   return {};
@@ -46,7 +53,8 @@ Result<void> rule_add(const RuleArgs& a) {
 
 Result<void> rule_del(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
-  return g.delete_rule(a.id);
+  return with_confirm(a.confirm, {a.iface}, fmt::format("rule del {} {}", a.iface, a.id),
+                      [&] { return g.delete_rule(a.id); });
 }
 
 Result<void> rule_list(const RuleArgs& a) {
@@ -86,7 +94,12 @@ Result<void> rule_plan(const RuleArgs& a) {
 Result<void> set_load(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
   auto prefixes = XG_TRY(rules::parse_set_file(a.file));
-  auto rec = XG_TRY(g.load_set(a.set_name, prefixes.all()));
+  SetRecord rec;
+  XG_CHECK(with_confirm(a.confirm, {a.iface}, fmt::format("set load {} {} {}", a.iface, a.set_name, a.file),
+                        [&]() -> Result<void> {
+                          rec = XG_TRY(g.load_set(a.set_name, prefixes.all()));
+                          return {};
+                        }));
   std::printf("set %s: %llu IPv4 and %llu IPv6 prefixes\n", rec.name.c_str(),
               static_cast<unsigned long long>(rec.nv4), static_cast<unsigned long long>(rec.nv6));
   return {};
@@ -130,12 +143,16 @@ void register_rule_commands(CLI::App& app, Command& cmd) {
   add->add_option("RULE", args->rule, "Rule text, e.g. 'drop tcp dport 22'")->required();
   add_whole(add, "--before", args->before, 1, XDPGUARD_MAX_RULES, "Insert before the rule with this id",
             "a rule id");
-  add->footer("Example: xdpguard rule add eth1 'pass udp dport 53' --before 3");
+  add_confirm_option(add, args->confirm);
+  add->footer(
+      "Example: xdpguard rule add eth1 'pass udp dport 53' --before 3\n"
+      "         xdpguard rule add eth1 'drop tcp dport 23' --confirm 60s   (then: xdpguard confirm eth1)");
   bind(add, rule_add, "rule add");
 
   auto* del = rule->add_subcommand("del", "Delete a rule by id");
   del->add_option("IFACE", args->iface, "Interface")->required();
   add_whole(del, "ID", args->id, 1, XDPGUARD_MAX_RULES, "Rule id (see rule list)", "a rule id")->required();
+  add_confirm_option(del, args->confirm);
   del->footer("Example: xdpguard rule del eth1 7");
   bind(del, rule_del, "rule del");
 
@@ -162,6 +179,7 @@ void register_rule_commands(CLI::App& app, Command& cmd) {
   load->add_option("IFACE", args->iface, "Interface")->required();
   load->add_option("NAME", args->set_name, "Set name")->required();
   load->add_option("FILE", args->file, "One CIDR per line; # comments")->required();
+  add_confirm_option(load, args->confirm);
   load->footer("Example: xdpguard set load eth1 blocklist ./bad-prefixes.txt");
   bind(load, set_load, "set load");
 

@@ -32,13 +32,22 @@ struct Args {
   bool generic = false;
   std::uint32_t limit_buckets = 0;  // 0: from --config, else GuardConfig's
   std::uint32_t block_entries = 0;
+  std::string confirm;  // --confirm WINDOW
 };
 
 void print_warnings(const std::vector<rules::LintWarning>& w) {
   for (const auto& x : w) std::fprintf(stderr, "xdpguard: warning: %s\n", x.message.c_str());
 }
 
+Result<void> attach_now(const Args& a);
+
 Result<void> cmd_attach(const Args& a) {
+  return with_confirm(a.confirm, {a.iface},
+                      "attach " + a.iface + (a.config.empty() ? "" : " --config " + a.config),
+                      [&a] { return attach_now(a); });
+}
+
+Result<void> attach_now(const Args& a) {
   auto iface = XG_TRY(find_interface(a.iface));
   std::string mode_text = a.mode.empty() ? "auto" : a.mode;
   GuardConfig cfg;
@@ -95,6 +104,7 @@ struct ApplyArgs {
   std::string config;
   std::vector<std::string> ifaces;
   bool check = false, diff = false, prune = false;
+  std::string confirm;  // --confirm WINDOW
 };
 
 Result<void> cmd_apply(const ApplyArgs& a) {
@@ -104,7 +114,23 @@ Result<void> cmd_apply(const ApplyArgs& a) {
   o.check = a.check;
   o.dry_run = a.diff;
   o.prune = a.prune;
-  auto report = XG_TRY(apply::apply_config(conf, o));
+  apply::Report report;
+  auto run = [&]() -> Result<void> {
+    report = XG_TRY(apply::apply_config(conf, o));
+    return {};
+  };
+  if (!a.confirm.empty() && !a.check && !a.diff) {
+    if (a.prune)
+      return fail(EINVAL,
+                  "--confirm cannot take back --prune (a detached interface's state is gone); "
+                  "prune without --confirm");
+    std::vector<std::string> names = a.ifaces;
+    if (names.empty())
+      for (const auto& s : conf.interfaces) names.push_back(s.name);
+    XG_CHECK(with_confirm(a.confirm, names, "apply --config " + a.config, run));
+  } else {
+    XG_CHECK(run());
+  }
   for (const auto& w : report.warnings) std::fprintf(stderr, "xdpguard: warning: %s\n", w.c_str());
   for (const auto& d : report.diffs)
     std::fputs((a.diff ? apply::format_diff(d) : apply::summary_line(d) + "\n").c_str(), stdout);
@@ -257,6 +283,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
             "Per-source rate-limit buckets the kernel keeps (LRU; default 65536)");
   add_whole(attach, "--block-entries", args->block_entries, 1, 1u << 24,
             "Blocked source prefixes the kernel keeps (LRU; default 16384)");
+  add_confirm_option(attach, args->confirm);
   attach->footer(
       "Example: xdpguard attach veth1 --mode native\n"
       "         xdpguard attach eth1 --config /etc/xdpguard.toml");
@@ -271,6 +298,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
                   "Compile, stage and verify everything; change nothing (exit status 1 with the error)");
   apply->add_flag("--diff", apply_args->diff, "Print what would change; change nothing");
   apply->add_flag("--prune", apply_args->prune, "Detach xdpguard from interfaces the file does not have");
+  add_confirm_option(apply, apply_args->confirm);
   apply->footer(
       "Rules, sets, default/non-ip/malformed actions, never-block and flood thresholds go live at once per\n"
       "interface; rules whose text stays keep their ids and counters; unchanged sets are not reloaded.\n"
@@ -346,6 +374,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   register_ddos_commands(app, cmd);
   register_telemetry_commands(app, cmd);
   register_simulate_command(app, cmd);
+  register_confirm_command(app, cmd);
 }
 
 int run(Command& cmd, const Globals& g) {

@@ -53,6 +53,16 @@ void register_rule_commands(CLI::App& app, Command& cmd);
 void register_ddos_commands(CLI::App& app, Command& cmd);
 void register_telemetry_commands(CLI::App& app, Command& cmd);  // cmd_telemetry.cpp
 void register_simulate_command(CLI::App& app, Command& cmd);    // cmd_simulate.cpp
+void register_confirm_command(CLI::App& app, Command& cmd);     // cmd_confirm.cpp
+
+// Commit-confirm (cmd_confirm.cpp, confirm/confirm.h): `--confirm WINDOW`
+// on a command that changes interfaces, and the change run armed: the state
+// of each interface in `ifaces` is recorded first; a change that fails
+// arms nothing; one that succeeds is rolled back unless confirmed in time.
+// An empty `window` runs the change alone.
+CLI::Option* add_confirm_option(CLI::App* app, std::string& window);
+[[nodiscard]] Result<void> with_confirm(const std::string& window, const std::vector<std::string>& ifaces,
+                                        const std::string& change, const std::function<Result<void>()>& run);
 
 // Warnings a command that shows an interface's state prints about it: an
 // attach that died half-way.

@@ -429,6 +429,11 @@ Result<void> Guard::detach(const Interface& iface) {
   return detach_locked(iface, paths);
 }
 
+Result<void> Guard::detach(const Interface& iface, const InterfaceLock& held) {
+  if (!held.held()) return fail(EINVAL, "detach {}: the interface lock is not held", iface.name);
+  return detach_locked(iface, XG_TRY(pin_paths(iface)));
+}
+
 AttachmentId Guard::attachment() const {
   AttachmentId id;
   id.netns_id = netns_id_;

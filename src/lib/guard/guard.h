@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bpf/abi.h"
@@ -196,6 +197,16 @@ struct DesiredState {
   // Every set the rules use, with its members; other sets are removed.
   std::vector<std::pair<std::string, std::vector<rules::Prefix>>> sets;
   std::vector<rules::Prefix> never_block;  // [ddos] never-block + [guard] management
+  // Sets whose members are maps kept from an earlier state (pinned by
+  // keep_state for commit-confirm's rollback), not prefixes: `hash` is
+  // set_members_hash of what they hold. A set is in `sets` or here, not both.
+  struct KeptSet {
+    std::string name;
+    std::uint64_t hash = 0;
+    std::string pin4, pin6;  // bpffs paths of its IPv4 and IPv6 member maps
+    bool operator==(const KeptSet&) const = default;
+  };
+  std::vector<KeptSet> kept_sets;
 };
 
 // What an interface enforces, in DesiredState's terms (for `apply --diff`).
@@ -245,6 +256,8 @@ class Guard {
   [[nodiscard]] static Result<Guard> open(const Interface& iface);
   // Removes program and pins; "no xdpguard on IFACE" if there is none.
   [[nodiscard]] static Result<void> detach(const Interface& iface);
+  // The same for a caller that holds the interface's lock already.
+  [[nodiscard]] static Result<void> detach(const Interface& iface, const InterfaceLock& held);
   // Every interface of the current network namespace with xdpguard state.
   // Removes the pins of interfaces that are gone, under their lock (skipped,
   // for next time, while another command holds it).
@@ -272,6 +285,28 @@ class Guard {
   // pins; if it was detached, "xdpguard was detached meanwhile" (ENOENT);
   // if the pins' program is no longer on the interface, ENOENT too.
   [[nodiscard]] Result<InterfaceLock> lock();
+  // The lock held across several calls (commit-confirm reads the state and
+  // puts one back under one lock): while the Hold lives, this Guard's calls
+  // do not take the lock again. The Guard must not move meanwhile.
+  class Hold {
+   public:
+    Hold() = default;
+    Hold(Hold&& o) noexcept : lock_(std::move(o.lock_)), g_(std::exchange(o.g_, nullptr)), was_(o.was_) {}
+    Hold& operator=(Hold&&) = delete;
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+    ~Hold() {
+      if (g_) g_->lock_held_ = was_;
+    }
+    const InterfaceLock& lock() const { return lock_; }
+
+   private:
+    friend class Guard;
+    InterfaceLock lock_;
+    Guard* g_ = nullptr;
+    bool was_ = false;
+  };
+  [[nodiscard]] Result<Hold> hold();
 
   // ---- rules (guard_rules.cpp). Every change compiles the whole new rule
   // set and installs it with one map write; counters of untouched rules stay.
@@ -354,6 +389,11 @@ class Guard {
     ~Pending();  // not finished: aborted (or, after swap, left to settle)
   };
   [[nodiscard]] Result<CurrentState> current_state() const;
+  // The state in force as a DesiredState that puts it back (commit-confirm,
+  // confirm/confirm.h): rule texts, actions, never-block, and every set as a
+  // KeptSet whose member maps are pinned in `dir` (made if absent), so that
+  // they outlive the change that replaces them. Under the caller's lock.
+  [[nodiscard]] Result<DesiredState> keep_state(const std::string& dir) const;
   [[nodiscard]] Result<std::unique_ptr<Pending>> prepare(const DesiredState& want);
   [[nodiscard]] Result<void> swap(Pending& p);
   // Puts back the classifier swap() replaced (an apply of several

@@ -2,11 +2,14 @@
 // once (`xdpguard apply`; the protocol is in guard.h and abi.h,
 // XDPGUARD_SET_STAGED).
 #include <linux/bpf.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -67,6 +70,39 @@ Result<CurrentState> Guard::current_state(Installed in) const {
   }
   c.never_block = XG_TRY(never_block());
   return c;
+}
+
+Result<DesiredState> Guard::keep_state(const std::string& dir) const {
+  auto in = XG_TRY(installed());
+  DesiredState d;
+  d.default_action = in.record.default_action;
+  for (auto& r : in.rules) d.rules.push_back(std::move(r.text));
+  const auto meta = XG_TRY(meta_map_.get(0));
+  d.non_ip_action = meta.non_ip_action;
+  d.malformed_action = meta.malformed_action;
+  d.never_block = XG_TRY(never_block());
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return fail_errno(errno, "mkdir " + dir);
+  for (std::uint32_t i = 0; i < XDPGUARD_MAX_SETS; ++i) {
+    auto info = XG_TRY(set_names_.get(i));
+    if (info.in_use != XDPGUARD_SET_LIVE) continue;
+    DesiredState::KeptSet k;
+    k.name = name_of(info);
+    k.hash = hash_of(info);
+    // The member maps (inner maps of xg_set4/xg_set6) pinned: a later
+    // change frees the slot, the pin keeps the maps.
+    for (auto [outer, fam, path] : {std::tuple{set4_.fd(), 4, &k.pin4}, std::tuple{set6_.fd(), 6, &k.pin6}}) {
+      __u32 key = i, id = 0;
+      if (bpf_map_lookup_elem(outer, &key, &id) != 0)
+        return fail_errno(errno, fmt::format("set {}: read its IPv{} members", k.name, fam));
+      UniqueFd fd(bpf_map_get_fd_by_id(id));
+      if (!fd) return fail_errno(errno, fmt::format("set {}: open its IPv{} members", k.name, fam));
+      *path = fmt::format("{}/set{}_{}", dir, fam, i);
+      (void)::unlink(path->c_str());
+      if (bpf_obj_pin(fd.get(), path->c_str()) != 0) return fail_errno(errno, "pin " + *path);
+    }
+    d.kept_sets.push_back(std::move(k));
+  }
+  return d;
 }
 
 Result<void> Guard::settle_staged_sets() {
@@ -144,22 +180,14 @@ Result<std::unique_ptr<Guard::Pending>> Guard::prepare(const DesiredState& want)
     if (info.in_use) busy.insert(i);
     if (info.in_use == XDPGUARD_SET_LIVE) live[name_of(info)] = {i, hash_of(info)};
   }
-  for (const auto& [name, members] : want.sets) {
-    if (name.empty() || name.size() >= sizeof(xdpguard_set_info::name))
-      return fail(EINVAL, "set name \"{}\" must have 1 to {} characters", name,
-                  sizeof(xdpguard_set_info::name) - 1);
-    const std::uint64_t hash = set_members_hash(members);
-    if (auto it = live.find(name); it != live.end() && it->second.second == hash) {
-      slots[name] = it->second.first;
-      continue;
-    }
+  // A changed or new set: its member maps into a free slot, staged.
+  auto stage = [&](const std::string& name, std::uint64_t hash, MapFd v4, MapFd v6) -> Result<void> {
     std::optional<std::uint32_t> idx;
     for (std::uint32_t i = 0; i < XDPGUARD_MAX_SETS && !idx; ++i)
       if (!busy.count(i)) idx = i;
     if (!idx)
       return fail(E2BIG, "set {}: no free set slot to stage it in ({} in use, the limit is {})", name,
                   busy.size(), XDPGUARD_MAX_SETS);
-    auto m = XG_TRY(set_internal::member_maps(name, members));
     // The name first (staged: a crash from here on is settled by the next
     // lock), then the members into the slot nothing refers to yet.
     xdpguard_set_info info{};
@@ -172,11 +200,38 @@ Result<std::unique_ptr<Guard::Pending>> Guard::prepare(const DesiredState& want)
     p->staged.push_back(*idx);
     busy.insert(*idx);
     __u32 key = *idx;
-    int f4 = m.v4.fd(), f6 = m.v6.fd();
+    int f4 = v4.fd(), f6 = v6.fd();
     if (bpf_map_update_elem(set4_.fd(), &key, &f4, BPF_ANY) != 0 ||
         bpf_map_update_elem(set6_.fd(), &key, &f6, BPF_ANY) != 0)
       return fail_errno(errno, "stage set " + name);
     slots[name] = *idx;
+    return {};
+  };
+  auto unchanged = [&](const std::string& name, std::uint64_t hash) {
+    auto it = live.find(name);
+    if (it == live.end() || it->second.second != hash) return false;
+    slots[name] = it->second.first;
+    return true;
+  };
+  for (const auto& [name, members] : want.sets) {
+    if (name.empty() || name.size() >= sizeof(xdpguard_set_info::name))
+      return fail(EINVAL, "set name \"{}\" must have 1 to {} characters", name,
+                  sizeof(xdpguard_set_info::name) - 1);
+    const std::uint64_t hash = set_members_hash(members);
+    if (unchanged(name, hash)) continue;
+    auto m = XG_TRY(set_internal::member_maps(name, members));
+    XG_CHECK(stage(name, hash, std::move(m.v4), std::move(m.v6)));
+  }
+  for (const auto& k : want.kept_sets) {
+    if (unchanged(k.name, k.hash)) continue;
+    auto open_pin = [&k](const std::string& path) -> Result<MapFd> {
+      int fd = bpf_obj_get(path.c_str());
+      if (fd < 0) return fail_errno(errno, fmt::format("set {}: its kept members {}", k.name, path));
+      return MapFd::adopt(fd);
+    };
+    auto v4 = XG_TRY(open_pin(k.pin4));
+    auto v6 = XG_TRY(open_pin(k.pin6));
+    XG_CHECK(stage(k.name, k.hash, std::move(v4), std::move(v6)));
   }
   fault_point("apply-staged");
 
@@ -235,6 +290,7 @@ Result<void> Guard::finish(Pending& p) {
   // sets the new rule set does not use, are freed (name first).
   std::set<std::string> wanted;
   for (const auto& [name, m] : p.want.sets) wanted.insert(name);
+  for (const auto& k : p.want.kept_sets) wanted.insert(k.name);
   std::set<std::uint32_t> staged(p.staged.begin(), p.staged.end());
   std::map<std::string, std::uint32_t> staged_names;
   for (std::uint32_t i : p.staged) staged_names[name_of(XG_TRY(set_names_.get(i)))] = i;

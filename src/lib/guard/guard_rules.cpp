@@ -119,6 +119,15 @@ std::vector<cls::RuleEntry> Guard::take_entries(std::vector<RuleRecord>& records
   return out;
 }
 
+Result<Guard::Hold> Guard::hold() {
+  Hold h;
+  h.lock_ = XG_TRY(lock());
+  h.g_ = this;
+  h.was_ = lock_held_;
+  lock_held_ = true;
+  return h;
+}
+
 Result<InterfaceLock> Guard::lock() {
   if (pin_dir_.empty() || lock_held_) return InterfaceLock();
   fault_point("guard-lock");  // between open() and the lock: where a detach + attach can come
