@@ -11,6 +11,7 @@
 #include "rules/lint.h"
 #include "rules/parser.h"
 #include "rules/set_file.h"
+#include "simulate/simulate.h"
 
 namespace xdpguard::cli {
 namespace {
@@ -25,6 +26,7 @@ struct RuleArgs {
   bool json = false;
   bool dump = false;
   std::string confirm;  // --confirm WINDOW
+  bool force = false;   // past the lockout guard
 };
 
 void warn(const std::string& what) { std::fprintf(stderr, "xdpguard: warning: %s\n", what.c_str()); }
@@ -40,6 +42,15 @@ Result<void> rule_add(const RuleArgs& a) {
   if (a.before) before = a.before;
   // The linter's warnings come with the rule (never-matching or shadowed
   // rules, redirect targets that are gone, limits too deep).
+  // A pass rule cannot cut anyone off; another is run past the lockout
+  // guard (a rule that does not parse fails in add_rule, with its column).
+  if (auto r = rules::parse_rule(a.rule); r && r->action != rules::Action::Pass)
+    XG_CHECK(check_lockout(a.iface, a.force, {}, [&](const Interface& i) {
+      simulate::Simulator::Edit e;
+      e.add = a.rule;
+      e.add_before = before;
+      return simulate::Simulator::from_interface(i, e);
+    }));
   Guard::AddedRule added;
   XG_CHECK(with_confirm(a.confirm, {a.iface}, fmt::format("rule add {} {}", a.iface, rules::quote(a.rule)),
                         [&]() -> Result<void> {
@@ -53,6 +64,11 @@ Result<void> rule_add(const RuleArgs& a) {
 
 Result<void> rule_del(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
+  XG_CHECK(check_lockout(a.iface, a.force, {}, [&](const Interface& i) {
+    simulate::Simulator::Edit e;
+    e.del = a.id;
+    return simulate::Simulator::from_interface(i, e);
+  }));
   return with_confirm(a.confirm, {a.iface}, fmt::format("rule del {} {}", a.iface, a.id),
                       [&] { return g.delete_rule(a.id); });
 }
@@ -94,6 +110,11 @@ Result<void> rule_plan(const RuleArgs& a) {
 Result<void> set_load(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
   auto prefixes = XG_TRY(rules::parse_set_file(a.file));
+  XG_CHECK(check_lockout(a.iface, a.force, {}, [&](const Interface& i) {
+    simulate::Simulator::Edit e;
+    e.set = std::pair(a.set_name, prefixes.all());
+    return simulate::Simulator::from_interface(i, e);
+  }));
   SetRecord rec;
   XG_CHECK(with_confirm(a.confirm, {a.iface}, fmt::format("set load {} {} {}", a.iface, a.set_name, a.file),
                         [&]() -> Result<void> {
@@ -144,6 +165,7 @@ void register_rule_commands(CLI::App& app, Command& cmd) {
   add_whole(add, "--before", args->before, 1, XDPGUARD_MAX_RULES, "Insert before the rule with this id",
             "a rule id");
   add_confirm_option(add, args->confirm);
+  add_force_option(add, args->force);
   add->footer(
       "Example: xdpguard rule add eth1 'pass udp dport 53' --before 3\n"
       "         xdpguard rule add eth1 'drop tcp dport 23' --confirm 60s   (then: xdpguard confirm eth1)");
@@ -153,6 +175,7 @@ void register_rule_commands(CLI::App& app, Command& cmd) {
   del->add_option("IFACE", args->iface, "Interface")->required();
   add_whole(del, "ID", args->id, 1, XDPGUARD_MAX_RULES, "Rule id (see rule list)", "a rule id")->required();
   add_confirm_option(del, args->confirm);
+  add_force_option(del, args->force);
   del->footer("Example: xdpguard rule del eth1 7");
   bind(del, rule_del, "rule del");
 
@@ -180,6 +203,7 @@ void register_rule_commands(CLI::App& app, Command& cmd) {
   load->add_option("NAME", args->set_name, "Set name")->required();
   load->add_option("FILE", args->file, "One CIDR per line; # comments")->required();
   add_confirm_option(load, args->confirm);
+  add_force_option(load, args->force);
   load->footer("Example: xdpguard set load eth1 blocklist ./bad-prefixes.txt");
   bind(load, set_load, "set load");
 

@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "report/format.h"
 #include "telemetry/flood_monitor.h"
 #include "telemetry/stats.h"
+#include "simulate/simulate.h"
 
 namespace xdpguard::cli {
 namespace {
@@ -33,6 +35,7 @@ struct Args {
   std::uint32_t limit_buckets = 0;  // 0: from --config, else GuardConfig's
   std::uint32_t block_entries = 0;
   std::string confirm;  // --confirm WINDOW
+  bool force = false;   // past the lockout guard
 };
 
 void print_warnings(const std::vector<rules::LintWarning>& w) {
@@ -67,6 +70,19 @@ Result<void> attach_now(const Args& a) {
   }
   if (a.limit_buckets) cfg.limit_buckets = a.limit_buckets;
   if (a.block_entries) cfg.block_entries = a.block_entries;
+  // The lockout guard: what the attachment would enforce from its first
+  // packet, against the packets that keep the operator in (an interface
+  // attached already is refused by the attach itself).
+  if ((!conf || conf->lockout_guard) && !Guard::open(iface))
+    XG_CHECK(check_lockout(iface.name, a.force, conf ? conf->management : std::vector<rules::Prefix>{},
+                           [&](const Interface&) -> Result<simulate::Simulator> {
+                             if (section) return simulate::Simulator::from_config(*conf, *section);
+                             DesiredState want;
+                             want.default_action = cfg.default_action;
+                             want.non_ip_action = cfg.non_ip_action;
+                             want.malformed_action = cfg.malformed_action;
+                             return simulate::Simulator::from_state(cfg, want);
+                           }));
   AttachMode mode = mode_text == "native"    ? AttachMode::Native
                     : mode_text == "generic" ? AttachMode::Generic
                                              : AttachMode::Auto;
@@ -105,10 +121,21 @@ struct ApplyArgs {
   std::vector<std::string> ifaces;
   bool check = false, diff = false, prune = false;
   std::string confirm;  // --confirm WINDOW
+  bool force = false;   // past the lockout guard
 };
 
 Result<void> cmd_apply(const ApplyArgs& a) {
   auto conf = XG_TRY(config::load_config(a.config));
+  // The lockout guard, per interface of the file that exists (apply names
+  // the others itself): the file's state against what it enforces now.
+  if (conf.lockout_guard && !a.diff)
+    for (const auto& s : conf.interfaces) {
+      if (!a.ifaces.empty() && std::find(a.ifaces.begin(), a.ifaces.end(), s.name) == a.ifaces.end())
+        continue;
+      if (!find_interface(s.name)) continue;
+      XG_CHECK(check_lockout(s.name, a.force, conf.management,
+                             [&](const Interface&) { return simulate::Simulator::from_config(conf, s); }));
+    }
   apply::Options o;
   o.only = a.ifaces;
   o.check = a.check;
@@ -284,6 +311,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   add_whole(attach, "--block-entries", args->block_entries, 1, 1u << 24,
             "Blocked source prefixes the kernel keeps (LRU; default 16384)");
   add_confirm_option(attach, args->confirm);
+  add_force_option(attach, args->force);
   attach->footer(
       "Example: xdpguard attach veth1 --mode native\n"
       "         xdpguard attach eth1 --config /etc/xdpguard.toml");
@@ -299,6 +327,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   apply->add_flag("--diff", apply_args->diff, "Print what would change; change nothing");
   apply->add_flag("--prune", apply_args->prune, "Detach xdpguard from interfaces the file does not have");
   add_confirm_option(apply, apply_args->confirm);
+  add_force_option(apply, apply_args->force);
   apply->footer(
       "Rules, sets, default/non-ip/malformed actions, never-block and flood thresholds go live at once per\n"
       "interface; rules whose text stays keep their ids and counters; unchanged sets are not reloaded.\n"

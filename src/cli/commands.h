@@ -10,6 +10,7 @@
 
 #include "core/result.h"
 #include "guard/guard.h"
+#include "simulate/simulate.h"
 
 namespace xdpguard::cli {
 
@@ -53,9 +54,19 @@ void register_rule_commands(CLI::App& app, Command& cmd);
 void register_ddos_commands(CLI::App& app, Command& cmd);
 void register_telemetry_commands(CLI::App& app, Command& cmd);  // cmd_telemetry.cpp
 void register_simulate_command(CLI::App& app, Command& cmd);    // cmd_simulate.cpp
-void register_confirm_command(CLI::App& app, Command& cmd);     // cmd_confirm.cpp
+void register_confirm_command(CLI::App& app, Command& cmd);     // cmd_safety.cpp
 
-// Commit-confirm (cmd_confirm.cpp, confirm/confirm.h): `--confirm WINDOW`
+// The lockout guard (cmd_safety.cpp, simulate/lockout.h): unless `force`,
+// the probes of interface `name` run through `after` (what it would enforce
+// after the change) and, where that drops one, through what it enforces
+// now; a probe the change would cut refuses it (EPERM, one line naming the
+// rule and the packet).
+CLI::Option* add_force_option(CLI::App* app, bool& force);
+[[nodiscard]] Result<void> check_lockout(
+    const std::string& name, bool force, const std::vector<rules::Prefix>& management,
+    const std::function<Result<simulate::Simulator>(const Interface&)>& after);
+
+// Commit-confirm (cmd_safety.cpp, confirm/confirm.h): `--confirm WINDOW`
 // on a command that changes interfaces, and the change run armed: the state
 // of each interface in `ifaces` is recorded first; a change that fails
 // arms nothing; one that succeeds is rolled back unless confirmed in time.

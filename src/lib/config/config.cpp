@@ -269,7 +269,7 @@ class Loader {
       } else if (k->str() == "ddos") {
         cfg.never_block = XG_TRY(prefix_table(*k, *n, "[ddos]", "never-block"));
       } else if (k->str() == "guard") {
-        cfg.management = XG_TRY(prefix_table(*k, *n, "[guard]", "management"));
+        XG_CHECK(guard_table(*k, *n, cfg));
       } else if (k->str() == "interfaces") {
         interfaces = n->as_table();
         if (!interfaces)
@@ -360,12 +360,16 @@ class Loader {
 
   // A table whose one key (`key`) is a list of prefixes: [ddos] never-block,
   // [guard] management.
+  // The prefix list `key` of table `where`; `other` names a key of the
+  // table read elsewhere (skipped here).
   Result<std::vector<rules::Prefix>> prefix_table(const toml::key& table_key, const toml::node& node,
-                                                  std::string_view where, std::string_view key) {
+                                                  std::string_view where, std::string_view key,
+                                                  std::string_view other = {}) {
     const auto* t = node.as_table();
     if (!t) return error(line_of(table_key), "expected a {} table, got {}", where, type_name(node.type()));
     std::vector<rules::Prefix> out;
     for (const auto& [k, n] : in_file_order(*t)) {
+      if (!other.empty() && k->str() == other) continue;
       if (k->str() != key) return unknown_key(*k, fmt::format("in {}", where), {key});
       const auto* list = n->as_array();
       if (!list)
@@ -383,6 +387,26 @@ class Loader {
       }
     }
     return out;
+  }
+
+  // [guard]: management = [prefixes], lockout-guard = true|false.
+  Result<void> guard_table(const toml::key& table_key, const toml::node& node, Config& cfg) {
+    const auto* t = node.as_table();
+    if (!t) return error(line_of(table_key), "expected a [guard] table, got {}", type_name(node.type()));
+    for (const auto& [k, n] : in_file_order(*t)) {
+      if (k->str() == "lockout-guard") {
+        const auto v = n->value<bool>();
+        if (!n->is_boolean() || !v)
+          return error(line_of(*k), "[guard] lockout-guard: expected true or false, got {}",
+                       type_name(n->type()));
+        cfg.lockout_guard = *v;
+      } else if (k->str() != "management") {
+        return unknown_key(*k, "in [guard]", {"management", "lockout-guard"});
+      }
+    }
+    if (t->contains("management"))
+      cfg.management = XG_TRY(prefix_table(table_key, node, "[guard]", "management", "lockout-guard"));
+    return {};
   }
 
   // A [flood] table (`where`: "[flood]" or "interface eth1: [interfaces.eth1.flood]").

@@ -40,7 +40,8 @@
 //   never-block = ["192.0.2.53", "2001:db8:1::/48"]   # never blocked by a rule's `block`
 //
 //   [guard]                   # the operator's own networks
-//   management = ["198.51.100.0/24"]   # never blocked either
+//   management = ["198.51.100.0/24"]   # never blocked either; the lockout guard keeps them reachable
+//   lockout-guard = true                # refuse changes that cut the operator off (default)
 //
 //   [flood]                   # flood detection for every interface of the file
 //   syn-pps = 20000           # packets/s over which an attack starts (0 or left out: not watched)
@@ -154,6 +155,10 @@ struct Config {
   // [ddos] never-block and [guard] management: prefixes a `block` never
   // blocks (docs/ddos.md).
   std::vector<rules::Prefix> never_block, management;
+  // [guard] lockout-guard: changes that would cut the operator off (the SSH
+  // session, ARP/ND, DHCP replies, management prefixes) are refused unless
+  // --force (simulate/lockout.h). Default on.
+  bool lockout_guard = true;
 
   const Interface* find_interface(std::string_view name) const;
   const Set* find_set(std::string_view name) const;

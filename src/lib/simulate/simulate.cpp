@@ -73,19 +73,25 @@ Result<void> Simulator::ready() {
   return {};
 }
 
-Result<Simulator> Simulator::from_config(const config::Config& conf, const config::Interface& section) {
-  auto s = XG_TRY(load(apply::guard_config_of(section)));
-  const DesiredState want = apply::desired_of(conf, section);
-  auto staged =
-      XG_TRY_CTX(s.guard_->prepare(want), fmt::format("{}: [interfaces.{}]", conf.source, section.name));
+Result<Simulator> Simulator::from_state(const GuardConfig& cfg, const DesiredState& want) {
+  auto s = XG_TRY(load(cfg));
+  auto staged = XG_TRY(s.guard_->prepare(want));
   XG_CHECK(s.guard_->swap(*staged));
   XG_CHECK(s.guard_->finish(*staged));
-  if (section.synproxy) s.notes_.emplace_back(kSynproxyNote);
   XG_CHECK(s.ready());
   return s;
 }
 
-Result<Simulator> Simulator::from_interface(const Interface& iface) {
+Result<Simulator> Simulator::from_config(const config::Config& conf, const config::Interface& section) {
+  auto s = XG_TRY_CTX(from_state(apply::guard_config_of(section), apply::desired_of(conf, section)),
+                      fmt::format("{}: [interfaces.{}]", conf.source, section.name));
+  if (section.synproxy) s.notes_.emplace_back(kSynproxyNote);
+  return s;
+}
+
+Result<Simulator> Simulator::from_interface(const Interface& iface) { return from_interface(iface, Edit{}); }
+
+Result<Simulator> Simulator::from_interface(const Interface& iface, const Edit& edit) {
   auto live = XG_TRY(Guard::open(iface));
   // Under its lock: the rules and the sets they name are read together.
   auto lk = XG_TRY(live.lock());
@@ -97,17 +103,37 @@ Result<Simulator> Simulator::from_interface(const Interface& iface) {
   std::tie(cfg.limit_buckets, cfg.block_entries) = XG_TRY(live.ddos_map_sizes());
   auto s = XG_TRY(load(cfg));
   XG_CHECK(s.guard_->share_sets(live));
+  if (edit.set) XG_CHECK(s.guard_->load_set(edit.set->first, edit.set->second));
+  // The rule set, with the edit made; each rule's id on the interface (0:
+  // the one the edit adds).
   std::vector<std::string> texts;
-  texts.reserve(cur.rules.size());
-  for (const auto& r : cur.rules) texts.push_back(r.text);
+  std::vector<std::uint32_t> ids;
+  texts.reserve(cur.rules.size() + 1);
+  for (const auto& r : cur.rules) {
+    if (edit.del && r.id == *edit.del) continue;
+    if (edit.add && edit.add_before && r.id == *edit.add_before) {
+      texts.push_back(*edit.add);
+      ids.push_back(0);
+    }
+    texts.push_back(r.text);
+    ids.push_back(r.id);
+  }
+  if (edit.del && texts.size() == cur.rules.size()) return fail(ENOENT, "no rule with id {}", *edit.del);
+  if (edit.add && edit.add_before && ids.size() == cur.rules.size())
+    return fail(ENOENT, "no rule with id {} to insert before", *edit.add_before);
+  if (edit.add && !edit.add_before) {
+    texts.push_back(*edit.add);
+    ids.push_back(0);
+  }
   XG_CHECK_CTX(s.guard_->replace_rules(texts), "compile " + iface.name + "'s rules");
   XG_CHECK(s.guard_->set_never_block(cur.never_block));
   if (XG_TRY(live.synproxy_status()).state != XDPGUARD_SYNPROXY_OFF) s.notes_.emplace_back(kSynproxyNote);
   XG_CHECK(s.ready());
   // The ids the interface shows (a copied rule set numbers its rules anew).
-  for (std::size_t i = 0; i < s.rules_.size() && i < cur.rules.size(); ++i) {
-    s.id_of_[s.rules_[i].id] = cur.rules[i].id;
-    s.rules_[i].id = cur.rules[i].id;
+  for (std::size_t i = 0; i < s.rules_.size() && i < ids.size(); ++i) {
+    const std::uint32_t shown = ids[i] ? ids[i] : kNewRule;
+    s.id_of_[s.rules_[i].id] = shown;
+    s.rules_[i].id = shown;
   }
   return s;
 }

@@ -41,6 +41,9 @@ struct Verdict {
   std::optional<std::uint32_t> rule;
 };
 
+// Verdict::rule of a rule that Simulator::Edit added (it has no id yet).
+inline constexpr std::uint32_t kNewRule = 0xfffffffe;
+
 // "pass", "drop", "tx", "redirect", "aborted".
 std::string_view action_name(std::uint32_t action);
 
@@ -56,6 +59,21 @@ class Simulator {
   // malformed actions, never-block prefixes and limiter sizes. Limits,
   // blocks and counters start fresh; the interface is not touched.
   [[nodiscard]] static Result<Simulator> from_interface(const Interface& iface);
+
+  // The pipeline with `want` in force, loaded as `cfg` says (the default,
+  // non-IP and malformed actions, the limiter's sizes).
+  [[nodiscard]] static Result<Simulator> from_state(const GuardConfig& cfg, const DesiredState& want);
+
+  // What `iface` would enforce after a `rule add`, `rule del` or `set load`
+  // (the lockout guard's "after"): from_interface with that change made to
+  // the copy. A rule it adds decides as kNewRule.
+  struct Edit {
+    std::optional<std::string> add;           // a rule text
+    std::optional<std::uint32_t> add_before;  // ... before the rule with this id (else last)
+    std::optional<std::uint32_t> del;         // a rule id
+    std::optional<std::pair<std::string, std::vector<rules::Prefix>>> set;  // a set's new members
+  };
+  [[nodiscard]] static Result<Simulator> from_interface(const Interface& iface, const Edit& edit);
 
   // Runs one frame (once: counters, buckets and blocks carry over to the
   // next frame, as on an interface).

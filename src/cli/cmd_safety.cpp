@@ -1,6 +1,8 @@
-// `xdpguard confirm IFACE...`, `confirm --status`, the watcher
-// (`confirm --watch IFACE`, started by a change made with --confirm), and
-// the --confirm option of the commands that change interfaces.
+// Operator safety around the commands that change interfaces: the lockout
+// guard (simulate/lockout.h) and commit-confirm (confirm/confirm.h):
+// `xdpguard confirm IFACE...`, `confirm --status`, the watcher (`confirm
+// --watch IFACE`, started by a change made with --confirm), and the
+// --confirm and --force options.
 #include <cstdio>
 #include <ctime>
 #include <memory>
@@ -10,6 +12,8 @@
 #include "bpf/system.h"
 #include "cli/commands.h"
 #include "confirm/confirm.h"
+#include "guard/guard.h"
+#include "simulate/lockout.h"
 
 namespace xdpguard::cli {
 
@@ -19,6 +23,30 @@ CLI::Option* add_confirm_option(CLI::App* app, std::string& window) {
           "--confirm", window,
           "Roll the change back after WINDOW (60s, 5m, 1h) unless `xdpguard confirm IFACE` comes first")
       ->type_name("WINDOW");
+}
+
+CLI::Option* add_force_option(CLI::App* app, bool& force) {
+  return app->add_flag("--force", force,
+                       "Make the change even if it would cut the operator off (the SSH session, ARP/ND, "
+                       "DHCP replies, management prefixes)");
+}
+
+Result<void> check_lockout(const std::string& name, bool force, const std::vector<rules::Prefix>& management,
+                           const std::function<Result<simulate::Simulator>(const Interface&)>& after) {
+  if (force) return {};
+  auto iface = XG_TRY(find_interface(name));
+  const auto probes = simulate::probes(XG_TRY(simulate::host_facts(iface, management)));
+  if (probes.empty()) return {};
+  auto sim = XG_TRY(after(iface));
+  auto cuts = XG_TRY(simulate::lockout_cuts(sim, nullptr, probes));
+  if (cuts.empty()) return {};
+  // Dropped after the change: cut by it only if it passes now.
+  if (Guard::open(iface)) {
+    auto now = XG_TRY(simulate::Simulator::from_interface(iface));
+    cuts = XG_TRY(simulate::lockout_cuts(sim, &now, probes));
+    if (cuts.empty()) return {};
+  }
+  return fail(EPERM, "{}", simulate::refusal(iface.name, cuts));
 }
 
 namespace {

@@ -1,0 +1,85 @@
+// The lockout guard (README, "Changing rules safely"): before a change that
+// could make an interface drop more, the packets that keep the operator in
+// touch with the machine are run through what the interface would enforce
+// after it, in the real compiled pipeline (a Simulator: BPF_PROG_TEST_RUN,
+// not a re-implementation of the rules' meaning). A probe that the change
+// would drop (or send elsewhere) where it passes now is a cut; a change
+// with cuts is refused, naming the rule that drops each probe and the
+// packet, unless --force (or `[guard] lockout-guard = false`).
+//
+// The probes, from what the host says of the interface (ip -j addr/link/
+// route) and of the caller (SSH_CONNECTION):
+//   - the caller's SSH session (when it comes in through this interface:
+//     the server address is one of its own, or the route to the client
+//     leaves by it): a segment of the session, and a new connection from
+//     the same client to the same port (to log in again);
+//   - ARP: a request for each IPv4 address of the interface, and a reply;
+//   - IPv6 neighbour discovery (when the interface has IPv6): a neighbour
+//     solicitation and advertisement, a router advertisement;
+//   - DHCP (an IPv4 address the kernel holds with a lifetime: leased) and
+//     DHCPv6 (a leased /128): a server's reply;
+//   - each `[guard] management` prefix: a new connection from its first
+//     address to the SSH port (the session's, else 22).
+// Pure but for host_facts() and lockout_cuts().
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bpf/system.h"
+#include "core/result.h"
+#include "rules/rule.h"
+#include "simulate/simulate.h"
+
+namespace xdpguard::simulate {
+
+struct SshSession {
+  rules::Prefix client, server;  // host prefixes
+  std::uint16_t client_port = 0, server_port = 0;
+};
+// SSH_CONNECTION: "CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT"; bad text
+// is an error naming it.
+[[nodiscard]] Result<SshSession> parse_ssh_connection(std::string_view text);
+
+struct HostFacts {
+  std::string iface;
+  std::array<std::uint8_t, 6> mac{};
+  struct Address {
+    rules::Prefix addr;      // the address (host prefix)
+    std::uint8_t prefixlen;  // of its subnet
+    bool leased = false;     // held with a lifetime (DHCP, or SLAAC for IPv6 /64s)
+  };
+  std::vector<Address> addrs;
+  std::optional<rules::Prefix> gateway4;  // the IPv4 default route's next hop by this interface
+  std::optional<SshSession> ssh;          // the caller's session, when through this interface
+  std::vector<rules::Prefix> management;
+};
+
+// What the system says of `iface` (in the current network namespace), and
+// the caller's SSH session when it comes in through it.
+[[nodiscard]] Result<HostFacts> host_facts(const Interface& iface,
+                                           const std::vector<rules::Prefix>& management);
+
+struct Probe {
+  std::string what;  // "ARP request for 198.18.0.1", "the SSH session 198.18.0.2:50122 -> 198.18.0.1:22"
+  std::vector<std::uint8_t> frame;
+};
+[[nodiscard]] std::vector<Probe> probes(const HostFacts& facts);
+
+struct Cut {
+  std::string what;  // the probe
+  std::string by;    // "rule id 3 (drop tcp dport 22)", "the default action (drop)", ...
+  std::string verdict;
+};
+// The probes `after` does not pass and `before` does (before absent: the
+// interface has no xdpguard now, and passes everything).
+[[nodiscard]] Result<std::vector<Cut>> lockout_cuts(Simulator& after, Simulator* before,
+                                                    const std::vector<Probe>& probes);
+// The refusal, one line: every cut, and what to do.
+[[nodiscard]] std::string refusal(const std::string& iface, const std::vector<Cut>& cuts);
+
+}  // namespace xdpguard::simulate

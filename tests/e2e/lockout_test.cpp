@@ -1,0 +1,180 @@
+// The lockout guard (simulate/lockout.h, README "Changing rules safely"): a
+// change that would cut the operator off (the SSH session of the caller,
+// ARP, IPv6 neighbour discovery, DHCP replies, management prefixes) is
+// refused, naming the rule and the packet, unless --force or the config
+// turns the guard off. What is accepted is then checked with real traffic:
+// the session's port really answers, ARP and ND really resolve.
+#include <fstream>
+
+#include "e2e/e2e_support.h"
+
+namespace xdpguard::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class LockoutTest : public LabTest {
+ protected:
+  void SetUp() override {
+    LabTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    conf_ = "/tmp/" + lab_->prefix() + "-lockout.toml";
+    ssh_ = "SSH_CONNECTION=" + lab_->client().ip4 + " 50122 " + lab_->server().ip4 + " 22";
+    // ND needs the link-local addresses settled (not tentative).
+    ASSERT_TRUE(wait_until(
+        [&] {
+          return lab_->exec(lab_->server(), {"ip", "-6", "addr", "show", "tentative"}).value_or("x").empty();
+        },
+        10s));
+  }
+  void TearDown() override {
+    LabTest::TearDown();
+    std::filesystem::remove(conf_);
+  }
+  // The server's interface section, and `extra` after it.
+  void write(const std::string& section, const std::string& extra = "") {
+    std::ofstream(conf_) << "[interfaces." << lab_->server().veth << "]\n" << section << "\n" << extra;
+  }
+  // xdpguard in the server's namespace, as the operator's ssh session runs it.
+  CliRun as_operator(std::vector<std::string> args) {
+    args.insert(args.begin(), {ssh_, XDPGUARD_BIN, "-n", lab_->server().netns});
+    return run_cli("env", args);
+  }
+  bool attached() {
+    auto st = xg_srv(*lab_, {"status", "--json"});
+    return !nlohmann::json::parse(st.out)["interfaces"].empty();
+  }
+  // Real resolution: the client forgets the server's MAC and reaches it
+  // again (ARP for IPv4, neighbour discovery for IPv6).
+  bool arp_resolves() {
+    (void)lab_->exec(lab_->client(), {"ip", "neigh", "flush", "dev", lab_->client().veth});
+    return lab_->exec(lab_->client(), {"ping", "-c", "1", "-W", "2", lab_->server().ip4}).has_value();
+  }
+  bool nd_resolves() {
+    (void)lab_->exec(lab_->client(), {"ip", "-6", "neigh", "flush", "dev", lab_->client().veth});
+    return lab_->exec(lab_->client(), {"ping", "-6", "-c", "1", "-W", "2", lab_->server().ip6}).has_value();
+  }
+  std::string conf_, ssh_;
+};
+
+TEST_F(LockoutTest, DefaultDropWithNoAllowRulesIsRefusedNamingArpNdAndTheSshSession) {
+  write("default = \"drop\"\nnon-ip = \"drop\"\nrules = []");
+  auto r = as_operator({"attach", lab_->server().veth, "--config", conf_});
+  ASSERT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.err.find("refused: it would cut the operator off " + lab_->server().veth), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("the default action would drop the SSH session " + lab_->client().ip4 + ":50122 -> " +
+                       lab_->server().ip4 + ":22"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("the non-IP/malformed action would drop ARP request for " + lab_->server().ip4),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("IPv6 neighbour solicitation for fd00::2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("IPv6 router advertisement"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  EXPECT_FALSE(attached());
+  EXPECT_TRUE(arp_resolves());
+
+  // --attach --default drop without a file: the same.
+  auto d = as_operator({"attach", lab_->server().veth, "--default", "drop"});
+  EXPECT_EQ(d.code, 1);
+  EXPECT_NE(d.err.find("the default action would drop the SSH session"), std::string::npos) << d.err;
+  EXPECT_FALSE(attached());
+}
+
+TEST_F(LockoutTest, WithAllowRulesForThemItIsAcceptedAndTheyReallyPass) {
+  write("default = \"drop\"\nrules = [\"pass tcp dport 22 saddr " + lab_->client().ip4 +
+        "\", \"pass icmpv6\", \"pass icmp\"]");
+  auto r = as_operator({"attach", lab_->server().veth, "--config", conf_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EchoServer ssh(*lab_, 22);
+  EXPECT_EQ(tcp_echo(*lab_, 22, 1000), 1000u) << "the session's port does not answer";
+  EXPECT_TRUE(arp_resolves());
+  EXPECT_TRUE(nd_resolves());
+  EXPECT_EQ(udp_delivered(*lab_, 7001, 10, false, 9, 300ms), 0) << "the default drop is not in force";
+
+  // Changes that would cut the session, each refused and naming its rule.
+  auto add = as_operator(
+      {"rule", "add", lab_->server().veth, "drop tcp saddr " + lab_->client().ip4, "--before", "1"});
+  EXPECT_EQ(add.code, 1);
+  EXPECT_NE(
+      add.err.find("the new rule (drop tcp saddr " + lab_->client().ip4 + ") would drop the SSH session"),
+      std::string::npos)
+      << add.err;
+  auto del = as_operator({"rule", "del", lab_->server().veth, "1"});
+  EXPECT_EQ(del.code, 1);
+  EXPECT_NE(del.err.find("the default action would drop the SSH session"), std::string::npos) << del.err;
+  // A pass rule, and a drop rule that spares them, go in.
+  EXPECT_EQ(as_operator({"rule", "add", lab_->server().veth, "drop udp dport 7002"}).code, 0);
+  EXPECT_EQ(as_operator({"rule", "add", lab_->server().veth, "pass udp dport 7003"}).code, 0);
+  EXPECT_EQ(tcp_echo(*lab_, 22, 1000), 1000u);
+
+  // A set that a drop rule uses, loaded with the session's client in it.
+  const std::string set_file = "/tmp/" + lab_->prefix() + "-lockout.set";
+  std::ofstream(set_file) << "198.19.0.0/24\n";
+  ASSERT_EQ(as_operator({"set", "load", lab_->server().veth, "bad", set_file}).code, 0);
+  ASSERT_EQ(as_operator({"rule", "add", lab_->server().veth, "drop saddr @bad", "--before", "1"}).code, 0);
+  std::ofstream(set_file) << lab_->client().ip4 << "\n";
+  auto set = as_operator({"set", "load", lab_->server().veth, "bad", set_file});
+  std::filesystem::remove(set_file);
+  EXPECT_EQ(set.code, 1);
+  EXPECT_NE(set.err.find("(drop saddr @bad) would drop the SSH session"), std::string::npos) << set.err;
+  EXPECT_EQ(tcp_echo(*lab_, 22, 1000), 1000u) << "the refused set went in";
+}
+
+TEST_F(LockoutTest, ForceOrTheConfigTurnsItOff) {
+  write("default = \"drop\"\nrules = []");
+  auto forced = as_operator({"attach", lab_->server().veth, "--config", conf_, "--force"});
+  ASSERT_EQ(forced.code, 0) << forced.err;
+  EXPECT_FALSE(nd_resolves()) << "the forced default drop is not in force";
+  ASSERT_EQ(xg_srv(*lab_, {"detach", lab_->server().veth}).code, 0);
+  write("default = \"drop\"\nrules = []", "[guard]\nlockout-guard = false\n");
+  auto off = as_operator({"attach", lab_->server().veth, "--config", conf_});
+  EXPECT_EQ(off.code, 0) << off.err;
+}
+
+// What the interface drops now is not the change's doing: a change that
+// cuts nothing more goes in.
+TEST_F(LockoutTest, OnlyWhatTheChangeWouldCutCounts) {
+  ASSERT_EQ(xg_srv(*lab_, {"attach", lab_->server().veth}).code, 0);
+  ASSERT_EQ(xg_srv(*lab_, {"rule", "add", lab_->server().veth, "drop ip6", "--force"}).code, 0);
+  auto r = as_operator({"rule", "add", lab_->server().veth, "drop udp dport 7002"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto again = as_operator({"rule", "add", lab_->server().veth, "drop ip6 saddr fe80::/10"});
+  EXPECT_EQ(again.code, 0) << again.err;
+}
+
+TEST_F(LockoutTest, ManagementPrefixesAndDhcpRepliesStayReachable) {
+  // A leased address (a lifetime, as a DHCP client sets it).
+  ASSERT_TRUE(lab_->exec(lab_->server(), {"ip", "addr", "add", "198.18.5.2/24", "dev", lab_->server().veth,
+                                          "valid_lft", "600", "preferred_lft", "600"}));
+  write("rules = [\"drop tcp saddr 198.19.0.0/16\", \"drop udp sport 67\"]",
+        "[guard]\nmanagement = [\"198.19.7.0/24\"]\n");
+  auto r = xdpguard_cli({"-n", lab_->server().netns, "apply", "--config", conf_});
+  ASSERT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("rule id 1 (drop tcp saddr 198.19.0.0/16) would drop management 198.19.7.0/24: a "
+                       "connection from 198.19.7.1 to " +
+                       lab_->server().ip4 + ":22"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("(drop udp sport 67) would drop DHCP reply"), std::string::npos) << r.err;
+  EXPECT_FALSE(attached());
+  write(
+      "rules = [\"pass tcp saddr 198.19.7.0/24 dport 22\", \"pass udp sport 67 dport 68\", \"drop tcp saddr "
+      "198.19.0.0/16\", \"drop udp sport 67\"]",
+      "[guard]\nmanagement = [\"198.19.7.0/24\"]\n");
+  auto ok = xdpguard_cli({"-n", lab_->server().netns, "apply", "--config", conf_});
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  // apply to an attached interface is checked too, and --check says so.
+  write("non-ip = \"drop\"\nrules = []");
+  auto check = xdpguard_cli({"-n", lab_->server().netns, "apply", "--config", conf_, "--check"});
+  EXPECT_EQ(check.code, 1);
+  EXPECT_NE(check.err.find("the non-IP/malformed action would drop ARP request"), std::string::npos)
+      << check.err;
+  EXPECT_TRUE(arp_resolves());
+}
+
+}  // namespace
+}  // namespace xdpguard::test
