@@ -15,7 +15,7 @@ _xdpguard_ifaces() {
 _xdpguard() {
   local cur prev words cword
   _init_completion || return
-  local commands="attach apply run upgrade detach status gc stats demo rule set gen blocked synproxy events capture metrics top talkers flood simulate"
+  local commands="attach apply run upgrade detach status gc stats demo rule set gen blocked synproxy events capture metrics top talkers flood simulate confirm"
   local -A subs=(
     [rule]="add del list plan"
     [set]="load list del"
@@ -23,10 +23,13 @@ _xdpguard() {
     [synproxy]="enable disable status"
   )
   local -A opts=(
-    [attach]="--mode --config --default --limit-buckets --block-entries"
-    [apply]="--config --check --diff --prune"
+    [attach]="--mode --config --default --limit-buckets --block-entries --confirm --force"
+    [apply]="--config --check --diff --prune --confirm --force"
     [run]="--config --metrics --events --events-max-bytes --detach-on-exit"
     [simulate]="--config --iface --iface-section --pcap -w --dropped --json --quiet"
+    [confirm]="--status --json"
+    [rule]="--before --confirm --force --json --dump"
+    [set]="--confirm --force --json"
     [upgrade]="--check --force --json"
     [status]="--json --all"
     [gc]="--json"

@@ -12,6 +12,7 @@
 #include "bpf/system.h"
 #include "cli/commands.h"
 #include "confirm/confirm.h"
+#include "core/fault.h"
 #include "guard/guard.h"
 #include "simulate/lockout.h"
 
@@ -34,6 +35,7 @@ CLI::Option* add_force_option(CLI::App* app, bool& force) {
 Result<void> check_lockout(const std::string& name, bool force, const std::vector<rules::Prefix>& management,
                            const std::function<Result<simulate::Simulator>(const Interface&)>& after) {
   if (force) return {};
+  const FaultPointsOff quiet;  // the copy's steps are not the change's
   auto iface = XG_TRY(find_interface(name));
   const auto probes = simulate::probes(XG_TRY(simulate::host_facts(iface, management)));
   if (probes.empty()) return {};

@@ -226,7 +226,7 @@ TEST_F(ApplyTest, SettingsOutsideTheRulesAndPrune) {
   // The non-IP action changes in place, and the dummy goes.
   std::string text = state(false, "", false);
   text.insert(text.find("rules ="), "non-ip = \"drop\"\n");
-  auto r = apply(text, {"--prune"});
+  auto r = apply(text, {"--prune", "--force"});  // non-IP drop: past the lockout guard
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find(dummy_ + ": detached (not in the file, --prune)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("non-ip drop"), std::string::npos) << r.out;

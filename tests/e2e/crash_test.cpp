@@ -236,7 +236,7 @@ TEST_F(CrashTest, AttachKilledAtEveryStepLeavesNothingOrTheWholePipeline) {
   files_.push_back(conf);
   for (const char* step : {"rules-loaded", "apply-staged", "rules-installed", "attach-ready", "attach-pinned",
                            "attach-attached"}) {
-    killed_at(step, {"attach", veth(), "--config", conf});
+    killed_at(step, {"attach", veth(), "--config", conf, "--force"});  // default drop
     const bool program = ip_link(*lab_).find("prog/xdp") != std::string::npos;
     const int passed = udp_delivered(*lab_, 7005, 5);       // the rule passes it (with its set)
     const int dropped = 5 - udp_delivered(*lab_, 7008, 5);  // the default drops it
@@ -277,7 +277,7 @@ TEST_F(CrashTest, AttachKilledAtEveryStepLeavesNothingOrTheWholePipeline) {
     // The next attach (after a detach where there is something to detach)
     // takes whatever was left.
     (void)xg({"detach", veth()});
-    auto again = xg({"attach", veth(), "--config", conf});
+    auto again = xg({"attach", veth(), "--config", conf, "--force"});
     ASSERT_EQ(again.code, 0) << step << ": " << again.err;
     EXPECT_EQ(udp_delivered(*lab_, 7005, 5), 5) << step;
     EXPECT_EQ(udp_delivered(*lab_, 7008, 5), 0) << step;
@@ -289,7 +289,7 @@ TEST_F(CrashTest, AttachKilledAtEveryStepLeavesNothingOrTheWholePipeline) {
 // by the next attach, or by status when no command holds the lock.
 TEST_F(CrashTest, WhatAnAttachKilledBeforeGoingLiveLeftIsRemoved) {
   ASSERT_EQ(xg({"detach", veth()}).code, 0);
-  killed_at("attach-ready", {"attach", veth(), "--default", "drop"});
+  killed_at("attach-ready", {"attach", veth(), "--default", "drop", "--force"});
   struct stat ns{};
   ASSERT_EQ(::stat(("/run/netns/" + lab_->server().netns).c_str(), &ns), 0);
   const std::string dir = "/sys/fs/bpf/xdpguard/ns" + std::to_string(ns.st_ino);
@@ -304,9 +304,9 @@ TEST_F(CrashTest, WhatAnAttachKilledBeforeGoingLiveLeftIsRemoved) {
   EXPECT_EQ(udp_delivered(*lab_, 7004, 5), 5) << "nothing attached: traffic as before";
   ASSERT_EQ(xg({"status"}).code, 0);
   EXPECT_FALSE(staging()) << "status left it";
-  killed_at("rules-loaded", {"attach", veth(), "--default", "drop"});
+  killed_at("rules-loaded", {"attach", veth(), "--default", "drop", "--force"});
   EXPECT_TRUE(staging());
-  EXPECT_EQ(xg({"attach", veth(), "--default", "drop"}).code, 0);
+  EXPECT_EQ(xg({"attach", veth(), "--default", "drop", "--force"}).code, 0);
   EXPECT_FALSE(staging()) << "attach left it";
   EXPECT_EQ(udp_delivered(*lab_, 7004, 5), 0);
 }

@@ -178,7 +178,7 @@ TEST_F(LifecycleTest, AUserHoldingTheOldLockDirectoryDoesNotStopAttach) {
   ASSERT_EQ(::chown(old_lock.c_str(), 65534, 65534), 0);
   cleanup_.push_back(old_lock);
   auto holder = hold(old_lock, kNobody);
-  auto r = xg({"--wait", "5", "attach", srv().veth, "--default", "drop"});
+  auto r = xg({"--wait", "5", "attach", srv().veth, "--default", "drop", "--force"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(udp_delivered(*lab_, 7302, 5), 0) << "attached and enforcing";
   holder.stop();

@@ -51,7 +51,8 @@ class SynproxyE2e : public ::testing::Test {
     lab_.emplace(std::move(*l));
     ASSERT_EQ(srv({"attach", lab_->server().veth, "--mode", "native"}).code, 0);
     // The client keeps what is addressed to it (and ARP/ND), nothing else.
-    ASSERT_EQ(cli({"attach", lab_->client().veth, "--mode", "native", "--default", "drop"}).code, 0);
+    ASSERT_EQ(cli({"attach", lab_->client().veth, "--mode", "native", "--default", "drop", "--force"}).code,
+              0);
     for (const auto& r :
          {"pass daddr " + lab_->client().ip4, "pass daddr " + lab_->client().ip6, std::string("pass icmpv6")})
       ASSERT_EQ(cli({"rule", "add", lab_->client().veth, r}).code, 0) << r;

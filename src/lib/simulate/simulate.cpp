@@ -14,6 +14,7 @@
 #include "apply/apply.h"
 #include "bpf/abi.h"
 #include "bpf/map.h"
+#include "rules/printer.h"
 
 namespace xdpguard::simulate {
 namespace {
@@ -108,14 +109,26 @@ Result<Simulator> Simulator::from_interface(const Interface& iface, const Edit& 
   // the one the edit adds).
   std::vector<std::string> texts;
   std::vector<std::uint32_t> ids;
+  std::vector<std::string> shown;  // the texts as the interface has them
   texts.reserve(cur.rules.size() + 1);
   for (const auto& r : cur.rules) {
     if (edit.del && r.id == *edit.del) continue;
     if (edit.add && edit.add_before && r.id == *edit.add_before) {
       texts.push_back(*edit.add);
+      shown.push_back(*edit.add);
       ids.push_back(0);
     }
-    texts.push_back(r.text);
+    // A `redirect dev` whose interface is gone drops on the interface
+    // (cls::CompiledRule::target_missing): the copy drops too.
+    if (r.rule.action == rules::Action::RedirectDev && !find_interface(r.rule.redirect_dev)) {
+      rules::Rule d = r.rule;
+      d.action = rules::Action::Drop;
+      d.redirect_dev.clear();
+      texts.push_back(rules::to_string(d));
+    } else {
+      texts.push_back(r.text);
+    }
+    shown.push_back(r.text);
     ids.push_back(r.id);
   }
   if (edit.del && texts.size() == cur.rules.size()) return fail(ENOENT, "no rule with id {}", *edit.del);
@@ -123,6 +136,7 @@ Result<Simulator> Simulator::from_interface(const Interface& iface, const Edit& 
     return fail(ENOENT, "no rule with id {} to insert before", *edit.add_before);
   if (edit.add && !edit.add_before) {
     texts.push_back(*edit.add);
+    shown.push_back(*edit.add);
     ids.push_back(0);
   }
   XG_CHECK_CTX(s.guard_->replace_rules(texts), "compile " + iface.name + "'s rules");
@@ -131,9 +145,10 @@ Result<Simulator> Simulator::from_interface(const Interface& iface, const Edit& 
   XG_CHECK(s.ready());
   // The ids the interface shows (a copied rule set numbers its rules anew).
   for (std::size_t i = 0; i < s.rules_.size() && i < ids.size(); ++i) {
-    const std::uint32_t shown = ids[i] ? ids[i] : kNewRule;
-    s.id_of_[s.rules_[i].id] = shown;
-    s.rules_[i].id = shown;
+    const std::uint32_t id = ids[i] ? ids[i] : kNewRule;
+    s.id_of_[s.rules_[i].id] = id;
+    s.rules_[i].id = id;
+    if (ids[i]) s.rules_[i].text = shown[i];
   }
   return s;
 }
