@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <future>
 #include <cstdio>
 #include <memory>
 
@@ -127,20 +128,38 @@ struct ApplyArgs {
 Result<void> cmd_apply(const ApplyArgs& a) {
   auto conf = XG_TRY(config::load_config(a.config));
   // The lockout guard, per interface of the file that exists (apply names
-  // the others itself): the file's state against what it enforces now.
-  if (conf.lockout_guard && !a.diff)
+  // the others itself): the file's state against what it enforces now. It
+  // compiles the rule set a second time, in a pipeline of its own: in a
+  // thread, while apply prepares, and its verdict comes before any swap.
+  std::vector<std::future<Result<Lockout>>> checks;
+  if (conf.lockout_guard && !a.diff && !a.force)
     for (const auto& s : conf.interfaces) {
       if (!a.ifaces.empty() && std::find(a.ifaces.begin(), a.ifaces.end(), s.name) == a.ifaces.end())
         continue;
       if (!find_interface(s.name)) continue;
-      XG_CHECK(check_lockout(s.name, a.force, conf.management,
-                             [&](const Interface&) { return simulate::Simulator::from_config(conf, s); }));
+      checks.push_back(std::async(std::launch::async, [&conf, &s] {
+        return lockout_after(s.name, false, conf.management,
+                             [&](const Interface&) { return simulate::Simulator::from_config(conf, s); });
+      }));
     }
+  // Before any swap, holding the interfaces' locks (apply's prepare took
+  // them): the cuts against what each interface enforces now.
+  auto checked = [&checks]() -> Result<void> {
+    Result<void> first;
+    for (auto& c : checks) {
+      auto l = c.get();  // every thread joined, the first failure kept
+      Result<void> r = l ? lockout_verdict(*l, true) : Result<void>(tl::unexpected(std::move(l.error())));
+      if (!r && first) first = std::move(r);
+    }
+    checks.clear();
+    return first;
+  };
   apply::Options o;
   o.only = a.ifaces;
   o.check = a.check;
   o.dry_run = a.diff;
   o.prune = a.prune;
+  o.before_swap = checked;
   apply::Report report;
   auto run = [&]() -> Result<void> {
     report = XG_TRY(apply::apply_config(conf, o));
@@ -158,6 +177,7 @@ Result<void> cmd_apply(const ApplyArgs& a) {
   } else {
     XG_CHECK(run());
   }
+  XG_CHECK(checked());  // when apply stopped before its swaps (nothing to change)
   for (const auto& w : report.warnings) std::fprintf(stderr, "xdpguard: warning: %s\n", w.c_str());
   for (const auto& d : report.diffs)
     std::fputs((a.diff ? apply::format_diff(d) : apply::summary_line(d) + "\n").c_str(), stdout);

@@ -244,6 +244,7 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
       targets[i].guard->abort(*targets[i].pending);
       targets[i].pending.reset();
     }
+  if (opts.before_swap) XG_CHECK(opts.before_swap());
   if (opts.check) {
     // The interfaces not attached: the same, in a pipeline of this process
     // (loaded, verified, attached nowhere).

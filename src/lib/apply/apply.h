@@ -26,6 +26,7 @@
 // (detach and attach again).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ struct Options {
   bool check = false;             // compile, stage and verify; change nothing
   bool dry_run = false;           // --diff: compute the changes; change nothing
   bool prune = false;             // detach attached interfaces the file has not
+  // Called once every attached interface is prepared (and with --check),
+  // before anything goes live: a failure aborts the apply, changing nothing.
+  // The CLI's lockout guard, run meanwhile in a thread of its own.
+  std::function<Result<void>()> before_swap;
 };
 
 struct Report {

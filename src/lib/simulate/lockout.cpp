@@ -353,20 +353,23 @@ Result<HostFacts> host_facts(const Interface& iface, const std::vector<rules::Pr
   return h;
 }
 
-Result<std::vector<Cut>> lockout_cuts(Simulator& after, Simulator* before, const std::vector<Probe>& probes) {
+namespace {
+Frame frame_of(const Probe& p) {
+  Frame f;
+  f.data = p.frame;
+  f.wire_len = static_cast<std::uint32_t>(p.frame.size());
+  return f;
+}
+}  // namespace
+
+Result<std::vector<Cut>> lockout_cuts(Simulator& after, const std::vector<Probe>& probes) {
   std::vector<Cut> cuts;
-  for (const auto& p : probes) {
-    Frame f;
-    f.data = p.frame;
-    f.wire_len = static_cast<std::uint32_t>(p.frame.size());
-    const auto v = XG_TRY(after.run(f));
+  for (std::size_t i = 0; i < probes.size(); ++i) {
+    const auto v = XG_TRY(after.run(frame_of(probes[i])));
     if (!v.simulated || v.action == XDP_PASS) continue;
-    if (before) {
-      const auto was = XG_TRY(before->run(f));
-      if (was.simulated && was.action != XDP_PASS) continue;  // cut already: not this change's doing
-    }
     Cut c;
-    c.what = p.what;
+    c.what = probes[i].what;
+    c.probe = i;
     c.verdict = std::string(action_name(v.action));
     if (!v.rule) {
       c.by = "the non-IP/malformed action";
@@ -382,6 +385,18 @@ Result<std::vector<Cut>> lockout_cuts(Simulator& after, Simulator* before, const
     cuts.push_back(std::move(c));
   }
   return cuts;
+}
+
+Result<std::vector<Cut>> passed_now(Simulator& before, std::vector<Cut> cuts,
+                                    const std::vector<Probe>& probes) {
+  std::vector<Cut> out;
+  for (auto& c : cuts) {
+    if (c.probe >= probes.size()) return fail(EINVAL, "probe {} of {}", c.probe, probes.size());
+    const auto v = XG_TRY(before.run(frame_of(probes[c.probe])));
+    if (v.simulated && v.action != XDP_PASS) continue;  // cut already: not the change's doing
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 std::string refusal(const std::string& iface, const std::vector<Cut>& cuts) {

@@ -72,13 +72,17 @@ struct Probe {
 
 struct Cut {
   std::string what;  // the probe
-  std::string by;    // "rule id 3 (drop tcp dport 22)", "the default action (drop)", ...
+  std::string by;    // "rule id 3 (drop tcp dport 22)", "the default action", ...
   std::string verdict;
+  std::size_t probe = 0;  // its index in the probes
 };
-// The probes `after` does not pass and `before` does (before absent: the
-// interface has no xdpguard now, and passes everything).
-[[nodiscard]] Result<std::vector<Cut>> lockout_cuts(Simulator& after, Simulator* before,
-                                                    const std::vector<Probe>& probes);
+// The probes `after` does not pass (what the interface would do with them
+// after the change).
+[[nodiscard]] Result<std::vector<Cut>> lockout_cuts(Simulator& after, const std::vector<Probe>& probes);
+// Of those, the ones `before` (what the interface does now) passes: the
+// ones the change would cut.
+[[nodiscard]] Result<std::vector<Cut>> passed_now(Simulator& before, std::vector<Cut> cuts,
+                                                  const std::vector<Probe>& probes);
 // The refusal, one line: every cut, and what to do.
 [[nodiscard]] std::string refusal(const std::string& iface, const std::vector<Cut>& cuts);
 

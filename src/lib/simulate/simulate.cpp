@@ -92,10 +92,11 @@ Result<Simulator> Simulator::from_config(const config::Config& conf, const confi
 
 Result<Simulator> Simulator::from_interface(const Interface& iface) { return from_interface(iface, Edit{}); }
 
-Result<Simulator> Simulator::from_interface(const Interface& iface, const Edit& edit) {
+Result<Simulator> Simulator::from_interface(const Interface& iface, const Edit& edit, bool lock_held) {
   auto live = XG_TRY(Guard::open(iface));
   // Under its lock: the rules and the sets they name are read together.
-  auto lk = XG_TRY(live.lock());
+  InterfaceLock lk;
+  if (!lock_held) lk = XG_TRY(live.lock());
   const auto cur = XG_TRY(live.current_state());
   GuardConfig cfg;
   cfg.default_action = cur.default_action;

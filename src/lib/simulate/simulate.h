@@ -73,7 +73,10 @@ class Simulator {
     std::optional<std::uint32_t> del;         // a rule id
     std::optional<std::pair<std::string, std::vector<rules::Prefix>>> set;  // a set's new members
   };
-  [[nodiscard]] static Result<Simulator> from_interface(const Interface& iface, const Edit& edit);
+  // `lock_held`: this process holds the interface's lock already (apply,
+  // between its prepare and its swap); it is not taken again.
+  [[nodiscard]] static Result<Simulator> from_interface(const Interface& iface, const Edit& edit,
+                                                        bool lock_held = false);
 
   // Runs one frame (once: counters, buckets and blocks carry over to the
   // next frame, as on an interface).
