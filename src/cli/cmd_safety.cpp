@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 #include <memory>
+#include <ranges>
 
 #include <nlohmann/json.hpp>
 
@@ -83,7 +84,7 @@ Result<void> with_confirm(const std::string& window, const std::vector<std::stri
   const auto w = XG_TRY_CTX(confirm::parse_window(window), "--confirm");
   std::vector<confirm::Armed> armed;
   auto disarm_all = [&armed] {
-    for (auto it = armed.rbegin(); it != armed.rend(); ++it) confirm::disarm(*it);
+    for (const auto& a : armed | std::views::reverse) confirm::disarm(a);
   };
   for (const auto& name : ifaces) {
     auto iface = find_interface(name);

@@ -191,8 +191,8 @@ std::uint32_t meta_id_of(const Locked& l) { return l.guard ? l.guard->attachment
 // since, or one that is over, is not).
 // A record of a change that attached xdpguard is pending for any
 // attachment: its rollback detaches.
-bool pending_for(const std::optional<Record>& r, const Interface& iface, const Locked& l) {
-  return r && r->iface == iface.name && r->outcome.empty() && (!r->attached || r->meta_id == meta_id_of(l));
+bool pending_for(const Record& r, const Interface& iface, const Locked& l) {
+  return r.iface == iface.name && r.outcome.empty() && (!r.attached || r.meta_id == meta_id_of(l));
 }
 
 }  // namespace
@@ -207,7 +207,7 @@ Result<Armed> arm(const Interface& iface, std::chrono::seconds window, const std
     auto l = XG_TRY(lock_interface(iface, a.netns_id));
     auto prev = XG_TRY(read_record(dir.get(), name));
     a.previous = prev;
-    if (pending_for(prev, iface, l)) {
+    if (prev && pending_for(*prev, iface, l)) {
       a.extended = true;
       a.record = *prev;
     } else {
@@ -270,7 +270,7 @@ Result<Record> confirm(const Interface& iface) {
   if (!r->outcome.empty())
     return fail(ENOENT, "no change is pending: the last one was {} at {}", r->outcome,
                 clock_text(r->outcome_unix));
-  if (!pending_for(r, iface, l)) {
+  if (!pending_for(*r, iface, l)) {
     (void)::unlinkat(dir.get(), name.c_str(), 0);
     remove_pins(netns, iface.ifindex);
     return fail(ENOENT, "no change is pending: xdpguard was detached or attached again since it was made");
@@ -292,17 +292,16 @@ Result<std::vector<Status>> status() {
   for (const auto& e : fs::directory_iterator(kRuntimeDir)) {
     const auto fname = e.path().filename().string();
     if (fname.rfind(prefix, 0) != 0 || e.path().extension() != ".confirm") continue;
-    auto r = read_record(dir.get(), fname);
-    if (!r) return tl::unexpected(std::move(r.error()));
-    if (!*r) continue;
+    std::optional<Record> rec = XG_TRY(read_record(dir.get(), fname));
+    if (!rec) continue;
     // A record of an interface that is gone (or whose index another one
     // has now): nothing to show or do.
-    if (auto now = find_interface((*r)->ifindex); !now || now->name != (*r)->iface) {
+    if (auto now = find_interface(rec->ifindex); !now || now->name != rec->iface) {
       (void)::unlinkat(dir.get(), fname.c_str(), 0);
       continue;
     }
     Status s;
-    s.record = std::move(**r);
+    s.record = std::move(*rec);
     s.pending = s.record.outcome.empty();
     if (s.pending) {
       const auto now = boot_ms();
