@@ -49,7 +49,7 @@ Result<std::vector<std::string>> to_nft(const Rule& r, const NftOptions& opts) {
     static constexpr const char* kTpids[] = {"8021q", "8021ad"};
     vlans.clear();
     if (r.vlan->none) {
-      vlans.push_back("ether type != { 8021q, 8021ad } ");
+      vlans.emplace_back("ether type != { 8021q, 8021ad } ");
     } else {
       for (const char* outer : kTpids) {
         if (!r.vlan->inner) {
