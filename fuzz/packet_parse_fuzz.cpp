@@ -53,6 +53,16 @@ void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) 
   check(p.family == 0 || p.family == 4 || p.family == 6);
   check(p.frag <= XDPGUARD_FRAG_L4_CUT);
   const bool complete = r.outcome == XDPGUARD_PARSE_IPV4 || r.outcome == XDPGUARD_PARSE_IPV6;
+  // The tags the rules' `vlan` sees: each parsed tag's VID, marked present,
+  // read from the frame where the tag is; nothing past the last.
+  for (unsigned i = 0; i < XDPGUARD_MAX_VLAN; ++i) {
+    if (i >= p.nvlan) {
+      check(p.vlan[i] == 0);
+      continue;
+    }
+    check(14 + 4u * i + 4 <= size);
+    check(p.vlan[i] == ((be16(f + 14 + 4u * i) & XDPGUARD_VLAN_VID) | XDPGUARD_VLAN_TAGGED));
+  }
 
   if (p.frag != XDPGUARD_FRAG_NONE) {
     // no L4 fields: a non-first fragment has none, a cut header gave none

@@ -105,6 +105,15 @@ Bytes frame(const PacketFields& p) {
     case rules::kProtoIcmpv6: h[0] = 128; break;  // echo request
     default: break;                               // 8 payload bytes
   }
+  // VLAN tags after the MAC addresses: one 802.1Q tag, or an 802.1ad S-tag
+  // over an 802.1Q C-tag (QinQ).
+  for (unsigned i = p.nvlan; i-- > 0;) {
+    const std::uint16_t tpid = i == 0 && p.nvlan == 2 ? 0x88a8 : 0x8100;
+    std::uint8_t tag[4];
+    put16(tag, tpid);
+    put16(tag + 2, static_cast<std::uint16_t>(p.vlan.at(i) & 0x0fff));
+    f.insert(f.begin() + 12, tag, tag + 4);
+  }
   return f;
 }
 

@@ -28,7 +28,8 @@ rules::PacketFields packet(std::uint8_t proto, std::string_view src, std::string
 // The Ethernet frame carrying p: IPv4 (no options) or IPv6 (no extension
 // headers), then a TCP (no options), UDP or ICMP/ICMPv6 echo header, or 8
 // payload bytes for another protocol; padded to 60 bytes. Checksums are
-// left zero (nothing on the XDP path checks them).
+// left zero (nothing on the XDP path checks them). p.nvlan tags follow the
+// MAC addresses: one 802.1Q tag, or an 802.1ad tag over an 802.1Q one.
 Bytes frame(const rules::PacketFields& p);
 
 // An IPv6 frame of frame() with `n` Destination Options headers (8 bytes,

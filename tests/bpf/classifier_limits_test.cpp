@@ -489,10 +489,10 @@ TEST_F(ClassifierLimits, RefusedRuleSetsLeaveThePreviousOneInForce) {
   ASSERT_TRUE(guard_->set_default_action(XDP_DROP));
 
   std::vector<Bytes> frames;
-  for (int i = 0; i < 200; ++i)
-    frames.push_back(
-        frame_for(g.packet_for(rs[static_cast<std::size_t>(g.pick(static_cast<int>(rs.size())))]), g,
-                  static_cast<std::uint32_t>(i), true));
+  for (int i = 0; i < 200; ++i) {
+    auto p = g.packet_for(rs[static_cast<std::size_t>(g.pick(static_cast<int>(rs.size())))]);
+    frames.push_back(frame_for(p, g, static_cast<std::uint32_t>(i), true));
+  }
   std::vector<Outcome> before;
   for (const auto& f : frames) before.push_back(run(f));
   auto listed = guard_->rules();

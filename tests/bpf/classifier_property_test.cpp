@@ -6,7 +6,8 @@
 // both with named sets loaded through Guard::load_set and referenced as
 // `saddr @s` / `daddr @s`, a random default action and some `redirect dev`
 // rules. Frames carry VLAN tags (two at times), IPv4 options, IPv6
-// extension headers, first and non-first fragments.
+// extension headers, first and non-first fragments; the VLAN tests give
+// rules `vlan` matches too.
 //
 // Per frame, the verdict AND the rule that gave it must be the reference's:
 // the classifier writes the rule id into the per-CPU entry (xdpguard_percpu
@@ -38,8 +39,11 @@ namespace {
 using rules::Action;
 
 std::string describe(const rules::PacketFields& p) {
-  return fmt::format("IPv{} proto {} {} -> {} sport {} dport {} flags 0x{:02x}{}", p.family, p.proto,
-                     ntop(p.family, p.saddr), ntop(p.family, p.daddr), p.sport, p.dport, p.tcp_flags,
+  std::string tags = p.nvlan == 0   ? "untagged"
+                     : p.nvlan == 1 ? fmt::format("vlan {}", p.vlan[0])
+                                    : fmt::format("vlan {} inner {}", p.vlan[0], p.vlan[1]);
+  return fmt::format("{}, IPv{} proto {} {} -> {} sport {} dport {} flags 0x{:02x}{}", tags, p.family,
+                     p.proto, ntop(p.family, p.saddr), ntop(p.family, p.daddr), p.sport, p.dport, p.tcp_flags,
                      p.frag ? " (non-first fragment)" : "");
 }
 
@@ -55,7 +59,8 @@ class ClassifierProperty : public ClassifierFixture {
   }
 
   struct Totals {
-    std::size_t frames = 0, matched = 0, dropped = 0, frags = 0, sets_hit = 0, refused = 0;
+    std::size_t frames = 0, matched = 0, dropped = 0, frags = 0, sets_hit = 0, refused = 0, vlan_hit = 0,
+                qinq = 0;
   };
 
   // Installs `rs` and runs `nframes` frames, checking verdict, rule id and
@@ -139,6 +144,8 @@ class ClassifierProperty : public ClassifierFixture {
       tot.frags += p.frag;
       tot.sets_hit += want && ((rs[*want].saddr && !rs[*want].saddr->prefix) ||
                                (rs[*want].daddr && !rs[*want].daddr->prefix));
+      tot.vlan_hit += want && rs[*want].vlan.has_value();
+      tot.qinq += p.nvlan == 2;
     }
     const auto after = counters();
     ASSERT_EQ(after.size(), before.size());
@@ -259,6 +266,64 @@ TEST_F(ClassifierProperty, BigRuleSetsWithSets) {
   std::printf("big rule sets with sets: %zu frames, %zu matched a rule (%zu through a set)\n", tot.frames,
               tot.matched, tot.sets_hit);
   EXPECT_GT(tot.sets_hit, 0u);
+}
+
+// VLAN matches: half of the rules say `vlan none`, `vlan N` or `vlan N
+// inner M` (IDs from a small pool, so that rules and frames meet), frames
+// carry 0, 1 or 2 tags (802.1Q, 802.1ad, and an S-tag or a second C-tag
+// over a C-tag), aimed at a rule's tags most of the time. Small rule sets
+// (chains: one compare per rule) and big ones with VLAN matches added to a
+// third of the rules (tables: the residual check per candidate).
+TEST_F(ClassifierProperty, VlanRuleSets) {
+  Totals tot;
+  for (unsigned set = 0; set < 120; ++set) {
+    RuleGen g(7700 + set);
+    g.use_vlans(50);
+    auto rs = g.rules(1 + g.pick(120));
+    check_rule_set(g, std::move(rs), 120, fmt::format("vlan set {} (seed {})", set, 7700 + set), tot);
+    if (HasFatalFailure()) return;
+  }
+  std::printf(
+      "vlan rule sets: %zu frames (%zu with two tags), %zu matched a rule (%zu a rule with a vlan match), "
+      "%zu dropped\n",
+      tot.frames, tot.qinq, tot.matched, tot.vlan_hit, tot.dropped);
+  EXPECT_GT(tot.vlan_hit, tot.frames / 16) << "vlan rules decided too few frames to mean anything";
+  EXPECT_GT(tot.qinq, tot.frames / 10);
+  EXPECT_GT(tot.dropped, tot.frames / 10);
+}
+
+TEST_F(ClassifierProperty, BigVlanRuleSets) {
+  Totals tot;
+  const int sizes[] = {1000, 2500, 600};
+  std::size_t tabled_vlan = 0;
+  for (unsigned k = 0; k < std::size(sizes); ++k) {
+    const unsigned seed = 8300 + k;
+    RuleGen g(seed);
+    g.use_vlans(30);
+    auto rs = g.big_rules(sizes[k], 24 + g.pick(40));
+    static const std::uint16_t ids[] = {0, 1, 5, 100, 4094, 4095};
+    for (auto& r : rs) {
+      if (!g.coin(30)) continue;
+      rules::VlanMatch v;
+      const int kind = g.pick(10);
+      v.none = kind < 2;
+      if (!v.none) v.id = ids[g.pick(6)];
+      if (kind >= 7) v.inner = ids[g.pick(6)];
+      r.vlan = v;
+    }
+    check_rule_set(g, rs, 700, fmt::format("big vlan set {} ({} rules, seed {})", k, sizes[k], seed), tot);
+    if (HasFatalFailure()) return;
+    auto plan = guard_->plan();
+    ASSERT_TRUE(plan) << plan.error().message();
+    for (const auto& gr : plan->compiled.plan.groups)
+      if (gr.kind != cls::GroupKind::Chain) tabled_vlan += gr.vlan_rules;
+  }
+  std::printf(
+      "big vlan rule sets: %zu frames, %zu matched a rule (%zu with a vlan match); %zu vlan rules in "
+      "tables\n",
+      tot.frames, tot.matched, tot.vlan_hit, tabled_vlan);
+  EXPECT_GT(tabled_vlan, 100u) << "the tables' residual vlan check went untested";
+  EXPECT_GT(tot.vlan_hit, tot.frames / 20);
 }
 
 }  // namespace

@@ -33,6 +33,7 @@ struct Expect {
   bool l4_cut = false;  // the L4 header, or the IPv6 header chain, is cut (XDPGUARD_FRAG_L4_CUT)
   std::uint8_t family = 0;
   std::uint8_t nvlan = 0;
+  std::array<std::uint16_t, 2> vlan{};  // VLAN IDs of the nvlan tags, outer first
   std::uint16_t l3_off = 0;
   std::uint16_t l4_off = 0;
   std::uint8_t l4proto = 0;
@@ -119,6 +120,7 @@ const std::map<std::string, Expect>& sample_expectations() {
        {.outcome = kIpv4,
         .family = 4,
         .nvlan = 1,
+        .vlan = {0, 0},
         .l3_off = 18,
         .l4_off = 38,
         .l4proto = 17,
@@ -128,6 +130,7 @@ const std::map<std::string, Expect>& sample_expectations() {
        {.outcome = kIpv4,
         .family = 4,
         .nvlan = 1,
+        .vlan = {100, 0},
         .l3_off = 18,
         .l4_off = 38,
         .l4proto = 6,
@@ -138,6 +141,7 @@ const std::map<std::string, Expect>& sample_expectations() {
        {.outcome = kIpv6,
         .family = 6,
         .nvlan = 1,
+        .vlan = {4094, 0},
         .l3_off = 18,
         .l4_off = 58,
         .l4proto = 58,
@@ -146,6 +150,7 @@ const std::map<std::string, Expect>& sample_expectations() {
        {.outcome = kIpv4,
         .family = 4,
         .nvlan = 2,
+        .vlan = {100, 200},
         .l3_off = 22,
         .l4_off = 42,
         .l4proto = 17,
@@ -155,6 +160,7 @@ const std::map<std::string, Expect>& sample_expectations() {
        {.outcome = kIpv6,
         .family = 6,
         .nvlan = 2,
+        .vlan = {10, 20},
         .l3_off = 22,
         .l4_off = 62,
         .l4proto = 6,
@@ -249,7 +255,7 @@ const std::map<std::string, Expect>& sample_expectations() {
         .sport = 1009,
         .dport = 2009}},
       {"arp_request", {.outcome = kNonIp}},
-      {"vlan1_arp_reply", {.outcome = kNonIp, .nvlan = 1}},
+      {"vlan1_arp_reply", {.outcome = kNonIp, .nvlan = 1, .vlan = {100, 0}}},
       {"lldp", {.outcome = kNonIp}},
   };
   return m;
@@ -285,10 +291,10 @@ std::vector<Case> edge_cases() {
       // a third tag is not parsed: the frame is not IP as far as XDP can tell
       {"vlan3_ipv4_udp",
        Packet().eth().vlan(1).vlan(2).vlan(3).ipv4(kA4, kB4).udp(1, 2).bytes(),
-       {.outcome = kNonIp, .nvlan = 2}},
+       {.outcome = kNonIp, .nvlan = 2, .vlan = {1, 2}}},
       {"vlan3_ad_q_q_ipv6",
        Packet().eth().vlan_ad(1).vlan(2).vlan(3).ipv6(kA6, kB6).bytes(),
-       {.outcome = kNonIp, .nvlan = 2}},
+       {.outcome = kNonIp, .nvlan = 2, .vlan = {1, 2}}},
       // IPv6 extension headers are walked as far as the frame goes: the
       // first two inline, the rest in a loop (no count limit)
       {"ipv6_chain2_dest_opts", chain(2).bytes(), chain_udp(2)},
@@ -436,6 +442,9 @@ void expect_fields(const Case& c, const xdpguard_pkt& p) {
   EXPECT_EQ(p.frag, e.frag ? XDPGUARD_FRAG_LATER : e.l4_cut ? XDPGUARD_FRAG_L4_CUT : XDPGUARD_FRAG_NONE);
   EXPECT_EQ(p.family, e.family);
   EXPECT_EQ(p.nvlan, e.nvlan);
+  // Each tag's VID (its priority bits left out) marked present; 0 past the last.
+  for (unsigned i = 0; i < XDPGUARD_MAX_VLAN; ++i)
+    EXPECT_EQ(p.vlan[i], i < e.nvlan ? (e.vlan.at(i) | XDPGUARD_VLAN_TAGGED) : 0) << "tag " << i;
   EXPECT_EQ(p.l3_off, e.l3_off);
   EXPECT_EQ(p.l4_off, e.l4_off);
   EXPECT_EQ(p.l4proto, e.l4proto);

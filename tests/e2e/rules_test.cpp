@@ -1,11 +1,18 @@
 // Firewall rules against real clients across a lab: what the rules drop
 // never arrives, everything else does, and the counters say which rule did it.
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <linux/if_ether.h>
 #include <fcntl.h>
 #include <poll.h>
 
 #include <fstream>
+#include <map>
 
+#include "bpf/system.h"
 #include "e2e_support.h"
+#include "support/packet.h"
 #include "core/join.h"
 
 namespace xdpguard::test {
@@ -367,6 +374,95 @@ rules = [
   auto r = xg_srv(lab, {"attach", lab.server().veth, "--config", other});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("has no [interfaces." + lab.server().veth + "] section"), std::string::npos) << r.err;
+}
+
+// VLAN matches from a config file, judged by what reaches the server: a
+// packet socket on its veth (behind XDP) sees every frame xdpguard passes,
+// none it drops. (This kernel has no 802.1Q devices, so no VLAN device's UDP
+// socket can be the judge.) The frames come from an AF_PACKET socket on the
+// client's veth, which writes the tag into the frame; each kind has its own
+// source MAC.
+TEST_F(ConfigTest, VlanRulesFromAConfigFile) {
+  const Lab& lab = *lab_;
+  std::string conf = write("vlan.toml", fmt::format(R"([interfaces.{0}]
+default = "drop"
+rules = [
+  "drop udp dport 7001 vlan 100",
+  "pass vlan 100",
+  "pass vlan none",
+  "drop vlan 100 inner 5",
+  "pass vlan 300 inner 6",
+]
+)",
+                                                    lab.server().veth));
+  auto att = xg_srv(lab, {"attach", lab.server().veth, "--config", conf});
+  ASSERT_EQ(att.code, 0) << att.err;
+  auto list = nlohmann::json::parse(xg_srv(lab, {"rule", "list", lab.server().veth, "--json"}).out);
+  ASSERT_EQ(list["rules"].size(), 5u);
+  EXPECT_EQ(list["rules"][0]["rule"], "drop vlan 100 udp dport 7001");  // canonical: the tag first
+  EXPECT_EQ(list["rules"][3]["rule"], "drop vlan 100 inner 5");
+  auto plan = xg_srv(lab, {"rule", "plan", lab.server().veth});
+  EXPECT_NE(plan.out.find("vlan compare in"), std::string::npos) << plan.out;
+
+  UniqueFd rx, tx;
+  int tx_ifindex = 0;
+  ASSERT_TRUE(run_in_netns(lab.server().netns, [&] {
+    rx.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL)));
+    sockaddr_ll a{};
+    a.sll_family = AF_PACKET;
+    a.sll_protocol = htons(ETH_P_ALL);
+    a.sll_ifindex = static_cast<int>(::if_nametoindex(lab.server().veth.c_str()));
+    if (rx && ::bind(rx.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) rx.reset();
+  }));
+  ASSERT_TRUE(rx) << "packet socket: " << std::strerror(errno);
+  ASSERT_TRUE(run_in_netns(lab.client().netns, [&] {
+    tx.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+    tx_ifindex = static_cast<int>(::if_nametoindex(lab.client().veth.c_str()));
+  }));
+  ASSERT_TRUE(tx && tx_ifindex > 0);
+  // Kind k's frames come from 02:76:6c:00:00:0k.
+  auto send = [&](int kind, std::vector<std::uint16_t> tags, std::uint16_t port) {
+    for (int i = 0; i < 5; ++i) {
+      Packet pk;
+      pk.eth(lab.server().mac, fmt::format("02:76:6c:00:00:{:02x}", kind));
+      if (tags.size() == 2) pk.vlan_ad(tags[0]);
+      if (!tags.empty()) pk.vlan(tags.back());
+      Bytes f = pk.ipv4(lab.client().ip4, lab.server().ip4).udp(40000, port).payload(8).bytes();
+      sockaddr_ll to{};
+      to.sll_family = AF_PACKET;
+      to.sll_ifindex = tx_ifindex;
+      to.sll_halen = 6;
+      std::memcpy(to.sll_addr, f.data(), 6);
+      ASSERT_EQ(::sendto(tx.get(), f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
+                static_cast<ssize_t>(f.size()))
+          << std::strerror(errno);
+    }
+  };
+  send(1, {100}, 7001);     // rule 1: dropped
+  send(2, {100}, 7002);     // rule 2: passed
+  send(3, {}, 7001);        // rule 3: passed (untagged)
+  send(4, {200}, 7002);     // no rule: the default drops it
+  send(5, {100, 5}, 7002);  // rule 2 (`vlan 100`: the outer tag): passed before rule 4 could drop it
+  send(6, {300, 6}, 7002);  // rule 5: passed
+  send(7, {300, 7}, 7002);  // no rule: dropped
+  send(8, {6}, 7002);       // the inner tag alone is no `vlan 300 inner 6`: dropped
+  std::map<int, int> got;
+  EXPECT_TRUE(wait_until([&] {
+    std::uint8_t buf[2048];
+    ssize_t n;
+    while ((n = ::recv(rx.get(), buf, sizeof buf, 0)) >= 12)
+      if (buf[6] == 0x02 && buf[7] == 0x76 && buf[8] == 0x6c) ++got[buf[11]];
+    return got[2] >= 5 && got[3] >= 5 && got[5] >= 5 && got[6] >= 5;
+  }));
+  const int want[] = {0, 0, 5, 5, 0, 5, 5, 0, 0};
+  for (int k = 1; k <= 8; ++k) EXPECT_EQ(got[k], want[k]) << "frames of kind " << k << " that arrived";
+  // Each rule counted its own frames.
+  list = nlohmann::json::parse(xg_srv(lab, {"rule", "list", lab.server().veth, "--json"}).out);
+  EXPECT_EQ(list["rules"][0]["packets"], 5);
+  EXPECT_EQ(list["rules"][1]["packets"], 10);
+  EXPECT_GE(list["rules"][2]["packets"], 5);  // and whatever else untagged the lab sent
+  EXPECT_EQ(list["rules"][3]["packets"], 0);
+  EXPECT_EQ(list["rules"][4]["packets"], 5);
 }
 
 }  // namespace

@@ -8,6 +8,12 @@
 //   drop udp limit over 10/s per saddr    ->  meta protocol ip udp update @lim0_v4
 //                                             { ip saddr and 255.255.255.255 limit rate
 //                                             over 10/second burst 5 packets } drop (+ ip6)
+//   drop vlan 5 tcp                       ->  ether type 8021q vlan id 5 meta l4proto 6 drop
+//                                             ether type 8021ad vlan id 5 meta l4proto 6 drop
+//   pass vlan 5 inner 7                   ->  ether type 8021q vlan id 5 vlan type 8021q
+//                                             vlan id 7 accept (and the three other tag
+//                                             protocol pairs)
+//   drop vlan none                        ->  ether type != { 8021q, 8021ad } drop
 // (nft adds the dependencies `ip saddr` and `udp dport` imply). An xdpguard
 // set holds both families and nft sets one: a rule naming a set becomes one
 // nft rule per family it applies to, over NAME_v4 and NAME_v6, IPv4 first (a

@@ -25,6 +25,15 @@ bool addr_ok(const std::optional<AddrMatch>& m, const PacketFields& p, const std
 
 bool port_ok(const std::optional<PortRange>& r, std::uint16_t v) { return !r || (v >= r->lo && v <= r->hi); }
 
+// `vlan none`: no tag; `vlan N`: the outer (or only) tag is N, whatever
+// follows; `vlan N inner M`: a second tag too, and it is M.
+bool vlan_ok(const std::optional<VlanMatch>& m, const PacketFields& p) {
+  if (!m) return true;
+  if (m->none) return p.nvlan == 0;
+  if (p.nvlan < 1 || p.vlan[0] != m->id) return false;
+  return !m->inner || (p.nvlan >= 2 && p.vlan[1] == *m->inner);
+}
+
 }  // namespace
 
 std::optional<std::size_t> first_match(const std::vector<Rule>& rules, const PacketFields& p,
@@ -34,6 +43,7 @@ std::optional<std::size_t> first_match(const std::vector<Rule>& rules, const Pac
     if (r.family == Family::V4 && p.family != 4) continue;
     if (r.family == Family::V6 && p.family != 6) continue;
     if (r.proto && *r.proto != p.proto) continue;
+    if (!vlan_ok(r.vlan, p)) continue;
     bool l4 = r.sport || r.dport || r.flags_mask;
     if (l4 && p.frag) continue;  // no L4 header in a non-first fragment
     if (!port_ok(r.sport, p.sport) || !port_ok(r.dport, p.dport)) continue;

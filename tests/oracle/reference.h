@@ -24,6 +24,10 @@ struct PacketFields {
   bool frag = false;  // non-first fragment
   std::uint16_t sport = 0, dport = 0;
   std::array<std::uint8_t, 16> saddr{}, daddr{};  // IPv4 in bytes 0..3
+  // The frame's 802.1Q/802.1ad tags, outer first: how many (0..2) and their
+  // 12-bit VLAN IDs.
+  std::uint8_t nvlan = 0;
+  std::array<std::uint16_t, 2> vlan{};
 };
 
 // Is addr (of the packet's family) in the named set?

@@ -37,6 +37,7 @@ struct Pkt {
   std::uint16_t sport = 0, dport = 0;
   std::uint8_t family = 0, proto = 0, flags = 0;
   bool frag = false;
+  std::uint32_t vlan = 0;  // xdpguard_pkt.vlan as one word (memory order)
   const rules::PacketFields* fields = nullptr;
 
   const std::array<std::uint32_t, 4>& addr(Field f) const { return f == Field::Saddr ? saddr : daddr; }
@@ -125,6 +126,7 @@ class Eval {
       const cls::CompiledRule& c = plan_.rules.at(pos);
       if (k.frag && c.l4) continue;  // not even emitted for this class
       const rules::Rule& r = c.rule;
+      if (c.vlan && (pkt_.vlan & c.vlan->mask) != c.vlan->value) continue;
       if (!port_ok(r.dport, pkt_.dport) || !port_ok(r.sport, pkt_.sport)) continue;
       bool ok = true;
       for (Field f : {Field::Saddr, Field::Daddr})
@@ -152,7 +154,7 @@ class Eval {
 
   // What remains to be checked per candidate (the emitter's computation).
   struct Residual {
-    bool sport = false, dport = false, flags = false, l4 = false;
+    bool sport = false, dport = false, flags = false, l4 = false, vlan = false;
     unsigned saddr_words = 0, daddr_words = 0, skip_s = 0, skip_d = 0;
     bool any = false;
   };
@@ -165,6 +167,7 @@ class Eval {
       x.dport |= r.dport && !(g.kind == GroupKind::Ports && g.field == Field::Dport);
       x.flags |= r.flags_mask != 0;
       x.l4 |= plan_.rules.at(pos).l4;
+      x.vlan |= plan_.rules.at(pos).vlan.has_value();
       for (Field f : {Field::Saddr, Field::Daddr}) {
         const auto& a = addr_of(r, f);
         if (!a || !a->prefix || a->prefix->len == 0) continue;
@@ -176,13 +179,14 @@ class Eval {
     }
     if (g.kind == GroupKind::Hash6) (g.field == Field::Saddr ? x.skip_s : x.skip_d) = g.key_len / 32u;
     x.any = (k.frag && x.l4) || (!k.frag && (x.sport || x.dport || x.flags)) || x.saddr_words > x.skip_s ||
-            x.daddr_words > x.skip_d;
+            x.daddr_words > x.skip_d || x.vlan;
     return x;
   }
 
   template <class Rec>
   bool record_ok(const Rec& rec, const Residual& x, const cls::ClassKey& k) const {
     if (k.frag && x.l4 && rec.l4 != 0) return false;
+    if (x.vlan && (pkt_.vlan & rec.vlan_mask) != rec.vlan_val) return false;
     if (x.dport && !k.frag && (pkt_.dport < rec.dport_lo || pkt_.dport > rec.dport_hi)) return false;
     if (x.sport && !k.frag && (pkt_.sport < rec.sport_lo || pkt_.sport > rec.sport_hi)) return false;
     auto words = [](const Rec& r, bool mask, Field f) -> std::array<std::uint32_t, 4> {
@@ -321,6 +325,11 @@ ClsVerdict plan_verdict(const cls::Plan& plan, const cls::Tables& tables, const 
   pkt.proto = p.proto;
   pkt.flags = p.tcp_flags;
   pkt.frag = p.frag;
+  // As the parser records the tags (parse.h): VID | TAGGED per tag present.
+  std::uint16_t tags[XDPGUARD_MAX_VLAN] = {0, 0};
+  for (unsigned i = 0; i < p.nvlan && i < XDPGUARD_MAX_VLAN; ++i)
+    tags[i] = static_cast<std::uint16_t>((p.vlan.at(i) & XDPGUARD_VLAN_VID) | XDPGUARD_VLAN_TAGGED);
+  std::memcpy(&pkt.vlan, tags, sizeof pkt.vlan);
   pkt.fields = &p;
   return Eval(plan, tables, pkt, in_set).run();
 }

@@ -89,6 +89,17 @@ Rule RuleGen::rule() {
     if (side != 1) r.saddr = set_ref();
     if (side == 1 || side == 2) r.daddr = set_ref();
   }
+  if (vlan_pct_ && coin(vlan_pct_)) {
+    VlanMatch v;
+    const int kind = pick(100);
+    if (kind < 20) {
+      v.none = true;
+    } else {
+      v.id = vlan_id();
+      if (kind >= 70 && vlan_max_tags_ >= 2) v.inner = vlan_id();
+    }
+    r.vlan = v;
+  }
   if (r.proto == kProtoTcp || r.proto == kProtoUdp) {
     if (coin(25)) r.sport = range();
     if (coin(55)) r.dport = range();
@@ -126,7 +137,26 @@ PacketFields RuleGen::random_packet() {
     p.dport = port();
   }
   if (!p.frag && p.proto == kProtoTcp) p.tcp_flags = static_cast<std::uint8_t>(raw());
+  if (vlan_pct_) random_tags(p);
   return p;
+}
+
+std::uint16_t RuleGen::vlan_id() {
+  static const std::uint16_t pool[] = {0, 1, 5, 100, 4094, 4095};
+  if (coin(80)) return pool[pick(6)];
+  return static_cast<std::uint16_t>(pick(4096));
+}
+
+void RuleGen::random_tags(PacketFields& p) {
+  const int n = pick(100);
+  p.nvlan = static_cast<std::uint8_t>(n < 40 ? 0 : (n < 75 || vlan_max_tags_ < 2) ? 1 : 2);
+  p.vlan = {};
+  for (unsigned i = 0; i < p.nvlan; ++i) p.vlan.at(i) = vlan_id();
+}
+
+void RuleGen::use_vlans(int pct, int max_tags) {
+  vlan_pct_ = pct;
+  vlan_max_tags_ = std::clamp(max_tags, 0, 2);
 }
 
 PacketFields RuleGen::packet_for(const Rule& r) {
@@ -193,6 +223,20 @@ PacketFields RuleGen::packet_for(const Rule& r) {
     p.tcp_flags = 0;
   }
   if (p.frag) p.sport = p.dport = 0, p.tcp_flags = 0;
+  // The rule's tags, mostly (the random part keeps near misses).
+  if (r.vlan && !coin(15)) {
+    if (r.vlan->none) {
+      p.nvlan = 0;
+      p.vlan = {};
+    } else {
+      if (p.nvlan == 0) p.nvlan = 1;
+      p.vlan[0] = r.vlan->id;
+      if (r.vlan->inner && vlan_max_tags_ >= 2) {
+        p.nvlan = 2;
+        p.vlan[1] = *r.vlan->inner;
+      }
+    }
+  }
   return p;
 }
 
@@ -423,12 +467,35 @@ std::string ntop(std::uint8_t family, const std::array<std::uint8_t, 16>& a) {
   return buf;
 }
 
-Bytes frame_for(const PacketFields& p, RuleGen& g, std::uint32_t tag, bool double_vlan) {
+Bytes frame_for(PacketFields& p, RuleGen& g, std::uint32_t tag, bool double_vlan) {
   Packet pk;
   pk.eth("02:00:00:00:00:02", fmt::format("02:d1:{:02x}:{:02x}:{:02x}:{:02x}", (tag >> 24) & 0xff,
                                           (tag >> 16) & 0xff, (tag >> 8) & 0xff, tag & 0xff));
-  if (double_vlan && g.coin(10)) pk.vlan_ad(static_cast<std::uint16_t>(1 + g.pick(4094)));
-  if (g.coin(15)) pk.vlan(static_cast<std::uint16_t>(1 + g.pick(4094)));
+  if (g.vlans()) {
+    // p's tags: one (802.1Q, at times 802.1ad), or an outer S-tag (at times
+    // a second 802.1Q tag) over an 802.1Q C-tag.
+    if (p.nvlan == 1) {
+      if (g.coin(15))
+        pk.vlan_ad(p.vlan[0]);
+      else
+        pk.vlan(p.vlan[0]);
+    } else if (p.nvlan >= 2) {
+      if (g.coin(20))
+        pk.vlan(p.vlan[0]);
+      else
+        pk.vlan_ad(p.vlan[0]);
+      pk.vlan(p.vlan[1]);
+    }
+  } else {
+    p.nvlan = 0;
+    p.vlan = {};
+    if (double_vlan && g.coin(10)) p.vlan[p.nvlan++] = static_cast<std::uint16_t>(1 + g.pick(4094));
+    if (p.nvlan) pk.vlan_ad(p.vlan[0]);
+    if (g.coin(15)) {
+      p.vlan[p.nvlan] = static_cast<std::uint16_t>(1 + g.pick(4094));
+      pk.vlan(p.vlan[p.nvlan++]);
+    }
+  }
   bool first_frag = !p.frag && g.coin(5);
   if (p.family == 4) {
     pk.ipv4(ntop(4, p.saddr), ntop(4, p.daddr));

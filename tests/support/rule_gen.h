@@ -62,6 +62,16 @@ class RuleGen {
   // when the generator changes or goes). Unknown names are not members.
   rules::SetMembership membership() const;
 
+  // ---- VLAN tags ----
+  // From now on about pct% of rules say `vlan none`, `vlan N` or `vlan N
+  // inner M` (IDs from a small pool, so that rules and frames meet), and
+  // packets carry up to max_tags tags chosen here (PacketFields::nvlan,
+  // vlan), aimed at the rule's when packet_for has one; frame_for then
+  // writes exactly those tags. Off (the default), frame_for draws the tags
+  // as it always did and reports them in the PacketFields.
+  void use_vlans(int pct, int max_tags = 2);
+  bool vlans() const { return vlan_pct_ > 0; }
+
   // ---- big mode ----
   // n rules over `shapes` random rule shapes (family, protocol, which
   // addresses with which prefix lengths, exact ports or ranges, TCP flags,
@@ -94,13 +104,19 @@ class RuleGen {
   std::mt19937 rng_;
   std::vector<NamedSet> sets_;
   int set_pct_ = 0;
+  int vlan_pct_ = 0, vlan_max_tags_ = 2;
+  std::uint16_t vlan_id();
+  void random_tags(rules::PacketFields& p);
 };
 
-// A frame carrying p's fields in a random encoding: sometimes VLAN-tagged
-// (twice if double_vlan), IPv4 options, IPv6 extension headers, a first
-// fragment; p.frag makes it a non-first fragment. `tag` becomes the source
-// MAC (02:d1:tag), so a frame can be recognised where it arrives.
-Bytes frame_for(const rules::PacketFields& p, RuleGen& g, std::uint32_t tag, bool double_vlan);
+// A frame carrying p's fields in a random encoding: VLAN tags, IPv4
+// options, IPv6 extension headers, a first fragment; p.frag makes it a
+// non-first fragment. `tag` becomes the source MAC (02:d1:tag), so a frame
+// can be recognised where it arrives. VLAN tags: with g.vlans(), p's own
+// (two tags: an 802.1ad S-tag, or at times an 802.1Q one, over an 802.1Q
+// C-tag); otherwise drawn at random, sometimes one (twice if double_vlan),
+// and written into p.nvlan/p.vlan so that the reference sees them too.
+Bytes frame_for(rules::PacketFields& p, RuleGen& g, std::uint32_t tag, bool double_vlan);
 
 std::string ntop(std::uint8_t family, const std::array<std::uint8_t, 16>& a);
 

@@ -15,6 +15,8 @@
 //   rule sets with many set operands.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <linux/bpf.h>
 
 #include <algorithm>
@@ -853,6 +855,84 @@ TEST(ClassifierPlan, LargeBigRulesFew) { large({300, {}, {}, true}, 1008); }
 // path holding it, so some 230 such rules exceed the kernel's limit of one
 // million instructions per program and cannot be installed. Enable once the
 // membership code is shared (a BPF-to-BPF call per family, say).
+// VLAN matches are compares: in chains per rule, in tables per candidate
+// (Group::vlan_rules says where); `vlan N` reads the outer tag only.
+PacketFields tags(PacketFields p, std::uint8_t n, std::uint16_t outer = 0, std::uint16_t inner = 0) {
+  p.nvlan = n;
+  p.vlan = {outer, inner};
+  return p;
+}
+
+TEST(ClassifierPlan, VlanMatches) {
+  std::vector<std::string> t = {"drop vlan 5 udp dport 53", "pass vlan 5 inner 7", "drop vlan none tcp",
+                                "pass vlan 0"};
+  for (int i = 0; i < 20; ++i) t.push_back(fmt::format("drop vlan 100 udp dport {}", 2000 + i));
+  t.emplace_back("drop udp dport 2000");
+  auto plan = plan_of(entries(t));
+  check_structure(plan);
+  std::size_t in_chains = 0, in_ports = 0;
+  for (const auto& g : plan.groups) (g.kind == GroupKind::Chain ? in_chains : in_ports) += g.vlan_rules;
+  EXPECT_EQ(in_chains, 3u);
+  EXPECT_EQ(in_ports, 21u) << "the UDP port rules with a tag are a Ports table checking it per candidate";
+  // The compare's word: both tags in memory order, VID | XDPGUARD_VLAN_TAGGED.
+  std::uint16_t w[2] = {5 | XDPGUARD_VLAN_TAGGED, 7 | XDPGUARD_VLAN_TAGGED};
+  std::uint32_t both = 0;
+  std::memcpy(&both, w, 4);
+  EXPECT_EQ(plan.rules[1].vlan, (VlanTest{0xffffffffu, both}));
+  w[1] = 0;
+  std::memcpy(&both, w, 4);
+  std::uint16_t m[2] = {0xffff, 0};
+  std::uint32_t outer_mask = 0;
+  std::memcpy(&outer_mask, m, 4);
+  EXPECT_EQ(plan.rules[0].vlan, (VlanTest{outer_mask, both}));
+  EXPECT_EQ(plan.rules[2].vlan, (VlanTest{outer_mask, 0}));
+  EXPECT_FALSE(plan.rules[24].vlan);
+
+  auto tables = tables_of(plan);
+  const auto udp53 = pkt4(17, "198.18.0.1", "198.18.0.2", 5, 53),
+             tcp = pkt4(6, "198.18.0.1", "198.18.0.2", 5, 80);
+  const auto udp2000 = pkt4(17, "198.18.0.1", "198.18.0.2", 5, 2000);
+  EXPECT_EQ(plan_eval(plan, tables, tags(udp53, 1, 5)), 0u);
+  EXPECT_EQ(plan_eval(plan, tables, tags(udp53, 2, 5, 9)),
+            0u);  // `vlan 5`: the outer tag, whatever is inside
+  EXPECT_EQ(plan_eval(plan, tables, tags(udp53, 1, 6)), std::nullopt);
+  EXPECT_EQ(plan_eval(plan, tables, tags(udp53, 0)), std::nullopt);
+  EXPECT_EQ(plan_eval(plan, tables, tags(tcp, 2, 5, 7)), 1u);
+  EXPECT_EQ(plan_eval(plan, tables, tags(tcp, 2, 7, 5)), std::nullopt);
+  EXPECT_EQ(plan_eval(plan, tables, tags(tcp, 1, 5)), std::nullopt);  // no inner tag
+  EXPECT_EQ(plan_eval(plan, tables, tags(tcp, 0)), 2u);
+  EXPECT_EQ(plan_eval(plan, tables, tags(tcp, 1, 0)), 3u);  // VID 0 (a priority tag) is a tag
+  EXPECT_EQ(plan_eval(plan, tables, tags(udp2000, 1, 100)), 4u);
+  EXPECT_EQ(plan_eval(plan, tables, tags(udp2000, 2, 100, 1)), 4u);
+  EXPECT_EQ(plan_eval(plan, tables, tags(udp2000, 1, 101)), 24u);
+  EXPECT_EQ(plan_eval(plan, tables, tags(udp2000, 0)), 24u);
+}
+
+TEST(ClassifierPlan, AgreesWithFirstMatchOnVlanRuleSets) {
+  RunStats stats;
+  std::size_t tabled = 0;
+  for (unsigned seed = 1; seed <= 120; ++seed) {
+    test::RuleGen g(4000 + seed);
+    g.use_vlans(40);
+    Mix m;
+    if (seed % 3 == 0) m = {40, 20, 20, 20, 0, 0};
+    auto rs = make_rules(g, 1 + g.pick(seed % 4 == 0 ? 200 : 30), m);
+    // Table rules get tags too (make_rules' port/v4/v6 rules have none).
+    for (auto& r : rs)
+      if (!r.vlan && g.coin(30))
+        r.vlan = rules::VlanMatch{g.coin(20), static_cast<std::uint16_t>(g.pick(3)), {}};
+    for (auto& r : rs)
+      if (r.vlan && r.vlan->none) r.vlan->id = 0;
+    SCOPED_TRACE(testing::Message() << "seed " << 4000 + seed);
+    const Plan plan = check_rule_set(rs, small_world(), g, 150, stats);
+    if (HasFailure()) return;
+    for (const auto& gr : plan.groups)
+      if (gr.kind != GroupKind::Chain) tabled += gr.vlan_rules;
+  }
+  EXPECT_GT(stats.matched, stats.packets / 3);
+  EXPECT_GT(tabled, 50u) << "the tables' residual vlan check went untested";
+}
+
 TEST(ClassifierPlan, SetRulesFitTheKernelInstructionLimit) {
   std::vector<std::string> t;
   for (int i = 1; i <= 230; ++i) t.push_back(fmt::format("drop saddr @s0 udp dport {}", i));

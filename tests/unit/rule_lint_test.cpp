@@ -31,6 +31,18 @@ TEST(RuleLint, Covers) {
   EXPECT_TRUE(cov("pass", "drop saddr @x"));
   // Identical rules (the action does not matter).
   EXPECT_TRUE(cov("drop tcp dport 22", "pass tcp dport 22"));
+  // VLAN tags.
+  EXPECT_TRUE(cov("drop vlan 5", "drop vlan 5 tcp"));
+  EXPECT_TRUE(cov("drop vlan 5", "drop vlan 5 inner 7"));  // the outer tag, whatever is inside
+  EXPECT_TRUE(cov("drop vlan 5 inner 7", "drop vlan 5 inner 7 udp"));
+  EXPECT_TRUE(cov("drop vlan none", "drop vlan none tcp"));
+  EXPECT_TRUE(cov("drop tcp", "drop vlan 5 tcp"));
+  EXPECT_FALSE(cov("drop vlan 5 tcp", "drop tcp"));
+  EXPECT_FALSE(cov("drop vlan 5", "drop vlan 6"));
+  EXPECT_FALSE(cov("drop vlan 5 inner 7", "drop vlan 5"));
+  EXPECT_FALSE(cov("drop vlan 5 inner 7", "drop vlan 5 inner 8"));
+  EXPECT_FALSE(cov("drop vlan none", "drop vlan 0"));  // VID 0 is a tag
+  EXPECT_FALSE(cov("drop vlan 0", "drop vlan none"));
   // Family.
   EXPECT_TRUE(cov("drop ip", "drop icmp"));
   EXPECT_TRUE(cov("drop ip", "drop saddr 10.0.0.0/8"));
@@ -141,6 +153,7 @@ TEST(RuleLint, NeverWrongOnRandomPackets) {
   const char* addrs6[] = {"2001:db8::/32", "2001:db8:1::/48", "::/0", "@a"};
   const char* ports[] = {"0-65535", "1-1024", "22", "20-30", "1000-2000"};
   const char* flags[] = {"syn", "syn,!ack", "!ack", "rst", "syn,ack"};
+  const char* vlans[] = {"none", "0", "5", "5 inner 7", "5 inner 0"};
   auto gen = [&]() {
     std::string s = "drop";
     unsigned fam = pick(3);
@@ -158,6 +171,7 @@ TEST(RuleLint, NeverWrongOnRandomPackets) {
       if (!pick(3)) s += std::string(" dport ") + ports[pick(5)];
     }
     if (pr == 1 && !pick(3)) s += std::string(" tcp-flags ") + flags[pick(5)];
+    if (!pick(3)) s += std::string(" vlan ") + vlans[pick(5)];
     return s;
   };
   auto packet = [&]() {
@@ -182,6 +196,9 @@ TEST(RuleLint, NeverWrongOnRandomPackets) {
     };
     addr(p.saddr);
     addr(p.daddr);
+    p.nvlan = static_cast<std::uint8_t>(pick(3));
+    const std::uint16_t ids[] = {0, 5, 7};
+    p.vlan = {ids[pick(3)], ids[pick(3)]};
     return p;
   };
   // Set "a" holds 10.1.0.0/16 and 2001:db8::/32, set "b" holds 192.0.2.0/24.

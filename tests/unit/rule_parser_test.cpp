@@ -181,6 +181,50 @@ TEST(RuleParser, EverythingAtOnce) {
   EXPECT_EQ(ok("redirect dev eth2 tcp-flags syn dport 80-88 sport 1-2 daddr @srv saddr 10.1.0.0/16 tcp"), r);
 }
 
+TEST(RuleParser, Vlans) {
+  EXPECT_EQ(ok("drop vlan 5").vlan, (VlanMatch{false, 5, std::nullopt}));
+  EXPECT_EQ(ok("drop vlan 0").vlan, (VlanMatch{false, 0, std::nullopt}));  // a priority tag: still a tag
+  EXPECT_EQ(ok("drop vlan 4095").vlan, (VlanMatch{false, 4095, std::nullopt}));
+  EXPECT_EQ(ok("drop vlan 007").vlan, (VlanMatch{false, 7, std::nullopt}));  // decimal, never octal
+  EXPECT_EQ(ok("drop vlan 100 inner 200").vlan, (VlanMatch{false, 100, 200}));
+  EXPECT_EQ(ok("drop vlan 100 inner 0").vlan, (VlanMatch{false, 100, 0}));
+  EXPECT_EQ(ok("pass vlan none").vlan, (VlanMatch{true, 0, std::nullopt}));
+  // Anywhere among the other matches; nothing else implied.
+  Rule r = ok("drop tcp vlan 10 inner 20 dport 22");
+  EXPECT_EQ(r.vlan, (VlanMatch{false, 10, 20}));
+  EXPECT_EQ(r.proto, kProtoTcp);
+  EXPECT_EQ(r.family, Family::Any);
+  EXPECT_EQ(r.dport, (PortRange{22, 22}));
+  EXPECT_EQ(ok("drop vlan none saddr ::1").family, Family::V6);
+  EXPECT_FALSE(ok("drop tcp").vlan);
+}
+
+TEST(RuleParserErrors, Vlans) {
+  const std::string what = "expected a VLAN ID 0-4095 or none after vlan, got ";
+  EXPECT_EQ(err("drop vlan 4096"), "column 11: " + what + "\"4096\"");
+  EXPECT_EQ(err("drop vlan"), "column 10: " + what + "end of rule");
+  EXPECT_EQ(err("drop vlan x"), "column 11: " + what + "\"x\"");
+  EXPECT_EQ(err("drop vlan -1"), "column 11: " + what + "\"-1\"");
+  EXPECT_EQ(err("drop tcp vlan 99999999999999999999"), "column 15: " + what + "\"99999999999999999999\"");
+  EXPECT_EQ(err("drop vlan none inner 3"),
+            "column 16: inner needs an outer VLAN ID: `vlan none` matches untagged frames only");
+  EXPECT_EQ(err("drop vlan 5 inner"),
+            "column 18: expected an inner VLAN ID 0-4095 after inner, got end of rule");
+  EXPECT_EQ(err("drop vlan 5 inner 4096"), "column 19: expected an inner VLAN ID 0-4095, got \"4096\"");
+  EXPECT_EQ(err("drop vlan 5 inner none"), "column 19: expected an inner VLAN ID 0-4095, got \"none\"");
+  EXPECT_EQ(err("drop vlan 5 vlan 6"), "column 13: duplicate vlan (vlan 5 at column 6)");
+  EXPECT_EQ(err("drop vlan none tcp vlan none"), "column 20: duplicate vlan (vlan none at column 6)");
+  // `inner` on its own is no match word.
+  EXPECT_EQ(
+      err("drop tcp inner 5"),
+      "column 10: expected a match (ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, "
+      "tcp-flags, vlan, limit or log), got \"inner\"");
+  // With a rule number, as in a config file.
+  auto r = parse_rule("drop vlan 4096", 3);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(), "rule 3, column 11: " + what + "\"4096\"");
+}
+
 TEST(RuleParser, PrefixHelpers) {
   EXPECT_TRUE(parse_ipv4("0.0.0.0"));
   EXPECT_TRUE(parse_ipv4("255.255.255.255"));
@@ -256,7 +300,7 @@ TEST(RuleParserErrors, Action) {
 TEST(RuleParserErrors, UnknownWordsAndTrailingGarbage) {
   const std::string what =
       "expected a match (ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, "
-      "tcp-flags, limit or log), got ";
+      "tcp-flags, vlan, limit or log), got ";
   EXPECT_EQ(err("drop foo"), "column 6: " + what + "\"foo\"");
   EXPECT_EQ(err("drop tcp dport 22 33"), "column 19: " + what + "\"33\"");
   EXPECT_EQ(err("drop TCP"), "column 6: " + what + "\"TCP\"");

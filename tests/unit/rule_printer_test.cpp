@@ -60,6 +60,12 @@ TEST(RulePrinter, CanonicalForms) {
   EXPECT_EQ(canon("drop tcp tcp-flags cwr,ece,urg,ack,psh,rst,syn,fin"),
             "drop tcp tcp-flags fin,syn,rst,psh,ack,urg,ece,cwr");
   EXPECT_EQ(canon("drop tcp tcp-flags !cwr,!fin"), "drop tcp tcp-flags !fin,!cwr");
+  // VLAN tags right after the action (L2 before L3), IDs in plain decimal.
+  EXPECT_EQ(canon("drop tcp vlan 5"), "drop vlan 5 tcp");
+  EXPECT_EQ(canon("drop saddr 10.0.0.0/8 vlan 0100 inner 0"), "drop vlan 100 inner 0 saddr 10.0.0.0/8");
+  EXPECT_EQ(canon("pass udp dport 53 vlan none"), "pass vlan none udp dport 53");
+  EXPECT_EQ(canon("redirect dev eth1 vlan 4095 inner 4095"), "redirect dev eth1 vlan 4095 inner 4095");
+  EXPECT_EQ(canon("drop ip vlan 7"), "drop vlan 7 ip");
 }
 
 TEST(RulePrinter, PrefixToString) {
@@ -89,7 +95,8 @@ TEST(RulePrinter, ActionNames) {
 // The longest canonical text fits the kernel's rule-text slot.
 TEST(RulePrinter, LongestRuleFitsRuleText) {
   std::string longest =
-      "redirect dev abcdefghijklmno tcp saddr ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127 "
+      "redirect dev abcdefghijklmno vlan 4095 inner 4095 tcp saddr "
+      "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127 "
       "daddr ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127 sport 65534-65535 dport 65534-65535 "
       "tcp-flags fin,syn,rst,psh,ack,urg,ece,cwr";
   EXPECT_EQ(canon(longest), longest);
@@ -178,6 +185,18 @@ class Gen {
       r.flags_mask = static_cast<std::uint8_t>(rng_());
       r.flags_value = static_cast<std::uint8_t>(rng_()) & r.flags_mask;
     }
+    if (coin(25)) {
+      VlanMatch v;
+      unsigned k = pick(4);
+      auto id = [&] { return static_cast<std::uint16_t>(coin(20) ? (coin(50) ? 0 : 4095) : pick(4096)); };
+      if (k == 0) {
+        v.none = true;
+      } else {
+        v.id = id();
+        if (k == 3) v.inner = id();
+      }
+      r.vlan = v;
+    }
     return r;
   }
 
@@ -241,6 +260,16 @@ class Gen {
           f.push_back(fmt::format("{}{}", (r.flags_value & (1 << b)) ? "" : "!", names[b]));
       std::shuffle(f.begin(), f.end(), rng_);
       m.push_back(fmt::format("tcp-flags {}", fmt::join(f, ",")));
+    }
+    if (r.vlan) {
+      auto id = [&](std::uint16_t v) { return fmt::format("{}{}", coin(10) ? "00" : "", v); };
+      if (r.vlan->none)
+        m.emplace_back("vlan none");
+      else if (r.vlan->inner)
+        m.push_back(
+            fmt::format("vlan {}{}inner {}", id(r.vlan->id), coin(10) ? "  " : " ", id(*r.vlan->inner)));
+      else
+        m.push_back(fmt::format("vlan {}", id(r.vlan->id)));
     }
     std::shuffle(m.begin(), m.end(), rng_);
     std::string s = std::string(action_name(r.action));

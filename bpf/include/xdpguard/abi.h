@@ -13,13 +13,18 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 
-#define XDPGUARD_ABI_VERSION 11
+#define XDPGUARD_ABI_VERSION 12
 
 /* XDP verdicts are counted by their UAPI value (XDP_ABORTED..XDP_REDIRECT). */
 #define XDPGUARD_NUM_ACTIONS 5
 
 /* VLAN tags parsed (802.1Q / 802.1ad); a third tag makes the frame non-IP. */
 #define XDPGUARD_MAX_VLAN 2
+/* xdpguard_pkt.vlan[i]: the tag's 12-bit VLAN ID with XDPGUARD_VLAN_TAGGED
+ * set (so VID 0, a priority tag, differs from "no tag"); 0 where the frame
+ * has no such tag. */
+#define XDPGUARD_VLAN_VID 0x0fff
+#define XDPGUARD_VLAN_TAGGED 0x1000
 
 /*
  * What the parser made of a frame (docs/parsing.md). Every frame counts in
@@ -152,6 +157,9 @@ struct xdpguard_pkt {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 pad;
+	/* outer (or only) tag, inner tag: VID | XDPGUARD_VLAN_TAGGED, or 0;
+	 * 4-byte aligned: `vlan N inner M` is one 32-bit compare */
+	__u16 vlan[XDPGUARD_MAX_VLAN];
 };
 
 /* Pipeline faults: a tail call that found no program. */

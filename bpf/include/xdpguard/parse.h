@@ -99,7 +99,8 @@ struct xg_tcphdr { __u16 source; __u16 dest; __u32 seq; __u32 ack; __u8 doff_res
 struct xg_udphdr { __u16 source; __u16 dest; __u16 len; __u16 check; };
 struct xg_icmphdr { __u8 type; __u8 code; __u16 check; };
 
-/* Returns the EtherType after up to XDPGUARD_MAX_VLAN tags, or -1 if truncated. */
+/* Returns the EtherType after up to XDPGUARD_MAX_VLAN tags, or -1 if truncated;
+ * records the tags' VLAN IDs in p->vlan (abi.h). */
 static __always_inline int xg_parse_eth(struct xg_cursor *c, struct xdpguard_pkt *p)
 {
 	struct xg_ethhdr *eth = (struct xg_ethhdr *)c->pos;
@@ -123,6 +124,8 @@ XG_UNROLL
 			return -1;
 		c->pos += sizeof(*vh);
 		proto = vh->proto;
+		/* the rules' `vlan N [inner M]`: the VID, marked present */
+		p->vlan[i] = (xg_ntohs(vh->tci) & XDPGUARD_VLAN_VID) | XDPGUARD_VLAN_TAGGED;
 		p->nvlan++;
 	}
 	return xg_ntohs(proto);

@@ -21,8 +21,9 @@ inline xdpguard_counter& operator+=(xdpguard_counter& a, const xdpguard_counter&
   a.bytes += b.bytes;
   return a;
 }
-static_assert(sizeof(xdpguard_pkt) == 48);
-static_assert(sizeof(xdpguard_percpu) == 664);
+static_assert(sizeof(xdpguard_pkt) == 52);
+static_assert(offsetof(xdpguard_pkt, vlan) % 4 == 0, "`vlan N inner M` loads both tags as one word");
+static_assert(sizeof(xdpguard_percpu) == 672);
 static_assert(sizeof(xdpguard_percpu) % 8 == 0, "per-CPU values are 8-byte aligned");
 static_assert(sizeof(xdpguard_set4_elem) == 32);
 static_assert(sizeof(xdpguard_set6_slot) == 20);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <cstddef>
+#include <cstring>
 #include <map>
 #include <optional>
 
@@ -31,7 +32,9 @@ constexpr std::int16_t kSaddr = off(offsetof(xdpguard_percpu, pkt.saddr));
 constexpr std::int16_t kDaddr = off(offsetof(xdpguard_percpu, pkt.daddr));
 constexpr std::int16_t kSport = off(offsetof(xdpguard_percpu, pkt.sport));
 constexpr std::int16_t kDport = off(offsetof(xdpguard_percpu, pkt.dport));
+constexpr std::int16_t kVlan = off(offsetof(xdpguard_percpu, pkt.vlan));
 constexpr std::int16_t kActions = off(offsetof(xdpguard_percpu, actions));
+static_assert(offsetof(xdpguard_percpu, pkt.vlan) % 4 == 0, "both tags are one aligned word");
 
 std::int16_t addr_off(Field f) { return f == Field::Saddr ? kSaddr : kDaddr; }
 std::int16_t port_off(Field f) { return f == Field::Sport ? kSport : kDport; }
@@ -54,9 +57,18 @@ struct RecOff {
   static constexpr std::int16_t flags_mask = off(offsetof(Rec, flags_mask));
   static constexpr std::int16_t flags_val = off(offsetof(Rec, flags_val));
   static constexpr std::int16_t l4 = off(offsetof(Rec, l4));
+  static constexpr std::int16_t vlan_mask = off(offsetof(Rec, vlan_mask));
+  static constexpr std::int16_t vlan_val = off(offsetof(Rec, vlan_val));
 };
 
 std::int32_t imm_u32(std::uint32_t v) { return static_cast<std::int32_t>(v); }
+
+// The outer tag's half of a VlanTest word (the 16 bits at vlan[0]).
+std::uint32_t outer_of(std::uint32_t word) {
+  std::uint16_t tags[XDPGUARD_MAX_VLAN];
+  std::memcpy(tags, &word, sizeof tags);
+  return tags[0];
+}
 
 std::uint32_t log2_exact(std::uint32_t v) {
   std::uint32_t l = 0;
@@ -426,6 +438,15 @@ class Emitter {
   std::vector<Term> terms_of(const CompiledRule& c, const ClassKey& k) {
     std::vector<Term> t;
     const rules::Rule& r = c.rule;
+    if (c.vlan) {
+      // The outer tag alone is a 16-bit load of vlan[0] (all of its bits
+      // are compared: no mask); with the inner tag, both as one word.
+      if (c.vlan->mask == vlan_test(rules::VlanMatch{}).mask)
+        t.push_back({Term::Eq, Size::H, kVlan, 0, outer_of(c.vlan->value)});
+      else
+        t.push_back(
+            {Term::Eq, Size::W, kVlan, c.vlan->mask == 0xffffffffu ? 0 : c.vlan->mask, c.vlan->value});
+    }
     for (auto [port, at] : {std::pair{r.dport, kDport}, std::pair{r.sport, kSport}}) {
       if (!port || (port->lo == 0 && port->hi == 65535)) continue;
       if (port->lo == port->hi)
@@ -551,6 +572,7 @@ class Emitter {
     // Which fields remain to be checked (the key field is exact, except for
     // the bits of a Hash6 address beyond its band).
     bool sport = false, dport = false, flags = false, l4 = false;
+    const bool vlan = g.vlan_rules != 0;
     unsigned saddr_words = 0, daddr_words = 0;
     for (auto pos : g.rules) {
       const auto& r = plan_.rules[pos].rule;
@@ -573,7 +595,7 @@ class Emitter {
 
     // Without anything left to check, the list's first rule decides.
     const bool residual = (k.frag && l4) || (!k.frag && (sport || dport || flags)) || saddr_words > skip_s ||
-                          daddr_words > skip_d;
+                          daddr_words > skip_d || vlan;
     const std::uint32_t checked = residual ? kMaxCandidates : 1;
 
     p_.ldx(Size::H, R::R9, R::R8, 0);  // count
@@ -625,6 +647,15 @@ class Emitter {
         p_.alu(Alu::Rsh, R::R1, 63);
         fold();
       };
+      if (vlan) {
+        // Both tags as one word, masked by the record (mask 0: no vlan match).
+        p_.ldx(Size::W, R::R1, R::R6, kVlan);
+        p_.ldx(Size::W, R::R4, R::R2, O::vlan_mask);
+        p_.alu(Alu::And, R::R1, R::R4);
+        p_.ldx(Size::W, R::R4, R::R2, O::vlan_val);
+        p_.alu(Alu::Xor, R::R1, R::R4);
+        fold();
+      }
       if (dport && !k.frag) port_check(kDport, O::dport_lo, O::dport_hi);
       if (sport && !k.frag) port_check(kSport, O::sport_lo, O::sport_hi);
       addr_check(kSaddr, O::smask, O::sval, skip_s, saddr_words);

@@ -3,6 +3,7 @@
 #include <linux/bpf.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -164,6 +165,23 @@ std::uint32_t log_threshold(const rules::LogSpec& l) {
 
 }  // namespace
 
+VlanTest vlan_test(const rules::VlanMatch& v) {
+  // Built as the two 16-bit tags lie in memory, then read as the word the
+  // code loads: the same bytes on any host.
+  std::uint16_t mask[XDPGUARD_MAX_VLAN] = {0xffff, 0};
+  std::uint16_t value[XDPGUARD_MAX_VLAN] = {0, 0};
+  if (!v.none) value[0] = static_cast<std::uint16_t>(v.id | XDPGUARD_VLAN_TAGGED);
+  if (!v.none && v.inner) {
+    mask[1] = 0xffff;
+    value[1] = static_cast<std::uint16_t>(*v.inner | XDPGUARD_VLAN_TAGGED);
+  }
+  VlanTest t;
+  static_assert(sizeof mask == sizeof t.mask && sizeof value == sizeof t.value);
+  std::memcpy(&t.mask, mask, sizeof t.mask);
+  std::memcpy(&t.value, value, sizeof t.value);
+  return t;
+}
+
 std::uint32_t verdict_word(const CompiledRule& c) { return c.action | c.log << XDPGUARD_LOG_SHIFT; }
 
 const char* kind_name(GroupKind k) {
@@ -241,6 +259,7 @@ Result<Plan> make_plan(std::vector<RuleEntry> entries, std::uint32_t default_act
     if (rule.log) c.log = log_threshold(*rule.log);
     c.family = rule.family == Family::V4 ? 4 : rule.family == Family::V6 ? 6 : 0;
     c.l4 = rule.sport || rule.dport || rule.flags_mask;
+    if (rule.vlan) c.vlan = vlan_test(*rule.vlan);
     for (Field f : {Field::Saddr, Field::Daddr}) {
       const auto& a = addr_of(rule, f);
       if (!a || a->prefix) continue;
@@ -264,9 +283,12 @@ Result<Plan> make_plan(std::vector<RuleEntry> entries, std::uint32_t default_act
   }
   std::sort(plan.groups.begin(), plan.groups.end(),
             [](const Group& a, const Group& b) { return a.first() < b.first(); });
-  for (auto& g : plan.groups)
+  for (auto& g : plan.groups) {
     g.all_l4 =
         std::all_of(g.rules.begin(), g.rules.end(), [&](std::uint32_t pos) { return plan.rules[pos].l4; });
+    g.vlan_rules = static_cast<std::uint32_t>(std::count_if(
+        g.rules.begin(), g.rules.end(), [&](std::uint32_t pos) { return plan.rules[pos].vlan.has_value(); }));
+  }
 
   // Classes: per family, each protocol some rule names, the rest, and
   // non-first fragments of each.

@@ -72,6 +72,17 @@ struct CompileContext {
 enum class Field : std::uint8_t { Saddr, Daddr, Sport, Dport };
 enum class GroupKind : std::uint8_t { Chain, Trie4, Hash6, Ports };
 
+// `vlan none|N [inner M]` as the generated code tests it: one compare of
+// the packet's VLAN word (xdpguard_pkt.vlan, both tags loaded as one 32-bit
+// value in memory order), (word & mask) == value. A compare, never a class
+// or table key: VLAN matches are few in a rule set and one load and XOR,
+// folded into the rule's one branch, costs less than a dispatch would.
+struct VlanTest {
+  std::uint32_t mask = 0, value = 0;
+  bool operator==(const VlanTest&) const = default;
+};
+VlanTest vlan_test(const rules::VlanMatch& v);
+
 // One rule as the code generator needs it; index = position in the rule set.
 struct CompiledRule {
   std::uint32_t id = 0;
@@ -83,6 +94,7 @@ struct CompiledRule {
   std::uint8_t family = 0;  // 0 (any), 4, 6
   bool l4 = false;          // has a port or flag match: never matches a non-first fragment
   std::optional<std::uint32_t> saddr_set, daddr_set;  // set indices
+  std::optional<VlanTest> vlan;                       // `vlan ...`
   // `log`: the sampling threshold (abi.h, "The verdict word"); 0: no log.
   std::uint32_t log = 0;
 };
@@ -99,6 +111,7 @@ struct Group {
   std::uint8_t key_len = 0;          // Hash6: addresses masked to this length
   std::vector<std::uint32_t> rules;  // positions, ascending
   bool all_l4 = false;               // every rule needs L4: skipped for fragments
+  std::uint32_t vlan_rules = 0;      // rules with a VLAN compare (a table checks it per candidate)
   std::uint32_t first() const { return rules.front(); }
 };
 

@@ -65,6 +65,8 @@ void fill_ports_flags(Rec& r, const CompiledRule& c) {
   r.flags_mask = c.rule.flags_mask;
   r.flags_val = c.rule.flags_value & c.rule.flags_mask;
   r.l4 = c.l4;
+  r.vlan_mask = c.vlan ? c.vlan->mask : 0;
+  r.vlan_val = c.vlan ? c.vlan->value : 0;
 }
 
 // A group's tables before they get their place in the blob.

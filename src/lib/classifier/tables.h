@@ -42,7 +42,8 @@ struct Record4 {
   std::uint32_t smask, sval, dmask, dval;
   std::uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
   std::uint8_t flags_mask, flags_val, l4, pad;
-  std::uint8_t pad2[20];
+  std::uint32_t vlan_mask, vlan_val;  // VlanTest (plan.h); mask 0: no vlan match
+  std::uint8_t pad2[12];
 };
 static_assert(sizeof(Record4) == 64);
 
@@ -51,7 +52,8 @@ struct Record6 {
   std::uint32_t smask[4], sval[4], dmask[4], dval[4];
   std::uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
   std::uint8_t flags_mask, flags_val, l4, pad;
-  std::uint8_t pad2[36];
+  std::uint32_t vlan_mask, vlan_val;
+  std::uint8_t pad2[28];
 };
 static_assert(sizeof(Record6) == 128);
 

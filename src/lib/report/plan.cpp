@@ -74,7 +74,8 @@ nlohmann::json plan_json(const Guard::PlanReport& r) {
                         {"family", family_text(g.family)},
                         {"protocol", proto_text(g.proto)},
                         {"rules", g.rules.size()},
-                        {"first_rule", g.first() + 1}};
+                        {"first_rule", g.first() + 1},
+                        {"vlan_rules", g.vlan_rules}};
     if (g.kind != GroupKind::Chain)
       j["table"] = {{"bytes", t.bytes},
                     {"lists", t.nlists},
@@ -137,6 +138,10 @@ std::string plan_table(const Guard::PlanReport& r) {
                             g.kind == GroupKind::Trie4   ? fmt::format(", {} nodes", t.nnodes2 + t.nnodes3)
                             : g.kind == GroupKind::Hash6 ? fmt::format(", {} probes", t.probes)
                                                          : "");
+      // VLAN matches are compares, never a key: in a chain one per rule, in
+      // a table one per candidate checked.
+      if (g.vlan_rules)
+        table += fmt::format("; vlan compare in {} rule{}", g.vlan_rules, g.vlan_rules == 1 ? "" : "s");
       out += fmt::format("{:>5}  {:<6} {:<10} {:<6} {:<8} {:>6} {:>6}  {}\n", i, cls::kind_name(g.kind),
                          key_text(g), family_text(g.family), proto_text(g.proto), g.rules.size(),
                          g.first() + 1, table);

@@ -14,7 +14,7 @@ namespace {
 bool has_l4(const Rule& r) { return r.sport || r.dport || r.flags_mask; }
 
 bool has_matches(const Rule& r) {
-  return r.family != Family::Any || r.proto || r.saddr || r.daddr || has_l4(r);
+  return r.family != Family::Any || r.proto || r.saddr || r.daddr || r.vlan || has_l4(r);
 }
 
 // Is every address of b inside a? (Host bits are clear in both.)
@@ -45,6 +45,15 @@ bool port_covers(const std::optional<PortRange>& a, const std::optional<PortRang
   return a->lo <= b->lo && b->hi <= a->hi;
 }
 
+// Does every frame the later rule's vlan match `b` accepts hold for `a`?
+bool vlan_covers(const std::optional<VlanMatch>& a, const std::optional<VlanMatch>& b) {
+  if (!a) return true;
+  if (!b) return false;
+  if (a->none || b->none) return a->none && b->none;
+  if (a->id != b->id) return false;
+  return !a->inner || a->inner == b->inner;
+}
+
 }  // namespace
 
 bool covers(const Rule& a, const Rule& b) {
@@ -52,6 +61,7 @@ bool covers(const Rule& a, const Rule& b) {
   if (a.limit) return false;
   if (a.family != Family::Any && a.family != b.family) return false;
   if (a.proto && a.proto != b.proto) return false;
+  if (!vlan_covers(a.vlan, b.vlan)) return false;
   // a's port/flag match excludes non-first fragments; b must exclude them too.
   if (has_l4(a) && !has_l4(b)) return false;
   if (!addr_covers(a.saddr, b.saddr, b.family) || !addr_covers(a.daddr, b.daddr, b.family)) return false;

@@ -7,7 +7,9 @@
 // rules are considered (a rule covered by the union of several is not
 // reported), and a named set covers only a reference to the same set (set
 // contents can change at runtime). Coverage is decided field by field:
-// family, protocol, saddr/daddr prefix containment, port range containment,
+// family, protocol, VLAN tags (none, an outer ID, an outer and inner ID: an
+// earlier `vlan N` covers a later `vlan N inner M`), saddr/daddr prefix
+// containment, port range containment,
 // and TCP flags (the earlier rule's flag tests are a subset of the later
 // one's, with the same values); also the fragment rule: an earlier rule
 // with a port or flag match does not see non-first fragments, so it covers

@@ -47,7 +47,7 @@ constexpr std::pair<std::string_view, std::uint8_t> kFlags[] = {
     {"ack", XG_TCP_ACK}, {"urg", XG_TCP_URG}, {"ece", XG_TCP_ECE}, {"cwr", XG_TCP_CWR}};
 
 constexpr std::string_view kMatchWords =
-    "ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, tcp-flags, limit or log";
+    "ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, tcp-flags, vlan, limit or log";
 
 std::string_view family_name(Family f) { return f == Family::V4 ? "IPv4" : "IPv6"; }
 
@@ -128,6 +128,7 @@ class Parser {
     if (t.text == "dport") return ports(t, r_.dport, dport_);
     if (t.text == "tcp-flags") return tcp_flags(t);
     if (t.text == "limit") return limit(t);
+    if (t.text == "vlan") return vlan(t);
     return expected(t.column, fmt::format("a match ({})", kMatchWords), t.text);
   }
 
@@ -268,6 +269,37 @@ class Parser {
     return {};
   }
 
+  // `vlan none`, `vlan N` or `vlan N inner M` (VLAN IDs 0-4095).
+  Result<void> vlan(const Token& t) {
+    if (vlan_)
+      return error(t.column, fmt::format("duplicate vlan ({} at column {})", vlan_->what, vlan_->column));
+    constexpr std::string_view what = "a VLAN ID 0-4095 or none after vlan";
+    const Token& v = XG_TRY(next(what));
+    VlanMatch m;
+    if (v.text == "none") {
+      m.none = true;
+      vlan_ = Seen{t.column, "vlan none"};
+      if (i_ < toks_.size() && toks_[i_].text == "inner")
+        return error(toks_[i_].column,
+                     "inner needs an outer VLAN ID: `vlan none` matches untagged frames only");
+      r_.vlan = m;
+      return {};
+    }
+    auto id = decimal(v.text, kMaxVlanId);
+    if (!id) return expected(v.column, what, v.text);
+    m.id = static_cast<std::uint16_t>(*id);
+    vlan_ = Seen{t.column, fmt::format("vlan {}", v.text)};
+    if (i_ < toks_.size() && toks_[i_].text == "inner") {
+      ++i_;
+      const Token& n = XG_TRY(next("an inner VLAN ID 0-4095 after inner"));
+      auto inner = decimal(n.text, kMaxVlanId);
+      if (!inner) return expected(n.column, "an inner VLAN ID 0-4095", n.text);
+      m.inner = static_cast<std::uint16_t>(*inner);
+    }
+    r_.vlan = m;
+    return {};
+  }
+
   // The limit clause (rules/limit.h) reads its own words.
   Result<void> limit(const Token& t) {
     if (limit_) return error(t.column, fmt::format("duplicate limit (limit at column {})", limit_->column));
@@ -326,6 +358,7 @@ class Parser {
   std::optional<Seen> family_kw_, family_src_, proto_, saddr_, daddr_, sport_, dport_, flags_;
   std::optional<Seen> limit_;
   std::optional<Seen> log_;
+  std::optional<Seen> vlan_;
 };
 
 }  // namespace

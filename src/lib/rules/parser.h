@@ -8,6 +8,10 @@
 //   MATCH   := ip | ip6 | tcp | udp | icmp | icmpv6 | proto N
 //            | saddr CIDR|@set | daddr CIDR|@set | sport PORTS | dport PORTS
 //            | tcp-flags FLAG[,FLAG...]       FLAG := [!]syn|ack|fin|rst|psh|urg|ece|cwr
+//            | vlan none | vlan N [inner M]   802.1Q/802.1ad tags, N and M 0-4095: the
+//                                             outer (or only) tag's VLAN ID, and with
+//                                             `inner` the second tag's (QinQ);
+//                                             `none`: an untagged frame
 //            | limit over RATE [burst N] [per saddr[/LEN[/LEN6]]] [block DURATION]
 //                                             (rules/limit.h)
 //            | log [N/M]                      record the hits (N of every M, sampled)

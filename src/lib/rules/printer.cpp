@@ -51,6 +51,14 @@ std::string prefix_to_string(const Prefix& p) {
 std::string to_string(const Rule& r) {
   std::string s(action_name(r.action));
   if (r.action == Action::RedirectDev) s += " " + r.redirect_dev;
+  if (r.vlan) {
+    if (r.vlan->none)
+      s += " vlan none";
+    else if (r.vlan->inner)
+      s += fmt::format(" vlan {} inner {}", r.vlan->id, *r.vlan->inner);
+    else
+      s += fmt::format(" vlan {}", r.vlan->id);
+  }
 
   // The family the parser would infer from what is printed anyway.
   Family implied = Family::Any;

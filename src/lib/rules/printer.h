@@ -1,6 +1,8 @@
 // Canonical printing of rules (what `rule list` shows and what rule ids are
 // keyed by). One fixed token order:
-//   ACTION [ip|ip6] [PROTOCOL] [saddr X] [daddr X] [sport P] [dport P] [tcp-flags F]
+//   ACTION [vlan V] [ip|ip6] [PROTOCOL] [saddr X] [daddr X] [sport P] [dport P] [tcp-flags F]
+//     [limit ...] [log [N/M]]
+// - vlan as `none`, `N` or `N inner M` (decimal, no leading zeros);
 // - the family keyword only when nothing else printed implies it (a literal
 //   prefix, icmp, icmpv6);
 // - the protocol as tcp/udp/icmp/icmpv6 for 6/17/1/58, else `proto N`;

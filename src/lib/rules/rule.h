@@ -42,6 +42,16 @@ struct AddrMatch {
   bool operator==(const AddrMatch&) const = default;
 };
 
+// `vlan none` | `vlan N` | `vlan N inner M`: which 802.1Q/802.1ad tags the
+// frame carries (rules/parser.h). A frame reaches the rules with at most two.
+struct VlanMatch {
+  bool none = false;                   // untagged (no outer tag at all)
+  std::uint16_t id = 0;                // the outer (or only) tag's VLAN ID, 0..4095
+  std::optional<std::uint16_t> inner;  // the inner tag's VLAN ID: QinQ, two tags
+  bool operator==(const VlanMatch&) const = default;
+};
+inline constexpr std::uint16_t kMaxVlanId = 4095;
+
 struct PortRange {
   std::uint16_t lo = 0, hi = 65535;  // inclusive
   bool operator==(const PortRange&) const = default;
@@ -63,10 +73,11 @@ struct Rule {
   std::optional<std::uint8_t> proto;
   std::optional<AddrMatch> saddr, daddr;
   std::optional<PortRange> sport, dport;
-  std::uint8_t flags_mask = 0;   // TCP flag bits tested (XG_TCP_* in parse.h)
-  std::uint8_t flags_value = 0;  // required values of those bits
-  std::optional<Limit> limit;    // rate limit predicate (rules/limit.h)
-  std::optional<LogSpec> log;    // `log [N/M]`: not a match, a record of the hits
+  std::uint8_t flags_mask = 0;    // TCP flag bits tested (XG_TCP_* in parse.h)
+  std::uint8_t flags_value = 0;   // required values of those bits
+  std::optional<Limit> limit;     // rate limit predicate (rules/limit.h)
+  std::optional<VlanMatch> vlan;  // `vlan none|N [inner M]`
+  std::optional<LogSpec> log;     // `log [N/M]`: not a match, a record of the hits
   bool operator==(const Rule&) const = default;
 };
 
