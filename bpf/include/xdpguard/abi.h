@@ -378,12 +378,14 @@ enum xdpguard_ddos_counter {
  */
 struct xdpguard_percpu {
 	struct xdpguard_pkt pkt;
-	__u32 len;     /* frame length in bytes */
+	/* The words every packet's verdict writes, in the first cache line
+	 * with the packet's fields. */
 	__u32 prio;    /* position of the best matching rule so far */
 	__u32 slot;    /* verdict: rule id to count (0: default, SLOT_NONE: none) */
 	__u32 action;  /* verdict: XDP_* */
 	__u32 ifindex; /* verdict: XDP_REDIRECT target */
 	__u32 sp_seen; /* XDPGUARD_SP_*: the SYN proxy stage and this packet */
+	__u32 len;     /* frame length in bytes */
 	struct xdpguard_counter actions[XDPGUARD_NUM_ACTIONS]; /* by verdict returned */
 	struct xdpguard_counter parse[XDPGUARD_PARSE_MAX];     /* by parse outcome */
 	/* flood detection: SYN, UDP, ICMP (enum xdpguard_flood_proto), beside
