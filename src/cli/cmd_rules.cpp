@@ -45,7 +45,7 @@ Result<void> rule_add(const RuleArgs& a) {
   // A pass rule cannot cut anyone off; another is run past the lockout
   // guard (a rule that does not parse fails in add_rule, with its column).
   if (auto r = rules::parse_rule(a.rule); r && r->action != rules::Action::Pass)
-    XG_CHECK(check_lockout(a.iface, a.force, {}, [&](const Interface& i) {
+    XG_CHECK(simulate::check_lockout(a.iface, a.force, {}, [&](const Interface& i) {
       simulate::Simulator::Edit e;
       e.add = a.rule;
       e.add_before = before;
@@ -64,7 +64,7 @@ Result<void> rule_add(const RuleArgs& a) {
 
 Result<void> rule_del(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
-  XG_CHECK(check_lockout(a.iface, a.force, {}, [&](const Interface& i) {
+  XG_CHECK(simulate::check_lockout(a.iface, a.force, {}, [&](const Interface& i) {
     simulate::Simulator::Edit e;
     e.del = a.id;
     return simulate::Simulator::from_interface(i, e);
@@ -110,7 +110,7 @@ Result<void> rule_plan(const RuleArgs& a) {
 Result<void> set_load(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
   auto prefixes = XG_TRY(rules::parse_set_file(a.file));
-  XG_CHECK(check_lockout(a.iface, a.force, {}, [&](const Interface& i) {
+  XG_CHECK(simulate::check_lockout(a.iface, a.force, {}, [&](const Interface& i) {
     simulate::Simulator::Edit e;
     e.set = std::pair(a.set_name, prefixes.all());
     return simulate::Simulator::from_interface(i, e);

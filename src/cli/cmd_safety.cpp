@@ -13,9 +13,7 @@
 #include "bpf/system.h"
 #include "cli/commands.h"
 #include "confirm/confirm.h"
-#include "core/fault.h"
 #include "guard/guard.h"
-#include "simulate/lockout.h"
 
 namespace xdpguard::cli {
 
@@ -31,38 +29,6 @@ CLI::Option* add_force_option(CLI::App* app, bool& force) {
   return app->add_flag("--force", force,
                        "Make the change even if it would cut the operator off (the SSH session, ARP/ND, "
                        "DHCP replies, management prefixes)");
-}
-
-Result<Lockout> lockout_after(const std::string& name, bool force,
-                              const std::vector<rules::Prefix>& management,
-                              const std::function<Result<simulate::Simulator>(const Interface&)>& after) {
-  Lockout l;
-  if (force) return l;
-  const FaultPointsOff quiet;  // the copy's steps are not the change's
-  l.iface = XG_TRY(find_interface(name));
-  l.probes = simulate::probes(XG_TRY(simulate::host_facts(l.iface, management)));
-  if (l.probes.empty()) return l;
-  auto sim = XG_TRY(after(l.iface));
-  l.cuts = XG_TRY(simulate::lockout_cuts(sim, l.probes));
-  return l;
-}
-
-Result<void> lockout_verdict(const Lockout& l, bool lock_held) {
-  if (l.cuts.empty()) return {};
-  const FaultPointsOff quiet;
-  auto cuts = l.cuts;
-  // Dropped after the change: cut by it only if it passes now.
-  if (Guard::open(l.iface)) {
-    auto now = XG_TRY(simulate::Simulator::from_interface(l.iface, {}, lock_held));
-    cuts = XG_TRY(simulate::passed_now(now, std::move(cuts), l.probes));
-    if (cuts.empty()) return {};
-  }
-  return fail(EPERM, "{}", simulate::refusal(l.iface.name, cuts));
-}
-
-Result<void> check_lockout(const std::string& name, bool force, const std::vector<rules::Prefix>& management,
-                           const std::function<Result<simulate::Simulator>(const Interface&)>& after) {
-  return lockout_verdict(XG_TRY(lockout_after(name, force, management, after)), false);
 }
 
 namespace {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <csignal>
-#include <future>
 #include <cstdio>
 #include <memory>
 
@@ -75,15 +74,16 @@ Result<void> attach_now(const Args& a) {
   // packet, against the packets that keep the operator in (an interface
   // attached already is refused by the attach itself).
   if ((!conf || conf->lockout_guard) && !Guard::open(iface))
-    XG_CHECK(check_lockout(iface.name, a.force, conf ? conf->management : std::vector<rules::Prefix>{},
-                           [&](const Interface&) -> Result<simulate::Simulator> {
-                             if (section) return simulate::Simulator::from_config(*conf, *section);
-                             DesiredState want;
-                             want.default_action = cfg.default_action;
-                             want.non_ip_action = cfg.non_ip_action;
-                             want.malformed_action = cfg.malformed_action;
-                             return simulate::Simulator::from_state(cfg, want);
-                           }));
+    XG_CHECK(simulate::check_lockout(iface.name, a.force,
+                                     conf ? conf->management : std::vector<rules::Prefix>{},
+                                     [&](const Interface&) -> Result<simulate::Simulator> {
+                                       if (section) return simulate::Simulator::from_config(*conf, *section);
+                                       DesiredState want;
+                                       want.default_action = cfg.default_action;
+                                       want.non_ip_action = cfg.non_ip_action;
+                                       want.malformed_action = cfg.malformed_action;
+                                       return simulate::Simulator::from_state(cfg, want);
+                                     }));
   AttachMode mode = mode_text == "native"    ? AttachMode::Native
                     : mode_text == "generic" ? AttachMode::Generic
                                              : AttachMode::Auto;
@@ -127,33 +127,10 @@ struct ApplyArgs {
 
 Result<void> cmd_apply(const ApplyArgs& a) {
   auto conf = XG_TRY(config::load_config(a.config));
-  // The lockout guard, per interface of the file that exists (apply names
-  // the others itself): the file's state against what it enforces now. It
-  // compiles the rule set a second time, in a pipeline of its own: in a
-  // thread, while apply prepares, and its verdict comes before any swap.
-  std::vector<std::future<Result<Lockout>>> checks;
-  if (conf.lockout_guard && !a.diff && !a.force)
-    for (const auto& s : conf.interfaces) {
-      if (!a.ifaces.empty() && std::find(a.ifaces.begin(), a.ifaces.end(), s.name) == a.ifaces.end())
-        continue;
-      if (!find_interface(s.name)) continue;
-      checks.push_back(std::async(std::launch::async, [&conf, &s] {
-        return lockout_after(s.name, false, conf.management,
-                             [&](const Interface&) { return simulate::Simulator::from_config(conf, s); });
-      }));
-    }
-  // Before any swap, holding the interfaces' locks (apply's prepare took
-  // them): the cuts against what each interface enforces now.
-  auto checked = [&checks]() -> Result<void> {
-    Result<void> first;
-    for (auto& c : checks) {
-      auto l = c.get();  // every thread joined, the first failure kept
-      Result<void> r = l ? lockout_verdict(*l, true) : Result<void>(tl::unexpected(std::move(l.error())));
-      if (!r && first) first = std::move(r);
-    }
-    checks.clear();
-    return first;
-  };
+  // The lockout guard, per interface of the file that exists: it compiles
+  // the rule set a second time, in a pipeline of its own, in a thread while
+  // apply prepares; its verdict comes before any swap.
+  auto checked = a.diff || a.force ? std::function<Result<void>()>{} : simulate::apply_guard(conf, a.ifaces);
   apply::Options o;
   o.only = a.ifaces;
   o.check = a.check;
@@ -177,7 +154,6 @@ Result<void> cmd_apply(const ApplyArgs& a) {
   } else {
     XG_CHECK(run());
   }
-  XG_CHECK(checked());  // when apply stopped before its swaps (nothing to change)
   for (const auto& w : report.warnings) std::fprintf(stderr, "xdpguard: warning: %s\n", w.c_str());
   for (const auto& d : report.diffs)
     std::fputs((a.diff ? apply::format_diff(d) : apply::summary_line(d) + "\n").c_str(), stdout);

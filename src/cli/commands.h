@@ -11,7 +11,6 @@
 #include "core/result.h"
 #include "guard/guard.h"
 #include "simulate/lockout.h"
-#include "simulate/simulate.h"
 
 namespace xdpguard::cli {
 
@@ -57,26 +56,8 @@ void register_telemetry_commands(CLI::App& app, Command& cmd);  // cmd_telemetry
 void register_simulate_command(CLI::App& app, Command& cmd);    // cmd_simulate.cpp
 void register_confirm_command(CLI::App& app, Command& cmd);     // cmd_safety.cpp
 
-// The lockout guard (cmd_safety.cpp, simulate/lockout.h): unless `force`,
-// the probes of interface `name` run through `after` (what it would enforce
-// after the change) and, where that drops one, through what it enforces
-// now; a probe the change would cut refuses it (EPERM, one line naming the
-// rule and the packet). In two halves for apply, which runs the first in a
-// thread while it prepares, and the second holding the interface's lock
-// (`lock_held`: what the interface enforces now is read without taking it).
-struct Lockout {
-  Interface iface;
-  std::vector<simulate::Probe> probes;
-  std::vector<simulate::Cut> cuts;  // what `after` does not pass
-};
+// `--force`: past the lockout guard (simulate/lockout.h).
 CLI::Option* add_force_option(CLI::App* app, bool& force);
-[[nodiscard]] Result<Lockout> lockout_after(
-    const std::string& name, bool force, const std::vector<rules::Prefix>& management,
-    const std::function<Result<simulate::Simulator>(const Interface&)>& after);
-[[nodiscard]] Result<void> lockout_verdict(const Lockout& l, bool lock_held);
-[[nodiscard]] Result<void> check_lockout(
-    const std::string& name, bool force, const std::vector<rules::Prefix>& management,
-    const std::function<Result<simulate::Simulator>(const Interface&)>& after);
 
 // Commit-confirm (cmd_safety.cpp, confirm/confirm.h): `--confirm WINDOW`
 // on a command that changes interfaces, and the change run armed: the state

@@ -4,6 +4,9 @@
 // refused, naming the rule and the packet, unless --force or the config
 // turns the guard off. What is accepted is then checked with real traffic:
 // the session's port really answers, ARP and ND really resolve.
+#include <signal.h>
+#include <sys/stat.h>
+
 #include <fstream>
 
 #include "e2e/e2e_support.h"
@@ -174,6 +177,31 @@ TEST_F(LockoutTest, ManagementPrefixesAndDhcpRepliesStayReachable) {
   EXPECT_NE(check.err.find("the non-IP/malformed action would drop ARP request"), std::string::npos)
       << check.err;
   EXPECT_TRUE(arp_resolves());
+}
+
+// The service applies its file with the same guard: a reload that would
+// cut ARP is refused (the event says why) and the state before stays.
+TEST_F(LockoutTest, TheServiceRefusesAReloadThatWouldCutTheOperatorOff) {
+  const std::string events = conf_ + ".events";
+  write("rules = [\"drop udp dport 7001\"]");
+  ::chmod(conf_.c_str(), 0644);
+  auto svc = BackgroundProcess::start(
+      {XDPGUARD_BIN, "-n", lab_->server().netns, "run", "--config", conf_, "--events", events});
+  ASSERT_TRUE(svc) << svc.error().message();
+  ASSERT_TRUE(wait_until([&] { return udp_delivered(*lab_, 7001, 5, false, 9, 300ms) == 0; }, 30s))
+      << "the service never applied its file";
+  write("non-ip = \"drop\"\nrules = [\"drop udp dport 7001\"]");
+  ASSERT_EQ(::kill(svc->pid(), SIGHUP), 0);
+  ASSERT_TRUE(wait_until([&] { return slurp(events).find("apply_failed") != std::string::npos; }, 30s))
+      << slurp(events);
+  EXPECT_NE(
+      slurp(events).find("the non-IP/malformed action would drop ARP request for " + lab_->server().ip4),
+      std::string::npos)
+      << slurp(events);
+  EXPECT_TRUE(arp_resolves());
+  EXPECT_EQ(udp_delivered(*lab_, 7001, 5, false, 9, 300ms), 0) << "the state before the reload is gone";
+  svc->stop(SIGTERM);
+  std::filesystem::remove(events);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "apply/apply.h"
+#include "simulate/lockout.h"
 #include "bpf/clock.h"
 #include "bpf/system.h"
 #include "config/config.h"
@@ -49,7 +50,12 @@ std::string status_line(const config::Config& c) {
 
 // Applies the file's configuration; the event says what happened.
 Result<void> apply_conf(const config::Config& conf, nlohmann::json& ev) {
-  auto report = XG_TRY(apply::apply_config(conf, {}));
+  // The lockout guard as for `xdpguard apply` (SSH_CONNECTION aside: a
+  // service has none): a file that would cut ARP, ND, DHCP replies or the
+  // management prefixes is refused, unless it says lockout-guard = false.
+  apply::Options o;
+  o.before_swap = simulate::apply_guard(conf, {});
+  auto report = XG_TRY(apply::apply_config(conf, o));
   nlohmann::json changes = nlohmann::json::array();
   for (const auto& d : report.diffs) changes.push_back(apply::summary_line(d));
   ev["interfaces"] = changes;

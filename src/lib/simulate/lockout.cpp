@@ -4,11 +4,15 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <future>
+#include <memory>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/fault.h"
 #include "core/process.h"
+#include "guard/guard.h"
 #include "gen/frame.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
@@ -416,6 +420,60 @@ std::string refusal(const std::string& iface, const std::vector<Cut>& cuts) {
   }
   s += ". Allow them first, or make the change with --force (config: [guard] lockout-guard = false)";
   return s;
+}
+
+Result<Lockout> lockout_after(const std::string& name, const std::vector<rules::Prefix>& management,
+                              const After& after) {
+  Lockout l;
+  const FaultPointsOff quiet;
+  l.iface = XG_TRY(find_interface(name));
+  l.probes = probes(XG_TRY(host_facts(l.iface, management)));
+  if (l.probes.empty()) return l;
+  auto sim = XG_TRY(after(l.iface));
+  l.cuts = XG_TRY(lockout_cuts(sim, l.probes));
+  return l;
+}
+
+Result<void> lockout_verdict(const Lockout& l, bool lock_held) {
+  if (l.cuts.empty()) return {};
+  const FaultPointsOff quiet;
+  auto cuts = l.cuts;
+  // Dropped after the change: cut by it only if it passes now.
+  if (Guard::open(l.iface)) {
+    auto now = XG_TRY(Simulator::from_interface(l.iface, {}, lock_held));
+    cuts = XG_TRY(passed_now(now, std::move(cuts), l.probes));
+    if (cuts.empty()) return {};
+  }
+  return fail(EPERM, "{}", refusal(l.iface.name, cuts));
+}
+
+Result<void> check_lockout(const std::string& name, bool force, const std::vector<rules::Prefix>& management,
+                           const After& after) {
+  if (force) return {};
+  return lockout_verdict(XG_TRY(lockout_after(name, management, after)), false);
+}
+
+std::function<Result<void>()> apply_guard(const config::Config& conf, const std::vector<std::string>& only) {
+  auto checks = std::make_shared<std::vector<std::future<Result<Lockout>>>>();
+  if (conf.lockout_guard)
+    for (const auto& s : conf.interfaces) {
+      if (!only.empty() && std::find(only.begin(), only.end(), s.name) == only.end()) continue;
+      if (!find_interface(s.name)) continue;  // apply names it, with its line
+      checks->push_back(std::async(std::launch::async, [&conf, &s] {
+        return lockout_after(s.name, conf.management,
+                             [&](const Interface&) { return Simulator::from_config(conf, s); });
+      }));
+    }
+  return [checks]() -> Result<void> {
+    Result<void> first;
+    for (auto& c : *checks) {
+      auto l = c.get();  // every thread joined, the first failure kept
+      Result<void> r = l ? lockout_verdict(*l, true) : Result<void>(tl::unexpected(std::move(l.error())));
+      if (!r && first) first = std::move(r);
+    }
+    checks->clear();
+    return first;
+  };
 }
 
 }  // namespace xdpguard::simulate

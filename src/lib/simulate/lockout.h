@@ -25,12 +25,14 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bpf/system.h"
+#include "config/config.h"
 #include "core/result.h"
 #include "rules/rule.h"
 #include "simulate/simulate.h"
@@ -85,5 +87,33 @@ struct Cut {
                                                   const std::vector<Probe>& probes);
 // The refusal, one line: every cut, and what to do.
 [[nodiscard]] std::string refusal(const std::string& iface, const std::vector<Cut>& cuts);
+
+// ---- the guard around a change (the CLI's commands, the service's apply)
+
+// What the interface would enforce after the change.
+using After = std::function<Result<Simulator>(const Interface&)>;
+// The check in two halves: the probes through `after` (may run in a thread
+// of its own), then, where that drops one, through what the interface
+// enforces now (`lock_held`: this process holds the interface's lock, which
+// is then not taken again) and the refusal (EPERM, one line naming the rule
+// and the packet) if the change would cut one. Fault points are not reached
+// in either (core/fault.h): the copy's steps are not the change's.
+struct Lockout {
+  Interface iface;
+  std::vector<Probe> probes;
+  std::vector<Cut> cuts;  // what `after` does not pass
+};
+[[nodiscard]] Result<Lockout> lockout_after(const std::string& iface,
+                                            const std::vector<rules::Prefix>& management, const After& after);
+[[nodiscard]] Result<void> lockout_verdict(const Lockout& l, bool lock_held);
+// Both, for a change that takes the lock itself afterwards; nothing when `force`.
+[[nodiscard]] Result<void> check_lockout(const std::string& iface, bool force,
+                                         const std::vector<rules::Prefix>& management, const After& after);
+// For apply::Options::before_swap: the check of every interface of `conf`
+// that exists (in `only`, when given), started now, in threads, while apply
+// prepares; the function waits for them and gives the verdicts under
+// apply's locks. Nothing when the file says lockout-guard = false.
+[[nodiscard]] std::function<Result<void>()> apply_guard(const config::Config& conf,
+                                                        const std::vector<std::string>& only);
 
 }  // namespace xdpguard::simulate
