@@ -31,19 +31,6 @@ CLI::Option* add_force_option(CLI::App* app, bool& force) {
                        "DHCP replies, management prefixes)");
 }
 
-namespace {
-
-std::string clock_text(double unix_s) {
-  std::time_t t = static_cast<std::time_t>(unix_s);
-  std::tm tm{};
-  ::localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
-  return buf;
-}
-
-}  // namespace
-
 Result<void> with_confirm(const std::string& window, const std::vector<std::string>& ifaces,
                           const std::string& change, const std::function<Result<void>()>& run) {
   if (window.empty()) return run();
@@ -70,7 +57,8 @@ Result<void> with_confirm(const std::string& window, const std::vector<std::stri
         stderr,
         "xdpguard: %s: rolls back at %s (in %lld s) to the state before %s, unless `xdpguard confirm "
         "%s` comes first\n",
-        a.iface.name.c_str(), clock_text(a.record.deadline_unix).c_str(), static_cast<long long>(w.count()),
+        a.iface.name.c_str(), confirm::clock_text(a.record.deadline_unix).c_str(),
+        static_cast<long long>(w.count()),
         a.extended
             ? fmt::format("\"{}\" ({} changes pending)", a.record.changes.front(), a.record.changes.size())
                   .c_str()
@@ -122,7 +110,7 @@ Result<void> cmd_confirm(const ConfirmArgs& a) {
       const auto& r = s.record;
       if (s.pending)
         std::printf("%s: pending, rolls back in %.0f s (at %s) to %s; %zu change%s: %s%s\n", r.iface.c_str(),
-                    s.seconds_left, clock_text(r.deadline_unix).c_str(),
+                    s.seconds_left, confirm::clock_text(r.deadline_unix).c_str(),
                     r.attached ? fmt::format("{} rule{} as before \"{}\"", r.state.rules.size(),
                                              r.state.rules.size() == 1 ? "" : "s", r.changes.front())
                                      .c_str()
@@ -133,8 +121,8 @@ Result<void> cmd_confirm(const ConfirmArgs& a) {
                               : " (no watcher: it could not be started again)");
       else
         std::printf("%s: %s at %s; %zu change%s: %s\n", r.iface.c_str(), r.outcome.c_str(),
-                    clock_text(r.outcome_unix).c_str(), r.changes.size(), r.changes.size() == 1 ? "" : "s",
-                    fmt::format("{}", fmt::join(r.changes, "; ")).c_str());
+                    confirm::clock_text(r.outcome_unix).c_str(), r.changes.size(),
+                    r.changes.size() == 1 ? "" : "s", fmt::format("{}", fmt::join(r.changes, "; ")).c_str());
     }
     return {};
   }

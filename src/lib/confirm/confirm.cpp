@@ -143,15 +143,6 @@ Result<void> ensure_watcher(int dirfd, std::uint64_t netns, const Interface& ifa
   return spawn_watcher(iface.name);
 }
 
-std::string clock_text(double unix_s) {
-  std::time_t t = static_cast<std::time_t>(unix_s);
-  std::tm tm{};
-  ::localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
-  return buf;
-}
-
 void log_event(int prio, const std::string& line) {
   ::openlog("xdpguard", LOG_PID, LOG_DAEMON);
   ::syslog(prio, "%s", line.c_str());

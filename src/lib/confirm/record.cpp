@@ -1,6 +1,7 @@
 #include "confirm/record.h"
 
 #include <cmath>
+#include <ctime>
 
 #include <nlohmann/json.hpp>
 
@@ -32,6 +33,16 @@ Result<std::chrono::seconds> parse_window(std::string_view text) {
   if (!n || *n * unit < 1 || *n * unit > 86400)
     return fail(EINVAL, "expected a time from 1s to 24h such as 60s, 5m or 1h, got {}", rules::quote(text));
   return std::chrono::seconds(*n * unit);
+}
+
+// Local time of day, for people ("14:02:31").
+std::string clock_text(double unix_s) {
+  std::time_t t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+  return buf;
 }
 
 namespace {

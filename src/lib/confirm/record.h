@@ -22,6 +22,9 @@ namespace xdpguard::confirm {
 // "60s", "2m", "1h", "90" (seconds): 1 s to 24 h.
 [[nodiscard]] Result<std::chrono::seconds> parse_window(std::string_view text);
 
+// An instant as the local time of day ("14:02:31"), for messages.
+[[nodiscard]] std::string clock_text(double unix_s);
+
 struct Record {
   std::string iface;
   int ifindex = 0;
