@@ -173,7 +173,7 @@ int xdpguard(struct xdp_md *ctx)
 	}
 	bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_ENFORCE);
 	xg_bump(&s->errors[XDPGUARD_ERR_NO_ENFORCE], s->len);
-	return xg_apply(s);
+	return xg_apply(ctx, s);
 }
 
 SEC("xdp")
@@ -197,7 +197,7 @@ int xdpguard_enforce(struct xdp_md *ctx)
 	/* A rule with `log` carries its sampling threshold in the verdict word. */
 	log_thr = s->action >> XDPGUARD_LOG_SHIFT;
 	s->action &= XDPGUARD_ACTION_MASK;
-	action = xg_apply(s);
+	action = xg_apply(ctx, s);
 	tm = bpf_map_lookup_elem(&xg_telemetry, &zero);
 	/* verifier: lookups can fail */
 	if (tm && (log_thr || tm->capture))
@@ -232,7 +232,7 @@ int xdpguard_limit(struct xdp_md *ctx)
 		s->lim_resume = 0;
 		s->slot = XDPGUARD_SLOT_NONE;
 		s->action = XDP_DROP;
-		return xg_apply(s);
+		return xg_apply(ctx, s);
 	}
 	xg_bump(&s->ddos[XDPGUARD_DDOS_LIMIT_OVER], s->len);
 	if (s->lim.block_ns)
@@ -247,7 +247,7 @@ int xdpguard_limit(struct xdp_md *ctx)
 		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_ENFORCE);
 	/* out of tail calls: the verdict without the record */
 	s->action &= XDPGUARD_ACTION_MASK;
-	return xg_apply(s);
+	return xg_apply(ctx, s);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

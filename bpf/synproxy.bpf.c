@@ -603,7 +603,7 @@ int xdpguard_synproxy(struct xdp_md *ctx)
 	if (s->sp_seen & XDPGUARD_SP_VIA_ENFORCE)
 		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_ENFORCE);
 	s->action &= XDPGUARD_ACTION_MASK;
-	return xg_apply(s);
+	return xg_apply(ctx, s);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -4,7 +4,7 @@
 // Input: text, then optionally a NUL byte and packet bytes. The first
 // kMaxRules lines of the text that parse as rules (rules::parse_rule) are the
 // rule set; lines that do not parse are skipped, and so are rules no rule set
-// could hold here: `redirect xsk`, `redirect dev` other than lo, sets other
+// could judge here: `redirect xsk` (its verdict is a socket's), `redirect dev` other than lo, sets other
 // than @a and @b (two sets of both families, loaded once), rate limits. The packet bytes
 // (or, without them, a hash of the input) drive kFrames frames, most aimed at
 // one of the rules (inside its prefixes or sets, at its port range's edges,

@@ -140,7 +140,7 @@ TEST_F(BtfTest, PerCpuEntryLayoutMatches) {
        XG_MEMBER(xdpguard_percpu, actions), XG_MEMBER(xdpguard_percpu, parse),
        XG_MEMBER(xdpguard_percpu, flood), XG_MEMBER(xdpguard_percpu, errors), XG_MEMBER(xdpguard_percpu, lim),
        XG_MEMBER(xdpguard_percpu, lim_resume), XG_MEMBER(xdpguard_percpu, lim_stamp),
-       XG_MEMBER(xdpguard_percpu, ddos)});
+       XG_MEMBER(xdpguard_percpu, ddos), XG_MEMBER(xdpguard_percpu, xsk)});
   // The generated classifier writes the limiter's request (classifier/limit_code.cpp).
   expect_struct("xdpguard_limit_req", sizeof(xdpguard_limit_req),
                 {XG_MEMBER(xdpguard_limit_req, cost_ns), XG_MEMBER(xdpguard_limit_req, tau_ns),
@@ -194,6 +194,13 @@ TEST_F(BtfTest, DdosMapsHoldAbiTypes) {
              "xdpguard_ddos");
   expect_map(XDPGUARD_PIN_SYNPROXY, BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(xdpguard_synproxy), 1,
              "xdpguard_synproxy");
+  // (An XSKMAP takes no BTF: its values are socket fds.)
+  auto xsks = prog_->map(XDPGUARD_PIN_XSKS);
+  ASSERT_TRUE(xsks) << xsks.error().message();
+  EXPECT_EQ(xsks->info().type, BPF_MAP_TYPE_XSKMAP);
+  EXPECT_EQ(xsks->info().key_size, sizeof(std::uint32_t));
+  EXPECT_EQ(xsks->info().value_size, sizeof(std::uint32_t));
+  EXPECT_EQ(xsks->info().max_entries, XDPGUARD_XSK_QUEUES);
 }
 
 TEST_F(BtfTest, CounterMapsHoldAbiCounters) {

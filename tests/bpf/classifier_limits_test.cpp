@@ -525,7 +525,6 @@ TEST_F(ClassifierLimits, RefusedRuleSetsLeaveThePreviousOneInForce) {
       {"16,385 rules", too_many, "16385 rules, the limit is 16384"},
       {"unknown set", {"pass tcp dport 22", "drop saddr @nosuch"}, "no set named @nosuch"},
       {"set name missing", {"pass tcp dport 22", "drop saddr @"}, "rule 2"},
-      {"redirect xsk", {"pass tcp dport 22", "redirect xsk udp"}, "redirect xsk"},
       {"redirect to no interface", {"redirect dev xg-nosuch0 udp"}, "xg-nosuch0"},
       {"too large for the kernel", refused_by_kernel, "load classifier"},
   };

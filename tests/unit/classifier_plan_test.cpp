@@ -398,6 +398,19 @@ TEST(ClassifierPlan, RedirectDev) {
   EXPECT_FALSE(plan.rules[0].target_missing);
 }
 
+// `redirect xsk`: XDP_REDIRECT to the XSKMAP, the fallback in the target
+// word's low bits (abi.h, "AF_XDP").
+TEST(ClassifierPlan, RedirectXsk) {
+  auto plan = plan_of(entries({"redirect xsk udp dport 53", "redirect xsk fallback drop tcp", "drop"}));
+  ASSERT_EQ(plan.rules.size(), 3u);
+  EXPECT_EQ(plan.rules[0].action, static_cast<std::uint32_t>(XDP_REDIRECT));
+  EXPECT_EQ(plan.rules[0].ifindex, XDPGUARD_REDIRECT_XSK | XDP_PASS);
+  EXPECT_EQ(plan.rules[1].ifindex, XDPGUARD_REDIRECT_XSK | XDP_DROP);
+  auto v = plan_verdict(plan, tables_of(plan), pkt4(6, "1.1.1.1", "2.2.2.2", 1, 80));
+  EXPECT_EQ(v.action, static_cast<std::uint32_t>(XDP_REDIRECT));
+  EXPECT_EQ(v.ifindex, XDPGUARD_REDIRECT_XSK | XDP_DROP);
+}
+
 // A redirect target that does not exist (deleted since the rule was added)
 // no longer fails the whole compile, so that every later change still works:
 // as nftables' `fwd to` a device that went away, the rule stays and its
@@ -429,10 +442,7 @@ TEST(ClassifierPlan, Errors) {
     EXPECT_FALSE(p);
     return p ? Error(0, "") : p.error();
   };
-  auto e = err(entries({"pass", "redirect xsk"}));
-  EXPECT_EQ(e.code(), ENOTSUP);
-  EXPECT_EQ(e.message(), "rule 2 (id 2): redirect xsk: AF_XDP sockets are not supported yet");
-  e = err(entries({"drop saddr @s0 daddr @nope"}));
+  auto e = err(entries({"drop saddr @s0 daddr @nope"}));
   EXPECT_EQ(e.code(), ENOENT);
   EXPECT_EQ(e.message(), "rule 1 (id 1): no set named @nope");
   EXPECT_FALSE(make_plan(entries({"drop saddr @s0"}), XDP_PASS, {}));  // no context: no sets

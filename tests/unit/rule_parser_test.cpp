@@ -26,6 +26,9 @@ TEST(RuleParser, Actions) {
   EXPECT_EQ(ok("pass").action, Action::Pass);
   EXPECT_EQ(ok("drop").action, Action::Drop);
   EXPECT_EQ(ok("redirect xsk").action, Action::RedirectXsk);
+  EXPECT_EQ(ok("redirect xsk").xsk_fallback, Action::Pass);
+  EXPECT_EQ(ok("redirect xsk fallback drop udp").xsk_fallback, Action::Drop);
+  EXPECT_EQ(ok("redirect xsk fallback pass").xsk_fallback, Action::Pass);
   Rule r = ok("redirect dev eth1");
   EXPECT_EQ(r.action, Action::RedirectDev);
   EXPECT_EQ(r.redirect_dev, "eth1");
@@ -288,6 +291,8 @@ TEST(RuleParserErrors, Action) {
   EXPECT_EQ(err("DROP"), "column 1: expected an action (pass, drop or redirect), got \"DROP\"");
   EXPECT_EQ(err("redirect"), "column 9: expected xsk or dev after redirect, got end of rule");
   EXPECT_EQ(err("redirect eth1"), "column 10: expected xsk or dev after redirect, got \"eth1\"");
+  EXPECT_EQ(err("redirect xsk fallback"), "column 22: expected pass or drop after fallback, got end of rule");
+  EXPECT_EQ(err("redirect xsk fallback tx"), "column 23: expected pass or drop after fallback, got \"tx\"");
   EXPECT_EQ(err("redirect dev"), "column 13: expected an interface name after dev, got end of rule");
   EXPECT_EQ(err("redirect dev a/b"),
             "column 14: expected an interface name (1-15 printable ASCII characters, no '/' or "

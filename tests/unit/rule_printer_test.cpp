@@ -23,6 +23,8 @@ TEST(RulePrinter, CanonicalForms) {
   EXPECT_EQ(canon("pass"), "pass");
   EXPECT_EQ(canon("drop"), "drop");
   EXPECT_EQ(canon("redirect xsk"), "redirect xsk");
+  EXPECT_EQ(canon("redirect xsk fallback pass"), "redirect xsk");
+  EXPECT_EQ(canon("redirect xsk fallback drop dport 9 udp"), "redirect xsk fallback drop udp dport 9");
   EXPECT_EQ(canon("redirect dev eth1 udp"), "redirect dev eth1 udp");
   // Fixed order: action, family, protocol, saddr, daddr, sport, dport, tcp-flags.
   EXPECT_EQ(canon("drop dport 22 saddr 203.0.113.0/24 tcp"), "drop tcp saddr 203.0.113.0/24 dport 22");

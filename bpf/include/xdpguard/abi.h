@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 
-#define XDPGUARD_ABI_VERSION 12
+#define XDPGUARD_ABI_VERSION 13
 
 /* XDP verdicts are counted by their UAPI value (XDP_ABORTED..XDP_REDIRECT). */
 #define XDPGUARD_NUM_ACTIONS 5
@@ -346,6 +346,28 @@ struct xdpguard_synproxy_ns {
 	__u32 ifindex[XDPGUARD_SYNPROXY_NS_IFACES]; /* interfaces that registered */
 };
 
+/*
+ * AF_XDP (`redirect xsk`, docs/xsk.md). xg_xsks is an XSKMAP keyed by RX
+ * queue: the socket bound to queue q of the interface is entry q, put there
+ * by its consumer under the interface lock (BPF_NOEXIST: one consumer per
+ * queue). The kernel takes the entry out when the socket closes, so a
+ * consumer that dies leaves no stale socket. A rule `redirect xsk` has the
+ * verdict XDP_REDIRECT and the target word XDPGUARD_REDIRECT_XSK | its
+ * fallback (XDP_PASS or XDP_DROP, what a queue without a socket does)
+ * where `redirect dev` has an ifindex (which is never that large).
+ */
+#define XDPGUARD_XSK_QUEUES 256
+#define XDPGUARD_REDIRECT_XSK 0x80000000u
+#define XDPGUARD_XSK_FALLBACK_MASK 0x3u
+
+/* `redirect xsk` counters in xdpguard_percpu.xsk (packets and bytes). */
+enum xdpguard_xsk_counter {
+	XDPGUARD_XSK_REDIRECTED = 0, /* handed to the queue's socket */
+	XDPGUARD_XSK_NO_SOCKET = 1,  /* fallback: no socket bound to the receiving queue */
+	XDPGUARD_XSK_NO_QUEUE = 2,   /* fallback: queue index >= XDPGUARD_XSK_QUEUES */
+	XDPGUARD_XSK_MAX = 3,
+};
+
 /* DDoS counters in xdpguard_percpu.ddos (packets and bytes). */
 enum xdpguard_ddos_counter {
 	XDPGUARD_DDOS_LIMIT_OVER = 0,     /* over a limit: the rule matched */
@@ -398,6 +420,7 @@ struct xdpguard_percpu {
 	__u32 lim_resume; /* first rule position the classifier may match */
 	__u32 lim_stamp;  /* the rule set lim_resume belongs to */
 	struct xdpguard_counter ddos[XDPGUARD_DDOS_MAX];
+	struct xdpguard_counter xsk[XDPGUARD_XSK_MAX]; /* `redirect xsk` verdicts */
 };
 
 /*
@@ -562,6 +585,7 @@ struct xdpguard_set_info {
 #define XDPGUARD_PIN_DDOS "xg_ddos"
 #define XDPGUARD_PIN_SYNPROXY "xg_synproxy"
 #define XDPGUARD_PIN_NOBLOCK "xg_noblock"
+#define XDPGUARD_PIN_XSKS "xg_xsks"
 /* Pinned by `synproxy enable` (the synproxy object's own maps). */
 #define XDPGUARD_PIN_SP_LOCAL4 "xg_sp_local4"
 #define XDPGUARD_PIN_SP_LOCAL6 "xg_sp_local6"

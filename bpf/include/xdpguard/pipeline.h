@@ -45,14 +45,41 @@ struct {
 	__type(value, struct xdpguard_synproxy);
 } xg_synproxy SEC(".maps");
 
+/* AF_XDP sockets by RX queue (abi.h, "AF_XDP"); filled by consumers. */
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, XDPGUARD_XSK_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xg_xsks SEC(".maps");
+
 static __always_inline void xg_bump(struct xdpguard_counter *c, __u64 bytes)
 {
 	c->packets++;
 	c->bytes += bytes;
 }
 
+/*
+ * `redirect xsk`: to the socket of the receiving queue, else the rule's
+ * fallback verdict (the low bits of the target word), counted by reason.
+ */
+static __always_inline int xg_redirect_xsk(struct xdp_md *ctx, struct xdpguard_percpu *s)
+{
+	__u32 fallback = s->ifindex & XDPGUARD_XSK_FALLBACK_MASK;
+	__u32 queue = ctx->rx_queue_index;
+	int action;
+
+	if (queue >= XDPGUARD_XSK_QUEUES) {
+		xg_bump(&s->xsk[XDPGUARD_XSK_NO_QUEUE], s->len);
+		return fallback;
+	}
+	action = bpf_redirect_map(&xg_xsks, queue, fallback);
+	xg_bump(&s->xsk[action == XDP_REDIRECT ? XDPGUARD_XSK_REDIRECTED : XDPGUARD_XSK_NO_SOCKET], s->len);
+	return action;
+}
+
 /* Counts and applies a verdict: enforce's work, and the fallbacks'. */
-static __always_inline int xg_apply(struct xdpguard_percpu *s)
+static __always_inline int xg_apply(struct xdp_md *ctx, struct xdpguard_percpu *s)
 {
 	__u32 action = s->action;
 
@@ -65,7 +92,8 @@ static __always_inline int xg_apply(struct xdpguard_percpu *s)
 			xg_bump(c, s->len);
 	}
 	if (action == XDP_REDIRECT)
-		action = bpf_redirect(s->ifindex, 0);
+		action = (s->ifindex & XDPGUARD_REDIRECT_XSK) ? xg_redirect_xsk(ctx, s)
+							      : bpf_redirect(s->ifindex, 0);
 	/* verifier: bound the counter index (bpf_redirect returns an XDP_*);
 	 * barrier_var keeps clang from checking a copy instead */
 	if (action >= XDPGUARD_NUM_ACTIONS)

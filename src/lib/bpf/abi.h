@@ -23,7 +23,7 @@ inline xdpguard_counter& operator+=(xdpguard_counter& a, const xdpguard_counter&
 }
 static_assert(sizeof(xdpguard_pkt) == 52);
 static_assert(offsetof(xdpguard_pkt, vlan) % 4 == 0, "`vlan N inner M` loads both tags as one word");
-static_assert(sizeof(xdpguard_percpu) == 672);
+static_assert(sizeof(xdpguard_percpu) == 720);
 static_assert(sizeof(xdpguard_percpu) % 8 == 0, "per-CPU values are 8-byte aligned");
 static_assert(sizeof(xdpguard_set4_elem) == 32);
 static_assert(sizeof(xdpguard_set6_slot) == 20);
@@ -44,6 +44,8 @@ static_assert(sizeof(xdpguard_synproxy_ns) == 12 + 4 * XDPGUARD_SYNPROXY_NS_IFAC
 static_assert(sizeof(xdpguard_sp_lpm4) == 8 && sizeof(xdpguard_sp_lpm6) == 20);
 static_assert(offsetof(xdpguard_synproxy, active) == 0, "the classifier loads it at offset 0");
 static_assert(XDPGUARD_DDOS_MAX == 17);
+static_assert(XDPGUARD_XSK_MAX == 3);
+static_assert(XDPGUARD_REDIRECT_XSK > 0x7fffffffu, "never an ifindex (a positive int)");
 static_assert(XDPGUARD_FLOOD_MAX == 4 && XDPGUARD_FLOOD_COUNTED == 3);
 static_assert(sizeof(xdpguard_talker_key) == 20);
 static_assert(sizeof(xdpguard_flood_cfg) == 64);

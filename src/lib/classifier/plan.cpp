@@ -239,7 +239,7 @@ Result<Plan> make_plan(std::vector<RuleEntry> entries, std::uint32_t default_act
     const auto& rule = c.rule;
     c.action = xdp_action(rule.action);
     if (rule.action == Action::RedirectXsk)
-      return fail(ENOTSUP, "{}", where("redirect xsk: AF_XDP sockets are not supported yet"));
+      c.ifindex = XDPGUARD_REDIRECT_XSK | (rule.xsk_fallback == Action::Drop ? XDP_DROP : XDP_PASS);
     if (rule.action == Action::RedirectDev) {
       auto idx = ctx.ifindex ? ctx.ifindex(rule.redirect_dev) : std::nullopt;
       if (idx) {

@@ -88,7 +88,7 @@ struct CompiledRule {
   std::uint32_t id = 0;
   std::string text;             // RuleEntry::text
   std::uint32_t action = 0;     // XDP_*
-  std::uint32_t ifindex = 0;    // redirect target
+  std::uint32_t ifindex = 0;    // redirect target: an ifindex, or XDPGUARD_REDIRECT_XSK | fallback
   bool target_missing = false;  // `redirect dev` names no interface: action is XDP_DROP
   rules::Rule rule;
   std::uint8_t family = 0;  // 0 (any), 4, 6

@@ -33,6 +33,8 @@ constexpr const char* kPinnedMaps[] = {
     // rate limits (docs/ddos.md)
     XDPGUARD_PIN_LIMIT_AGG, XDPGUARD_PIN_LIMIT_SRC, XDPGUARD_PIN_BLOCKED, XDPGUARD_PIN_DDOS,
     XDPGUARD_PIN_SYNPROXY, XDPGUARD_PIN_NOBLOCK,
+    // AF_XDP sockets of `redirect xsk` (filled by consumers: guard_xsk.cpp)
+    XDPGUARD_PIN_XSKS,
     // telemetry (docs/telemetry.md)
     XDPGUARD_PIN_EVENTS, XDPGUARD_PIN_TELEMETRY, XDPGUARD_PIN_TM_STATS, XDPGUARD_PIN_TALKERS,
     XDPGUARD_PIN_TALK_ON, XDPGUARD_PIN_FLOOD_CFG, XDPGUARD_PIN_FLOOD};
@@ -245,7 +247,7 @@ Result<MapFd> GuardProgram::map(const char* name) const {
 struct Guard::Maps {
   MapFd meta, percpu, rule_stats, progs, set4, set6, set_names;
   MapFd limit_agg, limit_src, blocked, ddos, synproxy, noblock;
-  MapFd telemetry;
+  MapFd telemetry, xsks;
   template <class Get>
   static Result<Maps> get(Get&& get) {
     Maps m;
@@ -263,6 +265,7 @@ struct Guard::Maps {
     m.synproxy = XG_TRY(get(XDPGUARD_PIN_SYNPROXY));
     m.noblock = XG_TRY(get(XDPGUARD_PIN_NOBLOCK));
     m.telemetry = XG_TRY(get(XDPGUARD_PIN_TELEMETRY));
+    m.xsks = XG_TRY(get(XDPGUARD_PIN_XSKS));
     return m;
   }
 };
@@ -279,6 +282,7 @@ Result<Guard> Guard::from_maps(Maps m) {
   g.ddos_maps_ = {std::move(m.limit_agg), std::move(m.limit_src), std::move(m.blocked),
                   std::move(m.ddos),      std::move(m.synproxy),  std::move(m.noblock)};
   g.telemetry_ = std::move(m.telemetry);
+  g.xsks_ = std::move(m.xsks);
   g.meta_ = XG_TRY(g.meta_map_.get(0));
   return g;
 }
@@ -565,6 +569,7 @@ Result<GuardStats> Guard::stats() const {
     for (std::uint32_t i = 0; i < XDPGUARD_PARSE_MAX; ++i) s.parse[i] += cpu.parse[i];
     for (std::uint32_t i = 0; i < XDPGUARD_ERR_MAX; ++i) s.errors[i] += cpu.errors[i];
     for (std::uint32_t i = 0; i < XDPGUARD_FLOOD_COUNTED; ++i) s.flood[i] += cpu.flood[i];
+    for (std::uint32_t i = 0; i < XDPGUARD_XSK_MAX; ++i) s.xsk[i] += cpu.xsk[i];
   }
   s.flood[XDPGUARD_FLOOD_FRAG] = s.parse[XDPGUARD_PARSE_FRAGMENT];
   s.default_rule = XG_TRY(rule_stats_.sum(XDPGUARD_RULE_DEFAULT));

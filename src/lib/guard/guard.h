@@ -172,6 +172,8 @@ struct GuardStats {
   xdpguard_counter default_rule{};
   std::vector<RuleRecord> rules;
   DdosStats ddos;  // limiter, block list and SYN proxy
+  // `redirect xsk`: redirected, and fallen back by reason (enum xdpguard_xsk_counter).
+  std::array<xdpguard_counter, XDPGUARD_XSK_MAX> xsk{};
 };
 
 struct GuardStatus {
@@ -307,6 +309,19 @@ class Guard {
     bool was_ = false;
   };
   [[nodiscard]] Result<Hold> hold();
+
+  // ---- AF_XDP (guard_xsk.cpp, abi.h "AF_XDP"): the sockets `redirect xsk`
+  // rules hand packets to, one per RX queue.
+
+  // Puts `xsk_fd`, an AF_XDP socket the caller has bound to RX queue `queue`
+  // of this interface (xsk/socket.h does), in xg_xsks under the interface
+  // lock. Refused if the queue has a socket already (EEXIST: the first keeps
+  // it) or is past XDPGUARD_XSK_QUEUES. The kernel removes the entry when
+  // the socket closes: a consumer that dies leaves nothing behind, and the
+  // rules' fallback applies on that queue from the next packet.
+  [[nodiscard]] Result<void> add_xsk(std::uint32_t queue, int xsk_fd);
+  // Takes the socket of `queue` out of xg_xsks (none there: nothing to do).
+  [[nodiscard]] Result<void> remove_xsk(std::uint32_t queue);
 
   // ---- rules (guard_rules.cpp). Every change compiles the whole new rule
   // set and installs it with one map write; counters of untouched rules stay.
@@ -526,6 +541,7 @@ class Guard {
   };
   DdosMaps ddos_maps_;
   MapFd telemetry_;  // xg_telemetry, which every classifier reads
+  MapFd xsks_;       // xg_xsks: AF_XDP sockets by RX queue (guard_xsk.cpp)
 };
 
 // A warning when the rule's `redirect dev` names no interface of the current

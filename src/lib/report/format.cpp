@@ -23,8 +23,18 @@ nlohmann::json stats_json(const GuardStats& s) {
   def["action"] = action_name(s.default_action);
   nlohmann::json errors = {{"no_classifier", counter_json(s.errors[XDPGUARD_ERR_NO_CLASSIFIER])},
                            {"no_enforce", counter_json(s.errors[XDPGUARD_ERR_NO_ENFORCE])}};
-  return {{"interface", s.ifname}, {"mode", s.mode}, {"actions", actions}, {"rules", rules_json(s)["rules"]},
-          {"default", def},        {"parse", parse}, {"errors", errors},   {"ddos", ddos_json(s.ddos)}};
+  nlohmann::json xsk = {{"redirected", counter_json(s.xsk[XDPGUARD_XSK_REDIRECTED])},
+                        {"fallback_no_socket", counter_json(s.xsk[XDPGUARD_XSK_NO_SOCKET])},
+                        {"fallback_no_queue", counter_json(s.xsk[XDPGUARD_XSK_NO_QUEUE])}};
+  return {{"interface", s.ifname},
+          {"mode", s.mode},
+          {"actions", actions},
+          {"rules", rules_json(s)["rules"]},
+          {"default", def},
+          {"parse", parse},
+          {"errors", errors},
+          {"ddos", ddos_json(s.ddos)},
+          {"xsk", xsk}};
 }
 
 nlohmann::json rules_json(const GuardStats& s) {
@@ -72,6 +82,12 @@ std::string stats_table(const GuardStats& s) {
   for (int i = 0; i < XDPGUARD_PARSE_MAX; ++i)
     out += fmt::format(" {}={}", parse_counter_name(i), s.parse[i].packets);
   out += "\n";
+  // `redirect xsk`, once it has seen a packet.
+  if (s.xsk[XDPGUARD_XSK_REDIRECTED].packets || s.xsk[XDPGUARD_XSK_NO_SOCKET].packets ||
+      s.xsk[XDPGUARD_XSK_NO_QUEUE].packets)
+    out += fmt::format("  redirect xsk: redirected={} fallback: no socket={} queue out of range={}\n",
+                       s.xsk[XDPGUARD_XSK_REDIRECTED].packets, s.xsk[XDPGUARD_XSK_NO_SOCKET].packets,
+                       s.xsk[XDPGUARD_XSK_NO_QUEUE].packets);
   out += ddos_table(s.ddos);
   return out;
 }

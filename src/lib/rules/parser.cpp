@@ -87,6 +87,17 @@ class Parser {
       const Token& k = XG_TRY(next("xsk or dev after redirect"));
       if (k.text == "xsk") {
         r_.action = Action::RedirectXsk;
+        // `fallback pass|drop`: what a queue without a socket does.
+        if (i_ < toks_.size() && toks_[i_].text == "fallback") {
+          ++i_;
+          const Token& f = XG_TRY(next("pass or drop after fallback"));
+          if (f.text == "pass")
+            r_.xsk_fallback = Action::Pass;
+          else if (f.text == "drop")
+            r_.xsk_fallback = Action::Drop;
+          else
+            return expected(f.column, "pass or drop after fallback", f.text);
+        }
       } else if (k.text == "dev") {
         const Token& n = XG_TRY(next("an interface name after dev"));
         if (!valid_ifname(n.text))

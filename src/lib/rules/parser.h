@@ -4,7 +4,9 @@
 // beyond the result.
 //
 //   RULE    := ACTION MATCH*
-//   ACTION  := pass | drop | redirect xsk | redirect dev IFNAME
+//   ACTION  := pass | drop | redirect xsk [fallback pass|drop] | redirect dev IFNAME
+//              (`redirect xsk`: to the AF_XDP socket bound to the receiving
+//              queue; a queue without one takes the fallback, pass unless said)
 //   MATCH   := ip | ip6 | tcp | udp | icmp | icmpv6 | proto N
 //            | saddr CIDR|@set | daddr CIDR|@set | sport PORTS | dport PORTS
 //            | tcp-flags FLAG[,FLAG...]       FLAG := [!]syn|ack|fin|rst|psh|urg|ece|cwr

@@ -51,6 +51,7 @@ std::string prefix_to_string(const Prefix& p) {
 std::string to_string(const Rule& r) {
   std::string s(action_name(r.action));
   if (r.action == Action::RedirectDev) s += " " + r.redirect_dev;
+  if (r.action == Action::RedirectXsk && r.xsk_fallback == Action::Drop) s += " fallback drop";
   if (r.vlan) {
     if (r.vlan->none)
       s += " vlan none";

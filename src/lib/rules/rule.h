@@ -69,6 +69,9 @@ inline constexpr std::uint32_t kMaxLogDenominator = 1u << 24;  // the kernel's s
 struct Rule {
   Action action = Action::Pass;
   std::string redirect_dev;  // for RedirectDev
+  // For RedirectXsk: the verdict when the receiving queue has no AF_XDP
+  // socket bound (`redirect xsk fallback drop`); Pass or Drop.
+  Action xsk_fallback = Action::Pass;
   Family family = Family::Any;
   std::optional<std::uint8_t> proto;
   std::optional<AddrMatch> saddr, daddr;
