@@ -4,6 +4,7 @@
 // verdict against the reference first-match semantics on random rule sets,
 // including what the nftables test cannot compare (non-first fragments,
 // double VLAN tags).
+#include <bpf/bpf.h>
 #include <linux/bpf.h>
 
 #include <gtest/gtest.h>
@@ -136,6 +137,31 @@ TEST_F(ClassifierTest, SetsDefaultAndRedirect) {
   // Replacing the set changes membership without touching the rules.
   ASSERT_TRUE(guard_->load_set("bad", {members[1]}));
   EXPECT_EQ(verdict(Packet().eth().ipv4("192.0.2.77", kB4).tcp(1, 9).bytes()), XDP_REDIRECT);
+}
+
+// `redirect xsk` with no socket on the queue: the rule's fallback, counted
+// by reason; and the same verdicts from the classifier alone when the
+// enforce stage (which owns the XSKMAP lookup) is missing.
+TEST_F(ClassifierTest, RedirectXskWithoutASocketTakesTheFallback) {
+  rules({"redirect xsk udp dport 1", "redirect xsk fallback drop udp dport 2"});
+  const Bytes to1 = Packet().eth().ipv4("198.51.100.8", kB4).udp(7, 1).bytes();
+  const Bytes to2 = Packet().eth().ipv6("2001:db8::8", kB6).udp(7, 2).bytes();
+  EXPECT_EQ(verdict(to1), XDP_PASS);
+  EXPECT_EQ(verdict(to2), XDP_DROP);
+  auto st = guard_->stats();
+  ASSERT_TRUE(st) << st.error().message();
+  EXPECT_EQ(st->xsk[XDPGUARD_XSK_NO_SOCKET].packets, 2u);
+  EXPECT_EQ(st->xsk[XDPGUARD_XSK_REDIRECTED].packets, 0u);
+  ASSERT_EQ(st->rules.size(), 2u);
+  EXPECT_EQ(st->rules[0].counter.packets, 1u);
+  EXPECT_EQ(st->rules[1].counter.packets, 1u);
+
+  const std::uint32_t slot = XDPGUARD_PROG_ENFORCE;
+  auto progs = prog_->map(XDPGUARD_PIN_PROGS);
+  ASSERT_TRUE(progs) << progs.error().message();
+  ASSERT_EQ(bpf_map_delete_elem(progs->fd(), &slot), 0);
+  EXPECT_EQ(verdict(to1), XDP_PASS);
+  EXPECT_EQ(verdict(to2), XDP_DROP);
 }
 
 // A large IPv6 set (it gets the filter, abi.h): the kernel's verdicts

@@ -397,9 +397,17 @@ class Emitter {
     p_.alu32(Alu::And, R::R0, XDPGUARD_ACTION_MASK);  // a `log` rule's threshold off
     p_.jcc(Cond::Ne, R::R0, XDP_REDIRECT, plain);
     p_.ldx(Size::W, R::R1, R::R6, kIfindex);
+    // `redirect xsk` (abi.h, "AF_XDP") needs enforce's XSKMAP: without
+    // it, the rule's fallback verdict.
+    Label xsk = p_.label();
+    p_.jcc(Cond::Set, R::R1, imm_u32(XDPGUARD_REDIRECT_XSK), xsk);
     p_.mov(R::R2, 0);
     p_.call(BPF_FUNC_redirect);
     p_.bind(plain);
+    p_.exit();
+    p_.bind(xsk);
+    p_.mov(R::R0, R::R1);
+    p_.alu32(Alu::And, R::R0, XDPGUARD_XSK_FALLBACK_MASK);
     p_.exit();
   }
 
