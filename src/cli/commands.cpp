@@ -400,6 +400,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   register_telemetry_commands(app, cmd);
   register_simulate_command(app, cmd);
   register_confirm_command(app, cmd);
+  register_xsk_command(app, cmd);
 }
 
 int run(Command& cmd, const Globals& g) {

@@ -55,6 +55,7 @@ void register_ddos_commands(CLI::App& app, Command& cmd);
 void register_telemetry_commands(CLI::App& app, Command& cmd);  // cmd_telemetry.cpp
 void register_simulate_command(CLI::App& app, Command& cmd);    // cmd_simulate.cpp
 void register_confirm_command(CLI::App& app, Command& cmd);     // cmd_safety.cpp
+void register_xsk_command(CLI::App& app, Command& cmd);         // cmd_xsk.cpp
 
 // `--force`: past the lockout guard (simulate/lockout.h).
 CLI::Option* add_force_option(CLI::App* app, bool& force);

@@ -1,0 +1,105 @@
+// `xdpguard xsk IFACE`: the ready AF_XDP consumer of `redirect xsk` rules
+// (consumer/consumer.h): count, write to pcap, forward out another interface.
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "consumer/consumer.h"
+
+namespace xdpguard::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_xsk_signal(int) { g_stop = true; }
+
+struct XskArgs {
+  std::string iface;
+  std::vector<std::uint32_t> queues;
+  std::uint64_t count = 0;
+  double seconds = 0;
+  std::string pcap;
+  std::uint32_t snaplen = 0;
+  std::string forward;
+  std::string dst_mac;
+  std::string mode = "auto";
+  bool json = false;
+};
+
+Result<void> cmd_xsk(const XskArgs& a) {
+  consumer::Options o;
+  o.queues = a.queues;
+  o.count = a.count;
+  o.seconds = a.seconds;
+  o.pcap = a.pcap;
+  o.snaplen = a.snaplen;
+  o.forward = a.forward;
+  if (!a.dst_mac.empty()) {
+    o.dst_mac = consumer::parse_mac(a.dst_mac);
+    if (!o.dst_mac) return fail(EINVAL, "--dst-mac {}: expected six hex pairs, as 02:00:00:00:00:01", a.dst_mac);
+    if (a.forward.empty()) return fail(EINVAL, "--dst-mac needs --forward");
+  }
+  if (a.mode == "copy")
+    o.mode = xsk::Mode::Copy;
+  else if (a.mode == "zero-copy")
+    o.mode = xsk::Mode::ZeroCopy;
+  else if (a.mode != "auto")
+    return fail(EINVAL, "--mode {}: expected auto, copy or zero-copy", a.mode);
+
+  auto iface = XG_TRY(find_interface(a.iface));
+  auto guard = XG_TRY(Guard::open(iface));
+  bool any = false;
+  for (const auto& r : XG_TRY(guard.rules())) any = any || r.text.rfind("redirect xsk", 0) == 0;
+  if (!any)
+    spdlog::warn("no rule of {} sends packets to AF_XDP sockets yet (e.g. xdpguard rule add {} 'redirect xsk udp "
+                 "dport 9000')",
+                 a.iface, a.iface);
+  struct sigaction sa{};
+  sa.sa_handler = on_xsk_signal;  // no SA_RESTART: the wait returns early
+  (void)sigaction(SIGINT, &sa, nullptr);
+  (void)sigaction(SIGTERM, &sa, nullptr);
+  (void)sigaction(SIGHUP, &sa, nullptr);
+  auto c = XG_TRY(consumer::Consumer::open(guard, iface, o));
+  {
+    auto st = c.stats();
+    std::fprintf(stderr, "xdpguard: xsk %s: %s mode; Ctrl-C stops\n", a.iface.c_str(), st.mode.c_str());
+  }
+  auto ran = c.run(g_stop);
+  auto closed = c.close();
+  const auto st = c.stats();
+  if (a.json)
+    std::printf("%s\n", consumer::stats_json(st).dump().c_str());
+  else
+    std::fputs(consumer::stats_text(st).c_str(), stderr);
+  XG_CHECK(ran);
+  return closed;
+}
+
+}  // namespace
+
+void register_xsk_command(CLI::App& app, Command& cmd) {
+  auto a = std::make_shared<XskArgs>();
+  auto* x = app.add_subcommand("xsk", "Receive the frames `redirect xsk` rules send to user space (AF_XDP)");
+  x->add_option("IFACE", a->iface, "Interface")->required();
+  x->add_option("--queue", a->queues, "Only these RX queues (repeatable; default: every queue)");
+  add_count(x, a->count, "Stop after this many frames");
+  add_duration(x, a->seconds, "Stop after this many seconds");
+  x->add_option("-w,--write", a->pcap, "Write the frames to this pcap file (- for stdout)");
+  add_whole(x, "--snaplen", a->snaplen, 0, 65535, "Bytes of each frame written (default 0: whole frames)");
+  x->add_option("--forward", a->forward,
+                "Send the frames out this interface (AF_XDP TX; TTL / hop limit decremented, the next hop's MAC "
+                "from the neighbour table)");
+  x->add_option("--dst-mac", a->dst_mac, "With --forward: this destination MAC instead of the neighbour table");
+  x->add_option("--mode", a->mode, "auto (zero-copy where the driver has it), copy or zero-copy");
+  x->add_flag("--json", a->json, "Statistics on exit as one JSON object on stdout");
+  x->footer(
+      "Example: xdpguard rule add eth1 'redirect xsk udp dport 9000'\n"
+      "         xdpguard xsk eth1 -w flows.pcap --count 1000 --json");
+  bind_subcommand(cmd, x, a, &cmd_xsk, "xsk");
+}
+
+}  // namespace xdpguard::cli
