@@ -193,9 +193,9 @@ TEST(XskFramePool, ManyCyclesLoseNoFrame) {
   EXPECT_EQ(pool.counters().double_puts, 0U);
 }
 
-TEST(XskUmem, MaxMtuLeavesRoomForTheHeadroomAndTheEthernetHeader) {
-  EXPECT_EQ(max_mtu(4096), 4096U - 256 - 14);
-  EXPECT_EQ(max_mtu(2048, 256), 2048U - 512 - 14);
+TEST(XskUmem, MaxMtuLeavesRoomForTheHeadroomAndATaggedEthernetHeader) {
+  EXPECT_EQ(max_mtu(4096), 4096U - 256 - 18);
+  EXPECT_EQ(max_mtu(2048, 256), 2048U - 512 - 18);
   EXPECT_EQ(max_mtu(256), 0U);
 }
 
