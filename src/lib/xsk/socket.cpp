@@ -260,8 +260,8 @@ Result<Socket> Socket::create(Umem& umem, const std::string& ifname, std::uint32
     if (mtu > 0 && static_cast<std::uint32_t>(mtu) > most)
       return fail(
           EMSGSIZE,
-          "MTU {} of {} is too large for {}-byte frames (at most {}: {} bytes of XDP headroom{} and a "
-          "14-byte Ethernet header)",
+          "MTU {} of {} is too large for {}-byte frames (at most {}: {} bytes go to XDP headroom{}, 18 to "
+          "an Ethernet header with a VLAN tag)",
           mtu, ifname, us.config.frame_size, most, kXdpHeadroom,
           us.config.frame_headroom ? fmt::format(", {} of frame headroom", us.config.frame_headroom)
                                    : std::string());
@@ -423,7 +423,7 @@ void Socket::kick_tx() {
 
 std::size_t Socket::send(std::span<const Frame> frames) {
   auto& s = *s_;
-  complete();
+  reap();  // (the kick below covers what is still queued)
   const std::uint32_t want = clamp32(frames.size());
   std::uint32_t idx = 0;
   const std::uint32_t n = prod_reserve(s.tx, want, &idx);
@@ -442,7 +442,7 @@ std::size_t Socket::send(std::span<const Frame> frames) {
   return n;
 }
 
-std::size_t Socket::complete() {
+std::size_t Socket::reap() {
   auto& s = *s_;
   std::uint32_t idx = 0;
   const std::uint32_t n = cons_peek(*s.comp, s.comp->size, &idx);
@@ -450,8 +450,13 @@ std::size_t Socket::complete() {
   if (n > 0) cons_release(*s.comp, n);
   s.outstanding -= std::min<std::uint64_t>(s.outstanding, n);
   s.counters.tx_completed += n;
-  // In copy mode a kick sends a bounded batch: what is left needs another.
-  if (s.outstanding > 0) kick_tx();
+  return n;
+}
+
+std::size_t Socket::complete() {
+  const std::size_t n = reap();
+  // In copy mode a kick sends a bounded batch (32 frames): what is left needs another.
+  if (s_->outstanding > 0) kick_tx();
   return n;
 }
 

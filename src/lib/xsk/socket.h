@@ -195,7 +195,7 @@ class Socket {
   //   "no interface veth9"
   //   "queue 7 does not exist on veth1 (4 RX queues)"
   //   "queue 0 of veth1 already has an AF_XDP socket"
-  //   "MTU 9000 of veth1 is too large for 4096-byte frames (at most 3826: ...)"
+  //   "MTU 9000 of veth1 is too large for 4096-byte frames (at most 3822: ...)"
   //   "zero-copy AF_XDP on veth1 queue 0: Operation not supported" (Mode::ZeroCopy)
   [[nodiscard]] static Result<Socket> create(Umem& umem, const std::string& ifname, std::uint32_t queue,
                                              const SocketConfig& config = {});
@@ -238,6 +238,7 @@ class Socket {
  private:
   Socket() = default;
   void kick_tx();
+  std::size_t reap();  // complete() without the kick
   std::unique_ptr<detail::SocketState> s_;
 };
 
@@ -254,10 +255,12 @@ class Socket {
 // (EOPNOTSUPP) for a driver that reports no channels; Socket::create() then
 // leaves the check to the kernel's bind.
 [[nodiscard]] Result<std::uint32_t> rx_queue_count(const std::string& ifname);
-// The largest MTU whose frames (with a 14-byte Ethernet header) fit a frame
-// of frame_size bytes with `headroom` bytes before the XDP headroom.
+// The largest MTU whose frames (an 18-byte Ethernet header: one VLAN tag,
+// which XDP sees in the frame) fit a frame of frame_size bytes with
+// `headroom` bytes before the XDP headroom. A longer frame would be dropped
+// (copy mode) or refused by the driver (zero-copy).
 constexpr std::uint32_t max_mtu(std::uint32_t frame_size, std::uint32_t headroom = 0) {
-  const std::uint32_t reserved = kXdpHeadroom + headroom + 14;
+  const std::uint32_t reserved = kXdpHeadroom + headroom + 18;
   return frame_size > reserved ? frame_size - reserved : 0;
 }
 
