@@ -39,12 +39,14 @@ TEST=(
   procps libcap2-bin util-linux                  # sysctl; capsh; setpriv, unshare, prlimit, mountpoint
   netbase                                        # SYN proxy: TCP service names in --ports (/etc/services)
   systemd dpkg-dev                               # packaging tests: systemd-analyze; cpack's dpkg-shlibdeps
+  ethtool                                        # AF_XDP labs: full checksums from veth senders (tx off)
 )
 
 # What `make bench` runs: the labs, the receivers it races (xdp-filter,
 # nftables, iptables) and tcpdump (telemetry_bench --vs-tcpdump).
 BENCH=(
   iproute2 nftables iptables xdp-tools tcpdump procps util-linux
+  ethtool                                        # AF_XDP labs: full checksums from veth senders (tx off)
 )
 
 target=${1:-all}

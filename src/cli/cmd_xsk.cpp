@@ -40,7 +40,8 @@ Result<void> cmd_xsk(const XskArgs& a) {
   o.forward = a.forward;
   if (!a.dst_mac.empty()) {
     o.dst_mac = consumer::parse_mac(a.dst_mac);
-    if (!o.dst_mac) return fail(EINVAL, "--dst-mac {}: expected six hex pairs, as 02:00:00:00:00:01", a.dst_mac);
+    if (!o.dst_mac)
+      return fail(EINVAL, "--dst-mac {}: expected six hex pairs, as 02:00:00:00:00:01", a.dst_mac);
     if (a.forward.empty()) return fail(EINVAL, "--dst-mac needs --forward");
   }
   if (a.mode == "copy")
@@ -55,9 +56,10 @@ Result<void> cmd_xsk(const XskArgs& a) {
   bool any = false;
   for (const auto& r : XG_TRY(guard.rules())) any = any || r.text.rfind("redirect xsk", 0) == 0;
   if (!any)
-    spdlog::warn("no rule of {} sends packets to AF_XDP sockets yet (e.g. xdpguard rule add {} 'redirect xsk udp "
-                 "dport 9000')",
-                 a.iface, a.iface);
+    spdlog::warn(
+        "no rule of {} sends packets to AF_XDP sockets yet (e.g. xdpguard rule add {} 'redirect xsk udp "
+        "dport 9000')",
+        a.iface, a.iface);
   struct sigaction sa{};
   sa.sa_handler = on_xsk_signal;  // no SA_RESTART: the wait returns early
   (void)sigaction(SIGINT, &sa, nullptr);
@@ -90,10 +92,12 @@ void register_xsk_command(CLI::App& app, Command& cmd) {
   add_duration(x, a->seconds, "Stop after this many seconds");
   x->add_option("-w,--write", a->pcap, "Write the frames to this pcap file (- for stdout)");
   add_whole(x, "--snaplen", a->snaplen, 0, 65535, "Bytes of each frame written (default 0: whole frames)");
-  x->add_option("--forward", a->forward,
-                "Send the frames out this interface (AF_XDP TX; TTL / hop limit decremented, the next hop's MAC "
-                "from the neighbour table)");
-  x->add_option("--dst-mac", a->dst_mac, "With --forward: this destination MAC instead of the neighbour table");
+  x->add_option(
+      "--forward", a->forward,
+      "Send the frames out this interface (AF_XDP TX; TTL / hop limit decremented, the next hop's MAC "
+      "from the neighbour table)");
+  x->add_option("--dst-mac", a->dst_mac,
+                "With --forward: this destination MAC instead of the neighbour table");
   x->add_option("--mode", a->mode, "auto (zero-copy where the driver has it), copy or zero-copy");
   x->add_flag("--json", a->json, "Statistics on exit as one JSON object on stdout");
   x->footer(

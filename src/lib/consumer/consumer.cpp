@@ -69,7 +69,8 @@ Result<Consumer> Consumer::open(Guard& guard, const Interface& iface, const Opti
     const std::uint32_t count = n ? *n : 1;
     for (std::uint32_t q = 0; q < count; ++q) queues.push_back(q);
   }
-  if (!o.pcap.empty()) st.pcap = XG_TRY(telemetry::PcapWriter::open({o.pcap, o.snaplen ? o.snaplen : 65535, ""}));
+  if (!o.pcap.empty())
+    st.pcap = XG_TRY(telemetry::PcapWriter::open({o.pcap, o.snaplen ? o.snaplen : 65535, ""}));
   std::optional<Interface> out_iface;
   if (!o.forward.empty()) out_iface = XG_TRY_CTX(find_interface(o.forward), "--forward");
 
@@ -200,7 +201,8 @@ Stats Consumer::stats() const { return st_->stats; }
 
 nlohmann::json stats_json(const Stats& s) {
   nlohmann::json queues = nlohmann::json::array();
-  for (const auto& q : s.queues) queues.push_back({{"queue", q.queue}, {"received", q.received}, {"kernel", kernel_json(q.kernel)}});
+  for (const auto& q : s.queues)
+    queues.push_back({{"queue", q.queue}, {"received", q.received}, {"kernel", kernel_json(q.kernel)}});
   nlohmann::json j = {{"interface", s.ifname},
                       {"mode", s.mode},
                       {"seconds", s.seconds},
@@ -208,10 +210,11 @@ nlohmann::json stats_json(const Stats& s) {
                       {"bytes", s.bytes},
                       {"written", s.written},
                       {"forwarded", s.forwarded},
-                      {"dropped", {{"tx_ring_full", s.tx_ring_full},
-                                   {"no_neighbour", s.no_neighbour},
-                                   {"ttl_expired", s.ttl_expired},
-                                   {"not_ip", s.not_ip}}},
+                      {"dropped",
+                       {{"tx_ring_full", s.tx_ring_full},
+                        {"no_neighbour", s.no_neighbour},
+                        {"ttl_expired", s.ttl_expired},
+                        {"not_ip", s.not_ip}}},
                       {"fill_ring_full", s.fill_ring_full},
                       {"pool_empty", s.pool_empty},
                       {"queues", queues}};
@@ -225,13 +228,14 @@ std::string stats_text(const Stats& s) {
     overruns += q.kernel.rx_ring_full + q.kernel.rx_dropped;
     fill_empty += q.kernel.rx_fill_ring_empty_descs;
   }
-  std::string out = fmt::format("xsk {} ({} mode, {} queues): {} frames ({} bytes) received", s.ifname, s.mode,
-                                s.queues.size(), s.received, s.bytes);
+  std::string out = fmt::format("xsk {} ({} mode, {} queues): {} frames ({} bytes) received", s.ifname,
+                                s.mode, s.queues.size(), s.received, s.bytes);
   if (s.written) out += fmt::format(", {} written", s.written);
   if (s.forward_kernel || s.forwarded)
-    out += fmt::format(", {} forwarded ({} TX ring full, {} no neighbour, {} TTL expired, {} not IP)", s.forwarded,
-                       s.tx_ring_full, s.no_neighbour, s.ttl_expired, s.not_ip);
-  out += fmt::format("; kernel: {} dropped (RX ring full or other), {} fill ring empty\n", overruns, fill_empty);
+    out += fmt::format(", {} forwarded ({} TX ring full, {} no neighbour, {} TTL expired, {} not IP)",
+                       s.forwarded, s.tx_ring_full, s.no_neighbour, s.ttl_expired, s.not_ip);
+  out +=
+      fmt::format("; kernel: {} dropped (RX ring full or other), {} fill ring empty\n", overruns, fill_empty);
   return out;
 }
 

@@ -49,8 +49,8 @@ Forward rewrite_for_forward(std::span<std::uint8_t> f, const Mac& src, const Mac
     const std::uint16_t old_word = be16(&h[8]);
     --h[8];
     const std::uint16_t new_word = be16(&h[8]);
-    std::uint32_t sum = static_cast<std::uint16_t>(~be16(&h[10])) + static_cast<std::uint16_t>(~old_word) +
-                        new_word;
+    std::uint32_t sum =
+        static_cast<std::uint16_t>(~be16(&h[10])) + static_cast<std::uint16_t>(~old_word) + new_word;
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
     const auto csum = static_cast<std::uint16_t>(~sum);

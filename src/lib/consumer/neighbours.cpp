@@ -54,7 +54,8 @@ Result<void> Neighbours::refresh() {
       std::optional<std::array<std::uint8_t, 16>> dst;
       std::optional<Mac> mac;
       int attrlen = static_cast<int>(nh->nlmsg_len - NLMSG_LENGTH(sizeof(ndmsg)));
-      for (auto* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(nd) + NLMSG_ALIGN(sizeof(ndmsg)));
+      for (auto* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(nd) +
+                                                     NLMSG_ALIGN(sizeof(ndmsg)));
            RTA_OK(a, attrlen); a = RTA_NEXT(a, attrlen)) {
         if (a->rta_type == NDA_DST && RTA_PAYLOAD(a) == alen) {
           dst.emplace();
