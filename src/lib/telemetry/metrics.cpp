@@ -149,6 +149,23 @@ std::string metrics_text(const Snapshot& s, std::uint64_t scrape_errors_total) {
     }
   }
 
+  // `redirect xsk` (abi.h, "AF_XDP"): to a socket, or the rule's fallback and why.
+  for (auto [name, get, help] :
+       {std::tuple{"xdpguard_xsk_packets_total", packets,
+                   "Packets of redirect xsk rules: redirected to the queue's AF_XDP socket, or fallback "
+                   "(no_socket: none bound to the queue; no_queue: queue past 255)."},
+        std::tuple{"xdpguard_xsk_bytes_total", bytes, "Bytes of those packets."}}) {
+    w.family(name, "counter", help);
+    for (const auto& m : s.interfaces) {
+      w.sample(name, {{"interface", m.stats.ifname}, {"outcome", "redirected"}},
+               get(m.stats.xsk[XDPGUARD_XSK_REDIRECTED]));
+      w.sample(name, {{"interface", m.stats.ifname}, {"outcome", "no_socket"}},
+               get(m.stats.xsk[XDPGUARD_XSK_NO_SOCKET]));
+      w.sample(name, {{"interface", m.stats.ifname}, {"outcome", "no_queue"}},
+               get(m.stats.xsk[XDPGUARD_XSK_NO_QUEUE]));
+    }
+  }
+
   using GetTm = std::uint64_t TmCounters::*;
   for (auto [name, field, help] :
        {std::tuple{"xdpguard_records_total", GetTm{&TmCounters::records},
