@@ -15,7 +15,7 @@ _xdpguard_ifaces() {
 _xdpguard() {
   local cur prev words cword
   _init_completion || return
-  local commands="attach apply run upgrade detach status gc stats demo rule set gen blocked synproxy events capture metrics top talkers flood simulate confirm"
+  local commands="attach apply run upgrade detach status gc stats demo rule set gen blocked synproxy events capture metrics top talkers flood simulate confirm xsk"
   local -A subs=(
     [rule]="add del list plan"
     [set]="load list del"
@@ -39,6 +39,7 @@ _xdpguard() {
     [capture]="-w --count --duration --snaplen --verdicts"
     [metrics]="--listen --once"
     [top]="--once --interval"
+    [xsk]="--queue --count --duration -w --write --snaplen --forward --dst-mac --mode --json"
   )
   local ns="" cmd="" sub="" i
   for ((i = 1; i < cword; i++)); do
@@ -58,7 +59,15 @@ _xdpguard() {
   case $prev in
     -n | --netns) COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | awk '{print $1}')" -- "$cur")); return ;;
     --config | --events | -w | --pcap | --dropped) _filedir; return ;;
-    --mode) COMPREPLY=($(compgen -W "native generic auto" -- "$cur")); return ;;
+    --mode)
+      if [[ $cmd == xsk ]]; then
+        COMPREPLY=($(compgen -W "auto copy zero-copy" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "native generic auto" -- "$cur"))
+      fi
+      return
+      ;;
+    --forward) COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur")); return ;;
     --default) COMPREPLY=($(compgen -W "pass drop" -- "$cur")); return ;;
   esac
   if [[ -z $cmd ]]; then
