@@ -39,7 +39,7 @@ _xdpguard() {
     [capture]="-w --count --duration --snaplen --verdicts"
     [metrics]="--listen --once"
     [top]="--once --interval"
-    [xsk]="--queue --count --duration -w --write --snaplen --forward --dst-mac --mode --json"
+    [xsk]="--queue --count --duration -w --write --snaplen --forward --dst-mac --reinject --mode --json"
   )
   local ns="" cmd="" sub="" i
   for ((i = 1; i < cword; i++)); do

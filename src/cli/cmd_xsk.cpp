@@ -27,6 +27,7 @@ struct XskArgs {
   std::string forward;
   std::string dst_mac;
   std::string mode = "auto";
+  bool reinject = false;
   bool json = false;
 };
 
@@ -38,6 +39,7 @@ Result<void> cmd_xsk(const XskArgs& a) {
   o.pcap = a.pcap;
   o.snaplen = a.snaplen;
   o.forward = a.forward;
+  o.reinject = a.reinject;
   if (!a.dst_mac.empty()) {
     o.dst_mac = consumer::parse_mac(a.dst_mac);
     if (!o.dst_mac)
@@ -98,6 +100,10 @@ void register_xsk_command(CLI::App& app, Command& cmd) {
       "from the neighbour table)");
   x->add_option("--dst-mac", a->dst_mac,
                 "With --forward: this destination MAC instead of the neighbour table");
+  x->add_flag(
+      "--reinject", a->reinject,
+      "Hand the frames back to the kernel (through a TAP named xgr<ifindex> with the interface's MAC): "
+      "they reach the host's sockets after passing through here");
   x->add_option("--mode", a->mode, "auto (zero-copy where the driver has it), copy or zero-copy");
   x->add_flag("--json", a->json, "Statistics on exit as one JSON object on stdout");
   x->footer(

@@ -313,6 +313,50 @@ TEST_F(XskTest, ForwardSendsFramesOutAnotherInterfaceWithTtlDecrementedAndValidC
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(kN)) << "each datagram once";
 }
 
+// --reinject: the chosen datagrams pass through user space and reach the
+// host's socket all the same (through a TAP standing in for the interface).
+TEST_F(XskTest, ReinjectHandsTheFramesBackToTheHostsSockets) {
+  const Lab& lab = *lab_;
+  add_rule("redirect xsk udp dport 9000");
+  auto off = lab.exec(lab.client(), {"ethtool", "-K", lab.client().veth, "tx", "off"});
+  ASSERT_TRUE(off) << off.error().message();
+  constexpr int kN = 100;
+  auto xsk =
+      start({lab.server().veth, "--reinject", "--count", std::to_string(kN), "--duration", "60", "--json"});
+  UniqueFd rx;
+  ASSERT_TRUE(run_in_netns(lab.server().netns, [&] {
+    rx.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    auto a = sockaddr4(lab.server().ip4, 9000);
+    ASSERT_EQ(::bind(rx.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  }));
+  ASSERT_TRUE(run_in_netns(lab.client().netns, [&] {
+    UniqueFd tx(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    auto to = sockaddr4(lab.server().ip4, 9000);
+    for (int i = 0; i < kN; ++i)
+      ASSERT_EQ(::sendto(tx.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to), 1);
+  }));
+  // (The reinjected path is longer than the kernel's: wait for them.)
+  int n = 0;
+  char buf[16];
+  EXPECT_TRUE(wait_until(
+      [&] {
+        while (::recv(rx.get(), buf, sizeof buf, 0) > 0) ++n;
+        return n >= kN;
+      },
+      10s))
+      << n << " of " << kN;
+  CliRun c = xsk.wait(30s);
+  ASSERT_EQ(c.code, 0) << c.err;
+  auto j = nlohmann::json::parse(c.out);
+  EXPECT_EQ(j["received"], kN) << c.out;
+  EXPECT_EQ(j["reinjected"], kN) << c.out;
+  EXPECT_EQ(xsk_counters()["redirected"]["packets"], kN);
+  // The TAP went with the consumer.
+  auto links = lab.exec(lab.server(), {"ip", "-o", "link"});
+  ASSERT_TRUE(links) << links.error().message();
+  EXPECT_EQ(links->find("xgr"), std::string::npos) << *links;
+}
+
 TEST_F(XskTest, BadInputAndTakenQueuesAreRefusedInOneLine) {
   const Lab& lab = *lab_;
   const std::string& veth = lab.server().veth;

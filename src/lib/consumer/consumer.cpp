@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "consumer/neighbours.h"
+#include "consumer/tap.h"
 #include "guard/synproxy_host.h"
 #include "telemetry/capture.h"
 
@@ -40,6 +41,7 @@ struct Consumer::State {
   std::vector<std::uint32_t> registered;
   std::optional<xsk::Socket> out;  // --forward
   std::optional<Neighbours> neigh;
+  std::optional<Tap> tap;  // --reinject
   Mac out_mac{};
   std::optional<telemetry::PcapWriter> pcap;
   Stats stats;
@@ -71,6 +73,7 @@ Result<Consumer> Consumer::open(Guard& guard, const Interface& iface, const Opti
   }
   if (!o.pcap.empty())
     st.pcap = XG_TRY(telemetry::PcapWriter::open({o.pcap, o.snaplen ? o.snaplen : 65535, ""}));
+  if (o.reinject && !o.forward.empty()) return fail(EINVAL, "--reinject and --forward: one or the other");
   std::optional<Interface> out_iface;
   if (!o.forward.empty()) out_iface = XG_TRY_CTX(find_interface(o.forward), "--forward");
 
@@ -95,6 +98,11 @@ Result<Consumer> Consumer::open(Guard& guard, const Interface& iface, const Opti
       st.neigh.emplace(out_iface->ifindex);
       XG_CHECK_CTX(st.neigh->refresh(), "--forward");
     }
+  }
+  if (o.reinject) {
+    // The TAP stands in for the interface: its MAC, a name of its own.
+    st.tap = XG_TRY_CTX(
+        Tap::create(fmt::format("xgr{}", iface.ifindex), XG_TRY(interface_mac(iface.ifindex))), "--reinject");
   }
   st.stats.ifname = iface.name;
   st.stats.mode = st.rx.empty() ? "" : xsk::mode_name(st.rx.front().mode());
@@ -134,6 +142,7 @@ Result<void> Consumer::run(const std::atomic<bool>& stop) {
         ++st.per_queue[i];
         st.stats.bytes += f.len;
         if (st.pcap && st.pcap->write(now, f.len, bytes)) ++st.stats.written;
+        if (st.tap) ++(st.tap->write(bytes) ? st.stats.reinjected : st.stats.reinject_failed);
         if (!st.out) {
           drop[ndrop++] = f;
           continue;
@@ -210,6 +219,8 @@ nlohmann::json stats_json(const Stats& s) {
                       {"bytes", s.bytes},
                       {"written", s.written},
                       {"forwarded", s.forwarded},
+                      {"reinjected", s.reinjected},
+                      {"reinject_failed", s.reinject_failed},
                       {"dropped",
                        {{"tx_ring_full", s.tx_ring_full},
                         {"no_neighbour", s.no_neighbour},

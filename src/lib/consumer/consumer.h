@@ -4,7 +4,8 @@
 // each put in the interface's XSKMAP under its lock (Guard::add_xsk); the
 // frames are counted, written to a pcap file, and/or forwarded out another
 // interface through AF_XDP TX (TTL / hop limit decremented, Ethernet
-// addresses from the neighbour table or a fixed MAC). Closing takes the
+// addresses from the neighbour table or a fixed MAC), and/or handed back to
+// the kernel's stack through a TAP (--reinject). Closing takes the
 // sockets out of the map: the rules' fallback is in force again.
 #pragma once
 
@@ -34,6 +35,7 @@ struct Options {
   std::uint32_t snaplen = 0;          // bytes of each frame written (0: whole frames)
   std::string forward;                // send the frames out this interface
   std::optional<Mac> dst_mac;         // the forwarded frames' destination MAC (else neighbours)
+  bool reinject = false;              // hand the frames back to the kernel (a TAP, consumer/tap.h)
   xsk::Mode mode = xsk::Mode::Auto;
 };
 
@@ -51,6 +53,8 @@ struct Stats {
   // --forward: sent, refused by a full TX ring, without a next hop's MAC,
   // TTL / hop limit expired, not IP.
   std::uint64_t forwarded = 0, tx_ring_full = 0, no_neighbour = 0, ttl_expired = 0, not_ip = 0;
+  // --reinject: written to the TAP, refused by it.
+  std::uint64_t reinjected = 0, reinject_failed = 0;
   std::uint64_t fill_ring_full = 0, pool_empty = 0;  // this side's (xsk::SocketCounters)
   std::vector<QueueStats> queues;
   std::optional<xsk::XdpStatistics> forward_kernel;  // the --forward socket's
