@@ -4,6 +4,7 @@
 
 #include <array>
 #include <ctime>
+#include <thread>
 
 #include "consumer/neighbours.h"
 #include "consumer/tap.h"
@@ -14,6 +15,7 @@ namespace xdpguard::consumer {
 namespace {
 
 constexpr std::size_t kBatch = 64;
+constexpr std::uint64_t kMaxFrames = 65536;  // 256 MiB of 4096-byte frames
 
 std::int64_t wall_ns() {
   timespec ts{};
@@ -77,11 +79,18 @@ Result<Consumer> Consumer::open(Guard& guard, const Interface& iface, const Opti
   std::optional<Interface> out_iface;
   if (!o.forward.empty()) out_iface = XG_TRY_CTX(find_interface(o.forward), "--forward");
 
-  xsk::UmemConfig ucfg;
+  // Rings of 2048 per socket and two frames per fill-ring slot (one in the
+  // kernel's hands, one in flight or ours), so a fill ring never waits for
+  // the pool; past 16 sockets the rings shrink to keep the UMEM at 256 MiB.
   const std::uint32_t sockets = static_cast<std::uint32_t>(queues.size()) + (out_iface ? 1 : 0);
-  ucfg.frame_count = std::max<std::uint32_t>(4096, sockets * 2 * ucfg.fill_size);
+  std::uint32_t ring = 2048;
+  while (ring > 64 && std::uint64_t{sockets} * 2 * ring > kMaxFrames) ring /= 2;
+  xsk::UmemConfig ucfg;
+  ucfg.fill_size = ucfg.comp_size = ring;
+  ucfg.frame_count = std::max<std::uint32_t>(4096, sockets * 2 * ring);
   st.umem = XG_TRY(xsk::Umem::create(ucfg));
   xsk::SocketConfig scfg;
+  scfg.rx_size = scfg.tx_size = ring;
   scfg.mode = o.mode;
   // Registered in the map as each is made; on failure the State's
   // destruction (close) takes out what was put in.
@@ -173,6 +182,14 @@ Result<void> Consumer::run(const std::atomic<bool>& stop) {
       s.release(std::span(drop.data(), ndrop));
     }
     if (st.pcap) XG_CHECK(st.pcap->flush());
+  }
+  // Frames still in the --forward TX ring leave before the socket closes
+  // (at most a second: a link that went down does not hold the exit).
+  if (st.out) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (st.out->tx_outstanding() && std::chrono::steady_clock::now() < until) {
+      if (!st.out->complete()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
   }
   return {};
 }
