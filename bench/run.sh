@@ -19,6 +19,9 @@
 #                         the kernel's own cookies
 #   simulate.{md,json}    frames/s of `xdpguard simulate` over a 10M-frame pcap
 #                         vs tcpdump reading it with a filter; its peak memory
+#   xsk.{md,json}         frames/s to a user-space consumer: AF_XDP through
+#                         `redirect xsk` vs AF_PACKET TPACKET_V3 and libpcap,
+#                         drops and consumer CPU per frame, the lab's limit
 # --quick: fewer and shorter runs (about 3 minutes; the full run about 12).
 set -uo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [--quick]}
@@ -49,6 +52,9 @@ echo "== simulate: a capture through the compiled rules, frames/s vs tcpdump -r"
 "$build/bench/simulate/simulate_bench" "${quick[@]}" --json "$out/simulate.json" | tee "$out/simulate.md" \
   || status=1
 echo
-echo "results: $out/{throughput,classifier,synflood,simulate}.{md,json}, $out/telemetry.md"
+echo "== xsk: frames/s to a user-space consumer (AF_XDP via redirect xsk, TPACKET_V3, libpcap)"
+"$build/bench/xsk/xsk_bench" "${quick[@]}" --json "$out/xsk.json" | tee "$out/xsk.md" || status=1
+echo
+echo "results: $out/{throughput,classifier,synflood,simulate,xsk}.{md,json}, $out/telemetry.md"
 [[ $status == 0 ]] || echo "bench: a benchmark failed or a check did not hold (see above)" >&2
 exit $status

@@ -125,15 +125,7 @@ class Bench {
   // delivered (frames the veth could not hand over, its peer's ring being
   // full, never arrived and do not count); adds the latter to *delivered.
   Result<gen::Progress> measure(double seconds, std::uint64_t max_frames, std::uint64_t* delivered) {
-    gen::Progress sent;
-    XG_CHECK(on(lab_.client(), [&](const Interface& i) -> Result<void> {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)) - 1, &set);
-      sched_setaffinity(0, sizeof set, &set);  // best effort: steadier figures
-      sent = XG_TRY(gen_.run(i, gen::Limits{max_frames, seconds}));
-      return {};
-    }));
+    auto sent = XG_TRY(bench::send_from_client(lab_, gen_, gen::Limits{max_frames, seconds}));
     *delivered += sent.delivered();
     return sent;
   }
@@ -170,21 +162,7 @@ int run_bench(const bench::Args& args) {
 
   // 64-byte UDP from the client to the server's port 9, every frame alike:
   // it matches bench::kLabRule, the last rule of every xdpguard rule set here.
-  gen::Spec spec;
-  auto client_ip = rules::parse_prefix(lab->client().ip4), server_ip = rules::parse_prefix(lab->server().ip4);
-  if (!client_ip || !server_ip) return die("lab addresses do not parse");
-  spec.src = *client_ip;
-  spec.dst = server_ip->addr;
-  spec.dport = 9;
-  spec.size = 64;
-  auto src_mac = gen::parse_mac(lab->client().mac), dst_mac = gen::parse_mac(lab->server().mac);
-  if (!src_mac || !dst_mac) return die("lab MAC addresses do not parse");
-  spec.src_mac = *src_mac;
-  spec.dst_mac = *dst_mac;
-  if (auto r = gen::check_lab_addresses(spec); !r) return die(r.error().message());
-  auto tmpl = gen::build(spec);
-  if (!tmpl) return die(tmpl.error().message());
-  auto generator = gen::Generator::open(*tmpl);
+  auto generator = bench::lab_udp_generator(*lab, 9, 64);
   if (!generator) return die(generator.error().message());
   Bench bench(*lab, *generator);
 
