@@ -139,9 +139,17 @@ Result<void> run(const Args& a) {
   const auto queues = xsk::rx_queue_count(in.name);
   const std::uint32_t nqueues = queues ? *queues : 1;
   const std::vector<std::string> out_names = table.interfaces();
+  // Rings of 2048 per socket and two frames per fill-ring slot, so that a
+  // fill ring never waits for the pool; past 16 sockets the rings shrink to
+  // keep the UMEM at 256 MiB (as `xdpguard xsk` does).
+  const auto sockets = nqueues + static_cast<std::uint32_t>(out_names.size());
+  std::uint32_t ring = 2048;
+  while (ring > 64 && std::uint64_t{sockets} * 2 * ring > 65536) ring /= 2;
   xsk::UmemConfig ucfg;
-  ucfg.frame_count = std::max<std::uint32_t>(
-      4096, (nqueues + static_cast<std::uint32_t>(out_names.size())) * 2 * ucfg.fill_size);
+  ucfg.fill_size = ucfg.comp_size = ring;
+  ucfg.frame_count = std::max<std::uint32_t>(4096, sockets * 2 * ring);
+  xsk::SocketConfig scfg;
+  scfg.rx_size = scfg.tx_size = ring;
   xsk::Umem umem = XG_TRY(xsk::Umem::create(ucfg));
 
   // The RX sockets, each in the map as soon as it is bound.
@@ -149,7 +157,7 @@ Result<void> run(const Args& a) {
   Registration reg;
   reg.guard = &guard;
   for (std::uint32_t q = 0; q < nqueues; ++q) {
-    rx.push_back(XG_TRY(xsk::Socket::create(umem, in.name, q)));
+    rx.push_back(XG_TRY(xsk::Socket::create(umem, in.name, q, scfg)));
     XG_CHECK(guard.add_xsk(q, rx.back().fd()));
     reg.queues.push_back(q);
   }
@@ -164,7 +172,7 @@ Result<void> run(const Args& a) {
     if (out.ifindex == in.ifindex) {
       outs[i].sock = &rx.front();  // queue 0's socket sends too
     } else {
-      tx.push_back(XG_TRY_CTX(xsk::Socket::create(umem, out.name, 0), ctx));
+      tx.push_back(XG_TRY_CTX(xsk::Socket::create(umem, out.name, 0, scfg), ctx));
       outs[i].sock = &tx.back();
     }
   }
