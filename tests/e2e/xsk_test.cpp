@@ -16,7 +16,8 @@
 #include "e2e/e2e_support.h"
 
 namespace xdpguard::test {
-namespace {
+// Named (not anonymous): lint checks every e2e file in one unit.
+namespace xsk_e2e {
 
 using namespace std::chrono_literals;
 
@@ -443,5 +444,5 @@ TEST(XskMultiQueueTest, EveryQueueGetsItsShareAndNothingIsLost) {
   (void)xg({"detach", b + "0"});
 }
 
-}  // namespace
+}  // namespace xsk_e2e
 }  // namespace xdpguard::test
