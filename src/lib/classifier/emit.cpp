@@ -315,28 +315,24 @@ class Emitter {
 
   // The verdict. Pass and drop the classifier applies itself: it counts the
   // packet for its rule and its action (as the enforce stage would) and
-  // returns, one tail call and one per-CPU lookup cheaper. Verdicts that need
-  // more (redirect) go on to the enforce stage.
+  // returns, one tail call and one per-CPU lookup cheaper; so is `redirect
+  // xsk` (xsk_redirect below). Verdicts that need more (`redirect dev`, a
+  // `log` rule's, a capture's) go on to the enforce stage.
   void finish(Label end) {
     p_.bind(end);
     emit_block_check(p_, blocks_, maps_[kMapBlocked], maps_[kMapDdos], plan_.fake_clock);
     Label enforce = p_.label();
     p_.ldx(Size::W, R::R7, R::R6, kAction);
-    Label limit = p_.label(), verdict = p_.label();
+    Label limit = p_.label(), verdict = p_.label(), redirect = p_.label();
     if (limits_) p_.jcc(Cond::Eq, R::R7, XDPGUARD_ACTION_LIMIT, limit);
     p_.bind(verdict);
-    p_.jcc(Cond::Eq, R::R7, XDP_REDIRECT, enforce);
+    p_.jcc(Cond::Eq, R::R7, XDP_REDIRECT, plan_.xsk ? redirect : enforce);
     p_.jcc(Cond::Ge, R::R7, XDPGUARD_NUM_ACTIONS, enforce);  // also: a `log` rule's word
     // Only while a capture runs (Plan::capture): it wants every packet
     // recorded by enforce. One load from xg_telemetry's value, addressed
     // directly (no helper call); the flag still decides, so that a capture
     // that ended before the next recompile costs only this load.
-    if (plan_.capture) {
-      static_assert(offsetof(xdpguard_telemetry, capture) == 0);
-      p_.ld_map_value(R::R1, maps_[kMapTelemetry], offsetof(xdpguard_telemetry, capture));
-      p_.ldx(Size::W, R::R1, R::R1, 0);
-      p_.jcc(Cond::Ne, R::R1, 0, enforce);
-    }
+    capture_check(enforce);
     // Only while the SYN proxy is on (Plan::synproxy): it decides passed TCP
     // packets (its stage checks the port and goes on to enforce).
     Label count = p_.label(), proxy = p_.label();
@@ -347,26 +343,8 @@ class Emitter {
       p_.jcc(Cond::Ne, R::R1, 0, proxy);
     }
     p_.bind(count);
-    // xg_rule_stats[slot]
-    p_.ldx(Size::W, R::R1, R::R6, kSlot);
-    p_.stx(Size::W, kFp, -12, R::R1);
-    p_.ld_map(R::R1, maps_[kMapRuleStats]);
-    p_.mov(R::R2, kFp);
-    p_.alu(Alu::Add, R::R2, -12);
-    p_.call(BPF_FUNC_map_lookup_elem);
-    p_.ldx(Size::W, R::R8, R::R6, kLen);
-    Label counted = p_.label();
-    p_.jcc(Cond::Eq, R::R0, 0, counted);
-    bump(R::R0, 0);
-    p_.bind(counted);
-    // actions[action]
-    p_.mov(R::R1, R::R7);
-    static_assert(sizeof(xdpguard_counter) == 16);
-    p_.alu(Alu::Lsh, R::R1, 4);
-    p_.alu(Alu::Add, R::R1, R::R6);
-    bump(R::R1, kActions);
-    p_.mov(R::R0, R::R7);
-    p_.exit();
+    count_rule();
+    count_action_and_return();
 
     // (The verifier refuses code no path reaches: the proxy's only while on.)
     if (plan_.synproxy) {
@@ -384,6 +362,7 @@ class Emitter {
       // (R7, callee-saved, still holds it).
       p_.jmp(count);
     }
+    if (plan_.xsk) xsk_redirect(redirect, enforce);
 
     if (limits_) emit_limit_call(p_, maps_[kMapProgs], limit, verdict);
     p_.bind(enforce);
@@ -397,8 +376,8 @@ class Emitter {
     p_.alu32(Alu::And, R::R0, XDPGUARD_ACTION_MASK);  // a `log` rule's threshold off
     p_.jcc(Cond::Ne, R::R0, XDP_REDIRECT, plain);
     p_.ldx(Size::W, R::R1, R::R6, kIfindex);
-    // `redirect xsk` (abi.h, "AF_XDP") needs enforce's XSKMAP: without
-    // it, the rule's fallback verdict.
+    // `redirect xsk` (abi.h, "AF_XDP") with no XSKMAP reached: the rule's
+    // fallback verdict.
     Label xsk = p_.label();
     p_.jcc(Cond::Set, R::R1, imm_u32(XDPGUARD_REDIRECT_XSK), xsk);
     p_.mov(R::R2, 0);
@@ -409,6 +388,75 @@ class Emitter {
     p_.mov(R::R0, R::R1);
     p_.alu32(Alu::And, R::R0, XDPGUARD_XSK_FALLBACK_MASK);
     p_.exit();
+  }
+
+  // While a capture runs (Plan::capture), every packet goes to enforce.
+  void capture_check(Label enforce) {
+    if (!plan_.capture) return;
+    static_assert(offsetof(xdpguard_telemetry, capture) == 0);
+    p_.ld_map_value(R::R1, maps_[kMapTelemetry], offsetof(xdpguard_telemetry, capture));
+    p_.ldx(Size::W, R::R1, R::R1, 0);
+    p_.jcc(Cond::Ne, R::R1, 0, enforce);
+  }
+
+  // xg_rule_stats[slot] += the packet; leaves the length in r8.
+  void count_rule() {
+    p_.ldx(Size::W, R::R1, R::R6, kSlot);
+    p_.stx(Size::W, kFp, -12, R::R1);
+    p_.ld_map(R::R1, maps_[kMapRuleStats]);
+    p_.mov(R::R2, kFp);
+    p_.alu(Alu::Add, R::R2, -12);
+    p_.call(BPF_FUNC_map_lookup_elem);
+    p_.ldx(Size::W, R::R8, R::R6, kLen);
+    Label counted = p_.label();
+    p_.jcc(Cond::Eq, R::R0, 0, counted);
+    bump(R::R0, 0);
+    p_.bind(counted);
+  }
+
+  // actions[r7] += the packet (r7 an XDP_* the verifier knows is < 5); returns r7.
+  void count_action_and_return() {
+    p_.mov(R::R1, R::R7);
+    static_assert(sizeof(xdpguard_counter) == 16);
+    p_.alu(Alu::Lsh, R::R1, 4);
+    p_.alu(Alu::Add, R::R1, R::R6);
+    bump(R::R1, kActions);
+    p_.mov(R::R0, R::R7);
+    p_.exit();
+  }
+
+  // `redirect xsk` (abi.h, "AF_XDP"), what enforce's xg_redirect_xsk does:
+  // the rule counted, then the AF_XDP socket of the receiving queue, or the
+  // fallback in the target word's low bits, counted by outcome. `redirect
+  // dev` (no XSK bit) and a running capture go on to enforce.
+  void xsk_redirect(Label redirect, Label enforce) {
+    p_.bind(redirect);
+    p_.ldx(Size::W, R::R9, R::R6, kIfindex);
+    Label xsk = p_.label();
+    p_.jcc(Cond::Set, R::R9, imm_u32(XDPGUARD_REDIRECT_XSK), xsk);
+    p_.jmp(enforce);
+    p_.bind(xsk);
+    capture_check(enforce);
+    count_rule();
+    p_.alu32(Alu::And, R::R9, XDPGUARD_XSK_FALLBACK_MASK);
+    Label fallback = p_.label();
+    p_.ldx(Size::DW, R::R1, kFp, kCtx);
+    p_.ldx(Size::W, R::R2, R::R1, static_cast<std::int16_t>(offsetof(xdp_md, rx_queue_index)));
+    p_.mov(R::R7, R::R9);
+    p_.mov(R::R1, kXsk + XDPGUARD_XSK_NO_QUEUE * 16);  // (the no-queue counter's offset)
+    p_.jcc(Cond::Ge, R::R2, XDPGUARD_XSK_QUEUES, fallback);
+    p_.ld_map(R::R1, maps_[kMapXsks]);
+    p_.mov(R::R3, R::R9);
+    p_.call(BPF_FUNC_redirect_map);
+    p_.mov(R::R1, kXsk + XDPGUARD_XSK_NO_SOCKET * 16);
+    p_.jcc(Cond::Ne, R::R0, XDP_REDIRECT, fallback);
+    p_.mov(R::R7, XDP_REDIRECT);
+    p_.mov(R::R1, kXsk + XDPGUARD_XSK_REDIRECTED * 16);
+    p_.bind(fallback);
+    // r1: the counter's offset in the per-CPU entry; r7: the verdict.
+    p_.alu(Alu::Add, R::R1, R::R6);
+    bump(R::R1, 0);
+    count_action_and_return();
   }
 
   // counter at [base + off] += {1 packet, r8 bytes}; clobbers r2.

@@ -42,14 +42,15 @@ enum MapSlot : std::uint32_t {
   kMapSynproxy = 7,   // xg_synproxy: while active, passed TCP goes to the synproxy stage
   kMapBlocked = 8,    // xg_blocked: rule sets with `block` look up their blocks
   kMapDdos = 9,       // xg_ddos: whether a block may hold (block_until), the test clock
-  kNumMapSlots = 10,
+  kMapXsks = 10,      // xg_xsks: the AF_XDP sockets of `redirect xsk`, by RX queue
+  kNumMapSlots = 11,
 };
 
 // Each slot's map by the name the program gives it (what `rule plan` and
 // bpftool show): the one list of the maps a classifier references.
 inline constexpr std::array<std::string_view, kNumMapSlots> kMapNames = {
-    "xg_percpu",     "xg_progs",     "rule tables", "xg_set4",    "xg_set6",
-    "xg_rule_stats", "xg_telemetry", "xg_synproxy", "xg_blocked", "xg_ddos",
+    "xg_percpu",    "xg_progs",    "rule tables", "xg_set4", "xg_set6", "xg_rule_stats",
+    "xg_telemetry", "xg_synproxy", "xg_blocked",  "xg_ddos", "xg_xsks",
 };
 
 // The pipeline's maps by slot, as borrowed fds (the loader makes kMapBlob's,

@@ -17,6 +17,7 @@ inline constexpr std::int16_t kSlot = off(offsetof(xdpguard_percpu, slot));
 inline constexpr std::int16_t kAction = off(offsetof(xdpguard_percpu, action));
 inline constexpr std::int16_t kIfindex = off(offsetof(xdpguard_percpu, ifindex));
 inline constexpr std::int16_t kLen = off(offsetof(xdpguard_percpu, len));
+inline constexpr std::int16_t kXsk = off(offsetof(xdpguard_percpu, xsk));
 inline constexpr std::int16_t kLimResume = off(offsetof(xdpguard_percpu, lim_resume));
 // The spilled context, on the classifier's stack.
 inline constexpr std::int16_t kCtx = -8;

@@ -238,8 +238,10 @@ Result<Plan> make_plan(std::vector<RuleEntry> entries, std::uint32_t default_act
     c.text = std::move(e.text);
     const auto& rule = c.rule;
     c.action = xdp_action(rule.action);
-    if (rule.action == Action::RedirectXsk)
+    if (rule.action == Action::RedirectXsk) {
       c.ifindex = XDPGUARD_REDIRECT_XSK | (rule.xsk_fallback == Action::Drop ? XDP_DROP : XDP_PASS);
+      plan.xsk = true;
+    }
     if (rule.action == Action::RedirectDev) {
       auto idx = ctx.ifindex ? ctx.ifindex(rule.redirect_dev) : std::nullopt;
       if (idx) {

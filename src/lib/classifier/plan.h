@@ -135,6 +135,9 @@ struct Plan {
   std::uint64_t clock_tick_ns = 0;   // CompileContext::clock_tick_ns
   bool capture = false;              // CompileContext::capture
   bool synproxy = false;             // CompileContext::synproxy
+  // Some rule is `redirect xsk`: the classifier redirects to the AF_XDP
+  // socket itself (xg_xsks), no enforce stage in between.
+  bool xsk = false;
 };
 
 // Fails (Result) on: redirect xsk (no AF_XDP consumer yet), an unknown set,

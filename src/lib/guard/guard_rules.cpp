@@ -316,6 +316,7 @@ Result<cls::LoadedClassifier> Guard::load_rule_set(std::vector<cls::RuleEntry> e
   fds[cls::kMapSynproxy] = ddos_maps_.synproxy.fd();
   fds[cls::kMapBlocked] = ddos_maps_.blocked.fd();
   fds[cls::kMapDdos] = ddos_maps_.ddos.fd();
+  fds[cls::kMapXsks] = xsks_.fd();
   auto loaded = XG_TRY(cls::load_classifier(compiled, fds, in_force ? in_force->generation + 1 : 1, next_id));
   const auto& h = loaded.record;
   spdlog::debug("loaded {} rules: {} groups, {} instructions ({} verified, {} us), {} table bytes", nrules,
