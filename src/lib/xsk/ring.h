@@ -22,6 +22,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -98,7 +99,11 @@ class FramePool {
 
   // frame_count frames of frame_size bytes (a power of two), all free.
   FramePool(std::uint32_t frame_count, std::uint32_t frame_size)
-      : free_(frame_count), is_free_(frame_count, 1), frame_size_(frame_size), top_(frame_count) {
+      : free_(frame_count),
+        is_free_(frame_count, 1),
+        frame_size_(frame_size),
+        shift_(static_cast<std::uint32_t>(std::countr_zero(frame_size))),
+        top_(frame_count) {
     // Frame 0 on top: the first takes are the lowest addresses.
     for (std::uint32_t i = 0; i < frame_count; ++i)
       free_[i] = std::uint64_t{frame_count - 1 - i} * frame_size;
@@ -110,7 +115,7 @@ class FramePool {
   bool full() const { return top_ == free_.size(); }
   std::uint32_t frame_size() const { return frame_size_; }
   // Base address of the frame holding addr (an RX address points past the headroom).
-  std::uint64_t frame_of(std::uint64_t addr) const { return addr - addr % frame_size_; }
+  std::uint64_t frame_of(std::uint64_t addr) const { return addr & ~std::uint64_t{frame_size_ - 1}; }
   const Counters& counters() const { return counters_; }
 
   // Moves up to out.size() free frames (base addresses) into out, the most
@@ -120,7 +125,7 @@ class FramePool {
     if (n < out.size()) ++counters_.short_takes;
     for (std::size_t i = 0; i < n; ++i) {
       const std::uint64_t a = free_[--top_];
-      is_free_[a / frame_size_] = 0;
+      is_free_[a >> shift_] = 0;
       out[i] = a;
     }
     return n;
@@ -128,7 +133,7 @@ class FramePool {
   // Gives one frame back (any address inside it names it); false when
   // refused (already free, or outside the UMEM), which is counted.
   bool put(std::uint64_t addr) {
-    const std::uint64_t index = addr / frame_size_;
+    const std::uint64_t index = addr >> shift_;
     if (index >= free_.size()) {
       ++counters_.invalid_puts;
       return false;
@@ -138,7 +143,7 @@ class FramePool {
       return false;
     }
     is_free_[index] = 1;
-    free_[top_++] = index * frame_size_;
+    free_[top_++] = index << shift_;
     return true;
   }
   // Gives frames back; returns how many were taken (see put()).
@@ -152,6 +157,7 @@ class FramePool {
   std::vector<std::uint64_t> free_;    // [0, top_): the free frames' base addresses
   std::vector<std::uint8_t> is_free_;  // per frame index: 1 while in free_
   std::uint32_t frame_size_;
+  std::uint32_t shift_;  // log2(frame_size_): a shift, not a division, per frame
   std::uint32_t top_;
   Counters counters_;
 };

@@ -190,6 +190,10 @@ Result<Umem> Umem::create(const UmemConfig& config) {
   void* area = ::mmap(nullptr, st->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (area == MAP_FAILED) return fail_errno(errno, fmt::format("map a {} MiB UMEM", st->size >> 20));
   st->area = area;
+  // Not into a forked child: the kernel pins the area when it registers it,
+  // and a fork must copy pinned private pages at once (all of them, a
+  // fork-and-exec of `ip` included), where it would only share them otherwise.
+  (void)::madvise(area, st->size, MADV_DONTFORK);
   XG_CHECK(st->register_area());
   Umem u;
   u.s_ = std::move(st);
