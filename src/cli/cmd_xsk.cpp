@@ -19,32 +19,19 @@ extern "C" void on_xsk_signal(int) { g_stop = true; }
 
 struct XskArgs {
   std::string iface;
-  std::vector<std::uint32_t> queues;
-  std::uint64_t count = 0;
-  double seconds = 0;
-  std::string pcap;
-  std::uint32_t snaplen = 0;
-  std::string forward;
+  consumer::Options o;  // what the options set directly
   std::string dst_mac;
   std::string mode = "auto";
-  bool reinject = false;
   bool json = false;
 };
 
 Result<void> cmd_xsk(const XskArgs& a) {
-  consumer::Options o;
-  o.queues = a.queues;
-  o.count = a.count;
-  o.seconds = a.seconds;
-  o.pcap = a.pcap;
-  o.snaplen = a.snaplen;
-  o.forward = a.forward;
-  o.reinject = a.reinject;
+  consumer::Options o = a.o;
   if (!a.dst_mac.empty()) {
     o.dst_mac = consumer::parse_mac(a.dst_mac);
     if (!o.dst_mac)
       return fail(EINVAL, "--dst-mac {}: expected six hex pairs, as 02:00:00:00:00:01", a.dst_mac);
-    if (a.forward.empty()) return fail(EINVAL, "--dst-mac needs --forward");
+    if (o.forward.empty()) return fail(EINVAL, "--dst-mac needs --forward");
   }
   if (a.mode == "copy")
     o.mode = xsk::Mode::Copy;
@@ -89,19 +76,19 @@ void register_xsk_command(CLI::App& app, Command& cmd) {
   auto a = std::make_shared<XskArgs>();
   auto* x = app.add_subcommand("xsk", "Receive the frames `redirect xsk` rules send to user space (AF_XDP)");
   x->add_option("IFACE", a->iface, "Interface")->required();
-  x->add_option("--queue", a->queues, "Only these RX queues (repeatable; default: every queue)");
-  add_count(x, a->count, "Stop after this many frames");
-  add_duration(x, a->seconds, "Stop after this many seconds");
-  x->add_option("-w,--write", a->pcap, "Write the frames to this pcap file (- for stdout)");
-  add_whole(x, "--snaplen", a->snaplen, 0, 65535, "Bytes of each frame written (default 0: whole frames)");
+  x->add_option("--queue", a->o.queues, "Only these RX queues (repeatable; default: every queue)");
+  add_count(x, a->o.count, "Stop after this many frames");
+  add_duration(x, a->o.seconds, "Stop after this many seconds");
+  x->add_option("-w,--write", a->o.pcap, "Write the frames to this pcap file (- for stdout)");
+  add_whole(x, "--snaplen", a->o.snaplen, 0, 65535, "Bytes of each frame written (default 0: whole frames)");
   x->add_option(
-      "--forward", a->forward,
+      "--forward", a->o.forward,
       "Send the frames out this interface (AF_XDP TX; TTL / hop limit decremented, the next hop's MAC "
       "from the neighbour table)");
   x->add_option("--dst-mac", a->dst_mac,
                 "With --forward: this destination MAC instead of the neighbour table");
   x->add_flag(
-      "--reinject", a->reinject,
+      "--reinject", a->o.reinject,
       "Hand the frames back to the kernel (through a TAP named xgr<ifindex> with the interface's MAC): "
       "they reach the host's sockets after passing through here");
   x->add_option("--mode", a->mode, "auto (zero-copy where the driver has it), copy or zero-copy");

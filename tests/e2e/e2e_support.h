@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -361,5 +362,56 @@ inline std::string ip_link(const Lab& lab) {
   auto r = run_process({"ip", "-d", "-n", lab.server().netns, "link", "show", lab.server().veth});
   return r ? r->out : "";
 }
+
+// A UDP socket bound to ip:9000 in `netns` that counts each datagram by its
+// payload and by its TTL (IPv4) or hop limit (IPv6): what a forwarder
+// delivered, and with how many hops taken.
+struct HopCountingSocket {
+  UniqueFd fd;
+  bool v6 = false;
+  std::map<std::string, int> got;  // payload -> times received
+  std::map<int, int> hops;         // TTL / hop limit -> datagrams
+
+  HopCountingSocket(const std::string& netns, const std::string& ip, bool is_v6) : v6(is_v6) {
+    EXPECT_TRUE(run_in_netns(netns, [&] {
+      fd.reset(::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      int one = 1;
+      if (v6) {
+        ASSERT_EQ(::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one), 0);
+        auto a = sockaddr6(ip, 9000);
+        ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+      } else {
+        ASSERT_EQ(::setsockopt(fd.get(), IPPROTO_IP, IP_RECVTTL, &one, sizeof one), 0);
+        auto a = sockaddr4(ip, 9000);
+        ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+      }
+    }));
+  }
+  // Reads what is there; returns how many datagrams it has had in all.
+  int drain() {
+    char buf[64];
+    alignas(cmsghdr) char ctl[64];
+    iovec iov{buf, sizeof buf};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl;
+    m.msg_controllen = sizeof ctl;
+    ssize_t len;
+    while (fd && (len = ::recvmsg(fd.get(), &m, 0)) > 0) {
+      ++got[std::string(buf, static_cast<std::size_t>(len))];
+      int hop = -1;
+      for (cmsghdr* h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+        if ((h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_TTL) ||
+            (h->cmsg_level == IPPROTO_IPV6 && h->cmsg_type == IPV6_HOPLIMIT))
+          std::memcpy(&hop, CMSG_DATA(h), sizeof hop);
+      ++hops[hop];
+      m.msg_controllen = sizeof ctl;
+    }
+    int n = 0;
+    for (const auto& [payload, times] : got) n += times;
+    return n;
+  }
+};
 
 }  // namespace xdpguard::test

@@ -256,14 +256,7 @@ TEST_F(XskTest, ForwardSendsFramesOutAnotherInterfaceWithTtlDecrementedAndValidC
   sh(fmt::format("ip netns exec {} ping -c 1 -W 2 198.18.1.2 >/dev/null", lab.server().netns));
   add_rule("redirect xsk udp dport 9000");
 
-  UniqueFd rx;
-  ASSERT_TRUE(run_in_netns(far, [&] {
-    rx.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    int one = 1;
-    ASSERT_EQ(::setsockopt(rx.get(), IPPROTO_IP, IP_RECVTTL, &one, sizeof one), 0);
-    auto a = sockaddr4("198.18.1.2", 9000);
-    ASSERT_EQ(::bind(rx.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  }));
+  HopCountingSocket rx(far, "198.18.1.2", false);
   constexpr int kN = 200;
   auto xsk = start(
       {lab.server().veth, "--forward", out, "--count", std::to_string(kN), "--duration", "60", "--json"});
@@ -284,34 +277,10 @@ TEST_F(XskTest, ForwardSendsFramesOutAnotherInterfaceWithTtlDecrementedAndValidC
 
   // The far host's kernel accepted each one (it checks the IP and UDP
   // checksums), with TTL 63: the client's 64, less the one hop.
-  int n = 0, ttl_ok = 0;
-  std::set<std::string> seen;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        char buf[64], ctl[64];
-        iovec iov{buf, sizeof buf};
-        msghdr m{};
-        m.msg_iov = &iov;
-        m.msg_iovlen = 1;
-        m.msg_control = ctl;
-        m.msg_controllen = sizeof ctl;
-        ssize_t len;
-        while ((len = ::recvmsg(rx.get(), &m, 0)) > 0) {
-          ++n;
-          seen.insert(std::string(buf, static_cast<std::size_t>(len)));
-          for (cmsghdr* h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
-            if (h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_TTL &&
-                *reinterpret_cast<int*>(CMSG_DATA(h)) == 63)
-              ++ttl_ok;
-          m.msg_controllen = sizeof ctl;
-        }
-        return n >= kN;
-      },
-      10s))
-      << n << " of " << kN << " arrived";
-  EXPECT_EQ(n, kN);
-  EXPECT_EQ(ttl_ok, kN);
-  EXPECT_EQ(seen.size(), static_cast<std::size_t>(kN)) << "each datagram once";
+  EXPECT_TRUE(wait_until([&] { return rx.drain() >= kN; }, 10s)) << rx.drain() << " of " << kN << " arrived";
+  EXPECT_EQ(rx.got.size(), static_cast<std::size_t>(kN)) << "each datagram";
+  for (const auto& [payload, times] : rx.got) EXPECT_EQ(times, 1) << payload;
+  EXPECT_EQ(rx.hops, (std::map<int, int>{{63, kN}}));
 }
 
 // --reinject: the chosen datagrams pass through user space and reach the

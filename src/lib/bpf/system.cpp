@@ -5,6 +5,7 @@
 #include <linux/magic.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -17,7 +18,9 @@
 #include <optional>
 #include <string_view>
 #include <thread>
+#include <vector>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "core/unique_fd.h"
@@ -163,6 +166,42 @@ Result<Interface> find_interface(int ifindex) {
   if (!::if_indextoname(static_cast<unsigned>(ifindex), buf))
     return fail(ENODEV, "no interface with index {}", ifindex);
   return Interface{buf, ifindex};
+}
+
+Result<void> rtnl_dump(std::uint16_t type, std::uint8_t family,
+                       const std::function<void(const nlmsghdr&)>& each, const char* what) {
+  UniqueFd s(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (!s) return fail_errno(errno, "rtnetlink socket");
+  // The header, then the request's body: every dump request (rtmsg, ndmsg,
+  // ifaddrmsg, ...) starts with the family byte; 12 zero bytes cover them.
+  struct {
+    nlmsghdr nh;
+    std::uint8_t body[12];
+  } req{};
+  req.nh.nlmsg_len = sizeof req;
+  req.nh.nlmsg_type = type;
+  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.nh.nlmsg_seq = 1;
+  req.body[0] = family;
+  if (::send(s.get(), &req, sizeof req, 0) != static_cast<ssize_t>(sizeof req))
+    return fail_errno(errno, fmt::format("rtnetlink: dump {}", what));
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    const ssize_t n = ::recv(s.get(), buf.data(), buf.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_errno(errno, fmt::format("rtnetlink: read {}", what));
+    }
+    auto len = static_cast<unsigned>(n);
+    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
+      if (nh->nlmsg_type == NLMSG_DONE) return {};
+      if (nh->nlmsg_type == NLMSG_ERROR) {
+        const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(nh));
+        return fail_errno(-e->error, fmt::format("rtnetlink: read {}", what));
+      }
+      each(*nh);
+    }
+  }
 }
 
 Result<void> make_dirs(const std::string& path) {

@@ -2,6 +2,8 @@
 // filesystem, network namespaces, interfaces. Pure syscalls, no BPF objects.
 #pragma once
 
+#include <linux/netlink.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -44,6 +46,13 @@ struct Interface {
 [[nodiscard]] Result<Interface> find_interface(const std::string& name);
 // Name of ifindex, or an error if it is gone.
 [[nodiscard]] Result<Interface> find_interface(int ifindex);
+
+// An rtnetlink dump (RTM_GETROUTE, RTM_GETNEIGH, ...) of address family
+// `family` in the calling thread's network namespace: `each` gets every
+// message of the reply (the answer's own, not NLMSG_DONE). `what` names it
+// in errors: "rtnetlink: read neighbours: ...".
+[[nodiscard]] Result<void> rtnl_dump(std::uint16_t type, std::uint8_t family,
+                                     const std::function<void(const nlmsghdr&)>& each, const char* what);
 
 // mkdir -p (tolerating a parent removed concurrently by an rmdir)
 [[nodiscard]] Result<void> make_dirs(const std::string& path);

@@ -39,55 +39,32 @@ Result<std::array<std::uint8_t, 6>> interface_mac(int ifindex) {
 }
 
 Result<std::vector<LocalRoute>> read_local_routes() {
-  UniqueFd s(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (!s) return fail_errno(errno, "rtnetlink socket");
-  struct {
-    nlmsghdr nh;
-    rtmsg rt;
-  } req{};
-  req.nh.nlmsg_len = sizeof req;
-  req.nh.nlmsg_type = RTM_GETROUTE;
-  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nh.nlmsg_seq = 1;
-  req.rt.rtm_family = AF_UNSPEC;
-  if (::send(s.get(), &req, sizeof req, 0) != static_cast<ssize_t>(sizeof req))
-    return fail_errno(errno, "rtnetlink: dump routes");
   std::vector<LocalRoute> out;
-  std::vector<char> buf(1 << 16);
-  for (;;) {
-    const ssize_t n = ::recv(s.get(), buf.data(), buf.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(errno, "rtnetlink: read routes");
-    }
-    auto len = static_cast<unsigned>(n);
-    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
-      if (nh->nlmsg_type == NLMSG_DONE) return out;
-      if (nh->nlmsg_type == NLMSG_ERROR) {
-        const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(nh));
-        return fail_errno(-e->error, "rtnetlink: read routes");
-      }
-      if (nh->nlmsg_type != RTM_NEWROUTE) continue;
-      const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(nh));
-      if (rt->rtm_type != RTN_LOCAL || (rt->rtm_family != AF_INET && rt->rtm_family != AF_INET6)) continue;
-      const bool v6 = rt->rtm_family == AF_INET6;
-      std::uint32_t table = rt->rtm_table;
-      LocalRoute r;
-      r.prefix.family = v6 ? rules::Family::V6 : rules::Family::V4;
-      r.prefix.len = rt->rtm_dst_len;
-      int attrlen = static_cast<int>(RTM_PAYLOAD(nh));
-      for (const auto* a = RTM_RTA(rt); RTA_OK(a, attrlen); a = RTA_NEXT(a, attrlen)) {
-        const std::size_t alen = RTA_PAYLOAD(a);
-        if (a->rta_type == RTA_DST && alen == (v6 ? 16u : 4u))
-          std::memcpy(r.prefix.addr.data(), RTA_DATA(a), alen);
-        else if (a->rta_type == RTA_OIF && alen == 4)
-          std::memcpy(&r.oif, RTA_DATA(a), 4);
-        else if (a->rta_type == RTA_TABLE && alen == 4)
-          std::memcpy(&table, RTA_DATA(a), 4);
-      }
-      if (table == RT_TABLE_LOCAL) out.push_back(r);
-    }
-  }
+  XG_CHECK(rtnl_dump(
+      RTM_GETROUTE, AF_UNSPEC,
+      [&](const nlmsghdr& nh) {
+        if (nh.nlmsg_type != RTM_NEWROUTE) return;
+        const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(&nh));
+        if (rt->rtm_type != RTN_LOCAL || (rt->rtm_family != AF_INET && rt->rtm_family != AF_INET6)) return;
+        const bool v6 = rt->rtm_family == AF_INET6;
+        std::uint32_t table = rt->rtm_table;
+        LocalRoute r;
+        r.prefix.family = v6 ? rules::Family::V6 : rules::Family::V4;
+        r.prefix.len = rt->rtm_dst_len;
+        int attrlen = static_cast<int>(RTM_PAYLOAD(&nh));
+        for (const auto* a = RTM_RTA(rt); RTA_OK(a, attrlen); a = RTA_NEXT(a, attrlen)) {
+          const std::size_t alen = RTA_PAYLOAD(a);
+          if (a->rta_type == RTA_DST && alen == (v6 ? 16u : 4u))
+            std::memcpy(r.prefix.addr.data(), RTA_DATA(a), alen);
+          else if (a->rta_type == RTA_OIF && alen == 4)
+            std::memcpy(&r.oif, RTA_DATA(a), 4);
+          else if (a->rta_type == RTA_TABLE && alen == 4)
+            std::memcpy(&table, RTA_DATA(a), 4);
+        }
+        if (table == RT_TABLE_LOCAL) out.push_back(r);
+      },
+      "routes"));
+  return out;
 }
 
 Result<std::vector<TcpConnection>> read_tcp_connections(const std::vector<std::uint16_t>& ports) {
