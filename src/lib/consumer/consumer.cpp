@@ -159,7 +159,7 @@ Result<void> Consumer::run(const std::atomic<bool>& stop) {
         std::optional<Mac> dst = o.dst_mac;
         if (!dst) {
           auto ip = ip_of(bytes);
-          if (ip) dst = st.neigh->lookup(ip->family, ip->daddr);
+          if (ip && st.neigh) dst = st.neigh->lookup(ip->family, ip->daddr);
           if (!dst) {
             ++(ip ? st.stats.no_neighbour : st.stats.not_ip);
             drop[ndrop++] = f;
@@ -173,7 +173,7 @@ Result<void> Consumer::run(const std::atomic<bool>& stop) {
         }
       }
       for (std::size_t k = n; k < got; ++k) drop[ndrop++] = batch[k];
-      if (ntx) {
+      if (ntx && st.out) {
         const std::size_t sent = st.out->send(std::span(tx.data(), ntx));
         st.stats.forwarded += sent;
         st.stats.tx_ring_full += ntx - sent;
