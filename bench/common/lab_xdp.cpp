@@ -34,14 +34,17 @@ Result<void> detach_xdp(const LabHost& h) {
   });
 }
 
-Result<gen::Generator> lab_udp_generator(const Lab& lab, std::uint16_t dport, std::uint32_t size) {
+Result<gen::Generator> lab_udp_generator(const Lab& lab, std::uint16_t dport, std::uint32_t size,
+                                         const std::string& dst) {
   gen::Spec spec;
-  auto client_ip = rules::parse_prefix(lab.client().ip4), server_ip = rules::parse_prefix(lab.server().ip4);
+  auto client_ip = rules::parse_prefix(lab.client().ip4),
+       server_ip = rules::parse_prefix(dst.empty() ? lab.server().ip4 : dst);
   if (!client_ip || !server_ip) return fail(EINVAL, "lab addresses do not parse");
   spec.src = *client_ip;
   spec.dst = server_ip->addr;
   spec.dport = dport;
   spec.size = size;
+  spec.restore_headers = !dst.empty();  // forwarders rewrite MACs and TTL in place
   auto src_mac = gen::parse_mac(lab.client().mac), dst_mac = gen::parse_mac(lab.server().mac);
   if (!src_mac || !dst_mac) return fail(EINVAL, "lab MAC addresses do not parse");
   spec.src_mac = *src_mac;

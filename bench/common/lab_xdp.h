@@ -21,9 +21,11 @@ namespace xdpguard::bench {
 [[nodiscard]] Result<void> detach_xdp(const LabHost& h);
 
 // The generator of `size`-byte UDP frames from the client (random sources
-// in its /24) to the server's port `dport`, between the lab's MACs.
+// in its /24) to the server's port `dport`, between the lab's MACs; to IPv4
+// address `dst` instead of the server's when given (a host behind it, still
+// sent to the server's MAC: frames for it to forward).
 [[nodiscard]] Result<gen::Generator> lab_udp_generator(const Lab& lab, std::uint16_t dport,
-                                                       std::uint32_t size);
+                                                       std::uint32_t size, const std::string& dst = {});
 // Runs g from the client's veth, the thread pinned to the last CPU (the
 // server veth's NAPI runs where the frames are sent): what it sent.
 [[nodiscard]] Result<gen::Progress> send_from_client(const Lab& lab, gen::Generator& g,

@@ -32,6 +32,10 @@
 //   pcap        libpcap as users run it: pcap_open_live (tcpdump's snaplen,
 //               the default 2 MiB buffer), pcap_dispatch; same XDP_PASS
 //
+// Then the router rows (forwarding.cpp): the same flow forwarded by the
+// server to a host behind it by examples/xsk_router, by the kernel and by
+// xdpguard's `redirect dev` (goal: the router >= 1.5x the kernel).
+//
 // Checks, every round: the kernel saw every frame the generator delivered
 // (the veth's rx_packets; xdpguard's `redirect xsk` counter, the veth's XDP
 // drops or the rule counter; AF_PACKET's tp_packets, libpcap's ps_recv) and
@@ -109,6 +113,7 @@
 #include "lab/lab.h"
 #include "xsk/socket.h"
 #include "xsk/bench_consumer.h"
+#include "xsk/forwarding.h"
 
 using namespace xdpguard;
 using bench::Clock;
@@ -500,8 +505,10 @@ int run_bench(const bench::Args& args) {
                 packet_off,
                 {},
                 "ps_recv"});
+  bool forwarding = true;
   if (const char* only = std::getenv("XDPGUARD_BENCH_ONLY"); only && *only) {
     const std::string keys = std::string(",") + only + ",";
+    forwarding = keys.find(",forwarding,") != std::string::npos;
     std::erase_if(rx, [&](const Receiver& r) {
       return r.key != "limit" && keys.find("," + r.key + ",") == std::string::npos;
     });
@@ -671,6 +678,22 @@ int run_bench(const bench::Args& args) {
                                    {"check", check}};
   }
 
+  // ---- the router rows (forwarding.h)
+  std::optional<bench::ForwardingResult> fwd;
+  if (forwarding) {
+    const bench::ForwardingHooks hooks{guard_with, guard_off, rule_count, pass->get(), drop->get()};
+    auto r = bench::forwarding_rows(*lab, hooks, rounds, secs, kPort, kFrame);
+    if (r) {
+      fwd = std::move(*r);
+      bad += fwd->failed;
+      out["forwarding"] = fwd->json;
+    } else {
+      ++bad;
+      std::printf("\nForwarding: FAILED: %s\n", r.error().message().c_str());
+      out["forwarding"] = {{"error", r.error().message()}};
+    }
+  }
+
   // ---- goals (issue 19), on medians of this run
   std::printf("\n| goal | figure | |\n|---|---|---|\n");
   nlohmann::json goals = nlohmann::json::array();
@@ -707,6 +730,15 @@ int run_bench(const bench::Args& args) {
   } else {
     goal("AF_XDP frames/s >= 2.2x TPACKET_V3's", std::nullopt, "", false);
     goal("consumer CPU per frame >= 3x lower than TPACKET_V3's", std::nullopt, "", false);
+  }
+  if (fwd && fwd->router_pps > 0 && fwd->kernel_pps > 0) {
+    const double r = fwd->router_pps / fwd->kernel_pps;
+    goal("xsk_router forwards >= 1.5x the kernel's frames/s", r,
+         fmt::format("{:.2f}x ({} vs {} Mpps; xdpguard `redirect dev`: {} Mpps)", r, mpps(fwd->router_pps),
+                     mpps(fwd->kernel_pps), mpps(fwd->devmap_pps)),
+         r >= 1.5);
+  } else if (forwarding) {
+    goal("xsk_router forwards >= 1.5x the kernel's frames/s", std::nullopt, "", false);
   }
   out["goals"] = goals;
 

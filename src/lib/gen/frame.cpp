@@ -249,11 +249,14 @@ Result<Template> build(const Spec& s) {
     if (off + 4u > 0x200) return fail(EINVAL, "internal: template field offset {} too large", off);
   if (xg_gen_rewrite(f.data(), f.data() + f.size(), &c, c.saddr_base, 0) != 0)
     return fail(EINVAL, "internal: template field offsets out of the frame");
-  // A SYN flood meets SYN proxies, which answer in place: each frame starts
-  // again from the template's headers (whole 8-byte words of them).
-  if (s.proto == Proto::Syn) {
+  // A SYN flood meets SYN proxies, which answer in place, and frames to
+  // forward meet forwarders, which rewrite MACs and TTL in place (the live
+  // frames' pages come back to the generator): each frame starts again from
+  // the template's headers (whole 8-byte words of them).
+  if (s.proto == Proto::Syn || s.restore_headers) {
+    const std::size_t l4_head = s.proto == Proto::Syn ? kTcp : 8;
     const std::size_t words =
-        std::min({(l4 + kTcp + 7) / 8, f.size() / 8, std::size_t{XDPGUARD_GEN_HEAD_WORDS}});
+        std::min({(l4 + l4_head + 7) / 8, f.size() / 8, std::size_t{XDPGUARD_GEN_HEAD_WORDS}});
     c.restore_len = static_cast<std::uint32_t>(words * 8);
     std::memcpy(c.head, f.data(), c.restore_len);
   }

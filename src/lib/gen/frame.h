@@ -29,6 +29,9 @@ struct Spec {
   std::uint16_t sport_lo = 1024, sport_hi = 1024;  // lo < hi: random in [lo, hi]
   std::uint16_t dport = 9;
   std::uint32_t size = 64;  // frame length without FCS
+  // Each frame starts again from the template's headers (always for SYNs):
+  // for receivers that rewrite frames in place, e.g. forwarders.
+  bool restore_headers = false;
 };
 
 struct Template {
