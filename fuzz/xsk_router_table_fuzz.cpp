@@ -38,7 +38,7 @@ void agree(const xsk_router::Table& t, Family f, const std::array<std::uint8_t, 
       best = i;
   auto got = t.lookup(f, a);
   check(got.has_value() == best.has_value());
-  if (got)
+  if (got && best)
     check(t.routes()[*got].prefix.len == t.routes()[*best].prefix.len &&
           holds(t.routes()[*got].prefix, f, a));
 }

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include <random>
-#include <ranges>
 
 #include "rules/parser.h"
 #include "rules/printer.h"
@@ -126,7 +125,7 @@ TEST(XskRouterLookup, OverlappingPrefixesTheLongestWinsWhateverTheOrder) {
       "fd00:1::8000:0:0:1/128 d 02:00:00:00:00:04"};
   std::string up, down;
   for (const auto& l : lines) up += l + "\n";
-  for (const auto& l : std::ranges::reverse_view(lines)) down += l + "\n";
+  for (auto l = lines.rbegin(); l != lines.rend(); ++l) down += *l + "\n";
   for (const std::string& text : {up, down}) {
     SCOPED_TRACE(text);
     const Table t = parsed(text);

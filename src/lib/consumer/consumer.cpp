@@ -133,56 +133,70 @@ Result<void> Consumer::run(const std::atomic<bool>& stop) {
     return o.seconds > 0 &&
            std::chrono::duration<double>(std::chrono::steady_clock::now() - st.start).count() >= o.seconds;
   };
-  while (!done()) {
-    XG_CHECK(xsk::wait(socks, std::chrono::milliseconds(100)));
-    if (st.out) st.out->complete();
-    for (std::size_t i = 0; i < st.rx.size() && !done(); ++i) {
-      xsk::Socket& s = st.rx[i];
-      const std::size_t got = s.recv(batch);
-      if (!got) continue;
-      std::size_t n = got;
-      if (o.count) n = std::min<std::size_t>(n, o.count - st.stats.received);  // past --count: released
-      std::size_t ntx = 0, ndrop = 0;
-      const std::int64_t now = st.pcap ? wall_ns() : 0;
-      for (std::size_t k = 0; k < n; ++k) {
-        const xsk::Frame& f = batch[k];
-        auto bytes = s.data(f);
-        ++st.stats.received;
-        ++st.per_queue[i];
-        st.stats.bytes += f.len;
-        if (st.pcap && st.pcap->write(now, f.len, bytes)) ++st.stats.written;
-        if (st.tap) ++(st.tap->write(bytes) ? st.stats.reinjected : st.stats.reinject_failed);
-        if (!st.out) {
+  // One batch of queue i's socket: counted, written, forwarded or handed
+  // back, released; returns how many frames it read.
+  auto take = [&](std::size_t i) -> std::size_t {
+    xsk::Socket& s = st.rx[i];
+    const std::size_t got = s.recv(batch);
+    if (!got) return 0;
+    std::size_t n = got;
+    if (o.count) n = std::min<std::size_t>(n, o.count - st.stats.received);  // past --count: released
+    std::size_t ntx = 0, ndrop = 0;
+    const std::int64_t now = st.pcap ? wall_ns() : 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      const xsk::Frame& f = batch[k];
+      auto bytes = s.data(f);
+      ++st.stats.received;
+      ++st.per_queue[i];
+      st.stats.bytes += f.len;
+      if (st.pcap && st.pcap->write(now, f.len, bytes)) ++st.stats.written;
+      if (st.tap) ++(st.tap->write(bytes) ? st.stats.reinjected : st.stats.reinject_failed);
+      if (!st.out) {
+        drop[ndrop++] = f;
+        continue;
+      }
+      std::optional<Mac> dst = o.dst_mac;
+      if (!dst) {
+        auto ip = ip_of(bytes);
+        if (ip && st.neigh) dst = st.neigh->lookup(ip->family, ip->daddr);
+        if (!dst) {
+          ++(ip ? st.stats.no_neighbour : st.stats.not_ip);
           drop[ndrop++] = f;
           continue;
         }
-        std::optional<Mac> dst = o.dst_mac;
-        if (!dst) {
-          auto ip = ip_of(bytes);
-          if (ip && st.neigh) dst = st.neigh->lookup(ip->family, ip->daddr);
-          if (!dst) {
-            ++(ip ? st.stats.no_neighbour : st.stats.not_ip);
-            drop[ndrop++] = f;
-            continue;
-          }
-        }
-        switch (rewrite_for_forward(bytes, st.out_mac, *dst)) {
-          case Forward::Ok: tx[ntx++] = f; break;
-          case Forward::NotIp: ++st.stats.not_ip, drop[ndrop++] = f; break;
-          case Forward::TtlExpired: ++st.stats.ttl_expired, drop[ndrop++] = f; break;
-        }
       }
-      for (std::size_t k = n; k < got; ++k) drop[ndrop++] = batch[k];
-      if (ntx && st.out) {
-        const std::size_t sent = st.out->send(std::span(tx.data(), ntx));
-        st.stats.forwarded += sent;
-        st.stats.tx_ring_full += ntx - sent;
-        for (std::size_t k = sent; k < ntx; ++k) drop[ndrop++] = tx[k];
+      switch (rewrite_for_forward(bytes, st.out_mac, *dst)) {
+        case Forward::Ok: tx[ntx++] = f; break;
+        case Forward::NotIp: ++st.stats.not_ip, drop[ndrop++] = f; break;
+        case Forward::TtlExpired: ++st.stats.ttl_expired, drop[ndrop++] = f; break;
       }
-      s.release(std::span(drop.data(), ndrop));
     }
+    for (std::size_t k = n; k < got; ++k) drop[ndrop++] = batch[k];
+    if (ntx && st.out) {
+      const std::size_t sent = st.out->send(std::span(tx.data(), ntx));
+      st.stats.forwarded += sent;
+      st.stats.tx_ring_full += ntx - sent;
+      for (std::size_t k = sent; k < ntx; ++k) drop[ndrop++] = tx[k];
+    }
+    s.release(std::span(drop.data(), ndrop));
+    return got;
+  };
+  while (!done()) {
+    XG_CHECK(xsk::wait(socks, std::chrono::milliseconds(100)));
+    if (st.out) st.out->complete();
+    for (std::size_t i = 0; i < st.rx.size() && !done(); ++i) (void)take(i);
     if (st.pcap) XG_CHECK(st.pcap->flush());
   }
+  // Stopped by a signal or --duration: what the rings hold already was
+  // taken from the interface for us, so it is read too (for at most a
+  // second), not lost with the socket.
+  const auto drain_until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (bool more = true; more && !(o.count && st.stats.received >= o.count) &&
+                         std::chrono::steady_clock::now() < drain_until;) {
+    more = false;
+    for (std::size_t i = 0; i < st.rx.size(); ++i) more = take(i) > 0 || more;
+  }
+  if (st.pcap) XG_CHECK(st.pcap->flush());
   // Frames still in the --forward TX ring leave before the socket closes
   // (at most a second: a link that went down does not hold the exit).
   if (st.out) {
