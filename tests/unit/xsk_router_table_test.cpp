@@ -125,7 +125,8 @@ TEST(XskRouterLookup, OverlappingPrefixesTheLongestWinsWhateverTheOrder) {
       "fd00:1::8000:0:0:1/128 d 02:00:00:00:00:04"};
   std::string up, down;
   for (const auto& l : lines) up += l + "\n";
-  for (auto l = lines.rbegin(); l != lines.rend(); ++l) down += *l + "\n";
+  const std::vector<std::string> reversed(lines.rbegin(), lines.rend());
+  for (const auto& l : reversed) down += l + "\n";
   for (const std::string& text : {up, down}) {
     SCOPED_TRACE(text);
     const Table t = parsed(text);

@@ -28,6 +28,9 @@ constexpr const char* kSynproxyNote =
     "the SYN proxy is not simulated (its answers depend on the host's sockets and conntrack): frames are "
     "judged "
     "as with it off";
+constexpr const char* kXskNote =
+    "AF_XDP sockets are not simulated: frames of `redirect xsk` rules take the rule's fallback (pass unless "
+    "`fallback drop`)";
 
 }  // namespace
 
@@ -60,6 +63,9 @@ Result<Simulator> Simulator::load(const GuardConfig& base) {
 Result<void> Simulator::ready() {
   rules_ = XG_TRY(guard_->rules());
   clocked_ = std::any_of(rules_.begin(), rules_.end(), [](const RuleRecord& r) { return r.rule.limit; });
+  if (std::any_of(rules_.begin(), rules_.end(),
+                  [](const RuleRecord& r) { return r.rule.action == rules::Action::RedirectXsk; }))
+    notes_.emplace_back(kXskNote);
   percpu_ = XG_TRY(prog_->map(XDPGUARD_PIN_PERCPU));
   scratch_.resize(static_cast<std::size_t>(possible_cpus()) * sizeof(xdpguard_percpu));
   // Test runs run on the calling CPU: pinned to one, its per-CPU scratch is
