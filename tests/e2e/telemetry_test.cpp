@@ -171,9 +171,9 @@ TEST_F(TelemetryLabTest, CaptureWritesPcapThatTsharkReadsBackWithTrueLengths) {
   // classifier is recompiled with the capture's check after the reader is
   // registered, so a packet sent in between is not asked for.
   const std::string log = temp_file("capture.log");
-  auto cap = BackgroundProcess::start({XDPGUARD_BIN, "-n", lab.server().netns, "capture", lab.server().veth, "-w",
-                                       file, "--count", std::to_string(kN), "--snaplen", "128", "--verdict",
-                                       "drop", "--duration", "20", "udp and dst port 5000"},
+  auto cap = BackgroundProcess::start({XDPGUARD_BIN, "-n", lab.server().netns, "capture", lab.server().veth,
+                                       "-w", file, "--count", std::to_string(kN), "--snaplen", "128",
+                                       "--verdict", "drop", "--duration", "20", "udp and dst port 5000"},
                                       log);
   ASSERT_TRUE(cap) << cap.error().message();
   auto log_text = [&] {

@@ -207,6 +207,62 @@ TEST_F(XskTest, AConsumerKilledUnderTrafficLeavesTheFallbackFromTheNextPacket) {
   EXPECT_EQ(traffic.got_pass, traffic.sent_pass);
 }
 
+// THREATS.md's flooding sender against a redirected flow: spoofed sources
+// at a high rate while the consumer stalls (SIGSTOP: its RX ring fills).
+// The flood never reaches the host's stack (its socket on the port gets
+// nothing), a real TCP transfer through the same queue completes, and
+// every redirected frame is either read by the consumer or counted by the
+// kernel as dropped for lack of room.
+TEST_F(XskTest, AFloodOnTheRedirectedFlowWhileTheConsumerStallsNeitherReachesTheHostNorStopsOtherTraffic) {
+  const Lab& lab = *lab_;
+  add_rule("redirect xsk udp dport 9000");
+  UniqueFd kernel;
+  ASSERT_TRUE(run_in_netns(lab.server().netns, [&] {
+    kernel.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    auto a = sockaddr4(lab.server().ip4, 9000);
+    ASSERT_EQ(::bind(kernel.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  }));
+  EchoServer echo(lab, 9100);
+  auto xsk = start({lab.server().veth, "--json", "--duration", "120"});
+  ASSERT_EQ(::kill(xsk.proc.pid(), SIGSTOP), 0);
+
+  const std::string gen_out = temp("gen.json");
+  auto gen =
+      BackgroundProcess::start({XDPGUARD_BIN, "-n", lab.client().netns, "gen", lab.client().veth, "--dst",
+                                lab.server().ip4, "--src", "198.18.128.0/17", "--sport", "1024-65535",
+                                "--dport", "9000", "--rate", "200000", "--duration", "3", "--json"},
+                               gen_out);
+  ASSERT_TRUE(gen) << gen.error().message();
+  ASSERT_TRUE(
+      wait_until([&] { return xsk_counters()["redirected"]["packets"].get<std::uint64_t>() > 10'000; }, 20s))
+      << "the flood did not start: " << xsk_counters().dump();
+  // Real TCP transfers through the flood, for as long as it lasts.
+  constexpr std::size_t kBytes = 256 << 10;
+  int transfers = 0;
+  while (gen->running() && transfers < 50) {
+    ASSERT_EQ(tcp_echo(lab, 9100, kBytes), kBytes) << "transfer " << transfers << " during the flood";
+    ++transfers;
+  }
+  EXPECT_GT(transfers, 0) << "the flood ended before a transfer started";
+  ASSERT_TRUE(wait_until([&] { return !gen->running(); }, 30s));
+
+  ::kill(xsk.proc.pid(), SIGCONT);
+  const int code = xsk.proc.stop(SIGINT, 20s);
+  ASSERT_EQ(code, 0) << Consumer::slurp(xsk.err);
+  auto j = nlohmann::json::parse(Consumer::slurp(xsk.out));
+  char buf[64];
+  int leaked = 0;
+  while (::recv(kernel.get(), buf, sizeof buf, 0) > 0) ++leaked;
+  EXPECT_EQ(leaked, 0) << "flood datagrams reached the host's socket while the consumer held the queue";
+
+  const std::uint64_t redirected = xsk_counters()["redirected"]["packets"];
+  ASSERT_EQ(j["queues"].size(), 1u) << j.dump();
+  const auto& k = j["queues"][0]["kernel"];
+  const std::uint64_t full = k["rx_ring_full"], dropped = k["rx_dropped"], received = j["received"];
+  EXPECT_GT(full + dropped, 0u) << "a stalled consumer's ring did not fill: " << j.dump();
+  EXPECT_EQ(received + full + dropped, redirected) << j.dump();
+}
+
 TEST_F(XskTest, WithFallbackDropAQueueWithoutConsumerDrops) {
   add_rule("redirect xsk fallback drop udp dport 9000");
   EXPECT_EQ(udp_delivered(*lab_, 9000, 20), 0);
