@@ -231,6 +231,26 @@ void warn_about(const GuardStats& s) {
 
 namespace {
 
+Result<std::vector<xsk::BoundSocket>> xsk_sockets(const std::vector<GuardStatus>& list) {
+  if (list.empty()) return std::vector<xsk::BoundSocket>{};
+  const std::uint64_t netns = XG_TRY(current_netns_id());
+  std::vector<std::pair<int, Guard::XskRecord>> records;
+  std::vector<std::uint64_t> inodes;
+  for (const auto& st : list)
+    for (const auto& r : XG_TRY(Guard::xsk_records(netns, st.ifindex))) {
+      records.emplace_back(st.ifindex, r);
+      inodes.push_back(r.inode);
+    }
+  auto info = xsk::inspect_sockets(inodes);
+  std::vector<xsk::BoundSocket> out;
+  for (const auto& [ifindex, r] : records) {
+    const auto& s = info[r.inode];
+    // No holder: closed (a consumer killed), and so out of the map too.
+    if (!s.owners.empty()) out.push_back({ifindex, r.queue, s});
+  }
+  return out;
+}
+
 Result<void> cmd_status(const Args& a) {
   if (a.all) {
     auto list = XG_TRY(survey_namespaces());
@@ -241,10 +261,19 @@ Result<void> cmd_status(const Args& a) {
     return {};
   }
   auto list = XG_TRY(Guard::list());
-  if (a.json)
-    std::printf("%s\n", status_json(list).dump().c_str());
+  // The AF_XDP sockets in those interfaces' maps that a process still
+  // holds: what `redirect xsk` delivers to. Without them the rest is still
+  // shown, and why not.
+  std::vector<xsk::BoundSocket> sockets;
+  std::string xsk_error;
+  if (auto r = xsk_sockets(list); r)
+    sockets = std::move(*r);
   else
-    std::fputs(status_table(list).c_str(), stdout);
+    xsk_error = r.error().message();
+  if (a.json)
+    std::printf("%s\n", status_json(list, sockets, xsk_error).dump().c_str());
+  else
+    std::fputs(status_table(list, sockets, xsk_error).c_str(), stdout);
   return {};
 }
 
@@ -370,7 +399,8 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   detach->footer("Example: xdpguard detach veth1");
   bind(detach, cmd_detach, true);
 
-  auto* status = app.add_subcommand("status", "List interfaces with xdpguard attached");
+  auto* status = app.add_subcommand(
+      "status", "List interfaces with xdpguard attached, and the AF_XDP sockets on their queues");
   status->add_flag("--json", args->json, "One JSON document");
   status->add_flag("--all", args->all,
                    "Pinned state of every network namespace, and whether the namespace lives");

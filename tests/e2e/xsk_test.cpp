@@ -124,6 +124,16 @@ class XskTest : public GuardedLabTest {
     return start_consumer(lab_->server().netns, args, temp("xsk"));
   }
   nlohmann::json xsk_counters() { return stats_json(*lab_)["xsk"]; }
+  // `status --json`'s AF_XDP sockets under the server's veth.
+  nlohmann::json status_sockets() {
+    auto r = xg_srv(*lab_, {"status", "--json"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    for (const auto& i : j["interfaces"])
+      if (i["interface"] == lab_->server().veth) return i["xsk_sockets"];
+    ADD_FAILURE() << "status does not list " << lab_->server().veth << ": " << r.out;
+    return nlohmann::json();
+  }
   std::vector<std::string> files_;
 };
 
@@ -205,6 +215,7 @@ TEST_F(XskTest, AConsumerKilledUnderTrafficLeavesTheFallbackFromTheNextPacket) {
   EXPECT_EQ(redirected - 100 + fell_back, traffic.sent_drop) << x.dump();
   EXPECT_GE(fell_back, 400u) << x.dump();  // every one sent after the kill, at least
   EXPECT_EQ(traffic.got_pass, traffic.sent_pass);
+  EXPECT_TRUE(status_sockets().empty()) << "no process holds the killed consumer's socket";
 }
 
 // THREATS.md's flooding sender against a redirected flow: spoofed sources
@@ -275,6 +286,19 @@ TEST_F(XskTest, CtrlCTakesTheSocketsOutAndPrintsTheStatistics) {
   add_rule("redirect xsk udp dport 9000");
   auto xsk = start({lab.server().veth, "--json"});
   EXPECT_EQ(udp_delivered(lab, 9000, 50), 0);
+  // `status` shows the consumer's socket under the interface: its queue,
+  // mode (the kernel's XDP_OPTIONS) and process.
+  auto sockets = status_sockets();
+  ASSERT_EQ(sockets.size(), 1u) << sockets.dump();
+  EXPECT_EQ(sockets[0]["queue"], 0);
+  EXPECT_EQ(sockets[0]["mode"], "copy");
+  ASSERT_EQ(sockets[0]["processes"].size(), 1u) << sockets.dump();
+  EXPECT_EQ(sockets[0]["processes"][0]["pid"], xsk.proc.pid());
+  EXPECT_EQ(sockets[0]["processes"][0]["command"], "xdpguard");
+  auto table = xg_srv(lab, {"status"});
+  EXPECT_NE(table.out.find(fmt::format("  AF_XDP queue 0: copy mode, pid {} (xdpguard)", xsk.proc.pid())),
+            std::string::npos)
+      << table.out;
   const int code = xsk.proc.stop(SIGINT, 20s);
   ASSERT_EQ(code, 0) << Consumer::slurp(xsk.err);
   CliRun c{code, Consumer::slurp(xsk.out), Consumer::slurp(xsk.err)};
@@ -283,6 +307,7 @@ TEST_F(XskTest, CtrlCTakesTheSocketsOutAndPrintsTheStatistics) {
   ASSERT_EQ(j["queues"].size(), 1u) << c.out;
   EXPECT_EQ(j["queues"][0]["kernel"]["rx_ring_full"], 0) << c.out;
   EXPECT_EQ(udp_delivered(lab, 9000, 20), 20);
+  EXPECT_TRUE(status_sockets().empty()) << "the socket is gone with the consumer";
 }
 
 TEST_F(XskTest, ForwardSendsFramesOutAnotherInterfaceWithTtlDecrementedAndValidChecksums) {

@@ -9,6 +9,7 @@
 #include "consumer/neighbours.h"
 #include "consumer/tap.h"
 #include "guard/synproxy_host.h"
+#include "report/format.h"
 #include "telemetry/capture.h"
 
 namespace xdpguard::consumer {
@@ -21,15 +22,6 @@ std::int64_t wall_ns() {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-nlohmann::json kernel_json(const xsk::XdpStatistics& k) {
-  return {{"rx_dropped", k.rx_dropped},
-          {"rx_invalid_descs", k.rx_invalid_descs},
-          {"tx_invalid_descs", k.tx_invalid_descs},
-          {"rx_ring_full", k.rx_ring_full},
-          {"rx_fill_ring_empty_descs", k.rx_fill_ring_empty_descs},
-          {"tx_ring_empty_descs", k.tx_ring_empty_descs}};
 }
 
 }  // namespace
@@ -242,7 +234,8 @@ Stats Consumer::stats() const { return st_->stats; }
 nlohmann::json stats_json(const Stats& s) {
   nlohmann::json queues = nlohmann::json::array();
   for (const auto& q : s.queues)
-    queues.push_back({{"queue", q.queue}, {"received", q.received}, {"kernel", kernel_json(q.kernel)}});
+    queues.push_back(
+        {{"queue", q.queue}, {"received", q.received}, {"kernel", xdp_statistics_json(q.kernel)}});
   nlohmann::json j = {{"interface", s.ifname},
                       {"mode", s.mode},
                       {"seconds", s.seconds},
@@ -260,7 +253,7 @@ nlohmann::json stats_json(const Stats& s) {
                       {"fill_ring_full", s.fill_ring_full},
                       {"pool_empty", s.pool_empty},
                       {"queues", queues}};
-  if (s.forward_kernel) j["forward_kernel"] = kernel_json(*s.forward_kernel);
+  if (s.forward_kernel) j["forward_kernel"] = xdp_statistics_json(*s.forward_kernel);
   return j;
 }
 

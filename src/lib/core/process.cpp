@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -176,6 +177,12 @@ void prefer_huge_page_heap(char** argv) {
   std::string value = std::string(kTunable) + "=1";
   if (before && !before->empty()) value = *before + ":" + value;
   if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
+  // The binary by its own path, so that the process keeps its name (ps,
+  // top, `status`: the kernel names a process after the file it executes,
+  // "exe" for /proc/self/exe); that path when the file is gone or replaced.
+  std::array<char, 4096> self{};
+  const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
+  if (n > 0 && static_cast<std::size_t>(n) < self.size() - 1) ::execv(self.data(), argv);
   ::execv("/proc/self/exe", argv);
   // The exec failed: go on as started.
   if (before)

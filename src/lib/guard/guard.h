@@ -322,6 +322,23 @@ class Guard {
   [[nodiscard]] Result<void> add_xsk(std::uint32_t queue, int xsk_fd);
   // Takes the socket of `queue` out of xg_xsks (none there: nothing to do).
   [[nodiscard]] Result<void> remove_xsk(std::uint32_t queue);
+  // The sockets add_xsk put in an interface's map, by queue: add_xsk keeps
+  // a record of each (ns<netns>-<ifindex>-q<queue>.xsk in the runtime
+  // directory: the socket's inode), remove_xsk deletes it. The kernel lets
+  // no one read an XSKMAP, and takes a socket out of it when it closes: a
+  // record whose inode no process holds any more (a consumer killed) is a
+  // socket gone from the map too (xsk/diag.h finds the holders).
+  struct XskRecord {
+    std::uint32_t queue = 0;
+    std::uint64_t inode = 0;
+    bool operator==(const XskRecord&) const = default;
+  };
+  [[nodiscard]] static Result<std::vector<XskRecord>> xsk_records(std::uint64_t netns_id, int ifindex,
+                                                                  const std::string& dir = kRuntimeDir);
+  [[nodiscard]] static Result<void> write_xsk_record(std::uint64_t netns_id, int ifindex, const XskRecord& r,
+                                                     const std::string& dir = kRuntimeDir);
+  static void remove_xsk_record(std::uint64_t netns_id, int ifindex, std::uint32_t queue,
+                                const std::string& dir = kRuntimeDir);
 
   // ---- rules (guard_rules.cpp). Every change compiles the whole new rule
   // set and installs it with one map write; counters of untouched rules stay.

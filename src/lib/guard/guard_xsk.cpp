@@ -1,10 +1,97 @@
-// AF_XDP sockets in xg_xsks (guard.h, "AF_XDP"; abi.h).
+// AF_XDP sockets in xg_xsks (guard.h, "AF_XDP"; abi.h), and the records
+// of them that `status` reads.
 #include <bpf/bpf.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <memory>
+#include <string_view>
+
 #include <fmt/format.h>
 
 #include "guard/guard.h"
 
 namespace xdpguard {
+
+namespace {
+
+std::string record_prefix(std::uint64_t netns_id, int ifindex) {
+  return fmt::format("ns{}-{}-q", netns_id, ifindex);
+}
+constexpr std::string_view kRecordSuffix = ".xsk";
+
+template <typename T>
+std::optional<T> number(std::string_view s) {
+  T v{};
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+Result<void> Guard::write_xsk_record(std::uint64_t netns_id, int ifindex, const XskRecord& r,
+                                     const std::string& dir) {
+  auto d = XG_TRY(open_runtime_dir(dir));
+  const std::string name = fmt::format("{}{}{}", record_prefix(netns_id, ifindex), r.queue, kRecordSuffix);
+  const std::string tmp = name + ".new", text = fmt::format("{}\n", r.inode);
+  UniqueFd fd(::openat(d.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) return fail_errno(errno, fmt::format("create {}/{}", dir, tmp));
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    return fail_errno(errno, fmt::format("write {}/{}", dir, tmp));
+  if (::renameat(d.get(), tmp.c_str(), d.get(), name.c_str()) != 0)
+    return fail_errno(errno, fmt::format("rename {}/{}", dir, tmp));
+  return {};
+}
+
+void Guard::remove_xsk_record(std::uint64_t netns_id, int ifindex, std::uint32_t queue,
+                              const std::string& dir) {
+  auto d = open_runtime_dir(dir);
+  if (!d) return;
+  const std::string name = fmt::format("{}{}{}", record_prefix(netns_id, ifindex), queue, kRecordSuffix);
+  (void)::unlinkat(d->get(), name.c_str(), 0);
+}
+
+Result<std::vector<Guard::XskRecord>> Guard::xsk_records(std::uint64_t netns_id, int ifindex,
+                                                         const std::string& dir) {
+  auto d = XG_TRY(open_runtime_dir(dir));
+  // The listing is read through a copy of the checked directory's fd.
+  const int copy = ::fcntl(d.get(), F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return fail_errno(errno, fmt::format("list {}", dir));
+  std::unique_ptr<DIR, int (*)(DIR*)> list(::fdopendir(copy), ::closedir);
+  if (!list) {
+    ::close(copy);
+    return fail_errno(errno, fmt::format("list {}", dir));
+  }
+  const std::string prefix = record_prefix(netns_id, ifindex);
+  std::vector<XskRecord> out;
+  while (const dirent* e = ::readdir(list.get())) {
+    std::string_view name(e->d_name);
+    if (!name.starts_with(prefix) || !name.ends_with(kRecordSuffix)) continue;
+    auto queue =
+        number<std::uint32_t>(name.substr(prefix.size(), name.size() - prefix.size() - kRecordSuffix.size()));
+    if (!queue) continue;
+    UniqueFd fd(::openat(d.get(), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) continue;  // removed meanwhile
+    char buf[32];
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    std::string_view text(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    if (text.ends_with('\n')) text.remove_suffix(1);
+    auto inode = number<std::uint64_t>(text);
+    if (!inode) {
+      spdlog::warn("{}/{}: not an AF_XDP socket record (an inode number); ignored", dir, name);
+      continue;
+    }
+    out.push_back({*queue, *inode});
+  }
+  std::sort(out.begin(), out.end(), [](const XskRecord& a, const XskRecord& b) { return a.queue < b.queue; });
+  return out;
+}
 
 Result<void> Guard::add_xsk(std::uint32_t queue, int xsk_fd) {
   if (queue >= XDPGUARD_XSK_QUEUES)
@@ -19,6 +106,12 @@ Result<void> Guard::add_xsk(std::uint32_t queue, int xsk_fd) {
     return fail_errno(errno, fmt::format("put the AF_XDP socket of queue {} of {} in {}", queue, ifname_,
                                          XDPGUARD_PIN_XSKS));
   }
+  // For `status` only: the socket serves traffic whether or not it is written.
+  struct stat st{};
+  if (::fstat(xsk_fd, &st) != 0) return {};
+  if (auto r = write_xsk_record(netns_id_, ifindex_, {queue, st.st_ino}); !r)
+    spdlog::warn("`status` will not show the AF_XDP socket of queue {} of {}: {}", queue, ifname_,
+                 r.error().message());
   return {};
 }
 
@@ -27,6 +120,7 @@ Result<void> Guard::remove_xsk(std::uint32_t queue) {
   auto lk = XG_TRY(lock());
   if (bpf_map_delete_elem(xsks_.fd(), &queue) != 0 && errno != ENOENT)
     return fail_errno(errno, fmt::format("take queue {} of {} out of {}", queue, ifname_, XDPGUARD_PIN_XSKS));
+  remove_xsk_record(netns_id_, ifindex_, queue);
   return {};
 }
 

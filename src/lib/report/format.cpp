@@ -92,9 +92,48 @@ std::string stats_table(const GuardStats& s) {
   return out;
 }
 
-nlohmann::json status_json(const std::vector<GuardStatus>& list) {
+nlohmann::json xdp_statistics_json(const xsk::XdpStatistics& k) {
+  return {{"rx_dropped", k.rx_dropped},
+          {"rx_invalid_descs", k.rx_invalid_descs},
+          {"tx_invalid_descs", k.tx_invalid_descs},
+          {"rx_ring_full", k.rx_ring_full},
+          {"rx_fill_ring_empty_descs", k.rx_fill_ring_empty_descs},
+          {"tx_ring_empty_descs", k.tx_ring_empty_descs}};
+}
+
+namespace {
+
+std::vector<const xsk::BoundSocket*> sockets_of(int ifindex, const std::vector<xsk::BoundSocket>& sockets) {
+  std::vector<const xsk::BoundSocket*> out;
+  for (const auto& s : sockets)
+    if (s.ifindex == ifindex) out.push_back(&s);
+  return out;
+}
+
+std::string owners_text(const xsk::SocketInfo& s) {
+  std::string out;
+  for (const auto& o : s.owners)
+    out += fmt::format("{}pid {} ({})", out.empty() ? "" : ", ", o.pid, o.command);
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json status_json(const std::vector<GuardStatus>& list, const std::vector<xsk::BoundSocket>& sockets,
+                           const std::string& xsk_error) {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& st : list) {
+    nlohmann::json xsks = nlohmann::json::array();
+    for (const auto* b : sockets_of(st.ifindex, sockets)) {
+      const auto& s = b->socket;
+      nlohmann::json owners = nlohmann::json::array();
+      for (const auto& o : s.owners) owners.push_back({{"pid", o.pid}, {"command", o.command}});
+      xsks.push_back({{"queue", b->queue},
+                      {"mode", s.zerocopy ? nlohmann::json(s.mode()) : nlohmann::json()},
+                      {"inode", s.inode},
+                      {"processes", owners},
+                      {"kernel", s.kernel ? xdp_statistics_json(*s.kernel) : nlohmann::json()}});
+    }
     arr.push_back({{"interface", st.ifname.empty() ? nlohmann::json() : nlohmann::json(st.ifname)},
                    {"ifindex", st.ifindex},
                    {"mode", st.mode},
@@ -103,12 +142,16 @@ nlohmann::json status_json(const std::vector<GuardStatus>& list) {
                    {"chain", st.attached ? (st.dispatcher ? "dispatcher" : "alone") : ""},
                    {"pinned", st.pinned},
                    {"setup_pending", st.setup_pending},
-                   {"attached_unix", st.attached_unix}});
+                   {"attached_unix", st.attached_unix},
+                   {"xsk_sockets", xsk_error.empty() ? xsks : nlohmann::json()}});
   }
-  return {{"interfaces", arr}};
+  nlohmann::json out = {{"interfaces", arr}};
+  if (!xsk_error.empty()) out["xsk_error"] = xsk_error;
+  return out;
 }
 
-std::string status_table(const std::vector<GuardStatus>& list) {
+std::string status_table(const std::vector<GuardStatus>& list, const std::vector<xsk::BoundSocket>& sockets,
+                         const std::string& xsk_error) {
   if (list.empty()) return "no interface has xdpguard attached\n";
   std::string out = fmt::format("{:<16} {:>7} {:<8} {:>8}  {:<11} {}\n", "interface", "ifindex", "mode",
                                 "prog id", "chain", "state");
@@ -123,7 +166,17 @@ std::string status_table(const std::vector<GuardStatus>& list) {
                        : st.dispatcher ? "dispatcher"
                                        : "alone",
                        state);
+    // `redirect xsk` delivers to these (one line a queue with a socket).
+    for (const auto* b : sockets_of(st.ifindex, sockets)) {
+      const auto& s = b->socket;
+      out += fmt::format("  AF_XDP queue {}: {} mode, {}", b->queue, s.mode(), owners_text(s));
+      if (s.kernel)
+        out += fmt::format("; dropped: no free frame {}, rx ring full {}", s.kernel->rx_dropped,
+                           s.kernel->rx_ring_full);
+      out += "\n";
+    }
   }
+  if (!xsk_error.empty()) out += fmt::format("AF_XDP sockets not shown: {}\n", xsk_error);
   return out;
 }
 

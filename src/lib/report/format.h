@@ -9,6 +9,7 @@
 
 #include "guard/gc.h"
 #include "guard/guard.h"
+#include "xsk/diag.h"
 
 namespace xdpguard {
 
@@ -22,8 +23,19 @@ std::string rules_table(const GuardStats& s);
 nlohmann::json sets_json(const std::vector<SetRecord>& sets);
 std::string sets_table(const std::vector<SetRecord>& sets);
 
-nlohmann::json status_json(const std::vector<GuardStatus>& list);
-std::string status_table(const std::vector<GuardStatus>& list);
+// `status`: the attached interfaces, and under each the AF_XDP sockets
+// serving its queues (`redirect xsk`'s consumers, those still open);
+// `xsk_error` when they could not be listed, said instead.
+nlohmann::json status_json(const std::vector<GuardStatus>& list,
+                           const std::vector<xsk::BoundSocket>& sockets = {},
+                           const std::string& xsk_error = "");
+std::string status_table(const std::vector<GuardStatus>& list,
+                         const std::vector<xsk::BoundSocket>& sockets = {},
+                         const std::string& xsk_error = "");
+
+// An AF_XDP socket's drop counters (XDP_STATISTICS, or the diag's copy),
+// named as the kernel's struct xdp_statistics names them.
+nlohmann::json xdp_statistics_json(const xsk::XdpStatistics& k);
 
 // `status --all` and `gc`: pinned state of every network namespace.
 nlohmann::json namespaces_json(const std::vector<PinnedNamespace>& list);
