@@ -7,6 +7,7 @@
 #include <linux/if_packet.h>
 #include <netinet/ip.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <fmt/format.h>
 
@@ -216,6 +217,17 @@ TEST_F(XskTest, AConsumerKilledUnderTrafficLeavesTheFallbackFromTheNextPacket) {
   EXPECT_GE(fell_back, 400u) << x.dump();  // every one sent after the kill, at least
   EXPECT_EQ(traffic.got_pass, traffic.sent_pass);
   EXPECT_TRUE(status_sockets().empty()) << "no process holds the killed consumer's socket";
+  // Its record (the socket's inode, for `status`) stays until the interface
+  // is detached, then goes with the pins.
+  struct stat ns{};
+  ASSERT_EQ(::stat(("/run/netns/" + lab.server().netns).c_str(), &ns), 0);
+  const auto s = nlohmann::json::parse(xg_srv(lab, {"status", "--json"}).out);
+  ASSERT_EQ(s["interfaces"].size(), 1u) << s.dump();
+  const std::string record =
+      fmt::format("/run/xdpguard/ns{}-{}-q0.xsk", ns.st_ino, s["interfaces"][0]["ifindex"].get<int>());
+  EXPECT_TRUE(std::filesystem::exists(record)) << record;
+  ASSERT_EQ(xg_srv(lab, {"detach", lab.server().veth}).code, 0);
+  EXPECT_FALSE(std::filesystem::exists(record)) << record;
 }
 
 // THREATS.md's flooding sender against a redirected flow: spoofed sources

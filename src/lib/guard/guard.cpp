@@ -458,7 +458,11 @@ Result<void> Guard::detach_locked(const Interface& iface, const PinPaths& paths)
     XG_CHECK_CTX(undo_pinned_synproxy(paths),
                  "the SYN proxy's host changes could not be undone; still attached, its state kept");
   if (cur) XG_CHECK(detach_program(iface.ifindex, kGuardProgName));
-  return remove_pins(paths);
+  XG_CHECK(remove_pins(paths));
+  // The records of its AF_XDP sockets (guard_xsk.cpp): the map went with the pins.
+  if (auto records = xsk_records(paths.netns_id, iface.ifindex))
+    for (const auto& r : *records) remove_xsk_record(paths.netns_id, iface.ifindex, r.queue);
+  return {};
 }
 
 Result<std::vector<GuardStatus>> Guard::list() {
