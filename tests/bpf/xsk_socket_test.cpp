@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -289,6 +290,35 @@ TEST_F(XskSocketTest, WaitBlocksUntilAFrameOrTheTimeout) {
   EXPECT_TRUE(readable);
   std::vector<Frame> got(4);
   EXPECT_EQ(sock->recv(got), 1U);
+}
+
+// A consumer of every queue of a large NIC waits on all its sockets at
+// once: 100 queues of one veth (it used to refuse more than 64).
+TEST_F(XskSocketTest, WaitTakesASocketForEachOfAHundredQueues) {
+  const std::string a = "xw" + std::to_string(::getpid()) + "a";
+  const std::string b = "xw" + std::to_string(::getpid()) + "b";
+  auto r = lab_->exec(server(), {"ip", "link", "add", a, "numtxqueues", "100", "numrxqueues", "100", "type",
+                                 "veth", "peer", "name", b, "numtxqueues", "100", "numrxqueues", "100"});
+  ASSERT_TRUE(r) << r.error().message();
+  r = lab_->exec(server(), {"ip", "link", "set", a, "up"});
+  ASSERT_TRUE(r) << r.error().message();
+  auto umem = Umem::create();
+  ASSERT_TRUE(umem) << umem.error().message();
+  std::vector<Socket> socks;
+  for (std::uint32_t q = 0; q < 100; ++q) {
+    auto s = socket_on(*umem, server().netns, a, q, {.rx_size = 64, .tx_size = 64});
+    ASSERT_TRUE(s) << s.error().message();
+    socks.push_back(std::move(*s));
+  }
+  std::vector<Socket*> all;
+  for (auto& s : socks) all.push_back(&s);
+  auto flags = std::make_unique<bool[]>(all.size());
+  std::fill_n(flags.get(), all.size(), true);
+  const std::span<bool> readable(flags.get(), all.size());
+  auto idle = wait(all, milliseconds(50), readable);
+  ASSERT_TRUE(idle) << idle.error().message();
+  EXPECT_EQ(*idle, 0U);
+  EXPECT_TRUE(std::none_of(readable.begin(), readable.end(), [](bool f) { return f; }));
 }
 
 // Frames built in the UMEM and sent from the socket arrive at the peer; their

@@ -484,12 +484,10 @@ Result<XdpStatistics> Socket::statistics() const {
 
 Result<std::size_t> wait(std::span<Socket* const> sockets, std::chrono::milliseconds timeout,
                          std::span<bool> readable) {
-  constexpr std::size_t kMax = 64;
-  if (sockets.size() > kMax)
-    return fail(EINVAL, "wait on {} AF_XDP sockets: at most {}", sockets.size(), kMax);
   if (!readable.empty() && readable.size() != sockets.size())
     return fail(EINVAL, "wait: {} readable flags for {} sockets", readable.size(), sockets.size());
-  std::array<pollfd, kMax> pfds{};
+  thread_local std::vector<pollfd> pfds;
+  pfds.resize(sockets.size());
   for (std::size_t i = 0; i < sockets.size(); ++i) {
     sockets[i]->refill();
     sockets[i]->complete();

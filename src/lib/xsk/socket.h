@@ -246,7 +246,9 @@ class Socket {
 // (so a consumer waits without spinning). First tops up each fill ring and
 // reaps completions. Returns how many sockets are readable (0 on timeout or
 // a signal); readable[i], when given (same size as sockets), says which.
-// At most 64 sockets.
+// Any number of sockets (a consumer of every queue of a 128-queue NIC
+// waits on 128); the poll set is a per-thread buffer, allocated only when
+// it grows.
 [[nodiscard]] Result<std::size_t> wait(std::span<Socket* const> sockets, std::chrono::milliseconds timeout,
                                        std::span<bool> readable = {});
 
