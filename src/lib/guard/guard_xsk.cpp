@@ -8,12 +8,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <memory>
 #include <string_view>
 
 #include <fmt/format.h>
 
+#include "core/number.h"
 #include "guard/guard.h"
 
 namespace xdpguard {
@@ -24,14 +24,6 @@ std::string record_prefix(std::uint64_t netns_id, int ifindex) {
   return fmt::format("ns{}-{}-q", netns_id, ifindex);
 }
 constexpr std::string_view kRecordSuffix = ".xsk";
-
-template <typename T>
-std::optional<T> number(std::string_view s) {
-  T v{};
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-  return v;
-}
 
 }  // namespace
 
@@ -73,8 +65,8 @@ Result<std::vector<Guard::XskRecord>> Guard::xsk_records(std::uint64_t netns_id,
   while (const dirent* e = ::readdir(list.get())) {
     std::string_view name(e->d_name);
     if (!name.starts_with(prefix) || !name.ends_with(kRecordSuffix)) continue;
-    auto queue =
-        number<std::uint32_t>(name.substr(prefix.size(), name.size() - prefix.size() - kRecordSuffix.size()));
+    auto queue = parse_whole(name.substr(prefix.size(), name.size() - prefix.size() - kRecordSuffix.size()),
+                             "a queue", 0, XDPGUARD_XSK_QUEUES - 1);
     if (!queue) continue;
     UniqueFd fd(::openat(d.get(), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) continue;  // removed meanwhile
@@ -82,12 +74,12 @@ Result<std::vector<Guard::XskRecord>> Guard::xsk_records(std::uint64_t netns_id,
     const ssize_t n = ::read(fd.get(), buf, sizeof buf);
     std::string_view text(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
     if (text.ends_with('\n')) text.remove_suffix(1);
-    auto inode = number<std::uint64_t>(text);
+    auto inode = parse_whole(text, "an inode", 1, UINT64_MAX);
     if (!inode) {
       spdlog::warn("{}/{}: not an AF_XDP socket record (an inode number); ignored", dir, name);
       continue;
     }
-    out.push_back({*queue, *inode});
+    out.push_back({static_cast<std::uint32_t>(*queue), *inode});
   }
   std::sort(out.begin(), out.end(), [](const XskRecord& a, const XskRecord& b) { return a.queue < b.queue; });
   return out;

@@ -8,13 +8,13 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <fstream>
 #include <memory>
 #include <string_view>
 
 #include <fmt/format.h>
 
+#include "core/number.h"
 #include "core/unique_fd.h"
 
 #ifndef SOL_XDP
@@ -27,19 +27,13 @@ namespace {
 
 using Dir = std::unique_ptr<DIR, int (*)(DIR*)>;
 
-template <typename T>
-std::optional<T> number(std::string_view s) {
-  T v{};
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
 // The socket inode an fd link names ("socket:[12345]"), if it is a socket.
 std::optional<std::uint64_t> socket_inode(std::string_view link) {
   constexpr std::string_view kSocket = "socket:[";
   if (!link.starts_with(kSocket) || !link.ends_with(']')) return std::nullopt;
-  return number<std::uint64_t>(link.substr(kSocket.size(), link.size() - kSocket.size() - 1));
+  auto ino =
+      parse_whole(link.substr(kSocket.size(), link.size() - kSocket.size() - 1), "an inode", 1, UINT64_MAX);
+  return ino ? std::optional<std::uint64_t>(*ino) : std::nullopt;
 }
 
 // Mode and counters of the socket at `fd` of process `pid`, read on a copy
@@ -69,9 +63,10 @@ std::map<std::uint64_t, SocketInfo> inspect_sockets(const std::vector<std::uint6
   Dir proc(::opendir("/proc"), ::closedir);
   if (!proc) return out;
   while (const dirent* e = ::readdir(proc.get())) {
-    auto pid = number<pid_t>(e->d_name);
-    if (!pid) continue;
-    const std::string fd_dir = fmt::format("/proc/{}/fd", *pid);
+    auto parsed = parse_whole(e->d_name, "a pid", 1, INT32_MAX);
+    if (!parsed) continue;
+    const auto pid = static_cast<pid_t>(*parsed);
+    const std::string fd_dir = fmt::format("/proc/{}/fd", pid);
     Dir fds(::opendir(fd_dir.c_str()), ::closedir);
     if (!fds) continue;  // gone, or another user's (without the capability)
     std::string comm;
@@ -82,12 +77,12 @@ std::map<std::uint64_t, SocketInfo> inspect_sockets(const std::vector<std::uint6
       auto ino = socket_inode(std::string_view(link.data(), static_cast<std::size_t>(n)));
       if (!ino) continue;
       auto it = out.find(*ino);
-      auto fd = number<int>(f->d_name);
+      auto fd = parse_whole(f->d_name, "an fd", 0, INT32_MAX);
       if (it == out.end() || !fd) continue;
-      if (comm.empty()) std::getline(std::ifstream(fmt::format("/proc/{}/comm", *pid)), comm);
+      if (comm.empty()) std::getline(std::ifstream(fmt::format("/proc/{}/comm", pid)), comm);
       auto& owners = it->second.owners;
       // A process that holds it twice (a dup) is one owner.
-      if (owners.empty() || owners.back().pid != *pid) owners.push_back({*pid, comm, *fd});
+      if (owners.empty() || owners.back().pid != pid) owners.push_back({pid, comm, static_cast<int>(*fd)});
     }
   }
   for (auto& [ino, info] : out) {
