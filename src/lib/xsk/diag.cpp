@@ -69,10 +69,12 @@ std::map<std::uint64_t, SocketInfo> inspect_sockets(const std::vector<std::uint6
     const std::string fd_dir = fmt::format("/proc/{}/fd", pid);
     Dir fds(::opendir(fd_dir.c_str()), ::closedir);
     if (!fds) continue;  // gone, or another user's (without the capability)
+    const int fds_fd = ::dirfd(fds.get());
+    if (fds_fd < 0) continue;
     std::string comm;
     while (const dirent* f = ::readdir(fds.get())) {
       std::array<char, 64> link{};
-      const ssize_t n = ::readlinkat(::dirfd(fds.get()), f->d_name, link.data(), link.size() - 1);
+      const ssize_t n = ::readlinkat(fds_fd, f->d_name, link.data(), link.size() - 1);
       if (n <= 0) continue;
       auto ino = socket_inode(std::string_view(link.data(), static_cast<std::size_t>(n)));
       if (!ino) continue;
