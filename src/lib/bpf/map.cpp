@@ -1,6 +1,7 @@
 #include "bpf/map.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,6 +44,10 @@ bool MapFd::per_cpu() const {
     case BPF_MAP_TYPE_LRU_PERCPU_HASH: return true;
     default: return false;
   }
+}
+
+bool MapFd::per_cpu_stand_in() const {
+  return info_.type == BPF_MAP_TYPE_ARRAY && (info_.map_flags & BPF_F_MMAPABLE) && info_.max_entries == 1;
 }
 
 Result<void> MapFd::expect_sizes(std::size_t key, std::size_t value) const {
@@ -213,6 +218,45 @@ Result<std::uint64_t> count_map_entries(int fd) {
   // No batch lookup for this type: the get_next_key walk, which can meet a
   // key twice, so the entries themselves (counted once each).
   return XG_TRY(dump_map(fd)).count;
+}
+
+// ---- MappedArray ----------------------------------------------------------
+
+Result<MappedArray> MappedArray::map(const MapFd& fd) {
+  const bpf_map_info& info = fd.info();
+  if (info.type != BPF_MAP_TYPE_ARRAY || !(info.map_flags & BPF_F_MMAPABLE))
+    return fail(EINVAL, "map {} is not an mmapable array", info.name);
+  const std::size_t stride = (std::size_t{info.value_size} + 7) & ~std::size_t{7};
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t len = (stride * info.max_entries + page - 1) / page * page;
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd.fd(), 0);
+  if (p == MAP_FAILED) return fail_errno(errno, fmt::format("mmap map {}", info.name));
+  MappedArray m;
+  m.data_ = static_cast<std::uint8_t*>(p);
+  m.len_ = len;
+  m.value_size_ = stride;
+  m.entries_ = info.max_entries;
+  return m;
+}
+
+MappedArray& MappedArray::operator=(MappedArray&& o) noexcept {
+  if (this != &o) {
+    if (data_) ::munmap(data_, len_);
+    data_ = std::exchange(o.data_, nullptr);
+    len_ = std::exchange(o.len_, 0);
+    value_size_ = o.value_size_;
+    entries_ = std::exchange(o.entries_, 0);
+  }
+  return *this;
+}
+
+MappedArray::~MappedArray() {
+  if (data_) ::munmap(data_, len_);
+}
+
+std::uint8_t* MappedArray::value(std::uint32_t i) const {
+  if (!data_ || i >= entries_) return nullptr;
+  return data_ + std::size_t{i} * value_size_;
 }
 
 }  // namespace xdpguard

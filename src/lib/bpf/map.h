@@ -42,6 +42,11 @@ class MapFd {
   int fd() const { return fd_.get(); }
   const bpf_map_info& info() const { return info_; }
   bool per_cpu() const;
+  // A plain array created BPF_F_MMAPABLE in place of a per-CPU array: how a
+  // pipeline loaded for simulation (GuardConfig::simulation) makes its
+  // per-CPU entry readable in place (MappedArray). PerCpuMap reads it as
+  // one CPU's value.
+  bool per_cpu_stand_in() const;
   // Fails unless the map's key/value sizes equal the given ones.
   [[nodiscard]] Result<void> expect_sizes(std::size_t key, std::size_t value) const;
 
@@ -120,14 +125,16 @@ class Map {
 };
 
 // A per-CPU map: every key holds one V per possible CPU, read and written
-// together (a plain lookup into one V would overrun it).
+// together (a plain lookup into one V would overrun it). Over a per-CPU
+// stand-in (MapFd::per_cpu_stand_in) the first CPU's value is the array's
+// and the others read as V{}.
 template <class K, class V>
 class PerCpuMap {
  public:
   PerCpuMap() = default;
   [[nodiscard]] static Result<PerCpuMap> wrap(MapFd fd) {
     XG_CHECK(fd.expect_sizes(sizeof(K), sizeof(V)));
-    if (!fd.per_cpu()) return fail(EPROTO, "map {} is not per-CPU", fd.info().name);
+    if (!fd.per_cpu() && !fd.per_cpu_stand_in()) return fail(EPROTO, "map {} is not per-CPU", fd.info().name);
     static_assert(sizeof(V) % 8 == 0, "the kernel lays per-CPU values out 8-byte aligned");
     PerCpuMap m;
     m.fd_ = std::move(fd);
@@ -173,6 +180,33 @@ class PerCpuMap {
 
  private:
   MapFd fd_;
+};
+
+// The values of an array map created BPF_F_MMAPABLE, mapped into this
+// process: read and written in place, without a system call, while BPF
+// programs use them.
+class MappedArray {
+ public:
+  MappedArray() = default;
+  [[nodiscard]] static Result<MappedArray> map(const MapFd& fd);
+  MappedArray(MappedArray&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)),
+        len_(std::exchange(o.len_, 0)),
+        value_size_(o.value_size_),
+        entries_(std::exchange(o.entries_, 0)) {}
+  MappedArray& operator=(MappedArray&& o) noexcept;
+  MappedArray(const MappedArray&) = delete;
+  MappedArray& operator=(const MappedArray&) = delete;
+  ~MappedArray();
+
+  // Entry i's value (values are laid out 8-byte aligned); null past the end.
+  std::uint8_t* value(std::uint32_t i) const;
+
+ private:
+  std::uint8_t* data_ = nullptr;
+  std::size_t len_ = 0;
+  std::size_t value_size_ = 0;  // the stride, rounded up to 8
+  std::uint32_t entries_ = 0;
 };
 
 }  // namespace xdpguard

@@ -210,6 +210,14 @@ Result<GuardProgram> GuardProgram::open(const GuardConfig& cfg) {
   p.cfg_ = cfg;
   p.skel_->rodata->cfg_flood_count = cfg.flood_counters ? 1 : 0;
   XG_CHECK(ddos_internal::configure(*p.skel_.get(), cfg));
+  if (cfg.simulation) {
+    bpf_map* percpu = p.skel_->maps.xg_percpu;
+    bpf_map* ddos = p.skel_->maps.xg_ddos;
+    if (int err = bpf_map__set_type(percpu, BPF_MAP_TYPE_ARRAY)) return fail_errno(err, "simulation maps");
+    if (int err = bpf_map__set_map_flags(percpu, BPF_F_MMAPABLE)) return fail_errno(err, "simulation maps");
+    if (int err = bpf_map__set_map_flags(ddos, bpf_map__map_flags(ddos) | BPF_F_MMAPABLE))
+      return fail_errno(err, "simulation maps");
+  }
   return p;
 }
 
@@ -302,6 +310,7 @@ Result<Guard> Guard::from_program(const GuardProgram& prog) {
 
 Result<Guard> Guard::attach(const Interface& iface, AttachMode mode, const GuardConfig& cfg,
                             const Setup& setup) {
+  if (cfg.simulation) return fail(EINVAL, "a pipeline configured for simulation cannot be attached");
   XG_CHECK(require_privileges());
   XG_CHECK(ensure_bpffs());
   PinPaths paths = XG_TRY(pin_paths(iface));

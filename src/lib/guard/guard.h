@@ -59,6 +59,12 @@ struct GuardConfig {
   // in-process pipeline that is never attached (`simulate` replays a
   // capture at its timestamps; tests). Attach and apply never set it.
   bool fake_clock = false;
+  // Loaded for `simulate` (BPF_PROG_TEST_RUN, one frame at a time, never
+  // attached; attach refuses it): the per-CPU entry xg_percpu is a plain
+  // one-entry array and xg_ddos is mmapable, so the simulator reads the
+  // deciding rule and drives the clock in place, with no system call of
+  // its own per frame. The programs and their bytecode are the same.
+  bool simulation = false;
   // Per-protocol counters for flood detection (docs/telemetry.md); off
   // only for the benchmark's baseline (the parser without them).
   bool flood_counters = true;

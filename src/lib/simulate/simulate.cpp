@@ -2,12 +2,12 @@
 
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
-#include <sched.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <tuple>
 
@@ -53,6 +53,7 @@ Result<Simulator> Simulator::load(const GuardConfig& base) {
   Simulator s;
   GuardConfig cfg = base;
   cfg.fake_clock = true;
+  cfg.simulation = true;
   s.prog_ = std::make_unique<GuardProgram>(XG_TRY(GuardProgram::open(cfg)));
   XG_CHECK_CTX(s.prog_->load(), "load the pipeline");
   s.guard_ = std::make_unique<Guard>(XG_TRY(Guard::from_program(*s.prog_)));
@@ -66,17 +67,11 @@ Result<void> Simulator::ready() {
   if (std::any_of(rules_.begin(), rules_.end(),
                   [](const RuleRecord& r) { return r.rule.action == rules::Action::RedirectXsk; }))
     notes_.emplace_back(kXskNote);
-  percpu_ = XG_TRY(prog_->map(XDPGUARD_PIN_PERCPU));
-  scratch_.resize(static_cast<std::size_t>(possible_cpus()) * sizeof(xdpguard_percpu));
-  // Test runs run on the calling CPU: pinned to one, its per-CPU scratch is
-  // the one to read after each run.
-  const int cpu = sched_getcpu();
-  if (cpu < 0) return fail_errno(errno, "sched_getcpu");
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0) return fail_errno(errno, "pin to one CPU");
-  cpu_ = cpu;
+  // The per-CPU entry (a plain array in a simulation load: every test run
+  // writes the same one, on whichever CPU it runs) and the clock, in place.
+  percpu_ = XG_TRY(MappedArray::map(XG_TRY(prog_->map(XDPGUARD_PIN_PERCPU))));
+  ddos_ = XG_TRY(MappedArray::map(XG_TRY(prog_->map(XDPGUARD_PIN_DDOS))));
+  if (!percpu_.value(0) || !ddos_.value(0)) return fail(EPROTO, "the simulation maps are empty");
   return {};
 }
 
@@ -178,17 +173,16 @@ Result<Verdict> Simulator::run(const Frame& f) {
     return v;
   }
   if (!guard_) return fail(EINVAL, "the simulator was moved from");
-  if (clocked_) XG_CHECK(guard_->set_fake_now(f.ts_ns));
+  if (clocked_)
+    __atomic_store_n(reinterpret_cast<std::uint64_t*>(ddos_.value(0) + offsetof(xdpguard_ddos, fake_now)),
+                     f.ts_ns, __ATOMIC_RELAXED);
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.data.data(),
               .data_size_in = static_cast<__u32>(f.data.size()), .repeat = 1);
   if (bpf_prog_test_run_opts(prog_->prog_fd(), &opts) != 0)
     return fail_errno(errno, fmt::format("frame {}: test run", f.index));
   v.action = opts.retval;
-  __u32 zero = 0;
-  if (bpf_map_lookup_elem(percpu_.fd(), &zero, scratch_.data()) != 0)
-    return fail_errno(errno, "read the pipeline's scratch");
   xdpguard_percpu s{};
-  std::memcpy(&s, scratch_.data() + static_cast<std::size_t>(cpu_) * sizeof(xdpguard_percpu), sizeof s);
+  std::memcpy(&s, percpu_.value(0), sizeof s);
   if (s.slot <= XDPGUARD_MAX_RULES) {
     auto it = id_of_.find(s.slot);
     v.rule = it == id_of_.end() ? s.slot : it->second;

@@ -5,7 +5,9 @@
 // the config section's rules and sets, enforce, the limiter), loaded in this
 // process and never attached: each frame runs once in BPF_PROG_TEST_RUN,
 // and the verdict is what the program returned; the rule that decided is
-// what the pipeline wrote in its per-CPU scratch (the same slot it counts).
+// what the pipeline wrote in its per-CPU entry (the same slot it counts),
+// read in place: loaded for simulation (GuardConfig::simulation), that entry
+// is a mapped one-entry array, so a frame costs one system call.
 // The limiter's clock is the frames' own timestamps (the pipeline is loaded
 // with the user-space driven clock), so rate limits and the blocks they make
 // behave as they would have at the capture's pace, from fresh state.
@@ -27,6 +29,7 @@
 #include "simulate/capture_file.h"
 #include "core/result.h"
 #include "bpf/system.h"
+#include "bpf/map.h"
 #include "guard/guard.h"
 
 namespace xdpguard::simulate {
@@ -92,12 +95,11 @@ class Simulator {
   [[nodiscard]] Result<void> ready();
   std::unique_ptr<GuardProgram> prog_;
   std::unique_ptr<Guard> guard_;
-  MapFd percpu_;
-  std::vector<std::uint8_t> scratch_;  // one xdpguard_percpu per possible CPU
+  MappedArray percpu_;  // the pipeline's xdpguard_percpu (GuardConfig::simulation)
+  MappedArray ddos_;    // its xdpguard_ddos: the clock (fake_now)
   std::vector<RuleRecord> rules_;
   std::vector<std::string> notes_;
   bool clocked_ = false;  // the rule set has limits: the clock follows the frames
-  int cpu_ = 0;           // where the test runs run (this thread is pinned there)
   // Slot -> the id the copied interface shows (from_interface).
   std::map<std::uint32_t, std::uint32_t> id_of_;
 };
