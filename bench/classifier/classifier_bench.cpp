@@ -170,6 +170,21 @@ Result<UniqueFd> clock_program(std::int32_t helper) {
   return UniqueFd(fd);
 }
 
+// The floor of `redirect xsk`: a bare program that only redirects to the
+// socket in its own one-entry XSKMAP (bpf_redirect_map(map, 0, XDP_PASS)),
+// what any XDP program handing a frame to AF_XDP does at least.
+Result<UniqueFd> xsk_redirect_program(int xskmap_fd) {
+  bpf_insn insns[] = {{BPF_LD | BPF_DW, 1, BPF_PSEUDO_MAP_FD, 0, xskmap_fd},  // r1 = the map (BPF_IMM is 0)
+                      {0, 0, 0, 0, 0},
+                      {BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, 0},         // r2 = queue 0
+                      {BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, XDP_PASS},  // r3 = the fallback
+                      {BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_redirect_map},
+                      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+  int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "bench_xsk_floor", "GPL", insns, 6, nullptr);
+  if (fd < 0) return fail_errno(errno, "load the redirect-to-socket floor program");
+  return UniqueFd(fd);
+}
+
 const char* verdict_name(std::uint32_t v) {
   return v == XDP_DROP ? "drop" : v == XDP_PASS ? "pass" : v == XDP_REDIRECT ? "redirect" : "?";
 }
@@ -664,6 +679,7 @@ int run_bench(const bench::Args& args) {
   std::optional<Lab> xsk_lab;
   std::optional<xsk::Umem> xsk_umem;
   std::optional<xsk::Socket> xsk_socket;  // destroyed first
+  UniqueFd xsk_floor_map, xsk_floor_prog;
   {
     const std::string match = " udp dport 9 saddr 198.18.0.0/15";
     auto pass_p = make({"pass" + match}, "pass rule");
@@ -692,6 +708,21 @@ int run_bench(const bench::Args& args) {
         one_rule("xsk_fallback", "the same rule with `redirect xsk`, no socket (fallback pass)", *fallback_p,
                  XDP_PASS);
     xsk_rows.push_back({redirect, pass, "redirect xsk to a socket: cost over `pass`", 10.0});
+    // The floor: the same socket in a one-entry XSKMAP of a bare program.
+    const int xskmap = bpf_map_create(BPF_MAP_TYPE_XSKMAP, "bench_xsks", 4, 4, 1, nullptr);
+    if (xskmap < 0) return die(fmt::format("XSKMAP: {}", std::strerror(errno)));
+    xsk_floor_map.reset(xskmap);
+    const __u32 zero = 0;
+    const int sock_fd = xsk_socket->fd();
+    if (bpf_map_update_elem(xskmap, &zero, &sock_fd, BPF_ANY) != 0)
+      return die(fmt::format("the socket into the floor's XSKMAP: {}", std::strerror(errno)));
+    auto floor_prog = xsk_redirect_program(xskmap);
+    if (!floor_prog) return die(floor_prog.error().message());
+    xsk_floor_prog = std::move(*floor_prog);
+    const std::size_t floor = add("xsk_floor", "bare program: bpf_redirect_map to the socket, nothing else",
+                                  xsk_floor_prog.get(), lab4, XDP_REDIRECT, {}, "");
+    xsk_rows.push_back(
+        {floor, c_pass, "the floor: redirect to a socket, cost over a bare XDP_PASS", std::nullopt});
     xsk_rows.push_back({fallback, pass, "redirect xsk, no socket: cost over `pass`", std::nullopt});
     trust_pipelines.push_back(std::move(pass_p));
     trust_pipelines.push_back(std::move(xsk_p));

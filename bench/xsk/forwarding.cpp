@@ -15,6 +15,9 @@
 //            in the router's sendto() and sends it on the out veth, on CPU 0)
 //   devmap   xdpguard `redirect dev OUT udp dport 9`: XDP_REDIRECT through a
 //            devmap, frames sent on as they came (no TTL or MAC rewrite)
+// and then the floor of any AF_XDP router here (send_alone): AF_XDP TX
+// alone, in copy mode, ready frames sent from one thread on CPU 0 through a
+// socket on the out veth, nothing received, nothing looked up.
 // The generator's frames restore their headers from the template each time
 // (gen::Spec::restore_headers): its live frames' pages come back to it, and
 // a forwarder that rewrote them in place (the kernel does: MACs, TTL) would
@@ -28,22 +31,31 @@
 // router's own `routed` count, the kernel's IpForwDatagrams, the rule
 // counter) is what the far host received, within 1%.
 //
-// The last run (--quick, others' builds on this 2-CPU VM): kernel 0.502
-// Mpps, lossless at what the generator could offer (the kernel forwards in
-// the veth's NAPI, on the generator's CPU: the two share it); router 0.357
-// Mpps (0.71x the kernel: the goal, 1.5x, missed; it read 1.3 Mpps offered
-// and dropped the rest in its 2048-entry RX ring: copy-mode AF_XDP TX makes
-// an skb of every frame and sends it in the router's sendto(), and it polls
-// before each batch); devmap 1.368 Mpps (2.73x), lossless.
+// The last run (--quick, 2026-12-06, others' builds on this 2-CPU VM):
+// kernel 0.661 Mpps, lossless at what the generator could offer (the kernel
+// forwards in the veth's NAPI, on the generator's CPU: the two share it);
+// router 0.429 Mpps (0.65x the kernel: the goal, 1.5x, missed; of 1.7 Mpps
+// offered, the rest was dropped in its 2048-entry RX ring); devmap 2.105
+// Mpps (3.19x), lossless. The floor, AF_XDP TX alone: 0.777 Mpps, 1.18x the
+// kernel (0.749, 1.11x, in the run before): in copy mode every sendto()
+// makes an skb of each frame and transmits it, the kernel's own transmit
+// path plus a copy, so even a router that received nothing could not
+// forward 1.5x what the kernel does on this lab; the goal needs a NIC with
+// zero-copy AF_XDP. What the router changed toward it: it sleeps in poll()
+// only after a pass over its sockets found nothing (0.410 -> 0.429 Mpps,
+// within the noise).
 #include "xsk/forwarding.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -57,6 +69,9 @@
 #include "common/lab_xdp.h"
 #include "common/workloads.h"
 #include "core/process.h"
+#include "gen/frame.h"
+#include "gen/generator.h"
+#include "xsk/socket.h"
 
 namespace xdpguard::bench {
 
@@ -170,6 +185,74 @@ struct Row {
 bool close(std::uint64_t a, std::uint64_t b) {
   const double d = std::abs(static_cast<double>(a) - static_cast<double>(b));
   return d <= 0.01 * static_cast<double>(b) + 16;
+}
+
+// The floor of an AF_XDP router here: AF_XDP TX alone, in copy mode (all a
+// veth has), from one thread on CPU 0 (where the router runs) through a
+// socket on the out veth: ready 64-byte frames to the far host, sent as fast
+// as the socket takes them for `seconds`, in batches of 64, with nothing
+// received and nothing looked up. In copy mode each sendto() makes an skb of
+// each queued frame and transmits it (at most 32 per call): the kernel's own
+// transmit path plus a copy, which a router pays on top of its receive side.
+// Returns the frames the socket completed in that time (the caller counts
+// what reached the far host).
+Result<std::uint64_t> send_alone(const LabHost& out, const std::string& far_mac, double seconds) {
+  std::uint64_t completed = 0;
+  XG_CHECK(on_host(out, [&](const Interface& i) -> Result<void> {
+    cpu_set_t was, cpu0;
+    if (sched_getaffinity(0, sizeof was, &was) != 0) return fail_errno(errno, "sched_getaffinity");
+    CPU_ZERO(&cpu0);
+    CPU_SET(0, &cpu0);
+    if (sched_setaffinity(0, sizeof cpu0, &cpu0) != 0) return fail_errno(errno, "pin to CPU 0");
+    struct Unpin {
+      cpu_set_t set;
+      ~Unpin() { (void)sched_setaffinity(0, sizeof set, &set); }
+    } unpin{was};
+    auto umem = XG_TRY(xsk::Umem::create());
+    xsk::SocketConfig cfg;
+    cfg.mode = xsk::Mode::Copy;
+    auto sock = XG_TRY(xsk::Socket::create(umem, i.name, 0, cfg));
+    // The frame: to the far host's MAC and address, from the out veth's.
+    const gen::Mac dst = XG_TRY(gen::parse_mac(far_mac)), src = XG_TRY(gen::interface_mac(i));
+    std::array<std::uint8_t, 60> frame{};
+    std::copy(dst.begin(), dst.end(), frame.begin());
+    std::copy(src.begin(), src.end(), frame.begin() + 6);
+    const std::uint8_t rest[] = {0x08, 0x00,                                      // IPv4
+                                 0x45, 0,    0, 46, 0,   0,  0, 0, 64, 17, 0, 0,  // 46 bytes, UDP
+                                 198,  18,   1, 1,  198, 18, 1, 2,                // .1.1 -> .1.2
+                                 0x30, 0x39, 0, 9,  0,   26, 0, 0};               // 12345 -> 9
+    std::copy(std::begin(rest), std::end(rest), frame.begin() + 12);
+    std::uint32_t sum = 0;  // the IPv4 header checksum
+    for (int k = 14; k < 34; k += 2) sum += (frame[k] << 8) | frame[k + 1];
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    frame[24] = static_cast<std::uint8_t>(~sum >> 8);
+    frame[25] = static_cast<std::uint8_t>(~sum);
+
+    std::array<xsk::Frame, 64> batch;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    const std::uint64_t done0 = sock.counters().tx_completed;
+    while (std::chrono::steady_clock::now() < until) {
+      sock.complete();
+      const std::size_t n = umem.alloc(batch);
+      for (std::size_t k = 0; k < n; ++k) {
+        std::memcpy(umem.room(batch[k]).data(), frame.data(), frame.size());
+        batch[k].len = frame.size();
+      }
+      const std::size_t sent = sock.send(std::span(batch.data(), n));
+      umem.release(std::span(batch.data() + sent, n - sent));
+    }
+    sock.complete();
+    completed = sock.counters().tx_completed - done0;
+    // The last sends leave before the socket closes (bounded).
+    const auto drain = std::chrono::steady_clock::now() + 1s;
+    while (sock.tx_outstanding() && std::chrono::steady_clock::now() < drain) {
+      sock.complete();
+      std::this_thread::sleep_for(1ms);
+    }
+    return {};
+  }));
+  return completed;
 }
 
 }  // namespace
@@ -298,6 +381,33 @@ Result<ForwardingResult> forwarding_rows(const Lab& lab, const ForwardingHooks& 
     }
   }
 
+  // The floor, with the same rounds; what reached the far host per second.
+  std::vector<double> floor_pps;
+  std::string floor_error, floor_check;
+  std::uint64_t floor_sent = 0, floor_far = 0;
+  {
+    LabHost out_host = srv;
+    out_host.veth = out;
+    std::fprintf(stderr, "  forwarding floor: AF_XDP TX alone ...\n");
+    for (int round = 1; round <= rounds && floor_error.empty(); ++round) {
+      auto body = [&]() -> Result<void> {
+        const std::uint64_t f0 = XG_TRY(far_count());
+        const std::uint64_t sent = XG_TRY(send_alone(out_host, far_mac, seconds));
+        std::this_thread::sleep_for(drain);
+        const std::uint64_t f1 = XG_TRY(far_count());
+        floor_sent += sent, floor_far += f1 - f0;
+        // What arrived over the send loop's own seconds (the socket's set-up
+        // and its last sends' drain are outside them).
+        floor_pps.push_back(static_cast<double>(f1 - f0) / seconds);
+        return {};
+      };
+      if (auto r = body(); !r) floor_error = r.error().message();
+    }
+    if (floor_error.empty() && !close(floor_far, floor_sent))
+      floor_check = fmt::format("CHECK FAILED: the socket completed {} frames, the far host received {}",
+                                floor_sent, floor_far);
+  }
+
   ForwardingResult result;
   const double kernel = rows[0].error.empty() && !rows[0].forwarded.empty() ? median(rows[0].forwarded) : 0;
   std::printf(
@@ -338,6 +448,32 @@ Result<ForwardingResult> forwarding_rows(const Lab& lab, const ForwardingHooks& 
     (fw[i].key == "router"   ? result.router_pps
      : fw[i].key == "kernel" ? result.kernel_pps
                              : result.devmap_pps) = med;
+  }
+  const std::string floor_label =
+      "floor: AF_XDP TX alone, copy mode (ready frames from one thread on CPU 0, nothing received)";
+  if (!floor_error.empty() || floor_pps.empty()) {
+    ++result.failed;
+    std::printf("| %s | - | - | - | FAILED: %s |\n", floor_label.c_str(), floor_error.c_str());
+    result.json["tx_floor"] = {{"label", floor_label}, {"error", floor_error}};
+  } else {
+    if (!floor_check.empty()) ++result.failed;
+    const double med = median(floor_pps);
+    const auto [lo, hi] = std::minmax_element(floor_pps.begin(), floor_pps.end());
+    const std::string check =
+        floor_check.empty() ? fmt::format("ok, far host received {} of the {} frames the socket completed",
+                                          floor_far, floor_sent)
+                            : floor_check;
+    std::printf("| %s | - | %.3f / %.3f / %.3f | %.2f | %s |\n", floor_label.c_str(), *lo / 1e6, med / 1e6,
+                *hi / 1e6, kernel > 0 ? med / kernel : 0, check.c_str());
+    result.json["tx_floor"] = {{"label", floor_label},
+                               {"forwarded_pps", floor_pps},
+                               {"median_forwarded_pps", med},
+                               {"x_kernel", kernel > 0 ? med / kernel : 0},
+                               {"completed", floor_sent},
+                               {"far_received", floor_far},
+                               {"check_ok", floor_check.empty()},
+                               {"check", check}};
+    result.tx_floor_pps = med;
   }
   (void)detach_xdp(far.host);
   return result;

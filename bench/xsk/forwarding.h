@@ -28,6 +28,10 @@ struct ForwardingHooks {
 // check held.
 struct ForwardingResult {
   double router_pps = 0, kernel_pps = 0, devmap_pps = 0;
+  // The floor of any AF_XDP forwarder here: copy-mode AF_XDP TX alone (one
+  // thread on the router's CPU sending ready frames on the out veth, no
+  // receive, no lookup); 0 if it failed.
+  double tx_floor_pps = 0;
   int failed = 0;  // rows that failed or whose checks did not hold
   nlohmann::json json;
 };
