@@ -15,6 +15,10 @@
 #include "bpf/system.h"
 #include "core/result.h"
 
+namespace xdpguard {
+class Guard;
+}
+
 namespace xdpguard::bench {
 
 using Clock = std::chrono::steady_clock;
@@ -76,5 +80,11 @@ class Consumer {
 // read with pcap_dispatch. Opened in the calling thread's namespace.
 inline constexpr int kPcapTimeoutMs = 100;
 [[nodiscard]] Result<std::unique_ptr<Consumer>> open_pcap(const Interface& iface);
+
+// The floor of the AF_XDP rows (floor_consumer.cpp): a consumer written
+// directly on libxdp's rings, no src/lib/xsk, one copy-mode socket on queue
+// 0 registered in `guard`'s XSKMAP; reads as the tuned row does. Opened in
+// the calling thread's namespace; the interface must have one RX queue.
+[[nodiscard]] Result<std::unique_ptr<Consumer>> open_floor_xsk(Guard& guard, const Interface& iface);
 
 }  // namespace xdpguard::bench

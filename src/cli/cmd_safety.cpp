@@ -52,6 +52,7 @@ Result<void> with_confirm(const std::string& window, const std::vector<std::stri
     disarm_all();
     return r;
   }
+  for (const auto& a : armed) confirm::landed(a);
   for (const auto& a : armed)
     std::fprintf(
         stderr,

@@ -188,6 +188,65 @@ TEST_F(ConfirmTest, AnAttachIsRolledBackByDetaching) {
   EXPECT_TRUE(nlohmann::json::parse(st.out)["interfaces"].empty()) << st.out;
 }
 
+// A change slower than its window (a large set to load: the lockout guard
+// loads it too; `arm` comes before that preparation): the watcher, due in
+// the middle of it, waits for the command making it, and rolls back what
+// landed. (Before: the watcher "rolled back" before the change was in
+// force, and the change then stayed with nothing pending.)
+class ConfirmSlowTest : public ConfirmTest {
+ protected:
+  // -c.toml: port B dropped, and a set of 1,000,000 /32s of 100.64.0.0/10
+  // (none of the lab's).
+  void SetUp() override {
+    ConfirmTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    big_ = base_ + "-big.txt";
+    std::ofstream f(big_);
+    for (std::uint32_t i = 0; i < 1'000'000; ++i)
+      f << "100." << (64 + (i >> 16)) << '.' << ((i >> 8) & 255) << '.' << (i & 255) << '\n';
+    f.close();
+    std::ofstream c(base_ + "-c.toml");
+    c << "[interfaces." << lab_->server().veth
+      << "]\nrules = [\"drop udp dport 7002\", \"drop saddr @big\"]\n"
+      << "[sets.big]\nfile = \"" << big_ << "\"\n";
+    c.close();
+    ::chmod((base_ + "-c.toml").c_str(), 0644);
+  }
+  void TearDown() override {
+    ConfirmTest::TearDown();
+    std::filesystem::remove(big_);
+  }
+  // Runs the change with --confirm 1s; says how long it took.
+  void change(std::vector<std::string> argv) {
+    argv.insert(argv.end(), {"--confirm", "1s"});
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = xg_srv(*lab_, argv);
+    took_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::printf("the change took %.2f s, its window 1 s\n", took_);
+    ASSERT_TRUE(wait_until([&] { return !pending(); }, 30s));
+  }
+  std::string big_;
+  double took_ = 0;
+};
+
+TEST_F(ConfirmSlowTest, AnAttachIsRolledBackWhenItLands) {
+  change({"attach", lab_->server().veth, "--config", base_ + "-c.toml"});
+  EXPECT_EQ(status()["outcome"], "rolled back (detached: xdpguard was not attached before)")
+      << "the change took " << took_ << " s";
+  EXPECT_EQ(delivered(kPortB), 20);
+  auto st = xg_srv(*lab_, {"status", "--json"});
+  EXPECT_TRUE(nlohmann::json::parse(st.out)["interfaces"].empty()) << st.out;
+}
+
+TEST_F(ConfirmSlowTest, AnApplyIsRolledBackWhenItLands) {
+  attach_a();
+  change({"apply", "--config", base_ + "-c.toml"});
+  EXPECT_EQ(status()["outcome"], "rolled back") << "the change took " << took_ << " s";
+  EXPECT_TRUE(state_a());
+  EXPECT_EQ(rule_texts().size(), 2u);
+}
+
 // The watcher is not the service: the service killed and started again
 // (with the new file, as an operator who edited it would) during the window
 // changes nothing about the rollback.

@@ -33,6 +33,8 @@ Record sample() {
   r.deadline_unix = 1796544285.5;
   r.armed_unix = 1796544225.25;
   r.changes = {"apply --config /etc/xdpguard.toml", "rule add eth1 \"drop udp dport 7\""};
+  r.making_pid = 4711;
+  r.making_start = 123456789;
   return r;
 }
 
@@ -52,7 +54,27 @@ TEST(ConfirmRecord, WrittenAndReadBackIsTheSame) {
   EXPECT_EQ(back->extras.synproxy->ports, (std::vector<std::uint16_t>{80, 443}));
   EXPECT_EQ(back->deadline_boot_ms, r.deadline_boot_ms);
   EXPECT_EQ(back->changes, r.changes);
+  EXPECT_EQ(back->making_pid, 4711u);
+  EXPECT_EQ(back->making_start, 123456789u);
   EXPECT_EQ(to_json(*back), to_json(r));
+}
+
+// Landed (making_pid 0): "making" is null. A record of an xdpguard before
+// the field has none: read as landed.
+TEST(ConfirmRecord, AChangeThatLandedAndAnOlderRecordNameNoMaker) {
+  Record r = sample();
+  r.making_pid = 0;
+  r.making_start = 0;
+  const std::string j = to_json(r);
+  EXPECT_NE(j.find("\"making\": null"), std::string::npos) << j;
+  auto back = from_json(j, "f");
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(back->making_pid, 0u);
+  std::string older = j;
+  older.erase(older.find("\"making\": null,"), std::string("\"making\": null,").size());
+  auto old = from_json(older, "f");
+  ASSERT_TRUE(old) << old.error().message();
+  EXPECT_EQ(old->making_pid, 0u);
 }
 
 TEST(ConfirmRecord, BadRecordsAreNamedByKey) {
@@ -81,6 +103,11 @@ TEST(ConfirmRecord, BadRecordsAreNamedByKey) {
   EXPECT_EQ(with("\"default\": 1", "\"default\": 300"),
             "/run/xdpguard/ns1-4.confirm: \"default\" is not a whole number up to 255");
   EXPECT_EQ(with("80,", "0,"), "/run/xdpguard/ns1-4.confirm: \"ports\" holds 0");
+  EXPECT_EQ(with("\"pid\": 4711", "\"pid\": 0"), "/run/xdpguard/ns1-4.confirm: \"making\" has pid 0");
+  EXPECT_EQ(with("\"pid\": 4711", "\"pid\": \"x\""),
+            "/run/xdpguard/ns1-4.confirm: \"pid\" is not a whole number up to 4294967295");
+  EXPECT_EQ(with("\"making\": {", "\"making\": 5, \"x\": {"),
+            "/run/xdpguard/ns1-4.confirm: \"making\" is not an object");
 }
 
 TEST(ConfirmWindow, SecondsMinutesHours) {

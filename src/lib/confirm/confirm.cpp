@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "apply/apply.h"
+#include "core/process.h"
 #include "core/unique_fd.h"
 #include "guard/guard.h"
 #include "guard/lock.h"
@@ -158,22 +159,30 @@ struct Locked {
 };
 
 Result<Locked> lock_interface(const Interface& iface, std::uint64_t netns) {
-  Locked l;
-  auto g = Guard::open(iface);
-  if (g) {
-    l.guard = std::make_unique<Guard>(std::move(*g));
-    auto h = l.guard->hold();
-    if (h) {
-      l.hold.emplace(std::move(*h));
-      return l;
+  for (int round = 0;; ++round) {
+    Locked l;
+    auto g = Guard::open(iface);
+    if (g) {
+      l.guard = std::make_unique<Guard>(std::move(*g));
+      auto h = l.guard->hold();
+      if (h) {
+        l.hold.emplace(std::move(*h));
+        return l;
+      }
+      if (h.error().code() != ENOENT) return tl::unexpected(std::move(h.error()));
+      l.guard.reset();  // detached while it waited
+    } else if (g.error().code() != ENOENT) {
+      return tl::unexpected(std::move(g.error()));
     }
-    if (h.error().code() != ENOENT) return tl::unexpected(std::move(h.error()));
-    l.guard.reset();  // detached while it waited
-  } else if (g.error().code() != ENOENT) {
-    return tl::unexpected(std::move(g.error()));
+    l.lock = XG_TRY(InterfaceLock::acquire(netns, iface.ifindex, iface.name));
+    // Not attached when we looked; but an attach that held the lock while
+    // we waited for it has finished now (its pins were only staged): that
+    // attachment is the one to roll back or keep. Round again for its
+    // Guard (the lock goes with `l`). A few rounds: attach after attach
+    // would otherwise keep us going.
+    if (round < 8 && Guard::open(iface)) continue;
+    return l;
   }
-  l.lock = XG_TRY(InterfaceLock::acquire(netns, iface.ifindex, iface.name));
-  return l;
 }
 
 std::uint32_t meta_id_of(const Locked& l) { return l.guard ? l.guard->attachment().meta_id : 0; }
@@ -220,6 +229,8 @@ Result<Armed> arm(const Interface& iface, std::chrono::seconds window, const std
     a.record.deadline_boot_ms = boot_ms() + static_cast<std::uint64_t>(window.count()) * 1000;
     a.record.deadline_unix = unix_now() + static_cast<double>(window.count());
     a.record.changes.push_back(change);
+    a.record.making_pid = static_cast<std::uint32_t>(::getpid());
+    a.record.making_start = process_start_ticks(::getpid()).value_or(0);
     XG_CHECK(write_record(dir.get(), name, a.record));
   }
   if (auto w = ensure_watcher(dir.get(), a.netns_id, iface); !w) {
@@ -243,6 +254,23 @@ void disarm(const Armed& a) {
   if (auto r = run(); !r)
     spdlog::error("{}: take back the pending confirm of a change that failed: {}", a.iface.name,
                   r.error().message());
+}
+
+void landed(const Armed& a) {
+  auto run = [&]() -> Result<void> {
+    auto dir = XG_TRY(open_runtime_dir());
+    auto l = XG_TRY(lock_interface(a.iface, a.netns_id));
+    const auto name = record_name(a.netns_id, a.iface.ifindex);
+    auto r = XG_TRY(read_record(dir.get(), name));
+    if (!r || r->making_pid != static_cast<std::uint32_t>(::getpid()) || r->armed_unix != a.record.armed_unix)
+      return {};  // over already, or another change's
+    r->making_pid = 0;
+    r->making_start = 0;
+    return write_record(dir.get(), name, *r);
+  };
+  if (auto r = run(); !r)
+    spdlog::warn("{}: mark the confirmed change as made: {} (its rollback may wait for this process to end)",
+                 a.iface.name, r.error().message());
 }
 
 Result<Record> confirm(const Interface& iface) {
@@ -360,6 +388,17 @@ Result<void> watch(const Interface& iface) {
           std::chrono::milliseconds(std::min<std::uint64_t>(r->deadline_boot_ms - now, 200)));
       continue;
     }
+    // The change still being made by a live command: its rollback comes
+    // once it has landed (outside the lock, which that command needs).
+    auto making = [&](const Record& rec) {
+      return rec.making_pid &&
+             boot_ms() < rec.deadline_boot_ms + static_cast<std::uint64_t>(kMakingGrace.count()) * 1000 &&
+             process_alive(static_cast<pid_t>(rec.making_pid), rec.making_start);
+    };
+    if (making(*r)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
     // The deadline: under the interface lock, the record read again (a
     // confirm or an extension may have come first).
     auto found = find_interface(iface.ifindex);
@@ -377,7 +416,7 @@ Result<void> watch(const Interface& iface) {
       continue;  // held for over the wait: try again
     }
     r = XG_TRY(read_record(dir.get(), name));
-    if (!r || !r->outcome.empty() || boot_ms() < r->deadline_boot_ms) continue;
+    if (!r || !r->outcome.empty() || boot_ms() < r->deadline_boot_ms || making(*r)) continue;
     std::string outcome;
     if (r->attached && r->meta_id != meta_id_of(*l)) {
       outcome = l->guard ? "dropped (xdpguard was detached and attached again meanwhile)"

@@ -19,6 +19,13 @@
 // record "rolled back" and says so in syslog. `confirm` removes the record
 // under the same lock: one of the two wins, never both.
 //
+// A change that is still being made at the deadline (a slow attach or apply
+// of a large set: arm() comes before its preparation) is not raced: the
+// record names the process making it until landed(), and the watcher waits
+// while that process lives (at most kMakingGrace past the deadline), then
+// rolls back what landed. A command killed before its change leaves a
+// dead pid: the rollback comes at the deadline.
+//
 // A second confirmed change while one is pending keeps the first record's
 // state (what comes back is the state before the first) and moves the
 // deadline to its own window (NETCONF's confirmed-commit). A change that
@@ -52,12 +59,18 @@ struct Armed {
   bool extended = false;           // previous was pending: this change joined it
 };
 
+// How long past its deadline a rollback waits for a change still being made.
+inline constexpr std::chrono::seconds kMakingGrace{300};
+
 // Before a change of `iface`: records the state in force (or extends the
 // pending record), starts the watcher. `change` is the command, for people.
 [[nodiscard]] Result<Armed> arm(const Interface& iface, std::chrono::seconds window,
                                 const std::string& change);
 // After a change that failed: as before arm() (a failure is logged).
 void disarm(const Armed& a);
+// After the change made under `a` is in force: the watcher's deadline no
+// longer waits for this process (a failure is logged).
+void landed(const Armed& a);
 
 // `xdpguard confirm IFACE`: keeps the change; returns the record it ends.
 // Fails when nothing is pending, naming how the last one ended.

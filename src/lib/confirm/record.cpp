@@ -133,6 +133,7 @@ std::string to_json(const Record& r) {
             {"deadline_unix", r.deadline_unix},
             {"armed_unix", r.armed_unix},
             {"changes", r.changes},
+            {"making", r.making_pid ? json{{"pid", r.making_pid}, {"start", r.making_start}} : json()},
             {"outcome", r.outcome},
             {"outcome_unix", r.outcome_unix}};
   return j.dump(1) + "\n";
@@ -198,6 +199,12 @@ Result<Record> from_json(std::string_view text, const std::string& what) {
   r.deadline_unix = XG_TRY(in.get<double>(j, "deadline_unix"));
   r.armed_unix = XG_TRY(in.get<double>(j, "armed_unix"));
   r.changes = XG_TRY(in.strings(j, "changes"));
+  if (auto m = j.find("making"); m != j.end() && !m->is_null()) {  // (absent: a record before the field)
+    if (!m->is_object()) return fail(EINVAL, "{}: \"making\" is not an object", what);
+    r.making_pid = XG_TRY(in.get<std::uint32_t>(*m, "pid"));
+    r.making_start = XG_TRY(in.get<std::uint64_t>(*m, "start"));
+    if (r.making_pid == 0) return fail(EINVAL, "{}: \"making\" has pid 0", what);
+  }
   r.outcome = XG_TRY(in.get<std::string>(j, "outcome"));
   r.outcome_unix = XG_TRY(in.get<double>(j, "outcome_unix"));
   return r;

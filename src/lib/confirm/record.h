@@ -42,6 +42,13 @@ struct Record {
   double deadline_unix = 0;
   double armed_unix = 0;
   std::vector<std::string> changes;  // the commands that made the change, in order
+  // While a change is being made (from arm() until it is in force): the
+  // process making it (pid and start time, core/process.h). The watcher's
+  // deadline waits while that process lives, so that a rollback never comes
+  // before the change it takes back; 0 once it landed (and in records of
+  // xdpguard before this field).
+  std::uint32_t making_pid = 0;
+  std::uint64_t making_start = 0;
   // Set when it is over: "confirmed", "rolled back", or why it was dropped.
   std::string outcome;
   double outcome_unix = 0;

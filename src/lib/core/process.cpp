@@ -7,12 +7,15 @@
 #include <unistd.h>
 
 #include <array>
+#include <fstream>
+#include <sstream>
 #include <cstdlib>
 #include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 
+#include "core/number.h"
 #include "core/unique_fd.h"
 
 namespace xdpguard {
@@ -189,6 +192,30 @@ void prefer_huge_page_heap(char** argv) {
     ::setenv("GLIBC_TUNABLES", before->c_str(), 1);
   else
     ::unsetenv("GLIBC_TUNABLES");
+}
+
+std::optional<std::uint64_t> process_start_ticks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return std::nullopt;
+  // "PID (COMM) S PPID ...": COMM may hold spaces and parentheses; the
+  // fields after its last ')' start at field 3; starttime is field 22.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string f;
+  for (int field = 3; fields >> f; ++field)
+    if (field == 22) {
+      auto v = parse_whole(f, "starttime", 0, UINT64_MAX);
+      return v ? std::optional<std::uint64_t>(*v) : std::nullopt;
+    }
+  return std::nullopt;
+}
+
+bool process_alive(pid_t pid, std::uint64_t start) {
+  if (pid <= 0) return false;
+  const auto now = process_start_ticks(pid);
+  return now && *now == start;
 }
 
 }  // namespace xdpguard

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,13 @@ class BackgroundProcess {
  private:
   pid_t pid_ = -1;
 };
+
+// A process's start time (/proc/PID/stat's starttime, clock ticks since
+// boot): with its pid, who it is (a pid alone is reused). nullopt when no
+// such process lives.
+std::optional<std::uint64_t> process_start_ticks(pid_t pid);
+// Whether the process `pid` that started at `start` still lives.
+bool process_alive(pid_t pid, std::uint64_t start);
 
 // At the start of main(): runs this binary again with glibc's heap in
 // transparent huge pages (the glibc.malloc.hugetlb tunable, which glibc
