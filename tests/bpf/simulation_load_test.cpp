@@ -23,13 +23,13 @@
 namespace xdpguard::test {
 namespace {
 
-struct Value {
+struct SimEntry {
   std::uint64_t a = 0;
   std::uint32_t b = 0;  // 12 bytes: the kernel lays values out every 16
-  bool operator==(const Value&) const = default;
+  bool operator==(const SimEntry&) const = default;
 };
 
-MapFd array(std::uint32_t entries, std::uint32_t flags, std::size_t value_size = sizeof(Value)) {
+MapFd sim_array(std::uint32_t entries, std::uint32_t flags, std::size_t value_size = sizeof(SimEntry)) {
   bpf_map_create_opts o{};
   o.sz = sizeof o;
   o.map_flags = flags;
@@ -46,21 +46,21 @@ class SimulationLoad : public ::testing::Test {
 };
 
 TEST_F(SimulationLoad, AMappedArrayIsTheMapsValuesBothWays) {
-  auto m = array(3, BPF_F_MMAPABLE);
+  auto m = sim_array(3, BPF_F_MMAPABLE);
   auto mapped = MappedArray::map(m);
   ASSERT_TRUE(mapped) << mapped.error().message();
   // Written by a system call, read in place (entry 2: the 16-byte stride).
-  const Value two{0x1122334455667788, 42};
+  const SimEntry two{0x1122334455667788, 42};
   __u32 k = 2;
   ASSERT_EQ(bpf_map_update_elem(m.fd(), &k, &two, BPF_ANY), 0);
-  Value seen;
+  SimEntry seen;
   std::memcpy(&seen, mapped->value(2), sizeof seen);
   EXPECT_EQ(seen, two);
   // Written in place, read by a system call.
-  const Value one{7, 8};
+  const SimEntry one{7, 8};
   std::memcpy(mapped->value(1), &one, sizeof one);
   k = 1;
-  Value got;
+  SimEntry got;
   ASSERT_EQ(bpf_map_lookup_elem(m.fd(), &k, &got), 0);
   EXPECT_EQ(got, one);
   EXPECT_EQ(mapped->value(3), nullptr) << "past the last entry";
@@ -69,25 +69,25 @@ TEST_F(SimulationLoad, AMappedArrayIsTheMapsValuesBothWays) {
   EXPECT_NE(moved.value(0), nullptr);
   EXPECT_EQ(mapped->value(0), nullptr);  // NOLINT(bugprone-use-after-move): the moved-from state is the point
 
-  auto plain = MappedArray::map(array(1, 0));
+  auto plain = MappedArray::map(sim_array(1, 0));
   ASSERT_FALSE(plain);
   EXPECT_NE(plain.error().message().find("not an mmapable array"), std::string::npos)
       << plain.error().message();
 }
 
 TEST_F(SimulationLoad, PerCpuMapReadsAStandInAsOneCpu) {
-  auto stand_in = PerCpuMap<std::uint32_t, Value>::wrap(array(1, BPF_F_MMAPABLE));
+  auto stand_in = PerCpuMap<std::uint32_t, SimEntry>::wrap(sim_array(1, BPF_F_MMAPABLE));
   ASSERT_TRUE(stand_in) << stand_in.error().message();
-  ASSERT_TRUE(stand_in->put_all(0, Value{5, 6}));
+  ASSERT_TRUE(stand_in->put_all(0, SimEntry{5, 6}));
   auto vals = stand_in->get(0);
   ASSERT_TRUE(vals) << vals.error().message();
   ASSERT_EQ(vals->size(), static_cast<std::size_t>(possible_cpus()));
-  EXPECT_EQ((*vals)[0], (Value{5, 6}));
-  for (std::size_t i = 1; i < vals->size(); ++i) EXPECT_EQ((*vals)[i], Value{}) << "CPU " << i;
+  EXPECT_EQ((*vals)[0], (SimEntry{5, 6}));
+  for (std::size_t i = 1; i < vals->size(); ++i) EXPECT_EQ((*vals)[i], SimEntry{}) << "CPU " << i;
 
   // A plain array (not mmapable, or of more entries) is not a stand-in.
   for (auto [entries, flags] : {std::pair{1u, 0u}, std::pair{2u, unsigned{BPF_F_MMAPABLE}}}) {
-    auto plain = PerCpuMap<std::uint32_t, Value>::wrap(array(entries, flags));
+    auto plain = PerCpuMap<std::uint32_t, SimEntry>::wrap(sim_array(entries, flags));
     ASSERT_FALSE(plain) << entries << " entries, flags " << flags;
     EXPECT_NE(plain.error().message().find("not per-CPU"), std::string::npos) << plain.error().message();
   }
