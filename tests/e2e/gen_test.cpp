@@ -126,8 +126,11 @@ TEST_F(Gen, SynAndEchoAreAcceptedByTheKernelOnBothFamilies) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.proto + " to " + c.dst);
     auto before = snmp(*lab_);
+    // Paced (20,000 frames/s: 25 ms): at full speed on a loaded 2-core CI
+    // machine the peer veth's queue filled and refused some (CI, 094ffa2);
+    // what is checked is that the kernel accepts every frame, not the rate.
     auto r = gen({"--proto", c.proto, "--dst", c.dst, "--src", c.src, "--dport", "7", "--count",
-                  std::to_string(kFrames), "--size", c.size});
+                  std::to_string(kFrames), "--size", c.size, "--rate", "20000"});
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.out.find("sent " + std::to_string(kFrames) + " frames"), std::string::npos) << r.out;
     std::map<std::string, long> after;
