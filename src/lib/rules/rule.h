@@ -57,6 +57,32 @@ struct PortRange {
   bool operator==(const PortRange&) const = default;
 };
 
+// The values a numeric match accepts (`icmp-type`, `icmp-code`, `length`,
+// `dscp`): `N`, `N-M` or a comma list of those (`0,3,8-11`), as nft's
+// anonymous sets `{ 0, 3, 8-11 }`. Normalised: sorted, no two ranges
+// overlap or touch (3,4-6 is 3-6), never empty.
+struct ValueRange {
+  std::uint32_t lo = 0, hi = 0;  // inclusive
+  bool operator==(const ValueRange&) const = default;
+};
+using ValueList = std::vector<ValueRange>;
+inline constexpr std::uint32_t kMaxIcmpValue = 255;
+inline constexpr std::uint32_t kMaxLength = 65535 + 40;  // IPv6: the largest payload length + its header
+inline constexpr std::uint32_t kMaxDscp = 63;
+inline constexpr std::size_t kMaxValueRanges = 16;  // ranges in one list
+
+// `frag FLAG[,FLAG...]`, FLAG := [!]dont-fragment|is-fragment|first-fragment
+// |last-fragment: the IP header's fragmentation state, bits as in BGP
+// FlowSpec's fragment component (RFC 8955 4.2.2.12) and xdpguard_pkt.frag_bits.
+// is-fragment: any fragment (offset != 0 or more-fragments set);
+// first-fragment: offset 0 with more-fragments; last-fragment: offset != 0
+// without more-fragments; dont-fragment: IPv4's DF bit (never set in IPv6).
+// Tested as tcp-flags are: named bits with the required values.
+inline constexpr std::uint8_t kFragDf = 0x01;
+inline constexpr std::uint8_t kFragIsf = 0x02;
+inline constexpr std::uint8_t kFragFf = 0x04;
+inline constexpr std::uint8_t kFragLf = 0x08;
+
 // `log [N/M]`: matching packets are recorded (events, capture), N of every M
 // on average (sampled in the kernel); plain `log` is 1/1. Kept in lowest
 // terms (10/1000 is 1/100; N == M is 1/1).
@@ -81,6 +107,19 @@ struct Rule {
   std::optional<Limit> limit;     // rate limit predicate (rules/limit.h)
   std::optional<VlanMatch> vlan;  // `vlan none|N [inner M]`
   std::optional<LogSpec> log;     // `log [N/M]`: not a match, a record of the hits
+  // `icmp-type V` / `icmp-code V`: need icmp or icmpv6 in the rule, values
+  // 0-255; like ports, never met by a non-first fragment.
+  std::optional<ValueList> icmp_type, icmp_code;
+  // `length V`: the IP packet's length in bytes, header included (IPv4's
+  // total length; IPv6's payload length + 40), as FlowSpec's packet length.
+  std::optional<ValueList> length;
+  std::optional<ValueList> dscp;  // `dscp V`: the DSCP (TOS / traffic class >> 2), 0-63
+  std::uint8_t frag_mask = 0;     // `frag ...`: kFrag* bits tested
+  std::uint8_t frag_value = 0;    // required values of those bits
+  // `comment "TEXT"`: not a match, a label shown with the rule (rule list,
+  // top, metrics) and part of its identity: 1-128 printable ASCII
+  // characters, no '"' or '\'. FlowSpec routes name themselves here.
+  std::string comment;
   bool operator==(const Rule&) const = default;
 };
 
