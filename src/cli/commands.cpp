@@ -431,6 +431,7 @@ void register_commands(CLI::App& app, Globals&, Command& cmd) {
   register_simulate_command(app, cmd);
   register_confirm_command(app, cmd);
   register_xsk_command(app, cmd);
+  register_flowspec_command(app, cmd);
 }
 
 int run(Command& cmd, const Globals& g) {

@@ -56,6 +56,7 @@ void register_telemetry_commands(CLI::App& app, Command& cmd);  // cmd_telemetry
 void register_simulate_command(CLI::App& app, Command& cmd);    // cmd_simulate.cpp
 void register_confirm_command(CLI::App& app, Command& cmd);     // cmd_safety.cpp
 void register_xsk_command(CLI::App& app, Command& cmd);         // cmd_xsk.cpp
+void register_flowspec_command(CLI::App& app, Command& cmd);    // cmd_flowspec.cpp
 
 // `--force`: past the lockout guard (simulate/lockout.h).
 CLI::Option* add_force_option(CLI::App* app, bool& force);

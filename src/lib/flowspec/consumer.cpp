@@ -1,0 +1,334 @@
+#include "flowspec/consumer.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "bpf/system.h"
+#include "core/unique_fd.h"
+#include "flowspec/exabgp.h"
+#include "rules/printer.h"
+
+namespace xdpguard::flowspec {
+
+// ---- Consumer --------------------------------------------------------------
+
+Consumer::Consumer(Settings s, Timing t, std::vector<std::string> adopted, Clock::time_point start,
+                   Installer install, Logger log)
+    : rib_(std::move(s)),
+      timing_(t),
+      adopted_(std::move(adopted)),
+      install_(std::move(install)),
+      log_(std::move(log)) {
+  in_force_ = adopted_;
+  if (!adopted_.empty()) {
+    adopt_until_ = start + timing_.stale;
+    log_(fmt::format("{} FlowSpec rules already installed stay in force until the speaker's routes replace them "
+                     "(its end of RIB, or {} s)",
+                     adopted_.size(), timing_.stale.count() / 1000.0));
+  }
+}
+
+void Consumer::on_event(const Event& e, Clock::time_point now) {
+  std::vector<std::string> lines;
+  bool ch = rib_.apply(e, now, &lines);
+  for (const auto& l : lines) log_(l);
+  if (e.kind == Event::Kind::EndOfRib && adopt_until_) {
+    adopt_until_.reset();
+    log_("end of RIB: the adopted rules give way to the speaker's routes");
+    ch = true;
+  }
+  if (ch) changed(now);
+}
+
+void Consumer::on_error(const std::string& message) {
+  ++errors_;
+  log_(message);
+}
+
+void Consumer::changed(Clock::time_point now) {
+  if (!first_pending_) first_pending_ = now;
+  last_change_ = now;
+}
+
+std::vector<std::string> Consumer::group() const {
+  auto g = rib_.rule_texts();
+  if (adopt_until_) {
+    std::set<std::string> have(g.begin(), g.end());
+    for (const auto& t : adopted_)
+      if (!have.count(t)) g.push_back(t);
+  }
+  return g;
+}
+
+void Consumer::tick(Clock::time_point now) {
+  std::vector<std::string> lines;
+  if (rib_.expire(now, &lines)) changed(now);
+  for (const auto& l : lines) log_(l);
+  if (adopt_until_ && now >= *adopt_until_) {
+    adopt_until_.reset();
+    log_("adoption over: the rules are the speaker's routes alone");
+    changed(now);
+  }
+  if (!first_pending_) return;
+  if (now - *last_change_ < timing_.quiet && now - *first_pending_ < timing_.max_delay) return;
+  if (retry_at_ && now < *retry_at_) return;
+  auto g = group();
+  if (g == in_force_) {
+    first_pending_.reset();
+    return;
+  }
+  if (auto r = install_(g); !r) {
+    ++errors_;
+    log_(fmt::format("install failed, trying again in 1 s: {}", r.error().message()));
+    retry_at_ = now + std::chrono::seconds(1);
+    return;
+  }
+  in_force_ = std::move(g);
+  ++installs_;
+  first_pending_.reset();
+  retry_at_.reset();
+}
+
+std::optional<Clock::time_point> Consumer::deadline() const {
+  std::optional<Clock::time_point> d = rib_.next_expiry();
+  auto take = [&](Clock::time_point t) {
+    if (!d || t < *d) d = t;
+  };
+  if (adopt_until_) take(*adopt_until_);
+  if (first_pending_) {
+    Clock::time_point due = std::min(*last_change_ + timing_.quiet, *first_pending_ + timing_.max_delay);
+    if (retry_at_) due = std::max(due, *retry_at_);
+    take(due);
+  }
+  return d;
+}
+
+// ---- the command's loop ----------------------------------------------------
+
+namespace {
+
+void log_line(const std::string& s) {
+  std::fprintf(stderr, "xdpguard flowspec: %s\n", s.c_str());
+  std::fflush(stderr);
+}
+
+struct Interfaces {
+  std::vector<Guard> guards;
+  std::vector<std::string> names;
+  rules::Action accept = rules::Action::Pass;
+  std::vector<std::string> adopted;
+};
+
+Result<Interfaces> open_interfaces(const ConsumerConfig& cfg) {
+  if (cfg.ifaces.empty()) return fail(EINVAL, "no interface");
+  Interfaces out;
+  for (const auto& name : cfg.ifaces) {
+    auto iface = XG_TRY(find_interface(name));
+    auto g = XG_TRY(with_context(Guard::open(iface), name));
+    auto accept = XG_TRY(with_context(accept_action(g, cfg.position), name));
+    if (!out.guards.empty() && accept != out.accept)
+      return fail(EINVAL,
+                  "{} and {} have different default actions: a terminal route's accepted packets would differ "
+                  "(give them the same default, or run one consumer each)",
+                  out.names.front(), name);
+    out.accept = accept;
+    auto group = XG_TRY(with_context(installed_group(g), name));
+    if (out.adopted.empty()) out.adopted = std::move(group);
+    out.guards.push_back(std::move(g));
+    out.names.push_back(name);
+  }
+  return out;
+}
+
+nlohmann::json state_json(const Consumer& c) {
+  using nlohmann::json;
+  json routes = json::array();
+  for (const auto& [key, e] : c.rib().entries()) {
+    json r = {{"route", key}, {"actions", actions_text(e.route.actions)}, {"peer", e.peer},
+              {"installed", e.installed}, {"stale", e.stale_since.has_value()}};
+    if (e.translation) {
+      json rules = json::array();
+      for (const auto& x : e.translation->rules) rules.push_back(rules::to_string(x));
+      r["rules"] = rules;
+      if (!e.translation->notes.empty()) r["notes"] = e.translation->notes;
+    } else {
+      r["error"] = e.translation.error().message();
+    }
+    routes.push_back(std::move(r));
+  }
+  const Stats s = c.rib().stats();
+  return {{"routes", routes},
+          {"stats",
+           {{"routes", s.routes},
+            {"installed", s.installed},
+            {"rules", s.rules},
+            {"refused", s.refused},
+            {"over_limit", s.over_limit},
+            {"stale", s.stale},
+            {"announces", s.announces},
+            {"withdraws", s.withdraws},
+            {"unknown_withdraws", s.unknown_withdraws},
+            {"installs", c.installs()},
+            {"errors", c.errors()},
+            {"adopting", c.adopting()}}}};
+}
+
+void write_state(const std::string& path, const Consumer& c) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << state_json(c).dump(1) << '\n';
+    if (!f) {
+      log_line(fmt::format("cannot write {}", tmp));
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) log_line(fmt::format("cannot rename {} to {}", tmp, path));
+}
+
+// Reads lines from fd; at most kMaxLine bytes a line (a longer one is an
+// error and skipped).
+class LineReader {
+ public:
+  static constexpr std::size_t kMaxLine = 1 << 20;
+  explicit LineReader(int fd) : fd_(fd) {}
+  // Reads what is there; false at end of file (or a read error).
+  bool read(std::vector<std::string>& lines, std::vector<std::string>& errors) {
+    char buf[65536];
+    ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+    if (n <= 0) return false;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[i] == '\n') {
+        if (skipping_)
+          skipping_ = false;
+        else
+          lines.push_back(std::move(cur_));
+        cur_.clear();
+      } else if (!skipping_) {
+        cur_ += buf[i];
+        if (cur_.size() > kMaxLine) {
+          errors.push_back(fmt::format("a line longer than {} bytes, skipped", kMaxLine));
+          cur_.clear();
+          skipping_ = true;
+        }
+      }
+    }
+    return true;
+  }
+
+ private:
+  int fd_;
+  std::string cur_;
+  bool skipping_ = false;
+};
+
+// SIGTERM and SIGINT as a file descriptor (blocked for the thread).
+Result<UniqueFd> stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return fail_errno(errno, "sigprocmask");
+  int fd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (fd < 0) return fail_errno(errno, "signalfd");
+  ::signal(SIGPIPE, SIG_IGN);
+  return UniqueFd(fd);
+}
+
+int timeout_ms(const Consumer& c, Clock::time_point now) {
+  auto d = c.deadline();
+  if (!d) return 1000;
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(*d - now).count();
+  return static_cast<int>(std::clamp<long long>(ms, 0, 1000));
+}
+
+Settings settings_of(const ConsumerConfig& cfg, rules::Action accept) {
+  Settings s;
+  s.max_rules = cfg.max_rules;
+  s.stale = cfg.stale;
+  s.translate.accept = accept;
+  return s;
+}
+
+}  // namespace
+
+Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd) {
+  auto ifs = XG_TRY(open_interfaces(cfg));
+  auto sig = XG_TRY(stop_signals());
+  Consumer::Installer installer = [&](const std::vector<std::string>& group) -> Result<void> {
+    auto t0 = Clock::now();
+    for (std::size_t i = 0; i < ifs.guards.size(); ++i) {
+      auto rep = install(ifs.guards[i], group, cfg.position);
+      if (!rep) return tl::unexpected(std::move(rep.error()).context(ifs.names[i]));
+    }
+    log_line(fmt::format("{} FlowSpec rules in force on {} ({:.1f} ms)", group.size(), fmt::join(ifs.names, ", "),
+                         std::chrono::duration<double, std::milli>(Clock::now() - t0).count()));
+    return {};
+  };
+  Consumer c(settings_of(cfg, ifs.accept), {cfg.stale, cfg.quiet, cfg.max_delay}, ifs.adopted, Clock::now(),
+             installer, log_line);
+  // A consumer that started again (ExaBGP respawns its processes) asks for
+  // the routes again; ExaBGP answers "done" or, with no session up, "error".
+  if (out_fd >= 0) {
+    constexpr std::string_view ask = "announce route-refresh ipv4 flow\nannounce route-refresh ipv6 flow\n";
+    if (::write(out_fd, ask.data(), ask.size()) < 0) log_line("cannot ask ExaBGP for a route refresh");
+  }
+  write_state(cfg.state_file, c);
+  LineReader reader(in_fd);
+  for (;;) {
+    pollfd fds[2] = {{in_fd, POLLIN, 0}, {sig.get(), POLLIN, 0}};
+    int n = ::poll(fds, 2, timeout_ms(c, Clock::now()));
+    if (n < 0 && errno != EINTR) return fail_errno(errno, "poll");
+    if (fds[1].revents) {
+      log_line("stopped by a signal; the rules stay in force");
+      break;
+    }
+    bool open = true;
+    if (fds[0].revents) {
+      std::vector<std::string> lines, errors;
+      open = reader.read(lines, errors);
+      for (const auto& e : errors) c.on_error(e);
+      for (const auto& line : lines) {
+        if (line.empty() || line == "done" || line == "error" || line == "shutdown") continue;  // ExaBGP's answers
+        Decoded d = decode_exabgp(line);
+        for (const auto& e : d.errors) c.on_error(e);
+        for (const auto& ev : d.events) c.on_event(ev, Clock::now());
+      }
+    }
+    const std::size_t before = c.installs();
+    c.tick(Clock::now());
+    if (c.installs() != before) write_state(cfg.state_file, c);
+    if (!open) {
+      // ExaBGP closed the pipe: what is pending goes in now, then the rules stay.
+      while (c.deadline() && c.deadline() <= Clock::now() + cfg.max_delay + std::chrono::milliseconds(1)) {
+        ::usleep(1000);
+        c.tick(Clock::now());
+      }
+      write_state(cfg.state_file, c);
+      log_line("the speaker closed its pipe; the rules stay in force");
+      break;
+    }
+  }
+  write_state(cfg.state_file, c);
+  return {};
+}
+
+Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
+  (void)cfg;
+  return fail(ENOTSUP, "--gobgp {}: not built yet", addr);
+}
+
+}  // namespace xdpguard::flowspec

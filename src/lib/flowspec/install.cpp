@@ -1,0 +1,51 @@
+#include "flowspec/install.h"
+
+#include <linux/bpf.h>
+
+#include "flowspec/translate.h"
+
+namespace xdpguard::flowspec {
+
+bool is_flowspec_rule(const rules::Rule& r) { return r.comment.starts_with(kLabelPrefix); }
+
+std::vector<std::string> compose(const std::vector<RuleRecord>& installed, const std::vector<std::string>& group,
+                                 Position pos) {
+  std::vector<std::string> out;
+  if (pos == Position::BeforeLocal) out = group;
+  for (const auto& r : installed)
+    if (!is_flowspec_rule(r.rule)) out.push_back(r.text);
+  if (pos == Position::AfterLocal) out.insert(out.end(), group.begin(), group.end());
+  return out;
+}
+
+Result<InstallReport> install(Guard& g, const std::vector<std::string>& group, Position pos) {
+  auto hold = XG_TRY(g.hold());  // read and replace under one lock
+  auto cur = XG_TRY(g.rules());
+  auto want = compose(cur, group, pos);
+  InstallReport rep;
+  rep.flowspec = group.size();
+  rep.local = want.size() - group.size();
+  std::vector<std::string> have;
+  have.reserve(cur.size());
+  for (const auto& r : cur) have.push_back(r.text);
+  if (have == want) return rep;
+  XG_CHECK(g.replace_rules(want));
+  rep.changed = true;
+  return rep;
+}
+
+Result<std::vector<std::string>> installed_group(const Guard& g) {
+  auto cur = XG_TRY(g.rules());
+  std::vector<std::string> out;
+  for (const auto& r : cur)
+    if (is_flowspec_rule(r.rule)) out.push_back(r.text);
+  return out;
+}
+
+Result<rules::Action> accept_action(const Guard& g, Position pos) {
+  if (pos == Position::BeforeLocal) return rules::Action::Pass;
+  auto a = XG_TRY(g.default_action());
+  return a == XDP_DROP ? rules::Action::Drop : rules::Action::Pass;
+}
+
+}  // namespace xdpguard::flowspec

@@ -1,0 +1,42 @@
+// The FlowSpec group in an interface's rule set: the installed rules whose
+// comment starts with "flowspec " (translate.h's label) are the consumer's;
+// every other rule is local and stays, in its order. One install replaces
+// the whole group with one atomic rule-set swap (Guard::replace_rules: the
+// rules that stay keep their ids and counters), under the interface lock, so
+// that a `rule add` meanwhile is neither lost nor duplicated.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "guard/guard.h"
+#include "rules/rule.h"
+
+namespace xdpguard::flowspec {
+
+enum class Position : std::uint8_t { AfterLocal, BeforeLocal };
+
+// Is this installed rule one of the FlowSpec group's?
+bool is_flowspec_rule(const rules::Rule& r);
+
+// The rule list with `group` in place of the current FlowSpec rules:
+// after (or before) the local ones. Pure.
+std::vector<std::string> compose(const std::vector<RuleRecord>& installed, const std::vector<std::string>& group,
+                                 Position pos);
+
+struct InstallReport {
+  std::size_t local = 0, flowspec = 0;  // rules in the new rule set
+  bool changed = false;                 // something was installed
+};
+// Puts `group` in force on `g` (nothing when it is so already).
+[[nodiscard]] Result<InstallReport> install(Guard& g, const std::vector<std::string>& group, Position pos);
+// The FlowSpec rules installed on `g` now, in order (a consumer starting
+// adopts them until it has its speaker's routes).
+[[nodiscard]] Result<std::vector<std::string>> installed_group(const Guard& g);
+// The action a terminal route's accepted packets get at `pos` (translate.h,
+// Options::accept): after the local rules, the interface's default action.
+[[nodiscard]] Result<rules::Action> accept_action(const Guard& g, Position pos);
+
+}  // namespace xdpguard::flowspec
