@@ -46,6 +46,22 @@ void check_normal_form(const Rule& r) {
   check((r.flags_value & ~r.flags_mask) == 0);
   if (r.proto == kProtoIcmp) check(r.family == Family::V4);
   if (r.proto == kProtoIcmpv6) check(r.family == Family::V6);
+  for (const auto& [list, max] :
+       {std::pair{&r.icmp_type, kMaxIcmpValue}, std::pair{&r.icmp_code, kMaxIcmpValue},
+        std::pair{&r.length, kMaxLength}, std::pair{&r.dscp, kMaxDscp}}) {
+    if (!*list) continue;
+    // Sorted, neither overlapping nor touching, within bounds, 1-16 ranges.
+    check(!(*list)->empty() && (*list)->size() <= kMaxValueRanges);
+    for (std::size_t i = 0; i < (*list)->size(); ++i) {
+      const ValueRange& x = (**list)[i];
+      check(x.lo <= x.hi && x.hi <= max);
+      if (i) check((**list)[i - 1].hi + 1 < x.lo);
+    }
+  }
+  if (r.icmp_type || r.icmp_code) check(r.proto == kProtoIcmp || r.proto == kProtoIcmpv6);
+  check((r.frag_mask & ~0x0f) == 0 && (r.frag_value & ~r.frag_mask) == 0);
+  check(r.comment.size() <= 128);
+  for (char c : r.comment) check(c >= 0x20 && c < 0x7f && c != '"' && c != '\\');
   check((r.action == Action::RedirectDev) == !r.redirect_dev.empty());
   if (r.action == Action::RedirectDev) check(valid_ifname(r.redirect_dev));
 }

@@ -142,6 +142,60 @@ TEST(RuleLint, NothingToSay) {
   EXPECT_TRUE(lint({R("drop tcp dport 22"), R("drop tcp")}).empty());
 }
 
+TEST(RuleLint, CoversValueListsFragsAndComments) {
+  // A list covers a later list when it holds every value of it.
+  EXPECT_TRUE(cov("drop dscp 10-20", "drop dscp 12"));
+  EXPECT_TRUE(cov("drop dscp 10-20", "drop dscp 10,12-14,20"));
+  EXPECT_TRUE(cov("drop dscp 0,3,8-11", "drop dscp 3,9-10"));
+  EXPECT_FALSE(cov("drop dscp 0,3,8-11", "drop dscp 3-8"));  // 4-7 is outside
+  EXPECT_FALSE(cov("drop dscp 10-20", "drop dscp 9-12"));
+  EXPECT_FALSE(cov("drop dscp 10", "drop dscp 10,11"));
+  // Absent is every value: only a full list covers it.
+  EXPECT_FALSE(cov("drop dscp 1-63", "drop"));
+  EXPECT_TRUE(cov("drop dscp 0-63", "drop"));
+  EXPECT_TRUE(cov("drop dscp 0-10,11-63", "drop udp"));
+  EXPECT_TRUE(cov("drop", "drop dscp 5"));
+  EXPECT_TRUE(cov("drop length 0-65575", "drop ip6"));
+  EXPECT_FALSE(cov("drop length 0-65535", "drop ip6"));  // an IPv6 jumbo-ish length + 40 is above
+  EXPECT_TRUE(cov("drop length 40-1500", "drop length 60,100-200 tcp"));
+  EXPECT_FALSE(cov("drop length 40-1500", "drop length 1501"));
+  // ICMP type and code.
+  EXPECT_TRUE(cov("drop icmp icmp-type 0-10", "drop icmp icmp-type 3,8"));
+  EXPECT_FALSE(cov("drop icmp icmp-type 0-10", "drop icmp icmp-type 3,11"));
+  EXPECT_TRUE(cov("drop icmp", "drop icmp icmp-type 3 icmp-code 1"));
+  EXPECT_FALSE(cov("drop icmp icmp-code 0", "drop icmp icmp-type 3"));
+  EXPECT_FALSE(cov("drop icmp icmp-type 3", "drop icmp icmp-code 0 icmp-type 4"));
+  EXPECT_FALSE(cov("drop icmp icmp-type 3", "drop icmpv6 icmp-type 3"));
+  // icmp-type, even 0-255, is an L4 match: it does not see non-first
+  // fragments, which a later rule without one does.
+  EXPECT_FALSE(cov("drop icmp icmp-type 0-255", "drop icmp"));
+  EXPECT_TRUE(cov("drop icmp icmp-type 0-255", "drop icmp icmp-code 5"));
+  EXPECT_FALSE(cov("drop icmp icmp-code 0-255", "drop icmp frag is-fragment"));
+  // Fragment bits as TCP flags.
+  EXPECT_TRUE(cov("drop frag is-fragment", "drop frag is-fragment,!first-fragment"));
+  EXPECT_TRUE(cov("drop frag !dont-fragment", "drop frag !dont-fragment tcp"));
+  EXPECT_FALSE(cov("drop frag is-fragment", "drop frag !is-fragment"));
+  EXPECT_FALSE(cov("drop frag is-fragment", "drop"));
+  EXPECT_FALSE(cov("drop frag is-fragment,!first-fragment", "drop frag is-fragment"));
+  EXPECT_FALSE(cov("drop frag dont-fragment", "drop frag last-fragment"));
+  EXPECT_TRUE(cov("drop", "drop frag last-fragment"));
+  // A comment is no match: it neither narrows nor widens.
+  EXPECT_TRUE(cov("drop tcp comment \"a\"", "drop tcp dport 22 comment \"b\""));
+  EXPECT_TRUE(cov("drop tcp", "drop tcp comment \"b\""));
+  EXPECT_TRUE(cov("drop tcp comment \"a\"", "drop tcp"));
+  // Whole rule sets: a rule with only a new match is a rule with matches,
+  // and shadows nothing it does not cover.
+  EXPECT_TRUE(lint({R("drop dscp 1"), R("drop tcp")}).empty());
+  EXPECT_TRUE(lint({R("drop frag is-fragment"), R("drop udp dport 53")}).empty());
+  EXPECT_TRUE(lint({R("drop length 0-100"), R("pass length 50-150")}).empty());
+  EXPECT_TRUE(lint({R("pass comment \"x\" frag dont-fragment"), R("drop")}).empty());
+  auto w = lint({R("drop dscp 0-10"), R("drop udp dscp 5")});
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].message,
+            "rule 2 (drop udp dscp 5) can never match: rule 1 (drop dscp 0-10) matches every packet it would "
+            "match");
+}
+
 // Soundness: a claimed coverage is never contradicted by a packet.
 TEST(RuleLint, NeverWrongOnRandomPackets) {
   std::mt19937 rng(4242);

@@ -66,7 +66,8 @@ TEST(RuleLog, Errors) {
             "column 10: expected a sampling rate N/M after log (for example 1/1000), N and M at most "
             "16777216, got \"1/-2\"");
   // A misspelt option is an unknown word that names log among the choices.
-  EXPECT_NE(err("drop tcp logs").find("or log), got \"logs\""), std::string::npos) << err("drop tcp logs");
+  EXPECT_NE(err("drop tcp logs").find("log or comment), got \"logs\""), std::string::npos)
+      << err("drop tcp logs");
 }
 
 TEST(RuleLog, LintIgnoresLog) {

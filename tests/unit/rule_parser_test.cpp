@@ -221,11 +221,232 @@ TEST(RuleParserErrors, Vlans) {
   EXPECT_EQ(
       err("drop tcp inner 5"),
       "column 10: expected a match (ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, "
-      "tcp-flags, vlan, limit or log), got \"inner\"");
+      "tcp-flags, icmp-type, icmp-code, length, dscp, frag, vlan, limit, log or comment), got \"inner\"");
   // With a rule number, as in a config file.
   auto r = parse_rule("drop vlan 4096", 3);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message(), "rule 3, column 11: " + what + "\"4096\"");
+}
+
+ValueList vl(std::initializer_list<ValueRange> l) { return ValueList(l); }
+
+TEST(RuleParser, ValueLists) {
+  EXPECT_EQ(ok("drop dscp 10").dscp, vl({{10, 10}}));
+  EXPECT_EQ(ok("drop dscp 0").dscp, vl({{0, 0}}));
+  EXPECT_EQ(ok("drop dscp 63").dscp, vl({{63, 63}}));
+  EXPECT_EQ(ok("drop dscp 010").dscp, vl({{10, 10}}));  // decimal, never octal
+  EXPECT_EQ(ok("drop dscp 8-11").dscp, vl({{8, 11}}));
+  EXPECT_EQ(ok("drop dscp 5-5").dscp, vl({{5, 5}}));
+  EXPECT_EQ(ok("drop dscp 0,3,8-11").dscp, vl({{0, 0}, {3, 3}, {8, 11}}));
+  // Sorted; overlapping and touching ranges merged.
+  EXPECT_EQ(ok("drop dscp 8-11,3,0").dscp, vl({{0, 0}, {3, 3}, {8, 11}}));
+  EXPECT_EQ(ok("drop dscp 3,4-6").dscp, vl({{3, 6}}));
+  EXPECT_EQ(ok("drop dscp 5,1-3,4").dscp, vl({{1, 5}}));
+  EXPECT_EQ(ok("drop dscp 1-10,2-3,10-12").dscp, vl({{1, 12}}));
+  EXPECT_EQ(ok("drop dscp 7,7,7").dscp, vl({{7, 7}}));
+  EXPECT_EQ(ok("drop dscp 0-63,5").dscp, vl({{0, 63}}));
+  EXPECT_EQ(ok("drop dscp 1,3").dscp, vl({{1, 1}, {3, 3}}));  // 2 apart: not touching
+  // nft's brace form, spaces allowed inside, columns of the text.
+  EXPECT_EQ(ok("drop dscp { 0, 3, 8-11 }").dscp, vl({{0, 0}, {3, 3}, {8, 11}}));
+  EXPECT_EQ(ok("drop dscp {0,3,8-11}"), ok("drop dscp 0,3,8-11"));
+  EXPECT_EQ(ok("drop dscp {5}"), ok("drop dscp 5"));
+  EXPECT_EQ(ok("drop dscp {\t5 ,\n6 } ip"), ok("drop ip dscp 5-6"));
+  EXPECT_EQ(ok("drop dscp { 1 } length { 40-60, 1500 }").length, vl({{40, 60}, {1500, 1500}}));
+  // The bounds of each match.
+  EXPECT_EQ(ok("drop length 0-65575").length, vl({{0, 65575}}));
+  EXPECT_EQ(ok("drop length 65575").length, vl({{65575, 65575}}));
+  EXPECT_EQ(ok("drop icmp icmp-type 0-255").icmp_type, vl({{0, 255}}));
+  EXPECT_EQ(ok("drop icmp icmp-code 255").icmp_code, vl({{255, 255}}));
+  // 16 ranges after merging is the most; more before merging is fine.
+  EXPECT_EQ(ok("drop dscp 0,2,4,6,8,10,12,14,16,18,20,22,24,26,28,30").dscp->size(), 16u);
+  EXPECT_EQ(ok("drop dscp 0,2,4,6,8,10,12,14,16,18,20,22,24,26,28,30,1,3").dscp->size(), 14u);
+  // Nothing else set; any family.
+  Rule r = ok("drop length 100");
+  EXPECT_EQ(r.family, Family::Any);
+  EXPECT_FALSE(r.proto);
+  EXPECT_FALSE(r.dscp || r.icmp_type || r.icmp_code);
+  EXPECT_FALSE(ok("drop").length);
+}
+
+TEST(RuleParser, IcmpTypeAndCode) {
+  Rule r = ok("drop icmp icmp-type 3 icmp-code 0-4");
+  EXPECT_EQ(r.proto, kProtoIcmp);
+  EXPECT_EQ(r.family, Family::V4);
+  EXPECT_EQ(r.icmp_type, vl({{3, 3}}));
+  EXPECT_EQ(r.icmp_code, vl({{0, 4}}));
+  // The protocol may come after; proto 1 / 58 are icmp / icmpv6.
+  EXPECT_EQ(ok("drop icmp-code 0-4 icmp-type 3 icmp"), r);
+  EXPECT_EQ(ok("drop icmp-type 3 proto 1 icmp-code 0-4"), r);
+  Rule v6 = ok("drop icmpv6 icmp-type { 128, 129 }");
+  EXPECT_EQ(v6.family, Family::V6);
+  EXPECT_EQ(v6.icmp_type, vl({{128, 129}}));
+  EXPECT_EQ(ok("drop icmp-type 135,136 proto 58"), ok("drop icmpv6 icmp-type 135-136"));
+}
+
+TEST(RuleParser, Frag) {
+  Rule r = ok("drop frag is-fragment,!first-fragment");
+  EXPECT_EQ(r.frag_mask, kFragIsf | kFragFf);
+  EXPECT_EQ(r.frag_value, kFragIsf);
+  EXPECT_EQ(ok("drop frag dont-fragment").frag_mask, kFragDf);
+  EXPECT_EQ(ok("drop frag dont-fragment").frag_value, kFragDf);
+  EXPECT_EQ(ok("drop frag !dont-fragment").frag_value, 0);
+  EXPECT_EQ(ok("drop frag last-fragment").frag_mask, kFragLf);
+  Rule all = ok("drop frag last-fragment,first-fragment,is-fragment,dont-fragment");
+  EXPECT_EQ(all.frag_mask, 0x0f);
+  EXPECT_EQ(all.frag_value, 0x0f);
+  EXPECT_EQ(ok("drop frag !is-fragment,!dont-fragment,!first-fragment,!last-fragment").frag_value, 0);
+  // Any family, any protocol; the order inside the list does not matter.
+  EXPECT_EQ(ok("drop tcp frag !first-fragment,is-fragment ip6"),
+            ok("drop ip6 tcp frag is-fragment,!first-fragment"));
+  EXPECT_EQ(ok("drop frag is-fragment").family, Family::Any);
+  EXPECT_EQ(ok("drop").frag_mask, 0);
+}
+
+TEST(RuleParser, Comment) {
+  EXPECT_EQ(ok("drop comment \"x\"").comment, "x");
+  EXPECT_EQ(ok("drop tcp comment \"flowspec route 7: 10.0.0.0/8 > *\" dport 22").comment,
+            "flowspec route 7: 10.0.0.0/8 > *");
+  // Spaces, braces, quotes' neighbours: all one token; whitespace around kept.
+  EXPECT_EQ(ok("drop comment \"  a  {b} 'c'  \"").comment, "  a  {b} 'c'  ");
+  EXPECT_EQ(ok("drop comment \"" + std::string(128, '~') + "\"").comment, std::string(128, '~'));
+  EXPECT_EQ(ok("drop comment \" \"").comment, " ");
+  // Not a match: the rule is the same rule plus a label.
+  Rule r = ok("drop udp dport 53 comment \"dns\"");
+  r.comment.clear();
+  EXPECT_EQ(r, ok("drop udp dport 53"));
+  EXPECT_NE(ok("drop comment \"a\""), ok("drop comment \"b\""));
+  EXPECT_TRUE(ok("drop").comment.empty());
+}
+
+TEST(RuleParserErrors, ValueLists) {
+  const std::string dscp = "expected a DSCP value 0-63 or a range N-M, got ";
+  EXPECT_EQ(err("drop dscp"),
+            "column 10: expected a DSCP value 0-63, a range or a list after dscp (for example 0,3,8-11), got "
+            "end of rule");
+  EXPECT_EQ(err("drop dscp 64"), "column 11: expected a DSCP value 0-63, got \"64\"");
+  EXPECT_EQ(err("drop dscp 1,2,99"), "column 15: expected a DSCP value 0-63, got \"99\"");
+  EXPECT_EQ(err("drop dscp 1-64"), "column 13: expected a DSCP value 0-63, got \"64\"");
+  EXPECT_EQ(err("drop dscp 99999999999999999999"),
+            "column 11: expected a DSCP value 0-63, got \"99999999999999999999\"");
+  EXPECT_EQ(err("drop dscp 5-3"), "column 11: expected a range with low <= high, got \"5-3\"");
+  EXPECT_EQ(err("drop dscp 1,5-3"), "column 13: expected a range with low <= high, got \"5-3\"");
+  EXPECT_EQ(err("drop dscp x"), "column 11: " + dscp + "\"x\"");
+  EXPECT_EQ(err("drop dscp -1"), "column 11: " + dscp + "\"-1\"");
+  EXPECT_EQ(err("drop dscp 1-"), "column 11: " + dscp + "\"1-\"");
+  EXPECT_EQ(err("drop dscp 1-2-3"), "column 11: " + dscp + "\"1-2-3\"");
+  EXPECT_EQ(err("drop dscp +1"), "column 11: " + dscp + "\"+1\"");
+  // Empty items, also the ones a space makes outside braces.
+  EXPECT_EQ(err("drop dscp 1,"), "column 13: " + dscp + "nothing");
+  EXPECT_EQ(err("drop dscp ,1"), "column 11: " + dscp + "nothing");
+  EXPECT_EQ(err("drop dscp 1,,2"), "column 13: " + dscp + "nothing");
+  EXPECT_EQ(err("drop dscp 1, 2"), "column 13: " + dscp + "nothing");
+  // Braces: columns inside them are the text's.
+  EXPECT_EQ(err("drop dscp { 1, 99 }"), "column 16: expected a DSCP value 0-63, got \"99\"");
+  EXPECT_EQ(err("drop dscp {1,  x }"), "column 16: " + dscp + "\"x\"");
+  EXPECT_EQ(err("drop dscp { 1-2, 9-3 }"), "column 18: expected a range with low <= high, got \"9-3\"");
+  EXPECT_EQ(err("drop dscp { }"), "column 13: " + dscp + "nothing");
+  EXPECT_EQ(err("drop dscp {}"), "column 12: " + dscp + "nothing");
+  EXPECT_EQ(err("drop dscp { 1, }"), "column 16: " + dscp + "nothing");
+  EXPECT_EQ(err("drop dscp { 1 2 }"), "column 13: " + dscp + "\"1 2\"");
+  EXPECT_EQ(err("drop dscp { 1, 2"),
+            "column 17: expected } to close the list opened at column 11, got end of rule");
+  EXPECT_EQ(err("drop dscp {1,2 tcp"),
+            "column 19: expected } to close the list opened at column 11, got end of rule");
+  EXPECT_EQ(err("drop dscp {1}x"), "column 14: expected whitespace after }, got \"x\"");
+  EXPECT_EQ(
+      err("drop dscp {1} }"),
+      "column 15: expected a match (ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, "
+      "tcp-flags, icmp-type, icmp-code, length, dscp, frag, vlan, limit, log or comment), got \"}\"");
+  // Too many ranges after merging.
+  EXPECT_EQ(err("drop dscp 0,2,4,6,8,10,12,14,16,18,20,22,24,26,28,30,32"),
+            "column 11: dscp has 17 ranges (after merging), at most 16");
+  EXPECT_EQ(err("drop length {0,2,4,6,8,10,12,14,16,18,20,22,24,26,28,30,32}"),
+            "column 13: length has 17 ranges (after merging), at most 16");
+  // Each match's own bound and words.
+  EXPECT_EQ(err("drop length 65576"), "column 13: expected a packet length 0-65575, got \"65576\"");
+  EXPECT_EQ(err("drop length 0-65576"), "column 15: expected a packet length 0-65575, got \"65576\"");
+  EXPECT_EQ(err("drop icmp icmp-type 256"), "column 21: expected an ICMP type 0-255, got \"256\"");
+  EXPECT_EQ(err("drop icmp icmp-code 300"), "column 21: expected an ICMP code 0-255, got \"300\"");
+  EXPECT_EQ(err("drop icmp icmp-code echo"),
+            "column 21: expected an ICMP code 0-255 or a range N-M, got \"echo\"");
+  EXPECT_EQ(
+      err("drop icmp icmp-type"),
+      "column 20: expected an ICMP type 0-255, a range or a list after icmp-type (for example 0,3,8-11), "
+      "got end of rule");
+  // Each at most once.
+  EXPECT_EQ(err("drop dscp 1 dscp 2"), "column 13: duplicate dscp (dscp 1 at column 6)");
+  EXPECT_EQ(err("drop length { 1, 2 } length 3"),
+            "column 22: duplicate length (length { 1, 2 } at column 6)");
+  EXPECT_EQ(err("drop icmp icmp-type 1 icmp-type 2"),
+            "column 23: duplicate icmp-type (icmp-type 1 at column 11)");
+  EXPECT_EQ(err("drop icmp icmp-code 1 icmp-code 1"),
+            "column 23: duplicate icmp-code (icmp-code 1 at column 11)");
+}
+
+TEST(RuleParserErrors, IcmpNeedsIcmp) {
+  EXPECT_EQ(err("drop icmp-type 8"), "column 6: expected icmp or icmpv6 before icmp-type");
+  EXPECT_EQ(err("drop saddr 1.2.3.4 icmp-code 0"), "column 20: expected icmp or icmpv6 before icmp-code");
+  EXPECT_EQ(err("drop ip icmp-type 8"), "column 9: expected icmp or icmpv6 before icmp-type");
+  EXPECT_EQ(err("drop tcp icmp-type 8"),
+            "column 10: icmp-type needs icmp or icmpv6, but the rule has tcp (column 6)");
+  EXPECT_EQ(err("drop proto 17 icmp-code 0"),
+            "column 15: icmp-code needs icmp or icmpv6, but the rule has proto 17 (column 6)");
+  EXPECT_EQ(err("drop icmp-type 8 udp"),
+            "column 18: udp cannot be used with icmp-type (column 6), which needs icmp or icmpv6");
+  EXPECT_EQ(err("drop icmp-code 0 proto 47"),
+            "column 18: proto 47 cannot be used with icmp-code (column 6), which needs icmp or icmpv6");
+  // The family still follows the protocol.
+  EXPECT_EQ(err("drop ip6 icmp-type 1 icmp"),
+            "column 22: icmp is IPv4, but the rule is IPv6 (ip6 at column 6)");
+}
+
+TEST(RuleParserErrors, Frag) {
+  EXPECT_EQ(err("drop frag"),
+            "column 10: expected fragment flags (for example is-fragment,!first-fragment), got end of rule");
+  const std::string what =
+      "expected a fragment flag (dont-fragment, is-fragment, first-fragment or last-fragment, optionally "
+      "preceded by !), got ";
+  EXPECT_EQ(err("drop frag df"), "column 11: " + what + "\"df\"");
+  EXPECT_EQ(err("drop frag is-fragment,first"), "column 23: " + what + "\"first\"");
+  EXPECT_EQ(err("drop frag !"), "column 11: " + what + "\"!\"");
+  EXPECT_EQ(err("drop frag is-fragment,"), "column 23: " + what + "nothing");
+  EXPECT_EQ(err("drop frag ,is-fragment"), "column 11: " + what + "nothing");
+  EXPECT_EQ(err("drop frag { is-fragment }"), "column 11: " + what + "\"{ is-fragment }\"");
+  EXPECT_EQ(err("drop frag is-fragment,!is-fragment"),
+            "column 23: duplicate fragment flag is-fragment in is-fragment,!is-fragment");
+  EXPECT_EQ(err("drop frag is-fragment frag !dont-fragment"),
+            "column 23: duplicate frag (frag is-fragment at column 6)");
+}
+
+TEST(RuleParserErrors, Comment) {
+  EXPECT_EQ(err("drop comment"),
+            "column 13: expected a comment in double quotes after comment, got end of rule");
+  EXPECT_EQ(err("drop comment x"), "column 14: expected a comment in double quotes after comment, got \"x\"");
+  EXPECT_EQ(err("drop comment 'x'"),
+            "column 14: expected a comment in double quotes after comment, got \"'x'\"");
+  EXPECT_EQ(err("drop comment \"abc"),
+            "column 18: expected \" to close the comment opened at column 14, got end of rule");
+  EXPECT_EQ(err("drop comment \"a b tcp"),
+            "column 22: expected \" to close the comment opened at column 14, got end of rule");
+  EXPECT_EQ(err("drop comment \"a\"b"),
+            "column 17: expected whitespace after the comment's closing \", got \"b\"");
+  EXPECT_EQ(err("drop comment \"a\"\"b\""),
+            "column 17: expected whitespace after the comment's closing \", got \"\\\"b\\\"\"");
+  EXPECT_EQ(err("drop comment \"\""), "column 14: expected a comment of 1-128 characters, got an empty one");
+  EXPECT_EQ(err("drop comment \"" + std::string(129, 'x') + "\""),
+            "column 14: comment longer than 128 characters (129)");
+  EXPECT_EQ(err("drop comment \"a\\b\""),
+            "column 16: a comment holds printable ASCII characters other than \\, got \"\\\\\"");
+  EXPECT_EQ(err("drop comment \"a\tb\""),
+            "column 16: a comment holds printable ASCII characters other than \\, got \"\\x09\"");
+  EXPECT_EQ(err("drop comment \"caf\xc3\xa9\""),
+            "column 18: a comment holds printable ASCII characters other than \\, got \"\\xc3\"");
+  EXPECT_EQ(err("drop comment \"a\" comment \"a\""), "column 18: duplicate comment (comment at column 6)");
+  // A quoted token is no other word.
+  EXPECT_EQ(err("drop \"tcp\""),
+            "column 6: expected a match (ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, "
+            "tcp-flags, icmp-type, icmp-code, length, dscp, frag, vlan, limit, log or comment), got "
+            "\"\\\"tcp\\\"\"");
 }
 
 TEST(RuleParser, PrefixHelpers) {
@@ -305,7 +526,7 @@ TEST(RuleParserErrors, Action) {
 TEST(RuleParserErrors, UnknownWordsAndTrailingGarbage) {
   const std::string what =
       "expected a match (ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, "
-      "tcp-flags, vlan, limit or log), got ";
+      "tcp-flags, icmp-type, icmp-code, length, dscp, frag, vlan, limit, log or comment), got ";
   EXPECT_EQ(err("drop foo"), "column 6: " + what + "\"foo\"");
   EXPECT_EQ(err("drop tcp dport 22 33"), "column 19: " + what + "\"33\"");
   EXPECT_EQ(err("drop TCP"), "column 6: " + what + "\"TCP\"");

@@ -258,6 +258,12 @@ Result<Plan> make_plan(std::vector<RuleEntry> entries, std::uint32_t default_act
                   where(fmt::format("more than {} rules with block (each costs every packet a lookup "
                                     "while blocks hold)",
                                     XDPGUARD_MAX_BLOCK_RULES)));
+    // TEMPORARY (branch lang): the packet side of the FlowSpec matches is
+    // not there yet; a rule using them is refused rather than compiled
+    // without them (which would match too much).
+    if (rule.icmp_type || rule.icmp_code || rule.length || rule.dscp || rule.frag_mask)
+      return fail(EOPNOTSUPP, "{}",
+                  where("icmp-type, icmp-code, length, dscp and frag are not enforced yet"));
     if (rule.log) c.log = log_threshold(*rule.log);
     c.family = rule.family == Family::V4 ? 4 : rule.family == Family::V6 ? 6 : 0;
     c.l4 = rule.sport || rule.dport || rule.flags_mask;

@@ -11,10 +11,12 @@
 namespace xdpguard::rules {
 namespace {
 
-bool has_l4(const Rule& r) { return r.sport || r.dport || r.flags_mask; }
+// Matches on the L4 header: never met by a non-first fragment.
+bool has_l4(const Rule& r) { return r.sport || r.dport || r.flags_mask || r.icmp_type || r.icmp_code; }
 
 bool has_matches(const Rule& r) {
-  return r.family != Family::Any || r.proto || r.saddr || r.daddr || r.vlan || has_l4(r);
+  return r.family != Family::Any || r.proto || r.saddr || r.daddr || r.vlan || has_l4(r) || r.length ||
+         r.dscp || r.frag_mask;
 }
 
 // Is every address of b inside a? (Host bits are clear in both.)
@@ -54,6 +56,21 @@ bool vlan_covers(const std::optional<VlanMatch>& a, const std::optional<VlanMatc
   return !a->inner || a->inner == b->inner;
 }
 
+// Does every value the later rule's list `b` accepts (absent: every value
+// 0..max) lie in the earlier rule's list `a`? Both are normalised (sorted,
+// merged), so each range of b must lie inside one range of a.
+bool values_cover(const std::optional<ValueList>& a, const std::optional<ValueList>& b, std::uint32_t max) {
+  if (!a) return true;
+  const ValueList all{{0, max}};
+  const ValueList& later = b ? *b : all;
+  for (const ValueRange& x : later) {
+    bool inside = false;
+    for (const ValueRange& y : *a) inside = inside || (y.lo <= x.lo && x.hi <= y.hi);
+    if (!inside) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool covers(const Rule& a, const Rule& b) {
@@ -69,6 +86,17 @@ bool covers(const Rule& a, const Rule& b) {
   // a tests a subset of b's flags, expecting the same values.
   if ((a.flags_mask & b.flags_mask) != a.flags_mask) return false;
   if ((a.flags_value & a.flags_mask) != (b.flags_value & a.flags_mask)) return false;
+  // Value lists: a's holds every value b's does (the L4 ones' fragments are
+  // handled above with has_l4).
+  if (!values_cover(a.icmp_type, b.icmp_type, kMaxIcmpValue)) return false;
+  if (!values_cover(a.icmp_code, b.icmp_code, kMaxIcmpValue)) return false;
+  if (!values_cover(a.length, b.length, kMaxLength)) return false;
+  if (!values_cover(a.dscp, b.dscp, kMaxDscp)) return false;
+  // Fragment bits as TCP flags: a tests a subset of b's, expecting the same
+  // values (conservative: first-fragment implying is-fragment is not used).
+  if ((a.frag_mask & b.frag_mask) != a.frag_mask) return false;
+  if ((a.frag_value & a.frag_mask) != (b.frag_value & a.frag_mask)) return false;
+  // The comment is no match.
   return true;
 }
 

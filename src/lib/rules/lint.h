@@ -11,9 +11,12 @@
 // earlier `vlan N` covers a later `vlan N inner M`), saddr/daddr prefix
 // containment, port range containment,
 // and TCP flags (the earlier rule's flag tests are a subset of the later
-// one's, with the same values); also the fragment rule: an earlier rule
-// with a port or flag match does not see non-first fragments, so it covers
-// only later rules that have a port or flag match too.
+// one's, with the same values); the value lists (icmp-type, icmp-code,
+// length, dscp: the earlier list holds every value of the later one, an
+// absent list being every value) and the fragment bits (as TCP flags); the
+// comment is no match and plays no part. Also the fragment rule: an earlier
+// rule with a port, TCP flag or ICMP type/code match does not see non-first
+// fragments, so it covers only later rules that have such a match too.
 #pragma once
 
 #include <cstddef>

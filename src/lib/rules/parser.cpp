@@ -23,12 +23,22 @@ struct Token {
   std::size_t column;  // 1-based byte column
 };
 
+// Tokens are separated by whitespace, except that a token starting with '"'
+// runs to the next '"' (a comment: spaces inside), and one starting with '{'
+// to the next '}' (nft's anonymous set: `{ 0, 3, 8-11 }`); either then goes
+// on to the next whitespace. An unclosed one runs to the end of the text;
+// the match that reads it says what is missing. Tokens are views of the
+// text, so columns stay those of the text.
 std::vector<Token> tokenize(std::string_view s) {
   std::vector<Token> out;
   std::size_t i = 0;
   while (i < s.size()) {
     while (i < s.size() && is_space(s[i])) ++i;
     std::size_t start = i;
+    if (i < s.size() && (s[i] == '"' || s[i] == '{')) {
+      std::size_t close = s.find(s[i] == '"' ? '"' : '}', i + 1);
+      i = close == std::string_view::npos ? s.size() : close + 1;
+    }
     while (i < s.size() && !is_space(s[i])) ++i;
     if (i > start) out.push_back({s.substr(start, i - start), start + 1});
   }
@@ -46,8 +56,22 @@ constexpr std::pair<std::string_view, std::uint8_t> kFlags[] = {
     {"fin", XG_TCP_FIN}, {"syn", XG_TCP_SYN}, {"rst", XG_TCP_RST}, {"psh", XG_TCP_PSH},
     {"ack", XG_TCP_ACK}, {"urg", XG_TCP_URG}, {"ece", XG_TCP_ECE}, {"cwr", XG_TCP_CWR}};
 
+constexpr std::pair<std::string_view, std::uint8_t> kFragFlags[] = {{"dont-fragment", kFragDf},
+                                                                    {"is-fragment", kFragIsf},
+                                                                    {"first-fragment", kFragFf},
+                                                                    {"last-fragment", kFragLf}};
+
 constexpr std::string_view kMatchWords =
-    "ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, tcp-flags, vlan, limit or log";
+    "ip, ip6, tcp, udp, icmp, icmpv6, proto, saddr, daddr, sport, dport, tcp-flags, icmp-type, icmp-code, "
+    "length, dscp, frag, vlan, limit, log or comment";
+
+// What a value-list match (`icmp-type`, `icmp-code`, `length`, `dscp`) takes.
+struct ValueSpec {
+  std::string_view noun;  // "an ICMP type"
+  std::uint32_t max;
+};
+
+constexpr std::size_t kMaxComment = 128;
 
 std::string_view family_name(Family f) { return f == Family::V4 ? "IPv4" : "IPv6"; }
 
@@ -64,6 +88,8 @@ class Parser {
     if (sport_ && !proto_) return error(sport_->column, "expected tcp or udp before sport");
     if (dport_ && !proto_) return error(dport_->column, "expected tcp or udp before dport");
     if (flags_ && !proto_) return error(flags_->column, "expected tcp before tcp-flags");
+    if (icmp_type_ && !proto_) return error(icmp_type_->column, "expected icmp or icmpv6 before icmp-type");
+    if (icmp_code_ && !proto_) return error(icmp_code_->column, "expected icmp or icmpv6 before icmp-code");
     if (limit_ && r_.limit)
       if (auto l = finish_limit(*r_.limit, r_.family, r_.action, limit_->column); !l)
         return error(l.error().column, l.error().message);
@@ -140,6 +166,14 @@ class Parser {
     if (t.text == "tcp-flags") return tcp_flags(t);
     if (t.text == "limit") return limit(t);
     if (t.text == "vlan") return vlan(t);
+    if (t.text == "icmp-type")
+      return icmp_values(t, r_.icmp_type, icmp_type_, {"an ICMP type", kMaxIcmpValue});
+    if (t.text == "icmp-code")
+      return icmp_values(t, r_.icmp_code, icmp_code_, {"an ICMP code", kMaxIcmpValue});
+    if (t.text == "length") return values(t, r_.length, length_, {"a packet length", kMaxLength});
+    if (t.text == "dscp") return values(t, r_.dscp, dscp_, {"a DSCP value", kMaxDscp});
+    if (t.text == "frag") return frag(t);
+    if (t.text == "comment") return comment(t);
     return expected(t.column, fmt::format("a match ({})", kMatchWords), t.text);
   }
 
@@ -170,6 +204,12 @@ class Parser {
       return error(t.column, fmt::format("{} cannot be used with tcp-flags (column {}), which "
                                          "needs tcp",
                                          what, flags_->column));
+    bool icmp_ok = proto == kProtoIcmp || proto == kProtoIcmpv6;
+    for (const auto& [seen, kw] : {std::pair{&icmp_type_, "icmp-type"}, std::pair{&icmp_code_, "icmp-code"}})
+      if (*seen && !icmp_ok)
+        return error(t.column, fmt::format("{} cannot be used with {} (column {}), which needs icmp or "
+                                           "icmpv6",
+                                           what, kw, (*seen)->column));
     proto_ = Seen{t.column, std::string(what)};
     r_.proto = proto;
     if (proto == kProtoIcmp) return set_family(Family::V4, t.column, what);
@@ -280,6 +320,143 @@ class Parser {
     return {};
   }
 
+  // `icmp-type V` / `icmp-code V`: a value list that needs icmp or icmpv6.
+  Result<void> icmp_values(const Token& t, std::optional<ValueList>& out, std::optional<Seen>& seen,
+                           const ValueSpec& spec) {
+    if (!seen && proto_ && r_.proto != kProtoIcmp && r_.proto != kProtoIcmpv6)
+      return error(t.column, fmt::format("{} needs icmp or icmpv6, but the rule has {} (column {})", t.text,
+                                         proto_->what, proto_->column));
+    return values(t, out, seen, spec);
+  }
+
+  // KEYWORD V, V := N | N-M | a comma list of those (`0,3,8-11`) | the same
+  // in nft's braces, spaces allowed (`{ 0, 3, 8-11 }`). Normalised: sorted,
+  // overlapping or touching ranges merged; at most kMaxValueRanges after.
+  Result<void> values(const Token& t, std::optional<ValueList>& out, std::optional<Seen>& seen,
+                      const ValueSpec& spec) {
+    if (seen)
+      return error(t.column, fmt::format("duplicate {} ({} at column {})", t.text, seen->what, seen->column));
+    const Token& v = XG_TRY(next(fmt::format("{} 0-{}, a range or a list after {} (for example 0,3,8-11)",
+                                             spec.noun, spec.max, t.text)));
+    seen = Seen{t.column, fmt::format("{} {}", t.text, v.text)};
+    std::string_view body = v.text;
+    std::size_t base = v.column;  // the column of body[0]
+    if (body.front() == '{') {
+      std::size_t close = body.find('}');
+      if (close == std::string_view::npos)
+        return error(
+            end_column_,
+            fmt::format("expected }} to close the list opened at column {}, got end of rule", v.column));
+      if (close + 1 < body.size())
+        return expected(v.column + close + 1, "whitespace after }", body.substr(close + 1));
+      body = body.substr(1, close - 1);
+      base = v.column + 1;
+    }
+    ValueList list;
+    const std::string item_what = fmt::format("{} 0-{} or a range N-M", spec.noun, spec.max);
+    std::size_t pos = 0;
+    for (;;) {
+      std::size_t comma = body.find(',', pos);
+      std::string_view item = body.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
+      std::size_t col = base + pos;
+      // In braces, spaces around an item are allowed (nft's `{ 0, 3 }`).
+      while (!item.empty() && is_space(item.front())) item.remove_prefix(1), ++col;
+      while (!item.empty() && is_space(item.back())) item.remove_suffix(1);
+      if (item.empty()) return error(col, fmt::format("expected {}, got nothing", item_what));
+      auto dash = item.find('-');
+      std::string_view lo_s = item.substr(0, dash);
+      std::string_view hi_s = dash == std::string_view::npos ? lo_s : item.substr(dash + 1);
+      std::size_t hi_col = dash == std::string_view::npos ? col : col + dash + 1;
+      if (!all_digits(lo_s) || !all_digits(hi_s)) return expected(col, item_what, item);
+      auto lo = decimal(lo_s, spec.max);
+      if (!lo) return expected(col, fmt::format("{} 0-{}", spec.noun, spec.max), lo_s);
+      auto hi = decimal(hi_s, spec.max);
+      if (!hi) return expected(hi_col, fmt::format("{} 0-{}", spec.noun, spec.max), hi_s);
+      if (*lo > *hi) return expected(col, "a range with low <= high", item);
+      list.push_back({*lo, *hi});
+      if (comma == std::string_view::npos) break;
+      pos = comma + 1;
+    }
+    std::sort(list.begin(), list.end(), [](const ValueRange& a, const ValueRange& b) { return a.lo < b.lo; });
+    ValueList merged;
+    for (const ValueRange& x : list) {
+      // Overlapping or touching (hi + 1 == lo): one range. hi <= kMaxLength, no overflow.
+      if (!merged.empty() && x.lo <= merged.back().hi + 1)
+        merged.back().hi = std::max(merged.back().hi, x.hi);
+      else
+        merged.push_back(x);
+    }
+    if (merged.size() > kMaxValueRanges)
+      return error(v.column, fmt::format("{} has {} ranges (after merging), at most {}", t.text,
+                                         merged.size(), kMaxValueRanges));
+    out = std::move(merged);
+    return {};
+  }
+
+  // `frag FLAG[,FLAG...]`: named fragmentation bits with required values, as tcp-flags.
+  Result<void> frag(const Token& t) {
+    if (frag_)
+      return error(t.column, fmt::format("duplicate frag ({} at column {})", frag_->what, frag_->column));
+    const Token& f = XG_TRY(next("fragment flags (for example is-fragment,!first-fragment)"));
+    frag_ = Seen{t.column, fmt::format("frag {}", f.text)};
+    std::size_t pos = 0;
+    for (;;) {
+      std::size_t comma = f.text.find(',', pos);
+      std::string_view item = f.text.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
+      std::size_t col = f.column + pos;
+      bool neg = !item.empty() && item.front() == '!';
+      std::string_view name = neg ? item.substr(1) : item;
+      std::uint8_t bit = 0;
+      for (const auto& [n, b] : kFragFlags)
+        if (name == n) bit = b;
+      if (!bit) {
+        constexpr std::string_view what =
+            "a fragment flag (dont-fragment, is-fragment, first-fragment or last-fragment, optionally "
+            "preceded by !)";
+        if (item.empty()) return error(col, fmt::format("expected {}, got nothing", what));
+        return expected(col, what, item);
+      }
+      if (r_.frag_mask & bit)
+        return error(col, fmt::format("duplicate fragment flag {} in {}", name, f.text));
+      r_.frag_mask |= bit;
+      if (!neg) r_.frag_value |= bit;
+      if (comma == std::string_view::npos) break;
+      pos = comma + 1;
+    }
+    return {};
+  }
+
+  // `comment "TEXT"`: 1-128 printable ASCII characters, no '"' or '\'.
+  Result<void> comment(const Token& t) {
+    if (comment_)
+      return error(t.column, fmt::format("duplicate comment (comment at column {})", comment_->column));
+    constexpr std::string_view what = "a comment in double quotes after comment";
+    const Token& c = XG_TRY(next(what));
+    comment_ = Seen{t.column, "comment"};
+    if (c.text.front() != '"') return expected(c.column, what, c.text);
+    std::size_t close = c.text.find('"', 1);
+    if (close == std::string_view::npos)
+      return error(
+          end_column_,
+          fmt::format("expected \" to close the comment opened at column {}, got end of rule", c.column));
+    if (close + 1 < c.text.size())
+      return expected(c.column + close + 1, "whitespace after the comment's closing \"",
+                      c.text.substr(close + 1));
+    std::string_view text = c.text.substr(1, close - 1);
+    if (text.empty()) return error(c.column, "expected a comment of 1-128 characters, got an empty one");
+    if (text.size() > kMaxComment)
+      return error(c.column, fmt::format("comment longer than {} characters ({})", kMaxComment, text.size()));
+    for (std::size_t k = 0; k < text.size(); ++k) {
+      auto u = static_cast<unsigned char>(text[k]);
+      if (u < 0x20 || u >= 0x7f || u == '\\')
+        return error(c.column + 1 + k,
+                     fmt::format("a comment holds printable ASCII characters other than \\, got {}",
+                                 quote(text.substr(k, 1))));
+    }
+    r_.comment = std::string(text);
+    return {};
+  }
+
   // `vlan none`, `vlan N` or `vlan N inner M` (VLAN IDs 0-4095).
   Result<void> vlan(const Token& t) {
     if (vlan_)
@@ -370,6 +547,7 @@ class Parser {
   std::optional<Seen> limit_;
   std::optional<Seen> log_;
   std::optional<Seen> vlan_;
+  std::optional<Seen> icmp_type_, icmp_code_, length_, dscp_, frag_, comment_;
 };
 
 }  // namespace

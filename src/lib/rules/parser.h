@@ -10,6 +10,15 @@
 //   MATCH   := ip | ip6 | tcp | udp | icmp | icmpv6 | proto N
 //            | saddr CIDR|@set | daddr CIDR|@set | sport PORTS | dport PORTS
 //            | tcp-flags FLAG[,FLAG...]       FLAG := [!]syn|ack|fin|rst|psh|urg|ece|cwr
+//            | icmp-type V | icmp-code V      ICMP/ICMPv6 type and code, 0-255; need icmp or
+//                                             icmpv6 in the rule; never met by a non-first
+//                                             fragment (no ICMP header there)
+//            | length V                       the IP packet's length, header included (IPv4:
+//                                             total length; IPv6: payload length + 40), 0-65575
+//            | dscp V                         DSCP, 0-63 (IPv4 TOS >> 2, IPv6 traffic class >> 2)
+//            | frag FRAG[,FRAG...]            FRAG := [!]dont-fragment|is-fragment|first-fragment
+//                                             |last-fragment (rules/rule.h): named bits with
+//                                             required values, as tcp-flags
 //            | vlan none | vlan N [inner M]   802.1Q/802.1ad tags, N and M 0-4095: the
 //                                             outer (or only) tag's VLAN ID, and with
 //                                             `inner` the second tag's (QinQ);
@@ -17,10 +26,16 @@
 //            | limit over RATE [burst N] [per saddr[/LEN[/LEN6]]] [block DURATION]
 //                                             (rules/limit.h)
 //            | log [N/M]                      record the hits (N of every M, sampled)
+//            | comment "TEXT"                 not a match: a label, 1-128 printable ASCII
+//                                             characters, no " or \; part of the rule's text
+//   V       := ITEM[,ITEM...]                 no spaces: `0,3,8-11`
+//            | { ITEM[, ITEM...] }            nft's anonymous set, spaces allowed: `{ 0, 3, 8-11 }`
+//   ITEM    := N | N-M                        inclusive, N <= M
 //
-// Tokens are separated by ASCII whitespace; keywords are lower case; matches
-// may come in any order, each at most once. The result is normalised as
-// rules/rule.h describes:
+// Tokens are separated by ASCII whitespace, except that a double-quoted
+// string ("...") and a brace group ({...}) are one token each. Keywords are
+// lower case; matches may come in any order, each at most once. The result
+// is normalised as rules/rule.h describes:
 //   - host bits of prefixes are cleared (203.0.113.5/24 -> 203.0.113.0/24,
 //     as nft does); a bare address is /32 or /128;
 //   - `tcp`/`udp`/`icmp`/`icmpv6` are proto 6/17/1/58 and `proto N` with
@@ -28,9 +43,13 @@
 //   - the family is set by ip/ip6, by a literal prefix, and by icmp (IPv4)
 //     or icmpv6 (IPv6), also when written `proto 1` / `proto 58`. @set
 //     operands do not imply a family (a set may hold both);
-//   - flags_value only has bits inside flags_mask.
-// Requirements: ports need `tcp` or `udp` in the rule, tcp-flags need `tcp`
-// (written; nothing is implied); the family sources must agree.
+//   - flags_value only has bits inside flags_mask, frag_value only inside
+//     frag_mask;
+//   - value lists are sorted, overlapping or touching ranges merged
+//     (`5,1-3,4` is 1-5); at most kMaxValueRanges (16) ranges after that.
+// Requirements: ports need `tcp` or `udp` in the rule, tcp-flags need `tcp`,
+// icmp-type and icmp-code need `icmp` or `icmpv6` (written; nothing is
+// implied); the family sources must agree.
 //
 // Failure: one Error (code EINVAL) for the first problem found, naming the
 // 1-based byte column of the offending token and what was expected:

@@ -8,6 +8,8 @@ namespace xdpguard::rules {
 namespace {
 
 constexpr const char* kFlagNames[8] = {"fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"};
+// In kFrag* bit order (rules/rule.h).
+constexpr const char* kFragNames[4] = {"dont-fragment", "is-fragment", "first-fragment", "last-fragment"};
 
 void append_ports(std::string& s, const char* kw, const std::optional<PortRange>& p) {
   if (!p) return;
@@ -26,6 +28,18 @@ void append_addr(std::string& s, const char* kw, const std::optional<AddrMatch>&
     s += prefix_to_string(*m->prefix);
   else
     s += "@" + m->set;
+}
+
+void append_values(std::string& s, const char* kw, const std::optional<ValueList>& v) {
+  if (!v) return;
+  s += ' ';
+  s += kw;
+  char sep = ' ';
+  for (const ValueRange& x : *v) {
+    s += sep;
+    sep = ',';
+    s += x.lo == x.hi ? fmt::format("{}", x.lo) : fmt::format("{}-{}", x.lo, x.hi);
+  }
 }
 
 }  // namespace
@@ -94,8 +108,25 @@ std::string to_string(const Rule& r) {
       s += kFlagNames[b];
     }
   }
+  append_values(s, "icmp-type", r.icmp_type);
+  append_values(s, "icmp-code", r.icmp_code);
+  append_values(s, "length", r.length);
+  append_values(s, "dscp", r.dscp);
+  if (r.frag_mask) {
+    s += " frag ";
+    bool first = true;
+    for (int b = 0; b < 4; ++b) {
+      auto bit = static_cast<std::uint8_t>(1u << b);
+      if (!(r.frag_mask & bit)) continue;
+      if (!first) s += ',';
+      first = false;
+      if (!(r.frag_value & bit)) s += '!';
+      s += kFragNames[b];
+    }
+  }
   if (r.limit) s += limit_to_string(*r.limit, r.family);
   if (r.log) s += r.log->n == r.log->m ? std::string(" log") : fmt::format(" log {}/{}", r.log->n, r.log->m);
+  if (!r.comment.empty()) s += fmt::format(" comment \"{}\"", r.comment);
   return s;
 }
 
