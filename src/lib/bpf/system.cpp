@@ -74,11 +74,13 @@ pid_t parent_of(pid_t pid) {
 
 // The closest ancestor living in another mount namespace: the one `ip netns
 // exec` (which unshares the mount namespace to remount /sys) was started from.
+// A daemon started that way whose parent exited (ExaBGP running `xdpguard
+// flowspec`) has init as its parent: then init's mount namespace.
 pid_t ancestor_in_other_mount_ns() {
   auto self = ns_inode("/proc/self/ns/mnt");
   if (!self) return 0;
   pid_t pid = ::getppid();
-  for (int depth = 0; pid > 1 && depth < 32; ++depth, pid = parent_of(pid)) {
+  for (int depth = 0; pid > 0 && depth < 32; ++depth, pid = pid > 1 ? parent_of(pid) : 0) {
     auto ino = ns_inode(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str());
     if (ino && *ino != *self) return pid;
   }

@@ -2,12 +2,15 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <set>
 
@@ -17,6 +20,7 @@
 #include "bpf/system.h"
 #include "core/unique_fd.h"
 #include "flowspec/exabgp.h"
+#include "flowspec/gobgp.h"
 #include "rules/printer.h"
 
 namespace xdpguard::flowspec {
@@ -44,9 +48,14 @@ void Consumer::on_event(const Event& e, Clock::time_point now) {
   bool ch = rib_.apply(e, now, &lines);
   for (const auto& l : lines) log_(l);
   if (e.kind == Event::Kind::EndOfRib && adopt_until_) {
-    adopt_until_.reset();
-    log_("end of RIB: the adopted rules give way to the speaker's routes");
-    ch = true;
+    // The adopted rules of that family give way to the speaker's routes.
+    const std::string mark = fmt::format("comment \"{}{} ", kLabelPrefix, e.route.family == rules::Family::V4 ? "ipv4" : "ipv6");
+    const std::size_t n = std::erase_if(adopted_, [&](const std::string& t) { return t.find(mark) != std::string::npos; });
+    if (adopted_.empty()) adopt_until_.reset();
+    if (n) {
+      log_(fmt::format("end of RIB: {} adopted rules give way to the speaker's routes", n));
+      ch = true;
+    }
   }
   if (ch) changed(now);
 }
@@ -326,9 +335,155 @@ Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd) {
   return {};
 }
 
+namespace {
+
+// One `gobgp monitor` child per family.
+struct Monitor {
+  rules::Family family = rules::Family::V4;
+  std::string peer;  // "gobgp ipv4": the routes it gave
+  pid_t pid = -1;
+  UniqueFd out;
+  std::unique_ptr<LineReader> reader;
+  bool first = true;  // its next line is the whole RIB (--current)
+  Clock::time_point restart_at{};
+};
+
+Result<void> spawn(Monitor& m, const std::string& host, const std::string& port) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return fail_errno(errno, "pipe");
+  const char* fam = m.family == rules::Family::V4 ? "ipv4-flowspec" : "ipv6-flowspec";
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    ::close(p[0]);
+    ::close(p[1]);
+    return fail_errno(e, "fork");
+  }
+  if (pid == 0) {
+    ::dup2(p[1], STDOUT_FILENO);
+    int null = ::open("/dev/null", O_RDONLY);
+    if (null >= 0) ::dup2(null, STDIN_FILENO);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execlp("gobgp", "gobgp", "-u", host.c_str(), "-p", port.c_str(), "monitor", "global", "rib", "-a", fam,
+             "--current", "--json", static_cast<char*>(nullptr));
+    std::fprintf(stderr, "xdpguard flowspec: cannot run gobgp: %s\n", std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(p[1]);
+  m.pid = pid;
+  m.out = UniqueFd(p[0]);
+  m.reader = std::make_unique<LineReader>(p[0]);
+  m.first = true;
+  return {};
+}
+
+void stop(Monitor& m) {
+  if (m.pid > 0) {
+    ::kill(m.pid, SIGTERM);
+    ::waitpid(m.pid, nullptr, 0);
+  }
+  m.pid = -1;
+  m.out.reset();
+  m.reader.reset();
+}
+
+}  // namespace
+
 Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
-  (void)cfg;
-  return fail(ENOTSUP, "--gobgp {}: not built yet", addr);
+  // HOST:PORT, [V6]:PORT
+  auto colon = addr.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == addr.size())
+    return fail(EINVAL, "--gobgp {}: expected HOST:PORT (as gobgp -u HOST -p PORT)", addr);
+  std::string host = addr.substr(0, colon), port = addr.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5)
+    return fail(EINVAL, "--gobgp {}: {} is not a port", addr, port);
+  auto ifs = XG_TRY(open_interfaces(cfg));
+  auto sig = XG_TRY(stop_signals());
+  Consumer::Installer installer = [&](const std::vector<std::string>& group) -> Result<void> {
+    auto t0 = Clock::now();
+    for (std::size_t i = 0; i < ifs.guards.size(); ++i) {
+      auto rep = install(ifs.guards[i], group, cfg.position);
+      if (!rep) return tl::unexpected(std::move(rep.error()).context(ifs.names[i]));
+    }
+    log_line(fmt::format("{} FlowSpec rules in force on {} ({:.1f} ms)", group.size(), fmt::join(ifs.names, ", "),
+                         std::chrono::duration<double, std::milli>(Clock::now() - t0).count()));
+    return {};
+  };
+  Consumer c(settings_of(cfg, ifs.accept), {cfg.stale, cfg.quiet, cfg.max_delay}, ifs.adopted, Clock::now(),
+             installer, log_line);
+  std::vector<Monitor> mons(2);
+  mons[0].family = rules::Family::V4;
+  mons[0].peer = "gobgp ipv4";
+  mons[1].family = rules::Family::V6;
+  mons[1].peer = "gobgp ipv6";
+  for (auto& m : mons)
+    if (auto r = spawn(m, host, port); !r) return r;
+  write_state(cfg.state_file, c);
+  Result<void> result;
+  for (;;) {
+    std::vector<pollfd> fds{{sig.get(), POLLIN, 0}};
+    for (auto& m : mons) fds.push_back({m.out ? m.out.get() : -1, POLLIN, 0});
+    int timeout = timeout_ms(c, Clock::now());
+    for (auto& m : mons)
+      if (m.pid < 0)
+        timeout = std::min<int>(timeout, static_cast<int>(std::max<long long>(
+                                             0, std::chrono::ceil<std::chrono::milliseconds>(m.restart_at - Clock::now()).count())));
+    int n = ::poll(fds.data(), fds.size(), timeout);
+    if (n < 0 && errno != EINTR) {
+      result = fail_errno(errno, "poll");
+      break;
+    }
+    if (fds[0].revents) {
+      log_line("stopped by a signal; the rules stay in force");
+      break;
+    }
+    for (std::size_t i = 0; i < mons.size(); ++i) {
+      Monitor& m = mons[i];
+      if (m.pid < 0) {
+        if (Clock::now() >= m.restart_at)
+          if (auto r = spawn(m, host, port); !r) {
+            c.on_error(r.error().message());
+            m.restart_at = Clock::now() + std::chrono::seconds(1);
+          }
+        continue;
+      }
+      if (!fds[i + 1].revents) continue;
+      std::vector<std::string> lines, errors;
+      const bool open = m.reader->read(lines, errors);
+      for (const auto& e : errors) c.on_error(e);
+      for (const auto& line : lines) {
+        bool gone = false;
+        Decoded d = decode_gobgp(line, m.family, m.peer, &gone);
+        for (const auto& e : d.errors) c.on_error(e);
+        if (gone) continue;  // the monitor exits next
+        const auto now = Clock::now();
+        if (m.first) c.on_event({Event::Kind::PeerDown, m.peer, {}}, now);  // what the dump does not renew goes
+        for (const auto& ev : d.events) c.on_event(ev, now);
+        if (m.first) {
+          Event eor{Event::Kind::EndOfRib, m.peer, {}};
+          eor.route.family = m.family;
+          c.on_event(eor, now);
+          m.first = false;
+        }
+      }
+      if (!open) {
+        stop(m);
+        log_line(fmt::format("{}: the monitor ended (gobgpd gone?); its routes stay for {} s, trying again every second",
+                             m.peer, cfg.stale.count() / 1000.0));
+        c.on_event({Event::Kind::PeerDown, m.peer, {}}, Clock::now());
+        m.restart_at = Clock::now() + std::chrono::seconds(1);
+      }
+    }
+    const std::size_t before = c.installs();
+    c.tick(Clock::now());
+    if (c.installs() != before) write_state(cfg.state_file, c);
+  }
+  for (auto& m : mons) stop(m);
+  write_state(cfg.state_file, c);
+  return result;
 }
 
 }  // namespace xdpguard::flowspec

@@ -312,17 +312,33 @@ Decoded decode_exabgp_unchecked(std::string_view line) {
     if (state == "up") d.events.push_back({Event::Kind::PeerUp, peer, {}});
     return d;
   }
-  if (type != "update") return d;
-  const json* update = nullptr;
-  if (msg.contains("neighbor") && msg["neighbor"].is_object() && msg["neighbor"].contains("message") &&
-      msg["neighbor"]["message"].is_object() && msg["neighbor"]["message"].contains("update"))
-    update = &msg["neighbor"]["message"]["update"];
-  if (!update || !update->is_object()) {
-    d.errors.push_back("an update without neighbor.message.update");
+  if (type == "notification" && msg.value("notification", "") == "shutdown") {
+    d.events.push_back({Event::Kind::PeerDown, "", {}});  // every peer: ExaBGP stops
     return d;
   }
-  if (update->contains("eor")) {
-    d.events.push_back({Event::Kind::EndOfRib, peer, {}});
+  if (type != "update") return d;
+  const json* message = nullptr;
+  if (msg.contains("neighbor") && msg["neighbor"].is_object() && msg["neighbor"].contains("message") &&
+      msg["neighbor"]["message"].is_object())
+    message = &msg["neighbor"]["message"];
+  if (!message) {
+    d.errors.push_back("an update without neighbor.message");
+    return d;
+  }
+  if (message->contains("eor")) {  // end of RIB, per family
+    const json& eor = (*message)["eor"];
+    if (eor.is_object() && eor.value("safi", "") == "flow") {
+      Event e{Event::Kind::EndOfRib, peer, {}};
+      const std::string afi = eor.value("afi", "");
+      if (afi != "ipv4" && afi != "ipv6") return d;
+      e.route.family = afi == "ipv4" ? rules::Family::V4 : rules::Family::V6;
+      d.events.push_back(std::move(e));
+    }
+    return d;
+  }
+  const json* update = message->contains("update") ? &(*message)["update"] : nullptr;
+  if (!update || !update->is_object()) {
+    d.errors.push_back("an update without neighbor.message.update");
     return d;
   }
   Actions actions;

@@ -41,7 +41,7 @@ bool Rib::apply(const Event& e, Clock::time_point now, std::vector<std::string>*
     case Event::Kind::PeerDown: {
       std::size_t n = 0;
       for (auto& [key, entry] : routes_)
-        if (entry.peer == e.peer && !entry.stale_since) {
+        if ((e.peer.empty() || entry.peer == e.peer) && !entry.stale_since) {
           entry.stale_since = now;
           ++n;
         }
@@ -54,7 +54,8 @@ bool Rib::apply(const Event& e, Clock::time_point now, std::vector<std::string>*
     case Event::Kind::EndOfRib: {
       // Whatever the peer did not announce again since it went down is gone.
       std::size_t n = std::erase_if(routes_, [&](const auto& kv) {
-        return kv.second.peer == e.peer && kv.second.stale_since.has_value();
+        return kv.second.peer == e.peer && kv.second.route.family == e.route.family &&
+               kv.second.stale_since.has_value();
       });
       if (!n) return false;
       say(fmt::format("peer {}: end of RIB, {} stale routes removed", e.peer, n));

@@ -5,7 +5,7 @@
 // Sessions: when a speaker reports a peer down, that peer's routes stay
 // (stale) for `stale` (as BGP graceful restart keeps them), then go; a
 // route announced again meanwhile is fresh again, and an end-of-RIB from the
-// peer removes its routes still stale at once. At most `max_rules` rules
+// peer removes its routes of that family still stale at once. At most `max_rules` rules
 // are installed: routes past that, in RFC order, are not installed and are
 // counted (Stats::over_limit).
 #pragma once
@@ -28,8 +28,10 @@ using Clock = std::chrono::steady_clock;
 struct Event {
   enum class Kind : std::uint8_t { Announce, Withdraw, PeerDown, PeerUp, EndOfRib };
   Kind kind = Kind::Announce;
-  std::string peer;  // who sent it (a BGP neighbor's address; "" when the speaker has one RIB)
-  Route route;       // Announce, Withdraw (only the match part counts)
+  // Who sent it (a BGP neighbor's address; "" when the speaker has one
+  // RIB). A PeerDown of "" is every peer's (the speaker stops).
+  std::string peer;
+  Route route;  // Announce, Withdraw (only the match part counts); EndOfRib: its family
 };
 
 struct Settings {

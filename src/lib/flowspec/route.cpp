@@ -35,9 +35,7 @@ std::string op_text(const NumericOp& o) {
   if (o.lt && o.gt) return s + fmt::format("!={}", o.value);
   if (o.lt) s += '<';
   if (o.gt) s += '>';
-  s += '=';
-  if (!o.eq) s.pop_back();
-  if (o.eq && !o.lt && !o.gt) s += '=';
+  if (o.eq) s += '=';
   return s + std::to_string(o.value);
 }
 
@@ -125,13 +123,12 @@ std::string match_text(const Route& r) {
       continue;
     }
     s += ' ';
-    if (is_bitmask(c.type))
-      for (const auto& o : c.bitmask) s += op_text(o);
-    else
-      for (std::size_t i = 0; i < c.numeric.size(); ++i) {
-        if (i && !c.numeric[i].and_) s += ' ';
-        s += op_text(c.numeric[i]);
-      }
+    const std::size_t n = is_bitmask(c.type) ? c.bitmask.size() : c.numeric.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      const bool and_ = is_bitmask(c.type) ? c.bitmask[i].and_ : c.numeric[i].and_;
+      if (i && !and_) s += ' ';
+      s += is_bitmask(c.type) ? op_text(c.bitmask[i]) : op_text(c.numeric[i]);
+    }
   }
   return s;
 }
