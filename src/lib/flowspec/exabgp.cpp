@@ -112,8 +112,9 @@ Result<BitmaskOp> bitmask_op(std::string_view s, Type type, bool and_) {
     if (plus == std::string_view::npos) break;
     pos = plus + 1;
   }
-  // ExaBGP's "not-a-fragment" is `!is-fragment` on the wire.
-  if (type == Type::Fragment && o.value == 0 && !o.not_) {
+  // "not-a-fragment" is the value 0 on the wire (ExaBGP's and GoBGP's),
+  // which read as RFC 8955 says would match nothing: both mean !is-fragment.
+  if (type == Type::Fragment && o.value == 0 && !o.not_ && !o.match) {
     o.not_ = true;
     o.value = 0x02;
   }

@@ -53,7 +53,14 @@ Result<Component> component_of(const json& c, rules::Family f) {
     if (op > 0xff) return fail(EINVAL, "{}: operator byte {}", name, op);
     if (bitmask) {
       if (op & 0x0c) return fail(EINVAL, "{}: reserved operator bits in 0x{:02x}", name, op);
-      out.bitmask.push_back({(op & 0x40) != 0, (op & 0x02) != 0, (op & 0x01) != 0, val});
+      BitmaskOp b{(op & 0x40) != 0, (op & 0x02) != 0, (op & 0x01) != 0, val};
+      // GoBGP's (and ExaBGP's) "not-a-fragment" is the value 0, which read
+      // as RFC 8955 says would match nothing: both mean !is-fragment.
+      if (out.type == Type::Fragment && val == 0 && !b.not_ && !b.match) {
+        b.not_ = true;
+        b.value = 0x02;
+      }
+      out.bitmask.push_back(b);
     } else {
       if (op & 0x08) return fail(EINVAL, "{}: reserved operator bit in 0x{:02x}", name, op);
       out.numeric.push_back({(op & 0x40) != 0, (op & 0x04) != 0, (op & 0x02) != 0, (op & 0x01) != 0, val});
