@@ -40,6 +40,7 @@ TEST=(
   netbase                                        # SYN proxy: TCP service names in --ports (/etc/services)
   systemd dpkg-dev                               # packaging tests: systemd-analyze; cpack's dpkg-shlibdeps
   ethtool                                        # AF_XDP labs: full checksums from veth senders (tx off)
+  gobgpd exabgp                                  # FlowSpec: a real controller and real edge speakers
 )
 
 # What `make bench` runs: the labs, the receivers it races (xdp-filter,
@@ -47,6 +48,7 @@ TEST=(
 BENCH=(
   iproute2 nftables iptables xdp-tools tcpdump procps util-linux
   ethtool                                        # AF_XDP labs: full checksums from veth senders (tx off)
+  gobgpd                                         # FlowSpec: announce-to-enforced from a real GoBGP
 )
 
 target=${1:-all}

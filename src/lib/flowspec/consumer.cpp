@@ -207,6 +207,34 @@ void write_state(const std::string& path, const Consumer& c) {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) log_line(fmt::format("cannot rename {} to {}", tmp, path));
 }
 
+// The state file, rewritten when something happened (input read, an
+// install, a stale route gone), at most every 100 ms.
+class StateWriter {
+ public:
+  explicit StateWriter(std::string path) : path_(std::move(path)) {}
+  void write(const Consumer& c) {
+    write_state(path_, c);
+    dirty_ = false;
+    last_ = Clock::now();
+  }
+  void maybe_write(const Consumer& c, bool input) {
+    if (path_.empty()) return;
+    const auto installs = c.installs();
+    const auto routes = c.rib().stats().routes;
+    if (input || installs != installs_ || routes != routes_ || c.adopting() != adopting_) dirty_ = true;
+    installs_ = installs;
+    routes_ = routes;
+    adopting_ = c.adopting();
+    if (dirty_ && Clock::now() - last_ >= std::chrono::milliseconds(100)) write(c);
+  }
+
+ private:
+  std::string path_;
+  bool dirty_ = false, adopting_ = false;
+  std::size_t installs_ = 0, routes_ = 0;
+  Clock::time_point last_{};
+};
+
 // Reads lines from fd; at most kMaxLine bytes a line (a longer one is an
 // error and skipped).
 class LineReader {
@@ -295,7 +323,8 @@ Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd) {
     constexpr std::string_view ask = "announce route-refresh ipv4 flow\nannounce route-refresh ipv6 flow\n";
     if (::write(out_fd, ask.data(), ask.size()) < 0) log_line("cannot ask ExaBGP for a route refresh");
   }
-  write_state(cfg.state_file, c);
+  StateWriter state(cfg.state_file);
+  state.write(c);
   LineReader reader(in_fd);
   for (;;) {
     pollfd fds[2] = {{in_fd, POLLIN, 0}, {sig.get(), POLLIN, 0}};
@@ -317,21 +346,20 @@ Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd) {
         for (const auto& ev : d.events) c.on_event(ev, Clock::now());
       }
     }
-    const std::size_t before = c.installs();
     c.tick(Clock::now());
-    if (c.installs() != before) write_state(cfg.state_file, c);
+    state.maybe_write(c, fds[0].revents != 0);
     if (!open) {
       // ExaBGP closed the pipe: what is pending goes in now, then the rules stay.
       while (c.deadline() && c.deadline() <= Clock::now() + cfg.max_delay + std::chrono::milliseconds(1)) {
         ::usleep(1000);
         c.tick(Clock::now());
       }
-      write_state(cfg.state_file, c);
+      state.write(c);
       log_line("the speaker closed its pipe; the rules stay in force");
       break;
     }
   }
-  write_state(cfg.state_file, c);
+  state.write(c);
   return {};
 }
 
@@ -421,7 +449,8 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
   mons[1].peer = "gobgp ipv6";
   for (auto& m : mons)
     if (auto r = spawn(m, host, port); !r) return r;
-  write_state(cfg.state_file, c);
+  StateWriter state(cfg.state_file);
+  state.write(c);
   Result<void> result;
   for (;;) {
     std::vector<pollfd> fds{{sig.get(), POLLIN, 0}};
@@ -477,12 +506,13 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
         m.restart_at = Clock::now() + std::chrono::seconds(1);
       }
     }
-    const std::size_t before = c.installs();
+    bool read = false;
+    for (std::size_t i = 1; i < fds.size(); ++i) read |= fds[i].revents != 0;
     c.tick(Clock::now());
-    if (c.installs() != before) write_state(cfg.state_file, c);
+    state.maybe_write(c, read);
   }
   for (auto& m : mons) stop(m);
-  write_state(cfg.state_file, c);
+  state.write(c);
   return result;
 }
 

@@ -66,8 +66,9 @@ class Lab {
 };
 
 // Name prefixes of labs: "xg" (default), "xd10" (the DDoS tests), "xt11" (the telemetry tests),
-// "xf11" (the flood detection tests), "xv16" (the evasion tests).
-inline constexpr const char* kLabPrefixes[] = {"xg", "xd10", "xt11", "xf11", "xv16"};
+// "xf11" (the flood detection tests), "xv16" (the evasion tests), "xb21" (the FlowSpec
+// tests and bench: their controller's namespace is "xb21<pid>-ctl").
+inline constexpr const char* kLabPrefixes[] = {"xg", "xd10", "xt11", "xf11", "xv16", "xb21"};
 
 // Deletes labs of dead processes (names "<prefix><pid>..." whose pid is gone).
 void sweep_stale_labs();

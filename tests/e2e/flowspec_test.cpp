@@ -1,0 +1,497 @@
+// BGP FlowSpec end to end (flowspec/, README "Fleet-wide rules with BGP
+// FlowSpec"): a real GoBGP controller and three edges, each a real ExaBGP
+// running `xdpguard flowspec --exabgp` over xdpguard attached in the edge's
+// namespace; and `xdpguard flowspec --gobgp` following a real gobgpd. Every
+// verdict is what the edges' sockets received.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <thread>
+
+#include "e2e/e2e_support.h"
+
+namespace xdpguard::test {
+namespace {
+
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr std::uint16_t kFsPort = 7100;     // the routes' port
+constexpr std::uint16_t kFsControl = 7101;  // a port no route names
+
+bool have_tool(const char* name) {
+  auto r = run_process({"sh", "-c", fmt::format("command -v {}", name)});
+  return r && r->exit_code == 0;
+}
+
+// One UDP flow per edge: client -> server:port, each datagram its sequence
+// number; what the server's socket got.
+class EdgeFlow {
+ public:
+  EdgeFlow(const Lab& lab, std::uint16_t port) {
+    EXPECT_TRUE(run_in_netns(lab.server().netns, [&] {
+      rx_ = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      auto a = sockaddr4(lab.server().ip4, port);
+      EXPECT_EQ(::bind(rx_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+    }));
+    EXPECT_TRUE(run_in_netns(lab.client().netns, [&] {
+      tx_ = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      auto a = sockaddr4(lab.server().ip4, port);
+      EXPECT_EQ(::connect(tx_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+    }));
+  }
+  void send(std::uint32_t seq) { (void)::send(tx_.get(), &seq, sizeof seq, 0); }
+  // The sequence numbers received since the last call.
+  std::vector<std::uint32_t> drain() {
+    std::vector<std::uint32_t> out;
+    std::uint32_t seq = 0;
+    while (::recv(rx_.get(), &seq, sizeof seq, 0) == static_cast<ssize_t>(sizeof seq)) out.push_back(seq);
+    return out;
+  }
+
+ private:
+  UniqueFd tx_, rx_;
+};
+
+// Sends on every flow every 2 ms from t0 on, and returns per flow the
+// seconds from t0 to the change: with `to_drop`, the send time of the first
+// datagram after which none got through (judged once every flow has lost
+// 150 ms of datagrams in a row); else the send time of the first one that got
+// through. nullopt: no change within `limit`.
+std::vector<std::optional<double>> time_to_change(std::vector<EdgeFlow>& flows, SteadyClock::time_point t0,
+                                                  bool to_drop, std::chrono::milliseconds limit) {
+  const std::size_t n = flows.size();
+  std::vector<SteadyClock::time_point> sent;
+  std::vector<std::optional<std::uint32_t>> last(n);  // last received seq
+  std::vector<std::optional<std::uint32_t>> first(n);
+  std::uint32_t seq = 0;
+  for (;;) {
+    const auto now = SteadyClock::now();
+    sent.push_back(now);
+    for (auto& f : flows) f.send(seq);
+    ++seq;
+    std::this_thread::sleep_for(2ms);
+    for (std::size_t i = 0; i < n; ++i)
+      for (auto s : flows[i].drain()) {
+        last[i] = last[i] ? std::max(*last[i], s) : s;
+        if (!first[i]) first[i] = s;
+      }
+    bool done = true;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (to_drop) {
+        // 150 ms of sends, the newest 20 ms old at least, all lost.
+        const auto since = last[i] ? sent[*last[i]] : t0 - 1s;
+        done = done && SteadyClock::now() - since > 170ms;
+      } else {
+        done = done && first[i].has_value();
+      }
+    }
+    if (done || SteadyClock::now() - t0 > limit) break;
+  }
+  std::vector<std::optional<double>> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::optional<SteadyClock::time_point> at;
+    if (to_drop) {
+      at = last[i] ? (*last[i] + 1 < sent.size() ? std::optional(sent[*last[i] + 1]) : std::nullopt)
+                   : std::optional(sent.front());
+      if (at && SteadyClock::now() - *at < 150ms) at.reset();  // not settled
+    } else if (first[i]) {
+      at = sent[*first[i]];
+    }
+    if (at) out[i] = std::chrono::duration<double>(*at - t0).count();
+  }
+  return out;
+}
+
+class FlowspecFleetTest : public ::testing::Test {
+ protected:
+  static constexpr int kEdges = 3;
+
+  void SetUp() override {
+    if (auto why = privileged_unavailable()) GTEST_SKIP() << *why;
+    for (const char* tool : {"gobgpd", "gobgp", "exabgp"})
+      if (!have_tool(tool)) {
+        if (in_ci()) FAIL() << tool << " is missing (scripts/setup.sh test installs it)";
+        GTEST_SKIP() << tool << " is not installed";
+      }
+    for (int i = 0; i < kEdges; ++i) {
+      auto lab = Lab::create({.ipv6 = false, .prefix = "xb21"});
+      ASSERT_TRUE(lab) << lab.error().message();
+      labs_.push_back(std::move(*lab));
+    }
+    ctl_ = fmt::format("xb21{}-ctl", ::getpid());
+    dir_ = fmt::format("/tmp/xb21{}-fs", ::getpid());
+    std::filesystem::create_directories(dir_);
+    ASSERT_TRUE(run_checked({"ip", "netns", "add", ctl_}));
+    ASSERT_TRUE(run_checked({"ip", "-n", ctl_, "link", "set", "lo", "up"}));
+    // The controller's links: 198.19.<i>.1 (controller) -- 198.19.<i>.2 (edge i).
+    std::string neighbors;
+    for (int i = 0; i < kEdges; ++i) {
+      const Lab& lab = labs_[i];
+      const std::string k = fmt::format("xb21{}k{}", ::getpid(), i), e = fmt::format("xb21{}e{}", ::getpid(), i);
+      ASSERT_TRUE(run_checked({"ip", "-n", ctl_, "link", "add", k, "type", "veth", "peer", "name", e, "netns",
+                               lab.server().netns}));
+      ASSERT_TRUE(run_checked({"ip", "-n", ctl_, "addr", "add", fmt::format("198.19.{}.1/24", i + 1), "dev", k}));
+      ASSERT_TRUE(run_checked({"ip", "-n", ctl_, "link", "set", k, "up"}));
+      ASSERT_TRUE(run_checked(
+          {"ip", "-n", lab.server().netns, "addr", "add", fmt::format("198.19.{}.2/24", i + 1), "dev", e}));
+      ASSERT_TRUE(run_checked({"ip", "-n", lab.server().netns, "link", "set", e, "up"}));
+      auto a = xg_srv(lab, {"attach", lab.server().veth});
+      ASSERT_EQ(a.code, 0) << a.err;
+      // A local rule: FlowSpec's come after it.
+      auto r = xg_srv(lab, {"rule", "add", lab.server().veth, "pass tcp dport 22"});
+      ASSERT_EQ(r.code, 0) << r.err;
+      neighbors += fmt::format(
+          "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"198.19.{0}.2\"\n    peer-as = {1}\n"
+          "  [neighbors.timers.config]\n    connect-retry = 1\n    hold-time = 9\n    keepalive-interval = 3\n"
+          "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-flowspec\"\n"
+          "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv6-flowspec\"\n",
+          i + 1, 65010 + i);
+    }
+    {
+      std::ofstream f(dir_ + "/gobgpd.toml");
+      f << "[global.config]\n  as = 65001\n  router-id = \"198.19.1.1\"\n" << neighbors;
+    }
+    start_controller();
+    for (int i = 0; i < kEdges; ++i) {
+      const Lab& lab = labs_[i];
+      std::ofstream f(conf(i));
+      f << fmt::format(
+          "process xdpguard {{\n  run {0} -n {1} flowspec {2} --exabgp --stale-time 3 --state {3};\n"
+          "  encoder json;\n}}\n"
+          "neighbor 198.19.{4}.1 {{\n  router-id 198.19.{4}.2;\n  local-address 198.19.{4}.2;\n"
+          "  local-as {5};\n  peer-as 65001;\n  hold-time 9;\n  capability {{ route-refresh; }}\n"
+          "  family {{ ipv4 flow; ipv6 flow; }}\n"
+          "  api {{ processes [ xdpguard ]; neighbor-changes; receive {{ parsed; update; }} }}\n}}\n",
+          XDPGUARD_BIN, lab.server().netns, lab.server().veth, state(i), i + 1, 65010 + i);
+      f.close();
+      auto p = BackgroundProcess::start({"ip", "netns", "exec", lab.server().netns, "env", "exabgp.daemon.user=root",
+                                         "exabgp.daemon.daemonize=false", "exabgp.api.cli=false",
+                                         "exabgp.log.destination=stdout", "exabgp", conf(i)},
+                                        dir_ + fmt::format("/exabgp{}.log", i));
+      ASSERT_TRUE(p) << p.error().message();
+      exabgp_.push_back(std::move(*p));
+    }
+    ASSERT_TRUE(wait_until([&] { return established() == kEdges; }, 60s))
+        << "sessions up: " << established() << "\n" << logs();
+    for (int i = 0; i < kEdges; ++i)
+      ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(state(i)); }, 10s)) << logs();
+  }
+
+  void TearDown() override {
+    for (auto& p : exabgp_) p.stop(SIGTERM);
+    gobgpd_.stop(SIGKILL);
+    for (const auto& lab : labs_) (void)xg_srv(lab, {"detach", lab.server().veth});
+    if (!ctl_.empty()) (void)run_process({"ip", "netns", "del", ctl_});
+    if (HasFailure()) std::fprintf(stderr, "%s\n", logs().c_str());
+    labs_.clear();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  void start_controller() {
+    auto g = BackgroundProcess::start(
+        {"ip", "netns", "exec", ctl_, "gobgpd", "-f", dir_ + "/gobgpd.toml", "--pprof-disable"}, dir_ + "/gobgpd.log");
+    ASSERT_TRUE(g) << g.error().message();
+    gobgpd_ = std::move(*g);
+  }
+  std::string conf(int i) const { return dir_ + fmt::format("/exabgp{}.conf", i); }
+  std::string state(int i) const { return dir_ + fmt::format("/state{}.json", i); }
+
+  Result<ProcessResult> gobgp(std::vector<std::string> args) {
+    std::vector<std::string> argv{"ip", "netns", "exec", ctl_, "gobgp"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_process(argv, 10s);
+  }
+  int established() {
+    auto r = gobgp({"neighbor", "-j"});
+    if (!r || r->exit_code != 0) return 0;
+    auto j = nlohmann::json::parse(r->out, nullptr, false);
+    int n = 0;
+    if (j.is_array())
+      for (const auto& p : j)
+        if (p.contains("state") && p["state"].value("session_state", 0) == 6) ++n;  // ESTABLISHED
+    return n;
+  }
+  std::string logs() const {
+    std::string s;
+    for (const auto& e : std::filesystem::directory_iterator(dir_))
+      if (e.path().extension() == ".log") s += "---- " + e.path().string() + "\n" + slurp(e.path().string());
+    return s;
+  }
+  nlohmann::json state_json(int i) const { return nlohmann::json::parse(slurp(state(i)), nullptr, false); }
+  std::vector<std::string> flowspec_rules(const Lab& lab) {
+    auto r = xg_srv(lab, {"rule", "list", lab.server().veth, "--json"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    std::vector<std::string> out;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (j.is_object())
+      for (const auto& x : j["rules"])
+        if (x["rule"].get<std::string>().find("comment \"flowspec ") != std::string::npos)
+          out.push_back(x["rule"].get<std::string>());
+    return out;
+  }
+  std::vector<EdgeFlow> flows(std::uint16_t port) {
+    std::vector<EdgeFlow> out;
+    for (const auto& lab : labs_) out.emplace_back(lab, port);
+    return out;
+  }
+  void announce_drop() {
+    auto r = gobgp({"global", "rib", "-a", "ipv4-flowspec", "add", "match", "destination", "198.18.0.2/32", "protocol",
+                    "udp", "destination-port", fmt::format("=={}", kFsPort), "then", "discard"});
+    ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->err : r.error().message());
+  }
+  void withdraw_drop() {
+    auto r = gobgp({"global", "rib", "-a", "ipv4-flowspec", "del", "match", "destination", "198.18.0.2/32", "protocol",
+                    "udp", "destination-port", fmt::format("=={}", kFsPort)});
+    ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->err : r.error().message());
+  }
+
+  std::vector<Lab> labs_;
+  std::string ctl_, dir_;
+  BackgroundProcess gobgpd_;
+  std::vector<BackgroundProcess> exabgp_;
+};
+
+// One announce on the controller: every edge drops within 1 s (each
+// measured), the port beside it still passes, the rule carries the route's
+// label and counts; the withdraw lifts it everywhere within 1 s.
+TEST_F(FlowspecFleetTest, AnAnnouncedDropHoldsOnEveryEdgeWithinASecondAndTheWithdrawLiftsIt) {
+  auto fl = flows(kFsPort);
+  auto before = time_to_change(fl, SteadyClock::now(), false, 3s);
+  for (int i = 0; i < kEdges; ++i) ASSERT_TRUE(before[i]) << "edge " << i << " drops before any route";
+
+  const auto t0 = SteadyClock::now();
+  ASSERT_NO_FATAL_FAILURE(announce_drop());
+  auto dropped = time_to_change(fl, t0, true, 5s);
+  for (int i = 0; i < kEdges; ++i) {
+    ASSERT_TRUE(dropped[i]) << "edge " << i << " never dropped\n" << logs();
+    EXPECT_LE(*dropped[i], 1.0) << "edge " << i;
+    std::fprintf(stderr, "edge %d: announce to enforced %.0f ms\n", i, *dropped[i] * 1000);
+  }
+  for (int i = 0; i < kEdges; ++i) {
+    EXPECT_EQ(udp_delivered(labs_[i], kFsControl, 20, false, 9, 300ms), 20) << "edge " << i << " over-blocks";
+    auto rules = flowspec_rules(labs_[i]);
+    ASSERT_EQ(rules.size(), 1u);
+    EXPECT_EQ(rules[0],
+              "drop udp daddr 198.18.0.2 dport 7100 comment \"flowspec ipv4 destination 198.18.0.2/32 protocol =17 "
+              "destination-port =7100\"");
+    // After the local rule.
+    auto all = xg_srv(labs_[i], {"rule", "list", labs_[i].server().veth, "--json"});
+    auto j = nlohmann::json::parse(all.out, nullptr, false);
+    ASSERT_TRUE(j.is_object());
+    EXPECT_EQ(j["rules"][0]["rule"], "pass tcp dport 22");
+    EXPECT_GT(j["rules"][1]["packets"].get<std::uint64_t>(), 0u);
+  }
+
+  const auto t1 = SteadyClock::now();
+  ASSERT_NO_FATAL_FAILURE(withdraw_drop());
+  auto passed = time_to_change(fl, t1, false, 5s);
+  for (int i = 0; i < kEdges; ++i) {
+    ASSERT_TRUE(passed[i]) << "edge " << i << " still drops after the withdraw\n" << logs();
+    EXPECT_LE(*passed[i], 1.0) << "edge " << i;
+    std::fprintf(stderr, "edge %d: withdraw to lifted %.0f ms\n", i, *passed[i] * 1000);
+    EXPECT_TRUE(flowspec_rules(labs_[i]).empty());
+  }
+}
+
+// The controller dies (SIGKILL: no withdraw ever comes): each edge keeps the
+// rule for its stale time (3 s), then removes it.
+TEST_F(FlowspecFleetTest, WhenTheControllerDiesTheRoutesStayForTheStaleTimeThenGo) {
+  auto fl = flows(kFsPort);
+  ASSERT_NO_FATAL_FAILURE(announce_drop());
+  auto dropped = time_to_change(fl, SteadyClock::now(), true, 5s);
+  for (int i = 0; i < kEdges; ++i) ASSERT_TRUE(dropped[i]) << "edge " << i << "\n" << logs();
+
+  const auto t0 = SteadyClock::now();
+  gobgpd_.stop(SIGKILL);
+  // Nothing through until its stale time: passed[i] >= 2.9 s below.
+  auto passed = time_to_change(fl, t0, false, 8s);
+  for (int i = 0; i < kEdges; ++i) {
+    ASSERT_TRUE(passed[i]) << "edge " << i << " kept the rule\n" << logs();
+    EXPECT_GE(*passed[i], 2.9) << "edge " << i;
+    EXPECT_LE(*passed[i], 5.0) << "edge " << i;
+    std::fprintf(stderr, "edge %d: controller gone to rule removed %.2f s (stale time 3 s)\n", i, *passed[i]);
+  }
+}
+
+// An edge's consumer is killed; ExaBGP starts it again: the new one keeps
+// the rules in force (adopted), asks for the routes again (route refresh),
+// and is the speaker's alone once its stale time is over: not one datagram
+// gets through meanwhile.
+TEST_F(FlowspecFleetTest, ARestartedConsumerConvergesWithoutAWindow) {
+  ASSERT_NO_FATAL_FAILURE(announce_drop());
+  auto fl = flows(kFsPort);
+  auto dropped = time_to_change(fl, SteadyClock::now(), true, 5s);
+  ASSERT_TRUE(dropped[0]) << logs();
+  const std::string pattern = fmt::format("flowspec {} --exabgp", labs_[0].server().veth);
+  auto pid = run_process({"pgrep", "-f", pattern});
+  ASSERT_TRUE(pid && pid->exit_code == 0) << "no consumer running";
+  const std::string old_pid = pid->out;
+  ASSERT_TRUE(run_process({"pkill", "-KILL", "-f", pattern}));
+  // 5 s of traffic (past the 3 s the adopted rules stay at most): none through.
+  std::uint64_t through = 0;
+  const auto t0 = SteadyClock::now();
+  for (std::uint32_t seq = 0; SteadyClock::now() - t0 < 5s; ++seq) {
+    fl[0].send(seq);
+    std::this_thread::sleep_for(2ms);
+    through += fl[0].drain().size();
+  }
+  std::this_thread::sleep_for(50ms);
+  through += fl[0].drain().size();
+  EXPECT_EQ(through, 0u) << "datagrams got through while the consumer restarted\n" << logs();
+  auto again = run_process({"pgrep", "-f", pattern});
+  ASSERT_TRUE(again && again->exit_code == 0) << "ExaBGP did not start the consumer again\n" << logs();
+  EXPECT_NE(again->out, old_pid);
+  auto s = state_json(0);
+  ASSERT_TRUE(s.is_object()) << slurp(state(0));
+  EXPECT_FALSE(s["stats"]["adopting"].get<bool>()) << s.dump();
+  EXPECT_EQ(s["stats"]["installed"], 1) << "the route did not come again: " << s.dump();
+  EXPECT_EQ(flowspec_rules(labs_[0]).size(), 1u);
+}
+
+// `xdpguard flowspec --gobgp`: following a gobgpd on the edge itself, IPv4
+// and IPv6 routes; gobgpd gone, its routes stay (stale); back with an empty
+// RIB, they go at once.
+TEST(FlowspecGobgpTest, FollowsGobgpdItsRibAndItsRestart) {
+  if (auto why = privileged_unavailable()) GTEST_SKIP() << *why;
+  for (const char* tool : {"gobgpd", "gobgp"})
+    if (!have_tool(tool)) {
+      if (in_ci()) FAIL() << tool << " is missing (scripts/setup.sh test installs it)";
+      GTEST_SKIP() << tool << " is not installed";
+    }
+  auto lab = Lab::create({.ipv6 = true, .prefix = "xb21"});
+  ASSERT_TRUE(lab) << lab.error().message();
+  const std::string dir = fmt::format("/tmp/xb21{}-gobgp", ::getpid());
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream f(dir + "/gobgpd.toml");
+    f << "[global.config]\n  as = 65001\n  router-id = \"198.19.9.1\"\n  port = -1\n";
+  }
+  auto a = xg_srv(*lab, {"attach", lab->server().veth});
+  ASSERT_EQ(a.code, 0) << a.err;
+  auto start_gobgpd = [&] {
+    return BackgroundProcess::start({"ip", "netns", "exec", lab->server().netns, "gobgpd", "-f", dir + "/gobgpd.toml",
+                                     "--pprof-disable"},
+                                    dir + "/gobgpd.log");
+  };
+  auto gobgpd = start_gobgpd();
+  ASSERT_TRUE(gobgpd) << gobgpd.error().message();
+  auto gobgp = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{"ip", "netns", "exec", lab->server().netns, "gobgp"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_process(argv, 10s);
+  };
+  ASSERT_TRUE(wait_until([&] {
+    auto r = gobgp({"global"});
+    return r && r->exit_code == 0;
+  }, 20s));
+  auto consumer = BackgroundProcess::start({XDPGUARD_BIN, "-n", lab->server().netns, "flowspec", lab->server().veth,
+                                            "--gobgp", "127.0.0.1:50051", "--stale-time", "2", "--state",
+                                            dir + "/state.json"},
+                                           dir + "/consumer.log");
+  ASSERT_TRUE(consumer) << consumer.error().message();
+  auto log = [&] { return slurp(dir + "/consumer.log") + slurp(dir + "/gobgpd.log"); };
+  for (auto [fam, dst] : {std::pair{"ipv4-flowspec", "198.18.0.2/32"}, std::pair{"ipv6-flowspec", "fd00::2/128"}}) {
+    auto r = gobgp({"global", "rib", "-a", fam, "add", "match", "destination", dst, "protocol", "udp",
+                    "destination-port", fmt::format("=={}", kFsPort), "then", "discard"});
+    ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->err : r.error().message());
+  }
+  auto both_dropped = [&] {
+    return udp_delivered(*lab, kFsPort, 5, false, 9, 200ms) == 0 && udp_delivered(*lab, kFsPort, 5, true, 9, 200ms) == 0;
+  };
+  ASSERT_TRUE(wait_until(both_dropped, 5s)) << log();
+  EXPECT_EQ(udp_delivered(*lab, kFsControl, 5, true, 9, 300ms), 5);
+
+  gobgpd->stop(SIGKILL);
+  std::this_thread::sleep_for(1s);
+  EXPECT_TRUE(both_dropped()) << "the routes went before their stale time";
+  // Back, with nothing in its RIB: the monitor's first line says so, and the
+  // stale routes go without waiting for their time.
+  auto again = start_gobgpd();
+  ASSERT_TRUE(again) << again.error().message();
+  ASSERT_TRUE(wait_until([&] {
+    return udp_delivered(*lab, kFsPort, 5, false, 9, 200ms) == 5 && udp_delivered(*lab, kFsPort, 5, true, 9, 200ms) == 5;
+  }, 10s)) << log();
+  auto s = nlohmann::json::parse(slurp(dir + "/state.json"), nullptr, false);
+  ASSERT_TRUE(s.is_object());
+  EXPECT_EQ(s["stats"]["routes"], 0) << s.dump();
+  consumer->stop(SIGTERM);
+  again->stop(SIGKILL);
+  (void)xg_srv(*lab, {"detach", lab->server().veth});
+  std::filesystem::remove_all(dir);
+}
+
+// ExaBGP's JSON as a file on stdin: bad lines are named and skipped, routes
+// that cannot be expressed are not installed (never a broader rule), 2,000
+// flaps of one route are batched into a few installs, and at the end of
+// input the rules stay in force.
+TEST(FlowspecInputTest, BadLinesAreNamedFlapsBatchedAndTheRulesStay) {
+  if (auto why = privileged_unavailable()) GTEST_SKIP() << *why;
+  auto lab = Lab::create({.ipv6 = false, .prefix = "xb21"});
+  ASSERT_TRUE(lab) << lab.error().message();
+  auto a = xg_srv(*lab, {"attach", lab->server().veth});
+  ASSERT_EQ(a.code, 0) << a.err;
+  const std::string dir = fmt::format("/tmp/xb21{}-input", ::getpid());
+  std::filesystem::create_directories(dir);
+  auto update = [](const std::string& what, const std::string& route, std::uint64_t community) {
+    std::string attr = community ? fmt::format(R"("attribute": {{ "extended-community": [ {{ "value": {} }} ] }}, )", community)
+                                 : std::string();
+    std::string body = what == "announce" ? fmt::format(R"("announce": {{ "ipv4 flow": {{ "no-nexthop": [ {} ] }} }})", route)
+                                          : fmt::format(R"("withdraw": {{ "ipv4 flow": [ {} ] }})", route);
+    return fmt::format(
+        R"({{ "exabgp": "4.0.1", "type": "update", "neighbor": {{ "address": {{ "local": "198.19.1.2", "peer": "198.19.1.1" }}, "direction": "receive", "message": {{ "update": {{ {}{} }} }} }} }})",
+        attr, body);
+  };
+  constexpr std::uint64_t kDiscard = 0x8006000000000000ull;
+  const std::string drop_route =
+      fmt::format(R"({{ "destination-ipv4": [ "198.18.0.2/32" ], "protocol": [ "=udp" ], "destination-port": [ "={}" ] }})",
+                  kFsPort);
+  const std::string flap_route = R"({ "destination-ipv4": [ "198.51.100.9/32" ] })";
+  {
+    std::ofstream f(dir + "/in.jsonl");
+    f << "this is not json\n";
+    f << update("announce", R"({ "destination-ipv4": [ "198.18.0.2/32" ], "colour": [ "=1" ] })", kDiscard) << "\n";
+    f << update("announce", R"({ "destination-ipv4": [ "198.18.0.0/40" ] })", kDiscard) << "\n";
+    f << update("announce", R"({ "destination-ipv4": [ "198.18.0.2/32" ], "packet-length": [ ">70000" ] })", kDiscard)
+      << "\n";
+    // Not expressible: a byte rate (xdpguard limits packets), a flow label.
+    f << update("announce", R"({ "destination-ipv4": [ "198.18.0.0/24" ] })", 0x8006000044fa0000ull) << "\n";
+    f << update("announce", drop_route, kDiscard) << "\n";
+    for (int i = 0; i < 1000; ++i) {
+      f << update("announce", flap_route, kDiscard) << "\n";
+      f << update("withdraw", flap_route, 0) << "\n";
+    }
+    f << update("announce", flap_route, kDiscard) << "\n";
+  }
+  auto r = run_process({"sh", "-c",
+                        fmt::format("{} -n {} flowspec {} --exabgp --state {}/state.json < {}/in.jsonl", XDPGUARD_BIN,
+                                    lab->server().netns, lab->server().veth, dir, dir)},
+                       60s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->exit_code, 0) << r->err;
+  for (const char* said : {"not a JSON object: \"this is not json\"", "unknown component \"colour\"",
+                           "\"198.18.0.0/40\" is not an IPv4 prefix", "packet-length: value 70000 is over 65535",
+                           "traffic-rate-bytes 2000: byte rate limits are not supported"})
+    EXPECT_NE(r->err.find(said), std::string::npos) << said << "\n" << r->err;
+  auto s = nlohmann::json::parse(slurp(dir + "/state.json"), nullptr, false);
+  ASSERT_TRUE(s.is_object());
+  EXPECT_EQ(s["stats"]["installed"], 2) << s.dump();
+  EXPECT_EQ(s["stats"]["refused"], 1) << s.dump();
+  EXPECT_LE(s["stats"]["installs"].get<int>(), 5) << "2,000 flaps were not batched";
+  auto list = xg_srv(*lab, {"rule", "list", lab->server().veth});
+  EXPECT_NE(list.out.find("drop udp daddr 198.18.0.2 dport 7100 comment"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("drop daddr 198.51.100.9 comment"), std::string::npos) << list.out;
+  EXPECT_EQ(list.out.find("198.18.0.0/24"), std::string::npos) << "a route that cannot be expressed was installed";
+  // Enforced after the consumer ended.
+  EXPECT_EQ(udp_delivered(*lab, kFsPort, 10, false, 9, 300ms), 0);
+  EXPECT_EQ(udp_delivered(*lab, kFsControl, 10, false, 9, 300ms), 10);
+  (void)xg_srv(*lab, {"detach", lab->server().veth});
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace xdpguard::test
