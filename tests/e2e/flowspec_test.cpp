@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "e2e/e2e_support.h"
+#include "lab/bgp_lab.h"
+#include "lab/probe.h"
 
 namespace xdpguard::test {
 namespace {
@@ -28,85 +30,6 @@ bool have_tool(const char* name) {
   return r && r->exit_code == 0;
 }
 
-// One UDP flow per edge: client -> server:port, each datagram its sequence
-// number; what the server's socket got.
-class EdgeFlow {
- public:
-  EdgeFlow(const Lab& lab, std::uint16_t port) {
-    EXPECT_TRUE(run_in_netns(lab.server().netns, [&] {
-      rx_ = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-      auto a = sockaddr4(lab.server().ip4, port);
-      EXPECT_EQ(::bind(rx_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
-    }));
-    EXPECT_TRUE(run_in_netns(lab.client().netns, [&] {
-      tx_ = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-      auto a = sockaddr4(lab.server().ip4, port);
-      EXPECT_EQ(::connect(tx_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
-    }));
-  }
-  void send(std::uint32_t seq) { (void)::send(tx_.get(), &seq, sizeof seq, 0); }
-  // The sequence numbers received since the last call.
-  std::vector<std::uint32_t> drain() {
-    std::vector<std::uint32_t> out;
-    std::uint32_t seq = 0;
-    while (::recv(rx_.get(), &seq, sizeof seq, 0) == static_cast<ssize_t>(sizeof seq)) out.push_back(seq);
-    return out;
-  }
-
- private:
-  UniqueFd tx_, rx_;
-};
-
-// Sends on every flow every 2 ms from t0 on, and returns per flow the
-// seconds from t0 to the change: with `to_drop`, the send time of the first
-// datagram after which none got through (judged once every flow has lost
-// 150 ms of datagrams in a row); else the send time of the first one that got
-// through. nullopt: no change within `limit`.
-std::vector<std::optional<double>> time_to_change(std::vector<EdgeFlow>& flows, SteadyClock::time_point t0,
-                                                  bool to_drop, std::chrono::milliseconds limit) {
-  const std::size_t n = flows.size();
-  std::vector<SteadyClock::time_point> sent;
-  std::vector<std::optional<std::uint32_t>> last(n);  // last received seq
-  std::vector<std::optional<std::uint32_t>> first(n);
-  std::uint32_t seq = 0;
-  for (;;) {
-    const auto now = SteadyClock::now();
-    sent.push_back(now);
-    for (auto& f : flows) f.send(seq);
-    ++seq;
-    std::this_thread::sleep_for(2ms);
-    for (std::size_t i = 0; i < n; ++i)
-      for (auto s : flows[i].drain()) {
-        last[i] = last[i] ? std::max(*last[i], s) : s;
-        if (!first[i]) first[i] = s;
-      }
-    bool done = true;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (to_drop) {
-        // 150 ms of sends, the newest 20 ms old at least, all lost.
-        const auto since = last[i] ? sent[*last[i]] : t0 - 1s;
-        done = done && SteadyClock::now() - since > 170ms;
-      } else {
-        done = done && first[i].has_value();
-      }
-    }
-    if (done || SteadyClock::now() - t0 > limit) break;
-  }
-  std::vector<std::optional<double>> out(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    std::optional<SteadyClock::time_point> at;
-    if (to_drop) {
-      at = last[i] ? (*last[i] + 1 < sent.size() ? std::optional(sent[*last[i] + 1]) : std::nullopt)
-                   : std::optional(sent.front());
-      if (at && SteadyClock::now() - *at < 150ms) at.reset();  // not settled
-    } else if (first[i]) {
-      at = sent[*first[i]];
-    }
-    if (at) out[i] = std::chrono::duration<double>(*at - t0).count();
-  }
-  return out;
-}
-
 class FlowspecFleetTest : public ::testing::Test {
  protected:
   static constexpr int kEdges = 3;
@@ -118,111 +41,25 @@ class FlowspecFleetTest : public ::testing::Test {
         if (in_ci()) FAIL() << tool << " is missing (scripts/setup.sh test installs it)";
         GTEST_SKIP() << tool << " is not installed";
       }
+    auto b = BgpLab::create({.edges = kEdges, .xdpguard = XDPGUARD_BIN, .stale_seconds = 3});
+    ASSERT_TRUE(b) << b.error().message();
+    fleet_ = std::move(*b);
+    // A local rule on each edge: FlowSpec's come after it.
     for (int i = 0; i < kEdges; ++i) {
-      auto lab = Lab::create({.ipv6 = false, .prefix = "xb21"});
-      ASSERT_TRUE(lab) << lab.error().message();
-      labs_.push_back(std::move(*lab));
-    }
-    ctl_ = fmt::format("xb21{}-ctl", ::getpid());
-    dir_ = fmt::format("/tmp/xb21{}-fs", ::getpid());
-    std::filesystem::create_directories(dir_);
-    ASSERT_TRUE(run_checked({"ip", "netns", "add", ctl_}));
-    ASSERT_TRUE(run_checked({"ip", "-n", ctl_, "link", "set", "lo", "up"}));
-    // The controller's links: 198.19.<i>.1 (controller) -- 198.19.<i>.2 (edge i).
-    std::string neighbors;
-    for (int i = 0; i < kEdges; ++i) {
-      const Lab& lab = labs_[i];
-      const std::string k = fmt::format("xb21{}k{}", ::getpid(), i), e = fmt::format("xb21{}e{}", ::getpid(), i);
-      ASSERT_TRUE(run_checked({"ip", "-n", ctl_, "link", "add", k, "type", "veth", "peer", "name", e, "netns",
-                               lab.server().netns}));
-      ASSERT_TRUE(run_checked({"ip", "-n", ctl_, "addr", "add", fmt::format("198.19.{}.1/24", i + 1), "dev", k}));
-      ASSERT_TRUE(run_checked({"ip", "-n", ctl_, "link", "set", k, "up"}));
-      ASSERT_TRUE(run_checked(
-          {"ip", "-n", lab.server().netns, "addr", "add", fmt::format("198.19.{}.2/24", i + 1), "dev", e}));
-      ASSERT_TRUE(run_checked({"ip", "-n", lab.server().netns, "link", "set", e, "up"}));
-      auto a = xg_srv(lab, {"attach", lab.server().veth});
-      ASSERT_EQ(a.code, 0) << a.err;
-      // A local rule: FlowSpec's come after it.
-      auto r = xg_srv(lab, {"rule", "add", lab.server().veth, "pass tcp dport 22"});
+      auto r = xg_srv(edge(i), {"rule", "add", edge(i).server().veth, "pass tcp dport 22"});
       ASSERT_EQ(r.code, 0) << r.err;
-      neighbors += fmt::format(
-          "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"198.19.{0}.2\"\n    peer-as = {1}\n"
-          "  [neighbors.timers.config]\n    connect-retry = 1\n    hold-time = 9\n    keepalive-interval = 3\n"
-          "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-flowspec\"\n"
-          "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv6-flowspec\"\n",
-          i + 1, 65010 + i);
     }
-    {
-      std::ofstream f(dir_ + "/gobgpd.toml");
-      f << "[global.config]\n  as = 65001\n  router-id = \"198.19.1.1\"\n" << neighbors;
-    }
-    start_controller();
-    for (int i = 0; i < kEdges; ++i) {
-      const Lab& lab = labs_[i];
-      std::ofstream f(conf(i));
-      f << fmt::format(
-          "process xdpguard {{\n  run {0} -n {1} flowspec {2} --exabgp --stale-time 3 --state {3};\n"
-          "  encoder json;\n}}\n"
-          "neighbor 198.19.{4}.1 {{\n  router-id 198.19.{4}.2;\n  local-address 198.19.{4}.2;\n"
-          "  local-as {5};\n  peer-as 65001;\n  hold-time 9;\n  capability {{ route-refresh; }}\n"
-          "  family {{ ipv4 flow; ipv6 flow; }}\n"
-          "  api {{ processes [ xdpguard ]; neighbor-changes; receive {{ parsed; update; }} }}\n}}\n",
-          XDPGUARD_BIN, lab.server().netns, lab.server().veth, state(i), i + 1, 65010 + i);
-      f.close();
-      auto p = BackgroundProcess::start({"ip", "netns", "exec", lab.server().netns, "env", "exabgp.daemon.user=root",
-                                         "exabgp.daemon.daemonize=false", "exabgp.api.cli=false",
-                                         "exabgp.log.destination=stdout", "exabgp", conf(i)},
-                                        dir_ + fmt::format("/exabgp{}.log", i));
-      ASSERT_TRUE(p) << p.error().message();
-      exabgp_.push_back(std::move(*p));
-    }
-    ASSERT_TRUE(wait_until([&] { return established() == kEdges; }, 60s))
-        << "sessions up: " << established() << "\n" << logs();
-    for (int i = 0; i < kEdges; ++i)
-      ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(state(i)); }, 10s)) << logs();
   }
-
   void TearDown() override {
-    for (auto& p : exabgp_) p.stop(SIGTERM);
-    gobgpd_.stop(SIGKILL);
-    for (const auto& lab : labs_) (void)xg_srv(lab, {"detach", lab.server().veth});
-    if (!ctl_.empty()) (void)run_process({"ip", "netns", "del", ctl_});
-    if (HasFailure()) std::fprintf(stderr, "%s\n", logs().c_str());
-    labs_.clear();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    if (HasFailure() && fleet_) std::fprintf(stderr, "%s\n", fleet_->logs().c_str());
+    fleet_.reset();
   }
 
-  void start_controller() {
-    auto g = BackgroundProcess::start(
-        {"ip", "netns", "exec", ctl_, "gobgpd", "-f", dir_ + "/gobgpd.toml", "--pprof-disable"}, dir_ + "/gobgpd.log");
-    ASSERT_TRUE(g) << g.error().message();
-    gobgpd_ = std::move(*g);
+  const Lab& edge(int i) const { return fleet_->edge(i); }
+  std::string logs() const { return fleet_->logs(); }
+  nlohmann::json state_json(int i) const {
+    return nlohmann::json::parse(slurp(fleet_->state_file(i)), nullptr, false);
   }
-  std::string conf(int i) const { return dir_ + fmt::format("/exabgp{}.conf", i); }
-  std::string state(int i) const { return dir_ + fmt::format("/state{}.json", i); }
-
-  Result<ProcessResult> gobgp(std::vector<std::string> args) {
-    std::vector<std::string> argv{"ip", "netns", "exec", ctl_, "gobgp"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_process(argv, 10s);
-  }
-  int established() {
-    auto r = gobgp({"neighbor", "-j"});
-    if (!r || r->exit_code != 0) return 0;
-    auto j = nlohmann::json::parse(r->out, nullptr, false);
-    int n = 0;
-    if (j.is_array())
-      for (const auto& p : j)
-        if (p.contains("state") && p["state"].value("session_state", 0) == 6) ++n;  // ESTABLISHED
-    return n;
-  }
-  std::string logs() const {
-    std::string s;
-    for (const auto& e : std::filesystem::directory_iterator(dir_))
-      if (e.path().extension() == ".log") s += "---- " + e.path().string() + "\n" + slurp(e.path().string());
-    return s;
-  }
-  nlohmann::json state_json(int i) const { return nlohmann::json::parse(slurp(state(i)), nullptr, false); }
   std::vector<std::string> flowspec_rules(const Lab& lab) {
     auto r = xg_srv(lab, {"rule", "list", lab.server().veth, "--json"});
     EXPECT_EQ(r.code, 0) << r.err;
@@ -234,26 +71,27 @@ class FlowspecFleetTest : public ::testing::Test {
           out.push_back(x["rule"].get<std::string>());
     return out;
   }
-  std::vector<EdgeFlow> flows(std::uint16_t port) {
-    std::vector<EdgeFlow> out;
-    for (const auto& lab : labs_) out.emplace_back(lab, port);
+  std::vector<UdpFlow> flows(std::uint16_t port) {
+    std::vector<UdpFlow> out;
+    for (int i = 0; i < kEdges; ++i) {
+      auto f = UdpFlow::open(edge(i), port);
+      EXPECT_TRUE(f) << f.error().message();
+      if (f) out.push_back(std::move(*f));
+    }
     return out;
   }
   void announce_drop() {
-    auto r = gobgp({"global", "rib", "-a", "ipv4-flowspec", "add", "match", "destination", "198.18.0.2/32", "protocol",
-                    "udp", "destination-port", fmt::format("=={}", kFsPort), "then", "discard"});
+    auto r = fleet_->gobgp({"global", "rib", "-a", "ipv4-flowspec", "add", "match", "destination", "198.18.0.2/32",
+                            "protocol", "udp", "destination-port", fmt::format("=={}", kFsPort), "then", "discard"});
     ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->err : r.error().message());
   }
   void withdraw_drop() {
-    auto r = gobgp({"global", "rib", "-a", "ipv4-flowspec", "del", "match", "destination", "198.18.0.2/32", "protocol",
-                    "udp", "destination-port", fmt::format("=={}", kFsPort)});
+    auto r = fleet_->gobgp({"global", "rib", "-a", "ipv4-flowspec", "del", "match", "destination", "198.18.0.2/32",
+                            "protocol", "udp", "destination-port", fmt::format("=={}", kFsPort)});
     ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->err : r.error().message());
   }
 
-  std::vector<Lab> labs_;
-  std::string ctl_, dir_;
-  BackgroundProcess gobgpd_;
-  std::vector<BackgroundProcess> exabgp_;
+  std::unique_ptr<BgpLab> fleet_;
 };
 
 // One announce on the controller: every edge drops within 1 s (each
@@ -273,14 +111,14 @@ TEST_F(FlowspecFleetTest, AnAnnouncedDropHoldsOnEveryEdgeWithinASecondAndTheWith
     std::fprintf(stderr, "edge %d: announce to enforced %.0f ms\n", i, *dropped[i] * 1000);
   }
   for (int i = 0; i < kEdges; ++i) {
-    EXPECT_EQ(udp_delivered(labs_[i], kFsControl, 20, false, 9, 300ms), 20) << "edge " << i << " over-blocks";
-    auto rules = flowspec_rules(labs_[i]);
+    EXPECT_EQ(udp_delivered(edge(i), kFsControl, 20, false, 9, 300ms), 20) << "edge " << i << " over-blocks";
+    auto rules = flowspec_rules(edge(i));
     ASSERT_EQ(rules.size(), 1u);
     EXPECT_EQ(rules[0],
               "drop udp daddr 198.18.0.2 dport 7100 comment \"flowspec ipv4 destination 198.18.0.2/32 protocol =17 "
               "destination-port =7100\"");
     // After the local rule.
-    auto all = xg_srv(labs_[i], {"rule", "list", labs_[i].server().veth, "--json"});
+    auto all = xg_srv(edge(i), {"rule", "list", edge(i).server().veth, "--json"});
     auto j = nlohmann::json::parse(all.out, nullptr, false);
     ASSERT_TRUE(j.is_object());
     EXPECT_EQ(j["rules"][0]["rule"], "pass tcp dport 22");
@@ -294,7 +132,7 @@ TEST_F(FlowspecFleetTest, AnAnnouncedDropHoldsOnEveryEdgeWithinASecondAndTheWith
     ASSERT_TRUE(passed[i]) << "edge " << i << " still drops after the withdraw\n" << logs();
     EXPECT_LE(*passed[i], 1.0) << "edge " << i;
     std::fprintf(stderr, "edge %d: withdraw to lifted %.0f ms\n", i, *passed[i] * 1000);
-    EXPECT_TRUE(flowspec_rules(labs_[i]).empty());
+    EXPECT_TRUE(flowspec_rules(edge(i)).empty());
   }
 }
 
@@ -307,7 +145,7 @@ TEST_F(FlowspecFleetTest, WhenTheControllerDiesTheRoutesStayForTheStaleTimeThenG
   for (int i = 0; i < kEdges; ++i) ASSERT_TRUE(dropped[i]) << "edge " << i << "\n" << logs();
 
   const auto t0 = SteadyClock::now();
-  gobgpd_.stop(SIGKILL);
+  fleet_->kill_controller();
   // Nothing through until its stale time: passed[i] >= 2.9 s below.
   auto passed = time_to_change(fl, t0, false, 8s);
   for (int i = 0; i < kEdges; ++i) {
@@ -327,7 +165,7 @@ TEST_F(FlowspecFleetTest, ARestartedConsumerConvergesWithoutAWindow) {
   auto fl = flows(kFsPort);
   auto dropped = time_to_change(fl, SteadyClock::now(), true, 5s);
   ASSERT_TRUE(dropped[0]) << logs();
-  const std::string pattern = fmt::format("flowspec {} --exabgp", labs_[0].server().veth);
+  const std::string pattern = fmt::format("flowspec {} --exabgp", edge(0).server().veth);
   auto pid = run_process({"pgrep", "-f", pattern});
   ASSERT_TRUE(pid && pid->exit_code == 0) << "no consumer running";
   const std::string old_pid = pid->out;
@@ -346,11 +184,15 @@ TEST_F(FlowspecFleetTest, ARestartedConsumerConvergesWithoutAWindow) {
   auto again = run_process({"pgrep", "-f", pattern});
   ASSERT_TRUE(again && again->exit_code == 0) << "ExaBGP did not start the consumer again\n" << logs();
   EXPECT_NE(again->out, old_pid);
-  auto s = state_json(0);
-  ASSERT_TRUE(s.is_object()) << slurp(state(0));
+  nlohmann::json s;
+  EXPECT_TRUE(wait_until([&] {
+    s = state_json(0);
+    return s.is_object() && !s["stats"]["adopting"].get<bool>();
+  }, 3s)) << s.dump();
+  ASSERT_TRUE(s.is_object()) << slurp(fleet_->state_file(0));
   EXPECT_FALSE(s["stats"]["adopting"].get<bool>()) << s.dump();
   EXPECT_EQ(s["stats"]["installed"], 1) << "the route did not come again: " << s.dump();
-  EXPECT_EQ(flowspec_rules(labs_[0]).size(), 1u);
+  EXPECT_EQ(flowspec_rules(edge(0)).size(), 1u);
 }
 
 // `xdpguard flowspec --gobgp`: following a gobgpd on the edge itself, IPv4
@@ -416,9 +258,11 @@ TEST(FlowspecGobgpTest, FollowsGobgpdItsRibAndItsRestart) {
   ASSERT_TRUE(wait_until([&] {
     return udp_delivered(*lab, kFsPort, 5, false, 9, 200ms) == 5 && udp_delivered(*lab, kFsPort, 5, true, 9, 200ms) == 5;
   }, 10s)) << log();
-  auto s = nlohmann::json::parse(slurp(dir + "/state.json"), nullptr, false);
-  ASSERT_TRUE(s.is_object());
-  EXPECT_EQ(s["stats"]["routes"], 0) << s.dump();
+  nlohmann::json s;
+  EXPECT_TRUE(wait_until([&] {
+    s = nlohmann::json::parse(slurp(dir + "/state.json"), nullptr, false);
+    return s.is_object() && s["stats"]["routes"] == 0;
+  }, 3s)) << s.dump();
   consumer->stop(SIGTERM);
   again->stop(SIGKILL);
   (void)xg_srv(*lab, {"detach", lab->server().veth});

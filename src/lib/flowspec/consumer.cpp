@@ -227,6 +227,8 @@ class StateWriter {
     adopting_ = c.adopting();
     if (dirty_ && Clock::now() - last_ >= std::chrono::milliseconds(100)) write(c);
   }
+  // How long the loop may sleep before a deferred write is due.
+  int timeout_ms(int want) const { return dirty_ ? std::min(want, 100) : want; }
 
  private:
   std::string path_;
@@ -328,7 +330,7 @@ Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd) {
   LineReader reader(in_fd);
   for (;;) {
     pollfd fds[2] = {{in_fd, POLLIN, 0}, {sig.get(), POLLIN, 0}};
-    int n = ::poll(fds, 2, timeout_ms(c, Clock::now()));
+    int n = ::poll(fds, 2, state.timeout_ms(timeout_ms(c, Clock::now())));
     if (n < 0 && errno != EINTR) return fail_errno(errno, "poll");
     if (fds[1].revents) {
       log_line("stopped by a signal; the rules stay in force");
@@ -460,7 +462,7 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
       if (m.pid < 0)
         timeout = std::min<int>(timeout, static_cast<int>(std::max<long long>(
                                              0, std::chrono::ceil<std::chrono::milliseconds>(m.restart_at - Clock::now()).count())));
-    int n = ::poll(fds.data(), fds.size(), timeout);
+    int n = ::poll(fds.data(), fds.size(), state.timeout_ms(timeout));
     if (n < 0 && errno != EINTR) {
       result = fail_errno(errno, "poll");
       break;
