@@ -22,6 +22,9 @@
 #   xsk.{md,json}         frames/s to a user-space consumer: AF_XDP through
 #                         `redirect xsk` vs AF_PACKET TPACKET_V3 and libpcap,
 #                         drops and consumer CPU per frame, the lab's limit
+#   flowspec.{md,json}    a FlowSpec route from a real GoBGP enforced on an
+#                         edge (ExaBGP + xdpguard): one route's announce and
+#                         withdraw, 10,000 routes at once
 # --quick: fewer and shorter runs (about 3 minutes; the full run about 12).
 set -uo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [--quick]}
@@ -55,6 +58,9 @@ echo
 echo "== xsk: frames/s to a user-space consumer (AF_XDP via redirect xsk, TPACKET_V3, libpcap)"
 "$build/bench/xsk/xsk_bench" "${quick[@]}" --json "$out/xsk.json" | tee "$out/xsk.md" || status=1
 echo
-echo "results: $out/{throughput,classifier,synflood,simulate,xsk}.{md,json}, $out/telemetry.md"
+echo "== flowspec: announce-to-enforced from a GoBGP controller (one route; 10,000 at once)"
+"$build/bench/flowspec/flowspec_bench" "${quick[@]}" --json "$out/flowspec.json" | tee "$out/flowspec.md" || status=1
+echo
+echo "results: $out/{throughput,classifier,synflood,simulate,xsk,flowspec}.{md,json}, $out/telemetry.md"
 [[ $status == 0 ]] || echo "bench: a benchmark failed or a check did not hold (see above)" >&2
 exit $status

@@ -98,6 +98,19 @@ TEST(FlowspecDecode, ExaBgpAndGoBgpGiveTheSameRoutes) {
   }
 }
 
+// `gobgp global rib --json`: each destination's best path, announced.
+TEST(FlowspecDecode, GoBgpRibSnapshot) {
+  std::string text;
+  for (const auto& l : fixture_lines("gobgp-rib-v4.json")) text += l + "\n";
+  Decoded d = decode_gobgp_rib(text, rules::Family::V4, "g");
+  EXPECT_TRUE(d.errors.empty()) << (d.errors.empty() ? "" : d.errors.front());
+  EXPECT_EQ(d.events.size(), 57u);
+  for (const auto& e : d.events) EXPECT_EQ(e.kind, Event::Kind::Announce);
+  EXPECT_TRUE(decode_gobgp_rib(text, rules::Family::V6, "g").events.empty());  // another family
+  EXPECT_TRUE(decode_gobgp_rib("", rules::Family::V4, "g").events.empty());    // an empty RIB
+  EXPECT_EQ(decode_gobgp_rib("[1]", rules::Family::V4, "g").errors.size(), 1u);
+}
+
 TEST(FlowspecDecode, SessionsEndOfRibAndShutdownFromExaBgp) {
   std::vector<Event::Kind> kinds;
   for (const auto& e : exabgp_events(fixture_lines("exabgp-session-events.jsonl")))

@@ -162,6 +162,10 @@ TEST(TelemetryFormat, Exposition) {
   r.rule.action = rules::Action::Drop;
   r.counter = {3, 180};
   m.stats.rules.push_back(r);
+  r.id = 5;  // a FlowSpec route's rule: labelled by its comment too
+  r.rule.comment = "flowspec ipv4 destination 198.51.100.0/24";
+  r.counter = {1, 60};
+  m.stats.rules.push_back(r);
   m.records.lost = 9;
   s.interfaces.push_back(m);
   const std::string t = metrics_text(s, 2);
@@ -173,6 +177,10 @@ TEST(TelemetryFormat, Exposition) {
             std::string::npos);
   EXPECT_NE(t.find("xdpguard_rule_packets_total{" + i + ",rule_id=\"default\",action=\"pass\"} 0\n"),
             std::string::npos);
+  EXPECT_NE(t.find("xdpguard_rule_packets_total{" + i +
+                   ",rule_id=\"5\",action=\"drop\",comment=\"flowspec ipv4 destination 198.51.100.0/24\"} 1\n"),
+            std::string::npos)
+      << t;
   EXPECT_NE(t.find("xdpguard_records_lost_total{" + i + "} 9\n"), std::string::npos);
   EXPECT_NE(t.find("xdpguard_scrape_errors_total 2\n"), std::string::npos);
   // Every sample's family is declared before it, once.

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,12 +13,15 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "bpf/system.h"
+#include "core/process.h"
 #include "core/unique_fd.h"
 #include "flowspec/exabgp.h"
 #include "flowspec/gobgp.h"
@@ -29,7 +33,7 @@ namespace xdpguard::flowspec {
 
 Consumer::Consumer(Settings s, Timing t, std::vector<std::string> adopted, Clock::time_point start,
                    Installer install, Logger log)
-    : rib_(std::move(s)),
+    : rib_(s),
       timing_(t),
       adopted_(std::move(adopted)),
       install_(std::move(install)),
@@ -80,6 +84,14 @@ std::vector<std::string> Consumer::group() const {
   return g;
 }
 
+void Consumer::flush(Clock::time_point now) {
+  tick(now);
+  if (!first_pending_) return;
+  last_change_ = now - timing_.quiet;  // due now
+  retry_at_.reset();
+  tick(now);
+}
+
 void Consumer::tick(Clock::time_point now) {
   std::vector<std::string> lines;
   if (rib_.expire(now, &lines)) changed(now);
@@ -90,14 +102,17 @@ void Consumer::tick(Clock::time_point now) {
     changed(now);
   }
   if (!first_pending_) return;
-  if (now - *last_change_ < timing_.quiet && now - *first_pending_ < timing_.max_delay) return;
+  if (now - last_change_ < timing_.quiet && now - *first_pending_ < max_delay()) return;
   if (retry_at_ && now < *retry_at_) return;
   auto g = group();
   if (g == in_force_) {
     first_pending_.reset();
     return;
   }
-  if (auto r = install_(g); !r) {
+  const auto t0 = Clock::now();
+  auto r = install_(g);
+  last_install_ = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  if (!r) {
     ++errors_;
     log_(fmt::format("install failed, trying again in 1 s: {}", r.error().message()));
     retry_at_ = now + std::chrono::seconds(1);
@@ -116,7 +131,7 @@ std::optional<Clock::time_point> Consumer::deadline() const {
   };
   if (adopt_until_) take(*adopt_until_);
   if (first_pending_) {
-    Clock::time_point due = std::min(*last_change_ + timing_.quiet, *first_pending_ + timing_.max_delay);
+    Clock::time_point due = std::min(last_change_ + timing_.quiet, *first_pending_ + max_delay());
     if (retry_at_) due = std::max(due, *retry_at_);
     take(due);
   }
@@ -274,6 +289,66 @@ class LineReader {
   bool skipping_ = false;
 };
 
+// LineReader in a thread of its own: the speaker's pipe is read while a
+// rule set compiles, so that the speaker never waits on a full pipe (ExaBGP
+// blocked on a 64 KiB pipe sends the next routes only after the install).
+// The loop polls ready_fd(); take() hands over what was read.
+class ThreadedReader {
+ public:
+  explicit ThreadedReader(int fd) : ready_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), stop_(::eventfd(0, EFD_CLOEXEC)) {
+    thread_ = std::thread([this, fd] { run(fd); });
+  }
+  ~ThreadedReader() {
+    const std::uint64_t one = 1;
+    (void)!::write(stop_.get(), &one, sizeof one);
+    thread_.join();
+  }
+  ThreadedReader(const ThreadedReader&) = delete;
+  ThreadedReader& operator=(const ThreadedReader&) = delete;
+  int ready_fd() const { return ready_.get(); }
+  // Lines and errors read so far; false once the pipe ended and all is taken.
+  bool take(std::vector<std::string>& lines, std::vector<std::string>& errors) {
+    std::uint64_t n = 0;
+    (void)!::read(ready_.get(), &n, sizeof n);
+    std::lock_guard lock(mu_);
+    lines.swap(lines_);
+    errors.swap(errors_);
+    lines_.clear();
+    errors_.clear();
+    return !ended_;
+  }
+
+ private:
+  void run(int fd) {
+    LineReader reader(fd);
+    for (;;) {
+      pollfd fds[2] = {{fd, POLLIN, 0}, {stop_.get(), POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+      if (fds[1].revents) return;
+      if (!fds[0].revents) continue;
+      std::vector<std::string> lines, errors;
+      const bool open = reader.read(lines, errors);
+      {
+        std::lock_guard lock(mu_);
+        for (auto& l : lines) lines_.push_back(std::move(l));
+        for (auto& e : errors) errors_.push_back(std::move(e));
+        ended_ = !open;
+      }
+      const std::uint64_t one = 1;
+      (void)!::write(ready_.get(), &one, sizeof one);
+      if (!open) return;
+    }
+    std::lock_guard lock(mu_);
+    ended_ = true;
+  }
+
+  UniqueFd ready_, stop_;
+  std::mutex mu_;
+  std::vector<std::string> lines_, errors_;
+  bool ended_ = false;
+  std::thread thread_;
+};
+
 // SIGTERM and SIGINT as a file descriptor (blocked for the thread).
 Result<UniqueFd> stop_signals() {
   sigset_t set;
@@ -327,9 +402,9 @@ Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd) {
   }
   StateWriter state(cfg.state_file);
   state.write(c);
-  LineReader reader(in_fd);
+  ThreadedReader reader(in_fd);
   for (;;) {
-    pollfd fds[2] = {{in_fd, POLLIN, 0}, {sig.get(), POLLIN, 0}};
+    pollfd fds[2] = {{reader.ready_fd(), POLLIN, 0}, {sig.get(), POLLIN, 0}};
     int n = ::poll(fds, 2, state.timeout_ms(timeout_ms(c, Clock::now())));
     if (n < 0 && errno != EINTR) return fail_errno(errno, "poll");
     if (fds[1].revents) {
@@ -339,7 +414,7 @@ Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd) {
     bool open = true;
     if (fds[0].revents) {
       std::vector<std::string> lines, errors;
-      open = reader.read(lines, errors);
+      open = reader.take(lines, errors);
       for (const auto& e : errors) c.on_error(e);
       for (const auto& line : lines) {
         if (line.empty() || line == "done" || line == "error" || line == "shutdown") continue;  // ExaBGP's answers
@@ -352,10 +427,7 @@ Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd) {
     state.maybe_write(c, fds[0].revents != 0);
     if (!open) {
       // ExaBGP closed the pipe: what is pending goes in now, then the rules stay.
-      while (c.deadline() && c.deadline() <= Clock::now() + cfg.max_delay + std::chrono::milliseconds(1)) {
-        ::usleep(1000);
-        c.tick(Clock::now());
-      }
+      c.flush(Clock::now());
       state.write(c);
       log_line("the speaker closed its pipe; the rules stay in force");
       break;
@@ -374,7 +446,6 @@ struct Monitor {
   pid_t pid = -1;
   UniqueFd out;
   std::unique_ptr<LineReader> reader;
-  bool first = true;  // its next line is the whole RIB (--current)
   Clock::time_point restart_at{};
 };
 
@@ -397,7 +468,7 @@ Result<void> spawn(Monitor& m, const std::string& host, const std::string& port)
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::execlp("gobgp", "gobgp", "-u", host.c_str(), "-p", port.c_str(), "monitor", "global", "rib", "-a", fam,
-             "--current", "--json", static_cast<char*>(nullptr));
+             "--json", static_cast<char*>(nullptr));
     std::fprintf(stderr, "xdpguard flowspec: cannot run gobgp: %s\n", std::strerror(errno));
     ::_exit(127);
   }
@@ -405,8 +476,20 @@ Result<void> spawn(Monitor& m, const std::string& host, const std::string& port)
   m.pid = pid;
   m.out = UniqueFd(p[0]);
   m.reader = std::make_unique<LineReader>(p[0]);
-  m.first = true;
   return {};
+}
+
+// The family's RIB, read once the monitor runs (so that no change falls
+// between the two: changes the RIB has already come again from the monitor,
+// and applying them twice changes nothing). Not the monitor's --current:
+// gobgp sends that as one gRPC message, refused over 4 MiB (about 8,000
+// routes).
+Result<Decoded> read_rib(const Monitor& m, const std::string& host, const std::string& port) {
+  const char* fam = m.family == rules::Family::V4 ? "ipv4-flowspec" : "ipv6-flowspec";
+  auto r = XG_TRY(run_process({"gobgp", "-u", host, "-p", port, "global", "rib", "-a", fam, "--json"},
+                              std::chrono::seconds(120)));
+  if (r.exit_code != 0) return fail(EIO, "gobgp global rib -a {}: {}", fam, r.err.empty() ? r.out : r.err);
+  return decode_gobgp_rib(r.out, m.family, m.peer);
 }
 
 void stop(Monitor& m) {
@@ -449,8 +532,29 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
   mons[0].peer = "gobgp ipv4";
   mons[1].family = rules::Family::V6;
   mons[1].peer = "gobgp ipv6";
+  // A monitor, then the RIB: what the RIB does not renew goes (the routes
+  // of a monitor that ended were stale since).
+  auto start = [&](Monitor& m) -> Result<void> {
+    XG_CHECK(spawn(m, host, port));
+    auto rib = read_rib(m, host, port);
+    if (!rib) {
+      stop(m);
+      return tl::unexpected(std::move(rib.error()));
+    }
+    const auto now = Clock::now();
+    for (const auto& e : rib->errors) c.on_error(e);
+    c.on_event({Event::Kind::PeerDown, m.peer, {}}, now);
+    for (const auto& ev : rib->events) c.on_event(ev, now);
+    Event eor{Event::Kind::EndOfRib, m.peer, {}};
+    eor.route.family = m.family;
+    c.on_event(eor, now);
+    return {};
+  };
   for (auto& m : mons)
-    if (auto r = spawn(m, host, port); !r) return r;
+    if (auto r = start(m); !r) {
+      c.on_error(r.error().message());
+      m.restart_at = Clock::now() + std::chrono::seconds(1);
+    }
   StateWriter state(cfg.state_file);
   state.write(c);
   Result<void> result;
@@ -475,7 +579,7 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
       Monitor& m = mons[i];
       if (m.pid < 0) {
         if (Clock::now() >= m.restart_at)
-          if (auto r = spawn(m, host, port); !r) {
+          if (auto r = start(m); !r) {
             c.on_error(r.error().message());
             m.restart_at = Clock::now() + std::chrono::seconds(1);
           }
@@ -490,15 +594,7 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
         Decoded d = decode_gobgp(line, m.family, m.peer, &gone);
         for (const auto& e : d.errors) c.on_error(e);
         if (gone) continue;  // the monitor exits next
-        const auto now = Clock::now();
-        if (m.first) c.on_event({Event::Kind::PeerDown, m.peer, {}}, now);  // what the dump does not renew goes
-        for (const auto& ev : d.events) c.on_event(ev, now);
-        if (m.first) {
-          Event eor{Event::Kind::EndOfRib, m.peer, {}};
-          eor.route.family = m.family;
-          c.on_event(eor, now);
-          m.first = false;
-        }
+        for (const auto& ev : d.events) c.on_event(ev, Clock::now());
       }
       if (!open) {
         stop(m);

@@ -4,8 +4,9 @@
 // interface as their FlowSpec group (install.h).
 //
 // Batching: a change is installed once no other change came for `quiet`,
-// and at most `max_delay` after the first one waiting: a burst of announces
-// (a RIB dump, a flood of flaps) is one rule-set swap, not one per route.
+// and at most `max_delay` (or as long as the last install took, if longer)
+// after the first one waiting: a burst of announces (a RIB dump, a flood of
+// flaps) is a few rule-set swaps, not one per route.
 // An install that fails (the interface detached meanwhile, a rule the
 // kernel refuses) is logged and tried again a second later; the routes stay.
 //
@@ -15,6 +16,7 @@
 // which a route announced before the restart is not enforced.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -58,6 +60,8 @@ class Consumer {
   void on_error(const std::string& message);
   // Stale routes, the end of adoption, a due install.
   void tick(Clock::time_point now);
+  // Installs what is pending now (the input ended).
+  void flush(Clock::time_point now);
   // When tick() has something to do next (nullopt: nothing pending).
   std::optional<Clock::time_point> deadline() const;
 
@@ -71,6 +75,10 @@ class Consumer {
 
  private:
   void changed(Clock::time_point now);
+  // A stream of changes waits at most this long: max_delay, or as long as
+  // the last install took (installs then take at most half of the time,
+  // and a stream of 10,000 routes is a few large installs, not hundreds).
+  std::chrono::milliseconds max_delay() const { return std::max(timing_.max_delay, last_install_); }
 
   Rib rib_;
   Timing timing_;
@@ -78,7 +86,9 @@ class Consumer {
   std::optional<Clock::time_point> adopt_until_;
   Installer install_;
   Logger log_;
-  std::optional<Clock::time_point> first_pending_, last_change_, retry_at_;
+  std::optional<Clock::time_point> first_pending_, retry_at_;
+  Clock::time_point last_change_{};
+  std::chrono::milliseconds last_install_{0};
   std::vector<std::string> in_force_;
   std::size_t installs_ = 0, errors_ = 0;
 };
@@ -88,8 +98,9 @@ class Consumer {
 // (fail-static); the next consumer adopts them.
 [[nodiscard]] Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd);
 // Follows a GoBGP daemon at `addr` (HOST:PORT of its gRPC API, as `gobgp -u
-// HOST -p PORT` takes): its RIB, then every change (`gobgp monitor global
-// rib -a ipv4-flowspec|ipv6-flowspec --json`, one child each). A child that
+// HOST -p PORT` takes): every change (`gobgp monitor global rib -a
+// ipv4-flowspec|ipv6-flowspec --json`, one child each) and, once a child
+// runs, the family's RIB (`gobgp global rib -a ... --json`). A child that
 // ends (gobgpd stopped) is started again every second; meanwhile the routes
 // are stale, and the RIB read when it is back replaces them.
 [[nodiscard]] Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr);

@@ -268,13 +268,12 @@ Result<void> parse_numeric_group(std::string_view text, Type type, std::vector<N
       std::size_t n = 0;
       while (n < s.size() && (s[n] == '<' || s[n] == '>' || s[n] == '=' || s[n] == '!')) ++n;
       std::string_view op = s.substr(0, n);
-      if (op == "=" || op == "==") o.eq = true;
+      if (op == "=" || op == "==" || op.empty()) o.eq = true;  // a bare value is equality
       else if (op == ">") o.gt = true;
       else if (op == "<") o.lt = true;
       else if (op == ">=") o.gt = o.eq = true;
       else if (op == "<=") o.lt = o.eq = true;
       else if (op == "!=" || op == "!") o.lt = o.gt = true;
-      else if (op.empty()) o.eq = true;  // a bare value is equality
       else return fail(EINVAL, "{}: unknown operator {}", type_name(type), rules::quote(op));
       o.value = XG_TRY(value_of(s.substr(n), type));
     }
@@ -323,7 +322,7 @@ Decoded decode_exabgp_unchecked(std::string_view line) {
       msg["neighbor"]["message"].is_object())
     message = &msg["neighbor"]["message"];
   if (!message) {
-    d.errors.push_back("an update without neighbor.message");
+    d.errors.emplace_back("an update without neighbor.message");
     return d;
   }
   if (message->contains("eor")) {  // end of RIB, per family
@@ -339,7 +338,7 @@ Decoded decode_exabgp_unchecked(std::string_view line) {
   }
   const json* update = message->contains("update") ? &(*message)["update"] : nullptr;
   if (!update || !update->is_object()) {
-    d.errors.push_back("an update without neighbor.message.update");
+    d.errors.emplace_back("an update without neighbor.message.update");
     return d;
   }
   Actions actions;

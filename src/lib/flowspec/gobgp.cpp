@@ -97,6 +97,8 @@ void actions_of(const json& attrs, Actions& a) {
   }
 }
 
+void decode_paths(const json& msg, rules::Family family, const std::string& peer, Decoded& d);
+
 Decoded decode_unchecked(std::string_view line, rules::Family family, const std::string& peer, bool* error) {
   Decoded d;
   json msg = json::parse(line, nullptr, false);
@@ -113,6 +115,11 @@ Decoded decode_unchecked(std::string_view line, rules::Family family, const std:
     d.errors.push_back(fmt::format("not a list of paths: {}", rules::quote(line)));
     return d;
   }
+  decode_paths(msg, family, peer, d);
+  return d;
+}
+
+void decode_paths(const json& msg, rules::Family family, const std::string& peer, Decoded& d) {
   for (const auto& path : msg) {
     if (!path.is_object() || !path.contains("nlri") || !path["nlri"].is_object() ||
         !path["nlri"].contains("value") || !path["nlri"]["value"].is_array() || !path.contains("attrs") ||
@@ -153,10 +160,40 @@ Decoded decode_unchecked(std::string_view line, rules::Family family, const std:
     if (!withdraw) actions_of(path["attrs"], r.actions);
     d.events.push_back({withdraw ? Event::Kind::Withdraw : Event::Kind::Announce, peer, std::move(r)});
   }
+}
+
+Decoded decode_rib_unchecked(std::string_view text, rules::Family family, const std::string& peer) {
+  Decoded d;
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) return d;  // an empty RIB
+  json rib = json::parse(text, nullptr, false);
+  if (rib.is_discarded() || !rib.is_object()) {
+    d.errors.push_back(fmt::format("a RIB that is not a JSON object: {}", rules::quote(text)));
+    return d;
+  }
+  // Each destination's best path (the first when none is marked).
+  json best = json::array();
+  for (const auto& [key, paths] : rib.items()) {
+    if (!paths.is_array() || paths.empty()) continue;
+    const json* pick = &paths[0];
+    for (const auto& p : paths)
+      if (p.is_object() && p.value("best", false)) pick = &p;
+    best.push_back(*pick);
+  }
+  decode_paths(best, family, peer, d);
   return d;
 }
 
 }  // namespace
+
+Decoded decode_gobgp_rib(std::string_view text, rules::Family family, const std::string& peer) {
+  try {
+    return decode_rib_unchecked(text, family, peer);
+  } catch (const json::exception& e) {
+    Decoded d;
+    d.errors.push_back(fmt::format("unexpected JSON in the RIB: {}", e.what()));
+    return d;
+  }
+}
 
 Decoded decode_gobgp(std::string_view line, rules::Family family, const std::string& peer, bool* error) {
   try {

@@ -1,5 +1,7 @@
-// GoBGP's `gobgp monitor global rib -a ipv4-flowspec|ipv6-flowspec --current
-// --json`: one line -> FlowSpec events (tests/data/flowspec/FORMATS.md).
+// GoBGP's `gobgp monitor global rib -a ipv4-flowspec|ipv6-flowspec --json`:
+// one line -> FlowSpec events, and `gobgp global rib -a ... --json` (the
+// RIB: an object of destinations, each a list of paths) -> one announce per
+// destination (tests/data/flowspec/FORMATS.md).
 //
 // A line is a JSON array of paths (`[]` too); `{"error": ...}` is the
 // daemon gone (the monitor then exits). A path: nlri.value = components
@@ -22,6 +24,9 @@
 
 namespace xdpguard::flowspec {
 
+// The RIB as `gobgp global rib -a FAMILY --json` prints it: the best path of
+// each destination, announced. Empty text is an empty RIB.
+Decoded decode_gobgp_rib(std::string_view text, rules::Family family, const std::string& peer);
 // `error` is set when the line is the daemon's error object.
 Decoded decode_gobgp(std::string_view line, rules::Family family, const std::string& peer, bool* error = nullptr);
 

@@ -202,6 +202,7 @@ bool precedes(const Route& a, const Route& b) {
     if (ia == a.components.end()) return false;
     if (ia->type != ib->type) return ia->type < ib->type;  // the one with the lower type first
     if (is_prefix(ia->type)) {
+      if (!ia->prefix || !ib->prefix) return ia->prefix.has_value();  // (validate() refuses such routes)
       const auto& pa = *ia->prefix;
       const auto& pb = *ib->prefix;
       // The lower address over the common length first, then the longer prefix.

@@ -189,7 +189,7 @@ Result<Translation> translate(const Route& r, const Options& opts) {
     const Component* c = find(r, t);
     if (!c) continue;
     if (c->offset) return refuse(fmt::format("{}: a prefix offset ({}) has no rule match", type_name(t), c->offset));
-    (t == Type::Destination ? base.daddr : base.saddr) = rules::AddrMatch{*c->prefix, {}};
+    (t == Type::Destination ? base.daddr : base.saddr) = rules::AddrMatch{c->prefix, {}};
   }
   if (find(r, Type::FlowLabel)) return refuse("flow-label has no rule match");
   for (auto [t, field, max] : {std::tuple{Type::PacketLength, &Rule::length, std::uint64_t{65535}},

@@ -111,12 +111,22 @@ std::string metrics_text(const Snapshot& s, std::uint64_t scrape_errors_total) {
         std::tuple{"xdpguard_rule_bytes_total", bytes, "Bytes of the packets each rule decided."}}) {
     w.family(name, "counter", help);
     for (const auto& m : s.interfaces) {
-      for (const auto& r : m.stats.rules)
-        w.sample(name,
-                 {{"interface", m.stats.ifname},
-                  {"rule_id", std::to_string(r.id)},
-                  {"action", rule_action(r.rule.action)}},
-                 get(r.counter));
+      for (const auto& r : m.stats.rules) {
+        // A rule's comment labels it too (FlowSpec routes name their rules so).
+        if (r.rule.comment.empty())
+          w.sample(name,
+                   {{"interface", m.stats.ifname},
+                    {"rule_id", std::to_string(r.id)},
+                    {"action", rule_action(r.rule.action)}},
+                   get(r.counter));
+        else
+          w.sample(name,
+                   {{"interface", m.stats.ifname},
+                    {"rule_id", std::to_string(r.id)},
+                    {"action", rule_action(r.rule.action)},
+                    {"comment", r.rule.comment}},
+                   get(r.counter));
+      }
       w.sample(name,
                {{"interface", m.stats.ifname},
                 {"rule_id", "default"},
