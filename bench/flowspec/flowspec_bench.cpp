@@ -25,6 +25,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -90,6 +92,29 @@ std::size_t flowspec_rules(const std::string& bin, const Lab& lab) {
   return n;
 }
 
+// The consumer's installs in a log: how many, and the milliseconds they took.
+std::pair<int, double> installs_in(const std::string& log) {
+  int n = 0;
+  double ms = 0;
+  std::istringstream in(slurp(log));
+  for (std::string l; std::getline(in, l);) {
+    auto at = l.find("FlowSpec rules in force on");
+    auto open = l.rfind('(');
+    if (at == std::string::npos || open == std::string::npos) continue;
+    ++n;
+    ms += std::atof(l.c_str() + open + 1);
+  }
+  return {n, ms};
+}
+
+// Occurrences of `what` in a file.
+std::size_t count_in(const std::string& path, const std::string& what) {
+  const std::string t = slurp(path);
+  std::size_t n = 0;
+  for (auto p = t.find(what); p != std::string::npos; p = t.find(what, p + 1)) ++n;
+  return n;
+}
+
 bool flow_dropped(UdpFlow& f) {
   f.drain();
   for (std::uint32_t s = 0; s < 20; ++s) f.send(s);
@@ -116,7 +141,10 @@ int run_bench(const bench::Args& args) {
     auto a = fleet.gobgp(route_args("add"));
     auto d = time_to_change(flows, t0, true, 5s, 1ms, 100ms);
     if (!a || a->exit_code != 0 || !d[0]) {
-      bad += fmt::format("announce {} not enforced; ", k);
+      const std::string log = slurp(fleet.dir() + "/exabgp0.log");
+      bad += fmt::format("announce {} not enforced (gobgp: {}); the edge's log ends: {}; ", k,
+                         a ? fmt::format("exit {} {}", a->exit_code, a->err) : a.error().message(),
+                         log.substr(log.size() > 1500 ? log.size() - 1500 : 0));
       break;
     }
     up.push_back(*d[0]);
@@ -149,8 +177,47 @@ int run_bench(const bench::Args& args) {
   const double inject_s = std::chrono::duration<double>(Clock::now() - inject0).count();
   const std::string want = fmt::format("{} FlowSpec rules in force", kBulk + 1);
 
+  // The floor of the ExaBGP path: the same ExaBGP with `dd` as its process
+  // (the session's setup, gobgpd sending, ExaBGP decoding and printing the
+  // 10,000 routes as JSON), until the last route is in dd's file.
+  std::optional<double> exa_floor_s;
+  {
+    const std::string conf = fleet.dir() + "/exabgp0.conf", saved = fleet.dir() + "/exabgp0.conf.xdpguard";
+    const std::string sink = fleet.dir() + "/floor.jsonl";
+    std::filesystem::copy_file(conf, saved, std::filesystem::copy_options::overwrite_existing);
+    std::string text = slurp(saved);
+    const auto a = text.find("run "), b = text.find(';', a);
+    text.replace(a, b - a, "run /usr/bin/dd of=" + sink + " status=none");  // ExaBGP's JSON into a file
+    std::ofstream(conf) << text;
+    const auto t0 = Clock::now();
+    if (auto st = fleet.start_edge(0); !st) bad += st.error().message() + "; ";
+    while (Clock::now() - t0 < 120s && count_in(sink, "\"destination-ipv4\"") < kBulk + 1)
+      std::this_thread::sleep_for(20ms);  // (the file grows to megabytes: not read too often)
+    if (count_in(sink, "\"destination-ipv4\"") >= kBulk + 1)
+      exa_floor_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    else
+      bad += fmt::format("the ExaBGP floor printed {} of the 10,000 routes; its log ends: {}; ",
+                         count_in(sink, "\"destination-ipv4\""),
+                         slurp(fleet.dir() + "/exabgp0.log").substr(0, 3000));
+    fleet.stop_edge(0);
+    std::filesystem::copy_file(saved, conf, std::filesystem::copy_options::overwrite_existing);
+  }
+  // The floor of the --gobgp path: reading gobgpd's RIB as JSON once.
+  std::optional<double> gobgp_floor_s;
+  {
+    const auto t0 = Clock::now();
+    auto r = run_process({"ip", "netns", "exec", edge.server().netns, "sh", "-c",
+                          "gobgp -u 198.19.1.1 -p 50051 global rib -a ipv4-flowspec --json > /dev/null"},
+                         120s);
+    if (r && r->exit_code == 0)
+      gobgp_floor_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    else
+      bad += "reading gobgpd's RIB failed; ";
+  }
+
   // ExaBGP: the edge starts, its session comes up, the RIB arrives.
   std::optional<double> exa_s;
+  std::pair<int, double> exa_installs{0, 0}, gobgp_installs{0, 0};
   {
     const auto t0 = Clock::now();
     if (auto s = fleet.start_edge(0); !s) bad += s.error().message() + "; ";
@@ -161,6 +228,7 @@ int run_bench(const bench::Args& args) {
       bad += fmt::format("ExaBGP: {} FlowSpec rules installed; ", n);
     auto st = nlohmann::json::parse(slurp(fleet.state_file(0)), nullptr, false);
     if (!st.is_object() || st["stats"]["installed"] != kBulk + 1) bad += "ExaBGP: the state file disagrees; ";
+    exa_installs = installs_in(fleet.dir() + "/exabgp0.log");
     fleet.stop_edge(0);
   }
   // GoBGP directly: a fresh attachment, the consumer follows gobgpd's RIB.
@@ -179,6 +247,7 @@ int run_bench(const bench::Args& args) {
     if (!flow_dropped(flows[0])) bad += "--gobgp: the flow's route is not enforced; ";
     if (auto n = flowspec_rules(XDPGUARD_BIN, edge); n != kBulk + 1)
       bad += fmt::format("--gobgp: {} FlowSpec rules installed; ", n);
+    gobgp_installs = installs_in(log);
     if (c) c->stop(SIGTERM);
   }
 
@@ -195,8 +264,13 @@ int run_bench(const bench::Args& args) {
               inject_s);
   std::printf("| ExaBGP edge (its BGP session's setup included) until all 10,000 rules are in force | %.2f |\n",
               exa_s.value_or(-1));
-  std::printf("| `xdpguard flowspec --gobgp` (gobgpd's RIB over its API) until all 10,000 are in force | %.2f |\n\n",
+  std::printf("| floor: the same ExaBGP with `dd` (into a file) as its process, until the last route's JSON is written | %.2f |\n",
+              exa_floor_s.value_or(-1));
+  std::printf("| `xdpguard flowspec --gobgp` (gobgpd's RIB over its API) until all 10,000 are in force | %.2f |\n",
               gobgp_s.value_or(-1));
+  std::printf("| floor: `gobgp global rib -a ipv4-flowspec --json` once | %.2f |\n\n", gobgp_floor_s.value_or(-1));
+  std::printf("installs: ExaBGP %d taking %.0f ms in all; --gobgp %d taking %.0f ms\n\n", exa_installs.first,
+              exa_installs.second, gobgp_installs.first, gobgp_installs.second);
   std::printf("one route median: %.0f ms (goal <= 100 ms: %s); 10,000 routes: ExaBGP %.2f s, --gobgp %.2f s "
               "(goal <= 2 s: %s, %s)\n",
               med_up * 1000, med_up <= 0.1 ? "met" : "MISSED", exa_s.value_or(-1), gobgp_s.value_or(-1),
@@ -214,7 +288,9 @@ int run_bench(const bench::Args& args) {
                      {"withdraw_median_ms", med_down * 1000}, {"withdraw_p99_ms", p99_down * 1000},
                      {"samples", up.size()},          {"bulk_routes", kBulk + 1},
                      {"bulk_exabgp_s", exa_s.value_or(-1)}, {"bulk_gobgp_s", gobgp_s.value_or(-1)},
-                     {"inject_s", inject_s},          {"checks_ok", bad.empty()}};
+                     {"inject_s", inject_s},          {"checks_ok", bad.empty()},
+                     {"bulk_exabgp_floor_s", exa_floor_s.value_or(-1)},
+                     {"bulk_gobgp_floor_s", gobgp_floor_s.value_or(-1)}};
     std::ofstream(args.json_path) << j.dump(2) << "\n";
   }
   return status;

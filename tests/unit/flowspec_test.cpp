@@ -438,7 +438,8 @@ TEST(FlowspecRib, WithdrawsStaleRoutesEndOfRibAndMaxRules) {
   EXPECT_FALSE(rib.apply(announce("p", b), t0));                            // the same again
   // Max rules: a route of two more rules does not fit; it waits, counted.
   auto c = route({prefix(Type::Destination, "203.0.113.0/24"), numeric(Type::Protocol, {eq(6), eq(17)})}, discard());
-  EXPECT_FALSE(rib.apply(announce("p", c), t0));
+  EXPECT_TRUE(rib.apply(announce("p", c), t0));  // a new route; its rules wait
+  EXPECT_EQ(rib.rule_texts().size(), 2u);
   EXPECT_EQ(rib.stats().over_limit, 1u);
   // Withdraw frees room.
   EXPECT_TRUE(rib.apply({Event::Kind::Withdraw, "p", a}, t0));

@@ -16,7 +16,9 @@ bool Rib::apply(const Event& e, Clock::time_point now, std::vector<std::string>*
     case Event::Kind::Announce: {
       ++announces_;
       std::string key = match_text(e.route);
-      Entry entry{e.route, e.peer, translate(e.route, settings_.translate), std::nullopt, false};
+      Entry entry{e.route, e.peer, translate(e.route, settings_.translate), {}, std::nullopt, false};
+      if (entry.translation)
+        for (const auto& r : entry.translation->rules) entry.texts.push_back(rules::to_string(r));
       if (!entry.translation)
         say(fmt::format("route {} ({}) not installed: {}", key, actions_text(e.route.actions),
                         entry.translation.error().message()));
@@ -62,9 +64,8 @@ bool Rib::apply(const Event& e, Clock::time_point now, std::vector<std::string>*
       break;
     }
   }
-  auto before = texts_;
-  rebuild();
-  return texts_ != before;
+  dirty_ = true;
+  return true;
 }
 
 bool Rib::expire(Clock::time_point now, std::vector<std::string>* log) {
@@ -73,9 +74,8 @@ bool Rib::expire(Clock::time_point now, std::vector<std::string>* log) {
   });
   if (!n) return false;
   if (log) log->push_back(fmt::format("{} stale routes removed after {} s", n, settings_.stale.count() / 1000.0));
-  auto before = texts_;
-  rebuild();
-  return texts_ != before;
+  dirty_ = true;
+  return true;
 }
 
 std::optional<Clock::time_point> Rib::next_expiry() const {
@@ -85,7 +85,7 @@ std::optional<Clock::time_point> Rib::next_expiry() const {
   return t;
 }
 
-void Rib::rebuild() {
+void Rib::rebuild() const {
   std::vector<Entry*> order;
   for (auto& [key, e] : routes_) {
     e.installed = false;
@@ -95,19 +95,23 @@ void Rib::rebuild() {
   texts_.clear();
   over_limit_ = 0;
   for (Entry* e : order) {
-    const auto& rules = e->translation->rules;
-    if (texts_.size() + rules.size() > settings_.max_rules) {
+    if (texts_.size() + e->texts.size() > settings_.max_rules) {
       ++over_limit_;
       continue;
     }
     e->installed = true;
-    for (const auto& r : rules) texts_.push_back(rules::to_string(r));
+    texts_.insert(texts_.end(), e->texts.begin(), e->texts.end());
   }
+  dirty_ = false;
 }
 
-std::vector<std::string> Rib::rule_texts() const { return texts_; }
+std::vector<std::string> Rib::rule_texts() const {
+  refresh();
+  return texts_;
+}
 
 Stats Rib::stats() const {
+  refresh();
   Stats s;
   s.routes = routes_.size();
   for (const auto& [key, e] : routes_) {

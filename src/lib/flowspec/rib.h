@@ -55,10 +55,11 @@ class Rib {
   explicit Rib(Settings s) : settings_(std::move(s)) {}
 
   // What the event changes. The log lines it gives (a route refused, with
-  // the reason; notes; a peer down) go to `log` when given.
-  // Returns whether the rule list changed.
+  // the reason; notes; a peer down) go to `log` when given. Returns whether
+  // the routes changed (the rule list may have: it is made again, once, when
+  // next asked for; a burst of 10,000 announces is one sort, not 10,000).
   bool apply(const Event& e, Clock::time_point now, std::vector<std::string>* log = nullptr);
-  // Removes stale routes whose time is up; returns whether the rule list changed.
+  // Removes stale routes whose time is up; returns whether any went.
   bool expire(Clock::time_point now, std::vector<std::string>* log = nullptr);
   // When the next stale route is due (nullopt: none stale).
   std::optional<Clock::time_point> next_expiry() const;
@@ -71,18 +72,26 @@ class Rib {
     Route route;
     std::string peer;
     Result<Translation> translation = Translation{};
+    std::vector<std::string> texts;  // its rules as text (translation's, printed once)
     std::optional<Clock::time_point> stale_since;
     bool installed = false;  // in the rule list (set by the last rebuild)
   };
-  const std::map<std::string, Entry>& entries() const { return routes_; }
+  const std::map<std::string, Entry>& entries() const {
+    refresh();
+    return routes_;
+  }
 
  private:
-  void rebuild();
+  void refresh() const {
+    if (dirty_) rebuild();
+  }
+  void rebuild() const;
 
   Settings settings_;
-  std::map<std::string, Entry> routes_;  // by match_text
-  std::vector<std::string> texts_;
-  std::size_t over_limit_ = 0;
+  mutable std::map<std::string, Entry> routes_;  // by match_text (`installed` set by rebuild)
+  mutable bool dirty_ = false;
+  mutable std::vector<std::string> texts_;
+  mutable std::size_t over_limit_ = 0;
   std::uint64_t announces_ = 0, withdraws_ = 0, unknown_withdraws_ = 0;
 };
 

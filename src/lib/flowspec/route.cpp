@@ -202,9 +202,11 @@ bool precedes(const Route& a, const Route& b) {
     if (ia == a.components.end()) return false;
     if (ia->type != ib->type) return ia->type < ib->type;  // the one with the lower type first
     if (is_prefix(ia->type)) {
-      if (!ia->prefix || !ib->prefix) return ia->prefix.has_value();  // (validate() refuses such routes)
-      const auto& pa = *ia->prefix;
-      const auto& pb = *ib->prefix;
+      const std::optional<rules::Prefix>& oa = ia->prefix;
+      const std::optional<rules::Prefix>& ob = ib->prefix;
+      if (!oa || !ob) return oa.has_value();  // (validate() refuses such routes)
+      const rules::Prefix& pa = *oa;
+      const rules::Prefix& pb = *ob;
       // The lower address over the common length first, then the longer prefix.
       rules::Prefix ca = pa, cb = pb;
       ca.len = cb.len = std::min(pa.len, pb.len);

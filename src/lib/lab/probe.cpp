@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <cerrno>
 #include <thread>
 
@@ -48,43 +50,58 @@ std::vector<std::optional<double>> time_to_change(std::vector<UdpFlow>& flows,
   using Clock = std::chrono::steady_clock;
   const std::size_t n = flows.size();
   std::vector<Clock::time_point> sent;
-  std::vector<std::optional<std::uint32_t>> last(n), first(n);  // received seqs
+  // Per flow: the newest and the first sequence number received (kNone: none).
+  constexpr std::uint32_t kNone = UINT32_MAX;
+  std::vector<std::uint32_t> last(n, kNone), first(n, kNone);
+  // Each call numbers its datagrams from a base of its own: late ones of an
+  // earlier call are not taken for this call's.
+  static std::atomic<std::uint32_t> calls{0};
+  const std::uint32_t base = (++calls % 4096) << 20;
+  for (auto& f : flows) f.drain();
   std::uint32_t seq = 0;
   const auto margin = std::chrono::milliseconds(20);  // for the newest datagrams to arrive
   for (;;) {
     sent.push_back(Clock::now());
-    for (auto& f : flows) f.send(seq);
+    for (auto& f : flows) f.send(base + seq);
     ++seq;
     std::this_thread::sleep_for(period);
     for (std::size_t i = 0; i < n; ++i)
-      for (auto s : flows[i].drain()) {
-        last[i] = last[i] ? std::max(*last[i], s) : s;
-        if (!first[i]) first[i] = s;
+      for (auto got : flows[i].drain()) {
+        const std::uint32_t s = got - base;
+        if (s >= sent.size()) continue;  // not one of this call's
+        last[i] = last[i] == kNone ? s : std::max(last[i], s);
+        if (first[i] == kNone) first[i] = s;
       }
     bool done = true;
     for (std::size_t i = 0; i < n; ++i) {
       if (to_drop) {
-        const auto since = last[i] ? sent[*last[i]] : t0;  // none ever through: lost since t0
+        // None through at all: lost since the first datagram.
+        const auto since = last[i] != kNone ? sent[last[i]] : sent.front();
         done = done && Clock::now() - since > settle + margin;
       } else {
-        done = done && first[i].has_value();
+        done = done && first[i] != kNone;
       }
     }
     if (done || Clock::now() - t0 > limit) break;
   }
   std::vector<std::optional<double>> out(n);
   for (std::size_t i = 0; i < n; ++i) {
-    std::optional<Clock::time_point> at;
+    Clock::time_point at{};
+    bool found = false;
     if (to_drop) {
-      if (!last[i])
+      if (last[i] == kNone) {
         at = sent.front();
-      else if (*last[i] + 1 < sent.size())
-        at = sent[*last[i] + 1];
-      if (at && Clock::now() - *at < settle) at.reset();  // not settled
-    } else if (first[i]) {
-      at = sent[*first[i]];
+        found = true;
+      } else if (last[i] + 1 < sent.size()) {
+        at = sent[last[i] + 1];
+        found = true;
+      }
+      if (found && Clock::now() - at < settle) found = false;  // not settled
+    } else if (first[i] != kNone) {
+      at = sent[first[i]];
+      found = true;
     }
-    if (at) out[i] = std::chrono::duration<double>(*at - t0).count();
+    if (found) out[i] = std::chrono::duration<double>(at - t0).count();
   }
   return out;
 }
