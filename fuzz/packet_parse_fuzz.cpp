@@ -9,7 +9,7 @@
 //  - a non-first fragment, or a packet whose L4 header is cut, has no L4
 //    fields: no ports, flags, ICMP type; a packet without a family has none;
 //  - the length, DSCP and fragment bits are the IP header's (IPv6: the
-//    first fragment header's, found by a walk of its own);
+//    first non-atomic fragment header's, found by a walk of its own);
 //  - it reads nothing it has not bounds-checked: a prefix of the frame that
 //    is not "truncated" parses exactly like the whole frame.
 #include <netinet/in.h>  // glibc first: linux/in.h (from parse.h) then defers to it
@@ -54,16 +54,20 @@ unsigned frag_bits(bool offset, bool more) {
   return more ? XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_FF : 0;
 }
 
-// The first IPv6 fragment header's offset-and-flags word, walking the
-// extension headers as far as they lie inside the frame and the datagram
-// (an independent walk: what nft's `exthdr frag` reads); -1 if none.
+// The offset-and-flags word of the first IPv6 fragment header that is not
+// atomic (offset 0, no more fragments), walking the extension headers as far
+// as they lie inside the frame and the datagram (a walk of its own); -1 if
+// none.
 long first_frag_word(const std::uint8_t* f, std::size_t l3_off, std::size_t end) {
   unsigned nh = f[l3_off + 6];
   std::size_t off = l3_off + 40;
   while (off + 8 <= end && off <= XDPGUARD_MAX_CHAIN) {
-    if (nh == 44) return static_cast<long>(be16(f + off + 2));
+    const unsigned fo = be16(f + off + 2);
+    if (nh == 44 && (fo & 0xfff9)) return static_cast<long>(fo);
     std::size_t hlen;
-    if (nh == 51)
+    if (nh == 44)
+      hlen = 8;
+    else if (nh == 51)
       hlen = (f[off + 1] + 2u) * 4;
     else if (nh == 0 || nh == 43 || nh == 60)
       hlen = (f[off + 1] + 1u) * 8;
@@ -156,7 +160,7 @@ void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) 
     l3_end = p.l3_off + 40u;
     if (p.l4_off != 0) check(p.l4_off >= l3_end);
     // payload length + 40; traffic class (bits 4..11) >> 2; fragment bits
-    // from the first fragment header, never DF
+    // from the first non-atomic fragment header, never DF
     check(p.ip_len == be16(ip + 4) + 40u);
     check(p.dscp == ((ip[0] & 0x0fu) << 4 | ip[1] >> 4) >> 2);
     const long fw = first_frag_word(f, p.l3_off, std::min(size, dgram_end));

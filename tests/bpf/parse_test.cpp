@@ -563,7 +563,7 @@ std::vector<Case> edge_cases() {
         .l3_off = 14,
         .l4proto = 17,
         .frag_bits = XDPGUARD_FRAG_ISF}},
-      // two fragment headers: the bits are the first one's (nft's `exthdr frag`)
+      // two fragment headers: the bits are the first one's
       {"ipv6_two_fragment_headers",
        Packet()
            .eth()
@@ -579,6 +579,23 @@ std::vector<Case> edge_cases() {
         .l3_off = 14,
         .l4proto = 17,
         .frag_bits = XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_FF}},
+      // an atomic fragment header, then a real one (the kernel skips the
+      // atomic one and reassembles): the bits are the real one's
+      {"ipv6_atomic_then_middle_fragment",
+       Packet()
+           .eth()
+           .ipv6(kA6, kB6)
+           .fragment6(0, false, 3)
+           .fragment6(5, true, 4)
+           .proto(17)
+           .payload(16)
+           .bytes(),
+       {.outcome = kIpv6,
+        .frag = true,
+        .family = 6,
+        .l3_off = 14,
+        .l4proto = 17,
+        .frag_bits = XDPGUARD_FRAG_ISF}},
   };
 }
 

@@ -33,7 +33,10 @@
 //                                             (one rule per state of the fragment header
 //                                             that satisfies the bits; `!is-fragment` is
 //                                             `exthdr frag missing` or an atomic fragment;
-//                                             IPv6 has no DF: dont-fragment matches none)
+//                                             IPv6 has no DF: dont-fragment matches none;
+//                                             nft reads the first fragment header, xdpguard
+//                                             the first non-atomic one: the frames here
+//                                             never have two)
 //   pass comment "x"                      ->  accept comment "x"
 // (nft adds the dependencies `ip saddr` and `udp dport` imply). An xdpguard
 // set holds both families and nft sets one: a rule naming a set becomes one

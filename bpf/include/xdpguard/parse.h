@@ -277,8 +277,9 @@ struct xg_ext6 {
 	__s32 outcome;  /* 0 while the chain is sound, else a parse outcome */
 	__u32 later;    /* a fragment header with a nonzero offset ended the walk */
 	__u32 first;    /* a fragment header said: first fragment of several */
-	/* the first fragment header's offset-and-flags word (host order) and
-	 * whether there was one: what nft's `exthdr frag` reads */
+	/* the offset-and-flags word (host order) of the first fragment header
+	 * that is not atomic (offset 0 and no more fragments: RFC 6946, the
+	 * kernel skips those), and whether there was one: the rules' `frag` */
 	__u32 fo;
 	__u32 has_fh;
 };
@@ -307,7 +308,7 @@ static __always_inline long xg_ext6_step(struct xg_ext6 *w)
 	}
 	if (w->nh == 44) {
 		fo = xg_ntohs(fh->frag_off);
-		if (!w->has_fh) {
+		if (!w->has_fh && (fo & 0xfff9)) {
 			w->has_fh = 1;
 			w->fo = fo;
 		}

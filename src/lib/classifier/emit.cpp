@@ -488,9 +488,9 @@ class Emitter {
   // (Folding also spares the CPU mispredicted branches; the cost is that a
   // rule's later tests run even when its first one fails.)
 
-  // A test of one field of the packet against constants.
-  // List: the value lies in one of several ranges (a value list of the
-  // FlowSpec matches: `dscp 0,3,8-11`).
+  // A test of one field of the packet against constants: equal (under a
+  // mask), in a range, in a named set, or in one of several ranges (List: a
+  // value list of the FlowSpec matches, `dscp 0,3,8-11`).
   struct Term {
     enum Kind { Eq, Range, Set, List } kind;
     Size size = Size::W;
