@@ -123,7 +123,9 @@ TEST(RulePrinter, ActionNames) {
   EXPECT_EQ(action_name(Action::RedirectDev), "redirect dev");
 }
 
-// The longest canonical text fits the kernel's rule-text slot.
+// The longest canonical text of the matches before the FlowSpec ones fits
+// the kernel's rule-text slot; lists and a comment can make a rule longer
+// (rule add and apply refuse it: E2BIG, "rule text longer than 243").
 TEST(RulePrinter, LongestRuleFitsRuleText) {
   std::string longest =
       "redirect dev abcdefghijklmno vlan 4095 inner 4095 tcp saddr "
@@ -137,6 +139,12 @@ TEST(RulePrinter, LongestRuleFitsRuleText) {
       "@abcdefghijklmnopqrstuvwxyz01234";
   EXPECT_EQ(canon(sets), sets);
   EXPECT_LE(sets.size(), kMaxRuleText);
+  // A FlowSpec route of the usual size fits.
+  std::string flowspec =
+      "drop udp saddr 2001:db8:ffff:ffff::/64 daddr 2001:db8:1:2::/64 sport 53 dport 1024-65535 length "
+      "512-1500 dscp 0,8-11 frag !is-fragment comment \"flowspec 2001:db8:1:2::/64 udp 53\"";
+  EXPECT_EQ(canon(flowspec), flowspec);
+  EXPECT_LE(flowspec.size(), kMaxRuleText);
 }
 
 // Random rules in the parser's normal form.

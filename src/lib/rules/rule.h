@@ -77,6 +77,8 @@ inline constexpr std::size_t kMaxValueRanges = 16;  // ranges in one list
 // is-fragment: any fragment (offset != 0 or more-fragments set);
 // first-fragment: offset 0 with more-fragments; last-fragment: offset != 0
 // without more-fragments; dont-fragment: IPv4's DF bit (never set in IPv6).
+// IPv6: the first fragment header that is not atomic (offset 0 without
+// more-fragments, which the kernel skips) says; none, no bits.
 // Tested as tcp-flags are: named bits with the required values.
 inline constexpr std::uint8_t kFragDf = 0x01;
 inline constexpr std::uint8_t kFragIsf = 0x02;
