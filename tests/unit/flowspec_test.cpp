@@ -15,6 +15,7 @@
 #include "flowspec/rib.h"
 #include "flowspec/route.h"
 #include "flowspec/translate.h"
+#include "rules/limits.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
 
@@ -419,6 +420,28 @@ TEST(FlowspecLabel, LongRoutesKeepDistinctLabels) {
   rules::Rule x;
   x.comment = label(a);
   EXPECT_TRUE(rules::parse_rule("drop " + rules::to_string(x).substr(5))) << label(a);
+}
+
+// A rule set's record holds 243 characters of a rule's text: the label
+// gives way, and each rule still names its route.
+TEST(FlowspecLabel, RulesFitTheRecordAndKeepTheirRoute) {
+  std::vector<NumericOp> lengths, types;
+  for (std::uint64_t v = 0; v < 16; ++v) {
+    lengths.push_back(eq(100 + 3 * v));
+    types.push_back(eq(2 * v));
+  }
+  auto r = route({prefix(Type::Destination, "198.51.100.0/24"), prefix(Type::Source, "203.0.113.0/24"),
+                  numeric(Type::IcmpType, types), numeric(Type::PacketLength, lengths)},
+                 discard());
+  auto t = translate(r);
+  ASSERT_TRUE(t) << t.error().message();
+  ASSERT_EQ(t->rules.size(), 1u);
+  const std::string text = rules::to_string(t->rules[0]);
+  EXPECT_LE(text.size(), rules::kMaxRuleText) << text;
+  EXPECT_LT(t->rules[0].comment.size(), kMaxLabel);
+  EXPECT_TRUE(t->rules[0].comment.starts_with("flowspec ipv4 destination 198.51.100.0/24")) << t->rules[0].comment;
+  EXPECT_NE(t->rules[0].comment.find("... #"), std::string::npos);
+  EXPECT_TRUE(rules::parse_rule(text)) << text;
 }
 
 Event announce(const char* peer, Route r) { return {Event::Kind::Announce, peer, std::move(r)}; }

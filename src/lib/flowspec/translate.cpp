@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include "rules/limit.h"
+#include "rules/limits.h"
+#include "rules/printer.h"
 
 namespace xdpguard::flowspec {
 namespace {
@@ -166,16 +168,43 @@ std::uint64_t fnv1a(std::string_view s) {
 
 }  // namespace
 
-std::string label(const Route& r) {
+std::string label(const Route& r, std::size_t max) {
   std::string s = std::string(kLabelPrefix) + match_text(r);
-  constexpr std::size_t kMax = 128;
-  if (s.size() <= kMax) return s;
+  if (s.size() <= max) return s;
   std::string tail = fmt::format("... #{:08x}", static_cast<std::uint32_t>(fnv1a(s)));
-  s.resize(kMax - tail.size());
+  s.resize(max > tail.size() ? max - tail.size() : 0);
   return s + tail;
 }
 
+namespace {
+Result<Translation> translate_rules(const Route& r, const Options& opts);
+}  // namespace
+
 Result<Translation> translate(const Route& r, const Options& opts) {
+  auto t = XG_TRY(translate_rules(r, opts));
+  // Every rule's text, its label included, must fit the rule set's record
+  // (rules::kMaxRuleText): the label gives way first, down to a short
+  // one that still names the route by its hash.
+  constexpr std::size_t kCommentWords = std::string_view(" comment \"\"").size();
+  constexpr std::size_t kShortest = kLabelPrefix.size() + 16;
+  std::size_t room = kMaxLabel;
+  for (const rules::Rule& x : t.rules) {
+    rules::Rule bare = x;
+    bare.comment.clear();
+    const std::size_t body = rules::to_string(bare).size() + kCommentWords;
+    room = std::min(room, body < rules::kMaxRuleText ? rules::kMaxRuleText - body : 0);
+  }
+  if (room < kShortest)
+    return fail(ENOTSUP, "a rule of {} characters: too long for a rule set's record ({})",
+                rules::kMaxRuleText - room + kShortest, rules::kMaxRuleText);
+  const std::string l = label(r, room);
+  for (rules::Rule& x : t.rules) x.comment = l;
+  return t;
+}
+
+namespace {
+
+Result<Translation> translate_rules(const Route& r, const Options& opts) {
   XG_CHECK(validate(r));
   const bool v4 = r.family == rules::Family::V4;
   Translation out;
@@ -357,5 +386,7 @@ Result<Translation> translate(const Route& r, const Options& opts) {
     }
   return out;
 }
+
+}  // namespace
 
 }  // namespace xdpguard::flowspec

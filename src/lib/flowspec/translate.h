@@ -70,9 +70,12 @@ struct Translation {
 };
 
 // The label every rule of `r` carries: "flowspec " + match_text(r), cut to
-// the 128 characters a comment holds (a long one ends in "... #" and a hash
-// of the whole text, so two long routes keep distinct labels).
-std::string label(const Route& r);
+// `max` characters (a long one ends in "... #" and a hash of the whole
+// text, so two long routes keep distinct labels). translate() gives a
+// route's rules the longest label that keeps each rule's text within a rule
+// set's record (rules::kMaxRuleText), at most kMaxLabel.
+inline constexpr std::size_t kMaxLabel = 128;  // what a comment holds
+std::string label(const Route& r, std::size_t max = kMaxLabel);
 inline constexpr std::string_view kLabelPrefix = "flowspec ";
 
 [[nodiscard]] Result<Translation> translate(const Route& r, const Options& opts = {});
