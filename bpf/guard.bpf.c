@@ -129,7 +129,7 @@ int xdpguard(struct xdp_md *ctx)
 		return XDP_PASS;
 	/*
 	 * The parser sets what it finds: clear what the last packet left in the
-	 * fields it may skip (ports, offsets, flags, counts: two 8-byte stores).
+	 * fields it may skip (ports, offsets, flags, counts, lengths: 28 bytes).
 	 * The addresses need no clearing: each family writes all it has, and
 	 * the classifier reads only the packet's own family's words.
 	 */

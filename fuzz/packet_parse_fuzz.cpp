@@ -8,6 +8,8 @@
 //    bytes at those offsets;
 //  - a non-first fragment, or a packet whose L4 header is cut, has no L4
 //    fields: no ports, flags, ICMP type; a packet without a family has none;
+//  - the length, DSCP and fragment bits are the IP header's (IPv6: the
+//    first fragment header's, found by a walk of its own);
 //  - it reads nothing it has not bounds-checked: a prefix of the frame that
 //    is not "truncated" parses exactly like the whole frame.
 #include <netinet/in.h>  // glibc first: linux/in.h (from parse.h) then defers to it
@@ -45,6 +47,33 @@ void check(bool ok) {
 }
 
 unsigned be16(const std::uint8_t* p) { return (p[0] << 8) | p[1]; }
+
+// xdpguard_pkt.frag_bits (abi.h) of a fragment offset and more-fragments flag.
+unsigned frag_bits(bool offset, bool more) {
+  if (offset) return XDPGUARD_FRAG_ISF | (more ? 0 : XDPGUARD_FRAG_LF);
+  return more ? XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_FF : 0;
+}
+
+// The first IPv6 fragment header's offset-and-flags word, walking the
+// extension headers as far as they lie inside the frame and the datagram
+// (an independent walk: what nft's `exthdr frag` reads); -1 if none.
+long first_frag_word(const std::uint8_t* f, std::size_t l3_off, std::size_t end) {
+  unsigned nh = f[l3_off + 6];
+  std::size_t off = l3_off + 40;
+  while (off + 8 <= end && off <= XDPGUARD_MAX_CHAIN) {
+    if (nh == 44) return static_cast<long>(be16(f + off + 2));
+    std::size_t hlen;
+    if (nh == 51)
+      hlen = (f[off + 1] + 2u) * 4;
+    else if (nh == 0 || nh == 43 || nh == 60)
+      hlen = (f[off + 1] + 1u) * 8;
+    else
+      return -1;
+    nh = f[off];
+    off += hlen;
+  }
+  return -1;
+}
 
 void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) {
   const xdpguard_pkt& p = r.pkt;
@@ -91,6 +120,7 @@ void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) 
   if (p.family == 0) {
     check(!complete && p.l3_off == 0 && p.l4_off == 0 && p.l4proto == 0);
     check(p.sport == 0 && p.dport == 0 && p.tcp_flags == 0 && p.icmp_type == 0);
+    check(p.ip_len == 0 && p.dscp == 0 && p.frag_bits == 0);
     return;
   }
 
@@ -110,6 +140,10 @@ void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) 
     check(p.l4proto == ip[9]);
     const unsigned offset = be16(ip + 6) & 0x1fff;
     check((p.frag == XDPGUARD_FRAG_LATER) == (offset != 0));
+    // the FlowSpec fields: length, DSCP (ECN left out), DF and fragment bits
+    check(p.ip_len == be16(ip + 2) && p.dscp == ip[1] >> 2);
+    check(p.frag_bits == (frag_bits(offset != 0, (be16(ip + 6) & 0x2000) != 0) |
+                          ((be16(ip + 6) & 0x4000) ? XDPGUARD_FRAG_DF : 0u)));
     if (offset == 1) check(r.outcome == XDPGUARD_PARSE_UNSAFE);  // RFC 1858
     l3_end = p.l3_off + ihl;
     if (p.frag != XDPGUARD_FRAG_LATER) check(p.l4_off == l3_end);
@@ -121,6 +155,13 @@ void check_invariants(const std::uint8_t* f, std::size_t size, const Parsed& r) 
     check(std::memcmp(p.saddr, ip + 8, 16) == 0 && std::memcmp(p.daddr, ip + 24, 16) == 0);
     l3_end = p.l3_off + 40u;
     if (p.l4_off != 0) check(p.l4_off >= l3_end);
+    // payload length + 40; traffic class (bits 4..11) >> 2; fragment bits
+    // from the first fragment header, never DF
+    check(p.ip_len == be16(ip + 4) + 40u);
+    check(p.dscp == ((ip[0] & 0x0fu) << 4 | ip[1] >> 4) >> 2);
+    const long fw = first_frag_word(f, p.l3_off, std::min(size, dgram_end));
+    check(p.frag_bits == (fw < 0 ? 0u : frag_bits((fw & 0xfff8) != 0, (fw & 1) != 0)));
+    if (p.frag == XDPGUARD_FRAG_LATER) check(p.frag_bits & XDPGUARD_FRAG_ISF);
   }
   // the datagram fits the frame; the rest of the frame is padding
   check(dgram_end <= size);

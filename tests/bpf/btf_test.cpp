@@ -131,7 +131,8 @@ TEST_F(BtfTest, PerCpuEntryLayoutMatches) {
        XG_MEMBER(xdpguard_pkt, dport), XG_MEMBER(xdpguard_pkt, l3_off), XG_MEMBER(xdpguard_pkt, l4_off),
        XG_MEMBER(xdpguard_pkt, family), XG_MEMBER(xdpguard_pkt, l4proto), XG_MEMBER(xdpguard_pkt, tcp_flags),
        XG_MEMBER(xdpguard_pkt, frag), XG_MEMBER(xdpguard_pkt, nvlan), XG_MEMBER(xdpguard_pkt, icmp_type),
-       XG_MEMBER(xdpguard_pkt, icmp_code), XG_MEMBER(xdpguard_pkt, pad), XG_MEMBER(xdpguard_pkt, vlan)});
+       XG_MEMBER(xdpguard_pkt, icmp_code), XG_MEMBER(xdpguard_pkt, dscp), XG_MEMBER(xdpguard_pkt, vlan),
+       XG_MEMBER(xdpguard_pkt, ip_len), XG_MEMBER(xdpguard_pkt, frag_bits), XG_MEMBER(xdpguard_pkt, pad)});
   expect_struct(
       "xdpguard_percpu", sizeof(xdpguard_percpu),
       {XG_MEMBER(xdpguard_percpu, pkt), XG_MEMBER(xdpguard_percpu, len), XG_MEMBER(xdpguard_percpu, prio),

@@ -7,7 +7,8 @@
 // `saddr @s` / `daddr @s`, a random default action and some `redirect dev`
 // rules. Frames carry VLAN tags (two at times), IPv4 options, IPv6
 // extension headers, first and non-first fragments; the VLAN tests give
-// rules `vlan` matches too.
+// rules `vlan` matches too, the FlowSpec test icmp-type, icmp-code, length,
+// dscp and frag matches.
 //
 // Per frame, the verdict AND the rule that gave it must be the reference's:
 // the classifier writes the rule id into the per-CPU entry (xdpguard_percpu
@@ -42,9 +43,12 @@ std::string describe(const rules::PacketFields& p) {
   std::string tags = p.nvlan == 0   ? "untagged"
                      : p.nvlan == 1 ? fmt::format("vlan {}", p.vlan[0])
                                     : fmt::format("vlan {} inner {}", p.vlan[0], p.vlan[1]);
-  return fmt::format("{}, IPv{} proto {} {} -> {} sport {} dport {} flags 0x{:02x}{}", tags, p.family,
-                     p.proto, ntop(p.family, p.saddr), ntop(p.family, p.daddr), p.sport, p.dport, p.tcp_flags,
-                     p.frag ? " (non-first fragment)" : "");
+  return fmt::format(
+      "{}, IPv{} proto {} {} -> {} sport {} dport {} flags 0x{:02x} icmp {}/{} length {} dscp {} frag bits "
+      "0x{:x}{}",
+      tags, p.family, p.proto, ntop(p.family, p.saddr), ntop(p.family, p.daddr), p.sport, p.dport,
+      p.tcp_flags, p.icmp_type, p.icmp_code, p.ip_len, p.dscp, p.frag_bits,
+      p.frag ? " (non-first fragment)" : "");
 }
 
 class ClassifierProperty : public ClassifierFixture {
@@ -60,7 +64,7 @@ class ClassifierProperty : public ClassifierFixture {
 
   struct Totals {
     std::size_t frames = 0, matched = 0, dropped = 0, frags = 0, sets_hit = 0, refused = 0, vlan_hit = 0,
-                qinq = 0;
+                qinq = 0, flowspec_hit = 0, list_hit = 0, frag_hit = 0;
   };
 
   // Installs `rs` and runs `nframes` frames, checking verdict, rule id and
@@ -145,6 +149,15 @@ class ClassifierProperty : public ClassifierFixture {
       tot.sets_hit += want && ((rs[*want].saddr && !rs[*want].saddr->prefix) ||
                                (rs[*want].daddr && !rs[*want].daddr->prefix));
       tot.vlan_hit += want && rs[*want].vlan.has_value();
+      if (want) {
+        const rules::Rule& w = rs[*want];
+        tot.flowspec_hit += w.icmp_type || w.icmp_code || w.length || w.dscp || w.frag_mask;
+        bool list = false;
+        for (const auto* l : {&w.icmp_type, &w.icmp_code, &w.length, &w.dscp})
+          list = list || (*l && (*l)->size() > 1);
+        tot.list_hit += list;
+        tot.frag_hit += w.frag_mask != 0;
+      }
       tot.qinq += p.nvlan == 2;
     }
     const auto after = counters();
@@ -289,6 +302,32 @@ TEST_F(ClassifierProperty, VlanRuleSets) {
       tot.frames, tot.qinq, tot.matched, tot.vlan_hit, tot.dropped);
   EXPECT_GT(tot.vlan_hit, tot.frames / 16) << "vlan rules decided too few frames to mean anything";
   EXPECT_GT(tot.qinq, tot.frames / 10);
+  EXPECT_GT(tot.dropped, tot.frames / 10);
+}
+
+// The FlowSpec matches: about half of the rules carry some of icmp-type,
+// icmp-code, length, dscp and frag (single values, ranges and lists of up
+// to 16 ranges: the List term), frames carry ICMP types and codes, DSCPs,
+// DF, lengths near the rules' edges, and first and non-first fragments with
+// and without more-fragments. Chains only (plan.cpp); some sets with VLAN
+// matches too.
+TEST_F(ClassifierProperty, FlowSpecRuleSets) {
+  Totals tot;
+  for (unsigned set = 0; set < 150; ++set) {
+    RuleGen g(9100 + set);
+    g.use_flowspec(50);
+    if (set % 4 == 0) g.use_vlans(20);
+    auto rs = g.rules(1 + g.pick(100));
+    check_rule_set(g, std::move(rs), 120, fmt::format("flowspec set {} (seed {})", set, 9100 + set), tot);
+    if (HasFatalFailure()) return;
+  }
+  std::printf(
+      "flowspec rule sets: %zu frames, %zu matched a rule (%zu a rule with a FlowSpec match, %zu with a "
+      "list of ranges, %zu with frag), %zu dropped, %zu non-first fragments\n",
+      tot.frames, tot.matched, tot.flowspec_hit, tot.list_hit, tot.frag_hit, tot.dropped, tot.frags);
+  EXPECT_GT(tot.flowspec_hit, tot.frames / 10) << "FlowSpec rules decided too few frames to mean anything";
+  EXPECT_GT(tot.list_hit, tot.frames / 50);
+  EXPECT_GT(tot.frag_hit, tot.frames / 50);
   EXPECT_GT(tot.dropped, tot.frames / 10);
 }
 

@@ -42,6 +42,12 @@ struct Expect {
   std::uint8_t tcp_flags = 0;
   std::uint8_t icmp_type = 0;
   std::uint8_t icmp_code = 0;
+  std::uint8_t frag_bits = 0;  // XDPGUARD_FRAG_DF|ISF|FF|LF
+  std::uint8_t dscp = 0;
+  // The IP length (total length; IPv6 payload length + 40) when it is not
+  // simply the frame's length after l3_off (Ethernet padding, a length
+  // override).
+  std::optional<std::uint32_t> ip_len = std::nullopt;
 };
 
 // Expectations for every frame of the sample catalogue (tests/support/packet.cpp).
@@ -110,10 +116,23 @@ const std::map<std::string, Expect>& sample_expectations() {
         .l4_off = 34,
         .l4proto = 17,
         .sport = 1001,
-        .dport = 2001}},
+        .dport = 2001,
+        .frag_bits = XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_FF}},
       // non-first fragments: no L4 header, no ports
-      {"ipv4_frag_middle", {.outcome = kIpv4, .frag = true, .family = 4, .l3_off = 14, .l4proto = 6}},
-      {"ipv4_frag_last", {.outcome = kIpv4, .frag = true, .family = 4, .l3_off = 14, .l4proto = 17}},
+      {"ipv4_frag_middle",
+       {.outcome = kIpv4,
+        .frag = true,
+        .family = 4,
+        .l3_off = 14,
+        .l4proto = 6,
+        .frag_bits = XDPGUARD_FRAG_ISF}},
+      {"ipv4_frag_last",
+       {.outcome = kIpv4,
+        .frag = true,
+        .family = 4,
+        .l3_off = 14,
+        .l4proto = 17,
+        .frag_bits = XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_LF}},
       {"ipv4_gre_raw", {.outcome = kIpv4, .family = 4, .l3_off = 14, .l4_off = 34, .l4proto = 47}},
       {"ipv6_in_ipv4", {.outcome = kIpv4, .family = 4, .l3_off = 14, .l4_off = 34, .l4proto = 41}},
       {"vlan0_priority_ipv4_udp",
@@ -228,8 +247,15 @@ const std::map<std::string, Expect>& sample_expectations() {
         .l4_off = 62,
         .l4proto = 17,
         .sport = 1008,
-        .dport = 2008}},
-      {"ipv6_frag_last", {.outcome = kIpv6, .frag = true, .family = 6, .l3_off = 14, .l4proto = 17}},
+        .dport = 2008,
+        .frag_bits = XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_FF}},
+      {"ipv6_frag_last",
+       {.outcome = kIpv6,
+        .frag = true,
+        .family = 6,
+        .l3_off = 14,
+        .l4proto = 17,
+        .frag_bits = XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_LF}},
       // AH: 24 bytes, its length byte (4) in 4-byte units
       {"ipv6_ah_tcp",
        {.outcome = kIpv6,
@@ -316,11 +342,16 @@ std::vector<Case> edge_cases() {
       // a chain cut short (past the datagram): the rules see no L4 (nor a protocol)
       {"ipv6_chain_cut",
        chain(10).payload_len(8 * 6 + 4).bytes(),
-       {.outcome = kTruncated, .l4_cut = true, .family = 6, .l3_off = 14}},
+       {.outcome = kTruncated, .l4_cut = true, .family = 6, .l3_off = 14, .ip_len = 40 + 8 * 6 + 4}},
       // an IPv6 fragment in the middle (offset != 0, M set)
       {"ipv6_frag_middle_tcp",
        Packet().eth().ipv6(kA6, kB6).fragment6(2, true, 7).proto(6).payload(8).bytes(),
-       {.outcome = kIpv6, .frag = true, .family = 6, .l3_off = 14, .l4proto = 6}},
+       {.outcome = kIpv6,
+        .frag = true,
+        .family = 6,
+        .l3_off = 14,
+        .l4proto = 6,
+        .frag_bits = XDPGUARD_FRAG_ISF}},
       // DF alone is not a fragment
       {"ipv4_dont_fragment_tcp",
        Packet().eth().ipv4(kA4, kB4).dont_fragment().tcp(7, 8).flags(SYN).bytes(),
@@ -331,7 +362,8 @@ std::vector<Case> edge_cases() {
         .l4proto = 6,
         .sport = 7,
         .dport = 8,
-        .tcp_flags = SYN}},
+        .tcp_flags = SYN,
+        .frag_bits = XDPGUARD_FRAG_DF}},
       {"ipv4_version6",
        Packet().eth().ipv4(kA4, kB4).ip_version(6).udp(1, 2).bytes(),
        {.outcome = kMalformed}},
@@ -371,7 +403,13 @@ std::vector<Case> edge_cases() {
       // Fragments that could hide a header from the rules (RFC 1858, 3128, 7112)
       {"ipv4_tiny_first_fragment_tcp",
        Packet().eth().ipv4(kA4, kB4).fragment(0, true).proto(6).payload(8).bytes(),
-       {.outcome = kUnsafe, .l4_cut = true, .family = 4, .l3_off = 14, .l4_off = 34, .l4proto = 6}},
+       {.outcome = kUnsafe,
+        .l4_cut = true,
+        .family = 4,
+        .l3_off = 14,
+        .l4_off = 34,
+        .l4proto = 6,
+        .frag_bits = XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_FF}},
       {"ipv4_first_fragment_tcp_options_cut",
        Packet().eth().ipv4(kA4, kB4).fragment(0, true).tcp(5, 6).doff(8).flags(SYN).bytes(),
        {.outcome = kUnsafe,
@@ -381,16 +419,33 @@ std::vector<Case> edge_cases() {
         .l4proto = 6,
         .sport = 5,
         .dport = 6,
-        .tcp_flags = SYN}},
+        .tcp_flags = SYN,
+        .frag_bits = XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_FF}},
       {"ipv4_first_fragment_icmp_4_bytes",
        Packet().eth().ipv4(kA4, kB4).fragment(0, true).proto(1).payload(Bytes{8, 0, 0, 0}).bytes(),
-       {.outcome = kUnsafe, .family = 4, .l3_off = 14, .l4_off = 34, .l4proto = 1, .icmp_type = 8}},
+       {.outcome = kUnsafe,
+        .family = 4,
+        .l3_off = 14,
+        .l4_off = 34,
+        .l4proto = 1,
+        .icmp_type = 8,
+        .frag_bits = XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_FF}},
       {"ipv4_fragment_offset_8_bytes",
        Packet().eth().ipv4(kA4, kB4).fragment(1, true).proto(6).payload(16).bytes(),
-       {.outcome = kUnsafe, .frag = true, .family = 4, .l3_off = 14, .l4proto = 6}},
+       {.outcome = kUnsafe,
+        .frag = true,
+        .family = 4,
+        .l3_off = 14,
+        .l4proto = 6,
+        .frag_bits = XDPGUARD_FRAG_ISF}},
       {"ipv4_fragment_offset_16_bytes",
        Packet().eth().ipv4(kA4, kB4).fragment(2, false).proto(6).payload(16).bytes(),
-       {.outcome = kIpv4, .frag = true, .family = 4, .l3_off = 14, .l4proto = 6}},
+       {.outcome = kIpv4,
+        .frag = true,
+        .family = 4,
+        .l3_off = 14,
+        .l4proto = 6,
+        .frag_bits = XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_LF}},
       {"ipv6_first_fragment_chain_cut",
        Packet()
            .eth()
@@ -400,17 +455,130 @@ std::vector<Case> edge_cases() {
            .dest_opts()
            .payload_len(8 + 8 + 4)
            .bytes(),
-       {.outcome = kUnsafe, .l4_cut = true, .family = 6, .l3_off = 14}},
+       {.outcome = kUnsafe,
+        .l4_cut = true,
+        .family = 6,
+        .l3_off = 14,
+        .frag_bits = XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_FF,
+        .ip_len = 40 + 8 + 8 + 4}},
       {"ipv6_tiny_first_fragment_tcp",
        Packet().eth().ipv6(kA6, kB6).fragment6(0, true, 9).proto(6).payload(8).bytes(),
-       {.outcome = kUnsafe, .l4_cut = true, .family = 6, .l3_off = 14, .l4_off = 62, .l4proto = 6}},
+       {.outcome = kUnsafe,
+        .l4_cut = true,
+        .family = 6,
+        .l3_off = 14,
+        .l4_off = 62,
+        .l4proto = 6,
+        .frag_bits = XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_FF}},
       {"ipv6_fragment_offset_8_bytes",
        Packet().eth().ipv6(kA6, kB6).fragment6(1, true, 9).proto(6).payload(16).bytes(),
-       {.outcome = kUnsafe, .frag = true, .family = 6, .l3_off = 14, .l4proto = 6}},
+       {.outcome = kUnsafe,
+        .frag = true,
+        .family = 6,
+        .l3_off = 14,
+        .l4proto = 6,
+        .frag_bits = XDPGUARD_FRAG_ISF}},
       // an atomic fragment (offset 0, no more fragments) is a whole datagram
       {"ipv6_atomic_fragment_udp",
        Packet().eth().ipv6(kA6, kB6).fragment6(0, false, 9).udp(7, 8).bytes(),
        {.outcome = kIpv6, .family = 6, .l3_off = 14, .l4_off = 62, .l4proto = 17, .sport = 7, .dport = 8}},
+      // The FlowSpec fields: DSCP (ECN bits left out), length, fragment bits.
+      {"ipv4_dscp46_ecn_df_udp",
+       Packet().eth().ipv4(kA4, kB4).tos(46 << 2 | 3).dont_fragment().udp(1, 2).payload(100).bytes(),
+       {.outcome = kIpv4,
+        .family = 4,
+        .l3_off = 14,
+        .l4_off = 34,
+        .l4proto = 17,
+        .sport = 1,
+        .dport = 2,
+        .frag_bits = XDPGUARD_FRAG_DF,
+        .dscp = 46,
+        .ip_len = 20 + 8 + 100}},
+      {"ipv6_tclass_ff_dscp63_udp",
+       Packet().eth().ipv6(kA6, kB6).traffic_class(0xff).flow_label(0xfffff).udp(1, 2).payload(10).bytes(),
+       {.outcome = kIpv6,
+        .family = 6,
+        .l3_off = 14,
+        .l4_off = 54,
+        .l4proto = 17,
+        .sport = 1,
+        .dport = 2,
+        .dscp = 63,
+        .ip_len = 40 + 8 + 10}},
+      {"ipv6_tclass_dscp10_icmp6",
+       Packet().eth().ipv6(kA6, kB6).traffic_class(10 << 2).icmp6(1, 4).bytes(),
+       {.outcome = kIpv6,
+        .family = 6,
+        .l3_off = 14,
+        .l4_off = 54,
+        .l4proto = 58,
+        .icmp_type = 1,
+        .icmp_code = 4,
+        .dscp = 10}},
+      // Ethernet padding after the datagram: the length is the IP header's
+      {"ipv4_udp_padded",
+       [] {
+         Bytes b = Packet().eth().ipv4(kA4, kB4).udp(1, 2).bytes();
+         b.resize(b.size() + 18, 0);
+         return b;
+       }(),
+       {.outcome = kIpv4,
+        .family = 4,
+        .l3_off = 14,
+        .l4_off = 34,
+        .l4proto = 17,
+        .sport = 1,
+        .dport = 2,
+        .ip_len = 28}},
+      {"ipv6_udp_padded",
+       [] {
+         Bytes b = Packet().eth().ipv6(kA6, kB6).udp(1, 2).bytes();
+         b.resize(b.size() + 7, 0);
+         return b;
+       }(),
+       {.outcome = kIpv6,
+        .family = 6,
+        .l3_off = 14,
+        .l4_off = 54,
+        .l4proto = 17,
+        .sport = 1,
+        .dport = 2,
+        .ip_len = 48}},
+      // DF with a fragment: both said
+      {"ipv4_df_last_fragment",
+       Packet().eth().ipv4(kA4, kB4).dont_fragment().fragment(3, false).proto(17).payload(16).bytes(),
+       {.outcome = kIpv4,
+        .frag = true,
+        .family = 4,
+        .l3_off = 14,
+        .l4proto = 17,
+        .frag_bits = XDPGUARD_FRAG_DF | XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_LF}},
+      // a middle IPv6 fragment: more fragments follow, not the last
+      {"ipv6_frag_middle_udp",
+       Packet().eth().ipv6(kA6, kB6).fragment6(50, true, 3).proto(17).payload(16).bytes(),
+       {.outcome = kIpv6,
+        .frag = true,
+        .family = 6,
+        .l3_off = 14,
+        .l4proto = 17,
+        .frag_bits = XDPGUARD_FRAG_ISF}},
+      // two fragment headers: the bits are the first one's (nft's `exthdr frag`)
+      {"ipv6_two_fragment_headers",
+       Packet()
+           .eth()
+           .ipv6(kA6, kB6)
+           .fragment6(0, true, 3)
+           .fragment6(5, false, 4)
+           .proto(17)
+           .payload(16)
+           .bytes(),
+       {.outcome = kIpv6,
+        .frag = true,
+        .family = 6,
+        .l3_off = 14,
+        .l4proto = 17,
+        .frag_bits = XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_FF}},
   };
 }
 
@@ -453,6 +621,12 @@ void expect_fields(const Case& c, const xdpguard_pkt& p) {
   EXPECT_EQ(p.tcp_flags, e.tcp_flags);
   EXPECT_EQ(p.icmp_type, e.icmp_type);
   EXPECT_EQ(p.icmp_code, e.icmp_code);
+  EXPECT_EQ(p.frag_bits, e.frag_bits);
+  EXPECT_EQ(p.dscp, e.dscp);
+  // The IP length: the datagram's, set with the family.
+  const std::uint32_t want_len =
+      e.family ? e.ip_len.value_or(static_cast<std::uint32_t>(c.frame.size() - e.l3_off)) : 0;
+  EXPECT_EQ(p.ip_len, want_len);
   // addresses: the frame's own, in network byte order
   if (e.family == 4) {
     __u32 s, d;

@@ -14,6 +14,27 @@
 //                                             vlan id 7 accept (and the three other tag
 //                                             protocol pairs)
 //   drop vlan none                        ->  ether type != { 8021q, 8021ad } drop
+//   drop icmp icmp-type 0,3,8-11 icmp-code 0
+//                                         ->  meta protocol ip meta l4proto 1 icmp type
+//                                             { 0, 3, 8-11 } icmp code 0 drop (icmpv6 alike)
+//   drop length 40-60,1500 dscp 46        ->  meta protocol ip ip length { 40-60, 1500 }
+//                                             ip dscp 46 drop
+//                                             meta protocol ip6 ip6 length { 0-20, 1460 }
+//                                             ip6 dscp 46 drop (ip6 length is the payload's:
+//                                             xdpguard's length - 40; none below 40)
+//   drop ip frag dont-fragment,!is-fragment
+//                                         ->  meta protocol ip ip frag-off & 0x4000 != 0
+//                                             ip frag-off & 0x3fff 0x0 drop
+//   drop ip6 frag is-fragment,!last-fragment
+//                                         ->  meta protocol ip6 frag frag-off 0 frag
+//                                             more-fragments 1 drop
+//                                             meta protocol ip6 frag frag-off != 0 frag
+//                                             more-fragments 1 drop
+//                                             (one rule per state of the fragment header
+//                                             that satisfies the bits; `!is-fragment` is
+//                                             `exthdr frag missing` or an atomic fragment;
+//                                             IPv6 has no DF: dont-fragment matches none)
+//   pass comment "x"                      ->  accept comment "x"
 // (nft adds the dependencies `ip saddr` and `udp dport` imply). An xdpguard
 // set holds both families and nft sets one: a rule naming a set becomes one
 // nft rule per family it applies to, over NAME_v4 and NAME_v6, IPv4 first (a

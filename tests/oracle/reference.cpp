@@ -34,6 +34,11 @@ bool vlan_ok(const std::optional<VlanMatch>& m, const PacketFields& p) {
   return !m->inner || (p.nvlan >= 2 && p.vlan[1] == *m->inner);
 }
 
+// A value list holds v when one of its ranges does (absent: every value).
+bool in_list(const std::optional<ValueList>& l, std::uint32_t v) {
+  return !l || std::any_of(l->begin(), l->end(), [&](const ValueRange& x) { return x.lo <= v && v <= x.hi; });
+}
+
 }  // namespace
 
 std::optional<std::size_t> first_match(const std::vector<Rule>& rules, const PacketFields& p,
@@ -44,10 +49,14 @@ std::optional<std::size_t> first_match(const std::vector<Rule>& rules, const Pac
     if (r.family == Family::V6 && p.family != 6) continue;
     if (r.proto && *r.proto != p.proto) continue;
     if (!vlan_ok(r.vlan, p)) continue;
-    bool l4 = r.sport || r.dport || r.flags_mask;
+    bool l4 = r.sport || r.dport || r.flags_mask || r.icmp_type || r.icmp_code;
     if (l4 && p.frag) continue;  // no L4 header in a non-first fragment
     if (!port_ok(r.sport, p.sport) || !port_ok(r.dport, p.dport)) continue;
     if ((p.tcp_flags & r.flags_mask) != (r.flags_value & r.flags_mask)) continue;
+    if (!in_list(r.icmp_type, p.icmp_type) || !in_list(r.icmp_code, p.icmp_code)) continue;
+    if (!in_list(r.length, p.ip_len) || !in_list(r.dscp, p.dscp)) continue;
+    if ((p.frag_bits & r.frag_mask) != (r.frag_value & r.frag_mask)) continue;
+    // (the comment is no match)
     if (!addr_ok(r.saddr, p, p.saddr, in_set) || !addr_ok(r.daddr, p, p.daddr, in_set)) continue;
     if (r.limit && over_limit && !over_limit(i)) continue;  // under the limit: on to later rules
     return i;

@@ -28,6 +28,13 @@ struct PacketFields {
   // 12-bit VLAN IDs.
   std::uint8_t nvlan = 0;
   std::array<std::uint16_t, 2> vlan{};
+  // The FlowSpec fields: ICMP/ICMPv6 type and code (0 without the header),
+  // the IP length (IPv4 total length, IPv6 payload length + 40), the DSCP,
+  // and the fragment bits (kFragDf|kFragIsf|kFragFf|kFragLf).
+  std::uint8_t icmp_type = 0, icmp_code = 0;
+  std::uint32_t ip_len = 0;
+  std::uint8_t dscp = 0;
+  std::uint8_t frag_bits = 0;
 };
 
 // Is addr (of the packet's family) in the named set?

@@ -133,6 +133,18 @@ class Eval {
         if (const auto& a = addr_of(r, f); a && a->prefix) ok = ok && prefix_ok(*a->prefix, pkt_.addr(f));
       if (!ok) continue;
       if (r.flags_mask && (pkt_.flags & r.flags_mask) != (r.flags_value & r.flags_mask)) continue;
+      // The FlowSpec matches (chain rules only, plan.cpp): value lists and
+      // the fragment bits.
+      const rules::PacketFields& pf = *pkt_.fields;
+      auto in = [](const std::optional<rules::ValueList>& l, std::uint32_t v) {
+        if (!l) return true;
+        for (const auto& x : *l)
+          if (x.lo <= v && v <= x.hi) return true;
+        return false;
+      };
+      if (!in(r.icmp_type, pf.icmp_type) || !in(r.icmp_code, pf.icmp_code)) continue;
+      if (!in(r.length, pf.ip_len) || !in(r.dscp, pf.dscp)) continue;
+      if ((pf.frag_bits & r.frag_mask) != (r.frag_value & r.frag_mask)) continue;
       for (Field f : {Field::Saddr, Field::Daddr}) {
         auto set = f == Field::Saddr ? c.saddr_set : c.daddr_set;
         if (!set) continue;

@@ -7,9 +7,24 @@
 
 #include <fmt/format.h>
 
+#include "rules/limits.h"
+#include "rules/printer.h"
+
 namespace xdpguard::test {
 
 using namespace rules;
+
+namespace {
+
+// Value pools: the edges of each field, values nearby, and the common ones.
+const std::vector<std::uint32_t> kIcmpPool = {0, 1, 3, 4, 5, 8, 11, 128, 129, 133, 135, 136, 254, 255};
+const std::vector<std::uint32_t> kDscpPool = {0, 1, 8, 10, 12, 14, 18, 26, 34, 46, 48, 62, 63};
+// IP lengths a frame can have here (20/40-byte headers up to about 200
+// bytes of payload; MTU 1500), and the field's edges.
+const std::vector<std::uint32_t> kLengthPool = {0,   20,  28,  39,  40,  41,  48,   60,    64,   84,
+                                                100, 128, 200, 255, 256, 576, 1500, 65535, 65575};
+
+}  // namespace
 
 std::array<std::uint8_t, 16> RuleGen::addr(std::uint8_t family) {
   std::array<std::uint8_t, 16> a{};
@@ -114,8 +129,69 @@ Rule RuleGen::rule() {
     }
     r.flags_value &= r.flags_mask;
   }
+  if (flowspec_pct_ && coin(flowspec_pct_)) {
+    const bool icmp = r.proto == kProtoIcmp || r.proto == kProtoIcmpv6;
+    if (icmp && coin(60)) r.icmp_type = value_list(kMaxIcmpValue, kIcmpPool);
+    if (icmp && coin(40)) r.icmp_code = value_list(kMaxIcmpValue, kIcmpPool);
+    if (coin(40)) r.length = value_list(kMaxLength, kLengthPool);
+    if (coin(40)) r.dscp = value_list(kMaxDscp, kDscpPool);
+    if (coin(40)) {
+      static const std::uint8_t bits[] = {kFragDf, kFragIsf, kFragFf, kFragLf};
+      const int n = 1 + pick(2);
+      for (int i = 0; i < n; ++i) {
+        const std::uint8_t b = bits[pick(4)];
+        r.frag_mask |= b;
+        if (coin(50)) r.frag_value |= b;
+      }
+      r.frag_value &= r.frag_mask;
+    }
+    if (coin(20)) r.comment = fmt::format("gen {}", raw() % 1000);
+    // The canonical text must fit the kernel's rule-text slot: long lists go.
+    for (auto* l : {&r.length, &r.icmp_type, &r.icmp_code, &r.dscp})
+      if (to_string(r).size() > kMaxRuleText && *l && (*l)->size() > 1) (*l)->resize(1);
+    if (to_string(r).size() > kMaxRuleText) r.comment.clear();
+  }
   return r;
 }
+
+ValueList RuleGen::value_list(std::uint32_t max, const std::vector<std::uint32_t>& pool) {
+  auto value = [&]() -> std::uint32_t {
+    if (coin(80)) return pool[static_cast<std::size_t>(pick(static_cast<int>(pool.size())))];
+    return raw() % (max + 1);
+  };
+  const int n = coin(50) ? 1 : 2 + pick(coin(90) ? 3 : 20);
+  std::vector<ValueRange> items;
+  for (int i = 0; i < n; ++i) {
+    const std::uint32_t a = value();
+    const std::uint32_t b = coin(50) ? a : value();
+    items.push_back({std::min(a, b), std::max(a, b)});
+  }
+  std::sort(items.begin(), items.end(), [](const ValueRange& x, const ValueRange& y) { return x.lo < y.lo; });
+  ValueList out;
+  for (const auto& x : items) {
+    if (!out.empty() && x.lo <= out.back().hi + 1)
+      out.back().hi = std::max(out.back().hi, x.hi);
+    else
+      out.push_back(x);
+  }
+  if (out.size() > kMaxValueRanges) out.resize(kMaxValueRanges);
+  return out;
+}
+
+// A value inside the list (often at a range's edge), or just outside one.
+std::uint32_t RuleGen::aim_at(const std::optional<ValueList>& l, std::uint32_t max,
+                              const std::vector<std::uint32_t>& pool) {
+  if (!l || coin(15)) return pool[static_cast<std::size_t>(pick(static_cast<int>(pool.size())))] % (max + 1);
+  const ValueRange& x = (*l)[static_cast<std::size_t>(pick(static_cast<int>(l->size())))];
+  const int how = pick(6);
+  if (how == 0) return x.lo;
+  if (how == 1) return x.hi;
+  if (how == 2) return x.lo > 0 ? x.lo - 1 : x.lo;
+  if (how == 3) return x.hi < max ? x.hi + 1 : x.hi;
+  return x.lo + raw() % (x.hi - x.lo + 1);
+}
+
+void RuleGen::use_flowspec(int pct) { flowspec_pct_ = pct; }
 
 std::vector<Rule> RuleGen::rules(int n) {
   std::vector<Rule> out;
@@ -138,6 +214,15 @@ PacketFields RuleGen::random_packet() {
   }
   if (!p.frag && p.proto == kProtoTcp) p.tcp_flags = static_cast<std::uint8_t>(raw());
   if (vlan_pct_) random_tags(p);
+  if (flowspec_pct_) {
+    if (!p.frag && (p.proto == kProtoIcmp || p.proto == kProtoIcmpv6)) {
+      p.icmp_type = static_cast<std::uint8_t>(aim_at(std::nullopt, kMaxIcmpValue, kIcmpPool));
+      p.icmp_code = static_cast<std::uint8_t>(coin(50) ? 0 : aim_at(std::nullopt, kMaxIcmpValue, kIcmpPool));
+    }
+    p.dscp = static_cast<std::uint8_t>(aim_at(std::nullopt, kMaxDscp, kDscpPool));
+    p.ip_len = aim_at(std::nullopt, kMaxLength, kLengthPool);
+    p.frag_bits = p.family == 4 && coin(30) ? kFragDf : 0;
+  }
   return p;
 }
 
@@ -223,6 +308,22 @@ PacketFields RuleGen::packet_for(const Rule& r) {
     p.tcp_flags = 0;
   }
   if (p.frag) p.sport = p.dport = 0, p.tcp_flags = 0;
+  // The FlowSpec fields: near the rule's values, mostly; ICMP fields only
+  // where there is an ICMP header.
+  if (flowspec_pct_) {
+    if (!p.frag && (p.proto == kProtoIcmp || p.proto == kProtoIcmpv6)) {
+      p.icmp_type = static_cast<std::uint8_t>(aim_at(r.icmp_type, kMaxIcmpValue, kIcmpPool));
+      p.icmp_code = static_cast<std::uint8_t>(aim_at(r.icmp_code, kMaxIcmpValue, kIcmpPool));
+    } else {
+      p.icmp_type = p.icmp_code = 0;
+    }
+    p.dscp = static_cast<std::uint8_t>(aim_at(r.dscp, kMaxDscp, kDscpPool));
+    p.ip_len = aim_at(r.length, kMaxLength, kLengthPool);
+    // DF as the rule asks, mostly (the other bits follow the fragment drawn).
+    const bool df =
+        p.family == 4 && ((r.frag_mask & kFragDf) && !coin(20) ? (r.frag_value & kFragDf) != 0 : coin(30));
+    p.frag_bits = df ? kFragDf : 0;
+  }
   // The rule's tags, mostly (the random part keeps near misses).
   if (r.vlan && !coin(15)) {
     if (r.vlan->none) {
@@ -497,32 +598,73 @@ Bytes frame_for(PacketFields& p, RuleGen& g, std::uint32_t tag, bool double_vlan
     }
   }
   bool first_frag = !p.frag && g.coin(5);
+  // The fragment bits follow what is written (DF drawn in flowspec mode).
+  const bool flowspec = g.flowspec();
+  const bool df = flowspec && p.family == 4 && (p.frag_bits & kFragDf);
+  p.frag_bits = df ? kFragDf : 0;
+  // (Each draw its own statement, in the order g++ evaluated the call
+  // arguments these replace, right to left: seeds keep their frames.)
   if (p.family == 4) {
     pk.ipv4(ntop(4, p.saddr), ntop(4, p.daddr));
+    if (flowspec) pk.tos(static_cast<std::uint8_t>(p.dscp << 2 | (g.coin(20) ? 1 : 0)));
+    if (df) pk.dont_fragment();
     if (g.coin(15)) pk.ip_options({0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x00});
     // (offset 1, 8 bytes, is an unsafe fragment: dropped whatever the rules)
-    if (p.frag) pk.fragment(static_cast<std::uint16_t>(2 + g.pick(100)), g.coin(50));
-    if (first_frag) pk.fragment(0, true);
+    if (p.frag) {
+      const bool more = g.coin(50);
+      const auto offset = static_cast<std::uint16_t>(2 + g.pick(100));
+      pk.fragment(offset, more);
+      p.frag_bits |= kFragIsf | (more ? 0 : kFragLf);
+    }
+    if (first_frag) {
+      pk.fragment(0, true);
+      p.frag_bits |= kFragIsf | kFragFf;
+    }
   } else {
     pk.ipv6(ntop(6, p.saddr), ntop(6, p.daddr));
+    if (flowspec) pk.traffic_class(static_cast<std::uint8_t>(p.dscp << 2 | (g.coin(20) ? 2 : 0)));
     if (g.coin(20)) pk.hop_by_hop();
     if (g.coin(10)) pk.dest_opts();
     if (g.coin(10)) pk.routing({ntop(6, p.daddr)}, 0);
     // Long chains (2 to 20 more headers): walked to the end like any other.
     if (g.coin(10))
       for (int k = 2 + g.pick(19); k > 0; --k) k % 2 ? pk.dest_opts() : pk.routing({}, 0);
-    if (p.frag) pk.fragment6(static_cast<std::uint16_t>(2 + g.pick(100)), g.coin(50), g.raw());
-    if (first_frag) pk.fragment6(0, true, g.raw());
+    if (p.frag) {
+      const std::uint32_t id = g.raw();
+      const bool more = g.coin(50);
+      const auto offset = static_cast<std::uint16_t>(2 + g.pick(100));
+      pk.fragment6(offset, more, id);
+      p.frag_bits |= kFragIsf | (more ? 0 : kFragLf);
+    }
+    if (first_frag) {
+      pk.fragment6(0, true, g.raw());
+      p.frag_bits |= kFragIsf | kFragFf;
+    }
+  }
+  if (!flowspec && !p.frag && (p.proto == kProtoIcmp || p.proto == kProtoIcmpv6)) {
+    // The echo request written below, as it always was.
+    p.icmp_type = p.proto == kProtoIcmp ? 8 : 128;
+    p.icmp_code = 0;
   }
   switch (p.proto) {
     case kProtoTcp: pk.tcp(p.sport, p.dport).flags(p.tcp_flags); break;
     case kProtoUdp: pk.udp(p.sport, p.dport); break;
-    case kProtoIcmp: pk.icmp(); break;
-    case kProtoIcmpv6: pk.icmp6(); break;
+    case kProtoIcmp: flowspec ? pk.icmp(p.icmp_type, p.icmp_code) : pk.icmp(); break;
+    case kProtoIcmpv6: flowspec ? pk.icmp6(p.icmp_type, p.icmp_code) : pk.icmp6(); break;
     default: pk.proto(p.proto); break;
   }
-  pk.payload(static_cast<std::size_t>(g.pick(24)));
-  return pk.bytes();
+  if (p.frag) p.icmp_type = p.icmp_code = 0;  // no ICMP header the rules see
+  const std::size_t l3_off = 14 + 4u * p.nvlan;
+  std::size_t payload = static_cast<std::size_t>(g.pick(24));
+  if (flowspec && !g.coin(20)) {
+    // The length asked for, where the headers leave room (and no jumbo).
+    const std::size_t headers = pk.size() - l3_off;
+    if (p.ip_len >= headers && p.ip_len <= 1500) payload = p.ip_len - headers;
+  }
+  pk.payload(payload);
+  Bytes out = pk.bytes();
+  p.ip_len = static_cast<std::uint32_t>(out.size() - l3_off);
+  return out;
 }
 
 }  // namespace xdpguard::test

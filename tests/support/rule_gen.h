@@ -72,6 +72,17 @@ class RuleGen {
   void use_vlans(int pct, int max_tags = 2);
   bool vlans() const { return vlan_pct_ > 0; }
 
+  // ---- FlowSpec matches ----
+  // From now on about pct% of rules carry some of icmp-type, icmp-code
+  // (ICMP rules), length, dscp and frag (values from small pools with the
+  // edges, single values, ranges and lists), and packets get ICMP types and
+  // codes, DSCPs, DF and lengths drawn here (aimed at the rule's values when
+  // packet_for has one: PacketFields::ip_len is then the length frame_for
+  // aims at). Off (the default), no rule has them and packets draw nothing
+  // new: existing seeds keep their rules and frames.
+  void use_flowspec(int pct);
+  bool flowspec() const { return flowspec_pct_ > 0; }
+
   // ---- big mode ----
   // n rules over `shapes` random rule shapes (family, protocol, which
   // addresses with which prefix lengths, exact ports or ranges, TCP flags,
@@ -105,17 +116,24 @@ class RuleGen {
   std::vector<NamedSet> sets_;
   int set_pct_ = 0;
   int vlan_pct_ = 0, vlan_max_tags_ = 2;
+  int flowspec_pct_ = 0;
+  rules::ValueList value_list(std::uint32_t max, const std::vector<std::uint32_t>& pool);
+  std::uint32_t aim_at(const std::optional<rules::ValueList>& l, std::uint32_t max,
+                       const std::vector<std::uint32_t>& pool);
+
   std::uint16_t vlan_id();
   void random_tags(rules::PacketFields& p);
 };
 
 // A frame carrying p's fields in a random encoding: VLAN tags, IPv4
 // options, IPv6 extension headers, a first fragment; p.frag makes it a
-// non-first fragment. `tag` becomes the source MAC (02:d1:tag), so a frame
-// can be recognised where it arrives. VLAN tags: with g.vlans(), p's own
-// (two tags: an 802.1ad S-tag, or at times an 802.1Q one, over an 802.1Q
-// C-tag); otherwise drawn at random, sometimes one (twice if double_vlan),
-// and written into p.nvlan/p.vlan so that the reference sees them too.
+// non-first fragment. The FlowSpec fields come out as the frame has them
+// (ip_len, frag_bits); in flowspec mode the frame also carries p's dscp,
+// ICMP type and code, DF when p.frag_bits asks for it (IPv4), and a payload
+// that makes ip_len the one asked for where the headers leave room. `tag` becomes the source MAC (02:d1:tag),
+// so a frame can be recognised where it arrives. VLAN tags: with g.vlans(), p's own (two tags: an 802.1ad
+// S-tag, or at times an 802.1Q one, over an 802.1Q C-tag); otherwise drawn at random, sometimes one (twice if
+// double_vlan), and written into p.nvlan/p.vlan so that the reference sees them too.
 Bytes frame_for(rules::PacketFields& p, RuleGen& g, std::uint32_t tag, bool double_vlan);
 
 std::string ntop(std::uint8_t family, const std::array<std::uint8_t, 16>& a);

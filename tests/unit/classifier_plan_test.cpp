@@ -685,6 +685,11 @@ PacketFields make_packet(test::RuleGen& g, const std::vector<Rule>& rs) {
   }
   if (g.coin(12)) p.frag = true;
   if (p.frag) p.sport = p.dport = 0, p.tcp_flags = 0;
+  if (p.frag) {  // no ICMP header; a non-first fragment's bits
+    p.icmp_type = p.icmp_code = 0;
+    p.frag_bits = static_cast<std::uint8_t>((p.frag_bits & rules::kFragDf) | rules::kFragIsf |
+                                            (g.flowspec() && g.coin(50) ? rules::kFragLf : 0));
+  }
   return p;
 }
 
@@ -941,6 +946,34 @@ TEST(ClassifierPlan, AgreesWithFirstMatchOnVlanRuleSets) {
   }
   EXPECT_GT(stats.matched, stats.packets / 3);
   EXPECT_GT(tabled, 50u) << "the tables' residual vlan check went untested";
+}
+
+// The FlowSpec matches (icmp-type, icmp-code, length, dscp, frag): chain
+// rules only, each a term of the rule's one branch (lists of ranges: the
+// List term); plan_eval reads them as the emitted code does.
+TEST(ClassifierPlan, AgreesWithFirstMatchOnFlowSpecRuleSets) {
+  RunStats stats;
+  std::size_t flowspec_rules = 0;
+  for (unsigned seed = 1; seed <= 120; ++seed) {
+    test::RuleGen g(4500 + seed);
+    g.use_flowspec(50);
+    Mix m;
+    if (seed % 3 == 0) m = {40, 20, 20, 20, 0, 0};
+    auto rs = make_rules(g, 1 + g.pick(seed % 4 == 0 ? 200 : 30), m);
+    SCOPED_TRACE(testing::Message() << "seed " << 4500 + seed);
+    const Plan plan = check_rule_set(rs, small_world(), g, 150, stats);
+    if (HasFailure()) return;
+    for (const auto& gr : plan.groups)
+      for (auto pos : gr.rules) {
+        const Rule& r = plan.rules[pos].rule;
+        const bool fs = r.icmp_type || r.icmp_code || r.length || r.dscp || r.frag_mask;
+        flowspec_rules += fs;
+        EXPECT_TRUE(!fs || gr.kind == GroupKind::Chain) << "a FlowSpec rule in a table";
+        EXPECT_EQ(plan.rules[pos].l4, r.sport || r.dport || r.flags_mask || r.icmp_type || r.icmp_code);
+      }
+  }
+  EXPECT_GT(stats.matched, stats.packets / 3);
+  EXPECT_GT(flowspec_rules, 500u);
 }
 
 TEST(ClassifierPlan, SetRulesFitTheKernelInstructionLimit) {

@@ -208,6 +208,11 @@ TEST(RuleLint, NeverWrongOnRandomPackets) {
   const char* ports[] = {"0-65535", "1-1024", "22", "20-30", "1000-2000"};
   const char* flags[] = {"syn", "syn,!ack", "!ack", "rst", "syn,ack"};
   const char* vlans[] = {"none", "0", "5", "5 inner 7", "5 inner 0"};
+  const char* icmp_types[] = {"0", "3,8", "0-10", "0-255"};
+  const char* dscps[] = {"0", "10", "8-12", "0,10,46", "0-63"};
+  const char* lengths[] = {"60", "40-100", "100-200,300", "0-65575", "0-1500"};
+  const char* frags[] = {"is-fragment",   "!is-fragment",   "first-fragment",
+                         "dont-fragment", "!dont-fragment", "is-fragment,!last-fragment"};
   auto gen = [&]() {
     std::string s = "drop";
     unsigned fam = pick(3);
@@ -226,6 +231,13 @@ TEST(RuleLint, NeverWrongOnRandomPackets) {
     }
     if (pr == 1 && !pick(3)) s += std::string(" tcp-flags ") + flags[pick(5)];
     if (!pick(3)) s += std::string(" vlan ") + vlans[pick(5)];
+    // The FlowSpec matches: value lists and fragment bits.
+    if (pr == 3 && !pick(3)) s += std::string(" icmp-type ") + icmp_types[pick(4)];
+    if (pr == 3 && !pick(4)) s += std::string(" icmp-code ") + icmp_types[pick(4)];
+    if (!pick(4)) s += std::string(" dscp ") + dscps[pick(5)];
+    if (!pick(4)) s += std::string(" length ") + lengths[pick(5)];
+    if (!pick(4)) s += std::string(" frag ") + frags[pick(6)];
+    if (!pick(8)) s += " comment \"c\"";
     return s;
   };
   auto packet = [&]() {
@@ -253,6 +265,19 @@ TEST(RuleLint, NeverWrongOnRandomPackets) {
     p.nvlan = static_cast<std::uint8_t>(pick(3));
     const std::uint16_t ids[] = {0, 5, 7};
     p.vlan = {ids[pick(3)], ids[pick(3)]};
+    const std::uint8_t types[] = {0, 3, 8, 11, 200};
+    p.icmp_type = p.frag ? 0 : types[pick(5)];
+    p.icmp_code = p.frag ? 0 : types[pick(5)];
+    const std::uint8_t ds[] = {0, 8, 10, 12, 46, 63};
+    p.dscp = ds[pick(6)];
+    const std::uint32_t lens[] = {40, 60, 100, 150, 300, 1500, 65575};
+    p.ip_len = lens[pick(7)];
+    // The fragment bits of the state drawn (DF in IPv4 at times).
+    if (p.frag)
+      p.frag_bits = pick(2) ? kFragIsf : kFragIsf | kFragLf;
+    else
+      p.frag_bits = pick(4) ? 0 : kFragIsf | kFragFf;
+    if (p.family == 4 && pick(2)) p.frag_bits |= kFragDf;
     return p;
   };
   // Set "a" holds 10.1.0.0/16 and 2001:db8::/32, set "b" holds 192.0.2.0/24.

@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 
-#define XDPGUARD_ABI_VERSION 13
+#define XDPGUARD_ABI_VERSION 14
 
 /* XDP verdicts are counted by their UAPI value (XDP_ABORTED..XDP_REDIRECT). */
 #define XDPGUARD_NUM_ACTIONS 5
@@ -141,7 +141,16 @@ struct xdpguard_meta {
 #define XDPGUARD_PRIO_NONE 0xffffffff
 #define XDPGUARD_SLOT_NONE 0xffffffff
 
-/* What the parser found: the fields rules match on. */
+/* xdpguard_pkt.frag_bits: the IP header's fragmentation state, as the
+ * rules' `frag` match and BGP FlowSpec's fragment component (RFC 8955
+ * 4.2.2.12) define it (src/lib/rules/rule.h kFrag*, the same values). */
+#define XDPGUARD_FRAG_DF 0x01  /* IPv4 don't-fragment; never in IPv6 */
+#define XDPGUARD_FRAG_ISF 0x02 /* a fragment: offset != 0 or more-fragments */
+#define XDPGUARD_FRAG_FF 0x04  /* first fragment: offset 0, more-fragments */
+#define XDPGUARD_FRAG_LF 0x08  /* last fragment: offset != 0, no more-fragments */
+
+/* What the parser found: the fields rules match on. 60 bytes; the fields
+ * the classifier loads 2 or 4 bytes at a time are aligned to their size. */
 struct xdpguard_pkt {
 	__u32 saddr[4];  /* IPv4 in saddr[0]; network byte order */
 	__u32 daddr[4];
@@ -156,10 +165,15 @@ struct xdpguard_pkt {
 	__u8 nvlan;
 	__u8 icmp_type;
 	__u8 icmp_code;
-	__u8 pad;
+	__u8 dscp;       /* IPv4 TOS >> 2, IPv6 traffic class >> 2 */
 	/* outer (or only) tag, inner tag: VID | XDPGUARD_VLAN_TAGGED, or 0;
 	 * 4-byte aligned: `vlan N inner M` is one 32-bit compare */
 	__u16 vlan[XDPGUARD_MAX_VLAN];
+	/* the IP packet's length, header included: IPv4 total length, IPv6
+	 * payload length + 40 (up to 65575: more than 16 bits) */
+	__u32 ip_len;
+	__u8 frag_bits;  /* XDPGUARD_FRAG_DF|ISF|FF|LF */
+	__u8 pad[3];
 };
 
 /* Pipeline faults: a tail call that found no program. */
@@ -400,8 +414,10 @@ enum xdpguard_ddos_counter {
  */
 struct xdpguard_percpu {
 	struct xdpguard_pkt pkt;
-	/* The words every packet's verdict writes, in the first cache line
-	 * with the packet's fields. */
+	/* The words every packet's verdict writes, right after the packet's
+	 * fields: prio within the entry's first 64 bytes, slot, action and
+	 * ifindex in the next 64 (a per-CPU value is 8-byte aligned, so these
+	 * are the entry's first two cache lines at most, not its first one). */
 	__u32 prio;    /* position of the best matching rule so far */
 	__u32 slot;    /* verdict: rule id to count (0: default, SLOT_NONE: none) */
 	__u32 action;  /* verdict: XDP_* */

@@ -196,6 +196,15 @@ static __always_inline int xg_parse_l4(struct xg_cursor *c, struct xdpguard_pkt 
 	}
 }
 
+/* xdpguard_pkt.frag_bits of a fragment offset (nonzero or not) and a
+ * more-fragments flag; DF is IPv4's own. */
+static __always_inline __u8 xg_frag_bits(int offset, int more)
+{
+	if (offset)
+		return XDPGUARD_FRAG_ISF | (more ? 0 : XDPGUARD_FRAG_LF);
+	return more ? XDPGUARD_FRAG_ISF | XDPGUARD_FRAG_FF : 0;
+}
+
 static __always_inline int xg_parse_ipv4(struct xg_cursor *c, struct xdpguard_pkt *p, __u8 *base,
 					 __u32 frame_len)
 {
@@ -223,8 +232,12 @@ static __always_inline int xg_parse_ipv4(struct xg_cursor *c, struct xdpguard_pk
 	p->saddr[0] = iph->saddr;
 	p->daddr[0] = iph->daddr;
 	p->l4proto = iph->protocol;
+	p->ip_len = tot_len;
+	p->dscp = iph->tos >> 2;
 	c->pos += hlen;
 	frag_off = xg_ntohs(iph->frag_off);
+	p->frag_bits = xg_frag_bits((frag_off & 0x1fff) != 0, (frag_off & 0x2000) != 0) |
+		       ((frag_off & 0x4000) ? XDPGUARD_FRAG_DF : 0);
 	if (frag_off & 0x1fff) {
 		p->frag = XDPGUARD_FRAG_LATER;
 		/* at 8 bytes it can only rewrite the first fragment's TCP flags
@@ -264,6 +277,10 @@ struct xg_ext6 {
 	__s32 outcome;  /* 0 while the chain is sound, else a parse outcome */
 	__u32 later;    /* a fragment header with a nonzero offset ended the walk */
 	__u32 first;    /* a fragment header said: first fragment of several */
+	/* the first fragment header's offset-and-flags word (host order) and
+	 * whether there was one: what nft's `exthdr frag` reads */
+	__u32 fo;
+	__u32 has_fh;
 };
 
 /* Walks the header at w->off: 0 to go on, 1 when the walk is over (nh is
@@ -290,6 +307,10 @@ static __always_inline long xg_ext6_step(struct xg_ext6 *w)
 	}
 	if (w->nh == 44) {
 		fo = xg_ntohs(fh->frag_off);
+		if (!w->has_fh) {
+			w->has_fh = 1;
+			w->fo = fo;
+		}
 		w->nh = fh->nexthdr;
 		w->off = off + sizeof(*fh);
 		w->left -= sizeof(*fh);
@@ -347,6 +368,9 @@ static __always_inline int xg_parse_ipv6(struct xg_cursor *c, struct xdpguard_pk
 		return XDPGUARD_PARSE_TRUNCATED;
 	p->family = 6;
 	p->l3_off = (__u16)(c->pos - base);
+	p->ip_len = payload + sizeof(*ip6);
+	/* version 4 bits, traffic class 8, flow label 20 */
+	p->dscp = (__u8)((xg_ntohl(ip6->ver_tc_flow) >> 20) & 0xff) >> 2;
 XG_UNROLL
 	for (i = 0; i < 4; i++) {
 		p->saddr[i] = ip6->saddr[i];
@@ -364,6 +388,8 @@ XG_UNROLL
 	w.outcome = 0;
 	w.later = 0;
 	w.first = 0;
+	w.fo = 0;
+	w.has_fh = 0;
 	if (!xg_ext6_step(&w) && !xg_ext6_step(&w)) {
 		__u32 n = (frame_len - w.off) / 8 + 1;
 #ifdef __bpf__
@@ -374,6 +400,9 @@ XG_UNROLL
 				break;
 #endif
 	}
+	/* offset in the top 13 bits, M in bit 0; no DF in IPv6 */
+	if (w.has_fh)
+		p->frag_bits = xg_frag_bits((w.fo & 0xfff8) != 0, (w.fo & 1) != 0);
 	if (w.outcome == XDPGUARD_PARSE_UNSAFE) {
 		p->l4proto = (__u8)w.nh;
 		p->frag = w.later ? XDPGUARD_FRAG_LATER : XDPGUARD_FRAG_L4_CUT;

@@ -21,9 +21,10 @@ inline xdpguard_counter& operator+=(xdpguard_counter& a, const xdpguard_counter&
   a.bytes += b.bytes;
   return a;
 }
-static_assert(sizeof(xdpguard_pkt) == 52);
+static_assert(sizeof(xdpguard_pkt) == 60);
+static_assert(offsetof(xdpguard_pkt, ip_len) % 4 == 0, "`length` loads it as one word");
 static_assert(offsetof(xdpguard_pkt, vlan) % 4 == 0, "`vlan N inner M` loads both tags as one word");
-static_assert(sizeof(xdpguard_percpu) == 720);
+static_assert(sizeof(xdpguard_percpu) == 728);
 static_assert(sizeof(xdpguard_percpu) % 8 == 0, "per-CPU values are 8-byte aligned");
 static_assert(sizeof(xdpguard_set4_elem) == 32);
 static_assert(sizeof(xdpguard_set6_slot) == 20);

@@ -33,6 +33,15 @@ constexpr std::int16_t kDaddr = off(offsetof(xdpguard_percpu, pkt.daddr));
 constexpr std::int16_t kSport = off(offsetof(xdpguard_percpu, pkt.sport));
 constexpr std::int16_t kDport = off(offsetof(xdpguard_percpu, pkt.dport));
 constexpr std::int16_t kVlan = off(offsetof(xdpguard_percpu, pkt.vlan));
+constexpr std::int16_t kIcmpType = off(offsetof(xdpguard_percpu, pkt.icmp_type));
+constexpr std::int16_t kIcmpCode = off(offsetof(xdpguard_percpu, pkt.icmp_code));
+constexpr std::int16_t kDscp = off(offsetof(xdpguard_percpu, pkt.dscp));
+constexpr std::int16_t kIpLen = off(offsetof(xdpguard_percpu, pkt.ip_len));
+constexpr std::int16_t kFragBits = off(offsetof(xdpguard_percpu, pkt.frag_bits));
+static_assert(offsetof(xdpguard_percpu, pkt.ip_len) % 4 == 0, "one aligned word");
+static_assert(rules::kFragDf == XDPGUARD_FRAG_DF && rules::kFragIsf == XDPGUARD_FRAG_ISF &&
+                  rules::kFragFf == XDPGUARD_FRAG_FF && rules::kFragLf == XDPGUARD_FRAG_LF,
+              "the rule's frag bits are the packet's");
 constexpr std::int16_t kActions = off(offsetof(xdpguard_percpu, actions));
 static_assert(offsetof(xdpguard_percpu, pkt.vlan) % 4 == 0, "both tags are one aligned word");
 
@@ -480,16 +489,35 @@ class Emitter {
   // rule's later tests run even when its first one fails.)
 
   // A test of one field of the packet against constants.
+  // List: the value lies in one of several ranges (a value list of the
+  // FlowSpec matches: `dscp 0,3,8-11`).
   struct Term {
-    enum Kind { Eq, Range, Set } kind;
+    enum Kind { Eq, Range, Set, List } kind;
     Size size = Size::W;
-    std::int16_t at = 0;               // offset in the per-CPU entry
-    std::uint32_t mask = 0;            // Eq: 0 = no mask
-    std::uint32_t value = 0;           // Eq
-    std::uint16_t lo = 0, hi = 65535;  // Range
-    std::uint8_t family = 4;           // Set
-    std::uint32_t set = 0;             // Set
+    std::int16_t at = 0;                     // offset in the per-CPU entry
+    std::uint32_t mask = 0;                  // Eq: 0 = no mask
+    std::uint32_t value = 0;                 // Eq
+    std::uint32_t lo = 0, hi = 65535;        // Range
+    std::uint8_t family = 4;                 // Set
+    std::uint32_t set = 0;                   // Set
+    const rules::ValueList* list = nullptr;  // List: normalised, 2 or more ranges
   };
+
+  // A value-list match on the packet field at `at` (loaded with `size`),
+  // whose values are 0..max: no term when the list is every value, else Eq
+  // (one value), Range (one range) or List.
+  static void list_term(std::vector<Term>& t, const std::optional<rules::ValueList>& v, Size size,
+                        std::int16_t at, std::uint32_t max) {
+    if (!v || v->empty()) return;
+    const rules::ValueRange& x = v->front();
+    if (v->size() == 1 && x.lo == 0 && x.hi >= max) return;
+    if (v->size() == 1 && x.lo == x.hi)
+      t.push_back({Term::Eq, size, at, 0, x.lo});
+    else if (v->size() == 1)
+      t.push_back({Term::Range, size, at, 0, 0, x.lo, x.hi});
+    else
+      t.push_back({Term::List, size, at, 0, 0, 0, 0, 0, 0, &*v});
+  }
 
   std::vector<Term> terms_of(const CompiledRule& c, const ClassKey& k) {
     std::vector<Term> t;
@@ -525,6 +553,13 @@ class Emitter {
     if (r.flags_mask)
       t.push_back({Term::Eq, Size::B, kFlags, r.flags_mask,
                    static_cast<std::uint32_t>(r.flags_value & r.flags_mask)});
+    list_term(t, r.icmp_type, Size::B, kIcmpType, rules::kMaxIcmpValue);
+    list_term(t, r.icmp_code, Size::B, kIcmpCode, rules::kMaxIcmpValue);
+    list_term(t, r.length, Size::W, kIpLen, rules::kMaxLength);
+    list_term(t, r.dscp, Size::B, kDscp, rules::kMaxDscp);
+    if (r.frag_mask)
+      t.push_back({Term::Eq, Size::B, kFragBits, r.frag_mask,
+                   static_cast<std::uint32_t>(r.frag_value & r.frag_mask)});
     for (Field f : {Field::Saddr, Field::Daddr})
       if (auto set = f == Field::Saddr ? c.saddr_set : c.daddr_set)
         t.push_back({Term::Set, Size::W, addr_off(f), 0, 0, 0, 0, k.family, *set});
@@ -543,11 +578,31 @@ class Emitter {
       case Term::Range:
         // (x - lo) | (hi - x) is negative exactly when x is outside [lo, hi].
         p_.ldx(t.size, R::R1, R::R6, t.at);
-        p_.mov(R::R2, t.hi);
+        p_.mov(R::R2, imm_u32(t.hi));
         p_.alu(Alu::Sub, R::R2, R::R1);
-        p_.alu(Alu::Sub, R::R1, t.lo);
+        p_.alu(Alu::Sub, R::R1, imm_u32(t.lo));
         p_.alu(Alu::Or, R::R1, R::R2);
         p_.alu(Alu::Rsh, R::R1, 63);
+        return;
+      case Term::List:
+        // Each range's (x - lo) | (hi - x) >> 63 is 1 when x is outside it;
+        // their AND is 0 exactly when x lies in one of them. x (zero-extended
+        // by the load) in r3; the bounds are at most kMaxLength: positive
+        // immediates.
+        p_.ldx(t.size, R::R3, R::R6, t.at);
+        for (std::size_t i = 0; i < t.list->size(); ++i) {
+          const rules::ValueRange& x = (*t.list)[i];
+          p_.mov(R::R2, imm_u32(x.hi));
+          p_.alu(Alu::Sub, R::R2, R::R3);
+          p_.mov(R::R4, R::R3);
+          p_.alu(Alu::Sub, R::R4, imm_u32(x.lo));
+          p_.alu(Alu::Or, R::R4, R::R2);
+          p_.alu(Alu::Rsh, R::R4, 63);
+          if (i == 0)
+            p_.mov(R::R1, R::R4);
+          else
+            p_.alu(Alu::And, R::R1, R::R4);
+        }
         return;
       case Term::Set: {
         p_.mov(R::R1, static_cast<std::int32_t>(t.set));
@@ -590,8 +645,7 @@ class Emitter {
       auto terms = terms_of(c, k);
       // A limited rule the classifier resumed past was under its limit
       // (limit_code.h): a term like the others, so still one branch per rule.
-      if (c.rule.limit)
-        terms.push_back({Term::Range, Size::W, kLimResume, 0, 0, 0, static_cast<std::uint16_t>(pos)});
+      if (c.rule.limit) terms.push_back({Term::Range, Size::W, kLimResume, 0, 0, 0, pos});
       match_terms(terms, next);
       // A match: it wins unless an earlier rule (of another group) already
       // did; then no later rule of this chain can win either.

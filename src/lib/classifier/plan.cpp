@@ -30,6 +30,12 @@ const std::optional<rules::PortRange>& port_of(const rules::Rule& r, Field f) {
 
 bool uses_set(const CompiledRule& r) { return r.saddr_set || r.daddr_set; }
 
+// The FlowSpec matches (icmp-type, icmp-code, length, dscp, frag): compares
+// folded into a chain rule's branch, never a table's residual check.
+bool uses_flowspec(const rules::Rule& r) {
+  return r.icmp_type || r.icmp_code || r.length || r.dscp || r.frag_mask;
+}
+
 // A candidate table key for a partition's remaining rules.
 struct Key {
   GroupKind kind;
@@ -110,9 +116,12 @@ void plan_partition(std::uint8_t family, std::optional<std::uint8_t> proto,
                     const std::vector<std::uint32_t>& positions, const std::vector<CompiledRule>& rules,
                     std::vector<Group>& out) {
   std::vector<std::uint32_t> pool, chain;
-  // Rules with sets, and rules with limits (the limiter resumes after them:
-  // limit_code.h), are always chain rules.
-  for (auto pos : positions) (uses_set(rules[pos]) || rules[pos].rule.limit ? chain : pool).push_back(pos);
+  // Rules with sets, rules with limits (the limiter resumes after them:
+  // limit_code.h) and rules with the FlowSpec matches (tables have no
+  // residual check for them) are always chain rules.
+  for (auto pos : positions)
+    (uses_set(rules[pos]) || rules[pos].rule.limit || uses_flowspec(rules[pos].rule) ? chain : pool)
+        .push_back(pos);
   while (pool.size() > kChainMax) {
     std::optional<Key> best;
     std::vector<std::uint32_t> best_taken;
@@ -258,15 +267,9 @@ Result<Plan> make_plan(std::vector<RuleEntry> entries, std::uint32_t default_act
                   where(fmt::format("more than {} rules with block (each costs every packet a lookup "
                                     "while blocks hold)",
                                     XDPGUARD_MAX_BLOCK_RULES)));
-    // TEMPORARY (branch lang): the packet side of the FlowSpec matches is
-    // not there yet; a rule using them is refused rather than compiled
-    // without them (which would match too much).
-    if (rule.icmp_type || rule.icmp_code || rule.length || rule.dscp || rule.frag_mask)
-      return fail(EOPNOTSUPP, "{}",
-                  where("icmp-type, icmp-code, length, dscp and frag are not enforced yet"));
     if (rule.log) c.log = log_threshold(*rule.log);
     c.family = rule.family == Family::V4 ? 4 : rule.family == Family::V6 ? 6 : 0;
-    c.l4 = rule.sport || rule.dport || rule.flags_mask;
+    c.l4 = rule.sport || rule.dport || rule.flags_mask || rule.icmp_type || rule.icmp_code;
     if (rule.vlan) c.vlan = vlan_test(*rule.vlan);
     for (Field f : {Field::Saddr, Field::Daddr}) {
       const auto& a = addr_of(rule, f);

@@ -19,7 +19,10 @@
 // Every rule lands in exactly one group. Tables are chosen greedily per
 // partition (rules with the same family and protocol): the key that covers
 // the most rules without overflowing a candidate list, again and again;
-// what no table takes is a chain.
+// what no table takes is a chain. Rules with a set, a limit or one of the
+// FlowSpec matches (icmp-type, icmp-code, length, dscp, frag) are always
+// chain rules: a table's candidates are checked on addresses, ports, flags
+// and VLAN tags only.
 #pragma once
 
 #include <cstdint>
@@ -92,7 +95,7 @@ struct CompiledRule {
   bool target_missing = false;  // `redirect dev` names no interface: action is XDP_DROP
   rules::Rule rule;
   std::uint8_t family = 0;  // 0 (any), 4, 6
-  bool l4 = false;          // has a port or flag match: never matches a non-first fragment
+  bool l4 = false;          // a port, TCP flag or ICMP type/code match: never matches a non-first fragment
   std::optional<std::uint32_t> saddr_set, daddr_set;  // set indices
   std::optional<VlanTest> vlan;                       // `vlan ...`
   // `log`: the sampling threshold (abi.h, "The verdict word"); 0: no log.
