@@ -3,6 +3,8 @@
 // arithmetic handed to the kernel, and what the linter makes of limits.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "rules/lint.h"
 #include "rules/parser.h"
 #include "support/rule_text.h"
@@ -304,12 +306,19 @@ TEST(RuleLimitBytes, FixedPointIsNftsCostWithoutOverflow) {
         ASSERT_EQ(want, nft_byte_cost_ns(l, len));
         ASSERT_GE(got, want) << rate << " " << len;
         worst = std::max(worst, got - want);
-        if (per_s) ASSERT_EQ(got, want) << rate << "/s, len " << len;
-        if (one_ns)
+        if (per_s) {
+          ASSERT_EQ(got, want) << rate << "/s, len " << len;
+        }
+        if (one_ns) {
           ASSERT_LE(got - want, 1u) << rate << " per unit " << static_cast<int>(u) << ", len " << len;
+        }
         // relative: (got - want) <= want * 2^-46 + 1
         ASSERT_LE(got - want, (want >> 46) + 1) << rate << " " << len;
       }
+      if (worst > 0)
+        std::printf("%llu bytes per unit %d: shift %d, cost up to %llu ns above nft's\n",
+                    static_cast<unsigned long long>(rate), static_cast<int>(u), c.shift,
+                    static_cast<unsigned long long>(worst));
     }
   // The extremes: 1 byte/day (a 65575-byte packet costs 65575 days: no
   // overflow) and 2^40 bytes/s (a 40-byte packet is free, as in nft).

@@ -161,12 +161,13 @@ tl::expected<LimitClause, LimitError> parse_limit_clause(std::span<const LimitWo
                     over->text);
   auto rate = next(kRateWhat);
   if (!rate) return tl::unexpected(rate.error());
-  if (rate->text.find('/') == std::string_view::npos && i < words.size() &&
-      data_unit_of(words[i].text.substr(0, words[i].text.find('/')))) {
-    // N BYTES[/PER]: a byte rate.
+  std::optional<std::uint64_t> byte_mult;  // N BYTES[/PER]: a byte rate
+  if (rate->text.find('/') == std::string_view::npos && i < words.size())
+    byte_mult = data_unit_of(words[i].text.substr(0, words[i].text.find('/')));
+  if (byte_mult) {
+    const std::uint64_t mult = *byte_mult;
     const LimitWord& uw = words[i++];
     const auto slash = uw.text.find('/');
-    const std::uint64_t mult = *data_unit_of(uw.text.substr(0, slash));
     RateUnit unit = RateUnit::Second;
     if (slash != std::string_view::npos) {
       auto u = unit_of(uw.text.substr(slash + 1));
