@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "rules/limit.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
 
@@ -62,6 +63,19 @@ void check_normal_form(const Rule& r) {
   check((r.frag_mask & ~0x0f) == 0 && (r.frag_value & ~r.frag_mask) == 0);
   check(r.comment.size() <= 128);
   for (char c : r.comment) check(c >= 0x20 && c < 0x7f && c != '"' && c != '\\');
+  if (r.limit) {
+    const Limit& l = *r.limit;
+    check(l.rate >= 1 && limit_depth_ns(l) <= kMaxDepthNs);
+    if (l.bytes) {
+      // A byte limit: the kernel's fixed point never overflows.
+      const ByteCost c = byte_cost(l);
+      check(l.rate <= kMaxByteRate && c.shift >= 1 && c.shift <= 63);
+      check(c.mult <= UINT64_MAX / kMaxIpLen);
+      check(byte_cost_ns(c, kMaxIpLen) >= nft_byte_cost_ns(l, kMaxIpLen));
+    } else {
+      check(l.rate <= kMaxRate && l.burst >= 1 && limit_cost_ns(l) >= 1);
+    }
+  }
   check((r.action == Action::RedirectDev) == !r.redirect_dev.empty());
   if (r.action == Action::RedirectDev) check(valid_ifname(r.redirect_dev));
 }

@@ -148,7 +148,7 @@ TEST_F(BtfTest, PerCpuEntryLayoutMatches) {
                  XG_MEMBER(xdpguard_limit_req, block_ns), XG_MEMBER(xdpguard_limit_req, action),
                  XG_MEMBER(xdpguard_limit_req, epoch), XG_MEMBER(xdpguard_limit_req, key),
                  XG_MEMBER(xdpguard_limit_req, len4), XG_MEMBER(xdpguard_limit_req, len6),
-                 XG_MEMBER(xdpguard_limit_req, pad)});
+                 XG_MEMBER(xdpguard_limit_req, byte_shift), XG_MEMBER(xdpguard_limit_req, pad)});
 }
 
 TEST_F(BtfTest, DdosLayoutsMatch) {

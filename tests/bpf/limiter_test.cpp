@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "bpf/test_run.h"
@@ -34,6 +35,14 @@ Bytes udp4(const char* src, std::uint16_t dport = 53) {
 }
 Bytes tcp4(const char* src) { return Packet().eth().ipv4(src, "198.18.0.254").tcp(1000, 80).bytes(); }
 Bytes udp6(const char* src) { return Packet().eth().ipv6(src, "fd00::fe").udp(1000, 53).bytes(); }
+// UDP datagrams of `ip_len` bytes of IP (header included: what a byte
+// limit charges).
+Bytes udp4_sized(const char* src, std::size_t ip_len) {
+  return Packet().eth().ipv4(src, "198.18.0.254").udp(1000, 53).payload(ip_len - 28).bytes();
+}
+Bytes udp6_sized(const char* src, std::size_t ip_len) {
+  return Packet().eth().ipv6(src, "fd00::fe").udp(1000, 53).payload(ip_len - 48).bytes();
+}
 
 class LimiterTest : public ClassifierFixture {
  protected:
@@ -379,6 +388,94 @@ TEST_F(LimiterTest, TheLargestRuleSetsOfLimitedRulesLoad) {
   // The last UDP rule (16,383rd: udp dport 16382, 383/s, one bucket) still
   // works: over its limit after the burst.
   EXPECT_EQ(run(udp4("198.18.1.1", 16382), 6), "pppppd");
+}
+
+TEST_F(LimiterTest, ByteLimitChargesTheIpLength) {
+  // 1000 bytes/s, nft's default burst 0: the bucket holds a second's bytes.
+  rules({"drop udp limit over 1000 bytes/s"});
+  const Bytes small = udp4_sized("198.18.1.1", 100), big = udp4_sized("198.18.1.1", 1500);
+  EXPECT_EQ(run(small, 11), "ppppppppppd");
+  later(100'000'000 - 1);  // 100 bytes are 100 ms: one ns short
+  EXPECT_EQ(run(small, 1), "d");
+  later(1);
+  EXPECT_EQ(run(small, 2), "pd");
+  // Steady state: a 100-byte packet every 10 ms (10 kbytes/s offered), 10
+  // a second pass, for 3 seconds.
+  std::string got;
+  for (int i = 0; i < 300; ++i) {
+    later(10'000'000);
+    got += run(small, 1);
+  }
+  EXPECT_EQ(std::count(got.begin(), got.end(), 'p'), 30) << got;
+  for (int i = 0; i < 300; i += 10) EXPECT_EQ(got.substr(i, 10), "dddddddddp") << i;
+  // A 1500-byte packet never fits a 1000-byte bucket, not even full; it
+  // leaves the bucket as it was.
+  later(10 * kSec);
+  EXPECT_EQ(run(big, 3), "ddd");
+  EXPECT_EQ(run(udp6_sized("fd00::1", 1500), 1), "d");
+  EXPECT_EQ(run(small, 11), "ppppppppppd");
+  // IPv6 counts its header too: 100 bytes of IP are 100 ms.
+  later(kSec);
+  EXPECT_EQ(run(udp6_sized("fd00::1", 100), 11), "ppppppppppd");
+  // A mix: 10 ms of 1 byte/ms after a 999-byte packet on a full bucket.
+  later(kSec);
+  EXPECT_EQ(run(udp4_sized("198.18.1.1", 999), 1), "p");
+  EXPECT_EQ(run(udp4_sized("198.18.1.1", 28), 1), "d");
+  later(27'000'000);
+  EXPECT_EQ(run(udp4_sized("198.18.1.1", 28), 2), "pd");
+  // Packets the rule's other matches exclude are not charged.
+  EXPECT_EQ(run(tcp4("198.18.1.1"), 3), "ppp");
+}
+
+TEST_F(LimiterTest, ByteLimitBurstAndRuleOrder) {
+  // burst 500 bytes: the bucket holds 1500 bytes (unit * (rate + burst) /
+  // rate, nft's tokens_max), a 1500-byte packet fits a full one.
+  rules({"pass udp limit over 1 kbytes/s burst 500 bytes", "drop udp dport 53", "pass"});
+  const Bytes big = udp4_sized("198.18.1.1", 1500);
+  // Under the limit the packet goes on to rule 2 (drop); over it rule 1 passes.
+  EXPECT_EQ(run(big, 2), "dp");
+  // 1500 bytes cost 1,464,843,750 ns at 1024 bytes/s; the bucket holds
+  // 1,488,281,250: a second one fits once 1476 bytes are back.
+  later(1'441'406'250 - 1);
+  EXPECT_EQ(run(big, 1), "p");
+  later(1);
+  EXPECT_EQ(run(big, 2), "dp");
+  EXPECT_EQ(ddos(XDPGUARD_DDOS_LIMIT_UNDER).packets, 2u);
+  EXPECT_EQ(ddos(XDPGUARD_DDOS_LIMIT_OVER).packets, 3u);
+  // A packet limit and a byte limit on one source: each its own bucket.
+  rules({"drop ip udp limit over 2/s burst 2 per saddr", "drop ip udp limit over 300 bytes/s per saddr",
+         "pass"});
+  // 100-byte packets: two under rule 1, then over it.
+  EXPECT_EQ(run(udp4_sized("198.18.2.1", 100), 3), "ppd");
+  later(kSec);  // two packet tokens back; the byte bucket had 200 bytes taken, full again
+  // 200 bytes under both, then 200 more do not fit the 100 left.
+  EXPECT_EQ(run(udp4_sized("198.18.2.1", 200), 2), "pd");
+}
+
+TEST_F(LimiterTest, ByteLimitPerSourceAndBlock) {
+  rules({"drop ip udp limit over 1000 bytes/s per saddr", "drop ip6 udp limit over 1000 bytes/s per saddr/64",
+         "drop ip tcp limit over 100 bytes/s per saddr/24 block 5s"});
+  EXPECT_EQ(run(udp4_sized("198.18.1.1", 500), 3), "ppd");
+  EXPECT_EQ(run(udp4_sized("198.18.1.2", 500), 3), "ppd");  // its own bucket
+  EXPECT_EQ(run(udp6_sized("fd00:0:0:1::1", 400), 2), "pp");
+  EXPECT_EQ(run(udp6_sized("fd00:0:0:1::2", 400), 1), "d");  // the /64's bucket: 200 bytes left
+  EXPECT_EQ(run(udp6_sized("fd00:0:0:1::2", 200), 1), "p");
+  EXPECT_EQ(run(udp6_sized("fd00:0:0:2::1", 1000), 2), "pd");
+  auto s = guard_->ddos_stats();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->buckets, 4u);
+  // A TCP packet of 140 bytes (a 100-byte bucket can never hold it) is
+  // over at once: the /24 is blocked, without a bucket made.
+  const Bytes tcp140 = Packet().eth().ipv4("198.18.5.1", "198.18.0.254").tcp(1000, 80).payload(100).bytes();
+  EXPECT_EQ(run(tcp140, 1), "d");
+  EXPECT_EQ(ddos(XDPGUARD_DDOS_BLOCK_ADDED).packets, 1u);
+  EXPECT_EQ(run(tcp4("198.18.5.77"), 1), "d");  // 40 bytes, but blocked
+  EXPECT_EQ(run(tcp4("198.18.6.1"), 2), "pp");  // another /24: 80 of its 100 bytes
+  s = guard_->ddos_stats();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->buckets, 5u);
+  later(5 * kSec + 1);
+  EXPECT_EQ(run(tcp4("198.18.5.77"), 2), "pp");  // the block expired; a fresh bucket
 }
 
 }  // namespace

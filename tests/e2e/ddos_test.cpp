@@ -1,10 +1,11 @@
 // Rate limits and auto-block through the real CLI in a lab (names
 // "xd10<pid>..."), with real traffic: a UDP flood from random source
 // addresses (the project's generator, at its full rate) against `limit over
-// R/s` is held to the token bucket's rate, for one bucket per rule and for
-// per-prefix buckets; `block` blocks a source, `blocked list` shows it, it
-// expires by itself and `blocked del` lifts it; stats --json carries the
-// counters; bad limits are refused with clear errors and change nothing.
+// R/s` is held to the token bucket's rate, for one bucket per rule, for
+// per-prefix buckets and in bytes (`limit over 2 mbytes/s`); `block` blocks
+// a source, `blocked list` shows it, it expires by itself and `blocked del`
+// lifts it; stats --json carries the counters; bad limits are refused with
+// clear errors and change nothing.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -89,6 +90,39 @@ TEST_F(Ddos, UdpFloodFromRandomSourcesIsHeldToTheRuleRate) {
   EXPECT_LE(under, kBurst + kRate * (secs + 0.05));
   EXPECT_GE(under, kRate * secs * 0.85);
   EXPECT_EQ(after["ddos"]["buckets"]["used"], 0) << "no per-source state for a rule without per";
+}
+
+TEST_F(Ddos, ByteLimitHoldsAFloodToItsByteRate) {
+  // The aggregate test in bytes: 1000-byte datagrams (1014-byte frames; a
+  // packet costs its 1000 bytes of IP) against 2 mbytes/s with a 200-kbyte
+  // burst: the bucket holds rate + burst bytes (nft's byte mode), 2,297
+  // datagrams, and refills 2,097 a second.
+  constexpr double kRate = 2 * 1024 * 1024, kBurst = 200 * 1024, kSeconds = 2.0, kIpLen = 1000;
+  add("drop udp dport 7000 limit over 2 mbytes/s burst 200 kbytes");
+  auto before = stats_json(*lab_);
+  auto r = xdpguard_cli({"-n", lab_->client().netns, "gen", lab_->client().veth, "--dst", lab_->server().ip4,
+                         "--src", "198.18.64.0/18", "--dport", "7000", "--size", "1014", "--duration",
+                         std::to_string(kSeconds), "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto g = nlohmann::json::parse(r.out);
+  auto after = stats_json(*lab_);
+  const std::uint64_t frames = g["frames"].get<std::uint64_t>();
+  const double secs = g["seconds"].get<double>();
+  const std::uint64_t under = ddos_packets(after, "limit_under") - ddos_packets(before, "limit_under");
+  const std::uint64_t over = ddos_packets(after, "limit_over") - ddos_packets(before, "limit_over");
+  const double passed = static_cast<double>(under) * kIpLen;
+  std::printf(
+      "bytes: offered %llu frames in %.2f s (%.0f bytes/s of IP); passed %llu = %.0f bytes/s for %.0f\n",
+      static_cast<unsigned long long>(frames), secs, frames * kIpLen / secs,
+      static_cast<unsigned long long>(under), (passed - kRate - kBurst) / secs, kRate);
+  ASSERT_GT(frames * kIpLen, 5 * kRate * secs) << "the flood must be far over the limit to test it";
+  EXPECT_EQ(under + over, frames);
+  EXPECT_LE(passed, kRate + kBurst + kRate * (secs + 0.05));
+  EXPECT_GE(passed, kRate * secs * 0.85);
+  auto list = srv({"rule", "list", lab_->server().veth, "--json"});
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_EQ(nlohmann::json::parse(list.out)["rules"][0]["rule"],
+            "drop udp dport 7000 limit over 2 mbytes/s burst 200 kbytes");
 }
 
 TEST_F(Ddos, PerPrefixBucketsHoldEachPrefixToTheRate) {
@@ -316,6 +350,8 @@ TEST_F(Ddos, BadLimitsAreRefusedAndChangeNothing) {
            {"drop ip udp limit over 5/s per saddr/40",
             "column 13: per saddr/40: an IPv4 prefix length is 0-32"},
            {"drop udp dport 99999 limit over 5/s", "column 16: expected a port 0-65535, got \"99999\""},
+           {"drop udp limit over 5 bytes/s burst 10 packets",
+            "column 40: expected bytes, kbytes or mbytes after the burst 10, got \"packets\""},
        }) {
     auto r = srv({"rule", "add", veth, c.rule});
     EXPECT_EQ(r.code, 1) << c.rule;

@@ -13,6 +13,9 @@ namespace {
 
 std::string nft_limit(const Limit& l) {
   static constexpr const char* kUnits[] = {"second", "minute", "hour", "day"};
+  if (l.bytes)
+    return fmt::format("limit rate over {} bytes/{} burst {} bytes", l.rate, kUnits[static_cast<int>(l.unit)],
+                       l.burst);
   return fmt::format("limit rate over {}/{} burst {} packets", l.rate, kUnits[static_cast<int>(l.unit)],
                      l.burst);
 }

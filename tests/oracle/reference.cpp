@@ -73,7 +73,10 @@ bool ReferenceLimiter::over(std::size_t index, const Rule& r, const PacketFields
     for (unsigned bit = 0; bit < len; ++bit)
       key[bit / 8] |= static_cast<std::uint8_t>(p.saddr[bit / 8] & (0x80u >> (bit % 8)));
   }
-  const std::uint64_t cost = limit_cost_ns(l), depth = cost * l.burst;
+  // A byte limit's packet costs its IP length, in the kernel's fixed point
+  // (rules/limit.h: nft's floor(len * unit / rate) for per-second rates).
+  const std::uint64_t cost = l.bytes ? byte_cost_ns(byte_cost(l), p.ip_len) : limit_cost_ns(l),
+                      depth = limit_depth_ns(l);
   auto [it, fresh] = buckets_.try_emplace({index, key}, Bucket{depth, now_ns});
   Bucket& b = it->second;
   if (!fresh) {

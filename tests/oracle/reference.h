@@ -56,6 +56,9 @@ std::optional<std::size_t> first_match(const std::vector<Rule>& rules, const Pac
 // packet mode): tokens counted in nanoseconds, a packet costs unit / rate,
 // a bucket holds at most burst packets' worth and starts full; a packet is
 // under the limit if a whole packet's worth is there (then it is taken).
+// Byte limits (nft's byte mode): a packet costs its IP length's worth (in
+// the kernel's fixed point, rules/limit.h), a bucket holds unit * (rate +
+// burst) / rate.
 // A bucket per rule index, and per source prefix for `per saddr` rules.
 // Deliberately not the kernel's formulation (a GCRA "theoretical arrival
 // time"): the two must agree to the nanosecond.

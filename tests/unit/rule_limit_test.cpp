@@ -3,6 +3,8 @@
 // arithmetic handed to the kernel, and what the linter makes of limits.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "rules/lint.h"
 #include "rules/parser.h"
 #include "support/rule_text.h"
@@ -120,12 +122,14 @@ TEST(RuleLimitErrors, NameWhatAndWhere) {
       "got end of rule");
   EXPECT_EQ(
       err("drop limit over 5"),
-      "column 17: expected a rate N/s, N/m, N/h or N/d (packets per second, minute, hour, day), got \"5\"");
+      "column 17: expected a rate N/s, N/m, N/h or N/d (packets per second, minute, hour, day) or N bytes/s "
+      "(kbytes, mbytes), got \"5\"");
   EXPECT_EQ(err("drop limit over 5/w"),
             "column 19: expected a unit s, m, h or d (second, minute, hour, day), got \"w\"");
   EXPECT_EQ(
       err("drop limit over x/s"),
-      "column 17: expected a rate N/s, N/m, N/h or N/d (packets per second, minute, hour, day), got \"x/s\"");
+      "column 17: expected a rate N/s, N/m, N/h or N/d (packets per second, minute, hour, day) or N bytes/s "
+      "(kbytes, mbytes), got \"x/s\"");
   EXPECT_EQ(err("drop limit over 2000000000/s"),
             "column 17: rate 2000000000/s is more than 1000000000 packets per unit");
   EXPECT_EQ(err("drop limit over 5/s burst 0"), "column 27: burst must be at least 1 packet, got 0");
@@ -173,6 +177,200 @@ TEST(RuleLimitErrors, NameWhatAndWhere) {
             "column 40: expected a duration N followed by s, m, h or d (1s to 7d), got \"10\"");
 }
 
+TEST(RuleLimitBytes, Parses) {
+  Rule r = ok("drop udp limit over 10 mbytes/second");
+  ASSERT_TRUE(r.limit);
+  EXPECT_TRUE(r.limit->bytes);
+  EXPECT_EQ(r.limit->rate, 10u * 1024 * 1024);  // nft's units: kbytes 1024, mbytes 1024 * 1024
+  EXPECT_EQ(r.limit->unit, RateUnit::Second);
+  EXPECT_EQ(r.limit->burst, 0u);  // nft's default for byte limits
+  EXPECT_FALSE(r.limit->per_saddr);
+  EXPECT_EQ(ok("drop limit over 3 kbytes/m").limit->rate, 3072u);
+  EXPECT_EQ(ok("drop limit over 3 kbytes/m").limit->unit, RateUnit::Minute);
+  EXPECT_EQ(ok("drop limit over 1 bytes/hour").limit->unit, RateUnit::Hour);
+  EXPECT_EQ(ok("drop limit over 1 bytes/d").limit->unit, RateUnit::Day);
+  // Without /unit, per second (nft's `limit rate 10 mbytes`).
+  EXPECT_EQ(ok("drop limit over 10 mbytes"), ok("drop limit over 10 mbytes/s"));
+  Rule b = ok("drop ip limit over 1000 bytes/s burst 3 kbytes per saddr/24 block 1m udp");
+  EXPECT_EQ(b.limit->burst, 3072u);
+  EXPECT_EQ(b.limit->len4, 24);
+  EXPECT_EQ(b.limit->block_seconds, 60u);
+  EXPECT_TRUE(b.proto);
+  EXPECT_EQ(ok("drop limit over 1 mbytes/s burst 2 mbytes").limit->burst, 2u * 1024 * 1024);
+  EXPECT_EQ(ok("drop limit over 1 mbytes/s burst 0 bytes").limit->burst, 0u);
+  EXPECT_EQ(ok("drop limit over 1 mbytes/s burst 4294967295 bytes").limit->burst, 4294967295u);
+  // 10 Gbyte/s and the largest rate, 2^40 bytes per unit.
+  EXPECT_EQ(ok("drop limit over 10240 mbytes/s").limit->rate, 10ull << 30);
+  EXPECT_EQ(ok("drop limit over 1048576 mbytes/s").limit->rate, kMaxByteRate);
+  EXPECT_NE(ok("drop limit over 1024 bytes/s"), ok("drop limit over 1024/s"));
+}
+
+TEST(RuleLimitBytes, CanonicalTextRoundTrips) {
+  // The largest of bytes, kbytes, mbytes that is exact (nft's printer), the
+  // short unit, burst always.
+  EXPECT_EQ(canon("drop limit over 10 mbytes/second"), "drop limit over 10 mbytes/s burst 0 bytes");
+  EXPECT_EQ(canon("drop limit over 10240 kbytes/s"), "drop limit over 10 mbytes/s burst 0 bytes");
+  EXPECT_EQ(canon("drop limit over 1025 kbytes/minute burst 2048 bytes"),
+            "drop limit over 1025 kbytes/m burst 2 kbytes");
+  EXPECT_EQ(canon("drop limit over 1000 bytes"), "drop limit over 1000 bytes/s burst 0 bytes");
+  EXPECT_EQ(canon("drop ip6 udp limit over 1 kbytes/h burst 1048576 bytes per saddr/64 block 90s"),
+            "drop ip6 udp limit over 1 kbytes/h burst 1 mbytes per saddr/64 block 90s");
+  int parsed = 0;
+  for (const char* head : {"drop", "drop ip", "drop ip6", "pass udp", "drop tcp dport 80"})
+    for (const char* rate : {"1 bytes/s", "1000 bytes/s", "7 kbytes/minute", "10 mbytes", "1048576 mbytes/s",
+                             "3 bytes/h", "1 bytes/d", "1024 kbytes/d"})
+      for (const char* burst : {"", " burst 0 bytes", " burst 1500 bytes", " burst 64 kbytes",
+                                " burst 4095 mbytes", " burst 4294967295 bytes"})
+        for (const char* per : {"", " per saddr", " per saddr/24/64", " per saddr/64"})
+          for (const char* block : {"", " block 10s"}) {
+            const std::string text = std::string(head) + " limit over " + rate + burst + per + block;
+            auto r = parse_rule(text);
+            if (!r) continue;
+            ++parsed;
+            EXPECT_TRUE(r->limit->bytes) << text;
+            auto back = parse_rule(to_string(*r));
+            ASSERT_TRUE(back) << text << " -> " << to_string(*r) << ": " << back.error().message();
+            EXPECT_EQ(*back, *r) << text;
+            EXPECT_EQ(to_string(*back), to_string(*r)) << text;
+          }
+  EXPECT_GT(parsed, 500);
+}
+
+// nft's byte cost, floor(len * unit / rate), in 128 bits.
+std::uint64_t exact_cost(const Limit& l, std::uint32_t len) {
+  return static_cast<std::uint64_t>(static_cast<unsigned __int128>(unit_ns(l.unit)) * len / l.rate);
+}
+
+TEST(RuleLimitBytes, Arithmetic) {
+  Limit l;
+  l.bytes = true;
+  l.burst = 0;
+  l.rate = 1000;  // 1000 bytes/s: 1 ms a byte
+  EXPECT_EQ(byte_cost_ns(byte_cost(l), 100), 100'000'000u);
+  EXPECT_EQ(byte_cost_ns(byte_cost(l), 1500), 1'500'000'000u);
+  EXPECT_EQ(limit_depth_ns(l), 1'000'000'000u);  // nft's tokens_max: a unit's bytes (burst 0)
+  l.burst = 500;
+  EXPECT_EQ(limit_depth_ns(l), 1'500'000'000u);  // unit * (rate + burst) / rate
+  l.rate = 3;
+  l.burst = 0;
+  EXPECT_EQ(byte_cost_ns(byte_cost(l), 1), 333'333'333u);  // floor, as nft
+  EXPECT_EQ(byte_cost_ns(byte_cost(l), 2), 666'666'666u);
+  // Lengths above the largest IP length cost the largest (the kernel clamps).
+  EXPECT_EQ(byte_cost_ns(byte_cost(l), UINT32_MAX), byte_cost_ns(byte_cost(l), kMaxIpLen));
+  // A packet limit's depth is burst packets.
+  Limit p;
+  p.rate = 200;
+  p.burst = 400;
+  EXPECT_EQ(limit_depth_ns(p), 400u * 5'000'000u);
+}
+
+TEST(RuleLimitBytes, FixedPointIsNftsCostWithoutOverflow) {
+  // Every per-second rate: cost(len) == nft's floor(len * unit / rate) for
+  // every IP length. /m, /h, /d: never below nft's, at most 1 ns above for
+  // rates of 28 bytes/m, 1678 bytes/h, 40265 bytes/d and more, and within a
+  // relative 2^-46 below those. No product overflows: 65575 * mult < 2^64.
+  const std::uint64_t rates[] = {1,
+                                 2,
+                                 3,
+                                 7,
+                                 28,
+                                 29,
+                                 999,
+                                 1000,
+                                 1678,
+                                 1679,
+                                 40265,
+                                 40266,
+                                 1000000,
+                                 1000003,
+                                 10ull << 30,
+                                 12345678901,
+                                 kMaxByteRate - 1,
+                                 kMaxByteRate};
+  for (RateUnit u : {RateUnit::Second, RateUnit::Minute, RateUnit::Hour, RateUnit::Day})
+    for (std::uint64_t rate : rates) {
+      Limit l;
+      l.bytes = true;
+      l.burst = 0;
+      l.rate = rate;
+      l.unit = u;
+      const ByteCost c = byte_cost(l);
+      ASSERT_GE(c.shift, 1) << rate;
+      ASSERT_LE(c.shift, 63) << rate;
+      ASSERT_LE(static_cast<unsigned __int128>(c.mult) * kMaxIpLen, UINT64_MAX) << rate;
+      const bool per_s = u == RateUnit::Second;
+      const bool one_ns = (std::uint64_t{1} << c.shift) >= kMaxIpLen;
+      std::uint64_t worst = 0;
+      for (std::uint32_t len = 0; len <= kMaxIpLen; ++len) {
+        const std::uint64_t got = byte_cost_ns(c, len), want = exact_cost(l, len);
+        ASSERT_EQ(want, nft_byte_cost_ns(l, len));
+        ASSERT_GE(got, want) << rate << " " << len;
+        worst = std::max(worst, got - want);
+        if (per_s) {
+          ASSERT_EQ(got, want) << rate << "/s, len " << len;
+        }
+        if (one_ns) {
+          ASSERT_LE(got - want, 1u) << rate << " per unit " << static_cast<int>(u) << ", len " << len;
+        }
+        // relative: (got - want) <= want * 2^-46 + 1
+        ASSERT_LE(got - want, (want >> 46) + 1) << rate << " " << len;
+      }
+      if (worst > 0)
+        std::printf("%llu bytes per unit %d: shift %d, cost up to %llu ns above nft's\n",
+                    static_cast<unsigned long long>(rate), static_cast<int>(u), c.shift,
+                    static_cast<unsigned long long>(worst));
+    }
+  // The extremes: 1 byte/day (a 65575-byte packet costs 65575 days: no
+  // overflow) and 2^40 bytes/s (a 40-byte packet is free, as in nft).
+  Limit slow;
+  slow.bytes = true;
+  slow.burst = 0;
+  slow.rate = 1;
+  slow.unit = RateUnit::Day;
+  EXPECT_EQ(byte_cost_ns(byte_cost(slow), kMaxIpLen), std::uint64_t{kMaxIpLen} * 86'400'000'000'000u);
+  Limit fast = slow;
+  fast.rate = kMaxByteRate;
+  fast.unit = RateUnit::Second;
+  EXPECT_EQ(byte_cost_ns(byte_cost(fast), 40), 0u);
+  EXPECT_EQ(byte_cost_ns(byte_cost(fast), kMaxIpLen), 59u);  // 65575e9 / 2^40
+}
+
+TEST(RuleLimitBytesErrors, NameWhatAndWhere) {
+  EXPECT_EQ(err("drop limit over 0 bytes/s"),
+            "column 17: a limit of 0 bytes can never be kept: expected a rate of at least 1");
+  EXPECT_EQ(err("drop limit over 5 mbytes/w"),
+            "column 26: expected a unit s, m, h or d (second, minute, hour, day), got \"w\"");
+  EXPECT_EQ(err("drop limit over 1048577 mbytes/s"),
+            "column 17: rate 1048577 mbytes/s is more than 1048576 mbytes per unit");
+  EXPECT_EQ(err("drop limit over 99999999999999 bytes/s"),
+            "column 17: rate 99999999999999 bytes/s is more than 1048576 mbytes per unit");
+  EXPECT_EQ(err("drop limit over 5 gbytes/s"),
+            "column 17: expected a rate N/s, N/m, N/h or N/d (packets per second, minute, hour, day) or N "
+            "bytes/s (kbytes, mbytes), got \"5\"");
+  EXPECT_EQ(err("drop limit over 5 bytes/s burst"),
+            "column 32: expected a burst N bytes, kbytes or mbytes (0 to 4294967295 bytes), got end of rule");
+  EXPECT_EQ(err("drop limit over 5 bytes/s burst 10"),
+            "column 35: expected bytes, kbytes or mbytes after the burst 10, got end of rule");
+  EXPECT_EQ(err("drop limit over 5 bytes/s burst 10 packets"),
+            "column 36: expected bytes, kbytes or mbytes after the burst 10, got \"packets\"");
+  EXPECT_EQ(err("drop limit over 5 bytes/s burst x bytes"),
+            "column 33: expected a burst N bytes, kbytes or mbytes (0 to 4294967295 bytes), got \"x\"");
+  EXPECT_EQ(err("drop limit over 5 bytes/s burst 4096 mbytes"),
+            "column 33: burst 4096 mbytes is more than 4294967295 bytes");
+  EXPECT_EQ(err("drop limit over 5 bytes/s burst 4294967296 bytes"),
+            "column 33: burst 4294967296 is more than 4294967295 bytes");
+  EXPECT_EQ(err("drop limit over 1 bytes/d burst 4095 mbytes"),
+            "column 27: burst 4095 mbytes at 1 bytes/d would take more than 146 years to refill");
+  EXPECT_EQ(err("drop limit over 5 bytes/s burst 1 bytes burst 2 bytes"),
+            "column 41: duplicate burst in limit (column 27)");
+  EXPECT_EQ(err("pass ip limit over 5 kbytes/s per saddr block 1m"),
+            "column 9: block needs the drop action (blocked sources are dropped)");
+  EXPECT_EQ(
+      err("drop limit over 5 kbytes/s per saddr/24"),
+      "column 6: per saddr/24 in a rule of both families: give the IPv6 length too (per saddr/24/64), or "
+      "restrict the rule to ip or ip6");
+}
+
 TEST(RuleLimitLint, ALimitedRuleCoversNothing) {
   auto R = [](std::string_view t) { return ok(t); };
   // Packets under the limit go on: a limited rule hides no later rule.
@@ -184,6 +382,10 @@ TEST(RuleLimitLint, ALimitedRuleCoversNothing) {
   EXPECT_TRUE(w.empty());
   w = lint({R("pass udp"), R("drop udp dport 53 limit over 5/s")});
   EXPECT_EQ(w.size(), 1u);
+  // Byte limits alike.
+  EXPECT_FALSE(covers(R("drop udp limit over 10 mbytes/s"), R("pass udp")));
+  EXPECT_TRUE(covers(R("drop udp"), R("drop udp dport 53 limit over 10 mbytes/s per saddr")));
+  EXPECT_TRUE(lint({R("drop udp limit over 1 kbytes/s per saddr"), R("pass udp dport 53")}).empty());
 }
 
 }  // namespace

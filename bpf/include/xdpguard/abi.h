@@ -210,16 +210,29 @@ enum xdpguard_error {
 #define XDPGUARD_LIMIT_KEY_NONE 0  /* one bucket for the rule (xg_limit_agg) */
 #define XDPGUARD_LIMIT_KEY_SADDR 1 /* one per source prefix (xg_limit_src) */
 
+/*
+ * Byte limits (`limit over 10 mbytes/s`): byte_shift is not 0, cost_ns is
+ * the fixed-point ns per byte (mult) and tau_ns the bucket's depth D
+ * (nft's tokens_max); a packet of IP length L (xdpguard_pkt.ip_len, at most
+ * XDPGUARD_LIMIT_MAX_IP_LEN) costs c = (L * cost_ns) >> byte_shift, which
+ * the generator's choice of mult keeps below 2^64, and is under the limit
+ * iff c <= D and max(tat, now) - now <= D - c: its whole cost fits in the
+ * bucket, as nft. A packet limit (byte_shift 0) pays nothing for this but
+ * the test of the byte.
+ */
+#define XDPGUARD_LIMIT_MAX_IP_LEN 65575
+
 struct xdpguard_limit_req {
-	__u64 cost_ns;  /* what a packet costs: unit / rate */
-	__u64 tau_ns;   /* (burst - 1) * cost */
+	__u64 cost_ns;  /* what a packet costs: unit / rate (bytes: ns per byte << byte_shift) */
+	__u64 tau_ns;   /* (burst - 1) * cost (bytes: the depth) */
 	__u64 block_ns; /* 0, or how long a source over the limit is blocked */
 	__u32 action;   /* the rule's verdict (XDP_*) for a packet over the limit */
 	__u32 epoch;    /* the limit's identity: a bucket of another epoch restarts full */
 	__u8 key;       /* XDPGUARD_LIMIT_KEY_* */
 	__u8 len4;      /* source prefix lengths of the key */
 	__u8 len6;
-	__u8 pad[5];
+	__u8 byte_shift; /* 0: a packet limit; 1..63: a byte limit (above) */
+	__u8 pad[4];
 };
 
 /* A bucket: nothing charged (or a bucket of another epoch) is full. */

@@ -203,13 +203,39 @@ static __always_inline struct xdpguard_bucket *xg_bucket(struct xdpguard_percpu 
 	return b;
 }
 
+/* A byte limit's request (abi.h) made a packet limit's: the packet's cost
+ * from its IP length, and the bucket's depth less that cost as tau, written
+ * over the request (per-CPU scratch the classifier writes afresh for every
+ * limited rule it meets), so that the packet-limit code below runs
+ * unchanged. 1: the packet costs more than the bucket holds (over, as nft;
+ * the bucket is neither looked at nor made). */
+static __always_inline int xg_byte_cost(struct xdpguard_percpu *s)
+{
+	struct xdpguard_limit_req *q = &s->lim;
+	__u32 len = s->pkt.ip_len;
+	__u64 cost;
+
+	if (len > XDPGUARD_LIMIT_MAX_IP_LEN)
+		len = XDPGUARD_LIMIT_MAX_IP_LEN;
+	cost = ((__u64)len * q->cost_ns) >> (q->byte_shift & 63);
+	if (cost > q->tau_ns)
+		return 1;
+	q->tau_ns -= cost;
+	q->cost_ns = cost;
+	return 0;
+}
+
 /* Is the packet over the limit of the rule in s? Charges it if not. A
- * packet no bucket could be found or made for is over (fail closed). */
+ * packet no bucket could be found or made for is over (fail closed). A byte
+ * limit costs the packet's IP length (xg_byte_cost); a packet limit pays
+ * one test of a byte for that. */
 static __always_inline int xg_over_limit(struct xdpguard_percpu *s, __u64 now)
 {
 	struct xdpguard_bucket *b;
 	int fresh, failed;
 
+	if (s->lim.byte_shift && xg_byte_cost(s))
+		return 1;
 	b = xg_bucket(s, now, &fresh, &failed);
 	if (!b)
 		return failed;

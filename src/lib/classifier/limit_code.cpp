@@ -28,6 +28,7 @@ constexpr std::int16_t kResumeFailed =
     off(offsetof(xdpguard_percpu, ddos) + XDPGUARD_DDOS_RESUME_FAILED * sizeof(xdpguard_counter));
 static_assert(offsetof(xdpguard_limit_req, len4) == offsetof(xdpguard_limit_req, key) + 1 &&
               offsetof(xdpguard_limit_req, len6) == offsetof(xdpguard_limit_req, key) + 2 &&
+              offsetof(xdpguard_limit_req, byte_shift) == offsetof(xdpguard_limit_req, key) + 3 &&
               offsetof(xdpguard_limit_req, key) % 4 == 0);
 
 std::int32_t imm_u32(std::uint32_t v) { return static_cast<std::int32_t>(v); }
@@ -95,17 +96,26 @@ void emit_limit_match(Program& p, const CompiledRule& r, const rules::Limit& l, 
   p.st(Size::W, Reg::R6, kSlot, imm_u32(r.id));
   p.st(Size::W, Reg::R6, kAction, XDPGUARD_ACTION_LIMIT);
   if (r.action == XDP_REDIRECT) p.st(Size::W, Reg::R6, kIfindex, imm_u32(r.ifindex));
-  store64(p, kCost, rules::limit_cost_ns(l));
-  // The clock advances a tick at a time, and now and then two at once (a
-  // tick missed on a busy machine): a bucket shallower than that would not
-  // hold the tokens of the jump (docs/ddos.md, "The clock").
-  store64(p, kTau, std::max(rules::limit_tau_ns(l), 2 * tick_ns));
+  const rules::ByteCost bytes = l.bytes ? rules::byte_cost(l) : rules::ByteCost{};
+  if (l.bytes) {
+    // abi.h: ns per byte in fixed point, and the bucket's depth (at least
+    // one unit, a second: far deeper than the clock's ticks).
+    store64(p, kCost, bytes.mult);
+    store64(p, kTau, rules::limit_depth_ns(l));
+  } else {
+    store64(p, kCost, rules::limit_cost_ns(l));
+    // The clock advances a tick at a time, and now and then two at once (a
+    // tick missed on a busy machine): a bucket shallower than that would not
+    // hold the tokens of the jump (docs/ddos.md, "The clock").
+    store64(p, kTau, std::max(rules::limit_tau_ns(l), 2 * tick_ns));
+  }
   store64(p, kBlock, std::uint64_t{l.block_seconds} * 1'000'000'000u);
   p.st(Size::W, Reg::R6, kLimAction, imm_u32(verdict_word(r)));  // with the rule's log threshold
   p.st(Size::W, Reg::R6, kEpoch, imm_u32(limit_epoch(r)));
+  // key, len4, len6 and byte_shift: one store.
   const std::uint8_t key[4] = {
       static_cast<std::uint8_t>(l.per_saddr ? XDPGUARD_LIMIT_KEY_SADDR : XDPGUARD_LIMIT_KEY_NONE), l.len4,
-      l.len6, 0};
+      l.len6, bytes.shift};
   std::uint32_t word;
   std::memcpy(&word, key, sizeof word);
   p.st(Size::W, Reg::R6, kKey, imm_u32(word));

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "rules/parser.h"
 #include "rules/rule.h"
 
@@ -48,7 +50,33 @@ const char* unit_short(RateUnit u) {
   return "?";
 }
 
-constexpr std::string_view kRateWhat = "a rate N/s, N/m, N/h or N/d (packets per second, minute, hour, day)";
+constexpr std::string_view kRateWhat =
+    "a rate N/s, N/m, N/h or N/d (packets per second, minute, hour, day) or N bytes/s (kbytes, mbytes)";
+constexpr std::string_view kUnitWhat = "a unit s, m, h or d (second, minute, hour, day)";
+constexpr std::string_view kBytesWhat = "bytes, kbytes or mbytes";
+
+std::optional<std::uint64_t> data_unit_of(std::string_view s) {
+  if (s == "bytes") return 1;
+  if (s == "kbytes") return 1024;
+  if (s == "mbytes") return 1024 * 1024;
+  return std::nullopt;
+}
+
+// nft's get_rate(): the largest of bytes, kbytes, mbytes that is exact.
+std::string bytes_to_string(std::uint64_t n) {
+  const char* unit = "bytes";
+  if (n != 0 && n % 1024 == 0) {
+    n /= 1024;
+    unit = "kbytes";
+    if (n % 1024 == 0) {
+      n /= 1024;
+      unit = "mbytes";
+    }
+  }
+  return fmt::format("{} {}", n, unit);
+}
+
+using u128 = unsigned __int128;
 constexpr std::string_view kDurationWhat = "a duration N followed by s, m, h or d (1s to 7d)";
 
 tl::expected<std::uint32_t, LimitError> duration(const LimitWord& w) {
@@ -91,6 +119,32 @@ std::uint64_t unit_ns(RateUnit u) {
 std::uint64_t limit_cost_ns(const Limit& l) { return l.rate ? unit_ns(l.unit) / l.rate : 0; }
 std::uint64_t limit_tau_ns(const Limit& l) { return limit_cost_ns(l) * (l.burst ? l.burst - 1 : 0); }
 
+ByteCost byte_cost(const Limit& l) {
+  if (!l.rate) return {};
+  const u128 ns = unit_ns(l.unit);
+  for (unsigned shift = 63; shift > 0; --shift) {
+    const u128 mult = ((ns << shift) + l.rate - 1) / l.rate;  // ns < 2^47: no overflow
+    if (mult * kMaxIpLen <= UINT64_MAX)
+      return {static_cast<std::uint64_t>(mult), static_cast<std::uint8_t>(shift)};
+  }
+  return {};  // unit / rate >= 2^64 / 65575 ns: no rate in range
+}
+
+std::uint64_t byte_cost_ns(const ByteCost& c, std::uint32_t len) {
+  return (std::uint64_t{std::min(len, kMaxIpLen)} * c.mult) >> c.shift;
+}
+
+std::uint64_t nft_byte_cost_ns(const Limit& l, std::uint32_t len) {
+  return l.rate ? static_cast<std::uint64_t>(u128{unit_ns(l.unit)} * len / l.rate) : 0;
+}
+
+std::uint64_t limit_depth_ns(const Limit& l) {
+  if (!l.rate) return 0;
+  if (!l.bytes) return limit_cost_ns(l) * l.burst;
+  const u128 d = u128{unit_ns(l.unit)} * (u128{l.rate} + l.burst) / l.rate;
+  return d > UINT64_MAX ? UINT64_MAX : static_cast<std::uint64_t>(d);
+}
+
 tl::expected<LimitClause, LimitError> parse_limit_clause(std::span<const LimitWord> words,
                                                          std::size_t end_column) {
   LimitClause out;
@@ -107,13 +161,38 @@ tl::expected<LimitClause, LimitError> parse_limit_clause(std::span<const LimitWo
                     over->text);
   auto rate = next(kRateWhat);
   if (!rate) return tl::unexpected(rate.error());
-  {
+  std::optional<std::uint64_t> byte_mult;  // N BYTES[/PER]: a byte rate
+  if (rate->text.find('/') == std::string_view::npos && i < words.size())
+    byte_mult = data_unit_of(words[i].text.substr(0, words[i].text.find('/')));
+  if (byte_mult) {
+    const std::uint64_t mult = *byte_mult;
+    const LimitWord& uw = words[i++];
+    const auto slash = uw.text.find('/');
+    RateUnit unit = RateUnit::Second;
+    if (slash != std::string_view::npos) {
+      auto u = unit_of(uw.text.substr(slash + 1));
+      if (!u) return expected(uw.column + slash + 1, kUnitWhat, uw.text.substr(slash + 1));
+      unit = *u;
+    }
+    auto v = parse_decimal(rate->text, kMaxByteRate / mult);
+    if (!v) {
+      if (!rate->text.empty() && parse_decimal(rate->text, UINT64_MAX / 10).has_value())
+        return error(rate->column, fmt::format("rate {} {} is more than {} per unit", rate->text, uw.text,
+                                               bytes_to_string(kMaxByteRate)));
+      return expected(rate->column, "a number of bytes, kbytes or mbytes per unit", rate->text);
+    }
+    if (*v == 0)
+      return error(rate->column, "a limit of 0 bytes can never be kept: expected a rate of at least 1");
+    out.limit.rate = *v * mult;
+    out.limit.unit = unit;
+    out.limit.bytes = true;
+    out.limit.burst = 0;  // nft's default for byte limits
+  } else {
     auto slash = rate->text.find('/');
     if (slash == std::string_view::npos) return expected(rate->column, kRateWhat, rate->text);
     std::string_view n = rate->text.substr(0, slash), u = rate->text.substr(slash + 1);
     auto unit = unit_of(u);
-    if (!unit)
-      return expected(rate->column + slash + 1, "a unit s, m, h or d (second, minute, hour, day)", u);
+    if (!unit) return expected(rate->column + slash + 1, kUnitWhat, u);
     auto v = parse_decimal(n, kMaxRate);
     if (!v) {
       if (!n.empty() && parse_decimal(n, UINT64_MAX / 10).has_value())
@@ -132,7 +211,29 @@ tl::expected<LimitClause, LimitError> parse_limit_clause(std::span<const LimitWo
     auto dup = [&](const std::optional<std::size_t>& at) {
       return error(w.column, fmt::format("duplicate {} in limit (column {})", w.text, *at));
     };
-    if (w.text == "burst") {
+    if (w.text == "burst" && out.limit.bytes) {
+      if (burst_at) return dup(burst_at);
+      burst_at = w.column;
+      ++i;
+      constexpr std::string_view what = "a burst N bytes, kbytes or mbytes (0 to 4294967295 bytes)";
+      auto b = next(what);
+      if (!b) return tl::unexpected(b.error());
+      auto v = parse_decimal(b->text, kMaxByteBurst);
+      if (!v) {
+        if (!b->text.empty() && parse_decimal(b->text, UINT64_MAX / 10).has_value())
+          return error(b->column, fmt::format("burst {} is more than {} bytes", b->text, kMaxByteBurst));
+        return expected(b->column, what, b->text);
+      }
+      auto u = next(fmt::format("{} after the burst {}", kBytesWhat, b->text));
+      if (!u) return tl::unexpected(u.error());
+      auto mult = data_unit_of(u->text);
+      if (!mult)
+        return expected(u->column, fmt::format("{} after the burst {}", kBytesWhat, b->text), u->text);
+      if (*v * *mult > kMaxByteBurst)
+        return error(b->column,
+                     fmt::format("burst {} {} is more than {} bytes", b->text, u->text, kMaxByteBurst));
+      out.limit.burst = static_cast<std::uint32_t>(*v * *mult);
+    } else if (w.text == "burst") {
       if (burst_at) return dup(burst_at);
       burst_at = w.column;
       ++i;
@@ -187,6 +288,15 @@ tl::expected<LimitClause, LimitError> parse_limit_clause(std::span<const LimitWo
     } else {
       break;
     }
+  }
+  if (out.limit.bytes) {
+    // rate <= 2^40, burst < 2^32: the depth is below 86400e9 * (2^32 + 1).
+    if (limit_depth_ns(out.limit) > kMaxDepthNs)
+      return error(burst_at.value_or(words[0].column),
+                   fmt::format("burst {} at {} would take more than 146 years to refill",
+                               bytes_to_string(out.limit.burst), rate_to_string(out.limit)));
+    out.words = i;
+    return out;
   }
   const std::uint64_t cost = limit_cost_ns(out.limit);
   if (cost == 0)
@@ -245,7 +355,10 @@ tl::expected<void, LimitError> finish_limit(Limit& l, Family family, Action acti
   return {};
 }
 
-std::string rate_to_string(const Limit& l) { return fmt::format("{}/{}", l.rate, unit_short(l.unit)); }
+std::string rate_to_string(const Limit& l) {
+  if (l.bytes) return fmt::format("{}/{}", bytes_to_string(l.rate), unit_short(l.unit));
+  return fmt::format("{}/{}", l.rate, unit_short(l.unit));
+}
 
 std::string duration_to_string(std::uint32_t s) {
   if (s % 86400 == 0) return fmt::format("{}d", s / 86400);
@@ -255,7 +368,9 @@ std::string duration_to_string(std::uint32_t s) {
 }
 
 std::string limit_to_string(const Limit& l, Family family) {
-  std::string s = fmt::format(" limit over {} burst {}", rate_to_string(l), l.burst);
+  std::string s = l.bytes
+                      ? fmt::format(" limit over {} burst {}", rate_to_string(l), bytes_to_string(l.burst))
+                      : fmt::format(" limit over {} burst {}", rate_to_string(l), l.burst);
   if (l.per_saddr) {
     s += " per saddr";
     if (family == Family::V4 && l.len4 != 32) s += fmt::format("/{}", l.len4);
