@@ -302,8 +302,11 @@ TEST(FlowspecInputTest, BadLinesAreNamedFlapsBatchedAndTheRulesStay) {
     f << update("announce", R"({ "destination-ipv4": [ "198.18.0.0/40" ] })", kDiscard) << "\n";
     f << update("announce", R"({ "destination-ipv4": [ "198.18.0.2/32" ], "packet-length": [ ">70000" ] })", kDiscard)
       << "\n";
-    // Not expressible: a byte rate (xdpguard limits packets), a flow label.
-    f << update("announce", R"({ "destination-ipv4": [ "198.18.0.0/24" ] })", 0x8006000044fa0000ull) << "\n";
+    // Not expressible: ports of SCTP (xdpguard reads TCP's and UDP's only).
+    f << update("announce",
+                R"({ "destination-ipv4": [ "198.18.0.0/24" ], "protocol": [ "=sctp" ], "destination-port": [ "=9" ] })",
+                kDiscard)
+      << "\n";
     f << update("announce", drop_route, kDiscard) << "\n";
     for (int i = 0; i < 1000; ++i) {
       f << update("announce", flap_route, kDiscard) << "\n";
@@ -319,7 +322,7 @@ TEST(FlowspecInputTest, BadLinesAreNamedFlapsBatchedAndTheRulesStay) {
   EXPECT_EQ(r->exit_code, 0) << r->err;
   for (const char* said : {"not a JSON object: \"this is not json\"", "unknown component \"colour\"",
                            "\"198.18.0.0/40\" is not an IPv4 prefix", "packet-length: value 70000 is over 65535",
-                           "traffic-rate-bytes 2000: byte rate limits are not supported"})
+                           "ports of protocol 132: xdpguard reads only tcp and udp ports"})
     EXPECT_NE(r->err.find(said), std::string::npos) << said << "\n" << r->err;
   auto s = nlohmann::json::parse(slurp(dir + "/state.json"), nullptr, false);
   ASSERT_TRUE(s.is_object());

@@ -330,6 +330,17 @@ TEST(FlowspecTranslate, ActionsAndTheTerminalBit) {
   a.terminal = false;
   EXPECT_EQ(bare(translate(route({dst}, a))),
             (std::vector<std::string>{"drop daddr 198.51.100.0/24 limit over 1000/s burst 100"}));
+  // Bytes per second: nft's byte bucket (one second's bytes).
+  a = {};
+  a.rate_bytes = 12500;
+  EXPECT_EQ(bare(translate(route({dst}, a))),
+            (std::vector<std::string>{"drop daddr 198.51.100.0/24 limit over 12500 bytes/s burst 0 bytes",
+                                      "pass daddr 198.51.100.0/24"}));
+  a.rate_packets = 100;
+  EXPECT_FALSE(translate(route({dst}, a)));  // both kinds of rate: not one rule
+  a = {};
+  a.rate_packets = 1000;
+  a.terminal = false;
   a.rate_packets = 0.5;  // 30 a minute
   EXPECT_EQ(bare(translate(route({dst}, a))),
             (std::vector<std::string>{"drop daddr 198.51.100.0/24 limit over 30/m burst 5"}));

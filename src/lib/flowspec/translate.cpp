@@ -337,8 +337,13 @@ Result<Translation> translate_rules(const Route& r, const Options& opts) {
     return refuse("both a byte rate and a packet rate");
   if (a.rate_bytes && *a.rate_bytes == 0) rate = 0;
   if (a.rate_packets) rate = rate ? std::min(*rate, *a.rate_packets) : *a.rate_packets;
-  if (a.rate_bytes && *a.rate_bytes > 0 && !(rate && *rate == 0))
-    return refuse(fmt::format("traffic-rate-bytes {}: byte rate limits are not supported", *a.rate_bytes));
+  // A byte rate (traffic-rate-bytes > 0) is a byte limit; with a packet
+  // rate too, both would have to hold: not one rule.
+  const bool bytes = a.rate_bytes && *a.rate_bytes > 0 && !(rate && *rate == 0);
+  if (bytes) {
+    if (a.rate_packets && *a.rate_packets > 0) return refuse("both a byte rate and a packet rate");
+    rate = *a.rate_bytes;
+  }
   if (rate && !(std::isfinite(*rate) && *rate >= 0)) return refuse("a rate that is not a number");
 
   if (rate && *rate == 0) {  // discard: final whatever the terminal bit says
@@ -350,6 +355,7 @@ Result<Translation> translate_rules(const Route& r, const Options& opts) {
     return out;
   }
   if (rate) {  // drop over the rate, one aggregate bucket
+    const char* what = bytes ? "traffic-rate-bytes" : "traffic-rate-packets";
     if (rules.size() > 1)
       return refuse(fmt::format("a rate limit over {} rules would be {} buckets, not one", rules.size(),
                                 rules.size()));
@@ -362,13 +368,20 @@ Result<Translation> translate_rules(const Route& r, const Options& opts) {
       l.rate = static_cast<std::uint64_t>(per_s * 60);
       l.unit = rules::RateUnit::Minute;
     } else {
-      return refuse(fmt::format("traffic-rate-packets {}: not a whole number per second or minute", per_s));
+      return refuse(fmt::format("{} {}: not a whole number per second or minute", what, per_s));
     }
-    if (l.rate > rules::kMaxRate) return refuse(fmt::format("traffic-rate-packets {}: over {}", per_s, rules::kMaxRate));
-    // A tenth of a second's packets: what arrives in one burst of a NIC's
-    // interrupt is not cut, and the rate holds over any second.
-    l.burst = static_cast<std::uint32_t>(std::max<std::uint64_t>(rules::kDefaultBurst,
-                                                                 l.unit == rules::RateUnit::Second ? l.rate / 10 : 1));
+    const std::uint64_t max = bytes ? rules::kMaxByteRate : rules::kMaxRate;
+    if (l.rate > max) return refuse(fmt::format("{} {}: over {}", what, per_s, max));
+    if (bytes) {
+      // nft's byte bucket: one unit's bytes (burst 0).
+      l.bytes = true;
+      l.burst = 0;
+    } else {
+      // A tenth of a second's packets: what arrives in one burst of a NIC's
+      // interrupt is not cut, and the rate holds over any second.
+      l.burst = static_cast<std::uint32_t>(
+          std::max<std::uint64_t>(rules::kDefaultBurst, l.unit == rules::RateUnit::Second ? l.rate / 10 : 1));
+    }
     Rule x = rules.front();
     x.action = rules::Action::Drop;
     x.limit = l;

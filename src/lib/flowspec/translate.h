@@ -31,10 +31,13 @@
 // Actions:
 //   traffic-rate 0 (bytes or packets)     -> drop
 //   traffic-rate-packets R                 -> drop ... limit over R/second
-//                                            (one aggregate bucket: a route
-//                                            that needs several rules is not
-//                                            expressible)
-//   traffic-rate-bytes R > 0              -> not expressible (no byte limits yet)
+//                                            burst R/10 (at least 5)
+//   traffic-rate-bytes R > 0              -> drop ... limit over R bytes/second
+//                                            (nft's byte bucket: one second's
+//                                            bytes; a packet costs its IP length)
+//                                            (either: one aggregate bucket, so a
+//                                            route that needs several rules is
+//                                            not expressible)
 //   sample                                 -> log
 //   terminal (the default)                 -> after the route's drop or limit
 //                                            rules, the same matches with the
