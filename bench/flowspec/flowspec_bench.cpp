@@ -64,8 +64,18 @@ double pct(std::vector<double> v, double p) {
 }
 
 std::vector<std::string> route_args(const char* verb) {
-  std::vector<std::string> a{"global", "rib", "-a", "ipv4-flowspec", verb, "match", "destination", "198.18.0.2/32",
-                             "protocol", "udp", "destination-port", fmt::format("=={}", kPort)};
+  std::vector<std::string> a{"global",
+                             "rib",
+                             "-a",
+                             "ipv4-flowspec",
+                             verb,
+                             "match",
+                             "destination",
+                             "198.18.0.2/32",
+                             "protocol",
+                             "udp",
+                             "destination-port",
+                             fmt::format("=={}", kPort)};
   if (std::string(verb) == "add") a.insert(a.end(), {"then", "discard"});
   return a;
 }
@@ -166,11 +176,12 @@ int run_bench(const bench::Args& args) {
     std::ofstream f(list);
     for (int i = 0; i < kBulk; ++i) f << fmt::format("198.51.{}.{}/32\n", 100 + i / 250, i % 250);
     f.close();
-    auto r = run_process({"sh", "-c",
-                          fmt::format("xargs -P 2 -I@ ip netns exec {} gobgp global rib -a ipv4-flowspec add match "
-                                      "destination @ then discard < {}",
-                                      fleet.controller_netns(), list)},
-                         900s);
+    auto r = run_process(
+        {"sh", "-c",
+         fmt::format("xargs -P 2 -I@ ip netns exec {} gobgp global rib -a ipv4-flowspec add match "
+                     "destination @ then discard < {}",
+                     fleet.controller_netns(), list)},
+        900s);
     auto a = fleet.gobgp(route_args("add"));
     if (!r || r->exit_code != 0 || !a || a->exit_code != 0) bad += "injecting the routes failed; ";
   }
@@ -187,8 +198,9 @@ int run_bench(const bench::Args& args) {
     std::filesystem::copy_file(conf, saved, std::filesystem::copy_options::overwrite_existing);
     // ExaBGP hands its processes a non-blocking pipe (cat or dd stop at the
     // first EAGAIN): a copier that makes it blocking.
-    std::ofstream(script) << "import os, sys\nos.set_blocking(0, True)\nout = open(sys.argv[1], 'wb', buffering=0)\n"
-                             "while True:\n    b = os.read(0, 1 << 16)\n    if not b:\n        break\n    out.write(b)\n";
+    std::ofstream(script)
+        << "import os, sys\nos.set_blocking(0, True)\nout = open(sys.argv[1], 'wb', buffering=0)\n"
+           "while True:\n    b = os.read(0, 1 << 16)\n    if not b:\n        break\n    out.write(b)\n";
     std::string text = slurp(saved);
     const auto a = text.find("run "), b = text.find(';', a);
     text.replace(a, b - a, "run /usr/bin/python3 " + script + " " + sink);  // ExaBGP's JSON into a file
@@ -242,9 +254,10 @@ int run_bench(const bench::Args& args) {
     (void)run_process({XDPGUARD_BIN, "-n", edge.server().netns, "attach", edge.server().veth});
     const std::string log = fleet.dir() + "/gobgp-consumer.log";
     const auto t0 = Clock::now();
-    auto c = BackgroundProcess::start({XDPGUARD_BIN, "-n", edge.server().netns, "flowspec", edge.server().veth,
-                                       "--gobgp", "198.19.1.1:50051", "--state", fleet.dir() + "/state-gobgp.json"},
-                                      log);
+    auto c = BackgroundProcess::start(
+        {XDPGUARD_BIN, "-n", edge.server().netns, "flowspec", edge.server().veth, "--gobgp",
+         "198.19.1.1:50051", "--state", fleet.dir() + "/state-gobgp.json"},
+        log);
     if (!c) bad += c.error().message() + "; ";
     gobgp_s = wait_for_line(log, want, t0, 120s);
     if (!gobgp_s) bad += "--gobgp: the 10,000 rules never went in force; ";
@@ -255,44 +268,60 @@ int run_bench(const bench::Args& args) {
     if (c) c->stop(SIGTERM);
   }
 
-  const double med_up = pct(up, 0.5), p99_up = pct(up, 0.99), med_down = pct(down, 0.5), p99_down = pct(down, 0.99);
-  std::printf("GoBGP 3.10 controller -> ExaBGP 4.2 edge -> xdpguard flowspec --exabgp (and --gobgp); a UDP flow "
-              "through the edge, one datagram every 1 ms\n\n");
+  const double med_up = pct(up, 0.5), p99_up = pct(up, 0.99), med_down = pct(down, 0.5),
+               p99_down = pct(down, 0.99);
+  std::printf(
+      "GoBGP 3.10 controller -> ExaBGP 4.2 edge -> xdpguard flowspec --exabgp (and --gobgp); a UDP flow "
+      "through the edge, one datagram every 1 ms\n\n");
   std::printf("| what | median | p99 | samples |\n| --- | ---: | ---: | ---: |\n");
-  std::printf("| one route: `gobgp ... add ... then discard` to the flow dropped | %.0f ms | %.0f ms | %zu |\n",
-              med_up * 1000, p99_up * 1000, up.size());
+  std::printf(
+      "| one route: `gobgp ... add ... then discard` to the flow dropped | %.0f ms | %.0f ms | %zu |\n",
+      med_up * 1000, p99_up * 1000, up.size());
   std::printf("| one route: `gobgp ... del` to the flow through again | %.0f ms | %.0f ms | %zu |\n\n",
               med_down * 1000, p99_down * 1000, down.size());
-  std::printf("| 10,000 routes in the RIB (%.0f s to inject with the CLI), from the edge's start | seconds |\n"
-              "| --- | ---: |\n",
-              inject_s);
-  std::printf("| ExaBGP edge (its BGP session's setup included) until all 10,000 rules are in force | %.2f |\n",
-              exa_s.value_or(-1));
-  std::printf("| floor: the same ExaBGP with a copier (into a file) as its process, until the last route's JSON is written | %.2f |\n",
-              exa_floor_s.value_or(-1));
-  std::printf("| `xdpguard flowspec --gobgp` (gobgpd's RIB over its API) until all 10,000 are in force | %.2f |\n",
-              gobgp_s.value_or(-1));
-  std::printf("| floor: `gobgp global rib -a ipv4-flowspec --json` once | %.2f |\n\n", gobgp_floor_s.value_or(-1));
+  std::printf(
+      "| 10,000 routes in the RIB (%.0f s to inject with the CLI), from the edge's start | seconds |\n"
+      "| --- | ---: |\n",
+      inject_s);
+  std::printf(
+      "| ExaBGP edge (its BGP session's setup included) until all 10,000 rules are in force | %.2f |\n",
+      exa_s.value_or(-1));
+  std::printf(
+      "| floor: the same ExaBGP with a copier (into a file) as its process, until the last route's JSON is "
+      "written | %.2f |\n",
+      exa_floor_s.value_or(-1));
+  std::printf(
+      "| `xdpguard flowspec --gobgp` (gobgpd's RIB over its API) until all 10,000 are in force | %.2f |\n",
+      gobgp_s.value_or(-1));
+  std::printf("| floor: `gobgp global rib -a ipv4-flowspec --json` once | %.2f |\n\n",
+              gobgp_floor_s.value_or(-1));
   std::printf("installs: ExaBGP %d taking %.0f ms in all; --gobgp %d taking %.0f ms\n\n", exa_installs.first,
               exa_installs.second, gobgp_installs.first, gobgp_installs.second);
-  std::printf("one route median: %.0f ms (goal <= 100 ms: %s); 10,000 routes: ExaBGP %.2f s, --gobgp %.2f s "
-              "(goal <= 2 s: %s, %s)\n",
-              med_up * 1000, med_up <= 0.1 ? "met" : "MISSED", exa_s.value_or(-1), gobgp_s.value_or(-1),
-              exa_s && *exa_s <= 2 ? "met" : "MISSED", gobgp_s && *gobgp_s <= 2 ? "met" : "MISSED");
+  std::printf(
+      "one route median: %.0f ms (goal <= 100 ms: %s); 10,000 routes: ExaBGP %.2f s, --gobgp %.2f s "
+      "(goal <= 2 s: %s, %s)\n",
+      med_up * 1000, med_up <= 0.1 ? "met" : "MISSED", exa_s.value_or(-1), gobgp_s.value_or(-1),
+      exa_s && *exa_s <= 2 ? "met" : "MISSED", gobgp_s && *gobgp_s <= 2 ? "met" : "MISSED");
   int status = 0;
   if (bad.empty()) {
-    std::printf("checks: every announce dropped the flow and every withdraw let it through; after each 10,000 the "
-                "flow is dropped and the interface has exactly 10,000 FlowSpec rules\n");
+    std::printf(
+        "checks: every announce dropped the flow and every withdraw let it through; after each 10,000 the "
+        "flow is dropped and the interface has exactly 10,000 FlowSpec rules\n");
   } else {
     std::printf("CHECK FAILED: %s\n", bad.c_str());
     status = 1;
   }
   if (!args.json_path.empty()) {
-    nlohmann::json j{{"one_route_median_ms", med_up * 1000}, {"one_route_p99_ms", p99_up * 1000},
-                     {"withdraw_median_ms", med_down * 1000}, {"withdraw_p99_ms", p99_down * 1000},
-                     {"samples", up.size()},          {"bulk_routes", kBulk + 1},
-                     {"bulk_exabgp_s", exa_s.value_or(-1)}, {"bulk_gobgp_s", gobgp_s.value_or(-1)},
-                     {"inject_s", inject_s},          {"checks_ok", bad.empty()},
+    nlohmann::json j{{"one_route_median_ms", med_up * 1000},
+                     {"one_route_p99_ms", p99_up * 1000},
+                     {"withdraw_median_ms", med_down * 1000},
+                     {"withdraw_p99_ms", p99_down * 1000},
+                     {"samples", up.size()},
+                     {"bulk_routes", kBulk + 1},
+                     {"bulk_exabgp_s", exa_s.value_or(-1)},
+                     {"bulk_gobgp_s", gobgp_s.value_or(-1)},
+                     {"inject_s", inject_s},
+                     {"checks_ok", bad.empty()},
                      {"bulk_exabgp_floor_s", exa_floor_s.value_or(-1)},
                      {"bulk_gobgp_floor_s", gobgp_floor_s.value_or(-1)}};
     std::ofstream(args.json_path) << j.dump(2) << "\n";

@@ -81,13 +81,15 @@ class FlowspecFleetTest : public ::testing::Test {
     return out;
   }
   void announce_drop() {
-    auto r = fleet_->gobgp({"global", "rib", "-a", "ipv4-flowspec", "add", "match", "destination", "198.18.0.2/32",
-                            "protocol", "udp", "destination-port", fmt::format("=={}", kFsPort), "then", "discard"});
+    auto r = fleet_->gobgp({"global", "rib", "-a", "ipv4-flowspec", "add", "match", "destination",
+                            "198.18.0.2/32", "protocol", "udp", "destination-port",
+                            fmt::format("=={}", kFsPort), "then", "discard"});
     ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->err : r.error().message());
   }
   void withdraw_drop() {
-    auto r = fleet_->gobgp({"global", "rib", "-a", "ipv4-flowspec", "del", "match", "destination", "198.18.0.2/32",
-                            "protocol", "udp", "destination-port", fmt::format("=={}", kFsPort)});
+    auto r =
+        fleet_->gobgp({"global", "rib", "-a", "ipv4-flowspec", "del", "match", "destination", "198.18.0.2/32",
+                       "protocol", "udp", "destination-port", fmt::format("=={}", kFsPort)});
     ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->err : r.error().message());
   }
 
@@ -114,9 +116,10 @@ TEST_F(FlowspecFleetTest, AnAnnouncedDropHoldsOnEveryEdgeWithinASecondAndTheWith
     EXPECT_EQ(udp_delivered(edge(i), kFsControl, 20, false, 9, 300ms), 20) << "edge " << i << " over-blocks";
     auto rules = flowspec_rules(edge(i));
     ASSERT_EQ(rules.size(), 1u);
-    EXPECT_EQ(rules[0],
-              "drop udp daddr 198.18.0.2 dport 7100 comment \"flowspec ipv4 destination 198.18.0.2/32 protocol =17 "
-              "destination-port =7100\"");
+    EXPECT_EQ(
+        rules[0],
+        "drop udp daddr 198.18.0.2 dport 7100 comment \"flowspec ipv4 destination 198.18.0.2/32 protocol =17 "
+        "destination-port =7100\"");
     // After the local rule.
     auto all = xg_srv(edge(i), {"rule", "list", edge(i).server().veth, "--json"});
     auto j = nlohmann::json::parse(all.out, nullptr, false);
@@ -185,10 +188,13 @@ TEST_F(FlowspecFleetTest, ARestartedConsumerConvergesWithoutAWindow) {
   ASSERT_TRUE(again && again->exit_code == 0) << "ExaBGP did not start the consumer again\n" << logs();
   EXPECT_NE(again->out, old_pid);
   nlohmann::json s;
-  EXPECT_TRUE(wait_until([&] {
-    s = state_json(0);
-    return s.is_object() && !s["stats"]["adopting"].get<bool>();
-  }, 3s)) << s.dump();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        s = state_json(0);
+        return s.is_object() && !s["stats"]["adopting"].get<bool>();
+      },
+      3s))
+      << s.dump();
   ASSERT_TRUE(s.is_object()) << slurp(fleet_->state_file(0));
   EXPECT_FALSE(s["stats"]["adopting"].get<bool>()) << s.dump();
   EXPECT_EQ(s["stats"]["installed"], 1) << "the route did not come again: " << s.dump();
@@ -216,9 +222,9 @@ TEST(FlowspecGobgpTest, FollowsGobgpdItsRibAndItsRestart) {
   auto a = xg_srv(*lab, {"attach", lab->server().veth});
   ASSERT_EQ(a.code, 0) << a.err;
   auto start_gobgpd = [&] {
-    return BackgroundProcess::start({"ip", "netns", "exec", lab->server().netns, "gobgpd", "-f", dir + "/gobgpd.toml",
-                                     "--pprof-disable"},
-                                    dir + "/gobgpd.log");
+    return BackgroundProcess::start(
+        {"ip", "netns", "exec", lab->server().netns, "gobgpd", "-f", dir + "/gobgpd.toml", "--pprof-disable"},
+        dir + "/gobgpd.log");
   };
   auto gobgpd = start_gobgpd();
   ASSERT_TRUE(gobgpd) << gobgpd.error().message();
@@ -227,23 +233,27 @@ TEST(FlowspecGobgpTest, FollowsGobgpdItsRibAndItsRestart) {
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv, 10s);
   };
-  ASSERT_TRUE(wait_until([&] {
-    auto r = gobgp({"global"});
-    return r && r->exit_code == 0;
-  }, 20s));
-  auto consumer = BackgroundProcess::start({XDPGUARD_BIN, "-n", lab->server().netns, "flowspec", lab->server().veth,
-                                            "--gobgp", "127.0.0.1:50051", "--stale-time", "2", "--state",
-                                            dir + "/state.json"},
-                                           dir + "/consumer.log");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = gobgp({"global"});
+        return r && r->exit_code == 0;
+      },
+      20s));
+  auto consumer = BackgroundProcess::start(
+      {XDPGUARD_BIN, "-n", lab->server().netns, "flowspec", lab->server().veth, "--gobgp", "127.0.0.1:50051",
+       "--stale-time", "2", "--state", dir + "/state.json"},
+      dir + "/consumer.log");
   ASSERT_TRUE(consumer) << consumer.error().message();
   auto log = [&] { return slurp(dir + "/consumer.log") + slurp(dir + "/gobgpd.log"); };
-  for (auto [fam, dst] : {std::pair{"ipv4-flowspec", "198.18.0.2/32"}, std::pair{"ipv6-flowspec", "fd00::2/128"}}) {
+  for (auto [fam, dst] :
+       {std::pair{"ipv4-flowspec", "198.18.0.2/32"}, std::pair{"ipv6-flowspec", "fd00::2/128"}}) {
     auto r = gobgp({"global", "rib", "-a", fam, "add", "match", "destination", dst, "protocol", "udp",
                     "destination-port", fmt::format("=={}", kFsPort), "then", "discard"});
     ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->err : r.error().message());
   }
   auto both_dropped = [&] {
-    return udp_delivered(*lab, kFsPort, 5, false, 9, 200ms) == 0 && udp_delivered(*lab, kFsPort, 5, true, 9, 200ms) == 0;
+    return udp_delivered(*lab, kFsPort, 5, false, 9, 200ms) == 0 &&
+           udp_delivered(*lab, kFsPort, 5, true, 9, 200ms) == 0;
   };
   ASSERT_TRUE(wait_until(both_dropped, 5s)) << log();
   EXPECT_EQ(udp_delivered(*lab, kFsControl, 5, true, 9, 300ms), 5);
@@ -255,14 +265,21 @@ TEST(FlowspecGobgpTest, FollowsGobgpdItsRibAndItsRestart) {
   // stale routes go without waiting for their time.
   auto again = start_gobgpd();
   ASSERT_TRUE(again) << again.error().message();
-  ASSERT_TRUE(wait_until([&] {
-    return udp_delivered(*lab, kFsPort, 5, false, 9, 200ms) == 5 && udp_delivered(*lab, kFsPort, 5, true, 9, 200ms) == 5;
-  }, 10s)) << log();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return udp_delivered(*lab, kFsPort, 5, false, 9, 200ms) == 5 &&
+               udp_delivered(*lab, kFsPort, 5, true, 9, 200ms) == 5;
+      },
+      10s))
+      << log();
   nlohmann::json s;
-  EXPECT_TRUE(wait_until([&] {
-    s = nlohmann::json::parse(slurp(dir + "/state.json"), nullptr, false);
-    return s.is_object() && s["stats"]["routes"] == 0;
-  }, 3s)) << s.dump();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        s = nlohmann::json::parse(slurp(dir + "/state.json"), nullptr, false);
+        return s.is_object() && s["stats"]["routes"] == 0;
+      },
+      3s))
+      << s.dump();
   consumer->stop(SIGTERM);
   again->stop(SIGKILL);
   (void)xg_srv(*lab, {"detach", lab->server().veth});
@@ -282,30 +299,37 @@ TEST(FlowspecInputTest, BadLinesAreNamedFlapsBatchedAndTheRulesStay) {
   const std::string dir = fmt::format("/tmp/xb21{}-input", ::getpid());
   std::filesystem::create_directories(dir);
   auto update = [](const std::string& what, const std::string& route, std::uint64_t community) {
-    std::string attr = community ? fmt::format(R"("attribute": {{ "extended-community": [ {{ "value": {} }} ] }}, )", community)
-                                 : std::string();
-    std::string body = what == "announce" ? fmt::format(R"("announce": {{ "ipv4 flow": {{ "no-nexthop": [ {} ] }} }})", route)
-                                          : fmt::format(R"("withdraw": {{ "ipv4 flow": [ {} ] }})", route);
+    std::string attr =
+        community
+            ? fmt::format(R"("attribute": {{ "extended-community": [ {{ "value": {} }} ] }}, )", community)
+            : std::string();
+    std::string body =
+        what == "announce"
+            ? fmt::format(R"("announce": {{ "ipv4 flow": {{ "no-nexthop": [ {} ] }} }})", route)
+            : fmt::format(R"("withdraw": {{ "ipv4 flow": [ {} ] }})", route);
     return fmt::format(
         R"({{ "exabgp": "4.0.1", "type": "update", "neighbor": {{ "address": {{ "local": "198.19.1.2", "peer": "198.19.1.1" }}, "direction": "receive", "message": {{ "update": {{ {}{} }} }} }} }})",
         attr, body);
   };
   constexpr std::uint64_t kDiscard = 0x8006000000000000ull;
-  const std::string drop_route =
-      fmt::format(R"({{ "destination-ipv4": [ "198.18.0.2/32" ], "protocol": [ "=udp" ], "destination-port": [ "={}" ] }})",
-                  kFsPort);
+  const std::string drop_route = fmt::format(
+      R"({{ "destination-ipv4": [ "198.18.0.2/32" ], "protocol": [ "=udp" ], "destination-port": [ "={}" ] }})",
+      kFsPort);
   const std::string flap_route = R"({ "destination-ipv4": [ "198.51.100.9/32" ] })";
   {
     std::ofstream f(dir + "/in.jsonl");
     f << "this is not json\n";
-    f << update("announce", R"({ "destination-ipv4": [ "198.18.0.2/32" ], "colour": [ "=1" ] })", kDiscard) << "\n";
+    f << update("announce", R"({ "destination-ipv4": [ "198.18.0.2/32" ], "colour": [ "=1" ] })", kDiscard)
+      << "\n";
     f << update("announce", R"({ "destination-ipv4": [ "198.18.0.0/40" ] })", kDiscard) << "\n";
-    f << update("announce", R"({ "destination-ipv4": [ "198.18.0.2/32" ], "packet-length": [ ">70000" ] })", kDiscard)
+    f << update("announce", R"({ "destination-ipv4": [ "198.18.0.2/32" ], "packet-length": [ ">70000" ] })",
+                kDiscard)
       << "\n";
     // Not expressible: ports of SCTP (xdpguard reads TCP's and UDP's only).
-    f << update("announce",
-                R"({ "destination-ipv4": [ "198.18.0.0/24" ], "protocol": [ "=sctp" ], "destination-port": [ "=9" ] })",
-                kDiscard)
+    f << update(
+             "announce",
+             R"({ "destination-ipv4": [ "198.18.0.0/24" ], "protocol": [ "=sctp" ], "destination-port": [ "=9" ] })",
+             kDiscard)
       << "\n";
     f << update("announce", drop_route, kDiscard) << "\n";
     for (int i = 0; i < 1000; ++i) {
@@ -315,14 +339,15 @@ TEST(FlowspecInputTest, BadLinesAreNamedFlapsBatchedAndTheRulesStay) {
     f << update("announce", flap_route, kDiscard) << "\n";
   }
   auto r = run_process({"sh", "-c",
-                        fmt::format("{} -n {} flowspec {} --exabgp --state {}/state.json < {}/in.jsonl", XDPGUARD_BIN,
-                                    lab->server().netns, lab->server().veth, dir, dir)},
+                        fmt::format("{} -n {} flowspec {} --exabgp --state {}/state.json < {}/in.jsonl",
+                                    XDPGUARD_BIN, lab->server().netns, lab->server().veth, dir, dir)},
                        60s);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->exit_code, 0) << r->err;
-  for (const char* said : {"not a JSON object: \"this is not json\"", "unknown component \"colour\"",
-                           "\"198.18.0.0/40\" is not an IPv4 prefix", "packet-length: value 70000 is over 65535",
-                           "ports of protocol 132: xdpguard reads only tcp and udp ports"})
+  for (const char* said :
+       {"not a JSON object: \"this is not json\"", "unknown component \"colour\"",
+        "\"198.18.0.0/40\" is not an IPv4 prefix", "packet-length: value 70000 is over 65535",
+        "ports of protocol 132: xdpguard reads only tcp and udp ports"})
     EXPECT_NE(r->err.find(said), std::string::npos) << said << "\n" << r->err;
   auto s = nlohmann::json::parse(slurp(dir + "/state.json"), nullptr, false);
   ASSERT_TRUE(s.is_object());
@@ -332,7 +357,8 @@ TEST(FlowspecInputTest, BadLinesAreNamedFlapsBatchedAndTheRulesStay) {
   auto list = xg_srv(*lab, {"rule", "list", lab->server().veth});
   EXPECT_NE(list.out.find("drop udp daddr 198.18.0.2 dport 7100 comment"), std::string::npos) << list.out;
   EXPECT_NE(list.out.find("drop daddr 198.51.100.9 comment"), std::string::npos) << list.out;
-  EXPECT_EQ(list.out.find("198.18.0.0/24"), std::string::npos) << "a route that cannot be expressed was installed";
+  EXPECT_EQ(list.out.find("198.18.0.0/24"), std::string::npos)
+      << "a route that cannot be expressed was installed";
   // Enforced after the consumer ended.
   EXPECT_EQ(udp_delivered(*lab, kFsPort, 10, false, 9, 300ms), 0);
   EXPECT_EQ(udp_delivered(*lab, kFsControl, 10, false, 9, 300ms), 10);

@@ -34,7 +34,8 @@ std::vector<std::string> fixture_lines(const std::string& name) {
 }
 
 // Every route the lines announce or withdraw, in order.
-std::vector<Event> exabgp_events(const std::vector<std::string>& lines, std::vector<std::string>* errors = nullptr) {
+std::vector<Event> exabgp_events(const std::vector<std::string>& lines,
+                                 std::vector<std::string>* errors = nullptr) {
   std::vector<Event> out;
   for (const auto& l : lines) {
     Decoded d = decode_exabgp(l);
@@ -78,11 +79,13 @@ std::vector<std::string> rules_of_line(const std::string& line) {
 // Both speakers saw the same routes (gobgp-commands.txt): each decodes to
 // the same match, action by action, for IPv4 and IPv6.
 TEST(FlowspecDecode, ExaBgpAndGoBgpGiveTheSameRoutes) {
-  for (auto [exa, gobgp, fam] : {std::tuple{"exabgp-v4.jsonl", "gobgp-monitor-v4.jsonl", rules::Family::V4},
-                                 std::tuple{"exabgp-v6.jsonl", "gobgp-monitor-v6.jsonl", rules::Family::V6}}) {
+  for (auto [exa, gobgp, fam] :
+       {std::tuple{"exabgp-v4.jsonl", "gobgp-monitor-v4.jsonl", rules::Family::V4},
+        std::tuple{"exabgp-v6.jsonl", "gobgp-monitor-v6.jsonl", rules::Family::V6}}) {
     std::vector<std::string> errors;
     auto e = exabgp_events(fixture_lines(exa), &errors);
-    std::erase_if(e, [](const Event& x) { return x.kind != Event::Kind::Announce && x.kind != Event::Kind::Withdraw; });
+    std::erase_if(
+        e, [](const Event& x) { return x.kind != Event::Kind::Announce && x.kind != Event::Kind::Withdraw; });
     auto g = gobgp_events(fixture_lines(gobgp), fam);
     if (!errors.empty()) ADD_FAILURE() << errors.front();
     ASSERT_EQ(e.size(), g.size()) << exa;
@@ -165,14 +168,16 @@ TEST(FlowspecDecode, BadInputIsNamedAndTheRouteLeftOut) {
     std::string route, error;
   };
   for (const Case& c : std::vector<Case>{
-           {R"({ "destination-ipv4": [ "198.51.100.0/24" ], "colour": [ "=1" ] })", "unknown component \"colour\""},
+           {R"({ "destination-ipv4": [ "198.51.100.0/24" ], "colour": [ "=1" ] })",
+            "unknown component \"colour\""},
            {R"({ "destination-ipv4": [ "198.51.100.0/40" ] })", "is not an IPv4 prefix"},
            {R"({ "destination-ipv4": [ "2001:db8::/32" ] })", "is not an IPv4 prefix"},
            {R"({ "packet-length": [ ">70000" ] })", "packet-length: value 70000 is over 65535"},
            {R"({ "dscp": [ "=64" ] })", "dscp: value 64 is over 63"},
            {R"({ "protocol": [ "=bogus" ] })", "protocol: \"bogus\" is not a number"},
            {R"({ "destination-port": [ "~80" ] })", "destination-port: \"~80\" is not a number"},
-           {R"({ "tcp-flags": [ "=syn" ], "string": "flow tcp-flags =sin" })", "tcp-flags: unknown bit \"sin\""},
+           {R"({ "tcp-flags": [ "=syn" ], "string": "flow tcp-flags =sin" })",
+            "tcp-flags: unknown bit \"sin\""},
        }) {
     SCOPED_TRACE(c.route);
     Decoded d = decode_exabgp(head + c.route + tail);
@@ -181,20 +186,21 @@ TEST(FlowspecDecode, BadInputIsNamedAndTheRouteLeftOut) {
     EXPECT_NE(d.errors[0].find(c.error), std::string::npos) << d.errors[0];
     EXPECT_NE(d.errors[0].find("not installed"), std::string::npos) << d.errors[0];
   }
-  for (std::string_view line : {"", "{", "[1,2]", "null", R"({"type": 5})", R"({"type":"update","neighbor":7})",
-                                "\x01\xff"}) {
+  for (std::string_view line :
+       {"", "{", "[1,2]", "null", R"({"type": 5})", R"({"type":"update","neighbor":7})", "\x01\xff"}) {
     Decoded d = decode_exabgp(line);
     EXPECT_TRUE(d.events.empty()) << line;
   }
   Decoded d = decode_exabgp(R"({"type": 5})");
   EXPECT_EQ(d.errors.size(), 1u);
   bool gone = false;
-  d = decode_gobgp(R"({"error":"rpc error: code = Unavailable desc = transport is closing"})", rules::Family::V4,
-                   "g", &gone);
+  d = decode_gobgp(R"({"error":"rpc error: code = Unavailable desc = transport is closing"})",
+                   rules::Family::V4, "g", &gone);
   EXPECT_TRUE(gone);
   EXPECT_TRUE(d.events.empty());
-  d = decode_gobgp(R"([{"nlri":{"value":[{"type":14,"value":[{"op":129,"value":1}]}]},"attrs":[{"type":14,"afi":1,"safi":133}]}])",
-                   rules::Family::V4, "g");
+  d = decode_gobgp(
+      R"([{"nlri":{"value":[{"type":14,"value":[{"op":129,"value":1}]}]},"attrs":[{"type":14,"afi":1,"safi":133}]}])",
+      rules::Family::V4, "g");
   EXPECT_TRUE(d.events.empty());
   ASSERT_EQ(d.errors.size(), 1u);
   EXPECT_NE(d.errors[0].find("unknown component type 14"), std::string::npos) << d.errors[0];
@@ -246,14 +252,16 @@ TEST(FlowspecTranslate, TheRfcExamples) {
   EXPECT_EQ(bare(translate(route({prefix(Type::Destination, "10.0.1.0/24"), numeric(Type::Protocol, {eq(6)}),
                                   numeric(Type::Port, {eq(25)})},
                                  discard()))),
-            (std::vector<std::string>{"drop tcp daddr 10.0.1.0/24 sport 25", "drop tcp daddr 10.0.1.0/24 dport 25"}));
+            (std::vector<std::string>{"drop tcp daddr 10.0.1.0/24 sport 25",
+                                      "drop tcp daddr 10.0.1.0/24 dport 25"}));
   auto t = translate(route({prefix(Type::Destination, "10.0.1.0/24"), prefix(Type::Source, "192.0.0.0/8"),
                             numeric(Type::Port, {eq(137), eq(139), gt(8079)})},
                            discard()));
   ASSERT_TRUE(t) << t.error().message();
   EXPECT_EQ(t->rules.size(), 12u);  // {tcp, udp} x {sport, dport} x {137, 139, 8080-65535}
   EXPECT_EQ(rules::to_string(t->rules[0]),
-            "drop tcp saddr 192.0.0.0/8 daddr 10.0.1.0/24 sport 137 comment \"flowspec ipv4 destination 10.0.1.0/24 "
+            "drop tcp saddr 192.0.0.0/8 daddr 10.0.1.0/24 sport 137 comment \"flowspec ipv4 destination "
+            "10.0.1.0/24 "
             "source 192.0.0.0/8 port =137 =139 >8079\"");
   EXPECT_EQ(bare(t)[2], "drop tcp saddr 192.0.0.0/8 daddr 10.0.1.0/24 sport 8080-65535");
   EXPECT_EQ(t->notes.size(), 1u);  // ports in tcp and udp only
@@ -261,30 +269,36 @@ TEST(FlowspecTranslate, TheRfcExamples) {
 
 TEST(FlowspecTranslate, NumericOperators) {
   auto dport = [](std::vector<NumericOp> ops) {
-    return bare(translate(route({numeric(Type::Protocol, {eq(17)}), numeric(Type::DestinationPort, std::move(ops))},
-                                discard())));
+    return bare(translate(route(
+        {numeric(Type::Protocol, {eq(17)}), numeric(Type::DestinationPort, std::move(ops))}, discard())));
   };
-  EXPECT_EQ(dport({gt(1023, false), lt(2049, true)}), (std::vector<std::string>{"drop ip udp dport 1024-2048"}));
+  EXPECT_EQ(dport({gt(1023, false), lt(2049, true)}),
+            (std::vector<std::string>{"drop ip udp dport 1024-2048"}));
   EXPECT_EQ(dport({{false, true, true, false, 22}}),  // !=22
             (std::vector<std::string>{"drop ip udp dport 0-21", "drop ip udp dport 23-65535"}));
   EXPECT_EQ(dport({{false, true, false, true, 1023}, {false, false, true, true, 49152}}),  // <=1023 >=49152
             (std::vector<std::string>{"drop ip udp dport 0-1023", "drop ip udp dport 49152-65535"}));
   EXPECT_EQ(dport({{false, true, true, true, 0}}), (std::vector<std::string>{"drop ip udp"}));  // true
-  EXPECT_EQ(dport({{false, false, false, false, 0}}), (std::vector<std::string>{}));      // false: matches nothing
-  EXPECT_EQ(dport({gt(100, false), lt(50, true)}), (std::vector<std::string>{}));           // empty AND
-  EXPECT_EQ(dport({eq(80), gt(100, false), lt(50, true)}), (std::vector<std::string>{"drop ip udp dport 80"}));
+  EXPECT_EQ(dport({{false, false, false, false, 0}}),
+            (std::vector<std::string>{}));                                         // false: matches nothing
+  EXPECT_EQ(dport({gt(100, false), lt(50, true)}), (std::vector<std::string>{}));  // empty AND
+  EXPECT_EQ(dport({eq(80), gt(100, false), lt(50, true)}),
+            (std::vector<std::string>{"drop ip udp dport 80"}));
   // AND binds tighter than OR: =53 OR (>=1024 AND <=2048) OR =8080.
   EXPECT_EQ(dport({eq(53), {false, false, true, true, 1024}, {true, true, false, true, 2048}, eq(8080)}),
-            (std::vector<std::string>{"drop ip udp dport 53", "drop ip udp dport 1024-2048", "drop ip udp dport 8080"}));
+            (std::vector<std::string>{"drop ip udp dport 53", "drop ip udp dport 1024-2048",
+                                      "drop ip udp dport 8080"}));
   // The value lists of the new matches take the union whole: one rule.
-  EXPECT_EQ(bare(translate(route({numeric(Type::PacketLength, {{false, false, true, true, 0}, {true, true, false, true, 64},
-                                                               eq(1500)}),
-                                  numeric(Type::Dscp, {eq(10), eq(12), eq(14)})},
-                                 discard()))),
-            (std::vector<std::string>{"drop ip length 0-64,1500 dscp 10,12,14"}));
-  EXPECT_EQ(bare(translate(route({numeric(Type::Protocol, {eq(1)}), numeric(Type::IcmpType, {eq(3), eq(11)}),
-                                  numeric(Type::IcmpCode, {{false, false, true, true, 0}, {true, true, false, true, 15}})},
-                                 discard()))),
+  EXPECT_EQ(
+      bare(translate(route({numeric(Type::PacketLength,
+                                    {{false, false, true, true, 0}, {true, true, false, true, 64}, eq(1500)}),
+                            numeric(Type::Dscp, {eq(10), eq(12), eq(14)})},
+                           discard()))),
+      (std::vector<std::string>{"drop ip length 0-64,1500 dscp 10,12,14"}));
+  EXPECT_EQ(bare(translate(route(
+                {numeric(Type::Protocol, {eq(1)}), numeric(Type::IcmpType, {eq(3), eq(11)}),
+                 numeric(Type::IcmpCode, {{false, false, true, true, 0}, {true, true, false, true, 15}})},
+                discard()))),
             (std::vector<std::string>{"drop icmp icmp-type 3,11 icmp-code 0-15"}));
 }
 
@@ -292,14 +306,17 @@ TEST(FlowspecTranslate, ProtocolsAndWhatTheyAdmit) {
   // An ICMP type implies ICMP; with TCP in the route it matches nothing.
   EXPECT_EQ(bare(translate(route({numeric(Type::IcmpType, {eq(8)})}, discard()))),
             (std::vector<std::string>{"drop icmp icmp-type 8"}));
-  EXPECT_EQ(bare(translate(route({numeric(Type::Protocol, {eq(6)}), numeric(Type::IcmpType, {eq(8)})}, discard()))),
-            (std::vector<std::string>{}));
+  EXPECT_EQ(
+      bare(translate(route({numeric(Type::Protocol, {eq(6)}), numeric(Type::IcmpType, {eq(8)})}, discard()))),
+      (std::vector<std::string>{}));
   // IPv6: ICMPv6.
-  EXPECT_EQ(bare(translate(route({prefix(Type::Destination, "2001:db8::/32"), numeric(Type::IcmpType, {eq(128)})},
-                                 discard()))),
-            (std::vector<std::string>{"drop icmpv6 daddr 2001:db8::/32 icmp-type 128"}));
+  EXPECT_EQ(
+      bare(translate(route({prefix(Type::Destination, "2001:db8::/32"), numeric(Type::IcmpType, {eq(128)})},
+                           discard()))),
+      (std::vector<std::string>{"drop icmpv6 daddr 2001:db8::/32 icmp-type 128"}));
   // Ports of SCTP cannot be read: not expressible, never a broader rule.
-  auto t = translate(route({numeric(Type::Protocol, {eq(132)}), numeric(Type::DestinationPort, {eq(9)})}, discard()));
+  auto t = translate(
+      route({numeric(Type::Protocol, {eq(132)}), numeric(Type::DestinationPort, {eq(9)})}, discard()));
   ASSERT_FALSE(t);
   EXPECT_NE(t.error().message().find("protocol 132"), std::string::npos);
   // A protocol list that needs too many rules.
@@ -369,7 +386,8 @@ TEST(FlowspecTranslate, ActionsAndTheTerminalBit) {
   auto off = prefix(Type::Destination, "2001:db8::/64");
   off.offset = 32;
   EXPECT_FALSE(translate(route({off}, discard())));
-  Route fl = route({prefix(Type::Destination, "2001:db8::/64"), numeric(Type::FlowLabel, {eq(5)})}, discard());
+  Route fl =
+      route({prefix(Type::Destination, "2001:db8::/64"), numeric(Type::FlowLabel, {eq(5)})}, discard());
   EXPECT_FALSE(translate(fl));
 }
 
@@ -384,7 +402,8 @@ TEST(FlowspecTranslate, BitmaskOperators) {
   EXPECT_EQ(flags({{false, false, true, 0x12}}), (std::vector<std::string>{"drop ip tcp tcp-flags syn,ack"}));
   EXPECT_EQ(flags({{false, false, false, 0x12}}),
             (std::vector<std::string>{"drop ip tcp tcp-flags syn", "drop ip tcp tcp-flags ack"}));
-  EXPECT_EQ(flags({{false, true, false, 0x12}}), (std::vector<std::string>{"drop ip tcp tcp-flags !syn,!ack"}));
+  EXPECT_EQ(flags({{false, true, false, 0x12}}),
+            (std::vector<std::string>{"drop ip tcp tcp-flags !syn,!ack"}));
   EXPECT_EQ(flags({{false, true, true, 0x12}}),
             (std::vector<std::string>{"drop ip tcp tcp-flags !syn", "drop ip tcp tcp-flags !ack"}));
   // AND of contradictions: nothing; redundant terms merged.
@@ -450,7 +469,8 @@ TEST(FlowspecLabel, RulesFitTheRecordAndKeepTheirRoute) {
   const std::string text = rules::to_string(t->rules[0]);
   EXPECT_LE(text.size(), rules::kMaxRuleText) << text;
   EXPECT_LT(t->rules[0].comment.size(), kMaxLabel);
-  EXPECT_TRUE(t->rules[0].comment.starts_with("flowspec ipv4 destination 198.51.100.0/24")) << t->rules[0].comment;
+  EXPECT_TRUE(t->rules[0].comment.starts_with("flowspec ipv4 destination 198.51.100.0/24"))
+      << t->rules[0].comment;
   EXPECT_NE(t->rules[0].comment.find("... #"), std::string::npos);
   EXPECT_TRUE(rules::parse_rule(text)) << text;
 }
@@ -469,9 +489,10 @@ TEST(FlowspecRib, WithdrawsStaleRoutesEndOfRibAndMaxRules) {
   EXPECT_TRUE(rib.apply(announce("p", b), t0));
   ASSERT_EQ(rib.rule_texts().size(), 2u);
   EXPECT_NE(rib.rule_texts()[0].find("198.51.100.7"), std::string::npos);  // the /32 first
-  EXPECT_FALSE(rib.apply(announce("p", b), t0));                            // the same again
+  EXPECT_FALSE(rib.apply(announce("p", b), t0));                           // the same again
   // Max rules: a route of two more rules does not fit; it waits, counted.
-  auto c = route({prefix(Type::Destination, "203.0.113.0/24"), numeric(Type::Protocol, {eq(6), eq(17)})}, discard());
+  auto c = route({prefix(Type::Destination, "203.0.113.0/24"), numeric(Type::Protocol, {eq(6), eq(17)})},
+                 discard());
   EXPECT_TRUE(rib.apply(announce("p", c), t0));  // a new route; its rules wait
   EXPECT_EQ(rib.rule_texts().size(), 2u);
   EXPECT_EQ(rib.stats().over_limit, 1u);
@@ -504,8 +525,7 @@ TEST(FlowspecConsumer, BatchesChangesAndAdoptsTheRulesInForce) {
   std::vector<std::vector<std::string>> installs;
   std::vector<std::string> log;
   const auto t0 = Clock::now();
-  const std::string adopted =
-      "drop daddr 192.0.2.1 comment \"flowspec ipv4 destination 192.0.2.1/32\"";
+  const std::string adopted = "drop daddr 192.0.2.1 comment \"flowspec ipv4 destination 192.0.2.1/32\"";
   Consumer c(
       Settings{}, {60s, 5ms, 50ms}, {adopted}, t0,
       [&](const std::vector<std::string>& g) -> Result<void> {

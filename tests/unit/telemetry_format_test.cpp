@@ -177,9 +177,10 @@ TEST(TelemetryFormat, Exposition) {
             std::string::npos);
   EXPECT_NE(t.find("xdpguard_rule_packets_total{" + i + ",rule_id=\"default\",action=\"pass\"} 0\n"),
             std::string::npos);
-  EXPECT_NE(t.find("xdpguard_rule_packets_total{" + i +
-                   ",rule_id=\"5\",action=\"drop\",comment=\"flowspec ipv4 destination 198.51.100.0/24\"} 1\n"),
-            std::string::npos)
+  EXPECT_NE(
+      t.find("xdpguard_rule_packets_total{" + i +
+             ",rule_id=\"5\",action=\"drop\",comment=\"flowspec ipv4 destination 198.51.100.0/24\"} 1\n"),
+      std::string::npos)
       << t;
   EXPECT_NE(t.find("xdpguard_records_lost_total{" + i + "} 9\n"), std::string::npos);
   EXPECT_NE(t.find("xdpguard_scrape_errors_total 2\n"), std::string::npos);

@@ -33,17 +33,14 @@ namespace xdpguard::flowspec {
 
 Consumer::Consumer(Settings s, Timing t, std::vector<std::string> adopted, Clock::time_point start,
                    Installer install, Logger log)
-    : rib_(s),
-      timing_(t),
-      adopted_(std::move(adopted)),
-      install_(std::move(install)),
-      log_(std::move(log)) {
+    : rib_(s), timing_(t), adopted_(std::move(adopted)), install_(std::move(install)), log_(std::move(log)) {
   in_force_ = adopted_;
   if (!adopted_.empty()) {
     adopt_until_ = start + timing_.stale;
-    log_(fmt::format("{} FlowSpec rules already installed stay in force until the speaker's routes replace them "
-                     "(its end of RIB, or {} s)",
-                     adopted_.size(), timing_.stale.count() / 1000.0));
+    log_(fmt::format(
+        "{} FlowSpec rules already installed stay in force until the speaker's routes replace them "
+        "(its end of RIB, or {} s)",
+        adopted_.size(), timing_.stale.count() / 1000.0));
   }
 }
 
@@ -53,8 +50,10 @@ void Consumer::on_event(const Event& e, Clock::time_point now) {
   for (const auto& l : lines) log_(l);
   if (e.kind == Event::Kind::EndOfRib && adopt_until_) {
     // The adopted rules of that family give way to the speaker's routes.
-    const std::string mark = fmt::format("comment \"{}{} ", kLabelPrefix, e.route.family == rules::Family::V4 ? "ipv4" : "ipv6");
-    const std::size_t n = std::erase_if(adopted_, [&](const std::string& t) { return t.find(mark) != std::string::npos; });
+    const std::string mark =
+        fmt::format("comment \"{}{} ", kLabelPrefix, e.route.family == rules::Family::V4 ? "ipv4" : "ipv6");
+    const std::size_t n =
+        std::erase_if(adopted_, [&](const std::string& t) { return t.find(mark) != std::string::npos; });
     if (adopted_.empty()) adopt_until_.reset();
     if (n) {
       log_(fmt::format("end of RIB: {} adopted rules give way to the speaker's routes", n));
@@ -162,10 +161,11 @@ Result<Interfaces> open_interfaces(const ConsumerConfig& cfg) {
     auto g = XG_TRY(with_context(Guard::open(iface), name));
     auto accept = XG_TRY(with_context(accept_action(g, cfg.position), name));
     if (!out.guards.empty() && accept != out.accept)
-      return fail(EINVAL,
-                  "{} and {} have different default actions: a terminal route's accepted packets would differ "
-                  "(give them the same default, or run one consumer each)",
-                  out.names.front(), name);
+      return fail(
+          EINVAL,
+          "{} and {} have different default actions: a terminal route's accepted packets would differ "
+          "(give them the same default, or run one consumer each)",
+          out.names.front(), name);
     out.accept = accept;
     auto group = XG_TRY(with_context(installed_group(g), name));
     if (out.adopted.empty()) out.adopted = std::move(group);
@@ -179,8 +179,11 @@ nlohmann::json state_json(const Consumer& c) {
   using nlohmann::json;
   json routes = json::array();
   for (const auto& [key, e] : c.rib().entries()) {
-    json r = {{"route", key}, {"actions", actions_text(e.route.actions)}, {"peer", e.peer},
-              {"installed", e.installed}, {"stale", e.stale_since.has_value()}};
+    json r = {{"route", key},
+              {"actions", actions_text(e.route.actions)},
+              {"peer", e.peer},
+              {"installed", e.installed},
+              {"stale", e.stale_since.has_value()}};
     if (e.translation) {
       json rules = json::array();
       for (const auto& x : e.translation->rules) rules.push_back(rules::to_string(x));
@@ -295,7 +298,8 @@ class LineReader {
 // The loop polls ready_fd(); take() hands over what was read.
 class ThreadedReader {
  public:
-  explicit ThreadedReader(int fd) : ready_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), stop_(::eventfd(0, EFD_CLOEXEC)) {
+  explicit ThreadedReader(int fd)
+      : ready_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), stop_(::eventfd(0, EFD_CLOEXEC)) {
     thread_ = std::thread([this, fd] { run(fd); });
   }
   ~ThreadedReader() {
@@ -388,7 +392,8 @@ Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd) {
       auto rep = install(ifs.guards[i], group, cfg.position);
       if (!rep) return tl::unexpected(std::move(rep.error()).context(ifs.names[i]));
     }
-    log_line(fmt::format("{} FlowSpec rules in force on {} ({:.1f} ms)", group.size(), fmt::join(ifs.names, ", "),
+    log_line(fmt::format("{} FlowSpec rules in force on {} ({:.1f} ms)", group.size(),
+                         fmt::join(ifs.names, ", "),
                          std::chrono::duration<double, std::milli>(Clock::now() - t0).count()));
     return {};
   };
@@ -417,7 +422,8 @@ Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd) {
       open = reader.take(lines, errors);
       for (const auto& e : errors) c.on_error(e);
       for (const auto& line : lines) {
-        if (line.empty() || line == "done" || line == "error" || line == "shutdown") continue;  // ExaBGP's answers
+        if (line.empty() || line == "done" || line == "error" || line == "shutdown")
+          continue;  // ExaBGP's answers
         Decoded d = decode_exabgp(line);
         for (const auto& e : d.errors) c.on_error(e);
         for (const auto& ev : d.events) c.on_event(ev, Clock::now());
@@ -521,7 +527,8 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
       auto rep = install(ifs.guards[i], group, cfg.position);
       if (!rep) return tl::unexpected(std::move(rep.error()).context(ifs.names[i]));
     }
-    log_line(fmt::format("{} FlowSpec rules in force on {} ({:.1f} ms)", group.size(), fmt::join(ifs.names, ", "),
+    log_line(fmt::format("{} FlowSpec rules in force on {} ({:.1f} ms)", group.size(),
+                         fmt::join(ifs.names, ", "),
                          std::chrono::duration<double, std::milli>(Clock::now() - t0).count()));
     return {};
   };
@@ -564,8 +571,10 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
     int timeout = timeout_ms(c, Clock::now());
     for (auto& m : mons)
       if (m.pid < 0)
-        timeout = std::min<int>(timeout, static_cast<int>(std::max<long long>(
-                                             0, std::chrono::ceil<std::chrono::milliseconds>(m.restart_at - Clock::now()).count())));
+        timeout = std::min<int>(
+            timeout,
+            static_cast<int>(std::max<long long>(
+                0, std::chrono::ceil<std::chrono::milliseconds>(m.restart_at - Clock::now()).count())));
     int n = ::poll(fds.data(), fds.size(), state.timeout_ms(timeout));
     if (n < 0 && errno != EINTR) {
       result = fail_errno(errno, "poll");
@@ -598,8 +607,9 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
       }
       if (!open) {
         stop(m);
-        log_line(fmt::format("{}: the monitor ended (gobgpd gone?); its routes stay for {} s, trying again every second",
-                             m.peer, cfg.stale.count() / 1000.0));
+        log_line(fmt::format(
+            "{}: the monitor ended (gobgpd gone?); its routes stay for {} s, trying again every second",
+            m.peer, cfg.stale.count() / 1000.0));
         c.on_event({Event::Kind::PeerDown, m.peer, {}}, Clock::now());
         m.restart_at = Clock::now() + std::chrono::seconds(1);
       }

@@ -17,37 +17,38 @@ using nlohmann::json;
 
 // Names ExaBGP (and GoBGP) print instead of numbers.
 constexpr std::pair<std::string_view, unsigned> kProtocols[] = {
-    {"icmp", 1},  {"igmp", 2}, {"tcp", 6},  {"egp", 8},   {"udp", 17}, {"rsvp", 46},  {"gre", 47},
-    {"esp", 50},  {"ah", 51},  {"ospf", 89}, {"ipip", 94}, {"pim", 103}, {"sctp", 132}, {"icmpv6", 58},
-    {"ipv6-icmp", 58}};
-constexpr std::pair<std::string_view, unsigned> kIcmpTypes[] = {
-    {"echo-reply", 0},
-    {"unreachable", 3},
-    {"source-quench", 4},
-    {"redirect", 5},
-    {"echo-request", 8},
-    {"router-advertisement", 9},
-    {"router-solicit", 10},
-    {"time-exceeded", 11},
-    {"parameter-problem", 12},
-    {"timestamp", 13},
-    {"timestamp-reply", 14},
-    {"info-request", 15},
-    {"info-reply", 16},
-    {"mask-request", 17},
-    {"mask-reply", 18},
-    {"traceroute", 30},
-    {"experimental-mobility", 41},
-    {"extended-echo-request", 42},
-    {"extended-echo-reply", 43},
-    {"experimental-one", 253},
-    {"experimental-two", 254}};
+    {"icmp", 1},  {"igmp", 2},  {"tcp", 6},    {"egp", 8},     {"udp", 17},
+    {"rsvp", 46}, {"gre", 47},  {"esp", 50},   {"ah", 51},     {"ospf", 89},
+    {"ipip", 94}, {"pim", 103}, {"sctp", 132}, {"icmpv6", 58}, {"ipv6-icmp", 58}};
+constexpr std::pair<std::string_view, unsigned> kIcmpTypes[] = {{"echo-reply", 0},
+                                                                {"unreachable", 3},
+                                                                {"source-quench", 4},
+                                                                {"redirect", 5},
+                                                                {"echo-request", 8},
+                                                                {"router-advertisement", 9},
+                                                                {"router-solicit", 10},
+                                                                {"time-exceeded", 11},
+                                                                {"parameter-problem", 12},
+                                                                {"timestamp", 13},
+                                                                {"timestamp-reply", 14},
+                                                                {"info-request", 15},
+                                                                {"info-reply", 16},
+                                                                {"mask-request", 17},
+                                                                {"mask-reply", 18},
+                                                                {"traceroute", 30},
+                                                                {"experimental-mobility", 41},
+                                                                {"extended-echo-request", 42},
+                                                                {"extended-echo-reply", 43},
+                                                                {"experimental-one", 253},
+                                                                {"experimental-two", 254}};
 constexpr std::pair<std::string_view, std::uint8_t> kTcpFlags[] = {
-    {"fin", 0x01}, {"syn", 0x02}, {"rst", 0x04}, {"push", 0x08}, {"ack", 0x10},
+    {"fin", 0x01}, {"syn", 0x02},    {"rst", 0x04}, {"push", 0x08}, {"ack", 0x10},
     {"urg", 0x20}, {"urgent", 0x20}, {"ece", 0x40}, {"cwr", 0x80}};
-constexpr std::pair<std::string_view, std::uint8_t> kFragments[] = {
-    {"not-a-fragment", 0}, {"dont-fragment", 0x01}, {"is-fragment", 0x02}, {"first-fragment", 0x04},
-    {"last-fragment", 0x08}};
+constexpr std::pair<std::string_view, std::uint8_t> kFragments[] = {{"not-a-fragment", 0},
+                                                                    {"dont-fragment", 0x01},
+                                                                    {"is-fragment", 0x02},
+                                                                    {"first-fragment", 0x04},
+                                                                    {"last-fragment", 0x08}};
 
 std::optional<std::uint64_t> number(std::string_view s) {
   if (s.empty()) return std::nullopt;
@@ -131,7 +132,8 @@ Result<std::optional<Component>> bitmask_from_string(std::string_view str, Type 
   std::vector<std::string_view> items;
   if (rest.starts_with("[ ")) {
     auto end = rest.find(" ]");
-    if (end == std::string_view::npos) return fail(EINVAL, "{}: an unclosed [ in {}", type_name(type), rules::quote(str));
+    if (end == std::string_view::npos)
+      return fail(EINVAL, "{}: an unclosed [ in {}", type_name(type), rules::quote(str));
     rest = rest.substr(2, end - 2);
     std::size_t p = 0;
     while (p < rest.size()) {
@@ -195,8 +197,9 @@ Result<Component> prefix_component(const json& v, Type type, rules::Family f) {
     }
   }
   auto p = rules::parse_prefix(s);
-  if (!p || p->family != f) return fail(EINVAL, "{}: {} is not an {} prefix", type_name(type), rules::quote(s),
-                                        f == rules::Family::V4 ? "IPv4" : "IPv6");
+  if (!p || p->family != f)
+    return fail(EINVAL, "{}: {} is not an {} prefix", type_name(type), rules::quote(s),
+                f == rules::Family::V4 ? "IPv4" : "IPv6");
   // parse_prefix cleared host bits; a route with them set is the same
   // filter to the speaker (RFC 8955 compares prefixes by their bits).
   c.prefix = *p;
@@ -208,7 +211,8 @@ Result<Route> route_of(const json& nlri, rules::Family f, const Actions& actions
   Route r;
   r.family = f;
   r.actions = actions;
-  std::string str = nlri.contains("string") && nlri["string"].is_string() ? nlri["string"].get<std::string>() : "";
+  std::string str =
+      nlri.contains("string") && nlri["string"].is_string() ? nlri["string"].get<std::string>() : "";
   for (const auto& [key, v] : nlri.items()) {
     if (key == "string" || key == "next-hop") continue;
     if (key == "rd") return fail(ENOTSUP, "a route distinguisher (flow-vpn) is not for this host");
@@ -268,13 +272,20 @@ Result<void> parse_numeric_group(std::string_view text, Type type, std::vector<N
       std::size_t n = 0;
       while (n < s.size() && (s[n] == '<' || s[n] == '>' || s[n] == '=' || s[n] == '!')) ++n;
       std::string_view op = s.substr(0, n);
-      if (op == "=" || op == "==" || op.empty()) o.eq = true;  // a bare value is equality
-      else if (op == ">") o.gt = true;
-      else if (op == "<") o.lt = true;
-      else if (op == ">=") o.gt = o.eq = true;
-      else if (op == "<=") o.lt = o.eq = true;
-      else if (op == "!=" || op == "!") o.lt = o.gt = true;
-      else return fail(EINVAL, "{}: unknown operator {}", type_name(type), rules::quote(op));
+      if (op == "=" || op == "==" || op.empty())
+        o.eq = true;  // a bare value is equality
+      else if (op == ">")
+        o.gt = true;
+      else if (op == "<")
+        o.lt = true;
+      else if (op == ">=")
+        o.gt = o.eq = true;
+      else if (op == "<=")
+        o.lt = o.eq = true;
+      else if (op == "!=" || op == "!")
+        o.lt = o.gt = true;
+      else
+        return fail(EINVAL, "{}: unknown operator {}", type_name(type), rules::quote(op));
       o.value = XG_TRY(value_of(s.substr(n), type));
     }
     out.push_back(o);

@@ -28,6 +28,7 @@ namespace xdpguard::flowspec {
 // each destination, announced. Empty text is an empty RIB.
 Decoded decode_gobgp_rib(std::string_view text, rules::Family family, const std::string& peer);
 // `error` is set when the line is the daemon's error object.
-Decoded decode_gobgp(std::string_view line, rules::Family family, const std::string& peer, bool* error = nullptr);
+Decoded decode_gobgp(std::string_view line, rules::Family family, const std::string& peer,
+                     bool* error = nullptr);
 
 }  // namespace xdpguard::flowspec

@@ -8,8 +8,8 @@ namespace xdpguard::flowspec {
 
 bool is_flowspec_rule(const rules::Rule& r) { return r.comment.starts_with(kLabelPrefix); }
 
-std::vector<std::string> compose(const std::vector<RuleRecord>& installed, const std::vector<std::string>& group,
-                                 Position pos) {
+std::vector<std::string> compose(const std::vector<RuleRecord>& installed,
+                                 const std::vector<std::string>& group, Position pos) {
   std::vector<std::string> out;
   if (pos == Position::BeforeLocal) out = group;
   for (const auto& r : installed)

@@ -23,8 +23,8 @@ bool is_flowspec_rule(const rules::Rule& r);
 
 // The rule list with `group` in place of the current FlowSpec rules:
 // after (or before) the local ones. Pure.
-std::vector<std::string> compose(const std::vector<RuleRecord>& installed, const std::vector<std::string>& group,
-                                 Position pos);
+std::vector<std::string> compose(const std::vector<RuleRecord>& installed,
+                                 const std::vector<std::string>& group, Position pos);
 
 struct InstallReport {
   std::size_t local = 0, flowspec = 0;  // rules in the new rule set

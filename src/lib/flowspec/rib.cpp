@@ -48,8 +48,8 @@ bool Rib::apply(const Event& e, Clock::time_point now, std::vector<std::string>*
           ++n;
         }
       if (n)
-        say(fmt::format("peer {} down: its {} routes stay for {} s unless announced again", e.peer.empty() ? "?" : e.peer,
-                        n, settings_.stale.count() / 1000.0));
+        say(fmt::format("peer {} down: its {} routes stay for {} s unless announced again",
+                        e.peer.empty() ? "?" : e.peer, n, settings_.stale.count() / 1000.0));
       return false;  // nothing changes now
     }
     case Event::Kind::PeerUp: return false;
@@ -73,7 +73,8 @@ bool Rib::expire(Clock::time_point now, std::vector<std::string>* log) {
     return kv.second.stale_since && now - *kv.second.stale_since >= settings_.stale;
   });
   if (!n) return false;
-  if (log) log->push_back(fmt::format("{} stale routes removed after {} s", n, settings_.stale.count() / 1000.0));
+  if (log)
+    log->push_back(fmt::format("{} stale routes removed after {} s", n, settings_.stale.count() / 1000.0));
   dirty_ = true;
   return true;
 }
@@ -91,7 +92,8 @@ void Rib::rebuild() const {
     e.installed = false;
     if (e.translation) order.push_back(&e);
   }
-  std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) { return precedes(a->route, b->route); });
+  std::stable_sort(order.begin(), order.end(),
+                   [](const Entry* a, const Entry* b) { return precedes(a->route, b->route); });
   texts_.clear();
   over_limit_ = 0;
   for (Entry* e : order) {

@@ -41,12 +41,12 @@ struct Settings {
 };
 
 struct Stats {
-  std::size_t routes = 0;       // known (installed or not)
-  std::size_t installed = 0;    // routes whose rules are in the rule list
-  std::size_t rules = 0;        // rules in the rule list
-  std::size_t refused = 0;      // routes not expressible (translate failed)
-  std::size_t over_limit = 0;   // routes past max_rules
-  std::size_t stale = 0;        // routes of a peer that is down
+  std::size_t routes = 0;      // known (installed or not)
+  std::size_t installed = 0;   // routes whose rules are in the rule list
+  std::size_t rules = 0;       // rules in the rule list
+  std::size_t refused = 0;     // routes not expressible (translate failed)
+  std::size_t over_limit = 0;  // routes past max_rules
+  std::size_t stale = 0;       // routes of a peer that is down
   std::uint64_t announces = 0, withdraws = 0, unknown_withdraws = 0;
 };
 

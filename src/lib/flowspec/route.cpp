@@ -118,7 +118,8 @@ std::string match_text(const Route& r) {
     s += type_name(c.type);
     if (is_prefix(c.type)) {
       s += ' ' + (c.prefix ? rules::prefix_to_string(*c.prefix) : std::string("?"));
-      if (c.prefix && c.prefix->len == (r.family == rules::Family::V4 ? 32 : 128)) s += fmt::format("/{}", c.prefix->len);
+      if (c.prefix && c.prefix->len == (r.family == rules::Family::V4 ? 32 : 128))
+        s += fmt::format("/{}", c.prefix->len);
       if (c.offset) s += fmt::format(" offset {}", c.offset);
       continue;
     }
@@ -183,7 +184,8 @@ std::vector<std::uint8_t> encode_ops(const Component& c) {
       v = o.value;
     } else {
       const auto& o = c.numeric[i];
-      op |= static_cast<std::uint8_t>((o.and_ ? 0x40 : 0) | (o.lt ? 0x04 : 0) | (o.gt ? 0x02 : 0) | (o.eq ? 0x01 : 0));
+      op |= static_cast<std::uint8_t>((o.and_ ? 0x40 : 0) | (o.lt ? 0x04 : 0) | (o.gt ? 0x02 : 0) |
+                                      (o.eq ? 0x01 : 0));
       v = o.value;
     }
     auto [code, size] = value_size(v);

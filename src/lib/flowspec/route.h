@@ -71,8 +71,8 @@ struct Actions {
   // traffic-rate-bytes / traffic-rate-packets, in bytes or packets per
   // second (IEEE floats on the wire); 0 is discard.
   std::optional<double> rate_bytes, rate_packets;
-  bool sample = false;    // traffic-action S
-  bool terminal = true;   // traffic-action T clear: later routes are evaluated too
+  bool sample = false;   // traffic-action S
+  bool terminal = true;  // traffic-action T clear: later routes are evaluated too
   // Actions this consumer does not apply (redirect, marking, ...), as the
   // speaker names them: logged with the route.
   std::vector<std::string> ignored;

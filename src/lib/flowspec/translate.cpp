@@ -90,7 +90,8 @@ Dnf and_dnf(const Dnf& a, const Dnf& b) {
     for (const Bits& y : b) {
       const std::uint8_t both = x.mask & y.mask;
       if ((x.value & both) != (y.value & both)) continue;  // contradiction
-      out.push_back({static_cast<std::uint8_t>(x.mask | y.mask), static_cast<std::uint8_t>(x.value | y.value)});
+      out.push_back(
+          {static_cast<std::uint8_t>(x.mask | y.mask), static_cast<std::uint8_t>(x.value | y.value)});
     }
   return out;
 }
@@ -217,7 +218,8 @@ Result<Translation> translate_rules(const Route& r, const Options& opts) {
   for (Type t : {Type::Destination, Type::Source}) {
     const Component* c = find(r, t);
     if (!c) continue;
-    if (c->offset) return refuse(fmt::format("{}: a prefix offset ({}) has no rule match", type_name(t), c->offset));
+    if (c->offset)
+      return refuse(fmt::format("{}: a prefix offset ({}) has no rule match", type_name(t), c->offset));
     (t == Type::Destination ? base.daddr : base.saddr) = rules::AddrMatch{c->prefix, {}};
   }
   if (find(r, Type::FlowLabel)) return refuse("flow-label has no rule match");
@@ -228,7 +230,8 @@ Result<Translation> translate_rules(const Route& r, const Options& opts) {
     Spans s = list_spans(c->numeric, max);
     if (s.empty()) return out;  // admits no packet: nothing to install
     if (s.size() > rules::kMaxValueRanges)
-      return refuse(fmt::format("{}: {} ranges, a rule holds {}", type_name(t), s.size(), rules::kMaxValueRanges));
+      return refuse(
+          fmt::format("{}: {} ranges, a rule holds {}", type_name(t), s.size(), rules::kMaxValueRanges));
     if (!is_all(s, max)) base.*field = value_list(s);
   }
 
@@ -247,10 +250,12 @@ Result<Translation> translate_rules(const Route& r, const Options& opts) {
   if (port || dport || sport) {
     // Only packets with ports match: in xdpguard, TCP's and UDP's.
     const bool any = is_all(protos, 255);
-    for (std::uint8_t other : {std::uint8_t{33}, std::uint8_t{132}, std::uint8_t{136}})  // DCCP, SCTP, UDP-Lite
+    for (std::uint8_t other :
+         {std::uint8_t{33}, std::uint8_t{132}, std::uint8_t{136}})  // DCCP, SCTP, UDP-Lite
       if (!any && !intersect(protos, {{other, other}}).empty())
         return refuse(fmt::format("ports of protocol {}: xdpguard reads only tcp and udp ports", other));
-    if (any) out.notes.emplace_back("ports: matched in tcp and udp (xdpguard reads no other protocol's ports)");
+    if (any)
+      out.notes.emplace_back("ports: matched in tcp and udp (xdpguard reads no other protocol's ports)");
     protos = intersect(protos, {{rules::kProtoTcp, rules::kProtoTcp}, {rules::kProtoUdp, rules::kProtoUdp}});
     protos = normalise(protos);
   }
@@ -315,9 +320,11 @@ Result<Translation> translate_rules(const Route& r, const Options& opts) {
               if (pc == rules::kProtoIcmp) x.family = rules::Family::V4;
               if (pc == rules::kProtoIcmpv6) x.family = rules::Family::V6;
               if (!(s1.lo == 0 && s1.hi == 65535))
-                x.sport = rules::PortRange{static_cast<std::uint16_t>(s1.lo), static_cast<std::uint16_t>(s1.hi)};
+                x.sport =
+                    rules::PortRange{static_cast<std::uint16_t>(s1.lo), static_cast<std::uint16_t>(s1.hi)};
               if (!(d1.lo == 0 && d1.hi == 65535))
-                x.dport = rules::PortRange{static_cast<std::uint16_t>(d1.lo), static_cast<std::uint16_t>(d1.hi)};
+                x.dport =
+                    rules::PortRange{static_cast<std::uint16_t>(d1.lo), static_cast<std::uint16_t>(d1.hi)};
               x.flags_mask = fl.mask;
               x.flags_value = fl.value;
               x.frag_mask = fr.mask;
@@ -357,8 +364,8 @@ Result<Translation> translate_rules(const Route& r, const Options& opts) {
   if (rate) {  // drop over the rate, one aggregate bucket
     const char* what = bytes ? "traffic-rate-bytes" : "traffic-rate-packets";
     if (rules.size() > 1)
-      return refuse(fmt::format("a rate limit over {} rules would be {} buckets, not one", rules.size(),
-                                rules.size()));
+      return refuse(
+          fmt::format("a rate limit over {} rules would be {} buckets, not one", rules.size(), rules.size()));
     rules::Limit l;
     double per_s = *rate;
     if (per_s >= 1 && per_s == std::floor(per_s)) {
@@ -388,7 +395,8 @@ Result<Translation> translate_rules(const Route& r, const Options& opts) {
     if (a.sample) x.log = rules::LogSpec{};
     out.rules.push_back(std::move(x));
   } else if (!a.terminal) {
-    if (a.sample) return refuse("sample on a non-terminal route without a rate: a log rule would end the evaluation");
+    if (a.sample)
+      return refuse("sample on a non-terminal route without a rate: a log rule would end the evaluation");
     return out;  // accepts and lets later routes decide: nothing to do
   }
   if (a.terminal)

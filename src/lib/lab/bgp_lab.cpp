@@ -24,7 +24,8 @@ std::string read_file(const std::string& path) {
 Result<std::unique_ptr<BgpLab>> BgpLab::create(const BgpLabOptions& opts) {
   std::unique_ptr<BgpLab> b(new BgpLab());
   b->opts_ = opts;
-  for (int i = 0; i < opts.edges; ++i) b->labs_.push_back(XG_TRY(Lab::create({.ipv6 = false, .prefix = "xb21"})));
+  for (int i = 0; i < opts.edges; ++i)
+    b->labs_.push_back(XG_TRY(Lab::create({.ipv6 = false, .prefix = "xb21"})));
   b->ctl_ = fmt::format("xb21{}-ctl", ::getpid());
   b->dir_ = fmt::format("/tmp/xb21{}-bgp", ::getpid());
   std::filesystem::create_directories(b->dir_);
@@ -33,9 +34,11 @@ Result<std::unique_ptr<BgpLab>> BgpLab::create(const BgpLabOptions& opts) {
   std::string neighbors;
   for (int i = 0; i < opts.edges; ++i) {
     const Lab& lab = b->labs_[static_cast<std::size_t>(i)];
-    const std::string k = fmt::format("xb21{}k{}", ::getpid(), i), e = fmt::format("xb21{}e{}", ::getpid(), i);
+    const std::string k = fmt::format("xb21{}k{}", ::getpid(), i),
+                      e = fmt::format("xb21{}e{}", ::getpid(), i);
     for (const auto& argv : std::vector<std::vector<std::string>>{
-             {"ip", "-n", b->ctl_, "link", "add", k, "type", "veth", "peer", "name", e, "netns", lab.server().netns},
+             {"ip", "-n", b->ctl_, "link", "add", k, "type", "veth", "peer", "name", e, "netns",
+              lab.server().netns},
              {"ip", "-n", b->ctl_, "addr", "add", fmt::format("198.19.{}.1/24", i + 1), "dev", k},
              {"ip", "-n", b->ctl_, "link", "set", k, "up"},
              {"ip", "-n", lab.server().netns, "addr", "add", fmt::format("198.19.{}.2/24", i + 1), "dev", e},
@@ -45,8 +48,10 @@ Result<std::unique_ptr<BgpLab>> BgpLab::create(const BgpLabOptions& opts) {
     neighbors += fmt::format(
         "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"198.19.{0}.2\"\n    peer-as = {1}\n"
         "  [neighbors.timers.config]\n    connect-retry = 1\n    hold-time = 9\n    keepalive-interval = 3\n"
-        "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-flowspec\"\n"
-        "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv6-flowspec\"\n",
+        "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = "
+        "\"ipv4-flowspec\"\n"
+        "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = "
+        "\"ipv6-flowspec\"\n",
         i + 1, 65010 + i);
     std::ofstream f(b->dir_ + fmt::format("/exabgp{}.conf", i));
     f << fmt::format(
@@ -56,7 +61,8 @@ Result<std::unique_ptr<BgpLab>> BgpLab::create(const BgpLabOptions& opts) {
         "  local-as {6};\n  peer-as 65001;\n  hold-time 9;\n  capability {{ route-refresh; }}\n"
         "  family {{ ipv4 flow; ipv6 flow; }}\n"
         "  api {{ processes [ xdpguard ]; neighbor-changes; receive {{ parsed; update; }} }}\n}}\n",
-        opts.xdpguard, lab.server().netns, lab.server().veth, opts.stale_seconds, b->state_file(i), i + 1, 65010 + i);
+        opts.xdpguard, lab.server().netns, lab.server().veth, opts.stale_seconds, b->state_file(i), i + 1,
+        65010 + i);
   }
   {
     std::ofstream f(b->dir_ + "/gobgpd.toml");
@@ -69,12 +75,14 @@ Result<std::unique_ptr<BgpLab>> BgpLab::create(const BgpLabOptions& opts) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (b->established() < opts.edges) {
     if (std::chrono::steady_clock::now() > deadline)
-      return fail(ETIMEDOUT, "bgp lab: {} of {} sessions up after 60 s\n{}", b->established(), opts.edges, b->logs());
+      return fail(ETIMEDOUT, "bgp lab: {} of {} sessions up after 60 s\n{}", b->established(), opts.edges,
+                  b->logs());
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   for (int i = 0; i < opts.edges; ++i)
     while (!std::filesystem::exists(b->state_file(i))) {
-      if (std::chrono::steady_clock::now() > deadline) return fail(ETIMEDOUT, "bgp lab: no consumer\n{}", b->logs());
+      if (std::chrono::steady_clock::now() > deadline)
+        return fail(ETIMEDOUT, "bgp lab: no consumer\n{}", b->logs());
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   return b;
@@ -83,7 +91,8 @@ Result<std::unique_ptr<BgpLab>> BgpLab::create(const BgpLabOptions& opts) {
 BgpLab::~BgpLab() {
   for (auto& p : exabgp_) p.stop(SIGTERM);
   gobgpd_.stop(SIGKILL);
-  for (const auto& lab : labs_) (void)run_process({opts_.xdpguard, "-n", lab.server().netns, "detach", lab.server().veth});
+  for (const auto& lab : labs_)
+    (void)run_process({opts_.xdpguard, "-n", lab.server().netns, "detach", lab.server().veth});
   if (!ctl_.empty()) (void)run_process({"ip", "netns", "del", ctl_});
   labs_.clear();
   std::error_code ec;
@@ -92,7 +101,8 @@ BgpLab::~BgpLab() {
 
 std::string BgpLab::state_file(int i) const { return dir_ + fmt::format("/state{}.json", i); }
 
-Result<ProcessResult> BgpLab::gobgp(const std::vector<std::string>& args, std::chrono::milliseconds timeout) const {
+Result<ProcessResult> BgpLab::gobgp(const std::vector<std::string>& args,
+                                    std::chrono::milliseconds timeout) const {
   std::vector<std::string> argv{"ip", "netns", "exec", ctl_, "gobgp"};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_process(argv, timeout);
@@ -108,13 +118,15 @@ int BgpLab::established() const {
 
 Result<void> BgpLab::start_controller() {
   gobgpd_ = XG_TRY(BackgroundProcess::start(
-      {"ip", "netns", "exec", ctl_, "gobgpd", "-f", dir_ + "/gobgpd.toml", "--pprof-disable"}, dir_ + "/gobgpd.log"));
+      {"ip", "netns", "exec", ctl_, "gobgpd", "-f", dir_ + "/gobgpd.toml", "--pprof-disable"},
+      dir_ + "/gobgpd.log"));
   // Its API up.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   for (;;) {
     auto r = gobgp({"global"});
     if (r && r->exit_code == 0) return {};
-    if (std::chrono::steady_clock::now() > deadline) return fail(ETIMEDOUT, "gobgpd did not start\n{}", logs());
+    if (std::chrono::steady_clock::now() > deadline)
+      return fail(ETIMEDOUT, "gobgpd did not start\n{}", logs());
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
@@ -124,8 +136,9 @@ void BgpLab::kill_controller() { gobgpd_.stop(SIGKILL); }
 Result<void> BgpLab::start_edge(int i) {
   const Lab& lab = labs_[static_cast<std::size_t>(i)];
   exabgp_[static_cast<std::size_t>(i)] = XG_TRY(BackgroundProcess::start(
-      {"ip", "netns", "exec", lab.server().netns, "env", "exabgp.daemon.user=root", "exabgp.daemon.daemonize=false",
-       "exabgp.api.cli=false", "exabgp.log.destination=stdout", "exabgp", dir_ + fmt::format("/exabgp{}.conf", i)},
+      {"ip", "netns", "exec", lab.server().netns, "env", "exabgp.daemon.user=root",
+       "exabgp.daemon.daemonize=false", "exabgp.api.cli=false", "exabgp.log.destination=stdout", "exabgp",
+       dir_ + fmt::format("/exabgp{}.conf", i)},
       dir_ + fmt::format("/exabgp{}.log", i)));
   return {};
 }
@@ -136,7 +149,8 @@ std::string BgpLab::logs() const {
   std::string s;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir_, ec))
-    if (e.path().extension() == ".log") s += "---- " + e.path().string() + "\n" + read_file(e.path().string());
+    if (e.path().extension() == ".log")
+      s += "---- " + e.path().string() + "\n" + read_file(e.path().string());
   return s;
 }
 

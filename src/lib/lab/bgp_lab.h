@@ -19,9 +19,9 @@ namespace xdpguard {
 
 struct BgpLabOptions {
   int edges = 1;
-  std::string xdpguard;        // the binary the edges run
-  double stale_seconds = 60;   // the consumers' --stale-time
-  bool start_exabgp = true;    // false: start_edge() later
+  std::string xdpguard;       // the binary the edges run
+  double stale_seconds = 60;  // the consumers' --stale-time
+  bool start_exabgp = true;   // false: start_edge() later
 };
 
 class BgpLab {
@@ -40,8 +40,9 @@ class BgpLab {
   std::string state_file(int i) const;  // edge i's consumer --state
 
   // `gobgp ARGS...` in the controller's namespace.
-  [[nodiscard]] Result<ProcessResult> gobgp(const std::vector<std::string>& args,
-                                            std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+  [[nodiscard]] Result<ProcessResult> gobgp(
+      const std::vector<std::string>& args,
+      std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
   // Edge sessions the controller has established.
   int established() const;
   [[nodiscard]] Result<void> start_controller();

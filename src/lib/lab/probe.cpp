@@ -45,7 +45,8 @@ std::vector<std::uint32_t> UdpFlow::drain() {
 
 std::vector<std::optional<double>> time_to_change(std::vector<UdpFlow>& flows,
                                                   std::chrono::steady_clock::time_point t0, bool to_drop,
-                                                  std::chrono::milliseconds limit, std::chrono::microseconds period,
+                                                  std::chrono::milliseconds limit,
+                                                  std::chrono::microseconds period,
                                                   std::chrono::milliseconds settle) {
   using Clock = std::chrono::steady_clock;
   const std::size_t n = flows.size();

@@ -32,10 +32,9 @@ class UdpFlow {
 // datagram after which none got through (judged once every flow has lost
 // `settle` of datagrams in a row); else the send time of the first one that
 // got through. nullopt: no change within `limit`.
-std::vector<std::optional<double>> time_to_change(std::vector<UdpFlow>& flows,
-                                                  std::chrono::steady_clock::time_point t0, bool to_drop,
-                                                  std::chrono::milliseconds limit,
-                                                  std::chrono::microseconds period = std::chrono::milliseconds(2),
-                                                  std::chrono::milliseconds settle = std::chrono::milliseconds(150));
+std::vector<std::optional<double>> time_to_change(
+    std::vector<UdpFlow>& flows, std::chrono::steady_clock::time_point t0, bool to_drop,
+    std::chrono::milliseconds limit, std::chrono::microseconds period = std::chrono::milliseconds(2),
+    std::chrono::milliseconds settle = std::chrono::milliseconds(150));
 
 }  // namespace xdpguard
