@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -59,7 +60,7 @@ std::string slurp(const std::string& path) {
 double pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  const auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  const auto i = static_cast<std::size_t>(std::lround(p * static_cast<double>(v.size() - 1)));
   return v[std::min(i, v.size() - 1)];
 }
 
@@ -112,7 +113,7 @@ std::pair<int, double> installs_in(const std::string& log) {
     auto open = l.rfind('(');
     if (at == std::string::npos || open == std::string::npos) continue;
     ++n;
-    ms += std::atof(l.c_str() + open + 1);
+    ms += std::strtod(l.c_str() + open + 1, nullptr);
   }
   return {n, ms};
 }
@@ -150,22 +151,24 @@ int run_bench(const bench::Args& args) {
     const auto t0 = Clock::now();
     auto a = fleet.gobgp(route_args("add"));
     auto d = time_to_change(flows, t0, true, 5s, 1ms, 100ms);
-    if (!a || a->exit_code != 0 || !d[0]) {
+    const std::optional<double> enforced = d[0];
+    if (!a || a->exit_code != 0 || !enforced) {
       const std::string log = slurp(fleet.dir() + "/exabgp0.log");
       bad += fmt::format("announce {} not enforced (gobgp: {}); the edge's log ends: {}; ", k,
                          a ? fmt::format("exit {} {}", a->exit_code, a->err) : a.error().message(),
                          log.substr(log.size() > 1500 ? log.size() - 1500 : 0));
       break;
     }
-    up.push_back(*d[0]);
+    up.push_back(*enforced);
     const auto t1 = Clock::now();
     auto w = fleet.gobgp(route_args("del"));
     auto p = time_to_change(flows, t1, false, 5s, 1ms);
-    if (!w || w->exit_code != 0 || !p[0]) {
+    const std::optional<double> lifted = p[0];
+    if (!w || w->exit_code != 0 || !lifted) {
       bad += fmt::format("withdraw {} not lifted; ", k);
       break;
     }
-    down.push_back(*p[0]);
+    down.push_back(*lifted);
   }
 
   // ---- 10,000 routes in the RIB before the edge starts

@@ -139,6 +139,60 @@ TEST_F(FlowspecFleetTest, AnAnnouncedDropHoldsOnEveryEdgeWithinASecondAndTheWith
   }
 }
 
+// A rate-limit route (GoBGP's `rate-limit`: traffic-rate-bytes) holds on
+// every edge: 2,000 datagrams of 128 IP bytes at 1,000/s against 20,000
+// bytes/s deliver the bucket's first second and 20,000 bytes a second after.
+TEST_F(FlowspecFleetTest, ARateLimitRouteHoldsItsRateOnEveryEdge) {
+  constexpr std::uint16_t kPort = 7102;
+  constexpr double kRate = 20000;  // bytes/s
+  auto r = fleet_->gobgp({"global", "rib", "-a", "ipv4-flowspec", "add", "match", "destination",
+                          "198.18.0.2/32", "protocol", "udp", "destination-port", fmt::format("=={}", kPort),
+                          "then", "rate-limit", fmt::format("{}", kRate)});
+  ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->err : r.error().message());
+  ASSERT_TRUE(wait_until([&] { return flowspec_rules(edge(0)).size() == 2; }, 5s)) << logs();
+  for (int i = 0; i < kEdges; ++i) {
+    auto rules = flowspec_rules(edge(i));
+    ASSERT_EQ(rules.size(), 2u);
+    EXPECT_NE(rules[0].find("limit over 20000 bytes/s"), std::string::npos) << rules[0];
+  }
+  // Every edge at once: a sender and a receiver per edge, 100-byte payloads.
+  std::vector<UniqueFd> tx(kEdges), rx(kEdges);
+  for (int i = 0; i < kEdges; ++i) {
+    auto a = sockaddr4(edge(i).server().ip4, kPort);
+    ASSERT_TRUE(run_in_netns(edge(i).server().netns, [&] {
+      rx[i] = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      int big = 1 << 22;
+      ::setsockopt(rx[i].get(), SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+      EXPECT_EQ(::bind(rx[i].get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    }));
+    ASSERT_TRUE(run_in_netns(edge(i).client().netns, [&] {
+      tx[i] = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+      EXPECT_EQ(::connect(tx[i].get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    }));
+  }
+  char payload[100] = {};
+  constexpr int kSent = 2000;
+  std::vector<int> got(kEdges, 0);
+  const auto t0 = SteadyClock::now();
+  for (int k = 0; k < kSent; ++k) {
+    for (int i = 0; i < kEdges; ++i) (void)::send(tx[i].get(), payload, sizeof payload, 0);
+    std::this_thread::sleep_until(t0 + std::chrono::microseconds(1000 * (k + 1)));
+  }
+  const double secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  std::this_thread::sleep_for(50ms);
+  char buf[256];
+  for (int i = 0; i < kEdges; ++i)
+    while (::recv(rx[i].get(), buf, sizeof buf, 0) > 0) ++got[i];
+  // 128 IP bytes each: the first second's bucket, then the rate.
+  const double want = kRate * (1 + secs) / 128;
+  for (int i = 0; i < kEdges; ++i) {
+    std::fprintf(stderr, "edge %d: %d of %d datagrams through in %.2f s (the limit lets %.0f)\n", i, got[i],
+                 kSent, secs, want);
+    EXPECT_GE(got[i], want * 0.9) << "edge " << i;
+    EXPECT_LE(got[i], want * 1.1 + 2) << "edge " << i;
+  }
+}
+
 // The controller dies (SIGKILL: no withdraw ever comes): each edge keeps the
 // rule for its stale time (3 s), then removes it.
 TEST_F(FlowspecFleetTest, WhenTheControllerDiesTheRoutesStayForTheStaleTimeThenGo) {

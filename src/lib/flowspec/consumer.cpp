@@ -453,6 +453,10 @@ struct Monitor {
   UniqueFd out;
   std::unique_ptr<LineReader> reader;
   Clock::time_point restart_at{};
+  // When to read the RIB once more: the monitor's subscription may come
+  // after the first read (gobgp says nothing when it has subscribed), and a
+  // change between the two would be missed without it.
+  std::optional<Clock::time_point> resync_at;
 };
 
 Result<void> spawn(Monitor& m, const std::string& host, const std::string& port) {
@@ -541,8 +545,7 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
   mons[1].peer = "gobgp ipv6";
   // A monitor, then the RIB: what the RIB does not renew goes (the routes
   // of a monitor that ended were stale since).
-  auto start = [&](Monitor& m) -> Result<void> {
-    XG_CHECK(spawn(m, host, port));
+  auto resync = [&](Monitor& m) -> Result<void> {
     auto rib = read_rib(m, host, port);
     if (!rib) {
       stop(m);
@@ -557,6 +560,12 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
     c.on_event(eor, now);
     return {};
   };
+  auto start = [&](Monitor& m) -> Result<void> {
+    XG_CHECK(spawn(m, host, port));
+    XG_CHECK(resync(m));
+    m.resync_at = Clock::now() + std::chrono::seconds(1);
+    return {};
+  };
   for (auto& m : mons)
     if (auto r = start(m); !r) {
       c.on_error(r.error().message());
@@ -569,6 +578,12 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
     std::vector<pollfd> fds{{sig.get(), POLLIN, 0}};
     for (auto& m : mons) fds.push_back({m.out ? m.out.get() : -1, POLLIN, 0});
     int timeout = timeout_ms(c, Clock::now());
+    for (auto& m : mons)
+      if (m.resync_at)
+        timeout = std::min<int>(
+            timeout,
+            static_cast<int>(std::max<long long>(
+                0, std::chrono::ceil<std::chrono::milliseconds>(*m.resync_at - Clock::now()).count())));
     for (auto& m : mons)
       if (m.pid < 0)
         timeout = std::min<int>(
@@ -593,6 +608,10 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
             m.restart_at = Clock::now() + std::chrono::seconds(1);
           }
         continue;
+      }
+      if (m.resync_at && Clock::now() >= *m.resync_at) {
+        m.resync_at.reset();
+        if (auto r = resync(m); !r) c.on_error(r.error().message());
       }
       if (!fds[i + 1].revents) continue;
       std::vector<std::string> lines, errors;

@@ -349,7 +349,7 @@ Result<Translation> translate_rules(const Route& r, const Options& opts) {
   const bool bytes = a.rate_bytes && *a.rate_bytes > 0 && !(rate && *rate == 0);
   if (bytes) {
     if (a.rate_packets && *a.rate_packets > 0) return refuse("both a byte rate and a packet rate");
-    rate = *a.rate_bytes;
+    rate = a.rate_bytes;
   }
   if (rate && !(std::isfinite(*rate) && *rate >= 0)) return refuse("a rate that is not a number");
 
