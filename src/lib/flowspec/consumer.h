@@ -39,7 +39,7 @@ struct ConsumerConfig {
   std::chrono::milliseconds stale{60'000};
   std::chrono::milliseconds quiet{5};
   std::chrono::milliseconds max_delay{50};
-  std::string state_file;  // JSON: routes, what each became, counts (empty: none)
+  std::string state_file;  // JSON: routes, what each became, counts (empty: none); every 0.5 s at most
 };
 
 // The pure part of the loop: events in, rule sets out. Time is passed in;

@@ -66,6 +66,7 @@ class Rib {
 
   // The rules of the installed routes, in order, as rule texts.
   std::vector<std::string> rule_texts() const;
+  std::size_t size() const { return routes_.size(); }  // routes known (cheap: no sort)
   Stats stats() const;
 
   struct Entry {
