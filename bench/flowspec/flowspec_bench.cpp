@@ -245,7 +245,12 @@ int run_bench(const bench::Args& args) {
     if (!flow_dropped(flows[0])) bad += "ExaBGP: the flow's route is not enforced; ";
     if (auto n = flowspec_rules(XDPGUARD_BIN, edge); n != kBulk + 1)
       bad += fmt::format("ExaBGP: {} FlowSpec rules installed; ", n);
-    auto st = nlohmann::json::parse(slurp(fleet.state_file(0)), nullptr, false);
+    // The state file follows within 0.5 s.
+    nlohmann::json st;
+    for (int tries = 0; tries < 40; ++tries, std::this_thread::sleep_for(50ms)) {
+      st = nlohmann::json::parse(slurp(fleet.state_file(0)), nullptr, false);
+      if (st.is_object() && st["stats"]["installed"] == kBulk + 1) break;
+    }
     if (!st.is_object() || st["stats"]["installed"] != kBulk + 1) bad += "ExaBGP: the state file disagrees; ";
     exa_installs = installs_in(fleet.dir() + "/exabgp0.log");
     fleet.stop_edge(0);

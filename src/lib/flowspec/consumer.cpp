@@ -401,9 +401,10 @@ Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd) {
   };
   Consumer c(settings_of(cfg, ifs.accept), {cfg.stale, cfg.quiet, cfg.max_delay}, ifs.adopted, Clock::now(),
              installer, log_line);
-  // A consumer that started again (ExaBGP respawns its processes) asks for
-  // the routes again; ExaBGP answers "done" or, with no session up, "error".
-  if (out_fd >= 0) {
+  // A consumer that started again (ExaBGP respawns its processes) while
+  // routes were in force asks for them again; ExaBGP answers "done" or, with
+  // no session up, "error".
+  if (out_fd >= 0 && !ifs.adopted.empty()) {
     constexpr std::string_view ask = "announce route-refresh ipv4 flow\nannounce route-refresh ipv6 flow\n";
     if (::write(out_fd, ask.data(), ask.size()) < 0) log_line("cannot ask ExaBGP for a route refresh");
   }
