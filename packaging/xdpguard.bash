@@ -15,7 +15,7 @@ _xdpguard_ifaces() {
 _xdpguard() {
   local cur prev words cword
   _init_completion || return
-  local commands="attach apply run upgrade detach status gc stats demo rule set gen blocked synproxy events capture metrics top talkers flood simulate confirm xsk"
+  local commands="attach apply run upgrade detach status gc stats demo rule set gen blocked synproxy events capture metrics top talkers flood simulate confirm xsk flowspec"
   local -A subs=(
     [rule]="add del list plan"
     [set]="load list del"
@@ -40,6 +40,7 @@ _xdpguard() {
     [metrics]="--listen --once"
     [top]="--once --interval"
     [xsk]="--queue --count --duration -w --write --snaplen --forward --dst-mac --reinject --mode --json"
+    [flowspec]="--exabgp --gobgp --position --max-rules --stale-time --state"
   )
   local ns="" cmd="" sub="" i
   for ((i = 1; i < cword; i++)); do
@@ -69,6 +70,8 @@ _xdpguard() {
       ;;
     --forward) COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur")); return ;;
     --default) COMPREPLY=($(compgen -W "pass drop" -- "$cur")); return ;;
+    --position) COMPREPLY=($(compgen -W "after-local before-local" -- "$cur")); return ;;
+    --state) _filedir; return ;;
   esac
   if [[ -z $cmd ]]; then
     COMPREPLY=($(compgen -W "$commands -n --netns -v --verbose --wait --help --help-all --version" -- "$cur"))
