@@ -375,6 +375,21 @@ int timeout_ms(const Consumer& c, Clock::time_point now) {
   return static_cast<int>(std::clamp<long long>(ms, 0, 1000));
 }
 
+// Puts a group in force on every interface, and says so with its time.
+Consumer::Installer installer_of(Interfaces& ifs, Position pos) {
+  return [&ifs, pos](const std::vector<std::string>& group) -> Result<void> {
+    auto t0 = Clock::now();
+    for (std::size_t i = 0; i < ifs.guards.size(); ++i) {
+      auto rep = install(ifs.guards[i], group, pos);
+      if (!rep) return tl::unexpected(std::move(rep.error()).context(ifs.names[i]));
+    }
+    log_line(fmt::format("{} FlowSpec rules in force on {} ({:.1f} ms)", group.size(),
+                         fmt::join(ifs.names, ", "),
+                         std::chrono::duration<double, std::milli>(Clock::now() - t0).count()));
+    return {};
+  };
+}
+
 Settings settings_of(const ConsumerConfig& cfg, rules::Action accept) {
   Settings s;
   s.max_rules = cfg.max_rules;
@@ -388,17 +403,7 @@ Settings settings_of(const ConsumerConfig& cfg, rules::Action accept) {
 Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd) {
   auto ifs = XG_TRY(open_interfaces(cfg));
   auto sig = XG_TRY(stop_signals());
-  Consumer::Installer installer = [&](const std::vector<std::string>& group) -> Result<void> {
-    auto t0 = Clock::now();
-    for (std::size_t i = 0; i < ifs.guards.size(); ++i) {
-      auto rep = install(ifs.guards[i], group, cfg.position);
-      if (!rep) return tl::unexpected(std::move(rep.error()).context(ifs.names[i]));
-    }
-    log_line(fmt::format("{} FlowSpec rules in force on {} ({:.1f} ms)", group.size(),
-                         fmt::join(ifs.names, ", "),
-                         std::chrono::duration<double, std::milli>(Clock::now() - t0).count()));
-    return {};
-  };
+  Consumer::Installer installer = installer_of(ifs, cfg.position);
   Consumer c(settings_of(cfg, ifs.accept), {cfg.stale, cfg.quiet, cfg.max_delay}, ifs.adopted, Clock::now(),
              installer, log_line);
   // A consumer that started again (ExaBGP respawns its processes) while
@@ -528,17 +533,7 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
     return fail(EINVAL, "--gobgp {}: {} is not a port", addr, port);
   auto ifs = XG_TRY(open_interfaces(cfg));
   auto sig = XG_TRY(stop_signals());
-  Consumer::Installer installer = [&](const std::vector<std::string>& group) -> Result<void> {
-    auto t0 = Clock::now();
-    for (std::size_t i = 0; i < ifs.guards.size(); ++i) {
-      auto rep = install(ifs.guards[i], group, cfg.position);
-      if (!rep) return tl::unexpected(std::move(rep.error()).context(ifs.names[i]));
-    }
-    log_line(fmt::format("{} FlowSpec rules in force on {} ({:.1f} ms)", group.size(),
-                         fmt::join(ifs.names, ", "),
-                         std::chrono::duration<double, std::milli>(Clock::now() - t0).count()));
-    return {};
-  };
+  Consumer::Installer installer = installer_of(ifs, cfg.position);
   Consumer c(settings_of(cfg, ifs.accept), {cfg.stale, cfg.quiet, cfg.max_delay}, ifs.adopted, Clock::now(),
              installer, log_line);
   std::vector<Monitor> mons(2);

@@ -295,6 +295,17 @@ class Parser {
                                          proto_->column));
     const Token& f = XG_TRY(next("TCP flags (for example syn,!ack)"));
     flags_ = Seen{t.column, fmt::format("tcp-flags {}", f.text)};
+    return flag_list(f, kFlags,
+                     "a TCP flag (fin, syn, rst, psh, ack, urg, ece or cwr, optionally preceded by !)",
+                     "TCP flag", r_.flags_mask, r_.flags_value);
+  }
+
+  // A comma list of [!]NAME from `names` (tcp-flags, frag): the bits named
+  // into mask, the unnegated ones into value; errors name the item's column.
+  template <std::size_t N>
+  Result<void> flag_list(const Token& f, const std::pair<std::string_view, std::uint8_t> (&names)[N],
+                         std::string_view what, std::string_view kind, std::uint8_t& mask,
+                         std::uint8_t& value) {
     std::size_t pos = 0;
     for (;;) {
       std::size_t comma = f.text.find(',', pos);
@@ -303,17 +314,15 @@ class Parser {
       bool neg = !item.empty() && item.front() == '!';
       std::string_view name = neg ? item.substr(1) : item;
       std::uint8_t bit = 0;
-      for (const auto& [n, b] : kFlags)
+      for (const auto& [n, b] : names)
         if (name == n) bit = b;
       if (!bit) {
-        constexpr std::string_view what =
-            "a TCP flag (fin, syn, rst, psh, ack, urg, ece or cwr, optionally preceded by !)";
         if (item.empty()) return error(col, fmt::format("expected {}, got nothing", what));
         return expected(col, what, item);
       }
-      if (r_.flags_mask & bit) return error(col, fmt::format("duplicate TCP flag {} in {}", name, f.text));
-      r_.flags_mask |= bit;
-      if (!neg) r_.flags_value |= bit;
+      if (mask & bit) return error(col, fmt::format("duplicate {} {} in {}", kind, name, f.text));
+      mask |= bit;
+      if (!neg) value |= bit;
       if (comma == std::string_view::npos) break;
       pos = comma + 1;
     }
@@ -399,31 +408,11 @@ class Parser {
       return error(t.column, fmt::format("duplicate frag ({} at column {})", frag_->what, frag_->column));
     const Token& f = XG_TRY(next("fragment flags (for example is-fragment,!first-fragment)"));
     frag_ = Seen{t.column, fmt::format("frag {}", f.text)};
-    std::size_t pos = 0;
-    for (;;) {
-      std::size_t comma = f.text.find(',', pos);
-      std::string_view item = f.text.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
-      std::size_t col = f.column + pos;
-      bool neg = !item.empty() && item.front() == '!';
-      std::string_view name = neg ? item.substr(1) : item;
-      std::uint8_t bit = 0;
-      for (const auto& [n, b] : kFragFlags)
-        if (name == n) bit = b;
-      if (!bit) {
-        constexpr std::string_view what =
-            "a fragment flag (dont-fragment, is-fragment, first-fragment or last-fragment, optionally "
-            "preceded by !)";
-        if (item.empty()) return error(col, fmt::format("expected {}, got nothing", what));
-        return expected(col, what, item);
-      }
-      if (r_.frag_mask & bit)
-        return error(col, fmt::format("duplicate fragment flag {} in {}", name, f.text));
-      r_.frag_mask |= bit;
-      if (!neg) r_.frag_value |= bit;
-      if (comma == std::string_view::npos) break;
-      pos = comma + 1;
-    }
-    return {};
+    return flag_list(
+        f, kFragFlags,
+        "a fragment flag (dont-fragment, is-fragment, first-fragment or last-fragment, optionally "
+        "preceded by !)",
+        "fragment flag", r_.frag_mask, r_.frag_value);
   }
 
   // `comment "TEXT"`: 1-128 printable ASCII characters, no '"' or '\'.
