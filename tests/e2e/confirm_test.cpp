@@ -79,7 +79,9 @@ class ConfirmTest : public LabTest {
 // The case it exists for: the ssh session dies right after the change.
 // The command runs in a session and process group of its own, which the
 // test kills with SIGKILL once the change is live; the state before comes
-// back within the window + 1 s.
+// back within the window + 3 s (the watcher wakes within 200 ms of the
+// deadline; the rollback is an apply of the old state, which took 1.1 s on
+// CI's 2 loaded cores while clang-tidy ran beside it).
 TEST_F(ConfirmTest, AChangeIsRolledBackWhenTheSessionThatMadeItIsKilled) {
   attach_a();
   const std::string cmd = fmt::format("{} -n {} apply --config {} --confirm 3s; exec sleep 120", XDPGUARD_BIN,
@@ -94,11 +96,11 @@ TEST_F(ConfirmTest, AChangeIsRolledBackWhenTheSessionThatMadeItIsKilled) {
   session->stop(SIGKILL);
   EXPECT_NE(::kill(-sid, 0), 0) << "the session's process group is still alive";
 
-  // Back within the window + 1 s, and the traffic says so.
+  // Back within the window + 3 s, and the traffic says so.
   ASSERT_TRUE(wait_until([&] { return !pending(); }, 30s));
   const auto s = status();
   EXPECT_EQ(s["outcome"], "rolled back") << s.dump();
-  EXPECT_LE(s["outcome_unix"].get<double>() - s["deadline_unix"].get<double>(), 1.0) << s.dump();
+  EXPECT_LE(s["outcome_unix"].get<double>() - s["deadline_unix"].get<double>(), 3.0) << s.dump();
   EXPECT_TRUE(state_a()) << "the state before the change is not back";
   EXPECT_EQ(rule_texts(), (std::vector<std::string>{"drop udp dport 7001", "drop saddr @bl"}));
 }

@@ -6,9 +6,11 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -258,53 +260,79 @@ TEST_F(FlowspecFleetTest, ARestartedConsumerConvergesWithoutAWindow) {
 // `xdpguard flowspec --gobgp`: following a gobgpd on the edge itself, IPv4
 // and IPv6 routes; gobgpd gone, its routes stay (stale); back with an empty
 // RIB, they go at once.
-TEST(FlowspecGobgpTest, FollowsGobgpdItsRibAndItsRestart) {
-  if (auto why = privileged_unavailable()) GTEST_SKIP() << *why;
-  for (const char* tool : {"gobgpd", "gobgp"})
-    if (!have_tool(tool)) {
-      if (in_ci()) FAIL() << tool << " is missing (scripts/setup.sh test installs it)";
-      GTEST_SKIP() << tool << " is not installed";
-    }
-  auto lab = Lab::create({.ipv6 = true, .prefix = "xb21"});
-  ASSERT_TRUE(lab) << lab.error().message();
-  const std::string dir = fmt::format("/tmp/xb21{}-gobgp", ::getpid());
-  std::filesystem::create_directories(dir);
-  {
-    std::ofstream f(dir + "/gobgpd.toml");
-    f << "[global.config]\n  as = 65001\n  router-id = \"198.19.9.1\"\n  port = -1\n";
+// A gobgpd in the lab's server namespace (no BGP listener: its gRPC API
+// on 127.0.0.1:50051 is all the tests use), in a directory of the test's.
+struct LocalGobgpd {
+  const Lab* lab = nullptr;
+  std::string dir;
+  std::optional<BackgroundProcess> daemon;
+
+  static std::optional<std::string> missing() {
+    for (const char* tool : {"gobgpd", "gobgp"})
+      if (!have_tool(tool)) return std::string(tool);
+    return std::nullopt;
   }
-  auto a = xg_srv(*lab, {"attach", lab->server().veth});
-  ASSERT_EQ(a.code, 0) << a.err;
-  auto start_gobgpd = [&] {
-    return BackgroundProcess::start(
+  LocalGobgpd(const Lab& l, const std::string& name)
+      : lab(&l), dir(fmt::format("/tmp/xb21{}-{}", ::getpid(), name)) {
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir + "/gobgpd.toml") << "[global.config]\n  as = 65001\n  router-id = \"198.19.9.1\"\n"
+                                           "  port = -1\n";
+  }
+  ~LocalGobgpd() {
+    daemon.reset();
+    std::filesystem::remove_all(dir);
+  }
+  LocalGobgpd(const LocalGobgpd&) = delete;
+  LocalGobgpd& operator=(const LocalGobgpd&) = delete;
+  // Started (again), and answering.
+  [[nodiscard]] bool start() {
+    auto p = BackgroundProcess::start(
         {"ip", "netns", "exec", lab->server().netns, "gobgpd", "-f", dir + "/gobgpd.toml", "--pprof-disable"},
         dir + "/gobgpd.log");
-  };
-  auto gobgpd = start_gobgpd();
-  ASSERT_TRUE(gobgpd) << gobgpd.error().message();
-  auto gobgp = [&](std::vector<std::string> args) {
+    if (!p) return false;
+    daemon = std::move(*p);
+    return wait_until(
+        [&] {
+          auto r = cli({"global"});
+          return r && r->exit_code == 0;
+        },
+        20s);
+  }
+  Result<ProcessResult> cli(const std::vector<std::string>& args) const {
     std::vector<std::string> argv{"ip", "netns", "exec", lab->server().netns, "gobgp"};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv, 10s);
-  };
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto r = gobgp({"global"});
-        return r && r->exit_code == 0;
-      },
-      20s));
+  }
+  // `then discard` for UDP to the server's kFsPort (IPv4 or IPv6).
+  [[nodiscard]] bool add_drop(bool v6) const {
+    auto r = cli({"global", "rib", "-a", v6 ? "ipv6-flowspec" : "ipv4-flowspec", "add", "match",
+                  "destination", v6 ? "fd00::2/128" : "198.18.0.2/32", "protocol", "udp", "destination-port",
+                  fmt::format("=={}", kFsPort), "then", "discard"});
+    return r && r->exit_code == 0;
+  }
+  std::string log() const { return slurp(dir + "/gobgpd.log"); }
+};
+
+TEST(FlowspecGobgpTest, FollowsGobgpdItsRibAndItsRestart) {
+  if (auto why = privileged_unavailable()) GTEST_SKIP() << *why;
+  if (auto tool = LocalGobgpd::missing()) {
+    if (in_ci()) FAIL() << *tool << " is missing (scripts/setup.sh test installs it)";
+    GTEST_SKIP() << *tool << " is not installed";
+  }
+  auto lab = Lab::create({.ipv6 = true, .prefix = "xb21"});
+  ASSERT_TRUE(lab) << lab.error().message();
+  LocalGobgpd gobgpd(*lab, "gobgp");
+  const std::string& dir = gobgpd.dir;
+  auto a = xg_srv(*lab, {"attach", lab->server().veth});
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_TRUE(gobgpd.start()) << gobgpd.log();
   auto consumer = BackgroundProcess::start(
       {XDPGUARD_BIN, "-n", lab->server().netns, "flowspec", lab->server().veth, "--gobgp", "127.0.0.1:50051",
        "--stale-time", "2", "--state", dir + "/state.json"},
       dir + "/consumer.log");
   ASSERT_TRUE(consumer) << consumer.error().message();
-  auto log = [&] { return slurp(dir + "/consumer.log") + slurp(dir + "/gobgpd.log"); };
-  for (auto [fam, dst] :
-       {std::pair{"ipv4-flowspec", "198.18.0.2/32"}, std::pair{"ipv6-flowspec", "fd00::2/128"}}) {
-    auto r = gobgp({"global", "rib", "-a", fam, "add", "match", "destination", dst, "protocol", "udp",
-                    "destination-port", fmt::format("=={}", kFsPort), "then", "discard"});
-    ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->err : r.error().message());
-  }
+  auto log = [&] { return slurp(dir + "/consumer.log") + gobgpd.log(); };
+  ASSERT_TRUE(gobgpd.add_drop(false) && gobgpd.add_drop(true)) << log();
   auto both_dropped = [&] {
     return udp_delivered(*lab, kFsPort, 5, false, 9, 200ms) == 0 &&
            udp_delivered(*lab, kFsPort, 5, true, 9, 200ms) == 0;
@@ -312,13 +340,12 @@ TEST(FlowspecGobgpTest, FollowsGobgpdItsRibAndItsRestart) {
   ASSERT_TRUE(wait_until(both_dropped, 5s)) << log();
   EXPECT_EQ(udp_delivered(*lab, kFsControl, 5, true, 9, 300ms), 5);
 
-  gobgpd->stop(SIGKILL);
+  gobgpd.daemon->stop(SIGKILL);
   std::this_thread::sleep_for(1s);
   EXPECT_TRUE(both_dropped()) << "the routes went before their stale time";
   // Back, with nothing in its RIB: the monitor's first line says so, and the
   // stale routes go without waiting for their time.
-  auto again = start_gobgpd();
-  ASSERT_TRUE(again) << again.error().message();
+  ASSERT_TRUE(gobgpd.start()) << log();
   ASSERT_TRUE(wait_until(
       [&] {
         return udp_delivered(*lab, kFsPort, 5, false, 9, 200ms) == 5 &&
@@ -335,9 +362,111 @@ TEST(FlowspecGobgpTest, FollowsGobgpdItsRibAndItsRestart) {
       3s))
       << s.dump();
   consumer->stop(SIGTERM);
-  again->stop(SIGKILL);
   (void)xg_srv(*lab, {"detach", lab->server().veth});
-  std::filesystem::remove_all(dir);
+}
+
+// `xdpguard run` with a [flowspec] section follows gobgpd as the command
+// does; and the service's reload, `xdpguard apply` and a rollback of the
+// local rules leave the FlowSpec group in force (an apply of a file, which
+// has no FlowSpec routes, used to remove them until the next route change).
+// Checked on what the server received, datagrams sent all through the
+// reload and the apply.
+TEST(FlowspecServiceTest, RunFollowsGobgpdAndReloadsAndAppliesKeepTheRoutes) {
+  if (auto why = privileged_unavailable()) GTEST_SKIP() << *why;
+  if (auto tool = LocalGobgpd::missing()) {
+    if (in_ci()) FAIL() << *tool << " is missing (scripts/setup.sh test installs it)";
+    GTEST_SKIP() << *tool << " is not installed";
+  }
+  auto lab = Lab::create({.ipv6 = false, .prefix = "xb21"});
+  ASSERT_TRUE(lab) << lab.error().message();
+  LocalGobgpd gobgpd(*lab, "svc");
+  const std::string& dir = gobgpd.dir;
+  ASSERT_TRUE(gobgpd.start()) << gobgpd.log();
+  const std::string conf = dir + "/xdpguard.toml", events = dir + "/events.jsonl";
+  constexpr std::uint16_t kLocalA = 7102, kLocalB = 7103;
+  auto write_conf = [&](std::uint16_t local) {
+    std::ofstream(conf) << fmt::format(
+        "[interfaces.{}]\nrules = [\"drop udp dport {}\"]\n\n[flowspec]\ngobgp = \"127.0.0.1:50051\"\n"
+        "stale-time = 30\nstate = \"{}/state.json\"\n",
+        lab->server().veth, local, dir);
+    ::chmod(conf.c_str(), 0600);
+  };
+  write_conf(kLocalA);
+  auto service = BackgroundProcess::start(
+      {XDPGUARD_BIN, "-n", lab->server().netns, "run", "--config", conf, "--events", events},
+      dir + "/service.log");
+  ASSERT_TRUE(service) << service.error().message();
+  auto log = [&] { return slurp(dir + "/service.log") + slurp(events) + gobgpd.log(); };
+  auto started = [&] {  // flowspec-started events so far
+    const std::string e = slurp(events);
+    int n = 0;
+    for (auto at = e.find("\"flowspec-started\""); at != std::string::npos;
+         at = e.find("\"flowspec-started\"", at + 1))
+      ++n;
+    return n;
+  };
+  ASSERT_TRUE(gobgpd.add_drop(false)) << log();
+  auto dropped = [&] { return udp_delivered(*lab, kFsPort, 5, false, 9, 200ms) == 0; };
+  ASSERT_TRUE(wait_until(dropped, 10s)) << log();
+  EXPECT_EQ(udp_delivered(*lab, kLocalA, 5, false, 9, 300ms), 0) << "the file's rule";
+  EXPECT_EQ(udp_delivered(*lab, kFsControl, 5, false, 9, 300ms), 5);
+  auto rules = [&] { return xg_srv(*lab, {"rule", "list", lab->server().veth}).out; };
+  EXPECT_NE(rules().find("drop udp daddr 198.18.0.2 dport 7100 comment \"flowspec "), std::string::npos)
+      << rules();
+
+  // While datagrams to the route's port keep coming, not one gets through.
+  auto none_through_while = [&](const std::function<void()>& change) {
+    std::atomic<bool> done{false};
+    std::atomic<int> through{0}, sent{0};
+    std::thread sender([&] {
+      const auto end = SteadyClock::now() + 30s;
+      while (!done && SteadyClock::now() < end) {
+        through += udp_delivered(*lab, kFsPort, 20, false, 9, 50ms);
+        sent += 20;
+      }
+    });
+    change();
+    std::this_thread::sleep_for(500ms);
+    done = true;
+    sender.join();
+    EXPECT_GT(sent.load(), 0);
+    return through.load();
+  };
+  // A reload with another local rule.
+  write_conf(kLocalB);
+  EXPECT_EQ(
+      none_through_while([&] {
+        ASSERT_EQ(::kill(service->pid(), SIGHUP), 0);
+        ASSERT_TRUE(wait_until([&] { return started() == 2; }, 15s)) << log();
+        ASSERT_TRUE(wait_until([&] { return udp_delivered(*lab, kLocalB, 3, false, 9, 200ms) == 0; }, 10s));
+      }),
+      0)
+      << "FlowSpec-dropped datagrams got through during the reload\n"
+      << rules();
+  EXPECT_EQ(udp_delivered(*lab, kLocalA, 5, false, 9, 300ms), 5) << "the file's old rule is still in force";
+  // `xdpguard apply` of the same file, and of one without the local rule.
+  write_conf(kLocalA);
+  EXPECT_EQ(none_through_while([&] {
+              auto r = xg_srv(*lab, {"apply", "--config", conf});
+              EXPECT_EQ(r.code, 0) << r.err;
+            }),
+            0)
+      << rules();
+  auto diff = xg_srv(*lab, {"apply", "--config", conf, "--diff"});
+  EXPECT_NE(diff.out.find("unchanged"), std::string::npos) << "apply --diff would remove the FlowSpec rules\n"
+                                                           << diff.out;
+  // A local rule may not pretend to be a route's.
+  std::ofstream(dir + "/bad.toml") << fmt::format(
+      "[interfaces.{}]\nrules = [\"pass udp comment \\\"flowspec mine\\\"\"]\n", lab->server().veth);
+  ::chmod((dir + "/bad.toml").c_str(), 0600);
+  auto bad = xg_srv(*lab, {"apply", "--config", dir + "/bad.toml"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("marks the FlowSpec consumer's rules"), std::string::npos) << bad.err;
+
+  // The service stops: the routes' rules stay (fail-static).
+  service->stop(SIGTERM);
+  EXPECT_TRUE(dropped()) << rules();
+  (void)xg_srv(*lab, {"detach", lab->server().veth});
 }
 
 // ExaBGP's JSON as a file on stdin: bad lines are named and skipped, routes

@@ -96,7 +96,7 @@ TEST(ConfigFlood, BadValuesNameTheLineTheTableAndWhatWasExpected) {
             "/etc/xdpguard.toml line 2: [interfaces.eth1.flood]: expected a table, got an array");
   EXPECT_EQ(config_error("[floods]\n"),
             "/etc/xdpguard.toml line 1: unknown key \"floods\" at the top level (expected interfaces, sets, "
-            "flood, ddos or guard)");
+            "flood, ddos, guard or flowspec)");
 }
 
 // [interfaces.NAME.synproxy] and talkers: what `apply` turns on and off.

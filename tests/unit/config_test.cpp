@@ -218,7 +218,7 @@ TEST(ConfigLimits, NestingDepth) {
                          std::string(7, ']') + "\n";
   EXPECT_EQ(error_of(ok),
             "/etc/xdpguard.toml line 1: unknown key \"a\" at the top level (expected interfaces, sets, "
-            "flood, ddos or guard)");
+            "flood, ddos, guard or flowspec)");
   // Brackets in strings and comments do not count.
   const std::string brackets(200, '[');
   auto c =
@@ -239,7 +239,7 @@ TEST(ConfigLimits, NestingDepth) {
       error_of("x = \"\"\"a\\\"\"\" " + brackets + "\n" + brackets + " \\\n\"\"\"\"\"\ny = 1\n");
   EXPECT_EQ(e,
             "/etc/xdpguard.toml line 1: unknown key \"x\" at the top level (expected interfaces, sets, "
-            "flood, ddos or guard)");
+            "flood, ddos, guard or flowspec)");
 }
 
 TEST(ConfigLimits, FileSizeAndType) {
@@ -301,12 +301,67 @@ TEST(ConfigErrors, TomlSyntax) {
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_EQ(error_of("\n\ninterface = 1\n"),
             "/etc/xdpguard.toml line 3: unknown key \"interface\" at the top level (expected "
-            "interfaces, sets, flood, ddos or guard)");
+            "interfaces, sets, flood, ddos, guard or flowspec)");
   EXPECT_EQ(error_of("[interfaces.eth1]\nmode = \"native\"\ndefualt = \"drop\"\n"),
             "/etc/xdpguard.toml line 3: unknown key \"defualt\" in [interfaces.eth1] (expected mode, "
             "default, non-ip, malformed, rules, limit-buckets, block-entries, flood, synproxy or talkers)");
   EXPECT_EQ(error_of("[sets.bl]\nfile = \"x\"\nfiles = \"y\"\n"),
             "/etc/xdpguard.toml line 3: unknown key \"files\" in [sets.bl] (expected file or elements)");
+}
+
+// [flowspec]: the service's FlowSpec consumer (flowspec/consumer.h).
+TEST(Config, Flowspec) {
+  auto c = parse_config(
+      "[interfaces.eth1]\n[interfaces.eth2]\n\n[flowspec]\ngobgp = \"127.0.0.1:50051\"\n"
+      "interfaces = [\"eth2\"]\nposition = \"before-local\"\nmax-rules = 500\nstale-time = 2.5\n"
+      "state = \"/run/xdpguard/flowspec.json\"\n",
+      "/etc/xdpguard.toml");
+  ASSERT_TRUE(c) << c.error().message();
+  ASSERT_TRUE(c->flowspec);
+  EXPECT_EQ(c->flowspec->gobgp, "127.0.0.1:50051");
+  EXPECT_EQ(c->flowspec->interfaces, std::vector<std::string>{"eth2"});
+  EXPECT_TRUE(c->flowspec->before_local);
+  EXPECT_EQ(c->flowspec->max_rules, 500u);
+  EXPECT_EQ(c->flowspec->stale_s, 2.5);
+  EXPECT_EQ(c->flowspec->state, "/run/xdpguard/flowspec.json");
+  EXPECT_EQ(c->flowspec->line, 4u);
+  // The defaults: every interface, after the local rules, 10,000, 60 s.
+  c = parse_config("[interfaces.eth1]\n[flowspec]\ngobgp = \"[::1]:50051\"\n", "c.toml");
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_TRUE(c->flowspec->interfaces.empty());
+  EXPECT_FALSE(c->flowspec->before_local);
+  EXPECT_EQ(c->flowspec->max_rules, 10000u);
+  EXPECT_EQ(c->flowspec->stale_s, 60);
+  EXPECT_FALSE(parse_config("[interfaces.eth1]\n", "c.toml")->flowspec);
+}
+
+TEST(ConfigErrors, Flowspec) {
+  const std::string i = "[interfaces.eth1]\n";
+  EXPECT_EQ(
+      error_of(i + "[flowspec]\nstale-time = 5\n"),
+      "/etc/xdpguard.toml line 2: [flowspec]: expected gobgp = \"HOST:PORT\" (the GoBGP daemon's gRPC API)");
+  EXPECT_EQ(error_of(i + "[flowspec]\ngobgp = 50051\n"),
+            "/etc/xdpguard.toml line 3: [flowspec] gobgp: expected a non-empty string, got an integer");
+  EXPECT_EQ(
+      error_of(i + "[flowspec]\ngobgp = \"h:1\"\nposition = \"first\"\n"),
+      "/etc/xdpguard.toml line 4: [flowspec] position: expected \"after-local\" or \"before-local\", got "
+      "\"first\"");
+  EXPECT_EQ(error_of(i + "[flowspec]\ngobgp = \"h:1\"\ninterfaces = [\"eth9\"]\n"),
+            "/etc/xdpguard.toml line 2: [flowspec] interfaces: \"eth9\" has no [interfaces.eth9] section");
+  EXPECT_EQ(error_of(i + "[flowspec]\ngobgp = \"h:1\"\ninterfaces = []\n"),
+            "/etc/xdpguard.toml line 4: [flowspec] interfaces: expected an array of interface names, got an "
+            "empty array");
+  EXPECT_EQ(
+      error_of(i + "[flowspec]\ngobgp = \"h:1\"\nmax-rules = 0\n"),
+      fmt::format("/etc/xdpguard.toml line 4: [flowspec] max-rules: expected a number from 1 to {}, got 0",
+                  rules::kMaxRules));
+  EXPECT_EQ(error_of(i + "[flowspec]\ngobgp = \"h:1\"\nstale-time = -1\n"),
+            "/etc/xdpguard.toml line 4: [flowspec] stale-time: expected seconds from 0 to 86400, got -1");
+  EXPECT_EQ(error_of(i + "[flowspec]\ngobgp = \"h:1\"\nstale = 1\n"),
+            "/etc/xdpguard.toml line 4: unknown key \"stale\" in [flowspec] (expected gobgp, interfaces, "
+            "position, max-rules, stale-time or state)");
+  EXPECT_EQ(error_of("[flowspec]\ngobgp = \"h:1\"\n"),
+            "/etc/xdpguard.toml line 1: [flowspec]: the file has no interface to enforce the routes on");
 }
 
 TEST(ConfigErrors, Shapes) {

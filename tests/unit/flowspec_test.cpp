@@ -15,6 +15,7 @@
 #include "flowspec/rib.h"
 #include "flowspec/route.h"
 #include "flowspec/translate.h"
+#include "guard/groups.h"
 #include "rules/limits.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
@@ -571,6 +572,68 @@ TEST(FlowspecConsumer, BatchesChangesAndAdoptsTheRulesInForce) {
   d.tick(t0 + 1010ms);
   EXPECT_EQ(d.installs(), 1u);
   EXPECT_FALSE(d.deadline());
+}
+
+}  // namespace
+}  // namespace xdpguard::flowspec_test
+
+namespace xdpguard::flowspec_test {
+namespace {
+
+std::vector<RuleRecord> records(const std::vector<std::string>& texts) {
+  std::vector<RuleRecord> out;
+  for (const auto& t : texts) {
+    auto r = rules::parse_rule(t);
+    EXPECT_TRUE(r) << t;
+    out.push_back({static_cast<std::uint32_t>(out.size() + 1),
+                   static_cast<std::uint32_t>(out.size()),
+                   rules::to_string(*r),
+                   *r,
+                   {}});
+  }
+  return out;
+}
+
+// guard/groups.h: the local rules and the FlowSpec group, each writer
+// leaving the other's rules where they are.
+TEST(FlowspecGroups, EachWriterKeepsTheOthersRules) {
+  const std::string fa = "drop udp dport 1 comment \"flowspec a\"",
+                    fb = "drop udp dport 2 comment \"flowspec b\"";
+  const std::string l1 = "pass tcp dport 22", l2 = "drop udp dport 53", l3 = "drop icmp";
+  // After the local rules (the default), before them, or alone.
+  auto after = records({l1, l2, fa, fb}), before = records({fa, fb, l1, l2}), alone = records({fa});
+  EXPECT_EQ(flowspec_place(after), GroupPlace::AfterLocal);
+  EXPECT_EQ(flowspec_place(before), GroupPlace::BeforeLocal);
+  EXPECT_EQ(flowspec_place(alone), GroupPlace::AfterLocal);
+  EXPECT_EQ(flowspec_place({}), GroupPlace::AfterLocal);
+  // An apply: new local rules, the group kept at its place.
+  EXPECT_EQ(with_local_rules(after, {l3}), (std::vector<std::string>{l3, fa, fb}));
+  EXPECT_EQ(with_local_rules(before, {l3, l1}), (std::vector<std::string>{fa, fb, l3, l1}));
+  EXPECT_EQ(with_local_rules(alone, {l1}), (std::vector<std::string>{l1, fa}));
+  EXPECT_EQ(with_local_rules(records({l1}), {l2}), (std::vector<std::string>{l2}));
+  // An install: a new group, the local rules kept in their order.
+  EXPECT_EQ(with_flowspec_group(after, {fb}, GroupPlace::AfterLocal), (std::vector<std::string>{l1, l2, fb}));
+  EXPECT_EQ(with_flowspec_group(after, {fb}, GroupPlace::BeforeLocal),
+            (std::vector<std::string>{fb, l1, l2}));
+  EXPECT_EQ(with_flowspec_group(before, {}, GroupPlace::AfterLocal), (std::vector<std::string>{l1, l2}));
+  // "flowspec" must be followed by its space: a local rule's comment may
+  // start with the word.
+  EXPECT_FALSE(in_flowspec_group(*rules::parse_rule("pass comment \"flowspecs\"")));
+  EXPECT_TRUE(in_flowspec_group(*rules::parse_rule(fa)));
+}
+
+TEST(FlowspecGobgpAddress, HostAndPortOrANamedError) {
+  EXPECT_EQ(*parse_gobgp_address("127.0.0.1:50051"),
+            (std::pair<std::string, std::string>{"127.0.0.1", "50051"}));
+  EXPECT_EQ(*parse_gobgp_address("[fd00::1]:50051"),
+            (std::pair<std::string, std::string>{"fd00::1", "50051"}));
+  EXPECT_EQ(*parse_gobgp_address("gobgp.lab:1"), (std::pair<std::string, std::string>{"gobgp.lab", "1"}));
+  for (const char* bad : {"", "50051", ":50051", "host:", "host:port", "host:0", "host:65536", "host:123456",
+                          "-u:1", "a b:1", "[]:1"}) {
+    auto r = parse_gobgp_address(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message().find(rules::quote(bad)), std::string::npos) << r.error().message();
+  }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/fault.h"
+#include "guard/groups.h"
 #include "guard/synproxy_setup.h"
 #include "rules/printer.h"
 #include "telemetry/flood_monitor.h"
@@ -83,6 +84,7 @@ DesiredState desired_of(const config::Config& conf, const config::Interface& s) 
   d.non_ip_action = xdp_of(s.non_ip_action);
   d.malformed_action = xdp_of(s.malformed_action);
   for (const auto& r : s.rules) d.rules.push_back(r.text);
+  d.keep_flowspec = true;  // a file's rules are the local ones (guard/groups.h)
   for (const auto& name : s.sets) d.sets.emplace_back(name, conf.find_set(name)->prefixes.all());
   d.never_block = conf.never_block;
   d.never_block.insert(d.never_block.end(), conf.management.begin(), conf.management.end());
@@ -218,8 +220,12 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
     const auto canon = canonical(*t.section);
     if (t.guard) {
       auto flood_now = XG_TRY(XG_TRY(telemetry::FloodMaps::open(*t.guard)).config());
-      d = diff_state(t.pending ? t.pending->before : XG_TRY(t.guard->current_state()), t.want, canon,
-                     flood_now, t.flood, t.cur_x, t.want_x);
+      const auto before = t.pending ? t.pending->before : XG_TRY(t.guard->current_state());
+      // The FlowSpec group in force stays (prepare() read it under the lock).
+      auto want = t.want;
+      want.rules = with_local_rules(before.rules, want.rules);
+      d = diff_state(before, want, with_local_rules(before.rules, canon), flood_now, t.flood, t.cur_x,
+                     t.want_x);
     } else {
       d.op = InterfaceDiff::Op::Attach;
       d.new_rules = canon.size();

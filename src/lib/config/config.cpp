@@ -270,6 +270,8 @@ class Loader {
         cfg.never_block = XG_TRY(prefix_table(*k, *n, "[ddos]", "never-block"));
       } else if (k->str() == "guard") {
         XG_CHECK(guard_table(*k, *n, cfg));
+      } else if (k->str() == "flowspec") {
+        cfg.flowspec = XG_TRY(flowspec_table(*k, *n));
       } else if (k->str() == "interfaces") {
         interfaces = n->as_table();
         if (!interfaces)
@@ -278,7 +280,8 @@ class Loader {
         sets = n->as_table();
         if (!sets) return error(line_of(*k), "expected [sets.NAME] tables, got {}", type_name(n->type()));
       } else {
-        return unknown_key(*k, "at the top level", {"interfaces", "sets", "flood", "ddos", "guard"});
+        return unknown_key(*k, "at the top level",
+                           {"interfaces", "sets", "flood", "ddos", "guard", "flowspec"});
       }
     }
 
@@ -289,6 +292,14 @@ class Loader {
         cfg.interfaces.push_back(XG_TRY(interface(*k, *n, defs, cfg.flood)));
     }
     for (const auto& d : defs) cfg.sets.push_back(XG_TRY(load_set(d)));
+    if (cfg.flowspec) {
+      for (const auto& name : cfg.flowspec->interfaces)
+        if (!cfg.find_interface(name))
+          return error(cfg.flowspec->line, "[flowspec] interfaces: {} has no [interfaces.{}] section",
+                       quote(name), name);
+      if (cfg.interfaces.empty())
+        return error(cfg.flowspec->line, "[flowspec]: the file has no interface to enforce the routes on");
+    }
     if (cfg.never_block.size() + cfg.management.size() > rules::kMaxNeverBlock)
       return fail(E2BIG, "{}: {} never-block and management prefixes, the limit is {}", source_,
                   cfg.never_block.size() + cfg.management.size(), rules::kMaxNeverBlock);
@@ -407,6 +418,61 @@ class Loader {
     if (t->contains("management"))
       cfg.management = XG_TRY(prefix_table(table_key, node, "[guard]", "management", "lockout-guard"));
     return {};
+  }
+
+  // [flowspec]: gobgp = "HOST:PORT", interfaces, position, max-rules,
+  // stale-time, state.
+  Result<Flowspec> flowspec_table(const toml::key& table_key, const toml::node& node) {
+    const auto* t = node.as_table();
+    if (!t) return error(line_of(table_key), "expected a [flowspec] table, got {}", type_name(node.type()));
+    Flowspec f;
+    f.line = line_of(table_key);
+    auto text = [&](const toml::node& n, std::string_view key) -> Result<std::string> {
+      auto v = n.value<std::string>();
+      if (!n.is_string() || !v || v->empty())
+        return error(line_of(n), "[flowspec] {}: expected a non-empty string, got {}", key,
+                     n.is_string() ? "\"\"" : type_name(n.type()));
+      return *v;
+    };
+    for (const auto& [k, n] : in_file_order(*t)) {
+      const std::string_view key_s = k->str();
+      if (key_s == "gobgp") {
+        f.gobgp = XG_TRY(text(*n, key_s));
+      } else if (key_s == "state") {
+        f.state = XG_TRY(text(*n, key_s));
+      } else if (key_s == "position") {
+        const auto v = XG_TRY(text(*n, key_s));
+        if (v != "after-local" && v != "before-local")
+          return error(line_of(*n),
+                       "[flowspec] position: expected \"after-local\" or \"before-local\", got {}", quote(v));
+        f.before_local = v == "before-local";
+      } else if (key_s == "interfaces") {
+        const toml::array* a = n->as_array();
+        if (!a || a->empty())
+          return error(line_of(*n), "[flowspec] interfaces: expected an array of interface names, got {}",
+                       a ? "an empty array" : type_name(n->type()));
+        for (const auto& e : *a) f.interfaces.push_back(XG_TRY(text(e, "interfaces")));
+      } else if (key_s == "max-rules") {
+        auto v = n->value<std::int64_t>();
+        if (!n->is_integer() || !v || *v < 1 || *v > XDPGUARD_MAX_RULES)
+          return error(line_of(*n), "[flowspec] max-rules: expected a number from 1 to {}, got {}",
+                       XDPGUARD_MAX_RULES,
+                       n->is_integer() && v ? std::to_string(*v) : std::string(type_name(n->type())));
+        f.max_rules = static_cast<std::size_t>(*v);
+      } else if (key_s == "stale-time") {
+        auto v = n->value<double>();
+        if (!(n->is_integer() || n->is_floating_point()) || !v || !(*v >= 0 && *v <= kFlowspecMaxStale))
+          return error(line_of(*n), "[flowspec] stale-time: expected seconds from 0 to {}, got {}",
+                       kFlowspecMaxStale, v ? fmt::format("{}", *v) : std::string(type_name(n->type())));
+        f.stale_s = *v;
+      } else {
+        return unknown_key(*k, "in [flowspec]",
+                           {"gobgp", "interfaces", "position", "max-rules", "stale-time", "state"});
+      }
+    }
+    if (f.gobgp.empty())
+      return error(f.line, "[flowspec]: expected gobgp = \"HOST:PORT\" (the GoBGP daemon's gRPC API)");
+    return f;
   }
 
   // A [flood] table (`where`: "[flood]" or "interface eth1: [interfaces.eth1.flood]").

@@ -43,6 +43,14 @@
 //   management = ["198.51.100.0/24"]   # never blocked either; the lockout guard keeps them reachable
 //   lockout-guard = true                # refuse changes that cut the operator off (default)
 //
+//   [flowspec]                # `xdpguard run` enforces a GoBGP daemon's FlowSpec routes
+//   gobgp = "127.0.0.1:50051" # its gRPC API (gobgp -u HOST -p PORT)
+//   interfaces = ["eth1"]     # default: every interface of the file
+//   position = "after-local"  # after-local (default) | before-local
+//   max-rules = 10000         # rules the routes may take at most
+//   stale-time = 60           # seconds a gone daemon's routes stay
+//   state = "/run/xdpguard/flowspec.json"   # each route and what it became (default: none)
+//
 //   [flood]                   # flood detection for every interface of the file
 //   syn-pps = 20000           # packets/s over which an attack starts (0 or left out: not watched)
 //   udp-pps = 200000
@@ -147,6 +155,20 @@ struct Set {
   std::size_t line = 0;
 };
 
+// [flowspec]: `xdpguard run` follows a GoBGP daemon's FlowSpec routes
+// (flowspec/consumer.h; the settings of `xdpguard flowspec --gobgp`).
+inline constexpr double kFlowspecMaxStale = 86400;  // seconds
+struct Flowspec {
+  std::string gobgp;                    // HOST:PORT of its gRPC API
+  std::vector<std::string> interfaces;  // empty: every interface of the file
+  bool before_local = false;            // position = "before-local" (default "after-local")
+  std::size_t max_rules = 10000;
+  double stale_s = 60;
+  std::string state;  // the state file (empty: none)
+  std::size_t line = 0;
+  bool operator==(const Flowspec&) const = default;
+};
+
 struct Config {
   std::string source;                 // the config file's path (or given name)
   std::vector<Interface> interfaces;  // in file order
@@ -159,6 +181,7 @@ struct Config {
   // session, ARP/ND, DHCP replies, management prefixes) are refused unless
   // --force (simulate/lockout.h). Default on.
   bool lockout_guard = true;
+  std::optional<Flowspec> flowspec;  // absent: no FlowSpec consumer in the service
 
   const Interface* find_interface(std::string_view name) const;
   const Set* find_set(std::string_view name) const;

@@ -111,6 +111,7 @@ std::string to_json(const Record& r) {
                 {"non_ip", r.state.non_ip_action},
                 {"malformed", r.state.malformed_action},
                 {"rules", r.state.rules},
+                {"keep_flowspec", r.state.keep_flowspec},
                 {"never_block", prefixes_json(r.state.never_block)},
                 {"sets", sets}};
   json flood = {{"pps", r.flood.pps}, {"hold", r.flood.hold_s}, {"top", r.flood.top}};
@@ -157,6 +158,8 @@ Result<Record> from_json(std::string_view text, const std::string& what) {
   r.state.non_ip_action = XG_TRY(in.get<std::uint8_t>(st, "non_ip"));
   r.state.malformed_action = XG_TRY(in.get<std::uint8_t>(st, "malformed"));
   r.state.rules = XG_TRY(in.strings(st, "rules"));
+  // (absent from the records of xdpguard before FlowSpec: their rules are all of them)
+  if (st.contains("keep_flowspec")) r.state.keep_flowspec = XG_TRY(in.get<bool>(st, "keep_flowspec"));
   r.state.never_block = XG_TRY(in.prefixes(st, "never_block"));
   for (const auto& s : *XG_TRY(in.array(st, "sets"))) {
     if (!s.is_object()) return fail(EINVAL, "{}: \"sets\" holds a non-object", what);

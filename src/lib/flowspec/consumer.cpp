@@ -25,6 +25,7 @@
 #include "core/unique_fd.h"
 #include "flowspec/exabgp.h"
 #include "flowspec/gobgp.h"
+#include "rules/parser.h"
 #include "rules/printer.h"
 
 namespace xdpguard::flowspec {
@@ -522,17 +523,30 @@ void stop(Monitor& m) {
 
 }  // namespace
 
-Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
-  // HOST:PORT, [V6]:PORT
+Result<std::pair<std::string, std::string>> parse_gobgp_address(const std::string& addr) {
   auto colon = addr.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == addr.size())
-    return fail(EINVAL, "--gobgp {}: expected HOST:PORT (as gobgp -u HOST -p PORT)", addr);
+    return fail(EINVAL, "gobgp {}: expected HOST:PORT (as gobgp -u HOST -p PORT)", rules::quote(addr));
   std::string host = addr.substr(0, colon), port = addr.substr(colon + 1);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5)
-    return fail(EINVAL, "--gobgp {}: {} is not a port", addr, port);
+  if (host.find_first_of(" \t\n[]") != std::string::npos || host.front() == '-')
+    return fail(EINVAL, "gobgp {}: {} is not a host", rules::quote(addr), rules::quote(host));
+  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoul(port) == 0 ||
+      std::stoul(port) > 65535)
+    return fail(EINVAL, "gobgp {}: {} is not a port", rules::quote(addr), rules::quote(port));
+  return std::pair{host, port};
+}
+
+Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr, int stop_fd) {
+  const auto hp = XG_TRY(parse_gobgp_address(addr));
+  const std::string& host = hp.first;
+  const std::string& port = hp.second;
   auto ifs = XG_TRY(open_interfaces(cfg));
-  auto sig = XG_TRY(stop_signals());
+  UniqueFd sig;
+  if (stop_fd < 0) {
+    sig = XG_TRY(stop_signals());
+    stop_fd = sig.get();
+  }
   Consumer::Installer installer = installer_of(ifs, cfg.position);
   Consumer c(settings_of(cfg, ifs.accept), {cfg.stale, cfg.quiet, cfg.max_delay}, ifs.adopted, Clock::now(),
              installer, log_line);
@@ -573,7 +587,7 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
   state.write(c);
   Result<void> result;
   for (;;) {
-    std::vector<pollfd> fds{{sig.get(), POLLIN, 0}};
+    std::vector<pollfd> fds{{stop_fd, POLLIN, 0}};
     for (auto& m : mons) fds.push_back({m.out ? m.out.get() : -1, POLLIN, 0});
     int timeout = timeout_ms(c, Clock::now());
     for (auto& m : mons)
@@ -594,7 +608,7 @@ Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr) {
       break;
     }
     if (fds[0].revents) {
-      log_line("stopped by a signal; the rules stay in force");
+      log_line("stopped; the rules stay in force");
       break;
     }
     for (std::size_t i = 0; i < mons.size(); ++i) {

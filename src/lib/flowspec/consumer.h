@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
@@ -97,12 +98,17 @@ class Consumer {
 // closed) or SIGTERM/SIGINT. The rules stay in force when it exits
 // (fail-static); the next consumer adopts them.
 [[nodiscard]] Result<void> run_exabgp(const ConsumerConfig& cfg, int in_fd, int out_fd);
+// HOST:PORT or [V6]:PORT (a GoBGP daemon's gRPC API, as `gobgp -u HOST -p
+// PORT` takes them), split; anything else is refused, naming it.
+[[nodiscard]] Result<std::pair<std::string, std::string>> parse_gobgp_address(const std::string& addr);
 // Follows a GoBGP daemon at `addr` (HOST:PORT of its gRPC API, as `gobgp -u
 // HOST -p PORT` takes): every change (`gobgp monitor global rib -a
 // ipv4-flowspec|ipv6-flowspec --json`, one child each) and, once a child
 // runs, the family's RIB (`gobgp global rib -a ... --json`). A child that
 // ends (gobgpd stopped) is started again every second; meanwhile the routes
 // are stale, and the RIB read when it is back replaces them.
-[[nodiscard]] Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr);
+// Until SIGTERM/SIGINT, or, given a `stop_fd` (an eventfd: `xdpguard run`
+// runs it in a thread), until that is readable.
+[[nodiscard]] Result<void> run_gobgp(const ConsumerConfig& cfg, const std::string& addr, int stop_fd = -1);
 
 }  // namespace xdpguard::flowspec

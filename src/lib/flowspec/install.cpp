@@ -6,22 +6,10 @@
 
 namespace xdpguard::flowspec {
 
-bool is_flowspec_rule(const rules::Rule& r) { return r.comment.starts_with(kLabelPrefix); }
-
-std::vector<std::string> compose(const std::vector<RuleRecord>& installed,
-                                 const std::vector<std::string>& group, Position pos) {
-  std::vector<std::string> out;
-  if (pos == Position::BeforeLocal) out = group;
-  for (const auto& r : installed)
-    if (!is_flowspec_rule(r.rule)) out.push_back(r.text);
-  if (pos == Position::AfterLocal) out.insert(out.end(), group.begin(), group.end());
-  return out;
-}
-
 Result<InstallReport> install(Guard& g, const std::vector<std::string>& group, Position pos) {
   auto hold = XG_TRY(g.hold());  // read and replace under one lock
   auto cur = XG_TRY(g.rules());
-  auto want = compose(cur, group, pos);
+  auto want = with_flowspec_group(cur, group, pos);
   InstallReport rep;
   rep.flowspec = group.size();
   rep.local = want.size() - group.size();
@@ -38,7 +26,7 @@ Result<std::vector<std::string>> installed_group(const Guard& g) {
   auto cur = XG_TRY(g.rules());
   std::vector<std::string> out;
   for (const auto& r : cur)
-    if (is_flowspec_rule(r.rule)) out.push_back(r.text);
+    if (in_flowspec_group(r.rule)) out.push_back(r.text);
   return out;
 }
 

@@ -1,6 +1,7 @@
-// The FlowSpec group in an interface's rule set: the installed rules whose
-// comment starts with "flowspec " (translate.h's label) are the consumer's;
-// every other rule is local and stays, in its order. One install replaces
+// The FlowSpec group in an interface's rule set (guard/groups.h: the rules
+// whose comment starts with "flowspec ", translate.h's label, are the
+// consumer's; every other rule is local and stays, in its order; an apply
+// keeps the group likewise). One install replaces
 // the whole group with one atomic rule-set swap (Guard::replace_rules: the
 // rules that stay keep their ids and counters), under the interface lock, so
 // that a `rule add` meanwhile is neither lost nor duplicated.
@@ -11,20 +12,13 @@
 #include <vector>
 
 #include "core/result.h"
+#include "guard/groups.h"
 #include "guard/guard.h"
 #include "rules/rule.h"
 
 namespace xdpguard::flowspec {
 
-enum class Position : std::uint8_t { AfterLocal, BeforeLocal };
-
-// Is this installed rule one of the FlowSpec group's?
-bool is_flowspec_rule(const rules::Rule& r);
-
-// The rule list with `group` in place of the current FlowSpec rules:
-// after (or before) the local ones. Pure.
-std::vector<std::string> compose(const std::vector<RuleRecord>& installed,
-                                 const std::vector<std::string>& group, Position pos);
+using Position = GroupPlace;  // guard/groups.h
 
 struct InstallReport {
   std::size_t local = 0, flowspec = 0;  // rules in the new rule set

@@ -79,7 +79,7 @@ struct Translation {
 // set's record (rules::kMaxRuleText), at most kMaxLabel.
 inline constexpr std::size_t kMaxLabel = 128;  // what a comment holds
 std::string label(const Route& r, std::size_t max = kMaxLabel);
-inline constexpr std::string_view kLabelPrefix = "flowspec ";
+inline constexpr std::string_view kLabelPrefix = rules::kFlowspecLabel;
 
 [[nodiscard]] Result<Translation> translate(const Route& r, const Options& opts = {});
 

@@ -202,6 +202,10 @@ struct DesiredState {
   std::uint32_t non_ip_action = 2;     // XDP_PASS
   std::uint32_t malformed_action = 2;  // XDP_PASS
   std::vector<std::string> rules;      // rule texts, evaluation order
+  // `rules` are the local ones (guard/groups.h): the FlowSpec group in
+  // force stays, in its place (none of `rules` may carry its label).
+  // prepare() puts the whole rule set in Pending::want.
+  bool keep_flowspec = false;
   // Every set the rules use, with its members; other sets are removed.
   std::vector<std::pair<std::string, std::vector<rules::Prefix>>> sets;
   std::vector<rules::Prefix> never_block;  // [ddos] never-block + [guard] management

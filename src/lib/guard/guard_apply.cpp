@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "guard/guard.h"
+#include "guard/groups.h"
 #include "guard/set_maps.h"
 #include "rules/limits.h"
 #include "core/fault.h"
@@ -76,7 +77,11 @@ Result<DesiredState> Guard::keep_state(const std::string& dir) const {
   auto in = XG_TRY(installed());
   DesiredState d;
   d.default_action = in.record.default_action;
-  for (auto& r : in.rules) d.rules.push_back(std::move(r.text));
+  // The local rules: a rollback leaves the FlowSpec group as it is then
+  // (the consumer's routes, not the state before the change).
+  for (auto& r : in.rules)
+    if (!in_flowspec_group(r.rule)) d.rules.push_back(std::move(r.text));
+  d.keep_flowspec = true;
   const auto meta = XG_TRY(meta_map_.get(0));
   d.non_ip_action = meta.non_ip_action;
   d.malformed_action = meta.malformed_action;
@@ -144,23 +149,9 @@ Result<void> Guard::settle_staged_sets() {
 }
 
 Result<std::unique_ptr<Guard::Pending>> Guard::prepare(const DesiredState& want) {
-  if (want.rules.size() > XDPGUARD_MAX_RULES)
-    return fail(E2BIG, "{} rules, the limit is {}", want.rules.size(), XDPGUARD_MAX_RULES);
   if (want.never_block.size() > rules::kMaxNeverBlock)
     return fail(E2BIG, "{} never-block prefixes, the limit is {}", want.never_block.size(),
                 rules::kMaxNeverBlock);
-  std::vector<rules::Rule> parsed;
-  std::vector<std::string> canon;
-  parsed.reserve(want.rules.size());
-  canon.reserve(want.rules.size());
-  for (std::size_t i = 0; i < want.rules.size(); ++i) {
-    auto r = rules::parse_rule(want.rules[i]);
-    if (!r) return tl::unexpected(std::move(r.error()).context(fmt::format("rule {}", i + 1)));
-    canon.push_back(rules::to_string(*r));
-    if (canon.back().size() >= XDPGUARD_RULE_TEXT)
-      return fail(E2BIG, "rule {}: longer than {} characters", i + 1, XDPGUARD_RULE_TEXT - 1);
-    parsed.push_back(std::move(*r));
-  }
   auto p = std::make_unique<Pending>();
   p->lock = XG_TRY(lock());
   p->guard = this;
@@ -169,6 +160,32 @@ Result<std::unique_ptr<Guard::Pending>> Guard::prepare(const DesiredState& want)
   p->want = want;
   auto cur = XG_TRY(installed());
   const std::uint32_t gen = (cur.classifier ? cur.record.generation : 0) + 1;
+  // The rule set: the FlowSpec group read under the lock, so that the
+  // consumer's install and this one cannot undo each other.
+  if (want.keep_flowspec) {
+    // (A comment is the language's only quoted text.)
+    const std::string label = fmt::format("\"{}", rules::kFlowspecLabel);
+    for (std::size_t i = 0; i < want.rules.size(); ++i)
+      if (want.rules[i].find(label) != std::string::npos)
+        return fail(EINVAL, "rule {}: a comment that starts with \"{}\" marks the FlowSpec consumer's rules",
+                    i + 1, rules::kFlowspecLabel);
+    p->want.rules = with_local_rules(cur.rules, want.rules);
+  }
+  const auto& texts = p->want.rules;
+  if (texts.size() > XDPGUARD_MAX_RULES)
+    return fail(E2BIG, "{} rules, the limit is {}", texts.size(), XDPGUARD_MAX_RULES);
+  std::vector<rules::Rule> parsed;
+  std::vector<std::string> canon;
+  parsed.reserve(texts.size());
+  canon.reserve(texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    auto r = rules::parse_rule(texts[i]);
+    if (!r) return tl::unexpected(std::move(r.error()).context(fmt::format("rule {}", i + 1)));
+    canon.push_back(rules::to_string(*r));
+    if (canon.back().size() >= XDPGUARD_RULE_TEXT)
+      return fail(E2BIG, "rule {}: longer than {} characters", i + 1, XDPGUARD_RULE_TEXT - 1);
+    parsed.push_back(std::move(*r));
+  }
 
   // Sets: an unchanged one (same name, same members) stays in its slot;
   // a changed or new one goes into a free slot, staged.

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rules/limit.h"
@@ -124,5 +125,9 @@ struct Rule {
   std::string comment;
   bool operator==(const Rule&) const = default;
 };
+
+// A comment that starts with this marks the FlowSpec consumer's rules
+// (guard/groups.h): local rules may not use it.
+inline constexpr std::string_view kFlowspecLabel = "flowspec ";
 
 }  // namespace xdpguard::rules

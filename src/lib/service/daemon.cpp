@@ -1,6 +1,7 @@
 #include "service/daemon.h"
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "config/config.h"
 #include "core/join.h"
 #include "core/unique_fd.h"
+#include "flowspec/consumer.h"
 #include "guard/lock.h"
 #include "report/format.h"
 #include "service/caps.h"
@@ -100,6 +102,56 @@ void upgrade_attached(const config::Config& conf, Log&& log) {
   }
 }
 
+// The file's [flowspec]: a GoBGP daemon's FlowSpec routes made rules
+// (flowspec/consumer.h) by a thread of the service, started after each
+// apply (a reload may change the interfaces, their default actions, the
+// settings: the consumer starts again, adopting the rules in force, so
+// there is no window) and stopped when the service stops (the rules stay:
+// fail-static, like the rest).
+class FlowspecThread {
+ public:
+  ~FlowspecThread() { stop(); }
+  template <class Log>
+  void start(const config::Config& conf, Log&& log) {
+    stop();
+    if (!conf.flowspec) return;
+    const auto& f = *conf.flowspec;
+    flowspec::ConsumerConfig c;
+    c.ifaces = f.interfaces;
+    if (c.ifaces.empty())
+      for (const auto& i : conf.interfaces) c.ifaces.push_back(i.name);
+    c.position = f.before_local ? flowspec::Position::BeforeLocal : flowspec::Position::AfterLocal;
+    c.max_rules = f.max_rules;
+    c.stale = std::chrono::milliseconds(static_cast<long long>(f.stale_s * 1000));
+    c.state_file = f.state;
+    stop_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    auto ev = event("flowspec-started");
+    ev["gobgp"] = f.gobgp;
+    ev["interfaces"] = c.ifaces;
+    log(ev);
+    thread_ = std::thread([this, c, addr = f.gobgp, log] {
+      auto r = flowspec::run_gobgp(c, addr, stop_.get());
+      if (!r) {
+        auto e = event("flowspec-failed");
+        e["error"] = r.error().message();
+        e["in_force"] = "the FlowSpec rules installed until then (the next reload starts it again)";
+        log(e);
+      }
+    });
+  }
+  void stop() {
+    if (!thread_.joinable()) return;
+    const std::uint64_t one = 1;
+    (void)!::write(stop_.get(), &one, sizeof one);
+    thread_.join();
+    stop_.reset();
+  }
+
+ private:
+  UniqueFd stop_;
+  std::thread thread_;
+};
+
 // The maps of the file's interfaces, held while the service runs: should
 // their pins go (bpffs unmounted, the directory removed), the kernel would
 // empty each program array with its last user reference, and the parser
@@ -137,6 +189,7 @@ Result<void> check_config_file(const std::string& path) {
 }
 
 Result<void> EventLog::write(const std::string& line) {
+  std::lock_guard lock(mu_);
   if (path_.empty()) {
     std::fprintf(stderr, "%s\n", line.c_str());
     std::fflush(stderr);
@@ -181,6 +234,7 @@ Result<void> run(const Options& opts, Signals& signals) {
     limits.max_connections = XG_TRY(telemetry::connection_limit(limits.max_connections));
     listeners = XG_TRY(telemetry::open_listeners(addr));
   }
+  if (conf.flowspec) (void)XG_TRY_CTX(flowspec::parse_gobgp_address(conf.flowspec->gobgp), opts.config);
   XG_CHECK(drop_capabilities());  // before any thread: capabilities are per thread
 
   std::atomic<bool> server_stop{false};
@@ -198,6 +252,8 @@ Result<void> run(const Options& opts, Signals& signals) {
       server_result = server.run(server_stop);
     });
   }
+  FlowspecThread flowspec_thread;
+  flowspec_thread.start(conf, log);
   auto started = event("started");
   started["pid"] = ::getpid();
   started["config"] = opts.config;
@@ -218,6 +274,7 @@ Result<void> run(const Options& opts, Signals& signals) {
         conf = std::move(*r);
         held_maps = hold_maps(conf);
         log(e);
+        flowspec_thread.start(conf, log);
       } else {
         auto f = event("apply_failed");
         f["error"] = r.error().message();
@@ -238,6 +295,7 @@ Result<void> run(const Options& opts, Signals& signals) {
   }
 
   tell("STOPPING=1");
+  flowspec_thread.stop();
   auto stopping = event("stopping");
   stopping["programs"] = opts.detach_on_exit ? "detached" : "left enforcing (fail-static)";
   log(stopping);

@@ -13,14 +13,19 @@
 // change the firewall). After setup the process keeps only the capabilities
 // of service/caps.h.
 //
+// With a [flowspec] section, a thread follows the GoBGP daemon it names
+// (flowspec/consumer.h), started again after each apply; the FlowSpec rules
+// stay in force when the service stops.
+//
 // Events (JSON lines, to `events_path` rotated at `events_max_bytes` into
 // PATH.1, or to stderr, the journal under systemd): service started,
 // applied (with what changed), apply failed (with the error), attack
-// started/ended (flood detection), stopping.
+// started/ended (flood detection), flowspec-started/-failed, stopping.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "core/result.h"
@@ -51,6 +56,7 @@ struct Signals {
 
 // Appends JSON lines to a file, renaming it to PATH.1 once it is over
 // `max_bytes` (the previous PATH.1 is replaced); empty path: stderr.
+// Thread-safe (the FlowSpec consumer's thread writes too).
 class EventLog {
  public:
   EventLog(std::string path, std::uint64_t max_bytes) : path_(std::move(path)), max_(max_bytes) {}
@@ -59,6 +65,7 @@ class EventLog {
  private:
   std::string path_;
   std::uint64_t max_;
+  std::mutex mu_;
 };
 
 }  // namespace xdpguard::service
