@@ -50,13 +50,14 @@ void check_normal_form(const Rule& r) {
   for (const auto& [list, max] :
        {std::pair{&r.icmp_type, kMaxIcmpValue}, std::pair{&r.icmp_code, kMaxIcmpValue},
         std::pair{&r.length, kMaxLength}, std::pair{&r.dscp, kMaxDscp}}) {
-    if (!*list) continue;
+    if (!list->has_value()) continue;
+    const auto& v = list->value();
     // Sorted, neither overlapping nor touching, within bounds, 1-16 ranges.
-    check(!(*list)->empty() && (*list)->size() <= kMaxValueRanges);
-    for (std::size_t i = 0; i < (*list)->size(); ++i) {
-      const ValueRange& x = (**list)[i];
+    check(!v.empty() && v.size() <= kMaxValueRanges);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const ValueRange& x = v[i];
       check(x.lo <= x.hi && x.hi <= max);
-      if (i) check((**list)[i - 1].hi + 1 < x.lo);
+      if (i) check(v[i - 1].hi + 1 < x.lo);
     }
   }
   if (r.icmp_type || r.icmp_code) check(r.proto == kProtoIcmp || r.proto == kProtoIcmpv6);
