@@ -40,7 +40,7 @@ _xdpguard() {
     [metrics]="--listen --once"
     [top]="--once --interval"
     [xsk]="--queue --count --duration -w --write --snaplen --forward --dst-mac --reinject --mode --json"
-    [flowspec]="--exabgp --gobgp --position --max-rules --stale-time --state"
+    [flowspec]="--exabgp --gobgp --position --max-rules --stale-time --state --management --no-lockout-guard"
   )
   local ns="" cmd="" sub="" i
   for ((i = 1; i < cword; i++)); do

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "flowspec/consumer.h"
+#include "rules/parser.h"
 
 namespace xdpguard::cli {
 namespace {
@@ -19,6 +20,8 @@ struct FlowspecArgs {
   std::size_t max_rules = 10000;
   double stale_s = 60;
   std::string state;
+  std::vector<std::string> management;
+  bool no_lockout_guard = false;
 };
 
 Result<void> cmd_flowspec(const FlowspecArgs& a) {
@@ -33,6 +36,14 @@ Result<void> cmd_flowspec(const FlowspecArgs& a) {
   c.max_rules = a.max_rules;
   c.stale = std::chrono::milliseconds(static_cast<long long>(a.stale_s * 1000));
   c.state_file = a.state;
+  c.lockout_guard = !a.no_lockout_guard;
+  for (const auto& m : a.management) {
+    auto p = rules::parse_prefix(m);
+    if (!p)
+      return fail(EINVAL, "--management {}: not a prefix (e.g. 192.0.2.0/24, 2001:db8::/32)",
+                  rules::quote(m));
+    c.management.push_back(*p);
+  }
   if (a.exabgp == !a.gobgp.empty()) return fail(EINVAL, "give one source: --exabgp or --gobgp HOST:PORT");
   if (a.exabgp) return flowspec::run_exabgp(c, STDIN_FILENO, STDOUT_FILENO);
   return flowspec::run_gobgp(c, a.gobgp);
@@ -54,6 +65,11 @@ void register_flowspec_command(CLI::App& app, Command& cmd) {
   add_decimal(f, "--stale-time", a->stale_s, 0, 86400, "seconds",
               "How long a down session's routes stay (default 60)");
   f->add_option("--state", a->state, "Keep this JSON file up to date: each route, what it became, counts");
+  f->add_option(
+      "--management", a->management,
+      "The operator's prefixes: a route that would cut SSH from them is not installed (repeatable)");
+  f->add_flag("--no-lockout-guard", a->no_lockout_guard,
+              "Install routes even if they would cut ARP, ND, DHCP replies or SSH from --management");
   f->footer(
       "Example (an ExaBGP process):\n"
       "  process xdpguard { run /usr/sbin/xdpguard flowspec eth1 --exabgp; encoder json; }\n"

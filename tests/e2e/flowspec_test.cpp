@@ -365,6 +365,67 @@ TEST(FlowspecGobgpTest, FollowsGobgpdItsRibAndItsRestart) {
   (void)xg_srv(*lab, {"detach", lab->server().veth});
 }
 
+// The lockout guard applies to FlowSpec routes: one that would drop SSH
+// from a management prefix is not installed (named, with the packet it
+// would cut), the others are; a real TCP connection from the management
+// address to port 22 still gets through, the other route's datagrams do
+// not. With --no-lockout-guard the route goes in.
+TEST(FlowspecGobgpTest, ARouteThatWouldCutTheOperatorOffIsLeftOut) {
+  if (auto why = privileged_unavailable()) GTEST_SKIP() << *why;
+  if (auto tool = LocalGobgpd::missing()) {
+    if (in_ci()) FAIL() << *tool << " is missing (scripts/setup.sh test installs it)";
+    GTEST_SKIP() << *tool << " is not installed";
+  }
+  auto lab = Lab::create({.ipv6 = false, .prefix = "xb21"});
+  ASSERT_TRUE(lab) << lab.error().message();
+  LocalGobgpd gobgpd(*lab, "lockout");
+  const std::string& dir = gobgpd.dir;
+  ASSERT_EQ(xg_srv(*lab, {"attach", lab->server().veth}).code, 0);
+  ASSERT_TRUE(gobgpd.start()) << gobgpd.log();
+  EchoServer ssh(*lab, 22);
+  auto start = [&](bool guard) {
+    std::vector<std::string> argv{XDPGUARD_BIN,
+                                  "-n",
+                                  lab->server().netns,
+                                  "flowspec",
+                                  lab->server().veth,
+                                  "--gobgp",
+                                  "127.0.0.1:50051",
+                                  "--management",
+                                  lab->client().ip4 + "/32"};
+    if (!guard) argv.emplace_back("--no-lockout-guard");
+    return BackgroundProcess::start(argv, dir + "/consumer.log");
+  };
+  auto consumer = start(true);
+  ASSERT_TRUE(consumer) << consumer.error().message();
+  auto log = [&] { return slurp(dir + "/consumer.log") + gobgpd.log(); };
+  auto r = gobgpd.cli({"global", "rib", "-a", "ipv4-flowspec", "add", "match", "destination", "198.18.0.2/32",
+                       "protocol", "tcp", "destination-port", "==22", "then", "discard"});
+  ASSERT_TRUE(r && r->exit_code == 0) << log();
+  ASSERT_TRUE(gobgpd.add_drop(false)) << log();
+  ASSERT_TRUE(wait_until([&] { return udp_delivered(*lab, kFsPort, 5, false, 9, 200ms) == 0; }, 10s))
+      << log();
+  ASSERT_TRUE(wait_until([&] { return log().find("refused by the lockout guard") != std::string::npos; }, 5s))
+      << log();
+  EXPECT_NE(log().find("destination-port =22\" would cut"), std::string::npos) << log();
+  EXPECT_NE(log().find("management " + lab->client().ip4), std::string::npos) << log();
+  EXPECT_EQ(tcp_echo(*lab, 22, 100), 100u) << "SSH from the management prefix was cut";
+  auto list = xg_srv(*lab, {"rule", "list", lab->server().veth}).out;
+  EXPECT_EQ(list.find("dport 22"), std::string::npos) << list;
+  // Without the guard, the operator's word: the route is in force.
+  consumer->stop(SIGTERM);
+  auto unguarded = start(false);
+  ASSERT_TRUE(unguarded) << unguarded.error().message();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return xg_srv(*lab, {"rule", "list", lab->server().veth}).out.find("dport 22") != std::string::npos;
+      },
+      10s))
+      << log();
+  unguarded->stop(SIGTERM);
+  (void)xg_srv(*lab, {"detach", lab->server().veth});
+}
+
 // `xdpguard run` with a [flowspec] section follows gobgpd as the command
 // does; and the service's reload, `xdpguard apply` and a rollback of the
 // local rules leave the FlowSpec group in force (an apply of a file, which

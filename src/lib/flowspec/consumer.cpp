@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <future>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -27,6 +29,8 @@
 #include "flowspec/gobgp.h"
 #include "rules/parser.h"
 #include "rules/printer.h"
+#include "simulate/lockout.h"
+#include "simulate/simulate.h"
 
 namespace xdpguard::flowspec {
 
@@ -147,9 +151,138 @@ void log_line(const std::string& s) {
   std::fflush(stderr);
 }
 
+// The lockout guard on one interface: the operator's packets (probes),
+// and a copy of the interface's pipeline each group is checked in. The copy
+// is made again when the interface's state besides the FlowSpec group
+// changed (an apply: other local rules, sets, actions); with it, which
+// probes the interface passes without the group: only those can be cut.
+class LockoutCheck {
+ public:
+  LockoutCheck(Interface iface, std::vector<simulate::Probe> probes)
+      : iface_(std::move(iface)), probes_(std::move(probes)) {
+    // Where the probes go (IPv4 or IPv6 destinations; ARP's go to no rule).
+    for (const auto& p : probes_) {
+      const auto& f = p.frame;
+      if (f.size() >= 34 && f[12] == 0x08 && f[13] == 0x00) {
+        rules::Prefix d{rules::Family::V4, {}, 32};
+        std::copy(f.begin() + 30, f.begin() + 34, d.addr.begin());
+        dsts_.push_back(d);
+      } else if (f.size() >= 54 && f[12] == 0x86 && f[13] == 0xdd) {
+        rules::Prefix d{rules::Family::V6, {}, 128};
+        std::copy(f.begin() + 38, f.begin() + 54, d.addr.begin());
+        dsts_.push_back(d);
+      }
+    }
+  }
+
+  // The copy made now, in a thread of its own under the interface's lock
+  // (taken and released there): a consumer starting reads its speaker's RIB
+  // meanwhile, and its first install (10,000 routes, say) does not wait for
+  // a pipeline to load. wait() before install() takes the lock.
+  void prewarm() {
+    if (probes_.empty()) return;
+    prewarm_ = std::async(std::launch::async, [iface = iface_, probes = probes_]() -> Result<Copy> {
+      auto g = XG_TRY(Guard::open(iface));
+      auto lock = XG_TRY(g.lock());
+      return make_copy(iface, probes, XG_TRY(g.current_state()));
+    });
+  }
+  void wait() {
+    if (prewarm_.valid()) prewarm_.wait();
+  }
+
+  // Under the interface's lock (install() holds it): the routes whose
+  // rules would drop or send away a probe that passes now.
+  Result<std::map<std::string, std::string>> cuts(const Guard& g, const std::vector<std::string>& texts) {
+    std::map<std::string, std::string> out;
+    if (probes_.empty()) return out;
+    if (prewarm_.valid())
+      if (auto made = prewarm_.get()) copy_ = std::move(*made);  // (else made again below)
+    auto cur = XG_TRY(g.current_state());
+    if (!copy_.sim || print_of(cur) != copy_.print) {
+      copy_ = XG_TRY(make_copy(iface_, probes_, cur));
+      checked_.clear();
+    }
+    // A FlowSpec rule whose destination prefix holds no probe's cannot
+    // change a probe's verdict: the copy goes without it (a 10,000-route
+    // group aimed elsewhere is a compile of a few rules), and a group whose
+    // rules that can are those checked last time is not checked again.
+    std::vector<std::string> relevant;
+    for (const auto& t : texts) {
+      auto r = rules::parse_rule(t);
+      if (!r) return tl::unexpected(std::move(r.error()).context(t));
+      if (!in_flowspec_group(*r) || could_meet_a_probe(*r)) relevant.push_back(t);
+    }
+    if (relevant == checked_ || !copy_.sim) return out;
+    simulate::Simulator& sim = *copy_.sim;
+    XG_CHECK(sim.set_rules(relevant));
+    for (const auto& c : XG_TRY(simulate::lockout_cuts(sim, probes_))) {
+      if (copy_.cut_anyway.count(c.probe) || !c.rule.has_value()) continue;
+      const std::uint32_t id = c.rule.value();
+      for (const auto& r : sim.rules())
+        if (r.id == id && in_flowspec_group(r.rule)) out.emplace(r.rule.comment, c.what);
+    }
+    if (out.empty()) checked_ = std::move(relevant);
+    return out;
+  }
+
+ private:
+  // A copy of the interface's pipeline (made under its lock), for the state
+  // `print` describes, and the probes it does not pass with its local rules
+  // alone.
+  struct Copy {
+    std::optional<simulate::Simulator> sim;
+    std::string print;
+    std::set<std::size_t> cut_anyway;
+  };
+  static std::vector<std::string> local_rules(const CurrentState& cur) {
+    std::vector<std::string> local;
+    for (const auto& r : cur.rules)
+      if (!in_flowspec_group(r.rule)) local.push_back(r.text);
+    return local;
+  }
+  // What a copy depends on besides the FlowSpec group, as text.
+  static std::string print_of(const CurrentState& cur) {
+    std::string print = fmt::format("{} {} {} {}", cur.default_action, cur.non_ip_action,
+                                    cur.malformed_action, fmt::join(local_rules(cur), "\n"));
+    for (const auto& set : cur.sets) print += fmt::format("\n@{} {}", set.name, set.hash);
+    for (const auto& p : cur.never_block) print += "\n!" + rules::prefix_to_string(p);
+    return print;
+  }
+  static Result<Copy> make_copy(const Interface& iface, const std::vector<simulate::Probe>& probes,
+                                const CurrentState& cur) {
+    Copy c;
+    c.sim = XG_TRY(simulate::Simulator::from_interface(iface, {}, true));
+    XG_CHECK(c.sim->set_rules(local_rules(cur)));
+    for (const auto& cut : XG_TRY(simulate::lockout_cuts(*c.sim, probes))) c.cut_anyway.insert(cut.probe);
+    c.print = print_of(cur);
+    return c;
+  }
+  bool could_meet_a_probe(const rules::Rule& r) const {
+    if (!r.daddr || !r.daddr->prefix) return true;  // any destination, or a set's
+    const rules::Prefix& p = *r.daddr->prefix;
+    return std::any_of(dsts_.begin(), dsts_.end(), [&p](const rules::Prefix& d) {
+      if (d.family != p.family) return false;
+      for (unsigned bit = 0; bit < p.len; ++bit) {
+        const unsigned mask = 0x80u >> (bit % 8);
+        if ((d.addr[bit / 8] & mask) != (p.addr[bit / 8] & mask)) return false;
+      }
+      return true;
+    });
+  }
+
+  Interface iface_;
+  std::vector<simulate::Probe> probes_;
+  std::vector<rules::Prefix> dsts_;  // the probes' IP destinations
+  Copy copy_;
+  std::future<Result<Copy>> prewarm_;
+  std::vector<std::string> checked_;  // the last rules checked that cut nothing
+};
+
 struct Interfaces {
   std::vector<Guard> guards;
   std::vector<std::string> names;
+  std::vector<std::unique_ptr<LockoutCheck>> checks;  // per interface; null: no guard
   rules::Action accept = rules::Action::Pass;
   std::vector<std::string> adopted;
 };
@@ -172,6 +305,12 @@ Result<Interfaces> open_interfaces(const ConsumerConfig& cfg) {
     if (out.adopted.empty()) out.adopted = std::move(group);
     out.guards.push_back(std::move(g));
     out.names.push_back(name);
+    out.checks.push_back(
+        cfg.lockout_guard
+            ? std::make_unique<LockoutCheck>(
+                  iface, simulate::probes(XG_TRY_CTX(simulate::host_facts(iface, cfg.management), name)))
+            : nullptr);
+    if (out.checks.back()) out.checks.back()->prewarm();
   }
   return out;
 }
@@ -376,16 +515,32 @@ int timeout_ms(const Consumer& c, Clock::time_point now) {
   return static_cast<int>(std::clamp<long long>(ms, 0, 1000));
 }
 
-// Puts a group in force on every interface, and says so with its time.
+// Puts a group in force on every interface, and says so with its time; a
+// route the lockout guard leaves out is said once (again when the packet
+// it would cut changes).
 Consumer::Installer installer_of(Interfaces& ifs, Position pos) {
-  return [&ifs, pos](const std::vector<std::string>& group) -> Result<void> {
+  auto said = std::make_shared<std::map<std::string, std::string>>();
+  return [&ifs, pos, said](const std::vector<std::string>& group) -> Result<void> {
     auto t0 = Clock::now();
+    std::map<std::string, std::string> refused;
+    std::size_t in_force = group.size();
     for (std::size_t i = 0; i < ifs.guards.size(); ++i) {
-      auto rep = install(ifs.guards[i], group, pos);
+      CutsOf cuts;
+      if (ifs.checks[i]) ifs.checks[i]->wait();  // (its prewarm takes the lock)
+      if (auto* check = ifs.checks[i].get())
+        cuts = [check, &g = ifs.guards[i]](const std::vector<std::string>& texts) {
+          return check->cuts(g, texts);
+        };
+      auto rep = install(ifs.guards[i], group, pos, cuts);
       if (!rep) return tl::unexpected(std::move(rep.error()).context(ifs.names[i]));
+      for (auto& [label, what] : rep->refused) refused.emplace(label, ifs.names[i] + ": " + what);
+      in_force = std::min(in_force, rep->flowspec);
     }
-    log_line(fmt::format("{} FlowSpec rules in force on {} ({:.1f} ms)", group.size(),
-                         fmt::join(ifs.names, ", "),
+    for (const auto& [label, what] : refused)
+      if (auto it = said->find(label); it == said->end() || it->second != what)
+        log_line(fmt::format("route refused by the lockout guard: \"{}\" would cut {}", label, what));
+    *said = std::move(refused);
+    log_line(fmt::format("{} FlowSpec rules in force on {} ({:.1f} ms)", in_force, fmt::join(ifs.names, ", "),
                          std::chrono::duration<double, std::milli>(Clock::now() - t0).count()));
     return {};
   };

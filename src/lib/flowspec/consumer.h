@@ -10,6 +10,10 @@
 // An install that fails (the interface detached meanwhile, a rule the
 // kernel refuses) is logged and tried again a second later; the routes stay.
 //
+// The lockout guard: each group is checked, before it goes in, in a copy of
+// the interface's pipeline (made again when the interface's state besides
+// the group changed): a route that would cut the operator off is left out.
+//
 // Starting: the FlowSpec rules already installed (a consumer that died, an
 // upgrade) stay in force, adopted, until the speaker's routes replace them:
 // until an end-of-RIB, or `stale` after the start. There is no window in
@@ -41,6 +45,12 @@ struct ConsumerConfig {
   std::chrono::milliseconds quiet{5};
   std::chrono::milliseconds max_delay{50};
   std::string state_file;  // JSON: routes, what each became, counts (empty: none); every 0.5 s at most
+  // The lockout guard (simulate/lockout.h): a route whose rules would drop
+  // a packet that keeps the operator in touch (ARP, ND, DHCP replies, SSH
+  // from a management prefix) where the interface passes it now is not
+  // installed, and is logged with that packet.
+  bool lockout_guard = true;
+  std::vector<rules::Prefix> management;
 };
 
 // The pure part of the loop: events in, rule sets out. Time is passed in;

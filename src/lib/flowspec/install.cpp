@@ -3,16 +3,33 @@
 #include <linux/bpf.h>
 
 #include "flowspec/translate.h"
+#include "rules/parser.h"
 
 namespace xdpguard::flowspec {
 
-Result<InstallReport> install(Guard& g, const std::vector<std::string>& group, Position pos) {
-  auto hold = XG_TRY(g.hold());  // read and replace under one lock
+Result<InstallReport> install(Guard& g, const std::vector<std::string>& group, Position pos,
+                              const CutsOf& cuts) {
+  auto hold = XG_TRY(g.hold());  // read, check and replace under one lock
   auto cur = XG_TRY(g.rules());
-  auto want = with_flowspec_group(cur, group, pos);
   InstallReport rep;
-  rep.flowspec = group.size();
-  rep.local = want.size() - group.size();
+  std::vector<std::string> kept = group;
+  auto want = with_flowspec_group(cur, kept, pos);
+  for (int round = 0; cuts; ++round) {
+    auto cut = XG_TRY(cuts(want));
+    if (cut.empty()) break;
+    if (round == 8) return fail(EPERM, "the FlowSpec rules would still cut {}", cut.begin()->second);
+    std::vector<std::string> left;
+    for (const auto& text : kept) {
+      auto r = rules::parse_rule(text);
+      if (!r) return tl::unexpected(std::move(r.error()).context(text));
+      if (!cut.count(r->comment)) left.push_back(text);
+    }
+    rep.refused.merge(cut);
+    kept = std::move(left);
+    want = with_flowspec_group(cur, kept, pos);
+  }
+  rep.flowspec = kept.size();
+  rep.local = want.size() - kept.size();
   std::vector<std::string> have;
   have.reserve(cur.size());
   for (const auto& r : cur) have.push_back(r.text);

@@ -124,6 +124,8 @@ class FlowspecThread {
     c.max_rules = f.max_rules;
     c.stale = std::chrono::milliseconds(static_cast<long long>(f.stale_s * 1000));
     c.state_file = f.state;
+    c.lockout_guard = conf.lockout_guard;  // [guard]
+    c.management = conf.management;
     stop_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     auto ev = event("flowspec-started");
     ev["gobgp"] = f.gobgp;

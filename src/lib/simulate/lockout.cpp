@@ -380,6 +380,7 @@ Result<std::vector<Cut>> lockout_cuts(Simulator& after, const std::vector<Probe>
     } else if (*v.rule == 0) {
       c.by = "the default action";
     } else {
+      c.rule = v.rule;
       std::string rule_text;
       for (const auto& r : after.rules())
         if (r.id == *v.rule) rule_text = r.text;

@@ -76,7 +76,8 @@ struct Cut {
   std::string what;  // the probe
   std::string by;    // "rule id 3 (drop tcp dport 22)", "the default action", ...
   std::string verdict;
-  std::size_t probe = 0;  // its index in the probes
+  std::size_t probe = 0;                // its index in the probes
+  std::optional<std::uint32_t> rule{};  // the rule that decided (its id in the simulator), if one did
 };
 // The probes `after` does not pass (what the interface would do with them
 // after the change).

@@ -75,6 +75,14 @@ Result<void> Simulator::ready() {
   return {};
 }
 
+Result<void> Simulator::set_rules(const std::vector<std::string>& texts) {
+  XG_CHECK(guard_->replace_rules(texts));
+  id_of_.clear();
+  rules_ = XG_TRY(guard_->rules());
+  clocked_ = std::any_of(rules_.begin(), rules_.end(), [](const RuleRecord& r) { return r.rule.limit; });
+  return {};
+}
+
 Result<Simulator> Simulator::from_state(const GuardConfig& cfg, const DesiredState& want) {
   auto s = XG_TRY(load(cfg));
   auto staged = XG_TRY(s.guard_->prepare(want));

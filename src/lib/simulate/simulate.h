@@ -81,6 +81,11 @@ class Simulator {
   [[nodiscard]] static Result<Simulator> from_interface(const Interface& iface, const Edit& edit,
                                                         bool lock_held = false);
 
+  // Another rule set in the copy, in one swap (ids its own from then on):
+  // one pipeline checks rule set after rule set (the FlowSpec consumer's
+  // lockout guard, flowspec/consumer.h) at the cost of a compile each.
+  [[nodiscard]] Result<void> set_rules(const std::vector<std::string>& texts);
+
   // Runs one frame (once: counters, buckets and blocks carry over to the
   // next frame, as on an interface).
   [[nodiscard]] Result<Verdict> run(const Frame& f);
