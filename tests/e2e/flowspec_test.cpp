@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <functional>
 #include <optional>
 #include <thread>
@@ -32,17 +33,30 @@ bool have_tool(const char* name) {
   return r && r->exit_code == 0;
 }
 
+// The first of `tools` that is not installed.
+std::optional<std::string> missing_tool(std::initializer_list<const char*> tools) {
+  for (const char* tool : tools)
+    if (!have_tool(tool)) return std::string(tool);
+  return std::nullopt;
+}
+
+// Skips a test that needs root and these BGP speakers where they are not;
+// in CI (which installs them, scripts/setup.sh test) a missing one fails.
+#define NEED_SPEAKERS(...)                                                               \
+  do {                                                                                   \
+    if (auto why = privileged_unavailable()) GTEST_SKIP() << *why;                       \
+    if (auto tool = missing_tool({__VA_ARGS__})) {                                       \
+      if (in_ci()) FAIL() << *tool << " is missing (scripts/setup.sh test installs it)"; \
+      GTEST_SKIP() << *tool << " is not installed";                                      \
+    }                                                                                    \
+  } while (false)
+
 class FlowspecFleetTest : public ::testing::Test {
  protected:
   static constexpr int kEdges = 3;
 
   void SetUp() override {
-    if (auto why = privileged_unavailable()) GTEST_SKIP() << *why;
-    for (const char* tool : {"gobgpd", "gobgp", "exabgp"})
-      if (!have_tool(tool)) {
-        if (in_ci()) FAIL() << tool << " is missing (scripts/setup.sh test installs it)";
-        GTEST_SKIP() << tool << " is not installed";
-      }
+    NEED_SPEAKERS("gobgpd", "gobgp", "exabgp");
     auto b = BgpLab::create({.edges = kEdges, .xdpguard = XDPGUARD_BIN, .stale_seconds = 3});
     ASSERT_TRUE(b) << b.error().message();
     fleet_ = std::move(*b);
@@ -267,11 +281,6 @@ struct LocalGobgpd {
   std::string dir;
   std::optional<BackgroundProcess> daemon;
 
-  static std::optional<std::string> missing() {
-    for (const char* tool : {"gobgpd", "gobgp"})
-      if (!have_tool(tool)) return std::string(tool);
-    return std::nullopt;
-  }
   LocalGobgpd(const Lab& l, const std::string& name)
       : lab(&l), dir(fmt::format("/tmp/xb21{}-{}", ::getpid(), name)) {
     std::filesystem::create_directories(dir);
@@ -314,11 +323,7 @@ struct LocalGobgpd {
 };
 
 TEST(FlowspecGobgpTest, FollowsGobgpdItsRibAndItsRestart) {
-  if (auto why = privileged_unavailable()) GTEST_SKIP() << *why;
-  if (auto tool = LocalGobgpd::missing()) {
-    if (in_ci()) FAIL() << *tool << " is missing (scripts/setup.sh test installs it)";
-    GTEST_SKIP() << *tool << " is not installed";
-  }
+  NEED_SPEAKERS("gobgpd", "gobgp");
   auto lab = Lab::create({.ipv6 = true, .prefix = "xb21"});
   ASSERT_TRUE(lab) << lab.error().message();
   LocalGobgpd gobgpd(*lab, "gobgp");
@@ -371,11 +376,7 @@ TEST(FlowspecGobgpTest, FollowsGobgpdItsRibAndItsRestart) {
 // address to port 22 still gets through, the other route's datagrams do
 // not. With --no-lockout-guard the route goes in.
 TEST(FlowspecGobgpTest, ARouteThatWouldCutTheOperatorOffIsLeftOut) {
-  if (auto why = privileged_unavailable()) GTEST_SKIP() << *why;
-  if (auto tool = LocalGobgpd::missing()) {
-    if (in_ci()) FAIL() << *tool << " is missing (scripts/setup.sh test installs it)";
-    GTEST_SKIP() << *tool << " is not installed";
-  }
+  NEED_SPEAKERS("gobgpd", "gobgp");
   auto lab = Lab::create({.ipv6 = false, .prefix = "xb21"});
   ASSERT_TRUE(lab) << lab.error().message();
   LocalGobgpd gobgpd(*lab, "lockout");
@@ -433,11 +434,7 @@ TEST(FlowspecGobgpTest, ARouteThatWouldCutTheOperatorOffIsLeftOut) {
 // Checked on what the server received, datagrams sent all through the
 // reload and the apply.
 TEST(FlowspecServiceTest, RunFollowsGobgpdAndReloadsAndAppliesKeepTheRoutes) {
-  if (auto why = privileged_unavailable()) GTEST_SKIP() << *why;
-  if (auto tool = LocalGobgpd::missing()) {
-    if (in_ci()) FAIL() << *tool << " is missing (scripts/setup.sh test installs it)";
-    GTEST_SKIP() << *tool << " is not installed";
-  }
+  NEED_SPEAKERS("gobgpd", "gobgp");
   auto lab = Lab::create({.ipv6 = false, .prefix = "xb21"});
   ASSERT_TRUE(lab) << lab.error().message();
   LocalGobgpd gobgpd(*lab, "svc");
