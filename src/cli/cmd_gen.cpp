@@ -30,9 +30,6 @@ struct GenArgs {
   bool json = false;
 };
 
-std::atomic<bool> g_stop{false};
-extern "C" void on_signal(int) { g_stop = true; }
-
 std::string fmt_rate(const gen::Progress& p, const std::string& ifname, std::uint32_t size) {
   std::string line = fmt::format("{} frames in {:.1f} s, {:.2f} Mpps, {:.2f} Gbit/s", p.delivered(),
                                  p.seconds, p.pps() / 1e6, p.pps() * size * 8 / 1e9);
@@ -74,15 +71,12 @@ Result<void> cmd_gen(const GenArgs& a) {
 
   gen::Limits limits{a.count, a.seconds, a.rate};
   if (!limits.count && limits.seconds <= 0) limits.seconds = 10;
-  struct sigaction sa{};
-  sa.sa_handler = on_signal;  // no SA_RESTART: the send returns early
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  catch_stop_signals();  // the send returns early
   auto progress = [&](const gen::Progress& p) {
     if (!a.json)
       std::fprintf(stderr, "gen %s: %s\n", iface.name.c_str(), fmt_rate(p, iface.name, spec.size).c_str());
   };
-  auto done = XG_TRY(g.run(iface, limits, progress, &g_stop));
+  auto done = XG_TRY(g.run(iface, limits, progress, &stop_requested()));
   if (done.frames && !done.delivered())
     return fail(EHOSTUNREACH,
                 "{} refused all {} frames: a veth passes them on only when its peer has an XDP "

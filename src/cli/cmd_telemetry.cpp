@@ -40,19 +40,6 @@
 namespace xdpguard::cli {
 namespace {
 
-std::atomic<bool> g_stop{false};
-extern "C" void on_stop_signal(int) { g_stop = true; }
-
-// SIGINT/SIGTERM end the command's loop (no SA_RESTART: waits return early).
-void catch_stop_signals() {
-  struct sigaction sa{};
-  sa.sa_handler = on_stop_signal;
-  (void)sigaction(SIGINT, &sa, nullptr);
-  (void)sigaction(SIGTERM, &sa, nullptr);
-  (void)sigaction(SIGHUP, &sa, nullptr);
-  (void)std::signal(SIGPIPE, SIG_IGN);
-}
-
 using Clock = std::chrono::steady_clock;
 
 // Stops at --count records, after --duration seconds, or on a signal.
@@ -61,7 +48,8 @@ struct Limits {
   double seconds = 0;       // 0: no limit
   Clock::time_point start = Clock::now();
   bool expired() const {
-    return g_stop || (seconds > 0 && std::chrono::duration<double>(Clock::now() - start).count() >= seconds);
+    return stop_requested() ||
+           (seconds > 0 && std::chrono::duration<double>(Clock::now() - start).count() >= seconds);
   }
   std::chrono::milliseconds wait() const {
     if (seconds <= 0) return std::chrono::milliseconds(250);
@@ -280,7 +268,7 @@ Result<void> cmd_metrics(const MetricsArgs& a) {
   std::thread detect([&] {
     telemetry::FloodService service;
     const auto clock = telemetry::Clock::now();
-    while (!g_stop && !served) {
+    while (!stop_requested() && !served) {
       auto r = service.tick(monotonic_ns(), [&](const std::string& ifname, const telemetry::FloodEvent& e) {
         std::fprintf(stderr, "xdpguard: metrics: %s\n",
                      telemetry::flood_event_line(e, ifname, clock).c_str());
@@ -292,7 +280,7 @@ Result<void> cmd_metrics(const MetricsArgs& a) {
   telemetry::MetricsServer server(std::move(listeners), telemetry::exposition_renderer(), limits);
   std::fprintf(stderr, "xdpguard: metrics: serving %s (at most %zu connections); Ctrl-C stops\n",
                fmt::format("{}", fmt::join(urls, " ")).c_str(), limits.max_connections);
-  auto r = server.run(g_stop);
+  auto r = server.run(stop_requested());
   served = true;
   detect.join();
   return r;
@@ -332,7 +320,7 @@ class RawTerminal {
 // Waits `d` or until q is pressed (true) or a stop signal arrives.
 bool wait_or_quit(std::chrono::milliseconds d) {
   const auto end = Clock::now() + d;
-  while (!g_stop && Clock::now() < end) {
+  while (!stop_requested() && Clock::now() < end) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
     pollfd p{STDIN_FILENO, POLLIN, 0};
     const int n =
@@ -347,7 +335,7 @@ bool wait_or_quit(std::chrono::milliseconds d) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));  // stdin closed: just wait
     }
   }
-  return g_stop;
+  return stop_requested();
 }
 
 Result<void> cmd_top(const TopArgs& a) {

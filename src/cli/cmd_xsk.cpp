@@ -14,9 +14,6 @@
 namespace xdpguard::cli {
 namespace {
 
-std::atomic<bool> g_stop{false};
-extern "C" void on_xsk_signal(int) { g_stop = true; }
-
 struct XskArgs {
   std::string iface;
   consumer::Options o;  // what the options set directly
@@ -49,17 +46,13 @@ Result<void> cmd_xsk(const XskArgs& a) {
         "no rule of {} sends packets to AF_XDP sockets yet (e.g. xdpguard rule add {} 'redirect xsk udp "
         "dport 9000')",
         a.iface, a.iface);
-  struct sigaction sa{};
-  sa.sa_handler = on_xsk_signal;  // no SA_RESTART: the wait returns early
-  (void)sigaction(SIGINT, &sa, nullptr);
-  (void)sigaction(SIGTERM, &sa, nullptr);
-  (void)sigaction(SIGHUP, &sa, nullptr);
+  catch_stop_signals();  // the wait returns early
   auto c = XG_TRY(consumer::Consumer::open(guard, iface, o));
   {
     auto st = c.stats();
     std::fprintf(stderr, "xdpguard: xsk %s: %s mode; Ctrl-C stops\n", a.iface.c_str(), st.mode.c_str());
   }
-  auto ran = c.run(g_stop);
+  auto ran = c.run(stop_requested());
   auto closed = c.close();
   const auto st = c.stats();
   if (a.json)

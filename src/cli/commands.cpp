@@ -197,6 +197,9 @@ struct RunArgs {
   service::Options o;
 };
 
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop = true; }
+
 service::Signals g_signals;
 extern "C" void on_service_signal(int sig) {
   if (sig == SIGHUP)
@@ -214,6 +217,15 @@ Result<void> cmd_run(const RunArgs& a) {
 }
 
 }  // namespace
+
+void catch_stop_signals() {
+  struct sigaction sa{};
+  sa.sa_handler = on_stop_signal;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) (void)sigaction(sig, &sa, nullptr);
+  (void)std::signal(SIGPIPE, SIG_IGN);
+}
+
+const std::atomic<bool>& stop_requested() { return g_stop; }
 
 void warn_about(const GuardStats& s) {
   if (!s.classifier)

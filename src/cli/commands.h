@@ -2,6 +2,7 @@
 // subcommand, each returning a Result that run() turns into the exit status.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -73,6 +74,14 @@ CLI::Option* add_confirm_option(CLI::App* app, std::string& window);
 // Warnings a command that shows an interface's state prints about it: an
 // attach that died half-way.
 void warn_about(const GuardStats& s);
+
+// How a long-running command's loop (gen, xsk, events, capture, top,
+// metrics) is ended: catch_stop_signals() makes SIGINT, SIGTERM and SIGHUP
+// set the flag stop_requested() returns, through handlers without
+// SA_RESTART (a blocking wait returns early, and the loop looks at the
+// flag), and ignores SIGPIPE (a closed pipe is an EPIPE write).
+void catch_stop_signals();
+const std::atomic<bool>& stop_requested();
 
 // Applies globals (-n, -v), runs the command, prints the error line.
 int run(Command& cmd, const Globals& g);

@@ -147,7 +147,7 @@ std::string SynproxyNamespace::pin() const { return ns_dir + "/" + XDPGUARD_PIN_
 
 namespace {
 
-constexpr __u32 kZero = 0;
+constexpr __u32 kRecordKey = 0;  // the record map has one entry
 
 // The pinned record map, or an invalid fd if there is none.
 Result<UniqueFd> open_record(const SynproxyNamespace& ns) {
@@ -178,14 +178,14 @@ Result<UniqueFd> create_record(const SynproxyNamespace& ns) {
 
 Result<xdpguard_synproxy_ns> read_entry(int fd, const SynproxyNamespace& ns) {
   xdpguard_synproxy_ns rec{};
-  if (bpf_map_lookup_elem(fd, &kZero, &rec) != 0) return fail_errno(errno, "read " + ns.pin());
+  if (bpf_map_lookup_elem(fd, &kRecordKey, &rec) != 0) return fail_errno(errno, "read " + ns.pin());
   if (rec.nifaces > XDPGUARD_SYNPROXY_NS_IFACES)
     return fail(EPROTO, "{}: corrupt ({} interfaces)", ns.pin(), rec.nifaces);
   return rec;
 }
 
 Result<void> write_entry(int fd, const xdpguard_synproxy_ns& rec, const SynproxyNamespace& ns) {
-  if (bpf_map_update_elem(fd, &kZero, &rec, BPF_ANY) != 0) return fail_errno(errno, "write " + ns.pin());
+  if (bpf_map_update_elem(fd, &kRecordKey, &rec, BPF_ANY) != 0) return fail_errno(errno, "write " + ns.pin());
   return {};
 }
 

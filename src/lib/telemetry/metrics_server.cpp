@@ -30,7 +30,7 @@ using Steady = std::chrono::steady_clock;
 
 // ---- listening --------------------------------------------------------------
 
-std::string address_text(const sockaddr* sa) {
+std::string socket_address_text(const sockaddr* sa) {
   char ip[INET6_ADDRSTRLEN] = "";
   if (sa->sa_family == AF_INET6) {
     const auto* a = reinterpret_cast<const sockaddr_in6*>(sa);
@@ -162,7 +162,7 @@ Result<std::vector<Listener>> open_listeners(const ListenAddress& addr) {
   std::vector<std::string> skipped;
   for (const addrinfo* ai = res; ai; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-    const std::string where = address_text(ai->ai_addr);
+    const std::string where = socket_address_text(ai->ai_addr);
     if (std::any_of(out.begin(), out.end(), [&](const Listener& l) { return l.address == where; })) continue;
     // A name or the wildcard may stand for an address this namespace lacks
     // (IPv6 off, no ::1 on lo): left out. A numeric address must bind.
