@@ -212,7 +212,9 @@ int run_bench(const bench::Args& args) {
   // ---- programs
   auto bare_pass = bench::bare_program(XDP_PASS);
   auto bare_drop = bench::bare_program(XDP_DROP);
-  auto floor = bench::Floor::load();
+  // The floor's bucket map holds the limiter floor's 1,000,000 sources of
+  // both rules and both families.
+  auto floor = bench::Floor::load(1u << 22);
   if (!bare_pass || !bare_drop) return die("cannot load the bare programs");
   if (!floor) return die(floor.error().message());
   std::fprintf(stderr, "  building pipelines ...\n");
@@ -452,6 +454,9 @@ int run_bench(const bench::Args& args) {
     std::size_t c, base;
     std::string limit, sources;
     bool goal;
+    // the hand-written floor of the same rules on the same packets: with
+    // and without the limits (the 1,000,000-source rows)
+    std::optional<std::pair<std::size_t, std::size_t>> floor;
   };
   std::vector<LimitRow> limit_rows;
   std::vector<std::string> limit_problems;
@@ -506,6 +511,40 @@ int run_bench(const bench::Args& args) {
       }
       return {};
     };
+    // The floor's buckets (bench/floor/floor10.bpf.c: rule ids 1 and 2),
+    // the same sources and state.
+    auto fill_floor = [&](std::uint8_t family,
+                          const std::function<std::string(std::uint32_t)>& src) -> Result<void> {
+      timespec ts{};
+      (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+      const std::uint64_t now = std::uint64_t(ts.tv_sec) * 1'000'000'000u + std::uint64_t(ts.tv_nsec);
+      std::vector<xdpguard_limit_key> keys(kSources);
+      std::vector<xdpguard_bucket> vals(kSources);
+      for (std::uint32_t rule = 1; rule <= 2; ++rule) {
+        for (std::uint32_t i = 0; i < kSources; ++i) {
+          auto a = rules::parse_prefix(src(i));
+          if (!a) return fail(EINVAL, "bad source {}", src(i));
+          keys[i] = {};
+          keys[i].rule = rule;
+          keys[i].family = family;
+          keys[i].len = family == 4 ? 32 : 128;
+          std::memcpy(keys[i].addr, a->addr.data(), family == 4 ? 4 : 16);
+          vals[i] = {};
+          vals[i].tat = rule == 1 ? now + 86'400'000'000'000ull : 0;
+        }
+        for (std::uint32_t at = 0; at < kSources;) {
+          __u32 n = std::min<std::uint32_t>(65536, kSources - at);
+          if (bpf_map_update_batch(floor->limit_map_fd(), &keys[at], &vals[at], &n, nullptr) != 0)
+            return fail_errno(errno, "fill the floor's bucket map");
+          at += n;
+        }
+      }
+      return {};
+    };
+    for (const auto& [fam, src] :
+         {std::pair{std::uint8_t{4}, std::function<std::string(std::uint32_t)>(src4)},
+          std::pair{std::uint8_t{6}, std::function<std::string(std::uint32_t)>(src6)}})
+      if (auto r = fill_floor(fam, src); !r) return die(r.error().message());
     auto base4 = make(texts("ip", false, ""), "limiter baseline IPv4");
     auto agg4 = make(texts("ip", true, ""), "limiter, one bucket", big);
     auto one4 = make(texts("ip", true, " per saddr"), "limiter, per saddr, 1 source", big);
@@ -541,24 +580,43 @@ int run_bench(const bench::Args& args) {
             add(fmt::format("limit_base{}_{}", v6 ? 6 : 4, port),
                 fmt::format("the same rules without limit, {}", fam), base.prog.prog_fd(), p, XDP_DROP,
                 base.counter(base.ids[under_limit]), fmt::format("rule {}", under_limit + 1));
+        auto many_frames = [&](std::size_t c) {
+          for (std::uint32_t i = 0; i < 64; ++i)
+            cases[c].frames.push_back(bench::frame(pkt(v6 ? src6(i * 15601) : src4(i * 15601), port)));
+        };
         auto limited = [&](std::string key, Pipeline& pl, std::string lim, std::string sources, bool many,
                            bool goal) {
           const std::size_t c =
               add(std::move(key), fmt::format("{}, {}", lim, state), pl.prog.prog_fd(), p,
                   under_limit ? XDP_PASS : XDP_DROP, pl.counter(under_limit ? 0 : pl.ids[0]),
                   under_limit ? "default counter" : "rule 1");
-          if (many)
-            for (std::uint32_t i = 0; i < 64; ++i)
-              cases[c].frames.push_back(bench::frame(pkt(v6 ? src6(i * 15601) : src4(i * 15601), port)));
+          if (many) many_frames(c);
           (void)test_run(pl.prog.prog_fd(), cases[c].frame, 1);  // the first packet is under any limit
-          limit_rows.push_back({c, b, std::move(lim), std::move(sources), goal});
+          limit_rows.push_back({c, b, std::move(lim), std::move(sources), goal, std::nullopt});
         };
+        // The floor on the same packets: the rules without their limits
+        // (the packet dropped by its rule), and with them.
+        auto floor_counter = [&](std::uint32_t slot) {
+          return [&fl = *floor, slot]() { return fl.rule_packets(slot); };
+        };
+        const auto rule_slot = static_cast<std::uint32_t>(under_limit + 1);
+        const std::size_t fb =
+            add(fmt::format("limit_floor_base{}_{}", v6 ? 6 : 4, port),
+                "floor: hand-written C, the same rules without limit", floor->nolimit_prog_fd(), p, XDP_DROP,
+                floor_counter(rule_slot), fmt::format("floor rule {}", rule_slot));
+        const std::size_t fl =
+            add(fmt::format("limit_floor{}_{}", v6 ? 6 : 4, port),
+                fmt::format("floor: hand-written C, per saddr ({}), {}", fam, state), floor->limit_prog_fd(),
+                p, under_limit ? XDP_PASS : XDP_DROP, floor_counter(under_limit ? 0 : 1),
+                under_limit ? "floor default counter" : "floor rule 1");
+        many_frames(fl);
         if (!v6) {
           limited(fmt::format("limit_agg_{}", port), *agg4, "one bucket (no key)", "-", false, false);
           limited(fmt::format("limit_src1_{}", port), *one4, "per saddr", "1", false, false);
         }
         limited(fmt::format("limit_src1m{}_{}", v6 ? 6 : 4, port), v6 ? *mil6 : *mil4,
                 fmt::format("per saddr ({})", fam), "1,000,000", true, true);
+        limit_rows.back().floor = std::pair{fl, fb};
       }
     }
     limit_pipelines.push_back(std::move(base4));
@@ -915,9 +973,12 @@ int run_bench(const bench::Args& args) {
   std::printf(
       "\n## Rate limiter cost (BPF_PROG_TEST_RUN, ns/packet, same rounds): a `limit` on `drop ip[6] udp "
       "dport "
-      "53|54` vs the same rule without it\n\n"
-      "| limit | sources tracked | packet | ns/packet | same rule without limit | added | goal | |\n"
-      "|---|---:|---|---:|---:|---:|---:|---|\n");
+      "53|54` vs the same rule without it; the floor: the same two rules, limits and sources in "
+      "hand-written C (bench/floor/floor10.bpf.c: one LRU-hash lookup, the tick clock, one "
+      "compare-and-swap), with its limits vs without\n\n"
+      "| limit | sources tracked | packet | ns/packet | same rule without limit | added | the floor: added "
+      "| goal | |\n"
+      "|---|---:|---|---:|---:|---:|---:|---:|---|\n");
   nlohmann::json jlim = nlohmann::json::array();
   for (const auto& lr : limit_rows) {
     const Case& c = cases[lr.c];
@@ -934,10 +995,24 @@ int run_bench(const bench::Args& args) {
       }
     }
     if (!valid) status = "CHECK FAILED: " + (c.error.empty() ? b.error : c.error);
-    std::printf("| %s | %s | %s | %s | %s | %s (cpu %+.1f) | %s | %s |\n", c.label.c_str(),
+    std::optional<double> floor_added;
+    std::string floor_text;
+    if (lr.floor) {
+      const Case& fl = cases[lr.floor->first];
+      const Case& fb = cases[lr.floor->second];
+      if (fl.error.empty() && fb.error.empty()) {
+        floor_added = fl.med() - fb.med();
+        floor_text = fmt::format("{:+.0f} ({} vs {})", *floor_added, fmt_ns(fl.med()), fmt_ns(fb.med()));
+        if (valid)
+          status += fmt::format("; xdpguard adds {:.1f}x the floor's", added / std::max(1.0, *floor_added));
+      } else {
+        floor_text = "CHECK FAILED: " + (fl.error.empty() ? fb.error : fl.error);
+      }
+    }
+    std::printf("| %s | %s | %s | %s | %s | %s (cpu %+.1f) | %s | %s | %s |\n", c.label.c_str(),
                 lr.sources.c_str(), bench::describe(c.packet).c_str(), valid ? fmt_ns(c.med()).c_str() : "-",
                 valid ? fmt_ns(b.med()).c_str() : "-", valid ? fmt::format("{:+.0f}", added).c_str() : "-",
-                added_cpu, goal.c_str(), status.c_str());
+                added_cpu, floor_text.c_str(), goal.c_str(), status.c_str());
     jlim.push_back({{"key", c.key},
                     {"label", c.label},
                     {"sources", lr.sources},
@@ -946,13 +1021,14 @@ int run_bench(const bench::Args& args) {
                     {"added_ns", added},
                     {"added_cpu_ns", added_cpu},
                     {"goal_max_added_ns", lr.goal ? nlohmann::json(30) : nlohmann::json()},
+                    {"floor_added_ns", floor_added ? nlohmann::json(*floor_added) : nlohmann::json()},
                     {"error", c.error.empty() ? b.error : c.error}});
   }
   for (const auto& cr : clock_rows) {
     const Case& c = cases[cr.c];
     const Case& b = cases[c_drop];
     const bool valid = c.error.empty() && b.error.empty();
-    std::printf("| %s: %s | | | %s | %s (bare XDP_DROP) | %s (cpu %+.1f) | | %s |\n", c.label.c_str(),
+    std::printf("| %s: %s | | | %s | %s (bare XDP_DROP) | %s (cpu %+.1f) | | | %s |\n", c.label.c_str(),
                 cr.what.c_str(), valid ? fmt_ns(c.med()).c_str() : "-", valid ? fmt_ns(b.med()).c_str() : "-",
                 valid ? fmt::format("{:+.0f}", c.med() - b.med()).c_str() : "-", c.med_cpu() - b.med_cpu(),
                 valid ? "" : ("CHECK FAILED: " + c.error).c_str());

@@ -6,9 +6,11 @@ XDPGUARD_SKELETON(floor10_bpf);
 
 namespace xdpguard::bench {
 
-Result<Floor> Floor::load() {
+Result<Floor> Floor::load(std::uint32_t limit_buckets) {
   Floor f;
   f.skel_ = XG_TRY(BpfSkeleton<floor10_bpf>::open("floor10"));
+  if (int err = bpf_map__set_max_entries(f.skel_->maps.fl_limit_src, limit_buckets); err)
+    return fail(-err, "size the floor's bucket map");
   XG_CHECK(f.skel_.load());
   using Counters = PerCpuMap<std::uint32_t, xdpguard_counter>;
   f.rules_ = XG_TRY(Counters::wrap(XG_TRY(MapFd::from_libbpf(f.skel_->maps.fl_rule_stats))));
@@ -18,6 +20,9 @@ Result<Floor> Floor::load() {
 
 int Floor::prog_fd() const { return bpf_program__fd(skel_->progs.floor10); }
 int Floor::no_rules_prog_fd() const { return bpf_program__fd(skel_->progs.floor_no_rules); }
+int Floor::limit_prog_fd() const { return bpf_program__fd(skel_->progs.floor_limit); }
+int Floor::nolimit_prog_fd() const { return bpf_program__fd(skel_->progs.floor_nolimit); }
+int Floor::limit_map_fd() const { return bpf_map__fd(skel_->maps.fl_limit_src); }
 
 Result<std::uint64_t> Floor::rule_packets(std::uint32_t slot) const {
   return XG_TRY(rules_.sum(slot)).packets;

@@ -16,6 +16,17 @@
  *
  * floor_no_rules is the floor of the "no rules" rows: the same parser and
  * counters, and no rule (every IP packet counted in slot 0, passed).
+ *
+ * floor_limit and floor_nolimit are the floor of the rate limiter's rows:
+ * classifier_bench's two limited rules written by hand, first match wins,
+ *   1: drop udp dport 53 limit over 1/d burst 1 per saddr
+ *   2: drop udp dport 54 limit over 1000000000/s burst 1000000000 per saddr
+ * (floor_nolimit: the same two rules without their limits). A bucket per
+ * rule and source address in an LRU hash, keyed and valued as xdpguard's
+ * (abi.h), the loader sizes it; GCRA on the tick clock
+ * (bpf_ktime_get_coarse_ns) with one compare-and-swap. Over its limit a
+ * rule drops and counts the packet (slot 1 or 2); under it the packet goes
+ * on to the next rule, then to the default pass (slot 0).
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -37,6 +48,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xdpguard_counter);
 } fl_action_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);  /* Floor::load(limit_buckets) */
+	__type(key, struct xdpguard_limit_key);
+	__type(value, struct xdpguard_bucket);
+} fl_limit_src SEC(".maps");
 
 /* addr (host order) inside net/len */
 #define IN4(addr, net, len) (((addr) >> (32 - (len))) == ((__u32)(net) >> (32 - (len))))
@@ -122,6 +140,74 @@ int floor_no_rules(struct xdp_md *ctx)
 		count(&fl_rule_stats, 0, len);
 	count(&fl_action_stats, XDP_PASS, len);
 	return XDP_PASS;
+}
+
+/* 1 when the packet is over rule `rule`'s limit (cost_ns a packet, a
+ * bucket tau_ns deep); a source without a bucket gets one, charged. */
+static __always_inline int fl_over(__u32 rule, const struct xdpguard_pkt *p, __u64 cost_ns, __u64 tau_ns)
+{
+	struct xdpguard_limit_key k = {};
+	struct xdpguard_bucket nb = {}, *b;
+	__u64 now = bpf_ktime_get_coarse_ns(), old, tat;
+
+	k.rule = rule;
+	k.family = p->family;
+	k.len = p->family == 6 ? 128 : 32;
+	k.addr[0] = p->saddr[0];
+	if (p->family == 6) {
+		k.addr[1] = p->saddr[1];
+		k.addr[2] = p->saddr[2];
+		k.addr[3] = p->saddr[3];
+	}
+	b = bpf_map_lookup_elem(&fl_limit_src, &k);
+	if (!b) {
+		nb.tat = now + cost_ns;
+		bpf_map_update_elem(&fl_limit_src, &k, &nb, BPF_NOEXIST);
+		return 0;
+	}
+	old = b->tat;
+	tat = old > now ? old : now;
+	if (tat - now > tau_ns)
+		return 1;
+	return __sync_val_compare_and_swap(&b->tat, old, tat + cost_ns) != old;
+}
+
+static __always_inline int fl_limit_rules(struct xdp_md *ctx, int limited)
+{
+	__u8 *data = (__u8 *)(long)ctx->data;
+	__u8 *data_end = (__u8 *)(long)ctx->data_end;
+	struct xdpguard_pkt p = {};
+	__u32 len = data_end - data;
+	__u32 action = XDP_PASS, slot = 0;
+	int outcome = xg_parse_packet(data, data_end, &p);
+
+	if (outcome != XDPGUARD_PARSE_IPV4 && outcome != XDPGUARD_PARSE_IPV6) {
+		count(&fl_action_stats, action, len);
+		return action;
+	}
+	if (!p.frag && p.l4proto == IPPROTO_UDP) {
+		if (p.dport == 53 && (!limited || fl_over(1, &p, 86400000000000ull, 8000000)))
+			slot = 1;
+		else if (p.dport == 54 && (!limited || fl_over(2, &p, 1, 999999999)))
+			slot = 2;
+	}
+	if (slot)
+		action = XDP_DROP;
+	count(&fl_rule_stats, slot, len);
+	count(&fl_action_stats, action, len);
+	return action;
+}
+
+SEC("xdp")
+int floor_limit(struct xdp_md *ctx)
+{
+	return fl_limit_rules(ctx, 1);
+}
+
+SEC("xdp")
+int floor_nolimit(struct xdp_md *ctx)
+{
+	return fl_limit_rules(ctx, 0);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
