@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -478,68 +479,56 @@ int run_bench(const bench::Args& args) {
       return fmt::format("100.{}.{}.{}", 64 + (i >> 16), (i >> 8) & 0xff, i & 0xff);  // 100.64.0.0/10
     };
     auto src6 = [](std::uint32_t i) { return fmt::format("fd00:1::{:x}:{:x}", i >> 16, i & 0xffff); };
-    // The buckets of kSources sources for both rules of pipeline p: full
-    // for the rule under its limit, empty for a day for the one over it.
-    auto fill = [&](Pipeline& p, const std::vector<std::string>& rule_texts, std::uint8_t family,
-                    const std::function<std::string(std::uint32_t)>& src) -> Result<void> {
-      auto map = XG_TRY(p.prog.map(XDPGUARD_PIN_LIMIT_SRC));
-      const std::uint64_t now = XG_TRY(p.guard.ddos_now());
+    // The buckets of kSources sources in bucket map `fd` for two rules, by
+    // (id, epoch): empty for a day for the first (its packets are over its
+    // limit), full for the second (under it).
+    using Src = std::function<std::string(std::uint32_t)>;
+    auto fill_map = [&](int fd, const std::array<std::pair<std::uint32_t, std::uint32_t>, 2>& rule_ids,
+                        std::uint64_t now, std::uint8_t family, const Src& src) -> Result<void> {
       std::vector<xdpguard_limit_key> keys(kSources);
       std::vector<xdpguard_bucket> vals(kSources);
-      for (std::size_t r = 0; r < rule_texts.size(); ++r) {
-        cls::CompiledRule cr;
-        cr.id = p.ids[r];
-        cr.rule = XG_TRY(rules::parse_rule(rule_texts[r]));
+      for (std::size_t r = 0; r < rule_ids.size(); ++r) {
         for (std::uint32_t i = 0; i < kSources; ++i) {
           auto a = rules::parse_prefix(src(i));
           if (!a) return fail(EINVAL, "bad source {}", src(i));
           keys[i] = {};
-          keys[i].rule = cr.id;
+          keys[i].rule = rule_ids[r].first;
           keys[i].family = family;
           keys[i].len = family == 4 ? 32 : 128;
           std::memcpy(keys[i].addr, a->addr.data(), family == 4 ? 4 : 16);
           vals[i] = {};
-          vals[i].epoch = cls::limit_epoch(cr);
+          vals[i].epoch = rule_ids[r].second;
           vals[i].tat = r == 0 ? now + 86'400'000'000'000ull : 0;
         }
         for (std::uint32_t at = 0; at < kSources;) {
           __u32 n = std::min<std::uint32_t>(65536, kSources - at);
-          if (bpf_map_update_batch(map.fd(), &keys[at], &vals[at], &n, nullptr) != 0)
-            return fail_errno(errno, "fill the bucket map");
+          if (bpf_map_update_batch(fd, &keys[at], &vals[at], &n, nullptr) != 0)
+            return fail_errno(errno, "fill a bucket map");
           at += n;
         }
       }
       return {};
     };
-    // The floor's buckets (bench/floor/floor10.bpf.c: rule ids 1 and 2),
-    // the same sources and state.
-    auto fill_floor = [&](std::uint8_t family,
-                          const std::function<std::string(std::uint32_t)>& src) -> Result<void> {
+    // A pipeline's: its rules' ids and epochs, its clock.
+    auto fill = [&](Pipeline& p, const std::vector<std::string>& rule_texts, std::uint8_t family,
+                    const Src& src) -> Result<void> {
+      auto map = XG_TRY(p.prog.map(XDPGUARD_PIN_LIMIT_SRC));
+      std::array<std::pair<std::uint32_t, std::uint32_t>, 2> ids{};
+      for (std::size_t r = 0; r < ids.size(); ++r) {
+        cls::CompiledRule cr;
+        cr.id = p.ids[r];
+        cr.rule = XG_TRY(rules::parse_rule(rule_texts[r]));
+        ids[r] = {cr.id, cls::limit_epoch(cr)};
+      }
+      return fill_map(map.fd(), ids, XG_TRY(p.guard.ddos_now()), family, src);
+    };
+    // The floor's (bench/floor/floor10.bpf.c: rules 1 and 2, no epoch),
+    // the same sources and state, on CLOCK_MONOTONIC.
+    auto fill_floor = [&](std::uint8_t family, const Src& src) -> Result<void> {
       timespec ts{};
       (void)clock_gettime(CLOCK_MONOTONIC, &ts);
       const std::uint64_t now = std::uint64_t(ts.tv_sec) * 1'000'000'000u + std::uint64_t(ts.tv_nsec);
-      std::vector<xdpguard_limit_key> keys(kSources);
-      std::vector<xdpguard_bucket> vals(kSources);
-      for (std::uint32_t rule = 1; rule <= 2; ++rule) {
-        for (std::uint32_t i = 0; i < kSources; ++i) {
-          auto a = rules::parse_prefix(src(i));
-          if (!a) return fail(EINVAL, "bad source {}", src(i));
-          keys[i] = {};
-          keys[i].rule = rule;
-          keys[i].family = family;
-          keys[i].len = family == 4 ? 32 : 128;
-          std::memcpy(keys[i].addr, a->addr.data(), family == 4 ? 4 : 16);
-          vals[i] = {};
-          vals[i].tat = rule == 1 ? now + 86'400'000'000'000ull : 0;
-        }
-        for (std::uint32_t at = 0; at < kSources;) {
-          __u32 n = std::min<std::uint32_t>(65536, kSources - at);
-          if (bpf_map_update_batch(floor->limit_map_fd(), &keys[at], &vals[at], &n, nullptr) != 0)
-            return fail_errno(errno, "fill the floor's bucket map");
-          at += n;
-        }
-      }
-      return {};
+      return fill_map(floor->limit_map_fd(), {std::pair{1u, 0u}, std::pair{2u, 0u}}, now, family, src);
     };
     for (const auto& [fam, src] :
          {std::pair{std::uint8_t{4}, std::function<std::string(std::uint32_t)>(src4)},
