@@ -62,10 +62,6 @@ std::array<std::uint32_t, 4> mask_words(unsigned len) {
   return cls::masked_words(ones, len);
 }
 
-const std::optional<rules::AddrMatch>& addr_of(const rules::Rule& r, Field f) {
-  return f == Field::Saddr ? r.saddr : r.daddr;
-}
-
 class Eval {
  public:
   Eval(const cls::Plan& plan, const cls::Tables& tables, const Pkt& pkt, const SetIndexMembership& in_set)

@@ -15,6 +15,7 @@
 
 #include <linux/bpf.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -28,6 +29,12 @@ enum class Reg : std::uint8_t { R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 };
 inline constexpr Reg kFp = Reg::R10;
 // The opcode of the one two-slot instruction (BPF_LD and BPF_IMM are both 0).
 inline constexpr std::uint8_t kLdImm64 = BPF_DW | BPF_LD | BPF_IMM;  // NOLINT(misc-redundant-expression)
+
+// An instruction's 16-bit offset field from a structure's offsetof().
+constexpr std::int16_t off(std::size_t o) { return static_cast<std::int16_t>(o); }
+// A 32-bit immediate with the bits of an unsigned value (the field is
+// signed; the verifier and the JIT read its bits).
+constexpr std::int32_t imm_u32(std::uint32_t v) { return static_cast<std::int32_t>(v); }
 
 enum class Size : std::uint8_t { B = BPF_B, H = BPF_H, W = BPF_W, DW = BPF_DW };
 

@@ -15,21 +15,18 @@ namespace {
 
 using namespace percpu;  // the per-CPU scratch layout
 
-constexpr std::int16_t kFamily = off(offsetof(xdpguard_percpu, pkt.family));
-constexpr std::int16_t kSaddr = off(offsetof(xdpguard_percpu, pkt.saddr));
 constexpr std::int16_t kBlockedCounter =
     off(offsetof(xdpguard_percpu, ddos) + XDPGUARD_DDOS_BLOCKED * sizeof(xdpguard_counter));
 // The lookup key, on the classifier's stack (below the spilled context and
 // the 4-byte key of the counter lookup at fp-12).
-constexpr std::int16_t kKey = -40;
-static_assert(sizeof(xdpguard_block_key) == 24 && -kKey - 16 >= static_cast<int>(sizeof(xdpguard_block_key)));
-constexpr std::int16_t kKeyRule = kKey + off(offsetof(xdpguard_block_key, rule));
-constexpr std::int16_t kKeyFamily = kKey + off(offsetof(xdpguard_block_key, family));
-constexpr std::int16_t kKeyAddr = kKey + off(offsetof(xdpguard_block_key, addr));
+constexpr std::int16_t kBlockKey = -40;
+static_assert(sizeof(xdpguard_block_key) == 24 &&
+              -kBlockKey - 16 >= static_cast<int>(sizeof(xdpguard_block_key)));
+constexpr std::int16_t kKeyRule = kBlockKey + off(offsetof(xdpguard_block_key, rule));
+constexpr std::int16_t kKeyFamily = kBlockKey + off(offsetof(xdpguard_block_key, family));
+constexpr std::int16_t kKeyAddr = kBlockKey + off(offsetof(xdpguard_block_key, addr));
 static_assert(offsetof(xdpguard_block_key, len) == offsetof(xdpguard_block_key, family) + 1 &&
               offsetof(xdpguard_block_key, family) % 4 == 0);
-
-std::int32_t imm_u32(std::uint32_t v) { return static_cast<std::int32_t>(v); }
 
 // The (family, len, pad) word of the key as it lies in memory, whatever the
 // byte order (limiter.h's xg_family_len() writes the same bytes).
@@ -117,7 +114,7 @@ void emit_block_check(Program& p, const std::vector<BlockRule>& rules, MapId blo
     p.bind(lookup);
     p.ld_map(Reg::R1, blocked);
     p.mov(Reg::R2, kFp);
-    p.alu(Alu::Add, Reg::R2, kKey);
+    p.alu(Alu::Add, Reg::R2, kBlockKey);
     p.call(BPF_FUNC_map_lookup_elem);
     p.jcc(Cond::Eq, Reg::R0, 0, next);
     p.ldx(Size::DW, Reg::R1, Reg::R0, static_cast<std::int16_t>(offsetof(xdpguard_block, expires_ns)));

@@ -23,27 +23,9 @@ using namespace percpu;  // the per-CPU scratch layout
 
 using R = Reg;
 
-// Scratch offsets.
-constexpr std::int16_t kFamily = off(offsetof(xdpguard_percpu, pkt.family));
-constexpr std::int16_t kProto = off(offsetof(xdpguard_percpu, pkt.l4proto));
-constexpr std::int16_t kFrag = off(offsetof(xdpguard_percpu, pkt.frag));
-constexpr std::int16_t kFlags = off(offsetof(xdpguard_percpu, pkt.tcp_flags));
-constexpr std::int16_t kSaddr = off(offsetof(xdpguard_percpu, pkt.saddr));
-constexpr std::int16_t kDaddr = off(offsetof(xdpguard_percpu, pkt.daddr));
-constexpr std::int16_t kSport = off(offsetof(xdpguard_percpu, pkt.sport));
-constexpr std::int16_t kDport = off(offsetof(xdpguard_percpu, pkt.dport));
-constexpr std::int16_t kVlan = off(offsetof(xdpguard_percpu, pkt.vlan));
-constexpr std::int16_t kIcmpType = off(offsetof(xdpguard_percpu, pkt.icmp_type));
-constexpr std::int16_t kIcmpCode = off(offsetof(xdpguard_percpu, pkt.icmp_code));
-constexpr std::int16_t kDscp = off(offsetof(xdpguard_percpu, pkt.dscp));
-constexpr std::int16_t kIpLen = off(offsetof(xdpguard_percpu, pkt.ip_len));
-constexpr std::int16_t kFragBits = off(offsetof(xdpguard_percpu, pkt.frag_bits));
-static_assert(offsetof(xdpguard_percpu, pkt.ip_len) % 4 == 0, "one aligned word");
 static_assert(rules::kFragDf == XDPGUARD_FRAG_DF && rules::kFragIsf == XDPGUARD_FRAG_ISF &&
                   rules::kFragFf == XDPGUARD_FRAG_FF && rules::kFragLf == XDPGUARD_FRAG_LF,
               "the rule's frag bits are the packet's");
-constexpr std::int16_t kActions = off(offsetof(xdpguard_percpu, actions));
-static_assert(offsetof(xdpguard_percpu, pkt.vlan) % 4 == 0, "both tags are one aligned word");
 
 std::int16_t addr_off(Field f) { return f == Field::Saddr ? kSaddr : kDaddr; }
 std::int16_t port_off(Field f) { return f == Field::Sport ? kSport : kDport; }
@@ -70,8 +52,6 @@ struct RecOff {
   static constexpr std::int16_t vlan_val = off(offsetof(Rec, vlan_val));
 };
 
-std::int32_t imm_u32(std::uint32_t v) { return static_cast<std::int32_t>(v); }
-
 // The outer tag's half of a VlanTest word (the 16 bits at vlan[0]).
 std::uint32_t outer_of(std::uint32_t word) {
   std::uint16_t tags[XDPGUARD_MAX_VLAN];
@@ -83,10 +63,6 @@ std::uint32_t log2_exact(std::uint32_t v) {
   std::uint32_t l = 0;
   while ((1u << l) < v) ++l;
   return l;
-}
-
-const std::optional<rules::AddrMatch>& addr_of(const rules::Rule& r, Field f) {
-  return f == Field::Saddr ? r.saddr : r.daddr;
 }
 
 class Emitter {

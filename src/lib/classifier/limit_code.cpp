@@ -23,15 +23,13 @@ constexpr std::int16_t kTau = kLim + off(offsetof(xdpguard_limit_req, tau_ns));
 constexpr std::int16_t kBlock = kLim + off(offsetof(xdpguard_limit_req, block_ns));
 constexpr std::int16_t kLimAction = kLim + off(offsetof(xdpguard_limit_req, action));
 constexpr std::int16_t kEpoch = kLim + off(offsetof(xdpguard_limit_req, epoch));
-constexpr std::int16_t kKey = kLim + off(offsetof(xdpguard_limit_req, key));
+constexpr std::int16_t kLimKey = kLim + off(offsetof(xdpguard_limit_req, key));
 constexpr std::int16_t kResumeFailed =
     off(offsetof(xdpguard_percpu, ddos) + XDPGUARD_DDOS_RESUME_FAILED * sizeof(xdpguard_counter));
 static_assert(offsetof(xdpguard_limit_req, len4) == offsetof(xdpguard_limit_req, key) + 1 &&
               offsetof(xdpguard_limit_req, len6) == offsetof(xdpguard_limit_req, key) + 2 &&
               offsetof(xdpguard_limit_req, byte_shift) == offsetof(xdpguard_limit_req, key) + 3 &&
               offsetof(xdpguard_limit_req, key) % 4 == 0);
-
-std::int32_t imm_u32(std::uint32_t v) { return static_cast<std::int32_t>(v); }
 
 // FNV-1a, 32 bits.
 struct Fnv {
@@ -118,7 +116,7 @@ void emit_limit_match(Program& p, const CompiledRule& r, const rules::Limit& l, 
       l.len6, bytes.shift};
   std::uint32_t word;
   std::memcpy(&word, key, sizeof word);
-  p.st(Size::W, Reg::R6, kKey, imm_u32(word));
+  p.st(Size::W, Reg::R6, kLimKey, imm_u32(word));
 }
 
 void emit_limit_call(Program& p, MapId progs, Label limit, Label verdict) {

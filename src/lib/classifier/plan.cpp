@@ -11,19 +11,20 @@
 #include "classifier/tables.h"
 
 namespace xdpguard::cls {
+
+const std::optional<rules::AddrMatch>& addr_of(const rules::Rule& r, Field f) {
+  return f == Field::Saddr ? r.saddr : r.daddr;
+}
+
+std::uint32_t host_v4(const std::array<std::uint8_t, 16>& a) {
+  return (std::uint32_t{a[0]} << 24) | (std::uint32_t{a[1]} << 16) | (std::uint32_t{a[2]} << 8) | a[3];
+}
+
 namespace {
 
 using rules::Action;
 using rules::Family;
 
-std::uint32_t host_v4(const rules::Prefix& p) {
-  return (std::uint32_t{p.addr[0]} << 24) | (std::uint32_t{p.addr[1]} << 16) |
-         (std::uint32_t{p.addr[2]} << 8) | p.addr[3];
-}
-
-const std::optional<rules::AddrMatch>& addr_of(const rules::Rule& r, Field f) {
-  return f == Field::Saddr ? r.saddr : r.daddr;
-}
 const std::optional<rules::PortRange>& port_of(const rules::Rule& r, Field f) {
   return f == Field::Sport ? r.sport : r.dport;
 }
@@ -66,7 +67,7 @@ std::vector<std::uint32_t> try_key(const Key& k, const std::vector<std::uint32_t
         if (full()) break;
         const auto& a = addr_of(rules[pos].rule, k.field);
         if (a && a->prefix && a->prefix->len >= Trie4::kMinLen &&
-            t.add(host_v4(*a->prefix), a->prefix->len, next()))
+            t.add(host_v4(a->prefix->addr), a->prefix->len, next()))
           taken.push_back(pos);
       }
       break;

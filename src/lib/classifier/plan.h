@@ -25,6 +25,7 @@
 // and VLAN tags only.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -73,6 +74,11 @@ struct CompileContext {
 };
 
 enum class Field : std::uint8_t { Saddr, Daddr, Sport, Dport };
+
+// The rule's source (Saddr) or destination (Daddr) address match.
+const std::optional<rules::AddrMatch>& addr_of(const rules::Rule& r, Field f);
+// An IPv4 address (an address's first 4 bytes) in host byte order.
+std::uint32_t host_v4(const std::array<std::uint8_t, 16>& a);
 enum class GroupKind : std::uint8_t { Chain, Trie4, Hash6, Ports };
 
 // `vlan none|N [inner M]` as the generated code tests it: one compare of

@@ -1,5 +1,7 @@
 #include "classifier/sets.h"
 
+#include "classifier/plan.h"
+
 #include <linux/bpf.h>
 
 #include <algorithm>
@@ -15,12 +17,6 @@ namespace xdpguard::cls {
 namespace {
 
 using R = Reg;
-
-constexpr std::int16_t off(std::size_t o) { return static_cast<std::int16_t>(o); }
-
-std::uint32_t host_v4(const std::array<std::uint8_t, 16>& a) {
-  return (std::uint32_t{a[0]} << 24) | (std::uint32_t{a[1]} << 16) | (std::uint32_t{a[2]} << 8) | a[3];
-}
 
 // ---- IPv6 hashing: the same arithmetic as the generated code --------------
 

@@ -19,14 +19,6 @@ std::array<std::uint32_t, 4> mask_words(unsigned len) {
   return masked_words(ones, len);
 }
 
-std::uint32_t host_v4(const std::array<std::uint8_t, 16>& a) {
-  return (std::uint32_t{a[0]} << 24) | (std::uint32_t{a[1]} << 16) | (std::uint32_t{a[2]} << 8) | a[3];
-}
-
-const std::optional<rules::AddrMatch>& addr_of(const rules::Rule& r, Field f) {
-  return f == Field::Saddr ? r.saddr : r.daddr;
-}
-
 // The prefix a table group keys its rule on, or nullptr (the planner puts
 // only rules with one there).
 const rules::Prefix* prefix_of(const rules::Rule& r, Field f) {
