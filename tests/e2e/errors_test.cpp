@@ -45,6 +45,38 @@ TEST(Errors, BpffsUnavailable) {
             "Operation not permitted\n");
 }
 
+// Two commands started together on a host without the bpffs mount one: a
+// second bpffs mounted over the first would hide the pins made in it from
+// every later command (a clean machine's parallel tests once left two).
+// The first stops just before its mount (xdpguard-faults,
+// XDPGUARD_STOP=bpffs-mount); the second runs meanwhile and must wait for
+// it, not mount its own.
+TEST(Errors, CommandsStartedTogetherWithoutABpffsMountOne) {
+  XG_REQUIRE_PRIVILEGES();
+  // A private mount namespace without the bpffs, and a PID namespace, so
+  // that no ancestor in another mount namespace (whose bpffs a command
+  // would join) is in sight. Bounded waits: about 10 s for the stop; the
+  // second gets about 3 s to mount its own (without the lock it does so
+  // in milliseconds; with it, it waits for the first until that goes on).
+  const std::string mounts = "awk '$5 == \"/sys/fs/bpf\" && $(NF-2) == \"bpf\"' /proc/self/mountinfo | wc -l";
+  const std::string cmd =
+      "umount -l /sys/fs/bpf 2>/dev/null; XDPGUARD_STOP=bpffs-mount " + std::string(XDPGUARD_FAULT_BIN) +
+      " status >/dev/null 2>&1 & first=$!; i=0; "
+      "until [ \"$(cut -d' ' -f3 /proc/$first/stat)\" = T ] || [ $i -ge 1000 ]; do "
+      "sleep 0.01; i=$((i+1)); done; " +
+      std::string(XDPGUARD_BIN) + " status >/dev/null 2>&1 & second=$!; i=0; until [ $(" + mounts +
+      ") -gt 0 ] || [ $i -ge 300 ]; do sleep 0.01; i=$((i+1)); done; "
+      "kill -CONT $first; wait $first; a=$?; wait $second; b=$?; "
+      "echo \"first $a second $b mounts $(" +
+      mounts + ")\"";
+  auto r =
+      run_process({"unshare", "-m", "-p", "-f", "--mount-proc", "--propagation", "private", "sh", "-c", cmd});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_EQ(r->out, "first 0 second 0 mounts 1\n")
+      << "bpffs mounts at /sys/fs/bpf after two commands at once";
+}
+
 TEST(Errors, AlreadyAttachedIsRefusedAndFirstAttachmentUntouched) {
   XG_REQUIRE_PRIVILEGES();
   auto lab = Lab::create({.ipv6 = false});

@@ -23,6 +23,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "core/fault.h"
+#include "core/lock.h"
 #include "core/unique_fd.h"
 
 #ifndef CAP_BPF
@@ -109,8 +111,14 @@ Result<void> ensure_bpffs(const std::string& path) {
           std::strerror(errno));
     }
   }
+  // Two commands started together on a host without the bpffs would both
+  // mount one, the second over the first, hiding the pins made in it: the
+  // mount is made under a lock in root's runtime directory, if still needed.
+  auto lock = XG_TRY(LockFile::lock("bpffs.lock", "lock the bpffs mount", lock_wait()));
+  if (is_bpffs(path)) return {};
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
+  fault_point("bpffs-mount");
   if (::mount("bpf", path.c_str(), "bpf", 0, "mode=0700") != 0) {
     int err = errno;
     return fail(err, "bpffs is not mounted at {} and mounting it failed: {}", path, std::strerror(err));

@@ -21,7 +21,9 @@ inline constexpr const char* kDefaultBpffs = "/sys/fs/bpf";
 // Makes sure `path` is a mounted bpffs. When it is not and this process runs
 // in a private mount namespace (as under `ip netns exec`, which remounts
 // /sys), it first joins PID 1's mount namespace so that pins land in the
-// host's bpffs and outlive this process; otherwise it mounts bpffs there.
+// host's bpffs and outlive this process; otherwise it mounts bpffs there,
+// under a lock in the runtime directory (core/lock.h), so that commands
+// started together mount one bpffs, never one over another's pins.
 // Must be called before any thread is started.
 [[nodiscard]] Result<void> ensure_bpffs(const std::string& path = kDefaultBpffs);
 
