@@ -46,25 +46,49 @@ mapfile -t sources < <(git ls-files '*.cpp' '*.h' | grep -v '^bpf/' | grep -v '\
 # headers' too (src/cli: 164 s). Findings are reported at the line of the
 # file they are in. What is lost: a file's includes are checked as the
 # module's (one that a file forgot and an earlier one had is not seen).
-# Some files cannot share a module's text and are checked alone: the
-# classifier's (each defines bytecode helpers of the same names), those that
-# include libpcap (its pcap/bpf.h defines struct bpf_insn as linux/bpf.h
-# does) and the generator's (glibc's and the kernel's socket headers).
-product_alone='^(src/lib/classifier/[^/]*|src/lib/gen/generator|src/lib/simulate/capture_file|src/lib/telemetry/capture)\.cpp$'
+# The library files that cannot share a unit (libpcap's and the kernel's
+# headers clash, so do glibc's and the kernel's socket headers) are compiled
+# alone by the build and checked alone here: xdpguard_module's ALONE
+# (cmake/Modules.cmake), listed by the configure step.
+alone_list=$build/alone-sources.txt
+[[ -f $alone_list ]] || { echo "lint: $alone_list missing (configure again)" >&2; exit 1; }
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+# The build's compilation database with a command for every file: CMake
+# lists the files a target compiles as unity files (UNITY_BUILD: the
+# library's modules, the CLI, the tests) by those unity files, each of which
+# includes them; each file gets its unity file's command.
+file_db=$logs/db
+mkdir -p "$file_db"
+python3 - "$build/compile_commands.json" "$file_db/compile_commands.json" <<'PY' || exit 1
+import json, re, sys
+entries = []
+for e in json.load(open(sys.argv[1])):
+    if "/Unity/unity_" not in e["file"]:
+        entries.append(e)
+        continue
+    for inc in re.findall(r'^#include "([^"]+)"', open(e["file"]).read(), re.M):
+        entries.append({"directory": e["directory"], "file": inc, "command": e["command"].replace(e["file"], inc)})
+json.dump(entries, open(sys.argv[2], "w"))
+PY
 mapfile -t product_files < <(printf '%s\n' "${sources[@]}" | grep '\.cpp$' | grep -E '^(src|examples)/')
-mapfile -t units < <(printf '%s\n' "${product_files[@]}" | grep -E "$product_alone")
-mapfile -t product_grouped < <(printf '%s\n' "${product_files[@]}" | grep -vE "$product_alone")
+mapfile -t units < <(printf '%s\n' "${product_files[@]}" | grep -Fxf "$alone_list")
+mapfile -t product_grouped < <(printf '%s\n' "${product_files[@]}" | grep -vFxf "$alone_list")
 mapfile -t product_dirs < <(printf '%s\n' "${product_grouped[@]}" | xargs -n1 dirname | sort -u)
-# The tests of one binary (tests/unit, tests/bpf, tests/e2e: gtest files
-# linked together, so their names cannot clash) are checked as one unit that
-# includes them all: clang-tidy then parses and walks the standard library,
-# GoogleTest and our headers once per binary instead of once per file (it
+# The harness's folders whose files are linked together (so their names
+# cannot clash) and share their headers are checked as one unit that
+# includes them all: the tests of one binary (tests/unit, tests/bpf,
+# tests/e2e), the tests' and the benchmarks' support libraries, a benchmark
+# of several files. clang-tidy then parses and walks the standard library,
+# GoogleTest and our headers once per folder instead of once per file (it
 # was 6 s of a test file's 7). Every check still looks at every line of
 # them (--header-filter takes the included .cpp files in); what is lost is
 # what clang-tidy only checks in the main file (misc-unused-using-decls).
-unity_dirs=(tests/unit tests/bpf tests/e2e)
+# (bench/xsk is not one: its libpcap consumer's pcap/bpf.h and the kernel's
+# linux/bpf.h both define struct bpf_insn.)
+unity_dirs=(tests/unit tests/bpf tests/e2e tests/support tests/oracle bench/common bench/telemetry)
 mapfile -t harness_units < <(printf '%s\n' "${sources[@]}" | grep '\.cpp$' | grep -E '^(tests|bench)/' |
-  grep -v '^tests/layering/' | grep -vE "^($(IFS='|'; echo "${unity_dirs[*]}"))/[^/]*_test\.cpp$")
+  grep -v '^tests/layering/' | grep -vE "^($(IFS='|'; echo "${unity_dirs[*]}"))/[^/]*\.cpp$")
 
 status=0
 echo "lint: clang-format on ${#sources[@]} files"
@@ -86,25 +110,6 @@ add_tasks() {  # DB CHECKS(- for .clang-tidy's) FILES...: the size, the analyzer
   [[ $checks == - ]] && weight=3
   for f; do tasks+=("$(($(stat -c %s "$f") * weight)) $db $checks $PWD/$f"); done
 }
-logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
-# The build's compilation database with a command for every file: CMake
-# lists the files a target compiles as unity files (UNITY_BUILD: the CLI,
-# the tests) by those unity files, each of which includes them; each file
-# gets its unity file's command.
-file_db=$logs/db
-mkdir -p "$file_db"
-python3 - "$build/compile_commands.json" "$file_db/compile_commands.json" <<'PY' || exit 1
-import json, re, sys
-entries = []
-for e in json.load(open(sys.argv[1])):
-    if "/Unity/unity_" not in e["file"]:
-        entries.append(e)
-        continue
-    for inc in re.findall(r'^#include "([^"]+)"', open(e["file"]).read(), re.M):
-        entries.append({"directory": e["directory"], "file": inc, "command": e["command"].replace(e["file"], inc)})
-json.dump(entries, open(sys.argv[2], "w"))
-PY
 # The unity files, and their compilation database: each gets the command of
 # the first file it includes (a binary's or a module's files are compiled
 # alike).
@@ -114,8 +119,8 @@ unity_units=()
 for d in "${unity_dirs[@]}" "${product_dirs[@]}"; do
   name=$(tr / _ <<<"$d")
   mkdir -p "$unity_db/$name"
-  if [[ $d == tests/* ]]; then
-    mapfile -t files < <(printf '%s\n' "${sources[@]}" | grep -E "^$d/[^/]*_test\.cpp$")
+  if [[ $d == tests/* || $d == bench/* ]]; then
+    mapfile -t files < <(printf '%s\n' "${sources[@]}" | grep -E "^$d/[^/]*\.cpp$")
     ((${#files[@]})) || continue
     u=$unity_db/$name/${name}_unity.cpp
     printf '#include "%s"\n' "${files[@]/#/$PWD/}" >"$u"
@@ -157,7 +162,7 @@ PY
 add_tasks "$file_db" - "${units[@]}"
 add_tasks "$file_db" "-clang-analyzer-*" "${harness_units[@]}"
 for u in "${unity_units[@]}"; do
-  if [[ $u == */tests_* ]]; then
+  if [[ $u == */tests_* || $u == */bench_* ]]; then
     tasks+=("$(($(wc -l <"$u") * 30000)) $unity_db -clang-analyzer-*,-bugprone-suspicious-include $u")
   else  # a module of the product: every check, the analyzer's 3x
     tasks+=("$(($(stat -c %s "$u") * 3)) $unity_db - $u")
@@ -165,11 +170,12 @@ for u in "${unity_units[@]}"; do
 done
 add_tasks "$fuzz_build" "-clang-analyzer-*" "${fuzz_units[@]}"
 echo "lint: clang-tidy on the product's code (every check): ${#product_dirs[@]} modules (each joined) and" \
-  "${#units[@]} files; ${#harness_units[@]} test and benchmark files, the tests of ${#unity_dirs[@]} test" \
-  "binaries (a unit each) and ${#fuzz_units[@]} fuzz targets (no clang-analyzer-*)"
+  "${#units[@]} files; ${#harness_units[@]} test and benchmark files, ${#unity_dirs[@]} test and benchmark" \
+  "folders (a unit each) and ${#fuzz_units[@]} fuzz targets (no clang-analyzer-*)"
 # libbpf's LIBBPF_OPTS() names only some fields of the options it makes:
 # clang 19 warns of that in C++ (-Wextra, an error with -Werror) where the
-# g++ the project builds with does not.
+# g++ the project builds with does not. The build's commands are g++'s, with
+# g++'s own warning options (-Wno-subobject-linkage, cmake/Modules.cmake).
 printf '%s\n' "${tasks[@]}" | sort -nr | cut -d' ' -f2- | nl -w1 -s' ' |
   xargs -P "${JOBS:-2}" -L1 bash -c '
     n=$1 db=$2 checks=$3 file=$4 extra=()
@@ -179,7 +185,7 @@ printf '%s\n' "${tasks[@]}" | sort -nr | cut -d' ' -f2- | nl -w1 -s' ' |
       extra+=(--header-filter=".*/(src|tests|bench|fuzz|examples)/[a-z0-9_/]*[a-z0-9_]\.(h|cpp)$")
     t0=$(date +%s%N)
     clang-tidy-19 -p "$db" "${extra[@]}" \
-      -extra-arg=-Wno-missing-designated-field-initializers -quiet "$file" >"$0/$n.log" 2>&1 || true
+      -extra-arg=-Wno-missing-designated-field-initializers -extra-arg=-Wno-unknown-warning-option -quiet "$file" >"$0/$n.log" 2>&1 || true
     echo "$(( ($(date +%s%N) - t0) / 1000000 )) ${file#"$PWD"/}" >"$0/$n.time"' "$logs"
 log=$logs/all
 # a joined module's file:line back to the file it is in
