@@ -1,6 +1,6 @@
 // Offsets into struct xdpguard_percpu (bpf/include/xdpguard/abi.h) that the
 // generated code reads and writes through r6, shared by every emitter
-// (emit.cpp, limit_code.cpp, sets.cpp), so that one layout change is one edit.
+// (emit.cpp, limit_code.cpp, block_code.cpp), so that one layout change is one edit.
 #pragma once
 
 #include <cstddef>
