@@ -77,6 +77,23 @@ TEST(Errors, CommandsStartedTogetherWithoutABpffsMountOne) {
       << "bpffs mounts at /sys/fs/bpf after two commands at once";
 }
 
+// A command killed while it holds the bpffs mount's lock (just before its
+// mount) leaves nothing held: the kernel drops the flock with the process,
+// and the next command mounts the bpffs at once.
+TEST(Errors, ACommandKilledBeforeItsBpffsMountLeavesNothingHeld) {
+  XG_REQUIRE_PRIVILEGES();
+  const std::string mounts = "awk '$5 == \"/sys/fs/bpf\" && $(NF-2) == \"bpf\"' /proc/self/mountinfo | wc -l";
+  const std::string cmd = "umount -l /sys/fs/bpf 2>/dev/null; XDPGUARD_FAULT=bpffs-mount " +
+                          std::string(XDPGUARD_FAULT_BIN) + " status >/dev/null 2>&1; a=$?; " +
+                          std::string(XDPGUARD_BIN) + " --wait 5 status >/dev/null 2>&1; b=$?; " +
+                          "echo \"killed $a next $b mounts $(" + mounts + ")\"";
+  auto r =
+      run_process({"unshare", "-m", "-p", "-f", "--mount-proc", "--propagation", "private", "sh", "-c", cmd});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_EQ(r->out, "killed 137 next 0 mounts 1\n");  // 137: SIGKILL
+}
+
 TEST(Errors, AlreadyAttachedIsRefusedAndFirstAttachmentUntouched) {
   XG_REQUIRE_PRIVILEGES();
   auto lab = Lab::create({.ipv6 = false});
