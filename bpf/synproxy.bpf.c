@@ -118,28 +118,61 @@ struct {
 	__type(value, __u8);
 } xg_sp_local6 SEC(".maps");
 
-/* The Internet checksum of a sum of 32-bit words (xg_sum, or bpf_csum_diff's
- * result): folded to 16 bits, complemented. */
+/* The last destination address this CPU found in those tries, per family:
+ * checked first (a SYN flood aims at one or a few addresses, and a trie
+ * lookup costs more than the stage's checksums). The tries are filled once,
+ * before this stage is installed (enable; upgrade loads a new stage, with a
+ * new, empty map), so an address found local stays local for as long as it
+ * is remembered here; only an address the tries hold is ever written. */
+struct xg_sp_last {
+	__u32 addr6[4];
+	__u32 addr4;
+	__u8 has4;
+	__u8 has6;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xg_sp_last);
+} xg_sp_last SEC(".maps");
+
+/* The Internet checksum of a sum of 32-bit words (as they lie in memory),
+ * or of bpf_csum_diff's result: folded to 16 bits, complemented. The four
+ * 16-bit parts are added at once (independent operations, and no 32-bit
+ * masks, which the x86 JIT turns into two shifts each). */
 static __always_inline __u16 xg_fold(__u64 s)
 {
-	s = (s & 0xffffffff) + (s >> 32);
-	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffff) + ((s >> 16) & 0xffff) + ((s >> 32) & 0xffff) + (s >> 48);
 	s = (s & 0xffff) + (s >> 16);
 	s = (s & 0xffff) + (s >> 16);
 	return (__u16)~s;
 }
 
-/* A 32-bit word that may alias the 16-bit and 8-bit header fields just
- * written through other types (the sums read them back). */
-typedef __u32 __attribute__((may_alias)) xg_word;
-
-/* Adds n 32-bit words, in memory order as csum_partial adds them, to sum:
- * a few adds instead of a helper call (n is a constant in each use). */
-static __always_inline __u64 xg_sum(const xg_word *w, __u32 n, __u64 sum)
+/* The frame's Ethernet addresses swapped: the 12 bytes read first, then
+ * written, in words (a 6-byte memcpy in a frame, whose alignment clang
+ * cannot know, is 6 byte loads and 6 byte stores). */
+static __always_inline void xg_swap_macs(__u8 *data)
 {
-	for (__u32 i = 0; i < n; i++)
-		sum += w[i];
-	return sum;
+	__u32 dst0 = *(__u32 *)data, src1 = *(__u32 *)(data + 8);
+	__u16 dst1 = *(__u16 *)(data + 4), src0 = *(__u16 *)(data + 6);
+
+	*(__u16 *)data = src0;
+	*(__u32 *)(data + 2) = src1;
+	*(__u32 *)(data + 6) = dst0;
+	*(__u16 *)(data + 10) = dst1;
+}
+
+/* The 32-bit word whose first two bytes in memory are those of a and the
+ * last two those of b (two 16-bit fields as the frame holds them). */
+static __always_inline __u32 xg_pair16(__u16 a, __u16 b)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (__u32)a | ((__u32)b << 16);
+#else
+	return ((__u32)a << 16) | b;
+#endif
 }
 
 static __always_inline __u32 xg_htonl(__u32 x) { return xg_ntohl(x); }
@@ -245,69 +278,66 @@ static __always_inline int xg_read_syn(struct xdp_md *ctx, const struct xdpguard
  * Writes the SYN-ACK over the frame, in place: Ethernet addresses swapped,
  * a new IP header, the TCP header and `optlen` bytes of options (`words`),
  * checksums. The frame already has its new length (l4 + 20 + optlen).
- * Returns XDP_TX (XDP_ABORTED if the frame is not what it was shrunk to:
- * never, but the verifier wants the check).
+ * Each header word is made in a register, summed there and stored whole:
+ * the checksums never read back what was just written (a load of a word
+ * stored as narrower fields waits for those stores to drain, which cost
+ * a third of the stage's time). Returns XDP_TX (XDP_ABORTED if the frame
+ * is not what it was shrunk to: never, but the verifier wants the check).
  */
 static __always_inline int xg_write_synack(struct xdp_md *ctx, const struct xdpguard_percpu *s,
 					   const struct xdpguard_synproxy *sp, const struct xg_syn *y,
 					   const __u32 *words, __u32 optlen, const int v6)
 {
 	__u8 *data = (__u8 *)(long)ctx->data, *end = (__u8 *)(long)ctx->data_end;
-	__u32 tcplen = 20 + optlen, pseudo[10], i;
+	__u32 tcplen = 20 + optlen, t[5], i;
 	struct xg_tcp *th;
-	__u8 *p, mac[6];
 	__u64 sum;
+	__u8 *p;
 
 	/* verifier: the frame still holds Ethernet, IP and 20 bytes of TCP */
 	if (data + 12 > end || xg_locate(ctx, s, &p, &th, v6, 1))
 		return XDP_ABORTED;
-	__builtin_memcpy(mac, data, 6);
-	__builtin_memcpy(data, data + 6, 6);
-	__builtin_memcpy(data + 6, mac, 6);
+	xg_swap_macs(data);
 	if (v6) {
-		struct xg_ip6 *ip = (struct xg_ip6 *)p;
+		__u32 *w = (__u32 *)p;
 
-		ip->ver_tc_flow = xg_htonl(6u << 28);
-		ip->payload_len = xg_htons(tcplen);
-		ip->nexthdr = IPPROTO_TCP;
-		ip->hop_limit = sp->ttl;
-		__builtin_memcpy(ip->saddr, y->daddr, 16);
-		__builtin_memcpy(ip->daddr, y->saddr, 16);
+		/* version, no traffic class or flow label; payload length,
+		 * next header, hop limit */
+		w[0] = xg_htonl(6u << 28);
+		w[1] = xg_htonl((tcplen << 16) | (IPPROTO_TCP << 8) | sp->ttl);
+		__builtin_memcpy(w + 2, y->daddr, 16);
+		__builtin_memcpy(w + 6, y->saddr, 16);
 		/* pseudo header: addresses, upper-layer length, next header */
-		__builtin_memcpy(pseudo, y->daddr, 16);
-		__builtin_memcpy(pseudo + 4, y->saddr, 16);
-		pseudo[8] = xg_htonl(tcplen);
-		pseudo[9] = xg_htonl(IPPROTO_TCP);
-		sum = xg_sum(pseudo, 10, 0);
+		sum = (__u64)xg_htonl(tcplen) + xg_htonl(IPPROTO_TCP);
+		for (i = 0; i < 4; i++)
+			sum += (__u64)y->daddr[i] + y->saddr[i];
 	} else {
-		struct xg_ip4 *ip = (struct xg_ip4 *)p;
+		__u32 w0 = xg_htonl(0x45000000 | (20 + tcplen)), w1 = xg_htonl(XG_IP_DF),
+		      w2 = xg_htonl(((__u32)sp->ttl << 24) | (IPPROTO_TCP << 16));
+		__u32 *w = (__u32 *)p;
 
-		ip->ver_ihl = 0x45;
-		ip->tos = 0;
-		ip->tot_len = xg_htons(20 + tcplen);
-		ip->id = 0;
-		ip->frag_off = xg_htons(XG_IP_DF);
-		ip->ttl = sp->ttl;
-		ip->protocol = IPPROTO_TCP;
-		ip->check = 0;
-		ip->saddr = y->daddr[0];
-		ip->daddr = y->saddr[0];
-		ip->check = xg_fold(xg_sum((const xg_word *)ip, sizeof(*ip) / 4, 0));
-		pseudo[0] = y->daddr[0];
-		pseudo[1] = y->saddr[0];
-		pseudo[2] = xg_htonl((IPPROTO_TCP << 16) | tcplen);
-		sum = xg_sum(pseudo, 3, 0);
+		/* version and header length, no TOS, total length; no ID, DF;
+		 * TTL, protocol, the checksum (below); addresses */
+		w[0] = w0;
+		w[1] = w1;
+		w[2] = w2;
+		w[3] = y->daddr[0];
+		w[4] = y->saddr[0];
+		((struct xg_ip4 *)p)->check =
+			xg_fold((__u64)w0 + w1 + w2 + y->daddr[0] + y->saddr[0]);
+		sum = (__u64)y->daddr[0] + y->saddr[0] + xg_htonl((IPPROTO_TCP << 16) | tcplen);
 	}
-	th->source = y->dport;
-	th->dest = y->sport;
-	th->seq = xg_htonl((__u32)y->cookie);
-	th->ack_seq = xg_htonl(xg_ntohl(y->seq) + 1);
-	th->doff_res = (tcplen / 4) << 4;
-	th->flags = XG_TCP_SYN | XG_TCP_ACK;
-	th->window = 0;
-	th->check = 0;
-	th->urg_ptr = 0;
-	sum = xg_sum((const xg_word *)th, 5, sum);
+	/* ports swapped; our cookie; their sequence number + 1; header
+	 * length, SYN|ACK, window 0; checksum (below), no urgent pointer */
+	t[0] = xg_pair16(y->dport, y->sport);
+	t[1] = xg_htonl((__u32)y->cookie);
+	t[2] = xg_htonl(xg_ntohl(y->seq) + 1);
+	t[3] = xg_htonl(((tcplen / 4) << 28) | ((XG_TCP_SYN | XG_TCP_ACK) << 16));
+	t[4] = 0;
+	for (i = 0; i < 5; i++) {
+		((__u32 *)th)[i] = t[i];
+		sum += t[i];
+	}
 	/* The options, a word at a time (the frame ends right after them). */
 	for (i = 0; i < XG_SYNACK_MAX_OPTS / 4; i++) {
 		__u32 *o = (__u32 *)th->opts + i;
@@ -332,8 +362,7 @@ static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_per
 {
 	__u32 words[XG_SYNACK_MAX_OPTS / 4] = {};
 	struct xg_syn y = {};
-	__u32 l4 = s->pkt.l4_off, optlen, tcplen, flen, tsval;
-	__u8 *o;
+	__u32 l4 = s->pkt.l4_off, optlen, tcplen, flen, tsval, *w;
 	int v6 = s->pkt.family == 6;
 
 	if (v6 ? xg_read_syn(ctx, s, &y, 1) : xg_read_syn(ctx, s, &y, 0))
@@ -351,11 +380,11 @@ static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_per
 	flen = ctx->data_end - ctx->data;
 	if (flen < l4 + 20)
 		return XDP_PASS;
-	/* clang must not know the buffer's alignment: it would turn o + 4
-	 * into o | 4, which the verifier refuses on a pointer */
-	o = (__u8 *)words;
-	barrier_var(o);
-	optlen = xg_synack_opts(o, &y.opts, v6 ? sp->mss6 : sp->mss4, sp->wscale, tsval,
+	/* clang must not know the buffer's alignment: it would turn w + 1
+	 * into w | 4, which the verifier refuses on a pointer */
+	w = words;
+	barrier_var(w);
+	optlen = xg_synack_opts(w, &y.opts, v6 ? sp->mss6 : sp->mss4, sp->wscale, tsval,
 				flen - l4 - 20);
 	tcplen = 20 + optlen;
 	if (optlen > XG_SYNACK_MAX_OPTS || l4 + tcplen > flen)
@@ -455,13 +484,16 @@ static __always_inline int xg_port_on(const struct xdpguard_synproxy *sp, __u16 
  * Whether the frame is for this host: sent to the interface's own MAC (not
  * a broadcast, a multicast or another host's, as a promiscuous interface or
  * a bridge port sees them), to an address that was local when enable ran
- * (not one we would forward, nor a broadcast or multicast one). Only then
- * may the stage answer, rewrite or drop it.
+ * (not one we would forward, nor a broadcast or multicast one): the last
+ * one found, or one of the tries. Only then may the stage answer, rewrite
+ * or drop it.
  */
 static __always_inline int xg_for_us(struct xdp_md *ctx, const struct xdpguard_percpu *s,
 				     const struct xdpguard_synproxy *sp)
 {
 	__u8 *data = (__u8 *)(long)ctx->data, *end = (__u8 *)(long)ctx->data_end;
+	struct xg_sp_last *last;
+	__u32 zero = 0;
 
 #ifdef XG_SYNPROXY_BENCH_WITHOUT_CHECKS /* bench/synflood only: what the checks cost */
 	return 1;
@@ -471,16 +503,32 @@ static __always_inline int xg_for_us(struct xdp_md *ctx, const struct xdpguard_p
 		return 0;
 	if (*(__u32 *)data != *(const __u32 *)sp->mac || *(__u16 *)(data + 4) != *(const __u16 *)(sp->mac + 4))
 		return 0;
+	last = bpf_map_lookup_elem(&xg_sp_last, &zero);
+	/* verifier: lookups can fail */
+	if (!last)
+		return 0;
 	if (s->pkt.family == 6) {
 		struct xdpguard_sp_lpm6 k = {.prefixlen = 128};
 
+		if (last->has6 && last->addr6[0] == s->pkt.daddr[0] && last->addr6[1] == s->pkt.daddr[1] &&
+		    last->addr6[2] == s->pkt.daddr[2] && last->addr6[3] == s->pkt.daddr[3])
+			return 1;
 		__builtin_memcpy(k.addr, s->pkt.daddr, 16);
-		return bpf_map_lookup_elem(&xg_sp_local6, &k) != 0;
+		if (!bpf_map_lookup_elem(&xg_sp_local6, &k))
+			return 0;
+		__builtin_memcpy(last->addr6, s->pkt.daddr, 16);
+		last->has6 = 1;
 	} else {
 		struct xdpguard_sp_lpm4 k = {.prefixlen = 32, .addr = s->pkt.daddr[0]};
 
-		return bpf_map_lookup_elem(&xg_sp_local4, &k) != 0;
+		if (last->has4 && last->addr4 == s->pkt.daddr[0])
+			return 1;
+		if (!bpf_map_lookup_elem(&xg_sp_local4, &k))
+			return 0;
+		last->addr4 = s->pkt.daddr[0];
+		last->has4 = 1;
 	}
+	return 1;
 }
 
 /* Whether a socket of the host (not a listener) has this packet's
@@ -585,25 +633,28 @@ int xdpguard_synproxy(struct xdp_md *ctx)
 {
 	struct xdpguard_synproxy *sp;
 	struct xdpguard_percpu *s;
-	__u32 zero = 0;
+	__u32 zero = 0, action;
 
 	s = bpf_map_lookup_elem(&xg_percpu, &zero);
 	if (!s)
 		return XDP_PASS;
 	s->sp_seen |= XDPGUARD_SP_DECIDED;
+	action = s->action;
 	sp = bpf_map_lookup_elem(&xg_synproxy, &zero);
-	if (sp && sp->active && xg_port_on(sp, s->pkt.dport)) {
-		int v = xg_proxy(ctx, s, sp);
-
+	if (sp && sp->active && xg_port_on(sp, s->pkt.dport))
 		/* the rule's `log` threshold stays above the new action */
-		s->action = (s->action & ~XDPGUARD_ACTION_MASK) | (__u32)v;
-	}
+		action = (action & ~XDPGUARD_ACTION_MASK) | (__u32)xg_proxy(ctx, s, sp);
 	/* Back to enforce if it sent the packet (a `log` rule's, or a capture
-	 * runs); from the classifier, the verdict is applied here. */
-	if (s->sp_seen & XDPGUARD_SP_VIA_ENFORCE)
+	 * runs); from the classifier, the verdict is applied here. The action
+	 * is stored whole and applied from the register: a read of a word
+	 * whose byte was just stored would wait for the store. */
+	if (s->sp_seen & XDPGUARD_SP_VIA_ENFORCE) {
+		s->action = action;
 		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_ENFORCE);
-	s->action &= XDPGUARD_ACTION_MASK;
-	return xg_apply(ctx, s);
+	}
+	action &= XDPGUARD_ACTION_MASK;
+	s->action = action;
+	return xg_apply_action(ctx, s, action);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -133,9 +133,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // up, as a header is) plus some padding of the frame.
   const std::uint32_t pad = nextra >= 8 ? extra[7] % 8 : 0;
   const std::uint32_t room = ((static_cast<std::uint32_t>(len) + 3) & ~3u) + pad;
-  std::uint8_t o[XG_TCP_MAX_OPTS];
-  std::memset(o, 0xee, sizeof o);
-  const std::uint32_t n = xg_synack_opts(o, &c, mss, wscale, tsval, room);
+  __u32 words[XG_SYNACK_MAX_OPTS / 4];
+  std::memset(words, 0xee, sizeof words);
+  const std::uint32_t n = xg_synack_opts(words, &c, mss, wscale, tsval, room);
+  std::uint8_t o[XG_SYNACK_MAX_OPTS];
+  std::memcpy(o, words, sizeof o);
   check(n % 4 == 0 && n <= XG_SYNACK_MAX_OPTS);
   check(n <= room);  // never larger than the SYN (THREATS.md)
   const Ref back = reference_parse(o, static_cast<int>(n));

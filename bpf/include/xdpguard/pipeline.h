@@ -78,11 +78,10 @@ static __always_inline int xg_redirect_xsk(struct xdp_md *ctx, struct xdpguard_p
 	return action;
 }
 
-/* Counts and applies a verdict: enforce's work, and the fallbacks'. */
-static __always_inline int xg_apply(struct xdp_md *ctx, struct xdpguard_percpu *s)
+/* Counts and applies a verdict, `action` (s->action's, without the log
+ * bits): for a stage that holds it in a register. */
+static __always_inline int xg_apply_action(struct xdp_md *ctx, struct xdpguard_percpu *s, __u32 action)
 {
-	__u32 action = s->action;
-
 	if (s->slot <= XDPGUARD_MAX_RULES) {
 		__u32 slot = s->slot;
 		struct xdpguard_counter *c = bpf_map_lookup_elem(&xg_rule_stats, &slot);
@@ -101,6 +100,12 @@ static __always_inline int xg_apply(struct xdp_md *ctx, struct xdpguard_percpu *
 	barrier_var(action);
 	xg_bump(&s->actions[action], s->len);
 	return action;
+}
+
+/* Counts and applies s->action: enforce's work, and the fallbacks'. */
+static __always_inline int xg_apply(struct xdp_md *ctx, struct xdpguard_percpu *s)
+{
+	return xg_apply_action(ctx, s, s->action);
 }
 
 /*

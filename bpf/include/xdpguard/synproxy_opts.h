@@ -140,55 +140,48 @@ static __always_inline __u32 xg_synack_tsval(const struct xg_syn_opts *c, __u32 
 	return tsval;
 }
 
+/* The 32-bit word whose bytes in memory are a, b, c, d (big-endian
+ * composition, stored as it reads in the header), whatever the host order. */
+static __always_inline __u32 xg_opt_word(__u32 be)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return __builtin_bswap32(be);
+#else
+	return be;
+#endif
+}
+
 /*
- * Writes the SYN-ACK's options into o (XG_SYNACK_MAX_OPTS bytes at least) and returns their
- * length (a multiple of 4), in the kernel SYNPROXY's layout: MSS, then window
- * scale and SACK-permitted only with timestamps (their client values travel
- * in the low bits of our timestamp, `tsval`). `room` is how many bytes of
+ * Writes the SYN-ACK's options into w (XG_SYNACK_MAX_OPTS / 4 words at
+ * least), a whole word at a time, and returns their length in bytes (a
+ * multiple of 4), in the kernel SYNPROXY's layout: MSS, then window scale
+ * and SACK-permitted only with timestamps (their client values travel in
+ * the low bits of our timestamp, `tsval`). Every option group of that layout
+ * is one or more aligned words, so the stage copies and sums words it holds
+ * in registers instead of reading bytes back. `room` is how many bytes of
  * options the reply may have without being larger than the SYN's frame
  * (THREATS.md: no reply larger than what caused it): our MSS goes in only
  * when it fits (a SYN without an MSS option of its own, unpadded, gets none,
  * and the client then uses the protocol's default, 536 or 1220). What is
  * echoed never needs more room than the SYN's own options took.
  */
-static __always_inline __u32 xg_synack_opts(__u8 *o, const struct xg_syn_opts *c, __u16 mss, __u8 wscale,
+static __always_inline __u32 xg_synack_opts(__u32 *w, const struct xg_syn_opts *c, __u16 mss, __u8 wscale,
 					     __u32 tsval, __u32 room)
 {
 	__u32 n = 0;
 	__u32 echoed = c->has_ts ? 12 + (c->has_ws ? 4 : 0) : 0;
 
-	if (echoed + 4 <= room) {
-		o[n++] = XG_TCPOPT_MSS;
-		o[n++] = 4;
-		o[n++] = (__u8)(mss >> 8);
-		o[n++] = (__u8)(mss & 0xff);
-	}
+	if (echoed + 4 <= room)
+		w[n++] = xg_opt_word((XG_TCPOPT_MSS << 24) | (4 << 16) | mss);
 	if (c->has_ts) {
-		if (c->has_sack) {
-			o[n++] = XG_TCPOPT_SACK_PERM;
-			o[n++] = 2;
-		} else {
-			o[n++] = XG_TCPOPT_NOP;
-			o[n++] = XG_TCPOPT_NOP;
-		}
-		o[n++] = XG_TCPOPT_TIMESTAMP;
-		o[n++] = 10;
-		o[n++] = (__u8)(tsval >> 24);
-		o[n++] = (__u8)(tsval >> 16);
-		o[n++] = (__u8)(tsval >> 8);
-		o[n++] = (__u8)tsval;
-		o[n++] = (__u8)(c->tsval >> 24);
-		o[n++] = (__u8)(c->tsval >> 16);
-		o[n++] = (__u8)(c->tsval >> 8);
-		o[n++] = (__u8)c->tsval;
-		if (c->has_ws) {
-			o[n++] = XG_TCPOPT_NOP;
-			o[n++] = XG_TCPOPT_WINDOW;
-			o[n++] = 3;
-			o[n++] = wscale;
-		}
+		w[n++] = xg_opt_word(c->has_sack ? (XG_TCPOPT_SACK_PERM << 24) | (2 << 16) | (XG_TCPOPT_TIMESTAMP << 8) | 10
+						 : (XG_TCPOPT_NOP << 24) | (XG_TCPOPT_NOP << 16) | (XG_TCPOPT_TIMESTAMP << 8) | 10);
+		w[n++] = xg_opt_word(tsval);
+		w[n++] = xg_opt_word(c->tsval);
+		if (c->has_ws)
+			w[n++] = xg_opt_word((XG_TCPOPT_NOP << 24) | (XG_TCPOPT_WINDOW << 16) | (3 << 8) | wscale);
 	}
-	return n;
+	return n * 4;
 }
 
 #endif
