@@ -360,10 +360,15 @@ static __always_inline int xg_write_synack(struct xdp_md *ctx, const struct xdpg
 static __always_inline int xg_answer_syn(struct xdp_md *ctx, struct xdpguard_percpu *s,
 					 const struct xdpguard_synproxy *sp)
 {
-	__u32 words[XG_SYNACK_MAX_OPTS / 4] = {};
-	struct xg_syn y = {};
+	/* Not cleared (a dozen stores a SYN): xg_read_syn writes every field
+	 * of y the SYN-ACK reads but the options, which the walk only sets,
+	 * and the SYN-ACK reads only the option words xg_synack_opts wrote. */
+	__u32 words[XG_SYNACK_MAX_OPTS / 4];
+	struct xg_syn y;
 	__u32 l4 = s->pkt.l4_off, optlen, tcplen, flen, tsval, *w;
 	int v6 = s->pkt.family == 6;
+
+	__builtin_memset(&y.opts, 0, sizeof(y.opts));
 
 	if (v6 ? xg_read_syn(ctx, s, &y, 1) : xg_read_syn(ctx, s, &y, 0))
 		return XDP_PASS;
