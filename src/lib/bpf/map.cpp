@@ -14,6 +14,30 @@ int possible_cpus() {
   return n > 0 ? n : 1;
 }
 
+Result<void> update_batched(int fd, const void* keys, std::size_t key_size, const void* values,
+                            std::size_t value_stride, std::size_t n) {
+  const auto* k = static_cast<const std::uint8_t*>(keys);
+  const auto* v = static_cast<const std::uint8_t*>(values);
+  std::size_t done = 0;
+  while (done < n) {
+    const auto count_max = static_cast<__u32>(std::min(kUpdateBatch, n - done));
+    __u32 count = count_max;
+    LIBBPF_OPTS(bpf_map_batch_opts, o);
+    if (bpf_map_update_batch(fd, k + done * key_size, v + done * value_stride, &count, &o) == 0) {
+      done += count_max;
+      continue;
+    }
+    // EOPNOTSUPP (== ENOTSUP in userspace) or the kernel-internal ENOTSUPP (524):
+    // no batches for this map type.
+    if (errno != EINVAL && errno != EOPNOTSUPP && errno != 524) return fail_errno(errno, "map batch update");
+    break;
+  }
+  for (; done < n; ++done)
+    if (bpf_map_update_elem(fd, k + done * key_size, v + done * value_stride, BPF_ANY) != 0)
+      return fail_errno(errno, "map update");
+  return {};
+}
+
 Result<MapFd> MapFd::adopt(int fd) {
   if (fd < 0) return fail(EBADF, "invalid map fd");
   MapFd m;

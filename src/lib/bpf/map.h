@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -29,6 +30,14 @@ namespace xdpguard {
 
 // Number of possible CPUs (the per-CPU value count), cached.
 int possible_cpus();
+
+// Writes n keys (key_size bytes each) and their values (value_stride bytes
+// apart: a per-CPU map's value is one per possible CPU) to the map fd:
+// kUpdateBatch a system call (BPF_MAP_UPDATE_BATCH), one by one where the
+// kernel has no batches for the map's type.
+inline constexpr std::size_t kUpdateBatch = 4096;
+[[nodiscard]] Result<void> update_batched(int fd, const void* keys, std::size_t key_size, const void* values,
+                                          std::size_t value_stride, std::size_t n);
 
 class MapFd {
  public:
@@ -168,6 +177,18 @@ class PerCpuMap {
   [[nodiscard]] Result<void> put_all(const K& key, const V& v) {
     std::vector<V> vals(static_cast<std::size_t>(possible_cpus()), v);
     if (bpf_map_update_elem(fd(), &key, vals.data(), BPF_ANY) != 0) return fail_errno(errno, "map update");
+    return {};
+  }
+  // Sets every CPU's value of each of `keys` to v, in batches
+  // (update_batched). Zeroing the counters of a 10,000-rule set one key at
+  // a time took 0.2 s of a 0.4 s apply.
+  [[nodiscard]] Result<void> put_all(const std::vector<K>& keys, const V& v) {
+    const std::size_t per_key = fd_.per_cpu() ? static_cast<std::size_t>(possible_cpus()) : 1;
+    const std::size_t chunk = std::min(kUpdateBatch, keys.size());
+    const std::vector<V> vals(chunk * per_key, v);
+    for (std::size_t done = 0; done < keys.size(); done += chunk)
+      XG_CHECK(update_batched(fd(), &keys[done], sizeof(K), vals.data(), per_key * sizeof(V),
+                              std::min(chunk, keys.size() - done)));
     return {};
   }
   // The CPUs' values folded with operator+=.

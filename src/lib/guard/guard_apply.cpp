@@ -268,8 +268,7 @@ Result<std::unique_ptr<Guard::Pending>> Guard::prepare(const DesiredState& want)
 }
 
 Result<void> Guard::swap(Pending& p) {
-  for (std::uint32_t id : p.fresh)
-    XG_CHECK(with_context(rule_stats_.put_all(id, xdpguard_counter{}), "reset counters"));
+  XG_CHECK(with_context(rule_stats_.put_all(p.fresh, xdpguard_counter{}), "reset counters"));
   fault_point("rules-loaded");
   __u32 slot = XDPGUARD_PROG_CLASSIFIER, old_id = 0;
   if (bpf_map_lookup_elem(progs_.fd(), &slot, &old_id) == 0)

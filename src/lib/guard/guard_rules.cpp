@@ -25,8 +25,8 @@ namespace xdpguard {
 namespace {
 
 // Zeroes a rule's per-CPU counters before its id is (re)used.
-Result<void> zero_counter(CounterArray& stats, std::uint32_t id) {
-  return with_context(stats.put_all(id, xdpguard_counter{}), "reset counters");
+Result<void> zero_counters(CounterArray& stats, const std::vector<std::uint32_t>& ids) {
+  return with_context(stats.put_all(ids, xdpguard_counter{}), "reset counters");
 }
 
 std::uint32_t after(std::uint32_t id) { return id % XDPGUARD_MAX_RULES + 1; }
@@ -68,34 +68,6 @@ std::vector<std::uint32_t> new_rule_ids(std::uint32_t next, std::size_t n, std::
   return out;
 }
 
-// Fills a fresh map with key/value pairs, in batches where the kernel
-// supports them for the map type.
-template <class K, class V>
-Result<void> fill_map(int fd, const std::vector<K>& keys, const std::vector<V>& values) {
-  std::size_t done = 0;
-  constexpr std::size_t kBatch = 4096;
-  bool batch = true;
-  while (done < keys.size()) {
-    __u32 n = static_cast<__u32>(std::min(kBatch, keys.size() - done));
-    if (batch) {
-      LIBBPF_OPTS(bpf_map_batch_opts, o);
-      __u32 count = n;
-      if (bpf_map_update_batch(fd, &keys[done], &values[done], &count, &o) == 0) {
-        done += n;
-        continue;
-      }
-      // EOPNOTSUPP (== ENOTSUP in userspace) or the kernel-internal ENOTSUPP (524).
-      if (errno != EINVAL && errno != EOPNOTSUPP && errno != 524)
-        return fail_errno(errno, "map batch update");
-      batch = false;  // not supported for this map type: one by one
-    }
-    for (__u32 i = 0; i < n; ++i, ++done)
-      if (bpf_map_update_elem(fd, &keys[done], &values[done], BPF_ANY) != 0)
-        return fail_errno(errno, "map update");
-  }
-  return {};
-}
-
 // An inner map for slot `set` of xg_set4 / xg_set6: an array of the set's
 // elements (BPF_F_INNER_MAP: its size may differ from the template's).
 template <class Elem>
@@ -106,7 +78,7 @@ Result<MapFd> set_map(const char* name, const std::vector<Elem>& elems) {
   auto map = XG_TRY(MapFd::adopt(fd));
   std::vector<__u32> keys(elems.size());
   for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = static_cast<__u32>(i);
-  XG_CHECK(fill_map(map.fd(), keys, elems));
+  XG_CHECK(update_batched(map.fd(), keys.data(), sizeof(__u32), elems.data(), sizeof(Elem), keys.size()));
   return map;
 }
 
@@ -331,7 +303,7 @@ Result<void> Guard::install(std::vector<cls::RuleEntry> entries, std::uint32_t d
   // loaded, right before it takes over. No rule of the set in force counts
   // into it meanwhile (new_rule_ids avoids their ids; the one exception, a
   // change needing more ids than there are, is in docs/classifier.md).
-  for (std::uint32_t id : fresh) XG_CHECK(zero_counter(rule_stats_, id));
+  XG_CHECK(zero_counters(rule_stats_, fresh));
   fault_point("rules-loaded");
   // One write swaps the whole rule set, with its record: a packet runs the
   // classifier it started with (the old one stays alive until it is done),
