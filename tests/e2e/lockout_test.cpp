@@ -10,6 +10,8 @@
 #include <fstream>
 
 #include "e2e/e2e_support.h"
+#include "rules/printer.h"
+#include "simulate/lockout.h"
 
 namespace xdpguard::test {
 namespace {
@@ -177,6 +179,52 @@ TEST_F(LockoutTest, ManagementPrefixesAndDhcpRepliesStayReachable) {
   EXPECT_NE(check.err.find("the non-IP/malformed action would drop ARP request"), std::string::npos)
       << check.err;
   EXPECT_TRUE(arp_resolves());
+}
+
+// What the guard knows of the interface (read with rtnetlink) is what `ip`,
+// a tool no one here wrote, says of it: its MAC; its addresses in order,
+// with their subnets, leased (a lifetime) or not; the IPv4 default route's
+// gateway by it.
+TEST_F(LockoutTest, HostFactsAreWhatIpSays) {
+  const std::string dev = lab_->server().veth;
+  ASSERT_TRUE(lab_->exec(lab_->server(), {"ip", "addr", "add", "198.18.5.2/24", "dev", dev, "valid_lft",
+                                          "600", "preferred_lft", "600"}));
+  ASSERT_TRUE(lab_->exec(lab_->server(), {"ip", "addr", "add", "fd00:5::2/80", "dev", dev, "nodad"}));
+  ASSERT_TRUE(lab_->exec(lab_->server(), {"ip", "route", "add", "default", "via", "198.18.0.1", "dev", dev}));
+  std::optional<Result<simulate::HostFacts>> facts;
+  ASSERT_TRUE(run_in_netns(lab_->server().netns, [&] {
+    auto i = find_interface(dev);
+    facts = i ? simulate::host_facts(*i, {}) : Result<simulate::HostFacts>(tl::unexpected(i.error()));
+  }));
+  ASSERT_TRUE(facts && *facts) << (facts ? facts->error().message() : "");
+  const simulate::HostFacts& h = **facts;
+
+  auto ip = [&](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {"ip", "-j"});
+    return nlohmann::json::parse(lab_->exec(lab_->server(), argv).value_or("[]"));
+  };
+  const auto link = ip({"link", "show", "dev", dev});
+  ASSERT_FALSE(link.empty());
+  EXPECT_EQ(fmt::format("{:02x}", fmt::join(h.mac, ":")), link[0]["address"].get<std::string>());
+  // an address, without the /32 or /128 of a host prefix
+  auto addr = [](const rules::Prefix& p) {
+    const std::string t = rules::prefix_to_string(p);
+    return t.substr(0, t.find('/'));
+  };
+  std::vector<std::string> want, got;
+  const auto addrs = ip({"addr", "show", "dev", dev});
+  ASSERT_FALSE(addrs.empty());
+  for (const auto& a : addrs[0]["addr_info"])
+    want.push_back(fmt::format("{}/{}{}", a["local"].get<std::string>(), a["prefixlen"].get<int>(),
+                               a.value("dynamic", false) ? " leased" : ""));
+  for (const auto& a : h.addrs)
+    got.push_back(fmt::format("{}/{}{}", addr(a.addr), a.prefixlen, a.leased ? " leased" : ""));
+  EXPECT_EQ(got, want);
+  EXPECT_GE(want.size(), 4u);  // 198.18.0.2, 198.18.5.2 (leased), fd00::2, fd00:5::2, fe80::
+  const auto routes = ip({"-4", "route", "show", "default", "dev", dev});
+  ASSERT_EQ(routes.size(), 1u);
+  ASSERT_TRUE(h.gateway4);
+  EXPECT_EQ(addr(*h.gateway4), routes[0]["gateway"].get<std::string>());
 }
 
 // The service applies its file with the same guard: a reload that would

@@ -6,6 +6,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -176,6 +177,21 @@ Result<Interface> find_interface(int ifindex) {
   if (!::if_indextoname(static_cast<unsigned>(ifindex), buf))
     return fail(ENODEV, "no interface with index {}", ifindex);
   return Interface{buf, ifindex};
+}
+
+Result<std::array<std::uint8_t, 6>> interface_mac(int ifindex) {
+  char name[IF_NAMESIZE] = "";
+  if (!::if_indextoname(static_cast<unsigned>(ifindex), name))
+    return fail_errno(errno, fmt::format("interface {}", ifindex));
+  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s) return fail_errno(errno, "socket");
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name, sizeof ifr.ifr_name);
+  if (::ioctl(s.get(), SIOCGIFHWADDR, &ifr) != 0)
+    return fail_errno(errno, fmt::format("{}: MAC address", name));
+  std::array<std::uint8_t, 6> mac{};
+  std::memcpy(mac.data(), ifr.ifr_hwaddr.sa_data, mac.size());
+  return mac;
 }
 
 Result<void> rtnl_dump(std::uint16_t type, std::uint8_t family,

@@ -4,6 +4,7 @@
 
 #include <linux/netlink.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -48,6 +49,8 @@ struct Interface {
 [[nodiscard]] Result<Interface> find_interface(const std::string& name);
 // Name of ifindex, or an error if it is gone.
 [[nodiscard]] Result<Interface> find_interface(int ifindex);
+// The MAC address of interface `ifindex`.
+[[nodiscard]] Result<std::array<std::uint8_t, 6>> interface_mac(int ifindex);
 
 // An rtnetlink dump (RTM_GETROUTE, RTM_GETNEIGH, ...) of address family
 // `family` in the calling thread's network namespace: `each` gets every

@@ -2,8 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <linux/rtnetlink.h>
-#include <net/if.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,21 +20,6 @@
 #include "guard/lock.h"
 
 namespace xdpguard {
-
-Result<std::array<std::uint8_t, 6>> interface_mac(int ifindex) {
-  char name[IF_NAMESIZE] = "";
-  if (!::if_indextoname(static_cast<unsigned>(ifindex), name))
-    return fail_errno(errno, fmt::format("interface {}", ifindex));
-  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!s) return fail_errno(errno, "socket");
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, name, sizeof ifr.ifr_name);
-  if (::ioctl(s.get(), SIOCGIFHWADDR, &ifr) != 0)
-    return fail_errno(errno, fmt::format("{}: MAC address", name));
-  std::array<std::uint8_t, 6> mac{};
-  std::memcpy(mac.data(), ifr.ifr_hwaddr.sa_data, mac.size());
-  return mac;
-}
 
 Result<std::vector<LocalRoute>> read_local_routes() {
   std::vector<LocalRoute> out;

@@ -27,8 +27,6 @@
 
 namespace xdpguard {
 
-// The MAC address of interface `ifindex`.
-[[nodiscard]] Result<std::array<std::uint8_t, 6>> interface_mac(int ifindex);
 // The routes of type local in the local routing table (rtnetlink).
 [[nodiscard]] Result<std::vector<LocalRoute>> read_local_routes();
 // The host's TCP connections to one of `ports` (the calling thread's
