@@ -7,8 +7,9 @@
 // with cuts is refused, naming the rule that drops each probe and the
 // packet, unless --force (or `[guard] lockout-guard = false`).
 //
-// The probes, from what the host says of the interface (ip -j addr/link/
-// route) and of the caller (SSH_CONNECTION):
+// The probes, from what the host says of the interface (rtnetlink: its MAC,
+// addresses and IPv4 default route, as `ip addr`/`ip route` show them) and
+// of the caller (SSH_CONNECTION):
 //   - the caller's SSH session (when it comes in through this interface:
 //     the server address is one of its own, or the route to the client
 //     leaves by it): a segment of the session, and a new connection from
