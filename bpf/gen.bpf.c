@@ -61,12 +61,19 @@ int xg_gen(struct xdp_md *ctx)
 	__u8 *data = (__u8 *)(long)ctx->data;
 	__u8 *end = (__u8 *)(long)ctx->data_end;
 
-	/* headers back to the template's (abi.h, restore_len) */
+	/* headers back to the template's (abi.h, restore_len): word i at 8i,
+	 * the last one ending where the headers end */
 	XG_UNROLL
 	for (int i = 0; i < XDPGUARD_GEN_HEAD_WORDS; i++) {
-		__u64 *w = (__u64 *)data + i;
+		__u32 off = i * 8;
+		__u64 *w;
 
-		if (i * 8 >= cfg.restore_len || (__u8 *)(w + 1) > end)
+		if (off >= cfg.restore_len)
+			break;
+		if (off + 8 > cfg.restore_len)
+			off = cfg.restore_len - 8;
+		w = (__u64 *)(data + (off & 0x1ff)); /* verifier: a bounded offset */
+		if ((__u8 *)(w + 1) > end)
 			break;
 		*w = cfg.head[i];
 	}

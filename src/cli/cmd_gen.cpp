@@ -26,6 +26,7 @@ struct GenArgs {
   std::uint64_t count = 0;
   double seconds = 0;
   double rate = 0;
+  bool syn_options = false;
   bool force = false;
   bool json = false;
 };
@@ -61,7 +62,11 @@ Result<void> cmd_gen(const GenArgs& a) {
   auto [lo, hi] = XG_TRY_CTX(gen::parse_port_range(a.sport), "--sport");
   spec.sport_lo = lo, spec.sport_hi = hi;
   spec.dport = a.dport;
-  spec.size = a.size ? a.size : std::max<std::uint32_t>(64, gen::min_frame_size(spec.proto, spec.src.family));
+  if (a.syn_options && spec.proto != gen::Proto::Syn) return fail(EINVAL, "--syn-options needs --proto syn");
+  spec.syn_options = a.syn_options;
+  spec.size =
+      a.size ? a.size
+             : std::max<std::uint32_t>(64, gen::min_frame_size(spec.proto, spec.src.family, a.syn_options));
   spec.src_mac = XG_TRY(gen::interface_mac(iface));
   spec.dst_mac = a.dst_mac.empty() ? XG_TRY(gen::neighbour_mac(iface, a.dst))
                                    : XG_TRY_CTX(gen::parse_mac(a.dst_mac), "--dst-mac");
@@ -106,6 +111,9 @@ void register_gen_command(CLI::App& app, Command& cmd) {
   gen->add_option("--proto", a->proto, "udp, syn (TCP SYN) or icmp (echo request)")
       ->check(CLI::IsMember({"udp", "syn", "icmp"}));
   gen->add_option("--sport", a->sport, "Source port, or a range LO-HI (random per frame); udp and syn");
+  gen->add_flag("--syn-options", a->syn_options,
+                "SYNs carry the options a Linux client sends (MSS, SACK-permitted, timestamps, window "
+                "scale: 20 bytes), not none");
   add_whole(gen, "--dport", a->dport, 0, 65535, "Destination port", "a port");
   add_whole(gen, "--size", a->size, 60, gen::kMaxFrameSize,
             "Frame length in bytes without FCS (default 64; 60..1514, more for IPv6/TCP)", "bytes");

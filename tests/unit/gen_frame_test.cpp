@@ -40,7 +40,7 @@ void expect_valid(const Bytes& f, const std::string& where) {
   const std::size_t l4_len = v6 ? be16(&f[ip + 4]) : be16(&f[ip + 2]) - 20u;
   ASSERT_LE(l4 + l4_len, f.size()) << where;
   if (proto == 6) {
-    ASSERT_EQ(l4_len, 20u) << where << ": a SYN carries no data";
+    ASSERT_EQ(l4_len, (f[l4 + 12] >> 4) * 4u) << where << ": a SYN carries no data";
   } else {
     ASSERT_EQ(l4 + l4_len, f.size()) << where << ": the datagram fills the frame";
   }
@@ -77,69 +77,104 @@ TEST(GenFrame, EveryRewrittenFrameIsValid) {
   std::mt19937 rng(1);
   int frames = 0;
   for (Proto proto : {Proto::Udp, Proto::Syn, Proto::Icmp})
-    for (bool v6 : {false, true})
-      for (const char* src : {"198.18.0.1", "198.18.0.0/24", "198.16.0.0/13", "0.0.0.0/0", "fd00::1",
-                              "fd00::ab00/120", "fd00::/96"})
-        for (std::uint32_t extra : {0u, 1u, 36u, 67u, 1000u}) {
-          if (v6 != (std::string(src).find(':') != std::string::npos)) continue;
-          Spec s = spec_for(proto, v6, 0, src);
-          s.size = std::min(min_frame_size(proto, s.src.family) + extra, kMaxFrameSize);
-          s.sport_lo = extra % 2 ? 1 : 1024;
-          s.sport_hi = extra % 2 ? 65535 : 1024;
-          if (extra == 1000) s.sport_lo = 0, s.sport_hi = 65535;  // span 65536
-          auto t = build(s);
-          std::string where = std::string(proto_name(proto)) + " " + src + " size " + std::to_string(s.size);
-          ASSERT_TRUE(t) << where << ": " << t.error().message();
-          ASSERT_EQ(t->frame.size(), s.size);
-          expect_valid(t->frame, where + " (template)");
-          // The program rewrites over whatever the page held before.
-          Bytes f = t->frame;
-          std::set<std::uint32_t> sources;
-          for (int i = 0; i < 300; ++i) {
-            Bytes before = f;
-            ASSERT_EQ(xg_gen_rewrite(f.data(), f.data() + f.size(), &t->cfg,
-                                     static_cast<std::uint32_t>(rng()), static_cast<std::uint32_t>(rng())),
-                      0);
-            expect_valid(f, where);
-            ++frames;
-            const bool v6f = v6;
-            const std::size_t sa = 14 + (v6f ? 8 : 12), alen = v6f ? 16 : 4;
-            rules::Prefix got;
-            got.family = s.src.family;
-            std::memcpy(got.addr.data(), &f[sa], alen);
-            // Source inside the prefix.
-            for (unsigned b = 0; b < s.src.len; ++b)
-              ASSERT_EQ((got.addr[b / 8] >> (7 - b % 8)) & 1, (s.src.addr[b / 8] >> (7 - b % 8)) & 1)
-                  << where << " bit " << b;
-            std::uint32_t last;
-            std::memcpy(&last, &f[sa + alen - 4], 4);
-            sources.insert(last);
-            if (proto != Proto::Icmp) {
-              std::uint16_t sport = be16(&f[14 + (v6 ? 40 : 20)]);
-              ASSERT_GE(sport, s.sport_lo) << where;
-              ASSERT_LE(sport, s.sport_hi) << where;
-            }
-            // Nothing but the random fields and checksums moves: compare
-            // with the template outside those bytes.
-            for (std::size_t k = 0; k < f.size(); ++k) {
-              bool random = (t->cfg.saddr_off && k >= t->cfg.saddr_off && k < t->cfg.saddr_off + 4u) ||
-                            (t->cfg.sport_off && k >= t->cfg.sport_off && k < t->cfg.sport_off + 2u) ||
-                            (t->cfg.ip_csum_off && k >= t->cfg.ip_csum_off && k < t->cfg.ip_csum_off + 2u) ||
-                            (t->cfg.l4_csum_off && k >= t->cfg.l4_csum_off && k < t->cfg.l4_csum_off + 2u);
-              if (!random) {
-                ASSERT_EQ(f[k], t->frame[k]) << where << " byte " << k;
+    for (bool syn_options : {false, true})
+      for (bool v6 : {false, true})
+        for (const char* src : {"198.18.0.1", "198.18.0.0/24", "198.16.0.0/13", "0.0.0.0/0", "fd00::1",
+                                "fd00::ab00/120", "fd00::/96"})
+          for (std::uint32_t extra : {0u, 1u, 36u, 67u, 1000u}) {
+            if (v6 != (std::string(src).find(':') != std::string::npos)) continue;
+            if (syn_options && proto != Proto::Syn) continue;
+            Spec s = spec_for(proto, v6, 0, src);
+            s.syn_options = syn_options;
+            s.size = std::min(min_frame_size(proto, s.src.family, syn_options) + extra, kMaxFrameSize);
+            s.sport_lo = extra % 2 ? 1 : 1024;
+            s.sport_hi = extra % 2 ? 65535 : 1024;
+            if (extra == 1000) s.sport_lo = 0, s.sport_hi = 65535;  // span 65536
+            auto t = build(s);
+            std::string where = std::string(proto_name(proto)) + (syn_options ? " with options " : " ") +
+                                src + " size " + std::to_string(s.size);
+            ASSERT_TRUE(t) << where << ": " << t.error().message();
+            ASSERT_EQ(t->frame.size(), s.size);
+            expect_valid(t->frame, where + " (template)");
+            // The program rewrites over whatever the page held before.
+            Bytes f = t->frame;
+            std::set<std::uint32_t> sources;
+            for (int i = 0; i < 300; ++i) {
+              Bytes before = f;
+              ASSERT_EQ(xg_gen_rewrite(f.data(), f.data() + f.size(), &t->cfg,
+                                       static_cast<std::uint32_t>(rng()), static_cast<std::uint32_t>(rng())),
+                        0);
+              expect_valid(f, where);
+              ++frames;
+              const bool v6f = v6;
+              const std::size_t sa = 14 + (v6f ? 8 : 12), alen = v6f ? 16 : 4;
+              rules::Prefix got;
+              got.family = s.src.family;
+              std::memcpy(got.addr.data(), &f[sa], alen);
+              // Source inside the prefix.
+              for (unsigned b = 0; b < s.src.len; ++b)
+                ASSERT_EQ((got.addr[b / 8] >> (7 - b % 8)) & 1, (s.src.addr[b / 8] >> (7 - b % 8)) & 1)
+                    << where << " bit " << b;
+              std::uint32_t last;
+              std::memcpy(&last, &f[sa + alen - 4], 4);
+              sources.insert(last);
+              if (proto != Proto::Icmp) {
+                std::uint16_t sport = be16(&f[14 + (v6 ? 40 : 20)]);
+                ASSERT_GE(sport, s.sport_lo) << where;
+                ASSERT_LE(sport, s.sport_hi) << where;
+              }
+              // Nothing but the random fields and checksums moves: compare
+              // with the template outside those bytes.
+              for (std::size_t k = 0; k < f.size(); ++k) {
+                bool random =
+                    (t->cfg.saddr_off && k >= t->cfg.saddr_off && k < t->cfg.saddr_off + 4u) ||
+                    (t->cfg.sport_off && k >= t->cfg.sport_off && k < t->cfg.sport_off + 2u) ||
+                    (t->cfg.ip_csum_off && k >= t->cfg.ip_csum_off && k < t->cfg.ip_csum_off + 2u) ||
+                    (t->cfg.l4_csum_off && k >= t->cfg.l4_csum_off && k < t->cfg.l4_csum_off + 2u);
+                if (!random) {
+                  ASSERT_EQ(f[k], t->frame[k]) << where << " byte " << k;
+                }
               }
             }
+            const unsigned random_bits = (v6 ? 128u : 32u) - s.src.len;
+            if (random_bits >= 8) {
+              EXPECT_GT(sources.size(), 100u) << where;
+            }
+            if (random_bits == 0) {
+              EXPECT_EQ(sources.size(), 1u) << where;
+            }
           }
-          const unsigned random_bits = (v6 ? 128u : 32u) - s.src.len;
-          if (random_bits >= 8) {
-            EXPECT_GT(sources.size(), 100u) << where;
-          }
-          if (random_bits == 0) {
-            EXPECT_EQ(sources.size(), 1u) << where;
-          }
-        }
   EXPECT_GT(frames, 10000);
+}
+
+// --syn-options: the options a Linux client's SYN carries, in its order,
+// in a 40-byte TCP header, restored before every frame like the rest.
+TEST(GenFrame, SynOptionsAreALinuxClients) {
+  for (bool v6 : {false, true}) {
+    Spec s = spec_for(Proto::Syn, v6, 0, v6 ? "fd00::1" : "198.18.0.1");
+    s.syn_options = true;
+    s.size = min_frame_size(Proto::Syn, s.src.family, true);
+    EXPECT_EQ(s.size, v6 ? 94u : 74u);
+    auto t = build(s);
+    ASSERT_TRUE(t) << t.error().message();
+    const std::size_t l4 = 14 + (v6 ? 40 : 20);
+    EXPECT_EQ(t->frame[l4 + 12], 0xa0) << "data offset 10 (40 bytes)";
+    const Bytes opts(&t->frame[l4 + 20], &t->frame[l4 + 40]);
+    EXPECT_EQ(opts, (Bytes{2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0, 1, 3, 3, 7}));
+    // The program's restore (bpf/gen.bpf.c, abi.h) over a page that held a
+    // SYN-ACK: the headers and options come back whole.
+    EXPECT_EQ(t->cfg.restore_len, l4 + 40) << "the options are restored with the headers";
+    Bytes page(t->frame.size(), 0xee);
+    for (std::uint32_t i = 0; i * 8 < t->cfg.restore_len; ++i)
+      std::memcpy(&page[std::min(i * 8, t->cfg.restore_len - 8)], &t->cfg.head[i], 8);
+    EXPECT_EQ(Bytes(page.begin(), page.begin() + l4 + 40),
+              Bytes(t->frame.begin(), t->frame.begin() + l4 + 40));
+  }
+  Spec u = spec_for(Proto::Udp, false, 64, "198.18.0.1");
+  u.syn_options = true;
+  auto t = build(u);
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().message(), "SYN options need SYNs (proto syn)");
 }
 
 TEST(GenFrame, UdpChecksumZeroIsSentAsFfff) {

@@ -629,7 +629,7 @@ struct xdpguard_set_info {
  * 16-bit sums are over words as they lie in memory (byte-order neutral). */
 #define XDPGUARD_GEN_RAND_SADDR (1u << 0)  /* random low bits of the source address */
 #define XDPGUARD_GEN_RAND_SPORT (1u << 1)  /* random source port in a range */
-#define XDPGUARD_GEN_HEAD_WORDS 10 /* 80 bytes: Ethernet + IPv6 + TCP */
+#define XDPGUARD_GEN_HEAD_WORDS 12 /* 96 bytes: Ethernet + IPv6 + TCP with 20 bytes of options */
 struct xdpguard_gen_cfg {
 	__u32 flags;
 	__u16 saddr_off;    /* the last 4 bytes of the source address */
@@ -643,10 +643,12 @@ struct xdpguard_gen_cfg {
 	__u32 ip_sum;       /* folded-later sum of the IPv4 header, csum and random fields zero */
 	__u32 l4_sum;       /* same for the L4 checksum (pseudo-header included) */
 	__u32 zero_csum_as_ffff; /* UDP: a computed 0 is sent as 0xffff (0 = "no checksum") */
-	/* SYN floods: the first restore_len bytes (headers, a multiple of 8)
-	 * are written back from `head` before each rewrite. A receiver that
-	 * answers in place (a SYN proxy's XDP_TX) hands the page back with its
-	 * SYN-ACK in it, and live-frames mode reuses pages as they come back. */
+	/* SYN floods: the first restore_len bytes (the headers, 8 at least)
+	 * are written back from `head` before each rewrite: word i at byte 8i,
+	 * the last one at restore_len - 8 (it overlaps the one before when
+	 * restore_len is not a multiple of 8). A receiver that answers in place
+	 * (a SYN proxy's XDP_TX) hands the page back with its SYN-ACK in it,
+	 * and live-frames mode reuses pages as they come back. */
 	__u32 restore_len;
 	__u64 head[XDPGUARD_GEN_HEAD_WORDS];
 };

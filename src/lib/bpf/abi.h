@@ -31,7 +31,7 @@ static_assert(sizeof(xdpguard_set6_slot) == 20);
 static_assert(sizeof(xdpguard_set6_elem) == 128);
 static_assert(sizeof(xdpguard_ruleset_hdr) == 36);
 static_assert(sizeof(xdpguard_ruleset_entry) == 280);
-static_assert(sizeof(xdpguard_gen_cfg) == 120);
+static_assert(sizeof(xdpguard_gen_cfg) == 136);
 static_assert(offsetof(xdpguard_gen_cfg, head) == 40);
 static_assert(sizeof(xdpguard_limit_req) == 40);
 static_assert(sizeof(xdpguard_bucket) == 16);

@@ -14,7 +14,14 @@ namespace {
 
 constexpr std::size_t kEth = 14, kIp4 = 20, kIp6 = 40, kUdp = 8, kTcp = 20, kIcmp = 8;
 
-std::size_t l4_header(Proto p) { return p == Proto::Udp ? kUdp : p == Proto::Syn ? kTcp : kIcmp; }
+// A Linux client's SYN options (tcp_syn_options): MSS 1460, SACK-permitted,
+// timestamps (a value, echo 0), NOP, window scale 7.
+constexpr std::uint8_t kSynOptions[] = {2,    4,    0x05, 0xb4, 4, 2, 8, 10, 0x12, 0x34,
+                                        0x56, 0x78, 0,    0,    0, 0, 1, 3,  3,    7};
+
+std::size_t l4_header(Proto p, bool syn_options) {
+  return p == Proto::Udp ? kUdp : p == Proto::Syn ? kTcp + (syn_options ? sizeof kSynOptions : 0) : kIcmp;
+}
 
 void put16(std::uint8_t* p, std::uint16_t v) {
   p[0] = static_cast<std::uint8_t>(v >> 8);
@@ -114,8 +121,8 @@ const char* proto_name(Proto p) {
   return "?";
 }
 
-std::uint32_t min_frame_size(Proto proto, rules::Family family) {
-  std::size_t n = kEth + (family == rules::Family::V6 ? kIp6 : kIp4) + l4_header(proto);
+std::uint32_t min_frame_size(Proto proto, rules::Family family, bool syn_options) {
+  std::size_t n = kEth + (family == rules::Family::V6 ? kIp6 : kIp4) + l4_header(proto, syn_options);
   if (proto == Proto::Icmp) n += 8;
   return static_cast<std::uint32_t>(std::max<std::size_t>(n, 60));
 }
@@ -134,7 +141,8 @@ Result<Template> build(const Spec& s) {
                 s.src.len, bits - s.src.len, bits - 32);
   if (s.sport_lo > s.sport_hi)
     return fail(EINVAL, "source port range {}-{} is backwards", s.sport_lo, s.sport_hi);
-  const std::uint32_t min = min_frame_size(s.proto, s.src.family);
+  if (s.syn_options && s.proto != Proto::Syn) return fail(EINVAL, "SYN options need SYNs (proto syn)");
+  const std::uint32_t min = min_frame_size(s.proto, s.src.family, s.syn_options);
   if (s.size < min || s.size > kMaxFrameSize)
     return fail(EINVAL, "frame size {} out of range: {} {} frames are {}..{} bytes", s.size,
                 v6 ? "IPv6" : "IPv4", proto_name(s.proto), min, kMaxFrameSize);
@@ -149,7 +157,8 @@ Result<Template> build(const Spec& s) {
   const std::size_t ip = kEth, l4 = ip + (v6 ? kIp6 : kIp4);
   // A SYN carries no data: what the frame has beyond its headers is Ethernet
   // padding, outside the IP datagram. UDP and ICMP fill the frame.
-  const std::size_t l4_len = s.proto == Proto::Syn ? kTcp : s.size - l4;
+  const std::size_t tcp_len = l4_header(Proto::Syn, s.syn_options);
+  const std::size_t l4_len = s.proto == Proto::Syn ? tcp_len : s.size - l4;
   const std::size_t ip_len = (l4 - ip) + l4_len;
   std::uint8_t l4proto = s.proto == Proto::Udp ? 17 : s.proto == Proto::Syn ? 6 : v6 ? 58 : 1;
   const std::size_t saddr = ip + (v6 ? 8 : 12), daddr = ip + (v6 ? 24 : 16);
@@ -182,10 +191,11 @@ Result<Template> build(const Spec& s) {
       put16(&f[l4], s.sport_lo);
       put16(&f[l4 + 2], s.dport);
       f[l4 + 4] = 0x5e, f[l4 + 5] = 0x1f, f[l4 + 6] = 0x00, f[l4 + 7] = 0x01;  // sequence number
-      f[l4 + 12] = 0x50;                                                       // data offset 5
+      f[l4 + 12] = static_cast<std::uint8_t>(tcp_len / 4 << 4);                // data offset
       f[l4 + 13] = 0x02;                                                       // SYN
       put16(&f[l4 + 14], 64240);
       l4_csum = l4 + 16;
+      if (s.syn_options) std::memcpy(&f[l4 + kTcp], kSynOptions, sizeof kSynOptions);
       break;
     case Proto::Icmp:
       f[l4] = v6 ? 128 : 8;       // echo request
@@ -194,7 +204,8 @@ Result<Template> build(const Spec& s) {
       l4_csum = l4 + 2;
       break;
   }
-  for (std::size_t i = l4 + l4_header(s.proto); i < l4 + l4_len; ++i) f[i] = static_cast<std::uint8_t>(i);
+  for (std::size_t i = l4 + l4_header(s.proto, s.syn_options); i < l4 + l4_len; ++i)
+    f[i] = static_cast<std::uint8_t>(i);
 
   auto& c = t.cfg;
   const bool rand_saddr = s.src.len < bits;
@@ -254,11 +265,11 @@ Result<Template> build(const Spec& s) {
   // frames' pages come back to the generator): each frame starts again from
   // the template's headers (whole 8-byte words of them).
   if (s.proto == Proto::Syn || s.restore_headers) {
-    const std::size_t l4_head = s.proto == Proto::Syn ? kTcp : 8;
-    const std::size_t words =
-        std::min({(l4 + l4_head + 7) / 8, f.size() / 8, std::size_t{XDPGUARD_GEN_HEAD_WORDS}});
-    c.restore_len = static_cast<std::uint32_t>(words * 8);
-    std::memcpy(c.head, f.data(), c.restore_len);
+    const std::size_t l4_head = s.proto == Proto::Syn ? tcp_len : 8;
+    // Word i from byte 8i, the last one ending where the headers end (abi.h).
+    const std::size_t len = std::min(l4 + l4_head, std::size_t{XDPGUARD_GEN_HEAD_WORDS} * 8);
+    c.restore_len = static_cast<std::uint32_t>(len);
+    for (std::size_t i = 0; i * 8 < len; ++i) std::memcpy(&c.head[i], &f[std::min(i * 8, len - 8)], 8);
   }
   return t;
 }

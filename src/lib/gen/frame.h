@@ -32,6 +32,9 @@ struct Spec {
   // Each frame starts again from the template's headers (always for SYNs):
   // for receivers that rewrite frames in place, e.g. forwarders.
   bool restore_headers = false;
+  // SYNs carry the 20 bytes of options a Linux client sends (MSS 1460,
+  // SACK-permitted, timestamps, NOP, window scale 7), not none.
+  bool syn_options = false;
 };
 
 struct Template {
@@ -40,7 +43,7 @@ struct Template {
 };
 
 // Smallest frame for proto and family (headers, plus 8 payload bytes for ICMP).
-std::uint32_t min_frame_size(Proto proto, rules::Family family);
+std::uint32_t min_frame_size(Proto proto, rules::Family family, bool syn_options = false);
 inline constexpr std::uint32_t kMaxFrameSize = 1514;
 
 // Fails with a one-line reason for a size out of range, families that differ,
