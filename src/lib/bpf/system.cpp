@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/magic.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -228,6 +229,35 @@ Result<void> rtnl_dump(std::uint16_t type, std::uint8_t family,
       each(*nh);
     }
   }
+}
+
+Result<void> rtnl_routes(std::uint8_t family, const std::function<void(const RtRoute&)>& each) {
+  return rtnl_dump(
+      RTM_GETROUTE, family,
+      [&](const nlmsghdr& nh) {
+        if (nh.nlmsg_type != RTM_NEWROUTE) return;
+        const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(&nh));
+        if (rt->rtm_family != AF_INET && rt->rtm_family != AF_INET6) return;
+        const std::size_t alen = rt->rtm_family == AF_INET6 ? 16 : 4;
+        RtRoute r;
+        r.family = rt->rtm_family;
+        r.type = rt->rtm_type;
+        r.dst_len = rt->rtm_dst_len;
+        r.table = rt->rtm_table;
+        int len = static_cast<int>(RTM_PAYLOAD(&nh));
+        for (const auto* a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+          const std::size_t plen = RTA_PAYLOAD(a);
+          if (a->rta_type == RTA_DST && plen == alen) std::memcpy(r.dst.data(), RTA_DATA(a), alen);
+          if (a->rta_type == RTA_GATEWAY && plen == alen) {
+            r.gateway.emplace();
+            std::memcpy(r.gateway->data(), RTA_DATA(a), alen);
+          }
+          if (a->rta_type == RTA_OIF && plen == 4) std::memcpy(&r.oif, RTA_DATA(a), 4);
+          if (a->rta_type == RTA_TABLE && plen == 4) std::memcpy(&r.table, RTA_DATA(a), 4);
+        }
+        each(r);
+      },
+      "routes");
 }
 
 Result<void> make_dirs(const std::string& path) {

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "core/result.h"
@@ -58,6 +59,21 @@ struct Interface {
 // in errors: "rtnetlink: read neighbours: ...".
 [[nodiscard]] Result<void> rtnl_dump(std::uint16_t type, std::uint8_t family,
                                      const std::function<void(const nlmsghdr&)>& each, const char* what);
+
+// A route of an rtnetlink route dump, with the attributes xdpguard reads
+// (addresses in network order, the first dst_len/8 or 4/16 bytes used).
+struct RtRoute {
+  std::uint8_t family = 0;   // AF_INET, AF_INET6
+  std::uint8_t type = 0;     // RTN_LOCAL, RTN_UNICAST, ...
+  std::uint8_t dst_len = 0;  // prefix length of dst (0: a default route)
+  std::uint32_t table = 0;   // RTA_TABLE, or rtm_table
+  int oif = 0;               // RTA_OIF (0: none)
+  std::array<std::uint8_t, 16> dst{};
+  std::optional<std::array<std::uint8_t, 16>> gateway;  // RTA_GATEWAY
+};
+// Every route of `family` (AF_UNSPEC: both) in the calling thread's
+// namespace, through rtnl_dump.
+[[nodiscard]] Result<void> rtnl_routes(std::uint8_t family, const std::function<void(const RtRoute&)>& each);
 
 // mkdir -p (tolerating a parent removed concurrently by an rmdir)
 [[nodiscard]] Result<void> make_dirs(const std::string& path);

@@ -263,7 +263,7 @@ Result<Template> build(const Spec& s) {
   // A SYN flood meets SYN proxies, which answer in place, and frames to
   // forward meet forwarders, which rewrite MACs and TTL in place (the live
   // frames' pages come back to the generator): each frame starts again from
-  // the template's headers (whole 8-byte words of them).
+  // the template's headers (in 8-byte words, the last one ending with them).
   if (s.proto == Proto::Syn || s.restore_headers) {
     const std::size_t l4_head = s.proto == Proto::Syn ? tcp_len : 8;
     // Word i from byte 8i, the last one ending where the headers end (abi.h).

@@ -23,30 +23,15 @@ namespace xdpguard {
 
 Result<std::vector<LocalRoute>> read_local_routes() {
   std::vector<LocalRoute> out;
-  XG_CHECK(rtnl_dump(
-      RTM_GETROUTE, AF_UNSPEC,
-      [&](const nlmsghdr& nh) {
-        if (nh.nlmsg_type != RTM_NEWROUTE) return;
-        const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(&nh));
-        if (rt->rtm_type != RTN_LOCAL || (rt->rtm_family != AF_INET && rt->rtm_family != AF_INET6)) return;
-        const bool v6 = rt->rtm_family == AF_INET6;
-        std::uint32_t table = rt->rtm_table;
-        LocalRoute r;
-        r.prefix.family = v6 ? rules::Family::V6 : rules::Family::V4;
-        r.prefix.len = rt->rtm_dst_len;
-        int attrlen = static_cast<int>(RTM_PAYLOAD(&nh));
-        for (const auto* a = RTM_RTA(rt); RTA_OK(a, attrlen); a = RTA_NEXT(a, attrlen)) {
-          const std::size_t alen = RTA_PAYLOAD(a);
-          if (a->rta_type == RTA_DST && alen == (v6 ? 16u : 4u))
-            std::memcpy(r.prefix.addr.data(), RTA_DATA(a), alen);
-          else if (a->rta_type == RTA_OIF && alen == 4)
-            std::memcpy(&r.oif, RTA_DATA(a), 4);
-          else if (a->rta_type == RTA_TABLE && alen == 4)
-            std::memcpy(&table, RTA_DATA(a), 4);
-        }
-        if (table == RT_TABLE_LOCAL) out.push_back(r);
-      },
-      "routes"));
+  XG_CHECK(rtnl_routes(AF_UNSPEC, [&](const RtRoute& r) {
+    if (r.type != RTN_LOCAL || r.table != RT_TABLE_LOCAL) return;
+    LocalRoute l;
+    l.prefix.family = r.family == AF_INET6 ? rules::Family::V6 : rules::Family::V4;
+    l.prefix.len = r.dst_len;
+    l.prefix.addr = r.dst;
+    l.oif = r.oif;
+    out.push_back(l);
+  }));
   return out;
 }
 

@@ -363,24 +363,16 @@ Result<HostFacts> host_facts(const Interface& iface, const std::vector<rules::Pr
       "addresses"));
   // The IPv4 default route of the main table by this interface, with a
   // gateway (the last, as `ip route show default dev` lists them).
-  XG_CHECK(rtnl_dump(
-      RTM_GETROUTE, AF_INET,
-      [&](const nlmsghdr& nh) {
-        if (nh.nlmsg_type != RTM_NEWROUTE) return;
-        const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(&nh));
-        if (rt->rtm_family != AF_INET || rt->rtm_dst_len != 0) return;
-        std::uint32_t table = rt->rtm_table;
-        int oif = 0;
-        std::optional<rules::Prefix> gateway;
-        int len = static_cast<int>(RTM_PAYLOAD(&nh));
-        for (const auto* a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-          if (a->rta_type == RTA_TABLE && RTA_PAYLOAD(a) == 4) std::memcpy(&table, RTA_DATA(a), 4);
-          if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) == 4) std::memcpy(&oif, RTA_DATA(a), 4);
-          if (a->rta_type == RTA_GATEWAY) gateway = rta_prefix(a, AF_INET);
-        }
-        if (table == RT_TABLE_MAIN && oif == iface.ifindex && gateway) h.gateway4 = gateway;
-      },
-      "routes"));
+  XG_CHECK(rtnl_routes(AF_INET, [&](const RtRoute& r) {
+    if (r.family != AF_INET || r.dst_len != 0 || r.table != RT_TABLE_MAIN || r.oif != iface.ifindex ||
+        !r.gateway)
+      return;
+    rules::Prefix g;
+    g.family = rules::Family::V4;
+    g.len = 32;
+    g.addr = *r.gateway;
+    h.gateway4 = g;
+  }));
   if (const char* env = std::getenv("SSH_CONNECTION"); env && *env) {
     auto s = XG_TRY(parse_ssh_connection(env));
     bool ours = false;
