@@ -8,6 +8,7 @@
  *                     xg_percpu, counts the parse outcome (and SYN, UDP,
  *                     ICMP for flood detection), and tail-calls the
  *                     generated classifier (IP packets) or enforce (the rest).
+ *                     (Top talkers, while on, are counted by the classifier.)
  *   xdpguard_enforce  counts the verdict per rule and per action and applies
  *                     it; the classifier tail-calls it.
  *   xdpguard_limit    the rate limiter (xdpguard/limiter.h): charges the
@@ -159,7 +160,6 @@ int xdpguard(struct xdp_md *ctx)
 	      xg_knob(1) != XDP_DROP))) {
 		if (cfg_flood_count)
 			xg_flood_count(s); /* SYN, UDP, ICMP (telemetry.h) */
-		xg_tm_talkers(s); /* top talkers, when on (telemetry.h) */
 		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_CLASSIFIER);
 		/* no classifier installed: fail open, and say so */
 		xg_bump(&s->errors[XDPGUARD_ERR_NO_CLASSIFIER], s->len);

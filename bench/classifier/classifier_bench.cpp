@@ -404,6 +404,15 @@ int run_bench(const bench::Args& args) {
       "floor default counter");
   rows.push_back({c_floor0, Goal{c_floor0, c_pass, 0, "bare XDP_PASS"}});
   rows.push_back({c_floor0, Goal{c_none4, c_floor0, 0, "xdpguard no rules / floor"}});
+  // The same work split in two programs as xdpguard splits it (a parser, a
+  // tail call, a stage reading the fields back from a per-CPU entry): what
+  // the split alone costs, written by hand.
+  const std::size_t c_split0 = add(
+      "floor_split_no_rules", "floor split in two programs, by hand, no rules (parser, tail call, counters)",
+      floor->split_no_rules_prog_fd(), lab4, XDP_PASS, [&]() { return floor->rule_packets(0); },
+      "floor default counter");
+  rows.push_back({c_split0, Goal{c_split0, c_pass, 0, "bare XDP_PASS"}});
+  rows.push_back({c_split0, Goal{c_none4, c_split0, 0, "xdpguard no rules / split floor"}});
   auto vs_no_rules = [&](std::string key, std::string label, const Pipeline& pl,
                          const std::vector<rules::Rule>& rules, const PacketFields& p, double max) {
     std::size_t c = guard_case(std::move(key), std::move(label), pl, rules, p);
@@ -425,6 +434,16 @@ int run_bench(const bench::Args& args) {
       XDP_PASS, [&]() { return floor->rule_packets(0); }, "floor default counter");
   rows.push_back({c_floor_last, Goal{c_ten_last, c_floor_last, 1.1, "xdpguard 10 rules / floor"}});
   rows.push_back({c_floor_none, Goal{c_ten_none, c_floor_none, 1.1, "xdpguard 10 rules / floor"}});
+  const std::size_t c_split_last = add(
+      "floor_split_last", "floor split in two programs, by hand, the same 10 rules, packet matching the last",
+      floor->split_prog_fd(), lab4, XDP_DROP, [&]() { return floor->rule_packets(10); }, "floor rule 10");
+  const std::size_t c_split_none = add(
+      "floor_split_none", "floor split in two programs, by hand, the same 10 rules, packet matching none",
+      floor->split_prog_fd(), none4, XDP_PASS, [&]() { return floor->rule_packets(0); },
+      "floor default counter");
+  rows.push_back({c_split_last, Goal{c_split_last, c_floor_last, 0, "one-program floor"}});
+  rows.push_back({c_split_last, Goal{c_ten_last, c_split_last, 0, "xdpguard 10 rules / split floor"}});
+  rows.push_back({c_split_none, Goal{c_ten_none, c_split_none, 0, "xdpguard 10 rules / split floor"}});
   vs_no_rules("rules_10k_last", "10,000 rules (bench workload), packet matching the last", *bench_p, bench10k,
               bench_last, 2.0);
   vs_no_rules("rules_10k_none", "10,000 rules (bench workload), packet matching none", *bench_p, bench10k,

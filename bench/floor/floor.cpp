@@ -15,11 +15,19 @@ Result<Floor> Floor::load(std::uint32_t limit_buckets) {
   using Counters = PerCpuMap<std::uint32_t, xdpguard_counter>;
   f.rules_ = XG_TRY(Counters::wrap(XG_TRY(MapFd::from_libbpf(f.skel_->maps.fl_rule_stats))));
   f.actions_ = XG_TRY(Counters::wrap(XG_TRY(MapFd::from_libbpf(f.skel_->maps.fl_action_stats))));
+  // The split floor's second stages: slot 0 the ten rules, slot 1 none.
+  const int stages[] = {bpf_program__fd(f.skel_->progs.floor_split_ten),
+                        bpf_program__fd(f.skel_->progs.floor_split_none)};
+  for (std::uint32_t slot = 0; slot < 2; ++slot)
+    if (bpf_map_update_elem(bpf_map__fd(f.skel_->maps.fl_progs), &slot, &stages[slot], BPF_ANY) != 0)
+      return fail_errno(errno, fmt::format("install the split floor's stage {}", slot));
   return f;
 }
 
 int Floor::prog_fd() const { return bpf_program__fd(skel_->progs.floor10); }
 int Floor::no_rules_prog_fd() const { return bpf_program__fd(skel_->progs.floor_no_rules); }
+int Floor::split_prog_fd() const { return bpf_program__fd(skel_->progs.floor_split); }
+int Floor::split_no_rules_prog_fd() const { return bpf_program__fd(skel_->progs.floor_split_no_rules); }
 int Floor::limit_prog_fd() const { return bpf_program__fd(skel_->progs.floor_limit); }
 int Floor::nolimit_prog_fd() const { return bpf_program__fd(skel_->progs.floor_nolimit); }
 int Floor::limit_map_fd() const { return bpf_map__fd(skel_->maps.fl_limit_src); }

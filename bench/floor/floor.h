@@ -25,6 +25,11 @@ class Floor {
   int prog_fd() const;
   // floor_no_rules: the same parser and counters without rules.
   int no_rules_prog_fd() const;
+  // floor_split / floor_split_no_rules: the same two jobs split in two
+  // programs as xdpguard splits them (a parser, a tail call, a stage that
+  // reads the fields back from a per-CPU entry): the price of the split.
+  int split_prog_fd() const;
+  int split_no_rules_prog_fd() const;
   // floor_limit / floor_nolimit: the limiter's two rules with and without
   // their limits (rule ids 1 and 2 in the bucket keys, slots 1 and 2).
   int limit_prog_fd() const;

@@ -70,6 +70,58 @@ static __always_inline void count(void *map, __u32 key, __u64 bytes)
 	}
 }
 
+/* The ten rules, first match wins: the rule slot (0: none matched). */
+static __always_inline __u32 floor_ten_rules(const struct xdpguard_pkt *p)
+{
+	__u32 s = xg_ntohl(p->saddr[0]);
+	int udp = p->l4proto == IPPROTO_UDP, tcp = p->l4proto == IPPROTO_TCP;
+
+	/* IPv6 packets and non-first fragments match none of the rules */
+	if (p->family != 4 || p->frag)
+		return 0;
+	/* drop udp dport 10000 saddr 10.0.0.1 */
+	if (udp && p->dport == 10000 && s == 0x0a000001)
+		return 1;
+	/* drop tcp dport 10001 saddr 10.0.1.0/24 */
+	if (tcp && p->dport == 10001 && IN4(s, 0x0a000100, 24))
+		return 2;
+	/* drop udp sport 10002 saddr 10.0.2.0/28 */
+	if (udp && p->sport == 10002 && IN4(s, 0x0a000200, 28))
+		return 3;
+	/* pass tcp dport 10003-10006 saddr 11.0.0.0/16 */
+	if (tcp && p->dport >= 10003 && p->dport <= 10006 && IN4(s, 0x0b000000, 16))
+		return 4;
+	/* drop udp dport 10004 saddr 10.0.4.1 */
+	if (udp && p->dport == 10004 && s == 0x0a000401)
+		return 5;
+	/* drop tcp dport 10005 saddr 10.0.5.0/24 */
+	if (tcp && p->dport == 10005 && IN4(s, 0x0a000500, 24))
+		return 6;
+	/* drop udp sport 10006 saddr 10.0.6.0/28 */
+	if (udp && p->sport == 10006 && IN4(s, 0x0a000600, 28))
+		return 7;
+	/* pass tcp dport 10007-10010 saddr 11.0.0.0/16 */
+	if (tcp && p->dport >= 10007 && p->dport <= 10010 && IN4(s, 0x0b000000, 16))
+		return 8;
+	/* drop udp dport 10008 saddr 10.0.8.1 */
+	if (udp && p->dport == 10008 && s == 0x0a000801)
+		return 9;
+	/* drop udp dport 9 saddr 198.18.0.0/15 */
+	if (udp && p->dport == 9 && IN4(s, 0xc6120000, 15))
+		return 10;
+	return 0;
+}
+
+/* Counts an IP packet for its rule slot and verdict, and returns it. */
+static __always_inline int floor_verdict(__u32 slot, __u32 len)
+{
+	__u32 action = slot && slot != 4 && slot != 8 ? XDP_DROP : XDP_PASS;
+
+	count(&fl_rule_stats, slot, len);
+	count(&fl_action_stats, action, len);
+	return action;
+}
+
 SEC("xdp")
 int floor10(struct xdp_md *ctx)
 {
@@ -77,54 +129,96 @@ int floor10(struct xdp_md *ctx)
 	__u8 *data_end = (__u8 *)(long)ctx->data_end;
 	struct xdpguard_pkt p = {};
 	__u32 len = data_end - data;
-	__u32 action = XDP_PASS, slot = 0;
 	int outcome = xg_parse_packet(data, data_end, &p);
 
 	if (outcome != XDPGUARD_PARSE_IPV4 && outcome != XDPGUARD_PARSE_IPV6) {
-		count(&fl_action_stats, action, len);
-		return action;
+		count(&fl_action_stats, XDP_PASS, len);
+		return XDP_PASS;
 	}
-	/* IPv6 packets and non-first fragments match none of the rules */
-	if (outcome == XDPGUARD_PARSE_IPV4 && !p.frag) {
-		__u32 s = xg_ntohl(p.saddr[0]);
-		int udp = p.l4proto == IPPROTO_UDP, tcp = p.l4proto == IPPROTO_TCP;
+	return floor_verdict(floor_ten_rules(&p), len);
+}
 
-		/* drop udp dport 10000 saddr 10.0.0.1 */
-		if (udp && p.dport == 10000 && s == 0x0a000001)
-			slot = 1;
-		/* drop tcp dport 10001 saddr 10.0.1.0/24 */
-		else if (tcp && p.dport == 10001 && IN4(s, 0x0a000100, 24))
-			slot = 2;
-		/* drop udp sport 10002 saddr 10.0.2.0/28 */
-		else if (udp && p.sport == 10002 && IN4(s, 0x0a000200, 28))
-			slot = 3;
-		/* pass tcp dport 10003-10006 saddr 11.0.0.0/16 */
-		else if (tcp && p.dport >= 10003 && p.dport <= 10006 && IN4(s, 0x0b000000, 16))
-			slot = 4;
-		/* drop udp dport 10004 saddr 10.0.4.1 */
-		else if (udp && p.dport == 10004 && s == 0x0a000401)
-			slot = 5;
-		/* drop tcp dport 10005 saddr 10.0.5.0/24 */
-		else if (tcp && p.dport == 10005 && IN4(s, 0x0a000500, 24))
-			slot = 6;
-		/* drop udp sport 10006 saddr 10.0.6.0/28 */
-		else if (udp && p.sport == 10006 && IN4(s, 0x0a000600, 28))
-			slot = 7;
-		/* pass tcp dport 10007-10010 saddr 11.0.0.0/16 */
-		else if (tcp && p.dport >= 10007 && p.dport <= 10010 && IN4(s, 0x0b000000, 16))
-			slot = 8;
-		/* drop udp dport 10008 saddr 10.0.8.1 */
-		else if (udp && p.dport == 10008 && s == 0x0a000801)
-			slot = 9;
-		/* drop udp dport 9 saddr 198.18.0.0/15 */
-		else if (udp && p.dport == 9 && IN4(s, 0xc6120000, 15))
-			slot = 10;
-		if (slot && slot != 4 && slot != 8)
-			action = XDP_DROP;
-	}
-	count(&fl_rule_stats, slot, len);
-	count(&fl_action_stats, action, len);
-	return action;
+/*
+ * The same two jobs in two programs, as xdpguard splits them: floor_split
+ * and floor_split_no_rules parse into a per-CPU entry (cleared as xdpguard's
+ * parser clears it) and tail-call slot 0 of fl_progs, floor_split_ten (the
+ * ten rules), or slot 1, floor_split_none (no rule); those read the packet's
+ * fields back from the entry (Floor::load fills the slots). What they cost over floor10 / floor_no_rules is the price of the
+ * split itself (a tail call, a second per-CPU lookup, the fields through
+ * memory), with none of xdpguard's other work.
+ */
+struct floor_state {
+	struct xdpguard_pkt pkt;
+	__u32 len;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct floor_state);
+} fl_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u32);
+} fl_progs SEC(".maps");
+
+static __always_inline int floor_split_parse(struct xdp_md *ctx, __u32 slot)
+{
+	__u8 *data = (__u8 *)(long)ctx->data;
+	__u8 *data_end = (__u8 *)(long)ctx->data_end;
+	struct floor_state *st;
+	__u32 zero = 0;
+	int outcome;
+
+	st = bpf_map_lookup_elem(&fl_state, &zero);
+	if (!st)
+		return XDP_PASS;
+	__builtin_memset(&st->pkt.sport, 0, sizeof(st->pkt) - offsetof(struct xdpguard_pkt, sport));
+	st->len = data_end - data;
+	outcome = xg_parse_packet(data, data_end, &st->pkt);
+	if (outcome == XDPGUARD_PARSE_IPV4 || outcome == XDPGUARD_PARSE_IPV6)
+		bpf_tail_call(ctx, &fl_progs, slot);
+	count(&fl_action_stats, XDP_PASS, st->len);
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int floor_split(struct xdp_md *ctx)
+{
+	return floor_split_parse(ctx, 0);
+}
+
+SEC("xdp")
+int floor_split_no_rules(struct xdp_md *ctx)
+{
+	return floor_split_parse(ctx, 1);
+}
+
+static __always_inline int floor_split_stage(int rules)
+{
+	struct floor_state *st;
+	__u32 zero = 0;
+
+	st = bpf_map_lookup_elem(&fl_state, &zero);
+	if (!st)
+		return XDP_PASS;
+	return floor_verdict(rules ? floor_ten_rules(&st->pkt) : 0, st->len);
+}
+
+SEC("xdp")
+int floor_split_ten(struct xdp_md *ctx)
+{
+	return floor_split_stage(1);
+}
+
+SEC("xdp")
+int floor_split_none(struct xdp_md *ctx)
+{
+	return floor_split_stage(0);
 }
 
 SEC("xdp")

@@ -78,7 +78,7 @@ Result<void> setup(Case& c) {
     XG_CHECK(c.guard->recompile());  // as `xdpguard capture` does
   }
   if (c.name.find("top talkers on") != std::string::npos)
-    XG_CHECK(XG_TRY(telemetry::Talkers::from_program(*c.prog)).enable(true));
+    XG_CHECK(XG_TRY(telemetry::Talkers::from_program(*c.prog)).enable(true, *c.guard));
   return {};
 }
 

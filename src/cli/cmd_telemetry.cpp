@@ -379,7 +379,7 @@ Result<void> cmd_talkers(const TalkersArgs& a) {
     // A change of the interface's state: under its lock, into the maps in force.
     auto held = XG_TRY(o.guard.lock());
     auto t = XG_TRY(telemetry::Talkers::open(o.guard));
-    return t.enable(a.what == "on");
+    return t.enable(a.what == "on", o.guard);
   }
   auto t = XG_TRY(telemetry::Talkers::open(o.guard));
   if (!XG_TRY(t.enabled()))

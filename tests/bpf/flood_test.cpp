@@ -191,7 +191,7 @@ class FloodMonitorTest : public FloodTest {
 
 TEST_F(FloodMonitorTest, DetectsWithTheTopSourcesAndPublishes) {
   auto talkers = telemetry::Talkers::from_program(*l_.prog);
-  ASSERT_TRUE(talkers->enable(true));
+  ASSERT_TRUE(talkers->enable(true, *l_.guard));
   FloodMonitor m = monitor(false);
   const std::uint64_t t0 = 1000 * kSec;
   EXPECT_TRUE(tick(m, t0).empty());  // baseline

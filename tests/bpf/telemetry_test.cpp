@@ -5,6 +5,10 @@
 #include <arpa/inet.h>
 #include <linux/bpf.h>
 
+#include <bpf/bpf.h>
+
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -291,10 +295,36 @@ TEST_F(TelemetryTest, RecordsOlderThanTheReaderAreSkipped) {
   EXPECT_EQ(second.stale(), 5u);
 }
 
+// Whether the classifier in force references xg_talkers (the kernel lists
+// the maps a program's instructions load).
+bool classifier_counts_talkers(const GuardProgram& prog) {
+  auto progs = prog.map(XDPGUARD_PIN_PROGS);
+  auto talkers = prog.map(XDPGUARD_PIN_TALKERS);
+  EXPECT_TRUE(progs && talkers);
+  if (!progs || !talkers) return false;
+  __u32 slot = XDPGUARD_PROG_CLASSIFIER, id = 0;
+  EXPECT_EQ(bpf_map_lookup_elem(progs->fd(), &slot, &id), 0) << "no classifier installed";
+  UniqueFd fd(bpf_prog_get_fd_by_id(id));
+  EXPECT_TRUE(fd) << strerror(errno);
+  std::array<__u32, 32> ids{};
+  bpf_prog_info info{};
+  info.nr_map_ids = ids.size();
+  info.map_ids = reinterpret_cast<std::uintptr_t>(ids.data());
+  __u32 len = sizeof info;
+  EXPECT_EQ(bpf_obj_get_info_by_fd(fd.get(), &info, &len), 0) << strerror(errno);
+  bpf_map_info mi{};
+  __u32 mlen = sizeof mi;
+  EXPECT_EQ(bpf_obj_get_info_by_fd(talkers->fd(), &mi, &mlen), 0) << strerror(errno);
+  const auto end = ids.begin() + std::min<std::size_t>(info.nr_map_ids, ids.size());
+  return std::find(ids.begin(), end, mi.id) != end;
+}
+
 TEST_F(TelemetryTest, TopTalkersCountEachSourceOnlyWhileOn) {
   ASSERT_TRUE(guard_->replace_rules({"drop udp dport 9"}));
   auto t = telemetry::Talkers::from_program(*prog_);
   ASSERT_TRUE(t) << t.error().message();
+  // Off, the classifier has no code for them (not even the flag's load).
+  EXPECT_FALSE(classifier_counts_talkers(*prog_));
   auto udp = [](const char* src) { return Packet().eth().ipv4(src, "198.18.0.2").udp(1, 9).bytes(); };
   const Bytes a = udp("198.18.1.1"), b = udp("198.18.1.2");
   const Bytes v6 = Packet().eth().ipv6("fd00::7", "fd00::2").udp(1, 9).bytes();
@@ -303,7 +333,8 @@ TEST_F(TelemetryTest, TopTalkersCountEachSourceOnlyWhileOn) {
   EXPECT_EQ(*t->enabled(), false);
   EXPECT_TRUE(t->read()->empty());
 
-  ASSERT_TRUE(t->enable(true));
+  ASSERT_TRUE(t->enable(true, *guard_));
+  EXPECT_TRUE(classifier_counts_talkers(*prog_));
   run(a, 7), run(v6, 3), run(b, 2), run(arp, 4);  // v6 after a: words 1-3 of an IPv4 key stay 0
   run(a, 1);
   auto got = t->read();
@@ -319,9 +350,37 @@ TEST_F(TelemetryTest, TopTalkersCountEachSourceOnlyWhileOn) {
   // Verdicts and rule counters as without.
   EXPECT_EQ(rule_packets(1), 5u + 7 + 3 + 2 + 1);
 
-  ASSERT_TRUE(t->enable(false));
+  ASSERT_TRUE(t->enable(false, *guard_));
+  EXPECT_FALSE(classifier_counts_talkers(*prog_));
   run(a, 3);
   EXPECT_TRUE(t->read()->empty());
+}
+
+TEST_F(TelemetryTest, TopTalkersCountAPacketOnceThroughTheLimiter) {
+  // Under its limit the limited rule does not match and the limiter resumes
+  // the classifier after it: the packet still counts once for its source.
+  // Over the limit the limiter applies the verdict itself: counted too.
+  ASSERT_TRUE(guard_->replace_rules({"drop udp dport 9 limit over 1000000/s burst 1000000",
+                                     "drop udp dport 10 limit over 1/d burst 1", "pass udp"}));
+  auto t = telemetry::Talkers::from_program(*prog_);
+  ASSERT_TRUE(t) << t.error().message();
+  ASSERT_TRUE(t->enable(true, *guard_));
+  // A rule set installed while they are on is compiled with them.
+  ASSERT_TRUE(guard_->replace_rules({"drop udp dport 9 limit over 1000000/s burst 1000000",
+                                     "drop udp dport 10 limit over 1/d burst 1", "pass udp"}));
+  EXPECT_TRUE(classifier_counts_talkers(*prog_));
+  const Bytes under = Packet().eth().ipv4("198.18.1.1", "198.18.0.2").udp(1, 9).bytes();
+  const Bytes over = Packet().eth().ipv6("fd00::7", "fd00::2").udp(1, 10).bytes();
+  EXPECT_EQ(run(under, 5), XDP_PASS);
+  EXPECT_EQ(run(over, 1), XDP_PASS);  // the burst
+  EXPECT_EQ(run(over, 3), XDP_DROP);
+  auto got = t->read();
+  ASSERT_TRUE(got) << got.error().message();
+  ASSERT_EQ(got->size(), 2u);
+  EXPECT_EQ((*got)[0].address(), "198.18.1.1");
+  EXPECT_EQ((*got)[0].packets, 5u);
+  EXPECT_EQ((*got)[1].address(), "fd00::7");
+  EXPECT_EQ((*got)[1].packets, 4u);
 }
 
 }  // namespace

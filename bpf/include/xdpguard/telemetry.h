@@ -7,7 +7,8 @@
  *   xg_telemetry  the reader's request: capture on/off, snaplen, verdicts,
  *                 sampling, lease (struct xdpguard_telemetry)
  *   xg_tm_stats   per-CPU: records, lost, sampled out, unread
- *   xg_talkers    per-CPU LRU hash: packets and bytes per source (opt-in)
+ *   xg_talkers    per-CPU LRU hash: packets and bytes per source (opt-in;
+ *                 the generated classifier counts them while they are on)
  *   xg_talk_on    element 0 nonzero: count top talkers
  *   xg_flood_cfg, xg_flood  flood detection's thresholds and state
  *                 (userspace only); xg_flood_count() feeds its counters
@@ -100,39 +101,6 @@ static __always_inline void xg_flood_count(struct xdpguard_percpu *s)
 		return;
 	s->flood[k].packets++;
 	s->flood[k].bytes += s->len;
-}
-
-/*
- * Top talkers (abi.h): the parser counts an IP packet for its source
- * address while they are on. Off, this is one inlined array lookup.
- */
-static __always_inline void xg_tm_talkers(const struct xdpguard_percpu *s)
-{
-	struct xdpguard_talker_key k = {};
-	struct xdpguard_counter *c, one;
-	__u32 zero = 0, *on;
-
-	on = bpf_map_lookup_elem(&xg_talk_on, &zero);
-	/* verifier: lookups can fail */
-	if (!on || !*on)
-		return;
-	k.family = s->pkt.family;
-	k.addr[0] = s->pkt.saddr[0];
-	/* IPv4 leaves words 1-3 as the last IPv6 packet wrote them */
-	if (k.family == 6) {
-		k.addr[1] = s->pkt.saddr[1];
-		k.addr[2] = s->pkt.saddr[2];
-		k.addr[3] = s->pkt.saddr[3];
-	}
-	c = bpf_map_lookup_elem(&xg_talkers, &k);
-	if (c) {
-		c->packets++;
-		c->bytes += s->len;
-		return;
-	}
-	one.packets = 1;
-	one.bytes = s->len;
-	bpf_map_update_elem(&xg_talkers, &k, &one, BPF_NOEXIST);
 }
 
 /* Does a hit with sampling threshold `thr` get recorded? */

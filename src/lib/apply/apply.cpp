@@ -147,7 +147,7 @@ Result<void> put_in_force(Guard& g, const DesiredState& want, const telemetry::F
   auto maps = XG_TRY(telemetry::FloodMaps::open(g));
   if (XG_TRY(maps.config()) != flood) XG_CHECK(maps.set_config(flood));
   auto tk = XG_TRY(telemetry::Talkers::open(g));
-  if (XG_TRY(tk.enabled()) != talkers) XG_CHECK(tk.enable(talkers));
+  if (XG_TRY(tk.enabled()) != talkers) XG_CHECK(tk.enable(talkers, g));
   return {};
 }
 
@@ -315,7 +315,8 @@ Result<Report> apply_config(const config::Config& conf, const Options& opts) {
   sp_undo.armed = false;  // the rules are in force: the SYN proxy changes stay with them
   for (auto& t : targets)
     if (t.guard && t.cur_x.talkers != t.want_x.talkers)
-      XG_CHECK_CTX(XG_TRY(telemetry::Talkers::open(*t.guard)).enable(t.want_x.talkers), t.section->name);
+      XG_CHECK_CTX(XG_TRY(telemetry::Talkers::open(*t.guard)).enable(t.want_x.talkers, *t.guard),
+                   t.section->name);
   for (const auto& st : pruned) XG_CHECK(Guard::detach(Interface{st.ifname, st.ifindex}));
   return report;
 }

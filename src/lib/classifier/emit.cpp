@@ -142,7 +142,59 @@ class Emitter {
     p_.st(Size::W, R::R6, kPrio, imm_u32(XDPGUARD_PRIO_NONE));
     p_.st(Size::W, R::R6, kSlot, XDPGUARD_RULE_DEFAULT);
     p_.st(Size::W, R::R6, kAction, imm_u32(plan_.default_action));
+    talkers();
     if (limits_) emit_limit_entry(p_, ruleset_stamp(plan_));
+  }
+
+  // Top talkers, only while they are on (Plan::talkers): the packet counted
+  // for its source in xg_talkers (a per-CPU LRU hash; a new source gets an
+  // entry), once, on the classifier's first run for it (not again when the
+  // limiter resumes it). The flag is still read, directly from xg_talk_on's
+  // value, so that talkers turned off before the recompile count nothing.
+  void talkers() {
+    if (!plan_.talkers) return;
+    static_assert(sizeof(xdpguard_talker_key) == 20 && offsetof(xdpguard_talker_key, addr) == 4);
+    constexpr std::int16_t kKey = -40, kValue = -56;  // below the context (fp-8) and the key at fp-12
+    Label done = p_.label(), add = p_.label();
+    if (limits_) {
+      p_.ldx(Size::W, R::R1, R::R6, kLimResume);
+      p_.jcc(Cond::Ne, R::R1, 0, done);
+    }
+    p_.ld_map_value(R::R1, maps_[kMapTalkOn], 0);
+    p_.ldx(Size::W, R::R1, R::R1, 0);
+    p_.jcc(Cond::Eq, R::R1, 0, done);
+    // The key: the family and the source address (IPv4: words 1-3 zero).
+    p_.ldx(Size::B, R::R1, R::R6, kFamily);
+    p_.stx(Size::W, kFp, kKey, R::R1);
+    for (std::int16_t w = 0; w < 4; ++w) p_.st(Size::W, kFp, static_cast<std::int16_t>(kKey + 4 + 4 * w), 0);
+    p_.ldx(Size::W, R::R2, R::R6, kSaddr);
+    p_.stx(Size::W, kFp, kKey + 4, R::R2);
+    Label v4 = p_.label();
+    p_.jcc(Cond::Ne, R::R1, 6, v4);
+    for (std::int16_t w = 1; w < 4; ++w) {
+      p_.ldx(Size::W, R::R2, R::R6, static_cast<std::int16_t>(kSaddr + 4 * w));
+      p_.stx(Size::W, kFp, static_cast<std::int16_t>(kKey + 4 + 4 * w), R::R2);
+    }
+    p_.bind(v4);
+    p_.ld_map(R::R1, maps_[kMapTalkers]);
+    p_.mov(R::R2, kFp);
+    p_.alu(Alu::Add, R::R2, kKey);
+    p_.call(BPF_FUNC_map_lookup_elem);
+    p_.ldx(Size::W, R::R8, R::R6, kLen);
+    p_.jcc(Cond::Eq, R::R0, 0, add);
+    bump(R::R0, 0);
+    p_.jmp(done);
+    p_.bind(add);
+    p_.st(Size::DW, kFp, kValue, 1);
+    p_.stx(Size::DW, kFp, kValue + 8, R::R8);
+    p_.ld_map(R::R1, maps_[kMapTalkers]);
+    p_.mov(R::R2, kFp);
+    p_.alu(Alu::Add, R::R2, kKey);
+    p_.mov(R::R3, kFp);
+    p_.alu(Alu::Add, R::R3, kValue);
+    p_.mov(R::R4, BPF_NOEXIST);
+    p_.call(BPF_FUNC_map_update_elem);
+    p_.bind(done);
   }
 
   // Label of the code for a class's path; classes with the same groups (and

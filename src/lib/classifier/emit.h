@@ -3,7 +3,8 @@
 // MapId (the fixed order below) and becomes loadable in loader.h.
 //
 // Shape of the program:
-//   entry     r6 = the per-CPU entry (xg_percpu); verdict := default
+//   entry     r6 = the per-CPU entry (xg_percpu); verdict := default; while
+//             top talkers are on, the packet counted for its source
 //   dispatch  family, then "non-first fragment", then protocol -> a class
 //   classes   each class's groups in order of their first rule; before a
 //             group, stop when the best rule so far comes earlier
@@ -43,14 +44,16 @@ enum MapSlot : std::uint32_t {
   kMapBlocked = 8,    // xg_blocked: rule sets with `block` look up their blocks
   kMapDdos = 9,       // xg_ddos: whether a block may hold (block_until), the test clock
   kMapXsks = 10,      // xg_xsks: the AF_XDP sockets of `redirect xsk`, by RX queue
-  kNumMapSlots = 11,
+  kMapTalkers = 11,   // xg_talkers: packets and bytes per source, while top talkers are on
+  kMapTalkOn = 12,    // xg_talk_on: whether they are on
+  kNumMapSlots = 13,
 };
 
 // Each slot's map by the name the program gives it (what `rule plan` and
 // bpftool show): the one list of the maps a classifier references.
 inline constexpr std::array<std::string_view, kNumMapSlots> kMapNames = {
     "xg_percpu",    "xg_progs",    "rule tables", "xg_set4", "xg_set6", "xg_rule_stats",
-    "xg_telemetry", "xg_synproxy", "xg_blocked",  "xg_ddos", "xg_xsks",
+    "xg_telemetry", "xg_synproxy", "xg_blocked",  "xg_ddos", "xg_xsks", "xg_talkers", "xg_talk_on",
 };
 
 // The pipeline's maps by slot, as borrowed fds (the loader makes kMapBlob's,

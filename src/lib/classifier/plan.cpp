@@ -230,6 +230,7 @@ Result<Plan> make_plan(std::vector<RuleEntry> entries, std::uint32_t default_act
   plan.clock_tick_ns = ctx.fake_clock ? 0 : ctx.clock_tick_ns;
   plan.capture = ctx.capture;
   plan.synproxy = ctx.synproxy;
+  plan.talkers = ctx.talkers;
   std::vector<bool> id_used(XDPGUARD_MAX_RULES + 1, false);
   std::size_t blocks = 0;
   plan.rules.reserve(entries.size());

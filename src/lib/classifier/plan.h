@@ -71,6 +71,10 @@ struct CompileContext {
   // even look; Guard recompiles the rule set when either turns on or off.
   bool capture = false;
   bool synproxy = false;
+  // Top talkers (telemetry/talkers.h): the classifier counts each IP packet
+  // for its source address. Off, it has no code for them (Talkers::enable
+  // recompiles).
+  bool talkers = false;
 };
 
 enum class Field : std::uint8_t { Saddr, Daddr, Sport, Dport };
@@ -144,6 +148,7 @@ struct Plan {
   std::uint64_t clock_tick_ns = 0;   // CompileContext::clock_tick_ns
   bool capture = false;              // CompileContext::capture
   bool synproxy = false;             // CompileContext::synproxy
+  bool talkers = false;              // CompileContext::talkers
   // Some rule is `redirect xsk`: the classifier redirects to the AF_XDP
   // socket itself (xg_xsks), no enforce stage in between.
   bool xsk = false;

@@ -274,7 +274,8 @@ Result<void> Demo::setup() {
   client_.emplace(XG_TRY_CTX(attach(cli()), "attach " + cli().veth));
   maps_.emplace(XG_TRY(telemetry::TelemetryMaps::open(*server_)));
   talkers_.emplace(XG_TRY(telemetry::Talkers::open(*server_)));
-  XG_CHECK(talkers_->enable(true));  // top shows the busiest sources
+  // top shows the busiest sources
+  XG_CHECK_CTX(in_netns(srv(), [&] { return talkers_->enable(true, *server_); }), "talkers");
   // The server's policy: serve the web port and ICMP, drop unsolicited
   // connection attempts to anything else before a socket exists.
   const std::vector<std::string> policy = {fmt::format("pass tcp dport {}", kWebPort), "pass icmp",

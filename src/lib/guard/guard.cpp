@@ -263,7 +263,7 @@ Result<MapFd> GuardProgram::map(const char* name) const {
 struct Guard::Maps {
   MapFd meta, percpu, rule_stats, progs, set4, set6, set_names;
   MapFd limit_agg, limit_src, blocked, ddos, synproxy, noblock;
-  MapFd telemetry, xsks;
+  MapFd telemetry, xsks, talkers, talk_on;
   template <class Get>
   static Result<Maps> get(Get&& get) {
     Maps m;
@@ -282,6 +282,8 @@ struct Guard::Maps {
     m.noblock = XG_TRY(get(XDPGUARD_PIN_NOBLOCK));
     m.telemetry = XG_TRY(get(XDPGUARD_PIN_TELEMETRY));
     m.xsks = XG_TRY(get(XDPGUARD_PIN_XSKS));
+    m.talkers = XG_TRY(get(XDPGUARD_PIN_TALKERS));
+    m.talk_on = XG_TRY(get(XDPGUARD_PIN_TALK_ON));
     return m;
   }
 };
@@ -299,6 +301,8 @@ Result<Guard> Guard::from_maps(Maps m) {
                   std::move(m.ddos),      std::move(m.synproxy),  std::move(m.noblock)};
   g.telemetry_ = std::move(m.telemetry);
   g.xsks_ = std::move(m.xsks);
+  g.talkers_ = std::move(m.talkers);
+  g.talk_on_ = std::move(m.talk_on);
   g.meta_ = XG_TRY(g.meta_map_.get(0));
   return g;
 }

@@ -372,10 +372,13 @@ class Guard {
   [[nodiscard]] Result<void> set_default_action(std::uint32_t action);
   // Compiles and installs the rule set in force again, for what is on now
   // besides it (cls::CompileContext::capture, ::synproxy): the classifier
-  // checks for a capture or the SYN proxy only while they are on. A capture
-  // calls it when it starts and when it ends; synproxy enable and disable
-  // do it themselves. Rules, ids and counters stay.
+  // checks for a capture, the SYN proxy or top talkers only while they are
+  // on. A capture calls it when it starts and when it ends; synproxy enable
+  // and disable do it themselves, Talkers::enable with recompile_locked().
+  // Rules, ids and counters stay.
   [[nodiscard]] Result<void> recompile();
+  // recompile() for a caller that holds the lock.
+  [[nodiscard]] Result<void> recompile_locked();
 
   // Loads (or atomically replaces) the named prefix set.
   [[nodiscard]] Result<SetRecord> load_set(const std::string& name,
@@ -513,8 +516,6 @@ class Guard {
       std::vector<cls::RuleEntry> entries, std::uint32_t default_action,
       const std::vector<std::uint32_t>& fresh, const xdpguard_ruleset_hdr* record,
       const std::map<std::string, std::uint32_t>* set_slots);
-  // recompile() for a caller that holds the lock.
-  [[nodiscard]] Result<void> recompile_locked();
   [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);
   [[nodiscard]] Result<void> synproxy_teardown(xdpguard_synproxy sp);
   // upgrade(): this binary's SYN proxy stage over the pinned maps (its
@@ -569,6 +570,8 @@ class Guard {
   DdosMaps ddos_maps_;
   MapFd telemetry_;  // xg_telemetry, which every classifier reads
   MapFd xsks_;       // xg_xsks: AF_XDP sockets by RX queue (guard_xsk.cpp)
+  MapFd talkers_;    // xg_talkers and xg_talk_on: top talkers, which a
+  MapFd talk_on_;    // classifier counts while they are on
 };
 
 // A warning when the rule's `redirect dev` names no interface of the current

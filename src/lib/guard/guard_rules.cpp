@@ -183,6 +183,10 @@ Result<cls::CompileContext> Guard::compile_context(
   if (bpf_map_lookup_elem(ddos_maps_.synproxy.fd(), &zero, &sp) != 0)
     return fail_errno(errno, "read the SYN proxy state");
   ctx.synproxy = sp.active != 0;
+  __u32 talk_on = 0;
+  if (bpf_map_lookup_elem(talk_on_.fd(), &zero, &talk_on) != 0)
+    return fail_errno(errno, "read whether top talkers are on");
+  ctx.talkers = talk_on != 0;
   ctx.set_index = [sets](const std::string& n) -> std::optional<std::uint32_t> {
     auto it = sets.find(n);
     if (it == sets.end()) return std::nullopt;
@@ -289,6 +293,8 @@ Result<cls::LoadedClassifier> Guard::load_rule_set(std::vector<cls::RuleEntry> e
   fds[cls::kMapBlocked] = ddos_maps_.blocked.fd();
   fds[cls::kMapDdos] = ddos_maps_.ddos.fd();
   fds[cls::kMapXsks] = xsks_.fd();
+  fds[cls::kMapTalkers] = talkers_.fd();
+  fds[cls::kMapTalkOn] = talk_on_.fd();
   auto loaded = XG_TRY(cls::load_classifier(compiled, fds, in_force ? in_force->generation + 1 : 1, next_id));
   const auto& h = loaded.record;
   spdlog::debug("loaded {} rules: {} groups, {} instructions ({} verified, {} us), {} table bytes", nrules,

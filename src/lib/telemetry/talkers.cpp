@@ -35,12 +35,19 @@ Result<void> Talkers::clear() {
   return {};
 }
 
-Result<void> Talkers::enable(bool on) {
+Result<void> Talkers::enable(bool on, Guard& g) {
   if (on) {
     XG_CHECK(clear());
-    return on_.put(0, 1);
+    XG_CHECK(on_.put(0, 1));
+    if (auto r = g.recompile_locked(); !r) {
+      (void)on_.put(0, 0);  // the error says what failed; counting stays off
+      return r;
+    }
+    return {};
   }
+  // Off first: a classifier that still has the code stops counting at once.
   XG_CHECK(on_.put(0, 0));
+  XG_CHECK(g.recompile_locked());
   return clear();
 }
 

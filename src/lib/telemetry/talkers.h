@@ -1,6 +1,7 @@
 // Top talkers (docs/telemetry.md): per-source packet and byte counts the
-// parser keeps while they are on for the interface (opt-in: an LRU hash
-// lookup per IP packet). Owns its two map fds (xg_talkers, xg_talk_on).
+// classifier keeps while they are on for the interface (opt-in: an LRU hash
+// lookup per IP packet; off, the classifier has no code for them). Owns its
+// two map fds (xg_talkers, xg_talk_on).
 #pragma once
 
 #include <cstdint>
@@ -29,7 +30,10 @@ class Talkers {
 
   [[nodiscard]] Result<bool> enabled() const;
   // On: counts start from zero. Off: counting stops, the counts are removed.
-  [[nodiscard]] Result<void> enable(bool on);
+  // Either way `g`'s rule set is compiled again, with or without the code
+  // that counts (the caller holds g's lock). On, if that fails, talkers
+  // stay off.
+  [[nodiscard]] Result<void> enable(bool on, Guard& g);
   // Every source counted, most packets first (ties: most bytes).
   [[nodiscard]] Result<std::vector<Talker>> read() const;
 
