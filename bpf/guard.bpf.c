@@ -68,40 +68,8 @@ static __always_inline __u32 xg_knob(int malformed)
 	return malformed ? m->malformed_action : m->non_ip_action;
 }
 
-/*
- * Named prefix sets, read by the generated classifier (layouts in abi.h).
- * Sizes, not types: clang emits only forward declarations for types reached
- * through an inner-map template.
- */
-struct set4_inner {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_RDONLY_PROG);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct xdpguard_set4_elem));
-};
-
-struct set6_inner {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_RDONLY_PROG);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct xdpguard_set6_elem));
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, XDPGUARD_MAX_SETS);
-	__type(key, __u32);
-	__array(values, struct set4_inner);
-} xg_set4 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, XDPGUARD_MAX_SETS);
-	__type(key, __u32);
-	__array(values, struct set6_inner);
-} xg_set6 SEC(".maps");
+/* Named prefix sets (xdpguard/sets.h), read by the generated classifier. */
+#include <xdpguard/sets.h>
 
 /* Userspace-only state, created and pinned with the program's maps. */
 struct {

@@ -1,5 +1,6 @@
 #include "classifier/asm.h"
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 
@@ -245,6 +246,75 @@ void Program::call_local(Label subprogram) {
   emit(BPF_JMP | BPF_CALL, Reg::R0, static_cast<Reg>(BPF_PSEUDO_CALL), 0, 0);
 }
 void Program::exit() { emit(BPF_JMP | BPF_EXIT, Reg::R0, Reg::R0, 0, 0); }
+
+Result<void> Program::splice(std::span<const bpf_insn> code,
+                             std::span<const std::pair<std::size_t, MapId>> maps) {
+  const std::size_t n = code.size();
+  auto bad = [](std::size_t i, std::string_view what) {
+    return fail(EINVAL, "spliced code: instruction {}: {}", i, what);
+  };
+  auto is_jump = [](const bpf_insn& x) {
+    const unsigned cls = BPF_CLASS(x.code), op = BPF_OP(x.code);
+    return (cls == BPF_JMP || cls == BPF_JMP32) && op != BPF_CALL && op != BPF_EXIT;
+  };
+  // Where each jump lands; an ld_imm64's second slot is no instruction.
+  std::vector<bool> second(n + 1, false);
+  for (std::size_t i = 0; i < n; ++i)
+    if (code[i].code == kLdImm64) {
+      if (i + 1 >= n) return bad(i, "an ld_imm64 cut short");
+      second[++i] = true;
+    }
+  std::vector<std::int64_t> target(n, -1);
+  std::vector<Label> at(n);
+  std::vector<bool> has_label(n, false);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (second[i] || !is_jump(code[i])) continue;
+    // gotol (BPF_JMP32 | BPF_JA) keeps its displacement in imm
+    const bool wide = BPF_CLASS(code[i].code) == BPF_JMP32 && BPF_OP(code[i].code) == BPF_JA;
+    const std::int64_t t = static_cast<std::int64_t>(i) + 1 + (wide ? code[i].imm : code[i].off);
+    if (t < 0 || t >= static_cast<std::int64_t>(n) || second[static_cast<std::size_t>(t)])
+      return bad(i, "a jump out of the code or into an ld_imm64");
+    target[i] = t;
+    if (!has_label[static_cast<std::size_t>(t)]) at[static_cast<std::size_t>(t)] = label();
+    has_label[static_cast<std::size_t>(t)] = true;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (second[i]) continue;
+    if (has_label[i]) bind(at[i]);
+    bpf_insn x = code[i];
+    if (x.dst_reg > 10 || x.src_reg > 10) return bad(i, "a register past r10");
+    const unsigned cls = BPF_CLASS(x.code), op = BPF_OP(x.code);
+    if (x.code == kLdImm64) {
+      const auto m = std::find_if(maps.begin(), maps.end(), [&](const auto& p) { return p.first == i; });
+      if (m != maps.end()) {
+        ld_map(static_cast<Reg>(x.dst_reg), m->second);
+      } else {
+        if (x.src_reg != 0) return bad(i, "an ld_imm64 of a map, function or data not given");
+        ld_imm64(static_cast<Reg>(x.dst_reg), static_cast<std::uint32_t>(x.imm) |
+                                                  std::uint64_t{static_cast<std::uint32_t>(code[i + 1].imm)} << 32);
+      }
+    } else if (is_jump(x)) {
+      const bool uncond = op == BPF_JA;
+      if (uncond) {
+        x.code = BPF_JMP | BPF_JA;  // link() widens it again if it must
+        x.imm = 0;
+      }
+      x.off = 0;
+      fixups_.push_back({insns_.size(), at[static_cast<std::size_t>(target[i])], uncond ? Fix::Uncond : Fix::Cond});
+      insns_.push_back(x);
+    } else if (cls == BPF_JMP && op == BPF_CALL) {
+      if (x.src_reg != 0) return bad(i, "a call of a function or kfunc (the source must inline it)");
+      call(static_cast<bpf_func_id>(x.imm));
+    } else if (cls == BPF_JMP && op == BPF_EXIT) {
+      exit();
+    } else if (cls == BPF_ALU || cls == BPF_ALU64 || cls == BPF_LDX || cls == BPF_ST || cls == BPF_STX) {
+      insns_.push_back(x);
+    } else {
+      return bad(i, fmt::format("opcode {:#04x} cannot be spliced", x.code));
+    }
+  }
+  return {};
+}
 
 Result<LinkedProgram> Program::link_program(std::span<const int> map_fds) const {
   std::vector<bpf_insn> out = insns_;

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
@@ -136,6 +137,16 @@ class Program {
   void call(bpf_func_id helper);
   void call_local(Label subprogram);  // BPF-to-BPF call
   void exit();
+
+  // Appends code that clang compiled (a BpfFunction's instructions,
+  // classifier/stub.h): its jumps get labels (so the code may be placed
+  // anywhere, and link() patches them as it patches the emitter's), the
+  // ld_imm64 at index `maps[k].first` loads map `maps[k].second`, helper
+  // calls and everything else are copied. Refused, naming the instruction:
+  // calls of functions or kfuncs, other pseudo ld_imm64s, legacy packet
+  // loads, jumps out of the code or into an ld_imm64.
+  [[nodiscard]] Result<void> splice(std::span<const bpf_insn> code,
+                                    std::span<const std::pair<std::size_t, MapId>> maps);
 
   // The finished instructions: jumps patched, map references given the fds
   // (indexed by MapId::index), and code no path reaches left out (the

@@ -110,7 +110,7 @@ class Emitter {
     // Set membership functions after the main program, once each.
     if (set4_fn_) {
       p_.begin_function(*set4_fn_, "xg_set4_member", FnSig::SetMember);
-      emit_set4_function(p_, maps_[kMapSet4]);
+      XG_CHECK(emit_set4_function(p_, maps_[kMapSet4]));
     }
     if (set6_fn_) {
       p_.begin_function(*set6_fn_, "xg_set6_member", FnSig::SetMember);

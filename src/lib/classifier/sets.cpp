@@ -13,6 +13,19 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "classifier/stub.h"
+
+// IPv4 membership: the C that bpf/sets.bpf.c compiles for the kernel, here
+// over an image in memory.
+namespace {
+const xdpguard_set4_elem* set4_elem(const std::vector<xdpguard_set4_elem>& img, std::uint32_t idx) {
+  return idx < img.size() ? &img[idx] : nullptr;
+}
+}  // namespace
+#define XG_SET4_IMAGE const std::vector<xdpguard_set4_elem>&
+#define XG_SET4_ELEM(img, idx) set4_elem(img, idx)
+#include <xdpguard/set_member.h>
+
 namespace xdpguard::cls {
 namespace {
 
@@ -128,18 +141,9 @@ std::vector<xdpguard_set4_elem> build_set4(const std::vector<rules::Prefix>& v4,
 }
 
 bool set4_contains(const std::vector<xdpguard_set4_elem>& img, const std::array<std::uint8_t, 4>& a) {
-  std::uint32_t host =
+  const std::uint32_t host =
       (std::uint32_t{a[0]} << 24) | (std::uint32_t{a[1]} << 16) | (std::uint32_t{a[2]} << 8) | a[3];
-  std::uint32_t r = host >> 14, b = (host >> 8) & 63;
-  if (r >= img.size()) return false;
-  const auto& rec = img[r].rec;
-  if ((rec.full >> b) & 1) return true;
-  if (!((rec.partial >> b) & 1)) return false;
-  std::uint64_t below = rec.partial & ((1ull << b) - 1);
-  std::size_t idx = XDPGUARD_SET4_RECORDS + rec.rank + static_cast<std::uint32_t>(std::popcount(below));
-  if (idx >= img.size()) return false;
-  std::uint32_t x = host & 255;
-  return (img[idx].bits[x >> 6] >> (x & 63)) & 1;
+  return xg_set4_has(img, host) != 0;
 }
 
 void emit_set_call(Program& p, Label function, std::uint32_t set, std::int16_t addr_off, Label not_member) {
@@ -164,85 +168,17 @@ void function_exits(Program& p, Label member, Label not_member) {
 
 }  // namespace
 
-void emit_set4_function(Program& p, MapId outer) {
-  // r6 = the address (host order in r9 below), r8 = the set's inner map.
-  constexpr std::int16_t kKey = -16;
-  constexpr std::int16_t addr_off = 0;
-  Label member = p.label(), not_member = p.label();
-  p.mov(R::R6, R::R2);
-  // A global function trusts only its signature: the pointer may be NULL.
-  p.jcc(Cond::Eq, R::R6, 0, not_member);
-  p.stx(Size::W, kFp, kKey, R::R1);
-  auto lookup = [&](Reg map) {  // r0 := map[u32 at fp-16], or not a member
-    if (map != R::R1) p.mov(R::R1, map);
-    p.mov(R::R2, kFp);
-    p.alu(Alu::Add, R::R2, kKey);
-    p.call(BPF_FUNC_map_lookup_elem);
-    p.jcc(Cond::Eq, R::R0, 0, not_member);
-  };
-  p.ld_map(R::R1, outer);
-  lookup(R::R1);
-  p.mov(R::R8, R::R0);  // the set's inner map
-  p.ldx(Size::W, R::R9, R::R6, addr_off);
-  p.to_be(R::R9, 32);
-  p.mov(R::R1, R::R9);
-  p.alu(Alu::Rsh, R::R1, 14);  // record: 64 /24s
-  p.stx(Size::W, kFp, kKey, R::R1);
-  lookup(R::R8);
-  p.mov(R::R1, R::R9);
-  p.alu(Alu::Rsh, R::R1, 8);
-  p.alu(Alu::And, R::R1, 63);  // the /24's bit
-  p.ldx(Size::DW, R::R2, R::R0, off(offsetof(xdpguard_set4_elem, rec.full)));
-  p.alu(Alu::Rsh, R::R2, R::R1);
-  p.alu(Alu::And, R::R2, 1);
-  p.jcc(Cond::Ne, R::R2, 0, member);
-  p.ldx(Size::DW, R::R2, R::R0, off(offsetof(xdpguard_set4_elem, rec.partial)));
-  p.mov(R::R3, R::R2);
-  p.alu(Alu::Rsh, R::R3, R::R1);
-  p.alu(Alu::And, R::R3, 1);
-  p.jcc(Cond::Eq, R::R3, 0, not_member);
-  // The /24's map: after the records, numbered by rank + partial bits below.
-  p.mov(R::R3, 1);
-  p.alu(Alu::Lsh, R::R3, R::R1);
-  p.alu(Alu::Sub, R::R3, 1);
-  p.alu(Alu::And, R::R2, R::R3);
-  p.mov(R::R3, R::R2);  // popcount(r2), SWAR
-  p.alu(Alu::Rsh, R::R3, 1);
-  p.ld_imm64(R::R4, 0x5555555555555555ull);
-  p.alu(Alu::And, R::R3, R::R4);
-  p.alu(Alu::Sub, R::R2, R::R3);
-  p.ld_imm64(R::R4, 0x3333333333333333ull);
-  p.mov(R::R3, R::R2);
-  p.alu(Alu::And, R::R3, R::R4);
-  p.alu(Alu::Rsh, R::R2, 2);
-  p.alu(Alu::And, R::R2, R::R4);
-  p.alu(Alu::Add, R::R2, R::R3);
-  p.mov(R::R3, R::R2);
-  p.alu(Alu::Rsh, R::R3, 4);
-  p.alu(Alu::Add, R::R2, R::R3);
-  p.ld_imm64(R::R4, 0x0f0f0f0f0f0f0f0full);
-  p.alu(Alu::And, R::R2, R::R4);
-  p.ld_imm64(R::R4, 0x0101010101010101ull);
-  p.alu(Alu::Mul, R::R2, R::R4);
-  p.alu(Alu::Rsh, R::R2, 56);
-  p.ldx(Size::W, R::R3, R::R0, off(offsetof(xdpguard_set4_elem, rec.rank)));
-  p.alu(Alu::Add, R::R2, R::R3);
-  p.alu(Alu::Add, R::R2, static_cast<std::int32_t>(XDPGUARD_SET4_RECORDS));
-  p.stx(Size::W, kFp, kKey, R::R2);
-  lookup(R::R8);
-  p.mov(R::R1, R::R9);
-  p.alu(Alu::And, R::R1, 255);
-  p.mov(R::R2, R::R1);
-  p.alu(Alu::Rsh, R::R2, 6);
-  p.alu(Alu::Lsh, R::R2, 3);
-  p.alu(Alu::Add, R::R0, R::R2);
-  p.ldx(Size::DW, R::R3, R::R0, 0);
-  p.alu(Alu::And, R::R1, 63);
-  p.alu(Alu::Rsh, R::R3, R::R1);
-  p.alu(Alu::And, R::R3, 1);
-  p.jcc(Cond::Eq, R::R3, 0, not_member);
-  p.jmp(member);
-  function_exits(p, member, not_member);
+Result<void> emit_set4_function(Program& p, MapId outer) {
+  // bpf/sets.bpf.c's xg_set4_member: xdpguard/set_member.h's xg_set4_has,
+  // compiled by clang, over the set's inner map of xg_set4.
+  static const Result<BpfFunction> fn = sets_function("xg_set4_member");
+  if (!fn) return tl::unexpected(fn.error());
+  std::vector<std::pair<std::size_t, MapId>> maps;
+  for (const auto& m : fn->maps) {
+    if (m.name != "xg_set4") return fail(EINVAL, "{} reads map {}, not xg_set4", fn->name, m.name);
+    maps.emplace_back(m.at, outer);
+  }
+  return p.splice(fn->insns, maps);
 }
 
 // ---- IPv6 ----------------------------------------------------------------------
