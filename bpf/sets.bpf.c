@@ -24,6 +24,13 @@ static __always_inline const struct xdpguard_set4_elem *xg_set4_elem(void *inner
 }
 #define XG_SET4_IMAGE void *
 #define XG_SET4_ELEM(img, idx) xg_set4_elem(img, idx)
+/* The same for an IPv6 set. */
+static __always_inline const struct xdpguard_set6_elem *xg_set6_elem(void *inner, __u32 idx)
+{
+	return bpf_map_lookup_elem(inner, &idx);
+}
+#define XG_SET6_IMAGE void *
+#define XG_SET6_ELEM(img, idx) xg_set6_elem(img, idx)
 #include <xdpguard/set_member.h>
 
 /* An address of the per-CPU entry (struct xdpguard_pkt's saddr or daddr):
@@ -44,6 +51,19 @@ __attribute__((noinline)) int xg_set4_member(__u32 set, struct xdpguard_addr *ad
 	if (!inner)
 		return 0;
 	return xg_set4_has(inner, xg_ntohl(addr->w[0]));
+}
+
+/* 1 when IPv6 address `addr` is in set `set` (slot of xg_set6), else 0. */
+__attribute__((noinline)) int xg_set6_member(__u32 set, struct xdpguard_addr *addr)
+{
+	void *inner;
+
+	if (!addr)
+		return 0;
+	inner = bpf_map_lookup_elem(&xg_set6, &set);
+	if (!inner)
+		return 0;
+	return xg_set6_has(inner, addr->w);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

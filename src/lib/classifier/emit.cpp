@@ -114,7 +114,7 @@ class Emitter {
     }
     if (set6_fn_) {
       p_.begin_function(*set6_fn_, "xg_set6_member", FnSig::SetMember);
-      emit_set6_function(p_, maps_[kMapSet6]);
+      XG_CHECK(emit_set6_function(p_, maps_[kMapSet6]));
     }
     return std::move(p_);
   }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstddef>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
@@ -15,15 +16,18 @@
 
 #include "classifier/stub.h"
 
-// IPv4 membership: the C that bpf/sets.bpf.c compiles for the kernel, here
-// over an image in memory.
+// Membership: the C that bpf/sets.bpf.c compiles for the kernel, here over
+// an image in memory.
 namespace {
-const xdpguard_set4_elem* set4_elem(const std::vector<xdpguard_set4_elem>& img, std::uint32_t idx) {
+template <class Elem>
+const Elem* set_elem(const std::vector<Elem>& img, std::uint32_t idx) {
   return idx < img.size() ? &img[idx] : nullptr;
 }
 }  // namespace
 #define XG_SET4_IMAGE const std::vector<xdpguard_set4_elem>&
-#define XG_SET4_ELEM(img, idx) set4_elem(img, idx)
+#define XG_SET4_ELEM(img, idx) set_elem(img, idx)
+#define XG_SET6_IMAGE const std::vector<xdpguard_set6_elem>&
+#define XG_SET6_ELEM(img, idx) set_elem(img, idx)
 #include <xdpguard/set_member.h>
 
 namespace xdpguard::cls {
@@ -31,17 +35,20 @@ namespace {
 
 using R = Reg;
 
-// ---- IPv6 hashing: the same arithmetic as the generated code --------------
+// ---- IPv6 hashing: the arithmetic of xdpguard/set_member.h's search --------
 
-constexpr std::uint32_t kK[5] = {0x2545F491u, 0x4F6CDD1Du, 0x61C88647u, 0x7FEB352Du, 0x5BD1E995u};
-constexpr std::uint32_t kMaxProbes6 = 4;
+constexpr std::uint32_t kK[5] = {XG_SET6_K0, XG_SET6_K1, XG_SET6_K2, XG_SET6_K3, XG_SET6_K4};
+constexpr std::uint32_t kMaxProbes6 = XG_SET6_MAX_PROBES;  // xdpguard/set_member.h
 // Sets with at least this many (uncovered) IPv6 prefixes get the filter
 // (abi.h): about 16 regions per prefix, at most 2^24 (16 MiB); below it a
 // miss costs a few probes of a small table that stays in cache.
 constexpr std::size_t kFilterMin6 = 1024;
 constexpr std::uint32_t kFilterPerElem = sizeof(xdpguard_set6_elem);
 static_assert(kFilterPerElem == 128);
-constexpr unsigned kMaxSteps6 = 7;  // binary search over at most 112 lengths
+// xg_set6_has reads a bucket's six tags, flags and padding in one 8-byte load.
+static_assert(offsetof(xdpguard_set6_elem, bucket.tag) % 8 == 0 && sizeof(xdpguard_set6_elem) % 8 == 0 &&
+              offsetof(xdpguard_set6_elem, bucket.flags) == offsetof(xdpguard_set6_elem, bucket.tag) + 6);
+constexpr unsigned kMaxSteps6 = XG_SET6_MAX_STEPS;  // binary search over at most 104 lengths
 static_assert((1u << kMaxSteps6) > XDPGUARD_SET6_MAX_LENS);
 
 using Words = std::array<std::uint32_t, 4>;  // host byte order
@@ -154,31 +161,29 @@ void emit_set_call(Program& p, Label function, std::uint32_t set, std::int16_t a
   p.jcc(Cond::Eq, R::R0, 0, not_member);
 }
 
+
 namespace {
 
-// The function's two ways out.
-void function_exits(Program& p, Label member, Label not_member) {
-  p.bind(member);
-  p.mov(R::R0, 1);
-  p.exit();
-  p.bind(not_member);
-  p.mov(R::R0, 0);
-  p.exit();
+// bpf/sets.bpf.c's function `name` (xdpguard/set_member.h's membership,
+// compiled by clang), spliced in: its one map is `outer`.
+Result<void> splice_set_function(Program& p, const char* name, const char* outer_name, MapId outer) {
+  const auto fn = XG_TRY(sets_function(name));
+  std::vector<std::pair<std::size_t, MapId>> maps;
+  for (const auto& m : fn.maps) {
+    if (m.name != outer_name) return fail(EINVAL, "{} reads map {}, not {}", fn.name, m.name, outer_name);
+    maps.emplace_back(m.at, outer);
+  }
+  return p.splice(fn.insns, maps);
 }
 
 }  // namespace
 
 Result<void> emit_set4_function(Program& p, MapId outer) {
-  // bpf/sets.bpf.c's xg_set4_member: xdpguard/set_member.h's xg_set4_has,
-  // compiled by clang, over the set's inner map of xg_set4.
-  static const Result<BpfFunction> fn = sets_function("xg_set4_member");
-  if (!fn) return tl::unexpected(fn.error());
-  std::vector<std::pair<std::size_t, MapId>> maps;
-  for (const auto& m : fn->maps) {
-    if (m.name != "xg_set4") return fail(EINVAL, "{} reads map {}, not xg_set4", fn->name, m.name);
-    maps.emplace_back(m.at, outer);
-  }
-  return p.splice(fn->insns, maps);
+  return splice_set_function(p, "xg_set4_member", "xg_set4", outer);
+}
+
+Result<void> emit_set6_function(Program& p, MapId outer) {
+  return splice_set_function(p, "xg_set6_member", "xg_set6", outer);
 }
 
 // ---- IPv6 ----------------------------------------------------------------------
@@ -333,236 +338,10 @@ Result<std::vector<xdpguard_set6_elem>> build_set6(const std::vector<rules::Pref
 }
 
 bool set6_contains(const std::vector<xdpguard_set6_elem>& img, const std::array<std::uint8_t, 16>& a) {
-  const auto& h = img[0].hdr;
-  std::uint64_t lo = 0, hi = h.nlens;
-  if (const unsigned g = h.filter_bits) {
-    const std::uint32_t top = host_words(a, 32)[0] >> (32 - g);
-    const std::size_t e = std::size_t{1} + h.buckets + h.probes - 1 + top / kFilterPerElem;
-    if (e >= img.size()) return false;
-    const std::uint8_t v = img[e].filter[top % kFilterPerElem];
-    if (v == 0) return false;
-    if (v != XDPGUARD_SET6_FILTER_MANY) lo = v - 1u, hi = v;  // one length: one probe
-  }
-  for (unsigned step = 0; step < kMaxSteps6; ++step) {
-    if (lo >= hi) return false;
-    std::uint64_t mid = (lo + hi) >> 1;
-    if (mid >= XDPGUARD_SET6_MAX_LENS) return false;
-    unsigned len = h.lens[mid];
-    Words w = host_words(a, len);
-    const std::uint64_t x = set6_hash(w, len, h.seed);
-    const std::uint64_t home = set6_home(x, h.buckets);
-    const std::uint8_t tag = set6_tag(x);
-    int found = 0;  // 0 miss, 1 prefix, 2 marker
-    for (std::uint32_t pr = 0; pr < std::min<std::uint32_t>(h.probes, kMaxProbes6) && !found; ++pr) {
-      std::size_t b = 1 + home + pr;
-      if (b >= img.size()) break;
-      const auto& bk = img[b].bucket;
-      for (int s = 0; s < XDPGUARD_SET6_SLOTS && !found; ++s)
-        if (bk.tag[s] == tag && bk.slot[s].len == len && std::equal(w.begin(), w.end(), bk.slot[s].addr))
-          found = bk.slot[s].kind == XDPGUARD_SET6_KIND_PREFIX ? 1 : 2;
-      if (!(bk.flags & XDPGUARD_SET6_OVERFLOW)) break;
-    }
-    if (found == 1) return true;
-    if (found == 2)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return false;
+  std::array<std::uint32_t, 4> net;  // the address's words as the packet has them
+  std::memcpy(net.data(), a.data(), sizeof net);
+  return xg_set6_has(img, net.data()) != 0;
 }
 
-void emit_set6_function(Program& p, MapId outer) {
-  constexpr std::int16_t addr_off = 0;
-  // Stack: lookup key, search bounds, the probe's length, mid, home bucket,
-  // the masked address words.
-  constexpr std::int16_t kKey = -16, kLo = -24, kHi = -32, kLen = -40, kMid = -48, kHome = -56, kWords = -72,
-                         kTag = -80, kCand = -88;
-  constexpr std::int16_t kTags = off(offsetof(xdpguard_set6_elem, bucket.tag));
-  constexpr std::int16_t kLens = off(offsetof(xdpguard_set6_elem, hdr.lens));
-  constexpr std::int16_t kNlens = off(offsetof(xdpguard_set6_elem, hdr.nlens));
-  constexpr std::int16_t kBuckets = off(offsetof(xdpguard_set6_elem, hdr.buckets));
-  constexpr std::int16_t kSeed = off(offsetof(xdpguard_set6_elem, hdr.seed));
-  constexpr std::int16_t kProbes = off(offsetof(xdpguard_set6_elem, hdr.probes));
-  constexpr std::int16_t kFilterBits = off(offsetof(xdpguard_set6_elem, hdr.filter_bits));
-  constexpr std::int16_t kSlotSize = sizeof(xdpguard_set6_slot);
-  constexpr std::int16_t kSlotLen = off(offsetof(xdpguard_set6_slot, len));
-  constexpr std::int16_t kSlotKind = off(offsetof(xdpguard_set6_slot, kind));
-  constexpr std::int16_t kSlot0 = off(offsetof(xdpguard_set6_elem, bucket.slot));
-
-  Label member = p.label(), not_member = p.label();
-  auto lookup = [&](Reg map, Label fail) {
-    if (map != R::R1) p.mov(R::R1, map);
-    p.mov(R::R2, kFp);
-    p.alu(Alu::Add, R::R2, kKey);
-    p.call(BPF_FUNC_map_lookup_elem);
-    p.jcc(Cond::Eq, R::R0, 0, fail);
-  };
-  p.mov(R::R6, R::R2);  // the address
-  // A global function trusts only its signature: the pointer may be NULL.
-  p.jcc(Cond::Eq, R::R6, 0, not_member);
-  p.stx(Size::W, kFp, kKey, R::R1);
-  p.ld_map(R::R1, outer);
-  lookup(R::R1, not_member);
-  p.mov(R::R8, R::R0);
-  p.st(Size::W, kFp, kKey, 0);
-  lookup(R::R8, not_member);
-  p.mov(R::R9, R::R0);  // header
-  p.st(Size::DW, kFp, kLo, 0);
-  p.ldx(Size::W, R::R1, R::R9, kNlens);
-  p.stx(Size::DW, kFp, kHi, R::R1);
-  {
-    // The filter (abi.h): none of the set's lengths here ends the search,
-    // exactly one narrows it to one probe.
-    Label search = p.label();
-    p.ldx(Size::B, R::R1, R::R9, kFilterBits);
-    p.jcc(Cond::Eq, R::R1, 0, search);
-    p.jcc(Cond::Gt, R::R1, XDPGUARD_SET6_FILTER_MAX_BITS, search);
-    p.ldx(Size::W, R::R7, R::R6, addr_off);
-    p.to_be(R::R7, 32);
-    p.mov(R::R2, 32);
-    p.alu(Alu::Sub, R::R2, R::R1);
-    p.alu(Alu::Rsh, R::R7, R::R2);           // the region: the top g bits
-    p.ldx(Size::W, R::R1, R::R9, kBuckets);  // its element: buckets + probes + region / 128
-    p.ldx(Size::B, R::R2, R::R9, kProbes);
-    p.alu(Alu::Add, R::R1, R::R2);
-    p.mov(R::R2, R::R7);
-    p.alu(Alu::Rsh, R::R2, 7);
-    p.alu(Alu::Add, R::R1, R::R2);
-    p.stx(Size::W, kFp, kKey, R::R1);
-    lookup(R::R8, not_member);
-    p.alu(Alu::And, R::R7, 127);
-    p.alu(Alu::Add, R::R0, R::R7);
-    p.ldx(Size::B, R::R1, R::R0, 0);
-    p.jcc(Cond::Eq, R::R1, 0, not_member);
-    p.jcc(Cond::Eq, R::R1, XDPGUARD_SET6_FILTER_MANY, search);
-    p.stx(Size::DW, kFp, kHi, R::R1);
-    p.alu(Alu::Sub, R::R1, 1);
-    p.stx(Size::DW, kFp, kLo, R::R1);
-    p.bind(search);
-  }
-
-  for (unsigned step = 0; step < kMaxSteps6; ++step) {
-    Label miss = p.label(), marker = p.label(), next = p.label();
-    p.ldx(Size::DW, R::R1, kFp, kLo);
-    p.ldx(Size::DW, R::R2, kFp, kHi);
-    p.jcc(Cond::Ge, R::R1, R::R2, not_member);
-    p.alu(Alu::Add, R::R1, R::R2);
-    p.alu(Alu::Rsh, R::R1, 1);
-    p.stx(Size::DW, kFp, kMid, R::R1);
-    p.jcc(Cond::Ge, R::R1, XDPGUARD_SET6_MAX_LENS, not_member);
-    p.mov(R::R2, R::R9);
-    p.alu(Alu::Add, R::R2, R::R1);
-    p.ldx(Size::B, R::R3, R::R2, kLens);
-    p.stx(Size::DW, kFp, kLen, R::R3);
-    // The address masked to the probe's length, word by word (host order).
-    for (int w = 0; w < 4; ++w) {
-      Label zero = p.label(), keep = p.label();
-      p.ldx(Size::W, R::R2, R::R6, static_cast<std::int16_t>(addr_off + 4 * w));
-      p.to_be(R::R2, 32);
-      p.jcc(Cond::Le, R::R3, 32 * w, zero);
-      p.jcc(Cond::Ge, R::R3, 32 * (w + 1), keep);
-      p.mov(R::R4, 32 * (w + 1));
-      p.alu(Alu::Sub, R::R4, R::R3);
-      p.alu(Alu::Rsh, R::R2, R::R4);
-      p.alu(Alu::Lsh, R::R2, R::R4);
-      p.jmp(keep);
-      p.bind(zero);
-      p.mov(R::R2, 0);
-      p.bind(keep);
-      p.stx(Size::W, kFp, static_cast<std::int16_t>(kWords + 4 * w), R::R2);
-    }
-    // set6_hash() above, instruction for instruction.
-    p.ldx(Size::W, R::R1, kFp, kWords);
-    p.ldx(Size::W, R::R2, R::R9, kSeed);
-    p.alu(Alu::Xor, R::R1, R::R2);
-    p.alu(Alu::Mul, R::R1, static_cast<std::int32_t>(kK[0]));
-    for (int w = 1; w < 4; ++w) {
-      p.ldx(Size::W, R::R2, kFp, static_cast<std::int16_t>(kWords + 4 * w));
-      p.alu(Alu::Mul, R::R2, static_cast<std::int32_t>(kK[w]));
-      p.alu(Alu::Add, R::R1, R::R2);
-    }
-    p.alu(Alu::Add, R::R1, R::R3);
-    p.mov(R::R2, R::R1);
-    p.alu(Alu::Rsh, R::R2, 29);
-    p.alu(Alu::Xor, R::R1, R::R2);
-    p.alu(Alu::Mul, R::R1, static_cast<std::int32_t>(kK[4]));
-    // tag = 0x80 | (x >> 16 & 0x7f), repeated in every byte of a word
-    p.mov(R::R2, R::R1);
-    p.alu(Alu::Rsh, R::R2, 16);
-    p.alu(Alu::And, R::R2, 0x7f);
-    p.alu(Alu::Or, R::R2, 0x80);
-    p.ld_imm64(R::R3, 0x0101010101010101ull);
-    p.alu(Alu::Mul, R::R2, R::R3);
-    p.stx(Size::DW, kFp, kTag, R::R2);
-    p.alu(Alu::Rsh, R::R1, 32);
-    p.ldx(Size::W, R::R2, R::R9, kBuckets);  // home = ((x >> 32) * buckets) >> 32
-    p.alu(Alu::Mul, R::R1, R::R2);
-    p.alu(Alu::Rsh, R::R1, 32);
-    p.stx(Size::DW, kFp, kHome, R::R1);
-    for (std::uint32_t probe = 0; probe < kMaxProbes6; ++probe) {
-      Label checked = p.label();
-      if (probe) {
-        p.ldx(Size::B, R::R2, R::R9, kProbes);
-        p.jcc(Cond::Le, R::R2, static_cast<std::int32_t>(probe), miss);
-      }
-      p.ldx(Size::DW, R::R1, kFp, kHome);
-      p.alu(Alu::Add, R::R1, static_cast<std::int32_t>(1 + probe));
-      p.stx(Size::W, kFp, kKey, R::R1);
-      lookup(R::R8, miss);
-      p.mov(R::R7, R::R0);
-      // Slots whose tag is the key's: a zero byte of tags ^ tag (the
-      // "has a zero byte" bit trick; it may flag a byte too many, never one
-      // too few, and the full compare sorts that out).
-      p.ldx(Size::DW, R::R1, R::R7, kTags);
-      p.ldx(Size::DW, R::R2, kFp, kTag);
-      p.alu(Alu::Xor, R::R2, R::R1);
-      p.mov(R::R3, R::R2);
-      p.ld_imm64(R::R4, 0x0101010101010101ull);
-      p.alu(Alu::Sub, R::R3, R::R4);
-      p.alu(Alu::Xor, R::R2, -1);
-      p.alu(Alu::And, R::R3, R::R2);
-      p.ld_imm64(R::R4, 0x0000808080808080ull);  // the six slots' bytes
-      p.alu(Alu::And, R::R3, R::R4);
-      p.jcc(Cond::Eq, R::R3, 0, checked);
-      p.stx(Size::DW, kFp, kCand, R::R3);  // the candidates, kept across compares
-      for (int s = 0; s < XDPGUARD_SET6_SLOTS; ++s) {
-        Label other = p.label();
-        const auto so = static_cast<std::int16_t>(kSlot0 + s * kSlotSize);
-        p.ldx(Size::DW, R::R1, kFp, kCand);
-        p.alu(Alu::Rsh, R::R1, 8 * s + 7);
-        p.alu(Alu::And, R::R1, 1);
-        p.jcc(Cond::Eq, R::R1, 0, other);
-        p.ldx(Size::B, R::R1, R::R7, static_cast<std::int16_t>(so + kSlotLen));
-        p.ldx(Size::DW, R::R2, kFp, kLen);
-        p.jcc(Cond::Ne, R::R1, R::R2, other);
-        for (int w = 0; w < 4; ++w) {
-          p.ldx(Size::W, R::R1, R::R7, static_cast<std::int16_t>(so + 4 * w));
-          p.ldx(Size::W, R::R2, kFp, static_cast<std::int16_t>(kWords + 4 * w));
-          p.jcc(Cond::Ne, R::R1, R::R2, other);
-        }
-        p.ldx(Size::B, R::R1, R::R7, static_cast<std::int16_t>(so + kSlotKind));
-        p.jcc(Cond::Eq, R::R1, XDPGUARD_SET6_KIND_PREFIX, member);
-        p.jmp(marker);
-        p.bind(other);
-      }
-      p.bind(checked);
-      // Not here: go on only if a key homed here was pushed further.
-      p.ldx(Size::B, R::R1, R::R7, static_cast<std::int16_t>(kTags + XDPGUARD_SET6_SLOTS));
-      p.alu(Alu::And, R::R1, XDPGUARD_SET6_OVERFLOW);
-      p.jcc(Cond::Eq, R::R1, 0, miss);
-    }
-    p.bind(miss);  // shorter lengths
-    p.ldx(Size::DW, R::R1, kFp, kMid);
-    p.stx(Size::DW, kFp, kHi, R::R1);
-    p.jmp(next);
-    p.bind(marker);  // longer lengths
-    p.ldx(Size::DW, R::R1, kFp, kMid);
-    p.alu(Alu::Add, R::R1, 1);
-    p.stx(Size::DW, kFp, kLo, R::R1);
-    p.bind(next);
-  }
-  p.jmp(not_member);
-  function_exits(p, member, not_member);
-}
 
 }  // namespace xdpguard::cls
