@@ -94,12 +94,13 @@ static __always_inline int xg_apply_action(struct xdp_md *ctx, struct xdpguard_p
 		action = (s->ifindex & XDPGUARD_REDIRECT_XSK) ? xg_redirect_xsk(ctx, s)
 							      : bpf_redirect(s->ifindex, 0);
 	/* verifier: bound the counter index (bpf_redirect returns an XDP_*);
-	 * barrier_var keeps clang from checking a copy instead */
-	if (action >= XDPGUARD_NUM_ACTIONS)
-		action = XDP_ABORTED;
-	barrier_var(action);
-	xg_bump(&s->actions[action], s->len);
-	return action;
+	 * barrier_var keeps clang from checking a copy instead; a 64-bit
+	 * index needs no zero-extension */
+	__u64 idx = action < XDPGUARD_NUM_ACTIONS ? action : XDP_ABORTED;
+
+	barrier_var(idx);
+	xg_bump(&s->actions[idx], s->len);
+	return (int)idx;
 }
 
 /* Counts and applies s->action: enforce's work, and the fallbacks'. */

@@ -3,7 +3,7 @@
  * Membership in a named prefix set's images (abi.h, "Named prefix sets"),
  * written once and compiled twice:
  *
- *   - by clang for BPF in bpf/sets.bpf.c (xg_set4_member, xg_set6_member),
+ *   - by clang for BPF in bpf/stubs.bpf.c (xg_set4_member, xg_set6_member),
  *     whose instructions the generated classifier splices in as its set
  *     functions (classifier/stub.h, Program::splice);
  *   - by the C++ compiler in classifier/sets.cpp (set4_contains,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * The named prefix sets' maps (layouts in abi.h), in every BPF object that
- * names them: guard.bpf.c creates them (attach pins them), bpf/sets.bpf.c's
+ * names them: guard.bpf.c creates them (attach pins them), bpf/stubs.bpf.c's
  * membership functions read them. Sizes, not types: clang emits only
  * forward declarations for types reached through an inner-map template.
  */

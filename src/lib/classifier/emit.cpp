@@ -15,6 +15,7 @@
 #include "classifier/limit_code.h"
 #include "classifier/percpu_offsets.h"
 #include "classifier/sets.h"
+#include "classifier/stub.h"
 
 namespace xdpguard::cls {
 namespace {
@@ -84,7 +85,7 @@ class Emitter {
       p_.bind(code.label);
       class_path(*code.path, end);
     }
-    finish(end);
+    XG_CHECK(finish(end));
     // Groups that became functions, after the main program, once each.
     for (auto& [key, fn] : group_fns_) {
       const std::uint32_t gi = key.group;
@@ -350,20 +351,21 @@ class Emitter {
     p_.jmp(end);
   }
 
-  // The verdict. Pass and drop the classifier applies itself: it counts the
-  // packet for its rule and its action (as the enforce stage would) and
-  // returns, one tail call and one per-CPU lookup cheaper; so is `redirect
-  // xsk` (xsk_redirect below). Verdicts that need more (`redirect dev`, a
-  // `log` rule's, a capture's) go on to the enforce stage.
-  void finish(Label end) {
+  // The verdict. Pass, drop and redirect (to a device or an AF_XDP socket)
+  // the classifier applies itself, one tail call and one per-CPU lookup
+  // cheaper than the enforce stage: bpf/stubs.bpf.c's xg_verdict, spliced
+  // in (pipeline.h's xg_apply_action, the C enforce runs: one
+  // implementation), counts the packet for its rule and its action and
+  // applies it. Verdicts that need more (a `log` rule's, a capture's, a
+  // passed TCP packet while the SYN proxy is on) go on to the enforce stage.
+  Result<void> finish(Label end) {
     p_.bind(end);
     emit_block_check(p_, blocks_, maps_[kMapBlocked], maps_[kMapDdos], plan_.fake_clock);
     Label enforce = p_.label();
     p_.ldx(Size::W, R::R7, R::R6, kAction);
-    Label limit = p_.label(), verdict = p_.label(), redirect = p_.label();
+    Label limit = p_.label(), verdict = p_.label();
     if (limits_) p_.jcc(Cond::Eq, R::R7, XDPGUARD_ACTION_LIMIT, limit);
     p_.bind(verdict);
-    p_.jcc(Cond::Eq, R::R7, XDP_REDIRECT, plan_.xsk ? redirect : enforce);
     p_.jcc(Cond::Ge, R::R7, XDPGUARD_NUM_ACTIONS, enforce);  // also: a `log` rule's word
     // Only while a capture runs (Plan::capture): it wants every packet
     // recorded by enforce. One load from xg_telemetry's value, addressed
@@ -372,34 +374,36 @@ class Emitter {
     capture_check(enforce);
     // Only while the SYN proxy is on (Plan::synproxy): it decides passed TCP
     // packets (its stage checks the port and goes on to enforce).
-    Label count = p_.label(), proxy = p_.label();
+    Label apply = p_.label(), proxy = p_.label();
     if (plan_.synproxy) {
       static_assert(offsetof(xdpguard_synproxy, active) == 0);
       p_.ld_map_value(R::R1, maps_[kMapSynproxy], 0);
       p_.ldx(Size::W, R::R1, R::R1, 0);
       p_.jcc(Cond::Ne, R::R1, 0, proxy);
     }
-    p_.bind(count);
-    count_rule();
-    count_action_and_return();
+    // r7: the verdict; the program ends in the spliced code.
+    p_.bind(apply);
+    p_.ldx(Size::DW, R::R1, kFp, kCtx);
+    p_.mov(R::R2, R::R6);
+    p_.mov(R::R3, R::R7);
+    XG_CHECK(splice_stub(p_, "xg_verdict", [this](std::string_view name) { return map_named(name); }));
 
     // (The verifier refuses code no path reaches: the proxy's only while on.)
     if (plan_.synproxy) {
       p_.bind(proxy);
-      p_.jcc(Cond::Ne, R::R7, XDP_PASS, count);
+      p_.jcc(Cond::Ne, R::R7, XDP_PASS, apply);
       p_.ldx(Size::B, R::R1, R::R6, kProto);
-      p_.jcc(Cond::Ne, R::R1, IPPROTO_TCP, count);
+      p_.jcc(Cond::Ne, R::R1, IPPROTO_TCP, apply);
       p_.ldx(Size::B, R::R1, R::R6, kFrag);
-      p_.jcc(Cond::Ne, R::R1, 0, count);
+      p_.jcc(Cond::Ne, R::R1, 0, apply);
       p_.ldx(Size::DW, R::R1, kFp, kCtx);
       p_.ld_map(R::R2, maps_[kMapProgs]);
       p_.mov(R::R3, XDPGUARD_PROG_SYNPROXY);
       p_.call(BPF_FUNC_tail_call);
       // No synproxy stage (enable or disable half-way): the verdict as it is
       // (R7, callee-saved, still holds it).
-      p_.jmp(count);
+      p_.jmp(apply);
     }
-    if (plan_.xsk) xsk_redirect(redirect, enforce);
 
     if (limits_) emit_limit_call(p_, maps_[kMapProgs], limit, verdict);
     p_.bind(enforce);
@@ -407,24 +411,19 @@ class Emitter {
     p_.ld_map(R::R2, maps_[kMapProgs]);
     p_.mov(R::R3, XDPGUARD_PROG_ENFORCE);
     p_.call(BPF_FUNC_tail_call);
-    // No enforce stage: apply the verdict uncounted rather than lose it.
-    Label plain = p_.label();
-    p_.ldx(Size::W, R::R0, R::R6, kAction);
-    p_.alu32(Alu::And, R::R0, XDPGUARD_ACTION_MASK);  // a `log` rule's threshold off
-    p_.jcc(Cond::Ne, R::R0, XDP_REDIRECT, plain);
-    p_.ldx(Size::W, R::R1, R::R6, kIfindex);
-    // `redirect xsk` (abi.h, "AF_XDP") with no XSKMAP reached: the rule's
-    // fallback verdict.
-    Label xsk = p_.label();
-    p_.jcc(Cond::Set, R::R1, imm_u32(XDPGUARD_REDIRECT_XSK), xsk);
-    p_.mov(R::R2, 0);
-    p_.call(BPF_FUNC_redirect);
-    p_.bind(plain);
-    p_.exit();
-    p_.bind(xsk);
-    p_.mov(R::R0, R::R1);
-    p_.alu32(Alu::And, R::R0, XDPGUARD_XSK_FALLBACK_MASK);
-    p_.exit();
+    // No enforce stage: the verdict without its record (a `log` rule's
+    // threshold off), counted and applied here rather than lost.
+    p_.ldx(Size::W, R::R7, R::R6, kAction);
+    p_.alu32(Alu::And, R::R7, XDPGUARD_ACTION_MASK);
+    p_.jmp(apply);
+    return {};
+  }
+
+  // The MapId of a pipeline map by the name a spliced function gives it.
+  std::optional<MapId> map_named(std::string_view name) const {
+    for (std::uint32_t k = 0; k < kNumMapSlots; ++k)
+      if (k != kMapBlob && kMapNames[k] == name) return maps_[k];
+    return std::nullopt;
   }
 
   // While a capture runs (Plan::capture), every packet goes to enforce.
@@ -436,67 +435,6 @@ class Emitter {
     p_.jcc(Cond::Ne, R::R1, 0, enforce);
   }
 
-  // xg_rule_stats[slot] += the packet; leaves the length in r8.
-  void count_rule() {
-    p_.ldx(Size::W, R::R1, R::R6, kSlot);
-    p_.stx(Size::W, kFp, -12, R::R1);
-    p_.ld_map(R::R1, maps_[kMapRuleStats]);
-    p_.mov(R::R2, kFp);
-    p_.alu(Alu::Add, R::R2, -12);
-    p_.call(BPF_FUNC_map_lookup_elem);
-    p_.ldx(Size::W, R::R8, R::R6, kLen);
-    Label counted = p_.label();
-    p_.jcc(Cond::Eq, R::R0, 0, counted);
-    bump(R::R0, 0);
-    p_.bind(counted);
-  }
-
-  // actions[r7] += the packet (r7 an XDP_* the verifier knows is < 5); returns r7.
-  void count_action_and_return() {
-    p_.mov(R::R1, R::R7);
-    static_assert(sizeof(xdpguard_counter) == 16);
-    p_.alu(Alu::Lsh, R::R1, 4);
-    p_.alu(Alu::Add, R::R1, R::R6);
-    bump(R::R1, kActions);
-    p_.mov(R::R0, R::R7);
-    p_.exit();
-  }
-
-  // `redirect xsk` (abi.h, "AF_XDP"), what enforce's xg_redirect_xsk does:
-  // the rule counted, then the AF_XDP socket of the receiving queue, or the
-  // fallback in the target word's low bits, counted by outcome. `redirect
-  // dev` (no XSK bit) and a running capture go on to enforce.
-  void xsk_redirect(Label redirect, Label enforce) {
-    p_.bind(redirect);
-    p_.ldx(Size::W, R::R9, R::R6, kIfindex);
-    Label xsk = p_.label();
-    p_.jcc(Cond::Set, R::R9, imm_u32(XDPGUARD_REDIRECT_XSK), xsk);
-    p_.jmp(enforce);
-    p_.bind(xsk);
-    capture_check(enforce);
-    count_rule();
-    p_.alu32(Alu::And, R::R9, XDPGUARD_XSK_FALLBACK_MASK);
-    Label fallback = p_.label();
-    p_.ldx(Size::DW, R::R1, kFp, kCtx);
-    p_.ldx(Size::W, R::R2, R::R1, static_cast<std::int16_t>(offsetof(xdp_md, rx_queue_index)));
-    p_.mov(R::R7, R::R9);
-    p_.mov(R::R1, kXsk + XDPGUARD_XSK_NO_QUEUE * 16);  // (the no-queue counter's offset)
-    p_.jcc(Cond::Ge, R::R2, XDPGUARD_XSK_QUEUES, fallback);
-    p_.ld_map(R::R1, maps_[kMapXsks]);
-    p_.mov(R::R3, R::R9);
-    p_.call(BPF_FUNC_redirect_map);
-    p_.mov(R::R1, kXsk + XDPGUARD_XSK_NO_SOCKET * 16);
-    p_.jcc(Cond::Ne, R::R0, XDP_REDIRECT, fallback);
-    p_.mov(R::R7, XDP_REDIRECT);
-    p_.mov(R::R1, kXsk + XDPGUARD_XSK_REDIRECTED * 16);
-    p_.bind(fallback);
-    // r1: the counter's offset in the per-CPU entry; r7: the verdict.
-    p_.alu(Alu::Add, R::R1, R::R6);
-    bump(R::R1, 0);
-    count_action_and_return();
-  }
-
-  // counter at [base + off] += {1 packet, r8 bytes}; clobbers r2.
   void bump(Reg base, std::int16_t off) {
     p_.ldx(Size::DW, R::R2, base, off);
     p_.alu(Alu::Add, R::R2, 1);

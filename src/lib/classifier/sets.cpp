@@ -16,7 +16,7 @@
 
 #include "classifier/stub.h"
 
-// Membership: the C that bpf/sets.bpf.c compiles for the kernel, here over
+// Membership: the C that bpf/stubs.bpf.c compiles for the kernel, here over
 // an image in memory.
 namespace {
 template <class Elem>
@@ -162,28 +162,16 @@ void emit_set_call(Program& p, Label function, std::uint32_t set, std::int16_t a
 }
 
 
-namespace {
-
-// bpf/sets.bpf.c's function `name` (xdpguard/set_member.h's membership,
-// compiled by clang), spliced in: its one map is `outer`.
-Result<void> splice_set_function(Program& p, const char* name, const char* outer_name, MapId outer) {
-  const auto fn = XG_TRY(sets_function(name));
-  std::vector<std::pair<std::size_t, MapId>> maps;
-  for (const auto& m : fn.maps) {
-    if (m.name != outer_name) return fail(EINVAL, "{} reads map {}, not {}", fn.name, m.name, outer_name);
-    maps.emplace_back(m.at, outer);
-  }
-  return p.splice(fn.insns, maps);
-}
-
-}  // namespace
-
+// bpf/stubs.bpf.c's xg_set4_member / xg_set6_member: set_member.h's
+// membership, compiled by clang; their one map is `outer`.
 Result<void> emit_set4_function(Program& p, MapId outer) {
-  return splice_set_function(p, "xg_set4_member", "xg_set4", outer);
+  return splice_stub(p, "xg_set4_member",
+                     [&](std::string_view n) { return n == "xg_set4" ? std::optional(outer) : std::nullopt; });
 }
 
 Result<void> emit_set6_function(Program& p, MapId outer) {
-  return splice_set_function(p, "xg_set6_member", "xg_set6", outer);
+  return splice_stub(p, "xg_set6_member",
+                     [&](std::string_view n) { return n == "xg_set6" ? std::optional(outer) : std::nullopt; });
 }
 
 // ---- IPv6 ----------------------------------------------------------------------

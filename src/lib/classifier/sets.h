@@ -47,7 +47,7 @@ bool set6_contains(const std::vector<xdpguard_set6_elem>& img, const std::array<
 // of a program that needs it, so a rule using a set costs a call, not a
 // copy of the lookup. The function takes r1 = set index, r2 = pointer to the
 // address (in the per-CPU entry) and returns r0 = 1 if the address is in
-// the set, else 0: bpf/sets.bpf.c's xg_set4_member / xg_set6_member, spliced
+// the set, else 0: bpf/stubs.bpf.c's xg_set4_member / xg_set6_member, spliced
 // in (classifier/stub.h).
 [[nodiscard]] Result<void> emit_set4_function(Program& p, MapId outer);
 [[nodiscard]] Result<void> emit_set6_function(Program& p, MapId outer);

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <optional>
 
-#include "sets.skel.h"
+#include "stubs.skel.h"
 
 namespace xdpguard::cls {
 namespace {
@@ -103,9 +103,21 @@ Result<BpfFunction> bpf_function(std::span<const std::uint8_t> elf, std::string_
   return out;
 }
 
-Result<BpfFunction> sets_function(std::string_view name) {
+Result<void> splice_stub(Program& p, std::string_view name,
+                         const std::function<std::optional<MapId>(std::string_view)>& map) {
+  const auto fn = XG_TRY(stub_function(name));
+  std::vector<std::pair<std::size_t, MapId>> maps;
+  for (const auto& m : fn.maps) {
+    const auto id = map(m.name);
+    if (!id) return fail(EINVAL, "stub {} reads map {}, which this program does not have", fn.name, m.name);
+    maps.emplace_back(m.at, *id);
+  }
+  return with_context(p.splice(fn.insns, maps), "stub " + fn.name);
+}
+
+Result<BpfFunction> stub_function(std::string_view name) {
   std::size_t size = 0;
-  const void* bytes = sets_bpf__elf_bytes(&size);
+  const void* bytes = stubs_bpf__elf_bytes(&size);
   return bpf_function({static_cast<const std::uint8_t*>(bytes), size}, name);
 }
 

@@ -1,20 +1,26 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
 /*
- * sets: the set membership functions of the generated classifier, in C.
- * Nothing here is loaded as it is: the classifier's emitter takes each
- * function's instructions from this object (classifier/stub.h) and splices
- * them into the program it generates, as the body of a global function of
- * the same signature (classifier/asm.h, FnSig::SetMember); the map each
- * ld_imm64 names becomes the pipeline's map of that name.
+ * stubs: parts of the generated classifier written in C (bpfilter's "ELF
+ * stubs"). Nothing here is loaded as it is: the classifier's emitter takes
+ * a function's instructions from this object (classifier/stub.h) and splices
+ * them into the program it generates (Program::splice); the map each
+ * ld_imm64 names becomes the pipeline's map of that name (emit.h, kMapNames).
  *
- * So the functions may call helpers and read maps of xdpguard/sets.h, but
- * call nothing else (no BPF-to-BPF calls: everything is inlined) and use no
+ *   xg_set4_member, xg_set6_member  the set membership functions, spliced
+ *                     as the body of a global function of the same signature
+ *                     (classifier/asm.h, FnSig::SetMember)
+ *   xg_verdict        the classifier's verdict, spliced inline at its end:
+ *                     pipeline.h's xg_apply_action, which enforce runs too
+ *
+ * So the functions may call helpers and read the pipeline's maps, but call
+ * nothing else (no BPF-to-BPF calls: everything is inlined) and use no
  * global data.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <xdpguard/abi.h>
 #include <xdpguard/parse.h> /* xg_ntohl */
+#include <xdpguard/pipeline.h>
 #include <xdpguard/sets.h>
 
 /* Element idx of an IPv4 set's inner map, NULL past its end. */
@@ -64,6 +70,19 @@ __attribute__((noinline)) int xg_set6_member(__u32 set, struct xdpguard_addr *ad
 	if (!inner)
 		return 0;
 	return xg_set6_has(inner, addr->w);
+}
+
+/*
+ * The verdict `action` (pass, drop or redirect: an XDP_* without log bits),
+ * counted for the packet's rule (s->slot) and action and applied, exactly
+ * as the enforce stage applies one. Spliced inline where the classifier
+ * ends: its exits end the program.
+ */
+__attribute__((noinline)) int xg_verdict(struct xdp_md *ctx, struct xdpguard_percpu *s, __u32 action)
+{
+	/* Inline, the verifier knows s for the per-CPU entry (not NULL): no
+	 * check, unlike a function that trusts only its signature. */
+	return xg_apply_action(ctx, s, action);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
