@@ -290,8 +290,9 @@ Result<void> Program::splice(std::span<const bpf_insn> code,
         ld_map(static_cast<Reg>(x.dst_reg), m->second);
       } else {
         if (x.src_reg != 0) return bad(i, "an ld_imm64 of a map, function or data not given");
-        ld_imm64(static_cast<Reg>(x.dst_reg), static_cast<std::uint32_t>(x.imm) |
-                                                  std::uint64_t{static_cast<std::uint32_t>(code[i + 1].imm)} << 32);
+        ld_imm64(static_cast<Reg>(x.dst_reg),
+                 static_cast<std::uint32_t>(x.imm) |
+                     std::uint64_t{static_cast<std::uint32_t>(code[i + 1].imm)} << 32);
       }
     } else if (is_jump(x)) {
       const bool uncond = op == BPF_JA;
@@ -300,7 +301,8 @@ Result<void> Program::splice(std::span<const bpf_insn> code,
         x.imm = 0;
       }
       x.off = 0;
-      fixups_.push_back({insns_.size(), at[static_cast<std::size_t>(target[i])], uncond ? Fix::Uncond : Fix::Cond});
+      fixups_.push_back(
+          {insns_.size(), at[static_cast<std::size_t>(target[i])], uncond ? Fix::Uncond : Fix::Cond});
       insns_.push_back(x);
     } else if (cls == BPF_JMP && op == BPF_CALL) {
       if (x.src_reg != 0) return bad(i, "a call of a function or kfunc (the source must inline it)");

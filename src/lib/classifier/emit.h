@@ -52,8 +52,8 @@ enum MapSlot : std::uint32_t {
 // Each slot's map by the name the program gives it (what `rule plan` and
 // bpftool show): the one list of the maps a classifier references.
 inline constexpr std::array<std::string_view, kNumMapSlots> kMapNames = {
-    "xg_percpu",    "xg_progs",    "rule tables", "xg_set4", "xg_set6", "xg_rule_stats",
-    "xg_telemetry", "xg_synproxy", "xg_blocked",  "xg_ddos", "xg_xsks", "xg_talkers", "xg_talk_on",
+    "xg_percpu",   "xg_progs",   "rule tables", "xg_set4", "xg_set6",    "xg_rule_stats", "xg_telemetry",
+    "xg_synproxy", "xg_blocked", "xg_ddos",     "xg_xsks", "xg_talkers", "xg_talk_on",
 };
 
 // The pipeline's maps by slot, as borrowed fds (the loader makes kMapBlob's,

@@ -161,17 +161,18 @@ void emit_set_call(Program& p, Label function, std::uint32_t set, std::int16_t a
   p.jcc(Cond::Eq, R::R0, 0, not_member);
 }
 
-
 // bpf/stubs.bpf.c's xg_set4_member / xg_set6_member: set_member.h's
 // membership, compiled by clang; their one map is `outer`.
 Result<void> emit_set4_function(Program& p, MapId outer) {
-  return splice_stub(p, "xg_set4_member",
-                     [&](std::string_view n) { return n == "xg_set4" ? std::optional(outer) : std::nullopt; });
+  return splice_stub(p, "xg_set4_member", [&](std::string_view n) {
+    return n == "xg_set4" ? std::optional(outer) : std::nullopt;
+  });
 }
 
 Result<void> emit_set6_function(Program& p, MapId outer) {
-  return splice_stub(p, "xg_set6_member",
-                     [&](std::string_view n) { return n == "xg_set6" ? std::optional(outer) : std::nullopt; });
+  return splice_stub(p, "xg_set6_member", [&](std::string_view n) {
+    return n == "xg_set6" ? std::optional(outer) : std::nullopt;
+  });
 }
 
 // ---- IPv6 ----------------------------------------------------------------------
@@ -330,6 +331,5 @@ bool set6_contains(const std::vector<xdpguard_set6_elem>& img, const std::array<
   std::memcpy(net.data(), a.data(), sizeof net);
   return xg_set6_has(img, net.data()) != 0;
 }
-
 
 }  // namespace xdpguard::cls

@@ -53,7 +53,9 @@ Result<BpfFunction> bpf_function(std::span<const std::uint8_t> elf, std::string_
     if (sh[i].sh_type == SHT_SYMTAB) symtab = i;
   if (symtab == sh.size() || sh[symtab].sh_entsize != sizeof(Elf64_Sym)) return bad("no symbol table");
   const std::size_t nsyms = sh[symtab].sh_size / sizeof(Elf64_Sym);
-  auto sym = [&](std::size_t i) { return read_at<Elf64_Sym>(elf, sh[symtab].sh_offset + i * sizeof(Elf64_Sym)); };
+  auto sym = [&](std::size_t i) {
+    return read_at<Elf64_Sym>(elf, sh[symtab].sh_offset + i * sizeof(Elf64_Sym));
+  };
 
   std::optional<Elf64_Sym> fn;
   for (std::size_t i = 0; i < nsyms && !fn; ++i) {
@@ -76,7 +78,8 @@ Result<BpfFunction> bpf_function(std::span<const std::uint8_t> elf, std::string_
   // entries inside the function.
   for (std::size_t r = 0; r < sh.size(); ++r) {
     if (sh[r].sh_type != SHT_REL || sh[r].sh_info != text) continue;
-    if (sh[r].sh_entsize != sizeof(Elf64_Rel) || sh[r].sh_link != symtab) return bad("unexpected REL section");
+    if (sh[r].sh_entsize != sizeof(Elf64_Rel) || sh[r].sh_link != symtab)
+      return bad("unexpected REL section");
     for (std::uint64_t k = 0; k < sh[r].sh_size / sizeof(Elf64_Rel); ++k) {
       const auto rel = read_at<Elf64_Rel>(elf, sh[r].sh_offset + k * sizeof(Elf64_Rel));
       if (!rel) return bad("relocation past the end");
@@ -89,9 +92,10 @@ Result<BpfFunction> bpf_function(std::span<const std::uint8_t> elf, std::string_
       const std::string what =
           fmt::format("instruction {} refers to {}", at, target_name.empty() ? "?" : target_name);
       if (ELF64_R_TYPE(rel->r_info) != kRelocLdImm64)
-        return bad(fmt::format("{} by relocation type {}: a call or a reference that cannot be spliced "
-                               "(inline it)",
-                               what, ELF64_R_TYPE(rel->r_info)));
+        return bad(
+            fmt::format("{} by relocation type {}: a call or a reference that cannot be spliced "
+                        "(inline it)",
+                        what, ELF64_R_TYPE(rel->r_info)));
       if (!target || target_name.empty() || target->st_shndx >= sh.size() ||
           section_name(target->st_shndx) != ".maps")
         return bad(what + ", which is not a map (global data cannot be spliced)");
