@@ -196,11 +196,7 @@ int xdpguard_limit(struct xdp_md *ctx)
 		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_CLASSIFIER);
 		/* out of tail calls (or no classifier): the rules after this
 		 * one cannot be looked at; the stricter verdict, and say so */
-		xg_bump(&s->ddos[XDPGUARD_DDOS_RESUME_FAILED], s->len);
-		s->lim_resume = 0;
-		s->slot = XDPGUARD_SLOT_NONE;
-		s->action = XDP_DROP;
-		return xg_apply(ctx, s);
+		return xg_resume_failed(ctx, s);
 	}
 	xg_bump(&s->ddos[XDPGUARD_DDOS_LIMIT_OVER], s->len);
 	if (s->lim.block_ns)

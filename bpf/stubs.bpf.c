@@ -11,6 +11,9 @@
  *                     (classifier/asm.h, FnSig::SetMember)
  *   xg_verdict        the classifier's verdict, spliced inline at its end:
  *                     pipeline.h's xg_apply_action, which enforce runs too
+ *   xg_limit_failed   a limited rule whose limiter stage cannot be reached,
+ *                     spliced inline: pipeline.h's xg_resume_failed, which
+ *                     the limiter runs when it cannot resume the classifier
  *
  * So the functions may call helpers and read the pipeline's maps, but call
  * nothing else (no BPF-to-BPF calls: everything is inlined) and use no
@@ -83,6 +86,13 @@ __attribute__((noinline)) int xg_verdict(struct xdp_md *ctx, struct xdpguard_per
 	/* Inline, the verifier knows s for the per-CPU entry (not NULL): no
 	 * check, unlike a function that trusts only its signature. */
 	return xg_apply_action(ctx, s, action);
+}
+
+/* The tail call to the limiter failed: the packet dropped and counted as a
+ * failed resume, as the limiter does when it cannot come back. */
+__attribute__((noinline)) int xg_limit_failed(struct xdp_md *ctx, struct xdpguard_percpu *s)
+{
+	return xg_resume_failed(ctx, s);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -110,6 +110,24 @@ static __always_inline int xg_apply(struct xdp_md *ctx, struct xdpguard_percpu *
 }
 
 /*
+ * A limited rule whose resume cannot happen: the tail call to the limiter
+ * (from the classifier) or back to the classifier (from the limiter) failed
+ * (no such stage, or the packet used up the kernel's 33 tail calls: more
+ * than 16 limited rules it was under). Whether the packet is over the limit,
+ * or what the rules after it say, is unknown: it is dropped (the stricter
+ * verdict), counted in ddos[RESUME_FAILED] and no rule's counter. The
+ * limiter runs this; the classifier splices it in (bpf/stubs.bpf.c).
+ */
+static __always_inline int xg_resume_failed(struct xdp_md *ctx, struct xdpguard_percpu *s)
+{
+	xg_bump(&s->ddos[XDPGUARD_DDOS_RESUME_FAILED], s->len);
+	s->lim_resume = 0;
+	s->slot = XDPGUARD_SLOT_NONE;
+	s->action = XDP_DROP;
+	return xg_apply_action(ctx, s, XDP_DROP);
+}
+
+/*
  * Whether a verdict goes to the SYN proxy first: a TCP packet (not a later
  * fragment) that would pass, while the proxy is on and has not seen it. The
  * proxy checks the port. The classifier makes the same test in its own

@@ -405,7 +405,9 @@ class Emitter {
       p_.jmp(apply);
     }
 
-    if (limits_) emit_limit_call(p_, maps_[kMapProgs], limit, verdict);
+    if (limits_)
+      XG_CHECK(emit_limit_call(p_, maps_[kMapProgs], limit,
+                               [this](std::string_view name) { return map_named(name); }));
     p_.bind(enforce);
     p_.ldx(Size::DW, R::R1, kFp, kCtx);
     p_.ld_map(R::R2, maps_[kMapProgs]);

@@ -9,6 +9,7 @@
 
 #include "bpf/abi.h"
 #include "classifier/percpu_offsets.h"
+#include "classifier/stub.h"
 #include "rules/printer.h"
 
 namespace xdpguard::cls {
@@ -24,8 +25,6 @@ constexpr std::int16_t kBlock = kLim + off(offsetof(xdpguard_limit_req, block_ns
 constexpr std::int16_t kLimAction = kLim + off(offsetof(xdpguard_limit_req, action));
 constexpr std::int16_t kEpoch = kLim + off(offsetof(xdpguard_limit_req, epoch));
 constexpr std::int16_t kLimKey = kLim + off(offsetof(xdpguard_limit_req, key));
-constexpr std::int16_t kResumeFailed =
-    off(offsetof(xdpguard_percpu, ddos) + XDPGUARD_DDOS_RESUME_FAILED * sizeof(xdpguard_counter));
 static_assert(offsetof(xdpguard_limit_req, len4) == offsetof(xdpguard_limit_req, key) + 1 &&
               offsetof(xdpguard_limit_req, len6) == offsetof(xdpguard_limit_req, key) + 2 &&
               offsetof(xdpguard_limit_req, byte_shift) == offsetof(xdpguard_limit_req, key) + 3 &&
@@ -119,28 +118,20 @@ void emit_limit_match(Program& p, const CompiledRule& r, const rules::Limit& l, 
   p.st(Size::W, Reg::R6, kLimKey, imm_u32(word));
 }
 
-void emit_limit_call(Program& p, MapId progs, Label limit, Label verdict) {
+Result<void> emit_limit_call(Program& p, MapId progs, Label limit,
+                             const std::function<std::optional<MapId>(std::string_view)>& maps) {
   p.bind(limit);
   p.ldx(Size::DW, Reg::R1, kFp, kCtx);
   p.ld_map(Reg::R2, progs);
   p.mov(Reg::R3, XDPGUARD_PROG_LIMIT);
   p.call(BPF_FUNC_tail_call);
   // The tail call failed: no limiter stage (an interrupted attach), or the
-  // packet used up the kernel's 33 tail calls (more than 16 limited rules it
-  // was under). Whether it is over the limit is unknown: it is dropped (the
-  // stricter verdict), counted in ddos[RESUME_FAILED] and no rule's counter,
-  // as the limiter's own failed resume does (guard.bpf.c).
-  p.ldx(Size::W, Reg::R8, Reg::R6, kLen);
-  p.ldx(Size::DW, Reg::R1, Reg::R6, kResumeFailed);
-  p.alu(Alu::Add, Reg::R1, 1);
-  p.stx(Size::DW, Reg::R6, kResumeFailed, Reg::R1);
-  p.ldx(Size::DW, Reg::R1, Reg::R6, kResumeFailed + 8);
-  p.alu(Alu::Add, Reg::R1, Reg::R8);
-  p.stx(Size::DW, Reg::R6, kResumeFailed + 8, Reg::R1);
-  p.st(Size::W, Reg::R6, kSlot, imm_u32(XDPGUARD_SLOT_NONE));
-  p.mov(Reg::R7, XDP_DROP);
-  p.stx(Size::W, Reg::R6, kAction, Reg::R7);
-  p.jmp(verdict);
+  // packet used up the kernel's 33 tail calls. Dropped and counted as a
+  // failed resume by the C the limiter runs when it cannot come back
+  // (pipeline.h's xg_resume_failed, spliced: bpf/stubs.bpf.c).
+  p.ldx(Size::DW, Reg::R1, kFp, kCtx);
+  p.mov(Reg::R2, Reg::R6);
+  return splice_stub(p, "xg_limit_failed", maps);
 }
 
 }  // namespace xdpguard::cls

@@ -17,6 +17,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
 
 #include "classifier/asm.h"
 #include "classifier/plan.h"
@@ -37,9 +40,11 @@ void emit_limit_entry(Program& p, std::uint32_t stamp);
 // `tick_ns`: Plan::clock_tick_ns; a bucket is at least two ticks deep.
 void emit_limit_match(Program& p, const CompiledRule& r, const rules::Limit& l, std::uint32_t pos,
                       std::uint64_t tick_ns);
-// With the verdict's action in r7, at `limit`: tail call to the limiter;
-// if it fails, XDP_DROP into r7 and s->action (no rule counted), then on to
-// `verdict`. r6 = the per-CPU entry; the context is spilled at fp-8.
-void emit_limit_call(Program& p, MapId progs, Label limit, Label verdict);
+// At `limit`: tail call to the limiter; if it fails, the packet is dropped
+// and counted as a failed resume by bpf/stubs.bpf.c's xg_limit_failed,
+// spliced there (`maps` names the program's maps for it). r6 = the per-CPU
+// entry; the context is spilled at fp-8.
+[[nodiscard]] Result<void> emit_limit_call(Program& p, MapId progs, Label limit,
+                                           const std::function<std::optional<MapId>(std::string_view)>& maps);
 
 }  // namespace xdpguard::cls
