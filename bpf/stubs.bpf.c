@@ -11,6 +11,9 @@
  *                     (classifier/asm.h, FnSig::SetMember)
  *   xg_verdict        the classifier's verdict, spliced inline at its end:
  *                     pipeline.h's xg_apply_action, which enforce runs too
+ *   xg_verdict_synproxy  the same while the SYN proxy is on: a passed TCP
+ *                     packet goes to its stage first, as enforce and the
+ *                     limiter decide it (xg_synproxy_wants)
  *   xg_limit_failed   a limited rule whose limiter stage cannot be reached,
  *                     spliced inline: pipeline.h's xg_resume_failed, which
  *                     the limiter runs when it cannot resume the classifier
@@ -85,6 +88,17 @@ __attribute__((noinline)) int xg_verdict(struct xdp_md *ctx, struct xdpguard_per
 {
 	/* Inline, the verifier knows s for the per-CPU entry (not NULL): no
 	 * check, unlike a function that trusts only its signature. */
+	return xg_apply_action(ctx, s, action);
+}
+
+/* The verdict while the SYN proxy is on (the classifier is compiled with
+ * this one then): what the proxy must see goes to its stage, which answers
+ * or drops, or comes back through enforce; the rest as xg_verdict. */
+__attribute__((noinline)) int xg_verdict_synproxy(struct xdp_md *ctx, struct xdpguard_percpu *s, __u32 action)
+{
+	if (xg_synproxy_wants(s))
+		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_SYNPROXY);
+	/* no synproxy stage (enable or disable half-way): the verdict as it is */
 	return xg_apply_action(ctx, s, action);
 }
 

@@ -130,8 +130,8 @@ static __always_inline int xg_resume_failed(struct xdp_md *ctx, struct xdpguard_
 /*
  * Whether a verdict goes to the SYN proxy first: a TCP packet (not a later
  * fragment) that would pass, while the proxy is on and has not seen it. The
- * proxy checks the port. The classifier makes the same test in its own
- * code (classifier/emit.cpp); enforce and the limiter make it here.
+ * proxy checks the port. Enforce, the limiter and the classifier (this C,
+ * spliced: bpf/stubs.bpf.c's xg_verdict_synproxy) make it here.
  */
 static __always_inline int xg_synproxy_wants(const struct xdpguard_percpu *s)
 {

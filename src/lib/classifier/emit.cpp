@@ -363,47 +363,24 @@ class Emitter {
     emit_block_check(p_, blocks_, maps_[kMapBlocked], maps_[kMapDdos], plan_.fake_clock);
     Label enforce = p_.label();
     p_.ldx(Size::W, R::R7, R::R6, kAction);
-    Label limit = p_.label(), verdict = p_.label();
+    Label limit = p_.label();
     if (limits_) p_.jcc(Cond::Eq, R::R7, XDPGUARD_ACTION_LIMIT, limit);
-    p_.bind(verdict);
     p_.jcc(Cond::Ge, R::R7, XDPGUARD_NUM_ACTIONS, enforce);  // also: a `log` rule's word
     // Only while a capture runs (Plan::capture): it wants every packet
     // recorded by enforce. One load from xg_telemetry's value, addressed
     // directly (no helper call); the flag still decides, so that a capture
     // that ended before the next recompile costs only this load.
     capture_check(enforce);
-    // Only while the SYN proxy is on (Plan::synproxy): it decides passed TCP
-    // packets (its stage checks the port and goes on to enforce).
-    Label apply = p_.label(), proxy = p_.label();
-    if (plan_.synproxy) {
-      static_assert(offsetof(xdpguard_synproxy, active) == 0);
-      p_.ld_map_value(R::R1, maps_[kMapSynproxy], 0);
-      p_.ldx(Size::W, R::R1, R::R1, 0);
-      p_.jcc(Cond::Ne, R::R1, 0, proxy);
-    }
-    // r7: the verdict; the program ends in the spliced code.
+    // r7: the verdict; the program ends in the spliced code. While the SYN
+    // proxy is on (Plan::synproxy), passed TCP packets go to its stage first
+    // (it checks the port): the verdict's stub with that test.
+    Label apply = p_.label();
     p_.bind(apply);
     p_.ldx(Size::DW, R::R1, kFp, kCtx);
     p_.mov(R::R2, R::R6);
     p_.mov(R::R3, R::R7);
-    XG_CHECK(splice_stub(p_, "xg_verdict", [this](std::string_view name) { return map_named(name); }));
-
-    // (The verifier refuses code no path reaches: the proxy's only while on.)
-    if (plan_.synproxy) {
-      p_.bind(proxy);
-      p_.jcc(Cond::Ne, R::R7, XDP_PASS, apply);
-      p_.ldx(Size::B, R::R1, R::R6, kProto);
-      p_.jcc(Cond::Ne, R::R1, IPPROTO_TCP, apply);
-      p_.ldx(Size::B, R::R1, R::R6, kFrag);
-      p_.jcc(Cond::Ne, R::R1, 0, apply);
-      p_.ldx(Size::DW, R::R1, kFp, kCtx);
-      p_.ld_map(R::R2, maps_[kMapProgs]);
-      p_.mov(R::R3, XDPGUARD_PROG_SYNPROXY);
-      p_.call(BPF_FUNC_tail_call);
-      // No synproxy stage (enable or disable half-way): the verdict as it is
-      // (R7, callee-saved, still holds it).
-      p_.jmp(apply);
-    }
+    XG_CHECK(splice_stub(p_, plan_.synproxy ? "xg_verdict_synproxy" : "xg_verdict",
+                         [this](std::string_view name) { return map_named(name); }));
 
     if (limits_)
       XG_CHECK(emit_limit_call(p_, maps_[kMapProgs], limit,
