@@ -45,7 +45,7 @@ TEST(ClassifierStub, TheClassifiersStubsReadOnlyPipelineMapsAndCallOnlyHelpers) 
     auto f = stub_function(name);
     ASSERT_TRUE(f) << f.error().message();
     EXPECT_EQ(map_names(*f), maps) << name;
-    for (const auto& m : f->maps) EXPECT_EQ(f->insns.at(m.at).code, BPF_LD | BPF_IMM | BPF_DW) << name;
+    for (const auto& m : f->maps) EXPECT_EQ(f->insns.at(m.at).code, kLdImm64) << name;
     for (const auto& i : f->insns) {
       if (i.code == (BPF_JMP | BPF_CALL)) {
         EXPECT_EQ(i.src_reg, 0) << name << ": only helper calls";
@@ -135,7 +135,7 @@ TEST(ClassifierStub, SplicedJumpsLandWhereTheyDidWhereverTheCodeGoes) {
     } else if (i == good->maps[0].at) {
       EXPECT_EQ(b.src_reg, BPF_PSEUDO_MAP_FD) << i;
       EXPECT_EQ(b.imm, 42) << i;
-    } else if (i > 0 && code[i - 1].code == (BPF_LD | BPF_IMM | BPF_DW)) {
+    } else if (i > 0 && code[i - 1].code == (kLdImm64)) {
       continue;  // the second half of an ld_imm64
     } else {
       EXPECT_EQ(std::memcmp(&a, &b, sizeof a), 0) << "instruction " << i << " copied";
@@ -165,17 +165,17 @@ TEST(ClassifierStub, SpliceRefusesBrokenCode) {
        {insn(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, -3, 0), exit_},
        "jump out of the code"},
       {"jump into an ld_imm64",
-       {insn(BPF_JMP | BPF_JA, 0, 0, 1, 0), insn(BPF_LD | BPF_IMM | BPF_DW, 1, 0, 0, 7), insn(0, 0, 0, 0, 0),
-        exit_},
+       {insn(BPF_JMP | BPF_JA, 0, 0, 1, 0), insn(kLdImm64, 1, 0, 0, 7), insn(0, 0, 0, 0, 0), exit_},
        "into an ld_imm64"},
-      {"ld_imm64 cut short", {exit_, insn(BPF_LD | BPF_IMM | BPF_DW, 1, 0, 0, 7)}, "cut short"},
+      {"ld_imm64 cut short", {exit_, insn(kLdImm64, 1, 0, 0, 7)}, "cut short"},
       {"pseudo ld_imm64 not given",
-       {insn(BPF_LD | BPF_IMM | BPF_DW, 1, BPF_PSEUDO_MAP_FD, 0, 3), insn(0, 0, 0, 0, 0), exit_},
+       {insn(kLdImm64, 1, BPF_PSEUDO_MAP_FD, 0, 3), insn(0, 0, 0, 0, 0), exit_},
        "not given"},
       {"BPF-to-BPF call",
        {insn(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, 1), exit_, exit_},
        "call of a function"},
-      {"legacy packet load", {insn(BPF_LD | BPF_ABS | BPF_W, 0, 0, 0, 12), exit_}, "cannot be spliced"},
+      // BPF_LD | BPF_ABS | BPF_W: the class and the size are 0
+      {"legacy packet load", {insn(BPF_ABS, 0, 0, 0, 12), exit_}, "cannot be spliced"},
       {"register past r10", {insn(BPF_ALU64 | BPF_MOV | BPF_K, 11, 0, 0, 1), exit_}, "past r10"},
   };
   for (const auto& c : cases) {

@@ -750,8 +750,9 @@ struct xdpguard_tm_stats {
 /*
  * Top talkers, opt-in per interface: packets and bytes per source address
  * (xg_talkers, an LRU per-CPU hash of XDPGUARD_TALKERS_MAX addresses),
- * counted by the parser for IPv4 and IPv6 packets while element 0 of
- * xg_talk_on is nonzero (`xdpguard talkers IFACE on`).
+ * counted by the generated classifier for IPv4 and IPv6 packets while
+ * element 0 of xg_talk_on is nonzero (`xdpguard talkers IFACE on`, which
+ * compiles the rule set in force again with the count).
  */
 struct xdpguard_talker_key {
 	__u32 family;  /* 4 or 6 */

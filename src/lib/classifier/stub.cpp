@@ -99,7 +99,7 @@ Result<BpfFunction> bpf_function(std::span<const std::uint8_t> elf, std::string_
       if (!target || target_name.empty() || target->st_shndx >= sh.size() ||
           section_name(target->st_shndx) != ".maps")
         return bad(what + ", which is not a map (global data cannot be spliced)");
-      if (out.insns[at].code != (BPF_LD | BPF_IMM | BPF_DW) || at + 1 >= out.insns.size())
+      if (out.insns[at].code != (kLdImm64) || at + 1 >= out.insns.size())
         return bad(what + " from an instruction that is not an ld_imm64");
       out.maps.push_back({at, target_name});
     }
