@@ -175,8 +175,9 @@ ASM_CONDITIONAL = {
 # what generated classifiers can contain; "userspace:SPEC": see
 # scan_userspace). The lab and the demo are tools around the product.
 PARTS = [
+    # stubs.bpf.o: the C the classifier splices in (classifier/stub.h)
     ("attach, rules, sets, rate limits, telemetry, flood detection",
-     ["guard.bpf.o", "classifier", "userspace:-gen/,-lab/,-demo/,-bpf/test_run."]),
+     ["guard.bpf.o", "stubs.bpf.o", "classifier", "userspace:-gen/,-lab/,-demo/,-bpf/test_run."]),
     ("synproxy", ["synproxy.bpf.o"]),
     ("gen (the lab traffic generator)", ["gen.bpf.o", "userspace:gen/,bpf/test_run."]),
 ]

@@ -377,8 +377,10 @@ class Guard {
   // and disable do it themselves, Talkers::enable with recompile_locked().
   // Rules, ids and counters stay.
   [[nodiscard]] Result<void> recompile();
-  // recompile() for a caller that holds the lock.
-  [[nodiscard]] Result<void> recompile_locked();
+  // recompile() for a caller that holds the lock. `talkers`: compile with
+  // (or without) the top-talkers count whatever xg_talk_on says, so that
+  // turning them on can compile the count in before it sets the flag.
+  [[nodiscard]] Result<void> recompile_locked(std::optional<bool> talkers = std::nullopt);
 
   // Loads (or atomically replaces) the named prefix set.
   [[nodiscard]] Result<SetRecord> load_set(const std::string& name,
@@ -568,10 +570,11 @@ class Guard {
     MapFd limit_agg, limit_src, blocked, ddos, synproxy, noblock;
   };
   DdosMaps ddos_maps_;
-  MapFd telemetry_;  // xg_telemetry, which every classifier reads
-  MapFd xsks_;       // xg_xsks: AF_XDP sockets by RX queue (guard_xsk.cpp)
-  MapFd talkers_;    // xg_talkers and xg_talk_on: top talkers, which a
-  MapFd talk_on_;    // classifier counts while they are on
+  MapFd telemetry_;                       // xg_telemetry, which every classifier reads
+  MapFd xsks_;                            // xg_xsks: AF_XDP sockets by RX queue (guard_xsk.cpp)
+  MapFd talkers_;                         // xg_talkers and xg_talk_on: top talkers, which a
+  MapFd talk_on_;                         // classifier counts while they are on
+  std::optional<bool> talkers_override_;  // recompile_locked(talkers)
 };
 
 // A warning when the rule's `redirect dev` names no interface of the current

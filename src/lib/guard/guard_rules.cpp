@@ -186,7 +186,7 @@ Result<cls::CompileContext> Guard::compile_context(
   __u32 talk_on = 0;
   if (bpf_map_lookup_elem(talk_on_.fd(), &zero, &talk_on) != 0)
     return fail_errno(errno, "read whether top talkers are on");
-  ctx.talkers = talk_on != 0;
+  ctx.talkers = talkers_override_.value_or(talk_on != 0);
   ctx.set_index = [sets](const std::string& n) -> std::optional<std::uint32_t> {
     auto it = sets.find(n);
     if (it == sets.end()) return std::nullopt;
@@ -327,11 +327,14 @@ Result<void> Guard::recompile() {
   return recompile_locked();
 }
 
-Result<void> Guard::recompile_locked() {
+Result<void> Guard::recompile_locked(std::optional<bool> talkers) {
   auto in = XG_TRY(installed());
   // No classifier: the parser fails open, and there is nothing to compile.
   if (!in.classifier) return {};
-  return install(take_entries(in.rules), in.record.default_action, {}, &in.record);
+  talkers_override_ = talkers;
+  auto r = install(take_entries(in.rules), in.record.default_action, {}, &in.record);
+  talkers_override_.reset();
+  return r;
 }
 
 Result<Guard::PlanReport> Guard::plan() const {

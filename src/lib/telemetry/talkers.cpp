@@ -36,18 +36,18 @@ Result<void> Talkers::clear() {
 }
 
 Result<void> Talkers::enable(bool on, Guard& g) {
+  // The flag is what says on or off, and the count is in the classifier
+  // whenever the flag is set: on compiles the count in before the flag is
+  // set, off clears the flag before compiling the count out. A process
+  // killed in between leaves talkers off, with code that reads the flag
+  // (one load) until the next change.
   if (on) {
     XG_CHECK(clear());
-    XG_CHECK(on_.put(0, 1));
-    if (auto r = g.recompile_locked(); !r) {
-      (void)on_.put(0, 0);  // the error says what failed; counting stays off
-      return r;
-    }
-    return {};
+    XG_CHECK(g.recompile_locked(true));
+    return on_.put(0, 1);
   }
-  // Off first: a classifier that still has the code stops counting at once.
   XG_CHECK(on_.put(0, 0));
-  XG_CHECK(g.recompile_locked());
+  XG_CHECK(g.recompile_locked(false));
   return clear();
 }
 

@@ -31,8 +31,8 @@ class Talkers {
   [[nodiscard]] Result<bool> enabled() const;
   // On: counts start from zero. Off: counting stops, the counts are removed.
   // Either way `g`'s rule set is compiled again, with or without the code
-  // that counts (the caller holds g's lock). On, if that fails, talkers
-  // stay off.
+  // that counts (the caller holds g's lock): on, before the flag is set; off,
+  // after it is cleared. If the compile fails, talkers stay off.
   [[nodiscard]] Result<void> enable(bool on, Guard& g);
   // Every source counted, most packets first (ties: most bytes).
   [[nodiscard]] Result<std::vector<Talker>> read() const;
