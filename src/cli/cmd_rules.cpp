@@ -42,15 +42,14 @@ Result<void> rule_add(const RuleArgs& a) {
   if (a.before) before = a.before;
   // The linter's warnings come with the rule (never-matching or shadowed
   // rules, redirect targets that are gone, limits too deep).
-  // A pass rule cannot cut anyone off; another is run past the lockout
-  // guard (a rule that does not parse fails in add_rule, with its column).
-  if (auto r = rules::parse_rule(a.rule); r && r->action != rules::Action::Pass)
-    XG_CHECK(simulate::check_lockout(a.iface, a.force, {}, [&](const Interface& i) {
-      simulate::Simulator::Edit e;
-      e.add = a.rule;
-      e.add_before = before;
-      return simulate::Simulator::from_interface(i, e);
-    }));
+  // The lockout guard (a pass rule cannot cut anyone off; a rule that does
+  // not parse fails in add_rule, with its column).
+  if (rules::parse_rule(a.rule)) {
+    simulate::Simulator::Edit e;
+    e.add = a.rule;
+    e.add_before = before;
+    XG_CHECK(simulate::check_rule_edit(a.iface, a.force, e));
+  }
   Guard::AddedRule added;
   XG_CHECK(with_confirm(a.confirm, {a.iface}, fmt::format("rule add {} {}", a.iface, rules::quote(a.rule)),
                         [&]() -> Result<void> {
@@ -64,11 +63,9 @@ Result<void> rule_add(const RuleArgs& a) {
 
 Result<void> rule_del(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
-  XG_CHECK(simulate::check_lockout(a.iface, a.force, {}, [&](const Interface& i) {
-    simulate::Simulator::Edit e;
-    e.del = a.id;
-    return simulate::Simulator::from_interface(i, e);
-  }));
+  simulate::Simulator::Edit e;
+  e.del = a.id;
+  XG_CHECK(simulate::check_rule_edit(a.iface, a.force, e));
   return with_confirm(a.confirm, {a.iface}, fmt::format("rule del {} {}", a.iface, a.id),
                       [&] { return g.delete_rule(a.id); });
 }

@@ -151,6 +151,70 @@ TEST_F(LockoutTest, OnlyWhatTheChangeWouldCutCounts) {
   EXPECT_EQ(again.code, 0) << again.err;
 }
 
+// `rule add` and `rule del` first run the one rule alone
+// (simulate::check_rule_edit, Simulator::of_rule) and copy the whole rule
+// set only when that rule decides a probe: the verdict and its words are
+// the whole copy's, for rules the probes meet first, meet after a rule that
+// passes them, or never meet.
+TEST_F(LockoutTest, TheOneRuleShortcutAgreesWithTheWholeCopy) {
+  const std::string client = lab_->client().ip4;
+  write("rules = [\"pass tcp dport 22 saddr " + client +
+        "\", \"drop udp dport 7002\", \"drop tcp dport 23\", \"pass icmpv6 saddr fe80::/10\"]");
+  ASSERT_EQ(as_operator({"attach", lab_->server().veth, "--config", conf_}).code, 0);
+  const std::vector<std::string> adds = {"drop tcp dport 22",
+                                         "drop icmpv6",
+                                         "drop ip6",
+                                         "drop",
+                                         "drop udp dport 7003",
+                                         "tx tcp dport 22",
+                                         "drop limit 5/s",
+                                         "pass icmpv6",
+                                         "drop tcp saddr " + client,
+                                         "drop ip6 saddr fe80::/10",
+                                         "drop ip6 daddr ff02::/16",
+                                         "redirect xsk tcp dport 22"};
+  std::vector<simulate::Simulator::Edit> edits;
+  for (const auto& a : adds)
+    for (std::optional<std::uint32_t> before :
+         {std::optional<std::uint32_t>{}, std::optional<std::uint32_t>{1}, std::optional<std::uint32_t>{4}}) {
+      simulate::Simulator::Edit e;
+      e.add = a;
+      e.add_before = before;
+      edits.push_back(e);
+    }
+  for (std::uint32_t id = 1; id <= 4; ++id) {
+    simulate::Simulator::Edit e;
+    e.del = id;
+    edits.push_back(e);
+  }
+  const std::string ssh = ssh_.substr(ssh_.find('=') + 1);
+  ASSERT_EQ(::setenv("SSH_CONNECTION", ssh.c_str(), 1), 0);
+  int refused = 0, accepted = 0;
+  ASSERT_TRUE(run_in_netns(lab_->server().netns, [&] {
+    for (const auto& e : edits) {
+      const std::string what =
+          e.add ? "add " + *e.add + (e.add_before ? " before " + std::to_string(*e.add_before) : "")
+                : "del " + std::to_string(*e.del);
+      auto shortcut = simulate::check_rule_edit(lab_->server().veth, false, e);
+      auto whole = simulate::check_lockout(lab_->server().veth, false, {}, [&](const Interface& i) {
+        return simulate::Simulator::from_interface(i, e);
+      });
+      ASSERT_EQ(shortcut.has_value(), whole.has_value())
+          << what << ": " << (shortcut ? whole.error().message() : shortcut.error().message());
+      if (shortcut) {
+        ++accepted;
+      } else {
+        ++refused;
+        EXPECT_EQ(shortcut.error().message(), whole.error().message()) << what;
+      }
+    }
+  }));
+  ::unsetenv("SSH_CONNECTION");
+  // Both kinds were met: the shortcut was tried where it matters.
+  EXPECT_GE(refused, 6);
+  EXPECT_GE(accepted, 6);
+}
+
 TEST_F(LockoutTest, ManagementPrefixesAndDhcpRepliesStayReachable) {
   // A leased address (a lifetime, as a DHCP client sets it).
   ASSERT_TRUE(lab_->exec(lab_->server(), {"ip", "addr", "add", "198.18.5.2/24", "dev", lab_->server().veth,

@@ -258,8 +258,10 @@ Result<InstalledRuleSet> read_installed(int progs_fd) {
     out.record = e0.hdr;
     // All elements (header included) in as few syscalls as the kernel allows.
     const std::size_t n = out.record.nrules + 1;
-    std::vector<__u32> keys(n);
-    std::vector<xdpguard_ruleset_entry> vals(n);
+    // Not zeroed first (2.8 MB at 10,000 rules): only what the kernel
+    // wrote, the first `done`, is read.
+    auto keys = std::make_unique_for_overwrite<__u32[]>(n);
+    auto vals = std::make_unique_for_overwrite<xdpguard_ruleset_entry[]>(n);
     std::size_t done = 0;
     __u32 cursor = 0;
     while (done < n) {

@@ -225,6 +225,10 @@ Result<GuardProgram> GuardProgram::open(const GuardConfig& cfg) {
     // 16,384 per-CPU LRU entries took 12 ms of every guarded change).
     if (int err = bpf_map__set_max_entries(p.skel_->maps.xg_talkers, kSimulationTalkers))
       return fail_errno(err, "simulation maps");
+    // Nobody reads its records: the smallest ring buffer the kernel takes
+    // (one page), not 8 MiB to allocate for every guarded change.
+    if (int err = bpf_map__set_max_entries(p.skel_->maps.xg_events, static_cast<__u32>(::getpagesize())))
+      return fail_errno(err, "simulation maps");
   }
   return p;
 }

@@ -355,6 +355,9 @@ class Guard {
 
   // Installed rules in evaluation order, with counters.
   [[nodiscard]] Result<std::vector<RuleRecord>> rules() const;
+  // The same without counters: one read of the rule set, none of the
+  // per-CPU counter array (whose size grows with the CPU count).
+  [[nodiscard]] Result<std::vector<RuleRecord>> rules_uncounted() const;
   // Appends a rule (or inserts it before rule `before`). One read of the
   // rule set in force, linted before the new one goes live (a rule that can
   // never match is still added, with the warning); no counter is read.
@@ -396,6 +399,11 @@ class Guard {
 
   // The action taken when no rule matches (kept in the installed rule set).
   [[nodiscard]] Result<std::uint32_t> default_action() const;
+  // The actions for non-IP frames and for malformed IP packets (xg_meta).
+  struct FrameActions {
+    std::uint32_t non_ip = 2, malformed = 2;  // XDP_PASS
+  };
+  [[nodiscard]] Result<FrameActions> frame_actions() const;
 
   // The installed rule set compiled again (pure, what `rule plan` shows) and
   // its record: what the kernel took when it was installed.

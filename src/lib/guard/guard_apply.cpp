@@ -56,15 +56,20 @@ Guard::Pending::~Pending() {
   if (guard) guard->lock_held_ = lock_was_held;
 }
 
+Result<Guard::FrameActions> Guard::frame_actions() const {
+  const auto meta = XG_TRY(meta_map_.get(0));
+  return FrameActions{meta.non_ip_action, meta.malformed_action};
+}
+
 Result<CurrentState> Guard::current_state() const { return current_state(XG_TRY(installed())); }
 
 Result<CurrentState> Guard::current_state(Installed in) const {
   CurrentState c;
   c.default_action = in.record.default_action;
   c.rules = std::move(in.rules);
-  const auto meta = XG_TRY(meta_map_.get(0));
-  c.non_ip_action = meta.non_ip_action;
-  c.malformed_action = meta.malformed_action;
+  const auto actions = XG_TRY(frame_actions());
+  c.non_ip_action = actions.non_ip;
+  c.malformed_action = actions.malformed;
   for (const auto& s : XG_TRY(sets())) {
     auto info = XG_TRY(set_names_.get(s.index));
     c.sets.push_back({s.name, hash_of(info), s.nv4, s.nv6});
@@ -82,9 +87,9 @@ Result<DesiredState> Guard::keep_state(const std::string& dir) const {
   for (auto& r : in.rules)
     if (!in_flowspec_group(r.rule)) d.rules.push_back(std::move(r.text));
   d.keep_flowspec = true;
-  const auto meta = XG_TRY(meta_map_.get(0));
-  d.non_ip_action = meta.non_ip_action;
-  d.malformed_action = meta.malformed_action;
+  const auto actions = XG_TRY(frame_actions());
+  d.non_ip_action = actions.non_ip;
+  d.malformed_action = actions.malformed;
   d.never_block = XG_TRY(never_block());
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return fail_errno(errno, "mkdir " + dir);
   for (std::uint32_t i = 0; i < XDPGUARD_MAX_SETS; ++i) {

@@ -233,6 +233,8 @@ Result<std::vector<RuleRecord>> Guard::rules() const {
   return out;
 }
 
+Result<std::vector<RuleRecord>> Guard::rules_uncounted() const { return XG_TRY(installed()).rules; }
+
 Result<void> Guard::add_counters(std::vector<RuleRecord>& out) const {
   if (out.empty()) return {};
   // Every rule's counter: one batch read of the whole per-CPU array.
@@ -365,38 +367,30 @@ Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<
     if (it == cur.rules.end()) return fail(ENOENT, "no rule with id {}", *before);
     at = static_cast<std::size_t>(it - cur.rules.begin());
   }
-  // The new rule set's rules and ids, moved out of what was read (no copy
-  // of 10,000 rules).
-  std::vector<rules::Rule> list;
-  std::vector<std::uint32_t> ids;
-  std::vector<std::string> texts;  // canonical: the record's, so not printed again
-  list.reserve(n + 1);
-  ids.reserve(n + 1);
-  texts.reserve(n + 1);
-  for (auto& r : cur.rules) {
-    list.push_back(std::move(r.rule));
-    ids.push_back(r.id);
-    texts.push_back(std::move(r.text));
+  // The new rule set, each rule moved once out of what was read (no copy
+  // of 10,000 rules), the new one in its place.
+  std::vector<cls::RuleEntry> entries;
+  entries.reserve(n + 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i == at) entries.emplace_back(id, rule, std::move(canon));
+    entries.emplace_back(cur.rules[i].id, std::move(cur.rules[i].rule), std::move(cur.rules[i].text));
   }
-  list.insert(list.begin() + static_cast<std::ptrdiff_t>(at), rule);
-  ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(at), id);
-  texts.insert(texts.begin() + static_cast<std::ptrdiff_t>(at), std::move(canon));
+  if (at == n) entries.emplace_back(id, rule, std::move(canon));
 
   // The linter's word on the new rule set, before it goes live.
+  std::vector<const rules::Rule*> list;
+  list.reserve(entries.size());
+  for (const auto& e : entries) list.push_back(&e.rule);
   AddedRule added{id, {}};
-  for (std::size_t i = 0; i < list.size(); ++i)
-    if (auto w = redirect_warning(ids[i], list[i])) added.warnings.push_back(std::move(*w));
+  for (const auto& e : entries)
+    if (auto w = redirect_warning(e.id, e.rule)) added.warnings.push_back(std::move(*w));
   for (const auto& w : rules::lint_rule(list, at))
     added.warnings.push_back(
-        fmt::format("rule id {} can never match: rule id {} matches every packet it would", ids[w.rule_index],
-                    ids[w.covered_by]));
+        fmt::format("rule id {} can never match: rule id {} matches every packet it would",
+                    entries[w.rule_index].id, entries[w.covered_by].id));
   if (rule.limit)
     if (auto w = rules::limit_depth_warning(list)) added.warnings.push_back(std::move(*w));
 
-  std::vector<cls::RuleEntry> entries;
-  entries.reserve(list.size());
-  for (std::size_t i = 0; i < list.size(); ++i)
-    entries.emplace_back(ids[i], std::move(list[i]), std::move(texts[i]));
   const xdpguard_ruleset_hdr record = cur.record;
   XG_CHECK(install(std::move(entries), cur.record.default_action, {id}, cur.classifier ? &record : nullptr));
   return added;

@@ -102,17 +102,23 @@ bool covers(const Rule& a, const Rule& b) {
 
 namespace {
 
-LintWarning warning(const std::vector<Rule>& rules, std::size_t j, std::size_t i) {
-  std::string msg = has_matches(rules[i])
-                        ? fmt::format(
-                              "rule {} ({}) can never match: rule {} ({}) matches every packet "
-                              "it would match",
-                              j + 1, to_string(rules[j]), i + 1, to_string(rules[i]))
-                        : fmt::format(
-                              "rule {} ({}) can never match: rule {} ({}) has no matches and "
-                              "takes every packet",
-                              j + 1, to_string(rules[j]), i + 1, to_string(rules[i]));
+LintWarning warning(const Rule& rj, std::size_t j, const Rule& ri, std::size_t i) {
+  std::string msg = has_matches(ri) ? fmt::format(
+                                          "rule {} ({}) can never match: rule {} ({}) matches every packet "
+                                          "it would match",
+                                          j + 1, to_string(rj), i + 1, to_string(ri))
+                                    : fmt::format(
+                                          "rule {} ({}) can never match: rule {} ({}) has no matches and "
+                                          "takes every packet",
+                                          j + 1, to_string(rj), i + 1, to_string(ri));
   return {j, i, std::move(msg)};
+}
+
+std::vector<const Rule*> pointers(const std::vector<Rule>& rules) {
+  std::vector<const Rule*> out;
+  out.reserve(rules.size());
+  for (const auto& r : rules) out.push_back(&r);
+  return out;
 }
 
 }  // namespace
@@ -194,27 +200,35 @@ std::vector<LintWarning> lint(const std::vector<Rule>& rules) {
   std::vector<LintWarning> out;
   CoverIndex index;
   for (std::size_t j = 0; j < rules.size(); ++j) {
-    if (auto i = index.first_cover(rules, rules[j])) out.push_back(warning(rules, j, *i));
+    if (auto i = index.first_cover(rules, rules[j])) out.push_back(warning(rules[j], j, rules[*i], *i));
     index.add(rules[j], j);
   }
   return out;
 }
 
 std::vector<LintWarning> lint_rule(const std::vector<Rule>& rules, std::size_t k) {
+  return lint_rule(pointers(rules), k);
+}
+
+std::vector<LintWarning> lint_rule(std::span<const Rule* const> rules, std::size_t k) {
   std::vector<LintWarning> out;
   if (k >= rules.size()) return out;
   for (std::size_t i = 0; i < k; ++i) {
-    if (covers(rules[i], rules[k])) {
-      out.push_back(warning(rules, k, i));
+    if (covers(*rules[i], *rules[k])) {
+      out.push_back(warning(*rules[k], k, *rules[i], i));
       break;
     }
   }
   for (std::size_t j = k + 1; j < rules.size(); ++j)
-    if (covers(rules[k], rules[j])) out.push_back(warning(rules, j, k));
+    if (covers(*rules[k], *rules[j])) out.push_back(warning(*rules[j], j, *rules[k], k));
   return out;
 }
 
 std::optional<std::string> limit_depth_warning(const std::vector<Rule>& rules) {
+  return limit_depth_warning(pointers(rules));
+}
+
+std::optional<std::string> limit_depth_warning(std::span<const Rule* const> rules) {
   struct Kind {
     Family family;
     std::optional<std::uint8_t> proto;  // nullopt: a protocol no rule names
@@ -228,8 +242,9 @@ std::optional<std::string> limit_depth_warning(const std::vector<Rule>& rules) {
   const char* which = "";
   for (const auto& k : kinds) {
     std::size_t n = 0;
-    for (const auto& r : rules)
-      n += r.limit && (r.family == Family::Any || r.family == k.family) && (!r.proto || r.proto == k.proto);
+    for (const Rule* r : rules)
+      n += r->limit && (r->family == Family::Any || r->family == k.family) &&
+           (!r->proto || r->proto == k.proto);
     if (n > most) {
       most = n;
       which = k.name;

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,8 @@ std::vector<LintWarning> lint(const std::vector<Rule>& rules);
 // first one), and later rules k covers (whether or not an earlier rule
 // covers them too). For `rule add`.
 std::vector<LintWarning> lint_rule(const std::vector<Rule>& rules, std::size_t k);
+// The same over rules kept elsewhere (`rule add`: the entries it compiles).
+std::vector<LintWarning> lint_rule(std::span<const Rule* const> rules, std::size_t k);
 
 // Rules with limits that one packet can meet, at most (per family and
 // protocol, counting every limited rule that could match it). A packet under
@@ -52,6 +55,7 @@ std::vector<LintWarning> lint_rule(const std::vector<Rule>& rules, std::size_t k
 // there, naming the packets; nullopt when it cannot.
 inline constexpr std::size_t kMaxLimitedUnder = 16;
 std::optional<std::string> limit_depth_warning(const std::vector<Rule>& rules);
+std::optional<std::string> limit_depth_warning(std::span<const Rule* const> rules);
 
 // Does every packet that matches `later` also match `earlier`? (Exposed for tests.)
 bool covers(const Rule& earlier, const Rule& later);

@@ -485,6 +485,41 @@ Result<void> check_lockout(const std::string& name, bool force, const std::vecto
   return lockout_verdict(XG_TRY(lockout_after(name, management, after)), false);
 }
 
+Result<void> check_rule_edit(const std::string& name, bool force, const Simulator::Edit& edit) {
+  if (force) return {};
+  auto whole = [&] {
+    return check_lockout(name, false, {},
+                         [&](const Interface& i) { return Simulator::from_interface(i, edit); });
+  };
+  if (edit.set || edit.add.has_value() == edit.del.has_value()) return whole();
+  const FaultPointsOff quiet;
+  auto iface = XG_TRY(find_interface(name));
+  // The one rule whose verdicts change, and whether it passes.
+  std::string rule;
+  if (edit.add) {
+    rule = *edit.add;
+  } else {
+    auto in = XG_TRY(XG_TRY(Guard::open(iface)).rules_uncounted());
+    auto it = std::find_if(in.begin(), in.end(), [&](const RuleRecord& r) { return r.id == *edit.del; });
+    if (it == in.end()) return whole();  // which names what is missing
+    rule = it->text;
+  }
+  auto parsed = rules::parse_rule(rule);
+  if (!parsed) return whole();  // which says why, where it is compiled
+  const bool passes = parsed->action == rules::Action::Pass;
+  // A pass rule added, or a rule that does not pass deleted: what it
+  // decides passes now, or passes after.
+  if (passes == edit.add.has_value()) return {};
+  const auto probes_now = probes(XG_TRY(host_facts(iface, {})));
+  if (probes_now.empty()) return {};
+  auto alone = XG_TRY(Simulator::of_rule(iface, rule));
+  for (const auto& p : probes_now) {
+    const auto v = XG_TRY(alone.run(frame_of(p)));
+    if (v.simulated && v.rule == kNewRule) return whole();
+  }
+  return {};
+}
+
 std::function<Result<void>()> apply_guard(const config::Config& conf, const std::vector<std::string>& only) {
   auto checks = std::make_shared<std::vector<std::future<Result<Lockout>>>>();
   if (conf.lockout_guard)

@@ -111,6 +111,14 @@ struct Lockout {
 // Both, for a change that takes the lock itself afterwards; nothing when `force`.
 [[nodiscard]] Result<void> check_lockout(const std::string& iface, bool force,
                                          const std::vector<rules::Prefix>& management, const After& after);
+// check_lockout for a `rule add` or `rule del` (`edit` adds or deletes one
+// rule, nothing else), cheaper where it can be: a change of one rule can
+// change the verdict of a probe only if that rule, alone in a pipeline
+// (Simulator::of_rule), decides the probe: for an added rule, with a verdict
+// other than pass (a pass rule cuts no one); for a deleted one, at all (and
+// deleting a rule that does not pass cuts no one). Only then is the whole
+// rule set copied and compared (check_lockout). Nothing when `force`.
+[[nodiscard]] Result<void> check_rule_edit(const std::string& iface, bool force, const Simulator::Edit& edit);
 // For apply::Options::before_swap: the check of every interface of `conf`
 // that exists (in `only`, when given), started now, in threads, while apply
 // prepares; the function waits for them and gives the verdicts under

@@ -14,6 +14,7 @@
 #include "apply/apply.h"
 #include "bpf/abi.h"
 #include "bpf/map.h"
+#include "rules/parser.h"
 #include "rules/printer.h"
 
 namespace xdpguard::simulate {
@@ -24,6 +25,9 @@ namespace {
 // keeps in it (net/bpf/test_run.c); frames of a standard MTU are far below.
 constexpr std::size_t kMaxFrame = 3 * 1024;
 constexpr std::size_t kEthHeader = 14;
+// Limiter buckets and block-list entries of a pipeline that runs a few
+// probes (Simulator::of_rule).
+constexpr std::uint32_t kProbeSources = 64;
 constexpr const char* kSynproxyNote =
     "the SYN proxy is not simulated (its answers depend on the host's sockets and conntrack): frames are "
     "judged "
@@ -62,7 +66,7 @@ Result<Simulator> Simulator::load(const GuardConfig& base) {
 
 // Once the state is in force: what run() reads, and the CPU it runs on.
 Result<void> Simulator::ready() {
-  rules_ = XG_TRY(guard_->rules());
+  rules_ = XG_TRY(guard_->rules_uncounted());
   clocked_ = std::any_of(rules_.begin(), rules_.end(), [](const RuleRecord& r) { return r.rule.limit; });
   if (std::any_of(rules_.begin(), rules_.end(),
                   [](const RuleRecord& r) { return r.rule.action == rules::Action::RedirectXsk; }))
@@ -78,7 +82,7 @@ Result<void> Simulator::ready() {
 Result<void> Simulator::set_rules(const std::vector<std::string>& texts) {
   XG_CHECK(guard_->replace_rules(texts));
   id_of_.clear();
-  rules_ = XG_TRY(guard_->rules());
+  rules_ = XG_TRY(guard_->rules_uncounted());
   clocked_ = std::any_of(rules_.begin(), rules_.end(), [](const RuleRecord& r) { return r.rule.limit; });
   return {};
 }
@@ -96,6 +100,29 @@ Result<Simulator> Simulator::from_config(const config::Config& conf, const confi
   auto s = XG_TRY_CTX(from_state(apply::guard_config_of(section), apply::desired_of(conf, section)),
                       fmt::format("{}: [interfaces.{}]", conf.source, section.name));
   if (section.synproxy) s.notes_.emplace_back(kSynproxyNote);
+  return s;
+}
+
+Result<Simulator> Simulator::of_rule(const Interface& iface, const std::string& rule) {
+  auto live = XG_TRY(Guard::open(iface));
+  // Under its lock: the sets are read as they are, none half replaced.
+  InterfaceLock lk = XG_TRY(live.lock());
+  const auto actions = XG_TRY(live.frame_actions());
+  GuardConfig cfg;
+  cfg.default_action = XDP_PASS;
+  cfg.non_ip_action = actions.non_ip;
+  cfg.malformed_action = actions.malformed;
+  // A handful of probes, each once: the smallest limiter and block list.
+  cfg.limit_buckets = kProbeSources;
+  cfg.block_entries = kProbeSources;
+  auto s = XG_TRY(load(cfg));
+  XG_CHECK(s.guard_->share_sets(live));
+  XG_CHECK_CTX(s.guard_->replace_rules({rule}), "compile " + rules::quote(rule));
+  XG_CHECK(s.ready());
+  for (auto& r : s.rules_) {
+    s.id_of_[r.id] = kNewRule;
+    r.id = kNewRule;
+  }
   return s;
 }
 

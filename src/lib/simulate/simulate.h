@@ -81,6 +81,15 @@ class Simulator {
   [[nodiscard]] static Result<Simulator> from_interface(const Interface& iface, const Edit& edit,
                                                         bool lock_held = false);
 
+  // `rule` alone (a text), as `iface` would judge with it: its non-IP and
+  // malformed actions, its sets (shared, read-only); the rule decides as
+  // kNewRule, and the default action passes. The lockout guard's first look
+  // at a change of one rule (lockout.h, check_rule_edit): matching is per
+  // packet, so a probe this rule does not decide alone it does not decide
+  // among the others either, and there is nothing more to compare. Reads
+  // none of the interface's rules.
+  [[nodiscard]] static Result<Simulator> of_rule(const Interface& iface, const std::string& rule);
+
   // Another rule set in the copy, in one swap (ids its own from then on):
   // one pipeline checks rule set after rule set (the FlowSpec consumer's
   // lockout guard, flowspec/consumer.h) at the cost of a compile each.
