@@ -295,6 +295,55 @@ int run_bench(const bench::Args& args) {
                        std::chrono::seconds(60));
   };
   std::vector<double> apply_s;  // wall time of each apply while measured
+  // `xdpguard rule add` (then `rule del`) to the 10,000-rule set, the CLI
+  // process start to exit, lockout guard on (the lab server has IPv4 and
+  // IPv6 addresses: ARP and neighbour discovery are its probes), before the
+  // traffic: a pass rule (no lockout check), a drop rule (the check), and
+  // the deletes of both. Each id printed is deleted again: the add went in.
+  struct CliTimes {
+    std::vector<double> add_pass, add_drop, del_pass, del_drop;
+  } rule_cli;
+  auto time_cli = [&](const std::vector<std::string>& args) -> Result<std::pair<double, std::string>> {
+    std::vector<std::string> argv = {xg_cli, "-n", lab->server().netns};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto t0 = std::chrono::steady_clock::now();
+    auto out = XG_TRY(run_checked(argv, std::chrono::seconds(60)));
+    return std::pair{std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), out};
+  };
+  // The same with nftables, as its operators add a rule: `nft add rule` to
+  // a netdev ingress chain of the same 10,000 rules (a table of its own,
+  // deleted after), the nft process start to exit, timed in the shell.
+  std::vector<double> nft_add_s;
+  auto measure_nft_add = [&]() -> Result<void> {
+    std::ofstream(nft_file) << XG_TRY(bench::nft_ingress_script("xgaddbench", veth, tenk));
+    XG_TRY(bench.sh("nft -f " + nft_file));
+    auto out = bench.sh(fmt::format(
+        "for i in $(seq 1 {}); do s=$(date +%s%N); nft add rule netdev xgaddbench in ip saddr 198.18.200.$i "
+        "udp dport 7000 drop || exit 1; e=$(date +%s%N); echo $((e - s)); done",
+        reps + 2));
+    XG_TRY(bench.sh("nft delete table netdev xgaddbench"));
+    std::istringstream in(XG_TRY(std::move(out)));
+    for (double ns = 0; in >> ns;) nft_add_s.push_back(ns / 1e9);
+    if (nft_add_s.size() != static_cast<std::size_t>(reps + 2))
+      return fail(EIO, "nft add rule: {} timings", nft_add_s.size());
+    return {};
+  };
+  auto measure_rule_cli = [&]() -> Result<void> {
+    if (!rule_cli.add_drop.empty()) return {};  // in the first round only
+    XG_CHECK_CTX(measure_nft_add(), "nft add rule");
+    for (int i = 0; i < reps + 2; ++i)
+      for (const char* action : {"pass", "drop"}) {
+        const auto [add_s, id] =
+            XG_TRY(time_cli({"rule", "add", veth,
+                             fmt::format("{} udp dport {} saddr 198.18.200.{}", action, 7000 + i, i + 1)}));
+        const bool pass = std::string_view(action) == "pass";
+        (pass ? rule_cli.add_pass : rule_cli.add_drop).push_back(add_s);
+        const auto last = id.find_last_not_of(" \n");
+        (pass ? rule_cli.del_pass : rule_cli.del_drop)
+            .push_back(XG_TRY(time_cli({"rule", "del", veth, id.substr(0, last + 1)})).first);
+      }
+    return {};
+  };
   std::string apply_error;
   std::atomic<bool> applying{false};
   std::thread applier;
@@ -304,6 +353,7 @@ int run_bench(const bench::Args& args) {
     write_conf(conf_a, tenk);
     write_conf(conf_b, tenk_b);
     XG_TRY(xg_apply(conf_a));  // attaches
+    XG_CHECK_CTX(measure_rule_cli(), "xdpguard rule add/del");
     XG_CHECK(bench.on_server([&](const Interface& i) -> Result<void> {
       guard.emplace(XG_TRY(Guard::open(i)));
       return {};
@@ -605,6 +655,27 @@ int run_bench(const bench::Args& args) {
         apply_s.size(), med_s, max_s, bench::verdict_word(ok));
     out["apply_10k_one_changed_s"] = {
         {"count", apply_s.size()}, {"median", med_s}, {"max", max_s}, {"met", ok}};
+  }
+  // `xdpguard rule add` to the 10,000-rule set, as an operator runs it.
+  if (!rule_cli.add_drop.empty()) {
+    const double pass_s = bench::median(rule_cli.add_pass), drop_s = bench::median(rule_cli.add_drop),
+                 del_pass_s = bench::median(rule_cli.del_pass), del_drop_s = bench::median(rule_cli.del_drop);
+    const bool ok = drop_s <= 0.05;
+    (ok ? met : missed)++;
+    const double nft_s = nft_add_s.empty() ? 0 : bench::median(nft_add_s);
+    std::printf(
+        "\n`xdpguard rule add` to the 10,000-rule set (the CLI process, start to exit; median of %zu each): "
+        "a drop rule (lockout guard checks it) %.3f s (goal <= 0.05 s) %s; a pass rule (nothing to check) "
+        "%.3f s; `rule del` of the pass rule (checked) %.3f s, of the drop rule %.3f s. `nft add rule` to a "
+        "chain of the same 10,000 rules: %.3f s\n",
+        rule_cli.add_drop.size(), drop_s, bench::verdict_word(ok), pass_s, del_pass_s, del_drop_s, nft_s);
+    out["rule_add_cli_10k"] = {{"count", rule_cli.add_drop.size()},
+                               {"drop_median_s", drop_s},
+                               {"pass_median_s", pass_s},
+                               {"del_pass_median_s", del_pass_s},
+                               {"del_drop_median_s", del_drop_s},
+                               {"nft_add_median_s", nft_s},
+                               {"met", ok}};
   }
   // `xdpguard upgrade` at line rate: frames the lab rule did not judge
   // (through unfiltered, or lost) over every round, and the replacement's time.
