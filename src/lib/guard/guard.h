@@ -358,6 +358,9 @@ class Guard {
   // The same without counters: one read of the rule set, none of the
   // per-CPU counter array (whose size grows with the CPU count).
   [[nodiscard]] Result<std::vector<RuleRecord>> rules_uncounted() const;
+  // The canonical text of rule `id`, nullopt when there is none (one read
+  // of the rule set's record, nothing parsed).
+  [[nodiscard]] Result<std::optional<std::string>> rule_text(std::uint32_t id) const;
   // Appends a rule (or inserts it before rule `before`). One read of the
   // rule set in force, linted before the new one goes live (a rule that can
   // never match is still added, with the warning); no counter is read.

@@ -235,6 +235,12 @@ Result<std::vector<RuleRecord>> Guard::rules() const {
 
 Result<std::vector<RuleRecord>> Guard::rules_uncounted() const { return XG_TRY(installed()).rules; }
 
+Result<std::optional<std::string>> Guard::rule_text(std::uint32_t id) const {
+  for (auto& r : XG_TRY(cls::read_installed(progs_.fd())).rules)
+    if (r.id == id) return std::optional<std::string>(std::move(r.text));
+  return std::optional<std::string>{};
+}
+
 Result<void> Guard::add_counters(std::vector<RuleRecord>& out) const {
   if (out.empty()) return {};
   // Every rule's counter: one batch read of the whole per-CPU array.

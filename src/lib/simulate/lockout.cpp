@@ -499,10 +499,9 @@ Result<void> check_rule_edit(const std::string& name, bool force, const Simulato
   if (edit.add) {
     rule = *edit.add;
   } else {
-    auto in = XG_TRY(XG_TRY(Guard::open(iface)).rules_uncounted());
-    auto it = std::find_if(in.begin(), in.end(), [&](const RuleRecord& r) { return r.id == *edit.del; });
-    if (it == in.end()) return whole();  // which names what is missing
-    rule = it->text;
+    auto text = XG_TRY(XG_TRY(Guard::open(iface)).rule_text(*edit.del));
+    if (!text) return whole();  // which names what is missing
+    rule = std::move(*text);
   }
   auto parsed = rules::parse_rule(rule);
   if (!parsed) return whole();  // which says why, where it is compiled
