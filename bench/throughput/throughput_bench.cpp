@@ -324,7 +324,7 @@ int run_bench(const bench::Args& args) {
     XG_TRY(bench.sh("nft delete table netdev xgaddbench"));
     std::istringstream in(XG_TRY(std::move(out)));
     for (double ns = 0; in >> ns;) nft_add_s.push_back(ns / 1e9);
-    if (nft_add_s.size() != static_cast<std::size_t>(reps + 2))
+    if (nft_add_s.size() != static_cast<std::size_t>(reps) + 2)
       return fail(EIO, "nft add rule: {} timings", nft_add_s.size());
     return {};
   };

@@ -377,11 +377,13 @@ Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<
   // of 10,000 rules), the new one in its place.
   std::vector<cls::RuleEntry> entries;
   entries.reserve(n + 1);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i == at) entries.emplace_back(id, rule, std::move(canon));
-    entries.emplace_back(cur.rules[i].id, std::move(cur.rules[i].rule), std::move(cur.rules[i].text));
-  }
-  if (at == n) entries.emplace_back(id, rule, std::move(canon));
+  auto take = [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i)
+      entries.emplace_back(cur.rules[i].id, std::move(cur.rules[i].rule), std::move(cur.rules[i].text));
+  };
+  take(0, at);
+  entries.emplace_back(id, rule, std::move(canon));
+  take(at, n);
 
   // The linter's word on the new rule set, before it goes live.
   std::vector<const rules::Rule*> list;
