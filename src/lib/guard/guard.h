@@ -517,18 +517,22 @@ class Guard {
   // Compiles and loads the rule set, zeroes the counters of `fresh` (ids
   // that are new in it) and swaps it in; on failure nothing has changed.
   // `record`: the record of the rule set in force, when the caller has read
-  // it under the lock (else it is read here).
+  // it under the lock (else it is read here). `talkers`: see compile_context.
   [[nodiscard]] Result<void> install(std::vector<cls::RuleEntry> entries, std::uint32_t default_action,
                                      const std::vector<std::uint32_t>& fresh = {},
-                                     const xdpguard_ruleset_hdr* record = nullptr);
-  // `set_slots`: set name -> slot, where apply staged sets (else the live ones).
+                                     const xdpguard_ruleset_hdr* record = nullptr,
+                                     std::optional<bool> talkers = std::nullopt);
+  // `set_slots`: set name -> slot, where apply staged sets (else the live
+  // ones). `talkers`: with or without the top-talkers count (else as
+  // xg_talk_on says).
   [[nodiscard]] Result<cls::CompileContext> compile_context(
-      const std::map<std::string, std::uint32_t>* set_slots = nullptr) const;
+      const std::map<std::string, std::uint32_t>* set_slots = nullptr,
+      std::optional<bool> talkers = std::nullopt) const;
   // install()'s first half: compiles and loads the rule set, installs nothing.
   [[nodiscard]] Result<cls::LoadedClassifier> load_rule_set(
       std::vector<cls::RuleEntry> entries, std::uint32_t default_action,
       const std::vector<std::uint32_t>& fresh, const xdpguard_ruleset_hdr* record,
-      const std::map<std::string, std::uint32_t>* set_slots);
+      const std::map<std::string, std::uint32_t>* set_slots, std::optional<bool> talkers = std::nullopt);
   [[nodiscard]] static Result<void> detach_locked(const Interface& iface, const PinPaths& paths);
   [[nodiscard]] Result<void> synproxy_teardown(xdpguard_synproxy sp);
   // upgrade(): this binary's SYN proxy stage over the pinned maps (its
@@ -581,11 +585,10 @@ class Guard {
     MapFd limit_agg, limit_src, blocked, ddos, synproxy, noblock;
   };
   DdosMaps ddos_maps_;
-  MapFd telemetry_;                       // xg_telemetry, which every classifier reads
-  MapFd xsks_;                            // xg_xsks: AF_XDP sockets by RX queue (guard_xsk.cpp)
-  MapFd talkers_;                         // xg_talkers and xg_talk_on: top talkers, which a
-  MapFd talk_on_;                         // classifier counts while they are on
-  std::optional<bool> talkers_override_;  // recompile_locked(talkers)
+  MapFd telemetry_;  // xg_telemetry, which every classifier reads
+  MapFd xsks_;       // xg_xsks: AF_XDP sockets by RX queue (guard_xsk.cpp)
+  MapFd talkers_;    // xg_talkers and xg_talk_on: top talkers, which a
+  MapFd talk_on_;    // classifier counts while they are on
 };
 
 // A warning when the rule's `redirect dev` names no interface of the current

@@ -162,8 +162,8 @@ Result<void> Guard::check_program() {
   return {};
 }
 
-Result<cls::CompileContext> Guard::compile_context(
-    const std::map<std::string, std::uint32_t>* set_slots) const {
+Result<cls::CompileContext> Guard::compile_context(const std::map<std::string, std::uint32_t>* set_slots,
+                                                   std::optional<bool> talkers) const {
   std::map<std::string, std::uint32_t> sets;
   if (set_slots)
     sets = *set_slots;
@@ -186,7 +186,7 @@ Result<cls::CompileContext> Guard::compile_context(
   __u32 talk_on = 0;
   if (bpf_map_lookup_elem(talk_on_.fd(), &zero, &talk_on) != 0)
     return fail_errno(errno, "read whether top talkers are on");
-  ctx.talkers = talkers_override_.value_or(talk_on != 0);
+  ctx.talkers = talkers.value_or(talk_on != 0);
   ctx.set_index = [sets](const std::string& n) -> std::optional<std::uint32_t> {
     auto it = sets.find(n);
     if (it == sets.end()) return std::nullopt;
@@ -273,8 +273,9 @@ Result<cls::LoadedClassifier> Guard::load_rule_set(std::vector<cls::RuleEntry> e
                                                    std::uint32_t default_action,
                                                    const std::vector<std::uint32_t>& fresh,
                                                    const xdpguard_ruleset_hdr* record,
-                                                   const std::map<std::string, std::uint32_t>* set_slots) {
-  auto ctx = XG_TRY(compile_context(set_slots));
+                                                   const std::map<std::string, std::uint32_t>* set_slots,
+                                                   std::optional<bool> talkers) {
+  auto ctx = XG_TRY(compile_context(set_slots, talkers));
   const std::size_t nrules = entries.size();
   auto compiled = XG_TRY(cls::compile(std::move(entries), default_action, ctx));
   std::optional<xdpguard_ruleset_hdr> in_force;
@@ -311,8 +312,9 @@ Result<cls::LoadedClassifier> Guard::load_rule_set(std::vector<cls::RuleEntry> e
 }
 
 Result<void> Guard::install(std::vector<cls::RuleEntry> entries, std::uint32_t default_action,
-                            const std::vector<std::uint32_t>& fresh, const xdpguard_ruleset_hdr* record) {
-  auto loaded = XG_TRY(load_rule_set(std::move(entries), default_action, fresh, record, nullptr));
+                            const std::vector<std::uint32_t>& fresh, const xdpguard_ruleset_hdr* record,
+                            std::optional<bool> talkers) {
+  auto loaded = XG_TRY(load_rule_set(std::move(entries), default_action, fresh, record, nullptr, talkers));
   // A new rule starts at zero: its slot is zeroed once the new set has
   // loaded, right before it takes over. No rule of the set in force counts
   // into it meanwhile (new_rule_ids avoids their ids; the one exception, a
@@ -339,10 +341,7 @@ Result<void> Guard::recompile_locked(std::optional<bool> talkers) {
   auto in = XG_TRY(installed());
   // No classifier: the parser fails open, and there is nothing to compile.
   if (!in.classifier) return {};
-  talkers_override_ = talkers;
-  auto r = install(take_entries(in.rules), in.record.default_action, {}, &in.record);
-  talkers_override_.reset();
-  return r;
+  return install(take_entries(in.rules), in.record.default_action, {}, &in.record, talkers);
 }
 
 Result<Guard::PlanReport> Guard::plan() const {
