@@ -1,4 +1,5 @@
 // `xdpguard rule add|del|list` and `xdpguard set load|list|del`.
+#include <future>
 #include <cstdio>
 #include <memory>
 
@@ -40,19 +41,33 @@ Result<void> rule_add(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
   std::optional<std::uint32_t> before;
   if (a.before) before = a.before;
-  // The linter's warnings come with the rule (never-matching or shadowed
-  // rules, redirect targets that are gone, limits too deep).
+  simulate::Simulator::Edit e;
+  e.add = a.rule;
+  e.add_before = before;
   // The lockout guard (a pass rule cannot cut anyone off; a rule that does
-  // not parse fails in add_rule, with its column).
-  if (rules::parse_rule(a.rule)) {
-    simulate::Simulator::Edit e;
-    e.add = a.rule;
-    e.add_before = before;
-    XG_CHECK(simulate::check_rule_edit(a.iface, a.force, e));
+  // not parse fails in prepare_rule, with its column) runs in a thread while
+  // the new rule set compiles and loads, both under one hold of the
+  // interface's lock; the new set goes in only once the check agrees. The
+  // linter's warnings come with the rule (never-matching or shadowed rules,
+  // redirect targets that are gone, limits too deep).
+  Guard::PreparedRule prepared;
+  {
+    auto held = XG_TRY(g.hold());
+    std::future<Result<void>> check;
+    if (!a.force && rules::parse_rule(a.rule))
+      check = std::async(std::launch::async,
+                         [&a, &e] { return simulate::check_rule_edit(a.iface, false, e, true); });
+    auto p = g.prepare_rule(a.rule, before);
+    if (check.valid()) XG_CHECK(check.get());  // a refusal comes first, whatever else failed
+    prepared = XG_TRY(std::move(p));
   }
-  Guard::AddedRule added;
+  Guard::AddedRule added = prepared.added;
   XG_CHECK(with_confirm(a.confirm, {a.iface}, fmt::format("rule add {} {}", a.iface, rules::quote(a.rule)),
                         [&]() -> Result<void> {
+                          if (XG_TRY(g.commit_rule(prepared))) return {};
+                          // Another change came between the lock's two holds:
+                          // checked and added again against the rule set now.
+                          XG_CHECK(simulate::check_rule_edit(a.iface, a.force, e));
                           added = XG_TRY(g.add_rule(a.rule, before));
                           return {};
                         }));

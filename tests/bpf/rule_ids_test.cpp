@@ -117,6 +117,40 @@ TEST_F(RuleIds, IdsWrapPastTheLimit) {
             static_cast<std::size_t>(XDPGUARD_MAX_RULES));
 }
 
+// `rule add` compiles and loads the new rule set while its lockout check
+// runs (Guard::prepare_rule), and swaps it in afterwards (commit_rule) only
+// if the rule set it extends is still the one in force: a change that came
+// between is never undone, and no id goes to two rules.
+TEST_F(RuleIds, APreparedRuleGoesInOnlyOverTheRuleSetItExtends) {
+  const Bytes port2 = lab_packet(false).udp(12345, 2).payload(8).bytes();
+  const Bytes port4 = lab_packet(false).udp(12345, 4).payload(8).bytes();
+  EXPECT_EQ(add("drop udp dport 1"), 1u);
+  auto stale = guard_->prepare_rule("drop udp dport 2");
+  ASSERT_TRUE(stale) << stale.error().message();
+  EXPECT_EQ(stale->added.id, 2u);
+  // Loaded, not in force: nothing changed yet.
+  EXPECT_EQ(ids(), (std::vector<std::uint32_t>{1}));
+  EXPECT_EQ(test_run(prog_->prog_fd(), port2)->verdict, XDP_PASS);
+  // Another change meanwhile takes the next id, the same one.
+  EXPECT_EQ(add("drop udp dport 3"), 2u);
+  auto late = guard_->commit_rule(*stale);
+  ASSERT_TRUE(late) << late.error().message();
+  EXPECT_FALSE(*late);
+  EXPECT_EQ(ids(), (std::vector<std::uint32_t>{1, 2}));
+  EXPECT_EQ(test_run(prog_->prog_fd(), port2)->verdict, XDP_PASS);
+  auto rs = guard_->rules();
+  ASSERT_TRUE(rs);
+  EXPECT_EQ(rs->back().text, "drop udp dport 3");
+  // Prepared over the rule set in force: it goes in, as add_rule would.
+  auto fresh = guard_->prepare_rule("drop udp dport 4", 1);
+  ASSERT_TRUE(fresh) << fresh.error().message();
+  auto in = guard_->commit_rule(*fresh);
+  ASSERT_TRUE(in) << in.error().message();
+  EXPECT_TRUE(*in);
+  EXPECT_EQ(ids(), (std::vector<std::uint32_t>{3, 1, 2}));
+  EXPECT_EQ(test_run(prog_->prog_fd(), port4)->verdict, XDP_DROP);
+}
+
 // Packets keep hitting rule A (udp dport 1000) from another thread while the
 // rule set is replaced, again and again, by B (udp dport 2000) and back. No
 // packet ever matches B, so B's counter must read 0 right after every swap

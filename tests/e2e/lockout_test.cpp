@@ -187,6 +187,14 @@ TEST_F(LockoutTest, TheOneRuleShortcutAgreesWithTheWholeCopy) {
     e.del = id;
     edits.push_back(e);
   }
+  // The probes are the host's addresses: the link-local one comes when the
+  // kernel sees the link up (its link watch, up to a second late), and the
+  // two checks of one edit must see the same probes.
+  ASSERT_TRUE(wait_until([&] {
+    auto r = run_process({"ip", "-n", lab_->server().netns, "-6", "addr", "show", "dev", lab_->server().veth,
+                          "scope", "link"});
+    return r && r->out.find("fe80::") != std::string::npos;
+  }));
   const std::string ssh = ssh_.substr(ssh_.find('=') + 1);
   ASSERT_EQ(::setenv("SSH_CONNECTION", ssh.c_str(), 1), 0);
   int refused = 0, accepted = 0;

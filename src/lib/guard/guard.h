@@ -371,6 +371,21 @@ class Guard {
     std::vector<std::string> warnings;
   };
   [[nodiscard]] Result<AddedRule> add_rule(const std::string& text, std::optional<std::uint32_t> before = {});
+  // add_rule() in two steps, so that something else (the lockout check of
+  // `rule add`) can run while the new rule set compiles and loads:
+  // prepare_rule() does all of it but the swap, under the lock (held by
+  // the caller through a Hold, or taken for the call); commit_rule() takes
+  // the lock again and swaps it in if the rule set it was built from is
+  // still the one in force (false, nothing changed: another change came
+  // between, and the caller starts over).
+  struct PreparedRule {
+    AddedRule added;
+    cls::LoadedClassifier loaded;
+    std::uint32_t based_on = 0;  // the classifier in force it extends (program id; 0: none)
+  };
+  [[nodiscard]] Result<PreparedRule> prepare_rule(const std::string& text,
+                                                  std::optional<std::uint32_t> before = {});
+  [[nodiscard]] Result<bool> commit_rule(const PreparedRule& p);
   [[nodiscard]] Result<void> delete_rule(std::uint32_t id);
   // Replaces the whole rule set (all or nothing). A rule whose canonical
   // text was already installed keeps its id and counters. Returns the ids.
@@ -528,6 +543,10 @@ class Guard {
   [[nodiscard]] Result<cls::CompileContext> compile_context(
       const std::map<std::string, std::uint32_t>* set_slots = nullptr,
       std::optional<bool> talkers = std::nullopt) const;
+  // install()'s second half: the loaded rule set in force (its new rules'
+  // counters zeroed first), one write.
+  [[nodiscard]] Result<void> swap_in(const cls::LoadedClassifier& loaded,
+                                     const std::vector<std::uint32_t>& fresh);
   // install()'s first half: compiles and loads the rule set, installs nothing.
   [[nodiscard]] Result<cls::LoadedClassifier> load_rule_set(
       std::vector<cls::RuleEntry> entries, std::uint32_t default_action,
@@ -546,7 +565,8 @@ class Guard {
   PinPaths pins() const { return {kDefaultBpffs, netns_id_, ifindex_}; }
   // The rule set in force (from the classifier in slot 0), without counters.
   struct Installed {
-    bool classifier = false;  // slot 0 holds one (else IP packets pass)
+    bool classifier = false;    // slot 0 holds one (else IP packets pass)
+    std::uint32_t prog_id = 0;  // its program id
     xdpguard_ruleset_hdr record{};
     std::vector<RuleRecord> rules;
   };

@@ -210,6 +210,7 @@ Result<Guard::Installed> Guard::installed() const {
   auto in = XG_TRY(cls::read_installed(progs_.fd()));
   Installed out;
   out.classifier = in.classifier;
+  out.prog_id = in.prog_id;
   out.record = in.record;
   if (!in.classifier) out.record.default_action = XDP_PASS;  // what the parser does then
   out.rules.reserve(in.rules.size());
@@ -315,6 +316,10 @@ Result<void> Guard::install(std::vector<cls::RuleEntry> entries, std::uint32_t d
                             const std::vector<std::uint32_t>& fresh, const xdpguard_ruleset_hdr* record,
                             std::optional<bool> talkers) {
   auto loaded = XG_TRY(load_rule_set(std::move(entries), default_action, fresh, record, nullptr, talkers));
+  return swap_in(loaded, fresh);
+}
+
+Result<void> Guard::swap_in(const cls::LoadedClassifier& loaded, const std::vector<std::uint32_t>& fresh) {
   // A new rule starts at zero: its slot is zeroed once the new set has
   // loaded, right before it takes over. No rule of the set in force counts
   // into it meanwhile (new_rule_ids avoids their ids; the one exception, a
@@ -351,6 +356,22 @@ Result<Guard::PlanReport> Guard::plan() const {
 }
 
 Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<std::uint32_t> before) {
+  auto held = XG_TRY(hold());  // one lock for both steps
+  auto p = XG_TRY(prepare_rule(text, before));
+  XG_CHECK(swap_in(p.loaded, {p.added.id}));
+  return std::move(p.added);
+}
+
+Result<bool> Guard::commit_rule(const PreparedRule& p) {
+  auto lk = XG_TRY(lock());
+  auto in = XG_TRY(cls::read_installed(progs_.fd()));
+  if ((in.classifier ? in.prog_id : 0) != p.based_on) return false;
+  XG_CHECK(swap_in(p.loaded, {p.added.id}));
+  return true;
+}
+
+Result<Guard::PreparedRule> Guard::prepare_rule(const std::string& text,
+                                                std::optional<std::uint32_t> before) {
   auto rule = XG_TRY(rules::parse_rule(text));
   std::string canon = rules::to_string(rule);
   if (canon.size() >= XDPGUARD_RULE_TEXT)
@@ -399,8 +420,9 @@ Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<
     if (auto w = rules::limit_depth_warning(list)) added.warnings.push_back(std::move(*w));
 
   const xdpguard_ruleset_hdr record = cur.record;
-  XG_CHECK(install(std::move(entries), cur.record.default_action, {id}, cur.classifier ? &record : nullptr));
-  return added;
+  auto loaded = XG_TRY(load_rule_set(std::move(entries), cur.record.default_action, {id},
+                                     cur.classifier ? &record : nullptr, nullptr));
+  return PreparedRule{std::move(added), std::move(loaded), cur.classifier ? cur.prog_id : 0};
 }
 
 Result<void> Guard::delete_rule(std::uint32_t id) {

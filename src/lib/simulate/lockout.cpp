@@ -485,11 +485,14 @@ Result<void> check_lockout(const std::string& name, bool force, const std::vecto
   return lockout_verdict(XG_TRY(lockout_after(name, management, after)), false);
 }
 
-Result<void> check_rule_edit(const std::string& name, bool force, const Simulator::Edit& edit) {
+Result<void> check_rule_edit(const std::string& name, bool force, const Simulator::Edit& edit,
+                             bool lock_held) {
   if (force) return {};
-  auto whole = [&] {
-    return check_lockout(name, false, {},
-                         [&](const Interface& i) { return Simulator::from_interface(i, edit); });
+  auto whole = [&]() -> Result<void> {
+    return lockout_verdict(
+        XG_TRY(lockout_after(
+            name, {}, [&](const Interface& i) { return Simulator::from_interface(i, edit, lock_held); })),
+        lock_held);
   };
   if (edit.set || edit.add.has_value() == edit.del.has_value()) return whole();
   const FaultPointsOff quiet;
@@ -511,7 +514,7 @@ Result<void> check_rule_edit(const std::string& name, bool force, const Simulato
   if (passes == edit.add.has_value()) return {};
   const auto probes_now = probes(XG_TRY(host_facts(iface, {})));
   if (probes_now.empty()) return {};
-  auto alone = XG_TRY(Simulator::of_rule(iface, rule));
+  auto alone = XG_TRY(Simulator::of_rule(iface, rule, lock_held));
   for (const auto& p : probes_now) {
     const auto v = XG_TRY(alone.run(frame_of(p)));
     if (v.simulated && v.rule == kNewRule) return whole();

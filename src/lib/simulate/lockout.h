@@ -118,7 +118,10 @@ struct Lockout {
 // other than pass (a pass rule cuts no one); for a deleted one, at all (and
 // deleting a rule that does not pass cuts no one). Only then is the whole
 // rule set copied and compared (check_lockout). Nothing when `force`.
-[[nodiscard]] Result<void> check_rule_edit(const std::string& iface, bool force, const Simulator::Edit& edit);
+// `lock_held`: this process holds the interface's lock (`rule add` does,
+// while it compiles the new rule set meanwhile), which is then not taken.
+[[nodiscard]] Result<void> check_rule_edit(const std::string& iface, bool force, const Simulator::Edit& edit,
+                                           bool lock_held = false);
 // For apply::Options::before_swap: the check of every interface of `conf`
 // that exists (in `only`, when given), started now, in threads, while apply
 // prepares; the function waits for them and gives the verdicts under

@@ -103,10 +103,11 @@ Result<Simulator> Simulator::from_config(const config::Config& conf, const confi
   return s;
 }
 
-Result<Simulator> Simulator::of_rule(const Interface& iface, const std::string& rule) {
+Result<Simulator> Simulator::of_rule(const Interface& iface, const std::string& rule, bool lock_held) {
   auto live = XG_TRY(Guard::open(iface));
   // Under its lock: the sets are read as they are, none half replaced.
-  InterfaceLock lk = XG_TRY(live.lock());
+  InterfaceLock lk;
+  if (!lock_held) lk = XG_TRY(live.lock());
   const auto actions = XG_TRY(live.frame_actions());
   GuardConfig cfg;
   cfg.default_action = XDP_PASS;

@@ -87,8 +87,9 @@ class Simulator {
   // at a change of one rule (lockout.h, check_rule_edit): matching is per
   // packet, so a probe this rule does not decide alone it does not decide
   // among the others either, and there is nothing more to compare. Reads
-  // none of the interface's rules.
-  [[nodiscard]] static Result<Simulator> of_rule(const Interface& iface, const std::string& rule);
+  // none of the interface's rules. `lock_held`: as from_interface's.
+  [[nodiscard]] static Result<Simulator> of_rule(const Interface& iface, const std::string& rule,
+                                                 bool lock_held = false);
 
   // Another rule set in the copy, in one swap (ids its own from then on):
   // one pipeline checks rule set after rule set (the FlowSpec consumer's
