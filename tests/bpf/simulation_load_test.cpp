@@ -85,12 +85,24 @@ TEST_F(SimulationLoad, PerCpuMapReadsAStandInAsOneCpu) {
   EXPECT_EQ((*vals)[0], (SimEntry{5, 6}));
   for (std::size_t i = 1; i < vals->size(); ++i) EXPECT_EQ((*vals)[i], SimEntry{}) << "CPU " << i;
 
-  // A plain array (not mmapable, or of more entries) is not a stand-in.
-  for (auto [entries, flags] : {std::pair{1u, 0u}, std::pair{2u, unsigned{BPF_F_MMAPABLE}}}) {
-    auto plain = PerCpuMap<std::uint32_t, SimEntry>::wrap(sim_array(entries, flags));
-    ASSERT_FALSE(plain) << entries << " entries, flags " << flags;
-    EXPECT_NE(plain.error().message().find("not per-CPU"), std::string::npos) << plain.error().message();
+  // Of more entries (the rule counters), each key the same way, written
+  // in batches too.
+  auto counters = PerCpuMap<std::uint32_t, SimEntry>::wrap(sim_array(3, BPF_F_MMAPABLE));
+  ASSERT_TRUE(counters) << counters.error().message();
+  EXPECT_EQ(counters->values_per_key(), 1u);
+  ASSERT_TRUE(counters->put_all(std::vector<std::uint32_t>{1, 2}, SimEntry{7, 8}));
+  for (std::uint32_t k = 0; k < 3; ++k) {
+    auto v = counters->get(k);
+    ASSERT_TRUE(v) << v.error().message();
+    EXPECT_EQ((*v)[0], (k ? SimEntry{7, 8} : SimEntry{})) << "key " << k;
+    for (std::size_t i = 1; i < v->size(); ++i)
+      EXPECT_EQ((*v)[i], SimEntry{}) << "key " << k << ", CPU " << i;
   }
+
+  // A plain array that is not mmapable is not a stand-in.
+  auto plain = PerCpuMap<std::uint32_t, SimEntry>::wrap(sim_array(1, 0));
+  ASSERT_FALSE(plain);
+  EXPECT_NE(plain.error().message().find("not per-CPU"), std::string::npos) << plain.error().message();
 }
 
 simulate::Frame frame_of(const Bytes& b, std::uint64_t index, std::uint64_t ts_ns = 0) {

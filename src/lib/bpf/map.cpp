@@ -71,7 +71,7 @@ bool MapFd::per_cpu() const {
 }
 
 bool MapFd::per_cpu_stand_in() const {
-  return info_.type == BPF_MAP_TYPE_ARRAY && (info_.map_flags & BPF_F_MMAPABLE) && info_.max_entries == 1;
+  return info_.type == BPF_MAP_TYPE_ARRAY && (info_.map_flags & BPF_F_MMAPABLE);
 }
 
 Result<void> MapFd::expect_sizes(std::size_t key, std::size_t value) const {

@@ -53,8 +53,8 @@ class MapFd {
   bool per_cpu() const;
   // A plain array created BPF_F_MMAPABLE in place of a per-CPU array: how a
   // pipeline loaded for simulation (GuardConfig::simulation) makes its
-  // per-CPU entry readable in place (MappedArray). PerCpuMap reads it as
-  // one CPU's value.
+  // per-CPU entry readable in place (MappedArray), and its rule counters
+  // cheap to create. PerCpuMap reads it as one CPU's value.
   bool per_cpu_stand_in() const;
   // Fails unless the map's key/value sizes equal the given ones.
   [[nodiscard]] Result<void> expect_sizes(std::size_t key, std::size_t value) const;
@@ -152,6 +152,9 @@ class PerCpuMap {
 
   int fd() const { return fd_.fd(); }
   std::uint32_t id() const { return fd_.info().id; }
+  // Values per key as the kernel lays them out: one per possible CPU, one
+  // over a stand-in.
+  std::size_t values_per_key() const { return fd_.per_cpu() ? static_cast<std::size_t>(possible_cpus()) : 1; }
 
   // All keys with every CPU's value (hash maps; see dump_map()).
   [[nodiscard]] Result<std::vector<std::pair<K, std::vector<V>>>> entries() const {
@@ -183,7 +186,7 @@ class PerCpuMap {
   // (update_batched). Zeroing the counters of a 10,000-rule set one key at
   // a time took 0.2 s of a 0.4 s apply.
   [[nodiscard]] Result<void> put_all(const std::vector<K>& keys, const V& v) {
-    const std::size_t per_key = fd_.per_cpu() ? static_cast<std::size_t>(possible_cpus()) : 1;
+    const std::size_t per_key = values_per_key();
     const std::size_t chunk = std::min(kUpdateBatch, keys.size());
     const std::vector<V> vals(chunk * per_key, v);
     for (std::size_t done = 0; done < keys.size(); done += chunk)

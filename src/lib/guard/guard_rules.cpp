@@ -245,7 +245,7 @@ Result<std::optional<std::string>> Guard::rule_text(std::uint32_t id) const {
 Result<void> Guard::add_counters(std::vector<RuleRecord>& out) const {
   if (out.empty()) return {};
   // Every rule's counter: one batch read of the whole per-CPU array.
-  const std::size_t ncpu = static_cast<std::size_t>(possible_cpus());
+  const std::size_t ncpu = rule_stats_.values_per_key();
   const std::size_t slots = XDPGUARD_MAX_RULES + 1;
   std::vector<__u32> keys(slots);
   std::vector<xdpguard_counter> vals(slots * ncpu);
