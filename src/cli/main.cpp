@@ -73,7 +73,7 @@ int run_main(int argc, char** argv) {
 // Commands report failures as Result values; an exception reaching here is a
 // bug (or out of memory): one line and status 1, never std::terminate.
 int main(int argc, char** argv) {
-  xdpguard::prefer_huge_page_heap(argv);
+  xdpguard::prefer_huge_page_heap();
   try {
     xdpguard::log::init();
     return run_main(argc, argv);

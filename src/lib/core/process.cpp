@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <malloc.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -172,29 +175,34 @@ int BackgroundProcess::stop(int sig, std::chrono::milliseconds timeout) {
   return decode_status(status);
 }
 
-void prefer_huge_page_heap(char** argv) {
-  constexpr const char* kTunable = "glibc.malloc.hugetlb";
+void prefer_huge_page_heap() {
+  // The caller's own choice (GLIBC_TUNABLES naming the hugetlb tunable,
+  // which glibc has applied by now): left as it is.
   const char* env = std::getenv("GLIBC_TUNABLES");
-  const std::optional<std::string> before = env ? std::optional<std::string>(env) : std::nullopt;
-  if (before && before->find(kTunable) != std::string::npos) return;  // set (by us, or the user's wins)
-  // The heap grown 32 MiB past each request (top_pad; glibc's default is
-  // 128 KiB): grown in small steps, its end rarely spans a whole aligned
-  // 2 MiB, and the kernel then faults in 4 KiB pages despite the madvise.
-  std::string value = std::string(kTunable) + "=1:glibc.malloc.top_pad=33554432";
-  if (before && !before->empty()) value = *before + ":" + value;
-  if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
-  // The binary by its own path, so that the process keeps its name (ps,
-  // top, `status`: the kernel names a process after the file it executes,
-  // "exe" for /proc/self/exe); that path when the file is gone or replaced.
-  std::array<char, 4096> self{};
-  const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
-  if (n > 0 && static_cast<std::size_t>(n) < self.size() - 1) ::execv(self.data(), argv);
-  ::execv("/proc/self/exe", argv);
-  // The exec failed: go on as started.
-  if (before)
-    ::setenv("GLIBC_TUNABLES", before->c_str(), 1);
-  else
-    ::unsetenv("GLIBC_TUNABLES");
+  if (env && std::string_view(env).find("glibc.malloc.hugetlb") != std::string_view::npos) return;
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  constexpr std::size_t kFirst = std::size_t{64} << 20;
+  // One arena (the check of `rule add` runs in a second thread, which
+  // would otherwise get an arena of its own in small pages); big buffers
+  // from the heap too, not from mmap; the heap grown 32 MiB past each
+  // request and never trimmed back below that, so that its end spans whole
+  // huge pages when touched.
+  constexpr std::size_t kPiece = std::size_t{16} << 20;  // under glibc's largest mmap threshold (32 MiB)
+  ::mallopt(M_ARENA_MAX, 1);
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TOP_PAD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 128 << 20);
+  // The heap's first stretch, grown now and freed again (it stays the
+  // heap's free top), marked for transparent huge pages: what is touched
+  // of it later faults in 2 MiB at a time. Nothing is touched here but
+  // malloc's chunk headers, so the resident memory does not grow.
+  const auto begin = reinterpret_cast<std::uintptr_t>(::sbrk(0));
+  std::array<void*, kFirst / kPiece> pieces{};
+  for (auto& p : pieces) p = std::malloc(kPiece);
+  for (void* p : pieces) std::free(p);
+  const auto end = reinterpret_cast<std::uintptr_t>(::sbrk(0));
+  const std::uintptr_t from = (begin + kHuge - 1) & ~(kHuge - 1), to = end & ~(kHuge - 1);
+  if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_HUGEPAGE);
 }
 
 std::optional<std::uint64_t> process_start_ticks(pid_t pid) {

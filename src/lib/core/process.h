@@ -55,13 +55,12 @@ std::optional<std::uint64_t> process_start_ticks(pid_t pid);
 // Whether the process `pid` that started at `start` still lives.
 bool process_alive(pid_t pid, std::uint64_t start);
 
-// At the start of main(): runs this binary again with glibc's heap in
-// transparent huge pages (the glibc.malloc.hugetlb tunable, which glibc
-// reads only when a process starts, and top_pad, so that the heap grows in
-// steps THP can fill), unless hugetlb is set already. A 10,000-rule `apply`
-// touches ~35 MB of fresh heap: in 4 KiB pages, ~10,000 page faults and 40%
-// of its time on a VM (docs/architecture.md, "Memory"). Returns (and the
-// process goes on with small pages) only when the exec fails.
-void prefer_huge_page_heap(char** argv);
+// At the start of main(): glibc's heap in transparent huge pages, in this
+// process (mallopt, and madvise of the heap's first 64 MiB grown and freed
+// at once), unless GLIBC_TUNABLES names glibc.malloc.hugetlb (the caller's
+// choice). A 10,000-rule `apply` touches ~35 MB of fresh heap: in 4 KiB
+// pages, ~10,000 page faults and 40% of its time on a VM
+// (docs/architecture.md, "Memory").
+void prefer_huge_page_heap();
 
 }  // namespace xdpguard
