@@ -51,6 +51,16 @@ Result<void> rule_add(const RuleArgs& a) {
   // linter's warnings come with the rule (never-matching or shadowed rules,
   // redirect targets that are gone, limits too deep).
   Guard::PreparedRule prepared;
+  Guard::AddedRule added;
+  auto commit = [&]() -> Result<void> {
+    if (XG_TRY(g.commit_rule(prepared))) return {};
+    // Another change came between (the lock let go for --confirm's arming,
+    // which takes it itself): checked and added again against the rule
+    // set now.
+    XG_CHECK(simulate::check_rule_edit(a.iface, a.force, e));
+    added = XG_TRY(g.add_rule(a.rule, before));
+    return {};
+  };
   {
     auto held = XG_TRY(g.hold());
     std::future<Result<void>> check;
@@ -60,17 +70,12 @@ Result<void> rule_add(const RuleArgs& a) {
     auto p = g.prepare_rule(a.rule, before);
     if (check.valid()) XG_CHECK(check.get());  // a refusal comes first, whatever else failed
     prepared = XG_TRY(std::move(p));
+    added = prepared.added;
+    if (a.confirm.empty()) XG_CHECK(commit());  // under the same hold
   }
-  Guard::AddedRule added = prepared.added;
-  XG_CHECK(with_confirm(a.confirm, {a.iface}, fmt::format("rule add {} {}", a.iface, rules::quote(a.rule)),
-                        [&]() -> Result<void> {
-                          if (XG_TRY(g.commit_rule(prepared))) return {};
-                          // Another change came between the lock's two holds:
-                          // checked and added again against the rule set now.
-                          XG_CHECK(simulate::check_rule_edit(a.iface, a.force, e));
-                          added = XG_TRY(g.add_rule(a.rule, before));
-                          return {};
-                        }));
+  if (!a.confirm.empty())
+    XG_CHECK(with_confirm(a.confirm, {a.iface}, fmt::format("rule add {} {}", a.iface, rules::quote(a.rule)),
+                          commit));
   std::printf("%u\n", added.id);
   for (const auto& w : added.warnings) warn(w);
   return {};

@@ -216,6 +216,13 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
   return out;
 }
 
+Result<std::uint32_t> installed_prog_id(int progs_fd) {
+  __u32 slot = XDPGUARD_PROG_CLASSIFIER, id = 0;
+  if (bpf_map_lookup_elem(progs_fd, &slot, &id) == 0) return id;
+  if (errno == ENOENT) return 0;
+  return fail_errno(errno, "read the installed classifier");
+}
+
 Result<InstalledRuleSet> read_installed(int progs_fd) {
   InstalledRuleSet out;
   // The slot may be swapped between reading its id and opening the program

@@ -55,5 +55,8 @@ struct InstalledRuleSet {
   std::vector<InstalledRule> rules;  // in order
 };
 [[nodiscard]] Result<InstalledRuleSet> read_installed(int progs_fd);
+// The program id of the classifier in slot 0, 0 when it is empty (its
+// record not read).
+[[nodiscard]] Result<std::uint32_t> installed_prog_id(int progs_fd);
 
 }  // namespace xdpguard::cls

@@ -364,8 +364,7 @@ Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<
 
 Result<bool> Guard::commit_rule(const PreparedRule& p) {
   auto lk = XG_TRY(lock());
-  auto in = XG_TRY(cls::read_installed(progs_.fd()));
-  if ((in.classifier ? in.prog_id : 0) != p.based_on) return false;
+  if (XG_TRY(cls::installed_prog_id(progs_.fd())) != p.based_on) return false;
   XG_CHECK(swap_in(p.loaded, {p.added.id}));
   return true;
 }
