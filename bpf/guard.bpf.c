@@ -27,6 +27,7 @@
 #include <xdpguard/parse.h>
 #include <xdpguard/pipeline.h>
 #include <xdpguard/limiter.h>
+#include <xdpguard/parse_stage.h> /* xg_meta, xg_knob, xg_parse_stage */
 
 /* Knobs set by the loader before load (rodata), see guard/guard.cpp. */
 /* Per-protocol counters for flood detection (off only for the benchmark's
@@ -43,30 +44,6 @@ const volatile __u32 cfg_flood_count = 1;
 #else
 #define XG_VARIANT()
 #endif
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct xdpguard_meta);
-} xg_meta SEC(".maps");
-
-/*
- * The action for frames that are not IP (malformed: 0) or for IP packets
- * with a truncated or malformed header (1), from xg_meta: read for those
- * frames only, and changed in place by `apply` (no new program).
- */
-static __always_inline __u32 xg_knob(int malformed)
-{
-	struct xdpguard_meta *m;
-	__u32 zero = 0;
-
-	m = bpf_map_lookup_elem(&xg_meta, &zero);
-	/* verifier: lookups can fail (an array's element 0 cannot) */
-	if (!m)
-		return XDP_PASS;
-	return malformed ? m->malformed_action : m->non_ip_action;
-}
 
 /* Named prefix sets (xdpguard/sets.h), read by the generated classifier. */
 #include <xdpguard/sets.h>
@@ -85,59 +62,21 @@ struct {
 SEC("xdp")
 int xdpguard(struct xdp_md *ctx)
 {
-	__u8 *data = (__u8 *)(long)ctx->data;
-	__u8 *data_end = (__u8 *)(long)ctx->data_end;
 	struct xdpguard_percpu *s;
 	__u32 zero = 0;
-	int outcome;
 
 	XG_VARIANT();
 	s = bpf_map_lookup_elem(&xg_percpu, &zero);
 	/* verifier: a per-CPU array lookup with key 0 cannot fail, but say so */
 	if (!s)
 		return XDP_PASS;
-	/*
-	 * The parser sets what it finds: clear what the last packet left in the
-	 * fields it may skip (ports, offsets, flags, counts, lengths: 28 bytes).
-	 * The addresses need no clearing: each family writes all it has, and
-	 * the classifier reads only the packet's own family's words.
-	 */
-	__builtin_memset(&s->pkt.sport, 0, sizeof(s->pkt) - offsetof(struct xdpguard_pkt, sport));
-	s->len = data_end - data;
-	outcome = xg_parse_packet(data, data_end, &s->pkt);
-	/* verifier: bound the counter index */
-	if (outcome < 0 || outcome >= XDPGUARD_PARSE_FRAGMENT)
-		outcome = XDPGUARD_PARSE_MALFORMED;
-	barrier_var(outcome);
-	xg_bump(&s->parse[outcome], s->len);
-	if (s->pkt.frag == XDPGUARD_FRAG_LATER)
-		xg_bump(&s->parse[XDPGUARD_PARSE_FRAGMENT], s->len);
-
-	s->slot = XDPGUARD_SLOT_NONE;
-	s->lim_resume = 0;
-	s->sp_seen = 0;
-	/*
-	 * The rules judge every packet with a sound IP header: complete ones,
-	 * and truncated or malformed ones with what could be read (their L4
-	 * fields, if cut, match no rule), unless the malformed action is drop
-	 * (docs/parsing.md). Fragments that could hide a header are dropped.
-	 */
-	if (s->pkt.family &&
-	    (outcome == XDPGUARD_PARSE_IPV4 || outcome == XDPGUARD_PARSE_IPV6 ||
-	     ((outcome == XDPGUARD_PARSE_TRUNCATED || outcome == XDPGUARD_PARSE_MALFORMED) &&
-	      xg_knob(1) != XDP_DROP))) {
+	if (xg_parse_stage(ctx, s)) {
 		if (cfg_flood_count)
-			xg_flood_count(s); /* SYN, UDP, ICMP (telemetry.h) */
+			xg_flood_count(s); /* SYN, UDP, ICMP (parse_stage.h) */
 		bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_CLASSIFIER);
 		/* no classifier installed: fail open, and say so */
 		xg_bump(&s->errors[XDPGUARD_ERR_NO_CLASSIFIER], s->len);
 		s->action = XDP_PASS;
-	} else if (outcome == XDPGUARD_PARSE_NON_IP) {
-		s->action = xg_knob(0);
-	} else if (outcome == XDPGUARD_PARSE_UNSAFE) {
-		s->action = XDP_DROP;
-	} else {
-		s->action = xg_knob(1);
 	}
 	bpf_tail_call(ctx, &xg_progs, XDPGUARD_PROG_ENFORCE);
 	xg_bump(&s->errors[XDPGUARD_ERR_NO_ENFORCE], s->len);

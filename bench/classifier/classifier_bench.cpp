@@ -413,6 +413,15 @@ int run_bench(const bench::Args& args) {
       "floor default counter");
   rows.push_back({c_split0, Goal{c_split0, c_pass, 0, "bare XDP_PASS"}});
   rows.push_back({c_split0, Goal{c_none4, c_split0, 0, "xdpguard no rules / split floor"}});
+  // xdpguard's own no-rules work (its parser stage's C, the packet kept in
+  // the per-CPU entry, its verdict's C) in one program, no tail call: what
+  // the pipeline would cost as one program (docs/classifier.md).
+  const std::size_t c_kept0 = add(
+      "floor_kept_no_rules", "xdpguard's parser stage and verdict in one program, no rules (no tail call)",
+      floor->kept_no_rules_prog_fd(), lab4, XDP_PASS, [&]() { return floor->kept_rule_packets(0); },
+      "default counter");
+  rows.push_back({c_kept0, Goal{c_kept0, c_pass, 0, "bare XDP_PASS"}});
+  rows.push_back({c_kept0, Goal{c_none4, c_kept0, 0, "xdpguard no rules / one program"}});
   auto vs_no_rules = [&](std::string key, std::string label, const Pipeline& pl,
                          const std::vector<rules::Rule>& rules, const PacketFields& p, double max) {
     std::size_t c = guard_case(std::move(key), std::move(label), pl, rules, p);

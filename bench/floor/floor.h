@@ -30,6 +30,9 @@ class Floor {
   // reads the fields back from a per-CPU entry): the price of the split.
   int split_prog_fd() const;
   int split_no_rules_prog_fd() const;
+  // floor_kept_no_rules: xdpguard's parser stage and verdict in one
+  // program; it counts in xg_rule_stats (kept_rule_packets).
+  int kept_no_rules_prog_fd() const;
   // floor_limit / floor_nolimit: the limiter's two rules with and without
   // their limits (rule ids 1 and 2 in the bucket keys, slots 1 and 2).
   int limit_prog_fd() const;
@@ -38,11 +41,12 @@ class Floor {
   // Packets counted for a rule slot / an XDP_* action, summed over CPUs.
   [[nodiscard]] Result<std::uint64_t> rule_packets(std::uint32_t slot) const;
   [[nodiscard]] Result<std::uint64_t> action_packets(std::uint32_t action) const;
+  [[nodiscard]] Result<std::uint64_t> kept_rule_packets(std::uint32_t slot) const;
 
  private:
   Floor() = default;
   BpfSkeleton<floor10_bpf> skel_;
-  PerCpuMap<std::uint32_t, xdpguard_counter> rules_, actions_;
+  PerCpuMap<std::uint32_t, xdpguard_counter> rules_, actions_, kept_rules_;
 };
 
 }  // namespace xdpguard::bench

@@ -17,6 +17,13 @@
  * floor_no_rules is the floor of the "no rules" rows: the same parser and
  * counters, and no rule (every IP packet counted in slot 0, passed).
  *
+ * floor_kept_no_rules is xdpguard's own no-rules work in one program: its
+ * parser stage (xdpguard/parse_stage.h: the packet kept in the per-CPU
+ * entry for the stages after it, the parse outcome and flood detection
+ * counted) and the verdict the classifier splices in (pipeline.h's
+ * xg_apply_action, the default rule counted in xg_rule_stats), with no tail
+ * call between them: what the pipeline would cost as one program.
+ *
  * floor_limit and floor_nolimit are the floor of the rate limiter's rows:
  * classifier_bench's two limited rules written by hand, first match wins,
  *   1: drop udp dport 53 limit over 1/d burst 1 per saddr
@@ -32,6 +39,7 @@
 #include <bpf/bpf_helpers.h>
 #include <xdpguard/abi.h>
 #include <xdpguard/parse.h>
+#include <xdpguard/parse_stage.h> /* floor_kept_no_rules */
 
 #define FLOOR_RULES 10
 
@@ -234,6 +242,25 @@ int floor_no_rules(struct xdp_md *ctx)
 		count(&fl_rule_stats, 0, len);
 	count(&fl_action_stats, XDP_PASS, len);
 	return XDP_PASS;
+}
+
+SEC("xdp")
+int floor_kept_no_rules(struct xdp_md *ctx)
+{
+	struct xdpguard_percpu *s;
+	__u32 zero = 0;
+
+	s = bpf_map_lookup_elem(&xg_percpu, &zero);
+	if (!s)
+		return XDP_PASS;
+	if (!xg_parse_stage(ctx, s))
+		return xg_apply(ctx, s);
+	xg_flood_count(s);
+	/* the classifier's entry, no rule: the default's verdict */
+	s->prio = XDPGUARD_PRIO_NONE;
+	s->slot = XDPGUARD_RULE_DEFAULT;
+	s->action = XDP_PASS;
+	return xg_apply_action(ctx, s, XDP_PASS);
 }
 
 /* 1 when the packet is over rule `rule`'s limit (cost_ns a packet, a

@@ -11,7 +11,7 @@
  *                 the generated classifier counts them while they are on)
  *   xg_talk_on    element 0 nonzero: count top talkers
  *   xg_flood_cfg, xg_flood  flood detection's thresholds and state
- *                 (userspace only); xg_flood_count() feeds its counters
+ *                 (userspace only); xg_flood_count() (parse_stage.h) feeds its counters
  *
  * xg_tm_record() runs in the enforce stage after the verdict is applied; it
  * decides whether the packet is recorded (the rule's log threshold, the
@@ -76,32 +76,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xdpguard_flood_state);
 } xg_flood SEC(".maps");
-
-/*
- * Flood detection (abi.h): counts an IP packet whose headers are complete
- * for the protocol floods are made of, if any. SYN is TCP with SYN set and
- * ACK clear (a SYN-ACK answers; it does not open). A non-first fragment
- * has no L4 header: it counts as a fragment only (parse[FRAGMENT]).
- */
-static __always_inline void xg_flood_count(struct xdpguard_percpu *s)
-{
-	__u8 proto = s->pkt.l4proto;
-	int k;
-
-	if (s->pkt.frag)
-		return;
-	if (proto == IPPROTO_UDP)
-		k = XDPGUARD_FLOOD_UDP;
-	else if (proto == IPPROTO_TCP &&
-		 (s->pkt.tcp_flags & (XG_TCP_SYN | XG_TCP_ACK)) == XG_TCP_SYN)
-		k = XDPGUARD_FLOOD_SYN;
-	else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
-		k = XDPGUARD_FLOOD_ICMP;
-	else
-		return;
-	s->flood[k].packets++;
-	s->flood[k].bytes += s->len;
-}
 
 /* Does a hit with sampling threshold `thr` get recorded? */
 static __always_inline int xg_tm_sampled(__u32 thr)
