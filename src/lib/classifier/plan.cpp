@@ -282,6 +282,8 @@ Result<Plan> make_plan(std::vector<RuleEntry> entries, std::uint32_t default_act
     }
     plan.rules.push_back(std::move(c));
   }
+  // The entries, moved from: their memory back to the heap for the tables.
+  std::vector<RuleEntry>().swap(entries);
 
   // Partitions: rules with the same family and protocol requirement.
   std::map<std::pair<std::uint8_t, int>, std::vector<std::uint32_t>> parts;

@@ -403,6 +403,10 @@ Result<Guard::PreparedRule> Guard::prepare_rule(const std::string& text,
   take(0, at);
   entries.emplace_back(id, rule, std::move(canon));
   take(at, n);
+  // What was read, moved from: its memory back to the heap now, for the
+  // compile to reuse (fresh memory is most of a `rule add`'s time on a VM:
+  // docs/architecture.md, "Memory").
+  std::vector<RuleRecord>().swap(cur.rules);
 
   // The linter's word on the new rule set, before it goes live.
   std::vector<const rules::Rule*> list;
