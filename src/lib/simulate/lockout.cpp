@@ -480,18 +480,17 @@ Result<void> lockout_verdict(const Lockout& l, bool lock_held) {
 }
 
 Result<void> check_lockout(const std::string& name, bool force, const std::vector<rules::Prefix>& management,
-                           const After& after) {
+                           const After& after, bool lock_held) {
   if (force) return {};
-  return lockout_verdict(XG_TRY(lockout_after(name, management, after)), false);
+  return lockout_verdict(XG_TRY(lockout_after(name, management, after)), lock_held);
 }
 
 Result<void> check_rule_edit(const std::string& name, bool force, const Simulator::Edit& edit,
                              bool lock_held) {
   if (force) return {};
-  auto whole = [&]() -> Result<void> {
-    return lockout_verdict(
-        XG_TRY(lockout_after(
-            name, {}, [&](const Interface& i) { return Simulator::from_interface(i, edit, lock_held); })),
+  auto whole = [&] {
+    return check_lockout(
+        name, false, {}, [&](const Interface& i) { return Simulator::from_interface(i, edit, lock_held); },
         lock_held);
   };
   if (edit.set || edit.add.has_value() == edit.del.has_value()) return whole();

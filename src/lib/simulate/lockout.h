@@ -108,9 +108,11 @@ struct Lockout {
 [[nodiscard]] Result<Lockout> lockout_after(const std::string& iface,
                                             const std::vector<rules::Prefix>& management, const After& after);
 [[nodiscard]] Result<void> lockout_verdict(const Lockout& l, bool lock_held);
-// Both, for a change that takes the lock itself afterwards; nothing when `force`.
+// Both, for a change that takes the lock itself afterwards (`lock_held`:
+// this process holds it already); nothing when `force`.
 [[nodiscard]] Result<void> check_lockout(const std::string& iface, bool force,
-                                         const std::vector<rules::Prefix>& management, const After& after);
+                                         const std::vector<rules::Prefix>& management, const After& after,
+                                         bool lock_held = false);
 // check_lockout for a `rule add` or `rule del` (`edit` adds or deletes one
 // rule, nothing else), cheaper where it can be: a change of one rule can
 // change the verdict of a probe only if that rule, alone in a pipeline
