@@ -4,9 +4,12 @@
 // meaning), ids wrap past XDPGUARD_MAX_RULES, and a new rule's counter is
 // zero when it goes live even while packets keep hitting the rule it
 // replaces until the swap.
+#include <bpf/bpf.h>
 #include <linux/bpf.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <optional>
 #include <set>
 #include <thread>
@@ -15,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "bpf/test_run.h"
+#include "core/unique_fd.h"
 #include "guard/guard.h"
 #include "support/packet.h"
 #include "support/privileged.h"
@@ -149,6 +153,60 @@ TEST_F(RuleIds, APreparedRuleGoesInOnlyOverTheRuleSetItExtends) {
   EXPECT_TRUE(*in);
   EXPECT_EQ(ids(), (std::vector<std::uint32_t>{3, 1, 2}));
   EXPECT_EQ(test_run(prog_->prog_fd(), port4)->verdict, XDP_DROP);
+}
+
+// Records were not always mmapable: a classifier installed by an earlier
+// xdpguard (an upgrade while it runs) carries a record read by batch lookup.
+// Its rules read the same, and the next change builds on them.
+TEST_F(RuleIds, ARecordFromBeforeRecordsWereMmapableReadsTheSame) {
+  EXPECT_EQ(add("drop udp dport 1"), 1u);
+  EXPECT_EQ(add("pass tcp dport 22 comment \"ssh\""), 2u);
+  auto before = guard_->plan();
+  ASSERT_TRUE(before) << before.error().message();
+  // The same record as an earlier xdpguard made it: not mmapable, written
+  // by update, frozen, bound to the classifier in slot 0.
+  LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_RDONLY_PROG);
+  UniqueFd rec(
+      bpf_map_create(BPF_MAP_TYPE_ARRAY, XDPGUARD_RULESET_MAP, 4, sizeof(xdpguard_ruleset_entry), 3, &mo));
+  ASSERT_TRUE(rec) << std::strerror(errno);
+  const char* texts[] = {"drop udp dport 1", "pass tcp dport 22 comment \"ssh\""};
+  for (__u32 k = 0; k < 3; ++k) {
+    xdpguard_ruleset_entry e{};
+    if (k == 0) {
+      e.hdr = before->installed;
+    } else {
+      e.rule.id = k;
+      std::strcpy(e.text, texts[k - 1]);
+    }
+    ASSERT_EQ(bpf_map_update_elem(rec.get(), &k, &e, BPF_ANY), 0) << std::strerror(errno);
+  }
+  ASSERT_EQ(bpf_map_freeze(rec.get()), 0);
+  const bpf_insn pass[] = {{BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, XDP_PASS},
+                           {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+  LIBBPF_OPTS(bpf_prog_load_opts, po, .expected_attach_type = BPF_XDP);
+  UniqueFd old(bpf_prog_load(BPF_PROG_TYPE_XDP, "xg_classifier", "Dual BSD/GPL", pass, 2, &po));
+  ASSERT_TRUE(old) << std::strerror(errno);
+  ASSERT_EQ(bpf_prog_bind_map(old.get(), rec.get(), nullptr), 0);
+  auto progs = prog_->map(XDPGUARD_PIN_PROGS);
+  ASSERT_TRUE(progs) << progs.error().message();
+  __u32 slot = XDPGUARD_PROG_CLASSIFIER;
+  int fd = old.get();
+  ASSERT_EQ(bpf_map_update_elem(progs->fd(), &slot, &fd, BPF_ANY), 0);
+
+  auto rs = guard_->rules();
+  ASSERT_TRUE(rs) << rs.error().message();
+  ASSERT_EQ(rs->size(), 2u);
+  EXPECT_EQ((*rs)[0].id, 1u);
+  EXPECT_EQ((*rs)[0].text, texts[0]);
+  EXPECT_EQ((*rs)[1].id, 2u);
+  EXPECT_EQ((*rs)[1].text, texts[1]);
+  // The next change reads it, and what it installs is mmapable and real.
+  EXPECT_EQ(add("drop udp dport 2"), 3u);
+  EXPECT_EQ(ids(), (std::vector<std::uint32_t>{1, 2, 3}));
+  EXPECT_EQ(test_run(prog_->prog_fd(), lab_packet(false).udp(12345, 2).payload(8).bytes())->verdict,
+            XDP_DROP);
+  EXPECT_EQ(test_run(prog_->prog_fd(), lab_packet(false).udp(12345, 1).payload(8).bytes())->verdict,
+            XDP_DROP);
 }
 
 // Packets keep hitting rule A (udp dport 1000) from another thread while the

@@ -246,14 +246,14 @@ Result<std::uint64_t> count_map_entries(int fd) {
 
 // ---- MappedArray ----------------------------------------------------------
 
-Result<MappedArray> MappedArray::map(const MapFd& fd) {
+Result<MappedArray> MappedArray::map(const MapFd& fd, bool writable) {
   const bpf_map_info& info = fd.info();
   if (info.type != BPF_MAP_TYPE_ARRAY || !(info.map_flags & BPF_F_MMAPABLE))
     return fail(EINVAL, "map {} is not an mmapable array", info.name);
   const std::size_t stride = (std::size_t{info.value_size} + 7) & ~std::size_t{7};
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   const std::size_t len = (stride * info.max_entries + page - 1) / page * page;
-  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd.fd(), 0);
+  void* p = ::mmap(nullptr, len, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd.fd(), 0);
   if (p == MAP_FAILED) return fail_errno(errno, fmt::format("mmap map {}", info.name));
   MappedArray m;
   m.data_ = static_cast<std::uint8_t*>(p);

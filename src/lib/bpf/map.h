@@ -208,11 +208,12 @@ class PerCpuMap {
 
 // The values of an array map created BPF_F_MMAPABLE, mapped into this
 // process: read and written in place, without a system call, while BPF
-// programs use them.
+// programs use them. A frozen map maps read only (`writable` false); a map
+// is frozen only once no writable mapping of it is left.
 class MappedArray {
  public:
   MappedArray() = default;
-  [[nodiscard]] static Result<MappedArray> map(const MapFd& fd);
+  [[nodiscard]] static Result<MappedArray> map(const MapFd& fd, bool writable = true);
   MappedArray(MappedArray&& o) noexcept
       : data_(std::exchange(o.data_, nullptr)),
         len_(std::exchange(o.len_, 0)),

@@ -53,16 +53,27 @@ Result<void> check_redirect_target(const rules::Rule& r) {
 // counts until the swap. Only when the new set and the old one together
 // need more than XDPGUARD_MAX_RULES ids do new rules take ids of `reusable`
 // (rules the change drops). The caller has checked that n ids exist.
-std::vector<std::uint32_t> new_rule_ids(std::uint32_t next, std::size_t n, std::set<std::uint32_t> avoid,
-                                        const std::set<std::uint32_t>& reusable = {}) {
+std::vector<std::uint32_t> new_rule_ids(std::uint32_t next, std::size_t n,
+                                        const std::vector<std::uint32_t>& avoid,
+                                        const std::vector<std::uint32_t>& reusable = {}) {
+  std::vector<bool> taken(XDPGUARD_MAX_RULES + 1u, false);  // by id: 2 KB, not a tree of 10,000 nodes
+  std::size_t ntaken = 0;
+  auto take = [&](std::uint32_t x) {
+    if (x >= 1 && x <= XDPGUARD_MAX_RULES && !taken[x]) taken[x] = true, ++ntaken;
+  };
+  for (std::uint32_t x : avoid) take(x);
   std::uint32_t id = next >= 1 && next <= XDPGUARD_MAX_RULES ? next : 1;
   std::vector<std::uint32_t> out;
+  bool released = false;  // reusable ids go back once: an id handed out is never handed out again
   for (std::size_t k = 0; k < n; ++k) {
-    if (avoid.size() >= XDPGUARD_MAX_RULES)
-      for (std::uint32_t r : reusable) avoid.erase(r);
-    while (avoid.count(id)) id = after(id);
+    if (ntaken >= XDPGUARD_MAX_RULES && !released) {
+      released = true;
+      for (std::uint32_t r : reusable)
+        if (r >= 1 && r <= XDPGUARD_MAX_RULES && taken[r]) taken[r] = false, --ntaken;
+    }
+    while (taken[id]) id = after(id);
     out.push_back(id);
-    avoid.insert(id);
+    take(id);
     id = after(id);
   }
   return out;
@@ -381,8 +392,9 @@ Result<Guard::PreparedRule> Guard::prepare_rule(const std::string& text,
   const std::size_t n = cur.rules.size();
   if (n >= XDPGUARD_MAX_RULES)
     return fail(E2BIG, "{} rules installed, the limit is {}", n, XDPGUARD_MAX_RULES);
-  std::set<std::uint32_t> used;
-  for (const auto& r : cur.rules) used.insert(r.id);
+  std::vector<std::uint32_t> used;
+  used.reserve(n);
+  for (const auto& r : cur.rules) used.push_back(r.id);
   const std::uint32_t id = new_rule_ids(cur.record.next_id, 1, used).front();
 
   std::size_t at = n;
@@ -467,10 +479,10 @@ Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::s
 Guard::IdPlan Guard::plan_ids(const Installed& cur, const std::vector<std::string>& canon) {
   // Keep ids (and counters) of rules that stay; the others get new ids.
   std::multimap<std::string, std::uint32_t> old_ids;
-  std::set<std::uint32_t> in_force;
+  std::vector<std::uint32_t> in_force;
   for (const auto& r : cur.rules) {
     old_ids.emplace(r.text, r.id);
-    in_force.insert(r.id);
+    in_force.push_back(r.id);
   }
   IdPlan plan;
   plan.ids.assign(canon.size(), 0);
@@ -484,8 +496,8 @@ Guard::IdPlan Guard::plan_ids(const Installed& cur, const std::vector<std::strin
       ++n_new;
     }
   }
-  std::set<std::uint32_t> dropped;  // what old_ids still holds
-  for (const auto& [text, id] : old_ids) dropped.insert(id);
+  std::vector<std::uint32_t> dropped;  // what old_ids still holds
+  for (const auto& [text, id] : old_ids) dropped.push_back(id);
   plan.fresh = new_rule_ids(cur.record.next_id, n_new, in_force, dropped);
   for (std::size_t i = 0, k = 0; i < canon.size(); ++i)
     if (!plan.ids[i]) plan.ids[i] = plan.fresh[k++];

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct Token {
 // text, so columns stay those of the text.
 std::vector<Token> tokenize(std::string_view s) {
   std::vector<Token> out;
+  out.reserve(16);  // a rule rarely has more: one allocation
   std::size_t i = 0;
   while (i < s.size()) {
     while (i < s.size() && is_space(s[i])) ++i;
@@ -78,7 +80,7 @@ std::string_view family_name(Family f) { return f == Family::V4 ? "IPv4" : "IPv6
 class Parser {
  public:
   Parser(std::string_view text, std::optional<std::size_t> number)
-      : toks_(tokenize(text)), number_(number), end_column_(text.size() + 1) {}
+      : text_(text), toks_(tokenize(text)), number_(number), end_column_(text.size() + 1) {}
 
   Result<Rule> parse() {
     if (toks_.empty()) return error(1, "expected an action (pass, drop or redirect), got an empty rule");
@@ -93,15 +95,20 @@ class Parser {
     if (limit_ && r_.limit)
       if (auto l = finish_limit(*r_.limit, r_.family, r_.action, limit_->column); !l)
         return error(l.error().column, l.error().message);
-    return r_;
+    return std::move(r_);
   }
 
  private:
   // Where a match was given, for "already given" and conflict messages.
   struct Seen {
     std::size_t column;
-    std::string what;  // as written: "tcp", "proto 6", "saddr 10.0.0.0/8", "ip"
+    std::string_view what;  // as written (a view of the text): "tcp", "proto 6", "saddr 10.0.0.0/8", "ip"
   };
+
+  // The text from token a to token b, both included: a match as written.
+  std::string_view span(const Token& a, const Token& b) const {
+    return text_.substr(a.column - 1, b.column - a.column + b.text.size());
+  }
 
   Result<void> action() {
     const Token& t = toks_[i_++];
@@ -146,7 +153,7 @@ class Parser {
       if (family_kw_)
         return error(t.column, fmt::format("duplicate family {} ({} at column {})", t.text, family_kw_->what,
                                            family_kw_->column));
-      family_kw_ = Seen{t.column, std::string(t.text)};
+      family_kw_ = Seen{t.column, t.text};
       return set_family(t.text == "ip" ? Family::V4 : Family::V6, t.column, t.text);
     }
     if (t.text == "tcp") return protocol(t, kProtoTcp, t.text);
@@ -157,7 +164,7 @@ class Parser {
       const Token& n = XG_TRY(next("a protocol number 0-255 after proto"));
       auto v = decimal(n.text, 255);
       if (!v) return expected(n.column, "a protocol number 0-255", n.text);
-      return protocol(t, static_cast<std::uint8_t>(*v), fmt::format("proto {}", n.text));
+      return protocol(t, static_cast<std::uint8_t>(*v), span(t, n));
     }
     if (t.text == "saddr") return address(t, r_.saddr, saddr_);
     if (t.text == "daddr") return address(t, r_.daddr, daddr_);
@@ -182,7 +189,7 @@ class Parser {
     if (r_.family != Family::Any && r_.family != f)
       return error(column, fmt::format("{} is {}, but the rule is {} ({} at column {})", what, family_name(f),
                                        family_name(r_.family), family_src_->what, family_src_->column));
-    if (r_.family == Family::Any) family_src_ = Seen{column, std::string(what)};
+    if (r_.family == Family::Any) family_src_ = Seen{column, what};
     r_.family = f;
     return {};
   }
@@ -210,7 +217,7 @@ class Parser {
         return error(t.column, fmt::format("{} cannot be used with {} (column {}), which needs icmp or "
                                            "icmpv6",
                                            what, kw, (*seen)->column));
-    proto_ = Seen{t.column, std::string(what)};
+    proto_ = Seen{t.column, what};
     r_.proto = proto;
     if (proto == kProtoIcmp) return set_family(Family::V4, t.column, what);
     if (proto == kProtoIcmpv6) return set_family(Family::V6, t.column, what);
@@ -220,8 +227,8 @@ class Parser {
   Result<void> address(const Token& t, std::optional<AddrMatch>& out, std::optional<Seen>& seen) {
     if (seen)
       return error(t.column, fmt::format("duplicate {} ({} at column {})", t.text, seen->what, seen->column));
-    const Token& a = XG_TRY(next(fmt::format("an address, prefix or @set after {}", t.text)));
-    seen = Seen{t.column, fmt::format("{} {}", t.text, a.text)};
+    const Token& a = XG_TRY(next([&] { return fmt::format("an address, prefix or @set after {}", t.text); }));
+    seen = Seen{t.column, span(t, a)};
     AddrMatch m;
     if (a.text.front() == '@') {
       std::string_view name = a.text.substr(1);
@@ -258,7 +265,7 @@ class Parser {
       p.len = static_cast<std::uint8_t>(*len);
     }
     clear_host_bits(p);
-    XG_CHECK(set_family(p.family, a.column, fmt::format("{} {}", t.text, a.text)));
+    XG_CHECK(set_family(p.family, a.column, span(t, a)));
     m.prefix = p;
     out = std::move(m);
     return {};
@@ -271,7 +278,7 @@ class Parser {
       return error(t.column, fmt::format("{} needs tcp or udp, but the rule has {} (column {})", t.text,
                                          proto_->what, proto_->column));
     const Token& p = XG_TRY(next("a port or range"));
-    seen = Seen{t.column, fmt::format("{} {}", t.text, p.text)};
+    seen = Seen{t.column, span(t, p)};
     auto dash = p.text.find('-');
     std::string_view lo_s = p.text.substr(0, dash);
     std::string_view hi_s = dash == std::string_view::npos ? lo_s : p.text.substr(dash + 1);
@@ -294,7 +301,7 @@ class Parser {
       return error(t.column, fmt::format("tcp-flags needs tcp, but the rule has {} (column {})", proto_->what,
                                          proto_->column));
     const Token& f = XG_TRY(next("TCP flags (for example syn,!ack)"));
-    flags_ = Seen{t.column, fmt::format("tcp-flags {}", f.text)};
+    flags_ = Seen{t.column, span(t, f)};
     return flag_list(f, kFlags,
                      "a TCP flag (fin, syn, rst, psh, ack, urg, ece or cwr, optionally preceded by !)",
                      "TCP flag", r_.flags_mask, r_.flags_value);
@@ -345,9 +352,11 @@ class Parser {
                       const ValueSpec& spec) {
     if (seen)
       return error(t.column, fmt::format("duplicate {} ({} at column {})", t.text, seen->what, seen->column));
-    const Token& v = XG_TRY(next(fmt::format("{} 0-{}, a range or a list after {} (for example 0,3,8-11)",
-                                             spec.noun, spec.max, t.text)));
-    seen = Seen{t.column, fmt::format("{} {}", t.text, v.text)};
+    const Token& v = XG_TRY(next([&] {
+      return fmt::format("{} 0-{}, a range or a list after {} (for example 0,3,8-11)", spec.noun, spec.max,
+                         t.text);
+    }));
+    seen = Seen{t.column, span(t, v)};
     std::string_view body = v.text;
     std::size_t base = v.column;  // the column of body[0]
     if (body.front() == '{') {
@@ -362,7 +371,7 @@ class Parser {
       base = v.column + 1;
     }
     ValueList list;
-    const std::string item_what = fmt::format("{} 0-{} or a range N-M", spec.noun, spec.max);
+    auto item_what = [&] { return fmt::format("{} 0-{} or a range N-M", spec.noun, spec.max); };
     std::size_t pos = 0;
     for (;;) {
       std::size_t comma = body.find(',', pos);
@@ -371,12 +380,12 @@ class Parser {
       // In braces, spaces around an item are allowed (nft's `{ 0, 3 }`).
       while (!item.empty() && is_space(item.front())) item.remove_prefix(1), ++col;
       while (!item.empty() && is_space(item.back())) item.remove_suffix(1);
-      if (item.empty()) return error(col, fmt::format("expected {}, got nothing", item_what));
+      if (item.empty()) return error(col, fmt::format("expected {}, got nothing", item_what()));
       auto dash = item.find('-');
       std::string_view lo_s = item.substr(0, dash);
       std::string_view hi_s = dash == std::string_view::npos ? lo_s : item.substr(dash + 1);
       std::size_t hi_col = dash == std::string_view::npos ? col : col + dash + 1;
-      if (!all_digits(lo_s) || !all_digits(hi_s)) return expected(col, item_what, item);
+      if (!all_digits(lo_s) || !all_digits(hi_s)) return expected(col, item_what(), item);
       auto lo = decimal(lo_s, spec.max);
       if (!lo) return expected(col, fmt::format("{} 0-{}", spec.noun, spec.max), lo_s);
       auto hi = decimal(hi_s, spec.max);
@@ -407,7 +416,7 @@ class Parser {
     if (frag_)
       return error(t.column, fmt::format("duplicate frag ({} at column {})", frag_->what, frag_->column));
     const Token& f = XG_TRY(next("fragment flags (for example is-fragment,!first-fragment)"));
-    frag_ = Seen{t.column, fmt::format("frag {}", f.text)};
+    frag_ = Seen{t.column, span(t, f)};
     return flag_list(
         f, kFragFlags,
         "a fragment flag (dont-fragment, is-fragment, first-fragment or last-fragment, optionally "
@@ -465,7 +474,7 @@ class Parser {
     auto id = decimal(v.text, kMaxVlanId);
     if (!id) return expected(v.column, what, v.text);
     m.id = static_cast<std::uint16_t>(*id);
-    vlan_ = Seen{t.column, fmt::format("vlan {}", v.text)};
+    vlan_ = Seen{t.column, span(t, v)};
     if (i_ < toks_.size() && toks_[i_].text == "inner") {
       ++i_;
       const Token& n = XG_TRY(next("an inner VLAN ID 0-4095 after inner"));
@@ -513,9 +522,15 @@ class Parser {
     return {};
   }
 
-  Result<Token> next(std::string_view what) {
-    if (i_ >= toks_.size()) return error(end_column_, fmt::format("expected {}, got end of rule", what));
-    return toks_[i_++];
+  // The next token; at the end of the rule, an error saying what was
+  // expected (`what`: text, or a function making it, called only then).
+  template <typename What>
+  Result<Token> next(const What& what) {
+    if (i_ < toks_.size()) return toks_[i_++];
+    if constexpr (std::is_invocable_v<What>)
+      return error(end_column_, fmt::format("expected {}, got end of rule", what()));
+    else
+      return error(end_column_, fmt::format("expected {}, got end of rule", what));
   }
 
   tl::unexpected<Error> expected(std::size_t column, std::string_view what, std::string_view got) {
@@ -527,6 +542,7 @@ class Parser {
     return fail(EINVAL, "column {}: {}", column, msg);
   }
 
+  std::string_view text_;
   std::vector<Token> toks_;
   std::size_t i_ = 0;
   std::optional<std::size_t> number_;
