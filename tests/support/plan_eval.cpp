@@ -22,7 +22,7 @@ using cls::GroupTables;
 // A typed read of the blob, as the generated code's loads; out of bounds is a
 // layout bug the verifier would have refused.
 template <class T>
-T load(const std::vector<std::uint8_t>& blob, std::size_t off) {
+T load(const cls::Blob& blob, std::size_t off) {
   if (off + sizeof(T) > blob.size())
     throw std::out_of_range(
         fmt::format("classifier blob: read of {} bytes at {} (blob has {})", sizeof(T), off, blob.size()));

@@ -278,6 +278,15 @@ MappedArray::~MappedArray() {
   if (data_) ::munmap(data_, len_);
 }
 
+Result<void> MappedArray::remap_read_only(const MapFd& map) {
+  if (!data_) return {};
+  // MAP_FIXED replaces the writable mapping in one step: the kernel counts
+  // it gone (a map is frozen only without one), the address stays valid.
+  void* p = ::mmap(data_, len_, PROT_READ, MAP_SHARED | MAP_FIXED, map.fd(), 0);
+  if (p == MAP_FAILED) return fail_errno(errno, fmt::format("mmap map {} read only", map.info().name));
+  return {};
+}
+
 std::uint8_t* MappedArray::value(std::uint32_t i) const {
   if (!data_ || i >= entries_) return nullptr;
   return data_ + std::size_t{i} * value_size_;

@@ -224,6 +224,10 @@ class MappedArray {
   MappedArray& operator=(const MappedArray&) = delete;
   ~MappedArray();
 
+  // The same bytes, at the same address, mapped read only from now on
+  // (map: the map they are of). Writes through the mapping fault after.
+  [[nodiscard]] Result<void> remap_read_only(const MapFd& map);
+
   // Entry i's value (values are laid out 8-byte aligned); null past the end.
   std::uint8_t* value(std::uint32_t i) const;
 

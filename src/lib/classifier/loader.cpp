@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <linux/bpf.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -38,14 +39,33 @@ std::string last_lines(const std::string& log, std::size_t n) {
   return out;
 }
 
-Result<MapFd> create_table_map(const std::vector<std::uint8_t>& blob) {
-  LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_RDONLY_PROG);
-  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xg_cls_tables", 4, static_cast<__u32>(blob.size()), 1, &o);
-  if (fd < 0) return fail_errno(errno, fmt::format("create rule table map ({} bytes)", blob.size()));
-  auto map = XG_TRY(MapFd::adopt(fd));
-  __u32 zero = 0;
-  if (bpf_map_update_elem(map.fd(), &zero, blob.data(), BPF_ANY) != 0)
-    return fail_errno(errno, "fill rule table map");
+// A table blob that is a kernel map (table_map_store).
+struct TableMap : BlobOwner {
+  MapFd map;
+  MappedArray values;
+};
+
+Result<MapFd> table_map(std::size_t bytes) {
+  LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_MMAPABLE);
+  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xg_cls_tables", 4, static_cast<__u32>(bytes), 1, &o);
+  if (fd < 0) return fail_errno(errno, fmt::format("create rule table map ({} bytes)", bytes));
+  return MapFd::adopt(fd);
+}
+
+// The map behind blob `b`, sealed: its bytes stay readable where they are,
+// and nothing writes them again (frozen; the kernel freezes no map with a
+// writable mapping left). A blob from elsewhere is copied into a new map.
+Result<MapFd> seal_table_map(const Blob& b) {
+  if (auto* t = dynamic_cast<TableMap*>(b.owner())) {
+    XG_CHECK(t->values.remap_read_only(t->map));
+    if (bpf_map_freeze(t->map.fd()) != 0) return fail_errno(errno, "freeze rule table map");
+    return MapFd::adopt(::dup(t->map.fd()));
+  }
+  auto map = XG_TRY(table_map(b.size()));
+  {
+    auto m = XG_TRY(MappedArray::map(map));
+    std::memcpy(m.value(0), b.data(), b.size());
+  }
   if (bpf_map_freeze(map.fd()) != 0) return fail_errno(errno, "freeze rule table map");
   return map;
 }
@@ -198,11 +218,21 @@ Result<void> read_record_batched(int fd, InstalledRuleSet& out) {
 }  // namespace
 
 Result<Compiled> compile(std::vector<RuleEntry> rules, std::uint32_t default_action,
-                         const CompileContext& ctx) {
+                         const CompileContext& ctx, const BlobStore& store) {
   auto plan = XG_TRY(make_plan(std::move(rules), default_action, ctx));
-  auto tables = XG_TRY(build_tables(plan));
+  auto tables = XG_TRY(build_tables(plan, store));
   auto program = XG_TRY(emit_classifier(plan, tables));
   return Compiled{std::move(plan), std::move(tables), std::move(program)};
+}
+
+BlobStore table_map_store() {
+  return [](std::size_t bytes) -> Result<Blob> {
+    auto t = std::make_shared<TableMap>();
+    t->map = XG_TRY(table_map(bytes));
+    t->values = XG_TRY(MappedArray::map(t->map));  // zeroed by the kernel
+    std::span<std::uint8_t> span(t->values.value(0), bytes);
+    return Blob(span, std::move(t));
+  };
 }
 
 Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& fds, std::uint32_t generation,
@@ -212,7 +242,7 @@ Result<LoadedClassifier> load_classifier(const Compiled& c, const PipelineFds& f
   std::vector<int> map_fds(c.program.map_names().size(), -1);
   std::copy(fds.begin(), fds.end(), map_fds.begin());
   for (std::size_t k = 0; k < c.tables.blobs.size(); ++k) {
-    tables.push_back(XG_TRY(create_table_map(c.tables.blobs[k])));
+    tables.push_back(XG_TRY(seal_table_map(c.tables.blobs[k])));
     map_fds[k == 0 ? std::size_t{kMapBlob} : std::size_t{kNumMapSlots} + k - 1] = tables.back().fd();
   }
   auto linked = XG_TRY(c.program.link_program(map_fds));

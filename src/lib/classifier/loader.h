@@ -29,8 +29,16 @@ struct Compiled {
   Tables tables;
   Program program;
 };
+// `store` makes the tables' blobs (build_tables); none: the heap.
 [[nodiscard]] Result<Compiled> compile(std::vector<RuleEntry> rules, std::uint32_t default_action,
-                                       const CompileContext& ctx);
+                                       const CompileContext& ctx, const BlobStore& store = {});
+
+// Blobs that are the kernel maps the classifier will read: mmapable
+// one-element arrays, written in place as the tables are built (no copy of
+// up to 4 MiB each in this process, none in the kernel). load_classifier
+// seals them (mapped read only, frozen) and uses them as they are; blobs
+// from anywhere else it copies into maps of its own.
+BlobStore table_map_store();
 
 // A loaded classifier. The program holds its own references to its maps.
 struct LoadedClassifier {

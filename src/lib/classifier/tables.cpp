@@ -47,6 +47,15 @@ template <class T>
 void put(std::vector<std::uint8_t>& blob, std::size_t off, const T& v) {
   std::memcpy(blob.data() + off, &v, sizeof v);
 }
+template <class T>
+void put(const Blob& blob, std::size_t off, const T& v) {
+  std::memcpy(blob.data() + off, &v, sizeof v);
+}
+
+struct HeapBytes : BlobOwner {
+  explicit HeapBytes(std::size_t n) : bytes(new std::uint8_t[n]()) {}
+  std::unique_ptr<std::uint8_t[]> bytes;
+};
 
 template <class Rec>
 void fill_ports_flags(Rec& r, const CompiledRule& c) {
@@ -357,7 +366,13 @@ std::size_t Tables::bytes() const {
   return n;
 }
 
-Result<Tables> build_tables(const Plan& plan) {
+Blob Blob::on_heap(std::size_t n) {
+  auto owner = std::make_shared<HeapBytes>(n);
+  std::span<std::uint8_t> bytes(owner->bytes.get(), n);
+  return Blob(bytes, std::move(owner));
+}
+
+Result<Tables> build_tables(const Plan& plan, const BlobStore& store) {
   Tables out;
   out.groups.resize(plan.groups.size());
   // Each group's tables and the layout of its regions (offsets from the
@@ -396,15 +411,14 @@ Result<Tables> build_tables(const Plan& plan) {
     blob_of[gi] = k;
     blob_bytes[k] += size;
   }
-  out.blobs.resize(blob_bytes.size());
   std::vector<std::size_t> fill(blob_bytes.size(), 0);
-  for (std::size_t k = 0; k < blob_bytes.size(); ++k) out.blobs[k].resize(blob_bytes[k]);
+  for (std::size_t size : blob_bytes) out.blobs.push_back(store ? XG_TRY(store(size)) : Blob::on_heap(size));
   for (std::size_t gi = 0; gi < built.size(); ++gi) {
     auto& b = built[gi];
     if (b.t.bytes == 0) continue;
     const Group& g = plan.groups[gi];
     const std::size_t k = blob_of[gi];
-    auto& c = out.blobs[k];
+    const Blob& c = out.blobs[k];
     auto t = b.t;
     t.blob = static_cast<std::uint32_t>(k);
     const auto base = static_cast<std::uint32_t>(fill[k]);

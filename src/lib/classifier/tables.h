@@ -15,7 +15,10 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
+#include <memory>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -96,13 +99,40 @@ struct GroupTables {
   std::uint32_t bytes = 0;  // all of the above
 };
 
+// Whatever keeps a blob's bytes alive.
+struct BlobOwner {
+  virtual ~BlobOwner() = default;
+};
+
+// One blob's bytes, zeroed when made: on the heap, unless a BlobStore put
+// them elsewhere (the loader's: in the kernel map the classifier will read,
+// so that the tables are written once, in place: classifier/loader.h).
+// Copies share the bytes.
+class Blob {
+ public:
+  Blob() = default;
+  Blob(std::span<std::uint8_t> bytes, std::shared_ptr<BlobOwner> owner)
+      : bytes_(bytes), owner_(std::move(owner)) {}
+  static Blob on_heap(std::size_t n);
+  std::uint8_t* data() const { return bytes_.data(); }
+  std::size_t size() const { return bytes_.size(); }
+  BlobOwner* owner() const { return owner_.get(); }
+
+ private:
+  std::span<std::uint8_t> bytes_;
+  std::shared_ptr<BlobOwner> owner_;
+};
+// Makes a blob of n zeroed bytes.
+using BlobStore = std::function<Result<Blob>(std::size_t n)>;
+
 struct Tables {
-  std::vector<std::vector<std::uint8_t>> blobs;  // none when the plan has no table
-  std::vector<GroupTables> groups;               // parallel to Plan::groups (zero for chains)
+  std::vector<Blob> blobs;          // none when the plan has no table
+  std::vector<GroupTables> groups;  // parallel to Plan::groups (zero for chains)
   std::size_t bytes() const;
 };
 
-[[nodiscard]] Result<Tables> build_tables(const Plan& plan);
+// `store` makes the blobs; none: Blob::on_heap.
+[[nodiscard]] Result<Tables> build_tables(const Plan& plan, const BlobStore& store = {});
 
 // The 32-bit words of addr as the packet holds them (memory order), masked
 // to len bits.

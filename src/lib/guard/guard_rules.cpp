@@ -289,7 +289,7 @@ Result<cls::LoadedClassifier> Guard::load_rule_set(std::vector<cls::RuleEntry> e
                                                    std::optional<bool> talkers) {
   auto ctx = XG_TRY(compile_context(set_slots, talkers));
   const std::size_t nrules = entries.size();
-  auto compiled = XG_TRY(cls::compile(std::move(entries), default_action, ctx));
+  auto compiled = XG_TRY(cls::compile(std::move(entries), default_action, ctx, cls::table_map_store()));
   std::optional<xdpguard_ruleset_hdr> in_force;
   if (record) {
     in_force = *record;
