@@ -571,6 +571,9 @@ class Guard {
     std::vector<RuleRecord> rules;
   };
   [[nodiscard]] Result<Installed> installed() const;
+  // The same record unparsed: ids and texts (the default action pass when
+  // slot 0 is empty, as the parser does then).
+  [[nodiscard]] Result<cls::InstalledRuleSet> read_record() const;
   // The records' rules as the compiler takes them, moved out (a 10,000-rule
   // set is not copied).
   static std::vector<cls::RuleEntry> take_entries(std::vector<RuleRecord>& records);

@@ -217,23 +217,38 @@ std::optional<std::string> redirect_warning(std::uint32_t id, const rules::Rule&
       id, rule.redirect_dev, rule.redirect_dev);
 }
 
-Result<Guard::Installed> Guard::installed() const {
+namespace {
+
+// An installed rule's text, parsed again.
+Result<rules::Rule> parse_installed(const cls::InstalledRule& r) {
+  auto parsed = rules::parse_rule(r.text);
+  if (!parsed)
+    return fail(EPROTO, "installed rule {} \"{}\" no longer parses: {}", r.id, r.text,
+                parsed.error().message());
+  return std::move(*parsed);
+}
+
+}  // namespace
+
+Result<cls::InstalledRuleSet> Guard::read_record() const {
   auto in = XG_TRY(cls::read_installed(progs_.fd()));
+  if (!in.classifier) in.record.default_action = XDP_PASS;  // what the parser does then
+  return in;
+}
+
+Result<Guard::Installed> Guard::installed() const {
+  auto in = XG_TRY(read_record());
   Installed out;
   out.classifier = in.classifier;
   out.prog_id = in.prog_id;
   out.record = in.record;
-  if (!in.classifier) out.record.default_action = XDP_PASS;  // what the parser does then
   out.rules.reserve(in.rules.size());
   for (std::size_t pos = 0; pos < in.rules.size(); ++pos) {
-    auto parsed = rules::parse_rule(in.rules[pos].text);
-    if (!parsed)
-      return fail(EPROTO, "installed rule {} \"{}\" no longer parses: {}", in.rules[pos].id,
-                  in.rules[pos].text, parsed.error().message());
+    auto rule = XG_TRY(parse_installed(in.rules[pos]));  // before its text moves on
     out.rules.push_back({in.rules[pos].id,
                          static_cast<std::uint32_t>(pos),
                          std::move(in.rules[pos].text),
-                         std::move(*parsed),
+                         std::move(rule),
                          {}});
   }
   return out;
@@ -388,7 +403,10 @@ Result<Guard::PreparedRule> Guard::prepare_rule(const std::string& text,
     return fail(E2BIG, "rule text longer than {} characters", XDPGUARD_RULE_TEXT - 1);
   XG_CHECK(check_redirect_target(rule));
   auto lk = XG_TRY(lock());
-  auto cur = XG_TRY(installed());
+  // The record as read, each rule parsed straight into the new rule set
+  // (no copy of 10,000 rules, no second list of them), the new one in its
+  // place.
+  auto cur = XG_TRY(read_record());
   const std::size_t n = cur.rules.size();
   if (n >= XDPGUARD_MAX_RULES)
     return fail(E2BIG, "{} rules installed, the limit is {}", n, XDPGUARD_MAX_RULES);
@@ -399,26 +417,22 @@ Result<Guard::PreparedRule> Guard::prepare_rule(const std::string& text,
 
   std::size_t at = n;
   if (before) {
-    auto it = std::find_if(cur.rules.begin(), cur.rules.end(),
-                           [&](const RuleRecord& r) { return r.id == *before; });
-    if (it == cur.rules.end()) return fail(ENOENT, "no rule with id {}", *before);
-    at = static_cast<std::size_t>(it - cur.rules.begin());
+    auto it = std::find(used.begin(), used.end(), *before);
+    if (it == used.end()) return fail(ENOENT, "no rule with id {}", *before);
+    at = static_cast<std::size_t>(it - used.begin());
   }
-  // The new rule set, each rule moved once out of what was read (no copy
-  // of 10,000 rules), the new one in its place.
   std::vector<cls::RuleEntry> entries;
   entries.reserve(n + 1);
-  auto take = [&](std::size_t from, std::size_t to) {
-    for (std::size_t i = from; i < to; ++i)
-      entries.emplace_back(cur.rules[i].id, std::move(cur.rules[i].rule), std::move(cur.rules[i].text));
-  };
-  take(0, at);
-  entries.emplace_back(id, rule, std::move(canon));
-  take(at, n);
-  // What was read, moved from: its memory back to the heap now, for the
+  for (std::size_t i = 0; i <= n; ++i) {
+    if (i == at) entries.emplace_back(id, rule, std::move(canon));
+    if (i == n) break;
+    auto parsed = XG_TRY(parse_installed(cur.rules[i]));  // before its text moves on
+    entries.emplace_back(cur.rules[i].id, std::move(parsed), std::move(cur.rules[i].text));
+  }
+  // The texts, moved from: their memory back to the heap now, for the
   // compile to reuse (fresh memory is most of a `rule add`'s time on a VM:
   // docs/architecture.md, "Memory").
-  std::vector<RuleRecord>().swap(cur.rules);
+  std::vector<cls::InstalledRule>().swap(cur.rules);
 
   // The linter's word on the new rule set, before it goes live.
   std::vector<const rules::Rule*> list;
