@@ -53,7 +53,7 @@ Result<void> rule_add(const RuleArgs& a) {
   Guard::PreparedRule prepared;
   Guard::AddedRule added;
   auto commit = [&]() -> Result<void> {
-    if (XG_TRY(g.commit_rule(prepared))) return {};
+    if (XG_TRY(g.commit(prepared))) return {};
     // Another change came between (the lock let go for --confirm's arming,
     // which takes it itself): checked and added again against the rule
     // set now.
@@ -85,9 +85,27 @@ Result<void> rule_del(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
   simulate::Simulator::Edit e;
   e.del = a.id;
-  XG_CHECK(simulate::check_rule_edit(a.iface, a.force, e));
-  return with_confirm(a.confirm, {a.iface}, fmt::format("rule del {} {}", a.iface, a.id),
-                      [&] { return g.delete_rule(a.id); });
+  // As rule add: the lockout check (deleting a rule that passes may cut
+  // someone off) runs in a thread while the rule set without the rule
+  // compiles and loads, under one hold; it goes in once the check agrees.
+  Guard::Prepared prepared;
+  auto commit = [&]() -> Result<void> {
+    if (XG_TRY(g.commit(prepared))) return {};
+    XG_CHECK(simulate::check_rule_edit(a.iface, a.force, e));  // another change came between
+    return g.delete_rule(a.id);
+  };
+  {
+    auto held = XG_TRY(g.hold());
+    std::future<Result<void>> check;
+    if (!a.force)
+      check = std::async(std::launch::async,
+                         [&a, &e] { return simulate::check_rule_edit(a.iface, false, e, true); });
+    auto p = g.prepare_delete(a.id);
+    if (check.valid()) XG_CHECK(check.get());  // a refusal comes first, whatever else failed
+    prepared = XG_TRY(std::move(p));
+    if (a.confirm.empty()) return commit();  // under the same hold
+  }
+  return with_confirm(a.confirm, {a.iface}, fmt::format("rule del {} {}", a.iface, a.id), commit);
 }
 
 Result<void> rule_list(const RuleArgs& a) {

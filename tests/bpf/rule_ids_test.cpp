@@ -122,7 +122,7 @@ TEST_F(RuleIds, IdsWrapPastTheLimit) {
 }
 
 // `rule add` compiles and loads the new rule set while its lockout check
-// runs (Guard::prepare_rule), and swaps it in afterwards (commit_rule) only
+// runs (Guard::prepare_rule), and swaps it in afterwards (commit) only
 // if the rule set it extends is still the one in force: a change that came
 // between is never undone, and no id goes to two rules.
 TEST_F(RuleIds, APreparedRuleGoesInOnlyOverTheRuleSetItExtends) {
@@ -137,7 +137,7 @@ TEST_F(RuleIds, APreparedRuleGoesInOnlyOverTheRuleSetItExtends) {
   EXPECT_EQ(test_run(prog_->prog_fd(), port2)->verdict, XDP_PASS);
   // Another change meanwhile takes the next id, the same one.
   EXPECT_EQ(add("drop udp dport 3"), 2u);
-  auto late = guard_->commit_rule(*stale);
+  auto late = guard_->commit(*stale);
   ASSERT_TRUE(late) << late.error().message();
   EXPECT_FALSE(*late);
   EXPECT_EQ(ids(), (std::vector<std::uint32_t>{1, 2}));
@@ -148,7 +148,7 @@ TEST_F(RuleIds, APreparedRuleGoesInOnlyOverTheRuleSetItExtends) {
   // Prepared over the rule set in force: it goes in, as add_rule would.
   auto fresh = guard_->prepare_rule("drop udp dport 4", 1);
   ASSERT_TRUE(fresh) << fresh.error().message();
-  auto in = guard_->commit_rule(*fresh);
+  auto in = guard_->commit(*fresh);
   ASSERT_TRUE(in) << in.error().message();
   EXPECT_TRUE(*in);
   EXPECT_EQ(ids(), (std::vector<std::uint32_t>{3, 1, 2}));

@@ -371,21 +371,26 @@ class Guard {
     std::vector<std::string> warnings;
   };
   [[nodiscard]] Result<AddedRule> add_rule(const std::string& text, std::optional<std::uint32_t> before = {});
-  // add_rule() in two steps, so that something else (the lockout check of
-  // `rule add`) can run while the new rule set compiles and loads:
-  // prepare_rule() does all of it but the swap, under the lock (held by
-  // the caller through a Hold, or taken for the call); commit_rule() takes
-  // the lock again and swaps it in if the rule set it was built from is
-  // still the one in force (false, nothing changed: another change came
-  // between, and the caller starts over).
-  struct PreparedRule {
-    AddedRule added;
+  // add_rule() and delete_rule() in two steps, so that something else (the
+  // lockout check of `rule add` / `rule del`) can run while the new rule
+  // set compiles and loads: prepare_rule() / prepare_delete() do all of it
+  // but the swap, under the lock (held by the caller through a Hold, or
+  // taken for the call); commit() takes the lock again and swaps it in if
+  // the rule set it was built from is still the one in force (false,
+  // nothing changed: another change came between, and the caller starts
+  // over).
+  struct Prepared {
     cls::LoadedClassifier loaded;
-    std::uint32_t based_on = 0;  // the classifier in force it extends (program id; 0: none)
+    std::uint32_t based_on = 0;        // the classifier in force it changes (program id; 0: none)
+    std::vector<std::uint32_t> fresh;  // ids of its new rules: their counters start at zero
+  };
+  struct PreparedRule : Prepared {
+    AddedRule added;
   };
   [[nodiscard]] Result<PreparedRule> prepare_rule(const std::string& text,
                                                   std::optional<std::uint32_t> before = {});
-  [[nodiscard]] Result<bool> commit_rule(const PreparedRule& p);
+  [[nodiscard]] Result<Prepared> prepare_delete(std::uint32_t id);
+  [[nodiscard]] Result<bool> commit(const Prepared& p);
   [[nodiscard]] Result<void> delete_rule(std::uint32_t id);
   // Replaces the whole rule set (all or nothing). A rule whose canonical
   // text was already installed keeps its id and counters. Returns the ids.

@@ -384,14 +384,14 @@ Result<Guard::PlanReport> Guard::plan() const {
 Result<Guard::AddedRule> Guard::add_rule(const std::string& text, std::optional<std::uint32_t> before) {
   auto held = XG_TRY(hold());  // one lock for both steps
   auto p = XG_TRY(prepare_rule(text, before));
-  XG_CHECK(swap_in(p.loaded, {p.added.id}));
+  XG_CHECK(swap_in(p.loaded, p.fresh));
   return std::move(p.added);
 }
 
-Result<bool> Guard::commit_rule(const PreparedRule& p) {
+Result<bool> Guard::commit(const Prepared& p) {
   auto lk = XG_TRY(lock());
   if (XG_TRY(cls::installed_prog_id(progs_.fd())) != p.based_on) return false;
-  XG_CHECK(swap_in(p.loaded, {p.added.id}));
+  XG_CHECK(swap_in(p.loaded, p.fresh));
   return true;
 }
 
@@ -451,17 +451,40 @@ Result<Guard::PreparedRule> Guard::prepare_rule(const std::string& text,
   const xdpguard_ruleset_hdr record = cur.record;
   auto loaded = XG_TRY(load_rule_set(std::move(entries), cur.record.default_action, {id},
                                      cur.classifier ? &record : nullptr, nullptr));
-  return PreparedRule{std::move(added), std::move(loaded), cur.classifier ? cur.prog_id : 0};
+  PreparedRule out;
+  out.loaded = std::move(loaded);
+  out.based_on = cur.classifier ? cur.prog_id : 0;
+  out.fresh = {id};
+  out.added = std::move(added);
+  return out;
 }
 
 Result<void> Guard::delete_rule(std::uint32_t id) {
+  auto held = XG_TRY(hold());  // one lock for both steps
+  auto p = XG_TRY(prepare_delete(id));
+  return swap_in(p.loaded, p.fresh);
+}
+
+Result<Guard::Prepared> Guard::prepare_delete(std::uint32_t id) {
   auto lk = XG_TRY(lock());
-  auto cur = XG_TRY(installed());
-  auto it = std::find_if(cur.rules.begin(), cur.rules.end(), [&](const RuleRecord& r) { return r.id == id; });
-  if (it == cur.rules.end()) return fail(ENOENT, "no rule with id {}", id);
-  cur.rules.erase(it);
-  return install(take_entries(cur.rules), cur.record.default_action, {},
-                 cur.classifier ? &cur.record : nullptr);
+  auto cur = XG_TRY(read_record());
+  if (std::none_of(cur.rules.begin(), cur.rules.end(),
+                   [&](const cls::InstalledRule& r) { return r.id == id; }))
+    return fail(ENOENT, "no rule with id {}", id);
+  // The others, parsed straight into the new rule set.
+  std::vector<cls::RuleEntry> entries;
+  entries.reserve(cur.rules.size() - 1);
+  for (auto& r : cur.rules) {
+    if (r.id == id) continue;
+    auto parsed = XG_TRY(parse_installed(r));  // before its text moves on
+    entries.emplace_back(r.id, std::move(parsed), std::move(r.text));
+  }
+  std::vector<cls::InstalledRule>().swap(cur.rules);
+  Prepared out;
+  out.loaded = XG_TRY(load_rule_set(std::move(entries), cur.record.default_action, {},
+                                    cur.classifier ? &cur.record : nullptr, nullptr));
+  out.based_on = cur.classifier ? cur.prog_id : 0;
+  return out;
 }
 
 Result<std::vector<std::uint32_t>> Guard::replace_rules(const std::vector<std::string>& texts) {
