@@ -271,6 +271,42 @@ TEST(ClassifierPlan, PortRulesBecomeOnePortsGroup) {
   EXPECT_EQ(v.action, static_cast<std::uint32_t>(XDP_PASS));
 }
 
+// The key that takes the most rules wins, and of keys that take as many, the
+// first tried in candidate order (ports before prefixes, dport before
+// sport): the planner skips building a key that cannot beat the best so
+// far, and that must not change which key wins.
+TEST(ClassifierPlan, TheKeyTakingTheMostRulesWinsTiesTheFirst) {
+  auto first_group = [](const std::vector<std::string>& t) {
+    auto plan = plan_of(entries(t), XDP_PASS);
+    check_structure(plan);
+    EXPECT_FALSE(plan.groups.empty());
+    return plan.groups.empty() ? Group{} : plan.groups[0];
+  };
+  std::vector<std::string> both, more_prefixes, more_sports;
+  for (int i = 0; i < 300; ++i) {
+    // Every rule has a dport and an IPv4 source: a tie, dport comes first.
+    both.push_back(fmt::format("drop ip udp dport {} saddr 10.1.{}.0/24", 1000 + i, i % 256));
+    // A third without a dport: the trie takes more.
+    more_prefixes.push_back(i % 3 ? fmt::format("drop ip udp dport {} saddr 10.2.{}.0/24", 1000 + i, i % 256)
+                                  : fmt::format("drop ip udp saddr 10.3.{}.0/24", i % 256));
+    // sports on all, dports on half: sport takes more, though tried after dport.
+    more_sports.push_back(i % 2 ? fmt::format("drop udp sport {} dport {}", 2000 + i, 3000 + i)
+                                : fmt::format("drop udp sport {}", 2000 + i));
+  }
+  auto g = first_group(both);
+  EXPECT_EQ(g.kind, GroupKind::Ports);
+  EXPECT_EQ(g.field, Field::Dport);
+  EXPECT_EQ(g.rules.size(), 300u);
+  g = first_group(more_prefixes);
+  EXPECT_EQ(g.kind, GroupKind::Trie4);
+  EXPECT_EQ(g.field, Field::Saddr);
+  EXPECT_EQ(g.rules.size(), 300u);
+  g = first_group(more_sports);
+  EXPECT_EQ(g.kind, GroupKind::Ports);
+  EXPECT_EQ(g.field, Field::Sport);
+  EXPECT_EQ(g.rules.size(), 300u);
+}
+
 TEST(ClassifierPlan, PrefixRulesBecomeATrie) {
   std::vector<std::string> t;
   for (int i = 0; i < 2000; ++i) t.push_back(fmt::format("drop saddr 10.{}.{}.0/24", i / 256, i % 256));

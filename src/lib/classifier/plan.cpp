@@ -44,6 +44,33 @@ struct Key {
   std::uint8_t key_len = 0;
 };
 
+// Whether rule r has what key k indexes: a table with the key can take it
+// (when its candidate lists and size allow).
+bool keyed(const Key& k, const rules::Rule& r) {
+  switch (k.kind) {
+    case GroupKind::Ports: return port_of(r, k.field).has_value();
+    case GroupKind::Trie4: {
+      const auto& a = addr_of(r, k.field);
+      return a && a->prefix && a->prefix->len >= Trie4::kMinLen;
+    }
+    case GroupKind::Hash6: {
+      const auto& a = addr_of(r, k.field);
+      return a && a->prefix && a->prefix->len >= k.key_len;
+    }
+    case GroupKind::Chain: break;
+  }
+  return false;
+}
+
+// The most rules a table with key k can take from `pool` (try_key takes no
+// more): those keyed, at most kMaxTableRules.
+std::size_t key_bound(const Key& k, const std::vector<std::uint32_t>& pool,
+                      const std::vector<CompiledRule>& rules) {
+  const auto n = static_cast<std::size_t>(
+      std::count_if(pool.begin(), pool.end(), [&](std::uint32_t pos) { return keyed(k, rules[pos].rule); }));
+  return std::min<std::size_t>(n, kMaxTableRules);
+}
+
 // The rules (positions, ascending) a table with key k takes from `pool`, at
 // most kMaxTableRules (a table's data must fit one blob map).
 std::vector<std::uint32_t> try_key(const Key& k, const std::vector<std::uint32_t>& pool,
@@ -56,8 +83,9 @@ std::vector<std::uint32_t> try_key(const Key& k, const std::vector<std::uint32_t
       PortMap m;
       for (auto pos : pool) {
         if (full()) break;
-        const auto& pr = port_of(rules[pos].rule, k.field);
-        if (pr && m.add(pr->lo, pr->hi, next())) taken.push_back(pos);
+        const auto& r = rules[pos].rule;
+        if (keyed(k, r) && m.add(port_of(r, k.field)->lo, port_of(r, k.field)->hi, next()))
+          taken.push_back(pos);
       }
       break;
     }
@@ -65,9 +93,9 @@ std::vector<std::uint32_t> try_key(const Key& k, const std::vector<std::uint32_t
       Trie4 t;
       for (auto pos : pool) {
         if (full()) break;
-        const auto& a = addr_of(rules[pos].rule, k.field);
-        if (a && a->prefix && a->prefix->len >= Trie4::kMinLen &&
-            t.add(host_v4(a->prefix->addr), a->prefix->len, next()))
+        const auto& r = rules[pos].rule;
+        if (keyed(k, r) &&
+            t.add(host_v4(addr_of(r, k.field)->prefix->addr), addr_of(r, k.field)->prefix->len, next()))
           taken.push_back(pos);
       }
       break;
@@ -76,9 +104,8 @@ std::vector<std::uint32_t> try_key(const Key& k, const std::vector<std::uint32_t
       Hash6Buckets b(k.key_len);
       for (auto pos : pool) {
         if (full()) break;
-        const auto& a = addr_of(rules[pos].rule, k.field);
-        if (a && a->prefix && a->prefix->len >= k.key_len && b.add(a->prefix->addr, next()))
-          taken.push_back(pos);
+        const auto& r = rules[pos].rule;
+        if (keyed(k, r) && b.add(addr_of(r, k.field)->prefix->addr, next())) taken.push_back(pos);
       }
       break;
     }
@@ -124,22 +151,33 @@ void plan_partition(std::uint8_t family, std::optional<std::uint8_t> proto,
     (uses_set(rules[pos]) || rules[pos].rule.limit || uses_flowspec(rules[pos].rule) ? chain : pool)
         .push_back(pos);
   while (pool.size() > kChainMax) {
-    std::optional<Key> best;
+    // The key that takes the most rules; of those, the first. Tried most
+    // promising first, and a key that can take no more than the best so
+    // far (nor as many, coming after it) is not built: the same key wins as
+    // when every one is tried, for fewer builds (each is a whole table).
+    const auto keys = candidate_keys(family, proto, pool, rules);
+    std::vector<std::pair<std::size_t, std::size_t>> order;  // (bound, index)
+    for (std::size_t i = 0; i < keys.size(); ++i) order.emplace_back(key_bound(keys[i], pool, rules), i);
+    std::stable_sort(order.begin(), order.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::optional<std::size_t> best;
     std::vector<std::uint32_t> best_taken;
-    for (const auto& k : candidate_keys(family, proto, pool, rules)) {
-      auto taken = try_key(k, pool, rules);
-      if (taken.size() > best_taken.size()) {
-        best = k;
+    for (const auto& [bound, i] : order) {
+      if (bound < best_taken.size() || (bound == best_taken.size() && (!best || i > *best))) continue;
+      auto taken = try_key(keys[i], pool, rules);
+      if (taken.size() > best_taken.size() || (taken.size() == best_taken.size() && best && i < *best)) {
+        best = i;
         best_taken = std::move(taken);
       }
     }
     if (!best || best_taken.size() < kMinTable) break;
+    const Key* chosen = &keys[*best];
     Group g;
-    g.kind = best->kind;
-    g.field = best->field;
+    g.kind = chosen->kind;
+    g.field = chosen->field;
     g.family = family;
     g.proto = proto;
-    g.key_len = best->key_len;
+    g.key_len = chosen->key_len;
     g.rules = best_taken;
     out.push_back(std::move(g));
     std::vector<std::uint32_t> rest;
