@@ -72,10 +72,16 @@ std::size_t key_bound(const Key& k, const std::vector<std::uint32_t>& pool,
 }
 
 // The rules (positions, ascending) a table with key k takes from `pool`, at
-// most kMaxTableRules (a table's data must fit one blob map).
-std::vector<std::uint32_t> try_key(const Key& k, const std::vector<std::uint32_t>& pool,
-                                   const std::vector<CompiledRule>& rules) {
+// most kMaxTableRules (a table's data must fit one blob map), and the
+// table's builder with them added (a refused add changes nothing: it is the
+// builder of exactly the rules taken, numbered in order).
+struct Trial {
   std::vector<std::uint32_t> taken;
+  std::shared_ptr<GroupIndex> index;
+};
+Trial try_key(const Key& k, const std::vector<std::uint32_t>& pool, const std::vector<CompiledRule>& rules) {
+  Trial out;
+  auto& taken = out.taken;
   auto next = [&] { return static_cast<std::uint32_t>(taken.size()); };
   auto full = [&] { return taken.size() >= kMaxTableRules; };
   switch (k.kind) {
@@ -87,6 +93,7 @@ std::vector<std::uint32_t> try_key(const Key& k, const std::vector<std::uint32_t
         if (keyed(k, r) && m.add(port_of(r, k.field)->lo, port_of(r, k.field)->hi, next()))
           taken.push_back(pos);
       }
+      out.index = std::make_shared<GroupIndex>(GroupIndex{std::move(m)});
       break;
     }
     case GroupKind::Trie4: {
@@ -98,6 +105,7 @@ std::vector<std::uint32_t> try_key(const Key& k, const std::vector<std::uint32_t
             t.add(host_v4(addr_of(r, k.field)->prefix->addr), addr_of(r, k.field)->prefix->len, next()))
           taken.push_back(pos);
       }
+      out.index = std::make_shared<GroupIndex>(GroupIndex{std::move(t)});
       break;
     }
     case GroupKind::Hash6: {
@@ -107,11 +115,12 @@ std::vector<std::uint32_t> try_key(const Key& k, const std::vector<std::uint32_t
         const auto& r = rules[pos].rule;
         if (keyed(k, r) && b.add(addr_of(r, k.field)->prefix->addr, next())) taken.push_back(pos);
       }
+      out.index = std::make_shared<GroupIndex>(GroupIndex{std::move(b)});
       break;
     }
     case GroupKind::Chain: break;
   }
-  return taken;
+  return out;
 }
 
 // Table keys worth trying for a partition's remaining rules.
@@ -161,13 +170,15 @@ void plan_partition(std::uint8_t family, std::optional<std::uint8_t> proto,
     std::stable_sort(order.begin(), order.end(),
                      [](const auto& a, const auto& b) { return a.first > b.first; });
     std::optional<std::size_t> best;
-    std::vector<std::uint32_t> best_taken;
+    Trial best_trial;
+    const auto& best_taken = best_trial.taken;
     for (const auto& [bound, i] : order) {
       if (bound < best_taken.size() || (bound == best_taken.size() && (!best || i > *best))) continue;
-      auto taken = try_key(keys[i], pool, rules);
-      if (taken.size() > best_taken.size() || (taken.size() == best_taken.size() && best && i < *best)) {
+      auto trial = try_key(keys[i], pool, rules);
+      if (trial.taken.size() > best_taken.size() ||
+          (trial.taken.size() == best_taken.size() && best && i < *best)) {
         best = i;
-        best_taken = std::move(taken);
+        best_trial = std::move(trial);
       }
     }
     if (!best || best_taken.size() < kMinTable) break;
@@ -179,6 +190,7 @@ void plan_partition(std::uint8_t family, std::optional<std::uint8_t> proto,
     g.proto = proto;
     g.key_len = chosen->key_len;
     g.rules = best_taken;
+    g.index = std::move(best_trial.index);
     out.push_back(std::move(g));
     std::vector<std::uint32_t> rest;
     std::set_difference(pool.begin(), pool.end(), best_taken.begin(), best_taken.end(),

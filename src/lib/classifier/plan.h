@@ -28,6 +28,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -116,6 +117,8 @@ struct CompiledRule {
 // threshold above it (abi.h).
 std::uint32_t verdict_word(const CompiledRule& c);
 
+struct GroupIndex;  // a table's builder (tables.h)
+
 struct Group {
   GroupKind kind = GroupKind::Chain;
   Field field = Field::Saddr;  // the key of a table
@@ -125,6 +128,10 @@ struct Group {
   std::vector<std::uint32_t> rules;  // positions, ascending
   bool all_l4 = false;               // every rule needs L4: skipped for fragments
   std::uint32_t vlan_rules = 0;      // rules with a VLAN compare (a table checks it per candidate)
+  // The table's builder as the planner left it, its rules added (a table
+  // group made by make_plan): build_tables lays it out without adding them
+  // again. Null: build_tables builds it.
+  std::shared_ptr<const GroupIndex> index;
   std::uint32_t first() const { return rules.front(); }
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <random>
 
 namespace xdpguard::cls {
@@ -122,17 +123,29 @@ Result<void> build_hash6(const Hash6Buckets& b, const std::vector<std::uint32_t>
   }
 }
 
+// The planner's builder of group g, if it left one of this kind.
+template <class B>
+const B* planned(const Group& g) {
+  return g.index ? std::get_if<B>(&g.index->builder) : nullptr;
+}
+
 Result<Built> build_group(const Plan& plan, const Group& g) {
   Built b;
   const auto& rules = plan.rules;
   switch (g.kind) {
     case GroupKind::Trie4: {
-      Trie4 t;
-      for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
-        const auto* pfx = prefix_of(rules[g.rules[i]].rule, g.field);
-        if (!pfx || !t.add(host_v4(pfx->addr), pfx->len, i))
-          return fail(EINVAL, "internal: trie refused rule {} the plan gave it", g.rules[i] + 1);
+      std::optional<Trie4> own;
+      const Trie4* built = planned<Trie4>(g);
+      if (!built) {
+        own.emplace();
+        for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
+          const auto* pfx = prefix_of(rules[g.rules[i]].rule, g.field);
+          if (!pfx || !own->add(host_v4(pfx->addr), pfx->len, i))
+            return fail(EINVAL, "internal: trie refused rule {} the plan gave it", g.rules[i] + 1);
+        }
+        built = &*own;
       }
+      const Trie4& t = *built;
       // The builder numbers nodes in one sequence; the tables keep level-2
       // and level-3 nodes apart (their entries differ in size).
       const auto& nodes = t.node_list();
@@ -179,13 +192,19 @@ Result<Built> build_group(const Plan& plan, const Group& g) {
       break;
     }
     case GroupKind::Ports: {
-      PortMap m;
-      for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
-        const auto& pr =
-            g.field == Field::Sport ? rules[g.rules[i]].rule.sport : rules[g.rules[i]].rule.dport;
-        if (!pr || !m.add(pr->lo, pr->hi, i))
-          return fail(EINVAL, "internal: port map refused rule {} the plan gave it", g.rules[i] + 1);
+      std::optional<PortMap> own;
+      const PortMap* built = planned<PortMap>(g);
+      if (!built) {
+        own.emplace();
+        for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
+          const auto& pr =
+              g.field == Field::Sport ? rules[g.rules[i]].rule.sport : rules[g.rules[i]].rule.dport;
+          if (!pr || !own->add(pr->lo, pr->hi, i))
+            return fail(EINVAL, "internal: port map refused rule {} the plan gave it", g.rules[i] + 1);
+        }
+        built = &*own;
       }
+      const PortMap& m = *built;
       b.index.resize(65536 * 4);
       const auto& seg = m.segments();
       for (auto it = seg.begin(); it != seg.end(); ++it) {
@@ -197,12 +216,18 @@ Result<Built> build_group(const Plan& plan, const Group& g) {
       break;
     }
     case GroupKind::Hash6: {
-      Hash6Buckets hb(g.key_len);
-      for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
-        const auto* pfx = prefix_of(rules[g.rules[i]].rule, g.field);
-        if (!pfx || !hb.add(pfx->addr, i))
-          return fail(EINVAL, "internal: hash refused rule {} the plan gave it", g.rules[i] + 1);
+      std::optional<Hash6Buckets> own;
+      const Hash6Buckets* built = planned<Hash6Buckets>(g);
+      if (!built) {
+        own.emplace(g.key_len);
+        for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
+          const auto* pfx = prefix_of(rules[g.rules[i]].rule, g.field);
+          if (!pfx || !own->add(pfx->addr, i))
+            return fail(EINVAL, "internal: hash refused rule {} the plan gave it", g.rules[i] + 1);
+        }
+        built = &*own;
       }
+      const Hash6Buckets& hb = *built;
       std::vector<std::uint32_t> ids;
       for (const auto& [k, v] : hb.buckets()) ids.push_back(b.lists.id(v));
       XG_CHECK(build_hash6(hb, ids, b));

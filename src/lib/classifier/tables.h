@@ -20,6 +20,7 @@
 #include <memory>
 #include <span>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "classifier/plan.h"
@@ -209,6 +210,11 @@ class Hash6Buckets {
  private:
   unsigned key_len_;
   std::map<std::array<std::uint32_t, 4>, std::vector<std::uint32_t>> keys_;
+};
+
+// A table's builder with its group's rules added, numbered as in the group.
+struct GroupIndex {
+  std::variant<Trie4, PortMap, Hash6Buckets> builder;
 };
 
 }  // namespace xdpguard::cls
