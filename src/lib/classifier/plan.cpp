@@ -44,23 +44,20 @@ struct Key {
   std::uint8_t key_len = 0;
 };
 
-// Whether rule r has what key k indexes: a table with the key can take it
-// (when its candidate lists and size allow).
-bool keyed(const Key& k, const rules::Rule& r) {
-  switch (k.kind) {
-    case GroupKind::Ports: return port_of(r, k.field).has_value();
-    case GroupKind::Trie4: {
-      const auto& a = addr_of(r, k.field);
-      return a && a->prefix && a->prefix->len >= Trie4::kMinLen;
-    }
-    case GroupKind::Hash6: {
-      const auto& a = addr_of(r, k.field);
-      return a && a->prefix && a->prefix->len >= k.key_len;
-    }
-    case GroupKind::Chain: break;
-  }
-  return false;
+// What key k indexes in rule r: its port range (Ports) or prefix (Trie4,
+// Hash6); null when r has none a table with the key can take.
+const rules::PortRange* key_ports(const Key& k, const rules::Rule& r) {
+  const auto& p = port_of(r, k.field);
+  return k.kind == GroupKind::Ports && p ? &*p : nullptr;
 }
+const rules::Prefix* key_prefix(const Key& k, const rules::Rule& r) {
+  if (k.kind != GroupKind::Trie4 && k.kind != GroupKind::Hash6) return nullptr;
+  const auto& a = addr_of(r, k.field);
+  if (!a || !a->prefix) return nullptr;
+  const unsigned shortest = k.kind == GroupKind::Trie4 ? Trie4::kMinLen : k.key_len;
+  return a->prefix->len >= shortest ? &*a->prefix : nullptr;
+}
+bool keyed(const Key& k, const rules::Rule& r) { return key_ports(k, r) || key_prefix(k, r); }
 
 // The most rules a table with key k can take from `pool` (try_key takes no
 // more): those keyed, at most kMaxTableRules.
@@ -89,9 +86,8 @@ Trial try_key(const Key& k, const std::vector<std::uint32_t>& pool, const std::v
       PortMap m;
       for (auto pos : pool) {
         if (full()) break;
-        const auto& r = rules[pos].rule;
-        if (keyed(k, r) && m.add(port_of(r, k.field)->lo, port_of(r, k.field)->hi, next()))
-          taken.push_back(pos);
+        const auto* pr = key_ports(k, rules[pos].rule);
+        if (pr && m.add(pr->lo, pr->hi, next())) taken.push_back(pos);
       }
       out.index = std::make_shared<GroupIndex>(GroupIndex{std::move(m)});
       break;
@@ -100,10 +96,8 @@ Trial try_key(const Key& k, const std::vector<std::uint32_t>& pool, const std::v
       Trie4 t;
       for (auto pos : pool) {
         if (full()) break;
-        const auto& r = rules[pos].rule;
-        if (keyed(k, r) &&
-            t.add(host_v4(addr_of(r, k.field)->prefix->addr), addr_of(r, k.field)->prefix->len, next()))
-          taken.push_back(pos);
+        const auto* p = key_prefix(k, rules[pos].rule);
+        if (p && t.add(host_v4(p->addr), p->len, next())) taken.push_back(pos);
       }
       out.index = std::make_shared<GroupIndex>(GroupIndex{std::move(t)});
       break;
@@ -112,8 +106,8 @@ Trial try_key(const Key& k, const std::vector<std::uint32_t>& pool, const std::v
       Hash6Buckets b(k.key_len);
       for (auto pos : pool) {
         if (full()) break;
-        const auto& r = rules[pos].rule;
-        if (keyed(k, r) && b.add(addr_of(r, k.field)->prefix->addr, next())) taken.push_back(pos);
+        const auto* p = key_prefix(k, rules[pos].rule);
+        if (p && b.add(p->addr, next())) taken.push_back(pos);
       }
       out.index = std::make_shared<GroupIndex>(GroupIndex{std::move(b)});
       break;

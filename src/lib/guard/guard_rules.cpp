@@ -423,12 +423,16 @@ Result<Guard::PreparedRule> Guard::prepare_rule(const std::string& text,
   }
   std::vector<cls::RuleEntry> entries;
   entries.reserve(n + 1);
-  for (std::size_t i = 0; i <= n; ++i) {
-    if (i == at) entries.emplace_back(id, rule, std::move(canon));
-    if (i == n) break;
-    auto parsed = XG_TRY(parse_installed(cur.rules[i]));  // before its text moves on
-    entries.emplace_back(cur.rules[i].id, std::move(parsed), std::move(cur.rules[i].text));
-  }
+  auto take = [&](std::size_t from, std::size_t to) -> Result<void> {
+    for (std::size_t i = from; i < to; ++i) {
+      auto parsed = XG_TRY(parse_installed(cur.rules[i]));  // before its text moves on
+      entries.emplace_back(cur.rules[i].id, std::move(parsed), std::move(cur.rules[i].text));
+    }
+    return {};
+  };
+  XG_CHECK(take(0, at));
+  entries.emplace_back(id, rule, std::move(canon));
+  XG_CHECK(take(at, n));
   // The texts, moved from: their memory back to the heap now, for the
   // compile to reuse (fresh memory is most of a `rule add`'s time on a VM:
   // docs/architecture.md, "Memory").
