@@ -165,7 +165,16 @@ TEST_F(FlowspecFleetTest, ARateLimitRouteHoldsItsRateOnEveryEdge) {
                           "198.18.0.2/32", "protocol", "udp", "destination-port", fmt::format("=={}", kPort),
                           "then", "rate-limit", fmt::format("{}", kRate)});
   ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->err : r.error().message());
-  ASSERT_TRUE(wait_until([&] { return flowspec_rules(edge(0)).size() == 2; }, 5s)) << logs();
+  // Every edge gets the route on its own session: wait for all of them (a
+  // sanitized run once found edge 2 still without it when edge 0 had it).
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (int i = 0; i < kEdges; ++i)
+          if (flowspec_rules(edge(i)).size() != 2) return false;
+        return true;
+      },
+      5s))
+      << logs();
   for (int i = 0; i < kEdges; ++i) {
     auto rules = flowspec_rules(edge(i));
     ASSERT_EQ(rules.size(), 2u);
