@@ -33,6 +33,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -917,6 +918,23 @@ int run_bench(const bench::Args& args) {
     if (!added) return die("add a rule: " + added.error().message());
     if (auto r = cp->guard.delete_rule(added->id); !r) return die("delete a rule: " + r.error().message());
   }
+  // What a one-program pipeline (the parser spliced into every generated
+  // classifier, no tail call: issue 17 item 1) would load again at every
+  // change: the parser itself, over the pipeline's maps (no map created).
+  std::vector<double> parser_s;
+  bpf_prog_info parser_info{};
+  for (int i = 0; i < cp_runs; ++i) {
+    auto parser = GuardProgram::parser_for(cp->prog);
+    if (!parser) return die("the parser alone: " + parser.error().message());
+    Result<void> r;
+    parser_s.push_back(seconds([&] { r = parser->load_programs(); }));
+    if (!r) return die("load the parser alone: " + r.error().message());
+    parser_info = {};
+    __u32 len = sizeof(parser_info);
+    if (bpf_obj_get_info_by_fd(parser->prog_fd(), &parser_info, &len) != 0)
+      return die(
+          fmt::format("the parser's program info (fd {}): {}", parser->prog_fd(), std::strerror(errno)));
+  }
   auto plan_bench = bench_p->guard.plan();
   auto plan_mixed = mixed_p->guard.plan();
   if (!plan_bench || !plan_mixed) return die("plan of the 10,000-rule sets");
@@ -1197,6 +1215,16 @@ int run_bench(const bench::Args& args) {
                           {"load_us", i.load_us},
                           {"table_bytes", i.table_bytes}};
   };
+  const double parser_med = median(parser_s);
+  std::printf(
+      "| the parser stage alone (the attached program, over the pipeline's maps; median of %d) | %u insns, "
+      "%u verified insns, load (verifier included) %.1f ms: what every change would load again with the "
+      "parser spliced into the generated classifier (one program, no tail call) | | |\n",
+      cp_runs, parser_info.xlated_prog_len / static_cast<__u32>(sizeof(bpf_insn)), parser_info.verified_insns,
+      parser_med * 1000);
+  out["parser_alone"] = {{"insns", parser_info.xlated_prog_len / sizeof(bpf_insn)},
+                         {"verified_insns", parser_info.verified_insns},
+                         {"load_s", parser_s}};
   out["plan_10k_bench"] = plan_row("10,000 rules, bench workload", *plan_bench);
   out["plan_10k_mixed"] = plan_row("10,000 rules, mixed workload", *plan_mixed);
   bool shapes_ok = shapes >= 50;

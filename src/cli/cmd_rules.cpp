@@ -1,7 +1,9 @@
 // `xdpguard rule add|del|list` and `xdpguard set load|list|del`.
-#include <future>
 #include <cstdio>
+#include <functional>
+#include <future>
 #include <memory>
+#include <optional>
 
 #include "bpf/system.h"
 #include "cli/commands.h"
@@ -37,6 +39,37 @@ Result<Guard> open_guard(const std::string& name) {
   return Guard::open(iface);
 }
 
+// One change of the rule set (`rule add`, `rule del`), checked against
+// cutting the operator off: under one hold of the interface's lock, the
+// lockout check runs in a thread (when `check`) while `prepare` compiles and
+// loads the new rule set; a refusal comes first, whatever else failed. The
+// new set goes in under the same hold, or with --confirm once armed. If
+// another change came between (arming lets the lock go), `redo` makes the
+// change again, checked, against the rule set then.
+template <class Prepared>
+Result<void> change_rules(Guard& g, const RuleArgs& a, const simulate::Simulator::Edit& e, bool check,
+                          const std::function<Result<Prepared>()>& prepare,
+                          const std::function<Result<void>()>& redo, const std::string& what,
+                          Prepared& prepared) {
+  auto commit = [&]() -> Result<void> {
+    if (XG_TRY(g.commit(prepared))) return {};
+    XG_CHECK(simulate::check_rule_edit(a.iface, a.force, e));
+    return redo();
+  };
+  {
+    auto held = XG_TRY(g.hold());
+    std::future<Result<void>> checking;
+    if (check)
+      checking = std::async(std::launch::async,
+                            [&a, &e] { return simulate::check_rule_edit(a.iface, false, e, true); });
+    auto p = prepare();
+    if (checking.valid()) XG_CHECK(checking.get());
+    prepared = XG_TRY(std::move(p));
+    if (a.confirm.empty()) return commit();
+  }
+  return with_confirm(a.confirm, {a.iface}, what, commit);
+}
+
 Result<void> rule_add(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
   std::optional<std::uint32_t> before;
@@ -44,38 +77,21 @@ Result<void> rule_add(const RuleArgs& a) {
   simulate::Simulator::Edit e;
   e.add = a.rule;
   e.add_before = before;
-  // The lockout guard (a pass rule cannot cut anyone off; a rule that does
-  // not parse fails in prepare_rule, with its column) runs in a thread while
-  // the new rule set compiles and loads, both under one hold of the
-  // interface's lock; the new set goes in only once the check agrees. The
-  // linter's warnings come with the rule (never-matching or shadowed rules,
-  // redirect targets that are gone, limits too deep).
+  // A pass rule cannot cut anyone off, and a rule that does not parse fails
+  // in prepare_rule, with its column: neither is checked. The linter's
+  // warnings come with the rule (never-matching or shadowed rules, redirect
+  // targets that are gone, limits too deep).
   Guard::PreparedRule prepared;
-  Guard::AddedRule added;
-  auto commit = [&]() -> Result<void> {
-    if (XG_TRY(g.commit(prepared))) return {};
-    // Another change came between (the lock let go for --confirm's arming,
-    // which takes it itself): checked and added again against the rule
-    // set now.
-    XG_CHECK(simulate::check_rule_edit(a.iface, a.force, e));
-    added = XG_TRY(g.add_rule(a.rule, before));
-    return {};
-  };
-  {
-    auto held = XG_TRY(g.hold());
-    std::future<Result<void>> check;
-    if (!a.force && rules::parse_rule(a.rule))
-      check = std::async(std::launch::async,
-                         [&a, &e] { return simulate::check_rule_edit(a.iface, false, e, true); });
-    auto p = g.prepare_rule(a.rule, before);
-    if (check.valid()) XG_CHECK(check.get());  // a refusal comes first, whatever else failed
-    prepared = XG_TRY(std::move(p));
-    added = prepared.added;
-    if (a.confirm.empty()) XG_CHECK(commit());  // under the same hold
-  }
-  if (!a.confirm.empty())
-    XG_CHECK(with_confirm(a.confirm, {a.iface}, fmt::format("rule add {} {}", a.iface, rules::quote(a.rule)),
-                          commit));
+  std::optional<Guard::AddedRule> redone;
+  XG_CHECK(change_rules<Guard::PreparedRule>(
+      g, a, e, !a.force && rules::parse_rule(a.rule).has_value(),
+      [&] { return g.prepare_rule(a.rule, before); },
+      [&]() -> Result<void> {
+        redone = XG_TRY(g.add_rule(a.rule, before));
+        return {};
+      },
+      fmt::format("rule add {} {}", a.iface, rules::quote(a.rule)), prepared));
+  const Guard::AddedRule& added = redone ? *redone : prepared.added;
   std::printf("%u\n", added.id);
   for (const auto& w : added.warnings) warn(w);
   return {};
@@ -85,27 +101,11 @@ Result<void> rule_del(const RuleArgs& a) {
   auto g = XG_TRY(open_guard(a.iface));
   simulate::Simulator::Edit e;
   e.del = a.id;
-  // As rule add: the lockout check (deleting a rule that passes may cut
-  // someone off) runs in a thread while the rule set without the rule
-  // compiles and loads, under one hold; it goes in once the check agrees.
+  // Deleting a rule that passes may cut someone off: checked as rule add.
   Guard::Prepared prepared;
-  auto commit = [&]() -> Result<void> {
-    if (XG_TRY(g.commit(prepared))) return {};
-    XG_CHECK(simulate::check_rule_edit(a.iface, a.force, e));  // another change came between
-    return g.delete_rule(a.id);
-  };
-  {
-    auto held = XG_TRY(g.hold());
-    std::future<Result<void>> check;
-    if (!a.force)
-      check = std::async(std::launch::async,
-                         [&a, &e] { return simulate::check_rule_edit(a.iface, false, e, true); });
-    auto p = g.prepare_delete(a.id);
-    if (check.valid()) XG_CHECK(check.get());  // a refusal comes first, whatever else failed
-    prepared = XG_TRY(std::move(p));
-    if (a.confirm.empty()) return commit();  // under the same hold
-  }
-  return with_confirm(a.confirm, {a.iface}, fmt::format("rule del {} {}", a.iface, a.id), commit);
+  return change_rules<Guard::Prepared>(
+      g, a, e, !a.force, [&] { return g.prepare_delete(a.id); }, [&] { return g.delete_rule(a.id); },
+      fmt::format("rule del {} {}", a.iface, a.id), prepared);
 }
 
 Result<void> rule_list(const RuleArgs& a) {

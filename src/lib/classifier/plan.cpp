@@ -25,10 +25,6 @@ namespace {
 using rules::Action;
 using rules::Family;
 
-const std::optional<rules::PortRange>& port_of(const rules::Rule& r, Field f) {
-  return f == Field::Sport ? r.sport : r.dport;
-}
-
 bool uses_set(const CompiledRule& r) { return r.saddr_set || r.daddr_set; }
 
 // The FlowSpec matches (icmp-type, icmp-code, length, dscp, frag): compares
@@ -37,91 +33,22 @@ bool uses_flowspec(const rules::Rule& r) {
   return r.icmp_type || r.icmp_code || r.length || r.dscp || r.frag_mask;
 }
 
-// A candidate table key for a partition's remaining rules.
-struct Key {
-  GroupKind kind;
-  Field field;
-  std::uint8_t key_len = 0;
-};
+bool keyed(const TableKey& k, const rules::Rule& r) { return key_ports(k, r) || key_prefix(k, r); }
 
-// What key k indexes in rule r: its port range (Ports) or prefix (Trie4,
-// Hash6); null when r has none a table with the key can take.
-const rules::PortRange* key_ports(const Key& k, const rules::Rule& r) {
-  const auto& p = port_of(r, k.field);
-  return k.kind == GroupKind::Ports && p ? &*p : nullptr;
-}
-const rules::Prefix* key_prefix(const Key& k, const rules::Rule& r) {
-  if (k.kind != GroupKind::Trie4 && k.kind != GroupKind::Hash6) return nullptr;
-  const auto& a = addr_of(r, k.field);
-  if (!a || !a->prefix) return nullptr;
-  const unsigned shortest = k.kind == GroupKind::Trie4 ? Trie4::kMinLen : k.key_len;
-  return a->prefix->len >= shortest ? &*a->prefix : nullptr;
-}
-bool keyed(const Key& k, const rules::Rule& r) { return key_ports(k, r) || key_prefix(k, r); }
-
-// The most rules a table with key k can take from `pool` (try_key takes no
-// more): those keyed, at most kMaxTableRules.
-std::size_t key_bound(const Key& k, const std::vector<std::uint32_t>& pool,
+// The most rules a table with key k can take from `pool` (index_rules takes
+// no more): those keyed, at most kMaxTableRules.
+std::size_t key_bound(const TableKey& k, const std::vector<std::uint32_t>& pool,
                       const std::vector<CompiledRule>& rules) {
   const auto n = static_cast<std::size_t>(
       std::count_if(pool.begin(), pool.end(), [&](std::uint32_t pos) { return keyed(k, rules[pos].rule); }));
   return std::min<std::size_t>(n, kMaxTableRules);
 }
 
-// The rules (positions, ascending) a table with key k takes from `pool`, at
-// most kMaxTableRules (a table's data must fit one blob map), and the
-// table's builder with them added (a refused add changes nothing: it is the
-// builder of exactly the rules taken, numbered in order).
-struct Trial {
-  std::vector<std::uint32_t> taken;
-  std::shared_ptr<GroupIndex> index;
-};
-Trial try_key(const Key& k, const std::vector<std::uint32_t>& pool, const std::vector<CompiledRule>& rules) {
-  Trial out;
-  auto& taken = out.taken;
-  auto next = [&] { return static_cast<std::uint32_t>(taken.size()); };
-  auto full = [&] { return taken.size() >= kMaxTableRules; };
-  switch (k.kind) {
-    case GroupKind::Ports: {
-      PortMap m;
-      for (auto pos : pool) {
-        if (full()) break;
-        const auto* pr = key_ports(k, rules[pos].rule);
-        if (pr && m.add(pr->lo, pr->hi, next())) taken.push_back(pos);
-      }
-      out.index = std::make_shared<GroupIndex>(GroupIndex{std::move(m)});
-      break;
-    }
-    case GroupKind::Trie4: {
-      Trie4 t;
-      for (auto pos : pool) {
-        if (full()) break;
-        const auto* p = key_prefix(k, rules[pos].rule);
-        if (p && t.add(host_v4(p->addr), p->len, next())) taken.push_back(pos);
-      }
-      out.index = std::make_shared<GroupIndex>(GroupIndex{std::move(t)});
-      break;
-    }
-    case GroupKind::Hash6: {
-      Hash6Buckets b(k.key_len);
-      for (auto pos : pool) {
-        if (full()) break;
-        const auto* p = key_prefix(k, rules[pos].rule);
-        if (p && b.add(p->addr, next())) taken.push_back(pos);
-      }
-      out.index = std::make_shared<GroupIndex>(GroupIndex{std::move(b)});
-      break;
-    }
-    case GroupKind::Chain: break;
-  }
-  return out;
-}
-
 // Table keys worth trying for a partition's remaining rules.
-std::vector<Key> candidate_keys(std::uint8_t family, std::optional<std::uint8_t> proto,
-                                const std::vector<std::uint32_t>& pool,
-                                const std::vector<CompiledRule>& rules) {
-  std::vector<Key> keys;
+std::vector<TableKey> candidate_keys(std::uint8_t family, std::optional<std::uint8_t> proto,
+                                     const std::vector<std::uint32_t>& pool,
+                                     const std::vector<CompiledRule>& rules) {
+  std::vector<TableKey> keys;
   if (proto == rules::kProtoTcp || proto == rules::kProtoUdp) {
     keys.push_back({GroupKind::Ports, Field::Dport});
     keys.push_back({GroupKind::Ports, Field::Sport});
@@ -164,11 +91,11 @@ void plan_partition(std::uint8_t family, std::optional<std::uint8_t> proto,
     std::stable_sort(order.begin(), order.end(),
                      [](const auto& a, const auto& b) { return a.first > b.first; });
     std::optional<std::size_t> best;
-    Trial best_trial;
+    IndexedRules best_trial;
     const auto& best_taken = best_trial.taken;
     for (const auto& [bound, i] : order) {
       if (bound < best_taken.size() || (bound == best_taken.size() && (!best || i > *best))) continue;
-      auto trial = try_key(keys[i], pool, rules);
+      auto trial = index_rules(keys[i], pool, rules, kMaxTableRules);
       if (trial.taken.size() > best_taken.size() ||
           (trial.taken.size() == best_taken.size() && best && i < *best)) {
         best = i;
@@ -176,7 +103,7 @@ void plan_partition(std::uint8_t family, std::optional<std::uint8_t> proto,
       }
     }
     if (!best || best_taken.size() < kMinTable) break;
-    const Key* chosen = &keys[*best];
+    const TableKey* chosen = &keys[*best];
     Group g;
     g.kind = chosen->kind;
     g.field = chosen->field;

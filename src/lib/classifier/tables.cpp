@@ -20,13 +20,6 @@ std::array<std::uint32_t, 4> mask_words(unsigned len) {
   return masked_words(ones, len);
 }
 
-// The prefix a table group keys its rule on, or nullptr (the planner puts
-// only rules with one there).
-const rules::Prefix* prefix_of(const rules::Rule& r, Field f) {
-  const auto& a = addr_of(r, f);
-  return a && a->prefix ? &*a->prefix : nullptr;
-}
-
 // Candidate lists of one group, deduplicated; list 0 is the empty list.
 class ListPool {
  public:
@@ -123,29 +116,26 @@ Result<void> build_hash6(const Hash6Buckets& b, const std::vector<std::uint32_t>
   }
 }
 
-// The planner's builder of group g, if it left one of this kind.
+// The builder of table group g: the planner's, or else (a group make_plan
+// did not make) one built here into `own`, which must take all its rules.
 template <class B>
-const B* planned(const Group& g) {
-  return g.index ? std::get_if<B>(&g.index->builder) : nullptr;
+Result<const B*> group_builder(const Plan& plan, const Group& g, std::shared_ptr<GroupIndex>& own) {
+  if (g.index)
+    if (const B* b = std::get_if<B>(&g.index->builder)) return b;
+  auto built = index_rules({g.kind, g.field, g.key_len}, g.rules, plan.rules, g.rules.size());
+  for (std::size_t i = 0; i < g.rules.size(); ++i)
+    if (i >= built.taken.size() || built.taken[i] != g.rules[i])
+      return fail(EINVAL, "internal: the table refused rule {} the plan gave it", g.rules[i] + 1);
+  own = std::move(built.index);
+  return &std::get<B>(own->builder);
 }
 
 Result<Built> build_group(const Plan& plan, const Group& g) {
   Built b;
-  const auto& rules = plan.rules;
+  std::shared_ptr<GroupIndex> own;  // the group's builder, if built here
   switch (g.kind) {
     case GroupKind::Trie4: {
-      std::optional<Trie4> own;
-      const Trie4* built = planned<Trie4>(g);
-      if (!built) {
-        own.emplace();
-        for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
-          const auto* pfx = prefix_of(rules[g.rules[i]].rule, g.field);
-          if (!pfx || !own->add(host_v4(pfx->addr), pfx->len, i))
-            return fail(EINVAL, "internal: trie refused rule {} the plan gave it", g.rules[i] + 1);
-        }
-        built = &*own;
-      }
-      const Trie4& t = *built;
+      const Trie4& t = *XG_TRY(group_builder<Trie4>(plan, g, own));
       // The builder numbers nodes in one sequence; the tables keep level-2
       // and level-3 nodes apart (their entries differ in size).
       const auto& nodes = t.node_list();
@@ -192,19 +182,7 @@ Result<Built> build_group(const Plan& plan, const Group& g) {
       break;
     }
     case GroupKind::Ports: {
-      std::optional<PortMap> own;
-      const PortMap* built = planned<PortMap>(g);
-      if (!built) {
-        own.emplace();
-        for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
-          const auto& pr =
-              g.field == Field::Sport ? rules[g.rules[i]].rule.sport : rules[g.rules[i]].rule.dport;
-          if (!pr || !own->add(pr->lo, pr->hi, i))
-            return fail(EINVAL, "internal: port map refused rule {} the plan gave it", g.rules[i] + 1);
-        }
-        built = &*own;
-      }
-      const PortMap& m = *built;
+      const PortMap& m = *XG_TRY(group_builder<PortMap>(plan, g, own));
       b.index.resize(65536 * 4);
       const auto& seg = m.segments();
       for (auto it = seg.begin(); it != seg.end(); ++it) {
@@ -216,18 +194,7 @@ Result<Built> build_group(const Plan& plan, const Group& g) {
       break;
     }
     case GroupKind::Hash6: {
-      std::optional<Hash6Buckets> own;
-      const Hash6Buckets* built = planned<Hash6Buckets>(g);
-      if (!built) {
-        own.emplace(g.key_len);
-        for (std::uint32_t i = 0; i < g.rules.size(); ++i) {
-          const auto* pfx = prefix_of(rules[g.rules[i]].rule, g.field);
-          if (!pfx || !own->add(pfx->addr, i))
-            return fail(EINVAL, "internal: hash refused rule {} the plan gave it", g.rules[i] + 1);
-        }
-        built = &*own;
-      }
-      const Hash6Buckets& hb = *built;
+      const Hash6Buckets& hb = *XG_TRY(group_builder<Hash6Buckets>(plan, g, own));
       std::vector<std::uint32_t> ids;
       for (const auto& [k, v] : hb.buckets()) ids.push_back(b.lists.id(v));
       XG_CHECK(build_hash6(hb, ids, b));
@@ -242,6 +209,63 @@ Result<Built> build_group(const Plan& plan, const Group& g) {
 }
 
 }  // namespace
+
+const rules::PortRange* key_ports(const TableKey& k, const rules::Rule& r) {
+  const auto& p = k.field == Field::Sport ? r.sport : r.dport;
+  return k.kind == GroupKind::Ports && p ? &*p : nullptr;
+}
+
+const rules::Prefix* key_prefix(const TableKey& k, const rules::Rule& r) {
+  if (k.kind != GroupKind::Trie4 && k.kind != GroupKind::Hash6) return nullptr;
+  const auto& a = addr_of(r, k.field);
+  if (!a || !a->prefix) return nullptr;
+  const unsigned shortest = k.kind == GroupKind::Trie4 ? Trie4::kMinLen : k.key_len;
+  return a->prefix->len >= shortest ? &*a->prefix : nullptr;
+}
+
+IndexedRules index_rules(const TableKey& k, std::span<const std::uint32_t> positions,
+                         const std::vector<CompiledRule>& rules, std::size_t max) {
+  IndexedRules out;
+  auto& taken = out.taken;
+  // Adds each rule `add` accepts (given the number it would get), in order.
+  auto take = [&](auto&& add) {
+    for (auto pos : positions) {
+      if (taken.size() >= max) break;
+      if (add(rules[pos].rule, static_cast<std::uint32_t>(taken.size()))) taken.push_back(pos);
+    }
+  };
+  switch (k.kind) {
+    case GroupKind::Ports: {
+      PortMap m;
+      take([&](const rules::Rule& r, std::uint32_t n) {
+        const auto* pr = key_ports(k, r);
+        return pr && m.add(pr->lo, pr->hi, n);
+      });
+      out.index = std::make_shared<GroupIndex>(GroupIndex{std::move(m)});
+      break;
+    }
+    case GroupKind::Trie4: {
+      Trie4 t;
+      take([&](const rules::Rule& r, std::uint32_t n) {
+        const auto* p = key_prefix(k, r);
+        return p && t.add(host_v4(p->addr), p->len, n);
+      });
+      out.index = std::make_shared<GroupIndex>(GroupIndex{std::move(t)});
+      break;
+    }
+    case GroupKind::Hash6: {
+      Hash6Buckets b(k.key_len);
+      take([&](const rules::Rule& r, std::uint32_t n) {
+        const auto* p = key_prefix(k, r);
+        return p && b.add(p->addr, n);
+      });
+      out.index = std::make_shared<GroupIndex>(GroupIndex{std::move(b)});
+      break;
+    }
+    case GroupKind::Chain: break;
+  }
+  return out;
+}
 
 std::array<std::uint32_t, 4> masked_words(const std::array<std::uint8_t, 16>& addr, unsigned len) {
   std::array<std::uint8_t, 16> m{};

@@ -217,4 +217,28 @@ struct GroupIndex {
   std::variant<Trie4, PortMap, Hash6Buckets> builder;
 };
 
+// What a table keys on: its kind and field, and for Hash6 the length its
+// addresses are masked to.
+struct TableKey {
+  GroupKind kind = GroupKind::Chain;
+  Field field = Field::Saddr;
+  std::uint8_t key_len = 0;
+};
+
+// What a table with key k indexes rule r by: its port range (Ports) or
+// prefix (Trie4, Hash6); null when r has none such a table can take.
+const rules::PortRange* key_ports(const TableKey& k, const rules::Rule& r);
+const rules::Prefix* key_prefix(const TableKey& k, const rules::Rule& r);
+
+// A table with key k over rules[pos] for pos in `positions`, in order: each
+// rule it can index and its builder accepts is taken, numbered as taken (a
+// refused add changes nothing), up to `max`. The planner's trial of a key
+// and build_tables' fallback for a group it did not plan are this one walk.
+struct IndexedRules {
+  std::vector<std::uint32_t> taken;  // positions, ascending
+  std::shared_ptr<GroupIndex> index;
+};
+IndexedRules index_rules(const TableKey& k, std::span<const std::uint32_t> positions,
+                         const std::vector<CompiledRule>& rules, std::size_t max);
+
 }  // namespace xdpguard::cls
