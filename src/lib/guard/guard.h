@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -414,11 +415,13 @@ class Guard {
   // Removes a set no rule references.
   [[nodiscard]] Result<void> delete_set(const std::string& name);
   [[nodiscard]] Result<std::vector<SetRecord>> sets() const;
-  // Puts `from`'s sets, members and names, in the same slots of this
-  // Guard's maps: the very member maps, shared (programs only read them).
-  // For an in-process pipeline that copies an interface's rule set
-  // (`simulate --iface`); nothing may use those slots here yet.
-  [[nodiscard]] Result<void> share_sets(const Guard& from);
+  // Puts those of `from`'s sets named in `names`, members and names, in
+  // the same slots of this Guard's maps: the very member maps,
+  // shared (programs only read them). For an in-process pipeline that copies
+  // an interface's rule set, or checks rules against it (`simulate --iface`,
+  // the lockout guard); nothing may use those slots here yet. Only the sets
+  // named are shared: each costs the kernel's wait for running programs.
+  [[nodiscard]] Result<void> share_sets(const Guard& from, std::span<const std::string> names);
 
   // The action taken when no rule matches (kept in the installed rule set).
   [[nodiscard]] Result<std::uint32_t> default_action() const;

@@ -126,6 +126,17 @@ struct Rule {
   bool operator==(const Rule&) const = default;
 };
 
+// Whether rule r matches against the named set `name` (saddr or daddr @name).
+inline bool uses_set(const Rule& r, std::string_view name) {
+  return (r.saddr && r.saddr->set == name) || (r.daddr && r.daddr->set == name);
+}
+
+// Adds the names of the sets rule r matches against to `names`.
+inline void add_set_names(const Rule& r, std::vector<std::string>& names) {
+  for (const auto* m : {&r.saddr, &r.daddr})
+    if (*m && !(*m)->set.empty()) names.push_back((*m)->set);
+}
+
 // A comment that starts with this marks the FlowSpec consumer's rules
 // (guard/groups.h): local rules may not use it.
 inline constexpr std::string_view kFlowspecLabel = "flowspec ";

@@ -117,7 +117,10 @@ Result<Simulator> Simulator::of_rule(const Interface& iface, const std::string& 
   cfg.limit_buckets = kProbeSources;
   cfg.block_entries = kProbeSources;
   auto s = XG_TRY(load(cfg));
-  XG_CHECK(s.guard_->share_sets(live));
+  // The sets it names (one that does not parse is refused by the compile).
+  std::vector<std::string> sets;
+  if (auto parsed = rules::parse_rule(rule)) rules::add_set_names(*parsed, sets);
+  XG_CHECK(s.guard_->share_sets(live, sets));
   XG_CHECK_CTX(s.guard_->replace_rules({rule}), "compile " + rules::quote(rule));
   XG_CHECK(s.ready());
   for (auto& r : s.rules_) {
@@ -141,7 +144,13 @@ Result<Simulator> Simulator::from_interface(const Interface& iface, const Edit& 
   cfg.malformed_action = cur.malformed_action;
   std::tie(cfg.limit_buckets, cfg.block_entries) = XG_TRY(live.ddos_map_sizes());
   auto s = XG_TRY(load(cfg));
-  XG_CHECK(s.guard_->share_sets(live));
+  // The sets the rule set after the edit names (a rule deleted may name
+  // one more: sharing it changes no verdict).
+  std::vector<std::string> sets;
+  for (const auto& r : cur.rules) rules::add_set_names(r.rule, sets);
+  if (edit.add)
+    if (auto parsed = rules::parse_rule(*edit.add)) rules::add_set_names(*parsed, sets);
+  XG_CHECK(s.guard_->share_sets(live, sets));
   if (edit.set) XG_CHECK(s.guard_->load_set(edit.set->first, edit.set->second));
   // The rule set, with the edit made; each rule's id on the interface (0:
   // the one the edit adds).
