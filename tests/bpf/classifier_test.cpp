@@ -174,6 +174,27 @@ TEST_F(ClassifierTest, ASimulationSharesOnlyTheSetsItsRulesName) {
   EXPECT_FALSE(guard_->replace_rules({"drop saddr @other"}));
 }
 
+// The IPv6 set function is verified in states that do not multiply with
+// the binary search's steps: a classifier naming an IPv6 set loads in about
+// 22,000 verified instructions here (15 ms), where the search's 2^7 paths
+// took 245,000 (250 ms, paid by every change of a rule set with such a set).
+// The bound leaves room for other kernels' verifiers; the verdicts are the
+// set tests' (ClassifierSets, ClassifierProperty).
+TEST_F(ClassifierTest, AnIpv6SetIsVerifiedInLinearStates) {
+  std::vector<rules::Prefix> members;
+  for (const char* p : {"fd00:7::/48", "fd00:7:1::/64", "fd00:8::1", "198.18.7.0/24"})
+    members.push_back(*rules::parse_prefix(p));
+  ASSERT_TRUE(guard_->load_set("v6", members));
+  rules({"drop ip6 saddr @v6", "drop saddr @v6 udp dport 53"});
+  auto plan = guard_->plan();
+  ASSERT_TRUE(plan) << plan.error().message();
+  EXPECT_LT(plan->installed.verified_insns, 80000u) << plan->installed.insns << " instructions";
+  EXPECT_EQ(verdict(Packet().eth().ipv6("fd00:7:1::9", kB6).udp(1, 1).bytes()), XDP_DROP);
+  EXPECT_EQ(verdict(Packet().eth().ipv6("fd00:8::1", kB6).udp(1, 1).bytes()), XDP_DROP);
+  EXPECT_EQ(verdict(Packet().eth().ipv6("fd00:8::2", kB6).udp(1, 1).bytes()), XDP_PASS);
+  EXPECT_EQ(verdict(Packet().eth().ipv4("198.18.7.1", kB4).udp(1, 53).bytes()), XDP_DROP);
+}
+
 // `redirect xsk` with no socket on the queue: the rule's fallback, counted
 // by reason; and the same verdicts from the classifier alone when the
 // enforce stage (which owns the XSKMAP lookup) is missing.

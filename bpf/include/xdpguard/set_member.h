@@ -116,9 +116,8 @@ static __always_inline int xg_set6_has(XG_SET6_IMAGE img, const __u32 *addr)
 			hi = v;
 		}
 	}
-	probes = h->hdr.probes;
-	if (probes > XG_SET6_MAX_PROBES)
-		probes = XG_SET6_MAX_PROBES;
+	if (hi > XDPGUARD_SET6_MAX_LENS)
+		hi = XDPGUARD_SET6_MAX_LENS;
 	for (step = 0; step < XG_SET6_MAX_STEPS; step++) {
 		__u32 mid, len, probe, w[4];
 		__u64 x, home, tag;
@@ -126,6 +125,27 @@ static __always_inline int xg_set6_has(XG_SET6_IMAGE img, const __u32 *addr)
 
 		if (lo >= hi)
 			return 0;
+		/*
+		 * verifier: what it learns of lo, hi and probes from the steps
+		 * before (their ranges, hi = lo + 1 from the filter, probes
+		 * narrowed by each probe loop's exit) decides the compares
+		 * above, and a decided compare keeps states that differ only
+		 * there apart: 2^7 paths of the search, 245,000 instructions
+		 * verified, 250 ms a load of any classifier with an IPv6 set.
+		 * Read back from the stack they are plain bytes again (lo < hi
+		 * <= 104), each step's states alike: 22,000 instructions, for
+		 * two stores and two loads a step (of the same size: no
+		 * store-forwarding stall).
+		 */
+		{
+			volatile __u8 lo_byte = (__u8)lo, hi_byte = (__u8)hi;
+
+			lo = lo_byte;
+			hi = hi_byte;
+		}
+		probes = *(volatile const __u8 *)&h->hdr.probes;
+		if (probes > XG_SET6_MAX_PROBES)
+			probes = XG_SET6_MAX_PROBES;
 		mid = (lo + hi) >> 1;
 		if (mid >= XDPGUARD_SET6_MAX_LENS)
 			return 0;
