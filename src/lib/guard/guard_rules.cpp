@@ -228,6 +228,24 @@ Result<rules::Rule> parse_installed(const cls::InstalledRule& r) {
   return std::move(*parsed);
 }
 
+// Appends installed rules [from, to), except the one with id `skip`, to a
+// new rule set's entries: each parsed straight into it, before its text
+// moves on (no copy of 10,000 rules, no second list of them).
+Result<void> append_installed(std::vector<cls::InstalledRule>& rules, std::size_t from, std::size_t to,
+                              std::vector<cls::RuleEntry>& entries, std::uint32_t skip = 0) {
+  for (std::size_t i = from; i < to; ++i) {
+    if (skip && rules[i].id == skip) continue;
+    auto parsed = XG_TRY(parse_installed(rules[i]));
+    entries.emplace_back(rules[i].id, std::move(parsed), std::move(rules[i].text));
+  }
+  return {};
+}
+
+// The record's texts, moved from: their memory back to the heap now, for
+// the compile to reuse (fresh memory is most of a `rule add`'s time on a
+// VM: docs/architecture.md, "Memory").
+void release(std::vector<cls::InstalledRule>& rules) { std::vector<cls::InstalledRule>().swap(rules); }
+
 }  // namespace
 
 Result<cls::InstalledRuleSet> Guard::read_record() const {
@@ -403,9 +421,8 @@ Result<Guard::PreparedRule> Guard::prepare_rule(const std::string& text,
     return fail(E2BIG, "rule text longer than {} characters", XDPGUARD_RULE_TEXT - 1);
   XG_CHECK(check_redirect_target(rule));
   auto lk = XG_TRY(lock());
-  // The record as read, each rule parsed straight into the new rule set
-  // (no copy of 10,000 rules, no second list of them), the new one in its
-  // place.
+  // The record as read, each rule parsed straight into the new rule set,
+  // the new one in its place.
   auto cur = XG_TRY(read_record());
   const std::size_t n = cur.rules.size();
   if (n >= XDPGUARD_MAX_RULES)
@@ -423,20 +440,10 @@ Result<Guard::PreparedRule> Guard::prepare_rule(const std::string& text,
   }
   std::vector<cls::RuleEntry> entries;
   entries.reserve(n + 1);
-  auto take = [&](std::size_t from, std::size_t to) -> Result<void> {
-    for (std::size_t i = from; i < to; ++i) {
-      auto parsed = XG_TRY(parse_installed(cur.rules[i]));  // before its text moves on
-      entries.emplace_back(cur.rules[i].id, std::move(parsed), std::move(cur.rules[i].text));
-    }
-    return {};
-  };
-  XG_CHECK(take(0, at));
+  XG_CHECK(append_installed(cur.rules, 0, at, entries));
   entries.emplace_back(id, rule, std::move(canon));
-  XG_CHECK(take(at, n));
-  // The texts, moved from: their memory back to the heap now, for the
-  // compile to reuse (fresh memory is most of a `rule add`'s time on a VM:
-  // docs/architecture.md, "Memory").
-  std::vector<cls::InstalledRule>().swap(cur.rules);
+  XG_CHECK(append_installed(cur.rules, at, n, entries));
+  release(cur.rules);
 
   // The linter's word on the new rule set, before it goes live.
   std::vector<const rules::Rule*> list;
@@ -478,12 +485,8 @@ Result<Guard::Prepared> Guard::prepare_delete(std::uint32_t id) {
   // The others, parsed straight into the new rule set.
   std::vector<cls::RuleEntry> entries;
   entries.reserve(cur.rules.size() - 1);
-  for (auto& r : cur.rules) {
-    if (r.id == id) continue;
-    auto parsed = XG_TRY(parse_installed(r));  // before its text moves on
-    entries.emplace_back(r.id, std::move(parsed), std::move(r.text));
-  }
-  std::vector<cls::InstalledRule>().swap(cur.rules);
+  XG_CHECK(append_installed(cur.rules, 0, cur.rules.size(), entries, id));
+  release(cur.rules);
   Prepared out;
   out.loaded = XG_TRY(load_rule_set(std::move(entries), cur.record.default_action, {},
                                     cur.classifier ? &cur.record : nullptr, nullptr));
